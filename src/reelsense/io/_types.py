@@ -1,0 +1,179 @@
+"""Result and option types of the decoding layer.
+
+Frozen dataclasses with units in their field names. Arrays are numpy; the repr of a
+result shows shapes, never data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from reelsense.errors import ParameterError
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "MEDIA_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
+    "AudioSamples",
+    "DecodeLimits",
+    "DecodedMedia",
+    "FrameSampling",
+    "FrameStrategy",
+    "MediaInfo",
+    "VideoFrames",
+]
+
+VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".mov", ".m4v", ".webm", ".mkv"})
+AUDIO_EXTENSIONS: frozenset[str] = frozenset(
+    {".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac"}
+)
+MEDIA_EXTENSIONS: frozenset[str] = VIDEO_EXTENSIONS | AUDIO_EXTENSIONS
+
+FrameStrategy = Literal["uniform", "count", "keyframes", "scenes"]
+_STRATEGIES: tuple[str, ...] = ("uniform", "count", "keyframes", "scenes")
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a container says about itself (and what decoding found out).
+
+    ``width``/``height`` are the displayed size, i.e. after applying ``rotation_degrees``.
+    Fields that do not apply (no video stream, no audio stream) are ``None``.
+    """
+
+    path: str
+    container: str
+    duration_seconds: float
+    has_audio: bool
+    has_video: bool
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    rotation_degrees: int = 0
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    audio_sample_rate: int | None = None
+    audio_channels: int | None = None
+    bit_rate: int | None = None
+
+
+@dataclass(frozen=True, repr=False)
+class AudioSamples:
+    """Mono float32 samples in [-1, 1] at ``sample_rate`` Hz, starting at ``start_seconds``."""
+
+    samples: np.ndarray
+    sample_rate: int
+    start_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.samples.ndim != 1:
+            raise ParameterError(f"AudioSamples.samples must be 1-D, got shape {self.samples.shape}")
+        if self.samples.dtype != np.float32:
+            raise ParameterError(f"AudioSamples.samples must be float32, got {self.samples.dtype}")
+        if self.sample_rate <= 0:
+            raise ParameterError(f"AudioSamples.sample_rate must be > 0, got {self.sample_rate}")
+
+    @property
+    def duration_seconds(self) -> float:
+        return float(self.samples.shape[0]) / float(self.sample_rate)
+
+    def __repr__(self) -> str:
+        return (
+            f"AudioSamples(samples=<float32 {self.samples.shape}>, sample_rate={self.sample_rate}, "
+            f"start_seconds={self.start_seconds:.3f})"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class VideoFrames:
+    """RGB uint8 frames ``[n, height, width, 3]`` with their presentation times in seconds."""
+
+    frames: np.ndarray
+    pts_seconds: np.ndarray
+    strategy: str
+
+    def __post_init__(self) -> None:
+        if self.frames.ndim != 4 or self.frames.shape[-1] != 3:
+            raise ParameterError(f"VideoFrames.frames must be [n, h, w, 3], got shape {self.frames.shape}")
+        if self.frames.dtype != np.uint8:
+            raise ParameterError(f"VideoFrames.frames must be uint8, got {self.frames.dtype}")
+        if self.pts_seconds.shape != (self.frames.shape[0],):
+            raise ParameterError(
+                f"VideoFrames.pts_seconds must have shape ({self.frames.shape[0]},), "
+                f"got {self.pts_seconds.shape}"
+            )
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+    def __repr__(self) -> str:
+        return (
+            f"VideoFrames(frames=<uint8 {self.frames.shape}>, pts_seconds=<{self.pts_seconds.shape}>, "
+            f"strategy={self.strategy!r})"
+        )
+
+
+@dataclass(frozen=True)
+class FrameSampling:
+    """Which frames to keep while decoding.
+
+    - ``uniform``: ``fps`` frames per second of video.
+    - ``count``: ``count`` frames spread evenly over the duration.
+    - ``keyframes``: key frames only (the decoder skips the rest; much cheaper).
+    - ``scenes``: the first frame, then one frame at each shot change, detected by a cheap
+      histogram difference above ``scene_threshold`` (0..1); at most ``max_frames``.
+
+    Kept frames are resized while decoding so that their longer side is at most
+    ``max_side`` pixels (aspect ratio kept; never upscaled). ``max_frames`` caps every strategy.
+    """
+
+    strategy: FrameStrategy = "uniform"
+    fps: float = 1.0
+    count: int = 8
+    max_side: int = 512
+    scene_threshold: float = 0.35
+    max_frames: int = 256
+
+    def __post_init__(self) -> None:
+        if self.strategy not in _STRATEGIES:
+            raise ParameterError(
+                f"frame sampling strategy={self.strategy!r} is not one of {', '.join(_STRATEGIES)}"
+            )
+        if not self.fps > 0:
+            raise ParameterError(f"frame sampling fps={self.fps} must be > 0")
+        if self.count < 1:
+            raise ParameterError(f"frame sampling count={self.count} must be >= 1")
+        if self.max_side < 16:
+            raise ParameterError(f"frame sampling max_side={self.max_side} must be >= 16")
+        if not 0.0 < self.scene_threshold < 1.0:
+            raise ParameterError(f"scene_threshold={self.scene_threshold} must be in (0, 1)")
+        if self.max_frames < 1:
+            raise ParameterError(f"max_frames={self.max_frames} must be >= 1")
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """Safety limits against decompression bombs and runaway inputs.
+
+    A file whose duration or frame size exceeds a limit raises ``MediaLimitError``.
+    ``max_audio_seconds`` truncates decoded audio instead of failing (long files are
+    legitimate; only their first part is decoded).
+    """
+
+    max_duration_seconds: float = 4 * 3600.0
+    max_pixels: int = 8192 * 8192
+    max_audio_seconds: float = 600.0
+    max_file_bytes: int = 8 * 1024**3
+
+
+@dataclass(frozen=True)
+class DecodedMedia:
+    """Everything one decoding pass produced from one file."""
+
+    info: MediaInfo
+    audio: AudioSamples | None = None
+    frames: VideoFrames | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
