@@ -1,0 +1,461 @@
+"""Captions and metadata that travel beside a video: yt-dlp ``.info.json``, ``.txt``, manifests.
+
+Sources, in order of preference (the first one found wins as a whole; fields are not
+merged across sources, so a row never mixes two descriptions of the same video):
+
+1. ``<stem>.info.json`` beside the video, as yt-dlp writes it (``--write-info-json``):
+   ``id``, ``description`` (the caption), ``title``, ``tags``, ``timestamp`` (or
+   ``upload_date`` YYYYMMDD, read as midnight UTC), ``uploader`` (or ``channel`` /
+   ``uploader_id``), ``track``, ``artists`` (or the older ``artist`` string), ``duration``.
+2. ``<stem>.txt`` beside the video: the whole file (UTF-8) is the caption.
+3. A manifest given by the user (:class:`Manifest`): CSV with a header, or JSON Lines,
+   one row per video with ``path`` and/or ``id``, ``caption``, optional ``timestamp``
+   (unix seconds or ISO 8601; naive times are UTC) and ``uploader`` (a ``.json`` array of
+   such objects is accepted too). A relative ``path``
+   is relative to the manifest's folder. A row matches a video by path, or by ``id``
+   equal to the video's default id (path relative to its input root, without
+   extension) or its file stem.
+
+Hashtags and mentions are parsed from the caption (from the title when there is no
+caption) by :func:`parse_hashtags` and :func:`parse_mentions`.
+
+A malformed sidecar raises :class:`~reelsense.errors.SidecarError` naming the file;
+:func:`read_sidecar` can instead report it to a callback and fall back to the next
+source (the batch job does that: the video itself is fine, so it keeps the video and
+records a warning in the row).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from reelsense.errors import SidecarError
+
+__all__ = [
+    "Manifest",
+    "Sidecar",
+    "SidecarSource",
+    "parse_hashtags",
+    "parse_mentions",
+    "parse_timestamp",
+    "read_caption_txt",
+    "read_info_json",
+    "read_sidecar",
+]
+
+log = logging.getLogger(__name__)
+
+SidecarSource = Literal["info.json", "txt", "manifest"]
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """Caption and metadata of one video.
+
+    ``video_id`` is the id the sidecar gives (None when it gives none).
+    ``timestamp_seconds`` is the upload time in UTC unix seconds. ``hashtags`` and
+    ``mentions`` come without their ``#``/``@``, in order of first appearance, deduplicated
+    case-insensitively (the first spelling is kept). ``tags`` are the platform's tags as given.
+    """
+
+    source: SidecarSource
+    sidecar_path: str
+    video_id: str | None = None
+    caption: str | None = None
+    title: str | None = None
+    hashtags: tuple[str, ...] = ()
+    mentions: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    timestamp_seconds: int | None = None
+    uploader: str | None = None
+    track: str | None = None
+    artists: tuple[str, ...] = ()
+    duration_seconds: float | None = None
+
+
+# --------------------------------------------------------------------------- hashtags
+
+
+_URL_RE = re.compile(r"(?:\b[a-zA-Z][a-zA-Z0-9+.\-]*://|\bwww\.)\S+")
+# emoji presentation selectors and the keycap mark are marks, but never part of a tag
+_NOT_TAG_MARKS = frozenset("\ufe0e\ufe0f\u20e3")
+_JOINERS = frozenset("\u200c\u200d")  # ZWNJ / ZWJ occur inside words of Persian, Indic scripts
+_HASH_SIGNS = "#\uff03"
+_AT_SIGNS = "@\uff20"
+
+
+def _is_word_char(ch: str) -> bool:
+    if ch.isalnum() or ch == "_" or ch in _JOINERS:
+        return True
+    return unicodedata.category(ch)[0] == "M" and ch not in _NOT_TAG_MARKS
+
+
+def _has_letter(body: str) -> bool:
+    return any(c.isalpha() or unicodedata.category(c)[0] == "M" for c in body)
+
+
+def _scan(text: str, signs: str, extra: str) -> list[str]:
+    """Bodies that follow one of ``signs``; a body is a run of word chars (and ``extra``)."""
+    if not text:
+        return []
+    text = _URL_RE.sub(" ", unicodedata.normalize("NFC", text))
+    found: list[str] = []
+    seen: set[str] = set()
+    last_end = -1
+    i, n = 0, len(text)
+    while i < n:
+        if text[i] not in signs:
+            i += 1
+            continue
+        prev = text[i - 1] if i > 0 else ""
+        # "#a#b" is two tags; "x#y", "&#39;" and "/#frag" are not tags
+        allowed = i == last_end or not prev or not (_is_word_char(prev) or prev in "&/\\")
+        j = i + 1
+        while j < n and (_is_word_char(text[j]) or text[j] in extra):
+            j += 1
+        body = text[i + 1 : j].rstrip(extra)
+        j = i + 1 + len(body)
+        if allowed and body and _has_letter(body):
+            key = body.casefold()
+            if key not in seen:
+                seen.add(key)
+                found.append(body)
+            last_end = j
+        i = max(j, i + 1)
+    return found
+
+
+def parse_hashtags(text: str | None) -> tuple[str, ...]:
+    """Hashtags in ``text``, without ``#``, in order, deduplicated case-insensitively.
+
+    Unicode-aware: a tag is a run of letters, digits, combining marks, ``_`` and
+    zero-width joiners after ``#`` (or the full-width ``＃``), so ``#café``, ``#猫``,
+    ``#日本語`` and ``#straße`` are tags; it ends at punctuation, spaces and emoji
+    (``#fyp🔥`` gives ``fyp``; ``#a#b`` gives both). A tag needs at least one letter
+    (``#2024`` is not a tag); ``#`` inside a word, after ``&`` or ``/`` (``&#39;``,
+    ``/#anchor``) and inside URLs is not a tag. Text is NFC-normalised first; the
+    first spelling of each tag is kept and later case variants (by ``str.casefold``) dropped.
+    """
+    return tuple(_scan(text or "", _HASH_SIGNS, ""))
+
+
+def parse_mentions(text: str | None) -> tuple[str, ...]:
+    """``@handles`` in ``text`` (without ``@``), in order, deduplicated case-insensitively.
+
+    A handle is a run of letters, digits, marks, ``_`` and inner ``.`` (a trailing dot is
+    punctuation); e-mail addresses (``a@b.com``) and URLs are not mentions.
+    """
+    return tuple(_scan(text or "", _AT_SIGNS, "."))
+
+
+# --------------------------------------------------------------------------- field helpers
+
+
+def _opt_str(value: Any, name: str, where: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and name == "id":
+        return str(value)
+    if not isinstance(value, str):
+        raise SidecarError(f"{where}: field {name!r} must be a string, got {type(value).__name__}")
+    value = value.strip()
+    return value or None
+
+
+def _str_list(value: Any, name: str, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SidecarError(f"{where}: field {name!r} must be a list of strings, got {value!r:.80}")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def _opt_number(value: Any, name: str, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SidecarError(f"{where}: field {name!r} must be a number, got {value!r:.80}")
+    return float(value)
+
+
+def parse_timestamp(value: Any, *, where: str = "timestamp") -> int | None:
+    """UTC unix seconds from unix seconds (number or numeric string) or an ISO 8601 string.
+
+    ISO times without an offset are taken as UTC; ``Z`` is accepted. Fractions of a
+    second are dropped. Empty values give None; anything else raises SidecarError.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise SidecarError(f"{where}: timestamp must be unix seconds or ISO 8601, got {value!r}")
+    if isinstance(value, (int, float)):
+        return int(value // 1)
+    if not isinstance(value, str):
+        raise SidecarError(f"{where}: timestamp must be unix seconds or ISO 8601, got {value!r:.80}")
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        return int(float(text) // 1)
+    except ValueError:
+        pass
+    iso = text[:-1] + "+00:00" if text[-1] in "zZ" else text
+    try:
+        when = datetime.fromisoformat(iso)
+    except ValueError:
+        raise SidecarError(f"{where}: timestamp {value!r:.80} is neither unix seconds nor ISO 8601") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return int(when.timestamp() // 1)
+
+
+def _upload_date(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"\d{8}", value.strip()):
+        raise SidecarError(f"{where}: field 'upload_date' must be YYYYMMDD, got {value!r:.80}")
+    try:
+        day = datetime.strptime(value.strip(), "%Y%m%d").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise SidecarError(f"{where}: field 'upload_date' {value!r} is not a valid date") from None
+    return int(day.timestamp())
+
+
+def _with_text_fields(caption: str | None, title: str | None) -> dict[str, Any]:
+    text = caption if caption is not None else title
+    return {
+        "caption": caption,
+        "title": title,
+        "hashtags": parse_hashtags(text),
+        "mentions": parse_mentions(text),
+    }
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def read_info_json(path: str | os.PathLike[str]) -> Sidecar:
+    """Read a yt-dlp ``.info.json``. Raises SidecarError (naming the file) when malformed."""
+    where = os.fspath(path)
+    try:
+        with Path(path).open("r", encoding="utf-8-sig") as fh:
+            data = json.load(fh)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SidecarError(f"{where}: cannot read sidecar: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise SidecarError(
+            f"{where}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise SidecarError(f"{where}: expected a JSON object, got {type(data).__name__}")
+
+    timestamp = parse_timestamp(data.get("timestamp"), where=f"{where}: field 'timestamp'")
+    if timestamp is None:
+        timestamp = _upload_date(data.get("upload_date"), where)
+    uploader = None
+    for key in ("uploader", "channel", "uploader_id"):
+        uploader = _opt_str(data.get(key), key, where)
+        if uploader is not None:
+            break
+    artists = _str_list(data.get("artists"), "artists", where)
+    if not artists:
+        artist = _opt_str(data.get("artist"), "artist", where)
+        artists = (artist,) if artist else ()
+    return Sidecar(
+        source="info.json",
+        sidecar_path=where,
+        video_id=_opt_str(data.get("id"), "id", where),
+        tags=_str_list(data.get("tags"), "tags", where),
+        timestamp_seconds=timestamp,
+        uploader=uploader,
+        track=_opt_str(data.get("track"), "track", where),
+        artists=artists,
+        duration_seconds=_opt_number(data.get("duration"), "duration", where),
+        **_with_text_fields(
+            _opt_str(data.get("description"), "description", where),
+            _opt_str(data.get("title"), "title", where),
+        ),
+    )
+
+
+def read_caption_txt(path: str | os.PathLike[str]) -> Sidecar:
+    """Read a ``.txt`` caption (UTF-8, BOM allowed). Raises SidecarError when unreadable."""
+    where = os.fspath(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SidecarError(f"{where}: cannot read caption file as UTF-8: {exc}") from exc
+    return Sidecar(source="txt", sidecar_path=where, **_with_text_fields(text.strip() or None, None))
+
+
+def _stem_sibling(video_path: Path, suffix: str) -> Path:
+    return video_path.with_name(video_path.stem + suffix)
+
+
+class Manifest:
+    """Captions for many videos in one CSV or JSON Lines file (see the module docstring).
+
+    Load with :meth:`load`; look a video up with :meth:`lookup`. Duplicate paths or ids,
+    rows with neither ``path`` nor ``id``, bad JSON lines and bad timestamps raise
+    SidecarError naming the file and line.
+    """
+
+    def __init__(self, path: str, by_path: Mapping[str, Sidecar], by_id: Mapping[str, Sidecar], digest: str):
+        self.path = path
+        self._by_path = dict(by_path)
+        self._by_id = dict(by_id)
+        self.sha256 = digest
+
+    def __len__(self) -> int:
+        return len(self._by_path) + len(self._by_id)
+
+    def __repr__(self) -> str:
+        return f"Manifest({self.path!r}, paths={len(self._by_path)}, ids={len(self._by_id)})"
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Manifest:
+        """Read a ``.csv`` (header row required) or ``.jsonl``/``.ndjson`` manifest."""
+        where = os.fspath(path)
+        try:
+            raw = Path(path).read_bytes()
+            text = raw.decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SidecarError(f"{where}: cannot read manifest as UTF-8: {exc}") from exc
+        suffix = Path(where).suffix.lower()
+        if suffix == ".csv":
+            rows = list(_csv_rows(text, where))
+        elif suffix in (".jsonl", ".ndjson"):
+            rows = list(_json_rows(text, where, lines=True))
+        elif suffix == ".json":
+            rows = list(_json_rows(text, where, lines=False))
+        else:
+            raise SidecarError(
+                f"{where}: manifest must be .csv, .jsonl or .json, got {suffix or 'no extension'!r}"
+            )
+        base = Path(where).resolve().parent
+        by_path: dict[str, Sidecar] = {}
+        by_id: dict[str, Sidecar] = {}
+        for line, row in rows:
+            at = f"{where}:{line}"
+            rel = _opt_str(row.get("path"), "path", at)
+            vid = _opt_str(row.get("id"), "id", at)
+            if rel is None and vid is None:
+                raise SidecarError(f"{at}: manifest row has neither 'path' nor 'id'")
+            caption = _opt_str(row.get("caption"), "caption", at)
+            sidecar = Sidecar(
+                source="manifest",
+                sidecar_path=at,
+                video_id=vid,
+                timestamp_seconds=parse_timestamp(row.get("timestamp"), where=at),
+                uploader=_opt_str(row.get("uploader"), "uploader", at),
+                **_with_text_fields(caption, _opt_str(row.get("title"), "title", at)),
+            )
+            if rel is not None:
+                key = os.path.realpath(base / rel)
+                if key in by_path:
+                    raise SidecarError(
+                        f"{at}: path {rel!r} is listed twice (first at {by_path[key].sidecar_path})"
+                    )
+                by_path[key] = sidecar
+            elif vid is not None:
+                if vid in by_id:
+                    raise SidecarError(
+                        f"{at}: id {vid!r} is listed twice (first at {by_id[vid].sidecar_path})"
+                    )
+                by_id[vid] = sidecar
+        return cls(where, by_path, by_id, hashlib.sha256(raw).hexdigest())
+
+    def lookup(self, video_path: str | os.PathLike[str], ids: Iterable[str] = ()) -> Sidecar | None:
+        """The row for ``video_path`` (matched by real path), else the first of ``ids`` listed."""
+        hit = self._by_path.get(os.path.realpath(video_path))
+        if hit is not None:
+            return hit
+        for vid in ids:
+            hit = self._by_id.get(vid)
+            if hit is not None:
+                return hit
+        return None
+
+
+def _csv_rows(text: str, where: str) -> Iterable[tuple[int, dict[str, Any]]]:
+    reader = csv.DictReader(text.splitlines())
+    if reader.fieldnames is None:
+        return
+    names = {n.strip() for n in reader.fieldnames if n}
+    if not names & {"path", "id"}:
+        raise SidecarError(f"{where}: CSV header needs a 'path' or 'id' column, got {sorted(names)}")
+    try:
+        for row in reader:
+            extra = row.pop(None, None)
+            if extra:
+                raise SidecarError(f"{where}:{reader.line_num}: more fields than the header has")
+            yield reader.line_num, {k.strip(): v for k, v in row.items() if k}
+    except csv.Error as exc:
+        raise SidecarError(f"{where}:{reader.line_num}: malformed CSV: {exc}") from exc
+
+
+def _json_loads(text: str, at: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SidecarError(f"{at}: malformed JSON at line {exc.lineno}: {exc.msg}") from exc
+
+
+def _json_rows(text: str, where: str, *, lines: bool) -> Iterable[tuple[int, dict[str, Any]]]:
+    """Objects of a JSON Lines file (``lines``) or of a JSON array, with their line/item numbers."""
+    if lines:
+        items = [(n, _json_loads(t, f"{where}:{n}")) for n, t in enumerate(text.splitlines(), 1) if t.strip()]
+    else:
+        data = _json_loads(text, where)
+        if not isinstance(data, list):
+            raise SidecarError(f"{where}: a .json manifest must hold an array of objects")
+        items = list(enumerate(data, start=1))
+    for number, row in items:
+        if not isinstance(row, dict):
+            raise SidecarError(f"{where}:{number}: expected a JSON object, got {type(row).__name__}")
+        yield number, row
+
+
+def read_sidecar(
+    video_path: str | os.PathLike[str],
+    *,
+    manifest: Manifest | None = None,
+    default_id: str | None = None,
+    on_error: Callable[[SidecarError], None] | None = None,
+) -> Sidecar | None:
+    """The sidecar of ``video_path`` from the first source found (see the module docstring).
+
+    ``default_id`` (the id the video gets without a sidecar) is also tried against the
+    manifest's ``id`` column, after the file stem. A malformed source raises
+    SidecarError, or, when ``on_error`` is given, is passed to it and skipped in favour of
+    the next source. Returns None when no source describes the video.
+    """
+    video = Path(video_path)
+    readers: list[tuple[Path, Callable[[Path], Sidecar]]] = [
+        (_stem_sibling(video, ".info.json"), read_info_json),
+        (_stem_sibling(video, ".txt"), read_caption_txt),
+    ]
+    for candidate, reader in readers:
+        if not candidate.is_file():
+            continue
+        try:
+            return reader(candidate)
+        except SidecarError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+    if manifest is not None:
+        ids = [video.stem] + ([default_id] if default_id else [])
+        return manifest.lookup(video, ids)
+    return None

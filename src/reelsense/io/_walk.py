@@ -1,0 +1,170 @@
+"""Finding media files under the inputs of a batch, and giving each a stable id.
+
+Walking (:func:`walk_media`):
+
+- an input may be a file (always taken, whatever its extension: the user named it) or a
+  folder, searched recursively for files whose lower-cased extension is in
+  ``extensions`` (default :data:`reelsense.io.MEDIA_EXTENSIONS`);
+- entries whose name starts with ``.`` are skipped (``.git``, macOS ``._clip.mp4``
+  resource forks) unless ``include_hidden``;
+- symbolic links are followed, but a folder whose real path was already visited is not
+  entered again (no loops, no double counting), and a file reached twice (two inputs,
+  or a link to a file already found) is listed once, where it was first found;
+- the order is deterministic: inputs in the order given, then names sorted by code point
+  within each folder, files before sub-folders.
+
+Ids (:func:`assign_video_ids`): a video's id is the id its sidecar gives when it gives
+one, otherwise its path relative to its input root, with ``/`` separators and without
+the extension (``trips/day1/clip``; a file given directly gets its stem). Ids must be
+unique in a batch. When several files claim the same id, each of them gets its
+extension appended (``clip.mp4``, ``clip.webm``: the same stem in two formats, or two
+copies of one sidecar id); if that is still not unique (the same relative path under two
+input roots), :class:`~reelsense.errors.ParameterError` names the files, because
+silently numbering them would not give the same ids on the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from reelsense.errors import ParameterError
+from reelsense.io._types import MEDIA_EXTENSIONS
+
+__all__ = ["MediaFile", "assign_video_ids", "normalize_extensions", "walk_media"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """One file found by :func:`walk_media`.
+
+    ``path``: absolute path (symbolic links not resolved); ``root``: the input it was
+    found under (absolute); ``relative_path``: ``path`` relative to ``root`` with ``/``
+    separators (the file name when the input was the file itself).
+    """
+
+    path: str
+    root: str
+    relative_path: str
+
+    @property
+    def default_id(self) -> str:
+        """The id the file gets without a sidecar id: ``relative_path`` without extension."""
+        rel = PurePosixPath(self.relative_path)
+        return str(rel.with_name(rel.stem)) if rel.suffix else str(rel)
+
+
+def normalize_extensions(extensions: Iterable[str] | None) -> frozenset[str]:
+    """Lower-case extensions with a leading dot (``"MP4"`` -> ``".mp4"``); None: the default set."""
+    if extensions is None:
+        return MEDIA_EXTENSIONS
+    out = set()
+    for ext in extensions:
+        clean = ext.strip().lower()
+        if not clean or clean in {".", "*"}:
+            raise ParameterError(f"extension {ext!r} is empty")
+        out.add(clean if clean.startswith(".") else "." + clean)
+    if not out:
+        raise ParameterError("extensions must name at least one extension")
+    return frozenset(out)
+
+
+def walk_media(
+    inputs: Sequence[str | os.PathLike[str]],
+    *,
+    extensions: Iterable[str] | None = None,
+    include_hidden: bool = False,
+) -> list[MediaFile]:
+    """Media files under ``inputs`` (see the module docstring). Raises ParameterError for an
+    input that does not exist."""
+    exts = normalize_extensions(extensions)
+    seen_files: set[str] = set()
+    seen_dirs: set[str] = set()
+    found: list[MediaFile] = []
+    for given in inputs:
+        root_path = Path(os.path.normpath(Path(given).absolute()))
+        root = str(root_path)
+        if root_path.is_file():
+            real = os.path.realpath(root)
+            if real not in seen_files:
+                seen_files.add(real)
+                found.append(MediaFile(root, root, root_path.name))
+            continue
+        if not root_path.is_dir():
+            raise ParameterError(f"input {os.fspath(given)!r} does not exist (or is not a file or folder)")
+        for path in _walk_dir(root, exts, include_hidden, seen_dirs):
+            real = os.path.realpath(path)
+            if real in seen_files:
+                log.debug("skipping %s: already found as another path", path)
+                continue
+            seen_files.add(real)
+            rel = Path(os.path.relpath(path, root)).as_posix()
+            found.append(MediaFile(path, root, rel))
+    return found
+
+
+def _walk_dir(top: str, exts: frozenset[str], include_hidden: bool, seen_dirs: set[str]) -> Iterator[str]:
+    real = os.path.realpath(top)
+    if real in seen_dirs:
+        log.debug("not entering %s again (real path %s already visited)", top, real)
+        return
+    seen_dirs.add(real)
+    try:
+        with os.scandir(top) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        log.warning("cannot list folder %s: %s", top, exc)
+        return
+    subdirs = []
+    for entry in entries:
+        if not include_hidden and entry.name.startswith("."):
+            continue
+        try:
+            is_dir = entry.is_dir()  # follows links
+            is_file = not is_dir and entry.is_file()
+        except OSError:
+            continue
+        if is_dir:
+            subdirs.append(entry.path)
+        elif is_file and Path(entry.name).suffix.lower() in exts:
+            yield entry.path
+    for sub in subdirs:
+        yield from _walk_dir(sub, exts, include_hidden, seen_dirs)
+
+
+def assign_video_ids(files: Sequence[MediaFile], sidecar_ids: Sequence[str | None]) -> list[str]:
+    """Unique ids for ``files``: ``sidecar_ids[i]`` when not None, else the default id.
+
+    Collisions get the extension appended to every member; remaining collisions raise
+    ParameterError naming the files (see the module docstring).
+    """
+    if len(files) != len(sidecar_ids):
+        raise ParameterError(f"got {len(files)} files but {len(sidecar_ids)} sidecar ids")
+    ids = [sid if sid else f.default_id for f, sid in zip(files, sidecar_ids, strict=True)]
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, vid in enumerate(ids):
+        groups[vid].append(i)
+    for vid, members in groups.items():
+        if len(members) > 1:
+            for i in members:
+                ids[i] = vid + Path(files[i].path).suffix.lower()
+            log.info(
+                "video id %r is claimed by %d files; using %s", vid, len(members), [ids[i] for i in members]
+            )
+    final: dict[str, int] = {}
+    for i, vid in enumerate(ids):
+        if vid in final:
+            j = final[vid]
+            raise ParameterError(
+                f"video id {vid!r} would be given to both {files[j].path!r} and {files[i].path!r}; "
+                "pass one common parent folder instead of several roots, remove the duplicate, "
+                "or give the videos distinct ids with a manifest"
+            )
+        final[vid] = i
+    return ids

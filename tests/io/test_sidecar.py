@@ -1,0 +1,302 @@
+"""Sidecars: yt-dlp .info.json, .txt captions, manifests, precedence, hashtags and mentions."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reelsense.errors import SidecarError
+from reelsense.io import (
+    Manifest,
+    parse_hashtags,
+    parse_mentions,
+    parse_timestamp,
+    read_caption_txt,
+    read_info_json,
+    read_sidecar,
+)
+
+INFO = {
+    "id": "7431902501814082718",
+    "title": "nature documentary but make it short",
+    "description": "nature documentary #Wildlife #fyp with @misty.nomad #wildlife",
+    "tags": ["wildlife", "fyp"],
+    "timestamp": 1730374643,
+    "upload_date": "20241031",
+    "uploader": "misty.nomad",
+    "duration": 5.5,
+    "track": "original sound - misty.nomad",
+    "artists": None,
+    "ext": "mp4",
+}
+
+
+def _write_json(path: Path, data: object) -> Path:
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- hashtags
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("#café au lait #猫 #日本語", ("café", "猫", "日本語")),
+        ("#straße and #STRASSE and #Straße", ("straße",)),  # casefold: ß == ss
+        ("#Fyp #fyp #FYP #viral", ("Fyp", "viral")),  # first spelling kept, order kept
+        ("🔥#fyp🔥#viral😂 #dance💃", ("fyp", "viral", "dance")),  # emoji boundaries
+        ("wow! #fun, #sun. #run! (#gun) #tag's", ("fun", "sun", "run", "gun", "tag")),
+        ("#fyp#foryou#viral", ("fyp", "foryou", "viral")),  # run-together tags
+        ("https://example.com/page#section www.x.com/#top http://a.b/#c", ()),  # URL fragments
+        ("email#notatag &#39; path/#anchor", ()),
+        ("#2024 #1st #_ #a_b", ("1st", "a_b")),  # needs a letter
+        ("#नमस्ते #ไทย #ছবি", ("नमस्ते", "ไทย", "ছবি")),  # scripts with combining marks
+        ("#cafe\u0301 #café", ("café",)),  # NFD and NFC are the same tag
+        ("#\ufe0f\u20e3 keycap, ＃全角", ("全角",)),  # keycap emoji is not a tag; full-width sign is
+        ("", ()),
+    ],
+)
+def test_parse_hashtags(text: str, expected: tuple[str, ...]) -> None:
+    assert parse_hashtags(text) == expected
+
+
+def test_parse_hashtags_none() -> None:
+    assert parse_hashtags(None) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("thanks @misty.nomad. and @Bob_1!", ("misty.nomad", "Bob_1")),
+        ("mail me at a@b.com", ()),
+        ("@bob @BOB @日本語ユーザー", ("bob", "日本語ユーザー")),
+        ("see https://x.com/@someone", ()),
+    ],
+)
+def test_parse_mentions(text: str, expected: tuple[str, ...]) -> None:
+    assert parse_mentions(text) == expected
+
+
+@given(st.lists(st.text(alphabet=st.characters(categories=["L"]), min_size=1, max_size=8), max_size=6))
+def test_hashtags_round_trip_property(words: list[str]) -> None:
+    """Letters-only tags joined by spaces and emoji come back, deduplicated by casefold."""
+    text = " 🔥".join("#" + w for w in words)
+    expected: list[str] = []
+    seen: set[str] = set()
+    import unicodedata
+
+    for w in words:
+        w = unicodedata.normalize("NFC", w)
+        if w.casefold() not in seen:
+            seen.add(w.casefold())
+            expected.append(w)
+    assert parse_hashtags(text) == tuple(expected)
+
+
+# --------------------------------------------------------------------------- timestamps
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1730374643, 1730374643),
+        (1730374643.9, 1730374643),
+        ("1730374643", 1730374643),
+        ("2024-10-31T11:37:23Z", 1730374643),
+        ("2024-10-31T11:37:23+00:00", 1730374643),
+        ("2024-10-31T13:37:23+02:00", 1730374643),
+        ("2024-10-31T11:37:23", 1730374643),  # naive -> UTC
+        ("2024-10-31", int(datetime(2024, 10, 31, tzinfo=timezone.utc).timestamp())),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_timestamp(value: object, expected: int | None) -> None:
+    assert parse_timestamp(value) == expected
+
+
+@pytest.mark.parametrize("value", ["yesterday", "31/10/2024", True, [1]])
+def test_parse_timestamp_rejects(value: object) -> None:
+    with pytest.raises(SidecarError, match="timestamp"):
+        parse_timestamp(value)
+
+
+# --------------------------------------------------------------------------- info.json
+
+
+def test_read_info_json_fields(tmp_path: Path) -> None:
+    sc = read_info_json(_write_json(tmp_path / "v.info.json", INFO))
+    assert sc.source == "info.json"
+    assert sc.video_id == "7431902501814082718"
+    assert sc.caption == INFO["description"]
+    assert sc.title == INFO["title"]
+    assert sc.hashtags == ("Wildlife", "fyp")
+    assert sc.mentions == ("misty.nomad",)
+    assert sc.tags == ("wildlife", "fyp")
+    assert sc.timestamp_seconds == 1730374643
+    assert sc.uploader == "misty.nomad"
+    assert sc.track == "original sound - misty.nomad"
+    assert sc.artists == ()
+    assert sc.duration_seconds == 5.5
+
+
+def test_read_info_json_fallbacks(tmp_path: Path) -> None:
+    data = {"id": 12345, "title": "#Title only", "upload_date": "20241031", "channel": "chan", "artist": "A"}
+    sc = read_info_json(_write_json(tmp_path / "v.info.json", data))
+    assert sc.video_id == "12345"
+    assert sc.caption is None
+    assert sc.hashtags == ("Title",)  # from the title when there is no description
+    assert sc.timestamp_seconds == int(datetime(2024, 10, 31, tzinfo=timezone.utc).timestamp())
+    assert sc.uploader == "chan"
+    assert sc.artists == ("A",)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ('{"id": "x", "description": ', "malformed JSON at line 1"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"tags": "fyp"}', "'tags' must be a list"),
+        ('{"timestamp": "soon"}', "timestamp"),
+        ('{"upload_date": "2024-10-31"}', "YYYYMMDD"),
+        ('{"duration": "5s"}', "'duration' must be a number"),
+        ('{"description": 5}', "'description' must be a string"),
+    ],
+)
+def test_read_info_json_malformed_names_file(tmp_path: Path, content: str, match: str) -> None:
+    path = tmp_path / "bad clip.info.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(SidecarError, match=match) as err:
+        read_info_json(path)
+    assert str(path) in str(err.value)
+
+
+def test_read_caption_txt(tmp_path: Path) -> None:
+    path = tmp_path / "c.txt"
+    path.write_text("\ufeff  hello #World from @me \n", encoding="utf-8")
+    sc = read_caption_txt(path)
+    assert (sc.source, sc.caption, sc.hashtags, sc.mentions) == (
+        "txt",
+        "hello #World from @me",
+        ("World",),
+        ("me",),
+    )
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(SidecarError, match=r"bin\.txt"):
+        read_caption_txt(tmp_path / "bin.txt")
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+def test_manifest_csv_by_path_and_id(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "path,id,caption,timestamp,uploader\n"
+        'sub/a.mp4,,"caption A #one, with comma",1730374643,ann\n'
+        ",b,caption B #two,2024-10-31T11:37:23Z,\n"
+        "sub/c.mp4,cid,,,\n",
+        encoding="utf-8",
+    )
+    m = Manifest.load(manifest)
+    assert len(m) == 3
+    a = m.lookup(tmp_path / "sub" / "a.mp4")
+    assert a is not None
+    assert (a.caption, a.hashtags, a.timestamp_seconds, a.uploader, a.video_id) == (
+        "caption A #one, with comma",
+        ("one",),
+        1730374643,
+        "ann",
+        None,
+    )
+    assert m.lookup(tmp_path / "elsewhere" / "b.mp4") is None
+    b = m.lookup(tmp_path / "elsewhere" / "b.mp4", ids=["b"])
+    assert b is not None and b.timestamp_seconds == 1730374643 and b.uploader is None
+    c = m.lookup(tmp_path / "sub" / "c.mp4")
+    assert c is not None and c.video_id == "cid" and c.caption is None
+
+
+def test_manifest_jsonl_and_json(tmp_path: Path) -> None:
+    rows = [{"path": "/abs/x.mp4", "caption": "#猫 cat"}, {"id": "y", "caption": "why", "timestamp": 5}]
+    jl = tmp_path / "m.jsonl"
+    jl.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n\n", encoding="utf-8")
+    js = _write_json(tmp_path / "m.json", rows)
+    for path in (jl, js):
+        m = Manifest.load(path)
+        x = m.lookup("/abs/x.mp4")
+        assert x is not None and x.hashtags == ("猫",)
+        y = m.lookup("/any/y.webm", ids=["y"])
+        assert y is not None and y.timestamp_seconds == 5
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        ("m.csv", "caption\nhello\n", "'path' or 'id' column"),
+        ("m.csv", "path,caption\na.mp4,x\na.mp4,y\n", "listed twice"),
+        ("m.csv", "path,id,caption\n,,orphan\n", "neither 'path' nor 'id'"),
+        ("m.csv", "path,caption\na.mp4,x,extra\n", "more fields"),
+        ("m.csv", "path,caption,timestamp\na.mp4,x,tomorrow\n", "timestamp"),
+        ("m.jsonl", '{"path": "a.mp4"}\n{"path": \n', "m.jsonl:2: malformed JSON"),
+        ("m.jsonl", '["a.mp4"]\n', "expected a JSON object"),
+        ("m.txt", "path\n", "must be .csv"),
+    ],
+)
+def test_manifest_malformed(tmp_path: Path, name: str, content: str, match: str) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(SidecarError, match=match):
+        Manifest.load(path)
+
+
+# --------------------------------------------------------------------------- precedence
+
+
+def test_read_sidecar_precedence(tmp_path: Path) -> None:
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"")
+    manifest_path = tmp_path / "m.csv"
+    manifest_path.write_text("path,caption\nclip.mp4,from manifest\n", encoding="utf-8")
+    manifest = Manifest.load(manifest_path)
+
+    sc = read_sidecar(video, manifest=manifest)
+    assert sc is not None and (sc.source, sc.caption) == ("manifest", "from manifest")
+
+    (tmp_path / "clip.txt").write_text("from txt", encoding="utf-8")
+    sc = read_sidecar(video, manifest=manifest)
+    assert sc is not None and (sc.source, sc.caption) == ("txt", "from txt")
+
+    _write_json(tmp_path / "clip.info.json", INFO)
+    sc = read_sidecar(video, manifest=manifest)
+    assert sc is not None and sc.source == "info.json" and sc.video_id == INFO["id"]
+
+    assert read_sidecar(tmp_path / "other.mp4") is None
+
+
+def test_read_sidecar_malformed_raises_or_falls_back(tmp_path: Path) -> None:
+    video = tmp_path / "clip.mp4"
+    (tmp_path / "clip.info.json").write_text("{not json", encoding="utf-8")
+    (tmp_path / "clip.txt").write_text("txt caption", encoding="utf-8")
+    with pytest.raises(SidecarError, match=r"clip\.info\.json"):
+        read_sidecar(video)
+    errors: list[SidecarError] = []
+    sc = read_sidecar(video, on_error=errors.append)
+    assert sc is not None and sc.source == "txt"
+    assert len(errors) == 1 and "clip.info.json" in str(errors[0])
+
+
+def test_read_sidecar_manifest_id_by_default_id(tmp_path: Path) -> None:
+    manifest_path = tmp_path / "m.jsonl"
+    manifest_path.write_text('{"id": "trip/day1/clip", "caption": "by relative id"}\n', encoding="utf-8")
+    manifest = Manifest.load(manifest_path)
+    video = tmp_path / "trip" / "day1" / "clip.mp4"
+    assert read_sidecar(video, manifest=manifest) is None
+    sc = read_sidecar(video, manifest=manifest, default_id="trip/day1/clip")
+    assert sc is not None and sc.caption == "by relative id"

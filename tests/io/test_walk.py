@@ -1,0 +1,99 @@
+"""Walking inputs: recursion, extension filter, hidden files, symlink loops, ids, collisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reelsense.errors import ParameterError
+from reelsense.io import MediaFile, assign_video_ids, normalize_extensions, walk_media
+
+
+def _touch(root: Path, *names: str) -> None:
+    for name in names:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+
+
+def _rels(files: list[MediaFile]) -> list[str]:
+    return [f.relative_path for f in files]
+
+
+def test_recursive_sorted_and_filtered(tmp_path: Path) -> None:
+    _touch(
+        tmp_path, "b.mp4", "a.MOV", "notes.txt", "a.info.json", "z/y.webm", "z/x/w.mkv", "m/song.mp3", "B.mp4"
+    )
+    files = walk_media([tmp_path])
+    assert _rels(files) == ["B.mp4", "a.MOV", "b.mp4", "m/song.mp3", "z/y.webm", "z/x/w.mkv"]
+    assert all(f.root == str(tmp_path) and Path(f.path).is_absolute() for f in files)
+    assert _rels(walk_media([tmp_path], extensions=["MP4", ".webm"])) == ["B.mp4", "b.mp4", "z/y.webm"]
+
+
+def test_hidden_entries_skipped(tmp_path: Path) -> None:
+    _touch(tmp_path, "._clip.mp4", ".cache/x.mp4", "clip.mp4")
+    assert _rels(walk_media([tmp_path])) == ["clip.mp4"]
+    assert _rels(walk_media([tmp_path], include_hidden=True)) == ["._clip.mp4", "clip.mp4", ".cache/x.mp4"]
+
+
+def test_explicit_file_taken_whatever_extension(tmp_path: Path) -> None:
+    _touch(tmp_path, "odd.bin", "d/v.mp4")
+    files = walk_media([tmp_path / "odd.bin", tmp_path / "d"])
+    assert [(f.relative_path, f.default_id) for f in files] == [("odd.bin", "odd"), ("v.mp4", "v")]
+
+
+def test_missing_input_raises(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="nope"):
+        walk_media([tmp_path / "nope"])
+
+
+def test_symlink_loop_and_duplicates(tmp_path: Path) -> None:
+    _touch(tmp_path, "a/clip.mp4", "a/sub/deep.mp4")
+    (tmp_path / "a" / "sub" / "loop").symlink_to(tmp_path / "a")  # a/sub/loop -> a
+    (tmp_path / "a" / "link.mp4").symlink_to(tmp_path / "a" / "clip.mp4")  # same file twice
+    (tmp_path / "a" / "dangling.mp4").symlink_to(tmp_path / "missing.mp4")
+    files = walk_media([tmp_path / "a", tmp_path / "a" / "sub"])
+    assert _rels(files) == ["clip.mp4", "sub/deep.mp4"]
+
+
+def test_default_ids(tmp_path: Path) -> None:
+    _touch(tmp_path, "trip/day1/clip.final.mp4", "x.mp4")
+    files = walk_media([tmp_path])
+    assert [f.default_id for f in files] == ["x", "trip/day1/clip.final"]
+
+
+def test_assign_ids_prefers_sidecar_and_disambiguates(tmp_path: Path) -> None:
+    _touch(tmp_path, "clip.mp4", "clip.webm", "other.mp4", "s1.mp4")
+    files = walk_media([tmp_path])
+    assert _rels(files) == ["clip.mp4", "clip.webm", "other.mp4", "s1.mp4"]
+    # two formats of one stem get their extensions; sidecar ids win over paths
+    assert assign_video_ids(files, [None, None, "123", None]) == ["clip.mp4", "clip.webm", "123", "s1"]
+    # two files claiming one sidecar id with the same extension cannot be told apart
+    with pytest.raises(ParameterError, match=r"'123\.mp4' would be given to both"):
+        assign_video_ids(files, [None, None, "123", "123"])
+
+
+def test_assign_ids_unresolvable_collision_raises(tmp_path: Path) -> None:
+    _touch(tmp_path, "one/clip.mp4", "two/clip.mp4")
+    files = walk_media([tmp_path / "one", tmp_path / "two"])
+    with pytest.raises(ParameterError, match=r"'clip\.mp4' would be given to both"):
+        assign_video_ids(files, [None, None])
+    # a common parent gives distinct relative ids
+    assert assign_video_ids(walk_media([tmp_path]), [None, None]) == ["one/clip", "two/clip"]
+
+
+def test_assign_ids_same_sidecar_id_two_formats(tmp_path: Path) -> None:
+    _touch(tmp_path, "v.mp4", "v.webm", "w.mp4")
+    files = walk_media([tmp_path])
+    assert assign_video_ids(files, ["123", "123", None]) == ["123.mp4", "123.webm", "w"]
+    with pytest.raises(ParameterError):
+        assign_video_ids(files, [None])
+
+
+def test_normalize_extensions() -> None:
+    assert normalize_extensions(["MP4", ".Webm", " mov "]) == {".mp4", ".webm", ".mov"}
+    with pytest.raises(ParameterError):
+        normalize_extensions([""])
+    with pytest.raises(ParameterError):
+        normalize_extensions([])
