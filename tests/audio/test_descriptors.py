@@ -1,0 +1,190 @@
+"""Audio descriptors on synthetic signals with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reelsense.audio.descriptors import (
+    AudioDescriptors,
+    compute_audio_descriptors,
+    estimate_tempo,
+    integrated_loudness,
+    k_weighting_sos,
+)
+from reelsense.errors import ParameterError
+
+# BS.1770-4, table 1 and 2: K-weighting coefficients at 48 kHz (b0 b1 b2 / a1 a2)
+BS1770_SHELF_48K = [
+    1.53512485958697,
+    -2.69169618940638,
+    1.19839281085285,
+    -1.69065929318241,
+    0.73248077421585,
+]
+BS1770_HIGHPASS_48K = [1.0, -2.0, 1.0, -1.99004745483398, 0.99007225036621]
+
+
+def sine(freq_hz: float, amplitude: float, seconds: float, sample_rate: int) -> np.ndarray:
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
+    return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+
+
+def click_track(bpm: float, seconds: float, sample_rate: int, *, seed: int = 0) -> np.ndarray:
+    """Short decaying noise bursts every beat (a metronome)."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(round(seconds * sample_rate), dtype=np.float32)
+    burst = round(0.01 * sample_rate)
+    env = np.exp(-np.arange(burst) / (0.002 * sample_rate))
+    for beat in np.arange(0.0, seconds, 60.0 / bpm):
+        i = round(beat * sample_rate)
+        n = min(burst, out.shape[0] - i)
+        out[i : i + n] += (0.5 * env[:n] * rng.uniform(-1, 1, n)).astype(np.float32)
+    return out
+
+
+def test_k_weighting_matches_standard_at_48k() -> None:
+    sos = k_weighting_sos(48000)
+    shelf = [*sos[0, :3], *sos[0, 4:]]
+    highpass = [*sos[1, :3], *sos[1, 4:]]
+    np.testing.assert_allclose(shelf, BS1770_SHELF_48K, atol=1e-8)
+    np.testing.assert_allclose(highpass, BS1770_HIGHPASS_48K, atol=1e-8)
+    assert np.all(sos[:, 3] == 1.0)
+
+
+@pytest.mark.parametrize("sample_rate", [16000, 22050, 44100, 48000])
+def test_sine_minus_20_dbfs_loudness(sample_rate: int) -> None:
+    """BS.1770: a 0 dBFS 997 Hz sine in one channel reads -3.01 LKFS, so -20 dBFS reads -23.01."""
+    expected = -3.01 - 20.0
+    lufs = integrated_loudness(sine(997.0, 0.1, 5.0, sample_rate), sample_rate)
+    assert lufs is not None
+    assert abs(lufs - expected) < 0.5
+    d = compute_audio_descriptors(sine(1000.0, 0.1, 5.0, sample_rate), sample_rate)
+    assert d.loudness_lufs is not None and abs(d.loudness_lufs - expected) < 0.5
+    assert d.rms_dbfs == pytest.approx(-20.0 - 10 * math.log10(2), abs=0.01)
+    assert d.sample_peak_dbfs == pytest.approx(-20.0, abs=0.01)
+
+
+def test_loudness_gating() -> None:
+    sr = 22050
+    loud = sine(1000.0, 0.1, 8.0, sr)
+    # absolute gate: silence does not pull the loudness down
+    with_silence = np.concatenate([loud, np.zeros(8 * sr, np.float32)])
+    # relative gate: a part 20 dB quieter (-43 LUFS) is below (loudness - 10 LU) and is dropped
+    with_quiet = np.concatenate([loud, sine(1000.0, 0.01, 8.0, sr)])
+    ref = integrated_loudness(loud, sr)
+    assert ref is not None
+    for signal in (with_silence, with_quiet):
+        value = integrated_loudness(signal, sr)
+        assert value is not None and value == pytest.approx(ref, abs=0.1)
+    # a part only 10 dB quieter is above the relative gate, so it counts: power mean of 1 and 0.1
+    with_softer = np.concatenate([loud, sine(1000.0, 0.1 * 10 ** (-10 / 20), 8.0, sr)])
+    value = integrated_loudness(with_softer, sr)
+    assert value is not None and value == pytest.approx(ref + 10 * math.log10(1.1 / 2), abs=0.1)
+
+
+@pytest.mark.parametrize("bpm", [90.0, 120.0, 140.0])
+def test_click_track_tempo(bpm: float) -> None:
+    sr = 22050
+    tempo, confidence = estimate_tempo(click_track(bpm, 12.0, sr), sr)
+    assert tempo is not None
+    assert tempo == pytest.approx(bpm, rel=0.02)
+    assert confidence > 0.5
+    d = compute_audio_descriptors(click_track(bpm, 12.0, sr), sr)
+    assert d.tempo_bpm == pytest.approx(tempo)
+    assert d.onset_rate_hz == pytest.approx(bpm / 60.0, rel=0.1)
+
+
+def test_tempo_confidence_low_for_noise() -> None:
+    sr = 22050
+    noise = np.random.default_rng(1).uniform(-0.3, 0.3, 10 * sr).astype(np.float32)
+    _, noise_conf = estimate_tempo(noise, sr)
+    _, click_conf = estimate_tempo(click_track(120.0, 10.0, sr), sr)
+    assert noise_conf < 0.3 < click_conf
+
+
+@pytest.mark.parametrize(("freq", "sample_rate"), [(440.0, 22050), (1000.0, 22050), (3000.0, 44100)])
+def test_pure_tone_spectral_shape(freq: float, sample_rate: int) -> None:
+    d = compute_audio_descriptors(sine(freq, 0.5, 3.0, sample_rate), sample_rate)
+    assert d.spectral_centroid_hz == pytest.approx(freq, rel=0.03)
+    assert d.spectral_rolloff_hz == pytest.approx(freq, rel=0.05)
+    assert d.spectral_bandwidth_hz is not None and d.spectral_bandwidth_hz < 0.1 * freq
+    assert d.spectral_flatness is not None and d.spectral_flatness < 0.01
+    # a sine crosses zero twice per period
+    assert d.zero_crossing_rate == pytest.approx(2 * freq / sample_rate, rel=0.01)
+
+
+def test_white_noise_shape() -> None:
+    sr = 22050
+    d = compute_audio_descriptors(np.random.default_rng(2).uniform(-0.3, 0.3, 5 * sr).astype(np.float32), sr)
+    assert d.spectral_centroid_hz == pytest.approx(sr / 4, rel=0.05)
+    # geometric/arithmetic mean of exponential-distributed power: exp(-Euler's gamma) ~ 0.56
+    assert d.spectral_flatness == pytest.approx(math.exp(-0.5772), abs=0.05)
+    assert d.zero_crossing_rate == pytest.approx(0.5, abs=0.02)
+
+
+@pytest.mark.parametrize("n", [0, 1, 100, 22050 * 3])
+def test_silence_is_none_not_nan(n: int) -> None:
+    d = compute_audio_descriptors(np.zeros(n, np.float32), 22050)
+    assert d == AudioDescriptors(
+        duration_seconds=n / 22050,
+        loudness_lufs=None,
+        rms_dbfs=None,
+        sample_peak_dbfs=None,
+        tempo_bpm=None,
+        tempo_confidence=0.0,
+        onset_rate_hz=0.0,
+        spectral_centroid_hz=None,
+        spectral_bandwidth_hz=None,
+        spectral_rolloff_hz=None,
+        spectral_flatness=None,
+        zero_crossing_rate=0.0,
+    )
+
+
+def test_short_audio_has_no_loudness_or_tempo() -> None:
+    sr = 22050
+    d = compute_audio_descriptors(sine(440.0, 0.5, 0.3, sr), sr)
+    assert d.loudness_lufs is None and d.tempo_bpm is None
+    assert d.rms_dbfs is not None and d.spectral_centroid_hz == pytest.approx(440.0, rel=0.05)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=2**32 - 1),
+    st.floats(min_value=0.5, max_value=4.0),
+    st.sampled_from([8000, 16000, 22050, 44100]),
+    st.floats(min_value=-30.0, max_value=0.0),
+)
+def test_descriptors_finite_and_gain_consistent(seed: int, seconds: float, sr: int, gain_db: float) -> None:
+    """Any signal: no NaN/inf; a gain of g dB moves every level by g dB and nothing else."""
+    x = np.random.default_rng(seed).standard_normal(round(seconds * sr)).astype(np.float32) * 0.1
+    a = compute_audio_descriptors(x, sr)
+    b = compute_audio_descriptors((x * 10 ** (gain_db / 20)).astype(np.float32), sr)
+    for value in vars(a).values():
+        assert value is None or math.isfinite(value)
+    assert a.rms_dbfs is not None and b.rms_dbfs is not None
+    assert b.rms_dbfs - a.rms_dbfs == pytest.approx(gain_db, abs=0.01)
+    if a.loudness_lufs is not None:
+        assert b.loudness_lufs is not None
+        assert b.loudness_lufs - a.loudness_lufs == pytest.approx(gain_db, abs=0.05)
+    assert b.spectral_centroid_hz == pytest.approx(a.spectral_centroid_hz, rel=1e-3)
+    assert b.zero_crossing_rate == a.zero_crossing_rate
+
+
+@pytest.mark.parametrize(
+    ("samples", "sample_rate", "match"),
+    [
+        (np.zeros((2, 100), np.float32), 22050, "mono"),
+        (np.zeros(100, np.int16), 22050, "floating"),
+        (np.array([0.0, np.nan], np.float32), 22050, "NaN"),
+        (np.zeros(100, np.float32), 0, "sample_rate"),
+    ],
+)
+def test_bad_input(samples: np.ndarray, sample_rate: int, match: str) -> None:
+    with pytest.raises(ParameterError, match=match):
+        compute_audio_descriptors(samples, sample_rate)
