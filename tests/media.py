@@ -264,6 +264,7 @@ def write_video(
     vfr: bool = False,
     gop_frames: int | None = None,
     container_format: str | None = None,
+    faststart: bool = False,
     seed: int = 0,
 ) -> Path:
     """Write a small video (with ``audio`` unless None) and return its path.
@@ -273,6 +274,7 @@ def write_video(
     ``vfr``: frame durations alternate between 0.5 and 1.5 frame periods (average rate
     ``fps``), with millisecond timestamps. ``gop_frames``: a key frame every so many
     frames (and no extra ones at scene cuts); default: the encoder's choice.
+    ``faststart``: mp4/mov index before the media data (as streaming sites serve it).
     """
     path = Path(path)
     ext = path.suffix.lower()
@@ -298,7 +300,8 @@ def write_video(
 
     sample_rate = sample_rate or default_sample_rate(audio_codec)
     arr = _audio_array(audio, duration_seconds, sample_rate, channels, seed)
-    with av.open(str(path), "w", format=container_format) as container:
+    muxer_options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(str(path), "w", format=container_format, options=muxer_options) as container:
         rate = Fraction(fps).limit_denominator(1001)
         vstream = container.add_stream(video_codec, rate=rate)
         vstream.width, vstream.height = coded_w, coded_h

@@ -1,17 +1,276 @@
-"""One-pass media decoding with PyAV.  (CONTRACT ONLY - implementation pending.)"""
+"""One-pass media decoding with PyAV.
+
+``decode`` opens a file once and demuxes only the streams it needs: audio goes through
+:class:`~reelsense.io._audio.AudioSink` (mono float32 at the requested rate), video
+through :class:`~reelsense.io._frames.FrameSink` (the sampling strategy decides which
+frames are kept; only those are converted to RGB). Streams that are not wanted are
+discarded at the demuxer, so an audio-only decode of a video never decodes a picture.
+
+Failures: everything raises :class:`DecodeError` naming the file and the cause; a limit
+exceeded raises :class:`MediaLimitError` before decoding starts (or as soon as a frame
+shows it, when headers lie). Errors in the middle of a stream (a truncated or damaged
+file) are handled deliberately: a damaged packet is skipped; when decoding cannot go on,
+what was decoded is kept with a warning in ``DecodedMedia.warnings`` if it covers at
+least half of the expected time span, and ``DecodeError`` is raised otherwise.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import math
 import os
 
-from reelsense.io._types import AudioSamples, DecodedMedia, DecodeLimits, FrameSampling, MediaInfo, VideoFrames
+import av
+import av.error
+from av.stream import Discard
+
+from reelsense.errors import DecodeError, MediaLimitError, ParameterError
+from reelsense.io._audio import AudioSink
+from reelsense.io._frames import FrameSink
+from reelsense.io._probe import OpenedMedia, check_limits, media_info, open_media, scan_duration_seconds
+from reelsense.io._types import (
+    AudioSamples,
+    DecodedMedia,
+    DecodeLimits,
+    FrameSampling,
+    MediaInfo,
+    VideoFrames,
+)
+
+__all__ = ["decode", "probe", "read_audio", "read_frames"]
+
+logger = logging.getLogger(__name__)
 
 _DEFAULT_LIMITS = DecodeLimits()
+_THREAD_TYPES = ("AUTO", "FRAME", "SLICE", "NONE")
+_MAX_PACKET_ERRORS = 16  # damaged packets skipped per stream before giving up on it
+_MEANINGFUL_FRACTION = 0.5  # keep a damaged file's output when it covers this much
 
 
 def probe(path: str | os.PathLike[str], *, limits: DecodeLimits = _DEFAULT_LIMITS) -> MediaInfo:
-    """Read container and stream metadata without decoding media. Raises DecodeError."""
-    raise NotImplementedError
+    """Container and stream metadata without decoding media.
+
+    Reads headers only (a container without a stated duration is demuxed, not decoded,
+    to find it). Raises DecodeError, or MediaLimitError when a limit is exceeded.
+    """
+    media = open_media(path, limits)
+    try:
+        info = media_info(media)
+    finally:
+        media.close()
+    check_limits(info, limits)
+    return info
+
+
+def _check_parameters(
+    audio_sample_rate: int | None,
+    start_seconds: float,
+    duration_seconds: float | None,
+    threads: int,
+    thread_type: str,
+) -> None:
+    if audio_sample_rate is not None and not 1000 <= audio_sample_rate <= 768_000:
+        raise ParameterError(f"audio_sample_rate={audio_sample_rate} must be in [1000, 768000] Hz")
+    if not (math.isfinite(start_seconds) and start_seconds >= 0.0):
+        raise ParameterError(f"start_seconds={start_seconds} must be finite and >= 0")
+    if duration_seconds is not None and not (duration_seconds > 0.0):
+        raise ParameterError(f"duration_seconds={duration_seconds} must be > 0 (or None: to the end)")
+    if threads < 0:
+        raise ParameterError(f"threads={threads} must be >= 0 (0: FFmpeg chooses)")
+    if thread_type not in _THREAD_TYPES:
+        raise ParameterError(f"thread_type={thread_type!r} is not one of {', '.join(_THREAD_TYPES)}")
+
+
+class _Pass:
+    """The state of one demux/decode pass over an opened file."""
+
+    def __init__(self, media: OpenedMedia, audio: AudioSink | None, video: FrameSink | None) -> None:
+        self.media = media
+        self.audio = audio
+        self.video = video
+        self.errors: list[str] = []
+        self.fatal: str | None = None
+        self.reached_end = False
+        self._packet_errors = {"audio": 0, "video": 0}
+        self.packet_end_seconds = {"audio": 0.0, "video": 0.0}  # how far each stream's data went
+        self._last_video_time = 0.0
+        self._last_video_duration = 0.0
+        self._video_period = (
+            1.0 / media.video.average_rate if media.video and media.video.average_rate else 0.0
+        )
+
+    def _time(self, frame: av.AudioFrame | av.VideoFrame) -> float | None:
+        t = frame.time
+        return None if t is None else t - self.media.start_offset_seconds
+
+    def _done(self) -> bool:
+        return (self.audio is None or self.audio.done) and (self.video is None or self.video.done)
+
+    def _decode_packet(self, packet: av.Packet, kind: str, max_seconds: float) -> None:
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as exc:
+            self._packet_errors[kind] += 1
+            self.errors.append(f"{kind} packet at {packet.pts}: {exc.strerror or exc}")
+            if self._packet_errors[kind] > _MAX_PACKET_ERRORS:
+                self.fatal = f"too many damaged {kind} packets ({exc.strerror or exc})"
+                if kind == "audio" and self.audio is not None:
+                    self.audio.done = True
+                if kind == "video" and self.video is not None:
+                    self.video.done = True
+            return
+        for frame in frames:
+            t = self._time(frame)
+            if t is not None and t > max_seconds:
+                raise MediaLimitError(
+                    self.media.path, f"decoded time {t:.1f} s exceeds max_duration_seconds={max_seconds}"
+                )
+            if isinstance(frame, av.AudioFrame):
+                assert self.audio is not None
+                self.audio.push(frame, t)
+            else:
+                assert self.video is not None
+                if t is None:
+                    t = self._last_video_time + self._video_period
+                self._last_video_time = t
+                if frame.duration and frame.time_base is not None:
+                    self._last_video_duration = float(frame.duration * frame.time_base)
+                self.video.push(frame, t)
+
+    def run(self, limits: DecodeLimits) -> None:
+        streams: list[av.stream.Stream] = []
+        if self.audio is not None and self.media.audio is not None:
+            streams.append(self.media.audio)
+        if self.video is not None and self.media.video is not None:
+            streams.append(self.media.video)
+        keyframes_only = self.video is not None and self.video.keyframe_packets_only
+        max_seconds = limits.max_duration_seconds + 1.0
+        try:
+            for packet in self.media.container.demux(streams):
+                kind = packet.stream.type
+                if packet.pts is not None and packet.time_base is not None:
+                    end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                    end -= self.media.start_offset_seconds
+                    self.packet_end_seconds[kind] = max(self.packet_end_seconds[kind], end)
+                sink = self.audio if kind == "audio" else self.video
+                if sink is None or sink.done:
+                    continue
+                if kind == "video" and keyframes_only and packet.size and not packet.is_keyframe:
+                    continue  # a key frame never references other frames: skip the rest unread
+                self._decode_packet(packet, kind, max_seconds)
+                if self._done():
+                    return
+            self.reached_end = True
+        except av.error.FFmpegError as exc:
+            self.fatal = f"demuxing failed: {exc.strerror or exc}"
+
+    @property
+    def last_video_duration(self) -> float:
+        return self._last_video_duration or self._video_period
+
+
+def _seek(media: OpenedMedia, start_seconds: float, want_video: bool) -> str | None:
+    stream = media.video if want_video and media.video is not None else media.audio
+    if stream is None or stream.time_base is None:
+        return None
+    offset = int((start_seconds + media.start_offset_seconds) / stream.time_base)
+    try:
+        media.container.seek(offset, stream=stream, backward=True, any_frame=False)
+    except av.error.FFmpegError as exc:
+        media.container.seek(0)
+        return f"seeking to {start_seconds:.2f} s failed ({exc.strerror or exc}); decoded from the start"
+    return None
+
+
+def _configure_streams(
+    media: OpenedMedia, want_audio: bool, video: FrameSink | None, threads: int, thread_type: str
+) -> None:
+    wanted = set()
+    if want_audio and media.audio is not None:
+        wanted.add(media.audio.index)
+    if video is not None and media.video is not None:
+        wanted.add(media.video.index)
+        ctx = media.video.codec_context
+        ctx.thread_type = thread_type
+        ctx.thread_count = threads
+        if video.skip_frame is not None:
+            ctx.skip_frame = video.skip_frame  # type: ignore[assignment]
+    for stream in media.container.streams:
+        if stream.index not in wanted:
+            stream.discard = Discard.all  # the demuxer need not even read these packets
+
+
+def _expected_seconds(info: MediaInfo, start_seconds: float, duration_seconds: float | None) -> float:
+    remaining = max(0.0, info.duration_seconds - start_seconds) if info.duration_seconds > 0 else math.inf
+    expected = min(remaining, duration_seconds if duration_seconds is not None else math.inf)
+    return 0.0 if math.isinf(expected) else expected
+
+
+def _stream_seconds(stream: av.stream.Stream | None) -> float | None:
+    """A stream's own duration: from its header, or Matroska's per-track DURATION tag."""
+    if stream is None:
+        return None
+    if stream.duration and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    if tag:
+        try:
+            hours, minutes, seconds = tag.split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        except ValueError:
+            return None
+    return None
+
+
+def _judge(run: _Pass, info: MediaInfo, start_seconds: float, windows: dict[str, float]) -> list[str]:
+    """Warnings for a pass that ended early; DecodeError when it ended too early.
+
+    Each decoded stream is expected to reach the end of its window (its own duration,
+    else the container's). A stream whose data stopped short (truncated file) or that hit
+    unrecoverable errors is kept, with a warning, when it covers at least half of its
+    expected span; otherwise the file is rejected.
+    """
+    warnings = []
+    for kind, sink in (("audio", run.audio), ("video", run.video)):
+        if sink is None:
+            continue
+        stream = run.media.audio if kind == "audio" else run.media.video
+        own = _stream_seconds(stream)
+        total = own if own is not None and own > 0 else info.duration_seconds
+        expected = min(windows[kind], max(0.0, total - start_seconds)) if total > 0 else 0.0
+        got = run.packet_end_seconds[kind] - start_seconds
+        if kind == "audio":
+            got = max(got, run.audio.decoded_seconds if run.audio is not None else 0.0)
+        short = expected - got > max(0.5, 0.05 * expected)
+        if run.fatal is None and not (run.reached_end and short):
+            continue
+        reason = run.fatal or "the data ends early (truncated file?)"
+        if got <= 0.0 or (expected > 0 and got < _MEANINGFUL_FRACTION * expected):
+            raise DecodeError(
+                info.path, f"{reason}: {kind} decoded for {max(got, 0.0):.2f} s of {expected:.2f} s"
+            )
+        if short or run.fatal:
+            warnings.append(f"{kind} decoded for {got:.2f} s of {expected:.2f} s: {reason}")
+    if run.errors:
+        warnings.append(f"skipped {len(run.errors)} damaged packet(s), first: {run.errors[0]}")
+    return warnings
+
+
+def _final_info(info: MediaInfo, media: OpenedMedia, run: _Pass) -> MediaInfo:
+    changes: dict[str, object] = {}
+    if run.video is not None and run.video.frames_decoded and media.video is not None:
+        rotation = run.video.rotation_degrees
+        if rotation != info.rotation_degrees:
+            ctx = media.video.codec_context
+            w, h = (ctx.height, ctx.width) if rotation in (90, 270) else (ctx.width, ctx.height)
+            changes.update(rotation_degrees=rotation, width=w, height=h)
+    if info.duration_seconds <= 0 and run.reached_end:
+        ends = [run.audio.start_seconds + run.audio.decoded_seconds] if run.audio is not None else []
+        if run.video is not None:
+            ends.append(run.video.decoded_until_seconds + run.last_video_duration)
+        changes["duration_seconds"] = max(ends, default=0.0)
+    return dataclasses.replace(info, **changes) if changes else info  # type: ignore[arg-type]
 
 
 def decode(
@@ -22,13 +281,95 @@ def decode(
     start_seconds: float = 0.0,
     duration_seconds: float | None = None,
     limits: DecodeLimits = _DEFAULT_LIMITS,
+    threads: int = 0,
+    thread_type: str = "AUTO",
+    resample_quality: str = "HQ",
 ) -> DecodedMedia:
     """Decode a file once: mono float32 audio at ``audio_sample_rate`` (None: no audio is
-    decoded) and/or frames chosen by ``frames`` (None: no video is decoded).
+    decoded) and/or frames chosen by ``frames`` (None: no video is decoded), within
+    ``[start_seconds, start_seconds + duration_seconds)``.
 
-    A requested modality the file lacks comes back as ``None``. Raises DecodeError.
+    A requested modality the file lacks comes back as ``None``. ``threads`` (0: FFmpeg
+    picks, 1: single-threaded, as batch workers may want) and ``thread_type`` set video
+    decoder threading; ``resample_quality`` is a soxr quality ("QQ", "LQ", "MQ", "HQ",
+    "VHQ"). Raises DecodeError (MediaLimitError for limits) or ParameterError.
     """
-    raise NotImplementedError
+    _check_parameters(audio_sample_rate, start_seconds, duration_seconds, threads, thread_type)
+    media = open_media(path, limits)
+    try:
+        need_duration = frames is not None and frames.strategy == "count" and media.video is not None
+        info = media_info(media, scan_if_unknown=need_duration)
+        check_limits(info, limits)
+        if info.duration_seconds > 0 and start_seconds >= info.duration_seconds:
+            raise ParameterError(
+                f"start_seconds={start_seconds} is not before the end of {media.path!r} "
+                f"({info.duration_seconds:.2f} s)"
+            )
+        audio_sink = video_sink = None
+        if audio_sample_rate is not None and media.audio is not None:
+            window = min(duration_seconds or math.inf, limits.max_audio_seconds)
+            audio_sink = AudioSink(
+                audio_sample_rate,
+                start_seconds=start_seconds,
+                window_seconds=None if math.isinf(window) else window,
+                expected_seconds=_expected_seconds(info, start_seconds, window),
+                quality=resample_quality,
+            )
+        if frames is not None and media.video is not None:
+            video_duration = info.duration_seconds
+            if media.video.duration and media.video.time_base is not None:
+                video_duration = float(media.video.duration * media.video.time_base)
+            if video_duration <= 0:
+                video_duration = scan_duration_seconds(media) if need_duration else 0.0
+            video_sink = FrameSink(
+                frames,
+                path=media.path,
+                start_seconds=start_seconds,
+                window_seconds=duration_seconds,
+                video_duration_seconds=video_duration,
+                header_rotation_degrees=info.rotation_degrees,
+                max_pixels=limits.max_pixels,
+                nominal_fps=info.fps,
+            )
+        if audio_sink is None and video_sink is None:
+            return DecodedMedia(info=info)
+        _configure_streams(media, audio_sink is not None, video_sink, threads, thread_type)
+        warnings = []
+        if start_seconds > 0:
+            seek_warning = _seek(media, start_seconds, video_sink is not None)
+            if seek_warning:
+                warnings.append(seek_warning)
+        run = _Pass(media, audio_sink, video_sink)
+        run.run(limits)
+        window = duration_seconds or math.inf
+        windows = {"audio": min(window, limits.max_audio_seconds), "video": window}
+        warnings += _judge(run, info, start_seconds, windows)
+        audio = audio_sink.finish() if audio_sink is not None else None
+        video = video_sink.finish(run.last_video_duration) if video_sink is not None else None
+        for sink_warnings in (
+            audio_sink.warnings if audio_sink else [],
+            video_sink.warnings if video_sink else [],
+        ):
+            warnings += sink_warnings
+        if (
+            audio_sink is not None
+            and audio is not None
+            and limits.max_audio_seconds < (duration_seconds or info.duration_seconds - start_seconds)
+        ):
+            warnings.append(f"audio truncated to max_audio_seconds={limits.max_audio_seconds}")
+        for warning in warnings:
+            logger.warning("%s: %s", media.path, warning)
+        return DecodedMedia(
+            info=_final_info(info, media, run),
+            audio=audio,
+            frames=video,
+            warnings=tuple(warnings),
+            audio_frames_decoded=audio_sink.frames_decoded if audio_sink else 0,
+            video_frames_decoded=video_sink.frames_decoded if video_sink else 0,
+            video_frames_converted=video_sink.frames_converted if video_sink else 0,
+        )
+    finally:
+        media.close()
 
 
 def read_audio(
@@ -40,14 +381,39 @@ def read_audio(
     limits: DecodeLimits = _DEFAULT_LIMITS,
 ) -> AudioSamples:
     """Mono float32 audio; raises DecodeError when the file has no audio stream."""
-    raise NotImplementedError
+    result = decode(
+        path,
+        audio_sample_rate=sample_rate,
+        start_seconds=start_seconds,
+        duration_seconds=duration_seconds,
+        limits=limits,
+    )
+    if not result.info.has_audio:
+        raise DecodeError(result.info.path, "has no audio stream")
+    if result.audio is None:
+        raise DecodeError(result.info.path, f"no audio decoded from {start_seconds:.2f} s on")
+    return result.audio
 
 
 def read_frames(
     path: str | os.PathLike[str],
     sampling: FrameSampling | None = None,
     *,
+    start_seconds: float = 0.0,
+    duration_seconds: float | None = None,
     limits: DecodeLimits = _DEFAULT_LIMITS,
+    threads: int = 0,
 ) -> VideoFrames:
-    """Frames chosen by ``sampling``; raises DecodeError when the file has no video stream."""
-    raise NotImplementedError
+    """Frames chosen by ``sampling`` (default: 1 frame per second); raises DecodeError when
+    the file has no video stream."""
+    result = decode(
+        path,
+        frames=sampling or FrameSampling(),
+        start_seconds=start_seconds,
+        duration_seconds=duration_seconds,
+        limits=limits,
+        threads=threads,
+    )
+    if not result.info.has_video or result.frames is None:
+        raise DecodeError(result.info.path, "has no video stream")
+    return result.frames

@@ -124,7 +124,8 @@ class FrameSampling:
     - ``count``: ``count`` frames spread evenly over the duration.
     - ``keyframes``: key frames only (the decoder skips the rest; much cheaper).
     - ``scenes``: the first frame, then one frame at each shot change, detected by a cheap
-      histogram difference above ``scene_threshold`` (0..1); at most ``max_frames``.
+      histogram difference above ``scene_threshold`` (0..1), at least
+      ``min_scene_seconds`` after the previous cut; at most ``max_frames``.
 
     Kept frames are resized while decoding so that their longer side is at most
     ``max_side`` pixels (aspect ratio kept; never upscaled). ``max_frames`` caps every strategy.
@@ -136,6 +137,7 @@ class FrameSampling:
     max_side: int = 512
     scene_threshold: float = 0.35
     max_frames: int = 256
+    min_scene_seconds: float = 0.5
 
     def __post_init__(self) -> None:
         if self.strategy not in _STRATEGIES:
@@ -152,6 +154,8 @@ class FrameSampling:
             raise ParameterError(f"scene_threshold={self.scene_threshold} must be in (0, 1)")
         if self.max_frames < 1:
             raise ParameterError(f"max_frames={self.max_frames} must be >= 1")
+        if not self.min_scene_seconds >= 0.0:
+            raise ParameterError(f"min_scene_seconds={self.min_scene_seconds} must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -171,9 +175,16 @@ class DecodeLimits:
 
 @dataclass(frozen=True)
 class DecodedMedia:
-    """Everything one decoding pass produced from one file."""
+    """Everything one decoding pass produced from one file.
+
+    The counters tell what the pass cost: frames the decoders produced, and video frames
+    converted to RGB (only the kept ones are).
+    """
 
     info: MediaInfo
     audio: AudioSamples | None = None
     frames: VideoFrames | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    audio_frames_decoded: int = 0
+    video_frames_decoded: int = 0
+    video_frames_converted: int = 0

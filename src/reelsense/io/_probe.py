@@ -1,0 +1,200 @@
+"""Opening a media file: path checks, container open, stream choice, metadata, limits.
+
+Every failure becomes a :class:`DecodeError` naming the file and the cause; a file over
+a :class:`DecodeLimits` limit raises :class:`MediaLimitError` before anything is decoded.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import av.error
+
+from reelsense.errors import DecodeError, MediaLimitError
+from reelsense.io._rotation import header_rotation_degrees
+from reelsense.io._types import DecodeLimits, MediaInfo
+
+__all__ = ["OpenedMedia", "check_limits", "media_info", "open_media", "scan_duration_seconds"]
+
+logger = logging.getLogger(__name__)
+
+_TIME_BASE = 1_000_000  # FFmpeg's AV_TIME_BASE: container times are in microseconds
+
+
+@dataclass
+class OpenedMedia:
+    """An open container with the streams reelsense reads from it (close when done)."""
+
+    path: str
+    container: av.container.InputContainer
+    audio: av.audio.stream.AudioStream | None
+    video: av.video.stream.VideoStream | None
+    header_rotation_degrees: int | None
+    start_offset_seconds: float
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def _check_path(path: str, limits: DecodeLimits) -> None:
+    try:
+        st = Path(path).stat()
+    except FileNotFoundError:
+        raise DecodeError(path, "file does not exist") from None
+    except PermissionError:
+        raise DecodeError(path, "permission denied (cannot stat the file)") from None
+    except OSError as exc:
+        raise DecodeError(path, f"cannot stat the file: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DecodeError(path, "is a directory, not a media file")
+    if not stat.S_ISREG(st.st_mode):
+        raise DecodeError(path, "is not a regular file")
+    if st.st_size == 0:
+        raise DecodeError(path, "file is empty (0 bytes)")
+    if st.st_size > limits.max_file_bytes:
+        raise MediaLimitError(
+            path, f"file size {st.st_size} bytes exceeds max_file_bytes={limits.max_file_bytes}"
+        )
+
+
+def _read_header_rotation(path: str) -> int | None:
+    try:
+        with Path(path).open("rb") as fh:
+            return header_rotation_degrees(fh)
+    except PermissionError:
+        raise DecodeError(path, "permission denied (file is not readable)") from None
+    except OSError as exc:
+        raise DecodeError(path, f"cannot read the file: {exc.strerror or exc}") from None
+
+
+def _open_error(path: str, exc: av.error.FFmpegError) -> DecodeError:
+    if isinstance(exc, av.error.EOFError):
+        return DecodeError(path, "the file ends before its headers are complete (truncated?)")
+    if isinstance(exc, av.error.InvalidDataError):
+        return DecodeError(path, f"not a readable media file, or truncated/corrupt (FFmpeg: {exc.strerror})")
+    if exc.errno == errno.EACCES or isinstance(exc, av.error.PermissionError):
+        return DecodeError(path, "permission denied (file is not readable)")
+    return DecodeError(path, f"FFmpeg cannot open it: {exc.strerror or exc}")
+
+
+def _first_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    for stream in container.streams.video:
+        # cover art in audio files is a one-picture "video" stream: not video
+        if stream.disposition & av.stream.Disposition.attached_pic:
+            continue
+        if stream.codec_context.width and stream.codec_context.height:
+            return stream
+    return None
+
+
+def open_media(path: str | os.PathLike[str], limits: DecodeLimits) -> OpenedMedia:
+    """Check the path, read header rotation, open the container and pick its streams."""
+    path_str = os.fspath(path)
+    _check_path(path_str, limits)
+    rotation = _read_header_rotation(path_str)
+    try:
+        container = av.open(path_str, mode="r")
+    except av.error.FFmpegError as exc:
+        raise _open_error(path_str, exc) from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DecodeError(path_str, f"FFmpeg cannot open it: {exc}") from None
+    audio = container.streams.audio[0] if container.streams.audio else None
+    video = _first_video_stream(container)
+    if audio is None and video is None:
+        container.close()
+        raise DecodeError(path_str, "has no audio or video stream")
+    start = container.start_time
+    offset = start / _TIME_BASE if start is not None and start > 0 else 0.0
+    return OpenedMedia(path_str, container, audio, video, rotation, offset)
+
+
+def scan_duration_seconds(media: OpenedMedia) -> float:
+    """Duration found by demuxing every packet (no decoding); used when headers lack it."""
+    end = 0.0
+    streams = [s for s in (media.audio, media.video) if s is not None]
+    try:
+        for packet in media.container.demux(streams):
+            if packet.pts is None or packet.time_base is None:
+                continue
+            stop = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+            end = max(end, stop - media.start_offset_seconds)
+    except av.error.FFmpegError as exc:
+        logger.warning("%s: packet scan stopped early: %s", media.path, exc)
+    try:
+        media.container.seek(0)
+    except av.error.FFmpegError as exc:
+        raise DecodeError(media.path, f"cannot seek back after scanning packets: {exc}") from None
+    return end
+
+
+def _header_duration_seconds(media: OpenedMedia) -> float | None:
+    container = media.container
+    if container.duration is not None and container.duration > 0:
+        return float(container.duration) / _TIME_BASE
+    durations = [
+        float(s.duration * s.time_base)
+        for s in (media.audio, media.video)
+        if s is not None and s.duration and s.time_base is not None
+    ]
+    return max(durations) if durations else None
+
+
+def _container_name(media: OpenedMedia) -> str:
+    names = media.container.format.name.split(",")
+    ext = Path(media.path).suffix.lower().lstrip(".")
+    return ext if ext in names else names[0]
+
+
+def media_info(media: OpenedMedia, *, scan_if_unknown: bool = True) -> MediaInfo:
+    """Metadata from headers. With ``scan_if_unknown``, a missing duration is found by
+    demuxing packets (no decoding); otherwise it is reported as 0.0."""
+    duration = _header_duration_seconds(media)
+    if duration is None:
+        duration = scan_duration_seconds(media) if scan_if_unknown else 0.0
+    width = height = None
+    fps = None
+    rotation = 0
+    if media.video is not None:
+        ctx = media.video.codec_context
+        rotation = media.header_rotation_degrees or 0
+        width, height = (ctx.height, ctx.width) if rotation in (90, 270) else (ctx.width, ctx.height)
+        rate = media.video.average_rate or media.video.guessed_rate
+        fps = float(rate) if rate else None
+    actx = media.audio.codec_context if media.audio is not None else None
+    return MediaInfo(
+        path=media.path,
+        container=_container_name(media),
+        duration_seconds=duration,
+        has_audio=media.audio is not None,
+        has_video=media.video is not None,
+        width=width,
+        height=height,
+        fps=fps,
+        rotation_degrees=rotation,
+        video_codec=media.video.codec.canonical_name if media.video is not None else None,
+        audio_codec=media.audio.codec.canonical_name if media.audio is not None else None,
+        audio_sample_rate=(actx.sample_rate or None) if actx is not None else None,
+        audio_channels=(actx.channels or None) if actx is not None else None,
+        bit_rate=media.container.bit_rate or None,
+    )
+
+
+def check_limits(info: MediaInfo, limits: DecodeLimits) -> None:
+    """Raise MediaLimitError when the headers already show a limit is exceeded."""
+    if info.duration_seconds > limits.max_duration_seconds:
+        raise MediaLimitError(
+            info.path,
+            f"duration {info.duration_seconds:.1f} s exceeds max_duration_seconds="
+            f"{limits.max_duration_seconds}",
+        )
+    if info.width is not None and info.height is not None and info.width * info.height > limits.max_pixels:
+        raise MediaLimitError(
+            info.path,
+            f"frame size {info.width}x{info.height} exceeds max_pixels={limits.max_pixels}",
+        )

@@ -1,0 +1,217 @@
+"""Decoding every supported container/codec, metadata, rotation, channels and rates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from media import frame_image, tone, write_audio, write_video
+from reelsense.errors import DecodeError
+from reelsense.io import FrameSampling, decode, probe, read_audio, read_frames
+
+SR = 16000
+
+
+def peak_hz(samples: np.ndarray, sample_rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(samples.shape[0])))
+    return float(np.argmax(spectrum) * sample_rate / samples.shape[0])
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
+
+
+VIDEO_CASES = [
+    ("mp4", None, "h264", "aac"),
+    ("mov", None, "h264", "aac"),
+    ("m4v", None, "h264", "aac"),
+    ("mkv", None, "h264", "aac"),
+    ("webm", None, "vp8", "opus"),
+    ("webm", "libvpx-vp9", "vp9", "opus"),
+]
+
+
+@pytest.mark.parametrize(("ext", "encoder", "video_codec", "audio_codec"), VIDEO_CASES)
+def test_video_containers(tmp_path: Path, ext: str, encoder: str | None, video_codec: str, audio_codec: str):
+    path = write_video(tmp_path / f"clip.{ext}", duration_seconds=1.0, video_codec=encoder)
+    info = probe(path)
+    assert (info.has_audio, info.has_video) == (True, True)
+    assert (info.video_codec, info.audio_codec) == (video_codec, audio_codec)
+    assert (info.width, info.height, info.rotation_degrees) == (64, 112, 0)
+    assert info.fps == pytest.approx(24.0)
+    assert info.duration_seconds == pytest.approx(1.0, abs=0.05)
+    assert info.audio_channels == 1 and info.audio_sample_rate in (44100, 48000)
+    assert info.bit_rate is not None and info.bit_rate > 0
+
+    result = decode(path, audio_sample_rate=SR, frames=FrameSampling("uniform", fps=2.0))
+    assert result.warnings == ()
+    audio = result.audio
+    assert audio is not None and audio.sample_rate == SR and audio.samples.dtype == np.float32
+    assert audio.duration_seconds == pytest.approx(1.0, abs=0.03)
+    assert peak_hz(audio.samples, SR) == pytest.approx(440.0, abs=3.0)
+    assert rms(audio.samples[SR // 10 : -SR // 10]) == pytest.approx(0.5 / np.sqrt(2), rel=0.08)
+    frames = result.frames
+    assert frames is not None and frames.frames.shape == (2, 112, 64, 3)
+    np.testing.assert_allclose(frames.pts_seconds, [0.0, 0.5], atol=1e-6)
+    # the picture is the one written, in RGB order (not BGR), upright
+    expected = frame_image(0.0, 64, 112).astype(np.int16)
+    assert np.abs(frames.frames[0].astype(np.int16) - expected).mean() < 12
+
+
+AUDIO_CASES = [
+    ("mp3", "mp3"),
+    ("m4a", "aac"),
+    ("aac", "aac"),
+    ("ogg", "vorbis"),
+    ("opus", "opus"),
+    ("wav", "pcm_s16le"),
+    ("flac", "flac"),
+]
+
+
+@pytest.mark.parametrize(("ext", "codec"), AUDIO_CASES)
+def test_audio_only_containers(tmp_path: Path, ext: str, codec: str):
+    path = write_audio(tmp_path / f"sound.{ext}", duration_seconds=1.0)
+    info = probe(path)
+    assert (info.has_audio, info.has_video) == (True, False)
+    assert info.audio_codec == codec
+    assert (info.width, info.height, info.fps, info.video_codec) == (None, None, None, None)
+    assert info.duration_seconds == pytest.approx(1.0, abs=0.06)
+    result = decode(path, audio_sample_rate=22050, frames=FrameSampling())
+    assert result.frames is None and result.video_frames_decoded == 0
+    assert result.audio is not None
+    assert result.audio.duration_seconds == pytest.approx(1.0, abs=0.06)
+    assert peak_hz(result.audio.samples, 22050) == pytest.approx(440.0, abs=3.0)
+    with pytest.raises(DecodeError, match="no video stream") as err:
+        read_frames(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("rate", [8000, 11025, 22050, 44100, 48000, 96000])
+@pytest.mark.parametrize("ext", ["flac", "wav"])
+def test_odd_sample_rates_resampled(tmp_path: Path, rate: int, ext: str):
+    samples = tone(1.5, rate, 2, frequency_hz=300.0)
+    samples[1] = samples[0]  # identical channels: the downmix keeps their level
+    path = write_audio(tmp_path / f"r{rate}.{ext}", samples, sample_rate=rate)
+    assert probe(path).audio_sample_rate == rate
+    for out_rate in (8000, 22050):
+        audio = read_audio(path, out_rate)
+        assert audio.sample_rate == out_rate
+        assert abs(audio.samples.shape[0] - round(1.5 * out_rate)) <= 2
+        assert peak_hz(audio.samples, out_rate) == pytest.approx(300.0, abs=2.0)
+        assert rms(audio.samples[out_rate // 10 : -out_rate // 10]) == pytest.approx(
+            0.5 / np.sqrt(2), rel=0.02
+        )
+
+
+def test_surround_51_downmix_excludes_lfe(tmp_path: Path):
+    main = tone(1.0, 48000, 1, frequency_hz=500.0)[0]
+    lfe = 0.9 * np.sin(2 * np.pi * 60.0 * np.arange(48000) / 48000).astype(np.float32)
+    samples = np.stack([main, main, main, lfe, main, main])  # FL FR FC LFE BL BR
+    path = write_video(tmp_path / "surround.mp4", audio=samples, sample_rate=48000, channels=6)
+    info = probe(path)
+    assert info.audio_channels == 6
+    audio = read_audio(path, SR)
+    body = audio.samples[SR // 10 : -SR // 10]
+    assert peak_hz(body, SR) == pytest.approx(500.0, abs=3.0)
+    assert rms(body) == pytest.approx(0.5 / np.sqrt(2), rel=0.1)
+    # nothing of the 60 Hz LFE channel leaks into the mono mix
+    spectrum = np.abs(np.fft.rfft(body))
+    freqs = np.fft.rfftfreq(body.shape[0], 1 / SR)
+    assert spectrum[np.abs(freqs - 60) < 3].max() < 0.01 * spectrum.max()
+
+
+def test_no_audio_stream(tmp_path: Path):
+    path = write_video(tmp_path / "silent.mp4", audio=None)
+    info = probe(path)
+    assert (info.has_audio, info.has_video, info.audio_codec) == (False, True, None)
+    result = decode(path, audio_sample_rate=SR, frames=FrameSampling(fps=1))
+    assert result.audio is None and result.frames is not None and len(result.frames) == 1
+    with pytest.raises(DecodeError, match="no audio stream"):
+        read_audio(path)
+
+
+def test_audio_only_decode_never_decodes_video(tmp_path: Path):
+    path = write_video(tmp_path / "clip.mp4", duration_seconds=2.0)
+    audio_only = decode(path, audio_sample_rate=SR)
+    assert audio_only.video_frames_decoded == 0 and audio_only.video_frames_converted == 0
+    assert audio_only.frames is None and audio_only.audio_frames_decoded > 0
+    both = decode(path, audio_sample_rate=SR, frames=FrameSampling(fps=1))
+    assert both.video_frames_decoded == 48
+    assert both.audio is not None and audio_only.audio is not None
+    np.testing.assert_array_equal(both.audio.samples, audio_only.audio.samples)
+
+
+@pytest.mark.parametrize("ext", ["mp4", "mov", "mkv", "webm"])
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_rotation_applied(tmp_path: Path, ext: str, rotation: int):
+    path = write_video(tmp_path / f"rot{rotation}.{ext}", rotation_degrees=rotation, audio=None)
+    info = probe(path)
+    assert (info.width, info.height, info.rotation_degrees) == (64, 112, rotation)
+    result = decode(path, frames=FrameSampling(fps=1), audio_sample_rate=SR)
+    assert result.info.rotation_degrees == rotation and (result.info.width, result.info.height) == (64, 112)
+    assert result.frames is not None
+    image = result.frames.frames[0]
+    assert image.shape == (112, 64, 3)
+    expected = frame_image(0.0, 64, 112).astype(np.int16)
+    assert np.abs(image.astype(np.int16) - expected).mean() < 12
+    assert image[:20, :12].mean() < 40  # the dark marker is top-left once upright
+    assert image[-20:, -12:].mean() > 60
+
+
+def test_portrait_9_16_resized_keeps_aspect(tmp_path: Path):
+    path = write_video(tmp_path / "portrait.mp4", width=72, height=128, audio=None)
+    info = probe(path)
+    assert (info.width, info.height) == (72, 128)
+    frames = read_frames(path, FrameSampling(fps=1, max_side=64))
+    assert frames.frames.shape == (1, 64, 36, 3)
+
+
+def test_variable_frame_rate_uses_pts(tmp_path: Path):
+    path = write_video(tmp_path / "vfr.mp4", duration_seconds=2.0, fps=20.0, vfr=True, audio=None)
+    every = read_frames(path, FrameSampling(fps=1000.0, max_frames=1000, max_side=16)).pts_seconds
+    gaps = np.diff(every)
+    assert gaps.min() < 0.75 / 20 and gaps.max() > 1.25 / 20  # really variable
+    picked = read_frames(path, FrameSampling(fps=7.0, max_side=16))
+    targets = np.arange(0, 2.0, 1 / 7.0)
+    expected = np.unique([every[every <= t + 1e-9].max() for t in targets])
+    np.testing.assert_allclose(picked.pts_seconds, expected, atol=1e-9)
+
+
+def test_window_start_and_duration(tmp_path: Path):
+    # mp4 stores sample-exact audio timestamps (Matroska rounds them to 1 ms)
+    path = write_video(tmp_path / "clip.mp4", duration_seconds=3.0, gop_frames=12)
+    part = decode(
+        path, audio_sample_rate=SR, frames=FrameSampling(fps=4), start_seconds=1.3, duration_seconds=1.0
+    )
+    assert part.audio is not None
+    assert part.audio.start_seconds == pytest.approx(1.3, abs=1 / SR)
+    assert part.audio.samples.shape[0] == pytest.approx(SR, abs=2)
+    # sample j is the written tone at start_seconds + j / SR (a 1-sample slip gives ~0.06)
+    t = part.audio.start_seconds + np.arange(part.audio.samples.shape[0]) / SR
+    error = part.audio.samples - 0.5 * np.sin(2 * np.pi * 440.0 * t)
+    assert rms(error[SR // 10 : -SR // 10]) < 0.01
+    assert part.frames is not None
+    # the frames on screen at 1.3, 1.55, 1.8 and 2.05 s (24 fps)
+    expected = np.floor((1.3 + 0.25 * np.arange(4)) * 24) / 24
+    np.testing.assert_allclose(part.frames.pts_seconds, expected, atol=1e-6)
+    assert part.video_frames_decoded < 3 * 24  # the seek skipped the start
+
+
+def test_max_audio_seconds_truncates_with_warning(tmp_path: Path):
+    from reelsense.io import DecodeLimits
+
+    path = write_audio(tmp_path / "long.flac", duration_seconds=3.0)
+    result = decode(path, audio_sample_rate=SR, limits=DecodeLimits(max_audio_seconds=1.0))
+    assert result.audio is not None and result.audio.samples.shape[0] == SR
+    assert any("max_audio_seconds" in w for w in result.warnings)
+
+
+def test_thread_settings_do_not_change_output(tmp_path: Path):
+    path = write_video(tmp_path / "clip.mp4", duration_seconds=1.0, scene_changes=[0.5])
+    a = read_frames(path, FrameSampling("count", count=5), threads=1)
+    b = decode(path, frames=FrameSampling("count", count=5), thread_type="SLICE").frames
+    assert b is not None
+    np.testing.assert_array_equal(a.frames, b.frames)
