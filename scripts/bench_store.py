@@ -7,7 +7,7 @@ the figures exclude synthesis. For each codec it measures:
 
 - add: ``add`` one sound per transaction, and ``add_many(commit_every=500)``: sounds/s and MB/s of array data;
 - load: ``iter_arrays`` over the whole store (with and without CRC verification): MB/s and seconds;
-- random access: ``get_arrays`` of 200 random ids (median ms);
+- random access: ``get_arrays`` of 200 random ids (median ms), and the cost of reading ``generation``;
 - size: file bytes, bytes per sound, bytes per hour of reference audio (measured, and for given item rates);
 
 and the same work for baselines in the same run: one ``.npy`` file per array (``np.save``/``np.load``) and
@@ -87,7 +87,7 @@ def bench_store(
         for i in range(n):
             store.add(f"s{i:06d}", pool[i % POOL], duration_seconds=duration)
     print(line("add (1 txn per sound)", t, n, mb) + f"  rss {peak_rss_mib():.0f} MiB")
-    add_rate = mb / t.wall
+    result = {"add_wall": t.wall, "add_cpu": t.cpu}
 
     def items() -> Iterator[StoreItem]:
         for i in range(n):
@@ -108,16 +108,20 @@ def bench_store(
             assert count == n
             print(line(f"iter_arrays (verify={verify})", t, n, mb) + f"  rss {peak_rss_mib():.0f} MiB")
             if verify:
-                load_rate, load_s = mb / t.wall, t.wall
+                result.update(load_wall=t.wall, load_cpu=t.cpu)
         ids = np.random.default_rng(1).choice(n, size=min(200, n), replace=False)
         lat = []
         for i in ids:
             t0 = time.perf_counter()
             store.get_arrays(f"s{i:06d}")
             lat.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        generations = [store.generation for _ in range(1000)]
+        gen_us = (time.perf_counter() - t0) * 1e3
+        assert len(set(generations)) == 1
         st = store.stats()
     med, p95 = np.median(lat) * 1e3, np.percentile(lat, 95) * 1e3
-    print(f"  get_arrays random id: median {med:.3f} ms, p95 {p95:.3f} ms")
+    print(f"  get_arrays random id: median {med:.3f} ms, p95 {p95:.3f} ms; generation read {gen_us:.1f} us")
     assert st.bytes_per_hour is not None
     per_item = st.file_bytes / st.total_items
     print(
@@ -127,7 +131,8 @@ def bench_store(
         f"{st.total_items / st.total_duration_seconds:.1f} items/s; at "
         + ", ".join(f"{r:g} items/s: {per_item * r * 3600 / 1e6:.2f} MB/h" for r in rates)
     )
-    return {"add_mb_s": add_rate, "load_mb_s": load_rate, "load_s": load_s, "bytes": st.file_bytes}
+    result["bytes"] = st.file_bytes
+    return result
 
 
 def bench_files(root: Path, kind: str, pool: list[dict[str, np.ndarray]], n: int) -> dict[str, float]:
@@ -152,7 +157,7 @@ def bench_files(root: Path, kind: str, pool: list[dict[str, np.ndarray]], n: int
             save(i)
     print(f"baseline {kind}: {n} sounds")
     print(line("write", t, n, mb))
-    write_rate = mb / t.wall
+    result = {"add_wall": t.wall, "add_cpu": t.cpu}
     with Timer() as t:
         if kind == "npy":
             for p in sorted(folder.iterdir()):
@@ -164,7 +169,8 @@ def bench_files(root: Path, kind: str, pool: list[dict[str, np.ndarray]], n: int
     print(line("read all", t, n, mb))
     size = disk_bytes(folder)
     print(f"  size: {size / 1e6:.1f} MB in {sum(1 for _ in folder.iterdir())} files")
-    return {"add_mb_s": write_rate, "load_mb_s": mb / t.wall, "load_s": t.wall, "bytes": size}
+    result.update(load_wall=t.wall, load_cpu=t.cpu, bytes=size)
+    return result
 
 
 def main() -> None:
@@ -189,14 +195,15 @@ def main() -> None:
         results = {c: bench_store(root, c, pool, args.n, args.duration, args.rates) for c in codecs}
         if not args.no_baseline:
             results.update({k: bench_files(root, k, pool, args.n) for k in ("npy", "npz")})
-            print("ratios (store / baseline; >1 = store faster or bigger):")
+            print(
+                "ratios: speed = baseline / store time, cpu [wall] (>1: store faster); size = store/baseline"
+            )
             for c in codecs:
                 for k in ("npy", "npz"):
                     r, b = results[c], results[k]
-                    print(
-                        f"  {c} vs {k}: add {r['add_mb_s'] / b['add_mb_s']:.2f}x, "
-                        f"load {r['load_mb_s'] / b['load_mb_s']:.2f}x, size {r['bytes'] / b['bytes']:.3f}x"
-                    )
+                    add = f"{b['add_cpu'] / r['add_cpu']:.2f}x [{b['add_wall'] / r['add_wall']:.2f}x]"
+                    load = f"{b['load_cpu'] / r['load_cpu']:.2f}x [{b['load_wall'] / r['load_wall']:.2f}x]"
+                    print(f"  {c} vs {k}: add {add}, load {load}, size {r['bytes'] / b['bytes']:.3f}x")
         print(f"peak RSS: {peak_rss_mib():.0f} MiB")
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +23,9 @@ from reelsense.audio._store import FingerprintStore, StoreItem
 from reelsense.errors import ParameterError, SoundIndexError, SoundIndexFormatError
 
 PARAMS = {"sample_rate": 8000, "hop": 128, "fan_out": [3, 5]}
-HERE = Path(__file__).resolve().parent
+#: items per sound in the kill-inside-a-transaction test: 9 uncommitted sounds of ~0.5 MB exceed SQLite's
+#: 2 MB page cache, so uncommitted pages have spilled into the -wal file when the writer is killed.
+N_BIG = 100_000
 
 
 def synthetic_arrays(seed: int, n_items: int) -> dict[str, np.ndarray]:
@@ -98,7 +100,19 @@ def test_codec_choice_and_reading_without_reelsense(store: FingerprintStore, pat
     assert len(rows["times"][3]) < 0.5 * arrays["times"].nbytes
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.fixture(scope="module")
+def property_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, FingerprintStore]]:
+    folder = tmp_path_factory.mktemp("property")
+    stores = {
+        c: FingerprintStore.open(folder / f"{c}.rsidx", create=True, compression=c)
+        for c in ("raw", "shuffle-zlib")
+    }
+    yield stores
+    for s in stores.values():
+        s.close()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     data=st.lists(
         hnp.arrays(
@@ -112,15 +126,14 @@ def test_codec_choice_and_reading_without_reelsense(store: FingerprintStore, pat
     ),
     compression=st.sampled_from(["raw", "shuffle-zlib"]),
 )
-def test_property_random_arrays_round_trip_byte_exactly(data: list[np.ndarray], compression: str) -> None:
+def test_property_random_arrays_round_trip_byte_exactly(
+    property_stores: dict[str, FingerprintStore], data: list[np.ndarray], compression: str
+) -> None:
     arrays = {f"a{i}": a for i, a in enumerate(data)}
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        FingerprintStore.open(Path(tmp) / "p.rsidx", create=True, compression=compression) as s,
-    ):
-        rec = s.add("x", arrays, duration_seconds=1.0)
-        got = s.get_arrays("x")
-        assert rec.n_items == max(a.shape[0] if a.ndim else 1 for a in data)
+    s = property_stores[compression]
+    rec = s.add("x", arrays, duration_seconds=1.0, replace=True)
+    got = s.get_arrays("x")
+    assert rec.n_items == max(a.shape[0] if a.ndim else 1 for a in data)
     for name, a in arrays.items():
         native = a.astype(a.dtype.newbyteorder("="))
         assert got[name].dtype == native.dtype and got[name].shape == a.shape
@@ -372,7 +385,7 @@ def test_bad_arguments_and_closed_store(store: FingerprintStore, path: Path) -> 
         with pytest.raises(ParameterError):
             call()
             pytest.fail(what)
-    assert len(store) == 0 and store.generation == 0
+    assert len(store) == 0 and store.generation == 0 and 3 not in store
     store.close()
     store.close()
     with pytest.raises(SoundIndexError, match="closed"):
@@ -382,9 +395,12 @@ def test_bad_arguments_and_closed_store(store: FingerprintStore, path: Path) -> 
 # ------------------------------------------------------------------------------------------- processes
 WRITER = """
 import os, sys, time
-sys.path.insert(0, {here!r})
-from test_store import synthetic_arrays, PARAMS
+import numpy as np
 from reelsense.audio._store import FingerprintStore, StoreItem
+
+PARAMS = {params!r}
+N_BIG = {n_big!r}
+{helper}
 
 mode, path, marker, stop = sys.argv[1:5]
 
@@ -396,10 +412,10 @@ store = FingerprintStore.open(path, create=True, params=PARAMS)
 if mode == "pause-mid-batch":  # 2 batches of 10 commit, then the writer stops inside the third transaction
     def items():
         for i in range(100):
-            if i == 25:
+            if i == 29:
                 touch(marker)
                 time.sleep(120)
-            yield StoreItem(f"s{{i:04d}}", synthetic_arrays(i, 40000), 180.0)
+            yield StoreItem(f"s{{i:04d}}", synthetic_arrays(i, N_BIG), 180.0)
     store.add_many(items(), commit_every=10)
 elif mode == "loop":  # one add per sound until told to stop
     for i in range(3000):
@@ -421,7 +437,7 @@ store.close()
 
 def _start_writer(tmp_path: Path, mode: str, path: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
     script = tmp_path / "writer.py"
-    script.write_text(WRITER.format(here=str(HERE)))
+    script.write_text(WRITER.format(params=PARAMS, n_big=N_BIG, helper=inspect.getsource(synthetic_arrays)))
     marker, stop = tmp_path / f"{mode}.marker", tmp_path / f"{mode}.stop"
     err = (tmp_path / f"{mode}.stderr").open("wb")
     proc = subprocess.Popen(
@@ -453,7 +469,7 @@ def test_sigkill_inside_a_transaction_leaves_whole_sounds_only(tmp_path: Path, p
     with FingerprintStore.open(path) as s:  # writable open: recovers the WAL
         assert s.ids() == [f"s{i:04d}" for i in range(20)]
         assert s.generation == 2
-        _assert_consistent(s, 40000)
+        _assert_consistent(s, N_BIG)
         s.add("after", synthetic_arrays(99, 10), duration_seconds=1.0)
         assert s.record("after").key == 21  # keys of the lost transaction's rows are not half-used
 
@@ -510,6 +526,13 @@ def test_second_writer_waits_then_fails_clearly(tmp_path: Path, path: Path) -> N
     finally:
         stop.touch()
         proc.wait(timeout=30)
+
+
+def test_synchronous_mode(path: Path) -> None:
+    for durable, level in ((False, 1), (True, 2)):  # NORMAL, FULL
+        with FingerprintStore.open(path, create=True, durable=durable) as s:
+            assert s._connection().execute("PRAGMA synchronous").fetchone()[0] == level
+            assert s._connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_open_does_not_create_without_create(tmp_path: Path) -> None:

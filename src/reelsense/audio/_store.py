@@ -134,6 +134,7 @@ class FingerprintStore:
         """Internal: use :meth:`open`."""
         self._con: sqlite3.Connection | None = con
         self.path = path
+        self._resolved_path = path.resolve()  # later streams open the same file even after a chdir
         self.readonly = readonly
         self.timeout_seconds = timeout_seconds
         self._lock = threading.RLock()
@@ -373,7 +374,9 @@ class FingerprintStore:
         return [str(r[0]) for r in self._query("SELECT sound_id FROM sounds ORDER BY key")]
 
     def __contains__(self, sound_id: object) -> bool:
-        return bool(self._query("SELECT 1 FROM sounds WHERE sound_id = ?", (sound_id,)))
+        return isinstance(sound_id, str) and bool(
+            self._query("SELECT 1 FROM sounds WHERE sound_id = ?", (sound_id,))
+        )
 
     def __len__(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM sounds")[0][0])
@@ -423,7 +426,7 @@ class FingerprintStore:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ParameterError(f"batch_size must be an int >= 1, got {batch_size!r}")
         self._connection()
-        return ArrayStream(self.path, self.timeout_seconds, batch_size=batch_size, verify=verify)
+        return ArrayStream(self._resolved_path, self.timeout_seconds, batch_size=batch_size, verify=verify)
 
     @property
     def generation(self) -> int:

@@ -36,6 +36,7 @@ __all__ = [
     "ALLOWED_DTYPES",
     "CODECS",
     "COMPRESS_KEEP_RATIO",
+    "MAX_ARRAY_BYTES",
     "EncodedArray",
     "decode_array",
     "encode_array",
@@ -49,6 +50,8 @@ ALLOWED_DTYPES: frozenset[str] = frozenset(
 CODECS: tuple[str, ...] = ("raw", "shuffle-zlib")
 #: a compressed blob is kept only when it is at most this fraction of the raw bytes.
 COMPRESS_KEEP_RATIO = 0.9
+#: largest array (decoded bytes) one row may hold; SQLite's default blob limit is 1e9 bytes.
+MAX_ARRAY_BYTES = 900_000_000
 _ZLIB_LEVEL = 1
 _PROBE_BYTES = 8192
 _PROBE_KEEP_RATIO = 0.97
@@ -120,6 +123,10 @@ def encode_array(name: str, value: object, compression: str) -> EncodedArray:
     if le.str not in ALLOWED_DTYPES:
         raise ParameterError(
             f"array {name!r} has unsupported dtype {arr.dtype} (allowed: {sorted(ALLOWED_DTYPES)})"
+        )
+    if arr.nbytes > MAX_ARRAY_BYTES:
+        raise ParameterError(
+            f"array {name!r} holds {arr.nbytes} bytes; one stored array may hold at most {MAX_ARRAY_BYTES}"
         )
     flat = np.ascontiguousarray(arr, dtype=le).reshape(-1).view(np.uint8)
     crc = zlib.crc32(flat.data)
