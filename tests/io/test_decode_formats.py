@@ -34,7 +34,9 @@ VIDEO_CASES = [
 
 
 @pytest.mark.parametrize(("ext", "encoder", "video_codec", "audio_codec"), VIDEO_CASES)
-def test_video_containers(tmp_path: Path, ext: str, encoder: str | None, video_codec: str, audio_codec: str):
+def test_video_containers(
+    tmp_path: Path, ext: str, encoder: str | None, video_codec: str, audio_codec: str
+) -> None:
     path = write_video(tmp_path / f"clip.{ext}", duration_seconds=1.0, video_codec=encoder)
     info = probe(path)
     assert (info.has_audio, info.has_video) == (True, True)
@@ -72,7 +74,7 @@ AUDIO_CASES = [
 
 
 @pytest.mark.parametrize(("ext", "codec"), AUDIO_CASES)
-def test_audio_only_containers(tmp_path: Path, ext: str, codec: str):
+def test_audio_only_containers(tmp_path: Path, ext: str, codec: str) -> None:
     path = write_audio(tmp_path / f"sound.{ext}", duration_seconds=1.0)
     info = probe(path)
     assert (info.has_audio, info.has_video) == (True, False)
@@ -91,7 +93,7 @@ def test_audio_only_containers(tmp_path: Path, ext: str, codec: str):
 
 @pytest.mark.parametrize("rate", [8000, 11025, 22050, 44100, 48000, 96000])
 @pytest.mark.parametrize("ext", ["flac", "wav"])
-def test_odd_sample_rates_resampled(tmp_path: Path, rate: int, ext: str):
+def test_odd_sample_rates_resampled(tmp_path: Path, rate: int, ext: str) -> None:
     samples = tone(1.5, rate, 2, frequency_hz=300.0)
     samples[1] = samples[0]  # identical channels: the downmix keeps their level
     path = write_audio(tmp_path / f"r{rate}.{ext}", samples, sample_rate=rate)
@@ -106,7 +108,7 @@ def test_odd_sample_rates_resampled(tmp_path: Path, rate: int, ext: str):
         )
 
 
-def test_surround_51_downmix_excludes_lfe(tmp_path: Path):
+def test_surround_51_downmix_excludes_lfe(tmp_path: Path) -> None:
     main = tone(1.0, 48000, 1, frequency_hz=500.0)[0]
     lfe = 0.9 * np.sin(2 * np.pi * 60.0 * np.arange(48000) / 48000).astype(np.float32)
     samples = np.stack([main, main, main, lfe, main, main])  # FL FR FC LFE BL BR
@@ -123,7 +125,7 @@ def test_surround_51_downmix_excludes_lfe(tmp_path: Path):
     assert spectrum[np.abs(freqs - 60) < 3].max() < 0.01 * spectrum.max()
 
 
-def test_no_audio_stream(tmp_path: Path):
+def test_no_audio_stream(tmp_path: Path) -> None:
     path = write_video(tmp_path / "silent.mp4", audio=None)
     info = probe(path)
     assert (info.has_audio, info.has_video, info.audio_codec) == (False, True, None)
@@ -133,7 +135,7 @@ def test_no_audio_stream(tmp_path: Path):
         read_audio(path)
 
 
-def test_audio_only_decode_never_decodes_video(tmp_path: Path):
+def test_audio_only_decode_never_decodes_video(tmp_path: Path) -> None:
     path = write_video(tmp_path / "clip.mp4", duration_seconds=2.0)
     audio_only = decode(path, audio_sample_rate=SR)
     assert audio_only.video_frames_decoded == 0 and audio_only.video_frames_converted == 0
@@ -146,7 +148,7 @@ def test_audio_only_decode_never_decodes_video(tmp_path: Path):
 
 @pytest.mark.parametrize("ext", ["mp4", "mov", "mkv", "webm"])
 @pytest.mark.parametrize("rotation", [90, 180, 270])
-def test_rotation_applied(tmp_path: Path, ext: str, rotation: int):
+def test_rotation_applied(tmp_path: Path, ext: str, rotation: int) -> None:
     path = write_video(tmp_path / f"rot{rotation}.{ext}", rotation_degrees=rotation, audio=None)
     info = probe(path)
     assert (info.width, info.height, info.rotation_degrees) == (64, 112, rotation)
@@ -161,7 +163,7 @@ def test_rotation_applied(tmp_path: Path, ext: str, rotation: int):
     assert image[-20:, -12:].mean() > 60
 
 
-def test_portrait_9_16_resized_keeps_aspect(tmp_path: Path):
+def test_portrait_9_16_resized_keeps_aspect(tmp_path: Path) -> None:
     path = write_video(tmp_path / "portrait.mp4", width=72, height=128, audio=None)
     info = probe(path)
     assert (info.width, info.height) == (72, 128)
@@ -169,7 +171,7 @@ def test_portrait_9_16_resized_keeps_aspect(tmp_path: Path):
     assert frames.frames.shape == (1, 64, 36, 3)
 
 
-def test_variable_frame_rate_uses_pts(tmp_path: Path):
+def test_variable_frame_rate_uses_pts(tmp_path: Path) -> None:
     path = write_video(tmp_path / "vfr.mp4", duration_seconds=2.0, fps=20.0, vfr=True, audio=None)
     every = read_frames(path, FrameSampling(fps=1000.0, max_frames=1000, max_side=16)).pts_seconds
     gaps = np.diff(every)
@@ -180,7 +182,7 @@ def test_variable_frame_rate_uses_pts(tmp_path: Path):
     np.testing.assert_allclose(picked.pts_seconds, expected, atol=1e-9)
 
 
-def test_window_start_and_duration(tmp_path: Path):
+def test_window_start_and_duration(tmp_path: Path) -> None:
     # mp4 stores sample-exact audio timestamps (Matroska rounds them to 1 ms)
     path = write_video(tmp_path / "clip.mp4", duration_seconds=3.0, gop_frames=12)
     part = decode(
@@ -200,7 +202,7 @@ def test_window_start_and_duration(tmp_path: Path):
     assert part.video_frames_decoded < 3 * 24  # the seek skipped the start
 
 
-def test_max_audio_seconds_truncates_with_warning(tmp_path: Path):
+def test_max_audio_seconds_truncates_with_warning(tmp_path: Path) -> None:
     from reelsense.io import DecodeLimits
 
     path = write_audio(tmp_path / "long.flac", duration_seconds=3.0)
@@ -209,7 +211,7 @@ def test_max_audio_seconds_truncates_with_warning(tmp_path: Path):
     assert any("max_audio_seconds" in w for w in result.warnings)
 
 
-def test_thread_settings_do_not_change_output(tmp_path: Path):
+def test_thread_settings_do_not_change_output(tmp_path: Path) -> None:
     path = write_video(tmp_path / "clip.mp4", duration_seconds=1.0, scene_changes=[0.5])
     a = read_frames(path, FrameSampling("count", count=5), threads=1)
     b = decode(path, frames=FrameSampling("count", count=5), thread_type="SLICE").frames

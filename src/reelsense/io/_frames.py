@@ -217,7 +217,8 @@ class FrameSink:
     # ------------------------------------------------------------------ result
 
     def finish(self, last_frame_duration_seconds: float = 0.0) -> VideoFrames:
-        """The kept frames. Targets after the last frame map to it while it is on screen."""
+        """The kept frames. Targets after the last frame map to it while it is on screen
+        (its own duration, else the nominal frame period)."""
         if self._prev is not None and self.sampling.strategy in ("uniform", "count"):
             shown_until = self._prev_time + (last_frame_duration_seconds or self._nominal_period)
             target = self._next_target()
