@@ -213,6 +213,7 @@ def write_audio(
     signal: AudioSignal = "tone",
     codec: str | None = None,
     container_format: str | None = None,
+    cover_art: bool = False,
     seed: int = 0,
 ) -> Path:
     """Write an audio-only file.
@@ -240,6 +241,14 @@ def write_audio(
     fmt = container_format or ("ipod" if ext == ".m4a" else None)
     with av.open(str(path), "w", format=fmt) as container:
         stream = _add_audio_stream(container, codec, sample_rate, arr.shape[0])
+        if cover_art:
+            picture = container.add_stream("png", rate=1)
+            picture.width, picture.height, picture.pix_fmt = 32, 32, "rgb24"
+            picture.disposition = av.stream.Disposition.attached_pic
+            image = av.VideoFrame.from_ndarray(frame_image(0.0, 32, 32), format="rgb24")
+            image.pts = 0
+            container.mux(picture.encode(image))
+            container.mux(picture.encode(None))
         for frame in _audio_frames(arr, sample_rate):
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))

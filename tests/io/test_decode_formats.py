@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -89,6 +90,17 @@ def test_audio_only_containers(tmp_path: Path, ext: str, codec: str) -> None:
     with pytest.raises(DecodeError, match="no video stream") as err:
         read_frames(path)
     assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("ext", ["mp3", "flac"])
+def test_cover_art_is_not_video(tmp_path: Path, ext: str) -> None:
+    path = write_audio(tmp_path / f"song.{ext}", cover_art=True)
+    with av.open(str(path)) as container:  # the picture is there, as a "video" stream
+        assert [s.type for s in container.streams] == ["audio", "video"]
+    info = probe(path)
+    assert (info.has_audio, info.has_video, info.video_codec, info.width) == (True, False, None, None)
+    result = decode(path, audio_sample_rate=SR, frames=FrameSampling())
+    assert result.frames is None and result.video_frames_decoded == 0 and result.audio is not None
 
 
 @pytest.mark.parametrize("rate", [8000, 11025, 22050, 44100, 48000, 96000])

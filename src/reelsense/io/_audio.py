@@ -12,6 +12,7 @@ rms 0.3535 of 0.3536, swresample 0.3049) with less aliasing.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import av
@@ -27,8 +28,9 @@ _LFE = {"LFE", "LFE2", "LFE3"}
 _STOP_MARGIN_SECONDS = 0.05  # decode this far past the window so the resampler has its tail
 
 
-def _downmix_weights(layout: av.AudioLayout) -> np.ndarray:
-    names = [channel.name for channel in layout.channels]
+@functools.lru_cache(maxsize=64)
+def _downmix_weights(names: tuple[str, ...]) -> np.ndarray:
+    """Mono downmix weights ``[channels]``: the mean of the non-LFE channels."""
     keep = np.array([name not in _LFE for name in names], dtype=np.float32)
     if not keep.any():
         keep[:] = 1.0
@@ -50,9 +52,8 @@ def frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
     if n_channels == 1:
         mono: np.ndarray = data[0].astype(np.float32, copy=False)
         return mono / np.float32(scale) if scale != 1.0 else mono
-    weights = (_downmix_weights(frame.layout) / scale).astype(
-        np.float64 if base in ("dbl", "s64") else np.float32
-    )
+    names = tuple(channel.name for channel in frame.layout.channels)
+    weights = (_downmix_weights(names) / scale).astype(np.float64 if base in ("dbl", "s64") else np.float32)
     out: np.ndarray = (weights @ data).astype(np.float32, copy=False)
     return out
 
