@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -288,6 +289,10 @@ def test_newer_format_version_and_wrong_magic(path: Path) -> None:
     with pytest.raises(SoundIndexFormatError, match=f"format_version {_store.FORMAT_VERSION + 1}, newer"):
         FingerprintStore.open(path)
     _set_meta(path, "format_version", str(_store.FORMAT_VERSION))
+    _set_meta(path, "compression", "zstd-dict")
+    with pytest.raises(SoundIndexFormatError, match="compression 'zstd-dict'"):
+        FingerprintStore.open(path)
+    _set_meta(path, "compression", "raw")
     _set_meta(path, "magic", "someone-elses-index")
     with pytest.raises(SoundIndexFormatError, match="someone-elses-index"):
         FingerprintStore.open(path)
@@ -474,19 +479,10 @@ def test_sigkill_inside_a_transaction_leaves_whole_sounds_only(tmp_path: Path, p
         assert s.record("after").key == 21  # keys of the lost transaction's rows are not half-used
 
 
-def test_sigkill_at_a_random_moment_during_single_adds(tmp_path: Path, path: Path) -> None:
+def test_readers_read_while_another_process_writes_and_a_sigkill_keeps_whole_sounds(
+    tmp_path: Path, path: Path
+) -> None:
     proc, _, _ = _start_writer(tmp_path, "loop", path)
-    time.sleep(float(np.random.default_rng().uniform(0.05, 0.3)))
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    with FingerprintStore.open(path, readonly=True) as s:
-        n = len(s)
-        assert n >= 4 and s.ids() == [f"s{i:04d}" for i in range(n)]
-        _assert_consistent(s, 3000)
-
-
-def test_readers_in_this_process_read_while_another_process_writes(tmp_path: Path, path: Path) -> None:
-    proc, _, stop = _start_writer(tmp_path, "loop", path)
     counts = []
     try:
         with FingerprintStore.open(path, readonly=True) as reader:
@@ -501,11 +497,14 @@ def test_readers_in_this_process_read_while_another_process_writes(tmp_path: Pat
                     break
             _, _, arrays = next(iter(reader.iter_arrays()))
             assert_arrays_equal(arrays, synthetic_arrays(0, 3000))
+        time.sleep(float(np.random.default_rng().uniform(0.0, 0.2)))  # then kill it at an arbitrary point
     finally:
-        stop.touch()
-        assert proc.wait(timeout=60) == 0
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
     assert len(set(counts)) >= 4 and counts == sorted(counts)
     with FingerprintStore.open(path, readonly=True) as s:
+        n = len(s)
+        assert n >= counts[-1] and s.ids() == [f"s{i:04d}" for i in range(n)]
         _assert_consistent(s, 3000)
 
 
@@ -526,6 +525,36 @@ def test_second_writer_waits_then_fails_clearly(tmp_path: Path, path: Path) -> N
     finally:
         stop.touch()
         proc.wait(timeout=30)
+
+
+def test_threads_share_a_store_and_separate_writers_take_turns(store: FingerprintStore, path: Path) -> None:
+    errors: list[BaseException] = []
+
+    def shared(t: int) -> None:
+        try:
+            for i in range(10):
+                store.add(f"t{t}-{i}", synthetic_arrays(t * 100 + i, 200), duration_seconds=1.0)
+                store.ids()
+        except BaseException as exc:  # recorded and re-raised in the test thread
+            errors.append(exc)
+
+    def own_store() -> None:
+        try:
+            with FingerprintStore.open(path) as mine:
+                mine.add_many(StoreItem(f"own-{i}", synthetic_arrays(1000 + i, 200), 1.0) for i in range(10))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=shared, args=(t,)) for t in range(3)] + [
+        threading.Thread(target=own_store)
+    ]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert len(store) == 40 and store.generation == 31 and store.check() == []
+    assert_arrays_equal(store.get_arrays("t2-7"), synthetic_arrays(207, 200))
 
 
 def test_synchronous_mode(path: Path) -> None:

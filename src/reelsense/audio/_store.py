@@ -196,7 +196,7 @@ class FingerprintStore:
         mode = "ro" if readonly else ("rwc" if create else "rw")
         con = connect(p, mode, timeout_seconds)
         try:
-            with translate_errors(p):
+            with translate_errors(p, timeout_seconds):
                 tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
                 if not tables:
                     if not create:
@@ -216,6 +216,11 @@ class FingerprintStore:
                     create_schema(con, meta_rows)
                 meta = read_meta(con, p)
                 version = int(meta["format_version"])
+                if meta["compression"] not in CODECS:
+                    raise SoundIndexFormatError(
+                        f"{p} uses compression {meta['compression']!r}, unknown to reelsense {__version__} "
+                        f"(it knows {CODECS}); upgrade reelsense"
+                    )
                 if version > FORMAT_VERSION:
                     raise SoundIndexFormatError(
                         f"{p} has sound index format_version {version}, newer than the {FORMAT_VERSION} this "
