@@ -322,10 +322,14 @@ def write_video(
             options["preset"] = "veryfast"
         if video_codec in ("libvpx", "libvpx-vp9"):
             options.update({"deadline": "realtime", "cpu-used": "8"})
+        if video_codec == "libx265":
+            options["x265-params"] = "log-level=error"
         if gop_frames is not None:
             vstream.codec_context.gop_size = gop_frames
             if video_codec == "libx264":
                 options["x264-params"] = f"keyint={gop_frames}:min-keyint={gop_frames}:scenecut=0"
+            if video_codec == "libx265":
+                options["x265-params"] += f":keyint={gop_frames}:min-keyint={gop_frames}:scenecut=0"
             if video_codec in ("libvpx", "libvpx-vp9"):
                 options["auto-alt-ref"] = "0"
                 options["kf_min_dist"] = str(gop_frames)

@@ -31,6 +31,8 @@ VIDEO_CASES = [
     ("mkv", None, "h264", "aac"),
     ("webm", None, "vp8", "opus"),
     ("webm", "libvpx-vp9", "vp9", "opus"),
+    ("mp4", "libx265", "hevc", "aac"),
+    ("webm", "libsvtav1", "av1", "opus"),
 ]
 
 

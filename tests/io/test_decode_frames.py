@@ -60,10 +60,12 @@ def test_keyframes_decode_only_key_frames(cuts_video: Path) -> None:
     assert result.video_frames_converted == 8
 
 
-@pytest.mark.parametrize("codec", ["libvpx", "libvpx-vp9"])
-def test_keyframes_webm(tmp_path: Path, codec: str) -> None:
+@pytest.mark.parametrize(
+    ("codec", "ext"), [("libvpx", "webm"), ("libvpx-vp9", "webm"), ("libx265", "mp4"), ("libsvtav1", "mkv")]
+)
+def test_keyframes_other_codecs(tmp_path: Path, codec: str, ext: str) -> None:
     path = write_video(
-        tmp_path / "k.webm", duration_seconds=2.0, gop_frames=12, video_codec=codec, audio=None
+        tmp_path / f"k.{ext}", duration_seconds=2.0, gop_frames=12, video_codec=codec, audio=None
     )
     result = decode(path, frames=FrameSampling("keyframes"))
     assert result.frames is not None
