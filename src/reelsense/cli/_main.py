@@ -20,3 +20,6 @@ def main(verbose: int, quiet: bool) -> None:
 
 
 # Subcommands register themselves below (one module per command family).
+from reelsense.cli.embed import embed as _embed  # noqa: E402
+
+main.add_command(_embed)

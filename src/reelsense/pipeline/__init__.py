@@ -1,1 +1,45 @@
-"""pipeline layer of reelsense."""
+"""Batch jobs: walk inputs, decode in worker processes, write resumable Parquet.
+
+The entry point is :func:`embed_videos` (what ``reelsense embed`` calls). New per-video
+columns plug in as a :class:`WorkerStage` (computed in the workers) or a
+:class:`FeatureStage` (batched in the main process, e.g. a model on a GPU).
+"""
+
+from reelsense.pipeline._config import EmbedConfig
+from reelsense.pipeline._job import EmbedSummary, ProgressEvent, embed_videos
+from reelsense.pipeline._plan import PlannedVideo, plan_videos
+from reelsense.pipeline._schema import BASE_FIELDS, SCHEMA_VERSION, build_schema
+from reelsense.pipeline._stages import (
+    AudioDescriptorStage,
+    FeatureStage,
+    Stage,
+    StageItem,
+    WorkerStage,
+    default_worker_stages,
+)
+from reelsense.pipeline._worker import DecodeRequest, ItemResult, WorkItem, process_item
+from reelsense.pipeline._writer import ResumableParquetWriter, parts_dir_for
+
+__all__ = [
+    "BASE_FIELDS",
+    "SCHEMA_VERSION",
+    "AudioDescriptorStage",
+    "DecodeRequest",
+    "EmbedConfig",
+    "EmbedSummary",
+    "FeatureStage",
+    "ItemResult",
+    "PlannedVideo",
+    "ProgressEvent",
+    "ResumableParquetWriter",
+    "Stage",
+    "StageItem",
+    "WorkItem",
+    "WorkerStage",
+    "build_schema",
+    "default_worker_stages",
+    "embed_videos",
+    "parts_dir_for",
+    "plan_videos",
+    "process_item",
+]

@@ -1,0 +1,199 @@
+"""``reelsense embed``: one Parquet row per video (parses options, calls ``embed_videos``)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from reelsense.errors import ReelsenseError
+from reelsense.pipeline import EmbedConfig, EmbedSummary, ProgressEvent, embed_videos
+
+__all__ = ["embed", "format_summary"]
+
+
+def _split_extensions(values: Sequence[str]) -> tuple[str, ...] | None:
+    parts = tuple(p for v in values for p in v.split(",") if p.strip())
+    return parts or None
+
+
+def _progress_bar(enabled: bool | None) -> tuple[tqdm[Any], Callable[[ProgressEvent], None]]:
+    bar: tqdm[Any] = tqdm(
+        total=0,
+        unit="video",
+        dynamic_ncols=True,
+        disable=None if enabled is None else not enabled,
+        file=sys.stderr,
+    )
+
+    def update(event: ProgressEvent) -> None:
+        if event.video_id is None:
+            bar.reset(total=event.total)
+            if event.skipped:
+                bar.write(f"{event.skipped} videos already in the output: skipped")
+            return
+        bar.set_postfix(ok=event.ok, errors=event.errors, refresh=False)
+        bar.update(event.done - bar.n)
+
+    return bar, update
+
+
+def _cell(value: Any, width: int) -> str:
+    if value is None:
+        text = "-"
+    elif isinstance(value, float):
+        text = f"{value:.1f}"
+    elif isinstance(value, list):
+        text = " ".join("#" + v for v in value) if value else "-"
+    else:
+        text = " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+_EXAMPLE_COLUMNS = (
+    ("video_id", "video_id", 22),
+    ("status", "status", 6),
+    ("duration_seconds", "sec", 5),
+    ("size", "size", 8),
+    ("audio_loudness_lufs", "LUFS", 6),
+    ("audio_tempo_bpm", "bpm", 6),
+    ("audio_spectral_centroid_hz", "centroid", 8),
+    ("hashtags", "hashtags", 28),
+    ("caption", "caption / error", 40),
+)
+
+
+def format_summary(summary: EmbedSummary) -> str:
+    """The human-readable report printed after a run."""
+    lines = [
+        f"{summary.found} videos found: {summary.processed} processed "
+        f"({summary.ok} ok, {summary.errors} errors), {summary.skipped} already in the output",
+        f"{summary.wall_seconds:.1f} s wall, {summary.videos_per_second:.2f} videos/s",
+        f"output: {summary.output} ({summary.rows} rows)",
+    ]
+    if summary.error_examples:
+        lines.append("errors:")
+        lines += [f"  {vid}: {message}" for vid, message in summary.error_examples]
+        if summary.errors > len(summary.error_examples):
+            lines.append(f"  ... {summary.errors - len(summary.error_examples)} more (status = 'error' rows)")
+    if summary.examples:
+        lines.append("first rows:")
+        lines.append("  " + " ".join(f"{title:<{width}}" for _, title, width in _EXAMPLE_COLUMNS).rstrip())
+        for row in summary.examples:
+            row = dict(row)
+            if row.get("width") and row.get("height"):
+                row["size"] = f"{row['width']}x{row['height']}"
+            if row.get("status") == "error":
+                row["caption"] = row.get("error")
+            cells = [f"{_cell(row.get(key), width):<{width}}" for key, _, width in _EXAMPLE_COLUMNS]
+            lines.append("  " + " ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+@click.command("embed")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Parquet file to write.",
+)
+@click.option(
+    "-w",
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Decoding processes [default: CPUs, max 8].",
+)
+@click.option(
+    "--ext",
+    "extensions",
+    multiple=True,
+    metavar="EXT[,EXT...]",
+    help="Only files with these extensions (repeatable) [default: every audio/video format reelsense reads].",
+)
+@click.option(
+    "--manifest",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV/JSONL of captions (path or id, caption, timestamp, uploader).",
+)
+@click.option("--overwrite", is_flag=True, help="Discard an existing output and start over.")
+@click.option("--retry-errors", is_flag=True, help="Recompute the rows whose status is 'error'.")
+@click.option(
+    "--limit-duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Analyse at most the first SECONDS of each file.",
+)
+@click.option(
+    "--sample-rate",
+    type=click.IntRange(1000, 384000),
+    default=22050,
+    show_default=True,
+    help="Analysis rate (Hz).",
+)
+@click.option(
+    "--flush-rows", type=click.IntRange(min=1), default=256, show_default=True, help="Rows per part file."
+)
+@click.option(
+    "--flush-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Write a part at least this often.",
+)
+@click.option("--include-hidden", is_flag=True, help="Also walk dot-files and dot-folders.")
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar [default: when stderr is a terminal]."
+)
+def embed(
+    inputs: tuple[Path, ...],
+    output: Path,
+    workers: int | None,
+    extensions: tuple[str, ...],
+    manifest: Path | None,
+    overwrite: bool,
+    retry_errors: bool,
+    limit_duration: float | None,
+    sample_rate: int,
+    flush_rows: int,
+    flush_seconds: float,
+    include_hidden: bool,
+    progress: bool | None,
+) -> None:
+    """Describe every video under INPUT... (files or folders, searched recursively) in one
+    Parquet row each: media metadata, caption, hashtags and sidecar fields, and audio
+    descriptors.
+
+    Re-running with the same OUTPUT resumes: videos already there are skipped. Rows of
+    files that cannot be decoded have status 'error' and the reason.
+    """
+    if overwrite and retry_errors:
+        raise click.UsageError("--overwrite and --retry-errors exclude each other")
+    try:
+        options: dict[str, Any] = {"workers": workers} if workers else {}
+        config = EmbedConfig(
+            extensions=_split_extensions(extensions),
+            include_hidden=include_hidden,
+            manifest=str(manifest) if manifest else None,
+            audio_sample_rate=sample_rate,
+            limit_duration_seconds=limit_duration,
+            flush_rows=flush_rows,
+            flush_seconds=flush_seconds,
+            overwrite=overwrite,
+            retry_errors=retry_errors,
+            **options,
+        )
+        bar, update = _progress_bar(progress)
+        with bar, logging_redirect_tqdm():
+            summary = embed_videos(list(inputs), output, config, progress=update)
+    except ReelsenseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(format_summary(summary))

@@ -1,0 +1,368 @@
+"""``embed_videos``: the batch job behind ``reelsense embed``.
+
+Plan (walk, sidecars, ids) -> skip what the output already holds -> decode and run the
+worker stages in N processes -> run the batched feature stages in this process ->
+write rows incrementally -> consolidate atomically. See :mod:`._writer` for the on-disk
+protocol that makes a killed job resumable, and :mod:`._stages` for adding columns.
+
+Worker processes are started with ``spawn`` (the same on every OS, and safe when this
+process has threads or a GPU context). A worker that dies (a decoder crash, the OOM
+killer) breaks the pool: the job starts a new pool and re-runs the videos that were in
+flight one at a time; a video that kills a worker when running alone gets an error row.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from reelsense.errors import ParameterError
+from reelsense.io import DecodedMedia, Manifest
+from reelsense.pipeline._config import EmbedConfig
+from reelsense.pipeline._plan import PlannedVideo, plan_videos
+from reelsense.pipeline._schema import SCHEMA_VERSION, build_schema
+from reelsense.pipeline._stages import FeatureStage, Stage, StageItem, WorkerStage, default_worker_stages
+from reelsense.pipeline._worker import DecodeRequest, ItemResult, process_item
+from reelsense.pipeline._writer import ResumableParquetWriter
+
+__all__ = ["EmbedSummary", "ProgressEvent", "embed_videos"]
+
+log = logging.getLogger(__name__)
+
+_EXAMPLE_ROWS = 3
+_ERROR_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Sent after planning (``video_id`` None) and after each finished video."""
+
+    done: int
+    total: int
+    ok: int
+    errors: int
+    skipped: int
+    video_id: str | None = None
+
+
+@dataclass(frozen=True)
+class EmbedSummary:
+    """What a run did. ``found``: videos found by walking; ``skipped``: already finished in
+    the output; ``processed`` = ``ok`` + ``errors`` in this run; ``rows``: rows in the
+    output; ``examples``: the first rows of the output; ``error_examples``: ``(video_id,
+    error)`` of the first errors of this run."""
+
+    output: str
+    found: int
+    skipped: int
+    processed: int
+    ok: int
+    errors: int
+    rows: int
+    wall_seconds: float
+    examples: tuple[dict[str, Any], ...] = ()
+    error_examples: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def videos_per_second(self) -> float:
+        return self.processed / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+
+def _stage_record(stage: Stage) -> dict[str, Any]:
+    return {"name": stage.name, "version": stage.version, "options": stage.options()}
+
+
+def _content_config(
+    config: EmbedConfig,
+    manifest: Manifest | None,
+    worker_stages: Sequence[WorkerStage],
+    feature_stages: Sequence[FeatureStage],
+) -> dict[str, Any]:
+    """Everything that shapes the rows (compared on resume)."""
+    stages: list[Stage] = [*worker_stages, *feature_stages]
+    needs_audio = any(s.needs_audio for s in stages)
+    needs_frames = any(s.needs_frames for s in stages)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "audio_sample_rate": config.audio_sample_rate if needs_audio else None,
+        "frames": asdict(config.frames) if needs_frames and config.frames else None,
+        "limit_duration_seconds": config.limit_duration_seconds,
+        "decode_limits": asdict(config.decode_limits),
+        "manifest_sha256": manifest.sha256 if manifest else None,
+        "worker_stages": [_stage_record(s) for s in worker_stages],
+        "feature_stages": [_stage_record(s) for s in feature_stages],
+    }
+
+
+def _run_config(inputs: Sequence[str | os.PathLike[str]], config: EmbedConfig) -> dict[str, Any]:
+    shown = [os.fspath(i) for i in inputs[:100]]
+    return {
+        "inputs": shown + ([f"... {len(inputs) - 100} more"] if len(inputs) > 100 else []),
+        "workers": config.workers,
+        "extensions": list(config.extensions) if config.extensions else None,
+        "include_hidden": config.include_hidden,
+        "manifest": os.path.abspath(config.manifest) if config.manifest else None,  # noqa: PTH100
+    }
+
+
+class _Runner:
+    """Feeds planned videos through the executor and feature stages into the writer."""
+
+    def __init__(
+        self,
+        config: EmbedConfig,
+        request: DecodeRequest,
+        worker_stages: tuple[WorkerStage, ...],
+        feature_stages: tuple[FeatureStage, ...],
+        writer: ResumableParquetWriter,
+        progress: Callable[[ProgressEvent], None] | None,
+        total: int,
+        skipped: int,
+    ) -> None:
+        self.config = config
+        self.request = request
+        self.worker_stages = worker_stages
+        self.feature_stages = feature_stages
+        self.writer = writer
+        self.progress = progress
+        self.total = total
+        self.skipped = skipped
+        self.ok = 0
+        self.errors = 0
+        self.error_examples: list[tuple[str, str]] = []
+        self._batch: list[tuple[dict[str, Any], DecodedMedia]] = []
+
+    # ------------------------------------------------------------------ rows
+
+    def _emit(self, video_id: str | None) -> None:
+        if self.progress is not None:
+            done = self.ok + self.errors
+            self.progress(ProgressEvent(done, self.total, self.ok, self.errors, self.skipped, video_id))
+
+    def _write(self, row: dict[str, Any]) -> None:
+        self.writer.add(row)
+        if row["status"] == "ok":
+            self.ok += 1
+        else:
+            self.errors += 1
+            if len(self.error_examples) < _ERROR_EXAMPLES:
+                self.error_examples.append((row["video_id"], str(row["error"])))
+            log.info("error on %s: %s", row["video_id"], row["error"])
+        self._emit(row["video_id"])
+
+    def _handle(self, planned: PlannedVideo, result: ItemResult) -> None:
+        row = planned.base_columns()
+        columns = dict(result.columns)
+        row["warnings"] = row["warnings"] + list(columns.pop("warnings", []) or [])
+        row.update(columns)
+        if result.ok and self.feature_stages and result.media is not None:
+            self._batch.append((row, result.media))
+            if len(self._batch) >= self.config.batch_size:
+                self._run_batch()
+        else:
+            self._write(row)
+
+    def _stage_outputs(self, stage: FeatureStage, items: list[StageItem]) -> list[dict[str, Any] | str]:
+        """Columns per item, or an error message per failed item (batch, then one by one)."""
+        allowed = {f.name for f in stage.fields}
+
+        def checked(batch: list[StageItem]) -> list[dict[str, Any]]:
+            outs = stage.process_batch(batch)
+            if len(outs) != len(batch):
+                raise ParameterError(
+                    f"stage {stage.name!r} returned {len(outs)} results for {len(batch)} items"
+                )
+            for out in outs:
+                if set(out) - allowed:
+                    raise ParameterError(
+                        f"stage {stage.name!r} returned undeclared columns {sorted(set(out) - allowed)}"
+                    )
+            return outs
+
+        try:
+            return list(checked(items))
+        except Exception as exc:  # batch boundary: retry the items one by one to isolate the bad one
+            if len(items) == 1:
+                return [f"stage {stage.name!r} failed: {type(exc).__name__}: {exc}"]
+            log.warning(
+                "stage %s failed on a batch of %d (%s); retrying one by one", stage.name, len(items), exc
+            )
+            return [out for item in items for out in self._stage_outputs(stage, [item])]
+
+    def _run_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        live = list(batch)
+        for stage in self.feature_stages:
+            if not live:
+                break
+            items = [StageItem(row["video_id"], row, media) for row, media in live]
+            survivors = []
+            for (row, media), out in zip(live, self._stage_outputs(stage, items), strict=True):
+                if isinstance(out, str):
+                    row.update(status="error", error=out)
+                else:
+                    row.update(out)
+                    survivors.append((row, media))
+            live = survivors
+        for row, _ in batch:
+            self._write(row)
+
+    # ------------------------------------------------------------------ executor loop
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.config.workers, mp_context=multiprocessing.get_context("spawn")
+        )
+
+    def _crash_row(self, planned: PlannedVideo) -> None:
+        row = planned.base_columns()
+        row.update(status="error", error=f"the worker process died while processing {planned.item.path!r}")
+        self._write(row)
+
+    def run(self, todo: Sequence[PlannedVideo], executor: Executor | None) -> None:
+        owned = executor is None
+        pool: Executor = executor if executor is not None else self._new_pool()
+        keep_media = bool(self.feature_stages)
+        queue = deque(todo)
+        pending: dict[Future[ItemResult], PlannedVideo] = {}
+        suspects: set[str] = set()
+        limit = max(2, 2 * self.config.workers)
+        clean = False
+        try:
+            while queue or pending:
+                cap = 1 if suspects else limit  # after a crash: one at a time until the suspects ran
+                while queue and len(pending) < cap:
+                    planned = queue.popleft()
+                    future = pool.submit(
+                        process_item, planned.item, self.request, self.worker_stages, keep_media
+                    )
+                    pending[future] = planned
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                crashed: list[PlannedVideo] = []
+                for future in done:
+                    planned = pending.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenExecutor:
+                        crashed.append(planned)
+                        continue
+                    suspects.discard(planned.item.video_id)
+                    self._handle(planned, result)
+                if not crashed:
+                    continue
+                if not owned:
+                    raise BrokenExecutor(f"the executor broke while processing {crashed[0].item.path!r}")
+                crashed += pending.values()
+                pending.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = self._new_pool()
+                if len(crashed) == 1 and crashed[0].item.video_id in suspects:
+                    suspects.discard(crashed[0].item.video_id)
+                    self._crash_row(crashed[0])
+                    continue
+                log.warning("a worker process died; re-running %d videos one at a time", len(crashed))
+                for planned in reversed(crashed):
+                    queue.appendleft(planned)
+                    suspects.add(planned.item.video_id)
+            if self._batch:
+                self._run_batch()
+            clean = True
+        finally:
+            if owned:
+                pool.shutdown(wait=clean, cancel_futures=True)
+
+
+def _examples(output: Path) -> tuple[dict[str, Any], ...]:
+    parquet = pq.ParquetFile(output)
+    if parquet.metadata.num_rows == 0:
+        return ()
+    batch = next(parquet.iter_batches(batch_size=_EXAMPLE_ROWS))
+    return tuple(batch.to_pylist())
+
+
+def embed_videos(
+    inputs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    config: EmbedConfig | None = None,
+    *,
+    worker_stages: Sequence[WorkerStage] | None = None,
+    feature_stages: Sequence[FeatureStage] = (),
+    executor: Executor | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+) -> EmbedSummary:
+    """Process every video under ``inputs`` into one Parquet row each, in ``output``.
+
+    Resumable: re-running with the same output skips videos already finished there (see
+    :class:`EmbedConfig` for ``overwrite`` and ``retry_errors``). ``worker_stages``
+    default to the audio descriptors; ``feature_stages`` run batched in this process.
+    ``executor``: run items on it instead of a new process pool (not shut down here;
+    a broken one is not replaced). ``progress`` is called after planning and after
+    each video.
+
+    Raises ParameterError (bad inputs, unresolvable id collisions, a stage needing frames
+    without ``config.frames``), SidecarError (a malformed manifest) and OutputError (the
+    output is locked, or was written with another configuration). A video that fails
+    never raises: it gets an error row.
+    """
+    start = time.monotonic()
+    config = config or EmbedConfig()
+    w_stages = default_worker_stages() if worker_stages is None else tuple(worker_stages)
+    f_stages = tuple(feature_stages)
+    all_stages: list[Stage] = [*w_stages, *f_stages]
+    needs_frames = any(s.needs_frames for s in all_stages)
+    if needs_frames and config.frames is None:
+        names = [s.name for s in all_stages if s.needs_frames]
+        raise ParameterError(f"stages {names} need frames: set EmbedConfig.frames (a FrameSampling)")
+    manifest = Manifest.load(config.manifest) if config.manifest else None
+    schema = build_schema(
+        [f for s in all_stages for f in s.fields],
+        config=_content_config(config, manifest, w_stages, f_stages),
+        run=_run_config(inputs, config),
+    )
+    request = DecodeRequest(
+        audio_sample_rate=config.audio_sample_rate if any(s.needs_audio for s in all_stages) else None,
+        frames=config.frames if needs_frames else None,
+        duration_seconds=config.limit_duration_seconds,
+        limits=config.decode_limits,
+    )
+    plan = plan_videos(
+        inputs, extensions=config.extensions, include_hidden=config.include_hidden, manifest=manifest
+    )
+    out = Path(output)
+    writer = ResumableParquetWriter(
+        out, schema, flush_rows=config.flush_rows, flush_seconds=config.flush_seconds
+    )
+    with writer:
+        statuses = writer.open(overwrite=config.overwrite)
+        finished = {vid for vid, status in statuses.items() if status == "ok" or not config.retry_errors}
+        todo = [p for p in plan if p.item.video_id not in finished]
+        skipped = len(plan) - len(todo)
+        log.info(
+            "%d videos found, %d already finished in %s, %d to process", len(plan), skipped, out, len(todo)
+        )
+        runner = _Runner(config, request, w_stages, f_stages, writer, progress, len(todo), skipped)
+        runner._emit(None)
+        runner.run(todo, executor)
+        rows = writer.finish()
+    return EmbedSummary(
+        output=str(out),
+        found=len(plan),
+        skipped=skipped,
+        processed=runner.ok + runner.errors,
+        ok=runner.ok,
+        errors=runner.errors,
+        rows=rows,
+        wall_seconds=time.monotonic() - start,
+        examples=_examples(out),
+        error_examples=tuple(runner.error_examples),
+    )

@@ -1,0 +1,146 @@
+"""The per-video work done in a worker process: decode once, run the worker stages.
+
+:func:`process_item` is the batch boundary: whatever goes wrong with one file (it does
+not decode, a limit is exceeded, a stage raises) becomes that video's ``status=error``
+row with the message; it never propagates and never stops the batch.
+
+Two environment variables, read per item, help to audit and test the job:
+
+- ``REELSENSE_WORK_LOG=FILE``: append ``<video_id>\\n`` to FILE each time an item is
+  processed (one ``O_APPEND`` write, safe across processes). Shows exactly what a run
+  (re)computed, e.g. that a resumed job skipped the finished videos.
+- ``REELSENSE_TEST_FAULTS='{"sleep_seconds": s, "crash_ids": [...]}'`` (tests only):
+  sleep before each item, or end the worker process abruptly (``os._exit``, as a
+  segfaulting decoder would) on the listed ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reelsense.errors import ParameterError, ReelsenseError
+from reelsense.io import DecodedMedia, DecodeLimits, FrameSampling, decode
+from reelsense.pipeline._schema import media_columns
+from reelsense.pipeline._stages import WorkerStage
+
+__all__ = ["DecodeRequest", "ItemResult", "WorkItem", "process_item"]
+
+WORK_LOG_ENV = "REELSENSE_WORK_LOG"
+FAULTS_ENV = "REELSENSE_TEST_FAULTS"
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One video to process."""
+
+    video_id: str
+    path: str
+
+
+@dataclass(frozen=True)
+class DecodeRequest:
+    """What to decode from each file (None: that modality is not decoded)."""
+
+    audio_sample_rate: int | None
+    frames: FrameSampling | None
+    duration_seconds: float | None
+    limits: DecodeLimits
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What a worker sends back: the row's columns and, when asked, the decoded media."""
+
+    video_id: str
+    columns: dict[str, Any]
+    media: DecodedMedia | None = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.columns.get("status") == "ok")
+
+
+def _error(item: WorkItem, message: str, warnings: Sequence[str] = (), **columns: Any) -> ItemResult:
+    return ItemResult(
+        item.video_id, {"status": "error", "error": message, "warnings": list(warnings), **columns}
+    )
+
+
+def _test_faults(item: WorkItem) -> None:
+    spec = os.environ.get(FAULTS_ENV)
+    if not spec:
+        return
+    faults = json.loads(spec)
+    if faults.get("sleep_seconds"):
+        time.sleep(float(faults["sleep_seconds"]))
+    if item.video_id in faults.get("crash_ids", ()):
+        os._exit(70)
+
+
+def _log_work(item: WorkItem) -> None:
+    log_path = os.environ.get(WORK_LOG_ENV)
+    if log_path:
+        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (item.video_id + "\n").encode("utf-8"))
+        finally:
+            os.close(fd)
+
+
+def _stage_columns(stage: WorkerStage, media: DecodedMedia) -> dict[str, Any]:
+    values = stage.process(media)
+    allowed = {f.name for f in stage.fields}
+    unknown = set(values) - allowed
+    if unknown:
+        raise ParameterError(f"stage {stage.name!r} returned undeclared columns {sorted(unknown)}")
+    return values
+
+
+def process_item(
+    item: WorkItem,
+    request: DecodeRequest,
+    stages: Sequence[WorkerStage],
+    keep_media: bool = False,
+) -> ItemResult:
+    """Decode ``item`` once and run ``stages`` on it; never raises for a bad file."""
+    _test_faults(item)
+    _log_work(item)
+    try:
+        size: int | None = Path(item.path).stat().st_size
+    except OSError as exc:
+        return _error(item, f"cannot read {item.path!r}: {exc.strerror or exc}")
+    try:
+        media = decode(
+            item.path,
+            audio_sample_rate=request.audio_sample_rate,
+            frames=request.frames,
+            duration_seconds=request.duration_seconds,
+            limits=request.limits,
+        )
+    except ReelsenseError as exc:
+        return _error(item, str(exc), file_size_bytes=size)
+    except Exception as exc:  # batch boundary: an unexpected decoder failure is this item's error
+        return _error(item, f"cannot decode {item.path!r}: {type(exc).__name__}: {exc}", file_size_bytes=size)
+    columns: dict[str, Any] = {
+        "status": "ok",
+        "error": None,
+        "warnings": list(media.warnings),
+        **media_columns(media.info, size),
+    }
+    for stage in stages:
+        try:
+            columns.update(_stage_columns(stage, media))
+        except Exception as exc:  # batch boundary: a stage failing on one item fails that item only
+            return _error(
+                item,
+                f"stage {stage.name!r} failed: {type(exc).__name__}: {exc}",
+                media.warnings,
+                **media_columns(media.info, size),
+            )
+    return ItemResult(item.video_id, columns, media if keep_media else None)

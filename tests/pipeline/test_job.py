@@ -1,0 +1,330 @@
+"""embed_videos end to end on generated media: rows, errors, resume, retry, stages, crashes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pipeline_media import BAD_IDS, GOOD_IDS
+
+from media import write_video
+from reelsense.errors import OutputError, ParameterError
+from reelsense.io import DecodedMedia, FrameSampling
+from reelsense.pipeline import EmbedConfig, ProgressEvent, StageItem, embed_videos, parts_dir_for
+
+ALL_IDS = sorted(GOOD_IDS + BAD_IDS)
+
+
+@pytest.fixture
+def threads() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(2) as pool:
+        yield pool
+
+
+@pytest.fixture
+def work_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    log = tmp_path / "work.log"
+    monkeypatch.setenv("REELSENSE_WORK_LOG", str(log))
+    return log
+
+
+def _logged(log: Path) -> list[str]:
+    return log.read_text(encoding="utf-8").split() if log.exists() else []
+
+
+def _rows(path: Path) -> dict[str, dict[str, Any]]:
+    return {r["video_id"]: r for r in pq.read_table(path).to_pylist()}
+
+
+def _copy_batch(batch_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(batch_dir, tmp_path / "in"))
+
+
+def test_rows_for_good_and_bad_files(batch_dir: Path, tmp_path: Path, threads: ThreadPoolExecutor) -> None:
+    out = tmp_path / "out.parquet"
+    events: list[ProgressEvent] = []
+    summary = embed_videos([batch_dir], out, EmbedConfig(workers=2), executor=threads, progress=events.append)
+    assert (summary.found, summary.processed, summary.ok, summary.errors, summary.skipped, summary.rows) == (
+        8,
+        8,
+        6,
+        2,
+        0,
+        8,
+    )
+    assert events[0] == ProgressEvent(0, 8, 0, 0, 0, None)
+    assert [e.done for e in events[1:]] == list(range(1, 9))
+    assert {vid for vid, _ in summary.error_examples} == set(BAD_IDS)
+    assert len(summary.examples) == 3
+
+    rows = _rows(out)
+    assert sorted(rows) == ALL_IDS
+    assert all(rows[v]["status"] == "ok" and rows[v]["error"] is None for v in GOOD_IDS)
+    assert (
+        "file is empty" in rows["empty"]["error"] and str(batch_dir / "empty.mp4") in rows["empty"]["error"]
+    )
+    assert rows["text"]["status"] == "error" and "text.mp4" in rows["text"]["error"]
+    assert rows["empty"]["file_size_bytes"] == 0 and rows["empty"]["duration_seconds"] is None
+
+    info = rows["sidecar-id"]
+    assert info["path"] == str(batch_dir / "withinfo.mp4")
+    assert info["hashtags"] == ["fyp", "dance"] and info["tags"] == ["fyp", "dance"]
+    assert info["timestamp"].timestamp() == 1730374643 and info["uploader"] == "misty.nomad"
+    assert info["sidecar_source"] == "info.json" and (info["width"], info["height"]) == (72, 128)
+    assert rows["clip1"]["caption"] == "a caption #Café #猫 with @someone"
+    assert (rows["clip1"]["hashtags"], rows["clip1"]["mentions"]) == (["Café", "猫"], ["someone"])
+    assert rows["clip0"]["sidecar_source"] is None and rows["clip0"]["hashtags"] == []
+
+    rotated = rows["nested/clip3"]  # 64x112 upright, stored turned by 90 degrees, no audio
+    assert (rotated["width"], rotated["height"], rotated["rotation_degrees"]) == (64, 112, 90)
+    assert rotated["has_audio"] is False and rotated["audio_loudness_lufs"] is None
+    assert rows["nested/clip2"]["container"] == "webm" and rows["nested/clip2"]["video_codec"] == "vp8"
+    song = rows["song"]
+    assert song["has_video"] is False and song["duration_seconds"] == pytest.approx(2.5, abs=0.05)
+    assert song["audio_duration_seconds"] == pytest.approx(2.5, abs=0.05)
+    # the tone clip (440 Hz at amplitude 0.5 in tests/media.py): centroid ~440 Hz, RMS ~-9 dBFS
+    # (not the peak: AAC overshoots where the tone stops)
+    assert rows["clip1"]["audio_spectral_centroid_hz"] == pytest.approx(440, rel=0.05)
+    assert rows["clip1"]["audio_rms_dbfs"] == pytest.approx(20 * np.log10(0.5 / np.sqrt(2)), abs=0.5)
+
+
+def test_output_reads_in_pandas_pyarrow_duckdb(
+    batch_dir: Path, tmp_path: Path, threads: ThreadPoolExecutor
+) -> None:
+    out = tmp_path / "out.parquet"
+    embed_videos([batch_dir], out, EmbedConfig(workers=2), executor=threads)
+    df = pd.read_parquet(out)
+    assert len(df) == 8 and df["video_id"].is_unique
+    assert str(df["timestamp"].dtype).startswith("datetime64") and str(df["timestamp"].dt.tz) == "UTC"
+    assert df.loc[df.video_id == "sidecar-id", "timestamp"].iloc[0] == pd.Timestamp(
+        1730374643, unit="s", tz="UTC"
+    )
+    assert list(df.loc[df.video_id == "clip1", "hashtags"].iloc[0]) == ["Café", "猫"]
+    assert df["audio_loudness_lufs"].dtype == np.float64
+    assert pq.ParquetFile(out).metadata.num_rows == 8
+    duckdb = pytest.importorskip("duckdb")
+    count, oks = duckdb.sql(
+        f"SELECT count(*), count(*) FILTER (WHERE status = 'ok') FROM read_parquet('{out}')"
+    ).fetchone()
+    assert (count, oks) == (8, 6)
+
+
+def test_resume_skips_finished_and_adds_new(
+    batch_dir: Path, tmp_path: Path, threads: ThreadPoolExecutor, work_log: Path
+) -> None:
+    src = _copy_batch(batch_dir, tmp_path)
+    out = tmp_path / "out.parquet"
+    embed_videos([src], out, EmbedConfig(workers=2), executor=threads)
+    assert sorted(_logged(work_log)) == ALL_IDS
+    before = out.read_bytes()
+
+    summary = embed_videos([src], out, EmbedConfig(workers=2), executor=threads)
+    assert (summary.processed, summary.skipped, summary.rows) == (0, 8, 8)
+    assert sorted(_logged(work_log)) == ALL_IDS  # nothing recomputed
+    assert out.read_bytes() == before  # and the output is not even rewritten
+
+    write_video(src / "late.mp4", duration_seconds=0.5)
+    summary = embed_videos([src], out, EmbedConfig(workers=2), executor=threads)
+    assert (summary.processed, summary.skipped, summary.rows) == (1, 8, 9)
+    assert sorted(_logged(work_log)) == sorted([*ALL_IDS, "late"])
+    assert sorted(_rows(out)) == sorted([*ALL_IDS, "late"])
+
+
+def test_retry_errors_recomputes_error_rows_only(
+    batch_dir: Path, tmp_path: Path, threads: ThreadPoolExecutor, work_log: Path
+) -> None:
+    src = _copy_batch(batch_dir, tmp_path)
+    out = tmp_path / "out.parquet"
+    embed_videos([src], out, EmbedConfig(workers=2), executor=threads)
+    work_log.unlink()
+    write_video(src / "empty.mp4", duration_seconds=0.5)  # the broken file gets fixed
+    summary = embed_videos([src], out, EmbedConfig(workers=2, retry_errors=True), executor=threads)
+    assert sorted(_logged(work_log)) == sorted(BAD_IDS)
+    assert (summary.processed, summary.ok, summary.errors, summary.skipped, summary.rows) == (2, 1, 1, 6, 8)
+    rows = _rows(out)
+    assert len(rows) == 8 and rows["empty"]["status"] == "ok" and rows["text"]["status"] == "error"
+
+
+def test_overwrite_recomputes_everything(
+    batch_dir: Path, tmp_path: Path, threads: ThreadPoolExecutor, work_log: Path
+) -> None:
+    out = tmp_path / "out.parquet"
+    embed_videos([batch_dir], out, EmbedConfig(workers=2), executor=threads)
+    summary = embed_videos([batch_dir], out, EmbedConfig(workers=2, overwrite=True), executor=threads)
+    assert (summary.processed, summary.skipped, summary.rows) == (8, 0, 8)
+    assert sorted(_logged(work_log)) == sorted(ALL_IDS * 2)
+
+
+def test_config_mismatch_refused(batch_dir: Path, tmp_path: Path, threads: ThreadPoolExecutor) -> None:
+    out = tmp_path / "out.parquet"
+    embed_videos([batch_dir], out, EmbedConfig(workers=2), executor=threads)
+    before = out.read_bytes()
+    with pytest.raises(OutputError, match=r"limit_duration_seconds: None -> 1\.0.*--overwrite"):
+        embed_videos([batch_dir], out, EmbedConfig(workers=2, limit_duration_seconds=1.0), executor=threads)
+    assert out.read_bytes() == before
+    # workers, extensions and the inputs do not shape rows: a resume may change them
+    summary = embed_videos([batch_dir], out, EmbedConfig(workers=1, extensions=("mp4",)), executor=threads)
+    assert summary.found == 5 and summary.skipped == 5 and summary.processed == 0
+
+
+def test_manifest_captions_and_digest(batch_dir: Path, tmp_path: Path, threads: ThreadPoolExecutor) -> None:
+    manifest = tmp_path / "captions.csv"
+    manifest.write_text(
+        "path,caption,timestamp,uploader\n"
+        f"{batch_dir / 'clip0.mp4'},hello #Manifest,2024-10-31T11:37:23Z,ann\n"
+        "clip1.mp4,ignored: clip1 has a .txt caption,,\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.parquet"
+    embed_videos([batch_dir], out, EmbedConfig(workers=2, manifest=str(manifest)), executor=threads)
+    rows = _rows(out)
+    assert (rows["clip0"]["caption"], rows["clip0"]["hashtags"], rows["clip0"]["uploader"]) == (
+        "hello #Manifest",
+        ["Manifest"],
+        "ann",
+    )
+    assert rows["clip0"]["sidecar_source"] == "manifest"
+    assert rows["clip0"]["timestamp"].timestamp() == 1730374643
+    assert rows["clip1"]["sidecar_source"] == "txt"
+    manifest.write_text("path,caption\nclip0.mp4,changed\n", encoding="utf-8")
+    with pytest.raises(OutputError, match="manifest_sha256"):
+        embed_videos([batch_dir], out, EmbedConfig(workers=2, manifest=str(manifest)), executor=threads)
+
+
+def test_malformed_sidecar_keeps_video_with_warning(tmp_path: Path, threads: ThreadPoolExecutor) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    write_video(src / "v.mp4", duration_seconds=0.5)
+    (src / "v.info.json").write_text('{"id": "x", ', encoding="utf-8")
+    (src / "v.txt").write_text("fallback caption #ok", encoding="utf-8")
+    out = tmp_path / "out.parquet"
+    embed_videos([src], out, EmbedConfig(workers=1), executor=threads)
+    row = _rows(out)["v"]
+    assert (
+        row["status"] == "ok" and row["caption"] == "fallback caption #ok" and row["sidecar_source"] == "txt"
+    )
+    assert (
+        len(row["warnings"]) == 1
+        and "v.info.json" in row["warnings"][0]
+        and "malformed" in row["warnings"][0]
+    )
+
+
+def test_limit_duration(tmp_path: Path, batch_dir: Path, threads: ThreadPoolExecutor) -> None:
+    out = tmp_path / "out.parquet"
+    embed_videos([batch_dir / "song.flac"], out, EmbedConfig(limit_duration_seconds=1.0), executor=threads)
+    song = _rows(out)["song"]
+    assert song["duration_seconds"] == pytest.approx(2.5, abs=0.05)  # what the file holds
+    assert song["audio_duration_seconds"] == pytest.approx(1.0, abs=0.01)  # what was analysed
+
+
+def test_id_collision_across_roots(tmp_path: Path, threads: ThreadPoolExecutor) -> None:
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        write_video(tmp_path / sub / "x.mp4", duration_seconds=0.5)
+    with pytest.raises(ParameterError, match=r"'x\.mp4' would be given to both"):
+        embed_videos([tmp_path / "a", tmp_path / "b"], tmp_path / "o.parquet", executor=threads)
+    assert not (tmp_path / "o.parquet").exists()
+
+
+# --------------------------------------------------------------------------- feature stages
+
+
+@dataclass
+class MeanColourStage:
+    """A real batched stage: the mean RGB of each video's sampled frames, computed per batch."""
+
+    fail_on: str | None = None
+    batch_sizes: list[int] = field(default_factory=list)
+    name: str = "mean_colour"
+    version: int = 1
+    needs_audio: bool = False
+    needs_frames: bool = True
+
+    @property
+    def fields(self) -> tuple[pa.Field, ...]:
+        return (pa.field("mean_rgb", pa.list_(pa.float32(), 3)), pa.field("frames_seen", pa.int32()))
+
+    def options(self) -> dict[str, Any]:
+        return {}
+
+    def process_batch(self, items: Sequence[StageItem]) -> list[dict[str, Any]]:
+        self.batch_sizes.append(len(items))
+        if any(item.video_id == self.fail_on for item in items):
+            raise RuntimeError(f"cannot handle {self.fail_on}")
+        out = []
+        for item in items:
+            media: DecodedMedia = item.media
+            if media.frames is None:
+                out.append({"mean_rgb": None, "frames_seen": 0})
+                continue
+            mean = media.frames.frames.reshape(-1, 3).mean(axis=0)
+            out.append({"mean_rgb": mean.astype(np.float32).tolist(), "frames_seen": len(media.frames)})
+        return out
+
+
+def test_feature_stage_batches_in_main_process(
+    batch_dir: Path, tmp_path: Path, threads: ThreadPoolExecutor
+) -> None:
+    stage = MeanColourStage()
+    config = EmbedConfig(workers=2, batch_size=4, frames=FrameSampling("count", count=2, max_side=32))
+    out = tmp_path / "out.parquet"
+    summary = embed_videos([batch_dir], out, config, feature_stages=[stage], executor=threads)
+    assert summary.ok == 6 and sorted(stage.batch_sizes) == [2, 4]  # 6 ok videos, batches of 4
+    rows = _rows(out)
+    assert rows["clip0"]["frames_seen"] == 2 and len(rows["clip0"]["mean_rgb"]) == 3
+    assert rows["song"]["frames_seen"] == 0 and rows["song"]["mean_rgb"] is None
+    assert rows["empty"]["frames_seen"] is None  # error rows never reach the stage
+    meta = json.loads(pq.read_schema(out).metadata[b"reelsense.config"])
+    assert meta["feature_stages"] == [{"name": "mean_colour", "version": 1, "options": {}}]
+    assert meta["frames"]["strategy"] == "count"
+
+
+def test_feature_stage_failure_isolated_to_one_item(
+    batch_dir: Path, tmp_path: Path, threads: ThreadPoolExecutor
+) -> None:
+    stage = MeanColourStage(fail_on="clip1")
+    config = EmbedConfig(workers=2, batch_size=8, frames=FrameSampling("count", count=1, max_side=32))
+    out = tmp_path / "out.parquet"
+    summary = embed_videos([batch_dir], out, config, feature_stages=[stage], executor=threads)
+    rows = _rows(out)
+    assert rows["clip1"]["status"] == "error" and "cannot handle clip1" in rows["clip1"]["error"]
+    assert all(rows[v]["status"] == "ok" for v in GOOD_IDS if v != "clip1")
+    assert summary.ok == 5 and summary.errors == 3
+    assert stage.batch_sizes[0] == 6 and stage.batch_sizes[1:] == [1] * 6  # batch, then one by one
+
+
+def test_stage_needing_frames_requires_frame_sampling(batch_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="need frames"):
+        embed_videos([batch_dir], tmp_path / "o.parquet", feature_stages=[MeanColourStage()])
+
+
+# --------------------------------------------------------------------------- real worker processes
+
+
+@pytest.mark.slow
+def test_worker_crash_becomes_error_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker process dying on one video (like a decoder segfault) costs that row only."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a", "b", "c"):
+        write_video(src / f"{name}.mp4", duration_seconds=0.5)
+    monkeypatch.setenv("REELSENSE_TEST_FAULTS", json.dumps({"crash_ids": ["b"]}))
+    out = tmp_path / "out.parquet"
+    summary = embed_videos([src], out, EmbedConfig(workers=1))
+    rows = _rows(out)
+    assert sorted(rows) == ["a", "b", "c"]
+    assert rows["b"]["status"] == "error" and "worker process died" in rows["b"]["error"]
+    assert rows["a"]["status"] == rows["c"]["status"] == "ok"
+    assert (summary.ok, summary.errors) == (2, 1)
+    assert not parts_dir_for(out).exists()

@@ -1,0 +1,91 @@
+"""Kill ``reelsense embed`` with SIGKILL mid-run, run it again: same rows as a clean run,
+no duplicates, and nothing that was finished is computed again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pipeline_media import BAD_IDS, GOOD_IDS, make_batch
+
+from reelsense.pipeline import parts_dir_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")]
+
+ALL_IDS = sorted(GOOD_IDS + BAD_IDS)
+
+
+def _embed(
+    src: Path, out: Path, log: Path, *extra: str, faults: dict[str, object] | None = None
+) -> subprocess.Popen[str]:
+    env = {**os.environ, "REELSENSE_WORK_LOG": str(log)}
+    env.pop("REELSENSE_TEST_FAULTS", None)
+    if faults:
+        env["REELSENSE_TEST_FAULTS"] = json.dumps(faults)
+    return subprocess.Popen(
+        [sys.executable, "-m", "reelsense", "embed", str(src), "-o", str(out), "--no-progress", *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: the kill reaches the workers too
+    )
+
+
+def _finish(proc: subprocess.Popen[str]) -> str:
+    stdout, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 0, stderr
+    return stdout
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [v for p in paths for v in pq.read_table(p, columns=["video_id"])["video_id"].to_pylist()]
+
+
+def _sorted_rows(path: Path) -> pa.Table:
+    return pq.read_table(path).replace_schema_metadata(None).sort_by("video_id")
+
+
+def test_kill_then_resume_matches_clean_run(tmp_path: Path) -> None:
+    src = make_batch(tmp_path / "in")
+    out = tmp_path / "out.parquet"
+    parts = parts_dir_for(out)
+    log1, log2 = tmp_path / "run1.log", tmp_path / "run2.log"
+
+    # run 1: slow items (0.3 s each), a part every 2 rows; SIGKILL as soon as a part exists
+    proc = _embed(src, out, log1, "--workers", "1", "--flush-rows", "2", faults={"sleep_seconds": 0.3})
+    deadline = time.monotonic() + 120
+    while not list(parts.glob("part-*.parquet")):
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "no part file appeared"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    assert not out.exists()
+    finished = _ids(sorted(parts.glob("part-*.parquet")))
+    assert 2 <= len(finished) < len(ALL_IDS), finished  # killed mid-run, whole parts only
+    assert len(set(finished)) == len(finished)
+
+    # run 2: same command, no faults; resumes
+    stdout = _finish(_embed(src, out, log2, "--workers", "1", "--flush-rows", "2"))
+    assert f"{len(finished)} already in the output" in stdout
+    recomputed = log2.read_text().split()
+    assert sorted(recomputed) == sorted(set(ALL_IDS) - set(finished))  # finished ones not recomputed
+    assert not parts.exists()
+
+    # a clean run of the same inputs gives the same rows
+    clean = tmp_path / "clean.parquet"
+    _finish(_embed(src, clean, tmp_path / "clean.log", "--workers", "2"))
+    resumed, expected = _sorted_rows(out), _sorted_rows(clean)
+    assert resumed["video_id"].to_pylist() == ALL_IDS  # no duplicates, nothing lost
+    assert resumed.equals(expected)

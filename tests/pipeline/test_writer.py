@@ -1,0 +1,219 @@
+"""ResumableParquetWriter: atomic parts, consolidation, resume state, metadata, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from reelsense import __version__
+from reelsense.errors import OutputError
+from reelsense.pipeline import ResumableParquetWriter, build_schema, parts_dir_for
+
+CONFIG = {"audio_sample_rate": 22050, "stages": [{"name": "x", "version": 1}]}
+
+
+def _schema(config: dict[str, Any] = CONFIG, extra: tuple[pa.Field, ...] = ()) -> pa.Schema:
+    return build_schema([pa.field("score", pa.float64()), *extra], config=config, run={"inputs": ["in"]})
+
+
+def _row(vid: str, status: str = "ok", score: float = 1.0) -> dict[str, Any]:
+    return {
+        "video_id": vid,
+        "path": f"/in/{vid}.mp4",
+        "status": status,
+        "error": None if status == "ok" else "boom",
+        "hashtags": ["a", "b"],
+        "timestamp": 1730374643000,
+        "score": score,
+    }
+
+
+def _part_names(out: Path) -> list[str]:
+    parts = parts_dir_for(out)
+    return sorted(p.name for p in parts.iterdir()) if parts.is_dir() else []
+
+
+def test_flush_every_k_rows_writes_whole_parts(tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    with ResumableParquetWriter(out, _schema(), flush_rows=2, flush_seconds=1e9) as writer:
+        assert writer.open() == {}
+        for i in range(5):
+            writer.add(_row(f"v{i}"))
+        # 5 rows, flush every 2: two parts on disk, one row buffered, no temporaries, no output yet
+        assert _part_names(out) == ["part-000001.parquet", "part-000002.parquet"]
+        assert not out.exists()
+        assert [pq.read_table(parts_dir_for(out) / n).num_rows for n in _part_names(out)] == [2, 2]
+        assert writer.finish() == 5
+    assert not parts_dir_for(out).exists()
+    assert not (tmp_path / ".out.parquet.lock").exists()
+    assert sorted(pq.read_table(out)["video_id"].to_pylist()) == [f"v{i}" for i in range(5)]
+
+
+def test_flush_after_seconds(tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=1000, flush_seconds=0.05)
+    writer.open()
+    writer.add(_row("a"))
+    assert _part_names(out) == []
+    writer._last_flush -= 1.0  # as if a second had passed since the last part
+    writer.add(_row("b"))
+    assert _part_names(out) == ["part-000001.parquet"]
+    writer.close()
+
+
+def test_metadata_and_schema_in_every_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=1)
+    writer.open()
+    writer.add(_row("a"))
+    part_meta = pq.read_schema(parts_dir_for(out) / "part-000001.parquet").metadata
+    writer.finish()
+    for meta in (part_meta, pq.read_schema(out).metadata):
+        assert meta[b"reelsense.version"].decode() == __version__
+        assert meta[b"reelsense.schema_version"] == b"1"
+        assert json.loads(meta[b"reelsense.config"]) == CONFIG
+        assert json.loads(meta[b"reelsense.run"]) == {"inputs": ["in"]}
+    table = pq.read_table(out)
+    assert table.schema.field("video_id").nullable is False
+    assert table.schema.field("timestamp").type == pa.timestamp("ms", tz="UTC")
+    row = table.to_pylist()[0]
+    assert row["hashtags"] == ["a", "b"] and row["timestamp"].timestamp() == 1730374643
+
+
+def test_empty_job_writes_empty_output(tmp_path: Path) -> None:
+    out = tmp_path / "sub" / "out.parquet"
+    writer = ResumableParquetWriter(out, _schema())
+    writer.open()
+    assert writer.finish() == 0
+    table = pq.read_table(out)
+    assert table.num_rows == 0 and "score" in table.schema.names
+
+
+def test_resume_state_from_output_and_parts_newest_wins(tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=10)
+    writer.open()
+    for vid, status in [("a", "ok"), ("b", "error"), ("c", "ok")]:
+        writer.add(_row(vid, status))
+    writer.finish()
+    # second run: b recomputed (now ok), d new; killed before consolidation (parts kept)
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=1)
+    assert writer.open() == {"a": "ok", "b": "error", "c": "ok"}
+    writer.add(_row("b", "ok", score=2.0))
+    writer.add(_row("d", "error"))
+    writer._unlock()  # simulate a kill: parts stay, nothing consolidated
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=1)
+    assert writer.open() == {"a": "ok", "b": "ok", "c": "ok", "d": "error"}
+    writer.add(_row("d", "ok", score=3.0))
+    assert writer.finish() == 4
+    rows = {r["video_id"]: (r["status"], r["score"]) for r in pq.read_table(out).to_pylist()}
+    assert rows == {"a": ("ok", 1.0), "b": ("ok", 2.0), "c": ("ok", 1.0), "d": ("ok", 3.0)}
+
+
+def test_crash_between_rename_and_part_deletion(tmp_path: Path) -> None:
+    """Output already holds the parts' rows when the parts are still there: no duplicates."""
+    out = tmp_path / "out.parquet"
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=1)
+    writer.open()
+    writer.add(_row("a"))
+    writer.add(_row("b"))
+    saved = {n: (parts_dir_for(out) / n).read_bytes() for n in _part_names(out)}
+    writer.finish()
+    parts_dir_for(out).mkdir()
+    for name, data in saved.items():  # as if the process died right after the final rename
+        (parts_dir_for(out) / name).write_bytes(data)
+    writer = ResumableParquetWriter(out, _schema())
+    assert writer.open() == {"a": "ok", "b": "ok"}
+    assert writer.finish() == 2
+    assert sorted(pq.read_table(out)["video_id"].to_pylist()) == ["a", "b"]
+
+
+def test_leftover_temporaries_are_removed(tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    parts = parts_dir_for(out)
+    parts.mkdir()
+    (parts / ".tmp-000003-123.parquet").write_bytes(b"half a part")
+    (tmp_path / ".out.parquet.tmp-99").write_bytes(b"half an output")
+    writer = ResumableParquetWriter(out, _schema())
+    assert writer.open() == {}
+    assert not (parts / ".tmp-000003-123.parquet").exists()
+    assert not (tmp_path / ".out.parquet.tmp-99").exists()
+    writer.close()
+
+
+def test_duplicate_id_in_one_job_is_refused(tmp_path: Path) -> None:
+    writer = ResumableParquetWriter(tmp_path / "o.parquet", _schema())
+    writer.open()
+    writer.add(_row("a"))
+    with pytest.raises(OutputError, match="'a' was already written"):
+        writer.add(_row("a"))
+    writer.close()
+
+
+def test_second_writer_is_locked_out(tmp_path: Path) -> None:
+    out = tmp_path / "o.parquet"
+    first = ResumableParquetWriter(out, _schema())
+    first.open()
+    with pytest.raises(OutputError, match="another process"):
+        ResumableParquetWriter(out, _schema()).open()
+    first.close()
+    second = ResumableParquetWriter(out, _schema())
+    second.open()
+    second.close()
+
+
+@pytest.mark.parametrize("where", ["output", "part"])
+def test_config_mismatch_refused_unless_overwrite(tmp_path: Path, where: str) -> None:
+    out = tmp_path / "o.parquet"
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=1)
+    writer.open()
+    writer.add(_row("a"))
+    if where == "output":
+        writer.finish()
+    else:
+        writer.close()
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*.parquet")}
+    other = {**CONFIG, "audio_sample_rate": 16000}
+    with pytest.raises(OutputError, match=r"audio_sample_rate: 22050 -> 16000.*overwrite"):
+        ResumableParquetWriter(out, _schema(other)).open()
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*.parquet")} == before  # nothing touched
+    # another column set with the same config is refused too
+    with pytest.raises(OutputError, match="other columns"):
+        ResumableParquetWriter(out, _schema(extra=(pa.field("more", pa.int32()),))).open()
+    writer = ResumableParquetWriter(out, _schema(other))
+    assert writer.open(overwrite=True) == {}
+    assert not out.exists() and not parts_dir_for(out).exists()
+    writer.close()
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [(b"not parquet at all", "not a readable Parquet file"), (None, "not written by reelsense")],
+)
+def test_foreign_output_refused(tmp_path: Path, content: bytes | None, match: str) -> None:
+    out = tmp_path / "o.parquet"
+    if content is None:
+        pq.write_table(pa.table({"x": [1]}), out)
+    else:
+        out.write_bytes(content)
+    with pytest.raises(OutputError, match=match):
+        ResumableParquetWriter(out, _schema()).open()
+    assert os.path.getsize(out) > 0  # noqa: PTH202 - untouched
+
+
+def test_many_parts_consolidate_into_few_row_groups(tmp_path: Path) -> None:
+    out = tmp_path / "o.parquet"
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=3, row_group_rows=10)
+    writer.open()
+    for i in range(25):
+        writer.add(_row(f"v{i:02d}", score=float(i)))
+    assert writer.finish() == 25
+    meta = pq.ParquetFile(out).metadata
+    assert meta.num_rows == 25 and meta.num_row_groups <= 4
+    assert pq.read_table(out)["score"].to_pylist() == [float(i) for i in range(25)]
