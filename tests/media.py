@@ -274,6 +274,7 @@ def write_video(
     gop_frames: int | None = None,
     container_format: str | None = None,
     faststart: bool = False,
+    live: bool = False,
     seed: int = 0,
 ) -> Path:
     """Write a small video (with ``audio`` unless None) and return its path.
@@ -284,6 +285,8 @@ def write_video(
     ``fps``), with millisecond timestamps. ``gop_frames``: a key frame every so many
     frames (and no extra ones at scene cuts); default: the encoder's choice.
     ``faststart``: mp4/mov index before the media data (as streaming sites serve it).
+    ``live``: Matroska/WebM written as a live stream, with no duration and no index (as
+    browser recorders write them).
     """
     path = Path(path)
     ext = path.suffix.lower()
@@ -310,6 +313,8 @@ def write_video(
     sample_rate = sample_rate or default_sample_rate(audio_codec)
     arr = _audio_array(audio, duration_seconds, sample_rate, channels, seed)
     muxer_options = {"movflags": "+faststart"} if faststart else {}
+    if live:
+        muxer_options["live"] = "1"
     with av.open(str(path), "w", format=container_format, options=muxer_options) as container:
         rate = Fraction(fps).limit_denominator(1001)
         vstream = container.add_stream(video_codec, rate=rate)

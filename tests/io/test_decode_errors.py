@@ -93,6 +93,20 @@ def test_truncated_keeps_most_or_raises(tmp_path: Path, ext: str, faststart: boo
     assert str(little) in str(err.value)
 
 
+def test_damaged_packets_mid_stream_are_skipped(tmp_path: Path) -> None:
+    data = bytearray(write_video(tmp_path / "full.mp4", duration_seconds=4.0).read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 400] = np.random.default_rng(1).integers(0, 256, 400, dtype=np.uint8).tobytes()
+    result = decode(
+        write_bytes(tmp_path / "damaged.mp4", bytes(data)),
+        audio_sample_rate=16000,
+        frames=FrameSampling(fps=2),
+    )
+    assert result.audio is not None and result.audio.duration_seconds > 3.5
+    assert result.frames is not None and len(result.frames) == 8
+    assert any("damaged packet" in w for w in result.warnings)
+
+
 @pytest.mark.parametrize("ext", ["mp3", "flac"])
 def test_truncated_audio_file(tmp_path: Path, ext: str) -> None:
     data = write_audio(tmp_path / f"full.{ext}", duration_seconds=4.0).read_bytes()

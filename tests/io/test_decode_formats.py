@@ -177,6 +177,18 @@ def test_rotation_applied(tmp_path: Path, ext: str, rotation: int) -> None:
     assert image[-20:, -12:].mean() > 60
 
 
+def test_unknown_duration_found_without_decoding(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "live.webm", duration_seconds=2.0, live=True)
+    with av.open(str(path)) as container:
+        assert container.duration is None  # nothing in the headers
+    assert probe(path).duration_seconds == pytest.approx(2.0, abs=0.05)
+    result = decode(path, audio_sample_rate=SR, frames=FrameSampling("count", count=4))
+    assert result.frames is not None
+    np.testing.assert_allclose(result.frames.pts_seconds, [0.25, 0.75, 1.25, 1.75], atol=1 / 24)
+    assert result.audio is not None and result.audio.duration_seconds == pytest.approx(2.0, abs=0.05)
+    assert result.info.duration_seconds == pytest.approx(2.0, abs=0.05)
+
+
 def test_portrait_9_16_resized_keeps_aspect(tmp_path: Path) -> None:
     path = write_video(tmp_path / "portrait.mp4", width=72, height=128, audio=None)
     info = probe(path)
