@@ -1,0 +1,358 @@
+"""The public sound index: reference sounds on disk, matched in memory.
+
+``SoundIndex`` composes a :class:`~reelsense.audio._store.FingerprintStore` (SQLite,
+crash-safe, versioned, concurrent readers) holding each sound's peaks, with an in-memory
+search structure (inverted hash index + peak table) built from the store on the first
+match and rebuilt whenever the store's ``generation`` changes (another process added or
+removed sounds). Only peaks are stored: the pair hashes are recomputed when loading,
+which keeps the file small (see ``scripts/bench_sounds.py`` for bytes per hour).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from reelsense.audio._search import HashIndex, PeakTable
+from reelsense.audio._store import FingerprintStore
+from reelsense.audio._store_types import SoundRecord, StoreItem
+from reelsense.audio.fingerprint import FingerprintParams, Peaks, hash_keys, peak_pairs, peaks_of
+from reelsense.audio.match import MatchConfig, SoundMatch, match_query, prepare_query
+from reelsense.errors import ParameterError, SoundIndexFormatError
+from reelsense.io import read_audio
+
+__all__ = ["IndexStats", "SoundIndex", "SoundInfo"]
+
+logger = logging.getLogger(__name__)
+
+SCHEME = "logpeaks-pairs"
+SCHEME_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SoundInfo:
+    """One indexed sound: id, length, number of peaks, where it came from, when it was added."""
+
+    sound_id: str
+    duration_seconds: float
+    n_peaks: int
+    source_path: str | None
+    added_at: str
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """Totals of an index (``bytes_per_hour``: file bytes per hour of reference audio)."""
+
+    path: str
+    n_sounds: int
+    total_duration_seconds: float
+    total_peaks: int
+    file_bytes: int
+    bytes_per_hour: float | None
+    format_version: int
+    generation: int
+    params: dict[str, object]
+
+
+def _store_params(params: FingerprintParams) -> dict[str, object]:
+    return {"scheme": SCHEME, "scheme_version": SCHEME_VERSION, **params.to_dict()}
+
+
+def _params_from_store(stored: dict[str, object], path: str | os.PathLike[str]) -> FingerprintParams:
+    if stored.get("scheme") != SCHEME or stored.get("scheme_version") != SCHEME_VERSION:
+        raise SoundIndexFormatError(
+            f"{os.fspath(path)} holds fingerprints of scheme {stored.get('scheme')!r} "
+            f"v{stored.get('scheme_version')!r}; this reelsense reads {SCHEME!r} v{SCHEME_VERSION}"
+        )
+    fields = {k: v for k, v in stored.items() if k not in ("scheme", "scheme_version")}
+    try:
+        return FingerprintParams(**fields)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise SoundIndexFormatError(f"{os.fspath(path)}: unreadable fingerprint parameters: {exc}") from exc
+
+
+def peak_arrays(samples: np.ndarray, sample_rate: int, params: FingerprintParams) -> dict[str, np.ndarray]:
+    """The arrays stored for one reference sound: ``peak_times`` and ``peak_bins`` (float32 ``[n]``)."""
+    peaks = peaks_of(samples, sample_rate, params, params.ref_peaks_per_second)
+    return {"peak_times": peaks.times, "peak_bins": peaks.bins}
+
+
+def _fingerprint_file(path: str, params: FingerprintParams) -> tuple[dict[str, np.ndarray], float]:
+    audio = read_audio(path, sample_rate=params.sample_rate)
+    return peak_arrays(audio.samples, audio.sample_rate, params), audio.duration_seconds
+
+
+class SoundIndex:
+    """A persistent index of reference sounds that short clips are matched against.
+
+    Create with :meth:`create`, open with :meth:`open`; use as a context manager.
+    Several processes may read (match) while one adds.
+    """
+
+    def __init__(
+        self, store: FingerprintStore, params: FingerprintParams, config: MatchConfig | None = None
+    ) -> None:
+        """Internal: use :meth:`create` or :meth:`open`."""
+        self._store = store
+        self.params = params
+        self.config = config or MatchConfig()
+        self._lock = threading.Lock()
+        self._generation = -1
+        self._ids: list[str] = []
+        self._hashes: HashIndex | None = None
+        self._peaks: PeakTable | None = None
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        params: FingerprintParams | None = None,
+        config: MatchConfig | None = None,
+    ) -> SoundIndex:
+        """Create an index at ``path`` (or open the one there, if its parameters are the same)."""
+        params = params or FingerprintParams()
+        store = FingerprintStore.open(path, create=True, params=_store_params(params))
+        return cls(store, params, config)
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, readonly: bool = False, config: MatchConfig | None = None
+    ) -> SoundIndex:
+        """Open an existing index (``SoundIndexError`` if there is none)."""
+        store = FingerprintStore.open(path, readonly=readonly)
+        try:
+            params = _params_from_store(dict(store.params), path)
+        except BaseException:
+            store.close()
+            raise
+        return cls(store, params, config)
+
+    @property
+    def path(self) -> Path:
+        return Path(self._store.path)
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> SoundIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SoundIndex({os.fspath(self.path)!r}, {len(self)} sounds)"
+
+    # ------------------------------------------------------------------ adding / removing
+    def add_array(
+        self,
+        sound_id: str,
+        samples: np.ndarray,
+        sample_rate: int,
+        *,
+        source_path: str | None = None,
+        replace: bool = False,
+    ) -> SoundRecord:
+        """Fingerprint mono ``samples`` (float ``[n]`` at ``sample_rate``) and add them as ``sound_id``."""
+        arrays = peak_arrays(samples, sample_rate, self.params)
+        duration = float(np.asarray(samples).shape[0]) / float(sample_rate)
+        return self._store.add(
+            sound_id, arrays, duration_seconds=duration, source_path=source_path, replace=replace
+        )
+
+    def add_file(
+        self, path: str | os.PathLike[str], sound_id: str | None = None, *, replace: bool = False
+    ) -> SoundRecord:
+        """Decode an audio or video file and add it (id: ``sound_id`` or the file's stem)."""
+        arrays, duration = _fingerprint_file(os.fspath(path), self.params)
+        return self._store.add(
+            sound_id or Path(path).stem,
+            arrays,
+            duration_seconds=duration,
+            source_path=os.fspath(path),
+            replace=replace,
+        )
+
+    def add_many(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        sound_ids: Sequence[str] | None = None,
+        *,
+        workers: int = 1,
+        replace: bool = False,
+        commit_every: int = 64,
+        on_done: Callable[[str, Exception | None], None] | None = None,
+    ) -> list[SoundRecord]:
+        """Add many files, fingerprinting them in ``workers`` processes.
+
+        Files that fail to decode are skipped with a warning; ``on_done(path, error)`` is
+        called for every file once fingerprinted (``error`` None on success). Every
+        ``commit_every`` sounds are committed together. Returns the added sounds' records.
+        """
+        if workers < 1:
+            raise ParameterError(f"workers={workers} must be >= 1")
+        if sound_ids is not None and len(sound_ids) != len(paths):
+            raise ParameterError(f"{len(sound_ids)} sound_ids for {len(paths)} paths")
+        ids = list(sound_ids) if sound_ids is not None else [Path(p).stem for p in paths]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ParameterError(f"duplicate sound ids among the inputs: {sorted(dup)[:5]}")
+        str_paths = [os.fspath(p) for p in paths]
+        results: Iterable[tuple[dict[str, np.ndarray], float] | Exception]
+        executor = ProcessPoolExecutor(workers) if workers > 1 and len(paths) > 1 else None
+        try:
+            if executor is not None:
+                futures = [executor.submit(_fingerprint_file, p, self.params) for p in str_paths]
+                results = (_result(f) for f in futures)
+            else:
+                results = (_call(_fingerprint_file, p, self.params) for p in str_paths)
+            items = self._items(str_paths, ids, results, on_done)
+            records = self._store.add_many(items, replace=replace, commit_every=commit_every)
+        finally:
+            if executor is not None:
+                executor.shutdown(cancel_futures=True)
+        return records
+
+    @staticmethod
+    def _items(
+        paths: list[str],
+        ids: list[str],
+        results: Iterable[tuple[dict[str, np.ndarray], float] | Exception],
+        on_done: Callable[[str, Exception | None], None] | None,
+    ) -> Iterable[StoreItem]:
+        for path, sid, res in zip(paths, ids, results, strict=True):
+            if isinstance(res, Exception):
+                logger.warning("skipping %s: %s", path, res)
+                if on_done is not None:
+                    on_done(path, res)
+                continue
+            arrays, duration = res
+            if on_done is not None:
+                on_done(path, None)
+            yield StoreItem(sid, arrays, duration, source_path=path)
+
+    def remove(self, sound_id: str) -> None:
+        """Remove a sound (``SoundIndexError`` for an unknown id)."""
+        self._store.remove(sound_id)
+
+    # ------------------------------------------------------------------ listing
+    def ids(self) -> list[str]:
+        return self._store.ids()
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __contains__(self, sound_id: object) -> bool:
+        return sound_id in self._store
+
+    def sounds(self) -> list[SoundInfo]:
+        """Every sound with its statistics, in insertion order."""
+        return [
+            SoundInfo(r.sound_id, r.duration_seconds, r.n_items, r.source_path, r.added_at)
+            for r in self._store.records()
+        ]
+
+    def stats(self) -> IndexStats:
+        s = self._store.stats()
+        return IndexStats(
+            path=s.path,
+            n_sounds=s.n_sounds,
+            total_duration_seconds=s.total_duration_seconds,
+            total_peaks=s.total_items,
+            file_bytes=s.file_bytes,
+            bytes_per_hour=s.bytes_per_hour,
+            format_version=s.format_version,
+            generation=s.generation,
+            params=dict(s.params),
+        )
+
+    # ------------------------------------------------------------------ matching
+    def _state(self) -> tuple[HashIndex, PeakTable, list[str]]:
+        with self._lock:
+            gen = self._store.generation
+            if self._hashes is None or self._peaks is None or gen != self._generation:
+                self._load()
+            assert self._hashes is not None and self._peaks is not None
+            return self._hashes, self._peaks, self._ids
+
+    def _load(self) -> None:
+        ids: list[str] = []
+        per_sound: list[tuple[np.ndarray, np.ndarray]] = []
+        keys, sounds, times = [], [], []
+        p = self.params
+        with self._store.iter_arrays() as stream:
+            for _key, sound_id, arrays in stream:
+                pk = Peaks(arrays["peak_times"], arrays["peak_bins"], arrays["peak_times"])
+                a, t = peak_pairs(pk, p, p.ref_fan_out)
+                k, ok = hash_keys(pk.bins[a], pk.bins[t] - pk.bins[a], pk.times[t] - pk.times[a], p)
+                n = len(ids)
+                keys.append(k[ok])
+                sounds.append(np.full(int(ok.sum()), n, dtype=np.int32))
+                times.append(np.rint(pk.times[a][ok]).astype(np.int32))
+                per_sound.append((pk.times, pk.bins))
+                ids.append(sound_id)
+            gen = stream.generation
+        cat = lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dtype=dt)  # noqa: E731
+        self._hashes = HashIndex.build(
+            p.n_keys, cat(keys, np.uint32), cat(sounds, np.int32), cat(times, np.int32)
+        )
+        self._peaks = PeakTable.build(per_sound)
+        self._ids = ids
+        self._generation = gen
+        logger.info("loaded %d sounds, %d hashes (generation %d)", len(ids), self._hashes.n_postings, gen)
+
+    def match(
+        self,
+        samples: np.ndarray,
+        sample_rate: int,
+        *,
+        top_k: int | None = None,
+        threshold: float | None = None,
+    ) -> list[SoundMatch]:
+        """Sounds heard in a query (mono float ``[n]`` at ``sample_rate``), best first.
+
+        Only matches with ``score >= threshold`` (default ``config.threshold`` = 2.0, an
+        estimated false-match probability of 1 %) are returned; at most ``top_k``.
+        """
+        hashes, peaks, ids = self._state()
+        if not ids:
+            return []
+        query = prepare_query(samples, sample_rate, self.params, self.config)
+        return match_query(
+            query, hashes, peaks, ids, self.params, self.config, threshold=threshold, top_k=top_k
+        )
+
+    def match_file(
+        self, path: str | os.PathLike[str], *, top_k: int | None = None, threshold: float | None = None
+    ) -> list[SoundMatch]:
+        """Decode a file's soundtrack and :meth:`match` it."""
+        audio = read_audio(path, sample_rate=self.params.sample_rate)
+        return self.match(audio.samples, audio.sample_rate, top_k=top_k, threshold=threshold)
+
+
+def _call(
+    fn: Callable[[str, FingerprintParams], tuple[dict[str, np.ndarray], float]],
+    path: str,
+    params: FingerprintParams,
+) -> tuple[dict[str, np.ndarray], float] | Exception:
+    try:
+        return fn(path, params)
+    except Exception as exc:  # batch boundary: the error is recorded per file
+        return exc
+
+
+def _result(future: object) -> tuple[dict[str, np.ndarray], float] | Exception:
+    try:
+        return future.result()  # type: ignore[attr-defined, no-any-return]
+    except Exception as exc:  # batch boundary: the error is recorded per file
+        return exc
