@@ -202,16 +202,18 @@ def _frame_features(x: np.ndarray, sample_rate: int) -> _FrameFeatures:
     for start in range(0, frames_view.shape[0], _CHUNK_FRAMES):
         frames = frames_view[start : start + _CHUNK_FRAMES]
         parts["rms"].append(np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1)))
-        mag = np.abs(np.fft.rfft(frames * window, axis=1)).astype(np.float64)  # [f, bins]
+        mag = np.abs(np.fft.rfft(frames * window, axis=1))  # float32 [f, bins]
         power = mag * mag
-        total = mag.sum(axis=1)
+        mag64 = mag.astype(np.float64)
+        total = mag64.sum(axis=1)
         safe = np.where(total > 0, total, 1.0)
-        centroid = (mag @ freqs) / safe
-        spread = (mag * (freqs[None, :] - centroid[:, None]) ** 2).sum(axis=1) / safe
+        centroid = (mag64 @ freqs) / safe
+        # variance around the centroid: E[f^2] - E[f]^2 (float64: no cancellation trouble)
+        spread = np.maximum((mag64 @ (freqs * freqs)) / safe - centroid * centroid, 0.0)
         cumulative = np.cumsum(mag, axis=1)
         roll_bin = np.argmax(cumulative >= _ROLLOFF * cumulative[:, -1:], axis=1)
-        log_power = np.log(np.maximum(power, 1e-20))
-        flat = np.exp(log_power.mean(axis=1)) / np.maximum(power.mean(axis=1), 1e-20)
+        mean_log = np.log(np.maximum(power, np.float32(1e-20))).mean(axis=1, dtype=np.float64)
+        flat = np.exp(mean_log) / np.maximum(power.mean(axis=1, dtype=np.float64), 1e-20)
         parts["cen"].append(centroid)
         parts["bw"].append(np.sqrt(spread))
         parts["roll"].append(freqs[roll_bin])

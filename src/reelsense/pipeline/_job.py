@@ -334,6 +334,7 @@ def embed_videos(
         frames=config.frames if needs_frames else None,
         duration_seconds=config.limit_duration_seconds,
         limits=config.decode_limits,
+        threads=1 if config.workers > 1 else 0,
     )
     plan = plan_videos(
         inputs, extensions=config.extensions, include_hidden=config.include_hidden, manifest=manifest

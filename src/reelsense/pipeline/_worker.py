@@ -45,12 +45,14 @@ class WorkItem:
 
 @dataclass(frozen=True)
 class DecodeRequest:
-    """What to decode from each file (None: that modality is not decoded)."""
+    """What to decode from each file (None: that modality is not decoded). ``threads``:
+    video decoder threads (0: FFmpeg's choice; 1 when several worker processes share the CPUs)."""
 
     audio_sample_rate: int | None
     frames: FrameSampling | None
     duration_seconds: float | None
     limits: DecodeLimits
+    threads: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ def process_item(
             frames=request.frames,
             duration_seconds=request.duration_seconds,
             limits=request.limits,
+            threads=request.threads,
         )
     except ReelsenseError as exc:
         return _error(item, str(exc), file_size_bytes=size)
