@@ -21,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import soxr
 
 from reelsense.audio import SoundIndex
 from reelsense.io import read_audio
@@ -45,6 +46,97 @@ def _match(args: tuple[str, float | None]) -> tuple[str, list, float]:
     return path, matches, time.process_time() - t0
 
 
+def _pink(rng: np.random.Generator, n: int) -> np.ndarray:
+    spec = np.fft.rfft(rng.standard_normal(n))
+    spec /= np.sqrt(np.maximum(np.arange(spec.size), 1))
+    x = np.fft.irfft(spec, n)
+    return (x / (np.abs(x).max() + 1e-9)).astype(np.float32)
+
+
+def _babble(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
+    """Speech-like harmonic glides with syllable-rate amplitude modulation and pauses."""
+    t = np.arange(n) / sr
+    f0 = 110 + 60 * rng.random() + 30 * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t + rng.random() * 6)
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    x = sum(np.sin(h * phase) / h for h in range(1, 15))
+    env = np.clip(np.sin(2 * np.pi * rng.uniform(3, 6) * t), 0, None) * (rng.random(n // sr + 1)[t.astype(int)] > 0.25)
+    return (x * env).astype(np.float32)
+
+
+def calibrate(bench: Path, n_per_track: int, seed: int) -> None:
+    """Scores of synthetic negatives: excerpts of each library track (random speed, gain,
+    noise) matched against an index of the OTHER tracks, plus pink noise, babble and
+    near-silence. A calibrated score has P(score >= x) ~ 10**-x on such clips."""
+    from reelsense.audio import match as match_mod
+    from reelsense.audio._search import HashIndex, PeakTable
+    from reelsense.audio.fingerprint import FingerprintParams, fingerprint
+    from reelsense.audio.match import MatchConfig, match_query, prepare_query
+
+    params, config = FingerprintParams(), MatchConfig()
+    sr = params.sample_rate
+    lib = sorted((bench / "sounds" / "library").glob("*.ogg"))
+    audio = [read_audio(p, sample_rate=sr).samples for p in lib]
+    prints = [fingerprint(a, sr, params) for a in audio]
+    rng = np.random.default_rng(seed)
+    offset = 40.0
+    match_mod.TRIALS_CALIBRATION_LOG10 = -offset  # no clipping: raw scores
+    raw: list[float] = []
+    kinds: list[str] = []
+
+    def best_score(hi: HashIndex, pt: PeakTable, ids: list[str], x: np.ndarray) -> float:
+        q = prepare_query(x, sr, params, config)
+        m = match_query(q, hi, pt, ids, params, config, threshold=-1e9, top_k=1)
+        return (m[0].score - offset) if m else -offset
+
+    for i in range(len(lib)):
+        keep = [j for j in range(len(lib)) if j != i]
+        hi = HashIndex.build(
+            params.n_keys,
+            np.concatenate([prints[j].keys for j in keep]),
+            np.concatenate([np.full(prints[j].keys.size, n) for n, j in enumerate(keep)]),
+            np.concatenate([prints[j].key_times for j in keep]),
+        )
+        pt = PeakTable.build([(prints[j].peaks.times, prints[j].peaks.bins) for j in keep])
+        ids = [lib[j].stem for j in keep]
+        for _ in range(n_per_track):
+            dur = float(rng.choice([3.0, 5.0, 8.0, 10.0, 15.0]))
+            speed = float(rng.choice([1.0, 1.0, 0.8, 0.9, 1.1, 1.2, 1.3]))
+            n_src = int(dur * speed * sr)
+            a = audio[i]
+            start = int(rng.integers(0, max(1, a.size - n_src)))
+            x = a[start : start + n_src]
+            x = soxr.resample(x, sr * speed, sr) if speed != 1.0 else x  # resample: pitch moves with speed
+            x = x * 10 ** (rng.uniform(-10, 5) / 20)
+            if rng.random() < 0.4:
+                x = x + _pink(rng, x.size) * np.sqrt(np.mean(x**2)) * 10 ** (-rng.uniform(0, 10) / 20)
+            raw.append(best_score(hi, pt, ids, x.astype(np.float32)))
+            kinds.append("unknown_song")
+    hi = HashIndex.build(
+        params.n_keys,
+        np.concatenate([p.keys for p in prints]),
+        np.concatenate([np.full(p.keys.size, n) for n, p in enumerate(prints)]),
+        np.concatenate([p.key_times for p in prints]),
+    )
+    pt = PeakTable.build([(p.peaks.times, p.peaks.bins) for p in prints])
+    ids = [p.stem for p in lib]
+    for k in range(3 * n_per_track):
+        n = int(rng.choice([3.0, 8.0, 15.0]) * sr)
+        x = [_pink(rng, n) * 0.3, _babble(rng, n, sr) * 0.3, _pink(rng, n) * 1e-3][k % 3]
+        raw.append(best_score(hi, pt, ids, x))
+        kinds.append(["pink_noise", "babble", "near_silence"][k % 3])
+    r = np.array(raw)
+    print(f"{r.size} synthetic negatives; raw score = -log10 P(single alignment) - log10(nominal trials)")
+    for kind in sorted(set(kinds)):
+        sel = np.array(kinds) == kind
+        print(f"  {kind:14s} n={sel.sum():4d} max={r[sel].max():6.2f} q90={np.quantile(r[sel], 0.9):6.2f}")
+    for c in (0.0, -0.5, -1.0, -1.5, -2.0):
+        s = r - c
+        print(
+            f"  calibration {c:+.1f}: P(score>=0.5)={np.mean(s >= 0.5):.3f} P(score>=1)={np.mean(s >= 1):.3f} "
+            f"P(score>=2)={np.mean(s >= 2):.3f}"
+        )
+
+
 def build_index(bench: Path, index_path: Path, workers: int) -> float:
     lib = sorted((bench / "sounds" / "library").glob("*.ogg"))
     t0 = time.perf_counter()
@@ -61,7 +153,12 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("-o", "--output", type=Path, default=None, help="predictions CSV (default: temp file)")
+    ap.add_argument("--calibrate", action="store_true", help="score synthetic negatives instead")
+    ap.add_argument("--per-track", type=int, default=8, help="--calibrate: excerpts per library track")
     args = ap.parse_args()
+    if args.calibrate:
+        calibrate(args.bench, args.per_track, seed=7)
+        return 0
     truth_csv = args.bench / "sounds" / "truth.csv"
     if not truth_csv.is_file():
         print(f"no benchmark at {args.bench}", file=sys.stderr)

@@ -78,7 +78,7 @@ class FingerprintParams:
     peak_radius_bins: int = 4
     min_prominence_db: float = 3.0
     ref_peaks_per_second: float = 18.0
-    query_peaks_per_second: float = 36.0
+    query_peaks_per_second: float = 48.0
     ref_fan_out: int = 6
     query_fan_out: int = 10
     pair_min_frames: int = 2
