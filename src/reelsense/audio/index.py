@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ from reelsense.audio.match import MatchConfig, SoundMatch, match_query, prepare_
 from reelsense.errors import ParameterError, SoundIndexFormatError
 from reelsense.io import read_audio
 
-__all__ = ["IndexStats", "SoundIndex", "SoundInfo"]
+__all__ = ["IndexStats", "SoundIndex", "SoundInfo", "match_files"]
 
 logger = logging.getLogger(__name__)
 
@@ -356,3 +356,56 @@ def _result(future: object) -> tuple[dict[str, np.ndarray], float] | Exception:
         return future.result()  # type: ignore[attr-defined, no-any-return]
     except Exception as exc:  # batch boundary: the error is recorded per file
         return exc
+
+
+_WORKER_INDEX: SoundIndex | None = None
+
+
+def _worker_open(path: str, config: MatchConfig | None) -> None:
+    global _WORKER_INDEX
+    _WORKER_INDEX = SoundIndex.open(path, readonly=True, config=config)
+
+
+def _worker_match(
+    job: tuple[str, int | None, float | None],
+) -> tuple[str, list[SoundMatch] | Exception]:
+    path, top_k, threshold = job
+    assert _WORKER_INDEX is not None
+    try:
+        return path, _WORKER_INDEX.match_file(path, top_k=top_k, threshold=threshold)
+    except Exception as exc:  # batch boundary: the error is recorded per file
+        return path, exc
+
+
+def match_files(
+    index_path: str | os.PathLike[str],
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    workers: int = 1,
+    top_k: int | None = None,
+    threshold: float | None = None,
+    config: MatchConfig | None = None,
+) -> Iterator[tuple[str, list[SoundMatch] | Exception]]:
+    """Match many files against the index at ``index_path`` in ``workers`` processes.
+
+    Yields ``(path, matches)`` in input order; a file that fails yields ``(path, error)``.
+    Each worker opens the index read-only once (so a writer may add meanwhile).
+    """
+    if workers < 1:
+        raise ParameterError(f"workers={workers} must be >= 1")
+    SoundIndex.open(index_path, readonly=True).close()  # fail early on a bad index
+    jobs = [(os.fspath(p), top_k, threshold) for p in paths]
+    if workers == 1 or len(jobs) <= 1:
+        _worker_open(os.fspath(index_path), config)
+        try:
+            yield from map(_worker_match, jobs)
+        finally:
+            global _WORKER_INDEX
+            if _WORKER_INDEX is not None:
+                _WORKER_INDEX.close()
+                _WORKER_INDEX = None
+        return
+    with ProcessPoolExecutor(
+        workers, initializer=_worker_open, initargs=(os.fspath(index_path), config)
+    ) as ex:
+        yield from ex.map(_worker_match, jobs, chunksize=2)

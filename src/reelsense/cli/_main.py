@@ -23,3 +23,6 @@ def main(verbose: int, quiet: bool) -> None:
 from reelsense.cli.embed import embed as _embed  # noqa: E402
 
 main.add_command(_embed)
+from reelsense.cli.sounds import sounds as _sounds  # noqa: E402
+
+main.add_command(_sounds)
