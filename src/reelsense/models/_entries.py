@@ -1,0 +1,218 @@
+"""Model entries: what a model is, where its weights come from and how to feed it.
+
+A :class:`ModelEntry` is pure data (a frozen dataclass). It carries everything the
+encoders need to prepare inputs the way the model was trained (image size, mean/std,
+crop policy, resize interpolation, token budget, pooling) and where its weights live
+(an installed package, a local directory or a Hugging Face hub id). Loading code in
+``reelsense.vision`` and ``reelsense.text`` reads only these fields, so a new model
+is a new entry, not new code.
+
+Entries whose preprocessing is not known up front (a hub id or a directory given by
+name) have ``image``/``text`` left ``None``; :func:`reelsense.models.resolve_model`
+fills them in from the model's own ``config.json`` / ``preprocessor_config.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from reelsense.errors import ParameterError
+
+__all__ = [
+    "CLIP_MEAN",
+    "CLIP_STD",
+    "EFFICIENTNET_LITE_MEAN",
+    "EFFICIENTNET_LITE_STD",
+    "Architecture",
+    "CropPolicy",
+    "DirectorySource",
+    "HubSource",
+    "ImageSpec",
+    "Interpolation",
+    "Modality",
+    "ModelEntry",
+    "ModelSource",
+    "PackageSource",
+    "PortraitPolicy",
+    "TextPadding",
+    "TextPooling",
+    "TextSpec",
+]
+
+Modality = Literal["image", "text", "audio"]
+Architecture = Literal["efficientnet_lite", "sentence_transformer", "hf_dual_encoder", "auto"]
+"""``auto``: not known until the weights are found (a hub id or a directory given by name)."""
+Interpolation = Literal["bicubic", "bilinear", "area", "nearest"]
+CropPolicy = Literal["center_crop", "resize"]
+"""How the model was trained to see a square input: ``center_crop`` (resize the short side,
+cut the centre square, as CLIP and EfficientNet do) or ``resize`` (squash to the square,
+as SigLIP does)."""
+PortraitPolicy = Literal["pad_blur", "pad_mean", "tiles", "center_crop", "resize"]
+"""What to do with a frame that is not square (9:16 portrait, 16:9 landscape): see
+:mod:`reelsense.vision` for the definitions and the measurement behind the default."""
+TextPooling = Literal["mean", "cls", "model"]
+TextPadding = Literal["longest", "max_length"]
+
+EFFICIENTNET_LITE_MEAN: tuple[float, float, float] = (127.0 / 255.0,) * 3
+"""``(x - mean) / std`` with these values on x in [0, 1] is exactly ``(x*255 - 127) / 128``."""
+EFFICIENTNET_LITE_STD: tuple[float, float, float] = (128.0 / 255.0,) * 3
+CLIP_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
+
+_PORTRAIT_POLICIES: tuple[str, ...] = ("pad_blur", "pad_mean", "tiles", "center_crop", "resize")
+_INTERPOLATIONS: tuple[str, ...] = ("bicubic", "bilinear", "area", "nearest")
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """How to turn RGB uint8 frames into the model's input tensor ``[n, 3, S, S]``.
+
+    Attributes:
+        image_size: side ``S`` of the square input, pixels.
+        mean, std: per-channel normalisation applied to RGB in [0, 1].
+        interpolation: resize filter (antialiased when downscaling).
+        crop_policy: how the model was trained on near-square images.
+        crop_fraction: fraction of the short side kept by ``center_crop`` (0.875 for the
+            TF EfficientNet eval pipeline, 1.0 for CLIP).
+        portrait_policy: how non-square frames are fitted (see ``PortraitPolicy``).
+    """
+
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: Interpolation = "bicubic"
+    crop_policy: CropPolicy = "center_crop"
+    crop_fraction: float = 1.0
+    portrait_policy: PortraitPolicy = "tiles"
+
+    def __post_init__(self) -> None:
+        if self.image_size < 8:
+            raise ParameterError(f"ImageSpec.image_size must be >= 8, got {self.image_size}")
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise ParameterError(
+                f"ImageSpec mean/std must be 3 values with std > 0, got {self.mean}/{self.std}"
+            )
+        if not 0.0 < self.crop_fraction <= 1.0:
+            raise ParameterError(f"ImageSpec.crop_fraction must be in (0, 1], got {self.crop_fraction}")
+        if self.portrait_policy not in _PORTRAIT_POLICIES:
+            raise ParameterError(
+                f"ImageSpec.portrait_policy must be one of {_PORTRAIT_POLICIES}, got {self.portrait_policy!r}"
+            )
+        if self.interpolation not in _INTERPOLATIONS:
+            raise ParameterError(
+                f"ImageSpec.interpolation must be one of {_INTERPOLATIONS}, got {self.interpolation!r}"
+            )
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    """How to tokenise and pool text.
+
+    Attributes:
+        max_tokens: context length including special tokens; longer texts are truncated.
+        pooling: ``mean`` over the attention mask, ``cls`` token, or ``model`` (the
+            model's own pooled/projected output, as CLIP and SigLIP give).
+        padding: ``longest`` in the batch, or ``max_length`` (SigLIP was trained padded
+            to its full context and gives different vectors otherwise).
+    """
+
+    max_tokens: int
+    pooling: TextPooling = "mean"
+    padding: TextPadding = "longest"
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 2:
+            raise ParameterError(f"TextSpec.max_tokens must be >= 2, got {self.max_tokens}")
+
+
+@dataclass(frozen=True)
+class PackageSource:
+    """Weights shipped inside an installed Python package.
+
+    ``getter`` is a dotted attribute path inside ``module`` that is either a callable
+    returning the path or a path value (e.g. ``EfficientnetLite0ModelFile.get_model_file_path``).
+    """
+
+    distribution: str
+    module: str
+    getter: str
+
+    def describe(self) -> str:
+        return f"package {self.distribution} ({self.module}.{self.getter})"
+
+
+@dataclass(frozen=True)
+class DirectorySource:
+    """Weights in a local directory (or file). Relative paths with ``in_models_dir`` are
+    looked up under the project's ``models/`` folder (or ``$REELSENSE_MODELS_DIR``)."""
+
+    path: str
+    in_models_dir: bool = False
+    how_to_get: str = ""
+
+    def describe(self) -> str:
+        return f"directory {self.path}" + (" (under the models dir)" if self.in_models_dir else "")
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """A Hugging Face hub repository, downloaded to (or read from) the local HF cache."""
+
+    repo_id: str
+    revision: str | None = None
+
+    def describe(self) -> str:
+        return f"hub {self.repo_id}" + (f"@{self.revision}" if self.revision else "")
+
+
+ModelSource = PackageSource | DirectorySource | HubSource
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model the registry knows, with its preprocessing and its source.
+
+    Attributes:
+        name: registry name (``efficientnet_lite0``, ``minilm_l6``, ``hf:org/model``...).
+        modalities: what it embeds; a CLIP-like dual encoder has ``("image", "text")``.
+        architecture: which loader builds it.
+        source: where the weights come from.
+        output_dim: embedding size, ``None`` until resolved for auto entries.
+        image: image preprocessing, for image models.
+        text: tokenisation and pooling, for text models.
+        normalize: whether encoders L2-normalise the output vectors by default.
+        license: licence of the weights as far as verified (see the README models section).
+        description: one line for ``list_models`` output.
+    """
+
+    name: str
+    modalities: tuple[Modality, ...]
+    architecture: Architecture
+    source: ModelSource
+    output_dim: int | None = None
+    image: ImageSpec | None = None
+    text: TextSpec | None = None
+    normalize: bool = False
+    license: str = "unknown"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ParameterError("ModelEntry.name must not be empty")
+        if not self.modalities and self.architecture != "auto":
+            raise ParameterError(f"ModelEntry {self.name!r} must have at least one modality")
+        if self.output_dim is not None and self.output_dim <= 0:
+            raise ParameterError(f"ModelEntry {self.name!r}: output_dim must be > 0, got {self.output_dim}")
+
+    @property
+    def is_complete(self) -> bool:
+        """True when every modality has its preprocessing and the output size is known."""
+        if self.output_dim is None or self.architecture == "auto":
+            return False
+        if "image" in self.modalities and self.image is None:
+            return False
+        return not ("text" in self.modalities and self.text is None)
+
+    def supports(self, modality: Modality) -> bool:
+        return modality in self.modalities

@@ -1,0 +1,104 @@
+"""Caption text for embedding: the caption with its hashtags turned into words.
+
+``#HeroesRiteChallenge`` -> ``heroes rite challenge``, ``#ken_burns`` -> ``ken burns``,
+``#NASAPhotos`` -> ``nasa photos``, ``#2024Vibes`` -> ``2024 vibes``. A hashtag written all
+in one case (``#heroesritechallenge``) has no word boundaries to find and stays one word
+(subword tokenisers still split it into pieces).
+
+A caption with no letters or digits left (empty, only spaces, emoji or punctuation) is a
+*missing* caption: :func:`build_caption_text` returns ``None``, never ``""``, so the
+encoders can mask the text modality instead of embedding an empty string.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+__all__ = ["build_caption_text", "split_hashtag"]
+
+_HASHTAG = re.compile(r"(?<![\w&])#(\w+)")
+_URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
+_SPACES = re.compile(r"\s+")
+_SEPARATORS = re.compile(r"[_\-.]+")
+
+
+def _char_class(char: str) -> str:
+    if char.isdigit():
+        return "digit"
+    if char.isupper():
+        return "upper"
+    if char.islower():
+        return "lower"
+    return "other"
+
+
+def _split_case(part: str) -> list[str]:
+    """Split one separator-free run at lower->Upper, letter<->digit and ACRONYMWord boundaries."""
+    words: list[str] = []
+    current = ""
+    for index, char in enumerate(part):
+        if current:
+            previous = _char_class(current[-1])
+            kind = _char_class(char)
+            following = _char_class(part[index + 1]) if index + 1 < len(part) else ""
+            boundary = (
+                (previous == "lower" and kind == "upper")
+                or ((previous == "digit") != (kind == "digit"))
+                or (previous == "upper" and kind == "upper" and following == "lower")
+            )
+            if boundary:
+                words.append(current)
+                current = ""
+        current += char
+    if current:
+        words.append(current)
+    return words
+
+
+def split_hashtag(tag: str) -> list[str]:
+    """Lower-case words of a hashtag (with or without its ``#``).
+
+    >>> split_hashtag("#HeroesRiteChallenge")
+    ['heroes', 'rite', 'challenge']
+    >>> split_hashtag("ken_burns")
+    ['ken', 'burns']
+    """
+    words: list[str] = []
+    for part in _SEPARATORS.split(tag.lstrip("#")):
+        words.extend(word.lower() for word in _split_case(part) if word)
+    return words
+
+
+def _has_content(text: str) -> bool:
+    return any(char.isalnum() for char in text)
+
+
+def build_caption_text(
+    caption: str | None, hashtags: Iterable[str] = (), *, max_chars: int = 2000
+) -> str | None:
+    """The text to embed for a caption and its hashtags, or ``None`` when there is nothing.
+
+    Hashtags inside the caption are replaced in place by their words; ``hashtags`` (e.g. a
+    sidecar's ``tags``, with or without ``#``) that the caption does not already contain are
+    appended as words. URLs are dropped and whitespace collapsed. The result is cut to
+    ``max_chars`` characters (the encoder truncates to the model's token budget anyway).
+
+    >>> build_caption_text("Morning run #ken_burns", ["HeroesRiteChallenge"])
+    'Morning run ken burns heroes rite challenge'
+    >>> build_caption_text("  ", ["#"]) is None
+    True
+    """
+    text = _URL.sub(" ", caption or "")
+    present = {match.lower() for match in _HASHTAG.findall(text)}
+    text = _HASHTAG.sub(lambda match: " " + " ".join(split_hashtag(match.group(1))) + " ", text)
+    extra: list[str] = []
+    for tag in hashtags:
+        key = tag.lstrip("#").strip()
+        if key and key.lower() not in present:
+            present.add(key.lower())
+            extra.extend(split_hashtag(key))
+    if extra:
+        text = f"{text} {' '.join(extra)}"
+    text = _SPACES.sub(" ", text).strip()[:max_chars].strip()
+    return text if _has_content(text) else None

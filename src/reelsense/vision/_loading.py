@@ -1,0 +1,64 @@
+"""Build the image backbone of a resolved model entry (one function per architecture)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from reelsense.errors import ModelNotFoundError
+from reelsense.models import ResolvedModel, load_dual_encoder, load_state_dict, read_json
+from reelsense.vision._clip import ClipImageTower
+from reelsense.vision._efficientnet import EfficientNetLite, EfficientNetLiteConfig
+
+__all__ = ["EfficientNetFeatures", "build_image_backbone", "load_efficientnet_lite"]
+
+
+class EfficientNetFeatures(nn.Module):
+    """``forward(pixels) -> pooled features [n, head_channels]`` of an :class:`EfficientNetLite`."""
+
+    def __init__(self, model: EfficientNetLite):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_features(pixels)
+
+
+def load_efficientnet_lite(resolved: ResolvedModel) -> EfficientNetLite:
+    """An :class:`EfficientNetLite` with the entry's weights, loaded with ``strict=True``.
+
+    ``resolved.path`` is a state-dict file (Lite0 layout with its ImageNet head) or a directory
+    with ``config.json`` (an :class:`EfficientNetLiteConfig`) and ``model.safetensors``.
+
+    Raises:
+        ModelNotFoundError: the weights do not match the architecture exactly.
+    """
+    path = resolved.path
+    if path.is_dir():
+        config = EfficientNetLiteConfig.from_json_dict(read_json(path / "config.json"))
+        weights = path / "model.safetensors"
+    else:
+        config = EfficientNetLiteConfig()
+        weights = path
+    model = EfficientNetLite(config)
+    try:
+        model.load_state_dict(load_state_dict(weights), strict=True)
+    except RuntimeError as exc:
+        raise ModelNotFoundError(
+            f"{weights} does not match the EfficientNet-Lite architecture: {exc}"
+        ) from exc
+    return model.eval()
+
+
+def build_image_backbone(resolved: ResolvedModel, device: torch.device) -> nn.Module:
+    """``nn.Module`` mapping normalised pixels ``[n, 3, S, S]`` to features ``[n, d]``, on ``device``."""
+    entry = resolved.entry
+    if not entry.supports("image"):
+        raise ModelNotFoundError(
+            f"model {entry.name!r} does not embed images (modalities {entry.modalities})"
+        )
+    if entry.architecture == "efficientnet_lite":
+        return EfficientNetFeatures(load_efficientnet_lite(resolved)).to(device).eval()
+    if entry.architecture == "hf_dual_encoder":
+        return ClipImageTower(load_dual_encoder(resolved.path, device)).eval()
+    raise ModelNotFoundError(f"model {entry.name!r} ({entry.architecture}) has no image tower")

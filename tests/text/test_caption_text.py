@@ -1,0 +1,67 @@
+"""Caption text building: hashtag splitting and missing captions."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reelsense.text import build_caption_text, split_hashtag
+
+
+@pytest.mark.parametrize(
+    ("tag", "words"),
+    [
+        ("#HeroesRiteChallenge", ["heroes", "rite", "challenge"]),
+        ("#ken_burns", ["ken", "burns"]),
+        ("ken_burns", ["ken", "burns"]),
+        ("#heroesritechallenge", ["heroesritechallenge"]),
+        ("#NASAPhotos", ["nasa", "photos"]),
+        ("#2024Vibes", ["2024", "vibes"]),
+        ("#top10", ["top", "10"]),
+        ("#fyp", ["fyp"]),
+        ("#Über_Straße", ["über", "straße"]),
+        ("#a.b-c", ["a", "b", "c"]),
+        ("#", []),
+        ("#__", []),
+    ],
+)
+def test_split_hashtag(tag: str, words: list[str]) -> None:
+    assert split_hashtag(tag) == words
+
+
+@given(st.text(alphabet="abcXYZ019_", min_size=1, max_size=30))
+def test_split_hashtag_keeps_every_character(tag: str) -> None:
+    words = split_hashtag("#" + tag)
+    assert "".join(words) == tag.replace("_", "").lower()
+    assert all(words) and all(word == word.lower() for word in words)
+
+
+def test_caption_with_inline_and_sidecar_hashtags() -> None:
+    text = build_caption_text(
+        "Look at him go!! #HeroesRiteChallenge #ken_burns https://example.com/x",
+        ["heroesritechallenge", "#fyp", "ken_burns", "NatureDocumentary"],
+    )
+    assert text == "Look at him go!! heroes rite challenge ken burns fyp nature documentary"
+
+
+def test_hashtag_only_caption_is_present() -> None:
+    assert build_caption_text("#CatsOfTikTok") == "cats of tik tok"
+    assert build_caption_text(None, ["#ken_burns"]) == "ken burns"
+
+
+@pytest.mark.parametrize("caption", [None, "", "   \n\t", "🙂🙂", "!!! ...", "#", "https://example.com/a"])
+def test_missing_captions_are_none(caption: str | None) -> None:
+    assert build_caption_text(caption) is None
+    assert build_caption_text(caption, ["#", ""]) is None
+
+
+def test_whitespace_is_collapsed_and_length_capped() -> None:
+    assert build_caption_text("  a\n\n  b\tc  ") == "a b c"
+    long = build_caption_text("word " * 1000, max_chars=50)
+    assert long is not None and len(long) <= 50 and long == long.strip()
+
+
+def test_anchors_and_entities_are_not_hashtags() -> None:
+    assert build_caption_text("R&B&#39;s best") == "R&B&#39;s best"
+    assert build_caption_text("issue#42 fixed") == "issue#42 fixed"
