@@ -11,6 +11,7 @@ which keeps the file small (see ``scripts/bench_sounds.py`` for bytes per hour).
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -25,12 +26,16 @@ from reelsense.audio._store import FingerprintStore
 from reelsense.audio._store_types import SoundRecord, StoreItem
 from reelsense.audio.fingerprint import FingerprintParams, Peaks, hash_keys, peak_pairs, peaks_of
 from reelsense.audio.match import MatchConfig, SoundMatch, match_query, prepare_query
-from reelsense.errors import ParameterError, SoundIndexFormatError
+from reelsense.errors import ParameterError, ReelsenseError, SoundIndexFormatError
 from reelsense.io import read_audio
 
 __all__ = ["IndexStats", "SoundIndex", "SoundInfo", "match_files"]
 
 logger = logging.getLogger(__name__)
+
+# worker processes are started by a fork server: forking a process that holds threads
+# (SQLite, BLAS, torch) can crash a child; spawning re-imports everything per worker.
+_MP = multiprocessing.get_context("forkserver")
 
 SCHEME = "logpeaks-pairs"
 SCHEME_VERSION = 1
@@ -209,10 +214,10 @@ class SoundIndex:
             raise ParameterError(f"duplicate sound ids among the inputs: {sorted(dup)[:5]}")
         str_paths = [os.fspath(p) for p in paths]
         results: Iterable[tuple[dict[str, np.ndarray], float] | Exception]
-        executor = ProcessPoolExecutor(workers) if workers > 1 and len(paths) > 1 else None
+        executor = ProcessPoolExecutor(workers, mp_context=_MP) if workers > 1 and len(paths) > 1 else None
         try:
             if executor is not None:
-                futures = [executor.submit(_fingerprint_file, p, self.params) for p in str_paths]
+                futures = [executor.submit(_call, _fingerprint_file, p, self.params) for p in str_paths]
                 results = (_result(f) for f in futures)
             else:
                 results = (_call(_fingerprint_file, p, self.params) for p in str_paths)
@@ -348,7 +353,7 @@ def _call(
     try:
         return fn(path, params)
     except Exception as exc:  # batch boundary: the error is recorded per file
-        return exc
+        return ReelsenseError(str(exc))  # plain message: crosses process boundaries
 
 
 def _result(future: object) -> tuple[dict[str, np.ndarray], float] | Exception:
@@ -374,7 +379,7 @@ def _worker_match(
     try:
         return path, _WORKER_INDEX.match_file(path, top_k=top_k, threshold=threshold)
     except Exception as exc:  # batch boundary: the error is recorded per file
-        return path, exc
+        return path, ReelsenseError(str(exc))  # plain message: crosses process boundaries
 
 
 def match_files(

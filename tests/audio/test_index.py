@@ -1,0 +1,83 @@
+"""SoundIndex: add/match/remove, persistence, other handles' writes, files, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.audio._music import make_notes, render
+from tests.media import write_audio
+
+from reelsense.audio import FingerprintParams, SoundIndex
+from reelsense.errors import SoundIndexError, SoundIndexFormatError
+
+SR = 22050
+
+
+def _song(seed: int, seconds: float = 30.0) -> np.ndarray:
+    return render(make_notes(seed, seconds), seconds, SR)
+
+
+def test_add_match_remove_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "idx.rsidx"
+    songs = {f"song{i}": _song(i) for i in range(3)}
+    with SoundIndex.create(path) as index:
+        for sid, x in songs.items():
+            index.add_array(sid, x, SR)
+        assert sorted(index.ids()) == sorted(songs)
+        m = index.match(songs["song1"][5 * SR : 13 * SR], SR)
+        assert m[0].sound_id == "song1"
+        assert m[0].offset_seconds == pytest.approx(5.0, abs=0.1)
+        index.remove("song1")
+        assert "song1" not in index
+        assert all(x.sound_id != "song1" for x in index.match(songs["song1"][5 * SR : 13 * SR], SR))
+    with SoundIndex.open(path, readonly=True) as again:
+        assert sorted(again.ids()) == ["song0", "song2"]
+        info = {s.sound_id: s for s in again.sounds()}
+        assert info["song2"].duration_seconds == pytest.approx(30.0, abs=0.01)
+        assert info["song2"].n_peaks > 100
+        st = again.stats()
+        assert st.n_sounds == 2 and st.total_duration_seconds == pytest.approx(60.0, abs=0.1)
+        assert again.match(songs["song2"][10 * SR : 16 * SR], SR)[0].sound_id == "song2"
+
+
+def test_reader_sees_sounds_added_by_another_handle(tmp_path: Path) -> None:
+    path = tmp_path / "idx.rsidx"
+    with SoundIndex.create(path) as writer:
+        writer.add_array("first", _song(1), SR)
+        with SoundIndex.open(path, readonly=True) as reader:
+            assert reader.match(_song(2)[: 8 * SR], SR) == []
+            writer.add_array("second", _song(2), SR)
+            assert reader.match(_song(2)[: 8 * SR], SR)[0].sound_id == "second"
+
+
+def test_add_many_files_skips_bad_ones(tmp_path: Path) -> None:
+    files = [write_audio(tmp_path / f"track{i}.wav", _song(i, 12.0), sample_rate=SR) for i in range(3)]
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"not audio at all")
+    seen: list[tuple[str, bool]] = []
+    with SoundIndex.create(tmp_path / "i.rsidx") as index:
+        recs = index.add_many(
+            [*files, bad], workers=2, on_done=lambda p, e: seen.append((Path(p).name, e is None))
+        )
+        assert sorted(r.sound_id for r in recs) == ["track0", "track1", "track2"]
+        assert ("broken.wav", False) in seen and len(seen) == 4
+        rec = index.add_file(files[0], "renamed")
+        assert rec.sound_id == "renamed"
+        assert index.match_file(files[1])[0].sound_id == "track1"
+
+
+def test_errors(tmp_path: Path) -> None:
+    with pytest.raises(SoundIndexError):
+        SoundIndex.open(tmp_path / "missing.rsidx")
+    path = tmp_path / "i.rsidx"
+    with SoundIndex.create(path) as index:
+        index.add_array("x", _song(3, 10.0), SR)
+        with pytest.raises(SoundIndexError, match=r"already|exists|x"):
+            index.add_array("x", _song(4, 10.0), SR)
+        with pytest.raises(SoundIndexError):
+            index.remove("nope")
+        assert index.match(np.zeros(0, np.float32), SR) == []
+    with pytest.raises(SoundIndexFormatError):
+        SoundIndex.create(path, params=FingerprintParams(ref_peaks_per_second=10.0))

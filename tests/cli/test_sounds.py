@@ -1,0 +1,57 @@
+"""``reelsense sounds add|match|info`` on tiny generated media."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+from tests.audio._music import make_notes, render
+from tests.media import write_audio, write_video
+
+from reelsense.cli import main
+
+SR = 22050
+
+
+def test_add_info_match(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    songs = {f"song{i}": render(make_notes(40 + i, 20.0), 20.0, SR) for i in range(2)}
+    for sid, x in songs.items():
+        write_audio(lib / f"{sid}.wav", x, sample_rate=SR)
+    q = tmp_path / "q"
+    q.mkdir()
+    clip = songs["song1"][4 * SR : 10 * SR]
+    write_video(q / "clip.mp4", duration_seconds=6.0, audio=clip, sample_rate=SR)
+    write_audio(q / "stranger.wav", render(make_notes(99, 6.0), 6.0, SR), sample_rate=SR)
+    index = tmp_path / "idx.rsidx"
+    runner = CliRunner()
+    r = runner.invoke(main, ["sounds", "add", str(lib), "--index", str(index), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert "added 2 sounds" in r.output
+    r = runner.invoke(main, ["sounds", "info", "--index", str(index), "--list"])
+    assert r.exit_code == 0 and "sounds:     2" in r.output and "song0" in r.output
+    out = tmp_path / "m.csv"
+    r = runner.invoke(
+        main,
+        ["sounds", "match", str(q), "--index", str(index), "-o", str(out), "--workers", "2", "--no-progress"],
+    )
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    assert text.startswith("query,predicted_sound,score,offset_s,speed")
+    rows = {row["query"]: row for row in csv.DictReader(text.splitlines())}
+    assert rows["clip"]["predicted_sound"] == "song1"
+    assert abs(float(rows["clip"]["offset_s"]) - 4.0) < 0.2
+    assert abs(float(rows["clip"]["speed"]) - 1.0) < 0.02
+    assert rows["stranger"]["predicted_sound"] == ""
+    assert np.isfinite(float(rows["clip"]["score"]))
+
+
+def test_match_rejects_missing_index(tmp_path: Path) -> None:
+    f = write_audio(tmp_path / "a.wav", render(make_notes(1, 3.0), 3.0, SR), sample_rate=SR)
+    r = CliRunner().invoke(
+        main, ["sounds", "match", str(f), "--index", str(tmp_path / "no.rsidx"), "-o", "x.csv"]
+    )
+    assert r.exit_code != 0
