@@ -59,7 +59,8 @@ def _babble(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
     f0 = 110 + 60 * rng.random() + 30 * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t + rng.random() * 6)
     phase = 2 * np.pi * np.cumsum(f0) / sr
     x = sum(np.sin(h * phase) / h for h in range(1, 15))
-    env = np.clip(np.sin(2 * np.pi * rng.uniform(3, 6) * t), 0, None) * (rng.random(n // sr + 1)[t.astype(int)] > 0.25)
+    voiced = rng.random(n // sr + 1)[t.astype(int)] > 0.25
+    env = np.clip(np.sin(2 * np.pi * rng.uniform(3, 6) * t), 0, None) * voiced
     return (x * env).astype(np.float32)
 
 
@@ -132,7 +133,7 @@ def calibrate(bench: Path, n_per_track: int, seed: int) -> None:
     for c in (0.0, -0.5, -1.0, -1.5, -2.0):
         s = r - c
         print(
-            f"  calibration {c:+.1f}: P(score>=0.5)={np.mean(s >= 0.5):.3f} P(score>=1)={np.mean(s >= 1):.3f} "
+            f"  calibration {c:+.1f}: P(score>=0.5)={np.mean(s >= 0.5):.3f} P(score>=1)={np.mean(s >= 1):.3f} "  # noqa: E501
             f"P(score>=2)={np.mean(s >= 2):.3f}"
         )
 
