@@ -43,6 +43,10 @@ class DecodeError(ReelsenseError):
         self.cause = cause
         super().__init__(f"cannot decode {self.path!r}: {cause}")
 
+    def __reduce__(self) -> tuple[type[DecodeError], tuple[str, str]]:
+        # Rebuild from (path, cause) so the error survives a process pool round trip.
+        return (type(self), (self.path, self.cause))
+
 
 class MediaLimitError(DecodeError):
     """A media file exceeds a configured safety limit (duration, pixels, ...)."""

@@ -1,0 +1,47 @@
+import pickle
+
+import pytest
+
+from reelsense.errors import (
+    DecodeError,
+    MediaLimitError,
+    ModelNotFoundError,
+    OutputError,
+    ParameterError,
+    ReelsenseError,
+    SidecarError,
+    SoundIndexError,
+    SoundIndexFormatError,
+)
+
+
+@pytest.mark.parametrize("cls", [DecodeError, MediaLimitError])
+def test_decode_errors_survive_pickle(cls: type[DecodeError]) -> None:
+    # Process pools send exceptions back pickled; a custom __init__ must not break that.
+    err = cls("/videos/a.mp4", "no audio stream")
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is cls
+    assert back.path == "/videos/a.mp4"
+    assert back.cause == "no audio stream"
+    assert str(back) == str(err) == "cannot decode '/videos/a.mp4': no audio stream"
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        ParameterError,
+        DecodeError,
+        SidecarError,
+        ModelNotFoundError,
+        SoundIndexError,
+        SoundIndexFormatError,
+        OutputError,
+    ],
+)
+def test_every_error_derives_from_the_root(cls: type[Exception]) -> None:
+    assert issubclass(cls, ReelsenseError)
+
+
+def test_parameter_error_is_a_value_error() -> None:
+    assert issubclass(ParameterError, ValueError)
+    assert issubclass(ModelNotFoundError, LookupError)
