@@ -110,32 +110,36 @@ def walk_media(
 
 
 def _walk_dir(top: str, exts: frozenset[str], include_hidden: bool, seen_dirs: set[str]) -> Iterator[str]:
-    real = os.path.realpath(top)
-    if real in seen_dirs:
-        log.debug("not entering %s again (real path %s already visited)", top, real)
-        return
-    seen_dirs.add(real)
-    try:
-        with os.scandir(top) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except OSError as exc:
-        log.warning("cannot list folder %s: %s", top, exc)
-        return
-    subdirs = []
-    for entry in entries:
-        if not include_hidden and entry.name.startswith("."):
+    """Files under ``top`` in order: a folder's files, then its sub-folders depth first
+    (an explicit stack, so deep trees cannot exhaust Python's recursion limit)."""
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        real = os.path.realpath(folder)
+        if real in seen_dirs:
+            log.debug("not entering %s again (real path %s already visited)", folder, real)
             continue
+        seen_dirs.add(real)
         try:
-            is_dir = entry.is_dir()  # follows links
-            is_file = not is_dir and entry.is_file()
-        except OSError:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            log.warning("cannot list folder %s: %s", folder, exc)
             continue
-        if is_dir:
-            subdirs.append(entry.path)
-        elif is_file and Path(entry.name).suffix.lower() in exts:
-            yield entry.path
-    for sub in subdirs:
-        yield from _walk_dir(sub, exts, include_hidden, seen_dirs)
+        subdirs = []
+        for entry in entries:
+            if not include_hidden and entry.name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()  # follows links
+                is_file = not is_dir and entry.is_file()
+            except OSError:
+                continue
+            if is_dir:
+                subdirs.append(entry.path)
+            elif is_file and Path(entry.name).suffix.lower() in exts:
+                yield entry.path
+        stack.extend(reversed(subdirs))
 
 
 def assign_video_ids(files: Sequence[MediaFile], sidecar_ids: Sequence[str | None]) -> list[str]:
