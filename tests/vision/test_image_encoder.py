@@ -99,3 +99,8 @@ def test_errors(encoder: ImageEncoder) -> None:
         encoder.encode(np.zeros((1, 8, 8, 3), dtype=np.uint8), batch_size=0)
     with pytest.raises(ParameterError, match="fp16"):
         load_image_encoder("tiny_image", device="cpu", precision="fp16")
+
+
+def test_default_batch_size_on_cpu(encoder: ImageEncoder, golden: dict[str, np.ndarray]) -> None:
+    assert encoder.default_batch_size == 8
+    np.testing.assert_allclose(encoder.encode(golden["frames"]), golden["tiles"], rtol=1e-4, atol=1e-5)

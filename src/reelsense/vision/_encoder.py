@@ -69,6 +69,11 @@ class ImageEncoder:
             f"precision={self.precision!r}, portrait_policy={self.portrait_policy!r})"
         )
 
+    @property
+    def default_batch_size(self) -> int:
+        """Frames per forward pass when ``encode`` is not told: 64 on CUDA, 8 elsewhere."""
+        return 64 if self.device.type == "cuda" else 8
+
     def preprocess(self, frames: np.ndarray | torch.Tensor) -> PreprocessedFrames:
         """Model input for ``frames`` on this encoder's device (see :func:`preprocess_frames`)."""
         return preprocess_frames(frames, self.spec, policy=self.portrait_policy, device=self.device)
@@ -89,16 +94,19 @@ class ImageEncoder:
         return features
 
     def encode(
-        self, frames: np.ndarray, *, batch_size: int = 32, normalize: bool | None = None
+        self, frames: np.ndarray, *, batch_size: int | None = None, normalize: bool | None = None
     ) -> np.ndarray:
         """Embed RGB uint8 frames ``[n, h, w, 3]`` -> float32 ``[n, dim]``.
 
         Args:
             frames: one batch of same-size frames (e.g. the sampled frames of one video).
-            batch_size: frames per forward pass (tiles multiply the pass size).
+            batch_size: frames per forward pass (tiles multiply the pass size); ``None`` =
+                :attr:`default_batch_size` (8 on the CPU, where larger batches fall out of
+                cache and run slower, 64 on CUDA; see ``scripts/bench_encoders.py``).
             normalize: L2-normalise each vector; ``None`` = the entry's default
                 (True for CLIP/SigLIP, False for EfficientNet features).
         """
+        batch_size = self.default_batch_size if batch_size is None else batch_size
         if batch_size < 1:
             raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
         if not isinstance(frames, np.ndarray):
