@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soxr
-from tests.audio._music import make_notes, render
 
+from music import make_notes, render
 from reelsense.audio.fingerprint import (
     FingerprintParams,
     fingerprint,

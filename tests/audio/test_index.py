@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.audio._music import make_notes, render
-from tests.media import write_audio
 
+from media import write_audio
+from music import make_notes, render
 from reelsense.audio import FingerprintParams, SoundIndex
 from reelsense.errors import SoundIndexError, SoundIndexFormatError
 

@@ -7,8 +7,8 @@ import pytest
 import soxr
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.audio._music import make_notes, render
 
+from music import make_notes, render
 from reelsense.audio._search import HashIndex, PeakTable
 from reelsense.audio.fingerprint import FingerprintParams, fingerprint
 from reelsense.audio.match import (

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
-from tests.audio._music import make_notes, render
-from tests.media import write_audio, write_video
 
+from media import write_audio, write_video
+from music import make_notes, render
 from reelsense.cli import main
 
 SR = 22050
