@@ -6,6 +6,8 @@ in the format ``score_sounds.py`` reads, runs the scorer and prints its table.
 
     python scripts/eval_sounds.py [--bench ../shared/bench] [--limit N] [--kinds voice,combo]
                                   [--workers 2] [-o /tmp/predictions.csv] [--threshold T]
+    python scripts/eval_sounds.py --set /tmp/hardset   # another query set in the bench's format
+                                                       # (truth.csv + queries/), e.g. make_hard_queries.py
     python scripts/eval_sounds.py --calibrate   # score distribution of synthetic negatives
 """
 
@@ -149,6 +151,7 @@ def build_index(bench: Path, index_path: Path, workers: int) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", type=Path, default=DEFAULT_BENCH)
+    ap.add_argument("--set", type=Path, default=None, help="query set folder (default: BENCH/sounds)")
     ap.add_argument("--limit", type=int, default=0, help="match only the first N queries (of the kinds)")
     ap.add_argument("--kinds", default="", help="comma-separated query kinds to match")
     ap.add_argument("--workers", type=int, default=2)
@@ -160,7 +163,8 @@ def main() -> int:
     if args.calibrate:
         calibrate(args.bench, args.per_track, seed=7)
         return 0
-    truth_csv = args.bench / "sounds" / "truth.csv"
+    qset = args.set or args.bench / "sounds"
+    truth_csv = qset / "truth.csv"
     if not truth_csv.is_file():
         print(f"no benchmark at {args.bench}", file=sys.stderr)
         return 2
@@ -174,8 +178,9 @@ def main() -> int:
     index_path = tmp / "dev.rsidx"
     build_s = build_index(args.bench, index_path, args.workers)
     print(f"indexed library in {build_s:.1f} s wall ({args.workers} workers)")
-    qdir = args.bench / "sounds" / "queries"
-    jobs = [(str(qdir / f"{r['qid']}.mp4"), args.threshold) for r in rows]
+    qdir = qset / "queries"
+    files = {p.stem: p for p in qdir.iterdir()}
+    jobs = [(str(files[r["qid"]]), args.threshold) for r in rows]
     t0 = time.perf_counter()
     cpu = []
     out_path = args.output or tmp / "predictions.csv"
