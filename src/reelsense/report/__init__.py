@@ -1,0 +1,143 @@
+"""Sound trends over time: ``trends.csv`` and a self-contained HTML report.
+
+>>> from reelsense.report import trend_report
+>>> trend_report(["videos/"], "trends.csv", report="report.html", index="lib.rsidx")  # doctest: +SKIP
+
+Inputs are media files/folders (sounds are discovered first, with the library when
+``index`` is given), or tables: a ``clusters.csv`` from ``reelsense sounds discover`` or a
+``matches.csv`` from ``reelsense sounds match``; media given beside tables only date the
+uses (sidecar timestamps) and provide captions and links. The maths of the trend score is
+in :mod:`reelsense.audio.trends`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from reelsense.audio.discover import Discovery, DiscoveryParams, ProgressCallback, discover_sounds
+from reelsense.audio.trends import TrendParams, iso_time
+from reelsense.errors import ParameterError
+from reelsense.io import walk_media
+from reelsense.report._html import render_report, write_report
+from reelsense.report._usage import (
+    TREND_COLUMNS,
+    SoundTrend,
+    Use,
+    date_uses,
+    read_uses_csv,
+    trend_table,
+    uses_from_discovery,
+    write_trends_csv,
+)
+
+__all__ = [
+    "TREND_COLUMNS",
+    "SoundTrend",
+    "TrendReport",
+    "Use",
+    "read_uses_csv",
+    "render_report",
+    "trend_report",
+    "trend_table",
+    "uses_from_discovery",
+    "write_trends_csv",
+]
+
+
+@dataclass(frozen=True)
+class TrendReport:
+    """What :func:`trend_report` computed and wrote."""
+
+    sounds: tuple[SoundTrend, ...]
+    reference_seconds: float
+    start_seconds: float
+    params: TrendParams
+    n_videos: int
+    trends_path: Path
+    report_path: Path | None
+    discovery: Discovery | None
+
+
+def _is_table(path: str | os.PathLike[str]) -> bool:
+    p = Path(path)
+    return p.is_file() and p.suffix.lower() == ".csv"
+
+
+def trend_report(
+    inputs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    *,
+    report: str | os.PathLike[str] | None = None,
+    index: str | os.PathLike[str] | None = None,
+    params: TrendParams | None = None,
+    reference_seconds: float | None = None,
+    start_seconds: float | None = None,
+    discovery_params: DiscoveryParams | None = None,
+    workers: int = 1,
+    clusters_output: str | os.PathLike[str] | None = None,
+    top: int = 12,
+    on_progress: ProgressCallback | None = None,
+) -> TrendReport:
+    """Per-sound usage trends of ``inputs``, written to ``output`` (CSV) and ``report`` (HTML).
+
+    ``reference_seconds``/``start_seconds``: end of the recent window and start of the
+    baseline (default: latest/earliest dated use). ``clusters_output``: also write the
+    discovery tables when sounds are discovered here.
+    """
+    params = params or TrendParams()
+    if not inputs:
+        raise ParameterError("no inputs: give media files/folders or clusters/matches CSV tables")
+    tables = [p for p in inputs if _is_table(p)]
+    media = [p for p in inputs if not _is_table(p)]
+    files = list(walk_media(media)) if media else []
+    discovery: Discovery | None = None
+    uses: list[Use]
+    if tables:
+        by_id: dict[str, str] = {}
+        for f in files:
+            by_id.setdefault(f.default_id, f.path)
+            by_id.setdefault(Path(f.path).stem, f.path)
+        rows_all = date_uses([u for t in tables for u in read_uses_csv(t, unassigned=True)], by_id)
+        corpus = [u.timestamp_seconds for u in rows_all]
+        uses = [u for u in rows_all if u.sound]
+        n_videos = len({u.video_id for u in rows_all})
+    else:
+        if not files:
+            raise ParameterError(f"no media files under {[os.fspath(m) for m in media][:3]}")
+        discovery = discover_sounds(
+            [f.path for f in files],
+            ids=[f.default_id for f in files],
+            index=index,
+            params=discovery_params,
+            workers=workers,
+            on_progress=on_progress,
+        )
+        if clusters_output is not None:
+            discovery.write_csv(clusters_output)
+        uses = uses_from_discovery(discovery)
+        corpus = [v.timestamp_seconds for v in discovery.videos]
+        n_videos = len(discovery.videos)
+    # the corpus' own span (every dated video, with a sound or not) frames the baseline
+    dated = [t for t in corpus if t is not None]
+    ref = float(reference_seconds) if reference_seconds is not None else float(max(dated, default=0))
+    start = float(start_seconds) if start_seconds is not None else float(min(dated, default=ref))
+    start = min(start, ref)
+    rows = trend_table(uses, params=params, reference_seconds=ref, start_seconds=start)
+    trends_path = write_trends_csv(rows, output, iso_time(ref))
+    report_path = None
+    if report is not None:
+        rp = Path(report)
+        text = render_report(
+            rows,
+            reference_seconds=ref,
+            start_seconds=start,
+            params=params,
+            base_dir=rp.resolve().parent,
+            n_videos=n_videos,
+            top=top,
+        )
+        report_path = write_report(text, rp)
+    return TrendReport(tuple(rows), ref, start, params, n_videos, trends_path, report_path, discovery)

@@ -1,0 +1,165 @@
+"""``reelsense sounds discover|trends`` on tiny generated videos with sidecars."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from media import write_video
+from music import make_notes, render
+from reelsense.cli import main
+
+SR = 22050
+DAY = 86400
+REF = 1_732_920_000
+
+
+def _excerpt(notes: np.ndarray, start: float, seconds: float, speed: float = 1.0) -> np.ndarray:
+    full = render(notes, 30.0, SR, time_scale=1.0 / speed, pitch=speed)
+    s0 = int(start / speed * SR)
+    return full[s0 : s0 + int(seconds * SR)]
+
+
+def _speech(seconds: float) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    phase = 2 * np.pi * np.cumsum(140 + 40 * np.sin(2 * np.pi * 1.3 * t)) / SR
+    env = np.clip(np.sin(2 * np.pi * 4.0 * t), 0, None)
+    return (0.2 * env * sum(np.sin(h * phase) / h for h in range(1, 12))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("feed")
+    a, b = make_notes(21, 30.0), make_notes(22, 30.0)
+    spec = {
+        # sound a: three uses in the last two days (a burst); sound b: two old uses
+        "a_plain": (_excerpt(a, 4.0, 7.0), 0.5, "new dance #adance"),
+        "a_fast": (_excerpt(a, 6.0, 7.0, speed=1.2), 1.0, "sped up #adance"),
+        "a_slow": (_excerpt(a, 3.0, 7.0, speed=0.85), 1.5, "slowed <b>&</b> reverb"),
+        "b_one": (_excerpt(b, 5.0, 7.0), 20.0, "old one"),
+        "b_two": (_excerpt(b, 8.0, 7.0), 21.0, "old two"),
+        "speech": (_speech(6.0), 10.0, "just talking"),
+    }
+    for name, (audio, age_days, caption) in spec.items():
+        write_video(root / f"{name}.mp4", duration_seconds=audio.size / SR, audio=audio, sample_rate=SR)
+        side = {"id": name, "description": caption, "timestamp": int(REF - age_days * DAY)}
+        (root / f"{name}.info.json").write_text(json.dumps(side))
+    return root
+
+
+def _rows(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        key = (reader.fieldnames or [""])[0]
+        return {r[key]: r for r in reader}
+
+
+def test_discover_then_trends_from_the_table(videos: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "clusters.csv"
+    r = runner.invoke(main, ["sounds", "discover", str(videos), "-o", str(out), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert "6 videos: 2 sounds" in r.output
+    assert out.read_text().startswith("query,cluster,")
+    rows = _rows(out)
+    assert rows["a_plain"]["cluster"] == rows["a_fast"]["cluster"] == rows["a_slow"]["cluster"] == "d0001"
+    assert rows["b_one"]["cluster"] == rows["b_two"]["cluster"] == "d0002"
+    assert rows["speech"]["cluster"] == ""
+    speeds = {k: float(rows[k]["speed_vs_representative"]) for k in ("a_plain", "a_fast", "a_slow")}
+    assert speeds["a_fast"] / speeds["a_plain"] == pytest.approx(1.2, rel=0.02)
+    assert int(rows["a_plain"]["timestamp"]) == REF - DAY // 2
+    summary = _rows(tmp_path / "clusters_summary.csv")
+    assert summary["d0001"]["cluster"] == "d0001" and summary["d0001"]["size"] == "3"
+
+    trends, report = tmp_path / "trends.csv", tmp_path / "report.html"
+    r = runner.invoke(
+        main, ["sounds", "trends", str(out), str(videos), "-o", str(trends), "--report", str(report)]
+    )
+    assert r.exit_code == 0, r.output
+    assert "1 trending (d0001)" in r.output
+    t = _rows(trends)
+    assert t["d0001"]["trending"] == "1" and t["d0001"]["recent_count"] == "3"
+    assert t["d0002"]["trending"] == "0" and t["d0002"]["recent_count"] == "0"
+    html = report.read_text()
+    assert "data:image/png;base64," in html
+    assert not re.search(r"""(src|href)=['"]https?:""", html)  # self-contained
+    assert "a_fast.mp4" in html and "#adance (2)" in html
+    assert "slowed &lt;b&gt;&amp;&lt;/b&gt; reverb" in html  # captions are escaped
+
+
+def test_trends_discovers_from_media_in_workers(videos: Path, tmp_path: Path) -> None:
+    trends, clusters = tmp_path / "t.csv", tmp_path / "c.csv"
+    r = CliRunner().invoke(
+        main,
+        ["sounds", "trends", str(videos), "-o", str(trends), "--clusters", str(clusters), "--workers", "2",
+         "--window-days", "3", "--no-progress"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert _rows(trends)["d0001"]["trending"] == "1"
+    assert _rows(clusters)["a_slow"]["cluster"] == "d0001"
+
+
+def test_trends_from_a_matches_table(videos: Path, tmp_path: Path) -> None:
+    matches = tmp_path / "matches.csv"
+    matches.write_text(
+        "query,predicted_sound,score,offset_s,speed\n"
+        "a_plain,lib_a,9.1,4.0,1.0\na_fast,lib_a,7.5,6.0,1.2\na_slow,lib_a,8.0,3.0,0.85\n"
+        "b_one,,,,\nspeech,,,,\n"
+    )
+    out = tmp_path / "t.csv"
+    r = CliRunner().invoke(
+        main,
+        [
+            "sounds",
+            "trends",
+            str(matches),
+            str(videos),
+            "-o",
+            str(out),
+            "--reference-time",
+            "2024-11-29T22:40:00Z",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    row = _rows(out)["lib_a"]
+    assert row["library_sound"] == "lib_a" and row["n_dated"] == "3" and row["trending"] == "1"
+    assert row["reference_time"] == "2024-11-29T22:40:00Z"
+
+
+def test_bad_inputs_fail_cleanly(tmp_path: Path) -> None:
+    bad = tmp_path / "x.csv"
+    bad.write_text("a,b\n1,2\n")
+    r = CliRunner().invoke(main, ["sounds", "trends", str(bad), "-o", str(tmp_path / "t.csv")])
+    assert r.exit_code != 0 and "query,cluster" in r.output
+    r = CliRunner().invoke(
+        main, ["sounds", "discover", str(tmp_path), "-o", str(tmp_path / "c.csv"), "--min-support", "0"]
+    )
+    assert r.exit_code != 0
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+def test_report_renders_in_a_browser(videos: Path, tmp_path: Path) -> None:
+    report, shot = tmp_path / "r.html", tmp_path / "r.png"
+    r = CliRunner().invoke(
+        main, ["sounds", "trends", str(videos), "-o", str(tmp_path / "t.csv"), "--report", str(report)]
+    )
+    assert r.exit_code == 0, r.output
+    subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--screenshot={shot}",
+         "--window-size=1200,1600", report.as_uri()],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    from PIL import Image
+
+    img = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
+    assert img.shape == (1600, 1200)
+    assert img.std() > 20  # text, tables and plots drawn, not a blank page
