@@ -2,12 +2,12 @@
 
 Deterministic (seeded), offline (no download: the tokenizers' vocabularies are built here),
 a few hundred kB in total. The models load through the same registry and loading code as
-the real ones (``tiny_image``, ``tiny_text``, ``tiny_clip`` entries); their vectors mean
+the real ones (``tiny_image``, ``tiny_text``, ``tiny_clip``, ``tiny_ast`` entries); their vectors mean
 nothing, they only pin the code paths. Goldens are the encoders' outputs on seeded inputs,
 so a change in preprocessing, pooling or architecture code shows up as a golden mismatch:
 rerun this script only when such a change is intended, and say so in the commit.
 
-Usage: python scripts/make_tiny_models.py [--models-dir models] [--no-goldens]
+Usage: python scripts/make_tiny_models.py [--models-dir models] [--no-goldens] [--only tiny_ast ...]
 """
 
 from __future__ import annotations
@@ -235,6 +235,60 @@ def make_tiny_clip(out: Path) -> None:
     (out / "preprocessor_config.json").write_text(json.dumps(processor, indent=2) + "\n", encoding="utf-8")
 
 
+def make_tiny_ast(out: Path) -> None:
+    """A random Audio Spectrogram Transformer (32-d, 2 layers) with its feature extractor:
+    32 fbank bands, 1 s windows (100 frames), saved as the hub checkpoints are (an
+    ``ASTForAudioClassification``, so loading the base model strips the same prefix)."""
+    from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
+
+    torch.manual_seed(SEED)
+    config = ASTConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        patch_size=16,
+        frequency_stride=8,
+        time_stride=8,
+        max_length=100,
+        num_mel_bins=32,
+        num_labels=3,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    ASTForAudioClassification(config).eval().save_pretrained(str(out), safe_serialization=True)
+    extractor = ASTFeatureExtractor(num_mel_bins=32, max_length=100, sampling_rate=16000)
+    extractor.save_pretrained(str(out))
+
+
+def golden_clips() -> list[tuple[np.ndarray, int]]:
+    """Seeded clips at three rates and lengths (the first spans two 1 s windows), rounded
+    to float16 so the golden file can store them exactly at half the size."""
+    rng = np.random.default_rng(SEED)
+    t = np.arange(round(1.6 * 16000)) / 16000
+    chirp = 0.3 * np.sin(2 * np.pi * (200 * t + 300 * t * t)) + 0.05 * rng.standard_normal(t.shape[0])
+    burst = 0.2 * rng.standard_normal(round(0.4 * 22050))
+    t = np.arange(round(0.3 * 44100)) / 44100
+    chord = 0.2 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 660 * t)
+    return [
+        (clip.astype(np.float16).astype(np.float32), rate)
+        for clip, rate in ((chirp, 16000), (burst, 22050), (chord, 44100))
+    ]
+
+
+def write_audio_goldens(models_dir: Path) -> None:
+    os.environ["REELSENSE_MODELS_DIR"] = str(models_dir)
+    from reelsense.audio import load_audio_encoder
+
+    clips = golden_clips()
+    encoder = load_audio_encoder("tiny_ast", device="cpu", precision="fp32")
+    payload: dict[str, np.ndarray] = {"vectors": encoder.encode_many(clips)}
+    for i, (samples, rate) in enumerate(clips):
+        payload[f"clip{i}"] = samples.astype(np.float16)
+        payload[f"rate{i}"] = np.array(rate)
+    (ROOT / "tests" / "audio" / "golden").mkdir(parents=True, exist_ok=True)
+    np.savez(ROOT / "tests" / "audio" / "golden" / "tiny_ast.npz", **payload)  # type: ignore[arg-type]
+
+
 GOLDEN_TEXTS = [
     "a cat on a sofa",
     "Sunday walk #KenBurns with the dog",
@@ -295,23 +349,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--no-goldens", action="store_true")
+    parser.add_argument(
+        "--only", nargs="+", metavar="NAME", help="make only these models (and their goldens)"
+    )
     args = parser.parse_args()
-    for name, maker in (
-        ("tiny_image", make_tiny_image),
-        ("tiny_text", make_tiny_text),
-        ("tiny_clip", make_tiny_clip),
-    ):
+    makers = {
+        "tiny_image": make_tiny_image,
+        "tiny_text": make_tiny_text,
+        "tiny_clip": make_tiny_clip,
+        "tiny_ast": make_tiny_ast,
+    }
+    chosen = args.only or list(makers)
+    unknown = sorted(set(chosen) - set(makers))
+    if unknown:
+        parser.error(f"unknown model(s) {unknown}; known: {sorted(makers)}")
+    for name in chosen:
+        maker = makers[name]
         target = args.models_dir / name
         if target.exists():
             shutil.rmtree(target)
         maker(target)
         size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
         print(f"{target}: {size / 1024:.0f} kB")
-    if not args.no_goldens:
+    if not args.no_goldens and set(chosen) & {"tiny_image", "tiny_text", "tiny_clip"}:
         for sub in ("vision", "text", "models"):
             (ROOT / "tests" / sub / "golden").mkdir(parents=True, exist_ok=True)
         write_goldens(args.models_dir)
         print("goldens written under tests/{vision,text,models}/golden/")
+    if not args.no_goldens and "tiny_ast" in chosen:
+        write_audio_goldens(args.models_dir)
+        print("goldens written under tests/audio/golden/")
 
 
 if __name__ == "__main__":

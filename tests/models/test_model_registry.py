@@ -34,7 +34,7 @@ def test_list_models_and_glob() -> None:
     assert {"efficientnet_lite0", "minilm_l6", "clip_vit_b32", "tiny_image", "tiny_text", "tiny_clip"} <= set(
         names
     )
-    assert list_models("tiny_*") == ["tiny_clip", "tiny_image", "tiny_text"]
+    assert list_models("tiny_*") == ["tiny_ast", "tiny_clip", "tiny_image", "tiny_text"]
     assert list_models("*clip*") == ["clip_vit_b32", "tiny_clip"]
     assert list_models("nothing*") == []
     text_models = list_models(modality="text")
@@ -99,7 +99,8 @@ def test_presets() -> None:
     default = get_preset("default")
     assert (default.image, default.text) == ("efficientnet_lite0", "minilm_l6")
     clip = get_preset("clip")
-    assert clip.image == clip.text == "clip_vit_b32" and clip.model_names() == ("clip_vit_b32",)
+    assert clip.image == clip.text == "clip_vit_b32"
+    assert clip.model_names() == ("clip_vit_b32", "logmel_stats")
     hub = get_preset("hf:google/siglip-base-patch16-224")
     assert hub.image == hub.text == "hf:google/siglip-base-patch16-224"
     assert get_preset("tiny_clip").image == "tiny_clip"

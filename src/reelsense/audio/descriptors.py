@@ -46,6 +46,7 @@ import numpy as np
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 from scipy.signal import sosfilt
 
+from reelsense.audio._signal import check_mono as _check
 from reelsense.errors import ParameterError
 
 __all__ = [
@@ -85,19 +86,6 @@ class AudioDescriptors:
     spectral_rolloff_hz: float | None
     spectral_flatness: float | None
     zero_crossing_rate: float
-
-
-def _check(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    x = np.asarray(samples)
-    if x.ndim != 1:
-        raise ParameterError(f"samples must be mono 1-D [n], got shape {x.shape} (downmix first)")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise ParameterError(f"samples must be floating point in [-1, 1], got dtype {x.dtype}")
-    if sample_rate <= 0:
-        raise ParameterError(f"sample_rate must be > 0, got {sample_rate}")
-    if not np.isfinite(x).all():
-        raise ParameterError(f"samples contain {int(np.count_nonzero(~np.isfinite(x)))} NaN/inf values")
-    return x
 
 
 def _db(power: float) -> float | None:

@@ -4,7 +4,7 @@
 >>> get_preset("default").image
 'efficientnet_lite0'
 >>> list_models("tiny_*")
-['tiny_clip', 'tiny_image', 'tiny_text']
+['tiny_ast', 'tiny_clip', 'tiny_image', 'tiny_text']
 
 Entries are frozen dataclasses (:class:`ModelEntry`) carrying their preprocessing
 (:class:`ImageSpec`, :class:`TextSpec`) and their source (an installed package, a local
@@ -22,6 +22,8 @@ from reelsense.models._entries import (
     EFFICIENTNET_LITE_MEAN,
     EFFICIENTNET_LITE_STD,
     Architecture,
+    AudioSpec,
+    BuiltinSource,
     CropPolicy,
     DirectorySource,
     HubSource,
@@ -57,6 +59,8 @@ __all__ = [
     "EFFICIENTNET_LITE_MEAN",
     "EFFICIENTNET_LITE_STD",
     "Architecture",
+    "AudioSpec",
+    "BuiltinSource",
     "CropPolicy",
     "DirectorySource",
     "HubSource",

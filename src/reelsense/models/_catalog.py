@@ -11,8 +11,11 @@ Real models:
 - ``clip_vit_b32``: ``openai/clip-vit-base-patch32`` from the Hugging Face hub (512-d,
   image and text in one space).
 - ``siglip_b16``: ``google/siglip-base-patch16-224`` from the hub (768-d).
+- ``logmel_stats``: the built-in audio embedding (log-mel statistics, no weights, 200-d);
+  ``ast_audioset``: ``MIT/ast-finetuned-audioset-10-10-0.4593`` from the hub (768-d pooled
+  AST features over 10.24 s windows). See :mod:`reelsense.audio.embedding`.
 
-Tiny random models for tests (``tiny_image``, ``tiny_text``, ``tiny_clip``) live under the
+Tiny random models for tests (``tiny_image``, ``tiny_text``, ``tiny_clip``, ``tiny_ast``) live under the
 project's ``models/`` folder and are made by ``scripts/make_tiny_models.py``.
 """
 
@@ -23,6 +26,8 @@ from reelsense.models._entries import (
     CLIP_STD,
     EFFICIENTNET_LITE_MEAN,
     EFFICIENTNET_LITE_STD,
+    AudioSpec,
+    BuiltinSource,
     DirectorySource,
     HubSource,
     ImageSpec,
@@ -106,6 +111,28 @@ BUILTIN_ENTRIES: tuple[ModelEntry, ...] = (
         description="Google SigLIP base/16 224, image and text in one 768-d space (Hugging Face hub)",
     ),
     ModelEntry(
+        name="logmel_stats",
+        modalities=("audio",),
+        architecture="logmel_stats",
+        source=BuiltinSource("reelsense.audio.embedding"),
+        output_dim=200,
+        audio=AudioSpec(sample_rate=16000),
+        normalize=True,
+        license="Apache-2.0",
+        description="log-mel statistics (64 bands: mean, std, delta; level and modulation), 200-d, built in",
+    ),
+    ModelEntry(
+        name="ast_audioset",
+        modalities=("audio",),
+        architecture="hf_audio",
+        source=HubSource("MIT/ast-finetuned-audioset-10-10-0.4593"),
+        output_dim=768,
+        audio=AudioSpec(sample_rate=16000, window_seconds=10.24),
+        normalize=True,
+        license="BSD-3-Clause",
+        description="Audio Spectrogram Transformer (AudioSet), 768-d pooled features (Hugging Face hub)",
+    ),
+    ModelEntry(
         name="tiny_image",
         modalities=("image",),
         architecture="efficientnet_lite",
@@ -142,5 +169,14 @@ BUILTIN_ENTRIES: tuple[ModelEntry, ...] = (
         normalize=True,
         license="Apache-2.0",
         description="tiny random CLIP for tests; preprocessing read from its directory like a hub model",
+    ),
+    ModelEntry(
+        name="tiny_ast",
+        modalities=("audio",),
+        architecture="hf_audio",
+        source=DirectorySource("tiny_ast", in_models_dir=True, how_to_get=TINY_MODELS_HINT),
+        normalize=True,
+        license="Apache-2.0",
+        description="tiny random Audio Spectrogram Transformer for tests; spec read from its directory",
     ),
 )

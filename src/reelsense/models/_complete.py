@@ -20,6 +20,7 @@ from reelsense.models._entries import (
     EFFICIENTNET_LITE_MEAN,
     EFFICIENTNET_LITE_STD,
     Architecture,
+    AudioSpec,
     ImageSpec,
     Interpolation,
     Modality,
@@ -28,9 +29,10 @@ from reelsense.models._entries import (
     TextSpec,
 )
 
-__all__ = ["DUAL_ENCODER_TYPES", "complete_entry", "detect_architecture", "read_json"]
+__all__ = ["AUDIO_ENCODER_TYPES", "DUAL_ENCODER_TYPES", "complete_entry", "detect_architecture", "read_json"]
 
 DUAL_ENCODER_TYPES: frozenset[str] = frozenset({"clip", "siglip"})
+AUDIO_ENCODER_TYPES: frozenset[str] = frozenset({"audio-spectrogram-transformer"})
 _WEIGHT_FILE_SUFFIXES: frozenset[str] = frozenset({".pth", ".pt", ".safetensors"})
 # PIL resample codes used by Hugging Face image processors.
 _PIL_RESAMPLE: dict[int, Interpolation] = {0: "nearest", 1: "bicubic", 2: "bilinear", 3: "bicubic", 4: "area"}
@@ -64,6 +66,8 @@ def detect_architecture(path: Path) -> Architecture:
     model_type = str(config.get("model_type", ""))
     if model_type in DUAL_ENCODER_TYPES:
         return "hf_dual_encoder"
+    if model_type in AUDIO_ENCODER_TYPES:
+        return "hf_audio"
     if (path / "modules.json").is_file() or model_type in {
         "bert",
         "roberta",
@@ -162,6 +166,21 @@ def _efficientnet_fields(path: Path) -> dict[str, Any]:
     }
 
 
+def _audio_fields(path: Path) -> dict[str, Any]:
+    """AST: 16 kHz fbank frames every 10 ms, ``max_length`` frames per window."""
+    config = read_json(path / "config.json")
+    processor = read_json(path / "preprocessor_config.json")
+    frames = int(processor.get("max_length", config.get("max_length", 1024)))
+    return {
+        "audio": AudioSpec(
+            sample_rate=int(processor.get("sampling_rate", 16000)), window_seconds=frames * 0.01
+        ),
+        "output_dim": int(config.get("hidden_size", 768)),
+        "modalities": ("audio",),
+        "normalize": True,
+    }
+
+
 def complete_entry(entry: ModelEntry, path: Path) -> ModelEntry:
     """``entry`` with architecture, modalities, output size and preprocessing filled in from ``path``."""
     if entry.is_complete:
@@ -171,6 +190,8 @@ def complete_entry(entry: ModelEntry, path: Path) -> ModelEntry:
         found = _dual_encoder_fields(path)
     elif architecture == "sentence_transformer":
         found = _sentence_transformer_fields(path)
+    elif architecture == "hf_audio":
+        found = _audio_fields(path)
     else:
         found = _efficientnet_fields(path)
     explicit = entry.architecture != "auto"
@@ -182,5 +203,6 @@ def complete_entry(entry: ModelEntry, path: Path) -> ModelEntry:
         output_dim=entry.output_dim or found["output_dim"],
         image=(entry.image or found.get("image")) if "image" in modalities else None,
         text=(entry.text or found.get("text")) if "text" in modalities else None,
+        audio=(entry.audio or found.get("audio")) if "audio" in modalities else None,
         normalize=entry.normalize if explicit else bool(found.get("normalize", entry.normalize)),
     )

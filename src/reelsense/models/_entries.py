@@ -25,6 +25,8 @@ __all__ = [
     "EFFICIENTNET_LITE_MEAN",
     "EFFICIENTNET_LITE_STD",
     "Architecture",
+    "AudioSpec",
+    "BuiltinSource",
     "CropPolicy",
     "DirectorySource",
     "HubSource",
@@ -41,8 +43,12 @@ __all__ = [
 ]
 
 Modality = Literal["image", "text", "audio"]
-Architecture = Literal["efficientnet_lite", "sentence_transformer", "hf_dual_encoder", "auto"]
-"""``auto``: not known until the weights are found (a hub id or a directory given by name)."""
+Architecture = Literal[
+    "efficientnet_lite", "sentence_transformer", "hf_dual_encoder", "logmel_stats", "hf_audio", "auto"
+]
+"""``auto``: not known until the weights are found (a hub id or a directory given by name).
+``logmel_stats``: the built-in log-mel statistics audio embedding (no weights); ``hf_audio``:
+a ``transformers`` audio encoder (AST), see :mod:`reelsense.audio.embedding`."""
 Interpolation = Literal["bicubic", "bilinear", "area", "nearest"]
 CropPolicy = Literal["center_crop", "resize"]
 """How the model was trained to see a square input: ``center_crop`` (resize the short side,
@@ -127,6 +133,39 @@ class TextSpec:
 
 
 @dataclass(frozen=True)
+class AudioSpec:
+    """How to feed audio to an audio model.
+
+    Attributes:
+        sample_rate: rate (Hz) the model expects; input is resampled to it.
+        window_seconds: longest excerpt the model sees at once (``None`` = any length);
+            longer clips are cut into windows whose outputs are averaged.
+        hop_seconds: hop between windows (``None`` = ``window_seconds``, no overlap).
+    """
+
+    sample_rate: int
+    window_seconds: float | None = None
+    hop_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.sample_rate < 1000:
+            raise ParameterError(f"AudioSpec.sample_rate must be >= 1000 Hz, got {self.sample_rate}")
+        for label, value in (("window_seconds", self.window_seconds), ("hop_seconds", self.hop_seconds)):
+            if value is not None and not value > 0:
+                raise ParameterError(f"AudioSpec.{label} must be > 0, got {value}")
+
+
+@dataclass(frozen=True)
+class BuiltinSource:
+    """A model computed by reelsense itself (no weights): ``module`` implements it."""
+
+    module: str
+
+    def describe(self) -> str:
+        return f"built into reelsense ({self.module}, no weights)"
+
+
+@dataclass(frozen=True)
 class PackageSource:
     """Weights shipped inside an installed Python package.
 
@@ -166,7 +205,7 @@ class HubSource:
         return f"hub {self.repo_id}" + (f"@{self.revision}" if self.revision else "")
 
 
-ModelSource = PackageSource | DirectorySource | HubSource
+ModelSource = PackageSource | DirectorySource | HubSource | BuiltinSource
 
 
 @dataclass(frozen=True)
@@ -181,6 +220,7 @@ class ModelEntry:
         output_dim: embedding size, ``None`` until resolved for auto entries.
         image: image preprocessing, for image models.
         text: tokenisation and pooling, for text models.
+        audio: sample rate and windowing, for audio models.
         normalize: whether encoders L2-normalise the output vectors by default.
         license: licence of the weights as far as verified (see the README models section).
         description: one line for ``list_models`` output.
@@ -193,6 +233,7 @@ class ModelEntry:
     output_dim: int | None = None
     image: ImageSpec | None = None
     text: TextSpec | None = None
+    audio: AudioSpec | None = None
     normalize: bool = False
     license: str = "unknown"
     description: str = ""
@@ -211,6 +252,8 @@ class ModelEntry:
         if self.output_dim is None or self.architecture == "auto":
             return False
         if "image" in self.modalities and self.image is None:
+            return False
+        if "audio" in self.modalities and self.audio is None:
             return False
         return not ("text" in self.modalities and self.text is None)
 

