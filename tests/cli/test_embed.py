@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from media import write_bytes, write_video
+from media import write_audio, write_bytes, write_video
+from music import make_notes, render
 from reelsense.cli import main
+from reelsense.fusion import MODALITIES
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +34,9 @@ def small_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["embed", *args], catch_exceptions=False)
+    """``reelsense embed ARGS --preset tiny`` unless a preset is given (tests never load real models)."""
+    preset = [] if "--preset" in args or "--help" in args else ["--preset", "tiny"]
+    result = CliRunner().invoke(main, ["embed", *args, *preset], catch_exceptions=False)
     return result.exit_code, result.output
 
 
@@ -43,6 +51,15 @@ def test_help_lists_options() -> None:
         "--overwrite",
         "--retry-errors",
         "--limit-duration",
+        "--preset",
+        "--device",
+        "--precision",
+        "--frames",
+        "--sound-index",
+        "--discover-sounds",
+        "--embedding-dim",
+        "--frame-vectors",
+        "--batch-size",
     ):
         assert option in output
 
@@ -109,3 +126,115 @@ def test_bad_invocations(small_dir: Path, tmp_path: Path) -> None:
     code, output = _invoke(str(small_dir), "-o", out, "--manifest", str(bad_manifest))
     assert code == 1 and "m.csv" in output and "'path' or 'id' column" in output
     assert not Path(out).exists()
+
+
+@pytest.fixture(scope="module")
+def sound_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Videos using two library songs (one of them twice, once sped up) and a reused unknown song."""
+    root = tmp_path_factory.mktemp("cli-sounds")
+    lib, videos = root / "lib", root / "videos"
+    lib.mkdir()
+    videos.mkdir()
+    sr = 22050
+    notes = [make_notes(seed, 20.0) for seed in (11, 12, 13)]
+    songs = [render(n, 20.0, sr) for n in notes]
+    write_audio(lib / "trend.wav", songs[0], sample_rate=sr)
+    write_audio(lib / "calm.wav", songs[1], sample_rate=sr)
+    write_video(
+        videos / "t1.mp4", duration_seconds=5.0, audio=songs[0][2 * sr : 7 * sr], sample_rate=sr, seed=1
+    )
+    sped = render(notes[0], 20.0, sr, time_scale=1 / 1.25, pitch=1.25)
+    write_video(videos / "t2.mp4", duration_seconds=5.0, audio=sped[3 * sr : 8 * sr], sample_rate=sr, seed=2)
+    write_video(
+        videos / "c1.mp4", duration_seconds=5.0, audio=songs[1][5 * sr : 10 * sr], sample_rate=sr, seed=3
+    )
+    write_video(
+        videos / "u1.mp4", duration_seconds=5.0, audio=songs[2][1 * sr : 6 * sr], sample_rate=sr, seed=4
+    )
+    write_video(
+        videos / "u2.mp4", duration_seconds=5.0, audio=songs[2][3 * sr : 8 * sr], sample_rate=sr, seed=5
+    )
+    (videos / "t1.txt").write_text("first #TrendSong", encoding="utf-8")
+    return lib, videos
+
+
+def test_embed_with_sound_index_folder_discovery_and_resume(
+    sound_dirs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    lib, videos = sound_dirs
+    out = tmp_path / "e.parquet"
+    args = [str(videos), "-o", str(out), "-w", "1", "--sound-index", str(lib), "--discover-sounds"]
+    code, output = _invoke(*args, "--embedding-dim", "48", "--frame-vectors", "--frames", "scenes")
+    assert code == 0, output
+    assert "5 processed (5 ok, 0 errors)" in output
+    assert "embedding: 48-d float32 for 5/5 ok videos" in output
+    assert "sound index: 3/5 videos matched: trend (2), calm (1)" in output
+    assert "sound discovery: 2 videos in 1 shared-sound groups" in output
+    assert "VCAS" in output and re.search(r"trend x1\.2[456] ", output) and "discovered:u1" in output
+
+    table = pq.read_table(out)
+    schema = table.schema
+    assert schema.field("embedding").type == pa.list_(pa.float32(), 48)
+    assert schema.field("visual_vector").type == pa.list_(pa.float32(), 64)
+    assert schema.field("modality_mask").type == pa.struct([(m, pa.bool_()) for m in MODALITIES])
+    meta = {k.decode(): v.decode() for k, v in schema.metadata.items()}
+    fusion = json.loads(meta["reelsense.fusion"])
+    assert fusion["fusion"]["dim"] == 48 and fusion["models"]["image"] == "tiny_image"
+    assert fusion["discover_sounds"] is True and fusion["sound_index_sha256"]
+    clusters = json.loads(meta["reelsense.sound_clusters"])
+    assert clusters["videos"] == 2 and clusters["residual_only"] and clusters["groups"] == 1  # u1, u2
+    rows = {r["video_id"]: r for r in table.to_pylist()}
+    assert rows["t1"]["sound_id"] == rows["t2"]["sound_id"] == "trend"
+    assert (
+        abs(rows["t2"]["sound_speed"] - 1.25) < 0.04 and abs(rows["t1"]["sound_offset_seconds"] - 2.0) < 0.3
+    )
+    assert (
+        rows["u1"]["sound_id"] is None
+        and rows["u1"]["sound_cluster"] == rows["u2"]["sound_cluster"] is not None
+    )
+    assert rows["u1"]["modality_mask"]["sound"] and rows["u1"]["sound_cluster_size"] == 2
+    assert rows["c1"]["modality_mask"] == {"visual": True, "caption": False, "audio": True, "sound": True}
+    assert (
+        len(rows["t1"]["frame_vectors"])
+        == len(rows["t1"]["frame_pts_seconds"])
+        == rows["t1"]["visual_frames"]
+    )
+    emb = {vid: np.asarray(r["embedding"]) for vid, r in rows.items()}
+    assert float(emb["t1"] @ emb["t2"]) > float(emb["t1"] @ emb["c1"]) + 0.2  # same sound, sped up
+    assert float(emb["u1"] @ emb["u2"]) > float(emb["u1"] @ emb["c1"]) + 0.2  # discovered, no library
+
+    # readable as is: pandas, pyarrow, DuckDB
+    df = pd.read_parquet(out)
+    assert len(df) == 5 and len(df.loc[df.video_id == "t1", "embedding"].iloc[0]) == 48
+    duckdb = pytest.importorskip("duckdb")
+    found = duckdb.sql(
+        f"SELECT video_id, len(embedding), modality_mask.sound FROM read_parquet('{out}') "
+        "WHERE sound_id = 'trend' ORDER BY video_id"
+    ).fetchall()
+    assert found == [("t1", 48, True), ("t2", 48, True)]
+
+    # resume: a new video is added, the corpus pass runs again over everything
+    before = {vid: r["embedding"] for vid, r in rows.items()}
+    shutil.copy(videos / "u2.mp4", tmp_path / "u3.mp4")
+    code, output = _invoke(
+        *args, str(tmp_path / "u3.mp4"), "--embedding-dim", "48", "--frame-vectors", "--frames", "scenes"
+    )
+    assert code == 0, output
+    assert "1 processed (1 ok, 0 errors), 5 already in the output" in output
+    rows = {r["video_id"]: r for r in pq.read_table(out).to_pylist()}
+    assert (
+        rows["u3"]["sound_cluster"] == rows["u1"]["sound_cluster"] and rows["u1"]["sound_cluster_size"] == 3
+    )
+    np.testing.assert_allclose(rows["t1"]["embedding"], before["t1"], atol=1e-6)
+    # other fusion options are another configuration: refused
+    code, output = _invoke(*args, "--embedding-dim", "64", "--frame-vectors", "--frames", "scenes")
+    assert code == 1 and "different configuration" in output
+
+
+def test_preset_none_keeps_descriptor_only_rows(small_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o.parquet"
+    code, output = _invoke(str(small_dir), "-o", str(out), "-w", "1", "--preset", "none")
+    assert code == 0, output
+    assert "embedding" not in pq.read_schema(out).names and "audio_loudness_lufs" in pq.read_schema(out).names
+    code, output = _invoke(str(small_dir), "-o", str(out), "--preset", "none", "--discover-sounds")
+    assert code == 2 and "no embedding" in output

@@ -27,3 +27,6 @@ from reelsense.cli.sounds import sounds as _sounds  # noqa: E402
 
 main.add_command(_sounds)
 import reelsense.cli.discover as _discover  # noqa: E402, F401  (adds `sounds discover|trends`)
+from reelsense.cli.plot import plot as _plot  # noqa: E402
+
+main.add_command(_plot)

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from reelsense.errors import ReelsenseError
+from reelsense.featurize import embed_corpus_from_options
 from reelsense.pipeline import EmbedConfig, EmbedSummary, ProgressEvent, embed_videos
 
 __all__ = ["embed", "format_summary"]
@@ -62,10 +63,27 @@ _EXAMPLE_COLUMNS = (
     ("size", "size", 8),
     ("audio_loudness_lufs", "LUFS", 6),
     ("audio_tempo_bpm", "bpm", 6),
-    ("audio_spectral_centroid_hz", "centroid", 8),
-    ("hashtags", "hashtags", 28),
-    ("caption", "caption / error", 40),
+    ("sound", "sound", 18),
+    ("modalities", "embedded", 12),
+    ("hashtags", "hashtags", 24),
+    ("caption", "caption / error", 34),
 )
+
+_MASK_LETTERS = {"visual": "V", "caption": "C", "audio": "A", "sound": "S"}
+
+
+def _modalities(mask: Any) -> str | None:
+    if not mask:
+        return None
+    return "".join(letter if mask.get(name) else "." for name, letter in _MASK_LETTERS.items())
+
+
+def _sound(row: dict[str, Any]) -> str | None:
+    if row.get("sound_id"):
+        speed = row.get("sound_speed")
+        return f"{row['sound_id']} x{speed:.2f}" if speed else str(row["sound_id"])
+    cluster = row.get("sound_cluster")
+    return str(cluster) if cluster else None
 
 
 def format_summary(summary: EmbedSummary) -> str:
@@ -75,12 +93,15 @@ def format_summary(summary: EmbedSummary) -> str:
         f"({summary.ok} ok, {summary.errors} errors), {summary.skipped} already in the output",
         f"{summary.wall_seconds:.1f} s wall, {summary.videos_per_second:.2f} videos/s",
         f"output: {summary.output} ({summary.rows} rows)",
+        *summary.notes,
     ]
     if summary.error_examples:
         lines.append("errors:")
         lines += [f"  {vid}: {message}" for vid, message in summary.error_examples]
         if summary.errors > len(summary.error_examples):
             lines.append(f"  ... {summary.errors - len(summary.error_examples)} more (status = 'error' rows)")
+    if summary.examples and summary.examples[0].get("modality_mask") is not None:
+        lines.append("embedded: V visual, C caption, A audio, S sound identity ('.' = missing, masked)")
     if summary.examples:
         lines.append("first rows:")
         lines.append("  " + " ".join(f"{title:<{width}}" for _, title, width in _EXAMPLE_COLUMNS).rstrip())
@@ -90,6 +111,8 @@ def format_summary(summary: EmbedSummary) -> str:
                 row["size"] = f"{row['width']}x{row['height']}"
             if row.get("status") == "error":
                 row["caption"] = row.get("error")
+            row["sound"] = _sound(row)
+            row["modalities"] = _modalities(row.get("modality_mask"))
             cells = [f"{_cell(row.get(key), width):<{width}}" for key, _, width in _EXAMPLE_COLUMNS]
             lines.append("  " + " ".join(cells).rstrip())
     return "\n".join(lines)
@@ -151,6 +174,54 @@ def format_summary(summary: EmbedSummary) -> str:
 )
 @click.option("--include-hidden", is_flag=True, help="Also walk dot-files and dot-folders.")
 @click.option(
+    "--preset",
+    default="default",
+    show_default=True,
+    help="Models (reelsense.models presets: default, clip, siglip, tiny...); 'none' = no models, "
+    "metadata and audio descriptors only.",
+)
+@click.option(
+    "--device", default="auto", show_default=True, help="auto (cuda > mps > cpu), cpu, cuda[:N], mps."
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
+    default="auto",
+    show_default=True,
+    help="auto = fp16 on CUDA, fp32 elsewhere.",
+)
+@click.option(
+    "--frames",
+    "frame_strategy",
+    type=click.Choice(["keyframes", "scenes", "uniform", "count"]),
+    default=None,
+    help="Frame sampling [default: keyframes, at most 16 per video].",
+)
+@click.option(
+    "--sound-index",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="A sound index (reelsense sounds add), or a folder of reference sounds to index first: "
+    "adds the best match (sound_id, sound_score, sound_offset_seconds, sound_speed...) and the "
+    "sound-identity component of the embedding.",
+)
+@click.option(
+    "--discover-sounds",
+    is_flag=True,
+    help="After the per-video pass, group the videos that share a sound (no library needed) "
+    "into sound_cluster and fuse it into the embeddings.",
+)
+@click.option(
+    "--embedding-dim", type=click.IntRange(8, 65536), default=512, show_default=True, help="Fused size."
+)
+@click.option("--frame-vectors", is_flag=True, help="Also store the per-frame vectors.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Frames per image-model pass [default: 8 on the CPU, 64 on CUDA].",
+)
+@click.option(
     "--progress/--no-progress", default=None, help="Progress bar [default: when stderr is a terminal]."
 )
 def embed(
@@ -166,17 +237,30 @@ def embed(
     flush_rows: int,
     flush_seconds: float,
     include_hidden: bool,
+    preset: str,
+    device: str,
+    precision: str,
+    frame_strategy: str | None,
+    sound_index: Path | None,
+    discover_sounds: bool,
+    embedding_dim: int,
+    frame_vectors: bool,
+    batch_size: int | None,
     progress: bool | None,
 ) -> None:
-    """Describe every video under INPUT... (files or folders, searched recursively) in one
-    Parquet row each: media metadata, caption, hashtags and sidecar fields, and audio
-    descriptors.
+    """Describe and embed every video under INPUT... (files or folders, searched
+    recursively) in one Parquet row each: media metadata, caption, hashtags and sidecar
+    fields, audio descriptors, speech/music presence, the frame, caption and audio
+    vectors, the sound match (with --sound-index) and the fused `embedding` with its
+    `modality_mask`.
 
     Re-running with the same OUTPUT resumes: videos already there are skipped. Rows of
     files that cannot be decoded have status 'error' and the reason.
     """
     if overwrite and retry_errors:
         raise click.UsageError("--overwrite and --retry-errors exclude each other")
+    if preset == "none" and (sound_index or discover_sounds or frame_vectors or frame_strategy):
+        raise click.UsageError("--preset none computes no embedding: drop the embedding options")
     try:
         options: dict[str, Any] = {"workers": workers} if workers else {}
         config = EmbedConfig(
@@ -193,7 +277,24 @@ def embed(
         )
         bar, update = _progress_bar(progress)
         with bar, logging_redirect_tqdm():
-            summary = embed_videos(list(inputs), output, config, progress=update)
+            if preset == "none":
+                summary = embed_videos(list(inputs), output, config, progress=update)
+            else:
+                summary = embed_corpus_from_options(
+                    list(inputs),
+                    output,
+                    config,
+                    preset=preset,
+                    device=device,
+                    precision=precision,
+                    frame_strategy=frame_strategy,
+                    sound_index=sound_index,
+                    discover_sounds=discover_sounds,
+                    embedding_dim=embedding_dim,
+                    frame_vectors=frame_vectors,
+                    batch_size=batch_size,
+                    progress=update,
+                )
     except ReelsenseError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(format_summary(summary))

@@ -30,7 +30,8 @@ class EmbedConfig:
     sampling, needed only by stages that look at pictures), ``decode_limits``.
 
     Running: ``workers`` decoding processes; ``batch_size`` items per batched (main
-    process) stage call; a part file is written every ``flush_rows`` rows or
+    process) stage call, or fewer when their decoded frames reach ``batch_frames`` (a
+    batch is sized by what the models will see); a part file is written every ``flush_rows`` rows or
     ``flush_seconds`` seconds, whichever comes first; ``overwrite`` discards an existing
     output; ``retry_errors`` recomputes the rows of an existing output whose status is
     ``error`` (finished ``ok`` rows are kept).
@@ -45,6 +46,7 @@ class EmbedConfig:
     frames: FrameSampling | None = None
     decode_limits: DecodeLimits = field(default_factory=DecodeLimits)
     batch_size: int = 32
+    batch_frames: int = 256
     flush_rows: int = 256
     flush_seconds: float = 30.0
     overwrite: bool = False
@@ -61,6 +63,8 @@ class EmbedConfig:
             raise ParameterError(f"limit_duration_seconds={self.limit_duration_seconds} must be > 0")
         if self.batch_size < 1:
             raise ParameterError(f"batch_size={self.batch_size} must be >= 1")
+        if self.batch_frames < 1:
+            raise ParameterError(f"batch_frames={self.batch_frames} must be >= 1")
         if self.flush_rows < 1:
             raise ParameterError(f"flush_rows={self.flush_rows} must be >= 1")
         if not self.flush_seconds > 0:

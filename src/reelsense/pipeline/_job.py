@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,11 +35,11 @@ from reelsense.pipeline._stages import FeatureStage, Stage, StageItem, WorkerSta
 from reelsense.pipeline._worker import DecodeRequest, ItemResult, process_item
 from reelsense.pipeline._writer import ResumableParquetWriter
 
-__all__ = ["EmbedSummary", "ProgressEvent", "embed_videos"]
+__all__ = ["EmbedSummary", "ProgressEvent", "collect_rows", "embed_videos", "output_examples"]
 
 log = logging.getLogger(__name__)
 
-_EXAMPLE_ROWS = 3
+_EXAMPLE_ROWS = 6
 _ERROR_EXAMPLES = 5
 
 
@@ -72,6 +72,7 @@ class EmbedSummary:
     wall_seconds: float
     examples: tuple[dict[str, Any], ...] = ()
     error_examples: tuple[tuple[str, str], ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def videos_per_second(self) -> float:
@@ -141,6 +142,7 @@ class _Runner:
         self.errors = 0
         self.error_examples: list[tuple[str, str]] = []
         self._batch: list[tuple[dict[str, Any], DecodedMedia]] = []
+        self._batch_frames = 0
 
     # ------------------------------------------------------------------ rows
 
@@ -167,7 +169,9 @@ class _Runner:
         row.update(columns)
         if result.ok and self.feature_stages and result.media is not None:
             self._batch.append((row, result.media))
-            if len(self._batch) >= self.config.batch_size:
+            frames = result.media.frames
+            self._batch_frames += len(frames) if frames is not None else 0
+            if len(self._batch) >= self.config.batch_size or self._batch_frames >= self.config.batch_frames:
                 self._run_batch()
         else:
             self._write(row)
@@ -201,6 +205,7 @@ class _Runner:
 
     def _run_batch(self) -> None:
         batch, self._batch = self._batch, []
+        self._batch_frames = 0
         live = list(batch)
         for stage in self.feature_stages:
             if not live:
@@ -282,7 +287,67 @@ class _Runner:
                 pool.shutdown(wait=clean, cancel_futures=True)
 
 
-def _examples(output: Path) -> tuple[dict[str, Any], ...]:
+def _prepare(
+    config: EmbedConfig,
+    worker_stages: Sequence[WorkerStage] | None,
+    feature_stages: Sequence[FeatureStage],
+) -> tuple[tuple[WorkerStage, ...], tuple[FeatureStage, ...], Manifest | None, DecodeRequest]:
+    """Stages, manifest and decode request of a job (raises for stages needing frames
+    without ``config.frames``)."""
+    w_stages = default_worker_stages() if worker_stages is None else tuple(worker_stages)
+    f_stages = tuple(feature_stages)
+    all_stages: list[Stage] = [*w_stages, *f_stages]
+    needs_frames = any(s.needs_frames for s in all_stages)
+    if needs_frames and config.frames is None:
+        names = [s.name for s in all_stages if s.needs_frames]
+        raise ParameterError(f"stages {names} need frames: set EmbedConfig.frames (a FrameSampling)")
+    manifest = Manifest.load(config.manifest) if config.manifest else None
+    request = DecodeRequest(
+        audio_sample_rate=config.audio_sample_rate if any(s.needs_audio for s in all_stages) else None,
+        frames=config.frames if needs_frames else None,
+        duration_seconds=config.limit_duration_seconds,
+        limits=config.decode_limits,
+        threads=1 if config.workers > 1 else 0,
+    )
+    return w_stages, f_stages, manifest, request
+
+
+class _RowSink:
+    """Collects rows in memory (the writer's ``add`` without a file)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+
+
+def collect_rows(
+    inputs: Sequence[str | os.PathLike[str]],
+    config: EmbedConfig | None = None,
+    *,
+    worker_stages: Sequence[WorkerStage] | None = None,
+    feature_stages: Sequence[FeatureStage] = (),
+    executor: Executor | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+) -> list[dict[str, Any]]:
+    """The rows :func:`embed_videos` would write for ``inputs``, in walk order, returned
+    instead of written (values as the stages produced them: numpy arrays stay arrays).
+    Same planning, workers, batching and per-item error handling; nothing is resumed."""
+    config = config or EmbedConfig()
+    w_stages, f_stages, manifest, request = _prepare(config, worker_stages, feature_stages)
+    plan = plan_videos(
+        inputs, extensions=config.extensions, include_hidden=config.include_hidden, manifest=manifest
+    )
+    sink = _RowSink()
+    runner = _Runner(config, request, w_stages, f_stages, sink, progress, len(plan), 0)  # type: ignore[arg-type]
+    runner._emit(None)
+    runner.run(plan, executor)
+    order = {p.item.video_id: i for i, p in enumerate(plan)}
+    return sorted(sink.rows, key=lambda row: order[row["video_id"]])
+
+
+def output_examples(output: Path) -> tuple[dict[str, Any], ...]:
     parquet = pq.ParquetFile(output)
     if parquet.metadata.num_rows == 0:
         return ()
@@ -299,6 +364,7 @@ def embed_videos(
     feature_stages: Sequence[FeatureStage] = (),
     executor: Executor | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> EmbedSummary:
     """Process every video under ``inputs`` into one Parquet row each, in ``output``.
 
@@ -307,7 +373,8 @@ def embed_videos(
     default to the audio descriptors; ``feature_stages`` run batched in this process.
     ``executor``: run items on it instead of a new process pool (not shut down here;
     a broken one is not replaced). ``progress`` is called after planning and after
-    each video.
+    each video. ``metadata``: extra Parquet key-value metadata (informational: not
+    compared on resume; see :func:`~reelsense.pipeline.build_schema`).
 
     Raises ParameterError (bad inputs, unresolvable id collisions, a stage needing frames
     without ``config.frames``), SidecarError (a malformed manifest) and OutputError (the
@@ -316,25 +383,12 @@ def embed_videos(
     """
     start = time.monotonic()
     config = config or EmbedConfig()
-    w_stages = default_worker_stages() if worker_stages is None else tuple(worker_stages)
-    f_stages = tuple(feature_stages)
-    all_stages: list[Stage] = [*w_stages, *f_stages]
-    needs_frames = any(s.needs_frames for s in all_stages)
-    if needs_frames and config.frames is None:
-        names = [s.name for s in all_stages if s.needs_frames]
-        raise ParameterError(f"stages {names} need frames: set EmbedConfig.frames (a FrameSampling)")
-    manifest = Manifest.load(config.manifest) if config.manifest else None
+    w_stages, f_stages, manifest, request = _prepare(config, worker_stages, feature_stages)
     schema = build_schema(
-        [f for s in all_stages for f in s.fields],
+        [f for s in (*w_stages, *f_stages) for f in s.fields],
         config=_content_config(config, manifest, w_stages, f_stages),
         run=_run_config(inputs, config),
-    )
-    request = DecodeRequest(
-        audio_sample_rate=config.audio_sample_rate if any(s.needs_audio for s in all_stages) else None,
-        frames=config.frames if needs_frames else None,
-        duration_seconds=config.limit_duration_seconds,
-        limits=config.decode_limits,
-        threads=1 if config.workers > 1 else 0,
+        extra_metadata=metadata,
     )
     plan = plan_videos(
         inputs, extensions=config.extensions, include_hidden=config.include_hidden, manifest=manifest
@@ -364,6 +418,6 @@ def embed_videos(
         errors=runner.errors,
         rows=rows,
         wall_seconds=time.monotonic() - start,
-        examples=_examples(out),
+        examples=output_examples(out),
         error_examples=tuple(runner.error_examples),
     )

@@ -107,11 +107,18 @@ BASE_FIELDS: tuple[pa.Field, ...] = (
 
 
 def build_schema(
-    extra_fields: Iterable[pa.Field], *, config: Mapping[str, Any], run: Mapping[str, Any]
+    extra_fields: Iterable[pa.Field],
+    *,
+    config: Mapping[str, Any],
+    run: Mapping[str, Any],
+    extra_metadata: Mapping[str, str] | None = None,
 ) -> pa.Schema:
-    """Base columns plus ``extra_fields`` (stage columns), with the file metadata attached.
+    """Base columns plus ``extra_fields`` (stage columns), with the file metadata attached
+    (``extra_metadata``: more string keys, e.g. ``reelsense.fusion``; informational, not
+    compared on resume).
 
-    Raises ParameterError when a stage column repeats an existing name.
+    Raises ParameterError when a stage column repeats an existing name or an extra key
+    would replace a reserved one.
     """
     fields = list(BASE_FIELDS)
     names = {f.name for f in fields}
@@ -126,6 +133,10 @@ def build_schema(
         CONFIG_KEY: json.dumps(config, sort_keys=True, default=str),
         RUN_KEY: json.dumps(run, sort_keys=True, default=str),
     }
+    for key, value in (extra_metadata or {}).items():
+        if key in metadata:
+            raise ParameterError(f"metadata key {key!r} is reserved")
+        metadata[key] = value
     return pa.schema(fields, metadata=metadata)
 
 

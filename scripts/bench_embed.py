@@ -1,0 +1,264 @@
+"""Retrieval quality of the fused embedding and of each modality alone on ../shared/bench.
+
+Runs ``reelsense embed`` (library: ``embed_corpus``) over the dev queries with the default
+preset, the bench library indexed as the sound index and corpus sound discovery, then
+scores retrieval (each query against the 239 others) where two videos are *related* when
+they use the same source sound (truth ``source_track``, non-empty) or the same picture
+(``image_id``). truth.csv is read here only, to score.
+
+Metrics: mAP; recall@5 = |related in the top 5| / min(5, |related|) (capped recall, so
+1.0 is reachable when a video has more than 5 related ones); hit@5 = at least one related
+video in the top 5. Reported for the combined relation, same sound only and same picture only.
+
+    python scripts/bench_embed.py                 # embed (cached in --work) and score
+    python scripts/bench_embed.py --frames    # also frame sampling/pooling: cost, same-picture mAP
+    python scripts/bench_embed.py --weights       # also: fused variants with other weights
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import resource
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from reelsense.featurize import VideoFeaturizer, apply_sound_clusters, default_discoverer, embed_corpus
+from reelsense.fusion import FusionConfig, pool_frames
+from reelsense.pipeline import EmbedConfig, fuse_columns, vectors_from_arrow
+from reelsense.pipeline._fusion_stage import sound_keys
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+# ---------------------------------------------------------------------------- metrics
+
+
+def similarity(vectors: np.ndarray) -> np.ndarray:
+    """Cosine similarity ``[n, n]``; rows without a vector (NaN) score 0 against everything."""
+    x = np.nan_to_num(np.asarray(vectors, dtype=np.float64))
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    unit = x / np.where(norms > 0, norms, 1.0)
+    return unit @ unit.T
+
+
+def retrieval(sims: np.ndarray, related: np.ndarray) -> dict[str, float]:
+    """mAP, capped recall@5 and hit@5 over the queries that have a related video."""
+    n = sims.shape[0]
+    aps, recalls, hits = [], [], []
+    rng = np.random.default_rng(0)
+    tiebreak = rng.random(n) * 1e-9  # fixed random order among equal scores (e.g. all 0)
+    for i in range(n):
+        others = np.arange(n) != i
+        rel = related[i, others]
+        if not rel.any():
+            continue
+        scores = sims[i, others] + tiebreak[others]
+        order = np.argsort(-scores, kind="stable")
+        ranked = rel[order]
+        ranks = np.flatnonzero(ranked) + 1
+        aps.append(float(np.mean(np.arange(1, ranks.size + 1) / ranks)))
+        recalls.append(float(ranked[:5].sum()) / min(5, int(rel.sum())))
+        hits.append(float(ranked[:5].any()))
+    return {
+        "mAP": float(np.mean(aps)),
+        "R@5": float(np.mean(recalls)),
+        "hit@5": float(np.mean(hits)),
+        "n": len(aps),
+    }
+
+
+def relations(truth: list[dict[str, str]]) -> dict[str, np.ndarray]:
+    track = np.array([r["source_track"] for r in truth], dtype=object)
+    image = np.array([r["image_id"] for r in truth], dtype=object)
+    same_sound = (track[:, None] == track[None, :]) & (track[:, None] != "")
+    same_image = image[:, None] == image[None, :]
+    return {"combined": same_sound | same_image, "same sound": same_sound, "same picture": same_image}
+
+
+def print_table(title: str, results: dict[str, dict[str, dict[str, float]]]) -> None:
+    names = list(next(iter(results.values())))
+    print(f"\n{title}\n")
+    print("| representation | " + " | ".join(f"{n} mAP | {n} R@5" for n in names) + " |")
+    print("|---|" + "---:|---:|" * len(names))
+    for rep, per in results.items():
+        cells = " | ".join(f"{per[n]['mAP']:.3f} | {per[n]['R@5']:.3f}" for n in names)
+        print(f"| {rep} | {cells} |")
+
+
+# ---------------------------------------------------------------------------- embedding run
+
+
+def embed(args: argparse.Namespace, queries: Path, library: Path) -> Path:
+    out = args.work / "dev.parquet"
+    index = args.work / "library.rsidx"
+    if not index.exists():
+        from reelsense.audio.index import SoundIndex
+
+        with SoundIndex.create(index) as idx:
+            idx.add_many(sorted(str(p) for p in library.glob("*.ogg")), workers=args.workers)
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    with VideoFeaturizer.from_preset("default", device="cpu", sound_index=index) as featurizer:
+        summary = embed_corpus(
+            [queries],
+            out,
+            featurizer,
+            EmbedConfig(workers=args.workers, overwrite=args.overwrite),
+            discover_sounds=True,
+            discoverer=default_discoverer(str(index), method=args.discovery),
+        )
+    print(
+        f"embed: {summary.processed} processed, {summary.skipped} cached, {summary.errors} errors; "
+        f"{time.perf_counter() - t0:.1f} s wall, {cpu_seconds() - c0:.1f} CPU s"
+    )
+    return out
+
+
+def score_output(out: Path, truth: list[dict[str, str]], weights: bool) -> None:
+    table = pq.read_table(out)
+    ids = table["video_id"].to_pylist()
+    position = {vid: i for i, vid in enumerate(ids)}
+    order = [position[r["qid"]] for r in truth]
+    table = table.take(order)
+    rel = relations(truth)
+    n = table.num_rows
+    columns = {c: vectors_from_arrow(table[c]) for c in ("visual_vector", "caption_vector", "audio_vector")}
+    sound_ids = table["sound_id"].to_pylist()
+    scores = table["sound_score"].to_pylist()
+    clusters = table["sound_cluster"].to_pylist()
+    config = FusionConfig()
+    reps: dict[str, np.ndarray] = {
+        "visual": similarity(columns["visual_vector"]),
+        "caption": similarity(columns["caption_vector"]),
+        "audio (log-mel stats)": similarity(columns["audio_vector"]),
+    }
+    for label, use_clusters in (
+        ("sound identity: index match", None),
+        ("sound identity: index + discovered", clusters),
+    ):
+        keys, conf = sound_keys(sound_ids, scores, use_clusters, config)
+        onehot = np.array([[k == other and k is not None for other in keys] for k in keys], dtype=float)
+        reps[label] = onehot * np.sqrt(np.outer(conf, conf))
+    reps["fused (stored `embedding`)"] = similarity(vectors_from_arrow(table["embedding"]))
+    results = {name: {r: retrieval(s, m) for r, m in rel.items()} for name, s in reps.items()}
+    print_table(f"Retrieval on the {n} dev queries (related = same source sound OR same picture)", results)
+    if weights:
+        variants = {
+            "visual 1, caption 0.5, audio 0.5, sound 1 (default)": FusionConfig(),
+            "no sound component": FusionConfig(sound_weight=0.0),
+            "no caption": FusionConfig(caption_weight=0.0),
+            "no audio": FusionConfig(audio_weight=0.0),
+            "equal weights 1": FusionConfig(caption_weight=1.0, audio_weight=1.0),
+            "sound 1.5": FusionConfig(sound_weight=1.5),
+            "sound 0.7": FusionConfig(sound_weight=0.7),
+            "dim 256": FusionConfig(dim=256),
+            "dim 1024": FusionConfig(dim=1024),
+            "seed 1": FusionConfig(seed=1),
+        }
+        fused = {}
+        for name, cfg in variants.items():
+            emb = fuse_columns(
+                {**columns, "sound_id": sound_ids, "sound_score": scores, "sound_cluster": clusters}, n, cfg
+            )
+            fused[name] = {r: retrieval(similarity(emb.vectors), m) for r, m in rel.items()}
+        print_table("Fusion variants (recomputed from the stored modality columns)", fused)
+
+
+# ---------------------------------------------------------------------------- frames
+
+
+def compare_frames(args: argparse.Namespace, queries: list[Path], truth: list[dict[str, str]]) -> None:
+    from reelsense.io import FrameSampling, decode
+    from reelsense.vision import load_image_encoder
+
+    encoder = load_image_encoder("efficientnet_lite0", device="cpu", precision="fp32")
+    image = np.array([r["image_id"] for r in truth], dtype=object)
+    same_image = image[:, None] == image[None, :]
+    category = np.array([r["image_category"] for r in truth], dtype=object)
+    same_category = category[:, None] == category[None, :]
+    base = FrameSampling(max_side=399, max_frames=16)
+    strategies = {
+        "keyframes": replace(base, strategy="keyframes"),
+        "scenes": replace(base, strategy="scenes"),
+        "uniform 1 fps": replace(base, strategy="uniform", fps=1.0),
+        "count 4": replace(base, strategy="count", count=4),
+        "count 1": replace(base, strategy="count", count=1),
+    }
+    print("\nFrame sampling (EfficientNet-Lite0, tiles, CPU fp32; CPU seconds of this process)\n")
+    print(
+        "| sampling | frames/video | decode CPU s | model CPU s | total CPU ms/video "
+        "| same-picture mAP (mean) | (duration) | same-category mAP (mean) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, sampling in strategies.items():
+        c0 = time.process_time()
+        decoded = [decode(q, frames=sampling, threads=1) for q in queries]
+        c1 = time.process_time()
+        pooled_mean, pooled_dur = [], []
+        for media in decoded:
+            assert media.frames is not None
+            vectors = encoder.encode(media.frames.frames)
+            pooled_mean.append(pool_frames(vectors, method="mean"))
+            pooled_dur.append(
+                pool_frames(vectors, media.frames.pts_seconds, media.info.duration_seconds, "duration")
+            )
+        c2 = time.process_time()
+        n_frames = sum(len(m.frames) for m in decoded if m.frames is not None)
+        m_mean = retrieval(similarity(np.stack(pooled_mean)), same_image)["mAP"]
+        m_dur = retrieval(similarity(np.stack(pooled_dur)), same_image)["mAP"]
+        cat = retrieval(similarity(np.stack(pooled_mean)), same_category)["mAP"]
+        print(
+            f"| {name} | {n_frames / len(queries):.2f} | {c1 - c0:.1f} | {c2 - c1:.1f} | "
+            f"{(c2 - c0) * 1000 / len(queries):.0f} | {m_mean:.3f} | {m_dur:.3f} | {cat:.3f} |",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/reelsense-bench-embed"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--frames", action="store_true", help="compare frame sampling and pooling")
+    parser.add_argument("--weights", action="store_true", help="score fusion variants")
+    parser.add_argument("--no-embed", action="store_true", help="only --frames")
+    parser.add_argument("--overwrite", action="store_true", help="recompute the cached per-video pass")
+    parser.add_argument("--discovery", default="auto", choices=["auto", "discover", "self_join"])
+    parser.add_argument("--compare-discovery", action="store_true", help="score both discovery methods")
+    args = parser.parse_args()
+    sounds = args.bench / "sounds"
+    with (sounds / "truth.csv").open(encoding="utf-8") as f:
+        truth = list(csv.DictReader(f))
+    args.work.mkdir(parents=True, exist_ok=True)
+    if args.frames:
+        compare_frames(args, [sounds / "queries" / f"{r['qid']}.mp4" for r in truth], truth)
+    if not args.no_embed:
+        out = embed(args, sounds / "queries", sounds / "library")
+        score_output(out, truth, args.weights)
+        if args.compare_discovery:
+            for method in ("discover", "self_join"):
+                copy = args.work / f"dev-{method}.parquet"
+                shutil.copy(out, copy)
+                c0, t0 = cpu_seconds(), time.perf_counter()
+                discoverer = default_discoverer(str(args.work / "library.rsidx"), method=method)
+                grouped = apply_sound_clusters(copy, FusionConfig(), discoverer)
+                print(
+                    f"\ndiscovery {method}: {grouped} videos grouped, {time.perf_counter() - t0:.1f} s wall, "
+                    f"{cpu_seconds() - c0:.1f} CPU s"
+                )
+                score_output(copy, truth, False)
+
+
+if __name__ == "__main__":
+    main()

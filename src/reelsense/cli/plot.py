@@ -1,0 +1,43 @@
+"""``reelsense plot``: a 2-D map of the embeddings of a ``reelsense embed`` output (PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reelsense.errors import ReelsenseError
+from reelsense.featurize import plot_embeddings
+
+__all__ = ["plot"]
+
+
+@click.command("plot")
+@click.argument("embeddings", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG to write."
+)
+@click.option(
+    "--color-by",
+    type=click.Choice(["sound", "cluster", "uploader"]),
+    default="sound",
+    show_default=True,
+    help="sound: index match, else discovered cluster; cluster: discovered cluster; uploader.",
+)
+@click.option("--column", default="embedding", show_default=True, help="Vector column (e.g. visual_vector).")
+@click.option(
+    "--method",
+    type=click.Choice(["auto", "tsne", "pca"]),
+    default="auto",
+    show_default=True,
+    help="auto: t-SNE up to 4000 videos, PCA above.",
+)
+def plot(embeddings: Path, output: Path, color_by: str, column: str, method: str) -> None:
+    """Draw the videos of EMBEDDINGS (a Parquet file written by `reelsense embed`) as a
+    2-D map coloured by their sound, discovered cluster or uploader, and save a PNG."""
+    try:
+        info = plot_embeddings(embeddings, output, color_by=color_by, column=column, method=method)  # type: ignore[arg-type]
+    except ReelsenseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    labels = f"{info['labels']} {color_by} labels"
+    click.echo(f"wrote {info['output']}: {info['points']} videos, {info['method']}, {labels}")

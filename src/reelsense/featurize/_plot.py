@@ -1,0 +1,217 @@
+"""A 2-D map of video embeddings (PCA or a small exact t-SNE in numpy), saved as a PNG.
+
+t-SNE (van der Maaten & Hinton 2008) with exact affinities: Gaussian conditionals
+calibrated to a perplexity by bisection, symmetrised; Student-t low-dimensional
+similarities; 750 gradient steps with early exaggeration (12 for the first 250) and
+momentum (0.5 then 0.8), initialised from the PCA scaled to std 1e-4 so the map is
+deterministic. ``O(n^2)`` memory and time: used up to :data:`TSNE_MAX_POINTS` videos,
+PCA above.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from reelsense.errors import OutputError, ParameterError
+from reelsense.pipeline import vectors_from_arrow
+
+__all__ = ["TSNE_MAX_POINTS", "ColorBy", "MapMethod", "embedding_map", "pca_2d", "plot_embeddings", "tsne_2d"]
+
+TSNE_MAX_POINTS = 4000
+ColorBy = Literal["sound", "cluster", "uploader"]
+MapMethod = Literal["auto", "tsne", "pca"]
+_MAX_COLOURS = 12
+
+
+def pca_2d(vectors: np.ndarray) -> np.ndarray:
+    """The first two principal components of ``vectors [n, d]`` -> float64 ``[n, 2]``
+    (signs fixed so the largest loading is positive: deterministic)."""
+    x = np.asarray(vectors, dtype=np.float64)
+    x = x - x.mean(axis=0)
+    if x.shape[0] < 2:
+        return np.zeros((x.shape[0], 2))
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    axes = vt[:2]
+    signs = np.sign(axes[np.arange(axes.shape[0]), np.argmax(np.abs(axes), axis=1)])
+    out = x @ (axes * signs[:, None]).T
+    return out if out.shape[1] == 2 else np.pad(out, ((0, 0), (0, 2 - out.shape[1])))
+
+
+def _affinities(distances: np.ndarray, perplexity: float) -> np.ndarray:
+    n = distances.shape[0]
+    target = np.log(perplexity)
+    lo = np.full(n, 1e-20)
+    hi = np.full(n, 1e20)
+    beta = np.ones(n)
+    d = distances.copy()
+    np.fill_diagonal(d, np.inf)
+    for _ in range(60):  # vectorised bisection over all rows at once
+        p = np.exp(-(d - d.min(axis=1, keepdims=True)) * beta[:, None])
+        sums = p.sum(axis=1, keepdims=True)
+        p /= sums
+        entropy = -(p * np.log(np.maximum(p, 1e-300))).sum(axis=1)
+        too_flat = entropy > target
+        lo = np.where(too_flat, beta, lo)
+        hi = np.where(too_flat, hi, beta)
+        beta = np.where(hi < 1e19, (lo + hi) / 2, beta * 2)
+    joint = (p + p.T) / (2 * n)
+    return np.asarray(np.maximum(joint, 1e-12), dtype=np.float64)
+
+
+def tsne_2d(vectors: np.ndarray, *, perplexity: float = 30.0, steps: int = 750) -> np.ndarray:
+    """Exact t-SNE of ``vectors [n, d]`` (cosine geometry: rows are L2-normalised) ->
+    float64 ``[n, 2]``. Deterministic (PCA initialisation)."""
+    x = np.asarray(vectors, dtype=np.float64)
+    n = x.shape[0]
+    if n < 4:
+        return pca_2d(x)
+    if n > TSNE_MAX_POINTS:
+        raise ParameterError(f"t-SNE here is exact (O(n^2)): at most {TSNE_MAX_POINTS} points, got {n}")
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    sq = np.maximum(2.0 - 2.0 * (x @ x.T), 0.0)
+    p = _affinities(sq, min(perplexity, (n - 1) / 3.0))
+    init = pca_2d(x)
+    y = init / max(float(init[:, 0].std()), 1e-12) * 1e-4
+    velocity = np.zeros_like(y)
+    gains = np.ones_like(y)
+    learning_rate = max(n / 12.0 / 4.0, 50.0)
+    for step in range(steps):
+        exaggeration = 12.0 if step < 250 else 1.0
+        momentum = 0.5 if step < 250 else 0.8
+        diff = y[:, None, :] - y[None, :, :]
+        q_num = 1.0 / (1.0 + (diff**2).sum(axis=2))
+        np.fill_diagonal(q_num, 0.0)
+        q = np.maximum(q_num / q_num.sum(), 1e-12)
+        weights = (exaggeration * p - q) * q_num
+        grad = 4.0 * (weights[:, :, None] * diff).sum(axis=1)
+        same_sign = np.sign(grad) == np.sign(velocity)
+        gains = np.maximum(np.where(same_sign, gains * 0.8, gains + 0.2), 0.01)
+        velocity = momentum * velocity - learning_rate * gains * grad
+        y = y + velocity
+        y = y - y.mean(axis=0)
+    return y
+
+
+def embedding_map(vectors: np.ndarray, method: MapMethod = "auto") -> tuple[np.ndarray, str]:
+    """2-D coordinates ``[n, 2]`` and the method used (``auto``: t-SNE up to
+    :data:`TSNE_MAX_POINTS` points, else PCA)."""
+    if method == "auto":
+        method = "tsne" if vectors.shape[0] <= TSNE_MAX_POINTS else "pca"
+    if method == "tsne":
+        return tsne_2d(vectors), "t-SNE"
+    if method == "pca":
+        return pca_2d(vectors), "PCA"
+    raise ParameterError(f"method must be auto, tsne or pca, got {method!r}")
+
+
+def _labels(columns: dict[str, list[object]], color_by: ColorBy, n: int) -> list[str]:
+    def get(name: str) -> list[object]:
+        return columns.get(name) or [None] * n
+
+    if color_by == "sound":
+        ids, clusters = get("sound_id"), get("sound_cluster")
+        return [str(s or c or "no sound identified") for s, c in zip(ids, clusters, strict=True)]
+    if color_by == "cluster":
+        return [str(c or "no shared sound") for c in get("sound_cluster")]
+    if color_by == "uploader":
+        return [str(u or "unknown uploader") for u in get("uploader")]
+    raise ParameterError(f"color_by must be sound, cluster or uploader, got {color_by!r}")
+
+
+def plot_embeddings(
+    parquet_path: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    color_by: ColorBy = "sound",
+    column: str = "embedding",
+    method: MapMethod = "auto",
+    title: str | None = None,
+) -> dict[str, object]:
+    """Draw the ``column`` vectors of a ``reelsense embed`` output as a 2-D map coloured by
+    ``color_by`` and save it as a PNG at ``output``. The 12 most frequent labels get a
+    colour and a legend entry (with counts); the rest, and videos without a label, are grey.
+
+    Returns ``{"points", "method", "labels", "output"}``. Raises OutputError for an
+    unreadable file or a missing column, ParameterError for bad options.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    try:
+        parquet = pq.ParquetFile(parquet_path)
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"cannot read {os.fspath(parquet_path)!r} as Parquet: {exc}") from exc
+    names = parquet.schema_arrow.names
+    if column not in names:
+        raise OutputError(
+            f"{os.fspath(parquet_path)!r} has no {column!r} column (columns: {', '.join(names)})"
+        )
+    wanted = [c for c in ("video_id", column, "sound_id", "sound_cluster", "uploader") if c in names]
+    table = parquet.read(columns=wanted)
+    vectors = vectors_from_arrow(table[column])
+    keep = np.isfinite(vectors).all(axis=1)
+    if keep.sum() < 2:
+        raise OutputError(f"{os.fspath(parquet_path)!r} has fewer than 2 rows with a {column!r}")
+    columns = {
+        c: [v for v, k in zip(table[c].to_pylist(), keep, strict=True) if k] for c in wanted if c != column
+    }
+    points, used = embedding_map(vectors[keep], method)
+    labels = _labels(columns, color_by, int(keep.sum()))
+    _draw(plt, points, labels, color_by, title or f"{int(keep.sum())} videos, {column}, {used}", output)
+    return {
+        "points": int(keep.sum()),
+        "method": used,
+        "labels": len(set(labels)),
+        "output": os.fspath(output),
+    }
+
+
+def _draw(
+    plt: object, points: np.ndarray, labels: Sequence[str], color_by: str, title: str, output: object
+) -> None:
+    counts = Counter(labels)
+    missing = {"no sound identified", "no shared sound", "unknown uploader"}
+    ranked = [label for label, _ in counts.most_common() if label not in missing]
+    coloured = ranked[:_MAX_COLOURS]
+    cmap = plt.get_cmap("tab20" if len(coloured) > 10 else "tab10")  # type: ignore[attr-defined]
+    fig, ax = plt.subplots(figsize=(10, 7.5), dpi=110)  # type: ignore[attr-defined]
+    lab = np.asarray(labels, dtype=object)
+    grey = ~np.isin(lab, coloured)
+    if grey.any():
+        others = len(ranked) - len(coloured)
+        name = "other" + (f" ({others} more labels)" if others else "") + " / none"
+        ax.scatter(
+            points[grey, 0], points[grey, 1], s=14, c="#c8c8c8", label=f"{name}: {int(grey.sum())}", lw=0
+        )
+    for k, label in enumerate(coloured):
+        sel = lab == label
+        ax.scatter(
+            points[sel, 0],
+            points[sel, 1],
+            s=30,
+            color=cmap(k % cmap.N),
+            label=f"{label} ({int(sel.sum())})",
+            edgecolors="white",
+            linewidths=0.4,
+        )
+    ax.set_title(f"{title}, coloured by {color_by}")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False, title=color_by)
+    fig.tight_layout()
+    path = Path(str(output))
+    try:
+        fig.savefig(path, format="png")
+    except OSError as exc:
+        raise OutputError(f"cannot write {str(path)!r}: {exc}") from exc
+    finally:
+        plt.close(fig)  # type: ignore[attr-defined]

@@ -1,0 +1,190 @@
+"""The fusion itself: per-modality normalisation, fixed projections, weights, renormalisation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from reelsense.errors import ParameterError
+from reelsense.fusion._config import FUSION_VERSION, MODALITIES, FusionConfig
+from reelsense.fusion._random import orthogonal_projection, unit_gaussian
+
+__all__ = [
+    "FusedEmbeddings",
+    "fuse",
+    "match_confidence",
+    "normalize_rows",
+    "project_modality",
+    "sound_identity_vector",
+    "sound_identity_vectors",
+]
+
+
+@dataclass(frozen=True, repr=False)
+class FusedEmbeddings:
+    """Fused video embeddings with the mask of what went into each.
+
+    Attributes:
+        vectors: float32 ``[n, dim]``, unit norm; NaN rows where no component was present
+            (never a vector posing as data).
+        mask: bool ``[n, 4]``, column ``j`` = component :data:`MODALITIES` ``[j]`` was used.
+    """
+
+    vectors: np.ndarray
+    mask: np.ndarray
+
+    @property
+    def present(self) -> np.ndarray:
+        """bool ``[n]``: rows that have an embedding."""
+        return np.asarray(self.mask.any(axis=1))
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+    def __repr__(self) -> str:
+        return f"FusedEmbeddings(vectors=<float32 {self.vectors.shape}>, present={int(self.present.sum())})"
+
+
+def normalize_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """L2-normalise the rows of ``vectors`` (float ``[n, d]``).
+
+    Returns ``(unit float32 [n, d], ok bool [n])``; rows that hold a NaN/inf or have zero
+    norm are not ``ok`` and come back as NaN.
+    """
+    x = np.asarray(vectors, dtype=np.float64)
+    if x.ndim != 2:
+        raise ParameterError(f"vectors must be [n, d], got shape {x.shape}")
+    finite = np.asarray(np.isfinite(x).all(axis=1), dtype=bool)
+    norms = np.linalg.norm(np.where(finite[:, None], x, 0.0), axis=1)
+    ok = finite & (norms > 0.0)
+    out = np.full(x.shape, np.nan, dtype=np.float32)
+    out[ok] = (x[ok] / norms[ok, None]).astype(np.float32)
+    return out, ok
+
+
+def project_modality(
+    vectors: np.ndarray, modality: str, config: FusionConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step 1-2 of the fusion for one modality: ``[n, d] -> ([n, dim] unit, present [n])``.
+
+    Missing rows (NaN, or all zeros) stay missing (NaN, ``present`` False).
+    """
+    unit, ok = normalize_rows(vectors)
+    projection = orthogonal_projection(
+        f"reelsense-fusion/v{FUSION_VERSION}/seed{config.seed}/{modality}", unit.shape[1], config.dim
+    )
+    out = np.full((unit.shape[0], config.dim), np.nan, dtype=np.float32)
+    if ok.any():
+        # one float64 matrix-vector product per row: bit-identical whatever else is in the batch
+        matrix = projection.astype(np.float64)
+        rows = np.stack([row @ matrix for row in unit[ok].astype(np.float64)])
+        projected, _ = normalize_rows(rows)
+        out[ok] = projected
+    return out, ok
+
+
+def sound_identity_vector(sound_key: str, config: FusionConfig) -> np.ndarray:
+    """The fixed unit direction ``g(k)`` (float32 ``[dim]``) of a sound id or cluster key.
+
+    A function of the key, ``config.seed`` and ``config.dim`` only: two videos that use the
+    same sound get exactly the same direction, whatever their speed, offset or mix.
+    """
+    if not sound_key:
+        raise ParameterError("sound_key must be a non-empty string")
+    return unit_gaussian(
+        f"reelsense-fusion/v{FUSION_VERSION}/seed{config.seed}/sound/{sound_key}", config.dim
+    )
+
+
+def match_confidence(score: float | None) -> float:
+    """Weight factor of an index match from its calibrated score (``-log10`` of the
+    false-match probability): ``1 - 10**-score``, in [0, 1] (score 2 -> 0.99)."""
+    if score is None or not np.isfinite(score) or score <= 0.0:
+        return 0.0
+    return float(1.0 - 10.0 ** (-float(score)))
+
+
+def sound_identity_vectors(
+    sound_keys: Sequence[str | None], confidences: Sequence[float] | np.ndarray, config: FusionConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sound components of ``n`` videos: ``(vectors float32 [n, dim], confidence float64 [n])``.
+
+    ``None`` keys (no sound identified) or zero confidence give NaN rows and 0.
+    """
+    conf = np.asarray(confidences, dtype=np.float64)
+    if conf.shape != (len(sound_keys),):
+        raise ParameterError(f"{len(sound_keys)} sound keys but confidences of shape {conf.shape}")
+    conf = np.where(np.isfinite(conf), np.clip(conf, 0.0, 1.0), 0.0)
+    vectors = np.full((len(sound_keys), config.dim), np.nan, dtype=np.float32)
+    cache: dict[str, np.ndarray] = {}
+    for i, key in enumerate(sound_keys):
+        if key is None or conf[i] <= 0.0:
+            conf[i] = 0.0
+            continue
+        if key not in cache:
+            cache[key] = sound_identity_vector(key, config)
+        vectors[i] = cache[key]
+    return vectors, conf
+
+
+def _rows(vectors: np.ndarray | None, n: int | None, name: str) -> int | None:
+    if vectors is None:
+        return n
+    if vectors.ndim != 2:
+        raise ParameterError(f"{name} vectors must be [n, d], got shape {vectors.shape}")
+    if n is not None and vectors.shape[0] != n:
+        raise ParameterError(f"{name} has {vectors.shape[0]} rows, expected {n}")
+    return int(vectors.shape[0])
+
+
+def fuse(
+    config: FusionConfig,
+    *,
+    visual: np.ndarray | None = None,
+    caption: np.ndarray | None = None,
+    audio: np.ndarray | None = None,
+    sound_keys: Sequence[str | None] | None = None,
+    sound_confidence: Sequence[float] | np.ndarray | None = None,
+) -> FusedEmbeddings:
+    """Fuse the modality vectors of ``n`` videos into unit ``[n, config.dim]`` embeddings.
+
+    Args:
+        visual, caption, audio: float ``[n, d_m]`` (any ``d_m``), NaN rows for videos that
+            lack the modality; ``None`` = nobody has it.
+        sound_keys: the identified sound of each video (index sound id or discovered cluster
+            key), ``None`` where none; ``sound_confidence`` its weight factor in [0, 1]
+            (default 1; see :func:`match_confidence`).
+
+    Each row depends only on that row's inputs (never on the other rows). See the maths
+    in :mod:`reelsense.fusion`.
+    """
+    n = None
+    for name, vectors in (("visual", visual), ("caption", caption), ("audio", audio)):
+        n = _rows(vectors, n, name)
+    if sound_keys is not None:
+        if n is not None and len(sound_keys) != n:
+            raise ParameterError(f"{len(sound_keys)} sound keys, expected {n}")
+        n = len(sound_keys)
+    if n is None:
+        raise ParameterError("fuse() needs at least one modality")
+    total = np.zeros((n, config.dim), dtype=np.float64)
+    mask = np.zeros((n, len(MODALITIES)), dtype=bool)
+    for j, (name, vectors) in enumerate((("visual", visual), ("caption", caption), ("audio", audio))):
+        weight = config.weight(name)
+        if vectors is None or weight <= 0.0:
+            continue
+        projected, ok = project_modality(vectors, name, config)
+        total[ok] += weight * projected[ok]
+        mask[:, j] = ok
+    if sound_keys is not None and config.sound_weight > 0.0:
+        conf = np.ones(n) if sound_confidence is None else sound_confidence
+        vectors_s, weights_s = sound_identity_vectors(sound_keys, conf, config)
+        ok = weights_s > 0.0
+        total[ok] += (config.sound_weight * weights_s[ok])[:, None] * vectors_s[ok]
+        mask[:, MODALITIES.index("sound")] = ok
+    fused, ok = normalize_rows(total)
+    fused[~mask.any(axis=1)] = np.nan
+    mask[~ok] = False
+    return FusedEmbeddings(vectors=fused, mask=mask)

@@ -1,0 +1,140 @@
+"""Per-video audio stages that run in the worker processes: presence and sound matching.
+
+Both are cheap next to decoding and parallelise with it. Their heavy state (the VAD
+network, the sound index's in-memory search structure) is built once per worker process
+and cached there; the stage objects themselves stay small (they are pickled with every item).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from reelsense.io import DecodedMedia
+
+if TYPE_CHECKING:
+    from reelsense.audio.index import SoundIndex
+
+__all__ = ["PRESENCE_COLUMNS", "SOUND_COLUMNS", "PresenceStage", "SoundMatchStage", "index_digest"]
+
+PRESENCE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("speech_fraction", pa.float64()),
+    ("music_fraction", pa.float64()),
+    ("speech_seconds", pa.float64()),
+    ("music_seconds", pa.float64()),
+    ("voice_over", pa.bool_()),
+    ("silent", pa.bool_()),
+)
+
+
+@dataclass(frozen=True)
+class PresenceStage:
+    """Speech and music presence of the soundtrack (:func:`reelsense.audio.presence.analyse_presence`):
+    ``speech_fraction``, ``music_fraction``, ``speech_seconds``, ``music_seconds``,
+    ``voice_over``, ``silent``. Null without audio."""
+
+    vad: str = "auto"
+    vad_model: str = ""
+    name: str = "presence"
+    version: int = 1
+    needs_audio: bool = True
+    needs_frames: bool = False
+
+    @property
+    def fields(self) -> tuple[pa.Field, ...]:
+        return tuple(pa.field(name, kind) for name, kind in PRESENCE_COLUMNS)
+
+    def options(self) -> dict[str, Any]:
+        return {"vad": self.vad, "vad_model": self.vad_model}
+
+    def process(self, media: DecodedMedia) -> dict[str, Any]:
+        if media.audio is None or media.audio.samples.size == 0:
+            return {}
+        from reelsense.audio.presence import analyse_presence
+
+        presence = analyse_presence(media.audio.samples, media.audio.sample_rate, vad=self.vad)
+        return {name: getattr(presence, name) for name, _ in PRESENCE_COLUMNS}
+
+
+SOUND_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("sound_id", pa.string()),
+    ("sound_score", pa.float64()),
+    ("sound_offset_seconds", pa.float64()),
+    ("sound_speed", pa.float64()),
+    ("sound_tempo", pa.float64()),
+    ("sound_pitch_semitones", pa.float64()),
+)
+
+_OPEN_INDEXES: dict[str, SoundIndex] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def _open_index(path: str) -> SoundIndex:
+    """The index at ``path``, opened read-only once per process."""
+    from reelsense.audio.index import SoundIndex
+
+    with _OPEN_LOCK:
+        index = _OPEN_INDEXES.get(path)
+        if index is None:
+            index = SoundIndex.open(path, readonly=True)
+            _OPEN_INDEXES[path] = index
+        return index
+
+
+def index_digest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What identifies an index's content: its sounds (id, peaks, duration), fingerprint
+    parameters and a SHA-256 over them (recorded in the output config, so a resume
+    against an index whose sounds changed is refused)."""
+    from reelsense.audio.index import SoundIndex
+
+    with SoundIndex.open(path, readonly=True) as index:
+        sounds = [(s.sound_id, s.n_peaks, round(s.duration_seconds, 3)) for s in index.sounds()]
+        params = index.stats().params
+    blob = json.dumps({"sounds": sorted(sounds), "params": params}, sort_keys=True, default=str)
+    return {"n_sounds": len(sounds), "sha256": hashlib.sha256(blob.encode("utf-8")).hexdigest()}
+
+
+@dataclass(frozen=True)
+class SoundMatchStage:
+    """The best match of the soundtrack in a sound index: ``sound_id``, ``sound_score``
+    (calibrated, ``-log10`` false-match probability), ``sound_offset_seconds`` (in the
+    reference), ``sound_speed`` (time scale; 1.25 = sped up 25 %), ``sound_tempo``,
+    ``sound_pitch_semitones``. All null when nothing passes the threshold or without audio."""
+
+    index_path: str
+    digest: str = ""
+    threshold: float | None = None
+    name: str = "sound_match"
+    version: int = 1
+    needs_audio: bool = True
+    needs_frames: bool = False
+
+    @property
+    def fields(self) -> tuple[pa.Field, ...]:
+        return tuple(pa.field(name, kind) for name, kind in SOUND_COLUMNS)
+
+    def options(self) -> dict[str, Any]:
+        return {"index_sha256": self.digest, "threshold": self.threshold}
+
+    def process(self, media: DecodedMedia) -> dict[str, Any]:
+        if media.audio is None or media.audio.samples.size == 0:
+            return {}
+        index = _open_index(self.index_path)
+        matches = index.match(media.audio.samples, media.audio.sample_rate, top_k=1, threshold=self.threshold)
+        if not matches:
+            return {}
+        best = matches[0]
+        return {
+            "sound_id": best.sound_id,
+            "sound_score": float(best.score),
+            "sound_offset_seconds": float(best.offset_seconds),
+            "sound_speed": float(best.speed),
+            "sound_tempo": float(best.tempo),
+            "sound_pitch_semitones": float(best.pitch_semitones),
+        }

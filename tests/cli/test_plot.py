@@ -1,0 +1,90 @@
+"""``reelsense plot`` and the 2-D map functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from reelsense.cli import main
+from reelsense.featurize import embedding_map, pca_2d, tsne_2d
+
+
+def _clusters(rng: np.random.Generator, n_per: int = 12, dim: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    centres = rng.normal(size=(3, dim)) * 4
+    labels = np.repeat(np.arange(3), n_per)
+    return centres[labels] + rng.normal(size=(labels.size, dim)), labels
+
+
+def _separation(points: np.ndarray, labels: np.ndarray) -> float:
+    """Mean distance between cluster centres over the mean spread within clusters."""
+    centres = np.stack([points[labels == k].mean(axis=0) for k in np.unique(labels)])
+    spread = np.mean(
+        [np.linalg.norm(points[labels == k] - centres[k], axis=1).mean() for k in np.unique(labels)]
+    )
+    between = np.mean([np.linalg.norm(a - b) for i, a in enumerate(centres) for b in centres[i + 1 :]])
+    return float(between / spread)
+
+
+def test_maps_keep_clusters_apart_and_are_deterministic(rng: np.random.Generator) -> None:
+    x, labels = _clusters(rng)
+    tsne = tsne_2d(x, perplexity=8, steps=400)
+    assert tsne.shape == (36, 2) and np.isfinite(tsne).all()
+    assert _separation(tsne, labels) > 3.0
+    np.testing.assert_array_equal(tsne, tsne_2d(x, perplexity=8, steps=400))
+    pca = pca_2d(x)
+    assert _separation(pca, labels) > 3.0
+    points, method = embedding_map(x[:3])
+    assert points.shape == (3, 2) and method == "t-SNE"
+
+
+def _write_embeddings(path: Path, rng: np.random.Generator) -> None:
+    x, labels = _clusters(rng, dim=16)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    sounds = [["trend", "calm", None][k] for k in labels]
+    clusters = [None if s else f"discovered:v{k}" for s, k in zip(sounds, labels, strict=True)]
+    table = pa.table(
+        {
+            "video_id": [f"v{i}" for i in range(len(labels))] + ["bad"],
+            "status": ["ok"] * len(labels) + ["error"],
+            "embedding": pa.array([*list(x.astype(np.float32)), None], pa.list_(pa.float32(), 16)),
+            "sound_id": [*sounds, None],
+            "sound_cluster": [*clusters, None],
+            "uploader": [f"u{i % 4}" for i in range(len(labels))] + [None],
+        }
+    )
+    pq.write_table(table, path)
+
+
+def test_plot_cli_writes_a_png(tmp_path: Path, rng: np.random.Generator) -> None:
+    data = tmp_path / "e.parquet"
+    _write_embeddings(data, rng)
+    out = tmp_path / "map.png"
+    result = CliRunner().invoke(main, ["plot", str(data), "-o", str(out), "--color-by", "sound"])
+    assert result.exit_code == 0, result.output
+    assert "36 videos, t-SNE, 3 sound labels" in result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    out2 = tmp_path / "u.png"
+    result = CliRunner().invoke(
+        main, ["plot", str(data), "-o", str(out2), "--color-by", "uploader", "--method", "pca"]
+    )
+    assert result.exit_code == 0 and "PCA, 4 uploader labels" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--column", "nope"], "no 'nope' column"), (["--color-by", "mood"], "Invalid value")],
+)
+def test_plot_cli_errors(tmp_path: Path, rng: np.random.Generator, args: list[str], message: str) -> None:
+    data = tmp_path / "e.parquet"
+    _write_embeddings(data, rng)
+    result = CliRunner().invoke(main, ["plot", str(data), "-o", str(tmp_path / "m.png"), *args])
+    assert result.exit_code != 0 and message in result.output
+    not_parquet = tmp_path / "x.parquet"
+    not_parquet.write_text("hello")
+    result = CliRunner().invoke(main, ["plot", str(not_parquet), "-o", str(tmp_path / "m.png")])
+    assert result.exit_code == 1 and "cannot read" in result.output

@@ -1,0 +1,182 @@
+"""Fusion maths: properties (hypothesis), masking, determinism, portability goldens."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reelsense.errors import ParameterError
+from reelsense.fusion import (
+    MODALITIES,
+    FusionConfig,
+    frame_durations,
+    fuse,
+    hashed_gaussian,
+    match_confidence,
+    orthogonal_projection,
+    pool_frames,
+    sound_identity_vector,
+)
+
+DIMS = {"visual": 40, "caption": 24, "audio": 12}
+
+
+def _inputs(seed: int, n: int, missing: np.ndarray) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for j, (name, d) in enumerate(DIMS.items()):
+        x = rng.normal(size=(n, d)).astype(np.float32)
+        x[missing[:, j]] = np.nan
+        out[name] = x
+    return out
+
+
+masks = st.lists(st.lists(st.booleans(), min_size=4, max_size=4), min_size=1, max_size=6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(missing_rows=masks, seed=st.integers(0, 2**16), dim=st.sampled_from([8, 32, 64]))
+def test_unit_norm_fixed_size_and_mask(missing_rows: list[list[bool]], seed: int, dim: int) -> None:
+    missing = np.array(missing_rows, dtype=bool)
+    n = missing.shape[0]
+    config = FusionConfig(dim=dim)
+    inputs = _inputs(seed, n, missing)
+    keys = [None if missing[i, 3] else f"s{i % 2}" for i in range(n)]
+    fused = fuse(config, **inputs, sound_keys=keys)
+    assert fused.vectors.shape == (n, dim) and fused.vectors.dtype == np.float32
+    np.testing.assert_array_equal(fused.mask, ~missing)
+    for i in range(n):
+        if missing[i].all():
+            assert np.isnan(fused.vectors[i]).all()  # nothing present: no vector posing as data
+        else:
+            assert np.isfinite(fused.vectors[i]).all()
+            assert abs(float(np.linalg.norm(fused.vectors[i])) - 1.0) < 1e-5
+
+
+@settings(max_examples=30, deadline=None)
+@given(missing_rows=masks, seed=st.integers(0, 2**16))
+def test_rows_do_not_depend_on_the_batch(missing_rows: list[list[bool]], seed: int) -> None:
+    missing = np.array(missing_rows, dtype=bool)
+    config = FusionConfig(dim=32)
+    inputs = _inputs(seed, missing.shape[0], missing)
+    keys = [None if m else "x" for m in missing[:, 3]]
+    whole = fuse(config, **inputs, sound_keys=keys)
+    for i in range(missing.shape[0]):
+        alone = fuse(config, **{k: v[i : i + 1] for k, v in inputs.items()}, sound_keys=keys[i : i + 1])
+        np.testing.assert_array_equal(alone.vectors[0], whole.vectors[i])
+        again = fuse(config, **{k: v[i : i + 1] for k, v in inputs.items()}, sound_keys=keys[i : i + 1])
+        np.testing.assert_array_equal(again.vectors, alone.vectors)  # deterministic
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), dropped=st.sampled_from(["visual", "caption", "audio"]))
+def test_missing_modality_is_masked_and_renormalised(seed: int, dropped: str) -> None:
+    config = FusionConfig(dim=64)
+    inputs = _inputs(seed, 1, np.zeros((1, 4), dtype=bool))
+    with_nan = dict(inputs)
+    with_nan[dropped] = np.full_like(inputs[dropped], np.nan)
+    with_zeros = dict(inputs)
+    with_zeros[dropped] = np.zeros_like(inputs[dropped])  # zeros are not data either
+    without = {k: v for k, v in inputs.items() if k != dropped}
+    a = fuse(config, **with_nan, sound_keys=["s"])
+    b = fuse(config, **with_zeros, sound_keys=["s"])
+    c = fuse(config, **without, sound_keys=["s"])
+    np.testing.assert_allclose(a.vectors, c.vectors, atol=1e-6)
+    np.testing.assert_allclose(b.vectors, c.vectors, atol=1e-6)
+    assert not a.mask[0, MODALITIES.index(dropped)] and a.mask[0].sum() == 3
+    assert abs(float(np.linalg.norm(a.vectors[0])) - 1.0) < 1e-5
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), speeds=st.lists(st.floats(0.7, 1.4), min_size=2, max_size=4))
+def test_same_sound_is_close_whatever_the_speed(seed: int, speeds: list[float]) -> None:
+    """The sound component depends on the sound id and confidence only: the same sound
+    matched at several speeds (and offsets) gives the same direction; another sound is far."""
+    config = FusionConfig(dim=512)
+    n = len(speeds)
+    # videos share nothing but the sound: unrelated pictures, captions and audio statistics
+    rng = np.random.default_rng(seed)
+    inputs = {name: rng.normal(size=(n + 1, 400)) for name in DIMS}
+    confidences = [match_confidence(8.0 + s) for s in speeds] + [match_confidence(9.0)]
+    fused = fuse(config, **inputs, sound_keys=["trend"] * n + ["other"], sound_confidence=confidences)
+    sims = fused.vectors @ fused.vectors.T
+    same = sims[:n, :n][~np.eye(n, dtype=bool)]
+    other = sims[:n, n]
+    # the sound component holds w_s^2 / sum(w^2) = 1 / 2.5 of the similarity
+    assert same.min() > 0.3 and other.max() < 0.25 and same.min() > other.max() + 0.15
+
+
+def test_weights_shape_the_similarity() -> None:
+    rng = np.random.default_rng(3)
+    visual = rng.normal(size=(2, 40))
+    caption = rng.normal(size=(2, 24))
+    caption[1] = caption[0]  # same caption, different pictures
+    sims = []
+    for caption_weight in (0.1, 1.0, 3.0):
+        fused = fuse(FusionConfig(dim=256, caption_weight=caption_weight), visual=visual, caption=caption)
+        sims.append(float(fused.vectors[0] @ fused.vectors[1]))
+    assert sims[0] < sims[1] < sims[2]
+    zero = fuse(FusionConfig(dim=256, caption_weight=0.0), visual=visual, caption=caption)
+    assert not zero.mask[:, 1].any()  # weight 0 drops the component
+
+
+def test_projection_is_an_isometry_up_to_dim_and_a_projection_above() -> None:
+    up = orthogonal_projection("k", 24, 64)
+    np.testing.assert_allclose(up @ up.T, np.eye(24), atol=1e-5)
+    down = orthogonal_projection("k", 100, 32)
+    np.testing.assert_allclose(down.T @ down, np.eye(32), atol=1e-5)
+    assert not up.flags.writeable
+    with pytest.raises(ParameterError):
+        orthogonal_projection("k", 0, 4)
+
+
+def test_golden_values_are_portable() -> None:
+    """Hash-derived randomness, so these numbers are the same on every machine/release."""
+    np.testing.assert_allclose(
+        hashed_gaussian("reelsense", 4), [-2.24625634, 0.12317988, 0.47883798, 1.07893407], atol=1e-7
+    )
+    vector = sound_identity_vector("s004_hr3-desert", FusionConfig(dim=16))
+    assert vector.dtype == np.float32 and abs(float(np.linalg.norm(vector)) - 1) < 1e-6
+    np.testing.assert_allclose(vector[:3], [-0.193509, -0.135389, 0.011931], atol=1e-5)
+
+
+def test_golden_fused_embedding() -> None:
+    visual = np.linspace(-1.0, 1.0, 40, dtype=np.float32)[None, :]
+    caption = np.cos(np.arange(24, dtype=np.float32))[None, :]
+    audio = np.sin(np.arange(12, dtype=np.float32))[None, :]
+    fused = fuse(FusionConfig(dim=16), visual=visual, caption=caption, audio=audio, sound_keys=["s1"])
+    golden = [-0.35681, -0.04128, -0.15145, 0.21362, 0.15915, 0.00966]
+    np.testing.assert_allclose(fused.vectors[0, :6], golden, atol=1e-4)
+
+
+def test_errors_and_config() -> None:
+    with pytest.raises(ParameterError, match="dim"):
+        FusionConfig(dim=4)
+    with pytest.raises(ParameterError, match="visual_weight"):
+        FusionConfig(visual_weight=-1.0)
+    with pytest.raises(ParameterError, match="at least one"):
+        FusionConfig(visual_weight=0, caption_weight=0, audio_weight=0, sound_weight=0)
+    with pytest.raises(ParameterError, match="at least one modality"):
+        fuse(FusionConfig())
+    with pytest.raises(ParameterError, match="rows"):
+        fuse(FusionConfig(), visual=np.ones((2, 3)), caption=np.ones((3, 3)))
+    record = FusionConfig(seed=7).to_dict()
+    assert record["seed"] == 7 and record["version"] >= 1 and record["dim"] == 512
+    assert match_confidence(None) == 0.0 and match_confidence(-1) == 0.0
+    assert abs(match_confidence(2.0) - 0.99) < 1e-12
+
+
+def test_pooling() -> None:
+    vectors = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 3.0]])
+    np.testing.assert_allclose(pool_frames(vectors), [1 / 3, 2 / 3], atol=1e-6)  # unit frames first
+    durations = frame_durations(np.array([0.0, 1.0, 2.0]), 8.0)
+    np.testing.assert_allclose(durations, [1.0, 1.0, 6.0])
+    np.testing.assert_allclose(
+        pool_frames(vectors, np.array([0.0, 1.0, 2.0]), 8.0, "duration"), [1 / 8, 7 / 8], atol=1e-6
+    )
+    with pytest.raises(ParameterError):
+        pool_frames(vectors, method="duration")
+    with pytest.raises(ParameterError):
+        pool_frames(np.zeros((0, 2)))

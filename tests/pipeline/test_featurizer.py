@@ -1,0 +1,158 @@
+"""VideoFeaturizer on the tiny models and generated media: features, masks, sounds, batching."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from media import write_audio, write_video
+from music import make_notes, render
+from reelsense.errors import ParameterError
+from reelsense.featurize import VideoFeaturizer, assign_cluster_keys, default_frame_sampling
+from reelsense.fusion import FusionConfig
+from reelsense.io import FrameSampling
+from reelsense.pipeline import EmbedConfig
+
+SR = 22050
+
+
+@pytest.fixture(scope="module")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two videos sharing a library song (one sped up by 1.2), one stranger song, one
+    silent video without caption, one audio-only file; plus the library folder."""
+    root = tmp_path_factory.mktemp("featurizer")
+    lib = root / "lib"
+    videos = root / "videos"
+    lib.mkdir()
+    videos.mkdir()
+    notes = make_notes(7, 24.0)
+    song = render(notes, 24.0, SR)
+    write_audio(lib / "trend.wav", song, sample_rate=SR)
+    write_audio(lib / "other.wav", render(make_notes(8, 24.0), 24.0, SR), sample_rate=SR)
+    write_video(videos / "a.mp4", duration_seconds=6.0, audio=song[3 * SR : 9 * SR], sample_rate=SR, seed=1)
+    faster = render(notes, 24.0, SR, time_scale=1 / 1.2, pitch=1.2)  # "sped up" edit
+    write_video(videos / "b.mp4", duration_seconds=5.0, audio=faster[4 * SR : 9 * SR], sample_rate=SR, seed=2)
+    write_video(videos / "c.mp4", duration_seconds=3.0, audio=render(make_notes(99, 3.0), 3.0, SR), seed=3)
+    write_video(videos / "mute.mp4", duration_seconds=2.0, audio=None, scene_changes=(1.0,), seed=4)
+    write_audio(videos / "voice.flac", duration_seconds=2.0, signal="noise")
+    for name, caption in (
+        ("a", "Sunset walk #GoldenHour"),
+        ("b", "city lights #GoldenHour"),
+        ("c", "my cat"),
+    ):
+        (videos / f"{name}.info.json").write_text(json.dumps({"id": name, "description": caption}), "utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def featurizer(media_dir: Path) -> Iterator[VideoFeaturizer]:
+    with VideoFeaturizer.from_preset(
+        "tiny", device="cpu", sound_index=media_dir / "lib", fusion=FusionConfig(dim=64), frame_vectors=True
+    ) as fz:
+        yield fz
+
+
+@pytest.fixture(scope="module")
+def features(featurizer: VideoFeaturizer, media_dir: Path) -> dict[str, object]:
+    with ThreadPoolExecutor(2) as pool:
+        out = featurizer.featurize_many([media_dir / "videos"], executor=pool)
+    return {f.video_id: f for f in out}
+
+
+def test_features_of_each_video(features: dict[str, object]) -> None:
+    assert sorted(features) == ["a", "b", "c", "mute", "voice"]
+    a = features["a"]
+    assert a.ok and a.embedding.shape == (64,) and a.embedding.dtype == np.float32  # type: ignore[attr-defined]
+    assert abs(float(np.linalg.norm(a.embedding)) - 1.0) < 1e-5  # type: ignore[attr-defined]
+    assert a.modality_mask.names() == ("visual", "caption", "audio", "sound")  # type: ignore[attr-defined]
+    assert a.caption_text == "Sunset walk golden hour"  # type: ignore[attr-defined]
+    assert a.visual.shape == (64,) and a.caption.shape == (32,)  # type: ignore[attr-defined]
+    assert a.descriptors is not None and a.descriptors.duration_seconds > 5  # type: ignore[attr-defined]
+    frames = a.frame_vectors  # type: ignore[attr-defined]
+    assert frames.shape[0] == a.row["visual_frames"] >= 1 and frames.shape[1] == 64  # type: ignore[attr-defined]
+    np.testing.assert_allclose(np.linalg.norm(frames, axis=1), 1.0, atol=1e-5)
+    assert a.frame_pts_seconds.shape == (frames.shape[0],)  # type: ignore[attr-defined]
+
+
+def test_sound_match_columns_and_identity(features: dict[str, object]) -> None:
+    a, b, c = features["a"], features["b"], features["c"]
+    assert a.sound.sound_id == "trend" and b.sound.sound_id == "trend"  # type: ignore[attr-defined]
+    assert abs(a.sound.offset_seconds - 3.0) < 0.3 and abs(a.sound.speed - 1.0) < 0.03  # type: ignore[attr-defined]
+    assert abs(b.sound.speed - 1.2) < 0.04  # type: ignore[attr-defined]
+    assert c.sound.sound_id is None and not c.modality_mask.sound  # type: ignore[attr-defined]
+    # same sound (one sped up): much closer than to the stranger, although pictures differ
+    ea, eb, ec = a.embedding, b.embedding, c.embedding  # type: ignore[attr-defined]
+    assert float(ea @ eb) > float(ea @ ec) + 0.2
+
+
+def test_missing_modalities_are_masked(features: dict[str, object]) -> None:
+    mute, voice = features["mute"], features["voice"]
+    assert mute.modality_mask.names() == ("visual",)  # type: ignore[attr-defined]
+    assert mute.audio is None and mute.caption is None and mute.descriptors is None  # type: ignore[attr-defined]
+    assert voice.modality_mask.names() == ("audio",)  # type: ignore[attr-defined]
+    assert voice.visual is None and voice.frame_vectors is None  # type: ignore[attr-defined]
+    assert voice.embedding is not None and np.isfinite(voice.embedding).all()  # type: ignore[attr-defined]
+
+
+def test_featurize_one_matches_the_batch(
+    featurizer: VideoFeaturizer, media_dir: Path, features: dict
+) -> None:
+    one = featurizer.featurize(media_dir / "videos" / "b.mp4")
+    assert one.video_id == "b"
+    np.testing.assert_allclose(one.embedding, features["b"].embedding, atol=1e-6)  # batch-independent
+    np.testing.assert_allclose(one.visual, features["b"].visual, atol=1e-6)
+    with pytest.raises(ParameterError, match="not one media file"):
+        featurizer.featurize(media_dir / "videos")
+
+
+def test_batches_sized_by_frames(featurizer: VideoFeaturizer, media_dir: Path, features: dict) -> None:
+    """Batch boundaries (1 frame per batch) change nothing."""
+    with ThreadPoolExecutor(1) as pool:
+        small = featurizer.featurize_many(
+            [media_dir / "videos"], config=EmbedConfig(workers=1, batch_frames=1), executor=pool
+        )
+    for f in small:
+        if f.embedding is not None:
+            np.testing.assert_allclose(f.embedding, features[f.video_id].embedding, atol=1e-6)
+
+
+def test_metadata_and_stages(featurizer: VideoFeaturizer) -> None:
+    meta = featurizer.metadata()
+    assert meta["models"] == {"image": "tiny_image", "text": "tiny_text", "audio": "logmel_stats"}
+    assert meta["fusion"]["dim"] == 64 and meta["fusion"]["version"] >= 1
+    assert meta["sound_index_sha256"] and meta["device"] == "cpu" and meta["precision"] == "fp32"
+    names = [s.name for s in featurizer.worker_stages()]
+    assert names[0] == "audio_descriptors" and names[-1] == "sound_match"
+    assert [s.name for s in featurizer.feature_stages()] == ["visual", "caption", "audio_embedding", "fusion"]
+    assert featurizer.frame_sampling == default_frame_sampling(64)
+
+
+def test_cluster_keys_are_stable_and_prefer_index_ids() -> None:
+    keys, sizes = assign_cluster_keys(
+        ["g1", "g1", "g1", "g2", "g2", None, "g3"],
+        ["v5", "v2", "v9", "v7", "v3", "v1", "v4"],
+        ["trend", None, "trend", None, None, "x", None],
+    )
+    assert keys == ["trend", "trend", "trend", "discovered:v3", "discovered:v3", None, None]
+    assert sizes == [3, 3, 3, 2, 2, None, None]
+
+
+def test_bad_options(media_dir: Path) -> None:
+    with pytest.raises(ParameterError, match="does not exist"):
+        VideoFeaturizer.from_preset("tiny", device="cpu", sound_index=media_dir / "nope")
+    with pytest.raises(ParameterError, match="fp16"):
+        VideoFeaturizer.from_preset("tiny", device="cpu", precision="fp16")
+    empty = media_dir / "empty_lib"
+    empty.mkdir(exist_ok=True)
+    with pytest.raises(ParameterError, match="no audio or video files"):
+        VideoFeaturizer.from_preset("tiny", device="cpu", sound_index=empty)
+    fz = VideoFeaturizer.from_preset(
+        "tiny", device="cpu", frame_sampling=FrameSampling(strategy="count", count=2)
+    )
+    assert fz.frame_sampling is not None and fz.frame_sampling.strategy == "count"
+    assert fz.sound_index is None and [s.name for s in fz.worker_stages()][-1] != "sound_match"
