@@ -17,7 +17,7 @@ from reelsense.audio import (
     logmel_statistics,
     statistics_dim,
 )
-from reelsense.audio._ast import window_starts
+from reelsense.audio._ast import FbankSpec, ast_fbank, window_starts
 from reelsense.audio.embedding import mel_filterbank, resample, stats_embedding
 from reelsense.errors import ModelNotFoundError, ParameterError
 from reelsense.models import (
@@ -236,6 +236,30 @@ def test_non_audio_models_are_refused() -> None:
 def test_window_starts(n: int, window: int, hop: int, starts: list[int], lengths: list[int]) -> None:
     got_starts, got_lengths = window_starts(n, window, hop)
     assert got_starts.tolist() == starts and got_lengths.tolist() == lengths
+
+
+@pytest.mark.filterwarnings("ignore:At least one mel filter:UserWarning")
+@pytest.mark.parametrize("settings", [{}, {"num_mel_bins": 32, "max_length": 100}])
+def test_batched_fbank_equals_the_feature_extractor(settings: dict[str, int]) -> None:
+    """Our torch fbank is what transformers' ASTFeatureExtractor gives, window by window:
+    full, partial, longer than max_length, and shorter than one 25 ms frame."""
+    import torch
+    from transformers import ASTFeatureExtractor
+
+    extractor = ASTFeatureExtractor(**settings)
+    spec = FbankSpec.of(extractor)
+    assert spec is not None and FbankSpec.of(object()) is None
+    rng = np.random.default_rng(12)
+    windows = [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in (163840, 50000, 200000, 16000)]
+    windows.append(tone(440.0, 1.0))
+    expected = extractor(windows, sampling_rate=SR, return_tensors="np")["input_values"]
+    filters = torch.from_numpy(spec.mel_filters())
+    ours = ast_fbank(windows, spec, filters).numpy()
+    assert ours.shape == expected.shape == (5, spec.max_length, spec.num_mel_bins)
+    np.testing.assert_allclose(ours, expected, atol=2e-4)
+    # under one frame (the extractor's torchaudio path refuses it): nothing but padding
+    short = ast_fbank([windows[0][:300]], spec, filters).numpy()
+    np.testing.assert_allclose(short, -spec.mean / (2 * spec.std), atol=1e-6)
 
 
 @pytest.fixture(scope="module")

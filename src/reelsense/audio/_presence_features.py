@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
 from scipy.ndimage import maximum_filter, minimum_filter, uniform_filter1d
 
 __all__ = ["FRAME_SAMPLES", "FRAME_SECONDS", "RATE", "PresenceFrames", "presence_frames", "window_mean"]
@@ -94,7 +95,7 @@ def _framed_power(x: np.ndarray, n_frames: int, n_fft: int, lo_hz: float, hi_hz:
     lo, hi = round(lo_hz * n_fft / RATE), round(hi_hz * n_fft / RATE)
     out = np.empty((n_frames, hi - lo), dtype=np.float32)
     for start in range(0, n_frames, _CHUNK):
-        spectrum = np.fft.rfft(frames[start : start + _CHUNK] * window, axis=1)[:, lo:hi]
+        spectrum = scipy.fft.rfft(frames[start : start + _CHUNK] * window, axis=1)[:, lo:hi]
         out[start : start + _CHUNK] = spectrum.real**2 + spectrum.imag**2
     return out
 
