@@ -156,3 +156,18 @@ def test_bad_options(media_dir: Path) -> None:
     )
     assert fz.frame_sampling is not None and fz.frame_sampling.strategy == "count"
     assert fz.sound_index is None and [s.name for s in fz.worker_stages()][-1] != "sound_match"
+
+
+def test_device_and_precision_plumbing(media_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """auto picks the CPU here (no CUDA/MPS) with fp32; bf16 autocast runs on the CPU and the
+    embedding stays close to fp32's; the models report what they run on."""
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    auto = VideoFeaturizer.from_preset("tiny", presence=False)
+    assert auto.device == "cpu" and auto.precision == "fp32"
+    bf16 = VideoFeaturizer.from_preset("tiny", device="cpu", precision="bf16", presence=False)
+    assert bf16.precision == "bf16" and bf16.metadata()["precision"] == "bf16"
+    path = media_dir / "videos" / "a.mp4"
+    a, b = auto.featurize(path), bf16.featurize(path)
+    assert a.embedding is not None and b.embedding is not None
+    assert float(a.embedding @ b.embedding) > 0.98
+    assert "speech_fraction" not in a.row  # presence=False: no presence columns

@@ -27,7 +27,7 @@ __all__ = ["TSNE_MAX_POINTS", "ColorBy", "MapMethod", "embedding_map", "pca_2d",
 TSNE_MAX_POINTS = 4000
 ColorBy = Literal["sound", "cluster", "uploader"]
 MapMethod = Literal["auto", "tsne", "pca"]
-_MAX_COLOURS = 12
+_MAX_COLOURS = 20
 
 
 def pca_2d(vectors: np.ndarray) -> np.ndarray:
@@ -135,7 +135,7 @@ def plot_embeddings(
     title: str | None = None,
 ) -> dict[str, object]:
     """Draw the ``column`` vectors of a ``reelsense embed`` output as a 2-D map coloured by
-    ``color_by`` and save it as a PNG at ``output``. The 12 most frequent labels get a
+    ``color_by`` and save it as a PNG at ``output``. The 20 most frequent labels get a
     colour and a legend entry (with counts); the rest, and videos without a label, are grey.
 
     Returns ``{"points", "method", "labels", "output"}``. Raises OutputError for an
@@ -185,12 +185,26 @@ def _draw(
     cmap = plt.get_cmap("tab20" if len(coloured) > 10 else "tab10")  # type: ignore[attr-defined]
     fig, ax = plt.subplots(figsize=(10, 7.5), dpi=110)  # type: ignore[attr-defined]
     lab = np.asarray(labels, dtype=object)
-    grey = ~np.isin(lab, coloured)
-    if grey.any():
-        others = len(ranked) - len(coloured)
-        name = "other" + (f" ({others} more labels)" if others else "") + " / none"
+    none = np.isin(lab, list(missing))
+    other = ~np.isin(lab, coloured) & ~none
+    if other.any():
         ax.scatter(
-            points[grey, 0], points[grey, 1], s=14, c="#c8c8c8", label=f"{name}: {int(grey.sum())}", lw=0
+            points[other, 0],
+            points[other, 1],
+            s=16,
+            c="#b0b0b0",
+            lw=0,
+            label=f"{len(ranked) - len(coloured)} smaller groups: {int(other.sum())}",
+        )
+    if none.any():
+        ax.scatter(
+            points[none, 0],
+            points[none, 1],
+            s=14,
+            c="#909090",
+            marker="x",
+            linewidths=0.8,
+            label=f"{next(m for m in missing if m in counts)}: {int(none.sum())}",
         )
     for k, label in enumerate(coloured):
         sel = lab == label
