@@ -130,7 +130,7 @@ def load_silero_vad() -> SileroVad:
     if path is None:
         raise ModelNotFoundError(
             "the Silero VAD needs the silero-vad package (>= 6.2.1, which ships "
-            f"{_WEIGHTS}): pip install 'reelsense[vad]'"
+            f"{_WEIGHTS}): pip install silero-vad"
         )
     from reelsense.models import load_state_dict
 

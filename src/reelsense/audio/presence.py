@@ -5,7 +5,7 @@ in :mod:`reelsense.audio._presence_features`):
 
 **Speech.** The speech probability of each frame comes from the Silero VAD (the
 ``silero-vad`` package's own weights, loaded from its safetensors file into a torch port:
-see :mod:`reelsense.audio._vad`; install with ``pip install 'reelsense[vad]'``). Without
+see :mod:`reelsense.audio._vad`; install with ``pip install silero-vad``). Without
 it, a fallback heuristic scores each frame with a logistic function of four cues of
 syllabic speech -- syllable gaps in the speech band (low-energy share), uneven spectral
 change across bands, 2-8 Hz envelope modulation, and voiced peaks that glide rather than
@@ -162,7 +162,7 @@ def _resolve_vad(vad: str) -> str:
         return SILERO_NAME
     if vad == "silero":
         raise ModelNotFoundError(
-            "vad='silero' needs the silero-vad package (>= 6.2.1): pip install 'reelsense[vad]'"
+            "vad='silero' needs the silero-vad package (>= 6.2.1): pip install silero-vad"
         )
     logger.debug("silero-vad is not installed: using the energy-spectral speech heuristic")
     return FALLBACK_NAME
