@@ -71,36 +71,29 @@ def calibrate(bench: Path, n_per_track: int, seed: int) -> None:
     noise) matched against an index of the OTHER tracks, plus pink noise, babble and
     near-silence. A calibrated score has P(score >= x) ~ 10**-x on such clips."""
     from reelsense.audio import match as match_mod
-    from reelsense.audio._search import HashIndex, PeakTable
-    from reelsense.audio.fingerprint import FingerprintParams, fingerprint
+    from reelsense.audio._search import SearchIndex
+    from reelsense.audio.fingerprint import FingerprintParams, peaks_of
     from reelsense.audio.match import MatchConfig, match_query, prepare_query
 
     params, config = FingerprintParams(), MatchConfig()
     sr = params.sample_rate
     lib = sorted((bench / "sounds" / "library").glob("*.ogg"))
     audio = [read_audio(p, sample_rate=sr).samples for p in lib]
-    prints = [fingerprint(a, sr, params) for a in audio]
+    peaks = [peaks_of(a, sr, params, params.ref_peaks_per_second) for a in audio]
     rng = np.random.default_rng(seed)
     offset = 40.0
     match_mod.TRIALS_CALIBRATION_LOG10 = -offset  # no clipping: raw scores
     raw: list[float] = []
     kinds: list[str] = []
 
-    def best_score(hi: HashIndex, pt: PeakTable, ids: list[str], x: np.ndarray) -> float:
+    def best_score(index: SearchIndex, x: np.ndarray) -> float:
         q = prepare_query(x, sr, params, config)
-        m = match_query(q, hi, pt, ids, params, config, threshold=-1e9, top_k=1)
+        m = match_query(q, index, params, config, threshold=-1e9, top_k=1)
         return (m[0].score - offset) if m else -offset
 
     for i in range(len(lib)):
         keep = [j for j in range(len(lib)) if j != i]
-        hi = HashIndex.build(
-            params.n_keys,
-            np.concatenate([prints[j].keys for j in keep]),
-            np.concatenate([np.full(prints[j].keys.size, n) for n, j in enumerate(keep)]),
-            np.concatenate([prints[j].key_times for j in keep]),
-        )
-        pt = PeakTable.build([(prints[j].peaks.times, prints[j].peaks.bins) for j in keep])
-        ids = [lib[j].stem for j in keep]
+        others = SearchIndex.from_peaks([peaks[j] for j in keep], [lib[j].stem for j in keep], params)
         for _ in range(n_per_track):
             dur = float(rng.choice([3.0, 5.0, 8.0, 10.0, 15.0]))
             speed = float(rng.choice([1.0, 1.0, 0.8, 0.9, 1.1, 1.2, 1.3]))
@@ -112,20 +105,13 @@ def calibrate(bench: Path, n_per_track: int, seed: int) -> None:
             x = x * 10 ** (rng.uniform(-10, 5) / 20)
             if rng.random() < 0.4:
                 x = x + _pink(rng, x.size) * np.sqrt(np.mean(x**2)) * 10 ** (-rng.uniform(0, 10) / 20)
-            raw.append(best_score(hi, pt, ids, x.astype(np.float32)))
+            raw.append(best_score(others, x.astype(np.float32)))
             kinds.append("unknown_song")
-    hi = HashIndex.build(
-        params.n_keys,
-        np.concatenate([p.keys for p in prints]),
-        np.concatenate([np.full(p.keys.size, n) for n, p in enumerate(prints)]),
-        np.concatenate([p.key_times for p in prints]),
-    )
-    pt = PeakTable.build([(p.peaks.times, p.peaks.bins) for p in prints])
-    ids = [p.stem for p in lib]
+    everything = SearchIndex.from_peaks(peaks, [p.stem for p in lib], params)
     for k in range(3 * n_per_track):
         n = int(rng.choice([3.0, 8.0, 15.0]) * sr)
         x = [_pink(rng, n) * 0.3, _babble(rng, n, sr) * 0.3, _pink(rng, n) * 1e-3][k % 3]
-        raw.append(best_score(hi, pt, ids, x))
+        raw.append(best_score(everything, x))
         kinds.append(["pink_noise", "babble", "near_silence"][k % 3])
     r = np.array(raw)
     print(f"{r.size} synthetic negatives; raw score = -log10 P(single alignment) - log10(nominal trials)")

@@ -5,15 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soxr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from music import make_notes, render
 from reelsense.audio.fingerprint import (
+    KEY_FRAMES,
     FingerprintParams,
     fingerprint,
-    hash_keys,
     log_spectrogram,
     peak_pairs,
+    peak_triplets,
     peaks_of,
+    reference_keys,
+    triplet_keys,
 )
 from reelsense.errors import ParameterError
 
@@ -117,18 +122,72 @@ def test_pairs_respect_target_zone_and_fan_out() -> None:
     assert np.bincount(a).max() <= 4
 
 
-def test_hash_keys_are_in_range_and_invalid_outside() -> None:
+def test_triplets_are_two_targets_of_one_anchor() -> None:
+    peaks = peaks_of(render(make_notes(8, 10.0), 10.0, SR), SR, P, 30.0)
+    a, b, c = peak_triplets(peaks, P, 4)
+    pa, pt = peak_pairs(peaks, P, 4)
+    pairs = set(zip(pa.tolist(), pt.tolist(), strict=True))
+    assert a.size > 0
+    assert all((x, y) in pairs and (x, z) in pairs for x, y, z in zip(a, b, c, strict=True))
+    assert np.all(b < c)  # the earlier target first
+    assert np.bincount(a).max() <= 6  # C(4, 2)
+    assert len(set(zip(a.tolist(), b.tolist(), c.tolist(), strict=True))) == a.size
+
+
+def _keys(f1: float, df: tuple[float, float], dt: tuple[float, float]) -> tuple[int, bool]:
+    k, ok = triplet_keys(
+        np.array([f1]), (np.array([df[0]]), np.array([df[1]])), (np.array([dt[0]]), np.array([dt[1]])), P
+    )
+    return int(k[0]), bool(ok[0])
+
+
+def test_triplet_keys_range_validity_and_canonical_order() -> None:
     rng = np.random.default_rng(2)
-    f1 = rng.uniform(0, P.n_bins - 1, 1000)
-    df = rng.uniform(-P.pair_max_bins, P.pair_max_bins, 1000)
-    dt = rng.uniform(P.pair_min_frames, P.pair_max_frames, 1000)
-    keys, ok = hash_keys(f1, df, dt, P)
-    assert ok.all() and keys.max() < P.n_keys
-    _, bad = hash_keys(np.array([-5.0, 10.0]), np.array([0.0, 99.0]), np.array([5.0, 5.0]), P)
-    assert not bad.any()
-    k1, _ = hash_keys(np.array([10.0]), np.array([3.0]), np.array([7.0]), P)
-    k2, _ = hash_keys(np.array([10.0]), np.array([3.0]), np.array([8.0]), P)
-    assert k1[0] != k2[0]
+    n = 2000
+    f1 = rng.uniform(0, P.n_bins - 1, n)
+    d = rng.uniform(-P.pair_max_bins, P.pair_max_bins, (2, n))
+    t = rng.uniform(P.pair_min_frames, P.pair_max_frames, (2, n))
+    keys, ok = triplet_keys(f1, (d[0], d[1]), (t[0], t[1]), P)
+    assert ok.all() and int(keys.max()) < P.n_keys
+    swapped, _ = triplet_keys(f1, (d[1], d[0]), (t[1], t[0]), P)
+    assert np.array_equal(keys, swapped)  # target order does not matter
+    assert len(np.unique(keys)) > 0.99 * n  # ~30 bits: random triplets almost never collide
+    assert not _keys(-5.0, (0.0, 1.0), (5.0, 9.0))[1]  # below the band
+    assert not _keys(10.0, (0.0, 99.0), (5.0, 9.0))[1]  # frequency difference out of range
+    assert not _keys(10.0, (0.0, 1.0), (5.0, KEY_FRAMES + 1.0))[1]  # time difference out of range
+    assert _keys(10.0, (3.0, 1.0), (7.0, 9.0))[0] != _keys(10.0, (3.0, 1.0), (8.0, 9.0))[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    f1=st.floats(20.0, 140.0),
+    df=st.tuples(st.floats(-25.0, 25.0), st.floats(-25.0, 25.0)),
+    dt=st.tuples(st.floats(3.0, 25.0), st.floats(3.0, 25.0)),
+    scale=st.floats(0.7, 1.45),
+    shift=st.integers(-15, 15),
+)
+def test_hypothesis_inverts_an_edit(
+    f1: float, df: tuple[float, float], dt: tuple[float, float], scale: float, shift: int
+) -> None:
+    """A reference triplet edited by time scale ``1/scale`` and frequency shift ``-shift`` (what a
+    query holds) hashes back to the reference key under the hypothesis (scale, shift): frequency
+    differences are invariant, the anchor moves by the shift, time differences by the scale."""
+    ref, ok = _keys(f1, df, dt)
+    assert ok
+    q_anchor, q_dt = f1 - shift, (dt[0] / scale, dt[1] / scale)
+    back, ok2 = _keys(q_anchor + shift, df, (q_dt[0] * scale, q_dt[1] * scale))
+    assert ok2 and back == ref
+    other, _ = _keys(q_anchor + shift + 2.0, df, (q_dt[0] * scale, q_dt[1] * scale))
+    assert other != ref  # a wrong shift hypothesis gives another key
+
+
+def test_reference_keys_match_fingerprint() -> None:
+    x = render(make_notes(4, 8.0), 8.0, SR)
+    fp = fingerprint(x, SR, P)
+    keys, times = reference_keys(fp.peaks, P)
+    assert np.array_equal(keys, fp.keys) and np.array_equal(times, fp.key_times)
+    assert keys.size > 4 * len(fp.peaks)  # about C(4, 2) = 6 triplets per anchor
+    assert times.min() >= 0 and times.max() <= fp.peaks.times.max() + 1
 
 
 def test_fingerprint_is_deterministic() -> None:

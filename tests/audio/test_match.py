@@ -9,10 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from music import make_notes, render
-from reelsense.audio._search import HashIndex, PeakTable
-from reelsense.audio.fingerprint import FingerprintParams, fingerprint
+from reelsense.audio._search import SearchIndex
+from reelsense.audio.fingerprint import FingerprintParams, peaks_of
 from reelsense.audio.match import (
+    Candidate,
     MatchConfig,
+    align,
     false_match_log10p,
     hypothesis_grid,
     match_query,
@@ -26,23 +28,18 @@ C = MatchConfig()
 DUR = 40.0
 
 
+Library = tuple[SearchIndex, list[np.ndarray]]
+
+
 @pytest.fixture(scope="module")
-def library() -> tuple[HashIndex, PeakTable, list[str], list[np.ndarray]]:
+def library() -> Library:
     notes = [make_notes(seed, DUR) for seed in (11, 12, 13)]
-    prints = [fingerprint(render(n, DUR, SR), SR, P) for n in notes]
-    hi = HashIndex.build(
-        P.n_keys,
-        np.concatenate([p.keys for p in prints]),
-        np.concatenate([np.full(p.keys.size, i) for i, p in enumerate(prints)]),
-        np.concatenate([p.key_times for p in prints]),
-    )
-    pt = PeakTable.build([(p.peaks.times, p.peaks.bins) for p in prints])
-    return hi, pt, ["a", "b", "c"], notes
+    peaks = [peaks_of(render(n, DUR, SR), SR, P, P.ref_peaks_per_second) for n in notes]
+    return SearchIndex.from_peaks(peaks, ["a", "b", "c"], P), notes
 
 
-def _match(lib: tuple[HashIndex, PeakTable, list[str], list[np.ndarray]], x: np.ndarray) -> list:
-    hi, pt, ids, _ = lib
-    return match_query(prepare_query(x, SR, P, C), hi, pt, ids, P, C)
+def _match(lib: Library, x: np.ndarray, config: MatchConfig = C) -> list:
+    return match_query(prepare_query(x, SR, P, config), lib[0], P, config)
 
 
 @settings(max_examples=8, deadline=None)
@@ -53,13 +50,13 @@ def _match(lib: tuple[HashIndex, PeakTable, list[str], list[np.ndarray]], x: np.
     which=st.integers(0, 2),
 )
 def test_resampled_excerpt_matches_with_offset_and_speed(
-    library: tuple[HashIndex, PeakTable, list[str], list[np.ndarray]],
+    library: Library,
     offset: float,
     gain_db: float,
     speed: float,
     which: int,
 ) -> None:
-    full = render(library[3][which], DUR, SR)
+    full = render(library[1][which], DUR, SR)
     clip = full[int(offset * SR) : int((offset + 8.0 * speed) * SR)]
     x = soxr.resample(clip, SR * speed, SR).astype(np.float32) * np.float32(10 ** (gain_db / 20))
     matches = _match(library, x)
@@ -74,10 +71,8 @@ def test_resampled_excerpt_matches_with_offset_and_speed(
 
 
 @pytest.mark.parametrize(("time_scale", "pitch"), [(1 / 1.12, 1.0), (1 / 0.88, 1.0), (1.0, 2 ** (2.5 / 12))])
-def test_tempo_and_pitch_edits_are_recovered(
-    library: tuple[HashIndex, PeakTable, list[str], list[np.ndarray]], time_scale: float, pitch: float
-) -> None:
-    notes = library[3][1].copy()
+def test_tempo_and_pitch_edits_are_recovered(library: Library, time_scale: float, pitch: float) -> None:
+    notes = library[1][1].copy()
     sel = (notes[:, 0] > 10.0) & (notes[:, 0] < 20.0)
     part = notes[sel]
     part[:, 0] -= 10.0
@@ -90,7 +85,7 @@ def test_tempo_and_pitch_edits_are_recovered(
 
 
 def test_strangers_noise_and_silence_do_not_match(
-    library: tuple[HashIndex, PeakTable, list[str], list[np.ndarray]],
+    library: Library,
 ) -> None:
     other = render(make_notes(99, 12.0), 12.0, SR)
     rng = np.random.default_rng(0)
@@ -122,3 +117,52 @@ def test_bad_config_raises() -> None:
         MatchConfig(speed_range=(1.1, 1.3))
     with pytest.raises(ParameterError, match="top_k"):
         MatchConfig(top_k=0)
+
+
+def _tone_bursts(freq: float, period_s: float, seconds: float) -> np.ndarray:
+    """A repeated note: 120 ms bursts of a pure tone every ``period_s``."""
+    t = np.arange(int(0.12 * SR)) / SR
+    burst = np.sin(2 * np.pi * freq * t) * np.hanning(t.size)
+    x = np.zeros(int(seconds * SR))
+    for start in np.arange(0.1, seconds - 0.2, period_s):
+        i = int(start * SR)
+        x[i : i + t.size] += burst
+    return (0.3 * x).astype(np.float32)
+
+
+def test_a_repeated_note_does_not_match_another_one() -> None:
+    """Every burst of the query coincides with a reference burst under the tempo hypothesis
+    0.25/0.3, but one repeated frequency is one piece of evidence: capped, it stays below the
+    threshold; uncapped, it would pass for a match."""
+    ref = peaks_of(_tone_bursts(440.0, 0.25, 40.0), SR, P, P.ref_peaks_per_second)
+    index = SearchIndex.from_peaks([ref], ["beeps"], P)
+    q = prepare_query(_tone_bursts(440.0, 0.30, 8.0), SR, P, C)
+    assert match_query(q, index, P, C) == []
+    uncapped = MatchConfig(align_cap_per_bin=10**6)
+    loose = match_query(q, index, P, uncapped, threshold=-1e9)
+    assert loose and loose[0].score >= C.threshold
+
+
+def test_early_exit_gives_the_full_search_answer(library: Library) -> None:
+    clip = render(library[1][2], DUR, SR)[int(12.0 * SR) : int(20.0 * SR)]
+    quick = MatchConfig(first_triplets=100, exit_score=0.0)
+    full = MatchConfig(first_triplets=10**9)
+    a, b = _match(library, clip, quick), _match(library, clip, full)
+    assert a and b and a[0].sound_id == b[0].sound_id == "c"
+    assert a[0].offset_seconds == pytest.approx(12.0, abs=0.1)
+    assert b[0].offset_seconds == pytest.approx(12.0, abs=0.1)
+
+
+def test_align_finds_the_offset_and_a_chance_level(library: Library) -> None:
+    index, notes = library
+    clip = render(notes[0], DUR, SR)[int(5.0 * SR) : int(13.0 * SR)]
+    q = prepare_query(clip, SR, P, C).peaks
+    rt, rb = index.peaks(0)
+    fps = P.frames_per_second
+    # a candidate one hypothesis step and a vote bin off: verification still lands on the truth
+    cand = Candidate(0, 1.0 + C.scale_step, 0.0, 5.0 * fps + C.offset_bin_frames, 1)
+    a = align(q, rt, rb, cand, C, P.frames_per_second)
+    assert a.offset_frames / fps == pytest.approx(5.0, abs=0.05)
+    assert a.scale == pytest.approx(1.0, abs=0.01)
+    assert a.matched > 10 * a.null_rate > 0
+    assert 0.0 <= a.query_start_frames < a.query_end_frames <= q.times.max()

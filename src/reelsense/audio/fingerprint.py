@@ -22,12 +22,18 @@ voice-over or noise. The design makes every one of these edits a *shift* or a
   control, so that loud passages do not starve quiet ones). Frequencies are
   refined by parabolic interpolation (sub-bin), which keeps pitch and speed
   estimates precise.
-* **Peak pairs** (landmarks, Wang 2003) hashed as (anchor band, frequency
-  difference, time difference). In log frequency the frequency difference is
-  *invariant* to pitch shift and resampling; the anchor band moves by the
-  frequency shift and the time difference scales by the time-scale factor, so the
-  matcher applies each (time-scale, frequency-shift) hypothesis to the *query's*
-  pairs and looks up exact keys: the reference side is stored once.
+* **Peak triplets** hashed as (anchor band, two frequency differences, two time
+  differences): an anchor and two of its ``ref_fan_out`` nearest later peaks inside the
+  target zone. In log frequency the frequency differences are *invariant* to pitch shift
+  and resampling; the anchor band moves by the frequency shift and the time differences
+  scale by the time-scale factor, so the matcher applies each (time-scale,
+  frequency-shift) hypothesis to the *query's* triplets and looks up exact keys: the
+  reference side is stored once. Peak *pairs* (Wang 2003) were the first design; their
+  ~18-bit keys return ~680 postings per lookup in a 500-hour index (10,000 sounds of
+  3 min), so a 10 s query under ~80 hypotheses pulled hundreds of millions of postings.
+  A triplet key carries ~11 more bits: the same query pulls ~1 M postings at that size
+  (``scripts/bench_sounds.py``), at the price of needing three surviving peaks instead
+  of two (the query's denser peaks and larger fan-out make up for it on the dev set).
 
 The numbers that decided the parameters are in the module docstring of
 :mod:`reelsense.audio.match` and in the README section ``sounds``.
@@ -51,11 +57,18 @@ __all__ = [
     "FingerprintParams",
     "Peaks",
     "fingerprint",
-    "hash_keys",
     "log_spectrogram",
     "peak_pairs",
+    "peak_triplets",
+    "peaks_of",
     "pick_peaks",
+    "reference_keys",
+    "reference_triplet_keys",
+    "triplet_keys",
 ]
+
+#: time differences in a key are whole frames in ``[0, KEY_FRAMES)``.
+KEY_FRAMES = 64
 
 
 @dataclass(frozen=True)
@@ -79,8 +92,8 @@ class FingerprintParams:
     min_prominence_db: float = 3.0
     ref_peaks_per_second: float = 18.0
     query_peaks_per_second: float = 48.0
-    ref_fan_out: int = 6
-    query_fan_out: int = 10
+    ref_fan_out: int = 4
+    query_fan_out: int = 6
     pair_min_frames: int = 2
     pair_max_frames: int = 40
     pair_max_bins: int = 30
@@ -103,6 +116,14 @@ class FingerprintParams:
             )
         if not 0 < self.pair_max_bins < 64:
             raise ParameterError(f"pair_max_bins={self.pair_max_bins} must be in (0, 64)")
+        if self.ref_fan_out < 2 or self.query_fan_out < 2:
+            raise ParameterError(
+                f"ref_fan_out={self.ref_fan_out}, query_fan_out={self.query_fan_out} must be >= 2 (triplets)"
+            )
+        if self.n_keys >= 1 << 32:
+            raise ParameterError(
+                f"{self.n_keys} triplet keys do not fit in 32 bits: raise hash_band_bins or narrow the band"
+            )
 
     @property
     def frames_per_second(self) -> float:
@@ -118,8 +139,8 @@ class FingerprintParams:
 
     @property
     def n_keys(self) -> int:
-        """Size of the hash key space (keys are in ``[0, n_keys)``)."""
-        return self.n_bands * (2 * self.pair_max_bins + 1) * (self.pair_max_frames + 1)
+        """Size of the triplet key space (keys are in ``[0, n_keys)``)."""
+        return self.n_bands * (2 * self.pair_max_bins + 1) ** 2 * KEY_FRAMES**2
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -127,7 +148,7 @@ class FingerprintParams:
 
 @dataclass(frozen=True, repr=False)
 class Peaks:
-    """Spectral peaks, sorted by time then frequency.
+    """Spectral peaks, sorted by time.
 
     ``times``: float32 ``[n]`` frame positions; ``bins``: float32 ``[n]`` log-frequency
     bins (sub-bin precision); ``strength``: float32 ``[n]`` prominence in dB.
@@ -146,7 +167,7 @@ class Peaks:
 
 @dataclass(frozen=True, repr=False)
 class Fingerprint:
-    """A reference fingerprint: peaks plus peak-pair hashes.
+    """A reference fingerprint: peaks plus peak-triplet hashes.
 
     ``keys``: uint32 ``[m]`` hash keys; ``key_times``: int32 ``[m]`` anchor frame of each key.
     """
@@ -222,7 +243,7 @@ def log_spectrogram(samples: np.ndarray, sample_rate: int, params: FingerprintPa
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
     fbt = _log_filterbank(params).T.tocsr()
     out = np.empty((n_frames, params.n_bins), dtype=np.float32)
-    chunk = 2048
+    chunk = 512
     for s in range(0, n_frames, chunk):  # chunks bound memory; vectorised inside
         spec = np.fft.rfft(frames[s : s + chunk] * window, axis=1)
         power = (spec.real**2 + spec.imag**2).astype(np.float32)
@@ -281,7 +302,8 @@ def pick_peaks(spectrogram_db: np.ndarray, params: FingerprintParams, peaks_per_
     den = a - 2.0 * m + c
     delta = np.where(den < -1e-6, 0.5 * (a - c) / np.where(den < -1e-6, den, -1.0), 0.0)
     ft = t.astype(np.float32) + np.clip(delta, -0.5, 0.5).astype(np.float32)
-    return Peaks(ft, fb, v.astype(np.float32))
+    order = np.argsort(ft, kind="stable")  # sub-frame times can swap neighbours of one frame
+    return Peaks(ft[order], fb[order], v[order].astype(np.float32))
 
 
 def peak_pairs(peaks: Peaks, params: FingerprintParams, fan_out: int) -> tuple[np.ndarray, np.ndarray]:
@@ -310,28 +332,77 @@ def peak_pairs(peaks: Peaks, params: FingerprintParams, fan_out: int) -> tuple[n
     return ai.astype(np.int64), jj[ai, ti].astype(np.int64)
 
 
-def hash_keys(
-    anchor_bins: np.ndarray, delta_bins: np.ndarray, delta_frames: np.ndarray, params: FingerprintParams
-) -> tuple[np.ndarray, np.ndarray]:
-    """Hash keys of peak pairs and a validity mask (pairs whose quantised values fall outside
-    the key space are invalid).
+def peak_triplets(
+    peaks: Peaks, params: FingerprintParams, fan_out: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Anchor/target/target index triples ``([m], [m], [m])``: every two of the ``fan_out``
+    targets of each anchor (see :func:`peak_pairs`), the earlier target first
+    (``fan_out * (fan_out - 1) / 2`` triplets per anchor at most)."""
+    a, t = peak_pairs(peaks, params, fan_out)  # grouped by anchor, targets in time order
+    idx = np.arange(a.size)
+    first, second = [], []
+    for d in range(1, fan_out):  # fan_out - 1 vectorised passes
+        same = idx[: a.size - d][a[d:] == a[: a.size - d]]
+        first.append(same)
+        second.append(same + d)
+    i = np.concatenate(first) if first else np.zeros(0, dtype=np.int64)
+    j = np.concatenate(second) if second else np.zeros(0, dtype=np.int64)
+    return a[i], t[i], t[j]
 
-    ``anchor_bins``, ``delta_bins``, ``delta_frames``: float arrays of the same shape.
-    Returns ``(keys uint32, valid bool)`` with that shape.
+
+def triplet_keys(
+    anchor_bins: np.ndarray,
+    delta_bins: tuple[np.ndarray, np.ndarray],
+    delta_frames: tuple[np.ndarray, np.ndarray],
+    params: FingerprintParams,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hash keys of peak triplets and a validity mask.
+
+    ``anchor_bins``: float ``[...]`` log bin of the anchor; ``delta_bins``/``delta_frames``:
+    the two targets' frequency and time differences to the anchor (float, same shape).
+    Differences are rounded to whole bins/frames; the two targets are put in a canonical
+    order (by rounded time difference, then frequency difference) so that a key does not
+    depend on how near-simultaneous peaks were ordered. Keys whose quantised values fall
+    outside the key space are invalid. Returns ``(keys uint32, valid bool)``.
     """
     band = np.floor(anchor_bins / params.hash_band_bins).astype(np.int64)
-    dfq = np.rint(delta_bins).astype(np.int64) + params.pair_max_bins
-    dtq = np.rint(delta_frames).astype(np.int64)
+    mb = params.pair_max_bins
+    f2 = np.rint(delta_bins[0]).astype(np.int64) + mb
+    f3 = np.rint(delta_bins[1]).astype(np.int64) + mb
+    t2 = np.rint(delta_frames[0]).astype(np.int64)
+    t3 = np.rint(delta_frames[1]).astype(np.int64)
+    swap = (t2 > t3) | ((t2 == t3) & (f2 > f3))
+    f2, f3 = np.where(swap, f3, f2), np.where(swap, f2, f3)
+    t2, t3 = np.where(swap, t3, t2), np.where(swap, t2, t3)
+    n_df = 2 * mb + 1
     valid = (
         (band >= 0)
         & (band < params.n_bands)
-        & (dfq >= 0)
-        & (dfq <= 2 * params.pair_max_bins)
-        & (dtq >= 0)
-        & (dtq <= params.pair_max_frames)
+        & (f2 >= 0)
+        & (f3 >= 0)
+        & (f2 < n_df)
+        & (f3 < n_df)
+        & (t2 >= 0)
+        & (t3 < KEY_FRAMES)
     )
-    keys = (band * (2 * params.pair_max_bins + 1) + dfq) * (params.pair_max_frames + 1) + dtq
+    keys = (((band * n_df + f2) * n_df + f3) * KEY_FRAMES + t2) * KEY_FRAMES + t3
     return np.where(valid, keys, 0).astype(np.uint32), valid
+
+
+def reference_triplet_keys(peaks: Peaks, params: FingerprintParams) -> tuple[np.ndarray, np.ndarray]:
+    """Triplet keys of reference peaks and the index of each key's anchor peak:
+    ``(uint32 [m], int64 [m])``."""
+    a, b, c = peak_triplets(peaks, params, params.ref_fan_out)
+    tb, fb = peaks.times, peaks.bins
+    keys, valid = triplet_keys(fb[a], (fb[b] - fb[a], fb[c] - fb[a]), (tb[b] - tb[a], tb[c] - tb[a]), params)
+    return keys[valid], a[valid]
+
+
+def reference_keys(peaks: Peaks, params: FingerprintParams) -> tuple[np.ndarray, np.ndarray]:
+    """Triplet keys of reference peaks and the anchor frame of each: ``(uint32 [m], int32 [m])``
+    (frames rounded, at least 0)."""
+    keys, anchor = reference_triplet_keys(peaks, params)
+    return keys, np.maximum(np.rint(peaks.times[anchor]), 0).astype(np.int32)
 
 
 def peaks_of(
@@ -349,13 +420,5 @@ def fingerprint(
     x = np.asarray(samples)
     duration = float(x.shape[0]) / float(sample_rate) if sample_rate > 0 else 0.0
     peaks = peaks_of(x, sample_rate, params, params.ref_peaks_per_second)
-    a, t = peak_pairs(peaks, params, params.ref_fan_out)
-    keys, valid = hash_keys(
-        peaks.bins[a], peaks.bins[t] - peaks.bins[a], peaks.times[t] - peaks.times[a], params
-    )
-    return Fingerprint(
-        peaks=peaks,
-        keys=keys[valid],
-        key_times=np.rint(peaks.times[a][valid]).astype(np.int32),
-        duration_seconds=duration,
-    )
+    keys, times = reference_keys(peaks, params)
+    return Fingerprint(peaks=peaks, keys=keys, key_times=times, duration_seconds=duration)

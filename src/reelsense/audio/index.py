@@ -1,11 +1,14 @@
 """The public sound index: reference sounds on disk, matched in memory.
 
 ``SoundIndex`` composes a :class:`~reelsense.audio._store.FingerprintStore` (SQLite,
-crash-safe, versioned, concurrent readers) holding each sound's peaks, with an in-memory
-search structure (inverted hash index + peak table) built from the store on the first
-match and rebuilt whenever the store's ``generation`` changes (another process added or
-removed sounds). Only peaks are stored: the pair hashes are recomputed when loading,
-which keeps the file small (see ``scripts/bench_sounds.py`` for bytes per hour).
+crash-safe, versioned, concurrent readers) holding each sound's peaks, with the search
+structure the matcher needs (a triplet hash table and a peak table,
+:mod:`reelsense.audio._search`). That structure is derived from the stored peaks; it is kept
+in ``<index>-search`` (:mod:`reelsense.audio._sidecar`) and memory-mapped on open, so a
+large index opens in milliseconds. When the store changes (this or another process adds or
+removes sounds; its ``generation`` moves) the next match sees it: removed sounds are masked,
+added ones are fingerprinted into a small in-memory table beside the mapped one, and when
+those grow past a fraction of the index the file is rebuilt.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -21,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from reelsense.audio._search import HashIndex, PeakTable
+from reelsense.audio._index_search import SearchCache
+from reelsense.audio._sidecar import search_file_path
 from reelsense.audio._store import FingerprintStore
 from reelsense.audio._store_types import SoundRecord, StoreItem
-from reelsense.audio.fingerprint import FingerprintParams, Peaks, hash_keys, peak_pairs, peaks_of
+from reelsense.audio.fingerprint import FingerprintParams, Peaks, peaks_of
 from reelsense.audio.match import MatchConfig, SoundMatch, match_query, prepare_query
 from reelsense.errors import ParameterError, ReelsenseError, SoundIndexFormatError
 from reelsense.io import read_audio
@@ -37,8 +40,25 @@ logger = logging.getLogger(__name__)
 # (SQLite, BLAS, torch) can crash a child; spawning re-imports everything per worker.
 _MP = multiprocessing.get_context("forkserver")
 
-SCHEME = "logpeaks-pairs"
-SCHEME_VERSION = 1
+SCHEME = "logpeaks-triplets"
+SCHEME_VERSION = 2
+#: the scheme that stored the same peaks before triplet hashes (its stores are read as they are)
+_PEAKS_COMPATIBLE = {("logpeaks-pairs", 1)}
+#: parameters that define the stored peaks (the rest only shape derived structures)
+_PEAK_FIELDS = (
+    "sample_rate",
+    "n_fft",
+    "hop_length",
+    "fmin_hz",
+    "fmax_hz",
+    "bins_per_octave",
+    "whiten_frames",
+    "whiten_bins",
+    "peak_radius_frames",
+    "peak_radius_bins",
+    "min_prominence_db",
+    "ref_peaks_per_second",
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +74,9 @@ class SoundInfo:
 
 @dataclass(frozen=True)
 class IndexStats:
-    """Totals of an index (``bytes_per_hour``: file bytes per hour of reference audio)."""
+    """Totals of an index. ``file_bytes``: the index file (peaks, crash-safe);
+    ``search_file_bytes``: the search file beside it (a cache, 0 when not written yet);
+    ``bytes_per_hour``: both per hour of reference audio."""
 
     path: str
     n_sounds: int
@@ -65,6 +87,7 @@ class IndexStats:
     format_version: int
     generation: int
     params: dict[str, object]
+    search_file_bytes: int = 0
 
 
 def _store_params(params: FingerprintParams) -> dict[str, object]:
@@ -72,12 +95,15 @@ def _store_params(params: FingerprintParams) -> dict[str, object]:
 
 
 def _params_from_store(stored: dict[str, object], path: str | os.PathLike[str]) -> FingerprintParams:
-    if stored.get("scheme") != SCHEME or stored.get("scheme_version") != SCHEME_VERSION:
+    scheme = (stored.get("scheme"), stored.get("scheme_version"))
+    if scheme != (SCHEME, SCHEME_VERSION) and scheme not in _PEAKS_COMPATIBLE:
         raise SoundIndexFormatError(
             f"{os.fspath(path)} holds fingerprints of scheme {stored.get('scheme')!r} "
             f"v{stored.get('scheme_version')!r}; this reelsense reads {SCHEME!r} v{SCHEME_VERSION}"
         )
     fields = {k: v for k, v in stored.items() if k not in ("scheme", "scheme_version")}
+    if scheme in _PEAKS_COMPATIBLE:  # same peaks, older hashes: keep the peaks' parameters only
+        fields = {k: v for k, v in fields.items() if k in _PEAK_FIELDS}
     try:
         return FingerprintParams(**fields)  # type: ignore[arg-type]
     except TypeError as exc:
@@ -109,11 +135,7 @@ class SoundIndex:
         self._store = store
         self.params = params
         self.config = config or MatchConfig()
-        self._lock = threading.Lock()
-        self._generation = -1
-        self._ids: list[str] = []
-        self._hashes: HashIndex | None = None
-        self._peaks: PeakTable | None = None
+        self._search = SearchCache(store, params, {"scheme": SCHEME, "scheme_version": SCHEME_VERSION})
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -124,9 +146,20 @@ class SoundIndex:
         params: FingerprintParams | None = None,
         config: MatchConfig | None = None,
     ) -> SoundIndex:
-        """Create an index at ``path`` (or open the one there, if its parameters are the same)."""
+        """Create an index at ``path`` (or open the one there, if its parameters are the same;
+        an index of the older pair-hash scheme is opened when its peaks were made the same way)."""
         params = params or FingerprintParams()
-        store = FingerprintStore.open(path, create=True, params=_store_params(params))
+        try:
+            store = FingerprintStore.open(path, create=True, params=_store_params(params))
+        except SoundIndexFormatError as exc:
+            store = FingerprintStore.open(path)
+            stored = dict(store.params)
+            scheme = (stored.get("scheme"), stored.get("scheme_version"))
+            if scheme not in _PEAKS_COMPATIBLE or any(
+                stored.get(k) != getattr(params, k) for k in _PEAK_FIELDS
+            ):
+                store.close()
+                raise exc
         return cls(store, params, config)
 
     @classmethod
@@ -246,6 +279,29 @@ class SoundIndex:
                 on_done(path, None)
             yield StoreItem(sid, arrays, duration, source_path=path)
 
+    def add_peaks(
+        self,
+        entries: Iterable[tuple[str, Peaks, float]],
+        *,
+        replace: bool = False,
+        commit_every: int = 64,
+    ) -> list[SoundRecord]:
+        """Add sounds whose reference peaks were computed elsewhere: ``(sound_id, peaks,
+        duration_seconds)`` each, ``peaks`` as :func:`~reelsense.audio.fingerprint.peaks_of` makes
+        them at ``params.ref_peaks_per_second`` (e.g. synthetic benchmark sounds)."""
+        items = (
+            StoreItem(
+                sid,
+                {
+                    "peak_times": np.asarray(p.times, dtype=np.float32),
+                    "peak_bins": np.asarray(p.bins, dtype=np.float32),
+                },
+                float(duration),
+            )
+            for sid, p, duration in entries
+        )
+        return self._store.add_many(items, replace=replace, commit_every=commit_every)
+
     def remove(self, sound_id: str) -> None:
         """Remove a sound (``SoundIndexError`` for an unknown id)."""
         self._store.remove(sound_id)
@@ -269,52 +325,40 @@ class SoundIndex:
 
     def stats(self) -> IndexStats:
         s = self._store.stats()
+        try:
+            search_bytes = self.search_path.stat().st_size
+        except OSError:
+            search_bytes = 0
+        hours = s.total_duration_seconds / 3600.0
         return IndexStats(
             path=s.path,
             n_sounds=s.n_sounds,
             total_duration_seconds=s.total_duration_seconds,
             total_peaks=s.total_items,
             file_bytes=s.file_bytes,
-            bytes_per_hour=s.bytes_per_hour,
+            search_file_bytes=search_bytes,
+            bytes_per_hour=(s.file_bytes + search_bytes) / hours if hours > 0 else None,
             format_version=s.format_version,
             generation=s.generation,
             params=dict(s.params),
         )
 
     # ------------------------------------------------------------------ matching
-    def _state(self) -> tuple[HashIndex, PeakTable, list[str]]:
-        with self._lock:
-            gen = self._store.generation
-            if self._hashes is None or self._peaks is None or gen != self._generation:
-                self._load()
-            assert self._hashes is not None and self._peaks is not None
-            return self._hashes, self._peaks, self._ids
+    def prepare_search(self, *, persist: bool = True, rebuild: bool = False) -> None:
+        """Make the search structure ready now rather than at the first match: map the search
+        file beside the index, or (re)build it from the stored peaks when it is missing, stale by
+        many sounds, or ``rebuild`` is set; with ``persist`` a rebuild is written to
+        ``<index>-search`` so that later opens (other processes included) map it."""
+        if rebuild:
+            self._search.rebuild(persist=persist)
+        else:
+            self._search.persist = persist
+            self._search.get()
 
-    def _load(self) -> None:
-        ids: list[str] = []
-        per_sound: list[tuple[np.ndarray, np.ndarray]] = []
-        keys, sounds, times = [], [], []
-        p = self.params
-        with self._store.iter_arrays() as stream:
-            for _key, sound_id, arrays in stream:
-                pk = Peaks(arrays["peak_times"], arrays["peak_bins"], arrays["peak_times"])
-                a, t = peak_pairs(pk, p, p.ref_fan_out)
-                k, ok = hash_keys(pk.bins[a], pk.bins[t] - pk.bins[a], pk.times[t] - pk.times[a], p)
-                n = len(ids)
-                keys.append(k[ok])
-                sounds.append(np.full(int(ok.sum()), n, dtype=np.int32))
-                times.append(np.rint(pk.times[a][ok]).astype(np.int32))
-                per_sound.append((pk.times, pk.bins))
-                ids.append(sound_id)
-            gen = stream.generation
-        cat = lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dtype=dt)  # noqa: E731
-        self._hashes = HashIndex.build(
-            p.n_keys, cat(keys, np.uint32), cat(sounds, np.int32), cat(times, np.int32)
-        )
-        self._peaks = PeakTable.build(per_sound)
-        self._ids = ids
-        self._generation = gen
-        logger.info("loaded %d sounds, %d hashes (generation %d)", len(ids), self._hashes.n_postings, gen)
+    @property
+    def search_path(self) -> Path:
+        """The search file beside the index (a cache; it may not exist yet)."""
+        return search_file_path(self._store.path)
 
     def match(
         self,
@@ -329,13 +373,11 @@ class SoundIndex:
         Only matches with ``score >= threshold`` (default ``config.threshold`` = 2.0, an
         estimated false-match probability of 1 %) are returned; at most ``top_k``.
         """
-        hashes, peaks, ids = self._state()
-        if not ids:
+        search = self._search.get()
+        if not len(search):
             return []
         query = prepare_query(samples, sample_rate, self.params, self.config)
-        return match_query(
-            query, hashes, peaks, ids, self.params, self.config, threshold=threshold, top_k=top_k
-        )
+        return match_query(query, search, self.params, self.config, threshold=threshold, top_k=top_k)
 
     def match_file(
         self, path: str | os.PathLike[str], *, top_k: int | None = None, threshold: float | None = None
@@ -394,11 +436,14 @@ def match_files(
     """Match many files against the index at ``index_path`` in ``workers`` processes.
 
     Yields ``(path, matches)`` in input order; a file that fails yields ``(path, error)``.
-    Each worker opens the index read-only once (so a writer may add meanwhile).
+    Each worker opens the index read-only once (so a writer may add meanwhile) and maps its
+    search file, which is made ready here first (so workers share it instead of each
+    rebuilding it).
     """
     if workers < 1:
         raise ParameterError(f"workers={workers} must be >= 1")
-    SoundIndex.open(index_path, readonly=True).close()  # fail early on a bad index
+    with SoundIndex.open(index_path, readonly=True) as index:  # fail early on a bad index
+        index.prepare_search()
     jobs = [(os.fspath(p), top_k, threshold) for p in paths]
     if workers == 1 or len(jobs) <= 1:
         _worker_open(os.fspath(index_path), config)
@@ -411,6 +456,6 @@ def match_files(
                 _WORKER_INDEX = None
         return
     with ProcessPoolExecutor(
-        workers, initializer=_worker_open, initargs=(os.fspath(index_path), config)
+        workers, mp_context=_MP, initializer=_worker_open, initargs=(os.fspath(index_path), config)
     ) as ex:
         yield from ex.map(_worker_match, jobs, chunksize=2)

@@ -1,6 +1,20 @@
 """Matching a query against reference fingerprints, with a calibrated score.
 
-(Design notes and the numbers that decided them: see the README section ``sounds``.)
+Three steps (design notes and the numbers that decided them: README section ``sounds``):
+
+1. **Probe** (:func:`probe`): the query's peak triplets, strongest first, are hashed under every
+   (time-scale, frequency-shift) hypothesis of :func:`hypothesis_grid` and looked up in the
+   index's triplet table; every hit votes for a (sound, hypothesis, offset) cell.
+2. **Rank** (:func:`rank_candidates`): the best cell of each sound; the best ``n_candidates``
+   sounds go on.
+3. **Verify** (:func:`align`): the query's peaks are aligned on the candidate reference's peaks
+   on a fine scale/shift grid around the candidate's hypothesis, near its offset; the
+   coincidence count at the best alignment is compared with the chance level of that query and
+   reference (the count at every other offset, at the best scale/shift), which gives the score.
+
+Probing runs in rounds: the strongest ``first_triplets`` triplets first; when the best
+candidate of that round already verifies with ``score >= exit_score`` the search stops
+(an easy query costs a fraction of a hard one); otherwise the remaining triplets are probed.
 """
 
 from __future__ import annotations
@@ -10,14 +24,14 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
-from reelsense.audio._search import HashIndex, PeakTable
-from reelsense.audio.fingerprint import FingerprintParams, Peaks, hash_keys, peak_pairs, peaks_of
+from reelsense.audio._search import SearchIndex
+from reelsense.audio.fingerprint import FingerprintParams, Peaks, peak_triplets, peaks_of, triplet_keys
 from reelsense.errors import ParameterError
 
-_DIRECT_CELLS = 1 << 23
 _PAIRS_KEPT = 256
+_DIRECT_PAIRS = 1 << 24
 
 __all__ = [
     "Alignment",
@@ -26,10 +40,11 @@ __all__ = [
     "QueryPrint",
     "SoundMatch",
     "align",
-    "find_candidates",
     "hypothesis_grid",
     "match_query",
     "prepare_query",
+    "probe",
+    "rank_candidates",
 ]
 
 
@@ -44,8 +59,18 @@ class MatchConfig:
     Candidate search: hypotheses of three families (resampling over ``speed_range``,
     time-stretch over ``tempo_range``, pitch shift over ``pitch_range_semitones``) spaced
     ``scale_step`` / ``shift_step_bins``; hash hits vote in offset bins of
-    ``offset_bin_frames``; the best ``n_candidates`` sounds are aligned peak by peak with
-    tolerances ``align_tol_bins`` and ``align_step_frames * (align_tol_steps + 0.5)``.
+    ``offset_bin_frames``; the ``cells_per_sound`` best (hypothesis, offset) cells of each of
+    the best ``n_candidates`` sounds are verified. Probing starts with the ``first_triplets``
+    strongest query triplets and, when only the best match is wanted (``top_k`` 1), stops
+    there if a candidate scores ``exit_score`` or more; verification then stops at the first
+    such candidate too. ``top_k`` > 1 verifies every candidate.
+
+    Verification aligns peaks on an ``align_scale_steps`` x ``align_shift_steps`` grid that
+    spans one hypothesis step on either side of the candidate's, with tolerances
+    ``align_tol_bins`` and ``align_step_frames * (align_tol_steps + 0.5)``, counting at most
+    ``align_cap_per_bin`` coincidences per query frequency and ``align_cap_per_frame`` per
+    query frame; the chance level is the larger of the mean count over the whole reference
+    and within ``null_window_seconds`` of the match (see :func:`align`).
     ``threshold``: minimum :attr:`SoundMatch.score` reported (2.0: estimated false-match
     probability 1 %).
     """
@@ -56,13 +81,20 @@ class MatchConfig:
     scale_step: float = 0.025
     shift_step_bins: float = 1.0
     offset_bin_frames: int = 8
-    max_postings: int = 20000
     n_candidates: int = 8
+    cells_per_sound: int = 2
+    first_triplets: int = 1500
+    exit_score: float = 12.0
     align_tol_bins: float = 0.75
     align_step_frames: float = 0.5
     align_tol_steps: int = 1
+    align_scale_steps: int = 9
+    align_shift_steps: int = 5
+    align_cap_per_bin: int = 3
+    align_cap_per_frame: int = 3
+    null_window_seconds: float = 10.0
     threshold: float = 2.0
-    top_k: int = 5
+    top_k: int = 1
 
     def __post_init__(self) -> None:
         for name in ("speed_range", "tempo_range"):
@@ -77,10 +109,23 @@ class MatchConfig:
                 f"scale_step={self.scale_step}, shift_step_bins={self.shift_step_bins}, "
                 f"align_step_frames={self.align_step_frames} must be > 0"
             )
-        if self.top_k < 1 or self.n_candidates < 1:
-            raise ParameterError(f"top_k={self.top_k}, n_candidates={self.n_candidates} must be >= 1")
-        if not math.isfinite(self.threshold):
-            raise ParameterError(f"threshold={self.threshold} must be finite")
+        if self.top_k < 1 or self.n_candidates < 1 or self.first_triplets < 1:
+            raise ParameterError(
+                f"top_k={self.top_k}, n_candidates={self.n_candidates}, "
+                f"first_triplets={self.first_triplets} must be >= 1"
+            )
+        if (
+            self.align_scale_steps < 1
+            or self.align_shift_steps < 1
+            or min(self.align_cap_per_bin, self.align_cap_per_frame) < 1
+        ):
+            raise ParameterError(
+                f"align_scale_steps={self.align_scale_steps}, align_shift_steps={self.align_shift_steps}, "
+                f"align_cap_per_bin={self.align_cap_per_bin}, align_cap_per_frame={self.align_cap_per_frame} "
+                "must be >= 1"
+            )
+        if not (math.isfinite(self.threshold) and not math.isnan(self.exit_score)):
+            raise ParameterError(f"threshold={self.threshold}, exit_score={self.exit_score} must be numbers")
 
 
 @dataclass(frozen=True)
@@ -114,9 +159,10 @@ class SoundMatch:
 
 @dataclass(frozen=True, repr=False)
 class QueryPrint:
-    """Query peaks and their pairs, ready to be hashed under any hypothesis.
+    """Query peaks and their triplets, ready to be hashed under any hypothesis.
 
-    ``anchor_times``/``anchor_bins``/``delta_bins``/``delta_frames``: float32 ``[p]``.
+    ``anchor_times``/``anchor_bins``: float32 ``[p]``; ``delta_bins``/``delta_frames``: float32
+    ``[2, p]`` (the two targets); ``order``: int64 ``[p]``, strongest triplet first.
     """
 
     peaks: Peaks
@@ -124,10 +170,15 @@ class QueryPrint:
     anchor_bins: np.ndarray
     delta_bins: np.ndarray
     delta_frames: np.ndarray
+    order: np.ndarray
     duration_seconds: float
 
     def __repr__(self) -> str:
-        return f"QueryPrint(peaks={len(self.peaks)}, pairs={self.anchor_times.size})"
+        return f"QueryPrint(peaks={len(self.peaks)}, triplets={self.anchor_times.size})"
+
+    @property
+    def n_triplets(self) -> int:
+        return int(self.anchor_times.size)
 
 
 @dataclass(frozen=True)
@@ -144,7 +195,7 @@ class Candidate:
 def hypothesis_grid(config: MatchConfig, params: FingerprintParams) -> tuple[np.ndarray, np.ndarray]:
     """The (time scale, frequency shift in bins) hypotheses searched for candidates.
 
-    Three families: resampling (shift = ``bins_per_octave * log2(scale)``), time-stretch
+    Three families: resampling (shift = ``-bins_per_octave * log2(scale)``), time-stretch
     (no shift) and pitch shift (scale 1). Returns float64 ``([h], [h])``.
     """
     bpo = params.bins_per_octave
@@ -165,112 +216,153 @@ def hypothesis_grid(config: MatchConfig, params: FingerprintParams) -> tuple[np.
     return pairs[:, 0], pairs[:, 1]
 
 
-def prepare_query(
-    samples: np.ndarray, sample_rate: int, params: FingerprintParams, config: MatchConfig
-) -> QueryPrint:
-    """Peaks and pairs of a query signal (``samples`` float ``[n]``)."""
-    x = np.asarray(samples)
-    peaks = peaks_of(x, sample_rate, params, params.query_peaks_per_second)
-    # the query's target zone covers the reference zone under every searched time scale
+def query_zone(params: FingerprintParams, config: MatchConfig) -> FingerprintParams:
+    """The query's target zone: it covers the reference zone under every searched time scale."""
     s_min = min(config.speed_range[0], config.tempo_range[0])
     s_max = max(config.speed_range[1], config.tempo_range[1])
-    zone = dataclasses.replace(
+    return dataclasses.replace(
         params,
         pair_min_frames=max(1, int(np.floor(params.pair_min_frames / s_max))),
         pair_max_frames=min(63, int(np.ceil(params.pair_max_frames / s_min))),
+        pair_max_bins=params.pair_max_bins + 1,
     )
-    a, t = peak_pairs(peaks, zone, params.query_fan_out)
+
+
+def prepare_query(
+    samples: np.ndarray, sample_rate: int, params: FingerprintParams, config: MatchConfig
+) -> QueryPrint:
+    """Peaks and triplets of a query signal (``samples`` float ``[n]``)."""
+    x = np.asarray(samples)
+    peaks = peaks_of(x, sample_rate, params, params.query_peaks_per_second)
+    a, b, c = peak_triplets(peaks, query_zone(params, config), params.query_fan_out)
+    t, f, w = peaks.times, peaks.bins, peaks.strength
+    order = np.argsort(-(w[a] + w[b] + w[c]), kind="stable")
     return QueryPrint(
         peaks=peaks,
-        anchor_times=peaks.times[a],
-        anchor_bins=peaks.bins[a],
-        delta_bins=peaks.bins[t] - peaks.bins[a],
-        delta_frames=peaks.times[t] - peaks.times[a],
-        duration_seconds=float(x.shape[0]) / float(sample_rate),
+        anchor_times=t[a],
+        anchor_bins=f[a],
+        delta_bins=np.stack([f[b] - f[a], f[c] - f[a]]),
+        delta_frames=np.stack([t[b] - t[a], t[c] - t[a]]),
+        order=order.astype(np.int64),
+        duration_seconds=float(x.shape[0]) / float(sample_rate) if sample_rate > 0 else 0.0,
     )
 
 
-def find_candidates(
+@dataclass(frozen=True, repr=False)
+class Votes:
+    """Hash hits as votes: int64 ``[v]`` sound number, hypothesis number, and offset in frames
+    (reference frame of the query's frame 0 under that hypothesis)."""
+
+    sounds: np.ndarray
+    hypotheses: np.ndarray
+    offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.sounds.size)
+
+    def __add__(self, other: Votes) -> Votes:
+        return Votes(
+            np.concatenate([self.sounds, other.sounds]),
+            np.concatenate([self.hypotheses, other.hypotheses]),
+            np.concatenate([self.offsets, other.offsets]),
+        )
+
+
+def probe(
     query: QueryPrint,
-    index: HashIndex,
-    n_sounds: int,
+    selected: np.ndarray,
+    index: SearchIndex,
     params: FingerprintParams,
-    config: MatchConfig,
     scales: np.ndarray,
     shifts: np.ndarray,
-) -> list[Candidate]:
-    """Vote hash hits into (sound, hypothesis, offset) cells; best cell per sound, best sounds first."""
-    p = query.anchor_times.size
-    h = scales.size
-    if p == 0 or n_sounds == 0:
-        return []
-    keys, valid = hash_keys(
-        query.anchor_bins[None, :] + shifts[:, None],
-        np.broadcast_to(query.delta_bins[None, :], (h, p)),
-        query.delta_frames[None, :] * scales[:, None],
+) -> Votes:
+    """Look up the ``selected`` triplets (int ``[p]``) under every hypothesis; one vote per hit."""
+    p, h = selected.size, scales.size
+    if p == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return Votes(z, z, z.astype(np.float64))
+    db = query.delta_bins[:, selected]
+    df = query.delta_frames[:, selected]
+    keys, valid = triplet_keys(
+        query.anchor_bins[selected][None, :] + shifts[:, None],
+        (np.broadcast_to(db[0], (h, p)), np.broadcast_to(db[1], (h, p))),
+        (df[0][None, :] * scales[:, None], df[1][None, :] * scales[:, None]),
         params,
     )
-    flat = np.nonzero(valid.ravel())[0]
-    hits = index.lookup(keys.ravel()[flat], config.max_postings)
-    if len(hits) == 0:
-        return []
+    flat = np.flatnonzero(valid)
+    hits = index.lookup(keys.ravel()[flat])
     src = flat[hits.query_pos]
     hyp = src // p
-    anchor = query.anchor_times[src % p]
-    offset = hits.times - scales[hyp] * anchor
+    anchor = query.anchor_times[selected][src % p]
+    return Votes(hits.sounds, hyp, hits.times - scales[hyp] * anchor)
+
+
+def rank_candidates(
+    votes: Votes,
+    n_sounds: int,
+    scales: np.ndarray,
+    shifts: np.ndarray,
+    config: MatchConfig,
+) -> list[Candidate]:
+    """Best (hypothesis, offset) cell of each sound (offset windows of two bins, so that a
+    bin boundary loses nothing); the ``n_candidates`` best sounds, best first."""
+    if len(votes) == 0 or n_sounds == 0:
+        return []
+    h = scales.size
     width = config.offset_bin_frames
-    off_min = float(np.floor(offset.min() / width))
-    obin = (np.floor(offset / width) - off_min).astype(np.int64)
+    off_min = float(np.floor(votes.offsets.min() / width))
+    obin = (np.floor(votes.offsets / width) - off_min).astype(np.int64)
     n_ob = int(obin.max()) + 2
-    pair = hits.sounds.astype(np.int64) * h + hyp
-    n_pairs = n_sounds * h
-    if n_pairs * n_ob > _DIRECT_CELLS:
-        # large index: keep the (sound, hypothesis) pairs with the most hits, then count cells
-        totals = np.bincount(pair, minlength=n_pairs)
-        keep_n = min(n_pairs, _PAIRS_KEPT)
-        top = np.argpartition(-totals, keep_n - 1)[:keep_n]
-        remap = np.full(n_pairs, -1, dtype=np.int64)
-        remap[top] = np.arange(keep_n)
-        compact = remap[pair]
-        sel = compact >= 0
-        pair_ids = top
-        cells = np.bincount(compact[sel] * n_ob + obin[sel], minlength=keep_n * n_ob).reshape(keep_n, n_ob)
+    pair = votes.sounds * h + votes.hypotheses
+    # the (sound, hypothesis) pairs with the most hits; then offset cells among them only
+    if n_sounds * h <= _DIRECT_PAIRS:
+        uniq = np.arange(n_sounds * h)
+        inverse = pair
+        totals = np.bincount(pair, minlength=uniq.size)
     else:
-        pair_ids = np.arange(n_pairs)
-        cells = np.bincount(pair * n_ob + obin, minlength=n_pairs * n_ob).reshape(n_pairs, n_ob)
-    # windows of two offset bins (no loss at bin boundaries); window j covers bins j-1 and j
+        uniq, inverse, totals = np.unique(pair, return_inverse=True, return_counts=True)
+    keep_n = min(int(np.count_nonzero(totals)), _PAIRS_KEPT)
+    top = np.argpartition(-totals, keep_n - 1)[:keep_n]
+    remap = np.full(uniq.size, -1, dtype=np.int64)
+    remap[top] = np.arange(top.size)
+    compact = remap[inverse]
+    sel = compact >= 0
+    cells = np.bincount(compact[sel] * n_ob + obin[sel], minlength=top.size * n_ob).reshape(top.size, n_ob)
     win = cells.copy()
-    win[:, 1:] += cells[:, :-1]
+    win[:, 1:] += cells[:, :-1]  # window j covers bins j-1 and j
     best_bin = np.argmax(win, axis=1)
     best_val = win[np.arange(win.shape[0]), best_bin]
+    pair_ids = uniq[top]
     pair_sound = pair_ids // h
     order = np.lexsort((-best_val, pair_sound))  # by sound, then best first
-    first = order[np.r_[True, pair_sound[order][1:] != pair_sound[order][:-1]]]
+    ps = pair_sound[order]
+    rank = np.arange(ps.size) - np.searchsorted(ps, ps, side="left")
+    first = order[rank == 0]
     first = first[np.argsort(-best_val[first], kind="stable")][: config.n_candidates]
-    out: list[Candidate] = []
-    for i in first:
-        if best_val[i] <= 0:
-            break
-        hh = int(pair_ids[i] % h)
-        out.append(
-            Candidate(
-                sound=int(pair_sound[i]),
-                scale=float(scales[hh]),
-                shift_bins=float(shifts[hh]),
-                offset_frames=(float(best_bin[i]) + off_min) * width,
-                votes=int(best_val[i]),
-            )
+    chosen = set(pair_sound[first].tolist())
+    extra = order[(rank > 0) & (rank < config.cells_per_sound) & np.isin(ps, list(chosen))]
+    rows = np.r_[first, extra[np.argsort(-best_val[extra], kind="stable")]]
+    return [
+        Candidate(
+            sound=int(pair_sound[i]),
+            scale=float(scales[pair_ids[i] % h]),
+            shift_bins=float(shifts[pair_ids[i] % h]),
+            offset_frames=(float(best_bin[i]) + off_min) * width,
+            votes=int(best_val[i]),
         )
-    return out
+        for i in rows
+        if best_val[i] > 0
+    ]
 
 
 @dataclass(frozen=True)
 class Alignment:
     """Peak coincidences of a query with one reference.
 
-    ``matched``: best count (max over the local scale/shift grid and every offset);
-    ``null_rate``: mean of that max at offsets away from the best one, where the query
-    still half-overlaps the reference (the empirical chance level of this pair);
+    ``matched``: best coincidence count over the local scale/shift grid and the offsets near
+    the candidate's; ``null_rate``: mean count at the best scale/shift over offsets away from
+    the best one where the query still half-overlaps the reference (the empirical chance
+    level of this pair; NaN when the reference is too short to measure it);
     ``query_start_frames``/``query_end_frames``: span of the coinciding query peaks.
     """
 
@@ -283,81 +375,175 @@ class Alignment:
     query_end_frames: float
 
 
+def _coincidences(
+    q_times: np.ndarray,
+    q_bins: np.ndarray,
+    ref_times: np.ndarray,
+    ref_bins: np.ndarray,
+    shifts: np.ndarray,
+    tol_bins: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every (query peak, reference peak) pair within ``tol_bins`` after each shift:
+    ``(shift index int64, query peak index int64, query time float64, reference time float64)``."""
+    order = np.argsort(ref_bins, kind="stable")
+    rb = ref_bins[order]
+    rt = ref_times[order].astype(np.float64)
+    qb = q_bins[None, :] + shifts[:, None]  # [K, Q]
+    lo = np.searchsorted(rb, (qb - tol_bins).ravel(), side="left")
+    hi = np.searchsorted(rb, (qb + tol_bins).ravel(), side="right")
+    lens = hi - lo
+    total = int(lens.sum())
+    kq = np.repeat(np.arange(lens.size), lens)
+    ends = np.cumsum(lens)
+    ridx = np.arange(total) + np.repeat(lo - (ends - lens), lens)
+    nq = q_times.size
+    qi = kq % nq
+    return kq // nq, qi, q_times[qi].astype(np.float64), rt[ridx]
+
+
+def _capped_counts(
+    groups: np.ndarray, n_groups: int, cells: tuple[np.ndarray, np.ndarray], caps: tuple[int, int]
+) -> np.ndarray:
+    """Coincidences per group (``groups``: int ``[c]`` in ``[0, n_groups)``, one per pair), counting
+    at most ``caps[0]`` per query frequency and at most ``caps[1]`` per query frame (``cells``:
+    int ``[c]`` each, >= 0); the smaller of the two totals. Returns int64 ``[n_groups]``.
+
+    Coincidences are evidence only when they are independent. A repeated note (one frequency, a
+    steady rate) matches any other repeated note at a scale that aligns the two rates, and a
+    drum hit (one instant, many frequencies) lines up with any other hit; capping what one
+    frequency or one instant can add keeps either from passing for a melody.
+    """
+    out = np.zeros(n_groups, dtype=np.int64)
+    if groups.size == 0:
+        return out
+    for i, (cell, cap) in enumerate(zip(cells, caps, strict=True)):
+        width = int(cell.max()) + 1
+        counts = np.bincount(groups * width + cell, minlength=n_groups * width)
+        capped = np.minimum(counts, cap).reshape(n_groups, width).sum(axis=1)
+        out = capped if i == 0 else np.minimum(out, capped)
+    return out
+
+
+def _smooth(hist: np.ndarray, steps: int) -> np.ndarray:
+    """Sum over +-``steps`` neighbours along the last axis."""
+    out: np.ndarray = hist.copy()
+    for d in range(1, steps + 1):
+        out[..., d:] += hist[..., :-d]
+        out[..., :-d] += hist[..., d:]
+    return out
+
+
+_TOP_CELLS = 12
+_NULL_FAR_OFFSETS = 300  # offsets sampled away from the null window
+
+
 def align(
     query: Peaks,
     ref_times: np.ndarray,
     ref_bins: np.ndarray,
     cand: Candidate,
     config: MatchConfig,
-    n_scale: int = 5,
-    n_shift: int = 5,
+    frames_per_second: float,
 ) -> Alignment:
-    """Align the query's peaks on one reference's peaks (float ``[r]`` frames and bins).
+    """Align the query's peaks on one reference's peaks (float ``[r]`` frames, sorted, and bins).
 
-    For a ``n_scale`` x ``n_shift`` grid around the candidate's hypothesis, every query
-    peak is paired with the reference peaks within ``align_tol_bins`` of its shifted
-    frequency and the implied offsets are histogrammed: one pass gives the coincidence
-    count at *every* offset, hence both the best alignment and its empirical null.
+    A coincidence is a query peak and a reference peak within ``align_tol_bins`` in frequency
+    (after the shift) and ``align_step_frames * (align_tol_steps + 0.5)`` in time (after the
+    scale and offset); each query frequency (whole log bin) adds at most ``align_cap_per_bin``
+    and each query frame at most ``align_cap_per_frame`` (see :func:`_capped_counts`).
+    Search: on a grid of ``align_scale_steps`` scales x ``align_shift_steps`` shifts that spans
+    one hypothesis step on either side of the candidate's, the pairs near the candidate's
+    offset are histogrammed by implied offset (``align_step_frames`` resolution); the best
+    cells are counted exactly. Null: the count at the best scale/shift at offsets away from
+    the best one, all within ``null_window_seconds`` and a spread of the rest of the
+    reference; the larger of the two means (a dense passage raises the chance level locally).
     """
     nq = len(query)
-    none = Alignment(0, 0.0, cand.scale, cand.shift_bins, cand.offset_frames, 0.0, 0.0)
+    none = Alignment(0, math.nan, cand.scale, cand.shift_bins, cand.offset_frames, 0.0, 0.0)
     if nq == 0 or ref_times.size == 0:
         return none
-    half_s = 0.5 * config.scale_step
-    s_grid = cand.scale * np.exp(np.linspace(-half_s, half_s, n_scale))
-    k_half = 0.5 * config.shift_step_bins + 0.5
-    k_grid = cand.shift_bins + np.linspace(-k_half, k_half, n_shift)
-    order = np.argsort(ref_bins, kind="stable")
-    rb_s = ref_bins[order]
-    rt_s = ref_times[order].astype(np.float64)
-    qb = query.bins[None, :] + k_grid[:, None]  # [K, Q]
-    lo = np.searchsorted(rb_s, (qb - config.align_tol_bins).ravel(), side="left")
-    hi = np.searchsorted(rb_s, (qb + config.align_tol_bins).ravel(), side="right")
-    lens = hi - lo
-    total = int(lens.sum())
-    if total == 0:
-        return none
-    t_ref_max = float(ref_times.max())
-    q_len = float(query.times.max())
     res = config.align_step_frames
-    o_min = int(np.floor(-s_grid[-1] * q_len / res)) - 2
-    n_o = int(np.ceil(t_ref_max / res)) - o_min + 3
-    kq = np.repeat(np.arange(lens.size), lens)
-    ends = np.cumsum(lens)
-    ridx = np.arange(total) + np.repeat(lo - (ends - lens), lens)
-    kk = kq // nq
-    qi = kq % nq
-    tq = query.times[qi].astype(np.float64)
-    tr = rt_s[ridx]
-    n_sk = n_scale * n_shift
-    hist = np.zeros(n_sk * n_o, dtype=np.int64)
-    for si in range(n_scale):  # n_scale (5) vectorised passes
-        ob = np.rint((tr - s_grid[si] * tq) / res).astype(np.int64) - o_min
-        hist += np.bincount((si * n_shift + kk) * n_o + ob, minlength=n_sk * n_o)
-    h2 = hist.reshape(n_sk, n_o)
-    h3 = h2.copy()
-    for d in range(1, config.align_tol_steps + 1):
-        h3[:, d:] += h2[:, :-d]
-        h3[:, :-d] += h2[:, d:]
-    best_sk = h3.max(axis=0)
-    bo = int(np.argmax(best_sk))
-    ski = int(np.argmax(h3[:, bo]))
-    si, ki = divmod(ski, n_shift)
-    o_axis = (np.arange(n_o) + o_min) * res
-    scale = float(s_grid[si])
-    overlap = (o_axis >= -0.5 * scale * q_len) & (o_axis <= t_ref_max - 0.5 * scale * q_len)
-    far = np.abs(o_axis - o_axis[bo]) > max(43.0, 0.5 * scale * q_len)
-    null = best_sk[overlap & far]
-    # the query peaks that coincide at the best alignment
-    sel = kk == ki
-    diff = np.abs(tr[sel] - scale * tq[sel] - o_axis[bo])
-    hit_t = tq[sel][diff <= res * (config.align_tol_steps + 0.5)]
+    tol = config.align_tol_steps
+    half = res * (tol + 0.5)
+    cap = (config.align_cap_per_bin, config.align_cap_per_frame)
+    s_grid = cand.scale * np.exp(np.linspace(-config.scale_step, config.scale_step, config.align_scale_steps))
+    k_half = config.shift_step_bins + 0.5
+    k_grid = cand.shift_bins + np.linspace(-k_half, k_half, config.align_shift_steps)
+    q_len = float(query.times.max())
+    q_bin = np.maximum(np.rint(query.bins), 0).astype(np.int64)
+    q_frame = np.maximum(np.rint(query.times), 0).astype(np.int64)
+    # the candidate's offset is known to a vote bin and its scale to one step
+    reach = 2.0 * config.offset_bin_frames + config.scale_step * cand.scale * q_len + 2.0
+    o_lo, o_hi = cand.offset_frames - reach, cand.offset_frames + reach
+    lo = int(np.searchsorted(ref_times, o_lo - 1.0, side="left"))
+    hi = int(np.searchsorted(ref_times, o_hi + s_grid[-1] * q_len + 1.0, side="right"))
+    kk, qi, tq, tr = _coincidences(
+        query.times, query.bins, ref_times[lo:hi], ref_bins[lo:hi], k_grid, config.align_tol_bins
+    )
+    if tq.size == 0:
+        return none
+    o_min = int(np.floor(o_lo / res)) - tol
+    n_o = int(np.ceil((o_hi - o_lo) / res)) + 2 * tol + 2
+    n_k = k_grid.size
+    hist = np.zeros((s_grid.size * n_k, n_o), dtype=np.int64)
+    flat = hist.reshape(-1)
+    for si, s in enumerate(s_grid):  # align_scale_steps vectorised passes
+        ob = np.rint((tr - s * tq) / res).astype(np.int64) - o_min
+        ok = (ob >= 0) & (ob < n_o)
+        flat += np.bincount(((si * n_k + kk[ok]) * n_o + ob[ok]), minlength=flat.size)
+    sm = _smooth(hist, tol).reshape(-1)
+    top = np.argpartition(-sm, min(_TOP_CELLS, sm.size) - 1)[:_TOP_CELLS]
+    top = top[np.argsort(-sm[top], kind="stable")]
+    # exact capped counts of the best cells, in one pass
+    top_grid, top_o = np.divmod(top, n_o)
+    top_s, top_shift = np.divmod(top_grid, n_k)
+    cell_s, cell_k, cell_o = s_grid[top_s], k_grid[top_shift], (top_o + o_min) * res
+    near = (kk[None, :] == top_shift[:, None]) & (
+        np.abs(tr[None, :] - cell_s[:, None] * tq[None, :] - cell_o[:, None]) <= half
+    )
+    g, pair = np.nonzero(near)
+    capped = _capped_counts(g, top.size, (q_bin[qi[pair]], q_frame[qi[pair]]), cap)
+    b = int(np.lexsort((-sm[top], -capped))[0])  # most capped coincidences, then most in all
+    best = (int(capped[b]), int(sm[top[b]]), float(cell_s[b]), float(cell_k[b]), float(cell_o[b]))
+    matched, _, scale, shift, offset = best
+    sel = kk == int(np.argmin(np.abs(k_grid - shift)))
+    diff = np.abs(tr[sel] - scale * tq[sel] - offset)
+    hit_t = tq[sel][diff <= half]
+    # the chance level: the same count at offsets all over the reference (best scale/shift):
+    # every offset within null_window_seconds, and a spread of the others
+    _, qi0, tq0, tr0 = _coincidences(
+        query.times, query.bins, ref_times, ref_bins, np.array([shift]), config.align_tol_bins
+    )
+    t_ref_max = float(ref_times[-1])
+    step = 2.0 * half + 2.0 * res
+    first = -0.5 * scale * q_len
+    n_c = max(0, int((t_ref_max - 0.5 * scale * q_len - first) / step))
+    dist = np.abs(first + step * np.arange(n_c) - offset)
+    away = dist > max(frames_per_second, 0.5 * scale * q_len)
+    near = away & (dist <= config.null_window_seconds * frames_per_second)
+    far = np.flatnonzero(away & ~near)
+    use = near.copy()
+    use[far[:: max(1, far.size // _NULL_FAR_OFFSETS)]] = True
+    u0 = tr0 - scale * tq0
+    j = np.rint((u0 - first) / step).astype(np.int64)
+    ok = (j >= 0) & (j < n_c)
+    ok[ok] = use[j[ok]] & (np.abs(u0[ok] - first - j[ok] * step) <= half)
+    compact = np.cumsum(use) - 1
+    counts = np.zeros(n_c, dtype=np.int64)
+    counts[use] = _capped_counts(
+        compact[j[ok]], int(np.count_nonzero(use)), (q_bin[qi0[ok]], q_frame[qi0[ok]]), cap
+    )
+    null = counts[use & ~near]
+    rate = float(null.mean()) if null.size >= 20 else math.nan
+    if np.count_nonzero(near) >= 20:  # the chance level where the match is claimed
+        local = float(counts[near].mean())
+        rate = max(rate, local) if math.isfinite(rate) else local
     return Alignment(
-        matched=int(best_sk[bo]),
-        null_rate=float(null.mean()) if null.size >= 20 else math.nan,
+        matched=matched,
+        null_rate=rate,
         scale=scale,
-        shift_bins=float(k_grid[ki]),
-        offset_frames=float(o_axis[bo]),
+        shift_bins=shift,
+        offset_frames=offset,
         query_start_frames=float(hit_t.min()) if hit_t.size else 0.0,
         query_end_frames=float(hit_t.max()) if hit_t.size else 0.0,
     )
@@ -371,7 +557,7 @@ def chance_rate(
     short for an empirical null)."""
     cell = (2 * config.align_tol_bins) * (config.align_step_frames * (2 * config.align_tol_steps + 1))
     density = n_ref_peaks / max(ref_frames * params.n_bins, 1.0)
-    return float(len(query) * density * cell * 25)  # 25: max over the local 5 x 5 grid
+    return float(len(query) * density * cell)
 
 
 def false_match_log10p(matched: int, null_rate: float, log10_trials: float) -> float:
@@ -380,7 +566,11 @@ def false_match_log10p(matched: int, null_rate: float, log10_trials: float) -> f
     if matched <= 0:
         return 0.0
     lam = max(null_rate, 0.5)
-    lp = float(stats.poisson.logsf(matched - 1, lam)) / math.log(10.0)
+    tail = float(special.gammainc(matched, lam))  # P(Poisson(lam) >= matched)
+    if tail > 0.0:
+        lp = math.log10(tail)
+    else:  # beyond double precision: the first term of the tail (a lower bound, so conservative)
+        lp = (matched * math.log(lam) - lam - math.lgamma(matched + 1)) / math.log(10.0)
     return min(0.0, lp + log10_trials)
 
 
@@ -392,16 +582,47 @@ TRIALS_CALIBRATION_LOG10 = 0.0
 
 def log10_trials(total_ref_frames: float, n_hypotheses: int, config: MatchConfig) -> float:
     """``log10`` of the effective number of alignments searched in an index whose references
-    total ``total_ref_frames`` frames."""
-    nominal = max(total_ref_frames / config.align_step_frames, 1.0) * max(n_hypotheses, 1) * 25
+    total ``total_ref_frames`` frames: offsets x hypotheses x the local verification grid."""
+    grid = config.align_scale_steps * config.align_shift_steps
+    nominal = max(total_ref_frames / config.align_step_frames, 1.0) * max(n_hypotheses, 1) * grid
     return math.log10(nominal) + TRIALS_CALIBRATION_LOG10
+
+
+def _verify(
+    query: QueryPrint,
+    index: SearchIndex,
+    cand: Candidate,
+    params: FingerprintParams,
+    config: MatchConfig,
+    trials: float,
+) -> SoundMatch:
+    rt, rb = index.peaks(cand.sound)
+    a = align(query.peaks, rt, rb, cand, config, params.frames_per_second)
+    lam = a.null_rate
+    if not math.isfinite(lam):
+        lam = chance_rate(query.peaks, rt.size, float(rt[-1]) if rt.size else 1.0, params, config)
+    log10p = false_match_log10p(a.matched, lam, trials)
+    pitch = -a.shift_bins * 12.0 / params.bins_per_octave
+    fps = params.frames_per_second
+    return SoundMatch(
+        sound_id=index.ids[cand.sound],
+        score=round(-log10p, 3),
+        offset_seconds=a.offset_frames / fps,
+        speed=a.scale,
+        tempo=a.scale / 2.0 ** (pitch / 12.0),
+        pitch_semitones=pitch,
+        query_start_seconds=a.query_start_frames / fps,
+        query_end_seconds=a.query_end_frames / fps,
+        n_matched_hashes=cand.votes,
+        n_matched_peaks=a.matched,
+        n_query_peaks=len(query.peaks),
+        false_match_probability=10.0**log10p,
+    )
 
 
 def match_query(
     query: QueryPrint,
-    index: HashIndex,
-    peaks: PeakTable,
-    sound_ids: list[str],
+    index: SearchIndex,
     params: FingerprintParams,
     config: MatchConfig,
     *,
@@ -411,39 +632,50 @@ def match_query(
     """Ranked matches of a prepared query (best first), keeping ``score >= threshold``."""
     threshold = config.threshold if threshold is None else threshold
     top_k = config.top_k if top_k is None else top_k
-    scales, shifts = hypothesis_grid(config, params)
-    cands = find_candidates(query, index, len(sound_ids), params, config, scales, shifts)
-    if not cands:
+    if query.n_triplets == 0 or index.n_alive == 0:
         return []
-    trials = log10_trials(peaks.total_frames, scales.size, config)
-    fps = params.frames_per_second
-    out: list[SoundMatch] = []
-    for cand in cands:
-        rt, rb = peaks.peaks(cand.sound)
-        a = align(query.peaks, rt, rb, cand, config)
-        lam = a.null_rate
-        if not math.isfinite(lam):
-            lam = chance_rate(query.peaks, rt.size, float(rt.max()) if rt.size else 1.0, params, config)
-        log10p = false_match_log10p(a.matched, lam, trials)
-        score = -log10p
-        if score < threshold:
-            continue
-        pitch = -a.shift_bins * 12.0 / params.bins_per_octave
-        out.append(
-            SoundMatch(
-                sound_id=sound_ids[cand.sound],
-                score=round(score, 3),
-                offset_seconds=a.offset_frames / fps,
-                speed=a.scale,
-                tempo=a.scale / 2.0 ** (pitch / 12.0),
-                pitch_semitones=pitch,
-                query_start_seconds=a.query_start_frames / fps,
-                query_end_seconds=a.query_end_frames / fps,
-                n_matched_hashes=cand.votes,
-                n_matched_peaks=a.matched,
-                n_query_peaks=len(query.peaks),
-                false_match_probability=10.0**log10p,
-            )
-        )
+    scales, shifts = hypothesis_grid(config, params)
+    trials = log10_trials(index.total_frames, scales.size, config)
+    first = min(config.first_triplets, query.n_triplets)
+    rounds = [query.order[:first], query.order[first:]]
+    votes: Votes | None = None
+    done: dict[Candidate, SoundMatch] = {}
+    cands: list[Candidate] = []
+
+    def verify(c: Candidate) -> SoundMatch:
+        if c not in done:
+            done[c] = _verify(query, index, c, params, config, trials)
+        return done[c]
+
+    exhaustive = top_k > 1  # every candidate is verified; the best match alone may stop early
+    for r, selected in enumerate(rounds):
+        if r > 0 and selected.size == 0:
+            break
+        new = probe(query, selected, index, params, scales, shifts)
+        votes = new if votes is None else votes + new
+        cands = rank_candidates(votes, len(index), scales, shifts, config)
+        last = r + 1 == len(rounds) or rounds[r + 1].size == 0
+        if cands and not (last or exhaustive) and verify(cands[0]).score >= config.exit_score:
+            break  # the strongest triplets already found a certain match
+    # verification: the best cell of each candidate sound, most votes first (for the best match
+    # alone, up to the first certain one); then, unless one was certain, the other cells
+    firsts: list[Candidate] = []
+    others: list[Candidate] = []
+    for c in cands:
+        (others if any(f.sound == c.sound for f in firsts) else firsts).append(c)
+    best: dict[str, SoundMatch] = {}
+    certain = False
+    for c in sorted(firsts, key=lambda c: -c.votes):
+        m = verify(c)
+        best[m.sound_id] = m
+        if m.score >= config.exit_score and not exhaustive:
+            certain = True
+            break
+    if not certain:
+        for c in others:
+            m = verify(c)
+            if m.score > best[m.sound_id].score:
+                best[m.sound_id] = m
+    out = [m for m in best.values() if m.score >= threshold]
     out.sort(key=lambda m: (-m.score, m.sound_id))
     return out[:top_k]
