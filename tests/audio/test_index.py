@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,9 @@ import pytest
 from media import write_audio
 from music import make_notes, render
 from reelsense.audio import FingerprintParams, SoundIndex
+from reelsense.audio._sidecar import read_search_file
+from reelsense.audio._store import FingerprintStore
+from reelsense.audio.fingerprint import peaks_of
 from reelsense.errors import SoundIndexError, SoundIndexFormatError
 
 SR = 22050
@@ -81,3 +85,43 @@ def test_errors(tmp_path: Path) -> None:
         assert index.match(np.zeros(0, np.float32), SR) == []
     with pytest.raises(SoundIndexFormatError):
         SoundIndex.create(path, params=FingerprintParams(ref_peaks_per_second=10.0))
+
+
+def test_search_file_survives_damage_and_foreign_files(tmp_path: Path) -> None:
+    path = tmp_path / "i.rsidx"
+    with SoundIndex.create(path) as index:
+        index.add_array("a", _song(5, 20.0), SR)
+        index.prepare_search()
+        assert index.stats().search_file_bytes > 0
+    index.search_path.write_bytes(b"garbage")  # damaged: ignored (a warning) and rebuilt
+    with SoundIndex.open(path, readonly=True) as index:
+        assert index.match(_song(5, 20.0)[4 * SR : 12 * SR], SR)[0].sound_id == "a"
+    assert read_search_file(index.search_path).sound_ids == ["a"]
+    other = tmp_path / "other.rsidx"  # another index's search file under this name: not used
+    with SoundIndex.create(other) as o:
+        o.add_array("b", _song(6, 20.0), SR)
+        o.prepare_search()
+    shutil.copy(o.search_path, index.search_path)
+    with SoundIndex.open(path) as index:
+        assert index.match(_song(5, 20.0)[4 * SR : 12 * SR], SR)[0].sound_id == "a"
+        assert index.match(_song(6, 20.0)[4 * SR : 12 * SR], SR) == []
+    assert read_search_file(index.search_path).sound_ids == ["a"]
+
+
+def test_add_peaks_and_an_index_of_the_pair_scheme(tmp_path: Path) -> None:
+    params = FingerprintParams()
+    x = _song(7, 20.0)
+    peaks = peaks_of(x, SR, params, params.ref_peaks_per_second)
+    old = tmp_path / "v1.rsidx"  # the pair-hash scheme stored the same peaks: still readable
+    v1 = {**params.to_dict(), "scheme": "logpeaks-pairs", "scheme_version": 1, "ref_fan_out": 6}
+    with FingerprintStore.open(old, create=True, params=v1) as store:
+        store.add("p", {"peak_times": peaks.times, "peak_bins": peaks.bins}, duration_seconds=20.0)
+    with SoundIndex.create(old) as index:  # adding to it works too
+        index.add_peaks([("q", peaks_of(_song(8, 20.0), SR, params, params.ref_peaks_per_second), 20.0)])
+        assert index.match(x[5 * SR : 12 * SR], SR)[0].sound_id == "p"
+        assert index.match(_song(8, 20.0)[5 * SR : 12 * SR], SR)[0].sound_id == "q"
+    future = tmp_path / "v9.rsidx"
+    with FingerprintStore.open(future, create=True, params={**v1, "scheme_version": 9}):
+        pass
+    with pytest.raises(SoundIndexFormatError, match="scheme"):
+        SoundIndex.open(future)

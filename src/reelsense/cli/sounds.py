@@ -28,8 +28,6 @@ MATCH_COLUMNS = (
     "query_end_s",
     "n_matched_peaks",
     "false_match_probability",
-    "runner_up",
-    "runner_up_score",
     "error",
 )
 
@@ -69,6 +67,7 @@ def add(inputs: tuple[str, ...], index_path: str, workers: int, replace: bool, p
         with logging_redirect_tqdm(), SoundIndex.create(index_path) as index:
             records = index.add_many(files, workers=workers, replace=replace, on_done=done)
             total = len(index)
+            index.prepare_search()  # write the search file now, so that `match` only maps it
     except ReelsenseError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -116,7 +115,7 @@ def match(
         ):
             w = csv.writer(f)
             w.writerow(MATCH_COLUMNS)
-            for path, result in match_files(index_path, files, workers=workers, top_k=2, threshold=threshold):
+            for path, result in match_files(index_path, files, workers=workers, top_k=1, threshold=threshold):
                 row: list[object] = [Path(path).stem]
                 if isinstance(result, Exception):
                     n_err += 1
@@ -135,8 +134,6 @@ def match(
                         f"{m.query_end_seconds:.2f}",
                         m.n_matched_peaks,
                         f"{m.false_match_probability:.3g}",
-                        result[1].sound_id if len(result) > 1 else "",
-                        f"{result[1].score:.3f}" if len(result) > 1 else "",
                         "",
                     ]
                 else:
@@ -167,7 +164,8 @@ def info(index_path: str, list_sounds: bool) -> None:
     click.echo(f"audio:      {hours:.2f} h ({st.total_duration_seconds:.0f} s)")
     click.echo(f"peaks:      {st.total_peaks}")
     bph = f"{st.bytes_per_hour / 1e6:.2f} MB per hour" if st.bytes_per_hour else "-"
-    click.echo(f"file:       {st.file_bytes / 1e6:.2f} MB ({bph})")
+    search = f"{st.search_file_bytes / 1e6:.2f} MB" if st.search_file_bytes else "not built yet"
+    click.echo(f"file:       {st.file_bytes / 1e6:.2f} MB + search file {search} ({bph})")
     click.echo(f"format:     v{st.format_version}, generation {st.generation}")
     for r in rows:
         click.echo(f"  {r.sound_id}\t{r.duration_seconds:.1f} s\t{r.n_peaks} peaks\t{r.source_path or ''}")
