@@ -213,15 +213,19 @@ def test_contradicting_speeds_do_not_count_as_support() -> None:
 
 
 def test_anchors_never_merge_and_singletons_join_their_best_edge() -> None:
-    # nodes 0-3 videos, 4-5 library anchors
-    edges = [(0, 4, 30.0, 0.0), (1, 5, 30.0, 0.0), (0, 1, 40.0, 0.0), (2, 0, 9.0, 0.0), (2, 1, 5.0, 0.0)]
+    # nodes 0-3 videos, 4-5 library anchors (library edges have priority 1)
+    edges = [(0, 4, 30.0, 0.0), (1, 5, 30.0, 0.0), (0, 1, 40.0, 0.0), (2, 0, 12.0, 0.0), (2, 1, 11.0, 0.0)]
+    edges += [(3, 1, 5.0, 0.0)]
     anchor = np.array([False] * 4 + [True, True])
     t = _table(edges)
-    prio = EdgeTable.build(t.query, t.ref, t.score, t.log_scale, priority=[1, 1, 0, 0, 0])
-    res = cluster_graph(6, prio, anchor=anchor, min_support=1)
+    prio = EdgeTable.build(t.query, t.ref, t.score, t.log_scale, priority=[1, 1, 0, 0, 0, 0])
+    res = cluster_graph(6, prio, anchor=anchor, min_support=2, join_score=10.0)
     assert res.root[0] == res.root[4] != res.root[5] == res.root[1]
     assert res.root[2] == res.root[0]  # its strongest edge
-    assert res.root[3] == 3
+    assert res.root[3] == 3  # one weak link does not pull a lone video into a group
+    # ... but two consistent weak links to distinct members do
+    two = _table([(0, 1, 40.0, 0.0), (2, 0, 5.0, 0.0), (2, 1, 4.0, 0.0)])
+    assert len(set(cluster_graph(3, two, min_support=2, join_score=10.0).root.tolist())) == 1
     with pytest.raises(ParameterError):
         cluster_graph(2, _table([(0, 3, 1.0, 0.0)]))
 

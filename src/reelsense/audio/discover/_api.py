@@ -216,6 +216,7 @@ def discover_sounds(
         anchor=anchor,
         min_score=params.min_score,
         min_support=params.min_support,
+        join_score=params.join_score,
         scale_tolerance=params.scale_tolerance,
     )
     notes = np.array([p.notes_per_second for p in prints] + [0.0] * len(lib_ids))

@@ -9,7 +9,9 @@ holds two sounds, a shared voice-over, a chance match) fuses two sounds. Here ed
 taken strongest first into a union-find that also tracks each node's *log time scale*
 relative to its cluster root (``u_a - u_b = log s`` for an edge ``a -> b``), and:
 
-* a single video joins the cluster of its strongest edge;
+* two single videos pair up on one edge; a single video joins a group on one edge of
+  score ``>= join_score`` or of positive ``priority`` (its library match), or on
+  ``min_support`` consistent edges to distinct members;
 * two clusters of several nodes merge only when at least ``min_support`` edges between
   them, touching ``min_support`` *distinct* nodes on each side, agree on the clusters'
   relative time scale within ``scale_tolerance`` (so one bridging video, which may simply
@@ -173,12 +175,14 @@ def cluster_graph(
     anchor: np.ndarray | None = None,
     min_score: float = 0.0,
     min_support: int = 2,
+    join_score: float = 10.0,
     scale_tolerance: float = 0.03,
 ) -> GraphClusters:
     """Cluster ``n_nodes`` nodes from directed match ``edges`` (see the module docstring).
 
     ``anchor``: bool ``[n_nodes]``, nodes that must stay in different clusters (library
-    sounds). Edges below ``min_score`` are ignored. ``scale_tolerance``: largest
+    sounds). Edges below ``min_score`` are ignored. ``join_score``: score of a single edge
+    that lets a lone video join a group by itself. ``scale_tolerance``: largest
     disagreement in log time scale (0.03 ~ 3 %) between edges that support one merge.
     """
     if min_support < 1:
@@ -197,6 +201,7 @@ def cluster_graph(
     order = np.lexsort((-edges.score, -edges.priority))
     order = order[usable[order]]
     qa, rb_, ls = edges.query.tolist(), edges.ref.tolist(), edges.log_scale.tolist()
+    sc, pr = edges.score.tolist(), edges.priority.tolist()
     for e in order.tolist():
         a, b, d = qa[e], rb_[e], ls[e]
         ra, rb = forest.find(a), forest.find(b)
@@ -205,14 +210,19 @@ def cluster_graph(
         if forest.anchored[ra] and forest.anchored[rb]:
             continue
         k = d - forest.pot[a] + forest.pot[b]  # implied u_ra - u_rb
-        if forest.size[ra] == 1 or forest.size[rb] == 1:
+        sa, sb = forest.size[ra], forest.size[rb]
+        lone = sa == 1 or sb == 1
+        if (sa == 1 and sb == 1) or (lone and (sc[e] >= join_score or pr[e] > 0)):
             forest.union(ra, rb, k)
             continue
         entries = forest.support[ra].setdefault(rb, [])
         entries.append((k, a, b))
         forest.support[rb].setdefault(ra, []).append((-k, b, a))
         agree = [(x, y) for v, x, y in entries if abs(v - k) <= scale_tolerance]
-        if min(len({x for x, _ in agree}), len({y for _, y in agree})) >= min_support:
+        n_a, n_b = len({x for x, _ in agree}), len({y for _, y in agree})
+        # a lone video needs min_support links into the group (or one link >= join_score)
+        need_a, need_b = (1 if sa == 1 else min_support), (1 if sb == 1 else min_support)
+        if n_a >= need_a and n_b >= need_b:
             forest.union(ra, rb, k)
     roots = np.array([forest.find(i) for i in range(n_nodes)], dtype=np.int64)
     pots = np.array(forest.pot, dtype=np.float64)

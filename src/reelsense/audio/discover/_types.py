@@ -36,7 +36,8 @@ class DiscoveryParams:
     ``min_score``: calibrated score a video-to-video match needs to count as an edge (2.0:
     estimated false-match probability 1 % per video). ``library_threshold``: score a match
     against ``--index`` needs (None: the index's default). ``neighbours``: matches kept per
-    video. ``min_support``/``scale_tolerance``: merge rule of :func:`cluster_graph`.
+    video. ``min_support``/``join_score``/``scale_tolerance``: merge rules of
+    :func:`cluster_graph`.
     ``min_notes_per_second``: videos with fewer sustained tonal notes per second (speech)
     are not matched at all, nor are videos quieter than ``min_loudness_lufs`` (silence,
     room tone); ``min_cluster_notes_per_second``: a discovered
@@ -49,6 +50,7 @@ class DiscoveryParams:
     library_threshold: float | None = None
     neighbours: int = 12
     min_support: int = 2
+    join_score: float = 10.0
     scale_tolerance: float = 0.03
     min_notes_per_second: float = 1.0
     min_loudness_lufs: float = -50.0

@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+"""Scaling of sound discovery: wall/CPU time, peak memory and ARI at growing corpus sizes.
+
+Corpora are synthesised from the real-audio dev benchmark (../shared/bench/sounds):
+
+* music (80 %): excerpts of 5-15 s cut at random offsets from the 30 library tracks and
+  from the 30 unknown-track query soundtracks (8 tracks not in the library), resampled by
+  a random speed 0.8-1.25 (pitch moves with it), a pitch shift of +-2 semitones on a fifth
+  of them (phase vocoder), gain -8..+4 dB, pink noise at 5-25 dB SNR on 40 %;
+* speech (10 %): excerpts of the dev speech-only recordings (speech joins no sound) and
+  synthetic babble;
+* noise (10 %): pink/brown noise and excerpts of the dev ambience recordings.
+
+Truth: the source track (library id or the unknown track's id from truth.csv, read by this
+script only); every speech/noise item is its own group. Clips are written as 11025 Hz WAV
+files so that :func:`reelsense.audio.discover.discover_sounds` is measured end to end on
+paths (decode included), exactly as the CLI runs it.
+
+    python scripts/bench_discover.py [--sizes 250,1000,5000] [--workers 2] [--seed 7]
+
+Each size runs in a fresh child process (so the corpus generator's memory is not counted).
+Prints one row per size (wall seconds, CPU seconds of the discovery process and its workers,
+peak RSS of the discovery process and of the largest worker, stage times, ARI, pair
+precision/recall)
+and the log-log slope of time against size between the smallest and the largest size.
+CPU time is reported because the machine is shared (wall time includes waiting for CPUs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import wave
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+from reelsense.audio.discover import discover_sounds
+from reelsense.io import read_audio
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_BENCH = ROOT.parent / "shared" / "bench"
+SR = 11025
+
+
+def _pink(rng: np.random.Generator, n: int, power: float = 1.0) -> np.ndarray:
+    spec = np.fft.rfft(rng.standard_normal(n))
+    spec /= np.maximum(np.arange(spec.size), 1) ** (power / 2)
+    x = np.fft.irfft(spec, n)
+    return (x / (np.std(x) + 1e-12)).astype(np.float32)
+
+
+def _babble(rng: np.random.Generator, n: int) -> np.ndarray:
+    t = np.arange(n) / SR
+    f0 = 110 + 60 * rng.random() + 30 * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t + rng.random() * 6)
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    x = sum(np.sin(h * phase) / h for h in range(1, 15))
+    voiced = rng.random(n // SR + 1)[t.astype(int)] > 0.25
+    env = np.clip(np.sin(2 * np.pi * rng.uniform(3, 6) * t), 0, None) * voiced
+    return (x * env).astype(np.float32)
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(x.astype(np.float64) ** 2)) + 1e-12)
+
+
+def load_sources(bench: Path) -> tuple[list[tuple[str, np.ndarray]], list[np.ndarray], list[np.ndarray]]:
+    """(music sources with their track id, speech recordings, ambience recordings) at 11025 Hz."""
+    sounds = bench / "sounds"
+    music = [
+        (p.stem, read_audio(p, sample_rate=SR).samples) for p in sorted((sounds / "library").glob("*.ogg"))
+    ]
+    speech, ambience = [], []
+    with (sounds / "truth.csv").open(newline="") as f:
+        for row in csv.DictReader(f):
+            path = sounds / "queries" / f"{row['qid']}.mp4"
+            if row["kind"] == "unknown_track":
+                music.append((row["source_track"], read_audio(path, sample_rate=SR).samples))
+            elif row["kind"] == "speech_only":
+                speech.append(read_audio(path, sample_rate=SR).samples)
+            elif row["kind"] == "silence":
+                ambience.append(read_audio(path, sample_rate=SR).samples)
+    return music, speech, ambience
+
+
+def _cut(rng: np.random.Generator, x: np.ndarray, seconds: float) -> np.ndarray:
+    n = min(x.size, int(seconds * SR))
+    s0 = int(rng.integers(0, x.size - n + 1))
+    return x[s0 : s0 + n]
+
+
+def make_item(rng: np.random.Generator, sources: tuple, k: int) -> tuple[np.ndarray, str]:
+    """One synthetic soundtrack and its truth label."""
+    import librosa
+
+    music, speech, ambience = sources
+    u = rng.random()
+    length = rng.uniform(5.0, 15.0)
+    if u < 0.8:
+        src = int(rng.integers(len(music)))
+        track, x = music[src]
+        speed = float(np.exp(rng.uniform(np.log(0.8), np.log(1.25))))
+        n_seg = min(x.size, int(length * speed * SR))
+        s0 = int(rng.integers(0, x.size - n_seg + 1))
+        seg = x[s0 : s0 + n_seg]
+        y = soxr.resample(seg, SR * speed, SR, quality="MQ").astype(np.float32)  # plays `speed` x faster
+        if rng.random() < 0.2:
+            y = librosa.effects.pitch_shift(y, sr=SR, n_steps=float(rng.uniform(-2, 2))).astype(np.float32)
+        y = y / _rms(y) * 0.1 * 10 ** (rng.uniform(-8, 4) / 20)
+        if rng.random() < 0.4:
+            y = y + _pink(rng, y.size) * _rms(y) * 10 ** (-rng.uniform(5, 25) / 20)
+        return y.astype(np.float32), track
+    n = int(length * SR)
+    if u < 0.9:
+        y = (
+            _cut(rng, speech[int(rng.integers(len(speech)))], length)
+            if rng.random() < 0.5
+            else _babble(rng, n)
+        )
+    else:
+        y = (
+            _cut(rng, ambience[int(rng.integers(len(ambience)))], length)
+            if rng.random() < 0.5
+            else _pink(rng, n, power=float(rng.choice([1.0, 2.0])))
+        )
+    y = y / _rms(y) * 0.05
+    return y.astype(np.float32), f"single{k}"
+
+
+def write_wav(path: Path, x: np.ndarray) -> None:
+    pcm = (np.clip(x, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SR)
+        w.writeframes(pcm.tobytes())
+
+
+def ari(truth: list[str], pred: list[str]) -> tuple[float, float, float]:
+    """Adjusted Rand index, pair precision, pair recall."""
+
+    def c2(n: float) -> float:
+        return n * (n - 1) / 2
+
+    pairs = Counter(zip(truth, pred, strict=True))
+    a, b = Counter(truth), Counter(pred)
+    sum_ij = sum(c2(v) for v in pairs.values())
+    sum_a, sum_b = sum(c2(v) for v in a.values()), sum(c2(v) for v in b.values())
+    expected = sum_a * sum_b / c2(len(truth))
+    top = 0.5 * (sum_a + sum_b)
+    score = (sum_ij - expected) / (top - expected) if top != expected else 1.0
+    return score, sum_ij / sum_b if sum_b else 1.0, sum_ij / sum_a if sum_a else 1.0
+
+
+class ProcSampler(threading.Thread):
+    """Samples CPU time and peak RSS (VmHWM) of this process and all its descendants from
+    /proc every ``interval`` s (worker pools are started by a fork server, so their usage
+    does not reach RUSAGE_CHILDREN). The last samples of short-lived workers may be missed
+    by up to ``interval`` of CPU."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.cpu: dict[int, float] = {}
+        self.hwm: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _descendants(self) -> list[int]:
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            d = entry.name
+            if not d.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(d))
+        out, todo = [], [os.getpid()]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            todo.extend(children.get(pid, []))
+        return out
+
+    def sample(self) -> None:
+        for pid in self._descendants():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            self.cpu[pid] = (int(fields[11]) + int(fields[12])) / self.tick
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.hwm[pid] = max(self.hwm.get(pid, 0.0), int(line.split()[1]) / 1024)
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            self.sample()
+
+
+def child(folder: Path, workers: int) -> None:
+    """Run discovery on the WAV files of ``folder``; print a JSON line of figures."""
+    paths = sorted(folder.glob("*.wav"))
+    sampler = ProcSampler()
+    sampler.start()
+    t0 = time.perf_counter()
+    res = discover_sounds(paths, workers=workers)
+    wall = time.perf_counter() - t0
+    sampler.sample()
+    sampler.stop.set()
+    me = os.getpid()
+    st = res.stats
+    out = {
+        "wall_s": wall,
+        "cpu_s": sum(sampler.cpu.values()),
+        "rss_parent_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_worker_mb": max([v for k, v in sampler.hwm.items() if k != me] or [0.0]),
+        "fingerprint_s": st.fingerprint_seconds,
+        "match_s": st.match_seconds,
+        "cluster_s": st.cluster_seconds,
+        "edges": st.n_edges,
+        "index_mb": st.index_bytes / 1e6,
+        "sounds": len(res.sounds),
+        "music": st.n_music,
+        "labels": [v.cluster or "" for v in res.videos],
+    }
+    print(json.dumps(out))
+
+
+def run(size: int, sources: tuple, workers: int, seed: int, tmp: Path) -> dict[str, float]:
+    rng = np.random.default_rng(seed + size)
+    folder = tmp / f"n{size}"
+    folder.mkdir()
+    truth = []
+    for k in range(size):
+        x, label = make_item(rng, sources, k)
+        write_wav(folder / f"c{k:05d}.wav", x)
+        truth.append(label)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", str(folder), "--workers", str(workers)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    pred = [lab or f"none{k}" for k, lab in enumerate(res.pop("labels"))]
+    score, precision, recall = ari(truth, pred)
+    return {"n": size, **res, "ari": score, "pair_precision": precision, "pair_recall": recall}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench", type=Path, default=DEFAULT_BENCH)
+    ap.add_argument("--sizes", default="250,1000,5000")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child is not None:
+        child(args.child, args.workers)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    sources = load_sources(args.bench)
+    print(f"sources: {len(sources[0])} music, {len(sources[1])} speech, {len(sources[2])} ambience")
+    cols = [
+        "n",
+        "wall_s",
+        "cpu_s",
+        "fingerprint_s",
+        "match_s",
+        "cluster_s",
+        "rss_parent_mb",
+        "rss_worker_mb",
+        "index_mb",
+        "edges",
+        "music",
+        "sounds",
+        "ari",
+        "pair_precision",
+        "pair_recall",
+    ]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---:|" * len(cols))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_discover_") as tmp:
+        for size in sizes:
+            r = run(size, sources, args.workers, args.seed, Path(tmp))
+            rows.append(r)
+            cells = [
+                f"{r[c]:.3f}"
+                if isinstance(r[c], float) and c in ("ari", "pair_precision", "pair_recall")
+                else (f"{r[c]:.1f}" if isinstance(r[c], float) else str(r[c]))
+                for c in cols
+            ]
+            print("| " + " | ".join(cells) + " |", flush=True)
+    if len(rows) >= 2:
+        a, b = rows[0], rows[-1]
+        for key in ("wall_s", "cpu_s", "match_s", "fingerprint_s"):
+            slope = math.log(b[key] / a[key]) / math.log(b["n"] / a["n"])
+            print(f"growth exponent of {key} (log-log slope {a['n']} -> {b['n']}): {slope:.2f}")
+
+
+if __name__ == "__main__":
+    main()
