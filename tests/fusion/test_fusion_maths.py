@@ -98,14 +98,16 @@ def test_same_sound_is_close_whatever_the_speed(seed: int, speeds: list[float]) 
     n = len(speeds)
     # videos share nothing but the sound: unrelated pictures, captions and audio statistics
     rng = np.random.default_rng(seed)
-    inputs = {name: rng.normal(size=(n + 1, 400)) for name in DIMS}
+    inputs = {name: rng.normal(size=(n + 1, 1000)) for name in DIMS}
     confidences = [match_confidence(8.0 + s) for s in speeds] + [match_confidence(9.0)]
     fused = fuse(config, **inputs, sound_keys=["trend"] * n + ["other"], sound_confidence=confidences)
     sims = fused.vectors @ fused.vectors.T
     same = sims[:n, :n][~np.eye(n, dtype=bool)]
     other = sims[:n, n]
-    # the sound component holds w_s^2 / sum(w^2) = 1 / 2.5 of the similarity
-    assert same.min() > 0.3 and other.max() < 0.25 and same.min() > other.max() + 0.15
+    # the sound component holds w_s^2 / sum(w^2) = 1 / 2.5 of the similarity; the rest is
+    # O(1/sqrt(dim)) noise from the unrelated modalities and the cross terms
+    assert abs(float(same.mean()) - 0.4) < 0.1 and abs(float(other.mean())) < 0.1
+    assert same.min() > other.max() + 0.1
 
 
 def test_weights_shape_the_similarity() -> None:

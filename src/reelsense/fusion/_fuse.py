@@ -64,6 +64,19 @@ def normalize_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, ok
 
 
+_FLOAT64: dict[int, np.ndarray] = {}
+
+
+def _float64(matrix: np.ndarray) -> np.ndarray:
+    """float64 copy of a cached (read-only, long-lived) projection, itself cached."""
+    key = id(matrix)
+    if key not in _FLOAT64 or _FLOAT64[key].shape != matrix.shape:
+        if len(_FLOAT64) > 32:
+            _FLOAT64.clear()
+        _FLOAT64[key] = matrix.astype(np.float64)
+    return _FLOAT64[key]
+
+
 def project_modality(
     vectors: np.ndarray, modality: str, config: FusionConfig
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -77,9 +90,9 @@ def project_modality(
     )
     out = np.full((unit.shape[0], config.dim), np.nan, dtype=np.float32)
     if ok.any():
-        # one float64 matrix-vector product per row: bit-identical whatever else is in the batch
-        matrix = projection.astype(np.float64)
-        rows = np.stack([row @ matrix for row in unit[ok].astype(np.float64)])
+        # einsum's own loops (not BLAS, whose kernels depend on the batch shape): each row's
+        # result is bit-identical whatever else is in the batch
+        rows = np.einsum("ij,jk->ik", unit[ok].astype(np.float64), _float64(projection), optimize=False)
         projected, _ = normalize_rows(rows)
         out[ok] = projected
     return out, ok

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import threading
 from dataclasses import dataclass
@@ -31,6 +32,18 @@ PRESENCE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("voice_over", pa.bool_()),
     ("silent", pa.bool_()),
 )
+
+
+def _one_torch_thread_in_workers() -> None:
+    """In a worker process, run torch on one thread: the VAD's small per-chunk operators
+    gain nothing from more, and several workers each spinning an OpenMP pool on shared
+    cores cost 9x the CPU time (174 ms vs 19 ms per 10 s clip, measured)."""
+    if multiprocessing.parent_process() is None:
+        return
+    import torch
+
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,7 @@ class PresenceStage:
             return {}
         from reelsense.audio.presence import analyse_presence
 
+        _one_torch_thread_in_workers()
         presence = analyse_presence(media.audio.samples, media.audio.sample_rate, vad=self.vad)
         return {name: getattr(presence, name) for name, _ in PRESENCE_COLUMNS}
 
