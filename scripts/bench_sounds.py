@@ -17,13 +17,14 @@ Prints:
 
 Synthetic sounds: peak lists made from the REAL library's reference peaks, so that key
 statistics are those of music: each sound is ``--minutes`` long, cut into segments of 8-30 s;
-each segment is a randomly placed excerpt of a random library track, TIME-REVERSED (so that
-no query, played forwards, can match it under any searched edit), time-scaled by a random
-0.85-1.18 and shifted by a random -6..+6 bins, with half of the segments mixed with a second
-such excerpt; peak times and bins are jittered (+-0.25 frame, +-0.15 bin) and the union is
-thinned back to the reference density (the most prominent ``ref_peaks_per_second`` per
-second). The 30 real tracks are in the index too, so every dev query has its true sound among
-the decoys.
+each segment is a randomly placed excerpt of a random library track, TIME-REVERSED and
+FREQUENCY-MIRRORED about its median bin (intervals invert: a chord voicing of the library does
+not recur in the decoys, and no query, played forwards, can match a decoy under any searched
+edit), time-scaled by a random 0.85-1.18 and shifted by a random -6..+6 bins, with half of the
+segments mixed with a second such excerpt; peak times and bins are jittered (+-0.25 frame,
++-0.15 bin) and the union is thinned back to the reference density (the most prominent
+``ref_peaks_per_second`` per second). The 30 real tracks are in the index too, so every dev
+query has its true sound among the decoys.
 
 Latencies are CPU time (``time.process_time``) of ``SoundIndex.match`` on decoded 10 s
 excerpts (decoding excluded), so that other processes on the machine do not distort them.
@@ -90,7 +91,9 @@ def decoy_peaks(
                 start = rng.uniform(0.0, float(src.times[-1]) - need)
                 m = (src.times >= start) & (src.times < start + need)
                 t = pos + (start + need - src.times[m]) * scale + rng.uniform(-0.25, 0.25, int(m.sum()))
-                b = src.bins[m] + shift + rng.uniform(-0.15, 0.15, int(m.sum()))
+                b = src.bins[m]
+                b = 2.0 * np.median(b) - b if b.size else b  # mirrored about its median: intervals invert
+                b = b + shift + rng.uniform(-0.15, 0.15, int(m.sum()))
                 parts.append((t, b, src.strength[m]))
             pos += seg
         t = np.concatenate([p[0] for p in parts])

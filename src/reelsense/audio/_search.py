@@ -64,8 +64,8 @@ def _hash(keys: np.ndarray) -> np.ndarray:
 
 
 def table_bits(n_postings: int) -> int:
-    """log2 of the bucket count for about two postings per bucket."""
-    return int(np.clip(np.ceil(np.log2(max(n_postings, 1) / 2.0)), _MIN_BITS, _MAX_BITS))
+    """log2 of the bucket count for two to four postings per bucket."""
+    return int(np.clip(np.floor(np.log2(max(n_postings, 1) / 2.0)), _MIN_BITS, _MAX_BITS))
 
 
 class TripletTable:
@@ -169,8 +169,16 @@ class TripletTable:
             raise ParameterError(f"chunks() gave {filled} postings on the second pass, {total} on the first")
         return cls(bits, time_bits, offsets, check, postings)
 
-    def lookup(self, keys: np.ndarray) -> Hits:
-        """All postings of ``keys`` (uint32 ``[q]``)."""
+    @property
+    def mean_load(self) -> float:
+        """Mean postings per bucket."""
+        return self.n_postings / float(1 << self.bits)
+
+    def lookup(self, keys: np.ndarray, load: tuple[float | None, float | None] = (None, None)) -> Hits:
+        """All postings of ``keys`` (uint32 ``[q]``), or with ``load = (low, high)`` only those of
+        keys whose bucket holds more than ``low`` and at most ``high`` times the mean number of
+        postings per bucket (None: no bound; a bound is at least 2 postings). Very common
+        patterns fill a few buckets: little evidence, most of the work."""
         keys = np.asarray(keys, dtype=np.uint32)
         if keys.size == 0 or self.postings.size == 0:
             return Hits.empty()
@@ -178,6 +186,11 @@ class TripletTable:
         b = (h >> np.uint64(64 - self.bits)).astype(np.int64)
         starts = self.offsets[b].astype(np.int64)
         lens = self.offsets[b + 1].astype(np.int64) - starts
+        low, high = load
+        if low is not None:
+            lens[lens <= max(2.0, low * self.mean_load)] = 0
+        if high is not None:
+            lens[lens > max(2.0, high * self.mean_load)] = 0
         total = int(lens.sum())
         if total == 0:
             return Hits.empty()
@@ -330,11 +343,12 @@ class SearchIndex:
     def nbytes(self) -> int:
         return sum(t.nbytes + p.nbytes for t, p in self.parts)
 
-    def lookup(self, keys: np.ndarray) -> Hits:
-        """Postings of ``keys`` in every part, numbered globally; removed sounds left out."""
+    def lookup(self, keys: np.ndarray, load: tuple[float | None, float | None] = (None, None)) -> Hits:
+        """Postings of ``keys`` in every part, numbered globally; removed sounds left out
+        (``load``: see :meth:`TripletTable.lookup`)."""
         found = []
         for (table, _), start in zip(self.parts, self._starts[:-1], strict=True):
-            hits = table.lookup(keys)
+            hits = table.lookup(keys, load)
             if len(hits):
                 found.append(Hits(hits.query_pos, hits.sounds + int(start), hits.times))
         if not found:

@@ -26,8 +26,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import struct
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,7 +114,8 @@ def write_search_file(
     ``header``: JSON-serialisable fields (``generation``, ``sound_ids``, ... see the module
     docstring); the table's ``table_bits``/``time_bits`` and the array layout are added here.
     """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for the index
     try:
         with os.fdopen(fd, "w+b") as f:
             writer = _ArrayWriter(f)
@@ -136,9 +137,9 @@ def write_search_file(
             del table, peaks
             f.flush()
             os.fsync(f.fileno())
-        Path(tmp).replace(path)
+        tmp.replace(path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -61,9 +61,13 @@ class MatchConfig:
     ``scale_step`` / ``shift_step_bins``; hash hits vote in offset bins of
     ``offset_bin_frames``; the ``cells_per_sound`` best (hypothesis, offset) cells of each of
     the best ``n_candidates`` sounds are verified. Probing starts with the ``first_triplets``
-    strongest query triplets and, when only the best match is wanted (``top_k`` 1), stops
-    there if a candidate scores ``exit_score`` or more; verification then stops at the first
-    such candidate too. ``top_k`` > 1 verifies every candidate.
+    strongest query triplets, leaving out keys whose bucket holds more than
+    ``first_round_max_load`` times the mean number of postings per bucket (the commonest
+    patterns: little evidence, most of the work), and, when only the best match is wanted
+    (``top_k`` 1), stops there if a candidate scores ``exit_score`` or more; verification then
+    stops at the first such candidate too. Otherwise every triplet is looked up, keys of
+    buckets fuller than ``max_load`` times the mean excepted (None: none). ``top_k`` > 1
+    verifies every candidate.
 
     Verification aligns peaks on an ``align_scale_steps`` x ``align_shift_steps`` grid that
     spans one hypothesis step on either side of the candidate's, with tolerances
@@ -84,6 +88,8 @@ class MatchConfig:
     n_candidates: int = 8
     cells_per_sound: int = 2
     first_triplets: int = 1500
+    first_round_max_load: float = 16.0
+    max_load: float | None = 32.0
     exit_score: float = 12.0
     align_tol_bins: float = 0.75
     align_step_frames: float = 0.5
@@ -275,8 +281,10 @@ def probe(
     params: FingerprintParams,
     scales: np.ndarray,
     shifts: np.ndarray,
+    load: tuple[float | None, float | None] = (None, None),
 ) -> Votes:
-    """Look up the ``selected`` triplets (int ``[p]``) under every hypothesis; one vote per hit."""
+    """Look up the ``selected`` triplets (int ``[p]``) under every hypothesis; one vote per hit
+    (``load``: only keys whose bucket fill lies in that range, see :meth:`SearchIndex.lookup`)."""
     p, h = selected.size, scales.size
     if p == 0:
         z = np.zeros(0, dtype=np.int64)
@@ -290,7 +298,7 @@ def probe(
         params,
     )
     flat = np.flatnonzero(valid)
-    hits = index.lookup(keys.ravel()[flat])
+    hits = index.lookup(keys.ravel()[flat], load)
     src = flat[hits.query_pos]
     hyp = src // p
     anchor = query.anchor_times[selected][src % p]
@@ -648,14 +656,24 @@ def match_query(
         return done[c]
 
     exhaustive = top_k > 1  # every candidate is verified; the best match alone may stop early
+    first_load = config.first_round_max_load
     for r, selected in enumerate(rounds):
         if r > 0 and selected.size == 0:
             break
-        new = probe(query, selected, index, params, scales, shifts)
+        quick = r == 0 and not exhaustive and len(rounds) > 1 and rounds[1].size > 0
+        cap = config.max_load
+        if quick:  # the strongest triplets, common patterns left out: enough for most queries
+            new = probe(
+                query, selected, index, params, scales, shifts, (None, min(first_load, cap or first_load))
+            )
+        elif r == 1 and not exhaustive:  # the rest, and the first round's common patterns
+            new = probe(query, selected, index, params, scales, shifts, (None, cap))
+            new = new + probe(query, rounds[0], index, params, scales, shifts, (first_load, cap))
+        else:
+            new = probe(query, selected, index, params, scales, shifts, (None, cap))
         votes = new if votes is None else votes + new
         cands = rank_candidates(votes, len(index), scales, shifts, config)
-        last = r + 1 == len(rounds) or rounds[r + 1].size == 0
-        if cands and not (last or exhaustive) and verify(cands[0]).score >= config.exit_score:
+        if cands and quick and verify(cands[0]).score >= config.exit_score:
             break  # the strongest triplets already found a certain match
     # verification: the best cell of each candidate sound, most votes first (for the best match
     # alone, up to the first certain one); then, unless one was certain, the other cells
