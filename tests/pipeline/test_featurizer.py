@@ -171,3 +171,23 @@ def test_device_and_precision_plumbing(media_dir: Path, monkeypatch: pytest.Monk
     assert a.embedding is not None and b.embedding is not None
     assert float(a.embedding @ b.embedding) > 0.98
     assert "speech_fraction" not in a.row  # presence=False: no presence columns
+
+
+def test_model_threads_leave_room_for_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from reelsense.featurize import model_threads
+
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        with model_threads(EmbedConfig(workers=3), None):
+            assert torch.get_num_threads() == 1  # 4 CPUs - 3 decoding workers
+        assert torch.get_num_threads() == 4  # restored
+        with model_threads(EmbedConfig(workers=1), None):
+            assert torch.get_num_threads() == 3
+        with ThreadPoolExecutor(1) as pool, model_threads(EmbedConfig(workers=3), pool):
+            assert torch.get_num_threads() == 4  # a caller's executor: left alone
+    finally:
+        torch.set_num_threads(before)

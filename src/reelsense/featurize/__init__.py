@@ -28,6 +28,7 @@ from reelsense.featurize._featurizer import (
     DEFAULT_FRAME_STRATEGY,
     VideoFeaturizer,
     default_frame_sampling,
+    model_threads,
     open_sound_index,
 )
 from reelsense.featurize._plot import embedding_map, pca_2d, plot_embeddings, tsne_2d
@@ -49,6 +50,7 @@ __all__ = [
     "embed_corpus",
     "embed_corpus_from_options",
     "embedding_map",
+    "model_threads",
     "open_sound_index",
     "output_notes",
     "pca_2d",

@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from reelsense.errors import OutputError
 from reelsense.featurize._discovery import Discoverer, default_discoverer
-from reelsense.featurize._featurizer import VideoFeaturizer
+from reelsense.featurize._featurizer import VideoFeaturizer, model_threads
 from reelsense.fusion import FusionConfig
 from reelsense.pipeline import (
     EmbedConfig,
@@ -181,15 +181,17 @@ def embed_corpus(
     featurizer's). Raises what :func:`~reelsense.pipeline.embed_videos` raises.
     """
     metadata = featurizer.metadata(discover_sounds=discover_sounds)
-    summary = embed_videos(
-        inputs,
-        output,
-        featurizer.embed_config(config),
-        worker_stages=featurizer.worker_stages(),
-        feature_stages=featurizer.feature_stages(discover_sounds=discover_sounds),
-        progress=progress,
-        metadata={FUSION_KEY: json.dumps(metadata, sort_keys=True, default=str)},
-    )
+    embed_config = featurizer.embed_config(config)
+    with model_threads(embed_config, None):
+        summary = embed_videos(
+            inputs,
+            output,
+            embed_config,
+            worker_stages=featurizer.worker_stages(),
+            feature_stages=featurizer.feature_stages(discover_sounds=discover_sounds),
+            progress=progress,
+            metadata={FUSION_KEY: json.dumps(metadata, sort_keys=True, default=str)},
+        )
     if not discover_sounds:
         return summary
 
