@@ -63,10 +63,10 @@ _EXAMPLE_COLUMNS = (
     ("size", "size", 8),
     ("audio_loudness_lufs", "LUFS", 6),
     ("audio_tempo_bpm", "bpm", 6),
-    ("sound", "sound", 18),
-    ("modalities", "embedded", 12),
-    ("hashtags", "hashtags", 24),
-    ("caption", "caption / error", 34),
+    ("sound", "sound (index match x speed)", 27),
+    ("modalities", "embedded", 8),
+    ("hashtags", "hashtags", 22),
+    ("caption", "caption / error", 30),
 )
 
 _MASK_LETTERS = {"visual": "V", "caption": "C", "audio": "A", "sound": "S"}
