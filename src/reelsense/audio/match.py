@@ -87,7 +87,7 @@ class MatchConfig:
     offset_bin_frames: int = 8
     n_candidates: int = 8
     cells_per_sound: int = 2
-    first_triplets: int = 1500
+    first_triplets: int = 600
     first_round_max_load: float = 16.0
     max_load: float | None = 32.0
     exit_score: float = 12.0
