@@ -33,7 +33,6 @@ import csv
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -228,7 +227,9 @@ def child(folder: Path, workers: int) -> None:
     out = {
         "wall_s": wall,
         "cpu_s": sum(sampler.cpu.values()),
-        "rss_parent_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # VmHWM, not ru_maxrss: ru_maxrss survives fork + exec, so it would report the bench
+        # process that spawned this one
+        "rss_parent_mb": sampler.hwm.get(me, 0.0),
         "rss_worker_mb": max([v for k, v in sampler.hwm.items() if k != me] or [0.0]),
         "fingerprint_s": st.fingerprint_seconds,
         "match_s": st.match_seconds,
