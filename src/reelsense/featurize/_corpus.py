@@ -6,7 +6,8 @@ Two passes when sounds are discovered:
    video, resumable part by part. The embedding fused here uses the index match only.
 2. The corpus pass (``discover_sounds=True``), after consolidation: sound discovery over
    the soundtracks of the ``ok`` rows that the sound index did not identify (all of them
-   without an index) groups the videos that share a sound; each group gets a key (the
+   without an index) and that hold music (:data:`MIN_MUSIC_FRACTION`) groups the videos
+   that share a sound; each group gets a key (the
    index sound id most of its members have when a discoverer is given matched videos
    too, else ``discovered:`` + the smallest member id, so keys are stable as a corpus
    grows); ``sound_cluster`` and
@@ -17,10 +18,10 @@ Two passes when sounds are discovered:
 
 Why only the unidentified videos: what links two soundtracks in discovery is any shared
 audio, and a shared voice-over line or ambience recording links videos whose music
-differs. On the bench dev set, discovery over all 240 videos merged two unknown tracks
-into library sounds through shared voice-overs (sound-identity recall@5 0.885); over the
-videos the library did not identify it reaches 0.936, because the library already names
-the rest (``scripts/bench_embed.py``).
+differs. On the bench dev set (with an earlier matcher), discovery over all 240 videos
+merged two unknown tracks into library sounds through shared voice-overs (sound-identity
+recall@5 0.885); over the videos the library did not identify it reached 0.936, because
+the library already names the rest (``scripts/bench_embed.py``).
 """
 
 from __future__ import annotations
@@ -52,9 +53,22 @@ from reelsense.pipeline import (
 )
 from reelsense.pipeline._fusion_stage import VECTOR_COLUMNS, mask_rows
 
-__all__ = ["CLUSTERS_KEY", "FUSION_KEY", "apply_sound_clusters", "assign_cluster_keys", "embed_corpus"]
+__all__ = [
+    "CLUSTERS_KEY",
+    "FUSION_KEY",
+    "MIN_MUSIC_FRACTION",
+    "apply_sound_clusters",
+    "assign_cluster_keys",
+    "embed_corpus",
+]
 
 log = logging.getLogger(__name__)
+
+#: Videos whose soundtrack has less music than this (``music_fraction``, when presence was
+#: computed) take no part in discovery: speech-only and ambience videos share voice lines
+#: and recordings, not sounds (on the bench dev set, most speech-only videos were grouped
+#: through shared voice lines without this).
+MIN_MUSIC_FRACTION = 0.1
 
 FUSION_KEY = "reelsense.fusion"
 CLUSTERS_KEY = "reelsense.sound_clusters"
@@ -127,7 +141,11 @@ def apply_sound_clusters(output: str | os.PathLike[str], config: FusionConfig, d
     has_audio = np.asarray([bool(v) for v in table["has_audio"].to_pylist()])
     sound_ids = table["sound_id"].to_pylist() if "sound_id" in table.column_names else [None] * table.num_rows
     unmatched = np.asarray([s is None for s in sound_ids])
-    chosen = np.flatnonzero(ok & has_audio & (unmatched if discoverer.residual_only else True))
+    music = np.ones(table.num_rows, dtype=bool)
+    if "music_fraction" in table.column_names:  # presence known: only soundtracks with music
+        fractions = table["music_fraction"].to_pylist()
+        music = np.asarray([f is None or f >= MIN_MUSIC_FRACTION for f in fractions])
+    chosen = np.flatnonzero(ok & has_audio & music & (unmatched if discoverer.residual_only else True))
     ids = table["video_id"].to_pylist()
     paths = table["path"].to_pylist()
     labels_sel = discoverer([paths[i] for i in chosen], [ids[i] for i in chosen]) if chosen.size else []
