@@ -90,9 +90,9 @@ class FingerprintParams:
     peak_radius_frames: int = 5
     peak_radius_bins: int = 4
     min_prominence_db: float = 3.0
-    ref_peaks_per_second: float = 18.0
+    ref_peaks_per_second: float = 30.0
     query_peaks_per_second: float = 48.0
-    ref_fan_out: int = 4
+    ref_fan_out: int = 3
     query_fan_out: int = 6
     pair_min_frames: int = 2
     pair_max_frames: int = 40
