@@ -44,7 +44,7 @@ def _match(args: tuple[str, float | None]) -> tuple[str, list, float]:
     assert _INDEX is not None
     audio = read_audio(path, sample_rate=_INDEX.params.sample_rate)
     t0 = time.process_time()
-    matches = _INDEX.match(audio.samples, audio.sample_rate, threshold=threshold, top_k=3)
+    matches = _INDEX.match(audio.samples, audio.sample_rate, threshold=threshold)
     return path, matches, time.process_time() - t0
 
 
@@ -173,7 +173,7 @@ def main() -> int:
     pool = ProcessPoolExecutor(args.workers, initializer=_init, initargs=(str(index_path),))
     with pool as ex, out_path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["query", "predicted_sound", "score", "offset_s", "speed", "pitch_semitones", "runner_up"])
+        w.writerow(["query", "predicted_sound", "score", "offset_s", "speed", "pitch_semitones"])
         for path, matches, c in ex.map(_match, jobs, chunksize=4):
             cpu.append(c)
             best = matches[0] if matches else None
@@ -185,7 +185,6 @@ def main() -> int:
                     f"{best.offset_seconds:.3f}" if best else "",
                     f"{best.speed:.4f}" if best else "",
                     f"{best.pitch_semitones:.2f}" if best else "",
-                    matches[1].sound_id if len(matches) > 1 else "",
                 ]
             )
     wall = time.perf_counter() - t0
