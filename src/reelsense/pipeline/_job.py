@@ -29,9 +29,10 @@ import pyarrow.parquet as pq
 from reelsense.errors import ParameterError
 from reelsense.io import DecodedMedia, Manifest
 from reelsense.pipeline._config import EmbedConfig
+from reelsense.pipeline._model_stages import run_feature_stages
 from reelsense.pipeline._plan import PlannedVideo, plan_videos
 from reelsense.pipeline._schema import SCHEMA_VERSION, build_schema
-from reelsense.pipeline._stages import FeatureStage, Stage, StageItem, WorkerStage, default_worker_stages
+from reelsense.pipeline._stages import FeatureStage, Stage, WorkerStage, default_worker_stages
 from reelsense.pipeline._worker import DecodeRequest, ItemResult, process_item
 from reelsense.pipeline._writer import ResumableParquetWriter
 
@@ -176,49 +177,10 @@ class _Runner:
         else:
             self._write(row)
 
-    def _stage_outputs(self, stage: FeatureStage, items: list[StageItem]) -> list[dict[str, Any] | str]:
-        """Columns per item, or an error message per failed item (batch, then one by one)."""
-        allowed = {f.name for f in stage.fields}
-
-        def checked(batch: list[StageItem]) -> list[dict[str, Any]]:
-            outs = stage.process_batch(batch)
-            if len(outs) != len(batch):
-                raise ParameterError(
-                    f"stage {stage.name!r} returned {len(outs)} results for {len(batch)} items"
-                )
-            for out in outs:
-                if set(out) - allowed:
-                    raise ParameterError(
-                        f"stage {stage.name!r} returned undeclared columns {sorted(set(out) - allowed)}"
-                    )
-            return outs
-
-        try:
-            return list(checked(items))
-        except Exception as exc:  # batch boundary: retry the items one by one to isolate the bad one
-            if len(items) == 1:
-                return [f"stage {stage.name!r} failed: {type(exc).__name__}: {exc}"]
-            log.warning(
-                "stage %s failed on a batch of %d (%s); retrying one by one", stage.name, len(items), exc
-            )
-            return [out for item in items for out in self._stage_outputs(stage, [item])]
-
     def _run_batch(self) -> None:
         batch, self._batch = self._batch, []
         self._batch_frames = 0
-        live = list(batch)
-        for stage in self.feature_stages:
-            if not live:
-                break
-            items = [StageItem(row["video_id"], row, media) for row, media in live]
-            survivors = []
-            for (row, media), out in zip(live, self._stage_outputs(stage, items), strict=True):
-                if isinstance(out, str):
-                    row.update(status="error", error=out)
-                else:
-                    row.update(out)
-                    survivors.append((row, media))
-            live = survivors
+        run_feature_stages(self.feature_stages, batch)
         for row, _ in batch:
             self._write(row)
 
