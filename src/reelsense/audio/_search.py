@@ -191,17 +191,19 @@ class TripletTable:
             lens[lens <= max(2.0, low * self.mean_load)] = 0
         if high is not None:
             lens[lens > max(2.0, high * self.mean_load)] = 0
+        hit = np.flatnonzero(lens)
+        lens, starts = lens[hit], starts[hit]
         total = int(lens.sum())
         if total == 0:
             return Hits.empty()
-        qpos = np.repeat(np.arange(keys.size, dtype=np.int64), lens)
+        small = np.int32 if self.postings.size < (1 << 31) else np.int64  # halves the traffic
         ends = np.cumsum(lens)
-        idx = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - lens), lens)
-        want = ((h >> _CHECK_SHIFT) & np.uint64(0xFF)).astype(np.uint8)
-        ok = self.check[idx] == want[qpos]
-        idx, qpos = idx[ok], qpos[ok]
-        p = self.postings[idx].astype(np.int64)
-        return Hits(qpos, p >> self.time_bits, p & ((1 << self.time_bits) - 1))
+        idx = np.arange(total, dtype=small) + np.repeat((starts - (ends - lens)).astype(small), lens)
+        want = ((h[hit] >> _CHECK_SHIFT) & np.uint64(0xFF)).astype(np.uint8)
+        ok = self.check[idx] == np.repeat(want, lens)
+        qpos = np.repeat(hit.astype(small), lens)[ok]
+        p = self.postings[idx[ok]].astype(np.int64)
+        return Hits(qpos.astype(np.int64), p >> self.time_bits, p & ((1 << self.time_bits) - 1))
 
 
 class PeakTable:

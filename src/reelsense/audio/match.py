@@ -202,7 +202,8 @@ def hypothesis_grid(config: MatchConfig, params: FingerprintParams) -> tuple[np.
     """The (time scale, frequency shift in bins) hypotheses searched for candidates.
 
     Three families: resampling (shift = ``-bins_per_octave * log2(scale)``), time-stretch
-    (no shift) and pitch shift (scale 1). Returns float64 ``([h], [h])``.
+    (no shift) and pitch shift (scale 1), each in order (neighbours in the grid are neighbours in
+    the family, except at the two family boundaries). Returns float64 ``([h], [h])``.
     """
     bpo = params.bins_per_octave
 
@@ -218,7 +219,9 @@ def hypothesis_grid(config: MatchConfig, params: FingerprintParams) -> tuple[np.
     sh = np.arange(np.floor(lo * bpo / 12 / step), np.ceil(hi * bpo / 12 / step) + 1) * step
     scales = np.concatenate([sp, te, np.ones(sh.size)])
     shifts = np.concatenate([-bpo * np.log2(sp), np.zeros(te.size), sh])
-    pairs = np.unique(np.round(np.stack([scales, shifts], axis=1), 6), axis=0)
+    pairs = np.round(np.stack([scales, shifts], axis=1), 6)
+    _, first = np.unique(pairs, axis=0, return_index=True)  # drop repeats, keep the family order
+    pairs = pairs[np.sort(first)]
     return pairs[:, 0], pairs[:, 1]
 
 
@@ -297,12 +300,25 @@ def probe(
         (df[0][None, :] * scales[:, None], df[1][None, :] * scales[:, None]),
         params,
     )
-    flat = np.flatnonzero(valid)
-    hits = index.lookup(keys.ravel()[flat], load)
-    src = flat[hits.query_pos]
-    hyp = src // p
-    anchor = query.anchor_times[selected][src % p]
-    return Votes(hits.sounds, hyp, hits.times - scales[hyp] * anchor)
+    # neighbouring hypotheses often give a triplet the same key (short time differences round
+    # alike): each run of equal keys is looked up once and its hits vote for every hypothesis
+    # of the run. Runs are found along the hypothesis axis of the [p, h] layout.
+    kt, vt = keys.T, valid.T
+    repeat = np.zeros_like(vt)
+    repeat[:, 1:] = (kt[:, 1:] == kt[:, :-1]) & vt[:, 1:] & vt[:, :-1]
+    starts = np.flatnonzero(vt & ~repeat)
+    if starts.size == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return Votes(z, z, z.astype(np.float64))
+    last = np.flatnonzero(vt & ~np.c_[repeat[:, 1:], np.zeros((p, 1), dtype=bool)])
+    run = last - starts + 1  # starts and last pair up: both in order, one per run
+    hits = index.lookup(kt.ravel()[starts], load)
+    n = run[hits.query_pos]
+    src = np.repeat(starts[hits.query_pos], n) + (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n))
+    hyp = src % h
+    anchor = query.anchor_times[selected][src // h]
+    times = np.repeat(hits.times, n)
+    return Votes(np.repeat(hits.sounds, n), hyp, times - scales[hyp] * anchor)
 
 
 def rank_candidates(
