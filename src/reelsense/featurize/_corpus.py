@@ -59,7 +59,11 @@ __all__ = [
     "MIN_MUSIC_FRACTION",
     "apply_sound_clusters",
     "assign_cluster_keys",
+    "cluster_sound_table",
     "embed_corpus",
+    "embed_corpus_from_options",
+    "featurizer_from_options",
+    "output_notes",
 ]
 
 log = logging.getLogger(__name__)
@@ -125,18 +129,19 @@ def _fused_columns(
     return embedding, mask
 
 
-def apply_sound_clusters(output: str | os.PathLike[str], config: FusionConfig, discoverer: Discoverer) -> int:
-    """The corpus pass over an existing output: discover, key the groups, re-fuse, rewrite.
+def cluster_sound_table(
+    table: pa.Table, config: FusionConfig, discoverer: Discoverer, *, source: str = "the output"
+) -> tuple[pa.Table, int]:
+    """The corpus pass on a whole output table (every row of a corpus): discover, key the
+    groups, re-fuse. Returns the table with ``sound_cluster``, ``sound_cluster_size``,
+    ``embedding``, ``modality_mask`` and the :data:`CLUSTERS_KEY` metadata replaced, and
+    the number of videos in a shared-sound group. The rows keep their order.
 
-    Returns the number of videos in a shared-sound group.
+    Raises OutputError when the table was not written with ``discover_sounds``.
     """
-    out = Path(output)
-    table = pq.read_table(out)
     for column in ("sound_cluster", "sound_cluster_size", "embedding", "modality_mask"):
         if column not in table.column_names:
-            raise OutputError(
-                f"{str(out)!r} has no {column!r} column: it was not written with discover_sounds"
-            )
+            raise OutputError(f"{source} has no {column!r} column: it was not written with discover_sounds")
     ok = np.asarray(table["status"].to_pylist(), dtype=object) == "ok"
     has_audio = np.asarray([bool(v) for v in table["has_audio"].to_pylist()])
     sound_ids = table["sound_id"].to_pylist() if "sound_id" in table.column_names else [None] * table.num_rows
@@ -174,7 +179,14 @@ def apply_sound_clusters(output: str | os.PathLike[str], config: FusionConfig, d
         },
         sort_keys=True,
     ).encode()
-    table = table.replace_schema_metadata(meta)
+    return table.replace_schema_metadata(meta), n_grouped
+
+
+def apply_sound_clusters(output: str | os.PathLike[str], config: FusionConfig, discoverer: Discoverer) -> int:
+    """The corpus pass over an existing output file (:func:`cluster_sound_table`),
+    rewritten atomically. Returns the number of videos in a shared-sound group."""
+    out = Path(output)
+    table, n_grouped = cluster_sound_table(pq.read_table(out), config, discoverer, source=repr(str(out)))
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     pq.write_table(table, tmp)
     tmp.replace(out)
@@ -222,16 +234,19 @@ def embed_corpus(
 
 
 def output_notes(output: str | os.PathLike[str]) -> tuple[str, ...]:
-    """Summary lines about an output's embeddings: size, components, sound matches, groups."""
-    parquet = pq.ParquetFile(output)
-    names = parquet.schema_arrow.names
+    """Summary lines about an output's embeddings (one file, or a folder of shards):
+    size, components, sound matches, groups."""
+    import pyarrow.dataset as pads
+
+    dataset = pads.dataset(output, format="parquet")
+    names = dataset.schema.names
     if "embedding" not in names:
         return ()
     wanted = [c for c in ("status", "modality_mask", "sound_id", "sound_cluster") if c in names]
-    table = parquet.read(columns=wanted)
+    table = dataset.to_table(columns=wanted)
     ok = [s == "ok" for s in table["status"].to_pylist()]
     masks = table["modality_mask"].to_pylist()
-    dim = parquet.schema_arrow.field("embedding").type.list_size
+    dim = dataset.schema.field("embedding").type.list_size
     embedded = sum(1 for m in masks if m and any(m.values()))
     counts = {
         name: sum(1 for m in masks if m and m.get(name)) for name in ("visual", "caption", "audio", "sound")
@@ -251,6 +266,44 @@ def output_notes(output: str | os.PathLike[str]) -> tuple[str, ...]:
     return tuple(lines)
 
 
+def featurizer_from_options(
+    preset: str = "default",
+    *,
+    device: str | None = None,
+    precision: str = "auto",
+    frame_strategy: str | None = None,
+    sound_index: str | os.PathLike[str] | None = None,
+    embedding_dim: int = 512,
+    frame_vectors: bool = False,
+    batch_size: int | None = None,
+    presence: bool = True,
+) -> VideoFeaturizer:
+    """The featurizer ``reelsense embed`` builds from its plain options (the local job and
+    the Ray job's driver and model actors all build theirs here, so their stages agree).
+    ``frame_strategy`` None = the default sampling; otherwise that strategy with the
+    default size and frame cap (``uniform`` at 1 frame/s, ``count`` 8 frames)."""
+    from reelsense.featurize._featurizer import DEFAULT_MAX_FRAMES
+    from reelsense.io import FrameSampling
+
+    featurizer = VideoFeaturizer.from_preset(
+        preset,
+        device=None if device in (None, "auto") else device,
+        precision=precision,  # type: ignore[arg-type]
+        sound_index=sound_index,
+        fusion=FusionConfig(dim=embedding_dim),
+        frame_vectors=frame_vectors,
+        batch_size=batch_size,
+        presence=presence,
+    )
+    if frame_strategy is not None and featurizer.frame_sampling is not None:
+        featurizer.frame_sampling = FrameSampling(
+            strategy=frame_strategy,  # type: ignore[arg-type]
+            max_side=featurizer.frame_sampling.max_side,
+            max_frames=DEFAULT_MAX_FRAMES,
+        )
+    return featurizer
+
+
 def embed_corpus_from_options(
     inputs: Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
@@ -267,28 +320,18 @@ def embed_corpus_from_options(
     batch_size: int | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
 ) -> EmbedSummary:
-    """What ``reelsense embed`` runs: build the featurizer from plain options, run
-    :func:`embed_corpus`, add summary notes. ``frame_strategy`` None = the default
-    sampling; otherwise that strategy with the default size and frame cap (``uniform``
-    at 1 frame/s, ``count`` 8 frames)."""
-    from reelsense.featurize._featurizer import DEFAULT_MAX_FRAMES
-    from reelsense.io import FrameSampling
-
-    with VideoFeaturizer.from_preset(
+    """What ``reelsense embed`` runs: build the featurizer from plain options
+    (:func:`featurizer_from_options`), run :func:`embed_corpus`, add summary notes."""
+    with featurizer_from_options(
         preset,
-        device=None if device in (None, "auto") else device,
-        precision=precision,  # type: ignore[arg-type]
+        device=device,
+        precision=precision,
+        frame_strategy=frame_strategy,
         sound_index=sound_index,
-        fusion=FusionConfig(dim=embedding_dim),
+        embedding_dim=embedding_dim,
         frame_vectors=frame_vectors,
         batch_size=batch_size,
     ) as featurizer:
-        if frame_strategy is not None and featurizer.frame_sampling is not None:
-            featurizer.frame_sampling = FrameSampling(
-                strategy=frame_strategy,  # type: ignore[arg-type]
-                max_side=featurizer.frame_sampling.max_side,
-                max_frames=DEFAULT_MAX_FRAMES,
-            )
         summary = embed_corpus(
             inputs, output, featurizer, config, discover_sounds=discover_sounds, progress=progress
         )

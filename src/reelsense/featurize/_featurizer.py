@@ -149,6 +149,8 @@ class VideoFeaturizer:
         self.preset = preset
         self._owned_dir = owned_dir
         self._digest = index_digest(sound_index)["sha256"] if sound_index else ""
+        # a model-free audio encoder (log-mel statistics) runs in the decoding workers
+        self._audio_in_workers = audio.for_workers() if audio is not None else None
 
     @classmethod
     def from_preset(
@@ -287,17 +289,22 @@ class VideoFeaturizer:
 
     # ------------------------------------------------------------------ stages
     def worker_stages(self) -> tuple[WorkerStage, ...]:
-        """Per-video stages run in the decoding workers: descriptors, presence, sound match."""
+        """Per-video stages run in the decoding workers: descriptors, presence, sound match,
+        and the audio embedding when it needs no model (log-mel statistics)."""
         stages: list[WorkerStage] = [AudioDescriptorStage()]
         if self.presence:
             stages.append(PresenceStage())
         if self.sound_index:
             stages.append(SoundMatchStage(self.sound_index, digest=self._digest))
+        if self._audio_in_workers is not None:
+            stages.append(self._audio_in_workers)
         return tuple(stages)
 
     def feature_stages(self, *, discover_sounds: bool = False) -> tuple[FeatureStage, ...]:
-        """Batched stages run in this process: the models, then the fusion."""
-        stages: list[FeatureStage] = [s for s in (self.visual, self.caption, self.audio) if s is not None]
+        """Batched stages run in this process (on the model's device): the models, then the
+        fusion. Nothing here works per video on the CPU except the fusion's projections."""
+        audio = self.audio if self._audio_in_workers is None else None
+        stages: list[FeatureStage] = [s for s in (self.visual, self.caption, audio) if s is not None]
         stages.append(FusionStage(self.fusion, discover_sounds=discover_sounds, models=self.models()))
         return tuple(stages)
 

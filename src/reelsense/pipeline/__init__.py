@@ -9,7 +9,14 @@ from reelsense.pipeline._audio_stages import PresenceStage, SoundMatchStage, ind
 from reelsense.pipeline._config import EmbedConfig
 from reelsense.pipeline._fusion_stage import FusionStage, fuse_columns, vectors_from_arrow
 from reelsense.pipeline._job import EmbedSummary, ProgressEvent, collect_rows, embed_videos
-from reelsense.pipeline._model_stages import AudioEmbeddingStage, CaptionStage, VisualStage, caption_text_of
+from reelsense.pipeline._model_stages import (
+    AudioEmbeddingStage,
+    AudioStatisticsStage,
+    CaptionStage,
+    VisualStage,
+    caption_text_of,
+    run_feature_stages,
+)
 from reelsense.pipeline._plan import PlannedVideo, plan_videos
 from reelsense.pipeline._schema import BASE_FIELDS, SCHEMA_VERSION, build_schema
 from reelsense.pipeline._stages import (
@@ -28,6 +35,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AudioDescriptorStage",
     "AudioEmbeddingStage",
+    "AudioStatisticsStage",
     "CaptionStage",
     "DecodeRequest",
     "EmbedConfig",
@@ -55,5 +63,6 @@ __all__ = [
     "parts_dir_for",
     "plan_videos",
     "process_item",
+    "run_feature_stages",
     "vectors_from_arrow",
 ]

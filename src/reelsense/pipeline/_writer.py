@@ -47,7 +47,14 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["ResumableParquetWriter", "parts_dir_for"]
+__all__ = [
+    "ResumableParquetWriter",
+    "acquire_lock",
+    "check_compatible",
+    "parts_dir_for",
+    "release_lock",
+    "stored_schema",
+]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +102,87 @@ def _config_diff(ours: str, theirs: str) -> str:
     keys = sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
     shown = [f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}" for k in keys[:6]]
     return "; ".join(shown) + (f"; and {len(keys) - 6} more" if len(keys) > 6 else "")
+
+
+def acquire_lock(lock_path: Path, target: Path) -> int:
+    """Create ``lock_path`` and take an exclusive ``flock`` on it (released by the OS if the
+    process dies); returns the descriptor. Raises OutputError when another process holds it."""
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise OutputError(f"cannot create lock file {str(lock_path)!r}: {exc}") from exc
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise OutputError(
+                f"{str(target)!r} is being written by another process (lock {str(lock_path)!r})"
+            ) from None
+    return fd
+
+
+def release_lock(fd: int, lock_path: Path) -> None:
+    """Remove the lock file and release the lock taken by :func:`acquire_lock`."""
+    with contextlib.suppress(OSError):
+        lock_path.unlink()
+    os.close(fd)  # closing releases the flock
+
+
+def stored_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` as it reads back from Parquet (list item names, units normalised), no metadata."""
+    buffer = pa.BufferOutputStream()
+    pq.write_table(schema.empty_table(), buffer)
+    return pq.read_schema(pa.BufferReader(buffer.getvalue())).remove_metadata()
+
+
+def check_compatible(path: Path, schema: pa.Schema, *, stored: pa.Schema | None = None) -> None:
+    """Refuse to continue an existing file written with another configuration or columns.
+
+    ``stored``: :func:`stored_schema` of ``schema`` (computed when not given). Raises
+    OutputError when ``path`` is not a readable reelsense output, has another schema
+    version, configuration (the message names the differences) or columns; logs a warning
+    when only the reelsense version differs.
+    """
+    stored = stored_schema(schema) if stored is None else stored
+    try:
+        existing = pq.read_schema(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise OutputError(
+            f"{str(path)!r} exists but is not a readable Parquet file ({exc}); "
+            "use overwrite (--overwrite) or another output path"
+        ) from exc
+    meta = {k.decode(): v.decode() for k, v in (existing.metadata or {}).items()}
+    if CONFIG_KEY not in meta:
+        raise OutputError(
+            f"{str(path)!r} exists but was not written by reelsense embed; "
+            "use overwrite (--overwrite) or another output path"
+        )
+    ours = {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
+    if meta.get(SCHEMA_VERSION_KEY) != ours.get(SCHEMA_VERSION_KEY):
+        difference = f"schema version {meta.get(SCHEMA_VERSION_KEY)} -> {ours.get(SCHEMA_VERSION_KEY)}"
+    elif meta[CONFIG_KEY] != ours[CONFIG_KEY]:
+        difference = _config_diff(ours[CONFIG_KEY], meta[CONFIG_KEY])
+    else:
+        difference = ""
+    if difference:
+        raise OutputError(
+            f"{str(path)!r} was written with a different configuration ({difference}); resuming "
+            "would mix rows computed differently. Use overwrite (--overwrite) to start over, "
+            "or another output path"
+        )
+    if not existing.remove_metadata().equals(stored):
+        raise OutputError(
+            f"{str(path)!r} has other columns than this job writes; "
+            "use overwrite (--overwrite) to start over, or another output path"
+        )
+    if meta.get(VERSION_KEY) != ours.get(VERSION_KEY):
+        log.warning(
+            "%s was written by reelsense %s; continuing it with %s",
+            path,
+            meta.get(VERSION_KEY),
+            ours.get(VERSION_KEY),
+        )
 
 
 class ResumableParquetWriter:
@@ -162,28 +250,12 @@ class ResumableParquetWriter:
         return statuses
 
     def _lock(self) -> None:
-        try:
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise OutputError(f"cannot create lock file {str(self._lock_path)!r}: {exc}") from exc
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                raise OutputError(
-                    f"{str(self.output)!r} is being written by another process "
-                    f"(lock {str(self._lock_path)!r})"
-                ) from None
-        self._lock_fd = fd
+        self._lock_fd = acquire_lock(self._lock_path, self.output)
 
     def _unlock(self) -> None:
-        if self._lock_fd is None:
-            return
-        with contextlib.suppress(OSError):
-            self._lock_path.unlink()
-        os.close(self._lock_fd)  # closing releases the flock
-        self._lock_fd = None
+        if self._lock_fd is not None:
+            release_lock(self._lock_fd, self._lock_path)
+            self._lock_fd = None
 
     def _remove_temporaries(self) -> None:
         for tmp in self.output.parent.glob(f".{self.output.name}.tmp-*"):
@@ -202,52 +274,9 @@ class ResumableParquetWriter:
         return ([self.output] if self.output.exists() else []) + self._part_paths()
 
     def _check_compatible(self, path: Path) -> None:
-        try:
-            existing = pq.read_schema(path)
-        except (OSError, pa.ArrowException) as exc:
-            raise OutputError(
-                f"{str(path)!r} exists but is not a readable Parquet file ({exc}); "
-                "use overwrite (--overwrite) or another output path"
-            ) from exc
-        meta = {k.decode(): v.decode() for k, v in (existing.metadata or {}).items()}
-        if CONFIG_KEY not in meta:
-            raise OutputError(
-                f"{str(path)!r} exists but was not written by reelsense embed; "
-                "use overwrite (--overwrite) or another output path"
-            )
-        ours = {k.decode(): v.decode() for k, v in (self.schema.metadata or {}).items()}
-        if meta.get(SCHEMA_VERSION_KEY) != ours.get(SCHEMA_VERSION_KEY):
-            difference = f"schema version {meta.get(SCHEMA_VERSION_KEY)} -> {ours.get(SCHEMA_VERSION_KEY)}"
-        elif meta[CONFIG_KEY] != ours[CONFIG_KEY]:
-            difference = _config_diff(ours[CONFIG_KEY], meta[CONFIG_KEY])
-        else:
-            difference = ""
-        if difference:
-            raise OutputError(
-                f"{str(path)!r} was written with a different configuration ({difference}); resuming "
-                "would mix rows computed differently. Use overwrite (--overwrite) to start over, "
-                "or another output path"
-            )
-        if not existing.remove_metadata().equals(self._as_stored()):
-            raise OutputError(
-                f"{str(path)!r} has other columns than this job writes; "
-                "use overwrite (--overwrite) to start over, or another output path"
-            )
-        if meta.get(VERSION_KEY) != ours.get(VERSION_KEY):
-            log.warning(
-                "%s was written by reelsense %s; continuing it with %s",
-                path,
-                meta.get(VERSION_KEY),
-                ours.get(VERSION_KEY),
-            )
-
-    def _as_stored(self) -> pa.Schema:
-        """Our schema as it reads back from Parquet (list item names, units normalised)."""
         if self._stored_schema is None:
-            buffer = pa.BufferOutputStream()
-            pq.write_table(self.schema.empty_table(), buffer)
-            self._stored_schema = pq.read_schema(pa.BufferReader(buffer.getvalue())).remove_metadata()
-        return self._stored_schema
+            self._stored_schema = stored_schema(self.schema)
+        check_compatible(path, self.schema, stored=self._stored_schema)
 
     @staticmethod
     def _statuses(sources: Sequence[Path]) -> dict[str, str]:
