@@ -92,7 +92,7 @@ class FingerprintParams:
     min_prominence_db: float = 3.0
     ref_peaks_per_second: float = 30.0
     query_peaks_per_second: float = 48.0
-    ref_fan_out: int = 3
+    ref_fan_out: int = 4
     query_fan_out: int = 6
     pair_min_frames: int = 2
     pair_max_frames: int = 40
@@ -302,6 +302,7 @@ def pick_peaks(spectrogram_db: np.ndarray, params: FingerprintParams, peaks_per_
     den = a - 2.0 * m + c
     delta = np.where(den < -1e-6, 0.5 * (a - c) / np.where(den < -1e-6, den, -1.0), 0.0)
     ft = t.astype(np.float32) + np.clip(delta, -0.5, 0.5).astype(np.float32)
+    ft = np.clip(ft, 0.0, n_frames - 1.0)  # a peak in the first or last frame stays in the signal
     order = np.argsort(ft, kind="stable")  # sub-frame times can swap neighbours of one frame
     return Peaks(ft[order], fb[order], v[order].astype(np.float32))
 

@@ -86,7 +86,7 @@ class MatchConfig:
     shift_step_bins: float = 1.0
     offset_bin_frames: int = 8
     n_candidates: int = 8
-    cells_per_sound: int = 2
+    cells_per_sound: int = 3
     first_triplets: int = 600
     first_round_max_load: float = 16.0
     max_load: float | None = 32.0
@@ -695,21 +695,23 @@ def match_query(
         if cands and quick and verify(cands[0]).score >= config.exit_score:
             break  # the strongest triplets already found a certain match
     # verification: the best cell of each candidate sound, most votes first (for the best match
-    # alone, up to the first certain one); then, unless one was certain, the other cells
+    # alone, up to the first certain one)
     firsts: list[Candidate] = []
     others: list[Candidate] = []
     for c in cands:
         (others if any(f.sound == c.sound for f in firsts) else firsts).append(c)
     best: dict[str, SoundMatch] = {}
-    certain = False
+    certain: Candidate | None = None
     for c in sorted(firsts, key=lambda c: -c.votes):
         m = verify(c)
         best[m.sound_id] = m
         if m.score >= config.exit_score and not exhaustive:
-            certain = True
+            certain = c
             break
-    if not certain:
-        for c in others:
+    # the other cells of the candidate sounds: when one sound is certain, its own (a looped
+    # section can match at several offsets: the best alignment wins), otherwise all
+    for c in others:
+        if certain is None or c.sound == certain.sound:
             m = verify(c)
             if m.score > best[m.sound_id].score:
                 best[m.sound_id] = m
