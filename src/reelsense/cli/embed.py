@@ -1,4 +1,5 @@
-"""``reelsense embed``: one Parquet row per video (parses options, calls ``embed_videos``)."""
+"""``reelsense embed``: one Parquet row per video (parses options, calls ``embed_videos``,
+``embed_corpus_from_options`` or, with ``--engine ray``, ``reelsense.jobs.embed_with_ray``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from reelsense.errors import ReelsenseError
 from reelsense.featurize import embed_corpus_from_options
+from reelsense.jobs import RayEmbedSummary, embed_with_ray
 from reelsense.pipeline import EmbedConfig, EmbedSummary, ProgressEvent, embed_videos
 
 __all__ = ["embed", "format_summary"]
@@ -86,6 +88,43 @@ def _sound(row: dict[str, Any]) -> str | None:
     return str(cluster) if cluster else None
 
 
+def _check_engine(
+    engine: str,
+    output: Path,
+    workers: int | None,
+    preset: str,
+    device: str,
+    ray_address: str | None,
+    actors: int | None,
+    gpus_per_actor: float | None,
+) -> float | None:
+    """Refuse options that do not apply to the engine; returns the GPUs per actor to ask for."""
+    if engine == "local":
+        used = [name for name, value in (("--ray-address", ray_address), ("--actors", actors)) if value]
+        if gpus_per_actor is not None:
+            used.append("--gpus-per-actor")
+        if used:
+            raise click.UsageError(f"{', '.join(used)} only apply to --engine ray")
+        if output.is_dir():
+            raise click.UsageError(f"{str(output)!r} is a folder: the local engine writes one Parquet file")
+        return None
+    if workers:
+        raise click.UsageError("--workers is for the local engine: Ray runs one decoding task per CPU")
+    if preset == "none":
+        raise click.UsageError("--engine ray runs the models: --preset none is for the local engine")
+    if device not in ("auto", "cpu", "cuda"):
+        raise click.UsageError(
+            f"--engine ray: --device is auto, cpu or cuda (Ray assigns the GPUs), got {device!r}"
+        )
+    if device == "cpu":
+        if gpus_per_actor:
+            raise click.UsageError("--device cpu and --gpus-per-actor > 0 exclude each other")
+        return 0.0
+    if device == "cuda" and gpus_per_actor is None:
+        return 1.0
+    return gpus_per_actor
+
+
 def format_summary(summary: EmbedSummary) -> str:
     """The human-readable report printed after a run."""
     lines = [
@@ -93,8 +132,14 @@ def format_summary(summary: EmbedSummary) -> str:
         f"({summary.ok} ok, {summary.errors} errors), {summary.skipped} already in the output",
         f"{summary.wall_seconds:.1f} s wall, {summary.videos_per_second:.2f} videos/s",
         f"output: {summary.output} ({summary.rows} rows)",
-        *summary.notes,
     ]
+    if isinstance(summary, RayEmbedSummary):
+        lines.append(
+            f"ray: {summary.shards} shards in the folder ({summary.shards_written} written now), "
+            f"{summary.actors} model actors x {summary.gpus_per_actor:g} GPU"
+            + (f", {summary.lost} videos whose task always died" if summary.lost else "")
+        )
+    lines += summary.notes
     if summary.error_examples:
         lines.append("errors:")
         lines += [f"  {vid}: {message}" for vid, message in summary.error_examples]
@@ -124,8 +169,8 @@ def format_summary(summary: EmbedSummary) -> str:
     "-o",
     "--output",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Parquet file to write.",
+    type=click.Path(path_type=Path),
+    help="Parquet file to write (a folder of Parquet shards with --engine ray).",
 )
 @click.option(
     "-w",
@@ -163,7 +208,10 @@ def format_summary(summary: EmbedSummary) -> str:
     help="Analysis rate (Hz).",
 )
 @click.option(
-    "--flush-rows", type=click.IntRange(min=1), default=256, show_default=True, help="Rows per part file."
+    "--flush-rows",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Rows per part file [default: 256], or per shard with --engine ray [default: 1024].",
 )
 @click.option(
     "--flush-seconds",
@@ -222,6 +270,34 @@ def format_summary(summary: EmbedSummary) -> str:
     help="Frames per image-model pass [default: 8 on the CPU, 64 on CUDA].",
 )
 @click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: worker processes and the models in this process, one Parquet file. ray: a Ray "
+    "Data job (decoding tasks on CPUs, model actors on GPUs) writing a folder of shards "
+    "(needs reelsense[ray]).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="ADDR",
+    help="--engine ray: the Ray cluster to join (e.g. ray://head:10001, auto) [default: start a local one].",
+)
+@click.option(
+    "--actors",
+    type=click.IntRange(min=1),
+    default=None,
+    help="--engine ray: model actors [default: one per GPU of the cluster, else 1].",
+)
+@click.option(
+    "--gpus-per-actor",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="--engine ray: GPUs per model actor (fractions share a GPU) "
+    "[default: 1 if the cluster has GPUs, else 0].",
+)
+@click.option(
     "--progress/--no-progress", default=None, help="Progress bar [default: when stderr is a terminal]."
 )
 def embed(
@@ -246,6 +322,10 @@ def embed(
     embedding_dim: int,
     frame_vectors: bool,
     batch_size: int | None,
+    engine: str,
+    ray_address: str | None,
+    actors: int | None,
+    gpus_per_actor: float | None,
     progress: bool | None,
 ) -> None:
     """Describe and embed every video under INPUT... (files or folders, searched
@@ -256,11 +336,20 @@ def embed(
 
     Re-running with the same OUTPUT resumes: videos already there are skipped. Rows of
     files that cannot be decoded have status 'error' and the reason.
+
+    With --engine ray, OUTPUT is a folder of Parquet shards with the same columns and
+    metadata (read it as one table: pandas.read_parquet(OUTPUT)); Ray schedules the
+    decoding and the model actors, and a re-run skips the videos already in the folder.
     """
     if overwrite and retry_errors:
         raise click.UsageError("--overwrite and --retry-errors exclude each other")
     if preset == "none" and (sound_index or discover_sounds or frame_vectors or frame_strategy):
         raise click.UsageError("--preset none computes no embedding: drop the embedding options")
+    gpus_per_actor = _check_engine(
+        engine, output, workers, preset, device, ray_address, actors, gpus_per_actor
+    )
+    if flush_rows is None:
+        flush_rows = 1024 if engine == "ray" else 256
     try:
         options: dict[str, Any] = {"workers": workers} if workers else {}
         config = EmbedConfig(
@@ -276,8 +365,28 @@ def embed(
             **options,
         )
         bar, update = _progress_bar(progress)
+        summary: EmbedSummary
         with bar, logging_redirect_tqdm():
-            if preset == "none":
+            if engine == "ray":
+                summary = embed_with_ray(
+                    list(inputs),
+                    output,
+                    preset=preset,
+                    config=config,
+                    ray_address=ray_address,
+                    actors=actors,
+                    gpus_per_actor=gpus_per_actor,
+                    precision=precision,
+                    sound_index=sound_index,
+                    discover_sounds=discover_sounds,
+                    embedding_dim=embedding_dim,
+                    frame_strategy=frame_strategy,
+                    frame_vectors=frame_vectors,
+                    batch_size=batch_size,
+                    shard_rows=flush_rows,
+                    progress=update,
+                )
+            elif preset == "none":
                 summary = embed_videos(list(inputs), output, config, progress=update)
             else:
                 summary = embed_corpus_from_options(

@@ -1,0 +1,143 @@
+"""What runs on the Ray workers: decoding tasks (CPU) and model actors (GPU or CPU).
+
+Both call the local pipeline's code: :func:`reelsense.pipeline.process_item` decodes a video
+once and runs the worker stages (descriptors, presence, sound match, log-mel statistics);
+:func:`reelsense.pipeline.run_feature_stages` runs the model stages and the fusion on a
+batch, isolating an item that makes a stage fail. So a row is the row the local engine
+computes for the same file.
+
+Between the two, a decoded video travels through Ray's object store as one ``payload``
+binary cell: the pickled ``(row, media)`` pair of this job's own decoding task (Ray
+pickles every task argument and result anyway; nothing here unpickles a file). A binary
+column keeps Ray's schema inference out of the rows, whose typed columns are built only
+once, by the actor, with the output schema.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from reelsense.errors import OutputError
+from reelsense.io import DecodedMedia
+from reelsense.pipeline import DecodeRequest, WorkerStage, WorkItem, process_item, run_feature_stages
+from reelsense.pipeline._job import _stage_record
+from reelsense.pipeline._schema import rows_to_table
+
+__all__ = ["ModelActor", "decode_row", "stage_records_json"]
+
+log = logging.getLogger(__name__)
+
+_THREADS_SET = False
+
+
+def _one_torch_thread() -> None:
+    """Decoding tasks hold one CPU each: torch (the VAD) gets one thread, once per process
+    (Ray's workers are not ``multiprocessing`` children, so the presence stage's own check
+    does not apply)."""
+    global _THREADS_SET
+    if not _THREADS_SET:
+        import torch
+
+        torch.set_num_threads(1)
+        _THREADS_SET = True
+
+
+def decode_row(
+    row: Mapping[str, Any], *, request: DecodeRequest, stages: Sequence[WorkerStage]
+) -> dict[str, Any]:
+    """Ray ``map`` function: ``{video_id, path, base}`` -> ``{video_id, payload}``.
+
+    ``base`` is the JSON of the row's columns known before decoding (id, path, sidecar);
+    ``payload`` the pickled ``(row, media)``: the row with the worker stages' columns, and
+    the decoded media when the video decoded (None for an error row, which is final).
+    Never raises for a bad file (:func:`~reelsense.pipeline.process_item` is the batch
+    boundary).
+    """
+    _one_torch_thread()
+    item = WorkItem(str(row["video_id"]), str(row["path"]))
+    out: dict[str, Any] = json.loads(row["base"])
+    result = process_item(item, request, stages, keep_media=True)
+    columns = dict(result.columns)
+    out["warnings"] = list(out.get("warnings") or []) + list(columns.pop("warnings", []) or [])
+    out.update(columns)
+    media = result.media if result.ok else None
+    return {"video_id": item.video_id, "payload": pickle.dumps((out, media), protocol=5)}
+
+
+def stage_records_json(stages: Sequence[Any]) -> str:
+    """The stages' records as recorded in ``reelsense.config`` (name, version, options)."""
+    return json.dumps([_stage_record(s) for s in stages], sort_keys=True, default=str)
+
+
+class ModelActor:
+    """Ray ``map_batches`` callable class: loads the preset's models once (on the GPU Ray
+    assigned, or the CPU) and turns batches of decoded videos into output rows.
+
+    Args:
+        options: keyword arguments of :func:`reelsense.featurize.featurizer_from_options`
+            (preset, device, precision, frame sampling, fusion size...).
+        discover_sounds: add the (empty) sound cluster columns, as the driver's schema does.
+        expected_stages: :func:`stage_records_json` of the driver's feature stages; the
+            actor refuses to run models that would record something else (a node with
+            another reelsense or model version).
+        schema: the output schema the rows are built with.
+        batch_videos, batch_frames: a model batch holds at most so many videos or frames.
+        threads: torch CPU threads in this actor.
+    """
+
+    def __init__(
+        self,
+        options: Mapping[str, Any],
+        discover_sounds: bool,
+        expected_stages: str,
+        schema: pa.Schema,
+        batch_videos: int,
+        batch_frames: int,
+        threads: int = 1,
+    ) -> None:
+        import torch
+
+        from reelsense.featurize import featurizer_from_options
+
+        torch.set_num_threads(max(1, threads))
+        self.featurizer = featurizer_from_options(**options, presence=False)
+        self.stages = self.featurizer.feature_stages(discover_sounds=discover_sounds)
+        found = stage_records_json(self.stages)
+        if found != expected_stages:
+            raise OutputError(
+                f"the model actor's stages differ from the driver's: {found} != {expected_stages} "
+                "(is the same reelsense installed on every node?)"
+            )
+        self.schema = schema
+        self.batch_videos = batch_videos
+        self.batch_frames = batch_frames
+        log.info("model actor ready: %r", self.featurizer)
+
+    def _run(self, pending: list[tuple[dict[str, Any], DecodedMedia]], rows: list[dict[str, Any]]) -> None:
+        run_feature_stages(self.stages, pending)
+        rows.extend(row for row, _ in pending)
+        pending.clear()
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows: list[dict[str, Any]] = []
+        pending: list[tuple[dict[str, Any], DecodedMedia]] = []
+        frames = 0
+        for payload in batch.column("payload").to_pylist():
+            row, media = pickle.loads(payload)  # this job's own decoding task wrote it
+            if media is None:
+                rows.append(row)
+                continue
+            pending.append((row, media))
+            frames += 0 if media.frames is None else len(media.frames)
+            if len(pending) >= self.batch_videos or frames >= self.batch_frames:
+                self._run(pending, rows)
+                frames = 0
+        if pending:
+            self._run(pending, rows)
+        return rows_to_table(rows, self.schema)

@@ -1,0 +1,256 @@
+"""The Ray engine (embed_with_ray, ``reelsense embed --engine ray``) against the local engine,
+on a 2-CPU local Ray session and generated media with the tiny models."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from media import write_audio, write_bytes, write_video
+from music import make_notes, render
+from reelsense.audio.index import SoundIndex
+from reelsense.cli import main
+from reelsense.featurize import FUSION_KEY, embed_corpus_from_options
+from reelsense.pipeline import EmbedConfig
+from reelsense.pipeline._schema import CONFIG_KEY
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("ray.data")
+
+from reelsense.jobs import SHARD_PATTERN, embed_with_ray  # noqa: E402
+
+SR = 22050
+DIM = 48
+VECTORS = ("embedding", "visual_vector", "caption_vector", "audio_vector")
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A library song used twice (once sped up), an unknown song used twice (discovery), a
+    silent video, an audio-only file, a broken file; captions on some."""
+    root = tmp_path_factory.mktemp("ray-media")
+    lib, videos = root / "lib", root / "videos"
+    lib.mkdir()
+    videos.mkdir()
+    notes = [make_notes(seed, 16.0) for seed in (21, 22)]
+    songs = [render(n, 16.0, SR) for n in notes]
+    write_audio(lib / "trend.wav", songs[0], sample_rate=SR)
+    with SoundIndex.create(root / "lib.rsidx") as index:  # indexed once, not on every run
+        index.add_many([lib / "trend.wav"], workers=1)
+    write_video(
+        videos / "t1.mp4", duration_seconds=5.0, audio=songs[0][2 * SR : 7 * SR], sample_rate=SR, seed=1
+    )
+    sped = render(notes[0], 16.0, SR, time_scale=1 / 1.2, pitch=1.2)
+    write_video(videos / "t2.mp4", duration_seconds=5.0, audio=sped[3 * SR : 8 * SR], sample_rate=SR, seed=2)
+    write_video(
+        videos / "u1.mp4", duration_seconds=5.0, audio=songs[1][1 * SR : 6 * SR], sample_rate=SR, seed=3
+    )
+    write_video(
+        videos / "u2.mp4", duration_seconds=5.0, audio=songs[1][3 * SR : 8 * SR], sample_rate=SR, seed=4
+    )
+    write_video(videos / "mute.mp4", duration_seconds=2.0, audio=None, seed=5)
+    write_audio(videos / "voice.flac", duration_seconds=2.0, signal="noise")
+    write_bytes(videos / "broken.mp4", b"this is not a video\n" * 10)
+    (videos / "t1.txt").write_text("first #TrendSong", encoding="utf-8")
+    (videos / "u2.info.json").write_text(json.dumps({"id": "u2", "description": "golden #Hour"}), "utf-8")
+    return root / "lib.rsidx", videos
+
+
+@pytest.fixture(scope="module")
+def work_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A local Ray session (2 CPUs) whose workers log every video they decode to the returned
+    file and crash on a video with id ``crashme`` (REELSENSE_WORK_LOG / REELSENSE_TEST_FAULTS)."""
+    log_path = tmp_path_factory.mktemp("ray-log") / "work.log"
+    log_path.touch()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("REELSENSE_WORK_LOG", str(log_path))
+        mp.setenv("REELSENSE_TEST_FAULTS", json.dumps({"crash_ids": ["crashme"]}))
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        try:
+            yield log_path
+        finally:
+            ray.shutdown()
+
+
+def _logged(path: Path) -> list[str]:
+    return path.read_text("utf-8").split()
+
+
+def _rows(path: Path) -> dict[str, dict]:
+    return {row["video_id"]: row for row in pq.read_table(path).to_pylist()}
+
+
+def _options(lib: Path) -> dict:
+    return {"preset": "tiny", "sound_index": lib, "discover_sounds": True, "embedding_dim": DIM}
+
+
+@pytest.fixture(scope="module")
+def local_output(media: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lib, videos = media
+    out = tmp_path_factory.mktemp("ray-local") / "local.parquet"
+    with pytest.MonkeyPatch.context() as mp:  # the Ray session's audit variables are not for this run
+        mp.delenv("REELSENSE_WORK_LOG", raising=False)
+        mp.delenv("REELSENSE_TEST_FAULTS", raising=False)
+        embed_corpus_from_options([videos], out, EmbedConfig(workers=1), **_options(lib))
+    return out
+
+
+@pytest.fixture(scope="module")
+def ray_output(media: tuple[Path, Path], work_log: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lib, videos = media
+    out = tmp_path_factory.mktemp("ray-out") / "shards"
+    summary = embed_with_ray([videos], out, shard_rows=3, videos_per_task=2, **_options(lib))
+    assert (summary.found, summary.processed, summary.ok, summary.errors) == (7, 7, 6, 1)
+    assert summary.shards == 3 and summary.rows == 7 and summary.lost == 0
+    assert summary.actors == 1 and summary.gpus_per_actor == 0.0
+    assert sorted(_logged(work_log)) == sorted(_rows_of_folder(out))
+    return out
+
+
+def _rows_of_folder(folder: Path) -> dict[str, dict]:
+    rows: dict[str, dict] = {}
+    for shard in sorted(folder.iterdir()):
+        if SHARD_PATTERN.match(shard.name):
+            for vid, row in _rows(shard).items():
+                assert vid not in rows, f"{vid} is in two shards"
+                rows[vid] = row
+    return rows
+
+
+def test_rows_equal_the_local_engine(local_output: Path, ray_output: Path) -> None:
+    local, remote = _rows(local_output), _rows_of_folder(ray_output)
+    assert sorted(local) == sorted(remote) == ["broken", "mute", "t1", "t2", "u1", "u2", "voice"]
+    skip = {*VECTORS, "warnings"}
+    for vid, row in local.items():
+        other = remote[vid]
+        assert {k: v for k, v in row.items() if k not in skip and not isinstance(v, float)} == {
+            k: v for k, v in other.items() if k not in skip and not isinstance(v, float)
+        }, vid
+        for key, value in row.items():
+            if isinstance(value, float):
+                assert other[key] == pytest.approx(value, rel=1e-9, abs=1e-12), (vid, key)
+        for key in VECTORS:
+            if row[key] is None:
+                assert other[key] is None, (vid, key)
+            else:
+                np.testing.assert_allclose(other[key], row[key], atol=1e-6, err_msg=f"{vid} {key}")
+    # the comparison means something: matches, a discovered group, every modality, an error
+    assert local["t2"]["sound_id"] == "trend" and local["u1"]["sound_cluster"] == local["u2"]["sound_cluster"]
+    assert local["u1"]["sound_cluster"] is not None and local["u2"]["modality_mask"]["caption"]
+    assert local["mute"]["audio_vector"] is None and local["voice"]["visual_vector"] is None
+
+
+def test_same_schema_and_metadata(local_output: Path, ray_output: Path) -> None:
+    shard = next(p for p in ray_output.iterdir() if SHARD_PATTERN.match(p.name))
+    local, remote = pq.read_schema(local_output), pq.read_schema(shard)
+    assert remote.remove_metadata().equals(local.remove_metadata())
+    lmeta = {k.decode(): v.decode() for k, v in local.metadata.items()}
+    rmeta = {k.decode(): v.decode() for k, v in remote.metadata.items()}
+    assert rmeta[CONFIG_KEY] == lmeta[CONFIG_KEY]
+    lf, rf = json.loads(lmeta[FUSION_KEY]), json.loads(rmeta[FUSION_KEY])
+    assert {k: v for k, v in rf.items() if k not in ("device", "precision")} == {
+        k: v for k, v in lf.items() if k not in ("device", "precision")
+    }
+    assert rf["device"] == "cpu" and json.loads(rmeta["reelsense.run"])["engine"] == "ray"
+    assert json.loads(rmeta["reelsense.sound_clusters"]) == json.loads(lmeta["reelsense.sound_clusters"])
+
+
+def test_bad_file_is_an_error_row_and_the_folder_reads_as_one_table(ray_output: Path) -> None:
+    rows = _rows_of_folder(ray_output)
+    assert rows["broken"]["status"] == "error" and "broken.mp4" in rows["broken"]["error"]
+    assert rows["broken"]["embedding"] is None
+    df = pd.read_parquet(ray_output)  # dot-files (lock, temporaries) are skipped
+    assert len(df) == 7 and set(df.video_id) == set(rows)
+    assert len(df.loc[df.video_id == "t1", "embedding"].iloc[0]) == DIM
+    duckdb = pytest.importorskip("duckdb")
+    found = duckdb.sql(
+        f"SELECT count(*), count(embedding) FROM read_parquet('{ray_output}/*.parquet')"
+    ).fetchall()
+    assert found == [(7, 6)]
+
+
+def test_resume_through_the_cli_recomputes_only_what_is_missing(
+    media: tuple[Path, Path], ray_output: Path, work_log: Path, tmp_path: Path
+) -> None:
+    lib, videos = media
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    shards = sorted(p for p in ray_output.iterdir() if SHARD_PATTERN.match(p.name))
+    for shard in shards[:-1]:  # the last shard "was never written"
+        (folder / shard.name).write_bytes(shard.read_bytes())
+    (folder / ".tmp-shard-leftover.parquet").write_bytes(b"half a shard")  # a killed write
+    missing = set(_rows(shards[-1]))
+    before = len(_logged(work_log))
+    args = ["embed", str(videos), "-o", str(folder), "--engine", "ray", "--preset", "tiny"]
+    args += ["--sound-index", str(lib), "--discover-sounds", "--embedding-dim", str(DIM)]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"{len(missing)} processed" in result.output
+    assert f"{7 - len(missing)} already in the output" in result.output
+    assert set(_logged(work_log)[before:]) == missing  # only those were decoded again
+    assert not (folder / ".tmp-shard-leftover.parquet").exists()
+    resumed, full = _rows_of_folder(folder), _rows_of_folder(ray_output)
+    assert sorted(resumed) == sorted(full)
+    for vid, row in full.items():
+        if row["embedding"] is not None:
+            np.testing.assert_allclose(resumed[vid]["embedding"], row["embedding"], atol=1e-6)
+    # finished: a second run computes nothing
+    again = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert again.exit_code == 0 and "0 processed" in again.output and "7 already" in again.output
+
+
+def test_retry_errors_and_a_crashing_decoder(
+    media: tuple[Path, Path], ray_output: Path, work_log: Path, tmp_path: Path
+) -> None:
+    """``retry_errors`` recomputes the error rows and keeps one row per video; a video whose
+    decoding task dies every time (even alone in its task) gets an error row, its block
+    neighbour is not lost."""
+    lib, videos = media
+    folder = tmp_path / "retry"
+    folder.mkdir()
+    for shard in ray_output.iterdir():
+        if SHARD_PATTERN.match(shard.name):
+            (folder / shard.name).write_bytes(shard.read_bytes())
+    crashing = tmp_path / "more"
+    crashing.mkdir()
+    write_video(crashing / "crashme.mp4", duration_seconds=1.0, seed=7)
+    before = len(_logged(work_log))
+    summary = embed_with_ray(
+        [videos, crashing],
+        folder,
+        config=EmbedConfig(retry_errors=True),
+        task_retries=0,
+        videos_per_task=2,
+        **_options(lib),
+    )
+    assert (summary.found, summary.skipped, summary.processed, summary.errors) == (8, 6, 2, 2)
+    assert summary.lost == 1
+    # broken ran twice: its task (shared with crashme) died, then alone; crashme dies unlogged
+    assert _logged(work_log)[before:] == ["broken", "broken"]
+    rows = _rows_of_folder(folder)  # raises on a video in two shards
+    assert len(rows) == 8 and rows["broken"]["status"] == "error" and "broken.mp4" in rows["broken"]["error"]
+    assert rows["crashme"]["status"] == "error" and "died" in rows["crashme"]["error"]
+
+
+def test_refusals(media: tuple[Path, Path], ray_output: Path, tmp_path: Path) -> None:
+    from reelsense.errors import OutputError
+
+    _, videos = media
+    with pytest.raises(OutputError, match="different configuration"):
+        embed_with_ray([videos], ray_output, preset="tiny", embedding_dim=DIM + 8)
+    a_file = tmp_path / "f.parquet"
+    a_file.write_bytes(b"")
+    with pytest.raises(OutputError, match="is a file"):
+        embed_with_ray([videos], a_file, preset="tiny")
+    result = CliRunner().invoke(
+        main, ["embed", str(videos), "-o", str(tmp_path / "x"), "--engine", "ray", "-w", "2"]
+    )
+    assert result.exit_code == 2 and "--workers" in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["f.parquet"]  # nothing created

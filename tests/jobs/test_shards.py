@@ -1,0 +1,123 @@
+"""ShardFolder (the Ray job's output folder) without Ray: atomic shards, resume, newest row wins."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from reelsense.errors import OutputError
+from reelsense.jobs import SHARD_PATTERN, ShardFolder
+from reelsense.pipeline import build_schema
+from reelsense.pipeline._schema import rows_to_table
+
+
+def _schema(option: int = 1) -> pa.Schema:
+    return build_schema(
+        [pa.field("score", pa.float64())],
+        config={"feature_stages": [{"name": "s", "version": 1, "options": {"o": option}}]},
+        run={"engine": "ray"},
+        extra_metadata={"reelsense.fusion": json.dumps({"dim": 8})},
+    )
+
+
+def _rows(ids: list[str], status: str = "ok", score: float = 1.0) -> list[dict]:
+    return [
+        {"video_id": vid, "status": status, "score": score, "hashtags": [], "warnings": []} for vid in ids
+    ]
+
+
+def _table(schema: pa.Schema, ids: list[str], status: str = "ok", score: float = 1.0) -> pa.Table:
+    return rows_to_table(_rows(ids, status, score), schema)
+
+
+def _all_rows(folder: Path) -> list[dict]:
+    rows: list[dict] = []
+    for shard in sorted(folder.iterdir()):
+        if SHARD_PATTERN.match(shard.name):
+            rows += pq.read_table(shard).to_pylist()
+    return rows
+
+
+def test_shards_are_whole_files_with_the_schema_and_metadata(tmp_path: Path) -> None:
+    schema = _schema()
+    with ShardFolder(tmp_path / "out", schema) as folder:
+        assert folder.open() == {}
+        first = folder.write(_table(schema, ["a", "b"]))
+        second = folder.write(_table(schema, ["c"]))
+        assert [p.name for p in folder.shards()] == [first.name, second.name]  # oldest first
+        assert folder.rows() == 3
+        assert (tmp_path / "out" / ".reelsense.lock").exists()
+    assert not (tmp_path / "out" / ".reelsense.lock").exists()
+    read = pq.read_schema(first)
+    assert read.metadata == schema.metadata and read.field("video_id").nullable is False
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([first.name, second.name])
+
+
+def test_open_cleans_temporaries_and_returns_statuses(tmp_path: Path) -> None:
+    schema = _schema()
+    with ShardFolder(tmp_path, schema) as folder:
+        folder.open()
+        folder.write(_table(schema, ["a"], status="error"))
+        folder.write(_table(schema, ["b"]))
+    (tmp_path / ".tmp-shard-x.parquet").write_bytes(b"half")
+    with ShardFolder(tmp_path, schema) as folder:
+        assert folder.open() == {"a": "error", "b": "ok"}
+    assert not (tmp_path / ".tmp-shard-x.parquet").exists()
+
+
+def test_newest_row_wins_and_old_shards_are_rewritten_or_deleted(tmp_path: Path) -> None:
+    schema = _schema()
+    with ShardFolder(tmp_path, schema) as folder:
+        folder.open()
+        old = folder.write(_table(schema, ["a", "b"], status="error", score=1.0))
+        only_c = folder.write(_table(schema, ["c"], status="error", score=1.0))
+    # a later job (a newer stamp) recomputes b and c (retry_errors)
+    with ShardFolder(tmp_path, schema) as folder:
+        folder.open()
+        folder.write(_table(schema, ["b", "c"], score=2.0))
+        assert folder.settle() == {"a": "error", "b": "ok", "c": "ok"}
+    rows = {r["video_id"]: r for r in _all_rows(tmp_path)}
+    assert len(_all_rows(tmp_path)) == 3
+    assert rows["a"]["score"] == 1.0 and rows["b"]["score"] == rows["c"]["score"] == 2.0
+    assert old.exists() and not only_c.exists()  # rewritten without b; emptied, deleted
+    assert pq.read_schema(old).metadata == schema.metadata
+
+
+def test_overwrite_removes_the_shards(tmp_path: Path) -> None:
+    schema = _schema()
+    with ShardFolder(tmp_path, schema) as folder:
+        folder.open()
+        folder.write(_table(schema, ["a"]))
+    (tmp_path / "notes.txt").write_text("mine")
+    with ShardFolder(tmp_path, _schema(option=2)) as folder:
+        assert folder.open(overwrite=True) == {}
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]  # other files are left alone
+
+
+def test_refusals(tmp_path: Path) -> None:
+    schema = _schema()
+    with ShardFolder(tmp_path, schema) as folder:
+        folder.open()
+        folder.write(_table(schema, ["a"]))
+        with pytest.raises(OutputError, match="being written by another process"):
+            ShardFolder(tmp_path, schema).open()
+    with pytest.raises(OutputError, match=r"different configuration \(feature_stages"):
+        ShardFolder(tmp_path, _schema(option=2)).open()
+    foreign = tmp_path / "shard-00000000000000000001-000001.parquet"
+    pq.write_table(pa.table({"x": [1]}), foreign)
+    with pytest.raises(OutputError, match="not written by reelsense embed"):
+        ShardFolder(tmp_path, schema).open()
+    a_file = tmp_path / "file.parquet"
+    a_file.write_bytes(b"")
+    with pytest.raises(OutputError, match="is a file"):
+        ShardFolder(a_file, schema).open()
+    with pytest.raises(OutputError, match="not open"):
+        ShardFolder(tmp_path / "new", schema).write(_table(schema, ["a"]))
+    with ShardFolder(tmp_path / "new", schema) as folder:
+        folder.open()
+        with pytest.raises(OutputError, match="do not fit the output schema"):
+            folder.write(pa.table({"video_id": ["a"]}))
