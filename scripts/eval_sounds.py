@@ -70,7 +70,7 @@ def calibrate(bench: Path, n_per_track: int, seed: int) -> None:
     """Scores of synthetic negatives: excerpts of each library track (random speed, gain,
     noise) matched against an index of the OTHER tracks, plus pink noise, babble and
     near-silence. A calibrated score has P(score >= x) ~ 10**-x on such clips."""
-    from reelsense.audio import match as match_mod
+    from reelsense.audio import _align
     from reelsense.audio._search import SearchIndex
     from reelsense.audio.fingerprint import FingerprintParams, peaks_of
     from reelsense.audio.match import MatchConfig, match_query, prepare_query
@@ -82,7 +82,7 @@ def calibrate(bench: Path, n_per_track: int, seed: int) -> None:
     peaks = [peaks_of(a, sr, params, params.ref_peaks_per_second) for a in audio]
     rng = np.random.default_rng(seed)
     offset = 40.0
-    match_mod.TRIALS_CALIBRATION_LOG10 = -offset  # no clipping: raw scores
+    _align.TRIALS_CALIBRATION_LOG10 = -offset  # no clipping: raw scores
     raw: list[float] = []
     kinds: list[str] = []
 
