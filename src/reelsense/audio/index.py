@@ -14,15 +14,14 @@ those grow past a fraction of the index the file is rebuilt.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from reelsense._workers import process_pool
 from reelsense.audio._index_search import SearchCache
 from reelsense.audio._sidecar import search_file_path
 from reelsense.audio._store import FingerprintStore
@@ -38,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 # worker processes are started by a fork server: forking a process that holds threads
 # (SQLite, BLAS, torch) can crash a child; spawning re-imports everything per worker.
-_MP = multiprocessing.get_context("forkserver")
+_START_METHOD = "forkserver"
 
 SCHEME = "logpeaks-triplets"
 SCHEME_VERSION = 2
@@ -247,7 +246,7 @@ class SoundIndex:
             raise ParameterError(f"duplicate sound ids among the inputs: {sorted(dup)[:5]}")
         str_paths = [os.fspath(p) for p in paths]
         results: Iterable[tuple[dict[str, np.ndarray], float] | Exception]
-        executor = ProcessPoolExecutor(workers, mp_context=_MP) if workers > 1 and len(paths) > 1 else None
+        executor = process_pool(workers, _START_METHOD) if workers > 1 and len(paths) > 1 else None
         try:
             if executor is not None:
                 futures = [executor.submit(_call, _fingerprint_file, p, self.params) for p in str_paths]
@@ -455,7 +454,7 @@ def match_files(
                 _WORKER_INDEX.close()
                 _WORKER_INDEX = None
         return
-    with ProcessPoolExecutor(
-        workers, mp_context=_MP, initializer=_worker_open, initargs=(os.fspath(index_path), config)
+    with process_pool(
+        workers, _START_METHOD, initializer=_worker_open, initargs=(os.fspath(index_path), config)
     ) as ex:
         yield from ex.map(_worker_match, jobs, chunksize=2)

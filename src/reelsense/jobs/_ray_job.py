@@ -55,6 +55,7 @@ from reelsense.featurize import (
     featurizer_from_options,
     output_notes,
 )
+from reelsense.fusion import FusionConfig
 from reelsense.io import Manifest
 from reelsense.jobs._ray_tasks import ModelActor, decode_row, stage_records_json
 from reelsense.jobs._shards import ShardFolder
@@ -216,7 +217,7 @@ def _resources(ray: Any, actors: int | None, gpus_per_actor: float | None) -> tu
     return actors, gpus
 
 
-def cluster_shards(folder: ShardFolder, config: Any, discoverer: Discoverer) -> int:
+def cluster_shards(folder: ShardFolder, config: FusionConfig, discoverer: Discoverer) -> int:
     """The corpus sound-discovery pass over every shard of ``folder`` (which must be open):
     :func:`~reelsense.featurize.cluster_sound_table` on all rows, then each shard rewritten
     atomically. Returns the number of videos in a shared-sound group."""

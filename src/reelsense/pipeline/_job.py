@@ -14,7 +14,6 @@ flight one at a time; a video that kills a worker when running alone gets an err
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import time
 from collections import deque
@@ -26,6 +25,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from reelsense._workers import process_pool
 from reelsense.errors import ParameterError
 from reelsense.io import DecodedMedia, Manifest
 from reelsense.pipeline._config import EmbedConfig
@@ -187,9 +187,7 @@ class _Runner:
     # ------------------------------------------------------------------ executor loop
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=self.config.workers, mp_context=multiprocessing.get_context("spawn")
-        )
+        return process_pool(self.config.workers, "spawn")
 
     def _crash_row(self, planned: PlannedVideo) -> None:
         row = planned.base_columns()

@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 
+from reelsense._workers import process_pool
 from reelsense.audio.discover._geometry import place_members
 from reelsense.audio.discover._graph import EdgeTable, GraphClusters, cluster_graph
 from reelsense.audio.discover._matcher import VideoMatcher
@@ -51,7 +50,7 @@ __all__ = ["ProgressCallback", "discover_sounds"]
 
 logger = logging.getLogger(__name__)
 
-_MP = multiprocessing.get_context("forkserver")
+_START_METHOD = "forkserver"
 
 ProgressCallback = Callable[[str, int, int], None]
 """``on_progress(stage, done, total)``; stages ``"fingerprint"`` and ``"match"``."""
@@ -95,7 +94,7 @@ def _run(
             close_worker()
         return
     chunk = max(1, min(16, len(jobs) // (4 * workers)))
-    with ProcessPoolExecutor(workers, mp_context=_MP, initializer=initializer, initargs=initargs) as ex:
+    with process_pool(workers, _START_METHOD, initializer=initializer, initargs=initargs) as ex:
         for k, res in enumerate(ex.map(fn, jobs, chunksize=chunk), start=1):
             yield res
             on_each(k)
