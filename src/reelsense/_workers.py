@@ -14,15 +14,47 @@ to one thread before doing anything else.
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
+import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
-__all__ = ["limit_threads_in_worker", "process_pool"]
+__all__ = ["available_cpus", "limit_threads_in_worker", "process_pool"]
 
 logger = logging.getLogger(__name__)
+
+
+def _cgroup_cpu_limit() -> int | None:
+    """The CPU quota of this process's cgroup (v2 ``cpu.max`` or v1 CFS), rounded up."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text("ascii").split()[:2]
+        if quota != "max":
+            return max(1, math.ceil(int(quota) / int(period)))
+        return None
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text("ascii"))
+        period_us = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text("ascii"))
+    except (OSError, ValueError):
+        return None
+    return max(1, math.ceil(quota_us / period_us)) if quota_us > 0 and period_us > 0 else None
+
+
+def available_cpus() -> int:
+    """CPUs this process may really use: the affinity mask, capped by a cgroup CPU quota
+    (a container's ``--cpus``), which ``os.cpu_count()`` ignores. Sizes the default worker
+    and thread counts, so a 2-CPU container on a 64-core host does not start 64 threads."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    limit = _cgroup_cpu_limit()
+    return max(1, min(n, limit) if limit else n)
 
 
 def limit_threads_in_worker() -> None:

@@ -178,7 +178,7 @@ def test_model_threads_leave_room_for_the_workers(monkeypatch: pytest.MonkeyPatc
 
     from reelsense.featurize import model_threads
 
-    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    monkeypatch.setattr("reelsense.featurize._featurizer.available_cpus", lambda: 4)
     before = torch.get_num_threads()
     torch.set_num_threads(4)
     try:

@@ -15,13 +15,13 @@ names the rest). :mod:`reelsense.audio.discover` is the alternative (``method="d
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from reelsense._workers import available_cpus
 from reelsense.errors import ParameterError
 
 __all__ = ["Discoverer", "default_discoverer", "discover_sounds_labels", "self_join_labels"]
@@ -57,7 +57,7 @@ def self_join_labels(
 
     if len(paths) < 2:
         return [None] * len(paths)
-    workers = workers or max(1, min(8, os.cpu_count() or 1))
+    workers = workers or max(1, min(8, available_cpus()))
     keys = [f"v{i}" for i in range(len(paths))]  # index ids: any video id is accepted this way
     with tempfile.TemporaryDirectory(prefix="reelsense-discover-") as tmp:
         index_path = Path(tmp) / "corpus.rsidx"
@@ -109,7 +109,7 @@ def discover_sounds_labels(
 
     if not paths:
         return []
-    workers = workers or max(1, min(8, os.cpu_count() or 1))
+    workers = workers or max(1, min(8, available_cpus()))
     result = discover_sounds(list(paths), ids=list(video_ids), index=index, workers=workers)
     labels = result.labels()
     return [labels.get(vid) for vid in video_ids]

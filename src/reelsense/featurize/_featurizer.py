@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from reelsense._workers import available_cpus
 from reelsense.errors import ParameterError
 from reelsense.featurize._features import VideoFeatures
 from reelsense.fusion import FusionConfig, Pooling
@@ -77,7 +78,7 @@ def model_threads(config: EmbedConfig, executor: Executor | None) -> Iterator[No
     import torch
 
     before = torch.get_num_threads()
-    wanted = max(1, (os.cpu_count() or 1) - config.workers)
+    wanted = max(1, available_cpus() - config.workers)
     change = executor is None and wanted < before
     if change:
         torch.set_num_threads(wanted)
@@ -103,7 +104,7 @@ def open_sound_index(source: str | os.PathLike[str], workdir: str | os.PathLike[
         raise ParameterError(f"no audio or video files under {os.fspath(source)!r} to index")
     target = Path(workdir) / "sounds.rsidx"
     with SoundIndex.create(target) as index:
-        index.add_many(files, workers=1 if len(files) <= 8 else max(1, min(8, os.cpu_count() or 1)))
+        index.add_many(files, workers=1 if len(files) <= 8 else max(1, min(8, available_cpus())))
         if not len(index):
             raise ParameterError(
                 f"none of the {len(files)} files under {os.fspath(source)!r} could be indexed"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
+from reelsense._workers import available_cpus
 from reelsense.errors import ParameterError
 from reelsense.io import DecodeLimits, FrameSampling, normalize_extensions
 
@@ -12,7 +12,7 @@ __all__ = ["EmbedConfig"]
 
 
 def _default_workers() -> int:
-    return max(1, min(8, os.cpu_count() or 1))
+    return max(1, min(8, available_cpus()))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,57 @@
+"""Worker pools: one compute thread per child; CPU counts that respect affinity and quotas."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from reelsense import _workers
+from reelsense._workers import available_cpus, process_pool
+
+
+def _blas_threads() -> int:
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    np.ones((64, 64)) @ np.ones((64, 64))  # the BLAS library is loaded and used
+    return max((pool["num_threads"] for pool in threadpool_info()), default=1)
+
+
+def _set_env(name: str, value: str) -> None:
+    os.environ[name] = value
+
+
+def _get_env(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+def test_pool_children_run_one_blas_thread() -> None:
+    with process_pool(1, "spawn") as pool:
+        assert pool.submit(_blas_threads).result(timeout=120) == 1
+
+
+def test_pool_runs_the_callers_initializer_too() -> None:
+    with process_pool(1, "spawn", initializer=_set_env, initargs=("RS_T", "1")) as pool:
+        assert pool.submit(_get_env, "RS_T").result(timeout=120) == "1"
+
+
+def test_available_cpus_within_the_affinity_mask() -> None:
+    n = available_cpus()
+    assert 1 <= n <= (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"), [("max 100000\n", None), ("200000 100000\n", 2), ("150000 100000", 2)]
+)
+def test_cgroup_v2_quota(monkeypatch: pytest.MonkeyPatch, cpu_max: str, expected: int | None) -> None:
+    real = Path.read_text
+
+    def fake(self: Path, *args: object, **kwargs: object) -> str:
+        if str(self) == "/sys/fs/cgroup/cpu.max":
+            return cpu_max
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", fake)
+    assert _workers._cgroup_cpu_limit() == expected
