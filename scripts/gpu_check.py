@@ -511,7 +511,8 @@ def cosines(a_path: Path, b_path: Path) -> dict[str, Any]:
         dict(zip(b["video_id"].to_pylist(), b["status"].to_pylist(), strict=True)),
     )
     out["same_ids"] = sorted(sa) == sorted(sb)
-    out["status_disagreements"] = sorted(v for v in sa if sb.get(v) != sa[v])
+    out["ids_in_one_only"] = len(set(sa) ^ set(sb))  # e.g. the timing copies the CPU run skips
+    out["status_disagreements"] = sorted(v for v in sa if v in sb and sb[v] != sa[v])
     for column in _COLUMNS:
         va, vb = _vectors(a, column), _vectors(b, column)
         shared = sorted(set(va) & set(vb))
@@ -523,7 +524,7 @@ def cosines(a_path: Path, b_path: Path) -> dict[str, Any]:
         cos = np.sum(x * y, axis=1) / np.maximum(np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1), 1e-12)
         out[column] = {
             "count": len(shared),
-            "missing_in_one": len(set(va) ^ set(vb)),
+            "missing_in_one": len((set(va) ^ set(vb)) & set(sa) & set(sb)),
             "min": round(float(cos.min()), 6),
             "median": round(float(np.median(cos)), 6),
             "max_abs_diff": float(np.max(np.abs(x - y))),
