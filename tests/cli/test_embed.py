@@ -238,3 +238,23 @@ def test_preset_none_keeps_descriptor_only_rows(small_dir: Path, tmp_path: Path)
     assert "embedding" not in pq.read_schema(out).names and "audio_loudness_lufs" in pq.read_schema(out).names
     code, output = _invoke(str(small_dir), "-o", str(out), "--preset", "none", "--discover-sounds")
     assert code == 2 and "no embedding" in output
+
+
+@pytest.mark.slow
+def test_video_timeout_turns_a_hung_video_into_an_error_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    write_video(src / "fine.mp4", duration_seconds=0.5)
+    write_video(src / "stuck.mp4", duration_seconds=0.5)
+    monkeypatch.setenv("REELSENSE_TEST_FAULTS", json.dumps({"hang_ids": ["stuck"]}))
+    out = tmp_path / "out.parquet"
+    code, output = _invoke(
+        str(src), "-o", str(out), "--preset", "none", "--workers", "1", "--video-timeout", "3"
+    )
+    assert code == 0, output
+    rows = pd.read_parquet(out).set_index("video_id")
+    assert rows.loc["fine", "status"] == "ok"
+    assert rows.loc["stuck", "status"] == "error"
+    assert "took longer than 3 s" in rows.loc["stuck", "error"]

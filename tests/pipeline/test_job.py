@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -328,3 +329,29 @@ def test_worker_crash_becomes_error_row(tmp_path: Path, monkeypatch: pytest.Monk
     assert rows["a"]["status"] == rows["c"]["status"] == "ok"
     assert (summary.ok, summary.errors) == (2, 1)
     assert not parts_dir_for(out).exists()
+
+
+@pytest.mark.slow
+def test_hung_video_times_out_and_the_batch_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A video whose decoder hangs is killed after video_timeout_seconds, re-run alone, and
+    becomes an error row; the videos in flight beside it are re-run and finish ok."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a", "b", "c", "d"):
+        write_video(src / f"{name}.mp4", duration_seconds=0.5)
+    monkeypatch.setenv("REELSENSE_TEST_FAULTS", json.dumps({"hang_ids": ["b"]}))
+    out = tmp_path / "out.parquet"
+    started = time.monotonic()
+    summary = embed_videos([src], out, EmbedConfig(workers=2, video_timeout_seconds=4.0))
+    assert time.monotonic() - started < 120  # not the hour the hung worker sleeps
+    rows = _rows(out)
+    assert sorted(rows) == ["a", "b", "c", "d"]
+    assert rows["b"]["status"] == "error" and "timed out" in rows["b"]["error"]
+    assert "4 s" in rows["b"]["error"]
+    assert all(rows[v]["status"] == "ok" for v in "acd")
+    assert (summary.ok, summary.errors) == (3, 1)
+
+
+def test_video_timeout_must_be_positive() -> None:
+    with pytest.raises(ParameterError, match="video_timeout_seconds=0"):
+        EmbedConfig(video_timeout_seconds=0)

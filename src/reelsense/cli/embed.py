@@ -220,6 +220,16 @@ def format_summary(summary: EmbedSummary) -> str:
     show_default=True,
     help="Write a part at least this often.",
 )
+@click.option(
+    "--video-timeout",
+    "video_timeout",
+    type=click.FloatRange(min=0),
+    default=600.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Local engine: a video whose decoding and worker stages take longer is re-run alone, "
+    "then written as an error row (its workers are restarted). 0: no limit.",
+)
 @click.option("--include-hidden", is_flag=True, help="Also walk dot-files and dot-folders.")
 @click.option(
     "--preset",
@@ -312,6 +322,7 @@ def embed(
     sample_rate: int,
     flush_rows: int,
     flush_seconds: float,
+    video_timeout: float,
     include_hidden: bool,
     preset: str,
     device: str,
@@ -360,6 +371,7 @@ def embed(
             limit_duration_seconds=limit_duration,
             flush_rows=flush_rows,
             flush_seconds=flush_seconds,
+            video_timeout_seconds=video_timeout or None,
             overwrite=overwrite,
             retry_errors=retry_errors,
             **options,

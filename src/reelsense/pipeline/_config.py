@@ -34,7 +34,10 @@ class EmbedConfig:
     batch is sized by what the models will see); a part file is written every ``flush_rows`` rows or
     ``flush_seconds`` seconds, whichever comes first; ``overwrite`` discards an existing
     output; ``retry_errors`` recomputes the rows of an existing output whose status is
-    ``error`` (finished ``ok`` rows are kept).
+    ``error`` (finished ``ok`` rows are kept); ``video_timeout_seconds`` (None: no limit)
+    bounds the worker-side time of one video (decoding and worker stages): a video that takes
+    longer has its worker processes killed and restarted, is re-run alone, and gets an error
+    row if it times out again, so one file that hangs a decoder never stalls a batch.
     """
 
     workers: int = field(default_factory=_default_workers)
@@ -51,6 +54,7 @@ class EmbedConfig:
     flush_seconds: float = 30.0
     overwrite: bool = False
     retry_errors: bool = False
+    video_timeout_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -69,5 +73,7 @@ class EmbedConfig:
             raise ParameterError(f"flush_rows={self.flush_rows} must be >= 1")
         if not self.flush_seconds > 0:
             raise ParameterError(f"flush_seconds={self.flush_seconds} must be > 0")
+        if self.video_timeout_seconds is not None and not self.video_timeout_seconds > 0:
+            raise ParameterError(f"video_timeout_seconds={self.video_timeout_seconds} must be > 0 (or None)")
         if self.overwrite and self.retry_errors:
             raise ParameterError("overwrite and retry_errors exclude each other (overwrite recomputes all)")

@@ -189,19 +189,37 @@ class _Runner:
     def _new_pool(self) -> ProcessPoolExecutor:
         return process_pool(self.config.workers, "spawn")
 
-    def _crash_row(self, planned: PlannedVideo) -> None:
+    def _crash_row(self, planned: PlannedVideo, timed_out: bool = False) -> None:
         row = planned.base_columns()
-        row.update(status="error", error=f"the worker process died while processing {planned.item.path!r}")
+        if timed_out:
+            message = (
+                f"timed out: processing {planned.item.path!r} took longer than "
+                f"{self.config.video_timeout_seconds:g} s (video_timeout_seconds)"
+            )
+        else:
+            message = f"the worker process died while processing {planned.item.path!r}"
+        row.update(status="error", error=message)
         self._write(row)
 
     def run(self, todo: Sequence[PlannedVideo], executor: Executor | None) -> None:
+        """Run ``todo`` through the worker stages (in ``executor``, else in a pool this
+        method owns), the batched feature stages and the writer.
+
+        A worker that dies breaks an owned pool: a new pool re-runs the videos that were in
+        flight one at a time (*suspects*), and a suspect that breaks the pool again alone
+        gets an error row. ``video_timeout_seconds`` works the same way: a video running
+        longer has its pool's processes killed and is re-run alone, and a video that times
+        out alone gets an error row. A caller's executor is never killed (no timeout)."""
         owned = executor is None
         pool: Executor = executor if executor is not None else self._new_pool()
         keep_media = bool(self.feature_stages)
         queue = deque(todo)
         pending: dict[Future[ItemResult], PlannedVideo] = {}
+        started: dict[Future[ItemResult], float] = {}
         suspects: set[str] = set()
         limit = max(2, 2 * self.config.workers)
+        timeout = self.config.video_timeout_seconds if owned else None
+        poll = None if timeout is None else min(1.0, timeout / 4)
         clean = False
         try:
             while queue or pending:
@@ -212,10 +230,11 @@ class _Runner:
                         process_item, planned.item, self.request, self.worker_stages, keep_media
                     )
                     pending[future] = planned
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
                 crashed: list[PlannedVideo] = []
                 for future in done:
                     planned = pending.pop(future)
+                    started.pop(future, None)
                     try:
                         result = future.result()
                     except BrokenExecutor:
@@ -223,19 +242,24 @@ class _Runner:
                         continue
                     suspects.discard(planned.item.video_id)
                     self._handle(planned, result)
-                if not crashed:
+                stuck = self._stuck(pending, started, timeout)
+                if not crashed and not stuck:
                     continue
                 if not owned:
                     raise BrokenExecutor(f"the executor broke while processing {crashed[0].item.path!r}")
+                if stuck:
+                    log.warning("%s ran over %g s; restarting the workers", stuck[0].item.path, timeout)
+                    _kill_workers(pool)
                 crashed += pending.values()
                 pending.clear()
+                started.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = self._new_pool()
                 if len(crashed) == 1 and crashed[0].item.video_id in suspects:
                     suspects.discard(crashed[0].item.video_id)
-                    self._crash_row(crashed[0])
+                    self._crash_row(crashed[0], timed_out=bool(stuck))
                     continue
-                log.warning("a worker process died; re-running %d videos one at a time", len(crashed))
+                log.warning("a worker process died or hung; re-running %d videos one at a time", len(crashed))
                 for planned in reversed(crashed):
                     queue.appendleft(planned)
                     suspects.add(planned.item.video_id)
@@ -245,6 +269,35 @@ class _Runner:
         finally:
             if owned:
                 pool.shutdown(wait=clean, cancel_futures=True)
+
+    @staticmethod
+    def _stuck(
+        pending: Mapping[Future[ItemResult], PlannedVideo],
+        started: dict[Future[ItemResult], float],
+        timeout: float | None,
+    ) -> list[PlannedVideo]:
+        """The pending videos running longer than ``timeout`` s. A future counts as started
+        when the pool moves it to its call queue (``running()``), at most one item ahead of a
+        free worker, so the clock can start early by one video's time; a video flagged so is
+        re-run alone, where the clock is exact, before it gets an error row."""
+        if timeout is None:
+            return []
+        now = time.monotonic()
+        for future in pending:
+            if future not in started and future.running():
+                started[future] = now
+        return [planned for future, planned in pending.items() if now - started.get(future, now) > timeout]
+
+
+def _kill_workers(pool: Executor) -> None:
+    """Kill the processes of a :class:`ProcessPoolExecutor` (a hung decoder cannot be
+    cancelled; ``kill_workers`` exists from Python 3.14, ``_processes`` before)."""
+    kill = getattr(pool, "kill_workers", None)
+    if callable(kill):
+        kill()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
 
 
 def _prepare(

@@ -9,9 +9,10 @@ Two environment variables, read per item, help to audit and test the job:
 - ``REELSENSE_WORK_LOG=FILE``: append ``<video_id>\\n`` to FILE each time an item is
   processed (one ``O_APPEND`` write, safe across processes). Shows exactly what a run
   (re)computed, e.g. that a resumed job skipped the finished videos.
-- ``REELSENSE_TEST_FAULTS='{"sleep_seconds": s, "crash_ids": [...]}'`` (tests only):
-  sleep before each item, or end the worker process abruptly (``os._exit``, as a
-  segfaulting decoder would) on the listed ids.
+- ``REELSENSE_TEST_FAULTS='{"sleep_seconds": s, "crash_ids": [...], "hang_ids": [...]}'``
+  (tests only): sleep before each item, end the worker process abruptly (``os._exit``, as
+  a segfaulting decoder would) on the ``crash_ids``, or block for an hour (as a hung
+  decoder would) on the ``hang_ids``.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def _test_faults(item: WorkItem) -> None:
         time.sleep(float(faults["sleep_seconds"]))
     if item.video_id in faults.get("crash_ids", ()):
         os._exit(70)
+    if item.video_id in faults.get("hang_ids", ()):
+        time.sleep(3600.0)
 
 
 def _log_work(item: WorkItem) -> None:
