@@ -10,6 +10,13 @@ import pytest
 SHARED_BENCH = Path(__file__).resolve().parents[1].parent / "shared" / "bench"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The test process's BLAS pools sized to the CPUs it may use (a CI container's quota)."""
+    from reelsense._workers import cap_threads_to_available_cpus
+
+    cap_threads_to_available_cpus()
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20240601)

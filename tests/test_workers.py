@@ -55,3 +55,15 @@ def test_cgroup_v2_quota(monkeypatch: pytest.MonkeyPatch, cpu_max: str, expected
 
     monkeypatch.setattr(Path, "read_text", fake)
     assert _workers._cgroup_cpu_limit() == expected
+
+
+def test_cap_threads_lowers_blas_pools_to_the_available_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    before = {pool["internal_api"]: pool["num_threads"] for pool in threadpool_info()}
+    monkeypatch.setattr(_workers, "available_cpus", lambda: 1)
+    try:
+        _workers.cap_threads_to_available_cpus()
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    finally:
+        threadpool_limits(limits=before)  # per internal API (openblas, openmp, ...)

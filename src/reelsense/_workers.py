@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-__all__ = ["available_cpus", "limit_threads_in_worker", "process_pool"]
+__all__ = ["available_cpus", "cap_threads_to_available_cpus", "limit_threads_in_worker", "process_pool"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,18 @@ def limit_threads_in_worker() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.get_num_threads() != 1:
         torch.set_num_threads(1)
+
+
+def cap_threads_to_available_cpus() -> None:
+    """Lower this process's BLAS/OpenMP pools to :func:`available_cpus` where they are
+    larger (they size themselves from the host's CPU count, blind to a container's CPU
+    quota). For processes reelsense owns: the CLI calls it at start-up; a library user's
+    process is left alone."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    cpus = available_cpus()
+    if any(pool.get("num_threads", 1) > cpus for pool in threadpool_info()):
+        threadpool_limits(limits=cpus)
 
 
 def _init_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:

@@ -7,6 +7,7 @@ import logging
 import click
 
 from reelsense._version import __version__
+from reelsense._workers import cap_threads_to_available_cpus
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,6 +18,7 @@ def main(verbose: int, quiet: bool) -> None:
     """reelsense: understand short-form video with its sound."""
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cap_threads_to_available_cpus()
 
 
 # Subcommands register themselves below (one module per command family).
