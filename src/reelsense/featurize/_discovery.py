@@ -30,19 +30,16 @@ log = logging.getLogger(__name__)
 
 
 def _components(n: int, edges: Sequence[tuple[int, int]]) -> np.ndarray:
-    parent = np.arange(n)
+    """Connected-component label of each of ``n`` nodes under undirected ``edges``."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = int(parent[i])
-        return i
-
-    for a, b in edges:
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return np.array([root(i) for i in range(n)])
+    if not edges:
+        return np.arange(n)
+    ends = np.asarray(edges, dtype=np.int64).T
+    graph = coo_matrix((np.ones(ends.shape[1], dtype=np.int8), (ends[0], ends[1])), shape=(n, n))
+    labels: np.ndarray = connected_components(graph, directed=False)[1]
+    return labels
 
 
 def self_join_labels(
