@@ -17,7 +17,7 @@ here, loaded ``strict=True``:
 The architecture is pinned by a test: the JIT archive's own tensors loaded into this
 module reproduce the JIT model's per-chunk probabilities to 1e-4. The safetensors file holds
 a different training snapshot than the JIT archive (probabilities differ by up to ~0.3 on
-single chunks); on the 240 dev-bench clips their per-kind median speech fractions agree
+single chunks); on the 240 development clips their per-kind median speech fractions agree
 to 0.02 and neither fires on the music-only clips (< 0.05 of any clip).
 
 The network: each 512-sample chunk (32 ms at 16 kHz) with the 64 samples before it

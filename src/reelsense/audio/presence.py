@@ -9,7 +9,7 @@ see :mod:`reelsense.audio._vad`; install with ``pip install silero-vad``). Witho
 it, a fallback heuristic scores each frame with a logistic function of four cues of
 syllabic speech -- syllable gaps in the speech band (low-energy share), uneven spectral
 change across bands, 2-8 Hz envelope modulation, and voiced peaks that glide rather than
-hold -- fitted once to the Silero decisions on the development bench
+hold -- fitted once to the Silero decisions on the development set
 (``scripts/eval_presence.py --fit-fallback``). Frames at or above ``speech_threshold`` are
 speech (for the heuristic, ``fallback_threshold_in_music`` in frames that already look like
 music: its cues also fire on beats and chord changes); gaps under 100 ms are closed and
@@ -33,7 +33,7 @@ clip. ``voice_over``: both, and music under at least ``min_overlap_share`` of th
 ``silent``: the clip's 95th-percentile frame level is below ``silent_dbfs`` (then there is
 no speech or music). Fractions are of the clip's duration.
 
-The thresholds were chosen on the development bench (``../shared/bench``, see
+The thresholds were chosen on the development set (see
 ``scripts/eval_presence.py`` and the README section ``audio-features``) among round values
 on a plateau of equal accuracy, not per file.
 """
@@ -65,7 +65,7 @@ SILERO_NAME = "silero-vad"
 FALLBACK_NAME = "energy-spectral"
 
 # Fallback speech score: logistic weights on (low_energy, flux_spread, syllabic,
-# unstable_peaks), fitted to Silero's frame decisions on the dev bench and rounded
+# unstable_peaks), fitted to Silero's frame decisions on the development set and rounded
 # (scripts/eval_presence.py --fit-fallback reproduces them).
 _FALLBACK_WEIGHTS = (3.9, 1.45, 3.0, 0.16)
 _FALLBACK_BIAS = -12.2
@@ -75,7 +75,7 @@ _MIN_RUN_SECONDS = 0.25
 
 @dataclass(frozen=True)
 class PresenceConfig:
-    """Thresholds of :func:`analyse_presence` (module docstring); defaults chosen on the dev bench."""
+    """Thresholds of :func:`analyse_presence` (module docstring); defaults chosen on the development set."""
 
     speech_threshold: float = 0.5
     fallback_threshold_in_music: float = 0.7
@@ -230,7 +230,7 @@ def analyse_presence(
     Args:
         vad: ``auto`` (Silero when silero-vad is installed, else the heuristic), ``silero``
             (required), or ``energy`` (the heuristic).
-        config: thresholds (defaults chosen on the dev bench).
+        config: thresholds (defaults chosen on the development set).
 
     Raises:
         ParameterError: not mono float, NaN/inf, bad rate or bad ``vad``.

@@ -18,7 +18,7 @@ Two passes when sounds are discovered:
 
 Why only the unidentified videos: what links two soundtracks in discovery is any shared
 audio, and a shared voice-over line or ambience recording links videos whose music
-differs. On the bench dev set (with an earlier matcher), discovery over all 240 videos
+differs. On the development set (with an earlier matcher), discovery over all 240 videos
 merged two unknown tracks into library sounds through shared voice-overs (sound-identity
 recall@5 0.885); over the videos the library did not identify it reached 0.936, because
 the library already names the rest (``scripts/bench_embed.py``).
@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 
 #: Videos whose soundtrack has less music than this (``music_fraction``, when presence was
 #: computed) take no part in discovery: speech-only and ambience videos share voice lines
-#: and recordings, not sounds (on the bench dev set, most speech-only videos were grouped
+#: and recordings, not sounds (on the development set, most speech-only videos were grouped
 #: through shared voice lines without this).
 MIN_MUSIC_FRACTION = 0.1
 

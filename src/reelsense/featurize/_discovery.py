@@ -117,7 +117,7 @@ def default_discoverer(index: str | None = None, *, method: str = "auto") -> Dis
 
     ``method``: ``self_join`` (:func:`self_join_labels` over the videos the index did not
     identify; the default, ``auto``) or ``discover`` (:mod:`reelsense.audio.discover`,
-    given every video and the index as anchors). Measured on the bench dev set
+    given every video and the index as anchors). Measured on the development set
     (``scripts/bench_embed.py --compare-discovery``): sound-identity recall@5 0.939 vs 0.886,
     fused combined mAP 0.910 vs 0.897, 19.6 s vs 55.6 s for 240 videos: ``discover``
     dissolves more groups (it is built to reject shared voice and ambience recordings),

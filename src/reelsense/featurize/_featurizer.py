@@ -70,7 +70,7 @@ def model_threads(config: EmbedConfig, executor: Executor | None) -> Iterator[No
 
     The models run here while ``config.workers`` processes decode on the same cores; an
     OpenMP pool per core on top of them spins against the workers. Measured on 2 cores, 2
-    workers, 80 bench videos: 3.05 videos/s and 18 CPU s with one model thread, 0.93
+    workers, 80 development videos: 3.05 videos/s and 18 CPU s with one model thread, 0.93
     videos/s and 62 CPU s with two. So the models get ``max(1, cpus - workers)`` threads
     for the run (restored after); nothing changes when ``executor`` is given (threads or
     a pool this function does not size).
