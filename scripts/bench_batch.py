@@ -21,44 +21,14 @@ Model loading is timed apart from the per-video work.
 from __future__ import annotations
 
 import argparse
-import resource
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pyarrow as pa
-
+from _bench import DecodeOnly, cpu_seconds
 from reelsense.featurize import VideoFeaturizer, default_frame_sampling, embed_corpus
-from reelsense.io import DecodedMedia, walk_media
+from reelsense.io import walk_media
 from reelsense.pipeline import EmbedConfig, embed_videos
-
-
-def cpu_seconds() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-@dataclass(frozen=True)
-class DecodeOnly:
-    """A worker stage that asks for audio and frames and computes nothing."""
-
-    name: str = "decode_only"
-    version: int = 1
-    needs_audio: bool = True
-    needs_frames: bool = True
-
-    @property
-    def fields(self) -> tuple[pa.Field, ...]:
-        return ()
-
-    def options(self) -> dict[str, Any]:
-        return {}
-
-    def process(self, media: DecodedMedia) -> dict[str, Any]:
-        return {}
 
 
 def report(name: str, n: int, wall: float, cpu: float, load: float = 0.0) -> tuple[float, float]:

@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
+from _bench import babble, pink
 from reelsense.audio.discover import discover_sounds
 from reelsense.io import read_audio
 
@@ -53,21 +54,8 @@ DEFAULT_BENCH = ROOT.parent / "shared" / "bench"
 SR = 11025
 
 
-def _pink(rng: np.random.Generator, n: int, power: float = 1.0) -> np.ndarray:
-    spec = np.fft.rfft(rng.standard_normal(n))
-    spec /= np.maximum(np.arange(spec.size), 1) ** (power / 2)
-    x = np.fft.irfft(spec, n)
+def _unit(x: np.ndarray) -> np.ndarray:
     return (x / (np.std(x) + 1e-12)).astype(np.float32)
-
-
-def _babble(rng: np.random.Generator, n: int) -> np.ndarray:
-    t = np.arange(n) / SR
-    f0 = 110 + 60 * rng.random() + 30 * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t + rng.random() * 6)
-    phase = 2 * np.pi * np.cumsum(f0) / SR
-    x = sum(np.sin(h * phase) / h for h in range(1, 15))
-    voiced = rng.random(n // SR + 1)[t.astype(int)] > 0.25
-    env = np.clip(np.sin(2 * np.pi * rng.uniform(3, 6) * t), 0, None) * voiced
-    return (x * env).astype(np.float32)
 
 
 def _rms(x: np.ndarray) -> float:
@@ -118,20 +106,20 @@ def make_item(rng: np.random.Generator, sources: tuple, k: int) -> tuple[np.ndar
             y = librosa.effects.pitch_shift(y, sr=SR, n_steps=float(rng.uniform(-2, 2))).astype(np.float32)
         y = y / _rms(y) * 0.1 * 10 ** (rng.uniform(-8, 4) / 20)
         if rng.random() < 0.4:
-            y = y + _pink(rng, y.size) * _rms(y) * 10 ** (-rng.uniform(5, 25) / 20)
+            y = y + _unit(pink(rng, y.size)) * _rms(y) * 10 ** (-rng.uniform(5, 25) / 20)
         return y.astype(np.float32), track
     n = int(length * SR)
     if u < 0.9:
         y = (
             _cut(rng, speech[int(rng.integers(len(speech)))], length)
             if rng.random() < 0.5
-            else _babble(rng, n)
+            else babble(rng, n, SR)
         )
     else:
         y = (
             _cut(rng, ambience[int(rng.integers(len(ambience)))], length)
             if rng.random() < 0.5
-            else _pink(rng, n, power=float(rng.choice([1.0, 2.0])))
+            else _unit(pink(rng, n, power=float(rng.choice([1.0, 2.0]))))
         )
     y = y / _rms(y) * 0.05
     return y.astype(np.float32), f"single{k}"

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import resource
 import shutil
 import time
 from dataclasses import replace
@@ -28,18 +27,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from _bench import cpu_seconds
 from reelsense.featurize import VideoFeaturizer, apply_sound_clusters, default_discoverer, embed_corpus
 from reelsense.fusion import FusionConfig, pool_frames
 from reelsense.pipeline import EmbedConfig, fuse_columns, vectors_from_arrow
 from reelsense.pipeline._fusion_stage import sound_keys
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cpu_seconds() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 # ---------------------------------------------------------------------------- metrics

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
+from _bench import babble, pink
 from reelsense.audio import SoundIndex
 from reelsense.io import read_audio
 
@@ -49,21 +50,8 @@ def _match(args: tuple[str, float | None]) -> tuple[str, list, float]:
 
 
 def _pink(rng: np.random.Generator, n: int) -> np.ndarray:
-    spec = np.fft.rfft(rng.standard_normal(n))
-    spec /= np.sqrt(np.maximum(np.arange(spec.size), 1))
-    x = np.fft.irfft(spec, n)
+    x = pink(rng, n)
     return (x / (np.abs(x).max() + 1e-9)).astype(np.float32)
-
-
-def _babble(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
-    """Speech-like harmonic glides with syllable-rate amplitude modulation and pauses."""
-    t = np.arange(n) / sr
-    f0 = 110 + 60 * rng.random() + 30 * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t + rng.random() * 6)
-    phase = 2 * np.pi * np.cumsum(f0) / sr
-    x = sum(np.sin(h * phase) / h for h in range(1, 15))
-    voiced = rng.random(n // sr + 1)[t.astype(int)] > 0.25
-    env = np.clip(np.sin(2 * np.pi * rng.uniform(3, 6) * t), 0, None) * voiced
-    return (x * env).astype(np.float32)
 
 
 def calibrate(bench: Path, n_per_track: int, seed: int) -> None:
@@ -110,7 +98,7 @@ def calibrate(bench: Path, n_per_track: int, seed: int) -> None:
     everything = SearchIndex.from_peaks(peaks, [p.stem for p in lib], params)
     for k in range(3 * n_per_track):
         n = int(rng.choice([3.0, 8.0, 15.0]) * sr)
-        x = [_pink(rng, n) * 0.3, _babble(rng, n, sr) * 0.3, _pink(rng, n) * 1e-3][k % 3]
+        x = [_pink(rng, n) * 0.3, babble(rng, n, sr) * 0.3, _pink(rng, n) * 1e-3][k % 3]
         raw.append(best_score(everything, x))
         kinds.append(["pink_noise", "babble", "near_silence"][k % 3])
     r = np.array(raw)

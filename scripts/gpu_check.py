@@ -58,7 +58,6 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from fractions import Fraction
 from importlib import metadata
 from pathlib import Path
@@ -72,7 +71,7 @@ if (ROOT / "src" / "reelsense").is_dir() and str(ROOT / "src") not in sys.path:
 
 import pyarrow as pa  # noqa: E402
 
-from reelsense.io import DecodedMedia  # noqa: E402
+from _bench import DecodeOnly, cpu_seconds  # noqa: E402
 
 RESULTS: dict[str, Any] = {}
 ERRORS: dict[str, str] = {}
@@ -104,12 +103,6 @@ def section(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return run
 
     return wrap
-
-
-def cpu_seconds() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def sync(device: str) -> None:
@@ -378,26 +371,6 @@ def encoders(device: str, precision: str, quick: bool) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- 5-6. runs
-
-
-@dataclass(frozen=True)
-class DecodeOnly:
-    """A worker stage that asks for audio and frames and computes nothing."""
-
-    name: str = "decode_only"
-    version: int = 1
-    needs_audio: bool = True
-    needs_frames: bool = True
-
-    @property
-    def fields(self) -> tuple[pa.Field, ...]:
-        return ()
-
-    def options(self) -> dict[str, Any]:
-        return {}
-
-    def process(self, media: DecodedMedia) -> dict[str, Any]:
-        return {}
 
 
 @section("decode")

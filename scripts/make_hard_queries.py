@@ -42,6 +42,7 @@ import numpy as np
 import soxr
 from scipy import signal
 
+from _bench import pink
 from reelsense.io import read_audio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,12 +84,6 @@ NEGATIVE_COUNTS = {"unknown_track": 36, "speech_only": 12, "silence": 12}
 
 def rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)) + 1e-20))
-
-
-def pink(rng: np.random.Generator, n: int) -> np.ndarray:
-    spec = np.fft.rfft(rng.standard_normal(n))
-    spec /= np.sqrt(np.maximum(np.arange(spec.size), 1))
-    return np.fft.irfft(spec, n).astype(np.float32)
 
 
 class Sources:
@@ -133,7 +128,7 @@ class Sources:
             a = np.tile(a, reps)
             start = int(rng.integers(0, a.size - n))
             return a[start : start + n].astype(np.float32), "ambience"
-        return pink(rng, n), "pink"
+        return pink(rng, n).astype(np.float32), "pink"
 
 
 def clip_length(rng: np.random.Generator, short: bool) -> float:
