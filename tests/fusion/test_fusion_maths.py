@@ -185,3 +185,17 @@ def test_pooling() -> None:
         pool_frames(vectors, method="duration")
     with pytest.raises(ParameterError):
         pool_frames(np.zeros((0, 2)))
+
+
+def test_projection_caches_never_mix_seeds() -> None:
+    """The float64 projection is cached by its key, not by the identity of a float32 array
+    that the float32 cache may drop (a recycled ``id`` once returned another seed's matrix)."""
+    from reelsense.fusion._fuse import project_modality
+    from reelsense.fusion._random import _projection
+
+    x = np.random.default_rng(3).standard_normal((4, 24)).astype(np.float32)
+    expected = {seed: project_modality(x, "visual", FusionConfig(dim=32, seed=seed))[0] for seed in range(8)}
+    for seed in range(8):
+        _projection.cache_clear()
+        got = project_modality(x, "visual", FusionConfig(dim=32, seed=seed))[0]
+        np.testing.assert_array_equal(got, expected[seed])

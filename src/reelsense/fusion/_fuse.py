@@ -9,7 +9,7 @@ import numpy as np
 
 from reelsense.errors import ParameterError
 from reelsense.fusion._config import FUSION_VERSION, MODALITIES, FusionConfig
-from reelsense.fusion._random import orthogonal_projection, unit_gaussian
+from reelsense.fusion._random import projection_float64, unit_gaussian
 
 __all__ = [
     "FusedEmbeddings",
@@ -64,19 +64,6 @@ def normalize_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, ok
 
 
-_FLOAT64: dict[int, np.ndarray] = {}
-
-
-def _float64(matrix: np.ndarray) -> np.ndarray:
-    """float64 copy of a cached (read-only, long-lived) projection, itself cached."""
-    key = id(matrix)
-    if key not in _FLOAT64 or _FLOAT64[key].shape != matrix.shape:
-        if len(_FLOAT64) > 32:
-            _FLOAT64.clear()
-        _FLOAT64[key] = matrix.astype(np.float64)
-    return _FLOAT64[key]
-
-
 def project_modality(
     vectors: np.ndarray, modality: str, config: FusionConfig
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -85,14 +72,14 @@ def project_modality(
     Missing rows (NaN, or all zeros) stay missing (NaN, ``present`` False).
     """
     unit, ok = normalize_rows(vectors)
-    projection = orthogonal_projection(
+    projection = projection_float64(
         f"reelsense-fusion/v{FUSION_VERSION}/seed{config.seed}/{modality}", unit.shape[1], config.dim
     )
     out = np.full((unit.shape[0], config.dim), np.nan, dtype=np.float32)
     if ok.any():
         # einsum's own loops (not BLAS, whose kernels depend on the batch shape): each row's
         # result is bit-identical whatever else is in the batch
-        rows = np.einsum("ij,jk->ik", unit[ok].astype(np.float64), _float64(projection), optimize=False)
+        rows = np.einsum("ij,jk->ik", unit[ok].astype(np.float64), projection, optimize=False)
         projected, _ = normalize_rows(rows)
         out[ok] = projected
     return out, ok

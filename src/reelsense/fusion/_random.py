@@ -65,3 +65,12 @@ def orthogonal_projection(key: str, in_dim: int, out_dim: int) -> np.ndarray:
     if in_dim < 1 or out_dim < 1:
         raise ParameterError(f"projection dims must be >= 1, got {in_dim} -> {out_dim}")
     return _projection(key, in_dim, out_dim)
+
+
+@lru_cache(maxsize=32)
+def projection_float64(key: str, in_dim: int, out_dim: int) -> np.ndarray:
+    """:func:`orthogonal_projection` as a read-only float64 array (for bit-stable einsum),
+    cached under the same key as the float32 matrix it is made from."""
+    matrix = orthogonal_projection(key, in_dim, out_dim).astype(np.float64)
+    matrix.setflags(write=False)
+    return matrix
