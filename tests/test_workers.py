@@ -67,3 +67,15 @@ def test_cap_threads_lowers_blas_pools_to_the_available_cpus(monkeypatch: pytest
         assert all(pool["num_threads"] == 1 for pool in threadpool_info())
     finally:
         threadpool_limits(limits=before)  # per internal API (openblas, openmp, ...)
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+def test_pool_children_start_torch_on_one_thread() -> None:
+    """torch imported after the initializer (as the stages do) starts with one thread."""
+    with process_pool(1, "spawn") as pool:
+        assert pool.submit(_torch_threads).result(timeout=120) == 1

@@ -23,7 +23,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-__all__ = ["available_cpus", "cap_threads_to_available_cpus", "limit_threads_in_worker", "process_pool"]
+__all__ = [
+    "available_cpus",
+    "cap_threads_to_available_cpus",
+    "limit_threads_in_worker",
+    "one_torch_thread",
+    "process_pool",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +90,26 @@ def cap_threads_to_available_cpus() -> None:
         threadpool_limits(limits=cpus)
 
 
+_ONE_WORKER_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+_TORCH_LIMITED = False
+
+
+def one_torch_thread() -> None:
+    """Run torch on one thread in this (worker) process: imports torch, once per process.
+    For stages whose small operators gain nothing from an OpenMP pool, in processes that
+    :func:`process_pool` did not start (Ray workers, a caller's executor)."""
+    global _TORCH_LIMITED
+    if not _TORCH_LIMITED:
+        import torch
+
+        if torch.get_num_threads() != 1:
+            torch.set_num_threads(1)
+        _TORCH_LIMITED = True
+
+
 def _init_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+    for name in _ONE_WORKER_THREAD_ENV:  # read by torch and OpenMP when imported later here
+        os.environ[name] = "1"
     limit_threads_in_worker()
     if initializer is not None:
         initializer(*initargs)

@@ -43,7 +43,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from reelsense.errors import ParameterError
 from reelsense.featurize import (
@@ -70,14 +69,13 @@ from reelsense.pipeline import (
     build_schema,
     plan_videos,
 )
-from reelsense.pipeline._job import _content_config, _prepare, _run_config
+from reelsense.pipeline._job import _content_config, _prepare, _run_config, output_examples
 from reelsense.pipeline._schema import rows_to_table
 
 __all__ = ["RayEmbedSummary", "cluster_shards", "embed_with_ray"]
 
 log = logging.getLogger(__name__)
 
-_EXAMPLE_ROWS = 6
 _ERROR_EXAMPLES = 5
 
 
@@ -233,16 +231,6 @@ def cluster_shards(folder: ShardFolder, config: FusionConfig, discoverer: Discov
         folder.replace(shard, clustered.slice(offset, piece.num_rows))
         offset += piece.num_rows
     return grouped
-
-
-def _examples(folder: ShardFolder) -> tuple[dict[str, Any], ...]:
-    shards = folder.shards()
-    if not shards:
-        return ()
-    parquet = pq.ParquetFile(shards[0])
-    if parquet.metadata.num_rows == 0:
-        return ()
-    return tuple(next(parquet.iter_batches(batch_size=_EXAMPLE_ROWS)).to_pylist())
 
 
 @dataclass(frozen=True)
@@ -490,11 +478,12 @@ def embed_with_ray(
             collector.emit(None)
             with _data_context(ray, progress_bars=progress is None):
                 lost = _run_all(ray, job, todo, videos_per_task, collector)
-            folder.settle()
+            rows = len(folder.settle())  # one row per id; the discovery pass keeps the count
             if discover_sounds:
                 chosen = discoverer or default_discoverer(fz.sound_index)
                 grouped = cluster_shards(folder, fz.fusion, chosen)
                 log.info("sound discovery: %d videos share a sound with another", grouped)
+            shards = folder.shards()
             summary = RayEmbedSummary(
                 output=str(output_dir),
                 found=len(plan),
@@ -502,11 +491,11 @@ def embed_with_ray(
                 processed=collector.ok + collector.errors,
                 ok=collector.ok,
                 errors=collector.errors,
-                rows=folder.rows(),
+                rows=rows,
                 wall_seconds=time.monotonic() - start,
-                examples=_examples(folder),
+                examples=output_examples(shards[0]) if shards else (),
                 error_examples=tuple(collector.error_examples),
-                shards=len(folder.shards()),
+                shards=len(shards),
                 shards_written=folder.shards_written,
                 actors=job.actors,
                 gpus_per_actor=job.gpus_per_actor,

@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from reelsense._workers import one_torch_thread
 from reelsense.errors import OutputError
 from reelsense.io import DecodedMedia
 from reelsense.pipeline import DecodeRequest, WorkerStage, WorkItem, process_item, run_feature_stages
@@ -32,20 +33,6 @@ from reelsense.pipeline._schema import rows_to_table
 __all__ = ["ModelActor", "decode_row", "stage_records_json"]
 
 log = logging.getLogger(__name__)
-
-_THREADS_SET = False
-
-
-def _one_torch_thread() -> None:
-    """Decoding tasks hold one CPU each: torch (the VAD) gets one thread, once per process
-    (Ray's workers are not ``multiprocessing`` children, so the presence stage's own check
-    does not apply)."""
-    global _THREADS_SET
-    if not _THREADS_SET:
-        import torch
-
-        torch.set_num_threads(1)
-        _THREADS_SET = True
 
 
 def decode_row(
@@ -59,13 +46,10 @@ def decode_row(
     Never raises for a bad file (:func:`~reelsense.pipeline.process_item` is the batch
     boundary).
     """
-    _one_torch_thread()
+    one_torch_thread()  # a decoding task holds one CPU (Ray workers are not pool children)
     item = WorkItem(str(row["video_id"]), str(row["path"]))
-    out: dict[str, Any] = json.loads(row["base"])
     result = process_item(item, request, stages, keep_media=True)
-    columns = dict(result.columns)
-    out["warnings"] = list(out.get("warnings") or []) + list(columns.pop("warnings", []) or [])
-    out.update(columns)
+    out = result.merge_into(json.loads(row["base"]))
     media = result.media if result.ok else None
     return {"video_id": item.video_id, "payload": pickle.dumps((out, media), protocol=5)}
 

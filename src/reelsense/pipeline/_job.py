@@ -164,10 +164,7 @@ class _Runner:
         self._emit(row["video_id"])
 
     def _handle(self, planned: PlannedVideo, result: ItemResult) -> None:
-        row = planned.base_columns()
-        columns = dict(result.columns)
-        row["warnings"] = row["warnings"] + list(columns.pop("warnings", []) or [])
-        row.update(columns)
+        row = result.merge_into(planned.base_columns())
         if result.ok and self.feature_stages and result.media is not None:
             self._batch.append((row, result.media))
             frames = result.media.frames

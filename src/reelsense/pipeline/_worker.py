@@ -68,6 +68,14 @@ class ItemResult:
     def ok(self) -> bool:
         return bool(self.columns.get("status") == "ok")
 
+    def merge_into(self, row: dict[str, Any]) -> dict[str, Any]:
+        """``row`` (the columns known before decoding) updated in place with this result's
+        columns, the worker's warnings appended to the row's; returns ``row``."""
+        columns = dict(self.columns)
+        row["warnings"] = list(row.get("warnings") or []) + list(columns.pop("warnings", []) or [])
+        row.update(columns)
+        return row
+
 
 def _error(item: WorkItem, message: str, warnings: Sequence[str] = (), **columns: Any) -> ItemResult:
     return ItemResult(

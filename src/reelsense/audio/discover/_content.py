@@ -2,7 +2,7 @@
 
 Videos that reuse a sound often share something else too: the same voice-over recording
 (voice packs, TTS phrases) or the same ambience recording laid under different music. On
-the development setmark, matching raw soundtracks against each other gave 89 confident links
+the development set, matching raw soundtracks against each other gave 89 confident links
 between videos of *different* music (almost all through a shared voice or ambience) for
 355 true ones. Music differs from both in one simple way: its partials are *sustained* at
 a fixed frequency for a note's length, while speech harmonics glide with the voice's pitch
