@@ -126,24 +126,10 @@ class VisualStage:
         return out
 
     def _encode_on_device(self, arrays: Sequence[np.ndarray]) -> Any:
-        """Features float32 ``[sum n_i, dim]`` on the encoder's device (not synchronised) of
+        """Features ``[sum n_i, dim]`` on the encoder's device (not synchronised) of
         same-size uint8 frame arrays."""
-        import torch
-
-        encoder = self.encoder
-        step = encoder.default_batch_size if self.batch_size is None else self.batch_size
-        if step < 1:
-            raise ParameterError(f"batch_size must be >= 1, got {step}")
-        frames = torch.from_numpy(
-            np.concatenate(arrays) if len(arrays) > 1 else np.ascontiguousarray(arrays[0])
-        )
-        if encoder.device.type == "cuda":
-            frames = frames.pin_memory()
-        passes = [
-            encoder.encode_pixels(encoder.preprocess(frames[start : start + step]))
-            for start in range(0, frames.shape[0], step)
-        ]
-        return torch.cat(passes)
+        frames = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+        return self.encoder.encode_on_device(frames, self.batch_size)
 
     def process_batch(self, items: Sequence[StageItem]) -> list[dict[str, Any]]:
         empty = np.zeros((0, 1, 1, 3), np.uint8)

@@ -93,6 +93,28 @@ class ImageEncoder:
             features = features.view(-1, prepared.tiles_per_frame, self.dim).mean(dim=1)
         return features
 
+    def _pass_size(self, batch_size: int | None) -> int:
+        size = self.default_batch_size if batch_size is None else batch_size
+        if size < 1:
+            raise ParameterError(f"batch_size must be >= 1, got {size}")
+        return size
+
+    def encode_on_device(self, frames: np.ndarray, batch_size: int | None = None) -> torch.Tensor:
+        """Unnormalised features float32 ``[n, dim]`` of same-size uint8 frames ``[n, h, w,
+        3]``, left on the device (no synchronisation: a caller batching several videos
+        copies once). The upload is pinned on CUDA; passes of ``batch_size`` frames as in
+        :meth:`encode`."""
+        step = self._pass_size(batch_size)
+        pixels = torch.from_numpy(np.ascontiguousarray(frames))
+        if self.device.type == "cuda":
+            pixels = pixels.pin_memory()
+        return torch.cat(
+            [
+                self.encode_pixels(self.preprocess(pixels[start : start + step]))
+                for start in range(0, pixels.shape[0], step)
+            ]
+        )
+
     def encode(
         self, frames: np.ndarray, *, batch_size: int | None = None, normalize: bool | None = None
     ) -> np.ndarray:
@@ -106,9 +128,7 @@ class ImageEncoder:
             normalize: L2-normalise each vector; ``None`` = the entry's default
                 (True for CLIP/SigLIP, False for EfficientNet features).
         """
-        batch_size = self.default_batch_size if batch_size is None else batch_size
-        if batch_size < 1:
-            raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
+        batch_size = self._pass_size(batch_size)
         if not isinstance(frames, np.ndarray):
             raise ParameterError(
                 f"frames must be a numpy uint8 array [n, h, w, 3], got {type(frames).__name__}"
