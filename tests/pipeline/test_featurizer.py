@@ -191,3 +191,41 @@ def test_model_threads_leave_room_for_the_workers(monkeypatch: pytest.MonkeyPatc
             assert torch.get_num_threads() == 4  # a caller's executor: left alone
     finally:
         torch.set_num_threads(before)
+
+
+def test_discovery_sees_the_videos_in_id_order_whatever_the_row_order() -> None:
+    """Rows land in the order workers finish; the discoverer (whose index depends on input
+    order) is given the videos sorted by id, so the grouping is the same on every run."""
+    import pyarrow as pa
+
+    from reelsense.featurize import cluster_sound_table
+    from reelsense.featurize._discovery import Discoverer
+    from reelsense.fusion import FusionConfig
+
+    seen: list[list[str]] = []
+
+    class SeenError(Exception):
+        pass
+
+    def run(paths: object, video_ids: list[str]) -> list[str | None]:
+        seen.append(list(video_ids))
+        raise SeenError
+
+    ids = ["c", "a", "d", "b"]
+    table = pa.table(
+        {
+            "video_id": ids,
+            "path": [f"/x/{v}.mp4" for v in ids],
+            "status": ["ok"] * 4,
+            "has_audio": [True] * 4,
+            "sound_cluster": pa.array([None] * 4, pa.string()),
+            "sound_cluster_size": pa.array([0] * 4, pa.int32()),
+            "embedding": pa.array([None] * 4, pa.list_(pa.float32())),
+            "modality_mask": pa.array([0] * 4, pa.int32()),
+        }
+    )
+    for order in (ids, ids[::-1]):
+        rows = table.take([ids.index(v) for v in order])
+        with pytest.raises(SeenError):
+            cluster_sound_table(rows, FusionConfig(), Discoverer("t", run, residual_only=False))
+    assert seen == [["a", "b", "c", "d"]] * 2

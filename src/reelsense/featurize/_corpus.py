@@ -150,8 +150,11 @@ def cluster_sound_table(
     if "music_fraction" in table.column_names:  # presence known: only soundtracks with music
         fractions = table["music_fraction"].to_pylist()
         music = np.asarray([f is None or f >= MIN_MUSIC_FRACTION for f in fractions])
-    chosen = np.flatnonzero(ok & has_audio & music & (unmatched if discoverer.residual_only else True))
     ids = table["video_id"].to_pylist()
+    chosen = np.flatnonzero(ok & has_audio & music & (unmatched if discoverer.residual_only else True))
+    # by id, not by row: rows land in the order the workers finish, and the discoverer's
+    # index (hash-table order, ties among candidates) depends on the order it is given
+    chosen = chosen[np.argsort(np.asarray([ids[i] for i in chosen], dtype=object), kind="stable")]
     paths = table["path"].to_pylist()
     labels_sel = discoverer([paths[i] for i in chosen], [ids[i] for i in chosen]) if chosen.size else []
     labels: list[str | None] = [None] * table.num_rows
