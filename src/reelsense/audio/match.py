@@ -47,6 +47,7 @@ __all__ = [
     "log10_trials",
     "match_query",
     "prepare_query",
+    "prepare_query_from_peaks",
     "probe",
     "rank_candidates",
 ]
@@ -247,6 +248,15 @@ def prepare_query(
     """Peaks and triplets of a query signal (``samples`` float ``[n]``)."""
     x = np.asarray(samples)
     peaks = peaks_of(x, sample_rate, params, params.query_peaks_per_second)
+    duration = float(x.shape[0]) / float(sample_rate) if sample_rate > 0 else 0.0
+    return prepare_query_from_peaks(peaks, duration, params, config)
+
+
+def prepare_query_from_peaks(
+    peaks: Peaks, duration_seconds: float, params: FingerprintParams, config: MatchConfig
+) -> QueryPrint:
+    """:func:`prepare_query` from peaks already picked at ``params.query_peaks_per_second``
+    (for a caller that also needs other peaks of the same spectrogram)."""
     a, b, c = peak_triplets(peaks, query_zone(params, config), params.query_fan_out)
     t, f, w = peaks.times, peaks.bins, peaks.strength
     order = np.argsort(-(w[a] + w[b] + w[c]), kind="stable")
@@ -257,7 +267,7 @@ def prepare_query(
         delta_bins=np.stack([f[b] - f[a], f[c] - f[a]]),
         delta_frames=np.stack([t[b] - t[a], t[c] - t[a]]),
         order=order.astype(np.int64),
-        duration_seconds=float(x.shape[0]) / float(sample_rate) if sample_rate > 0 else 0.0,
+        duration_seconds=duration_seconds,
     )
 
 

@@ -17,22 +17,22 @@ from collections.abc import Sequence
 import numpy as np
 
 from reelsense.audio._search import SearchIndex
-from reelsense.audio.fingerprint import FingerprintParams, Peaks, peaks_of
-from reelsense.audio.match import MatchConfig, QueryPrint, SoundMatch, match_query, prepare_query
+from reelsense.audio.fingerprint import FingerprintParams, Peaks, log_spectrogram, pick_peaks
+from reelsense.audio.match import MatchConfig, QueryPrint, SoundMatch, match_query, prepare_query_from_peaks
 
-__all__ = ["QueryPrint", "VideoMatcher", "query_print", "reference_peaks"]
-
-
-def reference_peaks(samples: np.ndarray, sample_rate: int, params: FingerprintParams) -> Peaks:
-    """Peaks of a soundtrack at the reference density (what an index stores)."""
-    return peaks_of(samples, sample_rate, params, params.ref_peaks_per_second)
+__all__ = ["QueryPrint", "VideoMatcher", "soundtrack_prints"]
 
 
-def query_print(
+def soundtrack_prints(
     samples: np.ndarray, sample_rate: int, params: FingerprintParams, config: MatchConfig
-) -> QueryPrint:
-    """Peaks and peak pairs of a soundtrack at the query density, ready to be matched."""
-    return prepare_query(samples, sample_rate, params, config)
+) -> tuple[Peaks, QueryPrint]:
+    """:func:`reference_peaks` and :func:`query_print` of one soundtrack from one
+    spectrogram (the two differ only in peak density)."""
+    spectrogram = log_spectrogram(samples, sample_rate, params)
+    duration = float(np.asarray(samples).shape[0]) / float(sample_rate) if sample_rate > 0 else 0.0
+    reference = pick_peaks(spectrogram, params, params.ref_peaks_per_second)
+    query = pick_peaks(spectrogram, params, params.query_peaks_per_second)
+    return reference, prepare_query_from_peaks(query, duration, params, config)
 
 
 class VideoMatcher:

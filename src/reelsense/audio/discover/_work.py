@@ -20,7 +20,7 @@ import numpy as np
 
 from reelsense.audio.descriptors import integrated_loudness
 from reelsense.audio.discover._content import sustained_filter
-from reelsense.audio.discover._matcher import QueryPrint, VideoMatcher, query_print, reference_peaks
+from reelsense.audio.discover._matcher import QueryPrint, VideoMatcher, soundtrack_prints
 from reelsense.audio.discover._types import AudioClip, DiscoveryParams
 from reelsense.audio.fingerprint import FingerprintParams, Peaks
 from reelsense.audio.index import SoundIndex
@@ -126,12 +126,13 @@ def print_source(job: Job) -> VideoPrint:
                 job.number, duration, content.notes_per_second, None, None, library, timestamp, caption
             )
         x, r = (content.samples, content.sample_rate) if st.params.sustained else (samples, rate)
+        reference, query = soundtrack_prints(x, r, st.fp_params, st.config)
         return VideoPrint(
             job.number,
             duration,
             content.notes_per_second,
-            reference_peaks(x, r, st.fp_params),
-            query_print(x, r, st.fp_params, st.config),
+            reference,
+            query,
             library,
             timestamp,
             caption,
