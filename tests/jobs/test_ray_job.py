@@ -254,3 +254,23 @@ def test_refusals(media: tuple[Path, Path], ray_output: Path, tmp_path: Path) ->
     )
     assert result.exit_code == 2 and "--workers" in result.output
     assert [p.name for p in tmp_path.iterdir()] == ["f.parquet"]  # nothing created
+
+
+def test_a_folder_index_is_refused_on_a_multi_node_cluster(tmp_path: Path) -> None:
+    """A folder of reference sounds is indexed on the driver only: fine on one node,
+    refused when other nodes' decoding tasks would need to open it."""
+    from reelsense.errors import ParameterError
+    from reelsense.jobs._ray_job import _check_index_reachable
+
+    class FakeRay:
+        def __init__(self, alive: int) -> None:
+            self.alive = alive
+
+        def nodes(self) -> list[dict[str, object]]:
+            return [{"Alive": True}] * self.alive + [{"Alive": False}]
+
+    folder, built = tmp_path / "sounds", str(tmp_path / "tmp" / "sounds.rsidx")
+    _check_index_reachable(FakeRay(1), folder, built)  # one node: the driver's file is local
+    _check_index_reachable(FakeRay(3), built, built)  # an index file is passed as is
+    with pytest.raises(ParameterError, match="3 nodes"):
+        _check_index_reachable(FakeRay(3), folder, built)

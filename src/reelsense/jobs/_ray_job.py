@@ -40,6 +40,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -231,6 +232,20 @@ def cluster_shards(folder: ShardFolder, config: FusionConfig, discoverer: Discov
         folder.replace(shard, clustered.slice(offset, piece.num_rows))
         offset += piece.num_rows
     return grouped
+
+
+def _check_index_reachable(ray: Any, given: str | os.PathLike[str] | None, used: str | None) -> None:
+    """A folder of reference sounds is indexed into a temporary file on the driver, which the
+    decoding tasks of other nodes cannot open: on a cluster of several nodes, refuse it."""
+    if given is None or used is None or Path(used) == Path(given):
+        return
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    if len(nodes) > 1:
+        raise ParameterError(
+            f"sound index {os.fspath(given)!r} is a folder of reference sounds, indexed on the driver "
+            f"only; on a Ray cluster of {len(nodes)} nodes, index it once (reelsense sounds add ... "
+            "--index FILE) and pass FILE at a path every node can read"
+        )
 
 
 @dataclass(frozen=True)
@@ -450,6 +465,7 @@ def embed_with_ray(
         featurizer_from_options(**options, device="cpu", precision="fp32", sound_index=sound_index) as fz,
         _ray_session(ray, ray_address),
     ):
+        _check_index_reachable(ray, sound_index, fz.sound_index)
         job = _prepare_job(
             ray,
             fz,
