@@ -158,7 +158,10 @@ class ShardFolder:
         self._atomic_write(shard, table)
 
     def conform(self, table: pa.Table) -> pa.Table:
-        """``table`` with exactly this folder's schema and metadata (raises OutputError)."""
+        """``table`` with exactly this folder's schema and metadata (raises OutputError);
+        a table that has them already is returned as is."""
+        if table.schema.equals(self.schema, check_metadata=True):
+            return table
         try:
             return table.select(self.schema.names).cast(self.schema)
         except (KeyError, pa.ArrowException) as exc:
