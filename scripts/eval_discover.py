@@ -7,7 +7,8 @@
    ``score_sounds.py --clusters`` (adjusted Rand index against ``source_track``).
 2. Checks the placement of each use: speed relative to the representative against the
    truth ratio of ``speed * tempo``, and offsets in library time.
-3. Runs the trends report on ``clusters.csv`` (as ``reelsense sounds trends`` does), maps
+3. Runs the trends report on ``clusters.csv`` and ``clusters_noindex.csv``, with and
+   without hashtag links (as ``reelsense sounds trends`` does), maps
    each sound to the majority ``source_track`` of its videos (this script reads the truth;
    the library never does) and scores the trending flags against ``tracks.csv``: per
    track, trending if any of its sounds is flagged; precision/recall over all tracks and
@@ -144,30 +145,48 @@ def main() -> None:
         print(score_clusters(args.bench, path))
         print(placement_errors(res, truth))
 
-    print("\n## trending flags (with the library)")
-    trends_csv = args.out / "trends.csv"
-    report = trend_report(
-        [args.out / "clusters.csv", sounds / "queries"],
-        trends_csv,
-        report=args.out / "report.html",
-        params=TrendParams(window_days=args.window_days),
-    )
-    print(
-        f"reelsense sounds trends {args.out / 'clusters.csv'} {sounds / 'queries'} -o {trends_csv} "
-        f"--report {args.out / 'report.html'}"
-    )
-    members: dict[str, list[str]] = defaultdict(list)
-    for v in results["clusters"].videos:
-        if v.cluster is not None:
-            members[v.cluster].append(v.video_id)
-    flags: dict[str, bool] = {}
-    for s in report.sounds:
-        votes = Counter(truth[q]["source_track"] or "none" for q in members[s.sound])
-        track = votes.most_common(1)[0][0]
-        flags[track] = flags.get(track, False) or s.trend.trending
-    print("all tracks:          " + trend_scores(flags, tracks))
-    found = {t: y for t, y in tracks.items() if t in flags}
-    print(f"tracks found ({len(found)}): " + trend_scores(flags, found))
+    reports = {}
+    for grouping in ("clusters", "clusters_noindex"):
+        for links in (True, False):
+            name = f"trends{'' if grouping == 'clusters' else '_noindex'}{'' if links else '_nolinks'}"
+            print(
+                f"\n## trending flags ({'with' if grouping == 'clusters' else 'without'} the library, "
+                f"hashtag links {'on' if links else 'off'})"
+            )
+            trends_csv = args.out / f"{name}.csv"
+            report = trend_report(
+                [args.out / f"{grouping}.csv", sounds / "queries"],
+                trends_csv,
+                report=args.out / f"{name}.html",
+                params=TrendParams(window_days=args.window_days),
+                link_hashtags=links,
+            )
+            reports[name] = report
+            table = args.out / f"{grouping}.csv"
+            print(
+                f"reelsense sounds trends {table} {sounds / 'queries'} -o {trends_csv} "
+                f"--report {args.out / f'{name}.html'}{'' if links else ' --no-hashtag-links'}"
+            )
+            members: dict[str, list[str]] = defaultdict(list)
+            for v in results[grouping].videos:
+                if v.cluster is not None:
+                    members[v.cluster].append(v.video_id)
+            flags: dict[str, bool] = {}
+            n_links = n_right = 0
+            for s in report.sounds:
+                votes = Counter(truth[q]["source_track"] or "none" for q in members[s.sound])
+                track = votes.most_common(1)[0][0]
+                flags[track] = flags.get(track, False) or s.trend.trending
+                for u in s.uses:
+                    if u.linked_hashtag is not None:
+                        n_links += 1
+                        n_right += truth[u.video_id]["source_track"] == track
+            if links:
+                print(f"hashtag links: {n_links}, to the video's own track: {n_right}")
+            print("all tracks:          " + trend_scores(flags, tracks))
+            found = {t: y for t, y in tracks.items() if t in flags}
+            print(f"tracks found ({len(found)}): " + trend_scores(flags, found))
+    report = reports["trends"]
     # the same statistic on the true grouping (perfect discovery)
     uses = [
         Use(q, r["source_track"], None, int(v.timestamp_seconds or 0))

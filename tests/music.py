@@ -44,3 +44,11 @@ def render(
         out[s0 : s0 + m] += amp * env * tone
         out[s0 : s0 + min(m, 40)] += amp * 0.5  # a click at each onset
     return (0.3 * out / (np.abs(out).max() + 1e-9)).astype(np.float32)
+
+
+def speech_like(seconds: float, sample_rate: int = 22050) -> np.ndarray:
+    """A gliding harmonic voice, syllables at 4 Hz: no sustained notes (not music)."""
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    phase = 2 * np.pi * np.cumsum(140 + 40 * np.sin(2 * np.pi * 1.3 * t)) / sample_rate
+    env = np.clip(np.sin(2 * np.pi * 4.0 * t), 0, None)
+    return (0.2 * env * sum(np.sin(h * phase) / h for h in range(1, 12))).astype(np.float32)

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from media import write_video
-from music import make_notes, render
+from music import make_notes, render, speech_like
 from reelsense.cli import main
 
 SR = 22050
@@ -28,13 +28,6 @@ def _excerpt(notes: np.ndarray, start: float, seconds: float, speed: float = 1.0
     return full[s0 : s0 + int(seconds * SR)]
 
 
-def _speech(seconds: float) -> np.ndarray:
-    t = np.arange(int(seconds * SR)) / SR
-    phase = 2 * np.pi * np.cumsum(140 + 40 * np.sin(2 * np.pi * 1.3 * t)) / SR
-    env = np.clip(np.sin(2 * np.pi * 4.0 * t), 0, None)
-    return (0.2 * env * sum(np.sin(h * phase) / h for h in range(1, 12))).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("feed")
@@ -46,7 +39,7 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "a_slow": (_excerpt(a, 3.0, 7.0, speed=0.85), 1.5, "slowed <b>&</b> reverb"),
         "b_one": (_excerpt(b, 5.0, 7.0), 20.0, "old one"),
         "b_two": (_excerpt(b, 8.0, 7.0), 21.0, "old two"),
-        "speech": (_speech(6.0), 10.0, "just talking"),
+        "speech": (speech_like(6.0, SR), 10.0, "just talking"),
     }
     for name, (audio, age_days, caption) in spec.items():
         write_video(root / f"{name}.mp4", duration_seconds=audio.size / SR, audio=audio, sample_rate=SR)
@@ -163,3 +156,28 @@ def test_report_renders_in_a_browser(videos: Path, tmp_path: Path) -> None:
     img = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
     assert img.shape == (1600, 1200)
     assert img.std() > 20  # text, tables and plots drawn, not a blank page
+
+
+def test_hashtag_links_from_a_table_and_the_switch(videos: Path, tmp_path: Path) -> None:
+    # b_one is left without a sound here; its caption carries d0001's signature tag
+    table = tmp_path / "clusters.csv"
+    table.write_text(
+        "query,cluster,path,caption\n"
+        f"a_plain,d0001,{videos / 'a_plain.mp4'},#adance\n"
+        f"a_fast,d0001,{videos / 'a_fast.mp4'},#adance\n"
+        f"b_one,,{videos / 'b_one.mp4'},me too #adance\n"
+        f"speech,,{videos / 'speech.mp4'},#adance\n"
+    )
+    out = tmp_path / "t.csv"
+    r = CliRunner().invoke(main, ["sounds", "trends", str(table), str(videos), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "(1 linked by hashtag)" in r.output
+    row = _rows(out)["d0001"]
+    assert row["n_videos"] == "3" and row["n_hashtag_linked"] == "1"
+    assert row["signature_hashtags"] == "#adance"
+    r = CliRunner().invoke(
+        main, ["sounds", "trends", str(table), str(videos), "-o", str(out), "--no-hashtag-links"]
+    )
+    assert r.exit_code == 0, r.output
+    row = _rows(out)["d0001"]
+    assert row["n_videos"] == "2" and row["n_hashtag_linked"] == "0"

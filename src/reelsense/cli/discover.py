@@ -148,6 +148,9 @@ def _when(text: str | None) -> float | None:
 @click.option("--since", default=None, help="Start of the baseline (default: earliest use).")
 @click.option("--clusters", "clusters_output", type=click.Path(dir_okay=False), default=None,
               help="Also write the discovery CSV when sounds are discovered from media.")  # fmt: skip
+@click.option("--hashtag-links/--no-hashtag-links", default=True, show_default=True,
+              help="Also count videos whose audio matched no sound but that have music and carry "
+              "a hashtag only that sound's videos use.")  # fmt: skip
 @_with_common
 def trends(
     inputs: tuple[str, ...],
@@ -157,6 +160,7 @@ def trends(
     reference_time: str | None,
     since: str | None,
     clusters_output: str | None,
+    hashtag_links: bool,
     index_path: str | None,
     workers: int,
     min_score: float,
@@ -168,7 +172,9 @@ def trends(
 
     Give videos (sounds are discovered first, with --index if given), or a clusters.csv
     from `sounds discover` / a matches.csv from `sounds match` (plus the videos' folders
-    to read their upload times from sidecars when the table has none).
+    to read their upload times from sidecars when the table has none). Videos without a
+    sound of their own but with music and a hashtag that only one sound's videos carry count
+    as uses of that sound (--no-hashtag-links: audio matches only).
     """
     params = _params(min_score, min_support, neighbours)
     try:
@@ -185,12 +191,16 @@ def trends(
                 workers=workers,
                 clusters_output=clusters_output,
                 on_progress=update,
+                link_hashtags=hashtag_links,
             )
     except ReelsenseError as exc:
         raise click.ClickException(str(exc)) from exc
     hot = [s.sound for s in result.sounds if s.trend.trending]
+    linked = sum(s.n_linked for s in result.sounds)
     click.echo(
-        f"{len(result.sounds)} sounds in {result.n_videos} videos, {len(hot)} trending"
+        f"{len(result.sounds)} sounds in {result.n_videos} videos"
+        + (f" ({linked} linked by hashtag)" if linked else "")
+        + f", {len(hot)} trending"
         + (f" ({', '.join(hot[:8])}{', ...' if len(hot) > 8 else ''})" if hot else "")
         + f" -> {result.trends_path}"
         + (f", {result.report_path}" if result.report_path else "")

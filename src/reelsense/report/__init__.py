@@ -12,8 +12,9 @@ in :mod:`reelsense.audio.trends`.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from reelsense.audio.trends import TrendParams, iso_time
 from reelsense.errors import ParameterError
 from reelsense.io import walk_media
 from reelsense.report._html import render_report, write_report
+from reelsense.report._links import HashtagLinkParams, hashtag_links, music_from_media, signature_hashtags
 from reelsense.report._usage import (
     TREND_COLUMNS,
     SoundTrend,
@@ -35,16 +37,23 @@ from reelsense.report._usage import (
 
 __all__ = [
     "TREND_COLUMNS",
+    "HashtagLinkParams",
     "SoundTrend",
     "TrendReport",
     "Use",
+    "hashtag_links",
+    "music_from_media",
     "read_uses_csv",
     "render_report",
+    "signature_hashtags",
     "trend_report",
     "trend_table",
     "uses_from_discovery",
     "write_trends_csv",
 ]
+
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,12 +89,17 @@ def trend_report(
     clusters_output: str | os.PathLike[str] | None = None,
     top: int = 12,
     on_progress: ProgressCallback | None = None,
+    link_hashtags: bool = True,
+    link_params: HashtagLinkParams | None = None,
+    has_music: Callable[[Use], bool] | None = None,
 ) -> TrendReport:
     """Per-sound usage trends of ``inputs``, written to ``output`` (CSV) and ``report`` (HTML).
 
     ``reference_seconds``/``start_seconds``: end of the recent window and start of the
     baseline (default: latest/earliest dated use). ``clusters_output``: also write the
-    discovery tables when sounds are discovered here.
+    discovery tables when sounds are discovered here. ``link_hashtags``: also count, under
+    the sound whose signature hashtag they carry, videos whose audio matched no sound but
+    has music (:func:`hashtag_links`; ``has_music`` defaults to decoding the video).
     """
     params = params or TrendParams()
     if not inputs:
@@ -101,9 +115,6 @@ def trend_report(
             by_id.setdefault(f.default_id, f.path)
             by_id.setdefault(Path(f.path).stem, f.path)
         rows_all = date_uses([u for t in tables for u in read_uses_csv(t, unassigned=True)], by_id)
-        corpus = [u.timestamp_seconds for u in rows_all]
-        uses = [u for u in rows_all if u.sound]
-        n_videos = len({u.video_id for u in rows_all})
     else:
         if not files:
             raise ParameterError(f"no media files under {[os.fspath(m) for m in media][:3]}")
@@ -117,15 +128,24 @@ def trend_report(
         )
         if clusters_output is not None:
             discovery.write_csv(clusters_output)
-        uses = uses_from_discovery(discovery)
-        corpus = [v.timestamp_seconds for v in discovery.videos]
-        n_videos = len(discovery.videos)
+        rows_all = uses_from_discovery(discovery, unassigned=True)
+    corpus = [u.timestamp_seconds for u in rows_all]
+    uses = [u for u in rows_all if u.sound]
+    others = [u for u in rows_all if not u.sound]
+    n_videos = len({u.video_id for u in rows_all})
+    signatures: dict[str, tuple[str, ...]] = {}
+    if link_hashtags:
+        signatures = signature_hashtags(uses, others, link_params)
+        linked = hashtag_links(uses, others, has_music=has_music, params=link_params, signatures=signatures)
+        if linked:
+            logger.info("%d videos linked to a sound by hashtag", len(linked))
+        uses = uses + linked
     # the corpus' own span (every dated video, with a sound or not) frames the baseline
     dated = [t for t in corpus if t is not None]
     ref = float(reference_seconds) if reference_seconds is not None else float(max(dated, default=0))
     start = float(start_seconds) if start_seconds is not None else float(min(dated, default=ref))
     start = min(start, ref)
-    rows = trend_table(uses, params=params, reference_seconds=ref, start_seconds=start)
+    rows = trend_table(uses, params=params, reference_seconds=ref, start_seconds=start, signatures=signatures)
     trends_path = write_trends_csv(rows, output, iso_time(ref))
     report_path = None
     if report is not None:

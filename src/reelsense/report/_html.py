@@ -119,6 +119,8 @@ def _examples(uses: Sequence[Use], base: Path, limit: int) -> str:
         name = _e(Path(u.path).name) if u.path else _e(u.video_id)
         link = f"<a href='{_href(u.path, base)}'>{name}</a>" if u.path else name
         speed = f"{u.speed:.2f}×" if u.speed is not None else ""
+        if u.linked_hashtag is not None:
+            speed = f"by #{u.linked_hashtag}"
         when = iso_time(u.timestamp_seconds).replace("T", " ")[:16]
         items.append(
             f"<tr><td class='l'>{link}</td><td>{_e(when)}</td>"
@@ -126,7 +128,7 @@ def _examples(uses: Sequence[Use], base: Path, limit: int) -> str:
         )
     more = f"<p class='muted'>… and {len(uses) - limit} more</p>" if len(uses) > limit else ""
     head = (
-        "<tr><th class='l'>video</th><th>uploaded (UTC)</th><th>speed vs sound</th>"
+        "<tr><th class='l'>video</th><th>uploaded (UTC)</th><th>speed vs sound / link</th>"
         "<th class='l'>caption</th></tr>"
     )
     return f"<div class='wrap'><table>{head}{''.join(items)}</table></div>{more}"
@@ -151,12 +153,14 @@ def render_report(
     corpus, _ = _tag_counts(all_uses)
     n_trending = sum(r.trend.trending for r in rows)
     n_using = sum(r.n_videos for r in rows)
+    n_linked = sum(r.n_linked for r in rows)
+    linked_note = f" ({n_linked} of them by hashtag, their audio matching no sound)" if n_linked else ""
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width,initial-scale=1'>",
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>",
         f"<h1>{_e(title)}</h1>",
-        f"<p class='muted'>{n_videos} videos, {n_using} of them using {len(rows)} sounds, "
+        f"<p class='muted'>{n_videos} videos, {n_using} of them using {len(rows)} sounds{linked_note}, "
         f"{n_trending} trending. "
         f"Uses from {_e(iso_time(start_seconds)[:10])} to {_e(iso_time(reference_seconds))}; "
         f"recent window: the last {w:g} days.</p>",
@@ -185,13 +189,18 @@ def render_report(
             if tags
             else ""
         )
+        linked = (
+            f"<div>linked by hashtag <b>{r.n_linked}</b> ({', '.join('#' + _e(h) for h in r.hashtags)})</div>"
+            if r.n_linked
+            else ""
+        )
         parts.append(
             f"<div class='card' id='s-{_e(r.sound)}'><h3>{_e(r.sound)} {_badge(r)}</h3>"
             f"<div class='stats'><div>videos <b>{r.n_videos}</b></div>"
             f"<div>last {w:g} days <b>{t.recent_count}</b></div>"
             f"<div>before <b>{t.baseline_count}</b> in {t.baseline_days:.1f} days</div>"
             f"<div>rate ratio <b>{_num(t.rate_ratio, 1)}</b> (≥ {_num(t.rate_ratio_lower, 2)})</div>"
-            f"<div>score <b>{_num(t.score, 2)}</b></div>{source}</div>{tag_line}"
+            f"<div>score <b>{_num(t.score, 2)}</b></div>{linked}{source}</div>{tag_line}"
             f"<img alt='daily uses of {_e(r.sound)}' src='{img}'>"
             f"{_examples(r.uses, base_dir, examples)}</div>"
         )

@@ -19,7 +19,7 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from reelsense.audio.discover import Discovery
 from reelsense.audio.trends import Trend, TrendParams, iso_time, usage_trend
 from reelsense.errors import OutputError, ParameterError, SidecarError
 from reelsense.io import read_sidecar
+from reelsense.report._use import Use
 
 __all__ = [
     "TREND_COLUMNS",
@@ -59,26 +60,17 @@ TREND_COLUMNS = (
     "trending",
     "window_days",
     "reference_time",
+    "n_hashtag_linked",
+    "signature_hashtags",
 )
 
 
 @dataclass(frozen=True)
-class Use:
-    """One video using one sound (``speed`` relative to the sound's representative)."""
-
-    video_id: str
-    sound: str
-    library_sound: str | None
-    timestamp_seconds: int | None
-    path: str | None = None
-    caption: str | None = None
-    speed: float | None = None
-    score: float | None = None
-
-
-@dataclass(frozen=True)
 class SoundTrend:
-    """A sound, its uses (newest first) and its :class:`~reelsense.audio.trends.Trend`."""
+    """A sound, its uses (newest first) and its :class:`~reelsense.audio.trends.Trend`.
+
+    ``hashtags``: its signature hashtags (:func:`~reelsense.report.signature_hashtags`);
+    ``n_linked`` of the uses were linked by one of them rather than by audio."""
 
     sound: str
     library_sound: str | None
@@ -86,22 +78,37 @@ class SoundTrend:
     first_seen: int | None
     last_seen: int | None
     trend: Trend
+    hashtags: tuple[str, ...] = ()
 
     @property
     def n_videos(self) -> int:
         return len(self.uses)
 
     @property
+    def n_linked(self) -> int:
+        return sum(u.linked_hashtag is not None for u in self.uses)
+
+    @property
     def n_dated(self) -> int:
         return sum(u.timestamp_seconds is not None for u in self.uses)
 
 
-def uses_from_discovery(discovery: Discovery) -> list[Use]:
-    """Every video of ``discovery`` that belongs to a sound."""
+def uses_from_discovery(discovery: Discovery, *, unassigned: bool = False) -> list[Use]:
+    """Every video of ``discovery`` that belongs to a sound; with ``unassigned`` also the
+    others (``sound`` empty), in the order of the video table."""
     return [
-        Use(v.video_id, v.cluster, v.library_sound, v.timestamp_seconds, v.path, v.caption, v.speed, v.score)
+        Use(
+            v.video_id,
+            v.cluster or "",
+            v.library_sound,
+            v.timestamp_seconds,
+            v.path,
+            v.caption,
+            v.speed,
+            v.score,
+        )
         for v in discovery.videos
-        if v.cluster is not None
+        if v.cluster is not None or (unassigned and v.error is None)
     ]
 
 
@@ -172,20 +179,16 @@ def date_uses(uses: Sequence[Use], media: Mapping[str, str]) -> list[Use]:
                 logger.warning("%s", exc)
                 side = None
             if side is not None:
-                u = Use(
-                    u.video_id,
-                    u.sound,
-                    u.library_sound,
-                    u.timestamp_seconds if u.timestamp_seconds is not None else side.timestamp_seconds,
-                    path,
-                    u.caption or side.caption or side.title,
-                    u.speed,
-                    u.score,
+                u = replace(
+                    u,
+                    timestamp_seconds=(
+                        u.timestamp_seconds if u.timestamp_seconds is not None else side.timestamp_seconds
+                    ),
+                    path=path,
+                    caption=u.caption or side.caption or side.title,
                 )
         elif u.path is None and path is not None:
-            u = Use(
-                u.video_id, u.sound, u.library_sound, u.timestamp_seconds, path, u.caption, u.speed, u.score
-            )
+            u = replace(u, path=path)
         out.append(u)
     return out
 
@@ -196,8 +199,11 @@ def trend_table(
     params: TrendParams | None = None,
     reference_seconds: float | None = None,
     start_seconds: float | None = None,
+    signatures: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[SoundTrend]:
     """One :class:`SoundTrend` per sound, trending first, then by score and size.
+
+    ``signatures``: sound -> signature hashtags, reported beside each sound.
 
     ``reference_seconds``/``start_seconds`` default to the latest/earliest dated use.
     Undated uses count in ``n_videos`` but not in the trend.
@@ -230,6 +236,7 @@ def trend_table(
                 first_seen=int(times.min()) if times.size else None,
                 last_seen=int(times.max()) if times.size else None,
                 trend=trend,
+                hashtags=tuple((signatures or {}).get(sound, ())),
             )
         )
     rows.sort(
@@ -275,6 +282,8 @@ def write_trends_csv(rows: Sequence[SoundTrend], path: str | os.PathLike[str], r
                         int(t.trending),
                         _num(t.window_days, 2),
                         reference_iso,
+                        r.n_linked,
+                        " ".join(f"#{h}" for h in r.hashtags),
                     ]
                 )
     except OSError as exc:
