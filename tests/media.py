@@ -276,6 +276,7 @@ def write_video(
     faststart: bool = False,
     live: bool = False,
     seed: int = 0,
+    sample_aspect_ratio: Fraction | None = None,
 ) -> Path:
     """Write a small video (with ``audio`` unless None) and return its path.
 
@@ -286,7 +287,8 @@ def write_video(
     frames (and no extra ones at scene cuts); default: the encoder's choice.
     ``faststart``: mp4/mov index before the media data (as streaming sites serve it).
     ``live``: Matroska/WebM written as a live stream, with no duration and no index (as
-    browser recorders write them).
+    browser recorders write them). ``sample_aspect_ratio``: anamorphic pixels (the picture
+    is coded ``width`` x ``height`` and displayed ``width * sar`` wide).
     """
     path = Path(path)
     ext = path.suffix.lower()
@@ -320,6 +322,8 @@ def write_video(
         vstream = container.add_stream(video_codec, rate=rate)
         vstream.width, vstream.height = coded_w, coded_h
         vstream.pix_fmt = "yuv420p"
+        if sample_aspect_ratio is not None:
+            vstream.codec_context.sample_aspect_ratio = sample_aspect_ratio
         if time_base is not None:
             vstream.codec_context.time_base = time_base
         options: dict[str, str] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -11,6 +12,7 @@ import pytest
 from media import frame_image, tone, write_audio, write_video
 from reelsense.errors import DecodeError
 from reelsense.io import FrameSampling, decode, probe, read_audio, read_frames
+from reelsense.io._frames import display_size, sample_aspect_ratio
 
 SR = 16000
 
@@ -175,6 +177,31 @@ def test_rotation_applied(tmp_path: Path, ext: str, rotation: int) -> None:
     assert np.abs(image.astype(np.int16) - expected).mean() < 12
     assert image[:20, :12].mean() < 40  # the dark marker is top-left once upright
     assert image[-20:, -12:].mean() > 60
+
+
+@pytest.mark.parametrize("ext", ["mp4", "mov", "mkv"])  # (PyAV's webm muxer drops the SAR we set)
+def test_anamorphic_video_is_shown_at_its_display_shape(tmp_path: Path, ext: str) -> None:
+    # coded 64x112 with 2:1 pixels: a player shows it 128x112
+    path = write_video(tmp_path / f"wide.{ext}", sample_aspect_ratio=Fraction(2, 1), audio=None)
+    info = probe(path)
+    assert (info.width, info.height, info.sample_aspect_ratio) == (128, 112, 2.0)
+    result = decode(path, frames=FrameSampling(fps=1))
+    assert result.frames is not None and (result.info.width, result.info.height) == (128, 112)
+    image = result.frames.frames[0]
+    assert image.shape == (112, 128, 3)
+    expected = np.repeat(frame_image(0.0, 64, 112), 2, axis=1).astype(np.int16)
+    assert np.abs(image.astype(np.int16) - expected).mean() < 12
+    # the longer side is capped as for any video, keeping the displayed shape
+    small = read_frames(path, FrameSampling(fps=1, max_side=64)).frames[0]
+    assert small.shape == (56, 64, 3)
+
+
+def test_display_size_stretches_then_turns() -> None:
+    assert display_size(1440, 1080, sample_aspect_ratio=4 / 3) == (1920, 1080)
+    assert display_size(1440, 1080, rotation_degrees=90, sample_aspect_ratio=4 / 3) == (1080, 1920)
+    assert display_size(720, 576, rotation_degrees=180) == (720, 576)
+    assert sample_aspect_ratio(None, Fraction(0, 1), Fraction(64, 45)) == pytest.approx(64 / 45)
+    assert sample_aspect_ratio(None, 0, float("nan")) == 1.0
 
 
 def test_unknown_duration_found_without_decoding(tmp_path: Path) -> None:

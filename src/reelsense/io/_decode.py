@@ -27,7 +27,7 @@ from av.stream import Discard
 
 from reelsense.errors import DecodeError, MediaLimitError, ParameterError
 from reelsense.io._audio import AudioSink
-from reelsense.io._frames import FrameSink
+from reelsense.io._frames import FrameSink, display_size
 from reelsense.io._probe import OpenedMedia, check_limits, media_info, open_media, scan_duration_seconds
 from reelsense.io._types import (
     AudioSamples,
@@ -263,7 +263,9 @@ def _final_info(info: MediaInfo, media: OpenedMedia, run: _Pass) -> MediaInfo:
         rotation = run.video.rotation_degrees
         if rotation != info.rotation_degrees:
             ctx = media.video.codec_context
-            w, h = (ctx.height, ctx.width) if rotation in (90, 270) else (ctx.width, ctx.height)
+            w, h = display_size(
+                ctx.width, ctx.height, rotation_degrees=rotation, sample_aspect_ratio=info.sample_aspect_ratio
+            )
             changes.update(rotation_degrees=rotation, width=w, height=h)
     if info.duration_seconds <= 0 and run.reached_end:
         ends = [run.audio.start_seconds + run.audio.decoded_seconds] if run.audio is not None else []
@@ -330,6 +332,7 @@ def decode(
                 header_rotation_degrees=info.rotation_degrees,
                 max_pixels=limits.max_pixels,
                 nominal_fps=info.fps,
+                sample_aspect_ratio=info.sample_aspect_ratio,
             )
         if audio_sink is None and video_sink is None:
             return DecodedMedia(info=info)

@@ -15,7 +15,10 @@ time in seconds (pts-based, so variable frame rate is handled), and keeps some o
   the new shot (within a frame or two).
 
 Only kept frames are converted: one swscale call resizes and converts to RGB at once
-(area filter; never upscaled), then the display rotation is applied to the small image.
+(area filter; never larger than the displayed size), then the display rotation is applied to
+the small image. Anamorphic video (a sample aspect ratio other than 1:1, e.g. 1440x1080
+coded for 1920x1080 display) is stretched to its displayed shape in the same call, so models
+see the picture as a viewer does (:func:`display_size`).
 """
 
 from __future__ import annotations
@@ -31,7 +34,31 @@ from reelsense.io._rotation import normalize_rotation
 from reelsense.io._scenes import SceneDetector
 from reelsense.io._types import FrameSampling, VideoFrames
 
-__all__ = ["FrameSink", "output_size", "to_rgb"]
+__all__ = ["FrameSink", "display_size", "output_size", "sample_aspect_ratio", "to_rgb"]
+
+
+def sample_aspect_ratio(*values: object) -> float:
+    """The first valid sample (pixel) aspect ratio among ``values`` (a container's, then the
+    codec's, as FFmpeg guesses it) as a float; 1.0 when none is set (None, 0/1) or sane."""
+    for value in values:
+        try:
+            sar = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError, ZeroDivisionError):
+            continue
+        if math.isfinite(sar) and 0.01 <= sar <= 100.0:
+            return sar
+    return 1.0
+
+
+def display_size(
+    coded_width: int, coded_height: int, *, rotation_degrees: int = 0, sample_aspect_ratio: float = 1.0
+) -> tuple[int, int]:
+    """Upright displayed (width, height) of a coded picture: its width stretched by the
+    sample aspect ratio (anamorphic video), then turned by ``rotation_degrees``."""
+    width = coded_width
+    if sample_aspect_ratio != 1.0:
+        width = max(1, round(coded_width * sample_aspect_ratio))
+    return (coded_height, width) if rotation_degrees in (90, 270) else (width, coded_height)
 
 
 def output_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -58,7 +85,8 @@ class FrameSink:
     """Keeps the frames chosen by ``sampling`` within ``[start, start + window)``.
 
     ``video_duration_seconds`` is needed by ``count`` (targets are spread over it).
-    ``header_rotation_degrees`` is used when frames carry no display matrix.
+    ``header_rotation_degrees`` is used when frames carry no display matrix;
+    ``sample_aspect_ratio`` is the stream's (:func:`sample_aspect_ratio`).
     """
 
     def __init__(
@@ -72,8 +100,10 @@ class FrameSink:
         header_rotation_degrees: int = 0,
         max_pixels: int = 8192 * 8192,
         nominal_fps: float | None = None,
+        sample_aspect_ratio: float = 1.0,
     ) -> None:
         self.sampling = sampling
+        self.sample_aspect_ratio = sample_aspect_ratio
         self.path = path
         self.frames_decoded = 0
         self.frames_converted = 0
@@ -202,7 +232,12 @@ class FrameSink:
         rotation = normalize_rotation(-frame.rotation) if frame.rotation else self.rotation_degrees
         self.rotation_degrees = rotation
         if self._size is None:
-            upright = (frame.height, frame.width) if rotation in (90, 270) else (frame.width, frame.height)
+            upright = display_size(
+                frame.width,
+                frame.height,
+                rotation_degrees=rotation,
+                sample_aspect_ratio=self.sample_aspect_ratio,
+            )
             self._size = output_size(*upright, self.sampling.max_side)
         self._images.append(to_rgb(frame, *self._size, rotation))
         self._times.append(t)

@@ -17,6 +17,7 @@ import av
 import av.error
 
 from reelsense.errors import DecodeError, MediaLimitError
+from reelsense.io._frames import display_size, sample_aspect_ratio
 from reelsense.io._rotation import header_rotation_degrees
 from reelsense.io._types import DecodeLimits, MediaInfo
 
@@ -160,10 +161,14 @@ def media_info(media: OpenedMedia, *, scan_if_unknown: bool = True) -> MediaInfo
     width = height = None
     fps = None
     rotation = 0
+    sar = 1.0
     if media.video is not None:
         ctx = media.video.codec_context
         rotation = media.header_rotation_degrees or 0
-        width, height = (ctx.height, ctx.width) if rotation in (90, 270) else (ctx.width, ctx.height)
+        sar = sample_aspect_ratio(media.video.sample_aspect_ratio, ctx.sample_aspect_ratio)
+        width, height = display_size(
+            ctx.width, ctx.height, rotation_degrees=rotation, sample_aspect_ratio=sar
+        )
         rate = media.video.average_rate or media.video.guessed_rate
         fps = float(rate) if rate else None
     actx = media.audio.codec_context if media.audio is not None else None
@@ -182,6 +187,7 @@ def media_info(media: OpenedMedia, *, scan_if_unknown: bool = True) -> MediaInfo
         audio_sample_rate=(actx.sample_rate or None) if actx is not None else None,
         audio_channels=(actx.channels or None) if actx is not None else None,
         bit_rate=media.container.bit_rate or None,
+        sample_aspect_ratio=sar,
     )
 
 

@@ -40,8 +40,10 @@ _STRATEGIES: tuple[str, ...] = ("uniform", "count", "keyframes", "scenes")
 class MediaInfo:
     """What a container says about itself (and what decoding found out).
 
-    ``width``/``height`` are the displayed size, i.e. after applying ``rotation_degrees``.
-    Fields that do not apply (no video stream, no audio stream) are ``None``.
+    ``width``/``height`` are the displayed size, i.e. after applying ``rotation_degrees``
+    and stretching anamorphic video by ``sample_aspect_ratio`` (pixel width / height; 1.0
+    for square pixels or when the file does not say). Fields that do not apply (no video
+    stream, no audio stream) are ``None``.
     """
 
     path: str
@@ -58,6 +60,7 @@ class MediaInfo:
     audio_sample_rate: int | None = None
     audio_channels: int | None = None
     bit_rate: int | None = None
+    sample_aspect_ratio: float = 1.0
 
 
 @dataclass(frozen=True, repr=False)
