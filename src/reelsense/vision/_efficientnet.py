@@ -19,6 +19,7 @@ _depthwise_conv``...), which is the layout of the ``efficientnet-lite0-pytorch-m
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -124,7 +125,7 @@ class SamePadConv2d(nn.Conv2d):
             top, bottom = self._pad(x.shape[-2])
             left, right = self._pad(x.shape[-1])
             x = F.pad(x, (left, right, top, bottom))
-        return F.conv2d(x, self.weight, None, self.stride, self.padding, 1, self.groups)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.groups)
 
 
 class MBConvBlock(nn.Module):
@@ -198,6 +199,40 @@ class EfficientNetLite(nn.Module):
         x = F.relu6(self._bn1(self._conv_head(x)))
         pooled: torch.Tensor = x.mean(dim=(2, 3))
         return pooled
+
+    def fold_batchnorm(self) -> EfficientNetLite:
+        """A copy for inference with every BatchNorm folded into the convolution before it.
+
+        In eval mode ``bn(conv(x)) = conv'(x)`` with ``w' = w * s`` and bias
+        ``beta - mean * s`` (``s = gamma / sqrt(var + eps)``), so the copy computes the same
+        function (to float rounding: ~3e-7 on Lite0 features) with one pass over each
+        activation fewer. The copy's state dict has conv biases and no BatchNorm buffers, so
+        it is not a checkpoint layout; fold after loading weights.
+        """
+        fused = copy.deepcopy(self).eval()
+
+        def fold(conv: SamePadConv2d, bn: nn.Module) -> None:
+            assert isinstance(bn, nn.BatchNorm2d)
+            assert bn.running_var is not None and bn.running_mean is not None
+            with torch.no_grad():
+                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                conv.weight.mul_(scale.reshape(-1, 1, 1, 1))
+                conv.bias = nn.Parameter(bn.bias - bn.running_mean * scale)
+
+        fold(fused._conv_stem, fused._bn0)
+        fused._bn0 = nn.Identity()  # type: ignore[assignment]
+        for block in fused._blocks:
+            assert isinstance(block, MBConvBlock)
+            if block.has_expand:
+                fold(block._expand_conv, block._bn0)
+                block._bn0 = nn.Identity()  # type: ignore[assignment]
+            fold(block._depthwise_conv, block._bn1)
+            block._bn1 = nn.Identity()  # type: ignore[assignment]
+            fold(block._project_conv, block._bn2)
+            block._bn2 = nn.Identity()  # type: ignore[assignment]
+        fold(fused._conv_head, fused._bn1)
+        fused._bn1 = nn.Identity()  # type: ignore[assignment]
+        return fused
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits ``[n, num_classes]`` (``num_classes`` must be > 0)."""

@@ -14,14 +14,22 @@ __all__ = ["EfficientNetFeatures", "build_image_backbone", "load_efficientnet_li
 
 
 class EfficientNetFeatures(nn.Module):
-    """``forward(pixels) -> pooled features [n, head_channels]`` of an :class:`EfficientNetLite`."""
+    """``forward(pixels) -> pooled features [n, head_channels]`` of an :class:`EfficientNetLite`.
+
+    For inference speed the network runs with its BatchNorms folded into the convolutions
+    (:meth:`EfficientNetLite.fold_batchnorm`) and in channels-last memory format, which
+    oneDNN and cuDNN run faster for depthwise convolutions (``scripts/bench_encoders.py``).
+    """
 
     def __init__(self, model: EfficientNetLite):
         super().__init__()
-        self.model = model
+        self.model = model.fold_batchnorm().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.model.forward_features(pixels)
+        features: torch.Tensor = self.model.forward_features(
+            pixels.contiguous(memory_format=torch.channels_last)
+        )
+        return features
 
 
 def load_efficientnet_lite(resolved: ResolvedModel) -> EfficientNetLite:
