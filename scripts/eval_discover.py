@@ -82,10 +82,13 @@ def placement_errors(result: Discovery, truth: dict[str, dict[str, str]]) -> str
             del rep_offset
         speed_err.append(abs(v.speed / (scale / rep_scale) - 1.0))
     se, oe = np.array(speed_err), np.array(offset_err)
+    speed = "-"
+    if se.size:
+        speed = f"median relative error {np.median(se):.4f}, within 2 %: {np.mean(se <= 0.02):.3f}"
+    offset = f"{np.mean(oe <= 0.5):.3f}" if oe.size else "- (no library)"
     return (
-        f"speed vs representative: median relative error {np.median(se):.4f}, "
-        f"within 2 %: {np.mean(se <= 0.02):.3f} (n={se.size}); "
-        f"offset in library time within 0.5 s: {np.mean(oe <= 0.5):.3f} (n={oe.size})"
+        f"speed vs representative: {speed} (n={se.size}); "
+        f"offset in library time within 0.5 s: {offset} (n={oe.size})"
     )
 
 
