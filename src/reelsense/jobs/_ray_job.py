@@ -70,14 +70,12 @@ from reelsense.pipeline import (
     build_schema,
     plan_videos,
 )
-from reelsense.pipeline._job import _content_config, _prepare, _run_config, output_examples
+from reelsense.pipeline._job import RunTally, _content_config, _prepare, _run_config, output_examples
 from reelsense.pipeline._schema import rows_to_table
 
 __all__ = ["RayEmbedSummary", "cluster_shards", "embed_with_ray"]
 
 log = logging.getLogger(__name__)
-
-_ERROR_EXAMPLES = 5
 
 
 @dataclass(frozen=True)
@@ -147,22 +145,11 @@ class _Collector:
         self.folder = folder
         self.shard_rows = shard_rows
         self.flush_seconds = flush_seconds
-        self.progress = progress
-        self.total = total
-        self.skipped = skipped
-        self.ok = 0
-        self.errors = 0
+        self.tally = RunTally(progress, total, skipped)
         self.done_ids: set[str] = set()
-        self.error_examples: list[tuple[str, str]] = []
         self._buffer: list[pa.Table] = []
         self._buffered = 0
         self._last_flush = time.monotonic()
-
-    def emit(self, video_id: str | None) -> None:
-        if self.progress is not None:
-            self.progress(
-                ProgressEvent(self.ok + self.errors, self.total, self.ok, self.errors, self.skipped, video_id)
-            )
 
     def add(self, table: pa.Table) -> None:
         ids = table["video_id"].to_pylist()
@@ -174,13 +161,7 @@ class _Collector:
             self.flush()
         for vid, status, error in zip(ids, statuses, errors, strict=True):
             self.done_ids.add(vid)
-            if status == "ok":
-                self.ok += 1
-            else:
-                self.errors += 1
-                if len(self.error_examples) < _ERROR_EXAMPLES:
-                    self.error_examples.append((vid, str(error)))
-            self.emit(vid)
+            self.tally.record(vid, status == "ok", error)
 
     def flush(self) -> None:
         self._last_flush = time.monotonic()
@@ -491,7 +472,7 @@ def embed_with_ray(
                 "%d videos found, %d already in %s, %d to process", len(plan), skipped, output_dir, len(todo)
             )
             collector = _Collector(folder, shard_rows, config.flush_seconds, progress, len(todo), skipped)
-            collector.emit(None)
+            collector.tally.emit()
             with _data_context(ray, progress_bars=progress is None):
                 lost = _run_all(ray, job, todo, videos_per_task, collector)
             rows = len(folder.settle())  # one row per id; the discovery pass keeps the count
@@ -504,17 +485,14 @@ def embed_with_ray(
                 output=str(output_dir),
                 found=len(plan),
                 skipped=skipped,
-                processed=collector.ok + collector.errors,
-                ok=collector.ok,
-                errors=collector.errors,
                 rows=rows,
                 wall_seconds=time.monotonic() - start,
                 examples=output_examples(shards[0]) if shards else (),
-                error_examples=tuple(collector.error_examples),
                 shards=len(shards),
                 shards_written=folder.shards_written,
                 actors=job.actors,
                 gpus_per_actor=job.gpus_per_actor,
                 lost=lost,
+                **collector.tally.summary_fields(),
             )
     return replace(summary, notes=output_notes(output_dir) if summary.rows else ())

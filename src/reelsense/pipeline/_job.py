@@ -56,6 +56,42 @@ class ProgressEvent:
     video_id: str | None = None
 
 
+class RunTally:
+    """The videos a run finished: counts, the first error messages, and progress events
+    (one after planning, one per finished video); shared by the local and Ray engines."""
+
+    def __init__(self, progress: Callable[[ProgressEvent], None] | None, total: int, skipped: int) -> None:
+        self.progress = progress
+        self.total = total
+        self.skipped = skipped
+        self.ok = 0
+        self.errors = 0
+        self.error_examples: list[tuple[str, str]] = []
+
+    def emit(self, video_id: str | None = None) -> None:
+        if self.progress is not None:
+            done = self.ok + self.errors
+            self.progress(ProgressEvent(done, self.total, self.ok, self.errors, self.skipped, video_id))
+
+    def record(self, video_id: str, ok: bool, error: object = None) -> None:
+        if ok:
+            self.ok += 1
+        else:
+            self.errors += 1
+            if len(self.error_examples) < _ERROR_EXAMPLES:
+                self.error_examples.append((video_id, str(error)))
+        self.emit(video_id)
+
+    def summary_fields(self) -> dict[str, Any]:
+        """``processed``, ``ok``, ``errors`` and ``error_examples`` of an :class:`EmbedSummary`."""
+        return {
+            "processed": self.ok + self.errors,
+            "ok": self.ok,
+            "errors": self.errors,
+            "error_examples": tuple(self.error_examples),
+        }
+
+
 @dataclass(frozen=True)
 class EmbedSummary:
     """What a run did. ``found``: videos found by walking; ``skipped``: already finished in
@@ -136,32 +172,17 @@ class _Runner:
         self.worker_stages = worker_stages
         self.feature_stages = feature_stages
         self.writer = writer
-        self.progress = progress
-        self.total = total
-        self.skipped = skipped
-        self.ok = 0
-        self.errors = 0
-        self.error_examples: list[tuple[str, str]] = []
+        self.tally = RunTally(progress, total, skipped)
         self._batch: list[tuple[dict[str, Any], DecodedMedia]] = []
         self._batch_frames = 0
 
     # ------------------------------------------------------------------ rows
 
-    def _emit(self, video_id: str | None) -> None:
-        if self.progress is not None:
-            done = self.ok + self.errors
-            self.progress(ProgressEvent(done, self.total, self.ok, self.errors, self.skipped, video_id))
-
     def _write(self, row: dict[str, Any]) -> None:
         self.writer.add(row)
-        if row["status"] == "ok":
-            self.ok += 1
-        else:
-            self.errors += 1
-            if len(self.error_examples) < _ERROR_EXAMPLES:
-                self.error_examples.append((row["video_id"], str(row["error"])))
+        if row["status"] != "ok":
             log.info("error on %s: %s", row["video_id"], row["error"])
-        self._emit(row["video_id"])
+        self.tally.record(row["video_id"], row["status"] == "ok", row["error"])
 
     def _handle(self, planned: PlannedVideo, result: ItemResult) -> None:
         row = result.merge_into(planned.base_columns())
@@ -351,7 +372,7 @@ def collect_rows(
     )
     sink = _RowSink()
     runner = _Runner(config, request, w_stages, f_stages, sink, progress, len(plan), 0)  # type: ignore[arg-type]
-    runner._emit(None)
+    runner.tally.emit()
     runner.run(plan, executor)
     order = {p.item.video_id: i for i, p in enumerate(plan)}
     return sorted(sink.rows, key=lambda row: order[row["video_id"]])
@@ -416,18 +437,15 @@ def embed_videos(
             "%d videos found, %d already finished in %s, %d to process", len(plan), skipped, out, len(todo)
         )
         runner = _Runner(config, request, w_stages, f_stages, writer, progress, len(todo), skipped)
-        runner._emit(None)
+        runner.tally.emit()
         runner.run(todo, executor)
         rows = writer.finish()
     return EmbedSummary(
         output=str(out),
         found=len(plan),
         skipped=skipped,
-        processed=runner.ok + runner.errors,
-        ok=runner.ok,
-        errors=runner.errors,
         rows=rows,
         wall_seconds=time.monotonic() - start,
         examples=output_examples(out),
-        error_examples=tuple(runner.error_examples),
+        **runner.tally.summary_fields(),
     )
