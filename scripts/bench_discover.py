@@ -13,7 +13,7 @@ Corpora are synthesised from the real-audio dev benchmark (../shared/bench/sound
 
 Truth: the source track (library id or the unknown track's id from truth.csv, read by this
 script only); every speech/noise item is its own group. Clips are written as 11025 Hz WAV
-files so that :func:`reelsense.audio.discover.discover_sounds` is measured end to end on
+files so that :func:`reelsense.sounds.discover.discover_sounds` is measured end to end on
 paths (decode included), exactly as the CLI runs it.
 
     python scripts/bench_discover.py [--sizes 250,1000,5000] [--workers 2] [--seed 7]
@@ -46,8 +46,8 @@ import numpy as np
 import soxr
 
 from _bench import babble, pink
-from reelsense.audio.discover import discover_sounds
 from reelsense.io import read_audio
+from reelsense.sounds.discover import discover_sounds
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BENCH = ROOT.parent / "shared" / "bench"

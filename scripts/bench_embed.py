@@ -98,7 +98,7 @@ def embed(args: argparse.Namespace, queries: Path, library: Path) -> Path:
     out = args.work / "dev.parquet"
     index = args.work / "library.rsidx"
     if not index.exists():
-        from reelsense.audio.index import SoundIndex
+        from reelsense.sounds.index import SoundIndex
 
         with SoundIndex.create(index) as idx:
             idx.add_many(sorted(str(p) for p in library.glob("*.ogg")), workers=args.workers)

@@ -49,10 +49,10 @@ from pathlib import Path
 
 import numpy as np
 
-from reelsense.audio import FingerprintParams, MatchConfig, Peaks, SoundIndex, fingerprint
-from reelsense.audio.fingerprint import peaks_of
-from reelsense.audio.match import prepare_query
 from reelsense.io import read_audio
+from reelsense.sounds import FingerprintParams, MatchConfig, Peaks, SoundIndex, fingerprint
+from reelsense.sounds.fingerprint import peaks_of
+from reelsense.sounds.match import prepare_query
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Benchmark of the fingerprint store (reelsense.audio._store.FingerprintStore).
+"""Benchmark of the fingerprint store (reelsense.sounds.index._store.FingerprintStore).
 
 Synthesises N reference sounds of DURATION seconds with ITEMS fingerprint items each: a ``hashes`` array of
 uniformly random uint32 (fingerprint hashes are close to random) and a ``times`` array of sorted int32 frame
@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reelsense.audio import _store_sql
-from reelsense.audio._store import FingerprintStore, StoreItem
+from reelsense.sounds.index import _sql as _store_sql
+from reelsense.sounds.index._store import FingerprintStore, StoreItem
 
 POOL = 64
 

@@ -2,7 +2,7 @@
 """Accuracy of sound discovery and trending flags on the real-audio dev benchmark (../shared/bench).
 
 1. Indexes ``sounds/library`` (unless ``--index`` names an index), runs
-   :func:`reelsense.audio.discover.discover_sounds` on every query video WITH the library
+   :func:`reelsense.sounds.discover.discover_sounds` on every query video WITH the library
    and WITHOUT it, writes ``clusters.csv`` / ``clusters_noindex.csv`` and scores both with
    ``score_sounds.py --clusters`` (adjusted Rand index against ``source_track``).
 2. Checks the placement of each use: speed relative to the representative against the
@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from reelsense.audio import SoundIndex
-from reelsense.audio.discover import Discovery, discover_sounds
-from reelsense.audio.trends import TrendParams
-from reelsense.report import Use, trend_report, trend_table
+from reelsense.sounds import SoundIndex
+from reelsense.sounds.discover import Discovery, discover_sounds
+from reelsense.trends import Use, trend_report, trend_table
+from reelsense.trends._stats import TrendParams
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BENCH = ROOT.parent / "shared" / "bench"

@@ -26,8 +26,8 @@ import numpy as np
 import soxr
 
 from _bench import babble, pink
-from reelsense.audio import SoundIndex
 from reelsense.io import read_audio
+from reelsense.sounds import SoundIndex
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BENCH = ROOT.parent / "shared" / "bench"
@@ -58,10 +58,10 @@ def calibrate(bench: Path, n_per_track: int, seed: int) -> None:
     """Scores of synthetic negatives: excerpts of each library track (random speed, gain,
     noise) matched against an index of the OTHER tracks, plus pink noise, babble and
     near-silence. A calibrated score has P(score >= x) ~ 10**-x on such clips."""
-    from reelsense.audio import _align
-    from reelsense.audio._search import SearchIndex
-    from reelsense.audio.fingerprint import FingerprintParams, peaks_of
-    from reelsense.audio.match import MatchConfig, match_query, prepare_query
+    from reelsense.sounds import verify as _align
+    from reelsense.sounds._tables import SearchIndex
+    from reelsense.sounds.fingerprint import FingerprintParams, peaks_of
+    from reelsense.sounds.match import MatchConfig, match_query, prepare_query
 
     params, config = FingerprintParams(), MatchConfig()
     sr = params.sample_rate

@@ -15,11 +15,11 @@ from click.testing import CliRunner
 
 from media import write_audio, write_bytes, write_video
 from music import make_notes, render
-from reelsense.audio.index import SoundIndex
 from reelsense.cli import main
 from reelsense.featurize import FUSION_KEY, embed_corpus_from_options
 from reelsense.pipeline import EmbedConfig
 from reelsense.pipeline._schema import CONFIG_KEY
+from reelsense.sounds.index import SoundIndex
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")

@@ -1,4 +1,10 @@
-"""audio layer of reelsense."""
+"""Audio features of a soundtrack (sound identity is :mod:`reelsense.sounds`).
+
+- :func:`compute_audio_descriptors`: loudness, tempo, spectral shape (:class:`AudioDescriptors`).
+- :func:`analyse_presence`: speech and music presence, the voice-over flag (:class:`AudioPresence`).
+- :func:`load_audio_encoder` / :class:`AudioEncoder`: the audio embedding (log-mel statistics, or
+  an AST-style model from the registry).
+"""
 
 from reelsense.audio.descriptors import (
     AudioDescriptors,
@@ -14,29 +20,17 @@ from reelsense.audio.embedding import (
     logmel_statistics,
     statistics_dim,
 )
-from reelsense.audio.fingerprint import Fingerprint, FingerprintParams, Peaks, fingerprint
-from reelsense.audio.index import IndexStats, SoundIndex, SoundInfo
-from reelsense.audio.match import MatchConfig, SoundMatch
 from reelsense.audio.presence import AudioPresence, PresenceConfig, analyse_presence
 
 __all__ = [
     "AudioDescriptors",
     "AudioEncoder",
     "AudioPresence",
-    "Fingerprint",
-    "FingerprintParams",
-    "IndexStats",
     "LogMelConfig",
-    "MatchConfig",
-    "Peaks",
     "PresenceConfig",
-    "SoundIndex",
-    "SoundInfo",
-    "SoundMatch",
     "analyse_presence",
     "compute_audio_descriptors",
     "estimate_tempo",
-    "fingerprint",
     "integrated_loudness",
     "load_audio_encoder",
     "logmel",

@@ -11,12 +11,12 @@ import click
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from reelsense.audio.discover import DiscoveryParams, discover_sounds
-from reelsense.audio.trends import TrendParams
 from reelsense.cli.sounds import sounds
 from reelsense.errors import ReelsenseError
 from reelsense.io import walk_media
-from reelsense.report import trend_report
+from reelsense.sounds.discover import DiscoveryParams, discover_sounds
+from reelsense.trends import trend_report
+from reelsense.trends._stats import TrendParams
 
 __all__ = ["discover", "trends"]
 

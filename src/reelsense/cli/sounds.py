@@ -10,9 +10,9 @@ import click
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from reelsense.audio.index import SoundIndex, match_files
 from reelsense.errors import ReelsenseError
 from reelsense.io import walk_media
+from reelsense.sounds.index import SoundIndex, match_files
 
 __all__ = ["MATCH_COLUMNS", "sounds"]
 

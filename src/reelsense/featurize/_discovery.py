@@ -9,7 +9,7 @@ between two different videos is an edge, and the connected components of two or 
 videos are the groups. Two excerpts of a track link when they overlap in the track;
 chains of overlapping excerpts link the rest. It runs over the videos the sound index did
 not identify (a shared voice-over links videos whose music differs; the library already
-names the rest). :mod:`reelsense.audio.discover` is the alternative (``method="discover"``).
+names the rest). :mod:`reelsense.sounds.discover` is the alternative (``method="discover"``).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def self_join_labels(
     Returns one label per video (the smallest member id of its group), None for videos
     that share their sound with nobody (or whose audio could not be read).
     """
-    from reelsense.audio.index import SoundIndex, match_files
+    from reelsense.sounds.index import SoundIndex, match_files
 
     if len(paths) < 2:
         return [None] * len(paths)
@@ -100,9 +100,9 @@ class Discoverer:
 def discover_sounds_labels(
     paths: Sequence[str], video_ids: Sequence[str], *, index: str | None, workers: int | None = None
 ) -> list[str | None]:
-    """Labels from :func:`reelsense.audio.discover.discover_sounds` (library anchors from
+    """Labels from :func:`reelsense.sounds.discover.discover_sounds` (library anchors from
     ``index``; shared voice and ambience groups dissolved)."""
-    from reelsense.audio.discover import discover_sounds
+    from reelsense.sounds.discover import discover_sounds
 
     if not paths:
         return []
@@ -116,7 +116,7 @@ def default_discoverer(index: str | None = None, *, method: str = "auto") -> Dis
     """The discovery used by ``embed_corpus(discover_sounds=True)``.
 
     ``method``: ``self_join`` (:func:`self_join_labels` over the videos the index did not
-    identify; the default, ``auto``) or ``discover`` (:mod:`reelsense.audio.discover`,
+    identify; the default, ``auto``) or ``discover`` (:mod:`reelsense.sounds.discover`,
     given every video and the index as anchors). Measured on the development set
     (``scripts/bench_embed.py --compare-discovery``): sound-identity recall@5 0.939 vs 0.886,
     fused combined mAP 0.910 vs 0.897, 19.6 s vs 55.6 s for 240 videos: ``discover``
@@ -127,7 +127,7 @@ def default_discoverer(index: str | None = None, *, method: str = "auto") -> Dis
         method = "self_join"
     if method == "discover":
         return Discoverer(
-            "reelsense.audio.discover",
+            "reelsense.sounds.discover",
             lambda paths, ids: discover_sounds_labels(paths, ids, index=index),
             residual_only=False,
         )

@@ -92,7 +92,7 @@ def model_threads(config: EmbedConfig, executor: Executor | None) -> Iterator[No
 def open_sound_index(source: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> str:
     """The path of a sound index for ``source``: an index file as is; a folder (or one
     media file) of reference sounds is indexed into ``workdir`` first (ids = file stems)."""
-    from reelsense.audio.index import SoundIndex
+    from reelsense.sounds.index import SoundIndex
 
     path = Path(source)
     if not path.exists():

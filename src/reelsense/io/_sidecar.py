@@ -31,6 +31,7 @@ import csv
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import unicodedata
@@ -46,6 +47,7 @@ __all__ = [
     "Manifest",
     "Sidecar",
     "SidecarSource",
+    "iso_time",
     "parse_hashtags",
     "parse_mentions",
     "parse_timestamp",
@@ -459,3 +461,10 @@ def read_sidecar(
         ids = [video.stem] + ([default_id] if default_id else [])
         return manifest.lookup(video, ids)
     return None
+
+
+def iso_time(seconds: float | None) -> str:
+    """UTC ISO 8601 (``2024-11-30T12:00:00Z``) of unix seconds; empty for None."""
+    if seconds is None or not math.isfinite(seconds):
+        return ""
+    return datetime.fromtimestamp(int(seconds), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

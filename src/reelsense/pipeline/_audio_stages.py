@@ -21,7 +21,7 @@ from reelsense._workers import one_torch_thread
 from reelsense.io import DecodedMedia
 
 if TYPE_CHECKING:
-    from reelsense.audio.index import SoundIndex
+    from reelsense.sounds.index import SoundIndex
 
 __all__ = ["PRESENCE_COLUMNS", "SOUND_COLUMNS", "PresenceStage", "SoundMatchStage", "index_digest"]
 
@@ -81,7 +81,7 @@ _OPEN_LOCK = threading.Lock()
 
 def _open_index(path: str) -> SoundIndex:
     """The index at ``path``, opened read-only once per process."""
-    from reelsense.audio.index import SoundIndex
+    from reelsense.sounds.index import SoundIndex
 
     with _OPEN_LOCK:
         index = _OPEN_INDEXES.get(path)
@@ -95,7 +95,7 @@ def index_digest(path: str | os.PathLike[str]) -> dict[str, Any]:
     """What identifies an index's content: its sounds (id, peaks, duration), fingerprint
     parameters and a SHA-256 over them (recorded in the output config, so a resume
     against an index whose sounds changed is refused)."""
-    from reelsense.audio.index import SoundIndex
+    from reelsense.sounds.index import SoundIndex
 
     with SoundIndex.open(path, readonly=True) as index:
         sounds = [(s.sound_id, s.n_peaks, round(s.duration_seconds, 3)) for s in index.sounds()]

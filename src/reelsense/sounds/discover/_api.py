@@ -1,0 +1,254 @@
+"""``discover_sounds``: find the sounds that videos share, without (or beside) a library.
+
+1. Every soundtrack is decoded and fingerprinted once, in ``workers`` processes
+   (:mod:`._work`): note rate, library match, reference and query prints of its sustained
+   partials.
+2. The reference prints of all music videos form one in-memory index; every video is
+   matched against it (its own entry excluded) with the standard calibrated matcher, so
+   the candidate search is an inverted-index lookup, not a comparison of all pairs.
+3. Edges (score, time scale, pitch, offset) and library matches (as edges to one anchor
+   node per library sound) are grouped by :func:`cluster_graph`; discovered groups without
+   one clearly musical use are dissolved (shared ambience or voice recordings).
+4. Each sound gets a representative, and each use its speed, pitch and offset relative to
+   it (:func:`place_members`); ids are library sound ids or ``d0001``, ``d0002``... by size,
+   then first use, then representative (deterministic).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from reelsense._workers import process_pool
+from reelsense.errors import ParameterError
+from reelsense.sounds.discover._geometry import place_members
+from reelsense.sounds.discover._graph import EdgeTable, GraphClusters, cluster_graph
+from reelsense.sounds.discover._matcher import VideoMatcher
+from reelsense.sounds.discover._result import Discovery, assemble
+from reelsense.sounds.discover._types import AudioClip, DiscoveryParams, DiscoveryStats
+from reelsense.sounds.discover._work import (
+    Job,
+    VideoPrint,
+    close_worker,
+    init_matcher,
+    init_worker,
+    match_print,
+    print_source,
+)
+from reelsense.sounds.fingerprint import FingerprintParams
+from reelsense.sounds.index import SoundIndex
+from reelsense.sounds.match import MatchConfig
+
+__all__ = ["ProgressCallback", "discover_sounds"]
+
+logger = logging.getLogger(__name__)
+
+_START_METHOD = "forkserver"
+
+ProgressCallback = Callable[[str, int, int], None]
+"""``on_progress(stage, done, total)``; stages ``"fingerprint"`` and ``"match"``."""
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _source_ids(
+    sources: Sequence[str | os.PathLike[str] | AudioClip], ids: Sequence[str] | None
+) -> list[str]:
+    if ids is not None:
+        if len(ids) != len(sources):
+            raise ParameterError(f"{len(ids)} ids for {len(sources)} sources")
+        out = [str(i) for i in ids]
+    else:
+        out = [s.clip_id if isinstance(s, AudioClip) else Path(s).stem for s in sources]
+    seen: set[str] = set()
+    dup = sorted({i for i in out if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+    if dup:
+        raise ParameterError(f"duplicate video ids {dup[:5]}: pass unique ids")
+    return out
+
+
+def _run(
+    fn: Callable[[T], R],
+    jobs: list[T],
+    workers: int,
+    initializer: Callable[..., None],
+    initargs: tuple[object, ...],
+    on_each: Callable[[int], None],
+) -> Iterator[R]:
+    """``map(fn, jobs)`` in order, in ``workers`` processes (in-process when 1)."""
+    if workers <= 1 or len(jobs) <= 1:
+        initializer(*initargs)
+        try:
+            for k, job in enumerate(jobs, start=1):
+                yield fn(job)
+                on_each(k)
+        finally:
+            close_worker()
+        return
+    chunk = max(1, min(16, len(jobs) // (4 * workers)))
+    with process_pool(workers, _START_METHOD, initializer=initializer, initargs=initargs) as ex:
+        for k, res in enumerate(ex.map(fn, jobs, chunksize=chunk), start=1):
+            yield res
+            on_each(k)
+
+
+def _library_edges(prints: list[VideoPrint], n_videos: int) -> tuple[EdgeTable, list[str]]:
+    lib_ids = sorted({p.library.sound_id for p in prints if p.library is not None})
+    node = {sid: n_videos + k for k, sid in enumerate(lib_ids)}
+    rows = [(p.number, node[p.library.sound_id], p.library) for p in prints if p.library is not None]
+    table = EdgeTable.build(
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [m.score for _, _, m in rows],
+        [math.log(m.speed) for _, _, m in rows],
+        [m.pitch_semitones for _, _, m in rows],
+        [m.offset_seconds for _, _, m in rows],
+        [1] * len(rows),
+    )
+    return table, lib_ids
+
+
+def _video_edges(
+    prints: list[VideoPrint],
+    params: DiscoveryParams,
+    fp_params: FingerprintParams,
+    config: MatchConfig,
+    workers: int,
+    on_progress: ProgressCallback | None,
+) -> tuple[EdgeTable, int]:
+    music = [p for p in prints if p.ref_peaks is not None and p.query is not None]
+    matcher = VideoMatcher([p.ref_peaks for p in music if p.ref_peaks is not None], fp_params, config)
+    jobs = [(k, p.query, params.min_score, params.neighbours + 1) for k, p in enumerate(music)]
+    total = len(jobs)
+    q, r, s, ls, pi, off = [], [], [], [], [], []
+
+    def tick(done: int) -> None:
+        if on_progress is not None:
+            on_progress("match", done, total)
+
+    for k, matches in _run(match_print, jobs, workers, init_matcher, (matcher,), tick):  # type: ignore[arg-type]
+        for m in matches:
+            j = int(m.sound_id)
+            if j == k:
+                continue
+            q.append(music[k].number)
+            r.append(music[j].number)
+            s.append(m.score)
+            ls.append(math.log(m.speed))
+            pi.append(m.pitch_semitones)
+            off.append(m.offset_seconds)
+    return EdgeTable.build(q, r, s, ls, pi, off), matcher.nbytes
+
+
+def _dissolve(
+    clusters: GraphClusters, anchor: np.ndarray, notes: np.ndarray, n_videos: int, params: DiscoveryParams
+) -> np.ndarray:
+    """Roots after dropping groups without a musical use and groups of one video without anchor."""
+    roots: np.ndarray = clusters.root.copy()
+    n = roots.size
+    videos = np.arange(n) < n_videos
+    count = np.bincount(roots, weights=videos.astype(np.float64), minlength=n)
+    anchored = np.bincount(roots, weights=anchor.astype(np.float64), minlength=n) > 0
+    best_notes = np.zeros(n)
+    np.maximum.at(best_notes, roots, np.where(videos, notes, 0.0))
+    keep = anchored | ((count >= 2) & (best_notes >= params.min_cluster_notes_per_second))
+    single = ~keep[roots]
+    roots[single] = np.arange(n)[single]
+    return roots
+
+
+def discover_sounds(
+    sources: Sequence[str | os.PathLike[str] | AudioClip],
+    *,
+    index: str | os.PathLike[str] | None = None,
+    params: DiscoveryParams | None = None,
+    workers: int = 1,
+    ids: Sequence[str] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Discovery:
+    """Group videos (paths or :class:`AudioClip`) by the sound they share.
+
+    ``index``: a :class:`~reelsense.audio.SoundIndex` file; clusters holding a library sound
+    are named after it. ``ids``: video ids (default: file stems / clip ids; must be unique).
+    ``on_progress(stage, done, total)`` is called after each video of each stage.
+    Videos that fail to decode keep a row with their error. Returns a :class:`Discovery`.
+    """
+    params = params or DiscoveryParams()
+    if workers < 1:
+        raise ParameterError(f"workers={workers} must be >= 1")
+    video_ids = _source_ids(sources, ids)
+    fp_params = FingerprintParams()
+    index_path = None
+    if index is not None:
+        index_path = os.fspath(index)
+        SoundIndex.open(index_path, readonly=True).close()  # fail early on a bad index
+    config = MatchConfig(n_candidates=params.neighbours + 1, top_k=params.neighbours + 1)
+    jobs = [Job(k, s if isinstance(s, AudioClip) else os.fspath(s)) for k, s in enumerate(sources)]
+    n = len(jobs)
+
+    def tick(done: int) -> None:
+        if on_progress is not None:
+            on_progress("fingerprint", done, n)
+
+    t0 = time.perf_counter()
+    prints = list(
+        _run(print_source, jobs, workers, init_worker, (params, fp_params, config, index_path), tick)
+    )
+    t1 = time.perf_counter()
+    video_edges, index_bytes = _video_edges(prints, params, fp_params, config, workers, on_progress)
+    t2 = time.perf_counter()
+    lib_edges, lib_ids = _library_edges(prints, n)
+    edges = EdgeTable.concat([lib_edges, video_edges])
+    n_nodes = n + len(lib_ids)
+    anchor = np.arange(n_nodes) >= n
+    clusters = cluster_graph(
+        n_nodes,
+        edges,
+        anchor=anchor,
+        min_score=params.min_score,
+        min_support=params.min_support,
+        join_score=params.join_score,
+        scale_tolerance=params.scale_tolerance,
+    )
+    notes = np.array([p.notes_per_second for p in prints] + [0.0] * len(lib_ids))
+    roots = _dissolve(clusters, anchor, notes, n, params)
+    inside = clusters.accepted & (roots[edges.query] == roots[edges.ref])
+    accepted = edges.select(inside)
+    duration = np.array([p.duration_seconds for p in prints] + [math.inf] * len(lib_ids))
+    node_ids = video_ids + lib_ids
+    rank = np.argsort(np.argsort(np.array(node_ids, dtype=object), kind="stable"), kind="stable")
+    placement = place_members(roots, accepted, anchor=anchor, duration=duration, rank=rank)
+    t3 = time.perf_counter()
+    stats = DiscoveryStats(
+        n_videos=n,
+        n_music=sum(p.query is not None for p in prints),
+        n_errors=sum(p.error is not None for p in prints),
+        n_edges=len(video_edges),
+        n_accepted=int(np.count_nonzero(accepted.ref < n)),
+        n_library_matched=len(lib_edges),
+        fingerprint_seconds=t1 - t0,
+        match_seconds=t2 - t1,
+        cluster_seconds=t3 - t2,
+        index_bytes=index_bytes,
+    )
+    paths = [None if isinstance(s, AudioClip) else os.fspath(s) for s in sources]
+    clip_paths = [s.path if isinstance(s, AudioClip) else None for s in sources]
+    return assemble(
+        prints,
+        video_ids,
+        [p if p is not None else c for p, c in zip(paths, clip_paths, strict=True)],
+        lib_ids,
+        roots,
+        accepted,
+        placement,
+        params,
+        stats,
+    )

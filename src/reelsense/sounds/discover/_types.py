@@ -1,0 +1,141 @@
+"""Inputs, parameters and results of sound discovery (frozen dataclasses)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reelsense.errors import ParameterError
+from reelsense.sounds.discover._content import ContentParams
+
+__all__ = ["AudioClip", "DiscoveredSound", "DiscoveryParams", "DiscoveryStats", "VideoSound"]
+
+
+@dataclass(frozen=True, repr=False)
+class AudioClip:
+    """A soundtrack given as samples instead of a file: ``samples`` float ``[n]`` mono at
+    ``sample_rate``; ``timestamp_seconds`` (UTC unix seconds) and ``caption`` as a sidecar
+    would give them."""
+
+    clip_id: str
+    samples: np.ndarray
+    sample_rate: int
+    timestamp_seconds: int | None = None
+    caption: str | None = None
+    path: str | None = None
+
+    def __repr__(self) -> str:
+        return f"AudioClip({self.clip_id!r}, {np.asarray(self.samples).shape[0] / self.sample_rate:.2f} s)"
+
+
+@dataclass(frozen=True)
+class DiscoveryParams:
+    """Thresholds of discovery.
+
+    ``min_score``: calibrated score a video-to-video match needs to count as an edge (2.0:
+    estimated false-match probability 1 % per video). ``library_threshold``: score a match
+    against ``--index`` needs (None: the index's default). ``neighbours``: matches kept per
+    video. ``min_support``/``join_score``/``scale_tolerance``: merge rules of
+    :func:`cluster_graph`.
+    ``min_notes_per_second``: videos with fewer sustained tonal notes per second (speech)
+    are not matched at all, nor are videos quieter than ``min_loudness_lufs`` (silence,
+    room tone); ``min_cluster_notes_per_second``: a discovered
+    sound needs one use with at least this many (shared ambience or voice recordings are
+    not sounds). ``sustained``: match the sustained partials (:func:`sustained_filter`)
+    rather than the raw soundtrack.
+    """
+
+    min_score: float = 2.0
+    library_threshold: float | None = None
+    neighbours: int = 12
+    min_support: int = 2
+    join_score: float = 10.0
+    scale_tolerance: float = 0.03
+    min_notes_per_second: float = 1.0
+    min_loudness_lufs: float = -50.0
+    min_cluster_notes_per_second: float = 3.0
+    sustained: bool = True
+    content: ContentParams = field(default_factory=ContentParams)
+
+    def __post_init__(self) -> None:
+        if self.neighbours < 1:
+            raise ParameterError(f"neighbours={self.neighbours} must be >= 1")
+        if self.min_support < 1:
+            raise ParameterError(f"min_support={self.min_support} must be >= 1")
+        if not self.scale_tolerance > 0:
+            raise ParameterError(f"scale_tolerance={self.scale_tolerance} must be > 0")
+        if self.min_notes_per_second < 0 or self.min_cluster_notes_per_second < 0:
+            raise ParameterError(
+                f"min_notes_per_second={self.min_notes_per_second}, min_cluster_notes_per_second="
+                f"{self.min_cluster_notes_per_second} must be >= 0"
+            )
+
+
+@dataclass(frozen=True)
+class VideoSound:
+    """One video's place in the discovered sounds.
+
+    ``cluster``: the sound's id (a library sound id when the cluster holds one, else
+    ``dNNNN``), None when the video shares its sound with no other video and no library
+    sound. ``score``: strongest evidence tying the video to its cluster (its own library
+    match score, else its best accepted edge). ``speed``: representative seconds per
+    video second (1.25: this use is 25 % faster than the representative);
+    ``pitch_semitones`` relative to the representative; ``offset_seconds``: where the video
+    starts in the representative's time. ``library_score``: the video's own match against
+    the library (None if it joined through other videos). ``notes_per_second``: see
+    :func:`notes_per_second`; ``music``: it passed the note-rate gate.
+    """
+
+    video_id: str
+    path: str | None
+    cluster: str | None
+    representative: str | None
+    library_sound: str | None
+    score: float | None
+    speed: float | None
+    pitch_semitones: float | None
+    offset_seconds: float | None
+    n_links: int
+    library_score: float | None
+    timestamp_seconds: int | None
+    duration_seconds: float
+    notes_per_second: float
+    music: bool
+    caption: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class DiscoveredSound:
+    """One sound and its uses (``members`` with their ``speeds``/``pitches`` relative to
+    ``representative``, in the order of the video table). ``first_seen``/``last_seen``: UTC
+    unix seconds of the earliest/latest use with a timestamp."""
+
+    cluster: str
+    size: int
+    representative: str
+    library_sound: str | None
+    first_seen: int | None
+    last_seen: int | None
+    n_links: int
+    mean_link_score: float | None
+    members: tuple[str, ...]
+    speeds: tuple[float, ...]
+    pitches_semitones: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class DiscoveryStats:
+    """Counts and timings (wall seconds) of one discovery run."""
+
+    n_videos: int
+    n_music: int
+    n_errors: int
+    n_edges: int
+    n_accepted: int
+    n_library_matched: int
+    fingerprint_seconds: float
+    match_seconds: float
+    cluster_seconds: float
+    index_bytes: int

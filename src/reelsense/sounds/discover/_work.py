@@ -1,0 +1,157 @@
+"""Per-video work of discovery, run in worker processes: decode once, fingerprint, match.
+
+Stage 1 (:func:`print_source`): decode the soundtrack once at the fingerprint rate, read
+the sidecar, match it against the library (when one is given), measure its note rate, and
+fingerprint its sustained partials at the reference density (for the video index) and at
+the query density (to be matched). Stage 2 (:func:`match_print`): match one video's query
+print against the index of all videos.
+
+Worker state (the library index, the video matcher) lives in module globals set by the
+pool initialisers, so it is opened or unpickled once per worker, not once per video.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from reelsense.audio.descriptors import integrated_loudness
+from reelsense.errors import ReelsenseError, SidecarError
+from reelsense.io import read_audio, read_sidecar
+from reelsense.sounds.discover._content import sustained_filter
+from reelsense.sounds.discover._matcher import QueryPrint, VideoMatcher, soundtrack_prints
+from reelsense.sounds.discover._types import AudioClip, DiscoveryParams
+from reelsense.sounds.fingerprint import FingerprintParams, Peaks
+from reelsense.sounds.index import SoundIndex
+from reelsense.sounds.match import MatchConfig, SoundMatch
+
+__all__ = ["Job", "VideoPrint", "close_worker", "init_matcher", "init_worker", "match_print", "print_source"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker needs for one source: its number and a path or an :class:`AudioClip`."""
+
+    number: int
+    source: str | AudioClip
+
+
+@dataclass(frozen=True, repr=False)
+class VideoPrint:
+    """Stage-1 result for one video (``ref_peaks``/``query`` None when it is not music or failed)."""
+
+    number: int
+    duration_seconds: float
+    notes_per_second: float
+    ref_peaks: Peaks | None
+    query: QueryPrint | None
+    library: SoundMatch | None
+    timestamp_seconds: int | None
+    caption: str | None
+    error: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"VideoPrint(#{self.number}, {self.duration_seconds:.1f} s, {self.notes_per_second:.1f} notes/s)"
+        )
+
+
+@dataclass
+class _State:
+    params: DiscoveryParams
+    fp_params: FingerprintParams
+    config: MatchConfig
+    index: SoundIndex | None
+
+
+_STATE: _State | None = None
+_MATCHER: VideoMatcher | None = None
+
+
+def init_worker(
+    params: DiscoveryParams, fp_params: FingerprintParams, config: MatchConfig, index_path: str | None
+) -> None:
+    """Pool initialiser of stage 1 (also called in-process when there are no workers)."""
+    global _STATE
+    index = SoundIndex.open(index_path, readonly=True) if index_path is not None else None
+    _STATE = _State(params, fp_params, config, index)
+
+
+def close_worker() -> None:
+    global _STATE, _MATCHER
+    if _STATE is not None and _STATE.index is not None:
+        _STATE.index.close()
+    _STATE = None
+    _MATCHER = None
+
+
+def _decode(source: str | AudioClip, sample_rate: int) -> tuple[np.ndarray, int, int | None, str | None]:
+    if isinstance(source, AudioClip):
+        return np.asarray(source.samples), source.sample_rate, source.timestamp_seconds, source.caption
+    audio = read_audio(source, sample_rate=sample_rate)
+    timestamp: int | None = None
+    caption: str | None = None
+
+    def warn(exc: SidecarError) -> None:
+        logger.warning("%s", exc)
+
+    side = read_sidecar(source, on_error=warn)
+    if side is not None:
+        timestamp = side.timestamp_seconds
+        caption = side.caption or side.title
+    return audio.samples, audio.sample_rate, timestamp, caption
+
+
+def print_source(job: Job) -> VideoPrint:
+    """Stage 1 for one source; a failure is recorded in ``error`` (batch boundary)."""
+    assert _STATE is not None, "init_worker() first"
+    st = _STATE
+    try:
+        samples, rate, timestamp, caption = _decode(job.source, st.fp_params.sample_rate)
+        duration = float(samples.shape[0]) / float(rate)
+        library = None
+        if st.index is not None:
+            found = st.index.match(samples, rate, top_k=1, threshold=st.params.library_threshold)
+            library = found[0] if found else None
+        content = sustained_filter(samples, rate, st.params.content)
+        loudness = integrated_loudness(samples, rate)
+        silent = loudness is None or loudness < st.params.min_loudness_lufs
+        if silent or content.notes_per_second < st.params.min_notes_per_second:
+            return VideoPrint(
+                job.number, duration, content.notes_per_second, None, None, library, timestamp, caption
+            )
+        x, r = (content.samples, content.sample_rate) if st.params.sustained else (samples, rate)
+        reference, query = soundtrack_prints(x, r, st.fp_params, st.config)
+        return VideoPrint(
+            job.number,
+            duration,
+            content.notes_per_second,
+            reference,
+            query,
+            library,
+            timestamp,
+            caption,
+        )
+    except Exception as exc:  # batch boundary: the error is recorded per video
+        where = job.source.clip_id if isinstance(job.source, AudioClip) else os.fspath(job.source)
+        logger.warning("discovery skips %s: %s", where, exc)
+        msg = str(exc) if isinstance(exc, ReelsenseError) else f"{type(exc).__name__}: {exc}"
+        return VideoPrint(job.number, 0.0, 0.0, None, None, None, None, None, error=msg)
+
+
+def init_matcher(matcher: VideoMatcher) -> None:
+    """Pool initialiser of stage 2."""
+    global _MATCHER
+    _MATCHER = matcher
+
+
+def match_print(job: tuple[int, QueryPrint, float, int]) -> tuple[int, list[SoundMatch]]:
+    """Stage 2: ``(node, query, threshold, top_k)`` -> ``(node, matches)``."""
+    assert _MATCHER is not None, "init_matcher() first"
+    node, query, threshold, top_k = job
+    return node, _MATCHER.match(query, threshold=threshold, top_k=top_k)

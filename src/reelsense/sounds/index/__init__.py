@@ -1,0 +1,14 @@
+"""The sound index: reference sounds on disk (a crash-safe SQLite store of their peaks) and the
+search structure the matcher uses, kept in a memory-mapped file beside it.
+
+- :class:`SoundIndex` (``create``, ``open``, ``add``/``add_many``, ``match``, ``remove``, ``stats``).
+- :func:`match_files`: match many files against an index in worker processes.
+
+Modules: ``_index`` (the public class), ``_store`` / ``_sql`` / ``_codec`` / ``_records`` (the
+on-disk store), ``_search_file`` (the search structure persisted beside the store) and
+``_cache`` (keeping that structure in step with the store).
+"""
+
+from reelsense.sounds.index._index import IndexStats, SoundIndex, SoundInfo, match_files
+
+__all__ = ["IndexStats", "SoundIndex", "SoundInfo", "match_files"]

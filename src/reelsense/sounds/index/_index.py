@@ -1,0 +1,460 @@
+"""The public sound index: reference sounds on disk, matched in memory.
+
+``SoundIndex`` composes a :class:`~reelsense.sounds.index._store.FingerprintStore` (SQLite,
+crash-safe, versioned, concurrent readers) holding each sound's peaks, with the search
+structure the matcher needs (a triplet hash table and a peak table,
+:mod:`reelsense.sounds._tables`). That structure is derived from the stored peaks; it is kept
+in ``<index>-search`` (:mod:`reelsense.sounds.index._search_file`) and memory-mapped on open, so a
+large index opens in milliseconds. When the store changes (this or another process adds or
+removes sounds; its ``generation`` moves) the next match sees it: removed sounds are masked,
+added ones are fingerprinted into a small in-memory table beside the mapped one, and when
+those grow past a fraction of the index the file is rebuilt.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from reelsense._workers import process_pool
+from reelsense.errors import ParameterError, ReelsenseError, SoundIndexFormatError
+from reelsense.io import read_audio
+from reelsense.sounds.fingerprint import FingerprintParams, Peaks, peaks_of
+from reelsense.sounds.index._cache import SearchCache
+from reelsense.sounds.index._records import SoundRecord, StoreItem
+from reelsense.sounds.index._search_file import search_file_path
+from reelsense.sounds.index._store import FingerprintStore
+from reelsense.sounds.match import MatchConfig, SoundMatch, match_query, prepare_query
+
+__all__ = ["IndexStats", "SoundIndex", "SoundInfo", "match_files"]
+
+logger = logging.getLogger(__name__)
+
+# worker processes are started by a fork server: forking a process that holds threads
+# (SQLite, BLAS, torch) can crash a child; spawning re-imports everything per worker.
+_START_METHOD = "forkserver"
+
+SCHEME = "logpeaks-triplets"
+SCHEME_VERSION = 2
+#: the scheme that stored the same peaks before triplet hashes (its stores are read as they are)
+_PEAKS_COMPATIBLE = {("logpeaks-pairs", 1)}
+#: parameters that define the stored peaks (the rest only shape derived structures)
+_PEAK_FIELDS = (
+    "sample_rate",
+    "n_fft",
+    "hop_length",
+    "fmin_hz",
+    "fmax_hz",
+    "bins_per_octave",
+    "whiten_frames",
+    "whiten_bins",
+    "peak_radius_frames",
+    "peak_radius_bins",
+    "min_prominence_db",
+    "ref_peaks_per_second",
+)
+
+
+@dataclass(frozen=True)
+class SoundInfo:
+    """One indexed sound: id, length, number of peaks, where it came from, when it was added."""
+
+    sound_id: str
+    duration_seconds: float
+    n_peaks: int
+    source_path: str | None
+    added_at: str
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """Totals of an index. ``file_bytes``: the index file (peaks, crash-safe);
+    ``search_file_bytes``: the search file beside it (a cache, 0 when not written yet);
+    ``bytes_per_hour``: both per hour of reference audio."""
+
+    path: str
+    n_sounds: int
+    total_duration_seconds: float
+    total_peaks: int
+    file_bytes: int
+    bytes_per_hour: float | None
+    format_version: int
+    generation: int
+    params: dict[str, object]
+    search_file_bytes: int = 0
+
+
+def _store_params(params: FingerprintParams) -> dict[str, object]:
+    return {"scheme": SCHEME, "scheme_version": SCHEME_VERSION, **params.to_dict()}
+
+
+def _params_from_store(stored: dict[str, object], path: str | os.PathLike[str]) -> FingerprintParams:
+    scheme = (stored.get("scheme"), stored.get("scheme_version"))
+    if scheme != (SCHEME, SCHEME_VERSION) and scheme not in _PEAKS_COMPATIBLE:
+        raise SoundIndexFormatError(
+            f"{os.fspath(path)} holds fingerprints of scheme {stored.get('scheme')!r} "
+            f"v{stored.get('scheme_version')!r}; this reelsense reads {SCHEME!r} v{SCHEME_VERSION}"
+        )
+    fields = {k: v for k, v in stored.items() if k not in ("scheme", "scheme_version")}
+    if scheme in _PEAKS_COMPATIBLE:  # same peaks, older hashes: keep the peaks' parameters only
+        fields = {k: v for k, v in fields.items() if k in _PEAK_FIELDS}
+    try:
+        return FingerprintParams(**fields)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise SoundIndexFormatError(f"{os.fspath(path)}: unreadable fingerprint parameters: {exc}") from exc
+
+
+def peak_arrays(samples: np.ndarray, sample_rate: int, params: FingerprintParams) -> dict[str, np.ndarray]:
+    """The arrays stored for one reference sound: ``peak_times`` and ``peak_bins`` (float32 ``[n]``)."""
+    peaks = peaks_of(samples, sample_rate, params, params.ref_peaks_per_second)
+    return {"peak_times": peaks.times, "peak_bins": peaks.bins}
+
+
+def _fingerprint_file(path: str, params: FingerprintParams) -> tuple[dict[str, np.ndarray], float]:
+    audio = read_audio(path, sample_rate=params.sample_rate)
+    return peak_arrays(audio.samples, audio.sample_rate, params), audio.duration_seconds
+
+
+class SoundIndex:
+    """A persistent index of reference sounds that short clips are matched against.
+
+    Create with :meth:`create`, open with :meth:`open`; use as a context manager.
+    Several processes may read (match) while one adds.
+    """
+
+    def __init__(
+        self, store: FingerprintStore, params: FingerprintParams, config: MatchConfig | None = None
+    ) -> None:
+        """Internal: use :meth:`create` or :meth:`open`."""
+        self._store = store
+        self.params = params
+        self.config = config or MatchConfig()
+        self._search = SearchCache(store, params, {"scheme": SCHEME, "scheme_version": SCHEME_VERSION})
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        params: FingerprintParams | None = None,
+        config: MatchConfig | None = None,
+    ) -> SoundIndex:
+        """Create an index at ``path`` (or open the one there, if its parameters are the same;
+        an index of the older pair-hash scheme is opened when its peaks were made the same way)."""
+        params = params or FingerprintParams()
+        try:
+            store = FingerprintStore.open(path, create=True, params=_store_params(params))
+        except SoundIndexFormatError as exc:
+            store = FingerprintStore.open(path)
+            stored = dict(store.params)
+            scheme = (stored.get("scheme"), stored.get("scheme_version"))
+            if scheme not in _PEAKS_COMPATIBLE or any(
+                stored.get(k) != getattr(params, k) for k in _PEAK_FIELDS
+            ):
+                store.close()
+                raise exc
+        return cls(store, params, config)
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, readonly: bool = False, config: MatchConfig | None = None
+    ) -> SoundIndex:
+        """Open an existing index (``SoundIndexError`` if there is none)."""
+        store = FingerprintStore.open(path, readonly=readonly)
+        try:
+            params = _params_from_store(dict(store.params), path)
+        except BaseException:
+            store.close()
+            raise
+        return cls(store, params, config)
+
+    @property
+    def path(self) -> Path:
+        return Path(self._store.path)
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> SoundIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SoundIndex({os.fspath(self.path)!r}, {len(self)} sounds)"
+
+    # ------------------------------------------------------------------ adding / removing
+    def add_array(
+        self,
+        sound_id: str,
+        samples: np.ndarray,
+        sample_rate: int,
+        *,
+        source_path: str | None = None,
+        replace: bool = False,
+    ) -> SoundRecord:
+        """Fingerprint mono ``samples`` (float ``[n]`` at ``sample_rate``) and add them as ``sound_id``."""
+        arrays = peak_arrays(samples, sample_rate, self.params)
+        duration = float(np.asarray(samples).shape[0]) / float(sample_rate)
+        return self._store.add(
+            sound_id, arrays, duration_seconds=duration, source_path=source_path, replace=replace
+        )
+
+    def add_file(
+        self, path: str | os.PathLike[str], sound_id: str | None = None, *, replace: bool = False
+    ) -> SoundRecord:
+        """Decode an audio or video file and add it (id: ``sound_id`` or the file's stem)."""
+        arrays, duration = _fingerprint_file(os.fspath(path), self.params)
+        return self._store.add(
+            sound_id or Path(path).stem,
+            arrays,
+            duration_seconds=duration,
+            source_path=os.fspath(path),
+            replace=replace,
+        )
+
+    def add_many(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        sound_ids: Sequence[str] | None = None,
+        *,
+        workers: int = 1,
+        replace: bool = False,
+        commit_every: int = 64,
+        on_done: Callable[[str, Exception | None], None] | None = None,
+    ) -> list[SoundRecord]:
+        """Add many files, fingerprinting them in ``workers`` processes.
+
+        Files that fail to decode are skipped with a warning; ``on_done(path, error)`` is
+        called for every file once fingerprinted (``error`` None on success). Every
+        ``commit_every`` sounds are committed together. Returns the added sounds' records.
+        """
+        if workers < 1:
+            raise ParameterError(f"workers={workers} must be >= 1")
+        if sound_ids is not None and len(sound_ids) != len(paths):
+            raise ParameterError(f"{len(sound_ids)} sound_ids for {len(paths)} paths")
+        ids = list(sound_ids) if sound_ids is not None else [Path(p).stem for p in paths]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ParameterError(f"duplicate sound ids among the inputs: {sorted(dup)[:5]}")
+        str_paths = [os.fspath(p) for p in paths]
+        results: Iterable[tuple[dict[str, np.ndarray], float] | Exception]
+        executor = process_pool(workers, _START_METHOD) if workers > 1 and len(paths) > 1 else None
+        try:
+            if executor is not None:
+                futures = [executor.submit(_call, _fingerprint_file, p, self.params) for p in str_paths]
+                results = (_result(f) for f in futures)
+            else:
+                results = (_call(_fingerprint_file, p, self.params) for p in str_paths)
+            items = self._items(str_paths, ids, results, on_done)
+            records = self._store.add_many(items, replace=replace, commit_every=commit_every)
+        finally:
+            if executor is not None:
+                executor.shutdown(cancel_futures=True)
+        return records
+
+    @staticmethod
+    def _items(
+        paths: list[str],
+        ids: list[str],
+        results: Iterable[tuple[dict[str, np.ndarray], float] | Exception],
+        on_done: Callable[[str, Exception | None], None] | None,
+    ) -> Iterable[StoreItem]:
+        for path, sid, res in zip(paths, ids, results, strict=True):
+            if isinstance(res, Exception):
+                logger.warning("skipping %s: %s", path, res)
+                if on_done is not None:
+                    on_done(path, res)
+                continue
+            arrays, duration = res
+            if on_done is not None:
+                on_done(path, None)
+            yield StoreItem(sid, arrays, duration, source_path=path)
+
+    def add_peaks(
+        self,
+        entries: Iterable[tuple[str, Peaks, float]],
+        *,
+        replace: bool = False,
+        commit_every: int = 64,
+    ) -> list[SoundRecord]:
+        """Add sounds whose reference peaks were computed elsewhere: ``(sound_id, peaks,
+        duration_seconds)`` each, ``peaks`` as :func:`~reelsense.sounds.fingerprint.peaks_of` makes
+        them at ``params.ref_peaks_per_second`` (e.g. synthetic benchmark sounds)."""
+        items = (
+            StoreItem(
+                sid,
+                {
+                    "peak_times": np.asarray(p.times, dtype=np.float32),
+                    "peak_bins": np.asarray(p.bins, dtype=np.float32),
+                },
+                float(duration),
+            )
+            for sid, p, duration in entries
+        )
+        return self._store.add_many(items, replace=replace, commit_every=commit_every)
+
+    def remove(self, sound_id: str) -> None:
+        """Remove a sound (``SoundIndexError`` for an unknown id)."""
+        self._store.remove(sound_id)
+
+    # ------------------------------------------------------------------ listing
+    def ids(self) -> list[str]:
+        return self._store.ids()
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __contains__(self, sound_id: object) -> bool:
+        return sound_id in self._store
+
+    def sounds(self) -> list[SoundInfo]:
+        """Every sound with its statistics, in insertion order."""
+        return [
+            SoundInfo(r.sound_id, r.duration_seconds, r.n_items, r.source_path, r.added_at)
+            for r in self._store.records()
+        ]
+
+    def stats(self) -> IndexStats:
+        s = self._store.stats()
+        try:
+            search_bytes = self.search_path.stat().st_size
+        except OSError:
+            search_bytes = 0
+        hours = s.total_duration_seconds / 3600.0
+        return IndexStats(
+            path=s.path,
+            n_sounds=s.n_sounds,
+            total_duration_seconds=s.total_duration_seconds,
+            total_peaks=s.total_items,
+            file_bytes=s.file_bytes,
+            search_file_bytes=search_bytes,
+            bytes_per_hour=(s.file_bytes + search_bytes) / hours if hours > 0 else None,
+            format_version=s.format_version,
+            generation=s.generation,
+            params=dict(s.params),
+        )
+
+    # ------------------------------------------------------------------ matching
+    def prepare_search(self, *, persist: bool = True, rebuild: bool = False) -> None:
+        """Make the search structure ready now rather than at the first match: map the search
+        file beside the index, or (re)build it from the stored peaks when it is missing, stale by
+        many sounds, or ``rebuild`` is set; with ``persist`` a rebuild is written to
+        ``<index>-search`` so that later opens (other processes included) map it."""
+        if rebuild:
+            self._search.rebuild(persist=persist)
+        else:
+            self._search.persist = persist
+            self._search.get()
+
+    @property
+    def search_path(self) -> Path:
+        """The search file beside the index (a cache; it may not exist yet)."""
+        return search_file_path(self._store.path)
+
+    def match(
+        self,
+        samples: np.ndarray,
+        sample_rate: int,
+        *,
+        top_k: int | None = None,
+        threshold: float | None = None,
+    ) -> list[SoundMatch]:
+        """Sounds heard in a query (mono float ``[n]`` at ``sample_rate``), best first.
+
+        Only matches with ``score >= threshold`` (default ``config.threshold`` = 2.0, an
+        estimated false-match probability of 1 %) are returned; at most ``top_k``.
+        """
+        search = self._search.get()
+        if not len(search):
+            return []
+        query = prepare_query(samples, sample_rate, self.params, self.config)
+        return match_query(query, search, self.params, self.config, threshold=threshold, top_k=top_k)
+
+    def match_file(
+        self, path: str | os.PathLike[str], *, top_k: int | None = None, threshold: float | None = None
+    ) -> list[SoundMatch]:
+        """Decode a file's soundtrack and :meth:`match` it."""
+        audio = read_audio(path, sample_rate=self.params.sample_rate)
+        return self.match(audio.samples, audio.sample_rate, top_k=top_k, threshold=threshold)
+
+
+def _call(
+    fn: Callable[[str, FingerprintParams], tuple[dict[str, np.ndarray], float]],
+    path: str,
+    params: FingerprintParams,
+) -> tuple[dict[str, np.ndarray], float] | Exception:
+    try:
+        return fn(path, params)
+    except Exception as exc:  # batch boundary: the error is recorded per file
+        return ReelsenseError(str(exc))  # plain message: crosses process boundaries
+
+
+def _result(future: object) -> tuple[dict[str, np.ndarray], float] | Exception:
+    try:
+        return future.result()  # type: ignore[attr-defined, no-any-return]
+    except Exception as exc:  # batch boundary: the error is recorded per file
+        return exc
+
+
+_WORKER_INDEX: SoundIndex | None = None
+
+
+def _worker_open(path: str, config: MatchConfig | None) -> None:
+    global _WORKER_INDEX
+    _WORKER_INDEX = SoundIndex.open(path, readonly=True, config=config)
+
+
+def _worker_match(
+    job: tuple[str, int | None, float | None],
+) -> tuple[str, list[SoundMatch] | Exception]:
+    path, top_k, threshold = job
+    assert _WORKER_INDEX is not None
+    try:
+        return path, _WORKER_INDEX.match_file(path, top_k=top_k, threshold=threshold)
+    except Exception as exc:  # batch boundary: the error is recorded per file
+        return path, ReelsenseError(str(exc))  # plain message: crosses process boundaries
+
+
+def match_files(
+    index_path: str | os.PathLike[str],
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    workers: int = 1,
+    top_k: int | None = None,
+    threshold: float | None = None,
+    config: MatchConfig | None = None,
+) -> Iterator[tuple[str, list[SoundMatch] | Exception]]:
+    """Match many files against the index at ``index_path`` in ``workers`` processes.
+
+    Yields ``(path, matches)`` in input order; a file that fails yields ``(path, error)``.
+    Each worker opens the index read-only once (so a writer may add meanwhile) and maps its
+    search file, which is made ready here first (so workers share it instead of each
+    rebuilding it).
+    """
+    if workers < 1:
+        raise ParameterError(f"workers={workers} must be >= 1")
+    with SoundIndex.open(index_path, readonly=True) as index:  # fail early on a bad index
+        index.prepare_search()
+    jobs = [(os.fspath(p), top_k, threshold) for p in paths]
+    if workers == 1 or len(jobs) <= 1:
+        _worker_open(os.fspath(index_path), config)
+        try:
+            yield from map(_worker_match, jobs)
+        finally:
+            global _WORKER_INDEX
+            if _WORKER_INDEX is not None:
+                _WORKER_INDEX.close()
+                _WORKER_INDEX = None
+        return
+    with process_pool(
+        workers, _START_METHOD, initializer=_worker_open, initargs=(os.fspath(index_path), config)
+    ) as ex:
+        yield from ex.map(_worker_match, jobs, chunksize=2)

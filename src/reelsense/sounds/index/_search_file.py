@@ -1,0 +1,197 @@
+"""The search structure of a sound index, persisted beside it so that opening is a memory map.
+
+A :class:`~reelsense.audio.SoundIndex` stores peaks (SQLite, crash-safe); what the matcher
+searches (a triplet hash table and a peak table, :mod:`reelsense.sounds._tables`) is derived
+from them. Deriving it for 10,000 sounds takes tens of seconds, so it is written once to
+``<index>-search`` and memory-mapped by every later open (milliseconds; pages are read on
+demand and shared between processes). The file is a cache: deleting it costs one rebuild.
+
+Layout (format 1, all little-endian)::
+
+    [array 0][array 1]...      each at an offset that is a multiple of 4096
+    [header: UTF-8 JSON]
+    [header length: uint64][magic: b"RSSRCH01"]
+
+The JSON header holds ``format_version``, ``kind`` (``"reelsense-search"``), the fingerprint
+``scheme``/``scheme_version``/``params`` and the store's ``created_at`` it was built for, the
+store ``generation`` it reflects, ``sound_ids`` and ``sound_keys`` (stable store keys) in
+table order, ``table_bits``/``time_bits`` of the triplet table, and ``arrays``: name ->
+``{dtype, shape, offset}`` for ``offsets``, ``check``, ``postings``, ``peak_offsets``,
+``peak_times``, ``peak_bins``. Files are written to a temporary name and renamed into place, so
+a reader never sees a partial file; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reelsense.errors import SoundIndexFormatError
+from reelsense.sounds._tables import PeakTable, TripletTable
+
+__all__ = ["FORMAT_VERSION", "SearchFile", "read_search_file", "search_file_path", "write_search_file"]
+
+logger = logging.getLogger(__name__)
+
+MAGIC = b"RSSRCH01"
+FORMAT_VERSION = 1
+_KIND = "reelsense-search"
+_ALIGN = 4096
+_TRAILER = struct.Struct("<Q8s")
+_DTYPES = frozenset({"|u1", "<u4", "<u8", "<i8", "<f4"})
+_ARRAYS = ("offsets", "check", "postings", "peak_offsets", "peak_times", "peak_bins")
+
+
+def search_file_path(index_path: str | os.PathLike[str]) -> Path:
+    """Where the search structure of the index at ``index_path`` lives."""
+    return Path(f"{os.fspath(index_path)}-search")
+
+
+@dataclass(frozen=True, repr=False)
+class SearchFile:
+    """A loaded search file: its header fields and the (memory-mapped) tables."""
+
+    header: Mapping[str, Any]
+    table: TripletTable
+    peaks: PeakTable
+
+    @property
+    def generation(self) -> int:
+        return int(self.header["generation"])
+
+    @property
+    def sound_ids(self) -> list[str]:
+        return list(self.header["sound_ids"])
+
+    @property
+    def sound_keys(self) -> list[int]:
+        return [int(k) for k in self.header["sound_keys"]]
+
+
+class _ArrayWriter:
+    """Hands out zero-filled arrays that live in an open file (memory maps), recording where."""
+
+    def __init__(self, f: Any) -> None:
+        self._f = f
+        self.end = 0
+        self.layout: dict[str, dict[str, Any]] = {}
+        self._maps: list[np.memmap] = []
+
+    def __call__(self, name: str, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+        offset = -(-self.end // _ALIGN) * _ALIGN
+        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        self.layout[name] = {"dtype": dtype, "shape": list(shape), "offset": offset}
+        self.end = offset + nbytes
+        if nbytes == 0:
+            return np.zeros(shape, dtype=dtype)
+        self._f.truncate(self.end)
+        arr = np.memmap(self._f, dtype=dtype, mode="r+", offset=offset, shape=shape)
+        self._maps.append(arr)
+        return arr
+
+    def flush(self) -> None:
+        for m in self._maps:
+            m.flush()
+        self._maps.clear()
+
+
+def write_search_file(
+    path: Path,
+    header: Mapping[str, Any],
+    build: Callable[[Callable[[str, tuple[int, ...], str], np.ndarray]], tuple[TripletTable, PeakTable]],
+) -> None:
+    """Build the tables with ``build(allocate)`` straight into a new file and rename it to ``path``.
+
+    ``header``: JSON-serialisable fields (``generation``, ``sound_ids``, ... see the module
+    docstring); the table's ``table_bits``/``time_bits`` and the array layout are added here.
+    """
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for the index
+    try:
+        with os.fdopen(fd, "w+b") as f:
+            writer = _ArrayWriter(f)
+            table, peaks = build(writer)
+            writer.flush()
+            meta = {
+                **header,
+                "table_bits": table.bits,
+                "time_bits": table.time_bits,
+                "kind": _KIND,
+                "format_version": FORMAT_VERSION,
+                "arrays": writer.layout,
+            }
+            blob = json.dumps(meta, sort_keys=True, allow_nan=False).encode("utf-8")
+            f.seek(writer.end)
+            f.truncate(writer.end)
+            f.write(blob)
+            f.write(_TRAILER.pack(len(blob), MAGIC))
+            del table, peaks
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_search_file(path: Path) -> SearchFile:
+    """Memory-map a search file (read-only). SoundIndexFormatError if it is not one or is damaged."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            if size < _TRAILER.size:
+                raise SoundIndexFormatError(f"{path} is too short to be a reelsense search file")
+            f.seek(size - _TRAILER.size)
+            length, magic = _TRAILER.unpack(f.read(_TRAILER.size))
+            if magic != MAGIC or length > size - _TRAILER.size:
+                raise SoundIndexFormatError(f"{path} is not a reelsense search file (bad trailer)")
+            start = size - _TRAILER.size - length
+            f.seek(start)
+            header = json.loads(f.read(length).decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SoundIndexFormatError(f"cannot read the search file {path}: {exc}") from exc
+    if header.get("kind") != _KIND or header.get("format_version") != FORMAT_VERSION:
+        raise SoundIndexFormatError(
+            f"{path} is a search file of format {header.get('format_version')!r}; this reelsense reads "
+            f"{FORMAT_VERSION} (it is rebuilt from the index)"
+        )
+    arrays: dict[str, np.ndarray] = {}
+    layout = header.get("arrays", {})
+    for name in _ARRAYS:
+        spec = layout.get(name)
+        if spec is None or spec.get("dtype") not in _DTYPES:
+            raise SoundIndexFormatError(f"{path}: array {name!r} missing or of an unknown type")
+        shape = tuple(int(d) for d in spec["shape"])
+        offset = int(spec["offset"])
+        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(spec["dtype"]).itemsize
+        if offset < 0 or offset + nbytes > start:
+            raise SoundIndexFormatError(f"{path}: array {name!r} lies outside the file")
+        arrays[name] = (
+            np.memmap(path, dtype=spec["dtype"], mode="r", offset=offset, shape=shape)
+            if nbytes
+            else np.zeros(shape, dtype=spec["dtype"])
+        )
+    n_ids = len(header.get("sound_ids", []))
+    if n_ids != len(header.get("sound_keys", [])) or n_ids != arrays["peak_offsets"].shape[0] - 1:
+        raise SoundIndexFormatError(f"{path}: sound lists and peak table disagree")
+    try:
+        table = TripletTable(
+            int(header["table_bits"]),
+            int(header["time_bits"]),
+            arrays["offsets"],
+            arrays["check"],
+            arrays["postings"],
+        )
+        peaks = PeakTable(arrays["peak_offsets"], arrays["peak_times"], arrays["peak_bins"])
+    except (KeyError, ValueError) as exc:
+        raise SoundIndexFormatError(f"{path}: inconsistent search file ({exc})") from exc
+    return SearchFile(header, table, peaks)

@@ -1,0 +1,498 @@
+"""Matching a query against reference fingerprints, with a calibrated score.
+
+Three steps (design notes and the numbers that decided them: README section ``sounds``;
+verification lives in :mod:`reelsense.sounds.verify`):
+
+1. **Probe** (:func:`probe`): the query's peak triplets, strongest first, are hashed under every
+   (time-scale, frequency-shift) hypothesis of :func:`hypothesis_grid` and looked up in the
+   index's triplet table; every hit votes for a (sound, hypothesis, offset) cell.
+2. **Rank** (:func:`rank_candidates`): the best cell of each sound; the best ``n_candidates``
+   sounds go on.
+3. **Verify** (:func:`align`): the query's peaks are aligned on the candidate reference's peaks
+   on a fine scale/shift grid around the candidate's hypothesis, near its offset; the
+   coincidence count at the best alignment is compared with the chance level of that query and
+   reference (the count at every other offset, at the best scale/shift), which gives the score.
+
+Probing runs in rounds: the strongest ``first_triplets`` triplets first; when the best
+candidate of that round already verifies with ``score >= exit_score`` the search stops
+(an easy query costs a fraction of a hard one); otherwise the remaining triplets are probed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reelsense.errors import ParameterError
+from reelsense.sounds._tables import SearchIndex
+from reelsense.sounds.fingerprint import FingerprintParams, Peaks, peak_triplets, peaks_of, triplet_keys
+from reelsense.sounds.verify import Alignment, align, chance_rate, false_match_log10p, log10_trials
+
+_PAIRS_KEPT = 256
+_DIRECT_PAIRS = 1 << 24
+
+__all__ = [
+    "Alignment",
+    "Candidate",
+    "MatchConfig",
+    "QueryPrint",
+    "SoundMatch",
+    "align",
+    "chance_rate",
+    "false_match_log10p",
+    "hypothesis_grid",
+    "log10_trials",
+    "match_query",
+    "prepare_query",
+    "prepare_query_from_peaks",
+    "probe",
+    "rank_candidates",
+]
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    """Search ranges, tolerances and the decision threshold of the matcher.
+
+    A *time scale* ``s`` is how many reference seconds pass per query second
+    (``speed * tempo``); a *shift* ``k`` is what must be added to the query's log bins to
+    reach the reference's (``-3`` bins = query one semitone higher at 36 bins per octave).
+
+    Candidate search: hypotheses of three families (resampling over ``speed_range``,
+    time-stretch over ``tempo_range``, pitch shift over ``pitch_range_semitones``) spaced
+    ``scale_step`` / ``shift_step_bins``; hash hits vote in offset bins of
+    ``offset_bin_frames``; the ``cells_per_sound`` best (hypothesis, offset) cells of each of
+    the best ``n_candidates`` sounds are verified. Probing starts with the ``first_triplets``
+    strongest query triplets, leaving out keys whose bucket holds more than
+    ``first_round_max_load`` times the mean number of postings per bucket (the commonest
+    patterns: little evidence, most of the work), and, when only the best match is wanted
+    (``top_k`` 1), stops there if a candidate scores ``exit_score`` or more; verification then
+    stops at the first such candidate too. Otherwise every triplet is looked up, keys of
+    buckets fuller than ``max_load`` times the mean excepted (None: none). ``top_k`` > 1
+    verifies every candidate.
+
+    Verification aligns peaks on an ``align_scale_steps`` x ``align_shift_steps`` grid that
+    spans one hypothesis step on either side of the candidate's, with tolerances
+    ``align_tol_bins`` and ``align_step_frames * (align_tol_steps + 0.5)``, counting at most
+    ``align_cap_per_bin`` coincidences per query frequency and ``align_cap_per_frame`` per
+    query frame; the chance level is the larger of the mean count over the whole reference
+    and within ``null_window_seconds`` of the match (see :func:`align`).
+    ``threshold``: minimum :attr:`SoundMatch.score` reported (2.0: estimated false-match
+    probability 1 %).
+    """
+
+    speed_range: tuple[float, float] = (0.7, 1.45)
+    tempo_range: tuple[float, float] = (0.8, 1.25)
+    pitch_range_semitones: tuple[float, float] = (-4.5, 4.5)
+    scale_step: float = 0.025
+    shift_step_bins: float = 1.0
+    offset_bin_frames: int = 8
+    n_candidates: int = 8
+    cells_per_sound: int = 3
+    first_triplets: int = 600
+    first_round_max_load: float = 16.0
+    max_load: float | None = 32.0
+    exit_score: float = 12.0
+    align_tol_bins: float = 0.75
+    align_step_frames: float = 0.5
+    align_tol_steps: int = 1
+    align_scale_steps: int = 9
+    align_shift_steps: int = 5
+    align_cap_per_bin: int = 3
+    align_cap_per_frame: int = 3
+    null_window_seconds: float = 10.0
+    threshold: float = 2.0
+    top_k: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("speed_range", "tempo_range"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= 1.0 <= hi:
+                raise ParameterError(f"{name}={(lo, hi)} must satisfy 0 < lo <= 1 <= hi")
+        lo, hi = self.pitch_range_semitones
+        if not lo <= 0.0 <= hi:
+            raise ParameterError(f"pitch_range_semitones={(lo, hi)} must contain 0")
+        if self.scale_step <= 0 or self.shift_step_bins <= 0 or self.align_step_frames <= 0:
+            raise ParameterError(
+                f"scale_step={self.scale_step}, shift_step_bins={self.shift_step_bins}, "
+                f"align_step_frames={self.align_step_frames} must be > 0"
+            )
+        if self.top_k < 1 or self.n_candidates < 1 or self.first_triplets < 1:
+            raise ParameterError(
+                f"top_k={self.top_k}, n_candidates={self.n_candidates}, "
+                f"first_triplets={self.first_triplets} must be >= 1"
+            )
+        if (
+            self.align_scale_steps < 1
+            or self.align_shift_steps < 1
+            or min(self.align_cap_per_bin, self.align_cap_per_frame) < 1
+        ):
+            raise ParameterError(
+                f"align_scale_steps={self.align_scale_steps}, align_shift_steps={self.align_shift_steps}, "
+                f"align_cap_per_bin={self.align_cap_per_bin}, align_cap_per_frame={self.align_cap_per_frame} "
+                "must be >= 1"
+            )
+        if not (math.isfinite(self.threshold) and not math.isnan(self.exit_score)):
+            raise ParameterError(f"threshold={self.threshold}, exit_score={self.exit_score} must be numbers")
+
+
+@dataclass(frozen=True)
+class SoundMatch:
+    """One reference sound heard in a query.
+
+    ``score`` is ``-log10`` of the estimated probability that a match this strong
+    arises by chance anywhere in the index (see :func:`false_match_log10p`); the
+    default threshold 2.0 means "less than 1 % chance of a false match".
+    ``offset_seconds``: where in the reference the query starts (reference time).
+    ``speed``: time-scale factor (reference seconds per query second; 1.25 = sped up
+    25 %). ``pitch_semitones``: frequency shift of the query relative to the reference.
+    ``tempo``: the part of ``speed`` not explained by the frequency shift
+    (``speed / 2 ** (pitch_semitones / 12)``; 1.0 for a plain resampled "sped up" edit).
+    ``query_start_seconds``/``query_end_seconds``: span of the query where matching peaks lie.
+    """
+
+    sound_id: str
+    score: float
+    offset_seconds: float
+    speed: float
+    tempo: float
+    pitch_semitones: float
+    query_start_seconds: float
+    query_end_seconds: float
+    n_matched_hashes: int
+    n_matched_peaks: int
+    n_query_peaks: int
+    false_match_probability: float = field(default=1.0)
+
+
+@dataclass(frozen=True, repr=False)
+class QueryPrint:
+    """Query peaks and their triplets, ready to be hashed under any hypothesis.
+
+    ``anchor_times``/``anchor_bins``: float32 ``[p]``; ``delta_bins``/``delta_frames``: float32
+    ``[2, p]`` (the two targets); ``order``: int64 ``[p]``, strongest triplet first.
+    """
+
+    peaks: Peaks
+    anchor_times: np.ndarray
+    anchor_bins: np.ndarray
+    delta_bins: np.ndarray
+    delta_frames: np.ndarray
+    order: np.ndarray
+    duration_seconds: float
+
+    def __repr__(self) -> str:
+        return f"QueryPrint(peaks={len(self.peaks)}, triplets={self.anchor_times.size})"
+
+    @property
+    def n_triplets(self) -> int:
+        return int(self.anchor_times.size)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A (sound, hypothesis, offset) cell that collected ``votes`` consistent hash hits."""
+
+    sound: int
+    scale: float
+    shift_bins: float
+    offset_frames: float
+    votes: int
+
+
+def hypothesis_grid(config: MatchConfig, params: FingerprintParams) -> tuple[np.ndarray, np.ndarray]:
+    """The (time scale, frequency shift in bins) hypotheses searched for candidates.
+
+    Three families: resampling (shift = ``-bins_per_octave * log2(scale)``), time-stretch
+    (no shift) and pitch shift (scale 1), each in order (neighbours in the grid are neighbours in
+    the family, except at the two family boundaries). Returns float64 ``([h], [h])``.
+    """
+    bpo = params.bins_per_octave
+
+    def geom(lo: float, hi: float) -> np.ndarray:
+        n_lo = int(np.floor(np.log(lo) / np.log1p(config.scale_step)))
+        n_hi = int(np.ceil(np.log(hi) / np.log1p(config.scale_step)))
+        return (1.0 + config.scale_step) ** np.arange(n_lo, n_hi + 1)
+
+    sp = geom(*config.speed_range)
+    te = geom(*config.tempo_range)
+    lo, hi = config.pitch_range_semitones
+    step = config.shift_step_bins
+    sh = np.arange(np.floor(lo * bpo / 12 / step), np.ceil(hi * bpo / 12 / step) + 1) * step
+    scales = np.concatenate([sp, te, np.ones(sh.size)])
+    shifts = np.concatenate([-bpo * np.log2(sp), np.zeros(te.size), sh])
+    pairs = np.round(np.stack([scales, shifts], axis=1), 6)
+    _, first = np.unique(pairs, axis=0, return_index=True)  # drop repeats, keep the family order
+    pairs = pairs[np.sort(first)]
+    return pairs[:, 0], pairs[:, 1]
+
+
+def query_zone(params: FingerprintParams, config: MatchConfig) -> FingerprintParams:
+    """The query's target zone: it covers the reference zone under every searched time scale."""
+    s_min = min(config.speed_range[0], config.tempo_range[0])
+    s_max = max(config.speed_range[1], config.tempo_range[1])
+    return dataclasses.replace(
+        params,
+        pair_min_frames=max(1, int(np.floor(params.pair_min_frames / s_max))),
+        pair_max_frames=min(63, int(np.ceil(params.pair_max_frames / s_min))),
+        pair_max_bins=params.pair_max_bins + 1,
+    )
+
+
+def prepare_query(
+    samples: np.ndarray, sample_rate: int, params: FingerprintParams, config: MatchConfig
+) -> QueryPrint:
+    """Peaks and triplets of a query signal (``samples`` float ``[n]``)."""
+    x = np.asarray(samples)
+    peaks = peaks_of(x, sample_rate, params, params.query_peaks_per_second)
+    duration = float(x.shape[0]) / float(sample_rate) if sample_rate > 0 else 0.0
+    return prepare_query_from_peaks(peaks, duration, params, config)
+
+
+def prepare_query_from_peaks(
+    peaks: Peaks, duration_seconds: float, params: FingerprintParams, config: MatchConfig
+) -> QueryPrint:
+    """:func:`prepare_query` from peaks already picked at ``params.query_peaks_per_second``
+    (for a caller that also needs other peaks of the same spectrogram)."""
+    a, b, c = peak_triplets(peaks, query_zone(params, config), params.query_fan_out)
+    t, f, w = peaks.times, peaks.bins, peaks.strength
+    order = np.argsort(-(w[a] + w[b] + w[c]), kind="stable")
+    return QueryPrint(
+        peaks=peaks,
+        anchor_times=t[a],
+        anchor_bins=f[a],
+        delta_bins=np.stack([f[b] - f[a], f[c] - f[a]]),
+        delta_frames=np.stack([t[b] - t[a], t[c] - t[a]]),
+        order=order.astype(np.int64),
+        duration_seconds=duration_seconds,
+    )
+
+
+@dataclass(frozen=True, repr=False)
+class Votes:
+    """Hash hits as votes: int64 ``[v]`` sound number, hypothesis number, and offset in frames
+    (reference frame of the query's frame 0 under that hypothesis)."""
+
+    sounds: np.ndarray
+    hypotheses: np.ndarray
+    offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.sounds.size)
+
+    def __add__(self, other: Votes) -> Votes:
+        return Votes(
+            np.concatenate([self.sounds, other.sounds]),
+            np.concatenate([self.hypotheses, other.hypotheses]),
+            np.concatenate([self.offsets, other.offsets]),
+        )
+
+
+def probe(
+    query: QueryPrint,
+    selected: np.ndarray,
+    index: SearchIndex,
+    params: FingerprintParams,
+    scales: np.ndarray,
+    shifts: np.ndarray,
+    load: tuple[float | None, float | None] = (None, None),
+) -> Votes:
+    """Look up the ``selected`` triplets (int ``[p]``) under every hypothesis; one vote per hit
+    (``load``: only keys whose bucket fill lies in that range, see :meth:`SearchIndex.lookup`)."""
+    p, h = selected.size, scales.size
+    if p == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return Votes(z, z, z.astype(np.float64))
+    db = query.delta_bins[:, selected]
+    df = query.delta_frames[:, selected]
+    keys, valid = triplet_keys(
+        query.anchor_bins[selected][None, :] + shifts[:, None],
+        (np.broadcast_to(db[0], (h, p)), np.broadcast_to(db[1], (h, p))),
+        (df[0][None, :] * scales[:, None], df[1][None, :] * scales[:, None]),
+        params,
+    )
+    # neighbouring hypotheses often give a triplet the same key (short time differences round
+    # alike): each run of equal keys is looked up once and its hits vote for every hypothesis
+    # of the run. Runs are found along the hypothesis axis of the [p, h] layout.
+    kt, vt = keys.T, valid.T
+    repeat = np.zeros_like(vt)
+    repeat[:, 1:] = (kt[:, 1:] == kt[:, :-1]) & vt[:, 1:] & vt[:, :-1]
+    starts = np.flatnonzero(vt & ~repeat)
+    if starts.size == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return Votes(z, z, z.astype(np.float64))
+    last = np.flatnonzero(vt & ~np.c_[repeat[:, 1:], np.zeros((p, 1), dtype=bool)])
+    run = last - starts + 1  # starts and last pair up: both in order, one per run
+    hits = index.lookup(kt.ravel()[starts], load)
+    n = run[hits.query_pos]
+    src = np.repeat(starts[hits.query_pos], n) + (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n))
+    hyp = src % h
+    anchor = query.anchor_times[selected][src // h]
+    times = np.repeat(hits.times, n)
+    return Votes(np.repeat(hits.sounds, n), hyp, times - scales[hyp] * anchor)
+
+
+def rank_candidates(
+    votes: Votes,
+    n_sounds: int,
+    scales: np.ndarray,
+    shifts: np.ndarray,
+    config: MatchConfig,
+) -> list[Candidate]:
+    """Best (hypothesis, offset) cell of each sound (offset windows of two bins, so that a
+    bin boundary loses nothing); the ``n_candidates`` best sounds, best first."""
+    if len(votes) == 0 or n_sounds == 0:
+        return []
+    h = scales.size
+    width = config.offset_bin_frames
+    off_min = float(np.floor(votes.offsets.min() / width))
+    obin = (np.floor(votes.offsets / width) - off_min).astype(np.int64)
+    n_ob = int(obin.max()) + 2
+    pair = votes.sounds * h + votes.hypotheses
+    # the (sound, hypothesis) pairs with the most hits; then offset cells among them only
+    if n_sounds * h <= _DIRECT_PAIRS:
+        uniq = np.arange(n_sounds * h)
+        inverse = pair
+        totals = np.bincount(pair, minlength=uniq.size)
+    else:
+        uniq, inverse, totals = np.unique(pair, return_inverse=True, return_counts=True)
+    keep_n = min(int(np.count_nonzero(totals)), _PAIRS_KEPT)
+    top = np.argpartition(-totals, keep_n - 1)[:keep_n]
+    remap = np.full(uniq.size, -1, dtype=np.int64)
+    remap[top] = np.arange(top.size)
+    compact = remap[inverse]
+    sel = compact >= 0
+    cells = np.bincount(compact[sel] * n_ob + obin[sel], minlength=top.size * n_ob).reshape(top.size, n_ob)
+    win = cells.copy()
+    win[:, 1:] += cells[:, :-1]  # window j covers bins j-1 and j
+    best_bin = np.argmax(win, axis=1)
+    best_val = win[np.arange(win.shape[0]), best_bin]
+    pair_ids = uniq[top]
+    pair_sound = pair_ids // h
+    order = np.lexsort((-best_val, pair_sound))  # by sound, then best first
+    ps = pair_sound[order]
+    rank = np.arange(ps.size) - np.searchsorted(ps, ps, side="left")
+    first = order[rank == 0]
+    first = first[np.argsort(-best_val[first], kind="stable")][: config.n_candidates]
+    chosen = set(pair_sound[first].tolist())
+    extra = order[(rank > 0) & (rank < config.cells_per_sound) & np.isin(ps, list(chosen))]
+    rows = np.r_[first, extra[np.argsort(-best_val[extra], kind="stable")]]
+    return [
+        Candidate(
+            sound=int(pair_sound[i]),
+            scale=float(scales[pair_ids[i] % h]),
+            shift_bins=float(shifts[pair_ids[i] % h]),
+            offset_frames=(float(best_bin[i]) + off_min) * width,
+            votes=int(best_val[i]),
+        )
+        for i in rows
+        if best_val[i] > 0
+    ]
+
+
+def _verify(
+    query: QueryPrint,
+    index: SearchIndex,
+    cand: Candidate,
+    params: FingerprintParams,
+    config: MatchConfig,
+    trials: float,
+) -> SoundMatch:
+    rt, rb = index.peaks(cand.sound)
+    a = align(query.peaks, rt, rb, cand, config, params.frames_per_second)
+    lam = a.null_rate
+    if not math.isfinite(lam):
+        lam = chance_rate(query.peaks, rt.size, float(rt[-1]) if rt.size else 1.0, params, config)
+    log10p = false_match_log10p(a.matched, lam, trials)
+    pitch = -a.shift_bins * 12.0 / params.bins_per_octave
+    fps = params.frames_per_second
+    return SoundMatch(
+        sound_id=index.ids[cand.sound],
+        score=round(-log10p, 3),
+        offset_seconds=a.offset_frames / fps,
+        speed=a.scale,
+        tempo=a.scale / 2.0 ** (pitch / 12.0),
+        pitch_semitones=pitch,
+        query_start_seconds=a.query_start_frames / fps,
+        query_end_seconds=a.query_end_frames / fps,
+        n_matched_hashes=cand.votes,
+        n_matched_peaks=a.matched,
+        n_query_peaks=len(query.peaks),
+        false_match_probability=10.0**log10p,
+    )
+
+
+def match_query(
+    query: QueryPrint,
+    index: SearchIndex,
+    params: FingerprintParams,
+    config: MatchConfig,
+    *,
+    threshold: float | None = None,
+    top_k: int | None = None,
+) -> list[SoundMatch]:
+    """Ranked matches of a prepared query (best first), keeping ``score >= threshold``."""
+    threshold = config.threshold if threshold is None else threshold
+    top_k = config.top_k if top_k is None else top_k
+    if query.n_triplets == 0 or index.n_alive == 0:
+        return []
+    scales, shifts = hypothesis_grid(config, params)
+    trials = log10_trials(index.total_frames, scales.size, config)
+    first = min(config.first_triplets, query.n_triplets)
+    rounds = [query.order[:first], query.order[first:]]
+    votes: Votes | None = None
+    done: dict[Candidate, SoundMatch] = {}
+    cands: list[Candidate] = []
+
+    def verify(c: Candidate) -> SoundMatch:
+        if c not in done:
+            done[c] = _verify(query, index, c, params, config, trials)
+        return done[c]
+
+    exhaustive = top_k > 1  # every candidate is verified; the best match alone may stop early
+    first_load = config.first_round_max_load
+    for r, selected in enumerate(rounds):
+        if r > 0 and selected.size == 0:
+            break
+        quick = r == 0 and not exhaustive and len(rounds) > 1 and rounds[1].size > 0
+        cap = config.max_load
+        if quick:  # the strongest triplets, common patterns left out: enough for most queries
+            new = probe(
+                query, selected, index, params, scales, shifts, (None, min(first_load, cap or first_load))
+            )
+        elif r == 1 and not exhaustive:  # the rest, and the first round's common patterns
+            new = probe(query, selected, index, params, scales, shifts, (None, cap))
+            new = new + probe(query, rounds[0], index, params, scales, shifts, (first_load, cap))
+        else:
+            new = probe(query, selected, index, params, scales, shifts, (None, cap))
+        votes = new if votes is None else votes + new
+        cands = rank_candidates(votes, len(index), scales, shifts, config)
+        if cands and quick and verify(cands[0]).score >= config.exit_score:
+            break  # the strongest triplets already found a certain match
+    # verification: the best cell of each candidate sound, most votes first (for the best match
+    # alone, up to the first certain one)
+    firsts: list[Candidate] = []
+    others: list[Candidate] = []
+    for c in cands:
+        (others if any(f.sound == c.sound for f in firsts) else firsts).append(c)
+    best: dict[str, SoundMatch] = {}
+    certain: Candidate | None = None
+    for c in sorted(firsts, key=lambda c: -c.votes):
+        m = verify(c)
+        best[m.sound_id] = m
+        if m.score >= config.exit_score and not exhaustive:
+            certain = c
+            break
+    # the other cells of the candidate sounds: when one sound is certain, its own (a looped
+    # section can match at several offsets: the best alignment wins), otherwise all
+    for c in others:
+        if certain is None or c.sound == certain.sound:
+            m = verify(c)
+            if m.score > best[m.sound_id].score:
+                best[m.sound_id] = m
+    out = [m for m in best.values() if m.score >= threshold]
+    out.sort(key=lambda m: (-m.score, m.sound_id))
+    return out[:top_k]

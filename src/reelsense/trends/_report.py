@@ -1,0 +1,145 @@
+"""``trend_report``: discover or read the uses of each sound, date them, score their trend, write
+``trends.csv`` and the HTML report.
+
+Inputs are media files/folders (sounds are discovered first, with the library when
+``index`` is given), or tables: a ``clusters.csv`` from ``reelsense sounds discover`` or a
+``matches.csv`` from ``reelsense sounds match``; media given beside tables only date the
+uses (sidecar timestamps) and provide captions and links. The maths of the trend score is
+in :mod:`reelsense.trends._stats`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from reelsense.errors import ParameterError
+from reelsense.io import iso_time, walk_media
+from reelsense.sounds.discover import Discovery, DiscoveryParams, ProgressCallback, discover_sounds
+from reelsense.trends._html import render_report, write_report
+from reelsense.trends._links import HashtagLinkParams, hashtag_links, signature_hashtags
+from reelsense.trends._stats import TrendParams
+from reelsense.trends._usage import (
+    SoundTrend,
+    Use,
+    date_uses,
+    read_uses_csv,
+    trend_table,
+    uses_from_discovery,
+    write_trends_csv,
+)
+
+__all__ = ["TrendReport", "trend_report"]
+
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrendReport:
+    """What :func:`trend_report` computed and wrote."""
+
+    sounds: tuple[SoundTrend, ...]
+    reference_seconds: float
+    start_seconds: float
+    params: TrendParams
+    n_videos: int
+    trends_path: Path
+    report_path: Path | None
+    discovery: Discovery | None
+
+
+def _is_table(path: str | os.PathLike[str]) -> bool:
+    p = Path(path)
+    return p.is_file() and p.suffix.lower() == ".csv"
+
+
+def trend_report(
+    inputs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    *,
+    report: str | os.PathLike[str] | None = None,
+    index: str | os.PathLike[str] | None = None,
+    params: TrendParams | None = None,
+    reference_seconds: float | None = None,
+    start_seconds: float | None = None,
+    discovery_params: DiscoveryParams | None = None,
+    workers: int = 1,
+    clusters_output: str | os.PathLike[str] | None = None,
+    top: int = 12,
+    on_progress: ProgressCallback | None = None,
+    link_hashtags: bool = True,
+    link_params: HashtagLinkParams | None = None,
+    has_music: Callable[[Use], bool] | None = None,
+) -> TrendReport:
+    """Per-sound usage trends of ``inputs``, written to ``output`` (CSV) and ``report`` (HTML).
+
+    ``reference_seconds``/``start_seconds``: end of the recent window and start of the
+    baseline (default: latest/earliest dated use). ``clusters_output``: also write the
+    discovery tables when sounds are discovered here. ``link_hashtags``: also count, under
+    the sound whose signature hashtag they carry, videos whose audio matched no sound but
+    has music (:func:`hashtag_links`; ``has_music`` defaults to decoding the video).
+    """
+    params = params or TrendParams()
+    if not inputs:
+        raise ParameterError("no inputs: give media files/folders or clusters/matches CSV tables")
+    tables = [p for p in inputs if _is_table(p)]
+    media = [p for p in inputs if not _is_table(p)]
+    files = list(walk_media(media)) if media else []
+    discovery: Discovery | None = None
+    uses: list[Use]
+    if tables:
+        by_id: dict[str, str] = {}
+        for f in files:
+            by_id.setdefault(f.default_id, f.path)
+            by_id.setdefault(Path(f.path).stem, f.path)
+        rows_all = date_uses([u for t in tables for u in read_uses_csv(t, unassigned=True)], by_id)
+    else:
+        if not files:
+            raise ParameterError(f"no media files under {[os.fspath(m) for m in media][:3]}")
+        discovery = discover_sounds(
+            [f.path for f in files],
+            ids=[f.default_id for f in files],
+            index=index,
+            params=discovery_params,
+            workers=workers,
+            on_progress=on_progress,
+        )
+        if clusters_output is not None:
+            discovery.write_csv(clusters_output)
+        rows_all = uses_from_discovery(discovery, unassigned=True)
+    corpus = [u.timestamp_seconds for u in rows_all]
+    uses = [u for u in rows_all if u.sound]
+    others = [u for u in rows_all if not u.sound]
+    n_videos = len({u.video_id for u in rows_all})
+    signatures: dict[str, tuple[str, ...]] = {}
+    if link_hashtags:
+        signatures = signature_hashtags(uses, others, link_params)
+        linked = hashtag_links(uses, others, has_music=has_music, params=link_params, signatures=signatures)
+        if linked:
+            logger.info("%d videos linked to a sound by hashtag", len(linked))
+        uses = uses + linked
+    # the corpus' own span (every dated video, with a sound or not) frames the baseline
+    dated = [t for t in corpus if t is not None]
+    ref = float(reference_seconds) if reference_seconds is not None else float(max(dated, default=0))
+    start = float(start_seconds) if start_seconds is not None else float(min(dated, default=ref))
+    start = min(start, ref)
+    rows = trend_table(uses, params=params, reference_seconds=ref, start_seconds=start, signatures=signatures)
+    trends_path = write_trends_csv(rows, output, iso_time(ref))
+    report_path = None
+    if report is not None:
+        rp = Path(report)
+        text = render_report(
+            rows,
+            reference_seconds=ref,
+            start_seconds=start,
+            params=params,
+            base_dir=rp.resolve().parent,
+            n_videos=n_videos,
+            top=top,
+        )
+        report_path = write_report(text, rp)
+    return TrendReport(tuple(rows), ref, start, params, n_videos, trends_path, report_path, discovery)

@@ -1,0 +1,309 @@
+"""Who used which sound when: uses gathered from a discovery or from CSV tables, and trends.
+
+Sources of uses:
+
+* a :class:`~reelsense.sounds.discover.Discovery` (every video in a cluster);
+* a ``clusters.csv`` written by ``reelsense sounds discover`` (header ``query,cluster``;
+  its ``timestamp``, ``path`` and ``caption`` columns are used when present);
+* a ``matches.csv`` written by ``reelsense sounds match`` (header
+  ``query,predicted_sound``): library sounds only.
+
+Uses whose timestamp is not in the table are dated from the sidecar of the video with
+the same id among ``media`` files (``<stem>.info.json`` etc., :func:`reelsense.io.read_sidecar`).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from reelsense.errors import OutputError, ParameterError, SidecarError
+from reelsense.io import iso_time, read_sidecar
+from reelsense.sounds.discover import Discovery
+from reelsense.trends._stats import Trend, TrendParams, usage_trend
+
+__all__ = [
+    "TREND_COLUMNS",
+    "SoundTrend",
+    "Use",
+    "read_uses_csv",
+    "trend_table",
+    "uses_from_discovery",
+    "write_trends_csv",
+]
+
+logger = logging.getLogger(__name__)
+
+TREND_COLUMNS = (
+    "sound",
+    "library_sound",
+    "n_videos",
+    "n_dated",
+    "first_seen",
+    "last_seen",
+    "recent_count",
+    "baseline_count",
+    "recent_rate_per_day",
+    "baseline_rate_per_day",
+    "rate_ratio",
+    "rate_ratio_lower",
+    "growth_probability",
+    "trend_score",
+    "trending",
+    "window_days",
+    "reference_time",
+    "n_hashtag_linked",
+    "signature_hashtags",
+)
+
+
+@dataclass(frozen=True)
+class Use:
+    """One video using one sound (``speed`` relative to the sound's representative).
+
+    ``sound`` is empty for a video without a sound (it still dates the corpus);
+    ``linked_hashtag`` is set when the use was linked by caption hashtag, not by audio
+    (:mod:`reelsense.trends._links`)."""
+
+    video_id: str
+    sound: str
+    library_sound: str | None
+    timestamp_seconds: int | None
+    path: str | None = None
+    caption: str | None = None
+    speed: float | None = None
+    score: float | None = None
+    linked_hashtag: str | None = None
+
+
+@dataclass(frozen=True)
+class SoundTrend:
+    """A sound, its uses (newest first) and its :class:`~reelsense.trends._stats.Trend`.
+
+    ``hashtags``: its signature hashtags (:func:`~reelsense.trends.signature_hashtags`);
+    ``n_linked`` of the uses were linked by one of them rather than by audio."""
+
+    sound: str
+    library_sound: str | None
+    uses: tuple[Use, ...]
+    first_seen: int | None
+    last_seen: int | None
+    trend: Trend
+    hashtags: tuple[str, ...] = ()
+
+    @property
+    def n_videos(self) -> int:
+        return len(self.uses)
+
+    @property
+    def n_linked(self) -> int:
+        return sum(u.linked_hashtag is not None for u in self.uses)
+
+    @property
+    def n_dated(self) -> int:
+        return sum(u.timestamp_seconds is not None for u in self.uses)
+
+
+def uses_from_discovery(discovery: Discovery, *, unassigned: bool = False) -> list[Use]:
+    """Every video of ``discovery`` that belongs to a sound; with ``unassigned`` also the
+    others (``sound`` empty), in the order of the video table."""
+    return [
+        Use(
+            v.video_id,
+            v.cluster or "",
+            v.library_sound,
+            v.timestamp_seconds,
+            v.path,
+            v.caption,
+            v.speed,
+            v.score,
+        )
+        for v in discovery.videos
+        if v.cluster is not None or (unassigned and v.error is None)
+    ]
+
+
+def _opt_float(text: str | None) -> float | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _opt_int(text: str | None, where: str) -> int | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return int(float(text))
+    except ValueError as exc:
+        raise ParameterError(f"{where}: timestamp {text!r} is not unix seconds") from exc
+
+
+def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> list[Use]:
+    """Uses in a ``clusters.csv`` (discover) or ``matches.csv`` (match) table; with
+    ``unassigned`` also the videos without a sound (``sound`` empty), which date the corpus."""
+    p = Path(path)
+    try:
+        with p.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            fields = reader.fieldnames or []
+            if "query" not in fields or not ({"cluster", "predicted_sound"} & set(fields)):
+                raise ParameterError(
+                    f"{p}: expected a clusters.csv (query,cluster,...) or matches.csv "
+                    f"(query,predicted_sound,...), got columns {fields[:6]}"
+                )
+            key = "cluster" if "cluster" in fields else "predicted_sound"
+            out = []
+            for line, row in enumerate(reader, start=2):
+                sound = (row.get(key) or "").strip()
+                if not sound and not unassigned:
+                    continue
+                lib = (row.get("library_sound") or "").strip() or None
+                out.append(
+                    Use(
+                        video_id=row["query"],
+                        sound=sound,
+                        library_sound=(sound or None) if key == "predicted_sound" else lib,
+                        timestamp_seconds=_opt_int(row.get("timestamp"), f"{p}:{line}"),
+                        path=(row.get("path") or "").strip() or None,
+                        caption=(row.get("caption") or "").strip() or None,
+                        speed=_opt_float(row.get("speed_vs_representative") or row.get("speed")),
+                        score=_opt_float(row.get("score")),
+                    )
+                )
+            return out
+    except OSError as exc:
+        raise ParameterError(f"cannot read {p}: {exc}") from exc
+
+
+def date_uses(uses: Sequence[Use], media: Mapping[str, str]) -> list[Use]:
+    """Fill missing timestamps/captions/paths from the sidecars of ``media`` (id -> path)."""
+    out = []
+    for u in uses:
+        path = u.path or media.get(u.video_id)
+        if (u.timestamp_seconds is None or u.caption is None) and path is not None:
+            try:
+                side = read_sidecar(path) if Path(path).exists() else None
+            except SidecarError as exc:
+                logger.warning("%s", exc)
+                side = None
+            if side is not None:
+                u = replace(
+                    u,
+                    timestamp_seconds=(
+                        u.timestamp_seconds if u.timestamp_seconds is not None else side.timestamp_seconds
+                    ),
+                    path=path,
+                    caption=u.caption or side.caption or side.title,
+                )
+        elif u.path is None and path is not None:
+            u = replace(u, path=path)
+        out.append(u)
+    return out
+
+
+def trend_table(
+    uses: Iterable[Use],
+    *,
+    params: TrendParams | None = None,
+    reference_seconds: float | None = None,
+    start_seconds: float | None = None,
+    signatures: Mapping[str, tuple[str, ...]] | None = None,
+) -> list[SoundTrend]:
+    """One :class:`SoundTrend` per sound, trending first, then by score and size.
+
+    ``signatures``: sound -> signature hashtags, reported beside each sound.
+
+    ``reference_seconds``/``start_seconds`` default to the latest/earliest dated use.
+    Undated uses count in ``n_videos`` but not in the trend.
+    """
+    params = params or TrendParams()
+    by_sound: dict[str, list[Use]] = defaultdict(list)
+    for u in uses:
+        by_sound[u.sound].append(u)
+    dated = [u.timestamp_seconds for us in by_sound.values() for u in us if u.timestamp_seconds is not None]
+    if reference_seconds is None:
+        reference_seconds = float(max(dated)) if dated else 0.0
+    if start_seconds is None:
+        start_seconds = float(min(dated)) if dated else reference_seconds
+    start_seconds = min(start_seconds, reference_seconds)
+    rows = []
+    for sound, us in by_sound.items():
+        times = np.array(
+            [u.timestamp_seconds for u in us if u.timestamp_seconds is not None], dtype=np.float64
+        )
+        trend = usage_trend(
+            times, reference_seconds=reference_seconds, start_seconds=start_seconds, params=params
+        )
+        libs = {u.library_sound for u in us if u.library_sound}
+        ordered = sorted(us, key=lambda u: (-(u.timestamp_seconds or -(2**62)), u.video_id))
+        rows.append(
+            SoundTrend(
+                sound=sound,
+                library_sound=sorted(libs)[0] if libs else None,
+                uses=tuple(ordered),
+                first_seen=int(times.min()) if times.size else None,
+                last_seen=int(times.max()) if times.size else None,
+                trend=trend,
+                hashtags=tuple((signatures or {}).get(sound, ())),
+            )
+        )
+    rows.sort(
+        key=lambda r: (
+            not r.trend.trending,
+            -(r.trend.score if np.isfinite(r.trend.score) else -1e9),
+            -r.n_videos,
+            r.sound,
+        )
+    )
+    return rows
+
+
+def _num(x: float, digits: int) -> str:
+    return f"{x:.{digits}f}" if np.isfinite(x) else ""
+
+
+def write_trends_csv(rows: Sequence[SoundTrend], path: str | os.PathLike[str], reference_iso: str) -> Path:
+    """Write ``trends.csv`` (columns :data:`TREND_COLUMNS`)."""
+    out = Path(path)
+    try:
+        with out.open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(TREND_COLUMNS)
+            for r in rows:
+                t = r.trend
+                w.writerow(
+                    [
+                        r.sound,
+                        r.library_sound or "",
+                        r.n_videos,
+                        r.n_dated,
+                        iso_time(r.first_seen),
+                        iso_time(r.last_seen),
+                        t.recent_count,
+                        t.baseline_count,
+                        _num(t.recent_rate_per_day, 4),
+                        _num(t.baseline_rate_per_day, 4),
+                        _num(t.rate_ratio, 3),
+                        _num(t.rate_ratio_lower, 3),
+                        _num(t.growth_probability, 4),
+                        _num(t.score, 3),
+                        int(t.trending),
+                        _num(t.window_days, 2),
+                        reference_iso,
+                        r.n_linked,
+                        " ".join(f"#{h}" for h in r.hashtags),
+                    ]
+                )
+    except OSError as exc:
+        raise OutputError(f"cannot write {out}: {exc}") from exc
+    return out

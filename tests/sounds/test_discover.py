@@ -1,0 +1,265 @@
+"""Sound discovery on synthetic music: grouping, relative speeds, gates, graph rules."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from music import make_notes, render
+from reelsense.errors import ParameterError
+from reelsense.sounds import SoundIndex
+from reelsense.sounds.discover import (
+    AudioClip,
+    DiscoveryParams,
+    EdgeTable,
+    cluster_graph,
+    discover_sounds,
+    place_members,
+    sustained_filter,
+)
+
+SR = 22050
+DAY = 86400
+T0 = 1_700_000_000
+
+
+def babble(seed: int, seconds: float, sr: int = SR) -> np.ndarray:
+    """Speech-like: harmonics of a gliding f0, syllable-rate envelope, pauses."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    f0 = 110 + 60 * rng.random() + 30 * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t + rng.random() * 6)
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    x = sum(np.sin(h * phase) / h for h in range(1, 15))
+    voiced = rng.random(n // sr + 1)[t.astype(int)] > 0.25
+    env = np.clip(np.sin(2 * np.pi * rng.uniform(3, 6) * t), 0, None) * voiced
+    return (0.2 * x * env).astype(np.float32)
+
+
+def excerpt(notes: np.ndarray, start: float, seconds: float, speed: float = 1.0) -> np.ndarray:
+    """``seconds`` of the song from ``start`` (song time), resampled by ``speed`` (pitch moves too)."""
+    full = render(notes, 40.0, SR, time_scale=1.0 / speed, pitch=speed)
+    s0 = int(start / speed * SR)
+    return full[s0 : s0 + int(seconds * SR)]
+
+
+@pytest.fixture(scope="module")
+def songs() -> dict[str, np.ndarray]:
+    return {name: make_notes(seed, 40.0) for name, seed in (("a", 11), ("b", 12), ("c", 13))}
+
+
+@pytest.fixture(scope="module")
+def clips(songs: dict[str, np.ndarray]) -> list[AudioClip]:
+    a, b, c = songs["a"], songs["b"], songs["c"]
+    rng = np.random.default_rng(5)
+    spec = [
+        ("a_plain", excerpt(a, 5.0, 10.0), 0),
+        ("a_fast", excerpt(a, 8.0, 9.0, speed=1.2), 1),
+        ("a_slow", excerpt(a, 3.0, 10.0, speed=0.85), 2),
+        ("b_one", excerpt(b, 10.0, 10.0), 3),
+        ("b_two", excerpt(b, 14.0, 10.0) * 0.5 + 0.01 * rng.standard_normal(10 * SR).astype(np.float32), 4),
+        ("c_alone", excerpt(c, 2.0, 10.0), 5),
+        ("speech", babble(3, 10.0), 6),
+        ("speech_again", babble(3, 10.0), 7),
+        ("silence", (1e-4 * rng.standard_normal(8 * SR)).astype(np.float32), 8),
+    ]
+    return [AudioClip(cid, x, SR, timestamp_seconds=T0 + day * DAY) for cid, x, day in spec]
+
+
+@pytest.fixture(scope="module")
+def found(clips: list[AudioClip]):  # type: ignore[no-untyped-def]
+    return discover_sounds(clips)
+
+
+def test_shared_sound_at_three_speeds_is_one_cluster(found) -> None:  # type: ignore[no-untyped-def]
+    labels = found.labels()
+    assert labels["a_plain"] is not None
+    assert labels["a_plain"] == labels["a_fast"] == labels["a_slow"]
+    assert labels["b_one"] is not None and labels["b_one"] == labels["b_two"]
+    assert labels["b_one"] != labels["a_plain"]
+    assert labels["c_alone"] is None
+    # relative speeds: speed_x / speed_y is how much faster x plays than y
+    v = {x.video_id: x for x in found.videos}
+    assert v["a_fast"].speed / v["a_plain"].speed == pytest.approx(1.2, rel=0.02)
+    assert v["a_slow"].speed / v["a_plain"].speed == pytest.approx(0.85, rel=0.02)
+    assert v["a_fast"].pitch_semitones - v["a_plain"].pitch_semitones == pytest.approx(
+        12 * np.log2(1.2), abs=0.5
+    )
+    # offsets: a_plain starts at song 5 s, a_fast at song 8 s; in the representative's time the
+    # difference is (8 - 5) s divided by the representative's speed relative to the song
+    rep = v[v["a_plain"].representative]
+    rep_speed_vs_song = {"a_plain": 1.0, "a_fast": 1.2, "a_slow": 0.85}[rep.video_id]
+    gap = v["a_fast"].offset_seconds - v["a_plain"].offset_seconds
+    assert gap == pytest.approx(3.0 / rep_speed_vs_song, abs=0.15)
+
+
+def test_speech_silence_join_no_cluster(found) -> None:  # type: ignore[no-untyped-def]
+    v = {x.video_id: x for x in found.videos}
+    # the two speech videos even share one recording: speech-only videos join no cluster
+    for vid in ("speech", "speech_again", "silence"):
+        assert v[vid].cluster is None
+        assert not v[vid].music
+    assert v["a_plain"].music and v["a_plain"].notes_per_second > 3.0
+
+
+def test_ids_summary_and_csv(found, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert [s.cluster for s in found.sounds] == ["d0001", "d0002"]
+    big = found.sounds[0]
+    assert big.size == 3 and set(big.members) == {"a_plain", "a_fast", "a_slow"}
+    assert big.first_seen == T0 and big.last_seen == T0 + 2 * DAY
+    assert big.representative in big.members
+    assert dict(zip(big.members, big.speeds, strict=True))[big.representative] == pytest.approx(1.0)
+    out, summary = found.write_csv(tmp_path / "clusters.csv")
+    assert summary.name == "clusters_summary.csv"
+    rows = list(csv.DictReader(out.open()))
+    assert out.read_text().startswith("query,cluster,")
+    assert {r["query"]: r["cluster"] for r in rows}["c_alone"] == ""
+    srows = list(csv.DictReader(summary.open()))
+    assert srows[0]["cluster"] == "d0001" and srows[0]["size"] == "3"
+    assert srows[0]["first_seen"] == "2023-11-14T22:13:20Z"
+
+
+def test_input_order_does_not_change_the_grouping(clips: list[AudioClip], found) -> None:  # type: ignore[no-untyped-def]
+    again = discover_sounds(clips[::-1])
+    assert again.labels() == found.labels()
+
+
+def test_library_sound_names_its_cluster(songs: dict[str, np.ndarray], clips, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with SoundIndex.create(tmp_path / "lib.rsidx") as index:
+        index.add_array("song_a", render(songs["a"], 40.0, SR), SR)
+    res = discover_sounds(clips[:6], index=tmp_path / "lib.rsidx")
+    v = {x.video_id: x for x in res.videos}
+    assert v["a_plain"].cluster == v["a_fast"].cluster == "song_a"
+    assert v["a_fast"].representative == "song_a"
+    assert v["a_fast"].speed == pytest.approx(1.2, rel=0.02)
+    assert v["a_plain"].offset_seconds == pytest.approx(5.0, abs=0.15)
+    assert v["b_one"].cluster == "d0001" and v["b_one"].library_sound is None
+    assert res.sounds[0].library_sound == "song_a"
+
+
+def test_decode_errors_keep_a_row(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video")
+    res = discover_sounds([bad])
+    assert res.videos[0].error and res.videos[0].cluster is None and res.stats.n_errors == 1
+
+
+def test_duplicate_ids_rejected(clips: list[AudioClip]) -> None:
+    with pytest.raises(ParameterError, match="duplicate"):
+        discover_sounds([clips[0], clips[0]])
+    with pytest.raises(ParameterError):
+        DiscoveryParams(neighbours=0)
+
+
+# ----------------------------------------------------------------------------- content filter
+
+
+def test_sustained_filter_keeps_notes_drops_noise_and_speech(songs: dict[str, np.ndarray]) -> None:
+    rng = np.random.default_rng(0)
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(5 * SR) / SR)).astype(np.float32)
+    noise = (0.1 * rng.standard_normal(5 * SR)).astype(np.float32)
+    kept_tone = sustained_filter(tone, SR)
+    kept_noise = sustained_filter(noise, SR)
+    assert kept_tone.samples.size == int(5 * kept_tone.sample_rate)
+    mid = slice(kept_tone.sample_rate, 4 * kept_tone.sample_rate)
+    ratio_tone = np.sqrt(np.mean(kept_tone.samples[mid] ** 2)) / 0.3 * np.sqrt(2)
+    assert ratio_tone == pytest.approx(1.0, abs=0.05)
+    noise_db = 20 * np.log10(np.sqrt(np.mean(kept_noise.samples[mid] ** 2)) / 0.1)
+    assert noise_db < -5.0
+    music = sustained_filter(render(songs["a"], 10.0, SR), SR).notes_per_second
+    speech = sustained_filter(babble(1, 10.0), SR).notes_per_second
+    assert music > 3.0 > 1.0 > speech
+    with pytest.raises(ParameterError):
+        sustained_filter(np.zeros((2, 100), dtype=np.float32), SR)
+
+
+# ----------------------------------------------------------------------------- graph rules
+
+
+def _clique(nodes: list[int], score: float = 20.0) -> list[tuple[int, int, float, float]]:
+    return [(a, b, score, 0.0) for a in nodes for b in nodes if a != b]
+
+
+def _table(edges: list[tuple[int, int, float, float]]) -> EdgeTable:
+    q, r, s, ls = zip(*edges, strict=True) if edges else ((), (), (), ())
+    return EdgeTable.build(list(q), list(r), list(s), list(ls))
+
+
+def test_one_bridging_video_does_not_merge_two_sounds() -> None:
+    edges = _clique([0, 1, 2]) + _clique([3, 4, 5])
+    # video 2 (which may hold both sounds) links strongly to two members of the other group
+    edges += [(2, 3, 50.0, 0.0), (2, 4, 45.0, 0.0)]
+    res = cluster_graph(6, _table(edges), min_support=2)
+    assert res.root[0] == res.root[1] != res.root[3] == res.root[4] == res.root[5]
+    assert res.root[2] == res.root[3]  # the bridge itself goes with its strongest links
+    # with support from a second, distinct video on both sides the groups are one sound
+    res = cluster_graph(6, _table([*edges, (1, 5, 10.0, 0.0)]), min_support=2)
+    assert len(set(res.root.tolist())) == 1
+
+
+def test_contradicting_speeds_do_not_count_as_support() -> None:
+    edges = _clique([0, 1, 2], 40.0) + _clique([3, 4, 5], 40.0)
+    edges += [(0, 3, 30.0, np.log(1.2)), (1, 4, 30.0, np.log(0.8))]
+    res = cluster_graph(6, _table(edges), min_support=2)
+    assert res.root[0] != res.root[3]
+    res = cluster_graph(6, _table([*edges[:-1], (1, 4, 30.0, np.log(1.21))]), min_support=2)
+    assert res.root[0] == res.root[3]
+    assert res.log_scale[3] - res.log_scale[0] == pytest.approx(-np.log(1.2), abs=0.02)
+
+
+def test_anchors_never_merge_and_singletons_join_their_best_edge() -> None:
+    # nodes 0-3 videos, 4-5 library anchors (library edges have priority 1)
+    edges = [(0, 4, 30.0, 0.0), (1, 5, 30.0, 0.0), (0, 1, 40.0, 0.0), (2, 0, 12.0, 0.0), (2, 1, 11.0, 0.0)]
+    edges += [(3, 1, 5.0, 0.0)]
+    anchor = np.array([False] * 4 + [True, True])
+    t = _table(edges)
+    prio = EdgeTable.build(t.query, t.ref, t.score, t.log_scale, priority=[1, 1, 0, 0, 0, 0])
+    res = cluster_graph(6, prio, anchor=anchor, min_support=2, join_score=10.0)
+    assert res.root[0] == res.root[4] != res.root[5] == res.root[1]
+    assert res.root[2] == res.root[0]  # its strongest edge
+    assert res.root[3] == 3  # one weak link does not pull a lone video into a group
+    # ... but two consistent weak links to distinct members do
+    two = _table([(0, 1, 40.0, 0.0), (2, 0, 5.0, 0.0), (2, 1, 4.0, 0.0)])
+    assert len(set(cluster_graph(3, two, min_support=2, join_score=10.0).root.tolist())) == 1
+    with pytest.raises(ParameterError):
+        cluster_graph(2, _table([(0, 3, 1.0, 0.0)]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(min_value=2, max_value=9),
+    st.lists(st.floats(min_value=-0.3, max_value=0.3), min_size=9, max_size=9),
+    st.lists(st.floats(min_value=0.0, max_value=60.0), min_size=9, max_size=9),
+    st.randoms(use_true_random=False),
+)
+def test_placement_recovers_consistent_speeds_and_offsets(n, logv, starts, rnd) -> None:  # type: ignore[no-untyped-def]
+    """Videos playing the same recording at rates ``exp(logv)`` from song times ``starts``:
+    edges measured exactly (a random spanning tree plus random extra edges) give back every
+    video's speed and start relative to the representative."""
+    v = np.exp(np.array(logv[:n]))
+    c = np.array(starts[:n])
+    pairs = [(i, rnd.randrange(i)) for i in range(1, n)]
+    pairs += [(rnd.randrange(n), rnd.randrange(n)) for _ in range(n)]
+    rows = []
+    for a, b in pairs:
+        if a == b:
+            continue
+        if rnd.random() < 0.5:
+            a, b = b, a
+        # song time = c + v t  =>  t_b = (c_a - c_b + v_a t_a) / v_b
+        rows.append((a, b, rnd.uniform(3, 80), np.log(v[a] / v[b]), 0.0, (c[a] - c[b]) / v[b]))
+    q, r, s, ls, p, o = (list(x) for x in zip(*rows, strict=True))
+    edges = EdgeTable.build(q, r, s, ls, p, o)
+    res = cluster_graph(n, edges, min_support=1)
+    assert len(set(res.root.tolist())) == 1 and res.accepted.all()
+    place = place_members(
+        res.root, edges, anchor=np.zeros(n, bool), duration=np.full(n, 10.0), rank=np.arange(n)
+    )
+    rep = int(place.representative[0])
+    np.testing.assert_allclose(place.speed, v / v[rep], rtol=1e-9)
+    np.testing.assert_allclose(place.offset_seconds, (c - c[rep]) / v[rep], atol=1e-6)

@@ -1,0 +1,210 @@
+"""Pure-function tests of the fingerprint on synthetic signals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soxr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from music import make_notes, render
+from reelsense.errors import ParameterError
+from reelsense.sounds.fingerprint import (
+    KEY_FRAMES,
+    FingerprintParams,
+    fingerprint,
+    log_spectrogram,
+    peak_pairs,
+    peak_triplets,
+    peaks_of,
+    reference_keys,
+    triplet_keys,
+)
+
+P = FingerprintParams()
+SR = 11025
+
+
+def _tone(freq: float, seconds: float = 2.0, sr: int = SR) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def _bin(freq: float) -> float:
+    return P.bins_per_octave * np.log2(freq / P.fmin_hz)
+
+
+@pytest.mark.parametrize("freq", [300.0, 440.0, 1000.0, 2500.0])
+def test_tone_lands_on_its_log_bin(freq: float) -> None:
+    spec = log_spectrogram(_tone(freq), SR, P)
+    assert spec.shape[1] == P.n_bins
+    mid = spec[spec.shape[0] // 2]
+    assert abs(int(np.argmax(mid)) - _bin(freq)) <= 1.0
+    peaks = peaks_of(_tone(freq), SR, P, 20.0)
+    assert len(peaks) > 0
+    assert np.median(np.abs(peaks.bins - _bin(freq))) < 0.35  # sub-bin interpolation
+
+
+def test_resampling_shifts_peaks_by_log_ratio() -> None:
+    x = _tone(330.0, 4.0) + _tone(1250.0, 4.0)
+    speed = 1.2
+    y = soxr.resample(x, SR * speed, SR).astype(np.float32)  # played 20 % faster
+    a, b = peaks_of(x, SR, P, 20.0), peaks_of(y, SR, P, 20.0)
+    for f in (330.0, 1250.0):
+        assert np.sum(np.abs(b.bins - _bin(f * speed)) < 0.5) >= 5, f
+        assert np.sum(np.abs(b.bins - _bin(f)) < 0.5) == 0, f
+        assert np.sum(np.abs(a.bins - _bin(f)) < 0.5) >= 5, f
+    assert abs(y.size / SR - 4.0 / speed) < 0.01
+
+
+def test_clicks_give_peaks_at_click_times() -> None:
+    x = np.zeros(3 * SR, dtype=np.float32)
+    click_times = [0.5, 1.25, 2.0]
+    rng = np.random.default_rng(0)
+    for c in click_times:
+        i = int(c * SR)
+        x[i : i + 64] = rng.standard_normal(64).astype(np.float32)
+    peaks = peaks_of(x, SR, P, 30.0)
+    got = peaks.times / P.frames_per_second
+    for c in click_times:
+        assert np.min(np.abs(got - c)) < 0.05
+
+
+def test_rising_scale_peaks_rise() -> None:
+    """A stepped chirp (16 notes a semitone apart): peaks follow the steps."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(0.25 * SR)) / SR
+    steps = [np.sin(2 * np.pi * 300 * 2 ** (i / 12) * t) * np.minimum(1, t / 0.01) for i in range(16)]
+    x = (0.5 * np.concatenate(steps) + 1e-3 * rng.standard_normal(16 * t.size)).astype(np.float32)
+    peaks = peaks_of(x, SR, P, 8.0)
+    step = np.minimum((peaks.times / P.frames_per_second / 0.25).astype(int), 15)
+    expected = _bin(300.0) + 3 * step
+    assert np.mean(np.abs(peaks.bins - expected) < 1.0) > 0.3  # the rest: noise-floor maxima
+    assert len(np.unique(step[np.abs(peaks.bins - expected) < 1.0])) >= 12
+
+
+def test_tone_in_noise_is_found() -> None:
+    rng = np.random.default_rng(1)
+    x = _tone(880.0, 3.0) * 0.5 + 0.1 * rng.standard_normal(3 * SR).astype(np.float32)
+    peaks = peaks_of(x, SR, P, 10.0)
+    counts = np.bincount(np.rint(peaks.bins).astype(int))
+    assert abs(int(np.argmax(counts)) - _bin(880.0)) <= 1.0  # the tone's bin holds the most peaks
+    assert counts.max() >= 3 * np.sort(counts)[-2]
+
+
+def test_silence_and_short_inputs_give_no_peaks() -> None:
+    assert len(peaks_of(np.zeros(SR, np.float32), SR, P, 20.0)) == 0
+    assert len(peaks_of(np.zeros(10, np.float32), SR, P, 20.0)) == 0
+    fp = fingerprint(np.zeros(100, np.float32), SR, P)
+    assert fp.keys.size == 0 and len(fp.peaks) == 0
+
+
+def test_input_rate_does_not_matter_much() -> None:
+    notes = make_notes(5, 6.0)
+    a = peaks_of(render(notes, 6.0, 44100), 44100, P, 18.0)
+    b = peaks_of(render(notes, 6.0, 22050), 22050, P, 18.0)
+    near = [
+        np.any((np.abs(b.times - t) <= 1) & (np.abs(b.bins - f) <= 1))
+        for t, f in zip(a.times, a.bins, strict=True)
+    ]
+    assert np.mean(near) > 0.8
+
+
+def test_pairs_respect_target_zone_and_fan_out() -> None:
+    peaks = peaks_of(render(make_notes(7, 10.0), 10.0, SR), SR, P, 30.0)
+    a, t = peak_pairs(peaks, P, 4)
+    dt = peaks.times[t] - peaks.times[a]
+    df = peaks.bins[t] - peaks.bins[a]
+    assert a.size > 0
+    assert np.all((dt >= P.pair_min_frames) & (dt <= P.pair_max_frames))
+    assert np.all(np.abs(df) <= P.pair_max_bins)
+    assert np.bincount(a).max() <= 4
+
+
+def test_triplets_are_two_targets_of_one_anchor() -> None:
+    peaks = peaks_of(render(make_notes(8, 10.0), 10.0, SR), SR, P, 30.0)
+    a, b, c = peak_triplets(peaks, P, 4)
+    pa, pt = peak_pairs(peaks, P, 4)
+    pairs = set(zip(pa.tolist(), pt.tolist(), strict=True))
+    assert a.size > 0
+    assert all((x, y) in pairs and (x, z) in pairs for x, y, z in zip(a, b, c, strict=True))
+    assert np.all(b < c)  # the earlier target first
+    assert np.bincount(a).max() <= 6  # C(4, 2)
+    assert len(set(zip(a.tolist(), b.tolist(), c.tolist(), strict=True))) == a.size
+
+
+def _keys(f1: float, df: tuple[float, float], dt: tuple[float, float]) -> tuple[int, bool]:
+    k, ok = triplet_keys(
+        np.array([f1]), (np.array([df[0]]), np.array([df[1]])), (np.array([dt[0]]), np.array([dt[1]])), P
+    )
+    return int(k[0]), bool(ok[0])
+
+
+def test_triplet_keys_range_validity_and_canonical_order() -> None:
+    rng = np.random.default_rng(2)
+    n = 2000
+    f1 = rng.uniform(0, P.n_bins - 1, n)
+    d = rng.uniform(-P.pair_max_bins, P.pair_max_bins, (2, n))
+    t = rng.uniform(P.pair_min_frames, P.pair_max_frames, (2, n))
+    keys, ok = triplet_keys(f1, (d[0], d[1]), (t[0], t[1]), P)
+    assert ok.all() and int(keys.max()) < P.n_keys
+    swapped, _ = triplet_keys(f1, (d[1], d[0]), (t[1], t[0]), P)
+    assert np.array_equal(keys, swapped)  # target order does not matter
+    assert len(np.unique(keys)) > 0.99 * n  # ~30 bits: random triplets almost never collide
+    assert not _keys(-5.0, (0.0, 1.0), (5.0, 9.0))[1]  # below the band
+    assert not _keys(10.0, (0.0, 99.0), (5.0, 9.0))[1]  # frequency difference out of range
+    assert not _keys(10.0, (0.0, 1.0), (5.0, KEY_FRAMES + 1.0))[1]  # time difference out of range
+    assert _keys(10.0, (3.0, 1.0), (7.0, 9.0))[0] != _keys(10.0, (3.0, 1.0), (8.0, 9.0))[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    f1=st.floats(20.0, 140.0),
+    df=st.tuples(st.floats(-25.0, 25.0), st.floats(-25.0, 25.0)),
+    dt=st.tuples(st.floats(3.0, 25.0), st.floats(3.0, 25.0)),
+    scale=st.floats(0.7, 1.45),
+    shift=st.integers(-15, 15),
+)
+def test_hypothesis_inverts_an_edit(
+    f1: float, df: tuple[float, float], dt: tuple[float, float], scale: float, shift: int
+) -> None:
+    """A reference triplet edited by time scale ``1/scale`` and frequency shift ``-shift`` (what a
+    query holds) hashes back to the reference key under the hypothesis (scale, shift): frequency
+    differences are invariant, the anchor moves by the shift, time differences by the scale."""
+    ref, ok = _keys(f1, df, dt)
+    assert ok
+    q_anchor, q_dt = f1 - shift, (dt[0] / scale, dt[1] / scale)
+    back, ok2 = _keys(q_anchor + shift, df, (q_dt[0] * scale, q_dt[1] * scale))
+    assert ok2 and back == ref
+    other, _ = _keys(q_anchor + shift + 2.0, df, (q_dt[0] * scale, q_dt[1] * scale))
+    assert other != ref  # a wrong shift hypothesis gives another key
+
+
+def test_reference_keys_match_fingerprint() -> None:
+    x = render(make_notes(4, 8.0), 8.0, SR)
+    fp = fingerprint(x, SR, P)
+    keys, times = reference_keys(fp.peaks, P)
+    assert np.array_equal(keys, fp.keys) and np.array_equal(times, fp.key_times)
+    fan = P.ref_fan_out
+    per_anchor = fan * (fan - 1) // 2
+    assert 0.5 * per_anchor * len(fp.peaks) < keys.size <= per_anchor * len(fp.peaks)
+    assert times.min() >= 0 and times.max() <= fp.peaks.times.max() + 1
+
+
+def test_fingerprint_is_deterministic() -> None:
+    x = render(make_notes(9, 5.0), 5.0, SR)
+    a, b = fingerprint(x, SR, P), fingerprint(x.copy(), SR, P)
+    assert np.array_equal(a.keys, b.keys) and np.array_equal(a.key_times, b.key_times)
+    assert a.duration_seconds == pytest.approx(5.0, abs=0.01)
+
+
+def test_bad_parameters_raise() -> None:
+    with pytest.raises(ParameterError, match="fmax_hz"):
+        FingerprintParams(fmax_hz=9000.0)
+    with pytest.raises(ParameterError, match="pair_max_frames"):
+        FingerprintParams(pair_max_frames=80)
+    with pytest.raises(ParameterError, match="peaks_per_second"):
+        peaks_of(np.zeros(SR, np.float32), SR, P, 0.0)
+    with pytest.raises(ParameterError, match="1-D"):
+        log_spectrogram(np.zeros((2, 100), np.float32), SR, P)

@@ -1,0 +1,127 @@
+"""SoundIndex: add/match/remove, persistence, other handles' writes, files, errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from media import write_audio
+from music import make_notes, render
+from reelsense.errors import SoundIndexError, SoundIndexFormatError
+from reelsense.sounds import FingerprintParams, SoundIndex
+from reelsense.sounds.fingerprint import peaks_of
+from reelsense.sounds.index._search_file import read_search_file
+from reelsense.sounds.index._store import FingerprintStore
+
+SR = 22050
+
+
+def _song(seed: int, seconds: float = 30.0) -> np.ndarray:
+    return render(make_notes(seed, seconds), seconds, SR)
+
+
+def test_add_match_remove_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "idx.rsidx"
+    songs = {f"song{i}": _song(i) for i in range(3)}
+    with SoundIndex.create(path) as index:
+        for sid, x in songs.items():
+            index.add_array(sid, x, SR)
+        assert sorted(index.ids()) == sorted(songs)
+        m = index.match(songs["song1"][5 * SR : 13 * SR], SR)
+        assert m[0].sound_id == "song1"
+        assert m[0].offset_seconds == pytest.approx(5.0, abs=0.1)
+        index.remove("song1")
+        assert "song1" not in index
+        assert all(x.sound_id != "song1" for x in index.match(songs["song1"][5 * SR : 13 * SR], SR))
+    with SoundIndex.open(path, readonly=True) as again:
+        assert sorted(again.ids()) == ["song0", "song2"]
+        info = {s.sound_id: s for s in again.sounds()}
+        assert info["song2"].duration_seconds == pytest.approx(30.0, abs=0.01)
+        assert info["song2"].n_peaks > 100
+        st = again.stats()
+        assert st.n_sounds == 2 and st.total_duration_seconds == pytest.approx(60.0, abs=0.1)
+        assert again.match(songs["song2"][10 * SR : 16 * SR], SR)[0].sound_id == "song2"
+
+
+def test_reader_sees_sounds_added_by_another_handle(tmp_path: Path) -> None:
+    path = tmp_path / "idx.rsidx"
+    with SoundIndex.create(path) as writer:
+        writer.add_array("first", _song(1), SR)
+        with SoundIndex.open(path, readonly=True) as reader:
+            assert reader.match(_song(2)[: 8 * SR], SR) == []
+            writer.add_array("second", _song(2), SR)
+            assert reader.match(_song(2)[: 8 * SR], SR)[0].sound_id == "second"
+
+
+def test_add_many_files_skips_bad_ones(tmp_path: Path) -> None:
+    files = [write_audio(tmp_path / f"track{i}.wav", _song(i, 12.0), sample_rate=SR) for i in range(3)]
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"not audio at all")
+    seen: list[tuple[str, bool]] = []
+    with SoundIndex.create(tmp_path / "i.rsidx") as index:
+        recs = index.add_many(
+            [*files, bad], workers=2, on_done=lambda p, e: seen.append((Path(p).name, e is None))
+        )
+        assert sorted(r.sound_id for r in recs) == ["track0", "track1", "track2"]
+        assert ("broken.wav", False) in seen and len(seen) == 4
+        rec = index.add_file(files[0], "renamed")
+        assert rec.sound_id == "renamed"
+        assert index.match_file(files[1])[0].sound_id == "track1"
+
+
+def test_errors(tmp_path: Path) -> None:
+    with pytest.raises(SoundIndexError):
+        SoundIndex.open(tmp_path / "missing.rsidx")
+    path = tmp_path / "i.rsidx"
+    with SoundIndex.create(path) as index:
+        index.add_array("x", _song(3, 10.0), SR)
+        with pytest.raises(SoundIndexError, match=r"already|exists|x"):
+            index.add_array("x", _song(4, 10.0), SR)
+        with pytest.raises(SoundIndexError):
+            index.remove("nope")
+        assert index.match(np.zeros(0, np.float32), SR) == []
+    with pytest.raises(SoundIndexFormatError):
+        SoundIndex.create(path, params=FingerprintParams(ref_peaks_per_second=10.0))
+
+
+def test_search_file_survives_damage_and_foreign_files(tmp_path: Path) -> None:
+    path = tmp_path / "i.rsidx"
+    with SoundIndex.create(path) as index:
+        index.add_array("a", _song(5, 20.0), SR)
+        index.prepare_search()
+        assert index.stats().search_file_bytes > 0
+    index.search_path.write_bytes(b"garbage")  # damaged: ignored (a warning) and rebuilt
+    with SoundIndex.open(path, readonly=True) as index:
+        assert index.match(_song(5, 20.0)[4 * SR : 12 * SR], SR)[0].sound_id == "a"
+    assert read_search_file(index.search_path).sound_ids == ["a"]
+    other = tmp_path / "other.rsidx"  # another index's search file under this name: not used
+    with SoundIndex.create(other) as o:
+        o.add_array("b", _song(6, 20.0), SR)
+        o.prepare_search()
+    shutil.copy(o.search_path, index.search_path)
+    with SoundIndex.open(path) as index:
+        assert index.match(_song(5, 20.0)[4 * SR : 12 * SR], SR)[0].sound_id == "a"
+        assert index.match(_song(6, 20.0)[4 * SR : 12 * SR], SR) == []
+    assert read_search_file(index.search_path).sound_ids == ["a"]
+
+
+def test_add_peaks_and_an_index_of_the_pair_scheme(tmp_path: Path) -> None:
+    params = FingerprintParams()
+    x = _song(7, 20.0)
+    peaks = peaks_of(x, SR, params, params.ref_peaks_per_second)
+    old = tmp_path / "v1.rsidx"  # the pair-hash scheme stored the same peaks: still readable
+    v1 = {**params.to_dict(), "scheme": "logpeaks-pairs", "scheme_version": 1, "ref_fan_out": 6}
+    with FingerprintStore.open(old, create=True, params=v1) as store:
+        store.add("p", {"peak_times": peaks.times, "peak_bins": peaks.bins}, duration_seconds=20.0)
+    with SoundIndex.create(old) as index:  # adding to it works too
+        index.add_peaks([("q", peaks_of(_song(8, 20.0), SR, params, params.ref_peaks_per_second), 20.0)])
+        assert index.match(x[5 * SR : 12 * SR], SR)[0].sound_id == "p"
+        assert index.match(_song(8, 20.0)[5 * SR : 12 * SR], SR)[0].sound_id == "q"
+    future = tmp_path / "v9.rsidx"
+    with FingerprintStore.open(future, create=True, params={**v1, "scheme_version": 9}):
+        pass
+    with pytest.raises(SoundIndexFormatError, match="scheme"):
+        SoundIndex.open(future)

@@ -1,0 +1,168 @@
+"""Matching on synthetic music: offsets, speed, tempo and pitch are recovered; strangers are not matched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soxr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from music import make_notes, render
+from reelsense.errors import ParameterError
+from reelsense.sounds._tables import SearchIndex
+from reelsense.sounds.fingerprint import FingerprintParams, peaks_of
+from reelsense.sounds.match import (
+    Candidate,
+    MatchConfig,
+    align,
+    false_match_log10p,
+    hypothesis_grid,
+    match_query,
+    prepare_query,
+)
+
+SR = 11025
+P = FingerprintParams()
+C = MatchConfig()
+DUR = 40.0
+
+
+Library = tuple[SearchIndex, list[np.ndarray]]
+
+
+@pytest.fixture(scope="module")
+def library() -> Library:
+    notes = [make_notes(seed, DUR) for seed in (11, 12, 13)]
+    peaks = [peaks_of(render(n, DUR, SR), SR, P, P.ref_peaks_per_second) for n in notes]
+    return SearchIndex.from_peaks(peaks, ["a", "b", "c"], P), notes
+
+
+def _match(lib: Library, x: np.ndarray, config: MatchConfig = C) -> list:
+    return match_query(prepare_query(x, SR, P, config), lib[0], P, config)
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    offset=st.floats(2.0, 25.0),
+    gain_db=st.floats(-20.0, 6.0),
+    speed=st.floats(0.8, 1.25),
+    which=st.integers(0, 2),
+)
+def test_resampled_excerpt_matches_with_offset_and_speed(
+    library: Library,
+    offset: float,
+    gain_db: float,
+    speed: float,
+    which: int,
+) -> None:
+    full = render(library[1][which], DUR, SR)
+    clip = full[int(offset * SR) : int((offset + 8.0 * speed) * SR)]
+    x = soxr.resample(clip, SR * speed, SR).astype(np.float32) * np.float32(10 ** (gain_db / 20))
+    matches = _match(library, x)
+    assert matches, "no match"
+    m = matches[0]
+    assert m.sound_id == "abc"[which]
+    assert m.offset_seconds == pytest.approx(offset, abs=0.1)
+    assert m.speed == pytest.approx(speed, rel=0.02)
+    assert m.tempo == pytest.approx(1.0, abs=0.03)
+    assert m.score >= C.threshold
+    assert 0.0 <= m.query_start_seconds < m.query_end_seconds <= 8.0 + 0.1
+
+
+@pytest.mark.parametrize(("time_scale", "pitch"), [(1 / 1.12, 1.0), (1 / 0.88, 1.0), (1.0, 2 ** (2.5 / 12))])
+def test_tempo_and_pitch_edits_are_recovered(library: Library, time_scale: float, pitch: float) -> None:
+    notes = library[1][1].copy()
+    sel = (notes[:, 0] > 10.0) & (notes[:, 0] < 20.0)
+    part = notes[sel]
+    part[:, 0] -= 10.0
+    x = render(part, 10.0, SR, time_scale=time_scale, pitch=pitch)
+    m = _match(library, x)[0]
+    assert m.sound_id == "b"
+    assert m.speed == pytest.approx(1 / time_scale, rel=0.02)
+    assert m.pitch_semitones == pytest.approx(12 * np.log2(pitch), abs=0.3)
+    assert m.offset_seconds == pytest.approx(10.0, abs=0.15)
+
+
+def test_strangers_noise_and_silence_do_not_match(
+    library: Library,
+) -> None:
+    other = render(make_notes(99, 12.0), 12.0, SR)
+    rng = np.random.default_rng(0)
+    assert _match(library, other) == []
+    assert _match(library, (0.1 * rng.standard_normal(8 * SR)).astype(np.float32)) == []
+    assert _match(library, np.zeros(5 * SR, np.float32)) == []
+
+
+def test_score_is_a_log_probability() -> None:
+    # more coincidences -> smaller probability; more trials -> larger
+    assert false_match_log10p(40, 5.0, 6.0) < false_match_log10p(20, 5.0, 6.0) < 0
+    assert false_match_log10p(30, 5.0, 8.0) > false_match_log10p(30, 5.0, 6.0)
+    assert false_match_log10p(0, 5.0, 6.0) == 0.0
+    assert false_match_log10p(6, 5.0, 6.0) == 0.0  # chance level: probability capped at 1
+
+
+def test_hypothesis_grid_covers_the_three_families() -> None:
+    s, k = hypothesis_grid(C, P)
+    assert np.any((s == 1.0) & (k == 0.0))
+    res = k != 0
+    assert s[res & (s != 1.0)].min() <= C.speed_range[0] * 1.03
+    assert s[res & (s != 1.0)].max() >= C.speed_range[1] / 1.03
+    assert np.abs(k[s == 1.0]).max() >= 12 * P.bins_per_octave / 36  # +-4 semitones of pitch shift
+    assert s[k == 0].min() <= C.tempo_range[0] * 1.03
+
+
+def test_bad_config_raises() -> None:
+    with pytest.raises(ParameterError, match="speed_range"):
+        MatchConfig(speed_range=(1.1, 1.3))
+    with pytest.raises(ParameterError, match="top_k"):
+        MatchConfig(top_k=0)
+
+
+def _tone_bursts(freq: float, period_s: float, seconds: float) -> np.ndarray:
+    """A repeated note: 120 ms bursts of a pure tone every ``period_s``."""
+    t = np.arange(int(0.12 * SR)) / SR
+    burst = np.sin(2 * np.pi * freq * t) * np.hanning(t.size)
+    x = np.zeros(int(seconds * SR))
+    for start in np.arange(0.1, seconds - 0.2, period_s):
+        i = int(start * SR)
+        x[i : i + t.size] += burst
+    return (0.3 * x).astype(np.float32)
+
+
+def test_a_repeated_note_does_not_match_another_one() -> None:
+    """Every burst of the query coincides with a reference burst under the tempo hypothesis
+    0.25/0.3, but one repeated frequency is one piece of evidence: capped, it stays below the
+    threshold; uncapped, it would pass for a match."""
+    ref = peaks_of(_tone_bursts(440.0, 0.25, 40.0), SR, P, P.ref_peaks_per_second)
+    index = SearchIndex.from_peaks([ref], ["beeps"], P)
+    q = prepare_query(_tone_bursts(440.0, 0.30, 8.0), SR, P, C)
+    assert match_query(q, index, P, C) == []
+    uncapped = MatchConfig(align_cap_per_bin=10**6)
+    loose = match_query(q, index, P, uncapped, threshold=-1e9)
+    assert loose and loose[0].score >= C.threshold
+
+
+def test_early_exit_gives_the_full_search_answer(library: Library) -> None:
+    clip = render(library[1][2], DUR, SR)[int(12.0 * SR) : int(20.0 * SR)]
+    quick = MatchConfig(first_triplets=100, exit_score=0.0)
+    full = MatchConfig(first_triplets=10**9)
+    a, b = _match(library, clip, quick), _match(library, clip, full)
+    assert a and b and a[0].sound_id == b[0].sound_id == "c"
+    assert a[0].offset_seconds == pytest.approx(12.0, abs=0.1)
+    assert b[0].offset_seconds == pytest.approx(12.0, abs=0.1)
+
+
+def test_align_finds_the_offset_and_a_chance_level(library: Library) -> None:
+    index, notes = library
+    clip = render(notes[0], DUR, SR)[int(5.0 * SR) : int(13.0 * SR)]
+    q = prepare_query(clip, SR, P, C).peaks
+    rt, rb = index.peaks(0)
+    fps = P.frames_per_second
+    # a candidate one hypothesis step and a vote bin off: verification still lands on the truth
+    cand = Candidate(0, 1.0 + C.scale_step, 0.0, 5.0 * fps + C.offset_bin_frames, 1)
+    a = align(q, rt, rb, cand, C, P.frames_per_second)
+    assert a.offset_frames / fps == pytest.approx(5.0, abs=0.05)
+    assert a.scale == pytest.approx(1.0, abs=0.01)
+    assert a.matched > 10 * a.null_rate > 0
+    assert 0.0 <= a.query_start_frames < a.query_end_frames <= q.times.max()

@@ -1,0 +1,157 @@
+"""Search structures: the triplet hash table against a dict, peak tables, parts and masks, the search file."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from music import make_notes, render
+from reelsense.errors import ParameterError, SoundIndexFormatError
+from reelsense.sounds._tables import PeakTable, SearchIndex, TripletTable, build_part
+from reelsense.sounds.fingerprint import FingerprintParams, peaks_of, reference_keys
+from reelsense.sounds.index._search_file import read_search_file, write_search_file
+
+P = FingerprintParams()
+
+
+def _table(keys: np.ndarray, sounds: np.ndarray, times: np.ndarray, n_chunks: int) -> TripletTable:
+    parts = np.array_split(np.arange(keys.size), n_chunks)
+
+    def chunks():  # type: ignore[no-untyped-def]
+        return ((keys[i], sounds[i], times[i]) for i in parts)
+
+    return TripletTable.build(
+        chunks,
+        max_postings=keys.size,
+        n_sounds=int(sounds.max()) + 1 if sounds.size else 1,
+        max_frames=int(times.max()) if times.size else 1,
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(0, 3000),
+    key_space=st.sampled_from([50, 5000, 2**32 - 1]),
+    n_chunks=st.integers(1, 4),
+    seed=st.integers(0, 10**6),
+)
+def test_lookup_returns_exactly_the_postings_of_each_key(
+    n: int, key_space: int, n_chunks: int, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, key_space, n, dtype=np.uint64).astype(np.uint32)
+    sounds = rng.integers(0, 40, n)
+    times = rng.integers(0, 20000, n)
+    table = _table(keys, sounds, times, n_chunks)
+    expected: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for k, s, t in zip(keys.tolist(), sounds.tolist(), times.tolist(), strict=True):
+        expected[k].append((s, t))
+    probe = np.concatenate([keys[:50], rng.integers(0, key_space, 50, dtype=np.uint64).astype(np.uint32)])
+    hits = table.lookup(probe)
+    got: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for q, s, t in zip(hits.query_pos.tolist(), hits.sounds.tolist(), hits.times.tolist(), strict=True):
+        got[q].append((s, t))
+    for q, k in enumerate(probe.tolist()):
+        # 8 check bits: another key in the same bucket slips through with probability 1/256
+        assert set(expected[k]) <= set(got[q])
+        assert len(got[q]) - len(expected[k]) <= 3
+    assert table.n_postings == n
+
+
+def test_packed_postings_widen_when_needed() -> None:
+    keys = np.array([7, 7, 9], dtype=np.uint32)
+    big = _table(keys, np.array([0, 70000, 3]), np.array([5, 2**20, 0]), 1)
+    assert big.postings.dtype == np.uint64
+    hits = big.lookup(np.array([7], dtype=np.uint32))
+    assert sorted(zip(hits.sounds.tolist(), hits.times.tolist(), strict=True)) == [(0, 5), (70000, 2**20)]
+    small = _table(keys, np.array([0, 1, 2]), np.array([5, 6, 7]), 1)
+    assert small.postings.dtype == np.uint32
+
+
+def test_build_rejects_postings_outside_the_declared_ranges() -> None:
+    keys = np.array([1, 2], dtype=np.uint32)
+    with pytest.raises(ParameterError, match="declared ranges"):
+        TripletTable.build(
+            lambda: [(keys, np.array([0, 5]), np.array([1, 2]))], max_postings=2, n_sounds=3, max_frames=10
+        )
+
+
+def _song_peaks(seed: int, seconds: float = 20.0):  # type: ignore[no-untyped-def]
+    return peaks_of(render(make_notes(seed, seconds), seconds, 11025), 11025, P, P.ref_peaks_per_second)
+
+
+def test_a_part_holds_each_sounds_reference_keys() -> None:
+    peaks = [_song_peaks(s) for s in (1, 2, 3)]
+    table, pt = build_part(peaks, P)
+    assert len(pt) == 3
+    for i, p in enumerate(peaks):
+        t, b = pt.peaks(i)
+        assert np.array_equal(t, p.times) and np.array_equal(b, p.bins)
+        keys, frames = reference_keys(p, P)
+        hits = table.lookup(keys)
+        mine = hits.sounds == i
+        # every key of sound i finds sound i at its own anchor frame (times laid end to end are undone)
+        found = set(zip(hits.query_pos[mine].tolist(), hits.times[mine].tolist(), strict=True))
+        assert all((q, int(f)) in found for q, f in enumerate(frames))
+    assert table.n_postings == sum(reference_keys(p, P)[0].size for p in peaks)
+
+
+def test_search_index_numbers_parts_and_masks_removed_sounds() -> None:
+    a, b, c = (_song_peaks(s, 12.0) for s in (4, 5, 6))
+    index = SearchIndex(
+        [build_part([a, b], P), build_part([c], P)], ["a", "b", "c"], np.array([True, False, True])
+    )
+    assert len(index) == 3 and index.n_alive == 2
+    assert np.array_equal(index.peaks(2)[0], c.times)
+    keys_b, _ = reference_keys(b, P)
+    keys_c, _ = reference_keys(c, P)
+    assert 1 not in set(index.lookup(keys_b).sounds.tolist())  # removed
+    assert 2 in set(index.lookup(keys_c).sounds.tolist())  # second part, numbered after the first
+    assert index.total_frames == pytest.approx(float(a.times[-1] + c.times[-1]), rel=1e-6)
+    with pytest.raises(ParameterError, match="ids"):
+        SearchIndex([build_part([a], P)], ["a", "b"])
+
+
+def test_peak_table_last_frames_and_empty_sounds() -> None:
+    pt = PeakTable.build([(np.array([1.0, 5.0]), np.array([3.0, 4.0])), (np.zeros(0), np.zeros(0))])
+    assert pt.last_frames().tolist() == [5.0, 0.0]
+    assert pt.peaks(1)[0].size == 0
+
+
+def test_search_file_round_trip_and_damage(tmp_path: Path) -> None:
+    peaks = [_song_peaks(s, 10.0) for s in (7, 8)]
+    path = tmp_path / "x.rsidx-search"
+    header = {"generation": 3, "sound_ids": ["p", "q"], "sound_keys": [1, 2], "params": P.to_dict()}
+    write_search_file(path, header, lambda allocate: build_part(peaks, P, allocate=allocate))
+    f = read_search_file(path)
+    mem_table, mem_peaks = build_part(peaks, P)
+    assert f.generation == 3 and f.sound_ids == ["p", "q"] and f.sound_keys == [1, 2]
+    assert isinstance(f.table.postings, np.memmap)
+    for name in ("offsets", "check", "postings"):
+        assert np.array_equal(getattr(f.table, name), getattr(mem_table, name))
+    assert np.array_equal(f.peaks.times, mem_peaks.times)
+    assert not list(tmp_path.glob("*.tmp"))
+    data = path.read_bytes()
+    path.write_bytes(data[:-3])  # truncated trailer
+    with pytest.raises(SoundIndexFormatError):
+        read_search_file(path)
+    path.write_bytes(b"not a search file at all")
+    with pytest.raises(SoundIndexFormatError):
+        read_search_file(path)
+
+
+def test_a_failed_build_leaves_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "y-search"
+
+    def broken(allocate):  # type: ignore[no-untyped-def]
+        allocate("offsets", (10,), "<u4")
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        write_search_file(path, {"generation": 0}, broken)
+    assert list(tmp_path.iterdir()) == []
