@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
+import scipy.fft
 import soxr
 from scipy import ndimage, sparse
 
@@ -225,10 +226,22 @@ def _resample(samples: np.ndarray, sample_rate: int, params: FingerprintParams) 
     return x
 
 
+@lru_cache(maxsize=8)
+def _stft_tables(params: FingerprintParams) -> tuple[np.ndarray, sparse.csr_matrix]:
+    """The analysis window (float32 ``[n_fft]``) and the filterbank as a float32 CSR
+    ``[n_used, n_bins]`` over the linear bins that feed some log bin (the rest are never computed
+    into the product)."""
+    window = np.hanning(params.n_fft + 1)[:-1].astype(np.float32)
+    fb = _log_filterbank(params).tocsr().astype(np.float32)
+    used = int(np.flatnonzero(np.diff(fb.indptr))[-1]) + 1
+    return window, fb[:used].tocsr()
+
+
 def log_spectrogram(samples: np.ndarray, sample_rate: int, params: FingerprintParams) -> np.ndarray:
     """Log-power log-frequency spectrogram, float32 ``[n_frames, n_bins]`` in dB.
 
-    Frame ``i`` is centred at sample ``i * hop_length`` (at ``params.sample_rate``).
+    Frame ``i`` is centred at sample ``i * hop_length`` (at ``params.sample_rate``). The FFT runs in
+    single precision (:mod:`scipy.fft`), in chunks of frames that stay in cache.
     """
     x = _resample(samples, sample_rate, params)
     n_fft, hop = params.n_fft, params.hop_length
@@ -240,18 +253,42 @@ def log_spectrogram(samples: np.ndarray, sample_rate: int, params: FingerprintPa
     frames = np.lib.stride_tricks.as_strided(
         x, shape=(n_frames, n_fft), strides=(x.strides[0] * hop, x.strides[0]), writeable=False
     )
-    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
-    fbt = _log_filterbank(params).T.tocsr()
+    window, fb = _stft_tables(params)
+    used = fb.shape[0]
     out = np.empty((n_frames, params.n_bins), dtype=np.float32)
-    chunk = 512
-    for s in range(0, n_frames, chunk):  # chunks bound memory; vectorised inside
-        spec = np.fft.rfft(frames[s : s + chunk] * window, axis=1)
-        power = (spec.real**2 + spec.imag**2).astype(np.float32)
-        out[s : s + chunk] = (fbt @ power.T).T
+    chunk = 128
+    for s in range(0, n_frames, chunk):  # chunks bound memory and stay in cache; vectorised inside
+        spec = scipy.fft.rfft(frames[s : s + chunk] * window, axis=1)[:, :used]
+        power = spec.real * spec.real
+        power += spec.imag * spec.imag
+        out[s : s + chunk] = power @ fb
     np.maximum(out, 1e-10, out=out)
     np.log10(out, out=out)
     out *= 10.0
     return out
+
+
+def _sliding_max(a: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Maximum over a centred window of ``size`` along ``axis``, ``-inf`` outside the array (the
+    same values as ``ndimage.maximum_filter1d(mode="constant", cval=-inf)``, in about
+    ``log2(size) + 1`` vectorised passes of :func:`numpy.maximum` by doubling the window)."""
+    half = size // 2
+    pad = [(0, 0)] * a.ndim
+    pad[axis] = (half, size - 1 - half)
+    m = np.pad(a, pad, constant_values=-np.inf)
+    length, w = m.shape[axis], 1
+
+    def part(x: np.ndarray, start: int, n: int) -> np.ndarray:
+        return x[(slice(None),) * axis + (slice(start, start + n),)]
+
+    while 2 * w <= size:  # m[i] = max(x[i : i + w])
+        length -= w
+        m = np.maximum(part(m, 0, length), part(m, w, length))
+        w *= 2
+    if w < size:
+        length -= size - w
+        m = np.maximum(part(m, 0, length), part(m, size - w, length))
+    return m
 
 
 def pick_peaks(spectrogram_db: np.ndarray, params: FingerprintParams, peaks_per_second: float) -> Peaks:
@@ -271,8 +308,9 @@ def pick_peaks(spectrogram_db: np.ndarray, params: FingerprintParams, peaks_per_
         return Peaks(empty, empty, empty)
     bg = ndimage.uniform_filter(spec, size=(params.whiten_frames, params.whiten_bins), mode="nearest")
     white = spec - bg
-    size = (2 * params.peak_radius_frames + 1, 2 * params.peak_radius_bins + 1)
-    local_max = ndimage.maximum_filter(white, size=size, mode="constant", cval=-np.inf)
+    local_max = _sliding_max(
+        _sliding_max(white, 2 * params.peak_radius_frames + 1, 0), 2 * params.peak_radius_bins + 1, 1
+    )
     floor_db = float(spec.max()) - 60.0
     mask = (white == local_max) & (white > params.min_prominence_db) & (spec > floor_db)
     mask[:, 0] = False

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,6 +95,7 @@ class MatchConfig:
     cells_per_sound: int = 3
     first_triplets: int = 600
     first_round_max_load: float = 16.0
+    confirm_triplets: int = 150
     max_load: float | None = 32.0
     exit_score: float = 12.0
     align_tol_bins: float = 0.75
@@ -400,9 +402,16 @@ def _verify(
     params: FingerprintParams,
     config: MatchConfig,
     trials: float,
+    reject_below: float | None = None,
 ) -> SoundMatch:
+    """The candidate's alignment and score. With ``reject_below``, a candidate whose score cannot
+    reach it is rejected as soon as that is certain (its score is then an upper bound)."""
     rt, rb = index.peaks(cand.sound)
-    a = align(query.peaks, rt, rb, cand, config, params.frames_per_second)
+
+    def reject(matched: int, rate: float) -> bool:
+        return reject_below is not None and -false_match_log10p(matched, rate, trials) < reject_below
+
+    a = align(query.peaks, rt, rb, cand, config, params.frames_per_second, reject)
     lam = a.null_rate
     if not math.isfinite(lam):
         lam = chance_rate(query.peaks, rt.size, float(rt[-1]) if rt.size else 1.0, params, config)
@@ -425,6 +434,51 @@ def _verify(
     )
 
 
+def _identity(scales: np.ndarray, shifts: np.ndarray) -> int:
+    """Index of the hypothesis (scale 1, shift 0) in the grid."""
+    return int(np.argmin(np.abs(scales - 1.0) + np.abs(shifts)))
+
+
+def _probe_some(
+    query: QueryPrint,
+    selected: np.ndarray,
+    index: SearchIndex,
+    params: FingerprintParams,
+    grid: tuple[np.ndarray, np.ndarray],
+    hyps: np.ndarray,
+    load: tuple[float | None, float | None],
+) -> Votes:
+    """:func:`probe` under the hypotheses ``hyps`` (int ``[k]``) of the grid, numbered in the grid."""
+    v = probe(query, selected, index, params, grid[0][hyps], grid[1][hyps], load)
+    return Votes(v.sounds, hyps[v.hypotheses], v.offsets)
+
+
+def _confirm_identity(
+    query: QueryPrint,
+    cands: list[Candidate],
+    index: SearchIndex,
+    params: FingerprintParams,
+    config: MatchConfig,
+    grid: tuple[np.ndarray, np.ndarray],
+    verify: Callable[[Candidate], SoundMatch],
+) -> list[Candidate]:
+    """A match certain under the identity hypothesis can still be a partial view of an edited
+    query (a pitch shift by a musical interval keeps some partials in place). The strongest
+    ``confirm_triplets`` are probed under every hypothesis; when their best cell is another
+    hypothesis and verifies better, it goes first."""
+    scales, shifts = grid
+    strong = query.order[: config.confirm_triplets]
+    votes = probe(query, strong, index, params, scales, shifts, (None, config.max_load))
+    other = rank_candidates(votes, len(index), scales, shifts, config)
+    if not other:
+        return cands
+    alt, best = other[0], cands[0]
+    near = abs(math.log(alt.scale)) <= config.scale_step and abs(alt.shift_bins) <= config.shift_step_bins
+    if not near and verify(alt).score > verify(best).score:
+        return [alt, *cands]
+    return cands
+
+
 def match_query(
     query: QueryPrint,
     index: SearchIndex,
@@ -434,53 +488,72 @@ def match_query(
     threshold: float | None = None,
     top_k: int | None = None,
 ) -> list[SoundMatch]:
-    """Ranked matches of a prepared query (best first), keeping ``score >= threshold``."""
+    """Ranked matches of a prepared query (best first), keeping ``score >= threshold``.
+
+    The search runs in stages, each adding its votes to the earlier ones; when only the best
+    match is wanted (``top_k`` 1) it stops after the first stage whose best candidate verifies
+    with ``score >= exit_score``:
+
+    1. every triplet under the identity hypothesis alone (no speed, tempo or pitch edit: most
+       uploads; one lookup per triplet);
+    2. the strongest ``first_triplets`` under every other hypothesis, the commonest patterns left
+       out (``first_round_max_load``);
+    3. the rest of the triplets, and the patterns left out before, under every other hypothesis.
+
+    Whatever stage it stops at, scores are computed against the whole search (every hypothesis),
+    so they mean the same thing as an exhaustive search's.
+    """
     threshold = config.threshold if threshold is None else threshold
     top_k = config.top_k if top_k is None else top_k
     if query.n_triplets == 0 or index.n_alive == 0:
         return []
     scales, shifts = hypothesis_grid(config, params)
+    grid = (scales, shifts)
     trials = log10_trials(index.total_frames, scales.size, config)
     first = min(config.first_triplets, query.n_triplets)
-    rounds = [query.order[:first], query.order[first:]]
-    votes: Votes | None = None
+    strong, rest = query.order[:first], query.order[first:]
+    ident = _identity(scales, shifts)
+    identity = np.array([ident])
+    others = np.delete(np.arange(scales.size), ident)
+    cap = config.max_load
+    first_load = min(config.first_round_max_load, cap or config.first_round_max_load)
+    exhaustive = top_k > 1  # every candidate is verified; the best match alone may stop early
+    stages: list[list[tuple[np.ndarray, np.ndarray, tuple[float | None, float | None]]]] = [
+        [(query.order, identity, (None, cap))],
+        [(strong, others, (None, first_load))],
+        [(rest, others, (None, cap)), (strong, others, (first_load, cap))],
+    ]
     done: dict[Candidate, SoundMatch] = {}
-    cands: list[Candidate] = []
 
     def verify(c: Candidate) -> SoundMatch:
         if c not in done:
-            done[c] = _verify(query, index, c, params, config, trials)
+            done[c] = _verify(query, index, c, params, config, trials, threshold)
         return done[c]
 
-    exhaustive = top_k > 1  # every candidate is verified; the best match alone may stop early
-    first_load = config.first_round_max_load
-    for r, selected in enumerate(rounds):
-        if r > 0 and selected.size == 0:
-            break
-        quick = r == 0 and not exhaustive and len(rounds) > 1 and rounds[1].size > 0
-        cap = config.max_load
-        if quick:  # the strongest triplets, common patterns left out: enough for most queries
-            new = probe(
-                query, selected, index, params, scales, shifts, (None, min(first_load, cap or first_load))
-            )
-        elif r == 1 and not exhaustive:  # the rest, and the first round's common patterns
-            new = probe(query, selected, index, params, scales, shifts, (None, cap))
-            new = new + probe(query, rounds[0], index, params, scales, shifts, (first_load, cap))
-        else:
-            new = probe(query, selected, index, params, scales, shifts, (None, cap))
-        votes = new if votes is None else votes + new
+    votes: Votes | None = None
+    cands: list[Candidate] = []
+    for n_stage, stage in enumerate(stages):
+        for selected, hyps, load in stage:
+            if selected.size == 0:
+                continue
+            new = _probe_some(query, selected, index, params, grid, hyps, load)
+            votes = new if votes is None else votes + new
+        if votes is None:
+            continue
         cands = rank_candidates(votes, len(index), scales, shifts, config)
-        if cands and quick and verify(cands[0]).score >= config.exit_score:
-            break  # the strongest triplets already found a certain match
-    # verification: the best cell of each candidate sound, most votes first (for the best match
-    # alone, up to the first certain one)
+        if cands and not exhaustive and verify(cands[0]).score >= config.exit_score:
+            if n_stage == 0:  # certain at the identity: is an edited alignment better still?
+                cands = _confirm_identity(query, cands, index, params, config, grid, verify)
+            break  # a certain match: the later stages cannot change the answer
+    # verification: the best cell of each candidate sound, those already verified best first, then
+    # most votes first (for the best match alone, up to the first certain one)
     firsts: list[Candidate] = []
-    others: list[Candidate] = []
+    extra: list[Candidate] = []
     for c in cands:
-        (others if any(f.sound == c.sound for f in firsts) else firsts).append(c)
+        (extra if any(f.sound == c.sound for f in firsts) else firsts).append(c)
     best: dict[str, SoundMatch] = {}
     certain: Candidate | None = None
-    for c in sorted(firsts, key=lambda c: -c.votes):
+    for c in sorted(firsts, key=lambda c: (-done[c].score if c in done else 0.0, -c.votes)):
         m = verify(c)
         best[m.sound_id] = m
         if m.score >= config.exit_score and not exhaustive:
@@ -488,7 +561,7 @@ def match_query(
             break
     # the other cells of the candidate sounds: when one sound is certain, its own (a looped
     # section can match at several offsets: the best alignment wins), otherwise all
-    for c in others:
+    for c in extra:
         if certain is None or c.sound == certain.sound:
             m = verify(c)
             if m.score > best[m.sound_id].score:

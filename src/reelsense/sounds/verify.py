@@ -9,6 +9,7 @@ Used by :func:`reelsense.sounds.match.match_query`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -118,6 +119,7 @@ def align(
     cand: Candidate,
     config: MatchConfig,
     frames_per_second: float,
+    reject: Callable[[int, float], bool] | None = None,
 ) -> Alignment:
     """Align the query's peaks on one reference's peaks (float ``[r]`` frames, sorted, and bins).
 
@@ -131,6 +133,11 @@ def align(
     cells are counted exactly. Null: the count at the best scale/shift at offsets away from
     the best one, all within ``null_window_seconds`` and a spread of the rest of the
     reference; the larger of the two means (a dense passage raises the chance level locally).
+
+    ``reject(matched, local_rate)``, when given, is asked once the count within
+    ``null_window_seconds`` is known; when it says True the rest of the reference is not counted
+    and the alignment comes back with that local rate (a lower bound of the full chance level, so
+    any score computed from it is an upper bound).
     """
     nq = len(query)
     none = Alignment(0, math.nan, cand.scale, cand.shift_bins, cand.offset_frames, 0.0, 0.0)
@@ -185,32 +192,30 @@ def align(
     hit_t = tq[sel][diff <= half]
     # the chance level: the same count at offsets all over the reference (best scale/shift):
     # every offset within null_window_seconds, and a spread of the others
-    _, qi0, tq0, tr0 = _coincidences(
-        query.times, query.bins, ref_times, ref_bins, np.array([shift]), config.align_tol_bins
-    )
     t_ref_max = float(ref_times[-1])
     step = 2.0 * half + 2.0 * res
     first = -0.5 * scale * q_len
     n_c = max(0, int((t_ref_max - 0.5 * scale * q_len - first) / step))
     dist = np.abs(first + step * np.arange(n_c) - offset)
     away = dist > max(frames_per_second, 0.5 * scale * q_len)
-    near = away & (dist <= config.null_window_seconds * frames_per_second)
-    far = np.flatnonzero(away & ~near)
-    use = near.copy()
-    use[far[:: max(1, far.size // _NULL_FAR_OFFSETS)]] = True
-    u0 = tr0 - scale * tq0
-    j = np.rint((u0 - first) / step).astype(np.int64)
-    ok = (j >= 0) & (j < n_c)
-    ok[ok] = use[j[ok]] & (np.abs(u0[ok] - first - j[ok] * step) <= half)
-    compact = np.cumsum(use) - 1
-    counts = np.zeros(n_c, dtype=np.int64)
-    counts[use] = _capped_counts(
-        compact[j[ok]], int(np.count_nonzero(use)), (q_bin[qi0[ok]], q_frame[qi0[ok]]), cap
-    )
-    null = counts[use & ~near]
-    rate = float(null.mean()) if null.size >= 20 else math.nan
+    window = config.null_window_seconds * frames_per_second
+    near = away & (dist <= window)
+    null = _NullCounter(query, q_bin, q_frame, ref_times, ref_bins, shift, config.align_tol_bins, cap)
+    null_offsets = (first, step, half, scale)
+    local = math.nan
     if np.count_nonzero(near) >= 20:  # the chance level where the match is claimed
-        local = float(counts[near].mean())
+        # near offsets only need the reference around the match: a cheap first look that may
+        # already reject the candidate (the rate used below is at least this local one)
+        span = (offset - window - step, offset + window + step + scale * q_len)
+        local = float(null.counts(near, null_offsets, span).mean())
+        if reject is not None and reject(matched, local):
+            return Alignment(matched, local, scale, shift, offset, _first(hit_t), _last(hit_t))
+    far = np.flatnonzero(away & ~near)
+    use = np.zeros(n_c, dtype=bool)
+    use[far[:: max(1, far.size // _NULL_FAR_OFFSETS)]] = True
+    far_counts = null.counts(use, null_offsets, None)
+    rate = float(far_counts.mean()) if far_counts.size >= 20 else math.nan
+    if math.isfinite(local):
         rate = max(rate, local) if math.isfinite(rate) else local
     return Alignment(
         matched=matched,
@@ -218,9 +223,64 @@ def align(
         scale=scale,
         shift_bins=shift,
         offset_frames=offset,
-        query_start_frames=float(hit_t.min()) if hit_t.size else 0.0,
-        query_end_frames=float(hit_t.max()) if hit_t.size else 0.0,
+        query_start_frames=_first(hit_t),
+        query_end_frames=_last(hit_t),
     )
+
+
+def _first(t: np.ndarray) -> float:
+    return float(t.min()) if t.size else 0.0
+
+
+def _last(t: np.ndarray) -> float:
+    return float(t.max()) if t.size else 0.0
+
+
+class _NullCounter:
+    """Capped coincidence counts of a query with one reference at one shift, for chosen offsets of
+    a regular grid (the chance level of :func:`align`)."""
+
+    def __init__(
+        self,
+        query: Peaks,
+        q_bin: np.ndarray,
+        q_frame: np.ndarray,
+        ref_times: np.ndarray,
+        ref_bins: np.ndarray,
+        shift: float,
+        tol_bins: float,
+        cap: tuple[int, int],
+    ) -> None:
+        self._q = query
+        self._q_bin, self._q_frame = q_bin, q_frame
+        self._rt, self._rb = ref_times, ref_bins
+        self._shift = np.array([shift])
+        self._tol, self._cap = tol_bins, cap
+
+    def counts(
+        self, use: np.ndarray, grid: tuple[float, float, float, float], span: tuple[float, float] | None
+    ) -> np.ndarray:
+        """int64 ``[count_nonzero(use)]``: the count at each offset ``first + j * step`` with
+        ``use[j]`` (``grid = (first, step, half, scale)``), from the reference peaks inside ``span``
+        (frames; None: all of them), which must hold every peak those offsets can reach."""
+        first, step, half, scale = grid
+        rt, rb = self._rt, self._rb
+        if span is not None:
+            lo = int(np.searchsorted(rt, span[0], side="left"))
+            hi = int(np.searchsorted(rt, span[1], side="right"))
+            rt, rb = rt[lo:hi], rb[lo:hi]
+        n_use = int(np.count_nonzero(use))
+        if n_use == 0 or rt.size == 0:
+            return np.zeros(n_use, dtype=np.int64)
+        _, qi, tq, tr = _coincidences(self._q.times, self._q.bins, rt, rb, self._shift, self._tol)
+        u = tr - scale * tq
+        j = np.rint((u - first) / step).astype(np.int64)
+        ok = (j >= 0) & (j < use.size)
+        ok[ok] = use[j[ok]] & (np.abs(u[ok] - first - j[ok] * step) <= half)
+        compact = np.cumsum(use) - 1
+        return _capped_counts(
+            compact[j[ok]], n_use, (self._q_bin[qi[ok]], self._q_frame[qi[ok]]), self._cap
+        )
 
 
 def chance_rate(
