@@ -37,11 +37,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
-
-import numpy as np
 
 from _bench import cpu_seconds
 from reelsense.io import read_audio
@@ -135,12 +132,24 @@ def cli_round(lib: list[Path], queries: list[Path], work: Path) -> dict[str, flo
     exe = [sys.executable, "-m", "reelsense"]
     idx = work / "lib.rsidx"
     c0 = children_cpu()
-    subprocess.run([*exe, "sounds", "add", *map(str, lib), "--index", str(idx), "--no-progress"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [*exe, "sounds", "add", *map(str, lib), "--index", str(idx), "--no-progress"],
+        check=True,
+        capture_output=True,
+    )
     c1 = children_cpu()
     subprocess.run(
-        [*exe, "sounds", "match", *map(str, queries), "--index", str(idx), "-o", str(work / "m.csv"),
-         "--no-progress"],
+        [
+            *exe,
+            "sounds",
+            "match",
+            *map(str, queries),
+            "--index",
+            str(idx),
+            "-o",
+            str(work / "m.csv"),
+            "--no-progress",
+        ],
         check=True,
         capture_output=True,
     )
@@ -152,7 +161,9 @@ def cli_round(lib: list[Path], queries: list[Path], work: Path) -> dict[str, flo
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--olaf-core", type=Path, default=None, help="Olaf's olaf_core program (skip Olaf if absent)")
+    ap.add_argument(
+        "--olaf-core", type=Path, default=None, help="Olaf's olaf_core program (skip Olaf if absent)"
+    )
     ap.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cli", action="store_true", help="also time the reelsense CLI commands")
@@ -176,13 +187,18 @@ def main() -> int:
                 for k, v in r.items():
                     runs.setdefault(k, []).append(v)
     med = {k: statistics.median(v) for k, v in runs.items()}
-    print(f"library: {len(lib)} tracks, {minutes:.1f} min; queries: {len(queries)} dev videos; "
-          f"CPU seconds, median of {args.repeats}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"library: {len(lib)} tracks, {minutes:.1f} min; queries: {len(queries)} dev videos; "
+        f"CPU seconds, median of {args.repeats}; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     print("| step | Olaf | reelsense (library calls) | reelsense CLI |")
     print("|---|---:|---:|---:|")
     o = med.get
+
     def f(v: float | None) -> str:
         return "-" if v is None else f"{v:.2f}"
+
     olaf_index = None if o("lib_prep") is None else o("lib_prep") + o("store")
     olaf_query = None if o("query_prep") is None else o("query_prep") + o("query")
     print(f"| library prep (decode) | {f(o('lib_prep'))} | {f(o('decode_library'))} (inside indexing) | |")

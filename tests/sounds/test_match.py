@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from music import make_notes, render
 from reelsense.errors import ParameterError
+from reelsense.sounds import _kernels
 from reelsense.sounds._tables import SearchIndex
 from reelsense.sounds.fingerprint import FingerprintParams, peaks_of
 from reelsense.sounds.match import (
@@ -166,3 +167,37 @@ def test_align_finds_the_offset_and_a_chance_level(library: Library) -> None:
     assert a.scale == pytest.approx(1.0, abs=0.01)
     assert a.matched > 10 * a.null_rate > 0
     assert 0.0 <= a.query_start_frames < a.query_end_frames <= q.times.max()
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+@settings(max_examples=6, deadline=None)
+@given(
+    which=st.integers(0, 2),
+    offset=st.floats(1.0, 25.0),
+    speed=st.floats(0.85, 1.2),
+    cand_sound=st.integers(0, 2),
+)
+def test_compiled_alignment_counts_what_numpy_counts(
+    library: Library, which: int, offset: float, speed: float, cand_sound: int
+) -> None:
+    # the compiled kernels and the numpy implementation count the same coincidences and the
+    # same chance level, for true and for wrong candidates alike
+    index, notes = library
+    full = render(notes[which], DUR, SR)
+    clip = full[int(offset * SR) : int((offset + 8.0 * speed) * SR)]
+    x = soxr.resample(clip, SR * speed, SR).astype(np.float32)
+    q = prepare_query(x, SR, P, C).peaks
+    rt, rb = index.peaks(cand_sound)
+    fps = P.frames_per_second
+    cand = Candidate(cand_sound, speed, -36.0 * np.log2(speed), offset * fps, 1)
+    fast = align(q, rt, rb, cand, C, fps)
+    _kernels.AVAILABLE = False
+    try:
+        slow = align(q, rt, rb, cand, C, fps)
+    finally:
+        _kernels.AVAILABLE = True
+    assert fast.matched == slow.matched
+    if cand_sound == which:  # a clear best cell: the same alignment and chance level
+        assert fast.offset_frames == pytest.approx(slow.offset_frames)
+        assert fast.scale == pytest.approx(slow.scale)
+        assert fast.null_rate == pytest.approx(slow.null_rate, rel=1e-9)

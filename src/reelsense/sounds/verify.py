@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import special
 
+from reelsense.sounds import _kernels
+
 if TYPE_CHECKING:
     from reelsense.sounds.fingerprint import FingerprintParams, Peaks
     from reelsense.sounds.match import Candidate, MatchConfig
@@ -143,6 +145,8 @@ def align(
     none = Alignment(0, math.nan, cand.scale, cand.shift_bins, cand.offset_frames, 0.0, 0.0)
     if nq == 0 or ref_times.size == 0:
         return none
+    if _kernels.AVAILABLE:
+        return _align_compiled(query, ref_times, ref_bins, cand, config, frames_per_second, none, reject)
     res = config.align_step_frames
     tol = config.align_tol_steps
     half = res * (tol + 0.5)
@@ -228,6 +232,80 @@ def align(
     )
 
 
+def _align_compiled(
+    query: Peaks,
+    ref_times: np.ndarray,
+    ref_bins: np.ndarray,
+    cand: Candidate,
+    config: MatchConfig,
+    frames_per_second: float,
+    none: Alignment,
+    reject: Callable[[int, float], bool] | None,
+) -> Alignment:
+    """:func:`align` with the compiled kernels of :mod:`reelsense.sounds._kernels` (the same
+    computation)."""
+    res = config.align_step_frames
+    tol = config.align_tol_steps
+    half = res * (tol + 0.5)
+    s_grid = cand.scale * np.exp(np.linspace(-config.scale_step, config.scale_step, config.align_scale_steps))
+    k_half = config.shift_step_bins + 0.5
+    k_grid = cand.shift_bins + np.linspace(-k_half, k_half, config.align_shift_steps)
+    qt = np.ascontiguousarray(query.times, dtype=np.float64)
+    qb = np.ascontiguousarray(query.bins, dtype=np.float64)
+    q_len = float(qt.max())
+    q_bin = np.maximum(np.rint(qb), 0).astype(np.int64)
+    q_frame = np.maximum(np.rint(qt), 0).astype(np.int64)
+    n_bins = int(max(q_bin.max(), float(np.max(ref_bins)) if ref_bins.size else 0.0)) + 2
+    reach = 2.0 * config.offset_bin_frames + config.scale_step * cand.scale * q_len + 2.0
+    o_lo, o_hi = cand.offset_frames - reach, cand.offset_frames + reach
+    lo = int(np.searchsorted(ref_times, o_lo - 1.0, side="left"))
+    hi = int(np.searchsorted(ref_times, o_hi + s_grid[-1] * q_len + 1.0, side="right"))
+    o_min = int(np.floor(o_lo / res)) - tol
+    n_o = int(np.ceil((o_hi - o_lo) / res)) + 2 * tol + 2
+    cap_bin, cap_frame = config.align_cap_per_bin, config.align_cap_per_frame
+    rt = np.ascontiguousarray(ref_times, dtype=np.float64)
+    rb = np.ascontiguousarray(ref_bins, dtype=np.float64)
+    matched, scale, shift, offset, t0, t1, found = _kernels.local_search(
+        qt, qb, q_bin, q_frame, rt[lo:hi], rb[lo:hi], n_bins, s_grid, k_grid,
+        config.align_tol_bins, res, tol, o_min, n_o, cap_bin, cap_frame, _TOP_CELLS,
+    )  # fmt: skip
+    if not found:
+        return none
+    t_ref_max = float(rt[-1])
+    step = 2.0 * half + 2.0 * res
+    first = -0.5 * scale * q_len
+    n_c = max(0, int((t_ref_max - 0.5 * scale * q_len - first) / step))
+    dist = np.abs(first + step * np.arange(n_c) - offset)
+    away = dist > max(frames_per_second, 0.5 * scale * q_len)
+    window = config.null_window_seconds * frames_per_second
+    near = away & (dist <= window)
+
+    def counts(use: np.ndarray, t_lo: float, t_hi: float) -> np.ndarray:
+        a = int(np.searchsorted(rt, t_lo, side="left"))
+        b = int(np.searchsorted(rt, t_hi, side="right"))
+        return _kernels.null_counts(
+            qt, qb, q_bin, q_frame, rt[a:b], rb[a:b], n_bins, shift, config.align_tol_bins, scale, first,
+            step, half, use, cap_bin, cap_frame,
+        )  # fmt: skip
+
+    local = math.nan
+    if np.count_nonzero(near) >= 20:  # the chance level where the match is claimed; the reference
+        # around it is enough, and may already reject the candidate (the full rate is at least this)
+        local = float(counts(near, offset - window - step, offset + window + step + scale * q_len).mean())
+        if reject is not None and reject(int(matched), local):
+            return Alignment(
+                int(matched), local, float(scale), float(shift), float(offset), float(t0), float(t1)
+            )
+    far = np.flatnonzero(away & ~near)
+    use = np.zeros(n_c, dtype=bool)
+    use[far[:: max(1, far.size // _NULL_FAR_OFFSETS)]] = True
+    null = counts(use, -np.inf, np.inf)
+    rate = float(null.mean()) if null.size >= 20 else math.nan
+    if math.isfinite(local):
+        rate = max(rate, local) if math.isfinite(rate) else local
+    return Alignment(int(matched), rate, float(scale), float(shift), float(offset), float(t0), float(t1))
+
+
 def _first(t: np.ndarray) -> float:
     return float(t.min()) if t.size else 0.0
 
@@ -278,9 +356,7 @@ class _NullCounter:
         ok = (j >= 0) & (j < use.size)
         ok[ok] = use[j[ok]] & (np.abs(u[ok] - first - j[ok] * step) <= half)
         compact = np.cumsum(use) - 1
-        return _capped_counts(
-            compact[j[ok]], n_use, (self._q_bin[qi[ok]], self._q_frame[qi[ok]]), self._cap
-        )
+        return _capped_counts(compact[j[ok]], n_use, (self._q_bin[qi[ok]], self._q_frame[qi[ok]]), self._cap)
 
 
 def chance_rate(

@@ -1,0 +1,358 @@
+"""Compiled inner loops of the verification (:func:`reelsense.sounds.verify.align`), with numba.
+
+Verifying a candidate is many small steps over a few thousand peak pairs; in numpy each step is a
+call whose overhead outweighs its work (about 2.5 ms per candidate, 25 candidates for a query that
+matches nothing). These kernels do the same computation in one compiled pass each. They are the
+default when numba imports (a dependency of librosa, so it is installed with reelsense); setting
+``REELSENSE_NUMBA=0`` selects the numpy implementation, which the tests compare them against.
+
+Compiled code is cached beside this file (or in numba's user cache directory when that is not
+writable), so only the first process on a machine pays the compilation (a few seconds).
+
+Both kernels index reference peaks by whole log bin (a counting sort, :func:`bin_buckets`) and
+find, for each query peak, the reference peaks within ``tol_bins`` of its shifted bin.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+__all__ = ["AVAILABLE", "bin_buckets", "local_search", "null_counts"]
+
+try:
+    if os.environ.get("REELSENSE_NUMBA", "1") == "0":
+        raise ImportError("disabled by REELSENSE_NUMBA=0")
+    from numba import njit
+
+    AVAILABLE = True
+except ImportError:  # pragma: no cover - exercised with REELSENSE_NUMBA=0
+    AVAILABLE = False
+
+    def njit(*args, **kwargs):  # type: ignore[no-untyped-def,no-redef]
+        def wrap(fn):  # type: ignore[no-untyped-def]
+            return fn
+
+        return wrap
+
+
+@njit(cache=True, nogil=True)
+def bin_buckets(ref_bins: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reference peak indices grouped by whole bin: ``(order int64 [r], starts int64 [n_bins + 1])``;
+    peaks of bin ``b`` (``floor``, clipped to ``[0, n_bins)``) are ``order[starts[b]:starts[b+1]]``."""
+    n = ref_bins.size
+    starts = np.zeros(n_bins + 1, dtype=np.int64)
+    which = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        b = int(np.floor(ref_bins[i]))
+        b = min(max(b, 0), n_bins - 1)
+        which[i] = b
+        starts[b + 1] += 1
+    for b in range(n_bins):
+        starts[b + 1] += starts[b]
+    fill = starts[:-1].copy()
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        order[fill[which[i]]] = i
+        fill[which[i]] += 1
+    return order, starts
+
+
+@njit(cache=True, nogil=True)
+def _pairs(
+    q_bins: np.ndarray,
+    ref_bins: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
+    shifts: np.ndarray,
+    tol_bins: float,
+    ref_times: np.ndarray,
+    t_lo: np.ndarray,
+    t_hi: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (shift index, query peak ``i``, reference peak) with ``|ref_bin - (q_bin + shift)| <= tol``
+    and the reference time in ``[t_lo[i], t_hi[i]]``."""
+    n_bins = starts.size - 1
+    cap = 1024
+    kk = np.empty(cap, dtype=np.int64)
+    qq = np.empty(cap, dtype=np.int64)
+    rr = np.empty(cap, dtype=np.int64)
+    n = 0
+    for k in range(shifts.size):
+        for i in range(q_bins.size):
+            target = q_bins[i] + shifts[k]
+            b_lo = max(int(np.floor(target - tol_bins)), 0)
+            b_hi = min(int(np.floor(target + tol_bins)), n_bins - 1)
+            for b in range(b_lo, b_hi + 1):
+                for p in range(starts[b], starts[b + 1]):
+                    j = order[p]
+                    if abs(ref_bins[j] - target) <= tol_bins and t_lo[i] <= ref_times[j] <= t_hi[i]:
+                        if n == cap:
+                            cap *= 2
+                            kk2 = np.empty(cap, dtype=np.int64)
+                            qq2 = np.empty(cap, dtype=np.int64)
+                            rr2 = np.empty(cap, dtype=np.int64)
+                            kk2[:n] = kk[:n]
+                            qq2[:n] = qq[:n]
+                            rr2[:n] = rr[:n]
+                            kk, qq, rr = kk2, qq2, rr2
+                        kk[n] = k
+                        qq[n] = i
+                        rr[n] = j
+                        n += 1
+    return kk[:n], qq[:n], rr[:n]
+
+
+@njit(cache=True, nogil=True)
+def _capped(
+    groups: np.ndarray,
+    n_groups: int,
+    cells_bin: np.ndarray,
+    cells_frame: np.ndarray,
+    width_bin: int,
+    width_frame: int,
+    cap_bin: int,
+    cap_frame: int,
+) -> np.ndarray:
+    """Per group, the smaller of (coincidences counted at most ``cap_bin`` per query bin) and (at most
+    ``cap_frame`` per query frame); as :func:`reelsense.sounds.verify._capped_counts`."""
+    out = np.zeros(n_groups, dtype=np.int64)
+    if groups.size == 0:
+        return out
+    order = np.argsort(groups, kind="mergesort")
+    cb = np.zeros(width_bin, dtype=np.int64)
+    cf = np.zeros(width_frame, dtype=np.int64)
+    start = 0
+    n = groups.size
+    while start < n:
+        g = groups[order[start]]
+        end = start
+        tb = 0
+        tf = 0
+        while end < n and groups[order[end]] == g:
+            e = order[end]
+            b = cells_bin[e]
+            f = cells_frame[e]
+            if cb[b] < cap_bin:
+                tb += 1
+            cb[b] += 1
+            if cf[f] < cap_frame:
+                tf += 1
+            cf[f] += 1
+            end += 1
+        out[g] = min(tb, tf)
+        for p in range(start, end):  # reset what this group touched
+            e = order[p]
+            cb[cells_bin[e]] = 0
+            cf[cells_frame[e]] = 0
+        start = end
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _top_indices(values: np.ndarray, n_top: int) -> np.ndarray:
+    """Indices of the ``n_top`` largest values, largest first (ties: lower index first)."""
+    top = np.full(n_top, -1, dtype=np.int64)
+    vals = np.empty(n_top, dtype=values.dtype)
+    n = 0
+    for i in range(values.size):
+        v = values[i]
+        if n == n_top and v <= vals[n - 1]:
+            continue
+        pos = n if n < n_top else n_top - 1
+        while pos > 0 and vals[pos - 1] < v:
+            if pos < n_top:
+                vals[pos] = vals[pos - 1]
+                top[pos] = top[pos - 1]
+            pos -= 1
+        vals[pos] = v
+        top[pos] = i
+        if n < n_top:
+            n += 1
+    return top[:n]
+
+
+@njit(cache=True, nogil=True)
+def local_search(
+    q_times: np.ndarray,
+    q_bins: np.ndarray,
+    q_bin: np.ndarray,
+    q_frame: np.ndarray,
+    ref_times: np.ndarray,
+    ref_bins: np.ndarray,
+    n_bins: int,
+    s_grid: np.ndarray,
+    k_grid: np.ndarray,
+    tol_bins: float,
+    res: float,
+    tol: int,
+    o_min: int,
+    n_o: int,
+    cap_bin: int,
+    cap_frame: int,
+    top_cells: int,
+) -> tuple[int, float, float, float, float, float, bool]:
+    """The best cell of the local scale x shift x offset grid (see ``align``'s docstring):
+    ``(matched, scale, shift, offset, first hit time, last hit time, found)``."""
+    order, starts = bin_buckets(ref_bins, n_bins)
+    # a pair counts only if its implied offset can land in the histogram at some scale
+    o_first = (o_min - 1) * res
+    o_last = (o_min + n_o + 1) * res
+    t_lo = np.empty(q_times.size)
+    t_hi = np.empty(q_times.size)
+    for i in range(q_times.size):
+        t_lo[i] = o_first + s_grid.min() * q_times[i]
+        t_hi[i] = o_last + s_grid.max() * q_times[i]
+    kk, qi, ri = _pairs(q_bins, ref_bins, order, starts, k_grid, tol_bins, ref_times, t_lo, t_hi)
+    if kk.size == 0:
+        return 0, s_grid[s_grid.size // 2], k_grid[k_grid.size // 2], 0.0, 0.0, 0.0, False
+    n_k = k_grid.size
+    n_s = s_grid.size
+    n_cells = n_s * n_k
+    hist = np.zeros((n_cells, n_o), dtype=np.int64)
+    tq = np.empty(kk.size)
+    tr = np.empty(kk.size)
+    for p in range(kk.size):
+        tq[p] = q_times[qi[p]]
+        tr[p] = ref_times[ri[p]]
+    for si in range(n_s):
+        s = s_grid[si]
+        for p in range(kk.size):
+            ob = int(np.rint((tr[p] - s * tq[p]) / res)) - o_min
+            if ob >= 0 and ob < n_o:
+                hist[si * n_k + kk[p], ob] += 1
+    sm = hist.copy()
+    for d in range(1, tol + 1):
+        for c in range(n_cells):
+            for o in range(n_o):
+                if o - d >= 0:
+                    sm[c, o] += hist[c, o - d]
+                if o + d < n_o:
+                    sm[c, o] += hist[c, o + d]
+    flat = sm.ravel()
+    n_top = min(top_cells, flat.size)
+    top = _top_indices(flat, n_top)
+    half = res * (tol + 0.5)
+    by_k = np.argsort(kk, kind="mergesort")  # pairs of each shift together (kk is already grouped)
+    k_start = np.zeros(n_k + 1, dtype=np.int64)
+    for p in range(kk.size):
+        k_start[kk[p] + 1] += 1
+    for k in range(n_k):
+        k_start[k + 1] += k_start[k]
+    best_i = -1
+    best_capped = -1
+    best_sm = -1
+    cb = np.zeros(max(n_bins, 1) + 1, dtype=np.int64)
+    max_frame = 0
+    for i in range(q_frame.size):
+        max_frame = max(max_frame, q_frame[i])
+    cf = np.zeros(max_frame + 1, dtype=np.int64)
+    for t in range(n_top):
+        cell = top[t]
+        grid_i = cell // n_o
+        o_i = cell % n_o
+        s = s_grid[grid_i // n_k]
+        k = grid_i % n_k
+        off = (o_i + o_min) * res
+        tb = 0
+        tf = 0
+        for pp in range(k_start[k], k_start[k + 1]):
+            p = by_k[pp]
+            if abs(tr[p] - s * tq[p] - off) <= half:
+                b = q_bin[qi[p]]
+                f = q_frame[qi[p]]
+                if cb[b] < cap_bin:
+                    tb += 1
+                cb[b] += 1
+                if cf[f] < cap_frame:
+                    tf += 1
+                cf[f] += 1
+        for pp in range(k_start[k], k_start[k + 1]):
+            p = by_k[pp]
+            cb[q_bin[qi[p]]] = 0
+            cf[q_frame[qi[p]]] = 0
+        capped = min(tb, tf)
+        if capped > best_capped or (capped == best_capped and flat[cell] > best_sm):
+            best_capped = capped
+            best_sm = flat[cell]
+            best_i = t
+    cell = top[best_i]
+    grid_i = cell // n_o
+    scale = s_grid[grid_i // n_k]
+    k = grid_i % n_k
+    offset = (cell % n_o + o_min) * res
+    lo = np.inf
+    hi = -np.inf
+    for p in range(kk.size):
+        if kk[p] == k and abs(tr[p] - scale * tq[p] - offset) <= half:
+            lo = min(lo, tq[p])
+            hi = max(hi, tq[p])
+    if lo > hi:
+        lo = 0.0
+        hi = 0.0
+    return best_capped, scale, k_grid[k], offset, lo, hi, True
+
+
+@njit(cache=True, nogil=True)
+def null_counts(
+    q_times: np.ndarray,
+    q_bins: np.ndarray,
+    q_bin: np.ndarray,
+    q_frame: np.ndarray,
+    ref_times: np.ndarray,
+    ref_bins: np.ndarray,
+    n_bins: int,
+    shift: float,
+    tol_bins: float,
+    scale: float,
+    first: float,
+    step: float,
+    half: float,
+    use: np.ndarray,
+    cap_bin: int,
+    cap_frame: int,
+) -> np.ndarray:
+    """Capped coincidence counts at the offsets ``first + j * step`` with ``use[j]``
+    (int64 ``[count_nonzero(use)]``), at one scale and shift."""
+    n_c = use.size
+    compact = np.full(n_c, -1, dtype=np.int64)
+    n_use = 0
+    for j in range(n_c):
+        if use[j]:
+            compact[j] = n_use
+            n_use += 1
+    order, starts = bin_buckets(ref_bins, n_bins)
+    shifts = np.array([shift])
+    t_lo = np.full(q_times.size, -np.inf)
+    t_hi = np.full(q_times.size, np.inf)
+    last = -1
+    for j in range(n_c):
+        if use[j]:
+            last = j
+    if n_use > 0:
+        j0 = 0
+        while not use[j0]:
+            j0 += 1
+        for i in range(q_times.size):  # offsets first + j * step, j in [j0, last]
+            t_lo[i] = first + j0 * step - half + scale * q_times[i]
+            t_hi[i] = first + last * step + half + scale * q_times[i]
+    _, qi, ri = _pairs(q_bins, ref_bins, order, starts, shifts, tol_bins, ref_times, t_lo, t_hi)
+    groups = np.empty(qi.size, dtype=np.int64)
+    cbin = np.empty(qi.size, dtype=np.int64)
+    cfr = np.empty(qi.size, dtype=np.int64)
+    n = 0
+    max_frame = 0
+    for p in range(qi.size):
+        u = ref_times[ri[p]] - scale * q_times[qi[p]]
+        j = int(np.rint((u - first) / step))
+        if j < 0 or j >= n_c or compact[j] < 0:
+            continue
+        if abs(u - first - j * step) > half:
+            continue
+        groups[n] = compact[j]
+        cbin[n] = q_bin[qi[p]]
+        cfr[n] = q_frame[qi[p]]
+        max_frame = max(max_frame, cfr[n])
+        n += 1
+    return _capped(groups[:n], n_use, cbin[:n], cfr[:n], n_bins + 1, max_frame + 1, cap_bin, cap_frame)
