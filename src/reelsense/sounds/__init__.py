@@ -7,25 +7,48 @@
 - :mod:`reelsense.sounds.verify`: the alignment that verifies a candidate and its calibrated score.
 - :func:`discover_sounds` (:mod:`reelsense.sounds.discover`): which videos share a sound, with or
   without a library.
+
+Names are imported on first use, so that matching against an index does not import discovery
+(and the audio features it needs).
 """
 
-from reelsense.sounds.discover import Discovery, DiscoveryParams, discover_sounds
-from reelsense.sounds.fingerprint import Fingerprint, FingerprintParams, Peaks, fingerprint
-from reelsense.sounds.index import IndexStats, SoundIndex, SoundInfo, match_files
-from reelsense.sounds.match import MatchConfig, SoundMatch
+from __future__ import annotations
 
-__all__ = [
-    "Discovery",
-    "DiscoveryParams",
-    "Fingerprint",
-    "FingerprintParams",
-    "IndexStats",
-    "MatchConfig",
-    "Peaks",
-    "SoundIndex",
-    "SoundInfo",
-    "SoundMatch",
-    "discover_sounds",
-    "fingerprint",
-    "match_files",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reelsense.sounds.discover import Discovery, DiscoveryParams, discover_sounds
+    from reelsense.sounds.fingerprint import Fingerprint, FingerprintParams, Peaks, fingerprint
+    from reelsense.sounds.index import IndexStats, SoundIndex, SoundInfo, match_files
+    from reelsense.sounds.match import MatchConfig, SoundMatch
+
+_WHERE = {
+    "Discovery": "reelsense.sounds.discover",
+    "DiscoveryParams": "reelsense.sounds.discover",
+    "discover_sounds": "reelsense.sounds.discover",
+    "Fingerprint": "reelsense.sounds.fingerprint",
+    "FingerprintParams": "reelsense.sounds.fingerprint",
+    "Peaks": "reelsense.sounds.fingerprint",
+    "fingerprint": "reelsense.sounds.fingerprint",
+    "IndexStats": "reelsense.sounds.index",
+    "SoundIndex": "reelsense.sounds.index",
+    "SoundInfo": "reelsense.sounds.index",
+    "match_files": "reelsense.sounds.index",
+    "MatchConfig": "reelsense.sounds.match",
+    "SoundMatch": "reelsense.sounds.match",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'reelsense.sounds' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
