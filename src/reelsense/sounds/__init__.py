@@ -8,8 +8,9 @@
 - :func:`discover_sounds` (:mod:`reelsense.sounds.discover`): which videos share a sound, with or
   without a library.
 
-Names are imported on first use, so that matching against an index does not import discovery
-(and the audio features it needs).
+Discovery and the index are imported on first use, so that matching against an index does not
+import discovery (and the audio features it needs). ``fingerprint`` is imported here: it names
+both a module and the function, and the function wins.
 """
 
 from __future__ import annotations
@@ -17,29 +18,38 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from reelsense.sounds.fingerprint import Fingerprint, FingerprintParams, Peaks, fingerprint
+from reelsense.sounds.match import MatchConfig, SoundMatch
+
 if TYPE_CHECKING:
     from reelsense.sounds.discover import Discovery, DiscoveryParams, discover_sounds
-    from reelsense.sounds.fingerprint import Fingerprint, FingerprintParams, Peaks, fingerprint
     from reelsense.sounds.index import IndexStats, SoundIndex, SoundInfo, match_files
-    from reelsense.sounds.match import MatchConfig, SoundMatch
 
 _WHERE = {
     "Discovery": "reelsense.sounds.discover",
     "DiscoveryParams": "reelsense.sounds.discover",
     "discover_sounds": "reelsense.sounds.discover",
-    "Fingerprint": "reelsense.sounds.fingerprint",
-    "FingerprintParams": "reelsense.sounds.fingerprint",
-    "Peaks": "reelsense.sounds.fingerprint",
-    "fingerprint": "reelsense.sounds.fingerprint",
     "IndexStats": "reelsense.sounds.index",
     "SoundIndex": "reelsense.sounds.index",
     "SoundInfo": "reelsense.sounds.index",
     "match_files": "reelsense.sounds.index",
-    "MatchConfig": "reelsense.sounds.match",
-    "SoundMatch": "reelsense.sounds.match",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "Discovery",
+    "DiscoveryParams",
+    "Fingerprint",
+    "FingerprintParams",
+    "IndexStats",
+    "MatchConfig",
+    "Peaks",
+    "SoundIndex",
+    "SoundInfo",
+    "SoundMatch",
+    "discover_sounds",
+    "fingerprint",
+    "match_files",
+]
 
 
 def __getattr__(name: str) -> Any:
