@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -14,7 +16,12 @@ from music import make_notes, render
 from reelsense.errors import ParameterError, SoundIndexFormatError
 from reelsense.sounds._tables import PeakTable, SearchIndex, TripletTable, build_part
 from reelsense.sounds.fingerprint import FingerprintParams, peaks_of, reference_keys
-from reelsense.sounds.index._search_file import read_search_file, write_search_file
+from reelsense.sounds.index._search_file import (
+    read_search_file,
+    write_search_file,
+    write_search_file_streamed,
+)
+from reelsense.sounds.index._streamed import build_streamed
 
 P = FingerprintParams()
 
@@ -155,3 +162,36 @@ def test_a_failed_build_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         write_search_file(path, {"generation": 0}, broken)
     assert list(tmp_path.iterdir()) == []
+
+
+@settings(max_examples=5, deadline=None)
+@given(n_sounds=st.integers(1, 7), chunk=st.sampled_from([50, 700, 50_000]), seed=st.integers(0, 99))
+def test_streamed_search_file_holds_the_in_memory_tables(n_sounds: int, chunk: int, seed: int) -> None:
+    # the bounded-memory build (spilled partitions, any grouping of sounds) gives the same arrays
+    rng = np.random.default_rng(seed)
+    peaks = [_song_peaks(int(s), float(rng.uniform(0.5, 12.0))) for s in rng.integers(0, 50, n_sounds)]
+    table, peak_table = build_part(peaks, P)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.rsidx-search"
+        header = {
+            "generation": 1,
+            "sound_ids": [str(i) for i in range(n_sounds)],
+            "sound_keys": list(range(n_sounds)),
+        }
+        fd = os.open(path, os.O_RDWR | os.O_CREAT)
+        try:
+            build_streamed(
+                ((p.times, p.bins) for p in peaks), P, fd, align=4096, spill_dir=tmp, chunk_peaks=chunk
+            )
+        finally:
+            os.close(fd)
+        assert [q.name for q in Path(tmp).iterdir()] == ["s.rsidx-search"]  # spill files removed
+        assert write_search_file_streamed(path, lambda: header, ((p.times, p.bins) for p in peaks), P)
+        f = read_search_file(path)
+        for name in ("offsets", "check", "postings"):
+            assert np.array_equal(getattr(f.table, name), getattr(table, name))
+        assert (f.table.bits, f.table.time_bits) == (table.bits, table.time_bits)
+        for name in ("offsets", "times", "bins"):
+            assert np.array_equal(getattr(f.peaks, name), getattr(peak_table, name))
+        assert not write_search_file_streamed(Path(tmp) / "empty-search", lambda: header, iter(()), P)
+        assert not (Path(tmp) / "empty-search").exists()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ from reelsense.sounds.index._search_file import (
     SearchFile,
     read_search_file,
     search_file_path,
-    write_search_file,
+    write_search_file_streamed,
 )
 from reelsense.sounds.index._store import FingerprintStore
 
@@ -157,6 +158,11 @@ class SearchCache:
         return SearchIndex(parts, base.ids + ids, np.r_[alive, np.ones(len(ids), dtype=bool)])
 
     def _rebuild(self, persist: bool) -> tuple[SearchIndex, int]:
+        if persist:
+            try:
+                return self._rebuild_file()
+            except OSError as exc:  # e.g. a read-only folder: build in memory instead
+                logger.info("cannot write %s (%s); keeping the search structure in memory", self.path, exc)
         keys: list[int] = []
         ids: list[str] = []
         peaks: list[Peaks] = []
@@ -169,20 +175,38 @@ class SearchCache:
         if not peaks:
             self._base = None
             return SearchIndex([], []), generation
-        if persist:
-            header = {**self._identity, "generation": generation, "sound_ids": ids, "sound_keys": keys}
-            try:
-                write_search_file(
-                    self.path, header, lambda allocate: build_part(peaks, self._params, allocate=allocate)
-                )
-                base = self._load_file()
-                if base is None:
-                    raise SoundIndexFormatError(f"{self.path} could not be read back after writing it")
-                logger.info("wrote %s (%d sounds, generation %d)", self.path, len(ids), generation)
-                self._base = base
-                return SearchIndex([(base.table, base.peaks)], ids), generation
-            except OSError as exc:  # e.g. a read-only folder: build in memory instead
-                logger.info("cannot write %s (%s); keeping the search structure in memory", self.path, exc)
         table, peak_table = build_part(peaks, self._params)
         self._base = _Base(table, peak_table, ids, keys, generation)
         return SearchIndex([(table, peak_table)], ids), generation
+
+    def _rebuild_file(self) -> tuple[SearchIndex, int]:
+        """Stream the store's peaks into a new search file (bounded memory) and map it."""
+        keys: list[int] = []
+        ids: list[str] = []
+        with self._store.iter_arrays() as stream:
+
+            def sounds() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                for key, sound_id, arrays in stream:
+                    keys.append(int(key))
+                    ids.append(sound_id)
+                    yield arrays["peak_times"], arrays["peak_bins"]
+
+            def header() -> dict[str, Any]:
+                return {
+                    **self._identity,
+                    "generation": stream.generation,
+                    "sound_ids": ids,
+                    "sound_keys": keys,
+                }
+
+            written = write_search_file_streamed(self.path, header, sounds(), self._params)
+            generation = stream.generation
+        if not written:
+            self._base = None
+            return SearchIndex([], []), generation
+        base = self._load_file()
+        if base is None:
+            raise SoundIndexFormatError(f"{self.path} could not be read back after writing it")
+        logger.info("wrote %s (%d sounds, generation %d)", self.path, len(ids), generation)
+        self._base = base
+        return SearchIndex([(base.table, base.peaks)], ids), generation

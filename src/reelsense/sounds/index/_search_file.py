@@ -28,7 +28,7 @@ import logging
 import os
 import secrets
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,8 +37,17 @@ import numpy as np
 
 from reelsense.errors import SoundIndexFormatError
 from reelsense.sounds._tables import PeakTable, TripletTable
+from reelsense.sounds.fingerprint import FingerprintParams
+from reelsense.sounds.index._streamed import build_streamed
 
-__all__ = ["FORMAT_VERSION", "SearchFile", "read_search_file", "search_file_path", "write_search_file"]
+__all__ = [
+    "FORMAT_VERSION",
+    "SearchFile",
+    "read_search_file",
+    "search_file_path",
+    "write_search_file",
+    "write_search_file_streamed",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +150,45 @@ def write_search_file(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_search_file_streamed(
+    path: Path,
+    header: Callable[[], Mapping[str, Any]],
+    sounds: Iterable[tuple[np.ndarray, np.ndarray]],
+    params: FingerprintParams,
+) -> bool:
+    """:func:`write_search_file` for the peaks of ``sounds`` (``(times, bins)`` per sound, in index
+    order), built in bounded memory (:mod:`reelsense.sounds.index._streamed`); ``header()`` is called
+    once the sounds have been read. Writes nothing and returns False when there were no sounds."""
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for the index
+    try:
+        with os.fdopen(fd, "w+b") as f:
+            built = build_streamed(sounds, params, f.fileno(), align=_ALIGN, spill_dir=path.parent)
+            if built.layout["peak_offsets"]["shape"][0] <= 1:
+                tmp.unlink()
+                return False
+            meta = {
+                **header(),
+                "table_bits": built.bits,
+                "time_bits": built.time_bits,
+                "kind": _KIND,
+                "format_version": FORMAT_VERSION,
+                "arrays": built.layout,
+            }
+            blob = json.dumps(meta, sort_keys=True, allow_nan=False).encode("utf-8")
+            f.seek(built.end)
+            f.truncate(built.end)
+            f.write(blob)
+            f.write(_TRAILER.pack(len(blob), MAGIC))
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return True
 
 
 def read_search_file(path: Path) -> SearchFile:
