@@ -13,6 +13,7 @@ from music import make_notes, render
 from reelsense.errors import SoundIndexError, SoundIndexFormatError
 from reelsense.sounds import FingerprintParams, SoundIndex
 from reelsense.sounds.fingerprint import peaks_of
+from reelsense.sounds.index import RayShardedIndex, ShardedIndex, shard_of, split_index
 from reelsense.sounds.index._search_file import read_search_file
 from reelsense.sounds.index._store import FingerprintStore
 
@@ -125,3 +126,53 @@ def test_add_peaks_and_an_index_of_the_pair_scheme(tmp_path: Path) -> None:
         pass
     with pytest.raises(SoundIndexFormatError, match="scheme"):
         SoundIndex.open(future)
+
+
+def test_shards_search_as_one_index(tmp_path: Path) -> None:
+    # split into shards, searched in this process: the same best match and the same score as the
+    # whole index (every shard scores against the trial count of all of them)
+    whole = tmp_path / "whole.rsidx"
+    songs = {f"song{i}": _song(i, 20.0) for i in range(5)}
+    with SoundIndex.create(whole) as index:
+        for sid, x in songs.items():
+            index.add_array(sid, x, SR)
+    paths = split_index(whole, tmp_path / "shards", 3)
+    assert [p.name for p in paths] == ["shard-000.rsidx", "shard-001.rsidx", "shard-002.rsidx"]
+    held = {}
+    for i, p in enumerate(paths):
+        with SoundIndex.open(p, readonly=True) as shard:
+            assert p.with_name(p.name + "-search").exists()
+            held.update({sid: i for sid in shard.ids()})
+    assert held == {sid: shard_of(sid, 3) for sid in songs}
+    clip = songs["song3"][4 * SR : 12 * SR]
+    with SoundIndex.open(whole, readonly=True) as index, ShardedIndex(paths) as sharded:
+        assert len(sharded) == 5
+        assert sharded.total_frames == pytest.approx(index._search.get().total_frames)
+        one, many = index.match(clip, SR), sharded.match(clip, SR)
+        assert one[0].sound_id == many[0].sound_id == "song3"
+        assert many[0].score == pytest.approx(one[0].score)
+        assert many[0].offset_seconds == pytest.approx(4.0, abs=0.1)
+        rng = np.random.default_rng(3)
+        assert sharded.match((0.1 * rng.standard_normal(6 * SR)).astype(np.float32), SR) == []
+
+
+@pytest.mark.slow
+def test_ray_shards_give_the_in_process_answer(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    whole = tmp_path / "whole.rsidx"
+    songs = {f"song{i}": _song(i, 20.0) for i in range(4)}
+    with SoundIndex.create(whole) as index:
+        for sid, x in songs.items():
+            index.add_array(sid, x, SR)
+    paths = split_index(whole, tmp_path / "shards", 2)
+    clip = songs["song2"][3 * SR : 11 * SR]
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = RayShardedIndex(paths, num_cpus=0.5)
+        with ShardedIndex(paths) as local:
+            assert remote.total_frames == pytest.approx(local.total_frames)
+            a, b = remote.match(clip, SR), local.match(clip, SR)
+        assert a[0].sound_id == b[0].sound_id == "song2" and a[0].score == pytest.approx(b[0].score)
+        remote.close()
+    finally:
+        ray.shutdown()

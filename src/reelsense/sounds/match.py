@@ -487,8 +487,13 @@ def match_query(
     *,
     threshold: float | None = None,
     top_k: int | None = None,
+    total_frames: float | None = None,
 ) -> list[SoundMatch]:
     """Ranked matches of a prepared query (best first), keeping ``score >= threshold``.
+
+    ``total_frames``: the reference frames that the score's trial count is taken over (default:
+    those of ``index``). A shard of a larger index passes the whole index's total, so that its
+    scores mean what one search of the whole index would mean.
 
     The search runs in stages, each adding its votes to the earlier ones; when only the best
     match is wanted (``top_k`` 1) it stops after the first stage whose best candidate verifies
@@ -509,7 +514,7 @@ def match_query(
         return []
     scales, shifts = hypothesis_grid(config, params)
     grid = (scales, shifts)
-    trials = log10_trials(index.total_frames, scales.size, config)
+    trials = log10_trials(index.total_frames if total_frames is None else total_frames, scales.size, config)
     first = min(config.first_triplets, query.n_triplets)
     strong, rest = query.order[:first], query.order[first:]
     ident = _identity(scales, shifts)

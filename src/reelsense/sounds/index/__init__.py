@@ -6,9 +6,22 @@ search structure the matcher uses, kept in a memory-mapped file beside it.
 
 Modules: ``_index`` (the public class), ``_store`` / ``_sql`` / ``_codec`` / ``_records`` (the
 on-disk store), ``_search_file`` (the search structure persisted beside the store) and
-``_cache`` (keeping that structure in step with the store).
+``_cache`` (keeping that structure in step with the store), ``_streamed`` (building that file in
+bounded memory) and ``_shards`` (one logical index kept as several: :func:`split_index`,
+:class:`ShardedIndex`, :class:`RayShardedIndex`).
 """
 
 from reelsense.sounds.index._index import IndexStats, SoundIndex, SoundInfo, match_files
+from reelsense.sounds.index._shards import RayShardedIndex, ShardedIndex, merge_matches, shard_of, split_index
 
-__all__ = ["IndexStats", "SoundIndex", "SoundInfo", "match_files"]
+__all__ = [
+    "IndexStats",
+    "RayShardedIndex",
+    "ShardedIndex",
+    "SoundIndex",
+    "SoundInfo",
+    "match_files",
+    "merge_matches",
+    "shard_of",
+    "split_index",
+]
