@@ -66,14 +66,15 @@ class MatchConfig:
     time-stretch over ``tempo_range``, pitch shift over ``pitch_range_semitones``) spaced
     ``scale_step`` / ``shift_step_bins``; hash hits vote in offset bins of
     ``offset_bin_frames``; the ``cells_per_sound`` best (hypothesis, offset) cells of each of
-    the best ``n_candidates`` sounds are verified. Probing starts with the ``first_triplets``
-    strongest query triplets, leaving out keys whose bucket holds more than
-    ``first_round_max_load`` times the mean number of postings per bucket (the commonest
-    patterns: little evidence, most of the work), and, when only the best match is wanted
-    (``top_k`` 1), stops there if a candidate scores ``exit_score`` or more; verification then
-    stops at the first such candidate too. Otherwise every triplet is looked up, keys of
-    buckets fuller than ``max_load`` times the mean excepted (None: none). ``top_k`` > 1
-    verifies every candidate.
+    the best ``n_candidates`` sounds are verified. Probing runs in stages (see
+    :func:`match_query`): every triplet under the identity hypothesis, then the strongest
+    ``first_triplets``, then up to ``second_triplets``, then the rest under every other
+    hypothesis, leaving out keys whose bucket holds more than ``max_load`` times the mean number
+    of postings per bucket (None: none; the commonest patterns: little evidence, most of the
+    work; ``first_round_max_load`` for the first grid stage). When only the best match is wanted
+    (``top_k`` 1) the search stops after a stage whose best candidate scores ``exit_score`` or
+    more; verification then stops at the first such candidate too (``confirm_triplets``: see
+    :func:`match_query`). ``top_k`` > 1 verifies every candidate.
 
     Verification aligns peaks on an ``align_scale_steps`` x ``align_shift_steps`` grid that
     spans one hypothesis step on either side of the candidate's, with tolerances
@@ -94,9 +95,10 @@ class MatchConfig:
     n_candidates: int = 8
     cells_per_sound: int = 3
     first_triplets: int = 600
-    first_round_max_load: float = 16.0
+    second_triplets: int = 2000
+    first_round_max_load: float = 8.0
     confirm_triplets: int = 150
-    max_load: float | None = 32.0
+    max_load: float | None = 8.0
     exit_score: float = 12.0
     align_tol_bins: float = 0.75
     align_step_frames: float = 0.5
@@ -348,31 +350,46 @@ def rank_candidates(
     bin boundary loses nothing); the ``n_candidates`` best sounds, best first."""
     if len(votes) == 0 or n_sounds == 0:
         return []
-    h = scales.size
     width = config.offset_bin_frames
-    off_min = float(np.floor(votes.offsets.min() / width))
-    obin = (np.floor(votes.offsets / width) - off_min).astype(np.int64)
-    n_ob = int(obin.max()) + 2
-    pair = votes.sounds * h + votes.hypotheses
-    # the (sound, hypothesis) pairs with the most hits; then offset cells among them only
-    if n_sounds * h <= _DIRECT_PAIRS:
-        uniq = np.arange(n_sounds * h)
-        inverse = pair
-        totals = np.bincount(pair, minlength=uniq.size)
+    # hypotheses numbered among those that got hits (one, after the identity stage)
+    present = np.flatnonzero(np.bincount(votes.hypotheses, minlength=scales.size))
+    h = present.size
+    if h < scales.size:
+        hmap = np.zeros(scales.size, dtype=np.int64)
+        hmap[present] = np.arange(h)
+        pair = votes.sounds * h + hmap[votes.hypotheses]
     else:
-        uniq, inverse, totals = np.unique(pair, return_inverse=True, return_counts=True)
-    keep_n = min(int(np.count_nonzero(totals)), _PAIRS_KEPT)
-    top = np.argpartition(-totals, keep_n - 1)[:keep_n]
-    remap = np.full(uniq.size, -1, dtype=np.int64)
-    remap[top] = np.arange(top.size)
-    compact = remap[inverse]
-    sel = compact >= 0
-    cells = np.bincount(compact[sel] * n_ob + obin[sel], minlength=top.size * n_ob).reshape(top.size, n_ob)
+        pair = votes.sounds * h + votes.hypotheses
+    # the (sound, hypothesis) pairs with the most hits; then offset cells among their hits only
+    # (few passes over all the hits: at 10,000 sounds a query that matches nothing has millions)
+    if n_sounds * h <= _DIRECT_PAIRS:
+        totals = np.bincount(pair, minlength=n_sounds * h)
+        nonzero = np.flatnonzero(totals)
+        keep_n = min(nonzero.size, _PAIRS_KEPT)
+        top = nonzero[np.argpartition(-totals[nonzero], keep_n - 1)[:keep_n]]
+        remap = np.full(n_sounds * h, -1, dtype=np.int32)
+        remap[top] = np.arange(top.size, dtype=np.int32)
+        compact = remap[pair]
+        pair_ids = top
+    else:
+        uniq, inverse, counts = np.unique(pair, return_inverse=True, return_counts=True)
+        keep_n = min(uniq.size, _PAIRS_KEPT)
+        top = np.argpartition(-counts, keep_n - 1)[:keep_n]
+        remap = np.full(uniq.size, -1, dtype=np.int32)
+        remap[top] = np.arange(top.size, dtype=np.int32)
+        compact = remap[inverse]
+        pair_ids = uniq[top]
+    sel = np.flatnonzero(compact >= 0)
+    offsets = votes.offsets[sel]
+    off_min = float(np.floor(offsets.min() / width))
+    obin = (np.floor(offsets / width) - off_min).astype(np.int64)
+    n_ob = int(obin.max()) + 2
+    cells = np.bincount(compact[sel].astype(np.int64) * n_ob + obin, minlength=top.size * n_ob)
+    cells = cells.reshape(top.size, n_ob)
     win = cells.copy()
     win[:, 1:] += cells[:, :-1]  # window j covers bins j-1 and j
     best_bin = np.argmax(win, axis=1)
     best_val = win[np.arange(win.shape[0]), best_bin]
-    pair_ids = uniq[top]
     pair_sound = pair_ids // h
     order = np.lexsort((-best_val, pair_sound))  # by sound, then best first
     ps = pair_sound[order]
@@ -385,8 +402,8 @@ def rank_candidates(
     return [
         Candidate(
             sound=int(pair_sound[i]),
-            scale=float(scales[pair_ids[i] % h]),
-            shift_bins=float(shifts[pair_ids[i] % h]),
+            scale=float(scales[present[pair_ids[i] % h]]),
+            shift_bins=float(shifts[present[pair_ids[i] % h]]),
             offset_frames=(float(best_bin[i]) + off_min) * width,
             votes=int(best_val[i]),
         )
@@ -453,6 +470,12 @@ def _probe_some(
     return Votes(v.sounds, hyps[v.hypotheses], v.offsets)
 
 
+def _loads_overlap(load: tuple[float | None, float | None]) -> bool:
+    """Whether a bucket-load range ``(low, high]`` can hold any bucket."""
+    low, high = load
+    return low is None or high is None or high > low
+
+
 def _confirm_identity(
     query: QueryPrint,
     cands: list[Candidate],
@@ -503,7 +526,13 @@ def match_query(
        uploads; one lookup per triplet);
     2. the strongest ``first_triplets`` under every other hypothesis, the commonest patterns left
        out (``first_round_max_load``);
-    3. the rest of the triplets, and the patterns left out before, under every other hypothesis.
+    3. the next ones, up to ``second_triplets``, under every other hypothesis (at 10,000 sounds a
+       weak or edited query often shows first here, at a third of the cost of the last stage);
+    4. the rest of the triplets, and the patterns left out before, under every other hypothesis.
+
+    When the identity stage is certain, the strongest ``confirm_triplets`` are also probed under
+    every hypothesis: a pitch shift by a musical interval can leave enough partials in place for a
+    weaker identity match (:func:`_confirm_identity`).
 
     Whatever stage it stops at, scores are computed against the whole search (every hypothesis),
     so they mean the same thing as an exhaustive search's.
@@ -516,7 +545,8 @@ def match_query(
     grid = (scales, shifts)
     trials = log10_trials(index.total_frames if total_frames is None else total_frames, scales.size, config)
     first = min(config.first_triplets, query.n_triplets)
-    strong, rest = query.order[:first], query.order[first:]
+    second = max(first, min(config.second_triplets, query.n_triplets))
+    strong, more, rest = query.order[:first], query.order[first:second], query.order[second:]
     ident = _identity(scales, shifts)
     identity = np.array([ident])
     others = np.delete(np.arange(scales.size), ident)
@@ -526,6 +556,7 @@ def match_query(
     stages: list[list[tuple[np.ndarray, np.ndarray, tuple[float | None, float | None]]]] = [
         [(query.order, identity, (None, cap))],
         [(strong, others, (None, first_load))],
+        [(more, others, (None, cap))],
         [(rest, others, (None, cap)), (strong, others, (first_load, cap))],
     ]
     done: dict[Candidate, SoundMatch] = {}
@@ -538,9 +569,10 @@ def match_query(
     votes: Votes | None = None
     cands: list[Candidate] = []
     for n_stage, stage in enumerate(stages):
+        stage = [(sel, hyps, load) for sel, hyps, load in stage if sel.size and _loads_overlap(load)]
+        if not stage:
+            continue
         for selected, hyps, load in stage:
-            if selected.size == 0:
-                continue
             new = _probe_some(query, selected, index, params, grid, hyps, load)
             votes = new if votes is None else votes + new
         if votes is None:
