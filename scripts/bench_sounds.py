@@ -13,7 +13,12 @@ Prints:
   build time and peak memory (max RSS) while indexing, bytes per hour, then, in a fresh
   process, open time (mapping the search file), 10 s query latency (median / p95) with top-1
   of the sampled dev queries among all the decoys, the false-positive rate of the dev negative
-  queries against it, and peak memory while matching.
+  queries against it, and peak memory while matching;
+* with ``--shards N``: the synthetic index split into N shards (``split_index``), searched as one
+  index in this process (``ShardedIndex``) and by N Ray actors (``RayShardedIndex``, one CPU
+  each): latency per query (CPU of all processes, and wall), top-1, false positives, and the
+  largest resident memory of one actor. ``--index PATH`` reuses (and ``--keep`` keeps) a synthetic
+  index instead of building one in a temporary folder.
 
 Synthetic sounds: peak lists made from the REAL library's reference peaks, so that key
 statistics are those of music: each sound is ``--minutes`` long, cut into segments of 8-30 s;
@@ -32,6 +37,7 @@ excerpts (decoding excluded), so that other processes on the machine do not dist
     python scripts/bench_sounds.py [--bench ../shared/bench] [--n-sounds 10000] [--minutes 3]
                                    [--queries 40] [--workdir /tmp]
     python scripts/bench_sounds.py --n-sounds 1000     # a quick run
+    python scripts/bench_sounds.py --index /tmp/syn10k.rsidx --keep --shards 2   # shards and Ray actors
 """
 
 from __future__ import annotations
@@ -170,6 +176,7 @@ def child(args: argparse.Namespace, mode: str, index: Path) -> dict[str, float]:
     """Run this script in ``mode`` (build / match) in a fresh process; its JSON report."""
     cmd = [sys.executable, __file__, "--bench", str(args.bench), "--queries", str(args.queries)]
     cmd += ["--n-sounds", str(args.n_sounds), "--minutes", str(args.minutes), f"--{mode}-child", str(index)]
+    cmd += ["--shards", str(args.shards)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -241,6 +248,65 @@ def match_child(args: argparse.Namespace) -> None:
     print(json.dumps(res))
 
 
+def shard_child(args: argparse.Namespace) -> None:
+    """Runs in a fresh process: split the index into shards, match through them in this process
+    and through Ray actors; reports JSON."""
+    import ray
+
+    from reelsense.sounds.index import RayShardedIndex, ShardedIndex, split_index
+
+    params = FingerprintParams()
+    sr = params.sample_rate
+    queries, truth, negatives = load_queries(args.bench, sr, args.queries, seed=0)
+    out_dir = args.shard_child.parent / f"{args.shard_child.stem}-shards{args.shards}"
+    if not all((out_dir / f"shard-{i:03d}.rsidx-search").exists() for i in range(args.shards)):
+        split_index(args.shard_child, out_dir, args.shards)
+    paths = [out_dir / f"shard-{i:03d}.rsidx" for i in range(args.shards)]
+    res: dict[str, float] = {}
+
+    def run(index: object, tag: str, cpu: object) -> None:
+        ms, wall, ok, fp = [], [], 0, 0
+        index.match(queries[0], sr)  # type: ignore[attr-defined]  # warm up
+        for q, sound in [*zip(queries, truth, strict=True), *((n, "") for n in negatives)]:
+            c0, t0 = cpu(), time.perf_counter()  # type: ignore[operator]
+            m = index.match(q, sr)  # type: ignore[attr-defined]
+            ms.append(1000 * (cpu() - c0))  # type: ignore[operator]
+            wall.append(1000 * (time.perf_counter() - t0))
+            if sound:
+                ok += bool(m) and m[0].sound_id == sound
+            else:
+                fp += bool(m)
+        n = len(queries)
+        res.update(
+            {
+                f"{tag}_top1": ok / n,
+                f"{tag}_fp": fp,
+                f"{tag}_cpu_median_ms": float(np.median(ms[:n])),
+                f"{tag}_cpu_p95_ms": float(np.percentile(ms[:n], 95)),
+                f"{tag}_neg_cpu_p95_ms": float(np.percentile(ms[n:], 95)),
+                f"{tag}_wall_median_ms": float(np.median(wall[:n])),
+                f"{tag}_wall_p95_ms": float(np.percentile(wall[:n], 95)),
+                f"{tag}_neg_wall_p95_ms": float(np.percentile(wall[n:], 95)),
+            }
+        )
+
+    with ShardedIndex(paths) as local:
+        run(local, "local", time.process_time)
+    ray.init(num_cpus=args.shards, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = RayShardedIndex(paths, num_cpus=1)
+
+        def all_cpu() -> float:  # this process and every actor (user + system seconds)
+            return time.process_time() + sum(ray.get([a.cpu_seconds.remote() for a in remote.actors]))
+
+        run(remote, "ray", all_cpu)
+        res["ray_actor_rss_mb"] = max(ray.get([a.max_rss_mb.remote() for a in remote.actors]))
+        remote.close()
+    finally:
+        ray.shutdown()
+    print(json.dumps(res))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench")
@@ -250,12 +316,19 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=None, help="where the synthetic index is written")
     ap.add_argument("--build-child", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--match-child", type=Path, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--shard-child", type=Path, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--shards", type=int, default=0, help="also search the index split into N shards")
+    ap.add_argument("--index", type=Path, default=None, help="synthetic index to reuse (built when missing)")
+    ap.add_argument("--keep", action="store_true", help="keep the synthetic index (with --index)")
     args = ap.parse_args()
     if args.build_child is not None:
         build_child(args)
         return
     if args.match_child is not None:
         match_child(args)
+        return
+    if args.shard_child is not None:
+        shard_child(args)
         return
     params, config = FingerprintParams(), MatchConfig()
     sr = params.sample_rate
@@ -296,8 +369,24 @@ def main() -> None:
             f"at 5 % steps, no hashes): median {np.median(naive):.0f} ms CPU per query = {np.median(naive) / len(prints):.1f} ms per reference sound"  # noqa: E501
         )
         # ---- synthetic large index, built and matched in fresh processes (their own peak memory)
-        big = Path(tmp) / "synthetic.rsidx"
-        b = child(args, "build", big)
+        big = args.index or Path(tmp) / "synthetic.rsidx"
+        if big.exists() and args.index is not None:
+            with SoundIndex.open(big, readonly=True) as existing:
+                est = existing.stats()
+            nan = float("nan")
+            b = {
+                "n_sounds": est.n_sounds,
+                "hours": est.total_duration_seconds / 3600,
+                "store_s": nan,
+                "search_s": nan,
+                "search_cpu_s": nan,
+                "file_mb": est.file_bytes / 1e6,
+                "search_mb": est.search_file_bytes / 1e6,
+                "mb_per_hour": (est.bytes_per_hour or 0) / 1e6,
+                "rss_mb": nan,
+            }
+        else:
+            b = child(args, "build", big)
         print(
             f"synthetic index: {b['n_sounds']} sounds x {args.minutes:g} min ({b['hours']:.0f} h): "
             f"peaks stored in {b['store_s']:.0f} s wall, search file built in {b['search_s']:.0f} s wall / "
@@ -318,6 +407,20 @@ def main() -> None:
             f"p95 {r['neg_p95_ms']:.0f} ms CPU; peak memory while matching (max RSS) {r['rss_mb']:.0f} MB "
             f"({r['rss_before_mb']:.0f} MB before opening the index)"
         )
+        if args.shards:
+            sh = child(args, "shard", big)
+            for tag, what in (("local", "in one process"), ("ray", f"{args.shards} Ray actors")):
+                g = {k[len(tag) + 1 :]: v for k, v in sh.items() if k.startswith(tag + "_")}
+                print(
+                    f"  {args.shards} shards, {what}: top-1 {g['top1']:.2f}, false positives {g['fp']:.0f}; "
+                    f"10 s query CPU median {g['cpu_median_ms']:.0f} ms, p95 {g['cpu_p95_ms']:.0f} ms "
+                    f"(negatives p95 {g['neg_cpu_p95_ms']:.0f}); wall median {g['wall_median_ms']:.0f} ms, "
+                    f"p95 {g['wall_p95_ms']:.0f} ms (negatives p95 {g['neg_wall_p95_ms']:.0f})"
+                )
+            print(f"  largest actor resident memory {sh['ray_actor_rss_mb']:.0f} MB")
+        if args.index is not None and not args.keep and big.exists():
+            for f in big.parent.glob(big.name + "*"):
+                f.unlink()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ mean for one index holding every sound: the false-match probability over the who
 from __future__ import annotations
 
 import os
+import resource
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -171,6 +172,15 @@ class _ShardActor:
 
     def total_frames(self) -> float:
         return float(self.search.total_frames)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of the actor's process (for benchmarks)."""
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    def max_rss_mb(self) -> float:
+        """Peak resident memory of the actor's process in MB (for benchmarks)."""
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
     def match(self, query: QueryPrint, threshold: float, top_k: int, total_frames: float) -> list[SoundMatch]:
         return match_query(
