@@ -6,6 +6,11 @@ every shard, and the matches merged. Each shard scores its matches against the t
 *all* shards together (``match_query(..., total_frames=...)``), so a score means what it would
 mean for one index holding every sound: the false-match probability over the whole library.
 
+Each shard verifies ``ceil(n_candidates / n_shards)`` candidates (at least 2), so that the
+shards together verify about as many alignments as one index would: every verified alignment is
+one more chance of a false match, and at 10,000 synthetic sounds verifying twice as many found
+a false match at score 6.4 that one index did not reach (``docs/scaling.md``).
+
 - :func:`split_index`: copy an index's sounds into ``n`` shard indexes (by a hash of the sound id,
   so a sound's shard does not depend on the order sounds were added).
 - :class:`ShardedIndex`: the shards opened in this process, searched one after another.
@@ -16,6 +21,7 @@ mean for one index holding every sound: the false-match probability over the who
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import resource
 import zlib
@@ -31,7 +37,7 @@ from reelsense.sounds.index._index import SoundIndex
 from reelsense.sounds.index._records import StoreItem
 from reelsense.sounds.match import MatchConfig, QueryPrint, SoundMatch, match_query, prepare_query
 
-__all__ = ["RayShardedIndex", "ShardedIndex", "merge_matches", "shard_of", "split_index"]
+__all__ = ["RayShardedIndex", "ShardedIndex", "merge_matches", "shard_config", "shard_of", "split_index"]
 
 
 def shard_of(sound_id: str, n_shards: int) -> int:
@@ -100,6 +106,12 @@ def merge_matches(
     return out[:top_k]
 
 
+def shard_config(config: MatchConfig, n_shards: int) -> MatchConfig:
+    """The configuration each of ``n_shards`` shards searches with: its share of the candidates."""
+    share = max(2, -(-config.n_candidates // n_shards))
+    return dataclasses.replace(config, n_candidates=min(config.n_candidates, share))
+
+
 class ShardedIndex:
     """Shard indexes searched one after another in this process, scored as one index.
 
@@ -110,7 +122,8 @@ class ShardedIndex:
         if not paths:
             raise ParameterError("a sharded index needs at least one shard")
         self.config = config or MatchConfig()
-        self.shards = [SoundIndex.open(p, readonly=True, config=self.config) for p in paths]
+        per_shard = shard_config(self.config, len(paths))
+        self.shards = [SoundIndex.open(p, readonly=True, config=per_shard) for p in paths]
         self.params: FingerprintParams = self.shards[0].params
         for s in self.shards[1:]:
             if s.params != self.params:
@@ -153,7 +166,7 @@ class ShardedIndex:
                 query,
                 s._search.get(),
                 self.params,
-                self.config,
+                s.config,
                 threshold=threshold,
                 top_k=top_k,
                 total_frames=self.total_frames,
@@ -218,7 +231,8 @@ class RayShardedIndex:
         with SoundIndex.open(paths[0], readonly=True) as first:
             self.params = first.params
         actor = ray.remote(num_cpus=num_cpus)(_ShardActor)
-        self.actors: list[Any] = [actor.remote(os.fspath(p), self.config) for p in paths]
+        per_shard = shard_config(self.config, len(paths))
+        self.actors: list[Any] = [actor.remote(os.fspath(p), per_shard) for p in paths]
         self.total_frames = float(sum(ray.get([a.total_frames.remote() for a in self.actors])))
 
     def match(
