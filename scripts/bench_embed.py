@@ -28,10 +28,11 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from _bench import cpu_seconds
-from reelsense.featurize import VideoFeaturizer, apply_sound_clusters, default_discoverer, embed_corpus
+from reelsense import FeaturizerConfig, RunConfig, embed_corpus
+from reelsense.featurize._corpus import cluster_sound_table
+from reelsense.featurize._discovery import default_discoverer
+from reelsense.featurize._fusion_stage import fuse_columns, sound_keys, vectors_from_arrow
 from reelsense.fusion import FusionConfig, pool_frames
-from reelsense.pipeline import EmbedConfig, fuse_columns, vectors_from_arrow
-from reelsense.pipeline._fusion_stage import sound_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,15 +104,13 @@ def embed(args: argparse.Namespace, queries: Path, library: Path) -> Path:
         with SoundIndex.create(index) as idx:
             idx.add_many(sorted(str(p) for p in library.glob("*.ogg")), workers=args.workers)
     c0, t0 = cpu_seconds(), time.perf_counter()
-    with VideoFeaturizer.from_preset("default", device="cpu", sound_index=index) as featurizer:
-        summary = embed_corpus(
-            [queries],
-            out,
-            featurizer,
-            EmbedConfig(workers=args.workers, overwrite=args.overwrite),
-            discover_sounds=True,
-            discoverer=default_discoverer(str(index), method=args.discovery),
-        )
+    summary = embed_corpus(
+        [queries],
+        out,
+        FeaturizerConfig(device="cpu", sound_index=str(index), discover_sounds=True),
+        RunConfig(workers=args.workers, overwrite=args.overwrite),
+        discoverer=default_discoverer(str(index), method=args.discovery),
+    )
     print(
         f"embed: {summary.processed} processed, {summary.skipped} cached, {summary.errors} errors; "
         f"{time.perf_counter() - t0:.1f} s wall, {cpu_seconds() - c0:.1f} CPU s"
@@ -250,7 +249,8 @@ def main() -> None:
                 shutil.copy(out, copy)
                 c0, t0 = cpu_seconds(), time.perf_counter()
                 discoverer = default_discoverer(str(args.work / "library.rsidx"), method=method)
-                grouped = apply_sound_clusters(copy, FusionConfig(), discoverer)
+                clustered, grouped = cluster_sound_table(pq.read_table(copy), FusionConfig(), discoverer)
+                pq.write_table(clustered, copy)
                 print(
                     f"\ndiscovery {method}: {grouped} videos grouped, {time.perf_counter() - t0:.1f} s wall, "
                     f"{cpu_seconds() - c0:.1f} CPU s"

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from reelsense.cli import main
-from reelsense.featurize import embedding_map, pca_2d, tsne_2d
+from reelsense.featurize._plot import embedding_map, pca_2d, tsne_2d
 
 
 def _clusters(rng: np.random.Generator, n_per: int = 12, dim: int = 32) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,5 @@
-"""embed_videos end to end on generated media: rows, errors, resume, retry, stages, crashes."""
+"""The batch engine (run_job, local engine) end to end on generated media: rows, errors, resume,
+retry, stages, crashes."""
 
 from __future__ import annotations
 
@@ -20,8 +21,51 @@ from pipeline_media import BAD_IDS, GOOD_IDS
 
 from media import write_video
 from reelsense.errors import OutputError, ParameterError
+from reelsense.featurize._audio_stages import AudioDescriptorStage
 from reelsense.io import DecodedMedia, FrameSampling
-from reelsense.pipeline import EmbedConfig, ProgressEvent, StageItem, embed_videos, parts_dir_for
+from reelsense.pipeline import (
+    EmbedSummary,
+    FeatureStage,
+    JobSpec,
+    ProgressEvent,
+    RunConfig,
+    StageItem,
+    run_job,
+)
+from reelsense.pipeline._writer import parts_dir_for
+
+_SPEC_FIELDS = ("frames", "limit_duration_seconds", "audio_sample_rate")
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Run options and the decoding part of a job spec, in one place for these tests."""
+
+    run: RunConfig
+    spec: dict[str, Any]
+
+    def __init__(self, **options: Any) -> None:
+        spec = {k: options.pop(k) for k in _SPEC_FIELDS if k in options}
+        if "batch_size" in options:
+            options["batch_videos"] = options.pop("batch_size")
+        object.__setattr__(self, "run", RunConfig(**options))
+        object.__setattr__(self, "spec", spec)
+
+
+def embed_videos(
+    inputs: Sequence[Any],
+    output: Path,
+    config: EmbedConfig | None = None,
+    *,
+    feature_stages: Sequence[FeatureStage] = (),
+    executor: Any = None,
+    progress: Any = None,
+) -> EmbedSummary:
+    """The engine with the audio descriptors as its worker stage (what ``--preset none`` runs)."""
+    config = config or EmbedConfig()
+    spec = JobSpec((AudioDescriptorStage(),), tuple(feature_stages), **config.spec)
+    return run_job(inputs, output, spec, config.run, executor=executor, progress=progress)
+
 
 ALL_IDS = sorted(GOOD_IDS + BAD_IDS)
 

@@ -1,4 +1,4 @@
-"""ResumableParquetWriter: atomic parts, consolidation, resume state, metadata, refusals."""
+"""The writer's single-file layout: atomic parts, consolidation, resume state, metadata, refusals."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import pytest
 
 from reelsense import __version__
 from reelsense.errors import OutputError
-from reelsense.pipeline import ResumableParquetWriter, build_schema, parts_dir_for
+from reelsense.pipeline import OutputWriter as ResumableParquetWriter
+from reelsense.pipeline import build_schema
+from reelsense.pipeline._writer import parts_dir_for
 
 CONFIG = {"audio_sample_rate": 22050, "stages": [{"name": "x", "version": 1}]}
 
@@ -139,11 +141,15 @@ def test_leftover_temporaries_are_removed(tmp_path: Path) -> None:
     parts = parts_dir_for(out)
     parts.mkdir()
     (parts / ".tmp-000003-123.parquet").write_bytes(b"half a part")
-    (tmp_path / ".out.parquet.tmp-99").write_bytes(b"half an output")
+    (tmp_path / ".out.parquet.tmp-99").write_bytes(b"half an output (old name)")
+    (tmp_path / ".tmp-out.parquet-98").write_bytes(b"half an output")
+    (tmp_path / ".tmp-other.parquet-97").write_bytes(b"another output's: kept")
     writer = ResumableParquetWriter(out, _schema())
     assert writer.open() == {}
     assert not (parts / ".tmp-000003-123.parquet").exists()
     assert not (tmp_path / ".out.parquet.tmp-99").exists()
+    assert not (tmp_path / ".tmp-out.parquet-98").exists()
+    assert (tmp_path / ".tmp-other.parquet-97").exists()
     writer.close()
 
 
@@ -188,8 +194,13 @@ def test_config_mismatch_refused_unless_overwrite(tmp_path: Path, where: str) ->
         ResumableParquetWriter(out, _schema(extra=(pa.field("more", pa.int32()),))).open()
     writer = ResumableParquetWriter(out, _schema(other))
     assert writer.open(overwrite=True) == {}
-    assert not out.exists() and not parts_dir_for(out).exists()
-    writer.close()
+    # the old rows stay on disk until the new output replaces them
+    assert not parts_dir_for(out).exists()
+    assert out.exists() == (where == "output")
+    writer.add(_row("b"))
+    writer.finish()
+    assert pq.read_table(out)["video_id"].to_pylist() == ["b"]
+    assert json.loads(pq.read_schema(out).metadata[b"reelsense.config"]) == other
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from reelsense.errors import OutputError, ParameterError
-from reelsense.pipeline import vectors_from_arrow
+from reelsense.featurize._fusion_stage import vectors_from_arrow
 
 __all__ = ["TSNE_MAX_POINTS", "ColorBy", "MapMethod", "embedding_map", "pca_2d", "plot_embeddings", "tsne_2d"]
 
