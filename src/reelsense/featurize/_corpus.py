@@ -63,8 +63,8 @@ log = logging.getLogger(__name__)
 
 #: Videos whose soundtrack has less music than this (``music_fraction``, when presence was
 #: computed) take no part in discovery: speech-only and ambience videos share voice lines
-#: and recordings, not sounds (on the development set, most speech-only videos were grouped
-#: through shared voice lines without this).
+#: and recordings, not sounds (without this, speech-only videos group through shared voice
+#: lines).
 MIN_MUSIC_FRACTION = 0.1
 
 CLUSTERS_KEY = "reelsense.sound_clusters"

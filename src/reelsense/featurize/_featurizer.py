@@ -52,9 +52,8 @@ def model_threads(run: RunConfig, executor: Executor | None) -> Iterator[None]:
     """Limit torch's CPU threads in this process while worker processes decode beside it.
 
     The models run here while ``run.workers`` processes decode on the same cores; an
-    OpenMP pool per core on top of them spins against the workers. Measured on 2 cores, 2
-    workers, 80 development videos: 3.05 videos/s and 18 CPU s with one model thread, 0.93
-    videos/s and 62 CPU s with two. So the models get ``max(1, cpus - workers)`` threads
+    OpenMP pool per core on top of them spins against the workers (several times slower;
+    ``docs/benchmarks.md``). So the models get ``max(1, cpus - workers)`` threads
     for the run (restored after); nothing changes when ``executor`` is given (threads or
     a pool this function does not size).
     """
