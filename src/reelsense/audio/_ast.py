@@ -31,7 +31,9 @@ import torch
 from torch import nn
 
 from reelsense.errors import ModelNotFoundError
-from reelsense.models import ResolvedModel, autocast_context, load_transformer
+from reelsense.models import ResolvedModel
+from reelsense.models._device import autocast_context
+from reelsense.models._hf import load_transformer
 
 __all__ = ["AstBackend", "FbankSpec", "ast_fbank", "load_ast_backend", "window_starts"]
 

@@ -45,13 +45,10 @@ from reelsense.fusion._fuse import (
     FusedEmbeddings,
     fuse,
     match_confidence,
-    normalize_rows,
-    project_modality,
     sound_identity_vector,
     sound_identity_vectors,
 )
-from reelsense.fusion._pool import Pooling, frame_durations, pool_frames
-from reelsense.fusion._random import hashed_gaussian, orthogonal_projection, unit_gaussian
+from reelsense.fusion._pool import Pooling, pool_frames
 
 __all__ = [
     "FUSION_VERSION",
@@ -59,15 +56,9 @@ __all__ = [
     "FusedEmbeddings",
     "FusionConfig",
     "Pooling",
-    "frame_durations",
     "fuse",
-    "hashed_gaussian",
     "match_confidence",
-    "normalize_rows",
-    "orthogonal_projection",
     "pool_frames",
-    "project_modality",
     "sound_identity_vector",
     "sound_identity_vectors",
-    "unit_gaussian",
 ]

@@ -11,7 +11,8 @@ from typing import Literal
 
 from reelsense._workers import available_cpus
 from reelsense.errors import ParameterError
-from reelsense.io import DecodeLimits, normalize_extensions
+from reelsense.io import DecodeLimits
+from reelsense.io._walk import normalize_extensions
 
 __all__ = ["ENGINES", "Engine", "RunConfig", "default_workers"]
 
