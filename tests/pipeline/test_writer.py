@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -228,3 +229,72 @@ def test_many_parts_consolidate_into_few_row_groups(tmp_path: Path) -> None:
     meta = pq.ParquetFile(out).metadata
     assert meta.num_rows == 25 and meta.num_row_groups <= 4
     assert pq.read_table(out)["score"].to_pylist() == [float(i) for i in range(25)]
+
+
+def test_a_damaged_part_is_set_aside_and_its_rows_redone(tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=1)
+    writer.open()
+    for vid in ("a", "b", "c"):
+        writer.add(_row(vid))
+    writer._unlock()  # killed before consolidation
+    second = parts_dir_for(out) / "part-000002.parquet"
+    second.write_bytes(second.read_bytes()[:40])  # a torn file (written by something else)
+    writer = ResumableParquetWriter(out, _schema())
+    assert writer.open() == {"a": "ok", "c": "ok"}  # b is done again, a and c are kept
+    assert len(writer.damaged) == 1 and "part-000002.parquet" in writer.damaged[0]
+    writer.add(_row("b", score=2.0))
+    assert writer.finish() == 3
+    assert pq.read_table(out)["video_id"].to_pylist() == ["a", "b", "c"]
+    assert (tmp_path / "out.parquet.damaged").is_dir()  # kept for inspection, out of the way
+
+
+def test_rows_are_written_sorted_by_id_whatever_the_order_they_came_in(tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    ids = [f"v{i:03d}" for i in range(40)]
+    order = list(np.random.default_rng(3).permutation(ids))
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=7, row_group_rows=5)
+    writer.open()
+    for vid in order[:25]:
+        writer.add(_row(vid))
+    writer.finish()
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=4, row_group_rows=5)
+    writer.open()
+    for vid in order[25:]:
+        writer.add(_row(vid))
+    assert writer.finish() == 40
+    assert pq.read_table(out)["video_id"].to_pylist() == ids
+
+
+def test_an_unsorted_output_of_an_older_version_is_merged_in_order(tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    table = pa.Table.from_pylist([_row(v) for v in ("c", "a", "b")], schema=_schema())
+    pq.write_table(table, out)
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=1)
+    assert writer.open() == {"a": "ok", "b": "ok", "c": "ok"}
+    writer.add(_row("aa"))
+    writer.finish()
+    assert pq.read_table(out)["video_id"].to_pylist() == ["a", "aa", "b", "c"]
+
+
+def test_a_full_disk_loses_nothing_already_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    out = tmp_path / "out.parquet"
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=1)
+    writer.open()
+    writer.add(_row("a"))
+    writer.finish()
+    before = out.read_bytes()
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=1)
+    writer.open(overwrite=True)
+    monkeypatch.setattr(pq, "write_table", full)
+    with pytest.raises(OSError, match="No space left"), writer:
+        writer.add(_row("b"))
+    assert out.read_bytes() == before  # the old output is intact
+    assert not [p for p in tmp_path.rglob(".tmp-*")]  # no half-written temporary left
+    assert not (tmp_path / ".out.parquet.lock").exists()

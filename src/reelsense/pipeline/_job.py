@@ -284,6 +284,9 @@ def run_job(
                 LocalEngine(spec, run, writer, tally).run(todo, executor)
             rows = writer.finish(post_pass)
             files = writer.files()
+            notes = tuple(
+                f"damaged part set aside (its videos were processed again): {d}" for d in writer.damaged
+            )
             ray_info = ray_engine.info(writer) if ray_engine is not None else None
     return EmbedSummary(
         output=str(out),
@@ -292,6 +295,7 @@ def run_job(
         rows=rows,
         wall_seconds=time.monotonic() - start,
         examples=output_examples(files),
+        notes=notes,
         engine=engine,
         ray=ray_info,
         **tally.summary_fields(),

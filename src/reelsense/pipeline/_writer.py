@@ -227,6 +227,8 @@ class OutputWriter:
         self._added: set[str] = set()
         self._replace_output = False
         self.parts_written = 0
+        #: part files found damaged at :meth:`open` and set aside (their new paths)
+        self.damaged: list[str] = []
         self._stored_schema: pa.Schema | None = None
 
     # ------------------------------------------------------------------ before a job
@@ -322,6 +324,7 @@ class OutputWriter:
                     for part in self._part_paths():
                         part.unlink()
             self._remove_temporaries()
+            self._set_aside_damaged_parts()
             sources = self._sources()
             for source in sources:
                 self._check_compatible(source)
@@ -334,6 +337,30 @@ class OutputWriter:
             self._next_seq = 1 + max((int(_PART_RE.match(p.name).group(1)) for p in parts), default=0)  # type: ignore[union-attr]
         self._last_flush = time.monotonic()
         return statuses
+
+    def _set_aside_damaged_parts(self) -> None:
+        """Move part files (shards) that do not read back as Parquet aside
+        (``OUT.parquet.damaged/``, or ``OUT/.damaged/`` for shards): their videos are redone,
+        the other parts kept. The consolidated single-file output is never moved: a damaged
+        one is refused, it is the user's data."""
+        for part in self._part_paths():
+            try:
+                pq.ParquetFile(part).metadata  # noqa: B018 - reads the footer
+                continue
+            except (OSError, pa.ArrowException) as exc:
+                reason = exc
+            aside = (
+                self.output / ".damaged"
+                if self.layout == "shards"
+                else parts_dir_for(self.output).with_suffix(".damaged")
+            )
+            aside.mkdir(exist_ok=True)
+            target = aside / f"{part.name}.{time.time_ns()}"
+            part.replace(target)
+            self.damaged.append(str(target))
+            log.warning(
+                "%s is damaged (%s): set aside as %s; its videos are processed again", part, reason, target
+            )
 
     def _lock(self) -> None:
         try:
@@ -614,7 +641,14 @@ class OutputWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        if exc_type is None:
+            self.close()
+            return
+        try:  # keep what is buffered, but never hide the error that ended the job
+            self.close()
+        except Exception as flush_error:
+            log.warning("could not write the last %d buffered rows: %s", self._buffered, flush_error)
+            self._unlock()
 
 
 class _SortedSource:
