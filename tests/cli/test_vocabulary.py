@@ -150,6 +150,8 @@ def test_refused_resume_names_the_option_before_any_model_loads(
         raise AssertionError("a model was loaded before the refusal")
 
     monkeypatch.setattr("reelsense.featurize._featurizer.VideoFeaturizer.__init__", no_models)
+    code, output = _invoke("embed", str(videos), "-o", str(out), "--preset", "tiny")
+    assert code == 0 and "3 already in the output" in output  # nothing to do: no model loaded
     code, output = _invoke(
         "embed", str(videos), "-o", str(out), "--preset", "tiny", "--sound-index", str(videos)
     )

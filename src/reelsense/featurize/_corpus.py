@@ -46,6 +46,7 @@ from reelsense.pipeline import (
     ProgressEvent,
     RunConfig,
     build_schema,
+    finished_summary,
     run_job,
 )
 
@@ -214,7 +215,12 @@ def embed_corpus(
         raise ParameterError("give a FeaturizerConfig or a loaded featurizer, not both")
     if featurizer is None:
         config = config or FeaturizerConfig()
-        check_resume(output, config, run, engine)
+        if check_resume(output, config, run, engine):
+            done = finished_summary(inputs, output, run, engine=engine)
+            if done is not None:  # nothing to do: no model is loaded
+                if progress is not None:
+                    progress(ProgressEvent(0, 0, 0, 0, done.skipped))
+                return replace(done, notes=output_notes(output))
         if engine == "ray" and config.has_models:
             # the driver's models only describe the columns: the actors run theirs
             driver = VideoFeaturizer(replace(config, device="cpu", precision="fp32"))
@@ -228,28 +234,31 @@ def embed_corpus(
 
 def check_resume(
     output: str | os.PathLike[str], config: FeaturizerConfig, run: RunConfig, engine: Engine = "local"
-) -> None:
+) -> bool:
     """Refuse, before any model loads, an output that another process is writing, or that
     was written with other options (ResumeMismatchError names the first option that
     differs). The full check (every stage's options, the sound index's content) happens
-    again when the output is opened."""
+    again when the output is opened. Returns True when the output exists and was written
+    with these options (and, with ``discover_sounds``, its corpus pass completed)."""
     writer = OutputWriter(
         output, build_schema([], config={}, run={}), layout="shards" if engine == "ray" else "file"
     )
     writer.check_unlocked()
     if run.overwrite:
-        return
-    stored = (writer.existing_metadata() or {}).get(FEATURIZER_KEY)
+        return False
+    metadata = writer.existing_metadata() or {}
+    stored = metadata.get(FEATURIZER_KEY)
     if stored is None:
-        return
+        return False
     try:
         before = json.loads(stored)
     except json.JSONDecodeError:
-        return
+        return False
     now = json.loads(json.dumps(config.record(), sort_keys=True, default=str))
     for key in now:
         if before.get(key) != now[key]:
             raise ResumeMismatchError(os.fspath(output), key, before.get(key), now[key])
+    return not config.discover_sounds or CLUSTERS_KEY in metadata
 
 
 def _embed(

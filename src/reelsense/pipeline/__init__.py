@@ -12,7 +12,14 @@ a GPU).
 """
 
 from reelsense.pipeline._config import ENGINES, Engine, RunConfig, default_workers
-from reelsense.pipeline._job import EmbedSummary, ProgressEvent, RayRunInfo, collect_rows, run_job
+from reelsense.pipeline._job import (
+    EmbedSummary,
+    ProgressEvent,
+    RayRunInfo,
+    collect_rows,
+    finished_summary,
+    run_job,
+)
 from reelsense.pipeline._schema import BASE_FIELDS, SCHEMA_VERSION, build_schema
 from reelsense.pipeline._stages import (
     ActorPlan,
@@ -44,6 +51,7 @@ __all__ = [
     "build_schema",
     "collect_rows",
     "default_workers",
+    "finished_summary",
     "run_feature_stages",
     "run_job",
 ]

@@ -40,6 +40,7 @@ __all__ = [
     "collect_rows",
     "content_config",
     "decode_request",
+    "finished_summary",
     "output_examples",
     "run_config",
     "run_job",
@@ -299,6 +300,46 @@ def run_job(
         engine=engine,
         ray=ray_info,
         **tally.summary_fields(),
+    )
+
+
+def finished_summary(
+    inputs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    run: RunConfig | None = None,
+    *,
+    engine: Engine = "local",
+) -> EmbedSummary | None:
+    """The summary of a run that would have nothing to do: every video under ``inputs`` is
+    already finished in ``output`` (and none is to be retried). None when there is work,
+    when the output is incomplete or to be overwritten. Reads the output without its lock
+    and checks nothing of its configuration: a caller that skips the job on this answer
+    must have compared the configuration itself."""
+    start = time.monotonic()
+    run = run or RunConfig()
+    if run.overwrite:
+        return None
+    plan, _ = _plan(inputs, run)
+    writer = OutputWriter(
+        output, build_schema([], config={}, run={}), layout="shards" if engine == "ray" else "file"
+    )
+    statuses = writer.finished_statuses()
+    if statuses is None:
+        return None
+    finished = {vid for vid, status in statuses.items() if status == "ok" or not run.retry_errors}
+    if any(p.item.video_id not in finished for p in plan):
+        return None
+    return EmbedSummary(
+        output=os.fspath(output),
+        found=len(plan),
+        skipped=len(plan),
+        processed=0,
+        ok=0,
+        errors=0,
+        rows=len(statuses),
+        wall_seconds=time.monotonic() - start,
+        examples=output_examples(writer.files()),
+        engine=engine,
     )
 
 

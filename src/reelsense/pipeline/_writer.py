@@ -252,6 +252,20 @@ class OutputWriter:
         finally:
             os.close(fd)
 
+    def finished_statuses(self) -> dict[str, str] | None:
+        """``{video_id: status}`` of a complete output as it is on disk, read without the
+        lock; None when a killed run left parts to consolidate (a single file) or nothing
+        is there yet."""
+        if self.layout == "file" and (self._part_paths() or not self.output.exists()):
+            return None
+        sources = self._sources()
+        if not sources:
+            return None
+        try:
+            return self._statuses(sources)
+        except (OSError, pa.ArrowException):
+            return None
+
     def existing_metadata(self) -> dict[str, str] | None:
         """The key-value metadata of the output as it is on disk (its oldest file), or None
         when it holds nothing yet."""
