@@ -60,9 +60,7 @@ def _progress_bar(enabled: bool | None) -> tuple[Any, Callable[[ProgressEvent], 
 
     def update(event: ProgressEvent) -> None:
         if event.video_id is None:
-            bar.reset(total=event.total)
-            if event.skipped:
-                bar.write(f"{event.skipped} videos already in the output: skipped")
+            bar.reset(total=event.total)  # the skipped ones are counted once, in the summary
             return
         bar.set_postfix(ok=event.ok, errors=event.errors, refresh=False)
         bar.update(event.done - bar.n)
