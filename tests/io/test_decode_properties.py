@@ -129,8 +129,12 @@ def test_uniform_picks_the_frame_on_screen(
         assert np.any((targets >= every[-1] - ROUNDING) & (targets < 3.0))
 
 
-@pytest.mark.parametrize(("start", "shown"), [(1.9999999999999998, 1.906), (2.0, 2.0), (2.0000000000000004, 2.0)])
-def test_uniform_start_next_to_a_frame(vfr_video: tuple[Path, np.ndarray], start: float, shown: float) -> None:
+@pytest.mark.parametrize(
+    ("start", "shown"), [(1.9999999999999998, 1.906), (2.0, 2.0), (2.0000000000000004, 2.0)]
+)
+def test_uniform_start_next_to_a_frame(
+    vfr_video: tuple[Path, np.ndarray], start: float, shown: float
+) -> None:
     """Where the floats are exact, the frame on screen is exact: a start one ulp before the
     2.0 s frame still shows the frame before it."""
     path, every = vfr_video
