@@ -149,7 +149,7 @@ def test_report_renders_in_a_browser(videos: Path, tmp_path: Path) -> None:
         ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", f"--screenshot={shot}",
          "--window-size=1200,1600", report.as_uri()],
-        check=True, capture_output=True, timeout=60,
+        check=True, capture_output=True,
     )  # fmt: skip
     from PIL import Image
 
