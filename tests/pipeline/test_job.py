@@ -397,21 +397,20 @@ def test_hung_video_times_out_and_the_batch_goes_on(tmp_path: Path, monkeypatch:
 
 
 def test_a_video_is_over_the_limit_counting_from_when_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The time-limit decision on a fake clock: a video's clock starts when the pool starts
-    it (not when it is queued), and it is over the limit only past it."""
+    """The time-limit decision on a fake clock: a video's clock starts when its worker
+    reports starting it (not when it is queued), and it is over the limit only past it."""
     now = [100.0]
     monkeypatch.setattr(_local, "time", SimpleNamespace(monotonic=lambda: now[0]))
     first, second = Future[Any](), Future[Any]()
     pending: dict[Future[Any], Any] = {first: "first", second: "second"}
-    started: dict[Future[Any], float] = {}
-    first.set_running_or_notify_cancel()
+    started: dict[Future[Any], float] = {first: 100.0}  # the worker's report
 
     def over(limit: float | None = 10.0) -> list[Any]:
         return _local.LocalEngine._stuck(pending, started, limit)
 
     assert over() == []
     now[0] = 105.0
-    second.set_running_or_notify_cancel()
+    started[second] = 105.0
     assert over() == []
     now[0] = 110.0
     assert over() == []  # at the limit is not over it
@@ -420,6 +419,32 @@ def test_a_video_is_over_the_limit_counting_from_when_it_starts(monkeypatch: pyt
     now[0] = 115.5
     assert over() == ["first", "second"]
     assert over(None) == []  # no limit
+
+
+def test_workers_report_when_they_start_an_item(tmp_path: Path) -> None:
+    """The clock of a video starts in its worker: the report carries the worker's time."""
+    import multiprocessing as mp
+    import time
+
+    from reelsense.pipeline._worker import DecodeRequest, WorkItem, process_item, report_starts_to
+
+    queue = mp.get_context("spawn").SimpleQueue()
+    report_starts_to(queue)
+    try:
+        before = time.monotonic()
+        process_item(
+            WorkItem("x", str(tmp_path / "missing.mp4")), DecodeRequest(None, None, None, _limits()), ()
+        )
+        video_id, when = queue.get()
+        assert video_id == "x" and before <= when <= time.monotonic()
+    finally:
+        report_starts_to(None)
+
+
+def _limits() -> Any:
+    from reelsense.io import DecodeLimits
+
+    return DecodeLimits()
 
 
 def test_video_timeout_must_be_positive() -> None:

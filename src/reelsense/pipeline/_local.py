@@ -10,6 +10,7 @@ flight one at a time; a video that kills a worker when running alone gets an err
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -21,7 +22,7 @@ from reelsense.io import DecodedMedia
 from reelsense.pipeline._config import RunConfig
 from reelsense.pipeline._plan import PlannedVideo
 from reelsense.pipeline._stages import JobSpec, run_feature_stages
-from reelsense.pipeline._worker import ItemResult, process_item
+from reelsense.pipeline._worker import ItemResult, process_item, report_starts_to
 
 __all__ = ["LocalEngine", "RowSink"]
 
@@ -82,7 +83,24 @@ class LocalEngine:
     # ------------------------------------------------------------------ executor loop
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return process_pool(self.config.workers, "spawn")
+        # a fresh queue per pool: a killed worker may die holding the old one's lock
+        self._starts = multiprocessing.get_context("spawn").SimpleQueue()
+        self._start_times: dict[str, float] = {}
+        return process_pool(
+            self.config.workers, "spawn", initializer=report_starts_to, initargs=(self._starts,)
+        )
+
+    def _note_starts(
+        self, pending: Mapping[Future[ItemResult], PlannedVideo], started: dict[Future[ItemResult], float]
+    ) -> None:
+        """Record when the workers really started the pending videos (their reports)."""
+        while not self._starts.empty():
+            video_id, when = self._starts.get()
+            self._start_times[video_id] = when
+        for future, planned in pending.items():
+            when = self._start_times.get(planned.item.video_id)
+            if future not in started and when is not None:
+                started[future] = when
 
     def _crash_row(self, planned: PlannedVideo, timed_out: bool = False) -> None:
         row = planned.base_columns()
@@ -137,6 +155,8 @@ class LocalEngine:
                         continue
                     suspects.discard(planned.item.video_id)
                     self._handle(planned, result)
+                if timeout is not None:
+                    self._note_starts(pending, started)
                 stuck = self._stuck(pending, started, timeout)
                 if not crashed and not stuck:
                     continue
@@ -173,16 +193,12 @@ class LocalEngine:
         started: dict[Future[ItemResult], float],
         timeout: float | None,
     ) -> list[PlannedVideo]:
-        """The pending videos running longer than ``timeout`` s. A future counts as started
-        when the pool moves it to its call queue (``running()``), at most one item ahead of a
-        free worker, so the clock can start early by one video's time; a video flagged so is
-        re-run alone, where the clock is exact, before it gets an error row."""
+        """The pending videos running longer than ``timeout`` s since their worker started
+        them (``started``: the workers' reports; a worker's own start-up and the time an item
+        waits in the queue do not count)."""
         if timeout is None:
             return []
         now = time.monotonic()
-        for future in pending:
-            if future not in started and future.running():
-                started[future] = now
         return [planned for future, planned in pending.items() if now - started.get(future, now) > timeout]
 
 
