@@ -24,7 +24,7 @@ from reelsense.featurize._corpus import (
     featurizer_from_options,
     output_notes,
 )
-from reelsense.featurize._discovery import Discoverer, default_discoverer, self_join_labels
+from reelsense.featurize._discovery import Discoverer, default_discoverer, discovery_labels
 from reelsense.featurize._features import AudioPresenceColumns, ModalityMask, SoundIdentity, VideoFeatures
 from reelsense.featurize._featurizer import (
     DEFAULT_FRAME_STRATEGY,
@@ -50,6 +50,7 @@ __all__ = [
     "cluster_sound_table",
     "default_discoverer",
     "default_frame_sampling",
+    "discovery_labels",
     "embed_corpus",
     "embed_corpus_from_options",
     "embedding_map",
@@ -59,6 +60,5 @@ __all__ = [
     "output_notes",
     "pca_2d",
     "plot_embeddings",
-    "self_join_labels",
     "tsne_2d",
 ]
