@@ -170,7 +170,9 @@ def test_embed_with_sound_index_folder_discovery_and_resume(
     assert "5 processed (5 ok, 0 errors)" in output
     assert "embedding: 48-d float32 for 5/5 ok videos" in output
     assert "sound index: 3/5 videos matched: trend (2), calm (1)" in output
-    assert "sound discovery: 2 videos in 1 shared-sound groups" in output
+    # the one discovery engine, given every video with the library as anchors: t1/t2 under
+    # "trend", u1/u2 as a discovered sound (c1 shares its sound with no other video)
+    assert "sound discovery: 4 videos in 2 shared-sound groups" in output
     assert "VCAS" in output and re.search(r"trend x1\.2[456] ", output) and "discovered:u1" in output
 
     table = pq.read_table(out)
@@ -183,7 +185,7 @@ def test_embed_with_sound_index_folder_discovery_and_resume(
     assert fusion["fusion"]["dim"] == 48 and fusion["models"]["image"] == "tiny_image"
     assert fusion["discover_sounds"] is True and fusion["sound_index_sha256"]
     clusters = json.loads(meta["reelsense.sound_clusters"])
-    assert clusters["videos"] == 2 and clusters["residual_only"] and clusters["groups"] == 1  # u1, u2
+    assert clusters["videos"] == 5 and not clusters["residual_only"] and clusters["groups"] == 2
     rows = {r["video_id"]: r for r in table.to_pylist()}
     assert rows["t1"]["sound_id"] == rows["t2"]["sound_id"] == "trend"
     assert (
