@@ -3,14 +3,20 @@ a decode-only worker stage, and synthetic noise and babble for negatives and mix
 
 from __future__ import annotations
 
+import os
 import resource
+import threading
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
 from reelsense.io import DecodedMedia
+
+if TYPE_CHECKING:
+    from reelsense.sounds.discover import DiscoveryParams
 
 
 def cpu_seconds() -> float:
@@ -56,3 +62,84 @@ def babble(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
     voiced = rng.random(n // sample_rate + 1)[t.astype(int)] > 0.25
     env = np.clip(np.sin(2 * np.pi * rng.uniform(3, 6) * t), 0, None) * voiced
     return (x * env).astype(np.float32)
+
+
+def discovery_params(spec: str) -> DiscoveryParams:
+    """Engine options from ``"clustering=components,music_filter=0,library=residual"`` (any
+    :class:`~reelsense.sounds.discover.DiscoveryParams` field; ``""`` or ``default``: the defaults)."""
+    import dataclasses
+
+    from reelsense.sounds.discover import DiscoveryParams
+
+    kwargs: dict[str, Any] = {}
+    if spec not in ("", "default"):
+        types = {f.name: f.type for f in dataclasses.fields(DiscoveryParams)}
+        for item in spec.split(","):
+            name, _, value = item.partition("=")
+            name = name.strip()
+            if name not in types:
+                raise SystemExit(f"unknown discovery option {name!r} (options: {', '.join(types)})")
+            kind = str(types[name])
+            if kind.startswith("bool"):
+                kwargs[name] = value.strip().lower() in ("1", "true", "yes", "on")
+            elif kind.startswith("int"):
+                kwargs[name] = int(value)
+            elif kind.startswith("float"):
+                kwargs[name] = float(value)
+            else:
+                kwargs[name] = value.strip()
+    return DiscoveryParams(**kwargs)
+
+
+class ProcSampler(threading.Thread):
+    """Samples CPU time and peak RSS (VmHWM) of this process and all its descendants from
+    /proc every ``interval`` s (worker pools are started by a fork server, so their usage
+    does not reach RUSAGE_CHILDREN). The last samples of short-lived workers may be missed
+    by up to ``interval`` of CPU."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.cpu: dict[int, float] = {}
+        self.hwm: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _descendants(self) -> list[int]:
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            d = entry.name
+            if not d.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(d))
+        out, todo = [], [os.getpid()]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            todo.extend(children.get(pid, []))
+        return out
+
+    def sample(self) -> None:
+        for pid in self._descendants():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            self.cpu[pid] = (int(fields[11]) + int(fields[12])) / self.tick
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.hwm[pid] = max(self.hwm.get(pid, 0.0), int(line.split()[1]) / 1024)
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            self.sample()
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of this process and its descendants seen so far."""
+        return sum(self.cpu.values())

@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 from _bench import DecodeOnly, cpu_seconds
-from reelsense.featurize import VideoFeaturizer, default_frame_sampling, embed_corpus
+from reelsense import FeaturizerConfig, RunConfig, VideoFeaturizer, embed_corpus
 from reelsense.io import walk_media
-from reelsense.pipeline import EmbedConfig, embed_videos
+from reelsense.pipeline import JobSpec, run_job
 
 
 def report(name: str, n: int, wall: float, cpu: float, load: float = 0.0) -> tuple[float, float]:
@@ -49,17 +49,17 @@ def main() -> None:
     if args.limit:
         files = files[: args.limit]
     n = len(files)
-    sampling = default_frame_sampling(224)
+    sampling = FeaturizerConfig().frame_sampling(224)
     print(f"{n} files, {args.workers} workers; frames: {sampling}\n")
     print("| job | videos | wall s | CPU s | videos/s (wall) | videos per CPU s | model load s |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         c0, t0 = cpu_seconds(), time.perf_counter()
-        embed_videos(
+        run_job(
             files,
             Path(tmp) / "decode.parquet",
-            EmbedConfig(workers=args.workers, frames=sampling),
-            worker_stages=[DecodeOnly()],
+            JobSpec((DecodeOnly(),), frames=sampling),
+            RunConfig(workers=args.workers),
         )
         base_wall, base_cpu = report("decode only", n, time.perf_counter() - t0, cpu_seconds() - c0)
         jobs: list[tuple[str, Path | None]] = [("embed (default preset)", None)]
@@ -67,14 +67,15 @@ def main() -> None:
             jobs.append(("embed + sound index", args.library))
         for name, library in jobs:
             c0, t0 = cpu_seconds(), time.perf_counter()
-            with VideoFeaturizer.from_preset("default", device="cpu", sound_index=library) as featurizer:
+            config = FeaturizerConfig(device="cpu", sound_index=str(library) if library else None)
+            with VideoFeaturizer(config) as featurizer:
                 load = time.perf_counter() - t0
                 c1, t1 = cpu_seconds(), time.perf_counter()
                 summary = embed_corpus(
                     files,
                     Path(tmp) / f"{name[:5]}-{library is not None}.parquet",
-                    featurizer,
-                    EmbedConfig(workers=args.workers),
+                    run=RunConfig(workers=args.workers),
+                    featurizer=featurizer,
                 )
             assert summary.errors == 0, summary.error_examples
             wall, cpu = report(name, n, time.perf_counter() - t1, cpu_seconds() - c1, load)

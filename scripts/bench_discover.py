@@ -36,7 +36,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import wave
 from collections import Counter
@@ -45,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from _bench import babble, pink
+from _bench import ProcSampler, babble, pink
 from reelsense.io import read_audio
 from reelsense.sounds.discover import discover_sounds
 
@@ -148,56 +147,6 @@ def ari(truth: list[str], pred: list[str]) -> tuple[float, float, float]:
     top = 0.5 * (sum_a + sum_b)
     score = (sum_ij - expected) / (top - expected) if top != expected else 1.0
     return score, sum_ij / sum_b if sum_b else 1.0, sum_ij / sum_a if sum_a else 1.0
-
-
-class ProcSampler(threading.Thread):
-    """Samples CPU time and peak RSS (VmHWM) of this process and all its descendants from
-    /proc every ``interval`` s (worker pools are started by a fork server, so their usage
-    does not reach RUSAGE_CHILDREN). The last samples of short-lived workers may be missed
-    by up to ``interval`` of CPU."""
-
-    def __init__(self, interval: float = 0.2) -> None:
-        super().__init__(daemon=True)
-        self.interval = interval
-        self.cpu: dict[int, float] = {}
-        self.hwm: dict[int, float] = {}
-        self.stop = threading.Event()
-        self.tick = os.sysconf("SC_CLK_TCK")
-
-    def _descendants(self) -> list[int]:
-        children: dict[int, list[int]] = {}
-        for entry in Path("/proc").iterdir():
-            d = entry.name
-            if not d.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(d))
-        out, todo = [], [os.getpid()]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            todo.extend(children.get(pid, []))
-        return out
-
-    def sample(self) -> None:
-        for pid in self._descendants():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                status = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            self.cpu[pid] = (int(fields[11]) + int(fields[12])) / self.tick
-            for line in status.splitlines():
-                if line.startswith("VmHWM:"):
-                    self.hwm[pid] = max(self.hwm.get(pid, 0.0), int(line.split()[1]) / 1024)
-
-    def run(self) -> None:
-        while not self.stop.wait(self.interval):
-            self.sample()
 
 
 def child(folder: Path, workers: int) -> None:

@@ -13,6 +13,8 @@ video in the top 5. Reported for the combined relation, same sound only and same
     python scripts/bench_embed.py                 # embed (cached in --work) and score
     python scripts/bench_embed.py --frames    # also frame sampling/pooling: cost, same-picture mAP
     python scripts/bench_embed.py --weights       # also: fused variants with other weights
+    python scripts/bench_embed.py --compare-discovery default clustering=components,library=residual
+                                                  # the corpus pass again with other engine options
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from _bench import cpu_seconds
-from reelsense.featurize import VideoFeaturizer, apply_sound_clusters, default_discoverer, embed_corpus
+from _bench import cpu_seconds, discovery_params
+from reelsense import FeaturizerConfig, RunConfig, embed_corpus
+from reelsense.featurize._corpus import cluster_sound_table
+from reelsense.featurize._discovery import default_discoverer
+from reelsense.featurize._fusion_stage import fuse_columns, sound_keys, vectors_from_arrow
 from reelsense.fusion import FusionConfig, pool_frames
-from reelsense.pipeline import EmbedConfig, fuse_columns, vectors_from_arrow
-from reelsense.pipeline._fusion_stage import sound_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,15 +106,13 @@ def embed(args: argparse.Namespace, queries: Path, library: Path) -> Path:
         with SoundIndex.create(index) as idx:
             idx.add_many(sorted(str(p) for p in library.glob("*.ogg")), workers=args.workers)
     c0, t0 = cpu_seconds(), time.perf_counter()
-    with VideoFeaturizer.from_preset("default", device="cpu", sound_index=index) as featurizer:
-        summary = embed_corpus(
-            [queries],
-            out,
-            featurizer,
-            EmbedConfig(workers=args.workers, overwrite=args.overwrite),
-            discover_sounds=True,
-            discoverer=default_discoverer(str(index), method=args.discovery),
-        )
+    summary = embed_corpus(
+        [queries],
+        out,
+        FeaturizerConfig(device="cpu", sound_index=str(index), discover_sounds=True),
+        RunConfig(workers=args.workers, overwrite=args.overwrite),
+        discoverer=default_discoverer(str(index), params=discovery_params(args.discovery)),
+    )
     print(
         f"embed: {summary.processed} processed, {summary.skipped} cached, {summary.errors} errors; "
         f"{time.perf_counter() - t0:.1f} s wall, {cpu_seconds() - c0:.1f} CPU s"
@@ -232,8 +233,18 @@ def main() -> None:
     parser.add_argument("--weights", action="store_true", help="score fusion variants")
     parser.add_argument("--no-embed", action="store_true", help="only --frames")
     parser.add_argument("--overwrite", action="store_true", help="recompute the cached per-video pass")
-    parser.add_argument("--discovery", default="auto", choices=["auto", "discover", "self_join"])
-    parser.add_argument("--compare-discovery", action="store_true", help="score both discovery methods")
+    parser.add_argument(
+        "--discovery",
+        default="default",
+        help="discovery engine options for the embedding run, e.g. clustering=components,library=residual",
+    )
+    parser.add_argument(
+        "--compare-discovery",
+        nargs="+",
+        default=None,
+        metavar="OPTIONS",
+        help="redo the corpus pass on a copy with each of these engine options and score it",
+    )
     args = parser.parse_args()
     sounds = args.bench / "sounds"
     with (sounds / "truth.csv").open(encoding="utf-8") as f:
@@ -244,18 +255,18 @@ def main() -> None:
     if not args.no_embed:
         out = embed(args, sounds / "queries", sounds / "library")
         score_output(out, truth, args.weights)
-        if args.compare_discovery:
-            for method in ("discover", "self_join"):
-                copy = args.work / f"dev-{method}.parquet"
-                shutil.copy(out, copy)
-                c0, t0 = cpu_seconds(), time.perf_counter()
-                discoverer = default_discoverer(str(args.work / "library.rsidx"), method=method)
-                grouped = apply_sound_clusters(copy, FusionConfig(), discoverer)
-                print(
-                    f"\ndiscovery {method}: {grouped} videos grouped, {time.perf_counter() - t0:.1f} s wall, "
-                    f"{cpu_seconds() - c0:.1f} CPU s"
-                )
-                score_output(copy, truth, False)
+        for k, spec in enumerate(args.compare_discovery or []):
+            copy = args.work / f"dev-discovery-{k}.parquet"
+            shutil.copy(out, copy)
+            c0, t0 = cpu_seconds(), time.perf_counter()
+            discoverer = default_discoverer(str(args.work / "library.rsidx"), params=discovery_params(spec))
+            clustered, grouped = cluster_sound_table(pq.read_table(copy), FusionConfig(), discoverer)
+            pq.write_table(clustered, copy)
+            print(
+                f"\ndiscovery {spec!r} ({discoverer.name}): {grouped} videos grouped, "
+                f"{time.perf_counter() - t0:.1f} s wall, {cpu_seconds() - c0:.1f} CPU s"
+            )
+            score_output(copy, truth, False)
 
 
 if __name__ == "__main__":

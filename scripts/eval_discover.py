@@ -1,21 +1,25 @@
 #!/usr/bin/env python3
 """Accuracy of sound discovery and trending flags on the real-audio dev benchmark (../shared/bench).
 
-1. Indexes ``sounds/library`` (unless ``--index`` names an index), runs
-   :func:`reelsense.sounds.discover.discover_sounds` on every query video WITH the library
-   and WITHOUT it, writes ``clusters.csv`` / ``clusters_noindex.csv`` and scores both with
-   ``score_sounds.py --clusters`` (adjusted Rand index against ``source_track``).
-2. Checks the placement of each use: speed relative to the representative against the
-   truth ratio of ``speed * tempo``, and offsets in library time.
-3. Runs the trends report on ``clusters.csv`` and ``clusters_noindex.csv``, with and
-   without hashtag links (as ``reelsense sounds trends`` does), maps
-   each sound to the majority ``source_track`` of its videos (this script reads the truth;
-   the library never does) and scores the trending flags against ``tracks.csv``: per
-   track, trending if any of its sounds is flagged; precision/recall over all tracks and
-   over the tracks that were found as a sound at all. For context it also scores the same
-   trend statistic on the TRUE grouping (what perfect discovery would give).
+1. Indexes ``sounds/library`` (unless ``--index`` names an index) and runs
+   :func:`reelsense.sounds.discover.discover_sounds` on every query video WITH the library and
+   WITHOUT it, once per ``--discovery`` option set (default: the engine's defaults). Each run
+   writes the product CSV (``clusters[_noindex][_K].csv``) and, from the result itself, a
+   scorer copy with the columns ``score_sounds.py`` reads (``query,cluster``), scored with
+   ``--clusters`` (adjusted Rand index against ``source_track``) and
+   ``--clusters --shared-audio`` (track precision and shared-audio recall).
+2. Checks the placement of each use: speed relative to the representative against the truth
+   ratio of ``speed * tempo``, and offsets in library time.
+3. For the first option set: runs the trends report on the two clusters CSVs, with and without
+   hashtag links (as ``reelsense sounds trends`` does), maps each sound to the majority
+   ``source_track`` of its videos (this script reads the truth; the library never does) and
+   scores the trending flags against ``tracks.csv``: per track, trending if any of its sounds
+   is flagged. For context it also scores the same trend statistic on the TRUE grouping.
+4. Prints one summary table of every run (wall and CPU seconds of the process and its workers:
+   the machine may be shared, so wall time alone can mislead).
 
     python scripts/eval_discover.py [--bench ../shared/bench] [--workers 2] [--out /tmp/eval_discover]
+    python scripts/eval_discover.py --discovery default clustering=components music_filter=0,library=residual
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _bench import ProcSampler, discovery_params
 from reelsense.sounds import SoundIndex
 from reelsense.sounds.discover import Discovery, discover_sounds
 from reelsense.trends import Use, trend_report, trend_table
@@ -39,20 +44,29 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BENCH = ROOT.parent / "shared" / "bench"
 
 
-def score_clusters(bench: Path, clusters: Path) -> str:
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(bench / "score_sounds.py"),
-            str(bench / "sounds" / "truth.csv"),
-            str(clusters),
-            "--clusters",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout
+def write_scorer_csv(result: Discovery, path: Path) -> Path:
+    """``query,cluster`` rows (the columns score_sounds.py reads), whatever the product CSV names them."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["query", "cluster"])
+        for v in result.videos:
+            w.writerow([v.video_id, v.cluster or ""])
+    return path
+
+
+def score(bench: Path, clusters: Path, *flags: str) -> tuple[str, dict[str, float]]:
+    """The scorer's table and its RESULT line as numbers."""
+    cmd = [sys.executable, str(bench / "score_sounds.py"), str(bench / "sounds" / "truth.csv"), str(clusters)]
+    out = subprocess.run([*cmd, *flags], check=True, capture_output=True, text=True).stdout
+    result = [line for line in out.splitlines() if line.startswith("RESULT ")][-1]
+    values = {}
+    for item in result.split()[1:]:
+        name, _, value = item.partition("=")
+        try:
+            values[name] = float(value)
+        except ValueError:
+            values[name] = float("nan")
+    return out, values
 
 
 def placement_errors(result: Discovery, truth: dict[str, dict[str, str]]) -> str:
@@ -67,8 +81,8 @@ def placement_errors(result: Discovery, truth: dict[str, dict[str, str]]) -> str
         if v.library_sound is not None:
             if t["sound"] != v.library_sound:
                 continue
-            rep_scale, rep_offset = 1.0, 0.0
-            if v.offset_seconds is not None:
+            rep_scale = 1.0
+            if v.offset_seconds is not None and np.isfinite(v.offset_seconds):
                 offset_err.append(abs(v.offset_seconds - float(t["offset_s"])))
         else:
             rep = by_id.get(v.representative)
@@ -78,21 +92,19 @@ def placement_errors(result: Discovery, truth: dict[str, dict[str, str]]) -> str
             if tr["source_track"] != t["source_track"]:
                 continue
             rep_scale = float(tr["speed"]) * float(tr["tempo"])
-            rep_offset = float(tr["offset_s"])
-            del rep_offset
         speed_err.append(abs(v.speed / (scale / rep_scale) - 1.0))
     se, oe = np.array(speed_err), np.array(offset_err)
     speed = "-"
     if se.size:
         speed = f"median relative error {np.median(se):.4f}, within 2 %: {np.mean(se <= 0.02):.3f}"
-    offset = f"{np.mean(oe <= 0.5):.3f}" if oe.size else "- (no library)"
+    offset = f"{np.mean(oe <= 0.5):.3f}" if oe.size else "- (no library offsets)"
     return (
         f"speed vs representative: {speed} (n={se.size}); "
         f"offset in library time within 0.5 s: {offset} (n={oe.size})"
     )
 
 
-def trend_scores(flags: dict[str, bool], truth_trending: dict[str, bool]) -> str:
+def trend_scores(flags: dict[str, bool], truth_trending: dict[str, bool]) -> tuple[str, float, float]:
     tp = sum(flags.get(t, False) and y for t, y in truth_trending.items())
     fp = sum(flags.get(t, False) and not y for t, y in truth_trending.items())
     fn = sum((not flags.get(t, False)) and y for t, y in truth_trending.items())
@@ -100,9 +112,80 @@ def trend_scores(flags: dict[str, bool], truth_trending: dict[str, bool]) -> str
     r = tp / (tp + fn) if tp + fn else 1.0
     missed = sorted(t for t, y in truth_trending.items() if y and not flags.get(t, False))
     extra = sorted(t for t, y in truth_trending.items() if not y and flags.get(t, False))
-    return (
+    text = (
         f"precision {p:.3f} ({tp}/{tp + fp}), recall {r:.3f} ({tp}/{tp + fn}); missed {missed}; false {extra}"
     )
+    return text, p, r
+
+
+def run_trends(
+    args: argparse.Namespace,
+    results: dict[str, Discovery],
+    truth: dict[str, dict[str, str]],
+    tracks: dict[str, bool],
+) -> dict[str, tuple[float, float]]:
+    sounds = args.bench / "sounds"
+    scores: dict[str, tuple[float, float]] = {}
+    reference = start = None
+    for grouping, result in results.items():
+        for links in (True, False):
+            name = f"trends{'' if grouping == 'library' else '_noindex'}{'' if links else '_nolinks'}"
+            table = args.out / f"clusters{'' if grouping == 'library' else '_noindex'}.csv"
+            print(f"\n## trending flags ({grouping}, hashtag links {'on' if links else 'off'})")
+            print(
+                f"reelsense sounds trends {table} {sounds / 'queries'} -o {args.out / name}.csv "
+                f"--report {args.out / name}.html{'' if links else ' --no-hashtag-links'}"
+            )
+            report = trend_report(
+                [table, sounds / "queries"],
+                args.out / f"{name}.csv",
+                report=args.out / f"{name}.html",
+                params=TrendParams(window_days=args.window_days),
+                link_hashtags=links,
+            )
+            if grouping == "library" and links:
+                reference, start = report.reference_seconds, report.start_seconds
+            members: dict[str, list[str]] = defaultdict(list)
+            for v in result.videos:
+                if v.cluster is not None:
+                    members[v.cluster].append(v.video_id)
+            flags: dict[str, bool] = {}
+            n_links = n_right = 0
+            wrong: Counter[str] = Counter()
+            for s in report.sounds:
+                votes = Counter(truth[q]["source_track"] or "none" for q in members[s.sound])
+                track = votes.most_common(1)[0][0] if votes else "none"
+                flags[track] = flags.get(track, False) or s.trend.trending
+                for u in s.uses:
+                    if u.linked_hashtag is not None:
+                        n_links += 1
+                        right = truth[u.video_id]["source_track"] == track
+                        n_right += right
+                        if not right:
+                            wrong[u.linked_hashtag.casefold()] += 1
+            if links:
+                print(
+                    f"hashtag links: {n_links}, to the video's own track: {n_right}; "
+                    f"wrong by tag: {dict(wrong)}"
+                )
+            text, p, r = trend_scores(flags, tracks)
+            print("all tracks: " + text)
+            scores[name] = (p, r)
+    if "library" in results and reference is not None and start is not None:
+        uses = [
+            Use(v.video_id, truth[v.video_id]["source_track"], None, int(v.timestamp_seconds or 0))
+            for v in results["library"].videos
+            if truth[v.video_id]["source_track"]
+        ]
+        table = trend_table(
+            uses,
+            params=TrendParams(window_days=args.window_days),
+            reference_seconds=reference,
+            start_seconds=start,
+        )
+        oracle = {s.sound: s.trend.trending for s in table}
+        print("\ntrue grouping: " + trend_scores(oracle, tracks)[0])
+    return scores
 
 
 def main() -> None:
@@ -112,6 +195,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/eval_discover"))
     ap.add_argument("--index", type=Path, default=None, help="existing library index (default: build one)")
     ap.add_argument("--window-days", type=float, default=7.0)
+    ap.add_argument(
+        "--discovery",
+        nargs="+",
+        default=["default"],
+        metavar="OPTIONS",
+        help="engine option sets to evaluate, e.g. default clustering=components,music_filter=0",
+    )
+    ap.add_argument("--no-library", action="store_true", help="only the runs without the library")
+    ap.add_argument("--no-trends", action="store_true", help="skip the trending flags")
     args = ap.parse_args()
     sounds = args.bench / "sounds"
     args.out.mkdir(parents=True, exist_ok=True)
@@ -122,7 +214,7 @@ def main() -> None:
     queries = sorted((sounds / "queries").glob("*.mp4"))
 
     index = args.index
-    if index is None:
+    if index is None and not args.no_library:
         index = args.out / "library.rsidx"
         if not index.exists():
             t0 = time.perf_counter()
@@ -130,83 +222,63 @@ def main() -> None:
                 idx.add_many(sorted((sounds / "library").glob("*.ogg")), workers=args.workers)
             print(f"indexed the library in {time.perf_counter() - t0:.1f} s -> {index}")
 
-    results = {}
-    for name, idx in (("clusters", index), ("clusters_noindex", None)):
-        t0 = time.perf_counter()
-        res = discover_sounds(queries, index=idx, workers=args.workers)
-        path = args.out / f"{name}.csv"
-        res.write_csv(path)
-        results[name] = res
-        st = res.stats
-        print(
-            f"\n## {name} ({'with' if idx else 'without'} the library): "
-            f"{time.perf_counter() - t0:.1f} s wall "
-            f"(fingerprint {st.fingerprint_seconds:.1f} s, match {st.match_seconds:.1f} s), "
-            f"{len(res.sounds)} sounds, {st.n_music} music videos, {st.n_edges} edges"
-        )
-        print(f"python3 {args.bench / 'score_sounds.py'} {sounds / 'truth.csv'} {path} --clusters")
-        print(score_clusters(args.bench, path))
-        print(placement_errors(res, truth))
+    sampler = ProcSampler()
+    sampler.start()
+    rows = []
+    first: dict[str, Discovery] = {}
+    for k, spec in enumerate(args.discovery):
+        params = discovery_params(spec)
+        runs = (("no library", None),) if args.no_library else (("library", index), ("no library", None))
+        for grouping, idx in runs:
+            stem = f"clusters{'' if idx else '_noindex'}{'' if k == 0 else f'_{k}'}"
+            sampler.sample()
+            c0, t0 = sampler.cpu_seconds(), time.perf_counter()
+            res = discover_sounds(queries, index=idx, params=params, workers=args.workers)
+            wall = time.perf_counter() - t0
+            sampler.sample()
+            cpu = sampler.cpu_seconds() - c0
+            res.write_csv(args.out / f"{stem}.csv")
+            scorer = write_scorer_csv(res, args.out / f"{stem}.scorer.csv")
+            if k == 0:
+                first["library" if idx else "no library"] = res
+            st = res.stats
+            print(
+                f"\n## {spec} ({grouping}): {wall:.1f} s wall, {cpu:.1f} CPU s "
+                f"(fingerprint {st.fingerprint_seconds:.1f} s, match {st.match_seconds:.1f} s), "
+                f"{len(res.sounds)} sounds, {st.n_music} music videos, {st.n_edges} edges"
+            )
+            print(f"python3 {args.bench / 'score_sounds.py'} {sounds / 'truth.csv'} {scorer} --clusters")
+            table, ari = score(args.bench, scorer, "--clusters")
+            print(table)
+            _, shared = score(args.bench, scorer, "--clusters", "--shared-audio")
+            print(
+                f"--shared-audio: track_precision {shared['track_precision']:.3f}, "
+                f"shared_recall {shared['shared_recall']:.3f}, "
+                f"shared_recall_unknown {shared['shared_recall_unknown']:.3f}"
+            )
+            print(placement_errors(res, truth))
+            rows.append((spec, grouping, ari, shared, wall, cpu))
+    sampler.stop.set()
+    trends: dict[str, tuple[float, float]] = {}
+    if not args.no_trends and first:
+        trends = run_trends(args, first, truth, tracks)
 
-    reports = {}
-    for grouping in ("clusters", "clusters_noindex"):
-        for links in (True, False):
-            name = f"trends{'' if grouping == 'clusters' else '_noindex'}{'' if links else '_nolinks'}"
-            print(
-                f"\n## trending flags ({'with' if grouping == 'clusters' else 'without'} the library, "
-                f"hashtag links {'on' if links else 'off'})"
-            )
-            trends_csv = args.out / f"{name}.csv"
-            report = trend_report(
-                [args.out / f"{grouping}.csv", sounds / "queries"],
-                trends_csv,
-                report=args.out / f"{name}.html",
-                params=TrendParams(window_days=args.window_days),
-                link_hashtags=links,
-            )
-            reports[name] = report
-            table = args.out / f"{grouping}.csv"
-            print(
-                f"reelsense sounds trends {table} {sounds / 'queries'} -o {trends_csv} "
-                f"--report {args.out / f'{name}.html'}{'' if links else ' --no-hashtag-links'}"
-            )
-            members: dict[str, list[str]] = defaultdict(list)
-            for v in results[grouping].videos:
-                if v.cluster is not None:
-                    members[v.cluster].append(v.video_id)
-            flags: dict[str, bool] = {}
-            n_links = n_right = 0
-            for s in report.sounds:
-                votes = Counter(truth[q]["source_track"] or "none" for q in members[s.sound])
-                track = votes.most_common(1)[0][0]
-                flags[track] = flags.get(track, False) or s.trend.trending
-                for u in s.uses:
-                    if u.linked_hashtag is not None:
-                        n_links += 1
-                        n_right += truth[u.video_id]["source_track"] == track
-            if links:
-                print(f"hashtag links: {n_links}, to the video's own track: {n_right}")
-            print("all tracks:          " + trend_scores(flags, tracks))
-            found = {t: y for t, y in tracks.items() if t in flags}
-            print(f"tracks found ({len(found)}): " + trend_scores(flags, found))
-    report = reports["trends"]
-    # the same statistic on the true grouping (perfect discovery)
-    uses = [
-        Use(q, r["source_track"], None, int(v.timestamp_seconds or 0))
-        for q, r in truth.items()
-        for v in results["clusters"].videos
-        if v.video_id == q and r["source_track"]
-    ]
-    oracle = {
-        s.sound: s.trend.trending
-        for s in trend_table(
-            uses,
-            params=TrendParams(window_days=args.window_days),
-            reference_seconds=report.reference_seconds,
-            start_seconds=report.start_seconds,
+    print("\n## summary\n")
+    print(
+        "| options | library | ARI | pair precision | pair recall | track precision | shared recall "
+        "| wall s | CPU s |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for spec, grouping, ari, shared, wall, cpu in rows:
+        print(
+            f"| {spec} | {grouping} | {ari['ari']:.3f} | {ari['pair_precision']:.3f} "
+            f"| {ari['pair_recall']:.3f} "
+            f"| {shared['track_precision']:.3f} | {shared['shared_recall']:.3f} | {wall:.1f} | {cpu:.1f} |"
         )
-    }
-    print("true grouping:       " + trend_scores(oracle, tracks))
+    if trends:
+        print("\n| trends (first option set) | precision | recall |\n|---|---:|---:|")
+        for name, (p, r) in trends.items():
+            print(f"| {name} | {p:.3f} | {r:.3f} |")
 
 
 if __name__ == "__main__":

@@ -59,7 +59,8 @@ def init_batchnorm(module: torch.nn.Module, generator: torch.Generator) -> None:
 
 
 def make_tiny_image(out: Path) -> None:
-    from reelsense.vision import EfficientNetLite, EfficientNetLiteConfig, StageSpec
+    from reelsense.vision import EfficientNetLite
+    from reelsense.vision._efficientnet import EfficientNetLiteConfig, StageSpec
 
     torch.manual_seed(SEED)
     config = EfficientNetLiteConfig(

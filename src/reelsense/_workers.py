@@ -13,15 +13,19 @@ to one thread before doing anything else.
 
 from __future__ import annotations
 
+import ast
 import logging
 import math
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from reelsense.errors import ParameterError
 
 __all__ = [
     "available_cpus",
@@ -108,11 +112,62 @@ def one_torch_thread() -> None:
 
 
 def _init_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+    # Ctrl-C goes to the whole process group: the parent stops the work and kills its
+    # workers, so a child has nothing to print (no traceback per worker)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name in _ONE_WORKER_THREAD_ENV:  # read by torch and OpenMP when imported later here
         os.environ[name] = "1"
     limit_threads_in_worker()
     if initializer is not None:
         initializer(*initargs)
+
+
+def _guarded_lines(source: str) -> list[tuple[int, int]]:
+    """Line ranges of the ``if __name__ == "__main__":`` blocks at the top of a module."""
+    tree = ast.parse(source)
+    ranges = []
+    for node in tree.body:
+        if not isinstance(node, ast.If):
+            continue
+        test = ast.unparse(node.test).replace("'", '"').replace(" ", "")
+        if test in ('__name__=="__main__"', '"__main__"==__name__'):
+            ranges.append((node.lineno, node.end_lineno or node.lineno))
+    return ranges
+
+
+def check_main_guard() -> None:
+    """Refuse to start worker processes from a script whose top level would start them again.
+
+    Worker processes are started with ``spawn`` (or a fork server): each child imports the
+    main script again, so a script that starts them at its top level, outside an
+    ``if __name__ == "__main__":`` block, would make every child start its own workers
+    (Python stops that, and every video would fail). This looks at the line of the main
+    script that led here and raises ParameterError, before any work, when it is not inside
+    such a block. Interactive sessions, ``python -c`` and notebooks are not affected.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not path or multiprocessing.parent_process() is not None:
+        return
+    line = None
+    frame = sys._getframe(1)
+    while frame is not None:  # the outermost frame of the main module's top level
+        if frame.f_globals is main.__dict__ and frame.f_code.co_name == "<module>":
+            line = frame.f_lineno
+        frame = frame.f_back  # type: ignore[assignment]
+    if line is None:
+        return
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+        guarded = _guarded_lines(source)
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return
+    if not any(start <= line <= end for start, end in guarded):
+        raise ParameterError(
+            f"{path}, line {line}, starts reelsense's worker processes at the top level of the script. "
+            "Worker processes import the script again, so put the call under "
+            'if __name__ == "__main__": (see the README, "Using the library from a script")'
+        )
 
 
 def process_pool(
@@ -124,6 +179,7 @@ def process_pool(
     """A :class:`ProcessPoolExecutor` of ``workers`` children started with ``start_method``
     (``"spawn"`` or ``"forkserver"``), each limited to one compute thread before
     ``initializer(*initargs)`` runs."""
+    check_main_guard()
     logger.debug("starting %d %s worker processes", workers, start_method)
     return ProcessPoolExecutor(
         max_workers=workers,

@@ -11,11 +11,14 @@ from pathlib import Path
 
 __all__ = [
     "DecodeError",
+    "ItemFailedError",
     "MediaLimitError",
     "ModelNotFoundError",
+    "NoMediaError",
     "OutputError",
     "ParameterError",
     "ReelsenseError",
+    "ResumeMismatchError",
     "SidecarError",
     "SoundIndexError",
     "SoundIndexFormatError",
@@ -70,3 +73,59 @@ class SoundIndexFormatError(SoundIndexError):
 
 class OutputError(ReelsenseError):
     """An output file cannot be written or resumed (e.g. written with another config)."""
+
+
+class ItemFailedError(ReelsenseError):
+    """A batch run with ``strict`` stopped at the first item that failed.
+
+    Attributes:
+        item_id: the video (or file) that failed.
+        cause: its error message (also in its error row, when the command writes rows).
+    """
+
+    def __init__(self, item_id: str, cause: str) -> None:
+        self.item_id = item_id
+        self.cause = cause
+        super().__init__(f"stopped at the first failure (strict): {item_id}: {cause}")
+
+    def __reduce__(self) -> tuple[type[ItemFailedError], tuple[str, str]]:
+        return (type(self), (self.item_id, self.cause))
+
+
+class NoMediaError(ParameterError):
+    """No media file was found under the inputs of a batch."""
+
+    def __init__(self, inputs: object) -> None:
+        import os
+
+        try:
+            shown = [os.fspath(i) for i in inputs][:3]  # type: ignore[attr-defined]
+        except TypeError:
+            shown = [str(inputs)]
+        self.inputs = shown
+        super().__init__(f"no media files found under {', '.join(repr(s) for s in shown)}")
+
+
+class ResumeMismatchError(OutputError):
+    """An existing output was written with another value of one option, so resuming it would
+    mix rows computed differently.
+
+    Attributes:
+        output: the output path.
+        option: the :class:`~reelsense.FeaturizerConfig` field that differs.
+        before: its value in the output (None: not used).
+        now: its value now.
+    """
+
+    def __init__(self, output: str, option: str, before: object, now: object) -> None:
+        self.output = output
+        self.option = option
+        self.before = before
+        self.now = now
+        super().__init__(
+            f"{output!r} was written with {option}={before!r} (now {now!r}); resuming would mix rows "
+            "computed differently: overwrite it, or write another output"
+        )
+
+    def __reduce__(self) -> tuple[type[ResumeMismatchError], tuple[str, str, object, object]]:
+        return (type(self), (self.output, self.option, self.before, self.now))

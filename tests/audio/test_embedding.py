@@ -20,15 +20,8 @@ from reelsense.audio import (
 from reelsense.audio._ast import FbankSpec, ast_fbank, window_starts
 from reelsense.audio.embedding import mel_filterbank, resample, stats_embedding
 from reelsense.errors import ModelNotFoundError, ParameterError
-from reelsense.models import (
-    BuiltinSource,
-    get_model,
-    get_preset,
-    list_models,
-    list_presets,
-    models_dir,
-    resolve_model,
-)
+from reelsense.models import get_model, get_preset, list_models, list_presets, models_dir, resolve_model
+from reelsense.models._entries import BuiltinSource
 
 SR = 16000
 GOLDEN = __import__("pathlib").Path(__file__).parent / "golden" / "tiny_ast.npz"

@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from reelsense.cli import main
-from reelsense.featurize import embedding_map, pca_2d, tsne_2d
+from reelsense.errors import ParameterError
+from reelsense.featurize._plot import embedding_map, pca_2d, tsne_2d
 
 
 def _clusters(rng: np.random.Generator, n_per: int = 12, dim: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -34,13 +35,35 @@ def _separation(points: np.ndarray, labels: np.ndarray) -> float:
 def test_maps_keep_clusters_apart_and_are_deterministic(rng: np.random.Generator) -> None:
     x, labels = _clusters(rng)
     tsne = tsne_2d(x, perplexity=8, steps=400)
-    assert tsne.shape == (36, 2) and np.isfinite(tsne).all()
+    assert tsne.shape == (36, 2) and tsne.dtype == np.float64 and np.isfinite(tsne).all()
     assert _separation(tsne, labels) > 3.0
-    np.testing.assert_array_equal(tsne, tsne_2d(x, perplexity=8, steps=400))
+    np.testing.assert_array_equal(tsne, tsne_2d(x, perplexity=8, steps=400))  # same seed, same map
     pca = pca_2d(x)
     assert _separation(pca, labels) > 3.0
     points, method = embedding_map(x[:3])
     assert points.shape == (3, 2) and method == "t-SNE"
+    with pytest.raises(ParameterError, match="steps=100"):
+        tsne_2d(x, steps=100)
+
+
+def test_tsne_uses_cosine_geometry_and_caps_the_perplexity(rng: np.random.Generator) -> None:
+    """Rows are L2-normalised first (a video's scale does not move it), and a perplexity
+    above what a few points allow is lowered instead of refused."""
+    x, _ = _clusters(rng, n_per=3)  # 9 points: perplexity 30 is capped at 8 / 3
+    scaled = x * 2.0 ** rng.integers(-3, 4, size=(x.shape[0], 1))  # powers of 2: exact in floats
+    tsne = tsne_2d(x)
+    assert tsne.shape == (9, 2) and np.isfinite(tsne).all()
+    np.testing.assert_array_equal(tsne_2d(scaled), tsne)
+
+
+def test_auto_switches_to_pca_above_the_tsne_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import reelsense.featurize._plot as plot
+
+    monkeypatch.setattr(plot, "TSNE_MAX_POINTS", 10)
+    x = np.random.default_rng(0).normal(size=(11, 8))
+    points, method = plot.embedding_map(x)
+    assert method == "PCA" and np.array_equal(points, pca_2d(x))
+    assert plot.embedding_map(x[:10])[1] == "t-SNE"
 
 
 def _write_embeddings(path: Path, rng: np.random.Generator) -> None:
@@ -69,6 +92,9 @@ def test_plot_cli_writes_a_png(tmp_path: Path, rng: np.random.Generator) -> None
     assert result.exit_code == 0, result.output
     assert "36 videos, t-SNE, 3 sound labels" in result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    again = tmp_path / "again.png"
+    result = CliRunner().invoke(main, ["plot", str(data), "-o", str(again), "--color-by", "sound"])
+    assert result.exit_code == 0 and again.read_bytes() == out.read_bytes()  # the same map, pixel for pixel
     out2 = tmp_path / "u.png"
     result = CliRunner().invoke(
         main, ["plot", str(data), "-o", str(out2), "--color-by", "uploader", "--method", "pca"]

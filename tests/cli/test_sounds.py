@@ -28,30 +28,37 @@ def test_add_info_match(tmp_path: Path) -> None:
     write_audio(q / "stranger.wav", render(make_notes(99, 6.0), 6.0, SR), sample_rate=SR)
     index = tmp_path / "idx.rsidx"
     runner = CliRunner()
-    r = runner.invoke(main, ["sounds", "add", str(lib), "--index", str(index), "--no-progress"])
+    r = runner.invoke(main, ["sounds", "add", str(lib), "--sound-index", str(index), "--no-progress"])
     assert r.exit_code == 0, r.output
-    assert "added 2 sounds" in r.output
-    r = runner.invoke(main, ["sounds", "info", "--index", str(index), "--list"])
+    assert "2 sounds added, 0 already indexed, 0 failed" in r.output
+    r = runner.invoke(main, ["sounds", "add", str(lib), "--sound-index", str(index), "--no-progress"])
+    assert r.exit_code == 0 and "0 sounds added, 2 already indexed" in r.output  # resumes, adds nothing
+    r = runner.invoke(
+        main, ["sounds", "add", str(lib), "--sound-index", str(index), "--replace", "--no-progress"]
+    )
+    assert r.exit_code == 0 and "2 sounds added" in r.output and "(2 sounds)" in r.output
+    r = runner.invoke(main, ["sounds", "info", "--sound-index", str(index), "--list"])
     assert r.exit_code == 0 and "sounds:     2" in r.output and "song0" in r.output
     out = tmp_path / "m.csv"
     r = runner.invoke(
         main,
-        ["sounds", "match", str(q), "--index", str(index), "-o", str(out), "--workers", "2", "--no-progress"],
+        ["sounds", "match", str(q), "--sound-index", str(index), "-o", str(out), "-w", "2", "--no-progress"],
     )
     assert r.exit_code == 0, r.output
     text = out.read_text()
-    assert text.startswith("query,predicted_sound,score,offset_s,speed")
-    rows = {row["query"]: row for row in csv.DictReader(text.splitlines())}
-    assert rows["clip"]["predicted_sound"] == "song1"
-    assert abs(float(rows["clip"]["offset_s"]) - 4.0) < 0.2
-    assert abs(float(rows["clip"]["speed"]) - 1.0) < 0.02
-    assert rows["stranger"]["predicted_sound"] == ""
-    assert np.isfinite(float(rows["clip"]["score"]))
+    assert text.startswith("video_id,path,status,error,sound_id,sound_score,sound_offset_seconds,sound_speed")
+    rows = {row["video_id"]: row for row in csv.DictReader(text.splitlines())}
+    assert list(rows) == ["clip", "stranger"]  # sorted by id
+    assert rows["clip"]["sound_id"] == "song1" and rows["clip"]["status"] == "ok"
+    assert abs(float(rows["clip"]["sound_offset_seconds"]) - 4.0) < 0.2
+    assert abs(float(rows["clip"]["sound_speed"]) - 1.0) < 0.02
+    assert rows["stranger"]["sound_id"] == "" and rows["stranger"]["status"] == "ok"
+    assert np.isfinite(float(rows["clip"]["sound_score"]))
 
 
 def test_match_rejects_missing_index(tmp_path: Path) -> None:
     f = write_audio(tmp_path / "a.wav", render(make_notes(1, 3.0), 3.0, SR), sample_rate=SR)
     r = CliRunner().invoke(
-        main, ["sounds", "match", str(f), "--index", str(tmp_path / "no.rsidx"), "-o", "x.csv"]
+        main, ["sounds", "match", str(f), "--sound-index", str(tmp_path / "no.rsidx"), "-o", "x.csv"]
     )
     assert r.exit_code != 0

@@ -11,14 +11,13 @@ from reelsense.errors import ParameterError
 from reelsense.fusion import (
     MODALITIES,
     FusionConfig,
-    frame_durations,
     fuse,
-    hashed_gaussian,
     match_confidence,
-    orthogonal_projection,
     pool_frames,
     sound_identity_vector,
 )
+from reelsense.fusion._pool import frame_durations
+from reelsense.fusion._random import hashed_gaussian, orthogonal_projection
 
 DIMS = {"visual": 40, "caption": 24, "audio": 12}
 

@@ -11,15 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reelsense.errors import SidecarError
-from reelsense.io import (
-    Manifest,
-    parse_hashtags,
-    parse_mentions,
-    parse_timestamp,
-    read_caption_txt,
-    read_info_json,
-    read_sidecar,
-)
+from reelsense.io import Manifest, parse_hashtags, parse_mentions, read_sidecar
+from reelsense.io._sidecar import parse_timestamp, read_caption_txt, read_info_json
 
 INFO = {
     "id": "7431902501814082718",

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from reelsense.errors import ParameterError
-from reelsense.io import MediaFile, assign_video_ids, normalize_extensions, walk_media
+from reelsense.io import MediaFile, assign_video_ids, walk_media
+from reelsense.io._walk import normalize_extensions
 
 
 def _touch(root: Path, *names: str) -> None:

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from reelsense.errors import ParameterError
-from reelsense.models import _device, autocast_context, select_device, select_precision
+from reelsense.models import _device, select_device, select_precision
+from reelsense.models._device import autocast_context
 
 
 @pytest.fixture

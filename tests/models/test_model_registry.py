@@ -11,21 +11,18 @@ import torch
 
 from reelsense.errors import ModelNotFoundError, ParameterError
 from reelsense.models import (
-    EFFICIENTNET_LITE_MEAN,
-    EFFICIENTNET_LITE_STD,
-    HubSource,
     ModelEntry,
-    PackageSource,
     _registry,
     get_model,
     get_preset,
     list_models,
     list_presets,
-    load_state_dict,
     models_dir,
     register_model,
     resolve_model,
 )
+from reelsense.models._entries import EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD, HubSource, PackageSource
+from reelsense.models._weights import load_state_dict
 
 
 def test_list_models_and_glob() -> None:

@@ -1,14 +1,15 @@
-"""embed_videos end to end on generated media: rows, errors, resume, retry, stages, crashes."""
+"""The batch engine (run_job, local engine) end to end on generated media: rows, errors, resume,
+retry, stages, crashes."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -18,10 +19,55 @@ import pyarrow.parquet as pq
 import pytest
 from pipeline_media import BAD_IDS, GOOD_IDS
 
+import faults
 from media import write_video
 from reelsense.errors import OutputError, ParameterError
+from reelsense.featurize._audio_stages import AudioDescriptorStage
 from reelsense.io import DecodedMedia, FrameSampling
-from reelsense.pipeline import EmbedConfig, ProgressEvent, StageItem, embed_videos, parts_dir_for
+from reelsense.pipeline import (
+    EmbedSummary,
+    FeatureStage,
+    JobSpec,
+    ProgressEvent,
+    RunConfig,
+    StageItem,
+    _local,
+    run_job,
+)
+from reelsense.pipeline._writer import parts_dir_for
+
+_SPEC_FIELDS = ("frames", "limit_duration_seconds", "audio_sample_rate")
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Run options and the decoding part of a job spec, in one place for these tests."""
+
+    run: RunConfig
+    spec: dict[str, Any]
+
+    def __init__(self, **options: Any) -> None:
+        spec = {k: options.pop(k) for k in _SPEC_FIELDS if k in options}
+        if "batch_size" in options:
+            options["batch_videos"] = options.pop("batch_size")
+        object.__setattr__(self, "run", RunConfig(**options))
+        object.__setattr__(self, "spec", spec)
+
+
+def embed_videos(
+    inputs: Sequence[Any],
+    output: Path,
+    config: EmbedConfig | None = None,
+    *,
+    feature_stages: Sequence[FeatureStage] = (),
+    executor: Any = None,
+    progress: Any = None,
+) -> EmbedSummary:
+    """The engine with the audio descriptors as its worker stage (what ``--preset none`` runs)."""
+    config = config or EmbedConfig()
+    spec = JobSpec((AudioDescriptorStage(),), tuple(feature_stages), **config.spec)
+    return run_job(inputs, output, spec, config.run, executor=executor, progress=progress)
+
 
 ALL_IDS = sorted(GOOD_IDS + BAD_IDS)
 
@@ -333,23 +379,72 @@ def test_worker_crash_becomes_error_row(tmp_path: Path, monkeypatch: pytest.Monk
 
 @pytest.mark.slow
 def test_hung_video_times_out_and_the_batch_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A video whose decoder hangs is killed after video_timeout_seconds, re-run alone, and
-    becomes an error row; the videos in flight beside it are re-run and finish ok."""
+    """A video whose decoder hangs is killed once over video_timeout_seconds, re-run alone,
+    and becomes an error row; the videos in flight beside it are re-run and finish ok."""
     src = tmp_path / "in"
     src.mkdir()
     for name in ("a", "b", "c", "d"):
         write_video(src / f"{name}.mp4", duration_seconds=0.5)
-    monkeypatch.setenv("REELSENSE_TEST_FAULTS", json.dumps({"hang_ids": ["b"]}))
+    faults.hang(monkeypatch, ["b"])  # hangs for good; over the limit whatever the load (tests/faults.py)
     out = tmp_path / "out.parquet"
-    started = time.monotonic()
-    summary = embed_videos([src], out, EmbedConfig(workers=2, video_timeout_seconds=4.0))
-    assert time.monotonic() - started < 120  # not the hour the hung worker sleeps
+    summary = embed_videos([src], out, EmbedConfig(workers=2, video_timeout_seconds=600.0))
     rows = _rows(out)
     assert sorted(rows) == ["a", "b", "c", "d"]
     assert rows["b"]["status"] == "error" and "timed out" in rows["b"]["error"]
-    assert "4 s" in rows["b"]["error"]
+    assert "600 s" in rows["b"]["error"]
     assert all(rows[v]["status"] == "ok" for v in "acd")
     assert (summary.ok, summary.errors) == (3, 1)
+
+
+def test_a_video_is_over_the_limit_counting_from_when_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The time-limit decision on a fake clock: a video's clock starts when its worker
+    reports starting it (not when it is queued), and it is over the limit only past it."""
+    now = [100.0]
+    monkeypatch.setattr(_local, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    first, second = Future[Any](), Future[Any]()
+    pending: dict[Future[Any], Any] = {first: "first", second: "second"}
+    started: dict[Future[Any], float] = {first: 100.0}  # the worker's report
+
+    def over(limit: float | None = 10.0) -> list[Any]:
+        return _local.LocalEngine._stuck(pending, started, limit)
+
+    assert over() == []
+    now[0] = 105.0
+    started[second] = 105.0
+    assert over() == []
+    now[0] = 110.0
+    assert over() == []  # at the limit is not over it
+    now[0] = 110.5
+    assert over() == ["first"]
+    now[0] = 115.5
+    assert over() == ["first", "second"]
+    assert over(None) == []  # no limit
+
+
+def test_workers_report_when_they_start_an_item(tmp_path: Path) -> None:
+    """The clock of a video starts in its worker: the report carries the worker's time."""
+    import multiprocessing as mp
+    import time
+
+    from reelsense.pipeline._worker import DecodeRequest, WorkItem, process_item, report_starts_to
+
+    queue = mp.get_context("spawn").SimpleQueue()
+    report_starts_to(queue)
+    try:
+        before = time.monotonic()
+        process_item(
+            WorkItem("x", str(tmp_path / "missing.mp4")), DecodeRequest(None, None, None, _limits()), ()
+        )
+        video_id, when = queue.get()
+        assert video_id == "x" and before <= when <= time.monotonic()
+    finally:
+        report_starts_to(None)
+
+
+def _limits() -> Any:
+    from reelsense.io import DecodeLimits
+
+    return DecodeLimits()
 
 
 def test_video_timeout_must_be_positive() -> None:

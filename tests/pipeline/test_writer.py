@@ -1,4 +1,4 @@
-"""ResumableParquetWriter: atomic parts, consolidation, resume state, metadata, refusals."""
+"""The writer's single-file layout: atomic parts, consolidation, resume state, metadata, refusals."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from reelsense import __version__
 from reelsense.errors import OutputError
-from reelsense.pipeline import ResumableParquetWriter, build_schema, parts_dir_for
+from reelsense.pipeline import OutputWriter as ResumableParquetWriter
+from reelsense.pipeline import build_schema
+from reelsense.pipeline._writer import parts_dir_for
 
 CONFIG = {"audio_sample_rate": 22050, "stages": [{"name": "x", "version": 1}]}
 
@@ -139,11 +142,15 @@ def test_leftover_temporaries_are_removed(tmp_path: Path) -> None:
     parts = parts_dir_for(out)
     parts.mkdir()
     (parts / ".tmp-000003-123.parquet").write_bytes(b"half a part")
-    (tmp_path / ".out.parquet.tmp-99").write_bytes(b"half an output")
+    (tmp_path / ".out.parquet.tmp-99").write_bytes(b"half an output (old name)")
+    (tmp_path / ".tmp-out.parquet-98").write_bytes(b"half an output")
+    (tmp_path / ".tmp-other.parquet-97").write_bytes(b"another output's: kept")
     writer = ResumableParquetWriter(out, _schema())
     assert writer.open() == {}
     assert not (parts / ".tmp-000003-123.parquet").exists()
     assert not (tmp_path / ".out.parquet.tmp-99").exists()
+    assert not (tmp_path / ".tmp-out.parquet-98").exists()
+    assert (tmp_path / ".tmp-other.parquet-97").exists()
     writer.close()
 
 
@@ -188,8 +195,13 @@ def test_config_mismatch_refused_unless_overwrite(tmp_path: Path, where: str) ->
         ResumableParquetWriter(out, _schema(extra=(pa.field("more", pa.int32()),))).open()
     writer = ResumableParquetWriter(out, _schema(other))
     assert writer.open(overwrite=True) == {}
-    assert not out.exists() and not parts_dir_for(out).exists()
-    writer.close()
+    # the old rows stay on disk until the new output replaces them
+    assert not parts_dir_for(out).exists()
+    assert out.exists() == (where == "output")
+    writer.add(_row("b"))
+    writer.finish()
+    assert pq.read_table(out)["video_id"].to_pylist() == ["b"]
+    assert json.loads(pq.read_schema(out).metadata[b"reelsense.config"]) == other
 
 
 @pytest.mark.parametrize(
@@ -217,3 +229,72 @@ def test_many_parts_consolidate_into_few_row_groups(tmp_path: Path) -> None:
     meta = pq.ParquetFile(out).metadata
     assert meta.num_rows == 25 and meta.num_row_groups <= 4
     assert pq.read_table(out)["score"].to_pylist() == [float(i) for i in range(25)]
+
+
+def test_a_damaged_part_is_set_aside_and_its_rows_redone(tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=1)
+    writer.open()
+    for vid in ("a", "b", "c"):
+        writer.add(_row(vid))
+    writer._unlock()  # killed before consolidation
+    second = parts_dir_for(out) / "part-000002.parquet"
+    second.write_bytes(second.read_bytes()[:40])  # a torn file (written by something else)
+    writer = ResumableParquetWriter(out, _schema())
+    assert writer.open() == {"a": "ok", "c": "ok"}  # b is done again, a and c are kept
+    assert len(writer.damaged) == 1 and "part-000002.parquet" in writer.damaged[0]
+    writer.add(_row("b", score=2.0))
+    assert writer.finish() == 3
+    assert pq.read_table(out)["video_id"].to_pylist() == ["a", "b", "c"]
+    assert (tmp_path / "out.parquet.damaged").is_dir()  # kept for inspection, out of the way
+
+
+def test_rows_are_written_sorted_by_id_whatever_the_order_they_came_in(tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    ids = [f"v{i:03d}" for i in range(40)]
+    order = list(np.random.default_rng(3).permutation(ids))
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=7, row_group_rows=5)
+    writer.open()
+    for vid in order[:25]:
+        writer.add(_row(vid))
+    writer.finish()
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=4, row_group_rows=5)
+    writer.open()
+    for vid in order[25:]:
+        writer.add(_row(vid))
+    assert writer.finish() == 40
+    assert pq.read_table(out)["video_id"].to_pylist() == ids
+
+
+def test_an_unsorted_output_of_an_older_version_is_merged_in_order(tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    table = pa.Table.from_pylist([_row(v) for v in ("c", "a", "b")], schema=_schema())
+    pq.write_table(table, out)
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=1)
+    assert writer.open() == {"a": "ok", "b": "ok", "c": "ok"}
+    writer.add(_row("aa"))
+    writer.finish()
+    assert pq.read_table(out)["video_id"].to_pylist() == ["a", "aa", "b", "c"]
+
+
+def test_a_full_disk_loses_nothing_already_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    out = tmp_path / "out.parquet"
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=1)
+    writer.open()
+    writer.add(_row("a"))
+    writer.finish()
+    before = out.read_bytes()
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=1)
+    writer.open(overwrite=True)
+    monkeypatch.setattr(pq, "write_table", full)
+    with pytest.raises(OSError, match="No space left"), writer:
+        writer.add(_row("b"))
+    assert out.read_bytes() == before  # the old output is intact
+    assert not [p for p in tmp_path.rglob(".tmp-*")]  # no half-written temporary left
+    assert not (tmp_path / ".out.parquet.lock").exists()

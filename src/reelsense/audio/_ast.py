@@ -13,9 +13,8 @@ a Kaldi-style fbank: 25 ms symmetric Hann frames every 10 ms, DC removed, pre-em
 epsilon, zero rows padded to ``max_length`` frames, ``(x - mean) / (2 std)`` -- computed
 here in torch on the model's device for the whole batch (:func:`ast_fbank`; equal to the
 extractor's output to 2e-4, tested against its numpy and its torchaudio paths), because
-transformers' per-window loop manages only 16-37 windows of 10.24 s per CPU-second while
-an AST-base forward pass takes about 1200 per second on an H200 in fp16 (measured; this
-fbank: about 4800 windows per second there).
+transformers' per-window loop on the CPU is far slower than the model on a GPU (figures in
+``docs/benchmarks.md``).
 Other feature extractors are called as they are.
 """
 
@@ -32,7 +31,9 @@ import torch
 from torch import nn
 
 from reelsense.errors import ModelNotFoundError
-from reelsense.models import ResolvedModel, autocast_context, load_transformer
+from reelsense.models import ResolvedModel
+from reelsense.models._device import autocast_context
+from reelsense.models._hf import load_transformer
 
 __all__ = ["AstBackend", "FbankSpec", "ast_fbank", "load_ast_backend", "window_starts"]
 

@@ -132,7 +132,7 @@ def load_silero_vad() -> SileroVad:
             "the Silero VAD needs the silero-vad package (>= 6.2.1, which ships "
             f"{_WEIGHTS}): pip install silero-vad"
         )
-    from reelsense.models import load_state_dict
+    from reelsense.models._weights import load_state_dict
 
     model = SileroVad()
     try:

@@ -43,8 +43,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
-from scipy.signal import sosfilt
 
 from reelsense.audio._signal import check_mono as _check
 from reelsense.errors import ParameterError
@@ -133,6 +131,8 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float | None:
     step = 0.1 * sample_rate
     if block < 1 or x.shape[0] < block:
         return None
+    from scipy.signal import sosfilt  # imported here: scipy.signal takes most of a second to import
+
     z = sosfilt(k_weighting_sos(sample_rate), x.astype(np.float64))
     cumulative = np.concatenate([[0.0], np.cumsum(z * z)])
     n_blocks = int((x.shape[0] - block) // step) + 1
@@ -233,6 +233,8 @@ def _pick_onsets(envelope: np.ndarray, frame_rate: float) -> int:
         return 0
     env = (envelope - lo) / (hi - lo)
     half = max(1, round(0.035 * frame_rate))
+    from scipy.ndimage import maximum_filter1d, uniform_filter1d
+
     local_max = maximum_filter1d(env, size=2 * half + 1, mode="nearest")
     local_mean = uniform_filter1d(env, size=2 * max(1, round(0.1 * frame_rate)) + 1, mode="nearest")
     rising = np.concatenate([[True], env[1:] > env[:-1]])  # first sample of a plateau only

@@ -33,9 +33,8 @@ clip. ``voice_over``: both, and music under at least ``min_overlap_share`` of th
 ``silent``: the clip's 95th-percentile frame level is below ``silent_dbfs`` (then there is
 no speech or music). Fractions are of the clip's duration.
 
-The thresholds were chosen on the development set (see
-``scripts/eval_presence.py`` and the README section ``audio-features``) among round values
-on a plateau of equal accuracy, not per file.
+The thresholds were chosen among round values on a plateau of equal accuracy, not per
+file (``scripts/eval_presence.py``; figures in ``docs/benchmarks.md``).
 """
 
 from __future__ import annotations

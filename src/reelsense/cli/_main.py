@@ -1,34 +1,93 @@
-"""The ``reelsense`` command group."""
+"""The ``reelsense`` command group: subcommands loaded on first use, exit codes, Ctrl-C."""
 
 from __future__ import annotations
 
-import logging
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
 from reelsense._version import __version__
-from reelsense._workers import cap_threads_to_available_cpus
+from reelsense.cli._common import EXIT_INTERRUPTED, EXIT_OK, verbosity_options
+
+__all__ = ["main"]
+
+#: subcommand -> "module:attribute" (imported only when the subcommand is used or listed)
+_COMMANDS = {
+    "embed": "reelsense.cli.embed:embed",
+    "sounds": "reelsense.cli.sounds:sounds",
+    "plot": "reelsense.cli.plot:plot",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Reelsense(click.Group):
+    """Subcommands from :data:`_COMMANDS`, imported lazily; exit codes 0/1/2/130 (see
+    :mod:`reelsense.cli._common`), no traceback on Ctrl-C."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _COMMANDS:
+            module, _, attribute = _COMMANDS[cmd_name].partition(":")
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            result = super().main(
+                args, prog_name or "reelsense", complete_var, standalone_mode=False, **extra
+            )
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            message = _interrupt_message()
+            click.echo(f"\ninterrupted: {message}", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(result if isinstance(result, int) else EXIT_OK)
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        ctx = super().make_context(info_name, args, parent, **extra)
+        _ROOT[0] = ctx
+        return ctx
+
+
+#: the context of the running command line (its meta holds what to say on Ctrl-C)
+_ROOT: list[click.Context | None] = [None]
+
+
+def _interrupt_message() -> str:
+    ctx = _ROOT[0]
+    message = ctx.meta.get("reelsense.interrupt") if ctx is not None else None
+    return str(message or "nothing was written")
+
+
+@click.group(cls=_Reelsense, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reelsense")
-@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
-def main(verbose: int, quiet: bool) -> None:
-    """reelsense: understand short-form video with its sound."""
-    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+@verbosity_options
+def main() -> None:
+    """reelsense: understand short-form video with its sound.
+
+    Exit codes: 0 all ok; 1 some files failed or no media was found; 2 usage error;
+    130 interrupted (a re-run of the same command resumes where it stopped).
+    """
+    from reelsense._workers import cap_threads_to_available_cpus
+
     cap_threads_to_available_cpus()
-
-
-# Subcommands register themselves below (one module per command family).
-from reelsense.cli.embed import embed as _embed  # noqa: E402
-
-main.add_command(_embed)
-from reelsense.cli.sounds import sounds as _sounds  # noqa: E402
-
-main.add_command(_sounds)
-import reelsense.cli.discover as _discover  # noqa: E402, F401  (adds `sounds discover|trends`)
-from reelsense.cli.plot import plot as _plot  # noqa: E402
-
-main.add_command(_plot)

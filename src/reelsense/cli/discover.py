@@ -2,48 +2,36 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
+from reelsense.cli._common import (
+    EXIT_FAILED,
+    check_suffix,
+    library_errors,
+    min_score_option,
+    progress_option,
+    resolve_workers,
+    sound_index_option,
+    stage_bars,
+    verbosity_options,
+    workers_option,
+)
 from reelsense.cli.sounds import sounds
-from reelsense.errors import ReelsenseError
-from reelsense.io import walk_media
-from reelsense.sounds.discover import DiscoveryParams, discover_sounds
-from reelsense.trends import trend_report
-from reelsense.trends._stats import TrendParams
+
+if TYPE_CHECKING:
+    from reelsense.sounds import DiscoveryParams
 
 __all__ = ["discover", "trends"]
 
 
-@contextmanager
-def _bars(enabled: bool | None) -> Iterator[Callable[[str, int, int], None]]:
-    """A progress callback drawing one tqdm bar per stage."""
-    bars: dict[str, tqdm] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(
-                total=total, desc=stage, unit="video", disable=None if enabled is None else not enabled,
-                file=sys.stderr,
-            )  # fmt: skip
-        bar.update(done - bar.n)
-
-    try:
-        with logging_redirect_tqdm():
-            yield update
-    finally:
-        for bar in bars.values():
-            bar.close()
-
-
 def _params(min_score: float, min_support: int, neighbours: int) -> DiscoveryParams:
+    from reelsense.errors import ReelsenseError
+    from reelsense.sounds import DiscoveryParams
+
     try:
         return DiscoveryParams(min_score=min_score, min_support=min_support, neighbours=neighbours)
     except ReelsenseError as exc:
@@ -51,20 +39,21 @@ def _params(min_score: float, min_support: int, neighbours: int) -> DiscoveryPar
 
 
 _common = [
-    click.option("--index", "index_path", type=click.Path(exists=True, dir_okay=False),
-                 help="Sound library (SoundIndex): clusters holding a library sound carry its id."),
-    click.option("--workers", default=1, show_default=True, type=click.IntRange(1), help="Processes."),
-    click.option("--min-score", default=2.0, show_default=True, type=float,
-                 help="Calibrated score a video-to-video match needs (2.0 = 1 % false-match chance)."),
+    sound_index_option(
+        required=False, help="Sound library (index file): clusters holding a library sound carry its id."
+    ),
+    workers_option,
+    min_score_option,
     click.option("--min-support", default=2, show_default=True, type=click.IntRange(1),
                  help="Consistent links (from distinct videos) needed to merge two groups."),
     click.option("--neighbours", default=12, show_default=True, type=click.IntRange(1),
                  help="Matches kept per video."),
-    click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal)."),
+    progress_option,
+    verbosity_options,
 ]  # fmt: skip
 
 
-def _with_common(fn: Callable[..., None]) -> Callable[..., None]:
+def _with_common(fn: Any) -> Any:
     for opt in reversed(_common):
         fn = opt(fn)
     return fn
@@ -72,17 +61,19 @@ def _with_common(fn: Callable[..., None]) -> Callable[..., None]:
 
 @sounds.command("discover")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Per-video CSV (query,cluster,...).")  # fmt: skip
-@click.option("--summary", type=click.Path(dir_okay=False), default=None,
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Per-video CSV (video_id, sound_cluster, ...).")  # fmt: skip
+@click.option("--summary", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Per-sound CSV (default: <output stem>_summary.csv).")  # fmt: skip
 @_with_common
+@click.pass_context
 def discover(
+    ctx: click.Context,
     inputs: tuple[str, ...],
-    output: str,
-    summary: str | None,
-    index_path: str | None,
-    workers: int,
+    output: Path,
+    summary: Path | None,
+    sound_index: Path | None,
+    workers: int | None,
     min_score: float,
     min_support: int,
     neighbours: int,
@@ -93,21 +84,25 @@ def discover(
     One row per video: its sound (`cluster`, empty when it shares it with no other video),
     speed/pitch/offset relative to the sound's representative; plus a per-sound summary.
     """
+    from reelsense.sounds import discover_sounds
+    from reelsense.sounds._batch import media_ids
+
+    check_suffix(output, (".csv",), "sounds discover writes CSV")
+    if summary is not None:
+        check_suffix(summary, (".csv",), "the summary is CSV", option="--summary")
     params = _params(min_score, min_support, neighbours)
-    try:
-        files = walk_media(inputs)
-        with _bars(progress) as update:
+    with library_errors():
+        found = media_ids(inputs)
+        with stage_bars(progress) as update:
             result = discover_sounds(
-                [f.path for f in files],
-                ids=[f.default_id for f in files],
-                index=index_path,
+                [f.path for _, f in found],
+                ids=[vid for vid, _ in found],
+                index=sound_index,
                 params=params,
-                workers=workers,
+                workers=resolve_workers(workers),
                 on_progress=update,
             )
         out, summ = result.write_csv(output, summary)
-    except ReelsenseError as exc:
-        raise click.ClickException(str(exc)) from exc
     st = result.stats
     n_in = sum(v.cluster is not None for v in result.videos)
     click.echo(
@@ -115,7 +110,7 @@ def discover(
         f"{st.n_videos - st.n_music - st.n_errors} without music, {st.n_errors} errors -> {out}, {summ}"
     )
     if st.n_errors:
-        sys.exit(1)
+        ctx.exit(EXIT_FAILED)
 
 
 def _when(text: str | None) -> float | None:
@@ -136,8 +131,10 @@ def _when(text: str | None) -> float | None:
 
 @sounds.command("trends")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="trends.csv to write.")
-@click.option("--report", type=click.Path(dir_okay=False), default=None, help="Self-contained HTML report.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="trends.csv to write.")  # fmt: skip
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Self-contained HTML report.")  # fmt: skip
 @click.option("--window-days", default=7.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Recent window compared with the sound's earlier use.")  # fmt: skip
 @click.option(
@@ -154,15 +151,15 @@ def _when(text: str | None) -> float | None:
 @_with_common
 def trends(
     inputs: tuple[str, ...],
-    output: str,
-    report: str | None,
+    output: Path,
+    report: Path | None,
     window_days: float,
     reference_time: str | None,
     since: str | None,
     clusters_output: str | None,
     hashtag_links: bool,
-    index_path: str | None,
-    workers: int,
+    sound_index: Path | None,
+    workers: int | None,
     min_score: float,
     min_support: int,
     neighbours: int,
@@ -170,31 +167,33 @@ def trends(
 ) -> None:
     """Usage over time and trend score of every sound in FILES_OR_DIRS_OR_CLUSTERS.
 
-    Give videos (sounds are discovered first, with --index if given), or a clusters.csv
+    Give videos (sounds are discovered first, with --sound-index if given), or a clusters.csv
     from `sounds discover` / a matches.csv from `sounds match` (plus the videos' folders
     to read their upload times from sidecars when the table has none). Videos without a
     sound of their own but with music and a hashtag that only one sound's videos carry count
     as uses of that sound (--no-hashtag-links: audio matches only).
     """
+    from reelsense.trends import TrendParams, trend_report
+
+    check_suffix(output, (".csv",), "sounds trends writes CSV")
+    if report is not None:
+        check_suffix(report, (".html", ".htm"), "the report is HTML", option="--report")
     params = _params(min_score, min_support, neighbours)
-    try:
-        with _bars(progress) as update:
-            result = trend_report(
-                inputs,
-                output,
-                report=report,
-                index=index_path,
-                params=TrendParams(window_days=window_days),
-                reference_seconds=_when(reference_time),
-                start_seconds=_when(since),
-                discovery_params=params,
-                workers=workers,
-                clusters_output=clusters_output,
-                on_progress=update,
-                link_hashtags=hashtag_links,
-            )
-    except ReelsenseError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with library_errors(), stage_bars(progress) as update:
+        result = trend_report(
+            inputs,
+            output,
+            report=report,
+            index=sound_index,
+            params=TrendParams(window_days=window_days),
+            reference_seconds=_when(reference_time),
+            start_seconds=_when(since),
+            discovery_params=params,
+            workers=resolve_workers(workers),
+            clusters_output=clusters_output,
+            on_progress=update,
+            link_hashtags=hashtag_links,
+        )
     hot = [s.sound for s in result.sounds if s.trend.trending]
     linked = sum(s.n_linked for s in result.sounds)
     click.echo(

@@ -1,23 +1,45 @@
-"""``reelsense embed``: one Parquet row per video (parses options, calls ``embed_videos``,
-``embed_corpus_from_options`` or, with ``--engine ray``, ``reelsense.jobs.embed_with_ray``)."""
+"""``reelsense embed``: one Parquet row per video (parses options, calls :func:`reelsense.embed_corpus`)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
-from reelsense.errors import ReelsenseError
-from reelsense.featurize import embed_corpus_from_options
-from reelsense.jobs import RayEmbedSummary, embed_with_ray
-from reelsense.pipeline import EmbedConfig, EmbedSummary, ProgressEvent, embed_videos
+from reelsense.cli._common import (
+    EXIT_FAILED,
+    check_suffix,
+    library_errors,
+    on_interrupt,
+    progress_option,
+    resolve_workers,
+    sound_index_option,
+    strict_option,
+    verbosity_options,
+    workers_option,
+)
+
+if TYPE_CHECKING:
+    from reelsense.pipeline import EmbedSummary, ProgressEvent
 
 __all__ = ["embed", "format_summary"]
+
+#: FeaturizerConfig fields -> the option that sets them (for messages)
+_OPTION_OF = {
+    "preset": "--preset",
+    "frames": "--frames",
+    "frame_vectors": "--frame-vectors",
+    "sound_index": "--sound-index",
+    "discover_sounds": "--discover-sounds",
+    "fusion": "--embedding-dim",
+    "audio_sample_rate": "--sample-rate",
+    "limit_duration_seconds": "--limit-duration",
+    "presence": "--preset",
+    "pooling": "--frames",
+}
 
 
 def _split_extensions(values: Sequence[str]) -> tuple[str, ...] | None:
@@ -25,8 +47,10 @@ def _split_extensions(values: Sequence[str]) -> tuple[str, ...] | None:
     return parts or None
 
 
-def _progress_bar(enabled: bool | None) -> tuple[tqdm[Any], Callable[[ProgressEvent], None]]:
-    bar: tqdm[Any] = tqdm(
+def _progress_bar(enabled: bool | None) -> tuple[Any, Callable[[ProgressEvent], None]]:
+    from tqdm import tqdm
+
+    bar = tqdm(
         total=0,
         unit="video",
         dynamic_ncols=True,
@@ -36,14 +60,24 @@ def _progress_bar(enabled: bool | None) -> tuple[tqdm[Any], Callable[[ProgressEv
 
     def update(event: ProgressEvent) -> None:
         if event.video_id is None:
-            bar.reset(total=event.total)
-            if event.skipped:
-                bar.write(f"{event.skipped} videos already in the output: skipped")
+            bar.reset(total=event.total)  # the skipped ones are counted once, in the summary
             return
         bar.set_postfix(ok=event.ok, errors=event.errors, refresh=False)
         bar.update(event.done - bar.n)
 
     return bar, update
+
+
+def _resume_refusal(exc: Any) -> str:
+    option = _OPTION_OF.get(exc.option, exc.option)
+    before, now = exc.before, exc.now
+    if isinstance(before, bool) and isinstance(now, bool):
+        said = f"{option} was used before" if before else f"{option} was not used before"
+    elif exc.option == "fusion" and isinstance(before, dict) and isinstance(now, dict):
+        said = f"{option} was {before.get('dim')} before (now {now.get('dim')})"
+    else:
+        said = f"{option} was {before!r} before (now {now!r})"
+    return f"{exc.output}: {said}; give the same options to resume, --overwrite to start over, or another -o"
 
 
 def _cell(value: Any, width: int) -> str:
@@ -88,43 +122,6 @@ def _sound(row: dict[str, Any]) -> str | None:
     return str(cluster) if cluster else None
 
 
-def _check_engine(
-    engine: str,
-    output: Path,
-    workers: int | None,
-    preset: str,
-    device: str,
-    ray_address: str | None,
-    actors: int | None,
-    gpus_per_actor: float | None,
-) -> float | None:
-    """Refuse options that do not apply to the engine; returns the GPUs per actor to ask for."""
-    if engine == "local":
-        used = [name for name, value in (("--ray-address", ray_address), ("--actors", actors)) if value]
-        if gpus_per_actor is not None:
-            used.append("--gpus-per-actor")
-        if used:
-            raise click.UsageError(f"{', '.join(used)} only apply to --engine ray")
-        if output.is_dir():
-            raise click.UsageError(f"{str(output)!r} is a folder: the local engine writes one Parquet file")
-        return None
-    if workers:
-        raise click.UsageError("--workers is for the local engine: Ray runs one decoding task per CPU")
-    if preset == "none":
-        raise click.UsageError("--engine ray runs the models: --preset none is for the local engine")
-    if device not in ("auto", "cpu", "cuda"):
-        raise click.UsageError(
-            f"--engine ray: --device is auto, cpu or cuda (Ray assigns the GPUs), got {device!r}"
-        )
-    if device == "cpu":
-        if gpus_per_actor:
-            raise click.UsageError("--device cpu and --gpus-per-actor > 0 exclude each other")
-        return 0.0
-    if device == "cuda" and gpus_per_actor is None:
-        return 1.0
-    return gpus_per_actor
-
-
 def format_summary(summary: EmbedSummary) -> str:
     """The human-readable report printed after a run."""
     lines = [
@@ -133,11 +130,12 @@ def format_summary(summary: EmbedSummary) -> str:
         f"{summary.wall_seconds:.1f} s wall, {summary.videos_per_second:.2f} videos/s",
         f"output: {summary.output} ({summary.rows} rows)",
     ]
-    if isinstance(summary, RayEmbedSummary):
+    if summary.ray is not None:
+        ray = summary.ray
         lines.append(
-            f"ray: {summary.shards} shards in the folder ({summary.shards_written} written now), "
-            f"{summary.actors} model actors x {summary.gpus_per_actor:g} GPU"
-            + (f", {summary.lost} videos whose task always died" if summary.lost else "")
+            f"ray: {ray.shards} shards in the folder ({ray.shards_written} written now), "
+            f"{ray.actors} model actors x {ray.gpus_per_actor:g} GPU"
+            + (f", {ray.lost} videos whose task always died" if ray.lost else "")
         )
     lines += summary.notes
     if summary.error_examples:
@@ -170,15 +168,9 @@ def format_summary(summary: EmbedSummary) -> str:
     "--output",
     required=True,
     type=click.Path(path_type=Path),
-    help="Parquet file to write (a folder of Parquet shards with --engine ray).",
+    help="Parquet file to write (.parquet); a folder of Parquet shards with --engine ray.",
 )
-@click.option(
-    "-w",
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Decoding processes [default: CPUs, max 8].",
-)
+@workers_option
 @click.option(
     "--ext",
     "extensions",
@@ -191,8 +183,11 @@ def format_summary(summary: EmbedSummary) -> str:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="CSV/JSONL of captions (path or id, caption, timestamp, uploader).",
 )
-@click.option("--overwrite", is_flag=True, help="Discard an existing output and start over.")
+@click.option(
+    "--overwrite", is_flag=True, help="Start over (the old output is replaced only when the new one is done)."
+)
 @click.option("--retry-errors", is_flag=True, help="Recompute the rows whose status is 'error'.")
+@strict_option
 @click.option(
     "--limit-duration",
     type=click.FloatRange(min=0, min_open=True),
@@ -222,7 +217,6 @@ def format_summary(summary: EmbedSummary) -> str:
 )
 @click.option(
     "--video-timeout",
-    "video_timeout",
     type=click.FloatRange(min=0),
     default=600.0,
     show_default=True,
@@ -235,7 +229,7 @@ def format_summary(summary: EmbedSummary) -> str:
     "--preset",
     default="default",
     show_default=True,
-    help="Models (reelsense.models presets: default, clip, siglip, tiny...); 'none' = no models, "
+    help="Models (default, clip, siglip, tiny...; see docs/models.md); 'none' = no models, "
     "metadata and audio descriptors only.",
 )
 @click.option(
@@ -250,15 +244,12 @@ def format_summary(summary: EmbedSummary) -> str:
 )
 @click.option(
     "--frames",
-    "frame_strategy",
     type=click.Choice(["keyframes", "scenes", "uniform", "count"]),
     default=None,
     help="Frame sampling [default: keyframes, at most 16 per video].",
 )
-@click.option(
-    "--sound-index",
-    type=click.Path(exists=True, path_type=Path),
-    default=None,
+@sound_index_option(
+    required=False,
     help="A sound index (reelsense sounds add), or a folder of reference sounds to index first: "
     "adds the best match (sound_id, sound_score, sound_offset_seconds, sound_speed...) and the "
     "sound-identity component of the embedding.",
@@ -298,7 +289,7 @@ def format_summary(summary: EmbedSummary) -> str:
     "--actors",
     type=click.IntRange(min=1),
     default=None,
-    help="--engine ray: model actors [default: one per GPU of the cluster, else 1].",
+    help="--engine ray: model actors [default: one per GPU, else 1].",
 )
 @click.option(
     "--gpus-per-actor",
@@ -307,10 +298,11 @@ def format_summary(summary: EmbedSummary) -> str:
     help="--engine ray: GPUs per model actor (fractions share a GPU) "
     "[default: 1 if the cluster has GPUs, else 0].",
 )
-@click.option(
-    "--progress/--no-progress", default=None, help="Progress bar [default: when stderr is a terminal]."
-)
+@progress_option
+@verbosity_options
+@click.pass_context
 def embed(
+    ctx: click.Context,
     inputs: tuple[Path, ...],
     output: Path,
     workers: int | None,
@@ -318,16 +310,17 @@ def embed(
     manifest: Path | None,
     overwrite: bool,
     retry_errors: bool,
+    strict: bool,
     limit_duration: float | None,
     sample_rate: int,
-    flush_rows: int,
+    flush_rows: int | None,
     flush_seconds: float,
     video_timeout: float,
     include_hidden: bool,
     preset: str,
     device: str,
     precision: str,
-    frame_strategy: str | None,
+    frames: str | None,
     sound_index: Path | None,
     discover_sounds: bool,
     embedding_dim: int,
@@ -339,83 +332,99 @@ def embed(
     gpus_per_actor: float | None,
     progress: bool | None,
 ) -> None:
-    """Describe and embed every video under INPUT... (files or folders, searched
+    """Describe and embed every video under INPUTS (files or folders, searched
     recursively) in one Parquet row each: media metadata, caption, hashtags and sidecar
     fields, audio descriptors, speech/music presence, the frame, caption and audio
     vectors, the sound match (with --sound-index) and the fused `embedding` with its
-    `modality_mask`.
+    `modality_mask`. Rows are sorted by video_id.
 
     Re-running with the same OUTPUT resumes: videos already there are skipped. Rows of
-    files that cannot be decoded have status 'error' and the reason.
+    files that cannot be decoded have status 'error' and the reason (exit code 1).
 
     With --engine ray, OUTPUT is a folder of Parquet shards with the same columns and
-    metadata (read it as one table: pandas.read_parquet(OUTPUT)); Ray schedules the
-    decoding and the model actors, and a re-run skips the videos already in the folder.
+    metadata (read it as one table: pyarrow.dataset.dataset(OUTPUT)).
     """
+    from reelsense.errors import ParameterError, ResumeMismatchError
+
     if overwrite and retry_errors:
         raise click.UsageError("--overwrite and --retry-errors exclude each other")
-    if preset == "none" and (sound_index or discover_sounds or frame_vectors or frame_strategy):
+    if engine == "local":
+        used = [name for name, value in (("--ray-address", ray_address), ("--actors", actors)) if value]
+        if gpus_per_actor is not None:
+            used.append("--gpus-per-actor")
+        if used:
+            raise click.UsageError(f"{', '.join(used)} only apply to --engine ray")
+        if output.is_dir():
+            raise click.UsageError(f"{str(output)!r} is a folder: the local engine writes one Parquet file")
+        check_suffix(output, (".parquet", ".pq"), "embed writes Parquet")
+    else:
+        if workers:
+            raise click.UsageError("--workers is for the local engine: Ray runs one decoding task per CPU")
+        if output.suffix.lower() in (".csv", ".json", ".jsonl", ".tsv", ".txt"):
+            raise click.BadParameter(
+                f"{str(output)!r}: --engine ray writes a folder of Parquet shards", param_hint="-o/--output"
+            )
+        if device not in ("auto", "cpu", "cuda"):
+            raise click.UsageError(
+                f"--engine ray: --device is auto, cpu or cuda (Ray assigns the GPUs), got {device!r}"
+            )
+        if device == "cpu":
+            if gpus_per_actor:
+                raise click.UsageError("--device cpu and --gpus-per-actor > 0 exclude each other")
+            gpus_per_actor = 0.0
+        elif device == "cuda" and gpus_per_actor is None:
+            gpus_per_actor = 1.0
+    if preset == "none" and (sound_index or discover_sounds or frame_vectors or frames):
         raise click.UsageError("--preset none computes no embedding: drop the embedding options")
-    gpus_per_actor = _check_engine(
-        engine, output, workers, preset, device, ray_address, actors, gpus_per_actor
-    )
-    if flush_rows is None:
-        flush_rows = 1024 if engine == "ray" else 256
+
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from reelsense.featurize import FeaturizerConfig, embed_corpus
+    from reelsense.fusion import FusionConfig
+    from reelsense.pipeline import RunConfig
+
     try:
-        options: dict[str, Any] = {"workers": workers} if workers else {}
-        config = EmbedConfig(
+        config = FeaturizerConfig(
+            preset=preset,
+            device=device,
+            precision=precision,  # type: ignore[arg-type]
+            frames=frames,  # type: ignore[arg-type]
+            frame_vectors=frame_vectors,
+            batch_size=batch_size,
+            sound_index=str(sound_index) if sound_index else None,
+            discover_sounds=discover_sounds,
+            fusion=FusionConfig(dim=embedding_dim),
+            audio_sample_rate=sample_rate,
+            limit_duration_seconds=limit_duration,
+        )
+        run = RunConfig(
+            workers=resolve_workers(workers),
             extensions=_split_extensions(extensions),
             include_hidden=include_hidden,
             manifest=str(manifest) if manifest else None,
-            audio_sample_rate=sample_rate,
-            limit_duration_seconds=limit_duration,
             flush_rows=flush_rows,
             flush_seconds=flush_seconds,
             video_timeout_seconds=video_timeout or None,
             overwrite=overwrite,
             retry_errors=retry_errors,
-            **options,
+            strict=strict,
+            ray_address=ray_address,
+            ray_actors=actors,
+            ray_gpus_per_actor=gpus_per_actor,
         )
-        bar, update = _progress_bar(progress)
-        summary: EmbedSummary
-        with bar, logging_redirect_tqdm():
-            if engine == "ray":
-                summary = embed_with_ray(
-                    list(inputs),
-                    output,
-                    preset=preset,
-                    config=config,
-                    ray_address=ray_address,
-                    actors=actors,
-                    gpus_per_actor=gpus_per_actor,
-                    precision=precision,
-                    sound_index=sound_index,
-                    discover_sounds=discover_sounds,
-                    embedding_dim=embedding_dim,
-                    frame_strategy=frame_strategy,
-                    frame_vectors=frame_vectors,
-                    batch_size=batch_size,
-                    shard_rows=flush_rows,
-                    progress=update,
-                )
-            elif preset == "none":
-                summary = embed_videos(list(inputs), output, config, progress=update)
-            else:
-                summary = embed_corpus_from_options(
-                    list(inputs),
-                    output,
-                    config,
-                    preset=preset,
-                    device=device,
-                    precision=precision,
-                    frame_strategy=frame_strategy,
-                    sound_index=sound_index,
-                    discover_sounds=discover_sounds,
-                    embedding_dim=embedding_dim,
-                    frame_vectors=frame_vectors,
-                    batch_size=batch_size,
-                    progress=update,
-                )
-    except ReelsenseError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except ParameterError as exc:
+        raise click.UsageError(str(exc)) from exc
+    on_interrupt(
+        f"the rows finished so far are saved beside {str(output)!r}; run the same command again to resume"
+    )
+    bar, update = _progress_bar(progress)
+    summary: EmbedSummary
+    with library_errors():
+        try:
+            with bar, logging_redirect_tqdm():
+                summary = embed_corpus(inputs, output, config, run, engine=engine, progress=update)  # type: ignore[arg-type]
+        except ResumeMismatchError as exc:
+            raise click.ClickException(_resume_refusal(exc)) from exc
     click.echo(format_summary(summary))
+    if summary.errors:
+        ctx.exit(EXIT_FAILED)

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from reelsense.errors import ReelsenseError
-from reelsense.featurize import plot_embeddings
+from reelsense.cli._common import check_suffix, library_errors, verbosity_options
 
 __all__ = ["plot"]
 
@@ -32,12 +31,15 @@ __all__ = ["plot"]
     show_default=True,
     help="auto: t-SNE up to 4000 videos, PCA above.",
 )
+@verbosity_options
 def plot(embeddings: Path, output: Path, color_by: str, column: str, method: str) -> None:
     """Draw the videos of EMBEDDINGS (a Parquet file written by `reelsense embed`) as a
     2-D map coloured by their sound, discovered cluster or uploader, and save a PNG."""
-    try:
+    from reelsense.featurize import plot_embeddings
+
+    check_suffix(output, (".png",), "plot writes PNG")
+    with library_errors():
+        output.parent.mkdir(parents=True, exist_ok=True)
         info = plot_embeddings(embeddings, output, color_by=color_by, column=column, method=method)  # type: ignore[arg-type]
-    except ReelsenseError as exc:
-        raise click.ClickException(str(exc)) from exc
     labels = f"{info['labels']} {color_by} labels"
     click.echo(f"wrote {info['output']}: {info['points']} videos, {info['method']}, {labels}")

@@ -1,163 +1,144 @@
-"""``reelsense sounds add|match|info``: the trending-sound index from the command line."""
+"""``reelsense sounds add|match|info|discover|trends``: the trending-sound index, discovery and trends."""
 
 from __future__ import annotations
 
-import csv
-import sys
 from pathlib import Path
 
 import click
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
-from reelsense.errors import ReelsenseError
-from reelsense.io import walk_media
-from reelsense.sounds.index import SoundIndex, match_files
-
-__all__ = ["MATCH_COLUMNS", "sounds"]
-
-MATCH_COLUMNS = (
-    "query",
-    "predicted_sound",
-    "score",
-    "offset_s",
-    "speed",
-    "tempo",
-    "pitch_semitones",
-    "query_start_s",
-    "query_end_s",
-    "n_matched_peaks",
-    "false_match_probability",
-    "error",
+from reelsense.cli._common import (
+    EXIT_FAILED,
+    check_suffix,
+    library_errors,
+    min_score_option,
+    on_interrupt,
+    progress_option,
+    resolve_workers,
+    sound_index_option,
+    stage_bars,
+    strict_option,
+    verbosity_options,
+    workers_option,
 )
 
-
-def _files(inputs: tuple[str, ...]) -> list[str]:
-    try:
-        return [f.path for f in walk_media(inputs)]
-    except ReelsenseError as exc:
-        raise click.UsageError(str(exc)) from exc
+__all__ = ["sounds"]
 
 
 @click.group()
+@verbosity_options
 def sounds() -> None:
-    """Register reference sounds and spot them in videos."""
+    """Register reference sounds, spot them in videos, discover shared sounds and trends."""
 
 
 @sounds.command("add")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--index", "index_path", required=True, type=click.Path(dir_okay=False), help="Index file.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1), help="Processes.")
-@click.option("--replace", is_flag=True, help="Overwrite sounds whose id is already indexed.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
-def add(inputs: tuple[str, ...], index_path: str, workers: int, replace: bool, progress: bool | None) -> None:
-    """Add audio/video FILES_OR_DIRS to the index (id = file stem)."""
-    files = _files(inputs)
-    bar = tqdm(
-        total=len(files), unit="file", disable=None if progress is None else not progress, file=sys.stderr
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@sound_index_option(
+    required=True, exists=False, help="Index file (created when absent; a re-run adds only what is new)."
+)
+@click.option("--replace", is_flag=True, help="Re-add the sounds whose id is already indexed.")
+@workers_option
+@strict_option
+@progress_option
+@verbosity_options
+@click.pass_context
+def add(
+    ctx: click.Context,
+    inputs: tuple[Path, ...],
+    sound_index: Path,
+    replace: bool,
+    workers: int | None,
+    strict: bool,
+    progress: bool | None,
+) -> None:
+    """Add the audio/video files under INPUTS to the index (id: the file's id, as in
+    `reelsense embed`: its sidecar id, else its path without extension)."""
+    from reelsense.sounds._batch import add_sounds
+
+    if sound_index.is_dir():
+        raise click.BadParameter(
+            f"{str(sound_index)!r} is a folder: give an index file", param_hint="--sound-index"
+        )
+    on_interrupt(
+        f"the sounds added so far are in {str(sound_index)!r}; run the same command again to add the rest"
     )
-    failed: list[str] = []
-
-    def done(path: str, error: Exception | None) -> None:
-        if error is not None:
-            failed.append(f"{path}: {error}")
-        bar.update(1)
-
-    try:
-        with logging_redirect_tqdm(), SoundIndex.create(index_path) as index:
-            records = index.add_many(files, workers=workers, replace=replace, on_done=done)
-            total = len(index)
-            index.prepare_search()  # write the search file now, so that `match` only maps it
-    except ReelsenseError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        bar.close()
-    for line in failed:
-        click.echo(f"skipped {line}", err=True)
-    click.echo(f"added {len(records)} sounds to {index_path} ({total} in the index)")
-    if failed:
-        sys.exit(1)
+    with library_errors(), stage_bars(progress, unit="file") as bars:
+        summary = add_sounds(
+            inputs,
+            sound_index,
+            replace=replace,
+            workers=resolve_workers(workers),
+            strict=strict,
+            progress=lambda done, total: bars("", done, total),
+        )
+    for sid, path, error in summary.failed:
+        click.echo(f"not added: {sid} ({path}): {error}", err=True)
+    click.echo(
+        f"{summary.found} files: {summary.added} sounds added, {summary.skipped} already indexed, "
+        f"{len(summary.failed)} failed -> {summary.index} ({summary.total} sounds)"
+    )
+    if summary.failed:
+        ctx.exit(EXIT_FAILED)
 
 
 @sounds.command("match")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--index", "index_path", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="CSV to write.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1), help="Processes.")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@sound_index_option(required=True, help="Index file (reelsense sounds add).")
 @click.option(
-    "--threshold",
-    default=None,
-    type=float,
-    help="Minimum score (default 2.0 = estimated false-match probability 1 %).",
+    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="CSV to write."
 )
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
+@min_score_option
+@workers_option
+@strict_option
+@progress_option
+@verbosity_options
+@click.pass_context
 def match(
-    inputs: tuple[str, ...],
-    index_path: str,
-    output: str,
-    workers: int,
-    threshold: float | None,
+    ctx: click.Context,
+    inputs: tuple[Path, ...],
+    sound_index: Path,
+    output: Path,
+    min_score: float,
+    workers: int | None,
+    strict: bool,
     progress: bool | None,
 ) -> None:
-    """Find indexed sounds in FILES_OR_DIRS; one CSV row per file (query = file stem)."""
-    files = _files(inputs)
-    n_found = n_err = 0
-    try:
-        with (
-            Path(output).open("w", newline="", encoding="utf-8") as f,
-            logging_redirect_tqdm(),
-            tqdm(
-                total=len(files),
-                unit="file",
-                disable=None if progress is None else not progress,
-                file=sys.stderr,
-            ) as bar,
-        ):
-            w = csv.writer(f)
-            w.writerow(MATCH_COLUMNS)
-            for path, result in match_files(index_path, files, workers=workers, top_k=1, threshold=threshold):
-                row: list[object] = [Path(path).stem]
-                if isinstance(result, Exception):
-                    n_err += 1
-                    row += [""] * (len(MATCH_COLUMNS) - 2) + [str(result)]
-                elif result:
-                    n_found += 1
-                    m = result[0]
-                    row += [
-                        m.sound_id,
-                        f"{m.score:.3f}",
-                        f"{m.offset_seconds:.3f}",
-                        f"{m.speed:.4f}",
-                        f"{m.tempo:.4f}",
-                        f"{m.pitch_semitones:.2f}",
-                        f"{m.query_start_seconds:.2f}",
-                        f"{m.query_end_seconds:.2f}",
-                        m.n_matched_peaks,
-                        f"{m.false_match_probability:.3g}",
-                        "",
-                    ]
-                else:
-                    row += [""] * (len(MATCH_COLUMNS) - 1)
-                w.writerow(row)
-                bar.update(1)
-    except (ReelsenseError, OSError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"{len(files)} files: {n_found} matched, {n_err} errors -> {output}")
-    if n_err:
-        sys.exit(1)
+    """Find indexed sounds in the files under INPUTS: one CSV row per file, sorted by
+    video_id, with the columns of `reelsense embed`'s sound match (sound_id, sound_score,
+    sound_offset_seconds, sound_speed, ...)."""
+    from reelsense.sounds._batch import match_sounds
+
+    check_suffix(output, (".csv",), "sounds match writes CSV")
+    on_interrupt(f"nothing was written to {str(output)!r} (it is written when every file is matched)")
+    with library_errors(), stage_bars(progress, unit="file") as bars:
+        summary = match_sounds(
+            inputs,
+            sound_index,
+            output,
+            min_score=min_score,
+            workers=resolve_workers(workers),
+            strict=strict,
+            progress=lambda done, total: bars("", done, total),
+        )
+    for vid, error in summary.error_examples:
+        click.echo(f"error: {vid}: {error}", err=True)
+    click.echo(
+        f"{summary.found} files: {summary.matched} matched, {summary.errors} errors -> {summary.output}"
+    )
+    if summary.errors:
+        ctx.exit(EXIT_FAILED)
 
 
 @sounds.command("info")
-@click.option("--index", "index_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@sound_index_option(required=True, help="Index file.")
 @click.option("--list", "list_sounds", is_flag=True, help="Also list every sound.")
-def info(index_path: str, list_sounds: bool) -> None:
+@verbosity_options
+def info(sound_index: Path, list_sounds: bool) -> None:
     """Statistics of an index."""
-    try:
-        with SoundIndex.open(index_path, readonly=True) as index:
-            st = index.stats()
-            rows = index.sounds() if list_sounds else []
-    except ReelsenseError as exc:
-        raise click.ClickException(str(exc)) from exc
+    from reelsense.sounds import SoundIndex
+
+    with library_errors(), SoundIndex.open(sound_index, readonly=True) as index:
+        st = index.stats()
+        rows = index.sounds() if list_sounds else []
     hours = st.total_duration_seconds / 3600.0
     click.echo(f"index:      {st.path}")
     click.echo(f"sounds:     {st.n_sounds}")
@@ -169,3 +150,7 @@ def info(index_path: str, list_sounds: bool) -> None:
     click.echo(f"format:     v{st.format_version}, generation {st.generation}")
     for r in rows:
         click.echo(f"  {r.sound_id}\t{r.duration_seconds:.1f} s\t{r.n_peaks} peaks\t{r.source_path or ''}")
+
+
+# `sounds discover` and `sounds trends` live in their own module
+from reelsense.cli import discover as _discover  # noqa: E402, F401

@@ -1,64 +1,35 @@
-"""Video features: modality vectors, descriptors, presence, sound match and the fused embedding.
+"""What to compute for each video: modality vectors, descriptors, presence, sound match and the
+fused embedding, from one :class:`FeaturizerConfig`.
 
->>> from reelsense.featurize import VideoFeaturizer
->>> with VideoFeaturizer.from_preset("default", sound_index="examples/sounds") as fz:  # doctest: +SKIP
+>>> from reelsense.featurize import FeaturizerConfig, VideoFeaturizer
+>>> config = FeaturizerConfig(sound_index="examples/sounds")
+>>> with VideoFeaturizer(config) as fz:  # doctest: +SKIP
 ...     features = fz.featurize("examples/videos/7434147527695413366.mp4")
 ...     features.embedding.shape, features.modality_mask.names(), features.sound.sound_id
 ((512,), ('visual', 'caption', 'audio', 'sound'), 's004_hr3-desert')
 
-- :class:`VideoFeaturizer` (``from_preset``, ``featurize``, ``featurize_many``): models in
-  this process on batches of frames, decoding and audio analysis in worker processes.
+- :func:`embed_corpus`: every video of folders into a resumable Parquet output (what
+  ``reelsense embed`` runs), with the corpus-level sound discovery pass; engines
+  ``local`` and ``ray``.
+- :class:`VideoFeaturizer` (``featurize``, ``featurize_many``): the models loaded, run in
+  this process on batches of frames; decoding and audio analysis in worker processes.
 - :class:`VideoFeatures`: the frozen per-video result.
-- :func:`embed_corpus`: the same into a resumable Parquet file (what ``reelsense embed``
-  runs), with an optional corpus-level sound discovery pass.
+- :func:`plot_embeddings`: a 2-D map of an output's embeddings (PNG).
 """
 
-from reelsense.featurize._corpus import (
-    CLUSTERS_KEY,
-    FUSION_KEY,
-    apply_sound_clusters,
-    assign_cluster_keys,
-    cluster_sound_table,
-    embed_corpus,
-    embed_corpus_from_options,
-    featurizer_from_options,
-    output_notes,
-)
-from reelsense.featurize._discovery import Discoverer, default_discoverer, self_join_labels
+from reelsense.featurize._config import FeaturizerConfig
+from reelsense.featurize._corpus import embed_corpus
 from reelsense.featurize._features import AudioPresenceColumns, ModalityMask, SoundIdentity, VideoFeatures
-from reelsense.featurize._featurizer import (
-    DEFAULT_FRAME_STRATEGY,
-    VideoFeaturizer,
-    default_frame_sampling,
-    model_threads,
-    open_sound_index,
-)
-from reelsense.featurize._plot import embedding_map, pca_2d, plot_embeddings, tsne_2d
+from reelsense.featurize._featurizer import VideoFeaturizer
+from reelsense.featurize._plot import plot_embeddings
 
 __all__ = [
-    "CLUSTERS_KEY",
-    "DEFAULT_FRAME_STRATEGY",
-    "FUSION_KEY",
     "AudioPresenceColumns",
-    "Discoverer",
+    "FeaturizerConfig",
     "ModalityMask",
     "SoundIdentity",
     "VideoFeatures",
     "VideoFeaturizer",
-    "apply_sound_clusters",
-    "assign_cluster_keys",
-    "cluster_sound_table",
-    "default_discoverer",
-    "default_frame_sampling",
     "embed_corpus",
-    "embed_corpus_from_options",
-    "embedding_map",
-    "featurizer_from_options",
-    "model_threads",
-    "open_sound_index",
-    "output_notes",
-    "pca_2d",
     "plot_embeddings",
-    "self_join_labels",
-    "tsne_2d",
 ]

@@ -1,68 +1,62 @@
-"""``embed_corpus``: the featurizer over folders of videos into one resumable Parquet file.
+"""``embed_corpus``: the featurizer over folders of videos into one resumable output.
 
-Two passes when sounds are discovered:
+Two passes when sounds are discovered (``FeaturizerConfig.discover_sounds``):
 
-1. The per-video pass (:func:`reelsense.pipeline.embed_videos`): every column of every
-   video, resumable part by part. The embedding fused here uses the index match only.
-2. The corpus pass (``discover_sounds=True``), after consolidation: sound discovery over
-   the soundtracks of the ``ok`` rows that the sound index did not identify (all of them
-   without an index) and that hold music (:data:`MIN_MUSIC_FRACTION`) groups the videos
-   that share a sound; each group gets a key (the
-   index sound id most of its members have when a discoverer is given matched videos
-   too, else ``discovered:`` + the smallest member id, so keys are stable as a corpus
-   grows); ``sound_cluster`` and
-   ``sound_cluster_size`` are filled in and every embedding is fused again from the
-   stored columns (:func:`reelsense.pipeline.fuse_columns`). The file is rewritten
-   atomically. A resumed job redoes this pass over the whole output, so the result is
-   the same as a single run over the same videos.
+1. The per-video pass (:func:`reelsense.pipeline.run_job`): every column of every video,
+   resumable part by part. The embedding fused here uses the index match only.
+2. The corpus pass, once every row is written: sound discovery over the soundtracks of
+   the ``ok`` rows that the sound index did not identify (all of them without an index)
+   and that hold music (:data:`MIN_MUSIC_FRACTION`) groups the videos that share a sound;
+   each group gets a key (the index sound id most of its members have when the
+   discoverer is given matched videos too, else ``discovered:`` + the smallest member id,
+   so keys are stable as a corpus grows); ``sound_cluster`` and ``sound_cluster_size``
+   are filled in and every embedding is fused again from the stored columns. Each file is
+   rewritten atomically. A resumed job redoes this pass over the whole output, so the
+   result is the same as a single run over the same videos.
 
 Why only the unidentified videos: what links two soundtracks in discovery is any shared
 audio, and a shared voice-over line or ambience recording links videos whose music
-differs. On the development set (with an earlier matcher), discovery over all 240 videos
-merged two unknown tracks into library sounds through shared voice-overs (sound-identity
-recall@5 0.885); over the videos the library did not identify it reached 0.936, because
-the library already names the rest (``scripts/bench_embed.py``).
+differs; the library already names the matched ones (measured in ``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from reelsense.errors import OutputError
+from reelsense.errors import OutputError, ParameterError, ResumeMismatchError
+from reelsense.featurize._config import FEATURIZER_KEY, FeaturizerConfig
 from reelsense.featurize._discovery import Discoverer, default_discoverer
 from reelsense.featurize._featurizer import VideoFeaturizer, model_threads
+from reelsense.featurize._fusion_stage import VECTOR_COLUMNS, fuse_columns, mask_rows, vectors_from_arrow
 from reelsense.fusion import FusionConfig
 from reelsense.pipeline import (
-    EmbedConfig,
     EmbedSummary,
+    Engine,
+    OutputWriter,
     ProgressEvent,
-    embed_videos,
-    fuse_columns,
-    vectors_from_arrow,
+    RunConfig,
+    build_schema,
+    finished_summary,
+    run_job,
 )
-from reelsense.pipeline._fusion_stage import VECTOR_COLUMNS, mask_rows
 
 __all__ = [
     "CLUSTERS_KEY",
-    "FUSION_KEY",
     "MIN_MUSIC_FRACTION",
-    "apply_sound_clusters",
     "assign_cluster_keys",
+    "check_resume",
     "cluster_sound_table",
     "embed_corpus",
-    "embed_corpus_from_options",
-    "featurizer_from_options",
     "output_notes",
 ]
 
@@ -70,11 +64,10 @@ log = logging.getLogger(__name__)
 
 #: Videos whose soundtrack has less music than this (``music_fraction``, when presence was
 #: computed) take no part in discovery: speech-only and ambience videos share voice lines
-#: and recordings, not sounds (on the development set, most speech-only videos were grouped
-#: through shared voice lines without this).
+#: and recordings, not sounds (without this, speech-only videos group through shared voice
+#: lines).
 MIN_MUSIC_FRACTION = 0.1
 
-FUSION_KEY = "reelsense.fusion"
 CLUSTERS_KEY = "reelsense.sound_clusters"
 
 
@@ -185,55 +178,113 @@ def cluster_sound_table(
     return table.replace_schema_metadata(meta), n_grouped
 
 
-def apply_sound_clusters(output: str | os.PathLike[str], config: FusionConfig, discoverer: Discoverer) -> int:
-    """The corpus pass over an existing output file (:func:`cluster_sound_table`),
-    rewritten atomically. Returns the number of videos in a shared-sound group."""
-    out = Path(output)
-    table, n_grouped = cluster_sound_table(pq.read_table(out), config, discoverer, source=repr(str(out)))
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp)
-    tmp.replace(out)
-    return n_grouped
-
-
 def embed_corpus(
     inputs: Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
-    featurizer: VideoFeaturizer,
-    config: EmbedConfig | None = None,
+    config: FeaturizerConfig | None = None,
+    run: RunConfig | None = None,
     *,
-    discover_sounds: bool = False,
+    engine: Engine = "local",
+    featurizer: VideoFeaturizer | None = None,
     discoverer: Discoverer | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
 ) -> EmbedSummary:
-    """Featurize every video under ``inputs`` into ``output`` (resumable Parquet; one row
-    per video with the modality vectors, descriptors, presence, sound match, embedding and
-    ``modality_mask``), then, with ``discover_sounds``, run the corpus pass (module docstring).
+    """What ``reelsense embed`` runs: featurize every video under ``inputs`` into ``output``,
+    one row per video with the metadata, sidecar fields, descriptors, presence, modality
+    vectors, sound match, ``embedding`` and ``modality_mask``; then, with
+    ``config.discover_sounds``, the corpus pass (module docstring).
 
-    ``config`` shapes finding, decoding and writing (its ``frames`` is replaced by the
-    featurizer's). Raises what :func:`~reelsense.pipeline.embed_videos` raises.
+    ``output`` is one Parquet file with ``engine="local"`` (worker processes decode, the
+    models run in this process) and a folder of Parquet shards with ``engine="ray"`` (Ray
+    Data decoding tasks and model actors; needs ``reelsense[ray]``); both are resumable:
+    a re-run skips the videos already finished there. ``run``: how the job runs
+    (:class:`~reelsense.pipeline.RunConfig`). ``featurizer``: an already loaded
+    :class:`VideoFeaturizer` to use (its config is used; give no ``config`` then).
+    ``discoverer``: the corpus sound discovery (None: the default one).
+
+    Worker processes are started with ``spawn``; a script calling this needs the
+    ``if __name__ == "__main__":`` guard (Python's rule for ``spawn``, see the README).
+
+    Raises ParameterError (bad inputs or options, unresolvable id collisions), SidecarError
+    (a malformed manifest), OutputError (the output is locked, or was written with another
+    configuration), ModelNotFoundError (weights missing) and, with ``run.strict``,
+    ItemFailedError. A video that fails never raises otherwise: it gets an error row.
     """
-    metadata = featurizer.metadata(discover_sounds=discover_sounds)
-    embed_config = featurizer.embed_config(config)
-    with model_threads(embed_config, None):
-        summary = embed_videos(
-            inputs,
-            output,
-            embed_config,
-            worker_stages=featurizer.worker_stages(),
-            feature_stages=featurizer.feature_stages(discover_sounds=discover_sounds),
-            progress=progress,
-            metadata={FUSION_KEY: json.dumps(metadata, sort_keys=True, default=str)},
+    run = run or RunConfig()
+    if featurizer is not None and config is not None:
+        raise ParameterError("give a FeaturizerConfig or a loaded featurizer, not both")
+    if featurizer is None:
+        config = config or FeaturizerConfig()
+        if check_resume(output, config, run, engine):
+            done = finished_summary(inputs, output, run, engine=engine)
+            if done is not None:  # nothing to do: no model is loaded
+                if progress is not None:
+                    progress(ProgressEvent(0, 0, 0, 0, done.skipped))
+                return replace(done, notes=output_notes(output))
+        if engine == "ray" and config.has_models:
+            # the driver's models only describe the columns: the actors run theirs
+            driver = VideoFeaturizer(replace(config, device="cpu", precision="fp32"))
+            driver.config = config  # the actors' plan is made from the asked device and precision
+        else:
+            driver = VideoFeaturizer(config)
+        with driver:
+            return _embed(inputs, output, driver, run, engine, discoverer, progress)
+    return _embed(inputs, output, featurizer, run, engine, discoverer, progress)
+
+
+def check_resume(
+    output: str | os.PathLike[str], config: FeaturizerConfig, run: RunConfig, engine: Engine = "local"
+) -> bool:
+    """Refuse, before any model loads, an output that another process is writing, or that
+    was written with other options (ResumeMismatchError names the first option that
+    differs). The full check (every stage's options, the sound index's content) happens
+    again when the output is opened. Returns True when the output exists and was written
+    with these options (and, with ``discover_sounds``, its corpus pass completed)."""
+    writer = OutputWriter(
+        output, build_schema([], config={}, run={}), layout="shards" if engine == "ray" else "file"
+    )
+    writer.check_unlocked()
+    if run.overwrite:
+        return False
+    metadata = writer.existing_metadata() or {}
+    stored = metadata.get(FEATURIZER_KEY)
+    if stored is None:
+        return False
+    try:
+        before = json.loads(stored)
+    except json.JSONDecodeError:
+        return False
+    now = json.loads(json.dumps(config.record(), sort_keys=True, default=str))
+    for key in now:
+        if before.get(key) != now[key]:
+            raise ResumeMismatchError(os.fspath(output), key, before.get(key), now[key])
+    return not config.discover_sounds or CLUSTERS_KEY in metadata
+
+
+def _embed(
+    inputs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    featurizer: VideoFeaturizer,
+    run: RunConfig,
+    engine: Engine,
+    discoverer: Discoverer | None,
+    progress: Callable[[ProgressEvent], None] | None,
+) -> EmbedSummary:
+    config = featurizer.config
+    post_pass = None
+    if config.discover_sounds:
+        chosen = discoverer or default_discoverer(featurizer.sound_index)
+
+        def post_pass(table: pa.Table) -> pa.Table:
+            clustered, grouped = cluster_sound_table(table, config.fusion, chosen)
+            log.info("sound discovery: %d videos share a sound with another", grouped)
+            return clustered
+
+    with model_threads(run, None) if engine == "local" else contextlib.nullcontext():
+        summary = run_job(
+            inputs, output, featurizer.job_spec(), run, engine=engine, progress=progress, post_pass=post_pass
         )
-    if not discover_sounds:
-        return summary
-
-    chosen = discoverer or default_discoverer(featurizer.sound_index)
-    grouped = apply_sound_clusters(output, featurizer.fusion, chosen)
-    log.info("sound discovery: %d videos share a sound with another", grouped)
-    from reelsense.pipeline._job import output_examples
-
-    return replace(summary, examples=output_examples(Path(output)))
+    return replace(summary, notes=summary.notes + (output_notes(output) if summary.rows else ()))
 
 
 def output_notes(output: str | os.PathLike[str]) -> tuple[str, ...]:
@@ -267,75 +318,3 @@ def output_notes(output: str | os.PathLike[str]) -> tuple[str, ...]:
         clusters = [c for c in table["sound_cluster"].to_pylist() if c]
         lines.append(f"sound discovery: {len(clusters)} videos in {len(set(clusters))} shared-sound groups")
     return tuple(lines)
-
-
-def featurizer_from_options(
-    preset: str = "default",
-    *,
-    device: str | None = None,
-    precision: str = "auto",
-    frame_strategy: str | None = None,
-    sound_index: str | os.PathLike[str] | None = None,
-    embedding_dim: int = 512,
-    frame_vectors: bool = False,
-    batch_size: int | None = None,
-    presence: bool = True,
-) -> VideoFeaturizer:
-    """The featurizer ``reelsense embed`` builds from its plain options (the local job and
-    the Ray job's driver and model actors all build theirs here, so their stages agree).
-    ``frame_strategy`` None = the default sampling; otherwise that strategy with the
-    default size and frame cap (``uniform`` at 1 frame/s, ``count`` 8 frames)."""
-    from reelsense.featurize._featurizer import DEFAULT_MAX_FRAMES
-    from reelsense.io import FrameSampling
-
-    featurizer = VideoFeaturizer.from_preset(
-        preset,
-        device=None if device in (None, "auto") else device,
-        precision=precision,  # type: ignore[arg-type]
-        sound_index=sound_index,
-        fusion=FusionConfig(dim=embedding_dim),
-        frame_vectors=frame_vectors,
-        batch_size=batch_size,
-        presence=presence,
-    )
-    if frame_strategy is not None and featurizer.frame_sampling is not None:
-        featurizer.frame_sampling = FrameSampling(
-            strategy=frame_strategy,  # type: ignore[arg-type]
-            max_side=featurizer.frame_sampling.max_side,
-            max_frames=DEFAULT_MAX_FRAMES,
-        )
-    return featurizer
-
-
-def embed_corpus_from_options(
-    inputs: Sequence[str | os.PathLike[str]],
-    output: str | os.PathLike[str],
-    config: EmbedConfig,
-    *,
-    preset: str = "default",
-    device: str | None = None,
-    precision: str = "auto",
-    frame_strategy: str | None = None,
-    sound_index: str | os.PathLike[str] | None = None,
-    discover_sounds: bool = False,
-    embedding_dim: int = 512,
-    frame_vectors: bool = False,
-    batch_size: int | None = None,
-    progress: Callable[[ProgressEvent], None] | None = None,
-) -> EmbedSummary:
-    """What ``reelsense embed`` runs: build the featurizer from plain options
-    (:func:`featurizer_from_options`), run :func:`embed_corpus`, add summary notes."""
-    with featurizer_from_options(
-        preset,
-        device=device,
-        precision=precision,
-        frame_strategy=frame_strategy,
-        sound_index=sound_index,
-        embedding_dim=embedding_dim,
-        frame_vectors=frame_vectors,
-        batch_size=batch_size,
-    ) as featurizer:
-        summary = embed_corpus(
-            inputs, output, featurizer, config, discover_sounds=discover_sounds, progress=progress
-        )
-    return replace(summary, notes=summary.notes + output_notes(output))

@@ -1,11 +1,12 @@
-"""``VideoFeaturizer``: the models, the sound index and the fusion, ready to run on videos."""
+"""``VideoFeaturizer``: the models, the sound index and the fusion of a :class:`FeaturizerConfig`,
+loaded and ready to run on videos."""
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+import functools
+import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -17,68 +18,49 @@ from typing import Any
 
 from reelsense._workers import available_cpus
 from reelsense.errors import ParameterError
-from reelsense.featurize._features import VideoFeatures
-from reelsense.fusion import FusionConfig, Pooling
-from reelsense.io import MEDIA_EXTENSIONS, FrameSampling, FrameStrategy, walk_media
-from reelsense.models import Precision, get_preset, select_device, select_precision
-from reelsense.pipeline import (
+from reelsense.featurize._audio_stages import (
     AudioDescriptorStage,
-    AudioEmbeddingStage,
-    CaptionStage,
-    EmbedConfig,
-    FeatureStage,
-    FusionStage,
     PresenceStage,
-    ProgressEvent,
     SoundMatchStage,
-    VisualStage,
-    WorkerStage,
-    caption_text_of,
-    collect_rows,
     index_digest,
 )
+from reelsense.featurize._config import FEATURIZER_KEY, FeaturizerConfig
+from reelsense.featurize._features import VideoFeatures
+from reelsense.featurize._fusion_stage import FusionStage
+from reelsense.featurize._model_stages import AudioEmbeddingStage, CaptionStage, VisualStage, caption_text_of
+from reelsense.io import MEDIA_EXTENSIONS, FrameSampling, walk_media
+from reelsense.pipeline import (
+    ActorPlan,
+    FeatureStage,
+    JobSpec,
+    ProgressEvent,
+    RunConfig,
+    WorkerStage,
+    collect_rows,
+)
 
-__all__ = [
-    "DEFAULT_FRAME_STRATEGY",
-    "VideoFeaturizer",
-    "default_frame_sampling",
-    "model_threads",
-    "open_sound_index",
-]
+__all__ = ["FUSION_KEY", "VideoFeaturizer", "model_threads", "open_sound_index"]
 
 log = logging.getLogger(__name__)
 
-#: Chosen by measurement (``scripts/bench_embed.py --frames``; README ``embeddings``).
-DEFAULT_FRAME_STRATEGY: FrameStrategy = "keyframes"
-DEFAULT_MAX_FRAMES = 16
-
-
-def default_frame_sampling(image_size: int) -> FrameSampling:
-    """Key frames (the decoder skips everything else), at most 16, decoded at a size
-    whose short side still covers the model's input for 9:16 frames (``max_side =
-    ceil(image_size * 16 / 9)``: 399 px for 224-px models)."""
-    return FrameSampling(
-        strategy=DEFAULT_FRAME_STRATEGY,
-        max_side=math.ceil(image_size * 16 / 9),
-        max_frames=DEFAULT_MAX_FRAMES,
-    )
+#: Parquet metadata key of the fusion record (config, models, device...).
+FUSION_KEY = "reelsense.fusion"
 
 
 @contextlib.contextmanager
-def model_threads(config: EmbedConfig, executor: Executor | None) -> Iterator[None]:
+def model_threads(run: RunConfig, executor: Executor | None) -> Iterator[None]:
     """Limit torch's CPU threads in this process while worker processes decode beside it.
 
-    The models run here while ``config.workers`` processes decode on the same cores; an
-    OpenMP pool per core on top of them spins against the workers. Measured on 2 cores, 2
-    workers, 80 development videos: 3.05 videos/s and 18 CPU s with one model thread, 0.93
-    videos/s and 62 CPU s with two. So the models get ``max(1, cpus - workers)`` threads
+    The models run here while ``run.workers`` processes decode on the same cores; an
+    OpenMP pool per core on top of them spins against the workers (several times slower;
+    ``docs/benchmarks.md``). So the models get ``max(1, cpus - workers)`` threads
     for the run (restored after); nothing changes when ``executor`` is given (threads or
     a pool this function does not size).
     """
     import torch
 
     before = torch.get_num_threads()
-    wanted = max(1, available_cpus() - config.workers)
+    wanted = max(1, available_cpus() - run.workers)
     change = executor is None and wanted < before
     if change:
         torch.set_num_threads(wanted)
@@ -115,133 +97,72 @@ def open_sound_index(source: str | os.PathLike[str], workdir: str | os.PathLike[
 
 class VideoFeaturizer:
     """Frames, caption and soundtrack of a video -> modality vectors, descriptors, presence,
-    sound match -> one fused embedding (:mod:`reelsense.fusion`).
+    sound match -> one fused embedding (:mod:`reelsense.fusion`), as ``config`` says.
 
-    Build with :meth:`from_preset`. Decoding and the per-video audio work (descriptors,
-    presence, sound matching) run in worker processes; the models run in this process on
-    batches of videos, sized by their number of frames, under ``torch.inference_mode``.
-    Use as a context manager (or call :meth:`close`) to delete an index built on the fly.
+    Constructing it loads the models (raises ModelNotFoundError when weights are missing,
+    saying how to get them) and opens the sound index (a folder of reference sounds is
+    indexed into a temporary folder first). Decoding and the per-video audio work
+    (descriptors, presence, sound matching) run in worker processes; the models run in
+    this process on batches of videos, sized by their number of frames, under
+    ``torch.inference_mode``. Use as a context manager (or call :meth:`close`) to delete an
+    index built on the fly.
     """
 
-    def __init__(
-        self,
-        *,
-        visual: VisualStage | None,
-        caption: CaptionStage | None,
-        audio: AudioEmbeddingStage | None,
-        fusion: FusionConfig,
-        frame_sampling: FrameSampling | None,
-        sound_index: str | None = None,
-        presence: bool = True,
-        audio_sample_rate: int = 22050,
-        preset: str = "custom",
-        owned_dir: str | None = None,
-    ) -> None:
-        if visual is not None and frame_sampling is None:
-            raise ParameterError("a visual model needs a frame_sampling")
-        self.visual = visual
-        self.caption = caption
-        self.audio = audio
-        self.fusion = fusion
-        self.frame_sampling = frame_sampling
-        self.sound_index = sound_index
-        self.presence = presence
-        self.audio_sample_rate = audio_sample_rate
-        self.preset = preset
-        self._owned_dir = owned_dir
-        self._digest = index_digest(sound_index)["sha256"] if sound_index else ""
+    def __init__(self, config: FeaturizerConfig | None = None) -> None:
+        self.config = config = config or FeaturizerConfig()
+        self.visual: VisualStage | None = None
+        self.caption: CaptionStage | None = None
+        self.audio: AudioEmbeddingStage | None = None
+        self.frame_sampling: FrameSampling | None = None
+        self._owned_dir: str | None = None
+        self.sound_index: str | None = None
+        if config.has_models:
+            self._load_models(config)
+        if config.sound_index is not None:
+            self.sound_index = self._open_index(config.sound_index)
+        self._digest = index_digest(self.sound_index)["sha256"] if self.sound_index else ""
         # a model-free audio encoder (log-mel statistics) runs in the decoding workers
-        self._audio_in_workers = audio.for_workers() if audio is not None else None
+        self._audio_in_workers = self.audio.for_workers() if self.audio is not None else None
 
-    @classmethod
-    def from_preset(
-        cls,
-        name: str = "default",
-        *,
-        device: str | None = None,
-        precision: Precision = "auto",
-        sound_index: str | os.PathLike[str] | None = None,
-        fusion: FusionConfig | None = None,
-        frame_sampling: FrameSampling | None = None,
-        pooling: Pooling = "mean",
-        frame_vectors: bool = False,
-        batch_size: int | None = None,
-        presence: bool = True,
-        offline: bool | None = None,
-    ) -> VideoFeaturizer:
-        """Load the models of preset ``name`` (see :func:`reelsense.models.list_presets`).
-
-        Args:
-            device: ``None``/``"auto"`` = cuda > mps > cpu; precision ``auto`` = fp16 on CUDA.
-            sound_index: an index file (``reelsense sounds add``), or a folder of reference
-                sounds indexed on the fly into a temporary folder; adds the sound match
-                columns and the sound-identity component.
-            fusion: :class:`~reelsense.fusion.FusionConfig` (dim, seed, weights).
-            frame_sampling: None = :func:`default_frame_sampling` for the image model.
-            pooling: ``mean`` of the L2-normalised frame vectors, or ``duration``-weighted.
-            frame_vectors: keep the per-frame vectors too.
-            batch_size: frames per image-model pass (None: 8 on the CPU, 64 on CUDA).
-            presence: compute speech/music presence.
-
-        Raises ModelNotFoundError (weights missing, with how to get them), ParameterError.
-        """
+    def _load_models(self, config: FeaturizerConfig) -> None:
         from reelsense.audio.embedding import load_audio_encoder
+        from reelsense.models import get_preset, select_device, select_precision
         from reelsense.text import load_text_encoder
         from reelsense.vision import load_image_encoder
 
-        preset = get_preset(name)
-        chosen = select_device(device)
-        select_precision(precision, chosen)  # fail early on e.g. fp16 on the CPU
-        visual = caption = audio = None
+        preset = get_preset(config.preset)
+        chosen = select_device(None if config.device == "auto" else config.device)
+        select_precision(config.precision, chosen)  # fail early on e.g. fp16 on the CPU
+        options: dict[str, Any] = {"device": chosen, "precision": config.precision, "offline": config.offline}
         if preset.image is not None:
-            image_encoder = load_image_encoder(
-                preset.image, device=chosen, precision=precision, offline=offline
+            image_encoder = load_image_encoder(preset.image, **options)
+            self.visual = VisualStage(
+                image_encoder,
+                pooling=config.pooling,
+                frame_vectors=config.frame_vectors,
+                batch_size=config.batch_size,
             )
-            visual = VisualStage(
-                image_encoder, pooling=pooling, frame_vectors=frame_vectors, batch_size=batch_size
-            )
-            if frame_sampling is None:
-                frame_sampling = default_frame_sampling(image_encoder.spec.image_size)
+            self.frame_sampling = config.frame_sampling(image_encoder.spec.image_size)
         if preset.text is not None:
-            caption = CaptionStage(
-                load_text_encoder(preset.text, device=chosen, precision=precision, offline=offline)
-            )
+            self.caption = CaptionStage(load_text_encoder(preset.text, **options))
         if preset.audio is not None:
-            audio = AudioEmbeddingStage(
-                load_audio_encoder(preset.audio, device=chosen, precision=precision, offline=offline)
-            )
-        if presence and importlib.util.find_spec("reelsense.audio.presence") is None:
-            log.warning("reelsense.audio.presence is not available: no speech/music presence columns")
-            presence = False
-        owned = None
-        index_path = None
-        if sound_index is not None:
-            source = Path(sound_index)
-            if source.is_dir() or source.suffix.lower() in MEDIA_EXTENSIONS:
-                owned = tempfile.mkdtemp(prefix="reelsense-sounds-")
-            try:
-                index_path = open_sound_index(source, owned or ".")
-            except BaseException:
-                if owned:
-                    shutil.rmtree(owned, ignore_errors=True)
-                raise
-        return cls(
-            visual=visual,
-            caption=caption,
-            audio=audio,
-            fusion=fusion or FusionConfig(),
-            frame_sampling=frame_sampling,
-            sound_index=index_path,
-            presence=presence,
-            preset=preset.name,
-            owned_dir=owned,
-        )
+            self.audio = AudioEmbeddingStage(load_audio_encoder(preset.audio, **options))
+
+    def _open_index(self, source: str) -> str:
+        path = Path(source)
+        if path.is_dir() or path.suffix.lower() in MEDIA_EXTENSIONS:
+            self._owned_dir = tempfile.mkdtemp(prefix="reelsense-sounds-")
+        try:
+            return open_sound_index(path, self._owned_dir or ".")
+        except BaseException:
+            self.close()
+            raise
 
     # ------------------------------------------------------------------ description
     def __repr__(self) -> str:
         return (
-            f"VideoFeaturizer(preset={self.preset!r}, models={self.models()}, fusion_dim={self.fusion.dim}, "
-            f"sound_index={self.sound_index!r})"
+            f"VideoFeaturizer(preset={self.config.preset!r}, models={self.models()}, "
+            f"fusion_dim={self.config.fusion.dim}, sound_index={self.sound_index!r})"
         )
 
     def models(self) -> dict[str, str]:
@@ -266,24 +187,24 @@ class VideoFeaturizer:
                 return str(stage.encoder.precision)
         return "fp32"
 
-    def metadata(self, *, discover_sounds: bool = False) -> dict[str, Any]:
+    def metadata(self) -> dict[str, Any]:
         """The ``reelsense.fusion`` record written into the output (JSON-able)."""
         from reelsense.fusion import MODALITIES
 
         return {
-            "fusion": self.fusion.to_dict(),
+            "fusion": self.config.fusion.to_dict(),
             "modalities": list(MODALITIES),
             "modality_columns": {
                 "visual": "visual_vector",
                 "caption": "caption_vector",
                 "audio": "audio_vector",
             },
-            "preset": self.preset,
+            "preset": self.config.preset,
             "models": self.models(),
             "frames": None if self.frame_sampling is None else self.frame_sampling.__dict__,
             "pooling": None if self.visual is None else self.visual.pooling,
             "sound_index_sha256": self._digest or None,
-            "discover_sounds": discover_sounds,
+            "discover_sounds": self.config.discover_sounds,
             "device": self.device,
             "precision": self.precision,
         }
@@ -293,7 +214,9 @@ class VideoFeaturizer:
         """Per-video stages run in the decoding workers: descriptors, presence, sound match,
         and the audio embedding when it needs no model (log-mel statistics)."""
         stages: list[WorkerStage] = [AudioDescriptorStage()]
-        if self.presence:
+        if not self.config.has_models:
+            return tuple(stages)
+        if self.config.presence:
             stages.append(PresenceStage())
         if self.sound_index:
             stages.append(SoundMatchStage(self.sound_index, digest=self._digest))
@@ -301,18 +224,33 @@ class VideoFeaturizer:
             stages.append(self._audio_in_workers)
         return tuple(stages)
 
-    def feature_stages(self, *, discover_sounds: bool = False) -> tuple[FeatureStage, ...]:
+    def feature_stages(self) -> tuple[FeatureStage, ...]:
         """Batched stages run in this process (on the model's device): the models, then the
         fusion. Nothing here works per video on the CPU except the fusion's projections."""
+        if not self.config.has_models:
+            return ()
         audio = self.audio if self._audio_in_workers is None else None
         stages: list[FeatureStage] = [s for s in (self.visual, self.caption, audio) if s is not None]
-        stages.append(FusionStage(self.fusion, discover_sounds=discover_sounds, models=self.models()))
+        stages.append(
+            FusionStage(self.config.fusion, discover_sounds=self.config.discover_sounds, models=self.models())
+        )
         return tuple(stages)
 
-    def embed_config(self, config: EmbedConfig | None = None) -> EmbedConfig:
-        """``config`` (default: a new one) with this featurizer's frame sampling."""
-        return replace(
-            config or EmbedConfig(audio_sample_rate=self.audio_sample_rate), frames=self.frame_sampling
+    def job_spec(self) -> JobSpec:
+        """What the batch engine runs for this featurizer."""
+        metadata = {FEATURIZER_KEY: json.dumps(self.config.record(), sort_keys=True, default=str)}
+        if self.config.has_models:
+            metadata[FUSION_KEY] = json.dumps(self.metadata(), sort_keys=True, default=str)
+        return JobSpec(
+            worker_stages=self.worker_stages(),
+            feature_stages=self.feature_stages(),
+            audio_sample_rate=self.config.audio_sample_rate,
+            frames=self.frame_sampling,
+            limit_duration_seconds=self.config.limit_duration_seconds,
+            metadata=metadata,
+            actor_plan=functools.partial(_actor_plan, self.config, self.sound_index, self.metadata())
+            if self.config.has_models
+            else None,
         )
 
     # ------------------------------------------------------------------ running
@@ -320,26 +258,21 @@ class VideoFeaturizer:
         self,
         paths: Sequence[str | os.PathLike[str]],
         *,
-        config: EmbedConfig | None = None,
+        run: RunConfig | None = None,
         executor: Executor | None = None,
         progress: Callable[[ProgressEvent], None] | None = None,
     ) -> list[VideoFeatures]:
         """Features of every video in ``paths`` (files or folders, walked), in walk order.
 
-        Decoding runs in ``config.workers`` processes (or on ``executor``); a video that
+        Decoding runs in ``run.workers`` processes (or on ``executor``); a video that
         fails gets ``status='error'`` and the reason instead of raising. Each embedding
         depends only on its own video (never on the others in the batch).
         """
-        embed_config = self.embed_config(config)
-        with model_threads(embed_config, executor):
-            rows = collect_rows(
-                list(paths),
-                embed_config,
-                worker_stages=self.worker_stages(),
-                feature_stages=self.feature_stages(),
-                executor=executor,
-                progress=progress,
-            )
+        if not self.config.has_models:
+            raise ParameterError("preset 'none' computes no features: use reelsense.embed_corpus")
+        run = run or RunConfig()
+        with model_threads(run, executor):
+            rows = collect_rows(list(paths), self.job_spec(), run, executor=executor, progress=progress)
         return [VideoFeatures.from_row(row, caption_text_of(row)) for row in rows]
 
     def featurize(self, path: str | os.PathLike[str]) -> VideoFeatures:
@@ -348,7 +281,7 @@ class VideoFeaturizer:
         Raises ParameterError when ``path`` is not a single media file.
         """
         with ThreadPoolExecutor(1) as pool:
-            out = self.featurize_many([path], config=replace(self.embed_config(), workers=1), executor=pool)
+            out = self.featurize_many([path], run=RunConfig(workers=1), executor=pool)
         if len(out) != 1:
             raise ParameterError(f"{os.fspath(path)!r} is not one media file ({len(out)} found)")
         return out[0]
@@ -364,3 +297,36 @@ class VideoFeaturizer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _actor_stages(config: FeaturizerConfig) -> tuple[FeatureStage, ...]:
+    """A Ray model actor's feature stages (its featurizer loads the models; the sound index
+    and presence are worker stages, not needed here)."""
+    return VideoFeaturizer(replace(config, sound_index=None, presence=False)).feature_stages()
+
+
+def _actor_plan(
+    config: FeaturizerConfig, index_used: str | None, driver_metadata: dict[str, Any], device: str, nodes: int
+) -> ActorPlan:
+    """How the Ray engine's model actors build their stages on ``device`` (``JobSpec.actor_plan``)."""
+    from reelsense.models import select_precision
+
+    if (
+        config.sound_index is not None
+        and index_used is not None
+        and Path(index_used) != Path(config.sound_index)
+    ) and nodes > 1:
+        raise ParameterError(
+            f"sound index {config.sound_index!r} is a folder of reference sounds, indexed on the driver "
+            f"only; on a Ray cluster of {nodes} nodes, index it once (reelsense sounds add ... "
+            "--sound-index FILE) and give FILE at a path every node can read"
+        )
+    import torch
+
+    precision = select_precision(config.precision, torch.device(device))
+    actor_config = replace(config, device=device, precision=precision)
+    metadata = {**driver_metadata, "device": device, "precision": precision}
+    return ActorPlan(
+        build=functools.partial(_actor_stages, actor_config),
+        metadata={FUSION_KEY: json.dumps(metadata, sort_keys=True, default=str)},
+    )

@@ -1,11 +1,9 @@
-"""A 2-D map of video embeddings (PCA or a small exact t-SNE in numpy), saved as a PNG.
+"""A 2-D map of video embeddings (PCA or t-SNE), saved as a PNG.
 
-t-SNE (van der Maaten & Hinton 2008) with exact affinities: Gaussian conditionals
-calibrated to a perplexity by bisection, symmetrised; Student-t low-dimensional
-similarities; 750 gradient steps with early exaggeration (12 for the first 250) and
-momentum (0.5 then 0.8), initialised from the PCA scaled to std 1e-4 so the map is
-deterministic. ``O(n^2)`` memory and time: used up to :data:`TSNE_MAX_POINTS` videos,
-PCA above.
+t-SNE is scikit-learn's :class:`sklearn.manifold.TSNE` (Barnes-Hut, ``O(n log n)``) on
+L2-normalised rows, so distances follow cosine similarity. It starts from the PCA map with a
+fixed seed, so the same vectors give the same map. ``auto`` uses t-SNE up to
+:data:`TSNE_MAX_POINTS` videos and PCA above (``method="tsne"`` draws larger maps too, slowly).
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from reelsense.errors import OutputError, ParameterError
-from reelsense.pipeline import vectors_from_arrow
+from reelsense.featurize._fusion_stage import vectors_from_arrow
 
 __all__ = ["TSNE_MAX_POINTS", "ColorBy", "MapMethod", "embedding_map", "pca_2d", "plot_embeddings", "tsne_2d"]
 
@@ -44,59 +42,34 @@ def pca_2d(vectors: np.ndarray) -> np.ndarray:
     return out if out.shape[1] == 2 else np.pad(out, ((0, 0), (0, 2 - out.shape[1])))
 
 
-def _affinities(distances: np.ndarray, perplexity: float) -> np.ndarray:
-    n = distances.shape[0]
-    target = np.log(perplexity)
-    lo = np.full(n, 1e-20)
-    hi = np.full(n, 1e20)
-    beta = np.ones(n)
-    d = distances.copy()
-    np.fill_diagonal(d, np.inf)
-    for _ in range(60):  # vectorised bisection over all rows at once
-        p = np.exp(-(d - d.min(axis=1, keepdims=True)) * beta[:, None])
-        sums = p.sum(axis=1, keepdims=True)
-        p /= sums
-        entropy = -(p * np.log(np.maximum(p, 1e-300))).sum(axis=1)
-        too_flat = entropy > target
-        lo = np.where(too_flat, beta, lo)
-        hi = np.where(too_flat, hi, beta)
-        beta = np.where(hi < 1e19, (lo + hi) / 2, beta * 2)
-    joint = (p + p.T) / (2 * n)
-    return np.asarray(np.maximum(joint, 1e-12), dtype=np.float64)
-
-
 def tsne_2d(vectors: np.ndarray, *, perplexity: float = 30.0, steps: int = 750) -> np.ndarray:
-    """Exact t-SNE of ``vectors [n, d]`` (cosine geometry: rows are L2-normalised) ->
-    float64 ``[n, 2]``. Deterministic (PCA initialisation)."""
+    """t-SNE of ``vectors [n, d]`` (cosine geometry: rows are L2-normalised) -> float64
+    ``[n, 2]``, by scikit-learn's Barnes-Hut t-SNE from the PCA map. ``perplexity`` is
+    capped at ``(n - 1) / 3`` for small inputs; ``steps`` gradient steps (at least 250, the
+    early exaggeration phase). The same vectors give the same map. Fewer than 4 vectors:
+    their PCA map."""
     x = np.asarray(vectors, dtype=np.float64)
     n = x.shape[0]
     if n < 4:
         return pca_2d(x)
-    if n > TSNE_MAX_POINTS:
-        raise ParameterError(f"t-SNE here is exact (O(n^2)): at most {TSNE_MAX_POINTS} points, got {n}")
+    if steps < 250:
+        raise ParameterError(f"steps={steps} must be >= 250 (the early exaggeration phase)")
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    sq = np.maximum(2.0 - 2.0 * (x @ x.T), 0.0)
-    p = _affinities(sq, min(perplexity, (n - 1) / 3.0))
-    init = pca_2d(x)
-    y = init / max(float(init[:, 0].std()), 1e-12) * 1e-4
-    velocity = np.zeros_like(y)
-    gains = np.ones_like(y)
-    learning_rate = max(n / 12.0 / 4.0, 50.0)
-    for step in range(steps):
-        exaggeration = 12.0 if step < 250 else 1.0
-        momentum = 0.5 if step < 250 else 0.8
-        diff = y[:, None, :] - y[None, :, :]
-        q_num = 1.0 / (1.0 + (diff**2).sum(axis=2))
-        np.fill_diagonal(q_num, 0.0)
-        q = np.maximum(q_num / q_num.sum(), 1e-12)
-        weights = (exaggeration * p - q) * q_num
-        grad = 4.0 * (weights[:, :, None] * diff).sum(axis=1)
-        same_sign = np.sign(grad) == np.sign(velocity)
-        gains = np.maximum(np.where(same_sign, gains * 0.8, gains + 0.2), 0.01)
-        velocity = momentum * velocity - learning_rate * gains * grad
-        y = y + velocity
-        y = y - y.mean(axis=0)
-    return y
+    tsne = TSNE(
+        n_components=2,
+        perplexity=min(perplexity, (n - 1) / 3.0),
+        max_iter=steps,
+        init="pca",
+        learning_rate="auto",
+        random_state=0,  # the PCA start's randomized solver; nothing else is random
+    )
+    # One OpenMP thread: each of the gradient steps is a few short parallel loops, which stall
+    # when another process holds a CPU; the map is the same with any number of threads.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return np.asarray(tsne.fit_transform(x), dtype=np.float64)
 
 
 def embedding_map(vectors: np.ndarray, method: MapMethod = "auto") -> tuple[np.ndarray, str]:
@@ -137,6 +110,7 @@ def plot_embeddings(
     """Draw the ``column`` vectors of a ``reelsense embed`` output as a 2-D map coloured by
     ``color_by`` and save it as a PNG at ``output``. The 20 most frequent labels get a
     colour and a legend entry (with counts); the rest, and videos without a label, are grey.
+    The same file gives the same map.
 
     Returns ``{"points", "method", "labels", "output"}``. Raises OutputError for an
     unreadable file or a missing column, ParameterError for bad options.

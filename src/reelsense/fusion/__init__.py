@@ -8,10 +8,9 @@ and the identified sound ``k`` (an index sound id, or a discovered cluster key) 
 confidence ``c`` in [0, 1], possibly missing.
 
 1. **Normalise** each present modality: ``u_m = x_m / ||x_m||``. No centring: removing the
-   mean direction of the (non-negative) EfficientNet features -- their channel mean, or
-   the mean that the last BatchNorm implies, both data-free -- lowered the cosine of
-   unrelated pictures from 0.33 to 0.11 on the development set but moved the combined
-   retrieval by under 0.005 mAP; a corpus mean would tie a row to the other videos.
+   mean direction of the (non-negative) EfficientNet features (data-free: their channel
+   mean) lowers the cosine of unrelated pictures but barely moves retrieval
+   (``docs/benchmarks.md``), and a corpus mean would tie a row to the other videos.
 2. **Project** it to the common size ``D`` (``FusionConfig.dim``, default 512) with a fixed
    random orthogonal map ``P_m`` (``D x d_m``, drawn from a SHAKE-256 hash of
    ``(version, seed, m, d_m, D)``; :func:`orthogonal_projection`): ``v_m = P_m u_m /
@@ -46,13 +45,10 @@ from reelsense.fusion._fuse import (
     FusedEmbeddings,
     fuse,
     match_confidence,
-    normalize_rows,
-    project_modality,
     sound_identity_vector,
     sound_identity_vectors,
 )
-from reelsense.fusion._pool import Pooling, frame_durations, pool_frames
-from reelsense.fusion._random import hashed_gaussian, orthogonal_projection, unit_gaussian
+from reelsense.fusion._pool import Pooling, pool_frames
 
 __all__ = [
     "FUSION_VERSION",
@@ -60,15 +56,9 @@ __all__ = [
     "FusedEmbeddings",
     "FusionConfig",
     "Pooling",
-    "frame_durations",
     "fuse",
-    "hashed_gaussian",
     "match_confidence",
-    "normalize_rows",
-    "orthogonal_projection",
     "pool_frames",
-    "project_modality",
     "sound_identity_vector",
     "sound_identity_vectors",
-    "unit_gaussian",
 ]

@@ -13,33 +13,17 @@ machine or raises :class:`~reelsense.errors.ModelNotFoundError` saying how to ge
 Encoders that use these entries live in :mod:`reelsense.vision` and :mod:`reelsense.text`.
 """
 
-from reelsense.models._catalog import BUILTIN_ENTRIES
-from reelsense.models._complete import read_json
-from reelsense.models._device import Precision, autocast_context, select_device, select_precision
+from reelsense.models._device import Precision, select_device, select_precision
 from reelsense.models._entries import (
-    CLIP_MEAN,
-    CLIP_STD,
-    EFFICIENTNET_LITE_MEAN,
-    EFFICIENTNET_LITE_STD,
-    Architecture,
     AudioSpec,
-    BuiltinSource,
     CropPolicy,
-    DirectorySource,
-    HubSource,
     ImageSpec,
-    Interpolation,
     Modality,
     ModelEntry,
-    ModelSource,
-    PackageSource,
     PortraitPolicy,
-    TextPadding,
-    TextPooling,
     TextSpec,
 )
-from reelsense.models._hf import features_tensor, load_dual_encoder, load_tokenizer, load_transformer
-from reelsense.models._presets import BUILTIN_PRESETS, Preset
+from reelsense.models._presets import Preset
 from reelsense.models._registry import (
     get_model,
     get_preset,
@@ -48,48 +32,24 @@ from reelsense.models._registry import (
     register_model,
     register_preset,
 )
-from reelsense.models._resolve import ResolvedModel, hub_offline, models_dir, resolve_model
-from reelsense.models._weights import load_state_dict
+from reelsense.models._resolve import ResolvedModel, models_dir, resolve_model
 
 __all__ = [
-    "BUILTIN_ENTRIES",
-    "BUILTIN_PRESETS",
-    "CLIP_MEAN",
-    "CLIP_STD",
-    "EFFICIENTNET_LITE_MEAN",
-    "EFFICIENTNET_LITE_STD",
-    "Architecture",
     "AudioSpec",
-    "BuiltinSource",
     "CropPolicy",
-    "DirectorySource",
-    "HubSource",
     "ImageSpec",
-    "Interpolation",
     "Modality",
     "ModelEntry",
-    "ModelSource",
-    "PackageSource",
     "PortraitPolicy",
     "Precision",
     "Preset",
     "ResolvedModel",
-    "TextPadding",
-    "TextPooling",
     "TextSpec",
-    "autocast_context",
-    "features_tensor",
     "get_model",
     "get_preset",
-    "hub_offline",
     "list_models",
     "list_presets",
-    "load_dual_encoder",
-    "load_state_dict",
-    "load_tokenizer",
-    "load_transformer",
     "models_dir",
-    "read_json",
     "register_model",
     "register_preset",
     "resolve_model",

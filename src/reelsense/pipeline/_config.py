@@ -1,79 +1,106 @@
-"""Configuration of a batch job (:func:`reelsense.pipeline.embed_videos`)."""
+"""How a batch job runs: finding files, worker processes, batching, writing, the engines.
+
+What a job computes (models, frame sampling, the sound index...) is the caller's
+:class:`reelsense.featurize.FeaturizerConfig`; this is the rest.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from reelsense._workers import available_cpus
 from reelsense.errors import ParameterError
-from reelsense.io import DecodeLimits, FrameSampling, normalize_extensions
+from reelsense.io import DecodeLimits
+from reelsense.io._walk import normalize_extensions
 
-__all__ = ["EmbedConfig"]
+__all__ = ["ENGINES", "Engine", "RunConfig", "default_workers"]
+
+Engine = Literal["local", "ray"]
+ENGINES: tuple[Engine, ...] = ("local", "ray")
 
 
-def _default_workers() -> int:
+def default_workers() -> int:
+    """Worker processes by default, in every command: the CPUs this process may use, at most 8."""
     return max(1, min(8, available_cpus()))
 
 
 @dataclass(frozen=True)
-class EmbedConfig:
-    """How a batch job finds, decodes and writes videos.
+class RunConfig:
+    """How a batch job finds, decodes and writes videos (engine ``local`` or ``ray``).
 
     Finding: ``extensions`` (None: every media extension reelsense decodes),
     ``include_hidden`` (dot-files and dot-folders), ``manifest`` (a CSV/JSONL of captions,
     see :class:`reelsense.io.Manifest`).
 
-    Decoding (these shape the rows, so they are recorded in the output and must match
-    on resume): ``audio_sample_rate`` (Hz) for the audio the stages analyse,
-    ``limit_duration_seconds`` (analyse at most the first so many seconds of each file;
-    None: the whole file up to ``decode_limits.max_audio_seconds``), ``frames`` (frame
-    sampling, needed only by stages that look at pictures), ``decode_limits``.
+    Decoding: ``decode_limits`` (safety limits; they shape the rows, so they are recorded in
+    the output and must match on resume).
 
-    Running: ``workers`` decoding processes; ``batch_size`` items per batched (main
-    process) stage call, or fewer when their decoded frames reach ``batch_frames`` (a
-    batch is sized by what the models will see); a part file is written every ``flush_rows`` rows or
-    ``flush_seconds`` seconds, whichever comes first; ``overwrite`` discards an existing
-    output; ``retry_errors`` recomputes the rows of an existing output whose status is
-    ``error`` (finished ``ok`` rows are kept); ``video_timeout_seconds`` (None: no limit)
-    bounds the worker-side time of one video (decoding and worker stages): a video that takes
-    longer has its worker processes killed and restarted, is re-run alone, and gets an error
-    row if it times out again, so one file that hangs a decoder never stalls a batch.
+    Running: ``workers`` decoding processes (local engine); a model batch holds at most
+    ``batch_videos`` videos or ``batch_frames`` decoded frames; rows are written every
+    ``flush_rows`` rows or ``flush_seconds`` seconds, whichever comes first; ``overwrite``
+    discards an existing output (the new one replaces it only when finished);
+    ``retry_errors`` recomputes the rows whose status is ``error``; ``strict`` stops at the
+    first video that fails (its error row is written first); ``video_timeout_seconds``
+    (default 600; None: no limit) bounds the worker-side time of one video (local engine): a video that
+    takes longer has its worker processes killed and restarted, is re-run alone, and gets
+    an error row if it times out again.
+
+    Ray engine (``engine="ray"``): ``ray_address`` (None: start a local Ray; ``"auto"``:
+    the running cluster), ``ray_actors`` model actors (None: one per GPU, else 1),
+    ``ray_gpus_per_actor`` (None: 1 when the cluster has GPUs, else 0), ``ray_cpus_per_actor``
+    (CPUs and torch threads per actor), ``ray_videos_per_task`` (videos per decoding task),
+    ``ray_task_retries`` (retries of a decoding task that died).
     """
 
-    workers: int = field(default_factory=_default_workers)
+    workers: int = field(default_factory=default_workers)
     extensions: tuple[str, ...] | None = None
     include_hidden: bool = False
     manifest: str | None = None
-    audio_sample_rate: int = 22050
-    limit_duration_seconds: float | None = None
-    frames: FrameSampling | None = None
     decode_limits: DecodeLimits = field(default_factory=DecodeLimits)
-    batch_size: int = 32
+    batch_videos: int = 32
     batch_frames: int = 256
-    flush_rows: int = 256
+    flush_rows: int | None = None
     flush_seconds: float = 30.0
     overwrite: bool = False
     retry_errors: bool = False
-    video_timeout_seconds: float | None = None
+    strict: bool = False
+    video_timeout_seconds: float | None = 600.0
+    ray_address: str | None = None
+    ray_actors: int | None = None
+    ray_gpus_per_actor: float | None = None
+    ray_cpus_per_actor: float = 1.0
+    ray_videos_per_task: int = 8
+    ray_task_retries: int = 2
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ParameterError(f"workers={self.workers} must be >= 1")
         if self.extensions is not None:
             normalize_extensions(self.extensions)  # raises on bad values
-        if not 1000 <= self.audio_sample_rate <= 384000:
-            raise ParameterError(f"audio_sample_rate={self.audio_sample_rate} must be in 1000..384000 Hz")
-        if self.limit_duration_seconds is not None and not self.limit_duration_seconds > 0:
-            raise ParameterError(f"limit_duration_seconds={self.limit_duration_seconds} must be > 0")
-        if self.batch_size < 1:
-            raise ParameterError(f"batch_size={self.batch_size} must be >= 1")
-        if self.batch_frames < 1:
-            raise ParameterError(f"batch_frames={self.batch_frames} must be >= 1")
-        if self.flush_rows < 1:
-            raise ParameterError(f"flush_rows={self.flush_rows} must be >= 1")
+        for name in ("batch_videos", "batch_frames", "ray_videos_per_task"):
+            if getattr(self, name) < 1:
+                raise ParameterError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.flush_rows is not None and self.flush_rows < 1:
+            raise ParameterError(f"flush_rows={self.flush_rows} must be >= 1 (or None)")
         if not self.flush_seconds > 0:
             raise ParameterError(f"flush_seconds={self.flush_seconds} must be > 0")
         if self.video_timeout_seconds is not None and not self.video_timeout_seconds > 0:
             raise ParameterError(f"video_timeout_seconds={self.video_timeout_seconds} must be > 0 (or None)")
         if self.overwrite and self.retry_errors:
             raise ParameterError("overwrite and retry_errors exclude each other (overwrite recomputes all)")
+        if self.ray_actors is not None and self.ray_actors < 1:
+            raise ParameterError(f"ray_actors={self.ray_actors} must be >= 1 (or None)")
+        if self.ray_gpus_per_actor is not None and self.ray_gpus_per_actor < 0:
+            raise ParameterError(f"ray_gpus_per_actor={self.ray_gpus_per_actor} must be >= 0 (or None)")
+        if not self.ray_cpus_per_actor > 0:
+            raise ParameterError(f"ray_cpus_per_actor={self.ray_cpus_per_actor} must be > 0")
+        if self.ray_task_retries < 0:
+            raise ParameterError(f"ray_task_retries={self.ray_task_retries} must be >= 0")
+
+    def rows_per_flush(self, engine: Engine) -> int:
+        """``flush_rows``, or the engine's default: 256 rows per part file locally, 1024 per
+        Ray shard (the most a killed Ray driver can lose)."""
+        if self.flush_rows is not None:
+            return self.flush_rows
+        return 1024 if engine == "ray" else 256

@@ -1,42 +1,50 @@
-"""``embed_videos``: the batch job behind ``reelsense embed``.
+"""``run_job``: a batch job from inputs to a resumable Parquet output, on the ``local`` or ``ray`` engine.
 
-Plan (walk, sidecars, ids) -> skip what the output already holds -> decode and run the
-worker stages in N processes -> run the batched feature stages in this process ->
-write rows incrementally -> consolidate atomically. See :mod:`._writer` for the on-disk
-protocol that makes a killed job resumable, and :mod:`._stages` for adding columns.
-
-Worker processes are started with ``spawn`` (the same on every OS, and safe when this
-process has threads or a GPU context). A worker that dies (a decoder crash, the OOM
-killer) breaks the pool: the job starts a new pool and re-runs the videos that were in
-flight one at a time; a video that kills a worker when running alone gets an error row.
+Plan (walk, sidecars, ids) -> open the output and skip what it already holds -> the
+engine decodes, runs the worker stages and the batched feature stages -> rows are written
+as they finish -> consolidate (one file) or settle (shards) -> an optional corpus-level
+pass over every row (``post_pass``). See :mod:`._writer` for the on-disk protocol that
+makes a killed job resumable, :mod:`._stages` for what a job computes, :mod:`._local`
+and :mod:`._ray` for the engines.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from reelsense._workers import process_pool
-from reelsense.errors import ParameterError
-from reelsense.io import DecodedMedia, Manifest
-from reelsense.pipeline._config import EmbedConfig
-from reelsense.pipeline._model_stages import run_feature_stages
+from reelsense.errors import ItemFailedError, NoMediaError, ParameterError
+from reelsense.io import Manifest
+from reelsense.pipeline._config import ENGINES, Engine, RunConfig
 from reelsense.pipeline._plan import PlannedVideo, plan_videos
 from reelsense.pipeline._schema import SCHEMA_VERSION, build_schema
-from reelsense.pipeline._stages import FeatureStage, Stage, WorkerStage, default_worker_stages
-from reelsense.pipeline._worker import DecodeRequest, ItemResult, process_item
-from reelsense.pipeline._writer import ResumableParquetWriter
+from reelsense.pipeline._stages import JobSpec, stage_record
+from reelsense.pipeline._worker import DecodeRequest
+from reelsense.pipeline._writer import Layout, OutputWriter
 
-__all__ = ["EmbedSummary", "ProgressEvent", "collect_rows", "embed_videos", "output_examples"]
+__all__ = [
+    "EmbedSummary",
+    "ProgressEvent",
+    "RayRunInfo",
+    "RunTally",
+    "collect_rows",
+    "content_config",
+    "decode_request",
+    "finished_summary",
+    "output_examples",
+    "run_config",
+    "run_job",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +66,22 @@ class ProgressEvent:
 
 class RunTally:
     """The videos a run finished: counts, the first error messages, and progress events
-    (one after planning, one per finished video); shared by the local and Ray engines."""
+    (one after planning, one per finished video); shared by the engines. With ``strict``,
+    the first failed video raises :class:`~reelsense.errors.ItemFailedError` (after its
+    row was handed to the writer)."""
 
-    def __init__(self, progress: Callable[[ProgressEvent], None] | None, total: int, skipped: int) -> None:
+    def __init__(
+        self,
+        progress: Callable[[ProgressEvent], None] | None,
+        total: int,
+        skipped: int,
+        *,
+        strict: bool = False,
+    ) -> None:
         self.progress = progress
         self.total = total
         self.skipped = skipped
+        self.strict = strict
         self.ok = 0
         self.errors = 0
         self.error_examples: list[tuple[str, str]] = []
@@ -81,6 +99,8 @@ class RunTally:
             if len(self.error_examples) < _ERROR_EXAMPLES:
                 self.error_examples.append((video_id, str(error)))
         self.emit(video_id)
+        if self.strict and not ok:
+            raise ItemFailedError(video_id, str(error))
 
     def summary_fields(self) -> dict[str, Any]:
         """``processed``, ``ok``, ``errors`` and ``error_examples`` of an :class:`EmbedSummary`."""
@@ -93,11 +113,25 @@ class RunTally:
 
 
 @dataclass(frozen=True)
+class RayRunInfo:
+    """The Ray side of a run: ``shards`` in the folder, ``shards_written`` by this run,
+    ``actors`` and ``gpus_per_actor`` used, ``lost``: videos whose task died every time
+    (they have error rows)."""
+
+    shards: int
+    shards_written: int
+    actors: int
+    gpus_per_actor: float
+    lost: int
+
+
+@dataclass(frozen=True)
 class EmbedSummary:
     """What a run did. ``found``: videos found by walking; ``skipped``: already finished in
     the output; ``processed`` = ``ok`` + ``errors`` in this run; ``rows``: rows in the
     output; ``examples``: the first rows of the output; ``error_examples``: ``(video_id,
-    error)`` of the first errors of this run."""
+    error)`` of the first errors of this run; ``notes``: summary lines about the output;
+    ``engine``: ``local`` or ``ray`` (``ray`` holds the Ray side)."""
 
     output: str
     found: int
@@ -110,237 +144,203 @@ class EmbedSummary:
     examples: tuple[dict[str, Any], ...] = ()
     error_examples: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = ()
+    engine: Engine = "local"
+    ray: RayRunInfo | None = None
 
     @property
     def videos_per_second(self) -> float:
         return self.processed / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
 
-def _stage_record(stage: Stage) -> dict[str, Any]:
-    return {"name": stage.name, "version": stage.version, "options": stage.options()}
-
-
-def _content_config(
-    config: EmbedConfig,
-    manifest: Manifest | None,
-    worker_stages: Sequence[WorkerStage],
-    feature_stages: Sequence[FeatureStage],
-) -> dict[str, Any]:
-    """Everything that shapes the rows (compared on resume)."""
-    stages: list[Stage] = [*worker_stages, *feature_stages]
-    needs_audio = any(s.needs_audio for s in stages)
-    needs_frames = any(s.needs_frames for s in stages)
+def content_config(spec: JobSpec, run: RunConfig, manifest: Manifest | None) -> dict[str, Any]:
+    """Everything that shapes the rows (recorded as ``reelsense.config``, compared on resume)."""
     return {
         "schema_version": SCHEMA_VERSION,
-        "audio_sample_rate": config.audio_sample_rate if needs_audio else None,
-        "frames": asdict(config.frames) if needs_frames and config.frames else None,
-        "limit_duration_seconds": config.limit_duration_seconds,
-        "decode_limits": asdict(config.decode_limits),
+        "audio_sample_rate": spec.audio_sample_rate if spec.needs_audio else None,
+        "frames": asdict(spec.frames) if spec.needs_frames and spec.frames else None,
+        "limit_duration_seconds": spec.limit_duration_seconds,
+        "decode_limits": asdict(run.decode_limits),
         "manifest_sha256": manifest.sha256 if manifest else None,
-        "worker_stages": [_stage_record(s) for s in worker_stages],
-        "feature_stages": [_stage_record(s) for s in feature_stages],
+        "worker_stages": [stage_record(s) for s in spec.worker_stages],
+        "feature_stages": [stage_record(s) for s in spec.feature_stages],
     }
 
 
-def _run_config(inputs: Sequence[str | os.PathLike[str]], config: EmbedConfig) -> dict[str, Any]:
+def run_config(inputs: Sequence[str | os.PathLike[str]], run: RunConfig, engine: Engine) -> dict[str, Any]:
+    """How the rows were computed, informational (``reelsense.run``: not compared on resume)."""
     shown = [os.fspath(i) for i in inputs[:100]]
     return {
         "inputs": shown + ([f"... {len(inputs) - 100} more"] if len(inputs) > 100 else []),
-        "workers": config.workers,
-        "extensions": list(config.extensions) if config.extensions else None,
-        "include_hidden": config.include_hidden,
-        "manifest": os.path.abspath(config.manifest) if config.manifest else None,  # noqa: PTH100
+        "workers": run.workers if engine == "local" else None,
+        "extensions": list(run.extensions) if run.extensions else None,
+        "include_hidden": run.include_hidden,
+        "manifest": os.path.abspath(run.manifest) if run.manifest else None,  # noqa: PTH100
     }
 
 
-class _Runner:
-    """Feeds planned videos through the executor and feature stages into the writer."""
-
-    def __init__(
-        self,
-        config: EmbedConfig,
-        request: DecodeRequest,
-        worker_stages: tuple[WorkerStage, ...],
-        feature_stages: tuple[FeatureStage, ...],
-        writer: ResumableParquetWriter,
-        progress: Callable[[ProgressEvent], None] | None,
-        total: int,
-        skipped: int,
-    ) -> None:
-        self.config = config
-        self.request = request
-        self.worker_stages = worker_stages
-        self.feature_stages = feature_stages
-        self.writer = writer
-        self.tally = RunTally(progress, total, skipped)
-        self._batch: list[tuple[dict[str, Any], DecodedMedia]] = []
-        self._batch_frames = 0
-
-    # ------------------------------------------------------------------ rows
-
-    def _write(self, row: dict[str, Any]) -> None:
-        self.writer.add(row)
-        if row["status"] != "ok":
-            log.info("error on %s: %s", row["video_id"], row["error"])
-        self.tally.record(row["video_id"], row["status"] == "ok", row["error"])
-
-    def _handle(self, planned: PlannedVideo, result: ItemResult) -> None:
-        row = result.merge_into(planned.base_columns())
-        if result.ok and self.feature_stages and result.media is not None:
-            self._batch.append((row, result.media))
-            frames = result.media.frames
-            self._batch_frames += len(frames) if frames is not None else 0
-            if len(self._batch) >= self.config.batch_size or self._batch_frames >= self.config.batch_frames:
-                self._run_batch()
-        else:
-            self._write(row)
-
-    def _run_batch(self) -> None:
-        batch, self._batch = self._batch, []
-        self._batch_frames = 0
-        run_feature_stages(self.feature_stages, batch)
-        for row, _ in batch:
-            self._write(row)
-
-    # ------------------------------------------------------------------ executor loop
-
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return process_pool(self.config.workers, "spawn")
-
-    def _crash_row(self, planned: PlannedVideo, timed_out: bool = False) -> None:
-        row = planned.base_columns()
-        if timed_out:
-            message = (
-                f"timed out: processing {planned.item.path!r} took longer than "
-                f"{self.config.video_timeout_seconds:g} s (video_timeout_seconds)"
-            )
-        else:
-            message = f"the worker process died while processing {planned.item.path!r}"
-        row.update(status="error", error=message)
-        self._write(row)
-
-    def run(self, todo: Sequence[PlannedVideo], executor: Executor | None) -> None:
-        """Run ``todo`` through the worker stages (in ``executor``, else in a pool this
-        method owns), the batched feature stages and the writer.
-
-        A worker that dies breaks an owned pool: a new pool re-runs the videos that were in
-        flight one at a time (*suspects*), and a suspect that breaks the pool again alone
-        gets an error row. ``video_timeout_seconds`` works the same way: a video running
-        longer has its pool's processes killed and is re-run alone, and a video that times
-        out alone gets an error row. A caller's executor is never killed (no timeout)."""
-        owned = executor is None
-        pool: Executor = executor if executor is not None else self._new_pool()
-        keep_media = bool(self.feature_stages)
-        queue = deque(todo)
-        pending: dict[Future[ItemResult], PlannedVideo] = {}
-        started: dict[Future[ItemResult], float] = {}
-        suspects: set[str] = set()
-        limit = max(2, 2 * self.config.workers)
-        timeout = self.config.video_timeout_seconds if owned else None
-        poll = None if timeout is None else min(1.0, timeout / 4)
-        clean = False
-        try:
-            while queue or pending:
-                cap = 1 if suspects else limit  # after a crash: one at a time until the suspects ran
-                while queue and len(pending) < cap:
-                    planned = queue.popleft()
-                    future = pool.submit(
-                        process_item, planned.item, self.request, self.worker_stages, keep_media
-                    )
-                    pending[future] = planned
-                done, _ = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
-                crashed: list[PlannedVideo] = []
-                for future in done:
-                    planned = pending.pop(future)
-                    started.pop(future, None)
-                    try:
-                        result = future.result()
-                    except BrokenExecutor:
-                        crashed.append(planned)
-                        continue
-                    suspects.discard(planned.item.video_id)
-                    self._handle(planned, result)
-                stuck = self._stuck(pending, started, timeout)
-                if not crashed and not stuck:
-                    continue
-                if not owned:
-                    raise BrokenExecutor(f"the executor broke while processing {crashed[0].item.path!r}")
-                if stuck:
-                    log.warning("%s ran over %g s; restarting the workers", stuck[0].item.path, timeout)
-                    _kill_workers(pool)
-                crashed += pending.values()
-                pending.clear()
-                started.clear()
-                pool.shutdown(wait=False, cancel_futures=True)
-                pool = self._new_pool()
-                if len(crashed) == 1 and crashed[0].item.video_id in suspects:
-                    suspects.discard(crashed[0].item.video_id)
-                    self._crash_row(crashed[0], timed_out=bool(stuck))
-                    continue
-                log.warning("a worker process died or hung; re-running %d videos one at a time", len(crashed))
-                for planned in reversed(crashed):
-                    queue.appendleft(planned)
-                    suspects.add(planned.item.video_id)
-            if self._batch:
-                self._run_batch()
-            clean = True
-        finally:
-            if owned:
-                pool.shutdown(wait=clean, cancel_futures=True)
-
-    @staticmethod
-    def _stuck(
-        pending: Mapping[Future[ItemResult], PlannedVideo],
-        started: dict[Future[ItemResult], float],
-        timeout: float | None,
-    ) -> list[PlannedVideo]:
-        """The pending videos running longer than ``timeout`` s. A future counts as started
-        when the pool moves it to its call queue (``running()``), at most one item ahead of a
-        free worker, so the clock can start early by one video's time; a video flagged so is
-        re-run alone, where the clock is exact, before it gets an error row."""
-        if timeout is None:
-            return []
-        now = time.monotonic()
-        for future in pending:
-            if future not in started and future.running():
-                started[future] = now
-        return [planned for future, planned in pending.items() if now - started.get(future, now) > timeout]
-
-
-def _kill_workers(pool: Executor) -> None:
-    """Kill the processes of a :class:`ProcessPoolExecutor` (a hung decoder cannot be
-    cancelled; ``kill_workers`` exists from Python 3.14, ``_processes`` before)."""
-    kill = getattr(pool, "kill_workers", None)
-    if callable(kill):
-        kill()
-        return
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
-        process.kill()
-
-
-def _prepare(
-    config: EmbedConfig,
-    worker_stages: Sequence[WorkerStage] | None,
-    feature_stages: Sequence[FeatureStage],
-) -> tuple[tuple[WorkerStage, ...], tuple[FeatureStage, ...], Manifest | None, DecodeRequest]:
-    """Stages, manifest and decode request of a job (raises for stages needing frames
-    without ``config.frames``)."""
-    w_stages = default_worker_stages() if worker_stages is None else tuple(worker_stages)
-    f_stages = tuple(feature_stages)
-    all_stages: list[Stage] = [*w_stages, *f_stages]
-    needs_frames = any(s.needs_frames for s in all_stages)
-    if needs_frames and config.frames is None:
-        names = [s.name for s in all_stages if s.needs_frames]
-        raise ParameterError(f"stages {names} need frames: set EmbedConfig.frames (a FrameSampling)")
-    manifest = Manifest.load(config.manifest) if config.manifest else None
-    request = DecodeRequest(
-        audio_sample_rate=config.audio_sample_rate if any(s.needs_audio for s in all_stages) else None,
-        frames=config.frames if needs_frames else None,
-        duration_seconds=config.limit_duration_seconds,
-        limits=config.decode_limits,
-        threads=1 if config.workers > 1 else 0,
+def decode_request(spec: JobSpec, run: RunConfig, *, threads: int) -> DecodeRequest:
+    """What the workers decode for ``spec``'s stages."""
+    return DecodeRequest(
+        audio_sample_rate=spec.audio_sample_rate if spec.needs_audio else None,
+        frames=spec.frames if spec.needs_frames else None,
+        duration_seconds=spec.limit_duration_seconds,
+        limits=run.decode_limits,
+        threads=threads,
     )
-    return w_stages, f_stages, manifest, request
+
+
+def output_examples(files: Sequence[Path]) -> tuple[dict[str, Any], ...]:
+    """The first rows of an output (its first file)."""
+    for path in files:
+        parquet = pq.ParquetFile(path)
+        if parquet.metadata.num_rows:
+            batch = next(parquet.iter_batches(batch_size=_EXAMPLE_ROWS))
+            return tuple(batch.to_pylist())
+    return ()
+
+
+def _plan(
+    inputs: Sequence[str | os.PathLike[str]], run: RunConfig
+) -> tuple[list[PlannedVideo], Manifest | None]:
+    manifest = Manifest.load(run.manifest) if run.manifest else None
+    plan = plan_videos(
+        inputs, extensions=run.extensions, include_hidden=run.include_hidden, manifest=manifest
+    )
+    if not plan:
+        raise NoMediaError(inputs)
+    return plan, manifest
+
+
+def run_job(
+    inputs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    spec: JobSpec,
+    run: RunConfig | None = None,
+    *,
+    engine: Engine = "local",
+    executor: Executor | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    post_pass: Callable[[pa.Table], pa.Table] | None = None,
+) -> EmbedSummary:
+    """Process every video under ``inputs`` into one Parquet row each, in ``output`` (one
+    file with the ``local`` engine, a folder of shards with ``ray``).
+
+    Resumable: re-running with the same output skips videos already finished there (see
+    :class:`RunConfig` for ``overwrite``, ``retry_errors`` and ``strict``). ``executor``
+    (local engine): run items on it instead of a new process pool (not shut down here; a
+    broken one is not replaced). ``progress`` is called after planning and after each
+    video. ``post_pass``: a corpus-level transform of all rows (same rows, same order),
+    applied once the rows are written, atomically per file.
+
+    Raises NoMediaError (no media file under ``inputs``: nothing is written), ParameterError
+    (bad inputs, unresolvable id collisions, an unknown engine),
+    SidecarError (a malformed manifest), OutputError (the output is locked, or was written
+    with another configuration) and, with ``strict``, ItemFailedError. A video that fails
+    never raises otherwise: it gets an error row.
+    """
+    if engine not in ENGINES:
+        raise ParameterError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    start = time.monotonic()
+    run = run or RunConfig()
+    plan, manifest = _plan(inputs, run)
+    layout: Layout = "shards" if engine == "ray" else "file"
+    ray_engine = None
+    if engine == "ray":
+        from reelsense.pipeline._ray import RayEngine
+
+        ray_engine = RayEngine(spec, run)
+    with ray_engine.session() if ray_engine is not None else contextlib.nullcontext():
+        extra = dict(spec.metadata)
+        if ray_engine is not None:
+            extra.update(ray_engine.metadata)
+        run_meta = run_config(inputs, run, engine)
+        if ray_engine is not None:
+            run_meta.update(ray_engine.run_record)
+        schema = build_schema(
+            spec.fields, config=content_config(spec, run, manifest), run=run_meta, extra_metadata=extra
+        )
+        out = Path(output)
+        writer = OutputWriter(
+            out, schema, layout=layout, flush_rows=run.rows_per_flush(engine), flush_seconds=run.flush_seconds
+        )
+        with writer:
+            statuses = writer.open(overwrite=run.overwrite)
+            finished = {vid for vid, status in statuses.items() if status == "ok" or not run.retry_errors}
+            todo = [p for p in plan if p.item.video_id not in finished]
+            skipped = len(plan) - len(todo)
+            log.info(
+                "%d videos found, %d already finished in %s, %d to process",
+                len(plan),
+                skipped,
+                out,
+                len(todo),
+            )
+            tally = RunTally(progress, len(todo), skipped, strict=run.strict)
+            tally.emit()
+            if ray_engine is not None:
+                ray_engine.run(todo, writer, tally)
+            else:
+                from reelsense.pipeline._local import LocalEngine
+
+                LocalEngine(spec, run, writer, tally).run(todo, executor)
+            rows = writer.finish(post_pass)
+            files = writer.files()
+            notes = tuple(
+                f"damaged part set aside (its videos were processed again): {d}" for d in writer.damaged
+            )
+            ray_info = ray_engine.info(writer) if ray_engine is not None else None
+    return EmbedSummary(
+        output=str(out),
+        found=len(plan),
+        skipped=skipped,
+        rows=rows,
+        wall_seconds=time.monotonic() - start,
+        examples=output_examples(files),
+        notes=notes,
+        engine=engine,
+        ray=ray_info,
+        **tally.summary_fields(),
+    )
+
+
+def finished_summary(
+    inputs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    run: RunConfig | None = None,
+    *,
+    engine: Engine = "local",
+) -> EmbedSummary | None:
+    """The summary of a run that would have nothing to do: every video under ``inputs`` is
+    already finished in ``output`` (and none is to be retried). None when there is work,
+    when the output is incomplete or to be overwritten. Reads the output without its lock
+    and checks nothing of its configuration: a caller that skips the job on this answer
+    must have compared the configuration itself."""
+    start = time.monotonic()
+    run = run or RunConfig()
+    if run.overwrite:
+        return None
+    plan, _ = _plan(inputs, run)
+    writer = OutputWriter(
+        output, build_schema([], config={}, run={}), layout="shards" if engine == "ray" else "file"
+    )
+    statuses = writer.finished_statuses()
+    if statuses is None:
+        return None
+    finished = {vid for vid, status in statuses.items() if status == "ok" or not run.retry_errors}
+    if any(p.item.video_id not in finished for p in plan):
+        return None
+    return EmbedSummary(
+        output=os.fspath(output),
+        found=len(plan),
+        skipped=len(plan),
+        processed=0,
+        ok=0,
+        errors=0,
+        rows=len(statuses),
+        wall_seconds=time.monotonic() - start,
+        examples=output_examples(writer.files()),
+        engine=engine,
+    )
 
 
 class _RowSink:
@@ -355,97 +355,23 @@ class _RowSink:
 
 def collect_rows(
     inputs: Sequence[str | os.PathLike[str]],
-    config: EmbedConfig | None = None,
+    spec: JobSpec,
+    run: RunConfig | None = None,
     *,
-    worker_stages: Sequence[WorkerStage] | None = None,
-    feature_stages: Sequence[FeatureStage] = (),
     executor: Executor | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """The rows :func:`embed_videos` would write for ``inputs``, in walk order, returned
-    instead of written (values as the stages produced them: numpy arrays stay arrays).
-    Same planning, workers, batching and per-item error handling; nothing is resumed."""
-    config = config or EmbedConfig()
-    w_stages, f_stages, manifest, request = _prepare(config, worker_stages, feature_stages)
-    plan = plan_videos(
-        inputs, extensions=config.extensions, include_hidden=config.include_hidden, manifest=manifest
-    )
+    """The rows :func:`run_job` would write for ``inputs`` (local engine), in walk order,
+    returned instead of written (values as the stages produced them: numpy arrays stay
+    arrays). Same planning, workers, batching and per-item error handling; nothing is
+    resumed."""
+    from reelsense.pipeline._local import LocalEngine
+
+    run = run or RunConfig()
+    plan, _ = _plan(inputs, run)
     sink = _RowSink()
-    runner = _Runner(config, request, w_stages, f_stages, sink, progress, len(plan), 0)  # type: ignore[arg-type]
-    runner.tally.emit()
-    runner.run(plan, executor)
+    tally = RunTally(progress, len(plan), 0, strict=run.strict)
+    tally.emit()
+    LocalEngine(spec, run, sink, tally).run(plan, executor)
     order = {p.item.video_id: i for i, p in enumerate(plan)}
     return sorted(sink.rows, key=lambda row: order[row["video_id"]])
-
-
-def output_examples(output: Path) -> tuple[dict[str, Any], ...]:
-    parquet = pq.ParquetFile(output)
-    if parquet.metadata.num_rows == 0:
-        return ()
-    batch = next(parquet.iter_batches(batch_size=_EXAMPLE_ROWS))
-    return tuple(batch.to_pylist())
-
-
-def embed_videos(
-    inputs: Sequence[str | os.PathLike[str]],
-    output: str | os.PathLike[str],
-    config: EmbedConfig | None = None,
-    *,
-    worker_stages: Sequence[WorkerStage] | None = None,
-    feature_stages: Sequence[FeatureStage] = (),
-    executor: Executor | None = None,
-    progress: Callable[[ProgressEvent], None] | None = None,
-    metadata: Mapping[str, str] | None = None,
-) -> EmbedSummary:
-    """Process every video under ``inputs`` into one Parquet row each, in ``output``.
-
-    Resumable: re-running with the same output skips videos already finished there (see
-    :class:`EmbedConfig` for ``overwrite`` and ``retry_errors``). ``worker_stages``
-    default to the audio descriptors; ``feature_stages`` run batched in this process.
-    ``executor``: run items on it instead of a new process pool (not shut down here;
-    a broken one is not replaced). ``progress`` is called after planning and after
-    each video. ``metadata``: extra Parquet key-value metadata (informational: not
-    compared on resume; see :func:`~reelsense.pipeline.build_schema`).
-
-    Raises ParameterError (bad inputs, unresolvable id collisions, a stage needing frames
-    without ``config.frames``), SidecarError (a malformed manifest) and OutputError (the
-    output is locked, or was written with another configuration). A video that fails
-    never raises: it gets an error row.
-    """
-    start = time.monotonic()
-    config = config or EmbedConfig()
-    w_stages, f_stages, manifest, request = _prepare(config, worker_stages, feature_stages)
-    schema = build_schema(
-        [f for s in (*w_stages, *f_stages) for f in s.fields],
-        config=_content_config(config, manifest, w_stages, f_stages),
-        run=_run_config(inputs, config),
-        extra_metadata=metadata,
-    )
-    plan = plan_videos(
-        inputs, extensions=config.extensions, include_hidden=config.include_hidden, manifest=manifest
-    )
-    out = Path(output)
-    writer = ResumableParquetWriter(
-        out, schema, flush_rows=config.flush_rows, flush_seconds=config.flush_seconds
-    )
-    with writer:
-        statuses = writer.open(overwrite=config.overwrite)
-        finished = {vid for vid, status in statuses.items() if status == "ok" or not config.retry_errors}
-        todo = [p for p in plan if p.item.video_id not in finished]
-        skipped = len(plan) - len(todo)
-        log.info(
-            "%d videos found, %d already finished in %s, %d to process", len(plan), skipped, out, len(todo)
-        )
-        runner = _Runner(config, request, w_stages, f_stages, writer, progress, len(todo), skipped)
-        runner.tally.emit()
-        runner.run(todo, executor)
-        rows = writer.finish()
-    return EmbedSummary(
-        output=str(out),
-        found=len(plan),
-        skipped=skipped,
-        rows=rows,
-        wall_seconds=time.monotonic() - start,
-        examples=output_examples(out),
-        **runner.tally.summary_fields(),
-    )

@@ -30,7 +30,7 @@ from reelsense.io import DecodedMedia, DecodeLimits, FrameSampling, decode
 from reelsense.pipeline._schema import media_columns
 from reelsense.pipeline._stages import WorkerStage
 
-__all__ = ["DecodeRequest", "ItemResult", "WorkItem", "process_item"]
+__all__ = ["DecodeRequest", "ItemResult", "WorkItem", "process_item", "report_starts_to"]
 
 WORK_LOG_ENV = "REELSENSE_WORK_LOG"
 FAULTS_ENV = "REELSENSE_TEST_FAULTS"
@@ -115,6 +115,18 @@ def _stage_columns(stage: WorkerStage, media: DecodedMedia) -> dict[str, Any]:
     return values
 
 
+#: where this worker process reports when it starts an item (set by :func:`report_starts_to`)
+_STARTS: Any = None
+
+
+def report_starts_to(queue: Any) -> None:
+    """Pool initializer: from now on, :func:`process_item` puts ``(video_id, time.monotonic())``
+    on ``queue`` as it starts each item (the monotonic clock is the machine's, so the parent
+    can time the item from its real start, not from when it was queued)."""
+    global _STARTS
+    _STARTS = queue
+
+
 def process_item(
     item: WorkItem,
     request: DecodeRequest,
@@ -122,6 +134,8 @@ def process_item(
     keep_media: bool = False,
 ) -> ItemResult:
     """Decode ``item`` once and run ``stages`` on it; never raises for a bad file."""
+    if _STARTS is not None:
+        _STARTS.put((item.video_id, time.monotonic()))
     _test_faults(item)
     _log_work(item)
     try:

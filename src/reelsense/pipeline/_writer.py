@@ -1,42 +1,57 @@
-"""A resumable, crash-safe Parquet writer: rows go to part files, then one atomic output.
+"""The one writer of batch jobs: resumable, crash-safe rows into one Parquet file or a folder of shards.
 
-Layout while a job runs, for an output ``OUT.parquet``:
+Both layouts keep finished rows in *part files* written atomically (to a temporary name
+in the same folder, fsynced, then renamed with ``os.replace``), so a part is whole or
+absent whatever kills the process, and an advisory lock (``flock``, released by the OS
+if the process dies) so two jobs never write the same output.
 
-- ``OUT.parquet.parts/part-000001.parquet``, ``part-000002.parquet``, ...: finished rows,
-  written every ``flush_rows`` rows or ``flush_seconds`` seconds. Each part is written to
-  a temporary name in the same folder, fsynced, then renamed (``os.replace``), so a part
-  is either whole or absent, whatever kills the process.
-- ``.OUT.parquet.lock``: an advisory lock (``flock``) held while the writer is open, so
-  two jobs never write the same output; it is released by the OS if the process dies.
+``layout="file"`` (the local engine), output ``OUT.parquet``:
 
-:meth:`ResumableParquetWriter.finish` merges the existing output (if any) and the parts
-into a temporary file, fsyncs it, renames it over ``OUT.parquet`` and only then deletes
-the parts. Every file carries the schema and its metadata.
+- ``OUT.parquet.parts/part-000001.parquet``, ...: the rows written so far;
+- ``.OUT.parquet.lock``: the lock.
+- :meth:`OutputWriter.finish` merges the existing output (if any) and the parts into a
+  temporary file, fsyncs it, renames it over ``OUT.parquet`` and only then deletes the
+  parts. With ``overwrite`` the existing output is left in place until that rename.
 
-Resuming (:meth:`ResumableParquetWriter.open`): the finished ids are those in the output
-and in the parts. When an id occurs more than once (a row recomputed by
-``retry_errors``, or a crash between the final rename and the deletion of the parts),
-the newest wins: a part over the output, a later part over an earlier one. So nothing
-is lost, duplicated, or needs recomputing after a kill at any point. An existing output
-or part written with another configuration or schema is refused with OutputError.
+``layout="shards"`` (the Ray engine), output folder ``OUT/``:
+
+- ``OUT/shard-<stamp>-<seq>.parquet``: the rows, each shard with the whole schema and
+  metadata; ``<stamp>`` is the job's start in nanoseconds (20 digits) and ``<seq>`` counts
+  that job's shards, so names sort oldest first. The folder reads as one table
+  (``pandas.read_parquet("OUT")``, ``pyarrow.dataset``, DuckDB ``'OUT/*.parquet'``);
+  dot-files are skipped by all of them.
+- ``OUT/.reelsense.lock``: the lock.
+- :meth:`OutputWriter.finish` *settles* the folder: an id found in several shards (a row
+  recomputed by ``retry_errors``) is kept in the newest shard only.
+
+Resuming (:meth:`OutputWriter.open`): every existing file is checked against the job's
+schema and configuration (``reelsense.config``: a resume with other options is refused,
+and the message names the differences); the finished ids are those in the output and in
+the parts, the newest row winning (a part over the output, a later part over an earlier
+one). So nothing is lost, duplicated, or needs recomputing after a kill at any point.
+
+:meth:`OutputWriter.finish` can also replace every row once they are all written (a
+corpus-level pass, such as sound discovery), atomically per file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import logging
 import os
 import re
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from reelsense.errors import OutputError
@@ -47,27 +62,19 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
-__all__ = [
-    "ResumableParquetWriter",
-    "acquire_lock",
-    "check_compatible",
-    "parts_dir_for",
-    "release_lock",
-    "stored_schema",
-]
+__all__ = ["SHARD_PATTERN", "Layout", "OutputWriter", "check_compatible", "parts_dir_for", "stored_schema"]
 
 log = logging.getLogger(__name__)
 
+Layout = Literal["file", "shards"]
+
 _PART_RE = re.compile(r"^part-(\d{6,})\.parquet$")
-
-
-def _part_seq(path: Path) -> int:
-    match = _PART_RE.match(path.name)
-    return int(match.group(1)) if match else -1
+SHARD_PATTERN = re.compile(r"^shard-(\d{20})-(\d{6,})\.parquet$")
+_TMP_PREFIX = ".tmp-"
 
 
 def parts_dir_for(output: str | os.PathLike[str]) -> Path:
-    """The folder that holds the part files of ``output``."""
+    """The folder that holds the part files of a single-file ``output``."""
     out = Path(output)
     return out.with_name(out.name + ".parts")
 
@@ -83,6 +90,19 @@ def _fsync_path(path: Path, *, directory: bool = False) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _atomic_write(target: Path, table: pa.Table, **options: Any) -> None:
+    """``table`` into ``target`` through a fsynced temporary in the same folder."""
+    tmp = target.with_name(f"{_TMP_PREFIX}{target.name}-{os.getpid()}")
+    try:
+        pq.write_table(table, tmp, **options)
+        _fsync_path(tmp)
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_path(target.parent, directory=True)
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -102,31 +122,6 @@ def _config_diff(ours: str, theirs: str) -> str:
     keys = sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
     shown = [f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}" for k in keys[:6]]
     return "; ".join(shown) + (f"; and {len(keys) - 6} more" if len(keys) > 6 else "")
-
-
-def acquire_lock(lock_path: Path, target: Path) -> int:
-    """Create ``lock_path`` and take an exclusive ``flock`` on it (released by the OS if the
-    process dies); returns the descriptor. Raises OutputError when another process holds it."""
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise OutputError(f"cannot create lock file {str(lock_path)!r}: {exc}") from exc
-    if fcntl is not None:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise OutputError(
-                f"{str(target)!r} is being written by another process (lock {str(lock_path)!r})"
-            ) from None
-    return fd
-
-
-def release_lock(fd: int, lock_path: Path) -> None:
-    """Remove the lock file and release the lock taken by :func:`acquire_lock`."""
-    with contextlib.suppress(OSError):
-        lock_path.unlink()
-    os.close(fd)  # closing releases the flock
 
 
 def stored_schema(schema: pa.Schema) -> pa.Schema:
@@ -185,12 +180,17 @@ def check_compatible(path: Path, schema: pa.Schema, *, stored: pa.Schema | None 
         )
 
 
-class ResumableParquetWriter:
+class OutputWriter:
     """Write rows of ``schema`` to ``output`` incrementally (see the module docstring).
 
-    Use as a context manager: ``open`` (returns the finished statuses), ``add`` rows,
-    ``finish`` (consolidate); leaving the ``with`` block without ``finish`` (an
-    exception, Ctrl-C) writes the buffered rows to a part and keeps the parts for a resume.
+    Use as a context manager: :meth:`open` (returns the finished statuses), :meth:`add`
+    rows or :meth:`add_table` tables, :meth:`finish` (consolidate or settle); leaving the
+    ``with`` block without ``finish`` (an exception, Ctrl-C) writes the buffered rows to a
+    part and keeps every part for a resume.
+
+    ``flush_rows``/``flush_seconds``: a part is written when so many rows are buffered or
+    so many seconds passed since the last one. ``row_group_rows``: rows per row group of
+    the consolidated file.
     """
 
     def __init__(
@@ -198,80 +198,220 @@ class ResumableParquetWriter:
         output: str | os.PathLike[str],
         schema: pa.Schema,
         *,
+        layout: Layout = "file",
         flush_rows: int = 256,
         flush_seconds: float = 30.0,
         row_group_rows: int = 8192,
     ) -> None:
+        if layout not in ("file", "shards"):
+            raise OutputError(f"layout must be 'file' or 'shards', got {layout!r}")
         self.output = Path(output)
-        self.parts_dir = parts_dir_for(self.output)
+        self.layout: Layout = layout
         self.schema = schema
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.row_group_rows = row_group_rows
-        self._lock_path = self.output.with_name("." + self.output.name + ".lock")
+        if layout == "file":
+            self.parts_dir = parts_dir_for(self.output)
+            self._lock_path = self.output.with_name("." + self.output.name + ".lock")
+        else:
+            self.parts_dir = self.output
+            self._lock_path = self.output / ".reelsense.lock"
+        self._stamp = f"{time.time_ns():020d}"
         self._lock_fd: int | None = None
-        self._buffer: list[Mapping[str, Any]] = []
+        self._rows: list[Mapping[str, Any]] = []
+        self._tables: list[pa.Table] = []
+        self._buffered = 0
         self._last_flush = time.monotonic()
         self._next_seq = 1
         self._added: set[str] = set()
+        self._replace_output = False
         self.parts_written = 0
+        #: part files found damaged at :meth:`open` and set aside (their new paths)
+        self.damaged: list[str] = []
         self._stored_schema: pa.Schema | None = None
+
+    # ------------------------------------------------------------------ before a job
+
+    def check_unlocked(self) -> None:
+        """Raise OutputError when another process holds the output's lock (a cheap check
+        to run before expensive set-up; :meth:`open` takes the lock for real)."""
+        if fcntl is None or not self._lock_path.exists():
+            return
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except OSError:
+            raise OutputError(
+                f"{str(self.output)!r} is being written by another process (lock {str(self._lock_path)!r})"
+            ) from None
+        finally:
+            os.close(fd)
+
+    def finished_statuses(self) -> dict[str, str] | None:
+        """``{video_id: status}`` of a complete output as it is on disk, read without the
+        lock; None when a killed run left parts to consolidate (a single file) or nothing
+        is there yet."""
+        if self.layout == "file" and (self._part_paths() or not self.output.exists()):
+            return None
+        sources = self._sources()
+        if not sources:
+            return None
+        try:
+            return self._statuses(sources)
+        except (OSError, pa.ArrowException):
+            return None
+
+    def existing_metadata(self) -> dict[str, str] | None:
+        """The key-value metadata of the output as it is on disk (its oldest file), or None
+        when it holds nothing yet."""
+        for path in self._sources():
+            try:
+                meta = pq.read_schema(path).metadata or {}
+            except (OSError, pa.ArrowException):
+                return None
+            return {k.decode(): v.decode() for k, v in meta.items()}
+        return None
+
+    # ------------------------------------------------------------------ files
+
+    def _is_part(self, path: Path) -> bool:
+        pattern = _PART_RE if self.layout == "file" else SHARD_PATTERN
+        return bool(pattern.match(path.name))
+
+    def _part_paths(self) -> list[Path]:
+        """The part files (shards), oldest first."""
+        if not self.parts_dir.is_dir():
+            return []
+        found = [p for p in self.parts_dir.iterdir() if self._is_part(p)]
+        if self.layout == "file":
+            return sorted(found, key=lambda p: int(_PART_RE.match(p.name).group(1)))  # type: ignore[union-attr]
+        return sorted(found, key=lambda p: p.name)
+
+    def _consolidated(self) -> list[Path]:
+        """The consolidated single-file output, when it exists and counts as a source."""
+        if self.layout == "file" and self.output.exists() and not self._replace_output:
+            return [self.output]
+        return []
+
+    def _sources(self) -> list[Path]:
+        """Existing files, oldest first: the output, then the parts in order."""
+        return self._consolidated() + self._part_paths()
+
+    def files(self) -> list[Path]:
+        """The files that hold the rows now (the single file, or the shards)."""
+        return self._sources()
 
     # ------------------------------------------------------------------ open / resume
 
     def open(self, *, overwrite: bool = False) -> dict[str, str]:
         """Lock the output, clean up leftovers and return ``{video_id: status}`` of the rows
-        already finished (empty with ``overwrite``, which deletes the output and parts).
+        already finished (empty with ``overwrite``, which deletes the parts; an existing
+        single-file output is replaced only when :meth:`finish` has the new one).
 
         Raises OutputError when the output is locked by another process, is not a
         reelsense output, or was written with another configuration or schema.
         """
+        if self.layout == "shards" and self.output.exists() and not self.output.is_dir():
+            raise OutputError(
+                f"{str(self.output)!r} is a file: the Ray engine writes a folder of shards "
+                "(give a folder path)"
+            )
+        if self.layout == "file" and self.output.is_dir():
+            raise OutputError(f"{str(self.output)!r} is a folder: the local engine writes one Parquet file")
+        folder = self.output if self.layout == "shards" else self.output.parent
         try:
-            self.output.parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"cannot create the folder of {str(self.output)!r}: {exc}") from exc
+            raise OutputError(f"cannot create the folder {str(folder)!r}: {exc}") from exc
         self._lock()
         try:
+            self._replace_output = overwrite
             if overwrite:
-                with contextlib.suppress(FileNotFoundError):
-                    self.output.unlink()
-                shutil.rmtree(self.parts_dir, ignore_errors=True)
+                if self.layout == "file":
+                    shutil.rmtree(self.parts_dir, ignore_errors=True)
+                else:
+                    for part in self._part_paths():
+                        part.unlink()
             self._remove_temporaries()
+            self._set_aside_damaged_parts()
             sources = self._sources()
             for source in sources:
                 self._check_compatible(source)
-            statuses = self._statuses(sources)
+            statuses = self._statuses(sources) if self.layout == "file" else self._settle()
         except BaseException:
             self._unlock()
             raise
-        parts = self._part_paths()
-        self._next_seq = 1 + max((_part_seq(p) for p in parts), default=0)
+        if self.layout == "file":
+            parts = self._part_paths()
+            self._next_seq = 1 + max((int(_PART_RE.match(p.name).group(1)) for p in parts), default=0)  # type: ignore[union-attr]
         self._last_flush = time.monotonic()
         return statuses
 
+    def _set_aside_damaged_parts(self) -> None:
+        """Move part files (shards) that do not read back as Parquet aside
+        (``OUT.parquet.damaged/``, or ``OUT/.damaged/`` for shards): their videos are redone,
+        the other parts kept. The consolidated single-file output is never moved: a damaged
+        one is refused, it is the user's data."""
+        for part in self._part_paths():
+            try:
+                pq.ParquetFile(part).metadata  # noqa: B018 - reads the footer
+                continue
+            except (OSError, pa.ArrowException) as exc:
+                reason = exc
+            aside = (
+                self.output / ".damaged"
+                if self.layout == "shards"
+                else parts_dir_for(self.output).with_suffix(".damaged")
+            )
+            aside.mkdir(exist_ok=True)
+            target = aside / f"{part.name}.{time.time_ns()}"
+            part.replace(target)
+            self.damaged.append(str(target))
+            log.warning(
+                "%s is damaged (%s): set aside as %s; its videos are processed again", part, reason, target
+            )
+
     def _lock(self) -> None:
-        self._lock_fd = acquire_lock(self._lock_path, self.output)
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputError(f"cannot create lock file {str(self._lock_path)!r}: {exc}") from exc
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise OutputError(
+                    f"{str(self.output)!r} is being written by another process "
+                    f"(lock {str(self._lock_path)!r})"
+                ) from None
+        self._lock_fd = fd
 
     def _unlock(self) -> None:
         if self._lock_fd is not None:
-            release_lock(self._lock_fd, self._lock_path)
+            with contextlib.suppress(OSError):
+                self._lock_path.unlink()
+            os.close(self._lock_fd)  # closing releases the flock
             self._lock_fd = None
 
     def _remove_temporaries(self) -> None:
-        for tmp in self.output.parent.glob(f".{self.output.name}.tmp-*"):
-            tmp.unlink(missing_ok=True)
+        """Temporaries of a killed writer of this output (never another output's)."""
+        leftovers = []
+        if self.layout == "file":
+            name = glob.escape(self.output.name)
+            leftovers.append(self.output.parent.glob(f"{_TMP_PREFIX}{name}-*"))
+            leftovers.append(self.output.parent.glob(f".{name}.tmp-*"))  # written by reelsense < 0.2
+
         if self.parts_dir.is_dir():
-            for tmp in self.parts_dir.glob(".tmp-*"):
+            leftovers.append(self.parts_dir.glob(_TMP_PREFIX + "*"))
+        for found in leftovers:
+            for tmp in found:
                 tmp.unlink(missing_ok=True)
-
-    def _part_paths(self) -> list[Path]:
-        if not self.parts_dir.is_dir():
-            return []
-        return sorted((p for p in self.parts_dir.iterdir() if _part_seq(p) >= 0), key=_part_seq)
-
-    def _sources(self) -> list[Path]:
-        """Existing files, oldest first: the output, then the parts in order."""
-        return ([self.output] if self.output.exists() else []) + self._part_paths()
 
     def _check_compatible(self, path: Path) -> None:
         if self._stored_schema is None:
@@ -296,94 +436,217 @@ class ResumableParquetWriter:
         if vid in self._added:
             raise OutputError(f"video_id {vid!r} was already written by this job")
         self._added.add(vid)
-        self._buffer.append(row)
-        if len(self._buffer) >= self.flush_rows or time.monotonic() - self._last_flush >= self.flush_seconds:
+        self._rows.append(row)
+        self._buffered += 1
+        self._maybe_flush()
+
+    def add_table(self, table: pa.Table) -> None:
+        """Buffer finished rows given as a table (cast to the schema; raises OutputError when
+        they do not fit); writes a part when ``flush_rows`` or ``flush_seconds`` is reached."""
+        table = self.conform(table)
+        ids = table["video_id"].to_pylist()
+        again = [vid for vid in ids if vid in self._added]
+        if again:
+            raise OutputError(f"video_id {again[0]!r} was already written by this job")
+        self._added.update(ids)
+        self._tables.append(table)
+        self._buffered += table.num_rows
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if self._buffered >= self.flush_rows or time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush()
 
-    def flush(self) -> Path | None:
-        """Write the buffered rows as one part file (atomically); returns its path."""
+    def conform(self, table: pa.Table) -> pa.Table:
+        """``table`` with exactly this output's schema and metadata (raises OutputError);
+        a table that has them already is returned as is."""
+        if table.schema.equals(self.schema, check_metadata=True):
+            return table
+        try:
+            return table.select(self.schema.names).cast(self.schema)
+        except (KeyError, pa.ArrowException) as exc:
+            raise OutputError(f"rows do not fit the output schema: {exc}") from exc
+
+    def _new_part(self) -> Path:
+        if self.layout == "file":
+            path = self.parts_dir / f"part-{self._next_seq:06d}.parquet"
+        else:
+            path = self.parts_dir / f"shard-{self._stamp}-{self._next_seq:06d}.parquet"
+        self._next_seq += 1
+        return path
+
+    def flush(self) -> list[Path]:
+        """Write the buffered rows as part files (at most ``flush_rows`` rows each),
+        atomically; returns their paths."""
         self._last_flush = time.monotonic()
-        if not self._buffer:
-            return None
+        if not self._buffered:
+            return []
         if self._lock_fd is None:
             raise OutputError("the writer is not open")
-        table = rows_to_table(self._buffer, self.schema)
+        tables = list(self._tables)
+        if self._rows:
+            tables.append(rows_to_table(self._rows, self.schema))
+        merged = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        merged = merged.take(pc.sort_indices(merged, sort_keys=[("video_id", "ascending")]))
+        self._rows, self._tables, self._buffered = [], [], 0
         self.parts_dir.mkdir(parents=True, exist_ok=True)
-        final = self.parts_dir / f"part-{self._next_seq:06d}.parquet"
-        tmp = self.parts_dir / f".tmp-{self._next_seq:06d}-{os.getpid()}.parquet"
-        pq.write_table(table, tmp)
-        _fsync_path(tmp)
-        tmp.replace(final)
-        _fsync_path(self.parts_dir, directory=True)
-        log.debug("wrote %s (%d rows)", final, table.num_rows)
-        self._next_seq += 1
-        self.parts_written += 1
-        self._buffer = []
-        return final
+        written = []
+        step = max(self.flush_rows, 1)
+        for start in range(0, merged.num_rows, step):
+            part = self._new_part()
+            _atomic_write(part, merged.slice(start, step))
+            log.debug("wrote %s (%d rows)", part, min(step, merged.num_rows - start))
+            self.parts_written += 1
+            written.append(part)
+        return written
 
-    def _kept_tables(self, sources: Sequence[Path]) -> Iterator[pa.Table]:
-        """Each source's rows in batches, minus ids that a newer source also has (newest wins)."""
+    def _sorted_rows(self, sources: Sequence[Path]) -> Iterator[pa.Table]:
+        """Every kept row of ``sources`` (an id in a newer source wins over an older one), in
+        ``video_id`` order, in tables of at most ``row_group_rows`` rows.
+
+        Parts are sorted by id when written, so the rows of one output chunk are a
+        contiguous run of each source, read in order (memory stays at about one chunk per
+        source); a source that is not sorted (an output written before rows were sorted)
+        is read whole and sorted once."""
+        ids: list[np.ndarray] = [
+            np.asarray(pq.read_table(src, columns=["video_id"])["video_id"].to_pylist(), dtype=object)
+            for src in sources
+        ]
         seen: set[str] = set()
-        masks: list[np.ndarray] = []
-        for source in reversed(sources):
-            ids = pq.read_table(source, columns=["video_id"])["video_id"].to_pylist()
-            masks.append(np.fromiter((vid not in seen for vid in ids), dtype=bool, count=len(ids)))
-            seen.update(ids)
-        for source, mask in zip(sources, reversed(masks), strict=True):
-            offset = 0
-            for batch in pq.ParquetFile(source).iter_batches(batch_size=self.row_group_rows):
-                keep = mask[offset : offset + batch.num_rows]
-                offset += batch.num_rows
-                table = pa.Table.from_batches([batch]).cast(self.schema)
-                yield table if keep.all() else table.filter(pa.array(keep))
+        keep: list[np.ndarray] = [np.zeros(0, dtype=bool)] * len(sources)
+        for k in range(len(sources) - 1, -1, -1):  # newest first
+            keep[k] = np.fromiter((vid not in seen for vid in ids[k]), dtype=bool, count=len(ids[k]))
+            seen.update(ids[k].tolist())
+        readers = [
+            _SortedSource(src, vids, self.schema, self.row_group_rows)
+            for src, vids in zip(sources, ids, strict=True)
+        ]
+        # the global order: (id, source, row in source) of every kept row
+        order = sorted(
+            (vid, k, r) for k, vids in enumerate(ids) for r, vid in enumerate(vids.tolist()) if keep[k][r]
+        )
+        for start in range(0, len(order), self.row_group_rows):
+            chunk = order[start : start + self.row_group_rows]
+            pieces = []
+            for k, reader in enumerate(readers):
+                wanted = [reader.position(r) for _, kk, r in chunk if kk == k]
+                if wanted:
+                    pieces.append(reader.take(wanted))
+            table = pa.concat_tables(pieces)
+            by_id = pc.sort_indices(table, sort_keys=[("video_id", "ascending")])
+            yield table.take(by_id)
 
-    def finish(self) -> int:
-        """Flush, merge output and parts into ``output`` atomically, delete the parts.
+    def _settle(self) -> dict[str, str]:
+        """Shards: keep each video id in its newest shard only (rewriting or deleting older
+        shards); returns ``{video_id: status}`` over the folder."""
+        seen: set[str] = set()
+        statuses: dict[str, str] = {}
+        for shard in reversed(self._part_paths()):  # newest first
+            table = pq.read_table(shard, columns=["video_id", "status"])
+            ids = table["video_id"].to_pylist()
+            keep = np.fromiter((vid not in seen for vid in ids), dtype=bool, count=len(ids))
+            if not keep.all():
+                if not keep.any():
+                    log.info("%s: every row was recomputed in a newer shard; deleting it", shard.name)
+                    shard.unlink()
+                else:
+                    log.info(
+                        "%s: %d rows recomputed in a newer shard; rewriting it",
+                        shard.name,
+                        int((~keep).sum()),
+                    )
+                    _atomic_write(shard, pq.read_table(shard).filter(pa.array(keep)))
+            for vid, status in zip(ids, table["status"].to_pylist(), strict=True):
+                if vid not in seen:
+                    statuses[vid] = status
+                    seen.add(vid)
+        return statuses
 
-        Returns the number of rows in the output. Without any new part the existing
-        output is left untouched (an empty output is written when there is none).
-        """
-        self.flush()
-        sources = self._sources()
-        parts = self._part_paths()
-        if not parts and self.output.exists():
-            rows = pq.ParquetFile(self.output).metadata.num_rows
-            self.close()
-            return int(rows)
-        tmp = self.output.with_name(f".{self.output.name}.tmp-{os.getpid()}")
-        rows = 0
-        with pq.ParquetWriter(tmp, self.schema) as writer:
-            pending: list[pa.Table] = []
-            pending_rows = 0
-            for table in self._kept_tables(sources):
-                pending.append(table)
-                pending_rows += int(table.num_rows)
-                if pending_rows >= self.row_group_rows:  # write whole row groups, carry the rest
-                    merged = pa.concat_tables(pending)
-                    whole = (pending_rows // self.row_group_rows) * self.row_group_rows
-                    writer.write_table(merged.slice(0, whole), row_group_size=self.row_group_rows)
-                    rows += whole
-                    pending, pending_rows = [merged.slice(whole)], pending_rows - whole
-            if pending_rows or rows == 0:
-                writer.write_table(
-                    pa.concat_tables(pending) if pending else self.schema.empty_table(),
-                    row_group_size=self.row_group_rows,
-                )
-                rows += pending_rows
-        _fsync_path(tmp)
-        tmp.replace(self.output)
-        _fsync_path(self.output.parent, directory=True)
-        shutil.rmtree(self.parts_dir, ignore_errors=True)
+    def finish(self, rewrite: Callable[[pa.Table], pa.Table] | None = None) -> int:
+        """Flush, then consolidate (single file: merge output and parts into ``output``
+        atomically, delete the parts) or settle (shards); then, when given, replace every
+        row by ``rewrite(all rows)`` (a corpus-level pass: same rows, same order; the
+        returned schema metadata is kept), each file atomically; then release the lock.
+        Returns the number of rows."""
+        rows = self._consolidate()
+        if rewrite is not None and rows:
+            self._rewrite(rewrite)
         self.close()
         return rows
 
+    def _consolidate(self) -> int:
+        self.flush()
+        if self.layout == "shards":
+            return len(self._settle())
+        sources = self._sources()
+        parts = self._part_paths()
+        if not parts and self.output.exists() and not self._replace_output:
+            return int(pq.ParquetFile(self.output).metadata.num_rows)
+        tmp = self.output.with_name(f"{_TMP_PREFIX}{self.output.name}-{os.getpid()}")
+        rows = 0
+        try:
+            with pq.ParquetWriter(tmp, self.schema) as writer:
+                pending: list[pa.Table] = []
+                pending_rows = 0
+                for table in self._sorted_rows(sources):
+                    pending.append(table)
+                    pending_rows += int(table.num_rows)
+                    if pending_rows >= self.row_group_rows:  # write whole row groups, carry the rest
+                        merged = pa.concat_tables(pending)
+                        whole = (pending_rows // self.row_group_rows) * self.row_group_rows
+                        writer.write_table(merged.slice(0, whole), row_group_size=self.row_group_rows)
+                        rows += whole
+                        pending, pending_rows = [merged.slice(whole)], pending_rows - whole
+                if pending_rows or rows == 0:
+                    writer.write_table(
+                        pa.concat_tables(pending) if pending else self.schema.empty_table(),
+                        row_group_size=self.row_group_rows,
+                    )
+                    rows += pending_rows
+            _fsync_path(tmp)
+            tmp.replace(self.output)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_path(self.output.parent, directory=True)
+        self._replace_output = False
+        shutil.rmtree(self.parts_dir, ignore_errors=True)
+        return rows
+
+    # ------------------------------------------------------------------ after the job
+
+    def tables(self) -> Iterator[tuple[Path, pa.Table]]:
+        """Each file of the output with its rows (the schema's metadata attached), oldest first."""
+        for path in self._sources():
+            yield path, pq.read_table(path).replace_schema_metadata(self.schema.metadata)
+
+    def _rewrite(self, transform: Callable[[pa.Table], pa.Table]) -> None:
+        if self._lock_fd is None:
+            raise OutputError("the writer is not open")
+        pieces = list(self.tables())
+        if not pieces:
+            return
+        table = pa.concat_tables([t for _, t in pieces])
+        changed = transform(table)
+        if changed.num_rows != table.num_rows:
+            raise OutputError(f"a rewrite must keep the {table.num_rows} rows, got {changed.num_rows}")
+        offset = 0
+        for path, piece in pieces:
+            part = changed.slice(offset, piece.num_rows)
+            offset += piece.num_rows
+            if self.layout == "file":
+                _atomic_write(path, part, row_group_size=self.row_group_rows)
+            else:
+                _atomic_write(path, part)
+        self.schema = changed.schema
+
     def close(self) -> None:
-        """Flush buffered rows to a part (if still open) and release the lock."""
-        if self._lock_fd is not None and self._buffer:
+        """Write buffered rows to a part (if still open) and release the lock."""
+        if self._lock_fd is not None and self._buffered:
             self.flush()
         self._unlock()
 
-    def __enter__(self) -> ResumableParquetWriter:
+    def __enter__(self) -> OutputWriter:
         return self
 
     def __exit__(
@@ -392,4 +655,53 @@ class ResumableParquetWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        if exc_type is None:
+            self.close()
+            return
+        try:  # keep what is buffered, but never hide the error that ended the job
+            self.close()
+        except Exception as flush_error:
+            log.warning("could not write the last %d buffered rows: %s", self._buffered, flush_error)
+            self._unlock()
+
+
+class _SortedSource:
+    """Rows of one source file in ``video_id`` order, handed out in increasing runs: a
+    sorted file is streamed batch by batch; an unsorted one is read whole and sorted."""
+
+    def __init__(self, path: Path, ids: np.ndarray, schema: pa.Schema, batch_rows: int) -> None:
+        self._schema = schema
+        rank = np.argsort(ids, kind="stable")
+        self._sorted = bool(np.all(rank == np.arange(len(ids))))
+        # the sorted position of each row (rows are asked for by their index in the file)
+        self._position = np.empty(len(ids), dtype=np.int64)
+        self._position[rank] = np.arange(len(ids))
+        self._table: pa.Table | None = None
+        self._batches: Iterator[pa.RecordBatch] | None = None
+        self._buffer = schema.empty_table()
+        self._buffer_start = 0  # sorted position of the buffer's first row
+        if self._sorted:
+            self._batches = pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+        else:
+            table = pq.read_table(path).cast(schema)
+            self._table = table.take(pa.array(rank))
+
+    def position(self, row: int) -> int:
+        return int(self._position[row])
+
+    def take(self, positions: Sequence[int]) -> pa.Table:
+        """The rows at sorted ``positions`` (increasing, and never below an earlier call's)."""
+        if self._table is not None:
+            return self._table.take(pa.array(positions))
+        last = positions[-1]
+        while self._buffer_start + self._buffer.num_rows <= last:
+            assert self._batches is not None
+            batch = next(self._batches)
+            self._buffer = pa.concat_tables([self._buffer, pa.Table.from_batches([batch]).cast(self._schema)])
+        first = positions[0] - self._buffer_start
+        local = pa.array([p - self._buffer_start for p in positions])
+        out = self._buffer.take(local)
+        # drop what no later call can ask for
+        self._buffer = self._buffer.slice(first)
+        self._buffer_start += first
+        return out

@@ -14,17 +14,12 @@ array([ True, False])
 """
 
 from reelsense.text._caption import build_caption_text, split_hashtag
-from reelsense.text._encoder import CaptionEmbeddings, TextEncoder, build_text_tower, load_text_encoder
-from reelsense.text._towers import ClipTextTower, PooledTransformer, mean_pool
+from reelsense.text._encoder import CaptionEmbeddings, TextEncoder, load_text_encoder
 
 __all__ = [
     "CaptionEmbeddings",
-    "ClipTextTower",
-    "PooledTransformer",
     "TextEncoder",
     "build_caption_text",
-    "build_text_tower",
     "load_text_encoder",
-    "mean_pool",
     "split_hashtag",
 ]

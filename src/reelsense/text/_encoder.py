@@ -17,14 +17,12 @@ from reelsense.models import (
     ModelEntry,
     Precision,
     ResolvedModel,
-    autocast_context,
-    load_dual_encoder,
-    load_tokenizer,
-    load_transformer,
     resolve_model,
     select_device,
     select_precision,
 )
+from reelsense.models._device import autocast_context
+from reelsense.models._hf import load_dual_encoder, load_tokenizer, load_transformer
 from reelsense.text._towers import ClipTextTower, PooledTransformer
 
 __all__ = ["CaptionEmbeddings", "TextEncoder", "build_text_tower", "load_text_encoder"]

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from reelsense.errors import ParameterError
-from reelsense.models import TextPooling, features_tensor
+from reelsense.models._entries import TextPooling
+from reelsense.models._hf import features_tensor
 
 __all__ = ["ClipTextTower", "PooledTransformer", "mean_pool"]
 

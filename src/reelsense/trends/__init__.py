@@ -13,7 +13,12 @@
   sound by a hashtag only that sound's videos carry.
 """
 
-from reelsense.trends._links import HashtagLinkParams, hashtag_links, signature_hashtags
+from reelsense.trends._links import (
+    HashtagLinkParams,
+    concentration_p_value,
+    hashtag_links,
+    signature_hashtags,
+)
 from reelsense.trends._report import TrendReport, trend_report
 from reelsense.trends._stats import DAY_SECONDS, Trend, TrendParams, daily_counts, trend_score, usage_trend
 from reelsense.trends._usage import (
@@ -34,6 +39,7 @@ __all__ = [
     "TrendParams",
     "TrendReport",
     "Use",
+    "concentration_p_value",
     "daily_counts",
     "hashtag_links",
     "read_uses_csv",

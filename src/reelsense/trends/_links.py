@@ -7,10 +7,15 @@ cluster of two. Feeds name their sounds' trends in captions (``#heroesritechalle
 Captions also carry spam and misleading trend tags, so a link needs all of this:
 
 1. The tag is a **signature** of sound ``S``: at least one audio-confirmed use of ``S``
-   carries it, no audio-confirmed use of any other sound does, and audio-confirmed uses
-   of ``S`` are at least ``min_share`` (half) of all the videos carrying it. ``#fyp`` and
-   category tags spread over many sounds fail the second rule; a tag that a few videos of
-   ``S`` share with many unmatched videos fails the third.
+   carries it, no audio-confirmed use of any other sound does, audio-confirmed uses
+   of ``S`` are at least ``min_share`` (half) of all the videos carrying it, and the tag is
+   **concentrated** on ``S``: if the tag's ``K`` carriers among the corpus' ``N`` videos were
+   spread at random, ``k`` or more of them would land among the ``n`` uses of ``S`` with
+   probability at most ``max_p_value`` (the hypergeometric tail: the tag's share of the uses
+   of ``S`` against its share of the whole corpus). ``#fyp`` and category tags spread over many
+   sounds fail the second rule; a tag that a few videos of ``S`` share with many unmatched
+   videos fails the third; a common tag (``#foryoupage``, ``#animals``) that happens to reach
+   one sound only, because the other sounds were not found (no library), fails the fourth.
 2. The video has **no sound** of its own (audio links always win) and carries signature
    tags of exactly one sound (two sounds' tags: ambiguous, no link).
 3. The video **has music** by :func:`reelsense.audio.analyse_presence` on its own audio,
@@ -36,7 +41,13 @@ from reelsense.errors import ParameterError, ReelsenseError
 from reelsense.io import parse_hashtags, read_audio
 from reelsense.trends._usage import Use
 
-__all__ = ["HashtagLinkParams", "hashtag_links", "music_from_media", "signature_hashtags"]
+__all__ = [
+    "HashtagLinkParams",
+    "concentration_p_value",
+    "hashtag_links",
+    "music_from_media",
+    "signature_hashtags",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +57,33 @@ PRESENCE_SAMPLE_RATE = 16000
 @dataclass(frozen=True)
 class HashtagLinkParams:
     """``min_share``: least share of a tag's videos that must be audio uses of the sound;
-    ``require_music``: link only videos in which :func:`music_from_media` hears music."""
+    ``max_p_value``: largest chance probability of the tag's concentration on the sound
+    (rule 1 of the module; 1.0 switches the test off); ``require_music``: link only videos in
+    which :func:`music_from_media` hears music."""
 
     min_share: float = 0.5
+    max_p_value: float = 0.05
     require_music: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.min_share <= 1.0:
             raise ParameterError(f"min_share={self.min_share} must be in (0, 1]")
+        if not 0.0 < self.max_p_value <= 1.0:
+            raise ParameterError(f"max_p_value={self.max_p_value} must be in (0, 1]")
+
+
+def concentration_p_value(on_sound: int, n_uses: int, carriers: int, n_videos: int) -> float:
+    """Chance that ``on_sound`` or more of a sound's ``n_uses`` videos carry a tag that
+    ``carriers`` of the corpus' ``n_videos`` carry, were the carriers drawn at random
+    (hypergeometric upper tail)."""
+    if not 0 <= on_sound <= min(n_uses, carriers) or max(n_uses, carriers) > n_videos:
+        raise ParameterError(
+            f"need 0 <= on_sound={on_sound} <= min(n_uses={n_uses}, carriers={carriers}) and "
+            f"n_uses, carriers <= n_videos={n_videos}"
+        )
+    from scipy.stats import hypergeom
+
+    return float(hypergeom.sf(on_sound - 1, n_videos, carriers, n_uses))
 
 
 def _tags(caption: str | None) -> list[str]:
@@ -69,15 +99,17 @@ def signature_hashtags(
     """
     params = params or HashtagLinkParams()
     on_sound: dict[str, Counter[str]] = defaultdict(Counter)
+    n_uses: Counter[str] = Counter()
     carriers: Counter[str] = Counter()
     seen: set[str] = set()
     for u in (*uses, *unassigned):
         if u.video_id in seen:
             continue
         seen.add(u.video_id)
-        tags = _tags(u.caption)
+        tags = set(_tags(u.caption))
         carriers.update(tags)
         if u.sound:
+            n_uses[u.sound] += 1
             for t in tags:
                 on_sound[t][u.sound] += 1
     out: dict[str, list[tuple[int, str]]] = defaultdict(list)
@@ -85,8 +117,13 @@ def signature_hashtags(
         if len(sounds) != 1:
             continue
         ((sound, n),) = sounds.items()
-        if n >= params.min_share * carriers[tag]:
-            out[sound].append((n, tag))
+        if n < params.min_share * carriers[tag]:
+            continue
+        if concentration_p_value(n, n_uses[sound], carriers[tag], len(seen)) > params.max_p_value:
+            logger.debug("#%s: %d of the %d uses of %s, %d of %d videos: not concentrated", tag, n,
+                         n_uses[sound], sound, carriers[tag], len(seen))  # fmt: skip
+            continue
+        out[sound].append((n, tag))
     return {s: tuple(t for _, t in sorted(v, key=lambda nt: (-nt[0], nt[1]))) for s, v in out.items()}
 
 

@@ -156,12 +156,15 @@ def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> 
         with p.open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             fields = reader.fieldnames or []
-            if "query" not in fields or not ({"cluster", "predicted_sound"} & set(fields)):
+            # a clusters.csv names the video `query` or `video_id` and its sound `cluster` or
+            # `sound_cluster`; a matches.csv has `query,predicted_sound`
+            id_key = next((k for k in ("video_id", "query") if k in fields), None)
+            key = next((k for k in ("sound_cluster", "cluster", "predicted_sound") if k in fields), None)
+            if id_key is None or key is None:
                 raise ParameterError(
-                    f"{p}: expected a clusters.csv (query,cluster,...) or matches.csv "
-                    f"(query,predicted_sound,...), got columns {fields[:6]}"
+                    f"{p}: expected a clusters.csv (video_id or query, sound_cluster or cluster, ...) "
+                    f"or matches.csv (query,predicted_sound,...), got columns {fields[:6]}"
                 )
-            key = "cluster" if "cluster" in fields else "predicted_sound"
             out = []
             for line, row in enumerate(reader, start=2):
                 sound = (row.get(key) or "").strip()
@@ -170,7 +173,7 @@ def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> 
                 lib = (row.get("library_sound") or "").strip() or None
                 out.append(
                     Use(
-                        video_id=row["query"],
+                        video_id=row[id_key],
                         sound=sound,
                         library_sound=(sound or None) if key == "predicted_sound" else lib,
                         timestamp_seconds=_opt_int(row.get("timestamp"), f"{p}:{line}"),

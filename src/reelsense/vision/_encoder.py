@@ -14,11 +14,11 @@ from reelsense.models import (
     ModelEntry,
     PortraitPolicy,
     Precision,
-    autocast_context,
     resolve_model,
     select_device,
     select_precision,
 )
+from reelsense.models._device import autocast_context
 from reelsense.vision._loading import build_image_backbone
 from reelsense.vision._preprocess import PreprocessedFrames, preprocess_frames
 

@@ -6,7 +6,10 @@ import torch
 from torch import nn
 
 from reelsense.errors import ModelNotFoundError
-from reelsense.models import ResolvedModel, load_dual_encoder, load_state_dict, read_json
+from reelsense.models import ResolvedModel
+from reelsense.models._complete import read_json
+from reelsense.models._hf import load_dual_encoder
+from reelsense.models._weights import load_state_dict
 from reelsense.vision._clip import ClipImageTower
 from reelsense.vision._efficientnet import EfficientNetLite, EfficientNetLiteConfig
 

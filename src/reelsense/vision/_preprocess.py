@@ -23,11 +23,9 @@ a few tensor operations on the encoder's device. How a non-square frame is fitte
 Square frames always get the model's native ``crop_policy``. Why ``tiles``: a portrait
 frame's subject is often tall (a person, a rocket) and reaches the top and bottom, which a
 centre crop cuts, while letterboxing shrinks everything to 56 % and an ImageNet model
-loses small subjects. Measured with EfficientNet-Lite0 on the 240 portrait dev videos
-(``scripts/bench_portrait_policy.py``, 3 frames per video, mean-pooled), same-category
-retrieval mAP: tiles 0.539, center_crop 0.519, resize 0.515, pad_mean 0.511, pad_blur 0.501;
-same-picture retrieval is saturated for all (mAP 0.968-0.984). Tiles costs two model passes
-per 9:16 frame: use ``pad_mean`` where throughput matters more.
+loses small subjects; ``tiles`` retrieved same-category pictures best of the five
+(``scripts/bench_portrait_policy.py``; figures in ``docs/benchmarks.md``). Tiles costs two
+model passes per 9:16 frame: use ``pad_mean`` where throughput matters more.
 """
 
 from __future__ import annotations

@@ -19,17 +19,24 @@ from reelsense.sounds.discover._geometry import Placement, place_members
 from reelsense.sounds.discover._graph import EdgeTable, GraphClusters, cluster_graph
 from reelsense.sounds.discover._result import SUMMARY_COLUMNS, VIDEO_COLUMNS, Discovery, summary_path_for
 from reelsense.sounds.discover._types import (
+    CLUSTERINGS,
+    LIBRARY_USES,
     AudioClip,
+    Clustering,
     DiscoveredSound,
     DiscoveryParams,
     DiscoveryStats,
+    LibraryUse,
     VideoSound,
 )
 
 __all__ = [
+    "CLUSTERINGS",
+    "LIBRARY_USES",
     "SUMMARY_COLUMNS",
     "VIDEO_COLUMNS",
     "AudioClip",
+    "Clustering",
     "ContentParams",
     "DiscoveredSound",
     "Discovery",
@@ -37,6 +44,7 @@ __all__ = [
     "DiscoveryStats",
     "EdgeTable",
     "GraphClusters",
+    "LibraryUse",
     "Placement",
     "ProgressCallback",
     "SustainedAudio",

@@ -151,15 +151,19 @@ def _video_edges(
 def _dissolve(
     clusters: GraphClusters, anchor: np.ndarray, notes: np.ndarray, n_videos: int, params: DiscoveryParams
 ) -> np.ndarray:
-    """Roots after dropping groups without a musical use and groups of one video without anchor."""
+    """Roots after dropping groups of one video without anchor and, with the music filter,
+    groups without a musical use."""
     roots: np.ndarray = clusters.root.copy()
     n = roots.size
     videos = np.arange(n) < n_videos
     count = np.bincount(roots, weights=videos.astype(np.float64), minlength=n)
     anchored = np.bincount(roots, weights=anchor.astype(np.float64), minlength=n) > 0
-    best_notes = np.zeros(n)
-    np.maximum.at(best_notes, roots, np.where(videos, notes, 0.0))
-    keep = anchored | ((count >= 2) & (best_notes >= params.min_cluster_notes_per_second))
+    musical = np.ones(n, dtype=bool)
+    if params.music_filter:
+        best_notes = np.zeros(n)
+        np.maximum.at(best_notes, roots, np.where(videos, np.nan_to_num(notes), 0.0))
+        musical = best_notes >= params.min_cluster_notes_per_second
+    keep = anchored | ((count >= 2) & musical)
     single = ~keep[roots]
     roots[single] = np.arange(n)[single]
     return roots
@@ -214,7 +218,7 @@ def discover_sounds(
         edges,
         anchor=anchor,
         min_score=params.min_score,
-        min_support=params.min_support,
+        min_support=params.min_support if params.clustering == "supported" else 1,
         join_score=params.join_score,
         scale_tolerance=params.scale_tolerance,
     )

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from reelsense.errors import ParameterError
 from reelsense.sounds.discover._content import ContentParams
 
-__all__ = ["AudioClip", "DiscoveredSound", "DiscoveryParams", "DiscoveryStats", "VideoSound"]
+__all__ = [
+    "CLUSTERINGS",
+    "LIBRARY_USES",
+    "AudioClip",
+    "Clustering",
+    "DiscoveredSound",
+    "DiscoveryParams",
+    "DiscoveryStats",
+    "LibraryUse",
+    "VideoSound",
+]
 
 
 @dataclass(frozen=True, repr=False)
@@ -29,23 +40,42 @@ class AudioClip:
         return f"AudioClip({self.clip_id!r}, {np.asarray(self.samples).shape[0] / self.sample_rate:.2f} s)"
 
 
+Clustering = Literal["components", "supported"]
+"""How matched pairs become sounds: ``components`` (every edge joins its two groups) or
+``supported`` (merges of groups need consistent support, see :func:`cluster_graph`)."""
+
+LibraryUse = Literal["anchors", "residual"]
+"""What a library (``index``) does: ``anchors`` (every video is matched against the others and
+library matches are edges to one anchor node per library sound) or ``residual`` (videos the
+library identifies take its sound and stay out of the video graph; the rest are grouped among
+themselves)."""
+
+CLUSTERINGS: tuple[str, ...] = ("components", "supported")
+LIBRARY_USES: tuple[str, ...] = ("anchors", "residual")
+
+
 @dataclass(frozen=True)
 class DiscoveryParams:
-    """Thresholds of discovery.
+    """Options and thresholds of discovery (the one engine behind ``sounds discover`` and
+    ``embed --discover-sounds``; ``docs/discovery-and-trends.md`` lists the measurements that
+    chose the defaults).
+
+    ``clustering``: see :data:`Clustering`. ``music_filter``: fingerprint the sustained
+    partials (:func:`sustained_filter`) rather than the raw soundtrack, match only videos that
+    have music (``min_notes_per_second``, ``min_loudness_lufs``) and dissolve discovered groups
+    without one clearly musical use (``min_cluster_notes_per_second``): shared voice-over
+    lines and ambience recordings are not sounds. ``library``: see :data:`LibraryUse`.
 
     ``min_score``: calibrated score a video-to-video match needs to count as an edge (2.0:
     estimated false-match probability 1 % per video). ``library_threshold``: score a match
-    against ``--index`` needs (None: the index's default). ``neighbours``: matches kept per
+    against the library needs (None: the index's default). ``neighbours``: matches kept per
     video. ``min_support``/``join_score``/``scale_tolerance``: merge rules of
-    :func:`cluster_graph`.
-    ``min_notes_per_second``: videos with fewer sustained tonal notes per second (speech)
-    are not matched at all, nor are videos quieter than ``min_loudness_lufs`` (silence,
-    room tone); ``min_cluster_notes_per_second``: a discovered
-    sound needs one use with at least this many (shared ambience or voice recordings are
-    not sounds). ``sustained``: match the sustained partials (:func:`sustained_filter`)
-    rather than the raw soundtrack.
+    :func:`cluster_graph` (``supported`` clustering).
     """
 
+    clustering: Clustering = "supported"
+    music_filter: bool = True
+    library: LibraryUse = "anchors"
     min_score: float = 2.0
     library_threshold: float | None = None
     neighbours: int = 12
@@ -55,10 +85,13 @@ class DiscoveryParams:
     min_notes_per_second: float = 1.0
     min_loudness_lufs: float = -50.0
     min_cluster_notes_per_second: float = 3.0
-    sustained: bool = True
     content: ContentParams = field(default_factory=ContentParams)
 
     def __post_init__(self) -> None:
+        if self.clustering not in CLUSTERINGS:
+            raise ParameterError(f"clustering={self.clustering!r} must be one of {', '.join(CLUSTERINGS)}")
+        if self.library not in LIBRARY_USES:
+            raise ParameterError(f"library={self.library!r} must be one of {', '.join(LIBRARY_USES)}")
         if self.neighbours < 1:
             raise ParameterError(f"neighbours={self.neighbours} must be >= 1")
         if self.min_support < 1:

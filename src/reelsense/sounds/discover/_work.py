@@ -1,9 +1,10 @@
 """Per-video work of discovery, run in worker processes: decode once, fingerprint, match.
 
 Stage 1 (:func:`print_source`): decode the soundtrack once at the fingerprint rate, read
-the sidecar, match it against the library (when one is given), measure its note rate, and
-fingerprint its sustained partials at the reference density (for the video index) and at
-the query density (to be matched). Stage 2 (:func:`match_print`): match one video's query
+the sidecar, match it against the library (when one is given), and, with the music filter,
+measure its note rate and fingerprint its sustained partials (without it, the soundtrack
+itself) at the reference density (for the video index) and at the query density (to be
+matched). Stage 2 (:func:`match_print`): match one video's query
 print against the index of all videos.
 
 Worker state (the library index, the video matcher) lives in module globals set by the
@@ -13,6 +14,7 @@ pool initialisers, so it is opened or unpickled once per worker, not once per vi
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 
@@ -118,6 +120,14 @@ def print_source(job: Job) -> VideoPrint:
         if st.index is not None:
             found = st.index.match(samples, rate, top_k=1, threshold=st.params.library_threshold)
             library = found[0] if found else None
+        if library is not None and st.params.library == "residual":  # named by the library
+            return VideoPrint(job.number, duration, math.nan, None, None, library, timestamp, caption)
+        if not st.params.music_filter:  # every audible soundtrack, as it is
+            loudness = integrated_loudness(samples, rate)
+            if loudness is None or loudness < st.params.min_loudness_lufs:
+                return VideoPrint(job.number, duration, math.nan, None, None, library, timestamp, caption)
+            reference, query = soundtrack_prints(samples, rate, st.fp_params, st.config)
+            return VideoPrint(job.number, duration, math.nan, reference, query, library, timestamp, caption)
         content = sustained_filter(samples, rate, st.params.content)
         loudness = integrated_loudness(samples, rate)
         silent = loudness is None or loudness < st.params.min_loudness_lufs
@@ -125,8 +135,7 @@ def print_source(job: Job) -> VideoPrint:
             return VideoPrint(
                 job.number, duration, content.notes_per_second, None, None, library, timestamp, caption
             )
-        x, r = (content.samples, content.sample_rate) if st.params.sustained else (samples, rate)
-        reference, query = soundtrack_prints(x, r, st.fp_params, st.config)
+        reference, query = soundtrack_prints(content.samples, content.sample_rate, st.fp_params, st.config)
         return VideoPrint(
             job.number,
             duration,

@@ -269,7 +269,7 @@ class SoundIndex:
     ) -> Iterable[StoreItem]:
         for path, sid, res in zip(paths, ids, results, strict=True):
             if isinstance(res, Exception):
-                logger.warning("skipping %s: %s", path, res)
+                logger.info("skipping %s: %s", path, res)  # reported to on_done, and by the caller
                 if on_done is not None:
                     on_done(path, res)
                 continue

@@ -1,4 +1,4 @@
-"""The Ray engine (embed_with_ray, ``reelsense embed --engine ray``) against the local engine,
+"""The Ray engine (``embed_corpus(engine="ray")``, ``reelsense embed --engine ray``) against the local engine,
 on a 2-CPU local Ray session and generated media with the tiny models."""
 
 from __future__ import annotations
@@ -16,15 +16,40 @@ from click.testing import CliRunner
 from media import write_audio, write_bytes, write_video
 from music import make_notes, render
 from reelsense.cli import main
-from reelsense.featurize import FUSION_KEY, embed_corpus_from_options
-from reelsense.pipeline import EmbedConfig
+from reelsense.featurize import FeaturizerConfig, embed_corpus
+from reelsense.featurize._featurizer import FUSION_KEY
+from reelsense.fusion import FusionConfig
+from reelsense.pipeline import EmbedSummary, RunConfig
 from reelsense.pipeline._schema import CONFIG_KEY
+from reelsense.pipeline._writer import SHARD_PATTERN
 from reelsense.sounds.index import SoundIndex
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 
-from reelsense.jobs import SHARD_PATTERN, embed_with_ray  # noqa: E402
+
+def _config(preset: str = "tiny", embedding_dim: int = 48, **options: object) -> FeaturizerConfig:
+    return FeaturizerConfig(preset=preset, fusion=FusionConfig(dim=embedding_dim), **options)  # type: ignore[arg-type]
+
+
+def embed_with_ray(
+    inputs: list[Path],
+    output: Path,
+    *,
+    shard_rows: int | None = None,
+    videos_per_task: int = 8,
+    task_retries: int = 2,
+    retry_errors: bool = False,
+    **options: object,
+) -> EmbedSummary:
+    run = RunConfig(
+        flush_rows=shard_rows,
+        ray_videos_per_task=videos_per_task,
+        ray_task_retries=task_retries,
+        retry_errors=retry_errors,
+    )
+    return embed_corpus(inputs, output, _config(**options), run, engine="ray")  # type: ignore[arg-type]
+
 
 SR = 22050
 DIM = 48
@@ -88,7 +113,7 @@ def _rows(path: Path) -> dict[str, dict]:
 
 
 def _options(lib: Path) -> dict:
-    return {"preset": "tiny", "sound_index": lib, "discover_sounds": True, "embedding_dim": DIM}
+    return {"sound_index": str(lib), "discover_sounds": True}
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +123,7 @@ def local_output(media: tuple[Path, Path], tmp_path_factory: pytest.TempPathFact
     with pytest.MonkeyPatch.context() as mp:  # the Ray session's audit variables are not for this run
         mp.delenv("REELSENSE_WORK_LOG", raising=False)
         mp.delenv("REELSENSE_TEST_FAULTS", raising=False)
-        embed_corpus_from_options([videos], out, EmbedConfig(workers=1), **_options(lib))
+        embed_corpus([videos], out, _config(**_options(lib)), RunConfig(workers=1))
     return out
 
 
@@ -108,8 +133,9 @@ def ray_output(media: tuple[Path, Path], work_log: Path, tmp_path_factory: pytes
     out = tmp_path_factory.mktemp("ray-out") / "shards"
     summary = embed_with_ray([videos], out, shard_rows=3, videos_per_task=2, **_options(lib))
     assert (summary.found, summary.processed, summary.ok, summary.errors) == (7, 7, 6, 1)
-    assert summary.shards == 3 and summary.rows == 7 and summary.lost == 0
-    assert summary.actors == 1 and summary.gpus_per_actor == 0.0
+    assert summary.ray is not None and summary.engine == "ray"
+    assert summary.ray.shards == 3 and summary.rows == 7 and summary.ray.lost == 0
+    assert summary.ray.actors == 1 and summary.ray.gpus_per_actor == 0.0
     assert sorted(_logged(work_log)) == sorted(_rows_of_folder(out))
     return out
 
@@ -225,13 +251,13 @@ def test_retry_errors_and_a_crashing_decoder(
     summary = embed_with_ray(
         [videos, crashing],
         folder,
-        config=EmbedConfig(retry_errors=True),
+        retry_errors=True,
         task_retries=0,
         videos_per_task=2,
         **_options(lib),
     )
     assert (summary.found, summary.skipped, summary.processed, summary.errors) == (8, 6, 2, 2)
-    assert summary.lost == 1
+    assert summary.ray is not None and summary.ray.lost == 1
     # broken ran twice: its task (shared with crashme) died, then alone; crashme dies unlogged
     assert _logged(work_log)[before:] == ["broken", "broken"]
     rows = _rows_of_folder(folder)  # raises on a video in two shards
@@ -243,7 +269,7 @@ def test_refusals(media: tuple[Path, Path], ray_output: Path, tmp_path: Path) ->
     from reelsense.errors import OutputError
 
     _, videos = media
-    with pytest.raises(OutputError, match="different configuration"):
+    with pytest.raises(OutputError, match="was written with"):  # refused before any model loads
         embed_with_ray([videos], ray_output, preset="tiny", embedding_dim=DIM + 8)
     a_file = tmp_path / "f.parquet"
     a_file.write_bytes(b"")
@@ -260,17 +286,11 @@ def test_a_folder_index_is_refused_on_a_multi_node_cluster(tmp_path: Path) -> No
     """A folder of reference sounds is indexed on the driver only: fine on one node,
     refused when other nodes' decoding tasks would need to open it."""
     from reelsense.errors import ParameterError
-    from reelsense.jobs._ray_job import _check_index_reachable
+    from reelsense.featurize._featurizer import _actor_plan
 
-    class FakeRay:
-        def __init__(self, alive: int) -> None:
-            self.alive = alive
-
-        def nodes(self) -> list[dict[str, object]]:
-            return [{"Alive": True}] * self.alive + [{"Alive": False}]
-
-    folder, built = tmp_path / "sounds", str(tmp_path / "tmp" / "sounds.rsidx")
-    _check_index_reachable(FakeRay(1), folder, built)  # one node: the driver's file is local
-    _check_index_reachable(FakeRay(3), built, built)  # an index file is passed as is
+    folder, built = str(tmp_path / "sounds"), str(tmp_path / "tmp" / "sounds.rsidx")
+    with_folder, with_file = _config(sound_index=folder), _config(sound_index=built)
+    assert _actor_plan(with_folder, built, {}, "cpu", 1).metadata  # one node: the driver's file is local
+    _actor_plan(with_file, built, {}, "cpu", 3)  # an index file is passed as is
     with pytest.raises(ParameterError, match="3 nodes"):
-        _check_index_reachable(FakeRay(3), folder, built)
+        _actor_plan(with_folder, built, {}, "cpu", 3)

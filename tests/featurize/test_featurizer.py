@@ -13,10 +13,16 @@ import pytest
 from media import write_audio, write_video
 from music import make_notes, render
 from reelsense.errors import ParameterError
-from reelsense.featurize import VideoFeaturizer, assign_cluster_keys, default_frame_sampling
+from reelsense.featurize import FeaturizerConfig, VideoFeaturizer
+from reelsense.featurize._corpus import assign_cluster_keys
 from reelsense.fusion import FusionConfig
 from reelsense.io import FrameSampling
-from reelsense.pipeline import EmbedConfig
+from reelsense.pipeline import RunConfig
+
+
+def tiny(**options: object) -> VideoFeaturizer:
+    return VideoFeaturizer(FeaturizerConfig(preset="tiny", **options))  # type: ignore[arg-type]
+
 
 SR = 22050
 
@@ -51,8 +57,8 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def featurizer(media_dir: Path) -> Iterator[VideoFeaturizer]:
-    with VideoFeaturizer.from_preset(
-        "tiny", device="cpu", sound_index=media_dir / "lib", fusion=FusionConfig(dim=64), frame_vectors=True
+    with tiny(
+        device="cpu", sound_index=str(media_dir / "lib"), fusion=FusionConfig(dim=64), frame_vectors=True
     ) as fz:
         yield fz
 
@@ -114,7 +120,7 @@ def test_batches_sized_by_frames(featurizer: VideoFeaturizer, media_dir: Path, f
     """Batch boundaries (1 frame per batch) change nothing."""
     with ThreadPoolExecutor(1) as pool:
         small = featurizer.featurize_many(
-            [media_dir / "videos"], config=EmbedConfig(workers=1, batch_frames=1), executor=pool
+            [media_dir / "videos"], run=RunConfig(workers=1, batch_frames=1), executor=pool
         )
     for f in small:
         if f.embedding is not None:
@@ -129,7 +135,7 @@ def test_metadata_and_stages(featurizer: VideoFeaturizer) -> None:
     names = [s.name for s in featurizer.worker_stages()]
     assert names[0] == "audio_descriptors" and names[-2:] == ["sound_match", "audio_embedding"]
     assert [s.name for s in featurizer.feature_stages()] == ["visual", "caption", "fusion"]
-    assert featurizer.frame_sampling == default_frame_sampling(64)
+    assert featurizer.frame_sampling == FrameSampling(strategy="keyframes", max_side=114, max_frames=16)
 
 
 def test_cluster_keys_are_stable_and_prefer_index_ids() -> None:
@@ -144,16 +150,14 @@ def test_cluster_keys_are_stable_and_prefer_index_ids() -> None:
 
 def test_bad_options(media_dir: Path) -> None:
     with pytest.raises(ParameterError, match="does not exist"):
-        VideoFeaturizer.from_preset("tiny", device="cpu", sound_index=media_dir / "nope")
+        tiny(device="cpu", sound_index=str(media_dir / "nope"))
     with pytest.raises(ParameterError, match="fp16"):
-        VideoFeaturizer.from_preset("tiny", device="cpu", precision="fp16")
+        tiny(device="cpu", precision="fp16")
     empty = media_dir / "empty_lib"
     empty.mkdir(exist_ok=True)
     with pytest.raises(ParameterError, match="no audio or video files"):
-        VideoFeaturizer.from_preset("tiny", device="cpu", sound_index=empty)
-    fz = VideoFeaturizer.from_preset(
-        "tiny", device="cpu", frame_sampling=FrameSampling(strategy="count", count=2)
-    )
+        tiny(device="cpu", sound_index=str(empty))
+    fz = tiny(device="cpu", frames=FrameSampling(strategy="count", count=2))
     assert fz.frame_sampling is not None and fz.frame_sampling.strategy == "count"
     assert fz.sound_index is None and "sound_match" not in [s.name for s in fz.worker_stages()]
 
@@ -162,9 +166,9 @@ def test_device_and_precision_plumbing(media_dir: Path, monkeypatch: pytest.Monk
     """auto picks the CPU here (no CUDA/MPS) with fp32; bf16 autocast runs on the CPU and the
     embedding stays close to fp32's; the models report what they run on."""
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    auto = VideoFeaturizer.from_preset("tiny", presence=False)
+    auto = tiny(presence=False)
     assert auto.device == "cpu" and auto.precision == "fp32"
-    bf16 = VideoFeaturizer.from_preset("tiny", device="cpu", precision="bf16", presence=False)
+    bf16 = tiny(device="cpu", precision="bf16", presence=False)
     assert bf16.precision == "bf16" and bf16.metadata()["precision"] == "bf16"
     path = media_dir / "videos" / "a.mp4"
     a, b = auto.featurize(path), bf16.featurize(path)
@@ -176,18 +180,18 @@ def test_device_and_precision_plumbing(media_dir: Path, monkeypatch: pytest.Monk
 def test_model_threads_leave_room_for_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from reelsense.featurize import model_threads
+    from reelsense.featurize._featurizer import model_threads
 
     monkeypatch.setattr("reelsense.featurize._featurizer.available_cpus", lambda: 4)
     before = torch.get_num_threads()
     torch.set_num_threads(4)
     try:
-        with model_threads(EmbedConfig(workers=3), None):
+        with model_threads(RunConfig(workers=3), None):
             assert torch.get_num_threads() == 1  # 4 CPUs - 3 decoding workers
         assert torch.get_num_threads() == 4  # restored
-        with model_threads(EmbedConfig(workers=1), None):
+        with model_threads(RunConfig(workers=1), None):
             assert torch.get_num_threads() == 3
-        with ThreadPoolExecutor(1) as pool, model_threads(EmbedConfig(workers=3), pool):
+        with ThreadPoolExecutor(1) as pool, model_threads(RunConfig(workers=3), pool):
             assert torch.get_num_threads() == 4  # a caller's executor: left alone
     finally:
         torch.set_num_threads(before)
@@ -198,7 +202,7 @@ def test_discovery_sees_the_videos_in_id_order_whatever_the_row_order() -> None:
     order) is given the videos sorted by id, so the grouping is the same on every run."""
     import pyarrow as pa
 
-    from reelsense.featurize import cluster_sound_table
+    from reelsense.featurize._corpus import cluster_sound_table
     from reelsense.featurize._discovery import Discoverer
     from reelsense.fusion import FusionConfig
 

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from reelsense.featurize._model_stages import vector_field
 from reelsense.fusion import MODALITIES, FusedEmbeddings, FusionConfig, fuse, match_confidence
-from reelsense.pipeline._model_stages import vector_field
-from reelsense.pipeline._stages import StageItem
+from reelsense.pipeline import StageItem
 
 __all__ = [
     "VECTOR_COLUMNS",

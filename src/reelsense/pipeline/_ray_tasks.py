@@ -1,10 +1,9 @@
 """What runs on the Ray workers: decoding tasks (CPU) and model actors (GPU or CPU).
 
-Both call the local pipeline's code: :func:`reelsense.pipeline.process_item` decodes a video
-once and runs the worker stages (descriptors, presence, sound match, log-mel statistics);
-:func:`reelsense.pipeline.run_feature_stages` runs the model stages and the fusion on a
-batch, isolating an item that makes a stage fail. So a row is the row the local engine
-computes for the same file.
+Both call the local engine's code: :func:`~reelsense.pipeline._worker.process_item`
+decodes a video once and runs the worker stages; :func:`~reelsense.pipeline.run_feature_stages`
+runs the feature stages on a batch, isolating an item that makes a stage fail. So a row is
+the row the local engine computes for the same file.
 
 Between the two, a decoded video travels through Ray's object store as one ``payload``
 binary cell: the pickled ``(row, media)`` pair of this job's own decoding task (Ray
@@ -18,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -26,9 +25,9 @@ import pyarrow as pa
 from reelsense._workers import one_torch_thread
 from reelsense.errors import OutputError
 from reelsense.io import DecodedMedia
-from reelsense.pipeline import DecodeRequest, WorkerStage, WorkItem, process_item, run_feature_stages
-from reelsense.pipeline._job import _stage_record
 from reelsense.pipeline._schema import rows_to_table
+from reelsense.pipeline._stages import FeatureStage, WorkerStage, run_feature_stages, stage_record
+from reelsense.pipeline._worker import DecodeRequest, WorkItem, process_item
 
 __all__ = ["ModelActor", "decode_row", "stage_records_json"]
 
@@ -43,8 +42,7 @@ def decode_row(
     ``base`` is the JSON of the row's columns known before decoding (id, path, sidecar);
     ``payload`` the pickled ``(row, media)``: the row with the worker stages' columns, and
     the decoded media when the video decoded (None for an error row, which is final).
-    Never raises for a bad file (:func:`~reelsense.pipeline.process_item` is the batch
-    boundary).
+    Never raises for a bad file (``process_item`` is the batch boundary).
     """
     one_torch_thread()  # a decoding task holds one CPU (Ray workers are not pool children)
     item = WorkItem(str(row["video_id"]), str(row["path"]))
@@ -56,19 +54,22 @@ def decode_row(
 
 def stage_records_json(stages: Sequence[Any]) -> str:
     """The stages' records as recorded in ``reelsense.config`` (name, version, options)."""
-    return json.dumps([_stage_record(s) for s in stages], sort_keys=True, default=str)
+    return json.dumps([stage_record(s) for s in stages], sort_keys=True, default=str)
+
+
+def _unpack(batch: pa.Table) -> list[tuple[dict[str, Any], DecodedMedia | None]]:
+    # this job's own decoding task wrote each payload
+    return [pickle.loads(payload) for payload in batch.column("payload").to_pylist()]
 
 
 class ModelActor:
-    """Ray ``map_batches`` callable class: loads the preset's models once (on the GPU Ray
+    """Ray ``map_batches`` callable class: builds its feature stages once (on the GPU Ray
     assigned, or the CPU) and turns batches of decoded videos into output rows.
 
     Args:
-        options: keyword arguments of :func:`reelsense.featurize.featurizer_from_options`
-            (preset, device, precision, frame sampling, fusion size...).
-        discover_sounds: add the (empty) sound cluster columns, as the driver's schema does.
+        build: returns the feature stages (the caller's ``ActorPlan.build``).
         expected_stages: :func:`stage_records_json` of the driver's feature stages; the
-            actor refuses to run models that would record something else (a node with
+            actor refuses to run stages that would record something else (a node with
             another reelsense or model version).
         schema: the output schema the rows are built with.
         batch_videos, batch_frames: a model batch holds at most so many videos or frames.
@@ -77,8 +78,7 @@ class ModelActor:
 
     def __init__(
         self,
-        options: Mapping[str, Any],
-        discover_sounds: bool,
+        build: Callable[[], Sequence[FeatureStage]],
         expected_stages: str,
         schema: pa.Schema,
         batch_videos: int,
@@ -87,11 +87,8 @@ class ModelActor:
     ) -> None:
         import torch
 
-        from reelsense.featurize import featurizer_from_options
-
         torch.set_num_threads(max(1, threads))
-        self.featurizer = featurizer_from_options(**options, presence=False)
-        self.stages = self.featurizer.feature_stages(discover_sounds=discover_sounds)
+        self.stages = tuple(build())
         found = stage_records_json(self.stages)
         if found != expected_stages:
             raise OutputError(
@@ -101,7 +98,7 @@ class ModelActor:
         self.schema = schema
         self.batch_videos = batch_videos
         self.batch_frames = batch_frames
-        log.info("model actor ready: %r", self.featurizer)
+        log.info("model actor ready: %s", [s.name for s in self.stages])
 
     def _run(self, pending: list[tuple[dict[str, Any], DecodedMedia]], rows: list[dict[str, Any]]) -> None:
         run_feature_stages(self.stages, pending)
@@ -112,8 +109,7 @@ class ModelActor:
         rows: list[dict[str, Any]] = []
         pending: list[tuple[dict[str, Any], DecodedMedia]] = []
         frames = 0
-        for payload in batch.column("payload").to_pylist():
-            row, media = pickle.loads(payload)  # this job's own decoding task wrote it
+        for row, media in _unpack(batch):
             if media is None:
                 rows.append(row)
                 continue
@@ -125,3 +121,8 @@ class ModelActor:
         if pending:
             self._run(pending, rows)
         return rows_to_table(rows, self.schema)
+
+    @staticmethod
+    def rows_only(batch: pa.Table, *, schema: pa.Schema) -> pa.Table:
+        """The rows of a job without feature stages (no actor needed)."""
+        return rows_to_table([row for row, _ in _unpack(batch)], schema)

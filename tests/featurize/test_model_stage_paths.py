@@ -13,9 +13,10 @@ import pytest
 
 from media import write_audio, write_video
 from reelsense.audio.embedding import load_audio_encoder
-from reelsense.featurize import VideoFeaturizer
+from reelsense.featurize import FeaturizerConfig, VideoFeaturizer
+from reelsense.featurize._model_stages import AudioEmbeddingStage
 from reelsense.io import FrameSampling, decode
-from reelsense.pipeline import AudioEmbeddingStage, StageItem, WorkerStage, run_feature_stages
+from reelsense.pipeline import StageItem, WorkerStage, run_feature_stages
 from reelsense.vision import load_image_encoder
 
 
@@ -55,16 +56,18 @@ def test_log_mel_statistics_in_the_workers_equal_the_batched_stage(decoded: list
 
 
 def test_featurizer_puts_model_free_audio_in_the_workers() -> None:
-    fz = VideoFeaturizer.from_preset("tiny", device="cpu", presence=False)
+    fz = VideoFeaturizer(FeaturizerConfig(preset="tiny", device="cpu", presence=False))
     assert [s.name for s in fz.worker_stages()] == ["audio_descriptors", "audio_embedding"]
     assert [s.name for s in fz.feature_stages()] == ["visual", "caption", "fusion"]
-    clip = VideoFeaturizer.from_preset("tiny_clip", device="cpu", presence=False)  # a model: batched here
+    clip = VideoFeaturizer(
+        FeaturizerConfig(preset="tiny_clip", device="cpu", presence=False)
+    )  # a model: batched here
     assert [s.name for s in clip.feature_stages()] == ["visual", "caption", "audio_embedding", "fusion"]
 
 
 def test_image_passes_on_the_device_equal_encode(decoded: list) -> None:
     """Frames of several sizes, passes of 2 frames, one copy back: the vectors of encode()."""
-    fz = VideoFeaturizer.from_preset("tiny", device="cpu", presence=False, batch_size=2)
+    fz = VideoFeaturizer(FeaturizerConfig(preset="tiny", device="cpu", presence=False, batch_size=2))
     assert fz.visual is not None
     rng = np.random.default_rng(0)
     arrays = [

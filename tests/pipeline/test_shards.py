@@ -1,4 +1,5 @@
-"""ShardFolder (the Ray job's output folder) without Ray: atomic shards, resume, newest row wins."""
+"""The writer's shard layout (the Ray engine's output folder) without Ray: atomic shards, resume,
+newest row wins."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from reelsense.errors import OutputError
-from reelsense.jobs import SHARD_PATTERN, ShardFolder
-from reelsense.pipeline import build_schema
+from reelsense.pipeline import OutputWriter, build_schema
 from reelsense.pipeline._schema import rows_to_table
+from reelsense.pipeline._writer import SHARD_PATTERN
 
 
 def _schema(option: int = 1) -> pa.Schema:
@@ -34,6 +35,16 @@ def _table(schema: pa.Schema, ids: list[str], status: str = "ok", score: float =
     return rows_to_table(_rows(ids, status, score), schema)
 
 
+def ShardFolder(directory: Path, schema: pa.Schema) -> OutputWriter:  # noqa: N802
+    return OutputWriter(directory, schema, layout="shards")
+
+
+def _write(folder: OutputWriter, table: pa.Table) -> Path:
+    folder.add_table(table)
+    (written,) = folder.flush()
+    return written
+
+
 def _all_rows(folder: Path) -> list[dict]:
     rows: list[dict] = []
     for shard in sorted(folder.iterdir()):
@@ -46,10 +57,10 @@ def test_shards_are_whole_files_with_the_schema_and_metadata(tmp_path: Path) -> 
     schema = _schema()
     with ShardFolder(tmp_path / "out", schema) as folder:
         assert folder.open() == {}
-        first = folder.write(_table(schema, ["a", "b"]))
-        second = folder.write(_table(schema, ["c"]))
-        assert [p.name for p in folder.shards()] == [first.name, second.name]  # oldest first
-        assert folder.rows() == 3
+        first = _write(folder, _table(schema, ["a", "b"]))
+        second = _write(folder, _table(schema, ["c"]))
+        assert [p.name for p in folder.files()] == [first.name, second.name]  # oldest first
+        assert sum(pq.ParquetFile(p).metadata.num_rows for p in folder.files()) == 3
         assert (tmp_path / "out" / ".reelsense.lock").exists()
     assert not (tmp_path / "out" / ".reelsense.lock").exists()
     read = pq.read_schema(first)
@@ -61,8 +72,8 @@ def test_open_cleans_temporaries_and_returns_statuses(tmp_path: Path) -> None:
     schema = _schema()
     with ShardFolder(tmp_path, schema) as folder:
         folder.open()
-        folder.write(_table(schema, ["a"], status="error"))
-        folder.write(_table(schema, ["b"]))
+        _write(folder, _table(schema, ["a"], status="error"))
+        _write(folder, _table(schema, ["b"]))
     (tmp_path / ".tmp-shard-x.parquet").write_bytes(b"half")
     with ShardFolder(tmp_path, schema) as folder:
         assert folder.open() == {"a": "error", "b": "ok"}
@@ -73,13 +84,13 @@ def test_newest_row_wins_and_old_shards_are_rewritten_or_deleted(tmp_path: Path)
     schema = _schema()
     with ShardFolder(tmp_path, schema) as folder:
         folder.open()
-        old = folder.write(_table(schema, ["a", "b"], status="error", score=1.0))
-        only_c = folder.write(_table(schema, ["c"], status="error", score=1.0))
+        old = _write(folder, _table(schema, ["a", "b"], status="error", score=1.0))
+        only_c = _write(folder, _table(schema, ["c"], status="error", score=1.0))
     # a later job (a newer stamp) recomputes b and c (retry_errors)
     with ShardFolder(tmp_path, schema) as folder:
         folder.open()
-        folder.write(_table(schema, ["b", "c"], score=2.0))
-        assert folder.settle() == {"a": "error", "b": "ok", "c": "ok"}
+        _write(folder, _table(schema, ["b", "c"], score=2.0))
+        assert folder.finish() == 3
     rows = {r["video_id"]: r for r in _all_rows(tmp_path)}
     assert len(_all_rows(tmp_path)) == 3
     assert rows["a"]["score"] == 1.0 and rows["b"]["score"] == rows["c"]["score"] == 2.0
@@ -91,7 +102,7 @@ def test_overwrite_removes_the_shards(tmp_path: Path) -> None:
     schema = _schema()
     with ShardFolder(tmp_path, schema) as folder:
         folder.open()
-        folder.write(_table(schema, ["a"]))
+        _write(folder, _table(schema, ["a"]))
     (tmp_path / "notes.txt").write_text("mine")
     with ShardFolder(tmp_path, _schema(option=2)) as folder:
         assert folder.open(overwrite=True) == {}
@@ -102,7 +113,7 @@ def test_refusals(tmp_path: Path) -> None:
     schema = _schema()
     with ShardFolder(tmp_path, schema) as folder:
         folder.open()
-        folder.write(_table(schema, ["a"]))
+        _write(folder, _table(schema, ["a"]))
         with pytest.raises(OutputError, match="being written by another process"):
             ShardFolder(tmp_path, schema).open()
     with pytest.raises(OutputError, match=r"different configuration \(feature_stages"):
@@ -116,8 +127,8 @@ def test_refusals(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="is a file"):
         ShardFolder(a_file, schema).open()
     with pytest.raises(OutputError, match="not open"):
-        ShardFolder(tmp_path / "new", schema).write(_table(schema, ["a"]))
+        _write(ShardFolder(tmp_path / "new", schema), _table(schema, ["a"]))
     with ShardFolder(tmp_path / "new", schema) as folder:
         folder.open()
         with pytest.raises(OutputError, match="do not fit the output schema"):
-            folder.write(pa.table({"video_id": ["a"]}))
+            _write(folder, pa.table({"video_id": ["a"]}))

@@ -1,6 +1,6 @@
-"""Per-video audio stages that run in the worker processes: presence and sound matching.
+"""Per-video audio stages that run in the worker processes: descriptors, presence and sound matching.
 
-Both are cheap next to decoding and parallelise with it. Their heavy state (the VAD
+They are cheap next to decoding and parallelise with it. Their heavy state (the VAD
 network, the sound index's in-memory search structure) is built once per worker process
 and cached there; the stage objects themselves stay small (they are pickled with every item).
 """
@@ -12,18 +12,54 @@ import json
 import multiprocessing
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from reelsense._workers import one_torch_thread
+from reelsense.audio.descriptors import DESCRIPTORS_VERSION, AudioDescriptors, compute_audio_descriptors
 from reelsense.io import DecodedMedia
 
 if TYPE_CHECKING:
     from reelsense.sounds.index import SoundIndex
 
-__all__ = ["PRESENCE_COLUMNS", "SOUND_COLUMNS", "PresenceStage", "SoundMatchStage", "index_digest"]
+__all__ = [
+    "PRESENCE_COLUMNS",
+    "SOUND_COLUMNS",
+    "AudioDescriptorStage",
+    "PresenceStage",
+    "SoundMatchStage",
+    "index_digest",
+]
+
+_DESCRIPTOR_COLUMNS = {name: f"audio_{name}" for name in AudioDescriptors.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class AudioDescriptorStage:
+    """The :class:`~reelsense.audio.AudioDescriptors` of the decoded soundtrack, as
+    ``audio_*`` columns (``audio_duration_seconds`` is the duration analysed). Null for
+    files without audio."""
+
+    name: str = "audio_descriptors"
+    version: int = DESCRIPTORS_VERSION
+    needs_audio: bool = True
+    needs_frames: bool = False
+
+    @property
+    def fields(self) -> tuple[pa.Field, ...]:
+        return tuple(pa.field(column, pa.float64()) for column in _DESCRIPTOR_COLUMNS.values())
+
+    def options(self) -> dict[str, Any]:
+        return {}
+
+    def process(self, media: DecodedMedia) -> dict[str, Any]:
+        if media.audio is None:
+            return {}
+        descriptors = compute_audio_descriptors(media.audio.samples, media.audio.sample_rate)
+        return {_DESCRIPTOR_COLUMNS[k]: v for k, v in asdict(descriptors).items()}
+
 
 PRESENCE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("speech_fraction", pa.float64()),

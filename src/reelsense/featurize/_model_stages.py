@@ -1,4 +1,4 @@
-"""Batched model stages (main process): frames, captions and soundtracks to vectors.
+"""Batched model stages (main process or a Ray model actor): frames, captions and soundtracks to vectors.
 
 Each stage holds a loaded encoder and turns a batch of decoded videos into one vector
 column (a fixed-size list of float32). A missing modality -- no video stream, no frame
@@ -12,9 +12,6 @@ decoded, no caption with letters or digits, no audio stream -- is a null, never 
   title when there is no caption) and the platform tags, embedded in one call per batch.
 - :class:`AudioEmbeddingStage`: the audio encoder over the decoded soundtracks.
 
-:func:`run_feature_stages` runs a batch of decoded videos through the stages in order,
-isolating an item that makes a stage fail (what the local job and the Ray job's model
-actors both call).
 """
 
 from __future__ import annotations
@@ -31,7 +28,7 @@ import pyarrow as pa
 from reelsense.errors import ParameterError
 from reelsense.fusion import Pooling, pool_frames
 from reelsense.io import DecodedMedia
-from reelsense.pipeline._stages import FeatureStage, StageItem
+from reelsense.pipeline import StageItem
 
 if TYPE_CHECKING:
     from reelsense.audio.embedding import AudioEncoder
@@ -44,7 +41,6 @@ __all__ = [
     "CaptionStage",
     "VisualStage",
     "caption_text_of",
-    "run_feature_stages",
     "vector_field",
 ]
 
@@ -279,51 +275,3 @@ class AudioStatisticsStage:
                 f"audio model {self.model!r} gives {encoder.dim}-d vectors, expected {self.dim}"
             )
         return {"audio_vector": encoder.encode(media.audio.samples, media.audio.sample_rate)}
-
-
-def _stage_outputs(stage: FeatureStage, items: list[StageItem]) -> list[dict[str, Any] | str]:
-    """Columns per item, or an error message per failed item (batch, then one by one)."""
-    allowed = {f.name for f in stage.fields}
-
-    def checked(batch: list[StageItem]) -> list[dict[str, Any]]:
-        outs = stage.process_batch(batch)
-        if len(outs) != len(batch):
-            raise ParameterError(f"stage {stage.name!r} returned {len(outs)} results for {len(batch)} items")
-        for out in outs:
-            if set(out) - allowed:
-                raise ParameterError(
-                    f"stage {stage.name!r} returned undeclared columns {sorted(set(out) - allowed)}"
-                )
-        return outs
-
-    try:
-        return list(checked(items))
-    except Exception as exc:  # batch boundary: retry the items one by one to isolate the bad one
-        if len(items) == 1:
-            return [f"stage {stage.name!r} failed: {type(exc).__name__}: {exc}"]
-        log.warning("stage %s failed on a batch of %d (%s); retrying one by one", stage.name, len(items), exc)
-        return [out for item in items for out in _stage_outputs(stage, [item])]
-
-
-def run_feature_stages(
-    stages: Sequence[FeatureStage], batch: Sequence[tuple[dict[str, Any], DecodedMedia]]
-) -> None:
-    """Run ``stages`` in order over a batch of ``(row, media)`` pairs, updating the rows in place.
-
-    Each stage sees the rows as the previous stages left them. If a stage raises on the
-    batch, its items are retried one by one; an item that still fails gets
-    ``status='error'`` and the message, and no later stage sees it.
-    """
-    live = list(batch)
-    for stage in stages:
-        if not live:
-            break
-        items = [StageItem(row["video_id"], row, media) for row, media in live]
-        survivors = []
-        for (row, media), out in zip(live, _stage_outputs(stage, items), strict=True):
-            if isinstance(out, str):
-                row.update(status="error", error=out)
-            else:
-                row.update(out)
-                survivors.append((row, media))
-        live = survivors

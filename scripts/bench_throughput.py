@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""Throughput of the embedding job against its bound: decode-only, model-only and end to end, one run.
+
+Three measurements over the same videos (``INPUTS``, default the bundled examples; the
+development set is ``../shared/bench/sounds/queries``), with the same preset, frame sampling,
+batching and worker count:
+
+* **decode-only**: the job with a worker stage that decodes (audio and the preset's frames)
+  and computes nothing: planning, sidecars, worker processes, Parquet, as the real job;
+* **model-only**: the videos decoded beforehand and held in memory, then every stage the
+  job runs (worker stages per video, feature stages in the job's batches), timed in this
+  process with the job's model threads;
+* **end to end**: ``embed_corpus`` with the loaded featurizer (model loading excluded).
+
+Printed per measurement: videos/s (wall) and CPU seconds per video (this process and its
+workers, from ``getrusage``). Then the bound: on the CPU, decode and models share the cores,
+so the bound is the CPU time of decode + models per video and the figure is end-to-end CPU
+over it (goal <= 1.15); on a GPU the bound is min(decode-only, model-only) videos/s and the
+figure is end-to-end videos/s over it (goal >= 0.8). Also the main process's CPU per video
+outside the models (its feature stages are timed; the rest is planning, batching, fusion
+bookkeeping, Arrow conversion and writing; goal <= 5 ms).
+
+``--clip-shaped`` adds the same three runs with a randomly initialised CLIP ViT-B/32-shaped
+image/text model (built here, nothing downloaded) in place of the preset's image and text
+models: the cost of a CLIP-class encoder, not its accuracy.
+
+    python scripts/bench_throughput.py [INPUTS ...] [--workers 2] [--limit 120] [--device cpu|cuda]
+                                       [--preset default] [--clip-shaped] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from _bench import DecodeOnly, cpu_seconds
+from reelsense import FeaturizerConfig, RunConfig, VideoFeaturizer
+from reelsense.io import decode, walk_media
+from reelsense.pipeline import FeatureStage, JobSpec, StageItem, run_job
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class TimedStage:
+    """A feature stage whose ``process_batch`` CPU time (this process, all its threads) is summed."""
+
+    def __init__(self, stage: FeatureStage) -> None:
+        self._stage = stage
+        self.cpu = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stage, name)
+
+    @property
+    def name(self) -> str:
+        return self._stage.name
+
+    @property
+    def version(self) -> int:
+        return self._stage.version
+
+    @property
+    def needs_audio(self) -> bool:
+        return self._stage.needs_audio
+
+    @property
+    def needs_frames(self) -> bool:
+        return self._stage.needs_frames
+
+    @property
+    def fields(self) -> Any:
+        return self._stage.fields
+
+    def options(self) -> dict[str, Any]:
+        return self._stage.options()
+
+    def process_batch(self, items: Sequence[StageItem]) -> list[dict[str, Any]]:
+        start = time.process_time()
+        try:
+            return self._stage.process_batch(items)
+        finally:
+            self.cpu += time.process_time() - start
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    videos: int
+    wall: float
+    cpu: float
+
+    @property
+    def per_second(self) -> float:
+        return self.videos / self.wall
+
+    @property
+    def cpu_per_video(self) -> float:
+        return self.cpu / self.videos
+
+
+def decode_only(files: list[str], spec: JobSpec, run: RunConfig, out: Path) -> Measure:
+    job = JobSpec((DecodeOnly(),), frames=spec.frames, audio_sample_rate=spec.audio_sample_rate)
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    run_job(files, out, job, replace(run, overwrite=True))
+    return Measure("decode-only", len(files), time.perf_counter() - t0, cpu_seconds() - c0)
+
+
+def model_only(files: list[str], spec: JobSpec, run: RunConfig, threads: int) -> Measure:
+    import torch
+
+    media = [
+        decode(f, audio_sample_rate=spec.audio_sample_rate, frames=spec.frames, limits=run.decode_limits)
+        for f in files
+    ]
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        t0, c0 = time.perf_counter(), time.process_time()
+        rows: list[dict[str, Any]] = []
+        for m in media:
+            row: dict[str, Any] = {"video_id": m.info.path, "caption": None, "tags": []}
+            for stage in spec.worker_stages:
+                row.update(stage.process(m))
+            rows.append(row)
+        start = 0
+        while start < len(media):
+            end, frames = start, 0
+            while end < len(media) and end - start < run.batch_videos and frames < run.batch_frames:
+                frames += 0 if media[end].frames is None else len(media[end].frames)
+                end += 1
+            items = [StageItem(str(i), rows[i], media[i]) for i in range(start, end)]
+            for stage in spec.feature_stages:
+                for row, out in zip(rows[start:end], stage.process_batch(items), strict=True):
+                    row.update(out)
+            start = end
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    finally:
+        torch.set_num_threads(before)
+    return Measure("model-only", len(files), wall, cpu)
+
+
+def end_to_end(
+    files: list[str], fz: VideoFeaturizer, run: RunConfig, out: Path
+) -> tuple[Measure, float, float]:
+    """The job as ``reelsense embed`` runs it; returns the measure, the main process's CPU
+    seconds outside its feature stages, and inside them."""
+    from reelsense.featurize._featurizer import model_threads
+
+    spec = fz.job_spec()
+    timed = [TimedStage(s) for s in spec.feature_stages]
+    spec = replace(spec, feature_stages=tuple(timed))  # type: ignore[arg-type]
+    c0, m0, t0 = cpu_seconds(), own_cpu(), time.perf_counter()
+    with model_threads(run, None):
+        run_job(files, out, spec, replace(run, overwrite=True))
+    wall, cpu, main = time.perf_counter() - t0, cpu_seconds() - c0, own_cpu() - m0
+    model = sum(s.cpu for s in timed)
+    return Measure("end to end", len(files), wall, cpu), main - model, model
+
+
+def clip_shaped_preset(workdir: Path) -> str:
+    """Register a random CLIP ViT-B/32-shaped dual encoder (and a preset using it) from files
+    written under ``workdir``; the tokenizer is the tiny test model's (its vocabulary sets the
+    text embedding size; the transformer is ViT-B/32's)."""
+    from transformers import CLIPConfig, CLIPModel
+
+    from reelsense.models import ModelEntry, Preset, get_preset, register_model, register_preset
+    from reelsense.models._entries import DirectorySource
+
+    target = workdir / "clip_b32_random"
+    tiny = ROOT / "models" / "tiny_clip"
+    shutil.copytree(tiny, target)
+    vocab = json.loads((tiny / "config.json").read_text())["text_config"]["vocab_size"]
+    config = CLIPConfig(
+        text_config={"vocab_size": vocab, "hidden_size": 512, "intermediate_size": 2048,
+                     "num_hidden_layers": 12, "num_attention_heads": 8, "max_position_embeddings": 77},
+        vision_config={"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+                       "num_attention_heads": 12, "image_size": 224, "patch_size": 32},
+        projection_dim=512,
+    )  # fmt: skip
+    CLIPModel(config).save_pretrained(target, safe_serialization=True)
+    pre = json.loads((target / "preprocessor_config.json").read_text())
+    pre.update(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224})
+    (target / "preprocessor_config.json").write_text(json.dumps(pre))
+    register_model(
+        ModelEntry(
+            name="clip_b32_random",
+            modalities=("image", "text"),
+            architecture="hf_dual_encoder",
+            source=DirectorySource(str(target)),
+            normalize=True,
+            license="Apache-2.0",
+            description="random CLIP ViT-B/32-shaped model, for timing only",
+        ),
+        replace=True,
+    )
+    default = get_preset("default")
+    register_preset(
+        Preset("clip_b32_random", "clip_b32_random", "clip_b32_random", default.audio), replace=True
+    )
+    return "clip_b32_random"
+
+
+def run_preset(files: list[str], preset: str, args: argparse.Namespace, tmp: Path) -> None:
+    import torch
+
+    from reelsense._workers import available_cpus
+
+    run = RunConfig(workers=args.workers)
+    fz = VideoFeaturizer(FeaturizerConfig(preset=preset, device=args.device))
+    spec = fz.job_spec()
+    threads = max(1, available_cpus() - run.workers)
+    results: dict[str, list[Measure]] = {}
+    main_rest: list[float] = []
+    main_model: list[float] = []
+    for _ in range(args.repeat):
+        m = decode_only(files, spec, run, tmp / "decode.parquet")
+        results.setdefault(m.name, []).append(m)
+        m = model_only(files, spec, run, threads)
+        results.setdefault(m.name, []).append(m)
+        m, rest, model = end_to_end(files, fz, run, tmp / "e2e.parquet")
+        results.setdefault(m.name, []).append(m)
+        main_rest.append(rest)
+        main_model.append(model)
+    print(
+        f"\n### preset `{preset}` on {fz.device} ({fz.precision}), {len(files)} videos, {run.workers} workers"
+    )
+    print(f"models: {fz.models()}; model threads in the main process: {threads}\n")
+    print("| run | videos/s (wall) | CPU s per video |")
+    print("|---|---:|---:|")
+    med: dict[str, Measure] = {}
+    for name, ms in results.items():
+        best = sorted(ms, key=lambda x: x.cpu)[len(ms) // 2]
+        med[name] = best
+        print(f"| {name} | {best.per_second:.2f} | {best.cpu_per_video:.3f} |")
+    dec, mod, e2e = med["decode-only"], med["model-only"], med["end to end"]
+    n = len(files)
+    rest_ms = 1000 * statistics.median(main_rest) / n
+    model_ms = 1000 * statistics.median(main_model) / n
+    print()
+    if torch.device(fz.device).type == "cuda":
+        bound = min(dec.per_second, mod.per_second)
+        print(f"GPU bound min(decode-only, model-only) = {bound:.2f} videos/s; "
+              f"end to end = {e2e.per_second / bound:.2f} of it (goal >= 0.8)")  # fmt: skip
+    else:
+        bound = dec.cpu_per_video + mod.cpu_per_video
+        print(f"CPU bound decode + models = {bound:.3f} CPU s per video; "
+              f"end to end = {e2e.cpu_per_video / bound:.2f}x of it (goal <= 1.15)")  # fmt: skip
+    print(f"main process per video: {model_ms:.1f} ms CPU in the feature stages, "
+          f"{rest_ms:.1f} ms outside them (goal <= 5 ms)")  # fmt: skip
+    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("inputs", nargs="*", type=Path, default=[ROOT / "examples" / "videos"])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=120, help="at most N videos (model-only holds them all)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--clip-shaped", action="store_true", help="also a random CLIP ViT-B/32-shaped model")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement (median reported)")
+    args = parser.parse_args()
+    files = [f.path for f in walk_media(args.inputs)][: args.limit]
+    with tempfile.TemporaryDirectory() as tmp:
+        run_preset(files, args.preset, args, Path(tmp))
+        if args.clip_shaped:
+            run_preset(files, clip_shaped_preset(Path(tmp)), args, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""What every ``reelsense`` command shares: options with one name and meaning everywhere,
+logging, progress bars, output checks and exit codes.
+
+Exit codes (every command): 0 all ok; 1 some items failed, or no media was found; 2 a
+usage error (bad option or value); 130 interrupted (Ctrl-C). This module imports no
+library code at import time, so ``reelsense --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "check_suffix",
+    "library_errors",
+    "min_score_option",
+    "on_interrupt",
+    "progress_option",
+    "resolve_workers",
+    "sound_index_option",
+    "stage_bars",
+    "strict_option",
+    "verbosity_options",
+    "workers_option",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# ---------------------------------------------------------------------- logging
+
+
+def _configure_logging(ctx: click.Context) -> None:
+    meta = ctx.find_root().meta
+    verbose, quiet = meta.get("reelsense.verbose", 0), meta.get("reelsense.quiet", False)
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    root = logging.getLogger()
+    if not meta.get("reelsense.logging"):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        meta["reelsense.logging"] = handler
+    root.setLevel(level)
+
+
+def _verbose(ctx: click.Context, _param: click.Parameter, value: int) -> int:
+    meta = ctx.find_root().meta
+    meta["reelsense.verbose"] = meta.get("reelsense.verbose", 0) + (value or 0)
+    _configure_logging(ctx)
+    return value
+
+
+def _quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    meta = ctx.find_root().meta
+    meta["reelsense.quiet"] = meta.get("reelsense.quiet", False) or bool(value)
+    _configure_logging(ctx)
+    return value
+
+
+def verbosity_options(fn: F) -> F:
+    """``-v/--verbose`` (repeatable) and ``-q/--quiet``, accepted before and after the
+    subcommand alike."""
+    fn = click.option(
+        "-q", "--quiet", is_flag=True, expose_value=False, is_eager=True, callback=_quiet, help="Only errors."
+    )(fn)
+    fn = click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_verbose,
+        help="More log output (-v info, -vv debug).",
+    )(fn)
+    return fn
+
+
+# ---------------------------------------------------------------------- shared options
+
+
+def workers_option(fn: F) -> F:
+    return click.option(
+        "-w",
+        "--workers",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Worker processes [default: the CPUs this process may use, at most 8].",
+    )(fn)
+
+
+def resolve_workers(workers: int | None) -> int:
+    from reelsense.pipeline import default_workers
+
+    return workers or default_workers()
+
+
+def progress_option(fn: F) -> F:
+    return click.option(
+        "--progress/--no-progress", default=None, help="Progress bar [default: when stderr is a terminal]."
+    )(fn)
+
+
+def strict_option(fn: F) -> F:
+    return click.option(
+        "--strict",
+        is_flag=True,
+        help="Stop at the first file that fails (exit 1); by default it gets an error and the rest go on.",
+    )(fn)
+
+
+def sound_index_option(*, required: bool, help: str, exists: bool = True) -> Callable[[F], F]:
+    return click.option(
+        "--sound-index",
+        "sound_index",
+        required=required,
+        type=click.Path(exists=exists, path_type=Path),
+        help=help,
+    )
+
+
+def min_score_option(fn: F) -> F:
+    return click.option(
+        "--min-score",
+        type=float,
+        default=2.0,
+        show_default=True,
+        help="Calibrated score a match needs (-log10 of its estimated false-match probability: 2.0 = 1 %).",
+    )(fn)
+
+
+def check_suffix(path: Path, suffixes: tuple[str, ...], what: str, option: str = "-o/--output") -> None:
+    """Refuse an output path whose extension says another format."""
+    if path.suffix.lower() not in suffixes:
+        raise click.BadParameter(
+            f"{str(path)!r}: {what} (give a path ending in {' or '.join(suffixes)})", param_hint=option
+        )
+
+
+# ---------------------------------------------------------------------- running
+
+
+def on_interrupt(message: str) -> None:
+    """What to print when the command is interrupted (Ctrl-C): what was saved and how to go on."""
+    click.get_current_context().find_root().meta["reelsense.interrupt"] = message
+
+
+@contextmanager
+def library_errors() -> Iterator[None]:
+    """Library errors as one clean line (exit 1): a usage-like refusal, a broken file or
+    output, a full disk. Never a traceback for an expected failure."""
+    from reelsense.errors import ItemFailedError, NoMediaError, ReelsenseError
+
+    try:
+        yield
+    except NoMediaError as exc:
+        click.echo(f"warning: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    except ItemFailedError as exc:
+        raise click.ClickException(
+            f"{exc.item_id}: {exc.cause} (stopped at the first failure: --strict)"
+        ) from exc
+    except ReelsenseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:  # e.g. a full disk while writing
+        where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
+        raise click.ClickException(f"cannot write{where}: {exc.strerror or exc}") from exc
+
+
+@contextmanager
+def stage_bars(enabled: bool | None, unit: str = "video") -> Iterator[Callable[[str, int, int], None]]:
+    """A progress callback ``update(stage, done, total)`` drawing one tqdm bar per stage."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    bars: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(
+                total=total,
+                desc=stage or None,
+                unit=unit,
+                dynamic_ncols=True,
+                disable=None if enabled is None else not enabled,
+                file=sys.stderr,
+            )
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.update(done - bar.n)
+
+    try:
+        with logging_redirect_tqdm():
+            yield update
+    finally:
+        for bar in bars.values():
+            bar.close()

@@ -1,0 +1,141 @@
+"""``FeaturizerConfig``: what to compute for each video (the models, frames, sound index, fusion).
+
+The one config of the featurizer, used alike by the CLI (``reelsense embed``), the library
+(:func:`reelsense.embed_corpus`, :class:`reelsense.VideoFeaturizer`) and the Ray engine's
+model actors (which rebuild their stages from it). How the job runs is a
+:class:`reelsense.pipeline.RunConfig`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from reelsense.errors import ParameterError
+from reelsense.fusion import FusionConfig
+from reelsense.io import FrameSampling
+
+if TYPE_CHECKING:
+    from reelsense.io import FrameStrategy
+
+__all__ = ["DEFAULT_FRAME_STRATEGY", "DEFAULT_MAX_FRAMES", "FEATURIZER_KEY", "FeaturizerConfig"]
+
+#: Parquet metadata key of :meth:`FeaturizerConfig.record`.
+FEATURIZER_KEY = "reelsense.featurizer"
+
+#: The default frame sampling strategy and cap (key frames, at most 16 per video).
+DEFAULT_FRAME_STRATEGY: FrameStrategy = "keyframes"
+DEFAULT_MAX_FRAMES = 16
+
+_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+_POOLINGS = ("mean", "duration")
+
+
+@dataclass(frozen=True)
+class FeaturizerConfig:
+    """What to compute for each video.
+
+    Attributes:
+        preset: the models (:func:`reelsense.models.list_presets`: ``default``, ``clip``,
+            ``siglip``, ``tiny``...); ``"none"``: no models and no embedding (metadata and
+            audio descriptors only).
+        device: ``auto`` (cuda > mps > cpu), ``cpu``, ``cuda``, ``cuda:N``, ``mps``.
+        precision: ``auto`` (fp16 on CUDA, fp32 elsewhere), ``fp32``, ``fp16``, ``bf16``.
+        frames: None = the default sampling for the image model (key frames, at most 16,
+            decoded at a size whose short side covers the model's input for 9:16 frames);
+            a strategy name (``keyframes``, ``scenes``, ``uniform``, ``count``) = that
+            strategy at the default size and cap; or a :class:`~reelsense.io.FrameSampling`.
+        pooling: ``mean`` of the L2-normalised frame vectors, or ``duration``-weighted.
+        frame_vectors: also keep the per-frame vectors (``frame_vectors`` column).
+        batch_size: frames per image-model pass (None: 8 on the CPU, 64 on CUDA).
+        sound_index: a sound index file (``reelsense sounds add``), or a folder of reference
+            sounds indexed on the fly; adds the sound match columns and the sound-identity
+            component of the embedding.
+        discover_sounds: after the per-video pass, group the videos that share a sound (no
+            library needed) into ``sound_cluster`` and fuse it into the embeddings.
+        presence: speech/music presence columns.
+        fusion: :class:`~reelsense.fusion.FusionConfig` (size, seed, weights).
+        audio_sample_rate: rate (Hz) of the audio the stages analyse.
+        limit_duration_seconds: analyse at most the first so many seconds of each file.
+        offline: never ask the Hugging Face hub for weights (None: ``HF_HUB_OFFLINE``).
+    """
+
+    preset: str = "default"
+    device: str = "auto"
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    frames: FrameSampling | FrameStrategy | None = None
+    pooling: Literal["mean", "duration"] = "mean"
+    frame_vectors: bool = False
+    batch_size: int | None = None
+    sound_index: str | None = None
+    discover_sounds: bool = False
+    presence: bool = True
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    audio_sample_rate: int = 22050
+    limit_duration_seconds: float | None = None
+    offline: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.sound_index is not None and not isinstance(self.sound_index, str):
+            object.__setattr__(self, "sound_index", os.fspath(self.sound_index))
+        if self.precision not in _PRECISIONS:
+            raise ParameterError(f"precision={self.precision!r} must be one of {', '.join(_PRECISIONS)}")
+        if self.pooling not in _POOLINGS:
+            raise ParameterError(f"pooling={self.pooling!r} must be one of {', '.join(_POOLINGS)}")
+        if isinstance(self.frames, str):
+            FrameSampling(strategy=self.frames)  # raises on an unknown strategy
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ParameterError(f"batch_size={self.batch_size} must be >= 1 (or None)")
+        if not 1000 <= self.audio_sample_rate <= 384000:
+            raise ParameterError(f"audio_sample_rate={self.audio_sample_rate} must be in 1000..384000 Hz")
+        if self.limit_duration_seconds is not None and not self.limit_duration_seconds > 0:
+            raise ParameterError(f"limit_duration_seconds={self.limit_duration_seconds} must be > 0")
+        if self.preset == "none":
+            used = [
+                name
+                for name, value in (
+                    ("sound_index", self.sound_index),
+                    ("discover_sounds", self.discover_sounds),
+                    ("frame_vectors", self.frame_vectors),
+                    ("frames", self.frames),
+                )
+                if value
+            ]
+            if used:
+                raise ParameterError(
+                    f"preset 'none' computes no embedding: {', '.join(used)} cannot be used with it"
+                )
+
+    def record(self) -> dict[str, object]:
+        """The fields that shape the rows, JSON-able (written into the output as
+        ``reelsense.featurizer`` and compared before a resume loads any model). The sound
+        index is recorded as used or not: its content is compared by digest later."""
+        frames = asdict(self.frames) if isinstance(self.frames, FrameSampling) else self.frames
+        return {
+            "preset": self.preset,
+            "frames": frames,
+            "pooling": self.pooling,
+            "frame_vectors": self.frame_vectors,
+            "sound_index": self.sound_index is not None,
+            "discover_sounds": self.discover_sounds,
+            "presence": self.presence,
+            "fusion": self.fusion.to_dict(),
+            "audio_sample_rate": self.audio_sample_rate,
+            "limit_duration_seconds": self.limit_duration_seconds,
+        }
+
+    @property
+    def has_models(self) -> bool:
+        """False for the ``none`` preset (metadata and descriptors only)."""
+        return self.preset != "none"
+
+    def frame_sampling(self, image_size: int) -> FrameSampling:
+        """The frame sampling for an image model of input size ``image_size`` (``frames``
+        resolved: the default size is ``ceil(image_size * 16 / 9)`` on the long side)."""
+        if isinstance(self.frames, FrameSampling):
+            return self.frames
+        max_side = -(-image_size * 16 // 9)
+        return FrameSampling(
+            strategy=self.frames or DEFAULT_FRAME_STRATEGY, max_side=max_side, max_frames=DEFAULT_MAX_FRAMES
+        )

@@ -1,0 +1,213 @@
+"""The ``local`` engine: worker processes decode and run the worker stages, the feature
+stages run batched in this process, rows go to the writer as they finish.
+
+Worker processes are started with ``spawn`` (the same on every OS, and safe when this
+process has threads or a GPU context). A worker that dies (a decoder crash, the OOM
+killer) breaks the pool: the engine starts a new pool and re-runs the videos that were in
+flight one at a time; a video that kills a worker when running alone gets an error row.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
+from typing import Any, Protocol
+
+from reelsense._workers import process_pool
+from reelsense.io import DecodedMedia
+from reelsense.pipeline._config import RunConfig
+from reelsense.pipeline._plan import PlannedVideo
+from reelsense.pipeline._stages import JobSpec, run_feature_stages
+from reelsense.pipeline._worker import ItemResult, process_item, report_starts_to
+
+__all__ = ["LocalEngine", "RowSink"]
+
+log = logging.getLogger(__name__)
+
+
+class RowSink(Protocol):
+    """Where finished rows go (the writer, or a list)."""
+
+    def add(self, row: dict[str, Any]) -> None: ...
+
+
+class _Tally(Protocol):
+    def record(self, video_id: str, ok: bool, error: object = None) -> None: ...
+
+
+class LocalEngine:
+    """Feeds planned videos through the worker pool and the feature stages into ``sink``."""
+
+    def __init__(self, spec: JobSpec, run: RunConfig, sink: RowSink, tally: _Tally) -> None:
+        from reelsense.pipeline._job import decode_request
+
+        self.config = run
+        self.request = decode_request(spec, run, threads=1 if run.workers > 1 else 0)
+        self.worker_stages = spec.worker_stages
+        self.feature_stages = spec.feature_stages
+        self.writer = sink
+        self.tally = tally
+        self._batch: list[tuple[dict[str, Any], DecodedMedia]] = []
+        self._batch_frames = 0
+
+    # ------------------------------------------------------------------ rows
+
+    def _write(self, row: dict[str, Any]) -> None:
+        self.writer.add(row)
+        if row["status"] != "ok":
+            log.info("error on %s: %s", row["video_id"], row["error"])
+        self.tally.record(row["video_id"], row["status"] == "ok", row["error"])
+
+    def _handle(self, planned: PlannedVideo, result: ItemResult) -> None:
+        row = result.merge_into(planned.base_columns())
+        if result.ok and self.feature_stages and result.media is not None:
+            self._batch.append((row, result.media))
+            frames = result.media.frames
+            self._batch_frames += len(frames) if frames is not None else 0
+            if len(self._batch) >= self.config.batch_videos or self._batch_frames >= self.config.batch_frames:
+                self._run_batch()
+        else:
+            self._write(row)
+
+    def _run_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        self._batch_frames = 0
+        run_feature_stages(self.feature_stages, batch)
+        for row, _ in batch:
+            self._write(row)
+
+    # ------------------------------------------------------------------ executor loop
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # a fresh queue per pool: a killed worker may die holding the old one's lock
+        self._starts = multiprocessing.get_context("spawn").SimpleQueue()
+        self._start_times: dict[str, float] = {}
+        return process_pool(
+            self.config.workers, "spawn", initializer=report_starts_to, initargs=(self._starts,)
+        )
+
+    def _note_starts(
+        self, pending: Mapping[Future[ItemResult], PlannedVideo], started: dict[Future[ItemResult], float]
+    ) -> None:
+        """Record when the workers really started the pending videos (their reports)."""
+        while not self._starts.empty():
+            video_id, when = self._starts.get()
+            self._start_times[video_id] = when
+        for future, planned in pending.items():
+            when = self._start_times.get(planned.item.video_id)
+            if future not in started and when is not None:
+                started[future] = when
+
+    def _crash_row(self, planned: PlannedVideo, timed_out: bool = False) -> None:
+        row = planned.base_columns()
+        if timed_out:
+            message = (
+                f"timed out: processing {planned.item.path!r} took longer than the per-video "
+                f"time limit of {self.config.video_timeout_seconds:g} s"
+            )
+        else:
+            message = f"the worker process died while processing {planned.item.path!r}"
+        row.update(status="error", error=message)
+        self._write(row)
+
+    def run(self, todo: Sequence[PlannedVideo], executor: Executor | None) -> None:
+        """Run ``todo`` through the worker stages (in ``executor``, else in a pool this
+        method owns), the batched feature stages and the writer.
+
+        A worker that dies breaks an owned pool: a new pool re-runs the videos that were in
+        flight one at a time (*suspects*), and a suspect that breaks the pool again alone
+        gets an error row. ``video_timeout_seconds`` works the same way: a video running
+        longer has its pool's processes killed and is re-run alone, and a video that times
+        out alone gets an error row. A caller's executor is never killed (no timeout)."""
+        owned = executor is None
+        pool: Executor = executor if executor is not None else self._new_pool()
+        keep_media = bool(self.feature_stages)
+        queue = deque(todo)
+        pending: dict[Future[ItemResult], PlannedVideo] = {}
+        started: dict[Future[ItemResult], float] = {}
+        suspects: set[str] = set()
+        limit = max(2, 2 * self.config.workers)
+        timeout = self.config.video_timeout_seconds if owned else None
+        poll = None if timeout is None else min(1.0, timeout / 4)
+        clean = False
+        try:
+            while queue or pending:
+                cap = 1 if suspects else limit  # after a crash: one at a time until the suspects ran
+                while queue and len(pending) < cap:
+                    planned = queue.popleft()
+                    future = pool.submit(
+                        process_item, planned.item, self.request, self.worker_stages, keep_media
+                    )
+                    pending[future] = planned
+                done, _ = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
+                crashed: list[PlannedVideo] = []
+                for future in done:
+                    planned = pending.pop(future)
+                    started.pop(future, None)
+                    try:
+                        result = future.result()
+                    except BrokenExecutor:
+                        crashed.append(planned)
+                        continue
+                    suspects.discard(planned.item.video_id)
+                    self._handle(planned, result)
+                if timeout is not None:
+                    self._note_starts(pending, started)
+                stuck = self._stuck(pending, started, timeout)
+                if not crashed and not stuck:
+                    continue
+                if not owned:
+                    raise BrokenExecutor(f"the executor broke while processing {crashed[0].item.path!r}")
+                if stuck:
+                    log.warning("%s ran over %g s; restarting the workers", stuck[0].item.path, timeout)
+                    _kill_workers(pool)
+                crashed += pending.values()
+                pending.clear()
+                started.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = self._new_pool()
+                if len(crashed) == 1 and crashed[0].item.video_id in suspects:
+                    suspects.discard(crashed[0].item.video_id)
+                    self._crash_row(crashed[0], timed_out=bool(stuck))
+                    continue
+                log.warning("a worker process died or hung; re-running %d videos one at a time", len(crashed))
+                for planned in reversed(crashed):
+                    queue.appendleft(planned)
+                    suspects.add(planned.item.video_id)
+            if self._batch:
+                self._run_batch()
+            clean = True
+        finally:
+            if owned:
+                if not clean:  # an error or Ctrl-C: do not wait for the videos in flight
+                    _kill_workers(pool)
+                pool.shutdown(wait=clean, cancel_futures=True)
+
+    @staticmethod
+    def _stuck(
+        pending: Mapping[Future[ItemResult], PlannedVideo],
+        started: dict[Future[ItemResult], float],
+        timeout: float | None,
+    ) -> list[PlannedVideo]:
+        """The pending videos running longer than ``timeout`` s since their worker started
+        them (``started``: the workers' reports; a worker's own start-up and the time an item
+        waits in the queue do not count)."""
+        if timeout is None:
+            return []
+        now = time.monotonic()
+        return [planned for future, planned in pending.items() if now - started.get(future, now) > timeout]
+
+
+def _kill_workers(pool: Executor) -> None:
+    """Kill the processes of a :class:`ProcessPoolExecutor` (a hung decoder cannot be
+    cancelled; ``kill_workers`` exists from Python 3.14, ``_processes`` before)."""
+    kill = getattr(pool, "kill_workers", None)
+    if callable(kill):
+        kill()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()

@@ -1,0 +1,244 @@
+"""The ``ray`` engine: the batch job on a Ray cluster (Ray Data), into a folder of shards.
+
+The pipeline (Ray does all the scheduling, retrying and backpressure):
+
+1. On the driver (:func:`~reelsense.pipeline.run_job`): walk the inputs, read the
+   sidecars, give every video its id, open the output folder and skip the ids already
+   finished there, as the local engine does.
+2. ``ray.data.from_items`` over the videos to do, in blocks of ``ray_videos_per_task``;
+   ``map`` (1 CPU per task) decodes each video once and runs the worker stages.
+3. ``map_batches`` over a fixed pool of ``ray_actors`` model actors
+   (``ray_gpus_per_actor`` GPUs each when the cluster has GPUs): each builds its feature
+   stages once with the caller's :class:`~reelsense.pipeline.ActorPlan` and runs them on
+   batches sized by frames (:class:`~reelsense.pipeline._ray_tasks.ModelActor`).
+4. The driver streams the finished rows back into the writer, which writes them as shards
+   (each atomically) with the same schema and file metadata as a local output.
+
+Failures: a file that does not decode, or that makes a stage fail, gets an error row, as
+locally. A task that dies (a decoder crash, the OOM killer) is retried by Ray up to
+``ray_task_retries`` times; if it still fails, its videos are run again one per task, and
+a video that still kills its task gets an error row saying so. A killed driver loses only
+the rows it had not yet written (at most one shard); re-running computes only those.
+
+This module imports no model code: what runs is the :class:`~reelsense.pipeline.JobSpec`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from reelsense.errors import ParameterError
+from reelsense.pipeline._config import RunConfig
+from reelsense.pipeline._plan import PlannedVideo
+from reelsense.pipeline._ray_tasks import ModelActor, decode_row, stage_records_json
+from reelsense.pipeline._schema import rows_to_table
+from reelsense.pipeline._stages import ActorPlan, JobSpec
+from reelsense.pipeline._writer import OutputWriter
+
+__all__ = ["RayEngine"]
+
+log = logging.getLogger(__name__)
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+        import ray.data
+    except ImportError as exc:
+        raise ParameterError(
+            "the Ray engine needs Ray Data: pip install 'reelsense[ray]' (or 'ray[data]>=2.10')"
+        ) from exc
+    return ray
+
+
+def _items(todo: Sequence[PlannedVideo]) -> list[dict[str, str]]:
+    return [
+        {"video_id": p.item.video_id, "path": p.item.path, "base": json.dumps(p.base_columns(), default=str)}
+        for p in todo
+    ]
+
+
+class RayEngine:
+    """One Ray run of a :class:`JobSpec` (see the module docstring).
+
+    Use :meth:`session` around everything else: it joins the running Ray session, or
+    starts one (``run.ray_address``; None: a local one) and shuts it down afterwards; then
+    the resources are known (``actors``, ``gpus_per_actor``, ``device``) and the actors'
+    plan is made (``metadata`` records their device and precision).
+    """
+
+    def __init__(self, spec: JobSpec, run: RunConfig) -> None:
+        if spec.feature_stages and spec.actor_plan is None:
+            raise ParameterError(
+                "the Ray engine runs feature stages in model actors: the JobSpec needs an actor_plan"
+            )
+        self.spec = spec
+        self.run_config = run
+        self.ray = _import_ray()
+        self.actors = 0
+        self.gpus_per_actor = 0.0
+        self.device = "cpu"
+        self.plan: ActorPlan | None = None
+        self.lost = 0
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        ray = self.ray
+        started = not ray.is_initialized()
+        if started:
+            ray.init(address=self.run_config.ray_address, include_dashboard=False, log_to_driver=True)
+        try:
+            self._resources()
+            yield
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _resources(self) -> None:
+        run = self.run_config
+        cluster_gpus = float(self.ray.cluster_resources().get("GPU", 0.0))
+        gpus = (
+            (1.0 if cluster_gpus > 0 else 0.0) if run.ray_gpus_per_actor is None else run.ray_gpus_per_actor
+        )
+        if gpus > 0 and cluster_gpus < gpus:
+            raise ParameterError(
+                f"{gpus:g} GPUs per model actor were asked for, but the Ray cluster has "
+                f"{cluster_gpus:g} GPUs (ask for 0 GPUs per actor to run the models on CPUs)"
+            )
+        self.actors = run.ray_actors or (max(1, int(cluster_gpus // gpus)) if gpus > 0 else 1)
+        self.gpus_per_actor = gpus
+        self.device = "cuda" if gpus > 0 else "cpu"
+        if self.spec.actor_plan is not None:
+            self.plan = self.spec.actor_plan(self.device, self.nodes)
+
+    @property
+    def nodes(self) -> int:
+        """Alive nodes of the cluster."""
+        return len([n for n in self.ray.nodes() if n.get("Alive")])
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """Parquet metadata that the actors' plan records (their device and precision)."""
+        return dict(self.plan.metadata) if self.plan is not None else {}
+
+    @property
+    def run_record(self) -> dict[str, Any]:
+        """What ``reelsense.run`` records of the Ray side."""
+        return {"engine": "ray", "actors": self.actors, "gpus_per_actor": self.gpus_per_actor}
+
+    @contextmanager
+    def _data_context(self, *, progress_bars: bool) -> Iterator[None]:
+        """Let failed blocks through (their videos are detected and re-run; see the module
+        docstring) and hide Ray's progress bars when the caller draws its own."""
+        context = self.ray.data.DataContext.get_current()
+        saved = (context.max_errored_blocks, context.enable_progress_bars)
+        context.max_errored_blocks = -1
+        context.enable_progress_bars = progress_bars
+        try:
+            yield
+        finally:
+            context.max_errored_blocks, context.enable_progress_bars = saved
+
+    def _pass(
+        self, videos: Sequence[PlannedVideo], per_task: int, writer: OutputWriter, tally: Any
+    ) -> list[PlannedVideo]:
+        """Run ``videos`` through the Ray pipeline into ``writer``; returns those that never
+        came back (their block failed after Ray's retries)."""
+        if not videos:
+            return []
+        from reelsense.pipeline._job import decode_request
+
+        ray, run = self.ray, self.run_config
+        dataset = ray.data.from_items(_items(videos), override_num_blocks=math.ceil(len(videos) / per_task))
+        with warnings.catch_warnings():
+            # Ray Data's default is to retry a task whose worker died forever (a decoder that
+            # crashes on one file would loop); the bound is a plain Ray remote argument, which
+            # Ray 2.60 warns will move (removed in 2.64).
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated")
+            dataset = dataset.map(
+                decode_row,
+                fn_kwargs={
+                    "request": decode_request(self.spec, run, threads=1),
+                    "stages": self.spec.worker_stages,
+                },
+                num_cpus=1,
+                max_retries=run.ray_task_retries,
+            )
+        if self.plan is not None:
+            dataset = dataset.map_batches(
+                ModelActor,
+                fn_constructor_kwargs={
+                    "build": self.plan.build,
+                    "expected_stages": stage_records_json(self.spec.feature_stages),
+                    "schema": writer.schema,
+                    "batch_videos": run.batch_videos,
+                    "batch_frames": run.batch_frames,
+                    "threads": max(1, math.floor(run.ray_cpus_per_actor)),
+                },
+                batch_size=run.batch_videos,
+                batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(size=self.actors),
+                num_gpus=self.gpus_per_actor or None,
+                num_cpus=run.ray_cpus_per_actor,
+            )
+        else:
+            dataset = dataset.map_batches(
+                ModelActor.rows_only, fn_kwargs={"schema": writer.schema}, batch_format="pyarrow"
+            )
+        done: set[str] = set()
+        for block in dataset.iter_batches(batch_format="pyarrow", batch_size=None):
+            writer.add_table(block)
+            for vid, status, error in zip(
+                block["video_id"].to_pylist(),
+                block["status"].to_pylist(),
+                block["error"].to_pylist(),
+                strict=True,
+            ):
+                done.add(vid)
+                tally.record(vid, status == "ok", error)
+        return [p for p in videos if p.item.video_id not in done]
+
+    def run(self, todo: Sequence[PlannedVideo], writer: OutputWriter, tally: Any) -> None:
+        """Every video of ``todo`` into ``writer``: a pass, the lost videos again one per
+        task, error rows for those lost twice."""
+        run = self.run_config
+        with self._data_context(progress_bars=tally.progress is None):
+            try:
+                lost = self._pass(todo, run.ray_videos_per_task, writer, tally)
+                if lost:
+                    log.warning(
+                        "%d videos did not come back (a task died); running them one per task", len(lost)
+                    )
+                    lost = self._pass(lost, 1, writer, tally)
+                rows = []
+                for planned in lost:
+                    row = planned.base_columns()
+                    row.update(
+                        status="error",
+                        error=f"the Ray task died every time it processed {planned.item.path!r}",
+                    )
+                    rows.append(row)
+                self.lost = len(rows)
+                if rows:
+                    writer.add_table(rows_to_table(rows, writer.schema))
+                    for row in rows:
+                        tally.record(row["video_id"], False, row["error"])
+            finally:
+                writer.flush()  # whatever came back is finished: never lost
+
+    def info(self, writer: OutputWriter) -> Any:
+        from reelsense.pipeline._job import RayRunInfo
+
+        return RayRunInfo(
+            shards=len(writer.files()),
+            shards_written=writer.parts_written,
+            actors=self.actors,
+            gpus_per_actor=self.gpus_per_actor,
+            lost=self.lost,
+        )

@@ -1,0 +1,232 @@
+"""Folders of files against a sound index: what ``reelsense sounds add`` and ``sounds match`` run.
+
+Both find files and give them ids the way ``reelsense embed`` does (:func:`media_ids`: the
+sidecar's id, else the path relative to the input without its extension; clashes
+resolved by :func:`reelsense.io.assign_video_ids`), so a video has the same id in every
+output.
+
+- :func:`add_sounds`: index reference sounds. A re-run on the same folder adds only what
+  is new (ids already in the index are skipped) unless ``replace``.
+- :func:`match_sounds`: the best match of every file, one CSV row each (sorted by id),
+  with the columns of ``reelsense embed``'s sound match (:data:`MATCH_COLUMNS`).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from reelsense.errors import ItemFailedError, NoMediaError, OutputError
+from reelsense.io import MediaFile, assign_video_ids, read_sidecar, walk_media
+from reelsense.sounds.index import SoundIndex, match_files
+
+__all__ = ["MATCH_COLUMNS", "AddSummary", "MatchSummary", "add_sounds", "match_sounds", "media_ids"]
+
+log = logging.getLogger(__name__)
+
+#: Columns of the ``sounds match`` CSV (the ``sound_*`` names are those of ``reelsense embed``).
+MATCH_COLUMNS = (
+    "video_id",
+    "path",
+    "status",
+    "error",
+    "sound_id",
+    "sound_score",
+    "sound_offset_seconds",
+    "sound_speed",
+    "sound_tempo",
+    "sound_pitch_semitones",
+    "sound_query_start_seconds",
+    "sound_query_end_seconds",
+    "sound_matched_peaks",
+    "sound_false_match_probability",
+)
+
+#: ``progress(done, total)`` after each file.
+Progress = Callable[[int, int], None]
+
+
+def media_ids(
+    inputs: Sequence[str | os.PathLike[str]],
+    *,
+    extensions: Sequence[str] | None = None,
+    include_hidden: bool = False,
+) -> list[tuple[str, MediaFile]]:
+    """Every media file under ``inputs`` with its id (the rule of ``reelsense embed``), in
+    walk order. Raises NoMediaError when there is none."""
+    files = walk_media(inputs, extensions=extensions, include_hidden=include_hidden)
+    if not files:
+        raise NoMediaError(inputs)
+    sidecar_ids = []
+    for f in files:
+        sidecar = read_sidecar(f.path, default_id=f.default_id, on_error=lambda problem: None)
+        sidecar_ids.append(sidecar.video_id if sidecar is not None else None)
+    return list(zip(assign_video_ids(files, sidecar_ids), files, strict=True))
+
+
+@dataclass(frozen=True)
+class AddSummary:
+    """What :func:`add_sounds` did: ``found`` files, ``added`` sounds, ``skipped`` (already
+    indexed), ``failed`` as ``(id, path, error)``, ``total`` sounds in the index now."""
+
+    index: str
+    found: int
+    added: int
+    skipped: int
+    failed: tuple[tuple[str, str, str], ...]
+    total: int
+    wall_seconds: float
+
+
+def add_sounds(
+    inputs: Sequence[str | os.PathLike[str]],
+    sound_index: str | os.PathLike[str],
+    *,
+    replace: bool = False,
+    workers: int = 1,
+    strict: bool = False,
+    progress: Progress | None = None,
+) -> AddSummary:
+    """Add every media file under ``inputs`` to the index at ``sound_index`` (created when
+    absent). Ids already indexed are skipped unless ``replace``. A file that cannot be
+    fingerprinted is reported in ``failed`` and the others are added; with ``strict`` the
+    first one raises ItemFailedError (the sounds added before it stay)."""
+    start = time.monotonic()
+    found = media_ids(inputs)
+    failed: list[tuple[str, str, str]] = []
+    with SoundIndex.create(sound_index) as index:
+        present = set(index.ids()) if not replace else set()
+        todo = [(sid, f) for sid, f in found if sid not in present]
+        by_path = {f.path: sid for sid, f in todo}
+        done = 0
+
+        def on_done(path: str, error: Exception | None) -> None:
+            nonlocal done
+            done += 1
+            if error is not None:
+                failed.append((by_path[path], path, str(error)))
+                if strict:
+                    raise ItemFailedError(by_path[path], str(error))
+            if progress is not None:
+                progress(done, len(todo))
+
+        if progress is not None:
+            progress(0, len(todo))
+        records = index.add_many(
+            [f.path for _, f in todo],
+            [sid for sid, _ in todo],
+            workers=workers,
+            replace=replace,
+            on_done=on_done,
+        )
+        total = len(index)
+        index.prepare_search()  # write the search file now, so that matching only maps it
+    return AddSummary(
+        index=os.fspath(sound_index),
+        found=len(found),
+        added=len(records),
+        skipped=len(found) - len(todo),
+        failed=tuple(failed),
+        total=total,
+        wall_seconds=time.monotonic() - start,
+    )
+
+
+@dataclass(frozen=True)
+class MatchSummary:
+    """What :func:`match_sounds` did: ``found`` files, ``matched`` with a sound, ``errors``
+    (the first ones in ``error_examples`` as ``(id, error)``), the CSV written."""
+
+    output: str
+    found: int
+    matched: int
+    errors: int
+    error_examples: tuple[tuple[str, str], ...]
+    wall_seconds: float
+
+
+def _fmt(value: float, digits: int) -> str:
+    return f"{value:.{digits}f}"
+
+
+def match_sounds(
+    inputs: Sequence[str | os.PathLike[str]],
+    sound_index: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    min_score: float | None = None,
+    workers: int = 1,
+    strict: bool = False,
+    progress: Progress | None = None,
+) -> MatchSummary:
+    """The best match in the index at ``sound_index`` of every media file under
+    ``inputs``, one CSV row per file in ``output`` (:data:`MATCH_COLUMNS`, sorted by
+    ``video_id``; ``sound_*`` empty when nothing scores ``min_score`` or more, default
+    2.0: an estimated false-match probability of 1 %). A file that fails gets
+    ``status=error``; with ``strict`` the first one raises ItemFailedError and nothing is
+    written. The CSV is written to a temporary file and renamed when complete."""
+    start = time.monotonic()
+    found = media_ids(inputs)
+    out = Path(output)
+    rows: list[list[object]] = []
+    matched = 0
+    errors: list[tuple[str, str]] = []
+    if progress is not None:
+        progress(0, len(found))
+    results = match_files(
+        sound_index, [f.path for _, f in found], workers=workers, top_k=1, threshold=min_score
+    )
+    for i, ((vid, f), (_, result)) in enumerate(zip(found, results, strict=True)):
+        row: list[object] = [vid, f.path]
+        if isinstance(result, Exception):
+            errors.append((vid, str(result)))
+            if strict:
+                raise ItemFailedError(vid, str(result))
+            row += ["error", str(result)] + [""] * (len(MATCH_COLUMNS) - 4)
+        elif result:
+            matched += 1
+            m = result[0]
+            row += [
+                "ok",
+                "",
+                m.sound_id,
+                _fmt(m.score, 3),
+                _fmt(m.offset_seconds, 3),
+                _fmt(m.speed, 4),
+                _fmt(m.tempo, 4),
+                _fmt(m.pitch_semitones, 2),
+                _fmt(m.query_start_seconds, 2),
+                _fmt(m.query_end_seconds, 2),
+                m.n_matched_peaks,
+                f"{m.false_match_probability:.3g}",
+            ]
+        else:
+            row += ["ok", ""] + [""] * (len(MATCH_COLUMNS) - 4)
+        rows.append(row)
+        if progress is not None:
+            progress(i + 1, len(found))
+    rows.sort(key=lambda r: str(r[0]))
+    tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("w", newline="", encoding="utf-8") as handle:
+            table = csv.writer(handle)
+            table.writerow(MATCH_COLUMNS)
+            table.writerows(rows)
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {str(out)!r}: {exc.strerror or exc}") from exc
+    return MatchSummary(
+        output=str(out),
+        found=len(found),
+        matched=matched,
+        errors=len(errors),
+        error_examples=tuple(errors[:5]),
+        wall_seconds=time.monotonic() - start,
+    )

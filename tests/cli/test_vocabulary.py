@@ -1,0 +1,272 @@
+"""One vocabulary for the CLI and the library: option names, exit codes, --strict, -q/-v after
+the subcommand, refusals before any model loads, empty input, output checks, row order, the
+main-script guard, and the library call writing the same file as the command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from media import write_bytes, write_video
+from reelsense.cli import main
+
+COMMANDS = (
+    ["embed"],
+    ["sounds", "add"],
+    ["sounds", "match"],
+    ["sounds", "info"],
+    ["sounds", "discover"],
+    ["sounds", "trends"],
+)
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three small videos, named so that walk order and id order differ ("b" sorts after "a",
+    the sidecar gives "c.mp4" the id "0-first"), and one broken file."""
+    root = tmp_path_factory.mktemp("vocab") / "in"
+    root.mkdir()
+    write_video(root / "b.mp4", duration_seconds=0.6, audio="noise", seed=1)
+    write_video(root / "a.mp4", duration_seconds=0.6, audio="tone", seed=2)
+    write_video(root / "c.mp4", duration_seconds=0.6, audio="noise", seed=3)
+    (root / "c.info.json").write_text(json.dumps({"id": "0-first", "description": "#x"}), "utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def with_broken(videos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("vocab-broken") / "in"
+    root.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        (root / name).write_bytes((videos / name).read_bytes())
+    write_bytes(root / "aa-broken.mp4", b"not a video at all\n" * 4)
+    return root
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    root.setLevel(level)
+    root.handlers[:] = handlers
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def _help(command: list[str]) -> str:
+    code, output = _invoke(*command, "--help")
+    assert code == 0, output
+    return output
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c))
+def test_one_name_per_option(command: list[str]) -> None:
+    text = _help(command)
+    assert "--sound-index" in text and "--index " not in text
+    assert "--threshold" not in text
+    assert "-v, --verbose" in text and "-q, --quiet" in text
+    if command != ["sounds", "info"]:
+        assert "-w, --workers" in text and "at most 8" in text
+    if command in (["sounds", "match"], ["sounds", "discover"], ["sounds", "trends"]):
+        assert "--min-score" in text
+    if command in (["embed"], ["sounds", "add"], ["sounds", "match"]):
+        assert "--strict" in text
+
+
+def test_help_does_not_import_the_models() -> None:
+    code = "import sys; from reelsense.cli import main\n"
+    code += "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+    code += "print(sorted(m for m in ('torch', 'transformers', 'scipy.signal') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_exit_codes_and_rows_sorted_by_id(videos: Path, with_broken: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ok.parquet"
+    code, output = _invoke("embed", str(videos), "-o", str(out), "--preset", "none", "-w", "1")
+    assert code == 0, output
+    assert pq.read_table(out)["video_id"].to_pylist() == ["0-first", "a", "b"]  # sorted, not walk order
+    code, output = _invoke(
+        "embed", str(with_broken), "-o", str(tmp_path / "some.parquet"), "--preset", "none"
+    )
+    assert code == 1 and "aa-broken" in output
+    code, output = _invoke("embed", str(videos), "-o", str(tmp_path / "x.parquet"), "--no-such-option")
+    assert code == 2
+
+
+def test_strict_stops_at_the_first_failure(with_broken: Path, tmp_path: Path) -> None:
+    out = tmp_path / "strict.parquet"
+    code, output = _invoke(
+        "embed", str(with_broken), "-o", str(out), "--preset", "none", "-w", "1", "--strict"
+    )
+    assert code == 1 and "aa-broken" in output and "--strict" in output
+    assert "Traceback" not in output
+
+
+def test_ctrl_c_says_what_was_saved_and_exits_130(
+    videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("reelsense.featurize.embed_corpus", interrupted)
+    out = tmp_path / "o.parquet"
+    code, output = _invoke("embed", str(videos), "-o", str(out), "--preset", "none")
+    assert code == 130
+    assert "interrupted" in output and "run the same command again to resume" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbosity_before_and_after_the_subcommand(videos: Path, where: str, root_logging: None) -> None:
+    args = ["sounds", "info", "--sound-index", str(videos / "missing.rsidx")]
+    for flag, level in (("-q", logging.ERROR), ("-v", logging.INFO), ("-vv", logging.DEBUG)):
+        CliRunner().invoke(main, [flag, *args] if where == "before" else [*args, flag])
+        assert logging.getLogger().level == level, flag
+
+
+def test_refused_resume_names_the_option_before_any_model_loads(
+    videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "o.parquet"
+    code, output = _invoke("embed", str(videos), "-o", str(out), "--preset", "tiny", "-w", "1")
+    assert code == 0, output
+
+    def no_models(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a model was loaded before the refusal")
+
+    monkeypatch.setattr("reelsense.featurize._featurizer.VideoFeaturizer.__init__", no_models)
+    code, output = _invoke("embed", str(videos), "-o", str(out), "--preset", "tiny")
+    assert code == 0 and "3 already in the output" in output  # nothing to do: no model loaded
+    code, output = _invoke(
+        "embed", str(videos), "-o", str(out), "--preset", "tiny", "--sound-index", str(videos)
+    )
+    assert code == 1 and "--sound-index was not used before" in output and "\n" not in output.strip()
+    code, output = _invoke("embed", str(videos), "-o", str(out), "--preset", "tiny", "--frames", "uniform")
+    assert code == 1 and "--frames was None before (now 'uniform')" in output
+
+
+def test_lock_refusal_comes_before_any_model_loads(
+    videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reelsense.pipeline import OutputWriter, build_schema
+
+    def no_models(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a model was loaded before the refusal")
+
+    monkeypatch.setattr("reelsense.featurize._featurizer.VideoFeaturizer.__init__", no_models)
+    out = tmp_path / "locked.parquet"
+    with OutputWriter(out, build_schema([], config={}, run={})) as other:
+        other.open()
+        code, output = _invoke("embed", str(videos), "-o", str(out), "--preset", "tiny")
+    assert code == 1 and "being written by another process" in output
+
+
+def test_no_media_is_a_warning_and_exit_1(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no videos here", "utf-8")
+    out = tmp_path / "o.parquet"
+    for args in (
+        ["embed", str(empty), "-o", str(out), "--preset", "none"],
+        ["sounds", "add", str(empty), "--sound-index", str(tmp_path / "i.rsidx")],
+        [
+            "sounds",
+            "match",
+            str(empty),
+            "--sound-index",
+            str(empty / "readme.txt"),
+            "-o",
+            str(tmp_path / "m.csv"),
+        ],
+    ):
+        code, output = _invoke(*args)
+        assert code == 1 and "warning: no media files found" in output, args
+    assert not out.exists() and not (tmp_path / "m.csv").exists()
+
+
+def test_output_formats_are_checked(videos: Path, tmp_path: Path) -> None:
+    code, output = _invoke("embed", str(videos), "-o", str(tmp_path / "x.csv"), "--preset", "none")
+    assert code == 2 and ".parquet" in output
+    code, output = _invoke(
+        "sounds", "match", str(videos), "--sound-index", str(videos), "-o", str(tmp_path / "x.parquet")
+    )
+    assert code == 2 and ".csv" in output
+    assert not any(tmp_path.iterdir())
+
+
+def test_library_call_writes_what_the_command_writes(videos: Path, tmp_path: Path) -> None:
+    """The documented library call (defaults) and the command (defaults) give the same file."""
+    from reelsense import FeaturizerConfig, RunConfig, embed_corpus
+
+    cli_out, lib_out = tmp_path / "cli.parquet", tmp_path / "lib.parquet"
+    code, output = _invoke("embed", str(videos), "-o", str(cli_out), "--preset", "tiny", "-w", "1")
+    assert code == 0, output
+    embed_corpus([videos], lib_out, FeaturizerConfig(preset="tiny"), RunConfig(workers=1))
+    a, b = pq.read_table(cli_out), pq.read_table(lib_out)
+    assert a.schema.remove_metadata().equals(b.schema.remove_metadata())
+    for key in (b"reelsense.config", b"reelsense.featurizer", b"reelsense.fusion"):
+        assert a.schema.metadata[key] == b.schema.metadata[key], key
+    assert a["video_id"].to_pylist() == b["video_id"].to_pylist()
+    np.testing.assert_allclose(
+        np.asarray(a["embedding"].to_pylist()), np.asarray(b["embedding"].to_pylist()), atol=1e-6
+    )
+
+
+def test_a_script_without_the_main_guard_fails_at_once(videos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o.parquet"
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import reelsense
+            reelsense.embed_corpus([{str(videos)!r}], {str(out)!r}, reelsense.FeaturizerConfig(preset="none"),
+                                   reelsense.RunConfig(workers=2))
+            """
+        ),
+        "utf-8",
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert 'if __name__ == "__main__":' in done.stderr and "line 3" in done.stderr
+    assert not out.exists()
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text(
+        textwrap.dedent(
+            f"""
+            import reelsense
+
+            if __name__ == "__main__":
+                config, run = reelsense.FeaturizerConfig(preset="none"), reelsense.RunConfig(workers=2)
+                reelsense.embed_corpus([{str(videos)!r}], {str(out)!r}, config, run)
+            """
+        ),
+        "utf-8",
+    )
+    done = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert pq.read_table(out).num_rows == 3
+
+
+def test_plot_creates_the_output_folder(videos: Path, tmp_path: Path) -> None:
+    emb = tmp_path / "e.parquet"
+    code, output = _invoke("embed", str(videos), "-o", str(emb), "--preset", "tiny", "-w", "1")
+    assert code == 0, output
+    png = tmp_path / "deep" / "er" / "map.png"
+    code, output = _invoke("plot", str(emb), "-o", str(png), "--method", "pca")
+    assert code == 0, output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
