@@ -23,8 +23,8 @@ machine do not distort it:
   ``SoundIndex.create`` + ``add_many(workers=1)`` + ``prepare_search`` (decoding included);
   matching = ``SoundIndex.open`` + ``match_file`` of every query (decoding included), with
   decoding alone measured beside it, and top-1 / false positives of that run;
-* with ``--cli``, the same through ``reelsense sounds add`` / ``reelsense sounds match`` in a
-  subprocess (interpreter start-up and imports included).
+* with ``--cli``, the same through ``reelsense sounds add -w 1`` / ``reelsense sounds match -w 1``
+  in a subprocess (interpreter start-up and imports included), and ``reelsense --help``.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def cli_round(lib: list[Path], queries: list[Path], work: Path) -> dict[str, flo
     idx = work / "lib.rsidx"
     c0 = children_cpu()
     subprocess.run(
-        [*exe, "sounds", "add", *map(str, lib), "--index", str(idx), "--no-progress"],
+        [*exe, "sounds", "add", *map(str, lib), "--sound-index", str(idx), "-w", "1", "--no-progress"],
         check=True,
         capture_output=True,
     )
@@ -144,8 +144,10 @@ def cli_round(lib: list[Path], queries: list[Path], work: Path) -> dict[str, flo
             "sounds",
             "match",
             *map(str, queries),
-            "--index",
+            "--sound-index",
             str(idx),
+            "-w",
+            "1",
             "-o",
             str(work / "m.csv"),
             "--no-progress",
