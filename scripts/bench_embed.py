@@ -9,8 +9,15 @@ they use the same source sound (truth ``source_track``, non-empty) or the same p
 Metrics: mAP; recall@5 = |related in the top 5| / min(5, |related|) (capped recall, so
 1.0 is reachable when a video has more than 5 related ones); hit@5 = at least one related
 video in the top 5. Reported for the combined relation, same sound only and same picture only.
+Then the two kinds of "related" a feed wants, for the fused embedding with and without the
+discovered sounds (``--sound-index`` only): same-sound hit@5, and "repost original in the top
+10" (a repost, truth ``repost_of``, finds the video whose picture it reuses among its 10
+nearest). ``--set DIR`` scores another query set in the bench's format (truth.csv + queries/,
+e.g. ``scripts/make_hard_queries.py``'s, whose feed videos have pictures, reposts and sounds
+with many uses); the library is always the bench's.
 
     python scripts/bench_embed.py                 # embed (cached in --work) and score
+    python scripts/bench_embed.py --set /tmp/hardset      # the hard set's videos
     python scripts/bench_embed.py --frames    # also frame sampling/pooling: cost, same-picture mAP
     python scripts/bench_embed.py --weights       # also: fused variants with other weights
     python scripts/bench_embed.py --compare-discovery default clustering=components,library=residual
@@ -80,7 +87,7 @@ def relations(truth: list[dict[str, str]]) -> dict[str, np.ndarray]:
     track = np.array([r["source_track"] for r in truth], dtype=object)
     image = np.array([r["image_id"] for r in truth], dtype=object)
     same_sound = (track[:, None] == track[None, :]) & (track[:, None] != "")
-    same_image = image[:, None] == image[None, :]
+    same_image = (image[:, None] == image[None, :]) & (image[:, None] != "")
     return {"combined": same_sound | same_image, "same sound": same_sound, "same picture": same_image}
 
 
@@ -97,8 +104,35 @@ def print_table(title: str, results: dict[str, dict[str, dict[str, float]]]) -> 
 # ---------------------------------------------------------------------------- embedding run
 
 
+def feed_hits(sims: np.ndarray, truth: list[dict[str, str]]) -> tuple[float, float, int, int]:
+    """Same-sound hit@5 and repost-original hit@10 (and how many queries each counts)."""
+    track = np.array([r["source_track"] for r in truth], dtype=object)
+    position = {r["qid"]: i for i, r in enumerate(truth)}
+    s = sims.copy()
+    np.fill_diagonal(s, -np.inf)
+    tiebreak = np.random.default_rng(0).random(s.shape[0]) * 1e-9
+    order = np.argsort(-(s + tiebreak[None, :]), axis=1, kind="stable")
+    sound_hits = []
+    for i in range(len(truth)):
+        same = (track == track[i]) & (track[i] != "")
+        same[i] = False
+        if same.any():
+            sound_hits.append(bool(same[order[i, :5]].any()))
+    repost_hits = [
+        bool(position[r["repost_of"]] in order[i, :10])
+        for i, r in enumerate(truth)
+        if r.get("repost_of") and r["repost_of"] in position
+    ]
+    return (
+        float(np.mean(sound_hits)) if sound_hits else float("nan"),
+        float(np.mean(repost_hits)) if repost_hits else float("nan"),
+        len(sound_hits),
+        len(repost_hits),
+    )
+
+
 def embed(args: argparse.Namespace, queries: Path, library: Path) -> Path:
-    out = args.work / "dev.parquet"
+    out = args.work / f"{args.set.name if args.set else 'dev'}.parquet"
     index = args.work / "library.rsidx"
     if not index.exists():
         from reelsense.sounds.index import SoundIndex
@@ -120,7 +154,12 @@ def embed(args: argparse.Namespace, queries: Path, library: Path) -> Path:
     return out
 
 
-def score_output(out: Path, truth: list[dict[str, str]], weights: bool) -> None:
+def score_output(
+    out: Path,
+    truth: list[dict[str, str]],
+    weights: bool,
+    extra_fusions: dict[str, FusionConfig] | None = None,
+) -> None:
     table = pq.read_table(out)
     ids = table["video_id"].to_pylist()
     position = {vid: i for i, vid in enumerate(ids)}
@@ -147,7 +186,21 @@ def score_output(out: Path, truth: list[dict[str, str]], weights: bool) -> None:
         reps[label] = onehot * np.sqrt(np.outer(conf, conf))
     reps["fused (stored `embedding`)"] = similarity(vectors_from_arrow(table["embedding"]))
     results = {name: {r: retrieval(s, m) for r, m in rel.items()} for name, s in reps.items()}
-    print_table(f"Retrieval on the {n} dev queries (related = same source sound OR same picture)", results)
+    print_table(f"Retrieval on the {n} queries (related = same source sound OR same picture)", results)
+    print("\nThe fused embedding, the two kinds of related (fused again from the stored columns)\n")
+    print("| configuration | fusion | same sound hit@5 | repost original hit@10 | combined mAP |")
+    print("|---|---|---:|---:|---:|")
+    fusions = {"default": FusionConfig(), **(extra_fusions or {})}
+    for config_name, use in (("--sound-index only", [None] * n), ("with --discover-sounds", clusters)):
+        for fusion_name, cfg in fusions.items():
+            emb = fuse_columns(
+                {**columns, "sound_id": sound_ids, "sound_score": scores, "sound_cluster": use}, n, cfg
+            )
+            sims = similarity(emb.vectors)
+            hit5, hit10, n5, n10 = feed_hits(sims, truth)
+            combined = retrieval(sims, rel["combined"])["mAP"]
+            cells = f"{hit5:.3f} ({n5}) | {hit10:.3f} ({n10}) | {combined:.3f}"
+            print(f"| {config_name} | {fusion_name} | {cells} |")
     if weights:
         variants = {
             "visual 1, caption 0.5, audio 0.5, sound 1 (default)": FusionConfig(),
@@ -229,6 +282,7 @@ def main() -> None:
     parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench")
     parser.add_argument("--work", type=Path, default=Path("/tmp/reelsense-bench-embed"))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--set", type=Path, default=None, help="another query set (truth.csv + queries/)")
     parser.add_argument("--frames", action="store_true", help="compare frame sampling and pooling")
     parser.add_argument("--weights", action="store_true", help="score fusion variants")
     parser.add_argument("--no-embed", action="store_true", help="only --frames")
@@ -247,13 +301,14 @@ def main() -> None:
     )
     args = parser.parse_args()
     sounds = args.bench / "sounds"
-    with (sounds / "truth.csv").open(encoding="utf-8") as f:
+    queries_root = args.set or sounds
+    with (queries_root / "truth.csv").open(encoding="utf-8") as f:
         truth = list(csv.DictReader(f))
     args.work.mkdir(parents=True, exist_ok=True)
     if args.frames:
-        compare_frames(args, [sounds / "queries" / f"{r['qid']}.mp4" for r in truth], truth)
+        compare_frames(args, [queries_root / "queries" / f"{r['qid']}.mp4" for r in truth], truth)
     if not args.no_embed:
-        out = embed(args, sounds / "queries", sounds / "library")
+        out = embed(args, queries_root / "queries", sounds / "library")
         score_output(out, truth, args.weights)
         for k, spec in enumerate(args.compare_discovery or []):
             copy = args.work / f"dev-discovery-{k}.parquet"

@@ -20,18 +20,32 @@ a set from what the dev set provides, so that weaknesses show up before the held
 * negatives: excerpts of non-library audio: the dev ``unknown_track`` queries' soundtracks (sometimes with
   extra noise or a speed change), strung-together speech, ambience and pink noise.
 
-It writes ``OUT/truth.csv`` in the benchmark's format (``score_sounds.py`` reads it; the columns ``image_id``,
-``image_category`` and ``repost_of`` are empty) and ``OUT/queries/<qid>.mp4``. Everything is seeded.
-Nothing is written into the repository: OUT is a scratch folder.
+Then, for the embeddings (``--feed``, on by default; its videos come after the matching queries,
+from a random stream of their own, so the matching queries are the same with or without it):
+
+* sounds with many uses: 3 library tracks used by 10-30 videos each (excerpts, a third sped up
+  or slowed 0.85-1.2, some under a voice-over or noise), each video with the picture and camera
+  motion of a different dev video (its frames re-encoded) and that video's caption;
+* reposts: 20 pairs of an original (a dev video's picture with an excerpt of another library
+  track) and a repost of it: the same frames, mirrored half the time, another dev video's
+  caption, and the sound of one of the many-use tracks (the case where the sound weighs most).
+
+It writes ``OUT/truth.csv`` in the benchmark's format (``score_sounds.py`` reads it; ``image_id``,
+``image_category`` and ``repost_of`` are set for the feed's videos, empty for the audio-only
+queries), ``OUT/queries/<qid>.mp4`` and, for the feed's videos, ``<qid>.info.json`` sidecars.
+Everything is seeded. Nothing is written into the repository: OUT is a scratch folder.
 
     python scripts/make_hard_queries.py --out /tmp/hardset [--bench ../shared/bench] [--seed 7] [--scale 1.0]
-    python scripts/eval_sounds.py --set /tmp/hardset        # score it
+                                        [--no-feed]
+    python scripts/eval_sounds.py --set /tmp/hardset        # score the matching
+    python scripts/bench_embed.py --set /tmp/hardset        # score the embeddings
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -334,6 +348,141 @@ def negative(rng: np.random.Generator, src: Sources, kind: str) -> tuple[np.ndar
     return y, row
 
 
+# ---------------------------------------------------------------------------- the feed (embeddings)
+
+FEED_TRACKS = 3
+FEED_USES = (10, 30)
+FEED_REPOSTS = 20
+
+
+def new_qid(rng: np.random.Generator) -> str:
+    return str(int(rng.integers(7_400_000_000_000_000_000, 7_499_999_999_999_999_999)))
+
+
+def write_video(path: Path, picture: Path, audio: np.ndarray, kbps: int, mirror: bool) -> float:
+    """The frames of ``picture`` (looped or cut to the audio's length, mirrored if asked),
+    re-encoded as H.264 with ``audio`` as AAC; returns the duration written."""
+    seconds = audio.size / SR
+    with av.open(str(picture)) as src:
+        vin = src.streams.video[0]
+        fps = round(float(vin.average_rate or 24))
+        frames = [f.to_ndarray(format="rgb24") for f in src.decode(vin)]
+    n = max(1, round(seconds * fps))
+    y = soxr.resample(audio, SR, OUT_SR).astype(np.float32)
+    with av.open(str(path), "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height = frames[0].shape[1], frames[0].shape[0]
+        video.pix_fmt = "yuv420p"
+        video.options = {"crf": "30", "preset": "veryfast"}
+        sound = out.add_stream("aac", rate=OUT_SR)
+        sound.codec_context.layout = "mono"
+        sound.codec_context.sample_rate = OUT_SR
+        sound.codec_context.bit_rate = kbps * 1000
+        for i in range(n):
+            image = frames[i % len(frames)]
+            frame = av.VideoFrame.from_ndarray(image[:, ::-1] if mirror else image, format="rgb24")
+            frame.pts = i
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+        for i in range(0, y.size, 1024):
+            frame = av.AudioFrame.from_ndarray(y[None, i : i + 1024], format="flt", layout="mono")
+            frame.sample_rate = OUT_SR
+            frame.pts = i
+            for packet in sound.encode(frame):
+                out.mux(packet)
+        for packet in sound.encode(None):
+            out.mux(packet)
+    return n / fps
+
+
+def feed_use(
+    rng: np.random.Generator, src: Sources, sid: str, seconds: float
+) -> tuple[np.ndarray, dict[str, object]]:
+    """A plain use of library track ``sid``: an excerpt, sometimes re-timed, sometimes under a
+    voice-over or noise (what most uses of a trending sound look like)."""
+    speed = float(np.round(rng.uniform(0.85, 1.2), 3)) if rng.random() < 0.33 else 1.0
+    music, offset = excerpt(rng, src.tracks[sid], seconds * speed)
+    x = edit(music, speed, 1.0, 0.0)
+    voice_db = float(np.round(rng.uniform(0.0, 10.0), 1)) if rng.random() < 0.4 else None
+    noise_db = float(np.round(rng.uniform(5.0, 15.0), 1)) if rng.random() < 0.3 else None
+    mixed = x.copy()
+    if voice_db is not None:
+        mixed += stem_at(x, src.voice_track(rng, x.size), voice_db)
+    if noise_db is not None:
+        mixed += stem_at(x, src.noise_track(rng, x.size)[0], noise_db)
+    y, gain = finish(mixed, float(rng.uniform(-6.0, 3.0)))
+    return y, {
+        "sound": sid,
+        "source_track": sid,
+        "offset_s": f"{offset:.2f}",
+        "speed": speed,
+        "tempo": 1.0,
+        "pitch_semitones": 0.0,
+        "voice_snr_db": "" if voice_db is None else voice_db,
+        "noise_snr_db": "" if noise_db is None else noise_db,
+        "eq": "none",
+        "reverb": 0,
+        "gain_db": f"{gain:.2f}",
+    }
+
+
+def feed(
+    rng: np.random.Generator, src: Sources, bench: Path, qdir: Path, kbps: int
+) -> list[dict[str, object]]:
+    """The feed's videos (module docstring): many uses of 3 sounds, and reposts."""
+    sounds = bench / "sounds"
+    with (sounds / "truth.csv").open(newline="") as f:
+        dev = [r for r in csv.DictReader(f) if not r["repost_of"]]
+    # one dev video per picture: every feed video gets a picture no other feed video has, except reposts
+    by_image: dict[str, dict[str, str]] = {}
+    for r in sorted(dev, key=lambda r: r["qid"]):
+        by_image.setdefault(r["image_id"], r)
+    pictures = [by_image[k] for k in sorted(by_image)]
+    order = list(rng.permutation(len(pictures)))
+    tracks = sorted(src.tracks)
+    popular = [tracks[i] for i in rng.choice(len(tracks), FEED_TRACKS, replace=False)]
+    others = [t for t in tracks if t not in popular]
+    rows: list[dict[str, object]] = []
+
+    def make(
+        picture: dict[str, str],
+        y: np.ndarray,
+        row: dict[str, object],
+        kind: str,
+        caption_of: dict[str, str],
+        mirror: bool = False,
+        repost_of: str = "",
+    ) -> str:
+        qid = new_qid(rng)
+        seconds = write_video(
+            qdir / f"{qid}.mp4", sounds / "queries" / f"{picture['qid']}.mp4", y, kbps, mirror
+        )
+        info = json.loads((sounds / "queries" / f"{caption_of['qid']}.info.json").read_text(encoding="utf-8"))
+        info.update(id=qid, duration=round(seconds, 2))
+        (qdir / f"{qid}.info.json").write_text(json.dumps(info), encoding="utf-8")
+        row.update(qid=qid, clip_s=f"{seconds:.2f}", codec_kbps=kbps, image_id=picture["image_id"],
+                   image_category=picture["image_category"], kind=kind, repost_of=repost_of)  # fmt: skip
+        rows.append(row)
+        return qid
+
+    take = iter(order)
+    for sid in popular:
+        for _ in range(int(rng.integers(FEED_USES[0], FEED_USES[1] + 1))):
+            picture = pictures[next(take)]
+            y, row = feed_use(rng, src, sid, min(float(picture["clip_s"]), float(rng.uniform(5.0, 15.0))))
+            make(picture, y, row, "many_uses", picture)
+    for _ in range(FEED_REPOSTS):
+        picture, caption = pictures[next(take)], pictures[next(take)]
+        seconds = min(float(picture["clip_s"]), float(rng.uniform(6.0, 15.0)))
+        y, row = feed_use(rng, src, others[int(rng.integers(len(others)))], seconds)
+        original = make(picture, y, row, "repost_original", picture)
+        y, row = feed_use(rng, src, popular[int(rng.integers(len(popular)))], seconds)
+        make(picture, y, row, "repost", caption, mirror=bool(rng.random() < 0.5), repost_of=original)
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True, help="scratch folder (not inside the repository)")
@@ -341,6 +490,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every kind's count")
     ap.add_argument("--kbps", type=int, default=48)
+    ap.add_argument("--feed", action=argparse.BooleanOptionalAction, default=True,
+                    help="also the videos for the embeddings (many uses of a sound, reposts)")  # fmt: skip
     args = ap.parse_args()
     if args.out.resolve().is_relative_to(ROOT):
         print(f"--out {args.out} is inside the repository; use a scratch folder", file=sys.stderr)
@@ -363,6 +514,8 @@ def main() -> int:
         write_aac(qdir / f"{qid}.mp4", y, args.kbps)
         row.update(qid=qid, codec_kbps=args.kbps, image_id="", image_category="", repost_of="")
         rows.append(row)
+    if args.feed:
+        rows += feed(np.random.default_rng([args.seed, 1]), src, args.bench, qdir, args.kbps)
     with (args.out / "truth.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=[*COLUMNS, "noise_source"], extrasaction="ignore")
         w.writeheader()

@@ -215,7 +215,7 @@ def embed_corpus(
         raise ParameterError("give a FeaturizerConfig or a loaded featurizer, not both")
     if featurizer is None:
         config = config or FeaturizerConfig()
-        if check_resume(output, config, run, engine):
+        if check_resume(output, config, run, engine, discoverer):
             done = finished_summary(inputs, output, run, engine=engine)
             if done is not None:  # nothing to do: no model is loaded
                 if progress is not None:
@@ -233,13 +233,18 @@ def embed_corpus(
 
 
 def check_resume(
-    output: str | os.PathLike[str], config: FeaturizerConfig, run: RunConfig, engine: Engine = "local"
+    output: str | os.PathLike[str],
+    config: FeaturizerConfig,
+    run: RunConfig,
+    engine: Engine = "local",
+    discoverer: Discoverer | None = None,
 ) -> bool:
     """Refuse, before any model loads, an output that another process is writing, or that
     was written with other options (ResumeMismatchError names the first option that
     differs). The full check (every stage's options, the sound index's content) happens
     again when the output is opened. Returns True when the output exists and was written
-    with these options (and, with ``discover_sounds``, its corpus pass completed)."""
+    with these options (and, with ``discover_sounds``, its corpus pass completed with the
+    discovery ``discoverer`` (None: the default one) names)."""
     writer = OutputWriter(
         output, build_schema([], config={}, run={}), layout="shards" if engine == "ray" else "file"
     )
@@ -258,7 +263,13 @@ def check_resume(
     for key in now:
         if before.get(key) != now[key]:
             raise ResumeMismatchError(os.fspath(output), key, before.get(key), now[key])
-    return not config.discover_sounds or CLUSTERS_KEY in metadata
+    if not config.discover_sounds:
+        return True
+    try:  # the corpus pass ran to the end, with the discovery this run would use
+        method = json.loads(metadata.get(CLUSTERS_KEY, "{}")).get("method")
+    except json.JSONDecodeError:
+        return False
+    return bool(method) and method == (discoverer or default_discoverer(None)).name
 
 
 def _embed(
