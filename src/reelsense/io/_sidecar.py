@@ -216,6 +216,13 @@ def _opt_str(value: Any, name: str, where: str) -> str | None:
     return value or None
 
 
+def _opt_path(value: Any, where: str) -> str | None:
+    text = _opt_str(value, "path", where)
+    if text is not None and "\x00" in text:
+        raise FieldRangeError(f"{where}: field 'path' holds a NUL character: {text!r:.80}")
+    return text
+
+
 def _str_list(value: Any, name: str, where: str) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -445,7 +452,7 @@ class Manifest:
         for line, row in rows:
             at = f"{where}:{line}"
             problems: list[str] = []
-            rel = _opt_str(row.get("path"), "path", at)
+            rel = _keep(problems, _opt_path, row.get("path"), at)
             vid = _opt_str(row.get("id"), "id", at)
             if rel is None and vid is None:
                 raise SidecarError(f"{at}: manifest row has neither 'path' nor 'id'")
