@@ -117,7 +117,7 @@ def connect(path: Path, mode: str, timeout_seconds: float) -> sqlite3.Connection
         return con
     try:
         _probe(con)
-    except sqlite3.OperationalError as exc:
+    except sqlite3.DatabaseError as exc:
         if "readonly" not in str(exc) and "unable to open" not in str(exc):
             return con  # reported, with its own message, by the first real query
         con.close()
