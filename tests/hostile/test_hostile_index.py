@@ -25,7 +25,7 @@ SR = 22050
 
 
 def _song(seed: int, seconds: float = 12.0) -> np.ndarray:
-    return render(make_notes(seed, seconds), seconds, SR)
+    return np.asarray(render(make_notes(seed, seconds), seconds, SR), dtype=np.float32)
 
 
 @pytest.fixture(scope="module")
