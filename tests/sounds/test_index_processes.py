@@ -187,3 +187,27 @@ def test_search_file_is_extended_then_rebuilt_when_stale(
     with SoundIndex.open(index_path, readonly=True) as fresh:  # a fresh open maps the file as it is
         assert fresh.match(_clip(2), SR)[0].sound_id == "song2"
     assert search.stat().st_ino == inode
+
+
+SLOW_WRITER = KILLED_WRITER.replace("commit_every=2", "commit_every=1000, commit_seconds=0.0")
+
+
+def test_sigkill_keeps_sounds_committed_by_time(tmp_path: Path) -> None:
+    """``commit_seconds`` commits by time however large ``commit_every`` is: killed on its
+    third sound, the writer kept the two before it (with ``commit_every`` alone: none)."""
+    files = [str(write_audio(tmp_path / f"song{i}.wav", _song(i), sample_rate=SR)) for i in range(4)]
+    index_path, marker, err = tmp_path / "i.rsidx", tmp_path / "marker", tmp_path / "err.txt"
+    script = _script(tmp_path, "writer", SLOW_WRITER)
+    with err.open("wb") as e:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(index_path), str(marker), *files],
+            stderr=e,
+            start_new_session=True,
+        )
+    try:
+        _wait_for(marker, proc, err)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    with FingerprintStore.open(index_path) as store:
+        assert store.ids() == ["song0", "song1"] and store.check() == []
