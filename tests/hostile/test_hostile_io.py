@@ -239,3 +239,17 @@ def test_fuzz_manifest_bytes(tmp_path_factory: pytest.TempPathFactory, body: byt
     path.write_bytes(b"path,caption,timestamp\n" + body)
     with contextlib.suppress(SidecarError):
         Manifest.load(path)
+
+
+def test_trends_reads_escaped_paths_and_drops_impossible_times(tmp_path: Path) -> None:
+    from reelsense.trends import read_uses_csv
+
+    table = tmp_path / "clusters.csv"
+    name = os.fsdecode(b"/v/bad\xff.mp4")
+    table.write_text(
+        f"video_id,cluster,timestamp,path\na,s1,1e400,{path_text(name)}\nb,s1,nan,\nc,s1,1730374643,\n",
+        encoding="utf-8",
+    )
+    uses = {u.video_id: u for u in read_uses_csv(table)}
+    assert uses["a"].path == name and uses["a"].timestamp_seconds is None
+    assert uses["b"].timestamp_seconds is None and uses["c"].timestamp_seconds == 1730374643
