@@ -38,7 +38,7 @@ from _bench import ProcSampler, discovery_params
 from reelsense.sounds import SoundIndex
 from reelsense.sounds.discover import Discovery, discover_sounds
 from reelsense.trends import Use, trend_report, trend_table
-from reelsense.trends._stats import TrendParams
+from reelsense.trends import TrendParams
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BENCH = ROOT.parent / "shared" / "bench"
