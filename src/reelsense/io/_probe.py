@@ -17,6 +17,7 @@ import av
 import av.error
 
 from reelsense.errors import DecodeError, MediaLimitError
+from reelsense.io._files import file_kind
 from reelsense.io._frames import display_size, sample_aspect_ratio
 from reelsense.io._rotation import header_rotation_degrees
 from reelsense.io._types import DecodeLimits, MediaInfo
@@ -47,6 +48,8 @@ def _check_path(path: str, limits: DecodeLimits) -> None:
     try:
         st = Path(path).stat()
     except FileNotFoundError:
+        if Path(path).is_symlink():
+            raise DecodeError(path, "is a dangling symbolic link (its target does not exist)") from None
         raise DecodeError(path, "file does not exist") from None
     except PermissionError:
         raise DecodeError(path, "permission denied (cannot stat the file)") from None
@@ -55,7 +58,7 @@ def _check_path(path: str, limits: DecodeLimits) -> None:
     if stat.S_ISDIR(st.st_mode):
         raise DecodeError(path, "is a directory, not a media file")
     if not stat.S_ISREG(st.st_mode):
-        raise DecodeError(path, "is not a regular file")
+        raise DecodeError(path, f"is {file_kind(st.st_mode)}, not a regular file (not opened)")
     if st.st_size == 0:
         raise DecodeError(path, "file is empty (0 bytes)")
     if st.st_size > limits.max_file_bytes:

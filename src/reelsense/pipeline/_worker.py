@@ -141,6 +141,10 @@ def process_item(
     try:
         size: int | None = Path(item.path).stat().st_size
     except OSError as exc:
+        if Path(item.path).is_symlink():
+            return _error(
+                item, f"cannot read {item.path!r}: a dangling symbolic link (its target does not exist)"
+            )
         return _error(item, f"cannot read {item.path!r}: {exc.strerror or exc}")
     try:
         media = decode(
