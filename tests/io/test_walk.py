@@ -91,7 +91,12 @@ def test_assign_ids_collision_across_roots_gets_digests(
     assert all(re.fullmatch(r"clip\.mp4~[0-9a-f]{8}", i) for i in sorted(ids)[:2])
     assert "is claimed by 2 files" in caplog.text
     # a common parent gives distinct relative ids
-    assert assign_video_ids(walk_media([tmp_path]), [None, None]) == ["one/clip", "two/clip"]
+    assert assign_video_ids(walk_media([tmp_path]), [None] * 4) == [
+        "one/clip",
+        "one/x.MP4",
+        "one/x.mp4",
+        "two/clip",
+    ]
 
 
 def test_assign_ids_same_sidecar_id_two_formats(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from reelsense._workers import process_pool
-from reelsense.errors import ParameterError, ReelsenseError, SoundIndexFormatError
+from reelsense.errors import DecodeError, ParameterError, ReelsenseError, SoundIndexFormatError
 from reelsense.io import read_audio
 from reelsense.sounds.fingerprint import FingerprintParams, Peaks, peaks_of
 from reelsense.sounds.index._cache import SearchCache
@@ -116,8 +116,11 @@ def peak_arrays(samples: np.ndarray, sample_rate: int, params: FingerprintParams
 
 
 def _fingerprint_file(path: str, params: FingerprintParams) -> tuple[dict[str, np.ndarray], float]:
-    audio = read_audio(path, sample_rate=params.sample_rate)
-    return peak_arrays(audio.samples, audio.sample_rate, params), audio.duration_seconds
+    audio = read_audio(path, sample_rate=params.sample_rate)  # usable audio only (io.audio_problem)
+    arrays = peak_arrays(audio.samples, audio.sample_rate, params)
+    if arrays["peak_times"].shape[0] == 0:
+        raise DecodeError(path, "its audio gives no fingerprint peaks (too quiet or too short to match)")
+    return arrays, audio.duration_seconds
 
 
 class SoundIndex:

@@ -68,6 +68,7 @@ Guarantees
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import logging
 import math
@@ -208,6 +209,7 @@ class FingerprintStore:
                         "magic": MAGIC,
                         "format_version": str(FORMAT_VERSION),
                         "params": params_json or "{}",
+                        "params_sha256": hashlib.sha256((params_json or "{}").encode("utf-8")).hexdigest(),
                         "compression": compression,
                         "created_at": utc_now(),
                         "package_version": __version__,
@@ -215,6 +217,15 @@ class FingerprintStore:
                     }
                     create_schema(con, meta_rows)
                 meta = read_meta(con, p)
+                sealed = meta.get("params_sha256")
+                if (
+                    sealed is not None
+                    and sealed != hashlib.sha256(meta["params"].encode("utf-8")).hexdigest()
+                ):
+                    raise SoundIndexFormatError(
+                        f"{p} is damaged: its meta params were changed after it was built (they no longer "
+                        "match params_sha256), so its fingerprints cannot be trusted; rebuild the index"
+                    )
                 version = int(meta["format_version"])
                 if meta["compression"] not in CODECS:
                     raise SoundIndexFormatError(
