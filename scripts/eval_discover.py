@@ -37,8 +37,7 @@ import numpy as np
 from _bench import ProcSampler, discovery_params
 from reelsense.sounds import SoundIndex
 from reelsense.sounds.discover import Discovery, discover_sounds
-from reelsense.trends import Use, trend_report, trend_table
-from reelsense.trends import TrendParams
+from reelsense.trends import TrendParams, Use, trend_report, trend_table
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BENCH = ROOT.parent / "shared" / "bench"
