@@ -159,7 +159,7 @@ def test_edge_users_cold_negative_only_and_not_interested(sim: Simulation, tmp_p
 
 
 def test_at_most_max_per_sound() -> None:
-    sounds: list[str | None] = ["a"] * 8 + [None, "b", "b"]
+    sounds: list[str | None] = [*(["a"] * 8), None, "b", "b"]
     picked = select_diverse(np.arange(11), sounds, 5, 2)
     assert picked == [0, 1, 8, 9, 10]
     assert select_diverse(np.arange(11), sounds, 5, 0) == [0, 1, 2, 3, 4]
