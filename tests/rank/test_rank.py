@@ -114,7 +114,7 @@ def test_event_weights_sign_and_values() -> None:
     values = weights.values(
         np.array([0, 0, 1, 2, 3, 4, 5]), np.array([1.0, 0.1, np.nan, np.nan, np.nan, np.nan, np.nan])
     )
-    np.testing.assert_allclose(values, [0.5, -0.4, -1.0, 1.0, 1.5, 1.5, -2.0])
+    np.testing.assert_allclose(values, [2.5, -2.0, -1.0, 1.0, 1.5, 1.5, -2.0])
     with pytest.raises(ParameterError, match="skip"):
         EventWeights(skip=1.0)
 

@@ -45,7 +45,9 @@ class RankReport:
     filtered: int
 
 
-def select_diverse(order: np.ndarray, sound_keys: Sequence[str | None], k: int, max_per_sound: int) -> list[int]:
+def select_diverse(
+    order: np.ndarray, sound_keys: Sequence[str | None], k: int, max_per_sound: int
+) -> list[int]:
     """The first ``k`` of ``order`` (video rows, best first) with at most ``max_per_sound``
     per sound key (0: no cap); videos without a sound are not capped. If the cap leaves
     fewer than ``k``, the best capped ones fill the rest."""
