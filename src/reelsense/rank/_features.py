@@ -42,6 +42,7 @@ class FeatureConfig:
         min_videos: a sound, uploader or hashtag gets a feature when at least this many
             videos have it.
         max_vocabulary: at most this many uploaders and this many hashtags (the most used).
+        max_sounds: at most this many sounds (the most used).
         max_fit_videos: PCA and k-means are fitted on at most this many videos (an evenly
             spaced sample); the map then applies to all.
         seed: seeds k-means.
@@ -53,6 +54,7 @@ class FeatureConfig:
     cluster_sizes: tuple[int, ...] = (4, 8, 16, 32)
     min_videos: int = 2
     max_vocabulary: int = 128
+    max_sounds: int = 512
     max_fit_videos: int = 20000
     seed: int = 0
 
@@ -63,7 +65,7 @@ class FeatureConfig:
             raise ParameterError(f"components={self.components} must be >= 1")
         if any(k < 2 for k in self.cluster_sizes):
             raise ParameterError(f"cluster_sizes={self.cluster_sizes} must all be >= 2")
-        if self.min_videos < 1 or self.max_vocabulary < 0 or self.max_fit_videos < 2:
+        if self.min_videos < 1 or self.max_vocabulary < 0 or self.max_sounds < 0 or self.max_fit_videos < 2:
             raise ParameterError(
                 f"min_videos={self.min_videos}, max_vocabulary={self.max_vocabulary}, "
                 f"max_fit_videos={self.max_fit_videos} out of range"
@@ -258,7 +260,7 @@ def fit_features(catalog: Catalog, config: FeatureConfig | None = None) -> Featu
             kmeans(coords, k, seed=config.seed * 1000 + 17 * j + i)
             for i, k in enumerate(config.cluster_sizes)
         )
-    sounds = _vocabulary([s for s in catalog.sound_key_list() if s], config, None)
+    sounds = _vocabulary([s for s in catalog.sound_key_list() if s], config, config.max_sounds)
     uploaders = _vocabulary([u for u in catalog.uploaders if u], config, config.max_vocabulary)
     hashtags = _vocabulary([t for row in catalog.hashtags for t in row], config, config.max_vocabulary)
     return FeatureMap(

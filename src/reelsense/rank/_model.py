@@ -74,7 +74,7 @@ class RankConfig:
     em_iterations: int = 20
     prior_shrinkage: float = 0.5
     prior_rank: int = 0
-    max_train_users: int = 5000
+    max_train_users: int = 2000
     max_per_sound: int = 3
     near_duplicate_cosine: float = 0.9
     seed: int = 0
