@@ -5,7 +5,8 @@
    :func:`reelsense.sounds.discover.discover_sounds` on every query video WITH the library and
    WITHOUT it, once per ``--discovery`` option set (default: the engine's defaults). Each run
    writes the product CSV (``clusters[_noindex][_K].csv``) and, from the result itself, a
-   scorer copy with the columns ``score_sounds.py`` reads (``query,cluster``), scored with
+   scorer copy with the columns ``score_sounds.py`` reads (``query,cluster``; the product CSV says
+   ``video_id,sound_cluster``), scored with
    ``--clusters`` (adjusted Rand index against ``source_track``) and
    ``--clusters --shared-audio`` (track precision and shared-audio recall).
 2. Checks the placement of each use: speed relative to the representative against the truth

@@ -137,7 +137,7 @@ def ndcg(feeds: dict[str, list[str]], gains: dict[str, dict[str, int]], k: int =
     """Mean NDCG@k of the feeds (unknown or repeated videos gain 0)."""
 
     def dcg(values: list[int]) -> float:
-        return sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(values))
+        return float(sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(values)))
 
     scores = []
     for user, truth in gains.items():

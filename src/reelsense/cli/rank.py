@@ -71,7 +71,7 @@ def rank() -> None:
 @click.option(
     "--max-per-sound",
     type=click.IntRange(min=0),
-    default=2,
+    default=3,
     show_default=True,
     help="Videos of one sound per feed (0: no cap).",
 )
@@ -128,7 +128,7 @@ def feed(
     help="Model folder to write.",
 )
 @click.option(
-    "--max-per-sound", type=click.IntRange(min=0), default=2, show_default=True, help="Stored with the model."
+    "--max-per-sound", type=click.IntRange(min=0), default=3, show_default=True, help="Stored with the model."
 )
 @_training_options
 @verbosity_options

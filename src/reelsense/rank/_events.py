@@ -29,6 +29,8 @@ class EventWeights:
     The value of a pair is the sum over its events: a ``view`` adds ``view * (watch_fraction
     - view_baseline)`` (a long watch is positive, a short one negative); ``like``, ``share``
     and ``save`` add their weight; ``skip`` and ``not_interested`` add theirs (negative).
+    The watch fraction is the one graded signal present on every exposure, so a view spans
+    -2.5..+2.5, as much as a like plus a share.
 
     Attributes:
         view, view_baseline: weight of a view and the watch fraction that counts as neutral.
@@ -36,7 +38,7 @@ class EventWeights:
         skip, not_interested: negative weights.
     """
 
-    view: float = 1.0
+    view: float = 5.0
     view_baseline: float = 0.5
     like: float = 1.0
     share: float = 1.5

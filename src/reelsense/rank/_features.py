@@ -2,10 +2,10 @@
 
 For each video, the concatenation of:
 
-- per modality (visual, caption, audio): the L2-normalised vector projected on its first
-  principal components (fitted on the catalog), scaled so rows have a mean norm of 1;
-- multi-scale cluster one-hots: k-means of each modality's projected vectors at several
-  ``k`` (a coarse and a fine notion of "what the picture / caption / soundtrack is");
+- per modality (visual and caption by default): multi-scale cluster one-hots, k-means at
+  several ``k`` of the L2-normalised vectors projected on their first principal
+  components (a coarse and a fine notion of "what the picture / caption is"), and
+  optionally those projected coordinates themselves (scaled to a mean norm of 1);
 - sound identity: a one-hot of the sound key (index match or discovered cluster) over the
   keys used by at least two videos;
 - uploader and hashtag one-hots over those used by at least two videos (capped);
@@ -34,29 +34,38 @@ class FeatureConfig:
     """How content features are built (see the module docstring).
 
     Attributes:
-        components: principal components kept per modality.
+        modalities: the vector columns used (of visual, caption, audio).
+        components: principal components per modality (k-means runs on them).
+        coordinates: also use the projected coordinates as features (the cluster one-hots
+            alone generalise better with a few dozen events per user).
         cluster_sizes: the ``k`` of each k-means scale.
         min_videos: a sound, uploader or hashtag gets a feature when at least this many
             videos have it.
         max_vocabulary: at most this many uploaders and this many hashtags (the most used).
+        max_sounds: at most this many sounds (the most used).
         max_fit_videos: PCA and k-means are fitted on at most this many videos (an evenly
             spaced sample); the map then applies to all.
         seed: seeds k-means.
     """
 
+    modalities: tuple[str, ...] = ("visual", "caption")
     components: int = 32
+    coordinates: bool = False
     cluster_sizes: tuple[int, ...] = (4, 8, 16, 32)
     min_videos: int = 2
     max_vocabulary: int = 128
+    max_sounds: int = 512
     max_fit_videos: int = 20000
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if not set(self.modalities) <= {"visual", "caption", "audio"}:
+            raise ParameterError(f"modalities={self.modalities} must be among visual, caption, audio")
         if self.components < 1:
             raise ParameterError(f"components={self.components} must be >= 1")
         if any(k < 2 for k in self.cluster_sizes):
             raise ParameterError(f"cluster_sizes={self.cluster_sizes} must all be >= 2")
-        if self.min_videos < 1 or self.max_vocabulary < 0 or self.max_fit_videos < 2:
+        if self.min_videos < 1 or self.max_vocabulary < 0 or self.max_sounds < 0 or self.max_fit_videos < 2:
             raise ParameterError(
                 f"min_videos={self.min_videos}, max_vocabulary={self.max_vocabulary}, "
                 f"max_fit_videos={self.max_fit_videos} out of range"
@@ -108,7 +117,7 @@ class FeatureMap:
     def dim(self) -> int:
         size = 1 + 5 + len(self.sounds) + len(self.uploaders) + len(self.hashtags)
         for name, (_, comp, _) in self.projections.items():
-            size += comp.shape[1] + sum(c.shape[0] for c in self.centroids[name])
+            size += comp.shape[1] * self.config.coordinates + sum(c.shape[0] for c in self.centroids[name])
         return size
 
     def __repr__(self) -> str:
@@ -125,7 +134,8 @@ class FeatureMap:
                 unit, ok = _unit_rows(vectors)
                 coords[ok] = (unit[ok] - mean) @ comp / scale
             present = np.abs(coords).sum(axis=1) > 0
-            blocks.append(coords)
+            if self.config.coordinates:
+                blocks.append(coords)
             for centres in self.centroids[name]:
                 onehot = np.zeros((n, centres.shape[0]))
                 if present.any():
@@ -230,6 +240,8 @@ def fit_features(catalog: Catalog, config: FeatureConfig | None = None) -> Featu
     projections: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
     centroids: dict[str, tuple[np.ndarray, ...]] = {}
     for j, (name, vectors) in enumerate(sorted(catalog.modalities.items())):
+        if name not in config.modalities:
+            continue
         unit, ok = _unit_rows(vectors[sample])
         rows = unit[ok]
         if rows.shape[0] < 2:
@@ -248,7 +260,7 @@ def fit_features(catalog: Catalog, config: FeatureConfig | None = None) -> Featu
             kmeans(coords, k, seed=config.seed * 1000 + 17 * j + i)
             for i, k in enumerate(config.cluster_sizes)
         )
-    sounds = _vocabulary([s for s in catalog.sound_key_list() if s], config, None)
+    sounds = _vocabulary([s for s in catalog.sound_key_list() if s], config, config.max_sounds)
     uploaders = _vocabulary([u for u in catalog.uploaders if u], config, config.max_vocabulary)
     hashtags = _vocabulary([t for row in catalog.hashtags for t in row], config, config.max_vocabulary)
     return FeatureMap(

@@ -59,6 +59,7 @@ class RankConfig:
         em_iterations: EM iterations of the population prior.
         prior_shrinkage: share of ``Sigma``'s off-diagonal removed at each step (0..1): a
             guard against directions that only a few users define.
+        prior_rank: keep only ``Sigma``'s top directions plus a diagonal (0: all).
         max_train_users: the prior is learned from at most this many users (an evenly
             spaced sample); every user is still ranked with it.
         max_per_sound: at most this many videos of one sound in a feed (0: no cap).
@@ -71,9 +72,10 @@ class RankConfig:
     negative_feedback: bool = True
     features: FeatureConfig = field(default_factory=FeatureConfig)
     em_iterations: int = 20
-    prior_shrinkage: float = 0.1
-    max_train_users: int = 5000
-    max_per_sound: int = 2
+    prior_shrinkage: float = 0.5
+    prior_rank: int = 0
+    max_train_users: int = 2000
+    max_per_sound: int = 3
     near_duplicate_cosine: float = 0.9
     seed: int = 0
 
@@ -92,14 +94,16 @@ class RankConfig:
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["features"]["cluster_sizes"] = list(self.features.cluster_sizes)
+        out["features"]["modalities"] = list(self.features.modalities)
         return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RankConfig:
         data = dict(data)
         features = dict(data.pop("features", {}))
-        if "cluster_sizes" in features:
-            features["cluster_sizes"] = tuple(features["cluster_sizes"])
+        for name in ("cluster_sizes", "modalities"):
+            if name in features:
+                features[name] = tuple(features[name])
         return cls(
             weights=EventWeights(**data.pop("weights", {})), features=FeatureConfig(**features), **data
         )
@@ -288,6 +292,20 @@ def posterior(
     return m, stats, (x_pairs @ m[..., None])[..., 0]
 
 
+def _regularise(cov: Any, config: RankConfig) -> Any:
+    """The M-step's ``Sigma`` made robust: its top ``prior_rank`` directions plus a diagonal
+    (0: all directions), then ``prior_shrinkage`` of the off-diagonal removed."""
+    import torch
+
+    if 0 < config.prior_rank < cov.shape[0]:
+        values, vectors = torch.linalg.eigh(cov)
+        top = vectors[:, -config.prior_rank :] * values[-config.prior_rank :].clamp(min=0.0)
+        low = top @ vectors[:, -config.prior_rank :].T
+        cov = low + torch.diag(torch.diagonal(cov - low).clamp(min=0.0))
+    shrink = config.prior_shrinkage
+    return (1 - shrink) * cov + shrink * torch.diag(torch.diagonal(cov))
+
+
 def _spans(pairs: PairFeedback, n_users: int) -> tuple[np.ndarray, np.ndarray]:
     starts = np.searchsorted(pairs.user, np.arange(n_users), side="left")
     ends = np.searchsorted(pairs.user, np.arange(n_users), side="right")
@@ -342,7 +360,7 @@ def train_ranker(catalog: Catalog, log: EventLog, config: RankConfig | None = No
         mean = m_all.mean(dim=0)
         centred = m_all - mean
         cov = (centred.T @ centred + covs) / m_all.shape[0]
-        cov = (1 - config.prior_shrinkage) * cov + config.prior_shrinkage * torch.diag(torch.diagonal(cov))
+        cov = _regularise(cov, config)
         cov = cov + 1e-6 * torch.eye(d, dtype=torch.float64) * float(torch.diagonal(cov).mean())
         noise_var = max(sq / n_obs, 1e-6)
     info = {

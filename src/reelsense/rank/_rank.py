@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,9 @@ from reelsense.rank._model import RankModel, _padded, _spans, _user_batches, pai
 __all__ = ["Feed", "RankReport", "rank_users", "select_diverse"]
 
 logger = logging.getLogger(__name__)
+
+#: users scored together (one matrix product per chunk)
+_CHUNK = 256
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,8 @@ class RankReport:
         cold_users: users with no event before their request time (they got the
             population's feed: popular content, one video per sound at most ``max_per_sound``).
         negative_only_users: users whose feedback was all negative.
-        filtered: videos left out as near-duplicates of a "not interested" video, summed
-            over users.
+        filtered: videos left out as near-duplicates of a "not interested" video (among
+            the best-scored candidates), summed over users.
     """
 
     cold_users: tuple[str, ...]
@@ -44,7 +48,9 @@ class RankReport:
     filtered: int
 
 
-def select_diverse(order: np.ndarray, sound_keys: list[str | None], k: int, max_per_sound: int) -> list[int]:
+def select_diverse(
+    order: np.ndarray, sound_keys: Sequence[str | None], k: int, max_per_sound: int
+) -> list[int]:
     """The first ``k`` of ``order`` (video rows, best first) with at most ``max_per_sound``
     per sound key (0: no cap); videos without a sound are not capped. If the cap leaves
     fewer than ``k``, the best capped ones fill the rest."""
@@ -112,35 +118,50 @@ def rank_users(
             m, _, _ = posterior(feats, y, mean, cov, model.noise_var)
             for u, w in zip(users, m.numpy(), strict=True):
                 tastes[int(u)] = w
-    prior_scores = x_np @ model.prior_mean
-    seen_rows = {u: log.video[log.user == u] for u in wanted} if n_users else {}
     all_seen = _rows_by_user(log)
     unit = catalog.unit_embedding()
     sounds = catalog.sound_key_list()
     feeds: list[Feed] = []
     filtered = 0
     negative_only = []
-    for user in request_times:
-        u = code.get(user)
-        scores = x_np @ tastes[u] if u is not None and u in tastes else prior_scores.copy()
-        allowed = np.ones(len(catalog), dtype=bool)
-        if u is not None:
-            allowed[all_seen.get(u, np.zeros(0, dtype=np.int64))] = False
-            s, e = starts[u], ends[u]
-            if e > s and (pairs.value[s:e] <= 0).all():
-                negative_only.append(user)
-            disliked = pairs.video[s:e][pairs.disliked[s:e]]
-            if disliked.size:
-                near = (unit @ unit[disliked].T).max(axis=1) >= config.near_duplicate_cosine
-                filtered += int((near & allowed).sum())
-                allowed &= ~near
-        candidates = np.flatnonzero(allowed)
-        order = candidates[np.lexsort((candidates, -scores[candidates]))]
-        picked = select_diverse(order, sounds, k, config.max_per_sound)
-        feeds.append(
-            Feed(user, tuple(catalog.video_ids[i] for i in picked), tuple(float(scores[i]) for i in picked))
-        )
-    del seen_rows
+    names = list(request_times)
+    pool_size = min(len(catalog), max(500, 50 * k))
+    for chunk in range(0, len(names), _CHUNK):
+        group = names[chunk : chunk + _CHUNK]
+        weights = np.stack([tastes.get(code.get(user, -1), model.prior_mean) for user in group])
+        score_block = x_np @ weights.T  # [videos, users]
+        for column, user in enumerate(group):
+            scores = score_block[:, column]
+            u = code.get(user)
+            allowed = np.ones(len(catalog), dtype=bool)
+            disliked = np.zeros(0, dtype=np.int64)
+            if u is not None:
+                allowed[all_seen.get(u, np.zeros(0, dtype=np.int64))] = False
+                s, e = starts[u], ends[u]
+                if e > s and (pairs.value[s:e] <= 0).all():
+                    negative_only.append(user)
+                disliked = pairs.video[s:e][pairs.disliked[s:e]]
+            masked = np.where(allowed, scores, -np.inf)
+            for size in (pool_size, len(catalog)):
+                pool = np.argpartition(-masked, size - 1)[:size] if size < len(catalog) else np.arange(size)
+                pool = pool[allowed[pool]]
+                if disliked.size and pool.size:
+                    # near-duplicates of a "not interested" video, among the candidates
+                    near = (unit[pool] @ unit[disliked].T).max(axis=1) >= config.near_duplicate_cosine
+                    dropped = int(near.sum())
+                    pool = pool[~near]
+                else:
+                    dropped = 0
+                order = pool[np.lexsort((pool, -scores[pool]))]
+                picked = select_diverse(order, sounds, k, config.max_per_sound)
+                if len(picked) == k or size == len(catalog):
+                    break
+            filtered += dropped
+            feeds.append(
+                Feed(
+                    user, tuple(catalog.video_ids[i] for i in picked), tuple(float(scores[i]) for i in picked)
+                )
+            )
     return feeds, RankReport(cold_users=cold, negative_only_users=tuple(negative_only), filtered=filtered)
 
 

@@ -231,13 +231,15 @@ class SoundIndex:
         workers: int = 1,
         replace: bool = False,
         commit_every: int = 64,
+        commit_seconds: float = 30.0,
         on_done: Callable[[str, Exception | None], None] | None = None,
     ) -> list[SoundRecord]:
         """Add many files, fingerprinting them in ``workers`` processes.
 
         Files that fail to decode are skipped with a warning; ``on_done(path, error)`` is
         called for every file once fingerprinted (``error`` None on success). Every
-        ``commit_every`` sounds are committed together. Returns the added sounds' records.
+        ``commit_every`` sounds, or the sounds fingerprinted within ``commit_seconds``, are
+        committed together (a kill loses at most that much work). Returns the added sounds' records.
         """
         if workers < 1:
             raise ParameterError(f"workers={workers} must be >= 1")
@@ -257,7 +259,9 @@ class SoundIndex:
             else:
                 results = (_call(_fingerprint_file, p, self.params) for p in str_paths)
             items = self._items(str_paths, ids, results, on_done)
-            records = self._store.add_many(items, replace=replace, commit_every=commit_every)
+            records = self._store.add_many(
+                items, replace=replace, commit_every=commit_every, commit_seconds=commit_seconds
+            )
         finally:
             if executor is not None:
                 executor.shutdown(cancel_futures=True)
