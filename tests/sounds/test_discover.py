@@ -203,6 +203,17 @@ def test_one_bridging_video_does_not_merge_two_sounds() -> None:
     assert len(set(res.root.tolist())) == 1
 
 
+def test_one_edge_merges_two_groups_only_above_merge_score() -> None:
+    # two groups whose only link is one edge (a short use that overlaps one member only)
+    edges = _clique([0, 1, 2], 40.0) + _clique([3, 4, 5], 40.0) + [(2, 3, 12.0, 0.0)]
+    res = cluster_graph(6, _table(edges), min_support=2)  # merge_score=inf: never on one edge
+    assert res.root[0] != res.root[3]
+    res = cluster_graph(6, _table(edges), min_support=2, merge_score=10.0)
+    assert len(set(res.root.tolist())) == 1
+    res = cluster_graph(6, _table(edges), min_support=2, merge_score=15.0)
+    assert res.root[0] != res.root[3]
+
+
 def test_contradicting_speeds_do_not_count_as_support() -> None:
     edges = _clique([0, 1, 2], 40.0) + _clique([3, 4, 5], 40.0)
     edges += [(0, 3, 30.0, np.log(1.2)), (1, 4, 30.0, np.log(0.8))]

@@ -20,6 +20,7 @@ _COMMANDS = {
     "sounds": "reelsense.cli.sounds:sounds",
     "plot": "reelsense.cli.plot:plot",
     "rank": "reelsense.cli.rank:rank",
+    "fusion": "reelsense.cli.fusion:fusion",
 }
 
 

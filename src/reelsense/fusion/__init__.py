@@ -38,6 +38,10 @@ version: never of the other videos in the batch; discovered clusters, when asked
 the one corpus-level input and are recorded as such), unit norm, fixed size, versioned
 (:data:`FUSION_VERSION`, written into the output with the config and the model ids).
 The ``modality_mask`` records which components each embedding holds.
+
+Learned weights: :func:`learn_fusion_weights` fits the four weights to co-engagement
+(videos liked by the same user together, liked and "not interested" apart), same maths;
+the fixed weights stay the default (``reelsense fusion train`` / ``apply``).
 """
 
 from reelsense.fusion._config import FUSION_VERSION, MODALITIES, FusionConfig
@@ -48,15 +52,25 @@ from reelsense.fusion._fuse import (
     sound_identity_vector,
     sound_identity_vectors,
 )
+from reelsense.fusion._learned import (
+    LEARNED_FUSION_VERSION,
+    LearnedFusion,
+    fusion_components,
+    learn_fusion_weights,
+)
 from reelsense.fusion._pool import Pooling, pool_frames
 
 __all__ = [
     "FUSION_VERSION",
+    "LEARNED_FUSION_VERSION",
     "MODALITIES",
     "FusedEmbeddings",
     "FusionConfig",
+    "LearnedFusion",
     "Pooling",
     "fuse",
+    "fusion_components",
+    "learn_fusion_weights",
     "match_confidence",
     "pool_frames",
     "sound_identity_vector",

@@ -12,6 +12,7 @@ are saved as safetensors plus JSON (:meth:`RankModel.save`, :func:`load_model`).
 from reelsense.rank._catalog import Catalog, read_catalog
 from reelsense.rank._events import EVENTS, EventLog, EventWeights, LogReport, read_events, read_users
 from reelsense.rank._features import FeatureConfig, FeatureMap, fit_features
+from reelsense.rank._fusion_files import apply_fusion_file, co_engagement_pairs, train_fusion_file
 from reelsense.rank._model import RANK_MODEL_VERSION, RankConfig, RankModel, load_model, train_ranker
 from reelsense.rank._rank import Feed, RankReport, rank_users, select_diverse
 from reelsense.rank._run import FeedSummary, rank_files, train_files
@@ -30,6 +31,8 @@ __all__ = [
     "RankConfig",
     "RankModel",
     "RankReport",
+    "apply_fusion_file",
+    "co_engagement_pairs",
     "fit_features",
     "load_model",
     "rank_files",
@@ -39,5 +42,6 @@ __all__ = [
     "read_users",
     "select_diverse",
     "train_files",
+    "train_fusion_file",
     "train_ranker",
 ]

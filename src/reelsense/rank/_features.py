@@ -54,7 +54,7 @@ class FeatureConfig:
     cluster_sizes: tuple[int, ...] = (4, 8, 16, 32)
     min_videos: int = 2
     max_vocabulary: int = 128
-    max_sounds: int = 512
+    max_sounds: int = 256
     max_fit_videos: int = 20000
     seed: int = 0
 

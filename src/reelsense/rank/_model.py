@@ -345,11 +345,12 @@ def train_ranker(catalog: Catalog, log: EventLog, config: RankConfig | None = No
     mean = torch.from_numpy(np.linalg.solve(xs.T @ xs + np.eye(d), xs.T @ y_all))
     noise_var = float(max(np.var(y_all), 1e-6))
     cov = torch.eye(d, dtype=torch.float64) * (noise_var / max(1.0, float((xs**2).sum(axis=1).mean())))
-    batches = [_padded(pairs, starts, ends, b, x) for b in _user_batches(pairs, active)]
+    groups = _user_batches(pairs, active)
     n_obs = used.size
     for _ in range(config.em_iterations):
         means, covs, sq = [], torch.zeros((d, d), dtype=torch.float64), 0.0
-        for feats, y in batches:
+        for group in groups:
+            feats, y = _padded(pairs, starts, ends, group, x)
             m, stats, fitted = posterior(feats, y, mean, cov, noise_var, with_cov=True)
             assert stats is not None
             means.append(m)
