@@ -117,10 +117,11 @@ def test_ids_summary_and_csv(found, tmp_path: Path) -> None:  # type: ignore[no-
     out, summary = found.write_csv(tmp_path / "clusters.csv")
     assert summary.name == "clusters_summary.csv"
     rows = list(csv.DictReader(out.open()))
-    assert out.read_text().startswith("query,cluster,")
-    assert {r["query"]: r["cluster"] for r in rows}["c_alone"] == ""
+    assert out.read_text().startswith("video_id,sound_cluster,")
+    assert {r["video_id"]: r["sound_cluster"] for r in rows}["c_alone"] == ""
+    assert {"offset_seconds", "duration_seconds", "notes_per_second"} <= set(rows[0])
     srows = list(csv.DictReader(summary.open()))
-    assert srows[0]["cluster"] == "d0001" and srows[0]["size"] == "3"
+    assert srows[0]["sound_cluster"] == "d0001" and srows[0]["size"] == "3"
     assert srows[0]["first_seen"] == "2023-11-14T22:13:20Z"
 
 

@@ -19,6 +19,7 @@ _COMMANDS = {
     "embed": "reelsense.cli.embed:embed",
     "sounds": "reelsense.cli.sounds:sounds",
     "plot": "reelsense.cli.plot:plot",
+    "rank": "reelsense.cli.rank:rank",
 }
 
 

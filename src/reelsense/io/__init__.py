@@ -4,7 +4,9 @@ This is the only layer that touches media files; everything above works on array
 """
 
 from reelsense.io._decode import decode, probe, read_audio, read_frames
+from reelsense.io._files import NotRegularFileError, read_regular_file, regular_file_size
 from reelsense.io._sidecar import Manifest, Sidecar, iso_time, parse_hashtags, parse_mentions, read_sidecar
+from reelsense.io._text import clean_text, has_surrogates, path_from_text, path_text
 from reelsense.io._types import (
     AUDIO_EXTENSIONS,
     MEDIA_EXTENSIONS,
@@ -31,16 +33,23 @@ __all__ = [
     "Manifest",
     "MediaFile",
     "MediaInfo",
+    "NotRegularFileError",
     "Sidecar",
     "VideoFrames",
     "assign_video_ids",
+    "clean_text",
     "decode",
+    "has_surrogates",
     "iso_time",
     "parse_hashtags",
     "parse_mentions",
+    "path_from_text",
+    "path_text",
     "probe",
     "read_audio",
     "read_frames",
+    "read_regular_file",
     "read_sidecar",
+    "regular_file_size",
     "walk_media",
 ]

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from reelsense._workers import process_pool
-from reelsense.errors import ParameterError, ReelsenseError, SoundIndexFormatError
+from reelsense.errors import DecodeError, ParameterError, ReelsenseError, SoundIndexFormatError
 from reelsense.io import read_audio
 from reelsense.sounds.fingerprint import FingerprintParams, Peaks, peaks_of
 from reelsense.sounds.index._cache import SearchCache
@@ -116,8 +116,11 @@ def peak_arrays(samples: np.ndarray, sample_rate: int, params: FingerprintParams
 
 
 def _fingerprint_file(path: str, params: FingerprintParams) -> tuple[dict[str, np.ndarray], float]:
-    audio = read_audio(path, sample_rate=params.sample_rate)
-    return peak_arrays(audio.samples, audio.sample_rate, params), audio.duration_seconds
+    audio = read_audio(path, sample_rate=params.sample_rate)  # usable audio only (io.audio_problem)
+    arrays = peak_arrays(audio.samples, audio.sample_rate, params)
+    if arrays["peak_times"].shape[0] == 0:
+        raise DecodeError(path, "its audio gives no fingerprint peaks (too quiet or too short to match)")
+    return arrays, audio.duration_seconds
 
 
 class SoundIndex:
@@ -228,13 +231,15 @@ class SoundIndex:
         workers: int = 1,
         replace: bool = False,
         commit_every: int = 64,
+        commit_seconds: float = 30.0,
         on_done: Callable[[str, Exception | None], None] | None = None,
     ) -> list[SoundRecord]:
         """Add many files, fingerprinting them in ``workers`` processes.
 
         Files that fail to decode are skipped with a warning; ``on_done(path, error)`` is
         called for every file once fingerprinted (``error`` None on success). Every
-        ``commit_every`` sounds are committed together. Returns the added sounds' records.
+        ``commit_every`` sounds, or the sounds fingerprinted within ``commit_seconds``, are
+        committed together (a kill loses at most that much work). Returns the added sounds' records.
         """
         if workers < 1:
             raise ParameterError(f"workers={workers} must be >= 1")
@@ -254,7 +259,9 @@ class SoundIndex:
             else:
                 results = (_call(_fingerprint_file, p, self.params) for p in str_paths)
             items = self._items(str_paths, ids, results, on_done)
-            records = self._store.add_many(items, replace=replace, commit_every=commit_every)
+            records = self._store.add_many(
+                items, replace=replace, commit_every=commit_every, commit_seconds=commit_seconds
+            )
         finally:
             if executor is not None:
                 executor.shutdown(cancel_futures=True)
