@@ -13,7 +13,7 @@ reference. A reference stores its bits packed in one ``uint32`` per frame.
 Search (:func:`dense_search`): the query's spectrogram is mapped into the reference's time and
 frequency axes under each (time scale, frequency shift) hypothesis of a fine grid, its bits are
 taken there, and the +-1 bit agreement with every reference at every offset is computed by FFT
-correlation over overlapping blocks of the references. Each hypothesis' correlations are
+correlation over overlapping blocks of the references laid end to end. Each hypothesis' correlations are
 standardised by their mean and standard deviation over all offsets of all references (the
 null: nearly every offset is a non-match); the best ``z`` over sounds, hypotheses and offsets
 is the candidate. Its score is a false-match probability over the whole search like the peak
@@ -57,7 +57,8 @@ class DenseConfig:
 
     ``scale_step`` and ``shift_step_bins``: spacing of the hypothesis grid (the families and
     ranges are the peak matcher's); ``block_frames``: FFT length of the blocks the references are
-    correlated in (queries longer than half of it, in reference frames, are cut to that);
+    correlated in (queries longer than half of it, in reference frames, are cut to that, so blocks
+    overlap by at most half);
     ``min_query_frames``: shorter queries are not searched; ``batch_blocks``: reference blocks
     held in memory at once (bounds memory: about ``batch_blocks * block_frames * 128`` bytes).
     """
@@ -176,37 +177,43 @@ def _mapped_signs(spectrogram_db: np.ndarray, scale: float, shift_bins: float) -
 
 
 class DenseReferences:
-    """The references' bits, cut into overlapping blocks for FFT correlation.
+    """The references' packed bits laid end to end, cut into overlapping blocks for FFT correlation.
 
-    Block ``i`` of a reference starts at frame ``i * hop`` (``hop`` = half the block) and holds
-    ``block_frames`` frames (zero-padded past the end), so every query of up to ``hop`` frames
-    lies whole in the block of each offset. Block spectra are computed per search, in batches of
-    ``batch_blocks``; nothing but the packed bits is kept.
+    For a query of ``k`` frames, block ``i`` starts at frame ``i * hop`` of the concatenation with
+    ``hop = block_frames - k`` and holds ``block_frames`` frames (zero-padded past the end), so the
+    query lies whole in the block of each offset. An offset counts when it lies in a reference
+    with at least half of the query inside that reference. Block spectra are computed per search,
+    in batches of ``batch_blocks``; nothing but the packed bits is kept.
     """
 
     def __init__(self, words: list[np.ndarray], config: DenseConfig) -> None:
-        self.words = [np.asarray(w, dtype=np.uint32) for w in words]
+        parts = [np.asarray(w, dtype=np.uint32) for w in words]
         self.config = config
-        self.hop = config.block_frames // 2
-        blocks: list[tuple[int, int]] = []
-        for r, w in enumerate(self.words):
-            blocks.extend((r, start) for start in range(0, max(int(w.size), 1), self.hop) if w.size)
-        self.blocks = blocks
+        sizes = np.array([w.size for w in parts], dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.ends = self.starts + sizes
+        self.words = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
+        self.owner = np.repeat(np.arange(len(parts)), sizes)
+        self._n = len(parts)
+        # the first frame of each reference has no predecessor: its bits carry nothing
+        self._first = np.zeros(self.words.size, dtype=bool)
+        self._first[self.starts[sizes > 0]] = True
 
     def __len__(self) -> int:
-        return len(self.words)
+        return self._n
 
     @property
     def total_frames(self) -> int:
-        return int(sum(w.size for w in self.words))
+        return int(self.words.size)
 
-    def spectra(self, lo: int, hi: int) -> np.ndarray:
-        """Spectra of blocks ``lo:hi``: complex64 ``[hi - lo, 32, block_frames // 2 + 1]``."""
+    def spectra(self, starts: np.ndarray) -> np.ndarray:
+        """Spectra of the blocks at ``starts``: complex64 ``[len(starts), 32, block_frames // 2 + 1]``."""
         n = self.config.block_frames
-        out = np.zeros((hi - lo, N_BITS, n // 2 + 1), dtype=np.complex64)
-        for i, (r, start) in enumerate(self.blocks[lo:hi]):
-            b = unpack_bits(self.words[r][max(start - 1, 0) : start + n])[1 if start else 0 :]
-            out[i] = scipy.fft.rfft(b.T, n=n, axis=1)
+        out = np.zeros((len(starts), N_BITS, n // 2 + 1), dtype=np.complex64)
+        for i, start in enumerate(starts):
+            b = 2.0 * ((self.words[start : start + n, None] >> np.arange(N_BITS, dtype=np.uint32)) & 1) - 1.0
+            b[self._first[start : start + n]] = 0.0
+            out[i] = scipy.fft.rfft(b.astype(np.float32).T, n=n, axis=1)
         return out
 
 
@@ -238,11 +245,10 @@ def dense_search(
     q = np.asarray(query_spectrogram_db, dtype=np.float32)
     if q.ndim != 2 or q.shape[1] < N_BITS + 1:
         raise ParameterError(f"query spectrogram must be [n_frames, >= {N_BITS + 1} bins], got {q.shape}")
-    if q.shape[0] < cfg.min_query_frames or not refs.blocks:
+    if q.shape[0] < cfg.min_query_frames or not refs.total_frames:
         return None
-    n, hop = cfg.block_frames, refs.hop
-    lens = np.array([refs.words[r].size for r, _ in refs.blocks], dtype=np.int64)
-    starts = np.array([s for _, s in refs.blocks], dtype=np.int64)
+    n = cfg.block_frames
+    longest = n // 2  # queries are cut to half a block (in reference frames)
     n_h = len(scales)
     sums = np.zeros(n_h)
     sumsq = np.zeros(n_h)
@@ -251,19 +257,26 @@ def dense_search(
     best_at: list[tuple[int, int]] = [(-1, -1)] * n_h
     mapped: list[np.ndarray | None] = []
     for s, k in zip(scales, shifts, strict=True):
-        sg = _mapped_signs(q, float(s), float(k))[:hop]
+        sg = _mapped_signs(q, float(s), float(k))[:longest]
         mapped.append(sg.astype(np.int8) if sg.shape[0] >= cfg.min_query_frames else None)
-    for lo in range(0, len(refs.blocks), cfg.batch_blocks):
-        hi = min(lo + cfg.batch_blocks, len(refs.blocks))
-        spec = refs.spectra(lo, hi)
-        local = np.arange(hop)[None, :]
+    if not any(m is not None for m in mapped):
+        return None
+    hop = n - max(m.shape[0] for m in mapped if m is not None)
+    total = refs.total_frames
+    starts = np.arange(0, total, hop, dtype=np.int64)
+    pos = starts[:, None] + np.arange(hop)[None, :]  # the offset of each correlation value
+    inside = pos < total
+    end = np.where(inside, refs.ends[refs.owner[np.minimum(pos, total - 1)]], -1)
+    for lo in range(0, len(starts), cfg.batch_blocks):
+        hi = min(lo + cfg.batch_blocks, len(starts))
+        spec = refs.spectra(starts[lo:hi])
         for h, mapped_h in enumerate(mapped):
             if mapped_h is None:
                 continue
             sg = mapped_h
             kq = sg.shape[0]
             # offsets whose query lies at least half inside the reference
-            ok = (starts[lo:hi, None] + local + kq // 2) <= lens[lo:hi, None]
+            ok = (pos[lo:hi] + kq // 2) <= end[lo:hi]
             if not ok.any():
                 continue
             qf = np.conj(scipy.fft.rfft(sg.T.astype(np.float32), n=n, axis=1)).astype(np.complex64)
@@ -289,11 +302,12 @@ def dense_search(
     if not np.isfinite(z[h]):
         return None
     block, o = best_at[h]
-    r, start = refs.blocks[block]
+    offset = int(starts[block] + o)
+    r = int(refs.owner[offset])
     trials = math.log10(float(counts[live].mean()) * int(live.sum())) + TRIALS_MARGIN_LOG10
     return DenseHit(
         sound=r,
-        offset_frames=int(start + o),
+        offset_frames=offset - int(refs.starts[r]),
         scale=float(scales[h]),
         shift_bins=float(shifts[h]),
         z=float(z[h]),
