@@ -24,12 +24,20 @@ import numpy as np
 from reelsense._workers import process_pool
 from reelsense.errors import DecodeError, ParameterError, ReelsenseError, SoundIndexFormatError
 from reelsense.io import read_audio
-from reelsense.sounds.fingerprint import FingerprintParams, Peaks, peaks_of
+from reelsense.sounds.dense import BITS_ARRAY, DenseReferences, dense_search, frame_bits
+from reelsense.sounds.fingerprint import FingerprintParams, Peaks, log_spectrogram, pick_peaks
 from reelsense.sounds.index._cache import SearchCache
 from reelsense.sounds.index._records import SoundRecord, StoreItem
 from reelsense.sounds.index._search_file import search_file_path
 from reelsense.sounds.index._store import FingerprintStore
-from reelsense.sounds.match import MatchConfig, SoundMatch, match_query, prepare_query
+from reelsense.sounds.match import (
+    MatchConfig,
+    SoundMatch,
+    dense_grid,
+    dense_match,
+    match_query,
+    prepare_query_from_peaks,
+)
 
 __all__ = ["IndexStats", "SoundIndex", "SoundInfo", "match_files"]
 
@@ -110,9 +118,11 @@ def _params_from_store(stored: dict[str, object], path: str | os.PathLike[str]) 
 
 
 def peak_arrays(samples: np.ndarray, sample_rate: int, params: FingerprintParams) -> dict[str, np.ndarray]:
-    """The arrays stored for one reference sound: ``peak_times`` and ``peak_bins`` (float32 ``[n]``)."""
-    peaks = peaks_of(samples, sample_rate, params, params.ref_peaks_per_second)
-    return {"peak_times": peaks.times, "peak_bins": peaks.bins}
+    """The arrays stored for one reference sound: ``peak_times`` and ``peak_bins`` (float32 ``[n]``)
+    and the dense test's ``frame_bits`` (uint32 ``[n_frames]``, :func:`reelsense.sounds.dense.frame_bits`)."""
+    spec = log_spectrogram(samples, sample_rate, params)
+    peaks = pick_peaks(spec, params, params.ref_peaks_per_second)
+    return {"peak_times": peaks.times, "peak_bins": peaks.bins, BITS_ARRAY: frame_bits(spec)}
 
 
 def _fingerprint_file(path: str, params: FingerprintParams) -> tuple[dict[str, np.ndarray], float]:
@@ -138,6 +148,7 @@ class SoundIndex:
         self.params = params
         self.config = config or MatchConfig()
         self._search = SearchCache(store, params, {"scheme": SCHEME, "scheme_version": SCHEME_VERSION})
+        self._dense: tuple[int, DenseReferences, list[str]] | None = None
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -382,8 +393,51 @@ class SoundIndex:
         search = self._search.get()
         if not len(search):
             return []
-        query = prepare_query(samples, sample_rate, self.params, self.config)
-        return match_query(query, search, self.params, self.config, threshold=threshold, top_k=top_k)
+        threshold = self.config.threshold if threshold is None else threshold
+        x = np.asarray(samples)
+        duration = float(x.shape[0]) / float(sample_rate) if sample_rate > 0 else 0.0
+        spec = log_spectrogram(x, sample_rate, self.params)
+        peaks = pick_peaks(spec, self.params, self.params.query_peaks_per_second)
+        query = prepare_query_from_peaks(peaks, duration, self.params, self.config)
+        found = match_query(query, search, self.params, self.config, threshold=threshold, top_k=top_k)
+        if not self.config.dense_second_chance or (found and found[0].score >= self.config.dense_below_score):
+            return found
+        refs, ids = self._dense_references()
+        if not len(refs):
+            return found
+        hit = dense_search(spec, refs, *dense_grid(self.config, self.params))
+        extra = dense_match(hit, ids, len(peaks), duration, self.params, threshold)
+        if extra is None or any(m.sound_id == extra.sound_id and m.score >= extra.score for m in found):
+            return found
+        out = [extra, *(m for m in found if m.sound_id != extra.sound_id)]
+        out.sort(key=lambda m: (-m.score, m.sound_id))
+        return out[: self.config.top_k if top_k is None else top_k]
+
+    def _dense_references(self) -> tuple[DenseReferences, list[str]]:
+        """The stored frame bits of every sound (cached per index generation). Sounds added by a
+        reelsense that stored none are left out of the dense test, with a warning."""
+        if self._dense is None or self._dense[0] != self._store.generation:
+            words: list[np.ndarray] = []
+            ids: list[str] = []
+            missing = 0
+            with self._store.iter_arrays() as stream:
+                generation = int(stream.generation)
+                for _key, sound_id, arrays in stream:
+                    if BITS_ARRAY in arrays:
+                        words.append(np.asarray(arrays[BITS_ARRAY], dtype=np.uint32))
+                        ids.append(sound_id)
+                    else:
+                        missing += 1
+            if missing:
+                logger.warning(
+                    "%s: %d of %d sounds have no frame bits (added by an older reelsense); the dense "
+                    "second chance skips them: rebuild the index to include them",
+                    self._store.path,
+                    missing,
+                    missing + len(ids),
+                )
+            self._dense = (generation, DenseReferences(words, self.config.dense), ids)
+        return self._dense[1], self._dense[2]
 
     def match_file(
         self, path: str | os.PathLike[str], *, top_k: int | None = None, threshold: float | None = None
