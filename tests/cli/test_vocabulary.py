@@ -83,7 +83,7 @@ def test_one_name_per_option(command: list[str]) -> None:
         assert "-w, --workers" in text and "at most 8" in text
     if command in (["sounds", "match"], ["sounds", "discover"], ["sounds", "trends"]):
         assert "--min-score" in text
-    if command in (["embed"], ["sounds", "add"], ["sounds", "match"]):
+    if command != ["sounds", "info"]:
         assert "--strict" in text
 
 
@@ -115,6 +115,28 @@ def test_strict_stops_at_the_first_failure(with_broken: Path, tmp_path: Path) ->
     )
     assert code == 1 and "aa-broken" in output and "--strict" in output
     assert "Traceback" not in output
+
+
+def test_discover_strict_stops_at_the_first_failure(with_broken: Path, tmp_path: Path) -> None:
+    out = tmp_path / "clusters.csv"
+    code, output = _invoke("sounds", "discover", str(with_broken), "-o", str(out), "-w", "1")
+    assert code == 1 and "1 errors" in output, output
+    rows = {r.split(",")[0]: r for r in out.read_text("utf-8").splitlines()[1:]}
+    assert set(rows) == {"a", "aa-broken", "b"}
+    out.unlink()
+    code, output = _invoke("sounds", "discover", str(with_broken), "-o", str(out), "-w", "1", "--strict")
+    assert code == 1 and "aa-broken" in output and "--strict" in output, output
+    assert "Traceback" not in output and not out.exists()
+
+
+def test_trends_strict_stops_at_the_first_failure(with_broken: Path, tmp_path: Path) -> None:
+    out = tmp_path / "trends.csv"
+    code, output = _invoke("sounds", "trends", str(with_broken), "-o", str(out), "-w", "1")
+    assert out.exists() and "--strict" not in output, output
+    out.unlink()
+    code, output = _invoke("sounds", "trends", str(with_broken), "-o", str(out), "-w", "1", "--strict")
+    assert code == 1 and "aa-broken" in output and "--strict" in output, output
+    assert "Traceback" not in output and not out.exists()
 
 
 def test_ctrl_c_says_what_was_saved_and_exits_130(

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from music import make_notes, render
-from reelsense.errors import ParameterError
+from reelsense.errors import ItemFailedError, ParameterError
 from reelsense.sounds import SoundIndex
 from reelsense.sounds.discover import (
     AudioClip,
@@ -148,6 +148,17 @@ def test_decode_errors_keep_a_row(tmp_path: Path) -> None:
     bad.write_bytes(b"not a video")
     res = discover_sounds([bad])
     assert res.videos[0].error and res.videos[0].cluster is None and res.stats.n_errors == 1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_strict_raises_at_the_first_failure(tmp_path: Path, workers: int) -> None:
+    paths = []
+    for name in ("x1", "x2", "x3"):
+        paths.append(tmp_path / f"{name}.mp4")
+        paths[-1].write_bytes(b"not a video")
+    with pytest.raises(ItemFailedError) as info:
+        discover_sounds(paths, workers=workers, strict=True)
+    assert info.value.item_id == "x1" and info.value.cause
 
 
 def test_duplicate_ids_rejected(clips: list[AudioClip]) -> None:

@@ -17,6 +17,7 @@ from reelsense.cli._common import (
     resolve_workers,
     sound_index_option,
     stage_bars,
+    strict_option,
     verbosity_options,
     workers_option,
 )
@@ -48,6 +49,7 @@ _common = [
                  help="Consistent links (from distinct videos) needed to merge two groups."),
     click.option("--neighbours", default=12, show_default=True, type=click.IntRange(1),
                  help="Matches kept per video."),
+    strict_option,
     progress_option,
     verbosity_options,
 ]  # fmt: skip
@@ -77,6 +79,7 @@ def discover(
     min_score: float,
     min_support: int,
     neighbours: int,
+    strict: bool,
     progress: bool | None,
 ) -> None:
     """Find which videos in FILES_OR_DIRS share a sound (sped up, slowed, pitched too).
@@ -101,6 +104,7 @@ def discover(
                 params=params,
                 workers=resolve_workers(workers),
                 on_progress=update,
+                strict=strict,
             )
         out, summ = result.write_csv(output, summary)
     st = result.stats
@@ -163,6 +167,7 @@ def trends(
     min_score: float,
     min_support: int,
     neighbours: int,
+    strict: bool,
     progress: bool | None,
 ) -> None:
     """Usage over time and trend score of every sound in FILES_OR_DIRS_OR_CLUSTERS.
@@ -193,6 +198,7 @@ def trends(
             clusters_output=clusters_output,
             on_progress=update,
             link_hashtags=hashtag_links,
+            strict=strict,
         )
     hot = [s.sound for s in result.sounds if s.trend.trending]
     linked = sum(s.n_linked for s in result.sounds)

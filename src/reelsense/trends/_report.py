@@ -74,6 +74,7 @@ def trend_report(
     link_hashtags: bool = True,
     link_params: HashtagLinkParams | None = None,
     has_music: Callable[[Use], bool] | None = None,
+    strict: bool = False,
 ) -> TrendReport:
     """Per-sound usage trends of ``inputs``, written to ``output`` (CSV) and ``report`` (HTML).
 
@@ -82,6 +83,8 @@ def trend_report(
     discovery tables when sounds are discovered here. ``link_hashtags``: also count, under
     the sound whose signature hashtag they carry, videos whose audio matched no sound but
     has music (:func:`hashtag_links`; ``has_music`` defaults to decoding the video).
+    ``strict``: when sounds are discovered here, the first video that fails raises
+    :class:`~reelsense.errors.ItemFailedError` (see :func:`discover_sounds`).
     """
     params = params or TrendParams()
     if not inputs:
@@ -107,6 +110,7 @@ def trend_report(
             params=discovery_params,
             workers=workers,
             on_progress=on_progress,
+            strict=strict,
         )
         if clusters_output is not None:
             discovery.write_csv(clusters_output)

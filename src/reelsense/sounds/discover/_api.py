@@ -20,14 +20,15 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 
 from reelsense._workers import process_pool
-from reelsense.errors import ParameterError
+from reelsense.errors import ItemFailedError, ParameterError
 from reelsense.sounds.discover._geometry import place_members
 from reelsense.sounds.discover._graph import EdgeTable, GraphClusters, cluster_graph
 from reelsense.sounds.discover._matcher import VideoMatcher
@@ -82,7 +83,7 @@ def _run(
     initializer: Callable[..., None],
     initargs: tuple[object, ...],
     on_each: Callable[[int], None],
-) -> Iterator[R]:
+) -> Generator[R, None, None]:
     """``map(fn, jobs)`` in order, in ``workers`` processes (in-process when 1)."""
     if workers <= 1 or len(jobs) <= 1:
         initializer(*initargs)
@@ -177,13 +178,16 @@ def discover_sounds(
     workers: int = 1,
     ids: Sequence[str] | None = None,
     on_progress: ProgressCallback | None = None,
+    strict: bool = False,
 ) -> Discovery:
     """Group videos (paths or :class:`AudioClip`) by the sound they share.
 
     ``index``: a :class:`~reelsense.audio.SoundIndex` file; clusters holding a library sound
     are named after it. ``ids``: video ids (default: file stems / clip ids; must be unique).
     ``on_progress(stage, done, total)`` is called after each video of each stage.
-    Videos that fail to decode keep a row with their error. Returns a :class:`Discovery`.
+    Videos that fail to decode keep a row with their error; with ``strict`` the first one
+    raises :class:`~reelsense.errors.ItemFailedError` instead (the workers are stopped).
+    Returns a :class:`Discovery`.
     """
     params = params or DiscoveryParams()
     if workers < 1:
@@ -203,9 +207,13 @@ def discover_sounds(
             on_progress("fingerprint", done, n)
 
     t0 = time.perf_counter()
-    prints = list(
-        _run(print_source, jobs, workers, init_worker, (params, fp_params, config, index_path), tick)
-    )
+    prints: list[VideoPrint] = []
+    stage1 = _run(print_source, jobs, workers, init_worker, (params, fp_params, config, index_path), tick)
+    with closing(stage1):  # closing it cancels the pending jobs and shuts the pool down
+        for p in stage1:
+            if strict and p.error is not None:
+                raise ItemFailedError(video_ids[p.number], p.error)
+            prints.append(p)
     t1 = time.perf_counter()
     video_edges, index_bytes = _video_edges(prints, params, fp_params, config, workers, on_progress)
     t2 = time.perf_counter()
