@@ -44,6 +44,7 @@ def embed_with_ray(
 ) -> EmbedSummary:
     run = RunConfig(
         flush_rows=shard_rows,
+        flush_seconds=3600.0,  # shards by rows only: the tests count them
         ray_videos_per_task=videos_per_task,
         ray_task_retries=task_retries,
         retry_errors=retry_errors,

@@ -4,6 +4,7 @@ newest row wins."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -132,3 +133,53 @@ def test_refusals(tmp_path: Path) -> None:
         folder.open()
         with pytest.raises(OutputError, match="do not fit the output schema"):
             _write(folder, pa.table({"video_id": ["a"]}))
+
+
+def test_ray_driver_writes_a_shard_while_it_waits_for_the_next_block(tmp_path: Path) -> None:
+    """The Ray engine's driver loop (`_arriving` + `writer.tick`): the rows that came back are
+    written after `flush_seconds` even though the next block has not arrived; the second block
+    only comes once that shard is on disk, and no id is written twice."""
+    import threading
+
+    from reelsense.pipeline._ray import _arriving
+
+    schema = _schema()
+    out = tmp_path / "out"
+    on_disk = threading.Event()
+
+    def blocks() -> Iterator[pa.Table]:
+        yield _table(schema, ["a", "b"])
+        assert on_disk.wait(timeout=120), "no shard was written while waiting"
+        yield _table(schema, ["c"])
+
+    def tick() -> None:
+        folder.tick()
+        if folder.files():
+            on_disk.set()
+
+    with OutputWriter(out, schema, layout="shards", flush_rows=100, flush_seconds=0.5) as folder:
+        folder.open()
+        seen = []
+        for block in _arriving(blocks(), folder.flush_seconds, tick):
+            seen.append(block["video_id"].to_pylist())
+            if len(seen) == 1:
+                assert not folder.files()  # nothing written yet: the block is buffered
+            folder.add_table(block)
+        folder.finish()
+    assert seen == [["a", "b"], ["c"]]
+    assert sorted(r["video_id"] for r in _all_rows(out)) == ["a", "b", "c"]
+    assert [r["video_id"] for r in pq.read_table(sorted(folder.files())[0]).to_pylist()] == ["a", "b"]
+
+
+def test_ray_driver_loop_raises_the_error_of_the_iteration() -> None:
+    from reelsense.pipeline._ray import _arriving
+
+    def broken() -> Iterator[int]:
+        yield 1
+        raise OutputError("block 2 failed")
+
+    got = []
+    with pytest.raises(OutputError, match="block 2 failed"):
+        for item in _arriving(broken(), 10.0, lambda: None):
+            got.append(item)
+    assert got == [1]

@@ -12,13 +12,16 @@ The pipeline (Ray does all the scheduling, retrying and backpressure):
    stages once with the caller's :class:`~reelsense.pipeline.ActorPlan` and runs them on
    batches sized by frames (:class:`~reelsense.pipeline._ray_tasks.ModelActor`).
 4. The driver streams the finished rows back into the writer, which writes them as shards
-   (each atomically) with the same schema and file metadata as a local output.
+   (each atomically) with the same schema and file metadata as a local output: every
+   ``flush_rows`` rows, and at least every ``flush_seconds`` while rows are buffered, also
+   while the driver waits for the next block (:func:`_arriving`).
 
 Failures: a file that does not decode, or that makes a stage fail, gets an error row, as
 locally. A task that dies (a decoder crash, the OOM killer) is retried by Ray up to
 ``ray_task_retries`` times; if it still fails, its videos are run again one per task, and
 a video that still kills its task gets an error row saying so. A killed driver loses only
-the rows it had not yet written (at most one shard); re-running computes only those.
+the rows it had not yet written (at most ``flush_seconds`` of returned rows); re-running
+computes only those and the videos still in flight.
 
 This module imports no model code: what runs is the :class:`~reelsense.pipeline.JobSpec`.
 """
@@ -28,10 +31,12 @@ from __future__ import annotations
 import json
 import logging
 import math
+import queue
+import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from reelsense.errors import ParameterError
 from reelsense.pipeline._config import RunConfig
@@ -44,6 +49,8 @@ from reelsense.pipeline._writer import OutputWriter
 __all__ = ["RayEngine"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def _import_ray() -> Any:
@@ -62,6 +69,51 @@ def _items(todo: Sequence[PlannedVideo]) -> list[dict[str, str]]:
         {"video_id": p.item.video_id, "path": p.item.path, "base": json.dumps(p.base_columns(), default=str)}
         for p in todo
     ]
+
+
+def _arriving(items: Iterable[T], wait_seconds: float, on_wait: Callable[[], None]) -> Iterator[T]:
+    """The items of ``items``, in order, iterated in a helper thread so that ``on_wait()`` is
+    called at least every ``wait_seconds`` (and at most four times as often) while none
+    arrives. An error of the iteration is raised here; leaving the loop stops the thread at
+    its next item."""
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(message: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(message, timeout=0.25)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pump() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(("error", exc))
+
+    thread = threading.Thread(target=pump, name="reelsense-ray-blocks", daemon=True)
+    thread.start()
+    poll = min(1.0, wait_seconds / 4)
+    try:
+        while True:
+            try:
+                kind, value = handoff.get(timeout=poll)
+            except queue.Empty:
+                on_wait()
+                continue
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
 
 
 class RayEngine:
@@ -192,7 +244,9 @@ class RayEngine:
                 ModelActor.rows_only, fn_kwargs={"schema": writer.schema}, batch_format="pyarrow"
             )
         done: set[str] = set()
-        for block in dataset.iter_batches(batch_format="pyarrow", batch_size=None):
+        blocks = dataset.iter_batches(batch_format="pyarrow", batch_size=None)
+        # the writer writes a shard when flush_seconds passed, also while no block comes back
+        for block in _arriving(blocks, writer.flush_seconds, writer.tick):
             writer.add_table(block)
             for vid, status, error in zip(
                 block["video_id"].to_pylist(),
