@@ -13,16 +13,16 @@ Then the two kinds of "related" a feed wants, for the fused embedding with and w
 discovered sounds (``--sound-index`` only): same-sound hit@5, and "repost original in the top
 10" (a repost, truth ``repost_of``, finds the video whose picture it reuses among its 10
 nearest). ``--set DIR`` scores another query set in the bench's format (truth.csv + queries/,
-e.g. ``scripts/make_hard_queries.py``'s, whose feed videos have pictures, reposts and sounds
+e.g. ``scripts/bench/make_hard_queries.py``'s, whose feed videos have pictures, reposts and sounds
 with many uses); the library is always the bench's.
 
-    python scripts/bench_embed.py                 # embed (cached in --work) and score
-    python scripts/bench_embed.py --set /tmp/hardset      # the hard set's videos
-    python scripts/bench_embed.py --frames    # also frame sampling/pooling: cost, same-picture mAP
-    python scripts/bench_embed.py --weights       # also: fused variants with other weights
-    python scripts/bench_embed.py --feed-variants     # also: the feed table for FEED_VARIANTS
-    python scripts/bench_embed.py --rescore --feed-variants   # no embedding run: score --work's output
-    python scripts/bench_embed.py --compare-discovery default clustering=components,library=residual
+    python scripts/bench/bench_embed.py                 # embed (cached in --work) and score
+    python scripts/bench/bench_embed.py --set /tmp/hardset      # the hard set's videos
+    python scripts/bench/bench_embed.py --frames    # also frame sampling/pooling: cost, same-picture mAP
+    python scripts/bench/bench_embed.py --weights       # also: fused variants with other weights
+    python scripts/bench/bench_embed.py --feed-variants     # also: the feed table for FEED_VARIANTS
+    python scripts/bench/bench_embed.py --rescore --feed-variants   # no embedding run: score --work's output
+    python scripts/bench/bench_embed.py --compare-discovery default clustering=components,library=residual
                                                   # the corpus pass again with other engine options
 """
 
@@ -45,7 +45,7 @@ from reelsense.featurize._discovery import default_discoverer
 from reelsense.featurize._fusion_stage import fuse_columns, sound_keys, vectors_from_arrow
 from reelsense.fusion import FusionConfig, pool_frames
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------------------- metrics

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark ``reelsense rank`` on the feedback benchmark and on a synthetic large log.
 
-    python scripts/bench_rank.py dev.parquet                         # feedback scores + timings
-    python scripts/bench_rank.py dev.parquet --curve docs/ranking_curve.csv   # + NDCG vs feedback
-    python scripts/bench_rank.py --synthetic-only --events 1000000 --videos 100000
+    python scripts/bench/bench_rank.py dev.parquet                         # feedback scores + timings
+    python scripts/bench/bench_rank.py dev.parquet --curve docs/ranking_curve.csv   # + NDCG vs feedback
+    python scripts/bench/bench_rank.py --synthetic-only --events 1000000 --videos 100000
 
 ``dev.parquet`` is ``reelsense embed ../shared/bench/sounds/queries --sound-index
 ../shared/bench/sounds/library --discover-sounds -o dev.parquet`` (default preset). For the
@@ -43,7 +43,7 @@ from reelsense.rank import (
     train_ranker,
 )
 
-BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
+BENCH = Path(__file__).resolve().parents[3] / "shared" / "bench"
 
 
 def write_recs(feeds: list, path: Path) -> None:
