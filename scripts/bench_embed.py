@@ -20,6 +20,8 @@ with many uses); the library is always the bench's.
     python scripts/bench_embed.py --set /tmp/hardset      # the hard set's videos
     python scripts/bench_embed.py --frames    # also frame sampling/pooling: cost, same-picture mAP
     python scripts/bench_embed.py --weights       # also: fused variants with other weights
+    python scripts/bench_embed.py --embeddings dev.parquet --learned-fusion fusion.json
+                                                  # + the weights of `reelsense fusion train`
     python scripts/bench_embed.py --compare-discovery default clustering=components,library=residual
                                                   # the corpus pass again with other engine options
 """
@@ -286,6 +288,15 @@ def main() -> None:
     parser.add_argument("--frames", action="store_true", help="compare frame sampling and pooling")
     parser.add_argument("--weights", action="store_true", help="score fusion variants")
     parser.add_argument("--no-embed", action="store_true", help="only --frames")
+    parser.add_argument(
+        "--learned-fusion",
+        type=Path,
+        default=None,
+        help="also score the weights of `reelsense fusion train` (a JSON file) in the feed table",
+    )
+    parser.add_argument(
+        "--embeddings", type=Path, default=None, help="score this embed output instead of embedding again"
+    )
     parser.add_argument("--overwrite", action="store_true", help="recompute the cached per-video pass")
     parser.add_argument(
         "--discovery",
@@ -308,8 +319,13 @@ def main() -> None:
     if args.frames:
         compare_frames(args, [queries_root / "queries" / f"{r['qid']}.mp4" for r in truth], truth)
     if not args.no_embed:
-        out = embed(args, queries_root / "queries", sounds / "library")
-        score_output(out, truth, args.weights)
+        out = args.embeddings or embed(args, queries_root / "queries", sounds / "library")
+        extra = None
+        if args.learned_fusion is not None:
+            from reelsense.fusion import LearnedFusion
+
+            extra = {"learned": LearnedFusion.load(args.learned_fusion).config}
+        score_output(out, truth, args.weights, extra)
         for k, spec in enumerate(args.compare_discovery or []):
             copy = args.work / f"dev-discovery-{k}.parquet"
             shutil.copy(out, copy)
