@@ -5,7 +5,8 @@
    :func:`reelsense.sounds.discover.discover_sounds` on every query video WITH the library and
    WITHOUT it, once per ``--discovery`` option set (default: the engine's defaults). Each run
    writes the product CSV (``clusters[_noindex][_K].csv``) and, from the result itself, a
-   scorer copy with the columns ``score_sounds.py`` reads (``query,cluster``), scored with
+   scorer copy with the columns ``score_sounds.py`` reads (``query,cluster``; the product CSV says
+   ``video_id,sound_cluster``), scored with
    ``--clusters`` (adjusted Rand index against ``source_track``) and
    ``--clusters --shared-audio`` (track precision and shared-audio recall).
 2. Checks the placement of each use: speed relative to the representative against the truth
@@ -37,8 +38,7 @@ import numpy as np
 from _bench import ProcSampler, discovery_params
 from reelsense.sounds import SoundIndex
 from reelsense.sounds.discover import Discovery, discover_sounds
-from reelsense.trends import Use, trend_report, trend_table
-from reelsense.trends._stats import TrendParams
+from reelsense.trends import TrendParams, Use, trend_report, trend_table
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BENCH = ROOT.parent / "shared" / "bench"

@@ -61,16 +61,17 @@ def test_discover_then_trends_from_the_table(videos: Path, tmp_path: Path) -> No
     r = runner.invoke(main, ["sounds", "discover", str(videos), "-o", str(out), "--no-progress"])
     assert r.exit_code == 0, r.output
     assert "6 videos: 2 sounds" in r.output
-    assert out.read_text().startswith("query,cluster,")
+    assert out.read_text().startswith("video_id,sound_cluster,")
     rows = _rows(out)
-    assert rows["a_plain"]["cluster"] == rows["a_fast"]["cluster"] == rows["a_slow"]["cluster"] == "d0001"
-    assert rows["b_one"]["cluster"] == rows["b_two"]["cluster"] == "d0002"
-    assert rows["speech"]["cluster"] == ""
+    assert rows["a_plain"]["sound_cluster"] == rows["a_fast"]["sound_cluster"] == "d0001"
+    assert rows["a_slow"]["sound_cluster"] == "d0001"
+    assert rows["b_one"]["sound_cluster"] == rows["b_two"]["sound_cluster"] == "d0002"
+    assert rows["speech"]["sound_cluster"] == ""
     speeds = {k: float(rows[k]["speed_vs_representative"]) for k in ("a_plain", "a_fast", "a_slow")}
     assert speeds["a_fast"] / speeds["a_plain"] == pytest.approx(1.2, rel=0.02)
     assert int(rows["a_plain"]["timestamp"]) == REF - DAY // 2
     summary = _rows(tmp_path / "clusters_summary.csv")
-    assert summary["d0001"]["cluster"] == "d0001" and summary["d0001"]["size"] == "3"
+    assert summary["d0001"]["sound_cluster"] == "d0001" and summary["d0001"]["size"] == "3"
 
     trends, report = tmp_path / "trends.csv", tmp_path / "report.html"
     r = runner.invoke(
@@ -97,13 +98,20 @@ def test_trends_discovers_from_media_in_workers(videos: Path, tmp_path: Path) ->
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert _rows(trends)["d0001"]["trending"] == "1"
-    assert _rows(clusters)["a_slow"]["cluster"] == "d0001"
+    assert _rows(clusters)["a_slow"]["sound_cluster"] == "d0001"
 
 
-def test_trends_from_a_matches_table(videos: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "header",
+    [
+        "video_id,sound_id,sound_score,sound_offset_seconds,sound_speed",
+        "query,predicted_sound,score,offset_s,speed",
+    ],
+)
+def test_trends_from_a_matches_table(videos: Path, tmp_path: Path, header: str) -> None:
     matches = tmp_path / "matches.csv"
     matches.write_text(
-        "query,predicted_sound,score,offset_s,speed\n"
+        header + "\n"
         "a_plain,lib_a,9.1,4.0,1.0\na_fast,lib_a,7.5,6.0,1.2\na_slow,lib_a,8.0,3.0,0.85\n"
         "b_one,,,,\nspeech,,,,\n"
     )

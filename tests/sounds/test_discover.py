@@ -117,10 +117,11 @@ def test_ids_summary_and_csv(found, tmp_path: Path) -> None:  # type: ignore[no-
     out, summary = found.write_csv(tmp_path / "clusters.csv")
     assert summary.name == "clusters_summary.csv"
     rows = list(csv.DictReader(out.open()))
-    assert out.read_text().startswith("query,cluster,")
-    assert {r["query"]: r["cluster"] for r in rows}["c_alone"] == ""
+    assert out.read_text().startswith("video_id,sound_cluster,")
+    assert {r["video_id"]: r["sound_cluster"] for r in rows}["c_alone"] == ""
+    assert {"offset_seconds", "duration_seconds", "notes_per_second"} <= set(rows[0])
     srows = list(csv.DictReader(summary.open()))
-    assert srows[0]["cluster"] == "d0001" and srows[0]["size"] == "3"
+    assert srows[0]["sound_cluster"] == "d0001" and srows[0]["size"] == "3"
     assert srows[0]["first_seen"] == "2023-11-14T22:13:20Z"
 
 
@@ -200,6 +201,17 @@ def test_one_bridging_video_does_not_merge_two_sounds() -> None:
     # with support from a second, distinct video on both sides the groups are one sound
     res = cluster_graph(6, _table([*edges, (1, 5, 10.0, 0.0)]), min_support=2)
     assert len(set(res.root.tolist())) == 1
+
+
+def test_one_edge_merges_two_groups_only_above_merge_score() -> None:
+    # two groups whose only link is one edge (a short use that overlaps one member only)
+    edges = _clique([0, 1, 2], 40.0) + _clique([3, 4, 5], 40.0) + [(2, 3, 12.0, 0.0)]
+    res = cluster_graph(6, _table(edges), min_support=2)  # merge_score=inf: never on one edge
+    assert res.root[0] != res.root[3]
+    res = cluster_graph(6, _table(edges), min_support=2, merge_score=10.0)
+    assert len(set(res.root.tolist())) == 1
+    res = cluster_graph(6, _table(edges), min_support=2, merge_score=15.0)
+    assert res.root[0] != res.root[3]
 
 
 def test_contradicting_speeds_do_not_count_as_support() -> None:

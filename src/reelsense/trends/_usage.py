@@ -3,10 +3,11 @@
 Sources of uses:
 
 * a :class:`~reelsense.sounds.discover.Discovery` (every video in a cluster);
-* a ``clusters.csv`` written by ``reelsense sounds discover`` (header ``query,cluster``;
+* a ``clusters.csv`` written by ``reelsense sounds discover`` (header
+  ``video_id,sound_cluster``; older files ``query,cluster``;
   its ``timestamp``, ``path`` and ``caption`` columns are used when present);
-* a ``matches.csv`` written by ``reelsense sounds match`` (header
-  ``query,predicted_sound``): library sounds only.
+* a ``matches.csv`` written by ``reelsense sounds match`` (``video_id,...,sound_id,...``;
+  also the scorer's ``query,predicted_sound``): library sounds only.
 
 Uses whose timestamp is not in the table are dated from the sidecar of the video with
 the same id among ``media`` files (``<stem>.info.json`` etc., :func:`reelsense.io.read_sidecar`).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from reelsense.errors import OutputError, ParameterError, SidecarError
-from reelsense.io import iso_time, read_sidecar
+from reelsense.io import MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, iso_time, path_from_text, read_sidecar
 from reelsense.sounds.discover import Discovery
 from reelsense.trends._stats import Trend, TrendParams, usage_trend
 
@@ -143,9 +145,16 @@ def _opt_int(text: str | None, where: str) -> int | None:
     if text is None or not text.strip():
         return None
     try:
-        return int(float(text))
+        value = float(text)
     except ValueError as exc:
         raise ParameterError(f"{where}: timestamp {text!r} is not unix seconds") from exc
+    if not (math.isfinite(value) and MIN_TIMESTAMP_SECONDS <= value <= MAX_TIMESTAMP_SECONDS):
+        logger.warning("%s: timestamp %r is outside the years 1-9999; ignored", where, text)
+        return None
+    return int(value)
+
+
+_LIBRARY_KEYS = ("sound_id", "predicted_sound")
 
 
 def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> list[Use]:
@@ -156,14 +165,15 @@ def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> 
         with p.open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             fields = reader.fieldnames or []
-            # a clusters.csv names the video `query` or `video_id` and its sound `cluster` or
-            # `sound_cluster`; a matches.csv has `query,predicted_sound`
+            # a clusters.csv names the video `video_id` (older files `query`) and its sound
+            # `sound_cluster` (`cluster`); a matches.csv has `video_id,...,sound_id` (the
+            # scorer's format `query,predicted_sound`)
             id_key = next((k for k in ("video_id", "query") if k in fields), None)
-            key = next((k for k in ("sound_cluster", "cluster", "predicted_sound") if k in fields), None)
+            key = next((k for k in ("sound_cluster", "cluster", *_LIBRARY_KEYS) if k in fields), None)
             if id_key is None or key is None:
                 raise ParameterError(
-                    f"{p}: expected a clusters.csv (video_id or query, sound_cluster or cluster, ...) "
-                    f"or matches.csv (query,predicted_sound,...), got columns {fields[:6]}"
+                    f"{p}: expected a clusters.csv (video_id, sound_cluster, ...) "
+                    f"or matches.csv (video_id, sound_id, ...), got columns {fields[:6]}"
                 )
             out = []
             for line, row in enumerate(reader, start=2):
@@ -175,12 +185,14 @@ def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> 
                     Use(
                         video_id=row[id_key],
                         sound=sound,
-                        library_sound=(sound or None) if key == "predicted_sound" else lib,
+                        library_sound=(sound or None) if key in _LIBRARY_KEYS else lib,
                         timestamp_seconds=_opt_int(row.get("timestamp"), f"{p}:{line}"),
-                        path=(row.get("path") or "").strip() or None,
+                        path=path_from_text(row.get("path") or "").strip() or None,  # the CSV's escape
                         caption=(row.get("caption") or "").strip() or None,
-                        speed=_opt_float(row.get("speed_vs_representative") or row.get("speed")),
-                        score=_opt_float(row.get("score")),
+                        speed=_opt_float(
+                            row.get("speed_vs_representative") or row.get("sound_speed") or row.get("speed")
+                        ),
+                        score=_opt_float(row.get("score") or row.get("sound_score")),
                     )
                 )
             return out

@@ -220,6 +220,7 @@ def discover_sounds(
         min_score=params.min_score,
         min_support=params.min_support if params.clustering == "supported" else 1,
         join_score=params.join_score,
+        merge_score=params.merge_score if params.clustering == "supported" else math.inf,
         scale_tolerance=params.scale_tolerance,
     )
     notes = np.array([p.notes_per_second for p in prints] + [0.0] * len(lib_ids))

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import soxr
+from scipy import fft as sp_fft
 from scipy import ndimage
 
 from reelsense.errors import ParameterError
@@ -115,14 +116,15 @@ def _stft(x: np.ndarray, params: ContentParams) -> np.ndarray:
         padded, shape=(n_frames, n_fft), strides=(padded.strides[0] * hop, padded.strides[0]), writeable=False
     )
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
-    return np.fft.rfft(frames * window, axis=1).astype(np.complex64)
+    spec: np.ndarray = sp_fft.rfft(frames * window, axis=1)  # float32 in: complex64 out
+    return spec.astype(np.complex64, copy=False)
 
 
 def _istft(spec: np.ndarray, n: int, params: ContentParams) -> np.ndarray:
     """Weighted overlap-add inverse of :func:`_stft` (Hann analysis and synthesis windows)."""
     n_fft, hop = params.n_fft, params.hop_length
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
-    frames = np.fft.irfft(spec, n=n_fft, axis=1).astype(np.float32) * window
+    frames = sp_fft.irfft(spec, n=n_fft, axis=1).astype(np.float32, copy=False) * window
     n_frames = frames.shape[0]
     total = n_fft + hop * (n_frames - 1)
     out = np.zeros(total, dtype=np.float32)

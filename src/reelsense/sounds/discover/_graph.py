@@ -12,7 +12,8 @@ relative to its cluster root (``u_a - u_b = log s`` for an edge ``a -> b``), and
 * two single videos pair up on one edge; a single video joins a group on one edge of
   score ``>= join_score`` or of positive ``priority`` (its library match), or on
   ``min_support`` consistent edges to distinct members;
-* two clusters of several nodes merge only when at least ``min_support`` edges between
+* two clusters of several nodes merge on one edge of score ``>= merge_score``, or when at
+  least ``min_support`` edges between
   them, touching ``min_support`` *distinct* nodes on each side, agree on the clusters'
   relative time scale within ``scale_tolerance`` (so one bridging video, which may simply
   hold two sounds, never merges two sounds; nor do edges that contradict each other);
@@ -176,13 +177,15 @@ def cluster_graph(
     min_score: float = 0.0,
     min_support: int = 2,
     join_score: float = 10.0,
+    merge_score: float = math.inf,
     scale_tolerance: float = 0.03,
 ) -> GraphClusters:
     """Cluster ``n_nodes`` nodes from directed match ``edges`` (see the module docstring).
 
     ``anchor``: bool ``[n_nodes]``, nodes that must stay in different clusters (library
     sounds). Edges below ``min_score`` are ignored. ``join_score``: score of a single edge
-    that lets a lone video join a group by itself. ``scale_tolerance``: largest
+    that lets a lone video join a group by itself; ``merge_score``: the same for two groups
+    (``inf``: never on one edge). ``scale_tolerance``: largest
     disagreement in log time scale (0.03 ~ 3 %) between edges that support one merge.
     """
     if min_support < 1:
@@ -212,7 +215,8 @@ def cluster_graph(
         k = d - forest.pot[a] + forest.pot[b]  # implied u_ra - u_rb
         sa, sb = forest.size[ra], forest.size[rb]
         lone = sa == 1 or sb == 1
-        if (sa == 1 and sb == 1) or (lone and (sc[e] >= join_score or pr[e] > 0)):
+        strong = sc[e] >= join_score if lone else sc[e] >= merge_score
+        if (sa == 1 and sb == 1) or strong or (lone and pr[e] > 0):
             forest.union(ra, rb, k)
             continue
         entries = forest.support[ra].setdefault(rb, [])

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from reelsense.errors import OutputError
-from reelsense.io import iso_time
+from reelsense.io import clean_text, iso_time, path_text
 from reelsense.sounds.discover._geometry import Placement
 from reelsense.sounds.discover._graph import EdgeTable
 from reelsense.sounds.discover._types import (
@@ -27,26 +27,26 @@ from reelsense.sounds.discover._work import VideoPrint
 __all__ = ["SUMMARY_COLUMNS", "VIDEO_COLUMNS", "Discovery", "assemble", "summary_path_for"]
 
 VIDEO_COLUMNS = (
-    "query",
-    "cluster",
+    "video_id",
+    "sound_cluster",
     "score",
     "speed_vs_representative",
-    "pitch_vs_representative",
-    "offset_s",
+    "pitch_semitones_vs_representative",
+    "offset_seconds",
     "representative",
     "library_sound",
     "library_score",
     "n_links",
     "timestamp",
     "upload_time",
-    "duration_s",
-    "notes_per_s",
+    "duration_seconds",
+    "notes_per_second",
     "path",
     "caption",
     "error",
 )
 SUMMARY_COLUMNS = (
-    "cluster",
+    "sound_cluster",
     "size",
     "representative",
     "library_sound",
@@ -87,7 +87,8 @@ class Discovery:
     def write_csv(
         self, path: str | os.PathLike[str], summary_path: str | os.PathLike[str] | None = None
     ) -> tuple[Path, Path]:
-        """Write the per-video table (header starts ``query,cluster``) and the per-sound
+        """Write the per-video table (header starts ``video_id,sound_cluster``, the names of
+        ``reelsense embed``) and the per-sound
         summary (default: ``<stem>_summary.csv`` beside it); returns both paths."""
         out = Path(path)
         summary = Path(summary_path) if summary_path is not None else summary_path_for(out)
@@ -123,9 +124,9 @@ def _video_row(v: VideoSound) -> list[object]:
         iso_time(v.timestamp_seconds),
         _fmt(v.duration_seconds, 3),
         _fmt(v.notes_per_second, 2),
-        v.path or "",
-        (v.caption or "").replace("\r", " ").replace("\n", " "),
-        v.error or "",
+        path_text(v.path) if v.path else "",
+        clean_text(v.caption or "").replace("\r", " ").replace("\n", " "),
+        clean_text(v.error or ""),
     ]
 
 

@@ -69,7 +69,7 @@ class DiscoveryParams:
     ``min_score``: calibrated score a video-to-video match needs to count as an edge (2.0:
     estimated false-match probability 1 % per video). ``library_threshold``: score a match
     against the library needs (None: the index's default). ``neighbours``: matches kept per
-    video. ``min_support``/``join_score``/``scale_tolerance``: merge rules of
+    video. ``min_support``/``join_score``/``merge_score``/``scale_tolerance``: merge rules of
     :func:`cluster_graph` (``supported`` clustering).
     """
 
@@ -78,9 +78,10 @@ class DiscoveryParams:
     library: LibraryUse = "anchors"
     min_score: float = 2.0
     library_threshold: float | None = None
-    neighbours: int = 12
+    neighbours: int = 8
     min_support: int = 2
     join_score: float = 10.0
+    merge_score: float = 8.0
     scale_tolerance: float = 0.03
     min_notes_per_second: float = 1.0
     min_loudness_lufs: float = -50.0
@@ -96,6 +97,8 @@ class DiscoveryParams:
             raise ParameterError(f"neighbours={self.neighbours} must be >= 1")
         if self.min_support < 1:
             raise ParameterError(f"min_support={self.min_support} must be >= 1")
+        if not self.merge_score > 0:
+            raise ParameterError(f"merge_score={self.merge_score} must be > 0 (inf: never on one edge)")
         if not self.scale_tolerance > 0:
             raise ParameterError(f"scale_tolerance={self.scale_tolerance} must be > 0")
         if self.min_notes_per_second < 0 or self.min_cluster_notes_per_second < 0:
