@@ -18,6 +18,8 @@ It also prints the upper bound of shared-audio recall for grouping these edges: 
 components of the true edges alone. Reads truth.csv to score only. Uses the engine's private
 modules on purpose (it inspects the matcher below the public result).
 
+Also prints the matching CPU time per video (one process, the index of all music videos).
+
     python scripts/diagnose_discover.py [--bench ../shared/bench] [--workers 2] [--neighbours 8]
 """
 
@@ -27,6 +29,7 @@ import argparse
 import csv
 import itertools
 import math
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -82,6 +85,7 @@ def main() -> None:
     music = [p for p in prints if p.ref_peaks is not None and p.query is not None]
     matcher = VideoMatcher([p.ref_peaks for p in music if p.ref_peaks is not None], fp, config)
     best: dict[tuple[int, int], float] = {}
+    cpu0 = time.process_time()
     for k, p in enumerate(music):
         assert p.query is not None
         for m in matcher.match(p.query, threshold=params.min_score, top_k=params.neighbours + 1):
@@ -89,6 +93,7 @@ def main() -> None:
             if j != k:
                 key = (min(p.number, music[j].number), max(p.number, music[j].number))
                 best[key] = max(best.get(key, 0.0), m.score)
+    print(f"match: {(time.process_time() - cpu0) / max(1, len(music)):.4f} CPU s per video (one process)")
     print(f"{len(music)} of {len(prints)} videos pass the music gate")
     found, total = Counter(), Counter()
     parent = list(range(len(qids)))
