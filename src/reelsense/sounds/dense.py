@@ -226,9 +226,9 @@ def dense_log10p(z: float, log10_trials: float) -> float:
 
 #: log10 of a safety margin on the trials (1000x). The standardised agreement of the best of
 #: ~3e7 alignments of music that is not in the index mostly sits where a normal null puts it
-#: (z 5.3-5.9 on the hard set's negatives), but a few clips of other music reach z 6.1-6.8 (similar
-#: passages): the peak score's margin of 10x would let those score up to 3; 1000x keeps them at 1
-#: or less. A true match then needs z >= 7.2 or so at the dev library's size.
+#: (z 5.2-5.9 for 27 of the hard set's 34 negatives against the dev library), but similar passages
+#: of other music reach z 6.0-6.8: the peak score's margin of 10x would let the highest score 3;
+#: 1000x keeps them at 1 or less. A true match then needs z >= 7.2 or so at the dev library's size.
 TRIALS_MARGIN_LOG10 = 3.0
 
 
