@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,8 @@ def test_symlink_loop_and_duplicates(tmp_path: Path) -> None:
     (tmp_path / "a" / "link.mp4").symlink_to(tmp_path / "a" / "clip.mp4")  # same file twice
     (tmp_path / "a" / "dangling.mp4").symlink_to(tmp_path / "missing.mp4")
     files = walk_media([tmp_path / "a", tmp_path / "a" / "sub"])
-    assert _rels(files) == ["clip.mp4", "sub/deep.mp4"]
+    # the dangling link is listed (its decode gives an error row saying so), never skipped silently
+    assert _rels(files) == ["clip.mp4", "dangling.mp4", "sub/deep.mp4"]
 
 
 def test_default_ids(tmp_path: Path) -> None:
@@ -70,18 +72,31 @@ def test_assign_ids_prefers_sidecar_and_disambiguates(tmp_path: Path) -> None:
     assert _rels(files) == ["clip.mp4", "clip.webm", "other.mp4", "s1.mp4"]
     # two formats of one stem get their extensions; sidecar ids win over paths
     assert assign_video_ids(files, [None, None, "123", None]) == ["clip.mp4", "clip.webm", "123", "s1"]
-    # two files claiming one sidecar id with the same extension cannot be told apart
-    with pytest.raises(ParameterError, match=r"'123\.mp4' would be given to both"):
-        assign_video_ids(files, [None, None, "123", "123"])
+    # two files claiming one sidecar id with the same extension get a digest of their path
+    ids = assign_video_ids(files, [None, None, "123", "123"])
+    assert ids[:2] == ["clip.mp4", "clip.webm"]
+    assert ids[2] != ids[3] and all(re.fullmatch(r"123\.mp4~[0-9a-f]{8}", i) for i in ids[2:])
+    assert assign_video_ids(files, [None, None, "123", "123"]) == ids  # stable
 
 
-def test_assign_ids_unresolvable_collision_raises(tmp_path: Path) -> None:
-    _touch(tmp_path, "one/clip.mp4", "two/clip.mp4")
+def test_assign_ids_collision_across_roots_gets_digests(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _touch(tmp_path, "one/clip.mp4", "two/clip.mp4", "one/x.mp4", "one/x.MP4")
     files = walk_media([tmp_path / "one", tmp_path / "two"])
-    with pytest.raises(ParameterError, match=r"'clip\.mp4' would be given to both"):
-        assign_video_ids(files, [None, None])
+    with caplog.at_level("WARNING"):
+        ids = assign_video_ids(files, [None] * len(files))
+    assert len(set(ids)) == len(ids)
+    assert sorted(ids)[2:] == ["x.MP4", "x.mp4"]  # the extension as spelled tells these apart
+    assert all(re.fullmatch(r"clip\.mp4~[0-9a-f]{8}", i) for i in sorted(ids)[:2])
+    assert "is claimed by 2 files" in caplog.text
     # a common parent gives distinct relative ids
-    assert assign_video_ids(walk_media([tmp_path]), [None, None]) == ["one/clip", "two/clip"]
+    assert assign_video_ids(walk_media([tmp_path]), [None] * 4) == [
+        "one/clip",
+        "one/x.MP4",
+        "one/x.mp4",
+        "two/clip",
+    ]
 
 
 def test_assign_ids_same_sidecar_id_two_formats(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ retry, stages, crashes."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -279,9 +280,11 @@ def test_id_collision_across_roots(tmp_path: Path, threads: ThreadPoolExecutor) 
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
         write_video(tmp_path / sub / "x.mp4", duration_seconds=0.5)
-    with pytest.raises(ParameterError, match=r"'x\.mp4' would be given to both"):
-        embed_videos([tmp_path / "a", tmp_path / "b"], tmp_path / "o.parquet", executor=threads)
-    assert not (tmp_path / "o.parquet").exists()
+    # the clash is resolved with stable path digests and a warning; the batch goes on
+    summary = embed_videos([tmp_path / "a", tmp_path / "b"], tmp_path / "o.parquet", executor=threads)
+    assert (summary.found, summary.ok) == (2, 2)
+    ids = sorted(_rows(tmp_path / "o.parquet"))
+    assert len(ids) == 2 and all(re.fullmatch(r"x\.mp4~[0-9a-f]{8}", i) for i in ids)
 
 
 # --------------------------------------------------------------------------- feature stages

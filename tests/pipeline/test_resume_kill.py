@@ -91,3 +91,45 @@ def test_kill_then_resume_matches_clean_run(tmp_path: Path) -> None:
     resumed, expected = _sorted_rows(out), _sorted_rows(clean)
     assert resumed["video_id"].to_pylist() == ALL_IDS  # no duplicates, nothing lost
     assert resumed.equals(expected)
+
+
+def test_checkpoint_by_time_while_a_video_hangs(tmp_path: Path) -> None:
+    """Rows are written at least every ``--flush-seconds`` even when no further row comes
+    (the last video hangs for good, and ``--flush-rows`` is never reached): a kill then
+    loses only the hung video. A kill before the first checkpoint loses nothing finished
+    either: the next run simply does everything."""
+    src = make_batch(tmp_path / "in")
+    out = tmp_path / "out.parquet"
+    parts = parts_dir_for(out)
+
+    # killed at once, before any checkpoint: nothing written, the rerun below does it all
+    early = _embed(src, out, tmp_path / "early.log", "--workers", "1", faults={"hang_ids": [HUNG]})
+    os.killpg(early.pid, signal.SIGKILL)
+    early.wait()
+    assert not out.exists()
+
+    proc = _embed(
+        src,
+        out,
+        tmp_path / "run1.log",
+        "--workers",
+        "1",
+        "--flush-rows",
+        "1000",
+        "--flush-seconds",
+        "0.5",
+        faults={"hang_ids": [HUNG]},
+    )
+    # one worker: the hung video holds it, so what walks before it is all that can finish
+    before = {"clip0", "clip1", "empty", "song", "text"}
+    while not before <= set(_ids(sorted(parts.glob("part-*.parquet")))):
+        assert proc.poll() is None, proc.communicate()[1]
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = set(_ids(sorted(parts.glob("part-*.parquet"))))
+
+    _code, stdout = _finish(_embed(src, out, tmp_path / "run2.log", "--workers", "1"))
+    assert f"{len(finished)} already in the output" in stdout
+    assert sorted((tmp_path / "run2.log").read_text().split()) == sorted(set(ALL_IDS) - finished)
+    assert pq.read_table(out)["video_id"].to_pylist() == ALL_IDS

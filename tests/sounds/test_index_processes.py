@@ -96,10 +96,12 @@ def _wait_for(path: Path, proc: subprocess.Popen[bytes], err: Path) -> None:
         time.sleep(0.01)
 
 
-def test_sigkill_during_add_many_leaves_whole_sounds_that_match(tmp_path: Path) -> None:
-    files = [str(write_audio(tmp_path / f"song{i}.wav", _song(i), sample_rate=SR)) for i in range(5)]
+def _kill_writer_on_third_sound(tmp_path: Path, body: str, n_songs: int) -> tuple[list[str], Path]:
+    """Run the writer script ``body`` on ``n_songs`` files and SIGKILL it (and its workers)
+    once it holds its third sound; returns the files and the index path."""
+    files = [str(write_audio(tmp_path / f"song{i}.wav", _song(i), sample_rate=SR)) for i in range(n_songs)]
     index_path, marker, err = tmp_path / "i.rsidx", tmp_path / "marker", tmp_path / "err.txt"
-    script = _script(tmp_path, "writer", KILLED_WRITER)
+    script = _script(tmp_path, "writer", body)
     with err.open("wb") as e:
         proc = subprocess.Popen(
             [sys.executable, str(script), str(index_path), str(marker), *files],
@@ -111,6 +113,11 @@ def test_sigkill_during_add_many_leaves_whole_sounds_that_match(tmp_path: Path) 
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the writer and its worker processes
         proc.wait()
+    return files, index_path
+
+
+def test_sigkill_during_add_many_leaves_whole_sounds_that_match(tmp_path: Path) -> None:
+    files, index_path = _kill_writer_on_third_sound(tmp_path, KILLED_WRITER, 5)
     with FingerprintStore.open(index_path) as store:  # opens (recovers the WAL), whole sounds only
         assert store.ids() == ["song0", "song1"] and store.check() == []
     with SoundIndex.open(index_path) as index:
@@ -187,3 +194,15 @@ def test_search_file_is_extended_then_rebuilt_when_stale(
     with SoundIndex.open(index_path, readonly=True) as fresh:  # a fresh open maps the file as it is
         assert fresh.match(_clip(2), SR)[0].sound_id == "song2"
     assert search.stat().st_ino == inode
+
+
+SLOW_WRITER = KILLED_WRITER.replace("commit_every=2", "commit_every=1000, commit_seconds=0.0")
+
+
+def test_sigkill_keeps_sounds_committed_by_time(tmp_path: Path) -> None:
+    """``commit_seconds`` commits by time however large ``commit_every`` is: killed on its
+    third sound, the writer kept the two before it (with ``commit_every`` alone: none)."""
+    _kill_writer_on_third_sound(tmp_path, SLOW_WRITER, 4)
+    index_path = tmp_path / "i.rsidx"
+    with FingerprintStore.open(index_path) as store:
+        assert store.ids() == ["song0", "song1"] and store.check() == []

@@ -12,7 +12,7 @@ from reelsense.errors import ParameterError
 from reelsense.models import ImageSpec
 from reelsense.models._entries import CLIP_MEAN, CLIP_STD, EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD
 from reelsense.vision import preprocess_frames
-from reelsense.vision._preprocess import frames_to_tensor, tile_count
+from reelsense.vision._preprocess import MAX_TILES, frames_to_tensor, inputs_per_frame, tile_count
 
 LITE = ImageSpec(image_size=32, mean=EFFICIENTNET_LITE_MEAN, std=EFFICIENTNET_LITE_STD, crop_fraction=0.875)
 CLIP = ImageSpec(image_size=32, mean=CLIP_MEAN, std=CLIP_STD)
@@ -135,7 +135,18 @@ def test_any_frame_size_gives_finite_model_input(height: int, width: int, policy
     out = preprocess_frames(frames, LITE, policy=policy)  # type: ignore[arg-type]
     assert out.pixels.shape == (2 * out.tiles_per_frame, 3, 32, 32)
     square = max(height, width) / min(height, width) <= 1.02
-    assert out.tiles_per_frame == (tile_count(height, width) if policy == "tiles" and not square else 1)
+    tiled = policy == "tiles" and not square and tile_count(height, width) <= MAX_TILES
+    assert out.tiles_per_frame == (tile_count(height, width) if tiled else 1)
+    assert out.tiles_per_frame == inputs_per_frame(height, width, policy) <= MAX_TILES
     assert torch.isfinite(out.pixels).all()
     low, high = (0 - 127) / 128, (255 - 127) / 128
     assert float(out.pixels.min()) >= low - 1e-5 and float(out.pixels.max()) <= high + 1e-5
+
+
+@pytest.mark.parametrize(("height", "width"), [(2, 8192), (8192, 2), (1, 4096), (64, 1000)])
+def test_extreme_aspect_ratios_are_letterboxed_not_tiled(height: int, width: int) -> None:
+    """A strip would need hundreds of tiles; past MAX_TILES:1 it is one letterboxed input."""
+    frames = np.full((3, height, width, 3), 200, dtype=np.uint8)
+    out = preprocess_frames(frames, LITE, policy="tiles")
+    assert out.tiles_per_frame == 1 and out.pixels.shape == (3, 3, 32, 32)
+    assert torch.isfinite(out.pixels).all()

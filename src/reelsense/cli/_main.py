@@ -19,6 +19,8 @@ _COMMANDS = {
     "embed": "reelsense.cli.embed:embed",
     "sounds": "reelsense.cli.sounds:sounds",
     "plot": "reelsense.cli.plot:plot",
+    "rank": "reelsense.cli.rank:rank",
+    "fusion": "reelsense.cli.fusion:fusion",
 }
 
 

@@ -261,7 +261,7 @@ def format_summary(summary: EmbedSummary) -> str:
     "into sound_cluster and fuse it into the embeddings.",
 )
 @click.option(
-    "--embedding-dim", type=click.IntRange(8, 65536), default=512, show_default=True, help="Fused size."
+    "--embedding-dim", type=click.IntRange(8, 65536), default=1024, show_default=True, help="Fused size."
 )
 @click.option("--frame-vectors", is_flag=True, help="Also store the per-frame vectors.")
 @click.option(

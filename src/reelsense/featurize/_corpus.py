@@ -37,7 +37,13 @@ from reelsense.errors import OutputError, ParameterError, ResumeMismatchError
 from reelsense.featurize._config import FEATURIZER_KEY, FeaturizerConfig
 from reelsense.featurize._discovery import Discoverer, default_discoverer
 from reelsense.featurize._featurizer import VideoFeaturizer, model_threads
-from reelsense.featurize._fusion_stage import VECTOR_COLUMNS, fuse_columns, mask_rows, vectors_from_arrow
+from reelsense.featurize._fusion_stage import (
+    MIN_MUSIC_FRACTION,
+    VECTOR_COLUMNS,
+    fuse_columns,
+    mask_rows,
+    vectors_from_arrow,
+)
 from reelsense.fusion import FusionConfig
 from reelsense.pipeline import (
     EmbedSummary,
@@ -61,12 +67,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Videos whose soundtrack has less music than this (``music_fraction``, when presence was
-#: computed) take no part in discovery: speech-only and ambience videos share voice lines
-#: and recordings, not sounds (without this, speech-only videos group through shared voice
-#: lines).
-MIN_MUSIC_FRACTION = 0.1
 
 CLUSTERS_KEY = "reelsense.sound_clusters"
 
@@ -110,6 +110,8 @@ def _fused_columns(
     if "sound_id" in table.column_names:
         columns["sound_id"] = table["sound_id"].to_pylist()
         columns["sound_score"] = table["sound_score"].to_pylist()
+    if "music_fraction" in table.column_names:
+        columns["music_fraction"] = table["music_fraction"].to_pylist()
     columns["sound_cluster"] = clusters
     fused = fuse_columns(columns, table.num_rows, config)
     present = fused.mask.any(axis=1) & (np.asarray(table["status"].to_pylist(), dtype=object) == "ok")

@@ -21,6 +21,7 @@ from reelsense.fusion import MODALITIES, FusedEmbeddings, FusionConfig, fuse, ma
 from reelsense.pipeline import StageItem
 
 __all__ = [
+    "MIN_MUSIC_FRACTION",
     "VECTOR_COLUMNS",
     "FusionStage",
     "fuse_columns",
@@ -37,6 +38,22 @@ VECTOR_COLUMNS: dict[str, str] = {
     "caption": "caption_vector",
     "audio": "audio_vector",
 }
+
+
+#: A soundtrack with less music than this (``music_fraction``, when presence was computed)
+#: counts as having no music: it takes no part in sound discovery (speech-only and ambience
+#: videos share voice lines and recordings, not sounds; without this, speech-only videos
+#: group through shared voice lines), and its audio vector never stands in for a sound
+#: component (:attr:`FusionConfig.audio_stand_in`).
+MIN_MUSIC_FRACTION = 0.1
+
+
+def music_flags(fractions: Sequence[float | None] | None) -> np.ndarray | None:
+    """bool ``[n]``: ``music_fraction >= MIN_MUSIC_FRACTION`` (False where unknown); None
+    when the column is absent."""
+    if fractions is None:
+        return None
+    return np.asarray([f is not None and f >= MIN_MUSIC_FRACTION for f in fractions], dtype=bool)
 
 
 def mask_field() -> pa.Field:
@@ -93,7 +110,7 @@ def sound_keys(
 
 def fuse_columns(columns: Mapping[str, Any], n: int, config: FusionConfig) -> FusedEmbeddings:
     """Fuse from output columns: ``*_vector`` as float arrays ``[n, d]`` (NaN rows) or absent,
-    ``sound_id``/``sound_score``/``sound_cluster`` as sequences or absent."""
+    ``sound_id``/``sound_score``/``sound_cluster``/``music_fraction`` as sequences or absent."""
     sound_ids = columns.get("sound_id")
     clusters = columns.get("sound_cluster")
     keys: list[str | None] | None = None
@@ -107,7 +124,8 @@ def fuse_columns(columns: Mapping[str, Any], n: int, config: FusionConfig) -> Fu
         return FusedEmbeddings(
             np.full((n, config.dim), np.nan, np.float32), np.zeros((n, len(MODALITIES)), bool)
         )
-    return fuse(config, **vectors, sound_keys=keys, sound_confidence=conf)
+    music = music_flags(columns.get("music_fraction"))
+    return fuse(config, **vectors, sound_keys=keys, sound_confidence=conf, music=music)
 
 
 def mask_rows(mask: np.ndarray) -> list[dict[str, bool]]:
@@ -144,7 +162,7 @@ class FusionStage:
         columns: dict[str, Any] = {
             col: vectors_from_values([r.get(col) for r in rows]) for col in VECTOR_COLUMNS.values()
         }
-        for name in ("sound_id", "sound_score", "sound_cluster"):
+        for name in ("sound_id", "sound_score", "sound_cluster", "music_fraction"):
             if any(name in r for r in rows):
                 columns[name] = [r.get(name) for r in rows]
         fused = fuse_columns({k: v for k, v in columns.items() if v is not None}, len(rows), self.config)

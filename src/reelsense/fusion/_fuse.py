@@ -9,13 +9,15 @@ import numpy as np
 
 from reelsense.errors import ParameterError
 from reelsense.fusion._config import FUSION_VERSION, MODALITIES, FusionConfig
-from reelsense.fusion._random import projection_float64, unit_gaussian
+from reelsense.fusion._random import projection_float64, random_fourier_features, unit_gaussian
 
 __all__ = [
     "FusedEmbeddings",
+    "center_rows",
     "fuse",
     "match_confidence",
     "normalize_rows",
+    "picture_features",
     "project_modality",
     "sound_identity_vector",
     "sound_identity_vectors",
@@ -61,6 +63,40 @@ def normalize_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ok = finite & (norms > 0.0)
     out = np.full(x.shape, np.nan, dtype=np.float32)
     out[ok] = (x[ok] / norms[ok, None]).astype(np.float32)
+    return out, ok
+
+
+def center_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row (float ``[n, d]``) minus its own mean over the ``d`` channels, float64; NaN
+    rows stay NaN. A function of the row alone (no corpus statistics)."""
+    x = np.asarray(vectors, dtype=np.float64)
+    if x.ndim != 2:
+        raise ParameterError(f"vectors must be [n, d], got shape {x.shape}")
+    centred: np.ndarray = x - x.mean(axis=1, keepdims=True)
+    return centred
+
+
+def picture_features(vectors: np.ndarray, config: FusionConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The picture part of the visual component: ``[n, d] -> ([n, dim] unit, present [n])``.
+
+    Random Fourier features of the unit (centred, with ``config.center_visual``) visual
+    vector ``u``: ``cos(u @ W / sqrt(s) + b)`` with fixed hash-drawn ``W`` and ``b``,
+    normalised. The inner product of two rows is about ``exp(-(1 - cos(u, u')) / s)``
+    (``s = config.picture_bandwidth``) up to a random error of about ``1/sqrt(2 dim)``.
+    Missing rows stay missing.
+    """
+    x = center_rows(vectors) if config.center_visual else np.asarray(vectors, dtype=np.float64)
+    unit, ok = normalize_rows(x)
+    frequencies, phases = random_fourier_features(
+        f"reelsense-fusion/v{FUSION_VERSION}/seed{config.seed}/picture", unit.shape[1], config.dim
+    )
+    out = np.full((unit.shape[0], config.dim), np.nan, dtype=np.float32)
+    if ok.any():
+        # the variance of the frequencies sets the kernel: ||u - u'||^2 / (2 s) = (1 - cos) / s
+        arguments = np.einsum("ij,jk->ik", unit[ok].astype(np.float64), frequencies, optimize=False)
+        features = np.cos(arguments / np.sqrt(config.picture_bandwidth) + phases[None, :])
+        unit_features, _ = normalize_rows(features)
+        out[ok] = unit_features
     return out, ok
 
 
@@ -147,6 +183,7 @@ def fuse(
     audio: np.ndarray | None = None,
     sound_keys: Sequence[str | None] | None = None,
     sound_confidence: Sequence[float] | np.ndarray | None = None,
+    music: Sequence[bool] | np.ndarray | None = None,
 ) -> FusedEmbeddings:
     """Fuse the modality vectors of ``n`` videos into unit ``[n, config.dim]`` embeddings.
 
@@ -156,6 +193,9 @@ def fuse(
         sound_keys: the identified sound of each video (index sound id or discovered cluster
             key), ``None`` where none; ``sound_confidence`` its weight factor in [0, 1]
             (default 1; see :func:`match_confidence`).
+        music: bool ``[n]``, the soundtrack holds music (presence analysis); ``None`` =
+            unknown. With ``config.audio_stand_in``, a music video with no sound component
+            weighs its audio vector as much as the sound component would weigh.
 
     Each row depends only on that row's inputs (never on the other rows). See the maths
     in :mod:`reelsense.fusion`.
@@ -169,21 +209,33 @@ def fuse(
         n = len(sound_keys)
     if n is None:
         raise ParameterError("fuse() needs at least one modality")
+    if music is not None and len(music) != n:
+        raise ParameterError(f"{len(music)} music flags, expected {n}")
     total = np.zeros((n, config.dim), dtype=np.float64)
     mask = np.zeros((n, len(MODALITIES)), dtype=bool)
-    for j, (name, vectors) in enumerate((("visual", visual), ("caption", caption), ("audio", audio))):
+    has_sound = np.zeros(n, dtype=bool)
+    if sound_keys is not None and config.sound_weight > 0.0:
+        conf = np.ones(n) if sound_confidence is None else sound_confidence
+        vectors_s, weights_s = sound_identity_vectors(sound_keys, conf, config)
+        has_sound = weights_s > 0.0
+        total[has_sound] += (config.sound_weight * weights_s[has_sound])[:, None] * vectors_s[has_sound]
+        mask[:, MODALITIES.index("sound")] = has_sound
+    centred = center_rows(visual) if visual is not None and config.center_visual else visual
+    for j, (name, vectors) in enumerate((("visual", centred), ("caption", caption), ("audio", audio))):
         weight = config.weight(name)
         if vectors is None or weight <= 0.0:
             continue
         projected, ok = project_modality(vectors, name, config)
-        total[ok] += weight * projected[ok]
+        weights = np.full(n, weight)
+        if name == "audio" and config.audio_stand_in and music is not None:
+            stand_in = np.asarray(music, dtype=bool) & ~has_sound
+            weights[stand_in] = float(np.hypot(weight, config.sound_weight))
+        total[ok] += weights[ok, None] * projected[ok]
         mask[:, j] = ok
-    if sound_keys is not None and config.sound_weight > 0.0:
-        conf = np.ones(n) if sound_confidence is None else sound_confidence
-        vectors_s, weights_s = sound_identity_vectors(sound_keys, conf, config)
-        ok = weights_s > 0.0
-        total[ok] += (config.sound_weight * weights_s[ok])[:, None] * vectors_s[ok]
-        mask[:, MODALITIES.index("sound")] = ok
+    if visual is not None and config.picture_weight > 0.0:
+        picture, ok = picture_features(visual, config)
+        total[ok] += config.picture_weight * picture[ok]
+        mask[:, MODALITIES.index("visual")] |= ok
     fused, ok = normalize_rows(total)
     fused[~mask.any(axis=1)] = np.nan
     mask[~ok] = False

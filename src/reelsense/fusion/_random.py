@@ -15,7 +15,7 @@ import numpy as np
 
 from reelsense.errors import ParameterError
 
-__all__ = ["hashed_gaussian", "orthogonal_projection", "unit_gaussian"]
+__all__ = ["hashed_gaussian", "orthogonal_projection", "random_fourier_features", "unit_gaussian"]
 
 _TWO_PI = 2.0 * np.pi
 
@@ -74,3 +74,23 @@ def projection_float64(key: str, in_dim: int, out_dim: int) -> np.ndarray:
     matrix = orthogonal_projection(key, in_dim, out_dim).astype(np.float64)
     matrix.setflags(write=False)
     return matrix
+
+
+@lru_cache(maxsize=8)
+def random_fourier_features(key: str, in_dim: int, out_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed random Fourier features ``R^in_dim -> R^out_dim`` derived from ``key``:
+    ``(frequencies float64 [in_dim, out_dim], phases float64 [out_dim])``, standard-normal
+    frequencies and phases uniform in ``(-pi, pi]`` (the angle of a hashed Gaussian pair).
+
+    ``sqrt(2 / out_dim) * cos(x @ frequencies / s + phases)`` has, in expectation over the
+    draw, the inner product ``exp(-||x - y||^2 / (2 s^2))`` with the same map of ``y``
+    (Rahimi and Recht, 2007). Read-only, cached.
+    """
+    if in_dim < 1 or out_dim < 1:
+        raise ParameterError(f"feature dims must be >= 1, got {in_dim} -> {out_dim}")
+    frequencies = hashed_gaussian(f"{key}|rff|{in_dim}x{out_dim}", in_dim * out_dim).reshape(in_dim, out_dim)
+    pairs = hashed_gaussian(f"{key}|rff-phase|{out_dim}", 2 * out_dim).reshape(out_dim, 2)
+    phases = np.arctan2(pairs[:, 0], pairs[:, 1])
+    frequencies.setflags(write=False)
+    phases.setflags(write=False)
+    return frequencies, phases

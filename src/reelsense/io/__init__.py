@@ -4,7 +4,18 @@ This is the only layer that touches media files; everything above works on array
 """
 
 from reelsense.io._decode import decode, probe, read_audio, read_frames
-from reelsense.io._sidecar import Manifest, Sidecar, iso_time, parse_hashtags, parse_mentions, read_sidecar
+from reelsense.io._files import NotRegularFileError, read_regular_file, regular_file_size
+from reelsense.io._sidecar import (
+    MAX_TIMESTAMP_SECONDS,
+    MIN_TIMESTAMP_SECONDS,
+    Manifest,
+    Sidecar,
+    iso_time,
+    parse_hashtags,
+    parse_mentions,
+    read_sidecar,
+)
+from reelsense.io._text import clean_text, has_surrogates, path_from_text, path_text
 from reelsense.io._types import (
     AUDIO_EXTENSIONS,
     MEDIA_EXTENSIONS,
@@ -21,7 +32,9 @@ from reelsense.io._walk import MediaFile, assign_video_ids, walk_media
 
 __all__ = [
     "AUDIO_EXTENSIONS",
+    "MAX_TIMESTAMP_SECONDS",
     "MEDIA_EXTENSIONS",
+    "MIN_TIMESTAMP_SECONDS",
     "VIDEO_EXTENSIONS",
     "AudioSamples",
     "DecodeLimits",
@@ -31,16 +44,23 @@ __all__ = [
     "Manifest",
     "MediaFile",
     "MediaInfo",
+    "NotRegularFileError",
     "Sidecar",
     "VideoFrames",
     "assign_video_ids",
+    "clean_text",
     "decode",
+    "has_surrogates",
     "iso_time",
     "parse_hashtags",
     "parse_mentions",
+    "path_from_text",
+    "path_text",
     "probe",
     "read_audio",
     "read_frames",
+    "read_regular_file",
     "read_sidecar",
+    "regular_file_size",
     "walk_media",
 ]

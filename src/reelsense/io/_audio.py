@@ -21,7 +21,29 @@ import soxr
 
 from reelsense.io._types import AudioSamples
 
-__all__ = ["AudioSink", "frame_to_mono"]
+__all__ = ["MIN_AUDIO_SECONDS", "SILENCE_PEAK", "AudioSink", "audio_problem", "frame_to_mono"]
+
+#: The one rule for usable audio, applied by decoding (so embed, ``sounds add``, ``match``
+#: and discovery agree): at least this long...
+MIN_AUDIO_SECONDS = 0.1
+#: ...with only finite samples, and a peak above this (|x| in [-1, 1]; about -100 dBFS).
+SILENCE_PEAK = 1e-5
+
+
+def audio_problem(samples: np.ndarray, sample_rate: int) -> str | None:
+    """Why ``samples`` (mono, at ``sample_rate``) is not usable audio, or None when it is:
+    shorter than :data:`MIN_AUDIO_SECONDS`, holding a NaN or infinity, or silent (peak
+    below :data:`SILENCE_PEAK`)."""
+    seconds = samples.shape[0] / sample_rate if sample_rate > 0 else 0.0
+    if seconds < MIN_AUDIO_SECONDS:
+        return f"{seconds * 1000:.0f} ms of audio, less than the {MIN_AUDIO_SECONDS * 1000:.0f} ms needed"
+    if not np.isfinite(samples).all():
+        return "the audio holds NaN or infinite samples"
+    peak = float(np.max(np.abs(samples)))
+    if peak < SILENCE_PEAK:
+        return f"the audio is silent (peak {peak:.2g})"
+    return None
+
 
 _INT_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
 _LFE = {"LFE", "LFE2", "LFE3"}

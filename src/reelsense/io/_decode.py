@@ -26,7 +26,7 @@ import av.error
 from av.stream import Discard
 
 from reelsense.errors import DecodeError, MediaLimitError, ParameterError
-from reelsense.io._audio import AudioSink
+from reelsense.io._audio import AudioSink, audio_problem
 from reelsense.io._frames import FrameSink, display_size
 from reelsense.io._probe import OpenedMedia, check_limits, media_info, open_media, scan_duration_seconds
 from reelsense.io._types import (
@@ -46,6 +46,7 @@ _DEFAULT_LIMITS = DecodeLimits()
 _THREAD_TYPES = ("AUTO", "FRAME", "SLICE", "NONE")
 _MAX_PACKET_ERRORS = 16  # damaged packets skipped per stream before giving up on it
 _MEANINGFUL_FRACTION = 0.5  # keep a damaged file's output when it covers this much
+_UNUSABLE_AUDIO = "no usable audio (treated as absent)"
 
 
 def probe(path: str | os.PathLike[str], *, limits: DecodeLimits = _DEFAULT_LIMITS) -> MediaInfo:
@@ -348,6 +349,10 @@ def decode(
         windows = {"audio": min(window, limits.max_audio_seconds), "video": window}
         warnings += _judge(run, info, start_seconds, windows)
         audio = audio_sink.finish() if audio_sink is not None else None
+        problem = audio_problem(audio.samples, audio.sample_rate) if audio is not None else None
+        if problem is not None:
+            warnings.append(f"{_UNUSABLE_AUDIO}: {problem}")
+            audio = None
         video = video_sink.finish(run.last_video_duration) if video_sink is not None else None
         for sink_warnings in (
             audio_sink.warnings if audio_sink else [],
@@ -394,6 +399,9 @@ def read_audio(
     if not result.info.has_audio:
         raise DecodeError(result.info.path, "has no audio stream")
     if result.audio is None:
+        unusable = [w for w in result.warnings if w.startswith(_UNUSABLE_AUDIO)]
+        if unusable:
+            raise DecodeError(result.info.path, unusable[0])
         raise DecodeError(result.info.path, f"no audio decoded from {start_seconds:.2f} s on")
     return result.audio
 

@@ -208,6 +208,13 @@ class FrameSink:
 
     def _push_scene(self, frame: av.VideoFrame, t: float) -> None:
         assert self._scenes is not None
+        if self.frames_decoded > self.sampling.max_scene_frames:
+            self.done = True
+            self.warnings.append(
+                f"scene detection stopped after max_scene_frames={self.sampling.max_scene_frames} "
+                f"frames (at {t:.2f} s)"
+            )
+            return
         cut = self._scenes.is_cut(frame, t)
         if t < self._start:
             return

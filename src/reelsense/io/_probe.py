@@ -17,6 +17,7 @@ import av
 import av.error
 
 from reelsense.errors import DecodeError, MediaLimitError
+from reelsense.io._files import file_kind
 from reelsense.io._frames import display_size, sample_aspect_ratio
 from reelsense.io._rotation import header_rotation_degrees
 from reelsense.io._types import DecodeLimits, MediaInfo
@@ -47,6 +48,8 @@ def _check_path(path: str, limits: DecodeLimits) -> None:
     try:
         st = Path(path).stat()
     except FileNotFoundError:
+        if Path(path).is_symlink():
+            raise DecodeError(path, "is a dangling symbolic link (its target does not exist)") from None
         raise DecodeError(path, "file does not exist") from None
     except PermissionError:
         raise DecodeError(path, "permission denied (cannot stat the file)") from None
@@ -55,7 +58,7 @@ def _check_path(path: str, limits: DecodeLimits) -> None:
     if stat.S_ISDIR(st.st_mode):
         raise DecodeError(path, "is a directory, not a media file")
     if not stat.S_ISREG(st.st_mode):
-        raise DecodeError(path, "is not a regular file")
+        raise DecodeError(path, f"is {file_kind(st.st_mode)}, not a regular file (not opened)")
     if st.st_size == 0:
         raise DecodeError(path, "file is empty (0 bytes)")
     if st.st_size > limits.max_file_bytes:
@@ -84,12 +87,24 @@ def _open_error(path: str, exc: av.error.FFmpegError) -> DecodeError:
     return DecodeError(path, f"FFmpeg cannot open it: {exc.strerror or exc}")
 
 
+def _decodable(stream: av.stream.Stream) -> bool:
+    """Whether FFmpeg has a decoder for ``stream`` (and an audio stream has channels): a
+    stream of an unknown codec, or audio with 0 channels, is treated as absent."""
+    try:
+        context = stream.codec_context
+        if context is None or context.codec is None or not context.codec.name:
+            return False
+        return not (stream.type == "audio" and not getattr(context, "channels", 1))
+    except (av.error.FFmpegError, ValueError, AttributeError):
+        return False
+
+
 def _first_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
     for stream in container.streams.video:
         # cover art in audio files is a one-picture "video" stream: not video
         if stream.disposition & av.stream.Disposition.attached_pic:
             continue
-        if stream.codec_context.width and stream.codec_context.height:
+        if _decodable(stream) and stream.codec_context.width and stream.codec_context.height:
             return stream
     return None
 
@@ -105,7 +120,7 @@ def open_media(path: str | os.PathLike[str], limits: DecodeLimits) -> OpenedMedi
         raise _open_error(path_str, exc) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise DecodeError(path_str, f"FFmpeg cannot open it: {exc}") from None
-    audio = container.streams.audio[0] if container.streams.audio else None
+    audio = next((s for s in container.streams.audio if _decodable(s)), None)
     video = _first_video_stream(container)
     if audio is None and video is None:
         container.close()

@@ -23,12 +23,27 @@ A malformed sidecar raises :class:`~reelsense.errors.SidecarError` naming the fi
 :func:`read_sidecar` can instead report it to a callback and fall back to the next
 source (the batch job does that: the video itself is fine, so it keeps the video and
 records a warning in the row).
+
+Every field is validated once, here, so that nothing later (the Parquet writer, time
+formatting, trends) meets a value it cannot hold. A value of the right type but out of
+range is dropped with a note in :attr:`Sidecar.warnings` (the rest of the sidecar is
+kept): a timestamp that is not finite or falls outside the years 1-9999 (``NaN``,
+``1e400``, ``1e20``), a number that is not finite or is negative where a duration is
+expected, an integer of more than 20 digits (read as not finite), text holding a lone
+surrogate (``"\ud800"``, which UTF-8 cannot encode). A file nested too deeply for the
+JSON parser, or larger than :data:`MAX_SIDECAR_BYTES`, is malformed as a whole.
+Sidecars and manifests are opened only when they are regular files (a FIFO named
+``clip.info.json`` is not read; see :func:`reelsense.io.read_regular_file`).
+
+CSV manifests are read with the csv module's own line handling: a quoted caption keeps
+its line breaks, U+2028 and U+0085. JSON Lines are split on ``\n`` only.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import logging
 import math
@@ -42,8 +57,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reelsense.errors import SidecarError
+from reelsense.io._files import read_regular_file
+from reelsense.io._text import has_surrogates, path_from_text
 
 __all__ = [
+    "MAX_SIDECAR_BYTES",
     "Manifest",
     "Sidecar",
     "SidecarSource",
@@ -59,6 +77,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SidecarSource = Literal["info.json", "txt", "manifest"]
+
+#: Largest sidecar or manifest read (bytes); a larger file is malformed as a whole.
+MAX_SIDECAR_BYTES = 64 * 1024 * 1024
+#: Timestamps outside the years 1-9999 (UTC unix seconds) are dropped.
+MIN_TIMESTAMP_SECONDS = -62135596800  # 0001-01-01T00:00:00Z
+MAX_TIMESTAMP_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
+_MAX_INT_DIGITS = 20
+_ISO_YEAR_RE = re.compile(r"[+-]?(\d{1,40})-\d\d(?:-\d\d)?(?:[T ]|$)")
+
+
+class FieldRangeError(SidecarError):
+    """A field of the right type whose value is out of range: dropped, not fatal."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +114,7 @@ class Sidecar:
     track: str | None = None
     artists: tuple[str, ...] = ()
     duration_seconds: float | None = None
+    warnings: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- hashtags
@@ -164,15 +195,32 @@ def parse_mentions(text: str | None) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- field helpers
 
 
+def _check_text(value: str, name: str, where: str) -> str:
+    if has_surrogates(value):
+        raise FieldRangeError(
+            f"{where}: field {name!r} holds a lone surrogate (not valid Unicode): {value!r:.80}"
+        )
+    return value
+
+
 def _opt_str(value: Any, name: str, where: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool) and name == "id":
+        if not math.isfinite(value):
+            raise FieldRangeError(f"{where}: field 'id' must be a finite number or a string, got {value!r}")
         return str(value)
     if not isinstance(value, str):
         raise SidecarError(f"{where}: field {name!r} must be a string, got {type(value).__name__}")
-    value = value.strip()
+    value = _check_text(value, name, where).strip()
     return value or None
+
+
+def _opt_path(value: Any, where: str) -> str | None:
+    text = _opt_str(value, "path", where)
+    if text is not None and "\x00" in text:
+        raise FieldRangeError(f"{where}: field 'path' holds a NUL character: {text!r:.80}")
+    return text
 
 
 def _str_list(value: Any, name: str, where: str) -> tuple[str, ...]:
@@ -180,38 +228,63 @@ def _str_list(value: Any, name: str, where: str) -> tuple[str, ...]:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SidecarError(f"{where}: field {name!r} must be a list of strings, got {value!r:.80}")
-    return tuple(v.strip() for v in value if v.strip())
+    return tuple(_check_text(v, name, where).strip() for v in value if v.strip())
 
 
-def _opt_number(value: Any, name: str, where: str) -> float | None:
+def _opt_duration(value: Any, name: str, where: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SidecarError(f"{where}: field {name!r} must be a number, got {value!r:.80}")
-    return float(value)
+    number = float(value)
+    if not (math.isfinite(number) and number >= 0):
+        raise FieldRangeError(f"{where}: field {name!r} must be a finite number >= 0, got {value!r}")
+    return number
+
+
+def _in_range(seconds: float, value: Any, where: str) -> int:
+    if not (math.isfinite(seconds) and MIN_TIMESTAMP_SECONDS <= seconds <= MAX_TIMESTAMP_SECONDS + 1):
+        raise FieldRangeError(f"{where}: timestamp {value!r:.80} is outside the years 1-9999")
+    return min(int(seconds // 1), MAX_TIMESTAMP_SECONDS)
+
+
+def _parse_int(text: str) -> float | int:
+    """JSON integers: more than ``_MAX_INT_DIGITS`` digits read as not finite (dropped later)."""
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        return -math.inf if text.startswith("-") else math.inf
+    return int(text)
 
 
 def parse_timestamp(value: Any, *, where: str = "timestamp") -> int | None:
     """UTC unix seconds from unix seconds (number or numeric string) or an ISO 8601 string.
 
     ISO times without an offset are taken as UTC; ``Z`` is accepted. Fractions of a
-    second are dropped. Empty values give None; anything else raises SidecarError.
+    second are dropped. Empty values give None; a value that is not finite or falls
+    outside the years 1-9999 raises :class:`FieldRangeError`; anything else that is not a
+    time raises SidecarError.
     """
     if value is None:
         return None
     if isinstance(value, bool):
         raise SidecarError(f"{where}: timestamp must be unix seconds or ISO 8601, got {value!r}")
     if isinstance(value, (int, float)):
-        return int(value // 1)
+        return _in_range(float(value), value, where)
     if not isinstance(value, str):
         raise SidecarError(f"{where}: timestamp must be unix seconds or ISO 8601, got {value!r:.80}")
-    text = value.strip()
+    text = _check_text(value, "timestamp", where).strip()
     if not text:
         return None
+    if len(text) > 64:
+        raise SidecarError(f"{where}: timestamp {value!r:.80} is neither unix seconds nor ISO 8601")
     try:
-        return int(float(text) // 1)
+        number = float(text)
     except ValueError:
         pass
+    else:
+        return _in_range(number, value, where)
+    year = _ISO_YEAR_RE.match(text)
+    if year and not 1 <= int(year.group(1)) <= 9999:
+        raise FieldRangeError(f"{where}: timestamp {value!r:.80} is outside the years 1-9999")
     iso = text[:-1] + "+00:00" if text[-1] in "zZ" else text
     try:
         when = datetime.fromisoformat(iso)
@@ -219,7 +292,15 @@ def parse_timestamp(value: Any, *, where: str = "timestamp") -> int | None:
         raise SidecarError(f"{where}: timestamp {value!r:.80} is neither unix seconds nor ISO 8601") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return int(when.timestamp() // 1)
+    try:
+        seconds = when.timestamp()
+    except (OverflowError, ValueError, OSError):
+        raise FieldRangeError(f"{where}: timestamp {value!r:.80} is outside the years 1-9999") from None
+    return _in_range(seconds, value, where)
+
+
+def _timestamp(value: Any, where: str) -> int | None:
+    return parse_timestamp(value, where=where)
 
 
 def _upload_date(value: Any, where: str) -> int | None:
@@ -232,6 +313,34 @@ def _upload_date(value: Any, where: str) -> int | None:
     except ValueError:
         raise SidecarError(f"{where}: field 'upload_date' {value!r} is not a valid date") from None
     return int(day.timestamp())
+
+
+def _keep(problems: list[str], read: Callable[..., Any], *args: Any, default: Any = None) -> Any:
+    """``read(*args)``, or ``default`` with the problem noted when the value is out of range."""
+    try:
+        return read(*args)
+    except FieldRangeError as exc:
+        problems.append(f"field dropped: {exc}")
+        return default
+
+
+def _read_text(path: str | os.PathLike[str], what: str) -> str:
+    where = os.fspath(path)
+    try:
+        return read_regular_file(path, max_bytes=MAX_SIDECAR_BYTES).decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SidecarError(f"{where}: cannot read {what}: {exc}") from exc
+
+
+def _load_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text, parse_int=_parse_int)
+    except json.JSONDecodeError as exc:
+        raise SidecarError(
+            f"{where}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from exc
+    except (RecursionError, ValueError) as exc:
+        raise SidecarError(f"{where}: malformed JSON: {type(exc).__name__}: {exc!s:.120}") from exc
 
 
 def _with_text_fields(caption: str | None, title: str | None) -> dict[str, Any]:
@@ -250,54 +359,46 @@ def _with_text_fields(caption: str | None, title: str | None) -> dict[str, Any]:
 def read_info_json(path: str | os.PathLike[str]) -> Sidecar:
     """Read a yt-dlp ``.info.json``. Raises SidecarError (naming the file) when malformed."""
     where = os.fspath(path)
-    try:
-        with Path(path).open("r", encoding="utf-8-sig") as fh:
-            data = json.load(fh)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SidecarError(f"{where}: cannot read sidecar: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise SidecarError(
-            f"{where}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from exc
+    data = _load_json(_read_text(path, "sidecar"), where)
     if not isinstance(data, dict):
         raise SidecarError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    problems: list[str] = []
 
-    timestamp = parse_timestamp(data.get("timestamp"), where=f"{where}: field 'timestamp'")
+    def text(key: str) -> str | None:
+        return _keep(problems, _opt_str, data.get(key), key, where)  # type: ignore[no-any-return]
+
+    timestamp = _keep(problems, _timestamp, data.get("timestamp"), f"{where}: field 'timestamp'")
     if timestamp is None:
         timestamp = _upload_date(data.get("upload_date"), where)
     uploader = None
     for key in ("uploader", "channel", "uploader_id"):
-        uploader = _opt_str(data.get(key), key, where)
+        uploader = text(key)
         if uploader is not None:
             break
-    artists = _str_list(data.get("artists"), "artists", where)
+    artists = _keep(problems, _str_list, data.get("artists"), "artists", where, default=())
     if not artists:
-        artist = _opt_str(data.get("artist"), "artist", where)
+        artist = text("artist")
         artists = (artist,) if artist else ()
+    text_fields = _with_text_fields(text("description"), text("title"))
     return Sidecar(
         source="info.json",
         sidecar_path=where,
-        video_id=_opt_str(data.get("id"), "id", where),
-        tags=_str_list(data.get("tags"), "tags", where),
+        video_id=text("id"),
+        tags=_keep(problems, _str_list, data.get("tags"), "tags", where, default=()),
         timestamp_seconds=timestamp,
         uploader=uploader,
-        track=_opt_str(data.get("track"), "track", where),
+        track=text("track"),
         artists=artists,
-        duration_seconds=_opt_number(data.get("duration"), "duration", where),
-        **_with_text_fields(
-            _opt_str(data.get("description"), "description", where),
-            _opt_str(data.get("title"), "title", where),
-        ),
+        duration_seconds=_keep(problems, _opt_duration, data.get("duration"), "duration", where),
+        warnings=tuple(problems),
+        **text_fields,
     )
 
 
 def read_caption_txt(path: str | os.PathLike[str]) -> Sidecar:
     """Read a ``.txt`` caption (UTF-8, BOM allowed). Raises SidecarError when unreadable."""
     where = os.fspath(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SidecarError(f"{where}: cannot read caption file as UTF-8: {exc}") from exc
+    text = _read_text(path, "caption file as UTF-8")
     return Sidecar(source="txt", sidecar_path=where, **_with_text_fields(text.strip() or None, None))
 
 
@@ -330,7 +431,7 @@ class Manifest:
         """Read a ``.csv`` (header row required) or ``.jsonl``/``.ndjson`` manifest."""
         where = os.fspath(path)
         try:
-            raw = Path(path).read_bytes()
+            raw = read_regular_file(path, max_bytes=MAX_SIDECAR_BYTES)
             text = raw.decode("utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             raise SidecarError(f"{where}: cannot read manifest as UTF-8: {exc}") from exc
@@ -350,21 +451,30 @@ class Manifest:
         by_id: dict[str, Sidecar] = {}
         for line, row in rows:
             at = f"{where}:{line}"
-            rel = _opt_str(row.get("path"), "path", at)
+            problems: list[str] = []
+            rel = _keep(problems, _opt_path, row.get("path"), at)
             vid = _opt_str(row.get("id"), "id", at)
             if rel is None and vid is None:
                 raise SidecarError(f"{at}: manifest row has neither 'path' nor 'id'")
-            caption = _opt_str(row.get("caption"), "caption", at)
+            text_fields = _with_text_fields(
+                _keep(problems, _opt_str, row.get("caption"), "caption", at),
+                _keep(problems, _opt_str, row.get("title"), "title", at),
+            )
+            timestamp = _keep(problems, _timestamp, row.get("timestamp"), at)
+            uploader = _keep(problems, _opt_str, row.get("uploader"), "uploader", at)
             sidecar = Sidecar(
                 source="manifest",
                 sidecar_path=at,
                 video_id=vid,
-                timestamp_seconds=parse_timestamp(row.get("timestamp"), where=at),
-                uploader=_opt_str(row.get("uploader"), "uploader", at),
-                **_with_text_fields(caption, _opt_str(row.get("title"), "title", at)),
+                timestamp_seconds=timestamp,
+                uploader=uploader,
+                warnings=tuple(problems),
+                **text_fields,
             )
+            for problem in problems:
+                log.warning("%s", problem)
             if rel is not None:
-                key = os.path.realpath(base / rel)
+                key = os.path.realpath(base / path_from_text(rel))
                 if key in by_path:
                     raise SidecarError(
                         f"{at}: path {rel!r} is listed twice (first at {by_path[key].sidecar_path})"
@@ -391,7 +501,7 @@ class Manifest:
 
 
 def _csv_rows(text: str, where: str) -> Iterable[tuple[int, dict[str, Any]]]:
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     if reader.fieldnames is None:
         return
     names = {n.strip() for n in reader.fieldnames if n}
@@ -407,19 +517,12 @@ def _csv_rows(text: str, where: str) -> Iterable[tuple[int, dict[str, Any]]]:
         raise SidecarError(f"{where}:{reader.line_num}: malformed CSV: {exc}") from exc
 
 
-def _json_loads(text: str, at: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SidecarError(f"{at}: malformed JSON at line {exc.lineno}: {exc.msg}") from exc
-
-
 def _json_rows(text: str, where: str, *, lines: bool) -> Iterable[tuple[int, dict[str, Any]]]:
     """Objects of a JSON Lines file (``lines``) or of a JSON array, with their line/item numbers."""
     if lines:
-        items = [(n, _json_loads(t, f"{where}:{n}")) for n, t in enumerate(text.splitlines(), 1) if t.strip()]
+        items = [(n, _load_json(t, f"{where}:{n}")) for n, t in enumerate(text.split("\n"), 1) if t.strip()]
     else:
-        data = _json_loads(text, where)
+        data = _load_json(text, where)
         if not isinstance(data, list):
             raise SidecarError(f"{where}: a .json manifest must hold an array of objects")
         items = list(enumerate(data, start=1))

@@ -128,7 +128,10 @@ class FrameSampling:
     - ``keyframes``: key frames only (the decoder skips the rest; much cheaper).
     - ``scenes``: the first frame, then one frame at each shot change, detected by a cheap
       histogram difference above ``scene_threshold`` (0..1), at least
-      ``min_scene_seconds`` after the previous cut; at most ``max_frames``.
+      ``min_scene_seconds`` after the previous cut; at most ``max_frames``. Every
+      decoded frame is examined, so the cost follows the frame count: detection stops, with
+      a warning, after ``max_scene_frames`` frames (9,000: 2.5 minutes at 60 fps, 5 at 30),
+      which bounds a 10-minute 4K 60 fps file to the first 9,000 frames.
 
     Kept frames are resized while decoding so that their longer side is at most
     ``max_side`` pixels (aspect ratio kept; never upscaled). ``max_frames`` caps every strategy.
@@ -141,6 +144,7 @@ class FrameSampling:
     scene_threshold: float = 0.35
     max_frames: int = 256
     min_scene_seconds: float = 0.5
+    max_scene_frames: int = 9000
 
     def __post_init__(self) -> None:
         if self.strategy not in _STRATEGIES:
@@ -157,6 +161,8 @@ class FrameSampling:
             raise ParameterError(f"scene_threshold={self.scene_threshold} must be in (0, 1)")
         if self.max_frames < 1:
             raise ParameterError(f"max_frames={self.max_frames} must be >= 1")
+        if self.max_scene_frames < 1:
+            raise ParameterError(f"max_scene_frames={self.max_scene_frames} must be >= 1")
         if not self.min_scene_seconds >= 0.0:
             raise ParameterError(f"min_scene_seconds={self.min_scene_seconds} must be >= 0")
 

@@ -15,24 +15,34 @@ Walking (:func:`walk_media`):
 
 Ids (:func:`assign_video_ids`): a video's id is the id its sidecar gives when it gives
 one, otherwise its path relative to its input root, with ``/`` separators and without
-the extension (``trips/day1/clip``; a file given directly gets its stem). Ids must be
-unique in a batch. When several files claim the same id, each of them gets its
-extension appended (``clip.mp4``, ``clip.webm``: the same stem in two formats, or two
-copies of one sidecar id); if that is still not unique (the same relative path under two
-input roots), :class:`~reelsense.errors.ParameterError` names the files, because
-silently numbering them would not give the same ids on the next run.
+the extension (``trips/day1/clip``; a file given directly gets its stem). A name that is
+not valid UTF-8 is carried with the escape of :func:`reelsense.io.path_text` (``bad\xff``).
+Ids must be unique in a batch. When several files claim the same id, each of them gets its
+extension appended as spelled (``clip.mp4``, ``clip.webm``, ``clip.MP4``: the same stem
+in two formats, or two copies of one sidecar id); if that is still not unique (the same
+relative path under two input roots, or a sidecar claiming another video's id and
+extension), each of them gets ``~`` and the first 8 hex digits of the SHA-256 of its
+escaped absolute path (``clip.mp4~3fa2c1d0``): stable across runs as long as the files
+stay where they are. Either way a warning names the files and the batch goes on.
+
+Entries that are not regular files or folders (FIFOs, sockets, devices, dangling symbolic
+links) but carry a media extension are listed too, so that decoding gives them an error
+row saying what they are instead of skipping them without a word; nothing is ever opened
+while walking.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from reelsense.errors import ParameterError
+from reelsense.io._text import path_text
 from reelsense.io._types import MEDIA_EXTENSIONS
 
 __all__ = ["MediaFile", "assign_video_ids", "normalize_extensions", "walk_media"]
@@ -55,9 +65,10 @@ class MediaFile:
 
     @property
     def default_id(self) -> str:
-        """The id the file gets without a sidecar id: ``relative_path`` without extension."""
+        """The id the file gets without a sidecar id: ``relative_path`` without extension,
+        escaped by :func:`reelsense.io.path_text` when it is not valid UTF-8."""
         rel = PurePosixPath(self.relative_path)
-        return str(rel.with_name(rel.stem)) if rel.suffix else str(rel)
+        return path_text(str(rel.with_name(rel.stem)) if rel.suffix else str(rel))
 
 
 def normalize_extensions(extensions: Iterable[str] | None) -> frozenset[str]:
@@ -90,7 +101,7 @@ def walk_media(
     for given in inputs:
         root_path = Path(os.path.normpath(Path(given).absolute()))
         root = str(root_path)
-        if root_path.is_file():
+        if root_path.is_file() or ((root_path.exists() or root_path.is_symlink()) and not root_path.is_dir()):
             real = os.path.realpath(root)
             if real not in seen_files:
                 seen_files.add(real)
@@ -132,12 +143,13 @@ def _walk_dir(top: str, exts: frozenset[str], include_hidden: bool, seen_dirs: s
                 continue
             try:
                 is_dir = entry.is_dir()  # follows links
-                is_file = not is_dir and entry.is_file()
             except OSError:
-                continue
+                is_dir = False
             if is_dir:
                 subdirs.append(entry.path)
-            elif is_file and Path(entry.name).suffix.lower() in exts:
+            elif Path(entry.name).suffix.lower() in exts:
+                # regular files, and also FIFOs, devices and dangling links: their decode
+                # fails at once with an error row naming what they are
                 yield entry.path
         stack.extend(reversed(subdirs))
 
@@ -145,30 +157,44 @@ def _walk_dir(top: str, exts: frozenset[str], include_hidden: bool, seen_dirs: s
 def assign_video_ids(files: Sequence[MediaFile], sidecar_ids: Sequence[str | None]) -> list[str]:
     """Unique ids for ``files``: ``sidecar_ids[i]`` when not None, else the default id.
 
-    Collisions get the extension appended to every member; remaining collisions raise
-    ParameterError naming the files (see the module docstring).
+    Clashing ids get the extension appended, then a short digest of the path (see the
+    module docstring), with a warning; the result is unique and the same on every run.
     """
     if len(files) != len(sidecar_ids):
         raise ParameterError(f"got {len(files)} files but {len(sidecar_ids)} sidecar ids")
     ids = [sid if sid else f.default_id for f, sid in zip(files, sidecar_ids, strict=True)]
+    suffix = [path_text(Path(f.path).suffix) for f in files]
+    _separate(ids, files, lambda i: ids[i] + suffix[i])
+    _separate(ids, files, lambda i: f"{ids[i]}~{_path_digest(files[i].path)}")
+    final: dict[str, int] = {}
+    for i, vid in enumerate(ids):
+        if vid in final:  # two files with one path digest: the same file listed twice
+            raise ParameterError(
+                f"video id {vid!r} would be given to both {path_text(files[final[vid]].path)!r} "
+                f"and {path_text(files[i].path)!r}"
+            )
+        final[vid] = i
+    return ids
+
+
+def _path_digest(path: str) -> str:
+    return hashlib.sha256(path_text(path).encode("utf-8")).hexdigest()[:8]
+
+
+def _separate(ids: list[str], files: Sequence[MediaFile], renamed: Callable[[int], str]) -> None:
+    """Give every member of a group of equal ids ``renamed(i)``, in place, with a warning."""
     groups: dict[str, list[int]] = defaultdict(list)
     for i, vid in enumerate(ids):
         groups[vid].append(i)
     for vid, members in groups.items():
-        if len(members) > 1:
-            for i in members:
-                ids[i] = vid + Path(files[i].path).suffix.lower()
-            log.info(
-                "video id %r is claimed by %d files; using %s", vid, len(members), [ids[i] for i in members]
-            )
-    final: dict[str, int] = {}
-    for i, vid in enumerate(ids):
-        if vid in final:
-            j = final[vid]
-            raise ParameterError(
-                f"video id {vid!r} would be given to both {files[j].path!r} and {files[i].path!r}; "
-                "pass one common parent folder instead of several roots, remove the duplicate, "
-                "or give the videos distinct ids with a manifest"
-            )
-        final[vid] = i
-    return ids
+        if len(members) < 2:
+            continue
+        for i in members:
+            ids[i] = renamed(i)
+        log.warning(
+            "video id %r is claimed by %d files (%s); using %s",
+            vid,
+            len(members),
+            ", ".join(path_text(files[i].path) for i in members),
+            ", ".join(ids[i] for i in members),
+        )

@@ -16,10 +16,14 @@ Encoders that use these entries live in :mod:`reelsense.vision` and :mod:`reelse
 from reelsense.models._device import Precision, select_device, select_precision
 from reelsense.models._entries import (
     AudioSpec,
+    BuiltinSource,
     CropPolicy,
+    DirectorySource,
+    HubSource,
     ImageSpec,
     Modality,
     ModelEntry,
+    PackageSource,
     PortraitPolicy,
     TextSpec,
 )
@@ -36,10 +40,14 @@ from reelsense.models._resolve import ResolvedModel, models_dir, resolve_model
 
 __all__ = [
     "AudioSpec",
+    "BuiltinSource",
     "CropPolicy",
+    "DirectorySource",
+    "HubSource",
     "ImageSpec",
     "Modality",
     "ModelEntry",
+    "PackageSource",
     "PortraitPolicy",
     "Precision",
     "Preset",

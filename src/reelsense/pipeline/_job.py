@@ -352,6 +352,9 @@ class _RowSink:
     def add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
 
+    def tick(self) -> None:
+        """Nothing to write."""
+
 
 def collect_rows(
     inputs: Sequence[str | os.PathLike[str]],

@@ -34,6 +34,8 @@ class RowSink(Protocol):
 
     def add(self, row: dict[str, Any]) -> None: ...
 
+    def tick(self) -> None: ...
+
 
 class _Tally(Protocol):
     def record(self, video_id: str, ok: bool, error: object = None) -> None: ...
@@ -53,6 +55,7 @@ class LocalEngine:
         self.tally = tally
         self._batch: list[tuple[dict[str, Any], DecodedMedia]] = []
         self._batch_frames = 0
+        self._batch_began = time.monotonic()
 
     # ------------------------------------------------------------------ rows
 
@@ -65,6 +68,8 @@ class LocalEngine:
     def _handle(self, planned: PlannedVideo, result: ItemResult) -> None:
         row = result.merge_into(planned.base_columns())
         if result.ok and self.feature_stages and result.media is not None:
+            if not self._batch:
+                self._batch_began = time.monotonic()
             self._batch.append((row, result.media))
             frames = result.media.frames
             self._batch_frames += len(frames) if frames is not None else 0
@@ -72,6 +77,13 @@ class LocalEngine:
                 self._run_batch()
         else:
             self._write(row)
+
+    def _checkpoint(self) -> None:
+        """Keep the work of the last ``flush_seconds`` at most unwritten: a batch waiting
+        that long for more videos runs as it is, and the writer writes what it holds."""
+        if self._batch and time.monotonic() - self._batch_began >= self.config.flush_seconds:
+            self._run_batch()
+        self.writer.tick()
 
     def _run_batch(self) -> None:
         batch, self._batch = self._batch, []
@@ -132,7 +144,7 @@ class LocalEngine:
         suspects: set[str] = set()
         limit = max(2, 2 * self.config.workers)
         timeout = self.config.video_timeout_seconds if owned else None
-        poll = None if timeout is None else min(1.0, timeout / 4)
+        poll = min(1.0, self.config.flush_seconds / 4) if timeout is None else min(1.0, timeout / 4)
         clean = False
         try:
             while queue or pending:
@@ -155,6 +167,7 @@ class LocalEngine:
                         continue
                     suspects.discard(planned.item.video_id)
                     self._handle(planned, result)
+                self._checkpoint()
                 if timeout is not None:
                     self._note_starts(pending, started)
                 stuck = self._stuck(pending, started, timeout)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reelsense.errors import SidecarError
-from reelsense.io import Manifest, Sidecar, assign_video_ids, read_sidecar, walk_media
+from reelsense.io import Manifest, Sidecar, assign_video_ids, path_text, read_sidecar, walk_media
 from reelsense.pipeline._schema import sidecar_columns
 from reelsense.pipeline._worker import WorkItem
 
@@ -39,7 +39,7 @@ class PlannedVideo:
         """Row columns known before decoding: id, path, sidecar fields, sidecar warnings."""
         return {
             "video_id": self.item.video_id,
-            "path": self.item.path,
+            "path": path_text(self.item.path),
             **sidecar_columns(self.sidecar),
             "warnings": list(self.warnings),
         }
@@ -66,8 +66,11 @@ def plan_videos(
         )
         for problem in problems:
             log.warning("ignoring sidecar: %s", problem)
+        dropped = sidecar.warnings if sidecar is not None and sidecar.source != "manifest" else ()
+        for note in dropped:  # a manifest's were logged when it was loaded
+            log.warning("%s", note)
         sidecars.append(sidecar)
-        notes.append(tuple(f"sidecar ignored: {p}" for p in problems))
+        notes.append(tuple(f"sidecar ignored: {p}" for p in problems) + (sidecar.warnings if sidecar else ()))
     ids = assign_video_ids(files, [s.video_id if s else None for s in sidecars])
     return [
         PlannedVideo(WorkItem(vid, f.path), sidecar, note)

@@ -50,7 +50,7 @@ import pyarrow as pa
 
 from reelsense._version import __version__
 from reelsense.errors import ParameterError
-from reelsense.io import MediaInfo, Sidecar
+from reelsense.io import MediaInfo, Sidecar, clean_text, has_surrogates
 
 __all__ = [
     "BASE_FIELDS",
@@ -152,7 +152,24 @@ def rows_to_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Ta
             raise ParameterError(
                 f"row {row.get('video_id')!r} has keys that are not columns: {sorted(unknown)}"
             )
-    return pa.Table.from_pylist(list(rows), schema=schema)
+    return pa.Table.from_pylist([_encodable(row) for row in rows], schema=schema)
+
+
+def _encodable(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``row`` with every text value UTF-8-encodable (lone surrogates spelled out, see
+    :func:`reelsense.io.clean_text`); paths and ids are already escaped upstream."""
+    fixed: dict[str, Any] | None = None
+    for key, value in row.items():
+        if isinstance(value, str) and has_surrogates(value):
+            new: Any = clean_text(value)
+        elif isinstance(value, list) and any(isinstance(v, str) and has_surrogates(v) for v in value):
+            new = [clean_text(v) if isinstance(v, str) else v for v in value]
+        else:
+            continue
+        if fixed is None:
+            fixed = dict(row)
+        fixed[key] = new
+    return row if fixed is None else fixed
 
 
 def media_columns(info: MediaInfo, file_size_bytes: int | None) -> dict[str, Any]:

@@ -141,6 +141,10 @@ def process_item(
     try:
         size: int | None = Path(item.path).stat().st_size
     except OSError as exc:
+        if Path(item.path).is_symlink():
+            return _error(
+                item, f"cannot read {item.path!r}: a dangling symbolic link (its target does not exist)"
+            )
         return _error(item, f"cannot read {item.path!r}: {exc.strerror or exc}")
     try:
         media = decode(
@@ -155,6 +159,15 @@ def process_item(
         return _error(item, str(exc), file_size_bytes=size)
     except Exception as exc:  # batch boundary: an unexpected decoder failure is this item's error
         return _error(item, f"cannot decode {item.path!r}: {type(exc).__name__}: {exc}", file_size_bytes=size)
+    if media.audio is None and not media.info.has_video and request.audio_sample_rate:
+        # an audio file without usable audio (io.audio_problem): nothing to describe
+        reasons = "; ".join(media.warnings) or "no decodable audio stream"
+        return _error(
+            item,
+            f"no usable audio in {item.path!r}: {reasons}",
+            media.warnings,
+            **media_columns(media.info, size),
+        )
     columns: dict[str, Any] = {
         "status": "ok",
         "error": None,

@@ -457,6 +457,13 @@ class OutputWriter:
         if self._buffered >= self.flush_rows or time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush()
 
+    def tick(self) -> None:
+        """Write the buffered rows when ``flush_seconds`` passed since the last part, even if
+        no row arrives now (the engine calls this while it waits, so a part is written at
+        least every ``flush_seconds`` while rows are buffered)."""
+        if self._buffered and time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
+
     def conform(self, table: pa.Table) -> pa.Table:
         """``table`` with exactly this output's schema and metadata (raises OutputError);
         a table that has them already is returned as is."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reelsense.errors import ItemFailedError, NoMediaError, OutputError
-from reelsense.io import MediaFile, assign_video_ids, read_sidecar, walk_media
+from reelsense.io import MediaFile, assign_video_ids, clean_text, path_text, read_sidecar, walk_media
 from reelsense.sounds.index import SoundIndex, match_files
 
 __all__ = ["MATCH_COLUMNS", "AddSummary", "MatchSummary", "add_sounds", "match_sounds", "media_ids"]
@@ -109,7 +109,7 @@ def add_sounds(
             nonlocal done
             done += 1
             if error is not None:
-                failed.append((by_path[path], path, str(error)))
+                failed.append((by_path[path], path_text(path), clean_text(str(error))))
                 if strict:
                     raise ItemFailedError(by_path[path], str(error))
             if progress is not None:
@@ -182,12 +182,12 @@ def match_sounds(
         sound_index, [f.path for _, f in found], workers=workers, top_k=1, threshold=min_score
     )
     for i, ((vid, f), (_, result)) in enumerate(zip(found, results, strict=True)):
-        row: list[object] = [vid, f.path]
+        row: list[object] = [vid, path_text(f.path)]
         if isinstance(result, Exception):
             errors.append((vid, str(result)))
             if strict:
                 raise ItemFailedError(vid, str(result))
-            row += ["error", str(result)] + [""] * (len(MATCH_COLUMNS) - 4)
+            row += ["error", clean_text(str(result))] + [""] * (len(MATCH_COLUMNS) - 4)
         elif result:
             matched += 1
             m = result[0]

@@ -29,6 +29,7 @@ import numpy as np
 
 from reelsense.errors import ParameterError
 from reelsense.sounds._tables import SearchIndex
+from reelsense.sounds.dense import DenseConfig, DenseHit
 from reelsense.sounds.fingerprint import FingerprintParams, Peaks, peak_triplets, peaks_of, triplet_keys
 from reelsense.sounds.verify import Alignment, align, chance_rate, false_match_log10p, log10_trials
 
@@ -84,6 +85,11 @@ class MatchConfig:
     and within ``null_window_seconds`` of the match (see :func:`align`).
     ``threshold``: minimum :attr:`SoundMatch.score` reported (2.0: estimated false-match
     probability 1 %).
+
+    ``dense_second_chance``: when the peak search returns nothing or a best match under
+    ``dense_below_score``, :meth:`reelsense.sounds.SoundIndex.match` also runs the dense per-frame
+    test (:mod:`reelsense.sounds.dense`, parameters ``dense``) over every sound and keeps the
+    better of the two.
     """
 
     speed_range: tuple[float, float] = (0.7, 1.45)
@@ -110,6 +116,9 @@ class MatchConfig:
     null_window_seconds: float = 10.0
     threshold: float = 2.0
     top_k: int = 1
+    dense_second_chance: bool = True
+    dense_below_score: float = 4.0
+    dense: DenseConfig = field(default_factory=DenseConfig)
 
     def __post_init__(self) -> None:
         for name in ("speed_range", "tempo_range"):
@@ -606,3 +615,41 @@ def match_query(
     out = [m for m in best.values() if m.score >= threshold]
     out.sort(key=lambda m: (-m.score, m.sound_id))
     return out[:top_k]
+
+
+def dense_grid(config: MatchConfig, params: FingerprintParams) -> tuple[np.ndarray, np.ndarray]:
+    """The dense test's hypotheses: the families and ranges of :func:`hypothesis_grid`, spaced
+    ``config.dense.scale_step`` / ``config.dense.shift_step_bins``."""
+    fine = dataclasses.replace(
+        config, scale_step=config.dense.scale_step, shift_step_bins=config.dense.shift_step_bins
+    )
+    return hypothesis_grid(fine, params)
+
+
+def dense_match(
+    hit: DenseHit | None,
+    ids: list[str],
+    n_query_peaks: int,
+    duration_seconds: float,
+    params: FingerprintParams,
+    threshold: float,
+) -> SoundMatch | None:
+    """The :class:`SoundMatch` of a dense-test alignment scoring ``threshold`` or more (None
+    otherwise). It counts no hashes or peaks; the query span is the whole query."""
+    if hit is None or hit.score < threshold:
+        return None
+    pitch = -hit.shift_bins * 12.0 / params.bins_per_octave
+    return SoundMatch(
+        sound_id=ids[hit.sound],
+        score=hit.score,
+        offset_seconds=hit.offset_frames / params.frames_per_second,
+        speed=hit.scale,
+        tempo=hit.scale / 2.0 ** (pitch / 12.0),
+        pitch_semitones=pitch,
+        query_start_seconds=0.0,
+        query_end_seconds=duration_seconds,
+        n_matched_hashes=0,
+        n_matched_peaks=0,
+        n_query_peaks=n_query_peaks,
+        false_match_probability=10.0 ** (-hit.score),
+    )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from reelsense.errors import OutputError, ParameterError, SidecarError
-from reelsense.io import iso_time, read_sidecar
+from reelsense.io import MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, iso_time, path_from_text, read_sidecar
 from reelsense.sounds.discover import Discovery
 from reelsense.trends._stats import Trend, TrendParams, usage_trend
 
@@ -144,9 +145,13 @@ def _opt_int(text: str | None, where: str) -> int | None:
     if text is None or not text.strip():
         return None
     try:
-        return int(float(text))
+        value = float(text)
     except ValueError as exc:
         raise ParameterError(f"{where}: timestamp {text!r} is not unix seconds") from exc
+    if not (math.isfinite(value) and MIN_TIMESTAMP_SECONDS <= value <= MAX_TIMESTAMP_SECONDS):
+        logger.warning("%s: timestamp %r is outside the years 1-9999; ignored", where, text)
+        return None
+    return int(value)
 
 
 _LIBRARY_KEYS = ("sound_id", "predicted_sound")
@@ -182,7 +187,7 @@ def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> 
                         sound=sound,
                         library_sound=(sound or None) if key in _LIBRARY_KEYS else lib,
                         timestamp_seconds=_opt_int(row.get("timestamp"), f"{p}:{line}"),
-                        path=(row.get("path") or "").strip() or None,
+                        path=path_from_text(row.get("path") or "").strip() or None,  # the CSV's escape
                         caption=(row.get("caption") or "").strip() or None,
                         speed=_opt_float(
                             row.get("speed_vs_representative") or row.get("sound_speed") or row.get("speed")

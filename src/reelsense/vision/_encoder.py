@@ -20,7 +20,7 @@ from reelsense.models import (
 )
 from reelsense.models._device import autocast_context
 from reelsense.vision._loading import build_image_backbone
-from reelsense.vision._preprocess import PreprocessedFrames, preprocess_frames
+from reelsense.vision._preprocess import PreprocessedFrames, inputs_per_frame, preprocess_frames
 
 __all__ = ["ImageEncoder", "load_image_encoder"]
 
@@ -71,7 +71,7 @@ class ImageEncoder:
 
     @property
     def default_batch_size(self) -> int:
-        """Frames per forward pass when ``encode`` is not told: 64 on CUDA, 8 elsewhere."""
+        """Model inputs per forward pass when ``encode`` is not told: 64 on CUDA, 8 elsewhere."""
         return 64 if self.device.type == "cuda" else 8
 
     def preprocess(self, frames: np.ndarray | torch.Tensor) -> PreprocessedFrames:
@@ -93,10 +93,14 @@ class ImageEncoder:
             features = features.view(-1, prepared.tiles_per_frame, self.dim).mean(dim=1)
         return features
 
-    def _pass_size(self, batch_size: int | None) -> int:
+    def _pass_size(self, batch_size: int | None, frame_shape: tuple[int, ...] | None = None) -> int:
+        """Frames per forward pass: ``batch_size`` model inputs, divided by the inputs one
+        frame of ``frame_shape`` (``[.., h, w, 3]``) becomes (tiles), at least one frame."""
         size = self.default_batch_size if batch_size is None else batch_size
         if size < 1:
             raise ParameterError(f"batch_size must be >= 1, got {size}")
+        if frame_shape is not None and len(frame_shape) >= 3:
+            size = max(1, size // inputs_per_frame(frame_shape[-3], frame_shape[-2], self.portrait_policy))
         return size
 
     def encode_on_device(self, frames: np.ndarray, batch_size: int | None = None) -> torch.Tensor:
@@ -104,7 +108,7 @@ class ImageEncoder:
         3]``, left on the device (no synchronisation: a caller batching several videos
         copies once). The upload is pinned on CUDA; passes of ``batch_size`` frames as in
         :meth:`encode`."""
-        step = self._pass_size(batch_size)
+        step = self._pass_size(batch_size, frames.shape)
         pixels = torch.from_numpy(np.ascontiguousarray(frames))
         if self.device.type == "cuda":
             pixels = pixels.pin_memory()
@@ -122,19 +126,20 @@ class ImageEncoder:
 
         Args:
             frames: one batch of same-size frames (e.g. the sampled frames of one video).
-            batch_size: frames per forward pass (tiles multiply the pass size); ``None`` =
+            batch_size: model inputs per forward pass (a frame cut into k tiles counts k;
+                at least one frame per pass); ``None`` =
                 :attr:`default_batch_size` (8 on the CPU, where larger batches fall out of
-                cache and run slower, 64 on CUDA; see ``scripts/bench_encoders.py``).
+                cache and run slower, 64 on CUDA; see ``scripts/bench/bench_encoders.py``).
             normalize: L2-normalise each vector; ``None`` = the entry's default
                 (True for CLIP/SigLIP, False for EfficientNet features).
         """
-        batch_size = self._pass_size(batch_size)
         if not isinstance(frames, np.ndarray):
             raise ParameterError(
                 f"frames must be a numpy uint8 array [n, h, w, 3], got {type(frames).__name__}"
             )
         if frames.ndim != 4 or frames.dtype != np.uint8 or frames.shape[-1] != 3:
             raise ParameterError(f"frames must be uint8 RGB [n, h, w, 3], got {frames.dtype} {frames.shape}")
+        batch_size = self._pass_size(batch_size, frames.shape)
         out = np.empty((frames.shape[0], self.dim), dtype=np.float32)
         unit = self.entry.normalize if normalize is None else normalize
         for start in range(0, frames.shape[0], batch_size):

@@ -7,7 +7,10 @@ a few tensor operations on the encoder's device. How a non-square frame is fitte
 ``tiles`` (default)
     ``k = ceil(long / short)`` overlapping square crops spanning the long side (two for
     9:16: top and bottom, overlapping by 22 %); the encoder averages their features.
-    Full resolution, nothing cut, ``k`` times the model compute.
+    Full resolution, nothing cut, ``k`` times the model compute. ``k`` is at most
+    :data:`MAX_TILES`: a frame longer than ``MAX_TILES:1`` (a 8192x2 strip would need 399
+    tiles and gigabytes) is letterboxed as with ``pad_mean`` instead, so the model input
+    per frame, and with it a worker's memory, is bounded whatever the picture's shape.
 ``pad_blur``
     Letterbox: scale the whole frame to fit the square, fill the bars with a blurred
     copy of the frame's centre (what short-video apps do themselves). Nothing is cut,
@@ -24,7 +27,7 @@ Square frames always get the model's native ``crop_policy``. Why ``tiles``: a po
 frame's subject is often tall (a person, a rocket) and reaches the top and bottom, which a
 centre crop cuts, while letterboxing shrinks everything to 56 % and an ImageNet model
 loses small subjects; ``tiles`` retrieved same-category pictures best of the five
-(``scripts/bench_portrait_policy.py``; figures in ``docs/benchmarks.md``). Tiles costs two
+(``scripts/bench/bench_portrait_policy.py``; figures in ``docs/benchmarks.md``). Tiles costs two
 model passes per 9:16 frame: use ``pad_mean`` where throughput matters more.
 """
 
@@ -40,9 +43,18 @@ import torch.nn.functional as F
 from reelsense.errors import ParameterError
 from reelsense.models import ImageSpec, PortraitPolicy
 
-__all__ = ["PreprocessedFrames", "frames_to_tensor", "preprocess_frames", "tile_count"]
+__all__ = [
+    "MAX_TILES",
+    "PreprocessedFrames",
+    "frames_to_tensor",
+    "inputs_per_frame",
+    "preprocess_frames",
+    "tile_count",
+]
 
 _SQUARE_TOLERANCE = 1.02
+#: Most tiles one frame is cut into; longer frames are letterboxed (one input each).
+MAX_TILES = 4
 _BLUR_GRID = 12
 
 
@@ -89,6 +101,22 @@ def tile_count(height: int, width: int) -> int:
     """How many overlapping square tiles the ``tiles`` policy uses for a ``height x width`` frame."""
     ratio = max(height, width) / min(height, width)
     return max(1, math.ceil(ratio - 0.1))
+
+
+def _fitting(height: int, width: int, policy: str) -> str:
+    """How a ``height x width`` frame is fitted under ``policy``: ``native`` (square), the
+    policy itself, or ``pad_mean`` for a frame too long to tile."""
+    ratio = max(height, width) / max(1, min(height, width))
+    if ratio <= _SQUARE_TOLERANCE or policy == "center_crop":
+        return "native"
+    if policy == "tiles" and tile_count(height, width) > MAX_TILES:
+        return "pad_mean"
+    return policy
+
+
+def inputs_per_frame(height: int, width: int, policy: str) -> int:
+    """Model inputs one ``height x width`` frame becomes under ``policy`` (1 to :data:`MAX_TILES`)."""
+    return tile_count(height, width) if _fitting(height, width, policy) == "tiles" else 1
 
 
 def _resize(x: torch.Tensor, height: int, width: int, mode: str) -> torch.Tensor:
@@ -170,22 +198,22 @@ def preprocess_frames(
     height, width = x.shape[-2:]
     if height == 0 or width == 0:
         raise ParameterError(f"frames must have a non-empty picture, got {height}x{width}")
-    square = max(height, width) / min(height, width) <= _SQUARE_TOLERANCE
+    fitting = _fitting(height, width, chosen)
     count = 1
-    if x.shape[0] == 0:
-        out = x.new_zeros((0, 3, spec.image_size, spec.image_size))
-    elif square or chosen == "center_crop":
-        out = _native(x, spec)
-    elif chosen == "resize":
-        out = _resize(x, spec.image_size, spec.image_size, spec.interpolation)
-    elif chosen in ("pad_blur", "pad_mean"):
-        out = _letterbox(x, spec, "mean" if chosen == "pad_mean" else "blur")
-    elif chosen == "tiles":
-        out, count = _tiles(x, spec)
-    else:
+    if chosen not in ("pad_blur", "pad_mean", "tiles", "center_crop", "resize"):
         raise ParameterError(
             f"portrait policy must be pad_blur, pad_mean, tiles, center_crop or resize, got {chosen!r}"
         )
+    if x.shape[0] == 0:
+        out = x.new_zeros((0, 3, spec.image_size, spec.image_size))
+    elif fitting == "native":
+        out = _native(x, spec)
+    elif fitting == "resize":
+        out = _resize(x, spec.image_size, spec.image_size, spec.interpolation)
+    elif fitting in ("pad_blur", "pad_mean"):
+        out = _letterbox(x, spec, "mean" if fitting == "pad_mean" else "blur")
+    else:
+        out, count = _tiles(x, spec)
     out = out.clamp_(0.0, 1.0)
     mean = torch.tensor(spec.mean, dtype=out.dtype, device=out.device).view(1, 3, 1, 1)
     std = torch.tensor(spec.std, dtype=out.dtype, device=out.device).view(1, 3, 1, 1)

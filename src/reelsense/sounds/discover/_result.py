@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from reelsense.errors import OutputError
-from reelsense.io import iso_time
+from reelsense.io import clean_text, iso_time, path_text
 from reelsense.sounds.discover._geometry import Placement
 from reelsense.sounds.discover._graph import EdgeTable
 from reelsense.sounds.discover._types import (
@@ -124,9 +124,9 @@ def _video_row(v: VideoSound) -> list[object]:
         iso_time(v.timestamp_seconds),
         _fmt(v.duration_seconds, 3),
         _fmt(v.notes_per_second, 2),
-        v.path or "",
-        (v.caption or "").replace("\r", " ").replace("\n", " "),
-        v.error or "",
+        path_text(v.path) if v.path else "",
+        clean_text(v.caption or "").replace("\r", " ").replace("\n", " "),
+        clean_text(v.error or ""),
     ]
 
 

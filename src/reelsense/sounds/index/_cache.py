@@ -121,12 +121,27 @@ class SearchCache:
         try:
             f = read_search_file(self.path)
         except SoundIndexFormatError as exc:
-            logger.warning("ignoring %s: %s", self.path, exc)
+            logger.warning("ignoring the search file (it is rebuilt from the index): %s", exc)
             return None
         if not self._usable(f):
             logger.info("%s was built for another index or other parameters; rebuilding", self.path)
             return None
+        mismatch = self._disagreement(f)
+        if mismatch:
+            logger.warning("ignoring %s (it is rebuilt from the index): %s", self.path, mismatch)
+            return None
         return _Base.of(f)
+
+    def _disagreement(self, f: SearchFile) -> str:
+        """'' when every sound of the file that the store still holds has the same id there
+        (the file is bound to its index by store key and id), else what differs."""
+        current = {r.key: r.sound_id for r in self._store.records()}
+        for key, sound_id in zip(f.sound_keys, f.sound_ids, strict=True):
+            if key in current and current[key] != sound_id:
+                return f"it names store key {key} {sound_id!r} but the index holds {current[key]!r} there"
+        if f.generation > self._store.generation:
+            return f"it reflects generation {f.generation}, newer than the index's {self._store.generation}"
+        return ""
 
     def _refresh(self, generation: int) -> SearchIndex:
         stamp = self._stamp()

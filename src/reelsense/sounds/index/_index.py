@@ -22,14 +22,22 @@ from pathlib import Path
 import numpy as np
 
 from reelsense._workers import process_pool
-from reelsense.errors import ParameterError, ReelsenseError, SoundIndexFormatError
+from reelsense.errors import DecodeError, ParameterError, ReelsenseError, SoundIndexFormatError
 from reelsense.io import read_audio
-from reelsense.sounds.fingerprint import FingerprintParams, Peaks, peaks_of
+from reelsense.sounds.dense import BITS_ARRAY, DenseReferences, dense_search, frame_bits
+from reelsense.sounds.fingerprint import FingerprintParams, Peaks, log_spectrogram, pick_peaks
 from reelsense.sounds.index._cache import SearchCache
 from reelsense.sounds.index._records import SoundRecord, StoreItem
 from reelsense.sounds.index._search_file import search_file_path
 from reelsense.sounds.index._store import FingerprintStore
-from reelsense.sounds.match import MatchConfig, SoundMatch, match_query, prepare_query
+from reelsense.sounds.match import (
+    MatchConfig,
+    SoundMatch,
+    dense_grid,
+    dense_match,
+    match_query,
+    prepare_query_from_peaks,
+)
 
 __all__ = ["IndexStats", "SoundIndex", "SoundInfo", "match_files"]
 
@@ -110,14 +118,19 @@ def _params_from_store(stored: dict[str, object], path: str | os.PathLike[str]) 
 
 
 def peak_arrays(samples: np.ndarray, sample_rate: int, params: FingerprintParams) -> dict[str, np.ndarray]:
-    """The arrays stored for one reference sound: ``peak_times`` and ``peak_bins`` (float32 ``[n]``)."""
-    peaks = peaks_of(samples, sample_rate, params, params.ref_peaks_per_second)
-    return {"peak_times": peaks.times, "peak_bins": peaks.bins}
+    """The arrays stored for one reference sound: ``peak_times`` and ``peak_bins`` (float32 ``[n]``)
+    and the dense test's ``frame_bits`` (uint32 ``[n_frames]``, :func:`reelsense.sounds.dense.frame_bits`)."""
+    spec = log_spectrogram(samples, sample_rate, params)
+    peaks = pick_peaks(spec, params, params.ref_peaks_per_second)
+    return {"peak_times": peaks.times, "peak_bins": peaks.bins, BITS_ARRAY: frame_bits(spec)}
 
 
 def _fingerprint_file(path: str, params: FingerprintParams) -> tuple[dict[str, np.ndarray], float]:
-    audio = read_audio(path, sample_rate=params.sample_rate)
-    return peak_arrays(audio.samples, audio.sample_rate, params), audio.duration_seconds
+    audio = read_audio(path, sample_rate=params.sample_rate)  # usable audio only (io.audio_problem)
+    arrays = peak_arrays(audio.samples, audio.sample_rate, params)
+    if arrays["peak_times"].shape[0] == 0:
+        raise DecodeError(path, "its audio gives no fingerprint peaks (too quiet or too short to match)")
+    return arrays, audio.duration_seconds
 
 
 class SoundIndex:
@@ -135,6 +148,7 @@ class SoundIndex:
         self.params = params
         self.config = config or MatchConfig()
         self._search = SearchCache(store, params, {"scheme": SCHEME, "scheme_version": SCHEME_VERSION})
+        self._dense: tuple[int, DenseReferences, list[str]] | None = None
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -228,13 +242,15 @@ class SoundIndex:
         workers: int = 1,
         replace: bool = False,
         commit_every: int = 64,
+        commit_seconds: float = 30.0,
         on_done: Callable[[str, Exception | None], None] | None = None,
     ) -> list[SoundRecord]:
         """Add many files, fingerprinting them in ``workers`` processes.
 
         Files that fail to decode are skipped with a warning; ``on_done(path, error)`` is
         called for every file once fingerprinted (``error`` None on success). Every
-        ``commit_every`` sounds are committed together. Returns the added sounds' records.
+        ``commit_every`` sounds, or the sounds fingerprinted within ``commit_seconds``, are
+        committed together (a kill loses at most that much work). Returns the added sounds' records.
         """
         if workers < 1:
             raise ParameterError(f"workers={workers} must be >= 1")
@@ -254,7 +270,9 @@ class SoundIndex:
             else:
                 results = (_call(_fingerprint_file, p, self.params) for p in str_paths)
             items = self._items(str_paths, ids, results, on_done)
-            records = self._store.add_many(items, replace=replace, commit_every=commit_every)
+            records = self._store.add_many(
+                items, replace=replace, commit_every=commit_every, commit_seconds=commit_seconds
+            )
         finally:
             if executor is not None:
                 executor.shutdown(cancel_futures=True)
@@ -375,8 +393,51 @@ class SoundIndex:
         search = self._search.get()
         if not len(search):
             return []
-        query = prepare_query(samples, sample_rate, self.params, self.config)
-        return match_query(query, search, self.params, self.config, threshold=threshold, top_k=top_k)
+        threshold = self.config.threshold if threshold is None else threshold
+        x = np.asarray(samples)
+        duration = float(x.shape[0]) / float(sample_rate) if sample_rate > 0 else 0.0
+        spec = log_spectrogram(x, sample_rate, self.params)
+        peaks = pick_peaks(spec, self.params, self.params.query_peaks_per_second)
+        query = prepare_query_from_peaks(peaks, duration, self.params, self.config)
+        found = match_query(query, search, self.params, self.config, threshold=threshold, top_k=top_k)
+        if not self.config.dense_second_chance or (found and found[0].score >= self.config.dense_below_score):
+            return found
+        refs, ids = self._dense_references()
+        if not len(refs):
+            return found
+        hit = dense_search(spec, refs, *dense_grid(self.config, self.params))
+        extra = dense_match(hit, ids, len(peaks), duration, self.params, threshold)
+        if extra is None or any(m.sound_id == extra.sound_id and m.score >= extra.score for m in found):
+            return found
+        out = [extra, *(m for m in found if m.sound_id != extra.sound_id)]
+        out.sort(key=lambda m: (-m.score, m.sound_id))
+        return out[: self.config.top_k if top_k is None else top_k]
+
+    def _dense_references(self) -> tuple[DenseReferences, list[str]]:
+        """The stored frame bits of every sound (cached per index generation). Sounds added by a
+        reelsense that stored none are left out of the dense test, with a warning."""
+        if self._dense is None or self._dense[0] != self._store.generation:
+            words: list[np.ndarray] = []
+            ids: list[str] = []
+            missing = 0
+            with self._store.iter_arrays() as stream:
+                generation = int(stream.generation)
+                for _key, sound_id, arrays in stream:
+                    if BITS_ARRAY in arrays:
+                        words.append(np.asarray(arrays[BITS_ARRAY], dtype=np.uint32))
+                        ids.append(sound_id)
+                    else:
+                        missing += 1
+            if missing:
+                logger.warning(
+                    "%s: %d of %d sounds have no frame bits (added by an older reelsense); the dense "
+                    "second chance skips them: rebuild the index to include them",
+                    self._store.path,
+                    missing,
+                    missing + len(ids),
+                )
+            self._dense = (generation, DenseReferences(words, self.config.dense), ids)
+        return self._dense[1], self._dense[2]
 
     def match_file(
         self, path: str | os.PathLike[str], *, top_k: int | None = None, threshold: float | None = None

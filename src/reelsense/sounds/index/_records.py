@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from reelsense.errors import ParameterError
+from reelsense.io._text import has_surrogates, path_text
 from reelsense.sounds.index._codec import EncodedArray, encode_array
 
 __all__ = [
@@ -129,8 +129,16 @@ class EncodedItem:
 
 def encode_item(item: StoreItem, compression: str) -> EncodedItem:
     """Validate one sound's fields and encode its arrays (outside any transaction)."""
-    if not isinstance(item.sound_id, str) or not item.sound_id or "\x00" in item.sound_id:
-        raise ParameterError(f"sound_id must be a non-empty string without NUL, got {item.sound_id!r}")
+    if (
+        not isinstance(item.sound_id, str)
+        or not item.sound_id
+        or "\x00" in item.sound_id
+        or has_surrogates(item.sound_id)
+    ):
+        raise ParameterError(
+            f"sound_id must be a non-empty UTF-8 string without NUL, got {item.sound_id!r} "
+            "(escape file names with reelsense.io.path_text)"
+        )
     duration = float(item.duration_seconds)
     if not (math.isfinite(duration) and duration >= 0):
         raise ParameterError(
@@ -141,7 +149,7 @@ def encode_item(item: StoreItem, compression: str) -> EncodedItem:
             f"sound {item.sound_id!r} needs a non-empty mapping of arrays, got {item.arrays!r}"
         )
     encoded = tuple(encode_array(name, a, compression) for name, a in item.arrays.items())
-    source = None if item.source_path is None else os.fspath(item.source_path)
+    source = None if item.source_path is None else path_text(item.source_path)
     meta_json = to_json(item.meta or {}, f"meta of {item.sound_id!r}")
     n_items = max(e.n_items for e in encoded)
     return EncodedItem(item.sound_id, encoded, duration, n_items, source, meta_json)

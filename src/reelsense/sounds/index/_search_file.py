@@ -6,19 +6,25 @@ from them. Deriving it for 10,000 sounds takes tens of seconds, so it is written
 ``<index>-search`` and memory-mapped by every later open (milliseconds; pages are read on
 demand and shared between processes). The file is a cache: deleting it costs one rebuild.
 
-Layout (format 1, all little-endian)::
+Layout (format 2, all little-endian)::
 
     [array 0][array 1]...      each at an offset that is a multiple of 4096
     [header: UTF-8 JSON]
-    [header length: uint64][magic: b"RSSRCH01"]
+    [header length: uint64][header CRC-32: uint32][4 zero bytes][magic: b"RSSRCH02"]
 
 The JSON header holds ``format_version``, ``kind`` (``"reelsense-search"``), the fingerprint
 ``scheme``/``scheme_version``/``params`` and the store's ``created_at`` it was built for, the
 store ``generation`` it reflects, ``sound_ids`` and ``sound_keys`` (stable store keys) in
 table order, ``table_bits``/``time_bits`` of the triplet table, and ``arrays``: name ->
-``{dtype, shape, offset}`` for ``offsets``, ``check``, ``postings``, ``peak_offsets``,
+``{dtype, shape, offset, crc32}`` for ``offsets``, ``check``, ``postings``, ``peak_offsets``,
 ``peak_times``, ``peak_bins``. Files are written to a temporary name and renamed into place, so
 a reader never sees a partial file; nothing is pickled.
+
+Checksums: the header carries its own CRC-32 in the trailer and every array's CRC-32 in
+its layout entry; :func:`read_search_file` checks them all (one sequential read of the
+file, about 1 GB/s, once per process and file) and raises SoundIndexFormatError on any
+flipped byte, so the cache is rebuilt (or kept in memory) instead of answering wrongly.
+Only a regular file is opened.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import logging
 import os
 import secrets
 import struct
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from reelsense.errors import SoundIndexFormatError
+from reelsense.io._files import regular_file_size
 from reelsense.sounds._tables import PeakTable, TripletTable
 from reelsense.sounds.fingerprint import FingerprintParams
 from reelsense.sounds.index._streamed import build_streamed
@@ -51,11 +59,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MAGIC = b"RSSRCH01"
-FORMAT_VERSION = 1
+MAGIC = b"RSSRCH02"
+FORMAT_VERSION = 2
 _KIND = "reelsense-search"
 _ALIGN = 4096
-_TRAILER = struct.Struct("<Q8s")
+_TRAILER = struct.Struct("<QI4x8s")
 _DTYPES = frozenset({"|u1", "<u4", "<u8", "<i8", "<f4"})
 _ARRAYS = ("offsets", "check", "postings", "peak_offsets", "peak_times", "peak_bins")
 
@@ -113,6 +121,34 @@ class _ArrayWriter:
         self._maps.clear()
 
 
+def _region_crc(f: Any, offset: int, nbytes: int) -> int:
+    crc = 0
+    f.seek(offset)
+    left = nbytes
+    while left > 0:
+        chunk = f.read(min(left, 1 << 22))
+        if not chunk:
+            break
+        crc = zlib.crc32(chunk, crc)
+        left -= len(chunk)
+    return crc
+
+
+def _finish(f: Any, meta: dict[str, Any], end: int) -> None:
+    """Add the arrays' checksums to ``meta``, then write the header and trailer at ``end``."""
+    f.flush()
+    for spec in meta["arrays"].values():
+        nbytes = int(np.prod(spec["shape"], dtype=np.int64)) * np.dtype(spec["dtype"]).itemsize
+        spec["crc32"] = _region_crc(f, int(spec["offset"]), nbytes)
+    blob = json.dumps(meta, sort_keys=True, allow_nan=False).encode("utf-8")
+    f.seek(end)
+    f.truncate(end)
+    f.write(blob)
+    f.write(_TRAILER.pack(len(blob), zlib.crc32(blob), MAGIC))
+    f.flush()
+    os.fsync(f.fileno())
+
+
 def write_search_file(
     path: Path,
     header: Mapping[str, Any],
@@ -138,14 +174,8 @@ def write_search_file(
                 "format_version": FORMAT_VERSION,
                 "arrays": writer.layout,
             }
-            blob = json.dumps(meta, sort_keys=True, allow_nan=False).encode("utf-8")
-            f.seek(writer.end)
-            f.truncate(writer.end)
-            f.write(blob)
-            f.write(_TRAILER.pack(len(blob), MAGIC))
             del table, peaks
-            f.flush()
-            os.fsync(f.fileno())
+            _finish(f, meta, writer.end)
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -175,15 +205,9 @@ def write_search_file_streamed(
                 "time_bits": built.time_bits,
                 "kind": _KIND,
                 "format_version": FORMAT_VERSION,
-                "arrays": built.layout,
+                "arrays": dict(built.layout),
             }
-            blob = json.dumps(meta, sort_keys=True, allow_nan=False).encode("utf-8")
-            f.seek(built.end)
-            f.truncate(built.end)
-            f.write(blob)
-            f.write(_TRAILER.pack(len(blob), MAGIC))
-            f.flush()
-            os.fsync(f.fileno())
+            _finish(f, meta, built.end)
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -194,18 +218,31 @@ def write_search_file_streamed(
 def read_search_file(path: Path) -> SearchFile:
     """Memory-map a search file (read-only). SoundIndexFormatError if it is not one or is damaged."""
     try:
-        size = path.stat().st_size
+        size = regular_file_size(path)
         with path.open("rb") as f:
             if size < _TRAILER.size:
                 raise SoundIndexFormatError(f"{path} is too short to be a reelsense search file")
             f.seek(size - _TRAILER.size)
-            length, magic = _TRAILER.unpack(f.read(_TRAILER.size))
+            length, header_crc, magic = _TRAILER.unpack(f.read(_TRAILER.size))
             if magic != MAGIC or length > size - _TRAILER.size:
-                raise SoundIndexFormatError(f"{path} is not a reelsense search file (bad trailer)")
+                raise SoundIndexFormatError(
+                    f"{path} is not a reelsense search file of format {FORMAT_VERSION}"
+                )
             start = size - _TRAILER.size - length
             f.seek(start)
-            header = json.loads(f.read(length).decode("utf-8"))
-    except (OSError, ValueError) as exc:
+            blob = f.read(length)
+            if zlib.crc32(blob) != header_crc:
+                raise SoundIndexFormatError(f"{path} is damaged: its header fails its checksum")
+            header = json.loads(blob.decode("utf-8"))
+            if not isinstance(header, dict):
+                raise SoundIndexFormatError(f"{path} is damaged: its header is not a JSON object")
+            for name, spec in header.get("arrays", {}).items():
+                nbytes = int(np.prod(spec["shape"], dtype=np.int64)) * np.dtype(spec["dtype"]).itemsize
+                if int(spec["offset"]) < 0 or int(spec["offset"]) + nbytes > start:
+                    raise SoundIndexFormatError(f"{path}: array {name!r} lies outside the file")
+                if _region_crc(f, int(spec["offset"]), nbytes) != spec.get("crc32"):
+                    raise SoundIndexFormatError(f"{path} is damaged: array {name!r} fails its checksum")
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise SoundIndexFormatError(f"cannot read the search file {path}: {exc}") from exc
     if header.get("kind") != _KIND or header.get("format_version") != FORMAT_VERSION:
         raise SoundIndexFormatError(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -17,8 +18,11 @@ from typing import Any
 import numpy as np
 
 from reelsense.errors import SoundIndexError, SoundIndexFormatError
+from reelsense.io._files import regular_file_size
 from reelsense.sounds.index._codec import decode_array
 from reelsense.sounds.index._records import EncodedItem, SoundRecord, utc_now
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "MAGIC",
@@ -34,8 +38,8 @@ __all__ = [
 ]
 
 MAGIC = "reelsense-sound-index"
-#: SQLite page size of new stores (bytes). scripts/bench_store.py measured 4096 and 16384 within noise in CPU
-#: time (16384 ~5 % smaller files, 4096 less I/O wait per commit), so SQLite's default stays.
+#: SQLite page size of new stores (bytes): SQLite's default; scripts/dev/bench_store.py compares
+#: the layouts (docs/benchmarks.md).
 PAGE_SIZE = 4096
 _REQUIRED_META = (
     "magic",
@@ -74,15 +78,61 @@ _STREAM_SQL = (
 )
 
 
+_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def check_regular(path: Path) -> None:
+    """SoundIndexError unless the index and the files SQLite keeps beside it are regular files
+    or absent: a FIFO or a device there would block the open or a read forever."""
+    for suffix in _SIDE_FILES:
+        side = Path(f"{path}{suffix}")
+        try:
+            regular_file_size(side)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise SoundIndexError(f"cannot open the sound index {path}: {exc}") from None
+
+
+def _probe(con: sqlite3.Connection) -> None:
+    con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
+
 def connect(path: Path, mode: str, timeout_seconds: float) -> sqlite3.Connection:
-    """An autocommit connection (explicit BEGIN/COMMIT) with URI ``mode`` ``ro``, ``rw`` or ``rwc``."""
+    """An autocommit connection (explicit BEGIN/COMMIT) with URI ``mode`` ``ro``, ``rw`` or ``rwc``.
+
+    Only regular files are opened (:func:`check_regular`). With ``ro``, an index that this
+    process may not write to (another user's, a read-only mount) whose write-ahead log
+    cannot be attached is opened ``immutable`` instead: reading never needs write access.
+    """
+    check_regular(path)
     uri = f"{path.resolve().as_uri()}?mode={mode}"
     try:
-        return sqlite3.connect(
+        con = sqlite3.connect(
             uri, uri=True, timeout=timeout_seconds, isolation_level=None, check_same_thread=False
         )
     except sqlite3.Error as exc:
         raise SoundIndexError(f"cannot open the sound index {path} (mode={mode}): {exc}") from exc
+    if mode != "ro":
+        return con
+    try:
+        _probe(con)
+    except sqlite3.DatabaseError as exc:
+        if "readonly" not in str(exc) and "unable to open" not in str(exc):
+            return con  # reported, with its own message, by the first real query
+        con.close()
+        logger.info("%s: %s; opening it immutable (read-only file or folder)", path, exc)
+        try:
+            con = sqlite3.connect(
+                uri + "&immutable=1",
+                uri=True,
+                timeout=timeout_seconds,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc2:
+            raise SoundIndexError(f"cannot open the sound index {path} read-only: {exc2}") from exc2
+    return con
 
 
 @contextmanager

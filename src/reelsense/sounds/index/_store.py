@@ -68,12 +68,14 @@ Guarantees
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import logging
 import math
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -208,6 +210,7 @@ class FingerprintStore:
                         "magic": MAGIC,
                         "format_version": str(FORMAT_VERSION),
                         "params": params_json or "{}",
+                        "params_sha256": hashlib.sha256((params_json or "{}").encode("utf-8")).hexdigest(),
                         "compression": compression,
                         "created_at": utc_now(),
                         "package_version": __version__,
@@ -215,6 +218,15 @@ class FingerprintStore:
                     }
                     create_schema(con, meta_rows)
                 meta = read_meta(con, p)
+                sealed = meta.get("params_sha256")
+                if (
+                    sealed is not None
+                    and sealed != hashlib.sha256(meta["params"].encode("utf-8")).hexdigest()
+                ):
+                    raise SoundIndexFormatError(
+                        f"{p} is damaged: its meta params were changed after it was built (they no longer "
+                        "match params_sha256), so its fingerprints cannot be trusted; rebuild the index"
+                    )
                 version = int(meta["format_version"])
                 if meta["compression"] not in CODECS:
                     raise SoundIndexFormatError(
@@ -310,7 +322,12 @@ class FingerprintStore:
             return insert_sound(con, self.path, encoded, replace)
 
     def add_many(
-        self, items: Iterable[StoreItem], *, replace: bool = False, commit_every: int | None = None
+        self,
+        items: Iterable[StoreItem],
+        *,
+        replace: bool = False,
+        commit_every: int | None = None,
+        commit_seconds: float | None = None,
     ) -> list[SoundRecord]:
         """Add many sounds; ``items`` is consumed lazily (a generator keeps memory bounded).
 
@@ -320,6 +337,9 @@ class FingerprintStore:
             commit_every: None (default) makes the whole call one transaction: all sounds or none. An int N
                 commits after every N sounds, so a huge import keeps the ``-wal`` file small and a failure or
                 kill keeps the batches committed before it (a warning logs how many).
+            commit_seconds: with ``commit_every``, also commit when this many seconds passed since the
+                transaction began (checked as each sound arrives), so a kill costs at most about that
+                much work however slowly the sounds come.
 
         Returns:
             the records of the added sounds, in order.
@@ -332,6 +352,8 @@ class FingerprintStore:
             try:
                 while True:
                     batch: list[SoundRecord] = []
+                    began = time.monotonic()
+                    timed_out = False
                     with self._write_txn() as con:
                         for item in iterator:
                             if not isinstance(item, StoreItem):
@@ -343,8 +365,11 @@ class FingerprintStore:
                             )
                             if commit_every is not None and len(batch) >= commit_every:
                                 break
+                            if commit_seconds is not None and time.monotonic() - began >= commit_seconds:
+                                timed_out = True
+                                break
                     done.extend(batch)
-                    if commit_every is None or len(batch) < commit_every:
+                    if commit_every is None or (len(batch) < commit_every and not timed_out):
                         return done
             except BaseException:
                 if commit_every is not None and done:

@@ -12,12 +12,13 @@ Peak memory per call is measured in a fresh child process, with models loaded an
 on a 1 s clip, on a 60 s clip: RSS sampled every 0.2 ms during the call minus RSS before it
 (sees torch's buffers), and tracemalloc's peak (numpy and Python allocations).
 
-Usage: python scripts/bench_audio_features.py [--seconds 10 60] [--repeat 5] [--threads 1]
+Usage: python scripts/bench/bench_audio_features.py [--seconds 10 60] [--repeat 5] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import multiprocessing
 import resource
 import statistics
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SR = 22050
 
 
@@ -59,15 +60,23 @@ def cpu_seconds(function: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
+def silero_package_file(name: str) -> Path | None:
+    """A file of the silero-vad package's ``data`` folder (the baseline's own model), or None."""
+    spec = importlib.util.find_spec("silero_vad")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(location) / "data" / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def jit_silero(samples_16k: np.ndarray) -> Callable[[], object]:
     """The packaged TorchScript model, one 512-sample chunk per call (silero's documented loop)."""
     import torch
 
-    from reelsense.audio._vad import silero_weights_path
-
-    path = silero_weights_path()
+    path = silero_package_file("silero_vad.jit")
     assert path is not None
-    model = torch.jit.load(str(path.with_name("silero_vad.jit")), map_location="cpu").eval()
+    model = torch.jit.load(str(path), map_location="cpu").eval()
     n = -(-samples_16k.shape[0] // 512) * 512
     padded = np.zeros(n, np.float32)
     padded[: samples_16k.shape[0]] = samples_16k
@@ -85,10 +94,10 @@ def speed_table(seconds_list: list[float], repeat: int) -> None:
     import librosa
 
     from reelsense.audio import analyse_presence, logmel_statistics
-    from reelsense.audio._vad import silero_probabilities, silero_weights_path
     from reelsense.audio.embedding import resample
+    from reelsense.audio.presence import speech_probabilities
 
-    has_silero = silero_weights_path() is not None
+    has_silero = silero_package_file("silero_vad.jit") is not None
     print("| clip | function | CPU ms | real-time x per core | speed vs baseline |")
     print("|---|---|---:|---:|---:|")
     for seconds in seconds_list:
@@ -111,10 +120,10 @@ def speed_table(seconds_list: list[float], repeat: int) -> None:
         if has_silero:
             full = cpu_seconds(lambda x=x: analyse_presence(x, SR, vad="silero"), repeat)
             rows.append(("analyse_presence vad=silero", full, None))
-            port = cpu_seconds(lambda x16=x16: silero_probabilities(x16), repeat)
+            port = cpu_seconds(lambda x16=x16: speech_probabilities(x16, 16000, vad="silero"), repeat)
             jit = cpu_seconds(jit_silero(x16), max(1, repeat // 2))
             rows.append(("silero-vad package JIT, chunk loop (baseline)", jit, None))
-            rows.append(("silero port, batched front end + nn.LSTM", port, jit / port))
+            rows.append(("speech_probabilities vad=silero (batched port)", port, jit / port))
         for name, cpu, ratio in rows:
             speed = f"{ratio:.2f}x" if ratio else ""
             print(f"| {seconds:.0f} s | {name} | {cpu * 1000:.1f} | {seconds / cpu:.0f} | {speed} |")
@@ -164,10 +173,8 @@ def _peak_child(name: str, seconds: float, queue: multiprocessing.Queue) -> None
 
 
 def memory_table(seconds: float) -> None:
-    from reelsense.audio._vad import silero_weights_path
-
     names = ["logmel_statistics", "logmel_stats encoder", "analyse_presence vad=energy"]
-    if silero_weights_path() is not None:
+    if silero_package_file("silero_vad.jit") is not None:
         names.append("analyse_presence vad=silero")
     context = multiprocessing.get_context("spawn")
     input_mb = seconds * SR * 4 / 2**20

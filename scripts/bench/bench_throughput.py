@@ -24,7 +24,7 @@ bookkeeping, Arrow conversion and writing; goal <= 5 ms).
 image/text model (built here, nothing downloaded) in place of the preset's image and text
 models: the cost of a CLIP-class encoder, not its accuracy.
 
-    python scripts/bench_throughput.py [INPUTS ...] [--workers 2] [--limit 120] [--device cpu|cuda]
+    python scripts/bench/bench_throughput.py [INPUTS ...] [--workers 2] [--limit 120] [--device cpu|cuda]
                                        [--preset default] [--clip-shaped] [--repeat 1]
 """
 
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -47,7 +48,12 @@ from reelsense import FeaturizerConfig, RunConfig, VideoFeaturizer
 from reelsense.io import decode, walk_media
 from reelsense.pipeline import FeatureStage, JobSpec, StageItem, run_job
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def model_threads(run: RunConfig) -> int:
+    """The torch threads ``embed_corpus`` gives the models beside ``run.workers`` decoders."""
+    return max(1, len(os.sched_getaffinity(0)) - run.workers)
 
 
 def own_cpu() -> float:
@@ -158,14 +164,18 @@ def end_to_end(
 ) -> tuple[Measure, float, float]:
     """The job as ``reelsense embed`` runs it; returns the measure, the main process's CPU
     seconds outside its feature stages, and inside them."""
-    from reelsense.featurize._featurizer import model_threads
+    import torch
 
     spec = fz.job_spec()
     timed = [TimedStage(s) for s in spec.feature_stages]
     spec = replace(spec, feature_stages=tuple(timed))  # type: ignore[arg-type]
     c0, m0, t0 = cpu_seconds(), own_cpu(), time.perf_counter()
-    with model_threads(run, None):
+    before = torch.get_num_threads()
+    torch.set_num_threads(model_threads(run))  # as embed_corpus sizes them
+    try:
         run_job(files, out, spec, replace(run, overwrite=True))
+    finally:
+        torch.set_num_threads(before)
     wall, cpu, main = time.perf_counter() - t0, cpu_seconds() - c0, own_cpu() - m0
     model = sum(s.cpu for s in timed)
     return Measure("end to end", len(files), wall, cpu), main - model, model
@@ -177,8 +187,14 @@ def clip_shaped_preset(workdir: Path) -> str:
     text embedding size; the transformer is ViT-B/32's)."""
     from transformers import CLIPConfig, CLIPModel
 
-    from reelsense.models import ModelEntry, Preset, get_preset, register_model, register_preset
-    from reelsense.models._entries import DirectorySource
+    from reelsense.models import (
+        DirectorySource,
+        ModelEntry,
+        Preset,
+        get_preset,
+        register_model,
+        register_preset,
+    )
 
     target = workdir / "clip_b32_random"
     tiny = ROOT / "models" / "tiny_clip"
@@ -217,12 +233,10 @@ def clip_shaped_preset(workdir: Path) -> str:
 def run_preset(files: list[str], preset: str, args: argparse.Namespace, tmp: Path) -> None:
     import torch
 
-    from reelsense._workers import available_cpus
-
     run = RunConfig(workers=args.workers)
     fz = VideoFeaturizer(FeaturizerConfig(preset=preset, device=args.device))
     spec = fz.job_spec()
-    threads = max(1, available_cpus() - run.workers)
+    threads = model_threads(run)
     results: dict[str, list[Measure]] = {}
     main_rest: list[float] = []
     main_model: list[float] = []

@@ -20,7 +20,7 @@ modules on purpose (it inspects the matcher below the public result).
 
 Also prints the matching CPU time per video (one process, the index of all music videos).
 
-    python scripts/diagnose_discover.py [--bench ../shared/bench] [--workers 2] [--neighbours 8]
+    python scripts/dev/diagnose_discover.py [--bench ../shared/bench] [--workers 2] [--neighbours 8]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from reelsense.sounds.discover._work import Job, init_worker, print_source
 from reelsense.sounds.fingerprint import FingerprintParams
 from reelsense.sounds.match import MatchConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _span(r: dict[str, str]) -> tuple[float, float]:

@@ -13,14 +13,18 @@ Then the two kinds of "related" a feed wants, for the fused embedding with and w
 discovered sounds (``--sound-index`` only): same-sound hit@5, and "repost original in the top
 10" (a repost, truth ``repost_of``, finds the video whose picture it reuses among its 10
 nearest). ``--set DIR`` scores another query set in the bench's format (truth.csv + queries/,
-e.g. ``scripts/make_hard_queries.py``'s, whose feed videos have pictures, reposts and sounds
+e.g. ``scripts/bench/make_hard_queries.py``'s, whose feed videos have pictures, reposts and sounds
 with many uses); the library is always the bench's.
 
-    python scripts/bench_embed.py                 # embed (cached in --work) and score
-    python scripts/bench_embed.py --set /tmp/hardset      # the hard set's videos
-    python scripts/bench_embed.py --frames    # also frame sampling/pooling: cost, same-picture mAP
-    python scripts/bench_embed.py --weights       # also: fused variants with other weights
-    python scripts/bench_embed.py --compare-discovery default clustering=components,library=residual
+    python scripts/bench/bench_embed.py                 # embed (cached in --work) and score
+    python scripts/bench/bench_embed.py --set /tmp/hardset      # the hard set's videos
+    python scripts/bench/bench_embed.py --frames    # also frame sampling/pooling: cost, same-picture mAP
+    python scripts/bench/bench_embed.py --weights       # also: fused variants with other weights
+    python scripts/bench/bench_embed.py --feed-variants     # also: the feed table for FEED_VARIANTS
+    python scripts/bench/bench_embed.py --rescore --feed-variants   # no embedding run: score --work's output
+    python scripts/bench/bench_embed.py --embeddings dev.parquet --learned-fusion fusion.json
+                                                  # + the weights of `reelsense fusion train`
+    python scripts/bench/bench_embed.py --compare-discovery default clustering=components,library=residual
                                                   # the corpus pass again with other engine options
 """
 
@@ -43,7 +47,7 @@ from reelsense.featurize._discovery import default_discoverer
 from reelsense.featurize._fusion_stage import fuse_columns, sound_keys, vectors_from_arrow
 from reelsense.fusion import FusionConfig, pool_frames
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------------------- metrics
@@ -102,6 +106,28 @@ def print_table(title: str, results: dict[str, dict[str, dict[str, float]]]) -> 
 
 
 # ---------------------------------------------------------------------------- embedding run
+
+_V1 = FusionConfig(center_visual=False, picture_weight=0.0, audio_stand_in=False)
+
+#: ``--feed-variants``: the fusion of version 1 (no centring, no picture part, no audio stand-in,
+#: 512-d; only the hash keys of the random maps differ), what each part of the default does alone,
+#: and the other ideas that were measured (a lower sound weight, other picture settings, seeds).
+FEED_VARIANTS: dict[str, FusionConfig] = {
+    "v1 maths, 512-d (no centring, no picture part, no stand-in)": replace(_V1, dim=512),
+    "v1 + sound 0.75, 512-d": replace(_V1, dim=512, sound_weight=0.75),
+    "v1 + centring + sound 0.75, 512-d": replace(_V1, dim=512, center_visual=True, sound_weight=0.75),
+    "v1 + centring, 512-d": replace(_V1, dim=512, center_visual=True),
+    "default at 512-d": FusionConfig(dim=512),
+    "no picture part": FusionConfig(picture_weight=0.0),
+    "no audio stand-in": FusionConfig(audio_stand_in=False),
+    "no centring": FusionConfig(center_visual=False),
+    "picture bandwidth 0.1": FusionConfig(picture_bandwidth=0.1),
+    "picture bandwidth 0.2": FusionConfig(picture_bandwidth=0.2),
+    "picture weight 0.8": FusionConfig(picture_weight=0.8),
+    "picture weight 1.2": FusionConfig(picture_weight=1.2),
+    "seed 1": FusionConfig(seed=1),
+    "seed 2": FusionConfig(seed=2),
+}
 
 
 def feed_hits(sims: np.ndarray, truth: list[dict[str, str]]) -> tuple[float, float, int, int]:
@@ -171,6 +197,7 @@ def score_output(
     sound_ids = table["sound_id"].to_pylist()
     scores = table["sound_score"].to_pylist()
     clusters = table["sound_cluster"].to_pylist()
+    music = table["music_fraction"].to_pylist() if "music_fraction" in table.column_names else None
     config = FusionConfig()
     reps: dict[str, np.ndarray] = {
         "visual": similarity(columns["visual_vector"]),
@@ -194,8 +221,9 @@ def score_output(
     for config_name, use in (("--sound-index only", [None] * n), ("with --discover-sounds", clusters)):
         for fusion_name, cfg in fusions.items():
             emb = fuse_columns(
-                {**columns, "sound_id": sound_ids, "sound_score": scores, "sound_cluster": use}, n, cfg
-            )
+                {**columns, "sound_id": sound_ids, "sound_score": scores, "sound_cluster": use,
+                 "music_fraction": music}, n, cfg,
+            )  # fmt: skip
             sims = similarity(emb.vectors)
             hit5, hit10, n5, n10 = feed_hits(sims, truth)
             combined = retrieval(sims, rel["combined"])["mAP"]
@@ -217,8 +245,9 @@ def score_output(
         fused = {}
         for name, cfg in variants.items():
             emb = fuse_columns(
-                {**columns, "sound_id": sound_ids, "sound_score": scores, "sound_cluster": clusters}, n, cfg
-            )
+                {**columns, "sound_id": sound_ids, "sound_score": scores, "sound_cluster": clusters,
+                 "music_fraction": music}, n, cfg,
+            )  # fmt: skip
             fused[name] = {r: retrieval(similarity(emb.vectors), m) for r, m in rel.items()}
         print_table("Fusion variants (recomputed from the stored modality columns)", fused)
 
@@ -285,7 +314,25 @@ def main() -> None:
     parser.add_argument("--set", type=Path, default=None, help="another query set (truth.csv + queries/)")
     parser.add_argument("--frames", action="store_true", help="compare frame sampling and pooling")
     parser.add_argument("--weights", action="store_true", help="score fusion variants")
+    parser.add_argument(
+        "--feed-variants", action="store_true", help="also the feed table for fusion variants (FEED_VARIANTS)"
+    )
     parser.add_argument("--no-embed", action="store_true", help="only --frames")
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="no embedding run: score the output already in --work (the feed tables fuse again from its "
+        "columns, so an output of an older fusion version gives this version's figures there)",
+    )
+    parser.add_argument(
+        "--learned-fusion",
+        type=Path,
+        default=None,
+        help="also score the weights of `reelsense fusion train` (a JSON file) in the feed table",
+    )
+    parser.add_argument(
+        "--embeddings", type=Path, default=None, help="score this embed output instead of embedding again"
+    )
     parser.add_argument("--overwrite", action="store_true", help="recompute the cached per-video pass")
     parser.add_argument(
         "--discovery",
@@ -308,8 +355,18 @@ def main() -> None:
     if args.frames:
         compare_frames(args, [queries_root / "queries" / f"{r['qid']}.mp4" for r in truth], truth)
     if not args.no_embed:
-        out = embed(args, queries_root / "queries", sounds / "library")
-        score_output(out, truth, args.weights)
+        if args.embeddings is not None:
+            out = args.embeddings
+        elif args.rescore:
+            out = args.work / f"{args.set.name if args.set else 'dev'}.parquet"
+        else:
+            out = embed(args, queries_root / "queries", sounds / "library")
+        extra = dict(FEED_VARIANTS) if args.feed_variants else {}
+        if args.learned_fusion is not None:
+            from reelsense.fusion import LearnedFusion
+
+            extra["learned"] = LearnedFusion.load(args.learned_fusion).config
+        score_output(out, truth, args.weights, extra or None)
         for k, spec in enumerate(args.compare_discovery or []):
             copy = args.work / f"dev-discovery-{k}.parquet"
             shutil.copy(out, copy)

@@ -2,9 +2,9 @@
 
 Run from the repository root on the machine with the GPU (no network needed):
 
-    python scripts/gpu_check.py                      # CUDA fp16, 200 generated clips of 10 s
-    python scripts/gpu_check.py --quick              # 24 clips of 5 s, smaller encoder sweeps
-    python scripts/gpu_check.py --device cpu --quick # the whole script on the CPU (fp32)
+    python scripts/bench/gpu_check.py                      # CUDA fp16, 200 generated clips of 10 s
+    python scripts/bench/gpu_check.py --quick              # 24 clips of 5 s, smaller encoder sweeps
+    python scripts/bench/gpu_check.py --device cpu --quick # the whole script on the CPU (fp32)
 
 Sections (each in its own try/except: a failing section prints its error and the rest
 still runs; the summary says which failed):
@@ -22,13 +22,13 @@ still runs; the summary says which failed):
    captions/s.
 5. ``decode``: decode-only throughput of the same files with the device run's workers (the
    ceiling of any embedding run on this machine).
-6. ``embed_device`` / ``embed_cpu``: ``embed_corpus`` (what ``reelsense embed`` runs) with
+6. ``embed_device`` / ``embed_cpu``: the featurizer's job (what ``reelsense embed`` runs) with
    the default preset on ``--device`` in ``--precision`` and on the CPU in fp32, same
    files, same run: videos/s, frames/s, CPU seconds, peak GPU memory, the share of the
    wall time the main process spent in the model stages (how close to GPU-bound).
 7. ``compare``: per-modality cosine of the device run's vectors to the CPU's (visual,
    caption, audio, fused embedding): min / median / count.
-8. ``ray``: ``reelsense.jobs.embed_with_ray`` with one actor on 1 GPU (0 with ``--device
+8. ``ray``: ``embed_corpus(..., engine="ray")`` with one actor on 1 GPU (0 with ``--device
    cpu``) over the same files, if Ray is importable: videos/s and cosine to the local
    device run.
 
@@ -47,6 +47,7 @@ models), ``tests/*/golden`` (goldens), ``examples/videos``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -65,7 +66,7 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 if (ROOT / "src" / "reelsense").is_dir() and str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))  # the working tree, when the project is not installed
 
@@ -328,7 +329,7 @@ def golden(device: str, precision: str) -> dict[str, Any]:
 def encoders(device: str, precision: str, quick: bool) -> dict[str, Any]:
     import torch
 
-    from reelsense.featurize import VideoFeaturizer
+    from reelsense import FeaturizerConfig, VideoFeaturizer
 
     out: dict[str, Any] = {}
     rng = np.random.default_rng(0)
@@ -339,7 +340,7 @@ def encoders(device: str, precision: str, quick: bool) -> dict[str, Any]:
     if device != "cpu":
         runs.append(("cpu", "fp32", (8,)))
     for dev, prec, sizes in runs:
-        fz = VideoFeaturizer.from_preset("default", device=dev, precision=prec, presence=False)
+        fz = VideoFeaturizer(FeaturizerConfig(device=dev, precision=prec, presence=False))  # type: ignore[arg-type]
         assert fz.visual is not None and fz.caption is not None
         for size in sizes:
             fz.visual.batch_size = size
@@ -375,16 +376,17 @@ def encoders(device: str, precision: str, quick: bool) -> dict[str, Any]:
 
 @section("decode")
 def decode_only(inputs: list[str], tmp: Path, workers: int) -> dict[str, Any]:
-    from reelsense.featurize import default_frame_sampling
-    from reelsense.pipeline import EmbedConfig, embed_videos
+    from reelsense import FeaturizerConfig, RunConfig
+    from reelsense.io import walk_media
+    from reelsense.models import get_model, get_preset
+    from reelsense.pipeline import JobSpec, run_job
 
+    image = get_model(get_preset("default").image or "efficientnet_lite0")
+    frames = FeaturizerConfig().frame_sampling(image.image.image_size if image.image else 224)
+    files = [f.path for f in walk_media(inputs)]
+    job = JobSpec((DecodeOnly(),), frames=frames, audio_sample_rate=FeaturizerConfig().audio_sample_rate)
     c0, t0 = cpu_seconds(), time.perf_counter()
-    summary = embed_videos(
-        inputs,
-        tmp / "decode.parquet",
-        EmbedConfig(workers=workers, frames=default_frame_sampling(224)),
-        worker_stages=[DecodeOnly()],
-    )
+    summary = run_job(files, tmp / "decode.parquet", job, RunConfig(workers=workers, overwrite=True))
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     out = {"videos": summary.processed, "workers": workers, "wall_s": round(wall, 2), "cpu_s": round(cpu, 1)}
     out["videos_per_s"] = round(summary.processed / wall, 2)
@@ -392,35 +394,53 @@ def decode_only(inputs: list[str], tmp: Path, workers: int) -> dict[str, Any]:
     return out
 
 
+class _TimedStage:
+    """A feature stage whose ``process_batch`` wall time is summed (how busy the models are)."""
+
+    def __init__(self, stage: Any, busy: list[float]) -> None:
+        self._stage, self._busy = stage, busy
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stage, name)
+
+    def process_batch(self, items: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self._stage.process_batch(items)
+        finally:
+            self._busy[0] += time.perf_counter() - start
+            self._busy[1] += 1
+
+
 def _embed(inputs: list[str], output: Path, device: str, precision: str, workers: int) -> dict[str, Any]:
+    """The job as ``embed_corpus`` runs it, with the model stages timed (run_job on the
+    featurizer's own job spec, the models' threads sized as embed_corpus sizes them)."""
     import pyarrow.parquet as pq
     import torch
 
-    import reelsense.pipeline._job as job_module
-    from reelsense.featurize import VideoFeaturizer, embed_corpus
-    from reelsense.pipeline import EmbedConfig
+    from reelsense import FeaturizerConfig, RunConfig, VideoFeaturizer
+    from reelsense.io import walk_media
+    from reelsense.pipeline import run_job
 
     t0 = time.perf_counter()
-    fz = VideoFeaturizer.from_preset("default", device=device, precision=precision)  # type: ignore[arg-type]
+    fz = VideoFeaturizer(FeaturizerConfig(device=device, precision=precision))  # type: ignore[arg-type]
     load = time.perf_counter() - t0
     busy = [0.0, 0]
-    original = job_module.run_feature_stages
-
-    def timed(stages: Any, batch: Any) -> None:
-        start = time.perf_counter()
-        original(stages, batch)
-        busy[0] += time.perf_counter() - start
-        busy[1] += 1
-
-    job_module.run_feature_stages = timed  # type: ignore[assignment]
+    spec = fz.job_spec()
+    spec = dataclasses.replace(spec, feature_stages=tuple(_TimedStage(s, busy) for s in spec.feature_stages))
+    files = [f.path for f in walk_media(inputs)]
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
+    threads = torch.get_num_threads()
+    if device == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
     own0 = resource.getrusage(resource.RUSAGE_SELF)
     c0, t0 = cpu_seconds(), time.perf_counter()
     try:
-        summary = embed_corpus(inputs, output, fz, EmbedConfig(workers=workers))
+        summary = run_job(files, output, spec, RunConfig(workers=workers, overwrite=True))
     finally:
-        job_module.run_feature_stages = original  # type: ignore[assignment]
+        torch.set_num_threads(threads)
+        fz.close()
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     own1 = resource.getrusage(resource.RUSAGE_SELF)
     main_cpu = (own1.ru_utime + own1.ru_stime) - (own0.ru_utime + own0.ru_stime)
@@ -522,21 +542,19 @@ def ray_job(inputs: list[str], tmp: Path, device: str, precision: str) -> dict[s
     except ImportError:
         print("ray is not installed: skipped")
         return {"skipped": "ray not installed"}
-    from reelsense.jobs import embed_with_ray
+    from reelsense import FeaturizerConfig, RunConfig, embed_corpus
 
     gpus = 1.0 if device.startswith("cuda") else 0.0
     ray.init(num_cpus=os.cpu_count(), num_gpus=int(gpus), include_dashboard=False, log_to_driver=False)
     try:
         folder = tmp / "ray-out"
         c0, t0 = cpu_seconds(), time.perf_counter()
-        summary = embed_with_ray(
+        summary = embed_corpus(
             inputs,
             folder,
-            preset="default",
-            actors=1,
-            gpus_per_actor=gpus,
-            precision=precision,
-            progress=lambda event: None,  # (Ray's own progress log off)
+            FeaturizerConfig(device=device, precision=precision),  # type: ignore[arg-type]
+            RunConfig(ray_actors=1, ray_gpus_per_actor=gpus),
+            engine="ray",
         )
         wall = time.perf_counter() - t0
         cpu = cpu_seconds() - c0  # the driver only: Ray's workers are not its children
@@ -550,7 +568,7 @@ def ray_job(inputs: list[str], tmp: Path, device: str, precision: str) -> dict[s
         "videos": summary.processed,
         "ok": summary.ok,
         "errors": summary.errors,
-        "shards": summary.shards,
+        "shards": summary.ray.shards if summary.ray else None,
         "wall_s": round(wall, 2),
         "driver_cpu_s": round(cpu, 1),
         "videos_per_s": round(summary.processed / wall, 2),

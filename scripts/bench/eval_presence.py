@@ -7,13 +7,12 @@ Truth comes from ``truth.csv`` (read only here, never by the library):
 - voice-over: both.
 
 Prints one markdown table per detector (Silero VAD, and the energy-spectral fallback) with the
-accuracy of each clip-level decision per kind, and a RESULT line. ``--fit-fallback`` refits
-the fallback's logistic weights to Silero's frame decisions (what the library's constants
-were rounded from). ``--set name=value`` overrides a :class:`PresenceConfig` field (for the
-threshold plateau study in the README).
+accuracy of each clip-level decision per kind, and a RESULT line. ``--set name=value``
+overrides a :class:`PresenceConfig` field (the threshold plateau study in docs/benchmarks.md).
+Refitting the fallback's weights to Silero is ``scripts/dev/fit_presence_fallback.py``.
 
-Usage: python scripts/eval_presence.py [--bench ../shared/bench] [--vad silero energy]
-       [--set music_score=3.0 ...] [--fit-fallback] [--failures]
+Usage: python scripts/bench/eval_presence.py [--bench ../shared/bench] [--vad silero energy]
+       [--set music_score=3.0 ...] [--failures]
 """
 
 from __future__ import annotations
@@ -28,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from reelsense.audio import AudioPresence, PresenceConfig, analyse_presence
-from reelsense.audio._presence_features import RATE, presence_frames
 from reelsense.io import read_audio
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+RATE = 16000  # the presence detectors' own rate: no resampling inside the timed calls
 KIND_ORDER = (
     "clean",
     "speed",
@@ -103,42 +102,6 @@ def evaluate(
     return {"speech": total[0] / total[3], "music": total[1] / total[3], "voice_over": total[2] / total[3]}
 
 
-def fit_fallback(clips: list[tuple[dict[str, str], np.ndarray]]) -> None:
-    """Logistic regression of Silero's frame decisions on the four fallback cues (active frames)."""
-    from reelsense.audio._vad import silero_probabilities
-
-    xs, ys = [], []
-    for _, samples in clips:
-        frames = presence_frames(samples)
-        target = silero_probabilities(samples)[: frames.n_frames] >= 0.5
-        active = frames.level_db > frames.level_db.max() - 40.0
-        cues = np.stack(
-            [frames.low_energy, frames.flux_spread, frames.syllabic, frames.unstable_peaks], axis=1
-        )
-        xs.append(cues[active])
-        ys.append(target[active])
-    x = np.concatenate(xs)
-    y = np.concatenate(ys).astype(np.float64)
-    mean, std = x.mean(axis=0), x.std(axis=0)
-    z = np.hstack([(x - mean) / std, np.ones((x.shape[0], 1))])
-    w = np.zeros(z.shape[1])
-    for _ in range(30):  # Newton / IRLS
-        p = 1.0 / (1.0 + np.exp(-z @ w))
-        hessian = (z * (p * (1 - p))[:, None]).T @ z + 1e-6 * np.eye(z.shape[1])
-        w += np.linalg.solve(hessian, z.T @ (y - p))
-    raw = w[:-1] / std
-    bias = w[-1] - float(np.sum(w[:-1] * mean / std))
-    score = z @ w
-    order = np.argsort(score)
-    ranks = np.empty(score.shape[0])
-    ranks[order] = np.arange(score.shape[0])
-    positive = y.astype(bool)
-    auc = (ranks[positive].mean() - (positive.sum() - 1) / 2) / (~positive).sum()
-    names = ("low_energy", "flux_spread", "syllabic", "unstable_peaks")
-    print("fallback weights (raw units):", {n: round(float(v), 3) for n, v in zip(names, raw, strict=True)})
-    print(f"bias {bias:.3f}; frame AUC against Silero {auc:.3f} on {y.shape[0]} active frames")
-
-
 def parse_overrides(items: list[str]) -> PresenceConfig:
     fields = {f.name: f for f in dataclasses.fields(PresenceConfig)}
     values: dict[str, float] = {}
@@ -155,7 +118,6 @@ def main() -> None:
     parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench")
     parser.add_argument("--vad", nargs="+", default=["silero", "energy"], choices=["silero", "energy"])
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE")
-    parser.add_argument("--fit-fallback", action="store_true")
     parser.add_argument("--failures", action="store_true", help="list the clips decided wrongly")
     args = parser.parse_args()
     import torch
@@ -164,9 +126,6 @@ def main() -> None:
     start = time.perf_counter()
     clips = load(args.bench)
     print(f"decoded {len(clips)} queries at {RATE} Hz in {time.perf_counter() - start:.1f} s")
-    if args.fit_fallback:
-        fit_fallback(clips)
-        return
     config = parse_overrides(args.set)
     for vad in args.vad:
         evaluate(clips, vad, config, args.failures)

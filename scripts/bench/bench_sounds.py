@@ -4,7 +4,8 @@
 Prints:
 
 * fingerprinting speed: x real time per CPU core (CPU time of :func:`fingerprint` on the dev
-  library, decoding excluded);
+  library, decoding excluded), and of the arrays an index stores (peaks and the dense test's
+  frame bits);
 * the dev index (the 30 library tracks): index file + search file bytes per hour of audio,
   open time, and the CPU latency (median / p95) of 10 s queries, with a baseline measured in
   the same run: naive alignment of the query against every reference (no hash lookup) over
@@ -34,10 +35,10 @@ query has its true sound among the decoys.
 Latencies are CPU time (``time.process_time``) of ``SoundIndex.match`` on decoded 10 s
 excerpts (decoding excluded), so that other processes on the machine do not distort them.
 
-    python scripts/bench_sounds.py [--bench ../shared/bench] [--n-sounds 10000] [--minutes 3]
+    python scripts/bench/bench_sounds.py [--bench ../shared/bench] [--n-sounds 10000] [--minutes 3]
                                    [--queries 40] [--workdir /tmp]
-    python scripts/bench_sounds.py --n-sounds 1000     # a quick run
-    python scripts/bench_sounds.py --index /tmp/syn10k.rsidx --keep --shards 2   # shards and Ray actors
+    python scripts/bench/bench_sounds.py --n-sounds 1000     # a quick run
+    python scripts/bench/bench_sounds.py --index /tmp/syn10k.rsidx --keep --shards 2   # shards and Ray actors
 """
 
 from __future__ import annotations
@@ -58,9 +59,10 @@ import numpy as np
 from reelsense.io import read_audio
 from reelsense.sounds import FingerprintParams, MatchConfig, Peaks, SoundIndex, fingerprint
 from reelsense.sounds.fingerprint import peaks_of
+from reelsense.sounds.index._index import peak_arrays
 from reelsense.sounds.match import prepare_query
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def max_rss_mb() -> float:
@@ -341,6 +343,14 @@ def main() -> None:
     print(
         f"fingerprinting: {hours * 60:.1f} min of audio in {fp_cpu:.2f} s CPU = "
         f"{hours * 3600 / fp_cpu:.0f}x real time per core"
+    )
+    t0 = time.process_time()
+    for a in audio:
+        peak_arrays(a, sr, params)
+    st_cpu = time.process_time() - t0
+    print(
+        f"stored arrays (peaks + dense frame bits, what indexing computes): {st_cpu:.2f} s CPU = "
+        f"{hours * 3600 / st_cpu:.0f}x real time per core"
     )
     queries, truth, _ = load_queries(args.bench, sr, args.queries, seed=0)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:

@@ -1,0 +1,152 @@
+"""``reelsense rank``: feeds per user from an interaction log; ``reelsense rank train``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reelsense.cli._common import check_suffix, library_errors, verbosity_options
+
+__all__ = ["rank"]
+
+_FILE = click.Path(exists=True, dir_okay=True, path_type=Path)
+
+
+class _DefaultFeed(click.Group):
+    """``reelsense rank EMBEDDINGS ...`` runs ``feed``; ``reelsense rank train ...`` trains."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["feed", *args]
+        return super().parse_args(ctx, args)
+
+
+def _config(max_per_sound: int, positive_only: bool, seed: int) -> Any:
+    from reelsense.rank import RankConfig
+
+    return RankConfig(max_per_sound=max_per_sound, negative_feedback=not positive_only, seed=seed)
+
+
+def _training_options(fn: Any) -> Any:
+    fn = click.option("--seed", type=int, default=0, show_default=True, help="Seeds the training.")(fn)
+    fn = click.option(
+        "--positive-only",
+        is_flag=True,
+        help="Ignore negative feedback (skips, short views, 'not interested'): for comparison.",
+    )(fn)
+    return fn
+
+
+@click.group("rank", cls=_DefaultFeed)
+def rank() -> None:
+    """Rank unseen videos per user from what users did (docs/ranking.md).
+
+    \b
+    reelsense rank EMBEDDINGS --events EVENTS --users USERS -k 10 -o recs.csv
+    reelsense rank train EMBEDDINGS --events EVENTS [--users USERS] -o model/
+    reelsense rank EMBEDDINGS --events EVENTS --users USERS --model model/ -o recs.csv
+    """
+
+
+@rank.command("feed")
+@click.argument("embeddings", type=_FILE)
+@click.option(
+    "--events",
+    required=True,
+    type=_FILE,
+    help="user_id,video_id,timestamp,event,watch_fraction (CSV/Parquet).",
+)
+@click.option("--users", required=True, type=_FILE, help="user_id,request_time (CSV): rank at that time.")
+@click.option("-k", type=click.IntRange(min=1), default=10, show_default=True, help="Videos per user.")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="CSV to write."
+)
+@click.option(
+    "--model",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A trained model folder (else train on EVENTS first).",
+)
+@click.option(
+    "--max-per-sound",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Videos of one sound per feed (0: no cap).",
+)
+@click.option("--require-history", is_flag=True, help="Refuse users with no event before their request time.")
+@_training_options
+@verbosity_options
+def feed(
+    embeddings: Path,
+    events: Path,
+    users: Path,
+    k: int,
+    output: Path,
+    model: Path | None,
+    max_per_sound: int,
+    require_history: bool,
+    positive_only: bool,
+    seed: int,
+) -> None:
+    """Write user_id,rank,video_id,score: K unseen videos for each user of USERS."""
+    from reelsense.rank import rank_files
+
+    check_suffix(output, (".csv",), "rank writes CSV")
+    with library_errors():
+        summary = rank_files(
+            embeddings,
+            events,
+            users,
+            output,
+            k=k,
+            model=model,
+            config=_config(max_per_sound, positive_only, seed),
+            require_history=require_history,
+        )
+    click.echo(f"events: {summary.log.summary()}")
+    if summary.report.cold_users:
+        click.echo(f"{len(summary.report.cold_users)} users without events: popular + diverse feed")
+    click.echo(f"wrote {summary.output}: {summary.users} users, {summary.rows} rows")
+
+
+@rank.command("train")
+@click.argument("embeddings", type=_FILE)
+@click.option(
+    "--events",
+    required=True,
+    type=_FILE,
+    help="user_id,video_id,timestamp,event,watch_fraction (CSV/Parquet).",
+)
+@click.option("--users", type=_FILE, help="user_id,request_time: learn only from events before them.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Model folder to write.",
+)
+@click.option(
+    "--max-per-sound", type=click.IntRange(min=0), default=3, show_default=True, help="Stored with the model."
+)
+@_training_options
+@verbosity_options
+def train(
+    embeddings: Path,
+    events: Path,
+    users: Path | None,
+    output: Path,
+    max_per_sound: int,
+    positive_only: bool,
+    seed: int,
+) -> None:
+    """Learn a ranker from EVENTS and save it (safetensors + config.json) in OUTPUT."""
+    from reelsense.rank import train_files
+
+    with library_errors():
+        model, report = train_files(
+            embeddings, events, output, users=users, config=_config(max_per_sound, positive_only, seed)
+        )
+    click.echo(f"events: {report.summary()}")
+    click.echo(f"wrote {output}: {model.info['users']} users, {model.info['feature_dim']} features")

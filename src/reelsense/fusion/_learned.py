@@ -1,0 +1,230 @@
+"""Fusion weights learned from co-engagement.
+
+The fixed fusion (:func:`~reelsense.fusion.fuse`) sums the projected modality vectors and
+the sound direction with round-number weights ``w_m``. A learned fusion keeps the same
+maths and learns the weights of its five parts (visual, caption, audio, sound and the
+picture part) from what viewers did:
+
+- **together**: two videos the same user engaged with positively (a like, a share, a
+  long watch);
+- **apart**: a video a user engaged with positively and one the same user marked "not
+  interested" (or reacted to negatively).
+
+For a pair ``(i, j)`` the fused cosine under weights ``w`` is computed exactly from the
+component dot products ``G_mn(i, j) = c_m(i) c_n(j) v_m(i) . v_n(j)`` (``c`` = 1 for a
+present part, the match confidence for the sound, 0 when missing):
+``cos_w = w^T G(i, j) w / sqrt(w^T G(i, i) w  w^T G(j, j) w)``. A logistic model
+``P(together) = sigmoid(t * cos_w + b)`` is fitted by full-batch Adam in torch (no
+randomness besides the seeded pair sample), the weights kept positive by a softplus and
+reported with the largest scaled to 1. The result is a :class:`LearnedFusion`: a
+:class:`~reelsense.fusion.FusionConfig` plus how it was learned, stored as JSON and
+written into the Parquet metadata of the embeddings it produced.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reelsense.errors import ParameterError
+from reelsense.fusion._config import FUSION_VERSION, FusionConfig
+
+__all__ = [
+    "COMPONENTS",
+    "LEARNED_FUSION_VERSION",
+    "LearnedFusion",
+    "fusion_components",
+    "learn_fusion_weights",
+]
+
+#: Bump when the way weights are learned changes.
+LEARNED_FUSION_VERSION = 1
+
+#: The weighted parts of the fused embedding, in the order of :func:`fusion_components`
+#: (each has a ``<name>_weight`` in :class:`~reelsense.fusion.FusionConfig`).
+COMPONENTS: tuple[str, ...] = ("visual", "caption", "audio", "sound", "picture")
+
+
+@dataclass(frozen=True)
+class LearnedFusion:
+    """Fusion weights learned from co-engagement.
+
+    Attributes:
+        config: the fusion config with the learned weights (dim and seed of the data).
+        together_pairs, apart_pairs: the pairs it was learned from.
+        accuracy_before, accuracy_after: share of the pairs on the right side of the
+            fitted threshold with the fixed and the learned weights (on the training pairs).
+        version: :data:`LEARNED_FUSION_VERSION`.
+    """
+
+    config: FusionConfig
+    together_pairs: int
+    apart_pairs: int
+    accuracy_before: float
+    accuracy_after: float
+    version: int = LEARNED_FUSION_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["config"] = self.config.to_dict()
+        out["method"] = "co-engagement logistic"
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> LearnedFusion:
+        path = Path(path)
+        if not path.is_file():
+            raise ParameterError(f"learned fusion {str(path)!r} does not exist")
+        data = json.loads(path.read_text())
+        if (
+            data.get("version") != LEARNED_FUSION_VERSION
+            or data.get("config", {}).get("version") != FUSION_VERSION
+        ):
+            raise ParameterError(
+                f"{str(path)!r} is learned fusion version {data.get('version')!r} of fusion "
+                f"{data.get('config', {}).get('version')!r}, "
+                f"expected {LEARNED_FUSION_VERSION} of {FUSION_VERSION}"
+            )
+        config = {k: v for k, v in data["config"].items() if k != "version"}
+        return cls(
+            config=FusionConfig(**config),
+            together_pairs=int(data["together_pairs"]),
+            apart_pairs=int(data["apart_pairs"]),
+            accuracy_before=float(data["accuracy_before"]),
+            accuracy_after=float(data["accuracy_after"]),
+            extra=dict(data.get("extra", {})),
+        )
+
+
+def fusion_components(
+    config: FusionConfig,
+    *,
+    visual: np.ndarray | None = None,
+    caption: np.ndarray | None = None,
+    audio: np.ndarray | None = None,
+    sound_keys: Sequence[str | None] | None = None,
+    sound_confidence: np.ndarray | None = None,
+) -> np.ndarray:
+    """float64 ``[n, 5, dim]``: each video's unit part for every name of :data:`COMPONENTS`
+    (the sound's times its confidence), zeros where missing: what
+    :func:`~reelsense.fusion.fuse` weights and sums (without the audio stand-in)."""
+    from reelsense.fusion._fuse import center_rows, picture_features, project_modality, sound_identity_vectors
+
+    sizes = [len(v) for v in (visual, caption, audio) if v is not None]
+    n = sizes[0] if sizes else (len(sound_keys) if sound_keys is not None else 0)
+    out = np.zeros((n, len(COMPONENTS), config.dim))
+    centred = center_rows(visual) if visual is not None and config.center_visual else visual
+    for j, (name, vectors) in enumerate((("visual", centred), ("caption", caption), ("audio", audio))):
+        if vectors is not None:
+            projected, ok = project_modality(vectors, name, config)
+            out[ok, j] = projected[ok]
+    if sound_keys is not None:
+        conf = np.ones(n) if sound_confidence is None else sound_confidence
+        vectors_s, weights_s = sound_identity_vectors(sound_keys, conf, config)
+        ok = weights_s > 0
+        out[ok, COMPONENTS.index("sound")] = vectors_s[ok] * weights_s[ok, None]
+    if visual is not None:
+        picture, ok = picture_features(visual, config)
+        out[ok, COMPONENTS.index("picture")] = picture[ok]
+    return out
+
+
+def _gram(components: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``[p, 4, 4]`` component dot products of the pairs ``(a[k], b[k])``."""
+    return np.asarray(np.einsum("pmd,pnd->pmn", components[a], components[b]), dtype=np.float64)
+
+
+def _accuracy(cos: np.ndarray, label: np.ndarray) -> float:
+    """Best balanced accuracy of a threshold on ``cos``."""
+    order = np.argsort(-cos, kind="stable")
+    lab = label[order]
+    pos, neg = max(1, int(lab.sum())), max(1, int((1 - lab).sum()))
+    tpr = np.cumsum(lab) / pos
+    tnr = 1 - np.cumsum(1 - lab) / neg
+    return float(np.max(0.5 * (tpr + tnr)))
+
+
+def learn_fusion_weights(
+    components: np.ndarray,
+    together: np.ndarray,
+    apart: np.ndarray,
+    base: FusionConfig,
+    *,
+    steps: int = 300,
+) -> LearnedFusion:
+    """Learn the fusion weights of :data:`COMPONENTS` from pairs of videos.
+
+    Args:
+        components: float ``[n, 5, D]`` from :func:`fusion_components`.
+        together, apart: int ``[p, 2]`` and ``[q, 2]`` video row pairs.
+        base: the fixed config (its weights start the fit; dim and seed are kept).
+
+    Raises:
+        ParameterError: fewer than 10 pairs of either kind, or components of a wrong shape.
+    """
+    import torch
+
+    comps = np.nan_to_num(np.asarray(components, dtype=np.float64))
+    if comps.ndim != 3 or comps.shape[1] != len(COMPONENTS):
+        raise ParameterError(f"components must be [n, {len(COMPONENTS)}, D], got {comps.shape}")
+    if len(together) < 10 or len(apart) < 10:
+        raise ParameterError(
+            f"{len(together)} 'together' and {len(apart)} 'apart' pairs: at least 10 of each are needed"
+        )
+    pairs = np.concatenate([together, apart]).astype(np.int64)
+    label = np.r_[np.ones(len(together)), np.zeros(len(apart))]
+    g_ab = torch.from_numpy(_gram(comps, pairs[:, 0], pairs[:, 1]))
+    g_aa = torch.from_numpy(_gram(comps, pairs[:, 0], pairs[:, 0]))
+    g_bb = torch.from_numpy(_gram(comps, pairs[:, 1], pairs[:, 1]))
+    y = torch.from_numpy(label)
+    balance = torch.where(y > 0, 0.5 / len(together), 0.5 / len(apart))
+    start = np.array([max(float(getattr(base, f"{m}_weight")), 1e-3) for m in COMPONENTS])
+
+    def cosine(w: torch.Tensor) -> torch.Tensor:
+        num = torch.einsum("m,pmn,n->p", w, g_ab, w)
+        den = torch.sqrt(
+            torch.einsum("m,pmn,n->p", w, g_aa, w).clamp(min=1e-12)
+            * torch.einsum("m,pmn,n->p", w, g_bb, w).clamp(min=1e-12)
+        )
+        return num / den
+
+    raw = torch.tensor(np.log(np.expm1(start)), dtype=torch.float64, requires_grad=True)
+    scale = torch.tensor(5.0, dtype=torch.float64, requires_grad=True)
+    bias = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.Adam([raw, scale, bias], lr=0.05)
+    for _ in range(steps):
+        optimiser.zero_grad()
+        logits = scale * cosine(torch.nn.functional.softplus(raw)) + bias
+        loss = (
+            balance * torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
+        ).sum()
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        learned = torch.nn.functional.softplus(raw).numpy()
+        before = _accuracy(cosine(torch.from_numpy(start)).numpy(), label)
+        after = _accuracy(cosine(torch.from_numpy(learned)).numpy(), label)
+    learned = learned / learned.max()
+    weights = {f"{m}_weight": float(round(w, 4)) for m, w in zip(COMPONENTS, learned, strict=True)}
+    if not all(math.isfinite(w) for w in weights.values()):
+        raise ParameterError("the learned fusion weights are not finite (degenerate pairs?)")
+    return LearnedFusion(
+        config=replace(base, **weights),  # type: ignore[arg-type]
+        together_pairs=len(together),
+        apart_pairs=len(apart),
+        accuracy_before=round(before, 4),
+        accuracy_after=round(after, 4),
+    )

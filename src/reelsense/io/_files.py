@@ -1,0 +1,72 @@
+"""Opening only regular files, with bounded reads.
+
+A FIFO, a character device (``/dev/zero``) or a socket named like an index, a sidecar or
+a cache would block an ``open`` or a ``read`` forever, or never end. Everything reelsense
+reads goes through :func:`regular_file_size` (before a library opens the path itself,
+as SQLite and FFmpeg do) or :func:`read_regular_file` (open without blocking, check the
+opened file, read at most a given number of bytes).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+__all__ = ["NotRegularFileError", "file_kind", "read_regular_file", "regular_file_size"]
+
+
+class NotRegularFileError(OSError):
+    """The path exists but is not a regular file (FIFO, device, socket, folder)."""
+
+
+def file_kind(mode: int) -> str:
+    """What a file of this ``st_mode`` is, in words (``a FIFO (named pipe)``...)."""
+    kinds = (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def _not_regular(path: str | os.PathLike[str], mode: int) -> NotRegularFileError:
+    return NotRegularFileError(f"{os.fspath(path)!r} is {file_kind(mode)}, not a regular file (not opened)")
+
+
+def regular_file_size(path: str | os.PathLike[str]) -> int:
+    """Size in bytes of the regular file at ``path`` (links followed). Raises
+    FileNotFoundError when absent, NotRegularFileError when it is anything else."""
+    st = Path(path).stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_regular(path, st.st_mode)
+    return st.st_size
+
+
+def read_regular_file(path: str | os.PathLike[str], *, max_bytes: int) -> bytes:
+    """The bytes of the regular file at ``path``. It is opened without blocking (a FIFO
+    cannot hold the open), checked on the open descriptor, and read to at most
+    ``max_bytes``: a larger file raises OSError naming the limit."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_regular(path, st.st_mode)
+        if st.st_size > max_bytes:
+            raise OSError(f"{os.fspath(path)!r} is {st.st_size} bytes, more than the {max_bytes} read")
+        chunks = []
+        total = 0
+        while total <= max_bytes:
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > max_bytes:
+            raise OSError(f"{os.fspath(path)!r} grew past the {max_bytes} bytes read")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

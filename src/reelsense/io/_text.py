@@ -1,0 +1,76 @@
+"""File names that are not UTF-8, carried losslessly as text.
+
+On POSIX a file name is bytes. Python hands names that are not valid UTF-8 over as
+``str`` with *surrogate escapes* (byte ``0xff`` becomes ``"\\udcff"``), which Parquet,
+SQLite and UTF-8 CSV files refuse. Every path and id that reelsense writes goes through
+:func:`path_text`, which gives a valid Unicode string with one documented escape:
+
+- a byte that is not part of valid UTF-8 is written ``\\xNN`` (two lower-case hex digits);
+- a backslash is written ``\\\\`` (doubled), so a name that really contains ``\\xff``
+  stays distinct from one containing the byte 0xff;
+- everything else is unchanged: a valid UTF-8 name without a backslash is its own text.
+
+:func:`path_from_text` is the exact inverse: ``path_from_text(path_text(p)) == p`` for
+every path ``p`` (property-tested); text with a lone backslash not followed by ``\\`` or
+``xNN`` (a name typed by hand) is taken literally.
+
+:func:`clean_text` is for free text (captions, error messages): lone surrogates become
+their ``\\uXXXX`` spelling, so the text can always be encoded as UTF-8.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+__all__ = ["clean_text", "has_surrogates", "path_from_text", "path_text"]
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_ESCAPE_RE = re.compile(r"\\(\\|x[0-9a-fA-F]{2})")
+
+
+def has_surrogates(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate (it cannot be encoded as UTF-8)."""
+    return _SURROGATE_RE.search(text) is not None
+
+
+def path_text(path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> str:
+    """``path`` as valid Unicode text with the escape of the module docstring."""
+    fs = os.fspath(path)
+    text = fs.decode("utf-8", "surrogateescape") if isinstance(fs, bytes) else fs
+    out: list[str] = []
+    if "\\" not in text and not has_surrogates(text):
+        return text
+    for ch in text:
+        code = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif 0xDC80 <= code <= 0xDCFF:  # an undecodable byte
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif 0xD800 <= code <= 0xDFFF:  # not from the file system; cannot be a byte
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def path_from_text(text: str) -> str:
+    """The file-system path (``str`` with surrogate escapes) that :func:`path_text` gave ``text`` for."""
+    if "\\" not in text:
+        return text
+    raw = bytearray()
+    pos = 0
+    for m in _ESCAPE_RE.finditer(text):
+        raw += text[pos : m.start()].encode("utf-8", "surrogateescape")
+        token = m.group(1)
+        raw += b"\\" if token == "\\" else bytes([int(token[1:], 16)])
+        pos = m.end()
+    raw += text[pos:].encode("utf-8", "surrogateescape")
+    return os.fsdecode(bytes(raw))
+
+
+def clean_text(text: str) -> str:
+    """``text`` with lone surrogates replaced by their ``\\uXXXX`` spelling (always UTF-8-encodable)."""
+    if not has_surrogates(text):
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

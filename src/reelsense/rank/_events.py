@@ -1,0 +1,271 @@
+"""Interaction logs: what users did with the videos they were shown."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from reelsense.errors import ParameterError
+
+__all__ = ["EVENTS", "EventLog", "EventWeights", "LogReport", "read_events", "read_users"]
+
+logger = logging.getLogger(__name__)
+
+#: the events a log may hold, in the order of :attr:`EventLog.event`
+EVENTS: tuple[str, ...] = ("view", "skip", "like", "share", "save", "not_interested")
+_COLUMNS = ("user_id", "video_id", "timestamp", "event", "watch_fraction")
+
+
+@dataclass(frozen=True)
+class EventWeights:
+    """How events become one feedback value per (user, video) shown.
+
+    The value of a pair is the sum over its events: a ``view`` adds ``view * (watch_fraction
+    - view_baseline)`` (a long watch is positive, a short one negative); ``like``, ``share``
+    and ``save`` add their weight; ``skip`` and ``not_interested`` add theirs (negative).
+    The watch fraction is the one graded signal present on every exposure, so a view spans
+    -2.5..+2.5, as much as a like plus a share.
+
+    Attributes:
+        view, view_baseline: weight of a view and the watch fraction that counts as neutral.
+        like, share, save: positive weights.
+        skip, not_interested: negative weights.
+    """
+
+    view: float = 5.0
+    view_baseline: float = 0.5
+    like: float = 1.0
+    share: float = 1.5
+    save: float = 1.5
+    skip: float = -1.0
+    not_interested: float = -2.0
+
+    def __post_init__(self) -> None:
+        for name in ("view", "view_baseline", "like", "share", "save", "skip", "not_interested"):
+            value = getattr(self, name)
+            if not math.isfinite(value):
+                raise ParameterError(f"event weight {name}={value} must be finite")
+        for name in ("view", "like", "share", "save"):
+            if getattr(self, name) < 0:
+                raise ParameterError(f"event weight {name}={getattr(self, name)} must be >= 0")
+        for name in ("skip", "not_interested"):
+            if getattr(self, name) > 0:
+                raise ParameterError(f"event weight {name}={getattr(self, name)} must be <= 0")
+
+    def values(self, event: np.ndarray, watch_fraction: np.ndarray) -> np.ndarray:
+        """float64 ``[n]``: the value of each event (codes as in :data:`EVENTS`)."""
+        table = np.array([0.0, self.skip, self.like, self.share, self.save, self.not_interested])
+        out = table[event]
+        views = event == 0
+        watch = np.where(np.isfinite(watch_fraction), np.clip(watch_fraction, 0.0, 1.0), self.view_baseline)
+        out[views] = self.view * (watch[views] - self.view_baseline)
+        return np.asarray(out, dtype=np.float64)
+
+    def positive_only(self, values: np.ndarray) -> np.ndarray:
+        """``values`` with every negative contribution set to 0."""
+        return np.asarray(np.maximum(values, 0.0), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class LogReport:
+    """What reading a log kept and dropped (every dropped row is counted here)."""
+
+    rows: int
+    kept: int
+    unknown_events: dict[str, int] = field(default_factory=dict)
+    unknown_videos: int = 0
+    unknown_video_ids: tuple[str, ...] = ()
+    bad_rows: int = 0
+
+    def summary(self) -> str:
+        parts = [f"{self.kept} of {self.rows} events kept"]
+        if self.unknown_events:
+            shown = ", ".join(f"{k!r} x{v}" for k, v in sorted(self.unknown_events.items()))
+            parts.append(f"unknown events: {shown}")
+        if self.unknown_videos:
+            ids = ", ".join(self.unknown_video_ids[:3])
+            parts.append(f"{self.unknown_videos} events on videos not in the embeddings (e.g. {ids})")
+        if self.bad_rows:
+            parts.append(f"{self.bad_rows} rows with a missing user, video or timestamp")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True, repr=False)
+class EventLog:
+    """Events sorted by (user, timestamp); videos as rows of a :class:`~reelsense.rank.Catalog`.
+
+    Attributes:
+        users: the user ids, ``user[i]`` indexes them.
+        user, video, event: int ``[n]`` codes (``event`` as in :data:`EVENTS`).
+        timestamp: float64 ``[n]`` seconds; ``watch_fraction`` float64 ``[n]`` (NaN if none).
+        report: what was dropped while reading.
+    """
+
+    users: tuple[str, ...]
+    user: np.ndarray
+    video: np.ndarray
+    event: np.ndarray
+    timestamp: np.ndarray
+    watch_fraction: np.ndarray
+    report: LogReport
+
+    def __len__(self) -> int:
+        return int(self.user.size)
+
+    def __repr__(self) -> str:
+        return f"EventLog(events={len(self)}, users={len(self.users)})"
+
+    def before(self, request_time: dict[str, float]) -> EventLog:
+        """Only the events earlier than their user's request time (users not in
+        ``request_time`` keep none)."""
+        limit = np.array([request_time.get(u, -np.inf) for u in self.users], dtype=np.float64)
+        keep = self.timestamp < limit[self.user] if len(self) else np.zeros(0, dtype=bool)
+        return self._subset(keep)
+
+    def _subset(self, keep: np.ndarray) -> EventLog:
+        return EventLog(
+            users=self.users,
+            user=self.user[keep],
+            video=self.video[keep],
+            event=self.event[keep],
+            timestamp=self.timestamp[keep],
+            watch_fraction=self.watch_fraction[keep],
+            report=self.report,
+        )
+
+    def first_per_user(self, n: int) -> EventLog:
+        """Each user's first ``n`` events (to measure how a ranker grows with feedback)."""
+        if len(self) == 0:
+            return self
+        starts = np.r_[0, np.flatnonzero(np.diff(self.user)) + 1]
+        position = np.arange(len(self)) - np.repeat(starts, np.diff(np.r_[starts, len(self)]))
+        return self._subset(position < n)
+
+
+def _read_table(path: Path) -> dict[str, list[object]]:
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        return {c: table[c].to_pylist() for c in table.column_names}
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+        names = reader.fieldnames or []
+    return {c: [r.get(c) for r in rows] for c in names}
+
+
+def _float(value: object) -> float:
+    if value is None or value == "":
+        return math.nan
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
+    """Read a ``user_id,video_id,timestamp,event,watch_fraction`` log (CSV or Parquet).
+
+    Rows with an event not in :data:`EVENTS`, a video not in ``video_index`` or a missing
+    user/video/timestamp are dropped and counted in :attr:`EventLog.report` (and logged).
+
+    Raises:
+        ParameterError: a column is missing, or no row names a known video.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ParameterError(f"events file {str(path)!r} does not exist")
+    data = _read_table(path)
+    missing = [c for c in _COLUMNS if c not in data and c != "watch_fraction"]
+    if missing:
+        raise ParameterError(f"events file {str(path)!r} lacks the columns {missing} (has {sorted(data)})")
+    n = len(data["user_id"])
+    codes = {e: i for i, e in enumerate(EVENTS)}
+    unknown_events: Counter[str] = Counter()
+    unknown_videos: list[str] = []
+    bad = 0
+    users: dict[str, int] = {}
+    rows: list[tuple[int, int, int, float, float]] = []
+    watch = data.get("watch_fraction", [None] * n)
+    for i in range(n):
+        user, video, event = data["user_id"][i], data["video_id"][i], data["event"][i]
+        ts = _float(data["timestamp"][i])
+        if user in (None, "") or video in (None, "") or not math.isfinite(ts):
+            bad += 1
+            continue
+        name = str(event).strip().lower() if event is not None else ""
+        if name not in codes:
+            unknown_events[name] += 1
+            continue
+        row = video_index.get(str(video))
+        if row is None:
+            unknown_videos.append(str(video))
+            continue
+        uid = users.setdefault(str(user), len(users))
+        rows.append((uid, row, codes[name], ts, _float(watch[i])))
+    report = LogReport(
+        rows=n,
+        kept=len(rows),
+        unknown_events=dict(unknown_events),
+        unknown_videos=len(unknown_videos),
+        unknown_video_ids=tuple(sorted(set(unknown_videos))[:10]),
+        bad_rows=bad,
+    )
+    if not rows:
+        raise ParameterError(
+            f"events file {str(path)!r} has no usable event on a video of the embeddings ({report.summary()})"
+        )
+    if report.kept < n:
+        logger.warning("%s: %s", path, report.summary())
+    names = sorted(users)
+    remap = np.array([0] * len(users))
+    for new, name in enumerate(names):
+        remap[users[name]] = new
+    arr = np.array([r[:3] for r in rows], dtype=np.int64)
+    times = np.array([r[3] for r in rows], dtype=np.float64)
+    fractions = np.array([r[4] for r in rows], dtype=np.float64)
+    user = remap[arr[:, 0]]
+    order = np.lexsort((np.arange(len(rows)), times, user))
+    return EventLog(
+        users=tuple(names),
+        user=user[order],
+        video=arr[order, 1],
+        event=arr[order, 2],
+        timestamp=times[order],
+        watch_fraction=fractions[order],
+        report=report,
+    )
+
+
+def read_users(path: str | Path) -> dict[str, float]:
+    """Read a ``user_id,request_time`` CSV (or Parquet): user -> request time (seconds).
+
+    Raises:
+        ParameterError: a column is missing, a request time is not a number, or the file
+            names no user.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ParameterError(f"users file {str(path)!r} does not exist")
+    data = _read_table(path)
+    if "user_id" not in data:
+        raise ParameterError(f"users file {str(path)!r} has no 'user_id' column (has {sorted(data)})")
+    times = data.get("request_time", [None] * len(data["user_id"]))
+    out: dict[str, float] = {}
+    for user, t in zip(data["user_id"], times, strict=True):
+        value = math.inf if t in (None, "") else _float(t)
+        if math.isnan(value):
+            raise ParameterError(
+                f"users file {str(path)!r}: request_time={t!r} of user {user!r} is not a number"
+            )
+        out[str(user)] = value
+    if not out:
+        raise ParameterError(f"users file {str(path)!r} names no user")
+    return out

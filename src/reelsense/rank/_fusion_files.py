@@ -1,0 +1,187 @@
+"""File to file: ``reelsense fusion train`` (weights from a log) and ``fusion apply``."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from reelsense.errors import OutputError, ParameterError
+from reelsense.fusion import (
+    FUSION_VERSION,
+    FusionConfig,
+    LearnedFusion,
+    fusion_components,
+    learn_fusion_weights,
+)
+from reelsense.rank._catalog import MODALITY_COLUMNS
+from reelsense.rank._events import read_events, read_users
+from reelsense.rank._model import RankConfig, pair_feedback
+
+__all__ = ["apply_fusion_file", "co_engagement_pairs", "train_fusion_file"]
+
+logger = logging.getLogger(__name__)
+_KEY = b"reelsense.fusion"
+
+
+def co_engagement_pairs(
+    user: np.ndarray,
+    video: np.ndarray,
+    value: np.ndarray,
+    disliked: np.ndarray,
+    *,
+    strong: float = 1.0,
+    per_user: int = 20,
+    max_pairs: int = 100_000,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(together [p, 2], apart [q, 2])`` video pairs from per-(user, video) feedback
+    (sorted by user): two videos of one user with ``value >= strong`` go together; one of
+    those and one the user marked "not interested" or gave ``value <= -strong`` go apart.
+    At most ``per_user`` videos of each kind per user, ``max_pairs`` pairs of each kind
+    (a seeded sample)."""
+    together: list[tuple[int, int]] = []
+    apart: list[tuple[int, int]] = []
+    bounds = np.r_[0, np.flatnonzero(np.diff(user)) + 1, user.size]
+    for s, e in itertools.pairwise(bounds):
+        liked = video[s:e][value[s:e] >= strong][:per_user]
+        bad = video[s:e][(value[s:e] <= -strong) | disliked[s:e]][:per_user]
+        together += [(int(a), int(b)) for i, a in enumerate(liked) for b in liked[i + 1 :] if a != b]
+        apart += [(int(a), int(b)) for a in liked for b in bad if a != b]
+    rng = np.random.default_rng(seed)
+
+    def cap(rows: list[tuple[int, int]]) -> np.ndarray:
+        arr = np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+        if len(arr) > max_pairs:
+            arr = arr[np.sort(rng.choice(len(arr), size=max_pairs, replace=False))]
+        return arr
+
+    return cap(together), cap(apart)
+
+
+def _read(path: Path) -> tuple[dict[str, object], dict[bytes, bytes], object]:
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise ParameterError(
+            f"embeddings file {str(path)!r} does not exist (a single Parquet file is needed)"
+        )
+    table = pq.read_table(path)
+    if "embedding" not in table.column_names:
+        raise ParameterError(
+            f"{str(path)!r} has no 'embedding' column (was it written by `reelsense embed`?)"
+        )
+    meta = dict(table.schema.metadata or {})
+    return {c: table[c] for c in table.column_names}, meta, table
+
+
+def _components(columns: dict[str, object], n: int, config: FusionConfig) -> np.ndarray:
+    from reelsense.featurize._fusion_stage import sound_keys, vectors_from_arrow
+
+    vectors = {m: vectors_from_arrow(columns[c]) for m, c in MODALITY_COLUMNS.items() if c in columns}
+    keys = conf = None
+    if "sound_id" in columns or "sound_cluster" in columns:
+        ids = columns["sound_id"].to_pylist() if "sound_id" in columns else [None] * n  # type: ignore[attr-defined]
+        scores = columns["sound_score"].to_pylist() if "sound_score" in columns else [None] * n  # type: ignore[attr-defined]
+        clusters = columns["sound_cluster"].to_pylist() if "sound_cluster" in columns else None  # type: ignore[attr-defined]
+        keys, conf = sound_keys(ids, scores, clusters, config)
+    return fusion_components(config, **vectors, sound_keys=keys, sound_confidence=conf)
+
+
+def _base_config(meta: dict[bytes, bytes], path: Path) -> FusionConfig:
+    record = json.loads(meta.get(_KEY, b"{}").decode() or "{}")
+    fusion = dict(record.get("fusion", {}))
+    if fusion.get("version", FUSION_VERSION) != FUSION_VERSION:
+        raise ParameterError(
+            f"{str(path)!r} was fused with fusion version {fusion.get('version')}, not {FUSION_VERSION}"
+        )
+    fusion.pop("version", None)
+    return FusionConfig(**fusion)
+
+
+def train_fusion_file(
+    embeddings: str | Path,
+    events: str | Path,
+    output: str | Path,
+    *,
+    users: str | Path | None = None,
+    seed: int = 0,
+) -> LearnedFusion:
+    """Learn fusion weights from the log ``events`` over the videos of ``embeddings`` (only
+    events before each user's request time when ``users`` is given); write them as JSON."""
+    from reelsense.rank._catalog import read_catalog
+
+    path = Path(embeddings)
+    columns, meta, _ = _read(path)
+    base = _base_config(meta, path)
+    catalog = read_catalog(path)
+    log = read_events(events, catalog.index)
+    if users is not None:
+        log = log.before(read_users(users))
+    pairs = pair_feedback(log, RankConfig())
+    together, apart = co_engagement_pairs(pairs.user, pairs.video, pairs.value, pairs.disliked, seed=seed)
+    # catalog rows -> table rows
+    ids = [str(v) for v in columns["video_id"].to_pylist()]  # type: ignore[attr-defined]
+    row_of = {v: i for i, v in enumerate(ids)}
+    rows = np.array([row_of[v] for v in catalog.video_ids], dtype=np.int64)
+    comps = _components(columns, len(ids), base)[rows]
+    learned = learn_fusion_weights(comps, together, apart, base)
+    learned = LearnedFusion(
+        **{**learned.__dict__, "extra": {"embeddings": path.name, "events": Path(events).name}}
+    )
+    learned.save(output)
+    logger.info("learned fusion weights %s", learned.config.to_dict())
+    return learned
+
+
+def apply_fusion_file(embeddings: str | Path, learned: str | Path, output: str | Path) -> int:
+    """Write a copy of ``embeddings`` whose ``embedding`` and ``modality_mask`` come from the
+    learned weights (same maths as the fixed fusion), with ``reelsense.fusion`` metadata
+    that holds the learned config and how it was learned. Returns the rows written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from reelsense.featurize._fusion_stage import fuse_columns, mask_rows, vectors_from_arrow
+
+    path, output = Path(embeddings), Path(output)
+    if output.resolve() == path.resolve():
+        raise OutputError(f"output {str(output)!r} is the input: write the learned fusion to another file")
+    model = LearnedFusion.load(learned)
+    columns, meta, table = _read(path)
+    base = _base_config(meta, path)
+    if (base.dim, base.seed) != (model.config.dim, model.config.seed):
+        raise ParameterError(
+            f"{str(path)!r} has fusion dim {base.dim} seed {base.seed}, the learned weights "
+            f"dim {model.config.dim} seed {model.config.seed}"
+        )
+    n = table.num_rows  # type: ignore[attr-defined]
+    inputs: dict[str, object] = {
+        f"{m}": vectors_from_arrow(columns[c]) for m, c in MODALITY_COLUMNS.items() if c in columns
+    }
+    for name in ("sound_id", "sound_score", "sound_cluster", "music_fraction"):
+        if name in columns:
+            inputs[name] = columns[name].to_pylist()  # type: ignore[attr-defined]
+    fused = fuse_columns(inputs, n, model.config)
+    ok = [s == "ok" for s in columns["status"].to_pylist()] if "status" in columns else [True] * n  # type: ignore[attr-defined]
+    present = fused.present & np.asarray(ok)
+    emb_type = table.schema.field("embedding").type  # type: ignore[attr-defined]
+    embedding = pa.array(
+        [list(map(float, v)) if p else None for v, p in zip(fused.vectors, present, strict=True)], emb_type
+    )
+    new = table.set_column(table.column_names.index("embedding"), "embedding", embedding)  # type: ignore[attr-defined]
+    if "modality_mask" in new.column_names:
+        mask_type = table.schema.field("modality_mask").type  # type: ignore[attr-defined]
+        masks = [m if p else None for m, p in zip(mask_rows(fused.mask), present, strict=True)]
+        new = new.set_column(
+            new.column_names.index("modality_mask"), "modality_mask", pa.array(masks, mask_type)
+        )
+    record = json.loads(meta.get(_KEY, b"{}").decode() or "{}")
+    record["fusion"] = model.config.to_dict()
+    record["learned"] = model.to_dict()
+    meta[_KEY] = json.dumps(record, sort_keys=True, default=str).encode()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(new.replace_schema_metadata(meta), output)
+    return int(n)

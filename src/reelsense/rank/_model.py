@@ -1,0 +1,382 @@
+"""A ranker learned across users: a population prior over content features, then a
+Bayesian ridge regression per user shrunk towards it.
+
+The model
+---------
+Each video ``v`` has content features ``x_v`` (:mod:`reelsense.rank._features`). Each
+(user, video shown) pair has a feedback value ``y`` (the sum of its event weights,
+:class:`~reelsense.rank.EventWeights`). For user ``u``::
+
+    y_uv = x_v . w_u + noise,   noise ~ N(0, s2),   w_u ~ N(mu, Sigma)
+
+``mu`` (what everyone likes), ``Sigma`` (which directions of the content users disagree
+on, and how much: e.g. how much the sound weighs against the picture) and ``s2`` are
+learned from every user's feedback by expectation-maximisation (the hierarchical linear
+model). A user's taste is the posterior mean of ``w_u`` given that user's own feedback:
+with no feedback it is ``mu`` (popular content); each event moves it along the directions
+``Sigma`` says matter. A new upload nobody has seen is scored by its content alone:
+``x_v . w_u``.
+
+Everything trained runs in torch float64 and is deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reelsense._version import __version__
+from reelsense.errors import ParameterError
+from reelsense.rank._catalog import Catalog
+from reelsense.rank._events import EVENTS, EventLog, EventWeights
+from reelsense.rank._features import FeatureConfig, FeatureMap, fit_features
+
+__all__ = ["RANK_MODEL_VERSION", "RankConfig", "RankModel", "load_model", "pair_feedback", "train_ranker"]
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the saved model's meaning changes (a model of another version is refused).
+RANK_MODEL_VERSION = 1
+_CONFIG_FILE = "config.json"
+_TENSORS_FILE = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class RankConfig:
+    """How the ranker learns and ranks.
+
+    Attributes:
+        weights: the value of each event (:class:`EventWeights`).
+        negative_feedback: False = the positive-only variant: negative event values are
+            dropped, only pairs with positive feedback are observed, and "not interested"
+            filters nothing.
+        features: the content features (:class:`FeatureConfig`).
+        em_iterations: EM iterations of the population prior.
+        prior_shrinkage: share of ``Sigma``'s off-diagonal removed at each step (0..1): a
+            guard against directions that only a few users define.
+        prior_rank: keep only ``Sigma``'s top directions plus a diagonal (0: all).
+        max_train_users: the prior is learned from at most this many users (an evenly
+            spaced sample); every user is still ranked with it.
+        max_per_sound: at most this many videos of one sound in a feed (0: no cap).
+        near_duplicate_cosine: a video whose fused ``embedding`` has at least this cosine
+            with a video the user marked "not interested" is left out of that user's feed.
+        seed: seeds everything random (k-means).
+    """
+
+    weights: EventWeights = field(default_factory=EventWeights)
+    negative_feedback: bool = True
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    em_iterations: int = 20
+    prior_shrinkage: float = 0.5
+    prior_rank: int = 0
+    max_train_users: int = 2000
+    max_per_sound: int = 3
+    near_duplicate_cosine: float = 0.9
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.em_iterations < 1:
+            raise ParameterError(f"em_iterations={self.em_iterations} must be >= 1")
+        if not 0.0 <= self.prior_shrinkage <= 1.0:
+            raise ParameterError(f"prior_shrinkage={self.prior_shrinkage} must be in [0, 1]")
+        if self.max_train_users < 1:
+            raise ParameterError(f"max_train_users={self.max_train_users} must be >= 1")
+        if self.max_per_sound < 0:
+            raise ParameterError(f"max_per_sound={self.max_per_sound} must be >= 0 (0: no cap)")
+        if not -1.0 <= self.near_duplicate_cosine <= 1.0 + 1e-9:
+            raise ParameterError(f"near_duplicate_cosine={self.near_duplicate_cosine} must be in [-1, 1]")
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["features"]["cluster_sizes"] = list(self.features.cluster_sizes)
+        out["features"]["modalities"] = list(self.features.modalities)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RankConfig:
+        data = dict(data)
+        features = dict(data.pop("features", {}))
+        for name in ("cluster_sizes", "modalities"):
+            if name in features:
+                features[name] = tuple(features[name])
+        return cls(
+            weights=EventWeights(**data.pop("weights", {})), features=FeatureConfig(**features), **data
+        )
+
+
+@dataclass(frozen=True)
+class PairFeedback:
+    """One row per (user, video shown): ``user``, ``video`` codes and the feedback ``value``,
+    sorted by user then first event time; ``disliked`` = the user marked it "not interested"."""
+
+    user: np.ndarray
+    video: np.ndarray
+    value: np.ndarray
+    disliked: np.ndarray
+
+
+def pair_feedback(log: EventLog, config: RankConfig) -> PairFeedback:
+    """Sum the event values of each (user, video) pair of ``log`` (see :class:`RankConfig`
+    for the positive-only variant)."""
+    if len(log) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return PairFeedback(empty, empty, np.zeros(0), np.zeros(0, dtype=bool))
+    values = config.weights.values(log.event, log.watch_fraction)
+    n_videos = int(log.video.max()) + 1
+    key = log.user * n_videos + log.video
+    unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    total = np.zeros(unique.size)
+    negative = np.zeros(unique.size)
+    np.add.at(total, inverse, np.maximum(values, 0.0))
+    np.add.at(negative, inverse, np.minimum(values, 0.0))
+    disliked = np.zeros(unique.size, dtype=bool)
+    np.logical_or.at(disliked, inverse, log.event == EVENTS.index("not_interested"))
+    if config.negative_feedback:
+        total = total + negative
+        keep = np.ones(unique.size, dtype=bool)
+    else:
+        keep = total > 0
+        disliked[:] = False
+    order = np.lexsort((log.timestamp[first], unique // n_videos))
+    order = order[keep[order]]
+    return PairFeedback(
+        user=(unique // n_videos)[order],
+        video=(unique % n_videos)[order],
+        value=total[order],
+        disliked=disliked[order],
+    )
+
+
+@dataclass(frozen=True, repr=False)
+class RankModel:
+    """A trained ranker: the content feature map and the population prior.
+
+    Attributes:
+        config: how it was trained and how it ranks.
+        features: the fitted content feature map.
+        prior_mean: float64 ``[d]`` (``mu``); prior_cov: float64 ``[d, d]`` (``Sigma``);
+        noise_var: ``s2``.
+        info: training summary (users, pairs, videos, fusion metadata of the embeddings).
+    """
+
+    config: RankConfig
+    features: FeatureMap
+    prior_mean: np.ndarray
+    prior_cov: np.ndarray
+    noise_var: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        users = self.info.get("users")
+        return f"RankModel(dim={self.prior_mean.size}, noise_var={self.noise_var:.3g}, users={users})"
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``folder/model.safetensors`` (arrays) and ``folder/config.json`` (config,
+        vocabularies, version). No pickle."""
+        from safetensors.numpy import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays = {
+            "prior.mean": self.prior_mean,
+            "prior.cov": self.prior_cov,
+            **self.features.arrays(),
+        }
+        save_file(
+            {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()},
+            str(folder / _TENSORS_FILE),
+        )
+        meta = {
+            "format": "reelsense.rank",
+            "version": RANK_MODEL_VERSION,
+            "reelsense": __version__,
+            "config": self.config.to_json(),
+            "noise_var": self.noise_var,
+            "vocabularies": self.features.vocabularies(),
+            "info": self.info,
+        }
+        (folder / _CONFIG_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+        return folder
+
+
+def load_model(folder: str | Path) -> RankModel:
+    """Read a model written by :meth:`RankModel.save`.
+
+    Raises:
+        ParameterError: the folder lacks the files, or they are of another format/version.
+    """
+    from safetensors.numpy import load_file
+
+    folder = Path(folder)
+    config_path, tensors_path = folder / _CONFIG_FILE, folder / _TENSORS_FILE
+    if not config_path.is_file() or not tensors_path.is_file():
+        raise ParameterError(
+            f"{str(folder)!r} is not a rank model (needs {_CONFIG_FILE} and {_TENSORS_FILE})"
+        )
+    meta = json.loads(config_path.read_text())
+    if meta.get("format") != "reelsense.rank" or meta.get("version") != RANK_MODEL_VERSION:
+        raise ParameterError(
+            f"{str(config_path)!r} is format {meta.get('format')!r} version {meta.get('version')!r}, "
+            f"expected 'reelsense.rank' version {RANK_MODEL_VERSION}"
+        )
+    arrays = load_file(str(tensors_path))
+    config = RankConfig.from_json(meta["config"])
+    features = FeatureMap.from_arrays(config.features, arrays, meta["vocabularies"])
+    return RankModel(
+        config=config,
+        features=features,
+        prior_mean=arrays["prior.mean"],
+        prior_cov=arrays["prior.cov"],
+        noise_var=float(meta["noise_var"]),
+        info=meta.get("info", {}),
+    )
+
+
+def _user_batches(pairs: PairFeedback, users: np.ndarray, batch: int = 64) -> list[np.ndarray]:
+    """Groups of users with similar numbers of pairs (padding costs little)."""
+    counts = np.bincount(pairs.user, minlength=int(users.max()) + 1 if users.size else 0)[users]
+    order = users[np.argsort(counts, kind="stable")]
+    return [order[i : i + batch] for i in range(0, order.size, batch)]
+
+
+def _padded(
+    pairs: PairFeedback, starts: np.ndarray, ends: np.ndarray, users: np.ndarray, x: Any
+) -> tuple[Any, Any]:
+    """Zero-padded features ``[b, n, d]`` and values ``[b, n]`` of the users (zero rows add
+    nothing to the posterior)."""
+    import torch
+
+    n = int(max(1, (ends[users] - starts[users]).max()))
+    rows = np.zeros((users.size, n), dtype=np.int64)
+    mask = np.zeros((users.size, n), dtype=bool)
+    values = np.zeros((users.size, n))
+    for i, u in enumerate(users):
+        s, e = starts[u], ends[u]
+        rows[i, : e - s] = pairs.video[s:e]
+        mask[i, : e - s] = True
+        values[i, : e - s] = pairs.value[s:e]
+    feats = x[torch.from_numpy(rows)] * torch.from_numpy(mask)[..., None]
+    return feats, torch.from_numpy(values)
+
+
+def posterior(
+    x_pairs: Any, y: Any, mean: Any, cov: Any, noise_var: float, *, with_cov: bool = False
+) -> tuple[Any, Any | None, Any]:
+    """Posterior of ``w`` for a batch of users (torch float64): ``x_pairs [b, n, d]``, ``y
+    [b, n]`` -> ``(mean [b, d], stats, fitted x.w [b, n])`` by the Woodbury identity (cost
+    linear in ``d^2`` per observation). With ``with_cov``, ``stats`` is ``(sum over the
+    batch of the posterior covariances [d, d], sum of x S x^T over the observations)``."""
+    import torch
+
+    a = x_pairs @ cov  # [b, n, d]
+    c = a @ x_pairs.transpose(1, 2)  # x Sigma x^T [b, n, n]
+    k = c + noise_var * torch.eye(c.shape[-1], dtype=c.dtype)
+    chol = torch.linalg.cholesky(k)
+    r = (y - x_pairs @ mean)[..., None]
+    m = mean + (a.transpose(1, 2) @ torch.cholesky_solve(r, chol))[..., 0]
+    stats = None
+    if with_cov:
+        # S = Sigma - a^T K^-1 a = Sigma - b^T b with b = L^-1 a
+        b = torch.linalg.solve_triangular(chol, a, upper=False)
+        flat = b.reshape(-1, b.shape[-1])
+        cov_sum = x_pairs.shape[0] * cov - flat.T @ flat
+        # x S x^T = C - C K^-1 C, its trace tr(C) - ||L^-1 C||^2
+        lc = torch.linalg.solve_triangular(chol, c, upper=False)
+        trace = torch.diagonal(c, dim1=1, dim2=2).sum() - (lc**2).sum()
+        stats = (cov_sum, trace)
+    return m, stats, (x_pairs @ m[..., None])[..., 0]
+
+
+def _regularise(cov: Any, config: RankConfig) -> Any:
+    """The M-step's ``Sigma`` made robust: its top ``prior_rank`` directions plus a diagonal
+    (0: all directions), then ``prior_shrinkage`` of the off-diagonal removed."""
+    import torch
+
+    if 0 < config.prior_rank < cov.shape[0]:
+        values, vectors = torch.linalg.eigh(cov)
+        top = vectors[:, -config.prior_rank :] * values[-config.prior_rank :].clamp(min=0.0)
+        low = top @ vectors[:, -config.prior_rank :].T
+        cov = low + torch.diag(torch.diagonal(cov - low).clamp(min=0.0))
+    shrink = config.prior_shrinkage
+    return (1 - shrink) * cov + shrink * torch.diag(torch.diagonal(cov))
+
+
+def _spans(pairs: PairFeedback, n_users: int) -> tuple[np.ndarray, np.ndarray]:
+    starts = np.searchsorted(pairs.user, np.arange(n_users), side="left")
+    ends = np.searchsorted(pairs.user, np.arange(n_users), side="right")
+    return starts, ends
+
+
+def train_ranker(catalog: Catalog, log: EventLog, config: RankConfig | None = None) -> RankModel:
+    """Learn the content features and the population prior from every user's feedback in
+    ``log`` (filter it with :meth:`EventLog.before` first to respect request times).
+
+    Raises:
+        ParameterError: no user has feedback to learn from.
+    """
+    import torch
+
+    config = config or RankConfig()
+    features = fit_features(catalog, config.features)
+    x_np = features.transform(catalog).astype(np.float64)
+    pairs = pair_feedback(log, config)
+    n_users = len(log.users)
+    starts, ends = _spans(pairs, n_users)
+    active = np.flatnonzero(ends > starts)
+    if active.size == 0:
+        raise ParameterError(
+            "no user has feedback to learn from (is the log empty before the request times?)"
+        )
+    if active.size > config.max_train_users:
+        active = active[
+            np.unique(np.linspace(0, active.size - 1, config.max_train_users).round().astype(np.int64))
+        ]
+    d = x_np.shape[1]
+    x = torch.from_numpy(x_np)
+    used = np.concatenate([np.arange(starts[u], ends[u]) for u in active])
+    y_all = pairs.value[used]
+    # start: mu fitted by ridge on everyone, Sigma a scaled identity, s2 the value variance
+    xs = x_np[pairs.video[used]]
+    mean = torch.from_numpy(np.linalg.solve(xs.T @ xs + np.eye(d), xs.T @ y_all))
+    noise_var = float(max(np.var(y_all), 1e-6))
+    cov = torch.eye(d, dtype=torch.float64) * (noise_var / max(1.0, float((xs**2).sum(axis=1).mean())))
+    groups = _user_batches(pairs, active)
+    n_obs = used.size
+    for _ in range(config.em_iterations):
+        means, covs, sq = [], torch.zeros((d, d), dtype=torch.float64), 0.0
+        for group in groups:
+            feats, y = _padded(pairs, starts, ends, group, x)
+            m, stats, fitted = posterior(feats, y, mean, cov, noise_var, with_cov=True)
+            assert stats is not None
+            means.append(m)
+            covs = covs + stats[0]
+            # E[(y - x.w)^2] = (y - x.m)^2 + x S x^T (padded rows add 0 to both)
+            sq += float(((y - fitted) ** 2).sum() + stats[1])
+        m_all = torch.cat(means)
+        mean = m_all.mean(dim=0)
+        centred = m_all - mean
+        cov = (centred.T @ centred + covs) / m_all.shape[0]
+        cov = _regularise(cov, config)
+        cov = cov + 1e-6 * torch.eye(d, dtype=torch.float64) * float(torch.diagonal(cov).mean())
+        noise_var = max(sq / n_obs, 1e-6)
+    info = {
+        "users": int(active.size),
+        "pairs": int(n_obs),
+        "videos": len(catalog),
+        "feature_dim": int(d),
+        "fusion": catalog.fusion_metadata,
+    }
+    logger.info("rank prior learned from %d users, %d pairs, %d features", active.size, n_obs, d)
+    return RankModel(
+        config=config,
+        features=features,
+        prior_mean=mean.numpy(),
+        prior_cov=cov.numpy(),
+        noise_var=float(noise_var),
+        info=info,
+    )

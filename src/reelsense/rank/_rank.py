@@ -1,0 +1,173 @@
+"""Ranking: each user's posterior taste, filters and the per-sound cap."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from reelsense.errors import ParameterError
+from reelsense.rank._catalog import Catalog
+from reelsense.rank._events import EventLog
+from reelsense.rank._model import RankModel, _padded, _spans, _user_batches, pair_feedback, posterior
+
+__all__ = ["Feed", "RankReport", "rank_users", "select_diverse"]
+
+logger = logging.getLogger(__name__)
+
+#: users scored together (one matrix product per chunk)
+_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One user's feed: ``video_ids`` best first with their ``scores`` (the predicted
+    feedback value)."""
+
+    user_id: str
+    video_ids: tuple[str, ...]
+    scores: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class RankReport:
+    """What ranking did besides ranking.
+
+    Attributes:
+        cold_users: users with no event before their request time (they got the
+            population's feed: popular content, one video per sound at most ``max_per_sound``).
+        negative_only_users: users whose feedback was all negative.
+        filtered: videos left out as near-duplicates of a "not interested" video (among
+            the best-scored candidates), summed over users.
+    """
+
+    cold_users: tuple[str, ...]
+    negative_only_users: tuple[str, ...]
+    filtered: int
+
+
+def select_diverse(
+    order: np.ndarray, sound_keys: Sequence[str | None], k: int, max_per_sound: int
+) -> list[int]:
+    """The first ``k`` of ``order`` (video rows, best first) with at most ``max_per_sound``
+    per sound key (0: no cap); videos without a sound are not capped. If the cap leaves
+    fewer than ``k``, the best capped ones fill the rest."""
+    picked: list[int] = []
+    skipped: list[int] = []
+    used: dict[str, int] = {}
+    for i in order:
+        key = sound_keys[int(i)]
+        if max_per_sound and key is not None and used.get(key, 0) >= max_per_sound:
+            skipped.append(int(i))
+            continue
+        picked.append(int(i))
+        if key is not None:
+            used[key] = used.get(key, 0) + 1
+        if len(picked) == k:
+            return picked
+    return picked + skipped[: k - len(picked)]
+
+
+def rank_users(
+    model: RankModel,
+    catalog: Catalog,
+    log: EventLog,
+    request_times: dict[str, float],
+    *,
+    k: int = 10,
+    require_history: bool = False,
+) -> tuple[list[Feed], RankReport]:
+    """Rank ``k`` unseen videos for each user of ``request_times`` (in its order), from the
+    user's events before the request time and the model's prior.
+
+    Seen videos (any event before the request time) are never listed; videos that are
+    near-duplicates of one the user marked "not interested" are left out (unless the model
+    is the positive-only variant); at most ``max_per_sound`` videos share a sound.
+
+    Raises:
+        ParameterError: ``k < 1``, or ``require_history`` and a user has no events.
+    """
+    import torch
+
+    if k < 1:
+        raise ParameterError(f"k={k} must be >= 1")
+    config = model.config
+    x_np = model.features.transform(catalog).astype(np.float64)
+    if x_np.shape[1] != model.prior_mean.size:
+        raise ParameterError(f"features have {x_np.shape[1]} dims, the model {model.prior_mean.size}")
+    log = log.before(request_times)
+    pairs = pair_feedback(log, config)
+    n_users = len(log.users)
+    starts, ends = _spans(pairs, n_users)
+    code = {u: i for i, u in enumerate(log.users)}
+    wanted = [code[u] for u in request_times if u in code and ends[code[u]] > starts[code[u]]]
+    cold = tuple(u for u in request_times if u not in code or ends[code[u]] <= starts[code[u]])
+    if require_history and cold:
+        raise ParameterError(f"{len(cold)} users have no event before their request time, e.g. {cold[0]!r}")
+    if cold:
+        logger.warning("%d users have no events before their request time: popular + diverse feed", len(cold))
+    x = torch.from_numpy(x_np)
+    mean = torch.from_numpy(model.prior_mean)
+    cov = torch.from_numpy(model.prior_cov)
+    tastes: dict[int, np.ndarray] = {}
+    if wanted:
+        for users in _user_batches(pairs, np.asarray(wanted, dtype=np.int64)):
+            feats, y = _padded(pairs, starts, ends, users, x)
+            m, _, _ = posterior(feats, y, mean, cov, model.noise_var)
+            for u, w in zip(users, m.numpy(), strict=True):
+                tastes[int(u)] = w
+    all_seen = _rows_by_user(log)
+    unit = catalog.unit_embedding()
+    sounds = catalog.sound_key_list()
+    feeds: list[Feed] = []
+    filtered = 0
+    negative_only = []
+    names = list(request_times)
+    pool_size = min(len(catalog), max(500, 50 * k))
+    for chunk in range(0, len(names), _CHUNK):
+        group = names[chunk : chunk + _CHUNK]
+        weights = np.stack([tastes.get(code.get(user, -1), model.prior_mean) for user in group])
+        score_block = x_np @ weights.T  # [videos, users]
+        for column, user in enumerate(group):
+            scores = score_block[:, column]
+            u = code.get(user)
+            allowed = np.ones(len(catalog), dtype=bool)
+            disliked = np.zeros(0, dtype=np.int64)
+            if u is not None:
+                allowed[all_seen.get(u, np.zeros(0, dtype=np.int64))] = False
+                s, e = starts[u], ends[u]
+                if e > s and (pairs.value[s:e] <= 0).all():
+                    negative_only.append(user)
+                disliked = pairs.video[s:e][pairs.disliked[s:e]]
+            masked = np.where(allowed, scores, -np.inf)
+            for size in (pool_size, len(catalog)):
+                pool = np.argpartition(-masked, size - 1)[:size] if size < len(catalog) else np.arange(size)
+                pool = pool[allowed[pool]]
+                if disliked.size and pool.size:
+                    # near-duplicates of a "not interested" video, among the candidates
+                    near = (unit[pool] @ unit[disliked].T).max(axis=1) >= config.near_duplicate_cosine
+                    dropped = int(near.sum())
+                    pool = pool[~near]
+                else:
+                    dropped = 0
+                order = pool[np.lexsort((pool, -scores[pool]))]
+                picked = select_diverse(order, sounds, k, config.max_per_sound)
+                if len(picked) == k or size == len(catalog):
+                    break
+            filtered += dropped
+            feeds.append(
+                Feed(
+                    user, tuple(catalog.video_ids[i] for i in picked), tuple(float(scores[i]) for i in picked)
+                )
+            )
+    return feeds, RankReport(cold_users=cold, negative_only_users=tuple(negative_only), filtered=filtered)
+
+
+def _rows_by_user(log: EventLog) -> dict[int, np.ndarray]:
+    if len(log) == 0:
+        return {}
+    starts = np.r_[0, np.flatnonzero(np.diff(log.user)) + 1]
+    ends = np.r_[starts[1:], len(log)]
+    return {int(log.user[s]): np.unique(log.video[s:e]) for s, e in zip(starts, ends, strict=True)}

@@ -1,0 +1,107 @@
+"""Fusion weights learned from co-engagement, and re-fusing a file with them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from feedback_sim import simulate
+from reelsense.cli import main
+from reelsense.errors import OutputError, ParameterError
+from reelsense.fusion import (
+    COMPONENTS,
+    FusionConfig,
+    LearnedFusion,
+    fuse,
+    fusion_components,
+    learn_fusion_weights,
+)
+
+
+def test_weights_follow_what_pairs_share(rng: np.random.Generator) -> None:
+    """Together pairs share a sound and nothing else: the sound's weight grows, the others shrink."""
+    config = FusionConfig(dim=64)
+    n = 80
+    sounds = [f"s{i % 8}" for i in range(n)]
+    comps = fusion_components(
+        config, visual=rng.normal(size=(n, 32)), caption=rng.normal(size=(n, 16)), sound_keys=sounds
+    )
+    together = np.array([(i, j) for i in range(n) for j in range(i + 1, n) if sounds[i] == sounds[j]][:200])
+    apart = np.array([(i, j) for i in range(n) for j in range(i + 1, n) if sounds[i] != sounds[j]][:200])
+    learned = learn_fusion_weights(comps, together, apart, config)
+    assert learned.config.sound_weight == 1.0
+    assert learned.config.visual_weight < 0.5 and learned.config.caption_weight < 0.5
+    assert learned.config.picture_weight < 0.5
+    assert learned.accuracy_after >= learned.accuracy_before
+    again = learn_fusion_weights(comps, together, apart, config)
+    assert again == learned  # deterministic
+    with pytest.raises(ParameterError, match="at least 10"):
+        learn_fusion_weights(comps, together[:3], apart, config)
+
+
+def test_components_sum_to_the_fixed_fusion(rng: np.random.Generator) -> None:
+    config = FusionConfig(dim=64)
+    visual, caption = rng.normal(size=(5, 32)), rng.normal(size=(5, 16))
+    keys = ["a", None, "b", "a", None]
+    comps = fusion_components(config, visual=visual, caption=caption, sound_keys=keys)
+    weights = np.array([getattr(config, f"{c}_weight") for c in COMPONENTS])
+    z = np.einsum("m,nmd->nd", weights, comps)
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    fused = fuse(config, visual=visual, caption=caption, sound_keys=keys)
+    np.testing.assert_allclose(z, fused.vectors, atol=1e-5)
+
+
+def test_cli_train_and_apply_record_the_learned_fusion(tmp_path: Path) -> None:
+    sim = simulate(0, n_videos=80, n_users=30, shown=25)
+    c = sim.catalog
+    dim = c.modalities["visual"].shape[1]
+    fused = fuse(
+        FusionConfig(),
+        visual=c.modalities["visual"],
+        caption=c.modalities["caption"],
+        sound_keys=list(c.sound_keys),
+    )
+    meta = {b"reelsense.fusion": json.dumps({"fusion": FusionConfig().to_dict()}).encode()}
+    table = pa.table(
+        {
+            "video_id": list(c.video_ids),
+            "status": ["ok"] * len(c),
+            "embedding": pa.array(
+                [list(map(float, v)) for v in fused.vectors], pa.list_(pa.float32(), FusionConfig().dim)
+            ),
+            "visual_vector": pa.array(
+                [list(map(float, v)) for v in c.modalities["visual"]], pa.list_(pa.float32(), dim)
+            ),
+            "sound_cluster": list(c.sound_keys),
+        }
+    ).replace_schema_metadata(meta)
+    embeddings = tmp_path / "emb.parquet"
+    pq.write_table(table, embeddings)
+    events, _ = sim.write(tmp_path)
+    runner = CliRunner()
+    weights = tmp_path / "fusion.json"
+    result = runner.invoke(
+        main, ["fusion", "train", str(embeddings), "--events", str(events), "-o", str(weights)]
+    )
+    assert result.exit_code == 0, result.output
+    learned = LearnedFusion.load(weights)
+    out = tmp_path / "learned.parquet"
+    result = runner.invoke(
+        main, ["fusion", "apply", str(embeddings), "--weights", str(weights), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    written = pq.read_table(out)
+    record = json.loads(written.schema.metadata[b"reelsense.fusion"])
+    assert record["learned"]["version"] == 1 and record["fusion"] == learned.config.to_dict()
+    vectors = np.stack(written["embedding"].to_pylist())
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    from reelsense.rank import apply_fusion_file
+
+    with pytest.raises(OutputError, match="is the input"):
+        apply_fusion_file(embeddings, weights, embeddings)

@@ -1,0 +1,230 @@
+"""reelsense.rank: logs, edge users, determinism, persistence, and the simulator."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from feedback_sim import Simulation, ndcg, simulate
+from reelsense.cli import main
+from reelsense.errors import ParameterError
+from reelsense.rank import (
+    EventWeights,
+    FeatureConfig,
+    RankConfig,
+    load_model,
+    rank_users,
+    read_catalog,
+    read_events,
+    read_users,
+    select_diverse,
+    train_ranker,
+)
+
+SMALL = RankConfig(em_iterations=5, features=FeatureConfig(cluster_sizes=(4, 8)))
+
+
+@pytest.fixture(scope="module")
+def sim() -> Simulation:
+    return simulate(0, n_videos=100, n_users=30, shown=25)
+
+
+def _write_embeddings(sim: Simulation, path: Path) -> Path:
+    c = sim.catalog
+    table = pa.table(
+        {
+            "video_id": list(c.video_ids),
+            "status": ["ok"] * len(c),
+            "embedding": [list(map(float, row)) for row in c.embedding],
+            "visual_vector": [list(map(float, row)) for row in c.modalities["visual"]],
+            "caption_vector": [list(map(float, row)) for row in c.modalities["caption"]],
+            "sound_id": list(c.sound_keys),
+            "uploader": list(c.uploaders),
+            "hashtags": [list(t) for t in c.hashtags],
+        }
+    )
+    pq.write_table(table, path)
+    return path
+
+
+def _feeds(sim: Simulation, config: RankConfig, folder: Path) -> dict[str, list[str]]:
+    events, _ = sim.write(folder)
+    log = read_events(events, sim.catalog.index)
+    model = train_ranker(sim.catalog, log.before(sim.users), config)
+    feeds, _ = rank_users(model, sim.catalog, log, sim.users, k=10)
+    return {f.user_id: list(f.video_ids) for f in feeds}
+
+
+def test_negative_feedback_beats_positive_only_on_the_simulator(tmp_path: Path) -> None:
+    """Followers of uploaders and hashtags, and subject + sound users: both kinds of
+    feedback rank better than positive feedback alone."""
+    for seed in (0, 1):
+        sim = simulate(seed)
+        both = ndcg(_feeds(sim, RankConfig(), tmp_path), sim.gains)
+        positive = ndcg(_feeds(sim, RankConfig(negative_feedback=False), tmp_path), sim.gains)
+        assert both > positive + 0.1, (seed, both, positive)
+
+
+def test_bad_logs_are_counted_or_refused(tmp_path: Path, sim: Simulation) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "user_id,video_id,timestamp,event,watch_fraction\n"
+        "a,v0001,1,view,0.9\n"
+        "a,v0001,2,like,\n"
+        "a,v0002,3,dance,\n"
+        "a,nope,4,view,0.5\n"
+        ",v0003,5,view,0.5\n"
+        "b,v0004,x,view,0.5\n"
+    )
+    log = read_events(path, sim.catalog.index)
+    assert len(log) == 2 and log.users == ("a",)
+    assert log.report.unknown_events == {"dance": 1}
+    assert log.report.unknown_videos == 1 and log.report.unknown_video_ids == ("nope",)
+    assert log.report.bad_rows == 2
+    assert "unknown events" in log.report.summary()
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("user_id,video_id,timestamp,event,watch_fraction\na,zzz,1,view,0.5\n")
+    with pytest.raises(ParameterError, match="no usable event"):
+        read_events(unknown, sim.catalog.index)
+    missing = tmp_path / "missing.csv"
+    missing.write_text("user_id,video_id,event\na,v0001,view\n")
+    with pytest.raises(ParameterError, match="timestamp"):
+        read_events(missing, sim.catalog.index)
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,request_time\na,soon\n")
+    with pytest.raises(ParameterError, match="soon"):
+        read_users(users)
+
+
+def test_embeddings_without_embedding_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "meta.parquet"
+    pq.write_table(pa.table({"video_id": ["a"], "status": ["ok"]}), path)
+    with pytest.raises(ParameterError, match="'embedding'"):
+        read_catalog(path)
+
+
+def test_event_weights_sign_and_values() -> None:
+    weights = EventWeights()
+    values = weights.values(
+        np.array([0, 0, 1, 2, 3, 4, 5]), np.array([1.0, 0.1, np.nan, np.nan, np.nan, np.nan, np.nan])
+    )
+    np.testing.assert_allclose(values, [2.5, -2.0, -1.0, 1.0, 1.5, 1.5, -2.0])
+    with pytest.raises(ParameterError, match="skip"):
+        EventWeights(skip=1.0)
+
+
+def test_edge_users_cold_negative_only_and_not_interested(sim: Simulation, tmp_path: Path) -> None:
+    events, _ = sim.write(tmp_path)
+    rows = list(csv.DictReader(events.open()))
+    disliked = sim.catalog.video_ids[5]
+    rows += [
+        {"user_id": "neg", "video_id": disliked, "timestamp": "1", "event": "view", "watch_fraction": "0.05"},
+        {
+            "user_id": "neg",
+            "video_id": disliked,
+            "timestamp": "2",
+            "event": "not_interested",
+            "watch_fraction": "",
+        },
+        {"user_id": "late", "video_id": disliked, "timestamp": "9e12", "event": "like", "watch_fraction": ""},
+    ]
+    with events.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    log = read_events(events, sim.catalog.index)
+    request = {**sim.users, "neg": 1e12, "late": 1e12, "nobody": 1e12}
+    model = train_ranker(sim.catalog, log.before(request), SMALL)
+    feeds, report = rank_users(model, sim.catalog, log, request, k=10)
+    by_user = {f.user_id: f for f in feeds}
+    assert set(report.cold_users) == {"late", "nobody"}  # the late like is after the request
+    assert report.negative_only_users == ("neg",)
+    assert by_user["late"].video_ids == by_user["nobody"].video_ids  # popular + diverse
+    assert len(by_user["nobody"].video_ids) == 10
+    # the disliked video and its near-duplicates (cosine >= 0.9) are not in neg's feed
+    unit = sim.catalog.unit_embedding()
+    near = {sim.catalog.video_ids[i] for i in np.flatnonzero(unit @ unit[5] >= 0.9)}
+    assert not near & set(by_user["neg"].video_ids)
+    for user, times in sim.users.items():
+        seen = {r["video_id"] for r in rows if r["user_id"] == user and float(r["timestamp"]) < times}
+        assert not seen & set(by_user[user].video_ids)
+    with pytest.raises(ParameterError, match="no event before"):
+        rank_users(model, sim.catalog, log, request, require_history=True)
+
+
+def test_at_most_max_per_sound() -> None:
+    sounds: list[str | None] = [*(["a"] * 8), None, "b", "b"]
+    picked = select_diverse(np.arange(11), sounds, 5, 2)
+    assert picked == [0, 1, 8, 9, 10]
+    assert select_diverse(np.arange(11), sounds, 5, 0) == [0, 1, 2, 3, 4]
+    assert select_diverse(np.arange(4), sounds, 3, 1) == [0, 1, 2]  # the cap leaves too few: fill
+
+
+def test_training_is_deterministic_and_round_trips(sim: Simulation, tmp_path: Path) -> None:
+    events, _ = sim.write(tmp_path)
+    log = read_events(events, sim.catalog.index).before(sim.users)
+    first = train_ranker(sim.catalog, log, SMALL)
+    second = train_ranker(sim.catalog, log, SMALL)
+    np.testing.assert_array_equal(first.prior_mean, second.prior_mean)
+    np.testing.assert_array_equal(first.prior_cov, second.prior_cov)
+    first.save(tmp_path / "model")
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["config.json", "model.safetensors"]
+    loaded = load_model(tmp_path / "model")
+    assert loaded.config == first.config
+    np.testing.assert_array_equal(
+        loaded.features.transform(sim.catalog), first.features.transform(sim.catalog)
+    )
+    a, _ = rank_users(first, sim.catalog, log, sim.users)
+    b, _ = rank_users(loaded, sim.catalog, log, sim.users)
+    assert a == b
+    with pytest.raises(ParameterError, match="not a rank model"):
+        load_model(tmp_path)
+
+
+def test_cli_rank_train_and_serve(sim: Simulation, tmp_path: Path) -> None:
+    embeddings = _write_embeddings(sim, tmp_path / "emb.parquet")
+    events, users = sim.write(tmp_path)
+    runner = CliRunner()
+    out = tmp_path / "recs.csv"
+    result = runner.invoke(
+        main,
+        ["rank", str(embeddings), "--events", str(events), "--users", str(users), "-k", "5", "-o", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["user_id", "rank", "video_id", "score"]
+    assert len(rows) == 5 * len(sim.users)
+    result = runner.invoke(
+        main, ["rank", "train", str(embeddings), "--events", str(events), "-o", str(tmp_path / "m")]
+    )
+    assert result.exit_code == 0, result.output
+    served = tmp_path / "served.csv"
+    result = runner.invoke(
+        main,
+        [
+            "rank",
+            str(embeddings),
+            "--events",
+            str(events),
+            "--users",
+            str(users),
+            "--model",
+            str(tmp_path / "m"),
+            "-o",
+            str(served),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(list(csv.DictReader(served.open()))) == 10 * len(sim.users)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,video_id,timestamp,event,watch_fraction\nu,unknown,1,view,0.5\n")
+    result = runner.invoke(
+        main, ["rank", str(embeddings), "--events", str(bad), "--users", str(users), "-o", str(out)]
+    )
+    assert result.exit_code == 1 and "no usable event" in result.output

@@ -1,0 +1,154 @@
+"""The dense per-frame test: packed sign bits, its own search, and the index's second chance on a
+reverberant clip under a voice-over and noise that the peak search misses."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.signal
+
+from music import make_notes, render, speech_like
+from reelsense.errors import ParameterError
+from reelsense.sounds import SoundIndex
+from reelsense.sounds._tables import SearchIndex
+from reelsense.sounds.dense import DenseConfig, DenseReferences, dense_search, frame_bits, unpack_bits
+from reelsense.sounds.fingerprint import FingerprintParams, log_spectrogram, peaks_of
+from reelsense.sounds.index import _index
+from reelsense.sounds.match import MatchConfig, dense_grid, match_query, prepare_query
+
+SR = 11025
+P = FingerprintParams()
+C = MatchConfig()
+DUR = 40.0
+SEEDS = (11, 12, 13)
+
+
+def _rms(v: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(v, dtype=np.float64)))) + 1e-12
+
+
+def room_voice_noise(x: np.ndarray, seed: int, voice_db: float = 0.0, noise_db: float = 0.0) -> np.ndarray:
+    """``x`` in a room (convolved with a 0.8 s exponentially decaying noise response), under a
+    speech-like voice and white noise, each ``*_db`` under the reverberant music (RMS)."""
+    rng = np.random.default_rng(seed)
+    rt = 0.8
+    t = np.arange(int(rt * SR)) / SR
+    ir = rng.standard_normal(t.size) * np.exp(-6.9 * t / rt)
+    ir[0] = 1.0
+    ir /= np.sqrt(np.sum(ir**2))
+    y = scipy.signal.fftconvolve(x, ir)[: x.size]
+    voice = speech_like(x.size / SR + 1.0, SR)[: x.size]
+    noise = rng.standard_normal(x.size)
+    y = (
+        y
+        + voice * _rms(y) / _rms(voice) * 10 ** (-voice_db / 20)
+        + noise * _rms(y) / _rms(noise) * 10 ** (-noise_db / 20)
+    )
+    out: np.ndarray = y.astype(np.float32)
+    return out
+
+
+@pytest.fixture(scope="module")
+def music() -> list[np.ndarray]:
+    return [render(make_notes(seed, DUR), DUR, SR) for seed in SEEDS]
+
+
+@pytest.fixture(scope="module")
+def refs(music: list[np.ndarray]) -> DenseReferences:
+    return DenseReferences([frame_bits(log_spectrogram(x, SR, P)) for x in music], DenseConfig())
+
+
+def test_frame_bits_are_packed_per_frame_and_ignore_gain(music: list[np.ndarray]) -> None:
+    spec = log_spectrogram(music[0], SR, P)
+    bits = frame_bits(spec)
+    assert bits.dtype == np.uint32 and bits.shape == (spec.shape[0],)
+    louder = frame_bits(log_spectrogram(music[0] * np.float32(0.1), SR, P))
+    signs = unpack_bits(bits)
+    assert np.mean(signs == unpack_bits(louder)) > 0.9  # dB differences do not see the gain (bar rounding)
+    assert signs.shape == (bits.size, 32)
+    assert np.all(signs[0] == 0) and set(np.unique(signs[1:])) <= {-1.0, 1.0}
+    assert 0.3 < np.mean(signs[1:] > 0) < 0.7
+
+
+def test_bad_inputs_name_the_value() -> None:
+    with pytest.raises(ParameterError, match="block_frames=100"):
+        DenseConfig(block_frames=100)
+    with pytest.raises(ParameterError, match=r"\(5, 3\)"):
+        frame_bits(np.zeros((5, 3), dtype=np.float32))
+
+
+def test_dense_search_finds_a_clip_in_a_room_under_voice_and_noise(
+    music: list[np.ndarray], refs: DenseReferences
+) -> None:
+    clip = music[1][int(12.0 * SR) : int(22.0 * SR)]
+    y = room_voice_noise(clip, seed=3)
+    peaks_index = SearchIndex.from_peaks(
+        [peaks_of(x, SR, P, P.ref_peaks_per_second) for x in music], ["a", "b", "c"], P
+    )
+    assert not match_query(prepare_query(y, SR, P, C), peaks_index, P, C)  # the peaks are gone
+    hit = dense_search(log_spectrogram(y, SR, P), refs, *dense_grid(C, P))
+    assert hit is not None
+    assert hit.sound == 1
+    assert hit.offset_frames / P.frames_per_second == pytest.approx(12.0, abs=0.2)
+    assert hit.scale == pytest.approx(1.0, abs=0.02) and hit.shift_bins == pytest.approx(0.0, abs=0.7)
+    assert hit.score >= C.threshold
+
+
+def test_dense_search_finds_a_resampled_clip(music: list[np.ndarray], refs: DenseReferences) -> None:
+    speed = 1.2
+    clip = render(make_notes(SEEDS[2], DUR), DUR, SR, time_scale=1 / speed, pitch=speed)
+    y = room_voice_noise(
+        clip[int(20.0 / speed * SR) : int(28.0 / speed * SR)], seed=4, voice_db=6, noise_db=6
+    )
+    hit = dense_search(log_spectrogram(y, SR, P), refs, *dense_grid(C, P))
+    assert hit is not None and hit.sound == 2
+    assert hit.scale == pytest.approx(speed, rel=0.02)
+    assert hit.offset_frames / P.frames_per_second == pytest.approx(20.0, abs=0.3)
+    assert hit.score >= C.threshold
+
+
+def test_other_music_and_short_clips_score_under_the_threshold(refs: DenseReferences) -> None:
+    stranger = render(make_notes(99, 12.0), 12.0, SR)
+    for y in (stranger, room_voice_noise(stranger, seed=5)):
+        hit = dense_search(log_spectrogram(y, SR, P), refs, *dense_grid(C, P))
+        assert hit is None or hit.score < C.threshold
+    assert dense_search(log_spectrogram(stranger[: SR // 2], SR, P), refs, *dense_grid(C, P)) is None
+
+
+def _index_of(path: Path, music: list[np.ndarray], config: MatchConfig) -> SoundIndex:
+    index = SoundIndex.create(path, config=config)
+    for name, x in zip("abc", music, strict=True):
+        index.add_array(name, x, SR)
+    return index
+
+
+def test_index_second_chance_matches_what_the_peak_search_misses(
+    tmp_path: Path, music: list[np.ndarray]
+) -> None:
+    y = room_voice_noise(music[1][int(12.0 * SR) : int(22.0 * SR)], seed=3)
+    with _index_of(tmp_path / "i.rsidx", music, C) as index:
+        found = index.match(y, SR)
+        assert [m.sound_id for m in found] == ["b"]
+        assert found[0].offset_seconds == pytest.approx(12.0, abs=0.2)
+        assert found[0].score >= C.threshold and found[0].n_matched_peaks == 0
+    off = MatchConfig(dense_second_chance=False)
+    with SoundIndex.open(tmp_path / "i.rsidx", readonly=True, config=off) as index:
+        assert index.match(y, SR) == []
+
+
+def test_sounds_without_frame_bits_are_skipped_with_a_warning(
+    tmp_path: Path, music: list[np.ndarray], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = _index.peak_arrays
+
+    def peaks_only(samples: np.ndarray, sample_rate: int, params: FingerprintParams) -> dict[str, np.ndarray]:
+        return {k: v for k, v in old(samples, sample_rate, params).items() if k != "frame_bits"}
+
+    monkeypatch.setattr(_index, "peak_arrays", peaks_only)
+    y = room_voice_noise(music[1][int(12.0 * SR) : int(22.0 * SR)], seed=3)
+    with _index_of(tmp_path / "old.rsidx", music, C) as index, caplog.at_level(logging.WARNING):
+        assert index.match(y, SR) == []
+    assert "3 of 3 sounds have no frame bits" in caplog.text
