@@ -258,7 +258,7 @@ def test_batched_fbank_equals_the_feature_extractor(settings: dict[str, int]) ->
 @pytest.fixture(scope="module")
 def tiny_ast() -> AudioEncoder:
     if not (models_dir() / "tiny_ast").is_dir():
-        pytest.skip("models/tiny_ast is missing: run scripts/make_tiny_models.py --only tiny_ast")
+        pytest.skip("models/tiny_ast is missing: run scripts/dev/make_tiny_models.py --only tiny_ast")
     return load_audio_encoder("tiny_ast", device="cpu", precision="fp32")
 
 

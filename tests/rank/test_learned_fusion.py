@@ -14,7 +14,14 @@ from click.testing import CliRunner
 from feedback_sim import simulate
 from reelsense.cli import main
 from reelsense.errors import OutputError, ParameterError
-from reelsense.fusion import FusionConfig, LearnedFusion, fuse, fusion_components, learn_fusion_weights
+from reelsense.fusion import (
+    COMPONENTS,
+    FusionConfig,
+    LearnedFusion,
+    fuse,
+    fusion_components,
+    learn_fusion_weights,
+)
 
 
 def test_weights_follow_what_pairs_share(rng: np.random.Generator) -> None:
@@ -30,6 +37,7 @@ def test_weights_follow_what_pairs_share(rng: np.random.Generator) -> None:
     learned = learn_fusion_weights(comps, together, apart, config)
     assert learned.config.sound_weight == 1.0
     assert learned.config.visual_weight < 0.5 and learned.config.caption_weight < 0.5
+    assert learned.config.picture_weight < 0.5
     assert learned.accuracy_after >= learned.accuracy_before
     again = learn_fusion_weights(comps, together, apart, config)
     assert again == learned  # deterministic
@@ -42,9 +50,7 @@ def test_components_sum_to_the_fixed_fusion(rng: np.random.Generator) -> None:
     visual, caption = rng.normal(size=(5, 32)), rng.normal(size=(5, 16))
     keys = ["a", None, "b", "a", None]
     comps = fusion_components(config, visual=visual, caption=caption, sound_keys=keys)
-    weights = np.array(
-        [config.visual_weight, config.caption_weight, config.audio_weight, config.sound_weight]
-    )
+    weights = np.array([getattr(config, f"{c}_weight") for c in COMPONENTS])
     z = np.einsum("m,nmd->nd", weights, comps)
     z /= np.linalg.norm(z, axis=1, keepdims=True)
     fused = fuse(config, visual=visual, caption=caption, sound_keys=keys)
@@ -66,7 +72,9 @@ def test_cli_train_and_apply_record_the_learned_fusion(tmp_path: Path) -> None:
         {
             "video_id": list(c.video_ids),
             "status": ["ok"] * len(c),
-            "embedding": pa.array([list(map(float, v)) for v in fused.vectors], pa.list_(pa.float32(), 512)),
+            "embedding": pa.array(
+                [list(map(float, v)) for v in fused.vectors], pa.list_(pa.float32(), FusionConfig().dim)
+            ),
             "visual_vector": pa.array(
                 [list(map(float, v)) for v in c.modalities["visual"]], pa.list_(pa.float32(), dim)
             ),

@@ -152,3 +152,19 @@ def test_sounds_without_frame_bits_are_skipped_with_a_warning(
     with _index_of(tmp_path / "old.rsidx", music, C) as index, caplog.at_level(logging.WARNING):
         assert index.match(y, SR) == []
     assert "3 of 3 sounds have no frame bits" in caplog.text
+
+
+def test_peak_evidence_at_the_dense_alignment_raises_the_score_and_nothing_lowers_it() -> None:
+    from reelsense.sounds.dense import DenseHit, combined_score, dense_log10p
+
+    trials = 10.4
+    hit = DenseHit(0, 100, 1.0, 0.0, z=6.0, log10_trials=trials, score=-dense_log10p(6.0, trials))
+    assert hit.score == 0.0  # z 6 alone is chance over ~1e10 alignments
+    weak, strong = combined_score(hit, -2.0, 3.0), combined_score(hit, -10.0, 3.0)
+    assert weak == hit.score  # two weak tests stay at chance
+    assert strong > 2.0  # a z of 6 and a 1e-10 peak alignment together do not
+    ln_x = (-9.0 - 10.0) * np.log(10.0)  # Fisher: P(p1 p2 <= x) = x (1 - ln x)
+    expected = -((ln_x + np.log1p(-ln_x)) / np.log(10.0) + trials + 3.0)
+    assert strong == pytest.approx(expected, abs=0.05)
+    sure = DenseHit(0, 100, 1.0, 0.0, z=12.0, log10_trials=trials, score=-dense_log10p(12.0, trials))
+    assert combined_score(sure, 0.0, 3.0) == pytest.approx(sure.score, abs=1e-3)

@@ -10,7 +10,7 @@ it, a fallback heuristic scores each frame with a logistic function of four cues
 syllabic speech -- syllable gaps in the speech band (low-energy share), uneven spectral
 change across bands, 2-8 Hz envelope modulation, and voiced peaks that glide rather than
 hold -- fitted once to the Silero decisions on the development set
-(``scripts/eval_presence.py --fit-fallback``). Frames at or above ``speech_threshold`` are
+(``scripts/dev/fit_presence_fallback.py``). Frames at or above ``speech_threshold`` are
 speech (for the heuristic, ``fallback_threshold_in_music`` in frames that already look like
 music: its cues also fire on beats and chord changes); gaps under 100 ms are closed and
 runs under 250 ms dropped (as Silero's own segmenter does).
@@ -34,7 +34,7 @@ clip. ``voice_over``: both, and music under at least ``min_overlap_share`` of th
 no speech or music). Fractions are of the clip's duration.
 
 The thresholds were chosen among round values on a plateau of equal accuracy, not per
-file (``scripts/eval_presence.py``; figures in ``docs/benchmarks.md``).
+file (``scripts/bench/eval_presence.py``; figures in ``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ FALLBACK_NAME = "energy-spectral"
 
 # Fallback speech score: logistic weights on (low_energy, flux_spread, syllabic,
 # unstable_peaks), fitted to Silero's frame decisions on the development set and rounded
-# (scripts/eval_presence.py --fit-fallback reproduces them).
+# (scripts/dev/fit_presence_fallback.py reproduces them).
 _FALLBACK_WEIGHTS = (3.9, 1.45, 3.0, 0.16)
 _FALLBACK_BIAS = -12.2
 _CLOSE_GAP_SECONDS = 0.1

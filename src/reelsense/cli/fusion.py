@@ -31,8 +31,8 @@ def fusion() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the pair sample.")
 @verbosity_options
 def train(embeddings: Path, events: Path, users: Path | None, output: Path, seed: int) -> None:
-    """Learn fusion weights from EVENTS over the videos of EMBEDDINGS (co-liked videos
-    together, liked and 'not interested' apart)."""
+    """Learn fusion weights (visual, caption, audio, sound, picture) from EVENTS over the
+    videos of EMBEDDINGS (co-liked videos together, liked and 'not interested' apart)."""
     from reelsense.rank import train_fusion_file
 
     check_suffix(output, (".json",), "fusion train writes JSON")
@@ -41,7 +41,8 @@ def train(embeddings: Path, events: Path, users: Path | None, output: Path, seed
     c = learned.config
     click.echo(
         f"wrote {output}: weights visual {c.visual_weight:.3f}, caption {c.caption_weight:.3f}, "
-        f"audio {c.audio_weight:.3f}, sound {c.sound_weight:.3f} from {learned.together_pairs} together / "
+        f"audio {c.audio_weight:.3f}, sound {c.sound_weight:.3f}, picture {c.picture_weight:.3f} "
+        f"from {learned.together_pairs} together / "
         f"{learned.apart_pairs} apart pairs (balanced accuracy {learned.accuracy_before:.3f} -> "
         f"{learned.accuracy_after:.3f})"
     )

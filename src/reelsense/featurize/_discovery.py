@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from reelsense._workers import available_cpus
-from reelsense.sounds.discover import DiscoveryParams, discover_sounds
+
+if TYPE_CHECKING:  # the engine (numba kernels, scipy) is imported when a discovery runs
+    from reelsense.sounds.discover import DiscoveryParams
 
 __all__ = ["Discoverer", "default_discoverer", "discovery_labels"]
 
@@ -53,6 +56,8 @@ def discovery_labels(
     that shares its sound with no other video and no library sound."""
     if not paths:
         return []
+    from reelsense.sounds.discover import discover_sounds
+
     workers = workers or max(1, min(8, available_cpus()))
     result = discover_sounds(list(paths), ids=list(video_ids), index=index, params=params, workers=workers)
     labels = result.labels()
@@ -72,6 +77,8 @@ def default_discoverer(
     not identify and runs without the index; with ``"anchors"`` it is given every video and
     the index.
     """
+    from reelsense.sounds.discover import DiscoveryParams
+
     params = params or DiscoveryParams()
     residual = params.library == "residual"
     library = None if residual else index

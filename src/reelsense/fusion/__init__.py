@@ -54,7 +54,7 @@ the one corpus-level input and are recorded as such), unit norm, fixed size, ver
 (:data:`FUSION_VERSION`, written into the output with the config and the model ids).
 The ``modality_mask`` records which components each embedding holds.
 
-Learned weights: :func:`learn_fusion_weights` fits the four weights to co-engagement
+Learned weights: :func:`learn_fusion_weights` fits the weights of the five parts to co-engagement
 (videos liked by the same user together, liked and "not interested" apart), same maths;
 the fixed weights stay the default (``reelsense fusion train`` / ``apply``).
 """
@@ -68,6 +68,7 @@ from reelsense.fusion._fuse import (
     sound_identity_vectors,
 )
 from reelsense.fusion._learned import (
+    COMPONENTS,
     LEARNED_FUSION_VERSION,
     LearnedFusion,
     fusion_components,
@@ -76,6 +77,7 @@ from reelsense.fusion._learned import (
 from reelsense.fusion._pool import Pooling, pool_frames
 
 __all__ = [
+    "COMPONENTS",
     "FUSION_VERSION",
     "LEARNED_FUSION_VERSION",
     "MODALITIES",

@@ -2,7 +2,8 @@
 
 The fixed fusion (:func:`~reelsense.fusion.fuse`) sums the projected modality vectors and
 the sound direction with round-number weights ``w_m``. A learned fusion keeps the same
-maths and learns the four weights from what viewers did:
+maths and learns the weights of its five parts (visual, caption, audio, sound and the
+picture part) from what viewers did:
 
 - **together**: two videos the same user engaged with positively (a like, a share, a
   long watch);
@@ -11,7 +12,7 @@ maths and learns the four weights from what viewers did:
 
 For a pair ``(i, j)`` the fused cosine under weights ``w`` is computed exactly from the
 component dot products ``G_mn(i, j) = c_m(i) c_n(j) v_m(i) . v_n(j)`` (``c`` = 1 for a
-present modality, the match confidence for the sound, 0 when missing):
+present part, the match confidence for the sound, 0 when missing):
 ``cos_w = w^T G(i, j) w / sqrt(w^T G(i, i) w  w^T G(j, j) w)``. A logistic model
 ``P(together) = sigmoid(t * cos_w + b)`` is fitted by full-batch Adam in torch (no
 randomness besides the seeded pair sample), the weights kept positive by a softplus and
@@ -32,12 +33,22 @@ from typing import Any
 import numpy as np
 
 from reelsense.errors import ParameterError
-from reelsense.fusion._config import FUSION_VERSION, MODALITIES, FusionConfig
+from reelsense.fusion._config import FUSION_VERSION, FusionConfig
 
-__all__ = ["LEARNED_FUSION_VERSION", "LearnedFusion", "fusion_components", "learn_fusion_weights"]
+__all__ = [
+    "COMPONENTS",
+    "LEARNED_FUSION_VERSION",
+    "LearnedFusion",
+    "fusion_components",
+    "learn_fusion_weights",
+]
 
 #: Bump when the way weights are learned changes.
 LEARNED_FUSION_VERSION = 1
+
+#: The weighted parts of the fused embedding, in the order of :func:`fusion_components`
+#: (each has a ``<name>_weight`` in :class:`~reelsense.fusion.FusionConfig`).
+COMPONENTS: tuple[str, ...] = ("visual", "caption", "audio", "sound", "picture")
 
 
 @dataclass(frozen=True)
@@ -107,15 +118,16 @@ def fusion_components(
     sound_keys: Sequence[str | None] | None = None,
     sound_confidence: np.ndarray | None = None,
 ) -> np.ndarray:
-    """float64 ``[n, 4, dim]``: each video's projected unit component of every modality of
-    :data:`MODALITIES` (the sound's times its confidence), zeros where missing: what
-    :func:`~reelsense.fusion.fuse` weights and sums."""
-    from reelsense.fusion._fuse import project_modality, sound_identity_vectors
+    """float64 ``[n, 5, dim]``: each video's unit part for every name of :data:`COMPONENTS`
+    (the sound's times its confidence), zeros where missing: what
+    :func:`~reelsense.fusion.fuse` weights and sums (without the audio stand-in)."""
+    from reelsense.fusion._fuse import center_rows, picture_features, project_modality, sound_identity_vectors
 
     sizes = [len(v) for v in (visual, caption, audio) if v is not None]
     n = sizes[0] if sizes else (len(sound_keys) if sound_keys is not None else 0)
-    out = np.zeros((n, len(MODALITIES), config.dim))
-    for j, (name, vectors) in enumerate((("visual", visual), ("caption", caption), ("audio", audio))):
+    out = np.zeros((n, len(COMPONENTS), config.dim))
+    centred = center_rows(visual) if visual is not None and config.center_visual else visual
+    for j, (name, vectors) in enumerate((("visual", centred), ("caption", caption), ("audio", audio))):
         if vectors is not None:
             projected, ok = project_modality(vectors, name, config)
             out[ok, j] = projected[ok]
@@ -123,7 +135,10 @@ def fusion_components(
         conf = np.ones(n) if sound_confidence is None else sound_confidence
         vectors_s, weights_s = sound_identity_vectors(sound_keys, conf, config)
         ok = weights_s > 0
-        out[ok, MODALITIES.index("sound")] = vectors_s[ok] * weights_s[ok, None]
+        out[ok, COMPONENTS.index("sound")] = vectors_s[ok] * weights_s[ok, None]
+    if visual is not None:
+        picture, ok = picture_features(visual, config)
+        out[ok, COMPONENTS.index("picture")] = picture[ok]
     return out
 
 
@@ -150,11 +165,10 @@ def learn_fusion_weights(
     *,
     steps: int = 300,
 ) -> LearnedFusion:
-    """Learn the four fusion weights from pairs of videos.
+    """Learn the fusion weights of :data:`COMPONENTS` from pairs of videos.
 
     Args:
-        components: float ``[n, 4, D]``: per video, the projected unit vector of each
-            modality of :data:`MODALITIES` times its confidence (0 rows when missing).
+        components: float ``[n, 5, D]`` from :func:`fusion_components`.
         together, apart: int ``[p, 2]`` and ``[q, 2]`` video row pairs.
         base: the fixed config (its weights start the fit; dim and seed are kept).
 
@@ -164,8 +178,8 @@ def learn_fusion_weights(
     import torch
 
     comps = np.nan_to_num(np.asarray(components, dtype=np.float64))
-    if comps.ndim != 3 or comps.shape[1] != len(MODALITIES):
-        raise ParameterError(f"components must be [n, {len(MODALITIES)}, D], got {comps.shape}")
+    if comps.ndim != 3 or comps.shape[1] != len(COMPONENTS):
+        raise ParameterError(f"components must be [n, {len(COMPONENTS)}, D], got {comps.shape}")
     if len(together) < 10 or len(apart) < 10:
         raise ParameterError(
             f"{len(together)} 'together' and {len(apart)} 'apart' pairs: at least 10 of each are needed"
@@ -177,7 +191,7 @@ def learn_fusion_weights(
     g_bb = torch.from_numpy(_gram(comps, pairs[:, 1], pairs[:, 1]))
     y = torch.from_numpy(label)
     balance = torch.where(y > 0, 0.5 / len(together), 0.5 / len(apart))
-    start = np.array([max(base.weight(m), 1e-3) for m in MODALITIES])
+    start = np.array([max(float(getattr(base, f"{m}_weight")), 1e-3) for m in COMPONENTS])
 
     def cosine(w: torch.Tensor) -> torch.Tensor:
         num = torch.einsum("m,pmn,n->p", w, g_ab, w)
@@ -204,7 +218,7 @@ def learn_fusion_weights(
         before = _accuracy(cosine(torch.from_numpy(start)).numpy(), label)
         after = _accuracy(cosine(torch.from_numpy(learned)).numpy(), label)
     learned = learned / learned.max()
-    weights = {f"{m}_weight": float(round(w, 4)) for m, w in zip(MODALITIES, learned, strict=True)}
+    weights = {f"{m}_weight": float(round(w, 4)) for m, w in zip(COMPONENTS, learned, strict=True)}
     if not all(math.isfinite(w) for w in weights.values()):
         raise ParameterError("the learned fusion weights are not finite (degenerate pairs?)")
     return LearnedFusion(

@@ -16,7 +16,7 @@ Real models:
   AST features over 10.24 s windows). See :mod:`reelsense.audio.embedding`.
 
 Tiny random models for tests (``tiny_image``, ``tiny_text``, ``tiny_clip``, ``tiny_ast``) live under the
-project's ``models/`` folder and are made by ``scripts/make_tiny_models.py``.
+project's ``models/`` folder and are made by ``scripts/dev/make_tiny_models.py``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from reelsense.models._entries import (
 
 __all__ = ["BUILTIN_ENTRIES", "TINY_MODELS_HINT"]
 
-TINY_MODELS_HINT = "run `python scripts/make_tiny_models.py` in a reelsense checkout (it writes models/)"
+TINY_MODELS_HINT = "run `python scripts/dev/make_tiny_models.py` in a reelsense checkout (it writes models/)"
 
 _EFFICIENTNET_LITE_EVAL = ImageSpec(
     image_size=224,

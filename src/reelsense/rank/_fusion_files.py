@@ -161,7 +161,7 @@ def apply_fusion_file(embeddings: str | Path, learned: str | Path, output: str |
     inputs: dict[str, object] = {
         f"{m}": vectors_from_arrow(columns[c]) for m, c in MODALITY_COLUMNS.items() if c in columns
     }
-    for name in ("sound_id", "sound_score", "sound_cluster"):
+    for name in ("sound_id", "sound_score", "sound_cluster", "music_fraction"):
         if name in columns:
             inputs[name] = columns[name].to_pylist()  # type: ignore[attr-defined]
     fused = fuse_columns(inputs, n, model.config)

@@ -41,6 +41,7 @@ __all__ = [
     "DenseConfig",
     "DenseHit",
     "DenseReferences",
+    "combined_score",
     "dense_search",
     "frame_bits",
     "unpack_bits",
@@ -226,10 +227,26 @@ def dense_log10p(z: float, log10_trials: float) -> float:
 
 #: log10 of a safety margin on the trials (1000x). The standardised agreement of the best of
 #: ~3e7 alignments of music that is not in the index mostly sits where a normal null puts it
-#: (z 5.3-5.9 on the hard set's negatives), but a few clips of other music reach z 6.1-6.8 (similar
-#: passages): the peak score's margin of 10x would let those score up to 3; 1000x keeps them at 1
-#: or less. A true match then needs z >= 7.2 or so at the dev library's size.
+#: (z 5.2-5.9 for 27 of the hard set's 34 negatives against the dev library), but similar passages
+#: of other music reach z 6.0-6.8: the peak score's margin of 10x would let the highest score 3;
+#: 1000x keeps them at 1 or less. A true match then needs z >= 7.2 or so at the dev library's size.
 TRIALS_MARGIN_LOG10 = 3.0
+
+
+def combined_score(hit: DenseHit, peak_log10p: float, log10_trials_local: float) -> float:
+    """Score of a dense alignment together with the peak coincidences at it.
+
+    ``peak_log10p``: ``log10`` of the chance probability of the peak coincidences found in the
+    local search around the alignment (``log10_trials_local`` alignments); the dense test's
+    ``P(N(0,1) >= z)`` is the other. Their product ``x`` is combined by Fisher's rule for two
+    independent tests, ``P(p1 p2 <= x) = x (1 - ln x)``, then taken over the whole search (the
+    dense test's trials and margin, and the local ones). The score is the larger of that and the
+    dense test's own.
+    """
+    ln_x = float(special.log_ndtr(-hit.z)) + peak_log10p * math.log(10.0)
+    log10_fisher = (ln_x + math.log1p(-ln_x)) / math.log(10.0)
+    combined = -min(0.0, log10_fisher + hit.log10_trials + log10_trials_local)
+    return round(max(combined, hit.score), 3)
 
 
 def dense_search(

@@ -1,6 +1,6 @@
 """Audio fingerprints: log-frequency spectral peaks and peak-pair hashes.
 
-DESIGN (measured on the real-audio dev set, see ``scripts/eval_sounds.py``)
+DESIGN (measured on the real-audio dev set, see ``scripts/bench/eval_sounds.py``)
 --------------------------------------------------------------------------
 Trending sounds are re-used "sped up" (resampled: time AND pitch scale together),
 time-stretched (tempo only), pitch-shifted (pitch only), and buried under a louder
@@ -32,7 +32,7 @@ voice-over or noise. The design makes every one of these edits a *shift* or a
   ~18-bit keys return ~680 postings per lookup in a 500-hour index (10,000 sounds of
   3 min), so a 10 s query under ~80 hypotheses pulled hundreds of millions of postings.
   A triplet key carries ~11 more bits: the same query pulls ~1 M postings at that size
-  (``scripts/bench_sounds.py``), at the price of needing three surviving peaks instead
+  (``scripts/bench/bench_sounds.py``), at the price of needing three surviving peaks instead
   of two (the query's denser peaks and larger fan-out make up for it on the dev set).
 
 The numbers that decided the parameters are in the module docstring of

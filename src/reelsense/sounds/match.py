@@ -29,7 +29,7 @@ import numpy as np
 
 from reelsense.errors import ParameterError
 from reelsense.sounds._tables import SearchIndex
-from reelsense.sounds.dense import DenseConfig, DenseHit
+from reelsense.sounds.dense import DenseConfig, DenseHit, combined_score
 from reelsense.sounds.fingerprint import FingerprintParams, Peaks, peak_triplets, peaks_of, triplet_keys
 from reelsense.sounds.verify import Alignment, align, chance_rate, false_match_log10p, log10_trials
 
@@ -624,6 +624,36 @@ def dense_grid(config: MatchConfig, params: FingerprintParams) -> tuple[np.ndarr
         config, scale_step=config.dense.scale_step, shift_step_bins=config.dense.shift_step_bins
     )
     return hypothesis_grid(fine, params)
+
+
+def dense_peak_score(
+    hit: DenseHit,
+    sound: int,
+    query: QueryPrint,
+    index: SearchIndex,
+    params: FingerprintParams,
+    config: MatchConfig,
+) -> float:
+    """The dense alignment's score with the peak coincidences at it (:func:`combined_score`):
+    the query's peaks are aligned on sound ``sound`` of ``index`` near the dense test's offset
+    and hypothesis, searching the verification's local grid and offsets within
+    ``offset_bin_frames`` either side."""
+    rt, rb = index.peaks(sound)
+    if not rt.size or not len(query.peaks):
+        return hit.score
+    cand = Candidate(sound, hit.scale, hit.shift_bins, float(hit.offset_frames), 0)
+    a = align(query.peaks, rt, rb, cand, config, params.frames_per_second)
+    lam = a.null_rate
+    if not math.isfinite(lam):
+        lam = chance_rate(query.peaks, rt.size, float(rt[-1]), params, config)
+    local = math.log10(
+        config.align_scale_steps
+        * config.align_shift_steps
+        * 2
+        * config.offset_bin_frames
+        / config.align_step_frames
+    )
+    return combined_score(hit, false_match_log10p(a.matched, lam, 0.0), local)
 
 
 def dense_match(

@@ -386,7 +386,7 @@ def false_match_log10p(matched: int, null_rate: float, log10_trials: float) -> f
 
 # log10 of (effective trials / nominal trials): a margin for what the Poisson model underrates
 # (coincidences of repeated patterns that the caps do not fully decorrelate; gridded synthetic
-# music). Measured with it (scripts/eval_sounds.py --calibrate, and 485 dev and hard-set queries
+# music). Measured with it (scripts/bench/eval_sounds.py --calibrate, and 485 dev and hard-set queries
 # against 10,000 synthetic sounds that do not hold their music): library excerpts matched against
 # the other tracks and the 485 queries all stay under 0.5; of 24 synthetic noise, babble and
 # near-silence clips one babble scores 6.5. 346 of the 350 true matches found at 10,000 sounds

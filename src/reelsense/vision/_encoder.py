@@ -129,7 +129,7 @@ class ImageEncoder:
             batch_size: model inputs per forward pass (a frame cut into k tiles counts k;
                 at least one frame per pass); ``None`` =
                 :attr:`default_batch_size` (8 on the CPU, where larger batches fall out of
-                cache and run slower, 64 on CUDA; see ``scripts/bench_encoders.py``).
+                cache and run slower, 64 on CUDA; see ``scripts/bench/bench_encoders.py``).
             normalize: L2-normalise each vector; ``None`` = the entry's default
                 (True for CLIP/SigLIP, False for EfficientNet features).
         """

@@ -21,7 +21,7 @@ class EfficientNetFeatures(nn.Module):
 
     For inference speed the network runs with its BatchNorms folded into the convolutions
     (:meth:`EfficientNetLite.fold_batchnorm`) and in channels-last memory format, which
-    oneDNN and cuDNN run faster for depthwise convolutions (``scripts/bench_encoders.py``).
+    oneDNN and cuDNN run faster for depthwise convolutions (``scripts/bench/bench_encoders.py``).
     """
 
     def __init__(self, model: EfficientNetLite):

@@ -27,7 +27,7 @@ Square frames always get the model's native ``crop_policy``. Why ``tiles``: a po
 frame's subject is often tall (a person, a rocket) and reaches the top and bottom, which a
 centre crop cuts, while letterboxing shrinks everything to 56 % and an ImageNet model
 loses small subjects; ``tiles`` retrieved same-category pictures best of the five
-(``scripts/bench_portrait_policy.py``; figures in ``docs/benchmarks.md``). Tiles costs two
+(``scripts/bench/bench_portrait_policy.py``; figures in ``docs/benchmarks.md``). Tiles costs two
 model passes per 9:16 frame: use ``pad_mean`` where throughput matters more.
 """
 

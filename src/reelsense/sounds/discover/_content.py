@@ -15,7 +15,7 @@ resynthesises the signal through that mask. Short events (syllables, clicks, noi
 fluctuations) drop out; notes, chords and hums stay, at their full level. With 0.2 s the
 cross-music links fell from 89 to 4 while same-sound links fell from 355 to 272 (the
 missing ones are mostly redundant with other links), and the clustering ARI with a library
-rose from 0.906 to 0.965 (``scripts/eval_discover.py``).
+rose from 0.906 to 0.965 (``scripts/bench/eval_discover.py``).
 
 :func:`notes_per_second` counts the *tonal* sustained ridges (a spectral peak at least
 ``tonal_contrast_db`` above its +-170 Hz neighbourhood, lasting ``sustain_seconds``): a

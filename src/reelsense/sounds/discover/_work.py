@@ -80,7 +80,10 @@ def init_worker(
 ) -> None:
     """Pool initialiser of stage 1 (also called in-process when there are no workers)."""
     global _STATE
-    index = SoundIndex.open(index_path, readonly=True) if index_path is not None else None
+    # the library look-up is a pre-pass: the clustering handles what it leaves, so it skips the
+    # dense second chance (seconds per video that no library sound matches)
+    lookup = MatchConfig(dense_second_chance=False)
+    index = SoundIndex.open(index_path, readonly=True, config=lookup) if index_path is not None else None
     _STATE = _State(params, fp_params, config, index)
 
 

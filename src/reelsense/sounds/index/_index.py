@@ -13,6 +13,7 @@ those grow past a fraction of the index the file is rebuilt.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,6 +36,7 @@ from reelsense.sounds.match import (
     SoundMatch,
     dense_grid,
     dense_match,
+    dense_peak_score,
     match_query,
     prepare_query_from_peaks,
 )
@@ -406,6 +408,11 @@ class SoundIndex:
         if not len(refs):
             return found
         hit = dense_search(spec, refs, *dense_grid(self.config, self.params))
+        if hit is not None and ids[hit.sound] in search.ids:  # the peaks at the dense alignment
+            k = search.ids.index(ids[hit.sound])
+            hit = dataclasses.replace(
+                hit, score=dense_peak_score(hit, k, query, search, self.params, self.config)
+            )
         extra = dense_match(hit, ids, len(peaks), duration, self.params, threshold)
         if extra is None or any(m.sound_id == extra.sound_id and m.score >= extra.score for m in found):
             return found

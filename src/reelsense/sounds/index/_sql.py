@@ -38,8 +38,8 @@ __all__ = [
 ]
 
 MAGIC = "reelsense-sound-index"
-#: SQLite page size of new stores (bytes). scripts/bench_store.py measured 4096 and 16384 within noise in CPU
-#: time (16384 ~5 % smaller files, 4096 less I/O wait per commit), so SQLite's default stays.
+#: SQLite page size of new stores (bytes): SQLite's default; scripts/dev/bench_store.py compares
+#: the layouts (docs/benchmarks.md).
 PAGE_SIZE = 4096
 _REQUIRED_META = (
     "magic",

@@ -16,7 +16,7 @@ Modes:
   v-uniform  1 frame per second, no audio (what the video side costs alone)
   v-keyframe key frames only, no audio (compare with v-uniform: the skip_frame saving)
 
-Usage: python scripts/bench_decode.py [FOLDER ...] [--limit N] [--sample-rate 22050]
+Usage: python scripts/bench/bench_decode.py [FOLDER ...] [--limit N] [--sample-rate 22050]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import av
 
 from reelsense.io import MEDIA_EXTENSIONS, FrameSampling, decode, probe
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_FOLDERS = [REPO / "examples", REPO.parent / "shared" / "bench" / "sounds" / "queries"]
 
 

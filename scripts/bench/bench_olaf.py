@@ -7,7 +7,7 @@ folder (it needs zig 0.15, e.g. from the ``ziglang`` PyPI package) and pass its 
     git clone https://github.com/JorenSix/Olaf /tmp/olaf && cd /tmp/olaf
     python -m ziglang build -Dcore=true -Doptimize=ReleaseFast     # -> zig-out/bin/olaf_core
 
-    python scripts/bench_olaf.py --olaf-core /tmp/olaf/zig-out/bin/olaf_core [--bench ../shared/bench]
+    python scripts/bench/bench_olaf.py --olaf-core /tmp/olaf/zig-out/bin/olaf_core [--bench ../shared/bench]
                                  [--repeats 3] [--cli]
 
 Olaf's own CLI converts audio with ffmpeg; here its core program gets 16 kHz mono float32 raw
@@ -44,7 +44,7 @@ from _bench import cpu_seconds
 from reelsense.io import read_audio
 from reelsense.sounds import SoundIndex
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OLAF_RATE = 16000
 
 

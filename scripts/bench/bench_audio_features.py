@@ -12,7 +12,7 @@ Peak memory per call is measured in a fresh child process, with models loaded an
 on a 1 s clip, on a 60 s clip: RSS sampled every 0.2 ms during the call minus RSS before it
 (sees torch's buffers), and tracemalloc's peak (numpy and Python allocations).
 
-Usage: python scripts/bench_audio_features.py [--seconds 10 60] [--repeat 5] [--threads 1]
+Usage: python scripts/bench/bench_audio_features.py [--seconds 10 60] [--repeat 5] [--threads 1]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SR = 22050
 
 

@@ -24,7 +24,7 @@ bookkeeping, Arrow conversion and writing; goal <= 5 ms).
 image/text model (built here, nothing downloaded) in place of the preset's image and text
 models: the cost of a CLIP-class encoder, not its accuracy.
 
-    python scripts/bench_throughput.py [INPUTS ...] [--workers 2] [--limit 120] [--device cpu|cuda]
+    python scripts/bench/bench_throughput.py [INPUTS ...] [--workers 2] [--limit 120] [--device cpu|cuda]
                                        [--preset default] [--clip-shaped] [--repeat 1]
 """
 
@@ -48,7 +48,7 @@ from reelsense import FeaturizerConfig, RunConfig, VideoFeaturizer
 from reelsense.io import decode, walk_media
 from reelsense.pipeline import FeatureStage, JobSpec, StageItem, run_job
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def model_threads(run: RunConfig) -> int:

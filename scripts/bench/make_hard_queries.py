@@ -35,10 +35,10 @@ It writes ``OUT/truth.csv`` in the benchmark's format (``score_sounds.py`` reads
 queries), ``OUT/queries/<qid>.mp4`` and, for the feed's videos, ``<qid>.info.json`` sidecars.
 Everything is seeded. Nothing is written into the repository: OUT is a scratch folder.
 
-    python scripts/make_hard_queries.py --out /tmp/hardset [--bench ../shared/bench] [--seed 7] [--scale 1.0]
-                                        [--no-feed]
-    python scripts/eval_sounds.py --set /tmp/hardset        # score the matching
-    python scripts/bench_embed.py --set /tmp/hardset        # score the embeddings
+    python scripts/bench/make_hard_queries.py --out /tmp/hardset [--bench ../shared/bench] [--seed 7]
+                                              [--scale 1.0] [--no-feed]
+    python scripts/bench/eval_sounds.py --set /tmp/hardset        # score the matching
+    python scripts/bench/bench_embed.py --set /tmp/hardset        # score the embeddings
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from scipy import signal
 from _bench import pink
 from reelsense.io import read_audio
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SR = 22050
 OUT_SR = 44100
 COLUMNS = [

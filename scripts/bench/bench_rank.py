@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark ``reelsense rank`` on the feedback benchmark and on a synthetic large log.
 
-    python scripts/bench_rank.py dev.parquet                         # feedback scores + timings
-    python scripts/bench_rank.py dev.parquet --curve docs/ranking_curve.csv   # + NDCG vs feedback
-    python scripts/bench_rank.py --synthetic-only --events 1000000 --videos 100000
+    python scripts/bench/bench_rank.py dev.parquet                         # feedback scores + timings
+    python scripts/bench/bench_rank.py dev.parquet --curve docs/ranking_curve.csv   # + NDCG vs feedback
+    python scripts/bench/bench_rank.py --synthetic-only --events 1000000 --videos 100000
 
 ``dev.parquet`` is ``reelsense embed ../shared/bench/sounds/queries --sound-index
 ../shared/bench/sounds/library --discover-sounds -o dev.parquet`` (default preset). For the
@@ -43,7 +43,7 @@ from reelsense.rank import (
     train_ranker,
 )
 
-BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
+BENCH = Path(__file__).resolve().parents[3] / "shared" / "bench"
 
 
 def write_recs(feeds: list, path: Path) -> None:
@@ -106,7 +106,7 @@ def feedback(embeddings: Path, curve: Path | None, amounts: list[int]) -> None:
         print(f"wrote {curve}")
 
 
-def synthetic(n_events: int, n_videos: int, n_users: int, seed: int) -> dict[str, float]:
+def synthetic(n_events: int, n_videos: int, n_users: int, seed: int, config: RankConfig) -> dict[str, float]:
     """Train and rank on random data in this process; returns timings."""
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
@@ -138,7 +138,7 @@ def synthetic(n_events: int, n_videos: int, n_users: int, seed: int) -> dict[str
     )
     request = {u: float(n_events) for u in log.users}
     t1, c1 = time.perf_counter(), time.process_time()
-    model = train_ranker(catalog, log, RankConfig())
+    model = train_ranker(catalog, log, config)
     t2, c2 = time.perf_counter(), time.process_time()
     feeds, _ = rank_users(model, catalog, log, request, k=10)
     t3, c3 = time.perf_counter(), time.process_time()
@@ -166,12 +166,17 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--train-users", type=int, default=RankConfig().max_train_users, help="synthetic: prior from"
+    )
+    parser.add_argument("--em-iterations", type=int, default=RankConfig().em_iterations, help="synthetic")
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--synthetic-only", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(synthetic(args.events, args.videos, args.users, args.seed)))
+        config = RankConfig(max_train_users=args.train_users, em_iterations=args.em_iterations)
+        print(json.dumps(synthetic(args.events, args.videos, args.users, args.seed, config)))
         return
     if not args.synthetic_only:
         if args.embeddings is None or not (BENCH / "feedback" / "truth.csv").is_file():
@@ -192,6 +197,10 @@ def main() -> None:
                 str(args.users),
                 "--seed",
                 str(args.seed),
+                "--train-users",
+                str(args.train_users),
+                "--em-iterations",
+                str(args.em_iterations),
             ],
             check=True,
             capture_output=True,

@@ -10,7 +10,7 @@ similarity with every other video:
 - same category: mAP where "related" = same coarse ``image_category``.
 
 Plus the encoder cost per frame (CPU process time, so other jobs on the machine do not distort
-it). Usage: python scripts/bench_portrait_policy.py [--model efficientnet_lite0] [--bench DIR]
+it). Usage: python scripts/bench/bench_portrait_policy.py [--model efficientnet_lite0] [--bench DIR]
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="efficientnet_lite0")
     parser.add_argument(
-        "--bench", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "bench"
+        "--bench", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "bench"
     )
     parser.add_argument("--limit", type=int, default=0, help="use only the first N queries")
     parser.add_argument("--device", default="cpu")

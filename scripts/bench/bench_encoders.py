@@ -12,7 +12,7 @@ For each device (the CPU, and CUDA when available) and a few batch sizes it prin
 
 CPU figures are per CPU-second of this process (``time.process_time``) as well as wall-clock,
 so other jobs on a shared machine distort them less. Usage:
-    python scripts/bench_encoders.py [--device cpu|cuda|all] [--frames 64] [--texts 512]
+    python scripts/bench/bench_encoders.py [--device cpu|cuda|all] [--frames 64] [--texts 512]
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ nothing, they only pin the code paths. Goldens are the encoders' outputs on seed
 so a change in preprocessing, pooling or architecture code shows up as a golden mismatch:
 rerun this script only when such a change is intended, and say so in the commit.
 
-Usage: python scripts/make_tiny_models.py [--models-dir models] [--no-goldens] [--only tiny_ast ...]
+Usage: python scripts/dev/make_tiny_models.py [--models-dir models] [--no-goldens] [--only tiny_ast ...]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = 20240601
 _WORD_TEXT = """
 a an the and or but of to in on at by for with from up down over under into onto off out

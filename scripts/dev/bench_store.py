@@ -14,9 +14,9 @@ and the same work for baselines in the same run: one ``.npy`` file per array (``
 one ``np.savez`` file per sound. Times are wall seconds and CPU seconds (``time.process_time``; the machine is
 shared, so CPU time is the steadier figure). Peak RSS is ``ru_maxrss`` after each phase.
 
-    python scripts/bench_store.py                  # 2,000 sounds (~30 s)
-    python scripts/bench_store.py --n 10000        # larger store
-    python scripts/bench_store.py --codec raw --page-size 4096   # explore the layout choices
+    python scripts/dev/bench_store.py                  # 2,000 sounds (~30 s)
+    python scripts/dev/bench_store.py --n 10000        # larger store
+    python scripts/dev/bench_store.py --codec raw --page-size 4096   # explore the layout choices
 """
 
 from __future__ import annotations

@@ -13,16 +13,18 @@ Then the two kinds of "related" a feed wants, for the fused embedding with and w
 discovered sounds (``--sound-index`` only): same-sound hit@5, and "repost original in the top
 10" (a repost, truth ``repost_of``, finds the video whose picture it reuses among its 10
 nearest). ``--set DIR`` scores another query set in the bench's format (truth.csv + queries/,
-e.g. ``scripts/make_hard_queries.py``'s, whose feed videos have pictures, reposts and sounds
+e.g. ``scripts/bench/make_hard_queries.py``'s, whose feed videos have pictures, reposts and sounds
 with many uses); the library is always the bench's.
 
-    python scripts/bench_embed.py                 # embed (cached in --work) and score
-    python scripts/bench_embed.py --set /tmp/hardset      # the hard set's videos
-    python scripts/bench_embed.py --frames    # also frame sampling/pooling: cost, same-picture mAP
-    python scripts/bench_embed.py --weights       # also: fused variants with other weights
-    python scripts/bench_embed.py --feed-variants     # also: the feed table for FEED_VARIANTS
-    python scripts/bench_embed.py --rescore --feed-variants   # no embedding run: score --work's output
-    python scripts/bench_embed.py --compare-discovery default clustering=components,library=residual
+    python scripts/bench/bench_embed.py                 # embed (cached in --work) and score
+    python scripts/bench/bench_embed.py --set /tmp/hardset      # the hard set's videos
+    python scripts/bench/bench_embed.py --frames    # also frame sampling/pooling: cost, same-picture mAP
+    python scripts/bench/bench_embed.py --weights       # also: fused variants with other weights
+    python scripts/bench/bench_embed.py --feed-variants     # also: the feed table for FEED_VARIANTS
+    python scripts/bench/bench_embed.py --rescore --feed-variants   # no embedding run: score --work's output
+    python scripts/bench/bench_embed.py --embeddings dev.parquet --learned-fusion fusion.json
+                                                  # + the weights of `reelsense fusion train`
+    python scripts/bench/bench_embed.py --compare-discovery default clustering=components,library=residual
                                                   # the corpus pass again with other engine options
 """
 
@@ -45,7 +47,7 @@ from reelsense.featurize._discovery import default_discoverer
 from reelsense.featurize._fusion_stage import fuse_columns, sound_keys, vectors_from_arrow
 from reelsense.fusion import FusionConfig, pool_frames
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------------------- metrics
@@ -322,6 +324,15 @@ def main() -> None:
         help="no embedding run: score the output already in --work (the feed tables fuse again from its "
         "columns, so an output of an older fusion version gives this version's figures there)",
     )
+    parser.add_argument(
+        "--learned-fusion",
+        type=Path,
+        default=None,
+        help="also score the weights of `reelsense fusion train` (a JSON file) in the feed table",
+    )
+    parser.add_argument(
+        "--embeddings", type=Path, default=None, help="score this embed output instead of embedding again"
+    )
     parser.add_argument("--overwrite", action="store_true", help="recompute the cached per-video pass")
     parser.add_argument(
         "--discovery",
@@ -344,11 +355,18 @@ def main() -> None:
     if args.frames:
         compare_frames(args, [queries_root / "queries" / f"{r['qid']}.mp4" for r in truth], truth)
     if not args.no_embed:
-        if args.rescore:
+        if args.embeddings is not None:
+            out = args.embeddings
+        elif args.rescore:
             out = args.work / f"{args.set.name if args.set else 'dev'}.parquet"
         else:
             out = embed(args, queries_root / "queries", sounds / "library")
-        score_output(out, truth, args.weights, FEED_VARIANTS if args.feed_variants else None)
+        extra = dict(FEED_VARIANTS) if args.feed_variants else {}
+        if args.learned_fusion is not None:
+            from reelsense.fusion import LearnedFusion
+
+            extra["learned"] = LearnedFusion.load(args.learned_fusion).config
+        score_output(out, truth, args.weights, extra or None)
         for k, spec in enumerate(args.compare_discovery or []):
             copy = args.work / f"dev-discovery-{k}.parquet"
             shutil.copy(out, copy)

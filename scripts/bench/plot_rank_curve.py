@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Plot NDCG@10 against the amount of feedback, positive-only against positive + negative.
 
-python scripts/bench_rank.py dev.parquet --curve docs/ranking_curve.csv --skip-synthetic
-python scripts/plot_rank_curve.py docs/ranking_curve.csv -o docs/ranking_curve.png
+python scripts/bench/bench_rank.py dev.parquet --curve docs/ranking_curve.csv --skip-synthetic
+python scripts/bench/plot_rank_curve.py docs/ranking_curve.csv -o docs/ranking_curve.png
 """
 
 from __future__ import annotations

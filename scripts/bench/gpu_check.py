@@ -2,9 +2,9 @@
 
 Run from the repository root on the machine with the GPU (no network needed):
 
-    python scripts/gpu_check.py                      # CUDA fp16, 200 generated clips of 10 s
-    python scripts/gpu_check.py --quick              # 24 clips of 5 s, smaller encoder sweeps
-    python scripts/gpu_check.py --device cpu --quick # the whole script on the CPU (fp32)
+    python scripts/bench/gpu_check.py                      # CUDA fp16, 200 generated clips of 10 s
+    python scripts/bench/gpu_check.py --quick              # 24 clips of 5 s, smaller encoder sweeps
+    python scripts/bench/gpu_check.py --device cpu --quick # the whole script on the CPU (fp32)
 
 Sections (each in its own try/except: a failing section prints its error and the rest
 still runs; the summary says which failed):
@@ -66,7 +66,7 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 if (ROOT / "src" / "reelsense").is_dir() and str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))  # the working tree, when the project is not installed
 

@@ -19,8 +19,9 @@
 4. Prints one summary table of every run (wall and CPU seconds of the process and its workers:
    the machine may be shared, so wall time alone can mislead).
 
-    python scripts/eval_discover.py [--bench ../shared/bench] [--workers 2] [--out /tmp/eval_discover]
-    python scripts/eval_discover.py --discovery default clustering=components music_filter=0,library=residual
+    python scripts/bench/eval_discover.py [--bench ../shared/bench] [--workers 2] [--out /tmp/eval_discover]
+    python scripts/bench/eval_discover.py --discovery default \
+        clustering=components music_filter=0,library=residual
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from reelsense.sounds import SoundIndex
 from reelsense.sounds.discover import Discovery, discover_sounds
 from reelsense.trends import TrendParams, Use, trend_report, trend_table
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BENCH = ROOT.parent / "shared" / "bench"
 
 

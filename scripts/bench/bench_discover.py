@@ -16,7 +16,7 @@ script only); every speech/noise item is its own group. Clips are written as 110
 files so that :func:`reelsense.sounds.discover.discover_sounds` is measured end to end on
 paths (decode included), exactly as the CLI runs it.
 
-    python scripts/bench_discover.py [--sizes 250,1000,5000] [--workers 2] [--seed 7]
+    python scripts/bench/bench_discover.py [--sizes 250,1000,5000] [--workers 2] [--seed 7]
 
 Each size runs in a fresh child process (so the corpus generator's memory is not counted).
 Prints one row per size (wall seconds, CPU seconds of the discovery process and its workers,
@@ -48,7 +48,7 @@ from _bench import ProcSampler, babble, pink
 from reelsense.io import read_audio
 from reelsense.sounds.discover import discover_sounds
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BENCH = ROOT.parent / "shared" / "bench"
 SR = 11025
 

@@ -11,7 +11,7 @@ accuracy of each clip-level decision per kind, and a RESULT line. ``--set name=v
 overrides a :class:`PresenceConfig` field (the threshold plateau study in docs/benchmarks.md).
 Refitting the fallback's weights to Silero is ``scripts/dev/fit_presence_fallback.py``.
 
-Usage: python scripts/eval_presence.py [--bench ../shared/bench] [--vad silero energy]
+Usage: python scripts/bench/eval_presence.py [--bench ../shared/bench] [--vad silero energy]
        [--set music_score=3.0 ...] [--failures]
 """
 
@@ -29,7 +29,7 @@ import numpy as np
 from reelsense.audio import AudioPresence, PresenceConfig, analyse_presence
 from reelsense.io import read_audio
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RATE = 16000  # the presence detectors' own rate: no resampling inside the timed calls
 KIND_ORDER = (
     "clean",

@@ -35,10 +35,10 @@ query has its true sound among the decoys.
 Latencies are CPU time (``time.process_time``) of ``SoundIndex.match`` on decoded 10 s
 excerpts (decoding excluded), so that other processes on the machine do not distort them.
 
-    python scripts/bench_sounds.py [--bench ../shared/bench] [--n-sounds 10000] [--minutes 3]
+    python scripts/bench/bench_sounds.py [--bench ../shared/bench] [--n-sounds 10000] [--minutes 3]
                                    [--queries 40] [--workdir /tmp]
-    python scripts/bench_sounds.py --n-sounds 1000     # a quick run
-    python scripts/bench_sounds.py --index /tmp/syn10k.rsidx --keep --shards 2   # shards and Ray actors
+    python scripts/bench/bench_sounds.py --n-sounds 1000     # a quick run
+    python scripts/bench/bench_sounds.py --index /tmp/syn10k.rsidx --keep --shards 2   # shards and Ray actors
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ from reelsense.sounds.fingerprint import peaks_of
 from reelsense.sounds.index._index import peak_arrays
 from reelsense.sounds.match import prepare_query
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def max_rss_mb() -> float:

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Why discovery without a library misses pairs that share audio (dev benchmark, ../shared/bench).
+
+Fingerprints every query as discovery does (the sustained-partials filter, then the reference
+and query prints), matches each against all the others with the discovery matcher, and
+counts, for every pair of uses of one track whose excerpts overlap by >= 1 s of track time
+(the direct pairs of ``score_sounds.py --clusters --shared-audio``), whether the matcher finds
+an edge of score >= ``min_score`` in either direction, by the pair's edits:
+
+* ``relative pitch > 4.5``: the two uses are more than the matcher's pitch range apart;
+* ``reverb``: one of the two is reverberant (the combo edit);
+* ``overlap < 2.5 s``;
+* ``pitch and time scale apart``: one is tempo-stretched or pitch-shifted and the relation
+  between the two is neither a pure resampling, a pure tempo change nor a pure pitch shift;
+* ``voice <= 0 dB or noise <= 5 dB``; ``other``.
+
+It also prints the upper bound of shared-audio recall for grouping these edges: connected
+components of the true edges alone. Reads truth.csv to score only. Uses the engine's private
+modules on purpose (it inspects the matcher below the public result).
+
+Also prints the matching CPU time per video (one process, the index of all music videos).
+
+    python scripts/dev/diagnose_discover.py [--bench ../shared/bench] [--workers 2] [--neighbours 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import math
+import time
+from collections import Counter
+from pathlib import Path
+
+from reelsense.sounds.discover import DiscoveryParams
+from reelsense.sounds.discover._api import _run
+from reelsense.sounds.discover._matcher import VideoMatcher
+from reelsense.sounds.discover._work import Job, init_worker, print_source
+from reelsense.sounds.fingerprint import FingerprintParams
+from reelsense.sounds.match import MatchConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _span(r: dict[str, str]) -> tuple[float, float]:
+    start = float(r["offset_s"])
+    return start, start + float(r["clip_s"]) * float(r["speed"]) * float(r["tempo"])
+
+
+def _cause(a: dict[str, str], b: dict[str, str], overlap: float) -> str:
+    pitch = lambda r: float(r["pitch_semitones"] or 0.0)  # noqa: E731
+    rel_pitch = abs(12 * math.log2(float(a["speed"]) / float(b["speed"])) + pitch(a) - pitch(b))
+    edited = any(float(r["tempo"]) != 1.0 or pitch(r) != 0.0 for r in (a, b))
+    loud = any(r["voice_snr_db"] and float(r["voice_snr_db"]) <= 0 for r in (a, b)) or any(
+        r["noise_snr_db"] and float(r["noise_snr_db"]) <= 5 for r in (a, b)
+    )
+    if rel_pitch > 4.5:
+        return "relative pitch > 4.5"
+    if a["reverb"] == "1" or b["reverb"] == "1":
+        return "reverb"
+    if overlap < 2.5:
+        return "overlap < 2.5 s"
+    if rel_pitch > 0.5 and edited:
+        return "pitch and time scale apart"
+    return "voice <= 0 dB or noise <= 5 dB" if loud else "other"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--neighbours", type=int, default=DiscoveryParams().neighbours)
+    args = ap.parse_args()
+    sounds = args.bench / "sounds"
+    with (sounds / "truth.csv").open(encoding="utf-8") as f:
+        truth = list(csv.DictReader(f))
+    qids = [r["qid"] for r in truth]
+    params = DiscoveryParams(neighbours=args.neighbours)
+    fp = FingerprintParams()
+    config = MatchConfig(n_candidates=params.neighbours + 1, top_k=params.neighbours + 1)
+    jobs = [Job(k, str(sounds / "queries" / f"{q}.mp4")) for k, q in enumerate(qids)]
+    init = (params, fp, config, None)
+    prints = list(_run(print_source, jobs, args.workers, init_worker, init, lambda _: None))
+    music = [p for p in prints if p.ref_peaks is not None and p.query is not None]
+    matcher = VideoMatcher([p.ref_peaks for p in music if p.ref_peaks is not None], fp, config)
+    best: dict[tuple[int, int], float] = {}
+    cpu0 = time.process_time()
+    for k, p in enumerate(music):
+        assert p.query is not None
+        for m in matcher.match(p.query, threshold=params.min_score, top_k=params.neighbours + 1):
+            j = int(m.sound_id)
+            if j != k:
+                key = (min(p.number, music[j].number), max(p.number, music[j].number))
+                best[key] = max(best.get(key, 0.0), m.score)
+    print(f"match: {(time.process_time() - cpu0) / max(1, len(music)):.4f} CPU s per video (one process)")
+    print(f"{len(music)} of {len(prints)} videos pass the music gate")
+    found, total = Counter(), Counter()
+    parent = list(range(len(qids)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for (i, a), (j, b) in itertools.combinations(enumerate(truth), 2):
+        if not a["source_track"] or a["source_track"] != b["source_track"]:
+            continue
+        if (i, j) in best:
+            parent[find(i)] = find(j)  # a true edge (whatever the overlap)
+        (s1, e1), (s2, e2) = _span(a), _span(b)
+        overlap = min(e1, e2) - max(s1, s2)
+        if overlap >= 1.0:
+            cause = _cause(a, b, overlap)
+            total[cause] += 1
+            found[cause] += (i, j) in best
+    print(f"\ndirect pairs (>= 1 s shared) with an edge >= {params.min_score} in either direction\n")
+    print("| pair's edits | pairs | with an edge | missed |\n|---|---:|---:|---:|")
+    for cause, n in total.most_common():
+        print(f"| {cause} | {n} | {found[cause]} | {n - found[cause]} |")
+    n_all, n_found = sum(total.values()), sum(found.values())
+    print(f"| all | {n_all} | {n_found} | {n_all - n_found} |")
+    # the scorer's shared pairs: all pairs in one shared-audio component (chains of >= 1 s overlaps)
+    comp: dict[int, list[int]] = {}
+    link = list(range(len(qids)))
+
+    def root(x: int) -> int:
+        while link[x] != x:
+            link[x] = link[link[x]]
+            x = link[x]
+        return x
+
+    for i, j in itertools.combinations(range(len(qids)), 2):
+        a, b = truth[i], truth[j]
+        if a["source_track"] and a["source_track"] == b["source_track"]:
+            (s1, e1), (s2, e2) = _span(a), _span(b)
+            if min(e1, e2) - max(s1, s2) >= 1.0:
+                link[root(i)] = root(j)
+    for k in range(len(qids)):
+        comp.setdefault(root(k), []).append(k)
+    shared = [pr for m in comp.values() if len(m) > 1 for pr in itertools.combinations(m, 2)]
+    joined = sum(find(i) == find(j) for i, j in shared)
+    print(
+        f"\nupper bound of shared_recall from these edges (components of the true edges): "
+        f"{joined / max(1, len(shared)):.3f} ({joined}/{len(shared)})"
+    )
+    print(f"RESULT direct_found={n_found} direct={n_all} bound={joined / max(1, len(shared)):.3f}")
+
+
+if __name__ == "__main__":
+    main()
