@@ -28,6 +28,9 @@ from reelsense.rank._catalog import Catalog
 
 __all__ = ["FeatureConfig", "FeatureMap", "fit_features", "kmeans"]
 
+#: rows per chunk when projecting a catalog's vectors
+_CHUNK_ROWS = 8192
+
 
 @dataclass(frozen=True)
 class FeatureConfig:
@@ -131,8 +134,10 @@ class FeatureMap:
             vectors = catalog.modalities.get(name)
             coords = np.zeros((n, comp.shape[1]))
             if vectors is not None and vectors.shape[1] == mean.shape[0]:
-                unit, ok = _unit_rows(vectors)
-                coords[ok] = (unit[ok] - mean) @ comp / scale
+                for start in range(0, n, _CHUNK_ROWS):  # bounded float64 copies
+                    unit, ok = _unit_rows(vectors[start : start + _CHUNK_ROWS])
+                    rows = np.flatnonzero(ok) + start
+                    coords[rows] = (unit[ok] - mean) @ comp / scale
             present = np.abs(coords).sum(axis=1) > 0
             if self.config.coordinates:
                 blocks.append(coords)
