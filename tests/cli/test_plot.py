@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -115,30 +114,3 @@ def test_plot_cli_errors(tmp_path: Path, rng: np.random.Generator, args: list[st
     not_parquet.write_text("hello")
     result = CliRunner().invoke(main, ["plot", str(not_parquet), "-o", str(tmp_path / "m.png")])
     assert result.exit_code == 1 and "cannot read" in result.output
-
-
-def test_ranker_example_recommends_unseen_videos_of_the_same_taste(
-    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """examples/ranker.py (the downstream example) on an embeddings file: numpy search."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "ranker", Path(__file__).parents[2] / "examples" / "ranker.py"
-    )
-    assert spec is not None and spec.loader is not None
-    ranker = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "ranker", ranker)  # dataclasses look their module up
-    spec.loader.exec_module(ranker)
-    data = tmp_path / "e.parquet"
-    _write_embeddings(data, rng)  # three groups of 12 (v0-v11, v12-v23, v24-v35) + an error row
-    model = ranker.ForYouRanker.from_parquet(str(data), use_faiss=False)
-    assert len(model.video_ids) == 36  # the error row has no embedding
-    feed = model.recommend(["v1", "v2", "v3"], k=5, mmr_lambda=1.0)
-    ids = [r.video_id for r in feed]
-    assert len(ids) == 5 and not {"v1", "v2", "v3"} & set(ids)
-    assert all(int(v[1:]) < 12 for v in ids)  # pure relevance: the watched group
-    relevances = [r.relevance for r in feed]
-    assert relevances == sorted(relevances, reverse=True)
-    diverse = model.recommend(["v1", "v2", "v3"], k=5, mmr_lambda=0.0)  # pure diversity
-    assert len({int(r.video_id[1:]) // 12 for r in diverse}) >= 2

@@ -228,3 +228,34 @@ def test_cli_rank_train_and_serve(sim: Simulation, tmp_path: Path) -> None:
         main, ["rank", str(embeddings), "--events", str(bad), "--users", str(users), "-o", str(out)]
     )
     assert result.exit_code == 1 and "no usable event" in result.output
+
+
+def test_the_example_script_prints_feeds_of_unseen_videos(sim: Simulation, tmp_path: Path) -> None:
+    """examples/ranker.py (the downstream example) on an embeddings file and a log."""
+    import subprocess
+    import sys
+
+    embeddings = _write_embeddings(sim, tmp_path / "emb.parquet")
+    events, users = sim.write(tmp_path)
+    script = Path(__file__).parents[2] / "examples" / "ranker.py"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(embeddings),
+            str(events),
+            str(users),
+            "-k",
+            "3",
+            "--users-shown",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    feeds = [line for line in done.stdout.splitlines() if line.startswith("for ")]
+    assert len(feeds) == 2
+    ranks = [line.split(".")[0].strip() for line in done.stdout.splitlines() if line.startswith("  ")]
+    assert ranks == ["1", "2", "3"] * 2
