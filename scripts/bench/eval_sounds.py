@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from reelsense.io import read_audio
-from reelsense.sounds import SoundIndex
+from reelsense.sounds import MatchConfig, SoundIndex
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BENCH = ROOT.parent / "shared" / "bench"
@@ -34,9 +34,9 @@ DEFAULT_BENCH = ROOT.parent / "shared" / "bench"
 _INDEX: SoundIndex | None = None
 
 
-def _init(index_path: str) -> None:
+def _init(index_path: str, second_chance: bool) -> None:
     global _INDEX
-    _INDEX = SoundIndex.open(index_path, readonly=True)
+    _INDEX = SoundIndex.open(index_path, readonly=True, config=MatchConfig(dense_second_chance=second_chance))
 
 
 def _match(args: tuple[str, float | None]) -> tuple[str, list, float]:
@@ -64,6 +64,7 @@ def main() -> int:
     ap.add_argument("--kinds", default="", help="comma-separated query kinds to match")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threshold", type=float, default=None)
+    ap.add_argument("--second-chance", action="store_true", help="the dense second chance (MatchConfig)")
     ap.add_argument("-o", "--output", type=Path, default=None, help="predictions CSV (default: temp file)")
     args = ap.parse_args()
     qset = args.set or args.bench / "sounds"
@@ -87,7 +88,9 @@ def main() -> int:
     t0 = time.perf_counter()
     cpu = []
     out_path = args.output or tmp / "predictions.csv"
-    pool = ProcessPoolExecutor(args.workers, initializer=_init, initargs=(str(index_path),))
+    pool = ProcessPoolExecutor(
+        args.workers, initializer=_init, initargs=(str(index_path), args.second_chance)
+    )
     with pool as ex, out_path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["query", "predicted_sound", "score", "offset_s", "speed", "pitch_semitones"])

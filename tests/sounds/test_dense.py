@@ -21,7 +21,7 @@ from reelsense.sounds.match import MatchConfig, dense_grid, match_query, prepare
 
 SR = 11025
 P = FingerprintParams()
-C = MatchConfig()
+C = MatchConfig(dense_second_chance=True)
 DUR = 40.0
 SEEDS = (11, 12, 13)
 

@@ -87,6 +87,12 @@ def add(
     "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="CSV to write."
 )
 @min_score_option
+@click.option(
+    "--second-chance",
+    is_flag=True,
+    help="Also run the dense second chance on files the peak search leaves unmatched or weak: finds "
+    "reverb + voice-over + noise uses, at a CPU cost per such file linear in the index's length.",
+)
 @workers_option
 @strict_option
 @progress_option
@@ -98,6 +104,7 @@ def match(
     sound_index: Path,
     output: Path,
     min_score: float,
+    second_chance: bool,
     workers: int | None,
     strict: bool,
     progress: bool | None,
@@ -117,6 +124,7 @@ def match(
             min_score=min_score,
             workers=resolve_workers(workers),
             strict=strict,
+            second_chance=second_chance,
             progress=lambda done, total: bars("", done, total),
         )
     for vid, error in summary.error_examples:

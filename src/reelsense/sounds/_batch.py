@@ -24,6 +24,7 @@ from pathlib import Path
 from reelsense.errors import ItemFailedError, NoMediaError, OutputError
 from reelsense.io import MediaFile, assign_video_ids, clean_text, path_text, read_sidecar, walk_media
 from reelsense.sounds.index import SoundIndex, match_files
+from reelsense.sounds.match import MatchConfig
 
 __all__ = ["MATCH_COLUMNS", "AddSummary", "MatchSummary", "add_sounds", "match_sounds", "media_ids"]
 
@@ -162,6 +163,7 @@ def match_sounds(
     min_score: float | None = None,
     workers: int = 1,
     strict: bool = False,
+    second_chance: bool = False,
     progress: Progress | None = None,
 ) -> MatchSummary:
     """The best match in the index at ``sound_index`` of every media file under
@@ -169,7 +171,9 @@ def match_sounds(
     ``video_id``; ``sound_*`` empty when nothing scores ``min_score`` or more, default
     2.0: an estimated false-match probability of 1 %). A file that fails gets
     ``status=error``; with ``strict`` the first one raises ItemFailedError and nothing is
-    written. The CSV is written to a temporary file and renamed when complete."""
+    written. ``second_chance``: run the dense second chance
+    (:attr:`~reelsense.sounds.MatchConfig.dense_second_chance`) on files the peak search leaves
+    unmatched or weak. The CSV is written to a temporary file and renamed when complete."""
     start = time.monotonic()
     found = media_ids(inputs)
     out = Path(output)
@@ -179,7 +183,12 @@ def match_sounds(
     if progress is not None:
         progress(0, len(found))
     results = match_files(
-        sound_index, [f.path for _, f in found], workers=workers, top_k=1, threshold=min_score
+        sound_index,
+        [f.path for _, f in found],
+        workers=workers,
+        top_k=1,
+        threshold=min_score,
+        config=MatchConfig(dense_second_chance=second_chance),
     )
     for i, ((vid, f), (_, result)) in enumerate(zip(found, results, strict=True)):
         row: list[object] = [vid, path_text(f.path)]

@@ -86,10 +86,11 @@ class MatchConfig:
     ``threshold``: minimum :attr:`SoundMatch.score` reported (2.0: estimated false-match
     probability 1 %).
 
-    ``dense_second_chance``: when the peak search returns nothing or a best match under
-    ``dense_below_score``, :meth:`reelsense.sounds.SoundIndex.match` also runs the dense per-frame
-    test (:mod:`reelsense.sounds.dense`, parameters ``dense``) over every sound and keeps the
-    better of the two.
+    ``dense_second_chance`` (off by default): when the peak search returns nothing or a best
+    match under ``dense_below_score``, :meth:`reelsense.sounds.SoundIndex.match` also runs the
+    dense per-frame test (:mod:`reelsense.sounds.dense`, parameters ``dense``) over every sound
+    and keeps the better of the two. It finds reverb + voice-over + noise uses the peaks miss,
+    at a cost linear in the index's total length for every query that reaches it.
     """
 
     speed_range: tuple[float, float] = (0.7, 1.45)
@@ -116,7 +117,7 @@ class MatchConfig:
     null_window_seconds: float = 10.0
     threshold: float = 2.0
     top_k: int = 1
-    dense_second_chance: bool = True
+    dense_second_chance: bool = False
     dense_below_score: float = 4.0
     dense: DenseConfig = field(default_factory=DenseConfig)
 
