@@ -168,3 +168,11 @@ def test_peak_evidence_at_the_dense_alignment_raises_the_score_and_nothing_lower
     assert strong == pytest.approx(expected, abs=0.05)
     sure = DenseHit(0, 100, 1.0, 0.0, z=12.0, log10_trials=trials, score=-dense_log10p(12.0, trials))
     assert combined_score(sure, 0.0, 3.0) == pytest.approx(sure.score, abs=1e-3)
+
+
+def test_sound_info_counts_peaks_not_frames(tmp_path: Path, music: list[np.ndarray]) -> None:
+    with _index_of(tmp_path / "i.rsidx", music, C) as index:
+        infos = {s.sound_id: s for s in index.sounds()}
+        arrays = _index.peak_arrays(music[0], SR, P)
+        assert infos["a"].n_peaks == arrays["peak_times"].shape[0] < arrays["frame_bits"].shape[0]
+        assert index.stats().total_peaks == sum(s.n_peaks for s in infos.values())

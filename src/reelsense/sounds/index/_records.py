@@ -40,7 +40,8 @@ class SoundRecord:
         key: integer key, stable for the life of the sound and never reused after removal or replacement
             (a replaced sound gets a new key).
         duration_seconds: length of the reference audio.
-        n_items: ``len`` of the largest stored array (e.g. the number of hashes).
+        n_items: ``len`` of the first stored array (the index stores ``peak_times`` first:
+            the number of peaks).
         source_path: the file the sound came from, when known.
         added_at: UTC ISO-8601 time the sound was committed.
         meta: free-form JSON-compatible metadata (read-only mapping).
@@ -151,7 +152,7 @@ def encode_item(item: StoreItem, compression: str) -> EncodedItem:
     encoded = tuple(encode_array(name, a, compression) for name, a in item.arrays.items())
     source = None if item.source_path is None else path_text(item.source_path)
     meta_json = to_json(item.meta or {}, f"meta of {item.sound_id!r}")
-    n_items = max(e.n_items for e in encoded)
+    n_items = encoded[0].n_items  # the first array's length: the index's peak count
     return EncodedItem(item.sound_id, encoded, duration, n_items, source, meta_json)
 
 

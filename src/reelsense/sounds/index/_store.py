@@ -28,7 +28,7 @@ On-disk layout (format_version 1)
     sounds(key              INTEGER PRIMARY KEY AUTOINCREMENT,  -- stable; never reused (sqlite_sequence)
            sound_id         TEXT NOT NULL UNIQUE,
            duration_seconds REAL NOT NULL,
-           n_items          INTEGER NOT NULL,  -- max over its arrays of len(array) (1 for a 0-d array)
+           n_items          INTEGER NOT NULL,  -- len of its first array (1 for a 0-d array)
            n_arrays         INTEGER NOT NULL,  -- number of `arrays` rows of this key
            source_path      TEXT,              -- NULL when unknown
            added_at         TEXT NOT NULL,     -- UTC ISO-8601
@@ -517,10 +517,13 @@ class FingerprintStore:
             except SoundIndexFormatError as exc:
                 problems.append(str(exc))
                 continue
-            n_items = max(int(a.shape[0]) if a.ndim else 1 for a in arrays.values())
-            if n_items != rec.n_items:
+            lengths = [int(a.shape[0]) if a.ndim else 1 for a in arrays.values()]
+            # the first array's length; stores written by an earlier version of this change
+            # recorded the largest array's
+            if rec.n_items not in (lengths[0], max(lengths)):
                 problems.append(
-                    f"sound {sound_id!r}: record says n_items={rec.n_items}, arrays hold {n_items}"
+                    f"sound {sound_id!r}: record says n_items={rec.n_items}, "
+                    f"its first array holds {lengths[0]}"
                 )
         return problems
 
