@@ -132,7 +132,7 @@ def test_discover_strict_stops_at_the_first_failure(with_broken: Path, tmp_path:
 def test_trends_strict_stops_at_the_first_failure(with_broken: Path, tmp_path: Path) -> None:
     out = tmp_path / "trends.csv"
     code, output = _invoke("sounds", "trends", str(with_broken), "-o", str(out), "-w", "1")
-    assert out.exists() and "--strict" not in output, output
+    assert code == 1 and out.exists() and "--strict" not in output, output  # 1: a file failed
     out.unlink()
     code, output = _invoke("sounds", "trends", str(with_broken), "-o", str(out), "-w", "1", "--strict")
     assert code == 1 and "aa-broken" in output and "--strict" in output, output

@@ -153,7 +153,9 @@ def _when(text: str | None) -> float | None:
               help="Also count videos whose audio matched no sound but that have music and carry "
               "a hashtag only that sound's videos use.")  # fmt: skip
 @_with_common
+@click.pass_context
 def trends(
+    ctx: click.Context,
     inputs: tuple[str, ...],
     output: Path,
     report: Path | None,
@@ -210,3 +212,7 @@ def trends(
         + f" -> {result.trends_path}"
         + (f", {result.report_path}" if result.report_path else "")
     )
+    errors = result.discovery.stats.n_errors if result.discovery is not None else 0
+    if errors:
+        click.echo(f"{errors} files could not be read (error rows of the discovery)", err=True)
+        ctx.exit(EXIT_FAILED)
