@@ -517,13 +517,12 @@ class FingerprintStore:
             except SoundIndexFormatError as exc:
                 problems.append(str(exc))
                 continue
-            lengths = [int(a.shape[0]) if a.ndim else 1 for a in arrays.values()]
-            # the first array's length; stores written by an earlier version of this change
-            # recorded the largest array's
-            if rec.n_items not in (lengths[0], max(lengths)):
+            # the length of the array stored first (arrays come back by name); stores written
+            # before the dense bits recorded the largest array's, which is one of them too
+            lengths = sorted({int(a.shape[0]) if a.ndim else 1 for a in arrays.values()})
+            if rec.n_items not in lengths:
                 problems.append(
-                    f"sound {sound_id!r}: record says n_items={rec.n_items}, "
-                    f"its first array holds {lengths[0]}"
+                    f"sound {sound_id!r}: record says n_items={rec.n_items}, its arrays hold {lengths}"
                 )
         return problems
 
