@@ -29,6 +29,14 @@ def _config(max_per_sound: int, positive_only: bool, seed: int) -> Any:
     return RankConfig(max_per_sound=max_per_sound, negative_feedback=not positive_only, seed=seed)
 
 
+_events_option = click.option(
+    "--events",
+    required=True,
+    type=_FILE,
+    help="user_id,video_id,timestamp,event,watch_fraction (CSV/Parquet).",
+)
+
+
 def _training_options(fn: Any) -> Any:
     fn = click.option("--seed", type=int, default=0, show_default=True, help="Seeds the training.")(fn)
     fn = click.option(
@@ -52,12 +60,7 @@ def rank() -> None:
 
 @rank.command("feed")
 @click.argument("embeddings", type=_FILE)
-@click.option(
-    "--events",
-    required=True,
-    type=_FILE,
-    help="user_id,video_id,timestamp,event,watch_fraction (CSV/Parquet).",
-)
+@_events_option
 @click.option("--users", required=True, type=_FILE, help="user_id,request_time (CSV): rank at that time.")
 @click.option("-k", type=click.IntRange(min=1), default=10, show_default=True, help="Videos per user.")
 @click.option(
@@ -113,12 +116,7 @@ def feed(
 
 @rank.command("train")
 @click.argument("embeddings", type=_FILE)
-@click.option(
-    "--events",
-    required=True,
-    type=_FILE,
-    help="user_id,video_id,timestamp,event,watch_fraction (CSV/Parquet).",
-)
+@_events_option
 @click.option("--users", type=_FILE, help="user_id,request_time: learn only from events before them.")
 @click.option(
     "-o",
