@@ -18,7 +18,7 @@ from media import write_audio
 from music import make_notes, render
 from reelsense.errors import DecodeError, ReelsenseError, SoundIndexError, SoundIndexFormatError
 from reelsense.sounds import SoundIndex
-from reelsense.sounds.index import _sql
+from reelsense.sounds.index import _search_file, _sql
 from reelsense.sounds.index._search_file import read_search_file, search_file_path
 
 SR = 22050
@@ -81,6 +81,41 @@ def test_flipped_bytes_in_the_search_file_are_detected(tmp_path: Path, built: Pa
             read_search_file(search)
         assert _top(path, 1) == "song1"  # rebuilt (or kept in memory), never a wrong answer
     assert read_search_file(search).sound_ids == ["song0", "song1", "song2"]  # rewritten
+
+
+def test_workers_trust_only_the_versions_their_parent_checked(
+    tmp_path: Path, built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker handed its parent's checked versions maps the file without reading its arrays;
+    the same bytes under a new inode (a rewrite) are checked in full again."""
+    monkeypatch.setattr(_search_file, "_VERIFIED", set())
+    monkeypatch.setattr(_search_file, "_TRUSTED", set())
+    search = search_file_path(_copy(built, tmp_path))
+    read_search_file(search)  # the parent's check
+    versions = _search_file.verified_versions()
+    assert len(versions) == 1
+    _search_file.trust_versions(versions)  # the worker
+    reads: list[int] = []
+    real = _search_file._region_crc
+
+    def counting(f: object, offset: int, nbytes: int) -> int:
+        reads.append(nbytes)
+        return real(f, offset, nbytes)
+
+    monkeypatch.setattr(_search_file, "_region_crc", counting)
+    assert read_search_file(search).sound_ids == ["song0", "song1", "song2"]
+    assert reads == []
+    rewritten = search.with_name("rewritten")
+    rewritten.write_bytes(search.read_bytes())
+    rewritten.replace(search)
+    assert read_search_file(search).sound_ids == ["song0", "song1", "song2"]
+    assert len(reads) == len(_search_file._ARRAYS)
+    damaged = bytearray(search.read_bytes())
+    damaged[100] ^= 0x40
+    rewritten.write_bytes(bytes(damaged))
+    rewritten.replace(search)
+    with pytest.raises(SoundIndexFormatError, match="checksum"):
+        read_search_file(search)
 
 
 def test_search_file_bound_to_its_index(tmp_path: Path, built: Path) -> None:

@@ -29,7 +29,12 @@ from reelsense.sounds.dense import BITS_ARRAY, DenseReferences, dense_search, fr
 from reelsense.sounds.fingerprint import FingerprintParams, Peaks, log_spectrogram, pick_peaks
 from reelsense.sounds.index._cache import SearchCache
 from reelsense.sounds.index._records import SoundRecord, StoreItem
-from reelsense.sounds.index._search_file import search_file_path
+from reelsense.sounds.index._search_file import (
+    FileVersion,
+    search_file_path,
+    trust_versions,
+    verified_versions,
+)
 from reelsense.sounds.index._store import FingerprintStore
 from reelsense.sounds.match import (
     MatchConfig,
@@ -475,8 +480,11 @@ def _result(future: object) -> tuple[dict[str, np.ndarray], float] | Exception:
 _WORKER_INDEX: SoundIndex | None = None
 
 
-def _worker_open(path: str, config: MatchConfig | None) -> None:
+def _worker_open(
+    path: str, config: MatchConfig | None, verified: frozenset[FileVersion] = frozenset()
+) -> None:
     global _WORKER_INDEX
+    trust_versions(verified)  # the parent has checked these search files: map, do not re-read
     _WORKER_INDEX = SoundIndex.open(path, readonly=True, config=config)
 
 
@@ -504,25 +512,27 @@ def match_files(
 
     Yields ``(path, matches)`` in input order; a file that fails yields ``(path, error)``.
     Each worker opens the index read-only once (so a writer may add meanwhile) and maps its
-    search file, which is made ready here first (so workers share it instead of each
-    rebuilding it).
+    search file, which is made ready and checked here first (so workers share it instead of
+    each rebuilding it or reading it all to check it again).
     """
     if workers < 1:
         raise ParameterError(f"workers={workers} must be >= 1")
-    with SoundIndex.open(index_path, readonly=True) as index:  # fail early on a bad index
-        index.prepare_search()
     jobs = [(os.fspath(p), top_k, threshold) for p in paths]
-    if workers == 1 or len(jobs) <= 1:
-        _worker_open(os.fspath(index_path), config)
-        try:
+    global _WORKER_INDEX
+    index = SoundIndex.open(index_path, readonly=True, config=config)  # fail early on a bad index
+    try:
+        index.prepare_search()
+        if workers == 1 or len(jobs) <= 1:
+            _WORKER_INDEX = index
             yield from map(_worker_match, jobs)
-        finally:
-            global _WORKER_INDEX
-            if _WORKER_INDEX is not None:
-                _WORKER_INDEX.close()
-                _WORKER_INDEX = None
-        return
+            return
+    finally:
+        _WORKER_INDEX = None
+        index.close()
     with process_pool(
-        workers, _START_METHOD, initializer=_worker_open, initargs=(os.fspath(index_path), config)
+        workers,
+        _START_METHOD,
+        initializer=_worker_open,
+        initargs=(os.fspath(index_path), config, verified_versions()),
     ) as ex:
         yield from ex.map(_worker_match, jobs, chunksize=2)

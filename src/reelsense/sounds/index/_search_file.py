@@ -22,9 +22,12 @@ a reader never sees a partial file; nothing is pickled.
 
 Checksums: the header carries its own CRC-32 in the trailer and every array's CRC-32 in
 its layout entry; :func:`read_search_file` checks them all (one sequential read of the
-file, about 1 GB/s, once per process and file) and raises SoundIndexFormatError on any
-flipped byte, so the cache is rebuilt (or kept in memory) instead of answering wrongly.
-Only a regular file is opened.
+file) and raises SoundIndexFormatError on any flipped byte, so the cache is rebuilt (or kept
+in memory) instead of answering wrongly. A process records the file versions it has
+checked (:func:`verified_versions`; a version is the file's device, inode, size, modification
+time and header CRC) and hands them to its worker processes (:func:`trust_versions`), which
+then map the file without reading all of it again; a file rewritten since is a new version
+and is checked in full. Only a regular file is opened.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import logging
 import os
 import secrets
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -50,9 +54,12 @@ from reelsense.sounds.index._streamed import build_streamed
 
 __all__ = [
     "FORMAT_VERSION",
+    "FileVersion",
     "SearchFile",
     "read_search_file",
     "search_file_path",
+    "trust_versions",
+    "verified_versions",
     "write_search_file",
     "write_search_file_streamed",
 ]
@@ -66,6 +73,25 @@ _ALIGN = 4096
 _TRAILER = struct.Struct("<QI4x8s")
 _DTYPES = frozenset({"|u1", "<u4", "<u8", "<i8", "<f4"})
 _ARRAYS = ("offsets", "check", "postings", "peak_offsets", "peak_times", "peak_bins")
+
+#: a file version: (device, inode, size, mtime in ns, header CRC-32)
+FileVersion = tuple[int, int, int, int, int]
+_VERIFIED: set[FileVersion] = set()  # checked in full by this process
+_TRUSTED: set[FileVersion] = set()  # checked by the parent process: arrays not read again
+_VERSIONS_LOCK = threading.Lock()
+
+
+def verified_versions() -> frozenset[FileVersion]:
+    """The search file versions whose arrays this process has checked in full."""
+    with _VERSIONS_LOCK:
+        return frozenset(_VERIFIED)
+
+
+def trust_versions(versions: Iterable[FileVersion]) -> None:
+    """In a worker process: treat ``versions`` (the parent's :func:`verified_versions`) as
+    checked, so that :func:`read_search_file` checks only their headers."""
+    with _VERSIONS_LOCK:
+        _TRUSTED.update(versions)
 
 
 def search_file_path(index_path: str | os.PathLike[str]) -> Path:
@@ -220,6 +246,8 @@ def read_search_file(path: Path) -> SearchFile:
     try:
         size = regular_file_size(path)
         with path.open("rb") as f:
+            st = os.fstat(f.fileno())
+            size = st.st_size  # of the file opened, should it have been replaced since
             if size < _TRAILER.size:
                 raise SoundIndexFormatError(f"{path} is too short to be a reelsense search file")
             f.seek(size - _TRAILER.size)
@@ -236,11 +264,14 @@ def read_search_file(path: Path) -> SearchFile:
             header = json.loads(blob.decode("utf-8"))
             if not isinstance(header, dict):
                 raise SoundIndexFormatError(f"{path} is damaged: its header is not a JSON object")
+            version = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, header_crc)
+            with _VERSIONS_LOCK:
+                checked = version in _TRUSTED
             for name, spec in header.get("arrays", {}).items():
                 nbytes = int(np.prod(spec["shape"], dtype=np.int64)) * np.dtype(spec["dtype"]).itemsize
                 if int(spec["offset"]) < 0 or int(spec["offset"]) + nbytes > start:
                     raise SoundIndexFormatError(f"{path}: array {name!r} lies outside the file")
-                if _region_crc(f, int(spec["offset"]), nbytes) != spec.get("crc32"):
+                if not checked and _region_crc(f, int(spec["offset"]), nbytes) != spec.get("crc32"):
                     raise SoundIndexFormatError(f"{path} is damaged: array {name!r} fails its checksum")
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise SoundIndexFormatError(f"cannot read the search file {path}: {exc}") from exc
@@ -279,4 +310,7 @@ def read_search_file(path: Path) -> SearchFile:
         peaks = PeakTable(arrays["peak_offsets"], arrays["peak_times"], arrays["peak_bins"])
     except (KeyError, ValueError) as exc:
         raise SoundIndexFormatError(f"{path}: inconsistent search file ({exc})") from exc
+    if not checked:
+        with _VERSIONS_LOCK:
+            _VERIFIED.add(version)
     return SearchFile(header, table, peaks)
