@@ -90,11 +90,11 @@ def test_workers_trust_only_the_versions_their_parent_checked(
     the same bytes under a new inode (a rewrite) are checked in full again."""
     monkeypatch.setattr(_search_file, "_VERIFIED", set())
     monkeypatch.setattr(_search_file, "_TRUSTED", set())
-    search = search_file_path(_copy(built, tmp_path))
-    read_search_file(search)  # the parent's check
-    versions = _search_file.verified_versions()
-    assert len(versions) == 1
-    _search_file.trust_versions(versions)  # the worker
+    path = _copy(built, tmp_path)
+    search = search_file_path(path)
+    with SoundIndex.open(path, readonly=True) as parent:
+        checked = parent.prepare_search()  # the parent's full check
+    assert len(checked) == 1
     reads: list[int] = []
     real = _search_file._region_crc
 
@@ -103,8 +103,10 @@ def test_workers_trust_only_the_versions_their_parent_checked(
         return real(f, offset, nbytes)
 
     monkeypatch.setattr(_search_file, "_region_crc", counting)
-    assert read_search_file(search).sound_ids == ["song0", "song1", "song2"]
+    with SoundIndex.open(path, readonly=True, trusted=checked) as worker:
+        worker.prepare_search()
     assert reads == []
+    assert _top(path, 1) == "song1"
     rewritten = search.with_name("rewritten")
     rewritten.write_bytes(search.read_bytes())
     rewritten.replace(search)

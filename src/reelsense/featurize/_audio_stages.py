@@ -22,7 +22,7 @@ from reelsense.audio.descriptors import DESCRIPTORS_VERSION, AudioDescriptors, c
 from reelsense.io import DecodedMedia
 
 if TYPE_CHECKING:
-    from reelsense.sounds.index import SoundIndex
+    from reelsense.sounds.index import FileVersion, SoundIndex
 
 __all__ = [
     "PRESENCE_COLUMNS",
@@ -115,29 +115,40 @@ _OPEN_INDEXES: dict[str, SoundIndex] = {}
 _OPEN_LOCK = threading.Lock()
 
 
-def _open_index(path: str) -> SoundIndex:
+def _open_index(path: str, trusted: frozenset[FileVersion]) -> SoundIndex:
     """The index at ``path``, opened read-only once per process."""
     from reelsense.sounds.index import SoundIndex
 
     with _OPEN_LOCK:
         index = _OPEN_INDEXES.get(path)
         if index is None:
-            index = SoundIndex.open(path, readonly=True)
+            index = SoundIndex.open(path, readonly=True, trusted=trusted)
             _OPEN_INDEXES[path] = index
         return index
 
 
-def index_digest(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """What identifies an index's content: its sounds (id, peaks, duration), fingerprint
-    parameters and a SHA-256 over them (recorded in the output config, so a resume
-    against an index whose sounds changed is refused)."""
+@dataclass(frozen=True)
+class IndexDigest:
+    """What identifies an index's content (``sha256`` over its sounds' ids, peak counts and
+    durations and its fingerprint parameters; recorded in the output config, so a resume
+    against an index whose sounds changed is refused), and the search file versions this
+    process checked while preparing it (``checked``, handed to the decoding workers)."""
+
+    n_sounds: int
+    sha256: str
+    checked: frozenset[FileVersion]
+
+
+def index_digest(path: str | os.PathLike[str]) -> IndexDigest:
+    """Digest the index at ``path`` and make its search file ready for the workers."""
     from reelsense.sounds.index import SoundIndex
 
     with SoundIndex.open(path, readonly=True) as index:
         sounds = [(s.sound_id, s.n_peaks, round(s.duration_seconds, 3)) for s in index.sounds()]
         params = index.stats().params
+        checked = index.prepare_search()
     blob = json.dumps({"sounds": sorted(sounds), "params": params}, sort_keys=True, default=str)
-    return {"n_sounds": len(sounds), "sha256": hashlib.sha256(blob.encode("utf-8")).hexdigest()}
+    return IndexDigest(len(sounds), hashlib.sha256(blob.encode("utf-8")).hexdigest(), checked)
 
 
 @dataclass(frozen=True)
@@ -150,6 +161,7 @@ class SoundMatchStage:
     index_path: str
     digest: str = ""
     threshold: float | None = None
+    trusted: frozenset[FileVersion] = frozenset()  # search file versions the parent checked
     name: str = "sound_match"
     version: int = 1
     needs_audio: bool = True
@@ -165,7 +177,7 @@ class SoundMatchStage:
     def process(self, media: DecodedMedia) -> dict[str, Any]:
         if media.audio is None or media.audio.samples.size == 0:
             return {}
-        index = _open_index(self.index_path)
+        index = _open_index(self.index_path, self.trusted)
         matches = index.match(media.audio.samples, media.audio.sample_rate, top_k=1, threshold=self.threshold)
         if not matches:
             return {}

@@ -120,7 +120,8 @@ class VideoFeaturizer:
             self._load_models(config)
         if config.sound_index is not None:
             self.sound_index = self._open_index(config.sound_index)
-        self._digest = index_digest(self.sound_index)["sha256"] if self.sound_index else ""
+        self._index_digest = index_digest(self.sound_index) if self.sound_index else None
+        self._digest = self._index_digest.sha256 if self._index_digest else ""
         # a model-free audio encoder (log-mel statistics) runs in the decoding workers
         self._audio_in_workers = self.audio.for_workers() if self.audio is not None else None
 
@@ -219,7 +220,9 @@ class VideoFeaturizer:
         if self.config.presence:
             stages.append(PresenceStage())
         if self.sound_index:
-            stages.append(SoundMatchStage(self.sound_index, digest=self._digest))
+            assert self._index_digest is not None
+            checked = self._index_digest.checked
+            stages.append(SoundMatchStage(self.sound_index, digest=self._digest, trusted=checked))
         if self._audio_in_workers is not None:
             stages.append(self._audio_in_workers)
         return tuple(stages)

@@ -12,9 +12,11 @@ bounded memory) and ``_shards`` (one logical index kept as several: :func:`split
 """
 
 from reelsense.sounds.index._index import IndexStats, SoundIndex, SoundInfo, match_files
+from reelsense.sounds.index._search_file import FileVersion
 from reelsense.sounds.index._shards import RayShardedIndex, ShardedIndex, merge_matches, shard_of, split_index
 
 __all__ = [
+    "FileVersion",
     "IndexStats",
     "RayShardedIndex",
     "ShardedIndex",

@@ -184,9 +184,20 @@ class SoundIndex:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], *, readonly: bool = False, config: MatchConfig | None = None
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        readonly: bool = False,
+        config: MatchConfig | None = None,
+        trusted: Iterable[FileVersion] = (),
     ) -> SoundIndex:
-        """Open an existing index (``SoundIndexError`` if there is none)."""
+        """Open an existing index (``SoundIndexError`` if there is none).
+
+        ``trusted``: search file versions another process has checked (what its
+        :meth:`prepare_search` returned); this process then reads only their headers when it
+        maps them. A search file changed since is checked in full.
+        """
+        trust_versions(trusted)
         store = FingerprintStore.open(path, readonly=readonly)
         try:
             params = _params_from_store(dict(store.params), path)
@@ -368,16 +379,21 @@ class SoundIndex:
         )
 
     # ------------------------------------------------------------------ matching
-    def prepare_search(self, *, persist: bool = True, rebuild: bool = False) -> None:
+    def prepare_search(self, *, persist: bool = True, rebuild: bool = False) -> frozenset[FileVersion]:
         """Make the search structure ready now rather than at the first match: map the search
         file beside the index, or (re)build it from the stored peaks when it is missing, stale by
         many sounds, or ``rebuild`` is set; with ``persist`` a rebuild is written to
-        ``<index>-search`` so that later opens (other processes included) map it."""
+        ``<index>-search`` so that later opens (other processes included) map it.
+
+        Returns the search file versions this process has checked in full, for worker
+        processes to pass to :meth:`open` (``trusted=``) so that each does not read the whole
+        file again."""
         if rebuild:
             self._search.rebuild(persist=persist)
         else:
             self._search.persist = persist
             self._search.get()
+        return verified_versions()
 
     @property
     def search_path(self) -> Path:
@@ -484,8 +500,7 @@ def _worker_open(
     path: str, config: MatchConfig | None, verified: frozenset[FileVersion] = frozenset()
 ) -> None:
     global _WORKER_INDEX
-    trust_versions(verified)  # the parent has checked these search files: map, do not re-read
-    _WORKER_INDEX = SoundIndex.open(path, readonly=True, config=config)
+    _WORKER_INDEX = SoundIndex.open(path, readonly=True, config=config, trusted=verified)
 
 
 def _worker_match(
@@ -521,7 +536,7 @@ def match_files(
     global _WORKER_INDEX
     index = SoundIndex.open(index_path, readonly=True, config=config)  # fail early on a bad index
     try:
-        index.prepare_search()
+        checked = index.prepare_search()
         if workers == 1 or len(jobs) <= 1:
             _WORKER_INDEX = index
             yield from map(_worker_match, jobs)
@@ -533,6 +548,6 @@ def match_files(
         workers,
         _START_METHOD,
         initializer=_worker_open,
-        initargs=(os.fspath(index_path), config, verified_versions()),
+        initargs=(os.fspath(index_path), config, checked),
     ) as ex:
         yield from ex.map(_worker_match, jobs, chunksize=2)
