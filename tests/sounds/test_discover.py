@@ -17,6 +17,7 @@ from reelsense.sounds.discover import (
     AudioClip,
     DiscoveryParams,
     EdgeTable,
+    _api,
     cluster_graph,
     discover_sounds,
     place_members,
@@ -130,10 +131,21 @@ def test_input_order_does_not_change_the_grouping(clips: list[AudioClip], found)
     assert again.labels() == found.labels()
 
 
-def test_library_sound_names_its_cluster(songs: dict[str, np.ndarray], clips, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_library_sound_names_its_cluster(  # type: ignore[no-untyped-def]
+    songs: dict[str, np.ndarray], clips, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with SoundIndex.create(tmp_path / "lib.rsidx") as index:
         index.add_array("song_a", render(songs["a"], 40.0, SR), SR)
+    handed: list[frozenset[object]] = []
+    real_init = _api.init_worker
+
+    def init_worker(*args: object) -> None:
+        handed.append(args[-1])  # type: ignore[arg-type]
+        real_init(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_api, "init_worker", init_worker)
     res = discover_sounds(clips[:6], index=tmp_path / "lib.rsidx")
+    assert [len(h) for h in handed] == [1]  # the parent checked the search file; workers trust it
     v = {x.video_id: x for x in res.videos}
     assert v["a_plain"].cluster == v["a_fast"].cluster == "song_a"
     assert v["a_fast"].representative == "song_a"

@@ -44,7 +44,7 @@ from reelsense.sounds.discover._work import (
     print_source,
 )
 from reelsense.sounds.fingerprint import FingerprintParams
-from reelsense.sounds.index import SoundIndex
+from reelsense.sounds.index import FileVersion, SoundIndex
 from reelsense.sounds.match import MatchConfig
 
 __all__ = ["ProgressCallback", "discover_sounds"]
@@ -195,9 +195,12 @@ def discover_sounds(
     video_ids = _source_ids(sources, ids)
     fp_params = FingerprintParams()
     index_path = None
+    checked: frozenset[FileVersion] = frozenset()
     if index is not None:
         index_path = os.fspath(index)
-        SoundIndex.open(index_path, readonly=True).close()  # fail early on a bad index
+        # fail early on a bad index, and check its search file once here rather than in every worker
+        with SoundIndex.open(index_path, readonly=True) as opened:
+            checked = opened.prepare_search()
     config = MatchConfig(n_candidates=params.neighbours + 1, top_k=params.neighbours + 1)
     jobs = [Job(k, s if isinstance(s, AudioClip) else os.fspath(s)) for k, s in enumerate(sources)]
     n = len(jobs)
@@ -208,7 +211,8 @@ def discover_sounds(
 
     t0 = time.perf_counter()
     prints: list[VideoPrint] = []
-    stage1 = _run(print_source, jobs, workers, init_worker, (params, fp_params, config, index_path), tick)
+    initargs = (params, fp_params, config, index_path, checked)
+    stage1 = _run(print_source, jobs, workers, init_worker, initargs, tick)
     with closing(stage1):  # closing it cancels the pending jobs and shuts the pool down
         for p in stage1:
             if strict and p.error is not None:

@@ -27,7 +27,7 @@ from reelsense.sounds.discover._content import sustained_filter
 from reelsense.sounds.discover._matcher import QueryPrint, VideoMatcher, soundtrack_prints
 from reelsense.sounds.discover._types import AudioClip, DiscoveryParams
 from reelsense.sounds.fingerprint import FingerprintParams, Peaks
-from reelsense.sounds.index import SoundIndex
+from reelsense.sounds.index import FileVersion, SoundIndex
 from reelsense.sounds.match import MatchConfig, SoundMatch
 
 __all__ = ["Job", "VideoPrint", "close_worker", "init_matcher", "init_worker", "match_print", "print_source"]
@@ -76,14 +76,22 @@ _MATCHER: VideoMatcher | None = None
 
 
 def init_worker(
-    params: DiscoveryParams, fp_params: FingerprintParams, config: MatchConfig, index_path: str | None
+    params: DiscoveryParams,
+    fp_params: FingerprintParams,
+    config: MatchConfig,
+    index_path: str | None,
+    trusted: frozenset[FileVersion] = frozenset(),
 ) -> None:
-    """Pool initialiser of stage 1 (also called in-process when there are no workers)."""
+    """Pool initialiser of stage 1 (also called in-process when there are no workers).
+
+    ``trusted``: the search file versions the parent checked (:meth:`SoundIndex.prepare_search`)."""
     global _STATE
     # the library look-up is a pre-pass: the clustering handles what it leaves, so it skips the
     # dense second chance (seconds per video that no library sound matches)
     lookup = MatchConfig(dense_second_chance=False)
-    index = SoundIndex.open(index_path, readonly=True, config=lookup) if index_path is not None else None
+    index = None
+    if index_path is not None:
+        index = SoundIndex.open(index_path, readonly=True, config=lookup, trusted=trusted)
     _STATE = _State(params, fp_params, config, index)
 
 
