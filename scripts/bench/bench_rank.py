@@ -92,7 +92,8 @@ def feedback(embeddings: Path, curve: Path | None, amounts: list[int]) -> None:
                 rows.append({"events_per_user": label, "variant": name, **result})
                 print(
                     f"| {label:>4} | {name:<17} | {result['ndcg']:.3f} | {result['ndcg_new']:.3f} | "
-                    f"{result['annoy']:.3f} | train {trained - start:.1f} s | "
+                    f"{result['annoy']:.3f} | {model.info['em_iterations']} | "
+                    f"train {trained - start:.1f} s | "
                     f"rank {ranked - trained:.1f} s |",
                     flush=True,
                 )
@@ -151,6 +152,7 @@ def synthetic(n_events: int, n_videos: int, n_users: int, seed: int, config: Ran
         "rank_cpu_s": c3 - c2,
         "users": n_users,
         "feature_dim": model.prior_mean.size,
+        "em_iterations": model.info["em_iterations"],
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -181,7 +183,7 @@ def main() -> None:
     if not args.synthetic_only:
         if args.embeddings is None or not (BENCH / "feedback" / "truth.csv").is_file():
             sys.exit("needs the dev embeddings and ../shared/bench/feedback")
-        print("| events/user | variant | ndcg | ndcg_new | annoy | train | rank |")
+        print("| events/user | variant | ndcg | ndcg_new | annoy | EM iterations | train | rank |")
         feedback(args.embeddings, args.curve, [int(a) for a in args.amounts.split(",") if a])
     if not args.skip_synthetic:
         out = subprocess.run(
@@ -209,7 +211,8 @@ def main() -> None:
         result = json.loads(out.strip().splitlines()[-1])
         print(
             f"synthetic: {args.events} events, {args.videos} videos, {result['users']} users, "
-            f"{result['feature_dim']} features: train {result['train_s']:.1f} s, "
+            f"{result['feature_dim']} features, {result['em_iterations']} EM iterations: "
+            f"train {result['train_s']:.1f} s, "
             f"rank {result['rank_s']:.1f} s "
             f"(CPU {result['train_cpu_s']:.0f} + {result['rank_cpu_s']:.0f} s), "
             f"peak RSS {result['peak_rss_mib']:.0f} MiB (making the data: {result['make_s']:.1f} s)"

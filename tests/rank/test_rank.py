@@ -259,3 +259,49 @@ def test_the_example_script_prints_feeds_of_unseen_videos(sim: Simulation, tmp_p
     assert len(feeds) == 2
     ranks = [line.split(".")[0].strip() for line in done.stdout.splitlines() if line.startswith("  ")]
     assert ranks == ["1", "2", "3"] * 2
+
+
+def test_holdout_split_keeps_each_users_latest_pairs() -> None:
+    from reelsense.rank._model import PairFeedback, _holdout_split, _spans
+
+    # user 0: 10 pairs, user 1: 3 pairs (under 1 / 0.2: keeps all), user 2: 400 pairs (cap 64)
+    user = np.repeat([0, 1, 2], [10, 3, 400])
+    pairs = PairFeedback(user, np.arange(user.size), np.arange(user.size, dtype=float), user < 0)
+    starts, ends = _spans(pairs, 3)
+    fit, held = _holdout_split(pairs, starts, ends, np.array([0, 1, 2]), 0.2)
+    np.testing.assert_array_equal(held, np.r_[8, 9, np.arange(413 - 64, 413)])
+    assert fit.user.size + held.size == user.size
+    assert set(fit.video.tolist()).isdisjoint(held.tolist())
+    with pytest.raises(ParameterError, match=r"holdout_fraction=1\.0"):
+        RankConfig(holdout_fraction=1.0)
+    # 9 pairs: 1 would be held out, which compares with nothing, so none is
+    _, held = _holdout_split(pairs, starts, ends, np.array([0]), 0.12)
+    assert held.size == 0
+
+
+def test_too_few_held_out_comparisons_run_the_fixed_iterations(sim: Simulation, tmp_path: Path) -> None:
+    events, _ = sim.write(tmp_path)
+    log = read_events(events, sim.catalog.index).before(sim.users)
+    config = RankConfig(em_iterations=7, holdout_min_comparisons=10**9)
+    model = train_ranker(sim.catalog, log, config)
+    assert (model.info["em_iterations"], model.info["held_out_error"]) == (7, None)
+
+
+def test_held_out_pairs_choose_the_em_iterations(tmp_path: Path) -> None:
+    """On the simulator, EM run long over-fits each user's events: the held-out rule stops
+    earlier than the maximum and ranks at least as well as running to it."""
+    sim = simulate(0, n_videos=400, n_users=150, shown=40)
+    events, _ = sim.write(tmp_path)
+    log = read_events(events, sim.catalog.index).before(sim.users)
+    scores, chosen = {}, {}
+    for name, config in (
+        ("held-out", RankConfig(max_em_iterations=150)),
+        ("fixed", RankConfig(em_iterations=150, holdout_fraction=0.0)),
+    ):
+        model = train_ranker(sim.catalog, log, config)
+        feeds, _ = rank_users(model, sim.catalog, log, sim.users, k=10)
+        scores[name] = ndcg({f.user_id: list(f.video_ids) for f in feeds}, sim.gains)
+        chosen[name] = (model.info["em_iterations"], model.info["held_out_error"])
+    assert chosen["fixed"] == (150, None)
+    assert 0 < chosen["held-out"][0] < 150 and 0 < chosen["held-out"][1] < 0.5
+    assert scores["held-out"] >= scores["fixed"] - 0.005, scores

@@ -17,6 +17,14 @@ with no feedback it is ``mu`` (popular content); each event moves it along the d
 ``Sigma`` says matter. A new upload nobody has seen is scored by its content alone:
 ``x_v . w_u``.
 
+EM on this model keeps fitting each user's own events more closely (``s2`` falls towards
+0) long after the prior stops generalising, so the number of iterations is chosen on the
+data: a first run fits every user's earlier pairs and measures the error on each user's
+later pairs (``holdout_fraction``): the share of them, among two pairs the user valued
+differently, that the user's posterior taste orders wrongly. The iteration with the
+lowest held-out error is kept, and a second run on all pairs stops there. With too few
+held-out comparisons to tell (little feedback per user), a fixed number is run.
+
 Everything trained runs in torch float64 and is deterministic for a seed.
 """
 
@@ -56,7 +64,17 @@ class RankConfig:
             dropped, only pairs with positive feedback are observed, and "not interested"
             filters nothing.
         features: the content features (:class:`FeatureConfig`).
-        em_iterations: EM iterations of the population prior.
+        em_iterations: EM iterations of the population prior when the held-out pairs
+            do not choose the number (``holdout_fraction`` 0, or too few comparisons).
+        max_em_iterations: the most EM iterations the held-out pairs may choose.
+        holdout_fraction: share of each user's latest pairs held out to choose the number
+            of EM iterations (see the module; 0: always ``em_iterations``). Users keep all
+            their pairs when that share is under 2 pairs; at most 64 are held out.
+        holdout_patience: stop the held-out run after this many iterations without a
+            lower held-out error.
+        holdout_min_comparisons: below this many held-out comparisons (two held-out pairs
+            of one user with unequal values) the held-out error is too noisy to choose, and
+            ``em_iterations`` are run.
         prior_shrinkage: share of ``Sigma``'s off-diagonal removed at each step (0..1): a
             guard against directions that only a few users define.
         prior_rank: keep only ``Sigma``'s top directions plus a diagonal (0: all).
@@ -72,6 +90,10 @@ class RankConfig:
     negative_feedback: bool = True
     features: FeatureConfig = field(default_factory=FeatureConfig)
     em_iterations: int = 20
+    max_em_iterations: int = 200
+    holdout_fraction: float = 0.2
+    holdout_patience: int = 10
+    holdout_min_comparisons: int = 500
     prior_shrinkage: float = 0.5
     prior_rank: int = 0
     max_train_users: int = 2000
@@ -82,6 +104,14 @@ class RankConfig:
     def __post_init__(self) -> None:
         if self.em_iterations < 1:
             raise ParameterError(f"em_iterations={self.em_iterations} must be >= 1")
+        if self.max_em_iterations < 1:
+            raise ParameterError(f"max_em_iterations={self.max_em_iterations} must be >= 1")
+        if self.holdout_min_comparisons < 1:
+            raise ParameterError(f"holdout_min_comparisons={self.holdout_min_comparisons} must be >= 1")
+        if not 0.0 <= self.holdout_fraction < 1.0:
+            raise ParameterError(f"holdout_fraction={self.holdout_fraction} must be in [0, 1)")
+        if self.holdout_patience < 1:
+            raise ParameterError(f"holdout_patience={self.holdout_patience} must be >= 1")
         if not 0.0 <= self.prior_shrinkage <= 1.0:
             raise ParameterError(f"prior_shrinkage={self.prior_shrinkage} must be in [0, 1]")
         if self.max_train_users < 1:
@@ -312,6 +342,136 @@ def _spans(pairs: PairFeedback, n_users: int) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends
 
 
+@dataclass(frozen=True)
+class _EmResult:
+    mean: np.ndarray
+    cov: np.ndarray
+    noise_var: float
+    pairs: int
+    best_iterations: int
+    held_out_error: float | None
+
+
+def _holdout_split(
+    pairs: PairFeedback, starts: np.ndarray, ends: np.ndarray, users: np.ndarray, fraction: float
+) -> tuple[PairFeedback, np.ndarray]:
+    """Each user's latest ``floor(fraction * n)`` pairs (at most 64; none when that is under 2,
+    as one held-out pair compares with nothing) held out: ``(the rest, the held-out row
+    numbers of pairs)``."""
+    n = ends[users] - starts[users]
+    n_held = np.minimum(np.floor(fraction * n), 64).astype(np.int64)
+    n_held[n_held < 2] = 0
+    keep = np.ones(pairs.user.size, dtype=bool)
+    held = np.concatenate(
+        [np.arange(ends[u] - h, ends[u]) for u, h in zip(users, n_held, strict=True) if h > 0]
+        or [np.zeros(0, dtype=np.int64)]
+    )
+    keep[held] = False
+    fit = PairFeedback(pairs.user[keep], pairs.video[keep], pairs.value[keep], pairs.disliked[keep])
+    return fit, held
+
+
+@dataclass(frozen=True)
+class _HeldOut:
+    """Held-out pairs laid out per user: ``rows`` (row numbers of all pairs, grouped by user),
+    ``grid`` ``[users with held pairs, most held pairs]`` (positions in ``rows``, padding 0)
+    and ``better`` ``[users, i, j]``: the user valued pair ``i`` more than pair ``j``."""
+
+    pairs: PairFeedback
+    rows: np.ndarray
+    grid: Any
+    better: Any
+
+    @property
+    def comparisons(self) -> int:
+        return int(self.better.sum())
+
+
+def _held_out(pairs: PairFeedback, rows: np.ndarray) -> _HeldOut:
+    import torch
+
+    user_of = pairs.user[rows]
+    first = np.r_[0, np.flatnonzero(np.diff(user_of)) + 1] if rows.size else np.zeros(0, np.int64)
+    n_block = np.diff(np.r_[first, rows.size])
+    block = np.repeat(np.arange(first.size), n_block)
+    where = np.full((first.size, int(n_block.max()) if rows.size else 0), -1, dtype=np.int64)
+    where[block, np.arange(rows.size) - np.repeat(first, n_block)] = np.arange(rows.size)
+    valid = torch.from_numpy(where >= 0)
+    grid = torch.from_numpy(np.maximum(where, 0))
+    values = torch.from_numpy(pairs.value[rows])[grid]
+    better = (values[:, :, None] > values[:, None, :]) & valid[:, :, None] & valid[:, None, :]
+    return _HeldOut(pairs, rows, grid, better)
+
+
+def _em(
+    pairs: PairFeedback,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    active: np.ndarray,
+    x: Any,
+    config: RankConfig,
+    iterations: int,
+    *,
+    held: _HeldOut | None = None,
+) -> _EmResult:
+    """EM of the population prior on ``pairs`` of the ``active`` users, for ``iterations``.
+    With ``held``: after each E-step, the held-out error is the share of the users' held-out
+    comparisons (two pairs of unequal value) that their posterior means order wrongly (a tie
+    counts as wrong); the run stops after ``config.holdout_patience`` iterations without a new
+    lowest error, and ``best_iterations`` is the number of M-steps before the lowest."""
+    import torch
+
+    d = x.shape[1]
+    used = np.concatenate([np.arange(starts[u], ends[u]) for u in active])
+    y_all = pairs.value[used]
+    # start: mu fitted by ridge on everyone, Sigma a scaled identity, s2 the value variance
+    xs = x.numpy()[pairs.video[used]]
+    mean = torch.from_numpy(np.linalg.solve(xs.T @ xs + np.eye(d), xs.T @ y_all))
+    noise_var = float(max(np.var(y_all), 1e-6))
+    cov = torch.eye(d, dtype=torch.float64) * (noise_var / max(1.0, float((xs**2).sum(axis=1).mean())))
+    groups = _user_batches(pairs, active)
+    if held is not None:
+        order = np.concatenate(groups)
+        slot = np.full(int(order.max()) + 1, -1, dtype=np.int64)
+        slot[order] = np.arange(order.size)
+        held_slot = torch.from_numpy(slot[held.pairs.user[held.rows]])
+        held_x = x[torch.from_numpy(held.pairs.video[held.rows])]
+        n_comparisons = max(held.comparisons, 1)
+    best, best_error = iterations, None
+    n_obs = used.size
+    for step in range(iterations + 1):
+        if held is None and step == iterations:
+            break
+        means, covs, sq = [], torch.zeros((d, d), dtype=torch.float64), 0.0
+        for group in groups:
+            feats, y = _padded(pairs, starts, ends, group, x)
+            m, stats, fitted = posterior(feats, y, mean, cov, noise_var, with_cov=True)
+            assert stats is not None
+            means.append(m)
+            covs = covs + stats[0]
+            # E[(y - x.w)^2] = (y - x.m)^2 + x S x^T (padded rows add 0 to both)
+            sq += float(((y - fitted) ** 2).sum() + stats[1])
+        m_all = torch.cat(means)
+        if held is not None:
+            scores = (held_x * m_all[held_slot]).sum(dim=1)[held.grid]
+            wrong = (scores[:, :, None] <= scores[:, None, :]) & held.better
+            error = float(wrong.sum()) / n_comparisons
+            logger.debug("EM step %d: held-out error %.5f, s2 %.4f", step, error, noise_var)
+            if best_error is None or error < best_error:
+                best, best_error = step, error
+            elif step - best >= config.holdout_patience:
+                break
+        if step == iterations:
+            break
+        mean = m_all.mean(dim=0)
+        centred = m_all - mean
+        cov = (centred.T @ centred + covs) / m_all.shape[0]
+        cov = _regularise(cov, config)
+        cov = cov + 1e-6 * torch.eye(d, dtype=torch.float64) * float(torch.diagonal(cov).mean())
+        noise_var = max(sq / n_obs, 1e-6)
+    return _EmResult(mean.numpy(), cov.numpy(), float(noise_var), int(n_obs), best, best_error)
+
+
 def train_ranker(catalog: Catalog, log: EventLog, config: RankConfig | None = None) -> RankModel:
     """Learn the content features and the population prior from every user's feedback in
     ``log`` (filter it with :meth:`EventLog.before` first to respect request times).
@@ -336,47 +496,44 @@ def train_ranker(catalog: Catalog, log: EventLog, config: RankConfig | None = No
         active = active[
             np.unique(np.linspace(0, active.size - 1, config.max_train_users).round().astype(np.int64))
         ]
-    d = x_np.shape[1]
     x = torch.from_numpy(x_np)
-    used = np.concatenate([np.arange(starts[u], ends[u]) for u in active])
-    y_all = pairs.value[used]
-    # start: mu fitted by ridge on everyone, Sigma a scaled identity, s2 the value variance
-    xs = x_np[pairs.video[used]]
-    mean = torch.from_numpy(np.linalg.solve(xs.T @ xs + np.eye(d), xs.T @ y_all))
-    noise_var = float(max(np.var(y_all), 1e-6))
-    cov = torch.eye(d, dtype=torch.float64) * (noise_var / max(1.0, float((xs**2).sum(axis=1).mean())))
-    groups = _user_batches(pairs, active)
-    n_obs = used.size
-    for _ in range(config.em_iterations):
-        means, covs, sq = [], torch.zeros((d, d), dtype=torch.float64), 0.0
-        for group in groups:
-            feats, y = _padded(pairs, starts, ends, group, x)
-            m, stats, fitted = posterior(feats, y, mean, cov, noise_var, with_cov=True)
-            assert stats is not None
-            means.append(m)
-            covs = covs + stats[0]
-            # E[(y - x.w)^2] = (y - x.m)^2 + x S x^T (padded rows add 0 to both)
-            sq += float(((y - fitted) ** 2).sum() + stats[1])
-        m_all = torch.cat(means)
-        mean = m_all.mean(dim=0)
-        centred = m_all - mean
-        cov = (centred.T @ centred + covs) / m_all.shape[0]
-        cov = _regularise(cov, config)
-        cov = cov + 1e-6 * torch.eye(d, dtype=torch.float64) * float(torch.diagonal(cov).mean())
-        noise_var = max(sq / n_obs, 1e-6)
+    iterations, held_error = config.em_iterations, None
+    if config.holdout_fraction > 0:
+        fit, rows = _holdout_split(pairs, starts, ends, active, config.holdout_fraction)
+        held = _held_out(pairs, rows)
+        if held.comparisons >= config.holdout_min_comparisons:
+            fit_starts, fit_ends = _spans(fit, n_users)
+            probe = _em(fit, fit_starts, fit_ends, active, x, config, config.max_em_iterations, held=held)
+            iterations, held_error = probe.best_iterations, probe.held_out_error
+        else:
+            logger.info(
+                "%d held-out comparisons (< holdout_min_comparisons=%d): %d EM iterations",
+                held.comparisons,
+                config.holdout_min_comparisons,
+                iterations,
+            )
+    em = _em(pairs, starts, ends, active, x, config, iterations)
     info = {
         "users": int(active.size),
-        "pairs": int(n_obs),
+        "pairs": em.pairs,
+        "em_iterations": int(iterations),
+        "held_out_error": held_error,
         "videos": len(catalog),
-        "feature_dim": int(d),
+        "feature_dim": int(x_np.shape[1]),
         "fusion": catalog.fusion_metadata,
     }
-    logger.info("rank prior learned from %d users, %d pairs, %d features", active.size, n_obs, d)
+    logger.info(
+        "rank prior learned from %d users, %d pairs, %d features, %d EM iterations",
+        active.size,
+        em.pairs,
+        x_np.shape[1],
+        iterations,
+    )
     return RankModel(
         config=config,
         features=features,
-        prior_mean=mean.numpy(),
-        prior_cov=cov.numpy(),
-        noise_var=float(noise_var),
+        prior_mean=em.mean,
+        prior_cov=em.cov,
+        noise_var=em.noise_var,
         info=info,
     )
