@@ -177,8 +177,8 @@ def align(
         ok = (ob >= 0) & (ob < n_o)
         flat += np.bincount(((si * n_k + kk[ok]) * n_o + ob[ok]), minlength=flat.size)
     sm = _smooth(hist, tol).reshape(-1)
-    top = np.argpartition(-sm, min(_TOP_CELLS, sm.size) - 1)[:_TOP_CELLS]
-    top = top[np.argsort(-sm[top], kind="stable")]
+    # the best cells, ties to the lower index (as the compiled kernel breaks them)
+    top = np.argsort(-sm, kind="stable")[:_TOP_CELLS]
     # exact capped counts of the best cells, in one pass
     top_grid, top_o = np.divmod(top, n_o)
     top_s, top_shift = np.divmod(top_grid, n_k)
