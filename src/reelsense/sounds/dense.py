@@ -57,9 +57,10 @@ class DenseConfig:
     """Parameters of the dense test.
 
     ``scale_step`` and ``shift_step_bins``: spacing of the hypothesis grid (the families and
-    ranges are the peak matcher's); ``block_frames``: FFT length of the blocks the references are
-    correlated in (queries longer than half of it, in reference frames, are cut to that, so blocks
-    overlap by at most half);
+    ranges are the peak matcher's); ``block_frames``: the longest FFT length of the blocks the
+    references are correlated in (queries longer than half of it, in reference frames, are cut
+    to that, so blocks overlap by at most half; each search picks the length with the least
+    work for its query, :func:`fft_length`);
     ``min_query_frames``: shorter queries are not searched; ``batch_blocks``: reference blocks
     held in memory at once (bounds memory: about ``batch_blocks * block_frames * 128`` bytes).
     """
@@ -151,30 +152,51 @@ def unpack_bits(words: np.ndarray) -> np.ndarray:
     return out
 
 
-def _mapped_signs(spectrogram_db: np.ndarray, scale: float, shift_bins: float) -> np.ndarray:
-    """The query's sign bits in the reference's axes under one hypothesis: frames resampled by
-    ``scale`` (reference frames per query frame) and bins moved by ``shift_bins`` (linear
-    interpolation); bits of bands that fall outside the query's bins are 0."""
-    q = np.asarray(spectrogram_db, dtype=np.float32)
-    n, n_bins = q.shape
+def _time_mapped(spectrogram_db: np.ndarray, scale: float) -> np.ndarray:
+    """The query's frames resampled by ``scale`` (reference frames per query frame; linear
+    interpolation), bin-major: float32 ``[n_bins, k]``."""
+    q = np.ascontiguousarray(np.asarray(spectrogram_db, dtype=np.float32).T)
+    n = q.shape[1]
     k = int(np.floor((n - 1) * scale)) + 1
     j = np.arange(k, dtype=np.float64) / scale
     j0 = np.minimum(np.floor(j).astype(np.int64), n - 1)
     j1 = np.minimum(j0 + 1, n - 1)
-    fj = (j - j0).astype(np.float32)[:, None]
-    qt = q[j0] * (1 - fj) + q[j1] * fj
+    fj = (j - j0).astype(np.float32)
+    out: np.ndarray = q[:, j0] * (1 - fj) + q[:, j1] * fj
+    return out
+
+
+def _shifted_signs(time_mapped: np.ndarray, shift_bins: float) -> np.ndarray:
+    """Sign bits ``[k, 32]`` of bin-major time-mapped frames (:func:`_time_mapped`) with their
+    bins moved by ``shift_bins`` (linear interpolation); bits of bands that fall outside the
+    bins are 0. The same arithmetic as :func:`_signs` of :func:`_band_db`, laid out so that
+    each step runs over whole rows of frames."""
+    qt = time_mapped
+    n_bins = qt.shape[0]
     b = np.arange(n_bins, dtype=np.float64) - shift_bins
     valid = (b >= 0) & (b <= n_bins - 1)
     bc = np.clip(b, 0, n_bins - 1)
     b0 = np.floor(bc).astype(np.int64)
     b1 = np.minimum(b0 + 1, n_bins - 1)
-    fb = (bc - b0).astype(np.float32)
-    m = qt[:, b0] * (1 - fb) + qt[:, b1] * fb
+    fb = (bc - b0).astype(np.float32)[:, None]
+    m = qt[b0] * (1 - fb) + qt[b1] * fb if fb.any() else qt[b0]
     edges = _band_edges(n_bins, N_BITS + 1)
+    power = np.power(np.float32(10.0), m / np.float32(10.0))
+    cs = np.zeros((n_bins + 1, m.shape[1]), dtype=np.float32)
+    np.cumsum(power, axis=0, out=cs[1:])
+    e = (cs[edges[1:]] - cs[edges[:-1]]) / np.diff(edges).astype(np.float32)[:, None]
+    band_db = np.float32(10.0) * np.log10(np.maximum(e, np.float32(1e-10)))
+    signs = _signs(np.ascontiguousarray(band_db.T))
     band_ok = np.array([bool(valid[edges[i] : edges[i + 1]].all()) for i in range(N_BITS + 1)])
-    signs = _signs(_band_db(m, N_BITS + 1))
     signs[:, ~(band_ok[:-1] & band_ok[1:])] = 0.0
     return signs
+
+
+def _mapped_signs(spectrogram_db: np.ndarray, scale: float, shift_bins: float) -> np.ndarray:
+    """The query's sign bits in the reference's axes under one hypothesis: frames resampled by
+    ``scale`` (reference frames per query frame) and bins moved by ``shift_bins`` (linear
+    interpolation); bits of bands that fall outside the query's bins are 0."""
+    return _shifted_signs(_time_mapped(spectrogram_db, scale), shift_bins)
 
 
 class DenseReferences:
@@ -207,15 +229,41 @@ class DenseReferences:
     def total_frames(self) -> int:
         return int(self.words.size)
 
-    def spectra(self, starts: np.ndarray) -> np.ndarray:
-        """Spectra of the blocks at ``starts``: complex64 ``[len(starts), 32, block_frames // 2 + 1]``."""
-        n = self.config.block_frames
+    def spectra(self, starts: np.ndarray, n: int) -> np.ndarray:
+        """Spectra of the ``n``-frame blocks at ``starts``: complex64 ``[len(starts), 32, n // 2 + 1]``."""
         out = np.zeros((len(starts), N_BITS, n // 2 + 1), dtype=np.complex64)
         for i, start in enumerate(starts):
             b = 2.0 * ((self.words[start : start + n, None] >> np.arange(N_BITS, dtype=np.uint32)) & 1) - 1.0
             b[self._first[start : start + n]] = 0.0
             out[i] = scipy.fft.rfft(b.astype(np.float32).T, n=n, axis=1)
         return out
+
+
+def fft_length(k_query: int, total_frames: int, n_hypotheses: int, longest: int) -> int:
+    """The block (FFT) length of a search: of the powers of two from ``2 * k_query`` up to
+    ``longest``, and ``longest``, the one with the least work. Longer blocks waste less on the
+    overlap (each block advances ``n - k_query`` offsets) but cost more per query spectrum;
+    the model counts real
+    operations: the query's spectra (``h x 32`` FFTs), the blocks' spectra (``32`` per block),
+    the complex products (``f x h x 32`` per block) and the inverse FFTs (``h`` per block)."""
+    best_n, best_cost = longest, math.inf
+    for n in sorted({2**e for e in range(8, 31) if 2**e <= longest} | {longest}):
+        if n >= 2 * k_query or n == longest:
+            blocks = -(-total_frames // max(1, n - k_query))
+            fft = 2.5 * n * math.log2(n)
+            cost = (
+                n_hypotheses * N_BITS * fft
+                + blocks * N_BITS * fft
+                + blocks * (n // 2 + 1) * n_hypotheses * N_BITS * 8
+                + blocks * n_hypotheses * fft
+            )
+            if cost < best_cost:
+                best_n, best_cost = n, cost
+    return best_n
+
+
+#: hypotheses whose query spectra are held and correlated at once (see :func:`dense_search`).
+_HYPOTHESES_PER_PRODUCT = 16
 
 
 def dense_log10p(z: float, log10_trials: float) -> float:
@@ -264,8 +312,7 @@ def dense_search(
         raise ParameterError(f"query spectrogram must be [n_frames, >= {N_BITS + 1} bins], got {q.shape}")
     if q.shape[0] < cfg.min_query_frames or not refs.total_frames:
         return None
-    n = cfg.block_frames
-    longest = n // 2  # queries are cut to half a block (in reference frames)
+    longest = cfg.block_frames // 2  # queries are cut to half the longest block (reference frames)
     n_h = len(scales)
     sums = np.zeros(n_h)
     sumsq = np.zeros(n_h)
@@ -273,41 +320,65 @@ def dense_search(
     best_val = np.full(n_h, -np.inf)
     best_at: list[tuple[int, int]] = [(-1, -1)] * n_h
     mapped: list[np.ndarray | None] = []
+    by_scale: dict[float, np.ndarray] = {}  # the time mapping is shared by a scale's shifts
     for s, k in zip(scales, shifts, strict=True):
-        sg = _mapped_signs(q, float(s), float(k))[:longest]
+        if float(s) not in by_scale:
+            by_scale[float(s)] = _time_mapped(q, float(s))
+        sg = _shifted_signs(by_scale[float(s)], float(k))[:longest]
         mapped.append(sg.astype(np.int8) if sg.shape[0] >= cfg.min_query_frames else None)
     if not any(m is not None for m in mapped):
         return None
-    hop = n - max(m.shape[0] for m in mapped if m is not None)
     total = refs.total_frames
+    k_query = max(m.shape[0] for m in mapped if m is not None)
+    n = fft_length(k_query, total, sum(m is not None for m in mapped), cfg.block_frames)
+    hop = n - k_query
     starts = np.arange(0, total, hop, dtype=np.int64)
     pos = starts[:, None] + np.arange(hop)[None, :]  # the offset of each correlation value
     inside = pos < total
     end = np.where(inside, refs.ends[refs.owner[np.minimum(pos, total - 1)]], -1)
+    # the query's spectra are taken for a few hypotheses at a time (memory: about
+    # _HYPOTHESES_PER_PRODUCT x 32 x block_frames x 4 bytes), and each block batch is correlated
+    # with them in one batched complex matrix product over frequency: [f, h, 32] @ [f, 32, b]
+    live_h = [h for h, m in enumerate(mapped) if m is not None]
     for lo in range(0, len(starts), cfg.batch_blocks):
         hi = min(lo + cfg.batch_blocks, len(starts))
-        spec = refs.spectra(starts[lo:hi])
-        for h, mapped_h in enumerate(mapped):
-            if mapped_h is None:
+        ok_by_half: dict[int, np.ndarray] = {}  # hypotheses with queries of one length share it
+        spec_t = np.ascontiguousarray(refs.spectra(starts[lo:hi], n).transpose(2, 1, 0))  # [f, 32, b]
+        for c0 in range(0, len(live_h), _HYPOTHESES_PER_PRODUCT):
+            chunk = live_h[c0 : c0 + _HYPOTHESES_PER_PRODUCT]
+            # offsets whose query lies at least half inside the reference, per hypothesis
+            oks = []
+            for h in chunk:
+                half = mapped[h].shape[0] // 2  # type: ignore[union-attr]
+                if half not in ok_by_half:
+                    ok_by_half[half] = (pos[lo:hi] + half) <= end[lo:hi]
+                oks.append(ok_by_half[half])
+            todo = [j for j, ok in enumerate(oks) if ok.any()]
+            if not todo:
                 continue
-            sg = mapped_h
-            kq = sg.shape[0]
-            # offsets whose query lies at least half inside the reference
-            ok = (pos[lo:hi] + kq // 2) <= end[lo:hi]
-            if not ok.any():
-                continue
-            qf = np.conj(scipy.fft.rfft(sg.T.astype(np.float32), n=n, axis=1)).astype(np.complex64)
-            c = scipy.fft.irfft(np.einsum("mf,bmf->bf", qf, spec), n=n, axis=1)[:, :hop]
-            v = c[ok]
-            sums[h] += float(v.sum(dtype=np.float64))
-            sumsq[h] += float(np.square(v, dtype=np.float64).sum())
-            counts[h] += v.size
-            c = np.where(ok, c, -np.inf)
-            i = int(np.argmax(c))
-            if c.flat[i] > best_val[h]:
-                bi, o = divmod(i, hop)
-                best_val[h] = float(c.flat[i])
-                best_at[h] = (lo + bi, o)
+            k_max = max(mapped[chunk[j]].shape[0] for j in todo)  # type: ignore[union-attr]
+            sg = np.zeros((len(todo), N_BITS, k_max), dtype=np.float32)
+            for i, j in enumerate(todo):
+                m = mapped[chunk[j]]
+                assert m is not None
+                sg[i, :, : m.shape[0]] = m.T
+            qf = scipy.fft.rfft(sg, n=n, axis=2)  # [h, 32, f]
+            qf_t = np.ascontiguousarray(np.conj(qf, out=qf).transpose(2, 0, 1))  # [f, h, 32]
+            prod = np.ascontiguousarray(np.matmul(qf_t, spec_t).transpose(1, 2, 0))  # [h, b, f]
+            corr = scipy.fft.irfft(prod, n=n, axis=2)[:, :, :hop]  # [h, b, hop]
+            for i, j in enumerate(todo):
+                h, ok = chunk[j], oks[j]
+                c = corr[i]
+                v = c[ok]
+                sums[h] += float(v.sum(dtype=np.float64))
+                sumsq[h] += float(np.square(v, dtype=np.float64).sum())
+                counts[h] += v.size
+                c = np.where(ok, c, -np.inf)
+                at = int(np.argmax(c))
+                if c.flat[at] > best_val[h]:
+                    bi, o = divmod(at, hop)
+                    best_val[h] = float(c.flat[at])
+                    best_at[h] = (lo + bi, o)
     live = counts > 1
     if not live.any():
         return None
