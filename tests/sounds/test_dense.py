@@ -9,12 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.signal
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from music import make_notes, render, speech_like
 from reelsense.errors import ParameterError
 from reelsense.sounds import SoundIndex
 from reelsense.sounds._tables import SearchIndex
-from reelsense.sounds.dense import DenseConfig, DenseReferences, dense_search, frame_bits, unpack_bits
+from reelsense.sounds.dense import (
+    DenseConfig,
+    DenseReferences,
+    dense_search,
+    fft_length,
+    frame_bits,
+    unpack_bits,
+)
 from reelsense.sounds.fingerprint import FingerprintParams, log_spectrogram, peaks_of
 from reelsense.sounds.index import _index
 from reelsense.sounds.match import MatchConfig, dense_grid, match_query, prepare_query
@@ -176,3 +185,43 @@ def test_sound_info_counts_peaks_not_frames(tmp_path: Path, music: list[np.ndarr
         arrays = _index.peak_arrays(music[0], SR, P)
         assert infos["a"].n_peaks == arrays["peak_times"].shape[0] < arrays["frame_bits"].shape[0]
         assert index.stats().total_peaks == sum(s.n_peaks for s in infos.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    k_query=st.integers(2, 8192),
+    total=st.integers(1, 10**8),
+    n_hyp=st.integers(1, 400),
+    longest=st.sampled_from([256, 1000, 4096, 16384]),
+)
+def test_fft_length_holds_the_query_and_stays_within_the_longest(
+    k_query: int, total: int, n_hyp: int, longest: int
+) -> None:
+    k_query = min(k_query, longest // 2)  # dense_search cuts queries to half the longest block
+    n = fft_length(k_query, total, n_hyp, longest)
+    assert n == longest or (n >= 2 * k_query and n & (n - 1) == 0)
+    assert 256 <= n <= longest or n == longest
+
+
+def test_the_block_length_does_not_change_the_answer(music: list[np.ndarray]) -> None:
+    """The blocks (FFT length, overlap, batches) only organise the work: the best alignment
+    and its statistics are the same whatever the longest block and batch size."""
+    clip = music[1][int(12.0 * SR) : int(22.0 * SR)]
+    spec = log_spectrogram(room_voice_noise(clip, seed=3), SR, P)
+    bits = [frame_bits(log_spectrogram(x, SR, P)) for x in music]
+    hits = [
+        dense_search(
+            spec, DenseReferences(bits, DenseConfig(block_frames=b, batch_blocks=c)), *dense_grid(C, P)
+        )
+        for b, c in ((16384, 64), (2048, 64), (1024, 2))
+    ]
+    assert all(h is not None for h in hits)
+    first = hits[0]
+    for h in hits[1:]:
+        assert (h.sound, h.offset_frames, h.scale, h.shift_bins) == (  # type: ignore[union-attr]
+            first.sound,
+            first.offset_frames,
+            first.scale,
+            first.shift_bins,  # type: ignore[union-attr]
+        )
+        assert h.z == pytest.approx(first.z, rel=1e-4)  # type: ignore[union-attr]

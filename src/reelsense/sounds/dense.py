@@ -43,6 +43,7 @@ __all__ = [
     "DenseReferences",
     "combined_score",
     "dense_search",
+    "fft_length",
     "frame_bits",
     "unpack_bits",
 ]
