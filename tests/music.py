@@ -52,3 +52,32 @@ def speech_like(seconds: float, sample_rate: int = 22050) -> np.ndarray:
     phase = 2 * np.pi * np.cumsum(140 + 40 * np.sin(2 * np.pi * 1.3 * t)) / sample_rate
     env = np.clip(np.sin(2 * np.pi * 4.0 * t), 0, None)
     return (0.2 * env * sum(np.sin(h * phase) / h for h in range(1, 12))).astype(np.float32)
+
+
+def _rms(v: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(v, dtype=np.float64)))) + 1e-12
+
+
+def room_voice_noise(
+    x: np.ndarray, seed: int, voice_db: float = 0.0, noise_db: float = 0.0, sample_rate: int = 11025
+) -> np.ndarray:
+    """``x`` in a room (convolved with a 0.8 s exponentially decaying noise response), under a
+    speech-like voice and white noise, each ``*_db`` under the reverberant music (RMS)."""
+    import scipy.signal
+
+    rng = np.random.default_rng(seed)
+    rt = 0.8
+    t = np.arange(int(rt * sample_rate)) / sample_rate
+    ir = rng.standard_normal(t.size) * np.exp(-6.9 * t / rt)
+    ir[0] = 1.0
+    ir /= np.sqrt(np.sum(ir**2))
+    y = scipy.signal.fftconvolve(x, ir)[: x.size]
+    voice = speech_like(x.size / sample_rate + 1.0, sample_rate)[: x.size]
+    noise = rng.standard_normal(x.size)
+    y = (
+        y
+        + voice * _rms(y) / _rms(voice) * 10 ** (-voice_db / 20)
+        + noise * _rms(y) / _rms(noise) * 10 ** (-noise_db / 20)
+    )
+    out: np.ndarray = y.astype(np.float32)
+    return out

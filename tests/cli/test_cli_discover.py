@@ -191,3 +191,32 @@ def test_hashtag_links_from_a_table_and_the_switch(videos: Path, tmp_path: Path)
     assert r.exit_code == 0, r.output
     row = _rows(out)["d0001"]
     assert row["n_videos"] == "2" and row["n_hashtag_linked"] == "0"
+
+
+def test_the_commands_default_to_the_engines_parameters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sounds discover` and `sounds trends` pass the engine's own defaults, and
+    `--second-chance` (as in `sounds match`) reaches the discovery parameters."""
+    from reelsense.cli import discover as cli_discover
+    from reelsense.sounds import DiscoveryParams
+
+    seen: list[DiscoveryParams] = []
+    real = cli_discover._params
+
+    def record(*args: object) -> DiscoveryParams:
+        seen.append(real(*args))  # type: ignore[arg-type]
+        return seen[-1]
+
+    monkeypatch.setattr(cli_discover, "_params", record)
+    clip = tmp_path / "a.wav"
+    clip.write_bytes(b"")  # the runs fail on it; the parameters are what is checked
+    runner = CliRunner()
+    runner.invoke(main, ["sounds", "discover", str(clip), "-o", str(tmp_path / "c.csv")])
+    runner.invoke(main, ["sounds", "discover", str(clip), "-o", str(tmp_path / "c.csv"), "--second-chance"])
+    runner.invoke(main, ["sounds", "trends", str(clip), "-o", str(tmp_path / "t.csv"), "--second-chance"])
+    assert seen == [
+        DiscoveryParams(),
+        DiscoveryParams(second_chance=True),
+        DiscoveryParams(second_chance=True),
+    ]

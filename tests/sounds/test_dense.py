@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.signal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from music import make_notes, render, speech_like
+from music import make_notes, render, room_voice_noise
 from reelsense.errors import ParameterError
 from reelsense.sounds import SoundIndex
 from reelsense.sounds._tables import SearchIndex
@@ -33,31 +32,6 @@ P = FingerprintParams()
 C = MatchConfig(dense_second_chance=True)
 DUR = 40.0
 SEEDS = (11, 12, 13)
-
-
-def _rms(v: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(v, dtype=np.float64)))) + 1e-12
-
-
-def room_voice_noise(x: np.ndarray, seed: int, voice_db: float = 0.0, noise_db: float = 0.0) -> np.ndarray:
-    """``x`` in a room (convolved with a 0.8 s exponentially decaying noise response), under a
-    speech-like voice and white noise, each ``*_db`` under the reverberant music (RMS)."""
-    rng = np.random.default_rng(seed)
-    rt = 0.8
-    t = np.arange(int(rt * SR)) / SR
-    ir = rng.standard_normal(t.size) * np.exp(-6.9 * t / rt)
-    ir[0] = 1.0
-    ir /= np.sqrt(np.sum(ir**2))
-    y = scipy.signal.fftconvolve(x, ir)[: x.size]
-    voice = speech_like(x.size / SR + 1.0, SR)[: x.size]
-    noise = rng.standard_normal(x.size)
-    y = (
-        y
-        + voice * _rms(y) / _rms(voice) * 10 ** (-voice_db / 20)
-        + noise * _rms(y) / _rms(noise) * 10 ** (-noise_db / 20)
-    )
-    out: np.ndarray = y.astype(np.float32)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from music import make_notes, render
+from music import make_notes, render, room_voice_noise
 from reelsense.errors import ItemFailedError, ParameterError
 from reelsense.sounds import SoundIndex
 from reelsense.sounds.discover import (
@@ -302,3 +302,19 @@ def test_placement_recovers_consistent_speeds_and_offsets(n, logv, starts, rnd) 
     rep = int(place.representative[0])
     np.testing.assert_allclose(place.speed, v / v[rep], rtol=1e-9)
     np.testing.assert_allclose(place.offset_seconds, (c - c[rep]) / v[rep], atol=1e-6)
+
+
+def test_second_chance_names_a_reverberant_use_under_a_voice(tmp_path: Path) -> None:
+    """A library sound in a room under a voice-over and noise, which the peak search misses:
+    with ``second_chance`` the library look-up still names it; without, it does not."""
+    sr = 11025
+    songs = {f"song{seed}": render(make_notes(seed, 40.0), 40.0, sr) for seed in (11, 12, 13)}
+    with SoundIndex.create(tmp_path / "lib.rsidx") as index:
+        for name, song in songs.items():
+            index.add_array(name, song, sr)
+    clip = AudioClip("roomy", room_voice_noise(songs["song12"][12 * sr : 22 * sr], seed=3), sr)
+    plain = discover_sounds([clip], index=tmp_path / "lib.rsidx")
+    assert plain.videos[0].library_sound is None
+    found = discover_sounds([clip], index=tmp_path / "lib.rsidx", params=DiscoveryParams(second_chance=True))
+    assert found.videos[0].library_sound == "song12"
+    assert found.videos[0].offset_seconds == pytest.approx(12.0, abs=0.3)

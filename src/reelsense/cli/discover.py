@@ -29,12 +29,14 @@ if TYPE_CHECKING:
 __all__ = ["discover", "trends"]
 
 
-def _params(min_score: float, min_support: int, neighbours: int) -> DiscoveryParams:
+def _params(min_score: float, min_support: int, neighbours: int, second_chance: bool) -> DiscoveryParams:
     from reelsense.errors import ReelsenseError
     from reelsense.sounds import DiscoveryParams
 
     try:
-        return DiscoveryParams(min_score=min_score, min_support=min_support, neighbours=neighbours)
+        return DiscoveryParams(
+            min_score=min_score, min_support=min_support, neighbours=neighbours, second_chance=second_chance
+        )
     except ReelsenseError as exc:
         raise click.BadParameter(str(exc)) from exc
 
@@ -47,8 +49,12 @@ _common = [
     min_score_option,
     click.option("--min-support", default=2, show_default=True, type=click.IntRange(1),
                  help="Consistent links (from distinct videos) needed to merge two groups."),
-    click.option("--neighbours", default=12, show_default=True, type=click.IntRange(1),
+    click.option("--neighbours", default=8, show_default=True, type=click.IntRange(1),
                  help="Matches kept per video."),
+    click.option("--second-chance", is_flag=True,
+                 help="With --sound-index: also run the dense second chance on videos the library's "
+                 "peak search leaves unmatched or weak (reverb + voice-over + noise), at a CPU cost "
+                 "per such video linear in the library's length."),
     strict_option,
     progress_option,
     verbosity_options,
@@ -79,6 +85,7 @@ def discover(
     min_score: float,
     min_support: int,
     neighbours: int,
+    second_chance: bool,
     strict: bool,
     progress: bool | None,
 ) -> None:
@@ -93,7 +100,7 @@ def discover(
     check_suffix(output, (".csv",), "sounds discover writes CSV")
     if summary is not None:
         check_suffix(summary, (".csv",), "the summary is CSV", option="--summary")
-    params = _params(min_score, min_support, neighbours)
+    params = _params(min_score, min_support, neighbours, second_chance)
     with library_errors():
         found = media_ids(inputs)
         with stage_bars(progress) as update:
@@ -169,6 +176,7 @@ def trends(
     min_score: float,
     min_support: int,
     neighbours: int,
+    second_chance: bool,
     strict: bool,
     progress: bool | None,
 ) -> None:
@@ -185,7 +193,7 @@ def trends(
     check_suffix(output, (".csv",), "sounds trends writes CSV")
     if report is not None:
         check_suffix(report, (".html", ".htm"), "the report is HTML", option="--report")
-    params = _params(min_score, min_support, neighbours)
+    params = _params(min_score, min_support, neighbours, second_chance)
     with library_errors(), stage_bars(progress) as update:
         result = trend_report(
             inputs,

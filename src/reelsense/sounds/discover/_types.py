@@ -68,7 +68,12 @@ class DiscoveryParams:
 
     ``min_score``: calibrated score a video-to-video match needs to count as an edge (2.0:
     estimated false-match probability 1 % per video). ``library_threshold``: score a match
-    against the library needs (None: the index's default). ``neighbours``: matches kept per
+    against the library needs (None: the index's default). ``second_chance``: the library
+    look-up also runs the dense second chance
+    (:attr:`~reelsense.sounds.MatchConfig.dense_second_chance`) on videos its peak search
+    leaves unmatched or weak: finds library sounds under reverb + voice-over + noise, at a CPU
+    cost per such video linear in the library's length (off: the clustering handles those
+    videos, and every video without a library sound would pay it). ``neighbours``: matches kept per
     video. ``min_support``/``join_score``/``merge_score``/``scale_tolerance``: merge rules of
     :func:`cluster_graph` (``supported`` clustering).
     """
@@ -78,6 +83,7 @@ class DiscoveryParams:
     library: LibraryUse = "anchors"
     min_score: float = 2.0
     library_threshold: float | None = None
+    second_chance: bool = False
     neighbours: int = 8
     min_support: int = 2
     join_score: float = 10.0

@@ -86,9 +86,9 @@ def init_worker(
 
     ``trusted``: the search file versions the parent checked (:meth:`SoundIndex.prepare_search`)."""
     global _STATE
-    # the library look-up is a pre-pass: the clustering handles what it leaves, so it skips the
-    # dense second chance (seconds per video that no library sound matches)
-    lookup = MatchConfig(dense_second_chance=False)
+    # the library look-up is a pre-pass: the clustering handles what it leaves, so the dense
+    # second chance (CPU per video that no library sound matches) runs only when asked for
+    lookup = MatchConfig(dense_second_chance=params.second_chance)
     index = None
     if index_path is not None:
         index = SoundIndex.open(index_path, readonly=True, config=lookup, trusted=trusted)
