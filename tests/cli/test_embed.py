@@ -57,6 +57,7 @@ def test_help_lists_options() -> None:
         "--precision",
         "--frames",
         "--sound-index",
+        "--second-chance",
         "--discover-sounds",
         "--embedding-dim",
         "--frame-vectors",
@@ -126,6 +127,8 @@ def test_bad_invocations(small_dir: Path, tmp_path: Path) -> None:
     bad_manifest.write_text("caption\nx\n", encoding="utf-8")
     code, output = _invoke(str(small_dir), "-o", out, "--manifest", str(bad_manifest))
     assert code == 1 and "m.csv" in output and "'path' or 'id' column" in output
+    code, output = _invoke(str(small_dir), "-o", out, "--second-chance")
+    assert code == 2 and "--second-chance needs --sound-index" in output
     assert not Path(out).exists()
 
 

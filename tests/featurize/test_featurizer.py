@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from media import write_audio, write_video
-from music import make_notes, render
+from music import make_notes, render, room_voice_noise
 from reelsense.errors import ParameterError
 from reelsense.featurize import FeaturizerConfig, VideoFeaturizer
 from reelsense.featurize._corpus import assign_cluster_keys
@@ -233,3 +233,32 @@ def test_discovery_sees_the_videos_in_id_order_whatever_the_row_order() -> None:
         with pytest.raises(SeenError):
             cluster_sound_table(rows, FusionConfig(), Discoverer("t", run, residual_only=False))
     assert seen == [["a", "b", "c", "d"]] * 2
+
+
+def test_second_chance_finds_a_reverberant_use_under_a_voice(tmp_path: Path) -> None:
+    """``second_chance`` reaches the sound match: a library song in a room under a voice-over
+    and noise, which the peak search misses, is found with it and not without."""
+    lib, videos = tmp_path / "lib", tmp_path / "videos"
+    lib.mkdir()
+    videos.mkdir()
+    songs = {f"song{seed}": render(make_notes(seed, 40.0), 40.0, SR) for seed in (11, 12, 13)}
+    for name, song in songs.items():
+        write_audio(lib / f"{name}.wav", song, sample_rate=SR)
+    roomy = room_voice_noise(songs["song12"][12 * SR : 22 * SR], seed=4, sample_rate=SR)
+    write_audio(videos / "roomy.wav", roomy, sample_rate=SR)  # lossless: the same samples everywhere
+    with pytest.raises(ParameterError, match="second_chance=True needs a sound_index"):
+        FeaturizerConfig(second_chance=True)
+    found = {}
+    for second_chance in (False, True):
+        config = FeaturizerConfig(
+            preset="tiny", device="cpu", sound_index=str(lib), second_chance=second_chance
+        )
+        assert ("second_chance" in config.record()) is second_chance  # older outputs still resume
+        with VideoFeaturizer(config) as fz:
+            stage = next(s for s in fz.worker_stages() if s.name == "sound_match")
+            assert ("second_chance" in stage.options()) is second_chance
+            (out,) = fz.featurize_many([videos])
+        found[second_chance] = out.sound
+    assert found[False].sound_id is None
+    assert found[True].sound_id == "song12"
+    assert abs(found[True].offset_seconds - 12.0) < 0.3

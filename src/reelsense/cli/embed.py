@@ -34,6 +34,7 @@ _OPTION_OF = {
     "frame_vectors": "--frame-vectors",
     "sound_index": "--sound-index",
     "discover_sounds": "--discover-sounds",
+    "second_chance": "--second-chance",
     "fusion": "--embedding-dim",
     "audio_sample_rate": "--sample-rate",
     "limit_duration_seconds": "--limit-duration",
@@ -255,6 +256,13 @@ def format_summary(summary: EmbedSummary) -> str:
     "sound-identity component of the embedding.",
 )
 @click.option(
+    "--second-chance",
+    is_flag=True,
+    help="With --sound-index: also run the dense second chance on videos the peak search leaves "
+    "unmatched or weak (reverb + voice-over + noise), in the match and in --discover-sounds' library "
+    "look-up, at a CPU cost per such video linear in the index's length.",
+)
+@click.option(
     "--discover-sounds",
     is_flag=True,
     help="After the per-video pass, group the videos that share a sound (no library needed) "
@@ -322,6 +330,7 @@ def embed(
     precision: str,
     frames: str | None,
     sound_index: Path | None,
+    second_chance: bool,
     discover_sounds: bool,
     embedding_dim: int,
     frame_vectors: bool,
@@ -376,6 +385,8 @@ def embed(
             gpus_per_actor = 1.0
     if preset == "none" and (sound_index or discover_sounds or frame_vectors or frames):
         raise click.UsageError("--preset none computes no embedding: drop the embedding options")
+    if second_chance and not sound_index:
+        raise click.UsageError("--second-chance needs --sound-index (it is part of the sound match)")
 
     from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -392,6 +403,7 @@ def embed(
             frame_vectors=frame_vectors,
             batch_size=batch_size,
             sound_index=str(sound_index) if sound_index else None,
+            second_chance=second_chance,
             discover_sounds=discover_sounds,
             fusion=FusionConfig(dim=embedding_dim),
             audio_sample_rate=sample_rate,

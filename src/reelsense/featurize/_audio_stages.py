@@ -111,19 +111,21 @@ SOUND_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("sound_pitch_semitones", pa.float64()),
 )
 
-_OPEN_INDEXES: dict[str, SoundIndex] = {}
+_OPEN_INDEXES: dict[tuple[str, bool], SoundIndex] = {}
 _OPEN_LOCK = threading.Lock()
 
 
-def _open_index(path: str, trusted: frozenset[FileVersion]) -> SoundIndex:
-    """The index at ``path``, opened read-only once per process."""
+def _open_index(path: str, trusted: frozenset[FileVersion], second_chance: bool = False) -> SoundIndex:
+    """The index at ``path``, opened read-only once per process (and per matcher setting)."""
     from reelsense.sounds.index import SoundIndex
+    from reelsense.sounds.match import MatchConfig
 
     with _OPEN_LOCK:
-        index = _OPEN_INDEXES.get(path)
+        index = _OPEN_INDEXES.get((path, second_chance))
         if index is None:
-            index = SoundIndex.open(path, readonly=True, trusted=trusted)
-            _OPEN_INDEXES[path] = index
+            config = MatchConfig(dense_second_chance=second_chance)
+            index = SoundIndex.open(path, readonly=True, trusted=trusted, config=config)
+            _OPEN_INDEXES[(path, second_chance)] = index
         return index
 
 
@@ -156,12 +158,14 @@ class SoundMatchStage:
     """The best match of the soundtrack in a sound index: ``sound_id``, ``sound_score``
     (calibrated, ``-log10`` false-match probability), ``sound_offset_seconds`` (in the
     reference), ``sound_speed`` (time scale; 1.25 = sped up 25 %), ``sound_tempo``,
-    ``sound_pitch_semitones``. All null when nothing passes the threshold or without audio."""
+    ``sound_pitch_semitones``. All null when nothing passes the threshold or without audio.
+    ``second_chance``: the matcher's dense second chance (see :class:`FeaturizerConfig`)."""
 
     index_path: str
     digest: str = ""
     threshold: float | None = None
     trusted: frozenset[FileVersion] = frozenset()  # search file versions the parent checked
+    second_chance: bool = False
     name: str = "sound_match"
     version: int = 1
     needs_audio: bool = True
@@ -172,12 +176,15 @@ class SoundMatchStage:
         return tuple(pa.field(name, kind) for name, kind in SOUND_COLUMNS)
 
     def options(self) -> dict[str, Any]:
-        return {"index_sha256": self.digest, "threshold": self.threshold}
+        options: dict[str, Any] = {"index_sha256": self.digest, "threshold": self.threshold}
+        if self.second_chance:  # only when set: outputs made before the option still resume
+            options["second_chance"] = True
+        return options
 
     def process(self, media: DecodedMedia) -> dict[str, Any]:
         if media.audio is None or media.audio.samples.size == 0:
             return {}
-        index = _open_index(self.index_path, self.trusted)
+        index = _open_index(self.index_path, self.trusted, self.second_chance)
         matches = index.match(media.audio.samples, media.audio.sample_rate, top_k=1, threshold=self.threshold)
         if not matches:
             return {}

@@ -52,6 +52,11 @@ class FeaturizerConfig:
         sound_index: a sound index file (``reelsense sounds add``), or a folder of reference
             sounds indexed on the fly; adds the sound match columns and the sound-identity
             component of the embedding.
+        second_chance: with ``sound_index``, also run the dense second chance of the sound
+            match (:attr:`~reelsense.sounds.MatchConfig.dense_second_chance`) on videos the
+            peak search leaves unmatched or weak, in the per-video match and in the discovery's
+            library look-up: finds reverberant uses under a voice-over and noise, at a CPU cost
+            per such video linear in the index's length.
         discover_sounds: after the per-video pass, group the videos that share a sound (no
             library needed) into ``sound_cluster`` and fuse it into the embeddings.
         presence: speech/music presence columns.
@@ -69,6 +74,7 @@ class FeaturizerConfig:
     frame_vectors: bool = False
     batch_size: int | None = None
     sound_index: str | None = None
+    second_chance: bool = False
     discover_sounds: bool = False
     presence: bool = True
     fusion: FusionConfig = field(default_factory=FusionConfig)
@@ -79,6 +85,8 @@ class FeaturizerConfig:
     def __post_init__(self) -> None:
         if self.sound_index is not None and not isinstance(self.sound_index, str):
             object.__setattr__(self, "sound_index", os.fspath(self.sound_index))
+        if self.second_chance and self.sound_index is None:
+            raise ParameterError("second_chance=True needs a sound_index (it is part of the sound match)")
         if self.precision not in _PRECISIONS:
             raise ParameterError(f"precision={self.precision!r} must be one of {', '.join(_PRECISIONS)}")
         if self.pooling not in _POOLINGS:
@@ -110,8 +118,10 @@ class FeaturizerConfig:
     def record(self) -> dict[str, object]:
         """The fields that shape the rows, JSON-able (written into the output as
         ``reelsense.featurizer`` and compared before a resume loads any model). The sound
-        index is recorded as used or not: its content is compared by digest later."""
+        index is recorded as used or not: its content is compared by digest later;
+        ``second_chance`` only when set (outputs made before it existed still resume)."""
         frames = asdict(self.frames) if isinstance(self.frames, FrameSampling) else self.frames
+        extra: dict[str, object] = {"second_chance": True} if self.second_chance else {}
         return {
             "preset": self.preset,
             "frames": frames,
@@ -123,6 +133,7 @@ class FeaturizerConfig:
             "fusion": self.fusion.to_dict(),
             "audio_sample_rate": self.audio_sample_rate,
             "limit_duration_seconds": self.limit_duration_seconds,
+            **extra,
         }
 
     @property

@@ -271,7 +271,10 @@ def check_resume(
         method = json.loads(metadata.get(CLUSTERS_KEY, "{}")).get("method")
     except json.JSONDecodeError:
         return False
-    return bool(method) and method == (discoverer or default_discoverer(None)).name
+    return (
+        bool(method)
+        and method == (discoverer or default_discoverer(None, second_chance=config.second_chance)).name
+    )
 
 
 def _embed(
@@ -286,7 +289,7 @@ def _embed(
     config = featurizer.config
     post_pass = None
     if config.discover_sounds:
-        chosen = discoverer or default_discoverer(featurizer.sound_index)
+        chosen = discoverer or default_discoverer(featurizer.sound_index, second_chance=config.second_chance)
 
         def post_pass(table: pa.Table) -> pa.Table:
             clustered, grouped = cluster_sound_table(table, config.fusion, chosen)

@@ -222,7 +222,14 @@ class VideoFeaturizer:
         if self.sound_index:
             assert self._index_digest is not None
             checked = self._index_digest.checked
-            stages.append(SoundMatchStage(self.sound_index, digest=self._digest, trusted=checked))
+            stages.append(
+                SoundMatchStage(
+                    self.sound_index,
+                    digest=self._digest,
+                    trusted=checked,
+                    second_chance=self.config.second_chance,
+                )
+            )
         if self._audio_in_workers is not None:
             stages.append(self._audio_in_workers)
         return tuple(stages)
