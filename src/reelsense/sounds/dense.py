@@ -63,7 +63,8 @@ class DenseConfig:
     to that, so blocks overlap by at most half; each search picks the length with the least
     work for its query, :func:`fft_length`);
     ``min_query_frames``: shorter queries are not searched; ``batch_blocks``: reference blocks
-    held in memory at once (bounds memory: about ``batch_blocks * block_frames * 128`` bytes).
+    correlated at once (their spectra take about ``batch_blocks * n * 256`` bytes at FFT length
+    ``n``, in two layouts; the query's spectra for one product about ``16 * 32 * n * 16``).
     """
 
     scale_step: float = 0.015
@@ -320,13 +321,14 @@ def dense_search(
     counts = np.zeros(n_h)
     best_val = np.full(n_h, -np.inf)
     best_at: list[tuple[int, int]] = [(-1, -1)] * n_h
-    mapped: list[np.ndarray | None] = []
-    by_scale: dict[float, np.ndarray] = {}  # the time mapping is shared by a scale's shifts
-    for s, k in zip(scales, shifts, strict=True):
-        if float(s) not in by_scale:
-            by_scale[float(s)] = _time_mapped(q, float(s))
-        sg = _shifted_signs(by_scale[float(s)], float(k))[:longest]
-        mapped.append(sg.astype(np.int8) if sg.shape[0] >= cfg.min_query_frames else None)
+    mapped: list[np.ndarray | None] = [None] * n_h
+    scale_of = np.asarray(scales, dtype=np.float64)
+    for s in np.unique(scale_of):  # one time mapping per scale, shared by its shifts
+        # a frame's bits need it and the frame before: cutting first changes none of the kept bits
+        qt = _time_mapped(q, float(s))[:, :longest]
+        for at_scale in np.flatnonzero(scale_of == s).tolist():
+            sg = _shifted_signs(qt, float(shifts[at_scale]))
+            mapped[at_scale] = sg.astype(np.int8) if sg.shape[0] >= cfg.min_query_frames else None
     if not any(m is not None for m in mapped):
         return None
     total = refs.total_frames
