@@ -340,7 +340,7 @@ def dense_search(
     inside = pos < total
     end = np.where(inside, refs.ends[refs.owner[np.minimum(pos, total - 1)]], -1)
     # the query's spectra are taken for a few hypotheses at a time (memory: about
-    # _HYPOTHESES_PER_PRODUCT x 32 x block_frames x 4 bytes), and each block batch is correlated
+    # _HYPOTHESES_PER_PRODUCT x 32 x n x 4 bytes at FFT length n), and each block batch is correlated
     # with them in one batched complex matrix product over frequency: [f, h, 32] @ [f, 32, b]
     live_h = [h for h, m in enumerate(mapped) if m is not None]
     for lo in range(0, len(starts), cfg.batch_blocks):
