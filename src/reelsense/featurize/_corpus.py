@@ -271,10 +271,14 @@ def check_resume(
         method = json.loads(metadata.get(CLUSTERS_KEY, "{}")).get("method")
     except json.JSONDecodeError:
         return False
-    return (
-        bool(method)
-        and method == (discoverer or default_discoverer(None, second_chance=config.second_chance)).name
-    )
+    return bool(method) and method == (discoverer or _default_discoverer(None, config)).name
+
+
+def _default_discoverer(index: str | None, config: FeaturizerConfig) -> Discoverer:
+    """The default discovery, with the sound match's ``second_chance`` in its library look-up."""
+    from reelsense.sounds.discover import DiscoveryParams
+
+    return default_discoverer(index, params=DiscoveryParams(second_chance=config.second_chance))
 
 
 def _embed(
@@ -289,7 +293,7 @@ def _embed(
     config = featurizer.config
     post_pass = None
     if config.discover_sounds:
-        chosen = discoverer or default_discoverer(featurizer.sound_index, second_chance=config.second_chance)
+        chosen = discoverer or _default_discoverer(featurizer.sound_index, config)
 
         def post_pass(table: pa.Table) -> pa.Table:
             clustered, grouped = cluster_sound_table(table, config.fusion, chosen)

@@ -10,7 +10,6 @@ The grouping itself is :func:`reelsense.sounds.discover.discover_sounds`, the en
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -70,12 +69,9 @@ def default_discoverer(
     *,
     params: DiscoveryParams | None = None,
     workers: int | None = None,
-    second_chance: bool = False,
 ) -> Discoverer:
     """The discovery used by ``embed_corpus(discover_sounds=True)``: the engine's defaults
-    (:class:`~reelsense.sounds.discover.DiscoveryParams`) unless ``params`` says otherwise;
-    ``second_chance`` turns on the dense second chance of the library look-up (as
-    ``FeaturizerConfig.second_chance`` does for the per-video match).
+    (:class:`~reelsense.sounds.discover.DiscoveryParams`) unless ``params`` says otherwise.
 
     With ``library="residual"`` the discoverer is given only the videos the sound index did
     not identify and runs without the index; with ``"anchors"`` it is given every video and
@@ -84,8 +80,6 @@ def default_discoverer(
     from reelsense.sounds.discover import DiscoveryParams
 
     params = params or DiscoveryParams()
-    if second_chance and not params.second_chance:
-        params = dataclasses.replace(params, second_chance=True)
     residual = params.library == "residual"
     library = None if residual else index
     name = (

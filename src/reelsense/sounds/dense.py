@@ -112,12 +112,19 @@ def _band_edges(n_bins: int, n_bands: int) -> np.ndarray:
 
 def _band_db(spectrogram_db: np.ndarray, n_bands: int) -> np.ndarray:
     """Mean power per band in dB, float32 ``[n_frames, n_bands]``."""
-    s = np.asarray(spectrogram_db, dtype=np.float32)
-    edges = _band_edges(s.shape[1], n_bands)
-    p = np.power(np.float32(10.0), s / np.float32(10.0))
-    cs = np.zeros((s.shape[0], s.shape[1] + 1), dtype=np.float32)
-    np.cumsum(p, axis=1, out=cs[:, 1:])
-    e = (cs[:, edges[1:]] - cs[:, edges[:-1]]) / np.diff(edges).astype(np.float32)
+    bin_major = np.ascontiguousarray(np.asarray(spectrogram_db, dtype=np.float32).T)
+    return np.ascontiguousarray(_band_db_bin_major(bin_major, n_bands).T)
+
+
+def _band_db_bin_major(spectrogram_db: np.ndarray, n_bands: int) -> np.ndarray:
+    """:func:`_band_db` of a bin-major spectrogram (``[n_bins, n_frames]`` float32), bin-major:
+    ``[n_bands, n_frames]``. Every step runs over whole rows of frames."""
+    m = spectrogram_db
+    edges = _band_edges(m.shape[0], n_bands)
+    power = np.power(np.float32(10.0), m / np.float32(10.0))
+    cs = np.zeros((m.shape[0] + 1, m.shape[1]), dtype=np.float32)
+    np.cumsum(power, axis=0, out=cs[1:])
+    e = (cs[edges[1:]] - cs[edges[:-1]]) / np.diff(edges).astype(np.float32)[:, None]
     out: np.ndarray = np.float32(10.0) * np.log10(np.maximum(e, np.float32(1e-10)))
     return out
 
@@ -171,8 +178,7 @@ def _time_mapped(spectrogram_db: np.ndarray, scale: float) -> np.ndarray:
 def _shifted_signs(time_mapped: np.ndarray, shift_bins: float) -> np.ndarray:
     """Sign bits ``[k, 32]`` of bin-major time-mapped frames (:func:`_time_mapped`) with their
     bins moved by ``shift_bins`` (linear interpolation); bits of bands that fall outside the
-    bins are 0. The same arithmetic as :func:`_signs` of :func:`_band_db`, laid out so that
-    each step runs over whole rows of frames."""
+    bins are 0."""
     qt = time_mapped
     n_bins = qt.shape[0]
     b = np.arange(n_bins, dtype=np.float64) - shift_bins
@@ -183,22 +189,10 @@ def _shifted_signs(time_mapped: np.ndarray, shift_bins: float) -> np.ndarray:
     fb = (bc - b0).astype(np.float32)[:, None]
     m = qt[b0] * (1 - fb) + qt[b1] * fb if fb.any() else qt[b0]
     edges = _band_edges(n_bins, N_BITS + 1)
-    power = np.power(np.float32(10.0), m / np.float32(10.0))
-    cs = np.zeros((n_bins + 1, m.shape[1]), dtype=np.float32)
-    np.cumsum(power, axis=0, out=cs[1:])
-    e = (cs[edges[1:]] - cs[edges[:-1]]) / np.diff(edges).astype(np.float32)[:, None]
-    band_db = np.float32(10.0) * np.log10(np.maximum(e, np.float32(1e-10)))
-    signs = _signs(np.ascontiguousarray(band_db.T))
+    signs = _signs(np.ascontiguousarray(_band_db_bin_major(m, N_BITS + 1).T))
     band_ok = np.array([bool(valid[edges[i] : edges[i + 1]].all()) for i in range(N_BITS + 1)])
     signs[:, ~(band_ok[:-1] & band_ok[1:])] = 0.0
     return signs
-
-
-def _mapped_signs(spectrogram_db: np.ndarray, scale: float, shift_bins: float) -> np.ndarray:
-    """The query's sign bits in the reference's axes under one hypothesis: frames resampled by
-    ``scale`` (reference frames per query frame) and bins moved by ``shift_bins`` (linear
-    interpolation); bits of bands that fall outside the query's bins are 0."""
-    return _shifted_signs(_time_mapped(spectrogram_db, scale), shift_bins)
 
 
 class DenseReferences:
