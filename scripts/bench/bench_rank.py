@@ -151,7 +151,7 @@ def synthetic(n_events: int, n_videos: int, n_users: int, seed: int, config: Ran
         "train_cpu_s": c2 - c1,
         "rank_cpu_s": c3 - c2,
         "users": n_users,
-        "feature_dim": model.prior_mean.size,
+        "feature_dim": model.info["feature_dim"],
         "em_iterations": model.info["em_iterations"],
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }

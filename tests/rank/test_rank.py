@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -171,20 +173,56 @@ def test_training_is_deterministic_and_round_trips(sim: Simulation, tmp_path: Pa
     log = read_events(events, sim.catalog.index).before(sim.users)
     first = train_ranker(sim.catalog, log, SMALL)
     second = train_ranker(sim.catalog, log, SMALL)
-    np.testing.assert_array_equal(first.prior_mean, second.prior_mean)
-    np.testing.assert_array_equal(first.prior_cov, second.prior_cov)
+    assert len(first.members) == SMALL.members == 3
+    for a, b in zip(first.members, second.members, strict=True):
+        np.testing.assert_array_equal(a.prior_mean, b.prior_mean)
+        np.testing.assert_array_equal(a.prior_cov, b.prior_cov)
     first.save(tmp_path / "model")
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["config.json", "model.safetensors"]
     loaded = load_model(tmp_path / "model")
     assert loaded.config == first.config
-    np.testing.assert_array_equal(
-        loaded.features.transform(sim.catalog), first.features.transform(sim.catalog)
-    )
+    for a, b in zip(loaded.members, first.members, strict=True):
+        np.testing.assert_array_equal(a.features.transform(sim.catalog), b.features.transform(sim.catalog))
+        np.testing.assert_array_equal(a.prior_cov, b.prior_cov)
+        assert a.noise_var == b.noise_var
     a, _ = rank_users(first, sim.catalog, log, sim.users)
     b, _ = rank_users(loaded, sim.catalog, log, sim.users)
     assert a == b
     with pytest.raises(ParameterError, match="not a rank model"):
         load_model(tmp_path)
+    meta = json.loads((tmp_path / "model" / "config.json").read_text())
+    (tmp_path / "model" / "config.json").write_text(json.dumps({**meta, "version": 1}))
+    with pytest.raises(ParameterError, match=r"version 1.*train it again"):
+        load_model(tmp_path / "model")
+
+
+def test_the_ensemble_averages_models_of_other_kmeans_seeds(sim: Simulation, tmp_path: Path) -> None:
+    """Member i is the model a single-member ranker learns with k-means seed ``seed + i``, and
+    a feed's scores are the mean of the members' predictions."""
+    events, _ = sim.write(tmp_path)
+    log = read_events(events, sim.catalog.index).before(sim.users)
+    ensemble = train_ranker(sim.catalog, log, SMALL)
+    singles = [
+        train_ranker(
+            sim.catalog,
+            log,
+            dataclasses.replace(SMALL, members=1, features=dataclasses.replace(SMALL.features, seed=i)),
+        )
+        for i in range(SMALL.members)
+    ]
+    for member, single in zip(ensemble.members, singles, strict=True):
+        np.testing.assert_allclose(member.prior_mean, single.members[0].prior_mean, rtol=1e-12, atol=1e-12)
+    centroids = [m.features.centroids["visual"][0] for m in ensemble.members]
+    assert not np.allclose(centroids[0], centroids[1])  # the members' partitions differ
+    feeds, _ = rank_users(ensemble, sim.catalog, log, sim.users, k=5)
+    single_scores = []
+    for single in singles:
+        every = rank_users(single, sim.catalog, log, sim.users, k=len(sim.catalog))[0]
+        single_scores.append({f.user_id: dict(zip(f.video_ids, f.scores, strict=True)) for f in every})
+    for feed in feeds[:10]:
+        for video, score in zip(feed.video_ids, feed.scores, strict=True):
+            mean = np.mean([s[feed.user_id][video] for s in single_scores])
+            assert score == pytest.approx(mean, rel=1e-4, abs=1e-4)
 
 
 def test_cli_rank_train_and_serve(sim: Simulation, tmp_path: Path) -> None:

@@ -13,7 +13,14 @@ from reelsense.rank._catalog import Catalog, read_catalog
 from reelsense.rank._events import EVENTS, EventLog, EventWeights, LogReport, read_events, read_users
 from reelsense.rank._features import FeatureConfig, FeatureMap, fit_features
 from reelsense.rank._fusion_files import apply_fusion_file, co_engagement_pairs, train_fusion_file
-from reelsense.rank._model import RANK_MODEL_VERSION, RankConfig, RankModel, load_model, train_ranker
+from reelsense.rank._model import (
+    RANK_MODEL_VERSION,
+    RankConfig,
+    RankMember,
+    RankModel,
+    load_model,
+    train_ranker,
+)
 from reelsense.rank._rank import Feed, RankReport, rank_users, select_diverse
 from reelsense.rank._run import FeedSummary, rank_files, train_files
 
@@ -29,6 +36,7 @@ __all__ = [
     "FeedSummary",
     "LogReport",
     "RankConfig",
+    "RankMember",
     "RankModel",
     "RankReport",
     "apply_fusion_file",

@@ -42,6 +42,9 @@ class FeatureConfig:
         coordinates: also use the projected coordinates as features (the cluster one-hots
             alone generalise better with a few dozen events per user).
         cluster_sizes: the ``k`` of each k-means scale.
+        kmeans_restarts: k-means runs per scale from different seedings; the one with the
+            lowest within-cluster sum of squares is kept (a single run's partition depends
+            much on its seeding, and so does the ranking).
         min_videos: a sound, uploader or hashtag gets a feature when at least this many
             videos have it.
         max_vocabulary: at most this many uploaders and this many hashtags (the most used).
@@ -55,6 +58,7 @@ class FeatureConfig:
     components: int = 32
     coordinates: bool = False
     cluster_sizes: tuple[int, ...] = (4, 8, 16, 32)
+    kmeans_restarts: int = 10
     min_videos: int = 2
     max_vocabulary: int = 128
     max_sounds: int = 256
@@ -68,6 +72,8 @@ class FeatureConfig:
             raise ParameterError(f"components={self.components} must be >= 1")
         if any(k < 2 for k in self.cluster_sizes):
             raise ParameterError(f"cluster_sizes={self.cluster_sizes} must all be >= 2")
+        if self.kmeans_restarts < 1:
+            raise ParameterError(f"kmeans_restarts={self.kmeans_restarts} must be >= 1")
         if self.min_videos < 1 or self.max_vocabulary < 0 or self.max_sounds < 0 or self.max_fit_videos < 2:
             raise ParameterError(
                 f"min_videos={self.min_videos}, max_vocabulary={self.max_vocabulary}, "
@@ -75,13 +81,30 @@ class FeatureConfig:
             )
 
 
-def kmeans(x: np.ndarray, k: int, *, seed: int, iterations: int = 25) -> np.ndarray:
+def kmeans(x: np.ndarray, k: int, *, seed: int, iterations: int = 25, restarts: int = 1) -> np.ndarray:
     """Centroids float64 ``[min(k, n), d]`` of ``x`` (``[n, d]``): k-means++ seeding with a
-    seeded generator, then Lloyd iterations. Deterministic for a seed."""
+    seeded generator, then Lloyd iterations; of ``restarts`` such runs (one generator, drawn
+    in turn), the one with the lowest within-cluster sum of squares (the first on a tie).
+    Deterministic for a seed."""
     x = np.asarray(x, dtype=np.float64)
-    n = x.shape[0]
-    k = min(k, n)
     rng = np.random.default_rng(seed)
+    sq = (x**2).sum(axis=1)
+    best, best_inertia = None, np.inf
+    for _ in range(restarts):
+        c = _lloyd(x, sq, _plus_plus(x, min(k, x.shape[0]), rng), iterations)
+        inertia = float(
+            np.maximum(sq[:, None] - 2 * x @ c.T + (c**2).sum(axis=1)[None, :], 0.0).min(axis=1).sum()
+        )
+        if best is None or inertia < best_inertia:
+            best, best_inertia = c, inertia
+    assert best is not None
+    return best
+
+
+def _plus_plus(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ seeding: each next centre drawn with probability proportional to the squared
+    distance to the nearest centre so far."""
+    n = x.shape[0]
     centres = [x[int(rng.integers(n))]]
     dist = ((x - centres[0]) ** 2).sum(axis=1)
     for _ in range(1, k):
@@ -89,8 +112,11 @@ def kmeans(x: np.ndarray, k: int, *, seed: int, iterations: int = 25) -> np.ndar
         pick = int(rng.choice(n, p=dist / total)) if total > 0 else int(rng.integers(n))
         centres.append(x[pick])
         dist = np.minimum(dist, ((x - x[pick]) ** 2).sum(axis=1))
-    c = np.stack(centres)
-    sq = (x**2).sum(axis=1)
+    return np.stack(centres)
+
+
+def _lloyd(x: np.ndarray, sq: np.ndarray, c: np.ndarray, iterations: int) -> np.ndarray:
+    k = c.shape[0]
     for _ in range(iterations):
         label = np.argmin(sq[:, None] - 2 * x @ c.T + (c**2).sum(axis=1)[None, :], axis=1)
         counts = np.bincount(label, minlength=k)
@@ -262,7 +288,7 @@ def fit_features(catalog: Catalog, config: FeatureConfig | None = None) -> Featu
         coords = coords / scale
         projections[name] = (mean, comp, scale)
         centroids[name] = tuple(
-            kmeans(coords, k, seed=config.seed * 1000 + 17 * j + i)
+            kmeans(coords, k, seed=config.seed * 1000 + 17 * j + i, restarts=config.kmeans_restarts)
             for i, k in enumerate(config.cluster_sizes)
         )
     sounds = _vocabulary([s for s in catalog.sound_key_list() if s], config, config.max_sounds)

@@ -25,6 +25,11 @@ differently, that the user's posterior taste orders wrongly. The iteration with 
 lowest held-out error is kept, and a second run on all pairs stops there. With too few
 held-out comparisons to tell (little feedback per user), a fixed number is run.
 
+The cluster one-hots of the content features depend on k-means' random seeding, and so
+does the ranking. The model is therefore an ensemble of ``members`` such models, each on
+the features of another k-means seed (the same EM iteration count, chosen with the first);
+a video's score is the mean of the members' predicted feedback values.
+
 Everything trained runs in torch float64 and is deterministic for a seed.
 """
 
@@ -32,7 +37,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +49,20 @@ from reelsense.rank._catalog import Catalog
 from reelsense.rank._events import EVENTS, EventLog, EventWeights
 from reelsense.rank._features import FeatureConfig, FeatureMap, fit_features
 
-__all__ = ["RANK_MODEL_VERSION", "RankConfig", "RankModel", "load_model", "pair_feedback", "train_ranker"]
+__all__ = [
+    "RANK_MODEL_VERSION",
+    "RankConfig",
+    "RankMember",
+    "RankModel",
+    "load_model",
+    "pair_feedback",
+    "train_ranker",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Bump when the saved model's meaning changes (a model of another version is refused).
-RANK_MODEL_VERSION = 1
+RANK_MODEL_VERSION = 2
 _CONFIG_FILE = "config.json"
 _TENSORS_FILE = "model.safetensors"
 
@@ -63,7 +76,9 @@ class RankConfig:
         negative_feedback: False = the positive-only variant: negative event values are
             dropped, only pairs with positive feedback are observed, and "not interested"
             filters nothing.
-        features: the content features (:class:`FeatureConfig`).
+        features: the content features (:class:`FeatureConfig`); member ``i`` of the
+            ensemble uses its ``seed + i``.
+        members: models in the ensemble (see the module), each on another k-means seed.
         em_iterations: EM iterations of the population prior when the held-out pairs
             do not choose the number (``holdout_fraction`` 0, or too few comparisons).
         max_em_iterations: the most EM iterations the held-out pairs may choose.
@@ -89,6 +104,7 @@ class RankConfig:
     weights: EventWeights = field(default_factory=EventWeights)
     negative_feedback: bool = True
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    members: int = 3
     em_iterations: int = 20
     max_em_iterations: int = 200
     holdout_fraction: float = 0.2
@@ -102,6 +118,8 @@ class RankConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.members < 1:
+            raise ParameterError(f"members={self.members} must be >= 1")
         if self.em_iterations < 1:
             raise ParameterError(f"em_iterations={self.em_iterations} must be >= 1")
         if self.max_em_iterations < 1:
@@ -137,6 +155,10 @@ class RankConfig:
         return cls(
             weights=EventWeights(**data.pop("weights", {})), features=FeatureConfig(**features), **data
         )
+
+    def member_features(self, member: int) -> FeatureConfig:
+        """The feature config of ensemble member ``member`` (its k-means seed)."""
+        return replace(self.features, seed=self.features.seed + member)
 
 
 @dataclass(frozen=True)
@@ -183,27 +205,40 @@ def pair_feedback(log: EventLog, config: RankConfig) -> PairFeedback:
 
 
 @dataclass(frozen=True, repr=False)
-class RankModel:
-    """A trained ranker: the content feature map and the population prior.
+class RankMember:
+    """One model of the ensemble: its content feature map and population prior.
 
     Attributes:
-        config: how it was trained and how it ranks.
         features: the fitted content feature map.
         prior_mean: float64 ``[d]`` (``mu``); prior_cov: float64 ``[d, d]`` (``Sigma``);
         noise_var: ``s2``.
-        info: training summary (users, pairs, videos, fusion metadata of the embeddings).
     """
 
-    config: RankConfig
     features: FeatureMap
     prior_mean: np.ndarray
     prior_cov: np.ndarray
     noise_var: float
+
+
+@dataclass(frozen=True, repr=False)
+class RankModel:
+    """A trained ranker: an ensemble of :class:`RankMember` (see the module).
+
+    Attributes:
+        config: how it was trained and how it ranks.
+        members: the ensemble's models (``config.members`` of them).
+        info: training summary (users, pairs, videos, EM iterations, fusion metadata of the
+            embeddings).
+    """
+
+    config: RankConfig
+    members: tuple[RankMember, ...]
     info: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         users = self.info.get("users")
-        return f"RankModel(dim={self.prior_mean.size}, noise_var={self.noise_var:.3g}, users={users})"
+        dim = self.members[0].prior_mean.size if self.members else 0
+        return f"RankModel(members={len(self.members)}, dim={dim}, users={users})"
 
     def save(self, folder: str | Path) -> Path:
         """Write ``folder/model.safetensors`` (arrays) and ``folder/config.json`` (config,
@@ -212,11 +247,11 @@ class RankModel:
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        arrays = {
-            "prior.mean": self.prior_mean,
-            "prior.cov": self.prior_cov,
-            **self.features.arrays(),
-        }
+        arrays: dict[str, np.ndarray] = {}
+        for i, member in enumerate(self.members):
+            arrays[f"member.{i}.prior.mean"] = member.prior_mean
+            arrays[f"member.{i}.prior.cov"] = member.prior_cov
+            arrays.update({f"member.{i}.{k}": v for k, v in member.features.arrays().items()})
         save_file(
             {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()},
             str(folder / _TENSORS_FILE),
@@ -226,8 +261,9 @@ class RankModel:
             "version": RANK_MODEL_VERSION,
             "reelsense": __version__,
             "config": self.config.to_json(),
-            "noise_var": self.noise_var,
-            "vocabularies": self.features.vocabularies(),
+            "members": [
+                {"noise_var": m.noise_var, "vocabularies": m.features.vocabularies()} for m in self.members
+            ],
             "info": self.info,
         }
         (folder / _CONFIG_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
@@ -252,19 +288,23 @@ def load_model(folder: str | Path) -> RankModel:
     if meta.get("format") != "reelsense.rank" or meta.get("version") != RANK_MODEL_VERSION:
         raise ParameterError(
             f"{str(config_path)!r} is format {meta.get('format')!r} version {meta.get('version')!r}, "
-            f"expected 'reelsense.rank' version {RANK_MODEL_VERSION}"
+            f"expected 'reelsense.rank' version {RANK_MODEL_VERSION}: train it again with this reelsense"
         )
     arrays = load_file(str(tensors_path))
     config = RankConfig.from_json(meta["config"])
-    features = FeatureMap.from_arrays(config.features, arrays, meta["vocabularies"])
-    return RankModel(
-        config=config,
-        features=features,
-        prior_mean=arrays["prior.mean"],
-        prior_cov=arrays["prior.cov"],
-        noise_var=float(meta["noise_var"]),
-        info=meta.get("info", {}),
-    )
+    members = []
+    for i, member in enumerate(meta["members"]):
+        prefix = f"member.{i}."
+        own = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+        members.append(
+            RankMember(
+                features=FeatureMap.from_arrays(config.member_features(i), own, member["vocabularies"]),
+                prior_mean=own["prior.mean"],
+                prior_cov=own["prior.cov"],
+                noise_var=float(member["noise_var"]),
+            )
+        )
+    return RankModel(config=config, members=tuple(members), info=meta.get("info", {}))
 
 
 def _user_batches(pairs: PairFeedback, users: np.ndarray, batch: int = 64) -> list[np.ndarray]:
@@ -290,7 +330,7 @@ def _padded(
         rows[i, : e - s] = pairs.video[s:e]
         mask[i, : e - s] = True
         values[i, : e - s] = pairs.value[s:e]
-    feats = x[torch.from_numpy(rows)] * torch.from_numpy(mask)[..., None]
+    feats = x[torch.from_numpy(rows)].to(torch.float64) * torch.from_numpy(mask)[..., None]
     return feats, torch.from_numpy(values)
 
 
@@ -473,8 +513,9 @@ def _em(
 
 
 def train_ranker(catalog: Catalog, log: EventLog, config: RankConfig | None = None) -> RankModel:
-    """Learn the content features and the population prior from every user's feedback in
-    ``log`` (filter it with :meth:`EventLog.before` first to respect request times).
+    """Learn the content features and the population prior of each ensemble member from
+    every user's feedback in ``log`` (filter it with :meth:`EventLog.before` first to respect
+    request times).
 
     Raises:
         ParameterError: no user has feedback to learn from.
@@ -482,8 +523,6 @@ def train_ranker(catalog: Catalog, log: EventLog, config: RankConfig | None = No
     import torch
 
     config = config or RankConfig()
-    features = fit_features(catalog, config.features)
-    x_np = features.transform(catalog).astype(np.float64)
     pairs = pair_feedback(log, config)
     n_users = len(log.users)
     starts, ends = _spans(pairs, n_users)
@@ -496,44 +535,47 @@ def train_ranker(catalog: Catalog, log: EventLog, config: RankConfig | None = No
         active = active[
             np.unique(np.linspace(0, active.size - 1, config.max_train_users).round().astype(np.int64))
         ]
-    x = torch.from_numpy(x_np)
     iterations, held_error = config.em_iterations, None
-    if config.holdout_fraction > 0:
-        fit, rows = _holdout_split(pairs, starts, ends, active, config.holdout_fraction)
-        held = _held_out(pairs, rows)
-        if held.comparisons >= config.holdout_min_comparisons:
-            fit_starts, fit_ends = _spans(fit, n_users)
-            probe = _em(fit, fit_starts, fit_ends, active, x, config, config.max_em_iterations, held=held)
-            iterations, held_error = probe.best_iterations, probe.held_out_error
-        else:
-            logger.info(
-                "%d held-out comparisons (< holdout_min_comparisons=%d): %d EM iterations",
-                held.comparisons,
-                config.holdout_min_comparisons,
-                iterations,
-            )
-    em = _em(pairs, starts, ends, active, x, config, iterations)
+    members: list[RankMember] = []
+    n_pairs, dim = 0, 0
+    for i in range(config.members):
+        features = fit_features(catalog, config.member_features(i))
+        x_np = features.transform(catalog).astype(np.float64)
+        x = torch.from_numpy(x_np)
+        if i == 0 and config.holdout_fraction > 0:
+            fit, rows = _holdout_split(pairs, starts, ends, active, config.holdout_fraction)
+            held = _held_out(pairs, rows)
+            if held.comparisons >= config.holdout_min_comparisons:
+                fit_starts, fit_ends = _spans(fit, n_users)
+                probe = _em(fit, fit_starts, fit_ends, active, x, config, config.max_em_iterations, held=held)
+                iterations, held_error = probe.best_iterations, probe.held_out_error
+            else:
+                logger.info(
+                    "%d held-out comparisons (< holdout_min_comparisons=%d): %d EM iterations",
+                    held.comparisons,
+                    config.holdout_min_comparisons,
+                    iterations,
+                )
+        em = _em(pairs, starts, ends, active, x, config, iterations)
+        members.append(RankMember(features, em.mean, em.cov, em.noise_var))
+        n_pairs, dim = em.pairs, int(x_np.shape[1])
+        del x, x_np
     info = {
         "users": int(active.size),
-        "pairs": em.pairs,
+        "pairs": n_pairs,
+        "members": len(members),
         "em_iterations": int(iterations),
         "held_out_error": held_error,
         "videos": len(catalog),
-        "feature_dim": int(x_np.shape[1]),
+        "feature_dim": dim,
         "fusion": catalog.fusion_metadata,
     }
     logger.info(
-        "rank prior learned from %d users, %d pairs, %d features, %d EM iterations",
+        "rank prior of %d members learned from %d users, %d pairs, %d features, %d EM iterations",
+        len(members),
         active.size,
-        em.pairs,
-        x_np.shape[1],
+        n_pairs,
+        dim,
         iterations,
     )
-    return RankModel(
-        config=config,
-        features=features,
-        prior_mean=em.mean,
-        prior_cov=em.cov,
-        noise_var=em.noise_var,
-        info=info,
-    )
+    return RankModel(config=config, members=tuple(members), info=info)

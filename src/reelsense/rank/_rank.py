@@ -94,9 +94,11 @@ def rank_users(
     if k < 1:
         raise ParameterError(f"k={k} must be >= 1")
     config = model.config
-    x_np = model.features.transform(catalog).astype(np.float64)
-    if x_np.shape[1] != model.prior_mean.size:
-        raise ParameterError(f"features have {x_np.shape[1]} dims, the model {model.prior_mean.size}")
+    # the members' features, float32 [videos, d]; a score is the mean of their predictions
+    xs = [member.features.transform(catalog) for member in model.members]
+    for x_m, member in zip(xs, model.members, strict=True):
+        if x_m.shape[1] != member.prior_mean.size:
+            raise ParameterError(f"features have {x_m.shape[1]} dims, the model {member.prior_mean.size}")
     log = log.before(request_times)
     pairs = pair_feedback(log, config)
     n_users = len(log.users)
@@ -108,16 +110,20 @@ def rank_users(
         raise ParameterError(f"{len(cold)} users have no event before their request time, e.g. {cold[0]!r}")
     if cold:
         logger.warning("%d users have no events before their request time: popular + diverse feed", len(cold))
-    x = torch.from_numpy(x_np)
-    mean = torch.from_numpy(model.prior_mean)
-    cov = torch.from_numpy(model.prior_cov)
-    tastes: dict[int, np.ndarray] = {}
+    tastes: list[dict[int, np.ndarray]] = [{} for _ in model.members]
     if wanted:
         for users in _user_batches(pairs, np.asarray(wanted, dtype=np.int64)):
-            feats, y = _padded(pairs, starts, ends, users, x)
-            m, _, _ = posterior(feats, y, mean, cov, model.noise_var)
-            for u, w in zip(users, m.numpy(), strict=True):
-                tastes[int(u)] = w
+            for x_m, member, taste in zip(xs, model.members, tastes, strict=True):
+                feats, y = _padded(pairs, starts, ends, users, torch.from_numpy(x_m))
+                m, _, _ = posterior(
+                    feats,
+                    y,
+                    torch.from_numpy(member.prior_mean),
+                    torch.from_numpy(member.prior_cov),
+                    member.noise_var,
+                )
+                for u, w in zip(users, m.numpy(), strict=True):
+                    taste[int(u)] = w
     all_seen = _rows_by_user(log)
     unit = catalog.unit_embedding()
     sounds = catalog.sound_key_list()
@@ -128,8 +134,11 @@ def rank_users(
     pool_size = min(len(catalog), max(500, 50 * k))
     for chunk in range(0, len(names), _CHUNK):
         group = names[chunk : chunk + _CHUNK]
-        weights = np.stack([tastes.get(code.get(user, -1), model.prior_mean) for user in group])
-        score_block = x_np @ weights.T  # [videos, users]
+        score_block = np.zeros((len(catalog), len(group)), dtype=np.float32)  # [videos, users]
+        for x_m, member, taste in zip(xs, model.members, tastes, strict=True):
+            weights = np.stack([taste.get(code.get(user, -1), member.prior_mean) for user in group])
+            score_block += x_m @ weights.T.astype(np.float32)
+        score_block /= len(model.members)
         for column, user in enumerate(group):
             scores = score_block[:, column]
             u = code.get(user)
