@@ -35,14 +35,16 @@ from reelsense.sounds.fingerprint import FingerprintParams, Peaks, peak_triplets
 from reelsense.sounds.verify import Alignment, align, chance_rate, false_match_log10p, log10_trials
 
 _PAIRS_KEPT = 256
-#: the values of :attr:`MatchConfig.dense_scope`
-DENSE_SCOPES = ("library", "candidates")
+#: what the dense second chance searches (:attr:`MatchConfig.dense_scope`)
+DenseScope = Literal["library", "candidates"]
+DENSE_SCOPES: tuple[DenseScope, ...] = ("library", "candidates")
 _DIRECT_PAIRS = 1 << 24
 
 __all__ = [
     "DENSE_SCOPES",
     "Alignment",
     "Candidate",
+    "DenseScope",
     "MatchConfig",
     "QueryPrint",
     "SoundMatch",
@@ -127,7 +129,7 @@ class MatchConfig:
     threshold: float = 2.0
     top_k: int = 1
     dense_second_chance: bool = False
-    dense_scope: Literal["library", "candidates"] = "library"
+    dense_scope: DenseScope = "library"
     dense_below_score: float = 4.0
     dense: DenseConfig = field(default_factory=DenseConfig)
 
