@@ -6,6 +6,7 @@ in the format ``score_sounds.py`` reads, runs the scorer and prints its table.
 
     python scripts/bench/eval_sounds.py [--bench ../shared/bench] [--limit N] [--kinds voice,combo]
                                   [--workers 2] [-o /tmp/predictions.csv] [--threshold T]
+                                  [--second-chance [library|candidates]]
     python scripts/bench/eval_sounds.py --set /tmp/hardset   # another query set in the bench's format
                                                        # (truth.csv + queries/), e.g. make_hard_queries.py
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from reelsense.io import read_audio
 from reelsense.sounds import MatchConfig, SoundIndex
+from reelsense.sounds.match import DENSE_SCOPES
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BENCH = ROOT.parent / "shared" / "bench"
@@ -34,9 +36,12 @@ DEFAULT_BENCH = ROOT.parent / "shared" / "bench"
 _INDEX: SoundIndex | None = None
 
 
-def _init(index_path: str, second_chance: bool) -> None:
+def _init(index_path: str, second_chance: str | None) -> None:
     global _INDEX
-    _INDEX = SoundIndex.open(index_path, readonly=True, config=MatchConfig(dense_second_chance=second_chance))
+    config = MatchConfig(
+        dense_second_chance=second_chance is not None, dense_scope=second_chance or "library"
+    )
+    _INDEX = SoundIndex.open(index_path, readonly=True, config=config)
 
 
 def _match(args: tuple[str, float | None]) -> tuple[str, list, float]:
@@ -64,7 +69,15 @@ def main() -> int:
     ap.add_argument("--kinds", default="", help="comma-separated query kinds to match")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threshold", type=float, default=None)
-    ap.add_argument("--second-chance", action="store_true", help="the dense second chance (MatchConfig)")
+    ap.add_argument(
+        "--second-chance",
+        nargs="?",
+        const="library",
+        default=None,
+        choices=DENSE_SCOPES,
+        help="the dense second chance over every sound (library, the default) or the peak search's "
+        "candidate sounds (MatchConfig.dense_scope)",
+    )
     ap.add_argument("-o", "--output", type=Path, default=None, help="predictions CSV (default: temp file)")
     args = ap.parse_args()
     qset = args.set or args.bench / "sounds"
@@ -110,8 +123,19 @@ def main() -> int:
     wall = time.perf_counter() - t0
     print(
         f"matched {len(jobs)} queries in {wall:.1f} s wall; match CPU per query (after decoding): "
-        f"median {1000 * np.median(cpu):.0f} ms, p95 {1000 * np.percentile(cpu, 95):.0f} ms"
+        f"median {1000 * np.median(cpu):.0f} ms, p95 {1000 * np.percentile(cpu, 95):.0f} ms, "
+        f"total {sum(cpu):.1f} s"
     )
+    for name, sel in (
+        ("positives", [bool(r["sound"]) for r in rows]),
+        ("negatives", [not r["sound"] for r in rows]),
+    ):
+        c = np.array(cpu)[np.array(sel, dtype=bool)]
+        if c.size:
+            print(
+                f"  {name} ({c.size}): median {1000 * np.median(c):.0f} ms, "
+                f"p95 {1000 * np.percentile(c, 95):.0f} ms, total {c.sum():.1f} s"
+            )
     print(f"predictions: {out_path}")
     sub = [r for r in truth if r in rows]
     truth_path = truth_csv

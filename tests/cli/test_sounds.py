@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from media import write_audio, write_video
@@ -62,3 +63,38 @@ def test_match_rejects_missing_index(tmp_path: Path) -> None:
         main, ["sounds", "match", str(f), "--sound-index", str(tmp_path / "no.rsidx"), "-o", "x.csv"]
     )
     assert r.exit_code != 0
+
+
+def test_match_passes_the_second_chance_and_its_scope(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reelsense.sounds import _batch
+    from reelsense.sounds.match import MatchConfig
+
+    seen: list[MatchConfig | None] = []
+
+    def no_match(index_path, paths, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs["config"])
+        return iter([(p, []) for p in paths])
+
+    monkeypatch.setattr(_batch, "match_files", no_match)
+    f = write_audio(tmp_path / "a.wav", render(make_notes(1, 3.0), 3.0, SR), sample_rate=SR)
+    base = [
+        "sounds",
+        "match",
+        str(f),
+        "--sound-index",
+        str(f),
+        "-o",
+        str(tmp_path / "m.csv"),
+        "--no-progress",
+    ]
+    runner = CliRunner()
+    for extra in ([], ["--second-chance"], ["--second-chance", "--second-chance-scope", "candidates"]):
+        r = runner.invoke(main, [*base, *extra])
+        assert r.exit_code == 0, r.output
+    assert seen == [
+        MatchConfig(),
+        MatchConfig(dense_second_chance=True),
+        MatchConfig(dense_second_chance=True, dense_scope="candidates"),
+    ]

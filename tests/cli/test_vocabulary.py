@@ -85,6 +85,8 @@ def test_one_name_per_option(command: list[str]) -> None:
         assert "--min-score" in text
     if command != ["sounds", "info"]:
         assert "--strict" in text
+    if "--second-chance" in text:  # its scope, with one name and the same values everywhere
+        assert "--second-chance-scope [library|candidates]" in text
 
 
 def test_help_does_not_import_the_models() -> None:

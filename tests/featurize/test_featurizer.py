@@ -262,3 +262,22 @@ def test_second_chance_finds_a_reverberant_use_under_a_voice(tmp_path: Path) -> 
     assert found[False].sound_id is None
     assert found[True].sound_id == "song12"
     assert abs(found[True].offset_seconds - 12.0) < 0.3
+
+
+def test_second_chance_scope_is_recorded_only_when_bounded() -> None:
+    """``second_chance_scope`` reaches the sound match stage and discovery's library look-up; the
+    output records it only for ``candidates`` (outputs made before it existed still resume)."""
+    from reelsense.featurize._audio_stages import SoundMatchStage
+    from reelsense.featurize._corpus import _default_discoverer
+
+    with pytest.raises(ParameterError, match="second_chance_scope='all'"):
+        FeaturizerConfig(sound_index="lib.rsidx", second_chance=True, second_chance_scope="all")  # type: ignore[arg-type]
+    for scope in ("library", "candidates"):
+        config = FeaturizerConfig(
+            preset="tiny", sound_index="lib.rsidx", second_chance=True, second_chance_scope=scope
+        )
+        assert config.record().get("second_chance_scope") == (None if scope == "library" else scope)
+        stage = SoundMatchStage("lib.rsidx", second_chance=True, second_chance_scope=scope)
+        assert stage.options().get("second_chance_scope") == (None if scope == "library" else scope)
+        name = _default_discoverer("lib.rsidx", config).name  # what a resumed corpus pass compares
+        assert ("second_chance_scope=candidates" in name) is (scope == "candidates")

@@ -199,3 +199,76 @@ def test_the_block_length_does_not_change_the_answer(music: list[np.ndarray]) ->
             first.shift_bins,  # type: ignore[union-attr]
         )
         assert h.z == pytest.approx(first.z, rel=1e-4)  # type: ignore[union-attr]
+
+
+def test_trials_frames_widen_the_trials_and_lower_the_score(
+    music: list[np.ndarray], refs: DenseReferences
+) -> None:
+    """A search of some sounds scored as a search of an index 10x longer: the same alignment,
+    1 more in log10 trials, a score 1 lower (scores here are far from the 0 cap)."""
+    spec = log_spectrogram(room_voice_noise(music[1][int(12.0 * SR) : int(22.0 * SR)], seed=3), SR, P)
+    own = dense_search(spec, refs, *dense_grid(C, P))
+    wide = dense_search(spec, refs, *dense_grid(C, P), trials_frames=10 * refs.total_frames)
+    assert own is not None and wide is not None
+    assert (wide.sound, wide.offset_frames, wide.z) == (own.sound, own.offset_frames, own.z)
+    assert wide.log10_trials == pytest.approx(own.log10_trials + 1.0)
+    assert wide.score == pytest.approx(own.score - 1.0, abs=2e-3)
+    part = refs.subset([1])
+    assert len(part) == 1 and part.total_frames == refs.ends[1] - refs.starts[1]
+
+
+def test_dense_scope_names_its_values() -> None:
+    with pytest.raises(ParameterError, match="dense_scope='everything'"):
+        MatchConfig(dense_scope="everything")  # type: ignore[arg-type]
+
+
+def _only_candidates_of(monkeypatch: pytest.MonkeyPatch, sound_id: str) -> None:
+    """The peak search as if it had ranked only ``sound_id``'s cells (its matches unchanged)."""
+    real = _index.match_query_candidates
+
+    def ranked(query, index, *args, **kwargs):  # type: ignore[no-untyped-def]
+        found, cands = real(query, index, *args, **kwargs)
+        return found, [c for c in cands if index.ids[c.sound] == sound_id]
+
+    monkeypatch.setattr(_index, "match_query_candidates", ranked)
+
+
+def test_candidate_scope_searches_the_peak_candidates_only(
+    tmp_path: Path, music: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bounded second chance: the dense test runs over the sounds the peak search ranked,
+    scored with the trials of the whole library. It finds the reverberant clip under a voice when
+    its sound is among them, and cannot when the peaks ranked other sounds only."""
+    y = room_voice_noise(music[1][int(12.0 * SR) : int(22.0 * SR)], seed=3)
+    bounded = MatchConfig(dense_second_chance=True, dense_scope="candidates")
+    _index_of(tmp_path / "i.rsidx", music, C).close()
+    searched: list[tuple[int, int | None]] = []
+    real_search = _index.dense_search
+
+    def spy(spec, refs, *args, **kwargs):  # type: ignore[no-untyped-def]
+        searched.append((len(refs), kwargs.get("trials_frames")))
+        return real_search(spec, refs, *args, **kwargs)
+
+    monkeypatch.setattr(_index, "dense_search", spy)
+    with SoundIndex.open(tmp_path / "i.rsidx", readonly=True, config=C) as index:
+        every = index.match(y, SR)
+        total = index._dense_references()[0].total_frames
+    _only_candidates_of(monkeypatch, "b")
+    with SoundIndex.open(tmp_path / "i.rsidx", readonly=True, config=bounded) as index:
+        found = index.match(y, SR)
+    assert searched == [(3, total), (1, total)]
+    assert [m.sound_id for m in found] == [m.sound_id for m in every] == ["b"]
+    assert found[0].offset_seconds == pytest.approx(12.0, abs=0.2)
+    assert found[0].score >= C.threshold
+    _only_candidates_of(monkeypatch, "a")
+    with SoundIndex.open(tmp_path / "i.rsidx", readonly=True, config=bounded) as index:
+        assert index.match(y, SR) == []
+    assert searched[-1] == (1, total)
+
+
+def test_candidate_scope_keeps_other_music_out(tmp_path: Path, music: list[np.ndarray]) -> None:
+    bounded = MatchConfig(dense_second_chance=True, dense_scope="candidates")
+    stranger = render(make_notes(99, 12.0), 12.0, SR)
+    with _index_of(tmp_path / "i.rsidx", music, bounded) as index:
+        for y in (stranger, room_voice_noise(stranger, seed=5)):
+            assert index.match(y, SR) == []

@@ -28,6 +28,7 @@ __all__ = [
     "on_interrupt",
     "progress_option",
     "resolve_workers",
+    "second_chance_scope_option",
     "sound_index_option",
     "stage_bars",
     "strict_option",
@@ -132,6 +133,20 @@ def sound_index_option(*, required: bool, help: str, exists: bool = True) -> Cal
         type=click.Path(exists=exists, path_type=Path),
         help=help,
     )
+
+
+def second_chance_scope_option(fn: F) -> F:
+    """``--second-chance-scope``: the sounds the dense second chance searches
+    (``MatchConfig.dense_scope``; the values are ``reelsense.sounds.match.DENSE_SCOPES``)."""
+    return click.option(
+        "--second-chance-scope",
+        type=click.Choice(["library", "candidates"]),
+        default="library",
+        show_default=True,
+        help="With --second-chance: search every sound (library: CPU per file linear in the index's "
+        "length) or only the sounds the peak search ranked (candidates: bounded CPU, finds the use "
+        "only when the peaks rank its sound).",
+    )(fn)
 
 
 def min_score_option(fn: F) -> F:

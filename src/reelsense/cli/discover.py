@@ -15,6 +15,7 @@ from reelsense.cli._common import (
     min_score_option,
     progress_option,
     resolve_workers,
+    second_chance_scope_option,
     sound_index_option,
     stage_bars,
     strict_option,
@@ -25,17 +26,24 @@ from reelsense.cli.sounds import sounds
 
 if TYPE_CHECKING:
     from reelsense.sounds import DiscoveryParams
+    from reelsense.sounds.match import DenseScope
 
 __all__ = ["discover", "trends"]
 
 
-def _params(min_score: float, min_support: int, neighbours: int, second_chance: bool) -> DiscoveryParams:
+def _params(
+    min_score: float, min_support: int, neighbours: int, second_chance: bool, scope: DenseScope
+) -> DiscoveryParams:
     from reelsense.errors import ReelsenseError
     from reelsense.sounds import DiscoveryParams
 
     try:
         return DiscoveryParams(
-            min_score=min_score, min_support=min_support, neighbours=neighbours, second_chance=second_chance
+            min_score=min_score,
+            min_support=min_support,
+            neighbours=neighbours,
+            second_chance=second_chance,
+            second_chance_scope=scope,
         )
     except ReelsenseError as exc:
         raise click.BadParameter(str(exc)) from exc
@@ -55,6 +63,7 @@ _common = [
                  help="With --sound-index: also run the dense second chance on videos the library's "
                  "peak search leaves unmatched or weak (reverb + voice-over + noise), at a CPU cost "
                  "per such video linear in the library's length."),
+    second_chance_scope_option,
     strict_option,
     progress_option,
     verbosity_options,
@@ -86,6 +95,7 @@ def discover(
     min_support: int,
     neighbours: int,
     second_chance: bool,
+    second_chance_scope: DenseScope,
     strict: bool,
     progress: bool | None,
 ) -> None:
@@ -100,7 +110,7 @@ def discover(
     check_suffix(output, (".csv",), "sounds discover writes CSV")
     if summary is not None:
         check_suffix(summary, (".csv",), "the summary is CSV", option="--summary")
-    params = _params(min_score, min_support, neighbours, second_chance)
+    params = _params(min_score, min_support, neighbours, second_chance, second_chance_scope)
     with library_errors():
         found = media_ids(inputs)
         with stage_bars(progress) as update:
@@ -177,6 +187,7 @@ def trends(
     min_support: int,
     neighbours: int,
     second_chance: bool,
+    second_chance_scope: DenseScope,
     strict: bool,
     progress: bool | None,
 ) -> None:
@@ -193,7 +204,7 @@ def trends(
     check_suffix(output, (".csv",), "sounds trends writes CSV")
     if report is not None:
         check_suffix(report, (".html", ".htm"), "the report is HTML", option="--report")
-    params = _params(min_score, min_support, neighbours, second_chance)
+    params = _params(min_score, min_support, neighbours, second_chance, second_chance_scope)
     with library_errors(), stage_bars(progress) as update:
         result = trend_report(
             inputs,

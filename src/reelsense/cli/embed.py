@@ -16,6 +16,7 @@ from reelsense.cli._common import (
     on_interrupt,
     progress_option,
     resolve_workers,
+    second_chance_scope_option,
     sound_index_option,
     strict_option,
     verbosity_options,
@@ -24,6 +25,7 @@ from reelsense.cli._common import (
 
 if TYPE_CHECKING:
     from reelsense.pipeline import EmbedSummary, ProgressEvent
+    from reelsense.sounds.match import DenseScope
 
 __all__ = ["embed", "format_summary"]
 
@@ -35,6 +37,7 @@ _OPTION_OF = {
     "sound_index": "--sound-index",
     "discover_sounds": "--discover-sounds",
     "second_chance": "--second-chance",
+    "second_chance_scope": "--second-chance-scope",
     "fusion": "--embedding-dim",
     "audio_sample_rate": "--sample-rate",
     "limit_duration_seconds": "--limit-duration",
@@ -262,6 +265,7 @@ def format_summary(summary: EmbedSummary) -> str:
     "unmatched or weak (reverb + voice-over + noise), in the match and in --discover-sounds' library "
     "look-up, at a CPU cost per such video linear in the index's length.",
 )
+@second_chance_scope_option
 @click.option(
     "--discover-sounds",
     is_flag=True,
@@ -331,6 +335,7 @@ def embed(
     frames: str | None,
     sound_index: Path | None,
     second_chance: bool,
+    second_chance_scope: DenseScope,
     discover_sounds: bool,
     embedding_dim: int,
     frame_vectors: bool,
@@ -404,6 +409,7 @@ def embed(
             batch_size=batch_size,
             sound_index=str(sound_index) if sound_index else None,
             second_chance=second_chance,
+            second_chance_scope=second_chance_scope,
             discover_sounds=discover_sounds,
             fusion=FusionConfig(dim=embedding_dim),
             audio_sample_rate=sample_rate,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,12 +15,16 @@ from reelsense.cli._common import (
     on_interrupt,
     progress_option,
     resolve_workers,
+    second_chance_scope_option,
     sound_index_option,
     stage_bars,
     strict_option,
     verbosity_options,
     workers_option,
 )
+
+if TYPE_CHECKING:
+    from reelsense.sounds.match import DenseScope
 
 __all__ = ["sounds"]
 
@@ -93,6 +98,7 @@ def add(
     help="Also run the dense second chance on files the peak search leaves unmatched or weak: finds "
     "reverb + voice-over + noise uses, at a CPU cost per such file linear in the index's length.",
 )
+@second_chance_scope_option
 @workers_option
 @strict_option
 @progress_option
@@ -105,6 +111,7 @@ def match(
     output: Path,
     min_score: float,
     second_chance: bool,
+    second_chance_scope: DenseScope,
     workers: int | None,
     strict: bool,
     progress: bool | None,
@@ -125,6 +132,7 @@ def match(
             workers=resolve_workers(workers),
             strict=strict,
             second_chance=second_chance,
+            second_chance_scope=second_chance_scope,
             progress=lambda done, total: bars("", done, total),
         )
     for vid, error in summary.error_examples:

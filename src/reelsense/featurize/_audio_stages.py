@@ -23,6 +23,7 @@ from reelsense.io import DecodedMedia
 
 if TYPE_CHECKING:
     from reelsense.sounds.index import FileVersion, SoundIndex
+    from reelsense.sounds.match import DenseScope
 
 __all__ = [
     "PRESENCE_COLUMNS",
@@ -111,21 +112,23 @@ SOUND_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("sound_pitch_semitones", pa.float64()),
 )
 
-_OPEN_INDEXES: dict[tuple[str, bool], SoundIndex] = {}
+_OPEN_INDEXES: dict[tuple[str, bool, str], SoundIndex] = {}
 _OPEN_LOCK = threading.Lock()
 
 
-def _open_index(path: str, trusted: frozenset[FileVersion], second_chance: bool = False) -> SoundIndex:
+def _open_index(
+    path: str, trusted: frozenset[FileVersion], second_chance: bool = False, scope: DenseScope = "library"
+) -> SoundIndex:
     """The index at ``path``, opened read-only once per process (and per matcher setting)."""
     from reelsense.sounds.index import SoundIndex
     from reelsense.sounds.match import MatchConfig
 
     with _OPEN_LOCK:
-        index = _OPEN_INDEXES.get((path, second_chance))
+        index = _OPEN_INDEXES.get((path, second_chance, scope))
         if index is None:
-            config = MatchConfig(dense_second_chance=second_chance)
+            config = MatchConfig(dense_second_chance=second_chance, dense_scope=scope)
             index = SoundIndex.open(path, readonly=True, trusted=trusted, config=config)
-            _OPEN_INDEXES[(path, second_chance)] = index
+            _OPEN_INDEXES[(path, second_chance, scope)] = index
         return index
 
 
@@ -159,13 +162,15 @@ class SoundMatchStage:
     (calibrated, ``-log10`` false-match probability), ``sound_offset_seconds`` (in the
     reference), ``sound_speed`` (time scale; 1.25 = sped up 25 %), ``sound_tempo``,
     ``sound_pitch_semitones``. All null when nothing passes the threshold or without audio.
-    ``second_chance``: the matcher's dense second chance (see :class:`FeaturizerConfig`)."""
+    ``second_chance``, ``second_chance_scope``: the matcher's dense second chance (see
+    :class:`FeaturizerConfig`)."""
 
     index_path: str
     digest: str = ""
     threshold: float | None = None
     trusted: frozenset[FileVersion] = frozenset()  # search file versions the parent checked
     second_chance: bool = False
+    second_chance_scope: DenseScope = "library"
     name: str = "sound_match"
     version: int = 1
     needs_audio: bool = True
@@ -179,12 +184,14 @@ class SoundMatchStage:
         options: dict[str, Any] = {"index_sha256": self.digest, "threshold": self.threshold}
         if self.second_chance:  # only when set: outputs made before the option still resume
             options["second_chance"] = True
+            if self.second_chance_scope != "library":
+                options["second_chance_scope"] = self.second_chance_scope
         return options
 
     def process(self, media: DecodedMedia) -> dict[str, Any]:
         if media.audio is None or media.audio.samples.size == 0:
             return {}
-        index = _open_index(self.index_path, self.trusted, self.second_chance)
+        index = _open_index(self.index_path, self.trusted, self.second_chance, self.second_chance_scope)
         matches = index.match(media.audio.samples, media.audio.sample_rate, top_k=1, threshold=self.threshold)
         if not matches:
             return {}

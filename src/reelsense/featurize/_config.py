@@ -18,6 +18,7 @@ from reelsense.io import FrameSampling
 
 if TYPE_CHECKING:
     from reelsense.io import FrameStrategy
+    from reelsense.sounds.match import DenseScope
 
 __all__ = ["DEFAULT_FRAME_STRATEGY", "DEFAULT_MAX_FRAMES", "FEATURIZER_KEY", "FeaturizerConfig"]
 
@@ -57,6 +58,9 @@ class FeaturizerConfig:
             peak search leaves unmatched or weak, in the per-video match and in the discovery's
             library look-up: finds reverberant uses under a voice-over and noise, at a CPU cost
             per such video linear in the index's length.
+        second_chance_scope: the sounds the second chance searches
+            (:attr:`~reelsense.sounds.MatchConfig.dense_scope`): ``"library"`` (every sound) or
+            ``"candidates"`` (the peak search's candidate sounds: bounded CPU).
         discover_sounds: after the per-video pass, group the videos that share a sound (no
             library needed) into ``sound_cluster`` and fuse it into the embeddings.
         presence: speech/music presence columns.
@@ -75,6 +79,7 @@ class FeaturizerConfig:
     batch_size: int | None = None
     sound_index: str | None = None
     second_chance: bool = False
+    second_chance_scope: DenseScope = "library"
     discover_sounds: bool = False
     presence: bool = True
     fusion: FusionConfig = field(default_factory=FusionConfig)
@@ -87,6 +92,14 @@ class FeaturizerConfig:
             object.__setattr__(self, "sound_index", os.fspath(self.sound_index))
         if self.second_chance and self.sound_index is None:
             raise ParameterError("second_chance=True needs a sound_index (it is part of the sound match)")
+        if self.second_chance_scope != "library":  # the sounds package only when another is asked for
+            from reelsense.sounds.match import DENSE_SCOPES
+
+            if self.second_chance_scope not in DENSE_SCOPES:
+                raise ParameterError(
+                    f"second_chance_scope={self.second_chance_scope!r} "
+                    f"must be one of {', '.join(DENSE_SCOPES)}"
+                )
         if self.precision not in _PRECISIONS:
             raise ParameterError(f"precision={self.precision!r} must be one of {', '.join(_PRECISIONS)}")
         if self.pooling not in _POOLINGS:
@@ -119,9 +132,12 @@ class FeaturizerConfig:
         """The fields that shape the rows, JSON-able (written into the output as
         ``reelsense.featurizer`` and compared before a resume loads any model). The sound
         index is recorded as used or not: its content is compared by digest later;
-        ``second_chance`` only when set (outputs made before it existed still resume)."""
+        ``second_chance`` only when set, its scope only when not ``library`` (outputs made
+        before they existed still resume)."""
         frames = asdict(self.frames) if isinstance(self.frames, FrameSampling) else self.frames
         extra: dict[str, object] = {"second_chance": True} if self.second_chance else {}
+        if self.second_chance and self.second_chance_scope != "library":
+            extra["second_chance_scope"] = self.second_chance_scope
         return {
             "preset": self.preset,
             "frames": frames,

@@ -278,7 +278,10 @@ def _default_discoverer(index: str | None, config: FeaturizerConfig) -> Discover
     """The default discovery, with the sound match's ``second_chance`` in its library look-up."""
     from reelsense.sounds.discover import DiscoveryParams
 
-    return default_discoverer(index, params=DiscoveryParams(second_chance=config.second_chance))
+    params = DiscoveryParams(
+        second_chance=config.second_chance, second_chance_scope=config.second_chance_scope
+    )
+    return default_discoverer(index, params=params)
 
 
 def _embed(

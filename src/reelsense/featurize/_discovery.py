@@ -85,7 +85,13 @@ def default_discoverer(
     name = (
         f"reelsense.sounds.discover(clustering={params.clustering}, "
         f"music_filter={params.music_filter}, library={params.library}"
-        + (", second_chance=True)" if params.second_chance else ")")
+        + (", second_chance=True" if params.second_chance else "")
+        + (
+            f", second_chance_scope={params.second_chance_scope}"
+            if params.second_chance_scope != "library"
+            else ""
+        )
+        + ")"
     )
 
     def run(paths: Sequence[str], video_ids: Sequence[str]) -> list[str | None]:

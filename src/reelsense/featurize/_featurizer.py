@@ -228,6 +228,7 @@ class VideoFeaturizer:
                     digest=self._digest,
                     trusted=checked,
                     second_chance=self.config.second_chance,
+                    second_chance_scope=self.config.second_chance_scope,
                 )
             )
         if self._audio_in_workers is not None:

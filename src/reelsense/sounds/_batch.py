@@ -24,7 +24,7 @@ from pathlib import Path
 from reelsense.errors import ItemFailedError, NoMediaError, OutputError
 from reelsense.io import MediaFile, assign_video_ids, clean_text, path_text, read_sidecar, walk_media
 from reelsense.sounds.index import SoundIndex, match_files
-from reelsense.sounds.match import MatchConfig
+from reelsense.sounds.match import DenseScope, MatchConfig
 
 __all__ = ["MATCH_COLUMNS", "AddSummary", "MatchSummary", "add_sounds", "match_sounds", "media_ids"]
 
@@ -164,6 +164,7 @@ def match_sounds(
     workers: int = 1,
     strict: bool = False,
     second_chance: bool = False,
+    second_chance_scope: DenseScope = "library",
     progress: Progress | None = None,
 ) -> MatchSummary:
     """The best match in the index at ``sound_index`` of every media file under
@@ -173,7 +174,9 @@ def match_sounds(
     ``status=error``; with ``strict`` the first one raises ItemFailedError and nothing is
     written. ``second_chance``: run the dense second chance
     (:attr:`~reelsense.sounds.MatchConfig.dense_second_chance`) on files the peak search leaves
-    unmatched or weak. The CSV is written to a temporary file and renamed when complete."""
+    unmatched or weak, over the sounds ``second_chance_scope`` names
+    (:attr:`~reelsense.sounds.MatchConfig.dense_scope`). The CSV is written to a temporary file
+    and renamed when complete."""
     start = time.monotonic()
     found = media_ids(inputs)
     out = Path(output)
@@ -188,7 +191,7 @@ def match_sounds(
         workers=workers,
         top_k=1,
         threshold=min_score,
-        config=MatchConfig(dense_second_chance=second_chance),
+        config=MatchConfig(dense_second_chance=second_chance, dense_scope=second_chance_scope),
     )
     for i, ((vid, f), (_, result)) in enumerate(zip(found, results, strict=True)):
         row: list[object] = [vid, path_text(f.path)]

@@ -221,6 +221,10 @@ class DenseReferences:
     def __len__(self) -> int:
         return self._n
 
+    def subset(self, which: list[int]) -> DenseReferences:
+        """The references numbered ``which`` (in that order), laid end to end anew."""
+        return DenseReferences([self.words[self.starts[i] : self.ends[i]] for i in which], self.config)
+
     @property
     def total_frames(self) -> int:
         return int(self.words.size)
@@ -298,10 +302,17 @@ def dense_search(
     refs: DenseReferences,
     scales: np.ndarray,
     shifts: np.ndarray,
+    *,
+    trials_frames: int | None = None,
 ) -> DenseHit | None:
     """Best alignment of a query (log-frequency spectrogram, dB ``[n_frames, n_bins]``) over every
     reference, hypothesis (``scales``, ``shifts``: float ``[h]``) and offset; None when the query
-    is shorter than ``min_query_frames`` or no reference is long enough."""
+    is shorter than ``min_query_frames`` or no reference is long enough.
+
+    ``trials_frames``: the reference frames the score's trial count is taken over (default: those
+    of ``refs``). A search of some of an index's sounds passes the whole index's total, so that
+    its scores mean what a search of every sound would mean (the offsets counted are scaled by
+    ``trials_frames / refs.total_frames``)."""
     cfg = refs.config
     q = np.asarray(query_spectrogram_db, dtype=np.float32)
     if q.ndim != 2 or q.shape[1] < N_BITS + 1:
@@ -389,7 +400,8 @@ def dense_search(
     block, o = best_at[h]
     offset = int(starts[block] + o)
     r = int(refs.owner[offset])
-    trials = math.log10(float(counts[live].mean()) * int(live.sum())) + TRIALS_MARGIN_LOG10
+    widen = max(1.0, (trials_frames or total) / total)
+    trials = math.log10(float(counts[live].mean()) * int(live.sum()) * widen) + TRIALS_MARGIN_LOG10
     return DenseHit(
         sound=r,
         offset_frames=offset - int(refs.starts[r]),

@@ -24,6 +24,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -34,11 +35,16 @@ from reelsense.sounds.fingerprint import FingerprintParams, Peaks, peak_triplets
 from reelsense.sounds.verify import Alignment, align, chance_rate, false_match_log10p, log10_trials
 
 _PAIRS_KEPT = 256
+#: what the dense second chance searches (:attr:`MatchConfig.dense_scope`)
+DenseScope = Literal["library", "candidates"]
+DENSE_SCOPES: tuple[DenseScope, ...] = ("library", "candidates")
 _DIRECT_PAIRS = 1 << 24
 
 __all__ = [
+    "DENSE_SCOPES",
     "Alignment",
     "Candidate",
+    "DenseScope",
     "MatchConfig",
     "QueryPrint",
     "SoundMatch",
@@ -48,6 +54,7 @@ __all__ = [
     "hypothesis_grid",
     "log10_trials",
     "match_query",
+    "match_query_candidates",
     "prepare_query",
     "prepare_query_from_peaks",
     "probe",
@@ -88,9 +95,13 @@ class MatchConfig:
 
     ``dense_second_chance`` (off by default): when the peak search returns nothing or a best
     match under ``dense_below_score``, :meth:`reelsense.sounds.SoundIndex.match` also runs the
-    dense per-frame test (:mod:`reelsense.sounds.dense`, parameters ``dense``) over every sound
-    and keeps the better of the two. It finds reverb + voice-over + noise uses the peaks miss,
-    at a cost linear in the index's total length for every query that reaches it.
+    dense per-frame test (:mod:`reelsense.sounds.dense`, parameters ``dense``) and keeps the
+    better of the two. It finds reverb + voice-over + noise uses the peaks miss.
+    ``dense_scope``: the sounds it searches. ``"library"``: every sound, at a cost linear in the
+    index's total length for every query that reaches it. ``"candidates"``: only the sounds the
+    peak search ranked (at most ``n_candidates``, whatever their votes), at a cost bounded
+    independently of the index's size; it finds the use only when the peaks put its sound among
+    them. Its score counts the trials of a search of every sound (the same false-match guard).
     """
 
     speed_range: tuple[float, float] = (0.7, 1.45)
@@ -118,6 +129,7 @@ class MatchConfig:
     threshold: float = 2.0
     top_k: int = 1
     dense_second_chance: bool = False
+    dense_scope: DenseScope = "library"
     dense_below_score: float = 4.0
     dense: DenseConfig = field(default_factory=DenseConfig)
 
@@ -149,6 +161,8 @@ class MatchConfig:
                 f"align_cap_per_bin={self.align_cap_per_bin}, align_cap_per_frame={self.align_cap_per_frame} "
                 "must be >= 1"
             )
+        if self.dense_scope not in DENSE_SCOPES:
+            raise ParameterError(f"dense_scope={self.dense_scope!r} must be one of {', '.join(DENSE_SCOPES)}")
         if not (math.isfinite(self.threshold) and not math.isnan(self.exit_score)):
             raise ParameterError(f"threshold={self.threshold}, exit_score={self.exit_score} must be numbers")
 
@@ -522,7 +536,26 @@ def match_query(
     top_k: int | None = None,
     total_frames: float | None = None,
 ) -> list[SoundMatch]:
-    """Ranked matches of a prepared query (best first), keeping ``score >= threshold``.
+    """Ranked matches of a prepared query (best first), keeping ``score >= threshold``
+    (:func:`match_query_candidates` without the candidates)."""
+    found, _ = match_query_candidates(
+        query, index, params, config, threshold=threshold, top_k=top_k, total_frames=total_frames
+    )
+    return found
+
+
+def match_query_candidates(
+    query: QueryPrint,
+    index: SearchIndex,
+    params: FingerprintParams,
+    config: MatchConfig,
+    *,
+    threshold: float | None = None,
+    top_k: int | None = None,
+    total_frames: float | None = None,
+) -> tuple[list[SoundMatch], list[Candidate]]:
+    """Ranked matches of a prepared query (best first), keeping ``score >= threshold``, and the
+    candidate cells the search ranked last (best first; sound numbers of ``index``).
 
     ``total_frames``: the reference frames that the score's trial count is taken over (default:
     those of ``index``). A shard of a larger index passes the whole index's total, so that its
@@ -550,7 +583,7 @@ def match_query(
     threshold = config.threshold if threshold is None else threshold
     top_k = config.top_k if top_k is None else top_k
     if query.n_triplets == 0 or index.n_alive == 0:
-        return []
+        return [], []
     scales, shifts = hypothesis_grid(config, params)
     grid = (scales, shifts)
     trials = log10_trials(index.total_frames if total_frames is None else total_frames, scales.size, config)
@@ -615,7 +648,7 @@ def match_query(
                 best[m.sound_id] = m
     out = [m for m in best.values() if m.score >= threshold]
     out.sort(key=lambda m: (-m.score, m.sound_id))
-    return out[:top_k]
+    return out[:top_k], cands
 
 
 def dense_grid(config: MatchConfig, params: FingerprintParams) -> tuple[np.ndarray, np.ndarray]:

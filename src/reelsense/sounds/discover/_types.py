@@ -9,6 +9,7 @@ import numpy as np
 
 from reelsense.errors import ParameterError
 from reelsense.sounds.discover._content import ContentParams
+from reelsense.sounds.match import DENSE_SCOPES, DenseScope
 
 __all__ = [
     "CLUSTERINGS",
@@ -73,8 +74,9 @@ class DiscoveryParams:
     (:attr:`~reelsense.sounds.MatchConfig.dense_second_chance`) on videos its peak search
     leaves unmatched or weak: finds library sounds under reverb + voice-over + noise, at a CPU
     cost per such video linear in the library's length (off: the clustering handles those
-    videos, and every video without a library sound would pay it). ``neighbours``: matches kept per
-    video. ``min_support``/``join_score``/``merge_score``/``scale_tolerance``: merge rules of
+    videos, and every video without a library sound would pay it); ``second_chance_scope``:
+    the sounds it searches (:attr:`~reelsense.sounds.MatchConfig.dense_scope`). ``neighbours``:
+    matches kept per video. ``min_support``/``join_score``/``merge_score``/``scale_tolerance``: merge rules of
     :func:`cluster_graph` (``supported`` clustering).
     """
 
@@ -84,6 +86,7 @@ class DiscoveryParams:
     min_score: float = 2.0
     library_threshold: float | None = None
     second_chance: bool = False
+    second_chance_scope: DenseScope = "library"
     neighbours: int = 8
     min_support: int = 2
     join_score: float = 10.0
@@ -99,6 +102,10 @@ class DiscoveryParams:
             raise ParameterError(f"clustering={self.clustering!r} must be one of {', '.join(CLUSTERINGS)}")
         if self.library not in LIBRARY_USES:
             raise ParameterError(f"library={self.library!r} must be one of {', '.join(LIBRARY_USES)}")
+        if self.second_chance_scope not in DENSE_SCOPES:
+            raise ParameterError(
+                f"second_chance_scope={self.second_chance_scope!r} must be one of {', '.join(DENSE_SCOPES)}"
+            )
         if self.neighbours < 1:
             raise ParameterError(f"neighbours={self.neighbours} must be >= 1")
         if self.min_support < 1:

@@ -88,7 +88,7 @@ def init_worker(
     global _STATE
     # the library look-up is a pre-pass: the clustering handles what it leaves, so the dense
     # second chance (CPU per video that no library sound matches) runs only when asked for
-    lookup = MatchConfig(dense_second_chance=params.second_chance)
+    lookup = MatchConfig(dense_second_chance=params.second_chance, dense_scope=params.second_chance_scope)
     index = None
     if index_path is not None:
         index = SoundIndex.open(index_path, readonly=True, config=lookup, trusted=trusted)

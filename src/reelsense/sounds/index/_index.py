@@ -42,7 +42,7 @@ from reelsense.sounds.match import (
     dense_grid,
     dense_match,
     dense_peak_score,
-    match_query,
+    match_query_candidates,
     prepare_query_from_peaks,
 )
 
@@ -155,7 +155,7 @@ class SoundIndex:
         self.params = params
         self.config = config or MatchConfig()
         self._search = SearchCache(store, params, {"scheme": SCHEME, "scheme_version": SCHEME_VERSION})
-        self._dense: tuple[int, DenseReferences, list[str]] | None = None
+        self._dense: tuple[int, DenseReferences, list[str], dict[str, int]] | None = None
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -422,13 +422,21 @@ class SoundIndex:
         spec = log_spectrogram(x, sample_rate, self.params)
         peaks = pick_peaks(spec, self.params, self.params.query_peaks_per_second)
         query = prepare_query_from_peaks(peaks, duration, self.params, self.config)
-        found = match_query(query, search, self.params, self.config, threshold=threshold, top_k=top_k)
+        found, cands = match_query_candidates(
+            query, search, self.params, self.config, threshold=threshold, top_k=top_k
+        )
         if not self.config.dense_second_chance or (found and found[0].score >= self.config.dense_below_score):
             return found
-        refs, ids = self._dense_references()
+        every, ids, number = self._dense_references()
+        refs = every
+        if self.config.dense_scope == "candidates":  # the peak search's candidate sounds only
+            which = [number[s] for s in dict.fromkeys(search.ids[c.sound] for c in cands) if s in number]
+            refs, ids = every.subset(which), [ids[i] for i in which]
         if not len(refs):
             return found
-        hit = dense_search(spec, refs, *dense_grid(self.config, self.params))
+        hit = dense_search(
+            spec, refs, *dense_grid(self.config, self.params), trials_frames=every.total_frames
+        )
         if hit is not None and ids[hit.sound] in search.ids:  # the peaks at the dense alignment
             k = search.ids.index(ids[hit.sound])
             hit = dataclasses.replace(
@@ -441,9 +449,10 @@ class SoundIndex:
         out.sort(key=lambda m: (-m.score, m.sound_id))
         return out[: self.config.top_k if top_k is None else top_k]
 
-    def _dense_references(self) -> tuple[DenseReferences, list[str]]:
-        """The stored frame bits of every sound (cached per index generation). Sounds added by a
-        reelsense that stored none are left out of the dense test, with a warning."""
+    def _dense_references(self) -> tuple[DenseReferences, list[str], dict[str, int]]:
+        """The stored frame bits of every sound, their ids, and each id's number among them
+        (cached per index generation). Sounds added by a reelsense that stored none are left out
+        of the dense test, with a warning."""
         if self._dense is None or self._dense[0] != self._store.generation:
             words: list[np.ndarray] = []
             ids: list[str] = []
@@ -464,8 +473,9 @@ class SoundIndex:
                     missing,
                     missing + len(ids),
                 )
-            self._dense = (generation, DenseReferences(words, self.config.dense), ids)
-        return self._dense[1], self._dense[2]
+            number = {sound_id: i for i, sound_id in enumerate(ids)}
+            self._dense = (generation, DenseReferences(words, self.config.dense), ids, number)
+        return self._dense[1], self._dense[2], self._dense[3]
 
     def match_file(
         self, path: str | os.PathLike[str], *, top_k: int | None = None, threshold: float | None = None
