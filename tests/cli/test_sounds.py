@@ -98,3 +98,13 @@ def test_match_passes_the_second_chance_and_its_scope(
         MatchConfig(dense_second_chance=True),
         MatchConfig(dense_second_chance=True, dense_scope="candidates"),
     ]
+    # a scope without the second chance would change nothing: refused, in every command that has it
+    r = runner.invoke(main, [*base, "--second-chance-scope", "candidates"])
+    assert r.exit_code == 2 and "only applies with --second-chance" in r.output
+    discover = ["sounds", "discover", str(f), "-o", str(tmp_path / "x.csv")]
+    r = runner.invoke(main, [*discover, "--second-chance-scope", "library"])
+    assert r.exit_code == 2 and "only applies with --second-chance" in r.output
+    embed = ["embed", str(f), "--sound-index", str(f), "-o", str(tmp_path / "x.parquet")]
+    r = runner.invoke(main, [*embed, "--second-chance-scope", "candidates"])
+    assert r.exit_code == 2 and "only applies with --second-chance" in r.output
+    assert len(seen) == 3

@@ -13,9 +13,12 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from reelsense.sounds.match import DenseScope
 
 __all__ = [
     "EXIT_FAILED",
@@ -27,6 +30,7 @@ __all__ = [
     "min_score_option",
     "on_interrupt",
     "progress_option",
+    "resolve_second_chance_scope",
     "resolve_workers",
     "second_chance_scope_option",
     "sound_index_option",
@@ -137,16 +141,24 @@ def sound_index_option(*, required: bool, help: str, exists: bool = True) -> Cal
 
 def second_chance_scope_option(fn: F) -> F:
     """``--second-chance-scope``: the sounds the dense second chance searches
-    (``MatchConfig.dense_scope``; the values are ``reelsense.sounds.match.DENSE_SCOPES``)."""
+    (``MatchConfig.dense_scope``; the values are ``reelsense.sounds.match.DENSE_SCOPES``). Read it
+    through :func:`resolve_second_chance_scope`."""
     return click.option(
         "--second-chance-scope",
         type=click.Choice(["library", "candidates"]),
-        default="library",
-        show_default=True,
-        help="With --second-chance: search every sound (library: CPU per file linear in the index's "
-        "length) or only the sounds the peak search ranked (candidates: bounded CPU, finds the use "
-        "only when the peaks rank its sound).",
+        default=None,
+        help="With --second-chance: search every sound (library, the default: CPU per file linear in "
+        "the index's length) or only the sounds the peak search ranked (candidates: bounded CPU, finds "
+        "the use only when the peaks rank its sound).",
     )(fn)
+
+
+def resolve_second_chance_scope(second_chance: bool, scope: str | None) -> DenseScope:
+    """The scope of ``--second-chance-scope`` (``library`` when not given); a usage error without
+    ``--second-chance``, where it would change nothing."""
+    if scope is not None and not second_chance:
+        raise click.UsageError("--second-chance-scope only applies with --second-chance")
+    return "candidates" if scope == "candidates" else "library"
 
 
 def min_score_option(fn: F) -> F:

@@ -14,6 +14,7 @@ from reelsense.cli._common import (
     library_errors,
     min_score_option,
     progress_option,
+    resolve_second_chance_scope,
     resolve_workers,
     second_chance_scope_option,
     sound_index_option,
@@ -26,13 +27,12 @@ from reelsense.cli.sounds import sounds
 
 if TYPE_CHECKING:
     from reelsense.sounds import DiscoveryParams
-    from reelsense.sounds.match import DenseScope
 
 __all__ = ["discover", "trends"]
 
 
 def _params(
-    min_score: float, min_support: int, neighbours: int, second_chance: bool, scope: DenseScope
+    min_score: float, min_support: int, neighbours: int, second_chance: bool, scope: str | None
 ) -> DiscoveryParams:
     from reelsense.errors import ReelsenseError
     from reelsense.sounds import DiscoveryParams
@@ -43,7 +43,7 @@ def _params(
             min_support=min_support,
             neighbours=neighbours,
             second_chance=second_chance,
-            second_chance_scope=scope,
+            second_chance_scope=resolve_second_chance_scope(second_chance, scope),
         )
     except ReelsenseError as exc:
         raise click.BadParameter(str(exc)) from exc
@@ -95,7 +95,7 @@ def discover(
     min_support: int,
     neighbours: int,
     second_chance: bool,
-    second_chance_scope: DenseScope,
+    second_chance_scope: str | None,
     strict: bool,
     progress: bool | None,
 ) -> None:
@@ -187,7 +187,7 @@ def trends(
     min_support: int,
     neighbours: int,
     second_chance: bool,
-    second_chance_scope: DenseScope,
+    second_chance_scope: str | None,
     strict: bool,
     progress: bool | None,
 ) -> None:

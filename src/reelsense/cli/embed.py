@@ -15,6 +15,7 @@ from reelsense.cli._common import (
     library_errors,
     on_interrupt,
     progress_option,
+    resolve_second_chance_scope,
     resolve_workers,
     second_chance_scope_option,
     sound_index_option,
@@ -25,7 +26,6 @@ from reelsense.cli._common import (
 
 if TYPE_CHECKING:
     from reelsense.pipeline import EmbedSummary, ProgressEvent
-    from reelsense.sounds.match import DenseScope
 
 __all__ = ["embed", "format_summary"]
 
@@ -335,7 +335,7 @@ def embed(
     frames: str | None,
     sound_index: Path | None,
     second_chance: bool,
-    second_chance_scope: DenseScope,
+    second_chance_scope: str | None,
     discover_sounds: bool,
     embedding_dim: int,
     frame_vectors: bool,
@@ -392,6 +392,7 @@ def embed(
         raise click.UsageError("--preset none computes no embedding: drop the embedding options")
     if second_chance and not sound_index:
         raise click.UsageError("--second-chance needs --sound-index (it is part of the sound match)")
+    scope = resolve_second_chance_scope(second_chance, second_chance_scope)
 
     from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -409,7 +410,7 @@ def embed(
             batch_size=batch_size,
             sound_index=str(sound_index) if sound_index else None,
             second_chance=second_chance,
-            second_chance_scope=second_chance_scope,
+            second_chance_scope=scope,
             discover_sounds=discover_sounds,
             fusion=FusionConfig(dim=embedding_dim),
             audio_sample_rate=sample_rate,

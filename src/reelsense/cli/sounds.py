@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +13,7 @@ from reelsense.cli._common import (
     min_score_option,
     on_interrupt,
     progress_option,
+    resolve_second_chance_scope,
     resolve_workers,
     second_chance_scope_option,
     sound_index_option,
@@ -22,9 +22,6 @@ from reelsense.cli._common import (
     verbosity_options,
     workers_option,
 )
-
-if TYPE_CHECKING:
-    from reelsense.sounds.match import DenseScope
 
 __all__ = ["sounds"]
 
@@ -111,7 +108,7 @@ def match(
     output: Path,
     min_score: float,
     second_chance: bool,
-    second_chance_scope: DenseScope,
+    second_chance_scope: str | None,
     workers: int | None,
     strict: bool,
     progress: bool | None,
@@ -122,6 +119,7 @@ def match(
     from reelsense.sounds._batch import match_sounds
 
     check_suffix(output, (".csv",), "sounds match writes CSV")
+    scope = resolve_second_chance_scope(second_chance, second_chance_scope)
     on_interrupt(f"nothing was written to {str(output)!r} (it is written when every file is matched)")
     with library_errors(), stage_bars(progress, unit="file") as bars:
         summary = match_sounds(
@@ -132,7 +130,7 @@ def match(
             workers=resolve_workers(workers),
             strict=strict,
             second_chance=second_chance,
-            second_chance_scope=second_chance_scope,
+            second_chance_scope=scope,
             progress=lambda done, total: bars("", done, total),
         )
     for vid, error in summary.error_examples:
