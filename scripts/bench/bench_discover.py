@@ -16,7 +16,8 @@ script only); every speech/noise item is its own group. Clips are written as 110
 files so that :func:`reelsense.sounds.discover.discover_sounds` is measured end to end on
 paths (decode included), exactly as the CLI runs it.
 
-    python scripts/bench/bench_discover.py [--sizes 250,1000,5000] [--workers 2] [--seed 7]
+    python scripts/bench/bench_discover.py [--sizes 250,1000,5000] [--workers 2] [--seed 7] \
+        [--discovery SPEC ...]
 
 Each size runs in a fresh child process (so the corpus generator's memory is not counted).
 Prints one row per size (wall seconds, CPU seconds of the discovery process and its workers,
@@ -44,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from _bench import ProcSampler, babble, pink
+from _bench import ProcSampler, babble, discovery_params, pink
 from reelsense.io import read_audio
 from reelsense.sounds.discover import discover_sounds
 
@@ -149,13 +150,13 @@ def ari(truth: list[str], pred: list[str]) -> tuple[float, float, float]:
     return score, sum_ij / sum_b if sum_b else 1.0, sum_ij / sum_a if sum_a else 1.0
 
 
-def child(folder: Path, workers: int) -> None:
-    """Run discovery on the WAV files of ``folder``; print a JSON line of figures."""
+def child(folder: Path, workers: int, spec: str) -> None:
+    """Run discovery (options ``spec``) on the WAV files of ``folder``; print a JSON line of figures."""
     paths = sorted(folder.glob("*.wav"))
     sampler = ProcSampler()
     sampler.start()
     t0 = time.perf_counter()
-    res = discover_sounds(paths, workers=workers)
+    res = discover_sounds(paths, workers=workers, params=discovery_params(spec))
     wall = time.perf_counter() - t0
     sampler.sample()
     sampler.stop.set()
@@ -180,7 +181,10 @@ def child(folder: Path, workers: int) -> None:
     print(json.dumps(out))
 
 
-def run(size: int, sources: tuple, workers: int, seed: int, tmp: Path) -> dict[str, float]:
+def run(
+    size: int, sources: tuple, workers: int, seed: int, tmp: Path, specs: list[str]
+) -> list[dict[str, float | str]]:
+    """One corpus of ``size`` clips, discovered once per option set in ``specs``."""
     rng = np.random.default_rng(seed + size)
     folder = tmp / f"n{size}"
     folder.mkdir()
@@ -189,16 +193,21 @@ def run(size: int, sources: tuple, workers: int, seed: int, tmp: Path) -> dict[s
         x, label = make_item(rng, sources, k)
         write_wav(folder / f"c{k:05d}.wav", x)
         truth.append(label)
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", str(folder), "--workers", str(workers)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
-    pred = [lab or f"none{k}" for k, lab in enumerate(res.pop("labels"))]
-    score, precision, recall = ari(truth, pred)
-    return {"n": size, **res, "ari": score, "pair_precision": precision, "pair_recall": recall}
+    rows: list[dict[str, float | str]] = []
+    for spec in specs:
+        cmd = [sys.executable, __file__, "--child", str(folder), "--workers", str(workers)]
+        proc = subprocess.run(
+            [*cmd, "--discovery", spec],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        pred = [lab or f"none{k}" for k, lab in enumerate(res.pop("labels"))]
+        score, precision, recall = ari(truth, pred)
+        rows.append({"n": size, "options": spec, **res})
+        rows[-1].update(ari=score, pair_precision=precision, pair_recall=recall)
+    return rows
 
 
 def main() -> None:
@@ -207,16 +216,24 @@ def main() -> None:
     ap.add_argument("--sizes", default="250,1000,5000")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--discovery",
+        nargs="+",
+        default=["default"],
+        metavar="SPEC",
+        help="engine option sets, each run on the same corpora (e.g. default join_score=3,merge_score=3)",
+    )
     ap.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
-        child(args.child, args.workers)
+        child(args.child, args.workers, args.discovery[0])
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     sources = load_sources(args.bench)
     print(f"sources: {len(sources[0])} music, {len(sources[1])} speech, {len(sources[2])} ambience")
     cols = [
         "n",
+        "options",
         "wall_s",
         "cpu_s",
         "fingerprint_s",
@@ -237,20 +254,22 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_discover_") as tmp:
         for size in sizes:
-            r = run(size, sources, args.workers, args.seed, Path(tmp))
-            rows.append(r)
-            cells = [
-                f"{r[c]:.3f}"
-                if isinstance(r[c], float) and c in ("ari", "pair_precision", "pair_recall")
-                else (f"{r[c]:.1f}" if isinstance(r[c], float) else str(r[c]))
-                for c in cols
-            ]
-            print("| " + " | ".join(cells) + " |", flush=True)
-    if len(rows) >= 2:
-        a, b = rows[0], rows[-1]
-        for key in ("wall_s", "cpu_s", "match_s", "fingerprint_s"):
-            slope = math.log(b[key] / a[key]) / math.log(b["n"] / a["n"])
-            print(f"growth exponent of {key} (log-log slope {a['n']} -> {b['n']}): {slope:.2f}")
+            for r in run(size, sources, args.workers, args.seed, Path(tmp), args.discovery):
+                rows.append(r)
+                cells = [
+                    f"{r[c]:.3f}"
+                    if isinstance(r[c], float) and c in ("ari", "pair_precision", "pair_recall")
+                    else (f"{r[c]:.1f}" if isinstance(r[c], float) else str(r[c]))
+                    for c in cols
+                ]
+                print("| " + " | ".join(cells) + " |", flush=True)
+    for spec in args.discovery:
+        mine = [r for r in rows if r["options"] == spec]
+        if len(mine) >= 2:
+            a, b = mine[0], mine[-1]
+            for key in ("wall_s", "cpu_s", "match_s", "fingerprint_s"):
+                slope = math.log(float(b[key]) / float(a[key])) / math.log(float(b["n"]) / float(a["n"]))
+                print(f"{spec}: growth exponent of {key} (log-log slope {a['n']} -> {b['n']}): {slope:.2f}")
 
 
 if __name__ == "__main__":

@@ -20,25 +20,40 @@ modules on purpose (it inspects the matcher below the public result).
 
 Also prints the matching CPU time per video (one process, the index of all music videos).
 
+``--dense K`` measures what the dense per-frame test (:mod:`reelsense.sounds.dense`) would add
+as video-to-video edges: each music video's filtered soundtrack is searched densely over its
+``K`` best peak-search candidates among the other music videos (0: over all of them), the
+trial count taken over all of them; the hit is then verified by the query's peaks at the dense
+alignment (the library second chance's check). It prints, per threshold on that peak
+verification (``log10`` chance probability at the alignment), the edges added, how many join
+videos of different tracks, and the bound above with them; then the same test for every
+direct pair the peak search missed, searched pairwise (the most any dense retrieval could add).
+
     python scripts/dev/diagnose_discover.py [--bench ../shared/bench] [--workers 2] [--neighbours 8]
+    python scripts/dev/diagnose_discover.py --dense 32
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import itertools
 import math
 import time
 from collections import Counter
 from pathlib import Path
 
+from reelsense.io import read_audio
+from reelsense.sounds.dense import DenseHit, DenseReferences, dense_search, frame_bits
 from reelsense.sounds.discover import DiscoveryParams
 from reelsense.sounds.discover._api import _run
+from reelsense.sounds.discover._content import sustained_filter
 from reelsense.sounds.discover._matcher import VideoMatcher
 from reelsense.sounds.discover._work import Job, init_worker, print_source
-from reelsense.sounds.fingerprint import FingerprintParams
-from reelsense.sounds.match import MatchConfig
+from reelsense.sounds.fingerprint import FingerprintParams, log_spectrogram
+from reelsense.sounds.match import Candidate, MatchConfig, dense_grid, match_query_candidates
+from reelsense.sounds.verify import align, chance_rate, false_match_log10p
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,6 +86,7 @@ def main() -> None:
     ap.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--neighbours", type=int, default=DiscoveryParams().neighbours)
+    ap.add_argument("--dense", type=int, default=None, metavar="K", help="also the dense edges (see above)")
     args = ap.parse_args()
     sounds = args.bench / "sounds"
     with (sounds / "truth.csv").open(encoding="utf-8") as f:
@@ -146,6 +162,92 @@ def main() -> None:
         f"{joined / max(1, len(shared)):.3f} ({joined}/{len(shared)})"
     )
     print(f"RESULT direct_found={n_found} direct={n_all} bound={joined / max(1, len(shared)):.3f}")
+    if args.dense is not None:
+        _dense_bound(args, truth, music, matcher, params, fp, config, best, shared)
+
+
+def _dense_bound(args, truth, music, matcher, params, fp, config, best, shared) -> None:  # type: ignore[no-untyped-def]
+    """The ``--dense`` report (see the module docstring)."""
+    sounds = args.bench / "sounds"
+    content = {}
+    for p in music:  # the filtered soundtrack again (stage 1 keeps only its peaks)
+        audio = read_audio(sounds / "queries" / f"{truth[p.number]['qid']}.mp4", sample_rate=fp.sample_rate)
+        c = sustained_filter(audio.samples, audio.sample_rate, params.content)
+        content[p.number] = log_spectrogram(c.samples, c.sample_rate, fp)
+    words = [frame_bits(content[p.number]) for p in music]
+    every = DenseReferences(words, config.dense)
+    grid = dense_grid(config, fp)
+    many = dataclasses.replace(config, n_candidates=(args.dense or len(music)) + 1)
+
+    def verified(k: int, j: int, hit: DenseHit) -> float:
+        """log10 chance probability of the query's peak coincidences at the dense alignment."""
+        q = music[k].query
+        assert q is not None
+        rt, rb = matcher._search.peaks(j)
+        cand = Candidate(j, hit.scale, hit.shift_bins, float(hit.offset_frames), 0)
+        a = align(q.peaks, rt, rb, cand, config, fp.frames_per_second)
+        lam = a.null_rate
+        if not math.isfinite(lam):
+            lam = chance_rate(q.peaks, rt.size, float(rt[-1]), fp, config)
+        return false_match_log10p(a.matched, lam, 0.0)
+
+    found: list[tuple[int, int, float]] = []  # (query node, ref node, verification log10 p)
+    cpu0 = time.process_time()
+    for k, p in enumerate(music):
+        assert p.query is not None
+        if args.dense:
+            _, cands = match_query_candidates(p.query, matcher._search, fp, many, threshold=params.min_score)
+            which = [s for s in dict.fromkeys(c.sound for c in cands) if s != k][: args.dense]
+        else:
+            which = [j for j in range(len(music)) if j != k]
+        hit = dense_search(content[p.number], every.subset(which), *grid, trials_frames=every.total_frames)
+        if hit is not None and hit.score >= params.min_score:
+            j = which[hit.sound]
+            found.append((p.number, music[j].number, verified(k, j, dataclasses.replace(hit, sound=j))))
+    cpu = (time.process_time() - cpu0) / max(1, len(music))
+    scope = f"its {args.dense} best peak candidates" if args.dense else "every other music video"
+    print(f"\ndense search of each music video over {scope}: {cpu:.3f} CPU s per video\n")
+    print("| peak check at the alignment | edges | across tracks | bound with them |\n|---|---:|---:|---:|")
+    track = [r["source_track"] for r in truth]
+    for limit in (-6.0, -8.0, -10.0, -12.0):
+        extra = [(a, b) for a, b, lp in found if lp <= limit]
+        wrong = sum(not track[a] or track[a] != track[b] for a, b in extra)
+        bound = _bound(truth, list(best), extra, shared)
+        print(f"| log10 p <= {limit:g} | {len(extra)} | {wrong} | {bound:.3f} |")
+    # the most any retrieval could add: every direct pair without a peak edge, tested pairwise
+    number = {p.number: k for k, p in enumerate(music)}
+    pairwise = []
+    for i, j in shared:
+        if (min(i, j), max(i, j)) in best or i not in number or j not in number:
+            continue
+        (s1, e1), (s2, e2) = _span(truth[i]), _span(truth[j])
+        if min(e1, e2) - max(s1, s2) < 1.0:
+            continue
+        for a, b in ((i, j), (j, i)):
+            ka, kb = number[a], number[b]
+            hit = dense_search(content[a], every.subset([kb]), *grid, trials_frames=every.total_frames)
+            if hit is not None and verified(ka, kb, dataclasses.replace(hit, sound=kb)) <= -8.0:
+                pairwise.append((a, b))
+    print(
+        f"\nevery missed direct pair searched pairwise, peak check <= -8: {len(pairwise)} directed edges; "
+        f"bound with them {_bound(truth, list(best), pairwise, shared):.3f}"
+    )
+
+
+def _bound(truth, edges, extra, shared) -> float:  # type: ignore[no-untyped-def]
+    """Shared recall of the components of the same-track edges among ``edges`` + ``extra``."""
+    parent = list(range(len(truth)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in [*edges, *extra]:
+        if truth[a]["source_track"] and truth[a]["source_track"] == truth[b]["source_track"]:
+            parent[find(a)] = find(b)
+    return sum(find(i) == find(j) for i, j in shared) / max(1, len(shared))
 
 
 if __name__ == "__main__":

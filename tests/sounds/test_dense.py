@@ -19,13 +19,14 @@ from reelsense.sounds.dense import (
     DenseConfig,
     DenseReferences,
     dense_search,
+    dense_search_each,
     fft_length,
     frame_bits,
     unpack_bits,
 )
 from reelsense.sounds.fingerprint import FingerprintParams, log_spectrogram, peaks_of
 from reelsense.sounds.index import _index
-from reelsense.sounds.match import MatchConfig, dense_grid, match_query, prepare_query
+from reelsense.sounds.match import MatchConfig, dense_grid, match_query, match_query_candidates, prepare_query
 
 SR = 11025
 P = FingerprintParams()
@@ -99,6 +100,37 @@ def test_other_music_and_short_clips_score_under_the_threshold(refs: DenseRefere
         hit = dense_search(log_spectrogram(y, SR, P), refs, *dense_grid(C, P))
         assert hit is None or hit.score < C.threshold
     assert dense_search(log_spectrogram(stranger[: SR // 2], SR, P), refs, *dense_grid(C, P)) is None
+
+
+def test_dense_search_each_gives_every_references_best_under_one_null(
+    music: list[np.ndarray], refs: DenseReferences
+) -> None:
+    """One hit per reference, each its best alignment standardised like the overall best: the
+    best of them is :func:`dense_search`'s hit, and the true reference's sits at the clip."""
+    clip = room_voice_noise(music[1][int(12.0 * SR) : int(22.0 * SR)], seed=3)
+    spec = log_spectrogram(clip, SR, P)
+    each = dense_search_each(spec, refs, *dense_grid(C, P), trials_frames=3 * refs.total_frames)
+    assert [h.sound for h in each] == [0, 1, 2]
+    best = dense_search(spec, refs, *dense_grid(C, P), trials_frames=3 * refs.total_frames)
+    assert max(each, key=lambda h: h.z) == best
+    assert each[1].offset_frames / P.frames_per_second == pytest.approx(12.0, abs=0.2)
+    assert each[1].score >= C.threshold > max(each[0].score, each[2].score)
+    assert len({h.log10_trials for h in each}) == 1  # scored over the whole search
+    assert dense_search_each(spec[:10], refs, *dense_grid(C, P)) == []  # too short
+
+
+def test_more_ranked_candidates_change_no_match(music: list[np.ndarray]) -> None:
+    """``n_ranked`` returns the cells of more candidate sounds but verifies the same ones."""
+    names = [f"s{k}" for k in range(12)]
+    songs = [*music, *(render(make_notes(100 + k, 20.0), 20.0, SR) for k in range(9))]
+    index = SearchIndex.from_peaks([peaks_of(x, SR, P, P.ref_peaks_per_second) for x in songs], names, P)
+    query = prepare_query(music[1][int(5.0 * SR) : int(15.0 * SR)], SR, P, C)
+    narrow = MatchConfig(n_candidates=2, top_k=2)
+    found, cands = match_query_candidates(query, index, P, narrow, threshold=0.0)
+    more, wider = match_query_candidates(query, index, P, narrow, threshold=0.0, n_ranked=8)
+    assert more == found and found[0].sound_id == "s1"
+    assert {c.sound for c in cands} < {c.sound for c in wider}
+    assert len({c.sound for c in wider}) > 2
 
 
 def _index_of(path: Path, music: list[np.ndarray], config: MatchConfig) -> SoundIndex:

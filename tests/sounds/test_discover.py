@@ -318,3 +318,24 @@ def test_second_chance_names_a_reverberant_use_under_a_voice(tmp_path: Path) -> 
     found = discover_sounds([clip], index=tmp_path / "lib.rsidx", params=DiscoveryParams(second_chance=True))
     assert found.videos[0].library_sound == "song12"
     assert found.videos[0].offset_seconds == pytest.approx(12.0, abs=0.3)
+
+
+def test_second_chance_pairs_a_use_in_a_room_under_a_voice_without_a_library() -> None:
+    """Two uses of one song, one plain and one in a room under a voice-over and noise: the peak
+    search misses their link, the dense second chance between videos finds it (with the offset),
+    and an unrelated song stays apart."""
+    sr = 11025
+    song = render(make_notes(12, 40.0), 40.0, sr)
+    other = render(make_notes(13, 40.0), 40.0, sr)
+    clips = [
+        AudioClip("plain", song[8 * sr : 24 * sr], sr),
+        AudioClip("roomy", room_voice_noise(song[12 * sr : 22 * sr], seed=9), sr),
+        AudioClip("other", other[8 * sr : 20 * sr], sr),
+    ]
+    plain = discover_sounds(clips)
+    assert plain.videos[1].cluster is None
+    found = discover_sounds(clips, params=DiscoveryParams(second_chance=True))
+    assert found.videos[0].cluster == found.videos[1].cluster is not None
+    assert found.videos[2].cluster is None
+    start = {v.video_id: v.offset_seconds for v in found.videos}
+    assert start["roomy"] - start["plain"] == pytest.approx(4.0, abs=0.3)

@@ -43,6 +43,7 @@ __all__ = [
     "DenseReferences",
     "combined_score",
     "dense_search",
+    "dense_search_each",
     "fft_length",
     "frame_bits",
     "unpack_bits",
@@ -313,12 +314,42 @@ def dense_search(
     of ``refs``). A search of some of an index's sounds passes the whole index's total, so that
     its scores mean what a search of every sound would mean (the offsets counted are scaled by
     ``trials_frames / refs.total_frames``)."""
+    found = _search(query_spectrogram_db, refs, scales, shifts, trials_frames, each=False)
+    return found[0] if found else None
+
+
+def dense_search_each(
+    query_spectrogram_db: np.ndarray,
+    refs: DenseReferences,
+    scales: np.ndarray,
+    shifts: np.ndarray,
+    *,
+    trials_frames: int | None = None,
+) -> list[DenseHit]:
+    """:func:`dense_search`'s best alignment on each reference (one hit per reference that has an
+    offset searched, in reference order). Every hit is standardised by the same null (each
+    hypothesis' correlations over all offsets of all references) and scored over the whole
+    search, so each means what :func:`dense_search`'s best does."""
+    return _search(query_spectrogram_db, refs, scales, shifts, trials_frames, each=True)
+
+
+def _search(
+    query_spectrogram_db: np.ndarray,
+    refs: DenseReferences,
+    scales: np.ndarray,
+    shifts: np.ndarray,
+    trials_frames: int | None,
+    *,
+    each: bool,
+) -> list[DenseHit]:
+    """The search of :func:`dense_search` (``each`` False: the best hit alone) and
+    :func:`dense_search_each` (``each`` True: the best hit of each reference)."""
     cfg = refs.config
     q = np.asarray(query_spectrogram_db, dtype=np.float32)
     if q.ndim != 2 or q.shape[1] < N_BITS + 1:
         raise ParameterError(f"query spectrogram must be [n_frames, >= {N_BITS + 1} bins], got {q.shape}")
     if q.shape[0] < cfg.min_query_frames or not refs.total_frames:
-        return None
+        return []
     longest = cfg.block_frames // 2  # queries are cut to half the longest block (reference frames)
     n_h = len(scales)
     sums = np.zeros(n_h)
@@ -335,7 +366,7 @@ def dense_search(
             sg = _shifted_signs(qt, float(shifts[at_scale]))
             mapped[at_scale] = sg.astype(np.int8) if sg.shape[0] >= cfg.min_query_frames else None
     if not any(m is not None for m in mapped):
-        return None
+        return []
     total = refs.total_frames
     k_query = max(m.shape[0] for m in mapped if m is not None)
     n = fft_length(k_query, total, sum(m is not None for m in mapped), cfg.block_frames)
@@ -343,7 +374,11 @@ def dense_search(
     starts = np.arange(0, total, hop, dtype=np.int64)
     pos = starts[:, None] + np.arange(hop)[None, :]  # the offset of each correlation value
     inside = pos < total
-    end = np.where(inside, refs.ends[refs.owner[np.minimum(pos, total - 1)]], -1)
+    owner = refs.owner[np.minimum(pos, total - 1)]  # the reference of each offset
+    end = np.where(inside, refs.ends[owner], -1)
+    # with each: the best value and its flat position (block x hop) per hypothesis and reference
+    ref_val = np.full((n_h, len(refs)) if each else (0, 0), -np.inf)
+    ref_at = np.zeros(ref_val.shape, dtype=np.int64)
     # the query's spectra are taken for a few hypotheses at a time (memory: about
     # _HYPOTHESES_PER_PRODUCT x 32 x n x 4 bytes at FFT length n), and each block batch is correlated
     # with them in one batched complex matrix product over frequency: [f, h, 32] @ [f, 32, b]
@@ -387,27 +422,64 @@ def dense_search(
                     bi, o = divmod(at, hop)
                     best_val[h] = float(c.flat[at])
                     best_at[h] = (lo + bi, o)
+                if each:
+                    _best_per_reference(c.ravel(), owner[lo:hi].ravel(), lo * hop, ref_val[h], ref_at[h])
     live = counts > 1
     if not live.any():
-        return None
+        return []
     mean = np.where(live, sums / np.maximum(counts, 1), 0.0)
     var = np.where(live, sumsq / np.maximum(counts, 1) - mean**2, 0.0)
     sd = np.sqrt(np.maximum(var, 0.0))
-    z = np.where(live & (sd > 0), (best_val - mean) / np.where(sd > 0, sd, 1.0), -np.inf)
-    h = int(np.argmax(z))
-    if not np.isfinite(z[h]):
-        return None
-    block, o = best_at[h]
-    offset = int(starts[block] + o)
-    r = int(refs.owner[offset])
+    ok_sd = live & (sd > 0)
     widen = max(1.0, (trials_frames or total) / total)
     trials = math.log10(float(counts[live].mean()) * int(live.sum()) * widen) + TRIALS_MARGIN_LOG10
-    return DenseHit(
-        sound=r,
-        offset_frames=offset - int(refs.starts[r]),
-        scale=float(scales[h]),
-        shift_bins=float(shifts[h]),
-        z=float(z[h]),
-        log10_trials=trials,
-        score=round(-dense_log10p(float(z[h]), trials), 3),
-    )
+
+    def hit(h: int, z: float, offset: int) -> DenseHit:
+        r = int(refs.owner[offset])
+        return DenseHit(
+            sound=r,
+            offset_frames=offset - int(refs.starts[r]),
+            scale=float(scales[h]),
+            shift_bins=float(shifts[h]),
+            z=z,
+            log10_trials=trials,
+            score=round(-dense_log10p(z, trials), 3),
+        )
+
+    if each:
+        zr = np.where(ok_sd[:, None], (ref_val - mean[:, None]) / np.where(sd > 0, sd, 1.0)[:, None], -np.inf)
+        out = []
+        for r in range(len(refs)):
+            h = int(np.argmax(zr[:, r]))
+            if np.isfinite(zr[h, r]):
+                bi, o = divmod(int(ref_at[h, r]), hop)
+                out.append(hit(h, float(zr[h, r]), int(starts[bi] + o)))
+        return out
+    z = np.where(ok_sd, (best_val - mean) / np.where(sd > 0, sd, 1.0), -np.inf)
+    h = int(np.argmax(z))
+    if not np.isfinite(z[h]):
+        return []
+    block, o = best_at[h]
+    return [hit(h, float(z[h]), int(starts[block] + o))]
+
+
+def _best_per_reference(
+    values: np.ndarray, owner: np.ndarray, base: int, best: np.ndarray, best_at: np.ndarray
+) -> None:
+    """Update ``best[r]`` / ``best_at[r]`` (flat position ``base + i``) with the largest of
+    ``values`` (``-inf`` where no offset counts) over each reference's run of positions; ``owner``
+    (the reference of each position) never decreases along ``values``."""
+    cuts = np.flatnonzero(owner[1:] != owner[:-1]) + 1
+    first = np.concatenate([[0], cuts])
+    top = np.maximum.reduceat(values, first)
+    which = owner[first]
+    better = top > best[which]
+    if not better.any():
+        return
+    size = np.diff(np.concatenate([first, [values.size]]))
+    at_top = values == np.repeat(top, size)
+    # the first position of each run where its maximum is reached
+    pos = np.where(at_top, np.arange(values.size), values.size)
+    arg = np.minimum.reduceat(pos, first)
+    best[which[better]] = top[better]
+    best_at[which[better]] = base + arg[better]

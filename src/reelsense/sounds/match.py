@@ -553,9 +553,14 @@ def match_query_candidates(
     threshold: float | None = None,
     top_k: int | None = None,
     total_frames: float | None = None,
+    n_ranked: int | None = None,
 ) -> tuple[list[SoundMatch], list[Candidate]]:
     """Ranked matches of a prepared query (best first), keeping ``score >= threshold``, and the
     candidate cells the search ranked last (best first; sound numbers of ``index``).
+
+    ``n_ranked``: rank this many candidate sounds by votes (default ``config.n_candidates``) and
+    return all their cells, but verify only the first ``config.n_candidates`` of them (the
+    matches are those of the default); the rest are leads for another test.
 
     ``total_frames``: the reference frames that the score's trial count is taken over (default:
     those of ``index``). A shard of a larger index passes the whole index's total, so that its
@@ -587,6 +592,9 @@ def match_query_candidates(
     scales, shifts = hypothesis_grid(config, params)
     grid = (scales, shifts)
     trials = log10_trials(index.total_frames if total_frames is None else total_frames, scales.size, config)
+    ranking = config
+    if n_ranked is not None and n_ranked > config.n_candidates:
+        ranking = dataclasses.replace(config, n_candidates=n_ranked)
     first = min(config.first_triplets, query.n_triplets)
     second = max(first, min(config.second_triplets, query.n_triplets))
     strong, more, rest = query.order[:first], query.order[first:second], query.order[second:]
@@ -620,7 +628,7 @@ def match_query_candidates(
             votes = new if votes is None else votes + new
         if votes is None:
             continue
-        cands = rank_candidates(votes, len(index), scales, shifts, config)
+        cands = rank_candidates(votes, len(index), scales, shifts, ranking)
         if cands and not exhaustive and verify(cands[0]).score >= config.exit_score:
             if n_stage == 0:  # certain at the identity: is an edited alignment better still?
                 cands = _confirm_identity(query, cands, index, params, config, grid, verify)
@@ -629,8 +637,11 @@ def match_query_candidates(
     # most votes first (for the best match alone, up to the first certain one)
     firsts: list[Candidate] = []
     extra: list[Candidate] = []
+    # with n_ranked, only the best n_candidates sounds (their first cells lead the ranking)
+    verified = None if ranking is config else {c.sound for c in cands[: config.n_candidates]}
     for c in cands:
-        (extra if any(f.sound == c.sound for f in firsts) else firsts).append(c)
+        if verified is None or c.sound in verified:
+            (extra if any(f.sound == c.sound for f in firsts) else firsts).append(c)
     best: dict[str, SoundMatch] = {}
     certain: Candidate | None = None
     for c in sorted(firsts, key=lambda c: (-done[c].score if c in done else 0.0, -c.votes)):
@@ -660,6 +671,37 @@ def dense_grid(config: MatchConfig, params: FingerprintParams) -> tuple[np.ndarr
     return hypothesis_grid(fine, params)
 
 
+def dense_peak_check(
+    hit: DenseHit,
+    sound: int,
+    query: QueryPrint,
+    index: SearchIndex,
+    params: FingerprintParams,
+    config: MatchConfig,
+) -> tuple[float, float]:
+    """The peak coincidences at a dense alignment: the query's peaks are aligned on sound
+    ``sound`` of ``index`` near the dense test's offset and hypothesis, searching the
+    verification's local grid and offsets within ``offset_bin_frames`` either side. Returns
+    ``(log10 p, log10 local trials)``: the chance probability of the best count found (0 when
+    there are no peaks) and the alignments that local search tried."""
+    local = math.log10(
+        config.align_scale_steps
+        * config.align_shift_steps
+        * 2
+        * config.offset_bin_frames
+        / config.align_step_frames
+    )
+    rt, rb = index.peaks(sound)
+    if not rt.size or not len(query.peaks):
+        return 0.0, local
+    cand = Candidate(sound, hit.scale, hit.shift_bins, float(hit.offset_frames), 0)
+    a = align(query.peaks, rt, rb, cand, config, params.frames_per_second)
+    lam = a.null_rate
+    if not math.isfinite(lam):
+        lam = chance_rate(query.peaks, rt.size, float(rt[-1]), params, config)
+    return false_match_log10p(a.matched, lam, 0.0), local
+
+
 def dense_peak_score(
     hit: DenseHit,
     sound: int,
@@ -668,26 +710,10 @@ def dense_peak_score(
     params: FingerprintParams,
     config: MatchConfig,
 ) -> float:
-    """The dense alignment's score with the peak coincidences at it (:func:`combined_score`):
-    the query's peaks are aligned on sound ``sound`` of ``index`` near the dense test's offset
-    and hypothesis, searching the verification's local grid and offsets within
-    ``offset_bin_frames`` either side."""
-    rt, rb = index.peaks(sound)
-    if not rt.size or not len(query.peaks):
-        return hit.score
-    cand = Candidate(sound, hit.scale, hit.shift_bins, float(hit.offset_frames), 0)
-    a = align(query.peaks, rt, rb, cand, config, params.frames_per_second)
-    lam = a.null_rate
-    if not math.isfinite(lam):
-        lam = chance_rate(query.peaks, rt.size, float(rt[-1]), params, config)
-    local = math.log10(
-        config.align_scale_steps
-        * config.align_shift_steps
-        * 2
-        * config.offset_bin_frames
-        / config.align_step_frames
-    )
-    return combined_score(hit, false_match_log10p(a.matched, lam, 0.0), local)
+    """The dense alignment's score with the peak coincidences at it (:func:`dense_peak_check`),
+    combined by :func:`combined_score` (the dense score alone where there are no peaks)."""
+    peak_log10p, local = dense_peak_check(hit, sound, query, index, params, config)
+    return combined_score(hit, peak_log10p, local)
 
 
 def dense_match(

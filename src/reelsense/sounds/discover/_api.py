@@ -36,6 +36,7 @@ from reelsense.sounds.discover._result import Discovery, assemble
 from reelsense.sounds.discover._types import AudioClip, DiscoveryParams, DiscoveryStats
 from reelsense.sounds.discover._work import (
     Job,
+    MatchJob,
     VideoPrint,
     close_worker,
     init_matcher,
@@ -119,6 +120,7 @@ def _library_edges(prints: list[VideoPrint], n_videos: int) -> tuple[EdgeTable, 
 
 def _video_edges(
     prints: list[VideoPrint],
+    sources: list[str | AudioClip],
     params: DiscoveryParams,
     fp_params: FingerprintParams,
     config: MatchConfig,
@@ -126,8 +128,21 @@ def _video_edges(
     on_progress: ProgressCallback | None,
 ) -> tuple[EdgeTable, int]:
     music = [p for p in prints if p.ref_peaks is not None and p.query is not None]
-    matcher = VideoMatcher([p.ref_peaks for p in music if p.ref_peaks is not None], fp_params, config)
-    jobs = [(k, p.query, params.min_score, params.neighbours + 1) for k, p in enumerate(music)]
+    bits = None
+    if params.second_chance:  # the dense second chance between videos: every music video has bits
+        bits = [p.dense_bits if p.dense_bits is not None else np.zeros(0, np.uint32) for p in music]
+    matcher = VideoMatcher([p.ref_peaks for p in music if p.ref_peaks is not None], fp_params, config, bits)
+    jobs = [
+        MatchJob(
+            k,
+            p.query,
+            params.min_score,
+            params.neighbours + 1,
+            sources[p.number] if params.second_chance else None,
+        )
+        for k, p in enumerate(music)
+        if p.query is not None
+    ]
     total = len(jobs)
     q, r, s, ls, pi, off = [], [], [], [], [], []
 
@@ -135,7 +150,8 @@ def _video_edges(
         if on_progress is not None:
             on_progress("match", done, total)
 
-    for k, matches in _run(match_print, jobs, workers, init_matcher, (matcher,), tick):  # type: ignore[arg-type]
+    initargs = (matcher, params, fp_params)
+    for k, matches in _run(match_print, jobs, workers, init_matcher, initargs, tick):
         for m in matches:
             j = int(m.sound_id)
             if j == k:
@@ -219,7 +235,10 @@ def discover_sounds(
                 raise ItemFailedError(video_ids[p.number], p.error)
             prints.append(p)
     t1 = time.perf_counter()
-    video_edges, index_bytes = _video_edges(prints, params, fp_params, config, workers, on_progress)
+    sources_of = [job.source for job in jobs]
+    video_edges, index_bytes = _video_edges(
+        prints, sources_of, params, fp_params, config, workers, on_progress
+    )
     t2 = time.perf_counter()
     lib_edges, lib_ids = _library_edges(prints, n)
     edges = EdgeTable.concat([lib_edges, video_edges])

@@ -12,27 +12,49 @@ here and nowhere else in :mod:`reelsense.sounds.discover`.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from reelsense.sounds._tables import SearchIndex
+from reelsense.sounds.dense import DenseReferences, combined_score, dense_search_each, frame_bits
 from reelsense.sounds.fingerprint import FingerprintParams, Peaks, log_spectrogram, pick_peaks
-from reelsense.sounds.match import MatchConfig, QueryPrint, SoundMatch, match_query, prepare_query_from_peaks
+from reelsense.sounds.match import (
+    MatchConfig,
+    QueryPrint,
+    SoundMatch,
+    dense_grid,
+    dense_match,
+    dense_peak_check,
+    match_query_candidates,
+    prepare_query_from_peaks,
+)
 
-__all__ = ["QueryPrint", "VideoMatcher", "soundtrack_prints"]
+__all__ = ["DENSE_CANDIDATES", "QueryPrint", "VideoMatcher", "soundtrack_prints"]
+
+#: candidate soundtracks (by peak-search votes) that the dense second chance searches per video
+DENSE_CANDIDATES = 32
 
 
 def soundtrack_prints(
-    samples: np.ndarray, sample_rate: int, params: FingerprintParams, config: MatchConfig
-) -> tuple[Peaks, QueryPrint]:
+    samples: np.ndarray,
+    sample_rate: int,
+    params: FingerprintParams,
+    config: MatchConfig,
+    *,
+    dense: bool = False,
+) -> tuple[Peaks, QueryPrint, np.ndarray | None]:
     """:func:`reference_peaks` and :func:`query_print` of one soundtrack from one
-    spectrogram (the two differ only in peak density)."""
+    spectrogram (the two differ only in peak density), and with ``dense`` its per-frame bits
+    (:func:`reelsense.sounds.dense.frame_bits`, else None)."""
     spectrogram = log_spectrogram(samples, sample_rate, params)
     duration = float(np.asarray(samples).shape[0]) / float(sample_rate) if sample_rate > 0 else 0.0
     reference = pick_peaks(spectrogram, params, params.ref_peaks_per_second)
     query = pick_peaks(spectrogram, params, params.query_peaks_per_second)
-    return reference, prepare_query_from_peaks(query, duration, params, config)
+    bits = frame_bits(spectrogram) if dense else None
+    return reference, prepare_query_from_peaks(query, duration, params, config), bits
 
 
 class VideoMatcher:
@@ -41,13 +63,23 @@ class VideoMatcher:
     ``peaks[i]`` is the reference :class:`~reelsense.audio.Peaks` of soundtrack ``i``;
     :meth:`match` returns :class:`~reelsense.audio.SoundMatch` whose ``sound_id`` is the
     decimal number ``i`` of the matched soundtrack. Picklable (worker processes get a copy).
+
+    ``bits``: the soundtracks' per-frame bits (one ``uint32 [n_frames]`` each), for the dense
+    second chance of :meth:`match` (None: peaks only).
     """
 
-    def __init__(self, peaks: Sequence[Peaks], params: FingerprintParams, config: MatchConfig) -> None:
+    def __init__(
+        self,
+        peaks: Sequence[Peaks],
+        params: FingerprintParams,
+        config: MatchConfig,
+        bits: Sequence[np.ndarray] | None = None,
+    ) -> None:
         self.params = params
         self.config = config
         self._ids = [str(i) for i in range(len(peaks))]
         self._search = SearchIndex.from_peaks(peaks, self._ids, params)
+        self._dense = None if bits is None else DenseReferences(list(bits), config.dense)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -57,8 +89,69 @@ class VideoMatcher:
         """Memory held by the search structures."""
         return self._search.nbytes
 
-    def match(self, query: QueryPrint, *, threshold: float, top_k: int) -> list[SoundMatch]:
-        """Soundtracks heard in ``query`` with ``score >= threshold``, best first, at most ``top_k``."""
+    @property
+    def dense(self) -> bool:
+        """Whether :meth:`match` can run the dense second chance (the matcher holds bits)."""
+        return self._dense is not None
+
+    def match(
+        self,
+        query: QueryPrint,
+        *,
+        threshold: float,
+        top_k: int,
+        spectrogram: np.ndarray | None = None,
+        itself: int | None = None,
+    ) -> list[SoundMatch]:
+        """Soundtracks heard in ``query`` with ``score >= threshold``, best first, at most ``top_k``.
+
+        With ``spectrogram`` (the query's log-frequency spectrogram, of the same audio as its
+        peaks) and a matcher that holds bits, the dense second chance also runs: the query is
+        searched densely (:func:`reelsense.sounds.dense.dense_search_each`) over the
+        :data:`DENSE_CANDIDATES` soundtracks with the most peak-search votes (``itself``, the
+        query's own number, left out), its trial count taken over every soundtrack. A
+        soundtrack's best dense alignment counts when it scores ``threshold`` and the query's
+        peaks at it are a match on their own (a chance probability under ``10**-threshold``
+        over the local search and every alignment tested); its score combines both tests
+        (:func:`reelsense.sounds.dense.combined_score`). Where the peak search also found a
+        soundtrack, the higher score wins.
+        """
         if not self._ids:
             return []
-        return match_query(query, self._search, self.params, self.config, threshold=threshold, top_k=top_k)
+        dense = spectrogram is not None and self._dense is not None
+        found, cands = match_query_candidates(
+            query,
+            self._search,
+            self.params,
+            self.config,
+            threshold=threshold,
+            top_k=top_k,
+            n_ranked=DENSE_CANDIDATES + 1 if dense else None,
+        )
+        if not dense:
+            return found
+        assert spectrogram is not None and self._dense is not None
+        which = [s for s in dict.fromkeys(c.sound for c in cands) if s != itself][:DENSE_CANDIDATES]
+        if not which:
+            return found
+        hits = dense_search_each(
+            spectrogram,
+            self._dense.subset(which),
+            *dense_grid(self.config, self.params),
+            trials_frames=self._dense.total_frames,
+        )
+        hits = [h for h in hits if h.score >= threshold]
+        best = {m.sound_id: m for m in found}
+        duration = float(query.duration_seconds)
+        for h in hits:
+            sound = which[h.sound]
+            hit = dataclasses.replace(h, sound=sound)
+            peak_log10p, local = dense_peak_check(hit, sound, query, self._search, self.params, self.config)
+            if peak_log10p + local + math.log10(len(hits)) > -threshold:
+                continue  # the peaks do not confirm this alignment
+            hit = dataclasses.replace(hit, score=combined_score(hit, peak_log10p, local))
+            m = dense_match(hit, self._ids, len(query.peaks), duration, self.params, threshold)
+            if m is not None and (m.sound_id not in best or best[m.sound_id].score < m.score):
+                best[m.sound_id] = m
+        out = sorted(best.values(), key=lambda m: (-m.score, m.sound_id))
+        return out[:top_k]

@@ -69,13 +69,18 @@ class DiscoveryParams:
 
     ``min_score``: calibrated score a video-to-video match needs to count as an edge (2.0:
     estimated false-match probability 1 % per video). ``library_threshold``: score a match
-    against the library needs (None: the index's default). ``second_chance``: the library
-    look-up also runs the dense second chance
+    against the library needs (None: the index's default). ``second_chance``: the dense
+    per-frame test also runs where the peak search looks. Between videos, each music video is
+    searched densely over the soundtracks its peak search ranked best (an edge needs the peaks
+    at the dense alignment to confirm it), at about 0.2 CPU s more
+    per video (stage 1 keeps the bits, stage 2 decodes each music video again); this links uses
+    under reverb + voice-over + noise that no peak edge reaches. With a library, its look-up
+    also runs the dense second chance
     (:attr:`~reelsense.sounds.MatchConfig.dense_second_chance`) on videos its peak search
-    leaves unmatched or weak: finds library sounds under reverb + voice-over + noise, at a CPU
-    cost per such video linear in the library's length (off: the clustering handles those
-    videos, and every video without a library sound would pay it); ``second_chance_scope``:
-    the sounds it searches (:attr:`~reelsense.sounds.MatchConfig.dense_scope`). ``neighbours``:
+    leaves unmatched or weak, at a CPU cost per such video linear in the library's length
+    (off: the clustering handles those videos, and every video would pay for it);
+    ``second_chance_scope``: the library sounds it searches
+    (:attr:`~reelsense.sounds.MatchConfig.dense_scope`). ``neighbours``:
     matches kept per video. ``min_support``/``join_score``/``merge_score``/``scale_tolerance``: merge rules of
     :func:`cluster_graph` (``supported`` clustering).
     """

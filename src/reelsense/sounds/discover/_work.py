@@ -26,11 +26,21 @@ from reelsense.io import read_audio, read_sidecar
 from reelsense.sounds.discover._content import sustained_filter
 from reelsense.sounds.discover._matcher import QueryPrint, VideoMatcher, soundtrack_prints
 from reelsense.sounds.discover._types import AudioClip, DiscoveryParams
-from reelsense.sounds.fingerprint import FingerprintParams, Peaks
+from reelsense.sounds.fingerprint import FingerprintParams, Peaks, log_spectrogram
 from reelsense.sounds.index import FileVersion, SoundIndex
 from reelsense.sounds.match import MatchConfig, SoundMatch
 
-__all__ = ["Job", "VideoPrint", "close_worker", "init_matcher", "init_worker", "match_print", "print_source"]
+__all__ = [
+    "Job",
+    "MatchJob",
+    "VideoPrint",
+    "close_worker",
+    "init_matcher",
+    "init_worker",
+    "match_print",
+    "matched_spectrogram",
+    "print_source",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +55,8 @@ class Job:
 
 @dataclass(frozen=True, repr=False)
 class VideoPrint:
-    """Stage-1 result for one video (``ref_peaks``/``query`` None when it is not music or failed)."""
+    """Stage-1 result for one video (``ref_peaks``/``query`` None when it is not music or failed;
+    ``dense_bits``: the per-frame bits of the same audio, with ``second_chance`` only)."""
 
     number: int
     duration_seconds: float
@@ -56,6 +67,7 @@ class VideoPrint:
     timestamp_seconds: int | None
     caption: str | None
     error: str | None = None
+    dense_bits: np.ndarray | None = None
 
     def __repr__(self) -> str:
         return (
@@ -103,12 +115,16 @@ def close_worker() -> None:
     _MATCHER = None
 
 
-def _decode(source: str | AudioClip, sample_rate: int) -> tuple[np.ndarray, int, int | None, str | None]:
+def _decode(
+    source: str | AudioClip, sample_rate: int, *, sidecar: bool = True
+) -> tuple[np.ndarray, int, int | None, str | None]:
     if isinstance(source, AudioClip):
         return np.asarray(source.samples), source.sample_rate, source.timestamp_seconds, source.caption
     audio = read_audio(source, sample_rate=sample_rate)
     timestamp: int | None = None
     caption: str | None = None
+    if not sidecar:
+        return audio.samples, audio.sample_rate, timestamp, caption
 
     def warn(exc: SidecarError) -> None:
         logger.warning("%s", exc)
@@ -133,12 +149,15 @@ def print_source(job: Job) -> VideoPrint:
             library = found[0] if found else None
         if library is not None and st.params.library == "residual":  # named by the library
             return VideoPrint(job.number, duration, math.nan, None, None, library, timestamp, caption)
+        dense = st.params.second_chance
         if not st.params.music_filter:  # every audible soundtrack, as it is
             loudness = integrated_loudness(samples, rate)
             if loudness is None or loudness < st.params.min_loudness_lufs:
                 return VideoPrint(job.number, duration, math.nan, None, None, library, timestamp, caption)
-            reference, query = soundtrack_prints(samples, rate, st.fp_params, st.config)
-            return VideoPrint(job.number, duration, math.nan, reference, query, library, timestamp, caption)
+            reference, query, bits = soundtrack_prints(samples, rate, st.fp_params, st.config, dense=dense)
+            return VideoPrint(
+                job.number, duration, math.nan, reference, query, library, timestamp, caption, None, bits
+            )
         content = sustained_filter(samples, rate, st.params.content)
         loudness = integrated_loudness(samples, rate)
         silent = loudness is None or loudness < st.params.min_loudness_lufs
@@ -146,7 +165,9 @@ def print_source(job: Job) -> VideoPrint:
             return VideoPrint(
                 job.number, duration, content.notes_per_second, None, None, library, timestamp, caption
             )
-        reference, query = soundtrack_prints(content.samples, content.sample_rate, st.fp_params, st.config)
+        reference, query, bits = soundtrack_prints(
+            content.samples, content.sample_rate, st.fp_params, st.config, dense=dense
+        )
         return VideoPrint(
             job.number,
             duration,
@@ -156,6 +177,8 @@ def print_source(job: Job) -> VideoPrint:
             library,
             timestamp,
             caption,
+            None,
+            bits,
         )
     except Exception as exc:  # batch boundary: the error is recorded per video
         where = job.source.clip_id if isinstance(job.source, AudioClip) else os.fspath(job.source)
@@ -164,14 +187,48 @@ def print_source(job: Job) -> VideoPrint:
         return VideoPrint(job.number, 0.0, 0.0, None, None, None, None, None, error=msg)
 
 
-def init_matcher(matcher: VideoMatcher) -> None:
+def init_matcher(matcher: VideoMatcher, params: DiscoveryParams, fp_params: FingerprintParams) -> None:
     """Pool initialiser of stage 2."""
-    global _MATCHER
+    global _MATCHER, _STATE
     _MATCHER = matcher
+    _STATE = _State(params, fp_params, matcher.config, None)
 
 
-def match_print(job: tuple[int, QueryPrint, float, int]) -> tuple[int, list[SoundMatch]]:
-    """Stage 2: ``(node, query, threshold, top_k)`` -> ``(node, matches)``."""
-    assert _MATCHER is not None, "init_matcher() first"
-    node, query, threshold, top_k = job
-    return node, _MATCHER.match(query, threshold=threshold, top_k=top_k)
+def matched_spectrogram(
+    source: str | AudioClip, params: DiscoveryParams, fp_params: FingerprintParams
+) -> np.ndarray:
+    """The log-frequency spectrogram of the audio that stage 1 fingerprinted for ``source``
+    (its sustained partials, or with ``music_filter`` off the soundtrack itself)."""
+    samples, rate, _, _ = _decode(source, fp_params.sample_rate, sidecar=False)
+    if params.music_filter:
+        content = sustained_filter(samples, rate, params.content)
+        samples, rate = content.samples, content.sample_rate
+    return log_spectrogram(samples, rate, fp_params)
+
+
+@dataclass(frozen=True)
+class MatchJob:
+    """Stage 2 for one video: its matcher number, query print, the score and number of matches
+    wanted, and with the dense second chance its source (decoded again: stage 1 keeps no audio)."""
+
+    node: int
+    query: QueryPrint
+    threshold: float
+    top_k: int
+    source: str | AudioClip | None = None
+
+
+def match_print(job: MatchJob) -> tuple[int, list[SoundMatch]]:
+    """Stage 2: ``job`` -> ``(node, matches)``."""
+    assert _MATCHER is not None and _STATE is not None, "init_matcher() first"
+    spectrogram = None
+    if job.source is not None and _MATCHER.dense:
+        try:
+            spectrogram = matched_spectrogram(job.source, _STATE.params, _STATE.fp_params)
+        except Exception as exc:  # batch boundary: the peak matches stand without it
+            where = job.source.clip_id if isinstance(job.source, AudioClip) else os.fspath(job.source)
+            logger.warning("discovery's dense second chance skips %s: %s", where, exc)
+    found = _MATCHER.match(
+        job.query, threshold=job.threshold, top_k=job.top_k, spectrogram=spectrogram, itself=job.node
+    )
+    return job.node, found
