@@ -21,6 +21,7 @@ from reelsense.sounds.match import (
     hypothesis_grid,
     match_query,
     prepare_query,
+    probe,
 )
 
 SR = 11025
@@ -201,3 +202,29 @@ def test_compiled_alignment_counts_what_numpy_counts(
         assert fast.offset_frames == pytest.approx(slow.offset_frames)
         assert fast.scale == pytest.approx(slow.scale)
         assert fast.null_rate == pytest.approx(slow.null_rate, rel=1e-9)
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+@settings(max_examples=6, deadline=None)
+@given(which=st.integers(0, 2), offset=st.floats(1.0, 25.0), speed=st.floats(0.8, 1.25))
+def test_compiled_triplet_keys_vote_as_numpy_does(
+    library: Library, which: int, offset: float, speed: float
+) -> None:
+    """The compiled triplet keys, look-ups and votes of :func:`probe` give the numpy votes, in order."""
+    index, notes = library
+    full = render(notes[which], DUR, SR)
+    x = soxr.resample(full[int(offset * SR) : int((offset + 8.0 * speed) * SR)], SR * speed, SR)
+    query = prepare_query(x.astype(np.float32), SR, P, C)
+    scales, shifts = hypothesis_grid(C, P)
+    selected = query.order[: min(200, query.n_triplets)]
+    for load in ((None, None), (None, 1.5), (0.5, None)):  # every bucket, and the two bounds
+        fast = probe(query, selected, index, P, scales, shifts, load)
+        _kernels.AVAILABLE = False
+        try:
+            slow = probe(query, selected, index, P, scales, shifts, load)
+        finally:
+            _kernels.AVAILABLE = True
+        assert len(fast) > 0 or load != (None, None)
+        np.testing.assert_array_equal(fast.sounds, slow.sounds)
+        np.testing.assert_array_equal(fast.hypotheses, slow.hypotheses)
+        np.testing.assert_array_equal(fast.offsets, slow.offsets)

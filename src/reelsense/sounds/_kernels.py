@@ -1,4 +1,5 @@
-"""Compiled inner loops of the verification (:func:`reelsense.sounds.verify.align`), with numba.
+"""Compiled inner loops of the verification (:func:`reelsense.sounds.verify.align`) and of the
+query's triplet keys, hash look-ups and votes (:func:`reelsense.sounds.match.probe`), with numba.
 
 Verifying a candidate is many small steps over a few thousand peak pairs; in numpy each step is a
 call whose overhead outweighs its work (about 2.5 ms per candidate, 25 candidates for a query that
@@ -19,7 +20,15 @@ import os
 
 import numpy as np
 
-__all__ = ["AVAILABLE", "bin_buckets", "local_search", "null_counts"]
+__all__ = [
+    "AVAILABLE",
+    "bin_buckets",
+    "grid_triplet_keys",
+    "local_search",
+    "null_counts",
+    "run_votes",
+    "table_lookup",
+]
 
 try:
     if os.environ.get("REELSENSE_NUMBA", "1") == "0":
@@ -356,3 +365,138 @@ def null_counts(
         max_frame = max(max_frame, cfr[n])
         n += 1
     return _capped(groups[:n], n_use, cbin[:n], cfr[:n], n_bins + 1, max_frame + 1, cap_bin, cap_frame)
+
+
+@njit(cache=True, nogil=True)
+def grid_triplet_keys(
+    anchor_bins: np.ndarray,
+    delta_bins: np.ndarray,
+    delta_frames: np.ndarray,
+    shifts: np.ndarray,
+    scales: np.ndarray,
+    band_bins: float,
+    max_bins: int,
+    n_bands: int,
+    key_frames: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`reelsense.sounds.fingerprint.triplet_keys` of ``p`` query triplets under ``h``
+    hypotheses (``anchor_bins`` ``[p]``, ``delta_bins``/``delta_frames`` ``[2, p]``; hypothesis
+    ``j`` adds ``shifts[j]`` to the anchor's bin and multiplies the time differences by
+    ``scales[j]``), in one pass: ``(keys uint32 [p, h], valid bool [p, h])``, triplet-major."""
+    p = anchor_bins.size
+    h = shifts.size
+    keys = np.zeros((p, h), dtype=np.uint32)
+    valid = np.zeros((p, h), dtype=np.bool_)
+    n_df = 2 * max_bins + 1
+    for i in range(p):
+        a = np.float64(anchor_bins[i])
+        g2 = np.int64(np.rint(delta_bins[0, i])) + max_bins
+        g3 = np.int64(np.rint(delta_bins[1, i])) + max_bins
+        d2 = np.float64(delta_frames[0, i])
+        d3 = np.float64(delta_frames[1, i])
+        for j in range(h):
+            band = np.int64(np.floor((a + shifts[j]) / band_bins))
+            t2 = np.int64(np.rint(d2 * scales[j]))
+            t3 = np.int64(np.rint(d3 * scales[j]))
+            f2 = g2
+            f3 = g3
+            if t2 > t3 or (t2 == t3 and f2 > f3):
+                f2, f3 = f3, f2
+                t2, t3 = t3, t2
+            if (
+                band >= 0
+                and band < n_bands
+                and f2 >= 0
+                and f3 >= 0
+                and f2 < n_df
+                and f3 < n_df
+                and t2 >= 0
+                and t3 < key_frames
+            ):
+                keys[i, j] = (((band * n_df + f2) * n_df + f3) * key_frames + t2) * key_frames + t3
+                valid[i, j] = True
+    return keys, valid
+
+
+@njit(cache=True, nogil=True)
+def table_lookup(
+    keys: np.ndarray,
+    offsets: np.ndarray,
+    check: np.ndarray,
+    postings: np.ndarray,
+    bits: int,
+    time_bits: int,
+    golden: np.uint64,
+    check_shift: int,
+    low_len: float,
+    high_len: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:meth:`reelsense.sounds._tables.TripletTable.lookup` in one compiled pass: for each key
+    (uint32 ``[q]``) in order, the postings of its bucket in order whose check byte matches, from
+    buckets holding more than ``low_len`` and at most ``high_len`` postings.
+    Returns ``(query_pos, sounds, times)``, int64 each."""
+    q = keys.size
+    shift = np.uint64(64 - bits)
+    total = 0
+    for i in range(q):
+        b = (np.uint64(keys[i]) * golden) >> shift
+        n = np.int64(offsets[b + np.uint64(1)]) - np.int64(offsets[b])
+        if n > 0 and n > low_len and n <= high_len:
+            total += n
+    qpos = np.empty(total, dtype=np.int64)
+    sounds = np.empty(total, dtype=np.int64)
+    times = np.empty(total, dtype=np.int64)
+    mask = (np.int64(1) << time_bits) - 1
+    k = 0
+    for i in range(q):
+        h = np.uint64(keys[i]) * golden
+        b = h >> shift
+        start = np.int64(offsets[b])
+        end = np.int64(offsets[b + np.uint64(1)])
+        n = end - start
+        if n <= 0 or n <= low_len or n > high_len:
+            continue
+        want = np.uint8((h >> np.uint64(check_shift)) & np.uint64(0xFF))
+        for j in range(start, end):
+            if check[j] == want:
+                p = np.int64(postings[j])
+                qpos[k] = i
+                sounds[k] = p >> time_bits
+                times[k] = p & mask
+                k += 1
+    return qpos[:k], sounds[:k], times[:k]
+
+
+@njit(cache=True, nogil=True)
+def run_votes(
+    query_pos: np.ndarray,
+    sounds: np.ndarray,
+    times: np.ndarray,
+    run_starts: np.ndarray,
+    run_lengths: np.ndarray,
+    n_hypotheses: int,
+    anchor_times: np.ndarray,
+    scales: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The votes of :func:`reelsense.sounds.match.probe`: hit ``i`` (of the run of equal keys
+    ``query_pos[i]``, which starts at flat ``[triplet, hypothesis]`` position ``run_starts[...]``
+    and spans ``run_lengths[...]`` hypotheses) votes once per hypothesis of its run.
+    Returns ``(sounds int64, hypotheses int64, offsets float64)``."""
+    total = 0
+    for i in range(query_pos.size):
+        total += run_lengths[query_pos[i]]
+    v_sounds = np.empty(total, dtype=np.int64)
+    v_hyp = np.empty(total, dtype=np.int64)
+    v_off = np.empty(total, dtype=np.float64)
+    k = 0
+    for i in range(query_pos.size):
+        start = run_starts[query_pos[i]]
+        t = np.float64(times[i])
+        for r in range(run_lengths[query_pos[i]]):
+            src = start + r
+            hyp = src % n_hypotheses
+            v_sounds[k] = sounds[i]
+            v_hyp[k] = hyp
+            v_off[k] = t - scales[hyp] * np.float64(anchor_times[src // n_hypotheses])
+            k += 1
+    return v_sounds, v_hyp, v_off

@@ -14,12 +14,14 @@ per bucket.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from reelsense.errors import ParameterError
+from reelsense.sounds import _kernels
 from reelsense.sounds.fingerprint import FingerprintParams, Peaks, reference_triplet_keys
 
 __all__ = ["Hits", "PeakTable", "SearchIndex", "TripletTable", "reference_chunks"]
@@ -182,11 +184,19 @@ class TripletTable:
         keys = np.asarray(keys, dtype=np.uint32)
         if keys.size == 0 or self.postings.size == 0:
             return Hits.empty()
+        low, high = load
+        if _kernels.AVAILABLE:  # the same hits in one compiled pass
+            low_len = -1.0 if low is None else max(2.0, low * self.mean_load)
+            high_len = math.inf if high is None else max(2.0, high * self.mean_load)
+            found = _kernels.table_lookup(
+                keys, np.asarray(self.offsets), np.asarray(self.check), np.asarray(self.postings),
+                self.bits, self.time_bits, _GOLDEN, int(_CHECK_SHIFT), low_len, high_len,
+            )  # fmt: skip
+            return Hits(*found)
         h = _hash(keys)
         b = (h >> np.uint64(64 - self.bits)).astype(np.int64)
         starts = self.offsets[b].astype(np.int64)
         lens = self.offsets[b + 1].astype(np.int64) - starts
-        low, high = load
         if low is not None:
             lens[lens <= max(2.0, low * self.mean_load)] = 0
         if high is not None:

@@ -29,9 +29,17 @@ from typing import Literal
 import numpy as np
 
 from reelsense.errors import ParameterError
+from reelsense.sounds import _kernels
 from reelsense.sounds._tables import SearchIndex
 from reelsense.sounds.dense import DenseConfig, DenseHit, combined_score
-from reelsense.sounds.fingerprint import FingerprintParams, Peaks, peak_triplets, peaks_of, triplet_keys
+from reelsense.sounds.fingerprint import (
+    KEY_FRAMES,
+    FingerprintParams,
+    Peaks,
+    peak_triplets,
+    peaks_of,
+    triplet_keys,
+)
 from reelsense.sounds.verify import Alignment, align, chance_rate, false_match_log10p, log10_trials
 
 _PAIRS_KEPT = 256
@@ -336,16 +344,23 @@ def probe(
         return Votes(z, z, z.astype(np.float64))
     db = query.delta_bins[:, selected]
     df = query.delta_frames[:, selected]
-    keys, valid = triplet_keys(
-        query.anchor_bins[selected][None, :] + shifts[:, None],
-        (np.broadcast_to(db[0], (h, p)), np.broadcast_to(db[1], (h, p))),
-        (df[0][None, :] * scales[:, None], df[1][None, :] * scales[:, None]),
-        params,
-    )
+    if _kernels.AVAILABLE:  # the same keys in one compiled pass, triplet-major
+        kt, vt = _kernels.grid_triplet_keys(
+            query.anchor_bins[selected], db, df,
+            np.asarray(shifts, dtype=np.float64), np.asarray(scales, dtype=np.float64),
+            float(params.hash_band_bins), params.pair_max_bins, params.n_bands, KEY_FRAMES,
+        )  # fmt: skip
+    else:
+        keys, valid = triplet_keys(
+            query.anchor_bins[selected][None, :] + shifts[:, None],
+            (np.broadcast_to(db[0], (h, p)), np.broadcast_to(db[1], (h, p))),
+            (df[0][None, :] * scales[:, None], df[1][None, :] * scales[:, None]),
+            params,
+        )
+        kt, vt = keys.T, valid.T
     # neighbouring hypotheses often give a triplet the same key (short time differences round
     # alike): each run of equal keys is looked up once and its hits vote for every hypothesis
     # of the run. Runs are found along the hypothesis axis of the [p, h] layout.
-    kt, vt = keys.T, valid.T
     repeat = np.zeros_like(vt)
     repeat[:, 1:] = (kt[:, 1:] == kt[:, :-1]) & vt[:, 1:] & vt[:, :-1]
     starts = np.flatnonzero(vt & ~repeat)
@@ -355,6 +370,13 @@ def probe(
     last = np.flatnonzero(vt & ~np.c_[repeat[:, 1:], np.zeros((p, 1), dtype=bool)])
     run = last - starts + 1  # starts and last pair up: both in order, one per run
     hits = index.lookup(kt.ravel()[starts], load)
+    if _kernels.AVAILABLE:
+        anchors = np.ascontiguousarray(query.anchor_times[selected])
+        votes = _kernels.run_votes(
+            hits.query_pos, hits.sounds, hits.times, starts, run, h, anchors,
+            np.asarray(scales, dtype=np.float64),
+        )  # fmt: skip
+        return Votes(*votes)
     n = run[hits.query_pos]
     src = np.repeat(starts[hits.query_pos], n) + (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n))
     hyp = src % h
