@@ -264,7 +264,7 @@ def format_summary(summary: EmbedSummary) -> str:
     help="With --sound-index: also run the dense second chance on videos the peak search leaves "
     "unmatched or weak (reverb + voice-over + noise), in the match and in --discover-sounds' library "
     "look-up, at a CPU cost per such video linear in the index's length, and between videos in "
-    "--discover-sounds (about 2.3x the CPU of that pass).",
+    "--discover-sounds (about 3x the CPU of that pass).",
 )
 @second_chance_scope_option
 @click.option(

@@ -72,10 +72,10 @@ class DiscoveryParams:
     against the library needs (None: the index's default). ``second_chance``: the dense
     per-frame test also runs where the peak search looks. Between videos, each music video is
     searched densely over the soundtracks its peak search ranked best (an edge needs the peaks
-    at the dense alignment to confirm it), at about 0.2 CPU s more
-    per video (stage 1 keeps the bits, stage 2 decodes each music video again); this links uses
-    under reverb + voice-over + noise that no peak edge reaches. With a library, its look-up
-    also runs the dense second chance
+    at the dense alignment to confirm it; stage 1 keeps every music video's frame bits, stage 2
+    decodes each music video again), which links uses under reverb + voice-over + noise that
+    no peak edge reaches, at a CPU cost per video a few times its peak search's. With a
+    library, its look-up also runs the dense second chance
     (:attr:`~reelsense.sounds.MatchConfig.dense_second_chance`) on videos its peak search
     leaves unmatched or weak, at a CPU cost per such video linear in the library's length
     (off: the clustering handles those videos, and every video would pay for it);
