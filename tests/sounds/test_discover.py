@@ -241,6 +241,21 @@ def test_one_edge_merges_two_groups_only_above_merge_score() -> None:
     assert res.root[0] != res.root[3]
 
 
+def test_an_edge_that_may_not_merge_alone_still_joins_a_lone_video() -> None:
+    """``alone`` False (a dense second-chance edge): no merge of two groups on its score, but a
+    lone video joins on it, and it counts as support."""
+    edges = _clique([0, 1, 2], 40.0) + _clique([3, 4, 5], 40.0) + [(2, 3, 12.0, 0.0), (6, 0, 12.0, 0.0)]
+    q, r, sc, ls = zip(*edges, strict=True)
+    alone = [True] * (len(edges) - 2) + [False, False]
+    res = cluster_graph(7, EdgeTable.build(q, r, sc, ls, alone=alone), min_support=2, merge_score=10.0)
+    assert res.root[0] != res.root[3]  # the groups stay apart
+    assert res.root[6] == res.root[0]  # the lone video joins (12 >= join_score 10)
+    supported = [*edges, (1, 4, 12.0, 0.0)]
+    table = EdgeTable.build(*zip(*supported, strict=True), alone=[*alone, False])
+    res = cluster_graph(7, table, min_support=2, merge_score=10.0)
+    assert len(set(res.root.tolist())) == 1  # two links from distinct videos on each side
+
+
 def test_contradicting_speeds_do_not_count_as_support() -> None:
     edges = _clique([0, 1, 2], 40.0) + _clique([3, 4, 5], 40.0)
     edges += [(0, 3, 30.0, np.log(1.2)), (1, 4, 30.0, np.log(0.8))]

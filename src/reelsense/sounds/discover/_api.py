@@ -144,7 +144,7 @@ def _video_edges(
         if p.query is not None
     ]
     total = len(jobs)
-    q, r, s, ls, pi, off = [], [], [], [], [], []
+    q, r, s, ls, pi, off, alone = [], [], [], [], [], [], []
 
     def tick(done: int) -> None:
         if on_progress is not None:
@@ -162,7 +162,8 @@ def _video_edges(
             ls.append(math.log(m.speed))
             pi.append(m.pitch_semitones)
             off.append(m.offset_seconds)
-    return EdgeTable.build(q, r, s, ls, pi, off), matcher.nbytes
+            alone.append(m.n_matched_hashes > 0)  # a dense edge (no hashes) never merges groups alone
+    return EdgeTable.build(q, r, s, ls, pi, off, alone=alone), matcher.nbytes
 
 
 def _dissolve(

@@ -43,7 +43,10 @@ class EdgeTable:
     ``log_scale``: float64 ``log`` of reference seconds per query second;
     ``pitch_semitones``: float64 query pitch minus reference pitch;
     ``offset_seconds``: float64 where the query starts in reference time;
-    ``priority``: int64, higher first (library edges before video edges), then by score.
+    ``priority``: int64, higher first (library edges before video edges), then by score;
+    ``alone``: bool, whether the edge may merge two groups of several videos on its own score
+    (``merge_score``); an edge that may not (a dense second-chance edge) still joins a lone
+    video and supports merges.
     """
 
     query: np.ndarray
@@ -53,6 +56,7 @@ class EdgeTable:
     pitch_semitones: np.ndarray
     offset_seconds: np.ndarray
     priority: np.ndarray
+    alone: np.ndarray
 
     def __len__(self) -> int:
         return int(self.query.shape[0])
@@ -70,6 +74,7 @@ class EdgeTable:
         pitch_semitones: np.ndarray | list[float] | None = None,
         offset_seconds: np.ndarray | list[float] | None = None,
         priority: np.ndarray | list[int] | None = None,
+        alone: np.ndarray | list[bool] | None = None,
     ) -> EdgeTable:
         q = np.asarray(query, dtype=np.int64)
         n = q.shape[0]
@@ -85,8 +90,9 @@ class EdgeTable:
             col(pitch_semitones, np.float64),
             col(offset_seconds, np.float64),
             col(priority, np.int64),
+            np.ones(n, dtype=bool) if alone is None else np.asarray(alone, dtype=bool),
         )
-        for name in ("ref", "score", "log_scale", "pitch_semitones", "offset_seconds", "priority"):
+        for name in _FIELDS[1:]:
             if getattr(table, name).shape != (n,):
                 raise ParameterError(
                     f"edge column {name} has shape {getattr(table, name).shape}, want ({n},)"
@@ -103,7 +109,7 @@ class EdgeTable:
         return EdgeTable(*(getattr(self, f)[mask] for f in _FIELDS))
 
 
-_FIELDS = ("query", "ref", "score", "log_scale", "pitch_semitones", "offset_seconds", "priority")
+_FIELDS = ("query", "ref", "score", "log_scale", "pitch_semitones", "offset_seconds", "priority", "alone")
 
 
 @dataclass(frozen=True, repr=False)
@@ -204,7 +210,7 @@ def cluster_graph(
     order = np.lexsort((-edges.score, -edges.priority))
     order = order[usable[order]]
     qa, rb_, ls = edges.query.tolist(), edges.ref.tolist(), edges.log_scale.tolist()
-    sc, pr = edges.score.tolist(), edges.priority.tolist()
+    sc, pr, al = edges.score.tolist(), edges.priority.tolist(), edges.alone.tolist()
     for e in order.tolist():
         a, b, d = qa[e], rb_[e], ls[e]
         ra, rb = forest.find(a), forest.find(b)
@@ -215,7 +221,7 @@ def cluster_graph(
         k = d - forest.pot[a] + forest.pot[b]  # implied u_ra - u_rb
         sa, sb = forest.size[ra], forest.size[rb]
         lone = sa == 1 or sb == 1
-        strong = sc[e] >= join_score if lone else sc[e] >= merge_score
+        strong = sc[e] >= join_score if lone else (sc[e] >= merge_score and al[e])
         if (sa == 1 and sb == 1) or strong or (lone and pr[e] > 0):
             forest.union(ra, rb, k)
             continue
