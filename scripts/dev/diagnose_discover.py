@@ -52,8 +52,7 @@ from reelsense.sounds.discover._content import sustained_filter
 from reelsense.sounds.discover._matcher import VideoMatcher
 from reelsense.sounds.discover._work import Job, init_worker, print_source
 from reelsense.sounds.fingerprint import FingerprintParams, log_spectrogram
-from reelsense.sounds.match import Candidate, MatchConfig, dense_grid, match_query_candidates
-from reelsense.sounds.verify import align, chance_rate, false_match_log10p
+from reelsense.sounds.match import MatchConfig, dense_grid, dense_peak_check, match_query_candidates
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -183,13 +182,7 @@ def _dense_bound(args, truth, music, matcher, params, fp, config, best, shared) 
         """log10 chance probability of the query's peak coincidences at the dense alignment."""
         q = music[k].query
         assert q is not None
-        rt, rb = matcher._search.peaks(j)
-        cand = Candidate(j, hit.scale, hit.shift_bins, float(hit.offset_frames), 0)
-        a = align(q.peaks, rt, rb, cand, config, fp.frames_per_second)
-        lam = a.null_rate
-        if not math.isfinite(lam):
-            lam = chance_rate(q.peaks, rt.size, float(rt[-1]), fp, config)
-        return false_match_log10p(a.matched, lam, 0.0)
+        return dense_peak_check(hit, j, q, matcher._search, fp, config)[0]
 
     found: list[tuple[int, int, float]] = []  # (query node, ref node, verification log10 p)
     cpu0 = time.process_time()
