@@ -16,12 +16,14 @@ from reelsense.sounds.fingerprint import FingerprintParams, peaks_of
 from reelsense.sounds.match import (
     Candidate,
     MatchConfig,
+    Votes,
     align,
     false_match_log10p,
     hypothesis_grid,
     match_query,
     prepare_query,
     probe,
+    rank_candidates,
 )
 
 SR = 11025
@@ -228,3 +230,41 @@ def test_compiled_triplet_keys_vote_as_numpy_does(
         np.testing.assert_array_equal(fast.sounds, slow.sounds)
         np.testing.assert_array_equal(fast.hypotheses, slow.hypotheses)
         np.testing.assert_array_equal(fast.offsets, slow.offsets)
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+@settings(max_examples=25, deadline=None)
+@given(
+    n_sounds=st.integers(1, 40),
+    n_votes=st.integers(1, 3000),
+    hyps=st.sampled_from(["one", "some", "all"]),
+    spread=st.floats(1.0, 400.0),
+    seed=st.integers(0, 2**16),
+)
+def test_compiled_ranking_ranks_as_numpy_does(
+    n_sounds: int, n_votes: int, hyps: str, spread: float, seed: int
+) -> None:
+    """The compiled vote cells of :func:`rank_candidates` give the numpy candidates, in order,
+    ties included (votes on few sounds, hypotheses and offsets tie often), whole or in chunks."""
+    scales, shifts = hypothesis_grid(C, P)
+    rng = np.random.default_rng(seed)
+    pool = {"one": [len(scales) // 2], "some": [0, 5, len(scales) - 1], "all": list(range(len(scales)))}[hyps]
+    votes = Votes(
+        rng.integers(0, n_sounds, n_votes),
+        rng.choice(np.array(pool, dtype=np.int64), n_votes),
+        np.round(rng.normal(0.0, spread, n_votes), 1),
+    )
+    cuts = np.sort(rng.integers(0, n_votes + 1, 3))  # a search's stages: chunks, some empty
+    chunks = [
+        Votes(*(a[i:j] for a in (votes.sounds, votes.hypotheses, votes.offsets)))
+        for i, j in zip(np.r_[0, cuts], np.r_[cuts, n_votes], strict=True)
+    ]
+    fast = rank_candidates(votes, n_sounds, scales, shifts, C)
+    fast_chunks = rank_candidates(chunks, n_sounds, scales, shifts, C)
+    _kernels.AVAILABLE = False
+    try:
+        slow = rank_candidates(votes, n_sounds, scales, shifts, C)
+        slow_chunks = rank_candidates(chunks, n_sounds, scales, shifts, C)
+    finally:
+        _kernels.AVAILABLE = True
+    assert fast and fast == slow == fast_chunks == slow_chunks

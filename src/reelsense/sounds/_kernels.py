@@ -22,12 +22,17 @@ import numpy as np
 
 __all__ = [
     "AVAILABLE",
+    "add_cells",
+    "add_pair_totals",
     "bin_buckets",
     "grid_triplet_keys",
     "local_search",
+    "mark_hypotheses",
+    "nonzero_of",
     "null_counts",
     "run_votes",
     "table_lookup",
+    "top_rows",
 ]
 
 try:
@@ -437,11 +442,18 @@ def table_lookup(
     Returns ``(query_pos, sounds, times)``, int64 each."""
     q = keys.size
     shift = np.uint64(64 - bits)
+    # one pass reads each key's bucket bounds (independent random reads, which the processor
+    # overlaps) and keeps them, so that the second pass reads no offset again
+    starts = np.empty(q, dtype=np.int64)
+    lens = np.zeros(q, dtype=np.int64)
     total = 0
     for i in range(q):
         b = (np.uint64(keys[i]) * golden) >> shift
-        n = np.int64(offsets[b + np.uint64(1)]) - np.int64(offsets[b])
+        start = np.int64(offsets[b])
+        n = np.int64(offsets[b + np.uint64(1)]) - start
         if n > 0 and n > low_len and n <= high_len:
+            starts[i] = start
+            lens[i] = n
             total += n
     qpos = np.empty(total, dtype=np.int64)
     sounds = np.empty(total, dtype=np.int64)
@@ -449,15 +461,12 @@ def table_lookup(
     mask = (np.int64(1) << time_bits) - 1
     k = 0
     for i in range(q):
-        h = np.uint64(keys[i]) * golden
-        b = h >> shift
-        start = np.int64(offsets[b])
-        end = np.int64(offsets[b + np.uint64(1)])
-        n = end - start
-        if n <= 0 or n <= low_len or n > high_len:
+        n = lens[i]
+        if n == 0:
             continue
-        want = np.uint8((h >> np.uint64(check_shift)) & np.uint64(0xFF))
-        for j in range(start, end):
+        want = np.uint8(((np.uint64(keys[i]) * golden) >> np.uint64(check_shift)) & np.uint64(0xFF))
+        start = starts[i]
+        for j in range(start, start + n):
             if check[j] == want:
                 p = np.int64(postings[j])
                 qpos[k] = i
@@ -477,16 +486,18 @@ def run_votes(
     n_hypotheses: int,
     anchor_times: np.ndarray,
     scales: np.ndarray,
+    numbers: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The votes of :func:`reelsense.sounds.match.probe`: hit ``i`` (of the run of equal keys
     ``query_pos[i]``, which starts at flat ``[triplet, hypothesis]`` position ``run_starts[...]``
-    and spans ``run_lengths[...]`` hypotheses) votes once per hypothesis of its run.
-    Returns ``(sounds int64, hypotheses int64, offsets float64)``."""
+    and spans ``run_lengths[...]`` hypotheses) votes once per hypothesis ``j`` of its run, under
+    the number ``numbers[j]``. Returns ``(sounds int32, hypotheses int32, offsets float64)``
+    (narrow integers: these arrays reach millions of votes and every later pass reads them)."""
     total = 0
     for i in range(query_pos.size):
         total += run_lengths[query_pos[i]]
-    v_sounds = np.empty(total, dtype=np.int64)
-    v_hyp = np.empty(total, dtype=np.int64)
+    v_sounds = np.empty(total, dtype=np.int32)
+    v_hyp = np.empty(total, dtype=np.int32)
     v_off = np.empty(total, dtype=np.float64)
     k = 0
     for i in range(query_pos.size):
@@ -496,7 +507,87 @@ def run_votes(
             src = start + r
             hyp = src % n_hypotheses
             v_sounds[k] = sounds[i]
-            v_hyp[k] = hyp
+            v_hyp[k] = numbers[hyp]
             v_off[k] = t - scales[hyp] * np.float64(anchor_times[src // n_hypotheses])
             k += 1
     return v_sounds, v_hyp, v_off
+
+
+@njit(cache=True, nogil=True)
+def mark_hypotheses(hypotheses: np.ndarray, seen: np.ndarray) -> None:
+    """Set ``seen[j]`` (bool) for every hypothesis number ``j`` in ``hypotheses``."""
+    for i in range(hypotheses.size):
+        seen[hypotheses[i]] = True
+
+
+@njit(cache=True, nogil=True)
+def add_pair_totals(
+    sounds: np.ndarray, hypotheses: np.ndarray, hmap: np.ndarray, h: int, totals: np.ndarray
+) -> int:
+    """Count votes into ``totals`` (int32, in place) by pair ``sound * h + hmap[hypothesis]``, as
+    :func:`reelsense.sounds.match.rank_candidates` numbers the (sound, hypothesis) pairs; returns
+    how many pairs got their first vote. Random increments: int32 halves int64's traffic."""
+    fresh = 0
+    for i in range(sounds.size):
+        p = sounds[i] * h + hmap[hypotheses[i]]
+        fresh += np.int64(totals[p] == 0)  # branch-free: hard to predict
+        totals[p] += 1
+    return fresh
+
+
+@njit(cache=True, nogil=True)
+def nonzero_of(totals: np.ndarray, n_nonzero: int) -> np.ndarray:
+    """``np.flatnonzero(totals)`` when ``n_nonzero`` entries are known to be nonzero (one pass)."""
+    out = np.empty(n_nonzero + 1, dtype=np.int64)
+    k = 0
+    for p in range(totals.size):  # branch-free: pairs with votes are often about half
+        out[k] = p
+        k += np.int64(totals[p] != 0)
+    return out[:n_nonzero]
+
+
+@njit(cache=True, nogil=True)
+def top_rows(
+    sounds: np.ndarray,
+    hypotheses: np.ndarray,
+    offsets: np.ndarray,
+    hmap: np.ndarray,
+    h: int,
+    top: np.ndarray,
+) -> tuple[np.ndarray, float, float]:
+    """For each vote, its row in ``top`` (int64 ``[k]`` pair numbers as in :func:`add_pair_totals`;
+    -1 when its pair is not there), and the least and greatest offset of those votes (inf, -inf
+    when none). Membership is tested on a bit per pair (small enough to stay in cache) and a
+    member's row found by bisecting the sorted ``top``."""
+    k = top.size
+    by_pair = np.argsort(top)
+    sorted_top = top[by_pair]
+    n_words = 1
+    for i in range(k):
+        n_words = max(n_words, (top[i] >> 6) + 1)
+    bits = np.zeros(n_words, dtype=np.uint64)
+    for i in range(k):
+        bits[top[i] >> 6] |= np.uint64(1) << np.uint64(top[i] & 63)
+    rows = np.full(sounds.size, -1, dtype=np.int32)
+    lo = np.inf
+    hi = -np.inf
+    for i in range(sounds.size):
+        p = sounds[i] * h + hmap[hypotheses[i]]
+        w = p >> 6
+        if w < n_words and (bits[w] >> np.uint64(p & 63)) & np.uint64(1):
+            rows[i] = by_pair[np.searchsorted(sorted_top, p)]
+            o = offsets[i]
+            if o < lo:
+                lo = o
+            if o > hi:
+                hi = o
+    return rows, lo, hi
+
+
+@njit(cache=True, nogil=True)
+def add_cells(rows: np.ndarray, offsets: np.ndarray, first: float, width: float, cells: np.ndarray) -> None:
+    """Count the votes with a row (``rows >= 0``, from :func:`top_rows`) into ``cells`` (int64
+    ``[k, n_bins]``, in place) by offset bin ``floor(offset / width) - first``."""
+    for i in range(rows.size):
+        if rows[i] >= 0:
+            cells[rows[i], np.int64(np.floor(offsets[i] / width) - first)] += 1

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -309,8 +309,8 @@ def prepare_query_from_peaks(
 
 @dataclass(frozen=True, repr=False)
 class Votes:
-    """Hash hits as votes: int64 ``[v]`` sound number, hypothesis number, and offset in frames
-    (reference frame of the query's frame 0 under that hypothesis)."""
+    """Hash hits as votes: integer ``[v]`` sound number and hypothesis number, and float64 offset
+    in frames (reference frame of the query's frame 0 under that hypothesis)."""
 
     sounds: np.ndarray
     hypotheses: np.ndarray
@@ -318,13 +318,6 @@ class Votes:
 
     def __len__(self) -> int:
         return int(self.sounds.size)
-
-    def __add__(self, other: Votes) -> Votes:
-        return Votes(
-            np.concatenate([self.sounds, other.sounds]),
-            np.concatenate([self.hypotheses, other.hypotheses]),
-            np.concatenate([self.offsets, other.offsets]),
-        )
 
 
 def probe(
@@ -335,9 +328,12 @@ def probe(
     scales: np.ndarray,
     shifts: np.ndarray,
     load: tuple[float | None, float | None] = (None, None),
+    numbers: np.ndarray | None = None,
 ) -> Votes:
     """Look up the ``selected`` triplets (int ``[p]``) under every hypothesis; one vote per hit
-    (``load``: only keys whose bucket fill lies in that range, see :meth:`SearchIndex.lookup`)."""
+    (``load``: only keys whose bucket fill lies in that range, see :meth:`SearchIndex.lookup`).
+    Votes name hypothesis ``j`` ``numbers[j]`` (int; default ``j``)."""
+    numbers = np.arange(scales.size) if numbers is None else np.asarray(numbers, dtype=np.int64)
     p, h = selected.size, scales.size
     if p == 0:
         z = np.zeros(0, dtype=np.int64)
@@ -374,7 +370,7 @@ def probe(
         anchors = np.ascontiguousarray(query.anchor_times[selected])
         votes = _kernels.run_votes(
             hits.query_pos, hits.sounds, hits.times, starts, run, h, anchors,
-            np.asarray(scales, dtype=np.float64),
+            np.asarray(scales, dtype=np.float64), numbers,
         )  # fmt: skip
         return Votes(*votes)
     n = run[hits.query_pos]
@@ -382,30 +378,25 @@ def probe(
     hyp = src % h
     anchor = query.anchor_times[selected][src // h]
     times = np.repeat(hits.times, n)
-    return Votes(np.repeat(hits.sounds, n), hyp, times - scales[hyp] * anchor)
+    return Votes(np.repeat(hits.sounds, n), numbers[hyp], times - scales[hyp] * anchor)
 
 
-def rank_candidates(
-    votes: Votes,
-    n_sounds: int,
-    scales: np.ndarray,
-    shifts: np.ndarray,
-    config: MatchConfig,
-) -> list[Candidate]:
-    """Best (hypothesis, offset) cell of each sound (offset windows of two bins, so that a
-    bin boundary loses nothing); the ``n_candidates`` best sounds, best first."""
-    if len(votes) == 0 or n_sounds == 0:
-        return []
-    width = config.offset_bin_frames
+def _pair_cells(
+    votes: Votes, n_sounds: int, n_hypotheses: int, width: float
+) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, float]:
+    """The vote cells of :func:`rank_candidates` in numpy: the hypotheses with votes, their
+    number, the (sound, hypothesis) pairs with the most votes, their votes by offset bin of
+    ``width`` frames, and the first bin."""
     # hypotheses numbered among those that got hits (one, after the identity stage)
-    present = np.flatnonzero(np.bincount(votes.hypotheses, minlength=scales.size))
+    present = np.flatnonzero(np.bincount(votes.hypotheses, minlength=n_hypotheses))
     h = present.size
-    if h < scales.size:
-        hmap = np.zeros(scales.size, dtype=np.int64)
+    sounds = votes.sounds.astype(np.int64, copy=False)
+    if h < n_hypotheses:
+        hmap = np.zeros(n_hypotheses, dtype=np.int64)
         hmap[present] = np.arange(h)
-        pair = votes.sounds * h + hmap[votes.hypotheses]
+        pair = sounds * h + hmap[votes.hypotheses]
     else:
-        pair = votes.sounds * h + votes.hypotheses
+        pair = sounds * h + votes.hypotheses
     # the (sound, hypothesis) pairs with the most hits; then offset cells among their hits only
     # (few passes over all the hits: at 10,000 sounds a query that matches nothing has millions)
     if n_sounds * h <= _DIRECT_PAIRS:
@@ -431,7 +422,61 @@ def rank_candidates(
     obin = (np.floor(offsets / width) - off_min).astype(np.int64)
     n_ob = int(obin.max()) + 2
     cells = np.bincount(compact[sel].astype(np.int64) * n_ob + obin, minlength=top.size * n_ob)
-    cells = cells.reshape(top.size, n_ob)
+    return present, h, pair_ids, cells.reshape(top.size, n_ob), off_min
+
+
+def _pair_cells_compiled(
+    chunks: Sequence[Votes], n_sounds: int, n_hypotheses: int, width: float
+) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, float]:
+    """:func:`_pair_cells` with the compiled kernels, over votes in chunks (never concatenated:
+    a search's votes reach millions). The same pairs, cells and first bin."""
+    seen = np.zeros(n_hypotheses, dtype=bool)
+    for v in chunks:
+        _kernels.mark_hypotheses(v.hypotheses, seen)
+    present = np.flatnonzero(seen)
+    h = present.size
+    hmap = np.full(n_hypotheses, -1, dtype=np.int64)
+    hmap[present] = np.arange(h)
+    totals = np.zeros(n_sounds * h, dtype=np.int32)
+    n_nonzero = sum(_kernels.add_pair_totals(v.sounds, v.hypotheses, hmap, h, totals) for v in chunks)
+    nonzero = _kernels.nonzero_of(totals, n_nonzero)
+    keep_n = min(nonzero.size, _PAIRS_KEPT)
+    pair_ids = nonzero[np.argpartition(-totals[nonzero], keep_n - 1)[:keep_n]]
+    found = [_kernels.top_rows(v.sounds, v.hypotheses, v.offsets, hmap, h, pair_ids) for v in chunks]
+    off_min = float(np.floor(min(lo for _, lo, _ in found) / width))
+    n_ob = int(np.floor(max(hi for _, _, hi in found) / width) - off_min) + 2
+    cells = np.zeros((pair_ids.size, n_ob), dtype=np.int64)
+    for v, (rows, _, _) in zip(chunks, found, strict=True):
+        _kernels.add_cells(rows, v.offsets, off_min, float(width), cells)
+    return present, h, pair_ids, cells, off_min
+
+
+def rank_candidates(
+    votes: Votes | Sequence[Votes],
+    n_sounds: int,
+    scales: np.ndarray,
+    shifts: np.ndarray,
+    config: MatchConfig,
+) -> list[Candidate]:
+    """Best (hypothesis, offset) cell of each sound (offset windows of two bins, so that a
+    bin boundary loses nothing); the ``n_candidates`` best sounds, best first. ``votes`` may
+    come in chunks (a search's stages), counted as one."""
+    chunks = [votes] if isinstance(votes, Votes) else [v for v in votes if len(v)]
+    if not chunks or sum(len(v) for v in chunks) == 0 or n_sounds == 0:
+        return []
+    width = config.offset_bin_frames
+    if _kernels.AVAILABLE and n_sounds * scales.size <= _DIRECT_PAIRS:  # the same cells, compiled
+        present, h, pair_ids, cells, off_min = _pair_cells_compiled(chunks, n_sounds, scales.size, width)
+    else:
+        one = chunks[0]
+        if len(chunks) > 1:
+            one = Votes(
+                *(
+                    np.concatenate([getattr(v, f) for v in chunks])
+                    for f in ("sounds", "hypotheses", "offsets")
+                )
+            )
+        present, h, pair_ids, cells, off_min = _pair_cells(one, n_sounds, scales.size, width)
     win = cells.copy()
     win[:, 1:] += cells[:, :-1]  # window j covers bins j-1 and j
     best_bin = np.argmax(win, axis=1)
@@ -512,8 +557,7 @@ def _probe_some(
     load: tuple[float | None, float | None],
 ) -> Votes:
     """:func:`probe` under the hypotheses ``hyps`` (int ``[k]``) of the grid, numbered in the grid."""
-    v = probe(query, selected, index, params, grid[0][hyps], grid[1][hyps], load)
-    return Votes(v.sounds, hyps[v.hypotheses], v.offsets)
+    return probe(query, selected, index, params, grid[0][hyps], grid[1][hyps], load, numbers=hyps)
 
 
 def _loads_overlap(load: tuple[float | None, float | None]) -> bool:
@@ -639,17 +683,14 @@ def match_query_candidates(
             done[c] = _verify(query, index, c, params, config, trials, threshold)
         return done[c]
 
-    votes: Votes | None = None
+    votes: list[Votes] = []  # by stage and probe, in order
     cands: list[Candidate] = []
     for n_stage, stage in enumerate(stages):
         stage = [(sel, hyps, load) for sel, hyps, load in stage if sel.size and _loads_overlap(load)]
         if not stage:
             continue
         for selected, hyps, load in stage:
-            new = _probe_some(query, selected, index, params, grid, hyps, load)
-            votes = new if votes is None else votes + new
-        if votes is None:
-            continue
+            votes.append(_probe_some(query, selected, index, params, grid, hyps, load))
         cands = rank_candidates(votes, len(index), scales, shifts, ranking)
         if cands and not exhaustive and verify(cands[0]).score >= config.exit_score:
             if n_stage == 0:  # certain at the identity: is an edited alignment better still?
