@@ -74,6 +74,19 @@ def bin_buckets(ref_bins: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarr
 
 
 @njit(cache=True, nogil=True)
+def _grown(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three int64 buffers of twice the size, holding what ``a``, ``b``, ``c`` held."""
+    n = a.size
+    a2 = np.empty(2 * n, dtype=np.int64)
+    b2 = np.empty(2 * n, dtype=np.int64)
+    c2 = np.empty(2 * n, dtype=np.int64)
+    a2[:n] = a
+    b2[:n] = b
+    c2[:n] = c
+    return a2, b2, c2
+
+
+@njit(cache=True, nogil=True)
 def _pairs(
     q_bins: np.ndarray,
     ref_bins: np.ndarray,
@@ -88,10 +101,9 @@ def _pairs(
     """Every (shift index, query peak ``i``, reference peak) with ``|ref_bin - (q_bin + shift)| <= tol``
     and the reference time in ``[t_lo[i], t_hi[i]]``."""
     n_bins = starts.size - 1
-    cap = 1024
-    kk = np.empty(cap, dtype=np.int64)
-    qq = np.empty(cap, dtype=np.int64)
-    rr = np.empty(cap, dtype=np.int64)
+    kk = np.empty(1024, dtype=np.int64)
+    qq = np.empty(1024, dtype=np.int64)
+    rr = np.empty(1024, dtype=np.int64)
     n = 0
     for k in range(shifts.size):
         for i in range(q_bins.size):
@@ -102,15 +114,8 @@ def _pairs(
                 for p in range(starts[b], starts[b + 1]):
                     j = order[p]
                     if abs(ref_bins[j] - target) <= tol_bins and t_lo[i] <= ref_times[j] <= t_hi[i]:
-                        if n == cap:
-                            cap *= 2
-                            kk2 = np.empty(cap, dtype=np.int64)
-                            qq2 = np.empty(cap, dtype=np.int64)
-                            rr2 = np.empty(cap, dtype=np.int64)
-                            kk2[:n] = kk[:n]
-                            qq2[:n] = qq[:n]
-                            rr2[:n] = rr[:n]
-                            kk, qq, rr = kk2, qq2, rr2
+                        if n == kk.size:
+                            kk, qq, rr = _grown(kk, qq, rr)
                         kk[n] = k
                         qq[n] = i
                         rr[n] = j
@@ -337,7 +342,6 @@ def null_counts(
             compact[j] = n_use
             n_use += 1
     order, starts = bin_buckets(ref_bins, n_bins)
-    shifts = np.array([shift])
     t_lo = np.full(q_times.size, -np.inf)
     t_hi = np.full(q_times.size, np.inf)
     last = -1
@@ -351,24 +355,37 @@ def null_counts(
         for i in range(q_times.size):  # offsets first + j * step, j in [j0, last]
             t_lo[i] = first + j0 * step - half + scale * q_times[i]
             t_hi[i] = first + last * step + half + scale * q_times[i]
-    _, qi, ri = _pairs(q_bins, ref_bins, order, starts, shifts, tol_bins, ref_times, t_lo, t_hi)
-    groups = np.empty(qi.size, dtype=np.int64)
-    cbin = np.empty(qi.size, dtype=np.int64)
-    cfr = np.empty(qi.size, dtype=np.int64)
+    # the pairs of :func:`_pairs` (one shift), in its order, each kept only when its offset is one
+    # of those asked for: most are not (a few hundred offsets of thousands), so none is stored
+    groups = np.empty(1024, dtype=np.int64)
+    cbin = np.empty(1024, dtype=np.int64)
+    cfr = np.empty(1024, dtype=np.int64)
     n = 0
     max_frame = 0
-    for p in range(qi.size):
-        u = ref_times[ri[p]] - scale * q_times[qi[p]]
-        j = int(np.rint((u - first) / step))
-        if j < 0 or j >= n_c or compact[j] < 0:
-            continue
-        if abs(u - first - j * step) > half:
-            continue
-        groups[n] = compact[j]
-        cbin[n] = q_bin[qi[p]]
-        cfr[n] = q_frame[qi[p]]
-        max_frame = max(max_frame, cfr[n])
-        n += 1
+    n_b = starts.size - 1
+    for i in range(q_times.size):
+        target = q_bins[i] + shift
+        b_lo = max(int(np.floor(target - tol_bins)), 0)
+        b_hi = min(int(np.floor(target + tol_bins)), n_b - 1)
+        sq = scale * q_times[i]
+        for b in range(b_lo, b_hi + 1):
+            for p in range(starts[b], starts[b + 1]):
+                r = order[p]
+                if not (abs(ref_bins[r] - target) <= tol_bins and t_lo[i] <= ref_times[r] <= t_hi[i]):
+                    continue
+                u = ref_times[r] - sq
+                j = int(np.rint((u - first) / step))
+                if j < 0 or j >= n_c or compact[j] < 0:
+                    continue
+                if abs(u - first - j * step) > half:
+                    continue
+                if n == groups.size:
+                    groups, cbin, cfr = _grown(groups, cbin, cfr)
+                groups[n] = compact[j]
+                cbin[n] = q_bin[i]
+                cfr[n] = q_frame[i]
+                max_frame = max(max_frame, cfr[n])
+                n += 1
     return _capped(groups[:n], n_use, cbin[:n], cfr[:n], n_bins + 1, max_frame + 1, cap_bin, cap_frame)
 
 
