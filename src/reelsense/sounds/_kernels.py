@@ -74,16 +74,40 @@ def bin_buckets(ref_bins: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarr
 
 
 @njit(cache=True, nogil=True)
-def _grown(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Three int64 buffers of twice the size, holding what ``a``, ``b``, ``c`` held."""
-    n = a.size
-    a2 = np.empty(2 * n, dtype=np.int64)
-    b2 = np.empty(2 * n, dtype=np.int64)
-    c2 = np.empty(2 * n, dtype=np.int64)
-    a2[:n] = a
-    b2[:n] = b
-    c2[:n] = c
-    return a2, b2, c2
+def _pairs_into(
+    q_bins: np.ndarray,
+    ref_bins: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
+    shifts: np.ndarray,
+    tol_bins: float,
+    ref_times: np.ndarray,
+    t_lo: np.ndarray,
+    t_hi: np.ndarray,
+    kk: np.ndarray,
+    qq: np.ndarray,
+    rr: np.ndarray,
+    fill: bool,
+) -> int:
+    """The pairs of :func:`_pairs`: their number, and with ``fill`` written into ``kk``, ``qq``,
+    ``rr`` (which must hold that many)."""
+    n_bins = starts.size - 1
+    n = 0
+    for k in range(shifts.size):
+        for i in range(q_bins.size):
+            target = q_bins[i] + shifts[k]
+            b_lo = max(int(np.floor(target - tol_bins)), 0)
+            b_hi = min(int(np.floor(target + tol_bins)), n_bins - 1)
+            for b in range(b_lo, b_hi + 1):
+                for p in range(starts[b], starts[b + 1]):
+                    j = order[p]
+                    if abs(ref_bins[j] - target) <= tol_bins and t_lo[i] <= ref_times[j] <= t_hi[i]:
+                        if fill:
+                            kk[n] = k
+                            qq[n] = i
+                            rr[n] = j
+                        n += 1
+    return n
 
 
 @njit(cache=True, nogil=True)
@@ -99,28 +123,19 @@ def _pairs(
     t_hi: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every (shift index, query peak ``i``, reference peak) with ``|ref_bin - (q_bin + shift)| <= tol``
-    and the reference time in ``[t_lo[i], t_hi[i]]``."""
-    n_bins = starts.size - 1
-    kk = np.empty(1024, dtype=np.int64)
-    qq = np.empty(1024, dtype=np.int64)
-    rr = np.empty(1024, dtype=np.int64)
-    n = 0
-    for k in range(shifts.size):
-        for i in range(q_bins.size):
-            target = q_bins[i] + shifts[k]
-            b_lo = max(int(np.floor(target - tol_bins)), 0)
-            b_hi = min(int(np.floor(target + tol_bins)), n_bins - 1)
-            for b in range(b_lo, b_hi + 1):
-                for p in range(starts[b], starts[b + 1]):
-                    j = order[p]
-                    if abs(ref_bins[j] - target) <= tol_bins and t_lo[i] <= ref_times[j] <= t_hi[i]:
-                        if n == kk.size:
-                            kk, qq, rr = _grown(kk, qq, rr)
-                        kk[n] = k
-                        qq[n] = i
-                        rr[n] = j
-                        n += 1
-    return kk[:n], qq[:n], rr[:n]
+    and the reference time in ``[t_lo[i], t_hi[i]]``.
+
+    Counted first, then written into arrays of the exact size: growing arrays inside the loop
+    makes numba count references on every access, several times slower than both passes."""
+    none = np.empty(0, dtype=np.int64)
+    n = _pairs_into(
+        q_bins, ref_bins, order, starts, shifts, tol_bins, ref_times, t_lo, t_hi, none, none, none, False
+    )
+    kk = np.empty(n, dtype=np.int64)
+    qq = np.empty(n, dtype=np.int64)
+    rr = np.empty(n, dtype=np.int64)
+    _pairs_into(q_bins, ref_bins, order, starts, shifts, tol_bins, ref_times, t_lo, t_hi, kk, qq, rr, True)
+    return kk, qq, rr
 
 
 @njit(cache=True, nogil=True)
@@ -314,6 +329,59 @@ def local_search(
 
 
 @njit(cache=True, nogil=True)
+def _null_pairs_into(
+    q_times: np.ndarray,
+    q_bins: np.ndarray,
+    q_bin: np.ndarray,
+    q_frame: np.ndarray,
+    ref_times: np.ndarray,
+    ref_bins: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
+    shift: float,
+    tol_bins: float,
+    scale: float,
+    first: float,
+    step: float,
+    half: float,
+    compact: np.ndarray,
+    t_lo: np.ndarray,
+    t_hi: np.ndarray,
+    groups: np.ndarray,
+    cbin: np.ndarray,
+    cfr: np.ndarray,
+    fill: bool,
+) -> int:
+    """The coincidences that :func:`null_counts` counts: their number, and with ``fill`` each
+    one's offset (numbered by ``compact``), query bin and query frame, written in order."""
+    n = 0
+    n_b = starts.size - 1
+    n_c = compact.size
+    for i in range(q_times.size):
+        target = q_bins[i] + shift
+        b_lo = max(int(np.floor(target - tol_bins)), 0)
+        b_hi = min(int(np.floor(target + tol_bins)), n_b - 1)
+        sq = scale * q_times[i]
+        for b in range(b_lo, b_hi + 1):
+            for p in range(starts[b], starts[b + 1]):
+                r = order[p]
+                if not (abs(ref_bins[r] - target) <= tol_bins and t_lo[i] <= ref_times[r] <= t_hi[i]):
+                    continue
+                u = ref_times[r] - sq
+                j = int(np.rint((u - first) / step))
+                if j < 0 or j >= n_c or compact[j] < 0:
+                    continue
+                if abs(u - first - j * step) > half:
+                    continue
+                if fill:
+                    groups[n] = compact[j]
+                    cbin[n] = q_bin[i]
+                    cfr[n] = q_frame[i]
+                n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
 def null_counts(
     q_times: np.ndarray,
     q_bins: np.ndarray,
@@ -357,36 +425,22 @@ def null_counts(
             t_hi[i] = first + last * step + half + scale * q_times[i]
     # the pairs of :func:`_pairs` (one shift), in its order, each kept only when its offset is one
     # of those asked for: most are not (a few hundred offsets of thousands), so none is stored
-    groups = np.empty(1024, dtype=np.int64)
-    cbin = np.empty(1024, dtype=np.int64)
-    cfr = np.empty(1024, dtype=np.int64)
-    n = 0
+    none = np.empty(0, dtype=np.int64)
+    n = _null_pairs_into(
+        q_times, q_bins, q_bin, q_frame, ref_times, ref_bins, order, starts, shift, tol_bins, scale,
+        first, step, half, compact, t_lo, t_hi, none, none, none, False,
+    )  # fmt: skip
+    groups = np.empty(n, dtype=np.int64)
+    cbin = np.empty(n, dtype=np.int64)
+    cfr = np.empty(n, dtype=np.int64)
+    _null_pairs_into(
+        q_times, q_bins, q_bin, q_frame, ref_times, ref_bins, order, starts, shift, tol_bins, scale,
+        first, step, half, compact, t_lo, t_hi, groups, cbin, cfr, True,
+    )  # fmt: skip
     max_frame = 0
-    n_b = starts.size - 1
-    for i in range(q_times.size):
-        target = q_bins[i] + shift
-        b_lo = max(int(np.floor(target - tol_bins)), 0)
-        b_hi = min(int(np.floor(target + tol_bins)), n_b - 1)
-        sq = scale * q_times[i]
-        for b in range(b_lo, b_hi + 1):
-            for p in range(starts[b], starts[b + 1]):
-                r = order[p]
-                if not (abs(ref_bins[r] - target) <= tol_bins and t_lo[i] <= ref_times[r] <= t_hi[i]):
-                    continue
-                u = ref_times[r] - sq
-                j = int(np.rint((u - first) / step))
-                if j < 0 or j >= n_c or compact[j] < 0:
-                    continue
-                if abs(u - first - j * step) > half:
-                    continue
-                if n == groups.size:
-                    groups, cbin, cfr = _grown(groups, cbin, cfr)
-                groups[n] = compact[j]
-                cbin[n] = q_bin[i]
-                cfr[n] = q_frame[i]
-                max_frame = max(max_frame, cfr[n])
-                n += 1
-    return _capped(groups[:n], n_use, cbin[:n], cfr[:n], n_bins + 1, max_frame + 1, cap_bin, cap_frame)
+    for p in range(n):
+        max_frame = max(max_frame, cfr[p])
+    return _capped(groups, n_use, cbin, cfr, n_bins + 1, max_frame + 1, cap_bin, cap_frame)
 
 
 @njit(cache=True, nogil=True)
