@@ -87,10 +87,9 @@ def _pairs_into(
     kk: np.ndarray,
     qq: np.ndarray,
     rr: np.ndarray,
-    fill: bool,
 ) -> int:
-    """The pairs of :func:`_pairs`: their number, and with ``fill`` written into ``kk``, ``qq``,
-    ``rr`` (which must hold that many)."""
+    """The pairs of :func:`_pairs`: their number, the first ones written into ``kk``, ``qq``,
+    ``rr`` (as many as they hold)."""
     n_bins = starts.size - 1
     n = 0
     for k in range(shifts.size):
@@ -102,7 +101,7 @@ def _pairs_into(
                 for p in range(starts[b], starts[b + 1]):
                     j = order[p]
                     if abs(ref_bins[j] - target) <= tol_bins and t_lo[i] <= ref_times[j] <= t_hi[i]:
-                        if fill:
+                        if n < kk.size:
                             kk[n] = k
                             qq[n] = i
                             rr[n] = j
@@ -125,16 +124,20 @@ def _pairs(
     """Every (shift index, query peak ``i``, reference peak) with ``|ref_bin - (q_bin + shift)| <= tol``
     and the reference time in ``[t_lo[i], t_hi[i]]``.
 
-    Counted first, then written into arrays of the exact size: growing arrays inside the loop
-    makes numba count references on every access, several times slower than both passes."""
-    none = np.empty(0, dtype=np.int64)
-    n = _pairs_into(
-        q_bins, ref_bins, order, starts, shifts, tol_bins, ref_times, t_lo, t_hi, none, none, none, False
-    )
+    Written into arrays of a likely size and, when they were too small, again into arrays of the
+    exact size: growing arrays inside the loop makes numba count references on every access,
+    several times slower."""
+    size = 2 * q_bins.size * shifts.size
+    kk = np.empty(size, dtype=np.int64)
+    qq = np.empty(size, dtype=np.int64)
+    rr = np.empty(size, dtype=np.int64)
+    n = _pairs_into(q_bins, ref_bins, order, starts, shifts, tol_bins, ref_times, t_lo, t_hi, kk, qq, rr)
+    if n <= size:
+        return kk[:n], qq[:n], rr[:n]
     kk = np.empty(n, dtype=np.int64)
     qq = np.empty(n, dtype=np.int64)
     rr = np.empty(n, dtype=np.int64)
-    _pairs_into(q_bins, ref_bins, order, starts, shifts, tol_bins, ref_times, t_lo, t_hi, kk, qq, rr, True)
+    _pairs_into(q_bins, ref_bins, order, starts, shifts, tol_bins, ref_times, t_lo, t_hi, kk, qq, rr)
     return kk, qq, rr
 
 
@@ -350,10 +353,10 @@ def _null_pairs_into(
     groups: np.ndarray,
     cbin: np.ndarray,
     cfr: np.ndarray,
-    fill: bool,
 ) -> int:
-    """The coincidences that :func:`null_counts` counts: their number, and with ``fill`` each
-    one's offset (numbered by ``compact``), query bin and query frame, written in order."""
+    """The coincidences that :func:`null_counts` counts: their number, and the first ones' offset
+    (numbered by ``compact``), query bin and query frame, written in order (as many as the
+    arrays hold)."""
     n = 0
     n_b = starts.size - 1
     n_c = compact.size
@@ -373,7 +376,7 @@ def _null_pairs_into(
                     continue
                 if abs(u - first - j * step) > half:
                     continue
-                if fill:
+                if n < groups.size:
                     groups[n] = compact[j]
                     cbin[n] = q_bin[i]
                     cfr[n] = q_frame[i]
@@ -425,18 +428,19 @@ def null_counts(
             t_hi[i] = first + last * step + half + scale * q_times[i]
     # the pairs of :func:`_pairs` (one shift), in its order, each kept only when its offset is one
     # of those asked for: most are not (a few hundred offsets of thousands), so none is stored
-    none = np.empty(0, dtype=np.int64)
-    n = _null_pairs_into(
-        q_times, q_bins, q_bin, q_frame, ref_times, ref_bins, order, starts, shift, tol_bins, scale,
-        first, step, half, compact, t_lo, t_hi, none, none, none, False,
-    )  # fmt: skip
-    groups = np.empty(n, dtype=np.int64)
-    cbin = np.empty(n, dtype=np.int64)
-    cfr = np.empty(n, dtype=np.int64)
-    _null_pairs_into(
-        q_times, q_bins, q_bin, q_frame, ref_times, ref_bins, order, starts, shift, tol_bins, scale,
-        first, step, half, compact, t_lo, t_hi, groups, cbin, cfr, True,
-    )  # fmt: skip
+    size = 4 * q_times.size
+    while True:  # arrays of a likely size, or of the exact size when that was too small
+        groups = np.empty(size, dtype=np.int64)
+        cbin = np.empty(size, dtype=np.int64)
+        cfr = np.empty(size, dtype=np.int64)
+        n = _null_pairs_into(
+            q_times, q_bins, q_bin, q_frame, ref_times, ref_bins, order, starts, shift, tol_bins, scale,
+            first, step, half, compact, t_lo, t_hi, groups, cbin, cfr,
+        )  # fmt: skip
+        if n <= size:
+            break
+        size = n
+    groups, cbin, cfr = groups[:n], cbin[:n], cfr[:n]
     max_frame = 0
     for p in range(n):
         max_frame = max(max_frame, cfr[p])
