@@ -24,6 +24,7 @@ __all__ = [
     "AVAILABLE",
     "add_cells",
     "add_pair_totals",
+    "best_windows",
     "bin_buckets",
     "grid_triplet_keys",
     "local_search",
@@ -666,3 +667,23 @@ def add_cells(rows: np.ndarray, offsets: np.ndarray, first: float, width: float,
     for i in range(rows.size):
         if rows[i] >= 0:
             cells[rows[i], np.int64(np.floor(offsets[i] / width) - first)] += 1
+
+
+@njit(cache=True, nogil=True)
+def best_windows(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``cells`` (int64 ``[k, n]``), the window of two bins ``j - 1`` and ``j``
+    with the most votes: ``(best j, its votes)``, the first such ``j`` on ties (as ``np.argmax``)."""
+    k, n = cells.shape
+    best_bin = np.zeros(k, dtype=np.int64)
+    best_val = np.zeros(k, dtype=np.int64)
+    for i in range(k):
+        top = cells[i, 0] if n else 0
+        at = 0
+        for j in range(1, n):
+            v = cells[i, j] + cells[i, j - 1]
+            if v > top:
+                top = v
+                at = j
+        best_bin[i] = at
+        best_val[i] = top
+    return best_bin, best_val

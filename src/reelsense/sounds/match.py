@@ -477,10 +477,13 @@ def rank_candidates(
                 )
             )
         present, h, pair_ids, cells, off_min = _pair_cells(one, n_sounds, scales.size, width)
-    win = cells.copy()
-    win[:, 1:] += cells[:, :-1]  # window j covers bins j-1 and j
-    best_bin = np.argmax(win, axis=1)
-    best_val = win[np.arange(win.shape[0]), best_bin]
+    if _kernels.AVAILABLE:
+        best_bin, best_val = _kernels.best_windows(cells)
+    else:
+        win = cells.copy()
+        win[:, 1:] += cells[:, :-1]  # window j covers bins j-1 and j
+        best_bin = np.argmax(win, axis=1)
+        best_val = win[np.arange(win.shape[0]), best_bin]
     pair_sound = pair_ids // h
     order = np.lexsort((-best_val, pair_sound))  # by sound, then best first
     ps = pair_sound[order]
