@@ -88,6 +88,25 @@ def test_tempo_and_pitch_edits_are_recovered(library: Library, time_scale: float
     assert m.offset_seconds == pytest.approx(10.0, abs=0.15)
 
 
+def test_a_combined_tempo_and_pitch_edit_is_found_on_the_composite_plane(library: Library) -> None:
+    # a copy sped up 1.2x in tempo *and* raised 4 semitones: a time scale and a pitch shift
+    # together, which no family of the grid holds; the composite plane does
+    notes = library[1][2].copy()
+    part = notes[(notes[:, 0] > 8.0) & (notes[:, 0] < 18.0)]
+    part[:, 0] -= 8.0
+    x = render(part, 10.0 / 1.2, SR, time_scale=1 / 1.2, pitch=2 ** (4 / 12))
+    plane = MatchConfig(composite=True)
+    s, k = hypothesis_grid(plane, P)
+    fs, fk = hypothesis_grid(C, P)
+    assert s.size > 3 * fs.size and set(zip(fs, fk, strict=True)) <= set(zip(s, k, strict=True))
+    assert _match(library, x) == []
+    m = _match(library, x, plane)[0]
+    assert m.sound_id == "c"
+    assert m.speed == pytest.approx(1.2, rel=0.02)
+    assert m.pitch_semitones == pytest.approx(4.0, abs=0.3)
+    assert m.offset_seconds == pytest.approx(8.0, abs=0.15)
+
+
 def test_strangers_noise_and_silence_do_not_match(
     library: Library,
 ) -> None:

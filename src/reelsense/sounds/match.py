@@ -110,6 +110,13 @@ class MatchConfig:
     peak search ranked (at most ``n_candidates``, whatever their votes), at a cost bounded
     independently of the index's size; it finds the use only when the peaks put its sound among
     them. Its score counts the trials of a search of every sound (the same false-match guard).
+
+    ``composite`` (off by default): the candidate search also tries every combination of a
+    time scale over ``tempo_range`` and a pitch shift over ``pitch_range_semitones`` (a plane of
+    hypotheses, spaced as the families), for two copies that were edited differently from one
+    original: a pitch-shifted use against a sped-up one differs by a time scale *and* a pitch
+    shift that no single family covers. About 5x the probing, and the score counts the larger
+    number of hypotheses. The dense test keeps the families.
     """
 
     speed_range: tuple[float, float] = (0.7, 1.45)
@@ -138,6 +145,7 @@ class MatchConfig:
     top_k: int = 1
     dense_second_chance: bool = False
     dense_scope: DenseScope = "library"
+    composite: bool = False
     dense_below_score: float = 4.0
     dense: DenseConfig = field(default_factory=DenseConfig)
 
@@ -244,7 +252,9 @@ def hypothesis_grid(config: MatchConfig, params: FingerprintParams) -> tuple[np.
 
     Three families: resampling (shift = ``-bins_per_octave * log2(scale)``), time-stretch
     (no shift) and pitch shift (scale 1), each in order (neighbours in the grid are neighbours in
-    the family, except at the two family boundaries). Returns float64 ``([h], [h])``.
+    the family, except at the two family boundaries); with ``config.composite``, then the plane
+    of time-stretch scales x pitch shifts not already there, scale-major. Returns float64
+    ``([h], [h])``.
     """
     bpo = params.bins_per_octave
 
@@ -260,6 +270,10 @@ def hypothesis_grid(config: MatchConfig, params: FingerprintParams) -> tuple[np.
     sh = np.arange(np.floor(lo * bpo / 12 / step), np.ceil(hi * bpo / 12 / step) + 1) * step
     scales = np.concatenate([sp, te, np.ones(sh.size)])
     shifts = np.concatenate([-bpo * np.log2(sp), np.zeros(te.size), sh])
+    if config.composite:
+        plane_scales, plane_shifts = np.meshgrid(te, sh, indexing="ij")
+        scales = np.concatenate([scales, plane_scales.ravel()])
+        shifts = np.concatenate([shifts, plane_shifts.ravel()])
     pairs = np.round(np.stack([scales, shifts], axis=1), 6)
     _, first = np.unique(pairs, axis=0, return_index=True)  # drop repeats, keep the family order
     pairs = pairs[np.sort(first)]
@@ -732,7 +746,10 @@ def dense_grid(config: MatchConfig, params: FingerprintParams) -> tuple[np.ndarr
     """The dense test's hypotheses: the families and ranges of :func:`hypothesis_grid`, spaced
     ``config.dense.scale_step`` / ``config.dense.shift_step_bins``."""
     fine = dataclasses.replace(
-        config, scale_step=config.dense.scale_step, shift_step_bins=config.dense.shift_step_bins
+        config,
+        scale_step=config.dense.scale_step,
+        shift_step_bins=config.dense.shift_step_bins,
+        composite=False,
     )
     return hypothesis_grid(fine, params)
 

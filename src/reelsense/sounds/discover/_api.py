@@ -131,7 +131,13 @@ def _video_edges(
     bits = None
     if params.second_chance:  # the dense second chance between videos: every music video has bits
         bits = [p.dense_bits if p.dense_bits is not None else np.zeros(0, np.uint32) for p in music]
-    matcher = VideoMatcher([p.ref_peaks for p in music if p.ref_peaks is not None], fp_params, config, bits)
+    matcher = VideoMatcher(
+        [p.ref_peaks for p in music if p.ref_peaks is not None],
+        fp_params,
+        config,
+        bits,
+        composite=params.second_chance,  # and combined time-scale and pitch edits
+    )
     jobs = [
         MatchJob(
             k,

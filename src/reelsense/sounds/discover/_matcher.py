@@ -28,6 +28,7 @@ from reelsense.sounds.match import (
     dense_grid,
     dense_match,
     dense_peak_check,
+    match_query,
     match_query_candidates,
     prepare_query_from_peaks,
 )
@@ -65,7 +66,9 @@ class VideoMatcher:
     decimal number ``i`` of the matched soundtrack. Picklable (worker processes get a copy).
 
     ``bits``: the soundtracks' per-frame bits (one ``uint32 [n_frames]`` each), for the dense
-    second chance of :meth:`match` (None: peaks only).
+    second chance of :meth:`match` (None: peaks only). ``composite``: :meth:`match` also searches
+    the plane of combined time-scale and pitch edits (:attr:`MatchConfig.composite`) and keeps,
+    for each soundtrack, the better of the two searches.
     """
 
     def __init__(
@@ -74,9 +77,11 @@ class VideoMatcher:
         params: FingerprintParams,
         config: MatchConfig,
         bits: Sequence[np.ndarray] | None = None,
+        composite: bool = False,
     ) -> None:
         self.params = params
         self.config = config
+        self._plane = dataclasses.replace(config, composite=True) if composite else None
         self._ids = [str(i) for i in range(len(peaks))]
         self._search = SearchIndex.from_peaks(peaks, self._ids, params)
         self._dense = None if bits is None else DenseReferences(list(bits), config.dense)
@@ -128,6 +133,15 @@ class VideoMatcher:
             top_k=top_k,
             n_ranked=DENSE_CANDIDATES + 1 if dense else None,
         )
+        if self._plane is not None:  # combined edits: the better score of the two searches
+            best = {m.sound_id: m for m in found}
+            plane = match_query(
+                query, self._search, self.params, self._plane, threshold=threshold, top_k=top_k
+            )
+            for pm in plane:
+                if pm.sound_id not in best or best[pm.sound_id].score < pm.score:
+                    best[pm.sound_id] = pm
+            found = sorted(best.values(), key=lambda b: (-b.score, b.sound_id))[:top_k]
         if not dense:
             return found
         assert spectrogram is not None and self._dense is not None

@@ -74,7 +74,10 @@ class DiscoveryParams:
     searched densely over the soundtracks its peak search ranked best (an edge needs the peaks
     at the dense alignment to confirm it; stage 1 keeps every music video's frame bits, stage 2
     decodes each music video again), which links uses under reverb + voice-over + noise that
-    no peak edge reaches, at a CPU cost per video a few times its peak search's. With a
+    no peak edge reaches, at a CPU cost per video a few times its peak search's; and the peak
+    search between videos also tries every combination of time scale and pitch shift
+    (:attr:`~reelsense.sounds.MatchConfig.composite`), for two uses edited differently from one
+    original (one pitch-shifted, one sped up). With a
     library, its look-up also runs the dense second chance
     (:attr:`~reelsense.sounds.MatchConfig.dense_second_chance`) on videos its peak search
     leaves unmatched or weak, at a CPU cost per such video linear in the library's length
