@@ -61,9 +61,11 @@ _common = [
                  help="Matches kept per video."),
     click.option("--second-chance", is_flag=True,
                  help="Also run the dense second chance (reverb + voice-over + noise): between videos, "
-                 "each music video is searched densely over its 32 best peak candidates (about 3x "
-                 "the CPU of discovery); with --sound-index, the library look-up of videos its peak "
-                 "search leaves unmatched or weak (CPU per such video linear in the library's length)."),
+                 "each music video is searched densely over its 32 best peak candidates, and its peak "
+                 "search also tries every time-scale x pitch-shift combination (uses edited "
+                 "differently; about 4x the CPU of discovery in all); with --sound-index, the "
+                 "library look-up of videos its peak search leaves unmatched or weak (CPU per such "
+                 "video linear in the library's length)."),
     second_chance_scope_option,
     strict_option,
     progress_option,
