@@ -197,8 +197,8 @@ def test_the_commands_default_to_the_engines_parameters(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`sounds discover` and `sounds trends` pass the engine's own defaults, and
-    `--second-chance` and `--second-chance-scope` (as in `sounds match`) reach the discovery
-    parameters."""
+    `--second-chance` and `--second-chance-scope` (as in `sounds match`) and `--composite-edits`
+    reach the discovery parameters."""
     from reelsense.cli import discover as cli_discover
     from reelsense.sounds import DiscoveryParams
 
@@ -218,9 +218,13 @@ def test_the_commands_default_to_the_engines_parameters(
     runner.invoke(main, ["sounds", "trends", str(clip), "-o", str(tmp_path / "t.csv"), "--second-chance"])
     bounded = ["--second-chance", "--second-chance-scope", "candidates"]
     runner.invoke(main, ["sounds", "trends", str(clip), "-o", str(tmp_path / "t.csv"), *bounded])
+    runner.invoke(main, ["sounds", "discover", str(clip), "-o", str(tmp_path / "c.csv"), "--composite-edits"])
+    runner.invoke(main, ["sounds", "trends", str(clip), "-o", str(tmp_path / "t.csv"), "--composite-edits"])
     assert seen == [
         DiscoveryParams(),
         DiscoveryParams(second_chance=True),
         DiscoveryParams(second_chance=True),
         DiscoveryParams(second_chance=True, second_chance_scope="candidates"),
+        DiscoveryParams(composite_edits=True),
+        DiscoveryParams(composite_edits=True),
     ]

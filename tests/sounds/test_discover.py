@@ -356,10 +356,10 @@ def test_second_chance_pairs_a_use_in_a_room_under_a_voice_without_a_library() -
     assert start["roomy"] - start["plain"] == pytest.approx(4.0, abs=0.3)
 
 
-def test_second_chance_pairs_uses_edited_in_different_ways() -> None:
+def test_composite_edits_pair_uses_edited_in_different_ways() -> None:
     """One use raised 4 semitones, another sped up 1.2x in tempo: between the two the relation
     is a time scale *and* a pitch shift, which no family of the matcher's grid holds. The
-    default search leaves them apart; the second chance's composite plane pairs them."""
+    default search leaves them apart; the composite plane pairs them."""
     sr = 11025
     notes = make_notes(12, 40.0)
     part = notes[(notes[:, 0] > 8.0) & (notes[:, 0] < 24.0)]
@@ -371,6 +371,6 @@ def test_second_chance_pairs_uses_edited_in_different_ways() -> None:
     ]
     plain = discover_sounds(clips)
     assert plain.videos[0].cluster is None or plain.videos[0].cluster != plain.videos[1].cluster
-    found = discover_sounds(clips, params=DiscoveryParams(second_chance=True))
+    found = discover_sounds(clips, params=DiscoveryParams(composite_edits=True))
     assert found.videos[0].cluster == found.videos[1].cluster is not None
     assert found.videos[2].cluster is None

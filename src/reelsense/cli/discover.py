@@ -32,7 +32,12 @@ __all__ = ["discover", "trends"]
 
 
 def _params(
-    min_score: float, min_support: int, neighbours: int, second_chance: bool, scope: str | None
+    min_score: float,
+    min_support: int,
+    neighbours: int,
+    second_chance: bool,
+    scope: str | None,
+    composite_edits: bool,
 ) -> DiscoveryParams:
     from reelsense.errors import ReelsenseError
     from reelsense.sounds import DiscoveryParams
@@ -44,6 +49,7 @@ def _params(
             neighbours=neighbours,
             second_chance=second_chance,
             second_chance_scope=resolve_second_chance_scope(second_chance, scope),
+            composite_edits=composite_edits,
         )
     except ReelsenseError as exc:
         raise click.BadParameter(str(exc)) from exc
@@ -61,12 +67,14 @@ _common = [
                  help="Matches kept per video."),
     click.option("--second-chance", is_flag=True,
                  help="Also run the dense second chance (reverb + voice-over + noise): between videos, "
-                 "each music video is searched densely over its 32 best peak candidates, and its peak "
-                 "search also tries every time-scale x pitch-shift combination (uses edited "
-                 "differently; about 4x the CPU of discovery in all); with --sound-index, the "
-                 "library look-up of videos its peak search leaves unmatched or weak (CPU per such "
-                 "video linear in the library's length)."),
+                 "each music video is searched densely over its 32 best peak candidates (about 3x "
+                 "the CPU of discovery); with --sound-index, the library look-up of videos its peak "
+                 "search leaves unmatched or weak (CPU per such video linear in the library's length)."),
     second_chance_scope_option,
+    click.option("--composite-edits", is_flag=True,
+                 help="Also match videos under every time-scale x pitch-shift combination: links two "
+                 "uses edited differently from one original (one pitch-shifted, one sped up); about "
+                 "4x the CPU of the peak search between videos."),
     strict_option,
     progress_option,
     verbosity_options,
@@ -99,6 +107,7 @@ def discover(
     neighbours: int,
     second_chance: bool,
     second_chance_scope: str | None,
+    composite_edits: bool,
     strict: bool,
     progress: bool | None,
 ) -> None:
@@ -113,7 +122,7 @@ def discover(
     check_suffix(output, (".csv",), "sounds discover writes CSV")
     if summary is not None:
         check_suffix(summary, (".csv",), "the summary is CSV", option="--summary")
-    params = _params(min_score, min_support, neighbours, second_chance, second_chance_scope)
+    params = _params(min_score, min_support, neighbours, second_chance, second_chance_scope, composite_edits)
     with library_errors():
         found = media_ids(inputs)
         with stage_bars(progress) as update:
@@ -191,6 +200,7 @@ def trends(
     neighbours: int,
     second_chance: bool,
     second_chance_scope: str | None,
+    composite_edits: bool,
     strict: bool,
     progress: bool | None,
 ) -> None:
@@ -207,7 +217,7 @@ def trends(
     check_suffix(output, (".csv",), "sounds trends writes CSV")
     if report is not None:
         check_suffix(report, (".html", ".htm"), "the report is HTML", option="--report")
-    params = _params(min_score, min_support, neighbours, second_chance, second_chance_scope)
+    params = _params(min_score, min_support, neighbours, second_chance, second_chance_scope, composite_edits)
     with library_errors(), stage_bars(progress) as update:
         result = trend_report(
             inputs,

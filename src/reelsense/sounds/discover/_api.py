@@ -136,7 +136,7 @@ def _video_edges(
         fp_params,
         config,
         bits,
-        composite=params.second_chance,  # and combined time-scale and pitch edits
+        composite=params.composite_edits,
     )
     jobs = [
         MatchJob(

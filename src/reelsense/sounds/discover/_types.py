@@ -74,16 +74,17 @@ class DiscoveryParams:
     searched densely over the soundtracks its peak search ranked best (an edge needs the peaks
     at the dense alignment to confirm it; stage 1 keeps every music video's frame bits, stage 2
     decodes each music video again), which links uses under reverb + voice-over + noise that
-    no peak edge reaches, at a CPU cost per video a few times its peak search's; and the peak
-    search between videos also tries every combination of time scale and pitch shift
-    (:attr:`~reelsense.sounds.MatchConfig.composite`), for two uses edited differently from one
-    original (one pitch-shifted, one sped up). With a
+    no peak edge reaches, at a CPU cost per video a few times its peak search's. With a
     library, its look-up also runs the dense second chance
     (:attr:`~reelsense.sounds.MatchConfig.dense_second_chance`) on videos its peak search
     leaves unmatched or weak, at a CPU cost per such video linear in the library's length
     (off: the clustering handles those videos, and every video would pay for it);
     ``second_chance_scope``: the library sounds it searches
-    (:attr:`~reelsense.sounds.MatchConfig.dense_scope`). ``neighbours``:
+    (:attr:`~reelsense.sounds.MatchConfig.dense_scope`). ``composite_edits``: the peak search
+    between videos also runs on the plane of every time-stretch scale x pitch shift
+    (:attr:`~reelsense.sounds.MatchConfig.composite`) and keeps, per video pair, the better of
+    the two searches: it links two uses edited differently from one original (one pitch-shifted,
+    one sped up), at about 4x the peak search's CPU. ``neighbours``:
     matches kept per video. ``min_support``/``join_score``/``merge_score``/``scale_tolerance``: merge rules of
     :func:`cluster_graph` (``supported`` clustering).
     """
@@ -95,6 +96,7 @@ class DiscoveryParams:
     library_threshold: float | None = None
     second_chance: bool = False
     second_chance_scope: DenseScope = "library"
+    composite_edits: bool = False
     neighbours: int = 8
     min_support: int = 2
     join_score: float = 10.0
