@@ -85,12 +85,15 @@ def _pairs_into(
     ref_times: np.ndarray,
     t_lo: np.ndarray,
     t_hi: np.ndarray,
+    kept: tuple[np.ndarray, float, float, float, float, np.ndarray],
     kk: np.ndarray,
     qq: np.ndarray,
     rr: np.ndarray,
 ) -> int:
     """The pairs of :func:`_pairs`: their number, the first ones written into ``kk``, ``qq``,
     ``rr`` (as many as they hold)."""
+    q_times, scale, first, step, half, compact = kept
+    n_c = compact.size
     n_bins = starts.size - 1
     n = 0
     for k in range(shifts.size):
@@ -98,15 +101,22 @@ def _pairs_into(
             target = q_bins[i] + shifts[k]
             b_lo = max(int(np.floor(target - tol_bins)), 0)
             b_hi = min(int(np.floor(target + tol_bins)), n_bins - 1)
+            sq = scale * q_times[i] if n_c else 0.0
             for b in range(b_lo, b_hi + 1):
                 for p in range(starts[b], starts[b + 1]):
                     j = order[p]
-                    if abs(ref_bins[j] - target) <= tol_bins and t_lo[i] <= ref_times[j] <= t_hi[i]:
-                        if n < kk.size:
-                            kk[n] = k
-                            qq[n] = i
-                            rr[n] = j
-                        n += 1
+                    if not (abs(ref_bins[j] - target) <= tol_bins and t_lo[i] <= ref_times[j] <= t_hi[i]):
+                        continue
+                    if n_c:  # only pairs at the offsets asked for
+                        u = ref_times[j] - sq
+                        c = int(np.rint((u - first) / step))
+                        if c < 0 or c >= n_c or compact[c] < 0 or abs(u - first - c * step) > half:
+                            continue
+                    if n < kk.size:
+                        kk[n] = k
+                        qq[n] = i
+                        rr[n] = j
+                    n += 1
     return n
 
 
@@ -121,25 +131,28 @@ def _pairs(
     ref_times: np.ndarray,
     t_lo: np.ndarray,
     t_hi: np.ndarray,
+    kept: tuple[np.ndarray, float, float, float, float, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every (shift index, query peak ``i``, reference peak) with ``|ref_bin - (q_bin + shift)| <= tol``
-    and the reference time in ``[t_lo[i], t_hi[i]]``.
+    and the reference time in ``[t_lo[i], t_hi[i]]``. With ``kept = (q_times, scale, first,
+    step, half, compact)`` and a non-empty ``compact``, only the pairs whose offset
+    ``ref_time - scale * q_time`` lies within ``half`` of some ``first + c * step`` with
+    ``compact[c] >= 0`` (an empty ``compact``: every pair).
 
     Written into arrays of a likely size and, when they were too small, again into arrays of the
     exact size: growing arrays inside the loop makes numba count references on every access,
     several times slower."""
     size = 2 * q_bins.size * shifts.size
-    kk = np.empty(size, dtype=np.int64)
-    qq = np.empty(size, dtype=np.int64)
-    rr = np.empty(size, dtype=np.int64)
-    n = _pairs_into(q_bins, ref_bins, order, starts, shifts, tol_bins, ref_times, t_lo, t_hi, kk, qq, rr)
-    if n <= size:
-        return kk[:n], qq[:n], rr[:n]
-    kk = np.empty(n, dtype=np.int64)
-    qq = np.empty(n, dtype=np.int64)
-    rr = np.empty(n, dtype=np.int64)
-    _pairs_into(q_bins, ref_bins, order, starts, shifts, tol_bins, ref_times, t_lo, t_hi, kk, qq, rr)
-    return kk, qq, rr
+    while True:
+        kk = np.empty(size, dtype=np.int64)
+        qq = np.empty(size, dtype=np.int64)
+        rr = np.empty(size, dtype=np.int64)
+        n = _pairs_into(
+            q_bins, ref_bins, order, starts, shifts, tol_bins, ref_times, t_lo, t_hi, kept, kk, qq, rr
+        )
+        if n <= size:
+            return kk[:n], qq[:n], rr[:n]
+        size = n
 
 
 @njit(cache=True, nogil=True)
@@ -242,7 +255,8 @@ def local_search(
     for i in range(q_times.size):
         t_lo[i] = o_first + s_grid.min() * q_times[i]
         t_hi[i] = o_last + s_grid.max() * q_times[i]
-    kk, qi, ri = _pairs(q_bins, ref_bins, order, starts, k_grid, tol_bins, ref_times, t_lo, t_hi)
+    every = (q_times, 1.0, 0.0, 1.0, 0.0, np.empty(0, dtype=np.int64))
+    kk, qi, ri = _pairs(q_bins, ref_bins, order, starts, k_grid, tol_bins, ref_times, t_lo, t_hi, every)
     if kk.size == 0:
         return 0, s_grid[s_grid.size // 2], k_grid[k_grid.size // 2], 0.0, 0.0, 0.0, False
     n_k = k_grid.size
@@ -333,59 +347,6 @@ def local_search(
 
 
 @njit(cache=True, nogil=True)
-def _null_pairs_into(
-    q_times: np.ndarray,
-    q_bins: np.ndarray,
-    q_bin: np.ndarray,
-    q_frame: np.ndarray,
-    ref_times: np.ndarray,
-    ref_bins: np.ndarray,
-    order: np.ndarray,
-    starts: np.ndarray,
-    shift: float,
-    tol_bins: float,
-    scale: float,
-    first: float,
-    step: float,
-    half: float,
-    compact: np.ndarray,
-    t_lo: np.ndarray,
-    t_hi: np.ndarray,
-    groups: np.ndarray,
-    cbin: np.ndarray,
-    cfr: np.ndarray,
-) -> int:
-    """The coincidences that :func:`null_counts` counts: their number, and the first ones' offset
-    (numbered by ``compact``), query bin and query frame, written in order (as many as the
-    arrays hold)."""
-    n = 0
-    n_b = starts.size - 1
-    n_c = compact.size
-    for i in range(q_times.size):
-        target = q_bins[i] + shift
-        b_lo = max(int(np.floor(target - tol_bins)), 0)
-        b_hi = min(int(np.floor(target + tol_bins)), n_b - 1)
-        sq = scale * q_times[i]
-        for b in range(b_lo, b_hi + 1):
-            for p in range(starts[b], starts[b + 1]):
-                r = order[p]
-                if not (abs(ref_bins[r] - target) <= tol_bins and t_lo[i] <= ref_times[r] <= t_hi[i]):
-                    continue
-                u = ref_times[r] - sq
-                j = int(np.rint((u - first) / step))
-                if j < 0 or j >= n_c or compact[j] < 0:
-                    continue
-                if abs(u - first - j * step) > half:
-                    continue
-                if n < groups.size:
-                    groups[n] = compact[j]
-                    cbin[n] = q_bin[i]
-                    cfr[n] = q_frame[i]
-                n += 1
-    return n
-
-
-@njit(cache=True, nogil=True)
 def null_counts(
     q_times: np.ndarray,
     q_bins: np.ndarray,
@@ -427,21 +388,19 @@ def null_counts(
         for i in range(q_times.size):  # offsets first + j * step, j in [j0, last]
             t_lo[i] = first + j0 * step - half + scale * q_times[i]
             t_hi[i] = first + last * step + half + scale * q_times[i]
-    # the pairs of :func:`_pairs` (one shift), in its order, each kept only when its offset is one
-    # of those asked for: most are not (a few hundred offsets of thousands), so none is stored
-    size = 4 * q_times.size
-    while True:  # arrays of a likely size, or of the exact size when that was too small
-        groups = np.empty(size, dtype=np.int64)
-        cbin = np.empty(size, dtype=np.int64)
-        cfr = np.empty(size, dtype=np.int64)
-        n = _null_pairs_into(
-            q_times, q_bins, q_bin, q_frame, ref_times, ref_bins, order, starts, shift, tol_bins, scale,
-            first, step, half, compact, t_lo, t_hi, groups, cbin, cfr,
-        )  # fmt: skip
-        if n <= size:
-            break
-        size = n
-    groups, cbin, cfr = groups[:n], cbin[:n], cfr[:n]
+    # only the pairs at the offsets asked for: most are not (a few hundred offsets of thousands)
+    kept = (q_times, scale, first, step, half, compact)
+    _, qi, ri = _pairs(
+        q_bins, ref_bins, order, starts, np.array([shift]), tol_bins, ref_times, t_lo, t_hi, kept
+    )
+    n = qi.size
+    groups = np.empty(n, dtype=np.int64)
+    cbin = np.empty(n, dtype=np.int64)
+    cfr = np.empty(n, dtype=np.int64)
+    for p in range(n):
+        groups[p] = compact[int(np.rint((ref_times[ri[p]] - scale * q_times[qi[p]] - first) / step))]
+        cbin[p] = q_bin[qi[p]]
+        cfr[p] = q_frame[qi[p]]
     max_frame = 0
     for p in range(n):
         max_frame = max(max_frame, cfr[p])

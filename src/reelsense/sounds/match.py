@@ -475,8 +475,8 @@ def rank_candidates(
     """Best (hypothesis, offset) cell of each sound (offset windows of two bins, so that a
     bin boundary loses nothing); the ``n_candidates`` best sounds, best first. ``votes`` may
     come in chunks (a search's stages), counted as one."""
-    chunks = [votes] if isinstance(votes, Votes) else [v for v in votes if len(v)]
-    if not chunks or sum(len(v) for v in chunks) == 0 or n_sounds == 0:
+    chunks = [v for v in ([votes] if isinstance(votes, Votes) else votes) if len(v)]
+    if not chunks or n_sounds == 0:
         return []
     width = config.offset_bin_frames
     if _kernels.AVAILABLE and n_sounds * scales.size <= _DIRECT_PAIRS:  # the same cells, compiled
