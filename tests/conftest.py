@@ -22,11 +22,24 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.enviro
 SHARED_BENCH = Path(__file__).resolve().parents[1].parent / "shared" / "bench"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """The test process's BLAS pools sized to the CPUs it may use (a CI container's quota)."""
-    from reelsense._workers import cap_threads_to_available_cpus
+# One OpenMP/BLAS thread in the test process and the commands it starts. Tests work on small
+# arrays that a thread pool does not speed up, and on a loaded machine a pool per process
+# spins against the others: three concurrent runs of the ranking tests took 7x their CPU
+# time with two torch threads each, and the same time as alone with one. Read by torch and
+# OpenMP when first imported (after this file); a variable the caller set is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-    cap_threads_to_available_cpus()
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The test process's BLAS pools: one thread, or the caller's ``OMP_NUM_THREADS``
+    capped to the CPUs it may use (a CI container's quota)."""
+    from threadpoolctl import threadpool_limits
+
+    from reelsense._workers import available_cpus
+
+    wanted = os.environ["OMP_NUM_THREADS"].split(",")[0]
+    threads = int(wanted) if wanted.isdigit() else 1
+    threadpool_limits(limits=max(1, min(threads, available_cpus())))
 
 
 @pytest.fixture

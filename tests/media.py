@@ -322,6 +322,10 @@ def write_video(
         vstream = container.add_stream(video_codec, rate=rate)
         vstream.width, vstream.height = coded_w, coded_h
         vstream.pix_fmt = "yuv420p"
+        # one encoding thread: the clips are tiny, and two suites at once on a loaded
+        # machine once left an encoder's thread pool spinning forever inside ``encode``
+        # (holding the GIL, so pytest-timeout's thread could not fire)
+        vstream.codec_context.thread_count = 1
         if sample_aspect_ratio is not None:
             vstream.codec_context.sample_aspect_ratio = sample_aspect_ratio
         if time_base is not None:

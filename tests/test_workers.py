@@ -63,6 +63,8 @@ def test_cap_threads_lowers_blas_pools_to_the_available_cpus(monkeypatch: pytest
     before = {pool["internal_api"]: pool["num_threads"] for pool in threadpool_info()}
     monkeypatch.setattr(_workers, "available_cpus", lambda: 1)
     try:
+        threadpool_limits(limits=3)  # pools larger than the quota (the suite runs on one)
+        assert all(pool["num_threads"] == 3 for pool in threadpool_info())
         _workers.cap_threads_to_available_cpus()
         assert all(pool["num_threads"] == 1 for pool in threadpool_info())
     finally:
