@@ -132,34 +132,30 @@ class Measure:
         return self.cpu / self.videos
 
 
+def worker_job(spec: JobSpec, with_stages: bool) -> JobSpec:
+    """The job with a worker stage that only decodes (audio and the preset's frames), after
+    the preset's worker stages when ``with_stages``; no feature stages."""
+    stages = (*spec.worker_stages, DecodeOnly()) if with_stages else (DecodeOnly(),)
+    return JobSpec(stages, frames=spec.frames, audio_sample_rate=spec.audio_sample_rate)
+
+
 def warm_pool(files: list[str], spec: JobSpec, run: RunConfig, out: Path) -> tuple[Executor, float]:
     """A worker pool shared by the runs, warmed up on ``2 x workers`` videos with the job's
     worker stages (imports, models); returns it and the seconds the warm-up took."""
     pool = process_pool(run.workers, "spawn")
     t0 = time.perf_counter()
-    job = JobSpec(
-        (*spec.worker_stages, DecodeOnly()), frames=spec.frames, audio_sample_rate=spec.audio_sample_rate
-    )
+    job = worker_job(spec, True)
     run_job(files[: 2 * run.workers], out, job, replace(run, overwrite=True), executor=pool)
     return pool, time.perf_counter() - t0
 
 
-def decode_only(files: list[str], spec: JobSpec, run: RunConfig, out: Path, pool: Executor) -> Measure:
-    job = JobSpec((DecodeOnly(),), frames=spec.frames, audio_sample_rate=spec.audio_sample_rate)
+def workers_only(
+    name: str, files: list[str], job: JobSpec, run: RunConfig, out: Path, pool: Executor
+) -> Measure:
+    """``job`` (worker stages only) over ``files`` on the warm pool."""
     c0, t0 = tree_cpu_seconds(), time.perf_counter()
     run_job(files, out, job, replace(run, overwrite=True), executor=pool)
-    return Measure("decode-only", len(files), time.perf_counter() - t0, tree_cpu_seconds() - c0)
-
-
-def workers_side(files: list[str], spec: JobSpec, run: RunConfig, out: Path, pool: Executor) -> Measure:
-    """Decoding and the worker stages (audio descriptors, presence...), no feature stages:
-    what the workers can deliver."""
-    job = JobSpec(
-        (*spec.worker_stages, DecodeOnly()), frames=spec.frames, audio_sample_rate=spec.audio_sample_rate
-    )
-    c0, t0 = tree_cpu_seconds(), time.perf_counter()
-    run_job(files, out, job, replace(run, overwrite=True), executor=pool)
-    return Measure("decode + worker stages", len(files), time.perf_counter() - t0, tree_cpu_seconds() - c0)
+    return Measure(name, len(files), time.perf_counter() - t0, tree_cpu_seconds() - c0)
 
 
 def model_only(files: list[str], spec: JobSpec, run: RunConfig, threads: int) -> Measure:
@@ -286,9 +282,10 @@ def run_preset(files: list[str], preset: str, args: argparse.Namespace, tmp: Pat
     pool, warm_seconds = warm_pool(files, spec, run, tmp / "warm.parquet")
     with pool:
         for _ in range(args.repeat):
-            m = decode_only(files, spec, run, tmp / "decode.parquet", pool)
+            m = workers_only("decode-only", files, worker_job(spec, False), run, tmp / "decode.parquet", pool)
             results.setdefault(m.name, []).append(m)
-            m = workers_side(files, spec, run, tmp / "workers.parquet", pool)
+            job = worker_job(spec, True)
+            m = workers_only("decode + worker stages", files, job, run, tmp / "workers.parquet", pool)
             results.setdefault(m.name, []).append(m)
             m = model_only(files, spec, run, threads)
             results.setdefault(m.name, []).append(m)
