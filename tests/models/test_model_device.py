@@ -59,3 +59,16 @@ def test_autocast_context_on_cpu() -> None:
         assert (a @ a).dtype == torch.bfloat16
     with autocast_context(torch.device("cpu"), "fp32"):
         assert (a @ a).dtype == torch.float32
+
+
+def test_model_context_keeps_cudnn_attention_off_on_cuda_only() -> None:
+    """On CUDA the forward pass runs attention without cuDNN's kernels (a plan per new
+    shape); the process's own choice comes back afterwards, and the CPU is left alone."""
+    cuda = torch.backends.cuda
+    assert cuda.cudnn_sdp_enabled() and cuda.flash_sdp_enabled()
+    with autocast_context(torch.device("cpu"), "fp32"):
+        assert cuda.cudnn_sdp_enabled()
+    with autocast_context(torch.device("cuda"), "fp32"):  # no GPU needed: backend flags only
+        assert not cuda.cudnn_sdp_enabled()
+        assert cuda.flash_sdp_enabled() and cuda.mem_efficient_sdp_enabled() and cuda.math_sdp_enabled()
+    assert cuda.cudnn_sdp_enabled()

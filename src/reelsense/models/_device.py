@@ -80,9 +80,20 @@ def select_precision(precision: str, device: torch.device) -> Literal["fp32", "f
 
 @contextlib.contextmanager
 def autocast_context(device: torch.device, precision: str) -> Iterator[None]:
-    """``torch.autocast`` for fp16/bf16, a no-op for fp32."""
-    if precision == "fp32":
-        yield
-        return
-    with torch.autocast(device_type=device.type, dtype=_RESOLVED_DTYPES[precision]):
+    """The context of a model's forward pass: ``torch.autocast`` for fp16/bf16 (nothing for
+    fp32) and, on CUDA, attention without cuDNN's fused kernels.
+
+    torch prefers cuDNN's attention on Hopper GPUs, and cuDNN builds an execution plan on
+    the host for every new input shape (reported at 0.4 s per shape: modelscope/FunASR
+    issue 3704). A job's batches change shape all the time (caption lengths, frames per
+    batch); FlashAttention and the memory-efficient kernels need no plan.
+    """
+    with contextlib.ExitStack() as stack:
+        if device.type == "cuda":
+            from torch.nn.attention import SDPBackend, sdpa_kernel
+
+            backends = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+            stack.enter_context(sdpa_kernel(backends))
+        if precision != "fp32":
+            stack.enter_context(torch.autocast(device_type=device.type, dtype=_RESOLVED_DTYPES[precision]))
         yield
