@@ -26,33 +26,41 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def tree_cpu_seconds() -> float:
-    """User + system CPU seconds of this process, its live descendants (from ``/proc``: a
-    warm worker pool's processes) and its reaped children, so a difference of two readings
-    counts workers that outlive the measured run."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    total = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-    tick = os.sysconf("SC_CLK_TCK")
-    me = os.getpid()
+def descendants() -> list[int]:
+    """This process and its live descendants (pids, from ``/proc``)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    todo = list(children.get(me, []))
-    while todo:
-        pid = todo.pop()
-        todo.extend(children.get(pid, []))
+        if not entry.name.isdigit():
+            continue
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            stat = (entry / "stat").read_text()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+    out, todo = [], [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def proc_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a live process (None when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds() -> float:
+    """User + system CPU seconds of this process, its live descendants (a warm worker
+    pool's processes) and its reaped children, so a difference of two readings counts
+    workers that outlive the measured run."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    live = [proc_cpu_seconds(pid) for pid in descendants()]  # this process first
+    return kids.ru_utime + kids.ru_stime + sum(c for c in live if c is not None)
 
 
 @dataclass(frozen=True)
@@ -132,35 +140,17 @@ class ProcSampler(threading.Thread):
         self.cpu: dict[int, float] = {}
         self.hwm: dict[int, float] = {}
         self.stop = threading.Event()
-        self.tick = os.sysconf("SC_CLK_TCK")
-
-    def _descendants(self) -> list[int]:
-        children: dict[int, list[int]] = {}
-        for entry in Path("/proc").iterdir():
-            d = entry.name
-            if not d.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(d))
-        out, todo = [], [os.getpid()]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            todo.extend(children.get(pid, []))
-        return out
 
     def sample(self) -> None:
-        for pid in self._descendants():
+        for pid in descendants():
+            cpu = proc_cpu_seconds(pid)
             try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 status = Path(f"/proc/{pid}/status").read_text()
             except OSError:
                 continue
-            self.cpu[pid] = (int(fields[11]) + int(fields[12])) / self.tick
+            if cpu is None:
+                continue
+            self.cpu[pid] = cpu
             for line in status.splitlines():
                 if line.startswith("VmHWM:"):
                     self.hwm[pid] = max(self.hwm.get(pid, 0.0), int(line.split()[1]) / 1024)
