@@ -148,10 +148,17 @@ class _Pass:
         keyframes_only = self.video is not None and self.video.keyframe_packets_only
         max_seconds = limits.max_duration_seconds + 1.0
         try:
+            # (numerator, denominator) of each stream's time base, read once: a packet's
+            # time_base is a new Fraction at every access
+            bases = {
+                s.index: (s.time_base.numerator, s.time_base.denominator) for s in streams if s.time_base
+            }
             for packet in self.media.container.demux(streams):
                 kind = packet.stream.type
-                if packet.pts is not None and packet.time_base is not None:
-                    end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                base = bases.get(packet.stream_index)
+                if packet.pts is not None and base is not None:
+                    # int / int rounds the exact time once, as float(Fraction) does
+                    end = (packet.pts + (packet.duration or 0)) * base[0] / base[1]
                     end -= self.media.start_offset_seconds
                     self.packet_end_seconds[kind] = max(self.packet_end_seconds[kind], end)
                 sink = self.audio if kind == "audio" else self.video

@@ -1,0 +1,96 @@
+"""AudioSink: frames gathered into blocks give the samples that frame-by-frame conversion gives,
+and a stream whose format, layout or rate changes is converted part by part."""
+
+from __future__ import annotations
+
+import itertools
+
+import av
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reelsense.io import _audio
+from reelsense.io._audio import AudioSink
+
+
+def _frame(samples: np.ndarray, rate: int, fmt: str = "fltp") -> av.AudioFrame:
+    """A decoded-like frame from float samples ``[channels, n]`` in [-1, 1]."""
+    layout = "mono" if samples.shape[0] == 1 else "stereo"
+    if fmt == "s16":  # packed integers: [1, n * channels], interleaved
+        data = np.round(samples.T.reshape(1, -1) * 32767).astype(np.int16)
+    else:
+        data = samples.astype(np.float32)
+    frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
+    frame.sample_rate = rate
+    return frame
+
+
+def _push_all(sink: AudioSink, chunks: list[av.AudioFrame], rate_of: list[int]) -> np.ndarray:
+    t = 0.0
+    for frame, rate in zip(chunks, rate_of, strict=True):
+        sink.push(frame, t)
+        t += frame.samples / rate
+    out = sink.finish()
+    assert out is not None
+    return out.samples
+
+
+def _signal(rng: np.random.Generator, channels: int, n: int) -> np.ndarray:
+    return (0.3 * rng.standard_normal((channels, n))).clip(-1, 1).astype(np.float32)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    channels=st.sampled_from([1, 2]),
+    in_rate=st.sampled_from([22050, 44100, 48000, 11025]),
+    sizes=st.lists(st.integers(1, 3000), min_size=1, max_size=40),
+    window=st.sampled_from([None, (0.1, 0.5), (0.0, 0.2)]),
+)
+def test_blocks_give_the_samples_of_frame_by_frame_conversion(
+    seed: int,
+    channels: int,
+    in_rate: int,
+    sizes: list[int],
+    window: tuple[float, float] | None,
+) -> None:
+    rng = np.random.default_rng(seed)
+    signal = _signal(rng, channels, sum(sizes))
+    cuts = np.cumsum([0, *sizes])
+
+    def run(block_samples: int) -> np.ndarray:
+        start, length = window if window is not None else (0.0, None)
+        frames = [_frame(signal[:, a:b], in_rate) for a, b in itertools.pairwise(cuts)]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_audio, "BLOCK_SAMPLES", block_samples)
+            sink = AudioSink(11025, start_seconds=start, window_seconds=length)
+            return _push_all(sink, frames, [in_rate] * len(frames))
+
+    one_by_one = run(1)  # every frame converted as it comes
+    blocks = run(4096)
+    np.testing.assert_array_equal(blocks, one_by_one)
+
+
+def test_layout_format_and_rate_changes_mid_stream() -> None:
+    rng = np.random.default_rng(0)
+    parts = [
+        (_frame(_signal(rng, 1, 4410), 44100), 44100),
+        (_frame(_signal(rng, 2, 4410), 44100), 44100),  # mono -> stereo
+        (_frame(_signal(rng, 2, 4410), 44100, "s16"), 44100),  # float -> packed int
+        (_frame(_signal(rng, 2, 2400), 24000), 24000),  # 44.1 -> 24 kHz
+    ]
+    sink = AudioSink(8000)
+    out = _push_all(sink, [f for f, _ in parts], [r for _, r in parts])
+    assert out.dtype == np.float32
+    assert out.shape[0] == pytest.approx(0.4 * 8000, abs=2)  # 4 x 0.1 s, nothing lost or doubled
+    assert sink.warnings == ["audio sample rate changed mid-stream from 44100 to 24000"]
+
+
+def test_stereo_block_is_the_mean_of_its_channels() -> None:
+    left = np.sin(np.linspace(0, 200, 44100, dtype=np.float32)) * 0.5
+    right = np.zeros_like(left)
+    sink = AudioSink(44100)
+    out = _push_all(sink, [_frame(np.stack([left, right]), 44100)], [44100])
+    np.testing.assert_allclose(out, left / 2, atol=1e-7)
