@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from music import make_notes, render
 from reelsense.errors import ParameterError
+from reelsense.sounds import _kernels
 from reelsense.sounds.fingerprint import (
     KEY_FRAMES,
     FingerprintParams,
@@ -208,3 +209,27 @@ def test_bad_parameters_raise() -> None:
         peaks_of(np.zeros(SR, np.float32), SR, P, 0.0)
     with pytest.raises(ParameterError, match="1-D"):
         log_spectrogram(np.zeros((2, 100), np.float32), SR, P)
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    seconds=st.floats(0.19, 7.0),
+    rate=st.sampled_from([8000, 11025, 16000, 44100]),
+    level=st.sampled_from([1e-4, 0.05, 0.9]),
+)
+def test_compiled_spectrogram_equals_the_numpy_path(
+    seed: int, seconds: float, rate: int, level: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    samples = (level * rng.standard_normal(int(seconds * rate))).astype(np.float32)
+    params = FingerprintParams()
+    compiled = log_spectrogram(samples, rate, params)
+    _kernels.AVAILABLE = False
+    try:
+        reference = log_spectrogram(samples, rate, params)
+    finally:
+        _kernels.AVAILABLE = True
+    assert compiled.shape == reference.shape
+    np.testing.assert_array_equal(compiled, reference)  # the same operations in the same order

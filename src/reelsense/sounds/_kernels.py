@@ -1,5 +1,7 @@
-"""Compiled inner loops of the verification (:func:`reelsense.sounds.verify.align`) and of the
-query's triplet keys, hash look-ups and votes (:func:`reelsense.sounds.match.probe`), with numba.
+"""Compiled inner loops of the verification (:func:`reelsense.sounds.verify.align`), of the
+query's triplet keys, hash look-ups and votes (:func:`reelsense.sounds.match.probe`) and of the
+spectrogram's framing and band powers (:func:`reelsense.sounds.fingerprint.log_spectrogram`), with
+numba.
 
 Verifying a candidate is many small steps over a few thousand peak pairs; in numpy each step is a
 call whose overhead outweighs its work (about 2.5 ms per candidate, 25 candidates for a query that
@@ -24,6 +26,7 @@ __all__ = [
     "AVAILABLE",
     "add_cells",
     "add_pair_totals",
+    "band_powers",
     "best_windows",
     "bin_buckets",
     "grid_triplet_keys",
@@ -34,6 +37,7 @@ __all__ = [
     "run_votes",
     "table_lookup",
     "top_rows",
+    "window_frames",
 ]
 
 try:
@@ -646,3 +650,43 @@ def best_windows(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         best_bin[i] = at
         best_val[i] = top
     return best_bin, best_val
+
+
+@njit(cache=True, nogil=True)
+def window_frames(
+    x: np.ndarray, first: int, n: int, hop: int, window: np.ndarray, out: np.ndarray
+) -> None:
+    """``out[f] = x[(first + f) * hop :][: window.size] * window`` for ``f < n`` (float32)."""
+    size = window.size
+    for f in range(n):
+        base = (first + f) * hop
+        for i in range(size):
+            out[f, i] = x[base + i] * window[i]
+
+
+@njit(cache=True, nogil=True)
+def band_powers(
+    spec: np.ndarray,
+    n_used: int,
+    col_starts: np.ndarray,
+    col_rows: np.ndarray,
+    col_weights: np.ndarray,
+    out: np.ndarray,
+    power: np.ndarray,
+) -> None:
+    """``out[f, b] = sum_j w[j, b] * |spec[f, j]|^2`` over the first ``n_used`` FFT bins, with the
+    filterbank ``w`` in CSC form (``col_starts`` ``[n_bands + 1]``, rows ascending within a band).
+
+    float32 throughout, each band summed in ascending FFT bin from 0: the operations and order of
+    ``(re * re + im * im) @ w`` with scipy's sparse product, so the same values. ``power`` is a
+    float32 scratch ``[>= n_used]``."""
+    n_bands = out.shape[1]
+    for f in range(spec.shape[0]):
+        for j in range(n_used):
+            c = spec[f, j]
+            power[j] = np.float32(np.float32(c.real * c.real) + np.float32(c.imag * c.imag))
+        for b in range(n_bands):
+            acc = np.float32(0.0)
+            for q in range(col_starts[b], col_starts[b + 1]):
+                acc = np.float32(acc + np.float32(col_weights[q] * power[col_rows[q]]))
+            out[f, b] = acc

@@ -52,6 +52,7 @@ import soxr
 from scipy import ndimage, sparse
 
 from reelsense.errors import ParameterError
+from reelsense.sounds import _kernels
 
 __all__ = [
     "Fingerprint",
@@ -237,11 +238,21 @@ def _stft_tables(params: FingerprintParams) -> tuple[np.ndarray, sparse.csr_matr
     return window, fb[:used].tocsr()
 
 
+@lru_cache(maxsize=8)
+def _band_columns(params: FingerprintParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The filterbank of :func:`_stft_tables` by log bin (CSC): ``(starts int64 [n_bins + 1],
+    FFT bins int64 ascending within each log bin, float32 weights)``."""
+    fb = _stft_tables(params)[1].tocsc()
+    fb.sort_indices()
+    return fb.indptr.astype(np.int64), fb.indices.astype(np.int64), fb.data.astype(np.float32)
+
+
 def log_spectrogram(samples: np.ndarray, sample_rate: int, params: FingerprintParams) -> np.ndarray:
     """Log-power log-frequency spectrogram, float32 ``[n_frames, n_bins]`` in dB.
 
     Frame ``i`` is centred at sample ``i * hop_length`` (at ``params.sample_rate``). The FFT runs in
-    single precision (:mod:`scipy.fft`), in chunks of frames that stay in cache.
+    single precision (:mod:`scipy.fft`), in chunks of frames that stay in cache; framing and band
+    powers are compiled kernels where numba is available (the same values as the numpy path).
     """
     x = _resample(samples, sample_rate, params)
     n_fft, hop = params.n_fft, params.hop_length
@@ -250,18 +261,28 @@ def log_spectrogram(samples: np.ndarray, sample_rate: int, params: FingerprintPa
     n_frames = 1 + max(0, (x.size - n_fft) // hop)
     if x.size < n_fft:
         return np.zeros((0, params.n_bins), dtype=np.float32)
-    frames = np.lib.stride_tricks.as_strided(
-        x, shape=(n_frames, n_fft), strides=(x.strides[0] * hop, x.strides[0]), writeable=False
-    )
     window, fb = _stft_tables(params)
     used = fb.shape[0]
     out = np.empty((n_frames, params.n_bins), dtype=np.float32)
     chunk = 128
-    for s in range(0, n_frames, chunk):  # chunks bound memory and stay in cache; vectorised inside
-        spec = scipy.fft.rfft(frames[s : s + chunk] * window, axis=1)[:, :used]
-        power = spec.real * spec.real
-        power += spec.imag * spec.imag
-        out[s : s + chunk] = power @ fb
+    if _kernels.AVAILABLE:  # the same values, without the temporaries of the numpy path below
+        col_starts, col_rows, col_weights = _band_columns(params)
+        buffer = np.empty((min(chunk, n_frames), n_fft), dtype=np.float32)
+        power = np.empty(used, dtype=np.float32)
+        for s in range(0, n_frames, chunk):
+            n = min(chunk, n_frames - s)
+            _kernels.window_frames(x, s, n, hop, window, buffer)
+            spec = scipy.fft.rfft(buffer[:n], axis=1)
+            _kernels.band_powers(spec, used, col_starts, col_rows, col_weights, out[s : s + n], power)
+    else:
+        frames = np.lib.stride_tricks.as_strided(
+            x, shape=(n_frames, n_fft), strides=(x.strides[0] * hop, x.strides[0]), writeable=False
+        )
+        for s in range(0, n_frames, chunk):  # chunks bound memory and stay in cache; vectorised inside
+            spec = scipy.fft.rfft(frames[s : s + chunk] * window, axis=1)[:, :used]
+            power = spec.real * spec.real
+            power += spec.imag * spec.imag
+            out[s : s + chunk] = power @ fb
     np.maximum(out, 1e-10, out=out)
     np.log10(out, out=out)
     out *= 10.0
