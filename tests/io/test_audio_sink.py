@@ -28,13 +28,13 @@ def _frame(samples: np.ndarray, rate: int, fmt: str = "fltp") -> av.AudioFrame:
 
 
 def _push_all(sink: AudioSink, chunks: list[av.AudioFrame], rate_of: list[int]) -> np.ndarray:
+    """The sink's samples (empty when none fell inside its window)."""
     t = 0.0
     for frame, rate in zip(chunks, rate_of, strict=True):
         sink.push(frame, t)
         t += frame.samples / rate
     out = sink.finish()
-    assert out is not None
-    return out.samples
+    return np.zeros(0, dtype=np.float32) if out is None else out.samples
 
 
 def _signal(rng: np.random.Generator, channels: int, n: int) -> np.ndarray:
@@ -94,3 +94,23 @@ def test_stereo_block_is_the_mean_of_its_channels() -> None:
     sink = AudioSink(44100)
     out = _push_all(sink, [_frame(np.stack([left, right]), 44100)], [44100])
     np.testing.assert_allclose(out, left / 2, atol=1e-7)
+
+
+def test_a_new_layout_with_as_many_channels_gets_its_own_downmix() -> None:
+    ones = np.ones((3, 2205), dtype=np.float32)
+    frames = []
+    for name in ("2.1", "3.0"):  # FL FR LFE, then FL FR FC: the LFE is left out of the first only
+        frame = av.AudioFrame.from_ndarray(ones, format="fltp", layout=name)
+        frame.sample_rate = 22050
+        frames.append(frame)
+    out = _push_all(AudioSink(22050), frames, [22050, 22050])
+    np.testing.assert_allclose(out, 1.0, atol=1e-6)  # (1 + 1) / 2, then (1 + 1 + 1) / 3
+    level = np.array([1.0, 1.0, 0.0], dtype=np.float32)[:, None] * ones
+    frames = []
+    for name in ("2.1", "3.0"):
+        frame = av.AudioFrame.from_ndarray(level, format="fltp", layout=name)
+        frame.sample_rate = 22050
+        frames.append(frame)
+    out = _push_all(AudioSink(22050), frames, [22050, 22050])
+    np.testing.assert_allclose(out[:2205], 1.0, atol=1e-6)  # LFE silent and left out
+    np.testing.assert_allclose(out[2205:], 2.0 / 3.0, atol=1e-6)  # a silent centre counts

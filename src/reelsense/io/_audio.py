@@ -149,7 +149,7 @@ class AudioSink:
         self._input_rate: int | None = None
         self._resampler: soxr.ResampleStream | None = None
         self._fifo: av.AudioFifo | None = None
-        self._channels: int | None = None
+        self._layout: str | None = None
         self._format: str | None = None
         self._next_time = 0.0
         self._end_seconds = math.inf if window_seconds is None else start_seconds + window_seconds
@@ -184,11 +184,11 @@ class AudioSink:
             return
         if self._first_time is None:
             self._first_time = t
-        channels = frame.layout.nb_channels
-        if rate != self._input_rate or channels != self._channels or frame.format.name != self._format:
+        layout = frame.layout.name  # the channels' names set the downmix (LFE left out)
+        if rate != self._input_rate or layout != self._layout or frame.format.name != self._format:
             self._convert_pending()  # the FIFO holds one format, layout and rate
             self._fifo = av.AudioFifo()
-            self._channels, self._format = channels, frame.format.name
+            self._layout, self._format = layout, frame.format.name
         if rate != self._input_rate:
             if self._input_rate is not None:
                 self._flush()

@@ -653,9 +653,7 @@ def best_windows(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, nogil=True)
-def window_frames(
-    x: np.ndarray, first: int, n: int, hop: int, window: np.ndarray, out: np.ndarray
-) -> None:
+def window_frames(x: np.ndarray, first: int, n: int, hop: int, window: np.ndarray, out: np.ndarray) -> None:
     """``out[f] = x[(first + f) * hop :][: window.size] * window`` for ``f < n`` (float32)."""
     size = window.size
     for f in range(n):
