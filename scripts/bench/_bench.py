@@ -98,7 +98,8 @@ def babble(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
     x = sum(np.sin(h * phase) / h for h in range(1, 15))
     voiced = rng.random(n // sample_rate + 1)[t.astype(int)] > 0.25
     env = np.clip(np.sin(2 * np.pi * rng.uniform(3, 6) * t), 0, None) * voiced
-    return (x * env).astype(np.float32)
+    out: np.ndarray = (x * env).astype(np.float32)
+    return out
 
 
 def discovery_params(spec: str) -> DiscoveryParams:

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,8 @@ def clip(seconds: float, seed: int = 0) -> np.ndarray:
     f0 = 120.0 * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))
     voice = np.sign(np.sin(2 * np.pi * np.cumsum(f0) / SR)) * (np.sin(2 * np.pi * 4.0 * t) > 0)
     mix = 0.05 * music + 0.1 * voice + 0.01 * rng.standard_normal(t.shape[0])
-    return (0.5 * mix / np.abs(mix).max()).astype(np.float32)
+    out: np.ndarray = (0.5 * mix / np.abs(mix).max()).astype(np.float32)
+    return out
 
 
 def cpu_seconds(function: Callable[[], object], repeat: int) -> float:
@@ -104,23 +106,23 @@ def speed_table(seconds_list: list[float], repeat: int) -> None:
         x = clip(seconds)
         x16 = resample(x, SR, 16000)
         rows: list[tuple[str, float, float | None]] = []
-        base = cpu_seconds(
-            lambda x16=x16: librosa.power_to_db(
-                librosa.feature.melspectrogram(
-                    y=x16, sr=16000, n_fft=512, hop_length=160, n_mels=64, fmin=50, fmax=8000
-                )
-            ),
-            repeat,
-        )
+
+        def librosa_logmel(x16: np.ndarray = x16) -> np.ndarray:
+            mel = librosa.feature.melspectrogram(
+                y=x16, sr=16000, n_fft=512, hop_length=160, n_mels=64, fmin=50, fmax=8000
+            )
+            return np.asarray(librosa.power_to_db(mel))
+
+        base = cpu_seconds(librosa_logmel, repeat)
         rows.append(("librosa melspectrogram + power_to_db (16 kHz input; baseline)", base, None))
-        ours = cpu_seconds(lambda x=x: logmel_statistics(x, SR), repeat)
+        ours = cpu_seconds(partial(logmel_statistics, x, SR), repeat)
         rows.append(("logmel_statistics (incl. resampling 22.05->16 kHz)", ours, base / ours))
-        fallback = cpu_seconds(lambda x=x: analyse_presence(x, SR, vad="energy"), repeat)
+        fallback = cpu_seconds(partial(analyse_presence, x, SR, vad="energy"), repeat)
         rows.append(("analyse_presence vad=energy (fallback)", fallback, None))
         if has_silero:
-            full = cpu_seconds(lambda x=x: analyse_presence(x, SR, vad="silero"), repeat)
+            full = cpu_seconds(partial(analyse_presence, x, SR, vad="silero"), repeat)
             rows.append(("analyse_presence vad=silero", full, None))
-            port = cpu_seconds(lambda x16=x16: speech_probabilities(x16, 16000, vad="silero"), repeat)
+            port = cpu_seconds(partial(speech_probabilities, x16, 16000, vad="silero"), repeat)
             jit = cpu_seconds(jit_silero(x16), max(1, repeat // 2))
             rows.append(("silero-vad package JIT, chunk loop (baseline)", jit, None))
             rows.append(("speech_probabilities vad=silero (batched port)", port, jit / port))
@@ -134,7 +136,7 @@ def _rss_bytes() -> int:
         return int(handle.read().split()[1]) * resource.getpagesize()
 
 
-def _peak_child(name: str, seconds: float, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _peak_child(name: str, seconds: float, queue: multiprocessing.Queue) -> None:
     import threading
     import tracemalloc
 

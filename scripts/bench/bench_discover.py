@@ -55,7 +55,7 @@ SR = 11025
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / (np.std(x) + 1e-12)).astype(np.float32)
+    return np.asarray(x / (np.std(x) + 1e-12), dtype=np.float32)
 
 
 def _rms(x: np.ndarray) -> float:

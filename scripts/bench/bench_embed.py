@@ -58,15 +58,18 @@ def similarity(vectors: np.ndarray) -> np.ndarray:
     x = np.nan_to_num(np.asarray(vectors, dtype=np.float64))
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     unit = x / np.where(norms > 0, norms, 1.0)
-    return unit @ unit.T
+    out: np.ndarray = unit @ unit.T
+    return out
 
 
 def retrieval(sims: np.ndarray, related: np.ndarray) -> dict[str, float]:
     """mAP, capped recall@5 and hit@5 over the queries that have a related video."""
     n = sims.shape[0]
-    aps, recalls, hits = [], [], []
+    aps: list[float] = []
+    recalls: list[float] = []
+    hits: list[float] = []
     rng = np.random.default_rng(0)
-    tiebreak = rng.random(n) * 1e-9  # fixed random order among equal scores (e.g. all 0)
+    tiebreak = np.asarray(rng.random(n)) * 1e-9  # fixed random order among equal scores (e.g. all 0)
     for i in range(n):
         others = np.arange(n) != i
         rel = related[i, others]
@@ -158,7 +161,7 @@ def feed_hits(sims: np.ndarray, truth: list[dict[str, str]]) -> tuple[float, flo
 
 
 def embed(args: argparse.Namespace, queries: Path, library: Path) -> Path:
-    out = args.work / f"{args.set.name if args.set else 'dev'}.parquet"
+    out: Path = args.work / f"{args.set.name if args.set else 'dev'}.parquet"
     index = args.work / "library.rsidx"
     if not index.exists():
         from reelsense.sounds.index import SoundIndex

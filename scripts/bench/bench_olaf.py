@@ -173,10 +173,10 @@ def main() -> int:
     args = ap.parse_args()
     sounds = args.bench / "sounds"
     lib = sorted((sounds / "library").glob("*.ogg"))
-    with (sounds / "truth.csv").open(newline="") as f:
-        truth = {r["qid"]: r["sound"] for r in csv.DictReader(f)}
+    with (sounds / "truth.csv").open(newline="") as handle:
+        truth = {r["qid"]: r["sound"] for r in csv.DictReader(handle)}
     queries = [sounds / "queries" / f"{q}.mp4" for q in truth]
-    minutes = sum(read_audio(f, sample_rate=8000).samples.size for f in lib) / 8000 / 60
+    minutes = sum(read_audio(path, sample_rate=8000).samples.size for path in lib) / 8000 / 60
     runs: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         for _ in range(args.repeats):
@@ -201,8 +201,12 @@ def main() -> int:
     def f(v: float | None) -> str:
         return "-" if v is None else f"{v:.2f}"
 
-    olaf_index = None if o("lib_prep") is None else o("lib_prep") + o("store")
-    olaf_query = None if o("query_prep") is None else o("query_prep") + o("query")
+    def total(a: str, b: str) -> float | None:
+        x, y = o(a), o(b)
+        return None if x is None or y is None else x + y
+
+    olaf_index = total("lib_prep", "store")
+    olaf_query = total("query_prep", "query")
     print(f"| library prep (decode) | {f(o('lib_prep'))} | {f(o('decode_library'))} (inside indexing) | |")
     print(f"| indexing (store) | {f(o('store'))} | | |")
     print(f"| **index total** | **{f(olaf_index)}** | **{f(o('index'))}** | {f(o('cli_add'))} |")

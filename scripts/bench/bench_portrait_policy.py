@@ -23,9 +23,10 @@ from pathlib import Path
 import av
 import numpy as np
 
+from reelsense.models import PortraitPolicy
 from reelsense.vision import load_image_encoder
 
-POLICIES = ("pad_blur", "pad_mean", "tiles", "center_crop", "resize")
+POLICIES: tuple[PortraitPolicy, ...] = ("pad_blur", "pad_mean", "tiles", "center_crop", "resize")
 
 
 def sample_frames(path: Path, fractions: tuple[float, ...] = (0.25, 0.5, 0.75)) -> np.ndarray:

@@ -299,7 +299,7 @@ def shard_child(args: argparse.Namespace) -> None:
         remote = RayShardedIndex(paths, num_cpus=1)
 
         def all_cpu() -> float:  # this process and every actor (user + system seconds)
-            return time.process_time() + sum(ray.get([a.cpu_seconds.remote() for a in remote.actors]))
+            return time.process_time() + float(sum(ray.get([a.cpu_seconds.remote() for a in remote.actors])))
 
         run(remote, "ray", all_cpu)
         res["ray_actor_rss_mb"] = max(ray.get([a.max_rss_mb.remote() for a in remote.actors]))

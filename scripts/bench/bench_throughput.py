@@ -168,28 +168,29 @@ def model_only(files: list[str], spec: JobSpec, run: RunConfig, threads: int) ->
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        first = {"video_id": "warm-up", "caption": None, "tags": []}
-        for stage in spec.worker_stages:  # compiled kernels and lazy models, as the warm pool
-            first.update(stage.process(media[0]))
-        for stage in spec.feature_stages:
-            first.update(stage.process_batch([StageItem("warm-up", first, media[0])])[0])
+        first: dict[str, Any] = {"video_id": "warm-up", "caption": None, "tags": []}
+        for worker_stage in spec.worker_stages:  # compiled kernels and lazy models, as the warm pool
+            first.update(worker_stage.process(media[0]))
+        for feature_stage in spec.feature_stages:
+            first.update(feature_stage.process_batch([StageItem("warm-up", first, media[0])])[0])
         t0, c0 = time.perf_counter(), time.process_time()
         rows: list[dict[str, Any]] = []
         for m in media:
             row: dict[str, Any] = {"video_id": m.info.path, "caption": None, "tags": []}
-            for stage in spec.worker_stages:
-                row.update(stage.process(m))
+            for worker_stage in spec.worker_stages:
+                row.update(worker_stage.process(m))
             rows.append(row)
         t1 = time.perf_counter()
         start = 0
         while start < len(media):
             end, frames = start, 0
             while end < len(media) and end - start < run.batch_videos and frames < run.batch_frames:
-                frames += 0 if media[end].frames is None else len(media[end].frames)
+                decoded = media[end].frames
+                frames += 0 if decoded is None else len(decoded)
                 end += 1
             items = [StageItem(str(i), rows[i], media[i]) for i in range(start, end)]
-            for stage in spec.feature_stages:
-                for row, out in zip(rows[start:end], stage.process_batch(items), strict=True):
+            for feature_stage in spec.feature_stages:
+                for row, out in zip(rows[start:end], feature_stage.process_batch(items), strict=True):
                     row.update(out)
             start = end
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -207,7 +208,7 @@ def end_to_end(
 
     spec = fz.job_spec()
     timed = [TimedStage(s) for s in spec.feature_stages]
-    spec = replace(spec, feature_stages=tuple(timed))  # type: ignore[arg-type]
+    spec = replace(spec, feature_stages=tuple(timed))
     c0, m0, t0 = tree_cpu_seconds(), own_cpu(), time.perf_counter()
     before = torch.get_num_threads()
     torch.set_num_threads(model_threads(run))  # as embed_corpus sizes them

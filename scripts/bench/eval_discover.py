@@ -230,18 +230,18 @@ def main() -> None:
     for k, spec in enumerate(args.discovery):
         params = discovery_params(spec)
         runs = (("no library", None),) if args.no_library else (("library", index), ("no library", None))
-        for grouping, idx in runs:
-            stem = f"clusters{'' if idx else '_noindex'}{'' if k == 0 else f'_{k}'}"
+        for grouping, index_path in runs:
+            stem = f"clusters{'' if index_path else '_noindex'}{'' if k == 0 else f'_{k}'}"
             sampler.sample()
             c0, t0 = sampler.cpu_seconds(), time.perf_counter()
-            res = discover_sounds(queries, index=idx, params=params, workers=args.workers)
+            res = discover_sounds(queries, index=index_path, params=params, workers=args.workers)
             wall = time.perf_counter() - t0
             sampler.sample()
             cpu = sampler.cpu_seconds() - c0
             res.write_csv(args.out / f"{stem}.csv")
             scorer = write_scorer_csv(res, args.out / f"{stem}.scorer.csv")
             if k == 0:
-                first["library" if idx else "no library"] = res
+                first["library" if index_path else "no library"] = res
             st = res.stats
             print(
                 f"\n## {spec} ({grouping}): {wall:.1f} s wall, {cpu:.1f} CPU s "

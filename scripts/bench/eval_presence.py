@@ -110,7 +110,7 @@ def parse_overrides(items: list[str]) -> PresenceConfig:
         if name not in fields:
             raise SystemExit(f"unknown PresenceConfig field {name!r} (fields: {', '.join(fields)})")
         values[name] = float(value)
-    return PresenceConfig(**values)  # type: ignore[arg-type]
+    return PresenceConfig(**values)
 
 
 def main() -> None:

@@ -23,12 +23,13 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
 from reelsense.io import read_audio
 from reelsense.sounds import MatchConfig, SoundIndex
-from reelsense.sounds.match import DENSE_SCOPES
+from reelsense.sounds.match import DENSE_SCOPES, DenseScope
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BENCH = ROOT.parent / "shared" / "bench"
@@ -38,9 +39,8 @@ _INDEX: SoundIndex | None = None
 
 def _init(index_path: str, second_chance: str | None) -> None:
     global _INDEX
-    config = MatchConfig(
-        dense_second_chance=second_chance is not None, dense_scope=second_chance or "library"
-    )
+    scope = cast(DenseScope, second_chance or "library")
+    config = MatchConfig(dense_second_chance=second_chance is not None, dense_scope=scope)
     _INDEX = SoundIndex.open(index_path, readonly=True, config=config)
 
 

@@ -62,7 +62,7 @@ from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -73,6 +73,9 @@ if (ROOT / "src" / "reelsense").is_dir() and str(ROOT / "src") not in sys.path:
 import pyarrow as pa  # noqa: E402
 
 from _bench import DecodeOnly, cpu_seconds  # noqa: E402
+
+if TYPE_CHECKING:
+    from reelsense.models import PortraitPolicy, Precision
 
 RESULTS: dict[str, Any] = {}
 ERRORS: dict[str, str] = {}
@@ -140,7 +143,7 @@ def env(device: str) -> dict[str, Any]:
             tf32_cudnn=torch.backends.cudnn.allow_tf32,
             gpus=torch.cuda.device_count(),
         )
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in (
         "reelsense",
         "av",
@@ -284,11 +287,12 @@ def golden(device: str, precision: str) -> dict[str, Any]:
     clip_gold = dict(np.load(ROOT / "tests/models/golden/tiny_clip.npz", allow_pickle=False))
     ast_gold = dict(np.load(ROOT / "tests/audio/golden/tiny_ast.npz", allow_pickle=False))
     text_gold = json.loads((ROOT / "tests/text/golden/tiny_text.json").read_text())
-    precisions = ["fp32"] + ([precision] if precision != "fp32" else [])
+    precisions = [cast("Precision", p) for p in dict.fromkeys(["fp32", precision])]
     for prec in precisions:
         image = load_image_encoder("tiny_image", device=device, precision=prec)
-        for policy in ("tiles", "pad_blur", "center_crop"):
-            image.portrait_policy = policy  # type: ignore[assignment]
+        policies: tuple[PortraitPolicy, ...] = ("tiles", "pad_blur", "center_crop")
+        for policy in policies:
+            image.portrait_policy = policy
             record(
                 f"tiny_image/{policy}/{prec}",
                 image.encode(image_gold["frames"]),
@@ -564,7 +568,7 @@ def ray_job(inputs: list[str], tmp: Path, device: str, precision: str) -> dict[s
     import pyarrow.parquet as pq
 
     pq.write_table(pads.dataset(folder, format="parquet").to_table(), merged)
-    out = {
+    out: dict[str, Any] = {
         "videos": summary.processed,
         "ok": summary.ok,
         "errors": summary.errors,

@@ -186,7 +186,7 @@ def equalise(x: np.ndarray, eq: str) -> np.ndarray:
         sos = signal.butter(6, 2800.0, btype="lowpass", fs=SR, output="sos")
     else:
         sos = signal.butter(4, 600.0, btype="highpass", fs=SR, output="sos")
-    return signal.sosfilt(sos, x).astype(np.float32)
+    return np.asarray(signal.sosfilt(sos, x), dtype=np.float32)
 
 
 def reverb(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
@@ -197,7 +197,7 @@ def reverb(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
     ir /= np.sqrt(np.sum(ir**2))
     wet = signal.fftconvolve(x, ir)[: x.size]
     mix = rng.uniform(0.3, 0.6)
-    return ((1 - mix) * x + mix * wet * rms(x) / (rms(wet) + 1e-9)).astype(np.float32)
+    return np.asarray((1 - mix) * x + mix * wet * rms(x) / (rms(wet) + 1e-9), dtype=np.float32)
 
 
 def finish(x: np.ndarray, gain_db: float) -> tuple[np.ndarray, float]:
@@ -236,7 +236,7 @@ def write_aac(path: Path, x: np.ndarray, kbps: int) -> None:
 
 def stem_at(music: np.ndarray, other: np.ndarray, snr_db: float) -> np.ndarray:
     """``other`` scaled so that ``music`` is ``snr_db`` above it (RMS over the clip)."""
-    return other * np.float32(rms(music) / (rms(other) + 1e-12) / 10 ** (snr_db / 20))
+    return np.asarray(other * np.float32(rms(music) / (rms(other) + 1e-12) / 10 ** (snr_db / 20)))
 
 
 def positive(rng: np.random.Generator, src: Sources, kind: str) -> tuple[np.ndarray, dict[str, object]]:
@@ -387,10 +387,10 @@ def write_video(path: Path, picture: Path, audio: np.ndarray, kbps: int, mirror:
         for packet in video.encode(None):
             out.mux(packet)
         for i in range(0, y.size, 1024):
-            frame = av.AudioFrame.from_ndarray(y[None, i : i + 1024], format="flt", layout="mono")
-            frame.sample_rate = OUT_SR
-            frame.pts = i
-            for packet in sound.encode(frame):
+            chunk = av.AudioFrame.from_ndarray(y[None, i : i + 1024], format="flt", layout="mono")
+            chunk.sample_rate = OUT_SR
+            chunk.pts = i
+            for packet in sound.encode(chunk):
                 out.mux(packet)
         for packet in sound.encode(None):
             out.mux(packet)

@@ -29,7 +29,8 @@ from reelsense.io import read_audio  # noqa: E402
 
 def _pink(rng: np.random.Generator, n: int) -> np.ndarray:
     x = pink(rng, n)
-    return (x / (np.abs(x).max() + 1e-9)).astype(np.float32)
+    out: np.ndarray = (x / (np.abs(x).max() + 1e-9)).astype(np.float32)
+    return out
 
 
 def calibrate(bench: Path, n_per_track: int, seed: int) -> None:

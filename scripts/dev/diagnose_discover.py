@@ -110,7 +110,8 @@ def main() -> None:
                 best[key] = max(best.get(key, 0.0), m.score)
     print(f"match: {(time.process_time() - cpu0) / max(1, len(music)):.4f} CPU s per video (one process)")
     print(f"{len(music)} of {len(prints)} videos pass the music gate")
-    found, total = Counter(), Counter()
+    found: Counter[str] = Counter()
+    total: Counter[str] = Counter()
     parent = list(range(len(qids)))
 
     def find(x: int) -> int:

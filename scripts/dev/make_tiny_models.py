@@ -51,6 +51,7 @@ def init_batchnorm(module: torch.nn.Module, generator: torch.Generator) -> None:
     for layer in module.modules():
         if isinstance(layer, torch.nn.BatchNorm2d):
             n = layer.num_features
+            assert layer.running_mean is not None and layer.running_var is not None
             with torch.no_grad():
                 layer.weight.copy_(0.5 + torch.rand(n, generator=generator))
                 layer.bias.copy_(0.1 * torch.randn(n, generator=generator))
@@ -195,7 +196,7 @@ def make_tiny_clip(out: Path) -> None:
     tokens += ["<|startoftext|>", "<|endoftext|>"]
     vocab = {token: index for index, token in enumerate(dict.fromkeys(tokens))}
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=list(merges), model_max_length=16)
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=list(merges), model_max_length=16)  # type: ignore[arg-type]
     tokenizer.save_pretrained(str(out))
     bos, eos = vocab["<|startoftext|>"], vocab["<|endoftext|>"]
     torch.manual_seed(SEED)
@@ -243,7 +244,7 @@ def make_tiny_ast(out: Path) -> None:
     from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
 
     torch.manual_seed(SEED)
-    config = ASTConfig(
+    config = ASTConfig(  # type: ignore[call-arg]  # num_labels: a PretrainedConfig keyword
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=4,
