@@ -122,8 +122,8 @@ def discovery_params(spec: str) -> DiscoveryParams:
                 kwargs[name] = value.strip().lower() in ("1", "true", "yes", "on")
             elif kind.startswith("int"):
                 kwargs[name] = int(value)
-            elif kind.startswith("float"):
-                kwargs[name] = float(value)
+            elif kind.startswith("float"):  # "auto" where the option allows it (join_score)
+                kwargs[name] = "auto" if value.strip() == "auto" else float(value)
             else:
                 kwargs[name] = value.strip()
     return DiscoveryParams(**kwargs)

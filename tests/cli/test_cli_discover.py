@@ -197,8 +197,8 @@ def test_the_commands_default_to_the_engines_parameters(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`sounds discover` and `sounds trends` pass the engine's own defaults, and
-    `--second-chance` and `--second-chance-scope` (as in `sounds match`) and `--composite-edits`
-    reach the discovery parameters."""
+    `--second-chance` and `--second-chance-scope` (as in `sounds match`), `--composite-edits` and
+    `--join-score` reach the discovery parameters; a bad `--join-score` is a usage error."""
     from reelsense.cli import discover as cli_discover
     from reelsense.sounds import DiscoveryParams
 
@@ -220,6 +220,10 @@ def test_the_commands_default_to_the_engines_parameters(
     runner.invoke(main, ["sounds", "trends", str(clip), "-o", str(tmp_path / "t.csv"), *bounded])
     runner.invoke(main, ["sounds", "discover", str(clip), "-o", str(tmp_path / "c.csv"), "--composite-edits"])
     runner.invoke(main, ["sounds", "trends", str(clip), "-o", str(tmp_path / "t.csv"), "--composite-edits"])
+    runner.invoke(
+        main, ["sounds", "discover", str(clip), "-o", str(tmp_path / "c.csv"), "--join-score", "auto"]
+    )
+    runner.invoke(main, ["sounds", "trends", str(clip), "-o", str(tmp_path / "t.csv"), "--join-score", "3.5"])
     assert seen == [
         DiscoveryParams(),
         DiscoveryParams(second_chance=True),
@@ -227,4 +231,12 @@ def test_the_commands_default_to_the_engines_parameters(
         DiscoveryParams(second_chance=True, second_chance_scope="candidates"),
         DiscoveryParams(composite_edits=True),
         DiscoveryParams(composite_edits=True),
+        DiscoveryParams(join_score="auto"),
+        DiscoveryParams(join_score=3.5),
     ]
+    for bad in ("often", "0", "-2"):
+        result = runner.invoke(
+            main, ["sounds", "discover", str(clip), "-o", str(tmp_path / "c.csv"), "--join-score", bad]
+        )
+        assert result.exit_code == 2, result.output
+        assert "--join-score" in result.output and bad in result.output

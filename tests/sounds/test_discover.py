@@ -374,3 +374,18 @@ def test_composite_edits_pair_uses_edited_in_different_ways() -> None:
     found = discover_sounds(clips, params=DiscoveryParams(composite_edits=True))
     assert found.videos[0].cluster == found.videos[1].cluster is not None
     assert found.videos[2].cluster is None
+
+
+def test_join_score_auto_counts_the_searched_videos() -> None:
+    from types import SimpleNamespace
+
+    from reelsense.sounds.discover._api import _join_score
+
+    peaks = np.zeros(1)
+    prints = [SimpleNamespace(query=object(), ref_peaks=peaks) for _ in range(224)]
+    prints += [SimpleNamespace(query=None, ref_peaks=None) for _ in range(50)]  # not music: not searched
+    assert _join_score(DiscoveryParams(join_score="auto"), prints) == pytest.approx(np.log10(224) + 0.5)  # type: ignore[arg-type]
+    assert _join_score(DiscoveryParams(join_score=4.0), prints) == 4.0  # type: ignore[arg-type]
+    for bad in ("sometimes", 0.0, -1.0):
+        with pytest.raises(ParameterError, match="join_score"):
+            DiscoveryParams(join_score=bad)  # type: ignore[arg-type]

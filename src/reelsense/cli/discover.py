@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
@@ -38,6 +38,7 @@ def _params(
     second_chance: bool,
     scope: str | None,
     composite_edits: bool,
+    join_score: float | Literal["auto"],
 ) -> DiscoveryParams:
     from reelsense.errors import ReelsenseError
     from reelsense.sounds import DiscoveryParams
@@ -50,9 +51,23 @@ def _params(
             second_chance=second_chance,
             second_chance_scope=resolve_second_chance_scope(second_chance, scope),
             composite_edits=composite_edits,
+            join_score=join_score,
         )
     except ReelsenseError as exc:
         raise click.BadParameter(str(exc)) from exc
+
+
+def _join_score(ctx: click.Context, param: click.Parameter, value: str) -> float | Literal["auto"]:
+    """``--join-score``: ``auto`` or a positive number."""
+    if value == "auto":
+        return "auto"
+    try:
+        number = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a number nor auto") from None
+    if not number > 0:
+        raise click.BadParameter(f"{value!r} must be > 0 (or auto)")
+    return number
 
 
 _common = [
@@ -75,6 +90,11 @@ _common = [
                  help="Also match videos under every time-scale x pitch-shift combination: links two "
                  "uses edited differently from one original (one pitch-shifted, one sped up); about "
                  "4x the CPU of the peak search between videos."),
+    click.option("--join-score", default="10", show_default=True, callback=_join_score,
+                 help="Score one match needs to bring a video that is in no group into a group "
+                 "(otherwise it needs two consistent matches): a number, or auto = log10(music "
+                 "videos searched) + 0.5, a score that chance reaches about 0.3 times in the whole "
+                 "corpus (2.85 for 225 music videos, 4.2 for 5,000)."),
     strict_option,
     progress_option,
     verbosity_options,
@@ -108,6 +128,7 @@ def discover(
     second_chance: bool,
     second_chance_scope: str | None,
     composite_edits: bool,
+    join_score: float | Literal["auto"],
     strict: bool,
     progress: bool | None,
 ) -> None:
@@ -122,7 +143,9 @@ def discover(
     check_suffix(output, (".csv",), "sounds discover writes CSV")
     if summary is not None:
         check_suffix(summary, (".csv",), "the summary is CSV", option="--summary")
-    params = _params(min_score, min_support, neighbours, second_chance, second_chance_scope, composite_edits)
+    params = _params(
+        min_score, min_support, neighbours, second_chance, second_chance_scope, composite_edits, join_score
+    )
     with library_errors():
         found = media_ids(inputs)
         with stage_bars(progress) as update:
@@ -201,6 +224,7 @@ def trends(
     second_chance: bool,
     second_chance_scope: str | None,
     composite_edits: bool,
+    join_score: float | Literal["auto"],
     strict: bool,
     progress: bool | None,
 ) -> None:
@@ -217,7 +241,9 @@ def trends(
     check_suffix(output, (".csv",), "sounds trends writes CSV")
     if report is not None:
         check_suffix(report, (".html", ".htm"), "the report is HTML", option="--report")
-    params = _params(min_score, min_support, neighbours, second_chance, second_chance_scope, composite_edits)
+    params = _params(
+        min_score, min_support, neighbours, second_chance, second_chance_scope, composite_edits, join_score
+    )
     with library_errors(), stage_bars(progress) as update:
         result = trend_report(
             inputs,

@@ -33,7 +33,7 @@ from reelsense.sounds.discover._geometry import place_members
 from reelsense.sounds.discover._graph import EdgeTable, GraphClusters, cluster_graph
 from reelsense.sounds.discover._matcher import VideoMatcher
 from reelsense.sounds.discover._result import Discovery, assemble
-from reelsense.sounds.discover._types import AudioClip, DiscoveryParams, DiscoveryStats
+from reelsense.sounds.discover._types import JOIN_CHANCE_LOG10, AudioClip, DiscoveryParams, DiscoveryStats
 from reelsense.sounds.discover._work import (
     Job,
     MatchJob,
@@ -172,6 +172,15 @@ def _video_edges(
     return EdgeTable.build(q, r, s, ls, pi, off, alone=alone), matcher.nbytes
 
 
+def _join_score(params: DiscoveryParams, prints: list[VideoPrint]) -> float:
+    """The one-edge join score of :func:`cluster_graph`: ``params.join_score``, or with ``"auto"``
+    ``log10`` of the videos searched minus :data:`JOIN_CHANCE_LOG10`."""
+    if params.join_score != "auto":
+        return float(params.join_score)
+    searched = sum(p.query is not None and p.ref_peaks is not None for p in prints)
+    return math.log10(max(searched, 1)) - JOIN_CHANCE_LOG10
+
+
 def _dissolve(
     clusters: GraphClusters, anchor: np.ndarray, notes: np.ndarray, n_videos: int, params: DiscoveryParams
 ) -> np.ndarray:
@@ -257,7 +266,7 @@ def discover_sounds(
         anchor=anchor,
         min_score=params.min_score,
         min_support=params.min_support if params.clustering == "supported" else 1,
-        join_score=params.join_score,
+        join_score=_join_score(params, prints),
         merge_score=params.merge_score if params.clustering == "supported" else math.inf,
         scale_tolerance=params.scale_tolerance,
     )
