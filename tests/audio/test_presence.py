@@ -15,12 +15,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import ndimage
 from scipy.signal import lfilter
 
 from reelsense.audio import AudioPresence, PresenceConfig, analyse_presence
 from reelsense.audio import presence as presence_module
-from reelsense.audio._presence_features import _window_all, _window_extreme
 from reelsense.audio._vad import silero_weights_path
 from reelsense.errors import ModelNotFoundError, ParameterError
 
@@ -303,29 +301,3 @@ def test_result_is_a_frozen_record() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.voice_over = True  # type: ignore[misc]
     assert result.vad_model == presence_module.FALLBACK_NAME
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    shape=st.tuples(st.integers(1, 12), st.integers(1, 12)),
-    size=st.integers(1, 14),
-    axis=st.sampled_from([0, 1]),
-    seed=st.integers(0, 2**16),
-)
-def test_window_filters_equal_ndimage(shape: tuple[int, int], size: int, axis: int, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    values = rng.integers(-3, 4, size=shape).astype(np.float32)  # ties on purpose
-    flags = rng.random(shape) < 0.6
-    for mode in ("nearest", "reflect"):
-        np.testing.assert_array_equal(
-            _window_extreme(values, size, axis, largest=True),
-            ndimage.maximum_filter1d(values, size, axis=axis, mode=mode),
-        )
-        np.testing.assert_array_equal(
-            _window_extreme(flags, size, axis, largest=True),
-            ndimage.maximum_filter1d(flags, size, axis=axis, mode=mode),
-        )
-    np.testing.assert_array_equal(
-        _window_all(flags, size, axis),
-        ndimage.minimum_filter1d(flags, size, axis=axis, mode="constant", cval=False),
-    )

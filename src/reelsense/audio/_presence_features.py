@@ -35,6 +35,8 @@ import numpy as np
 import scipy.fft
 from scipy.ndimage import uniform_filter1d
 
+from reelsense._windows import window_all, window_extreme
+
 __all__ = ["FRAME_SAMPLES", "FRAME_SECONDS", "RATE", "PresenceFrames", "presence_frames", "window_mean"]
 
 RATE = 16000
@@ -100,58 +102,25 @@ def _framed_power(x: np.ndarray, n_frames: int, n_fft: int, lo_hz: float, hi_hz:
     return out
 
 
-def _window_extreme(a: np.ndarray, size: int, axis: int, largest: bool) -> np.ndarray:
-    """Maximum (``largest``) or minimum over a window of ``size`` along ``axis``, elements
-    ``i - size // 2 .. i + (size - 1) // 2`` that lie in the array: what ndimage's
-    ``maximum_filter1d`` / ``minimum_filter1d`` give with mode ``"nearest"`` or ``"reflect"``
-    (their outside values repeat inside ones of the window). Exact, by shifted comparisons,
-    which along a non-contiguous axis cost a fraction of ndimage's line copies."""
-    pick = np.maximum if largest else np.minimum
-    out: np.ndarray = a.copy()
-    n = a.shape[axis]
-
-    def part(x: np.ndarray, start: int, stop: int) -> np.ndarray:
-        return x[(slice(None),) * axis + (slice(start, stop),)]
-
-    for d in range(1, min(size // 2, n - 1) + 1):  # the window's earlier elements
-        pick(part(out, d, n), part(a, 0, n - d), out=part(out, d, n))
-    for d in range(1, min((size - 1) // 2, n - 1) + 1):  # and its later ones
-        pick(part(out, 0, n - d), part(a, d, n), out=part(out, 0, n - d))
-    return out
-
-
-def _window_all(a: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Whether the whole window of ``size`` along ``axis`` holds True, outside the array counting
-    as False (ndimage's ``minimum_filter1d`` with mode ``"constant"``, ``cval=False``)."""
-    out = _window_extreme(a, size, axis, largest=False)
-    n = a.shape[axis]
-    index: list[slice] = [slice(None)] * a.ndim
-    index[axis] = slice(0, min(size // 2, n))
-    out[tuple(index)] = False
-    index[axis] = slice(max(n - (size - 1) // 2, 0), n)
-    out[tuple(index)] = False
-    return out
-
-
 def _tracks(peaks: np.ndarray, length: int) -> np.ndarray:
     """Peaks ``[F, T]`` lying on a run of ``length`` frames at the same bin (+-1)."""
-    tolerant = _window_extreme(peaks, 3, 0, largest=True)
-    runs = _window_all(tolerant, length, 1)
+    tolerant = window_extreme(peaks, 3, 0, largest=True)
+    runs = window_all(tolerant, length, 1)
     # the run test marks the run's centre frames; spread back over the whole run
-    return np.asarray(_window_extreme(runs, length, 1, largest=True) & peaks)
+    return np.asarray(window_extreme(runs, length, 1, largest=True) & peaks)
 
 
 def _tonal(x: np.ndarray, n_frames: int, level_db: np.ndarray) -> tuple[np.ndarray, ...]:
     """Tracks, track births and unstable voiced peaks per frame."""
     spec = 10.0 * np.log10(_framed_power(x, n_frames, _N_FFT, _FMIN_HZ, _FMAX_HZ).T + np.float32(1e-12))
     smooth = uniform_filter1d(spec, _SMOOTH_BINS, axis=0, mode="nearest")
-    local_max = _window_extreme(spec, 2 * _PEAK_HALF_WIDTH + 1, 0, largest=True)
+    local_max = window_extreme(spec, 2 * _PEAK_HALF_WIDTH + 1, 0, largest=True)
     peaks = (spec >= local_max) & (spec - smooth > _PROMINENCE_DB)
     peaks &= spec > spec.max(axis=0, keepdims=True) - _RANGE_DB
     peaks &= (level_db > -90.0)[None, :]
     tracks = _tracks(peaks, _SHORT_TRACK)
     previous = np.zeros_like(tracks)
-    previous[:, 1:] = _window_extreme(tracks, 3, 0, largest=True)[:, :-1]
+    previous[:, 1:] = window_extreme(tracks, 3, 0, largest=True)[:, :-1]
     births = (tracks & ~previous).sum(axis=0)
     births[0] = 0  # tracks sounding when the clip starts began before it
     voiced = round((_VOICED_MAX_HZ - _FMIN_HZ) * _N_FFT / RATE)

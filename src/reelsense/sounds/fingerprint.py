@@ -51,6 +51,7 @@ import scipy.fft
 import soxr
 from scipy import ndimage, sparse
 
+from reelsense._windows import window_extreme
 from reelsense.errors import ParameterError
 from reelsense.sounds import _kernels
 
@@ -289,29 +290,6 @@ def log_spectrogram(samples: np.ndarray, sample_rate: int, params: FingerprintPa
     return out
 
 
-def _sliding_max(a: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Maximum over a centred window of ``size`` along ``axis``, ``-inf`` outside the array (the
-    same values as ``ndimage.maximum_filter1d(mode="constant", cval=-inf)``, in about
-    ``log2(size) + 1`` vectorised passes of :func:`numpy.maximum` by doubling the window)."""
-    half = size // 2
-    pad = [(0, 0)] * a.ndim
-    pad[axis] = (half, size - 1 - half)
-    m = np.pad(a, pad, constant_values=-np.inf)
-    length, w = m.shape[axis], 1
-
-    def part(x: np.ndarray, start: int, n: int) -> np.ndarray:
-        return x[(slice(None),) * axis + (slice(start, start + n),)]
-
-    while 2 * w <= size:  # m[i] = max(x[i : i + w])
-        length -= w
-        m = np.maximum(part(m, 0, length), part(m, w, length))
-        w *= 2
-    if w < size:
-        length -= size - w
-        m = np.maximum(part(m, 0, length), part(m, size - w, length))
-    return m
-
-
 def pick_peaks(spectrogram_db: np.ndarray, params: FingerprintParams, peaks_per_second: float) -> Peaks:
     """Prominent local maxima of a log-frequency spectrogram ``[n_frames, n_bins]`` (dB).
 
@@ -329,8 +307,11 @@ def pick_peaks(spectrogram_db: np.ndarray, params: FingerprintParams, peaks_per_
         return Peaks(empty, empty, empty)
     bg = ndimage.uniform_filter(spec, size=(params.whiten_frames, params.whiten_bins), mode="nearest")
     white = spec - bg
-    local_max = _sliding_max(
-        _sliding_max(white, 2 * params.peak_radius_frames + 1, 0), 2 * params.peak_radius_bins + 1, 1
+    local_max = window_extreme(
+        window_extreme(white, 2 * params.peak_radius_frames + 1, 0, largest=True),
+        2 * params.peak_radius_bins + 1,
+        1,
+        largest=True,
     )
     floor_db = float(spec.max()) - 60.0
     mask = (white == local_max) & (white > params.min_prominence_db) & (spec > floor_db)
