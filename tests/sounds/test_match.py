@@ -287,3 +287,88 @@ def test_compiled_ranking_ranks_as_numpy_does(
     finally:
         _kernels.AVAILABLE = True
     assert fast and fast == slow == fast_chunks == slow_chunks
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=st.lists(st.integers(0, 12), min_size=0, max_size=80),
+    gap=st.integers(0, 30),
+    matched=st.integers(0, 40),
+    limit=st.floats(0.0, 8.0),
+)
+def test_local_rate_rejects_on_a_lower_bound_and_else_counts_every_offset(
+    counts: list[int], gap: int, matched: int, limit: float
+) -> None:
+    """The local chance level is the mean count of the near offsets; a rejection may come early,
+    but only with a rate that the rejection accepts and that is at most the full mean."""
+    from reelsense.sounds.verify import _local_rate
+
+    half = len(counts) // 2  # two runs of near offsets around an excluded middle, as in align
+    near = np.array([True] * half + [False] * gap + [True] * (len(counts) - half), dtype=bool)
+    per_offset = np.zeros(near.size, dtype=np.int64)
+    per_offset[near] = counts
+    asked: list[int] = []
+
+    def count(use: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        assert not np.any(use & ~near) and lo < hi
+        asked.extend(np.flatnonzero(use).tolist())
+        return per_offset[use]
+
+    def reject(m: int, rate: float) -> bool:
+        return m < 5 or rate > limit
+
+    grid = (0.0, 2.5, 0.75, 100.0)
+    full, never = _local_rate(near, grid, matched, None, count)
+    if len(counts) < 20:
+        assert np.isnan(full) and not never
+        return
+    assert full == pytest.approx(np.mean(counts)) and not never
+    assert sorted(asked) == np.flatnonzero(near).tolist()  # each near offset counted once
+    rate, rejected = _local_rate(near, grid, matched, reject, count)
+    assert rejected == reject(matched, full)
+    if rejected:
+        assert reject(matched, rate) and rate <= full
+    else:
+        assert rate == full
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    which=st.integers(0, 2),
+    offset=st.floats(1.0, 25.0),
+    cand_sound=st.integers(0, 2),
+    limit=st.floats(0.0, 3.0),
+    compiled=st.booleans(),
+)
+def test_alignment_with_a_rejection_is_the_alignment_without_one_unless_rejected(
+    library: Library, which: int, offset: float, cand_sound: int, limit: float, compiled: bool
+) -> None:
+    index, notes = library
+    clip = render(notes[which], DUR, SR)[int(offset * SR) : int((offset + 8.0) * SR)]
+    q = prepare_query(clip, SR, P, C).peaks
+    rt, rb = index.peaks(cand_sound)
+    fps = P.frames_per_second
+    cand = Candidate(cand_sound, 1.0, 0.0, offset * fps, 1)
+    seen: list[tuple[int, float]] = []
+
+    def reject(matched: int, rate: float) -> bool:
+        seen.append((matched, rate))
+        return rate > limit
+
+    available = _kernels.AVAILABLE
+    _kernels.AVAILABLE = available and compiled
+    try:
+        plain = align(q, rt, rb, cand, C, fps)
+        tested = align(q, rt, rb, cand, C, fps, reject)
+    finally:
+        _kernels.AVAILABLE = available
+    assert (tested.matched, tested.scale, tested.offset_frames) == (
+        plain.matched,
+        plain.scale,
+        plain.offset_frames,
+    )
+    if seen and seen[-1][1] > limit:  # rejected: the rate is a lower bound of the chance level
+        assert tested.null_rate == seen[-1][1] <= plain.null_rate
+    else:
+        both_nan = bool(np.isnan(tested.null_rate) and np.isnan(plain.null_rate))
+        assert tested.null_rate == plain.null_rate or both_nan

@@ -99,16 +99,36 @@ def _pairs_into(
     q_times, scale, first, step, half, compact = kept
     n_c = compact.size
     n_bins = starts.size - 1
+    # a sweep when the windows move forward and the reference is in time order (a bucket then is
+    # too): each bucket keeps a cursor past the peaks before every later window, and a window's
+    # scan stops at its first later peak. The same pairs in the same order as a full scan.
+    sweep = True
+    for i in range(1, t_lo.size):
+        if not t_lo[i] >= t_lo[i - 1]:
+            sweep = False
+    for j in range(1, ref_times.size):
+        if not ref_times[j] >= ref_times[j - 1]:
+            sweep = False
+    cursor = np.empty(n_bins, dtype=np.int64)
     n = 0
     for k in range(shifts.size):
+        cursor[:] = starts[:-1]
         for i in range(q_bins.size):
             target = q_bins[i] + shifts[k]
             b_lo = max(int(np.floor(target - tol_bins)), 0)
             b_hi = min(int(np.floor(target + tol_bins)), n_bins - 1)
             sq = scale * q_times[i] if n_c else 0.0
             for b in range(b_lo, b_hi + 1):
-                for p in range(starts[b], starts[b + 1]):
+                first_p = starts[b]
+                if sweep:
+                    first_p = cursor[b]
+                    while first_p < starts[b + 1] and ref_times[order[first_p]] < t_lo[i]:
+                        first_p += 1
+                    cursor[b] = first_p
+                for p in range(first_p, starts[b + 1]):
                     j = order[p]
+                    if sweep and ref_times[j] > t_hi[i]:
+                        break
                     if not (abs(ref_bins[j] - target) <= tol_bins and t_lo[i] <= ref_times[j] <= t_hi[i]):
                         continue
                     if n_c:  # only pairs at the offsets asked for
@@ -290,7 +310,6 @@ def local_search(
     n_top = min(top_cells, flat.size)
     top = _top_indices(flat, n_top)
     half = res * (tol + 0.5)
-    by_k = np.argsort(kk, kind="mergesort")  # pairs of each shift together (kk is already grouped)
     k_start = np.zeros(n_k + 1, dtype=np.int64)
     for p in range(kk.size):
         k_start[kk[p] + 1] += 1
@@ -313,8 +332,7 @@ def local_search(
         off = (o_i + o_min) * res
         tb = 0
         tf = 0
-        for pp in range(k_start[k], k_start[k + 1]):
-            p = by_k[pp]
+        for p in range(k_start[k], k_start[k + 1]):  # _pairs gives them shift by shift
             if abs(tr[p] - s * tq[p] - off) <= half:
                 b = q_bin[qi[p]]
                 f = q_frame[qi[p]]
@@ -324,8 +342,7 @@ def local_search(
                 if cf[f] < cap_frame:
                     tf += 1
                 cf[f] += 1
-        for pp in range(k_start[k], k_start[k + 1]):
-            p = by_k[pp]
+        for p in range(k_start[k], k_start[k + 1]):
             cb[q_bin[qi[p]]] = 0
             cf[q_frame[qi[p]]] = 0
         capped = min(tb, tf)

@@ -88,9 +88,9 @@ class MatchConfig:
     hypothesis, leaving out keys whose bucket holds more than ``max_load`` times the mean number
     of postings per bucket (None: none; the commonest patterns: little evidence, most of the
     work; ``first_round_max_load`` for the first grid stage). When only the best match is wanted
-    (``top_k`` 1) the search stops after a stage whose best candidate scores ``exit_score`` or
-    more; verification then stops at the first such candidate too (``confirm_triplets``: see
-    :func:`match_query`). ``top_k`` > 1 verifies every candidate.
+    (``top_k`` 1) the search stops after a stage whose best candidate scores ``exit_score`` (or the
+    threshold, when that is higher) or more; verification then stops at the first such candidate
+    too (``confirm_triplets``: see :func:`match_query`). ``top_k`` > 1 verifies every candidate.
 
     Verification aligns peaks on an ``align_scale_steps`` x ``align_shift_steps`` grid that
     spans one hypothesis step on either side of the candidate's, with tolerances
@@ -530,7 +530,8 @@ def _verify(
     reject_below: float | None = None,
 ) -> SoundMatch:
     """The candidate's alignment and score. With ``reject_below``, a candidate whose score cannot
-    reach it is rejected as soon as that is certain (its score is then an upper bound)."""
+    reach it is rejected as soon as that is certain (its score is then an upper bound, under
+    ``reject_below``)."""
     rt, rb = index.peaks(cand.sound)
 
     def reject(matched: int, rate: float) -> bool:
@@ -687,6 +688,8 @@ def match_query_candidates(
     cap = config.max_load
     first_load = min(config.first_round_max_load, cap or config.first_round_max_load)
     exhaustive = top_k > 1  # every candidate is verified; the best match alone may stop early
+    # a candidate under the threshold was rejected early and carries an upper bound of its score
+    exit_score = max(config.exit_score, threshold)
     stages: list[list[tuple[np.ndarray, np.ndarray, tuple[float | None, float | None]]]] = [
         [(query.order, identity, (None, cap))],
         [(strong, others, (None, first_load))],
@@ -709,7 +712,7 @@ def match_query_candidates(
         for selected, hyps, load in stage:
             votes.append(_probe_some(query, selected, index, params, grid, hyps, load))
         cands = rank_candidates(votes, len(index), scales, shifts, ranking)
-        if cands and not exhaustive and verify(cands[0]).score >= config.exit_score:
+        if cands and not exhaustive and verify(cands[0]).score >= exit_score:
             if n_stage == 0:  # certain at the identity: is an edited alignment better still?
                 cands = _confirm_identity(query, cands, index, params, config, grid, verify)
             break  # a certain match: the later stages cannot change the answer
@@ -727,7 +730,7 @@ def match_query_candidates(
     for c in sorted(firsts, key=lambda c: (-done[c].score if c in done else 0.0, -c.votes)):
         m = verify(c)
         best[m.sound_id] = m
-        if m.score >= config.exit_score and not exhaustive:
+        if m.score >= exit_score and not exhaustive:
             certain = c
             break
     # the other cells of the candidate sounds: when one sound is certain, its own (a looped

@@ -206,14 +206,12 @@ def align(
     near = away & (dist <= window)
     null = _NullCounter(query, q_bin, q_frame, ref_times, ref_bins, shift, config.align_tol_bins, cap)
     null_offsets = (first, step, half, scale)
-    local = math.nan
-    if np.count_nonzero(near) >= 20:  # the chance level where the match is claimed
-        # near offsets only need the reference around the match: a cheap first look that may
-        # already reject the candidate (the rate used below is at least this local one)
-        span = (offset - window - step, offset + window + step + scale * q_len)
-        local = float(null.counts(near, null_offsets, span).mean())
-        if reject is not None and reject(matched, local):
-            return Alignment(matched, local, scale, shift, offset, _first(hit_t), _last(hit_t))
+    local, rejected = _local_rate(
+        near, (first, step, half, scale * q_len), matched, reject,
+        lambda use, lo, hi: null.counts(use, null_offsets, (lo, hi)),
+    )  # fmt: skip
+    if rejected:
+        return Alignment(matched, local, scale, shift, offset, _first(hit_t), _last(hit_t))
     far = np.flatnonzero(away & ~near)
     use = np.zeros(n_c, dtype=bool)
     use[far[:: max(1, far.size // _NULL_FAR_OFFSETS)]] = True
@@ -288,14 +286,9 @@ def _align_compiled(
             step, half, use, cap_bin, cap_frame,
         )  # fmt: skip
 
-    local = math.nan
-    if np.count_nonzero(near) >= 20:  # the chance level where the match is claimed; the reference
-        # around it is enough, and may already reject the candidate (the full rate is at least this)
-        local = float(counts(near, offset - window - step, offset + window + step + scale * q_len).mean())
-        if reject is not None and reject(int(matched), local):
-            return Alignment(
-                int(matched), local, float(scale), float(shift), float(offset), float(t0), float(t1)
-            )
+    local, rejected = _local_rate(near, (first, step, half, scale * q_len), int(matched), reject, counts)
+    if rejected:
+        return Alignment(int(matched), local, float(scale), float(shift), float(offset), float(t0), float(t1))
     far = np.flatnonzero(away & ~near)
     use = np.zeros(n_c, dtype=bool)
     use[far[:: max(1, far.size // _NULL_FAR_OFFSETS)]] = True
@@ -304,6 +297,48 @@ def _align_compiled(
     if math.isfinite(local):
         rate = max(rate, local) if math.isfinite(rate) else local
     return Alignment(int(matched), rate, float(scale), float(shift), float(offset), float(t0), float(t1))
+
+
+#: the share of the near offsets counted before the first rejection test (see :func:`_local_rate`)
+_LOCAL_FIRST_SHARE = 3
+
+
+def _local_rate(
+    near: np.ndarray,
+    grid: tuple[float, float, float, float],
+    matched: int,
+    reject: Callable[[int, float], bool] | None,
+    counts: Callable[[np.ndarray, float, float], np.ndarray],
+) -> tuple[float, bool]:
+    """The chance level where the match is claimed: the mean count at the offsets ``near`` (bool
+    ``[n_c]``) of the grid ``first + j * step`` (``grid = (first, step, half, reach)``, ``reach``
+    the query's length in reference frames), or NaN when there are fewer than 20 of them.
+    ``counts(use, lo, hi)`` counts at the offsets ``use`` from the reference peaks in ``[lo, hi]``.
+
+    With ``reject``, returns ``(rate, True)`` as soon as the candidate is certain to be rejected,
+    ``rate`` then a lower bound of the local mean (its score an upper bound): counts are not
+    negative, so the partial sum over the offsets counted so far divided by all of them is one.
+    It is tested before any counting (a count too small for any rate), after the first third of
+    the offsets, and on the full mean."""
+    at = np.flatnonzero(near)
+    if at.size < 20:
+        return math.nan, False
+    if reject is not None and reject(matched, 0.0):
+        return 0.0, True
+    first, step, half, reach = grid
+    parts: list[np.ndarray] = []
+    pieces = (at[: at.size // _LOCAL_FIRST_SHARE], at[at.size // _LOCAL_FIRST_SHARE :])
+    for n_piece, piece in enumerate(pieces):
+        use = np.zeros(near.size, dtype=bool)
+        use[piece] = True
+        # the reference peaks these offsets reach (query times lie in [0, reach / scale])
+        lo = first + float(piece[0]) * step - half - 1.0
+        hi = first + float(piece[-1]) * step + half + reach + 1.0
+        parts.append(counts(use, lo, hi))
+        if n_piece == 0 and reject is not None and reject(matched, float(parts[0].sum()) / at.size):
+            return float(parts[0].sum()) / at.size, True
+    local = float(np.concatenate(parts).mean())
+    return local, reject is not None and reject(matched, local)
 
 
 def _first(t: np.ndarray) -> float:
