@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from music import make_notes, render
 from reelsense.errors import ParameterError, SoundIndexFormatError
+from reelsense.sounds import _kernels
 from reelsense.sounds._tables import PeakTable, SearchIndex, TripletTable, build_part
 from reelsense.sounds.fingerprint import FingerprintParams, peaks_of, reference_keys
 from reelsense.sounds.index._search_file import (
@@ -68,6 +69,32 @@ def test_lookup_returns_exactly_the_postings_of_each_key(
         assert set(expected[k]) <= set(got[q])
         assert len(got[q]) - len(expected[k]) <= 3
     assert table.n_postings == n
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+@settings(max_examples=15, deadline=None)
+@given(
+    n=st.integers(1, 3000),
+    n_probe=st.integers(0, 300),
+    ahead=st.sampled_from([1, 2, 7, 32, 1000]),
+    load=st.sampled_from([(-1.0, np.inf), (2.0, np.inf), (-1.0, 3.0)]),
+    seed=st.integers(0, 10**6),
+)
+def test_lookup_fetching_ahead_finds_what_it_finds_without(
+    n: int, n_probe: int, ahead: int, load: tuple[float, float], seed: int
+) -> None:
+    """Prefetching is a hint: the compiled look-up's hits, in order, do not depend on how far ahead
+    it fetches (including past the last key), nor on whether it fetches at all."""
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, 5000, n, dtype=np.uint64).astype(np.uint32)
+    table = _table(keys, rng.integers(0, 40, n), rng.integers(0, 20000, n), 2)
+    probe = rng.integers(0, 5000, n_probe, dtype=np.uint64).astype(np.uint32)
+    args = (probe, table.offsets, table.check, table.postings, table.bits, table.time_bits)
+    rest = (np.uint64(0x9E3779B97F4A7C15), 24, *load)
+    plain = _kernels.table_lookup(*args, *rest, 0)
+    fetched = _kernels.table_lookup(*args, *rest, ahead)
+    for a, b in zip(plain, fetched, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_packed_postings_widen_when_needed() -> None:

@@ -19,6 +19,8 @@ find, for each query peak, the reference peaks within ``tol_bins`` of its shifte
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 
@@ -30,6 +32,7 @@ __all__ = [
     "best_windows",
     "bin_buckets",
     "grid_triplet_keys",
+    "key_runs",
     "local_search",
     "mark_hypotheses",
     "nonzero_of",
@@ -43,7 +46,10 @@ __all__ = [
 try:
     if os.environ.get("REELSENSE_NUMBA", "1") == "0":
         raise ImportError("disabled by REELSENSE_NUMBA=0")
-    from numba import njit
+    from llvmlite import ir
+    from numba import njit, types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
 
     AVAILABLE = True
 except ImportError:  # pragma: no cover - exercised with REELSENSE_NUMBA=0
@@ -54,6 +60,38 @@ except ImportError:  # pragma: no cover - exercised with REELSENSE_NUMBA=0
             return fn
 
         return wrap
+
+
+def _no_prefetch(array: np.ndarray, index: Any) -> None:  # pragma: no cover - numba absent
+    """Nothing without numba (the numpy look-up reads in bulk)."""
+
+
+_prefetch: Callable[[np.ndarray, Any], None] = _no_prefetch
+if AVAILABLE:
+
+    @intrinsic
+    def _prefetch_hint(typingctx, array, index):  # type: ignore[no-untyped-def]
+        """A hint that ``array[index]`` (1-D, contiguous) will be read soon: the processor starts
+        loading its cache line and goes on (LLVM's ``prefetch``, read, high locality)."""
+        sig = types.void(array, index)
+
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            array_type = signature.args[0]
+            data = context.make_array(array_type)(context, builder, args[0])
+            pointer = cgutils.get_item_pointer(
+                context, builder, array_type, data, [args[1]], wraparound=False
+            )
+            byte_pointer = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            fn_type = ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32])
+            fn = cgutils.get_or_insert_function(builder.module, fn_type, "llvm.prefetch.p0i8")
+            read, high_locality, data_cache = (ir.Constant(i32, v) for v in (0, 3, 1))
+            builder.call(fn, [builder.bitcast(pointer, byte_pointer), read, high_locality, data_cache])
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    _prefetch = cast("Callable[[np.ndarray, Any], None]", _prefetch_hint)
 
 
 @njit(cache=True, nogil=True)
@@ -480,6 +518,32 @@ def grid_triplet_keys(
 
 
 @njit(cache=True, nogil=True)
+def key_runs(keys: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of one valid key along the last axis of ``keys``/``valid`` ``[p, h]`` (as
+    :func:`grid_triplet_keys` gives them): ``(keys uint32 [r], starts int64 [r], lengths int64
+    [r])``, ``starts`` flat positions in order (the runs of :func:`reelsense.sounds.match.probe`)."""
+    p, h = keys.shape
+    out_keys = np.empty(p * h, dtype=np.uint32)
+    starts = np.empty(p * h, dtype=np.int64)
+    lengths = np.empty(p * h, dtype=np.int64)
+    n = 0
+    for i in range(p):
+        open_run = False  # whether the previous element is valid
+        for j in range(h):
+            if not valid[i, j]:
+                open_run = False
+            elif open_run and keys[i, j] == keys[i, j - 1]:
+                lengths[n - 1] += 1
+            else:
+                out_keys[n] = keys[i, j]
+                starts[n] = i * h + j
+                lengths[n] = 1
+                n += 1
+                open_run = True
+    return out_keys[:n], starts[:n], lengths[:n]
+
+
+@njit(cache=True, nogil=True)
 def table_lookup(
     keys: np.ndarray,
     offsets: np.ndarray,
@@ -491,11 +555,16 @@ def table_lookup(
     check_shift: int,
     low_len: float,
     high_len: float,
+    ahead: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:meth:`reelsense.sounds._tables.TripletTable.lookup` in one compiled pass: for each key
     (uint32 ``[q]``) in order, the postings of its bucket in order whose check byte matches, from
     buckets holding more than ``low_len`` and at most ``high_len`` postings.
-    Returns ``(query_pos, sounds, times)``, int64 each."""
+    Returns ``(query_pos, sounds, times)``, int64 each.
+
+    ``ahead`` > 0: while reading key ``i``'s bucket, ask the processor to fetch key
+    ``i + ahead``'s (a table larger than the caches waits on memory at every key; fetched ahead,
+    those waits overlap). The same hits either way."""
     q = keys.size
     shift = np.uint64(64 - bits)
     # one pass reads each key's bucket bounds (independent random reads, which the processor
@@ -504,6 +573,8 @@ def table_lookup(
     lens = np.zeros(q, dtype=np.int64)
     total = 0
     for i in range(q):
+        if ahead > 0 and i + ahead < q:
+            _prefetch(offsets, (np.uint64(keys[i + ahead]) * golden) >> shift)
         b = (np.uint64(keys[i]) * golden) >> shift
         start = np.int64(offsets[b])
         n = np.int64(offsets[b + np.uint64(1)]) - start
@@ -517,6 +588,9 @@ def table_lookup(
     mask = (np.int64(1) << time_bits) - 1
     k = 0
     for i in range(q):
+        if ahead > 0 and i + ahead < q and lens[i + ahead] > 0:
+            _prefetch(check, starts[i + ahead])
+            _prefetch(postings, starts[i + ahead])
         n = lens[i]
         if n == 0:
             continue

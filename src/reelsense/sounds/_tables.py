@@ -30,6 +30,10 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _CHECK_SHIFT = np.uint64(24)
 #: a bucket array is at least this large and at most this large (log2)
 _MIN_BITS, _MAX_BITS = 8, 30
+#: compiled look-ups fetch the buckets of the key this many keys ahead: in a table larger than the
+#: processor's caches each key waits on memory, and fetched ahead the waits overlap (a table in
+#: cache is as fast either way)
+_PREFETCH_AHEAD = 32
 
 Allocate = Callable[[str, tuple[int, ...], str], np.ndarray]
 """``allocate(name, shape, dtype)`` -> a writable zeroed array (``np.zeros`` or a memory map)."""
@@ -191,6 +195,7 @@ class TripletTable:
             found = _kernels.table_lookup(
                 keys, np.asarray(self.offsets), np.asarray(self.check), np.asarray(self.postings),
                 self.bits, self.time_bits, _GOLDEN, int(_CHECK_SHIFT), low_len, high_len,
+                _PREFETCH_AHEAD,
             )  # fmt: skip
             return Hits(*found)
         h = _hash(keys)

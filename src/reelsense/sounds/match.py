@@ -354,12 +354,16 @@ def probe(
         return Votes(z, z, z.astype(np.float64))
     db = query.delta_bins[:, selected]
     df = query.delta_frames[:, selected]
-    if _kernels.AVAILABLE:  # the same keys in one compiled pass, triplet-major
+    # neighbouring hypotheses often give a triplet the same key (short time differences round
+    # alike): each run of equal keys is looked up once and its hits vote for every hypothesis
+    # of the run. Runs are found along the hypothesis axis of the [p, h] layout.
+    if _kernels.AVAILABLE:  # the same runs in two compiled passes
         kt, vt = _kernels.grid_triplet_keys(
             query.anchor_bins[selected], db, df,
             np.asarray(shifts, dtype=np.float64), np.asarray(scales, dtype=np.float64),
             float(params.hash_band_bins), params.pair_max_bins, params.n_bands, KEY_FRAMES,
         )  # fmt: skip
+        run_keys, starts, run = _kernels.key_runs(kt, vt)
     else:
         keys, valid = triplet_keys(
             query.anchor_bins[selected][None, :] + shifts[:, None],
@@ -368,18 +372,16 @@ def probe(
             params,
         )
         kt, vt = keys.T, valid.T
-    # neighbouring hypotheses often give a triplet the same key (short time differences round
-    # alike): each run of equal keys is looked up once and its hits vote for every hypothesis
-    # of the run. Runs are found along the hypothesis axis of the [p, h] layout.
-    repeat = np.zeros_like(vt)
-    repeat[:, 1:] = (kt[:, 1:] == kt[:, :-1]) & vt[:, 1:] & vt[:, :-1]
-    starts = np.flatnonzero(vt & ~repeat)
+        repeat = np.zeros_like(vt)
+        repeat[:, 1:] = (kt[:, 1:] == kt[:, :-1]) & vt[:, 1:] & vt[:, :-1]
+        starts = np.flatnonzero(vt & ~repeat)
+        last = np.flatnonzero(vt & ~np.c_[repeat[:, 1:], np.zeros((p, 1), dtype=bool)])
+        run = last - starts + 1  # starts and last pair up: both in order, one per run
+        run_keys = kt.ravel()[starts]
     if starts.size == 0:
         z = np.zeros(0, dtype=np.int64)
         return Votes(z, z, z.astype(np.float64))
-    last = np.flatnonzero(vt & ~np.c_[repeat[:, 1:], np.zeros((p, 1), dtype=bool)])
-    run = last - starts + 1  # starts and last pair up: both in order, one per run
-    hits = index.lookup(kt.ravel()[starts], load)
+    hits = index.lookup(run_keys, load)
     if _kernels.AVAILABLE:
         anchors = np.ascontiguousarray(query.anchor_times[selected])
         votes = _kernels.run_votes(
