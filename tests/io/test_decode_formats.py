@@ -151,8 +151,11 @@ def test_no_audio_stream(tmp_path: Path) -> None:
         read_audio(path)
 
 
-def test_audio_only_decode_never_decodes_video(tmp_path: Path) -> None:
-    path = write_video(tmp_path / "clip.mp4", duration_seconds=2.0)
+@pytest.mark.parametrize("ext", ["mp4", "mkv", "webm", "ts"])
+def test_audio_only_decode_never_decodes_video(tmp_path: Path, ext: str) -> None:
+    """An audio-only decode opens the file without decoding pictures and reads no video packet,
+    yet gives the samples and the metadata of a decode that also takes frames."""
+    path = write_video(tmp_path / f"clip.{ext}", duration_seconds=2.0)
     audio_only = decode(path, audio_sample_rate=SR)
     assert audio_only.video_frames_decoded == 0 and audio_only.video_frames_converted == 0
     assert audio_only.frames is None and audio_only.audio_frames_decoded > 0
@@ -160,6 +163,7 @@ def test_audio_only_decode_never_decodes_video(tmp_path: Path) -> None:
     assert both.video_frames_decoded == 48
     assert both.audio is not None and audio_only.audio is not None
     np.testing.assert_array_equal(both.audio.samples, audio_only.audio.samples)
+    assert audio_only.info == both.info == probe(path)
 
 
 @pytest.mark.parametrize("ext", ["mp4", "mov", "mkv", "webm"])

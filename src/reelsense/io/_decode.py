@@ -305,7 +305,7 @@ def decode(
     "VHQ"). Raises DecodeError (MediaLimitError for limits) or ParameterError.
     """
     _check_parameters(audio_sample_rate, start_seconds, duration_seconds, threads, thread_type)
-    media = open_media(path, limits)
+    media = open_media(path, limits, video_pictures=frames is not None)
     try:
         need_duration = frames is not None and frames.strategy == "count" and media.video is not None
         info = media_info(media, scan_if_unknown=need_duration)

@@ -109,13 +109,21 @@ def _first_video_stream(container: av.container.InputContainer) -> av.video.stre
     return None
 
 
-def open_media(path: str | os.PathLike[str], limits: DecodeLimits) -> OpenedMedia:
-    """Check the path, read header rotation, open the container and pick its streams."""
+def open_media(
+    path: str | os.PathLike[str], limits: DecodeLimits, *, video_pictures: bool = True
+) -> OpenedMedia:
+    """Check the path, read header rotation, open the container and pick its streams.
+
+    ``video_pictures`` False: the caller will decode no video, so opening decodes none either
+    (FFmpeg's stream analysis otherwise decodes a few pictures to learn their pixel format and
+    frame delay, about a third of an audio-only read of a short video); the video stream's pixel
+    format is then unknown."""
     path_str = os.fspath(path)
     _check_path(path_str, limits)
     rotation = _read_header_rotation(path_str)
     try:
-        container = av.open(path_str, mode="r")
+        options = None if video_pictures else {"skip_frame": "all"}
+        container = av.open(path_str, mode="r", options=options)
     except av.error.FFmpegError as exc:
         raise _open_error(path_str, exc) from None
     except (UnicodeDecodeError, ValueError) as exc:
