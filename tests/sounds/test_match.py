@@ -372,3 +372,44 @@ def test_alignment_with_a_rejection_is_the_alignment_without_one_unless_rejected
     else:
         both_nan = bool(np.isnan(tested.null_rate) and np.isnan(plain.null_rate))
         assert tested.null_rate == plain.null_rate or both_nan
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+@settings(max_examples=30, deadline=None)
+@given(
+    n_q=st.integers(0, 60),
+    n_ref=st.integers(0, 200),
+    shuffled=st.booleans(),
+    windows_forward=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_pair_search_sweep_finds_what_a_full_scan_finds(
+    n_q: int, n_ref: int, shuffled: bool, windows_forward: bool, seed: int
+) -> None:
+    """The pair search sweeps a cursor through each bin when the reference is in time order and
+    the windows move forward, and scans every bin otherwise: the same pairs either way."""
+    rng = np.random.default_rng(seed)
+    q_times = np.sort(rng.uniform(0.0, 300.0, n_q))
+    q_bins = rng.uniform(0.0, 20.0, n_q)
+    ref_times = np.sort(rng.uniform(0.0, 400.0, n_ref))
+    ref_bins = rng.uniform(0.0, 20.0, n_ref)
+    width = rng.uniform(1.0, 80.0, n_q)
+    t_lo = q_times - width if windows_forward else rng.uniform(0.0, 300.0, n_q)
+    t_hi = t_lo + 2.0 * width
+    shifts = np.array([-1.0, 0.0, 1.5])
+    every = (q_times, 1.0, 0.0, 1.0, 0.0, np.empty(0, dtype=np.int64))
+
+    def pairs(times: np.ndarray, bins: np.ndarray) -> set[tuple[int, int, float, float]]:
+        buckets = _kernels.bucket_peaks(times, bins, 22)
+        kk, qi, ri = _kernels._pairs(q_bins, buckets, shifts, 0.75, t_lo, t_hi, every)
+        return {(int(k), int(q), float(times[r]), float(bins[r])) for k, q, r in zip(kk, qi, ri, strict=True)}
+
+    expected = {
+        (k, i, float(ref_times[j]), float(ref_bins[j]))
+        for k in range(shifts.size)
+        for i in range(n_q)
+        for j in range(n_ref)
+        if abs(ref_bins[j] - (q_bins[i] + shifts[k])) <= 0.75 and t_lo[i] <= ref_times[j] <= t_hi[i]
+    }
+    order = rng.permutation(n_ref) if shuffled else np.arange(n_ref)
+    assert pairs(ref_times[order], ref_bins[order]) == expected
