@@ -88,6 +88,24 @@ def test_tempo_and_pitch_edits_are_recovered(library: Library, time_scale: float
     assert m.offset_seconds == pytest.approx(10.0, abs=0.15)
 
 
+@pytest.mark.parametrize("exit_score", [0.0, 0.5, C.threshold])
+def test_an_exit_score_under_the_threshold_still_finds_an_edited_use(
+    library: Library, exit_score: float
+) -> None:
+    """The search stops at a certain match: at the exit score or the threshold, whichever is
+    higher (a candidate under the threshold may have been rejected on a lower bound of its chance
+    level, its score then only an upper bound). A low exit score still finds a sped-up use."""
+    full = render(library[1][2], DUR, SR)
+    clip = full[int(6.0 * SR) : int((6.0 + 8.0 * 1.25) * SR)]
+    x = soxr.resample(clip, SR * 1.25, SR).astype(np.float32)
+    expected = _match(library, x)[0]
+    assert expected.sound_id == "c" and expected.speed == pytest.approx(1.25, rel=0.02)
+    found = _match(library, x, MatchConfig(exit_score=exit_score))
+    assert found and found[0].sound_id == "c"
+    assert found[0].speed == pytest.approx(1.25, rel=0.02)
+    assert found[0].score >= C.threshold
+
+
 def test_a_combined_tempo_and_pitch_edit_is_found_on_the_composite_plane(library: Library) -> None:
     # a copy sped up 1.2x in tempo *and* raised 4 semitones: a time scale and a pitch shift
     # together, which no family of the grid holds; the composite plane does

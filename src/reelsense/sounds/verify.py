@@ -136,10 +136,12 @@ def align(
     the best one, all within ``null_window_seconds`` and a spread of the rest of the
     reference; the larger of the two means (a dense passage raises the chance level locally).
 
-    ``reject(matched, local_rate)``, when given, is asked once the count within
-    ``null_window_seconds`` is known; when it says True the rest of the reference is not counted
-    and the alignment comes back with that local rate (a lower bound of the full chance level, so
-    any score computed from it is an upper bound).
+    ``reject(matched, rate)``, when given (it must say True for every higher rate once it says
+    True for one), is asked with lower bounds of the chance level within ``null_window_seconds``
+    as it is counted (:func:`_local_rate`): 0, the count at a third of those offsets over all of
+    them, then their mean. When it says True the rest is not counted and the alignment comes
+    back with that rate (a lower bound of the full chance level, so any score computed from it
+    is an upper bound).
     """
     nq = len(query)
     none = Alignment(0, math.nan, cand.scale, cand.shift_bins, cand.offset_frames, 0.0, 0.0)
