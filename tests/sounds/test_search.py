@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -95,6 +97,30 @@ def test_lookup_fetching_ahead_finds_what_it_finds_without(
     fetched = _kernels.table_lookup(*args, *rest, ahead)
     for a, b in zip(plain, fetched, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+_LOOKUP_AS_PYTHON = """
+import numpy as np
+from reelsense.sounds import _kernels
+from reelsense.sounds._tables import TripletTable
+keys = np.array([5, 9, 5, 77], dtype=np.uint32)
+table = TripletTable.build(lambda: iter([(keys, np.array([0, 1, 2, 3]), np.array([10, 20, 30, 40]))]),
+                           max_postings=4, n_sounds=4, max_frames=40)
+probe = np.r_[np.array([5, 77], dtype=np.uint32), np.arange(1000, 1100, dtype=np.uint32)]  # > 32 keys
+hits = table.lookup(probe)
+print(_kernels.AVAILABLE, sorted(zip(hits.query_pos.tolist(), hits.sounds.tolist(), hits.times.tolist())))
+"""
+
+
+def test_lookup_runs_with_numbas_jit_disabled() -> None:
+    """``NUMBA_DISABLE_JIT=1`` (numba's debugging switch) runs the kernels as Python: the
+    look-up's prefetch hint, an intrinsic that only compiled code can call, is then skipped."""
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1", "REELSENSE_NUMBA": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", _LOOKUP_AS_PYTHON], env=env, capture_output=True, text=True, check=True
+    ).stdout.split(maxsplit=1)
+    assert out[0] == str(_kernels.AVAILABLE)
+    assert out[1].strip() == "[(0, 0, 10), (0, 2, 30), (1, 3, 40)]"  # keys 1000-1099 are absent
 
 
 def test_packed_postings_widen_when_needed() -> None:

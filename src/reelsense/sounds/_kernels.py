@@ -51,6 +51,7 @@ try:
     if os.environ.get("REELSENSE_NUMBA", "1") == "0":
         raise ImportError("disabled by REELSENSE_NUMBA=0")
     from llvmlite import ir
+    from numba import config as numba_config
     from numba import njit, types
     from numba.core import cgutils
     from numba.extending import intrinsic
@@ -66,12 +67,12 @@ except ImportError:  # pragma: no cover - exercised with REELSENSE_NUMBA=0
         return wrap
 
 
-def _no_prefetch(array: np.ndarray, index: Any) -> None:  # pragma: no cover - numba absent
-    """Nothing without numba (the numpy look-up reads in bulk)."""
+def _no_prefetch(array: np.ndarray, index: Any) -> None:
+    """Nothing: the kernels run as Python (numba's ``NUMBA_DISABLE_JIT=1``) or not at all."""
 
 
 _prefetch: Callable[[np.ndarray, Any], None] = _no_prefetch
-if AVAILABLE:
+if AVAILABLE and not getattr(numba_config, "DISABLE_JIT", False):  # an intrinsic cannot run as Python
 
     @intrinsic
     def _prefetch_hint(typingctx, array, index):  # type: ignore[no-untyped-def]
