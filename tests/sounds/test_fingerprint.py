@@ -19,6 +19,7 @@ from reelsense.sounds.fingerprint import (
     peak_pairs,
     peak_triplets,
     peaks_of,
+    pick_peaks,
     reference_keys,
     triplet_keys,
 )
@@ -233,3 +234,56 @@ def test_compiled_spectrogram_equals_the_numpy_path(
         _kernels.AVAILABLE = True
     assert compiled.shape == reference.shape
     np.testing.assert_array_equal(compiled, reference)  # the same operations in the same order
+
+
+def _both_paths_pick(spec: np.ndarray, peaks_per_second: float) -> tuple[object, object]:
+    compiled = pick_peaks(spec, P, peaks_per_second)
+    _kernels.AVAILABLE = False
+    try:
+        reference = pick_peaks(spec, P, peaks_per_second)
+    finally:
+        _kernels.AVAILABLE = True
+    return compiled, reference
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    n_frames=st.integers(3, 90),
+    n_bins=st.integers(3, 40),
+    levels=st.sampled_from([0, 4, 64]),
+    peaks_per_second=st.sampled_from([3.0, 48.0, 400.0]),
+)
+def test_compiled_peak_picking_equals_the_numpy_path(
+    seed: int, n_frames: int, n_bins: int, levels: int, peaks_per_second: float
+) -> None:
+    """The compiled local maxima give the same peaks as the numpy path, ties and plateaus
+    (few quantised levels), maps narrower than the neighbourhood and a 60 dB floor included."""
+    rng = np.random.default_rng(seed)
+    spec = rng.normal(0.0, 20.0, (n_frames, n_bins))
+    if levels:
+        spec = np.round(spec * levels / 80.0) * (80.0 / levels)
+    spec[rng.random(spec.shape) < 0.1] -= 90.0  # cells under the floor
+    compiled, reference = _both_paths_pick(spec.astype(np.float32), peaks_per_second)
+    for field in ("times", "bins", "strength"):
+        np.testing.assert_array_equal(getattr(compiled, field), getattr(reference, field))
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_peak_picking_of_a_non_finite_map_equals_the_numpy_path(bad: float) -> None:
+    spec = np.random.default_rng(5).normal(0.0, 20.0, (60, 30)).astype(np.float32)
+    spec[20, 10] = bad
+    compiled, reference = _both_paths_pick(spec, 48.0)
+    for field in ("times", "bins", "strength"):
+        np.testing.assert_array_equal(getattr(compiled, field), getattr(reference, field))
+
+
+def test_peak_picking_on_real_spectrograms_matches_both_paths() -> None:
+    x = render(make_notes(4, 6.0), 6.0, SR)
+    spec = log_spectrogram(x, SR, P)
+    compiled, reference = _both_paths_pick(spec, P.query_peaks_per_second)
+    assert len(compiled) > 50
+    for field in ("times", "bins", "strength"):
+        np.testing.assert_array_equal(getattr(compiled, field), getattr(reference, field))
