@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
 import pytest
 import soxr
@@ -26,6 +29,7 @@ from reelsense.sounds.fingerprint import (
 
 P = FingerprintParams()
 SR = 11025
+T = TypeVar("T")
 
 
 def _tone(freq: float, seconds: float = 2.0, sr: int = SR) -> np.ndarray:
@@ -212,6 +216,16 @@ def test_bad_parameters_raise() -> None:
         log_spectrogram(np.zeros((2, 100), np.float32), SR, P)
 
 
+def _numpy_path(fn: Callable[..., T], *args: object) -> T:
+    """``fn(*args)`` with the compiled kernels switched off."""
+    available = _kernels.AVAILABLE
+    _kernels.AVAILABLE = False
+    try:
+        return fn(*args)
+    finally:
+        _kernels.AVAILABLE = available
+
+
 @pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
 @settings(max_examples=12, deadline=None)
 @given(
@@ -227,23 +241,13 @@ def test_compiled_spectrogram_equals_the_numpy_path(
     samples = (level * rng.standard_normal(int(seconds * rate))).astype(np.float32)
     params = FingerprintParams()
     compiled = log_spectrogram(samples, rate, params)
-    _kernels.AVAILABLE = False
-    try:
-        reference = log_spectrogram(samples, rate, params)
-    finally:
-        _kernels.AVAILABLE = True
+    reference = _numpy_path(log_spectrogram, samples, rate, params)
     assert compiled.shape == reference.shape
     np.testing.assert_array_equal(compiled, reference)  # the same operations in the same order
 
 
 def _both_paths_pick(spec: np.ndarray, peaks_per_second: float) -> tuple[object, object]:
-    compiled = pick_peaks(spec, P, peaks_per_second)
-    _kernels.AVAILABLE = False
-    try:
-        reference = pick_peaks(spec, P, peaks_per_second)
-    finally:
-        _kernels.AVAILABLE = True
-    return compiled, reference
+    return pick_peaks(spec, P, peaks_per_second), _numpy_path(pick_peaks, spec, P, peaks_per_second)
 
 
 @pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
