@@ -17,6 +17,7 @@ from reelsense.sounds import _kernels
 from reelsense.sounds.fingerprint import (
     KEY_FRAMES,
     FingerprintParams,
+    Peaks,
     fingerprint,
     log_spectrogram,
     peak_pairs,
@@ -291,3 +292,33 @@ def test_peak_picking_on_real_spectrograms_matches_both_paths() -> None:
     assert len(compiled) > 50
     for field in ("times", "bins", "strength"):
         np.testing.assert_array_equal(getattr(compiled, field), getattr(reference, field))
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    n=st.integers(0, 300),
+    fan_out=st.integers(2, 8),
+    density=st.sampled_from([0.2, 2.0, 20.0]),
+    sort_times=st.booleans(),
+)
+def test_compiled_triplets_equal_the_numpy_path(
+    seed: int, n: int, fan_out: int, density: float, sort_times: bool
+) -> None:
+    """The same triplets in the same order (the query's triplet order depends on it), dense and
+    sparse peaks, fan-outs that fill and that do not, and peaks out of time order."""
+    rng = np.random.default_rng(seed)
+    times = np.round(rng.uniform(0, n / density, n) * 2) / 2  # ties on whole and half frames
+    if sort_times:
+        times = np.sort(times)
+    peaks = Peaks(
+        times.astype(np.float32),
+        rng.uniform(0, P.n_bins, n).astype(np.float32),
+        rng.uniform(3, 30, n).astype(np.float32),
+    )
+    compiled = peak_triplets(peaks, P, fan_out)
+    reference = _numpy_path(peak_triplets, peaks, P, fan_out)
+    for got, want in zip(compiled, reference, strict=True):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)

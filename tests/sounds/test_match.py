@@ -7,10 +7,12 @@ import pytest
 import soxr
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from music import make_notes, render
 from reelsense.errors import ParameterError
 from reelsense.sounds import _kernels
+from reelsense.sounds import match as match_module
 from reelsense.sounds._tables import SearchIndex
 from reelsense.sounds.fingerprint import FingerprintParams, peaks_of
 from reelsense.sounds.match import (
@@ -431,3 +433,18 @@ def test_pair_search_sweep_finds_what_a_full_scan_finds(
     }
     order = rng.permutation(n_ref) if shuffled else np.arange(n_ref)
     assert pairs(ref_times[order], ref_bins[order]) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=hnp.arrays(
+        np.float32,
+        st.integers(0, 400),
+        elements=st.sampled_from([0.0, -0.0, 1.5, -1.5, 3.25, 1e-30, -1e-30, 7e30, np.inf, -np.inf, np.nan])
+        | st.floats(-100, 100, width=32),
+    )
+)
+def test_triplet_order_is_a_stable_argsort(values: np.ndarray) -> None:
+    """The query's triplet order (a sort of integer keys) is numpy's stable argsort, with ties,
+    signed zeros, infinities and NaN."""
+    np.testing.assert_array_equal(match_module._stable_order(values), np.argsort(values, kind="stable"))

@@ -42,6 +42,7 @@ __all__ = [
     "mark_hypotheses",
     "nonzero_of",
     "null_counts",
+    "peak_triplets",
     "run_votes",
     "table_lookup",
     "top_rows",
@@ -842,3 +843,48 @@ def local_peaks(
                 out_b[k] = b
                 k += 1
     return out_t[:k].copy(), out_b[:k].copy()
+
+
+@njit(cache=True, nogil=True)
+def peak_triplets(
+    times: np.ndarray,
+    bins: np.ndarray,
+    min_frames: float,
+    max_frames: float,
+    max_bins: float,
+    fan_out: int,
+    look: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The triplets of :func:`reelsense.sounds.fingerprint.peak_triplets` in its order: each
+    anchor ``i`` takes the first ``fan_out`` of peaks ``i + 1 .. i + look`` whose time difference
+    lies in ``[min_frames, max_frames]`` and frequency difference within ``max_bins``; triplets
+    pair its ``m``-th and ``(m + d)``-th targets, ``d = 1 .. fan_out - 1`` outermost, then anchors,
+    then ``m``. Returns ``(anchors, first targets, second targets)``, int64 each."""
+    n = times.size
+    targets = np.empty((n, fan_out), dtype=np.int64)
+    count = np.zeros(n, dtype=np.int64)
+    total = 0
+    for i in range(n):
+        c = 0
+        for j in range(i + 1, min(n, i + look + 1)):
+            dt = times[j] - times[i]
+            df = bins[j] - bins[i]
+            if dt >= min_frames and dt <= max_frames and abs(df) <= max_bins:
+                targets[i, c] = j
+                c += 1
+                if c == fan_out:
+                    break
+        count[i] = c
+        total += c * (c - 1) // 2
+    a = np.empty(total, dtype=np.int64)
+    b = np.empty(total, dtype=np.int64)
+    t = np.empty(total, dtype=np.int64)
+    k = 0
+    for d in range(1, fan_out):
+        for i in range(n):
+            for m in range(count[i] - d):
+                a[k] = i
+                b[k] = targets[i, m]
+                t[k] = targets[i, m + d]
+                k += 1
+    return a, b, t

@@ -366,6 +366,11 @@ def pick_peaks(spectrogram_db: np.ndarray, params: FingerprintParams, peaks_per_
     return Peaks(ft[order], fb[order], v[order].astype(np.float32))
 
 
+def _look(n_peaks: int, fan_out: int) -> int:
+    """How many later peaks an anchor looks at for its targets."""
+    return min(n_peaks - 1, max(4 * fan_out, 48))
+
+
 def peak_pairs(peaks: Peaks, params: FingerprintParams, fan_out: int) -> tuple[np.ndarray, np.ndarray]:
     """Anchor/target index pairs ``([p], [p])``: each anchor pairs with its ``fan_out``
     nearest later peaks inside the target zone (``pair_min_frames..pair_max_frames``
@@ -374,7 +379,7 @@ def peak_pairs(peaks: Peaks, params: FingerprintParams, fan_out: int) -> tuple[n
     if n < 2 or fan_out < 1:
         z = np.zeros(0, dtype=np.int64)
         return z, z
-    look = min(n - 1, max(4 * fan_out, 48))
+    look = _look(n, fan_out)
     i = np.arange(n)[:, None]
     j = i + np.arange(1, look + 1)[None, :]
     inside = j < n
@@ -398,6 +403,12 @@ def peak_triplets(
     """Anchor/target/target index triples ``([m], [m], [m])``: every two of the ``fan_out``
     targets of each anchor (see :func:`peak_pairs`), the earlier target first
     (``fan_out * (fan_out - 1) / 2`` triplets per anchor at most)."""
+    n = len(peaks)
+    if _kernels.AVAILABLE and n >= 2 and fan_out >= 2:  # the same triplets in one compiled pass
+        return _kernels.peak_triplets(
+            peaks.times, peaks.bins, float(params.pair_min_frames), float(params.pair_max_frames),
+            float(params.pair_max_bins), fan_out, _look(n, fan_out),
+        )  # fmt: skip
     a, t = peak_pairs(peaks, params, fan_out)  # grouped by anchor, targets in time order
     idx = np.arange(a.size)
     first, second = [], []

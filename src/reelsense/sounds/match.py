@@ -302,6 +302,20 @@ def prepare_query(
     return prepare_query_from_peaks(peaks, duration, params, config)
 
 
+def _stable_order(values: np.ndarray) -> np.ndarray:
+    """``np.argsort(values, kind="stable")`` (int64): for float32 values without NaN, one sort of
+    unique 64-bit integers (the value's bits turned to sort as unsigned integers do, then its
+    position), which numpy sorts several times faster than a stable sort of the floats."""
+    if values.dtype != np.float32 or np.isnan(values).any():
+        return np.argsort(values, kind="stable").astype(np.int64)
+    bits = (values + np.float32(0.0)).view(np.uint32).astype(np.uint64)  # -0.0 becomes 0.0
+    bits = np.where(bits >= 1 << 31, bits ^ np.uint64(0xFFFFFFFF), bits | np.uint64(1 << 31))
+    keys: np.ndarray = (bits << np.uint64(32)) | np.arange(values.size, dtype=np.uint64)
+    keys.sort()
+    order: np.ndarray = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    return order
+
+
 def prepare_query_from_peaks(
     peaks: Peaks, duration_seconds: float, params: FingerprintParams, config: MatchConfig
 ) -> QueryPrint:
@@ -309,14 +323,14 @@ def prepare_query_from_peaks(
     (for a caller that also needs other peaks of the same spectrogram)."""
     a, b, c = peak_triplets(peaks, query_zone(params, config), params.query_fan_out)
     t, f, w = peaks.times, peaks.bins, peaks.strength
-    order = np.argsort(-(w[a] + w[b] + w[c]), kind="stable")
+    order = _stable_order(-(w[a] + w[b] + w[c]))
     return QueryPrint(
         peaks=peaks,
         anchor_times=t[a],
         anchor_bins=f[a],
         delta_bins=np.stack([f[b] - f[a], f[c] - f[a]]),
         delta_frames=np.stack([t[b] - t[a], t[c] - t[a]]),
-        order=order.astype(np.int64),
+        order=order,
         duration_seconds=duration_seconds,
     )
 
