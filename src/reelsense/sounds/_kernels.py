@@ -785,18 +785,40 @@ def band_powers(
     filterbank ``w`` in CSC form (``col_starts`` ``[n_bands + 1]``, rows ascending within a band).
 
     float32 throughout, each band summed in ascending FFT bin from 0: the operations and order of
-    ``(re * re + im * im) @ w`` with scipy's sparse product, so the same values. ``power`` is a
-    float32 scratch ``[>= n_used]``."""
+    ``(re * re + im * im) @ w`` with scipy's sparse product, so the same values. Four frames go
+    together: their four sums of one band are independent chains of additions that the processor
+    overlaps (one band's sum alone waits on each addition). ``power`` is a float32 scratch
+    ``[4, >= n_used]``."""
     n_bands = out.shape[1]
-    for f in range(spec.shape[0]):
-        for j in range(n_used):
-            c = spec[f, j]
-            power[j] = np.float32(np.float32(c.real * c.real) + np.float32(c.imag * c.imag))
+    n_frames = spec.shape[0]
+    for f0 in range(0, n_frames, 4):
+        m = min(4, n_frames - f0)
+        for k in range(4):
+            if k < m:
+                for j in range(n_used):
+                    c = spec[f0 + k, j]
+                    power[k, j] = np.float32(np.float32(c.real * c.real) + np.float32(c.imag * c.imag))
+            else:  # past the last frame: sums computed and dropped
+                power[k, :n_used] = np.float32(0.0)
         for b in range(n_bands):
-            acc = np.float32(0.0)
+            a0 = np.float32(0.0)
+            a1 = np.float32(0.0)
+            a2 = np.float32(0.0)
+            a3 = np.float32(0.0)
             for q in range(col_starts[b], col_starts[b + 1]):
-                acc = np.float32(acc + np.float32(col_weights[q] * power[col_rows[q]]))
-            out[f, b] = acc
+                w = col_weights[q]
+                r = col_rows[q]
+                a0 = np.float32(a0 + np.float32(w * power[0, r]))
+                a1 = np.float32(a1 + np.float32(w * power[1, r]))
+                a2 = np.float32(a2 + np.float32(w * power[2, r]))
+                a3 = np.float32(a3 + np.float32(w * power[3, r]))
+            out[f0, b] = a0
+            if m > 1:
+                out[f0 + 1, b] = a1
+            if m > 2:
+                out[f0 + 2, b] = a2
+            if m > 3:
+                out[f0 + 3, b] = a3
 
 
 @njit(cache=True, nogil=True)

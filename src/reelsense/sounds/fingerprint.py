@@ -273,7 +273,7 @@ def log_spectrogram(samples: np.ndarray, sample_rate: int, params: FingerprintPa
     if _kernels.AVAILABLE:  # the same values, without the temporaries of the numpy path below
         col_starts, col_rows, col_weights = _band_columns(params)
         buffer = np.empty((min(chunk, n_frames), n_fft), dtype=np.float32)
-        power = np.empty(used, dtype=np.float32)
+        power = np.empty((4, used), dtype=np.float32)  # band_powers' scratch
         for s in range(0, n_frames, chunk):
             n = min(chunk, n_frames - s)
             _kernels.window_frames(x, s, n, hop, window, buffer)
