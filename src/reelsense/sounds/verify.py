@@ -8,6 +8,7 @@ Used by :func:`reelsense.sounds.match.match_query`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,6 +112,31 @@ def _smooth(hist: np.ndarray, steps: int) -> np.ndarray:
 
 
 _TOP_CELLS = 12
+
+
+@functools.lru_cache(maxsize=16)
+def _grid_steps(
+    scale_step: float, scale_steps: int, shift_step: float, shift_steps: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The scale factors and shift offsets of the local grid (float64, read-only)."""
+    scales = np.exp(np.linspace(-scale_step, scale_step, scale_steps))
+    half = shift_step + 0.5
+    shifts = np.linspace(-half, half, shift_steps)
+    scales.flags.writeable = False
+    shifts.flags.writeable = False
+    return scales, shifts
+
+
+def _local_grid(cand: Candidate, config: MatchConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The verification's grid around a candidate: ``align_scale_steps`` scales spanning one
+    ``scale_step`` on either side of its scale, ``align_shift_steps`` shifts spanning
+    ``shift_step_bins + 0.5`` bins on either side of its shift (float64 each)."""
+    scales, shifts = _grid_steps(
+        config.scale_step, config.align_scale_steps, config.shift_step_bins, config.align_shift_steps
+    )
+    return cand.scale * scales, cand.shift_bins + shifts
+
+
 _NULL_FAR_OFFSETS = 300  # offsets sampled away from the null window
 
 
@@ -153,9 +179,7 @@ def align(
     tol = config.align_tol_steps
     half = res * (tol + 0.5)
     cap = (config.align_cap_per_bin, config.align_cap_per_frame)
-    s_grid = cand.scale * np.exp(np.linspace(-config.scale_step, config.scale_step, config.align_scale_steps))
-    k_half = config.shift_step_bins + 0.5
-    k_grid = cand.shift_bins + np.linspace(-k_half, k_half, config.align_shift_steps)
+    s_grid, k_grid = _local_grid(cand, config)
     q_len = float(query.times.max())
     q_bin = np.maximum(np.rint(query.bins), 0).astype(np.int64)
     q_frame = np.maximum(np.rint(query.times), 0).astype(np.int64)
@@ -247,15 +271,15 @@ def _align_compiled(
     res = config.align_step_frames
     tol = config.align_tol_steps
     half = res * (tol + 0.5)
-    s_grid = cand.scale * np.exp(np.linspace(-config.scale_step, config.scale_step, config.align_scale_steps))
-    k_half = config.shift_step_bins + 0.5
-    k_grid = cand.shift_bins + np.linspace(-k_half, k_half, config.align_shift_steps)
+    s_grid, k_grid = _local_grid(cand, config)
     qt = np.ascontiguousarray(query.times, dtype=np.float64)
     qb = np.ascontiguousarray(query.bins, dtype=np.float64)
     q_len = float(qt.max())
     q_bin = np.maximum(np.rint(qb), 0).astype(np.int64)
     q_frame = np.maximum(np.rint(qt), 0).astype(np.int64)
-    n_bins = int(max(q_bin.max(), float(np.max(ref_bins)) if ref_bins.size else 0.0)) + 2
+    rt = np.ascontiguousarray(ref_times, dtype=np.float64)
+    rb = np.ascontiguousarray(ref_bins, dtype=np.float64)
+    n_bins = int(max(q_bin.max(), float(rb.max()))) + 2  # rb is not empty (align's test)
     reach = 2.0 * config.offset_bin_frames + config.scale_step * cand.scale * q_len + 2.0
     o_lo, o_hi = cand.offset_frames - reach, cand.offset_frames + reach
     lo = int(np.searchsorted(ref_times, o_lo - 1.0, side="left"))
@@ -263,8 +287,6 @@ def _align_compiled(
     o_min = int(np.floor(o_lo / res)) - tol
     n_o = int(np.ceil((o_hi - o_lo) / res)) + 2 * tol + 2
     cap_bin, cap_frame = config.align_cap_per_bin, config.align_cap_per_frame
-    rt = np.ascontiguousarray(ref_times, dtype=np.float64)
-    rb = np.ascontiguousarray(ref_bins, dtype=np.float64)
     matched, scale, shift, offset, t0, t1, found = _kernels.local_search(
         qt, qb, q_bin, q_frame, rt[lo:hi], rb[lo:hi], n_bins, s_grid, k_grid,
         config.align_tol_bins, res, tol, o_min, n_o, cap_bin, cap_frame, _TOP_CELLS,
