@@ -249,11 +249,21 @@ def _capped(
     cap_frame: int,
 ) -> np.ndarray:
     """Per group, the smaller of (coincidences counted at most ``cap_bin`` per query bin) and (at most
-    ``cap_frame`` per query frame); as :func:`reelsense.sounds.verify._capped_counts`."""
+    ``cap_frame`` per query frame), ``groups`` in ``[0, n_groups)``; as
+    :func:`reelsense.sounds.verify._capped_counts`."""
     out = np.zeros(n_groups, dtype=np.int64)
     if groups.size == 0:
         return out
-    order = np.argsort(groups, kind="mergesort")
+    # the pairs by group (a counting sort: groups lie in [0, n_groups)), in order within a group
+    first = np.zeros(n_groups + 1, dtype=np.int64)
+    for i in range(groups.size):
+        first[groups[i] + 1] += 1
+    for g in range(n_groups):
+        first[g + 1] += first[g]
+    order = np.empty(groups.size, dtype=np.int64)
+    for i in range(groups.size):
+        order[first[groups[i]]] = i
+        first[groups[i]] += 1
     cb = np.zeros(width_bin, dtype=np.int64)
     cf = np.zeros(width_frame, dtype=np.int64)
     start = 0
