@@ -422,6 +422,8 @@ def test_pair_search_sweep_finds_what_a_full_scan_finds(
     def pairs(times: np.ndarray, bins: np.ndarray) -> set[tuple[int, int, float, float]]:
         buckets = _kernels.bucket_peaks(times, bins, 22)
         kk, qi, ri = _kernels._pairs(q_bins, buckets, shifts, 0.75, t_lo, t_hi, every)
+        by_shift = np.lexsort((qi, kk))  # shift by shift, then by query peak
+        assert np.array_equal(kk, kk[by_shift]) and np.array_equal(qi, qi[by_shift])
         return {(int(k), int(q), float(times[r]), float(bins[r])) for k, q, r in zip(kk, qi, ri, strict=True)}
 
     expected = {

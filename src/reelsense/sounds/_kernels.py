@@ -156,50 +156,64 @@ def _pairs_into(
     qq: np.ndarray,
     rr: np.ndarray,
 ) -> int:
-    """The pairs of :func:`_pairs`: their number, the first ones written into ``kk``, ``qq``,
-    ``rr`` (as many as they hold)."""
+    """The pairs of :func:`_pairs`, by query peak, then bucket, then reference peak, then shift:
+    their number, the first ones written into ``kk``, ``qq``, ``rr`` (as many as they hold).
+
+    Each query peak visits the buckets its shifts reach once: a reference peak found in its
+    time window is tested against every shift whose buckets hold it (the shifts of the local
+    search are closer together than the tolerance, so most buckets serve several)."""
     order, starts, ref_times, ref_bins, in_time_order = buckets
     q_times, scale, first, step, half, compact = kept
     n_c = compact.size
     n_bins = starts.size - 1
+    n_k = shifts.size
     # a sweep when the windows move forward and the reference is in time order (a bucket then is
     # too): each bucket keeps a cursor past the peaks before every later window, and a window's
-    # scan stops at its first later peak. The same pairs in the same order as a full scan.
+    # scan stops at its first later peak. The same pairs as a full scan.
     sweep = in_time_order
     for i in range(1, t_lo.size):
         if not t_lo[i] >= t_lo[i - 1]:
             sweep = False
-    cursor = np.empty(n_bins, dtype=np.int64)
+    cursor = starts[:-1].copy()
+    target = np.empty(n_k)
+    k_lo = np.empty(n_k, dtype=np.int64)
+    k_hi = np.empty(n_k, dtype=np.int64)
     n = 0
-    for k in range(shifts.size):
-        cursor[:] = starts[:-1]
-        for i in range(q_bins.size):
-            target = q_bins[i] + shifts[k]
-            b_lo = max(int(np.floor(target - tol_bins)), 0)
-            b_hi = min(int(np.floor(target + tol_bins)), n_bins - 1)
-            sq = scale * q_times[i] if n_c else 0.0
-            for b in range(b_lo, b_hi + 1):
-                first_p = starts[b]
-                if sweep:
-                    first_p = cursor[b]
-                    while first_p < starts[b + 1] and ref_times[first_p] < t_lo[i]:
-                        first_p += 1
-                    cursor[b] = first_p
-                for p in range(first_p, starts[b + 1]):
-                    if sweep and ref_times[p] > t_hi[i]:
-                        break
-                    if not (abs(ref_bins[p] - target) <= tol_bins and t_lo[i] <= ref_times[p] <= t_hi[i]):
+    for i in range(q_bins.size):
+        u_lo = n_bins  # the buckets of every shift: [u_lo, u_hi]
+        u_hi = -1
+        for k in range(n_k):
+            target[k] = q_bins[i] + shifts[k]
+            k_lo[k] = max(int(np.floor(target[k] - tol_bins)), 0)
+            k_hi[k] = min(int(np.floor(target[k] + tol_bins)), n_bins - 1)
+            if k_lo[k] <= k_hi[k]:
+                u_lo = min(u_lo, k_lo[k])
+                u_hi = max(u_hi, k_hi[k])
+        sq = scale * q_times[i] if n_c else 0.0
+        for b in range(u_lo, u_hi + 1):
+            first_p = starts[b]
+            if sweep:
+                first_p = cursor[b]
+                while first_p < starts[b + 1] and ref_times[first_p] < t_lo[i]:
+                    first_p += 1
+                cursor[b] = first_p
+            for p in range(first_p, starts[b + 1]):
+                if sweep and ref_times[p] > t_hi[i]:
+                    break
+                if not t_lo[i] <= ref_times[p] <= t_hi[i]:
+                    continue
+                if n_c:  # only pairs at the offsets asked for
+                    u = ref_times[p] - sq
+                    c = int(np.rint((u - first) / step))
+                    if c < 0 or c >= n_c or compact[c] < 0 or abs(u - first - c * step) > half:
                         continue
-                    if n_c:  # only pairs at the offsets asked for
-                        u = ref_times[p] - sq
-                        c = int(np.rint((u - first) / step))
-                        if c < 0 or c >= n_c or compact[c] < 0 or abs(u - first - c * step) > half:
-                            continue
-                    if n < kk.size:
-                        kk[n] = k
-                        qq[n] = i
-                        rr[n] = order[p]
-                    n += 1
+                for k in range(n_k):
+                    if k_lo[k] <= b <= k_hi[k] and abs(ref_bins[p] - target[k]) <= tol_bins:
+                        if n < kk.size:
+                            kk[n] = k
+                            qq[n] = i
+                            rr[n] = order[p]
+                        n += 1
     return n
 
 
@@ -214,18 +228,19 @@ def _pairs(
     kept: tuple[np.ndarray, float, float, float, float, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every (shift index, query peak ``i``, reference peak) with ``|ref_bin - (q_bin + shift)| <= tol``
-    and the reference time in ``[t_lo[i], t_hi[i]]`` (the reference peaks as :func:`bucket_peaks`
-    gives them; pairs name them by their index in the reference). With ``kept = (q_times, scale, first,
-    step, half, compact)`` and a non-empty ``compact``, only the pairs whose offset
-    ``ref_time - scale * q_time`` lies within ``half`` of some ``first + c * step`` with
-    ``compact[c] >= 0`` (an empty ``compact``: every pair).
+    (the reference peak's bucket within the shifted tolerance's) and the reference time in
+    ``[t_lo[i], t_hi[i]]`` (the reference peaks as :func:`bucket_peaks` gives them; pairs name them
+    by their index in the reference), shift by shift, then by query peak, bucket and reference
+    peak. With ``kept = (q_times, scale, first, step, half, compact)`` and a non-empty
+    ``compact``, only the pairs whose offset ``ref_time - scale * q_time`` lies within ``half`` of
+    some ``first + c * step`` with ``compact[c] >= 0`` (an empty ``compact``: every pair).
 
     Written into arrays of a likely size and, when they were too small, again into arrays of the
     exact size: growing arrays inside the loop makes numba count references on every access,
     several times slower. The likely size is 2 pairs per query peak and shift, and 16 when only
     some offsets are kept (the chance level's counts; on the dev set a median of 6.5 pairs per
     query peak over a whole reference, 12 at the 99th percentile, and 1 to 5 near the match), so
-    that a second pass is rare."""
+    that a second pass is rare. Found by query peak, they are put in shift order at the end."""
     size = (16 if kept[5].size else 2) * q_bins.size * shifts.size
     while True:
         kk = np.empty(size, dtype=np.int64)
@@ -233,8 +248,25 @@ def _pairs(
         rr = np.empty(size, dtype=np.int64)
         n = _pairs_into(q_bins, buckets, shifts, tol_bins, t_lo, t_hi, kept, kk, qq, rr)
         if n <= size:
-            return kk[:n], qq[:n], rr[:n]
+            break
         size = n
+    if shifts.size == 1:
+        return kk[:n], qq[:n], rr[:n]
+    at = np.zeros(shifts.size + 1, dtype=np.int64)  # a counting sort by shift, stable
+    for p in range(n):
+        at[kk[p] + 1] += 1
+    for k in range(shifts.size):
+        at[k + 1] += at[k]
+    k_out = np.empty(n, dtype=np.int64)
+    q_out = np.empty(n, dtype=np.int64)
+    r_out = np.empty(n, dtype=np.int64)
+    for p in range(n):
+        d = at[kk[p]]
+        k_out[d] = kk[p]
+        q_out[d] = qq[p]
+        r_out[d] = rr[p]
+        at[kk[p]] += 1
+    return k_out, q_out, r_out
 
 
 @njit(cache=True, nogil=True)
