@@ -1,7 +1,8 @@
 """Compiled inner loops of the verification (:func:`reelsense.sounds.verify.align`), of the
 query's triplet keys, hash look-ups and votes (:func:`reelsense.sounds.match.probe`), of the
-spectrogram's framing and band powers (:func:`reelsense.sounds.fingerprint.log_spectrogram`) and of
-the local maxima of peak picking (:func:`reelsense.sounds.fingerprint.pick_peaks`), with numba.
+spectrogram's framing and band powers (:func:`reelsense.sounds.fingerprint.log_spectrogram`), of
+the local maxima of peak picking (:func:`reelsense.sounds.fingerprint.pick_peaks`) and of the peak
+triplets (:func:`reelsense.sounds.fingerprint.peak_triplets`), with numba.
 
 Verifying a candidate is many small steps over a few thousand peak pairs; in numpy each step is a
 call whose overhead outweighs its work (about 2.5 ms per candidate, 25 candidates for a query that
