@@ -322,3 +322,18 @@ def test_compiled_triplets_equal_the_numpy_path(
     for got, want in zip(compiled, reference, strict=True):
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
+
+
+def test_triplets_of_fewer_pairs_than_the_fan_out() -> None:
+    """Three peaks give at most three pairs: a fan-out of 5 must not ask for pairs 4 apart (the
+    numpy path once sliced with a negative stop there and raised)."""
+    peaks = Peaks(
+        np.array([0.0, 5.0, 10.0], dtype=np.float32),
+        np.array([10.0, 12.0, 14.0], dtype=np.float32),
+        np.array([5.0, 6.0, 7.0], dtype=np.float32),
+    )
+    for fan_out in (2, 5, 8):
+        reference = _numpy_path(peak_triplets, peaks, P, fan_out)
+        assert [x.tolist() for x in reference] == [[0], [1], [2]]
+        for got, want in zip(peak_triplets(peaks, P, fan_out), reference, strict=True):
+            np.testing.assert_array_equal(got, want)

@@ -412,7 +412,7 @@ def peak_triplets(
     a, t = peak_pairs(peaks, params, fan_out)  # grouped by anchor, targets in time order
     idx = np.arange(a.size)
     first, second = [], []
-    for d in range(1, fan_out):  # fan_out - 1 vectorised passes
+    for d in range(1, min(fan_out, a.size)):  # fan_out - 1 vectorised passes (fewer pairs: fewer)
         same = idx[: a.size - d][a[d:] == a[: a.size - d]]
         first.append(same)
         second.append(same + d)
