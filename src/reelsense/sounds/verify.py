@@ -112,6 +112,7 @@ def _smooth(hist: np.ndarray, steps: int) -> np.ndarray:
 
 
 _TOP_CELLS = 12
+_NULL_FAR_OFFSETS = 300  # offsets sampled away from the null window
 
 
 @functools.lru_cache(maxsize=16)
@@ -135,9 +136,6 @@ def _local_grid(cand: Candidate, config: MatchConfig) -> tuple[np.ndarray, np.nd
         config.scale_step, config.align_scale_steps, config.shift_step_bins, config.align_shift_steps
     )
     return cand.scale * scales, cand.shift_bins + shifts
-
-
-_NULL_FAR_OFFSETS = 300  # offsets sampled away from the null window
 
 
 def align(
