@@ -36,6 +36,7 @@ __all__ = [
     "best_windows",
     "bin_buckets",
     "bucket_peaks",
+    "counting_order",
     "grid_triplet_keys",
     "key_runs",
     "local_peaks",
@@ -103,25 +104,31 @@ if AVAILABLE and not getattr(numba_config, "DISABLE_JIT", False):  # an intrinsi
 
 
 @njit(cache=True, nogil=True)
+def counting_order(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """A stable counting sort of ``keys`` (integers in ``[0, n_keys)``): ``(order int64 [n],
+    starts int64 [n_keys + 1])``; the positions holding key ``k`` are ``order[starts[k]:starts[k+1]]``,
+    in increasing order."""
+    starts = np.zeros(n_keys + 1, dtype=np.int64)
+    for i in range(keys.size):
+        starts[keys[i] + 1] += 1
+    for k in range(n_keys):
+        starts[k + 1] += starts[k]
+    fill = starts[:-1].copy()
+    order = np.empty(keys.size, dtype=np.int64)
+    for i in range(keys.size):
+        order[fill[keys[i]]] = i
+        fill[keys[i]] += 1
+    return order, starts
+
+
+@njit(cache=True, nogil=True)
 def bin_buckets(ref_bins: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
     """Reference peak indices grouped by whole bin: ``(order int64 [r], starts int64 [n_bins + 1])``;
     peaks of bin ``b`` (``floor``, clipped to ``[0, n_bins)``) are ``order[starts[b]:starts[b+1]]``."""
-    n = ref_bins.size
-    starts = np.zeros(n_bins + 1, dtype=np.int64)
-    which = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        b = int(np.floor(ref_bins[i]))
-        b = min(max(b, 0), n_bins - 1)
-        which[i] = b
-        starts[b + 1] += 1
-    for b in range(n_bins):
-        starts[b + 1] += starts[b]
-    fill = starts[:-1].copy()
-    order = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        order[fill[which[i]]] = i
-        fill[which[i]] += 1
-    return order, starts
+    which = np.empty(ref_bins.size, dtype=np.int64)
+    for i in range(ref_bins.size):
+        which[i] = min(max(int(np.floor(ref_bins[i])), 0), n_bins - 1)
+    return counting_order(which, n_bins)
 
 
 @njit(cache=True, nogil=True)
@@ -253,21 +260,8 @@ def _pairs(
         size = n
     if shifts.size == 1:
         return kk[:n], qq[:n], rr[:n]
-    at = np.zeros(shifts.size + 1, dtype=np.int64)  # a counting sort by shift, stable
-    for p in range(n):
-        at[kk[p] + 1] += 1
-    for k in range(shifts.size):
-        at[k + 1] += at[k]
-    k_out = np.empty(n, dtype=np.int64)
-    q_out = np.empty(n, dtype=np.int64)
-    r_out = np.empty(n, dtype=np.int64)
-    for p in range(n):
-        d = at[kk[p]]
-        k_out[d] = kk[p]
-        q_out[d] = qq[p]
-        r_out[d] = rr[p]
-        at[kk[p]] += 1
-    return k_out, q_out, r_out
+    by_shift, _ = counting_order(kk[:n], shifts.size)
+    return kk[by_shift], qq[by_shift], rr[by_shift]
 
 
 @njit(cache=True, nogil=True)
@@ -287,16 +281,7 @@ def _capped(
     out = np.zeros(n_groups, dtype=np.int64)
     if groups.size == 0:
         return out
-    # the pairs by group (a counting sort: groups lie in [0, n_groups)), in order within a group
-    first = np.zeros(n_groups + 1, dtype=np.int64)
-    for i in range(groups.size):
-        first[groups[i] + 1] += 1
-    for g in range(n_groups):
-        first[g + 1] += first[g]
-    order = np.empty(groups.size, dtype=np.int64)
-    for i in range(groups.size):
-        order[first[groups[i]]] = i
-        first[groups[i]] += 1
+    order, _ = counting_order(groups, n_groups)  # the pairs by group, in order within a group
     cb = np.zeros(width_bin, dtype=np.int64)
     cf = np.zeros(width_frame, dtype=np.int64)
     start = 0
