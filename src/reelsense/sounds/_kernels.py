@@ -30,12 +30,12 @@ import numpy as np
 
 __all__ = [
     "AVAILABLE",
-    "add_cells",
     "add_pair_totals",
     "band_powers",
     "best_windows",
     "bin_buckets",
     "bucket_peaks",
+    "cell_keys",
     "counting_order",
     "grid_triplet_keys",
     "key_runs",
@@ -46,6 +46,7 @@ __all__ = [
     "null_counts",
     "peak_triplets",
     "run_votes",
+    "sparse_best_windows",
     "table_lookup",
     "top_rows",
     "window_frames",
@@ -734,16 +735,25 @@ def top_rows(
     """For each vote, its row in ``top`` (int64 ``[k]`` pair numbers as in :func:`add_pair_totals`;
     -1 when its pair is not there), and the least and greatest offset of those votes (inf, -inf
     when none). Membership is tested on a bit per pair (small enough to stay in cache) and a
-    member's row found by bisecting the sorted ``top``."""
+    member's row found in a small hash table of ``top``."""
     k = top.size
-    by_pair = np.argsort(top)
-    sorted_top = top[by_pair]
     n_words = 1
     for i in range(k):
         n_words = max(n_words, (top[i] >> 6) + 1)
     bits = np.zeros(n_words, dtype=np.uint64)
+    n_slots = 16
+    while n_slots < 4 * k:
+        n_slots *= 2
+    mask = n_slots - 1
+    slot_pair = np.full(n_slots, -1, dtype=np.int64)  # open addressing, linear probing
+    slot_row = np.zeros(n_slots, dtype=np.int32)
     for i in range(k):
         bits[top[i] >> 6] |= np.uint64(1) << np.uint64(top[i] & 63)
+        j = (top[i] * 0x9E3779B1) & mask
+        while slot_pair[j] >= 0:
+            j = (j + 1) & mask
+        slot_pair[j] = top[i]
+        slot_row[j] = i
     rows = np.full(sounds.size, -1, dtype=np.int32)
     lo = np.inf
     hi = -np.inf
@@ -751,7 +761,10 @@ def top_rows(
         p = sounds[i] * h + hmap[hypotheses[i]]
         w = p >> 6
         if w < n_words and (bits[w] >> np.uint64(p & 63)) & np.uint64(1):
-            rows[i] = by_pair[np.searchsorted(sorted_top, p)]
+            j = (p * 0x9E3779B1) & mask
+            while slot_pair[j] != p:
+                j = (j + 1) & mask
+            rows[i] = slot_row[j]
             o = offsets[i]
             if o < lo:
                 lo = o
@@ -761,12 +774,57 @@ def top_rows(
 
 
 @njit(cache=True, nogil=True)
-def add_cells(rows: np.ndarray, offsets: np.ndarray, first: float, width: float, cells: np.ndarray) -> None:
-    """Count the votes with a row (``rows >= 0``, from :func:`top_rows`) into ``cells`` (int64
-    ``[k, n_bins]``, in place) by offset bin ``floor(offset / width) - first``."""
+def cell_keys(
+    rows: np.ndarray, offsets: np.ndarray, first: float, width: float, n_bins: int, out: np.ndarray, at: int
+) -> int:
+    """Write the cell ``row * n_bins + floor(offset / width) - first`` of each vote with a row
+    (``rows >= 0``, from :func:`top_rows`) into ``out`` (int64) from position ``at``; returns
+    the position after the last one written."""
     for i in range(rows.size):
         if rows[i] >= 0:
-            cells[rows[i], np.int64(np.floor(offsets[i] / width) - first)] += 1
+            out[at] = np.int64(rows[i]) * n_bins + np.int64(np.floor(offsets[i] / width) - first)
+            at += 1
+    return at
+
+
+@njit(cache=True, nogil=True)
+def sparse_best_windows(keys: np.ndarray, k: int, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`best_windows` of the ``[k, n_bins]`` cells that ``keys`` (int64 cell numbers
+    ``row * n_bins + bin``, one per vote) count, without the dense cells. Only a window that
+    ends on an occupied bin can be the first best one (a window ending on an empty bin holds
+    at most what the one before it holds), so each row's votes are grouped (a counting sort
+    by row) and counted in one row of scratch, reset after the row."""
+    starts = np.zeros(k + 1, dtype=np.int64)
+    for i in range(keys.size):
+        starts[keys[i] // n_bins + 1] += 1
+    for r in range(k):
+        starts[r + 1] += starts[r]
+    fill = starts[:-1].copy()
+    bins = np.empty(keys.size, dtype=np.int64)
+    for i in range(keys.size):
+        r = keys[i] // n_bins
+        bins[fill[r]] = keys[i] - r * n_bins
+        fill[r] += 1
+    scratch = np.zeros(n_bins, dtype=np.int64)
+    best_bin = np.zeros(k, dtype=np.int64)
+    best_val = np.zeros(k, dtype=np.int64)
+    for r in range(k):
+        lo, hi = starts[r], starts[r + 1]
+        for i in range(lo, hi):
+            scratch[bins[i]] += 1
+        top = np.int64(0)
+        at = np.int64(0)
+        for i in range(lo, hi):
+            b = bins[i]
+            v = scratch[b] + (scratch[b - 1] if b > 0 else 0)
+            if v > top or (v == top and b < at):
+                top = v
+                at = b
+        for i in range(lo, hi):
+            scratch[bins[i]] = 0
+        best_bin[r] = at
+        best_val[r] = top
+    return best_bin, best_val
 
 
 @njit(cache=True, nogil=True)

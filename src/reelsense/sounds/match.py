@@ -457,9 +457,12 @@ def _pair_cells(
 
 def _pair_cells_compiled(
     chunks: Sequence[Votes], n_sounds: int, n_hypotheses: int, width: float
-) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, float]:
+) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, float]:
     """:func:`_pair_cells` with the compiled kernels, over votes in chunks (never concatenated:
-    a search's votes reach millions). The same pairs, cells and first bin."""
+    a search's votes reach millions), down to each pair's best window: the hypotheses with
+    votes, their number, the pairs, the best window's bin and votes (int64 ``[k]`` each, as
+    :func:`_kernels.best_windows` of the cells), and the first bin. The cells stay sparse:
+    the pairs' votes are a few thousand among hundreds of thousands of cells."""
     seen = np.zeros(n_hypotheses, dtype=bool)
     for v in chunks:
         _kernels.mark_hypotheses(v.hypotheses, seen)
@@ -475,10 +478,12 @@ def _pair_cells_compiled(
     found = [_kernels.top_rows(v.sounds, v.hypotheses, v.offsets, hmap, h, pair_ids) for v in chunks]
     off_min = float(np.floor(min(lo for _, lo, _ in found) / width))
     n_ob = int(np.floor(max(hi for _, _, hi in found) / width) - off_min) + 2
-    cells = np.zeros((pair_ids.size, n_ob), dtype=np.int64)
+    keys = np.empty(int(totals[pair_ids].sum()), dtype=np.int64)  # every vote of those pairs
+    at = 0
     for v, (rows, _, _) in zip(chunks, found, strict=True):
-        _kernels.add_cells(rows, v.offsets, off_min, float(width), cells)
-    return present, h, pair_ids, cells, off_min
+        at = _kernels.cell_keys(rows, v.offsets, off_min, float(width), n_ob, keys, at)
+    best_bin, best_val = _kernels.sparse_best_windows(keys, pair_ids.size, n_ob)
+    return present, h, pair_ids, best_bin, best_val, off_min
 
 
 def rank_candidates(
@@ -495,8 +500,10 @@ def rank_candidates(
     if not chunks or n_sounds == 0:
         return []
     width = config.offset_bin_frames
-    if _kernels.AVAILABLE and n_sounds * scales.size <= _DIRECT_PAIRS:  # the same cells, compiled
-        present, h, pair_ids, cells, off_min = _pair_cells_compiled(chunks, n_sounds, scales.size, width)
+    if _kernels.AVAILABLE and n_sounds * scales.size <= _DIRECT_PAIRS:  # the same windows, compiled
+        present, h, pair_ids, best_bin, best_val, off_min = _pair_cells_compiled(
+            chunks, n_sounds, scales.size, width
+        )
     else:
         one = chunks[0]
         if len(chunks) > 1:
@@ -507,21 +514,22 @@ def rank_candidates(
                 )
             )
         present, h, pair_ids, cells, off_min = _pair_cells(one, n_sounds, scales.size, width)
-    if _kernels.AVAILABLE:
-        best_bin, best_val = _kernels.best_windows(cells)
-    else:
-        win = cells.copy()
-        win[:, 1:] += cells[:, :-1]  # window j covers bins j-1 and j
-        best_bin = np.argmax(win, axis=1)
-        best_val = win[np.arange(win.shape[0]), best_bin]
+        if _kernels.AVAILABLE:
+            best_bin, best_val = _kernels.best_windows(cells)
+        else:
+            win = cells.copy()
+            win[:, 1:] += cells[:, :-1]  # window j covers bins j-1 and j
+            best_bin = np.argmax(win, axis=1)
+            best_val = win[np.arange(win.shape[0]), best_bin]
     pair_sound = pair_ids // h
     order = np.lexsort((-best_val, pair_sound))  # by sound, then best first
     ps = pair_sound[order]
     rank = np.arange(ps.size) - np.searchsorted(ps, ps, side="left")
     first = order[rank == 0]
     first = first[np.argsort(-best_val[first], kind="stable")][: config.n_candidates]
-    chosen = set(pair_sound[first].tolist())
-    extra = order[(rank > 0) & (rank < config.cells_per_sound) & np.isin(ps, list(chosen))]
+    chosen = np.zeros(n_sounds, dtype=bool)
+    chosen[pair_sound[first]] = True
+    extra = order[(rank > 0) & (rank < config.cells_per_sound) & chosen[ps]]
     rows = np.r_[first, extra[np.argsort(-best_val[extra], kind="stable")]]
     return [
         Candidate(
