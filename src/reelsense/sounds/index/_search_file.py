@@ -291,8 +291,10 @@ def read_search_file(path: Path) -> SearchFile:
         nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(spec["dtype"]).itemsize
         if offset < 0 or offset + nbytes > start:
             raise SoundIndexFormatError(f"{path}: array {name!r} lies outside the file")
+        # a plain ndarray view of the mapping (which it keeps open): numpy's memmap subclass adds
+        # a microsecond or two to every operation, and the search makes thousands per query
         arrays[name] = (
-            np.memmap(path, dtype=spec["dtype"], mode="r", offset=offset, shape=shape)
+            np.asarray(np.memmap(path, dtype=spec["dtype"], mode="r", offset=offset, shape=shape))
             if nbytes
             else np.zeros(shape, dtype=spec["dtype"])
         )
