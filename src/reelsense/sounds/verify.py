@@ -218,40 +218,13 @@ def align(
     sel = kk == int(np.argmin(np.abs(k_grid - shift)))
     diff = np.abs(tr[sel] - scale * tq[sel] - offset)
     hit_t = tq[sel][diff <= half]
-    # the chance level: the same count at offsets all over the reference (best scale/shift):
-    # every offset within null_window_seconds, and a spread of the others
-    t_ref_max = float(ref_times[-1])
-    step = 2.0 * half + 2.0 * res
-    first = -0.5 * scale * q_len
-    n_c = max(0, int((t_ref_max - 0.5 * scale * q_len - first) / step))
-    dist = np.abs(first + step * np.arange(n_c) - offset)
-    away = dist > max(frames_per_second, 0.5 * scale * q_len)
-    window = config.null_window_seconds * frames_per_second
-    near = away & (dist <= window)
+    # the chance level: the same count at offsets all over the reference (best scale/shift)
     null = _NullCounter(query, q_bin, q_frame, ref_times, ref_bins, shift, config.align_tol_bins, cap)
-    null_offsets = (first, step, half, scale)
-    local, rejected = _local_rate(
-        near, (first, step, half, scale * q_len), matched, reject,
-        lambda use, lo, hi: null.counts(use, null_offsets, (lo, hi)),
+    rate, _ = _chance_level(
+        (float(ref_times[-1]), q_len, scale, offset, half), matched, config, frames_per_second, reject,
+        lambda use, grid, lo, hi: null.counts(use, grid, (lo, hi)),
     )  # fmt: skip
-    if rejected:
-        return Alignment(matched, local, scale, shift, offset, _first(hit_t), _last(hit_t))
-    far = np.flatnonzero(away & ~near)
-    use = np.zeros(n_c, dtype=bool)
-    use[far[:: max(1, far.size // _NULL_FAR_OFFSETS)]] = True
-    far_counts = null.counts(use, null_offsets, None)
-    rate = float(far_counts.mean()) if far_counts.size >= 20 else math.nan
-    if math.isfinite(local):
-        rate = max(rate, local) if math.isfinite(rate) else local
-    return Alignment(
-        matched=matched,
-        null_rate=rate,
-        scale=scale,
-        shift_bins=shift,
-        offset_frames=offset,
-        query_start_frames=_first(hit_t),
-        query_end_frames=_last(hit_t),
-    )
+    return Alignment(matched, rate, scale, shift, offset, _first(hit_t), _last(hit_t))
 
 
 def _align_compiled(
@@ -291,16 +264,11 @@ def _align_compiled(
     )  # fmt: skip
     if not found:
         return none
-    t_ref_max = float(rt[-1])
-    step = 2.0 * half + 2.0 * res
-    first = -0.5 * scale * q_len
-    n_c = max(0, int((t_ref_max - 0.5 * scale * q_len - first) / step))
-    dist = np.abs(first + step * np.arange(n_c) - offset)
-    away = dist > max(frames_per_second, 0.5 * scale * q_len)
-    window = config.null_window_seconds * frames_per_second
-    near = away & (dist <= window)
 
-    def counts(use: np.ndarray, t_lo: float, t_hi: float) -> np.ndarray:
+    def counts(
+        use: np.ndarray, grid: tuple[float, float, float, float], t_lo: float, t_hi: float
+    ) -> np.ndarray:
+        first, step, half, scale = grid
         a = int(np.searchsorted(rt, t_lo, side="left"))
         b = int(np.searchsorted(rt, t_hi, side="right"))
         return _kernels.null_counts(
@@ -308,17 +276,53 @@ def _align_compiled(
             step, half, use, cap_bin, cap_frame,
         )  # fmt: skip
 
-    local, rejected = _local_rate(near, (first, step, half, scale * q_len), int(matched), reject, counts)
+    where = (float(rt[-1]), q_len, float(scale), float(offset), half)
+    rate, _ = _chance_level(where, int(matched), config, frames_per_second, reject, counts)
+    return Alignment(int(matched), rate, float(scale), float(shift), float(offset), float(t0), float(t1))
+
+
+def _chance_level(
+    where: tuple[float, float, float, float, float],
+    matched: int,
+    config: MatchConfig,
+    frames_per_second: float,
+    reject: Callable[[int, float], bool] | None,
+    counts: Callable[[np.ndarray, tuple[float, float, float, float], float, float], np.ndarray],
+) -> tuple[float, bool]:
+    """The chance level of :func:`align`'s best cell (``where``: the reference's last peak time, the
+    query's length in frames, the cell's scale and offset, half the width of a coincidence in
+    frames): the capped count at offsets ``first + j * step`` all over the reference, away from the
+    match (``counts(use, (first, step, half, scale), lo, hi)`` counts at those with ``use[j]`` from
+    the reference peaks within ``[lo, hi]`` frames); the larger of the mean within
+    ``null_window_seconds`` (:func:`_local_rate`) and the mean over a spread of the others, NaN
+    when there are too few of either. ``(rate, rejected)`` as :func:`_local_rate` gives them: a
+    rejected candidate's rate is a lower bound and the far offsets are not counted."""
+    t_ref_max, q_len, scale, offset, half = where
+    step = 2.0 * half + 2.0 * config.align_step_frames
+    first = -0.5 * scale * q_len
+    grid = (first, step, half, scale)
+    n_c = max(0, int((t_ref_max - 0.5 * scale * q_len - first) / step))
+    dist = np.abs(first + step * np.arange(n_c) - offset)
+    away = dist > max(frames_per_second, 0.5 * scale * q_len)
+    window = config.null_window_seconds * frames_per_second
+    near = away & (dist <= window)
+    local, rejected = _local_rate(
+        near,
+        (first, step, half, scale * q_len),
+        matched,
+        reject,
+        lambda use, lo, hi: counts(use, grid, lo, hi),
+    )
     if rejected:
-        return Alignment(int(matched), local, float(scale), float(shift), float(offset), float(t0), float(t1))
+        return local, True
     far = np.flatnonzero(away & ~near)
     use = np.zeros(n_c, dtype=bool)
     use[far[:: max(1, far.size // _NULL_FAR_OFFSETS)]] = True
-    null = counts(use, -np.inf, np.inf)
+    null = counts(use, grid, -np.inf, np.inf)
     rate = float(null.mean()) if null.size >= 20 else math.nan
     if math.isfinite(local):
         rate = max(rate, local) if math.isfinite(rate) else local
-    return Alignment(int(matched), rate, float(scale), float(shift), float(offset), float(t0), float(t1))
+    return rate, False
 
 
 #: the share of the near offsets counted before the first rejection test (see :func:`_local_rate`)
@@ -393,17 +397,16 @@ class _NullCounter:
         self._tol, self._cap = tol_bins, cap
 
     def counts(
-        self, use: np.ndarray, grid: tuple[float, float, float, float], span: tuple[float, float] | None
+        self, use: np.ndarray, grid: tuple[float, float, float, float], span: tuple[float, float]
     ) -> np.ndarray:
         """int64 ``[count_nonzero(use)]``: the count at each offset ``first + j * step`` with
         ``use[j]`` (``grid = (first, step, half, scale)``), from the reference peaks inside ``span``
-        (frames; None: all of them), which must hold every peak those offsets can reach."""
+        (frames, infinite for all of them), which must hold every peak those offsets can reach."""
         first, step, half, scale = grid
         rt, rb = self._rt, self._rb
-        if span is not None:
-            lo = int(np.searchsorted(rt, span[0], side="left"))
-            hi = int(np.searchsorted(rt, span[1], side="right"))
-            rt, rb = rt[lo:hi], rb[lo:hi]
+        lo = int(np.searchsorted(rt, span[0], side="left"))
+        hi = int(np.searchsorted(rt, span[1], side="right"))
+        rt, rb = rt[lo:hi], rb[lo:hi]
         n_use = int(np.count_nonzero(use))
         if n_use == 0 or rt.size == 0:
             return np.zeros(n_use, dtype=np.int64)
