@@ -16,7 +16,18 @@ Modes:
   v-uniform  1 frame per second, no audio (what the video side costs alone)
   v-keyframe key frames only, no audio (compare with v-uniform: the skip_frame saving)
 
+With ``--hwaccel cuda`` (NVDEC; PyAV's wheels ship FFmpeg's CUDA device and cuvid decoders,
+used through :class:`av.codec.hwaccel.HWAccel`), two more modes decode the video on the device,
+without falling back to software (a file the device cannot decode is counted as a failure):
+  hw-base    baseline's video on the device: every frame downloaded and converted to RGB at
+             native size (compare with baseline)
+  hw-uniform every frame decoded on the device, the first one of each second downloaded and
+             converted to RGB within max_side (compare with v-uniform)
+Their CPU time is this process's only (the device's work is not in it): compare wall time too.
+On a machine without the device the script says why and runs the other modes.
+
 Usage: python scripts/bench/bench_decode.py [FOLDER ...] [--limit N] [--sample-rate 22050]
+                                             [--hwaccel cuda]
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import av
+from av.codec.hwaccel import HWAccel
 
 from reelsense.io import MEDIA_EXTENSIONS, FrameSampling, decode, probe
 
@@ -50,6 +62,53 @@ def naive_full_decode(path: Path) -> tuple[int, int]:
             else:
                 frame.to_ndarray()
     return video_frames, video_frames
+
+
+def device_decode(device: str, fps: float | None, max_side: int) -> Callable[[Path], tuple[int, int]]:
+    """Video decoded on ``device`` (no software fallback): every frame converted to RGB at native
+    size (``fps`` None), or the first frame of each ``1 / fps`` seconds within ``max_side``."""
+
+    def call(path: Path) -> tuple[int, int]:
+        decoded = returned = 0
+        next_time = 0.0
+        with av.open(str(path), hwaccel=HWAccel(device, allow_software_fallback=False)) as container:
+            if not container.streams.video:
+                return 0, 0
+            stream = container.streams.video[0]
+            for frame in container.decode(stream):
+                decoded += 1
+                if fps is None:
+                    frame.to_ndarray(format="rgb24")
+                    returned += 1
+                    continue
+                t = frame.time if frame.time is not None else next_time
+                if t + 1e-6 < next_time:
+                    continue
+                scale = max_side / max(frame.width, frame.height)
+                frame.reformat(
+                    width=max(2, round(frame.width * min(scale, 1.0))),
+                    height=max(2, round(frame.height * min(scale, 1.0))),
+                    format="rgb24",
+                ).to_ndarray()
+                returned += 1
+                next_time = (int(t * fps) + 1) / fps
+        return decoded, returned
+
+    return call
+
+
+def device_problem(device: str, files: list[Path]) -> str | None:
+    """Why ``device`` cannot decode the first video file with hardware, or None when it does."""
+    for path in files:
+        try:
+            with av.open(str(path), hwaccel=HWAccel(device, allow_software_fallback=False)) as container:
+                if not container.streams.video:
+                    continue
+                ctx = container.streams.video[0].codec_context
+                return None if ctx.is_hwaccel else f"{ctx.name} has no {device} decoder in this FFmpeg"
+        except (av.error.FFmpegError, RuntimeError) as exc:  # no device, or no stream it decodes
+            return f"{type(exc).__name__}: {exc}"
+    return "no video stream in these files"
 
 
 def run_mode(files: list[Path], call: Callable[[Path], tuple[int, int]]) -> dict[str, float]:
@@ -77,7 +136,9 @@ def reelsense_mode(
     return call
 
 
-def bench_folder(folder: Path, limit: int | None, sample_rate: int, max_side: int) -> None:
+def bench_folder(
+    folder: Path, limit: int | None, sample_rate: int, max_side: int, hwaccel: str | None
+) -> None:
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in MEDIA_EXTENSIONS and p.is_file())
     if limit:
         files = files[:limit]
@@ -96,6 +157,13 @@ def bench_folder(folder: Path, limit: int | None, sample_rate: int, max_side: in
         "v-uniform": reelsense_mode(None, FrameSampling("uniform", fps=1.0, max_side=max_side)),
         "v-keyframe": reelsense_mode(None, FrameSampling("keyframes", max_side=max_side)),
     }
+    if hwaccel:
+        problem = device_problem(hwaccel, files)
+        if problem:
+            print(f"\n--hwaccel {hwaccel}: not available here ({problem}); its modes are skipped")
+        else:
+            modes["hw-base"] = device_decode(hwaccel, None, max_side)
+            modes["hw-uniform"] = device_decode(hwaccel, 1.0, max_side)
     print(f"\n{folder}: {len(files)} files, {media_seconds:.1f} media seconds")
     print(f"audio at {sample_rate} Hz, frames resized to max_side={max_side}; CPU time of this process")
     header = (
@@ -125,13 +193,14 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="at most N files per folder")
     parser.add_argument("--sample-rate", type=int, default=22050)
     parser.add_argument("--max-side", type=int, default=224)
+    parser.add_argument("--hwaccel", default=None, help="also decode the video on this device (cuda: NVDEC)")
     args = parser.parse_args()
     print(f"PyAV {av.__version__}, FFmpeg libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))}")
     for folder in args.folders:
         if not folder.is_dir():
             print(f"\n{folder}: not a folder, skipped")
             continue
-        bench_folder(folder, args.limit, args.sample_rate, args.max_side)
+        bench_folder(folder, args.limit, args.sample_rate, args.max_side, args.hwaccel)
 
 
 if __name__ == "__main__":
