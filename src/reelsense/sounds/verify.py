@@ -220,7 +220,7 @@ def align(
     hit_t = tq[sel][diff <= half]
     # the chance level: the same count at offsets all over the reference (best scale/shift)
     null = _NullCounter(query, q_bin, q_frame, ref_times, ref_bins, shift, config.align_tol_bins, cap)
-    rate, _ = _chance_level(
+    rate = _chance_level(
         (float(ref_times[-1]), q_len, scale, offset, half), matched, config, frames_per_second, reject,
         lambda use, grid, lo, hi: null.counts(use, grid, (lo, hi)),
     )  # fmt: skip
@@ -277,7 +277,7 @@ def _align_compiled(
         )  # fmt: skip
 
     where = (float(rt[-1]), q_len, float(scale), float(offset), half)
-    rate, _ = _chance_level(where, int(matched), config, frames_per_second, reject, counts)
+    rate = _chance_level(where, int(matched), config, frames_per_second, reject, counts)
     return Alignment(int(matched), rate, float(scale), float(shift), float(offset), float(t0), float(t1))
 
 
@@ -288,15 +288,15 @@ def _chance_level(
     frames_per_second: float,
     reject: Callable[[int, float], bool] | None,
     counts: Callable[[np.ndarray, tuple[float, float, float, float], float, float], np.ndarray],
-) -> tuple[float, bool]:
+) -> float:
     """The chance level of :func:`align`'s best cell (``where``: the reference's last peak time, the
     query's length in frames, the cell's scale and offset, half the width of a coincidence in
     frames): the capped count at offsets ``first + j * step`` all over the reference, away from the
     match (``counts(use, (first, step, half, scale), lo, hi)`` counts at those with ``use[j]`` from
     the reference peaks within ``[lo, hi]`` frames); the larger of the mean within
     ``null_window_seconds`` (:func:`_local_rate`) and the mean over a spread of the others, NaN
-    when there are too few of either. ``(rate, rejected)`` as :func:`_local_rate` gives them: a
-    rejected candidate's rate is a lower bound and the far offsets are not counted."""
+    when there are too few of either. When ``reject`` rejects the candidate on the way, the rate
+    is the lower bound it was rejected at and the far offsets are not counted."""
     t_ref_max, q_len, scale, offset, half = where
     step = 2.0 * half + 2.0 * config.align_step_frames
     first = -0.5 * scale * q_len
@@ -314,7 +314,7 @@ def _chance_level(
         lambda use, lo, hi: counts(use, grid, lo, hi),
     )
     if rejected:
-        return local, True
+        return local
     far = np.flatnonzero(away & ~near)
     use = np.zeros(n_c, dtype=bool)
     use[far[:: max(1, far.size // _NULL_FAR_OFFSETS)]] = True
@@ -322,7 +322,7 @@ def _chance_level(
     rate = float(null.mean()) if null.size >= 20 else math.nan
     if math.isfinite(local):
         rate = max(rate, local) if math.isfinite(rate) else local
-    return rate, False
+    return rate
 
 
 #: the share of the near offsets counted before the first rejection test (see :func:`_local_rate`)
