@@ -10,6 +10,7 @@ import pytest
 import soxr
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import ndimage
 
 from music import make_notes, render
 from reelsense.errors import ParameterError
@@ -273,6 +274,24 @@ def test_compiled_peak_picking_equals_the_numpy_path(
     compiled, reference = _both_paths_pick(spec.astype(np.float32), peaks_per_second)
     for field in ("times", "bins", "strength"):
         np.testing.assert_array_equal(getattr(compiled, field), getattr(reference, field))
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    shape=st.tuples(st.integers(1, 80), st.integers(1, 40)),
+    size=st.tuples(st.integers(1, 50), st.integers(1, 25)),
+    scale=st.sampled_from([1e-3, 20.0, 1e6]),
+)
+def test_compiled_box_mean_is_scipys_uniform_filter_bit_for_bit(
+    seed: int, shape: tuple[int, int], size: tuple[int, int], scale: float
+) -> None:
+    """The whitening's local mean equals scipy's, odd and even sizes, windows wider than the
+    map included (its float32 values decide which cells are peaks)."""
+    spec = (np.random.default_rng(seed).normal(0.0, scale, shape) - 40.0).astype(np.float32)
+    expected = ndimage.uniform_filter(spec, size=size, mode="nearest")
+    np.testing.assert_array_equal(_kernels.box_mean(spec, *size), expected)
 
 
 @pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")

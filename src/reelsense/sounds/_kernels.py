@@ -34,6 +34,7 @@ __all__ = [
     "band_powers",
     "best_windows",
     "bin_buckets",
+    "box_mean",
     "bucket_peaks",
     "cell_keys",
     "counting_order",
@@ -905,6 +906,44 @@ def band_powers(
                 out[f0 + 2, b] = a2
             if m > 3:
                 out[f0 + 3, b] = a3
+
+
+@njit(cache=True, nogil=True)
+def box_mean(x: np.ndarray, size0: int, size1: int) -> np.ndarray:
+    """``scipy.ndimage.uniform_filter(x, size=(size0, size1), mode="nearest")`` of a float32
+    ``[n0, n1]`` map, bit for bit: scipy's running sums in float64 (the first window summed in
+    order, then the entering value minus the leaving one added, each output the sum divided by
+    the size), along axis 0 and then along axis 1, the pass between them rounded to float32.
+    Axis 0 runs all columns at once (independent sums that vectorise)."""
+    n0, n1 = x.shape
+    mid = np.empty((n0, n1), dtype=np.float32)
+    half0 = size0 // 2
+    acc = np.zeros(n1)
+    for k in range(size0):
+        r = min(max(k - half0, 0), n0 - 1)
+        for j in range(n1):
+            acc[j] += np.float64(x[r, j])
+    for j in range(n1):
+        mid[0, j] = np.float32(acc[j] / size0)
+    for i in range(1, n0):
+        enter = min(max(i + size0 - 1 - half0, 0), n0 - 1)
+        leave = min(max(i - 1 - half0, 0), n0 - 1)
+        for j in range(n1):
+            acc[j] += np.float64(x[enter, j]) - np.float64(x[leave, j])
+            mid[i, j] = np.float32(acc[j] / size0)
+    out = np.empty((n0, n1), dtype=np.float32)
+    half1 = size1 // 2
+    for i in range(n0):
+        total = 0.0
+        for k in range(size1):
+            total += np.float64(mid[i, min(max(k - half1, 0), n1 - 1)])
+        out[i, 0] = np.float32(total / size1)
+        for j in range(1, n1):
+            enter = min(max(j + size1 - 1 - half1, 0), n1 - 1)
+            leave = min(max(j - 1 - half1, 0), n1 - 1)
+            total += np.float64(mid[i, enter]) - np.float64(mid[i, leave])
+            out[i, j] = np.float32(total / size1)
+    return out
 
 
 @njit(cache=True, nogil=True)

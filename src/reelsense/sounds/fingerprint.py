@@ -309,17 +309,18 @@ def pick_peaks(spectrogram_db: np.ndarray, params: FingerprintParams, peaks_per_
     empty = np.zeros(0, dtype=np.float32)
     if n_frames < 3:
         return Peaks(empty, empty, empty)
-    bg = ndimage.uniform_filter(spec, size=(params.whiten_frames, params.whiten_bins), mode="nearest")
-    white = spec - bg
     top = float(spec.max())
     floor_db = top - 60.0
-    if (
-        _kernels.AVAILABLE
-        and white.dtype == np.float32
-        and spec.dtype == np.float32
-        and math.isfinite(top)
-        and math.isfinite(float(spec.min()))
-    ):
+    finite = math.isfinite(top) and math.isfinite(float(spec.min()))
+    compiled = _kernels.AVAILABLE and spec.dtype == np.float32 and finite
+    size = (params.whiten_frames, params.whiten_bins)
+    # the local mean: scipy's box filter, or the kernel's bit-identical one (a finite float32 map)
+    if compiled:
+        bg = _kernels.box_mean(spec, *size)
+    else:
+        bg = ndimage.uniform_filter(spec, size=size, mode="nearest")
+    white = spec - bg
+    if compiled:
         # the same cells in one compiled pass (a finite map: no NaN to spread), the thresholds in
         # float32 as numpy compares a float32 array with a Python float
         t, b = _kernels.local_peaks(
