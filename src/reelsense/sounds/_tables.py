@@ -34,6 +34,9 @@ _MIN_BITS, _MAX_BITS = 8, 30
 #: processor's caches each key waits on memory, and fetched ahead the waits overlap (a table in
 #: cache is as fast either way)
 _PREFETCH_AHEAD = 32
+#: a table whose buckets and check bytes take at most this much stays in cache: its compiled
+#: look-up tests check bytes in its first pass (``check_first``). The same hits either way.
+_IN_CACHE_BYTES = 32 << 20
 
 Allocate = Callable[[str, tuple[int, ...], str], np.ndarray]
 """``allocate(name, shape, dtype)`` -> a writable zeroed array (``np.zeros`` or a memory map)."""
@@ -192,10 +195,11 @@ class TripletTable:
         if _kernels.AVAILABLE:  # the same hits in one compiled pass
             low_len = -1.0 if low is None else max(2.0, low * self.mean_load)
             high_len = math.inf if high is None else max(2.0, high * self.mean_load)
+            in_cache = self.offsets.nbytes + self.check.nbytes <= _IN_CACHE_BYTES
             found = _kernels.table_lookup(
                 keys, np.asarray(self.offsets), np.asarray(self.check), np.asarray(self.postings),
                 self.bits, self.time_bits, _GOLDEN, int(_CHECK_SHIFT), low_len, high_len,
-                _PREFETCH_AHEAD,
+                _PREFETCH_AHEAD, in_cache,
             )  # fmt: skip
             return Hits(*found)
         h = _hash(keys)
