@@ -364,9 +364,11 @@ def local_search(
     o_last = (o_min + n_o + 1) * res
     t_lo = np.empty(q_times.size)
     t_hi = np.empty(q_times.size)
+    s_min = s_grid.min()
+    s_max = s_grid.max()
     for i in range(q_times.size):
-        t_lo[i] = o_first + s_grid.min() * q_times[i]
-        t_hi[i] = o_last + s_grid.max() * q_times[i]
+        t_lo[i] = o_first + s_min * q_times[i]
+        t_hi[i] = o_last + s_max * q_times[i]
     every = (q_times, 1.0, 0.0, 1.0, 0.0, np.empty(0, dtype=np.int64))
     kk, qi, ri = _pairs(q_bins, buckets, k_grid, tol_bins, t_lo, t_hi, every)
     if kk.size == 0:
@@ -380,12 +382,14 @@ def local_search(
     for p in range(kk.size):
         tq[p] = q_times[qi[p]]
         tr[p] = ref_times[ri[p]]
-    for si in range(n_s):
-        s = s_grid[si]
-        for p in range(kk.size):
-            ob = int(np.rint((tr[p] - s * tq[p]) / res)) - o_min
+    for p in range(kk.size):  # a pair's offsets at every scale while its times are at hand
+        t_ref = tr[p]
+        t_query = tq[p]
+        row = kk[p]
+        for si in range(n_s):
+            ob = int(np.rint((t_ref - s_grid[si] * t_query) / res)) - o_min
             if ob >= 0 and ob < n_o:
-                hist[si * n_k + kk[p], ob] += 1
+                hist[si * n_k + row, ob] += 1
     sm = hist.copy()
     for d in range(1, tol + 1):
         for c in range(n_cells):
