@@ -248,8 +248,13 @@ def test_compiled_spectrogram_equals_the_numpy_path(
     np.testing.assert_array_equal(compiled, reference)  # the same operations in the same order
 
 
-def _both_paths_pick(spec: np.ndarray, peaks_per_second: float) -> tuple[object, object]:
-    return pick_peaks(spec, P, peaks_per_second), _numpy_path(pick_peaks, spec, P, peaks_per_second)
+def _pick_on_both_paths(spec: np.ndarray, peaks_per_second: float) -> Peaks:
+    """The compiled peaks of ``spec``, after asserting that the numpy path picks the same."""
+    compiled = pick_peaks(spec, P, peaks_per_second)
+    reference = _numpy_path(pick_peaks, spec, P, peaks_per_second)
+    for field in ("times", "bins", "strength"):
+        np.testing.assert_array_equal(getattr(compiled, field), getattr(reference, field))
+    return compiled
 
 
 @pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
@@ -271,9 +276,7 @@ def test_compiled_peak_picking_equals_the_numpy_path(
     if levels:
         spec = np.round(spec * levels / 80.0) * (80.0 / levels)
     spec[rng.random(spec.shape) < 0.1] -= 90.0  # cells under the floor
-    compiled, reference = _both_paths_pick(spec.astype(np.float32), peaks_per_second)
-    for field in ("times", "bins", "strength"):
-        np.testing.assert_array_equal(getattr(compiled, field), getattr(reference, field))
+    _pick_on_both_paths(spec.astype(np.float32), peaks_per_second)
 
 
 @pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
@@ -299,18 +302,13 @@ def test_compiled_box_mean_is_scipys_uniform_filter_bit_for_bit(
 def test_peak_picking_of_a_non_finite_map_equals_the_numpy_path(bad: float) -> None:
     spec = np.random.default_rng(5).normal(0.0, 20.0, (60, 30)).astype(np.float32)
     spec[20, 10] = bad
-    compiled, reference = _both_paths_pick(spec, 48.0)
-    for field in ("times", "bins", "strength"):
-        np.testing.assert_array_equal(getattr(compiled, field), getattr(reference, field))
+    _pick_on_both_paths(spec, 48.0)
 
 
 def test_peak_picking_on_real_spectrograms_matches_both_paths() -> None:
     x = render(make_notes(4, 6.0), 6.0, SR)
     spec = log_spectrogram(x, SR, P)
-    compiled, reference = _both_paths_pick(spec, P.query_peaks_per_second)
-    assert len(compiled) > 50
-    for field in ("times", "bins", "strength"):
-        np.testing.assert_array_equal(getattr(compiled, field), getattr(reference, field))
+    assert len(_pick_on_both_paths(spec, P.query_peaks_per_second)) > 50
 
 
 @pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
