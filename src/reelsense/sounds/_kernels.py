@@ -823,17 +823,13 @@ def sparse_best_windows(keys: np.ndarray, k: int, n_bins: int) -> tuple[np.ndarr
     ends on an occupied bin can be the first best one (a window ending on an empty bin holds
     at most what the one before it holds), so each row's votes are grouped (a counting sort
     by row) and counted in one row of scratch, reset after the row."""
-    starts = np.zeros(k + 1, dtype=np.int64)
+    rows = np.empty(keys.size, dtype=np.int64)
     for i in range(keys.size):
-        starts[keys[i] // n_bins + 1] += 1
-    for r in range(k):
-        starts[r + 1] += starts[r]
-    fill = starts[:-1].copy()
+        rows[i] = keys[i] // n_bins
+    order, starts = counting_order(rows, k)
     bins = np.empty(keys.size, dtype=np.int64)
     for i in range(keys.size):
-        r = keys[i] // n_bins
-        bins[fill[r]] = keys[i] - r * n_bins
-        fill[r] += 1
+        bins[i] = keys[order[i]] - rows[order[i]] * n_bins
     scratch = np.zeros(n_bins, dtype=np.int64)
     best_bin = np.zeros(k, dtype=np.int64)
     best_val = np.zeros(k, dtype=np.int64)
