@@ -73,17 +73,66 @@ def test_lookup_returns_exactly_the_postings_of_each_key(
     assert table.n_postings == n
 
 
+def _probe_grid(rng: np.random.Generator, p: int, h: int, key_space: int) -> np.ndarray:
+    """uint32 ``[p, h]`` keys as probing lays them out: runs of one key along a row (neighbouring
+    hypotheses), cells without a key, and a key that ends one row and starts the next."""
+    grid = rng.integers(0, key_space, (p, h), dtype=np.uint64).astype(np.uint32)
+    repeat = rng.random((p, h)) < 0.5
+    for j in range(1, h):
+        grid[:, j] = np.where(repeat[:, j], grid[:, j - 1], grid[:, j])
+    grid[rng.random((p, h)) < 0.15] = _kernels.NO_KEY
+    if p > 1:
+        grid[1, 0] = grid[0, -1]
+    return grid
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 2000),
+    p=st.integers(0, 40),
+    h=st.integers(1, 9),
+    load=st.sampled_from([(None, None), (0.5, None), (None, 1.5)]),
+    seed=st.integers(0, 10**6),
+)
+def test_a_grid_looks_each_run_up_once(
+    n: int, p: int, h: int, load: tuple[float | None, float | None], seed: int
+) -> None:
+    """A ``[p, h]`` look-up finds, for each run of one key along a row, the hits of that key looked
+    up alone, named by the run's first cell, in order; cells without a key find nothing."""
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, 300, n, dtype=np.uint64).astype(np.uint32)
+    table = _table(keys, rng.integers(0, 40, n), rng.integers(0, 20000, n), 2)
+    grid = _probe_grid(rng, p, h, 300)
+    flat = grid.ravel()
+    expected: list[tuple[int, int, int]] = []
+    for c, key in enumerate(flat.tolist()):
+        if key == int(_kernels.NO_KEY) or (c % h > 0 and flat[c - 1] == key):
+            continue
+        alone = table.lookup(np.array([key], dtype=np.uint32), load)
+        expected += [(c, s, t) for s, t in zip(alone.sounds.tolist(), alone.times.tolist(), strict=True)]
+    available = _kernels.AVAILABLE
+    try:
+        for compiled in {available, False}:  # the compiled look-up and the numpy one
+            _kernels.AVAILABLE = compiled
+            hits = table.lookup(grid, load)
+            got = list(zip(hits.query_pos.tolist(), hits.sounds.tolist(), hits.times.tolist(), strict=True))
+            assert got == expected
+    finally:
+        _kernels.AVAILABLE = available
+
+
 @pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
 @settings(max_examples=15, deadline=None)
 @given(
     n=st.integers(1, 3000),
     n_probe=st.integers(0, 300),
+    h=st.sampled_from([1, 5]),
     ahead=st.sampled_from([1, 2, 7, 32, 1000]),
     load=st.sampled_from([(-1.0, np.inf), (2.0, np.inf), (-1.0, 3.0)]),
     seed=st.integers(0, 10**6),
 )
 def test_lookup_fetching_ahead_finds_what_it_finds_without(
-    n: int, n_probe: int, ahead: int, load: tuple[float, float], seed: int
+    n: int, n_probe: int, h: int, ahead: int, load: tuple[float, float], seed: int
 ) -> None:
     """Prefetching is a hint: the compiled look-up's hits, in order, do not depend on how far ahead
     it fetches (including past the last key), nor on whether it fetches at all; the look-up that
@@ -91,7 +140,7 @@ def test_lookup_fetching_ahead_finds_what_it_finds_without(
     rng = np.random.default_rng(seed)
     keys = rng.integers(0, 5000, n, dtype=np.uint64).astype(np.uint32)
     table = _table(keys, rng.integers(0, 40, n), rng.integers(0, 20000, n), 2)
-    probe = rng.integers(0, 5000, n_probe, dtype=np.uint64).astype(np.uint32)
+    probe = _probe_grid(rng, n_probe, h, 5000)
     args = (probe, table.offsets, table.check, table.postings, table.bits, table.time_bits)
     rest = (np.uint64(0x9E3779B97F4A7C15), 24, *load)
     plain = _kernels.table_lookup(*args, *rest, 0, False)

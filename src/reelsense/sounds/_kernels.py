@@ -30,6 +30,7 @@ import numpy as np
 
 __all__ = [
     "AVAILABLE",
+    "NO_KEY",
     "add_pair_totals",
     "band_powers",
     "best_windows",
@@ -39,7 +40,6 @@ __all__ = [
     "cell_keys",
     "counting_order",
     "grid_triplet_keys",
-    "key_runs",
     "local_peaks",
     "local_search",
     "mark_hypotheses",
@@ -518,6 +518,11 @@ def null_counts(
     return _capped(groups, n_use, cbin, cfr, n_bins + 1, max_frame + 1, cap_bin, cap_frame)
 
 
+#: the key of a (triplet, hypothesis) cell that has none: triplet keys lie in
+#: ``[0, FingerprintParams.n_keys)`` and ``n_keys <= 2 ** 32 - 1``, so no key equals it
+NO_KEY = np.uint32(0xFFFFFFFF)
+
+
 @njit(cache=True, nogil=True)
 def grid_triplet_keys(
     anchor_bins: np.ndarray,
@@ -529,15 +534,15 @@ def grid_triplet_keys(
     max_bins: int,
     n_bands: int,
     key_frames: int,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> np.ndarray:
     """:func:`reelsense.sounds.fingerprint.triplet_keys` of ``p`` query triplets under ``h``
     hypotheses (``anchor_bins`` ``[p]``, ``delta_bins``/``delta_frames`` ``[2, p]``; hypothesis
     ``j`` adds ``shifts[j]`` to the anchor's bin and multiplies the time differences by
-    ``scales[j]``), in one pass: ``(keys uint32 [p, h], valid bool [p, h])``, triplet-major."""
+    ``scales[j]``), in one pass: keys uint32 ``[p, h]``, triplet-major, :data:`NO_KEY` where a
+    triplet has no key under a hypothesis."""
     p = anchor_bins.size
     h = shifts.size
-    keys = np.zeros((p, h), dtype=np.uint32)
-    valid = np.zeros((p, h), dtype=np.bool_)
+    keys = np.empty((p, h), dtype=np.uint32)
     n_df = 2 * max_bins + 1
     for i in range(p):
         a = np.float64(anchor_bins[i])
@@ -565,34 +570,9 @@ def grid_triplet_keys(
                 and t3 < key_frames
             ):
                 keys[i, j] = (((band * n_df + f2) * n_df + f3) * key_frames + t2) * key_frames + t3
-                valid[i, j] = True
-    return keys, valid
-
-
-@njit(cache=True, nogil=True)
-def key_runs(keys: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Runs of one valid key along the last axis of ``keys``/``valid`` ``[p, h]`` (as
-    :func:`grid_triplet_keys` gives them): ``(keys uint32 [r], starts int64 [r], lengths int64
-    [r])``, ``starts`` flat positions in order (the runs of :func:`reelsense.sounds.match.probe`)."""
-    p, h = keys.shape
-    out_keys = np.empty(p * h, dtype=np.uint32)
-    starts = np.empty(p * h, dtype=np.int64)
-    lengths = np.empty(p * h, dtype=np.int64)
-    n = 0
-    for i in range(p):
-        open_run = False  # whether the previous element is valid
-        for j in range(h):
-            if not valid[i, j]:
-                open_run = False
-            elif open_run and keys[i, j] == keys[i, j - 1]:
-                lengths[n - 1] += 1
             else:
-                out_keys[n] = keys[i, j]
-                starts[n] = i * h + j
-                lengths[n] = 1
-                n += 1
-                open_run = True
-    return out_keys[:n], starts[:n], lengths[:n]
+                keys[i, j] = NO_KEY
+    return keys
 
 
 @njit(cache=True, nogil=True)
@@ -610,52 +590,64 @@ def table_lookup(
     ahead: int,
     check_first: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:meth:`reelsense.sounds._tables.TripletTable.lookup` compiled: for each key (uint32 ``[q]``)
-    in order, the postings of its bucket in order whose check byte matches, from buckets holding
-    more than ``low_len`` and at most ``high_len`` postings. Returns ``(query_pos, sounds, times)``,
-    int64 each.
+    """:meth:`reelsense.sounds._tables.TripletTable.lookup` compiled: for each run of one key along
+    the last axis of ``keys`` (uint32 ``[p, h]``; :data:`NO_KEY` cells are skipped), in order, the
+    postings of its bucket in order whose check byte matches, from buckets holding more than
+    ``low_len`` and at most ``high_len`` postings. Returns ``(query_pos, sounds, times)``, int64
+    each, ``query_pos`` the flat position of the run's first key.
 
-    A first pass reads each key's bucket bounds and lists the keys to scan; a second scans their
-    buckets. ``check_first``: the first pass also tests a bucket's check bytes, up to 8 at once as
-    one 64-bit word (a zero byte of ``word ^ (check * 0x0101...)`` marks a match, and the test
-    finds whether there is one exactly), and lists only the keys whose bucket may hold theirs
-    (about one in ten): worth it for a table that stays in cache, where the second read of each
-    key costs little; in a larger one it waits on memory a second time.
+    A branch-free pass lists the runs' first cells (so that the next loop, which waits on memory,
+    keeps many reads in flight); a second reads each run's bucket bounds and lists the runs to
+    scan; a third scans their buckets. ``check_first``: the first pass also tests a bucket's check bytes,
+    up to 8 at once as one 64-bit word (a zero byte of ``word ^ (check * 0x0101...)`` marks a
+    match, and the test finds whether there is one exactly), and lists only the runs whose bucket
+    may hold their key (about one in ten): worth it for a table that stays in cache, where the
+    second read of each key costs little; in a larger one it waits on memory a second time.
 
     ``ahead`` > 0: the processor is asked to fetch the buckets (and with ``check_first`` the check
-    bytes) of the key ``ahead`` keys on, so that waits on memory overlap. The same hits either
+    bytes) of the key ``ahead`` cells on, so that waits on memory overlap. The same hits either
     way, and with or without ``check_first``."""
-    q = keys.size
+    p, h = keys.shape
+    flat = keys.ravel()
+    runs = np.empty(flat.size, dtype=np.int64)  # the first cell of each run, in order
+    q = 0
+    for i in range(p):
+        for j in range(h):
+            c = i * h + j
+            runs[q] = c
+            # a key that is not the one before it in its row starts a run
+            q += np.int64(flat[c] != NO_KEY and (j == 0 or flat[c - 1] != flat[c]))
     shift = np.uint64(64 - bits)
     ones = np.uint64(0x0101010101010101)
     highs = np.uint64(0x8080808080808080)
     n_check = check.size
-    listed = np.empty(q, dtype=np.int64)  # the keys to scan, their bucket's start and length
+    listed = np.empty(q, dtype=np.int64)  # the runs to scan (first cell), their bucket's start and length
     listed_start = np.empty(q, dtype=np.int64)
     listed_len = np.empty(q, dtype=np.int64)
     m = 0
     total = 0
-    for i in range(q):
-        if ahead > 0 and i + ahead < q:
-            _prefetch(offsets, (np.uint64(keys[i + ahead]) * golden) >> shift)
-            if check_first and i + ahead // 2 < q:  # its bounds were fetched half as far ahead
-                _prefetch(check, np.int64(offsets[(np.uint64(keys[i + ahead // 2]) * golden) >> shift]))
-        h = np.uint64(keys[i]) * golden
-        b = h >> shift
+    for r in range(q):
+        if ahead > 0 and r + ahead < q:
+            _prefetch(offsets, (np.uint64(flat[runs[r + ahead]]) * golden) >> shift)
+            if check_first and r + ahead // 2 < q:  # its bounds were fetched half as far ahead
+                _prefetch(check, np.int64(offsets[(np.uint64(flat[runs[r + ahead // 2]]) * golden) >> shift]))
+        c = runs[r]
+        hk = np.uint64(flat[c]) * golden
+        b = hk >> shift
         start = np.int64(offsets[b])
         n = np.int64(offsets[b + np.uint64(1)]) - start
         if n == 0 or n <= low_len or n > high_len:
             continue
         if check_first and n <= 8 and start + 8 <= n_check:
             word = np.uint64(0)
-            for j in range(8):
-                word |= np.uint64(check[start + j]) << np.uint64(8 * j)
-            x = word ^ (((h >> np.uint64(check_shift)) & np.uint64(0xFF)) * ones)
+            for t in range(8):
+                word |= np.uint64(check[start + t]) << np.uint64(8 * t)
+            x = word ^ (((hk >> np.uint64(check_shift)) & np.uint64(0xFF)) * ones)
             if n < 8:  # the bytes past the bucket cannot match
                 x |= ~((np.uint64(1) << np.uint64(8 * n)) - np.uint64(1))
             if ((x - ones) & ~x & highs) == 0:
                 continue
-        listed[m] = i
+        listed[m] = c
         listed_start[m] = start
         listed_len[m] = n
         m += 1
@@ -670,7 +662,7 @@ def table_lookup(
             _prefetch(check, listed_start[c + ahead])
             _prefetch(postings, listed_start[c + ahead])
         i = listed[c]
-        want = np.uint8(((np.uint64(keys[i]) * golden) >> np.uint64(check_shift)) & np.uint64(0xFF))
+        want = np.uint8(((np.uint64(flat[i]) * golden) >> np.uint64(check_shift)) & np.uint64(0xFF))
         start = listed_start[c]
         for j in range(start, start + listed_len[c]):
             if check[j] == want:
@@ -687,34 +679,46 @@ def run_votes(
     query_pos: np.ndarray,
     sounds: np.ndarray,
     times: np.ndarray,
-    run_starts: np.ndarray,
-    run_lengths: np.ndarray,
-    n_hypotheses: int,
+    keys: np.ndarray,
     anchor_times: np.ndarray,
     scales: np.ndarray,
     numbers: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The votes of :func:`reelsense.sounds.match.probe`: hit ``i`` (of the run of equal keys
-    ``query_pos[i]``, which starts at flat ``[triplet, hypothesis]`` position ``run_starts[...]``
-    and spans ``run_lengths[...]`` hypotheses) votes once per hypothesis ``j`` of its run, under
-    the number ``numbers[j]``. Returns ``(sounds int32, hypotheses int32, offsets float64)``
-    (narrow integers: these arrays reach millions of votes and every later pass reads them)."""
+    along the hypothesis axis of ``keys`` uint32 ``[p, h]`` that starts at flat position
+    ``query_pos[i]``, as :func:`table_lookup` names it) votes once per hypothesis ``j`` of its run,
+    under the number ``numbers[j]``. Returns ``(sounds int32, hypotheses int32, offsets
+    float64)`` (narrow integers: these arrays reach millions of votes and every later pass reads
+    them)."""
+    h = keys.shape[1]
+    flat = keys.ravel()
+    lengths = np.empty(query_pos.size, dtype=np.int64)
     total = 0
+    last = -1  # a run's hits come together: its length is found once
+    length = 0
     for i in range(query_pos.size):
-        total += run_lengths[query_pos[i]]
+        c = query_pos[i]
+        if c != last:
+            j = c % h
+            length = 1
+            while j + length < h and flat[c + length] == flat[c]:
+                length += 1
+            last = c
+        lengths[i] = length
+        total += length
     v_sounds = np.empty(total, dtype=np.int32)
     v_hyp = np.empty(total, dtype=np.int32)
     v_off = np.empty(total, dtype=np.float64)
     k = 0
     for i in range(query_pos.size):
-        start = run_starts[query_pos[i]]
+        start = query_pos[i]
         t = np.float64(times[i])
-        for r in range(run_lengths[query_pos[i]]):
+        for r in range(lengths[i]):
             src = start + r
-            hyp = src % n_hypotheses
+            hyp = src % h
             v_sounds[k] = sounds[i]
             v_hyp[k] = numbers[hyp]
-            v_off[k] = t - scales[hyp] * np.float64(anchor_times[src // n_hypotheses])
+            v_off[k] = t - scales[hyp] * np.float64(anchor_times[src // h])
             k += 1
     return v_sounds, v_hyp, v_off
 

@@ -51,7 +51,8 @@ def _zeros(name: str, shape: tuple[int, ...], dtype: str) -> np.ndarray:
 class Hits:
     """Postings found for a batch of query keys.
 
-    ``query_pos``: int64 ``[h]`` index of the query key; ``sounds``: int64 ``[h]`` dense
+    ``query_pos``: int64 ``[h]`` flat position of the query key (see :meth:`TripletTable.lookup`);
+    ``sounds``: int64 ``[h]`` dense
     sound number; ``times``: int64 ``[h]`` anchor frame in the reference.
     """
 
@@ -185,12 +186,16 @@ class TripletTable:
         return self.n_postings / float(1 << self.bits)
 
     def lookup(self, keys: np.ndarray, load: tuple[float | None, float | None] = (None, None)) -> Hits:
-        """All postings of ``keys`` (uint32 ``[q]``), or with ``load = (low, high)`` only those of
-        keys whose bucket holds more than ``low`` and at most ``high`` times the mean number of
-        postings per bucket (None: no bound; a bound is at least 2 postings). Very common
-        patterns fill a few buckets: little evidence, most of the work."""
-        keys = np.asarray(keys, dtype=np.uint32)
-        if keys.size == 0 or self.postings.size == 0:
+        """All postings of ``keys``: uint32 ``[q]``, each key looked up, or ``[p, h]``, each run of
+        one key along the last axis looked up once (neighbouring hypotheses often give a triplet
+        the same key); cells holding :data:`reelsense.sounds._kernels.NO_KEY` are skipped. A hit's
+        ``query_pos`` is the flat position of its key (of the run's first key). With ``load =
+        (low, high)`` only keys whose bucket holds more than ``low`` and at most ``high`` times the
+        mean number of postings per bucket (None: no bound; a bound is at least 2 postings). Very
+        common patterns fill a few buckets: little evidence, most of the work."""
+        grid = np.asarray(keys, dtype=np.uint32)
+        grid = grid[:, None] if grid.ndim == 1 else grid
+        if grid.size == 0 or self.postings.size == 0:
             return Hits.empty()
         low, high = load
         if _kernels.AVAILABLE:  # the same hits in one compiled pass
@@ -198,12 +203,16 @@ class TripletTable:
             high_len = math.inf if high is None else max(2.0, high * self.mean_load)
             in_cache = self.offsets.nbytes + self.check.nbytes <= _IN_CACHE_BYTES
             found = _kernels.table_lookup(
-                keys, np.asarray(self.offsets), np.asarray(self.check), np.asarray(self.postings),
-                self.bits, self.time_bits, _GOLDEN, int(_CHECK_SHIFT), low_len, high_len,
-                _PREFETCH_AHEAD, in_cache,
+                np.ascontiguousarray(grid), np.asarray(self.offsets), np.asarray(self.check),
+                np.asarray(self.postings), self.bits, self.time_bits, _GOLDEN, int(_CHECK_SHIFT), low_len,
+                high_len, _PREFETCH_AHEAD, in_cache,
             )  # fmt: skip
             return Hits(*found)
-        h = _hash(keys)
+        flat = grid.ravel()
+        first = flat != _kernels.NO_KEY
+        first[1:] &= (flat[1:] != flat[:-1]) | (np.arange(1, flat.size) % grid.shape[1] == 0)
+        at = np.flatnonzero(first)  # the first key of each run
+        h = _hash(flat[at])
         b = (h >> np.uint64(64 - self.bits)).astype(np.int64)
         starts = self.offsets[b].astype(np.int64)
         lens = self.offsets[b + 1].astype(np.int64) - starts
@@ -223,7 +232,7 @@ class TripletTable:
         ok = self.check[idx] == np.repeat(want, lens)
         qpos = np.repeat(hit.astype(small), lens)[ok]
         p = self.postings[idx[ok]].astype(np.int64)
-        return Hits(qpos.astype(np.int64), p >> self.time_bits, p & ((1 << self.time_bits) - 1))
+        return Hits(at[qpos], p >> self.time_bits, p & ((1 << self.time_bits) - 1))
 
 
 class PeakTable:
@@ -367,7 +376,7 @@ class SearchIndex:
 
     def lookup(self, keys: np.ndarray, load: tuple[float | None, float | None] = (None, None)) -> Hits:
         """Postings of ``keys`` in every part, numbered globally; removed sounds left out
-        (``load``: see :meth:`TripletTable.lookup`)."""
+        (``keys``, ``load``: see :meth:`TripletTable.lookup`)."""
         found = []
         for (table, _), start in zip(self.parts, self._starts[:-1], strict=True):
             hits = table.lookup(keys, load)

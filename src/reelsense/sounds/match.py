@@ -369,42 +369,35 @@ def probe(
     db = query.delta_bins[:, selected]
     df = query.delta_frames[:, selected]
     # neighbouring hypotheses often give a triplet the same key (short time differences round
-    # alike): each run of equal keys is looked up once and its hits vote for every hypothesis
-    # of the run. Runs are found along the hypothesis axis of the [p, h] layout.
-    if _kernels.AVAILABLE:  # the same runs in two compiled passes
-        kt, vt = _kernels.grid_triplet_keys(
+    # alike): the look-up takes the keys in the [p, h] layout, looks each run of equal keys along
+    # the hypothesis axis up once, and the run's hits vote for every hypothesis of the run
+    if _kernels.AVAILABLE:  # the same keys, hits and votes compiled
+        kt = _kernels.grid_triplet_keys(
             query.anchor_bins[selected], db, df,
             np.asarray(shifts, dtype=np.float64), np.asarray(scales, dtype=np.float64),
             float(params.hash_band_bins), params.pair_max_bins, params.n_bands, KEY_FRAMES,
         )  # fmt: skip
-        run_keys, starts, run = _kernels.key_runs(kt, vt)
-    else:
-        keys, valid = triplet_keys(
-            query.anchor_bins[selected][None, :] + shifts[:, None],
-            (np.broadcast_to(db[0], (h, p)), np.broadcast_to(db[1], (h, p))),
-            (df[0][None, :] * scales[:, None], df[1][None, :] * scales[:, None]),
-            params,
-        )
-        kt, vt = keys.T, valid.T
-        repeat = np.zeros_like(vt)
-        repeat[:, 1:] = (kt[:, 1:] == kt[:, :-1]) & vt[:, 1:] & vt[:, :-1]
-        starts = np.flatnonzero(vt & ~repeat)
-        last = np.flatnonzero(vt & ~np.c_[repeat[:, 1:], np.zeros((p, 1), dtype=bool)])
-        run = last - starts + 1  # starts and last pair up: both in order, one per run
-        run_keys = kt.ravel()[starts]
-    if starts.size == 0:
-        z = np.zeros(0, dtype=np.int64)
-        return Votes(z, z, z.astype(np.float64))
-    hits = index.lookup(run_keys, load)
-    if _kernels.AVAILABLE:
+        hits = index.lookup(kt, load)
         anchors = np.ascontiguousarray(query.anchor_times[selected])
-        votes = _kernels.run_votes(
-            hits.query_pos, hits.sounds, hits.times, starts, run, h, anchors,
-            np.asarray(scales, dtype=np.float64), numbers,
-        )  # fmt: skip
-        return Votes(*votes)
-    n = run[hits.query_pos]
-    src = np.repeat(starts[hits.query_pos], n) + (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n))
+        scales = np.asarray(scales, dtype=np.float64)
+        return Votes(
+            *_kernels.run_votes(hits.query_pos, hits.sounds, hits.times, kt, anchors, scales, numbers)
+        )
+    keys, valid = triplet_keys(
+        query.anchor_bins[selected][None, :] + shifts[:, None],
+        (np.broadcast_to(db[0], (h, p)), np.broadcast_to(db[1], (h, p))),
+        (df[0][None, :] * scales[:, None], df[1][None, :] * scales[:, None]),
+        params,
+    )
+    kt = np.ascontiguousarray(np.where(valid, keys, _kernels.NO_KEY).T)
+    hits = index.lookup(kt, load)
+    # each hit's run: equal keys from its first one on along the hypothesis axis
+    flat = kt.ravel()
+    goes_on = np.zeros(flat.size, dtype=bool)  # cell c's run goes on to cell c + 1
+    goes_on[:-1] = (flat[1:] == flat[:-1]) & (np.arange(1, flat.size) % h != 0)
+    ends = np.flatnonzero(~goes_on)
+    n = ends[np.searchsorted(ends, hits.query_pos)] - hits.query_pos + 1
+    src = np.repeat(hits.query_pos, n) + (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n))
     hyp = src % h
     anchor = query.anchor_times[selected][src // h]
     times = np.repeat(hits.times, n)
