@@ -21,6 +21,7 @@ candidate of that round already verifies with ``score >= exit_score`` the search
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -278,6 +279,17 @@ def hypothesis_grid(config: MatchConfig, params: FingerprintParams) -> tuple[np.
     _, first = np.unique(pairs, axis=0, return_index=True)  # drop repeats, keep the family order
     pairs = pairs[np.sort(first)]
     return pairs[:, 0], pairs[:, 1]
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_grid(config: MatchConfig, params: FingerprintParams) -> tuple[np.ndarray, np.ndarray]:
+    return hypothesis_grid(config, params)
+
+
+def _search_grid(config: MatchConfig, params: FingerprintParams) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`hypothesis_grid`, computed once per configuration (copies: the caller may write)."""
+    scales, shifts = _cached_grid(config, params)
+    return scales.copy(), shifts.copy()
 
 
 def query_zone(params: FingerprintParams, config: MatchConfig) -> FingerprintParams:
@@ -690,7 +702,7 @@ def match_query_candidates(
     top_k = config.top_k if top_k is None else top_k
     if query.n_triplets == 0 or index.n_alive == 0:
         return [], []
-    scales, shifts = hypothesis_grid(config, params)
+    scales, shifts = _search_grid(config, params)
     grid = (scales, shifts)
     trials = log10_trials(index.total_frames if total_frames is None else total_frames, scales.size, config)
     ranking = config
