@@ -165,6 +165,7 @@ print(_kernels.AVAILABLE, sorted(zip(hits.query_pos.tolist(), hits.sounds.tolist
 """
 
 
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed or REELSENSE_NUMBA=0")
 def test_lookup_runs_with_numbas_jit_disabled() -> None:
     """``NUMBA_DISABLE_JIT=1`` (numba's debugging switch) runs the kernels as Python: the
     look-up's prefetch hint, an intrinsic that only compiled code can call, is then skipped."""

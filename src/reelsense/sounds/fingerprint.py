@@ -50,7 +50,6 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 import soxr
-from scipy import ndimage, sparse
 
 from reelsense._windows import window_extreme
 from reelsense.errors import ParameterError
@@ -191,8 +190,11 @@ class Fingerprint:
 
 
 @lru_cache(maxsize=8)
-def _log_filterbank(params: FingerprintParams) -> sparse.csr_matrix:
-    """Sparse ``[n_fft//2+1, n_bins]`` weights from linear FFT bins to log-frequency bins."""
+def _filterbank_columns(params: FingerprintParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The weights from linear FFT bins to log-frequency bins, by log bin: ``(starts int64
+    [n_bins + 1], FFT bins int64 ascending within each log bin, float32 weights)``; log bin ``b``
+    reads FFT bins ``rows[starts[b]:starts[b+1]]`` (triangles of one log bin, or one FFT bin
+    where FFT bins are wider, normalised to sum 1; read-only arrays)."""
     n_lin = params.n_fft // 2 + 1
     lin_hz = np.arange(n_lin) * params.sample_rate / params.n_fft
     bpo = params.bins_per_octave
@@ -203,22 +205,21 @@ def _log_filterbank(params: FingerprintParams) -> sparse.csr_matrix:
     # half-width: one log bin, or one FFT bin expressed in log bins where FFT bins are wider
     fft_step_log = bpo * np.log2(1.0 + (params.sample_rate / params.n_fft) / center_hz)
     half = np.maximum(1.0, fft_step_log)
-    rows, cols, vals = [], [], []
+    rows, vals = [], []
     for b in range(params.n_bins):  # build once per parameter set (n_bins ~ 180)
         w = 1.0 - np.abs(pos - centers[b]) / half[b]
         idx = np.nonzero(w > 0)[0]
         if idx.size == 0:
             idx = np.array([int(np.argmin(np.abs(pos - centers[b])))])
             w = np.ones(n_lin)
-        ww = w[idx] / w[idx].sum()
-        rows.append(idx)
-        cols.append(np.full(idx.size, b))
-        vals.append(ww)
-    mat = sparse.csr_matrix(
-        (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(n_lin, params.n_bins),
-    )
-    return mat
+        rows.append(idx.astype(np.int64))
+        vals.append((w[idx] / w[idx].sum()).astype(np.float32))
+    starts = np.zeros(params.n_bins + 1, dtype=np.int64)
+    np.cumsum([r.size for r in rows], out=starts[1:])
+    out = (starts, np.concatenate(rows), np.concatenate(vals))
+    for a in out:
+        a.flags.writeable = False
+    return out
 
 
 def _resample(samples: np.ndarray, sample_rate: int, params: FingerprintParams) -> np.ndarray:
@@ -233,23 +234,11 @@ def _resample(samples: np.ndarray, sample_rate: int, params: FingerprintParams) 
 
 
 @lru_cache(maxsize=8)
-def _stft_tables(params: FingerprintParams) -> tuple[np.ndarray, sparse.csr_matrix]:
-    """The analysis window (float32 ``[n_fft]``) and the filterbank as a float32 CSR
-    ``[n_used, n_bins]`` over the linear bins that feed some log bin (the rest are never computed
-    into the product)."""
+def _window(params: FingerprintParams) -> np.ndarray:
+    """The analysis window, float32 ``[n_fft]`` (periodic Hann; read-only)."""
     window = np.hanning(params.n_fft + 1)[:-1].astype(np.float32)
-    fb = _log_filterbank(params).tocsr().astype(np.float32)
-    used = int(np.flatnonzero(np.diff(fb.indptr))[-1]) + 1
-    return window, fb[:used].tocsr()
-
-
-@lru_cache(maxsize=8)
-def _band_columns(params: FingerprintParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The filterbank of :func:`_stft_tables` by log bin (CSC): ``(starts int64 [n_bins + 1],
-    FFT bins int64 ascending within each log bin, float32 weights)``."""
-    fb = _stft_tables(params)[1].tocsc()
-    fb.sort_indices()
-    return fb.indptr.astype(np.int64), fb.indices.astype(np.int64), fb.data.astype(np.float32)
+    window.flags.writeable = False
+    return window
 
 
 def log_spectrogram(samples: np.ndarray, sample_rate: int, params: FingerprintParams) -> np.ndarray:
@@ -266,12 +255,12 @@ def log_spectrogram(samples: np.ndarray, sample_rate: int, params: FingerprintPa
     n_frames = 1 + max(0, (x.size - n_fft) // hop)
     if x.size < n_fft:
         return np.zeros((0, params.n_bins), dtype=np.float32)
-    window, fb = _stft_tables(params)
-    used = fb.shape[0]
+    window = _window(params)
+    col_starts, col_rows, col_weights = _filterbank_columns(params)
+    used = int(col_rows.max()) + 1  # the FFT bins that feed some log bin (the rest are not read)
     out = np.empty((n_frames, params.n_bins), dtype=np.float32)
     chunk = _STFT_CHUNK_FRAMES
     if _kernels.AVAILABLE:  # the same values, without the temporaries of the numpy path below
-        col_starts, col_rows, col_weights = _band_columns(params)
         buffer = np.empty((min(chunk, n_frames), n_fft), dtype=np.float32)
         power = np.empty((4, used), dtype=np.float32)  # band_powers' scratch
         for s in range(0, n_frames, chunk):
@@ -280,6 +269,9 @@ def log_spectrogram(samples: np.ndarray, sample_rate: int, params: FingerprintPa
             spec = scipy.fft.rfft(buffer[:n], axis=1)
             _kernels.band_powers(spec, used, col_starts, col_rows, col_weights, out[s : s + n], power)
     else:
+        from scipy import sparse  # only this path: an import of a few tenths of a second
+
+        fb = sparse.csc_matrix((col_weights, col_rows, col_starts), shape=(used, params.n_bins)).tocsr()
         frames = np.lib.stride_tricks.as_strided(
             x, shape=(n_frames, n_fft), strides=(x.strides[0] * hop, x.strides[0]), writeable=False
         )
@@ -318,6 +310,8 @@ def pick_peaks(spectrogram_db: np.ndarray, params: FingerprintParams, peaks_per_
     if compiled:
         bg = _kernels.box_mean(spec, *size)
     else:
+        from scipy import ndimage  # only this path: an import of a few tenths of a second
+
         bg = ndimage.uniform_filter(spec, size=size, mode="nearest")
     white = spec - bg
     if compiled:
