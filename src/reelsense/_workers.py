@@ -30,6 +30,7 @@ from reelsense.errors import ParameterError
 __all__ = [
     "available_cpus",
     "cap_threads_to_available_cpus",
+    "default_workers",
     "limit_threads_in_worker",
     "one_torch_thread",
     "process_pool",
@@ -65,6 +66,11 @@ def available_cpus() -> int:
         n = os.cpu_count() or 1
     limit = _cgroup_cpu_limit()
     return max(1, min(n, limit) if limit else n)
+
+
+def default_workers() -> int:
+    """Worker processes by default, in every command: the CPUs this process may use, at most 8."""
+    return max(1, min(8, available_cpus()))
 
 
 def limit_threads_in_worker() -> None:

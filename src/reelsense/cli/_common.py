@@ -110,7 +110,7 @@ def workers_option(fn: F) -> F:
 
 
 def resolve_workers(workers: int | None) -> int:
-    from reelsense.pipeline import default_workers
+    from reelsense._workers import default_workers  # not the pipeline package: its import is pyarrow's
 
     return workers or default_workers()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from reelsense._workers import available_cpus
+from reelsense._workers import default_workers
 from reelsense.errors import ParameterError
 from reelsense.io import DecodeLimits
 from reelsense.io._walk import normalize_extensions
@@ -18,11 +18,6 @@ __all__ = ["ENGINES", "Engine", "RunConfig", "default_workers"]
 
 Engine = Literal["local", "ray"]
 ENGINES: tuple[Engine, ...] = ("local", "ray")
-
-
-def default_workers() -> int:
-    """Worker processes by default, in every command: the CPUs this process may use, at most 8."""
-    return max(1, min(8, available_cpus()))
 
 
 @dataclass(frozen=True)
