@@ -528,6 +528,7 @@ def grid_triplet_keys(
     anchor_bins: np.ndarray,
     delta_bins: np.ndarray,
     delta_frames: np.ndarray,
+    selected: np.ndarray,
     shifts: np.ndarray,
     scales: np.ndarray,
     band_bins: float,
@@ -535,21 +536,22 @@ def grid_triplet_keys(
     n_bands: int,
     key_frames: int,
 ) -> np.ndarray:
-    """:func:`reelsense.sounds.fingerprint.triplet_keys` of ``p`` query triplets under ``h``
-    hypotheses (``anchor_bins`` ``[p]``, ``delta_bins``/``delta_frames`` ``[2, p]``; hypothesis
-    ``j`` adds ``shifts[j]`` to the anchor's bin and multiplies the time differences by
-    ``scales[j]``), in one pass: keys uint32 ``[p, h]``, triplet-major, :data:`NO_KEY` where a
-    triplet has no key under a hypothesis."""
-    p = anchor_bins.size
+    """:func:`reelsense.sounds.fingerprint.triplet_keys` of the query triplets ``selected`` (int
+    ``[p]``, positions in ``anchor_bins`` ``[n]`` and ``delta_bins``/``delta_frames`` ``[2, n]``)
+    under ``h`` hypotheses (hypothesis ``j`` adds ``shifts[j]`` to the anchor's bin and
+    multiplies the time differences by ``scales[j]``), in one pass: keys uint32 ``[p, h]``,
+    triplet-major, :data:`NO_KEY` where a triplet has no key under a hypothesis."""
+    p = selected.size
     h = shifts.size
     keys = np.empty((p, h), dtype=np.uint32)
     n_df = 2 * max_bins + 1
     for i in range(p):
-        a = np.float64(anchor_bins[i])
-        g2 = np.int64(np.rint(delta_bins[0, i])) + max_bins
-        g3 = np.int64(np.rint(delta_bins[1, i])) + max_bins
-        d2 = np.float64(delta_frames[0, i])
-        d3 = np.float64(delta_frames[1, i])
+        x = selected[i]
+        a = np.float64(anchor_bins[x])
+        g2 = np.int64(np.rint(delta_bins[0, x])) + max_bins
+        g3 = np.int64(np.rint(delta_bins[1, x])) + max_bins
+        d2 = np.float64(delta_frames[0, x])
+        d3 = np.float64(delta_frames[1, x])
         for j in range(h):
             band = np.int64(np.floor((a + shifts[j]) / band_bins))
             t2 = np.int64(np.rint(d2 * scales[j]))
@@ -681,12 +683,14 @@ def run_votes(
     times: np.ndarray,
     keys: np.ndarray,
     anchor_times: np.ndarray,
+    selected: np.ndarray,
     scales: np.ndarray,
     numbers: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The votes of :func:`reelsense.sounds.match.probe`: hit ``i`` (of the run of equal keys
     along the hypothesis axis of ``keys`` uint32 ``[p, h]`` that starts at flat position
-    ``query_pos[i]``, as :func:`table_lookup` names it) votes once per hypothesis ``j`` of its run,
+    ``query_pos[i]``, as :func:`table_lookup` names it; row ``r`` is the triplet ``selected[r]``,
+    whose anchor lies at ``anchor_times[selected[r]]``) votes once per hypothesis ``j`` of its run,
     under the number ``numbers[j]``. Returns ``(sounds int32, hypotheses int32, offsets
     float64)`` (narrow integers: these arrays reach millions of votes and every later pass reads
     them)."""
@@ -718,7 +722,7 @@ def run_votes(
             hyp = src % h
             v_sounds[k] = sounds[i]
             v_hyp[k] = numbers[hyp]
-            v_off[k] = t - scales[hyp] * np.float64(anchor_times[src // h])
+            v_off[k] = t - scales[hyp] * np.float64(anchor_times[selected[src // h]])
             k += 1
     return v_sounds, v_hyp, v_off
 

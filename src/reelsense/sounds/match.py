@@ -378,23 +378,26 @@ def probe(
     if p == 0:
         z = np.zeros(0, dtype=np.int64)
         return Votes(z, z, z.astype(np.float64))
-    db = query.delta_bins[:, selected]
-    df = query.delta_frames[:, selected]
     # neighbouring hypotheses often give a triplet the same key (short time differences round
     # alike): the look-up takes the keys in the [p, h] layout, looks each run of equal keys along
     # the hypothesis axis up once, and the run's hits vote for every hypothesis of the run
-    if _kernels.AVAILABLE:  # the same keys, hits and votes compiled
+    if _kernels.AVAILABLE:  # the same keys, hits and votes compiled (the kernels read ``selected``)
+        rows = np.asarray(selected, dtype=np.int64)
+        if rows.min() < 0 or rows.max() >= query.n_triplets:  # the kernels do not check
+            raise ParameterError(f"selected triplets must lie in [0, {query.n_triplets})")
+        scales = np.asarray(scales, dtype=np.float64)
         kt = _kernels.grid_triplet_keys(
-            query.anchor_bins[selected], db, df,
-            np.asarray(shifts, dtype=np.float64), np.asarray(scales, dtype=np.float64),
+            query.anchor_bins, query.delta_bins, query.delta_frames, rows,
+            np.asarray(shifts, dtype=np.float64), scales,
             float(params.hash_band_bins), params.pair_max_bins, params.n_bands, KEY_FRAMES,
         )  # fmt: skip
         hits = index.lookup(kt, load)
-        anchors = np.ascontiguousarray(query.anchor_times[selected])
-        scales = np.asarray(scales, dtype=np.float64)
-        return Votes(
-            *_kernels.run_votes(hits.query_pos, hits.sounds, hits.times, kt, anchors, scales, numbers)
+        votes = _kernels.run_votes(
+            hits.query_pos, hits.sounds, hits.times, kt, query.anchor_times, rows, scales, numbers
         )
+        return Votes(*votes)
+    db = query.delta_bins[:, selected]
+    df = query.delta_frames[:, selected]
     keys, valid = triplet_keys(
         query.anchor_bins[selected][None, :] + shifts[:, None],
         (np.broadcast_to(db[0], (h, p)), np.broadcast_to(db[1], (h, p))),
