@@ -538,17 +538,19 @@ def rank_candidates(
     chosen = np.zeros(n_sounds, dtype=bool)
     chosen[pair_sound[first]] = True
     extra = order[(rank > 0) & (rank < config.cells_per_sound) & chosen[ps]]
-    rows = np.r_[first, extra[np.argsort(-best_val[extra], kind="stable")]]
+    rows = np.concatenate([first, extra[np.argsort(-best_val[extra], kind="stable")]])
+    rows = rows[best_val[rows] > 0]
+    hyp = present[pair_ids[rows] % h]
     return [
-        Candidate(
-            sound=int(pair_sound[i]),
-            scale=float(scales[present[pair_ids[i] % h]]),
-            shift_bins=float(shifts[present[pair_ids[i] % h]]),
-            offset_frames=(float(best_bin[i]) + off_min) * width,
-            votes=int(best_val[i]),
+        Candidate(sound=sound, scale=scale, shift_bins=shift, offset_frames=(at + off_min) * width, votes=n)
+        for sound, scale, shift, at, n in zip(
+            pair_sound[rows].tolist(),
+            scales[hyp].tolist(),
+            shifts[hyp].tolist(),
+            best_bin[rows].astype(np.float64).tolist(),
+            best_val[rows].tolist(),
+            strict=True,
         )
-        for i in rows
-        if best_val[i] > 0
     ]
 
 
