@@ -187,6 +187,12 @@ def test_packed_postings_widen_when_needed() -> None:
     assert small.postings.dtype == np.uint32
 
 
+def test_lookup_rejects_keys_of_other_shapes() -> None:
+    table = _table(np.array([7, 9], dtype=np.uint32), np.array([0, 1]), np.array([5, 6]), 1)
+    with pytest.raises(ParameterError, match="keys must be"):
+        table.lookup(np.zeros((2, 2, 2), dtype=np.uint32))
+
+
 def test_build_rejects_postings_outside_the_declared_ranges() -> None:
     keys = np.array([1, 2], dtype=np.uint32)
     with pytest.raises(ParameterError, match="declared ranges"):

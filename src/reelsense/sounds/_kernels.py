@@ -600,14 +600,14 @@ def table_lookup(
 
     A branch-free pass lists the runs' first cells (so that the next loop, which waits on memory,
     keeps many reads in flight); a second reads each run's bucket bounds and lists the runs to
-    scan; a third scans their buckets. ``check_first``: the first pass also tests a bucket's check bytes,
-    up to 8 at once as one 64-bit word (a zero byte of ``word ^ (check * 0x0101...)`` marks a
-    match, and the test finds whether there is one exactly), and lists only the runs whose bucket
-    may hold their key (about one in ten): worth it for a table that stays in cache, where the
-    second read of each key costs little; in a larger one it waits on memory a second time.
+    scan; a third scans their buckets. ``check_first``: the second pass also tests a bucket's
+    check bytes, up to 8 at once as one 64-bit word (a zero byte of ``word ^ (check * 0x0101...)``
+    marks a match, and the test finds whether there is one exactly), and lists only the runs whose
+    bucket may hold their key (about one in ten): worth it for a table that stays in cache, where
+    the third pass's read of each key costs little; in a larger one it waits on memory again.
 
     ``ahead`` > 0: the processor is asked to fetch the buckets (and with ``check_first`` the check
-    bytes) of the key ``ahead`` cells on, so that waits on memory overlap. The same hits either
+    bytes) of the run ``ahead`` runs on, so that waits on memory overlap. The same hits either
     way, and with or without ``check_first``."""
     p, h = keys.shape
     flat = keys.ravel()

@@ -52,8 +52,8 @@ class Hits:
     """Postings found for a batch of query keys.
 
     ``query_pos``: int64 ``[h]`` flat position of the query key (see :meth:`TripletTable.lookup`);
-    ``sounds``: int64 ``[h]`` dense
-    sound number; ``times``: int64 ``[h]`` anchor frame in the reference.
+    ``sounds``: int64 ``[h]`` dense sound number; ``times``: int64 ``[h]`` anchor frame in the
+    reference.
     """
 
     query_pos: np.ndarray
@@ -194,6 +194,8 @@ class TripletTable:
         mean number of postings per bucket (None: no bound; a bound is at least 2 postings). Very
         common patterns fill a few buckets: little evidence, most of the work."""
         grid = np.asarray(keys, dtype=np.uint32)
+        if grid.ndim not in (1, 2):
+            raise ParameterError(f"keys must be [q] or [p, h], got shape {grid.shape}")
         grid = grid[:, None] if grid.ndim == 1 else grid
         if grid.size == 0 or self.postings.size == 0:
             return Hits.empty()
