@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.fft
@@ -54,6 +55,9 @@ import soxr
 from reelsense._windows import window_extreme
 from reelsense.errors import ParameterError
 from reelsense.sounds import _kernels
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 __all__ = [
     "Fingerprint",
@@ -234,6 +238,17 @@ def _resample(samples: np.ndarray, sample_rate: int, params: FingerprintParams) 
 
 
 @lru_cache(maxsize=8)
+def _filterbank_matrix(params: FingerprintParams) -> sparse.csr_matrix:
+    """:func:`_filterbank_columns` as a float32 CSR ``[n_used, n_bins]`` over the FFT bins that
+    feed some log bin (the numpy path's product)."""
+    from scipy import sparse  # only the numpy path: an import of a few tenths of a second
+
+    starts, rows, weights = _filterbank_columns(params)
+    used = int(rows.max()) + 1
+    return sparse.csc_matrix((weights, rows, starts), shape=(used, params.n_bins)).tocsr()
+
+
+@lru_cache(maxsize=8)
 def _window(params: FingerprintParams) -> np.ndarray:
     """The analysis window, float32 ``[n_fft]`` (periodic Hann; read-only)."""
     window = np.hanning(params.n_fft + 1)[:-1].astype(np.float32)
@@ -269,9 +284,7 @@ def log_spectrogram(samples: np.ndarray, sample_rate: int, params: FingerprintPa
             spec = scipy.fft.rfft(buffer[:n], axis=1)
             _kernels.band_powers(spec, used, col_starts, col_rows, col_weights, out[s : s + n], power)
     else:
-        from scipy import sparse  # only this path: an import of a few tenths of a second
-
-        fb = sparse.csc_matrix((col_weights, col_rows, col_starts), shape=(used, params.n_bins)).tocsr()
+        fb = _filterbank_matrix(params)
         frames = np.lib.stride_tricks.as_strided(
             x, shape=(n_frames, n_fft), strides=(x.strides[0] * hop, x.strides[0]), writeable=False
         )
