@@ -881,13 +881,26 @@ def best_windows(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, nogil=True)
-def window_frames(x: np.ndarray, first: int, n: int, hop: int, window: np.ndarray, out: np.ndarray) -> None:
-    """``out[f] = x[(first + f) * hop :][: window.size] * window`` for ``f < n`` (float32)."""
+def window_frames(
+    x: np.ndarray, lead: int, first: int, n: int, hop: int, window: np.ndarray, out: np.ndarray
+) -> None:
+    """``out[f] = y[(first + f) * hop :][: window.size] * window`` for ``f < n`` (float32), ``y``
+    being ``x`` with ``lead`` zeros before it and zeros after it (``np.pad`` without the copy)."""
     size = window.size
     for f in range(n):
-        base = (first + f) * hop
-        for i in range(size):
+        base = (first + f) * hop - lead  # where the frame starts in x
+        if base >= 0 and base + size <= x.size:  # inside x: most frames
+            for i in range(size):
+                out[f, i] = x[base + i] * window[i]
+            continue
+        lo = min(max(0, -base), size)  # the frame's samples before x and after it are zeros
+        hi = max(min(size, x.size - base), lo)
+        for i in range(lo):
+            out[f, i] = np.float32(0.0)
+        for i in range(lo, hi):
             out[f, i] = x[base + i] * window[i]
+        for i in range(hi, size):
+            out[f, i] = np.float32(0.0)
 
 
 @njit(cache=True, nogil=True)

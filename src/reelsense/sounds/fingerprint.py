@@ -265,10 +265,10 @@ def log_spectrogram(samples: np.ndarray, sample_rate: int, params: FingerprintPa
     """
     x = _resample(samples, sample_rate, params)
     n_fft, hop = params.n_fft, params.hop_length
-    pad = n_fft // 2
-    x = np.pad(x, (pad, pad))
-    n_frames = 1 + max(0, (x.size - n_fft) // hop)
-    if x.size < n_fft:
+    pad = n_fft // 2  # frames are centred: the signal is read with pad zeros on either side
+    padded = x.size + 2 * pad
+    n_frames = 1 + max(0, (padded - n_fft) // hop)
+    if padded < n_fft:
         return np.zeros((0, params.n_bins), dtype=np.float32)
     window = _window(params)
     col_starts, col_rows, col_weights = _filterbank_columns(params)
@@ -280,11 +280,12 @@ def log_spectrogram(samples: np.ndarray, sample_rate: int, params: FingerprintPa
         power = np.empty((4, used), dtype=np.float32)  # band_powers' scratch
         for s in range(0, n_frames, chunk):
             n = min(chunk, n_frames - s)
-            _kernels.window_frames(x, s, n, hop, window, buffer)
+            _kernels.window_frames(x, pad, s, n, hop, window, buffer)
             spec = scipy.fft.rfft(buffer[:n], axis=1)
             _kernels.band_powers(spec, used, col_starts, col_rows, col_weights, out[s : s + n], power)
     else:
         fb = _filterbank_matrix(params)
+        x = np.pad(x, (pad, pad))
         frames = np.lib.stride_tricks.as_strided(
             x, shape=(n_frames, n_fft), strides=(x.strides[0] * hop, x.strides[0]), writeable=False
         )
