@@ -35,8 +35,9 @@ _MIN_BITS, _MAX_BITS = 8, 30
 #: cache is as fast either way)
 _PREFETCH_AHEAD = 32
 #: a table whose buckets and check bytes take at most this much mostly stays in cache: its
-#: compiled look-up tests check bytes in its first pass (``check_first``; the same hits), which in
-#: a larger table waits on memory a second time per key (docs/sounds.md has the measurements)
+#: compiled look-up tests check bytes while it reads the buckets' bounds (``check_first``; the
+#: same hits), which in a larger table waits on memory a second time per key (docs/sounds.md
+#: has the measurements)
 _IN_CACHE_BYTES = 64 << 20
 
 Allocate = Callable[[str, tuple[int, ...], str], np.ndarray]
