@@ -456,3 +456,70 @@ def test_triplet_order_is_a_stable_argsort(values: np.ndarray) -> None:
     """The query's triplet order (a sort of integer keys) is numpy's stable argsort, with ties,
     signed zeros, infinities and NaN."""
     np.testing.assert_array_equal(match_module._stable_order(values), np.argsort(values, kind="stable"))
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+@settings(max_examples=40, deadline=None)
+@given(
+    n_q=st.integers(1, 50),
+    n_ref=st.integers(0, 300),
+    step=st.sampled_from([2.5, 1.0 / 3.0, 0.7, 1.1]),
+    half_share=st.sampled_from([0.1, 0.3, 0.5, 0.7]),
+    scale=st.sampled_from([1.0, 0.5, 1.5]),  # offsets on an eighth-frame grid
+    seed=st.integers(0, 2**16),
+)
+def test_chance_level_counts_are_the_direct_count(
+    n_q: int, n_ref: int, step: float, half_share: float, scale: float, seed: int
+) -> None:
+    """The compiled chance-level counts equal the definition: a pair counts at the offset nearest its
+    own (``rint(u / step)``) when within ``half`` of it and that offset is asked for, capped per
+    query bin and frame. Times on a quarter-frame grid put some offsets exactly half-way between two
+    (``half`` >= ``step / 2`` then decides by the nearest; with steps 0.7 and 1.1, ``u * (1 / step)``
+    rounds some of them the other way)."""
+    rng = np.random.default_rng(seed)
+    q_times = np.sort(rng.integers(0, 400, n_q) * 0.25)
+    q_bins = rng.integers(0, 40, n_q) * 0.5
+    ref_times = np.sort(rng.integers(0, 1200, n_ref) * 0.25)
+    ref_bins = rng.integers(0, 40, n_ref) * 0.5
+    q_bin = np.maximum(np.rint(q_bins), 0).astype(np.int64)
+    q_frame = np.maximum(np.rint(q_times), 0).astype(np.int64)
+    half, first, shift, tol = half_share * step, -20.0, 0.5, 0.75
+    n_c = int(300.0 / step)
+    use = rng.random(n_c) < 0.4
+    got = _kernels.null_counts(
+        q_times, q_bins, q_bin, q_frame, ref_times, ref_bins, 22, shift, tol, scale, first, step, half,
+        use, 3, 3,
+    )  # fmt: skip
+    compact = np.cumsum(use) - 1
+    by_bin = np.zeros((int(use.sum()), 64), dtype=np.int64)
+    by_frame = np.zeros((int(use.sum()), 400), dtype=np.int64)
+    for i in range(n_q):
+        for p in range(n_ref):
+            u = ref_times[p] - scale * q_times[i]
+            c = int(np.rint((u - first) / step))
+            near = abs(u - first - c * step) <= half and abs(ref_bins[p] - (q_bins[i] + shift)) <= tol
+            if near and 0 <= c < n_c and use[c]:
+                by_bin[compact[c], q_bin[i]] += 1
+                by_frame[compact[c], q_frame[i]] += 1
+    expected = np.minimum(np.minimum(by_bin, 3).sum(axis=1), np.minimum(by_frame, 3).sum(axis=1))
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+def test_chance_level_counts_offsets_half_way_between_two_as_division_does() -> None:
+    """Offsets where ``u * (1 / step)`` and ``u / step`` round to different neighbours (step 1.1):
+    with ``half`` over ``step / 2`` each is counted at the neighbour that division names."""
+    step, half = 1.1, 0.7 * 1.1
+    v = np.arange(2000) * 0.25
+    tie = v[np.rint(v / step) != np.rint(v * (1.0 / step))]
+    assert tie.size > 10
+    n_c = int(v[-1] / step) + 2
+    use = np.ones(n_c, dtype=bool)
+    one = np.zeros(1)
+    got = _kernels.null_counts(
+        one, one, one.astype(np.int64), one.astype(np.int64), tie, np.zeros_like(tie), 4, 0.0, 0.75, 1.0, 0.0,
+        step, half, use, 3, 3,
+    )  # fmt: skip
+    expected = np.zeros(n_c, dtype=np.int64)
+    expected[np.rint(tie / step).astype(np.int64)] = 1
+    np.testing.assert_array_equal(got, expected)

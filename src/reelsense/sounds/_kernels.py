@@ -22,6 +22,7 @@ LLVM ``prefetch`` intrinsic): a hint that changes no result.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from typing import Any, cast
@@ -154,6 +155,16 @@ def bucket_peaks(
 
 
 @njit(cache=True, nogil=True)
+def _inverse_step(step: float, half: float) -> tuple[bool, float]:
+    """Whether ``rint(u * (1 / step))`` may stand for ``rint(u / step)`` when only offsets ``u``
+    within ``half`` of a multiple of ``step`` count, and ``1 / step``. The two differ only where
+    ``u / step`` lies within a few units in the last place of a half-integer, about ``step / 2`` from
+    both multiples; with ``half`` below that by a relative 1e-6 (far more than the rounding error
+    wherever ``|u / step| < 1e9``), such an ``u`` counts under neither, so the counts are the same."""
+    return half < 0.5 * step * (1.0 - 1e-6), 1.0 / step
+
+
+@njit(cache=True, nogil=True)
 def _pairs_into(
     q_bins: np.ndarray,
     buckets: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool],
@@ -176,6 +187,7 @@ def _pairs_into(
     q_times, scale, first, step, half, compact = kept
     n_c = compact.size
     n_bins = starts.size - 1
+    by_inverse, inv_step = _inverse_step(step, half)
     n_k = shifts.size
     # a sweep when the windows move forward and the reference is in time order (a bucket then is
     # too): each bucket keeps a cursor past the peaks before every later window, and a window's
@@ -214,7 +226,8 @@ def _pairs_into(
                     continue
                 if n_c:  # only pairs at the offsets asked for
                     u = ref_times[p] - sq
-                    c = int(np.rint((u - first) / step))
+                    v = u - first
+                    c = int(np.rint(v * inv_step if by_inverse else v / step))
                     if c < 0 or c >= n_c or compact[c] < 0 or abs(u - first - c * step) > half:
                         continue
                 for k in range(n_k):
@@ -382,12 +395,15 @@ def local_search(
     for p in range(kk.size):
         tq[p] = q_times[qi[p]]
         tr[p] = ref_times[ri[p]]
+    by_inverse = math.frexp(res)[0] == 0.5  # a power of two: times 1 / res is exact
+    inv_res = 1.0 / res
     for p in range(kk.size):  # a pair's offsets at every scale while its times are at hand
         t_ref = tr[p]
         t_query = tq[p]
         row = kk[p]
         for si in range(n_s):
-            ob = int(np.rint((t_ref - s_grid[si] * t_query) / res)) - o_min
+            d = t_ref - s_grid[si] * t_query
+            ob = int(np.rint(d * inv_res if by_inverse else d / res)) - o_min
             if ob >= 0 and ob < n_o:
                 hist[si * n_k + row, ob] += 1
     sm = hist.copy()
@@ -504,12 +520,14 @@ def null_counts(
     # only the pairs at the offsets asked for: most are not (a few hundred offsets of thousands)
     kept = (q_times, scale, first, step, half, compact)
     _, qi, ri = _pairs(q_bins, buckets, np.array([shift]), tol_bins, t_lo, t_hi, kept)
+    by_inverse, inv_step = _inverse_step(step, half)
     n = qi.size
     groups = np.empty(n, dtype=np.int64)
     cbin = np.empty(n, dtype=np.int64)
     cfr = np.empty(n, dtype=np.int64)
     for p in range(n):
-        groups[p] = compact[int(np.rint((ref_times[ri[p]] - scale * q_times[qi[p]] - first) / step))]
+        u = ref_times[ri[p]] - scale * q_times[qi[p]] - first
+        groups[p] = compact[int(np.rint(u * inv_step if by_inverse else u / step))]
         cbin[p] = q_bin[qi[p]]
         cfr[p] = q_frame[qi[p]]
     max_frame = 0
