@@ -330,15 +330,15 @@ def test_local_rate_rejects_on_a_lower_bound_and_else_counts_every_offset(
     from reelsense.sounds.verify import _local_rate
 
     half = len(counts) // 2  # two runs of near offsets around an excluded middle, as in align
-    near = np.array([True] * half + [False] * gap + [True] * (len(counts) - half), dtype=bool)
-    per_offset = np.zeros(near.size, dtype=np.int64)
+    near = np.r_[np.arange(half), np.arange(half + gap, len(counts) + gap)].astype(np.int64)
+    per_offset = np.zeros(len(counts) + gap, dtype=np.int64)
     per_offset[near] = counts
     asked: list[int] = []
 
-    def count(use: np.ndarray, lo: float, hi: float) -> np.ndarray:
-        assert not np.any(use & ~near) and lo < hi
-        asked.extend(np.flatnonzero(use).tolist())
-        return per_offset[use]
+    def count(offsets: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        assert np.all(np.isin(offsets, near)) and np.all(np.diff(offsets) > 0) and lo < hi
+        asked.extend(offsets.tolist())
+        return per_offset[offsets]
 
     def reject(m: int, rate: float) -> bool:
         return m < 5 or rate > limit
@@ -349,7 +349,7 @@ def test_local_rate_rejects_on_a_lower_bound_and_else_counts_every_offset(
         assert np.isnan(full) and not never
         return
     assert full == pytest.approx(np.mean(counts)) and not never
-    assert sorted(asked) == np.flatnonzero(near).tolist()  # each near offset counted once
+    assert sorted(asked) == near.tolist()  # each near offset counted once
     rate, rejected = _local_rate(near, grid, matched, reject, count)
     assert rejected == reject(matched, full)
     if rejected:
@@ -486,10 +486,10 @@ def test_chance_level_counts_are_the_direct_count(
     half, first, shift, tol = half_share * step, -20.0, 0.5, 0.75
     n_c = int(300.0 / step)
     use = rng.random(n_c) < 0.4
+    f32 = [a.astype(np.float32) for a in (q_times, q_bins, ref_times, ref_bins)]  # as peaks are stored
     got = _kernels.null_counts(
-        q_times, q_bins, q_bin, q_frame, ref_times, ref_bins, 22, shift, tol, scale, first, step, half,
-        use, 3, 3,
-    )  # fmt: skip
+        *f32, -np.inf, np.inf, shift, tol, scale, first, step, half, np.flatnonzero(use), 3, 3
+    )
     compact = np.cumsum(use) - 1
     by_bin = np.zeros((int(use.sum()), 64), dtype=np.int64)
     by_frame = np.zeros((int(use.sum()), 400), dtype=np.int64)
@@ -515,11 +515,36 @@ def test_chance_level_counts_offsets_half_way_between_two_as_division_does() -> 
     assert tie.size > 10
     n_c = int(v[-1] / step) + 2
     use = np.ones(n_c, dtype=bool)
-    one = np.zeros(1)
-    got = _kernels.null_counts(
-        one, one, one.astype(np.int64), one.astype(np.int64), tie, np.zeros_like(tie), 4, 0.0, 0.75, 1.0, 0.0,
-        step, half, use, 3, 3,
-    )  # fmt: skip
+    one = np.zeros(1, dtype=np.float32)
+    ref = tie.astype(np.float32)
+    grid = (0.0, 0.75, 1.0, 0.0, step, half)  # shift, tolerance, scale, first, step, half
+    got = _kernels.null_counts(one, one, ref, 0 * ref, -np.inf, np.inf, *grid, np.flatnonzero(use), 3, 3)
     expected = np.zeros(n_c, dtype=np.int64)
     expected[np.rint(tie / step).astype(np.int64)] = 1
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+@settings(max_examples=40, deadline=None)
+@given(
+    n_c=st.integers(0, 3000),
+    first=st.floats(-500.0, 0.0),
+    step=st.sampled_from([2.5, 1.1, 0.7]),
+    offset=st.floats(-100.0, 8000.0),
+    away=st.floats(0.0, 400.0),
+    window=st.floats(0.0, 900.0),
+)
+def test_compiled_null_offsets_are_the_numpy_ones(
+    n_c: int, first: float, step: float, offset: float, away: float, window: float
+) -> None:
+    from reelsense.sounds.verify import _null_offsets
+
+    fast = _null_offsets(n_c, first, step, offset, away, window)
+    _kernels.AVAILABLE = False
+    try:
+        slow = _null_offsets(n_c, first, step, offset, away, window)
+    finally:
+        _kernels.AVAILABLE = True
+    for f, s in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(f, s)
+        assert f.dtype == np.int64

@@ -46,6 +46,7 @@ __all__ = [
     "mark_hypotheses",
     "nonzero_of",
     "null_counts",
+    "null_offsets",
     "peak_triplets",
     "run_votes",
     "sparse_best_windows",
@@ -353,11 +354,8 @@ def _top_indices(values: np.ndarray, n_top: int) -> np.ndarray:
 def local_search(
     q_times: np.ndarray,
     q_bins: np.ndarray,
-    q_bin: np.ndarray,
-    q_frame: np.ndarray,
     ref_times: np.ndarray,
     ref_bins: np.ndarray,
-    n_bins: int,
     s_grid: np.ndarray,
     k_grid: np.ndarray,
     tol_bins: float,
@@ -370,7 +368,11 @@ def local_search(
     top_cells: int,
 ) -> tuple[int, float, float, float, float, float, bool]:
     """The best cell of the local scale x shift x offset grid (see ``align``'s docstring):
-    ``(matched, scale, shift, offset, first hit time, last hit time, found)``."""
+    ``(matched, scale, shift, offset, first hit time, last hit time, found)``. Query and reference
+    peaks as :class:`~reelsense.sounds.fingerprint.Peaks` holds them (float32 or float64; the
+    arithmetic is float64 either way)."""
+    q_bin, q_frame = _query_cells(q_times, q_bins)
+    n_bins = _n_buckets(q_bin, ref_bins)
     buckets = bucket_peaks(ref_times, ref_bins, n_bins)
     # a pair counts only if its implied offset can land in the histogram at some scale
     o_first = (o_min - 1) * res
@@ -476,50 +478,97 @@ def local_search(
 
 
 @njit(cache=True, nogil=True)
+def _query_cells(q_times: np.ndarray, q_bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The whole bin and frame of each query peak (int64 ``[q]`` each, rounded, at least 0): the
+    cells that :func:`_capped` caps."""
+    q_bin = np.empty(q_bins.size, dtype=np.int64)
+    q_frame = np.empty(q_times.size, dtype=np.int64)
+    for i in range(q_bins.size):
+        q_bin[i] = max(np.int64(np.rint(np.float64(q_bins[i]))), 0)
+        q_frame[i] = max(np.int64(np.rint(np.float64(q_times[i]))), 0)
+    return q_bin, q_frame
+
+
+@njit(cache=True, nogil=True)
+def _n_buckets(q_bin: np.ndarray, ref_bins: np.ndarray) -> int:
+    """A number of whole-bin buckets that holds every query cell and reference bin (with one to
+    spare). Any number that does gives the same pairs: buckets past the last peak are empty."""
+    top = 0.0
+    for i in range(q_bin.size):
+        top = max(top, np.float64(q_bin[i]))
+    for p in range(ref_bins.size):
+        top = max(top, np.float64(ref_bins[p]))
+    return int(top) + 2
+
+
+@njit(cache=True, nogil=True)
+def null_offsets(
+    n_c: int, first: float, step: float, offset: float, away: float, window: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets ``first + j * step`` (``j < n_c``) more than ``away`` from ``offset``: those
+    within ``window`` of it and the rest (int64 indices each, increasing)."""
+    near = np.empty(n_c, dtype=np.int64)
+    far = np.empty(n_c, dtype=np.int64)
+    n_near = 0
+    n_far = 0
+    for j in range(n_c):
+        dist = abs(first + step * np.float64(j) - offset)
+        if dist > away:
+            if dist <= window:
+                near[n_near] = j
+                n_near += 1
+            else:
+                far[n_far] = j
+                n_far += 1
+    return near[:n_near], far[:n_far]
+
+
+@njit(cache=True, nogil=True)
 def null_counts(
     q_times: np.ndarray,
     q_bins: np.ndarray,
-    q_bin: np.ndarray,
-    q_frame: np.ndarray,
     ref_times: np.ndarray,
     ref_bins: np.ndarray,
-    n_bins: int,
+    t_lo: float,
+    t_hi: float,
     shift: float,
     tol_bins: float,
     scale: float,
     first: float,
     step: float,
     half: float,
-    use: np.ndarray,
+    offsets: np.ndarray,
     cap_bin: int,
     cap_frame: int,
 ) -> np.ndarray:
-    """Capped coincidence counts at the offsets ``first + j * step`` with ``use[j]``
-    (int64 ``[count_nonzero(use)]``), at one scale and shift."""
-    n_c = use.size
+    """Capped coincidence counts at the offsets ``first + j * step`` for each ``j`` of ``offsets``
+    (int, increasing; the counts int64 ``[offsets.size]``), at one scale and shift, from the
+    reference peaks (sorted by time) within ``[t_lo, t_hi]`` frames, which must hold every peak
+    those offsets can reach. Peaks as :func:`local_search` takes them."""
+    n_use = offsets.size
+    a = np.searchsorted(ref_times, t_lo, side="left")
+    b = np.searchsorted(ref_times, t_hi, side="right")
+    if n_use == 0 or b <= a:
+        return np.zeros(n_use, dtype=np.int64)
+    ref_times = ref_times[a:b]
+    ref_bins = ref_bins[a:b]
+    n_c = offsets[n_use - 1] + 1
     compact = np.full(n_c, -1, dtype=np.int64)
-    n_use = 0
-    for j in range(n_c):
-        if use[j]:
-            compact[j] = n_use
-            n_use += 1
+    for m in range(n_use):
+        compact[offsets[m]] = m
+    q_bin, q_frame = _query_cells(q_times, q_bins)
+    n_bins = _n_buckets(q_bin, ref_bins)
     buckets = bucket_peaks(ref_times, ref_bins, n_bins)
-    t_lo = np.full(q_times.size, -np.inf)
-    t_hi = np.full(q_times.size, np.inf)
-    last = -1
-    for j in range(n_c):
-        if use[j]:
-            last = j
-    if n_use > 0:
-        j0 = 0
-        while not use[j0]:
-            j0 += 1
-        for i in range(q_times.size):  # offsets first + j * step, j in [j0, last]
-            t_lo[i] = first + j0 * step - half + scale * q_times[i]
-            t_hi[i] = first + last * step + half + scale * q_times[i]
+    j0 = offsets[0]
+    last = offsets[n_use - 1]
+    lo = np.empty(q_times.size)
+    hi = np.empty(q_times.size)
+    for i in range(q_times.size):  # offsets first + j * step, j in [j0, last]
+        lo[i] = first + j0 * step - half + scale * q_times[i]
+        hi[i] = first + last * step + half + scale * q_times[i]
     # only the pairs at the offsets asked for: most are not (a few hundred offsets of thousands)
     kept = (q_times, scale, first, step, half, compact)
-    _, qi, ri = _pairs(q_bins, buckets, np.array([shift]), tol_bins, t_lo, t_hi, kept)
+    _, qi, ri = _pairs(q_bins, buckets, np.array([shift]), tol_bins, lo, hi, kept)
     by_inverse, inv_step = _inverse_step(step, half)
     n = qi.size
     groups = np.empty(n, dtype=np.int64)

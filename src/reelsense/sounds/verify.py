@@ -222,7 +222,7 @@ def align(
     null = _NullCounter(query, q_bin, q_frame, ref_times, ref_bins, shift, config.align_tol_bins, cap)
     rate = _chance_level(
         (float(ref_times[-1]), q_len, scale, offset, half), matched, config, frames_per_second, reject,
-        lambda use, grid, lo, hi: null.counts(use, grid, (lo, hi)),
+        lambda offsets, grid, lo, hi: null.counts(offsets, grid, (lo, hi)),
     )  # fmt: skip
     return Alignment(matched, rate, scale, shift, offset, _first(hit_t), _last(hit_t))
 
@@ -238,19 +238,13 @@ def _align_compiled(
     reject: Callable[[int, float], bool] | None,
 ) -> Alignment:
     """:func:`align` with the compiled kernels of :mod:`reelsense.sounds._kernels` (the same
-    computation)."""
+    computation; the kernels read the peaks as they are stored)."""
     res = config.align_step_frames
     tol = config.align_tol_steps
     half = res * (tol + 0.5)
     s_grid, k_grid = _local_grid(cand, config)
-    qt = np.ascontiguousarray(query.times, dtype=np.float64)
-    qb = np.ascontiguousarray(query.bins, dtype=np.float64)
+    qt, qb = np.ascontiguousarray(query.times), np.ascontiguousarray(query.bins)
     q_len = float(qt.max())
-    q_bin = np.maximum(np.rint(qb), 0).astype(np.int64)
-    q_frame = np.maximum(np.rint(qt), 0).astype(np.int64)
-    rt = np.ascontiguousarray(ref_times, dtype=np.float64)
-    rb = np.ascontiguousarray(ref_bins, dtype=np.float64)
-    n_bins = int(max(q_bin.max(), float(rb.max()))) + 2  # rb is not empty (align's test)
     reach = 2.0 * config.offset_bin_frames + config.scale_step * cand.scale * q_len + 2.0
     o_lo, o_hi = cand.offset_frames - reach, cand.offset_frames + reach
     lo = int(np.searchsorted(ref_times, o_lo - 1.0, side="left"))
@@ -258,27 +252,39 @@ def _align_compiled(
     o_min = int(np.floor(o_lo / res)) - tol
     n_o = int(np.ceil((o_hi - o_lo) / res)) + 2 * tol + 2
     cap_bin, cap_frame = config.align_cap_per_bin, config.align_cap_per_frame
+    rt, rb = np.ascontiguousarray(ref_times), np.ascontiguousarray(ref_bins)
     matched, scale, shift, offset, t0, t1, found = _kernels.local_search(
-        qt, qb, q_bin, q_frame, rt[lo:hi], rb[lo:hi], n_bins, s_grid, k_grid,
-        config.align_tol_bins, res, tol, o_min, n_o, cap_bin, cap_frame, _TOP_CELLS,
+        qt, qb, rt[lo:hi], rb[lo:hi], s_grid, k_grid, config.align_tol_bins, res, tol, o_min, n_o,
+        cap_bin, cap_frame, _TOP_CELLS,
     )  # fmt: skip
     if not found:
         return none
 
     def counts(
-        use: np.ndarray, grid: tuple[float, float, float, float], t_lo: float, t_hi: float
+        offsets: np.ndarray, grid: tuple[float, float, float, float], t_lo: float, t_hi: float
     ) -> np.ndarray:
         first, step, half, scale = grid
-        a = int(np.searchsorted(rt, t_lo, side="left"))
-        b = int(np.searchsorted(rt, t_hi, side="right"))
         return _kernels.null_counts(
-            qt, qb, q_bin, q_frame, rt[a:b], rb[a:b], n_bins, shift, config.align_tol_bins, scale, first,
-            step, half, use, cap_bin, cap_frame,
+            qt, qb, rt, rb, t_lo, t_hi, shift, config.align_tol_bins, scale, first, step, half, offsets,
+            cap_bin, cap_frame,
         )  # fmt: skip
 
     where = (float(rt[-1]), q_len, float(scale), float(offset), half)
     rate = _chance_level(where, int(matched), config, frames_per_second, reject, counts)
     return Alignment(int(matched), rate, float(scale), float(shift), float(offset), float(t0), float(t1))
+
+
+def _null_offsets(
+    n_c: int, first: float, step: float, offset: float, away: float, window: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets ``first + j * step`` (``j < n_c``) more than ``away`` from ``offset``: those
+    within ``window`` of it and the rest (int64 indices each, increasing)."""
+    if _kernels.AVAILABLE:
+        return _kernels.null_offsets(n_c, first, step, offset, away, window)
+    dist = np.abs(first + step * np.arange(n_c) - offset)
+    is_away = dist > away
+    near = is_away & (dist <= window)
+    return np.flatnonzero(near), np.flatnonzero(is_away & ~near)
 
 
 def _chance_level(
@@ -292,33 +298,29 @@ def _chance_level(
     """The chance level of :func:`align`'s best cell (``where``: the reference's last peak time, the
     query's length in frames, the cell's scale and offset, half the width of a coincidence in
     frames): the capped count at offsets ``first + j * step`` all over the reference, away from the
-    match (``counts(use, (first, step, half, scale), lo, hi)`` counts at those with ``use[j]`` from
-    the reference peaks within ``[lo, hi]`` frames); the larger of the mean within
-    ``null_window_seconds`` (:func:`_local_rate`) and the mean over a spread of the others, NaN
-    when there are too few of either. When ``reject`` rejects the candidate on the way, the rate
-    is the lower bound it was rejected at and the far offsets are not counted."""
+    match (``counts(offsets, (first, step, half, scale), lo, hi)`` counts at the offsets ``j`` of
+    ``offsets``, int increasing, from the reference peaks within ``[lo, hi]`` frames); the larger of
+    the mean within ``null_window_seconds`` (:func:`_local_rate`) and the mean over a spread of the
+    others, NaN when there are too few of either. When ``reject`` rejects the candidate on the way,
+    the rate is the lower bound it was rejected at and the far offsets are not counted."""
     t_ref_max, q_len, scale, offset, half = where
     step = 2.0 * half + 2.0 * config.align_step_frames
     first = -0.5 * scale * q_len
     grid = (first, step, half, scale)
     n_c = max(0, int((t_ref_max - 0.5 * scale * q_len - first) / step))
-    dist = np.abs(first + step * np.arange(n_c) - offset)
-    away = dist > max(frames_per_second, 0.5 * scale * q_len)
+    away = max(frames_per_second, 0.5 * scale * q_len)
     window = config.null_window_seconds * frames_per_second
-    near = away & (dist <= window)
+    near, far = _null_offsets(n_c, first, step, offset, away, window)
     local, rejected = _local_rate(
         near,
         (first, step, half, scale * q_len),
         matched,
         reject,
-        lambda use, lo, hi: counts(use, grid, lo, hi),
+        lambda offsets, lo, hi: counts(offsets, grid, lo, hi),
     )
     if rejected:
         return local
-    far = np.flatnonzero(away & ~near)
-    use = np.zeros(n_c, dtype=bool)
-    use[far[:: max(1, far.size // _NULL_FAR_OFFSETS)]] = True
-    null = counts(use, grid, -np.inf, np.inf)
+    null = counts(far[:: max(1, far.size // _NULL_FAR_OFFSETS)], grid, -np.inf, np.inf)
     rate = float(null.mean()) if null.size >= 20 else math.nan
     if math.isfinite(local):
         rate = max(rate, local) if math.isfinite(rate) else local
@@ -336,34 +338,32 @@ def _local_rate(
     reject: Callable[[int, float], bool] | None,
     counts: Callable[[np.ndarray, float, float], np.ndarray],
 ) -> tuple[float, bool]:
-    """The chance level where the match is claimed: the mean count at the offsets ``near`` (bool
-    ``[n_c]``) of the grid ``first + j * step`` (``grid = (first, step, half, reach)``, ``reach``
-    the query's length in reference frames), or NaN when there are fewer than 20 of them.
-    ``counts(use, lo, hi)`` counts at the offsets ``use`` from the reference peaks in ``[lo, hi]``.
+    """The chance level where the match is claimed: the mean count at the offsets ``near`` (int
+    indices ``j``, increasing) of the grid ``first + j * step`` (``grid = (first, step, half,
+    reach)``, ``reach`` the query's length in reference frames), or NaN when there are fewer than
+    20 of them. ``counts(offsets, lo, hi)`` counts at ``offsets`` from the reference peaks in
+    ``[lo, hi]``.
 
     With ``reject``, returns ``(rate, True)`` as soon as the candidate is certain to be rejected,
     ``rate`` then a lower bound of the local mean (its score an upper bound): counts are not
     negative, so the partial sum over the offsets counted so far divided by all of them is one.
     It is tested before any counting (a count too small for any rate), after the first third of
     the offsets, and on the full mean."""
-    at = np.flatnonzero(near)
-    if at.size < 20:
+    if near.size < 20:
         return math.nan, False
     if reject is not None and reject(matched, 0.0):
         return 0.0, True
     first, step, half, reach = grid
-    parts: list[np.ndarray] = []
-    pieces = (at[: at.size // _LOCAL_FIRST_SHARE], at[at.size // _LOCAL_FIRST_SHARE :])
-    for n_piece, piece in enumerate(pieces):
-        use = np.zeros(near.size, dtype=bool)
-        use[piece] = True
+    total = 0
+    split = near.size // _LOCAL_FIRST_SHARE
+    for n_piece, piece in enumerate((near[:split], near[split:])):
         # the reference peaks these offsets reach (query times lie in [0, reach / scale])
         lo = first + float(piece[0]) * step - half - 1.0
         hi = first + float(piece[-1]) * step + half + reach + 1.0
-        parts.append(counts(use, lo, hi))
-        if n_piece == 0 and reject is not None and reject(matched, float(parts[0].sum()) / at.size):
-            return float(parts[0].sum()) / at.size, True
-    local = float(np.concatenate(parts).mean())
+        total += int(counts(piece, lo, hi).sum())
+        if n_piece == 0 and reject is not None and reject(matched, total / near.size):
+            return total / near.size, True
+    local = total / near.size  # the mean: an integer sum, divided once
     return local, reject is not None and reject(matched, local)
 
 
@@ -397,19 +397,22 @@ class _NullCounter:
         self._tol, self._cap = tol_bins, cap
 
     def counts(
-        self, use: np.ndarray, grid: tuple[float, float, float, float], span: tuple[float, float]
+        self, offsets: np.ndarray, grid: tuple[float, float, float, float], span: tuple[float, float]
     ) -> np.ndarray:
-        """int64 ``[count_nonzero(use)]``: the count at each offset ``first + j * step`` with
-        ``use[j]`` (``grid = (first, step, half, scale)``), from the reference peaks inside ``span``
-        (frames, infinite for all of them), which must hold every peak those offsets can reach."""
+        """int64 ``[offsets.size]``: the count at each offset ``first + j * step`` for ``j`` in
+        ``offsets`` (int, increasing; ``grid = (first, step, half, scale)``), from the reference
+        peaks inside ``span`` (frames, infinite for all of them), which must hold every peak those
+        offsets can reach."""
         first, step, half, scale = grid
         rt, rb = self._rt, self._rb
         lo = int(np.searchsorted(rt, span[0], side="left"))
         hi = int(np.searchsorted(rt, span[1], side="right"))
         rt, rb = rt[lo:hi], rb[lo:hi]
-        n_use = int(np.count_nonzero(use))
+        n_use = offsets.size
         if n_use == 0 or rt.size == 0:
             return np.zeros(n_use, dtype=np.int64)
+        use = np.zeros(int(offsets[-1]) + 1, dtype=bool)
+        use[offsets] = True
         _, qi, tq, tr = _coincidences(self._q.times, self._q.bins, rt, rb, self._shift, self._tol)
         u = tr - scale * tq
         j = np.rint((u - first) / step).astype(np.int64)
