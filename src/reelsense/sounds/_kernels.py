@@ -391,7 +391,7 @@ def local_search(
     n_k = k_grid.size
     n_s = s_grid.size
     n_cells = n_s * n_k
-    hist = np.zeros((n_cells, n_o), dtype=np.int64)
+    hist = np.zeros((n_cells, n_o), dtype=np.int32)
     tq = np.empty(kk.size)
     tr = np.empty(kk.size)
     for p in range(kk.size):
@@ -409,13 +409,12 @@ def local_search(
             if ob >= 0 and ob < n_o:
                 hist[si * n_k + row, ob] += 1
     sm = hist.copy()
-    for d in range(1, tol + 1):
+    for d in range(1, tol + 1):  # each neighbour in a loop of its own: they vectorise
         for c in range(n_cells):
-            for o in range(n_o):
-                if o - d >= 0:
-                    sm[c, o] += hist[c, o - d]
-                if o + d < n_o:
-                    sm[c, o] += hist[c, o + d]
+            for o in range(d, n_o):
+                sm[c, o] += hist[c, o - d]
+            for o in range(n_o - d):
+                sm[c, o] += hist[c, o + d]
     flat = sm.ravel()
     n_top = min(top_cells, flat.size)
     top = _top_indices(flat, n_top)
