@@ -541,9 +541,9 @@ def null_counts(
     cap_frame: int,
 ) -> np.ndarray:
     """Capped coincidence counts at the offsets ``first + j * step`` for each ``j`` of ``offsets``
-    (int, increasing; the counts int64 ``[offsets.size]``), at one scale and shift, from the
-    reference peaks (sorted by time) within ``[t_lo, t_hi]`` frames, which must hold every peak
-    those offsets can reach. Peaks as :func:`local_search` takes them."""
+    (int, >= 0, increasing: not checked; the counts int64 ``[offsets.size]``), at one scale and
+    shift, from the reference peaks (sorted by time) within ``[t_lo, t_hi]`` frames, which must
+    hold every peak those offsets can reach. Peaks as :func:`local_search` takes them."""
     n_use = offsets.size
     a = np.searchsorted(ref_times, t_lo, side="left")
     b = np.searchsorted(ref_times, t_hi, side="right")
