@@ -354,3 +354,14 @@ def test_triplets_of_fewer_pairs_than_the_fan_out() -> None:
         assert [x.tolist() for x in reference] == [[0], [1], [2]]
         for got, want in zip(peak_triplets(peaks, P, fan_out), reference, strict=True):
             np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+def test_equally_prominent_peaks_of_a_block_keep_the_lower_bins() -> None:
+    """Nine spikes of one height in one frame, each alone in its whitening window (so equally
+    prominent), three allowed per block: both paths keep the first three in row-major order."""
+    spec = np.full((200, P.n_bins), -50.0, dtype=np.float32)
+    spec[100, 10:180:20] = -20.0
+    peaks = _pick_on_both_paths(spec, 3.0)
+    assert peaks.bins.tolist() == [10.0, 30.0, 50.0]
+    assert peaks.times.tolist() == [100.0] * 3

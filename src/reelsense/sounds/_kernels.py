@@ -48,6 +48,7 @@ __all__ = [
     "null_counts",
     "null_offsets",
     "peak_triplets",
+    "refine_peaks",
     "run_votes",
     "sparse_best_windows",
     "table_lookup",
@@ -1055,6 +1056,68 @@ def box_mean(x: np.ndarray, size0: int, size1: int) -> np.ndarray:
             total += np.float64(mid[i, enter]) - np.float64(mid[i, leave])
             out[i, j] = np.float32(total / size1)
     return out
+
+
+@njit(cache=True, nogil=True)
+def refine_peaks(
+    white: np.ndarray,
+    spec: np.ndarray,
+    t: np.ndarray,
+    b: np.ndarray,
+    block_len: int,
+    per_block: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`reelsense.sounds.fingerprint.pick_peaks` after the local maxima, on the peaks ``(t, b)``
+    of :func:`local_peaks` (row-major order; ``white``, ``spec`` float32): the ``per_block`` most
+    prominent of each block of ``block_len`` frames (ties to the earlier), their bins and frames
+    refined by a parabola through the neighbours (in float32, as numpy computes it on float32
+    maps), sorted by time (stable). Returns ``(times, bins, prominence)``, float32 each."""
+    n = t.size
+    n_frames = white.shape[0]
+    keep = np.empty(n, dtype=np.int64)
+    k = 0
+    start = 0
+    while start < n:  # a block's peaks are a run: t does not decrease
+        block = t[start] // block_len
+        end = start
+        while end < n and t[end] // block_len == block:
+            end += 1
+        if end - start <= per_block:
+            for i in range(start, end):
+                keep[k] = i
+                k += 1
+        else:
+            minus = np.empty(end - start, dtype=np.float32)
+            for i in range(start, end):
+                minus[i - start] = -white[t[i], b[i]]
+            best = np.sort(np.argsort(minus, kind="mergesort")[:per_block])
+            for i in range(per_block):
+                keep[k] = start + best[i]
+                k += 1
+        start = end
+    two = np.float32(2.0)
+    half = np.float32(0.5)
+    flat = np.float32(-1e-6)  # a parabola flatter than this gives no shift
+    times = np.empty(k, dtype=np.float32)
+    bins = np.empty(k, dtype=np.float32)
+    prominence = np.empty(k, dtype=np.float32)
+    last = np.float32(n_frames - 1)
+    for j in range(k):
+        ti = t[keep[j]]
+        bi = b[keep[j]]
+        prominence[j] = white[ti, bi]
+        a = spec[ti, bi - 1]
+        c = spec[ti, bi + 1]
+        den = a - two * spec[ti, bi] + c
+        delta = half * (a - c) / den if den < flat else np.float32(0.0)
+        bins[j] = np.float32(bi) + min(max(delta, -half), half)
+        a = white[max(ti - 1, 0), bi]
+        c = white[min(ti + 1, n_frames - 1), bi]
+        den = a - two * white[ti, bi] + c
+        delta = half * (a - c) / den if den < flat else np.float32(0.0)
+        times[j] = min(max(np.float32(ti) + min(max(delta, -half), half), np.float32(0.0)), last)
+    order = np.argsort(times, kind="mergesort")  # sub-frame times can swap neighbours of one frame
+    return times[order], bins[order], prominence[order]
 
 
 @njit(cache=True, nogil=True)

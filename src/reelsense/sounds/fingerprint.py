@@ -348,10 +348,12 @@ def pick_peaks(spectrogram_db: np.ndarray, params: FingerprintParams, peaks_per_
         t, b = np.nonzero(mask)
     if t.size == 0:
         return Peaks(empty, empty, empty)
-    v = white[t, b]
     # density control: most prominent peaks per one-second block
     block_len = max(1, round(params.frames_per_second))
     per_block = max(1, round(peaks_per_second * block_len / params.frames_per_second))
+    if compiled:  # the same selection and refinement in one pass
+        return Peaks(*_kernels.refine_peaks(white, spec, t, b, block_len, per_block))
+    v = white[t, b]
     block = t // block_len
     order = np.lexsort((-v, block))
     sb = block[order]
