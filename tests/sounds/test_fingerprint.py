@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 import numpy as np
 import pytest
 import soxr
@@ -12,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
+from kernels_off import numpy_path
 from music import make_notes, render
 from reelsense.errors import ParameterError
 from reelsense.sounds import _kernels
@@ -31,7 +29,6 @@ from reelsense.sounds.fingerprint import (
 
 P = FingerprintParams()
 SR = 11025
-T = TypeVar("T")
 
 
 def _tone(freq: float, seconds: float = 2.0, sr: int = SR) -> np.ndarray:
@@ -218,16 +215,6 @@ def test_bad_parameters_raise() -> None:
         log_spectrogram(np.zeros((2, 100), np.float32), SR, P)
 
 
-def _numpy_path(fn: Callable[..., T], *args: object) -> T:
-    """``fn(*args)`` with the compiled kernels switched off."""
-    available = _kernels.AVAILABLE
-    _kernels.AVAILABLE = False
-    try:
-        return fn(*args)
-    finally:
-        _kernels.AVAILABLE = available
-
-
 @pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
 @settings(max_examples=12, deadline=None)
 @given(
@@ -236,14 +223,14 @@ def _numpy_path(fn: Callable[..., T], *args: object) -> T:
     rate=st.sampled_from([8000, 11025, 16000, 44100]),
     level=st.sampled_from([1e-4, 0.05, 0.9]),
 )
-def test_compiled_spectrogram_equals_the_numpy_path(
+def test_compiled_spectrogram_equals_thenumpy_path(
     seed: int, seconds: float, rate: int, level: float
 ) -> None:
     rng = np.random.default_rng(seed)
     samples = (level * rng.standard_normal(int(seconds * rate))).astype(np.float32)
     params = FingerprintParams()
     compiled = log_spectrogram(samples, rate, params)
-    reference = _numpy_path(log_spectrogram, samples, rate, params)
+    reference = numpy_path(log_spectrogram, samples, rate, params)
     assert compiled.shape == reference.shape
     np.testing.assert_array_equal(compiled, reference)  # the same operations in the same order
 
@@ -251,7 +238,7 @@ def test_compiled_spectrogram_equals_the_numpy_path(
 def _pick_on_both_paths(spec: np.ndarray, peaks_per_second: float) -> Peaks:
     """The compiled peaks of ``spec``, after asserting that the numpy path picks the same."""
     compiled = pick_peaks(spec, P, peaks_per_second)
-    reference = _numpy_path(pick_peaks, spec, P, peaks_per_second)
+    reference = numpy_path(pick_peaks, spec, P, peaks_per_second)
     for field in ("times", "bins", "strength"):
         np.testing.assert_array_equal(getattr(compiled, field), getattr(reference, field))
     return compiled
@@ -266,7 +253,7 @@ def _pick_on_both_paths(spec: np.ndarray, peaks_per_second: float) -> Peaks:
     levels=st.sampled_from([0, 4, 64]),
     peaks_per_second=st.sampled_from([3.0, 48.0, 400.0]),
 )
-def test_compiled_peak_picking_equals_the_numpy_path(
+def test_compiled_peak_picking_equals_thenumpy_path(
     seed: int, n_frames: int, n_bins: int, levels: int, peaks_per_second: float
 ) -> None:
     """The compiled local maxima give the same peaks as the numpy path, ties and plateaus
@@ -299,7 +286,7 @@ def test_compiled_box_mean_is_scipys_uniform_filter_bit_for_bit(
 
 @pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_peak_picking_of_a_non_finite_map_equals_the_numpy_path(bad: float) -> None:
+def test_peak_picking_of_a_non_finite_map_equals_thenumpy_path(bad: float) -> None:
     spec = np.random.default_rng(5).normal(0.0, 20.0, (60, 30)).astype(np.float32)
     spec[20, 10] = bad
     _pick_on_both_paths(spec, 48.0)
@@ -320,7 +307,7 @@ def test_peak_picking_on_real_spectrograms_matches_both_paths() -> None:
     density=st.sampled_from([0.2, 2.0, 20.0]),
     sort_times=st.booleans(),
 )
-def test_compiled_triplets_equal_the_numpy_path(
+def test_compiled_triplets_equal_thenumpy_path(
     seed: int, n: int, fan_out: int, density: float, sort_times: bool
 ) -> None:
     """The same triplets in the same order (the query's triplet order depends on it), dense and
@@ -335,7 +322,7 @@ def test_compiled_triplets_equal_the_numpy_path(
         rng.uniform(3, 30, n).astype(np.float32),
     )
     compiled = peak_triplets(peaks, P, fan_out)
-    reference = _numpy_path(peak_triplets, peaks, P, fan_out)
+    reference = numpy_path(peak_triplets, peaks, P, fan_out)
     for got, want in zip(compiled, reference, strict=True):
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
@@ -350,7 +337,7 @@ def test_triplets_of_fewer_pairs_than_the_fan_out() -> None:
         np.array([5.0, 6.0, 7.0], dtype=np.float32),
     )
     for fan_out in (2, 5, 8):
-        reference = _numpy_path(peak_triplets, peaks, P, fan_out)
+        reference = numpy_path(peak_triplets, peaks, P, fan_out)
         assert [x.tolist() for x in reference] == [[0], [1], [2]]
         for got, want in zip(peak_triplets(peaks, P, fan_out), reference, strict=True):
             np.testing.assert_array_equal(got, want)

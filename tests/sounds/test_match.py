@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from kernels_off import numpy_path
 from music import make_notes, render
 from reelsense.errors import ParameterError
 from reelsense.sounds import _kernels
@@ -233,11 +234,7 @@ def test_compiled_alignment_counts_what_numpy_counts(
     fps = P.frames_per_second
     cand = Candidate(cand_sound, speed, -36.0 * np.log2(speed), offset * fps, 1)
     fast = align(q, rt, rb, cand, C, fps)
-    _kernels.AVAILABLE = False
-    try:
-        slow = align(q, rt, rb, cand, C, fps)
-    finally:
-        _kernels.AVAILABLE = True
+    slow = numpy_path(align, q, rt, rb, cand, C, fps)
     assert fast.matched == slow.matched
     if cand_sound == which:  # a clear best cell: the same alignment and chance level
         assert fast.offset_frames == pytest.approx(slow.offset_frames)
@@ -260,11 +257,7 @@ def test_compiled_triplet_keys_vote_as_numpy_does(
     selected = query.order[: min(200, query.n_triplets)]
     for load in ((None, None), (None, 1.5), (0.5, None)):  # every bucket, and the two bounds
         fast = probe(query, selected, index, P, scales, shifts, load)
-        _kernels.AVAILABLE = False
-        try:
-            slow = probe(query, selected, index, P, scales, shifts, load)
-        finally:
-            _kernels.AVAILABLE = True
+        slow = numpy_path(probe, query, selected, index, P, scales, shifts, load)
         assert len(fast) > 0 or load != (None, None)
         np.testing.assert_array_equal(fast.sounds, slow.sounds)
         np.testing.assert_array_equal(fast.hypotheses, slow.hypotheses)
@@ -306,12 +299,8 @@ def test_compiled_ranking_ranks_as_numpy_does(
         large = rank_candidates(chunks, n_sounds, scales, shifts, C)
     finally:
         match_module._DIRECT_PAIRS = direct
-    _kernels.AVAILABLE = False
-    try:
-        slow = rank_candidates(votes, n_sounds, scales, shifts, C)
-        slow_chunks = rank_candidates(chunks, n_sounds, scales, shifts, C)
-    finally:
-        _kernels.AVAILABLE = True
+    slow = numpy_path(rank_candidates, votes, n_sounds, scales, shifts, C)
+    slow_chunks = numpy_path(rank_candidates, chunks, n_sounds, scales, shifts, C)
     assert fast and fast == slow == fast_chunks == slow_chunks == large
 
 
@@ -540,11 +529,7 @@ def test_compiled_null_offsets_are_the_numpy_ones(
     from reelsense.sounds.verify import _null_offsets
 
     fast = _null_offsets(n_c, first, step, offset, away, window)
-    _kernels.AVAILABLE = False
-    try:
-        slow = _null_offsets(n_c, first, step, offset, away, window)
-    finally:
-        _kernels.AVAILABLE = True
+    slow = numpy_path(_null_offsets, n_c, first, step, offset, away, window)
     for f, s in zip(fast, slow, strict=True):
         np.testing.assert_array_equal(f, s)
         assert f.dtype == np.int64
