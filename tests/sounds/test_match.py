@@ -533,3 +533,33 @@ def test_compiled_null_offsets_are_the_numpy_ones(
     for f, s in zip(fast, slow, strict=True):
         np.testing.assert_array_equal(f, s)
         assert f.dtype == np.int64
+
+
+def test_a_certain_match_is_what_verifying_every_candidate_exactly_gives(
+    library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pitch shifts by an interval leave partials in place: the identity is certain, then an edited
+    # alignment and other cells of the sound are verified against the certain match's score
+    # (rejected as soon as they cannot beat it), which must give what exact verification gives
+    third = 2.0 ** (3 / 12)
+    queries = [render(notes, DUR, SR, pitch=third)[int(5.0 * SR) : int(15.0 * SR)] for notes in library[1]]
+    real = match_module._verify
+    levels: list[tuple[float, float]] = []
+
+    def recording(*args: object, **kwargs: object) -> object:
+        m = real(*args, **kwargs)  # type: ignore[arg-type]
+        levels.append((float(args[6]), m.score))  # type: ignore[arg-type,union-attr]
+        return m
+
+    def exact(*args: object, **kwargs: object) -> object:
+        return real(*args[:6], C.threshold)  # type: ignore[arg-type]
+
+    for x in queries:
+        q = prepare_query(x, SR, P, C)
+        monkeypatch.setattr(match_module, "_verify", recording)
+        quick = match_query(q, index := library[0], P, C)
+        monkeypatch.setattr(match_module, "_verify", exact)
+        assert quick and quick == match_query(q, index, P, C)
+    # both ways were taken: a candidate beat a certain match, and one was rejected under it
+    assert any(level >= C.exit_score and score >= level for level, score in levels)
+    assert any(level >= C.exit_score and score < level for level, score in levels)

@@ -630,7 +630,7 @@ def _confirm_identity(
     params: FingerprintParams,
     config: MatchConfig,
     grid: tuple[np.ndarray, np.ndarray],
-    verify: Callable[[Candidate], SoundMatch],
+    verify: Callable[[Candidate, float | None], SoundMatch],
 ) -> list[Candidate]:
     """A match certain under the identity hypothesis can still be a partial view of an edited
     query (a pitch shift by a musical interval keeps some partials in place). The strongest
@@ -644,7 +644,10 @@ def _confirm_identity(
         return cands
     alt, best = other[0], cands[0]
     near = abs(math.log(alt.scale)) <= config.scale_step and abs(alt.shift_bins) <= config.shift_step_bins
-    if not near and verify(alt).score > verify(best).score:
+    if near:
+        return cands
+    certain = verify(best, None).score  # verified already, exactly
+    if verify(alt, certain).score > certain:  # rejected as soon as it cannot beat the certain match
         return [alt, *cands]
     return cands
 
@@ -735,12 +738,22 @@ def match_query_candidates(
         [(more, others, (None, cap))],
         [(rest, others, (None, cap)), (strong, others, (first_load, cap))],
     ]
-    done: dict[Candidate, SoundMatch] = {}
+    # each verified candidate with the level it was verified against: a score under that level is
+    # an upper bound (the candidate was rejected on the way), one at or over it is exact
+    done: dict[Candidate, tuple[SoundMatch, float]] = {}
 
-    def verify(c: Candidate) -> SoundMatch:
-        if c not in done:
-            done[c] = _verify(query, index, c, params, config, trials, threshold)
-        return done[c]
+    def verify(c: Candidate, level: float | None = None) -> SoundMatch:
+        """``c``'s match, exact when its score reaches ``level`` (None: ``threshold``; when the
+        best match alone is wanted, a higher level lets a candidate that cannot beat a certain
+        match be rejected before its chance level is counted)."""
+        level = threshold if level is None else level
+        if c in done:
+            m, at = done[c]
+            if at <= level or m.score >= at:
+                return m
+        m = _verify(query, index, c, params, config, trials, level)
+        done[c] = (m, level)
+        return m
 
     votes: list[Votes] = []  # by stage and probe, in order
     cands: list[Candidate] = []
@@ -766,7 +779,7 @@ def match_query_candidates(
             (extra if any(f.sound == c.sound for f in firsts) else firsts).append(c)
     best: dict[str, SoundMatch] = {}
     certain: Candidate | None = None
-    for c in sorted(firsts, key=lambda c: (-done[c].score if c in done else 0.0, -c.votes)):
+    for c in sorted(firsts, key=lambda c: (-done[c][0].score if c in done else 0.0, -c.votes)):
         m = verify(c)
         best[m.sound_id] = m
         if m.score >= exit_score and not exhaustive:
@@ -776,7 +789,8 @@ def match_query_candidates(
     # section can match at several offsets: the best alignment wins), otherwise all
     for c in extra:
         if certain is None or c.sound == certain.sound:
-            m = verify(c)
+            # a cell that cannot beat its sound's certain match need not be verified exactly
+            m = verify(c, None if certain is None else best[index.ids[c.sound]].score)
             if m.score > best[m.sound_id].score:
                 best[m.sound_id] = m
     out = [m for m in best.values() if m.score >= threshold]
