@@ -7,6 +7,7 @@ import pytest
 import soxr
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from scipy import ndimage
 
 from kernels_off import numpy_path
@@ -352,3 +353,17 @@ def test_equally_prominent_peaks_of_a_block_keep_the_lower_bins() -> None:
     peaks = _pick_on_both_paths(spec, 3.0)
     assert peaks.bins.tolist() == [10.0, 30.0, 50.0]
     assert peaks.times.tolist() == [100.0] * 3
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+@settings(max_examples=60, deadline=None)
+@given(
+    values=hnp.arrays(np.float32, st.integers(0, 40), elements=st.integers(-5, 5).map(float)),
+    v=st.sampled_from([-np.inf, -5.5, -1.0, 0.0, 2.0, 2.5, 5.0, np.inf]),
+)
+def test_compiled_search_sorted_is_numpys(values: np.ndarray, v: float) -> None:
+    """The written-out binary search gives ``np.searchsorted``'s left and right ends, repeated
+    values and values outside the array included."""
+    values = np.sort(values)
+    for right, side in ((False, "left"), (True, "right")):
+        assert _kernels._search_sorted(values, v, right) == np.searchsorted(values, v, side=side)

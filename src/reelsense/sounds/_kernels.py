@@ -381,8 +381,11 @@ def local_search(
     o_last = (o_min + n_o + 1) * res
     t_lo = np.empty(q_times.size)
     t_hi = np.empty(q_times.size)
-    s_min = s_grid.min()
-    s_max = s_grid.max()
+    s_min = s_grid[0]
+    s_max = s_grid[0]
+    for si in range(1, s_grid.size):
+        s_min = min(s_min, s_grid[si])
+        s_max = max(s_max, s_grid[si])
     for i in range(q_times.size):
         t_lo[i] = o_first + s_min * q_times[i]
         t_hi[i] = o_last + s_max * q_times[i]
@@ -525,6 +528,22 @@ def null_offsets(
 
 
 @njit(cache=True, nogil=True)
+def _search_sorted(values: np.ndarray, v: float, right: bool) -> int:
+    """``np.searchsorted(values, v, side="right" if right else "left")`` for sorted ``values``
+    without NaN, written out: numba's ``searchsorted`` compiles string operations for its
+    ``side`` (about a second of every first run)."""
+    lo = 0
+    hi = values.size
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if values[mid] < v or (right and values[mid] == v):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, nogil=True)
 def null_counts(
     q_times: np.ndarray,
     q_bins: np.ndarray,
@@ -547,8 +566,8 @@ def null_counts(
     shift, from the reference peaks (sorted by time) within ``[t_lo, t_hi]`` frames, which must
     hold every peak those offsets can reach. Peaks as :func:`local_search` takes them."""
     n_use = offsets.size
-    a = np.searchsorted(ref_times, t_lo, side="left")
-    b = np.searchsorted(ref_times, t_hi, side="right")
+    a = _search_sorted(ref_times, t_lo, False)
+    b = _search_sorted(ref_times, t_hi, True)
     if n_use == 0 or b <= a:
         return np.zeros(n_use, dtype=np.int64)
     ref_times = ref_times[a:b]
@@ -1088,13 +1107,16 @@ def refine_peaks(
                 keep[k] = i
                 k += 1
         else:
-            minus = np.empty(end - start, dtype=np.float32)
+            prominent = np.empty(end - start, dtype=np.float32)
             for i in range(start, end):
-                minus[i - start] = -white[t[i], b[i]]
-            best = np.sort(np.argsort(minus, kind="mergesort")[:per_block])
-            for i in range(per_block):
-                keep[k] = start + best[i]
-                k += 1
+                prominent[i - start] = white[t[i], b[i]]
+            chosen = np.zeros(end - start, dtype=np.bool_)
+            for i in _top_indices(prominent, per_block):
+                chosen[i] = True
+            for i in range(end - start):  # in their order
+                if chosen[i]:
+                    keep[k] = start + i
+                    k += 1
         start = end
     two = np.float32(2.0)
     half = np.float32(0.5)
@@ -1117,7 +1139,16 @@ def refine_peaks(
         den = a - two * white[ti, bi] + c
         delta = half * (a - c) / den if den < flat else np.float32(0.0)
         times[j] = min(max(np.float32(ti) + min(max(delta, -half), half), np.float32(0.0)), last)
-    order = np.argsort(times, kind="mergesort")  # sub-frame times can swap neighbours of one frame
+    # a stable sort by time: the peaks come in frame order, and sub-frame times only swap
+    # neighbours within a frame or two, so an insertion sort moves each a step or two at most
+    order = np.arange(k)
+    for j in range(1, k):
+        x = order[j]
+        i = j
+        while i > 0 and times[x] < times[order[i - 1]]:
+            order[i] = order[i - 1]
+            i -= 1
+        order[i] = x
     return times[order], bins[order], prominence[order]
 
 
@@ -1143,7 +1174,8 @@ def stable_order(values: np.ndarray) -> tuple[np.ndarray, bool]:
     spare_keys = np.empty(n, dtype=np.uint32)
     count = np.empty(2049, dtype=np.int64)
     for shift in (0, 11, 22):
-        count[:] = 0
+        for d in range(2049):
+            count[d] = 0
         for i in range(n):
             count[((keys[i] >> np.uint32(shift)) & np.uint32(0x7FF)) + 1] += 1
         for d in range(2048):
@@ -1183,12 +1215,15 @@ def local_peaks(
     for t in range(n_t):
         t0 = max(0, t - radius_frames)
         t1 = min(n_t - 1, t + radius_frames)
-        over_t[:] = white[t0]
+        first_row = white[t0]
+        for b in range(n_b):  # element by element: an array copy compiles shape checks and messages
+            over_t[b] = first_row[b]
         for tt in range(t0 + 1, t1 + 1):
             row = white[tt]
             for b in range(n_b):
                 over_t[b] = max(over_t[b], row[b])
-        over_tb[:] = over_t
+        for b in range(n_b):
+            over_tb[b] = over_t[b]
         for d in range(1, min(radius_bins, n_b - 1) + 1):
             for b in range(n_b - d):  # the bins above, then the bins below
                 over_tb[b] = max(over_tb[b], over_t[b + d])
