@@ -547,9 +547,9 @@ def test_a_certain_match_is_what_verifying_every_candidate_exactly_gives(
     levels: list[tuple[float, float]] = []
 
     def recording(*args: object, **kwargs: object) -> object:
-        m = real(*args, **kwargs)  # type: ignore[arg-type]
-        levels.append((float(args[6]), m.score))  # type: ignore[arg-type,union-attr]
-        return m
+        m, exact = real(*args, **kwargs)  # type: ignore[arg-type]
+        levels.append((float(args[6]), m.score))  # type: ignore[arg-type]
+        return m, exact
 
     def exact(*args: object, **kwargs: object) -> object:
         return real(*args[:6], C.threshold)  # type: ignore[arg-type]

@@ -567,10 +567,11 @@ def _verify(
     config: MatchConfig,
     trials: float,
     reject_below: float | None = None,
-) -> SoundMatch:
-    """The candidate's alignment and score. With ``reject_below``, a candidate whose score cannot
-    reach it is rejected as soon as that is certain (its score is then an upper bound, under
-    ``reject_below``)."""
+) -> tuple[SoundMatch, bool]:
+    """The candidate's alignment and score, and whether the score is exact. With ``reject_below``,
+    a candidate whose score cannot reach it is rejected as soon as that is certain (its score is
+    then an upper bound, under ``reject_below``); any score under ``reject_below`` counts as
+    such a bound."""
     rt, rb = index.peaks(cand.sound)
 
     def reject(matched: int, rate: float) -> bool:
@@ -583,7 +584,7 @@ def _verify(
     log10p = false_match_log10p(a.matched, lam, trials)
     pitch = -a.shift_bins * 12.0 / params.bins_per_octave
     fps = params.frames_per_second
-    return SoundMatch(
+    match = SoundMatch(
         sound_id=index.ids[cand.sound],
         score=round(-log10p, 3),
         offset_seconds=a.offset_frames / fps,
@@ -597,6 +598,7 @@ def _verify(
         n_query_peaks=len(query.peaks),
         false_match_probability=10.0**log10p,
     )
+    return match, reject_below is None or -log10p >= reject_below
 
 
 def _identity(scales: np.ndarray, shifts: np.ndarray) -> int:
@@ -738,9 +740,9 @@ def match_query_candidates(
         [(more, others, (None, cap))],
         [(rest, others, (None, cap)), (strong, others, (first_load, cap))],
     ]
-    # each verified candidate with the level it was verified against: a score under that level is
-    # an upper bound (the candidate was rejected on the way), one at or over it is exact
-    done: dict[Candidate, tuple[SoundMatch, float]] = {}
+    # each verified candidate with the level it was verified against and whether its score is
+    # exact (a score under that level is an upper bound: the candidate was rejected on the way)
+    done: dict[Candidate, tuple[SoundMatch, float, bool]] = {}
 
     def verify(c: Candidate, level: float | None = None) -> SoundMatch:
         """``c``'s match, exact when its score reaches ``level`` (None: ``threshold``; when the
@@ -748,12 +750,17 @@ def match_query_candidates(
         match be rejected before its chance level is counted)."""
         level = threshold if level is None else level
         if c in done:
-            m, at = done[c]
-            if at <= level or m.score >= at:
+            m, at, exact = done[c]
+            if exact or at <= level:
                 return m
-        m = _verify(query, index, c, params, config, trials, level)
-        done[c] = (m, level)
+        m, exact = _verify(query, index, c, params, config, trials, level)
+        done[c] = (m, level, exact)
         return m
+
+    def known_score(c: Candidate) -> float:
+        """The score verification gave ``c`` at the threshold (0 when none did)."""
+        m, at, exact = done.get(c, (None, math.inf, False))
+        return m.score if m is not None and (exact or at <= threshold) else 0.0
 
     votes: list[Votes] = []  # by stage and probe, in order
     cands: list[Candidate] = []
@@ -779,7 +786,7 @@ def match_query_candidates(
             (extra if any(f.sound == c.sound for f in firsts) else firsts).append(c)
     best: dict[str, SoundMatch] = {}
     certain: Candidate | None = None
-    for c in sorted(firsts, key=lambda c: (-done[c][0].score if c in done else 0.0, -c.votes)):
+    for c in sorted(firsts, key=lambda c: (-known_score(c), -c.votes)):
         m = verify(c)
         best[m.sound_id] = m
         if m.score >= exit_score and not exhaustive:
