@@ -554,10 +554,11 @@ def test_a_certain_match_is_what_verifying_every_candidate_exactly_gives(
     def exact(*args: object, **kwargs: object) -> object:
         return real(*args[:6], C.threshold)  # type: ignore[arg-type]
 
+    index = library[0]
     for x in queries:
         q = prepare_query(x, SR, P, C)
         monkeypatch.setattr(match_module, "_verify", recording)
-        quick = match_query(q, index := library[0], P, C)
+        quick = match_query(q, index, P, C)
         monkeypatch.setattr(match_module, "_verify", exact)
         assert quick and quick == match_query(q, index, P, C)
     # both ways were taken: a candidate beat a certain match, and one was rejected under it
