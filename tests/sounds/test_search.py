@@ -129,27 +129,48 @@ def test_a_grid_looks_each_run_up_once(
     h=st.sampled_from([1, 5]),
     ahead=st.sampled_from([1, 2, 7, 32, 1000]),
     load=st.sampled_from([(-1.0, np.inf), (2.0, np.inf), (-1.0, 3.0)]),
+    sub_bits=st.integers(0, 8),
     seed=st.integers(0, 10**6),
 )
 def test_lookup_fetching_ahead_finds_what_it_finds_without(
-    n: int, n_probe: int, h: int, ahead: int, load: tuple[float, float], seed: int
+    n: int, n_probe: int, h: int, ahead: int, load: tuple[float, float], sub_bits: int, seed: int
 ) -> None:
     """Prefetching is a hint: the compiled look-up's hits, in order, do not depend on how far ahead
     it fetches (including past the last key), nor on whether it fetches at all; the look-up that
-    tests check bytes first (tables in cache) finds the same hits in the same order."""
+    tests check bytes first (tables in cache) and the one that tests presence bits first find the
+    same hits in the same order."""
     rng = np.random.default_rng(seed)
     keys = rng.integers(0, 5000, n, dtype=np.uint64).astype(np.uint32)
     table = _table(keys, rng.integers(0, 40, n), rng.integers(0, 20000, n), 2)
     probe = _probe_grid(rng, n_probe, h, 5000)
     args = (probe, table.offsets, table.check, table.postings, table.bits, table.time_bits)
     rest = (np.uint64(0x9E3779B97F4A7C15), 24, *load)
-    plain = _kernels.table_lookup(*args, *rest, 0, False)
-    fetched = _kernels.table_lookup(*args, *rest, ahead, False)
-    filtered = _kernels.table_lookup(*args, *rest, 0, True)
-    filtered_fetched = _kernels.table_lookup(*args, *rest, ahead, True)
-    for a, b, c, d in zip(plain, fetched, filtered, filtered_fetched, strict=True):
-        for other in (b, c, d):
-            np.testing.assert_array_equal(a, other)
+    presence = _kernels.presence_filter(table.offsets, table.check, sub_bits)
+    none = np.zeros(0, dtype=np.uint64)
+    plain = _kernels.table_lookup(*args, *rest, 0, False, none, 0)
+    for fetch in (0, ahead):
+        for first in (False, True):
+            for bits in (none, presence):
+                other = _kernels.table_lookup(*args, *rest, fetch, first, bits, sub_bits)
+                for a, b in zip(plain, other, strict=True):
+                    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(0, 3000), sub_bits=st.integers(0, 8), seed=st.integers(0, 10**6))
+def test_presence_filter_sets_the_bit_of_each_posting_and_no_other(n: int, sub_bits: int, seed: int) -> None:
+    """Bit ``(bucket << sub_bits) | (check & mask)`` is set exactly for the buckets' postings."""
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, 5000, n, dtype=np.uint64).astype(np.uint32)
+    table = _table(keys, rng.integers(0, 40, n), rng.integers(0, 20000, n), 2)
+    words = _kernels.presence_filter(table.offsets, table.check, sub_bits)
+    bits = np.unpackbits(words.view(np.uint8), bitorder="little")
+    assert bits.size == max(64, (1 << (table.bits + sub_bits)))
+    bucket = np.repeat(np.arange(1 << table.bits), np.diff(table.offsets.astype(np.int64)))
+    expected = np.zeros(bits.size, dtype=np.uint8)
+    expected[(bucket << sub_bits) | (table.check.astype(np.int64) & ((1 << sub_bits) - 1))] = 1
+    np.testing.assert_array_equal(bits, expected)
 
 
 _LOOKUP_AS_PYTHON = """

@@ -48,6 +48,7 @@ __all__ = [
     "null_counts",
     "null_offsets",
     "peak_triplets",
+    "presence_filter",
     "refine_peaks",
     "run_votes",
     "sparse_best_windows",
@@ -665,6 +666,22 @@ def grid_triplet_keys(
 
 
 @njit(cache=True, nogil=True)
+def presence_filter(offsets: np.ndarray, check: np.ndarray, sub_bits: int) -> np.ndarray:
+    """A bit per (bucket, low ``sub_bits`` bits of a check byte) of a triplet table (``offsets``
+    ``[2**bits + 1]``, ``check`` ``[n]``), set where some posting of the bucket has that check
+    byte: bit ``(b << sub_bits) | (check & (2**sub_bits - 1))`` of the uint64 words returned
+    (``2**(bits + sub_bits) / 64`` of them, at least one), least significant bit first."""
+    n_buckets = offsets.size - 1
+    words = np.zeros(max(1, (n_buckets << sub_bits) >> 6), dtype=np.uint64)
+    low = (1 << sub_bits) - 1
+    for b in range(n_buckets):
+        for j in range(np.int64(offsets[b]), np.int64(offsets[b + 1])):
+            bit = (b << sub_bits) | (np.int64(check[j]) & low)
+            words[bit >> 6] |= np.uint64(1) << np.uint64(bit & 63)
+    return words
+
+
+@njit(cache=True, nogil=True)
 def table_lookup(
     keys: np.ndarray,
     offsets: np.ndarray,
@@ -678,6 +695,8 @@ def table_lookup(
     high_len: float,
     ahead: int,
     check_first: bool,
+    presence: np.ndarray,
+    sub_bits: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:meth:`reelsense.sounds._tables.TripletTable.lookup` compiled: for each run of one key along
     the last axis of ``keys`` (uint32 ``[p, h]``; :data:`NO_KEY` cells are skipped), in order, the
@@ -693,9 +712,14 @@ def table_lookup(
     bucket may hold their key (about one in ten): worth it for a table that stays in cache, where
     the third pass's read of each key costs little; in a larger one it waits on memory again.
 
+    ``presence`` (uint64 words, :func:`presence_filter` of the table with ``sub_bits``; empty: no
+    filter): before any bucket is read, the runs whose key's bit is clear are dropped (no posting
+    of their bucket has their check byte's low ``sub_bits`` bits, so none can match). One read of
+    a bit array several times smaller than the buckets and check bytes instead of two reads.
+
     ``ahead`` > 0: the processor is asked to fetch the buckets (and with ``check_first`` the check
-    bytes) of the run ``ahead`` runs on, so that waits on memory overlap. The same hits either
-    way, and with or without ``check_first``."""
+    bytes, with ``presence`` its words) of the run ``ahead`` runs on, so that waits on memory
+    overlap. The same hits either way, with or without ``check_first`` and ``presence``."""
     p, h = keys.shape
     flat = keys.ravel()
     runs = np.empty(flat.size, dtype=np.int64)  # the first cell of each run, in order
@@ -707,6 +731,22 @@ def table_lookup(
             # a key that is not the one before it in its row starts a run
             q += np.int64(flat[c] != NO_KEY and (j == 0 or flat[c - 1] != flat[c]))
     shift = np.uint64(64 - bits)
+    if presence.size > 0:  # keep the runs whose bit is set, in order
+        sub = np.uint64(sub_bits)
+        low = np.uint64((1 << sub_bits) - 1)
+        at = np.uint64(check_shift)
+        six = np.uint64(6)
+        kept = 0
+        for r in range(q):
+            if ahead > 0 and r + ahead < q:
+                hk = np.uint64(flat[runs[r + ahead]]) * golden
+                _prefetch(presence, (((hk >> shift) << sub) | ((hk >> at) & low)) >> six)
+            c = runs[r]
+            hk = np.uint64(flat[c]) * golden
+            bit = ((hk >> shift) << sub) | ((hk >> at) & low)
+            runs[kept] = c
+            kept += np.int64((presence[bit >> six] >> (bit & np.uint64(63))) & np.uint64(1))
+        q = kept
     ones = np.uint64(0x0101010101010101)
     highs = np.uint64(0x8080808080808080)
     n_check = check.size

@@ -39,6 +39,15 @@ _PREFETCH_AHEAD = 32
 #: same hits), which in a larger table waits on memory a second time per key (docs/sounds.md
 #: has the measurements)
 _IN_CACHE_BYTES = 64 << 20
+#: compiled look-ups of a table with at most ``2 ** _PRESENCE_MAX_BITS`` buckets (about 2,000 sounds
+#: of 3 minutes) first test a bit per (bucket, low ``_PRESENCE_SUB_BITS`` bits of the check byte),
+#: built when the table is first searched (4 bytes per bucket, at most 32 MB; see
+#: :func:`reelsense.sounds._kernels.presence_filter`): most keys of a query are in no reference, and
+#: one read of their bit replaces the reads of their bucket and check bytes. In a larger table more
+#: of them are somewhere and the extra read costs more than it saves (docs/sounds.md)
+_PRESENCE_SUB_BITS = 5
+_PRESENCE_MAX_BITS = 23
+_NO_PRESENCE = np.zeros(0, dtype=np.uint64)
 
 Allocate = Callable[[str, tuple[int, ...], str], np.ndarray]
 """``allocate(name, shape, dtype)`` -> a writable zeroed array (``np.zeros`` or a memory map)."""
@@ -103,6 +112,18 @@ class TripletTable:
         self.offsets = offsets
         self.check = check
         self.postings = postings
+        self._presence: np.ndarray | None = None
+
+    def _presence_filter(self) -> np.ndarray:
+        """The compiled look-up's presence bits (empty for a table too large to gain by them)."""
+        if self._presence is None:  # built once (two threads may both build it: the same array)
+            small = self.bits <= _PRESENCE_MAX_BITS and self.postings.size > 0
+            self._presence = (
+                _kernels.presence_filter(np.asarray(self.offsets), np.asarray(self.check), _PRESENCE_SUB_BITS)
+                if small
+                else _NO_PRESENCE
+            )
+        return self._presence
 
     @property
     def n_postings(self) -> int:
@@ -208,7 +229,7 @@ class TripletTable:
             found = _kernels.table_lookup(
                 np.ascontiguousarray(grid), np.asarray(self.offsets), np.asarray(self.check),
                 np.asarray(self.postings), self.bits, self.time_bits, _GOLDEN, int(_CHECK_SHIFT), low_len,
-                high_len, _PREFETCH_AHEAD, in_cache,
+                high_len, _PREFETCH_AHEAD, in_cache, self._presence_filter(), _PRESENCE_SUB_BITS,
             )  # fmt: skip
             return Hits(*found)
         flat = grid.ravel()
