@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import soxr
@@ -28,6 +30,7 @@ from reelsense.sounds.match import (
     probe,
     rank_candidates,
 )
+from reelsense.sounds.verify import ScoreBelow
 
 SR = 11025
 P = FingerprintParams()
@@ -387,6 +390,54 @@ def test_alignment_with_a_rejection_is_the_alignment_without_one_unless_rejected
     else:
         both_nan = bool(np.isnan(tested.null_rate) and np.isnan(plain.null_rate))
         assert tested.null_rate == plain.null_rate or both_nan
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    matched=st.integers(-1, 400),
+    level=st.one_of(st.none(), st.floats(-1.0, 80.0)),
+    trials=st.floats(0.0, 12.0),
+    rate=st.floats(0.0, 300.0),
+)
+def test_a_score_rejection_as_a_rate_rejects_only_what_the_score_rejects(
+    matched: int, level: float | None, trials: float, rate: float
+) -> None:
+    """``ScoreBelow.max_rate`` is the rate form of its test: a chance level above it always gives a
+    score under the level, and one clearly under it never does."""
+    reject = ScoreBelow(level, trials)
+    bound = reject.max_rate(matched)
+    if max(rate, 0.5) > bound:
+        assert reject(matched, rate)
+    if max(rate, 0.5) < bound * (1.0 - 1e-6) and math.isfinite(bound):
+        assert not reject(matched, rate)
+    if bound == math.inf:  # nothing rejected (no level, or one that every score reaches)
+        assert not reject(matched, rate)
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+@settings(max_examples=10, deadline=None)
+@given(
+    which=st.integers(0, 2),
+    offset=st.floats(1.0, 25.0),
+    cand_sound=st.integers(0, 2),
+    level=st.one_of(st.none(), st.floats(0.0, 60.0)),
+)
+def test_the_compiled_chance_level_rejects_as_python_asks(
+    library: Library, which: int, offset: float, cand_sound: int, level: float | None
+) -> None:
+    """With a :class:`ScoreBelow`, the chance level is counted and rejected in one kernel: the same
+    alignment, rate and rejection as when each rejection is asked from Python."""
+    index, notes = library
+    clip = render(notes[which], DUR, SR)[int(offset * SR) : int((offset + 8.0) * SR)]
+    q = prepare_query(clip, SR, P, C).peaks
+    rt, rb = index.peaks(cand_sound)
+    fps = P.frames_per_second
+    trials = 8.0
+    cand = Candidate(cand_sound, 1.0, 0.0, offset * fps, 1)
+    reject = ScoreBelow(level, trials)
+    fused = align(q, rt, rb, cand, C, fps, reject)
+    asked = align(q, rt, rb, cand, C, fps, lambda m, r: reject(m, r))  # any callable: asked from Python
+    assert fused == asked or (np.isnan(fused.null_rate) and np.isnan(asked.null_rate))
 
 
 @pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")

@@ -33,12 +33,14 @@ __all__ = [
     "AVAILABLE",
     "NO_KEY",
     "add_pair_totals",
+    "align_near",
     "band_powers",
     "best_windows",
     "bin_buckets",
     "box_mean",
     "bucket_peaks",
     "cell_keys",
+    "chance_level",
     "counting_order",
     "grid_triplet_keys",
     "local_peaks",
@@ -49,6 +51,7 @@ __all__ = [
     "null_offsets",
     "peak_triplets",
     "presence_filter",
+    "ranked_rows",
     "refine_peaks",
     "run_votes",
     "sparse_best_windows",
@@ -261,7 +264,12 @@ def _pairs_into_one(
     same order, the shift's target and buckets held in scalars instead of per-shift arrays, which
     makes the per-query-peak loop, most of a count's cost near the match, about a fifth cheaper.
     Written out again on purpose: the two loops sharing helper functions (the sweep's cursor, the
-    asked-offset test) ran 25-40 % slower, numba calling them instead of folding them in."""
+    asked-offset test) ran 25-40 % slower, numba calling them instead of folding them in.
+
+    Without branches in the scan: every reference peak scanned is written at the next free slot
+    and kept by counting it only when it passes every test (which pass is close to chance, so a
+    branch on it is often mispredicted); the last slot of ``kk``, ``qq``, ``rr`` takes the writes
+    once the others are full, so they hold ``kk.size - 1`` pairs."""
     order, starts, ref_times, ref_bins, in_time_order = buckets
     q_times, scale, first, step, half, compact = kept
     n_c = compact.size
@@ -272,6 +280,7 @@ def _pairs_into_one(
         if not t_lo[i] >= t_lo[i - 1]:
             sweep = False
     cursor = starts[:-1].copy()
+    last = kk.size - 1  # the slot of the tests that fail once the others are full
     n = 0
     for i in range(q_bins.size):
         target = q_bins[i] + shift
@@ -287,22 +296,21 @@ def _pairs_into_one(
                     first_p += 1
                 cursor[b] = first_p
             for p in range(first_p, starts[b + 1]):
-                if sweep and ref_times[p] > hi:
+                t = ref_times[p]
+                if sweep and t > hi:
                     break
-                if not lo <= ref_times[p] <= hi:
-                    continue
+                ok = (lo <= t) & (t <= hi) & (abs(ref_bins[p] - target) <= tol_bins)
                 if n_c:  # only pairs at the offsets asked for
-                    u = ref_times[p] - sq
+                    u = t - sq
                     v = u - first
                     c = int(np.rint(v * inv_step if by_inverse else v / step))
-                    if c < 0 or c >= n_c or compact[c] < 0 or abs(u - first - c * step) > half:
-                        continue
-                if abs(ref_bins[p] - target) <= tol_bins:
-                    if n < kk.size:
-                        kk[n] = 0
-                        qq[n] = i
-                        rr[n] = order[p]
-                    n += 1
+                    at = min(max(c, 0), n_c - 1)
+                    ok = ok & (c >= 0) & (c < n_c) & (compact[at] >= 0) & (abs(u - first - c * step) <= half)
+                w = min(n, last)
+                kk[w] = 0
+                qq[w] = i
+                rr[w] = order[p]
+                n += np.int64(ok)
     return n
 
 
@@ -331,10 +339,10 @@ def _pairs(
     query peak over a whole reference, 12 at the 99th percentile, and 1 to 5 near the match), so
     that a second pass is rare. Found by query peak, they are put in shift order at the end."""
     size = (16 if kept[5].size else 2) * q_bins.size * shifts.size
-    while True:
-        kk = np.empty(size, dtype=np.int64)
-        qq = np.empty(size, dtype=np.int64)
-        rr = np.empty(size, dtype=np.int64)
+    while True:  # one slot more: :func:`_pairs_into_one` writes the tests that fail there when full
+        kk = np.empty(size + 1, dtype=np.int64)
+        qq = np.empty(size + 1, dtype=np.int64)
+        rr = np.empty(size + 1, dtype=np.int64)
         if shifts.size == 1:
             n = _pairs_into_one(q_bins, buckets, shifts[0], tol_bins, t_lo, t_hi, kept, kk, qq, rr)
         else:
@@ -669,6 +677,112 @@ def null_counts(
     for p in range(n):
         max_frame = max(max_frame, cfr[p])
     return _capped(groups, n_use, cbin, cfr, n_bins + 1, max_frame + 1, cap_bin, cap_frame)
+
+
+@njit(cache=True, nogil=True)
+def align_near(
+    q_times: np.ndarray,
+    q_bins: np.ndarray,
+    ref_times: np.ndarray,
+    ref_bins: np.ndarray,
+    s_grid: np.ndarray,
+    k_grid: np.ndarray,
+    near: tuple[float, float, float, float],
+    tol_bins: float,
+    res: float,
+    tol: int,
+    cap_bin: int,
+    cap_frame: int,
+    top_cells: int,
+) -> tuple[int, float, float, float, float, float, bool, float]:
+    """:func:`local_search` around a candidate, over the reference peaks it can reach (all of
+    one reference here, sorted by time; the query's non-empty): ``near = (offset, offset_bin,
+    scale_step, scale)``, the candidate's offset in frames, the vote bin's width, the hypothesis
+    step and the candidate's scale. The offsets searched lie within ``2 * offset_bin + scale_step *
+    scale * q_len + 2`` frames of the candidate's (``q_len`` the query's last peak time, returned
+    last). As :func:`reelsense.sounds.verify.align` computes them without the kernels."""
+    offset, offset_bin, scale_step, scale = near
+    q_len = np.float64(q_times[0])
+    for i in range(1, q_times.size):
+        q_len = max(q_len, np.float64(q_times[i]))
+    reach = 2.0 * offset_bin + scale_step * scale * q_len + 2.0
+    o_lo = offset - reach
+    o_hi = offset + reach
+    lo = _search_sorted(ref_times, o_lo - 1.0, False)
+    hi = _search_sorted(ref_times, o_hi + s_grid[s_grid.size - 1] * q_len + 1.0, True)
+    o_min = int(np.floor(o_lo / res)) - tol
+    n_o = int(np.ceil((o_hi - o_lo) / res)) + 2 * tol + 2
+    matched, best_scale, shift, best_offset, t0, t1, found = local_search(
+        q_times, q_bins, ref_times[lo:hi], ref_bins[lo:hi], s_grid, k_grid, tol_bins, res, tol,
+        o_min, n_o, cap_bin, cap_frame, top_cells,
+    )  # fmt: skip
+    return matched, best_scale, shift, best_offset, t0, t1, found, q_len
+
+
+@njit(cache=True, nogil=True)
+def chance_level(
+    q_times: np.ndarray,
+    q_bins: np.ndarray,
+    ref_times: np.ndarray,
+    ref_bins: np.ndarray,
+    cell: tuple[float, float, float, float, float],
+    tol_bins: float,
+    null: tuple[float, float, float, int, int],
+    matched: int,
+    max_rate: float,
+    cap_bin: int,
+    cap_frame: int,
+) -> tuple[float, bool]:
+    """The chance level of an alignment's best cell, as :func:`reelsense.sounds.verify._chance_level`
+    computes it from :func:`null_counts` (the same offsets, counts and means), with its rejection
+    given as a rate: ``max(rate, 0.5) > max_rate`` rejects (``inf``: none). ``cell = (scale, shift,
+    offset, half, q_len)``; ``null = (align_step_frames, frames_per_second, window_frames,
+    far_offsets, first_share)``; one reference's peaks sorted by time (non-empty). Returns
+    ``(rate, rejected)``: a rejected rate is the lower bound it was rejected at."""
+    scale, shift, offset, half, q_len = cell
+    align_step, fps, window, n_far, first_share = null
+    step = 2.0 * half + 2.0 * align_step
+    first = -0.5 * scale * q_len
+    t_ref_max = np.float64(ref_times[ref_times.size - 1])
+    n_c = max(0, int((t_ref_max - 0.5 * scale * q_len - first) / step))
+    away = max(fps, 0.5 * scale * q_len)
+    near, far = null_offsets(n_c, first, step, offset, away, window)
+    local = np.nan
+    if near.size >= 20:  # the local level, as verify._local_rate counts it
+        if max_rate < 0.5:
+            return 0.0, True
+        reach = scale * q_len
+        split = near.size // first_share
+        total = 0
+        for n_piece in range(2):
+            piece = near[:split] if n_piece == 0 else near[split:]
+            lo = first + np.float64(piece[0]) * step - half - 1.0
+            hi = first + np.float64(piece[piece.size - 1]) * step + half + reach + 1.0
+            counted = null_counts(
+                q_times, q_bins, ref_times, ref_bins, lo, hi, shift, tol_bins, scale, first, step,
+                half, piece, cap_bin, cap_frame,
+            )  # fmt: skip
+            for c in range(counted.size):
+                total += counted[c]
+            if n_piece == 0 and max(total / near.size, 0.5) > max_rate:
+                return total / near.size, True
+        local = total / near.size
+        if max(local, 0.5) > max_rate:
+            return local, True
+    stride = max(1, far.size // n_far)
+    counted = null_counts(
+        q_times, q_bins, ref_times, ref_bins, -np.inf, np.inf, shift, tol_bins, scale, first, step,
+        half, far[::stride], cap_bin, cap_frame,
+    )  # fmt: skip
+    rate = np.nan
+    if counted.size >= 20:
+        total = 0
+        for c in range(counted.size):
+            total += counted[c]
+        rate = total / counted.size
+    if not np.isnan(local):
+        rate = local if np.isnan(rate) else max(rate, local)
+    return rate, False
 
 
 #: the key of a (triplet, hypothesis) cell that has none: triplet keys lie in
@@ -1014,6 +1128,48 @@ def cell_keys(
             out[at] = np.int64(rows[i]) * n_bins + np.int64(np.floor(offsets[i] / width) - first)
             at += 1
     return at
+
+
+@njit(cache=True, nogil=True)
+def ranked_rows(
+    pair_sound: np.ndarray, best_val: np.ndarray, n_sounds: int, n_candidates: int, cells_per_sound: int
+) -> np.ndarray:
+    """The candidate cells of :func:`reelsense.sounds.match.rank_candidates`, as rows of its pairs
+    (int64): the best cell of each of the ``n_candidates`` sounds with the most votes (most first),
+    then their next ``cells_per_sound - 1`` cells (most votes first), without cells of no vote. Ties
+    keep the pairs' order, as numpy's stable sorts do."""
+    n = pair_sound.size
+    by_votes = np.argsort(-best_val, kind="mergesort")  # stable: ties in pair order
+    order, starts = counting_order(pair_sound[by_votes], n_sounds)  # then by sound, stably
+    order = by_votes[order]
+    firsts = np.empty(n_sounds, dtype=np.int64)
+    n_first = 0
+    for s in range(n_sounds):
+        if starts[s + 1] > starts[s]:
+            firsts[n_first] = order[starts[s]]
+            n_first += 1
+    firsts = firsts[:n_first]
+    firsts = firsts[np.argsort(-best_val[firsts], kind="mergesort")][: max(n_candidates, 0)]
+    chosen = np.zeros(n_sounds, dtype=np.bool_)
+    for r in firsts:
+        chosen[pair_sound[r]] = True
+    extra = np.empty(n, dtype=np.int64)
+    n_extra = 0
+    for s in range(n_sounds):
+        if chosen[s]:
+            for at in range(starts[s] + 1, min(starts[s + 1], starts[s] + cells_per_sound)):
+                extra[n_extra] = order[at]
+                n_extra += 1
+    extra = extra[:n_extra]
+    extra = extra[np.argsort(-best_val[extra], kind="mergesort")]
+    rows = np.empty(firsts.size + extra.size, dtype=np.int64)
+    m = 0
+    for part in (firsts, extra):
+        for r in part:
+            if best_val[r] > 0:
+                rows[m] = r
+                m += 1
+    return rows[:m]
 
 
 @njit(cache=True, nogil=True)

@@ -41,7 +41,14 @@ from reelsense.sounds.fingerprint import (
     peaks_of,
     triplet_keys,
 )
-from reelsense.sounds.verify import Alignment, align, chance_rate, false_match_log10p, log10_trials
+from reelsense.sounds.verify import (
+    Alignment,
+    ScoreBelow,
+    align,
+    chance_rate,
+    false_match_log10p,
+    log10_trials,
+)
 
 _PAIRS_KEPT = 256
 #: what the dense second chance searches (:attr:`MatchConfig.dense_scope`)
@@ -499,6 +506,25 @@ def _pair_cells_compiled(
     return present, h, pair_ids, best_bin, best_val, off_min
 
 
+def _ranked_rows(
+    pair_sound: np.ndarray, best_val: np.ndarray, n_sounds: int, config: MatchConfig
+) -> np.ndarray:
+    """The rows of the pairs that :func:`rank_candidates` makes candidates, in numpy: the best cell
+    of each of the ``n_candidates`` sounds with the most votes (most first), then their next
+    ``cells_per_sound - 1`` cells (most votes first), without cells of no vote; ties in pair order."""
+    order = np.lexsort((-best_val, pair_sound))  # by sound, then best first
+    ps = pair_sound[order]
+    rank = np.arange(ps.size) - np.searchsorted(ps, ps, side="left")
+    first = order[rank == 0]
+    first = first[np.argsort(-best_val[first], kind="stable")][: config.n_candidates]
+    chosen = np.zeros(n_sounds, dtype=bool)
+    chosen[pair_sound[first]] = True
+    extra = order[(rank > 0) & (rank < config.cells_per_sound) & chosen[ps]]
+    rows = np.concatenate([first, extra[np.argsort(-best_val[extra], kind="stable")]])
+    kept: np.ndarray = rows[best_val[rows] > 0]
+    return kept
+
+
 def rank_candidates(
     votes: Votes | Sequence[Votes],
     n_sounds: int,
@@ -535,16 +561,11 @@ def rank_candidates(
             best_bin = np.argmax(win, axis=1)
             best_val = win[np.arange(win.shape[0]), best_bin]
     pair_sound = pair_ids // h
-    order = np.lexsort((-best_val, pair_sound))  # by sound, then best first
-    ps = pair_sound[order]
-    rank = np.arange(ps.size) - np.searchsorted(ps, ps, side="left")
-    first = order[rank == 0]
-    first = first[np.argsort(-best_val[first], kind="stable")][: config.n_candidates]
-    chosen = np.zeros(n_sounds, dtype=bool)
-    chosen[pair_sound[first]] = True
-    extra = order[(rank > 0) & (rank < config.cells_per_sound) & chosen[ps]]
-    rows = np.concatenate([first, extra[np.argsort(-best_val[extra], kind="stable")]])
-    rows = rows[best_val[rows] > 0]
+    if _kernels.AVAILABLE:  # the same rows, compiled
+        n_cand, per_sound = config.n_candidates, config.cells_per_sound
+        rows = _kernels.ranked_rows(pair_sound, best_val, n_sounds, n_cand, per_sound)
+    else:
+        rows = _ranked_rows(pair_sound, best_val, n_sounds, config)
     hyp = present[pair_ids[rows] % h]
     return [
         Candidate(sound=sound, scale=scale, shift_bins=shift, offset_frames=(at + off_min) * width, votes=n)
@@ -574,9 +595,7 @@ def _verify(
     such a bound."""
     rt, rb = index.peaks(cand.sound)
 
-    def reject(matched: int, rate: float) -> bool:
-        return reject_below is not None and -false_match_log10p(matched, rate, trials) < reject_below
-
+    reject = ScoreBelow(reject_below, trials)
     a = align(query.peaks, rt, rb, cand, config, params.frames_per_second, reject)
     lam = a.null_rate
     if not math.isfinite(lam):

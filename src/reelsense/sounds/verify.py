@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TRIALS_CALIBRATION_LOG10",
     "Alignment",
+    "ScoreBelow",
     "align",
     "chance_rate",
     "false_match_log10p",
@@ -238,27 +239,36 @@ def _align_compiled(
     reject: Callable[[int, float], bool] | None,
 ) -> Alignment:
     """:func:`align` with the compiled kernels of :mod:`reelsense.sounds._kernels` (the same
-    computation; the kernels read the peaks as they are stored)."""
+    computation; the kernels read the peaks as they are stored). With no ``reject`` or a
+    :class:`ScoreBelow`, the chance level is counted in one kernel call too
+    (:func:`_kernels.chance_level`); another ``reject`` is asked from Python."""
     res = config.align_step_frames
     tol = config.align_tol_steps
     half = res * (tol + 0.5)
     s_grid, k_grid = _local_grid(cand, config)
     qt, qb = np.ascontiguousarray(query.times), np.ascontiguousarray(query.bins)
-    q_len = float(qt.max())
-    reach = 2.0 * config.offset_bin_frames + config.scale_step * cand.scale * q_len + 2.0
-    o_lo, o_hi = cand.offset_frames - reach, cand.offset_frames + reach
-    lo = int(np.searchsorted(ref_times, o_lo - 1.0, side="left"))
-    hi = int(np.searchsorted(ref_times, o_hi + s_grid[-1] * q_len + 1.0, side="right"))
-    o_min = int(np.floor(o_lo / res)) - tol
-    n_o = int(np.ceil((o_hi - o_lo) / res)) + 2 * tol + 2
-    cap_bin, cap_frame = config.align_cap_per_bin, config.align_cap_per_frame
     rt, rb = np.ascontiguousarray(ref_times), np.ascontiguousarray(ref_bins)
-    matched, scale, shift, offset, t0, t1, found = _kernels.local_search(
-        qt, qb, rt[lo:hi], rb[lo:hi], s_grid, k_grid, config.align_tol_bins, res, tol, o_min, n_o,
-        cap_bin, cap_frame, _TOP_CELLS,
+    cap_bin, cap_frame = config.align_cap_per_bin, config.align_cap_per_frame
+    near = (
+        float(cand.offset_frames),
+        float(config.offset_bin_frames),
+        float(config.scale_step),
+        float(cand.scale),
+    )
+    matched, scale, shift, offset, t0, t1, found, q_len = _kernels.align_near(
+        qt, qb, rt, rb, s_grid, k_grid, near, config.align_tol_bins, res, tol, cap_bin, cap_frame, _TOP_CELLS,
     )  # fmt: skip
     if not found:
         return none
+    if reject is None or isinstance(reject, ScoreBelow):
+        max_rate = math.inf if reject is None else reject.max_rate(int(matched))
+        window = config.null_window_seconds * frames_per_second
+        null = (float(res), float(frames_per_second), float(window), _NULL_FAR_OFFSETS, _LOCAL_FIRST_SHARE)
+        rate, _ = _kernels.chance_level(
+            qt, qb, rt, rb, (scale, shift, offset, half, q_len), config.align_tol_bins, null, int(matched),
+            max_rate, cap_bin, cap_frame,
+        )  # fmt: skip
+        return Alignment(int(matched), rate, float(scale), float(shift), float(offset), float(t0), float(t1))
 
     def counts(
         offsets: np.ndarray, grid: tuple[float, float, float, float], t_lo: float, t_hi: float
@@ -445,6 +455,36 @@ def false_match_log10p(matched: int, null_rate: float, log10_trials: float) -> f
     else:  # beyond double precision: the first term of the tail (a lower bound, so conservative)
         lp = (matched * math.log(lam) - lam - math.lgamma(matched + 1)) / math.log(10.0)
     return min(0.0, lp + log10_trials)
+
+
+@dataclass(frozen=True)
+class ScoreBelow:
+    """The ``reject`` of :func:`align` for a score that must reach ``level`` (None: nothing is
+    rejected): called with ``(matched, rate)``, whether ``-false_match_log10p(matched, rate,
+    log10_trials)`` lies under ``level``. :meth:`max_rate` gives the same test as a rate, for the
+    compiled chance level."""
+
+    level: float | None
+    log10_trials: float
+
+    def __call__(self, matched: int, rate: float) -> bool:
+        return self.level is not None and -false_match_log10p(matched, rate, self.log10_trials) < self.level
+
+    def max_rate(self, matched: int) -> float:
+        """A rate such that a chance level ``max(rate, 0.5)`` above it certainly gives a score under
+        ``level`` (``inf``: none does, ``-inf``: every one). The Poisson tail grows with the rate,
+        so the rate where it reaches ``10 ** -(level + log10_trials)`` (scipy's ``gammaincinv``)
+        divides the two; the bound lies a relative 1e-9 above it, so that rounding never makes it
+        reject what :meth:`__call__` keeps (what lies between is counted on, as if kept)."""
+        if self.level is None or self.level <= 0.0:
+            return math.inf  # scores are never negative
+        if matched <= 0:
+            return -math.inf  # score 0
+        exponent = -self.level - self.log10_trials
+        if exponent >= 0.0 or exponent < -300.0:  # no tail exceeds it, or too small to trust
+            return math.inf
+        rate = float(special.gammaincinv(matched, 10.0**exponent))
+        return rate * (1.0 + 1e-9) + 1e-12 if math.isfinite(rate) else math.inf
 
 
 # log10 of (effective trials / nominal trials): a margin for what the Poisson model underrates
