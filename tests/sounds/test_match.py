@@ -410,8 +410,8 @@ def test_a_score_rejection_as_a_rate_rejects_only_what_the_score_rejects(
         assert reject(matched, rate)
     if max(rate, 0.5) < bound * (1.0 - 1e-6) and math.isfinite(bound):
         assert not reject(matched, rate)
-    if bound == math.inf:  # nothing rejected (no level, or one that every score reaches)
-        assert not reject(matched, rate)
+    if level is None or level <= 0.0:  # no level, or one that every score reaches
+        assert bound == math.inf and not reject(matched, rate)
 
 
 @pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
