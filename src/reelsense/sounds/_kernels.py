@@ -46,6 +46,7 @@ __all__ = [
     "local_peaks",
     "local_search",
     "mark_hypotheses",
+    "near_split",
     "nonzero_of",
     "null_counts",
     "null_offsets",
@@ -720,6 +721,16 @@ def align_near(
 
 
 @njit(cache=True, nogil=True)
+def near_split(near: np.ndarray) -> int:
+    """:func:`reelsense.sounds.verify._near_split`: the index of the first gap in ``near`` (int,
+    increasing), or half its size when it has none."""
+    for k in range(1, near.size):
+        if near[k] > near[k - 1] + 1:
+            return k
+    return near.size // 2
+
+
+@njit(cache=True, nogil=True)
 def chance_level(
     q_times: np.ndarray,
     q_bins: np.ndarray,
@@ -727,7 +738,7 @@ def chance_level(
     ref_bins: np.ndarray,
     cell: tuple[float, float, float, float, float],
     tol_bins: float,
-    null: tuple[float, float, float, int, int],
+    null: tuple[float, float, float, int],
     matched: int,
     max_rate: float,
     cap_bin: int,
@@ -737,10 +748,10 @@ def chance_level(
     computes it from :func:`null_counts` (the same offsets, counts and means), with its rejection
     given as a rate: ``max(rate, 0.5) > max_rate`` rejects (``inf``: none). ``cell = (scale, shift,
     offset, half, q_len)``; ``null = (align_step_frames, frames_per_second, window_frames,
-    far_offsets, first_share)``; one reference's peaks sorted by time (non-empty). Returns
+    far_offsets)``; one reference's peaks sorted by time (non-empty). Returns
     ``(rate, rejected)``: a rejected rate is the lower bound it was rejected at."""
     scale, shift, offset, half, q_len = cell
-    align_step, fps, window, n_far, first_share = null
+    align_step, fps, window, n_far = null
     step = 2.0 * half + 2.0 * align_step
     first = -0.5 * scale * q_len
     t_ref_max = np.float64(ref_times[ref_times.size - 1])
@@ -752,7 +763,7 @@ def chance_level(
         if max_rate < 0.5:
             return 0.0, True
         reach = scale * q_len
-        split = near.size // first_share
+        split = near_split(near)
         total = 0
         for n_piece in range(2):
             piece = near[:split] if n_piece == 0 else near[split:]

@@ -263,7 +263,7 @@ def _align_compiled(
     if reject is None or isinstance(reject, ScoreBelow):
         max_rate = math.inf if reject is None else reject.max_rate(int(matched))
         window = config.null_window_seconds * frames_per_second
-        null = (float(res), float(frames_per_second), float(window), _NULL_FAR_OFFSETS, _LOCAL_FIRST_SHARE)
+        null = (float(res), float(frames_per_second), float(window), _NULL_FAR_OFFSETS)
         rate, _ = _kernels.chance_level(
             qt, qb, rt, rb, (scale, shift, offset, half, q_len), config.align_tol_bins, null, int(matched),
             max_rate, cap_bin, cap_frame,
@@ -337,8 +337,12 @@ def _chance_level(
     return rate
 
 
-#: the share of the near offsets counted before the first rejection test (see :func:`_local_rate`)
-_LOCAL_FIRST_SHARE = 3
+def _near_split(near: np.ndarray) -> int:
+    """Where :func:`_local_rate` splits the near offsets (int, increasing): at the first gap, which
+    parts those before the match from those after it, so that neither piece's count scans the
+    match's own stretch of the reference; in halves when there is no gap (one side only)."""
+    gaps = np.flatnonzero(np.diff(near) > 1)
+    return int(gaps[0]) + 1 if gaps.size else near.size // 2
 
 
 def _local_rate(
@@ -357,15 +361,15 @@ def _local_rate(
     With ``reject``, returns ``(rate, True)`` as soon as the candidate is certain to be rejected,
     ``rate`` then a lower bound of the local mean (its score an upper bound): counts are not
     negative, so the partial sum over the offsets counted so far divided by all of them is one.
-    It is tested before any counting (a count too small for any rate), after the first third of
-    the offsets, and on the full mean."""
+    It is tested before any counting (a count too small for any rate), after the offsets on one
+    side of the match (:func:`_near_split`), and on the full mean."""
     if near.size < 20:
         return math.nan, False
     if reject is not None and reject(matched, 0.0):
         return 0.0, True
     first, step, half, reach = grid
     total = 0
-    split = near.size // _LOCAL_FIRST_SHARE
+    split = _near_split(near)
     for n_piece, piece in enumerate((near[:split], near[split:])):
         # the reference peaks these offsets reach (query times lie in [0, reach / scale])
         lo = first + float(piece[0]) * step - half - 1.0
