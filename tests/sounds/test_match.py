@@ -506,16 +506,19 @@ def test_triplet_order_is_a_stable_argsort(values: np.ndarray) -> None:
     step=st.sampled_from([2.5, 1.0 / 3.0, 0.7, 1.1]),
     half_share=st.sampled_from([0.1, 0.3, 0.5, 0.7]),
     scale=st.sampled_from([1.0, 0.5, 1.5]),  # offsets on an eighth-frame grid
+    stride=st.sampled_from([0, 5, 12]),
     seed=st.integers(0, 2**16),
 )
 def test_chance_level_counts_are_the_direct_count(
-    n_q: int, n_ref: int, step: float, half_share: float, scale: float, seed: int
+    n_q: int, n_ref: int, step: float, half_share: float, scale: float, stride: int, seed: int
 ) -> None:
     """The compiled chance-level counts equal the definition: a pair counts at the offset nearest its
     own (``rint(u / step)``) when within ``half`` of it and that offset is asked for, capped per
     query bin and frame. Times on a quarter-frame grid put some offsets exactly half-way between two
     (``half`` >= ``step / 2`` then decides by the nearest; with steps 0.7 and 1.1, ``u * (1 / step)``
-    rounds some of them the other way)."""
+    rounds some of them the other way). The offsets asked for are a random share of the grid, or
+    (``stride``) every few of it on either side of a gap, as the far offsets of the chance level are:
+    the kernel then reads only the reference peaks in phase with them."""
     rng = np.random.default_rng(seed)
     q_times = np.sort(rng.integers(0, 400, n_q) * 0.25)
     q_bins = rng.integers(0, 40, n_q) * 0.5
@@ -526,6 +529,14 @@ def test_chance_level_counts_are_the_direct_count(
     half, first, shift, tol = half_share * step, -20.0, 0.5, 0.75
     n_c = int(300.0 / step)
     use = rng.random(n_c) < 0.4
+    if stride:  # two runs of every stride-th offset, out of phase across the gap
+        gap_lo, gap_hi = sorted(rng.integers(0, n_c, 2).tolist())
+        use = np.zeros(n_c, dtype=bool)
+        use[np.arange(0, gap_lo, stride)] = True
+        use[np.arange(gap_hi + int(rng.integers(0, stride)), n_c, stride)] = True
+        offsets = np.flatnonzero(use)
+        if stride == 12 and offsets.size >= 2 and offsets[1] - offsets[0] == stride:  # a sparse comb
+            assert _kernels._offset_period(offsets, step, half_share * step)[0] == stride
     f32 = [a.astype(np.float32) for a in (q_times, q_bins, ref_times, ref_bins)]  # as peaks are stored
     got = _kernels.null_counts(
         *f32, -np.inf, np.inf, shift, tol, scale, first, step, half, np.flatnonzero(use), 3, 3

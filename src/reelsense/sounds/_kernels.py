@@ -619,6 +619,132 @@ def _search_sorted(values: np.ndarray, v: float, right: bool) -> int:
 
 
 @njit(cache=True, nogil=True)
+def _offset_period(offsets: np.ndarray, step: float, half: float) -> tuple[int, np.ndarray]:
+    """Whether :func:`_phase_pairs` pays for the offsets ``offsets`` (int, increasing) of a grid of
+    ``step``: ``(period, residues)``, the distance ``d`` of the first two and the remainders modulo
+    ``d`` that the offsets take (int64), when there are at most a quarter of ``d`` of them and a
+    period of ``d * step`` frames holds at least three phase cells of ``2 * half``; ``(0, [])`` when
+    not (every offset, or most, is asked for)."""
+    none = (0, np.empty(0, dtype=np.int64))
+    if offsets.size < 2:
+        return none
+    d = offsets[1] - offsets[0]
+    if d < 4 or d * step < 3.0 * (2.0 * half + 2.0 * _PHASE_MARGIN):
+        return none
+    seen = np.zeros(d, dtype=np.bool_)
+    for m in range(offsets.size):
+        seen[offsets[m] % d] = True
+    residues = np.flatnonzero(seen)
+    if residues.size * 4 > d:
+        return none
+    return d, residues
+
+
+#: frames by which :func:`_phase_pairs` widens each phase window: far more than the rounding of a
+#: phase (about 1e-12 frames for a reference of hours) and far less than a window
+_PHASE_MARGIN = 1e-6
+#: at most this many phase cells a period in :func:`_phase_pairs` (more read fewer peaks, but cost a
+#: key each in every whole bin)
+_PHASE_CELLS = 64
+
+
+@njit(cache=True, nogil=True)
+def _phase_pairs(
+    q_bins: np.ndarray,
+    ref_times: np.ndarray,
+    ref_bins: np.ndarray,
+    n_bins: int,
+    shift: float,
+    tol_bins: float,
+    t_lo: np.ndarray,
+    t_hi: np.ndarray,
+    kept: tuple[np.ndarray, float, float, float, float, np.ndarray],
+    comb: tuple[int, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of :func:`_pairs` at one shift (``(query peak, reference peak)`` int64 each; not in
+    its order) when the offsets asked for (``compact >= 0``) all have one of the remainders
+    ``residues`` modulo ``period`` (``comb = (period, residues)``, :func:`_offset_period`).
+
+    A pair counts at offset ``c`` when ``v = ref_time - scale * q_time - first`` lies within ``half``
+    of ``c * step``; with ``c`` among the residues, ``ref_time - first`` then lies within ``half`` of
+    ``scale * q_time + r * step`` modulo ``P = period * step`` for some residue ``r``. So the reference
+    peaks are put in cells by whole bin and by that phase (cells of at least ``2 * half``), and each
+    query peak reads only the cells its windows (widened by ``_PHASE_MARGIN``) reach, a residue's
+    window at most two cells, instead of whole bins: about ``2 * residues / cells`` of the peaks. Each
+    peak read still passes :func:`_pairs_into_one`'s tests, so the pairs are the same."""
+    q_times, scale, first, step, half, compact = kept
+    period, residues = comb
+    n_c = compact.size
+    by_inverse, inv_step = _inverse_step(step, half)
+    span = period * step
+    n_cells = min(int(span // (2.0 * half + 2.0 * _PHASE_MARGIN)), _PHASE_CELLS)
+    width = span / n_cells
+    inv_span = 1.0 / span
+    inv_width = 1.0 / width
+    keys = np.empty(ref_times.size, dtype=np.int64)
+    for p in range(ref_times.size):
+        b = min(max(int(np.floor(ref_bins[p])), 0), n_bins - 1)
+        x = np.float64(ref_times[p]) - first
+        phase = x - span * np.floor(x * inv_span)
+        if phase < 0.0:
+            phase += span
+        elif phase >= span:
+            phase -= span
+        keys[p] = b * n_cells + min(max(int(phase * inv_width), 0), n_cells - 1)
+    order, starts = counting_order(keys, n_bins * n_cells)
+    times = np.empty(order.size)
+    bins = np.empty(order.size)
+    for p in range(order.size):
+        times[p] = ref_times[order[p]]
+        bins[p] = ref_bins[order[p]]
+    cells = np.empty(3 * residues.size, dtype=np.int64)
+    size = 16 * q_bins.size
+    while True:  # as _pairs: a likely size, then the exact one
+        qq = np.empty(size + 1, dtype=np.int64)
+        rr = np.empty(size + 1, dtype=np.int64)
+        n = 0
+        for i in range(q_bins.size):
+            target = q_bins[i] + shift
+            lo, hi = t_lo[i], t_hi[i]
+            sq = scale * q_times[i]
+            at_phase = sq - span * np.floor(sq * inv_span)
+            n_cells_read = 0  # the cells of every residue's window, each once
+            for r in residues:
+                centre = at_phase + r * step
+                c_lo = int(np.floor((centre - half - _PHASE_MARGIN) * inv_width))
+                c_hi = int(np.floor((centre + half + _PHASE_MARGIN) * inv_width))
+                for c in range(c_lo, c_hi + 1):
+                    cell = c % n_cells
+                    new = True
+                    for m in range(n_cells_read):
+                        new = new and cells[m] != cell
+                    if new:
+                        cells[n_cells_read] = cell
+                        n_cells_read += 1
+            b_lo = max(int(np.floor(target - tol_bins)), 0)
+            b_hi = min(int(np.floor(target + tol_bins)), n_bins - 1)
+            for b in range(b_lo, b_hi + 1):
+                for m in range(n_cells_read):
+                    key = b * n_cells + cells[m]
+                    for p in range(starts[key], starts[key + 1]):  # _pairs_into_one's tests, branch-free
+                        t = times[p]
+                        u = t - sq
+                        v = u - first
+                        c = int(np.rint(v * inv_step if by_inverse else v / step))
+                        at = min(max(c, 0), n_c - 1)
+                        ok = (lo <= t) & (t <= hi) & (abs(bins[p] - target) <= tol_bins)
+                        ok = ok & (c >= 0) & (c < n_c) & (compact[at] >= 0)
+                        ok = ok & (abs(u - first - c * step) <= half)
+                        w = min(n, size)
+                        qq[w] = i
+                        rr[w] = order[p]
+                        n += np.int64(ok)
+        if n <= size:
+            return qq[:n], rr[:n]
+        size = n
+
+
+@njit(cache=True, nogil=True)
 def null_counts(
     q_times: np.ndarray,
     q_bins: np.ndarray,
@@ -639,7 +765,11 @@ def null_counts(
     """Capped coincidence counts at the offsets ``first + j * step`` for each ``j`` of ``offsets``
     (int, >= 0, increasing: not checked; the counts int64 ``[offsets.size]``), at one scale and
     shift, from the reference peaks (sorted by time) within ``[t_lo, t_hi]`` frames, which must
-    hold every peak those offsets can reach. Peaks as :func:`local_search` takes them."""
+    hold every peak those offsets can reach. Peaks as :func:`local_search` takes them.
+
+    The pairs are those of :func:`_pairs`; when the offsets form a sparse comb (the far offsets of
+    the chance level, every few of the grid), :func:`_phase_pairs` finds them from fewer reference
+    peaks, in another order (the counts do not depend on it)."""
     n_use = offsets.size
     a = _search_sorted(ref_times, t_lo, False)
     b = _search_sorted(ref_times, t_hi, True)
@@ -653,7 +783,6 @@ def null_counts(
         compact[offsets[m]] = m
     q_bin, q_frame = _query_cells(q_times, q_bins)
     n_bins = _n_buckets(q_bin, ref_bins)
-    buckets = bucket_peaks(ref_times, ref_bins, n_bins)
     j0 = offsets[0]
     last = offsets[n_use - 1]
     lo = np.empty(q_times.size)
@@ -662,8 +791,15 @@ def null_counts(
         lo[i] = first + j0 * step - half + scale * q_times[i]
         hi[i] = first + last * step + half + scale * q_times[i]
     # only the pairs at the offsets asked for: most are not (a few hundred offsets of thousands)
-    kept = (q_times, scale, first, step, half, compact)
-    _, qi, ri = _pairs(q_bins, buckets, np.array([shift]), tol_bins, lo, hi, kept)
+    period, residues = _offset_period(offsets, step, half)
+    if period:  # a sparse comb of offsets (the far ones): scan only the reference peaks in phase
+        kept = (q_times, scale, first, step, half, compact)
+        comb = (period, residues)
+        qi, ri = _phase_pairs(q_bins, ref_times, ref_bins, n_bins, shift, tol_bins, lo, hi, kept, comb)
+    else:
+        buckets = bucket_peaks(ref_times, ref_bins, n_bins)
+        kept = (q_times, scale, first, step, half, compact)
+        _, qi, ri = _pairs(q_bins, buckets, np.array([shift]), tol_bins, lo, hi, kept)
     by_inverse, inv_step = _inverse_step(step, half)
     n = qi.size
     groups = np.empty(n, dtype=np.int64)
