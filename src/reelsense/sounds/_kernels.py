@@ -512,6 +512,12 @@ def local_search(
     for i in range(q_frame.size):
         max_frame = max(max_frame, q_frame[i])
     cf = np.zeros(max_frame + 1, dtype=np.int64)
+    pair_bin = np.empty(kk.size, dtype=np.int64)  # each pair's query cells, read once
+    pair_frame = np.empty(kk.size, dtype=np.int64)
+    for p in range(kk.size):
+        pair_bin[p] = q_bin[qi[p]]
+        pair_frame[p] = q_frame[qi[p]]
+    hits = np.empty(kk.size, dtype=np.int64)
     for t in range(n_top):
         cell = top[t]
         grid_i = cell // n_o
@@ -519,21 +525,24 @@ def local_search(
         s = s_grid[grid_i // n_k]
         k = grid_i % n_k
         off = (o_i + o_min) * res
+        n_hits = 0
+        for p in range(k_start[k], k_start[k + 1]):  # _pairs gives them shift by shift
+            hits[n_hits] = p
+            n_hits += np.int64(abs(tr[p] - s * tq[p] - off) <= half)
         tb = 0
         tf = 0
-        for p in range(k_start[k], k_start[k + 1]):  # _pairs gives them shift by shift
-            if abs(tr[p] - s * tq[p] - off) <= half:
-                b = q_bin[qi[p]]
-                f = q_frame[qi[p]]
-                if cb[b] < cap_bin:
-                    tb += 1
-                cb[b] += 1
-                if cf[f] < cap_frame:
-                    tf += 1
-                cf[f] += 1
-        for p in range(k_start[k], k_start[k + 1]):
-            cb[q_bin[qi[p]]] = 0
-            cf[q_frame[qi[p]]] = 0
+        for h in range(n_hits):
+            b = pair_bin[hits[h]]
+            f = pair_frame[hits[h]]
+            if cb[b] < cap_bin:
+                tb += 1
+            cb[b] += 1
+            if cf[f] < cap_frame:
+                tf += 1
+            cf[f] += 1
+        for h in range(n_hits):  # reset what this cell touched
+            cb[pair_bin[hits[h]]] = 0
+            cf[pair_frame[hits[h]]] = 0
         capped = min(tb, tf)
         if capped > best_capped or (capped == best_capped and flat[cell] > best_sm):
             best_capped = capped
