@@ -33,7 +33,6 @@ __all__ = [
     "AVAILABLE",
     "NO_KEY",
     "add_pair_totals",
-    "align_near",
     "band_powers",
     "best_windows",
     "bin_buckets",
@@ -46,6 +45,7 @@ __all__ = [
     "local_peaks",
     "local_search",
     "mark_hypotheses",
+    "near_span",
     "near_split",
     "nonzero_of",
     "null_counts",
@@ -826,27 +826,22 @@ def null_counts(
 
 
 @njit(cache=True, nogil=True)
-def align_near(
+def near_span(
     q_times: np.ndarray,
-    q_bins: np.ndarray,
     ref_times: np.ndarray,
-    ref_bins: np.ndarray,
-    s_grid: np.ndarray,
-    k_grid: np.ndarray,
+    last_scale: float,
     near: tuple[float, float, float, float],
-    tol_bins: float,
     res: float,
     tol: int,
-    cap_bin: int,
-    cap_frame: int,
-    top_cells: int,
-) -> tuple[int, float, float, float, float, float, bool, float]:
-    """:func:`local_search` around a candidate, over the reference peaks it can reach (all of
-    one reference here, sorted by time; the query's non-empty): ``near = (offset, offset_bin,
-    scale_step, scale)``, the candidate's offset in frames, the vote bin's width, the hypothesis
-    step and the candidate's scale. The offsets searched lie within ``2 * offset_bin + scale_step *
-    scale * q_len + 2`` frames of the candidate's (``q_len`` the query's last peak time, returned
-    last). As :func:`reelsense.sounds.verify.align` computes them without the kernels."""
+) -> tuple[int, int, int, int, float]:
+    """Where :func:`local_search` looks around a candidate, as :func:`reelsense.sounds.verify.align`
+    computes it without the kernels: ``(lo, hi, o_min, n_o, q_len)``, the reference peaks it can
+    reach (``ref_times[lo:hi]``, one reference's, sorted), its offset bins and the query's last
+    peak time (the query non-empty). ``near = (offset, offset_bin, scale_step, scale)``: the
+    candidate's offset in frames, the vote bin's width, the hypothesis step and the candidate's
+    scale; the offsets searched lie within ``2 * offset_bin + scale_step * scale * q_len + 2``
+    frames of the candidate's, at scales up to ``last_scale``. (A kernel of its own: compiled
+    around :func:`local_search`, it made numba optimise the search's body twice on a first run.)"""
     offset, offset_bin, scale_step, scale = near
     q_len = np.float64(q_times[0])
     for i in range(1, q_times.size):
@@ -855,14 +850,10 @@ def align_near(
     o_lo = offset - reach
     o_hi = offset + reach
     lo = _search_sorted(ref_times, o_lo - 1.0, False)
-    hi = _search_sorted(ref_times, o_hi + s_grid[s_grid.size - 1] * q_len + 1.0, True)
+    hi = _search_sorted(ref_times, o_hi + last_scale * q_len + 1.0, True)
     o_min = int(np.floor(o_lo / res)) - tol
     n_o = int(np.ceil((o_hi - o_lo) / res)) + 2 * tol + 2
-    matched, best_scale, shift, best_offset, t0, t1, found = local_search(
-        q_times, q_bins, ref_times[lo:hi], ref_bins[lo:hi], s_grid, k_grid, tol_bins, res, tol,
-        o_min, n_o, cap_bin, cap_frame, top_cells,
-    )  # fmt: skip
-    return matched, best_scale, shift, best_offset, t0, t1, found, q_len
+    return lo, hi, o_min, n_o, q_len
 
 
 @njit(cache=True, nogil=True)
@@ -903,39 +894,46 @@ def chance_level(
     n_c = max(0, int((t_ref_max - 0.5 * scale * q_len - first) / step))
     away = max(fps, 0.5 * scale * q_len)
     near, far = null_offsets(n_c, first, step, offset, away, window)
+    # the local level as verify._local_rate counts it (the near offsets one side of the match at a
+    # time), then the spread over the rest; one call site of null_counts, so that it is compiled
+    # into this kernel once
+    counting_near = near.size >= 20
+    if counting_near and max_rate < 0.5:
+        return 0.0, True
+    split = near_split(near) if counting_near else 0
+    reach = scale * q_len
     local = np.nan
-    if near.size >= 20:  # the local level, as verify._local_rate counts it
-        if max_rate < 0.5:
-            return 0.0, True
-        reach = scale * q_len
-        split = near_split(near)
-        total = 0
-        for n_piece in range(2):
-            piece = near[:split] if n_piece == 0 else near[split:]
-            lo = first + np.float64(piece[0]) * step - half - 1.0
-            hi = first + np.float64(piece[piece.size - 1]) * step + half + reach + 1.0
-            counted = null_counts(
-                q_times, q_bins, ref_times, ref_bins, lo, hi, shift, tol_bins, scale, first, step,
-                half, piece, cap_bin, cap_frame,
-            )  # fmt: skip
-            for c in range(counted.size):
-                total += counted[c]
-            if n_piece == 0 and max(total / near.size, 0.5) > max_rate:
-                return total / near.size, True
-        local = total / near.size
-        if max(local, 0.5) > max_rate:
-            return local, True
-    stride = max(1, far.size // n_far)
-    counted = null_counts(
-        q_times, q_bins, ref_times, ref_bins, -np.inf, np.inf, shift, tol_bins, scale, first, step,
-        half, far[::stride], cap_bin, cap_frame,
-    )  # fmt: skip
     rate = np.nan
-    if counted.size >= 20:
-        total = 0
+    total = 0
+    for part in range(0 if counting_near else 2, 3):
+        if part < 2:
+            offsets = near[:split] if part == 0 else near[split:]
+            lo = first + np.float64(offsets[0]) * step - half - 1.0
+            hi = first + np.float64(offsets[offsets.size - 1]) * step + half + reach + 1.0
+        else:
+            if counting_near:
+                local = total / near.size
+                if max(local, 0.5) > max_rate:
+                    return local, True
+            stride = max(1, far.size // n_far)
+            offsets = np.empty((far.size + stride - 1) // stride, dtype=np.int64)  # far[::stride]
+            for m in range(offsets.size):
+                offsets[m] = far[m * stride]
+            lo = -np.inf
+            hi = np.inf
+        counted = null_counts(
+            q_times, q_bins, ref_times, ref_bins, lo, hi, shift, tol_bins, scale, first, step, half,
+            offsets, cap_bin, cap_frame,
+        )  # fmt: skip
+        summed = 0
         for c in range(counted.size):
-            total += counted[c]
-        rate = total / counted.size
+            summed += counted[c]
+        if part < 2:
+            total += summed
+            if part == 0 and max(total / near.size, 0.5) > max_rate:
+                return total / near.size, True
+        elif counted.size >= 20:
+            rate = summed / counted.size
     if not np.isnan(local):
         rate = local if np.isnan(rate) else max(rate, local)
     return rate, False
@@ -1287,6 +1285,40 @@ def cell_keys(
 
 
 @njit(cache=True, nogil=True)
+def _most_first(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``rows`` (int64) ordered by ``values[row]``, largest first, ties in the order of ``rows``: a
+    bottom-up merge sort (numba's ``np.argsort`` adds seconds to a first run's compiling)."""
+    n = rows.size
+    a: np.ndarray = rows.copy()
+    b: np.ndarray = np.empty(n, dtype=np.int64)
+    width = 1
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i, j, k = lo, mid, lo
+            while i < mid and j < hi:
+                if values[a[j]] > values[a[i]]:  # the right run's first only when strictly larger
+                    b[k] = a[j]
+                    j += 1
+                else:
+                    b[k] = a[i]
+                    i += 1
+                k += 1
+            while i < mid:
+                b[k] = a[i]
+                i += 1
+                k += 1
+            while j < hi:
+                b[k] = a[j]
+                j += 1
+                k += 1
+        a, b = b, a
+        width *= 2
+    return a
+
+
+@njit(cache=True, nogil=True)
 def ranked_rows(
     pair_sound: np.ndarray, best_val: np.ndarray, n_sounds: int, n_candidates: int, cells_per_sound: int
 ) -> np.ndarray:
@@ -1295,7 +1327,7 @@ def ranked_rows(
     then their next ``cells_per_sound - 1`` cells (most votes first), without cells of no vote. Ties
     keep the pairs' order, as numpy's stable sorts do."""
     n = pair_sound.size
-    by_votes = np.argsort(-best_val, kind="mergesort")  # stable: ties in pair order
+    by_votes = _most_first(np.arange(n), best_val)  # ties in pair order
     order, starts = counting_order(pair_sound[by_votes], n_sounds)  # then by sound, stably
     order = by_votes[order]
     firsts = np.empty(n_sounds, dtype=np.int64)
@@ -1304,8 +1336,7 @@ def ranked_rows(
         if starts[s + 1] > starts[s]:
             firsts[n_first] = order[starts[s]]
             n_first += 1
-    firsts = firsts[:n_first]
-    firsts = firsts[np.argsort(-best_val[firsts], kind="mergesort")][: max(n_candidates, 0)]
+    firsts = _most_first(firsts[:n_first], best_val)[: max(n_candidates, 0)]
     chosen = np.zeros(n_sounds, dtype=np.bool_)
     for r in firsts:
         chosen[pair_sound[r]] = True
@@ -1316,8 +1347,7 @@ def ranked_rows(
             for at in range(starts[s] + 1, min(starts[s + 1], starts[s] + cells_per_sound)):
                 extra[n_extra] = order[at]
                 n_extra += 1
-    extra = extra[:n_extra]
-    extra = extra[np.argsort(-best_val[extra], kind="mergesort")]
+    extra = _most_first(extra[:n_extra], best_val)
     rows = np.empty(firsts.size + extra.size, dtype=np.int64)
     m = 0
     for part in (firsts, extra):

@@ -240,7 +240,7 @@ def _align_compiled(
 ) -> Alignment:
     """:func:`align` with the compiled kernels of :mod:`reelsense.sounds._kernels` (the same
     computation; the kernels read the peaks as they are stored). With no ``reject`` or a
-    :class:`ScoreBelow`, the chance level is counted in one kernel call too
+    :class:`ScoreBelow`, the chance level is counted in one kernel call
     (:func:`_kernels.chance_level`); another ``reject`` is asked from Python."""
     res = config.align_step_frames
     tol = config.align_tol_steps
@@ -255,8 +255,10 @@ def _align_compiled(
         float(config.scale_step),
         float(cand.scale),
     )
-    matched, scale, shift, offset, t0, t1, found, q_len = _kernels.align_near(
-        qt, qb, rt, rb, s_grid, k_grid, near, config.align_tol_bins, res, tol, cap_bin, cap_frame, _TOP_CELLS,
+    lo, hi, o_min, n_o, q_len = _kernels.near_span(qt, rt, float(s_grid[-1]), near, res, tol)
+    matched, scale, shift, offset, t0, t1, found = _kernels.local_search(
+        qt, qb, rt[lo:hi], rb[lo:hi], s_grid, k_grid, config.align_tol_bins, res, tol, o_min, n_o,
+        cap_bin, cap_frame, _TOP_CELLS,
     )  # fmt: skip
     if not found:
         return none
