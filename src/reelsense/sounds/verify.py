@@ -478,10 +478,11 @@ class ScoreBelow:
 
     def max_rate(self, matched: int) -> float:
         """A rate such that a chance level ``max(rate, 0.5)`` above it certainly gives a score under
-        ``level`` (``inf``: none does, ``-inf``: every one). The Poisson tail grows with the rate,
-        so the rate where it reaches ``10 ** -(level + log10_trials)`` (scipy's ``gammaincinv``)
-        divides the two; the bound lies a relative 1e-9 above it, so that rounding never makes it
-        reject what :meth:`__call__` keeps (what lies between is counted on, as if kept)."""
+        ``level`` (``inf``: none is certain to, ``-inf``: every one does). The Poisson tail grows
+        with the rate, so the rate where it reaches ``10 ** -(level + log10_trials)`` (scipy's
+        ``gammaincinv``) divides the two; the bound lies a relative 1e-9 above it, so that
+        rounding never makes it reject what :meth:`__call__` keeps (what lies between is counted
+        on, as if kept)."""
         if self.level is None or self.level <= 0.0:
             return math.inf  # scores are never negative
         if matched <= 0:
