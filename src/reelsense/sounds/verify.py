@@ -482,13 +482,14 @@ class ScoreBelow:
         with the rate, so the rate where it reaches ``10 ** -(level + log10_trials)`` (scipy's
         ``gammaincinv``) divides the two; the bound lies a relative 1e-9 above it, so that
         rounding never makes it reject what :meth:`__call__` keeps (what lies between is counted
-        on, as if kept)."""
+        on, as if kept). Where that tail is over ``10 ** -0.5`` (a level and trial count near
+        0), the tail's rounding is too coarse for a bound, and none is given."""
         if self.level is None or self.level <= 0.0:
             return math.inf  # scores are never negative
         if matched <= 0:
             return -math.inf  # score 0
         exponent = -self.level - self.log10_trials
-        if exponent >= 0.0 or exponent < -300.0:  # no tail exceeds it, or too small to trust
+        if exponent > -0.5 or exponent < -300.0:  # a tail near 1 (ill-conditioned), or too small
             return math.inf
         rate = float(special.gammaincinv(matched, 10.0**exponent))
         return rate * (1.0 + 1e-9) + 1e-12 if math.isfinite(rate) else math.inf
