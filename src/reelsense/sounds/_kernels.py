@@ -358,6 +358,38 @@ def _pairs(
 
 
 @njit(cache=True, nogil=True)
+def _capped_rows(
+    rows: np.ndarray,
+    lo: int,
+    hi: int,
+    cells: tuple[np.ndarray, np.ndarray],
+    counts: tuple[np.ndarray, np.ndarray],
+    cap_bin: int,
+    cap_frame: int,
+) -> int:
+    """The capped count of the coincidences ``rows[lo:hi]``: the smaller of (at most ``cap_bin`` per
+    query bin) and (at most ``cap_frame`` per query frame), ``cells = (bin, frame)`` of each
+    coincidence. ``counts``: zeroed scratch per bin and per frame, zeroed again on return."""
+    cells_bin, cells_frame = cells
+    cb, cf = counts
+    tb = 0
+    tf = 0
+    for r in range(lo, hi):
+        b = cells_bin[rows[r]]
+        f = cells_frame[rows[r]]
+        if cb[b] < cap_bin:
+            tb += 1
+        cb[b] += 1
+        if cf[f] < cap_frame:
+            tf += 1
+        cf[f] += 1
+    for r in range(lo, hi):  # reset what these touched
+        cb[cells_bin[rows[r]]] = 0
+        cf[cells_frame[rows[r]]] = 0
+    return min(tb, tf)
+
+
+@njit(cache=True, nogil=True)
 def _capped(
     groups: np.ndarray,
     n_groups: int,
@@ -374,33 +406,12 @@ def _capped(
     out = np.zeros(n_groups, dtype=np.int64)
     if groups.size == 0:
         return out
-    order, _ = counting_order(groups, n_groups)  # the pairs by group, in order within a group
-    cb = np.zeros(width_bin, dtype=np.int64)
-    cf = np.zeros(width_frame, dtype=np.int64)
-    start = 0
-    n = groups.size
-    while start < n:
-        g = groups[order[start]]
-        end = start
-        tb = 0
-        tf = 0
-        while end < n and groups[order[end]] == g:
-            e = order[end]
-            b = cells_bin[e]
-            f = cells_frame[e]
-            if cb[b] < cap_bin:
-                tb += 1
-            cb[b] += 1
-            if cf[f] < cap_frame:
-                tf += 1
-            cf[f] += 1
-            end += 1
-        out[g] = min(tb, tf)
-        for p in range(start, end):  # reset what this group touched
-            e = order[p]
-            cb[cells_bin[e]] = 0
-            cf[cells_frame[e]] = 0
-        start = end
+    order, starts = counting_order(groups, n_groups)  # the pairs by group, in order within a group
+    counts = (np.zeros(width_bin, dtype=np.int64), np.zeros(width_frame, dtype=np.int64))
+    for g in range(n_groups):
+        out[g] = _capped_rows(
+            order, starts[g], starts[g + 1], (cells_bin, cells_frame), counts, cap_bin, cap_frame
+        )
     return out
 
 
@@ -529,21 +540,7 @@ def local_search(
         for p in range(k_start[k], k_start[k + 1]):  # _pairs gives them shift by shift
             hits[n_hits] = p
             n_hits += np.int64(abs(tr[p] - s * tq[p] - off) <= half)
-        tb = 0
-        tf = 0
-        for h in range(n_hits):
-            b = pair_bin[hits[h]]
-            f = pair_frame[hits[h]]
-            if cb[b] < cap_bin:
-                tb += 1
-            cb[b] += 1
-            if cf[f] < cap_frame:
-                tf += 1
-            cf[f] += 1
-        for h in range(n_hits):  # reset what this cell touched
-            cb[pair_bin[hits[h]]] = 0
-            cf[pair_frame[hits[h]]] = 0
-        capped = min(tb, tf)
+        capped = _capped_rows(hits, 0, n_hits, (pair_bin, pair_frame), (cb, cf), cap_bin, cap_frame)
         if capped > best_capped or (capped == best_capped and flat[cell] > best_sm):
             best_capped = capped
             best_sm = flat[cell]
