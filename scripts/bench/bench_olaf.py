@@ -178,6 +178,8 @@ def main() -> int:
     queries = [sounds / "queries" / f"{q}.mp4" for q in truth]
     minutes = sum(read_audio(path, sample_rate=8000).samples.size for path in lib) / 8000 / 60
     runs: dict[str, list[float]] = {}
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         for _ in range(args.repeats):
             rounds = [reelsense_round(lib, queries, truth, Path(tmp) / "rs")]

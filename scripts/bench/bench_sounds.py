@@ -353,6 +353,8 @@ def main() -> None:
         f"{hours * 3600 / st_cpu:.0f}x real time per core"
     )
     queries, truth, _ = load_queries(args.bench, sr, args.queries, seed=0)
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         dev_path = Path(tmp) / "dev.rsidx"
         with SoundIndex.create(dev_path) as index:
