@@ -333,13 +333,13 @@ def test_held_out_pairs_choose_the_em_iterations(tmp_path: Path) -> None:
     log = read_events(events, sim.catalog.index).before(sim.users)
     scores, chosen = {}, {}
     for name, config in (
-        ("held-out", RankConfig(max_em_iterations=150)),
-        ("fixed", RankConfig(em_iterations=150, holdout_fraction=0.0)),
+        ("held-out", RankConfig(max_em_iterations=60)),
+        ("fixed", RankConfig(em_iterations=60, holdout_fraction=0.0)),
     ):
         model = train_ranker(sim.catalog, log, config)
         feeds, _ = rank_users(model, sim.catalog, log, sim.users, k=10)
         scores[name] = ndcg({f.user_id: list(f.video_ids) for f in feeds}, sim.gains)
         chosen[name] = (model.info["em_iterations"], model.info["held_out_error"])
-    assert chosen["fixed"] == (150, None)
-    assert 0 < chosen["held-out"][0] < 150 and 0 < chosen["held-out"][1] < 0.5
+    assert chosen["fixed"] == (60, None)
+    assert 0 < chosen["held-out"][0] < 60 and 0 < chosen["held-out"][1] < 0.5
     assert scores["held-out"] >= scores["fixed"] - 0.005, scores
