@@ -17,7 +17,7 @@ from reelsense.errors import ParameterError
 from reelsense.sounds import _kernels
 from reelsense.sounds import match as match_module
 from reelsense.sounds._tables import SearchIndex
-from reelsense.sounds.fingerprint import FingerprintParams, peaks_of
+from reelsense.sounds.fingerprint import FingerprintParams, Peaks, peaks_of
 from reelsense.sounds.match import (
     Candidate,
     MatchConfig,
@@ -350,6 +350,17 @@ def test_local_rate_rejects_on_a_lower_bound_and_else_counts_every_offset(
         assert rate == full
 
 
+def _excerpt_and_reference(
+    library: Library, which: int, offset: float, cand_sound: int
+) -> tuple[Peaks, np.ndarray, np.ndarray]:
+    """The query peaks of sound ``which``'s 8 s from ``offset`` seconds, and sound ``cand_sound``'s
+    reference peaks (times, bins)."""
+    index, notes = library
+    clip = render(notes[which], DUR, SR)[int(offset * SR) : int((offset + 8.0) * SR)]
+    rt, rb = index.peaks(cand_sound)
+    return prepare_query(clip, SR, P, C).peaks, rt, rb
+
+
 @settings(max_examples=8, deadline=None)
 @given(
     which=st.integers(0, 2),
@@ -361,10 +372,7 @@ def test_local_rate_rejects_on_a_lower_bound_and_else_counts_every_offset(
 def test_alignment_with_a_rejection_is_the_alignment_without_one_unless_rejected(
     library: Library, which: int, offset: float, cand_sound: int, limit: float, compiled: bool
 ) -> None:
-    index, notes = library
-    clip = render(notes[which], DUR, SR)[int(offset * SR) : int((offset + 8.0) * SR)]
-    q = prepare_query(clip, SR, P, C).peaks
-    rt, rb = index.peaks(cand_sound)
+    q, rt, rb = _excerpt_and_reference(library, which, offset, cand_sound)
     fps = P.frames_per_second
     cand = Candidate(cand_sound, 1.0, 0.0, offset * fps, 1)
     seen: list[tuple[int, float]] = []
@@ -427,10 +435,7 @@ def test_the_compiled_chance_level_rejects_as_python_asks(
 ) -> None:
     """With a :class:`ScoreBelow`, the chance level is counted and rejected in one kernel: the same
     alignment, rate and rejection as when each rejection is asked from Python."""
-    index, notes = library
-    clip = render(notes[which], DUR, SR)[int(offset * SR) : int((offset + 8.0) * SR)]
-    q = prepare_query(clip, SR, P, C).peaks
-    rt, rb = index.peaks(cand_sound)
+    q, rt, rb = _excerpt_and_reference(library, which, offset, cand_sound)
     fps = P.frames_per_second
     trials = 8.0
     cand = Candidate(cand_sound, 1.0, 0.0, offset * fps, 1)
