@@ -1,11 +1,16 @@
 """Helpers shared by the benchmark scripts (not part of the library): CPU-time accounting,
-a decode-only worker stage, and synthetic noise and babble for negatives and mixtures."""
+the command line in a child process, a decode-only worker stage, and synthetic noise and
+babble for negatives and mixtures."""
 
 from __future__ import annotations
 
 import os
 import resource
+import subprocess
+import sys
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +29,18 @@ def cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run_cli(args: Sequence[str]) -> tuple[float, float]:
+    """Run ``python -m reelsense ARGS`` in a child process to the end (output captured, a
+    failure raises); its wall seconds and its CPU seconds, with the workers it waited for."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "reelsense", *args], check=True, capture_output=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return wall, cpu
 
 
 def descendants() -> list[int]:

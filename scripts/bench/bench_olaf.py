@@ -35,24 +35,16 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from _bench import cpu_seconds
+from _bench import cpu_seconds, run_cli
 from reelsense.io import read_audio
 from reelsense.sounds import SoundIndex
 
 ROOT = Path(__file__).resolve().parents[2]
 OLAF_RATE = 16000
-
-
-def children_cpu() -> float:
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -129,36 +121,12 @@ def reelsense_round(
 def cli_round(lib: list[Path], queries: list[Path], work: Path) -> dict[str, float]:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    exe = [sys.executable, "-m", "reelsense"]
     idx = work / "lib.rsidx"
-    c0 = children_cpu()
-    subprocess.run(
-        [*exe, "sounds", "add", *map(str, lib), "--sound-index", str(idx), "-w", "1", "--no-progress"],
-        check=True,
-        capture_output=True,
-    )
-    c1 = children_cpu()
-    subprocess.run(
-        [
-            *exe,
-            "sounds",
-            "match",
-            *map(str, queries),
-            "--sound-index",
-            str(idx),
-            "-w",
-            "1",
-            "-o",
-            str(work / "m.csv"),
-            "--no-progress",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    c2 = children_cpu()
-    subprocess.run([*exe, "--help"], check=True, capture_output=True)
-    c3 = children_cpu()
-    return {"cli_add": c1 - c0, "cli_match": c2 - c1, "cli_help": c3 - c2}
+    _, add = run_cli(["sounds", "add", *map(str, lib), "--sound-index", str(idx), "-w", "1", "--no-progress"])
+    match_args = ["sounds", "match", *map(str, queries), "--sound-index", str(idx), "-w", "1"]
+    _, match = run_cli([*match_args, "-o", str(work / "m.csv"), "--no-progress"])
+    _, help_cpu = run_cli(["--help"])
+    return {"cli_add": add, "cli_match": match, "cli_help": help_cpu}
 
 
 def main() -> int:
