@@ -48,8 +48,11 @@ def test_tone_lands_on_its_log_bin(freq: float) -> None:
     mid = spec[spec.shape[0] // 2]
     assert abs(int(np.argmax(mid)) - _bin(freq)) <= 1.0
     peaks = peaks_of(_tone(freq), SR, P, 20.0)
-    assert len(peaks) > 0
-    assert np.median(np.abs(peaks.bins - _bin(freq))) < 0.35  # sub-bin interpolation
+    # the steady part (the tone's onset and end spread over every bin); along a steady tone the
+    # local maxima in time are ties that rounding breaks, so how many there are is not tested
+    steady = (peaks.times > 5) & (peaks.times < spec.shape[0] - 5)
+    assert steady.any()
+    assert np.abs(peaks.bins[steady] - _bin(freq)).max() < 0.35  # sub-bin interpolation
 
 
 def test_resampling_shifts_peaks_by_log_ratio() -> None:
@@ -224,16 +227,19 @@ def test_bad_parameters_raise() -> None:
     rate=st.sampled_from([8000, 11025, 16000, 44100]),
     level=st.sampled_from([1e-4, 0.05, 0.9]),
 )
-def test_compiled_spectrogram_equals_thenumpy_path(
+def test_compiled_spectrogram_agrees_with_the_numpy_path(
     seed: int, seconds: float, rate: int, level: float
 ) -> None:
+    # scipy's FFT and this one round differently; cells within 60 dB of their frame's loudest
+    # agree to 0.005 dB (a relative power error of about 1e-3 at -60 dB, far less above it)
     rng = np.random.default_rng(seed)
     samples = (level * rng.standard_normal(int(seconds * rate))).astype(np.float32)
     params = FingerprintParams()
     compiled = log_spectrogram(samples, rate, params)
     reference = numpy_path(log_spectrogram, samples, rate, params)
-    assert compiled.shape == reference.shape
-    np.testing.assert_array_equal(compiled, reference)  # the same operations in the same order
+    assert compiled.shape == reference.shape and compiled.dtype == np.float32
+    loud = reference >= reference.max(axis=1, keepdims=True) - 60.0
+    assert np.abs(compiled - reference)[loud].max() <= 0.005
 
 
 def _pick_on_both_paths(spec: np.ndarray, peaks_per_second: float) -> Peaks:

@@ -1,7 +1,7 @@
 """Compiled inner loops of the verification (:func:`reelsense.sounds.verify.align`), of the
 query's triplet keys, hash look-ups and votes (:func:`reelsense.sounds.match.probe`), of the
-spectrogram's framing and band powers (:func:`reelsense.sounds.fingerprint.log_spectrogram`), of
-the local maxima of peak picking (:func:`reelsense.sounds.fingerprint.pick_peaks`) and of the peak
+spectrogram's whitening and local maxima in peak picking
+(:func:`reelsense.sounds.fingerprint.pick_peaks`) and of the peak
 triplets (:func:`reelsense.sounds.fingerprint.peak_triplets`), with numba.
 
 Verifying a candidate is many small steps over a few thousand peak pairs; in numpy each step is a
@@ -33,7 +33,6 @@ __all__ = [
     "AVAILABLE",
     "NO_KEY",
     "add_pair_totals",
-    "band_powers",
     "best_windows",
     "bin_buckets",
     "box_mean",
@@ -59,7 +58,6 @@ __all__ = [
     "stable_order",
     "table_lookup",
     "top_rows",
-    "window_frames",
 ]
 
 try:
@@ -1409,79 +1407,6 @@ def best_windows(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         best_bin[i] = at
         best_val[i] = top
     return best_bin, best_val
-
-
-@njit(cache=True, nogil=True)
-def window_frames(
-    x: np.ndarray, lead: int, first: int, n: int, hop: int, window: np.ndarray, out: np.ndarray
-) -> None:
-    """``out[f] = y[(first + f) * hop :][: window.size] * window`` for ``f < n`` (float32), ``y``
-    being ``x`` with ``lead`` zeros before it and zeros after it (``np.pad`` without the copy)."""
-    size = window.size
-    for f in range(n):
-        base = (first + f) * hop - lead  # where the frame starts in x
-        if base >= 0 and base + size <= x.size:  # inside x: most frames
-            for i in range(size):
-                out[f, i] = x[base + i] * window[i]
-            continue
-        lo = min(max(0, -base), size)  # the frame's samples before x and after it are zeros
-        hi = max(min(size, x.size - base), lo)
-        for i in range(lo):
-            out[f, i] = np.float32(0.0)
-        for i in range(lo, hi):
-            out[f, i] = x[base + i] * window[i]
-        for i in range(hi, size):
-            out[f, i] = np.float32(0.0)
-
-
-@njit(cache=True, nogil=True)
-def band_powers(
-    spec: np.ndarray,
-    n_used: int,
-    col_starts: np.ndarray,
-    col_rows: np.ndarray,
-    col_weights: np.ndarray,
-    out: np.ndarray,
-    power: np.ndarray,
-) -> None:
-    """``out[f, b] = sum_j w[j, b] * |spec[f, j]|^2`` over the first ``n_used`` FFT bins, with the
-    filterbank ``w`` in CSC form (``col_starts`` ``[n_bands + 1]``, rows ascending within a band).
-
-    float32 throughout, each band summed in ascending FFT bin from 0: the operations and order of
-    ``(re * re + im * im) @ w`` with scipy's sparse product, so the same values. Four frames go
-    together: their four sums of one band are independent chains of additions that the processor
-    overlaps (one band's sum alone waits on each addition). ``power`` is a float32 scratch
-    ``[4, >= n_used]``."""
-    n_bands = out.shape[1]
-    n_frames = spec.shape[0]
-    for f0 in range(0, n_frames, 4):
-        m = min(4, n_frames - f0)
-        for k in range(4):
-            if k < m:
-                for j in range(n_used):
-                    c = spec[f0 + k, j]
-                    power[k, j] = np.float32(np.float32(c.real * c.real) + np.float32(c.imag * c.imag))
-            else:  # past the last frame: sums computed and dropped
-                power[k, :n_used] = np.float32(0.0)
-        for b in range(n_bands):
-            a0 = np.float32(0.0)
-            a1 = np.float32(0.0)
-            a2 = np.float32(0.0)
-            a3 = np.float32(0.0)
-            for q in range(col_starts[b], col_starts[b + 1]):
-                w = col_weights[q]
-                r = col_rows[q]
-                a0 = np.float32(a0 + np.float32(w * power[0, r]))
-                a1 = np.float32(a1 + np.float32(w * power[1, r]))
-                a2 = np.float32(a2 + np.float32(w * power[2, r]))
-                a3 = np.float32(a3 + np.float32(w * power[3, r]))
-            out[f0, b] = a0
-            if m > 1:
-                out[f0 + 1, b] = a1
-            if m > 2:
-                out[f0 + 2, b] = a2
-            if m > 3:
-                out[f0 + 3, b] = a3
 
 
 @njit(cache=True, nogil=True)

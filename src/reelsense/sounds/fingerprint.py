@@ -49,12 +49,11 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.fft
 import soxr
 
 from reelsense._windows import window_extreme
 from reelsense.errors import ParameterError
-from reelsense.sounds import _kernels
+from reelsense.sounds import _kernels, _stft
 
 if TYPE_CHECKING:
     from scipy import sparse
@@ -260,8 +259,10 @@ def log_spectrogram(samples: np.ndarray, sample_rate: int, params: FingerprintPa
     """Log-power log-frequency spectrogram, float32 ``[n_frames, n_bins]`` in dB.
 
     Frame ``i`` is centred at sample ``i * hop_length`` (at ``params.sample_rate``). The FFT runs in
-    single precision (:mod:`scipy.fft`), in chunks of frames that stay in cache; framing and band
-    powers are compiled kernels where numba is available (the same values as the numpy path).
+    single precision. Where numba is available and ``n_fft`` is a power of two, one compiled kernel
+    windows, transforms 16 frames at once and sums the bands (:mod:`reelsense.sounds._stft`);
+    otherwise :mod:`scipy.fft` transforms chunks of frames that stay in cache and a sparse product
+    sums the bands. The two agree to float32 rounding.
     """
     x = _resample(samples, sample_rate, params)
     n_fft, hop = params.n_fft, params.hop_length
@@ -272,23 +273,22 @@ def log_spectrogram(samples: np.ndarray, sample_rate: int, params: FingerprintPa
         return np.zeros((0, params.n_bins), dtype=np.float32)
     window = _window(params)
     col_starts, col_rows, col_weights = _filterbank_columns(params)
-    used = int(col_rows.max()) + 1  # the FFT bins that feed some log bin (the rest are not read)
     out = np.empty((n_frames, params.n_bins), dtype=np.float32)
-    chunk = _STFT_CHUNK_FRAMES
-    if _kernels.AVAILABLE:  # the same values, without the temporaries of the numpy path below
-        buffer = np.empty((min(chunk, n_frames), n_fft), dtype=np.float32)
-        power = np.empty((4, used), dtype=np.float32)  # band_powers' scratch
-        for s in range(0, n_frames, chunk):
-            n = min(chunk, n_frames - s)
-            _kernels.window_frames(x, pad, s, n, hop, window, buffer)
-            spec = scipy.fft.rfft(buffer[:n], axis=1)
-            _kernels.band_powers(spec, used, col_starts, col_rows, col_weights, out[s : s + n], power)
+    if _kernels.AVAILABLE and _stft.supported(n_fft):
+        plan = _stft.fft_plan(n_fft)
+        _stft.stft_band_powers(
+            np.ascontiguousarray(x), pad, hop, window, *plan, col_starts, col_rows, col_weights, out
+        )
     else:
+        import scipy.fft  # only this path: scipy.fft imports in about 0.15 s
+
         fb = _filterbank_matrix(params)
+        used = fb.shape[0]  # the FFT bins that feed some log bin (the rest are not read)
         x = np.pad(x, (pad, pad))
         frames = np.lib.stride_tricks.as_strided(
             x, shape=(n_frames, n_fft), strides=(x.strides[0] * hop, x.strides[0]), writeable=False
         )
+        chunk = _STFT_CHUNK_FRAMES
         for s in range(0, n_frames, chunk):  # chunks bound memory and stay in cache; vectorised inside
             spec = scipy.fft.rfft(frames[s : s + chunk] * window, axis=1)[:, :used]
             power = spec.real * spec.real
