@@ -6,8 +6,7 @@ is read as ``n_fft / 2`` complex samples (even samples real, odd imaginary), tra
 Stockham FFT (radix-4 passes, one radix-2 pass first when ``log2(n_fft / 2)`` is odd), and split
 into the spectrum of the real frame. The frames sit side by side in memory
 (``[complex sample][lane]``), so every butterfly is a loop over 16 contiguous float32 values that
-the compiler turns into vector instructions (pocketfft, through scipy, is built for the
-baseline x86-64 instruction set and vectorises 4 transforms at once). Twiddle factors are
+numba compiles to the vector instructions of the machine it runs on. Twiddle factors are
 computed in float64 and rounded once to float32.
 
 Single precision, like scipy's float32 FFT, but not bit for bit the same: the band powers agree
