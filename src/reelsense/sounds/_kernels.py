@@ -1574,30 +1574,33 @@ def local_peaks(
     with ``white[t, b] > min_prominence`` and ``spec[t, b] > floor``, first and last bins left out:
     ``(t int64 [k], b int64 [k])`` in row-major order, what ``np.nonzero`` of the peak mask of
     :func:`reelsense.sounds.fingerprint.pick_peaks` gives. The maximum runs over frames, then over
-    bins, one frame at a time, along rows of bins (loops that vectorise)."""
+    bins, one frame at a time, along rows of bins (loops that vectorise: their indices are
+    unsigned, so numba adds no test for a negative index)."""
     n_t, n_b = white.shape
     out_t = np.empty(n_t * n_b, dtype=np.int64)
     out_b = np.empty(n_t * n_b, dtype=np.int64)
     over_t = np.empty(n_b, dtype=white.dtype)
     over_tb = np.empty(n_b, dtype=white.dtype)
+    width = np.uint64(n_b)
     k = 0
     for t in range(n_t):
         t0 = max(0, t - radius_frames)
         t1 = min(n_t - 1, t + radius_frames)
         first_row = white[t0]
-        for b in range(n_b):  # element by element: an array copy compiles shape checks and messages
+        for b in range(width):  # element by element: an array copy compiles shape checks and messages
             over_t[b] = first_row[b]
         for tt in range(t0 + 1, t1 + 1):
             row = white[tt]
-            for b in range(n_b):
+            for b in range(width):
                 over_t[b] = max(over_t[b], row[b])
-        for b in range(n_b):
+        for b in range(width):
             over_tb[b] = over_t[b]
         for d in range(1, min(radius_bins, n_b - 1) + 1):
-            for b in range(n_b - d):  # the bins above, then the bins below
-                over_tb[b] = max(over_tb[b], over_t[b + d])
-            for b in range(d, n_b):
-                over_tb[b] = max(over_tb[b], over_t[b - d])
+            step = np.uint64(d)
+            for b in range(width - step):  # the bins above, then the bins below
+                over_tb[b] = max(over_tb[b], over_t[b + step])
+            for b in range(step, width):
+                over_tb[b] = max(over_tb[b], over_t[b - step])
         row = white[t]
         srow = spec[t]
         for b in range(1, n_b - 1):
