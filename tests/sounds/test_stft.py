@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from tests.kernels_off import numpy_path
 
+from reelsense.errors import ParameterError
 from reelsense.sounds import _kernels, _stft
 from reelsense.sounds.fingerprint import FingerprintParams, log_spectrogram
 
@@ -98,7 +99,7 @@ def test_supported_sizes() -> None:
         2048,
         4096,
     ]
-    with pytest.raises(ValueError, match="n_fft=1000"):
+    with pytest.raises(ParameterError, match="n_fft=1000"):
         _stft.fft_plan(1000)
     passes, twiddles, split_cos, split_sin = _stft.fft_plan(2048)
     assert passes[:, 0].tolist() == [4] * 5 and passes[:, 2].tolist() == [1, 4, 16, 64, 256]
