@@ -7,8 +7,8 @@ import itertools
 
 import numpy as np
 import pytest
-from tests.kernels_off import numpy_path
 
+from kernels_off import numpy_path
 from reelsense.errors import ParameterError
 from reelsense.sounds import _kernels, _stft
 from reelsense.sounds.fingerprint import FingerprintParams, log_spectrogram
