@@ -340,20 +340,19 @@ def stft_band_powers(
             _radix4(64, 16, re0, im0, re1, im1, twiddles, passes[2, 3])
             _radix4(16, 64, re1, im1, re0, im0, twiddles, passes[3, 3])
             _radix4(4, 256, re0, im0, re1, im1, twiddles, passes[4, 3])
-            _split_power(re1, im1, n_complex, n_rows, split_cos, split_sin, power)
-            _band_sums(power, col_starts, col_rows, col_weights, total, first, out)
-            continue
-        for k in range(passes.shape[0]):
-            radix, n, s, row = passes[k, 0], passes[k, 1], passes[k, 2], passes[k, 3]
-            if radix == 4 and in_0:
-                _radix4(n, s, re0, im0, re1, im1, twiddles, row)
-            elif radix == 4:
-                _radix4(n, s, re1, im1, re0, im0, twiddles, row)
-            elif in_0:
-                _radix2(n, s, re0, im0, re1, im1, twiddles, row)
-            else:
-                _radix2(n, s, re1, im1, re0, im0, twiddles, row)
-            in_0 = not in_0
+            in_0 = False  # five passes: the spectrum is in the second pair
+        else:
+            for k in range(passes.shape[0]):
+                radix, n, s, row = passes[k, 0], passes[k, 1], passes[k, 2], passes[k, 3]
+                if radix == 4 and in_0:
+                    _radix4(n, s, re0, im0, re1, im1, twiddles, row)
+                elif radix == 4:
+                    _radix4(n, s, re1, im1, re0, im0, twiddles, row)
+                elif in_0:
+                    _radix2(n, s, re0, im0, re1, im1, twiddles, row)
+                else:
+                    _radix2(n, s, re1, im1, re0, im0, twiddles, row)
+                in_0 = not in_0
         if in_0:
             _split_power(re0, im0, n_complex, n_rows, split_cos, split_sin, power)
         else:
