@@ -146,6 +146,7 @@ class AudioSink:
         self._buffer = _Buffer(math.ceil(max(horizon, 0.0) * sample_rate) + sample_rate // 10)
         self._max_samples = math.inf if window_seconds is None else round(window_seconds * sample_rate)
         self._first_time: float | None = None  # time of output sample 0 (before trimming)
+        self._drop_samples = 0  # output samples before the window (set with the first time)
         self._input_rate: int | None = None
         self._resampler: soxr.ResampleStream | None = None
         self._fifo: av.AudioFifo | None = None
@@ -158,13 +159,8 @@ class AudioSink:
     def decoded_seconds(self) -> float:
         return self._trimmed_size() / self.sample_rate
 
-    def _drop(self) -> int:
-        if self._first_time is None:
-            return 0
-        return max(0, round((self.start_seconds - self._first_time) * self.sample_rate))
-
     def _trimmed_size(self) -> int:
-        return int(max(0, min(self._buffer.size - self._drop(), self._max_samples)))
+        return int(max(0, min(self._buffer.size - self._drop_samples, self._max_samples)))
 
     def push(self, frame: av.AudioFrame, time_seconds: float | None) -> None:
         """Add one decoded frame (``time_seconds`` None: right after the previous one).
@@ -184,11 +180,32 @@ class AudioSink:
             return
         if self._first_time is None:
             self._first_time = t
+            self._drop_samples = max(0, round((self.start_seconds - t) * self.sample_rate))
         layout = frame.layout.name  # the channels' names set the downmix (LFE left out)
-        if rate != self._input_rate or layout != self._layout or frame.format.name != self._format:
-            self._convert_pending()  # the FIFO holds one format, layout and rate
-            self._fifo = av.AudioFifo()
-            self._layout, self._format = layout, frame.format.name
+        fmt = frame.format.name
+        if rate != self._input_rate or layout != self._layout or fmt != self._format:
+            self._new_input(rate, layout, fmt)
+        frame.pts = None  # the FIFO would check that timestamps are contiguous; the sink keeps time
+        fifo = self._fifo
+        assert fifo is not None
+        fifo.write(frame)
+        pending = fifo.samples
+        if pending >= BLOCK_SAMPLES:
+            self._convert_pending()
+            pending = 0
+        if self._max_samples == math.inf:
+            return  # no window end: only the end of the stream stops it
+        expected = self._buffer.size + pending * self.sample_rate / rate - self._drop_samples
+        if expected >= self._max_samples + self.sample_rate * _STOP_MARGIN_SECONDS:
+            self._convert_pending()
+            self.done = True
+
+    def _new_input(self, rate: int, layout: str, fmt: str) -> None:
+        """A new FIFO for frames of another format, layout or rate (what was gathered is
+        converted first), and a new resampler for another rate."""
+        self._convert_pending()  # the FIFO holds one format, layout and rate
+        self._fifo = av.AudioFifo()
+        self._layout, self._format = layout, fmt
         if rate != self._input_rate:
             if self._input_rate is not None:
                 self._flush()
@@ -201,17 +218,6 @@ class AudioSink:
                 if rate == self.sample_rate
                 else soxr.ResampleStream(rate, self.sample_rate, 1, dtype="float32", quality=self.quality)
             )
-        frame.pts = None  # the FIFO would check that timestamps are contiguous; the sink keeps time
-        assert self._fifo is not None
-        self._fifo.write(frame)
-        pending = self._fifo.samples
-        if pending >= BLOCK_SAMPLES:
-            self._convert_pending()
-            pending = 0
-        expected = self._buffer.size + pending * self.sample_rate / rate - self._drop()
-        if expected >= self._max_samples + self.sample_rate * _STOP_MARGIN_SECONDS:
-            self._convert_pending()
-            self.done = True
 
     def _convert_pending(self) -> None:
         """Convert the gathered frames into the output buffer."""
@@ -235,7 +241,7 @@ class AudioSink:
         n = self._trimmed_size()
         if self._first_time is None or n == 0:
             return None
-        drop = self._drop()
+        drop = self._drop_samples
         samples = self._buffer.take(drop, drop + n)
         start = self._first_time + drop / self.sample_rate
         return AudioSamples(samples=samples, sample_rate=self.sample_rate, start_seconds=start)

@@ -101,10 +101,6 @@ class _Pass:
             1.0 / media.video.average_rate if media.video and media.video.average_rate else 0.0
         )
 
-    def _time(self, frame: av.AudioFrame | av.VideoFrame) -> float | None:
-        t = frame.time
-        return None if t is None else t - self.media.start_offset_seconds
-
     def _done(self) -> bool:
         return (self.audio is None or self.audio.done) and (self.video is None or self.video.done)
 
@@ -121,12 +117,15 @@ class _Pass:
                 if kind == "video" and self.video is not None:
                     self.video.done = True
             return
+        offset = self.media.start_offset_seconds
         for frame in frames:
-            t = self._time(frame)
-            if t is not None and t > max_seconds:
-                raise MediaLimitError(
-                    self.media.path, f"decoded time {t:.1f} s exceeds max_duration_seconds={max_seconds}"
-                )
+            t = frame.time
+            if t is not None:
+                t -= offset
+                if t > max_seconds:
+                    raise MediaLimitError(
+                        self.media.path, f"decoded time {t:.1f} s exceeds max_duration_seconds={max_seconds}"
+                    )
             if isinstance(frame, av.AudioFrame):
                 assert self.audio is not None
                 self.audio.push(frame, t)
@@ -147,23 +146,26 @@ class _Pass:
             streams.append(self.media.video)
         keyframes_only = self.video is not None and self.video.keyframe_packets_only
         max_seconds = limits.max_duration_seconds + 1.0
+        # by stream index, read once: the kind, the sink, and the (numerator, denominator) of the
+        # time base (a packet's time_base is a new Fraction at every access)
+        kinds = {s.index: s.type for s in streams}
+        sinks = {s.index: self.audio if s.type == "audio" else self.video for s in streams}
+        bases = {s.index: (s.time_base.numerator, s.time_base.denominator) for s in streams if s.time_base}
+        # the last tick each stream's packets reach, turned into seconds once at the end (the
+        # largest tick gives the largest time: the conversion keeps the order)
+        ends: dict[int, int] = {}
         try:
-            # (numerator, denominator) of each stream's time base, read once: a packet's
-            # time_base is a new Fraction at every access
-            bases = {
-                s.index: (s.time_base.numerator, s.time_base.denominator) for s in streams if s.time_base
-            }
             for packet in self.media.container.demux(streams):
-                kind = packet.stream.type
-                base = bases.get(packet.stream_index)
-                if packet.pts is not None and base is not None:
-                    # int / int rounds the exact time once, as float(Fraction) does
-                    end = (packet.pts + (packet.duration or 0)) * base[0] / base[1]
-                    end -= self.media.start_offset_seconds
-                    self.packet_end_seconds[kind] = max(self.packet_end_seconds[kind], end)
-                sink = self.audio if kind == "audio" else self.video
+                index = packet.stream_index
+                pts = packet.pts
+                if pts is not None and index in bases:
+                    end = pts + (packet.duration or 0)
+                    if end > ends.get(index, end - 1):
+                        ends[index] = end
+                sink = sinks.get(index)
                 if sink is None or sink.done:
                     continue
+                kind = kinds[index]
                 if kind == "video" and keyframes_only and packet.size and not packet.is_keyframe:
                     continue  # a key frame never references other frames: skip the rest unread
                 self._decode_packet(packet, kind, max_seconds)
@@ -172,6 +174,13 @@ class _Pass:
             self.reached_end = True
         except av.error.FFmpegError as exc:
             self.fatal = f"demuxing failed: {exc.strerror or exc}"
+        finally:
+            for index, end in ends.items():
+                num, den = bases[index]
+                # int / int rounds the exact time once, as float(Fraction) does
+                seconds = end * num / den - self.media.start_offset_seconds
+                kind = kinds[index]
+                self.packet_end_seconds[kind] = max(self.packet_end_seconds[kind], seconds)
 
     @property
     def last_video_duration(self) -> float:
