@@ -231,6 +231,39 @@ def test_many_parts_consolidate_into_few_row_groups(tmp_path: Path) -> None:
     assert pq.read_table(out)["score"].to_pylist() == [float(i) for i in range(25)]
 
 
+def _dictionary_encoded(path: Path) -> dict[str, bool]:
+    """Whether each Parquet column of ``path``'s first row group is dictionary-encoded."""
+    meta = pq.ParquetFile(path).metadata
+    group = meta.row_group(0)
+    return {
+        meta.schema.column(i).path: any("DICTIONARY" in e for e in group.column(i).encodings)
+        for i in range(meta.num_columns)
+    }
+
+
+def test_floating_point_columns_are_written_without_a_dictionary(tmp_path: Path) -> None:
+    out = tmp_path / "o.parquet"
+    vector = pa.field("vector", pa.list_(pa.float32(), 4))
+    writer = ResumableParquetWriter(out, _schema(extra=(vector,)), flush_rows=2, flush_seconds=1e9)
+    writer.open()
+    rows = [{**_row(f"v{i}", score=i / 7), "vector": [i / 3, 1.0, -i, 0.5]} for i in range(3)]
+    for row in rows:
+        writer.add(row)
+    part = parts_dir_for(out) / "part-000001.parquet"
+    for path in (part, None):
+        if path is None:
+            assert writer.finish() == 3
+            path = out
+        encoded = _dictionary_encoded(path)
+        assert not encoded["score"] and not encoded["vector.list.element"]
+        assert not encoded["duration_seconds"]  # a base column of floats
+        assert encoded["video_id"] and encoded["status"] and encoded["hashtags.list.element"]
+    table = pq.read_table(out)
+    assert table["score"].to_pylist() == [r["score"] for r in rows]
+    got = np.asarray(table["vector"].to_pylist(), dtype=np.float32)
+    assert np.array_equal(got, np.asarray([r["vector"] for r in rows], dtype=np.float32))
+
+
 def test_a_damaged_part_is_set_aside_and_its_rows_redone(tmp_path: Path) -> None:
     out = tmp_path / "out.parquet"
     writer = ResumableParquetWriter(out, _schema(), flush_rows=1)

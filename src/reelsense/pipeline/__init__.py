@@ -30,7 +30,7 @@ from reelsense.pipeline._stages import (
     WorkerStage,
     run_feature_stages,
 )
-from reelsense.pipeline._writer import OutputWriter
+from reelsense.pipeline._writer import OutputWriter, parquet_options
 
 __all__ = [
     "BASE_FIELDS",
@@ -52,6 +52,7 @@ __all__ = [
     "collect_rows",
     "default_workers",
     "finished_summary",
+    "parquet_options",
     "run_feature_stages",
     "run_job",
 ]

@@ -183,5 +183,10 @@ def apply_fusion_file(embeddings: str | Path, learned: str | Path, output: str |
     record["learned"] = model.to_dict()
     meta[_KEY] = json.dumps(record, sort_keys=True, default=str).encode()
     output.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(new.replace_schema_metadata(meta), output)
+    # the embed output's own write options; imported here: the pipeline package costs the
+    # rank commands' start-up about 0.15 s
+    from reelsense.pipeline import parquet_options
+
+    new = new.replace_schema_metadata(meta)
+    pq.write_table(new, output, **parquet_options(new.schema))
     return int(n)
