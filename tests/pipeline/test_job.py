@@ -340,6 +340,51 @@ def test_feature_stage_batches_in_main_process(
     assert meta["frames"]["strategy"] == "count"
 
 
+@dataclass
+class SeenMediaStage:
+    """A stage that records which parts of each video's media reached it."""
+
+    needs_audio: bool
+    needs_frames: bool
+    seen: dict[str, tuple[bool, bool]] = field(default_factory=dict)
+    name: str = "seen"
+    version: int = 1
+
+    @property
+    def fields(self) -> tuple[pa.Field, ...]:
+        return ()
+
+    def options(self) -> dict[str, Any]:
+        return {}
+
+    def process_batch(self, items: Sequence[StageItem]) -> list[dict[str, Any]]:
+        for item in items:
+            self.seen[item.video_id] = (item.media.audio is not None, item.media.frames is not None)
+        return [{} for _ in items]
+
+
+@pytest.mark.parametrize("needs", [(False, True), (True, False), (True, True)])
+def test_workers_hand_on_only_the_media_the_feature_stages_need(
+    batch_dir: Path, tmp_path: Path, threads: ThreadPoolExecutor, needs: tuple[bool, bool]
+) -> None:
+    """The audio is decoded for the worker stage either way; it reaches the feature stages only
+    when one of them needs it (and the frames likewise)."""
+    stage = SeenMediaStage(*needs)
+    config = EmbedConfig(workers=2, frames=FrameSampling("count", count=1, max_side=32))
+    summary = embed_videos(
+        [batch_dir], tmp_path / "o.parquet", config, feature_stages=[stage], executor=threads
+    )
+    assert summary.ok == 6
+    has_audio = {"clip0", "clip1", "nested/clip2", "sidecar-id", "song"}  # clip3 has none
+    has_frames = {"clip0", "clip1", "nested/clip2", "nested/clip3", "sidecar-id"}  # song is audio only
+    want_audio, want_frames = needs
+    assert stage.seen == {
+        vid: (want_audio and vid in has_audio, want_frames and vid in has_frames) for vid in stage.seen
+    }
+    assert len(stage.seen) == 6
+    assert _rows(tmp_path / "o.parquet")["song"]["audio_rms_dbfs"] is not None  # the worker stage had it
+
+
 def test_feature_stage_failure_isolated_to_one_item(
     batch_dir: Path, tmp_path: Path, threads: ThreadPoolExecutor
 ) -> None:

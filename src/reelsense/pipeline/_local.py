@@ -51,6 +51,7 @@ class LocalEngine:
         self.request = decode_request(spec, run, threads=1 if run.workers > 1 else 0)
         self.worker_stages = spec.worker_stages
         self.feature_stages = spec.feature_stages
+        self.kept_media = spec.kept_media
         self.writer = sink
         self.tally = tally
         self._batch: list[tuple[dict[str, Any], DecodedMedia]] = []
@@ -137,7 +138,6 @@ class LocalEngine:
         out alone gets an error row. A caller's executor is never killed (no timeout)."""
         owned = executor is None
         pool: Executor = executor if executor is not None else self._new_pool()
-        keep_media = bool(self.feature_stages)
         queue = deque(todo)
         pending: dict[Future[ItemResult], PlannedVideo] = {}
         started: dict[Future[ItemResult], float] = {}
@@ -152,7 +152,7 @@ class LocalEngine:
                 while queue and len(pending) < cap:
                     planned = queue.popleft()
                     future = pool.submit(
-                        process_item, planned.item, self.request, self.worker_stages, keep_media
+                        process_item, planned.item, self.request, self.worker_stages, self.kept_media
                     )
                     pending[future] = planned
                 done, _ = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)

@@ -218,6 +218,7 @@ class RayEngine:
                 fn_kwargs={
                     "request": decode_request(self.spec, run, threads=1),
                     "stages": self.spec.worker_stages,
+                    "keep_media": self.spec.kept_media,
                 },
                 num_cpus=1,
                 max_retries=run.ray_task_retries,

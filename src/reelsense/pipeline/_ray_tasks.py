@@ -26,7 +26,7 @@ from reelsense._workers import one_torch_thread
 from reelsense.errors import OutputError
 from reelsense.io import DecodedMedia
 from reelsense.pipeline._schema import rows_to_table
-from reelsense.pipeline._stages import FeatureStage, WorkerStage, run_feature_stages, stage_record
+from reelsense.pipeline._stages import FeatureStage, KeptMedia, WorkerStage, run_feature_stages, stage_record
 from reelsense.pipeline._worker import DecodeRequest, WorkItem, process_item
 
 __all__ = ["ModelActor", "decode_row", "stage_records_json"]
@@ -35,18 +35,23 @@ log = logging.getLogger(__name__)
 
 
 def decode_row(
-    row: Mapping[str, Any], *, request: DecodeRequest, stages: Sequence[WorkerStage]
+    row: Mapping[str, Any],
+    *,
+    request: DecodeRequest,
+    stages: Sequence[WorkerStage],
+    keep_media: KeptMedia | None,
 ) -> dict[str, Any]:
     """Ray ``map`` function: ``{video_id, path, base}`` -> ``{video_id, payload}``.
 
     ``base`` is the JSON of the row's columns known before decoding (id, path, sidecar);
     ``payload`` the pickled ``(row, media)``: the row with the worker stages' columns, and
-    the decoded media when the video decoded (None for an error row, which is final).
+    the parts of the decoded media that ``keep_media`` names when the video decoded (None for
+    an error row, which is final).
     Never raises for a bad file (``process_item`` is the batch boundary).
     """
     one_torch_thread()  # a decoding task holds one CPU (Ray workers are not pool children)
     item = WorkItem(str(row["video_id"]), str(row["path"]))
-    result = process_item(item, request, stages, keep_media=True)
+    result = process_item(item, request, stages, keep_media)
     out = result.merge_into(json.loads(row["base"]))
     media = result.media if result.ok else None
     return {"video_id": item.video_id, "payload": pickle.dumps((out, media), protocol=5)}

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
@@ -37,6 +37,7 @@ __all__ = [
     "ActorPlan",
     "FeatureStage",
     "JobSpec",
+    "KeptMedia",
     "Stage",
     "StageItem",
     "WorkerStage",
@@ -102,6 +103,23 @@ def stage_record(stage: Stage) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class KeptMedia:
+    """What of a decoded video a decoding worker hands on to the feature stages: the audio,
+    the frames, either or both (the rest is dropped before it crosses to another process)."""
+
+    audio: bool
+    frames: bool
+
+    def of(self, media: DecodedMedia) -> DecodedMedia:
+        """``media`` without the parts that are not kept."""
+        return replace(
+            media,
+            audio=media.audio if self.audio else None,
+            frames=media.frames if self.frames else None,
+        )
+
+
+@dataclass(frozen=True)
 class ActorPlan:
     """How a Ray model actor builds its feature stages on its device: ``build`` (picklable,
     called once in the actor) and the Parquet metadata that records the device and
@@ -154,6 +172,17 @@ class JobSpec:
     @property
     def needs_frames(self) -> bool:
         return any(s.needs_frames for s in self.stages)
+
+    @property
+    def kept_media(self) -> KeptMedia | None:
+        """What the decoding workers hand on to the feature stages (None: nothing, there are
+        none): the audio when one of them needs it, the frames when one needs them."""
+        if not self.feature_stages:
+            return None
+        return KeptMedia(
+            audio=any(s.needs_audio for s in self.feature_stages),
+            frames=any(s.needs_frames for s in self.feature_stages),
+        )
 
     @property
     def fields(self) -> list[pa.Field]:

@@ -28,7 +28,7 @@ from typing import Any
 from reelsense.errors import ParameterError, ReelsenseError
 from reelsense.io import DecodedMedia, DecodeLimits, FrameSampling, decode
 from reelsense.pipeline._schema import media_columns
-from reelsense.pipeline._stages import WorkerStage
+from reelsense.pipeline._stages import KeptMedia, WorkerStage
 
 __all__ = ["DecodeRequest", "ItemResult", "WorkItem", "process_item", "report_starts_to"]
 
@@ -131,9 +131,10 @@ def process_item(
     item: WorkItem,
     request: DecodeRequest,
     stages: Sequence[WorkerStage],
-    keep_media: bool = False,
+    keep_media: KeptMedia | None = None,
 ) -> ItemResult:
-    """Decode ``item`` once and run ``stages`` on it; never raises for a bad file."""
+    """Decode ``item`` once and run ``stages`` on it; never raises for a bad file. The result
+    carries the parts of the decoded media that ``keep_media`` names (None: none)."""
     if _STARTS is not None:
         _STARTS.put((item.video_id, time.monotonic()))
     _test_faults(item)
@@ -184,4 +185,4 @@ def process_item(
                 media.warnings,
                 **media_columns(media.info, size),
             )
-    return ItemResult(item.video_id, columns, media if keep_media else None)
+    return ItemResult(item.video_id, columns, keep_media.of(media) if keep_media is not None else None)
