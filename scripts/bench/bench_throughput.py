@@ -229,8 +229,8 @@ def end_to_end(
 
 def clip_shaped_preset(workdir: Path) -> str:
     """Register a random CLIP ViT-B/32-shaped dual encoder (and a preset using it) from files
-    written under ``workdir``; the tokenizer is the tiny test model's (its vocabulary sets the
-    text embedding size; the transformer is ViT-B/32's)."""
+    written under ``workdir``; the tokenizer is the tiny test model's (its vocabulary and special
+    tokens set the text embedding size and ids; the transformer is ViT-B/32's)."""
     from transformers import CLIPConfig, CLIPModel
 
     from reelsense.models import (
@@ -245,9 +245,10 @@ def clip_shaped_preset(workdir: Path) -> str:
     target = workdir / "clip_b32_random"
     tiny = ROOT / "models" / "tiny_clip"
     shutil.copytree(tiny, target)
-    vocab = json.loads((tiny / "config.json").read_text())["text_config"]["vocab_size"]
+    text = json.loads((tiny / "config.json").read_text())["text_config"]
+    tokens = {k: text[k] for k in ("vocab_size", "bos_token_id", "eos_token_id", "pad_token_id")}
     config = CLIPConfig(
-        text_config={"vocab_size": vocab, "hidden_size": 512, "intermediate_size": 2048,
+        text_config={**tokens, "hidden_size": 512, "intermediate_size": 2048,
                      "num_hidden_layers": 12, "num_attention_heads": 8, "max_position_embeddings": 77},
         vision_config={"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
                        "num_attention_heads": 12, "image_size": 224, "patch_size": 32},
