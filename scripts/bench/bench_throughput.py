@@ -11,8 +11,9 @@ state of a long job:
   and computes nothing: planning, sidecars, worker processes, Parquet, as the real job;
 * **decode + worker stages**: the same with the preset's worker stages (audio descriptors,
   music/speech presence, the audio embedding), no feature stages: what the workers deliver;
-* **model-only**: the videos decoded beforehand and held in memory, then every stage the
-  job runs (worker stages per video, feature stages in the job's batches), timed in this
+* **model-only**: the videos decoded beforehand and held in memory with their sidecars'
+  captions, then every stage the job runs (worker stages per video with a worker's threads,
+  feature stages in the job's batches), timed in this
   process with the job's model threads; the feature stages' wall time is kept apart;
 * **end to end**: the job as ``embed_corpus`` runs it with the loaded featurizer.
 
@@ -42,6 +43,7 @@ models: the cost of a CLIP-class encoder, not its accuracy.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -49,7 +51,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -58,7 +60,7 @@ from typing import Any
 from _bench import DecodeOnly, run_cli, tree_cpu_seconds
 from reelsense import FeaturizerConfig, RunConfig, VideoFeaturizer
 from reelsense._workers import process_pool
-from reelsense.io import decode, walk_media
+from reelsense.io import decode, read_sidecar, walk_media
 from reelsense.pipeline import FeatureStage, JobSpec, StageItem, run_job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,6 +166,34 @@ def workers_only(
     return Measure(name, len(files), time.perf_counter() - t0, tree_cpu_seconds() - c0)
 
 
+def _caption_columns(path: str) -> dict[str, Any]:
+    """The row columns a video's sidecar gives the caption and fusion stages (as in the job)."""
+    sidecar = read_sidecar(path, on_error=lambda error: None)
+    if sidecar is None:
+        return {"caption": None, "title": None, "hashtags": [], "mentions": [], "tags": []}
+    return {
+        "caption": sidecar.caption,
+        "title": sidecar.title,
+        "hashtags": list(sidecar.hashtags),
+        "mentions": list(sidecar.mentions),
+        "tags": list(sidecar.tags),
+    }
+
+
+@contextlib.contextmanager
+def as_in_a_worker() -> Iterator[None]:
+    """Run the worker stages here with the threads a decoding worker gives them: one torch
+    thread, one BLAS and OpenMP thread (``reelsense._workers``). Without the limit, the main
+    process's BLAS pool spins beside the log-mel products, and model-only's CPU per video
+    rose by about a quarter (0.118 against 0.091 s, 2026-12-05), which inflated the bound."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        torch.set_num_threads(1)
+        yield
+
+
 def model_only(files: list[str], spec: JobSpec, run: RunConfig, threads: int) -> Measure:
     import torch
 
@@ -171,21 +201,26 @@ def model_only(files: list[str], spec: JobSpec, run: RunConfig, threads: int) ->
         decode(f, audio_sample_rate=spec.audio_sample_rate, frames=spec.frames, limits=run.decode_limits)
         for f in files
     ]
+    # the captions the job reads from the sidecars, in memory like the frames
+    captions = {m.info.path: _caption_columns(m.info.path) for m in media}
     before = torch.get_num_threads()
-    torch.set_num_threads(threads)
     try:
-        first: dict[str, Any] = {"video_id": "warm-up", "caption": None, "tags": []}
-        for worker_stage in spec.worker_stages:  # compiled kernels and lazy models, as the warm pool
-            first.update(worker_stage.process(media[0]))
+        first: dict[str, Any] = {"video_id": "warm-up", **_caption_columns(files[0])}
+        with as_in_a_worker():  # compiled kernels and lazy models, as the warm pool
+            for worker_stage in spec.worker_stages:
+                first.update(worker_stage.process(media[0]))
+        torch.set_num_threads(threads)
         for feature_stage in spec.feature_stages:
             first.update(feature_stage.process_batch([StageItem("warm-up", first, media[0])])[0])
         t0, c0 = time.perf_counter(), time.process_time()
         rows: list[dict[str, Any]] = []
-        for m in media:
-            row: dict[str, Any] = {"video_id": m.info.path, "caption": None, "tags": []}
-            for worker_stage in spec.worker_stages:
-                row.update(worker_stage.process(m))
-            rows.append(row)
+        with as_in_a_worker():
+            for m in media:
+                row: dict[str, Any] = {"video_id": m.info.path, **captions[m.info.path]}
+                for worker_stage in spec.worker_stages:
+                    row.update(worker_stage.process(m))
+                rows.append(row)
+        torch.set_num_threads(threads)
         t1 = time.perf_counter()
         start = 0
         while start < len(media):
