@@ -61,7 +61,7 @@ from _bench import DecodeOnly, run_cli, tree_cpu_seconds
 from reelsense import FeaturizerConfig, RunConfig, VideoFeaturizer
 from reelsense._workers import process_pool
 from reelsense.io import decode, read_sidecar, walk_media
-from reelsense.pipeline import FeatureStage, JobSpec, StageItem, run_job
+from reelsense.pipeline import FeatureStage, JobSpec, StageItem, run_job, sidecar_columns
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -168,16 +168,7 @@ def workers_only(
 
 def _caption_columns(path: str) -> dict[str, Any]:
     """The row columns a video's sidecar gives the caption and fusion stages (as in the job)."""
-    sidecar = read_sidecar(path, on_error=lambda error: None)
-    if sidecar is None:
-        return {"caption": None, "title": None, "hashtags": [], "mentions": [], "tags": []}
-    return {
-        "caption": sidecar.caption,
-        "title": sidecar.title,
-        "hashtags": list(sidecar.hashtags),
-        "mentions": list(sidecar.mentions),
-        "tags": list(sidecar.tags),
-    }
+    return sidecar_columns(read_sidecar(path, on_error=lambda error: None))
 
 
 @contextlib.contextmanager

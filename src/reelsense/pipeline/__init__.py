@@ -20,7 +20,7 @@ from reelsense.pipeline._job import (
     finished_summary,
     run_job,
 )
-from reelsense.pipeline._schema import BASE_FIELDS, SCHEMA_VERSION, build_schema
+from reelsense.pipeline._schema import BASE_FIELDS, SCHEMA_VERSION, build_schema, sidecar_columns
 from reelsense.pipeline._stages import (
     ActorPlan,
     FeatureStage,
@@ -55,4 +55,5 @@ __all__ = [
     "parquet_options",
     "run_feature_stages",
     "run_job",
+    "sidecar_columns",
 ]
