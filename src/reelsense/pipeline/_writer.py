@@ -96,9 +96,8 @@ def _fsync_path(path: Path, *, directory: bool = False) -> None:
 def parquet_options(schema: pa.Schema) -> dict[str, Any]:
     """``pyarrow.parquet`` write options for a table of ``schema``: dictionary encoding for
     every Parquet column except the floating-point ones (the vectors and the measures). Their
-    values seldom repeat, so a dictionary of them is built only to be dropped once it fills a
-    page: on the embed output, writing without it is about 5x faster and the file a third
-    smaller (docs/benchmarks.md, "Writing the output")."""
+    values seldom repeat, so a dictionary of them would be built only to be dropped once it
+    fills a page (the cost and sizes: ``scripts/bench/bench_write.py``)."""
     return {"use_dictionary": list(_dictionary_columns(schema))}
 
 
