@@ -25,8 +25,8 @@ the figure is end-to-end videos/s over it (goal >= 0.8); printed beside it, the 
 the worker stages counted on the workers' side, min(decode + worker stages, feature stages).
 Also the main process's CPU per video outside the models (its feature stages are timed; the
 rest is planning, batching, fusion bookkeeping, Arrow conversion and writing; goal <= 5 ms),
-and the same split for its main thread alone (the job's other threads receive the workers'
-results and run torch's intra-op work): on a GPU the main thread launches the models' kernels,
+and the same split for its main thread alone (the process's other threads include the
+executor's, which receives the workers' results): on a GPU the main thread launches the models' kernels,
 and when it is the bottleneck its CPU per video sets the job's rate.
 
 Then the start-up of the command line (goal: under 1 s for ``reelsense --help``, under 2 s for
