@@ -180,15 +180,20 @@ def _caption_columns(path: str) -> dict[str, Any]:
 @contextlib.contextmanager
 def as_in_a_worker() -> Iterator[None]:
     """Run the worker stages here with the threads a decoding worker gives them: one torch
-    thread, one BLAS and OpenMP thread (``reelsense._workers``). Without the limit, the main
-    process's BLAS pool spins beside the log-mel products, and model-only's CPU per video
-    rose by about a quarter (0.118 against 0.091 s, 2026-12-05), which inflated the bound."""
+    thread, one BLAS and OpenMP thread (``reelsense._workers``); torch's threads are restored
+    after. Without the limit, the main process's BLAS pool spins beside the log-mel products,
+    and model-only's CPU per video rose by about a quarter (0.118 against 0.091 s,
+    2026-12-05), which inflated the bound."""
     import torch
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1):
-        torch.set_num_threads(1)
-        yield
+    before = torch.get_num_threads()
+    try:
+        with threadpool_limits(limits=1):
+            torch.set_num_threads(1)
+            yield
+    finally:  # after the limits are lifted: lifting them resets OpenMP's threads, torch's too
+        torch.set_num_threads(before)
 
 
 def model_only(files: list[str], spec: JobSpec, run: RunConfig, threads: int) -> Measure:
@@ -201,12 +206,12 @@ def model_only(files: list[str], spec: JobSpec, run: RunConfig, threads: int) ->
     # the captions the job reads from the sidecars, in memory like the frames
     captions = {m.info.path: _caption_columns(m.info.path) for m in media}
     before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
-        first: dict[str, Any] = {"video_id": "warm-up", **_caption_columns(files[0])}
+        first: dict[str, Any] = {"video_id": "warm-up", **captions[media[0].info.path]}
         with as_in_a_worker():  # compiled kernels and lazy models, as the warm pool
             for worker_stage in spec.worker_stages:
                 first.update(worker_stage.process(media[0]))
-        torch.set_num_threads(threads)
         for feature_stage in spec.feature_stages:
             first.update(feature_stage.process_batch([StageItem("warm-up", first, media[0])])[0])
         t0, c0 = time.perf_counter(), time.process_time()
@@ -217,7 +222,6 @@ def model_only(files: list[str], spec: JobSpec, run: RunConfig, threads: int) ->
                 for worker_stage in spec.worker_stages:
                     row.update(worker_stage.process(m))
                 rows.append(row)
-        torch.set_num_threads(threads)
         t1 = time.perf_counter()
         start = 0
         while start < len(media):
