@@ -150,3 +150,22 @@ def test_extreme_aspect_ratios_are_letterboxed_not_tiled(height: int, width: int
     out = preprocess_frames(frames, LITE, policy="tiles")
     assert out.tiles_per_frame == 1 and out.pixels.shape == (3, 3, 32, 32)
     assert torch.isfinite(out.pixels).all()
+
+
+def test_normalisation_constants_are_made_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass builds no tensor from Python numbers (on a GPU that is a blocking copy, which
+    would stall every pass), and the cached constants normalise as before."""
+    frames = banded_portrait()
+    expected = preprocess_frames(frames, CLIP).pixels  # the first call makes the constants
+    made: list[object] = []
+    real_tensor = torch.tensor
+
+    def counting_tensor(*args: object, **kwargs: object) -> torch.Tensor:
+        made.append(args[0] if args else None)
+        return real_tensor(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch, "tensor", counting_tensor)
+    with torch.inference_mode():
+        again = preprocess_frames(frames, CLIP).pixels
+    assert made == []
+    assert torch.equal(again, expected)

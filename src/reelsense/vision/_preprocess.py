@@ -33,6 +33,7 @@ model passes per 9:16 frame: use ``pad_mean`` where throughput matters more.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -215,6 +216,18 @@ def preprocess_frames(
     else:
         out, count = _tiles(x, spec)
     out = out.clamp_(0.0, 1.0)
-    mean = torch.tensor(spec.mean, dtype=out.dtype, device=out.device).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std, dtype=out.dtype, device=out.device).view(1, 3, 1, 1)
+    mean, std = _channel_constants(tuple(spec.mean), tuple(spec.std), out.dtype, out.device)
     return PreprocessedFrames(pixels=(out - mean) / std, tiles_per_frame=count)
+
+
+@functools.lru_cache(maxsize=32)
+def _channel_constants(
+    mean: tuple[float, ...], std: tuple[float, ...], dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mean`` and ``std`` as ``[1, 3, 1, 1]`` tensors on ``device``, made once: building a
+    tensor from Python numbers on a GPU is a blocking copy, which would make every pass wait
+    for the device to finish the work queued before it. Ordinary tensors (not inference
+    tensors), whichever mode the first call runs in."""
+    with torch.inference_mode(False):
+        values = torch.tensor([mean, std], dtype=dtype).view(2, 1, 3, 1, 1).to(device)
+    return values[0], values[1]
