@@ -39,8 +39,14 @@ process (``--skip-startup`` leaves it out: on a lent GPU it costs a full CLI run
 image/text model (built here, nothing downloaded) in place of the preset's image and text
 models: the cost of a CLIP-class encoder, not its accuracy.
 
+``--batch-size`` (image-model inputs per pass, as in ``reelsense embed``), ``--batch-videos``
+and ``--batch-frames`` (the job's model batches, :class:`reelsense.RunConfig`) apply to
+every run, so one call measures one batching; on a GPU they set how many kernel launches
+the main thread makes per video.
+
     python scripts/bench/bench_throughput.py [INPUTS ...] [--workers 2] [--limit 120] [--device cpu|cuda]
                                        [--preset default] [--clip-shaped] [--repeat 1] [--skip-startup]
+                                       [--batch-size N] [--batch-videos 32] [--batch-frames 256]
 """
 
 from __future__ import annotations
@@ -196,7 +202,9 @@ def as_in_a_worker() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def model_only(files: list[str], spec: JobSpec, run: RunConfig, threads: int) -> Measure:
+def model_only(
+    files: list[str], spec: JobSpec, run: RunConfig, threads: int, count_calls: bool = False
+) -> tuple[Measure, OperatorCalls | None]:
     import torch
 
     media = [
@@ -223,22 +231,73 @@ def model_only(files: list[str], spec: JobSpec, run: RunConfig, threads: int) ->
                     row.update(worker_stage.process(m))
                 rows.append(row)
         t1 = time.perf_counter()
-        start = 0
-        while start < len(media):
-            end, frames = start, 0
-            while end < len(media) and end - start < run.batch_videos and frames < run.batch_frames:
-                decoded = media[end].frames
-                frames += 0 if decoded is None else len(decoded)
-                end += 1
+        for start, end in model_batches(media, run):
             items = [StageItem(str(i), rows[i], media[i]) for i in range(start, end)]
             for feature_stage in spec.feature_stages:
                 for row, out in zip(rows[start:end], feature_stage.process_batch(items), strict=True):
                     row.update(out)
-            start = end
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        calls = operator_calls(spec, media, rows, run) if count_calls else None
     finally:
         torch.set_num_threads(before)
-    return Measure("model-only", len(files), wall, cpu, feature_wall=t0 + wall - t1)
+    return Measure("model-only", len(files), wall, cpu, feature_wall=t0 + wall - t1), calls
+
+
+def model_batches(media: Sequence[Any], run: RunConfig) -> list[tuple[int, int]]:
+    """``(start, end)`` of the job's model batches over ``media``: at most ``batch_videos``
+    videos, closed once they hold ``batch_frames`` frames."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    while start < len(media):
+        end, frames = start, 0
+        while end < len(media) and end - start < run.batch_videos and frames < run.batch_frames:
+            decoded = media[end].frames
+            frames += 0 if decoded is None else len(decoded)
+            end += 1
+        out.append((start, end))
+        start = end
+    return out
+
+
+@dataclass(frozen=True)
+class OperatorCalls:
+    """Tensor operator calls per video in the feature stages, views left out (on a GPU each
+    is at least one kernel launch from the main thread), and the dtype casts among them."""
+
+    per_video: float
+    casts_per_video: float
+    videos: int
+
+
+def operator_calls(
+    spec: JobSpec, media: Sequence[Any], rows: Sequence[dict[str, Any]], run: RunConfig, batches: int = 4
+) -> OperatorCalls:
+    """Count the operator calls of the feature stages over the first ``batches`` model
+    batches (untimed: counting slows every call)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        calls = 0
+        casts = 0
+
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            out = func(*args, **(kwargs or {}))
+            if func.overloadpacket.__name__ in ("to", "_to_copy"):  # a copy unless it returned its input
+                copied = out is not args[0]
+                self.calls += copied
+                self.casts += copied
+            elif not func.is_view:
+                self.calls += 1
+            return out
+
+    counted = model_batches(media, run)[:batches]
+    with Count() as count:
+        for start, end in counted:
+            items = [StageItem(str(i), dict(rows[i]), media[i]) for i in range(start, end)]
+            for feature_stage in spec.feature_stages:
+                feature_stage.process_batch(items)
+    videos = counted[-1][1] if counted else 0
+    return OperatorCalls(count.calls / max(videos, 1), count.casts / max(videos, 1), videos)
 
 
 @dataclass(frozen=True)
@@ -330,12 +389,13 @@ def clip_shaped_preset(workdir: Path) -> str:
 def run_preset(files: list[str], preset: str, args: argparse.Namespace, tmp: Path) -> None:
     import torch
 
-    run = RunConfig(workers=args.workers)
-    fz = VideoFeaturizer(FeaturizerConfig(preset=preset, device=args.device))
+    run = RunConfig(workers=args.workers, batch_videos=args.batch_videos, batch_frames=args.batch_frames)
+    fz = VideoFeaturizer(FeaturizerConfig(preset=preset, device=args.device, batch_size=args.batch_size))
     spec = fz.job_spec()
     threads = model_threads(run)
     results: dict[str, list[Measure]] = {}
     mains: list[MainCpu] = []
+    calls: OperatorCalls | None = None
     pool, warm_seconds = warm_pool(files, spec, run, tmp / "warm.parquet")
     with pool:
         for _ in range(args.repeat):
@@ -344,7 +404,8 @@ def run_preset(files: list[str], preset: str, args: argparse.Namespace, tmp: Pat
             job = worker_job(spec, True)
             m = workers_only("decode + worker stages", files, job, run, tmp / "workers.parquet", pool)
             results.setdefault(m.name, []).append(m)
-            m = model_only(files, spec, run, threads)
+            m, counted = model_only(files, spec, run, threads, count_calls=calls is None)
+            calls = calls or counted
             results.setdefault(m.name, []).append(m)
             m, main = end_to_end(files, fz, run, tmp / "e2e.parquet", pool)
             results.setdefault(m.name, []).append(m)
@@ -352,6 +413,9 @@ def run_preset(files: list[str], preset: str, args: argparse.Namespace, tmp: Pat
     print(
         f"\n### preset `{preset}` on {fz.device} ({fz.precision}), {len(files)} videos, {run.workers} workers"
     )
+    passes = "the default" if args.batch_size is None else str(args.batch_size)
+    print(f"model batches of at most {run.batch_videos} videos or {run.batch_frames} frames; "
+          f"image-model inputs per pass: {passes}")  # fmt: skip
     print(f"models: {fz.models()}; model threads in the main process: {threads}; "
           f"worker pool started and warmed up in {warm_seconds:.1f} s (not counted below)\n")  # fmt: skip
     print("| run | videos/s (wall) | CPU s per video |")
@@ -388,6 +452,10 @@ def run_preset(files: list[str], preset: str, args: argparse.Namespace, tmp: Pat
           f"{rest_ms:.1f} ms outside them (goal <= 5 ms)")  # fmt: skip
     print(f"its main thread alone: {per_video_ms('thread_inside'):.1f} ms in the feature stages, "
           f"{per_video_ms('thread_outside'):.1f} ms outside them")  # fmt: skip
+    if calls is not None:
+        print(f"tensor operator calls in the feature stages (views left out; each at least one kernel "
+              f"launch on a GPU): {calls.per_video:.1f} per video, {calls.casts_per_video:.1f} of them "
+              f"dtype casts (first {calls.videos} videos)")  # fmt: skip
     print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
@@ -419,6 +487,12 @@ def main() -> None:
     )
     parser.add_argument("--clip-shaped", action="store_true", help="also a random CLIP ViT-B/32-shaped model")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement (median reported)")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="image-model inputs per pass (as `reelsense embed`)"
+    )
+    defaults = RunConfig()
+    parser.add_argument("--batch-videos", type=int, default=defaults.batch_videos, help="videos per batch")
+    parser.add_argument("--batch-frames", type=int, default=defaults.batch_frames, help="frames per batch")
     parser.add_argument(
         "--skip-startup", action="store_true", help="leave out the command line's start-up (a full CLI run)"
     )
