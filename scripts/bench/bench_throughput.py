@@ -42,11 +42,15 @@ models: the cost of a CLIP-class encoder, not its accuracy.
 ``--batch-size`` (image-model inputs per pass, as in ``reelsense embed``), ``--batch-videos``
 and ``--batch-frames`` (the job's model batches, :class:`reelsense.RunConfig`) apply to
 every run, so one call measures one batching; on a GPU they set how many kernel launches
-the main thread makes per video.
+the main thread makes per video. ``--precision bf16`` on the CPU runs the models under
+autocast as fp16 does on CUDA, so the operator calls it prints (autocast's casts included)
+are close to those a CUDA run launches (autocast's operator lists differ a little between
+the two).
 
     python scripts/bench/bench_throughput.py [INPUTS ...] [--workers 2] [--limit 120] [--device cpu|cuda]
                                        [--preset default] [--clip-shaped] [--repeat 1] [--skip-startup]
-                                       [--batch-size N] [--batch-videos 32] [--batch-frames 256]
+                                       [--precision auto] [--batch-size N] [--batch-videos 32]
+                                       [--batch-frames 256]
 """
 
 from __future__ import annotations
@@ -390,7 +394,11 @@ def run_preset(files: list[str], preset: str, args: argparse.Namespace, tmp: Pat
     import torch
 
     run = RunConfig(workers=args.workers, batch_videos=args.batch_videos, batch_frames=args.batch_frames)
-    fz = VideoFeaturizer(FeaturizerConfig(preset=preset, device=args.device, batch_size=args.batch_size))
+    fz = VideoFeaturizer(
+        FeaturizerConfig(
+            preset=preset, device=args.device, precision=args.precision, batch_size=args.batch_size
+        )
+    )
     spec = fz.job_spec()
     threads = model_threads(run)
     results: dict[str, list[Measure]] = {}
@@ -464,6 +472,7 @@ def startup(files: list[str], preset: str, args: argparse.Namespace, tmp: Path) 
     help_wall, help_cpu = run_cli(["--help"])
     out = tmp / "cli.parquet"
     embed = ["embed", *files, "-o", str(out), "--preset", preset, "--device", args.device]
+    embed += ["--precision", args.precision]
     embed += ["-w", str(args.workers), "-q"]
     first_wall, _ = run_cli(embed)
     resumes = sorted(run_cli(embed) for _ in range(3))
@@ -480,6 +489,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int, default=120, help="at most N videos (model-only holds them all)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "fp16", "bf16"],
+        default="auto",
+        help="as `reelsense embed`: auto = fp16 on CUDA, fp32 elsewhere",
+    )
     parser.add_argument(
         "--preset",
         default="default",
