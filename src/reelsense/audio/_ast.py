@@ -32,7 +32,7 @@ from torch import nn
 
 from reelsense.errors import ModelNotFoundError
 from reelsense.models import ResolvedModel
-from reelsense.models._device import autocast_context
+from reelsense.models._device import autocast_context, autocast_weights
 from reelsense.models._hf import load_transformer
 
 __all__ = ["AstBackend", "FbankSpec", "ast_fbank", "load_ast_backend", "window_starts"]
@@ -232,7 +232,7 @@ def load_ast_backend(
             f"model {entry.name!r}: its feature extractor expects {rate} Hz, the entry says "
             f"{entry.audio.sample_rate} Hz"
         )
-    model = _quietly(load_transformer, resolved.path, device)
+    model = autocast_weights(_quietly(load_transformer, resolved.path, device), precision)
     window = entry.audio.window_seconds or 10.24
     return AstBackend(
         model,

@@ -2,8 +2,10 @@
 
 ``select_device(None)`` (or ``"auto"``) picks CUDA, then Apple MPS, then the CPU. Precision
 ``"auto"`` is fp16 autocast on CUDA and fp32 elsewhere; ``"bf16"`` works on CUDA and the
-CPU, ``"fp16"`` only on CUDA/MPS. Weights stay fp32: reduced precision is applied with
-``torch.autocast`` so normalisation layers keep fp32 accumulation.
+CPU, ``"fp16"`` only on CUDA/MPS. Reduced precision is applied with ``torch.autocast`` so
+normalisation layers keep fp32 accumulation; the weights autocast casts on every call (those
+of linear and convolution layers) are stored in the reduced dtype once, when the model is
+loaded (:func:`autocast_weights`), and every other parameter stays fp32.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from collections.abc import Iterator
 from typing import Literal
 
 import torch
+from torch import nn
 
 from reelsense.errors import ParameterError
 
-__all__ = ["Precision", "autocast_context", "select_device", "select_precision"]
+__all__ = ["Precision", "autocast_context", "autocast_weights", "select_device", "select_precision"]
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 _RESOLVED_DTYPES: dict[str, torch.dtype] = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -97,3 +100,42 @@ def autocast_context(device: torch.device, precision: str) -> Iterator[None]:
         if precision != "fp32":
             stack.enter_context(torch.autocast(device_type=device.type, dtype=_RESOLVED_DTYPES[precision]))
         yield
+
+
+#: Layers whose weights autocast casts to the reduced dtype on every call (exact types:
+#: a subclass such as ``MultiheadAttention``'s output projection may be used differently).
+_CAST_LAYERS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def autocast_weights(module: nn.Module, precision: str) -> nn.Module:
+    """Store the weights and biases of ``module``'s linear and convolution layers in the
+    dtype of ``precision`` (``fp16``/``bf16``; ``fp32`` changes nothing), in place; returns
+    ``module``.
+
+    Under ``torch.autocast`` those layers cast their float32 weights to the reduced dtype on
+    every call, and under ``torch.inference_mode`` autocast keeps no cast for the next call,
+    so each forward pass launches one cast per weight (on a GPU, from the thread that feeds
+    it). Stored in that dtype, the layers get the very values the cast would make, so the
+    outputs under :func:`autocast_context` are bitwise the same, without the casts; run the
+    module under that context only. Each converted weight is a new parameter, so a module
+    sharing it (tied weights) keeps the float32 one. A ``transformers`` model whose ``dtype``
+    (that of its first parameter, which decides e.g. its attention masks' fill value) would
+    change is left as it was.
+    """
+    dtype = _RESOLVED_DTYPES.get(precision)
+    if dtype is None:
+        return module
+    before = getattr(module, "dtype", None)
+    replaced: list[tuple[nn.Module, str, nn.Parameter]] = []
+    for layer in module.modules():
+        if type(layer) not in _CAST_LAYERS:
+            continue
+        for name in ("weight", "bias"):
+            value = getattr(layer, name, None)
+            if isinstance(value, nn.Parameter) and value.dtype == torch.float32:
+                replaced.append((layer, name, value))
+                setattr(layer, name, nn.Parameter(value.detach().to(dtype), requires_grad=False))
+    if getattr(module, "dtype", None) != before:
+        for layer, name, value in replaced:
+            setattr(layer, name, value)
+    return module

@@ -5,7 +5,8 @@ the hub, if any, was already handled by :func:`reelsense.models.resolve_model`, 
 ``*.bin`` checkpoints are refused.
 
 A dual encoder (CLIP, SigLIP) is shared: the image and the text encoder made from the same
-directory on the same device hold one model (a weak cache, so it is freed with them).
+directory on the same device in the same precision hold one model (a weak cache, so it is
+freed with them).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import torch
 from torch import nn
 
 from reelsense.errors import ModelNotFoundError
+from reelsense.models._device import autocast_weights
 
 __all__ = ["features_tensor", "load_dual_encoder", "load_tokenizer", "load_transformer"]
 
 logger = logging.getLogger(__name__)
 
-_DUAL_CACHE: weakref.WeakValueDictionary[tuple[str, str], nn.Module] = weakref.WeakValueDictionary()
+_DUAL_CACHE: weakref.WeakValueDictionary[tuple[str, str, str], nn.Module] = weakref.WeakValueDictionary()
 _DUAL_LOCK = threading.Lock()
 
 
@@ -72,15 +74,16 @@ def load_transformer(path: Path, device: torch.device) -> nn.Module:
     return _model(AutoModel, path).eval().to(device)
 
 
-def load_dual_encoder(path: Path, device: torch.device) -> nn.Module:
-    """A CLIP/SigLIP model from ``path`` on ``device``, shared while anyone holds it.
+def load_dual_encoder(path: Path, device: torch.device, precision: str = "fp32") -> nn.Module:
+    """A CLIP/SigLIP model from ``path`` on ``device``, shared while anyone holds it, with
+    its linear and convolution weights in ``precision``'s dtype (:func:`autocast_weights`).
 
     Raises:
         ModelNotFoundError: the directory does not hold a dual encoder ``transformers`` can build.
     """
     from transformers import AutoModel
 
-    key = (str(path.resolve()), str(device))
+    key = (str(path.resolve()), str(device), precision)
     with _DUAL_LOCK:
         cached = _DUAL_CACHE.get(key)
         if cached is not None:
@@ -90,7 +93,7 @@ def load_dual_encoder(path: Path, device: torch.device) -> nn.Module:
             raise ModelNotFoundError(
                 f"{path} holds a {type(model).__name__}, not an image-text dual encoder (CLIP/SigLIP)"
             )
-        model = model.eval().to(device)
+        model = autocast_weights(model.eval().to(device), precision)
         _DUAL_CACHE[key] = model
         logger.debug("loaded %s from %s on %s", type(model).__name__, path, device)
         return model

@@ -21,7 +21,7 @@ from reelsense.models import (
     select_device,
     select_precision,
 )
-from reelsense.models._device import autocast_context
+from reelsense.models._device import autocast_context, autocast_weights
 from reelsense.models._hf import load_dual_encoder, load_tokenizer, load_transformer
 from reelsense.text._towers import ClipTextTower, PooledTransformer
 
@@ -176,19 +176,23 @@ class TextEncoder:
         return CaptionEmbeddings(vectors=vectors, present=present)
 
 
-def build_text_tower(resolved: ResolvedModel, device: torch.device) -> tuple[nn.Module, Any]:
-    """The text tower and tokenizer of a resolved entry, on ``device``."""
+def build_text_tower(
+    resolved: ResolvedModel, device: torch.device, precision: str = "fp32"
+) -> tuple[nn.Module, Any]:
+    """The text tower and tokenizer of a resolved entry, on ``device``, to run under
+    :func:`~reelsense.models._device.autocast_context` in ``precision`` (its linear and
+    convolution weights are stored in that dtype)."""
     entry = resolved.entry
     if not entry.supports("text") or entry.text is None:
         raise ModelNotFoundError(f"model {entry.name!r} does not embed text (modalities {entry.modalities})")
     tokenizer = load_tokenizer(resolved.path)
     if entry.architecture == "sentence_transformer":
-        return PooledTransformer(
-            load_transformer(resolved.path, device), entry.text.pooling
-        ).eval(), tokenizer
+        model = autocast_weights(load_transformer(resolved.path, device), precision)
+        return PooledTransformer(model, entry.text.pooling).eval(), tokenizer
     if entry.architecture == "hf_dual_encoder":
         use_mask = "attention_mask" in getattr(tokenizer, "model_input_names", ["attention_mask"])
-        tower = ClipTextTower(load_dual_encoder(resolved.path, device), use_attention_mask=use_mask)
+        model = load_dual_encoder(resolved.path, device, precision)
+        tower = ClipTextTower(model, use_attention_mask=use_mask)
         return tower.eval(), tokenizer
     raise ModelNotFoundError(f"model {entry.name!r} ({entry.architecture}) has no text tower")
 
@@ -212,8 +216,9 @@ def load_text_encoder(
         ParameterError: bad device or precision.
     """
     chosen = select_device(device)
+    concrete = select_precision(precision, chosen)
     resolved = resolve_model(model, offline=offline)
-    tower, tokenizer = build_text_tower(resolved, chosen)
-    encoder = TextEncoder(resolved.entry, tower, tokenizer, device=chosen, precision=precision)
+    tower, tokenizer = build_text_tower(resolved, chosen, concrete)
+    encoder = TextEncoder(resolved.entry, tower, tokenizer, device=chosen, precision=concrete)
     logger.info("loaded text encoder %r", encoder)
     return encoder

@@ -171,10 +171,11 @@ def load_image_encoder(
         ParameterError: bad device or precision.
     """
     chosen = select_device(device)
+    concrete = select_precision(precision, chosen)
     resolved = resolve_model(model, offline=offline)
-    backbone = build_image_backbone(resolved, chosen)
+    backbone = build_image_backbone(resolved, chosen, concrete)
     encoder = ImageEncoder(
-        resolved.entry, backbone, device=chosen, precision=precision, portrait_policy=portrait_policy
+        resolved.entry, backbone, device=chosen, precision=concrete, portrait_policy=portrait_policy
     )
     logger.info("loaded image encoder %r", encoder)
     return encoder

@@ -8,6 +8,7 @@ from torch import nn
 from reelsense.errors import ModelNotFoundError
 from reelsense.models import ResolvedModel
 from reelsense.models._complete import read_json
+from reelsense.models._device import autocast_weights
 from reelsense.models._hf import load_dual_encoder
 from reelsense.models._weights import load_state_dict
 from reelsense.vision._clip import ClipImageTower
@@ -61,15 +62,18 @@ def load_efficientnet_lite(resolved: ResolvedModel) -> EfficientNetLite:
     return model.eval()
 
 
-def build_image_backbone(resolved: ResolvedModel, device: torch.device) -> nn.Module:
-    """``nn.Module`` mapping normalised pixels ``[n, 3, S, S]`` to features ``[n, d]``, on ``device``."""
+def build_image_backbone(resolved: ResolvedModel, device: torch.device, precision: str = "fp32") -> nn.Module:
+    """``nn.Module`` mapping normalised pixels ``[n, 3, S, S]`` to features ``[n, d]``, on
+    ``device``, to run under :func:`~reelsense.models._device.autocast_context` in
+    ``precision`` (its linear and convolution weights are stored in that dtype)."""
     entry = resolved.entry
     if not entry.supports("image"):
         raise ModelNotFoundError(
             f"model {entry.name!r} does not embed images (modalities {entry.modalities})"
         )
     if entry.architecture == "efficientnet_lite":
-        return EfficientNetFeatures(load_efficientnet_lite(resolved)).to(device).eval()
+        backbone = EfficientNetFeatures(load_efficientnet_lite(resolved)).to(device).eval()
+        return autocast_weights(backbone, precision)
     if entry.architecture == "hf_dual_encoder":
-        return ClipImageTower(load_dual_encoder(resolved.path, device)).eval()
+        return ClipImageTower(load_dual_encoder(resolved.path, device, precision)).eval()
     raise ModelNotFoundError(f"model {entry.name!r} ({entry.architecture}) has no image tower")
