@@ -167,3 +167,37 @@ def test_audio_encoder() -> None:
 
     assert reduced_weights(load("bf16")._backend.model) == {torch.bfloat16}
     _same_as_autocast_over_float32(load, lambda encoder: encoder.encode(clip, 16000), fp32_under_bf16)
+
+
+@pytest.mark.parametrize("family", ["clip", "siglip"])
+def test_dual_encoders_in_memory(family: str) -> None:
+    """Random tiny CLIP and SigLIP models (SigLIP's pooling head is a MultiheadAttention,
+    whose projections are used as plain tensors): both towers bitwise unchanged."""
+    import copy
+
+    from transformers import CLIPConfig, CLIPModel, SiglipConfig, SiglipModel
+
+    size = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4}
+    text = {**size, "vocab_size": 100, "max_position_embeddings": 16, "bos_token_id": 1, "eos_token_id": 2}
+    vision = {**size, "image_size": 32, "patch_size": 8}
+    torch.manual_seed(0)
+    if family == "clip":
+        reference: Any = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16))
+    else:
+        reference = SiglipModel(SiglipConfig(text_config=text, vision_config=vision))
+    reference.eval()
+    stored = autocast_weights(copy.deepcopy(reference), "bf16")
+    assert stored.dtype == torch.float32 and reduced_weights(stored) == {torch.bfloat16}
+    pixels, ids = torch.randn(3, 3, 32, 32), torch.randint(3, 100, (3, 16))
+
+    def features(output: Any) -> torch.Tensor:
+        return output if isinstance(output, torch.Tensor) else output.pooler_output
+
+    outputs = []
+    for model in (reference, stored):
+        with torch.inference_mode(), autocast_context(CPU, "bf16"):
+            image = features(model.get_image_features(pixel_values=pixels))
+            text_features = features(model.get_text_features(input_ids=ids))
+        outputs.append((image, text_features))
+    assert torch.equal(outputs[0][0], outputs[1][0])
+    assert torch.equal(outputs[0][1], outputs[1][1])
