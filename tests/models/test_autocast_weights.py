@@ -201,3 +201,10 @@ def test_dual_encoders_in_memory(family: str) -> None:
         outputs.append((image, text_features))
     assert torch.equal(outputs[0][0], outputs[1][0])
     assert torch.equal(outputs[0][1], outputs[1][1])
+
+
+def test_only_on_the_cpu_and_cuda() -> None:
+    model = Block().to("meta")  # any device autocast may not cover (MPS on older torch)
+    weight = model.linear.weight
+    autocast_weights(model, "fp16")
+    assert model.linear.weight is weight

@@ -120,10 +120,12 @@ def autocast_weights(module: nn.Module, precision: str) -> nn.Module:
     module under that context only. Each converted weight is a new parameter, so a module
     sharing it (tied weights) keeps the float32 one. A ``transformers`` model whose ``dtype``
     (that of its first parameter, which decides e.g. its attention masks' fill value) would
-    change is left as it was.
+    change is left as it was, and so is a model off the CPU and CUDA (whether autocast
+    covers these layers elsewhere, e.g. on MPS, depends on the torch version).
     """
     dtype = _RESOLVED_DTYPES.get(precision)
-    if dtype is None:
+    first = next(module.parameters(), None)
+    if dtype is None or first is None or first.device.type not in ("cpu", "cuda"):
         return module
     before = getattr(module, "dtype", None)
     replaced: list[tuple[nn.Module, str, nn.Parameter]] = []
