@@ -266,7 +266,8 @@ def model_batches(media: Sequence[Any], run: RunConfig) -> list[tuple[int, int]]
 @dataclass(frozen=True)
 class OperatorCalls:
     """Tensor operator calls per video in the feature stages, views left out (on a GPU each
-    is at least one kernel launch from the main thread), and the dtype casts among them."""
+    is at least one kernel launch from the main thread), and the conversions among them
+    (``to`` calls that copy: dtype casts, and on a GPU the uploads too)."""
 
     per_video: float
     casts_per_video: float
@@ -463,7 +464,7 @@ def run_preset(files: list[str], preset: str, args: argparse.Namespace, tmp: Pat
     if calls is not None:
         print(f"tensor operator calls in the feature stages (views left out; each at least one kernel "
               f"launch on a GPU): {calls.per_video:.1f} per video, {calls.casts_per_video:.1f} of them "
-              f"dtype casts (first {calls.videos} videos)")  # fmt: skip
+              f"conversions: dtype casts, uploads (first {calls.videos} videos)")  # fmt: skip
     print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
