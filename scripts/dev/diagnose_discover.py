@@ -103,7 +103,8 @@ def main() -> None:
     cpu0 = time.process_time()
     for k, p in enumerate(music):
         assert p.query is not None
-        for m in matcher.match(p.query, threshold=params.min_score, top_k=params.neighbours + 1):
+        query = p.query.prepare(fp, config)
+        for m in matcher.match(query, threshold=params.min_score, top_k=params.neighbours + 1):
             j = int(m.sound_id)
             if j != k:
                 key = (min(p.number, music[j].number), max(p.number, music[j].number))
@@ -183,14 +184,15 @@ def _dense_bound(args, truth, music, matcher, params, fp, config, best, shared) 
         """log10 chance probability of the query's peak coincidences at the dense alignment."""
         q = music[k].query
         assert q is not None
-        return dense_peak_check(hit, j, q, matcher._search, fp, config)[0]
+        return dense_peak_check(hit, j, q.prepare(fp, config), matcher._search, fp, config)[0]
 
     found: list[tuple[int, int, float]] = []  # (query node, ref node, verification log10 p)
     cpu0 = time.process_time()
     for k, p in enumerate(music):
         assert p.query is not None
         if args.dense:
-            _, cands = match_query_candidates(p.query, matcher._search, fp, many, threshold=params.min_score)
+            prepared = p.query.prepare(fp, config)
+            _, cands = match_query_candidates(prepared, matcher._search, fp, many, threshold=params.min_score)
             which = [s for s in dict.fromkeys(c.sound for c in cands) if s != k][: args.dense]
         else:
             which = [j for j in range(len(music)) if j != k]

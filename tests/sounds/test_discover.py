@@ -389,3 +389,24 @@ def test_join_score_auto_counts_the_searched_videos() -> None:
     for bad in ("sometimes", 0.0, -1.0):
         with pytest.raises(ParameterError, match="join_score"):
             DiscoveryParams(join_score=bad)  # type: ignore[arg-type]
+
+
+def test_query_peaks_make_the_same_print_for_a_fraction_of_its_size(songs: dict[str, np.ndarray]) -> None:
+    """Stage 1 keeps a video's query peaks, not its query print: the print made from them in
+    stage 2 is the one made from the audio, and what crosses between the stages is a small
+    fraction of it."""
+    import pickle
+
+    from reelsense.sounds.discover._matcher import QueryPeaks, soundtrack_prints
+    from reelsense.sounds.fingerprint import FingerprintParams
+    from reelsense.sounds.match import MatchConfig, prepare_query
+
+    params, config = FingerprintParams(), MatchConfig(n_candidates=9, top_k=9)
+    audio = excerpt(songs["a"], 3.0, 10.0, speed=1.1)
+    _, kept, _ = soundtrack_prints(audio, SR, params)
+    assert isinstance(kept, QueryPeaks) and kept.duration_seconds == pytest.approx(10.0, abs=1e-3)
+    made, direct = kept.prepare(params, config), prepare_query(audio, SR, params, config)
+    for name in ("anchor_times", "anchor_bins", "delta_bins", "delta_frames", "order"):
+        np.testing.assert_array_equal(getattr(made, name), getattr(direct, name))
+    assert made.duration_seconds == direct.duration_seconds and made.n_triplets > 1000
+    assert 10 * len(pickle.dumps(kept)) < len(pickle.dumps(made))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,21 +34,42 @@ from reelsense.sounds.match import (
     prepare_query_from_peaks,
 )
 
-__all__ = ["DENSE_CANDIDATES", "QueryPrint", "VideoMatcher", "soundtrack_prints"]
+__all__ = ["DENSE_CANDIDATES", "QueryPeaks", "QueryPrint", "VideoMatcher", "soundtrack_prints"]
 
 #: candidate soundtracks (by peak-search votes) that the dense second chance searches per video
 DENSE_CANDIDATES = 32
+
+
+@dataclass(frozen=True, repr=False)
+class QueryPeaks:
+    """A soundtrack's peaks at the query density and its duration: what its
+    :class:`QueryPrint` is made from (:meth:`prepare`).
+
+    Discovery holds one per video between its two stages and sends it to the process that
+    matches it. The print's triplet arrays are some forty times larger than the peaks (about
+    200 KiB for 10 s of music against 5 KiB), so they are made where the video is matched
+    and dropped after.
+    """
+
+    peaks: Peaks
+    duration_seconds: float
+
+    def __repr__(self) -> str:
+        return f"QueryPeaks(peaks={len(self.peaks)}, {self.duration_seconds:.1f} s)"
+
+    def prepare(self, params: FingerprintParams, config: MatchConfig) -> QueryPrint:
+        """The query print (:func:`reelsense.sounds.match.prepare_query_from_peaks`)."""
+        return prepare_query_from_peaks(self.peaks, self.duration_seconds, params, config)
 
 
 def soundtrack_prints(
     samples: np.ndarray,
     sample_rate: int,
     params: FingerprintParams,
-    config: MatchConfig,
     *,
     dense: bool = False,
-) -> tuple[Peaks, QueryPrint, np.ndarray | None]:
-    """:func:`reference_peaks` and :func:`query_print` of one soundtrack from one
+) -> tuple[Peaks, QueryPeaks, np.ndarray | None]:
+    """The reference peaks and the :class:`QueryPeaks` of one soundtrack from one
     spectrogram (the two differ only in peak density), and with ``dense`` its per-frame bits
     (:func:`reelsense.sounds.dense.frame_bits`, else None)."""
     spectrogram = log_spectrogram(samples, sample_rate, params)
@@ -55,7 +77,7 @@ def soundtrack_prints(
     reference = pick_peaks(spectrogram, params, params.ref_peaks_per_second)
     query = pick_peaks(spectrogram, params, params.query_peaks_per_second)
     bits = frame_bits(spectrogram) if dense else None
-    return reference, prepare_query_from_peaks(query, duration, params, config), bits
+    return reference, QueryPeaks(query, duration), bits
 
 
 class VideoMatcher:

@@ -24,7 +24,7 @@ from reelsense.audio.descriptors import integrated_loudness
 from reelsense.errors import ReelsenseError, SidecarError
 from reelsense.io import read_audio, read_sidecar
 from reelsense.sounds.discover._content import sustained_filter
-from reelsense.sounds.discover._matcher import QueryPrint, VideoMatcher, soundtrack_prints
+from reelsense.sounds.discover._matcher import QueryPeaks, VideoMatcher, soundtrack_prints
 from reelsense.sounds.discover._types import AudioClip, DiscoveryParams
 from reelsense.sounds.fingerprint import FingerprintParams, Peaks, log_spectrogram
 from reelsense.sounds.index import FileVersion, SoundIndex
@@ -56,13 +56,14 @@ class Job:
 @dataclass(frozen=True, repr=False)
 class VideoPrint:
     """Stage-1 result for one video (``ref_peaks``/``query`` None when it is not music or failed;
-    ``dense_bits``: the per-frame bits of the same audio, with ``second_chance`` only)."""
+    ``query``: the peaks its query print is made from in stage 2; ``dense_bits``: the
+    per-frame bits of the same audio, with ``second_chance`` only)."""
 
     number: int
     duration_seconds: float
     notes_per_second: float
     ref_peaks: Peaks | None
-    query: QueryPrint | None
+    query: QueryPeaks | None
     library: SoundMatch | None
     timestamp_seconds: int | None
     caption: str | None
@@ -154,7 +155,7 @@ def print_source(job: Job) -> VideoPrint:
             loudness = integrated_loudness(samples, rate)
             if loudness is None or loudness < st.params.min_loudness_lufs:
                 return VideoPrint(job.number, duration, math.nan, None, None, library, timestamp, caption)
-            reference, query, bits = soundtrack_prints(samples, rate, st.fp_params, st.config, dense=dense)
+            reference, query, bits = soundtrack_prints(samples, rate, st.fp_params, dense=dense)
             return VideoPrint(
                 job.number, duration, math.nan, reference, query, library, timestamp, caption, None, bits
             )
@@ -166,7 +167,7 @@ def print_source(job: Job) -> VideoPrint:
                 job.number, duration, content.notes_per_second, None, None, library, timestamp, caption
             )
         reference, query, bits = soundtrack_prints(
-            content.samples, content.sample_rate, st.fp_params, st.config, dense=dense
+            content.samples, content.sample_rate, st.fp_params, dense=dense
         )
         return VideoPrint(
             job.number,
@@ -208,11 +209,12 @@ def matched_spectrogram(
 
 @dataclass(frozen=True)
 class MatchJob:
-    """Stage 2 for one video: its matcher number, query print, the score and number of matches
-    wanted, and with the dense second chance its source (decoded again: stage 1 keeps no audio)."""
+    """Stage 2 for one video: its matcher number, query peaks (the print is made where it is
+    matched), the score and number of matches wanted, and with the dense second chance its
+    source (decoded again: stage 1 keeps no audio)."""
 
     node: int
-    query: QueryPrint
+    query: QueryPeaks
     threshold: float
     top_k: int
     source: str | AudioClip | None = None
@@ -228,7 +230,8 @@ def match_print(job: MatchJob) -> tuple[int, list[SoundMatch]]:
         except Exception as exc:  # batch boundary: the peak matches stand without it
             where = job.source.clip_id if isinstance(job.source, AudioClip) else os.fspath(job.source)
             logger.warning("discovery's dense second chance skips %s: %s", where, exc)
+    query = job.query.prepare(_STATE.fp_params, _MATCHER.config)
     found = _MATCHER.match(
-        job.query, threshold=job.threshold, top_k=job.top_k, spectrogram=spectrogram, itself=job.node
+        query, threshold=job.threshold, top_k=job.top_k, spectrogram=spectrogram, itself=job.node
     )
     return job.node, found
