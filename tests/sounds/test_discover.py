@@ -410,3 +410,30 @@ def test_query_peaks_make_the_same_print_for_a_fraction_of_its_size(songs: dict[
         np.testing.assert_array_equal(getattr(made, name), getattr(direct, name))
     assert made.duration_seconds == direct.duration_seconds and made.n_triplets > 1000
     assert 10 * len(pickle.dumps(kept)) < len(pickle.dumps(made))
+
+
+def test_a_print_that_cannot_be_made_loses_that_video_only(
+    songs: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stage 2 makes the query print; if that fails, the video gets no matches (a warning),
+    as a failure in stage 1 would, and the batch goes on."""
+    from reelsense.sounds.discover import DiscoveryParams
+    from reelsense.sounds.discover._matcher import QueryPeaks, VideoMatcher, soundtrack_prints
+    from reelsense.sounds.discover._work import MatchJob, close_worker, init_matcher, match_print
+    from reelsense.sounds.fingerprint import FingerprintParams
+    from reelsense.sounds.match import MatchConfig
+
+    params, config = FingerprintParams(), MatchConfig(n_candidates=3, top_k=3)
+    reference, kept, _ = soundtrack_prints(excerpt(songs["b"], 2.0, 10.0), SR, params)
+    init_matcher(VideoMatcher([reference, reference], params, config), DiscoveryParams(), params)
+    try:
+        node, found = match_print(MatchJob(0, kept, 5.0, 3))
+        assert node == 0 and sorted(m.sound_id for m in found) == ["0", "1"]  # the caller drops itself
+
+        def broken(self: QueryPeaks, *args: object) -> None:
+            raise ValueError("no triplets")
+
+        monkeypatch.setattr(QueryPeaks, "prepare", broken)
+        assert match_print(MatchJob(0, kept, 5.0, 3)) == (0, [])
+    finally:
+        close_worker()

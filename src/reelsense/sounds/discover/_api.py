@@ -1,8 +1,8 @@
 """``discover_sounds``: find the sounds that videos share, without (or beside) a library.
 
 1. Every soundtrack is decoded and fingerprinted once, in ``workers`` processes
-   (:mod:`._work`): note rate, library match, reference and query prints of its sustained
-   partials.
+   (:mod:`._work`): note rate, library match, reference and query-density peaks of its
+   sustained partials.
 2. The reference prints of all music videos form one in-memory index; every video is
    matched against it (its own entry excluded) with the standard calibrated matcher, so
    the candidate search is an inverted-index lookup, not a comparison of all pairs.

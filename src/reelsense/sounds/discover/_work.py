@@ -4,8 +4,8 @@ Stage 1 (:func:`print_source`): decode the soundtrack once at the fingerprint ra
 the sidecar, match it against the library (when one is given), and, with the music filter,
 measure its note rate and fingerprint its sustained partials (without it, the soundtrack
 itself) at the reference density (for the video index) and at the query density (to be
-matched). Stage 2 (:func:`match_print`): match one video's query
-print against the index of all videos.
+matched; only the peaks are kept). Stage 2 (:func:`match_print`): make one video's query
+print from those peaks and match it against the index of all videos.
 
 Worker state (the library index, the video matcher) lives in module globals set by the
 pool initialisers, so it is opened or unpickled once per worker, not once per video.
@@ -230,7 +230,11 @@ def match_print(job: MatchJob) -> tuple[int, list[SoundMatch]]:
         except Exception as exc:  # batch boundary: the peak matches stand without it
             where = job.source.clip_id if isinstance(job.source, AudioClip) else os.fspath(job.source)
             logger.warning("discovery's dense second chance skips %s: %s", where, exc)
-    query = job.query.prepare(_STATE.fp_params, _MATCHER.config)
+    try:
+        query = job.query.prepare(_STATE.fp_params, _MATCHER.config)
+    except Exception as exc:  # batch boundary, as when stage 1 made the print: no matches
+        logger.warning("discovery skips matching video #%d: %s", job.node, exc)
+        return job.node, []
     found = _MATCHER.match(
         query, threshold=job.threshold, top_k=job.top_k, spectrogram=spectrogram, itself=job.node
     )
