@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -198,6 +199,28 @@ def test_early_exit_gives_the_full_search_answer(library: Library) -> None:
     assert a and b and a[0].sound_id == b[0].sound_id == "c"
     assert a[0].offset_seconds == pytest.approx(12.0, abs=0.1)
     assert b[0].offset_seconds == pytest.approx(12.0, abs=0.1)
+
+
+def test_several_matches_rank_the_votes_once(library: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    # with top_k > 1 every stage runs, so ranking after each stage would only be redone by the
+    # next: the votes of all stages are ranked once, and the answer is the one ranking gives
+    clip = render(library[1][1], DUR, SR)[int(6.0 * SR) : int(14.0 * SR)]
+    x = soxr.resample(clip, SR * 1.1, SR).astype(np.float32)  # an edit: every stage has votes
+    q = prepare_query(x, SR, P, C)
+    calls: list[int] = []
+    rank = match_module.rank_candidates
+
+    def counted(votes: list[Votes], *args: object) -> list[Candidate]:
+        calls.append(len(votes))
+        return rank(votes, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(match_module, "rank_candidates", counted)
+    found = match_query(q, library[0], P, C, top_k=3)
+    assert len(calls) == 1 and calls[0] >= 3  # one ranking, of the probes of every stage
+    assert found and found[0].sound_id == "b"
+    best = match_query(q, library[0], P, C, top_k=1)  # stops at the first certain stage
+    same = dataclasses.replace(best[0], n_matched_hashes=found[0].n_matched_hashes)
+    assert same == found[0]  # the same answer (with the votes of fewer stages)
 
 
 def test_align_finds_the_offset_and_a_chance_level(library: Library) -> None:

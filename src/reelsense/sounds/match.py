@@ -714,8 +714,9 @@ def match_query_candidates(
     scores mean what one search of the whole index would mean.
 
     The search runs in stages, each adding its votes to the earlier ones; when only the best
-    match is wanted (``top_k`` 1) it stops after the first stage whose best candidate verifies
-    with ``score >= exit_score``:
+    match is wanted (``top_k`` 1) it ranks the votes after each stage and stops after the first
+    stage whose best candidate verifies with ``score >= exit_score``; otherwise every stage runs
+    and the votes of all of them are ranked once:
 
     1. every triplet under the identity hypothesis alone (no speed, tempo or pitch edit: most
        uploads; one lookup per triplet);
@@ -789,11 +790,15 @@ def match_query_candidates(
             continue
         for selected, hyps, load in stage:
             votes.append(_probe_some(query, selected, index, params, grid, hyps, load))
+        if exhaustive:
+            continue  # every stage runs: its votes are ranked once, after the last
         cands = rank_candidates(votes, len(index), scales, shifts, ranking)
-        if cands and not exhaustive and verify(cands[0]).score >= exit_score:
+        if cands and verify(cands[0]).score >= exit_score:
             if n_stage == 0:  # certain at the identity: is an edited alignment better still?
                 cands = _confirm_identity(query, cands, index, params, config, grid, verify)
             break  # a certain match: the later stages cannot change the answer
+    if exhaustive:
+        cands = rank_candidates(votes, len(index), scales, shifts, ranking)
     # verification: the best cell of each candidate sound, those already verified best first, then
     # most votes first (for the best match alone, up to the first certain one)
     firsts: list[Candidate] = []
