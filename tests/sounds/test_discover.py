@@ -206,6 +206,62 @@ def test_sustained_filter_keeps_notes_drops_noise_and_speech(songs: dict[str, np
         sustained_filter(np.zeros((2, 100), dtype=np.float32), SR)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(1, 40),
+    cols=st.integers(1, 12),
+    size=st.integers(1, 45),
+    axis=st.integers(0, 1),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_running_extremes_equal_scipy_filters(rows: int, cols: int, size: int, axis: int, seed: int) -> None:
+    # the filter's running minimum/maximum are scipy.ndimage's (mode "nearest", centred), value
+    # for value: windows longer than the array, even and odd sizes, ties and repeated values
+    from scipy import ndimage
+
+    from reelsense.sounds.discover._content import _running
+
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 5, size=(rows, cols)).astype(np.float32) * rng.random((rows, cols)).astype(
+        np.float32
+    )
+    for op, scipy_filter in ((np.minimum, ndimage.minimum_filter1d), (np.maximum, ndimage.maximum_filter1d)):
+        want = scipy_filter(values, size, axis=axis, mode="nearest")
+        got = _running(values, size, op, axis)
+        assert got.shape == want.shape and np.array_equal(got, want)
+
+
+def test_note_rate_counts_ridges_by_their_extent_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the ridges' lengths are their labels' extents along time (find_objects' slices)
+    from scipy import ndimage
+
+    from reelsense.sounds.discover._content import ContentParams, _note_rate, _opening
+
+    params = ContentParams()
+    x = render(make_notes(5, 8.0), 8.0, params.sample_rate) + 0.05 * babble(2, 8.0, params.sample_rate)
+    spec = np.fft.rfft(
+        np.lib.stride_tricks.sliding_window_view(x, params.n_fft)[:: params.hop_length]
+        * np.hanning(params.n_fft + 1)[:-1],
+        axis=1,
+    ).astype(np.complex64)
+    power = (spec.real**2 + spec.imag**2).astype(np.float32)
+    opened = _opening(power, params.sustain_frames)
+    rate = _note_rate(power, opened, 8.0, params)
+    assert rate > 1.0
+    # the same count from scipy's labelling and find_objects over the same tonal mask
+    lengths_seen: list[int] = []
+    original = ndimage.label
+
+    def spy(mask: np.ndarray, structure: np.ndarray) -> tuple[np.ndarray, int]:
+        labels, n = original(mask, structure=structure)
+        lengths_seen.extend(s[0].stop - s[0].start for s in ndimage.find_objects(labels) if s is not None)
+        return labels, n
+
+    monkeypatch.setattr(ndimage, "label", spy)
+    assert _note_rate(power, opened, 8.0, params) == rate
+    assert rate == sum(length >= params.sustain_frames for length in lengths_seen) / 8.0
+
+
 # ----------------------------------------------------------------------------- graph rules
 
 

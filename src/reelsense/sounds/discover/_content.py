@@ -147,29 +147,59 @@ def _istft(spec: np.ndarray, n: int, params: ContentParams) -> np.ndarray:
     return out[start : start + n]
 
 
+def _running(values: np.ndarray, size: int, op: np.ufunc, axis: int) -> np.ndarray:
+    """``op`` (``np.minimum`` or ``np.maximum``) over a window of ``size`` elements along ``axis``
+    of the 2-D ``values``, centred as ``scipy.ndimage.minimum_filter1d`` / ``maximum_filter1d``
+    centre it (origin 0), the edge elements repeated beyond the ends (``mode="nearest"``): the
+    same values exactly (a minimum or a maximum rounds nothing).
+
+    The window is covered by two windows of the largest power of two within ``size``, made by
+    log2(``size``) pairwise passes over whole slices of the array; scipy's filters go one line
+    at a time, across rows for ``axis`` 0."""
+    n = values.shape[axis]
+    if size <= 1 or n == 0:
+        return values
+    left = size // 2
+
+    def part(start: int, stop: int) -> tuple[slice, ...]:
+        return (slice(None),) * axis + (slice(start, stop),)
+
+    edges = (
+        np.repeat(values[part(0, 1)], left, axis=axis),
+        np.repeat(values[part(n - 1, n)], size - 1 - left, axis=axis),
+    )
+    m = np.concatenate([edges[0], values, edges[1]], axis=axis)  # element j + left is values[j]
+    span = 1
+    while 2 * span <= size:  # m[j] becomes op over the 2 * span elements from j on
+        length = m.shape[axis]
+        m = op(m[part(0, length - span)], m[part(span, length)])
+        span *= 2
+    out: np.ndarray = op(m[part(0, n)], m[part(size - span, size - span + n)])
+    return out
+
+
 def _opening(power: np.ndarray, frames: int) -> np.ndarray:
-    """Grey-scale opening along time (axis 0) of ``power`` ``[n_frames, n_bins]``."""
+    """Grey-scale opening along time (axis 0) of ``power`` ``[n_frames, n_bins]``: a running
+    minimum, then a running maximum, over ``frames`` frames."""
     if frames <= 1:
         return power
-    eroded = ndimage.minimum_filter1d(power, frames, axis=0, mode="nearest")
-    opened: np.ndarray = ndimage.maximum_filter1d(eroded, frames, axis=0, mode="nearest")
-    return opened
+    return _running(_running(power, frames, np.minimum, 0), frames, np.maximum, 0)
 
 
 def _note_rate(power: np.ndarray, opened: np.ndarray, duration: float, params: ContentParams) -> float:
     freqs = np.arange(power.shape[1]) * params.sample_rate / params.n_fft
-    band = (freqs >= params.fmin_hz) & (freqs <= params.fmax_hz)
-    if duration <= 0 or not band.any() or power.shape[0] == 0:
+    band = np.flatnonzero((freqs >= params.fmin_hz) & (freqs <= params.fmax_hz))  # consecutive bins
+    if duration <= 0 or not band.size or power.shape[0] == 0:
         return 0.0
-    o = opened[:, band]
-    m = power[:, band]
+    o = opened[:, band[0] : band[-1] + 1]
+    m = power[:, band[0] : band[-1] + 1]
     top = float(o.max())
     if top <= 0:
         return 0.0
     o_db = 10.0 * np.log10(np.maximum(o, top * 1e-12))
     half = max(1, round(params.contrast_half_width_hz * params.n_fft / params.sample_rate))
     local = ndimage.uniform_filter1d(o_db, 2 * half + 1, axis=1, mode="nearest")
-    peak = ndimage.maximum_filter1d(o, 5, axis=1, mode="nearest") == o
+    peak = _running(o, 5, np.maximum, 1) == o
     tonal = (
         peak
         & (o_db > 10.0 * np.log10(top) - params.floor_db)
@@ -179,8 +209,14 @@ def _note_rate(power: np.ndarray, opened: np.ndarray, duration: float, params: C
     labels, n = ndimage.label(tonal, structure=np.ones((3, 3), dtype=bool))
     if n == 0:
         return 0.0
-    slices = ndimage.find_objects(labels)
-    lengths = np.array([s[0].stop - s[0].start for s in slices if s is not None])
+    # each ridge's length in frames: from its first to its last frame (labels 1..n, all present)
+    frames, bins = np.nonzero(labels)
+    label = labels[frames, bins]
+    first = np.full(n + 1, labels.shape[0], dtype=np.int64)
+    last = np.full(n + 1, -1, dtype=np.int64)
+    np.minimum.at(first, label, frames)
+    np.maximum.at(last, label, frames)
+    lengths = last[1:] - first[1:] + 1
     return float(np.count_nonzero(lengths >= params.sustain_frames)) / duration
 
 
