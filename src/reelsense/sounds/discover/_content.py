@@ -34,6 +34,7 @@ import soxr
 from scipy import fft as sp_fft
 from scipy import ndimage
 
+from reelsense._windows import window_extreme
 from reelsense.errors import ParameterError
 
 __all__ = ["ContentParams", "SustainedAudio", "notes_per_second", "sustained_filter"]
@@ -147,43 +148,13 @@ def _istft(spec: np.ndarray, n: int, params: ContentParams) -> np.ndarray:
     return out[start : start + n]
 
 
-def _running(values: np.ndarray, size: int, op: np.ufunc, axis: int) -> np.ndarray:
-    """``op`` (``np.minimum`` or ``np.maximum``) over a window of ``size`` elements along ``axis``
-    of the 2-D ``values``, centred as ``scipy.ndimage.minimum_filter1d`` / ``maximum_filter1d``
-    centre it (origin 0), the edge elements repeated beyond the ends (``mode="nearest"``): the
-    same values exactly (a minimum or a maximum rounds nothing).
-
-    The window is covered by two windows of the largest power of two within ``size``, made by
-    log2(``size``) pairwise passes over whole slices of the array; scipy's filters go one line
-    at a time, across rows for ``axis`` 0."""
-    n = values.shape[axis]
-    if size <= 1 or n == 0:
-        return values
-    left = size // 2
-
-    def part(start: int, stop: int) -> tuple[slice, ...]:
-        return (slice(None),) * axis + (slice(start, stop),)
-
-    edges = (
-        np.repeat(values[part(0, 1)], left, axis=axis),
-        np.repeat(values[part(n - 1, n)], size - 1 - left, axis=axis),
-    )
-    m = np.concatenate([edges[0], values, edges[1]], axis=axis)  # element j + left is values[j]
-    span = 1
-    while 2 * span <= size:  # m[j] becomes op over the 2 * span elements from j on
-        length = m.shape[axis]
-        m = op(m[part(0, length - span)], m[part(span, length)])
-        span *= 2
-    out: np.ndarray = op(m[part(0, n)], m[part(size - span, size - span + n)])
-    return out
-
-
 def _opening(power: np.ndarray, frames: int) -> np.ndarray:
     """Grey-scale opening along time (axis 0) of ``power`` ``[n_frames, n_bins]``: a running
     minimum, then a running maximum, over ``frames`` frames."""
     if frames <= 1:
         return power
-    return _running(_running(power, frames, np.minimum, 0), frames, np.maximum, 0)
+    eroded = window_extreme(power, frames, 0, largest=False)
+    return window_extreme(eroded, frames, 0, largest=True)
 
 
 def _note_rate(power: np.ndarray, opened: np.ndarray, duration: float, params: ContentParams) -> float:
@@ -199,7 +170,7 @@ def _note_rate(power: np.ndarray, opened: np.ndarray, duration: float, params: C
     o_db = 10.0 * np.log10(np.maximum(o, top * 1e-12))
     half = max(1, round(params.contrast_half_width_hz * params.n_fft / params.sample_rate))
     local = ndimage.uniform_filter1d(o_db, 2 * half + 1, axis=1, mode="nearest")
-    peak = _running(o, 5, np.maximum, 1) == o
+    peak = window_extreme(o, 5, 1, largest=True) == o
     tonal = (
         peak
         & (o_db > 10.0 * np.log10(top) - params.floor_db)
