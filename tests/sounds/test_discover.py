@@ -206,6 +206,18 @@ def test_sustained_filter_keeps_notes_drops_noise_and_speech(songs: dict[str, np
         sustained_filter(np.zeros((2, 100), dtype=np.float32), SR)
 
 
+def test_sustained_filter_of_one_frame_keeps_the_signal() -> None:
+    # an opening over one frame keeps every cell: the resynthesis gives the signal back
+    from reelsense.sounds.discover import ContentParams
+
+    params = ContentParams(sustain_seconds=0.001)
+    assert params.sustain_frames == 1
+    x = babble(3, 3.0, params.sample_rate).astype(np.float32)
+    kept = sustained_filter(x, params.sample_rate, params)
+    assert kept.samples.shape == x.shape
+    assert np.max(np.abs(kept.samples - x)) < 1e-4 * np.max(np.abs(x))
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     rows=st.integers(1, 40),

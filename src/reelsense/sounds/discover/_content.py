@@ -135,10 +135,12 @@ def _istft(spec: np.ndarray, n: int, params: ContentParams) -> np.ndarray:
     per = n_fft // hop
     if per * hop == n_fft:
         blocks = frames.reshape(n_frames, per, hop)
-        wblocks = np.broadcast_to((window**2).reshape(per, hop), blocks.shape)
+        squared = (window**2).reshape(per, hop)
+        out_blocks = out.reshape(n_frames + per - 1, hop)  # views: the sums land in out and norm
+        norm_blocks = norm.reshape(n_frames + per - 1, hop)
         for k in range(per):  # per = n_fft / hop (8) vectorised passes
-            out[k * hop : k * hop + n_frames * hop] += blocks[:, k, :].ravel()
-            norm[k * hop : k * hop + n_frames * hop] += wblocks[:, k, :].ravel()
+            out_blocks[k : k + n_frames] += blocks[:, k, :]
+            norm_blocks[k : k + n_frames] += squared[k]
     else:
         for i in range(n_frames):  # pragma: no cover - non-default STFT geometry
             out[i * hop : i * hop + n_fft] += frames[i]
@@ -181,8 +183,9 @@ def _note_rate(power: np.ndarray, opened: np.ndarray, duration: float, params: C
     if n == 0:
         return 0.0
     # each ridge's length in frames: from its first to its last frame (labels 1..n, all present)
-    frames, bins = np.nonzero(labels)
-    label = labels[frames, bins]
+    cells = np.flatnonzero(labels)
+    frames = cells // labels.shape[1]
+    label = labels.ravel()[cells]
     first = np.full(n + 1, labels.shape[0], dtype=np.int64)
     last = np.full(n + 1, -1, dtype=np.int64)
     np.minimum.at(first, label, frames)
@@ -208,8 +211,12 @@ def sustained_filter(
     power = spec.real**2 + spec.imag**2
     opened = _opening(power, params.sustain_frames)
     rate = _note_rate(power, opened, duration, params)
-    gain = np.sqrt(np.minimum(opened / np.maximum(power, 1e-20), 1.0)).astype(np.float32)
-    y = _istft(spec * gain, x.size, params)
+    gain = np.maximum(power, 1e-20)  # float32, then sqrt(min(opened / power, 1)) in place
+    np.divide(opened, gain, out=gain)
+    np.minimum(gain, 1.0, out=gain)
+    np.sqrt(gain, out=gain)
+    spec *= gain  # spec is not needed unmasked again
+    y = _istft(spec, x.size, params)
     return SustainedAudio(y, params.sample_rate, rate)
 
 
