@@ -246,16 +246,12 @@ def test_note_rate_counts_ridges_by_their_extent_in_time(monkeypatch: pytest.Mon
     # the ridges' lengths are their labels' extents along time (find_objects' slices)
     from scipy import ndimage
 
-    from reelsense.sounds.discover._content import ContentParams, _note_rate, _opening
+    from reelsense.sounds.discover._content import ContentParams, _note_rate, _opening, _stft
 
     params = ContentParams()
     x = render(make_notes(5, 8.0), 8.0, params.sample_rate) + 0.05 * babble(2, 8.0, params.sample_rate)
-    spec = np.fft.rfft(
-        np.lib.stride_tricks.sliding_window_view(x, params.n_fft)[:: params.hop_length]
-        * np.hanning(params.n_fft + 1)[:-1],
-        axis=1,
-    ).astype(np.complex64)
-    power = (spec.real**2 + spec.imag**2).astype(np.float32)
+    spec = _stft(x.astype(np.float32), params)
+    power = spec.real**2 + spec.imag**2
     opened = _opening(power, params.sustain_frames)
     rate = _note_rate(power, opened, 8.0, params)
     assert rate > 1.0

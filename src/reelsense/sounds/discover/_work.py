@@ -223,6 +223,11 @@ class MatchJob:
 def match_print(job: MatchJob) -> tuple[int, list[SoundMatch]]:
     """Stage 2: ``job`` -> ``(node, matches)``."""
     assert _MATCHER is not None and _STATE is not None, "init_matcher() first"
+    try:  # first: a video without a print is not decoded again for the dense second chance
+        query = job.query.prepare(_STATE.fp_params, _MATCHER.config)
+    except Exception as exc:  # batch boundary, as when stage 1 made the print: no matches
+        logger.warning("discovery skips matching video #%d: %s", job.node, exc)
+        return job.node, []
     spectrogram = None
     if job.source is not None and _MATCHER.dense:
         try:
@@ -230,11 +235,6 @@ def match_print(job: MatchJob) -> tuple[int, list[SoundMatch]]:
         except Exception as exc:  # batch boundary: the peak matches stand without it
             where = job.source.clip_id if isinstance(job.source, AudioClip) else os.fspath(job.source)
             logger.warning("discovery's dense second chance skips %s: %s", where, exc)
-    try:
-        query = job.query.prepare(_STATE.fp_params, _MATCHER.config)
-    except Exception as exc:  # batch boundary, as when stage 1 made the print: no matches
-        logger.warning("discovery skips matching video #%d: %s", job.node, exc)
-        return job.node, []
     found = _MATCHER.match(
         query, threshold=job.threshold, top_k=job.top_k, spectrogram=spectrogram, itself=job.node
     )
