@@ -234,7 +234,7 @@ def main() -> None:
             stem = f"clusters{'' if index_path else '_noindex'}{'' if k == 0 else f'_{k}'}"
             sampler.sample()
             c0, t0 = sampler.cpu_seconds(), time.perf_counter()
-            res = discover_sounds(queries, index=index_path, params=params, workers=args.workers)
+            res = discover_sounds(queries, sound_index=index_path, params=params, workers=args.workers)
             wall = time.perf_counter() - t0
             sampler.sample()
             cpu = sampler.cpu_seconds() - c0

@@ -163,6 +163,70 @@ def test_verbosity_before_and_after_the_subcommand(videos: Path, where: str, roo
         assert logging.getLogger().level == level, flag
 
 
+@pytest.mark.parametrize("group", ["sounds", "rank", "fusion"])
+def test_verbosity_after_a_command_group(videos: Path, group: str, root_logging: None) -> None:
+    missing = str(videos / "missing.parquet")
+    command = {
+        "sounds": ["info", "--sound-index", str(videos / "missing.rsidx")],
+        "rank": ["train", missing, "--events", missing, "-o", missing],
+        "fusion": ["train", missing, "--events", missing, "-o", missing],
+    }[group]
+    for flag, level in (("-q", logging.ERROR), ("-v", logging.INFO), ("-vv", logging.DEBUG)):
+        result = CliRunner().invoke(main, [group, flag, *command])
+        assert "No such option" not in result.output, result.output
+        assert logging.getLogger().level == level, (group, flag)
+
+
+@pytest.mark.parametrize(
+    ("args", "command"),
+    [
+        (["EMB"], "rank feed"),
+        (["-v", "EMB"], "rank feed"),
+        (["-vq", "EMB"], "rank feed"),
+        (["train", "EMB"], "rank train"),
+        (["-v", "train", "EMB"], "rank train"),
+    ],
+)
+def test_rank_runs_feed_unless_a_subcommand_follows_its_flags(
+    videos: Path, args: list[str], command: str, root_logging: None
+) -> None:
+    missing = str(videos / "missing.parquet")
+    args = [missing if arg == "EMB" else arg for arg in args]
+    result = CliRunner().invoke(main, ["rank", *args, "--events", missing, "-o", missing])
+    assert result.exit_code == 2
+    assert f"{command} [OPTIONS]" in result.output, result.output
+
+
+def test_rank_help_is_the_group_help(root_logging: None) -> None:
+    assert "Commands:" in _help(["rank"])
+    assert "Commands:" in _invoke("rank", "-v", "-h")[1]
+
+
+def test_quiet_prints_errors_only(
+    videos: Path, with_broken: Path, tmp_path: Path, root_logging: None
+) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(
+        main, ["embed", str(videos), "-o", str(tmp_path / "ok.parquet"), "--preset", "none", "-w", "1", "-q"]
+    )
+    assert ok.exit_code == 0 and ok.stdout == "" and ok.stderr == "", ok.output
+    broken = runner.invoke(
+        main,
+        ["-q", "embed", str(with_broken), "-o", str(tmp_path / "b.parquet"), "--preset", "none", "-w", "1"],
+    )
+    assert broken.exit_code == 1 and broken.stdout == "", broken.output
+    assert "aa-broken" in broken.stderr
+    found = runner.invoke(
+        main, ["sounds", "discover", str(with_broken), "-o", str(tmp_path / "c.csv"), "-w", "1", "-q"]
+    )
+    assert found.exit_code == 1 and found.stdout == "", found.output
+    assert "1 files could not be read" in found.stderr
+    loud = runner.invoke(
+        main, ["embed", str(videos), "-o", str(tmp_path / "loud.parquet"), "--preset", "none", "-w", "1"]
+    )
+    assert loud.exit_code == 0 and "3 videos found" in loud.stdout
+
+
 def test_refused_resume_names_the_option_before_any_model_loads(
     videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

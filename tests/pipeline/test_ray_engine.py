@@ -266,6 +266,28 @@ def test_retry_errors_and_a_crashing_decoder(
     assert rows["crashme"]["status"] == "error" and "died" in rows["crashme"]["error"]
 
 
+def test_no_models_equals_the_local_engine(media: tuple[Path, Path], work_log: Path, tmp_path: Path) -> None:
+    """``--preset none`` (metadata and audio descriptors only) on Ray gives the local engine's rows."""
+    _, videos = media
+    local = tmp_path / "none.parquet"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("REELSENSE_WORK_LOG", raising=False)
+        mp.delenv("REELSENSE_TEST_FAULTS", raising=False)
+        embed_corpus([videos], local, _config(preset="none"), RunConfig(workers=1))
+    summary = embed_with_ray([videos], tmp_path / "none", preset="none")
+    assert (summary.found, summary.ok, summary.errors) == (7, 6, 1)
+    mine, theirs = _rows(local), _rows_of_folder(tmp_path / "none")
+    assert sorted(mine) == sorted(theirs) and "embedding" not in mine["t1"]
+    for vid, row in mine.items():
+        for key, value in row.items():
+            if key == "warnings":
+                continue
+            if isinstance(value, float):
+                assert theirs[vid][key] == pytest.approx(value, rel=1e-9, abs=1e-12), (vid, key)
+            else:
+                assert theirs[vid][key] == value, (vid, key)
+
+
 def test_refusals(media: tuple[Path, Path], ray_output: Path, tmp_path: Path) -> None:
     from reelsense.errors import OutputError
 

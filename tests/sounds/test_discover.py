@@ -144,7 +144,7 @@ def test_library_sound_names_its_cluster(  # type: ignore[no-untyped-def]
         real_init(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(_api, "init_worker", init_worker)
-    res = discover_sounds(clips[:6], index=tmp_path / "lib.rsidx")
+    res = discover_sounds(clips[:6], sound_index=tmp_path / "lib.rsidx")
     # the parent checked this index's search file and handed its version to the workers (the set
     # also holds whatever else this process checked before: versions are per file, so that is safe)
     info = (tmp_path / "lib.rsidx-search").stat()
@@ -391,9 +391,11 @@ def test_second_chance_names_a_reverberant_use_under_a_voice(tmp_path: Path) -> 
         for name, song in songs.items():
             index.add_array(name, song, sr)
     clip = AudioClip("roomy", room_voice_noise(songs["song12"][12 * sr : 22 * sr], seed=3), sr)
-    plain = discover_sounds([clip], index=tmp_path / "lib.rsidx")
+    plain = discover_sounds([clip], sound_index=tmp_path / "lib.rsidx")
     assert plain.videos[0].library_sound is None
-    found = discover_sounds([clip], index=tmp_path / "lib.rsidx", params=DiscoveryParams(second_chance=True))
+    found = discover_sounds(
+        [clip], sound_index=tmp_path / "lib.rsidx", params=DiscoveryParams(second_chance=True)
+    )
     assert found.videos[0].library_sound == "song12"
     assert found.videos[0].offset_seconds == pytest.approx(12.0, abs=0.3)
 

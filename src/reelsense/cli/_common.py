@@ -96,6 +96,17 @@ def verbosity_options(fn: F) -> F:
     return fn
 
 
+def quiet() -> bool:
+    """Whether ``-q`` asked for errors only (before or after the subcommand)."""
+    return bool(click.get_current_context().find_root().meta.get("reelsense.quiet", False))
+
+
+def echo_summary(message: str) -> None:
+    """Print a command's summary on stdout, unless ``-q`` asked for errors only."""
+    if not quiet():
+        click.echo(message)
+
+
 # ---------------------------------------------------------------------- shared options
 
 

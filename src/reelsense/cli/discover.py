@@ -11,9 +11,11 @@ import click
 from reelsense.cli._common import (
     EXIT_FAILED,
     check_suffix,
+    echo_summary,
     library_errors,
     min_score_option,
     progress_option,
+    quiet,
     resolve_second_chance_scope,
     resolve_workers,
     second_chance_scope_option,
@@ -132,9 +134,9 @@ def discover(
     strict: bool,
     progress: bool | None,
 ) -> None:
-    """Find which videos in FILES_OR_DIRS share a sound (sped up, slowed, pitched too).
+    """Find which videos in INPUTS (files or folders) share a sound (sped up, slowed, pitched too).
 
-    One row per video: its sound (`cluster`, empty when it shares it with no other video),
+    One row per video: its sound (`sound_cluster`, empty when it shares it with no other video),
     speed/pitch/offset relative to the sound's representative; plus a per-sound summary.
     """
     from reelsense.sounds import discover_sounds
@@ -152,7 +154,7 @@ def discover(
             result = discover_sounds(
                 [f.path for _, f in found],
                 ids=[vid for vid, _ in found],
-                index=sound_index,
+                sound_index=sound_index,
                 params=params,
                 workers=resolve_workers(workers),
                 on_progress=update,
@@ -161,11 +163,13 @@ def discover(
         out, summ = result.write_csv(output, summary)
     st = result.stats
     n_in = sum(v.cluster is not None for v in result.videos)
-    click.echo(
+    echo_summary(
         f"{st.n_videos} videos: {len(result.sounds)} sounds, {n_in} videos in them, "
         f"{st.n_videos - st.n_music - st.n_errors} without music, {st.n_errors} errors -> {out}, {summ}"
     )
     if st.n_errors:
+        if quiet():
+            click.echo(f"{st.n_errors} files could not be read (error rows in {out})", err=True)
         ctx.exit(EXIT_FAILED)
 
 
@@ -228,7 +232,7 @@ def trends(
     strict: bool,
     progress: bool | None,
 ) -> None:
-    """Usage over time and trend score of every sound in FILES_OR_DIRS_OR_CLUSTERS.
+    """Usage over time and trend score of every sound in INPUTS (files, folders or tables).
 
     Give videos (sounds are discovered first, with --sound-index if given), or a clusters.csv
     from `sounds discover` / a matches.csv from `sounds match` (plus the videos' folders
@@ -249,7 +253,7 @@ def trends(
             inputs,
             output,
             report=report,
-            index=sound_index,
+            sound_index=sound_index,
             params=TrendParams(window_days=window_days),
             reference_seconds=_when(reference_time),
             start_seconds=_when(since),
@@ -262,7 +266,7 @@ def trends(
         )
     hot = [s.sound for s in result.sounds if s.trend.trending]
     linked = sum(s.n_linked for s in result.sounds)
-    click.echo(
+    echo_summary(
         f"{len(result.sounds)} sounds in {result.n_videos} videos"
         + (f" ({linked} linked by hashtag)" if linked else "")
         + f", {len(hot)} trending"

@@ -15,6 +15,7 @@ from reelsense.cli._common import (
     library_errors,
     on_interrupt,
     progress_option,
+    quiet,
     resolve_second_chance_scope,
     resolve_workers,
     second_chance_scope_option,
@@ -126,6 +127,16 @@ def _sound(row: dict[str, Any]) -> str | None:
     return str(cluster) if cluster else None
 
 
+def _error_lines(summary: EmbedSummary) -> list[str]:
+    """The failed videos of a run (a few, then how many more)."""
+    if not summary.error_examples:
+        return []
+    lines = ["errors:", *(f"  {vid}: {message}" for vid, message in summary.error_examples)]
+    if summary.errors > len(summary.error_examples):
+        lines.append(f"  ... {summary.errors - len(summary.error_examples)} more (status = 'error' rows)")
+    return lines
+
+
 def format_summary(summary: EmbedSummary) -> str:
     """The human-readable report printed after a run."""
     lines = [
@@ -142,11 +153,7 @@ def format_summary(summary: EmbedSummary) -> str:
             + (f", {ray.lost} videos whose task always died" if ray.lost else "")
         )
     lines += summary.notes
-    if summary.error_examples:
-        lines.append("errors:")
-        lines += [f"  {vid}: {message}" for vid, message in summary.error_examples]
-        if summary.errors > len(summary.error_examples):
-            lines.append(f"  ... {summary.errors - len(summary.error_examples)} more (status = 'error' rows)")
+    lines += _error_lines(summary)
     if summary.examples and summary.examples[0].get("modality_mask") is not None:
         lines.append("embedded: V visual, C caption, A audio, S sound identity ('.' = missing, masked)")
     if summary.examples:
@@ -185,7 +192,7 @@ def format_summary(summary: EmbedSummary) -> str:
 @click.option(
     "--manifest",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="CSV/JSONL of captions (path or id, caption, timestamp, uploader).",
+    help="CSV, JSON Lines or JSON array of captions (path or id, caption, timestamp, uploader).",
 )
 @click.option(
     "--overwrite", is_flag=True, help="Start over (the old output is replaced only when the new one is done)."
@@ -445,6 +452,10 @@ def embed(
                 summary = embed_corpus(inputs, output, config, run, engine=engine, progress=update)  # type: ignore[arg-type]
         except ResumeMismatchError as exc:
             raise click.ClickException(_resume_refusal(exc)) from exc
-    click.echo(format_summary(summary))
+    if quiet():  # errors only, on stderr
+        if summary.error_examples:
+            click.echo("\n".join(_error_lines(summary)), err=True)
+    else:
+        click.echo(format_summary(summary))
     if summary.errors:
         ctx.exit(EXIT_FAILED)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reelsense.cli._common import check_suffix, library_errors, verbosity_options
+from reelsense.cli._common import check_suffix, echo_summary, library_errors, verbosity_options
 
 __all__ = ["fusion"]
 
@@ -14,6 +14,7 @@ _IN = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 @click.group("fusion")
+@verbosity_options
 def fusion() -> None:
     """Learn the fusion weights from what viewers did, and re-fuse an output with them.
 
@@ -39,7 +40,7 @@ def train(embeddings: Path, events: Path, users: Path | None, output: Path, seed
     with library_errors():
         learned = train_fusion_file(embeddings, events, output, users=users, seed=seed)
     c = learned.config
-    click.echo(
+    echo_summary(
         f"wrote {output}: weights visual {c.visual_weight:.3f}, caption {c.caption_weight:.3f}, "
         f"audio {c.audio_weight:.3f}, sound {c.sound_weight:.3f}, picture {c.picture_weight:.3f} "
         f"from {learned.together_pairs} together / "
@@ -62,4 +63,4 @@ def apply(embeddings: Path, weights: Path, output: Path) -> None:
     check_suffix(output, (".parquet",), "fusion apply writes Parquet")
     with library_errors():
         rows = apply_fusion_file(embeddings, weights, output)
-    click.echo(f"wrote {output}: {rows} rows")
+    echo_summary(f"wrote {output}: {rows} rows")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reelsense.cli._common import check_suffix, library_errors, verbosity_options
+from reelsense.cli._common import check_suffix, echo_summary, library_errors, verbosity_options
 
 __all__ = ["plot"]
 
@@ -42,4 +42,4 @@ def plot(embeddings: Path, output: Path, color_by: str, column: str, method: str
         output.parent.mkdir(parents=True, exist_ok=True)
         info = plot_embeddings(embeddings, output, color_by=color_by, column=column, method=method)  # type: ignore[arg-type]
     labels = f"{info['labels']} {color_by} labels"
-    click.echo(f"wrote {info['output']}: {info['points']} videos, {info['method']}, {labels}")
+    echo_summary(f"wrote {info['output']}: {info['points']} videos, {info['method']}, {labels}")

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from reelsense.cli._common import check_suffix, library_errors, verbosity_options
+from reelsense.cli._common import check_suffix, echo_summary, library_errors, verbosity_options
 
 __all__ = ["rank"]
 
@@ -15,11 +15,24 @@ _FILE = click.Path(exists=True, dir_okay=True, path_type=Path)
 
 
 class _DefaultFeed(click.Group):
-    """``reelsense rank EMBEDDINGS ...`` runs ``feed``; ``reelsense rank train ...`` trains."""
+    """``reelsense rank EMBEDDINGS ...`` runs ``feed``; ``reelsense rank train ...`` trains.
+    The group's own flags (``-v``, ``-q``, ``-h``) may come first either way."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
-            args = ["feed", *args]
+        flags = {opt for param in self.get_params(ctx) for opt in (*param.opts, *param.secondary_opts)}
+        letters = {opt[1] for opt in flags if len(opt) == 2 and opt[0] == "-"}
+
+        def group_flag(arg: str) -> bool:  # one of the group's flags, or a bundle of them (-vv)
+            return arg in flags or (
+                len(arg) > 1 and arg[0] == "-" and arg[1] != "-" and set(arg[1:]) <= letters
+            )
+
+        at = 0  # the first argument that is not one of the group's flags
+        while at < len(args) and group_flag(args[at]):
+            at += 1
+        asks_help = any(arg in ctx.help_option_names for arg in args[:at])
+        if at < len(args) and args[at] not in self.commands and not asks_help:
+            args = [*args[:at], "feed", *args[at:]]
         return super().parse_args(ctx, args)
 
 
@@ -48,6 +61,7 @@ def _training_options(fn: Any) -> Any:
 
 
 @click.group("rank", cls=_DefaultFeed)
+@verbosity_options
 def rank() -> None:
     """Rank unseen videos per user from what users did (docs/ranking.md).
 
@@ -61,7 +75,9 @@ def rank() -> None:
 @rank.command("feed")
 @click.argument("embeddings", type=_FILE)
 @_events_option
-@click.option("--users", required=True, type=_FILE, help="user_id,request_time (CSV): rank at that time.")
+@click.option(
+    "--users", required=True, type=_FILE, help="user_id,request_time (CSV/Parquet): rank at that time."
+)
 @click.option("-k", type=click.IntRange(min=1), default=10, show_default=True, help="Videos per user.")
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="CSV to write."
@@ -108,10 +124,10 @@ def feed(
             config=_config(max_per_sound, positive_only, seed),
             require_history=require_history,
         )
-    click.echo(f"events: {summary.log.summary()}")
+    echo_summary(f"events: {summary.log.summary()}")
     if summary.report.cold_users:
-        click.echo(f"{len(summary.report.cold_users)} users without events: popular + diverse feed")
-    click.echo(f"wrote {summary.output}: {summary.users} users, {summary.rows} rows")
+        echo_summary(f"{len(summary.report.cold_users)} users without events: popular + diverse feed")
+    echo_summary(f"wrote {summary.output}: {summary.users} users, {summary.rows} rows")
 
 
 @rank.command("train")
@@ -146,5 +162,5 @@ def train(
         model, report = train_files(
             embeddings, events, output, users=users, config=_config(max_per_sound, positive_only, seed)
         )
-    click.echo(f"events: {report.summary()}")
-    click.echo(f"wrote {output}: {model.info['users']} users, {model.info['feature_dim']} features")
+    echo_summary(f"events: {report.summary()}")
+    echo_summary(f"wrote {output}: {model.info['users']} users, {model.info['feature_dim']} features")

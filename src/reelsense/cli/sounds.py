@@ -9,6 +9,7 @@ import click
 from reelsense.cli._common import (
     EXIT_FAILED,
     check_suffix,
+    echo_summary,
     library_errors,
     min_score_option,
     on_interrupt,
@@ -74,7 +75,7 @@ def add(
         )
     for sid, path, error in summary.failed:
         click.echo(f"not added: {sid} ({path}): {error}", err=True)
-    click.echo(
+    echo_summary(
         f"{summary.found} files: {summary.added} sounds added, {summary.skipped} already indexed, "
         f"{len(summary.failed)} failed -> {summary.index} ({summary.total} sounds)"
     )
@@ -114,8 +115,9 @@ def match(
     progress: bool | None,
 ) -> None:
     """Find indexed sounds in the files under INPUTS: one CSV row per file, sorted by
-    video_id, with the columns of `reelsense embed`'s sound match (sound_id, sound_score,
-    sound_offset_seconds, sound_speed, ...)."""
+    video_id: path, status, error, the columns of `reelsense embed`'s sound match (sound_id,
+    sound_score, sound_offset_seconds, sound_speed, sound_tempo, sound_pitch_semitones), then
+    the matched part of the file, the matched peaks and the false-match probability."""
     from reelsense.sounds._batch import match_sounds
 
     check_suffix(output, (".csv",), "sounds match writes CSV")
@@ -135,7 +137,7 @@ def match(
         )
     for vid, error in summary.error_examples:
         click.echo(f"error: {vid}: {error}", err=True)
-    click.echo(
+    echo_summary(
         f"{summary.found} files: {summary.matched} matched, {summary.errors} errors -> {summary.output}"
     )
     if summary.errors:

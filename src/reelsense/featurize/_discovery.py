@@ -59,7 +59,9 @@ def discovery_labels(
     from reelsense.sounds.discover import discover_sounds
 
     workers = workers or max(1, min(8, available_cpus()))
-    result = discover_sounds(list(paths), ids=list(video_ids), index=index, params=params, workers=workers)
+    result = discover_sounds(
+        list(paths), ids=list(video_ids), sound_index=index, params=params, workers=workers
+    )
     labels = result.labels()
     return [labels.get(vid) for vid in video_ids]
 

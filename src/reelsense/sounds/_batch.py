@@ -30,7 +30,8 @@ __all__ = ["MATCH_COLUMNS", "AddSummary", "MatchSummary", "add_sounds", "match_s
 
 log = logging.getLogger(__name__)
 
-#: Columns of the ``sounds match`` CSV (the ``sound_*`` names are those of ``reelsense embed``).
+#: Columns of the ``sounds match`` CSV (``sound_id`` to ``sound_pitch_semitones`` are named as in
+#: ``reelsense embed``'s output; the last four are only here).
 MATCH_COLUMNS = (
     "video_id",
     "path",

@@ -2,7 +2,7 @@
 ``trends.csv`` and the HTML report.
 
 Inputs are media files/folders (sounds are discovered first, with the library when
-``index`` is given), or tables: a ``clusters.csv`` from ``reelsense sounds discover`` or a
+``sound_index`` is given), or tables: a ``clusters.csv`` from ``reelsense sounds discover`` or a
 ``matches.csv`` from ``reelsense sounds match``; media given beside tables only date the
 uses (sidecar timestamps) and provide captions and links. The maths of the trend score is
 in :mod:`reelsense.trends._stats`.
@@ -62,7 +62,7 @@ def trend_report(
     output: str | os.PathLike[str],
     *,
     report: str | os.PathLike[str] | None = None,
-    index: str | os.PathLike[str] | None = None,
+    sound_index: str | os.PathLike[str] | None = None,
     params: TrendParams | None = None,
     reference_seconds: float | None = None,
     start_seconds: float | None = None,
@@ -106,7 +106,7 @@ def trend_report(
         discovery = discover_sounds(
             [f.path for f in files],
             ids=[f.default_id for f in files],
-            index=index,
+            sound_index=sound_index,
             params=discovery_params,
             workers=workers,
             on_progress=on_progress,

@@ -1,7 +1,7 @@
 """Sound discovery: which videos share a sound, without (or beside) a sound library.
 
 >>> from reelsense.sounds.discover import discover_sounds
->>> result = discover_sounds(paths, index="library.rsidx", workers=4)  # doctest: +SKIP
+>>> result = discover_sounds(paths, sound_index="library.rsidx", workers=4)  # doctest: +SKIP
 >>> result.write_csv("clusters.csv")  # + clusters_summary.csv  # doctest: +SKIP
 
 See :func:`discover_sounds` for the method and the README section ``discovery`` for the

@@ -205,7 +205,7 @@ def _dissolve(
 def discover_sounds(
     sources: Sequence[str | os.PathLike[str] | AudioClip],
     *,
-    index: str | os.PathLike[str] | None = None,
+    sound_index: str | os.PathLike[str] | None = None,
     params: DiscoveryParams | None = None,
     workers: int = 1,
     ids: Sequence[str] | None = None,
@@ -214,7 +214,7 @@ def discover_sounds(
 ) -> Discovery:
     """Group videos (paths or :class:`AudioClip`) by the sound they share.
 
-    ``index``: a :class:`~reelsense.audio.SoundIndex` file; clusters holding a library sound
+    ``sound_index``: a :class:`~reelsense.sounds.SoundIndex` file; clusters holding a library sound
     are named after it. ``ids``: video ids (default: file stems / clip ids; must be unique).
     ``on_progress(stage, done, total)`` is called after each video of each stage.
     Videos that fail to decode keep a row with their error; with ``strict`` the first one
@@ -228,8 +228,8 @@ def discover_sounds(
     fp_params = FingerprintParams()
     index_path = None
     checked: frozenset[FileVersion] = frozenset()
-    if index is not None:
-        index_path = os.fspath(index)
+    if sound_index is not None:
+        index_path = os.fspath(sound_index)
         # fail early on a bad index, and check its search file once here rather than in every worker
         with SoundIndex.open(index_path, readonly=True) as opened:
             checked = opened.prepare_search()

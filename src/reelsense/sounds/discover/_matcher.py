@@ -1,6 +1,6 @@
 """The one place where discovery touches the matcher: an in-memory index of video soundtracks.
 
-:class:`~reelsense.audio.SoundIndex` keeps reference sounds in an SQLite file and takes
+:class:`~reelsense.sounds.SoundIndex` keeps reference sounds in an SQLite file and takes
 samples; discovery needs a throw-away index of *every* video, built from fingerprints that
 the worker processes already computed (each soundtrack is decoded and fingerprinted once).
 This adapter builds the same search structure that ``SoundIndex`` builds from stored peaks

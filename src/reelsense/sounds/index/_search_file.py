@@ -1,6 +1,6 @@
 """The search structure of a sound index, persisted beside it so that opening is a memory map.
 
-A :class:`~reelsense.audio.SoundIndex` stores peaks (SQLite, crash-safe); what the matcher
+A :class:`~reelsense.sounds.SoundIndex` stores peaks (SQLite, crash-safe); what the matcher
 searches (a triplet hash table and a peak table, :mod:`reelsense.sounds._tables`) is derived
 from them. Deriving it for 10,000 sounds takes tens of seconds, so it is written once to
 ``<index>-search`` and memory-mapped by every later open (milliseconds; pages are read on
