@@ -220,3 +220,81 @@ def test_the_checker_catches_a_wrong_keyword_and_a_missing_name() -> None:
     checker.visit(ast.parse(code))
     text = "; ".join(checker.problems)
     assert "index_file" in text and "min_score" in text and "no_such_field" in text and "no_such_name" in text
+
+
+# ---------------------------------------------------------------------- command lines
+
+_SHELL_BLOCK = re.compile(r"```(?:bash|sh|console|)\n(.*?)```", re.S)
+_INLINE = re.compile(r"`(reelsense [^`]+)`")
+
+
+def _command_lines() -> list[tuple[str, str]]:
+    """``reelsense ...`` lines of the shell blocks and inline code of the README and docs/."""
+    found = []
+    for page in PAGES:
+        text = page.read_text("utf-8")
+        where = str(page.relative_to(ROOT))
+        for block in _SHELL_BLOCK.findall(text):
+            for line in block.splitlines():
+                line = line.split(" #")[0].strip()
+                if line.startswith("reelsense "):
+                    found.append((where, line))
+        found += [(where, span) for span in _INLINE.findall(text)]
+    return found
+
+
+def _unknown_options(line: str) -> list[str]:
+    """The ``--options`` of a documented command line that its command does not take. A
+    ``sounds discover|trends`` line is checked against both commands."""
+    import click
+
+    from reelsense.cli import main
+
+    words = line.split()[1:]
+    at = 0
+    while at < len(words) and re.fullmatch(r"[a-z|]+", words[at]):
+        at += 1
+    paths: list[list[str]] = [[]]
+    for word in words[:at]:
+        paths = [[*p, alt] for p in paths for alt in word.split("|")]
+    unknown = []
+    for path in paths:
+        command: click.Command = main
+        ctx = click.Context(main)
+        for name in path:
+            sub = command.get_command(ctx, name) if isinstance(command, click.Group) else None
+            if sub is None:
+                break
+            command = sub
+        default = getattr(command, "default_command", None)
+        if isinstance(command, click.Group) and default:  # `reelsense rank EMBEDDINGS ...` runs feed
+            command = command.get_command(ctx, default) or command
+        names = {o for c in (main, command) for p in c.params for o in (*p.opts, *p.secondary_opts)}
+        names |= {"--help"}
+        for word in words[at:]:
+            option = word.split("=")[0].split("|")[0].rstrip(".,;:)")
+            if option.startswith("--") and len(option) > 2 and option not in names:
+                unknown.append(f"{' '.join(path)} {option}")
+    return unknown
+
+
+COMMAND_LINES = _command_lines()
+
+
+def test_documented_command_lines_use_real_options() -> None:
+    assert len(COMMAND_LINES) > 50  # the docs do show commands: the check is not empty
+    problems = [
+        f"{where}: {line!r}: {bad}" for where, line in COMMAND_LINES for bad in _unknown_options(line)
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_command_check_catches_a_wrong_option() -> None:
+    assert _unknown_options("reelsense sounds match v/ --sound-index s.rsidx --threshold 2") == [
+        "sounds match --threshold"
+    ]
+    assert _unknown_options("reelsense sounds discover|trends v/ --min-score 3 --no-such") == [
+        "sounds discover --no-such",
+        "sounds trends --no-such",
+    ]
+    assert _unknown_options("reelsense rank e.parquet --events e.csv --users u.csv -o r.csv") == []

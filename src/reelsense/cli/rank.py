@@ -18,6 +18,9 @@ class _DefaultFeed(click.Group):
     """``reelsense rank EMBEDDINGS ...`` runs ``feed``; ``reelsense rank train ...`` trains.
     The group's own flags (``-v``, ``-q``, ``-h``) may come first either way."""
 
+    #: the subcommand run when the arguments name none
+    default_command = "feed"
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         flags = {opt for param in self.get_params(ctx) for opt in (*param.opts, *param.secondary_opts)}
         letters = {opt[1] for opt in flags if len(opt) == 2 and opt[0] == "-"}
@@ -32,7 +35,7 @@ class _DefaultFeed(click.Group):
             at += 1
         asks_help = any(arg in ctx.help_option_names for arg in args[:at])
         if at < len(args) and args[at] not in self.commands and not asks_help:
-            args = [*args[:at], "feed", *args[at:]]
+            args = [*args[:at], self.default_command, *args[at:]]
         return super().parse_args(ctx, args)
 
 
