@@ -56,6 +56,20 @@ def test_k_weighting_matches_standard_at_48k() -> None:
     assert np.all(sos[:, 3] == 1.0)
 
 
+@pytest.mark.parametrize("sample_rate", [1000, 3000, 3363])
+def test_k_weighting_refuses_a_rate_whose_nyquist_is_below_its_shelf(sample_rate: int) -> None:
+    with pytest.raises(ParameterError, match=f"sample_rate={sample_rate}"):
+        k_weighting_sos(sample_rate)
+    with pytest.raises(ParameterError, match=f"sample_rate={sample_rate}"):
+        compute_audio_descriptors(np.ones(sample_rate, dtype=np.float32) * 0.1, sample_rate)
+
+
+def test_loudness_at_8k_is_finite() -> None:
+    x = sine(1000.0, 0.1, 5.0, 8000)
+    loudness = integrated_loudness(x, 8000)
+    assert loudness is not None and -40.0 < loudness < 0.0
+
+
 @pytest.mark.parametrize("sample_rate", [16000, 22050, 44100, 48000])
 def test_sine_minus_20_dbfs_loudness(sample_rate: int) -> None:
     """BS.1770: a 0 dBFS 997 Hz sine in one channel reads -3.01 LKFS, so -20 dBFS reads -23.01."""

@@ -182,6 +182,8 @@ def test_duplicate_ids_rejected(clips: list[AudioClip]) -> None:
         discover_sounds([clips[0], clips[0]])
     with pytest.raises(ParameterError):
         DiscoveryParams(neighbours=0)
+    with pytest.raises(ParameterError, match="min_score=nan"):
+        DiscoveryParams(min_score=float("nan"))
 
 
 # ----------------------------------------------------------------------------- content filter

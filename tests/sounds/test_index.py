@@ -10,7 +10,7 @@ import pytest
 
 from media import write_audio
 from music import make_notes, render
-from reelsense.errors import SoundIndexError, SoundIndexFormatError
+from reelsense.errors import ParameterError, SoundIndexError, SoundIndexFormatError
 from reelsense.sounds import FingerprintParams, SoundIndex
 from reelsense.sounds.fingerprint import peaks_of
 from reelsense.sounds.index import RayShardedIndex, ShardedIndex, shard_of, split_index
@@ -84,6 +84,8 @@ def test_errors(tmp_path: Path) -> None:
         with pytest.raises(SoundIndexError):
             index.remove("nope")
         assert index.match(np.zeros(0, np.float32), SR) == []
+        with pytest.raises(ParameterError, match="threshold=nan"):
+            index.match(_song(3, 10.0), SR, threshold=float("nan"))
     with pytest.raises(SoundIndexFormatError):
         SoundIndex.create(path, params=FingerprintParams(ref_peaks_per_second=10.0))
 

@@ -100,10 +100,13 @@ def k_weighting_sos(sample_rate: int) -> np.ndarray:
     transform of its analogue prototype (centre frequency, gain and Q that reproduce the
     standard's 48 kHz coefficients).
     """
-    if sample_rate <= 0:
-        raise ParameterError(f"sample_rate must be > 0, got {sample_rate}")
     # high shelf: f0, gain (dB), Q
     f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
+    if sample_rate <= 2 * f0:
+        raise ParameterError(
+            f"sample_rate={sample_rate}: K-weighting needs a rate above {2 * f0:.0f} Hz "
+            f"(its shelf is at {f0:.0f} Hz)"
+        )
     k = math.tan(math.pi * f0 / sample_rate)
     vh = 10.0 ** (gain_db / 20.0)
     vb = vh**0.4996667741545416

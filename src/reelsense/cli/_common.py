@@ -9,6 +9,7 @@ library code at import time, so ``reelsense --help`` stays fast.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -172,10 +173,25 @@ def resolve_second_chance_scope(second_chance: bool, scope: str | None) -> Dense
     return "candidates" if scope == "candidates" else "library"
 
 
+class _Finite(click.ParamType):
+    """A float that is a number (not nan or inf)."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return float(number)
+
+
+_FINITE = _Finite()
+
+
 def min_score_option(fn: F) -> F:
     return click.option(
         "--min-score",
-        type=float,
+        type=_FINITE,
         default=2.0,
         show_default=True,
         help="Calibrated score a match needs (-log10 of its estimated false-match probability: 2.0 = 1 %).",

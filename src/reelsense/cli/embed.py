@@ -208,7 +208,7 @@ def format_summary(summary: EmbedSummary) -> str:
 )
 @click.option(
     "--sample-rate",
-    type=click.IntRange(1000, 384000),
+    type=click.IntRange(8000, 384000),
     default=22050,
     show_default=True,
     help="Analysis rate (Hz).",

@@ -108,8 +108,8 @@ class FeaturizerConfig:
             FrameSampling(strategy=self.frames)  # raises on an unknown strategy
         if self.batch_size is not None and self.batch_size < 1:
             raise ParameterError(f"batch_size={self.batch_size} must be >= 1 (or None)")
-        if not 1000 <= self.audio_sample_rate <= 384000:
-            raise ParameterError(f"audio_sample_rate={self.audio_sample_rate} must be in 1000..384000 Hz")
+        if not 8000 <= self.audio_sample_rate <= 384000:  # below, the loudness filter's shelf passes Nyquist
+            raise ParameterError(f"audio_sample_rate={self.audio_sample_rate} must be in 8000..384000 Hz")
         if self.limit_duration_seconds is not None and not self.limit_duration_seconds > 0:
             raise ParameterError(f"limit_duration_seconds={self.limit_duration_seconds} must be > 0")
         if self.preset == "none":

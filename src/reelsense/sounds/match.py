@@ -734,6 +734,8 @@ def match_query_candidates(
     so they mean the same thing as an exhaustive search's.
     """
     threshold = config.threshold if threshold is None else threshold
+    if not math.isfinite(threshold):
+        raise ParameterError(f"threshold={threshold} must be a finite number")
     top_k = config.top_k if top_k is None else top_k
     if query.n_triplets == 0 or index.n_alive == 0:
         return [], []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -126,6 +127,8 @@ class DiscoveryParams:
             raise ParameterError(
                 f"second_chance_scope={self.second_chance_scope!r} must be one of {', '.join(DENSE_SCOPES)}"
             )
+        if not math.isfinite(self.min_score):
+            raise ParameterError(f"min_score={self.min_score} must be a finite number")
         if self.neighbours < 1:
             raise ParameterError(f"neighbours={self.neighbours} must be >= 1")
         if self.min_support < 1:
