@@ -81,3 +81,61 @@ def test_pool_children_start_torch_on_one_thread() -> None:
     """torch imported after the initializer (as the stages do) starts with one thread."""
     with process_pool(1, "spawn") as pool:
         assert pool.submit(_torch_threads).result() == 1
+
+
+_ORPHAN_SCRIPT = """
+import os, sys, time
+from reelsense._workers import process_pool
+
+def pid_and_wait(_):
+    return os.getpid()
+
+def hang(_):
+    time.sleep(600)
+
+if __name__ == "__main__":
+    pool = process_pool(2, sys.argv[1])
+    pids = sorted(set(pool.map(pid_and_wait, range(8))))
+    for _ in range(2):
+        pool.submit(hang, None)
+    print(" ".join(map(str, pids)), flush=True)
+    time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with Path(f"/proc/{pid}/stat").open(encoding="ascii") as handle:
+            return handle.read().split(") ")[-1][:1] not in ("Z", "X")  # a zombie has exited
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
+def test_workers_exit_when_their_parent_is_killed(tmp_path: Path, start_method: str) -> None:
+    """A parent killed outright (SIGKILL) cannot stop its workers: they notice and exit."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "orphans.py"
+    script.write_text(_ORPHAN_SCRIPT, encoding="utf-8")
+    parent = subprocess.Popen(
+        [sys.executable, str(script), start_method], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    try:
+        assert parent.stdout is not None
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert workers and all(_alive(pid) for pid in workers)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 120.0  # a liveness bound, not a speed figure: they exit at once
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in workers if _alive(pid)]
+    for pid in left:  # do not leave them behind when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"workers {left} outlived their killed parent"

@@ -20,8 +20,10 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
@@ -117,10 +119,30 @@ def one_torch_thread() -> None:
         _TORCH_LIMITED = True
 
 
+def exit_with_parent() -> None:
+    """End this worker process as soon as the process that started it is gone.
+
+    A parent killed outright (SIGKILL, the out-of-memory killer) cannot stop its workers, and a
+    worker blocked on a pipe to it would wait forever, holding the job's terminal or pipe open.
+    A daemon thread waits on the parent's sentinel (a pipe the parent holds; it becomes ready
+    when the parent exits, for ``spawn`` and ``forkserver`` children alike) and exits at once."""
+    parent = multiprocessing.parent_process()
+    sentinel = getattr(parent, "sentinel", None)
+    if sentinel is None:
+        return
+
+    def watch() -> None:
+        wait([sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="reelsense-parent-watch", daemon=True).start()
+
+
 def _init_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
     # Ctrl-C goes to the whole process group: the parent stops the work and kills its
     # workers, so a child has nothing to print (no traceback per worker)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with_parent()
     for name in _ONE_WORKER_THREAD_ENV:  # read by torch and OpenMP when imported later here
         os.environ[name] = "1"
     limit_threads_in_worker()

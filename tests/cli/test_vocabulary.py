@@ -155,6 +155,31 @@ def test_ctrl_c_says_what_was_saved_and_exits_130(
     assert "Traceback" not in output
 
 
+def test_sigterm_stops_like_ctrl_c(videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import signal
+    import time
+
+    def terminated(*args: object, **kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the command's handler interrupts this at once
+        raise AssertionError("SIGTERM did not stop the command")
+
+    def ours(signum: int, frame: object) -> None:  # what SIGTERM does outside the command
+        pass
+
+    previous = signal.signal(signal.SIGTERM, ours)
+    try:
+        monkeypatch.setattr("reelsense.featurize.embed_corpus", terminated)
+        code, output = _invoke("embed", str(videos), "-o", str(tmp_path / "o.parquet"), "--preset", "none")
+        assert signal.getsignal(signal.SIGTERM) is ours  # given back after the command
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 130, output
+    assert "interrupted" in output and "run the same command again to resume" in output
+    assert "Traceback" not in output
+
+
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_verbosity_before_and_after_the_subcommand(videos: Path, where: str, root_logging: None) -> None:
     args = ["sounds", "info", "--sound-index", str(videos / "missing.rsidx")]

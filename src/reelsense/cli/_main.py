@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,6 +50,7 @@ class _Reelsense(click.Group):
     ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        previous = _stop_on_sigterm()
         try:
             result = super().main(
                 args, prog_name or "reelsense", complete_var, standalone_mode=False, **extra
@@ -61,6 +64,9 @@ class _Reelsense(click.Group):
             message = _interrupt_message()
             click.echo(f"\ninterrupted: {message}", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         sys.exit(result if isinstance(result, int) else EXIT_OK)
 
     def make_context(
@@ -69,6 +75,19 @@ class _Reelsense(click.Group):
         ctx = super().make_context(info_name, args, parent, **extra)
         _ROOT[0] = ctx
         return ctx
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> Any:
+    """Make SIGTERM (``kill``, a scheduler stopping the job) stop a command as Ctrl-C does:
+    workers stopped, finished rows kept, the resume message, exit code 130. Returns the
+    handler it replaced (None when it could not install one: not the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _interrupt)
 
 
 #: the context of the running command line (its meta holds what to say on Ctrl-C)
