@@ -108,7 +108,7 @@ def main() -> None:
 
     Exit codes: 0 all ok; 1 some files failed, no media was found or the run was refused (a
     resume with other options, a broken index, a full disk); 2 usage error; 130 interrupted
-    (a re-run of the same command resumes where it stopped).
+    by Ctrl-C or SIGTERM (a re-run of the same command resumes where it stopped).
     """
     from reelsense._workers import cap_threads_to_available_cpus
 
