@@ -14,6 +14,7 @@ __all__ = [
     "ItemFailedError",
     "MediaLimitError",
     "ModelNotFoundError",
+    "NoAudioError",
     "NoMediaError",
     "OutputError",
     "ParameterError",
@@ -49,6 +50,12 @@ class DecodeError(ReelsenseError):
     def __reduce__(self) -> tuple[type[DecodeError], tuple[str, str]]:
         # Rebuild from (path, cause) so the error survives a process pool round trip.
         return (type(self), (self.path, self.cause))
+
+
+class NoAudioError(DecodeError):
+    """A media file has no usable audio: no audio stream, or audio that is too short, silent
+    or not finite (:func:`reelsense.io.read_audio`). Not a broken file: a picture-only video
+    simply has no sound to match."""
 
 
 class MediaLimitError(DecodeError):

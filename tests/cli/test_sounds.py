@@ -108,3 +108,41 @@ def test_match_passes_the_second_chance_and_its_scope(
     r = runner.invoke(main, [*embed, "--second-chance-scope", "candidates"])
     assert r.exit_code == 2 and "only applies with --second-chance" in r.output
     assert len(seen) == 3
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_files_without_usable_audio_are_not_errors(tmp_path: Path, workers: str) -> None:
+    """A picture-only or silent video has no sound to match: status no_audio and exit 0 in
+    match, no music (not an error) in discovery; a broken file is still an error."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    write_audio(lib / "song.wav", render(make_notes(41, 12.0), 12.0, SR), sample_rate=SR)
+    q = tmp_path / "q"
+    q.mkdir()
+    write_video(q / "mute.mp4", duration_seconds=1.0, audio=None)
+    write_video(q / "silent.mp4", duration_seconds=1.0, audio=np.zeros(SR, np.float32), sample_rate=SR)
+    index = tmp_path / "idx.rsidx"
+    runner = CliRunner()
+    r = runner.invoke(main, ["sounds", "add", str(lib), "--sound-index", str(index), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "m.csv"
+    args = ["sounds", "match", str(q), "--sound-index", str(index), "-o", str(out), "-w", workers]
+    r = runner.invoke(main, [*args, "--strict", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert "0 matched, 2 without usable audio, 0 errors" in r.output
+    rows = {row["video_id"]: row for row in csv.DictReader(out.read_text().splitlines())}
+    assert rows["mute"]["status"] == rows["silent"]["status"] == "no_audio"
+    assert "no audio stream" in rows["mute"]["error"] and "silent" in rows["silent"]["error"]
+    assert rows["mute"]["sound_id"] == ""
+    (q / "broken.mp4").write_bytes(b"not a video at all\n" * 4)
+    r = runner.invoke(main, [*args, "--no-progress"])
+    assert r.exit_code == 1 and "1 errors" in r.output
+    rows = {row["video_id"]: row for row in csv.DictReader(out.read_text().splitlines())}
+    assert rows["broken"]["status"] == "error" and rows["mute"]["status"] == "no_audio"
+    (q / "broken.mp4").unlink()
+    clusters = tmp_path / "c.csv"
+    r = runner.invoke(main, ["sounds", "discover", str(q), "-o", str(clusters), "-w", workers, "--strict"])
+    assert r.exit_code == 0, r.output
+    assert "2 without music, 0 errors" in r.output
+    rows = {row["video_id"]: row for row in csv.DictReader(clusters.read_text().splitlines())}
+    assert rows["mute"]["error"] == rows["silent"]["error"] == "" and rows["mute"]["sound_cluster"] == ""

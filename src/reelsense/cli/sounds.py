@@ -138,7 +138,8 @@ def match(
     for vid, error in summary.error_examples:
         click.echo(f"error: {vid}: {error}", err=True)
     echo_summary(
-        f"{summary.found} files: {summary.matched} matched, {summary.errors} errors -> {summary.output}"
+        f"{summary.found} files: {summary.matched} matched, {summary.no_audio} without usable audio, "
+        f"{summary.errors} errors -> {summary.output}"
     )
     if summary.errors:
         ctx.exit(EXIT_FAILED)

@@ -25,7 +25,7 @@ import av
 import av.error
 from av.stream import Discard
 
-from reelsense.errors import DecodeError, MediaLimitError, ParameterError
+from reelsense.errors import DecodeError, MediaLimitError, NoAudioError, ParameterError
 from reelsense.io._audio import AudioSink, audio_problem
 from reelsense.io._frames import FrameSink, display_size
 from reelsense.io._probe import OpenedMedia, check_limits, media_info, open_media, scan_duration_seconds
@@ -404,7 +404,8 @@ def read_audio(
     duration_seconds: float | None = None,
     limits: DecodeLimits = _DEFAULT_LIMITS,
 ) -> AudioSamples:
-    """Mono float32 audio; raises DecodeError when the file has no audio stream."""
+    """Mono float32 audio. Raises NoAudioError when the file has no audio stream or its audio
+    is not usable (``audio_problem``), DecodeError when it cannot be read."""
     result = decode(
         path,
         audio_sample_rate=sample_rate,
@@ -413,11 +414,11 @@ def read_audio(
         limits=limits,
     )
     if not result.info.has_audio:
-        raise DecodeError(result.info.path, "has no audio stream")
+        raise NoAudioError(result.info.path, "has no audio stream")
     if result.audio is None:
         unusable = [w for w in result.warnings if w.startswith(_UNUSABLE_AUDIO)]
         if unusable:
-            raise DecodeError(result.info.path, unusable[0])
+            raise NoAudioError(result.info.path, unusable[0])
         raise DecodeError(result.info.path, f"no audio decoded from {start_seconds:.2f} s on")
     return result.audio
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reelsense.errors import ItemFailedError, NoMediaError, OutputError
+from reelsense.errors import ItemFailedError, NoAudioError, NoMediaError, OutputError
 from reelsense.io import MediaFile, assign_video_ids, clean_text, path_text, read_sidecar, walk_media
 from reelsense.sounds.index import SoundIndex, match_files
 from reelsense.sounds.match import DenseScope, MatchConfig
@@ -141,8 +141,9 @@ def add_sounds(
 
 @dataclass(frozen=True)
 class MatchSummary:
-    """What :func:`match_sounds` did: ``found`` files, ``matched`` with a sound, ``errors``
-    (the first ones in ``error_examples`` as ``(id, error)``), the CSV written."""
+    """What :func:`match_sounds` did: ``found`` files, ``matched`` with a sound, ``no_audio``
+    without usable audio (nothing to match), ``errors`` (the first ones in ``error_examples``
+    as ``(id, error)``), the CSV written."""
 
     output: str
     found: int
@@ -150,6 +151,7 @@ class MatchSummary:
     errors: int
     error_examples: tuple[tuple[str, str], ...]
     wall_seconds: float
+    no_audio: int = 0
 
 
 def _fmt(value: float, digits: int) -> str:
@@ -171,7 +173,8 @@ def match_sounds(
     """The best match in the index at ``sound_index`` of every media file under
     ``inputs``, one CSV row per file in ``output`` (:data:`MATCH_COLUMNS`, sorted by
     ``video_id``; ``sound_*`` empty when nothing scores ``min_score`` or more, default
-    2.0: an estimated false-match probability of 1 %). A file that fails gets
+    2.0: an estimated false-match probability of 1 %). A file without usable audio gets
+    ``status=no_audio`` (and the reason in ``error``); a file that fails gets
     ``status=error``; with ``strict`` the first one raises ItemFailedError and nothing is
     written. ``second_chance``: run the dense second chance
     (:attr:`~reelsense.sounds.MatchConfig.dense_second_chance`) on files the peak search leaves
@@ -183,6 +186,7 @@ def match_sounds(
     out = Path(output)
     rows: list[list[object]] = []
     matched = 0
+    no_audio = 0
     errors: list[tuple[str, str]] = []
     if progress is not None:
         progress(0, len(found))
@@ -196,7 +200,10 @@ def match_sounds(
     )
     for i, ((vid, f), (_, result)) in enumerate(zip(found, results, strict=True)):
         row: list[object] = [vid, path_text(f.path)]
-        if isinstance(result, Exception):
+        if isinstance(result, NoAudioError):
+            no_audio += 1
+            row += ["no_audio", clean_text(result.cause)] + [""] * (len(MATCH_COLUMNS) - 4)
+        elif isinstance(result, Exception):
             errors.append((vid, str(result)))
             if strict:
                 raise ItemFailedError(vid, str(result))
@@ -242,4 +249,5 @@ def match_sounds(
         errors=len(errors),
         error_examples=tuple(errors[:5]),
         wall_seconds=time.monotonic() - start,
+        no_audio=no_audio,
     )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reelsense.audio.descriptors import integrated_loudness
-from reelsense.errors import ReelsenseError, SidecarError
+from reelsense.errors import NoAudioError, ReelsenseError, SidecarError
 from reelsense.io import read_audio, read_sidecar
 from reelsense.sounds.discover._content import sustained_filter
 from reelsense.sounds.discover._matcher import QueryPeaks, VideoMatcher, soundtrack_prints
@@ -181,6 +181,9 @@ def print_source(job: Job) -> VideoPrint:
             None,
             bits,
         )
+    except NoAudioError as exc:  # a picture-only or silent video: no music, not an error
+        logger.info("discovery: %s", exc)
+        return VideoPrint(job.number, 0.0, 0.0, None, None, None, None, None)
     except Exception as exc:  # batch boundary: the error is recorded per video
         where = job.source.clip_id if isinstance(job.source, AudioClip) else os.fspath(job.source)
         logger.warning("discovery skips %s: %s", where, exc)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from reelsense._workers import process_pool
-from reelsense.errors import DecodeError, ParameterError, ReelsenseError, SoundIndexFormatError
+from reelsense.errors import DecodeError, NoAudioError, ParameterError, ReelsenseError, SoundIndexFormatError
 from reelsense.io import read_audio
 from reelsense.sounds.dense import BITS_ARRAY, DenseReferences, dense_search, frame_bits
 from reelsense.sounds.fingerprint import FingerprintParams, Peaks, log_spectrogram, pick_peaks
@@ -520,6 +520,8 @@ def _worker_match(
     assert _WORKER_INDEX is not None
     try:
         return path, _WORKER_INDEX.match_file(path, top_k=top_k, threshold=threshold)
+    except NoAudioError as exc:  # no sound to match: kept as such (it pickles with its type)
+        return path, exc
     except Exception as exc:  # batch boundary: the error is recorded per file
         return path, ReelsenseError(str(exc))  # plain message: crosses process boundaries
 
