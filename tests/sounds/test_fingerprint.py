@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soxr
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import ndimage
@@ -181,6 +181,9 @@ def test_hypothesis_inverts_an_edit(
     """A reference triplet edited by time scale ``1/scale`` and frequency shift ``-shift`` (what a
     query holds) hashes back to the reference key under the hypothesis (scale, shift): frequency
     differences are invariant, the anchor moves by the shift, time differences by the scale."""
+    # a time difference on a rounding tie (x.5) may round the other way once divided and
+    # multiplied back by the scale (an ulp apart): the property holds away from the ties
+    assume(all(abs(d % 1.0 - 0.5) > 1e-6 for d in dt))
     ref, ok = _keys(f1, df, dt)
     assert ok
     q_anchor, q_dt = f1 - shift, (dt[0] / scale, dt[1] / scale)
