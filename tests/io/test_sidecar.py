@@ -240,6 +240,9 @@ def test_manifest_jsonl_and_json(tmp_path: Path) -> None:
         ("m.jsonl", '{"path": "a.mp4"}\n{"path": \n', "m.jsonl:2: malformed JSON"),
         ("m.jsonl", '["a.mp4"]\n', "expected a JSON object"),
         ("m.txt", "path\n", "must be .csv"),
+        ("m.csv", 'path,caption\n"unterminated,x\n', "malformed CSV"),
+        ("m.csv", "", "the manifest is empty"),
+        ("m.jsonl", "\n \n", "the manifest is empty"),
     ],
 )
 def test_manifest_malformed(tmp_path: Path, name: str, content: str, match: str) -> None:

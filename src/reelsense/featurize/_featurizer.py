@@ -85,11 +85,20 @@ def open_sound_index(source: str | os.PathLike[str], workdir: str | os.PathLike[
     if not files:
         raise ParameterError(f"no audio or video files under {os.fspath(source)!r} to index")
     target = Path(workdir) / "sounds.rsidx"
+    failed: list[str] = []
+
+    def done(file: str, error: Exception | None) -> None:
+        if error is not None:  # the rest of the library is still used: say what is left out
+            log.warning("reference sound %s is left out of the index: %s", file, error)
+            failed.append(f"{file}: {error}")
+
     with SoundIndex.create(target) as index:
-        index.add_many(files, workers=1 if len(files) <= 8 else max(1, min(8, available_cpus())))
+        workers = 1 if len(files) <= 8 else max(1, min(8, available_cpus()))
+        index.add_many(files, workers=workers, on_done=done)
         if not len(index):
             raise ParameterError(
-                f"none of the {len(files)} files under {os.fspath(source)!r} could be indexed"
+                f"none of the {len(files)} files under {os.fspath(source)!r} could be indexed "
+                f"({'; '.join(failed[:3])})"
             )
         log.info("indexed %d reference sounds from %s", len(index), source)
     return os.fspath(target)

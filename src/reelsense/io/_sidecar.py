@@ -436,6 +436,8 @@ class Manifest:
         except (OSError, UnicodeDecodeError) as exc:
             raise SidecarError(f"{where}: cannot read manifest as UTF-8: {exc}") from exc
         suffix = Path(where).suffix.lower()
+        if not text.strip():
+            raise SidecarError(f"{where}: the manifest is empty")
         if suffix == ".csv":
             rows = list(_csv_rows(text, where))
         elif suffix in (".jsonl", ".ndjson"):
@@ -501,10 +503,15 @@ class Manifest:
 
 
 def _csv_rows(text: str, where: str) -> Iterable[tuple[int, dict[str, Any]]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if reader.fieldnames is None:
+    # strict: an unterminated quote is an error, not a field that runs to the end of the file
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise SidecarError(f"{where}:{reader.line_num}: malformed CSV header: {exc}") from exc
+    if fieldnames is None:
         return
-    names = {n.strip() for n in reader.fieldnames if n}
+    names = {n.strip() for n in fieldnames if n}
     if not names & {"path", "id"}:
         raise SidecarError(f"{where}: CSV header needs a 'path' or 'id' column, got {sorted(names)}")
     try:
