@@ -178,3 +178,14 @@ def test_ray_shards_give_the_in_process_answer(tmp_path: Path) -> None:
         remote.close()
     finally:
         ray.shutdown()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_an_unedited_copy_matches_with_no_edit(tmp_path: Path, seed: int) -> None:
+    """Verification breaks ties between grid cells towards the candidate's own scale and shift:
+    a copy matched against itself is not reported a shift step off (pitch 0.25, tempo 0.986)."""
+    song = _song(seed, 20.0)
+    with SoundIndex.create(tmp_path / "i.rsidx") as index:
+        index.add_array("x", song, SR)
+        m = index.match(song, SR)[0]
+    assert (m.sound_id, m.speed, m.tempo, m.pitch_semitones) == ("x", 1.0, 1.0, 0.0)

@@ -516,6 +516,7 @@ def local_search(
     best_i = -1
     best_capped = -1
     best_sm = -1
+    best_steps = n_s + n_k
     cb = np.zeros(max(n_bins, 1) + 1, dtype=np.int64)
     max_frame = 0
     for i in range(q_frame.size):
@@ -539,9 +540,15 @@ def local_search(
             hits[n_hits] = p
             n_hits += np.int64(abs(tr[p] - s * tq[p] - off) <= half)
         capped = _capped_rows(hits, 0, n_hits, (pair_bin, pair_frame), (cb, cf), cap_bin, cap_frame)
-        if capped > best_capped or (capped == best_capped and flat[cell] > best_sm):
+        steps = abs(grid_i // n_k - n_s // 2) + abs(k - n_k // 2)  # from the candidate's own cell
+        if (
+            capped > best_capped
+            or (capped == best_capped and flat[cell] > best_sm)
+            or (capped == best_capped and flat[cell] == best_sm and steps < best_steps)
+        ):
             best_capped = capped
             best_sm = flat[cell]
+            best_steps = steps
             best_i = t
     cell = top[best_i]
     grid_i = cell // n_o

@@ -213,7 +213,10 @@ def align(
     )
     g, pair = np.nonzero(near)
     capped = _capped_counts(g, top.size, (q_bin[qi[pair]], q_frame[qi[pair]]), cap)
-    b = int(np.lexsort((-sm[top], -capped))[0])  # most capped coincidences, then most in all
+    # most capped coincidences, then most in all, then the fewest grid steps from the candidate's
+    # own scale and shift (an unedited copy matches as well one shift step away, within tolerance)
+    steps = np.abs(top_s - s_grid.size // 2) + np.abs(top_shift - n_k // 2)
+    b = int(np.lexsort((steps, -sm[top], -capped))[0])
     best = (int(capped[b]), int(sm[top[b]]), float(cell_s[b]), float(cell_k[b]), float(cell_o[b]))
     matched, _, scale, shift, offset = best
     sel = kk == int(np.argmin(np.abs(k_grid - shift)))
