@@ -331,3 +331,21 @@ def test_a_full_disk_loses_nothing_already_written(tmp_path: Path, monkeypatch: 
     assert out.read_bytes() == before  # the old output is intact
     assert not [p for p in tmp_path.rglob(".tmp-*")]  # no half-written temporary left
     assert not (tmp_path / ".out.parquet.lock").exists()
+
+
+def test_a_configuration_difference_names_the_stage_and_option() -> None:
+    from reelsense.pipeline._writer import _config_diff
+
+    def config(index: str) -> str:
+        stages = [
+            {"name": "descriptors", "options": {}},
+            {"name": "sound_match", "options": {"index": index}},
+        ]
+        return json.dumps({"worker_stages": stages, "dim": 8})
+
+    assert (
+        _config_diff(config("new"), config("old"))
+        == "worker_stages.sound_match.options.index: 'old' -> 'new'"
+    )
+    unnamed = _config_diff(json.dumps({"a": [1, 2]}), json.dumps({"a": [1, 3]}))
+    assert unnamed == "a: [1, 3] -> [1, 2]"  # a list of plain values stays one value

@@ -126,6 +126,14 @@ def _atomic_write(target: Path, table: pa.Table, **options: Any) -> None:
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaves of a JSON configuration by dotted path; a list of named objects (the stages) by
+    their names, so that a difference names the stage and option (``worker_stages.sound_match.
+    options.index_sha256``), not the whole list."""
+    named = isinstance(value, list) and all(
+        isinstance(v, dict) and isinstance(v.get("name"), str) for v in value
+    )
+    if named and len({v["name"] for v in value}) == len(value):
+        value = {v["name"]: {k: x for k, x in v.items() if k != "name"} for v in value}
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, sub in value.items():

@@ -158,8 +158,8 @@ def translate_errors(path: Path, timeout_seconds: float | None = None) -> Iterat
         if "not a database" in msg:
             raise SoundIndexFormatError(
                 f"{path} is not a reelsense sound index: it is not an SQLite database ({msg}); a sound "
-                "index is the file made by FingerprintStore.open(..., create=True) or `reelsense sounds add "
-                "--sound-index`; give a new path to create one"
+                "index is the file made by `reelsense sounds add --sound-index PATH` (SoundIndex.create in "
+                "the library); give a new path to create one"
             ) from exc
         raise SoundIndexFormatError(
             f"the sound index {path} is damaged ({msg}); rebuild it from its source files"

@@ -191,7 +191,8 @@ class FingerprintStore:
             raise SoundIndexFormatError(f"{p} is a directory, not a sound index file")
         if not p.exists() and not create:
             raise SoundIndexError(
-                f"no sound index at {p}: the file does not exist (pass create=True to make one)"
+                f"no sound index at {p}: the file does not exist (make one with `reelsense sounds add "
+                "--sound-index PATH`, SoundIndex.create in the library)"
             )
         if create:
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -203,8 +204,9 @@ class FingerprintStore:
                 if not tables:
                     if not create:
                         raise SoundIndexFormatError(
-                            f"{p} is an empty file or empty SQLite database, not a reelsense sound index; "
-                            "pass create=True to make a new index there"
+                            f"{p} is an empty file or empty SQLite database, not a reelsense sound index "
+                            "(`reelsense sounds add --sound-index PATH` makes one, SoundIndex.create in "
+                            "the library)"
                         )
                     meta_rows = {
                         "magic": MAGIC,
