@@ -90,6 +90,8 @@ def test_assign_ids_collision_across_roots_gets_digests(
     assert sorted(ids)[2:] == ["x.MP4", "x.mp4"]  # the extension as spelled tells these apart
     assert all(re.fullmatch(r"clip\.mp4~[0-9a-f]{8}", i) for i in sorted(ids)[:2])
     assert "is claimed by 2 files" in caplog.text
+    assert caplog.text.count("is claimed by") == 2  # one warning per clash ('clip', 'x')...
+    assert "using clip.mp4~" in caplog.text and "using clip.mp4, clip.mp4" not in caplog.text  # ...final ids
     # a common parent gives distinct relative ids
     assert assign_video_ids(walk_media([tmp_path]), [None] * 4) == [
         "one/clip",

@@ -163,9 +163,18 @@ def assign_video_ids(files: Sequence[MediaFile], sidecar_ids: Sequence[str | Non
     if len(files) != len(sidecar_ids):
         raise ParameterError(f"got {len(files)} files but {len(sidecar_ids)} sidecar ids")
     ids = [sid if sid else f.default_id for f, sid in zip(files, sidecar_ids, strict=True)]
+    claimed = _clashes(ids)
     suffix = [path_text(Path(f.path).suffix) for f in files]
-    _separate(ids, files, lambda i: ids[i] + suffix[i])
-    _separate(ids, files, lambda i: f"{ids[i]}~{_path_digest(files[i].path)}")
+    _separate(ids, lambda i: ids[i] + suffix[i])
+    _separate(ids, lambda i: f"{ids[i]}~{_path_digest(files[i].path)}")
+    for vid, members in claimed.items():  # one warning per clash, with the ids finally given
+        log.warning(
+            "video id %r is claimed by %d files (%s); using %s",
+            vid,
+            len(members),
+            ", ".join(path_text(files[i].path) for i in members),
+            ", ".join(ids[i] for i in members),
+        )
     final: dict[str, int] = {}
     for i, vid in enumerate(ids):
         if vid in final:  # two files with one path digest: the same file listed twice
@@ -181,20 +190,16 @@ def _path_digest(path: str) -> str:
     return hashlib.sha256(path_text(path).encode("utf-8")).hexdigest()[:8]
 
 
-def _separate(ids: list[str], files: Sequence[MediaFile], renamed: Callable[[int], str]) -> None:
-    """Give every member of a group of equal ids ``renamed(i)``, in place, with a warning."""
+def _clashes(ids: Sequence[str]) -> dict[str, list[int]]:
+    """The ids held by more than one position, with their positions."""
     groups: dict[str, list[int]] = defaultdict(list)
     for i, vid in enumerate(ids):
         groups[vid].append(i)
-    for vid, members in groups.items():
-        if len(members) < 2:
-            continue
+    return {vid: members for vid, members in groups.items() if len(members) > 1}
+
+
+def _separate(ids: list[str], renamed: Callable[[int], str]) -> None:
+    """Give every member of a group of equal ids ``renamed(i)``, in place."""
+    for members in _clashes(ids).values():
         for i in members:
             ids[i] = renamed(i)
-        log.warning(
-            "video id %r is claimed by %d files (%s); using %s",
-            vid,
-            len(members),
-            ", ".join(path_text(files[i].path) for i in members),
-            ", ".join(ids[i] for i in members),
-        )
