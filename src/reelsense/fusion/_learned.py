@@ -88,7 +88,12 @@ class LearnedFusion:
         path = Path(path)
         if not path.is_file():
             raise ParameterError(f"learned fusion {str(path)!r} does not exist")
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ParameterError(f"learned fusion {str(path)!r} is not readable JSON: {exc}") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+            raise ParameterError(f"learned fusion {str(path)!r} is not a JSON object with a 'config' object")
         if (
             data.get("version") != LEARNED_FUSION_VERSION
             or data.get("config", {}).get("version") != FUSION_VERSION
@@ -99,14 +104,21 @@ class LearnedFusion:
                 f"expected {LEARNED_FUSION_VERSION} of {FUSION_VERSION}"
             )
         config = {k: v for k, v in data["config"].items() if k != "version"}
-        return cls(
-            config=FusionConfig(**config),
-            together_pairs=int(data["together_pairs"]),
-            apart_pairs=int(data["apart_pairs"]),
-            accuracy_before=float(data["accuracy_before"]),
-            accuracy_after=float(data["accuracy_after"]),
-            extra=dict(data.get("extra", {})),
-        )
+        try:
+            return cls(
+                config=FusionConfig(**config),
+                together_pairs=int(data["together_pairs"]),
+                apart_pairs=int(data["apart_pairs"]),
+                accuracy_before=float(data["accuracy_before"]),
+                accuracy_after=float(data["accuracy_after"]),
+                extra=dict(data.get("extra", {})),
+            )
+        except ParameterError:  # FusionConfig's own check names the bad value
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ParameterError(
+                f"learned fusion {str(path)!r} is malformed: {type(exc).__name__}: {exc}"
+            ) from exc
 
 
 def fusion_components(

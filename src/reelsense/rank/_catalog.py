@@ -114,7 +114,10 @@ def read_catalog(path: str | Path) -> Catalog:
     path = Path(path)
     if not path.exists():
         raise ParameterError(f"embeddings file {str(path)!r} does not exist")
-    dataset = ds.dataset(str(path), format="parquet")
+    try:
+        dataset = ds.dataset(str(path), format="parquet")
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise ParameterError(f"cannot read {str(path)!r} as Parquet: {exc}") from exc
     names = set(dataset.schema.names)
     if "embedding" not in names or "video_id" not in names:
         missing = "embedding" if "embedding" not in names else "video_id"

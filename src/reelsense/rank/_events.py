@@ -7,6 +7,7 @@ import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -152,7 +153,10 @@ def _read_table(path: Path) -> dict[str, list[object]]:
     if path.suffix.lower() in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise ParameterError(f"cannot read {str(path)!r} as Parquet: {exc}") from exc
         return {c: table[c].to_pylist() for c in table.column_names}
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
@@ -164,6 +168,10 @@ def _read_table(path: Path) -> dict[str, list[object]]:
 def _float(value: object) -> float:
     if value is None or value == "":
         return math.nan
+    if isinstance(value, datetime):  # a Parquet timestamp column (what `reelsense embed` writes)
+        return (
+            value.timestamp() if value.tzinfo is not None else value.replace(tzinfo=timezone.utc).timestamp()
+        )
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -265,6 +273,8 @@ def read_users(path: str | Path) -> dict[str, float]:
             raise ParameterError(
                 f"users file {str(path)!r}: request_time={t!r} of user {user!r} is not a number"
             )
+        if str(user) in out:
+            raise ParameterError(f"users file {str(path)!r} lists user {str(user)!r} twice")
         out[str(user)] = value
     if not out:
         raise ParameterError(f"users file {str(path)!r} names no user")

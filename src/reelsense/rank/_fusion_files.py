@@ -69,7 +69,10 @@ def _read(path: Path) -> tuple[dict[str, object], dict[bytes, bytes], object]:
         raise ParameterError(
             f"embeddings file {str(path)!r} does not exist (a single Parquet file is needed)"
         )
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise ParameterError(f"cannot read {str(path)!r} as Parquet: {exc}") from exc
     if "embedding" not in table.column_names:
         raise ParameterError(
             f"{str(path)!r} has no 'embedding' column (was it written by `reelsense embed`?)"

@@ -284,26 +284,40 @@ def load_model(folder: str | Path) -> RankModel:
         raise ParameterError(
             f"{str(folder)!r} is not a rank model (needs {_CONFIG_FILE} and {_TENSORS_FILE})"
         )
-    meta = json.loads(config_path.read_text())
+    try:
+        meta = json.loads(config_path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ParameterError(f"{str(config_path)!r} is not readable JSON: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise ParameterError(f"{str(config_path)!r} is not a JSON object")
     if meta.get("format") != "reelsense.rank" or meta.get("version") != RANK_MODEL_VERSION:
         raise ParameterError(
             f"{str(config_path)!r} is format {meta.get('format')!r} version {meta.get('version')!r}, "
             f"expected 'reelsense.rank' version {RANK_MODEL_VERSION}: train it again with this reelsense"
         )
-    arrays = load_file(str(tensors_path))
-    config = RankConfig.from_json(meta["config"])
-    members = []
-    for i, member in enumerate(meta["members"]):
-        prefix = f"member.{i}."
-        own = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
-        members.append(
-            RankMember(
-                features=FeatureMap.from_arrays(config.member_features(i), own, member["vocabularies"]),
-                prior_mean=own["prior.mean"],
-                prior_cov=own["prior.cov"],
-                noise_var=float(member["noise_var"]),
+    try:
+        arrays = load_file(str(tensors_path))
+        config = RankConfig.from_json(meta["config"])
+        members = []
+        for i, member in enumerate(meta["members"]):
+            prefix = f"member.{i}."
+            own = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+            members.append(
+                RankMember(
+                    features=FeatureMap.from_arrays(config.member_features(i), own, member["vocabularies"]),
+                    prior_mean=own["prior.mean"],
+                    prior_cov=own["prior.cov"],
+                    noise_var=float(member["noise_var"]),
+                )
             )
-        )
+    except ParameterError:
+        raise
+    except Exception as exc:  # a damaged folder: safetensors' own error, a missing key or array
+        raise ParameterError(
+            f"{str(folder)!r} is a damaged rank model ({type(exc).__name__}: {exc}); train it again"
+        ) from exc
+    if not members:
+        raise ParameterError(f"{str(config_path)!r} holds no ensemble member: train the model again")
     return RankModel(config=config, members=tuple(members), info=meta.get("info", {}))
 
 

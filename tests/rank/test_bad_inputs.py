@@ -1,0 +1,104 @@
+"""Damaged or foreign inputs to ranking and learned fusion: one ParameterError naming the file,
+never a raw pyarrow, JSON, safetensors or KeyError, and never a model that scores NaN."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from reelsense.errors import ParameterError
+from reelsense.fusion import FUSION_VERSION, LearnedFusion
+from reelsense.fusion._learned import LEARNED_FUSION_VERSION
+from reelsense.rank import RANK_MODEL_VERSION, RankConfig, load_model, read_catalog, read_events, read_users
+
+
+def test_a_file_that_is_not_parquet(tmp_path: Path) -> None:
+    fake = tmp_path / "e.parquet"
+    fake.write_text("video_id,embedding\n")
+    with pytest.raises(ParameterError, match=r"cannot read .*e\.parquet.* as Parquet"):
+        read_catalog(fake)
+    with pytest.raises(ParameterError, match=r"cannot read .*e\.parquet.* as Parquet"):
+        read_events(fake, {"v": 0})
+
+
+def test_parquet_timestamps_are_event_times(tmp_path: Path) -> None:
+    when = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    table = pa.table(
+        {
+            "user_id": ["u", "u"],
+            "video_id": ["v", "w"],
+            "timestamp": pa.array([when, when], pa.timestamp("ms", tz="UTC")),
+            "event": ["like", "skip"],
+            "watch_fraction": [1.0, 0.1],
+        }
+    )
+    pq.write_table(table, tmp_path / "events.parquet")
+    log = read_events(tmp_path / "events.parquet", {"v": 0, "w": 1})
+    assert len(log.timestamp) == 2 and set(log.timestamp.tolist()) == {when.timestamp()}
+
+
+def test_a_user_listed_twice(tmp_path: Path) -> None:
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,request_time\nu1,99999\nu1,1\n")
+    with pytest.raises(ParameterError, match="lists user 'u1' twice"):
+        read_users(users)
+
+
+def _model_folder(tmp_path: Path, meta: dict | str, tensors: bytes | None = None) -> Path:
+    from safetensors.numpy import save_file
+
+    folder = tmp_path / "model"
+    folder.mkdir(exist_ok=True)
+    (folder / "config.json").write_text(meta if isinstance(meta, str) else json.dumps(meta))
+    if tensors is None:
+        save_file({}, str(folder / "model.safetensors"))
+    else:
+        (folder / "model.safetensors").write_bytes(tensors)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("meta", "tensors", "match"),
+    [
+        ("{bad", None, "is not readable JSON"),
+        ({"format": "reelsense.rank", "version": RANK_MODEL_VERSION}, None, r"damaged rank model \(KeyError"),
+        ({"format": "reelsense.rank", "version": RANK_MODEL_VERSION}, b"\0" * 20, "damaged rank model"),
+        ("members", None, "holds no ensemble member"),
+    ],
+)
+def test_a_damaged_model_folder(tmp_path: Path, meta: dict | str, tensors: bytes | None, match: str) -> None:
+    if meta == "members":
+        meta = {"format": "reelsense.rank", "version": RANK_MODEL_VERSION, "config": RankConfig().to_json()}
+        meta["members"] = []
+    with pytest.raises(ParameterError, match=match):
+        load_model(_model_folder(tmp_path, meta, tensors))
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ("{bad", "is not readable JSON"),
+        ("[1, 2]", "with a 'config' object"),
+        (
+            {
+                "config": {"version": FUSION_VERSION, "visual_weight": "abc"},
+                "version": LEARNED_FUSION_VERSION,
+            },
+            "is malformed",
+        ),
+        (
+            {"config": {"version": FUSION_VERSION, "bogus": 1}, "version": LEARNED_FUSION_VERSION},
+            "is malformed",
+        ),
+    ],
+)
+def test_a_malformed_learned_fusion(tmp_path: Path, content: object, match: str) -> None:
+    path = tmp_path / "fusion.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(ParameterError, match=match):
+        LearnedFusion.load(path)
