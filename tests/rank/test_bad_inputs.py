@@ -102,3 +102,32 @@ def test_a_malformed_learned_fusion(tmp_path: Path, content: object, match: str)
     path.write_text(content if isinstance(content, str) else json.dumps(content))
     with pytest.raises(ParameterError, match=match):
         LearnedFusion.load(path)
+
+
+def test_fusion_needs_the_modality_vectors(tmp_path: Path) -> None:
+    from reelsense.rank import apply_fusion_file, train_fusion_file
+
+    plain = tmp_path / "plain.parquet"
+    pq.write_table(pa.table({"video_id": ["a", "b"], "embedding": [[0.1, 0.2], [0.3, 0.4]]}), plain)
+    from reelsense.fusion import FusionConfig
+
+    weights = LearnedFusion(FusionConfig(), 1, 1, 0.5, 0.5).save(tmp_path / "fusion.json")
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,video_id,timestamp,event,watch_fraction\nu,a,1,like,1\n")
+    with pytest.raises(ParameterError, match="none of the per-modality vector columns"):
+        train_fusion_file(plain, events, tmp_path / "out.json")
+    with pytest.raises(ParameterError, match="none of the per-modality vector columns"):
+        apply_fusion_file(plain, weights, tmp_path / "out.parquet")
+
+
+def test_vector_columns_of_another_tool() -> None:
+    import numpy as np
+
+    from reelsense.featurize._fusion_stage import vectors_from_arrow
+
+    same = pa.chunked_array([pa.array([[1.0, 2.0], None, [3.0, 4.0]], pa.list_(pa.float64()))])
+    np.testing.assert_array_equal(vectors_from_arrow(same), [[1, 2], [np.nan, np.nan], [3, 4]])
+    with pytest.raises(ParameterError, match="2 different lengths"):
+        vectors_from_arrow(pa.array([[1.0], [1.0, 2.0]]), "column 'x'")
+    with pytest.raises(ParameterError, match="column 'caption' is not a vector column"):
+        vectors_from_arrow(pa.array(["a", "b"]), "column 'caption'")

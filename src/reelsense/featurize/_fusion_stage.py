@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from reelsense.errors import ParameterError
 from reelsense.featurize._model_stages import vector_field
 from reelsense.fusion import MODALITIES, FusedEmbeddings, FusionConfig, fuse, match_confidence
 from reelsense.pipeline import StageItem
@@ -74,9 +75,24 @@ def vectors_from_values(values: Sequence[Any]) -> np.ndarray | None:
     return out
 
 
-def vectors_from_arrow(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """A ``fixed_size_list<float32>[d]`` column as float32 ``[n, d]`` (NaN rows for nulls)."""
+def vectors_from_arrow(column: pa.ChunkedArray | pa.Array, name: str = "the column") -> np.ndarray:
+    """A ``fixed_size_list<float32>[d]`` column as float32 ``[n, d]`` (NaN rows for nulls). A
+    variable-length list column (another tool's file) is taken when its rows share one length;
+    anything else raises ParameterError naming ``name``."""
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    kind = array.type
+    numeric = (
+        pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+    ) and (pa.types.is_floating(kind.value_type) or pa.types.is_integer(kind.value_type))
+    if not numeric:
+        raise ParameterError(f"{name} is not a vector column (a list of numbers): its type is {kind}")
+    if not pa.types.is_fixed_size_list(kind):
+        lengths = {len(v) for v in array.to_pylist() if v is not None}
+        if len(lengths) > 1:
+            raise ParameterError(
+                f"{name} holds vectors of {len(lengths)} different lengths: {sorted(lengths)[:5]}"
+            )
+        array = array.cast(pa.list_(kind.value_type, lengths.pop() if lengths else 1))
     dim = array.type.list_size
     out = np.full((len(array), dim), np.nan, dtype=np.float32)
     valid = ~np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)

@@ -131,7 +131,7 @@ def plot_embeddings(
         )
     wanted = [c for c in ("video_id", column, "sound_id", "sound_cluster", "uploader") if c in names]
     table = parquet.read(columns=wanted)
-    vectors = vectors_from_arrow(table[column])
+    vectors = vectors_from_arrow(table[column], f"column {column!r} of {os.fspath(parquet_path)!r}")
     keep = np.isfinite(vectors).all(axis=1)
     if keep.sum() < 2:
         raise OutputError(f"{os.fspath(parquet_path)!r} has fewer than 2 rows with a {column!r}")

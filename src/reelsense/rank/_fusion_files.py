@@ -77,6 +77,11 @@ def _read(path: Path) -> tuple[dict[str, object], dict[bytes, bytes], object]:
         raise ParameterError(
             f"{str(path)!r} has no 'embedding' column (was it written by `reelsense embed`?)"
         )
+    if not any(c in table.column_names for c in MODALITY_COLUMNS.values()):
+        raise ParameterError(
+            f"{str(path)!r} has none of the per-modality vector columns "
+            f"({', '.join(MODALITY_COLUMNS.values())}) that fusion weighs: nothing to learn or re-fuse"
+        )
     meta = dict(table.schema.metadata or {})
     return {c: table[c] for c in table.column_names}, meta, table
 
