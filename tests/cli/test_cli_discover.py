@@ -140,6 +140,12 @@ def test_bad_inputs_fail_cleanly(tmp_path: Path) -> None:
     bad.write_text("a,b\n1,2\n")
     r = CliRunner().invoke(main, ["sounds", "trends", str(bad), "-o", str(tmp_path / "t.csv")])
     assert r.exit_code != 0 and "sound_cluster" in r.output
+    twice = tmp_path / "twice.csv"  # a video counted twice would double its sound's rate
+    twice.write_text(
+        "video_id,sound_cluster,timestamp\nv1,d1,1700000000\nv2,d1,1700000100\nv1,d1,1700000000\n"
+    )
+    r = CliRunner().invoke(main, ["sounds", "trends", str(twice), "-o", str(tmp_path / "t.csv")])
+    assert r.exit_code == 1 and "twice.csv:4: video 'v1' is listed twice (first on line 2)" in r.output
     r = CliRunner().invoke(
         main, ["sounds", "discover", str(tmp_path), "-o", str(tmp_path / "c.csv"), "--min-support", "0"]
     )

@@ -176,7 +176,14 @@ def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> 
                     f"or matches.csv (video_id, sound_id, ...), got columns {fields[:6]}"
                 )
             out = []
+            seen: dict[str, int] = {}  # video id -> its line: a video counted twice doubles its sound's rate
             for line, row in enumerate(reader, start=2):
+                vid = row[id_key]
+                if vid in seen:
+                    raise ParameterError(
+                        f"{p}:{line}: video {vid!r} is listed twice (first on line {seen[vid]})"
+                    )
+                seen[vid] = line
                 sound = (row.get(key) or "").strip()
                 if not sound and not unassigned:
                     continue
