@@ -87,7 +87,9 @@ def vectors_from_arrow(column: pa.ChunkedArray | pa.Array, name: str = "the colu
     if not numeric:
         raise ParameterError(f"{name} is not a vector column (a list of numbers): its type is {kind}")
     if not pa.types.is_fixed_size_list(kind):
-        lengths = {len(v) for v in array.to_pylist() if v is not None}
+        import pyarrow.compute as pc  # only for another tool's file: not at import
+
+        lengths = set(pc.list_value_length(array).drop_null().to_pylist())
         if len(lengths) > 1:
             raise ParameterError(
                 f"{name} holds vectors of {len(lengths)} different lengths: {sorted(lengths)[:5]}"

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from reelsense.errors import ParameterError
+from reelsense.rank._parquet import parquet_input
 
 __all__ = ["MODALITY_COLUMNS", "Catalog", "read_catalog"]
 
@@ -114,10 +115,8 @@ def read_catalog(path: str | Path) -> Catalog:
     path = Path(path)
     if not path.exists():
         raise ParameterError(f"embeddings file {str(path)!r} does not exist")
-    try:
+    with parquet_input(path):
         dataset = ds.dataset(str(path), format="parquet")
-    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-        raise ParameterError(f"cannot read {str(path)!r} as Parquet: {exc}") from exc
     names = set(dataset.schema.names)
     if "embedding" not in names or "video_id" not in names:
         missing = "embedding" if "embedding" not in names else "video_id"

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from reelsense.errors import ParameterError
+from reelsense.rank._parquet import parquet_input
 
 __all__ = ["EVENTS", "EventLog", "EventWeights", "LogReport", "read_events", "read_users"]
 
@@ -153,10 +154,8 @@ def _read_table(path: Path) -> dict[str, list[object]]:
     if path.suffix.lower() in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
-        try:
+        with parquet_input(path):
             table = pq.read_table(path)
-        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-            raise ParameterError(f"cannot read {str(path)!r} as Parquet: {exc}") from exc
         return {c: table[c].to_pylist() for c in table.column_names}
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)

@@ -20,6 +20,7 @@ from reelsense.fusion import (
 from reelsense.rank._catalog import MODALITY_COLUMNS
 from reelsense.rank._events import read_events, read_users
 from reelsense.rank._model import RankConfig, pair_feedback
+from reelsense.rank._parquet import parquet_input
 
 __all__ = ["apply_fusion_file", "co_engagement_pairs", "train_fusion_file"]
 
@@ -69,10 +70,8 @@ def _read(path: Path) -> tuple[dict[str, object], dict[bytes, bytes], object]:
         raise ParameterError(
             f"embeddings file {str(path)!r} does not exist (a single Parquet file is needed)"
         )
-    try:
+    with parquet_input(path):
         table = pq.read_table(path)
-    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-        raise ParameterError(f"cannot read {str(path)!r} as Parquet: {exc}") from exc
     if "embedding" not in table.column_names:
         raise ParameterError(
             f"{str(path)!r} has no 'embedding' column (was it written by `reelsense embed`?)"
