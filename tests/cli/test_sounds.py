@@ -16,12 +16,18 @@ from reelsense.cli import main
 SR = 22050
 
 
+def _library(folder: Path, seed: int) -> dict[str, np.ndarray]:
+    """Two 20 s songs written into ``folder`` as song0.wav and song1.wav."""
+    folder.mkdir()
+    songs = {f"song{i}": render(make_notes(seed + i, 20.0), 20.0, SR) for i in range(2)}
+    for sid, x in songs.items():
+        write_audio(folder / f"{sid}.wav", x, sample_rate=SR)
+    return songs
+
+
 def test_add_info_match(tmp_path: Path) -> None:
     lib = tmp_path / "lib"
-    lib.mkdir()
-    songs = {f"song{i}": render(make_notes(40 + i, 20.0), 20.0, SR) for i in range(2)}
-    for sid, x in songs.items():
-        write_audio(lib / f"{sid}.wav", x, sample_rate=SR)
+    songs = _library(lib, 40)
     q = tmp_path / "q"
     q.mkdir()
     clip = songs["song1"][4 * SR : 10 * SR]
@@ -75,16 +81,18 @@ def test_match_passes_the_second_chance_and_its_scope(
 
     def no_match(index_path, paths, **kwargs):  # type: ignore[no-untyped-def]
         seen.append(kwargs["config"])
-        return iter([(p, []) for p in paths])
+        return (item for item in [(p, []) for p in paths])
 
     monkeypatch.setattr(_batch, "match_files", no_match)
     f = write_audio(tmp_path / "a.wav", render(make_notes(1, 3.0), 3.0, SR), sample_rate=SR)
+    index = tmp_path / "lib.rsidx"  # never opened: the matcher is replaced
+    index.write_bytes(b"")
     base = [
         "sounds",
         "match",
         str(f),
         "--sound-index",
-        str(f),
+        str(index),
         "-o",
         str(tmp_path / "m.csv"),
         "--no-progress",
@@ -146,3 +154,18 @@ def test_files_without_usable_audio_are_not_errors(tmp_path: Path, workers: str)
     assert "2 without music, 0 errors" in r.output
     rows = {row["video_id"]: row for row in csv.DictReader(clusters.read_text().splitlines())}
     assert rows["mute"]["error"] == rows["silent"]["error"] == "" and rows["mute"]["sound_cluster"] == ""
+
+
+def test_match_takes_a_folder_of_reference_sounds(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    songs = _library(lib, 60)
+    q = tmp_path / "q"
+    q.mkdir()
+    write_video(q / "clip.mp4", duration_seconds=6.0, audio=songs["song0"][5 * SR : 11 * SR], sample_rate=SR)
+    out = tmp_path / "m.csv"
+    r = CliRunner().invoke(
+        main, ["sounds", "match", str(q), "--sound-index", str(lib), "-o", str(out), "--no-progress"]
+    )
+    assert r.exit_code == 0, r.output
+    row = next(csv.DictReader(out.read_text().splitlines()))
+    assert row["sound_id"] == "song0" and abs(float(row["sound_offset_seconds"]) - 5.0) < 0.2

@@ -281,25 +281,3 @@ def test_second_chance_scope_is_recorded_only_when_bounded() -> None:
         assert stage.options().get("second_chance_scope") == (None if scope == "library" else scope)
         name = _default_discoverer("lib.rsidx", config).name  # what a resumed corpus pass compares
         assert ("second_chance_scope=candidates" in name) is (scope == "candidates")
-
-
-def test_a_folder_index_warns_about_each_reference_it_leaves_out(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    from reelsense.featurize._featurizer import open_sound_index
-    from reelsense.sounds import SoundIndex
-
-    refs = tmp_path / "refs"
-    refs.mkdir()
-    write_audio(refs / "song.wav", render(make_notes(7, 8.0), 8.0, SR), sample_rate=SR)
-    (refs / "broken.mp4").write_bytes(b"not media\n" * 8)
-    with caplog.at_level("WARNING"):
-        path = open_sound_index(refs, tmp_path / "work")
-    with SoundIndex.open(path, readonly=True) as index:
-        assert [s.sound_id for s in index.sounds()] == ["song"]
-    assert any("broken.mp4 is left out of the index" in r.getMessage() for r in caplog.records)
-    only_broken = tmp_path / "bad"
-    only_broken.mkdir()
-    (only_broken / "broken.mp4").write_bytes(b"not media\n" * 8)
-    with pytest.raises(ParameterError, match=r"could be indexed \(.*broken.mp4: cannot decode"):
-        open_sound_index(only_broken, tmp_path / "work2")

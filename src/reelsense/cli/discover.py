@@ -74,7 +74,9 @@ def _join_score(ctx: click.Context, param: click.Parameter, value: str) -> float
 
 _common = [
     sound_index_option(
-        required=False, help="Sound library (index file): clusters holding a library sound carry its id."
+        required=False,
+        help="Sound library (an index file, or a folder of reference sounds to index first): clusters "
+        "holding a library sound carry its id."
     ),
     workers_option,
     min_score_option,
@@ -139,8 +141,8 @@ def discover(
     One row per video: its sound (`sound_cluster`, empty when it shares it with no other video),
     speed/pitch/offset relative to the sound's representative; plus a per-sound summary.
     """
+    from reelsense.io import media_ids
     from reelsense.sounds import discover_sounds
-    from reelsense.sounds._batch import media_ids
 
     check_suffix(output, (".csv",), "sounds discover writes CSV")
     if summary is not None:

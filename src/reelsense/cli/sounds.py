@@ -85,7 +85,11 @@ def add(
 
 @sounds.command("match")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@sound_index_option(required=True, help="Index file (reelsense sounds add).")
+@sound_index_option(
+    required=True,
+    help="Index file (reelsense sounds add), or a folder of reference sounds to index first (into a "
+    "temporary folder; ids are file stems).",
+)
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="CSV to write."
 )

@@ -8,8 +8,6 @@ import functools
 import json
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import replace
@@ -28,7 +26,7 @@ from reelsense.featurize._config import FEATURIZER_KEY, FeaturizerConfig
 from reelsense.featurize._features import VideoFeatures
 from reelsense.featurize._fusion_stage import FusionStage
 from reelsense.featurize._model_stages import AudioEmbeddingStage, CaptionStage, VisualStage, caption_text_of
-from reelsense.io import MEDIA_EXTENSIONS, FrameSampling, walk_media
+from reelsense.io import FrameSampling
 from reelsense.pipeline import (
     ActorPlan,
     FeatureStage,
@@ -39,7 +37,7 @@ from reelsense.pipeline import (
     collect_rows,
 )
 
-__all__ = ["FUSION_KEY", "VideoFeaturizer", "model_threads", "open_sound_index"]
+__all__ = ["FUSION_KEY", "VideoFeaturizer", "model_threads"]
 
 log = logging.getLogger(__name__)
 
@@ -71,39 +69,6 @@ def model_threads(run: RunConfig, executor: Executor | None) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
-def open_sound_index(source: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> str:
-    """The path of a sound index for ``source``: an index file as is; a folder (or one
-    media file) of reference sounds is indexed into ``workdir`` first (ids = file stems)."""
-    from reelsense.sounds.index import SoundIndex
-
-    path = Path(source)
-    if not path.exists():
-        raise ParameterError(f"sound index {os.fspath(source)!r} does not exist")
-    if path.is_file() and path.suffix.lower() not in MEDIA_EXTENSIONS:
-        return os.fspath(path)
-    files = [f.path for f in walk_media([path])]
-    if not files:
-        raise ParameterError(f"no audio or video files under {os.fspath(source)!r} to index")
-    target = Path(workdir) / "sounds.rsidx"
-    failed: list[str] = []
-
-    def done(file: str, error: Exception | None) -> None:
-        if error is not None:  # the rest of the library is still used: say what is left out
-            log.warning("reference sound %s is left out of the index: %s", file, error)
-            failed.append(f"{file}: {error}")
-
-    with SoundIndex.create(target) as index:
-        workers = 1 if len(files) <= 8 else max(1, min(8, available_cpus()))
-        index.add_many(files, workers=workers, on_done=done)
-        if not len(index):
-            raise ParameterError(
-                f"none of the {len(files)} files under {os.fspath(source)!r} could be indexed "
-                f"({'; '.join(failed[:3])})"
-            )
-        log.info("indexed %d reference sounds from %s", len(index), source)
-    return os.fspath(target)
-
-
 class VideoFeaturizer:
     """Frames, caption and soundtrack of a video -> modality vectors, descriptors, presence,
     sound match -> one fused embedding (:mod:`reelsense.fusion`), as ``config`` says.
@@ -123,7 +88,7 @@ class VideoFeaturizer:
         self.caption: CaptionStage | None = None
         self.audio: AudioEmbeddingStage | None = None
         self.frame_sampling: FrameSampling | None = None
-        self._owned_dir: str | None = None
+        self._owned = contextlib.ExitStack()  # an index built on the fly, deleted by close()
         self.sound_index: str | None = None
         if config.has_models:
             self._load_models(config)
@@ -159,11 +124,10 @@ class VideoFeaturizer:
             self.audio = AudioEmbeddingStage(load_audio_encoder(preset.audio, **options))
 
     def _open_index(self, source: str) -> str:
-        path = Path(source)
-        if path.is_dir() or path.suffix.lower() in MEDIA_EXTENSIONS:
-            self._owned_dir = tempfile.mkdtemp(prefix="reelsense-sounds-")
+        from reelsense.sounds.index import sound_index_file
+
         try:
-            return open_sound_index(path, self._owned_dir or ".")
+            return self._owned.enter_context(sound_index_file(source))
         except BaseException:
             self.close()
             raise
@@ -308,9 +272,7 @@ class VideoFeaturizer:
 
     def close(self) -> None:
         """Delete an index built on the fly (the loaded models stay usable)."""
-        if self._owned_dir:
-            shutil.rmtree(self._owned_dir, ignore_errors=True)
-            self._owned_dir = None
+        self._owned.close()
 
     def __enter__(self) -> VideoFeaturizer:
         return self

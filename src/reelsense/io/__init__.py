@@ -28,7 +28,7 @@ from reelsense.io._types import (
     MediaInfo,
     VideoFrames,
 )
-from reelsense.io._walk import MediaFile, assign_video_ids, walk_media
+from reelsense.io._walk import MediaFile, assign_video_ids, media_ids, walk_media
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -52,6 +52,7 @@ __all__ = [
     "decode",
     "has_surrogates",
     "iso_time",
+    "media_ids",
     "parse_hashtags",
     "parse_mentions",
     "path_from_text",

@@ -41,11 +41,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from reelsense.errors import ParameterError
+from reelsense.errors import NoMediaError, ParameterError
+from reelsense.io._sidecar import read_sidecar
 from reelsense.io._text import path_text
 from reelsense.io._types import MEDIA_EXTENSIONS
 
-__all__ = ["MediaFile", "assign_video_ids", "normalize_extensions", "walk_media"]
+__all__ = ["MediaFile", "assign_video_ids", "media_ids", "normalize_extensions", "walk_media"]
 
 log = logging.getLogger(__name__)
 
@@ -203,3 +204,21 @@ def _separate(ids: list[str], renamed: Callable[[int], str]) -> None:
     for members in _clashes(ids).values():
         for i in members:
             ids[i] = renamed(i)
+
+
+def media_ids(
+    inputs: Sequence[str | os.PathLike[str]],
+    *,
+    extensions: Sequence[str] | None = None,
+    include_hidden: bool = False,
+) -> list[tuple[str, MediaFile]]:
+    """Every media file under ``inputs`` with its id (the rule of ``reelsense embed``), in
+    walk order. Raises NoMediaError when there is none."""
+    files = walk_media(inputs, extensions=extensions, include_hidden=include_hidden)
+    if not files:
+        raise NoMediaError(inputs)
+    sidecar_ids = []
+    for f in files:
+        sidecar = read_sidecar(f.path, default_id=f.default_id, on_error=lambda problem: None)
+        sidecar_ids.append(sidecar.video_id if sidecar is not None else None)
+    return list(zip(assign_video_ids(files, sidecar_ids), files, strict=True))

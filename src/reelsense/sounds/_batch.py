@@ -1,6 +1,6 @@
 """Folders of files against a sound index: what ``reelsense sounds add`` and ``sounds match`` run.
 
-Both find files and give them ids the way ``reelsense embed`` does (:func:`media_ids`: the
+Both find files and give them ids the way ``reelsense embed`` does (:func:`reelsense.io.media_ids`: the
 sidecar's id, else the path relative to the input without its extension; clashes
 resolved by :func:`reelsense.io.assign_video_ids`), so a video has the same id in every
 output.
@@ -18,15 +18,16 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from reelsense.errors import ItemFailedError, NoAudioError, NoMediaError, OutputError
-from reelsense.io import MediaFile, assign_video_ids, clean_text, path_text, read_sidecar, walk_media
-from reelsense.sounds.index import SoundIndex, match_files
+from reelsense.errors import ItemFailedError, NoAudioError, OutputError
+from reelsense.io import clean_text, media_ids, path_text
+from reelsense.sounds.index import SoundIndex, match_files, sound_index_file
 from reelsense.sounds.match import DenseScope, MatchConfig
 
-__all__ = ["MATCH_COLUMNS", "AddSummary", "MatchSummary", "add_sounds", "match_sounds", "media_ids"]
+__all__ = ["MATCH_COLUMNS", "AddSummary", "MatchSummary", "add_sounds", "match_sounds"]
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +52,6 @@ MATCH_COLUMNS = (
 
 #: ``progress(done, total)`` after each file.
 Progress = Callable[[int, int], None]
-
-
-def media_ids(
-    inputs: Sequence[str | os.PathLike[str]],
-    *,
-    extensions: Sequence[str] | None = None,
-    include_hidden: bool = False,
-) -> list[tuple[str, MediaFile]]:
-    """Every media file under ``inputs`` with its id (the rule of ``reelsense embed``), in
-    walk order. Raises NoMediaError when there is none."""
-    files = walk_media(inputs, extensions=extensions, include_hidden=include_hidden)
-    if not files:
-        raise NoMediaError(inputs)
-    sidecar_ids = []
-    for f in files:
-        sidecar = read_sidecar(f.path, default_id=f.default_id, on_error=lambda problem: None)
-        sidecar_ids.append(sidecar.video_id if sidecar is not None else None)
-    return list(zip(assign_video_ids(files, sidecar_ids), files, strict=True))
 
 
 @dataclass(frozen=True)
@@ -170,15 +153,15 @@ def match_sounds(
     second_chance_scope: DenseScope = "library",
     progress: Progress | None = None,
 ) -> MatchSummary:
-    """The best match in the index at ``sound_index`` of every media file under
-    ``inputs``, one CSV row per file in ``output`` (:data:`MATCH_COLUMNS`, sorted by
-    ``video_id``; ``sound_*`` empty when nothing scores ``min_score`` or more, default
-    2.0: an estimated false-match probability of 1 %). A file without usable audio gets
-    ``status=no_audio`` (and the reason in ``error``); a file that fails gets
-    ``status=error``; with ``strict`` the first one raises ItemFailedError and nothing is
-    written. ``second_chance``: run the dense second chance
-    (:attr:`~reelsense.sounds.MatchConfig.dense_second_chance`) on files the peak search leaves
-    unmatched or weak, over the sounds ``second_chance_scope`` names
+    """The best match in the index at ``sound_index`` (or in a folder of reference sounds,
+    indexed into a temporary folder first) of every media file under ``inputs``, one CSV row
+    per file in ``output`` (:data:`MATCH_COLUMNS`, sorted by ``video_id``; ``sound_*`` empty
+    when nothing scores ``min_score`` or more, default 2.0: an estimated false-match
+    probability of 1 %). A file without usable audio gets ``status=no_audio`` (and the reason
+    in ``error``); a file that fails gets ``status=error``; with ``strict`` the first one
+    raises ItemFailedError and nothing is written. ``second_chance``: run the dense second
+    chance (:attr:`~reelsense.sounds.MatchConfig.dense_second_chance`) on files the peak search
+    leaves unmatched or weak, over the sounds ``second_chance_scope`` names
     (:attr:`~reelsense.sounds.MatchConfig.dense_scope`). The CSV is written to a temporary file
     and renamed when complete."""
     start = time.monotonic()
@@ -190,46 +173,52 @@ def match_sounds(
     errors: list[tuple[str, str]] = []
     if progress is not None:
         progress(0, len(found))
-    results = match_files(
-        sound_index,
-        [f.path for _, f in found],
-        workers=workers,
-        top_k=1,
-        threshold=min_score,
-        config=MatchConfig(dense_second_chance=second_chance, dense_scope=second_chance_scope),
-    )
-    for i, ((vid, f), (_, result)) in enumerate(zip(found, results, strict=True)):
-        row: list[object] = [vid, path_text(f.path)]
-        if isinstance(result, NoAudioError):
-            no_audio += 1
-            row += ["no_audio", clean_text(result.cause)] + [""] * (len(MATCH_COLUMNS) - 4)
-        elif isinstance(result, Exception):
-            errors.append((vid, str(result)))
-            if strict:
-                raise ItemFailedError(vid, str(result))
-            row += ["error", clean_text(str(result))] + [""] * (len(MATCH_COLUMNS) - 4)
-        elif result:
-            matched += 1
-            m = result[0]
-            row += [
-                "ok",
-                "",
-                m.sound_id,
-                _fmt(m.score, 3),
-                _fmt(m.offset_seconds, 3),
-                _fmt(m.speed, 4),
-                _fmt(m.tempo, 4),
-                _fmt(m.pitch_semitones, 2),
-                _fmt(m.query_start_seconds, 2),
-                _fmt(m.query_end_seconds, 2),
-                m.n_matched_peaks,
-                f"{m.false_match_probability:.3g}",
-            ]
-        else:
-            row += ["ok", ""] + [""] * (len(MATCH_COLUMNS) - 4)
-        rows.append(row)
-        if progress is not None:
-            progress(i + 1, len(found))
+    config = MatchConfig(dense_second_chance=second_chance, dense_scope=second_chance_scope)
+    with (
+        sound_index_file(sound_index) as index_path,
+        closing(  # a strict stop shuts the workers down before the index is deleted
+            match_files(
+                index_path,
+                [f.path for _, f in found],
+                workers=workers,
+                top_k=1,
+                threshold=min_score,
+                config=config,
+            )
+        ) as results,
+    ):
+        for i, ((vid, f), (_, result)) in enumerate(zip(found, results, strict=True)):
+            row: list[object] = [vid, path_text(f.path)]
+            if isinstance(result, NoAudioError):
+                no_audio += 1
+                row += ["no_audio", clean_text(result.cause)] + [""] * (len(MATCH_COLUMNS) - 4)
+            elif isinstance(result, Exception):
+                errors.append((vid, str(result)))
+                if strict:
+                    raise ItemFailedError(vid, str(result))
+                row += ["error", clean_text(str(result))] + [""] * (len(MATCH_COLUMNS) - 4)
+            elif result:
+                matched += 1
+                m = result[0]
+                row += [
+                    "ok",
+                    "",
+                    m.sound_id,
+                    _fmt(m.score, 3),
+                    _fmt(m.offset_seconds, 3),
+                    _fmt(m.speed, 4),
+                    _fmt(m.tempo, 4),
+                    _fmt(m.pitch_semitones, 2),
+                    _fmt(m.query_start_seconds, 2),
+                    _fmt(m.query_end_seconds, 2),
+                    m.n_matched_peaks,
+                    f"{m.false_match_probability:.3g}",
+                ]
+            else:
+                row += ["ok", ""] + [""] * (len(MATCH_COLUMNS) - 4)
+            rows.append(row)
+            if progress is not None:
+                progress(i + 1, len(found))
     rows.sort(key=lambda r: str(r[0]))
     tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
     try:

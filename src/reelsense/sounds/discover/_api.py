@@ -21,7 +21,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Generator, Sequence
-from contextlib import closing
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import TypeVar
 
@@ -45,7 +45,7 @@ from reelsense.sounds.discover._work import (
     print_source,
 )
 from reelsense.sounds.fingerprint import FingerprintParams
-from reelsense.sounds.index import FileVersion, SoundIndex
+from reelsense.sounds.index import FileVersion, SoundIndex, sound_index_file
 from reelsense.sounds.match import MatchConfig
 
 __all__ = ["ProgressCallback", "discover_sounds"]
@@ -214,8 +214,9 @@ def discover_sounds(
 ) -> Discovery:
     """Group videos (paths or :class:`AudioClip`) by the sound they share.
 
-    ``sound_index``: a :class:`~reelsense.sounds.SoundIndex` file; clusters holding a library sound
-    are named after it. ``ids``: video ids (default: file stems / clip ids; must be unique).
+    ``sound_index``: a :class:`~reelsense.sounds.SoundIndex` file, or a folder of reference sounds
+    (indexed into a temporary folder first); clusters holding a library sound are named after it.
+    ``ids``: video ids (default: file stems / clip ids; must be unique).
     ``on_progress(stage, done, total)`` is called after each video of each stage.
     Videos that fail to decode keep a row with their error; with ``strict`` the first one
     raises :class:`~reelsense.errors.ItemFailedError` instead (the workers are stopped).
@@ -228,28 +229,29 @@ def discover_sounds(
     fp_params = FingerprintParams()
     index_path = None
     checked: frozenset[FileVersion] = frozenset()
-    if sound_index is not None:
-        index_path = os.fspath(sound_index)
-        # fail early on a bad index, and check its search file once here rather than in every worker
-        with SoundIndex.open(index_path, readonly=True) as opened:
-            checked = opened.prepare_search()
-    config = MatchConfig(n_candidates=params.neighbours + 1, top_k=params.neighbours + 1)
-    jobs = [Job(k, s if isinstance(s, AudioClip) else os.fspath(s)) for k, s in enumerate(sources)]
-    n = len(jobs)
+    with ExitStack() as stack:  # an index built from a folder lives until the prints are made
+        if sound_index is not None:
+            index_path = stack.enter_context(sound_index_file(sound_index))  # a folder is indexed first
+            # fail early on a bad index, and check its search file once here rather than in every worker
+            with SoundIndex.open(index_path, readonly=True) as opened:
+                checked = opened.prepare_search()
+        config = MatchConfig(n_candidates=params.neighbours + 1, top_k=params.neighbours + 1)
+        jobs = [Job(k, s if isinstance(s, AudioClip) else os.fspath(s)) for k, s in enumerate(sources)]
+        n = len(jobs)
 
-    def tick(done: int) -> None:
-        if on_progress is not None:
-            on_progress("fingerprint", done, n)
+        def tick(done: int) -> None:
+            if on_progress is not None:
+                on_progress("fingerprint", done, n)
 
-    t0 = time.perf_counter()
-    prints: list[VideoPrint] = []
-    initargs = (params, fp_params, config, index_path, checked)
-    stage1 = _run(print_source, jobs, workers, init_worker, initargs, tick)
-    with closing(stage1):  # closing it cancels the pending jobs and shuts the pool down
-        for p in stage1:
-            if strict and p.error is not None:
-                raise ItemFailedError(video_ids[p.number], p.error)
-            prints.append(p)
+        t0 = time.perf_counter()
+        prints: list[VideoPrint] = []
+        initargs = (params, fp_params, config, index_path, checked)
+        stage1 = _run(print_source, jobs, workers, init_worker, initargs, tick)
+        with closing(stage1):  # closing it cancels the pending jobs and shuts the pool down
+            for p in stage1:
+                if strict and p.error is not None:
+                    raise ItemFailedError(video_ids[p.number], p.error)
+                prints.append(p)
     t1 = time.perf_counter()
     sources_of = [job.source for job in jobs]
     video_edges, index_bytes = _video_edges(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -534,7 +534,7 @@ def match_files(
     top_k: int | None = None,
     threshold: float | None = None,
     config: MatchConfig | None = None,
-) -> Iterator[tuple[str, list[SoundMatch] | Exception]]:
+) -> Generator[tuple[str, list[SoundMatch] | Exception], None, None]:
     """Match many files against the index at ``index_path`` in ``workers`` processes.
 
     Yields ``(path, matches)`` in input order; a file that fails yields ``(path, error)``.
