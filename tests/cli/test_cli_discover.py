@@ -146,6 +146,12 @@ def test_bad_inputs_fail_cleanly(tmp_path: Path) -> None:
     )
     r = CliRunner().invoke(main, ["sounds", "trends", str(twice), "-o", str(tmp_path / "t.csv")])
     assert r.exit_code == 1 and "twice.csv:4: video 'v1' is listed twice (first on line 2)" in r.output
+    other = tmp_path / "other.csv"  # the same video in two tables is counted twice as well
+    other.write_text("video_id,sound_id,sound_score\nv3,lib,9.0\nv2,lib,8.0\n")
+    once = tmp_path / "once.csv"
+    once.write_text("video_id,sound_cluster,timestamp\nv1,d1,1700000000\nv2,d1,1700000100\n")
+    r = CliRunner().invoke(main, ["sounds", "trends", str(once), str(other), "-o", str(tmp_path / "t.csv")])
+    assert r.exit_code == 1 and "video 'v2' is in both" in r.output and "other.csv" in r.output
     r = CliRunner().invoke(
         main, ["sounds", "discover", str(tmp_path), "-o", str(tmp_path / "c.csv"), "--min-support", "0"]
     )
@@ -246,3 +252,37 @@ def test_the_commands_default_to_the_engines_parameters(
         )
         assert result.exit_code == 2, result.output
         assert "--join-score" in result.output and bad in result.output
+
+
+def test_a_folder_of_reference_sounds_names_the_clusters(videos: Path, tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    write_video(lib / "sound_a.mp4", duration_seconds=20.0, audio=_excerpt(make_notes(21, 30.0), 0.0, 20.0),
+                sample_rate=SR)  # fmt: skip
+    out = tmp_path / "clusters.csv"
+    r = CliRunner().invoke(
+        main, ["sounds", "discover", str(videos), "--sound-index", str(lib), "-o", str(out), "--no-progress"]
+    )
+    assert r.exit_code == 0, r.output
+    rows = _rows(out)
+    assert {rows[k]["sound_cluster"] for k in ("a_plain", "a_fast", "a_slow")} == {"sound_a"}
+    assert rows["b_one"]["sound_cluster"] == rows["b_two"]["sound_cluster"] == "d0001"
+
+
+def test_trends_without_upload_times_count_uses_only(videos: Path, tmp_path: Path) -> None:
+    undated = tmp_path / "undated"
+    undated.mkdir()
+    for f in videos.glob("*.mp4"):  # no sidecars: no upload times
+        shutil.copy(f, undated / f.name)
+    trends, report = tmp_path / "t.csv", tmp_path / "r.html"
+    r = CliRunner().invoke(
+        main, ["sounds", "trends", str(undated), "-o", str(trends), "--report", str(report), "--no-progress"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "none of the 6 videos has an upload time" in r.output
+    rows = _rows(trends)
+    assert rows["d0001"]["n_videos"] == "3" and rows["d0001"]["n_dated"] == "0"
+    assert {row["reference_time"] for row in rows.values()} == {""}  # not 1970
+    assert {row["trending"] for row in rows.values()} == {"0"}
+    html = report.read_text()
+    assert "No video has an upload time" in html and "1970" not in html

@@ -134,11 +134,20 @@ def _examples(uses: Sequence[Use], base: Path, limit: int) -> str:
     return f"<div class='wrap'><table>{head}{''.join(items)}</table></div>{more}"
 
 
+def _span(start_seconds: float | None, reference_seconds: float | None, window_days: float) -> str:
+    if start_seconds is None or reference_seconds is None:
+        return "No video has an upload time, so no trend is scored: the uses of each sound are counted."
+    return (
+        f"Uses from {_e(iso_time(start_seconds)[:10])} to {_e(iso_time(reference_seconds))}; "
+        f"recent window: the last {window_days:g} days."
+    )
+
+
 def render_report(
     rows: Sequence[SoundTrend],
     *,
-    reference_seconds: float,
-    start_seconds: float,
+    reference_seconds: float | None,
+    start_seconds: float | None,
     params: TrendParams,
     base_dir: Path,
     n_videos: int,
@@ -148,7 +157,10 @@ def render_report(
 ) -> str:
     """The report as one HTML string (links to videos relative to ``base_dir``)."""
     w = params.window_days
-    shown = [r for r in rows if r.n_dated > 0][:top]
+    dated_span = (
+        None if start_seconds is None or reference_seconds is None else (start_seconds, reference_seconds)
+    )
+    shown = [r for r in rows if r.n_dated > 0][:top] if dated_span is not None else []
     all_uses = [u for r in rows for u in r.uses]
     corpus, _ = _tag_counts(all_uses)
     n_trending = sum(r.trend.trending for r in rows)
@@ -161,13 +173,11 @@ def render_report(
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>",
         f"<h1>{_e(title)}</h1>",
         f"<p class='muted'>{n_videos} videos, {n_using} of them using {len(rows)} sounds{linked_note}, "
-        f"{n_trending} trending. "
-        f"Uses from {_e(iso_time(start_seconds)[:10])} to {_e(iso_time(reference_seconds))}; "
-        f"recent window: the last {w:g} days.</p>",
+        f"{n_trending} trending. " + _span(start_seconds, reference_seconds, w) + "</p>",
     ]
-    if shown:
+    if shown and dated_span is not None:
         img = overview_png(
-            shown[:8], start_seconds=start_seconds, reference_seconds=reference_seconds, window_days=w
+            shown[:8], start_seconds=dated_span[0], reference_seconds=dated_span[1], window_days=w
         )
         parts.append(f"<div class='card'><img alt='cumulative uses of the top sounds' src='{img}'></div>")
     parts += [
@@ -181,7 +191,8 @@ def render_report(
     ]
     for r in shown:
         t = r.trend
-        img = sound_png(r, start_seconds=start_seconds, reference_seconds=reference_seconds, window_days=w)
+        assert dated_span is not None  # nothing is shown without one
+        img = sound_png(r, start_seconds=dated_span[0], reference_seconds=dated_span[1], window_days=w)
         source = f"<div>{_source(r)}</div>" if r.library_sound != r.sound else ""
         tags = _hashtags(r.uses, corpus)
         tag_line = (

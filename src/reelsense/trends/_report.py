@@ -40,11 +40,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrendReport:
-    """What :func:`trend_report` computed and wrote."""
+    """What :func:`trend_report` computed and wrote. ``reference_seconds`` and ``start_seconds``
+    (the span the trends were scored over) are None when no video has an upload time and none
+    was given: then every sound's trend is empty and only its uses are counted."""
 
     sounds: tuple[SoundTrend, ...]
-    reference_seconds: float
-    start_seconds: float
+    reference_seconds: float | None
+    start_seconds: float | None
     params: TrendParams
     n_videos: int
     trends_path: Path
@@ -55,6 +57,24 @@ class TrendReport:
 def _is_table(path: str | os.PathLike[str]) -> bool:
     p = Path(path)
     return p.is_file() and p.suffix.lower() == ".csv"
+
+
+def _read_tables(tables: Sequence[str | os.PathLike[str]]) -> list[Use]:
+    """The uses of every table; a video in two tables is refused, as it is within one (counted
+    twice, it would double its sound's rate)."""
+    first: dict[str, str] = {}
+    out: list[Use] = []
+    for table in tables:
+        uses = read_uses_csv(table, unassigned=True)
+        for u in uses:
+            if u.video_id in first:
+                raise ParameterError(
+                    f"video {u.video_id!r} is in both {first[u.video_id]} and {os.fspath(table)}: "
+                    "give each video in one table only"
+                )
+        first.update((u.video_id, os.fspath(table)) for u in uses)
+        out += uses
+    return out
 
 
 def trend_report(
@@ -99,7 +119,7 @@ def trend_report(
         for f in files:
             by_id.setdefault(f.default_id, f.path)
             by_id.setdefault(Path(f.path).stem, f.path)
-        rows_all = date_uses([u for t in tables for u in read_uses_csv(t, unassigned=True)], by_id)
+        rows_all = date_uses(_read_tables(tables), by_id)
     else:
         if not files:
             raise ParameterError(f"no media files under {[os.fspath(m) for m in media][:3]}")
@@ -128,22 +148,38 @@ def trend_report(
         uses = uses + linked
     # the corpus' own span (every dated video, with a sound or not) frames the baseline
     dated = [t for t in corpus if t is not None]
+    undated = not dated and reference_seconds is None
+    if undated:
+        logger.warning(
+            "none of the %d videos has an upload time (a sidecar's timestamp or upload_date, or the "
+            "table's timestamp column): no trend can be scored, only the uses of each sound are counted",
+            n_videos,
+        )
     ref = float(reference_seconds) if reference_seconds is not None else float(max(dated, default=0))
     start = float(start_seconds) if start_seconds is not None else float(min(dated, default=ref))
     start = min(start, ref)
     rows = trend_table(uses, params=params, reference_seconds=ref, start_seconds=start, signatures=signatures)
-    trends_path = write_trends_csv(rows, output, iso_time(ref))
+    trends_path = write_trends_csv(rows, output, "" if undated else iso_time(ref))
     report_path = None
     if report is not None:
         rp = Path(report)
         text = render_report(
             rows,
-            reference_seconds=ref,
-            start_seconds=start,
+            reference_seconds=None if undated else ref,
+            start_seconds=None if undated else start,
             params=params,
             base_dir=rp.resolve().parent,
             n_videos=n_videos,
             top=top,
         )
         report_path = write_report(text, rp)
-    return TrendReport(tuple(rows), ref, start, params, n_videos, trends_path, report_path, discovery)
+    return TrendReport(
+        tuple(rows),
+        None if undated else ref,
+        None if undated else start,
+        params,
+        n_videos,
+        trends_path,
+        report_path,
+        discovery,
+    )
