@@ -191,6 +191,9 @@ def test_training_is_deterministic_and_round_trips(sim: Simulation, tmp_path: Pa
     with pytest.raises(ParameterError, match="not a rank model"):
         load_model(tmp_path)
     meta = json.loads((tmp_path / "model" / "config.json").read_text())
+    (tmp_path / "model" / "config.json").write_text(json.dumps({**meta, "members": meta["members"][:2]}))
+    with pytest.raises(ParameterError, match=r"holds 2 ensemble members but its config says members=3"):
+        load_model(tmp_path / "model")  # a member dropped from the file would go unnoticed
     (tmp_path / "model" / "config.json").write_text(json.dumps({**meta, "version": 1}))
     with pytest.raises(ParameterError, match=r"version 1.*train it again"):
         load_model(tmp_path / "model")

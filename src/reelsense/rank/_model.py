@@ -318,6 +318,11 @@ def load_model(folder: str | Path) -> RankModel:
         ) from exc
     if not members:
         raise ParameterError(f"{str(config_path)!r} holds no ensemble member: train the model again")
+    if len(members) != config.members:
+        raise ParameterError(
+            f"{str(config_path)!r} holds {len(members)} ensemble members but its config says "
+            f"members={config.members}: a damaged model; train it again"
+        )
     return RankModel(config=config, members=tuple(members), info=meta.get("info", {}))
 
 
