@@ -73,6 +73,32 @@ def _help(command: list[str]) -> str:
     return output
 
 
+def test_an_option_reads_the_same_in_every_command() -> None:
+    """An option that several commands take shows the same flags and metavar in each
+    (``--events FILE`` in ``rank`` and ``fusion`` alike)."""
+    import click
+
+    shown: dict[str, dict[str, str]] = {}
+
+    def walk(command: click.Command, path: str) -> None:
+        ctx = click.Context(command, info_name=path)
+        if isinstance(command, click.Group):  # the groups load their commands lazily
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                assert sub is not None
+                walk(sub, f"{path} {name}")
+        for param in command.params:
+            record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
+            if record is not None:
+                shown.setdefault(max(param.opts, key=len), {})[path] = record[0]
+
+    walk(main, "reelsense")
+    assert len(shown["--sound-index"]) >= 5 and len(shown["--events"]) >= 2
+    del shown["--output"]  # a file in most commands, a folder where a folder is written
+    differ = {opt: by for opt, by in shown.items() if len(set(by.values())) > 1}
+    assert differ == {}
+
+
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c))
 def test_one_name_per_option(command: list[str]) -> None:
     text = _help(command)

@@ -24,8 +24,12 @@ def fusion() -> None:
 
 @fusion.command("train")
 @click.argument("embeddings", type=_IN)
-@click.option("--events", required=True, type=_IN, help="user_id,video_id,timestamp,event,watch_fraction.")
-@click.option("--users", type=_IN, help="user_id,request_time: learn only from events before them.")
+@click.option(
+    "--events", required=True, type=_IN, help="user_id,video_id,timestamp,event,watch_fraction (CSV/Parquet)."
+)
+@click.option(
+    "--users", type=_IN, help="user_id,request_time (CSV/Parquet): learn only from events before them."
+)
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="JSON to write."
 )

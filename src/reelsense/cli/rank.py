@@ -11,7 +11,8 @@ from reelsense.cli._common import check_suffix, echo_summary, library_errors, ve
 
 __all__ = ["rank"]
 
-_FILE = click.Path(exists=True, dir_okay=True, path_type=Path)
+_FILE = click.Path(exists=True, dir_okay=True, path_type=Path)  # a Parquet file or dataset folder
+_TABLE = click.Path(exists=True, dir_okay=False, path_type=Path)  # a CSV or Parquet file
 
 
 class _DefaultFeed(click.Group):
@@ -48,7 +49,7 @@ def _config(max_per_sound: int, positive_only: bool, seed: int) -> Any:
 _events_option = click.option(
     "--events",
     required=True,
-    type=_FILE,
+    type=_TABLE,
     help="user_id,video_id,timestamp,event,watch_fraction (CSV/Parquet).",
 )
 
@@ -79,7 +80,7 @@ def rank() -> None:
 @click.argument("embeddings", type=_FILE)
 @_events_option
 @click.option(
-    "--users", required=True, type=_FILE, help="user_id,request_time (CSV/Parquet): rank at that time."
+    "--users", required=True, type=_TABLE, help="user_id,request_time (CSV/Parquet): rank at that time."
 )
 @click.option("-k", type=click.IntRange(min=1), default=10, show_default=True, help="Videos per user.")
 @click.option(
@@ -136,7 +137,9 @@ def feed(
 @rank.command("train")
 @click.argument("embeddings", type=_FILE)
 @_events_option
-@click.option("--users", type=_FILE, help="user_id,request_time: learn only from events before them.")
+@click.option(
+    "--users", type=_TABLE, help="user_id,request_time (CSV/Parquet): learn only from events before them."
+)
 @click.option(
     "-o",
     "--output",
