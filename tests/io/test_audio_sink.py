@@ -114,3 +114,63 @@ def test_a_new_layout_with_as_many_channels_gets_its_own_downmix() -> None:
     out = _push_all(AudioSink(22050), frames, [22050, 22050])
     np.testing.assert_allclose(out[:2205], 1.0, atol=1e-6)  # LFE silent and left out
     np.testing.assert_allclose(out[2205:], 2.0 / 3.0, atol=1e-6)  # a silent centre counts
+
+
+def _timed(sink: AudioSink, parts: list[tuple[float, np.ndarray]], rate: int) -> np.ndarray:
+    """Push ``(time_seconds, samples [channels, n])`` parts, each cut into 1024-sample frames."""
+    for t, samples in parts:
+        for a in range(0, samples.shape[1], 1024):
+            sink.push(_frame(samples[:, a : a + 1024], rate), t + a / rate)
+    out = sink.finish()
+    assert out is not None
+    return out.samples
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])  # without and with resampling
+def test_the_output_keeps_the_file_timeline(rate: int) -> None:
+    """Audio that starts late is preceded by silence and a gap stays a gap, so a time in the
+    output is the time in the file (a sound's offset in a video is where it is heard)."""
+    rng = np.random.default_rng(3)
+    a, b = _signal(rng, 1, 8000), _signal(rng, 1, 4000)  # 1 s and 0.5 s at 8 kHz
+    in_rate = 8000
+    out = _timed(AudioSink(rate), [(0.75, a), (2.25, b)], in_rate)  # starts at 0.75 s; gap 1.75-2.25 s
+    assert out.shape[0] == pytest.approx(2.75 * rate, abs=rate * 0.01)
+    k = rate / in_rate
+    loud = np.abs(out) > 1e-3
+    edge = int(0.01 * rate)  # the resampler's filter spreads an edge over a few samples
+    assert not loud[: round(0.75 * rate) - edge].any() and loud[round(0.8 * rate) : round(1.7 * rate)].any()
+    assert not loud[round(1.75 * rate) + edge : round(2.25 * rate) - edge].any()
+    if k == 1:
+        np.testing.assert_array_equal(out[6000:14000], a[0])
+        np.testing.assert_array_equal(out[18000:22000], b[0])
+    # a jitter below GAP_SECONDS is not a gap
+    small = _timed(AudioSink(in_rate), [(0.0, a), (1.0 + _audio.GAP_SECONDS / 2, b)], in_rate)
+    assert small.shape[0] == 12000
+    # after a seek, the window starts where asked even when the audio starts later
+    late = AudioSink(in_rate, start_seconds=0.5, window_seconds=1.0)
+    windowed = _timed(late, [(0.75, a)], in_rate)
+    assert windowed.shape[0] == 8000 and not windowed[:2000].any()
+    np.testing.assert_array_equal(windowed[2000:], a[0, :6000])
+
+
+def test_a_jump_of_hours_in_the_timestamps_ends_the_window() -> None:
+    rng = np.random.default_rng(4)
+    a = _signal(rng, 1, 8000)
+    sink = AudioSink(8000, window_seconds=3.0)
+    out = _timed(sink, [(0.0, a), (5 * 3600.0, a)], 8000)
+    assert out.shape[0] == 8000 and sink.done  # no hours of silence: the frame is past the window
+
+
+def test_channels_that_cancel_in_the_mix_give_the_loudest_channel() -> None:
+    """A phase-inverted copy (L = -R) mixes to silence; the loudest channel is kept instead,
+    while ordinary stereo (a quiet or partly anti-phase channel) is still the mean."""
+    rng = np.random.default_rng(5)
+    music = _signal(rng, 1, 8000)[0]
+    out = _push_all(AudioSink(8000), [_frame(np.stack([music, -music]), 8000)], [8000])
+    np.testing.assert_allclose(out, music, atol=1e-6)
+    other = _signal(rng, 1, 8000)[0]
+    wide = np.stack([music + 0.5 * other, -music + 0.5 * other]) / 1.5  # anti-phase, but not silent
+    out = _push_all(AudioSink(8000), [_frame(wide, 8000)], [8000])
+    np.testing.assert_allclose(out, wide.mean(axis=0), atol=1e-6)
+    silent = np.zeros((2, 8000), dtype=np.float32)
+    assert not _push_all(AudioSink(8000), [_frame(silent, 8000)], [8000]).any()

@@ -27,6 +27,7 @@ from reelsense.io._types import AudioSamples
 
 __all__ = [
     "BLOCK_SAMPLES",
+    "GAP_SECONDS",
     "MIN_AUDIO_SECONDS",
     "SILENCE_PEAK",
     "AudioSink",
@@ -58,6 +59,10 @@ def audio_problem(samples: np.ndarray, sample_rate: int) -> str | None:
 
 _INT_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
 _LFE = {"LFE", "LFE2", "LFE3"}
+#: A downmix this far (dB) below its loudest channel is a cancellation, not a quiet mix.
+_CANCELLED_DB = 20.0
+#: A jump of the audio's timestamps longer than this is a gap, kept as silence.
+GAP_SECONDS = 0.02
 _STOP_MARGIN_SECONDS = 0.05  # decode this far past the window so the resampler has its tail
 #: Input samples (per channel) gathered before they are converted at once.
 BLOCK_SAMPLES = 32768
@@ -90,6 +95,23 @@ def frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
     names = tuple(channel.name for channel in frame.layout.channels)
     weights = (_downmix_weights(names) / scale).astype(np.float64 if base in ("dbl", "s64") else np.float32)
     out: np.ndarray = (weights @ data).astype(np.float32, copy=False)
+    return _uncancelled(out, data, weights)
+
+
+def _uncancelled(mix: np.ndarray, data: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``mix``, or the loudest downmixed channel when the channels cancel in the mix (a
+    phase-inverted copy, L = -R): a mix more than :data:`_CANCELLED_DB` below its loudest
+    channel would turn music into silence."""
+    used = np.flatnonzero(weights)
+    if used.size < 2 or mix.size == 0:
+        return mix
+    scaled = data[used].astype(np.float64) * weights[used, None] * used.size  # each as loud as the mix
+    energy = np.einsum("ij,ij->i", scaled, scaled)
+    loudest = int(np.argmax(energy))
+    mix_energy = float(np.dot(mix.astype(np.float64), mix))
+    if mix_energy >= energy[loudest] * 10.0 ** (-_CANCELLED_DB / 10.0):
+        return mix
+    out: np.ndarray = scaled[loudest].astype(np.float32)
     return out
 
 
@@ -123,7 +145,9 @@ class AudioSink:
 
     The output covers ``[start_seconds, start_seconds + window_seconds)`` of the file
     (``window_seconds`` None: to the end). Frames must be pushed in decoding order with
-    their presentation time in seconds from the start of the file.
+    their presentation time in seconds from the start of the file. The output keeps the
+    file's timeline: audio that starts after ``start_seconds`` is preceded by silence, and a
+    jump of the timestamps by more than :data:`GAP_SECONDS` is filled with silence.
     """
 
     def __init__(
@@ -172,19 +196,24 @@ class AudioSink:
         self.frames_decoded += 1
         rate = frame.sample_rate
         t = self._next_time if time_seconds is None else time_seconds
-        self._next_time = t + frame.samples / rate
+        expected_time, self._next_time = self._next_time, t + frame.samples / rate
         if self._next_time <= self.start_seconds:
             return  # entirely before the window (after a seek); never converted
         if t >= self._end_seconds + _STOP_MARGIN_SECONDS:
             self.done = True
             return
-        if self._first_time is None:
-            self._first_time = t
-            self._drop_samples = max(0, round((self.start_seconds - t) * self.sample_rate))
         layout = frame.layout.name  # the channels' names set the downmix (LFE left out)
         fmt = frame.format.name
         if rate != self._input_rate or layout != self._layout or fmt != self._format:
             self._new_input(rate, layout, fmt)
+        if self._first_time is None:
+            # audio that starts after the window's start (a stream that begins late in the
+            # video) is preceded by silence, so that sample 0 is at the window's start
+            self._first_time = min(t, self.start_seconds)
+            self._drop_samples = max(0, round((self.start_seconds - t) * self.sample_rate))
+            self._silence(t - self.start_seconds, rate)
+        elif t - expected_time > GAP_SECONDS:
+            self._silence(t - expected_time, rate)  # a gap in the stream stays a gap
         frame.pts = None  # the FIFO would check that timestamps are contiguous; the sink keeps time
         fifo = self._fifo
         assert fifo is not None
@@ -218,6 +247,16 @@ class AudioSink:
                 if rate == self.sample_rate
                 else soxr.ResampleStream(rate, self.sample_rate, 1, dtype="float32", quality=self.quality)
             )
+
+    def _silence(self, seconds: float, rate: int) -> None:
+        """``seconds`` of silence at input ``rate``, through the resampler after what is
+        pending (so the output keeps the stream's timeline)."""
+        n = round(seconds * rate)  # within the window: a frame after its end is never pushed
+        if n <= 0:
+            return
+        self._convert_pending()
+        zeros = np.zeros(n, dtype=np.float32)
+        self._buffer.append(zeros if self._resampler is None else self._resampler.resample_chunk(zeros))
 
     def _convert_pending(self) -> None:
         """Convert the gathered frames into the output buffer."""
