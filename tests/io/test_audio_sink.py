@@ -174,3 +174,10 @@ def test_channels_that_cancel_in_the_mix_give_the_loudest_channel() -> None:
     np.testing.assert_allclose(out, wide.mean(axis=0), atol=1e-6)
     silent = np.zeros((2, 8000), dtype=np.float32)
     assert not _push_all(AudioSink(8000), [_frame(silent, 8000)], [8000]).any()
+
+
+def test_cancelling_integer_channels_give_the_loudest_channel() -> None:
+    """The same with packed 16-bit samples (whose energies must not overflow)."""
+    music = np.sin(np.linspace(0, 900, 8000)).astype(np.float32) * 0.9
+    out = _push_all(AudioSink(8000), [_frame(np.stack([music, -music]), 8000, "s16")], [8000])
+    np.testing.assert_allclose(out, music, atol=1e-4)

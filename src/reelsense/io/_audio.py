@@ -105,13 +105,13 @@ def _uncancelled(mix: np.ndarray, data: np.ndarray, weights: np.ndarray) -> np.n
     used = np.flatnonzero(weights)
     if used.size < 2 or mix.size == 0:
         return mix
-    scaled = data[used].astype(np.float64) * weights[used, None] * used.size  # each as loud as the mix
-    energy = np.einsum("ij,ij->i", scaled, scaled)
+    gains = weights[used].astype(np.float64) * used.size  # each channel as loud as the mix
+    channels = [data[c].astype(np.float32, copy=False) for c in used]  # integer dots would overflow
+    energy = [float(g * g) * float(np.dot(x, x)) for x, g in zip(channels, gains, strict=True)]
     loudest = int(np.argmax(energy))
-    mix_energy = float(np.dot(mix.astype(np.float64), mix))
-    if mix_energy >= energy[loudest] * 10.0 ** (-_CANCELLED_DB / 10.0):
+    if float(np.dot(mix, mix)) >= energy[loudest] * 10.0 ** (-_CANCELLED_DB / 10.0):
         return mix
-    out: np.ndarray = scaled[loudest].astype(np.float32)
+    out: np.ndarray = (channels[loudest] * np.float32(gains[loudest])).astype(np.float32, copy=False)
     return out
 
 
