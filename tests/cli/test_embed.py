@@ -57,6 +57,7 @@ def test_help_lists_options() -> None:
         "--precision",
         "--frames",
         "--sound-index",
+        "--min-score",
         "--second-chance",
         "--discover-sounds",
         "--embedding-dim",
@@ -129,6 +130,8 @@ def test_bad_invocations(small_dir: Path, tmp_path: Path) -> None:
     assert code == 1 and "m.csv" in output and "'path' or 'id' column" in output
     code, output = _invoke(str(small_dir), "-o", out, "--second-chance")
     assert code == 2 and "--second-chance needs --sound-index" in output
+    code, output = _invoke(str(small_dir), "-o", out, "--min-score", "4")
+    assert code == 2 and "--min-score needs --sound-index" in output
     assert not Path(out).exists()
 
 
@@ -235,6 +238,33 @@ def test_embed_with_sound_index_folder_discovery_and_resume(
     # other fusion options are another configuration: refused
     code, output = _invoke(*args, "--embedding-dim", "64", "--frame-vectors", "--frames", "scenes")
     assert code == 1 and "--embedding-dim was 48 before (now 64)" in output
+
+
+def test_min_score_sets_the_sound_match_threshold(sound_dirs: tuple[Path, Path], tmp_path: Path) -> None:
+    """As in ``sounds match``: a match below ``--min-score`` leaves the sound columns null, and a
+    resume with another ``--min-score`` is refused by name."""
+    lib, videos = sound_dirs
+    scores = {}
+    for min_score in ("2", "1e6"):
+        out = tmp_path / f"m{min_score}.parquet"
+        args = [
+            str(videos / "t1.mp4"),
+            str(videos / "c1.mp4"),
+            "-o",
+            str(out),
+            "-w",
+            "1",
+            "--sound-index",
+            str(lib),
+        ]
+        code, output = _invoke(*args, "--embedding-dim", "16", "--min-score", min_score)
+        assert code == 0, output
+        rows = {r["video_id"]: r for r in pq.read_table(out).to_pylist()}
+        scores[min_score] = {vid: (r["sound_id"], r["sound_score"]) for vid, r in rows.items()}
+    assert scores["2"]["t1"][0] == "trend" and scores["2"]["c1"][0] == "calm"
+    assert scores["1e6"] == {"t1": (None, None), "c1": (None, None)}
+    code, output = _invoke(*args, "--embedding-dim", "16", "--min-score", "3")
+    assert code == 1 and "--min-score" in output and "1000000.0" in output
 
 
 def test_preset_none_keeps_descriptor_only_rows(small_dir: Path, tmp_path: Path) -> None:

@@ -281,3 +281,16 @@ def test_second_chance_scope_is_recorded_only_when_bounded() -> None:
         assert stage.options().get("second_chance_scope") == (None if scope == "library" else scope)
         name = _default_discoverer("lib.rsidx", config).name  # what a resumed corpus pass compares
         assert ("second_chance_scope=candidates" in name) is (scope == "candidates")
+
+
+def test_min_score_is_the_matchers_default_and_recorded_only_when_changed() -> None:
+    from reelsense.featurize._config import DEFAULT_MIN_SCORE
+    from reelsense.sounds import MatchConfig
+
+    assert MatchConfig().threshold == DEFAULT_MIN_SCORE
+    assert "min_score" not in FeaturizerConfig(sound_index="lib.rsidx").record()  # earlier outputs resume
+    assert FeaturizerConfig(sound_index="lib.rsidx", min_score=4.0).record()["min_score"] == 4.0
+    with pytest.raises(ParameterError, match="min_score=nan must be a finite number"):
+        FeaturizerConfig(sound_index="lib.rsidx", min_score=float("nan"))
+    with pytest.raises(ParameterError, match=r"min_score=4\.0 needs a sound_index"):
+        FeaturizerConfig(min_score=4.0)

@@ -13,6 +13,7 @@ from reelsense.cli._common import (
     EXIT_FAILED,
     check_suffix,
     library_errors,
+    min_score_option,
     on_interrupt,
     progress_option,
     quiet,
@@ -39,6 +40,7 @@ _OPTION_OF = {
     "discover_sounds": "--discover-sounds",
     "second_chance": "--second-chance",
     "second_chance_scope": "--second-chance-scope",
+    "min_score": "--min-score",
     "fusion": "--embedding-dim",
     "audio_sample_rate": "--sample-rate",
     "limit_duration_seconds": "--limit-duration",
@@ -265,6 +267,7 @@ def format_summary(summary: EmbedSummary) -> str:
     "adds the best match (sound_id, sound_score, sound_offset_seconds, sound_speed...) and the "
     "sound-identity component of the embedding.",
 )
+@min_score_option
 @click.option(
     "--second-chance",
     is_flag=True,
@@ -342,6 +345,7 @@ def embed(
     precision: str,
     frames: str | None,
     sound_index: Path | None,
+    min_score: float,
     second_chance: bool,
     second_chance_scope: str | None,
     discover_sounds: bool,
@@ -405,8 +409,12 @@ def embed(
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from reelsense.featurize import FeaturizerConfig, embed_corpus
+    from reelsense.featurize._config import DEFAULT_MIN_SCORE
     from reelsense.fusion import FusionConfig
     from reelsense.pipeline import RunConfig
+
+    if min_score != DEFAULT_MIN_SCORE and not sound_index:
+        raise click.UsageError("--min-score needs --sound-index (it is the sound match's lowest score)")
 
     try:
         config = FeaturizerConfig(
@@ -419,6 +427,7 @@ def embed(
             sound_index=str(sound_index) if sound_index else None,
             second_chance=second_chance,
             second_chance_scope=scope,
+            min_score=min_score,
             discover_sounds=discover_sounds,
             fusion=FusionConfig(dim=embedding_dim),
             audio_sample_rate=sample_rate,

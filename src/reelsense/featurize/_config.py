@@ -8,6 +8,7 @@ model actors (which rebuild their stages from it). How the job runs is a
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -28,6 +29,9 @@ FEATURIZER_KEY = "reelsense.featurizer"
 #: The default frame sampling strategy and cap (key frames, at most 16 per video).
 DEFAULT_FRAME_STRATEGY: FrameStrategy = "keyframes"
 DEFAULT_MAX_FRAMES = 16
+#: The sound match's default lowest score: ``MatchConfig().threshold`` (not imported here, so
+#: that a config does not load the matcher; a test checks they agree).
+DEFAULT_MIN_SCORE = 2.0
 
 _PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _POOLINGS = ("mean", "duration")
@@ -58,6 +62,9 @@ class FeaturizerConfig:
             peak search leaves unmatched or weak, in the per-video match and in the discovery's
             library look-up: finds reverberant uses under a voice-over and noise, at a CPU cost
             per such video linear in the index's length.
+        min_score: with ``sound_index``, the lowest score of a sound match (``-log10`` of its
+            estimated false-match probability; the matcher's default 2.0 is a 1 % chance),
+            as ``reelsense sounds match --min-score``. The discovery keeps its own.
         second_chance_scope: the sounds the second chance searches
             (:attr:`~reelsense.sounds.MatchConfig.dense_scope`): ``"library"`` (every sound) or
             ``"candidates"`` (the peak search's candidate sounds: bounded CPU).
@@ -80,6 +87,7 @@ class FeaturizerConfig:
     sound_index: str | None = None
     second_chance: bool = False
     second_chance_scope: DenseScope = "library"
+    min_score: float = DEFAULT_MIN_SCORE
     discover_sounds: bool = False
     presence: bool = True
     fusion: FusionConfig = field(default_factory=FusionConfig)
@@ -92,6 +100,10 @@ class FeaturizerConfig:
             object.__setattr__(self, "sound_index", os.fspath(self.sound_index))
         if self.second_chance and self.sound_index is None:
             raise ParameterError("second_chance=True needs a sound_index (it is part of the sound match)")
+        if not math.isfinite(self.min_score):
+            raise ParameterError(f"min_score={self.min_score} must be a finite number")
+        if self.min_score != DEFAULT_MIN_SCORE and self.sound_index is None:
+            raise ParameterError(f"min_score={self.min_score} needs a sound_index (it is the sound match's)")
         if self.second_chance_scope != "library":  # the sounds package only when another is asked for
             from reelsense.sounds.match import DENSE_SCOPES
 
@@ -132,12 +144,14 @@ class FeaturizerConfig:
         """The fields that shape the rows, JSON-able (written into the output as
         ``reelsense.featurizer`` and compared before a resume loads any model). The sound
         index is recorded as used or not: its content is compared by digest later;
-        ``second_chance`` only when set, its scope only when not ``library`` (outputs made
-        before they existed still resume)."""
+        ``second_chance`` only when set, its scope only when not ``library``, ``min_score``
+        only when not the default (outputs made before they existed still resume)."""
         frames = asdict(self.frames) if isinstance(self.frames, FrameSampling) else self.frames
         extra: dict[str, object] = {"second_chance": True} if self.second_chance else {}
         if self.second_chance and self.second_chance_scope != "library":
             extra["second_chance_scope"] = self.second_chance_scope
+        if self.min_score != DEFAULT_MIN_SCORE:
+            extra["min_score"] = self.min_score
         return {
             "preset": self.preset,
             "frames": frames,

@@ -22,7 +22,7 @@ from reelsense.featurize._audio_stages import (
     SoundMatchStage,
     index_digest,
 )
-from reelsense.featurize._config import FEATURIZER_KEY, FeaturizerConfig
+from reelsense.featurize._config import DEFAULT_MIN_SCORE, FEATURIZER_KEY, FeaturizerConfig
 from reelsense.featurize._features import VideoFeatures
 from reelsense.featurize._fusion_stage import FusionStage
 from reelsense.featurize._model_stages import AudioEmbeddingStage, CaptionStage, VisualStage, caption_text_of
@@ -202,6 +202,8 @@ class VideoFeaturizer:
                     trusted=checked,
                     second_chance=self.config.second_chance,
                     second_chance_scope=self.config.second_chance_scope,
+                    # the default stays None in the stage's options, so that earlier outputs resume
+                    threshold=None if self.config.min_score == DEFAULT_MIN_SCORE else self.config.min_score,
                 )
             )
         if self._audio_in_workers is not None:
