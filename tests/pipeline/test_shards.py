@@ -183,3 +183,32 @@ def test_ray_driver_loop_raises_the_error_of_the_iteration() -> None:
         for item in _arriving(broken(), 10.0, lambda: None):
             got.append(item)
     assert got == [1]
+
+
+def test_a_lock_file_deleted_while_being_locked_is_not_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer that held the lock deletes its file when it finishes. A writer that opened
+    the old file just before must not lock it (a third could then lock a new file at the
+    path and two would write at once): it locks the file at the path."""
+    import fcntl
+
+    from reelsense.pipeline import _writer
+
+    schema = _schema()
+    real_flock = fcntl.flock
+    lock_path = tmp_path / ".reelsense.lock"
+    deleted: list[bool] = []
+
+    def flock(fd: int, operation: int) -> None:
+        if operation & fcntl.LOCK_EX and not deleted:  # the previous holder finishes now
+            lock_path.unlink()
+            deleted.append(True)
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(_writer.fcntl, "flock", flock)
+    with ShardFolder(tmp_path, schema) as folder:
+        folder.open()
+        assert deleted and lock_path.exists()
+        with pytest.raises(OutputError, match="being written by another process"):
+            ShardFolder(tmp_path, schema).open()  # a third writer finds the lock held

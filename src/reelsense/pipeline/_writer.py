@@ -208,6 +208,16 @@ def check_compatible(path: Path, schema: pa.Schema, *, stored: pa.Schema | None 
         )
 
 
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the open ``fd`` is the file now at ``path``."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    own = os.fstat(fd)
+    return (own.st_dev, own.st_ino) == (st.st_dev, st.st_ino)
+
+
 class OutputWriter:
     """Write rows of ``schema`` to ``output`` incrementally (see the module docstring).
 
@@ -405,11 +415,13 @@ class OutputWriter:
             )
 
     def _lock(self) -> None:
-        try:
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise OutputError(f"cannot create lock file {str(self._lock_path)!r}: {exc}") from exc
-        if fcntl is not None:
+        while True:
+            try:
+                fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise OutputError(f"cannot create lock file {str(self._lock_path)!r}: {exc}") from exc
+            if fcntl is None:
+                break
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -418,9 +430,14 @@ class OutputWriter:
                     f"{str(self.output)!r} is being written by another process "
                     f"(lock {str(self._lock_path)!r})"
                 ) from None
+            if _same_file(fd, self._lock_path):
+                break
+            # the writer that held it deleted the file between our open and our lock: this lock is
+            # on a file nobody else will open, so take the one at the path now
+            os.close(fd)
         self._lock_fd = fd
 
-    def _unlock(self) -> None:
+    def _unlock(self) -> None:  # deleted while still locked: see _lock for a racing opener
         if self._lock_fd is not None:
             with contextlib.suppress(OSError):
                 self._lock_path.unlink()
