@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -286,3 +288,35 @@ def test_trends_without_upload_times_count_uses_only(videos: Path, tmp_path: Pat
     assert {row["trending"] for row in rows.values()} == {"0"}
     html = report.read_text()
     assert "No video has an upload time" in html and "1970" not in html
+
+
+def test_outputs_are_checked_before_the_work(
+    videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An output that is an input or another output is a usage error; an output's folder is
+    created, or refused at once when nothing can be written there."""
+    runner = CliRunner()
+    table = tmp_path / "clusters.csv"
+    table.write_text("video_id,sound_cluster,timestamp\nv1,d1,1700000000\n")
+    r = runner.invoke(main, ["sounds", "trends", str(table), "-o", str(table)])
+    assert r.exit_code == 2 and "is an input: it would be overwritten" in r.output
+    assert table.read_text().startswith("video_id,sound_cluster")  # kept
+    same = tmp_path / "same.csv"
+    r = runner.invoke(main, ["sounds", "discover", str(videos), "-o", str(same), "--summary", str(same)])
+    assert r.exit_code == 2 and "is also the -o/--output file" in r.output
+    r = runner.invoke(
+        main, ["sounds", "trends", str(videos), "-o", str(same), "--clusters", str(tmp_path / "same.csv")]
+    )
+    assert r.exit_code == 2 and "--clusters" in r.output
+    deep = tmp_path / "new" / "sub" / "m.csv"
+    match = ["sounds", "match", str(videos / "a_plain.mp4"), "--sound-index", str(videos / "b_one.mp4")]
+    r = runner.invoke(main, [*match, "-o", str(deep), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert deep.exists()
+
+    def read_only(*args: object, **kwargs: object) -> None:  # (root writes in a read-only folder)
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    r = runner.invoke(main, ["sounds", "discover", str(videos), "-o", str(tmp_path / "c.csv")])
+    assert r.exit_code == 1 and "cannot write" in r.output and "(-o/--output): Read-only" in r.output

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,6 +28,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "check_outputs",
     "check_suffix",
     "library_errors",
     "min_score_option",
@@ -196,6 +199,30 @@ def min_score_option(fn: F) -> F:
         show_default=True,
         help="Calibrated score a match needs (-log10 of its estimated false-match probability: 2.0 = 1 %).",
     )(fn)
+
+
+def check_outputs(inputs: Sequence[str | os.PathLike[str]], outputs: Mapping[str, Path | None]) -> None:
+    """Before any work: refuse an output (``{option: path}``) that is an input file or another
+    output (usage errors), and create each output's folder and check that a file can be
+    written in it (exit 1: a read-only or full disk found at once, not after the work)."""
+    given = {Path(p).resolve() for p in inputs if Path(p).is_file()}
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        where = path.resolve()
+        if where in given:
+            raise click.BadParameter(f"{str(path)!r} is an input: it would be overwritten", param_hint=option)
+        if where in seen:
+            raise click.BadParameter(f"{str(path)!r} is also the {seen[where]} file", param_hint=option)
+        seen[where] = option
+        try:
+            where.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=where.parent):
+                pass
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise click.ClickException(f"cannot write {str(path)!r} ({option}): {reason}") from exc
 
 
 def check_suffix(path: Path, suffixes: tuple[str, ...], what: str, option: str = "-o/--output") -> None:

@@ -10,6 +10,7 @@ import click
 
 from reelsense.cli._common import (
     EXIT_FAILED,
+    check_outputs,
     check_suffix,
     echo_summary,
     library_errors,
@@ -147,6 +148,7 @@ def discover(
     check_suffix(output, (".csv",), "sounds discover writes CSV")
     if summary is not None:
         check_suffix(summary, (".csv",), "the summary is CSV", option="--summary")
+    check_outputs(inputs, {"-o/--output": output, "--summary": summary or _summary_of(output)})
     params = _params(
         min_score, min_support, neighbours, second_chance, second_chance_scope, composite_edits, join_score
     )
@@ -173,6 +175,13 @@ def discover(
         if quiet():
             click.echo(f"{st.n_errors} files could not be read (error rows in {out})", err=True)
         ctx.exit(EXIT_FAILED)
+
+
+def _summary_of(output: Path) -> Path:
+    """Where discovery's per-sound summary goes beside ``output`` (the engine's own rule)."""
+    from reelsense.sounds.discover import summary_path_for
+
+    return summary_path_for(output)
 
 
 def _when(text: str | None) -> float | None:
@@ -247,6 +256,16 @@ def trends(
     check_suffix(output, (".csv",), "sounds trends writes CSV")
     if report is not None:
         check_suffix(report, (".html", ".htm"), "the report is HTML", option="--report")
+    clusters = Path(clusters_output) if clusters_output is not None else None
+    check_outputs(
+        inputs,
+        {
+            "-o/--output": output,
+            "--report": report,
+            "--clusters": clusters,
+            "the --clusters summary": _summary_of(clusters) if clusters is not None else None,
+        },
+    )
     params = _params(
         min_score, min_support, neighbours, second_chance, second_chance_scope, composite_edits, join_score
     )

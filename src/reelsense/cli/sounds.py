@@ -8,6 +8,7 @@ import click
 
 from reelsense.cli._common import (
     EXIT_FAILED,
+    check_outputs,
     check_suffix,
     echo_summary,
     library_errors,
@@ -125,6 +126,7 @@ def match(
     from reelsense.sounds._batch import match_sounds
 
     check_suffix(output, (".csv",), "sounds match writes CSV")
+    check_outputs(inputs, {"-o/--output": output})
     scope = resolve_second_chance_scope(second_chance, second_chance_scope)
     on_interrupt(f"nothing was written to {str(output)!r} (it is written when every file is matched)")
     with library_errors(), stage_bars(progress, unit="file") as bars:
