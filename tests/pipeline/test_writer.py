@@ -349,3 +349,48 @@ def test_a_configuration_difference_names_the_stage_and_option() -> None:
     )
     unnamed = _config_diff(json.dumps({"a": [1, 2]}), json.dumps({"a": [1, 3]}))
     assert unnamed == "a: [1, 3] -> [1, 2]"  # a list of plain values stays one value
+
+
+def _damage_a_page(path: Path, column: str = "score") -> None:
+    """Overwrite the pages of ``column`` in the first row group, keeping the footer intact (the
+    file opens, its ids read; its rows do not)."""
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    chunk = next(meta.column(i) for i in range(meta.num_columns) if meta.column(i).path_in_schema == column)
+    data = bytearray(path.read_bytes())
+    start = chunk.data_page_offset
+    data[start : start + chunk.total_compressed_size] = b"\xfe" * chunk.total_compressed_size
+    path.write_bytes(bytes(data))
+
+
+def test_a_part_damaged_inside_is_set_aside_and_a_damaged_output_is_refused_by_name(tmp_path: Path) -> None:
+    """A damaged page under an intact footer: a part is read whole on resume and set aside (its
+    videos are redone); the consolidated output is refused naming it and what to do, never a
+    bare "cannot write"."""
+    out = tmp_path / "out.parquet"
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=2)
+    writer.open()
+    for vid in ("a", "b", "c", "d"):
+        writer.add(_row(vid, score=float(ord(vid))))
+    writer._unlock()  # killed before consolidation
+    second = parts_dir_for(out) / "part-000002.parquet"
+    _damage_a_page(second)
+    writer = ResumableParquetWriter(out, _schema())
+    assert writer.open() == {"a": "ok", "b": "ok"}  # c and d are done again
+    assert len(writer.damaged) == 1 and "part-000002.parquet" in writer.damaged[0]
+    for vid in ("c", "d"):
+        writer.add(_row(vid, score=float(ord(vid))))
+    assert writer.finish() == 4
+    assert pq.read_table(out)["score"].to_pylist() == [97.0, 98.0, 99.0, 100.0]
+
+    _damage_a_page(out)
+    writer = ResumableParquetWriter(out, _schema())
+    assert writer.open() == {vid: "ok" for vid in "abcd"}  # ids and statuses still read
+    writer.add(_row("e"))
+    refused = r"out\.parquet' is damaged and cannot be read \(.*\): .*restore it, or start over with"
+    with pytest.raises(OutputError, match=refused):
+        writer.finish()
+    writer.close()
+    writer = ResumableParquetWriter(out, _schema())
+    assert writer.open(overwrite=True) == {}
+    writer.add(_row("a"))
+    assert writer.finish() == 1

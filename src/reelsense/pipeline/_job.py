@@ -30,7 +30,7 @@ from reelsense.pipeline._plan import PlannedVideo, plan_videos
 from reelsense.pipeline._schema import SCHEMA_VERSION, build_schema
 from reelsense.pipeline._stages import JobSpec, stage_record
 from reelsense.pipeline._worker import DecodeRequest
-from reelsense.pipeline._writer import Layout, OutputWriter
+from reelsense.pipeline._writer import Layout, OutputWriter, reading_output
 
 __all__ = [
     "EmbedSummary",
@@ -189,13 +189,14 @@ def decode_request(spec: JobSpec, run: RunConfig, *, threads: int) -> DecodeRequ
     )
 
 
-def output_examples(files: Sequence[Path]) -> tuple[dict[str, Any], ...]:
+def output_examples(files: Sequence[Path], layout: Layout = "file") -> tuple[dict[str, Any], ...]:
     """The first rows of an output (its first file)."""
     for path in files:
-        parquet = pq.ParquetFile(path)
-        if parquet.metadata.num_rows:
-            batch = next(parquet.iter_batches(batch_size=_EXAMPLE_ROWS))
-            return tuple(batch.to_pylist())
+        with reading_output(path, layout):
+            parquet = pq.ParquetFile(path)
+            if parquet.metadata.num_rows:
+                batch = next(parquet.iter_batches(batch_size=_EXAMPLE_ROWS))
+                return tuple(batch.to_pylist())
     return ()
 
 
@@ -295,7 +296,7 @@ def run_job(
         skipped=skipped,
         rows=rows,
         wall_seconds=time.monotonic() - start,
-        examples=output_examples(files),
+        examples=output_examples(files, writer.layout),
         notes=notes,
         engine=engine,
         ray=ray_info,
@@ -338,7 +339,7 @@ def finished_summary(
         errors=0,
         rows=len(statuses),
         wall_seconds=time.monotonic() - start,
-        examples=output_examples(writer.files()),
+        examples=output_examples(writer.files(), writer.layout),
         engine=engine,
     )
 

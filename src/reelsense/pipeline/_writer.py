@@ -63,7 +63,15 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["SHARD_PATTERN", "Layout", "OutputWriter", "check_compatible", "parts_dir_for", "stored_schema"]
+__all__ = [
+    "SHARD_PATTERN",
+    "Layout",
+    "OutputWriter",
+    "check_compatible",
+    "parts_dir_for",
+    "reading_output",
+    "stored_schema",
+]
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +214,23 @@ def check_compatible(path: Path, schema: pa.Schema, *, stored: pa.Schema | None 
             meta.get(VERSION_KEY),
             ours.get(VERSION_KEY),
         )
+
+
+@contextlib.contextmanager
+def reading_output(path: Path, layout: Layout) -> Iterator[None]:
+    """Turn a failure to read ``path``, a file of this output, into an OutputError saying what
+    to do: a damaged data page (the footer intact) only shows when its rows are read."""
+    try:
+        yield
+    except (OSError, pa.ArrowException) as exc:
+        if layout == "shards":
+            advice = (
+                "move it out of the folder (its videos are processed again) or start over with --overwrite"
+            )
+        else:
+            advice = "it holds finished rows, so it is not moved: restore it, or start over with --overwrite"
+        reason = " ".join(str(exc).split())  # pyarrow's messages span lines
+        raise OutputError(f"{str(path)!r} is damaged and cannot be read ({reason}): {advice}") from exc
 
 
 def _same_file(fd: int, path: Path) -> bool:
@@ -393,14 +418,18 @@ class OutputWriter:
     def _set_aside_damaged_parts(self) -> None:
         """Move part files (shards) that do not read back as Parquet aside
         (``OUT.parquet.damaged/``, or ``OUT/.damaged/`` for shards): their videos are redone,
-        the other parts kept. The consolidated single-file output is never moved: a damaged
-        one is refused, it is the user's data."""
+        the other parts kept. Parts are read whole; a shard, its footer only (a damaged page
+        in a shard is found when read, and refused naming it). The consolidated single-file
+        output is never moved: a damaged one is refused, it is the user's data."""
         for part in self._part_paths():
             try:
-                pq.ParquetFile(part).metadata  # noqa: B018 - reads the footer
+                if self.layout == "file":  # parts hold only unconsolidated rows: read them whole
+                    pq.read_table(part)
+                else:  # a shard folder may be the whole dataset: its footer only
+                    pq.ParquetFile(part).metadata  # noqa: B018 - reads the footer
                 continue
             except (OSError, pa.ArrowException) as exc:
-                reason = exc
+                reason = " ".join(str(exc).split())
             aside = (
                 self.output / ".damaged"
                 if self.layout == "shards"
@@ -463,11 +492,11 @@ class OutputWriter:
             self._stored_schema = stored_schema(self.schema)
         check_compatible(path, self.schema, stored=self._stored_schema)
 
-    @staticmethod
-    def _statuses(sources: Sequence[Path]) -> dict[str, str]:
+    def _statuses(self, sources: Sequence[Path]) -> dict[str, str]:
         statuses: dict[str, str] = {}
         for source in sources:  # oldest first: later sources overwrite earlier ones
-            table = pq.read_table(source, columns=["video_id", "status"])
+            with reading_output(source, self.layout):
+                table = pq.read_table(source, columns=["video_id", "status"])
             statuses.update(zip(table["video_id"].to_pylist(), table["status"].to_pylist(), strict=True))
         return statuses
 
@@ -560,19 +589,21 @@ class OutputWriter:
         contiguous run of each source, read in order (memory stays at about one chunk per
         source); a source that is not sorted (an output written before rows were sorted)
         is read whole and sorted once."""
-        ids: list[np.ndarray] = [
-            np.asarray(pq.read_table(src, columns=["video_id"])["video_id"].to_pylist(), dtype=object)
-            for src in sources
-        ]
+        ids: list[np.ndarray] = []
+        for src in sources:
+            with reading_output(src, self.layout):
+                ids.append(
+                    np.asarray(pq.read_table(src, columns=["video_id"])["video_id"].to_pylist(), dtype=object)
+                )
         seen: set[str] = set()
         keep: list[np.ndarray] = [np.zeros(0, dtype=bool)] * len(sources)
         for k in range(len(sources) - 1, -1, -1):  # newest first
             keep[k] = np.fromiter((vid not in seen for vid in ids[k]), dtype=bool, count=len(ids[k]))
             seen.update(ids[k].tolist())
-        readers = [
-            _SortedSource(src, vids, self.schema, self.row_group_rows)
-            for src, vids in zip(sources, ids, strict=True)
-        ]
+        readers = []
+        for src, vids in zip(sources, ids, strict=True):
+            with reading_output(src, self.layout):
+                readers.append(_SortedSource(src, vids, self.schema, self.row_group_rows))
         # the global order: (id, source, row in source) of every kept row
         order = sorted(
             (vid, k, r) for k, vids in enumerate(ids) for r, vid in enumerate(vids.tolist()) if keep[k][r]
@@ -583,7 +614,8 @@ class OutputWriter:
             for k, reader in enumerate(readers):
                 wanted = [reader.position(r) for _, kk, r in chunk if kk == k]
                 if wanted:
-                    pieces.append(reader.take(wanted))
+                    with reading_output(sources[k], self.layout):
+                        pieces.append(reader.take(wanted))
             table = pa.concat_tables(pieces)
             by_id = pc.sort_indices(table, sort_keys=[("video_id", "ascending")])
             yield table.take(by_id)
@@ -594,7 +626,8 @@ class OutputWriter:
         seen: set[str] = set()
         statuses: dict[str, str] = {}
         for shard in reversed(self._part_paths()):  # newest first
-            table = pq.read_table(shard, columns=["video_id", "status"])
+            with reading_output(shard, self.layout):
+                table = pq.read_table(shard, columns=["video_id", "status"])
             ids = table["video_id"].to_pylist()
             keep = np.fromiter((vid not in seen for vid in ids), dtype=bool, count=len(ids))
             if not keep.all():
@@ -607,7 +640,9 @@ class OutputWriter:
                         shard.name,
                         int((~keep).sum()),
                     )
-                    _atomic_write(shard, pq.read_table(shard).filter(pa.array(keep)))
+                    with reading_output(shard, self.layout):
+                        kept = pq.read_table(shard).filter(pa.array(keep))
+                    _atomic_write(shard, kept)
             for vid, status in zip(ids, table["status"].to_pylist(), strict=True):
                 if vid not in seen:
                     statuses[vid] = status
@@ -670,7 +705,9 @@ class OutputWriter:
     def tables(self) -> Iterator[tuple[Path, pa.Table]]:
         """Each file of the output with its rows (the schema's metadata attached), oldest first."""
         for path in self._sources():
-            yield path, pq.read_table(path).replace_schema_metadata(self.schema.metadata)
+            with reading_output(path, self.layout):
+                table = pq.read_table(path)
+            yield path, table.replace_schema_metadata(self.schema.metadata)
 
     def _rewrite(self, transform: Callable[[pa.Table], pa.Table]) -> None:
         if self._lock_fd is None:
