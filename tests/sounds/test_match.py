@@ -31,7 +31,7 @@ from reelsense.sounds.match import (
     probe,
     rank_candidates,
 )
-from reelsense.sounds.verify import ScoreBelow
+from reelsense.sounds.verify import ScoreBelow, matched_span
 
 SR = 11025
 P = FingerprintParams()
@@ -266,6 +266,36 @@ def test_compiled_alignment_counts_what_numpy_counts(
         assert fast.offset_frames == pytest.approx(slow.offset_frames)
         assert fast.scale == pytest.approx(slow.scale)
         assert fast.null_rate == pytest.approx(slow.null_rate, rel=1e-9)
+        np.testing.assert_array_equal(fast.hit_times, slow.hit_times)
+
+
+def test_matched_span_is_the_dense_run_not_chance_coincidences_around_it() -> None:
+    # coincidences at chance density over the first 300 frames, a dense run over the next 300:
+    # the span is the run (the first to the last coincidence gave [~0, 600])
+    chance = np.array([37.5, 112.5, 187.5, 262.5])  # the chance level: 8 in 600 frames
+    run = np.sort(np.random.default_rng(5).uniform(300.0, 600.0, 150))
+    start, end = matched_span(np.concatenate([chance, run]), 8.0, 600.0)
+    assert (start, end) == (run[0], run[-1])
+    # a run that fills the query, with a gap inside, is one span
+    gapped = np.concatenate([np.linspace(0.0, 200.0, 80), np.linspace(300.0, 600.0, 120)])
+    assert matched_span(gapped, 8.0, 600.0) == (0.0, 600.0)
+    assert matched_span(np.array([5.0, 9.0]), 8.0, 600.0) == (5.0, 9.0)
+    assert matched_span(np.empty(0), 8.0, 600.0) == (0.0, 0.0)
+
+
+def test_the_span_of_each_sound_in_a_query_of_two_is_its_own_part(library: Library) -> None:
+    # one sound for 8 s then another for 8 s: each match's span is its own part of the query (the
+    # first to the last coincidence reached some 6 s into the other part; chords of the synthetic
+    # music that line up by chance can still add a second)
+    pairs = [((0, 5.0), (1, 20.0)), ((1, 20.0), (2, 10.0)), ((2, 3.0), (0, 25.0))]
+    for (first, at_first), (second, at_second) in pairs:
+        one = render(library[1][first], DUR, SR)[int(at_first * SR) : int((at_first + 8.0) * SR)]
+        two = render(library[1][second], DUR, SR)[int(at_second * SR) : int((at_second + 8.0) * SR)]
+        q = prepare_query(np.concatenate([one, two]), SR, P, C)
+        found = match_query(q, library[0], P, C, top_k=2)
+        spans = {m.sound_id: (m.query_start_seconds, m.query_end_seconds) for m in found}
+        assert spans["abc"[first]][0] < 0.5 and 7.0 < spans["abc"[first]][1] < 9.5
+        assert 7.5 < spans["abc"[second]][0] < 9.5 and spans["abc"[second]][1] > 15.0
 
 
 @pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")

@@ -452,9 +452,10 @@ def local_search(
     cap_bin: int,
     cap_frame: int,
     top_cells: int,
-) -> tuple[int, float, float, float, float, float, bool]:
+) -> tuple[int, float, float, float, np.ndarray, bool]:
     """The best cell of the local scale x shift x offset grid (see ``align``'s docstring):
-    ``(matched, scale, shift, offset, first hit time, last hit time, found)``. Query and reference
+    ``(matched, scale, shift, offset, hit times, found)``, the hit times the query times (float64,
+    unsorted) of the coinciding pairs at the best cell, uncapped. Query and reference
     peaks as :class:`~reelsense.sounds.fingerprint.Peaks` holds them (float32 or float64; the
     arithmetic is float64 either way)."""
     q_bin, q_frame = _query_cells(q_times, q_bins)
@@ -476,7 +477,7 @@ def local_search(
     every = (q_times, 1.0, 0.0, 1.0, 0.0, np.empty(0, dtype=np.int64))
     kk, qi, ri = _pairs(q_bins, buckets, k_grid, tol_bins, t_lo, t_hi, every)
     if kk.size == 0:
-        return 0, s_grid[s_grid.size // 2], k_grid[k_grid.size // 2], 0.0, 0.0, 0.0, False
+        return 0, s_grid[s_grid.size // 2], k_grid[k_grid.size // 2], 0.0, np.empty(0), False
     n_k = k_grid.size
     n_s = s_grid.size
     n_cells = n_s * n_k
@@ -555,16 +556,15 @@ def local_search(
     scale = s_grid[grid_i // n_k]
     k = grid_i % n_k
     offset = (cell % n_o + o_min) * res
-    lo = np.inf
-    hi = -np.inf
-    for p in range(kk.size):
-        if kk[p] == k and abs(tr[p] - scale * tq[p] - offset) <= half:
-            lo = min(lo, tq[p])
-            hi = max(hi, tq[p])
-    if lo > hi:
-        lo = 0.0
-        hi = 0.0
-    return best_capped, scale, k_grid[k], offset, lo, hi, True
+    n_hit = 0
+    for p in range(k_start[k], k_start[k + 1]):  # the best cell's pairs: their query times
+        if abs(tr[p] - scale * tq[p] - offset) <= half:
+            hits[n_hit] = p
+            n_hit += 1
+    hit_times = np.empty(n_hit)
+    for h in range(n_hit):
+        hit_times[h] = tq[hits[h]]
+    return best_capped, scale, k_grid[k], offset, hit_times, True
 
 
 @njit(cache=True, nogil=True)

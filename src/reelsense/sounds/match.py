@@ -48,6 +48,7 @@ from reelsense.sounds.verify import (
     chance_rate,
     false_match_log10p,
     log10_trials,
+    matched_span,
 )
 
 _PAIRS_KEPT = 256
@@ -603,6 +604,9 @@ def _verify(
     log10p = false_match_log10p(a.matched, lam, trials)
     pitch = -a.shift_bins * 12.0 / params.bins_per_octave
     fps = params.frames_per_second
+    # the chance level counts over the query frames that lie over the reference at once
+    over = min(float(query.peaks.times.max()), (float(rt[-1]) if rt.size else 0.0) / max(a.scale, 1e-9))
+    start, end = matched_span(a.hit_times, lam, over)
     match = SoundMatch(
         sound_id=index.ids[cand.sound],
         score=round(-log10p, 3),
@@ -610,8 +614,8 @@ def _verify(
         speed=a.scale,
         tempo=a.scale / 2.0 ** (pitch / 12.0),
         pitch_semitones=pitch,
-        query_start_seconds=a.query_start_frames / fps,
-        query_end_seconds=a.query_end_frames / fps,
+        query_start_seconds=start / fps,
+        query_end_seconds=end / fps,
         n_matched_hashes=cand.votes,
         n_matched_peaks=a.matched,
         n_query_peaks=len(query.peaks),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,6 +31,7 @@ __all__ = [
     "chance_rate",
     "false_match_log10p",
     "log10_trials",
+    "matched_span",
 ]
 
 
@@ -42,7 +43,9 @@ class Alignment:
     the candidate's; ``null_rate``: mean count at the best scale/shift over offsets away from
     the best one where the query still half-overlaps the reference (the empirical chance
     level of this pair; NaN when the reference is too short to measure it);
-    ``query_start_frames``/``query_end_frames``: span of the coinciding query peaks.
+    ``query_start_frames``/``query_end_frames``: span of the coinciding query peaks (the first
+    and the last, chance coincidences included); ``hit_times``: their query times (float64,
+    sorted, one per coinciding pair, uncapped), for :func:`matched_span`.
     """
 
     matched: int
@@ -52,6 +55,7 @@ class Alignment:
     offset_frames: float
     query_start_frames: float
     query_end_frames: float
+    hit_times: np.ndarray = field(default_factory=lambda: np.empty(0), compare=False, repr=False)
 
 
 def _coincidences(
@@ -228,7 +232,8 @@ def align(
         (float(ref_times[-1]), q_len, scale, offset, half), matched, config, frames_per_second, reject,
         lambda offsets, grid, lo, hi: null.counts(offsets, grid, (lo, hi)),
     )  # fmt: skip
-    return Alignment(matched, rate, scale, shift, offset, _first(hit_t), _last(hit_t))
+    hit_t = np.sort(hit_t.astype(np.float64))
+    return Alignment(matched, rate, scale, shift, offset, _first(hit_t), _last(hit_t), hit_t)
 
 
 def _align_compiled(
@@ -259,12 +264,14 @@ def _align_compiled(
         float(cand.scale),
     )
     lo, hi, o_min, n_o, q_len = _kernels.near_span(qt, rt, float(s_grid[-1]), near, res, tol)
-    matched, scale, shift, offset, t0, t1, found = _kernels.local_search(
+    matched, scale, shift, offset, hit_t, found = _kernels.local_search(
         qt, qb, rt[lo:hi], rb[lo:hi], s_grid, k_grid, config.align_tol_bins, res, tol, o_min, n_o,
         cap_bin, cap_frame, _TOP_CELLS,
     )  # fmt: skip
     if not found:
         return none
+    hit_t = np.sort(hit_t)
+    t0, t1 = _first(hit_t), _last(hit_t)
     if reject is None or isinstance(reject, ScoreBelow):
         max_rate = math.inf if reject is None else reject.max_rate(int(matched))
         window = config.null_window_seconds * frames_per_second
@@ -273,7 +280,7 @@ def _align_compiled(
             qt, qb, rt, rb, (scale, shift, offset, half, q_len), config.align_tol_bins, null, int(matched),
             max_rate, cap_bin, cap_frame,
         )  # fmt: skip
-        return Alignment(int(matched), rate, float(scale), float(shift), float(offset), float(t0), float(t1))
+        return Alignment(int(matched), rate, float(scale), float(shift), float(offset), t0, t1, hit_t)
 
     def counts(
         offsets: np.ndarray, grid: tuple[float, float, float, float], t_lo: float, t_hi: float
@@ -286,7 +293,7 @@ def _align_compiled(
 
     where = (float(rt[-1]), q_len, float(scale), float(offset), half)
     rate = _chance_level(where, int(matched), config, frames_per_second, reject, counts)
-    return Alignment(int(matched), rate, float(scale), float(shift), float(offset), float(t0), float(t1))
+    return Alignment(int(matched), rate, float(scale), float(shift), float(offset), t0, t1, hit_t)
 
 
 def _null_offsets(
@@ -384,6 +391,40 @@ def _local_rate(
             return total / near.size, True
     local = total / near.size  # the mean: an integer sum, divided once
     return local, reject is not None and reject(matched, local)
+
+
+#: how many times denser than chance an alignment's coincidences must be, in a stretch at either end
+#: of the query, for :func:`matched_span` to count that stretch as matched
+SPAN_DENSITY_OVER_CHANCE = 2.0
+
+
+def matched_span(hit_times: np.ndarray, chance: float, over_frames: float) -> tuple[float, float]:
+    """The matched part of the query: the run of an alignment's coincidences that is denser than
+    chance, not the first to the last of them (a chance coincidence in audio before or after the
+    sound stretched the span to it). ``hit_times``: the coincidences' query times (sorted, frames);
+    ``chance``: the alignment's chance level, the coincidences expected by chance over
+    ``over_frames`` query frames. Returns ``(start, end)`` in frames (0, 0 when there are none).
+
+    The run maximises ``coincidences - c * length`` (Kadane's maximum segment), ``c``
+    :data:`SPAN_DENSITY_OVER_CHANCE` times the chance density ``max(chance, 0.5) /
+    over_frames``: a stretch at either end is left out when its coincidences are sparser than
+    ``c``, and a gap inside is bridged when the coincidences beyond it outweigh ``c`` times its
+    length. The query times count once each (several reference peaks that one query peak meets
+    are one piece of evidence)."""
+    t = np.unique(hit_times.astype(np.float64))
+    if t.size < 3 or not over_frames > 0.0:
+        return _first(t), _last(t)
+    c = SPAN_DENSITY_OVER_CHANCE * max(chance, 0.5) / over_frames
+    idx = np.arange(t.size)
+    # coincidences i..j less c times their stretch: gain[j] - gain[i] + 1, gain = index - c * time
+    gain = idx - c * t
+    low = np.minimum.accumulate(gain)
+    new_low = np.empty(t.size, dtype=bool)
+    new_low[0] = True
+    new_low[1:] = gain[1:] < low[:-1]
+    start = np.maximum.accumulate(np.where(new_low, idx, 0))  # where the best run ending at j begins
+    end = int(np.argmax(gain - low))
+    return float(t[start[end]]), float(t[end])
 
 
 def _first(t: np.ndarray) -> float:
