@@ -404,8 +404,8 @@ def test_second_chance_names_a_reverberant_use_under_a_voice(tmp_path: Path) -> 
 
 def test_second_chance_pairs_a_use_in_a_room_under_a_voice_without_a_library() -> None:
     """Two uses of one song, one plain and one in a room under a voice-over and noise: the peak
-    search misses their link, the dense second chance between videos finds it (with the offset),
-    and an unrelated song stays apart."""
+    search misses their link or finds it weakly, the dense second chance between videos finds it
+    (with the offset), and an unrelated song stays apart."""
     sr = 11025
     song = render(make_notes(12, 40.0), 40.0, sr)
     other = render(make_notes(13, 40.0), 40.0, sr)
@@ -415,7 +415,9 @@ def test_second_chance_pairs_a_use_in_a_room_under_a_voice_without_a_library() -
         AudioClip("other", other[8 * sr : 20 * sr], sr),
     ]
     plain = discover_sounds(clips)
-    assert plain.videos[1].cluster is None
+    roomy = plain.videos[1]
+    assert roomy.cluster is None or (roomy.cluster == plain.videos[0].cluster and roomy.score < 4.0)
+    assert plain.videos[2].cluster is None
     found = discover_sounds(clips, params=DiscoveryParams(second_chance=True))
     assert found.videos[0].cluster == found.videos[1].cluster is not None
     assert found.videos[2].cluster is None

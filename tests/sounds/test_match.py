@@ -24,6 +24,7 @@ from reelsense.sounds.match import (
     MatchConfig,
     Votes,
     align,
+    chance_rate,
     false_match_log10p,
     hypothesis_grid,
     match_query,
@@ -684,3 +685,17 @@ def test_a_certain_match_is_what_verifying_every_candidate_exactly_gives(
     # both ways were taken: a candidate beat a certain match, and one was rejected under it
     assert any(level >= C.exit_score and score >= level for level, score in levels)
     assert any(level >= C.exit_score and score < level for level, score in levels)
+
+
+def test_the_chance_level_counts_only_the_query_peaks_over_the_reference() -> None:
+    # a query three times as long as the reference: at any one offset only a reference's length of
+    # it can coincide, so its uniform chance level is that of a query as long as the reference
+    # (it was three times that, and other music around a sound drove a perfect match's score to 0)
+    ref_frames = 1000.0
+    times = np.arange(0.0, 3000.0, 0.5, dtype=np.float32)
+    peaks = Peaks(times, np.zeros_like(times), np.zeros_like(times))
+    part = Peaks(times[times <= ref_frames], np.zeros(2001, np.float32), np.zeros(2001, np.float32))
+    whole = chance_rate(peaks, 3000, ref_frames, P, C)
+    assert whole == pytest.approx(chance_rate(part, 3000, ref_frames, P, C))
+    assert chance_rate(peaks, 3000, ref_frames, P, C, 0.5) == pytest.approx(2.0 * whole, rel=1e-3)
+    assert chance_rate(part, 3000, ref_frames, P, C, 2.0) == pytest.approx(0.5 * whole, rel=1e-3)

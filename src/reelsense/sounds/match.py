@@ -600,7 +600,7 @@ def _verify(
     a = align(query.peaks, rt, rb, cand, config, params.frames_per_second, reject)
     lam = a.null_rate
     if not math.isfinite(lam):
-        lam = chance_rate(query.peaks, rt.size, float(rt[-1]) if rt.size else 1.0, params, config)
+        lam = chance_rate(query.peaks, rt.size, float(rt[-1]) if rt.size else 1.0, params, config, a.scale)
     log10p = false_match_log10p(a.matched, lam, trials)
     pitch = -a.shift_bins * 12.0 / params.bins_per_octave
     fps = params.frames_per_second
@@ -874,7 +874,7 @@ def dense_peak_check(
     a = align(query.peaks, rt, rb, cand, config, params.frames_per_second)
     lam = a.null_rate
     if not math.isfinite(lam):
-        lam = chance_rate(query.peaks, rt.size, float(rt[-1]), params, config)
+        lam = chance_rate(query.peaks, rt.size, float(rt[-1]), params, config, a.scale)
     return false_match_log10p(a.matched, lam, 0.0), local
 
 

@@ -483,14 +483,33 @@ class _NullCounter:
 
 
 def chance_rate(
-    query: Peaks, n_ref_peaks: int, ref_frames: float, params: FingerprintParams, config: MatchConfig
+    query: Peaks,
+    n_ref_peaks: int,
+    ref_frames: float,
+    params: FingerprintParams,
+    config: MatchConfig,
+    scale: float = 1.0,
 ) -> float:
     """Expected chance coincidences of ``query`` with a reference of ``n_ref_peaks`` peaks over
     ``ref_frames`` frames if its peaks were spread uniformly (used when the reference is too
-    short for an empirical null)."""
+    short for an empirical null), at time scale ``scale`` (reference frames per query frame).
+
+    Only the query peaks that lie over the reference can coincide: at one offset, those within
+    ``ref_frames / scale`` query frames. The count is the most peaks any such stretch of the
+    query holds (every peak when the query fits in the reference), not all of them: the rest of a
+    query longer than the reference (other music before or after the sound) adds no chance
+    coincidences at any one offset."""
     cell = (2 * config.align_tol_bins) * (config.align_step_frames * (2 * config.align_tol_steps + 1))
     density = n_ref_peaks / max(ref_frames * params.n_bins, 1.0)
-    return float(len(query) * density * cell)
+    return float(_most_within(query.times, ref_frames / max(scale, 1e-9)) * density * cell)
+
+
+def _most_within(times: np.ndarray, width: float) -> int:
+    """The most of ``times`` (sorted) that any stretch ``[t, t + width]`` holds."""
+    if times.size == 0 or float(times[-1]) - float(times[0]) <= width:
+        return int(times.size)
+    t = times.astype(np.float64)
+    return int((np.searchsorted(t, t + width, side="right") - np.arange(t.size)).max())
 
 
 def false_match_log10p(matched: int, null_rate: float, log10_trials: float) -> float:
