@@ -109,6 +109,13 @@ def test_assign_ids_same_sidecar_id_two_formats(tmp_path: Path) -> None:
         assign_video_ids(files, [None])
 
 
+def test_assign_ids_keeps_the_ids_already_written(tmp_path: Path) -> None:
+    files = [MediaFile(str(tmp_path / d / "clip.mp4"), str(tmp_path / d), "clip.mp4") for d in ("new", "old")]
+    assert all(re.fullmatch(r"clip\.mp4~[0-9a-f]{8}", i) for i in assign_video_ids(files, [None, None]))
+    known = {str(tmp_path / "old" / "clip.mp4"): "clip"}  # an earlier run gave it "clip"
+    assert assign_video_ids(files, [None, None], known=known) == ["clip.mp4", "clip"]
+
+
 def test_normalize_extensions() -> None:
     assert normalize_extensions(["MP4", ".Webm", " mov "]) == {".mp4", ".webm", ".mov"}
     with pytest.raises(ParameterError):

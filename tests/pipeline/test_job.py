@@ -188,6 +188,28 @@ def test_resume_skips_finished_and_adds_new(
     assert sorted(_rows(out)) == sorted([*ALL_IDS, "late"])
 
 
+def test_an_input_added_later_never_changes_a_written_id(
+    tmp_path: Path, threads: ThreadPoolExecutor, work_log: Path
+) -> None:
+    """A file added in another folder claims the id of a row already written: the written file
+    keeps it and the new one is renamed (the written file was given a new id, recomputed and
+    written twice)."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    write_video(first / "x.mp4", duration_seconds=0.5)
+    write_video(first / "y.mp4", duration_seconds=0.5)
+    out = tmp_path / "out.parquet"
+    embed_videos([first], out, EmbedConfig(workers=1), executor=threads)
+    write_video(second / "x.mp4", duration_seconds=0.5, seed=3)
+    summary = embed_videos([first, second], out, EmbedConfig(workers=1), executor=threads)
+    assert (summary.processed, summary.skipped, summary.rows) == (1, 2, 3)
+    rows = _rows(out)
+    assert sorted(rows) == ["x", "x.mp4", "y"]
+    assert rows["x"]["path"].endswith("a/x.mp4") and rows["x.mp4"]["path"].endswith("b/x.mp4")
+    assert sorted(_logged(work_log)) == ["x", "x.mp4", "y"]  # nothing computed twice
+
+
 def test_retry_errors_recomputes_error_rows_only(
     batch_dir: Path, tmp_path: Path, threads: ThreadPoolExecutor, work_log: Path
 ) -> None:

@@ -37,7 +37,7 @@ import hashlib
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -155,19 +155,31 @@ def _walk_dir(top: str, exts: frozenset[str], include_hidden: bool, seen_dirs: s
         stack.extend(reversed(subdirs))
 
 
-def assign_video_ids(files: Sequence[MediaFile], sidecar_ids: Sequence[str | None]) -> list[str]:
+def assign_video_ids(
+    files: Sequence[MediaFile], sidecar_ids: Sequence[str | None], *, known: Mapping[str, str] | None = None
+) -> list[str]:
     """Unique ids for ``files``: ``sidecar_ids[i]`` when not None, else the default id.
 
     Clashing ids get the extension appended, then a short digest of the path (see the
     module docstring), with a warning; the result is unique and the same on every run.
+    ``known``: ``{path: id}`` an earlier run gave (``path`` as :func:`path_text` writes it; a
+    resume): such a file keeps its id, and a file added since that claims the same id is the
+    one renamed, so adding inputs never changes the id of a row already written.
     """
     if len(files) != len(sidecar_ids):
         raise ParameterError(f"got {len(files)} files but {len(sidecar_ids)} sidecar ids")
     ids = [sid if sid else f.default_id for f, sid in zip(files, sidecar_ids, strict=True)]
+    kept: set[int] = set()
+    if known:
+        for i, f in enumerate(files):
+            earlier = known.get(path_text(f.path))
+            if earlier is not None:
+                ids[i] = earlier
+                kept.add(i)
     claimed = _clashes(ids)
     suffix = [path_text(Path(f.path).suffix) for f in files]
-    _separate(ids, lambda i: ids[i] + suffix[i])
-    _separate(ids, lambda i: f"{ids[i]}~{_path_digest(files[i].path)}")
+    _separate(ids, lambda i: ids[i] + suffix[i], kept)
+    _separate(ids, lambda i: f"{ids[i]}~{_path_digest(files[i].path)}", kept)
     for vid, members in claimed.items():  # one warning per clash, with the ids finally given
         log.warning(
             "video id %r is claimed by %d files (%s); using %s",
@@ -199,11 +211,13 @@ def _clashes(ids: Sequence[str]) -> dict[str, list[int]]:
     return {vid: members for vid, members in groups.items() if len(members) > 1}
 
 
-def _separate(ids: list[str], renamed: Callable[[int], str]) -> None:
-    """Give every member of a group of equal ids ``renamed(i)``, in place."""
+def _separate(ids: list[str], renamed: Callable[[int], str], kept: set[int]) -> None:
+    """Give every member of a group of equal ids ``renamed(i)``, in place, but those in
+    ``kept`` (ids already written: the others make way)."""
     for members in _clashes(ids).values():
         for i in members:
-            ids[i] = renamed(i)
+            if i not in kept:
+                ids[i] = renamed(i)
 
 
 def media_ids(

@@ -201,11 +201,17 @@ def output_examples(files: Sequence[Path], layout: Layout = "file") -> tuple[dic
 
 
 def _plan(
-    inputs: Sequence[str | os.PathLike[str]], run: RunConfig
+    inputs: Sequence[str | os.PathLike[str]], run: RunConfig, output: OutputWriter | None = None
 ) -> tuple[list[PlannedVideo], Manifest | None]:
+    """The videos to process; with ``output`` (a resume), each file already written keeps its id."""
     manifest = Manifest.load(run.manifest) if run.manifest else None
+    known = output.earlier_ids() if output is not None and not run.overwrite else None
     plan = plan_videos(
-        inputs, extensions=run.extensions, include_hidden=run.include_hidden, manifest=manifest
+        inputs,
+        extensions=run.extensions,
+        include_hidden=run.include_hidden,
+        manifest=manifest,
+        known_ids=known,
     )
     if not plan:
         raise NoMediaError(inputs)
@@ -243,8 +249,9 @@ def run_job(
         raise ParameterError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     start = time.monotonic()
     run = run or RunConfig()
-    plan, manifest = _plan(inputs, run)
     layout: Layout = "shards" if engine == "ray" else "file"
+    on_disk = OutputWriter(output, build_schema([], config={}, run={}), layout=layout)  # read, not locked
+    plan, manifest = _plan(inputs, run, on_disk)
     ray_engine = None
     if engine == "ray":
         from reelsense.pipeline._ray import RayEngine
@@ -320,10 +327,10 @@ def finished_summary(
     run = run or RunConfig()
     if run.overwrite:
         return None
-    plan, _ = _plan(inputs, run)
     writer = OutputWriter(
         output, build_schema([], config={}, run={}), layout="shards" if engine == "ray" else "file"
     )
+    plan, _ = _plan(inputs, run, writer)
     statuses = writer.finished_statuses()
     if statuses is None:
         return None

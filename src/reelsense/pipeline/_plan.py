@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,8 +51,11 @@ def plan_videos(
     extensions: Iterable[str] | None = None,
     include_hidden: bool = False,
     manifest: Manifest | None = None,
+    known_ids: Mapping[str, str] | None = None,
 ) -> list[PlannedVideo]:
     """Every media file under ``inputs`` with its sidecar and unique id, in walk order.
+    ``known_ids``: ``{path: id}`` of the rows already written (a resume keeps them; see
+    :func:`~reelsense.io.assign_video_ids`).
 
     Raises ParameterError for a missing input or ids that cannot be made unique.
     """
@@ -71,7 +74,7 @@ def plan_videos(
             log.warning("%s", note)
         sidecars.append(sidecar)
         notes.append(tuple(f"sidecar ignored: {p}" for p in problems) + (sidecar.warnings if sidecar else ()))
-    ids = assign_video_ids(files, [s.video_id if s else None for s in sidecars])
+    ids = assign_video_ids(files, [s.video_id if s else None for s in sidecars], known=known_ids)
     return [
         PlannedVideo(WorkItem(vid, f.path), sidecar, note)
         for vid, f, sidecar, note in zip(ids, files, sidecars, notes, strict=True)

@@ -326,8 +326,23 @@ class OutputWriter:
             return None
         try:
             return self._statuses(sources)
-        except (OSError, pa.ArrowException):
+        except (OSError, pa.ArrowException, OutputError):  # a damaged file: open() says which
             return None
+
+    def earlier_ids(self) -> dict[str, str]:
+        """``{path: video_id}`` of the rows on disk, read without the lock (the newest file
+        wins): a resume gives each file the id it had, whatever inputs were added since. Empty
+        when nothing is there or a file cannot be read (``open`` reports it)."""
+        found: dict[str, str] = {}
+        for source in self._sources():
+            try:
+                table = pq.read_table(source, columns=["video_id", "path"])
+            except (OSError, pa.ArrowException):
+                return {}
+            for path, vid in zip(table["path"].to_pylist(), table["video_id"].to_pylist(), strict=True):
+                if path is not None and vid is not None:
+                    found[path] = vid
+        return found
 
     def existing_metadata(self) -> dict[str, str] | None:
         """The key-value metadata of the output as it is on disk (its oldest file), or None
