@@ -114,6 +114,13 @@ def test_ext_filter_and_manifest(small_dir: Path, tmp_path: Path) -> None:
     assert [(r["video_id"], r["caption"], r["hashtags"]) for r in rows] == [
         ("sub/b", "from the manifest #M", ["M"])
     ]
+    # another manifest shapes other rows: refused before any model loads, even with nothing new
+    manifest.write_text(json.dumps({"id": "sub/b", "caption": "edited"}) + "\n", encoding="utf-8")
+    args = [str(small_dir), "-o", str(out), "--ext", "webm", "-w", "1", "--no-progress"]
+    code, output = _invoke(*args, "--manifest", str(manifest))
+    assert code == 1 and "the --manifest file's content changed" in output
+    code, output = _invoke(*args)
+    assert code == 1 and "--manifest was not given now" in output
 
 
 def test_bad_invocations(small_dir: Path, tmp_path: Path) -> None:

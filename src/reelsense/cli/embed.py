@@ -82,6 +82,12 @@ def _resume_refusal(exc: Any) -> str:
         said = f"{option} was used before" if before else f"{option} was not used before"
     elif exc.option == "fusion" and isinstance(before, dict) and isinstance(now, dict):
         said = f"{option} was {before.get('dim')} before (now {now.get('dim')})"
+    elif exc.option == "manifest_sha256":
+        said = (
+            "--manifest was not used before"
+            if before is None
+            else ("--manifest was not given now" if now is None else "the --manifest file's content changed")
+        )
     else:
         said = f"{option} was {before!r} before (now {now!r})"
     return f"{exc.output}: {said}; give the same options to resume, --overwrite to start over, or another -o"

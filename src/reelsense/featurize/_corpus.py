@@ -27,7 +27,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,7 @@ from reelsense.featurize._fusion_stage import (
 )
 from reelsense.fusion import FusionConfig
 from reelsense.pipeline import (
+    CONFIG_KEY,
     EmbedSummary,
     Engine,
     OutputWriter,
@@ -265,6 +266,7 @@ def check_resume(
     for key in now:
         if before.get(key) != now[key]:
             raise ResumeMismatchError(os.fspath(output), key, before.get(key), now[key])
+    _check_run_content(output, metadata, run)
     if not config.discover_sounds:
         return True
     try:  # the corpus pass ran to the end, with the discovery this run would use
@@ -272,6 +274,25 @@ def check_resume(
     except json.JSONDecodeError:
         return False
     return bool(method) and method == (discoverer or _default_discoverer(None, config)).name
+
+
+def _check_run_content(output: str | os.PathLike[str], metadata: dict[str, str], run: RunConfig) -> None:
+    """The run options that shape the rows (the manifest's content, the decoding limits), as
+    recorded in the output's ``reelsense.config``: compared here too, before any model loads
+    (and before a resume with nothing to do says so), not only once the output is opened."""
+    from reelsense.io import Manifest
+
+    try:
+        stored = json.loads(metadata.get(CONFIG_KEY, "{}"))
+    except json.JSONDecodeError:
+        return
+    now = {
+        "manifest_sha256": Manifest.load(run.manifest).sha256 if run.manifest else None,
+        "decode_limits": json.loads(json.dumps(asdict(run.decode_limits), default=str)),
+    }
+    for key, value in now.items():
+        if key in stored and stored[key] != value:
+            raise ResumeMismatchError(os.fspath(output), key, stored[key], value)
 
 
 def _default_discoverer(index: str | None, config: FeaturizerConfig) -> Discoverer:

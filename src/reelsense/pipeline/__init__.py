@@ -20,7 +20,7 @@ from reelsense.pipeline._job import (
     finished_summary,
     run_job,
 )
-from reelsense.pipeline._schema import BASE_FIELDS, SCHEMA_VERSION, build_schema, sidecar_columns
+from reelsense.pipeline._schema import BASE_FIELDS, CONFIG_KEY, SCHEMA_VERSION, build_schema, sidecar_columns
 from reelsense.pipeline._stages import (
     ActorPlan,
     FeatureStage,
@@ -34,6 +34,7 @@ from reelsense.pipeline._writer import OutputWriter, parquet_options
 
 __all__ = [
     "BASE_FIELDS",
+    "CONFIG_KEY",
     "ENGINES",
     "SCHEMA_VERSION",
     "ActorPlan",
