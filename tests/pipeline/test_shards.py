@@ -212,3 +212,17 @@ def test_a_lock_file_deleted_while_being_locked_is_not_the_lock(
         assert deleted and lock_path.exists()
         with pytest.raises(OutputError, match="being written by another process"):
             ShardFolder(tmp_path, schema).open()  # a third writer finds the lock held
+
+
+def test_a_folder_with_other_parquet_files_is_refused(tmp_path: Path) -> None:
+    """A read of the folder (``pq.read_table(folder)``, DuckDB's glob) would mix another
+    table's rows in; other files may stay beside the shards."""
+    schema = _schema()
+    (tmp_path / "notes.txt").write_text("mine")
+    with ShardFolder(tmp_path, schema) as folder:
+        folder.open()
+        _write(folder, _table(schema, ["a"]))
+    pq.write_table(pa.table({"x": [1]}), tmp_path / "other.parquet")
+    refused = r"holds Parquet files that are not shards of this output \(other\.parquet\)"
+    with pytest.raises(OutputError, match=refused):
+        ShardFolder(tmp_path, schema).open()

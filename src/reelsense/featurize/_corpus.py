@@ -28,6 +28,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,7 @@ from reelsense.featurize._fusion_stage import (
 from reelsense.fusion import FusionConfig
 from reelsense.pipeline import (
     CONFIG_KEY,
+    SHARD_PATTERN,
     EmbedSummary,
     Engine,
     OutputWriter,
@@ -336,7 +338,12 @@ def output_notes(output: str | os.PathLike[str]) -> tuple[str, ...]:
     size, components, sound matches, groups."""
     import pyarrow.dataset as pads
 
-    dataset = pads.dataset(output, format="parquet")
+    path = Path(output)
+    # a folder of shards: the shards only (other files may sit beside them)
+    source: str | list[str] = str(path)
+    if path.is_dir():
+        source = [str(p) for p in sorted(path.iterdir()) if SHARD_PATTERN.match(p.name)]
+    dataset = pads.dataset(source, format="parquet")
     names = dataset.schema.names
     if "embedding" not in names:
         return ()

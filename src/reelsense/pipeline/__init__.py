@@ -30,13 +30,14 @@ from reelsense.pipeline._stages import (
     WorkerStage,
     run_feature_stages,
 )
-from reelsense.pipeline._writer import OutputWriter, parquet_options
+from reelsense.pipeline._writer import SHARD_PATTERN, OutputWriter, parquet_options
 
 __all__ = [
     "BASE_FIELDS",
     "CONFIG_KEY",
     "ENGINES",
     "SCHEMA_VERSION",
+    "SHARD_PATTERN",
     "ActorPlan",
     "EmbedSummary",
     "Engine",

@@ -401,6 +401,17 @@ class OutputWriter:
             )
         if self.layout == "file" and self.output.is_dir():
             raise OutputError(f"{str(self.output)!r} is a folder: the local engine writes one Parquet file")
+        if self.layout == "shards" and self.output.is_dir():
+            foreign = sorted(
+                p.name
+                for p in self.output.iterdir()
+                if p.suffix.lower() == ".parquet" and not p.name.startswith(".") and not self._is_part(p)
+            )
+            if foreign:  # a read of the folder (pq.read_table, DuckDB's glob) would mix them in
+                raise OutputError(
+                    f"{str(self.output)!r} holds Parquet files that are not shards of this output "
+                    f"({', '.join(foreign[:3])}): give an empty folder or one written by the Ray engine"
+                )
         folder = self.output if self.layout == "shards" else self.output.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
