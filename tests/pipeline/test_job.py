@@ -520,3 +520,19 @@ def _limits() -> Any:
 def test_video_timeout_must_be_positive() -> None:
     with pytest.raises(ParameterError, match="video_timeout_seconds=0"):
         EmbedConfig(video_timeout_seconds=0)
+
+
+def test_a_file_as_the_ray_output_is_refused_before_ray_starts(
+    batch_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reelsense.pipeline import _ray
+
+    def started(*args: object, **kwargs: object) -> None:
+        pytest.fail("the Ray engine was started")
+
+    monkeypatch.setattr(_ray, "RayEngine", started)
+    out = tmp_path / "out.parquet"
+    out.write_bytes(b"a file")
+    spec = JobSpec((AudioDescriptorStage(),), ())
+    with pytest.raises(OutputError, match="is a file: the Ray engine writes a folder of shards"):
+        run_job([batch_dir], out, spec, engine="ray")

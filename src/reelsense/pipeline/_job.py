@@ -251,6 +251,7 @@ def run_job(
     run = run or RunConfig()
     layout: Layout = "shards" if engine == "ray" else "file"
     on_disk = OutputWriter(output, build_schema([], config={}, run={}), layout=layout)  # read, not locked
+    on_disk.check_layout()  # before an engine starts (Ray takes seconds to)
     plan, manifest = _plan(inputs, run, on_disk)
     ray_engine = None
     if engine == "ray":

@@ -386,6 +386,17 @@ class OutputWriter:
 
     # ------------------------------------------------------------------ open / resume
 
+    def check_layout(self) -> None:
+        """Raise OutputError when the output path is a file where the layout writes a folder of
+        shards, or a folder where it writes one file (checked before a job starts its engine)."""
+        if self.layout == "shards" and self.output.exists() and not self.output.is_dir():
+            raise OutputError(
+                f"{str(self.output)!r} is a file: the Ray engine writes a folder of shards "
+                "(give a folder path)"
+            )
+        if self.layout == "file" and self.output.is_dir():
+            raise OutputError(f"{str(self.output)!r} is a folder: the local engine writes one Parquet file")
+
     def open(self, *, overwrite: bool = False) -> dict[str, str]:
         """Lock the output, clean up leftovers and return ``{video_id: status}`` of the rows
         already finished (empty with ``overwrite``, which deletes the parts; an existing
@@ -394,13 +405,7 @@ class OutputWriter:
         Raises OutputError when the output is locked by another process, is not a
         reelsense output, or was written with another configuration or schema.
         """
-        if self.layout == "shards" and self.output.exists() and not self.output.is_dir():
-            raise OutputError(
-                f"{str(self.output)!r} is a file: the Ray engine writes a folder of shards "
-                "(give a folder path)"
-            )
-        if self.layout == "file" and self.output.is_dir():
-            raise OutputError(f"{str(self.output)!r} is a folder: the local engine writes one Parquet file")
+        self.check_layout()
         if self.layout == "shards" and self.output.is_dir():
             foreign = sorted(
                 p.name
