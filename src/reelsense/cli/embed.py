@@ -457,7 +457,8 @@ def embed(
     except ParameterError as exc:
         raise click.UsageError(str(exc)) from exc
     on_interrupt(
-        f"the rows finished so far are saved beside {str(output)!r}; run the same command again to resume"
+        f"the rows written so far (every --flush-rows rows or --flush-seconds seconds) are kept in or beside "
+        f"{str(output)!r}; run the same command again to resume"
     )
     bar, update = _progress_bar(progress)
     summary: EmbedSummary
