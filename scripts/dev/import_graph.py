@@ -23,7 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "reelsense"
-ENGINE_MAY_IMPORT = {"pipeline", "io", "errors", "_workers", "_version"}
+ENGINE_MAY_IMPORT = {"pipeline", "io", "errors", "_checks", "_workers", "_version"}
 
 
 def package_of(module: str) -> str:
@@ -89,7 +89,7 @@ def mermaid(graph: dict[str, set[str]]) -> str:
     lines = ["graph TD"]
     for source in sorted(graph):
         for target in sorted(graph[source]):
-            if target not in ("errors", "_version", "_workers"):
+            if target not in ("errors", "_checks", "_version", "_workers"):
                 lines.append(f"    {source} --> {target}")
     return "\n".join(lines)
 

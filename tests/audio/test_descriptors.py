@@ -202,3 +202,10 @@ def test_descriptors_finite_and_gain_consistent(seed: int, seconds: float, sr: i
 def test_bad_input(samples: np.ndarray, sample_rate: int, match: str) -> None:
     with pytest.raises(ParameterError, match=match):
         compute_audio_descriptors(samples, sample_rate)
+
+
+@pytest.mark.parametrize("rate", [7999, 384001, np.float64(22050), float("inf")])
+def test_the_accepted_range_of_rates(rate: object) -> None:
+    with pytest.raises(ParameterError, match="sample_rate="):
+        compute_audio_descriptors(np.zeros(22050, np.float32), rate)  # type: ignore[arg-type]
+    assert compute_audio_descriptors(np.full(8000, 0.1, np.float32), np.int64(8000)).duration_seconds == 1.0

@@ -301,3 +301,10 @@ def test_result_is_a_frozen_record() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.voice_over = True  # type: ignore[misc]
     assert result.vad_model == presence_module.FALLBACK_NAME
+
+
+@pytest.mark.parametrize("rate", [1, 7999, 384001, 16000.0, float("nan"), "16000"])
+def test_a_rate_outside_the_accepted_range_is_refused_before_resampling(rate: object) -> None:
+    # sample_rate=1 resampled 2 s to 1.4e9 samples (the process was killed for memory)
+    with pytest.raises(ParameterError, match="sample_rate="):
+        analyse_presence(np.zeros(32000, np.float32), rate)  # type: ignore[arg-type]

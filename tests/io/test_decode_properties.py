@@ -54,7 +54,7 @@ def vfr_video(folder: Path) -> tuple[Path, np.ndarray]:
 @_SETTINGS
 @given(
     in_rate=st.sampled_from(RATES),
-    out_rate=st.integers(min_value=4000, max_value=96000),
+    out_rate=st.integers(min_value=8000, max_value=96000),
     seconds=st.floats(min_value=0.2, max_value=1.5),
     channels=st.sampled_from([1, 2, 6]),
 )

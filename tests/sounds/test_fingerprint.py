@@ -376,3 +376,38 @@ def test_compiled_search_sorted_is_numpys(values: np.ndarray, v: float) -> None:
     values = np.sort(values)
     for right, side in ((False, "left"), (True, "right")):
         assert _kernels._search_sorted(values, v, right) == np.searchsorted(values, v, side=side)
+
+
+@pytest.mark.parametrize(
+    ("rate", "match"),
+    [
+        (float("nan"), "sample_rate=nan must be an integer number of Hz"),  # hung in soxr
+        (float("inf"), "sample_rate=inf"),
+        (22050.0, "sample_rate=22050.0"),
+        (1, "sample_rate=1 must be in 8000..384000 Hz"),
+        (400_000, "sample_rate=400000 must be in 8000..384000 Hz"),
+    ],
+)
+def test_fingerprint_refuses_a_bad_rate(rate: object, match: str) -> None:
+    with pytest.raises(ParameterError, match=match):
+        fingerprint(np.zeros(SR, np.float32), rate)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("samples", "match"),
+    [
+        (np.where(np.arange(4 * SR) == 100, np.nan, 0.1).astype(np.float32), "1 NaN/inf values"),
+        (np.full(4 * SR, np.inf, np.float32), f"{4 * SR} NaN/inf values"),
+        (np.zeros(4 * SR, np.complex64), "floating point"),  # only warned, then fingerprinted the real part
+        (np.zeros((2, SR), np.float32), "mono"),
+    ],
+)
+def test_fingerprint_refuses_samples_it_cannot_fingerprint(samples: np.ndarray, match: str) -> None:
+    # one NaN sample gave a fingerprint of 0 peaks, silently
+    with pytest.raises(ParameterError, match=match):
+        fingerprint(samples, SR)
+
+
+def test_fingerprint_takes_a_numpy_integer_rate() -> None:
+    x = render(make_notes(3, 4.0), 4.0, SR)
+    assert fingerprint(x, np.int64(SR)).duration_seconds == fingerprint(x, SR).duration_seconds == 4.0

@@ -13,6 +13,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from reelsense._checks import check_sample_rate
 from reelsense.errors import ParameterError
 from reelsense.fusion import FusionConfig
 from reelsense.io import FrameSampling
@@ -72,7 +73,7 @@ class FeaturizerConfig:
             library needed) into ``sound_cluster`` and fuse it into the embeddings.
         presence: speech/music presence columns.
         fusion: :class:`~reelsense.fusion.FusionConfig` (size, seed, weights).
-        audio_sample_rate: rate (Hz) of the audio the stages analyse.
+        audio_sample_rate: rate (Hz, an integer in 8000..384000) of the audio the stages analyse.
         limit_duration_seconds: analyse at most the first so many seconds of each file.
         offline: never ask the Hugging Face hub for weights (None: ``HF_HUB_OFFLINE``).
     """
@@ -120,8 +121,9 @@ class FeaturizerConfig:
             FrameSampling(strategy=self.frames)  # raises on an unknown strategy
         if self.batch_size is not None and self.batch_size < 1:
             raise ParameterError(f"batch_size={self.batch_size} must be >= 1 (or None)")
-        if not 8000 <= self.audio_sample_rate <= 384000:  # below, the loudness filter's shelf passes Nyquist
-            raise ParameterError(f"audio_sample_rate={self.audio_sample_rate} must be in 8000..384000 Hz")
+        # the one accepted range, 8000..384000 Hz (below 8000 the loudness filter's shelf nears Nyquist)
+        rate = check_sample_rate(self.audio_sample_rate, "audio_sample_rate")
+        object.__setattr__(self, "audio_sample_rate", rate)
         if self.limit_duration_seconds is not None and not self.limit_duration_seconds > 0:
             raise ParameterError(f"limit_duration_seconds={self.limit_duration_seconds} must be > 0")
         if self.preset == "none":

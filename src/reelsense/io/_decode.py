@@ -19,12 +19,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import numbers
 import os
 
 import av
 import av.error
 from av.stream import Discard
 
+from reelsense._checks import check_finite, check_int, check_path, check_sample_rate
 from reelsense.errors import DecodeError, MediaLimitError, NoAudioError, ParameterError
 from reelsense.io._audio import AudioSink, audio_problem
 from reelsense.io._frames import FrameSink, display_size
@@ -34,6 +36,7 @@ from reelsense.io._types import (
     DecodedMedia,
     DecodeLimits,
     FrameSampling,
+    FrameStrategy,
     MediaInfo,
     VideoFrames,
 )
@@ -55,6 +58,9 @@ def probe(path: str | os.PathLike[str], *, limits: DecodeLimits = _DEFAULT_LIMIT
     Reads headers only (a container without a stated duration is demuxed, not decoded,
     to find it). Raises DecodeError, or MediaLimitError when a limit is exceeded.
     """
+    check_path(path, "path")
+    if not isinstance(limits, DecodeLimits):
+        raise ParameterError(f"limits={limits!r} must be a DecodeLimits, got {type(limits).__name__}")
     media = open_media(path, limits)
     try:
         info = media_info(media)
@@ -64,23 +70,55 @@ def probe(path: str | os.PathLike[str], *, limits: DecodeLimits = _DEFAULT_LIMIT
     return info
 
 
+_QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
+
+
 def _check_parameters(
-    audio_sample_rate: int | None,
-    start_seconds: float,
-    duration_seconds: float | None,
-    threads: int,
-    thread_type: str,
-) -> None:
-    if audio_sample_rate is not None and not 1000 <= audio_sample_rate <= 768_000:
-        raise ParameterError(f"audio_sample_rate={audio_sample_rate} must be in [1000, 768000] Hz")
-    if not (math.isfinite(start_seconds) and start_seconds >= 0.0):
+    audio_sample_rate: object,
+    frames: object,
+    start_seconds: object,
+    duration_seconds: object,
+    limits: object,
+    threads: object,
+    thread_type: object,
+    resample_quality: object,
+) -> tuple[int | None, FrameSampling | None, float, float | None]:
+    """The checked ``(audio_sample_rate, frames, start_seconds, duration_seconds)``: a rate as an
+    ``int``, a strategy name as its :class:`FrameSampling`, times as floats."""
+    rate = None if audio_sample_rate is None else check_sample_rate(audio_sample_rate, "audio_sample_rate")
+    sampling = _frame_sampling(frames, "frames")
+    start = check_finite(start_seconds, "start_seconds")
+    if start < 0.0:
         raise ParameterError(f"start_seconds={start_seconds} must be finite and >= 0")
-    if duration_seconds is not None and not (duration_seconds > 0.0):
-        raise ParameterError(f"duration_seconds={duration_seconds} must be > 0 (or None: to the end)")
-    if threads < 0:
-        raise ParameterError(f"threads={threads} must be >= 0 (0: FFmpeg chooses)")
+    duration = None
+    if duration_seconds is not None:
+        if isinstance(duration_seconds, bool) or not isinstance(duration_seconds, numbers.Real):
+            raise ParameterError(
+                f"duration_seconds={duration_seconds!r} must be a number of seconds (or None: to the end)"
+            )
+        duration = float(duration_seconds)
+        if not duration > 0.0:
+            raise ParameterError(f"duration_seconds={duration_seconds} must be > 0 (or None: to the end)")
+    if not isinstance(limits, DecodeLimits):
+        raise ParameterError(f"limits={limits!r} must be a DecodeLimits, got {type(limits).__name__}")
+    check_int(threads, "threads", minimum=0)
     if thread_type not in _THREAD_TYPES:
         raise ParameterError(f"thread_type={thread_type!r} is not one of {', '.join(_THREAD_TYPES)}")
+    if resample_quality not in _QUALITIES:
+        raise ParameterError(f"resample_quality={resample_quality!r} is not one of {', '.join(_QUALITIES)}")
+    return rate, sampling, start, duration
+
+
+def _frame_sampling(frames: object, name: str) -> FrameSampling | None:
+    """``frames`` as a :class:`FrameSampling`: None stays None, a strategy name (``"keyframes"``)
+    is that strategy with the default options."""
+    if frames is None or isinstance(frames, FrameSampling):
+        return frames
+    if isinstance(frames, str):
+        return FrameSampling(strategy=frames)  # type: ignore[arg-type]  # FrameSampling checks the name
+    raise ParameterError(
+        f"{name}={frames!r} must be a FrameSampling or a strategy name, got {type(frames).__name__}"
+    )
 
 
 class _Pass:
@@ -292,11 +330,28 @@ def _final_info(info: MediaInfo, media: OpenedMedia, run: _Pass) -> MediaInfo:
     return dataclasses.replace(info, **changes) if changes else info  # type: ignore[arg-type]
 
 
+def _audio_truncated(
+    audio: AudioSamples,
+    info: MediaInfo,
+    start_seconds: float,
+    duration_seconds: float | None,
+    limits: DecodeLimits,
+) -> bool:
+    """Whether ``max_audio_seconds`` cut the audio short: the window asked for, bounded by what
+    the file holds after ``start_seconds``, is longer than the limit (the file's length unknown:
+    the audio decoded reached the limit)."""
+    remaining = info.duration_seconds - start_seconds if info.duration_seconds > 0 else math.inf
+    wanted = min(duration_seconds or math.inf, remaining)
+    if math.isinf(wanted):
+        return bool(audio.samples.shape[0] >= math.floor(limits.max_audio_seconds * audio.sample_rate))
+    return limits.max_audio_seconds < wanted
+
+
 def decode(
     path: str | os.PathLike[str],
     *,
     audio_sample_rate: int | None = None,
-    frames: FrameSampling | None = None,
+    frames: FrameSampling | FrameStrategy | None = None,
     start_seconds: float = 0.0,
     duration_seconds: float | None = None,
     limits: DecodeLimits = _DEFAULT_LIMITS,
@@ -304,16 +359,28 @@ def decode(
     thread_type: str = "AUTO",
     resample_quality: str = "HQ",
 ) -> DecodedMedia:
-    """Decode a file once: mono float32 audio at ``audio_sample_rate`` (None: no audio is
-    decoded) and/or frames chosen by ``frames`` (None: no video is decoded), within
-    ``[start_seconds, start_seconds + duration_seconds)``.
+    """Decode a file once: mono float32 audio at ``audio_sample_rate`` (an integer number of Hz
+    in 8000..384000; None: no audio is decoded) and/or frames chosen by ``frames`` (a
+    :class:`FrameSampling`, or a strategy name such as ``"keyframes"`` with the default options;
+    None: no video is decoded), within ``[start_seconds, start_seconds + duration_seconds)``
+    (``duration_seconds`` None or ``inf``: to the end).
 
     A requested modality the file lacks comes back as ``None``. ``threads`` (0: FFmpeg
     picks, 1: single-threaded, as batch workers may want) and ``thread_type`` set video
     decoder threading; ``resample_quality`` is a soxr quality ("QQ", "LQ", "MQ", "HQ",
     "VHQ"). Raises DecodeError (MediaLimitError for limits) or ParameterError.
     """
-    _check_parameters(audio_sample_rate, start_seconds, duration_seconds, threads, thread_type)
+    check_path(path, "path")
+    audio_sample_rate, frames, start_seconds, duration_seconds = _check_parameters(
+        audio_sample_rate,
+        frames,
+        start_seconds,
+        duration_seconds,
+        limits,
+        threads,
+        thread_type,
+        resample_quality,
+    )
     media = open_media(path, limits, video_pictures=frames is not None)
     try:
         need_duration = frames is not None and frames.strategy == "count" and media.video is not None
@@ -375,11 +442,7 @@ def decode(
             video_sink.warnings if video_sink else [],
         ):
             warnings += sink_warnings
-        if (
-            audio_sink is not None
-            and audio is not None
-            and limits.max_audio_seconds < (duration_seconds or info.duration_seconds - start_seconds)
-        ):
+        if audio is not None and _audio_truncated(audio, info, start_seconds, duration_seconds, limits):
             warnings.append(f"audio truncated to max_audio_seconds={limits.max_audio_seconds}")
         for warning in warnings:
             logger.warning("%s: %s", media.path, warning)
@@ -404,11 +467,12 @@ def read_audio(
     duration_seconds: float | None = None,
     limits: DecodeLimits = _DEFAULT_LIMITS,
 ) -> AudioSamples:
-    """Mono float32 audio. Raises NoAudioError when the file has no audio stream or its audio
-    is not usable (``audio_problem``), DecodeError when it cannot be read."""
+    """Mono float32 audio at ``sample_rate`` (an integer number of Hz in 8000..384000). Raises
+    NoAudioError when the file has no audio stream or its audio is not usable
+    (``audio_problem``), DecodeError when it cannot be read."""
     result = decode(
         path,
-        audio_sample_rate=sample_rate,
+        audio_sample_rate=check_sample_rate(sample_rate),
         start_seconds=start_seconds,
         duration_seconds=duration_seconds,
         limits=limits,
@@ -425,18 +489,18 @@ def read_audio(
 
 def read_frames(
     path: str | os.PathLike[str],
-    sampling: FrameSampling | None = None,
+    sampling: FrameSampling | FrameStrategy | None = None,
     *,
     start_seconds: float = 0.0,
     duration_seconds: float | None = None,
     limits: DecodeLimits = _DEFAULT_LIMITS,
     threads: int = 0,
 ) -> VideoFrames:
-    """Frames chosen by ``sampling`` (default: 1 frame per second); raises DecodeError when
-    the file has no video stream."""
+    """Frames chosen by ``sampling`` (a :class:`FrameSampling` or a strategy name; default: 1 frame
+    per second); raises DecodeError when the file has no video stream."""
     result = decode(
         path,
-        frames=sampling or FrameSampling(),
+        frames=FrameSampling() if sampling is None else _frame_sampling(sampling, "sampling"),
         start_seconds=start_seconds,
         duration_seconds=duration_seconds,
         limits=limits,

@@ -56,6 +56,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from reelsense._checks import check_path
 from reelsense.errors import SidecarError
 from reelsense.io._files import read_regular_file
 from reelsense.io._text import has_surrogates, path_from_text
@@ -553,7 +554,7 @@ def read_sidecar(
     SidecarError, or, when ``on_error`` is given, is passed to it and skipped in favour of
     the next source. Returns None when no source describes the video.
     """
-    video = Path(video_path)
+    video = Path(check_path(video_path, "video_path"))
     readers: list[tuple[Path, Callable[[Path], Sidecar]]] = [
         (_stem_sibling(video, ".info.json"), read_info_json),
         (_stem_sibling(video, ".txt"), read_caption_txt),

@@ -6,11 +6,13 @@ result shows shapes, never data.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
+from reelsense._checks import check_finite, check_int, check_positive
 from reelsense.errors import ParameterError
 
 __all__ = [
@@ -34,6 +36,9 @@ MEDIA_EXTENSIONS: frozenset[str] = VIDEO_EXTENSIONS | AUDIO_EXTENSIONS
 
 FrameStrategy = Literal["uniform", "count", "keyframes", "scenes"]
 _STRATEGIES: tuple[str, ...] = ("uniform", "count", "keyframes", "scenes")
+#: The highest ``FrameSampling.fps``: every target between two decoded frames is visited, so an
+#: unbounded rate would spin (``inf`` never ended); no video shows more than this many frames a second.
+MAX_FPS = 1000.0
 
 
 @dataclass(frozen=True)
@@ -123,8 +128,8 @@ class VideoFrames:
 class FrameSampling:
     """Which frames to keep while decoding.
 
-    - ``uniform``: ``fps`` frames per second of video.
-    - ``count``: ``count`` frames spread evenly over the duration.
+    - ``uniform``: ``fps`` frames per second of video (finite, > 0 and at most 1000).
+    - ``count``: ``count`` (an integer >= 1) frames spread evenly over the duration.
     - ``keyframes``: key frames only (the decoder skips the rest; much cheaper).
     - ``scenes``: the first frame, then one frame at each shot change, detected by a cheap
       histogram difference above ``scene_threshold`` (0..1), at least
@@ -151,19 +156,15 @@ class FrameSampling:
             raise ParameterError(
                 f"frame sampling strategy={self.strategy!r} is not one of {', '.join(_STRATEGIES)}"
             )
-        if not self.fps > 0:
-            raise ParameterError(f"frame sampling fps={self.fps} must be > 0")
-        if self.count < 1:
-            raise ParameterError(f"frame sampling count={self.count} must be >= 1")
-        if self.max_side < 16:
-            raise ParameterError(f"frame sampling max_side={self.max_side} must be >= 16")
-        if not 0.0 < self.scene_threshold < 1.0:
+        if check_positive(self.fps, "frame sampling fps") > MAX_FPS:
+            raise ParameterError(f"frame sampling fps={self.fps} must be <= {MAX_FPS:g}")
+        check_int(self.count, "frame sampling count", minimum=1)
+        check_int(self.max_side, "frame sampling max_side", minimum=16)
+        if not 0.0 < check_finite(self.scene_threshold, "scene_threshold") < 1.0:
             raise ParameterError(f"scene_threshold={self.scene_threshold} must be in (0, 1)")
-        if self.max_frames < 1:
-            raise ParameterError(f"max_frames={self.max_frames} must be >= 1")
-        if self.max_scene_frames < 1:
-            raise ParameterError(f"max_scene_frames={self.max_scene_frames} must be >= 1")
-        if not self.min_scene_seconds >= 0.0:
+        check_int(self.max_frames, "max_frames", minimum=1)
+        check_int(self.max_scene_frames, "max_scene_frames", minimum=1)
+        if check_finite(self.min_scene_seconds, "min_scene_seconds") < 0.0:
             raise ParameterError(f"min_scene_seconds={self.min_scene_seconds} must be >= 0")
 
 
@@ -173,13 +174,22 @@ class DecodeLimits:
 
     A file whose duration or frame size exceeds a limit raises ``MediaLimitError``.
     ``max_audio_seconds`` truncates decoded audio instead of failing (long files are
-    legitimate; only their first part is decoded).
+    legitimate; only their first part is decoded). Times are > 0 (``inf``: no limit), sizes
+    integers >= 1.
     """
 
     max_duration_seconds: float = 4 * 3600.0
     max_pixels: int = 8192 * 8192
     max_audio_seconds: float = 600.0
     max_file_bytes: int = 8 * 1024**3
+
+    def __post_init__(self) -> None:
+        for name in ("max_duration_seconds", "max_audio_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value) > 0:
+                raise ParameterError(f"{name}={value!r} must be a number of seconds > 0 (inf: no limit)")
+        check_int(self.max_pixels, "max_pixels", minimum=1)
+        check_int(self.max_file_bytes, "max_file_bytes", minimum=1)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
+from reelsense._checks import check_sample_rate
 from reelsense.errors import ParameterError
 from reelsense.io import DecodedMedia, FrameSampling
 
@@ -152,8 +153,8 @@ class JobSpec:
     actor_plan: Callable[[str, int], ActorPlan] | None = None
 
     def __post_init__(self) -> None:
-        if not 1000 <= self.audio_sample_rate <= 384000:
-            raise ParameterError(f"audio_sample_rate={self.audio_sample_rate} must be in 1000..384000 Hz")
+        rate = check_sample_rate(self.audio_sample_rate, "audio_sample_rate")
+        object.__setattr__(self, "audio_sample_rate", rate)
         if self.limit_duration_seconds is not None and not self.limit_duration_seconds > 0:
             raise ParameterError(f"limit_duration_seconds={self.limit_duration_seconds} must be > 0")
         stages: list[Stage] = [*self.worker_stages, *self.feature_stages]

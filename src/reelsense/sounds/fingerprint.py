@@ -51,7 +51,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import soxr
 
+from reelsense._checks import check_sample_rate
 from reelsense._windows import window_extreme
+from reelsense.audio._signal import check_mono
 from reelsense.errors import ParameterError
 from reelsense.sounds import _kernels, _stft
 
@@ -229,8 +231,7 @@ def _resample(samples: np.ndarray, sample_rate: int, params: FingerprintParams) 
     x = np.asarray(samples, dtype=np.float32)
     if x.ndim != 1:
         raise ParameterError(f"samples must be 1-D mono, got shape {x.shape}")
-    if sample_rate <= 0:
-        raise ParameterError(f"sample_rate={sample_rate} must be > 0")
+    sample_rate = check_sample_rate(sample_rate)  # NaN hangs soxr, a tiny rate asks for huge output
     if sample_rate != params.sample_rate and x.size:
         x = soxr.resample(x, sample_rate, params.sample_rate, quality="MQ").astype(np.float32, copy=False)
     return x
@@ -497,10 +498,18 @@ def peaks_of(
 def fingerprint(
     samples: np.ndarray, sample_rate: int, params: FingerprintParams | None = None
 ) -> Fingerprint:
-    """Reference fingerprint of a mono signal ``samples`` float ``[n]`` at ``sample_rate`` Hz."""
-    params = params or FingerprintParams()
-    x = np.asarray(samples)
-    duration = float(x.shape[0]) / float(sample_rate) if sample_rate > 0 else 0.0
+    """Reference fingerprint of a mono signal ``samples`` float ``[n]`` at ``sample_rate`` Hz
+    (an integer in 8000..384000).
+
+    Raises:
+        ParameterError: samples not mono floating point, with NaN/inf values, or a bad rate.
+    """
+    if params is None:
+        params = FingerprintParams()
+    elif not isinstance(params, FingerprintParams):
+        raise ParameterError(f"params={params!r} must be a FingerprintParams, got {type(params).__name__}")
+    x = check_mono(samples, sample_rate)
+    duration = float(x.shape[0]) / float(sample_rate)
     peaks = peaks_of(x, sample_rate, params, params.ref_peaks_per_second)
     keys, times = reference_keys(peaks, params)
     return Fingerprint(peaks=peaks, keys=keys, key_times=times, duration_seconds=duration)

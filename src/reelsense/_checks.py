@@ -1,0 +1,92 @@
+"""Argument checks shared by the public entry points of every package.
+
+Each check raises :class:`~reelsense.errors.ParameterError` naming the argument and the value
+it got, and returns the value in the form the caller uses (a Python ``int`` for a numpy
+integer, a list of paths for a sequence). Private: the engine (``pipeline``) may import it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Iterable
+
+from reelsense.errors import ParameterError
+
+__all__ = [
+    "MAX_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
+    "check_finite",
+    "check_int",
+    "check_path",
+    "check_paths",
+    "check_positive",
+    "check_sample_rate",
+]
+
+#: The sample rates (Hz) every public function accepts, for audio it decodes and for arrays it
+#: is given: 8 kHz (telephone audio; the lowest rate whose Nyquist frequency clears the
+#: loudness filter's shelf with room to spare) to 384 kHz (the highest studio rate).
+MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 384_000
+
+
+def check_int(value: object, name: str, *, minimum: int | None = None) -> int:
+    """``value`` as an ``int`` (a Python or numpy integer, not a bool), at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ParameterError(f"{name}={value!r} must be an integer, got {type(value).__name__}")
+    number = int(value)
+    if minimum is not None and number < minimum:
+        raise ParameterError(f"{name}={number} must be >= {minimum}")
+    return number
+
+
+def check_finite(value: object, name: str) -> float:
+    """``value`` as a finite ``float`` (a Python or numpy real number, not a bool or a string)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterError(f"{name}={value!r} must be a number, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ParameterError(f"{name}={value!r} must be a finite number")
+    return number
+
+
+def check_positive(value: object, name: str) -> float:
+    """``value`` as a finite ``float`` > 0."""
+    number = check_finite(value, name)
+    if number <= 0.0:
+        raise ParameterError(f"{name}={value!r} must be > 0")
+    return number
+
+
+def check_sample_rate(value: object, name: str = "sample_rate") -> int:
+    """``value`` as an ``int`` number of Hz in [:data:`MIN_SAMPLE_RATE`, :data:`MAX_SAMPLE_RATE`]:
+    a Python or numpy integer (``16000.0``, ``"16000"``, ``None`` and bools are refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ParameterError(f"{name}={value!r} must be an integer number of Hz, got {type(value).__name__}")
+    rate = int(value)
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise ParameterError(f"{name}={rate} must be in {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz")
+    return rate
+
+
+def check_path(value: object, name: str) -> str | os.PathLike[str]:
+    """``value`` if it is a path (``str`` or ``os.PathLike``)."""
+    if not isinstance(value, str | os.PathLike):
+        raise ParameterError(
+            f"{name}={value!r} must be a path (str or os.PathLike), got {type(value).__name__}"
+        )
+    return value
+
+
+def check_paths(value: object, name: str, item: str = "path") -> None:
+    """Refuse a bare path where a sequence of paths is needed: a ``str``, ``bytes`` or
+    ``os.PathLike`` would otherwise be iterated character by character (``"videos"`` as
+    ``'v', 'i', ...``), and anything that is not iterable. The items are left to the caller."""
+    if isinstance(value, str | bytes | os.PathLike):
+        raise ParameterError(
+            f"{name}={value!r} is a single {item}: pass a list of {item}s, e.g. [{os.fsdecode(value)!r}]"
+        )
+    if not isinstance(value, Iterable):
+        raise ParameterError(f"{name}={value!r} must be a list of {item}s, got {type(value).__name__}")
