@@ -10,7 +10,7 @@ import pytest
 
 from media import write_audio
 from music import make_notes, render
-from reelsense.errors import ParameterError, SoundIndexError, SoundIndexFormatError
+from reelsense.errors import DecodeError, NoAudioError, ParameterError, SoundIndexError, SoundIndexFormatError
 from reelsense.sounds import FingerprintParams, SoundIndex
 from reelsense.sounds.fingerprint import peaks_of
 from reelsense.sounds.index import RayShardedIndex, ShardedIndex, shard_of, split_index
@@ -189,3 +189,83 @@ def test_an_unedited_copy_matches_with_no_edit(tmp_path: Path, seed: int) -> Non
         index.add_array("x", song, SR)
         m = index.match(song, SR)[0]
     assert (m.sound_id, m.speed, m.tempo, m.pitch_semitones) == ("x", 1.0, 1.0, 0.0)
+
+
+def _one_nan(x: np.ndarray) -> np.ndarray:
+    y = x.copy()
+    y[len(y) // 2] = np.nan
+    return y
+
+
+def test_add_array_refuses_audio_it_cannot_fingerprint(tmp_path: Path) -> None:
+    # each was stored as a sound with no peaks, which no query can ever match
+    with SoundIndex.create(tmp_path / "i.rsidx") as index:
+        for samples, match in (
+            (np.full(10 * SR, np.nan, np.float32), f"{10 * SR} NaN/inf values"),
+            (_one_nan(_song(1, 10.0)), "1 NaN/inf values"),
+            (np.zeros(0, np.float32), "0 samples give no fingerprint peaks"),
+            (np.zeros(10 * SR, np.float32), f"{10 * SR} samples give no fingerprint peaks"),
+            (_song(1, 10.0).astype(np.complex64), "floating point"),
+        ):
+            with pytest.raises(ParameterError, match=match):
+                index.add_array("s", samples, SR)
+        with pytest.raises(ParameterError, match="sample_rate=nan"):
+            index.add_array("s", _song(1, 10.0), float("nan"))  # type: ignore[arg-type]
+        assert len(index) == 0
+
+
+def test_match_refuses_bad_samples_and_options(tmp_path: Path) -> None:
+    with SoundIndex.create(tmp_path / "i.rsidx") as index:
+        index.add_array("a", _song(1), SR)
+        query = _song(1)[5 * SR : 13 * SR]
+        assert index.match(query, np.int64(SR), top_k=np.int64(1))[0].sound_id == "a"
+        with pytest.raises(ParameterError, match="1 NaN/inf values"):  # returned [] silently
+            index.match(_one_nan(query), SR)
+        for kwargs, match in (
+            ({"top_k": 0}, "top_k=0 must be >= 1"),  # returned [] silently
+            ({"top_k": -1}, "top_k=-1 must be >= 1"),
+            ({"top_k": 1.5}, "top_k=1.5 must be an integer"),
+            ({"top_k": "2"}, "top_k='2' must be an integer"),
+            ({"threshold": "2"}, "threshold='2' must be a number"),
+            ({"threshold": -1.0}, "threshold=-1.0 must be >= 0"),
+        ):
+            with pytest.raises(ParameterError, match=match):
+                index.match(query, SR, **kwargs)
+        with pytest.raises(ParameterError, match="sample_rate='11025'"):
+            index.match(query, "11025")  # type: ignore[arg-type]
+
+
+def test_add_many_refuses_a_single_path(tmp_path: Path) -> None:
+    with SoundIndex.create(tmp_path / "i.rsidx") as index:
+        with pytest.raises(ParameterError, match="paths='x' is a single path: pass a list of paths"):
+            index.add_many("x")  # type: ignore[arg-type]
+        with pytest.raises(ParameterError, match=r"workers=2\.5 must be an integer"):
+            index.add_many(["x"], workers=2.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_add_many_reports_failures_with_their_type_and_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, workers: int
+) -> None:
+    good = [write_audio(tmp_path / f"t{i}.wav", _song(i, 8.0), sample_rate=SR) for i in range(2)]
+    silent = write_audio(tmp_path / "silent.wav", np.zeros(SR, np.float32), sample_rate=SR)
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"not audio at all")
+    errors: dict[str, Exception | None] = {}
+    with (
+        caplog.at_level("WARNING", logger="reelsense.sounds"),
+        SoundIndex.create(tmp_path / "i.rsidx") as index,
+    ):
+        index.add_many(
+            [*good, silent, bad], workers=workers, on_done=lambda p, e: errors.__setitem__(Path(p).name, e)
+        )
+    assert type(errors["silent.wav"]) is NoAudioError  # was a plain ReelsenseError
+    assert type(errors["broken.wav"]) is DecodeError
+    assert errors["t0.wav"] is None
+    warned = [
+        r for r in caplog.records if r.levelname == "WARNING" and "left out of the index" in r.getMessage()
+    ]
+    assert sorted(Path(r.getMessage().split(" is left")[0]).name for r in warned) == [
+        "broken.wav",
+        "silent.wav",
+    ]

@@ -699,3 +699,19 @@ def test_the_chance_level_counts_only_the_query_peaks_over_the_reference() -> No
     assert whole == pytest.approx(chance_rate(part, 3000, ref_frames, P, C))
     assert chance_rate(peaks, 3000, ref_frames, P, C, 0.5) == pytest.approx(2.0 * whole, rel=1e-3)
     assert chance_rate(part, 3000, ref_frames, P, C, 2.0) == pytest.approx(0.5 * whole, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"threshold": -1.0}, "threshold=-1.0 must be >= 0"),
+        ({"align_tol_bins": -1.0}, "align_tol_bins=-1.0 must be > 0"),
+        ({"max_load": 0.0}, "max_load .*=0.0 must be > 0"),
+        ({"max_load": float("nan")}, "max_load .*=nan"),
+        ({"top_k": 1.5}, "top_k=1.5 must be an integer"),
+        ({"second_triplets": 0}, "second_triplets=0 must be >= 1"),
+    ],
+)
+def test_match_config_refuses(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ParameterError, match=match):
+        MatchConfig(**kwargs)  # type: ignore[arg-type]

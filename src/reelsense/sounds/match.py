@@ -29,6 +29,7 @@ from typing import Literal
 
 import numpy as np
 
+from reelsense._checks import check_int, check_positive
 from reelsense.errors import ParameterError
 from reelsense.sounds import _kernels
 from reelsense.sounds._tables import SearchIndex
@@ -190,6 +191,16 @@ class MatchConfig:
             raise ParameterError(f"dense_scope={self.dense_scope!r} must be one of {', '.join(DENSE_SCOPES)}")
         if not (math.isfinite(self.threshold) and not math.isnan(self.exit_score)):
             raise ParameterError(f"threshold={self.threshold}, exit_score={self.exit_score} must be numbers")
+        if self.threshold < 0.0:
+            raise ParameterError(f"threshold={self.threshold} must be >= 0 (a score is -log10 p)")
+        for name in ("top_k", "n_candidates", "first_triplets", "second_triplets", "confirm_triplets"):
+            check_int(getattr(self, name), name, minimum=1)
+        for name in ("offset_bin_frames", "cells_per_sound", "align_tol_steps"):
+            check_int(getattr(self, name), name, minimum=1 if name != "align_tol_steps" else 0)
+        for name in ("align_tol_bins", "first_round_max_load", "null_window_seconds"):
+            check_positive(getattr(self, name), name)
+        if self.max_load is not None:
+            check_positive(self.max_load, "max_load (None: no limit)")
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import pickle
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from reelsense._checks import check_finite, check_int, check_paths
 from reelsense._workers import process_pool
+from reelsense.audio._signal import check_mono
 from reelsense.errors import DecodeError, NoAudioError, ParameterError, ReelsenseError, SoundIndexFormatError
 from reelsense.io import read_audio
 from reelsense.sounds.dense import BITS_ARRAY, DenseReferences, dense_search, frame_bits
@@ -232,9 +235,24 @@ class SoundIndex:
         source_path: str | None = None,
         replace: bool = False,
     ) -> SoundRecord:
-        """Fingerprint mono ``samples`` (float ``[n]`` at ``sample_rate``) and add them as ``sound_id``."""
-        arrays = peak_arrays(samples, sample_rate, self.params)
-        duration = float(np.asarray(samples).shape[0]) / float(sample_rate)
+        """Fingerprint mono ``samples`` (float ``[n]`` at ``sample_rate``, an integer in
+        8000..384000) and add them as ``sound_id``.
+
+        Raises:
+            ParameterError: samples not mono floating point, with NaN/inf values, a bad rate, or
+                audio that gives no fingerprint peaks (empty, silent, too quiet or too short), as
+                :meth:`add_file` refuses such a file.
+        """
+        if not isinstance(sound_id, str):
+            raise ParameterError(f"sound_id={sound_id!r} must be a str, got {type(sound_id).__name__}")
+        x = check_mono(samples, sample_rate)
+        arrays = peak_arrays(x, sample_rate, self.params)
+        if arrays["peak_times"].shape[0] == 0:
+            raise ParameterError(
+                f"sound {sound_id!r}: its {x.shape[0]} samples give no fingerprint peaks "
+                "(empty, silent, too quiet or too short to match)"
+            )
+        duration = float(x.shape[0]) / float(sample_rate)
         return self._store.add(
             sound_id, arrays, duration_seconds=duration, source_path=source_path, replace=replace
         )
@@ -265,13 +283,19 @@ class SoundIndex:
     ) -> list[SoundRecord]:
         """Add many files, fingerprinting them in ``workers`` processes.
 
+        ``paths`` is a list of files (a single path is refused, not read as its characters).
         Files that fail to decode are skipped with a warning; ``on_done(path, error)`` is
-        called for every file once fingerprinted (``error`` None on success). Every
+        called for every file once fingerprinted (``error`` None on success, else the error
+        as raised: :class:`~reelsense.errors.DecodeError`, :class:`~reelsense.errors.NoAudioError`...). Every
         ``commit_every`` sounds, or the sounds fingerprinted within ``commit_seconds``, are
         committed together (a kill loses at most that much work). Returns the added sounds' records.
         """
-        if workers < 1:
-            raise ParameterError(f"workers={workers} must be >= 1")
+        check_paths(paths, "paths")
+        paths = list(paths)
+        if sound_ids is not None:
+            check_paths(sound_ids, "sound_ids", "sound id")
+            sound_ids = list(sound_ids)
+        workers = check_int(workers, "workers", minimum=1)
         if sound_ids is not None and len(sound_ids) != len(paths):
             raise ParameterError(f"{len(sound_ids)} sound_ids for {len(paths)} paths")
         ids = list(sound_ids) if sound_ids is not None else [Path(p).stem for p in paths]
@@ -305,7 +329,7 @@ class SoundIndex:
     ) -> Iterable[StoreItem]:
         for path, sid, res in zip(paths, ids, results, strict=True):
             if isinstance(res, Exception):
-                logger.info("skipping %s: %s", path, res)  # reported to on_done, and by the caller
+                logger.warning("%s is left out of the index: %s", path, res)  # also reported to on_done
                 if on_done is not None:
                     on_done(path, res)
                 continue
@@ -411,14 +435,20 @@ class SoundIndex:
         """Sounds heard in a query (mono float ``[n]`` at ``sample_rate``), best first.
 
         Only matches with ``score >= threshold`` (default ``config.threshold`` = 2.0, an
-        estimated false-match probability of 1 %) are returned; at most ``top_k``.
+        estimated false-match probability of 1 %) are returned; at most ``top_k`` (an integer
+        >= 1; default ``config.top_k``).
+
+        Raises:
+            ParameterError: samples not mono floating point, with NaN/inf values, a sample rate
+                outside 8000..384000 Hz, or a bad ``top_k`` or ``threshold``.
         """
+        x = check_mono(samples, sample_rate)
+        top_k, threshold = _check_match_options(top_k, threshold)
         search = self._search.get()
         if not len(search):
             return []
         threshold = self.config.threshold if threshold is None else threshold
-        x = np.asarray(samples)
-        duration = float(x.shape[0]) / float(sample_rate) if sample_rate > 0 else 0.0
+        duration = float(x.shape[0]) / float(sample_rate)
         spec = log_spectrogram(x, sample_rate, self.params)
         peaks = pick_peaks(spec, self.params, self.params.query_peaks_per_second)
         query = prepare_query_from_peaks(peaks, duration, self.params, self.config)
@@ -485,6 +515,17 @@ class SoundIndex:
         return self.match(audio.samples, audio.sample_rate, top_k=top_k, threshold=threshold)
 
 
+def _check_match_options(top_k: object, threshold: object) -> tuple[int | None, float | None]:
+    """``top_k`` (None or an integer >= 1) and ``threshold`` (None or a finite number >= 0) checked."""
+    k = None if top_k is None else check_int(top_k, "top_k", minimum=1)
+    if threshold is None:
+        return k, None
+    value = check_finite(threshold, "threshold")
+    if value < 0.0:
+        raise ParameterError(f"threshold={threshold!r} must be >= 0 (a score is -log10 of a probability)")
+    return k, value
+
+
 def _call(
     fn: Callable[[str, FingerprintParams], tuple[dict[str, np.ndarray], float]],
     path: str,
@@ -492,8 +533,19 @@ def _call(
 ) -> tuple[dict[str, np.ndarray], float] | Exception:
     try:
         return fn(path, params)
+    except ReelsenseError as exc:  # batch boundary: the error is recorded per file, with its type
+        return exc if _survives_pickling(exc) else ReelsenseError(str(exc))
     except Exception as exc:  # batch boundary: the error is recorded per file
         return ReelsenseError(str(exc))  # plain message: crosses process boundaries
+
+
+def _survives_pickling(exc: Exception) -> bool:
+    """Whether ``exc`` comes back from a worker process as itself (the library's errors with
+    extra arguments define ``__reduce__``; one that does not would break the pool)."""
+    try:
+        return type(pickle.loads(pickle.dumps(exc))) is type(exc)
+    except Exception:  # any failure to pickle means: send the message only
+        return False
 
 
 def _result(future: object) -> tuple[dict[str, np.ndarray], float] | Exception:
@@ -542,8 +594,9 @@ def match_files(
     search file, which is made ready and checked here first (so workers share it instead of
     each rebuilding it or reading it all to check it again).
     """
-    if workers < 1:
-        raise ParameterError(f"workers={workers} must be >= 1")
+    workers = check_int(workers, "workers", minimum=1)
+    check_paths(paths, "paths")
+    top_k, threshold = _check_match_options(top_k, threshold)
     jobs = [(os.fspath(p), top_k, threshold) for p in paths]
     global _WORKER_INDEX
     index = SoundIndex.open(index_path, readonly=True, config=config)  # fail early on a bad index
