@@ -294,3 +294,36 @@ def test_min_score_is_the_matchers_default_and_recorded_only_when_changed() -> N
         FeaturizerConfig(sound_index="lib.rsidx", min_score=float("nan"))
     with pytest.raises(ParameterError, match=r"min_score=4\.0 needs a sound_index"):
         FeaturizerConfig(min_score=4.0)
+
+
+def test_featurize_refuses_a_folder_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_audio(tmp_path / "a.wav")
+    featurizer = VideoFeaturizer(FeaturizerConfig(preset="none"))
+
+    def no_work(*args: object, **kwargs: object) -> None:
+        raise AssertionError("featurized the folder's files")
+
+    monkeypatch.setattr(featurizer, "featurize_many", no_work)
+    with pytest.raises(ParameterError, match="is a folder, not one media file"):
+        featurizer.featurize(tmp_path)
+    with pytest.raises(ParameterError, match="path=None must be a path"):
+        featurizer.featurize(None)  # type: ignore[arg-type]
+
+
+def test_entry_points_refuse_wrong_types(tmp_path: Path) -> None:
+    from reelsense.featurize import embed_corpus
+
+    with pytest.raises(ParameterError, match=r"fusion=.* must be a FusionConfig"):
+        FeaturizerConfig(fusion={"dim": 8})  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="frames=3 must be a FrameSampling or a strategy name"):
+        FeaturizerConfig(frames=3)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match=r"config=.* must be a FeaturizerConfig"):
+        VideoFeaturizer({"preset": "tiny"})  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="paths='videos' is a single path"):
+        VideoFeaturizer(FeaturizerConfig(preset="none")).featurize_many("videos")  # type: ignore[arg-type]
+    out = tmp_path / "out.parquet"
+    with pytest.raises(ParameterError, match="inputs='videos' is a single path: pass a list of paths"):
+        embed_corpus("videos", out)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match=r"config=RunConfig.* must be a FeaturizerConfig.*swapped"):
+        embed_corpus([tmp_path], out, RunConfig(), FeaturizerConfig())  # type: ignore[arg-type]
+    assert not out.exists()

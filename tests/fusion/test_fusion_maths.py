@@ -263,3 +263,33 @@ def test_projection_caches_never_mix_seeds() -> None:
         _projection.cache_clear()
         got = project_modality(x, "visual", FusionConfig(dim=32, seed=seed))[0]
         np.testing.assert_array_equal(got, expected[seed])
+
+
+def test_fuse_takes_lists_as_arrays() -> None:
+    rng = np.random.default_rng(0)
+    visual = rng.normal(size=(3, 4))
+    config = FusionConfig(dim=16)
+    from_list = fuse(config, visual=visual.tolist())  # an AttributeError
+    np.testing.assert_array_equal(from_list.vectors, fuse(config, visual=visual).vectors)
+
+
+@pytest.mark.parametrize(
+    ("config", "kwargs", "match"),
+    [
+        (None, {"visual": np.ones((2, 4))}, "config=None must be a FusionConfig"),
+        ({"dim": 8}, {"visual": np.ones((2, 4))}, "config=.* must be a FusionConfig"),
+        (FusionConfig(), {"sound_keys": "abc"}, "sound_keys='abc' is a single sound key"),  # made 3 videos
+        (FusionConfig(), {"sound_keys": ["a", 3]}, "sound_keys must be str or None, got 3"),
+        (FusionConfig(), {"sound_keys": ["a", "b"], "music": ["no", "yes"]}, "music must be bools, got 'no'"),
+        (FusionConfig(), {"visual": [["a", "b"]]}, "visual vectors must be a float array"),
+        (FusionConfig(), {"visual": [[1.0, 2.0], [1.0]]}, "visual vectors must be a float array"),
+    ],
+)
+def test_fuse_refuses(config: object, kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ParameterError, match=match):
+        fuse(config, **kwargs)  # type: ignore[arg-type]
+
+
+def test_fuse_takes_numpy_bools() -> None:
+    out = fuse(FusionConfig(dim=16), sound_keys=["a", None], music=np.array([True, False]))
+    assert out.vectors.shape == (2, 16)

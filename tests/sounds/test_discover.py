@@ -506,3 +506,26 @@ def test_a_print_that_cannot_be_made_loses_that_video_only(
         assert match_print(MatchJob(0, kept, 5.0, 3)) == (0, [])
     finally:
         close_worker()
+
+
+@pytest.mark.parametrize(
+    ("sources", "kwargs", "match"),
+    [
+        ("videos", {}, "sources='videos' is a single path: pass a list of paths"),
+        ([], {}, r"sources=\[\] is empty"),  # an IndexError in _geometry
+        (["a.mp4"], {"workers": 2.5}, r"workers=2\.5 must be an integer"),  # TypeError in multiprocessing
+        ([3], {}, "source 3 must be a path or an AudioClip"),
+        (["a.mp4"], {"ids": "a"}, "ids='a' is a single id"),
+        (["a.mp4"], {"params": {"neighbours": 3}}, "params=.* must be a DiscoveryParams"),
+    ],
+)
+def test_discover_refuses_bad_arguments(sources: object, kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ParameterError, match=match):
+        discover_sounds(sources, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("rate", [0, -1, 22050.0, float("nan")])
+def test_audio_clip_refuses_a_bad_rate(rate: object) -> None:
+    # sample_rate=0 gave a ZeroDivisionError row
+    with pytest.raises(ParameterError, match="AudioClip 'a' sample_rate="):
+        AudioClip("a", np.zeros(SR, np.float32), rate)  # type: ignore[arg-type]

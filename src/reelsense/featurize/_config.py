@@ -97,6 +97,14 @@ class FeaturizerConfig:
     offline: bool | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.fusion, FusionConfig):
+            raise ParameterError(f"fusion={self.fusion!r} must be a FusionConfig (e.g. FusionConfig(dim=8))")
+        if not isinstance(self.preset, str):
+            raise ParameterError(f"preset={self.preset!r} must be a preset name (str)")
+        if self.frames is not None and not isinstance(self.frames, FrameSampling | str):
+            raise ParameterError(f"frames={self.frames!r} must be a FrameSampling or a strategy name (str)")
+        if self.sound_index is not None and not isinstance(self.sound_index, str | os.PathLike):
+            raise ParameterError(f"sound_index={self.sound_index!r} must be a path (str or os.PathLike)")
         if self.sound_index is not None and not isinstance(self.sound_index, str):
             object.__setattr__(self, "sound_index", os.fspath(self.sound_index))
         if self.second_chance and self.sound_index is None:

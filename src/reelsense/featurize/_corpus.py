@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from reelsense._checks import check_path
 from reelsense.errors import OutputError, ParameterError, ResumeMismatchError
 from reelsense.featurize._config import FEATURIZER_KEY, FeaturizerConfig
 from reelsense.featurize._discovery import Discoverer, default_discoverer
@@ -46,6 +47,7 @@ from reelsense.featurize._fusion_stage import (
     vectors_from_arrow,
 )
 from reelsense.fusion import FusionConfig
+from reelsense.io import check_inputs
 from reelsense.pipeline import (
     CONFIG_KEY,
     SHARD_PATTERN,
@@ -215,6 +217,18 @@ def embed_corpus(
     configuration), ModelNotFoundError (weights missing) and, with ``run.strict``,
     ItemFailedError. A video that fails never raises otherwise: it gets an error row.
     """
+    check_inputs(inputs)
+    check_path(output, "output")
+    for name, value, kind in (
+        ("config", config, FeaturizerConfig),
+        ("run", run, RunConfig),
+        ("featurizer", featurizer, VideoFeaturizer),
+    ):
+        if value is not None and not isinstance(value, kind):
+            raise ParameterError(
+                f"{name}={value!r} must be a {kind.__name__}, got {type(value).__name__}"
+                + (" (config and run swapped?)" if isinstance(value, FeaturizerConfig | RunConfig) else "")
+            )
     run = run or RunConfig()
     if featurizer is not None and config is not None:
         raise ParameterError("give a FeaturizerConfig or a loaded featurizer, not both")

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from reelsense._checks import check_path
 from reelsense._workers import available_cpus
 from reelsense.errors import ParameterError
 from reelsense.featurize._audio_stages import (
@@ -26,7 +27,7 @@ from reelsense.featurize._config import DEFAULT_MIN_SCORE, FEATURIZER_KEY, Featu
 from reelsense.featurize._features import VideoFeatures
 from reelsense.featurize._fusion_stage import FusionStage
 from reelsense.featurize._model_stages import AudioEmbeddingStage, CaptionStage, VisualStage, caption_text_of
-from reelsense.io import FrameSampling
+from reelsense.io import FrameSampling, check_inputs
 from reelsense.pipeline import (
     ActorPlan,
     FeatureStage,
@@ -83,6 +84,11 @@ class VideoFeaturizer:
     """
 
     def __init__(self, config: FeaturizerConfig | None = None) -> None:
+        if config is not None and not isinstance(config, FeaturizerConfig):
+            raise ParameterError(
+                f"config={config!r} must be a FeaturizerConfig, got {type(config).__name__} "
+                "(e.g. VideoFeaturizer(FeaturizerConfig(preset='tiny')))"
+            )
         self.config = config = config or FeaturizerConfig()
         self.visual: VisualStage | None = None
         self.caption: CaptionStage | None = None
@@ -254,6 +260,9 @@ class VideoFeaturizer:
         fails gets ``status='error'`` and the reason instead of raising. Each embedding
         depends only on its own video (never on the others in the batch).
         """
+        check_inputs(paths, "paths")
+        if run is not None and not isinstance(run, RunConfig):
+            raise ParameterError(f"run={run!r} must be a RunConfig, got {type(run).__name__}")
         if not self.config.has_models:
             raise ParameterError("preset 'none' computes no features: use reelsense.embed_corpus")
         run = run or RunConfig()
@@ -264,8 +273,14 @@ class VideoFeaturizer:
     def featurize(self, path: str | os.PathLike[str]) -> VideoFeatures:
         """Features of one video, decoded in this process (sidecar read as in a batch).
 
-        Raises ParameterError when ``path`` is not a single media file.
+        Raises ParameterError when ``path`` is not a single media file (a folder is refused
+        before any work: :meth:`featurize_many` walks folders).
         """
+        check_path(path, "path")
+        if Path(path).is_dir():
+            raise ParameterError(
+                f"{os.fspath(path)!r} is a folder, not one media file (featurize_many walks folders)"
+            )
         with ThreadPoolExecutor(1) as pool:
             out = self.featurize_many([path], run=RunConfig(workers=1), executor=pool)
         if len(out) != 1:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reelsense._checks import check_paths
 from reelsense.errors import ParameterError
 from reelsense.fusion._config import FUSION_VERSION, MODALITIES, FusionConfig
 from reelsense.fusion._random import projection_float64, random_fourier_features, unit_gaussian
@@ -165,6 +166,33 @@ def sound_identity_vectors(
     return vectors, conf
 
 
+def _matrix(vectors: object, name: str) -> np.ndarray | None:
+    """``vectors`` (an array or nested lists) as a float array; None stays None."""
+    if vectors is None:
+        return None
+    if isinstance(vectors, str | bytes):
+        raise ParameterError(f"{name} vectors must be a float array [n, d], got {type(vectors).__name__}")
+    try:
+        array = np.asarray(vectors)
+    except ValueError as exc:  # ragged lists
+        raise ParameterError(f"{name} vectors must be a float array [n, d]: {exc}") from None
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise ParameterError(f"{name} vectors must be a float array [n, d], got dtype {array.dtype}")
+    return array if np.issubdtype(array.dtype, np.floating) else array.astype(np.float64)
+
+
+def _flags(music: object, name: str) -> np.ndarray | None:
+    """``music`` as a bool array: only bools (numpy's too) count, not truthy strings or numbers."""
+    if music is None:
+        return None
+    check_paths(music, name, "flag")
+    flags = list(music)  # type: ignore[call-overload]
+    for flag in flags:
+        if not isinstance(flag, bool | np.bool_):
+            raise ParameterError(f"{name} must be bools, got {flag!r} ({type(flag).__name__})")
+    return np.asarray(flags, dtype=bool)
+
+
 def _rows(vectors: np.ndarray | None, n: int | None, name: str) -> int | None:
     if vectors is None:
         return n
@@ -200,6 +228,20 @@ def fuse(
     Each row depends only on that row's inputs (never on the other rows). See the maths
     in :mod:`reelsense.fusion`.
     """
+    if not isinstance(config, FusionConfig):
+        raise ParameterError(f"config={config!r} must be a FusionConfig, got {type(config).__name__}")
+    visual, caption, audio = (
+        _matrix(visual, "visual"),
+        _matrix(caption, "caption"),
+        _matrix(audio, "audio"),
+    )
+    music = _flags(music, "music")
+    if sound_keys is not None:
+        check_paths(sound_keys, "sound_keys", "sound key")
+        sound_keys = list(sound_keys)
+        for key in sound_keys:
+            if key is not None and not isinstance(key, str):
+                raise ParameterError(f"sound_keys must be str or None, got {key!r} ({type(key).__name__})")
     n = None
     for name, vectors in (("visual", visual), ("caption", caption), ("audio", audio)):
         n = _rows(vectors, n, name)

@@ -28,7 +28,7 @@ from reelsense.io._types import (
     MediaInfo,
     VideoFrames,
 )
-from reelsense.io._walk import MediaFile, assign_video_ids, media_ids, walk_media
+from reelsense.io._walk import MediaFile, assign_video_ids, check_inputs, media_ids, walk_media
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -48,6 +48,7 @@ __all__ = [
     "Sidecar",
     "VideoFrames",
     "assign_video_ids",
+    "check_inputs",
     "clean_text",
     "decode",
     "has_surrogates",

@@ -37,16 +37,17 @@ import hashlib
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from reelsense._checks import check_paths
 from reelsense.errors import NoMediaError, ParameterError
 from reelsense.io._sidecar import read_sidecar
 from reelsense.io._text import path_text
 from reelsense.io._types import MEDIA_EXTENSIONS
 
-__all__ = ["MediaFile", "assign_video_ids", "media_ids", "normalize_extensions", "walk_media"]
+__all__ = ["MediaFile", "assign_video_ids", "check_inputs", "media_ids", "normalize_extensions", "walk_media"]
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,11 @@ def normalize_extensions(extensions: Iterable[str] | None) -> frozenset[str]:
     """Lower-case extensions with a leading dot (``"MP4"`` -> ``".mp4"``); None: the default set."""
     if extensions is None:
         return MEDIA_EXTENSIONS
+    check_paths(extensions, "extensions", "extension")
     out = set()
     for ext in extensions:
+        if not isinstance(ext, str):
+            raise ParameterError(f"extension {ext!r} must be a str, got {type(ext).__name__}")
         clean = ext.strip().lower()
         if not clean or clean in {".", "*"}:
             raise ParameterError(f"extension {ext!r} is empty")
@@ -87,6 +91,14 @@ def normalize_extensions(extensions: Iterable[str] | None) -> frozenset[str]:
     return frozenset(out)
 
 
+def check_inputs(inputs: object, name: str = "inputs") -> None:
+    """Refuse what cannot be the inputs of a batch: a single path (it would be walked as its
+    characters), something not iterable, an empty list (ParameterError naming it)."""
+    check_paths(inputs, name)
+    if isinstance(inputs, Sized) and len(inputs) == 0:
+        raise ParameterError(f"{name}=[] is empty: give at least one file or folder")
+
+
 def walk_media(
     inputs: Sequence[str | os.PathLike[str]],
     *,
@@ -94,7 +106,8 @@ def walk_media(
     include_hidden: bool = False,
 ) -> list[MediaFile]:
     """Media files under ``inputs`` (see the module docstring). Raises ParameterError for an
-    input that does not exist."""
+    input that does not exist, and for a single path given instead of a list of them."""
+    check_paths(inputs, "inputs")
     exts = normalize_extensions(extensions)
     seen_files: set[str] = set()
     seen_dirs: set[str] = set()
@@ -228,6 +241,7 @@ def media_ids(
 ) -> list[tuple[str, MediaFile]]:
     """Every media file under ``inputs`` with its id (the rule of ``reelsense embed``), in
     walk order. Raises NoMediaError when there is none."""
+    check_inputs(inputs)
     files = walk_media(inputs, extensions=extensions, include_hidden=include_hidden)
     if not files:
         raise NoMediaError(inputs)

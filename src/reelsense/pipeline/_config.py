@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from reelsense._checks import check_int
 from reelsense._workers import default_workers
 from reelsense.errors import ParameterError
 from reelsense.io import DecodeLimits
@@ -69,13 +70,12 @@ class RunConfig:
     ray_task_retries: int = 2
 
     def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise ParameterError(f"workers={self.workers} must be >= 1")
+        object.__setattr__(self, "workers", check_int(self.workers, "workers", minimum=1))
         if self.extensions is not None:
-            normalize_extensions(self.extensions)  # raises on bad values
+            normalize_extensions(self.extensions)  # raises on bad values (a bare "mp4" too)
+            object.__setattr__(self, "extensions", tuple(self.extensions))
         for name in ("batch_videos", "batch_frames", "ray_videos_per_task"):
-            if getattr(self, name) < 1:
-                raise ParameterError(f"{name}={getattr(self, name)} must be >= 1")
+            check_int(getattr(self, name), name, minimum=1)
         if self.flush_rows is not None and self.flush_rows < 1:
             raise ParameterError(f"flush_rows={self.flush_rows} must be >= 1 (or None)")
         if not self.flush_seconds > 0:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from reelsense._checks import check_finite, check_int, check_paths
 from reelsense.errors import ParameterError
 from reelsense.io import iso_time, walk_media
 from reelsense.sounds.discover import Discovery, DiscoveryParams, ProgressCallback, discover_sounds
@@ -99,16 +100,31 @@ def trend_report(
     """Per-sound usage trends of ``inputs``, written to ``output`` (CSV) and ``report`` (HTML).
 
     ``reference_seconds``/``start_seconds``: end of the recent window and start of the
-    baseline (default: latest/earliest dated use). ``clusters_output``: also write the
+    baseline, finite unix seconds, the start before the end when both are given (default:
+    latest/earliest dated use; a start after a given end is moved to it). ``clusters_output``: also write the
     discovery tables when sounds are discovered here. ``link_hashtags``: also count, under
     the sound whose signature hashtag they carry, videos whose audio matched no sound but
     has music (:func:`hashtag_links`; ``has_music`` defaults to decoding the video).
     ``strict``: when sounds are discovered here, the first video that fails raises
     :class:`~reelsense.errors.ItemFailedError` (see :func:`discover_sounds`).
     """
-    params = params or TrendParams()
+    if params is None:
+        params = TrendParams()
+    elif not isinstance(params, TrendParams):
+        raise ParameterError(f"params={params!r} must be a TrendParams, got {type(params).__name__}")
+    check_paths(inputs, "inputs")
+    inputs = list(inputs)
     if not inputs:
         raise ParameterError("no inputs: give media files/folders or clusters/matches CSV tables")
+    if reference_seconds is not None:
+        reference_seconds = check_finite(reference_seconds, "reference_seconds")
+    if start_seconds is not None:
+        start_seconds = check_finite(start_seconds, "start_seconds")
+        if reference_seconds is not None and not start_seconds < reference_seconds:
+            raise ParameterError(
+                f"start_seconds={start_seconds} must be before reference_seconds={reference_seconds}"
+            )
+    workers = check_int(workers, "workers", minimum=1)
     tables = [p for p in inputs if _is_table(p)]
     media = [p for p in inputs if not _is_table(p)]
     files = list(walk_media(media)) if media else []

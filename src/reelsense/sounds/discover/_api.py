@@ -27,8 +27,10 @@ from typing import TypeVar
 
 import numpy as np
 
+from reelsense._checks import check_int, check_paths
 from reelsense._workers import process_pool
 from reelsense.errors import ItemFailedError, ParameterError
+from reelsense.io import check_inputs
 from reelsense.sounds.discover._geometry import place_members
 from reelsense.sounds.discover._graph import EdgeTable, GraphClusters, cluster_graph
 from reelsense.sounds.discover._matcher import VideoMatcher
@@ -64,7 +66,14 @@ R = TypeVar("R")
 def _source_ids(
     sources: Sequence[str | os.PathLike[str] | AudioClip], ids: Sequence[str] | None
 ) -> list[str]:
+    for source in sources:
+        if not isinstance(source, AudioClip | str | os.PathLike):
+            raise ParameterError(
+                f"source {source!r} must be a path or an AudioClip, got {type(source).__name__}"
+            )
     if ids is not None:
+        check_paths(ids, "ids", "id")
+        ids = list(ids)
         if len(ids) != len(sources):
             raise ParameterError(f"{len(ids)} ids for {len(sources)} sources")
         out = [str(i) for i in ids]
@@ -222,9 +231,13 @@ def discover_sounds(
     raises :class:`~reelsense.errors.ItemFailedError` instead (the workers are stopped).
     Returns a :class:`Discovery`.
     """
-    params = params or DiscoveryParams()
-    if workers < 1:
-        raise ParameterError(f"workers={workers} must be >= 1")
+    check_inputs(sources, "sources")
+    sources = list(sources)
+    workers = check_int(workers, "workers", minimum=1)
+    if params is None:
+        params = DiscoveryParams()
+    elif not isinstance(params, DiscoveryParams):
+        raise ParameterError(f"params={params!r} must be a DiscoveryParams, got {type(params).__name__}")
     video_ids = _source_ids(sources, ids)
     fp_params = FingerprintParams()
     index_path = None

@@ -8,6 +8,7 @@ from typing import Literal
 
 import numpy as np
 
+from reelsense._checks import check_sample_rate
 from reelsense.errors import ParameterError
 from reelsense.sounds.discover._content import ContentParams
 from reelsense.sounds.match import DENSE_SCOPES, DenseScope
@@ -38,6 +39,12 @@ class AudioClip:
     timestamp_seconds: int | None = None
     caption: str | None = None
     path: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.clip_id, str):
+            raise ParameterError(f"AudioClip clip_id={self.clip_id!r} must be a str")
+        rate = check_sample_rate(self.sample_rate, f"AudioClip {self.clip_id!r} sample_rate")
+        object.__setattr__(self, "sample_rate", rate)
 
     def __repr__(self) -> str:
         return f"AudioClip({self.clip_id!r}, {np.asarray(self.samples).shape[0] / self.sample_rate:.2f} s)"

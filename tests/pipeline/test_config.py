@@ -1,0 +1,33 @@
+"""RunConfig refuses what it cannot run with, naming the value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from reelsense.errors import ParameterError
+from reelsense.pipeline import RunConfig
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"workers": 2.5}, r"workers=2\.5 must be an integer"),  # a TypeError deep in multiprocessing
+        ({"workers": "2"}, "workers='2' must be an integer"),
+        ({"workers": 0}, "workers=0 must be >= 1"),
+        ({"extensions": "mp4"}, "extensions='mp4' is a single extension: pass a list of extensions"),
+        ({"extensions": [4]}, "extension 4 must be a str"),
+        ({"batch_videos": 1.5}, r"batch_videos=1\.5 must be an integer"),
+    ],
+)
+def test_refused(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ParameterError, match=match):
+        RunConfig(**kwargs)
+
+
+def test_numpy_integers_and_lists() -> None:
+    run = RunConfig(workers=np.int64(2), extensions=["mp4", ".MOV"])  # type: ignore[arg-type]
+    assert type(run.workers) is int and run.workers == 2
+    assert run.extensions == ("mp4", ".MOV")
