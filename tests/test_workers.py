@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -139,3 +142,54 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path: Path, start_method: 
     for pid in left:  # do not leave them behind when the test fails
         os.kill(pid, signal.SIGKILL)
     assert not left, f"workers {left} outlived their killed parent"
+
+
+_CALL = "check_main_guard()"
+_GUARDED = {
+    "plain": f'if __name__ == "__main__":\n    {_CALL}\n',
+    "reversed": f'if "__main__" == __name__:\n    {_CALL}\n',
+    "inside try": (
+        f'try:\n    if __name__ == "__main__":\n        {_CALL}\nexcept KeyboardInterrupt:\n    pass\n'
+    ),
+    "and": f'import sys\nif __name__ == "__main__" and len(sys.argv) >= 1:\n    {_CALL}\n',
+    "and first": f'if True and __name__ == "__main__":\n    {_CALL}\n',
+    "with": (
+        "import contextlib\nwith contextlib.suppress(KeyError):\n"
+        f'    if __name__ == "__main__":\n        {_CALL}\n'
+    ),
+    "nested if": f'import sys\nif sys.argv:\n    if __name__ == "__main__":\n        {_CALL}\n',
+    "function called": f'def main():\n    {_CALL}\n\nif __name__ == "__main__":\n    main()\n',
+}
+_UNGUARDED = {
+    "top level": f"{_CALL}\n",
+    "or": f'if __name__ == "__main__" or True:\n    {_CALL}\n',
+    "not": f'if not __name__ != "__main__":\n    {_CALL}\n',
+    "else": f'if __name__ != "__main__":\n    pass\nelse:\n    {_CALL}\n',
+    "inside try": f"try:\n    {_CALL}\nexcept KeyboardInterrupt:\n    pass\n",
+    "a variable": f'main = __name__ == "__main__"\nif main:\n    {_CALL}\n',
+    "function at top level": f"def main():\n    {_CALL}\n\nmain()\n",
+}
+
+
+def _run_script(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "script.py"
+    script.write_text(f"from reelsense._workers import check_main_guard\n{body}", encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=os.environ.copy()
+    )
+
+
+@pytest.mark.parametrize("name", sorted(_GUARDED))
+def test_guarded_scripts_are_accepted(tmp_path: Path, name: str) -> None:
+    done = _run_script(tmp_path, _GUARDED[name])
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("name", sorted(_UNGUARDED))
+def test_unguarded_calls_are_refused_pointing_to_the_readme_section(tmp_path: Path, name: str) -> None:
+    done = _run_script(tmp_path, _UNGUARDED[name])
+    assert done.returncode != 0 and "ParameterError" in done.stderr
+    section = re.search(r'see the README, "([^"]+)"', done.stderr)
+    assert section is not None, done.stderr
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"\n## {section.group(1)}\n" in readme

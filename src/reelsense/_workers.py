@@ -150,16 +150,43 @@ def _init_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, .
         initializer(*initargs)
 
 
+def _is_main_test(test: ast.expr) -> bool:
+    """Whether an ``if`` test holds only when ``__name__ == "__main__"``: that comparison (either
+    order), or an ``and`` of which it is one operand (``... and other``); an ``or``, a ``not``
+    or any other test does not guarantee it."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(_is_main_test(value) for value in test.values)
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = (test.left, test.comparators[0])
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    mains = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return len(names) == 1 and len(mains) == 1
+
+
 def _guarded_lines(source: str) -> list[tuple[int, int]]:
-    """Line ranges of the ``if __name__ == "__main__":`` blocks at the top of a module."""
-    tree = ast.parse(source)
-    ranges = []
-    for node in tree.body:
-        if not isinstance(node, ast.If):
-            continue
-        test = ast.unparse(node.test).replace("'", '"').replace(" ", "")
-        if test in ('__name__=="__main__"', '"__main__"==__name__'):
-            ranges.append((node.lineno, node.end_lineno or node.lineno))
+    """Line ranges of the bodies of the ``if __name__ == "__main__":`` blocks of a module's top
+    level, found also inside its compound statements (``try:``, ``with``, another ``if``...), not
+    inside function or class definitions (their lines run when called, from a line checked
+    itself). Only the body is guarded, not an ``else:``."""
+    ranges: list[tuple[int, int]] = []
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                continue
+            if isinstance(node, ast.If) and _is_main_test(node.test) and node.body:
+                ranges.append((node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno))
+            for field in ("body", "orelse", "finalbody"):
+                inner = getattr(node, field, None)
+                if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
+                    visit(inner)
+            for handler in getattr(node, "handlers", []):  # try/except
+                visit(handler.body)
+            for case in getattr(node, "cases", []):  # match
+                visit(case.body)
+
+    visit(ast.parse(source).body)
     return ranges
 
 
@@ -194,7 +221,7 @@ def check_main_guard() -> None:
         raise ParameterError(
             f"{path}, line {line}, starts reelsense's worker processes at the top level of the script. "
             "Worker processes import the script again, so put the call under "
-            'if __name__ == "__main__": (see the README, "Using the library from a script")'
+            'if __name__ == "__main__": (see the README, "Worker processes and the `__main__` guard")'
         )
 
 
