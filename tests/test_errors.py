@@ -45,3 +45,13 @@ def test_every_error_derives_from_the_root(cls: type[Exception]) -> None:
 def test_parameter_error_is_a_value_error() -> None:
     assert issubclass(ParameterError, ValueError)
     assert issubclass(ModelNotFoundError, LookupError)
+
+
+def test_every_error_class_is_exported_from_the_package() -> None:
+    import reelsense
+    from reelsense import errors
+
+    for name in errors.__all__:  # NoAudioError, NoMediaError, ResumeMismatchError were missing
+        assert name in reelsense.__all__, name
+        assert getattr(reelsense, name) is getattr(errors, name)
+    assert set(errors.__all__) <= set(dir(reelsense))
