@@ -4,7 +4,7 @@ newest row wins."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -136,18 +136,21 @@ def test_refusals(tmp_path: Path) -> None:
 
 
 def test_ray_driver_writes_a_shard_while_it_waits_for_the_next_block(tmp_path: Path) -> None:
-    """The Ray engine's driver loop (`_arriving` + `writer.tick`): the rows that came back are
+    """The Ray engine's driver loop (`_Ticker` + `writer.tick`): the rows that came back are
     written after `flush_seconds` even though the next block has not arrived; the second block
-    only comes once that shard is on disk, and no id is written twice."""
+    only comes once that shard is on disk, and no id is written twice. The blocks are taken
+    in the caller's thread (where an interrupt reaches Ray Data's iterator)."""
     import threading
 
-    from reelsense.pipeline._ray import _arriving
+    from reelsense.pipeline._ray import _Ticker
 
     schema = _schema()
     out = tmp_path / "out"
     on_disk = threading.Event()
+    taken_in: list[threading.Thread] = []
 
     def blocks() -> Iterator[pa.Table]:
+        taken_in.append(threading.current_thread())
         yield _table(schema, ["a", "b"])
         assert on_disk.wait(timeout=120), "no shard was written while waiting"
         yield _table(schema, ["c"])
@@ -160,29 +163,43 @@ def test_ray_driver_writes_a_shard_while_it_waits_for_the_next_block(tmp_path: P
     with OutputWriter(out, schema, layout="shards", flush_rows=100, flush_seconds=0.5) as folder:
         folder.open()
         seen = []
-        for block in _arriving(blocks(), folder.flush_seconds, tick):
-            seen.append(block["video_id"].to_pylist())
-            if len(seen) == 1:
-                assert not folder.files()  # nothing written yet: the block is buffered
-            folder.add_table(block)
+        with _Ticker(folder.flush_seconds, tick) as ticker:
+            for block in blocks():
+                seen.append(block["video_id"].to_pylist())
+                with ticker.holding():
+                    if len(seen) == 1:
+                        assert not folder.files()  # nothing written yet: the block is buffered
+                    folder.add_table(block)
         folder.finish()
-    assert seen == [["a", "b"], ["c"]]
+    assert seen == [["a", "b"], ["c"]] and taken_in == [threading.main_thread()]
     assert sorted(r["video_id"] for r in _all_rows(out)) == ["a", "b", "c"]
     assert [r["video_id"] for r in pq.read_table(sorted(folder.files())[0]).to_pylist()] == ["a", "b"]
 
 
-def test_ray_driver_loop_raises_the_error_of_the_iteration() -> None:
-    from reelsense.pipeline._ray import _arriving
+def test_ray_driver_loop_raises_the_error_of_a_tick() -> None:
+    """A tick that fails (a full disk while writing a shard) is raised in the driver's thread:
+    by the next use of the writer, or when the loop ends."""
+    import threading
 
-    def broken() -> Iterator[int]:
-        yield 1
-        raise OutputError("block 2 failed")
+    from reelsense.pipeline._ray import _Ticker
 
-    got = []
-    with pytest.raises(OutputError, match="block 2 failed"):
-        for item in _arriving(broken(), 10.0, lambda: None):
-            got.append(item)
-    assert got == [1]
+    def failing() -> tuple[threading.Event, Callable[[], None]]:
+        failed = threading.Event()
+
+        def tick() -> None:
+            failed.set()
+            raise OutputError("cannot write the shard")
+
+        return failed, tick
+
+    failed, tick = failing()
+    with pytest.raises(OutputError, match="cannot write the shard"), _Ticker(0.01, tick) as ticker:
+        assert failed.wait(timeout=120)
+        with ticker.holding():
+            raise AssertionError("the writer was used after a tick failed")
+    failed, tick = failing()
+    with pytest.raises(OutputError, match="cannot write the shard"), _Ticker(0.01, tick):
+        assert failed.wait(timeout=120)
 
 
 def test_a_lock_file_deleted_while_being_locked_is_not_the_lock(

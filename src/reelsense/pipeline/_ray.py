@@ -14,7 +14,7 @@ The pipeline (Ray does all the scheduling, retrying and backpressure):
 4. The driver streams the finished rows back into the writer, which writes them as shards
    (each atomically) with the same schema and file metadata as a local output: every
    ``flush_rows`` rows, and at least every ``flush_seconds`` while rows are buffered, also
-   while the driver waits for the next block (:func:`_arriving`).
+   while the driver waits for the next block (:class:`_Ticker`).
 
 Failures: a file that does not decode, or that makes a stage fail, gets an error row, as
 locally. A task that dies (a decoder crash, the OOM killer) is retried by Ray up to
@@ -31,12 +31,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import queue
+import signal
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from reelsense.errors import ParameterError
 from reelsense.pipeline._config import RunConfig
@@ -49,8 +49,6 @@ from reelsense.pipeline._writer import OutputWriter
 __all__ = ["RayEngine"]
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 def _import_ray() -> Any:
@@ -71,56 +69,92 @@ def _items(todo: Sequence[PlannedVideo]) -> list[dict[str, str]]:
     ]
 
 
-def _arriving(items: Iterable[T], wait_seconds: float, on_wait: Callable[[], None]) -> Iterator[T]:
-    """The items of ``items``, in order, iterated in a helper thread so that ``on_wait()`` is
-    called at least every ``wait_seconds`` (and at most four times as often) while none
-    arrives. An error of the iteration is raised here; leaving the loop stops the thread at
-    its next item."""
-    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
-    stop = threading.Event()
+class _Ticker:
+    """Calls ``tick()`` in a helper thread, at least every ``every_seconds`` (at most four
+    times as often, and at least once a second), while the ``with`` block runs; the block
+    uses what ``tick`` touches (the writer) only inside :meth:`holding`.
 
-    def put(message: tuple[str, Any]) -> bool:
-        while not stop.is_set():
+    The caller's thread iterates Ray's blocks itself, so that an interrupt (Ctrl-C, SIGTERM
+    under the CLI) reaches Ray Data's iterator, which stops its executor before the session
+    shuts Ray down. (An iterator left running in a helper thread outlived the session: Ray
+    Data then started Ray again from that thread.) Leaving the block stops the thread after
+    the tick it may be running; an error of ``tick`` is raised by the next :meth:`holding`,
+    or when the block ends.
+    """
+
+    def __init__(self, every_seconds: float, tick: Callable[[], None]) -> None:
+        self._tick = tick
+        self._poll = min(1.0, every_seconds / 4)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._failed: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, name="reelsense-ray-flush", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._poll):
             try:
-                handoff.put(message, timeout=0.25)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def pump() -> None:
-        try:
-            for item in items:
-                if not put(("item", item)):
-                    return
-            put(("end", None))
-        except BaseException as exc:  # handed to the consumer, which raises it
-            put(("error", exc))
-
-    thread = threading.Thread(target=pump, name="reelsense-ray-blocks", daemon=True)
-    thread.start()
-    poll = min(1.0, wait_seconds / 4)
-    try:
-        while True:
-            try:
-                kind, value = handoff.get(timeout=poll)
-            except queue.Empty:
-                on_wait()
-                continue
-            if kind == "end":
+                with self._lock:
+                    self._tick()
+            except BaseException as exc:  # handed to the caller's thread, which raises it
+                self._failed.append(exc)
                 return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """The block runs while no tick does (raises the error of a tick that failed)."""
+        with self._lock:
+            if self._failed:
+                raise self._failed[0]
+            yield
+
+    def __enter__(self) -> _Ticker:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self._failed and exc[0] is None:
+            raise self._failed[0]
+
+
+#: signals whose handlers a Ray session leaves as the caller set them
+_KEPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _signal_handlers() -> dict[signal.Signals, Any]:
+    """The Python handlers of :data:`_KEPT_SIGNALS` now (empty outside the main thread, where
+    handlers cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.getsignal(signum) for signum in _KEPT_SIGNALS}
+
+
+def _restore_signal_handlers(handlers: dict[signal.Signals, Any], *, default_too: bool) -> None:
+    """Put back ``handlers`` (from :func:`_signal_handlers`) where something replaced them;
+    a default handler (``SIG_DFL``) only with ``default_too``.
+
+    ``ray.init`` installs its own SIGTERM handler (``sys.exit(15)``; Ray's core worker also
+    adds a C handler that prints a stack dump), which bypasses the caller's: the CLI's stops
+    the command as Ctrl-C does (rows kept, the resume message, exit code 130). Where the
+    caller has none (the default: die at once), Ray's is kept during the session: its
+    ``SystemExit`` unwinds the job, so the buffered rows are written and Ray's processes
+    stopped (dying at once left Ray's agents running). A handler that was not set from
+    Python (None) cannot be put back and is left alone."""
+    for signum, handler in handlers.items():
+        if handler is None or (handler is signal.SIG_DFL and not default_too):
+            continue
+        if signal.getsignal(signum) is not handler:
+            signal.signal(signum, handler)
 
 
 class RayEngine:
     """One Ray run of a :class:`JobSpec` (see the module docstring).
 
     Use :meth:`session` around everything else: it joins the running Ray session, or
-    starts one (``run.ray_address``; None: a local one) and shuts it down afterwards; then
+    starts one (``run.ray_address``; None: a local one) and shuts it down afterwards, and
+    keeps the caller's SIGINT and SIGTERM handlers (``ray.init`` replaces SIGTERM's; see
+    :func:`_restore_signal_handlers`); then
     the resources are known (``actors``, ``gpus_per_actor``, ``device``) and the actors'
     plan is made (``metadata`` records their device and precision).
     """
@@ -143,14 +177,21 @@ class RayEngine:
     def session(self) -> Iterator[None]:
         ray = self.ray
         started = not ray.is_initialized()
-        if started:
-            ray.init(address=self.run_config.ray_address, include_dashboard=False, log_to_driver=True)
+        handlers = _signal_handlers()
         try:
+            if started:
+                try:
+                    ray.init(address=self.run_config.ray_address, include_dashboard=False, log_to_driver=True)
+                finally:  # SIGTERM does what the caller said, during the run too
+                    _restore_signal_handlers(handlers, default_too=False)
             self._resources()
             yield
         finally:
-            if started:
-                ray.shutdown()
+            try:
+                if started:  # also after an interrupted ray.init: stops what it had started
+                    ray.shutdown()
+            finally:
+                _restore_signal_handlers(handlers, default_too=True)
 
     def _resources(self) -> None:
         run = self.run_config
@@ -245,19 +286,30 @@ class RayEngine:
                 ModelActor.rows_only, fn_kwargs={"schema": writer.schema}, batch_format="pyarrow"
             )
         done: set[str] = set()
-        blocks = dataset.iter_batches(batch_format="pyarrow", batch_size=None)
-        # the writer writes a shard when flush_seconds passed, also while no block comes back
-        for block in _arriving(blocks, writer.flush_seconds, writer.tick):
-            writer.add_table(block)
-            for vid, status, error in zip(
-                block["video_id"].to_pylist(),
-                block["status"].to_pylist(),
-                block["error"].to_pylist(),
-                strict=True,
-            ):
-                done.add(vid)
-                tally.record(vid, status == "ok", error)
+        blocks = iter(dataset.iter_batches(batch_format="pyarrow", batch_size=None))
+        try:
+            # the writer writes a shard when flush_seconds passed, also while no block comes back
+            with _Ticker(writer.flush_seconds, writer.tick) as ticker:
+                for block in blocks:
+                    with ticker.holding():
+                        writer.add_table(block)
+                    self._count(block, done, tally)
+        finally:  # Ray Data's executor stops now, also when the loop was interrupted
+            close = getattr(blocks, "close", None)
+            if close is not None:
+                close()
         return [p for p in videos if p.item.video_id not in done]
+
+    @staticmethod
+    def _count(block: Any, done: set[str], tally: Any) -> None:
+        for vid, status, error in zip(
+            block["video_id"].to_pylist(),
+            block["status"].to_pylist(),
+            block["error"].to_pylist(),
+            strict=True,
+        ):
+            done.add(vid)
+            tally.record(vid, status == "ok", error)
 
     def run(self, todo: Sequence[PlannedVideo], writer: OutputWriter, tally: Any) -> None:
         """Every video of ``todo`` into ``writer``: a pass, the lost videos again one per
