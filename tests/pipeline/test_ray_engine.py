@@ -4,6 +4,7 @@ on a 2-CPU local Ray session and generated media with the tiny models."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -317,3 +318,127 @@ def test_a_folder_index_is_refused_on_a_multi_node_cluster(tmp_path: Path) -> No
     _actor_plan(with_file, built, {}, "cpu", 3)  # an index file is passed as is
     with pytest.raises(ParameterError, match="3 nodes"):
         _actor_plan(with_folder, built, {}, "cpu", 3)
+
+
+@pytest.mark.parametrize(
+    ("device", "asked", "gpus"),
+    [
+        ("auto", None, None),  # the cluster decides
+        ("auto", 0.5, 0.5),
+        ("cpu", None, 0.0),
+        ("cpu", 0.0, 0.0),
+        ("CPU", None, 0.0),
+        ("cuda", None, 1.0),
+        ("cuda", 0.25, 0.25),
+    ],
+)
+def test_the_device_decides_the_gpus_per_actor(device: str, asked: float | None, gpus: float | None) -> None:
+    from reelsense.pipeline._ray import actor_gpus
+
+    assert actor_gpus(device, asked) == gpus
+
+
+@pytest.mark.parametrize(
+    ("device", "asked", "message"),
+    [
+        ("cuda:0", None, "device 'cuda:0': the Ray engine takes auto, cpu, cuda"),
+        ("mps", None, "device 'mps': the Ray engine takes auto, cpu, cuda"),
+        ("tpu", None, "device 'tpu'"),
+        ("cpu", 1.0, "device 'cpu' runs the model actors on CPUs, but 1 GPUs per actor"),
+        ("cuda", 0.0, "device 'cuda' needs GPUs, but 0 GPUs per model actor"),
+    ],
+)
+def test_a_device_the_ray_engine_cannot_honour_is_refused(
+    device: str, asked: float | None, message: str
+) -> None:
+    """Refused when the engine is made (before Ray starts), by ``actor_gpus`` and the CLI alike."""
+    from reelsense.errors import ParameterError
+    from reelsense.pipeline import JobSpec
+    from reelsense.pipeline._ray import RayEngine
+
+    with pytest.raises(ParameterError, match=re.escape(message)):
+        RayEngine(JobSpec(worker_stages=(), device=device), RunConfig(ray_gpus_per_actor=asked))
+    code = CliRunner().invoke(
+        main,
+        ["embed", ".", "-o", "never", "--engine", "ray", "--device", device]
+        + ([] if asked is None else ["--gpus-per-actor", str(asked)]),
+    )
+    assert code.exit_code == 2 and message in " ".join(code.output.split()), code.output
+
+
+class _Cluster:
+    """What ``RayEngine._resources`` asks of Ray: a one-node cluster with ``gpus`` GPUs."""
+
+    def __init__(self, gpus: float) -> None:
+        self.gpus = gpus
+
+    def cluster_resources(self) -> dict[str, float]:
+        return {"CPU": 2.0, **({"GPU": self.gpus} if self.gpus else {})}
+
+    def nodes(self) -> list[dict[str, object]]:
+        return [{"Alive": True}]
+
+
+@pytest.mark.parametrize(
+    ("device", "asked", "cluster_gpus", "expected"),
+    [
+        ("auto", None, 2.0, (2, 1.0, "cuda")),  # today's behaviour: the GPUs when there are
+        ("auto", None, 0.0, (1, 0.0, "cpu")),
+        ("auto", 0.0, 2.0, (1, 0.0, "cpu")),
+        ("cpu", None, 2.0, (1, 0.0, "cpu")),  # cpu on a GPU cluster: the actors stay on CPUs
+        ("cuda", None, 2.0, (2, 1.0, "cuda")),
+        ("cuda", 0.5, 1.0, (2, 0.5, "cuda")),
+    ],
+)
+def test_the_actors_get_the_resources_of_the_device(
+    device: str, asked: float | None, cluster_gpus: float, expected: tuple[int, float, str]
+) -> None:
+    from reelsense.pipeline import ActorPlan, JobSpec
+    from reelsense.pipeline._ray import RayEngine
+
+    planned: list[str] = []
+
+    def plan(on: str, nodes: int) -> ActorPlan:
+        planned.append(on)
+        return ActorPlan(build=tuple, metadata={"device": on})
+
+    engine = RayEngine(
+        JobSpec(worker_stages=(), actor_plan=plan, device=device), RunConfig(ray_gpus_per_actor=asked)
+    )
+    engine.ray = _Cluster(cluster_gpus)
+    engine._resources()
+    assert (engine.actors, engine.gpus_per_actor, engine.device) == expected
+    assert planned == [expected[2]] and engine.metadata == {"device": expected[2]}
+
+
+def test_cuda_on_a_cluster_without_gpus_is_refused() -> None:
+    """The local engine refuses ``device="cuda"`` without CUDA; the Ray engine refuses it on a
+    cluster without GPUs (it ran the models on the CPUs and recorded ``device: cpu``)."""
+    from reelsense.errors import ParameterError
+    from reelsense.pipeline import JobSpec
+    from reelsense.pipeline._ray import RayEngine
+
+    engine = RayEngine(JobSpec(worker_stages=(), device="cuda"), RunConfig())
+    engine.ray = _Cluster(0.0)
+    with pytest.raises(
+        ParameterError, match=r"device 'cuda' requested: 1 GPUs per model actor .* has 0 GPUs"
+    ):
+        engine._resources()
+
+
+def test_the_library_refuses_a_device_ray_cannot_honour(
+    media: tuple[Path, Path], work_log: Path, tmp_path: Path
+) -> None:
+    """``embed_corpus(engine="ray")`` with an explicit device: refused, as the local engine
+    refuses one it cannot use, and nothing is written (this machine's Ray session has no GPU)."""
+    from reelsense.errors import ParameterError
+
+    _, videos = media
+    for device, message in (
+        ("cuda", "device 'cuda' requested: .* has 0 GPUs"),
+        ("cuda:0", "device 'cuda:0': the Ray engine takes"),
+        ("mps", "device 'mps': the Ray engine takes"),
+    ):
+        with pytest.raises(ParameterError, match=message):
+            embed_with_ray([videos], tmp_path / "out", device=device)
+        assert not (tmp_path / "out").exists()

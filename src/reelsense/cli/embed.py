@@ -252,7 +252,11 @@ def format_summary(summary: EmbedSummary) -> str:
     "metadata and audio descriptors only.",
 )
 @click.option(
-    "--device", default="auto", show_default=True, help="auto (cuda > mps > cpu), cpu, cuda[:N], mps."
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto (cuda > mps > cpu), cpu, cuda[:N], mps; with --engine ray: auto, cpu or cuda "
+    "(the model actors' GPUs: cpu 0, cuda 1 unless --gpus-per-actor).",
 )
 @click.option(
     "--precision",
@@ -396,16 +400,12 @@ def embed(
             raise click.BadParameter(
                 f"{str(output)!r}: --engine ray writes a folder of Parquet shards", param_hint="-o/--output"
             )
-        if device not in ("auto", "cpu", "cuda"):
-            raise click.UsageError(
-                f"--engine ray: --device is auto, cpu or cuda (Ray assigns the GPUs), got {device!r}"
-            )
-        if device == "cpu":
-            if gpus_per_actor:
-                raise click.UsageError("--device cpu and --gpus-per-actor > 0 exclude each other")
-            gpus_per_actor = 0.0
-        elif device == "cuda" and gpus_per_actor is None:
-            gpus_per_actor = 1.0
+        from reelsense.pipeline._ray import actor_gpus
+
+        try:  # the library's mapping of --device to GPUs per actor, checked before anything loads
+            actor_gpus(device, gpus_per_actor)
+        except ParameterError as exc:
+            raise click.UsageError(f"--engine ray: --device / --gpus-per-actor: {exc}") from exc
     if preset == "none" and (sound_index or discover_sounds or frame_vectors or frames):
         raise click.UsageError("--preset none computes no embedding: drop the embedding options")
     if second_chance and not sound_index:

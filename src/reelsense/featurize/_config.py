@@ -46,7 +46,9 @@ class FeaturizerConfig:
         preset: the models (:func:`reelsense.models.list_presets`: ``default``, ``clip``,
             ``siglip``, ``tiny``...); ``"none"``: no models and no embedding (metadata and
             audio descriptors only).
-        device: ``auto`` (cuda > mps > cpu), ``cpu``, ``cuda``, ``cuda:N``, ``mps``.
+        device: ``auto`` (cuda > mps > cpu), ``cpu``, ``cuda``, ``cuda:N``, ``mps``. With
+            ``engine="ray"``: ``auto``, ``cpu`` or ``cuda``, which decide the model actors'
+            GPUs (:func:`~reelsense.pipeline._ray.actor_gpus`); the others are refused.
         precision: ``auto`` (fp16 on CUDA, fp32 elsewhere), ``fp32``, ``fp16``, ``bf16``.
         frames: None = the default sampling for the image model (key frames, at most 16,
             decoded at a size whose short side covers the model's input for 9:16 frames);

@@ -232,6 +232,11 @@ def embed_corpus(
     run = run or RunConfig()
     if featurizer is not None and config is not None:
         raise ParameterError("give a FeaturizerConfig or a loaded featurizer, not both")
+    if engine == "ray":  # a device the Ray engine cannot honour is refused before anything loads
+        from reelsense.pipeline._ray import actor_gpus
+
+        asked = featurizer.config if featurizer is not None else config or FeaturizerConfig()
+        actor_gpus(asked.device, run.ray_gpus_per_actor)
     if featurizer is None:
         config = config or FeaturizerConfig()
         if check_resume(output, config, run, engine, discoverer):

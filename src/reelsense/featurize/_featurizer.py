@@ -243,6 +243,7 @@ class VideoFeaturizer:
             actor_plan=functools.partial(_actor_plan, self.config, self.sound_index, self.metadata())
             if self.config.has_models
             else None,
+            device=self.config.device,
         )
 
     # ------------------------------------------------------------------ running
@@ -307,7 +308,9 @@ def _actor_stages(config: FeaturizerConfig) -> tuple[FeatureStage, ...]:
 def _actor_plan(
     config: FeaturizerConfig, index_used: str | None, driver_metadata: dict[str, Any], device: str, nodes: int
 ) -> ActorPlan:
-    """How the Ray engine's model actors build their stages on ``device`` (``JobSpec.actor_plan``)."""
+    """How the Ray engine's model actors build their stages on ``device`` (``JobSpec.actor_plan``):
+    the device the engine gave them, which is ``config.device`` unless that is ``auto``
+    (:func:`~reelsense.pipeline._ray.actor_gpus`)."""
     from reelsense.models import select_precision
 
     if (

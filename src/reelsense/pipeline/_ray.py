@@ -46,7 +46,7 @@ from reelsense.pipeline._schema import rows_to_table
 from reelsense.pipeline._stages import ActorPlan, JobSpec
 from reelsense.pipeline._writer import OutputWriter
 
-__all__ = ["RayEngine"]
+__all__ = ["RAY_DEVICES", "RayEngine", "actor_gpus"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,47 @@ def _import_ray() -> Any:
             "the Ray engine needs Ray Data: pip install 'reelsense[ray]' (or 'ray[data]>=2.10')"
         ) from exc
     return ray
+
+
+#: the devices a Ray run takes (Ray gives each model actor its GPUs: no ``cuda:N``; no MPS)
+RAY_DEVICES = ("auto", "cpu", "cuda")
+
+
+def actor_gpus(device: str, gpus_per_actor: float | None) -> float | None:
+    """GPUs per Ray model actor for the feature stages' ``device``
+    (:attr:`~reelsense.featurize.FeaturizerConfig.device`) and the GPUs per actor asked for
+    (``RunConfig.ray_gpus_per_actor``, ``--gpus-per-actor``); None: the cluster decides (1 when
+    it has GPUs, else 0). The one mapping of device to GPUs, for the library and the CLI.
+
+    ``auto``: as asked. ``cpu``: 0 (a GPU count above 0 is refused). ``cuda``: as asked, 1
+    when not given (0 is refused); a cluster without enough GPUs is refused when the session
+    starts (:meth:`RayEngine.session`).
+
+    Raises:
+        ParameterError: another device (``cuda:N``: Ray chooses the GPU of each actor;
+            ``mps``: Ray does not schedule it), or a device and a GPU count that contradict.
+    """
+    name = device.strip().lower() if isinstance(device, str) else device
+    if name == "auto":
+        return gpus_per_actor
+    if name == "cpu":
+        if gpus_per_actor:
+            raise ParameterError(
+                f"device {device!r} runs the model actors on CPUs, but {gpus_per_actor:g} GPUs per "
+                "actor were asked for (ask for 0, or use device 'cuda' or 'auto')"
+            )
+        return 0.0
+    if name == "cuda":
+        if gpus_per_actor == 0:
+            raise ParameterError(
+                f"device {device!r} needs GPUs, but 0 GPUs per model actor were asked for "
+                "(use device 'cpu' to run the models on CPUs)"
+            )
+        return 1.0 if gpus_per_actor is None else gpus_per_actor
+    raise ParameterError(
+        f"device {device!r}: the Ray engine takes {', '.join(RAY_DEVICES)} "
+        "(Ray gives each model actor its GPUs, so no GPU index; it does not schedule MPS)"
+    )
 
 
 def _items(todo: Sequence[PlannedVideo]) -> list[dict[str, str]]:
@@ -166,6 +207,7 @@ class RayEngine:
             )
         self.spec = spec
         self.run_config = run
+        self.asked_gpus = actor_gpus(spec.device, run.ray_gpus_per_actor)  # refused before Ray starts
         self.ray = _import_ray()
         self.actors = 0
         self.gpus_per_actor = 0.0
@@ -196,13 +238,13 @@ class RayEngine:
     def _resources(self) -> None:
         run = self.run_config
         cluster_gpus = float(self.ray.cluster_resources().get("GPU", 0.0))
-        gpus = (
-            (1.0 if cluster_gpus > 0 else 0.0) if run.ray_gpus_per_actor is None else run.ray_gpus_per_actor
-        )
+        gpus = (1.0 if cluster_gpus > 0 else 0.0) if self.asked_gpus is None else self.asked_gpus
         if gpus > 0 and cluster_gpus < gpus:
+            device = self.spec.device
             raise ParameterError(
-                f"{gpus:g} GPUs per model actor were asked for, but the Ray cluster has "
-                f"{cluster_gpus:g} GPUs (ask for 0 GPUs per actor to run the models on CPUs)"
+                (f"device {device!r} requested: " if device.strip().lower() != "auto" else "")
+                + f"{gpus:g} GPUs per model actor were asked for, but the Ray cluster has "
+                f"{cluster_gpus:g} GPUs (use device 'cpu', or 0 GPUs per actor, to run the models on CPUs)"
             )
         self.actors = run.ray_actors or (max(1, int(cluster_gpus // gpus)) if gpus > 0 else 1)
         self.gpus_per_actor = gpus

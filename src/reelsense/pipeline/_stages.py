@@ -141,7 +141,9 @@ class JobSpec:
     compared on resume). ``actor_plan`` (Ray engine): called on the driver with the
     device the actors get (``"cuda"`` or ``"cpu"``) and the number of nodes of the cluster,
     returns how they build their stages; the driver's ``feature_stages`` then only describe
-    the columns.
+    the columns. ``device`` (Ray engine): the device the feature stages were asked to run on
+    (``auto``, ``cpu`` or ``cuda``); it decides the model actors' GPUs
+    (:func:`~reelsense.pipeline._ray.actor_gpus`), and so the device ``actor_plan`` gets.
     """
 
     worker_stages: tuple[WorkerStage, ...]
@@ -151,6 +153,7 @@ class JobSpec:
     limit_duration_seconds: float | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     actor_plan: Callable[[str, int], ActorPlan] | None = None
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         rate = check_sample_rate(self.audio_sample_rate, "audio_sample_rate")
