@@ -41,6 +41,17 @@ def _invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def test_help_says_how_ray_rows_are_ordered() -> None:
+    """A Ray folder is sorted shard by shard only (a resume adds shards): the help says so and
+    how to sort, instead of promising rows sorted by video_id."""
+    code, output = _invoke("--help")
+    text = " ".join(output.split())
+    assert code == 0
+    assert "Rows are sorted by video_id (with --engine ray: within each shard)" in text
+    assert "Each shard is sorted by video_id, the folder is not" in text
+    assert "table.sort_by('video_id'), ORDER BY video_id" in text
+
+
 def test_help_lists_options() -> None:
     code, output = _invoke("--help")
     assert code == 0

@@ -226,6 +226,14 @@ def test_resume_through_the_cli_recomputes_only_what_is_missing(
     assert not (folder / ".tmp-shard-leftover.parquet").exists()
     resumed, full = _rows_of_folder(folder), _rows_of_folder(ray_output)
     assert sorted(resumed) == sorted(full)
+    # each shard is sorted by video_id (the folder is not: the resumed shard is the newest);
+    # sorted after reading, it is in the local engine's order
+    for shard in folder.iterdir():
+        if SHARD_PATTERN.match(shard.name):
+            ids = pq.read_table(shard)["video_id"].to_pylist()
+            assert ids == sorted(ids), shard.name
+    read = pq.read_table(folder).sort_by("video_id")["video_id"].to_pylist()
+    assert read == sorted(full)
     for vid, row in full.items():
         if row["embedding"] is not None:
             np.testing.assert_allclose(resumed[vid]["embedding"], row["embedding"], atol=1e-6)

@@ -372,13 +372,15 @@ def embed(
     recursively) in one Parquet row each: media metadata, caption, hashtags and sidecar
     fields, audio descriptors, speech/music presence, the frame, caption and audio
     vectors, the sound match (with --sound-index) and the fused `embedding` with its
-    `modality_mask`. Rows are sorted by video_id.
+    `modality_mask`. Rows are sorted by video_id (with --engine ray: within each shard).
 
     Re-running with the same OUTPUT resumes: videos already there are skipped. Rows of
     files that cannot be decoded have status 'error' and the reason (exit code 1).
 
     With --engine ray, OUTPUT is a folder of Parquet shards with the same columns and
-    metadata (read it as one table: pyarrow.dataset.dataset(OUTPUT)).
+    metadata (read it as one table: pyarrow.dataset.dataset(OUTPUT)). Each shard is sorted
+    by video_id, the folder is not (shards are written as rows come back, a resume adds
+    more): sort after reading (table.sort_by('video_id'), ORDER BY video_id).
     """
     from reelsense.errors import ParameterError, ResumeMismatchError
 

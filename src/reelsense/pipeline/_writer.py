@@ -17,9 +17,11 @@ if the process dies) so two jobs never write the same output.
 
 - ``OUT/shard-<stamp>-<seq>.parquet``: the rows, each shard with the whole schema and
   metadata; ``<stamp>`` is the job's start in nanoseconds (20 digits) and ``<seq>`` counts
-  that job's shards, so names sort oldest first. The folder reads as one table
-  (``pandas.read_parquet("OUT")``, ``pyarrow.dataset``, DuckDB ``'OUT/*.parquet'``);
-  dot-files are skipped by all of them.
+  that job's shards, so names sort oldest first. Each shard is sorted by ``video_id``;
+  the folder reads as one table (``pandas.read_parquet("OUT")``, ``pyarrow.dataset``,
+  DuckDB ``'OUT/*.parquet'``; dot-files are skipped by all of them), but not in
+  ``video_id`` order: a resume's new shards hold ids from anywhere, and keeping the
+  folder in order would mean rewriting every shard, so a reader sorts.
 - ``OUT/.reelsense.lock``: the lock.
 - :meth:`OutputWriter.finish` *settles* the folder: an id found in several shards (a row
   recomputed by ``retry_errors``) is kept in the newest shard only.
