@@ -169,3 +169,15 @@ def test_match_takes_a_folder_of_reference_sounds(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     row = next(csv.DictReader(out.read_text().splitlines()))
     assert row["sound_id"] == "song0" and abs(float(row["sound_offset_seconds"]) - 5.0) < 0.2
+
+
+def test_a_reference_that_cannot_be_added_is_reported_once(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    _library(lib, 70)
+    (lib / "broken.wav").write_bytes(b"not audio\n" * 8)
+    r = CliRunner().invoke(
+        main, ["sounds", "add", str(lib), "--sound-index", str(tmp_path / "i.rsidx"), "--no-progress"]
+    )
+    assert "2 sounds added, 0 already indexed, 1 failed" in r.output, r.output
+    assert r.output.count("not added: broken") == 1, r.output  # the command's line...
+    assert "left out of the index" not in r.output, r.output  # ...and not also a log warning

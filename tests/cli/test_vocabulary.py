@@ -253,14 +253,18 @@ def test_rank_help_is_the_group_help(root_logging: None) -> None:
     assert "Commands:" in _invoke("rank", "-v", "-h")[1]
 
 
-@pytest.mark.parametrize("command", [["sounds", "match"], ["sounds", "discover"], ["sounds", "trends"]])
-@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
-def test_min_score_must_be_a_number(videos: Path, tmp_path: Path, command: list[str], value: str) -> None:
+@pytest.mark.parametrize(
+    "command", [["sounds", "match"], ["sounds", "discover"], ["sounds", "trends"], ["embed"]]
+)
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1"])
+def test_min_score_must_be_a_score(videos: Path, tmp_path: Path, command: list[str], value: str) -> None:
+    output_name = "o.parquet" if command == ["embed"] else "o.csv"
     code, output = _invoke(  # --min-score first: click checks the options in the order given
         *command, str(videos), "--min-score", value, "--sound-index", str(tmp_path / "i.rsidx"),
-        "-o", str(tmp_path / "o.csv"),
+        "-o", str(tmp_path / output_name),
     )  # fmt: skip
-    assert code == 2 and f"{value!r} is not a finite number" in output, output
+    said = "is below 0" if value == "-1" else "is not a finite number"
+    assert code == 2 and f"{value!r} {said}" in output, output
 
 
 def test_quiet_prints_errors_only(

@@ -292,6 +292,8 @@ def test_min_score_is_the_matchers_default_and_recorded_only_when_changed() -> N
     assert FeaturizerConfig(sound_index="lib.rsidx", min_score=4.0).record()["min_score"] == 4.0
     with pytest.raises(ParameterError, match="min_score=nan must be a finite number"):
         FeaturizerConfig(sound_index="lib.rsidx", min_score=float("nan"))
+    with pytest.raises(ParameterError, match=r"min_score=-1\.0 must be >= 0"):  # the matcher would refuse it
+        FeaturizerConfig(sound_index="lib.rsidx", min_score=-1.0)
     with pytest.raises(ParameterError, match=r"min_score=4\.0 needs a sound_index"):
         FeaturizerConfig(min_score=4.0)
 

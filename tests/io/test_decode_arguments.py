@@ -139,3 +139,17 @@ def test_the_truncation_warning_when_the_limit_cuts(tmp_path: Path) -> None:
         )
         assert result.audio is not None and result.audio.duration_seconds == pytest.approx(1.0, abs=0.01)
         assert "audio truncated to max_audio_seconds=1.0" in result.warnings
+
+
+def test_no_limit_and_an_unknown_length_is_no_truncation() -> None:
+    """``max_audio_seconds=inf`` (no limit) on a file whose length is unknown: not truncated
+    (the check multiplied the limit by the rate and raised OverflowError)."""
+    import numpy as np
+
+    from reelsense.io._decode import _audio_truncated
+    from reelsense.io._types import AudioSamples, MediaInfo
+
+    audio = AudioSamples(samples=np.zeros(16000, dtype=np.float32), sample_rate=16000, start_seconds=0.0)
+    unknown = MediaInfo(path="x", container="x", duration_seconds=0.0, has_audio=True, has_video=False)
+    assert not _audio_truncated(audio, unknown, 0.0, None, DecodeLimits(max_audio_seconds=math.inf))
+    assert _audio_truncated(audio, unknown, 0.0, None, DecodeLimits(max_audio_seconds=1.0))

@@ -20,6 +20,12 @@ from reelsense.pipeline import RunConfig
         ({"extensions": "mp4"}, "extensions='mp4' is a single extension: pass a list of extensions"),
         ({"extensions": [4]}, "extension 4 must be a str"),
         ({"batch_videos": 1.5}, r"batch_videos=1\.5 must be an integer"),
+        ({"flush_rows": 2.5}, r"flush_rows=2\.5 must be an integer"),
+        ({"flush_rows": "3"}, "flush_rows='3' must be an integer"),  # a TypeError at the first compare
+        ({"ray_actors": 1.5}, r"ray_actors=1\.5 must be an integer"),
+        ({"ray_task_retries": 0.5}, r"ray_task_retries=0\.5 must be an integer"),
+        ({"ray_gpus_per_actor": float("nan")}, "ray_gpus_per_actor=nan must be a finite number"),
+        ({"flush_seconds": float("nan")}, "flush_seconds=nan must be a finite number"),
     ],
 )
 def test_refused(kwargs: dict[str, Any], match: str) -> None:

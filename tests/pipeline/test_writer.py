@@ -394,3 +394,17 @@ def test_a_part_damaged_inside_is_set_aside_and_a_damaged_output_is_refused_by_n
     assert writer.open(overwrite=True) == {}
     writer.add(_row("a"))
     assert writer.finish() == 1
+
+
+def test_earlier_ids_pass_over_a_file_that_cannot_be_read(tmp_path: Path) -> None:
+    """One damaged part must not make a resume forget every written id (an input added since
+    could then rename a written one)."""
+    out = tmp_path / "out.parquet"
+    writer = ResumableParquetWriter(out, _schema(), flush_rows=1)
+    writer.open()
+    for vid in ("a", "b"):
+        writer.add(_row(vid))
+    writer._unlock()  # killed before consolidation
+    second = parts_dir_for(out) / "part-000002.parquet"
+    second.write_bytes(second.read_bytes()[:40])
+    assert ResumableParquetWriter(out, _schema()).earlier_ids() == {"/in/a.mp4": "a"}

@@ -176,8 +176,8 @@ def resolve_second_chance_scope(second_chance: bool, scope: str | None) -> Dense
     return "candidates" if scope == "candidates" else "library"
 
 
-class _Finite(click.ParamType):
-    """A float that is a number (not nan or inf)."""
+class _Score(click.ParamType):
+    """A match score: a finite number >= 0 (-log10 of a probability; not nan or inf)."""
 
     name = "float"
 
@@ -185,16 +185,18 @@ class _Finite(click.ParamType):
         number = click.FLOAT.convert(value, param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
+        if number < 0.0:
+            self.fail(f"{value!r} is below 0 (a score is -log10 of a probability)", param, ctx)
         return float(number)
 
 
-_FINITE = _Finite()
+_SCORE = _Score()
 
 
 def min_score_option(fn: F) -> F:
     return click.option(
         "--min-score",
-        type=_FINITE,
+        type=_SCORE,
         default=2.0,
         show_default=True,
         help="Calibrated score a match needs (-log10 of its estimated false-match probability: 2.0 = 1 %).",

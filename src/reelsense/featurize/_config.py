@@ -8,12 +8,11 @@ model actors (which rebuild their stages from it). How the job runs is a
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from reelsense._checks import check_sample_rate
+from reelsense._checks import check_finite, check_sample_rate
 from reelsense.errors import ParameterError
 from reelsense.fusion import FusionConfig
 from reelsense.io import FrameSampling
@@ -111,8 +110,8 @@ class FeaturizerConfig:
             object.__setattr__(self, "sound_index", os.fspath(self.sound_index))
         if self.second_chance and self.sound_index is None:
             raise ParameterError("second_chance=True needs a sound_index (it is part of the sound match)")
-        if not math.isfinite(self.min_score):
-            raise ParameterError(f"min_score={self.min_score} must be a finite number")
+        if check_finite(self.min_score, "min_score") < 0.0:  # a score is -log10 of a probability
+            raise ParameterError(f"min_score={self.min_score} must be >= 0")
         if self.min_score != DEFAULT_MIN_SCORE and self.sound_index is None:
             raise ParameterError(f"min_score={self.min_score} needs a sound_index (it is the sound match's)")
         if self.second_chance_scope != "library":  # the sounds package only when another is asked for

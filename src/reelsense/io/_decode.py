@@ -340,6 +340,8 @@ def _audio_truncated(
     """Whether ``max_audio_seconds`` cut the audio short: the window asked for, bounded by what
     the file holds after ``start_seconds``, is longer than the limit (the file's length unknown:
     the audio decoded reached the limit)."""
+    if math.isinf(limits.max_audio_seconds):  # no limit
+        return False
     remaining = info.duration_seconds - start_seconds if info.duration_seconds > 0 else math.inf
     wanted = min(duration_seconds or math.inf, remaining)
     if math.isinf(wanted):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from reelsense._checks import check_int
+from reelsense._checks import check_finite, check_int
 from reelsense._workers import default_workers
 from reelsense.errors import ParameterError
 from reelsense.io import DecodeLimits
@@ -76,22 +76,26 @@ class RunConfig:
             object.__setattr__(self, "extensions", tuple(self.extensions))
         for name in ("batch_videos", "batch_frames", "ray_videos_per_task"):
             check_int(getattr(self, name), name, minimum=1)
-        if self.flush_rows is not None and self.flush_rows < 1:
-            raise ParameterError(f"flush_rows={self.flush_rows} must be >= 1 (or None)")
-        if not self.flush_seconds > 0:
+        for name in ("flush_rows", "ray_actors"):  # None: the engine's default
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), name, minimum=1)
+        check_int(self.ray_task_retries, "ray_task_retries", minimum=0)
+        if check_finite(self.flush_seconds, "flush_seconds") <= 0:
             raise ParameterError(f"flush_seconds={self.flush_seconds} must be > 0")
-        if self.video_timeout_seconds is not None and not self.video_timeout_seconds > 0:
+        if (
+            self.video_timeout_seconds is not None
+            and check_finite(self.video_timeout_seconds, "video_timeout_seconds") <= 0
+        ):
             raise ParameterError(f"video_timeout_seconds={self.video_timeout_seconds} must be > 0 (or None)")
         if self.overwrite and self.retry_errors:
             raise ParameterError("overwrite and retry_errors exclude each other (overwrite recomputes all)")
-        if self.ray_actors is not None and self.ray_actors < 1:
-            raise ParameterError(f"ray_actors={self.ray_actors} must be >= 1 (or None)")
-        if self.ray_gpus_per_actor is not None and self.ray_gpus_per_actor < 0:
+        if (
+            self.ray_gpus_per_actor is not None
+            and check_finite(self.ray_gpus_per_actor, "ray_gpus_per_actor") < 0
+        ):
             raise ParameterError(f"ray_gpus_per_actor={self.ray_gpus_per_actor} must be >= 0 (or None)")
-        if not self.ray_cpus_per_actor > 0:
+        if check_finite(self.ray_cpus_per_actor, "ray_cpus_per_actor") <= 0:
             raise ParameterError(f"ray_cpus_per_actor={self.ray_cpus_per_actor} must be > 0")
-        if self.ray_task_retries < 0:
-            raise ParameterError(f"ray_task_retries={self.ray_task_retries} must be >= 0")
 
     def rows_per_flush(self, engine: Engine) -> int:
         """``flush_rows``, or the engine's default: 256 rows per part file locally, 1024 per

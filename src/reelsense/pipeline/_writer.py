@@ -333,14 +333,15 @@ class OutputWriter:
 
     def earlier_ids(self) -> dict[str, str]:
         """``{path: video_id}`` of the rows on disk, read without the lock (the newest file
-        wins): a resume gives each file the id it had, whatever inputs were added since. Empty
-        when nothing is there or a file cannot be read (``open`` reports it)."""
+        wins): a resume gives each file the id it had, whatever inputs were added since. A
+        file that cannot be read is passed over (``open`` sets a damaged part aside or reports
+        the file); the others still count."""
         found: dict[str, str] = {}
         for source in self._sources():
             try:
                 table = pq.read_table(source, columns=["video_id", "path"])
             except (OSError, pa.ArrowException):
-                return {}
+                continue
             for path, vid in zip(table["path"].to_pylist(), table["video_id"].to_pylist(), strict=True):
                 if path is not None and vid is not None:
                     found[path] = vid

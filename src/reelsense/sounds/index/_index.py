@@ -284,11 +284,12 @@ class SoundIndex:
         """Add many files, fingerprinting them in ``workers`` processes.
 
         ``paths`` is a list of files (a single path is refused, not read as its characters).
-        Files that fail to decode are skipped with a warning; ``on_done(path, error)`` is
-        called for every file once fingerprinted (``error`` None on success, else the error
-        as raised: :class:`~reelsense.errors.DecodeError`, :class:`~reelsense.errors.NoAudioError`...). Every
-        ``commit_every`` sounds, or the sounds fingerprinted within ``commit_seconds``, are
-        committed together (a kill loses at most that much work). Returns the added sounds' records.
+        Files that fail to decode are skipped: ``on_done(path, error)`` is called for every
+        file once fingerprinted (``error`` None on success, else the error as raised:
+        :class:`~reelsense.errors.DecodeError`, :class:`~reelsense.errors.NoAudioError`...);
+        without ``on_done`` a skipped file is logged as a warning. Every ``commit_every``
+        sounds, or the sounds fingerprinted within ``commit_seconds``, are committed together
+        (a kill loses at most that much work). Returns the added sounds' records.
         """
         check_paths(paths, "paths")
         paths = list(paths)
@@ -329,9 +330,10 @@ class SoundIndex:
     ) -> Iterable[StoreItem]:
         for path, sid, res in zip(paths, ids, results, strict=True):
             if isinstance(res, Exception):
-                logger.warning("%s is left out of the index: %s", path, res)  # also reported to on_done
-                if on_done is not None:
+                if on_done is not None:  # the caller reports it (sounds add prints "not added: ...")
                     on_done(path, res)
+                else:
+                    logger.warning("%s is left out of the index: %s", path, res)
                 continue
             arrays, duration = res
             if on_done is not None:

@@ -48,7 +48,8 @@ def build_sound_index(source: str | os.PathLike[str], workdir: str | os.PathLike
     failed: list[str] = []
 
     def done(file: str, error: Exception | None) -> None:
-        if error is not None:  # add_many logs it as a warning; the rest of the library is still used
+        if error is not None:  # the rest of the library is still used: say what is left out
+            log.warning("reference sound %s is left out of the index: %s", file, error)
             failed.append(f"{file}: {error}")
 
     with SoundIndex.create(target) as index:
