@@ -181,3 +181,15 @@ def test_cancelling_integer_channels_give_the_loudest_channel() -> None:
     music = np.sin(np.linspace(0, 900, 8000)).astype(np.float32) * 0.9
     out = _push_all(AudioSink(8000), [_frame(np.stack([music, -music]), 8000, "s16")], [8000])
     np.testing.assert_allclose(out, music, atol=1e-4)
+
+
+def test_once_the_mix_cancels_the_same_channel_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decided per block, a stream near the threshold switched between the mix and a channel
+    (and between channels: a sign flip) every block; once cancelled, it stays one channel."""
+    monkeypatch.setattr(_audio, "BLOCK_SAMPLES", 4000)
+    rng = np.random.default_rng(6)
+    music, other = _signal(rng, 1, 8000)[0], _signal(rng, 1, 8000)[0]
+    cancelled = _frame(np.stack([music[:4000], -music[:4000]]), 8000)
+    ordinary = _frame(np.stack([music[4000:], other[4000:]]), 8000)  # its mix would not cancel
+    out = _push_all(AudioSink(8000), [cancelled, ordinary], [8000, 8000])
+    np.testing.assert_allclose(out, music, atol=1e-6)  # channel 0 throughout, not its mix with other

@@ -32,6 +32,7 @@ __all__ = [
     "SILENCE_PEAK",
     "AudioSink",
     "audio_problem",
+    "downmix",
     "frame_to_mono",
 ]
 
@@ -80,6 +81,17 @@ def _downmix_weights(names: tuple[str, ...]) -> np.ndarray:
 
 def frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
     """Samples of one decoded frame as mono float32 ``[n]`` in [-1, 1]."""
+    return downmix(frame)[0]
+
+
+def downmix(frame: av.AudioFrame, channel: int | None = None) -> tuple[np.ndarray, int | None]:
+    """``(mono, channel)``: one decoded frame as mono float32 ``[n]`` in [-1, 1], the mean of
+    its non-LFE channels; or channel ``channel`` alone (at the mix's level) when given, or when
+    the channels cancel in the mix (a phase-inverted copy, L = -R: a mix more than
+    :data:`_CANCELLED_DB` below its loudest channel would turn music into silence), which is
+    then the loudest one. ``channel`` (returned) is the channel used, None for the mix: a
+    caller keeps it for the rest of a stream, so that the output does not switch between the
+    mix and a channel from block to block."""
     data = frame.to_ndarray()
     n_channels = len(frame.layout.channels)
     fmt = frame.format
@@ -91,27 +103,30 @@ def frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
     scale = _INT_SCALE.get(base, 1.0)
     if n_channels == 1:
         mono: np.ndarray = data[0].astype(np.float32, copy=False)
-        return mono / np.float32(scale) if scale != 1.0 else mono
-    names = tuple(channel.name for channel in frame.layout.channels)
+        return (mono / np.float32(scale) if scale != 1.0 else mono), None
+    names = tuple(c.name for c in frame.layout.channels)
     weights = (_downmix_weights(names) / scale).astype(np.float64 if base in ("dbl", "s64") else np.float32)
-    out: np.ndarray = (weights @ data).astype(np.float32, copy=False)
-    return _uncancelled(out, data, weights)
-
-
-def _uncancelled(mix: np.ndarray, data: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``mix``, or the loudest downmixed channel when the channels cancel in the mix (a
-    phase-inverted copy, L = -R): a mix more than :data:`_CANCELLED_DB` below its loudest
-    channel would turn music into silence."""
     used = np.flatnonzero(weights)
+    gains = weights.astype(np.float64) * used.size  # a channel alone, as loud as in the mix
+    if channel is not None and channel < n_channels:
+        return _channel(data, channel, gains), channel
+    mix: np.ndarray = (weights @ data).astype(np.float32, copy=False)
     if used.size < 2 or mix.size == 0:
-        return mix
-    gains = weights[used].astype(np.float64) * used.size  # each channel as loud as the mix
-    channels = [data[c].astype(np.float32, copy=False) for c in used]  # integer dots would overflow
-    energy = [float(g * g) * float(np.dot(x, x)) for x, g in zip(channels, gains, strict=True)]
-    loudest = int(np.argmax(energy))
-    if float(np.dot(mix, mix)) >= energy[loudest] * 10.0 ** (-_CANCELLED_DB / 10.0):
-        return mix
-    out: np.ndarray = (channels[loudest] * np.float32(gains[loudest])).astype(np.float32, copy=False)
+        return mix, None
+    wide = data.dtype.itemsize == 8  # float32 squares of 64-bit samples would overflow
+    energy = [
+        float(gains[c] ** 2) * float(np.dot(x, x))
+        for c in used
+        for x in [data[c].astype(np.float64 if wide else np.float32, copy=False)]  # ints would overflow
+    ]
+    loudest = int(used[int(np.argmax(energy))])
+    if float(np.dot(mix, mix)) >= max(energy) * 10.0 ** (-_CANCELLED_DB / 10.0):
+        return mix, None
+    return _channel(data, loudest, gains), loudest
+
+
+def _channel(data: np.ndarray, channel: int, gains: np.ndarray) -> np.ndarray:
+    out: np.ndarray = (data[channel].astype(np.float64) * gains[channel]).astype(np.float32)
     return out
 
 
@@ -176,6 +191,7 @@ class AudioSink:
         self._fifo: av.AudioFifo | None = None
         self._layout: str | None = None
         self._format: str | None = None
+        self._channel: int | None = None  # the channel used alone once the mix cancelled (None: the mix)
         self._next_time = 0.0
         self._end_seconds = math.inf if window_seconds is None else start_seconds + window_seconds
 
@@ -234,6 +250,8 @@ class AudioSink:
         converted first), and a new resampler for another rate."""
         self._convert_pending()  # the FIFO holds one format, layout and rate
         self._fifo = av.AudioFifo()
+        if layout != self._layout:
+            self._channel = None  # another layout: its channels are others
         self._layout, self._format = layout, fmt
         if rate != self._input_rate:
             if self._input_rate is not None:
@@ -259,11 +277,12 @@ class AudioSink:
         self._buffer.append(zeros if self._resampler is None else self._resampler.resample_chunk(zeros))
 
     def _convert_pending(self) -> None:
-        """Convert the gathered frames into the output buffer."""
+        """Convert the gathered frames into the output buffer (once the channels cancel in the
+        mix, the same channel alone for the rest of the stream: see :func:`downmix`)."""
         block = self._fifo.read() if self._fifo is not None else None
         if block is None:
             return
-        mono = frame_to_mono(block)
+        mono, self._channel = downmix(block, self._channel)
         if self._resampler is not None:
             mono = self._resampler.resample_chunk(mono)
         self._buffer.append(mono)
