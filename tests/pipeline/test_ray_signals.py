@@ -61,7 +61,9 @@ def test_sigterm_during_a_ray_run_stops_it_as_ctrl_c(tmp_path: Path, monkeypatch
     assert result.exit_code == 130, result.output
     assert "interrupted" in result.output and "run the same command again to resume" in result.output
     assert "Traceback" not in result.output
-    assert during and during[0] is not ours  # the command's handler, not Ray's, during the run
+    from reelsense.cli._main import _interrupt
+
+    assert during and during[0] is _interrupt  # the command's handler, not Ray's, during the run
     assert after is ours  # given back after the command
     assert not ray.is_initialized()  # the session it started is shut down
     # the block that came back before the signal is kept, each id once

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from reelsense._checks import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from reelsense.cli._common import (
     EXIT_FAILED,
     check_suffix,
@@ -216,7 +217,7 @@ def format_summary(summary: EmbedSummary) -> str:
 )
 @click.option(
     "--sample-rate",
-    type=click.IntRange(8000, 384000),
+    type=click.IntRange(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE),
     default=22050,
     show_default=True,
     help="Analysis rate (Hz).",

@@ -89,7 +89,7 @@ def add(
 @sound_index_option(
     required=True,
     help="Index file (reelsense sounds add), or a folder of reference sounds to index first (into a "
-    "temporary folder; ids are file stems).",
+    "temporary folder; ids as sounds add gives them).",
 )
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="CSV to write."

@@ -27,7 +27,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ from reelsense.pipeline import (
     RunConfig,
     build_schema,
     finished_summary,
+    run_content,
     run_job,
 )
 
@@ -307,10 +308,8 @@ def _check_run_content(output: str | os.PathLike[str], metadata: dict[str, str],
         stored = json.loads(metadata.get(CONFIG_KEY, "{}"))
     except json.JSONDecodeError:
         return
-    now = {
-        "manifest_sha256": Manifest.load(run.manifest).sha256 if run.manifest else None,
-        "decode_limits": json.loads(json.dumps(asdict(run.decode_limits), default=str)),
-    }
+    recorded = run_content(run, Manifest.load(run.manifest) if run.manifest else None)
+    now = json.loads(json.dumps(recorded, sort_keys=True, default=str))  # as written into the output
     for key, value in now.items():
         if key in stored and stored[key] != value:
             raise ResumeMismatchError(os.fspath(output), key, stored[key], value)

@@ -18,6 +18,7 @@ from reelsense.pipeline._job import (
     RayRunInfo,
     collect_rows,
     finished_summary,
+    run_content,
     run_job,
 )
 from reelsense.pipeline._schema import BASE_FIELDS, CONFIG_KEY, SCHEMA_VERSION, build_schema, sidecar_columns
@@ -55,6 +56,7 @@ __all__ = [
     "default_workers",
     "finished_summary",
     "parquet_options",
+    "run_content",
     "run_feature_stages",
     "run_job",
     "sidecar_columns",

@@ -159,10 +159,18 @@ def content_config(spec: JobSpec, run: RunConfig, manifest: Manifest | None) -> 
         "audio_sample_rate": spec.audio_sample_rate if spec.needs_audio else None,
         "frames": asdict(spec.frames) if spec.needs_frames and spec.frames else None,
         "limit_duration_seconds": spec.limit_duration_seconds,
-        "decode_limits": asdict(run.decode_limits),
-        "manifest_sha256": manifest.sha256 if manifest else None,
+        **run_content(run, manifest),
         "worker_stages": [stage_record(s) for s in spec.worker_stages],
         "feature_stages": [stage_record(s) for s in spec.feature_stages],
+    }
+
+
+def run_content(run: RunConfig, manifest: Manifest | None) -> dict[str, Any]:
+    """The part of :func:`content_config` that the run options give (not the stages): the
+    decoding limits and the manifest's content."""
+    return {
+        "decode_limits": asdict(run.decode_limits),
+        "manifest_sha256": manifest.sha256 if manifest else None,
     }
 
 
