@@ -295,6 +295,7 @@ class OutputWriter:
         #: part files found damaged at :meth:`open` and set aside (their new paths)
         self.damaged: list[str] = []
         self._stored_schema: pa.Schema | None = None
+        self._read_cache: dict[tuple[str, int, int], pa.Table] = {}  # see _id_columns
 
     # ------------------------------------------------------------------ before a job
 
@@ -326,10 +327,13 @@ class OutputWriter:
         sources = self._sources()
         if not sources:
             return None
-        try:
-            return self._statuses(sources)
-        except (OSError, pa.ArrowException, OutputError):  # a damaged file: open() says which
-            return None
+        statuses: dict[str, str] = {}
+        for source in sources:  # oldest first: later sources overwrite earlier ones
+            table = self._id_columns(source)
+            if table is None:  # a damaged file: open() says which
+                return None
+            statuses.update(zip(table["video_id"].to_pylist(), table["status"].to_pylist(), strict=True))
+        return statuses
 
     def earlier_ids(self) -> dict[str, str]:
         """``{path: video_id}`` of the rows on disk, read without the lock (the newest file
@@ -338,14 +342,26 @@ class OutputWriter:
         the file); the others still count."""
         found: dict[str, str] = {}
         for source in self._sources():
-            try:
-                table = pq.read_table(source, columns=["video_id", "path"])
-            except (OSError, pa.ArrowException):
+            table = self._id_columns(source)
+            if table is None:
                 continue
             for path, vid in zip(table["path"].to_pylist(), table["video_id"].to_pylist(), strict=True):
                 if path is not None and vid is not None:
                     found[path] = vid
         return found
+
+    def _id_columns(self, source: Path) -> pa.Table | None:
+        """``video_id``, ``status`` and ``path`` of ``source``, read without the lock once per
+        version of the file (a resume asks for the ids and for the statuses); None when it
+        cannot be read."""
+        try:
+            st = source.stat()
+            key = (str(source), st.st_mtime_ns, st.st_size)
+            if key not in self._read_cache:
+                self._read_cache[key] = pq.read_table(source, columns=["video_id", "status", "path"])
+        except (OSError, pa.ArrowException):
+            return None
+        return self._read_cache[key]
 
     def existing_metadata(self) -> dict[str, str] | None:
         """The key-value metadata of the output as it is on disk (its oldest file), or None
