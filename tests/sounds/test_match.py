@@ -143,6 +143,33 @@ def test_strangers_noise_and_silence_do_not_match(
     assert _match(library, np.zeros(5 * SR, np.float32)) == []
 
 
+@pytest.mark.parametrize(("speed", "exhaustive"), [(1.0, False), (1.15, False), (1.0, True)])
+def test_a_recording_held_by_more_copies_than_the_load_cap_is_still_found(
+    library: Library, speed: float, exhaustive: bool
+) -> None:
+    """An index built from uploads can hold one trend many times over ("original sound" ids). Each
+    of its keys then fills a bucket past the load cap, which the staged search skips; those buckets
+    are read up to the cap when nothing else is found, so the sound, its offset and speed are found
+    (plain and sped up; ranked search too), while a stranger still matches nothing."""
+    notes = library[1]
+    peaks = [peaks_of(render(n, DUR, SR), SR, P, P.ref_peaks_per_second) for n in notes]
+    n_copies = 40
+    ids = ["a", "c"] + [f"b{i:02d}" for i in range(n_copies)]
+    index = SearchIndex.from_peaks([peaks[0], peaks[2]] + [peaks[1]] * n_copies, ids, P)
+    table = index.parts[0][0]
+    cap_len = max(2.0, (C.max_load or 0.0) * table.mean_load)
+    assert n_copies > cap_len  # the premise: every bucket of b's keys is past the cap
+    clip = render(notes[1], DUR, SR)[int(12.0 * SR) : int((12.0 + 8.0 * speed) * SR)]
+    x = soxr.resample(clip, SR * speed, SR).astype(np.float32)
+    config = MatchConfig(top_k=3) if exhaustive else C
+    found = match_query(prepare_query(x, SR, P, config), index, P, config)
+    assert found and all(m.sound_id.startswith("b") for m in found)
+    assert found[0].offset_seconds == pytest.approx(12.0, abs=0.1)
+    assert found[0].speed == pytest.approx(speed, rel=0.02)
+    stranger = render(make_notes(99, 12.0), 12.0, SR)
+    assert match_query(prepare_query(stranger, SR, P, C), index, P, C) == []
+
+
 def test_score_is_a_log_probability() -> None:
     # more coincidences -> smaller probability; more trials -> larger
     assert false_match_log10p(40, 5.0, 6.0) < false_match_log10p(20, 5.0, 6.0) < 0

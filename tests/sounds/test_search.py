@@ -92,10 +92,11 @@ def _probe_grid(rng: np.random.Generator, p: int, h: int, key_space: int) -> np.
     p=st.integers(0, 40),
     h=st.integers(1, 9),
     load=st.sampled_from([(None, None), (0.5, None), (None, 1.5)]),
+    read=st.sampled_from([None, 0.5, 1.5]),
     seed=st.integers(0, 10**6),
 )
 def test_a_grid_looks_each_run_up_once(
-    n: int, p: int, h: int, load: tuple[float | None, float | None], seed: int
+    n: int, p: int, h: int, load: tuple[float | None, float | None], read: float | None, seed: int
 ) -> None:
     """A ``[p, h]`` look-up finds, for each run of one key along a row, the hits of that key looked
     up alone, named by the run's first cell, in order; cells without a key find nothing."""
@@ -108,15 +109,43 @@ def test_a_grid_looks_each_run_up_once(
     for c, key in enumerate(flat.tolist()):
         if key == int(_kernels.NO_KEY) or (c % h > 0 and flat[c - 1] == key):
             continue
-        alone = table.lookup(np.array([key], dtype=np.uint32), load)
+        alone = table.lookup(np.array([key], dtype=np.uint32), load, read)
         expected += [(c, s, t) for s, t in zip(alone.sounds.tolist(), alone.times.tolist(), strict=True)]
     available = _kernels.AVAILABLE
     try:
         for compiled in {available, False}:  # the compiled look-up and the numpy one
             _kernels.AVAILABLE = compiled
-            hits = table.lookup(grid, load)
+            hits = table.lookup(grid, load, read)
             got = list(zip(hits.query_pos.tolist(), hits.sounds.tolist(), hits.times.tolist(), strict=True))
             assert got == expected
+    finally:
+        _kernels.AVAILABLE = available
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_bucket_read_up_to_a_bound_gives_its_first_postings_in_sound_order(compiled: bool) -> None:
+    """``read`` bounds the postings read per bucket: a key held 50 times (sound 0..49, as copies of
+    one recording give) finds its first ``read`` x mean-load postings, lowest sounds first, and
+    the same ones for every look-up; without ``read`` all 50, and with a load cap under 50, none."""
+    if compiled and not _kernels.AVAILABLE:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(3)
+    others = rng.integers(1, 2**31, 400, dtype=np.uint64).astype(np.uint32)
+    keys = np.r_[np.full(50, 7, dtype=np.uint32), others]
+    sounds = np.r_[np.arange(50), rng.integers(50, 90, others.size)]
+    table = _table(keys, sounds, rng.integers(0, 20000, keys.size), 3)
+    cap = 8.0
+    cap_len = int(max(2.0, cap * table.mean_load))
+    assert cap_len < 50
+    available = _kernels.AVAILABLE
+    try:
+        _kernels.AVAILABLE = compiled
+        probe = np.array([7, 7], dtype=np.uint32)
+        assert len(table.lookup(probe)) == 100
+        assert len(table.lookup(probe, (None, cap))) == 0
+        hits = table.lookup(probe, (cap, None), cap)
+        assert hits.sounds.tolist() == 2 * list(range(cap_len))
+        assert hits.query_pos.tolist() == [0] * cap_len + [1] * cap_len
     finally:
         _kernels.AVAILABLE = available
 
@@ -128,12 +157,14 @@ def test_a_grid_looks_each_run_up_once(
     n_probe=st.integers(0, 300),
     h=st.sampled_from([1, 5]),
     ahead=st.sampled_from([1, 2, 7, 32, 1000]),
-    load=st.sampled_from([(-1.0, np.inf), (2.0, np.inf), (-1.0, 3.0)]),
+    load=st.sampled_from(
+        [(-1.0, np.inf, np.inf), (2.0, np.inf, np.inf), (-1.0, 3.0, np.inf), (2.0, np.inf, 3.0)]
+    ),
     sub_bits=st.integers(0, 8),
     seed=st.integers(0, 10**6),
 )
 def test_lookup_fetching_ahead_finds_what_it_finds_without(
-    n: int, n_probe: int, h: int, ahead: int, load: tuple[float, float], sub_bits: int, seed: int
+    n: int, n_probe: int, h: int, ahead: int, load: tuple[float, float, float], sub_bits: int, seed: int
 ) -> None:
     """Prefetching is a hint: the compiled look-up's hits, in order, do not depend on how far ahead
     it fetches (including past the last key), nor on whether it fetches at all; the look-up that

@@ -1028,6 +1028,7 @@ def table_lookup(
     check_shift: int,
     low_len: float,
     high_len: float,
+    read_len: float,
     ahead: int,
     check_first: bool,
     presence: np.ndarray,
@@ -1036,8 +1037,9 @@ def table_lookup(
     """:meth:`reelsense.sounds._tables.TripletTable.lookup` compiled: for each run of one key along
     the last axis of ``keys`` (uint32 ``[p, h]``; :data:`NO_KEY` cells are skipped), in order, the
     postings of its bucket in order whose check byte matches, from buckets holding more than
-    ``low_len`` and at most ``high_len`` postings. Returns ``(query_pos, sounds, times)``, int64
-    each, ``query_pos`` the flat position of the run's first key.
+    ``low_len`` and at most ``high_len`` postings, of which the first ``read_len`` are read (inf:
+    all). Returns ``(query_pos, sounds, times)``, int64 each, ``query_pos`` the flat position of
+    the run's first key.
 
     A branch-free pass lists the runs' first cells (so that the next loop, which waits on memory,
     keeps many reads in flight); a second reads each run's bucket bounds and lists the runs to
@@ -1102,6 +1104,8 @@ def table_lookup(
         n = np.int64(offsets[b + np.uint64(1)]) - start
         if n == 0 or n <= low_len or n > high_len:
             continue
+        if n > read_len:  # an overfull bucket read up to a bound
+            n = np.int64(read_len)
         if check_first and n <= 8 and start + 8 <= n_check:
             word = np.uint64(0)
             for t in range(8):

@@ -207,14 +207,22 @@ class TripletTable:
         """Mean postings per bucket."""
         return self.n_postings / float(1 << self.bits)
 
-    def lookup(self, keys: np.ndarray, load: tuple[float | None, float | None] = (None, None)) -> Hits:
+    def lookup(
+        self,
+        keys: np.ndarray,
+        load: tuple[float | None, float | None] = (None, None),
+        read: float | None = None,
+    ) -> Hits:
         """All postings of ``keys``: uint32 ``[q]``, each key looked up, or ``[p, h]``, each run of
         one key along the last axis looked up once (neighbouring hypotheses often give a triplet
         the same key); cells holding :data:`reelsense.sounds._kernels.NO_KEY` are skipped. A hit's
         ``query_pos`` is the flat position of its key (of the run's first key). With ``load =
         (low, high)`` only keys whose bucket holds more than ``low`` and at most ``high`` times the
         mean number of postings per bucket (None: no bound; a bound is at least 2 postings). Very
-        common patterns fill a few buckets: little evidence, most of the work."""
+        common patterns fill a few buckets: little evidence, most of the work. ``read``: only the
+        first postings of a bucket are read, up to ``read`` times the mean number (at least 2;
+        None: all). A bucket's postings lie in sound order, so a key held by many copies of one
+        recording finds the same first copies every time."""
         grid = np.asarray(keys, dtype=np.uint32)
         if grid.ndim not in (1, 2):
             raise ParameterError(f"keys must be [q] or [p, h], got shape {grid.shape}")
@@ -225,11 +233,12 @@ class TripletTable:
         if _kernels.AVAILABLE:  # the same hits in one compiled pass
             low_len = -1.0 if low is None else max(2.0, low * self.mean_load)
             high_len = math.inf if high is None else max(2.0, high * self.mean_load)
+            read_len = math.inf if read is None else max(2.0, read * self.mean_load)
             in_cache = self.offsets.nbytes + self.check.nbytes <= _IN_CACHE_BYTES
             found = _kernels.table_lookup(
                 np.ascontiguousarray(grid), np.asarray(self.offsets), np.asarray(self.check),
                 np.asarray(self.postings), self.bits, self.time_bits, _GOLDEN, int(_CHECK_SHIFT), low_len,
-                high_len, _PREFETCH_AHEAD, in_cache, self._presence_filter(), _PRESENCE_SUB_BITS,
+                high_len, read_len, _PREFETCH_AHEAD, in_cache, self._presence_filter(), _PRESENCE_SUB_BITS,
             )  # fmt: skip
             return Hits(*found)
         flat = grid.ravel()
@@ -244,6 +253,8 @@ class TripletTable:
             lens[lens <= max(2.0, low * self.mean_load)] = 0
         if high is not None:
             lens[lens > max(2.0, high * self.mean_load)] = 0
+        if read is not None:
+            np.minimum(lens, int(max(2.0, read * self.mean_load)), out=lens)
         hit = np.flatnonzero(lens)
         lens, starts = lens[hit], starts[hit]
         total = int(lens.sum())
@@ -398,12 +409,17 @@ class SearchIndex:
     def nbytes(self) -> int:
         return sum(t.nbytes + p.nbytes for t, p in self.parts)
 
-    def lookup(self, keys: np.ndarray, load: tuple[float | None, float | None] = (None, None)) -> Hits:
+    def lookup(
+        self,
+        keys: np.ndarray,
+        load: tuple[float | None, float | None] = (None, None),
+        read: float | None = None,
+    ) -> Hits:
         """Postings of ``keys`` in every part, numbered globally; removed sounds left out
-        (``keys``, ``load``: see :meth:`TripletTable.lookup`)."""
+        (``keys``, ``load``, ``read``: see :meth:`TripletTable.lookup`)."""
         found = []
         for (table, _), start in zip(self.parts, self._starts[:-1], strict=True):
-            hits = table.lookup(keys, load)
+            hits = table.lookup(keys, load, read)
             if len(hits):
                 found.append(Hits(hits.query_pos, hits.sounds + int(start), hits.times))
         if not found:

@@ -97,7 +97,8 @@ class MatchConfig:
     ``first_triplets``, then up to ``second_triplets``, then the rest under every other
     hypothesis, leaving out keys whose bucket holds more than ``max_load`` times the mean number
     of postings per bucket (None: none; the commonest patterns: little evidence, most of the
-    work; ``first_round_max_load`` for the first grid stage). When only the best match is wanted
+    work; ``first_round_max_load`` for the first grid stage), which are read up to that bound
+    when nothing else is found. When only the best match is wanted
     (``top_k`` 1) the search stops after a stage whose best candidate scores ``exit_score`` (or the
     threshold, when that is higher) or more; verification then stops at the first such candidate
     too (``confirm_triplets``: see :func:`match_query`). ``top_k`` > 1 verifies every candidate.
@@ -393,10 +394,12 @@ def probe(
     shifts: np.ndarray,
     load: tuple[float | None, float | None] = (None, None),
     numbers: np.ndarray | None = None,
+    read: float | None = None,
 ) -> Votes:
     """Look up the ``selected`` triplets (int ``[p]``) under every hypothesis; one vote per hit
-    (``load``: only keys whose bucket fill lies in that range, see :meth:`SearchIndex.lookup`).
-    Votes name hypothesis ``j`` ``numbers[j]`` (int; default ``j``)."""
+    (``load``: only keys whose bucket fill lies in that range; ``read``: each bucket read up to
+    that fill; see :meth:`SearchIndex.lookup`). Votes name hypothesis ``j`` ``numbers[j]`` (int;
+    default ``j``)."""
     numbers = np.arange(scales.size) if numbers is None else np.asarray(numbers, dtype=np.int64)
     p, h = selected.size, scales.size
     if p == 0:
@@ -415,7 +418,7 @@ def probe(
             np.asarray(shifts, dtype=np.float64), scales,
             float(params.hash_band_bins), params.pair_max_bins, params.n_bands, KEY_FRAMES,
         )  # fmt: skip
-        hits = index.lookup(kt, load)
+        hits = index.lookup(kt, load, read)
         votes = _kernels.run_votes(
             hits.query_pos, hits.sounds, hits.times, kt, query.anchor_times, rows, scales, numbers
         )
@@ -429,7 +432,7 @@ def probe(
         params,
     )
     kt = np.ascontiguousarray(np.where(valid, keys, _kernels.NO_KEY).T)
-    hits = index.lookup(kt, load)
+    hits = index.lookup(kt, load, read)
     # each hit's run: equal keys from its first one on along the hypothesis axis
     flat = kt.ravel()
     goes_on = np.zeros(flat.size, dtype=bool)  # cell c's run goes on to cell c + 1
@@ -648,9 +651,10 @@ def _probe_some(
     grid: tuple[np.ndarray, np.ndarray],
     hyps: np.ndarray,
     load: tuple[float | None, float | None],
+    read: float | None = None,
 ) -> Votes:
     """:func:`probe` under the hypotheses ``hyps`` (int ``[k]``) of the grid, numbered in the grid."""
-    return probe(query, selected, index, params, grid[0][hyps], grid[1][hyps], load, numbers=hyps)
+    return probe(query, selected, index, params, grid[0][hyps], grid[1][hyps], load, hyps, read)
 
 
 def _loads_overlap(load: tuple[float | None, float | None]) -> bool:
@@ -739,7 +743,11 @@ def match_query_candidates(
        out (``first_round_max_load``);
     3. the next ones, up to ``second_triplets``, under every other hypothesis (at 10,000 sounds a
        weak or edited query often shows first here, at a third of the cost of the last stage);
-    4. the rest of the triplets, and the patterns left out before, under every other hypothesis.
+    4. the rest of the triplets, and the patterns left out before, under every other hypothesis;
+    5. only when nothing is found: the buckets past ``max_load`` (a recording indexed many times
+       over fills every bucket of its keys), read up to the cap, for every triplet under the
+       identity and the strongest ``confirm_triplets`` under every other hypothesis (see
+       :meth:`SearchIndex.lookup`'s ``read``); its votes are ranked on their own.
 
     When the identity stage is certain, the strongest ``confirm_triplets`` are also probed under
     every hypothesis: a pitch shift by a musical interval can leave enough partials in place for a
@@ -799,6 +807,35 @@ def match_query_candidates(
         m, at, exact = done.get(c, (None, math.inf, False))
         return m.score if m is not None and (exact or at <= threshold) else 0.0
 
+    def pick(cands: list[Candidate]) -> list[SoundMatch]:
+        """The matches among the ranked candidates ``cands``, best first, ``score >= threshold``."""
+        firsts: list[Candidate] = []
+        extra: list[Candidate] = []
+        # with n_ranked, only the best n_candidates sounds (their first cells lead the ranking)
+        verified = None if ranking is config else {c.sound for c in cands[: config.n_candidates]}
+        for c in cands:
+            if verified is None or c.sound in verified:
+                (extra if any(f.sound == c.sound for f in firsts) else firsts).append(c)
+        best: dict[str, SoundMatch] = {}
+        certain: Candidate | None = None
+        for c in sorted(firsts, key=lambda c: (-known_score(c), -c.votes)):
+            m = verify(c)
+            best[m.sound_id] = m
+            if m.score >= exit_score and not exhaustive:
+                certain = c
+                break
+        # the other cells of the candidate sounds: when one sound is certain, its own (a looped
+        # section can match at several offsets: the best alignment wins), otherwise all
+        for c in extra:
+            if certain is None or c.sound == certain.sound:
+                # a cell that cannot beat its sound's certain match need not be verified exactly
+                m = verify(c, None if certain is None else best[index.ids[c.sound]].score)
+                if m.score > best[m.sound_id].score:
+                    best[m.sound_id] = m
+        out = [m for m in best.values() if m.score >= threshold]
+        out.sort(key=lambda m: (-m.score, m.sound_id))
+        return out
+
     votes: list[Votes] = []  # by stage and probe, in order
     cands: list[Candidate] = []
     for n_stage, stage in enumerate(stages):
@@ -816,33 +853,24 @@ def match_query_candidates(
             break  # a certain match: the later stages cannot change the answer
     if exhaustive:
         cands = rank_candidates(votes, len(index), scales, shifts, ranking)
-    # verification: the best cell of each candidate sound, those already verified best first, then
-    # most votes first (for the best match alone, up to the first certain one)
-    firsts: list[Candidate] = []
-    extra: list[Candidate] = []
-    # with n_ranked, only the best n_candidates sounds (their first cells lead the ranking)
-    verified = None if ranking is config else {c.sound for c in cands[: config.n_candidates]}
-    for c in cands:
-        if verified is None or c.sound in verified:
-            (extra if any(f.sound == c.sound for f in firsts) else firsts).append(c)
-    best: dict[str, SoundMatch] = {}
-    certain: Candidate | None = None
-    for c in sorted(firsts, key=lambda c: (-known_score(c), -c.votes)):
-        m = verify(c)
-        best[m.sound_id] = m
-        if m.score >= exit_score and not exhaustive:
-            certain = c
-            break
-    # the other cells of the candidate sounds: when one sound is certain, its own (a looped
-    # section can match at several offsets: the best alignment wins), otherwise all
-    for c in extra:
-        if certain is None or c.sound == certain.sound:
-            # a cell that cannot beat its sound's certain match need not be verified exactly
-            m = verify(c, None if certain is None else best[index.ids[c.sound]].score)
-            if m.score > best[m.sound_id].score:
-                best[m.sound_id] = m
-    out = [m for m in best.values() if m.score >= threshold]
-    out.sort(key=lambda m: (-m.score, m.sound_id))
+    out = pick(cands)
+    if not out and cap is not None:
+        # many copies of one recording (more than the cap allows) fill every bucket of its keys past
+        # the cap, and no stage read them: the overfull buckets are read up to the cap, in sound
+        # order (the same first copies for every key), under the identity and for the strongest
+        # ``confirm_triplets`` under every other hypothesis; their votes are ranked alone (the
+        # stages' found nothing, and ranking them all again costs as much as the pass)
+        over = (cap, None)
+        strongest = query.order[: config.confirm_triplets]
+        overfull = [
+            _probe_some(query, query.order, index, params, grid, identity, over, cap),
+            _probe_some(query, strongest, index, params, grid, others, over, cap),
+        ]
+        if any(len(v.sounds) for v in overfull):
+            leads = rank_candidates(overfull, len(index), scales, shifts, ranking)
+            found = pick(leads)
+            if found:
+                out, cands = found, leads
     return out[:top_k], cands
 
 
