@@ -32,7 +32,7 @@ from reelsense.sounds.match import (
     probe,
     rank_candidates,
 )
-from reelsense.sounds.verify import ScoreBelow, matched_span
+from reelsense.sounds.verify import BINNED_CHANCE_SECONDS, ScoreBelow, matched_span
 
 SR = 11025
 P = FingerprintParams()
@@ -726,6 +726,66 @@ def test_the_chance_level_counts_only_the_query_peaks_over_the_reference() -> No
     assert whole == pytest.approx(chance_rate(part, 3000, ref_frames, P, C))
     assert chance_rate(peaks, 3000, ref_frames, P, C, 0.5) == pytest.approx(2.0 * whole, rel=1e-3)
     assert chance_rate(part, 3000, ref_frames, P, C, 2.0) == pytest.approx(0.5 * whole, rel=1e-3)
+
+
+@pytest.fixture(scope="module")
+def long_library() -> Library:
+    """Three 2-minute pieces (3 notes a second, on the semitone grid, as the unrelated queries)."""
+    notes = [make_notes(seed, 120.0, 3.0) for seed in (1, 2, 3)]
+    peaks = [peaks_of(render(n, 120.0, SR), SR, P, P.ref_peaks_per_second) for n in notes]
+    return SearchIndex.from_peaks(peaks, ["a", "b", "c"], P), notes
+
+
+@pytest.mark.parametrize(("seconds", "seed"), [(100.0, 21), (100.0, 23), (240.0, 20), (240.0, 24)])
+def test_minutes_of_unrelated_music_match_nothing(long_library: Library, seconds: float, seed: int) -> None:
+    """A query of minutes of other music in the same scale. Shorter than the reference, the spread
+    of its chance level lies more than half the query away from the match, where part of the query
+    hangs off the reference: counted per query peak over the reference, it is not underestimated
+    (it matched at 3.2-5.7). Twice as long as the reference, there is no room for a spread: the
+    level expected from the reference's own bins, capped per query bin, replaces a uniform spread
+    over every bin (it matched at 8.4-10.2)."""
+    x = render(make_notes(seed, seconds, 3.0), seconds, SR)
+    assert _match(long_library, x) == []
+
+
+@pytest.mark.parametrize("speed", [1.0, 1.2])
+def test_a_whole_piece_inside_minutes_of_other_music_is_still_found(
+    long_library: Library, speed: float
+) -> None:
+    """The same chance levels leave a true use certain: a whole reference, plain or sped up,
+    between a minute of unrelated music on either side."""
+    piece = render(long_library[1][1], 120.0, SR)
+    if speed != 1.0:
+        piece = soxr.resample(piece, SR * speed, SR).astype(np.float32)
+    other = render(make_notes(30, 120.0, 3.0), 120.0, SR)
+    m = _match(long_library, np.concatenate([other[: 60 * SR], piece, other[60 * SR :]]))
+    assert m and m[0].sound_id == "b" and m[0].score >= C.exit_score
+    assert m[0].speed == pytest.approx(speed, rel=0.02)
+    # the offset is the reference time at the query's start, 60 s before the piece: a scale off by
+    # 0.5 % moves it by 0.3 s
+    assert m[0].offset_seconds == pytest.approx(-60.0 * speed, abs=0.75)
+
+
+def test_the_chance_level_from_the_reference_bins_is_capped_per_query_bin() -> None:
+    """Given the reference's bins (a reference of a minute or more), each query peak expects the
+    reference peaks within the bin tolerance of its shifted bin: reference peaks on the query's
+    bins expect more than a uniform spread, on other bins nothing, and a query bin never more than
+    its cap. A shorter reference keeps the uniform level."""
+    ref_frames = math.ceil(BINNED_CHANCE_SECONDS * P.frames_per_second)
+    q_times = np.arange(0.0, ref_frames, 2.0, dtype=np.float32)
+    q_bins = (10 * (np.arange(q_times.size) % 5)).astype(np.float32)  # 5 bins, 100 peaks each
+    query = Peaks(q_times, q_bins, np.zeros_like(q_times))
+    on = np.repeat(q_bins[:5], 40).astype(np.float32)  # 200 reference peaks on the query's bins
+    off = on + 5.0  # and 200 between them
+    uniform = chance_rate(query, 200, ref_frames, P, C)
+    dense = chance_rate(query, 200, ref_frames, P, C, 1.0, on)
+    assert dense > uniform > 0
+    assert chance_rate(query, 200, ref_frames, P, C, 1.0, off) == 0.0
+    assert chance_rate(query, 200, ref_frames, P, C, 1.0, off, 5.0) == pytest.approx(dense)
+    heavy = chance_rate(query, 200_000, ref_frames, P, C, 1.0, np.repeat(on, 1000))
+    assert heavy == pytest.approx(5 * C.align_cap_per_bin)
+    short = ref_frames - 2.0
+    assert chance_rate(query, 200, short, P, C, 1.0, on) == chance_rate(query, 200, short, P, C)
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ import numpy as np
 
 __all__ = [
     "AVAILABLE",
+    "MIN_NULL_OFFSETS",
     "NO_KEY",
     "add_pair_totals",
     "best_windows",
@@ -50,6 +51,7 @@ __all__ = [
     "null_counts",
     "null_offsets",
     "peak_triplets",
+    "peaks_over",
     "presence_filter",
     "ranked_rows",
     "refine_peaks",
@@ -868,6 +870,19 @@ def near_split(near: np.ndarray) -> int:
     return near.size // 2
 
 
+#: the fewest offsets a mean count of the chance level is taken over (fewer: no level)
+MIN_NULL_OFFSETS = 20
+
+
+@njit(cache=True, nogil=True)
+def peaks_over(q_times: np.ndarray, offset: float, scale: float, half: float, t_ref_max: float) -> int:
+    """How many query peaks (times sorted) lie over the reference at ``offset``: those whose time
+    ``offset + scale * t`` falls within ``half`` of ``[0, t_ref_max]`` (any other cannot coincide)."""
+    lo = np.searchsorted(q_times, (-half - offset) / scale, side="left")
+    hi = np.searchsorted(q_times, (t_ref_max + half - offset) / scale, side="right")
+    return int(max(0, hi - lo))
+
+
 @njit(cache=True, nogil=True)
 def chance_level(
     q_times: np.ndarray,
@@ -883,7 +898,7 @@ def chance_level(
     cap_frame: int,
 ) -> tuple[float, bool]:
     """The chance level of an alignment's best cell, as :func:`reelsense.sounds.verify._chance_level`
-    computes it from :func:`null_counts` (the same offsets, counts and means), with its rejection
+    computes it from :func:`null_counts` (the same offsets, counts, means and overlap), with its rejection
     given as a rate: ``max(rate, 0.5) > max_rate`` rejects (``inf``: none). ``cell = (scale, shift,
     offset, half, q_len)``; ``null = (align_step_frames, frames_per_second, window_frames,
     far_offsets)``; one reference's peaks sorted by time (non-empty). Returns
@@ -899,7 +914,7 @@ def chance_level(
     # the local level as verify._local_rate counts it (the near offsets one side of the match at a
     # time), then the spread over the rest; one call site of null_counts, so that it is compiled
     # into this kernel once
-    counting_near = near.size >= 20
+    counting_near = near.size >= MIN_NULL_OFFSETS
     if counting_near and max_rate < 0.5:
         return 0.0, True
     split = near_split(near) if counting_near else 0
@@ -934,8 +949,13 @@ def chance_level(
             total += summed
             if part == 0 and max(total / near.size, 0.5) > max_rate:
                 return total / near.size, True
-        elif counted.size >= 20:
-            rate = summed / counted.size
+        elif counted.size >= MIN_NULL_OFFSETS:
+            # per query peak over the reference, at the match's own overlap
+            over = 0
+            for m in range(offsets.size):
+                over += peaks_over(q_times, first + np.float64(offsets[m]) * step, scale, half, t_ref_max)
+            if over > 0:
+                rate = summed / over * peaks_over(q_times, offset, scale, half, t_ref_max)
     if not np.isnan(local):
         rate = local if np.isnan(rate) else max(rate, local)
     return rate, False

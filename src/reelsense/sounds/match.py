@@ -108,7 +108,8 @@ class MatchConfig:
     ``align_tol_bins`` and ``align_step_frames * (align_tol_steps + 0.5)``, counting at most
     ``align_cap_per_bin`` coincidences per query frequency and ``align_cap_per_frame`` per
     query frame; the chance level is the larger of the mean count over the whole reference
-    and within ``null_window_seconds`` of the match (see :func:`align`).
+    (per query peak over the reference, at the match's overlap) and within
+    ``null_window_seconds`` of the match (see :func:`align`).
     ``threshold``: minimum :attr:`SoundMatch.score` reported (2.0: estimated false-match
     probability 1 %).
 
@@ -614,7 +615,8 @@ def _verify(
     a = align(query.peaks, rt, rb, cand, config, params.frames_per_second, reject)
     lam = a.null_rate
     if not math.isfinite(lam):
-        lam = chance_rate(query.peaks, rt.size, float(rt[-1]) if rt.size else 1.0, params, config, a.scale)
+        last = float(rt[-1]) if rt.size else 1.0
+        lam = chance_rate(query.peaks, rt.size, last, params, config, a.scale, rb, a.shift_bins)
     log10p = false_match_log10p(a.matched, lam, trials)
     pitch = -a.shift_bins * 12.0 / params.bins_per_octave
     fps = params.frames_per_second
@@ -913,7 +915,7 @@ def dense_peak_check(
     a = align(query.peaks, rt, rb, cand, config, params.frames_per_second)
     lam = a.null_rate
     if not math.isfinite(lam):
-        lam = chance_rate(query.peaks, rt.size, float(rt[-1]), params, config, a.scale)
+        lam = chance_rate(query.peaks, rt.size, float(rt[-1]), params, config, a.scale, rb, a.shift_bins)
     return false_match_log10p(a.matched, lam, 0.0), local
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from reelsense.sounds.match import Candidate, MatchConfig
 
 __all__ = [
+    "BINNED_CHANCE_SECONDS",
     "TRIALS_CALIBRATION_LOG10",
     "Alignment",
     "ScoreBelow",
@@ -163,7 +164,9 @@ def align(
     offset are histogrammed by implied offset (``align_step_frames`` resolution); the best
     cells are counted exactly. Null: the count at the best scale/shift at offsets away from
     the best one, all within ``null_window_seconds`` and a spread of the rest of the
-    reference; the larger of the two means (a dense passage raises the chance level locally).
+    reference (per query peak over the reference, at the match's overlap: see
+    :func:`_chance_level`); the larger of the two (a dense passage raises the chance level
+    locally).
 
     ``reject(matched, rate)``, when given (it must say True for every higher rate once it says
     True for one), is asked with lower bounds of the chance level within ``null_window_seconds``
@@ -229,8 +232,8 @@ def align(
     # the chance level: the same count at offsets all over the reference (best scale/shift)
     null = _NullCounter(query, q_bin, q_frame, ref_times, ref_bins, shift, config.align_tol_bins, cap)
     rate = _chance_level(
-        (float(ref_times[-1]), q_len, scale, offset, half), matched, config, frames_per_second, reject,
-        lambda offsets, grid, lo, hi: null.counts(offsets, grid, (lo, hi)),
+        (float(ref_times[-1]), q_len, scale, offset, half), query.times, matched, config, frames_per_second,
+        reject, lambda offsets, grid, lo, hi: null.counts(offsets, grid, (lo, hi)),
     )  # fmt: skip
     hit_t = np.sort(hit_t.astype(np.float64))
     return Alignment(matched, rate, scale, shift, offset, _first(hit_t), _last(hit_t), hit_t)
@@ -292,7 +295,7 @@ def _align_compiled(
         )  # fmt: skip
 
     where = (float(rt[-1]), q_len, float(scale), float(offset), half)
-    rate = _chance_level(where, int(matched), config, frames_per_second, reject, counts)
+    rate = _chance_level(where, qt, int(matched), config, frames_per_second, reject, counts)
     return Alignment(int(matched), rate, float(scale), float(shift), float(offset), t0, t1, hit_t)
 
 
@@ -309,8 +312,20 @@ def _null_offsets(
     return np.flatnonzero(near), np.flatnonzero(is_away & ~near)
 
 
+def _peaks_over(
+    q_times: np.ndarray, offsets: np.ndarray, scale: float, half: float, t_ref_max: float
+) -> np.ndarray:
+    """int64: how many query peaks (times sorted) lie over the reference at each of ``offsets``
+    (frames): those whose time ``offset + scale * t`` falls within ``half`` of ``[0, t_ref_max]``."""
+    lo = np.searchsorted(q_times, (-half - offsets) / scale, side="left")
+    hi = np.searchsorted(q_times, (t_ref_max + half - offsets) / scale, side="right")
+    over: np.ndarray = np.maximum(hi - lo, 0).astype(np.int64)
+    return over
+
+
 def _chance_level(
     where: tuple[float, float, float, float, float],
+    q_times: np.ndarray,
     matched: int,
     config: MatchConfig,
     frames_per_second: float,
@@ -322,9 +337,13 @@ def _chance_level(
     frames): the capped count at offsets ``first + j * step`` all over the reference, away from the
     match (``counts(offsets, (first, step, half, scale), lo, hi)`` counts at the offsets ``j`` of
     ``offsets``, int increasing, from the reference peaks within ``[lo, hi]`` frames); the larger of
-    the mean within ``null_window_seconds`` (:func:`_local_rate`) and the mean over a spread of the
-    others, NaN when there are too few of either. When ``reject`` rejects the candidate on the way,
-    the rate is the lower bound it was rejected at and the far offsets are not counted."""
+    the mean within ``null_window_seconds`` (:func:`_local_rate`) and the level over a spread of the
+    others, NaN when there are too few of either. The spread lies more than half the query's length
+    away from the match, where less of the query lies over the reference (all but the edge of
+    a query much longer than the reference): its level is counted per query peak over the reference
+    (``q_times``, sorted) and taken at the match's own overlap. When ``reject`` rejects the
+    candidate on the way, the rate is the lower bound it was rejected at and the far offsets are not
+    counted."""
     t_ref_max, q_len, scale, offset, half = where
     step = 2.0 * half + 2.0 * config.align_step_frames
     first = -0.5 * scale * q_len
@@ -342,8 +361,13 @@ def _chance_level(
     )
     if rejected:
         return local
-    null = counts(far[:: max(1, far.size // _NULL_FAR_OFFSETS)], grid, -np.inf, np.inf)
-    rate = float(null.mean()) if null.size >= 20 else math.nan
+    spread = far[:: max(1, far.size // _NULL_FAR_OFFSETS)]
+    null = counts(spread, grid, -np.inf, np.inf)
+    rate = math.nan
+    if null.size >= _kernels.MIN_NULL_OFFSETS:
+        over = int(_peaks_over(q_times, first + spread * step, scale, half, t_ref_max).sum())
+        at = int(_peaks_over(q_times, np.array([offset]), scale, half, t_ref_max)[0])
+        rate = int(null.sum()) / over * at if over > 0 else math.nan
     if math.isfinite(local):
         rate = max(rate, local) if math.isfinite(rate) else local
     return rate
@@ -375,7 +399,7 @@ def _local_rate(
     negative, so the partial sum over the offsets counted so far divided by all of them is one.
     It is tested before any counting (a count too small for any rate), after the offsets on one
     side of the match (:func:`_near_split`), and on the full mean."""
-    if near.size < 20:
+    if near.size < _kernels.MIN_NULL_OFFSETS:
         return math.nan, False
     if reject is not None and reject(matched, 0.0):
         return 0.0, True
@@ -482,6 +506,11 @@ class _NullCounter:
         return _capped_counts(compact[j[ok]], n_use, (self._q_bin[qi[ok]], self._q_frame[qi[ok]]), self._cap)
 
 
+#: a reference at least this long (seconds) gets the chance level from its own bins when there is
+#: no room for a measured one (:func:`chance_rate`)
+BINNED_CHANCE_SECONDS = 60.0
+
+
 def chance_rate(
     query: Peaks,
     n_ref_peaks: int,
@@ -489,19 +518,57 @@ def chance_rate(
     params: FingerprintParams,
     config: MatchConfig,
     scale: float = 1.0,
+    ref_bins: np.ndarray | None = None,
+    shift_bins: float = 0.0,
 ) -> float:
     """Expected chance coincidences of ``query`` with a reference of ``n_ref_peaks`` peaks over
-    ``ref_frames`` frames if its peaks were spread uniformly (used when the reference is too
-    short for an empirical null), at time scale ``scale`` (reference frames per query frame).
+    ``ref_frames`` frames if its peaks were spread uniformly in time (used when there is no room
+    for an empirical null: a reference short beside the query), at time scale ``scale``
+    (reference frames per query frame).
+
+    In frequency the reference's peaks are spread uniformly too, or, given ``ref_bins`` (its peaks'
+    bins) and the alignment's ``shift_bins`` and for a reference of :data:`BINNED_CHANCE_SECONDS`
+    or more, as they lie: each query peak then expects the reference peaks within
+    ``align_tol_bins`` of its shifted bin, and each query bin at most ``align_cap_per_bin`` of
+    them. Music holds its notes on few bins (a key, a scale) and two pieces in one key meet there
+    far more often than a uniform spread says, which over minutes of query made unrelated music
+    match; over seconds the uniform level keeps its calibration (the binned one also counts a true
+    match's own notes and made discovery link fewer videos).
 
     Only the query peaks that lie over the reference can coincide: at one offset, those within
-    ``ref_frames / scale`` query frames. The count is the most peaks any such stretch of the
-    query holds (every peak when the query fits in the reference), not all of them: the rest of a
+    ``ref_frames / scale`` query frames. The level is that of the stretch of the query expecting
+    the most (every peak when the query fits in the reference), not of all of them: the rest of a
     query longer than the reference (other music before or after the sound) adds no chance
     coincidences at any one offset."""
-    cell = (2 * config.align_tol_bins) * (config.align_step_frames * (2 * config.align_tol_steps + 1))
-    density = n_ref_peaks / max(ref_frames * params.n_bins, 1.0)
-    return float(_most_within(query.times, ref_frames / max(scale, 1e-9)) * density * cell)
+    width = config.align_step_frames * (2 * config.align_tol_steps + 1)
+    span = ref_frames / max(scale, 1e-9)
+    if ref_bins is None or ref_frames < BINNED_CHANCE_SECONDS * params.frames_per_second:
+        density = n_ref_peaks / max(ref_frames * params.n_bins, 1.0)
+        return float(_most_within(query.times, span) * density * (2 * config.align_tol_bins) * width)
+    rb = np.sort(np.asarray(ref_bins, dtype=np.float64))
+    target = np.asarray(query.bins, dtype=np.float64) + shift_bins
+    tol = config.align_tol_bins
+    near = np.searchsorted(rb, target + tol, side="right") - np.searchsorted(rb, target - tol, side="left")
+    expected = near * (width / max(ref_frames, 1.0))  # each query peak's chance coincidences
+    times = np.asarray(query.times, dtype=np.float64)
+    lo, hi = _most_expected_within(times, expected, span)
+    # a query bin counts at most align_cap_per_bin coincidences: the expected capped count of each
+    q_bin = np.maximum(np.rint(query.bins[lo:hi]), 0).astype(np.int64)
+    per_bin = np.bincount(q_bin, weights=expected[lo:hi])
+    per_bin = per_bin[per_bin > 0]
+    capped = sum(special.pdtrc(k, per_bin) for k in range(config.align_cap_per_bin))
+    return float(np.sum(capped))
+
+
+def _most_expected_within(times: np.ndarray, expected: np.ndarray, width: float) -> tuple[int, int]:
+    """The stretch ``[t, t + width]`` of ``times`` (sorted) that expects the most (the sum of
+    ``expected`` over the times it holds), as the rows ``lo:hi`` it holds."""
+    if times.size == 0 or float(times[-1]) - float(times[0]) <= width:
+        return 0, int(times.size)
+    total = np.r_[0.0, np.cumsum(expected)]
+    ends = np.searchsorted(times, times + width, side="right")
+    best = int(np.argmax(total[ends] - total[: times.size]))
+    return best, int(ends[best])
 
 
 def _most_within(times: np.ndarray, width: float) -> int:
