@@ -15,7 +15,7 @@ from reelsense.io._sidecar import (
     parse_mentions,
     read_sidecar,
 )
-from reelsense.io._text import clean_text, has_surrogates, path_from_text, path_text
+from reelsense.io._text import clean_text, csv_float, has_surrogates, path_from_text, path_text
 from reelsense.io._types import (
     AUDIO_EXTENSIONS,
     MEDIA_EXTENSIONS,
@@ -50,6 +50,7 @@ __all__ = [
     "assign_video_ids",
     "check_inputs",
     "clean_text",
+    "csv_float",
     "decode",
     "has_surrogates",
     "iso_time",

@@ -1,4 +1,4 @@
-"""File names that are not UTF-8, carried losslessly as text.
+"""Text that reelsense writes: file names that are not UTF-8 (carried losslessly), free text, CSV numbers.
 
 On POSIX a file name is bytes. Python hands names that are not valid UTF-8 over as
 ``str`` with *surrogate escapes* (byte ``0xff`` becomes ``"\\udcff"``), which Parquet,
@@ -16,14 +16,19 @@ every path ``p`` (property-tested); text with a lone backslash not followed by `
 
 :func:`clean_text` is for free text (captions, error messages): lone surrogates become
 their ``\\uXXXX`` spelling, so the text can always be encoded as UTF-8.
+
+:func:`csv_float` writes the fixed-decimal float cells of the ``sounds match``, ``sounds trends``
+and ``sounds discover`` CSVs: never an exponent, and an empty cell for a missing (``None``) or
+non-finite value.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 
-__all__ = ["clean_text", "has_surrogates", "path_from_text", "path_text"]
+__all__ = ["clean_text", "csv_float", "has_surrogates", "path_from_text", "path_text"]
 
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _ESCAPE_RE = re.compile(r"\\(\\|x[0-9a-fA-F]{2})")
@@ -74,3 +79,11 @@ def clean_text(text: str) -> str:
     if not has_surrogates(text):
         return text
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def csv_float(value: float | None, digits: int) -> str:
+    """``value`` as CSV text: fixed-point with ``digits`` decimals (``f"{value:.{digits}f}"``, so
+    never an exponent), or ``""`` when it is None, NaN or infinite."""
+    if value is None or not math.isfinite(value):
+        return ""
+    return f"{value:.{digits}f}"

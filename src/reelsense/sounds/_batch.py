@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reelsense.errors import ItemFailedError, NoAudioError, OutputError
-from reelsense.io import clean_text, media_ids, path_text
+from reelsense.io import clean_text, csv_float, media_ids, path_text
 from reelsense.sounds.index import SoundIndex, match_files, sound_index_file
 from reelsense.sounds.match import DenseScope, MatchConfig
 
@@ -137,10 +137,6 @@ class MatchSummary:
     no_audio: int = 0
 
 
-def _fmt(value: float, digits: int) -> str:
-    return f"{value:.{digits}f}"
-
-
 def match_sounds(
     inputs: Sequence[str | os.PathLike[str]],
     sound_index: str | os.PathLike[str],
@@ -204,13 +200,13 @@ def match_sounds(
                     "ok",
                     "",
                     m.sound_id,
-                    _fmt(m.score, 3),
-                    _fmt(m.offset_seconds, 3),
-                    _fmt(m.speed, 4),
-                    _fmt(m.tempo, 4),
-                    _fmt(m.pitch_semitones, 2),
-                    _fmt(m.query_start_seconds, 2),
-                    _fmt(m.query_end_seconds, 2),
+                    csv_float(m.score, 3),
+                    csv_float(m.offset_seconds, 3),
+                    csv_float(m.speed, 4),
+                    csv_float(m.tempo, 4),
+                    csv_float(m.pitch_semitones, 2),
+                    csv_float(m.query_start_seconds, 2),
+                    csv_float(m.query_end_seconds, 2),
                     m.n_matched_peaks,
                     f"{m.false_match_probability:.3g}",
                 ]

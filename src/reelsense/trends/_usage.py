@@ -27,7 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from reelsense.errors import OutputError, ParameterError, SidecarError
-from reelsense.io import MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, iso_time, path_from_text, read_sidecar
+from reelsense.io import (
+    MAX_TIMESTAMP_SECONDS,
+    MIN_TIMESTAMP_SECONDS,
+    csv_float,
+    iso_time,
+    path_from_text,
+    read_sidecar,
+)
 from reelsense.sounds.discover import Discovery
 from reelsense.trends._stats import Trend, TrendParams, usage_trend
 
@@ -290,10 +297,6 @@ def trend_table(
     return rows
 
 
-def _num(x: float, digits: int) -> str:
-    return f"{x:.{digits}f}" if np.isfinite(x) else ""
-
-
 def write_trends_csv(rows: Sequence[SoundTrend], path: str | os.PathLike[str], reference_iso: str) -> Path:
     """Write ``trends.csv`` (columns :data:`TREND_COLUMNS`)."""
     out = Path(path)
@@ -313,14 +316,14 @@ def write_trends_csv(rows: Sequence[SoundTrend], path: str | os.PathLike[str], r
                         iso_time(r.last_seen),
                         t.recent_count,
                         t.baseline_count,
-                        _num(t.recent_rate_per_day, 4),
-                        _num(t.baseline_rate_per_day, 4),
-                        _num(t.rate_ratio, 3),
-                        _num(t.rate_ratio_lower, 3),
-                        _num(t.growth_probability, 4),
-                        _num(t.score, 3),
+                        csv_float(t.recent_rate_per_day, 4),
+                        csv_float(t.baseline_rate_per_day, 4),
+                        csv_float(t.rate_ratio, 3),
+                        csv_float(t.rate_ratio_lower, 3),
+                        csv_float(t.growth_probability, 4),
+                        csv_float(t.score, 3),
                         int(t.trending),
-                        _num(t.window_days, 2),
+                        csv_float(t.window_days, 2),
                         reference_iso,
                         r.n_linked,
                         " ".join(f"#{h}" for h in r.hashtags),

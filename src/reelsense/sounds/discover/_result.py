@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from reelsense.errors import OutputError
-from reelsense.io import clean_text, iso_time, path_text
+from reelsense.io import clean_text, csv_float, iso_time, path_text
 from reelsense.sounds.discover._geometry import Placement
 from reelsense.sounds.discover._graph import EdgeTable
 from reelsense.sounds.discover._types import (
@@ -66,10 +66,6 @@ def summary_path_for(path: str | os.PathLike[str]) -> Path:
     return p.with_name(f"{p.stem}_summary{p.suffix or '.csv'}")
 
 
-def _fmt(value: float | None, digits: int) -> str:
-    return "" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
 @dataclass(frozen=True)
 class Discovery:
     """Every video's sound (``videos``, input order) and every sound (``sounds``: library
@@ -112,18 +108,18 @@ def _video_row(v: VideoSound) -> list[object]:
     return [
         v.video_id,
         v.cluster or "",
-        _fmt(v.score, 3),
-        _fmt(v.speed, 4),
-        _fmt(v.pitch_semitones, 2),
-        _fmt(v.offset_seconds, 3),
+        csv_float(v.score, 3),
+        csv_float(v.speed, 4),
+        csv_float(v.pitch_semitones, 2),
+        csv_float(v.offset_seconds, 3),
         v.representative or "",
         v.library_sound or "",
-        _fmt(v.library_score, 3),
+        csv_float(v.library_score, 3),
         v.n_links,
         "" if v.timestamp_seconds is None else v.timestamp_seconds,
         iso_time(v.timestamp_seconds),
-        _fmt(v.duration_seconds, 3),
-        _fmt(v.notes_per_second, 2),
+        csv_float(v.duration_seconds, 3),
+        csv_float(v.notes_per_second, 2),
         path_text(v.path) if v.path else "",
         clean_text(v.caption or "").replace("\r", " ").replace("\n", " "),
         clean_text(v.error or ""),
@@ -139,9 +135,9 @@ def _sound_row(s: DiscoveredSound) -> list[object]:
         iso_time(s.first_seen),
         iso_time(s.last_seen),
         s.n_links,
-        _fmt(s.mean_link_score, 3),
-        _fmt(min(s.speeds), 4),
-        _fmt(max(s.speeds), 4),
+        csv_float(s.mean_link_score, 3),
+        csv_float(min(s.speeds), 4),
+        csv_float(max(s.speeds), 4),
         ";".join(f"{m}:{sp:.4f}" for m, sp in zip(s.members, s.speeds, strict=True)),
     ]
 
