@@ -44,9 +44,8 @@ class Alignment:
     the candidate's; ``null_rate``: mean count at the best scale/shift over offsets away from
     the best one where the query still half-overlaps the reference (the empirical chance
     level of this pair; NaN when the reference is too short to measure it);
-    ``query_start_frames``/``query_end_frames``: span of the coinciding query peaks (the first
-    and the last, chance coincidences included); ``hit_times``: their query times (float64,
-    sorted, one per coinciding pair, uncapped), for :func:`matched_span`.
+    ``hit_times``: the query times of the coinciding peaks (float64, sorted, one per coinciding
+    pair, uncapped, chance coincidences included), for :func:`matched_span`.
     """
 
     matched: int
@@ -54,8 +53,6 @@ class Alignment:
     scale: float
     shift_bins: float
     offset_frames: float
-    query_start_frames: float
-    query_end_frames: float
     hit_times: np.ndarray = field(default_factory=lambda: np.empty(0), compare=False, repr=False)
 
 
@@ -176,7 +173,7 @@ def align(
     is an upper bound).
     """
     nq = len(query)
-    none = Alignment(0, math.nan, cand.scale, cand.shift_bins, cand.offset_frames, 0.0, 0.0)
+    none = Alignment(0, math.nan, cand.scale, cand.shift_bins, cand.offset_frames)
     if nq == 0 or ref_times.size == 0:
         return none
     if _kernels.AVAILABLE:
@@ -236,7 +233,7 @@ def align(
         reject, lambda offsets, grid, lo, hi: null.counts(offsets, grid, (lo, hi)),
     )  # fmt: skip
     hit_t = np.sort(hit_t.astype(np.float64))
-    return Alignment(matched, rate, scale, shift, offset, _first(hit_t), _last(hit_t), hit_t)
+    return Alignment(matched, rate, scale, shift, offset, hit_t)
 
 
 def _align_compiled(
@@ -274,7 +271,6 @@ def _align_compiled(
     if not found:
         return none
     hit_t = np.sort(hit_t)
-    t0, t1 = _first(hit_t), _last(hit_t)
     if reject is None or isinstance(reject, ScoreBelow):
         max_rate = math.inf if reject is None else reject.max_rate(int(matched))
         window = config.null_window_seconds * frames_per_second
@@ -283,7 +279,7 @@ def _align_compiled(
             qt, qb, rt, rb, (scale, shift, offset, half, q_len), config.align_tol_bins, null, int(matched),
             max_rate, cap_bin, cap_frame,
         )  # fmt: skip
-        return Alignment(int(matched), rate, float(scale), float(shift), float(offset), t0, t1, hit_t)
+        return Alignment(int(matched), rate, float(scale), float(shift), float(offset), hit_t)
 
     def counts(
         offsets: np.ndarray, grid: tuple[float, float, float, float], t_lo: float, t_hi: float
@@ -296,7 +292,7 @@ def _align_compiled(
 
     where = (float(rt[-1]), q_len, float(scale), float(offset), half)
     rate = _chance_level(where, qt, int(matched), config, frames_per_second, reject, counts)
-    return Alignment(int(matched), rate, float(scale), float(shift), float(offset), t0, t1, hit_t)
+    return Alignment(int(matched), rate, float(scale), float(shift), float(offset), hit_t)
 
 
 def _null_offsets(
