@@ -64,3 +64,52 @@ def test_lists_of_paths_pass_and_non_iterables_do_not() -> None:
     check_paths((p for p in ["a"]), "inputs")
     with pytest.raises(ParameterError, match="inputs=3 must be a list of paths"):
         check_paths(3, "inputs")
+
+
+# the sample rates of audio arrays and of audio models' front ends: the same rule as above (they
+# had their own, looser ones: > 0 for AudioSamples and sustained_filter, >= 1000 for the models)
+def _audio_samples(rate: object) -> int:
+    from reelsense.io import AudioSamples
+
+    return AudioSamples(np.zeros(16, np.float32), rate).sample_rate  # type: ignore[arg-type]
+
+
+def _sustained_filter(rate: object) -> int:
+    from reelsense.sounds.discover import sustained_filter
+
+    sustained_filter(np.zeros(2048, np.float32), rate)  # type: ignore[arg-type]
+    return int(rate)  # type: ignore[call-overload]
+
+
+def _logmel_config(rate: object) -> int:
+    from reelsense.audio.embedding import LogMelConfig
+
+    return LogMelConfig(sample_rate=rate, fmax=2000.0).sample_rate  # type: ignore[arg-type]
+
+
+def _audio_spec(rate: object) -> int:
+    from reelsense.models import AudioSpec
+
+    return AudioSpec(sample_rate=rate).sample_rate  # type: ignore[arg-type]
+
+
+RATE_HOLDERS = {
+    "AudioSamples.sample_rate": _audio_samples,
+    "sample_rate": _sustained_filter,
+    "LogMelConfig.sample_rate": _logmel_config,
+    "AudioSpec.sample_rate": _audio_spec,
+}
+
+
+@pytest.mark.parametrize("name", list(RATE_HOLDERS))
+@pytest.mark.parametrize("rate", [4000, 7999, 384001, 16000.0, 0])
+def test_audio_arrays_and_models_refuse_the_rates_the_shared_rule_refuses(name: str, rate: object) -> None:
+    with pytest.raises(ParameterError, match=rf"^{name}={rate!r} must be "):
+        RATE_HOLDERS[name](rate)
+
+
+@pytest.mark.parametrize("name", list(RATE_HOLDERS))
+@pytest.mark.parametrize("rate", [MIN_SAMPLE_RATE, np.int64(16000), MAX_SAMPLE_RATE])
+def test_audio_arrays_and_models_take_the_rates_the_shared_rule_takes(name: str, rate: object) -> None:
+    checked = RATE_HOLDERS[name](rate)
+    assert type(checked) is int and checked == rate

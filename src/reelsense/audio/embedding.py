@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import scipy.fft
 
+from reelsense._checks import check_sample_rate
 from reelsense.audio._signal import check_mono
 from reelsense.errors import ModelNotFoundError, ParameterError
 
@@ -78,7 +79,8 @@ class LogMelConfig:
     """Log-mel front end (see the module docstring for why these defaults).
 
     Attributes:
-        sample_rate: analysis rate in Hz; input at another rate is resampled (soxr HQ).
+        sample_rate: analysis rate in Hz (an integer in 8000..384000, the rule of
+            :func:`reelsense._checks.check_sample_rate`); input at another rate is resampled (soxr HQ).
         n_fft: STFT size and Hann window length in samples (512 = 32 ms at 16 kHz).
         hop_length: hop in samples (160 = 10 ms, 100 frames/s at 16 kHz).
         n_mels: mel bands.
@@ -93,8 +95,8 @@ class LogMelConfig:
     fmax: float = 8000.0
 
     def __post_init__(self) -> None:
-        if self.sample_rate < 1000:
-            raise ParameterError(f"LogMelConfig.sample_rate must be >= 1000 Hz, got {self.sample_rate}")
+        rate = check_sample_rate(self.sample_rate, "LogMelConfig.sample_rate")
+        object.__setattr__(self, "sample_rate", rate)
         if self.n_fft < 16 or self.n_fft & (self.n_fft - 1):
             raise ParameterError(f"LogMelConfig.n_fft must be a power of two >= 16, got {self.n_fft}")
         if not 1 <= self.hop_length <= self.n_fft:

@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from reelsense._checks import check_finite, check_int, check_positive
+from reelsense._checks import check_finite, check_int, check_positive, check_sample_rate
 from reelsense.errors import ParameterError
 
 __all__ = [
@@ -70,7 +70,8 @@ class MediaInfo:
 
 @dataclass(frozen=True, repr=False)
 class AudioSamples:
-    """Mono float32 samples in [-1, 1] at ``sample_rate`` Hz, starting at ``start_seconds``."""
+    """Mono float32 samples in [-1, 1] at ``sample_rate`` Hz (an integer in 8000..384000, the rule of
+    :func:`reelsense._checks.check_sample_rate`), starting at ``start_seconds``."""
 
     samples: np.ndarray
     sample_rate: int
@@ -81,8 +82,8 @@ class AudioSamples:
             raise ParameterError(f"AudioSamples.samples must be 1-D, got shape {self.samples.shape}")
         if self.samples.dtype != np.float32:
             raise ParameterError(f"AudioSamples.samples must be float32, got {self.samples.dtype}")
-        if self.sample_rate <= 0:
-            raise ParameterError(f"AudioSamples.sample_rate must be > 0, got {self.sample_rate}")
+        rate = check_sample_rate(self.sample_rate, "AudioSamples.sample_rate")
+        object.__setattr__(self, "sample_rate", rate)
 
     @property
     def duration_seconds(self) -> float:

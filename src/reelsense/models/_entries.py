@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from reelsense._checks import check_sample_rate
 from reelsense.errors import ParameterError
 
 __all__ = [
@@ -137,7 +138,8 @@ class AudioSpec:
     """How to feed audio to an audio model.
 
     Attributes:
-        sample_rate: rate (Hz) the model expects; input is resampled to it.
+        sample_rate: rate (Hz) the model expects, an integer in 8000..384000 (the rule of
+            :func:`reelsense._checks.check_sample_rate`); input is resampled to it.
         window_seconds: longest excerpt the model sees at once (``None`` = any length);
             longer clips are cut into windows whose outputs are averaged.
         hop_seconds: hop between windows (``None`` = ``window_seconds``, no overlap).
@@ -148,8 +150,8 @@ class AudioSpec:
     hop_seconds: float | None = None
 
     def __post_init__(self) -> None:
-        if self.sample_rate < 1000:
-            raise ParameterError(f"AudioSpec.sample_rate must be >= 1000 Hz, got {self.sample_rate}")
+        rate = check_sample_rate(self.sample_rate, "AudioSpec.sample_rate")
+        object.__setattr__(self, "sample_rate", rate)
         for label, value in (("window_seconds", self.window_seconds), ("hop_seconds", self.hop_seconds)):
             if value is not None and not value > 0:
                 raise ParameterError(f"AudioSpec.{label} must be > 0, got {value}")

@@ -34,6 +34,7 @@ import soxr
 from scipy import fft as sp_fft
 from scipy import ndimage
 
+from reelsense._checks import check_sample_rate
 from reelsense._windows import window_extreme
 from reelsense.errors import ParameterError
 
@@ -99,8 +100,7 @@ def _mono(samples: np.ndarray, sample_rate: int, params: ContentParams) -> np.nd
     x = np.asarray(samples, dtype=np.float32)
     if x.ndim != 1:
         raise ParameterError(f"samples must be 1-D mono [n], got shape {x.shape}")
-    if sample_rate <= 0:
-        raise ParameterError(f"sample_rate={sample_rate} must be > 0")
+    sample_rate = check_sample_rate(sample_rate)
     if not np.isfinite(x).all():
         raise ParameterError(f"samples contain {int(np.count_nonzero(~np.isfinite(x)))} NaN/inf values")
     if sample_rate != params.sample_rate and x.size:
@@ -197,7 +197,8 @@ def _note_rate(power: np.ndarray, opened: np.ndarray, duration: float, params: C
 def sustained_filter(
     samples: np.ndarray, sample_rate: int, params: ContentParams | None = None
 ) -> SustainedAudio:
-    """The sustained partials of ``samples`` (float ``[n]`` mono at ``sample_rate``).
+    """The sustained partials of ``samples`` (float ``[n]`` mono at ``sample_rate``, an integer
+    number of Hz in 8000..384000).
 
     Returns float32 samples at ``params.sample_rate`` (same duration) and the note rate of
     the input (see the module docstring).
