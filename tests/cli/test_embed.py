@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -100,6 +101,68 @@ def test_embed_then_resume_then_refuse(small_dir: Path, tmp_path: Path) -> None:
 
     code, output = _invoke(str(small_dir), "-o", str(out), "--sample-rate", "16000", "--overwrite", "-w", "1")
     assert code == 1 and "4 processed" in output
+
+
+def test_a_resume_plans_the_job_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A resume with videos left to do walks the inputs, reads each sidecar and the manifest and
+    warns of an id clash once: what finished_summary planned goes on to run_job (each planned
+    it before: every sidecar read twice, the clash warned of twice, the manifest loaded three
+    times with the resume check's). A resume with nothing to do reads each of them once too."""
+    import reelsense.pipeline._plan as plan_module
+    from reelsense.io import Manifest
+
+    root = tmp_path / "in"
+    root.mkdir()
+    write_video(root / "a.mp4", duration_seconds=1.0, audio="noise")
+    (root / "a.info.json").write_text(json.dumps({"description": "first #A"}), encoding="utf-8")
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"id": "elsewhere", "caption": "not here"}) + "\n", encoding="utf-8")
+    out = tmp_path / "o.parquet"
+    args = [str(root), "-o", str(out), "--manifest", str(manifest), "-w", "1", "--no-progress"]
+    code, output = _invoke(*args)
+    assert code == 0 and "1 videos found: 1 processed (1 ok, 0 errors)" in output, output
+    write_video(root / "a.webm", duration_seconds=1.0)  # default id 'a' too: the new file makes way
+
+    sidecar_reads: list[str] = []
+    manifest_loads: list[str] = []
+    read_sidecar, load = plan_module.read_sidecar, Manifest.load
+
+    def counted_read(video: Any, **options: Any) -> Any:
+        sidecar_reads.append(Path(video).name)
+        return read_sidecar(video, **options)
+
+    def counted_load(cls: type[Manifest], path: Any) -> Manifest:
+        manifest_loads.append(str(path))
+        return load(path)
+
+    monkeypatch.setattr(plan_module, "read_sidecar", counted_read)
+    monkeypatch.setattr(Manifest, "load", classmethod(counted_load))
+
+    def clash_warnings() -> int:
+        return sum("is claimed by 2 files" in r.getMessage() for r in caplog.records)
+
+    with caplog.at_level("WARNING"):
+        code, output = _invoke(*args)
+    assert code == 0, output
+    assert "2 videos found: 1 processed (1 ok, 0 errors), 1 already in the output" in output
+    assert sorted(sidecar_reads) == ["a.mp4", "a.webm"]  # once each
+    assert manifest_loads == [str(manifest)]
+    assert clash_warnings() == 1
+    rows = {r["video_id"]: r for r in pq.read_table(out).to_pylist()}
+    assert sorted(rows) == ["a", "a.webm"]
+    assert rows["a"]["hashtags"] == rows["a.webm"]["hashtags"] == ["A"]  # one stem, one sidecar
+
+    sidecar_reads.clear()
+    manifest_loads.clear()
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        code, output = _invoke(*args)  # nothing left to do
+    assert code == 0 and "0 processed (0 ok, 0 errors), 2 already in the output" in output, output
+    assert sorted(sidecar_reads) == ["a.mp4", "a.webm"]
+    assert manifest_loads == [str(manifest)]
+    assert clash_warnings() == 0  # each file keeps the id it was written with
 
 
 def test_ext_filter_and_manifest(small_dir: Path, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import re
 import shutil
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -33,6 +33,8 @@ from reelsense.pipeline import (
     RunConfig,
     StageItem,
     _local,
+    finished_summary,
+    plan_job,
     run_job,
 )
 from reelsense.pipeline._writer import parts_dir_for
@@ -208,6 +210,106 @@ def test_an_input_added_later_never_changes_a_written_id(
     assert sorted(rows) == ["x", "x.mp4", "y"]
     assert rows["x"]["path"].endswith("a/x.mp4") and rows["x.mp4"]["path"].endswith("b/x.mp4")
     assert sorted(_logged(work_log)) == ["x", "x.mp4", "y"]  # nothing computed twice
+
+
+def test_one_plan_serves_finished_summary_and_run_job(
+    tmp_path: Path, threads: ThreadPoolExecutor, work_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume planned once (plan_job) and handed to finished_summary, then to run_job: the
+    sidecars are read and the output's ids and statuses noted once, the rows are those a run
+    that plans by itself writes."""
+    import reelsense.pipeline._plan as plan_module
+
+    src = tmp_path / "in"
+    src.mkdir()
+    write_video(src / "x.mp4", duration_seconds=0.5)
+    out = tmp_path / "out.parquet"
+    spec = JobSpec((AudioDescriptorStage(),))
+    run = RunConfig(workers=1)
+    run_job([src], out, spec, run, executor=threads)
+    write_video(src / "y.mp4", duration_seconds=0.5)
+    reads: list[str] = []
+    read_sidecar = plan_module.read_sidecar
+
+    def counted(video: Any, **options: Any) -> Any:
+        reads.append(Path(video).name)
+        return read_sidecar(video, **options)
+
+    monkeypatch.setattr(plan_module, "read_sidecar", counted)
+    plan = plan_job([src], out, run)
+    assert [p.item.video_id for p in plan.videos] == ["x", "y"]
+    assert plan.finished == {"x": "ok"} and plan.manifest is None and plan.seconds >= 0
+    assert finished_summary([src], out, run, plan=plan) is None  # y is left to do
+    summary = run_job([src], out, spec, run, executor=threads, plan=plan)
+    assert sorted(reads) == ["x.mp4", "y.mp4"]  # once each, by plan_job
+    assert (summary.found, summary.processed, summary.skipped, summary.rows) == (2, 1, 1, 2)
+    assert sorted(_logged(work_log)) == ["x", "y"]
+
+    reads.clear()
+    plan = plan_job([src], out, run)
+    done = finished_summary([src], out, run, plan=plan)
+    assert done is not None and (done.found, done.skipped, done.processed, done.rows) == (2, 2, 0, 2)
+    assert [r["video_id"] for r in done.examples] == ["x", "y"]
+    assert sorted(reads) == ["x.mp4", "y.mp4"]
+
+
+def test_a_plan_for_another_job_is_refused(tmp_path: Path, threads: ThreadPoolExecutor) -> None:
+    """A plan holds the ids and statuses of one output, found with one set of options: given
+    for another output, inputs, engine or finding options it is refused before anything is
+    written."""
+    src = tmp_path / "in"
+    src.mkdir()
+    write_video(src / "x.mp4", duration_seconds=0.5)
+    out = tmp_path / "out.parquet"
+    spec = JobSpec((AudioDescriptorStage(),))
+    run = RunConfig(workers=1)
+    plan = plan_job([src], out, run)
+    assert plan_job([src], out, replace(run, overwrite=True)).finished is None
+    for inputs, output, other in (
+        ([src], tmp_path / "other.parquet", run),
+        ([src, src], out, run),
+        ([src], out, replace(run, extensions=(".webm",))),
+        ([src], out, replace(run, overwrite=True)),
+    ):
+        with pytest.raises(ParameterError, match="the job plan was made for another job"):
+            run_job(inputs, output, spec, other, executor=threads, plan=plan)
+    with pytest.raises(ParameterError, match="its engine"):
+        finished_summary([src], out, run, engine="ray", plan=plan)
+    assert not out.exists() and not (tmp_path / "other.parquet").exists()
+    summary = run_job([src], out, spec, replace(run, workers=2), executor=threads, plan=plan)
+    assert (summary.found, summary.processed, summary.rows) == (1, 1, 1)  # workers do not shape a plan
+
+
+def test_plan_job_takes_the_loaded_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """plan_job uses a manifest already loaded (the resume check loads it to compare its
+    content) instead of loading it again, and refuses one that is not the run's."""
+    from reelsense.io import Manifest
+
+    src = tmp_path / "in"
+    src.mkdir()
+    write_video(src / "x.mp4", duration_seconds=0.5)
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"id": "x", "caption": "from the manifest"}) + "\n", encoding="utf-8")
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"id": "x", "caption": "another"}) + "\n", encoding="utf-8")
+    run = RunConfig(workers=1, manifest=str(manifest))
+    loaded = Manifest.load(manifest)
+    loads: list[str] = []
+    load = Manifest.load
+
+    def counted(cls: type[Manifest], path: Any) -> Manifest:
+        loads.append(str(path))
+        return load(path)
+
+    monkeypatch.setattr(Manifest, "load", classmethod(counted))
+    plan = plan_job([src], run=run, manifest=loaded)
+    assert plan.manifest is loaded and loads == []
+    assert plan.videos[0].sidecar is not None and plan.videos[0].sidecar.caption == "from the manifest"
+    assert plan_job([src], run=run).manifest is not None and loads == [str(manifest)]
+    with pytest.raises(ParameterError, match="is not the run's"):
+        plan_job([src], run=run, manifest=load(other))
+    with pytest.raises(ParameterError, match="is not the run's"):
+        plan_job([src], run=RunConfig(workers=1), manifest=loaded)
 
 
 def test_retry_errors_recomputes_error_rows_only(

@@ -47,17 +47,19 @@ from reelsense.featurize._fusion_stage import (
     vectors_from_arrow,
 )
 from reelsense.fusion import FusionConfig
-from reelsense.io import check_inputs
+from reelsense.io import Manifest, check_inputs
 from reelsense.pipeline import (
     CONFIG_KEY,
     SHARD_PATTERN,
     EmbedSummary,
     Engine,
+    JobPlan,
     OutputWriter,
     ProgressEvent,
     RunConfig,
     build_schema,
     finished_summary,
+    plan_job,
     run_content,
     run_job,
 )
@@ -238,10 +240,13 @@ def embed_corpus(
 
         asked = featurizer.config if featurizer is not None else config or FeaturizerConfig()
         actor_gpus(asked.device, run.ray_gpus_per_actor)
+    plan = None
     if featurizer is None:
         config = config or FeaturizerConfig()
-        if check_resume(output, config, run, engine, discoverer):
-            done = finished_summary(inputs, output, run, engine=engine)
+        resumable, manifest = _resume_check(output, config, run, engine, discoverer)
+        if resumable:  # planned once: the same plan goes to run_job when there is work
+            plan = plan_job(inputs, output, run, engine=engine, manifest=manifest)
+            done = finished_summary(inputs, output, run, engine=engine, plan=plan)
             if done is not None:  # nothing to do: no model is loaded
                 if progress is not None:
                     progress(ProgressEvent(0, 0, 0, 0, done.skipped))
@@ -253,8 +258,8 @@ def embed_corpus(
         else:
             driver = VideoFeaturizer(config)
         with driver:
-            return _embed(inputs, output, driver, run, engine, discoverer, progress)
-    return _embed(inputs, output, featurizer, run, engine, discoverer, progress)
+            return _embed(inputs, output, driver, run, engine, discoverer, progress, plan)
+    return _embed(inputs, output, featurizer, run, engine, discoverer, progress, plan)
 
 
 def check_resume(
@@ -270,49 +275,63 @@ def check_resume(
     again when the output is opened. Returns True when the output exists and was written
     with these options (and, with ``discover_sounds``, its corpus pass completed with the
     discovery ``discoverer`` (None: the default one) names)."""
+    return _resume_check(output, config, run, engine, discoverer)[0]
+
+
+def _resume_check(
+    output: str | os.PathLike[str],
+    config: FeaturizerConfig,
+    run: RunConfig,
+    engine: Engine = "local",
+    discoverer: Discoverer | None = None,
+) -> tuple[bool, Manifest | None]:
+    """:func:`check_resume`'s answer, and ``run.manifest`` when the check loaded it (to
+    compare its content with the output's; None otherwise), for the plan to use."""
     writer = OutputWriter(
         output, build_schema([], config={}, run={}), layout="shards" if engine == "ray" else "file"
     )
     writer.check_unlocked()
     if run.overwrite:
-        return False
+        return False, None
     metadata = writer.existing_metadata() or {}
     stored = metadata.get(FEATURIZER_KEY)
     if stored is None:
-        return False
+        return False, None
     try:
         before = json.loads(stored)
     except json.JSONDecodeError:
-        return False
+        return False, None
     now = json.loads(json.dumps(config.record(), sort_keys=True, default=str))
     for key in now:
         if before.get(key) != now[key]:
             raise ResumeMismatchError(os.fspath(output), key, before.get(key), now[key])
-    _check_run_content(output, metadata, run)
+    manifest = _check_run_content(output, metadata, run)
     if not config.discover_sounds:
-        return True
+        return True, manifest
     try:  # the corpus pass ran to the end, with the discovery this run would use
         method = json.loads(metadata.get(CLUSTERS_KEY, "{}")).get("method")
     except json.JSONDecodeError:
-        return False
-    return bool(method) and method == (discoverer or _default_discoverer(None, config)).name
+        return False, manifest
+    return bool(method) and method == (discoverer or _default_discoverer(None, config)).name, manifest
 
 
-def _check_run_content(output: str | os.PathLike[str], metadata: dict[str, str], run: RunConfig) -> None:
+def _check_run_content(
+    output: str | os.PathLike[str], metadata: dict[str, str], run: RunConfig
+) -> Manifest | None:
     """The run options that shape the rows (the manifest's content, the decoding limits), as
     recorded in the output's ``reelsense.config``: compared here too, before any model loads
-    (and before a resume with nothing to do says so), not only once the output is opened."""
-    from reelsense.io import Manifest
-
+    (and before a resume with nothing to do says so), not only once the output is opened.
+    Returns ``run.manifest`` when it was loaded for this (None otherwise)."""
     try:
         stored = json.loads(metadata.get(CONFIG_KEY, "{}"))
     except json.JSONDecodeError:
-        return
-    recorded = run_content(run, Manifest.load(run.manifest) if run.manifest else None)
-    now = json.loads(json.dumps(recorded, sort_keys=True, default=str))  # as written into the output
+        return None
+    manifest = Manifest.load(run.manifest) if run.manifest else None
+    now = json.loads(json.dumps(run_content(run, manifest), sort_keys=True, default=str))  # as written
     for key, value in now.items():
         if key in stored and stored[key] != value:
             raise ResumeMismatchError(os.fspath(output), key, stored[key], value)
+    return manifest
 
 
 def _default_discoverer(index: str | None, config: FeaturizerConfig) -> Discoverer:
@@ -333,6 +352,7 @@ def _embed(
     engine: Engine,
     discoverer: Discoverer | None,
     progress: Callable[[ProgressEvent], None] | None,
+    plan: JobPlan | None = None,
 ) -> EmbedSummary:
     config = featurizer.config
     post_pass = None
@@ -346,7 +366,14 @@ def _embed(
 
     with model_threads(run, None) if engine == "local" else contextlib.nullcontext():
         summary = run_job(
-            inputs, output, featurizer.job_spec(), run, engine=engine, progress=progress, post_pass=post_pass
+            inputs,
+            output,
+            featurizer.job_spec(),
+            run,
+            engine=engine,
+            progress=progress,
+            post_pass=post_pass,
+            plan=plan,
         )
     return replace(summary, notes=summary.notes + (output_notes(output) if summary.rows else ()))
 

@@ -4,7 +4,9 @@ It knows no model: what a job computes comes in a :class:`JobSpec` of stages (bu
 :mod:`reelsense.featurize`); how it runs is a :class:`RunConfig`. :func:`run_job` runs it
 on the ``local`` engine (worker processes, one Parquet file) or the ``ray`` engine (Ray
 Data tasks and model actors, a folder of shards), through the one writer
-(:class:`OutputWriter`). Most users call :func:`reelsense.embed_corpus` instead.
+(:class:`OutputWriter`). A job is planned once (:func:`plan_job`): a resume hands the plan
+:func:`finished_summary` was given on to :func:`run_job`. Most users call
+:func:`reelsense.embed_corpus` instead.
 
 New per-video columns plug in as a :class:`WorkerStage` (computed in the workers) or a
 :class:`FeatureStage` (batched in the main process or a Ray model actor, e.g. a model on
@@ -21,6 +23,7 @@ from reelsense.pipeline._job import (
     run_content,
     run_job,
 )
+from reelsense.pipeline._plan import JobPlan, plan_job
 from reelsense.pipeline._schema import BASE_FIELDS, CONFIG_KEY, SCHEMA_VERSION, build_schema, sidecar_columns
 from reelsense.pipeline._stages import (
     ActorPlan,
@@ -43,6 +46,7 @@ __all__ = [
     "EmbedSummary",
     "Engine",
     "FeatureStage",
+    "JobPlan",
     "JobSpec",
     "OutputWriter",
     "ProgressEvent",
@@ -56,6 +60,7 @@ __all__ = [
     "default_workers",
     "finished_summary",
     "parquet_options",
+    "plan_job",
     "run_content",
     "run_feature_stages",
     "run_job",

@@ -23,10 +23,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from reelsense.errors import ItemFailedError, NoMediaError, ParameterError
+from reelsense.errors import ItemFailedError, ParameterError
 from reelsense.io import Manifest
 from reelsense.pipeline._config import ENGINES, Engine, RunConfig
-from reelsense.pipeline._plan import PlannedVideo, plan_videos
+from reelsense.pipeline._plan import JobPlan, engine_layout, plan_job
 from reelsense.pipeline._schema import SCHEMA_VERSION, build_schema
 from reelsense.pipeline._stages import JobSpec, stage_record
 from reelsense.pipeline._worker import DecodeRequest
@@ -208,24 +208,6 @@ def output_examples(files: Sequence[Path], layout: Layout = "file") -> tuple[dic
     return ()
 
 
-def _plan(
-    inputs: Sequence[str | os.PathLike[str]], run: RunConfig, output: OutputWriter | None = None
-) -> tuple[list[PlannedVideo], Manifest | None]:
-    """The videos to process; with ``output`` (a resume), each file already written keeps its id."""
-    manifest = Manifest.load(run.manifest) if run.manifest else None
-    known = output.earlier_ids() if output is not None and not run.overwrite else None
-    plan = plan_videos(
-        inputs,
-        extensions=run.extensions,
-        include_hidden=run.include_hidden,
-        manifest=manifest,
-        known_ids=known,
-    )
-    if not plan:
-        raise NoMediaError(inputs)
-    return plan, manifest
-
-
 def run_job(
     inputs: Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
@@ -236,6 +218,7 @@ def run_job(
     executor: Executor | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
     post_pass: Callable[[pa.Table], pa.Table] | None = None,
+    plan: JobPlan | None = None,
 ) -> EmbedSummary:
     """Process every video under ``inputs`` into one Parquet row each, in ``output`` (one
     file with the ``local`` engine, a folder of shards with ``ray``).
@@ -245,10 +228,13 @@ def run_job(
     (local engine): run items on it instead of a new process pool (not shut down here; a
     broken one is not replaced). ``progress`` is called after planning and after each
     video. ``post_pass``: a corpus-level transform of all rows (same rows, same order),
-    applied once the rows are written, atomically per file.
+    applied once the rows are written, atomically per file. ``plan``: the job already planned
+    (:func:`plan_job` with these ``inputs``, ``run``, ``output`` and ``engine``, e.g. the plan
+    :func:`finished_summary` was given), used instead of planning again.
 
     Raises NoMediaError (no media file under ``inputs``: nothing is written), ParameterError
-    (bad inputs, unresolvable id collisions, an unknown engine),
+    (bad inputs, unresolvable id collisions, an unknown engine, a ``plan`` made for another
+    job),
     SidecarError (a malformed manifest), OutputError (the output is locked, or was written
     with another configuration) and, with ``strict``, ItemFailedError. A video that fails
     never raises otherwise: it gets an error row.
@@ -257,10 +243,15 @@ def run_job(
         raise ParameterError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     start = time.monotonic()
     run = run or RunConfig()
-    layout: Layout = "shards" if engine == "ray" else "file"
-    on_disk = OutputWriter(output, build_schema([], config={}, run={}), layout=layout)  # read, not locked
-    on_disk.check_layout()  # before an engine starts (Ray takes seconds to)
-    plan, manifest = _plan(inputs, run, on_disk)
+    layout = engine_layout(engine)
+    # read, not locked; checked before an engine starts (Ray takes seconds to)
+    OutputWriter(output, build_schema([], config={}, run={}), layout=layout).check_layout()
+    if plan is None:
+        plan = plan_job(inputs, output, run, engine=engine)
+    else:
+        plan.check(inputs, output, run, layout)
+        start -= plan.seconds  # the wall time counts the planning, as when planned here
+    videos, manifest = plan.videos, plan.manifest
     ray_engine = None
     if engine == "ray":
         from reelsense.pipeline._ray import RayEngine
@@ -283,11 +274,11 @@ def run_job(
         with writer:
             statuses = writer.open(overwrite=run.overwrite)
             finished = {vid for vid, status in statuses.items() if status == "ok" or not run.retry_errors}
-            todo = [p for p in plan if p.item.video_id not in finished]
-            skipped = len(plan) - len(todo)
+            todo = [p for p in videos if p.item.video_id not in finished]
+            skipped = len(videos) - len(todo)
             log.info(
                 "%d videos found, %d already finished in %s, %d to process",
-                len(plan),
+                len(videos),
                 skipped,
                 out,
                 len(todo),
@@ -308,7 +299,7 @@ def run_job(
             ray_info = ray_engine.info(writer) if ray_engine is not None else None
     return EmbedSummary(
         output=str(out),
-        found=len(plan),
+        found=len(videos),
         skipped=skipped,
         rows=rows,
         wall_seconds=time.monotonic() - start,
@@ -326,36 +317,42 @@ def finished_summary(
     run: RunConfig | None = None,
     *,
     engine: Engine = "local",
+    plan: JobPlan | None = None,
 ) -> EmbedSummary | None:
     """The summary of a run that would have nothing to do: every video under ``inputs`` is
     already finished in ``output`` (and none is to be retried). None when there is work,
     when the output is incomplete or to be overwritten. Reads the output without its lock
     and checks nothing of its configuration: a caller that skips the job on this answer
-    must have compared the configuration itself."""
+    must have compared the configuration itself. ``plan``: the job already planned
+    (:func:`plan_job` with these ``inputs``, ``run``, ``output`` and ``engine``); give the
+    same plan to :func:`run_job` when this says there is work, and the job is planned once."""
     start = time.monotonic()
     run = run or RunConfig()
     if run.overwrite:
         return None
-    writer = OutputWriter(
-        output, build_schema([], config={}, run={}), layout="shards" if engine == "ray" else "file"
-    )
-    plan, _ = _plan(inputs, run, writer)
-    statuses = writer.finished_statuses()
+    layout = engine_layout(engine)
+    if plan is None:
+        plan = plan_job(inputs, output, run, engine=engine)
+    else:
+        plan.check(inputs, output, run, layout)
+        start -= plan.seconds  # the wall time counts the planning, as when planned here
+    statuses = plan.finished
     if statuses is None:
         return None
     finished = {vid for vid, status in statuses.items() if status == "ok" or not run.retry_errors}
-    if any(p.item.video_id not in finished for p in plan):
+    if any(p.item.video_id not in finished for p in plan.videos):
         return None
+    files = OutputWriter(output, build_schema([], config={}, run={}), layout=layout).files()
     return EmbedSummary(
         output=os.fspath(output),
-        found=len(plan),
-        skipped=len(plan),
+        found=len(plan.videos),
+        skipped=len(plan.videos),
         processed=0,
         ok=0,
         errors=0,
         rows=len(statuses),
         wall_seconds=time.monotonic() - start,
-        examples=output_examples(writer.files(), writer.layout),
+        examples=output_examples(files, layout),
         engine=engine,
     )
 
@@ -388,10 +385,10 @@ def collect_rows(
     from reelsense.pipeline._local import LocalEngine
 
     run = run or RunConfig()
-    plan, _ = _plan(inputs, run)
+    videos = plan_job(inputs, run=run).videos
     sink = _RowSink()
-    tally = RunTally(progress, len(plan), 0, strict=run.strict)
+    tally = RunTally(progress, len(videos), 0, strict=run.strict)
     tally.emit()
-    LocalEngine(spec, run, sink, tally).run(plan, executor)
-    order = {p.item.video_id: i for i, p in enumerate(plan)}
+    LocalEngine(spec, run, sink, tally).run(videos, executor)
+    order = {p.item.video_id: i for i, p in enumerate(videos)}
     return sorted(sink.rows, key=lambda row: order[row["video_id"]])
