@@ -58,6 +58,7 @@ from reelsense.pipeline import (
     ProgressEvent,
     RunConfig,
     build_schema,
+    engine_layout,
     finished_summary,
     plan_job,
     run_content,
@@ -287,9 +288,7 @@ def _resume_check(
 ) -> tuple[bool, Manifest | None]:
     """:func:`check_resume`'s answer, and ``run.manifest`` when the check loaded it (to
     compare its content with the output's; None otherwise), for the plan to use."""
-    writer = OutputWriter(
-        output, build_schema([], config={}, run={}), layout="shards" if engine == "ray" else "file"
-    )
+    writer = OutputWriter(output, build_schema([], config={}, run={}), layout=engine_layout(engine))
     writer.check_unlocked()
     if run.overwrite:
         return False, None

@@ -18,8 +18,8 @@ every path ``p`` (property-tested); text with a lone backslash not followed by `
 their ``\\uXXXX`` spelling, so the text can always be encoded as UTF-8.
 
 :func:`csv_float` writes the fixed-decimal float cells of the ``sounds match``, ``sounds trends``
-and ``sounds discover`` CSVs: never an exponent, and an empty cell for a missing (``None``) or
-non-finite value.
+and ``sounds discover`` CSVs: never an exponent, no sign on a zero, and an empty cell for a
+missing (``None``) or non-finite value.
 """
 
 from __future__ import annotations
@@ -83,7 +83,9 @@ def clean_text(text: str) -> str:
 
 def csv_float(value: float | None, digits: int) -> str:
     """``value`` as CSV text: fixed-point with ``digits`` decimals (``f"{value:.{digits}f}"``, so
-    never an exponent), or ``""`` when it is None, NaN or infinite."""
+    never an exponent; a value that rounds to zero has no sign: ``0.00``, not ``-0.00``), or ``""``
+    when it is None, NaN or infinite."""
     if value is None or not math.isfinite(value):
         return ""
-    return f"{value:.{digits}f}"
+    text = f"{value:.{digits}f}"
+    return text[1:] if text[0] == "-" and not text.strip("-0.") else text

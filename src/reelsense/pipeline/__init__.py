@@ -23,7 +23,7 @@ from reelsense.pipeline._job import (
     run_content,
     run_job,
 )
-from reelsense.pipeline._plan import JobPlan, plan_job
+from reelsense.pipeline._plan import JobPlan, engine_layout, plan_job
 from reelsense.pipeline._schema import BASE_FIELDS, CONFIG_KEY, SCHEMA_VERSION, build_schema, sidecar_columns
 from reelsense.pipeline._stages import (
     ActorPlan,
@@ -58,6 +58,7 @@ __all__ = [
     "build_schema",
     "collect_rows",
     "default_workers",
+    "engine_layout",
     "finished_summary",
     "parquet_options",
     "plan_job",
