@@ -14,7 +14,11 @@ library's index (or opens ``--index``) and matches, in one process:
    negatives: each should match its track;
 4. **excerpts**: 30 s and 60 s excerpts of every third library track (random starts, seed 0) at
    speeds 0.85, 1.0 and 1.2, under the next negative query as a voice-over (0.7x the music's
-   RMS): each should match its track.
+   RMS): each should match its track;
+5. **short sounds**: a second index of the middle 30 s of every library track (a library of
+   short trending sounds), against the negatives cut to 0.5, 1, 2 and 4 minutes (none should
+   match) and every fifth 30 s sound, plain and sped up 1.2x, inside 2 minutes of the
+   negatives (each should match).
 
 Prints, per group, how many matched and their scores (CPU seconds per query beside them).
 
@@ -28,6 +32,7 @@ import csv
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +74,49 @@ def _report(name: str, rows: list[tuple[str, str, str, float]], want_match: bool
             print(f"  {r[0]}: {r[2]} {r[3]:.1f}")
 
 
+Row = tuple[str, str, str, float]
+Run = Callable[[str, str, np.ndarray], Row]
+
+
+def _runner(index: SoundIndex, cpu: list[float]) -> Run:
+    """``run(label, expected id, audio)``: the query's report row; its CPU seconds go to ``cpu``."""
+
+    def run(label: str, expected: str, x: np.ndarray) -> Row:
+        sound, score, c = _match(index, x)
+        cpu.append(c)
+        return label, expected, sound, score
+
+    return run
+
+
+def short_sounds(library: list[Path], negs: list[np.ndarray], seq: np.ndarray, cpu: list[float]) -> None:
+    """Group 5: the middle 30 s of each library track as the references."""
+    cuts = []
+    with (
+        tempfile.TemporaryDirectory(prefix="reelsense-short-") as tmp,
+        SoundIndex.create(Path(tmp) / "short.rsidx") as index,
+    ):
+        for path in library:
+            track = read_audio(path, sample_rate=SR).samples
+            mid = track.size // 2
+            cuts.append(track[max(0, mid - 15 * SR) : mid + 15 * SR])
+            index.add_array(path.stem, cuts[-1], SR)
+        run = _runner(index, cpu)
+        rows = []
+        for minutes in (0.5, 1.0, 2.0, 4.0):
+            for start in range(0, 50, 10):
+                x = np.concatenate(negs[start:] + negs[:start])[: int(minutes * 60 * SR)]
+                rows.append(run(f"{minutes} min from negative {start + 1}", "", x))
+        _report("short sounds (30 s), long negatives", rows, want_match=False)
+        rows = []
+        for k in range(0, len(library), 5):
+            for speed in (1.0, 1.2):
+                music = soxr.resample(cuts[k], SR * speed, SR) if speed != 1.0 else cuts[k]
+                x = np.concatenate([seq[: 60 * SR], music, seq[60 * SR : 120 * SR]])
+                rows.append(run(f"{library[k].stem} x{speed} in 2 min", library[k].stem, x))
+        _report("short sounds (30 s) inside 2 min of negatives", rows, want_match=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", type=Path, default=DEFAULT_BENCH)
@@ -92,12 +140,7 @@ def main() -> int:
             built.add_many(library, workers=args.workers)
     cpu: list[float] = []
     with SoundIndex.open(index_path, readonly=True) as index:
-
-        def run(label: str, expected: str, x: np.ndarray) -> tuple[str, str, str, float]:
-            sound, score, c = _match(index, x)
-            cpu.append(c)
-            return label, expected, sound, score
-
+        run = _runner(index, cpu)
         rows = []
         for minutes in (1.0, 2.0, 3.0, 4.3, 6.0, 8.0):
             for start in range(0, 50, 10):
@@ -134,6 +177,7 @@ def main() -> int:
                     x = music + 0.7 * voice * (np.std(music) / (np.std(voice) + 1e-9))
                     rows.append(run(f"{library[k].stem} x{speed} from {start // SR} s", library[k].stem, x))
             _report(f"{seconds} s excerpts", rows, want_match=True)
+    short_sounds(library, negs, seq, cpu)
     c = np.array(cpu)
     print(f"match CPU per query: median {np.median(c):.2f} s, max {c.max():.2f} s ({c.size} queries)")
     return 0

@@ -728,12 +728,18 @@ def test_the_chance_level_counts_only_the_query_peaks_over_the_reference() -> No
     assert chance_rate(part, 3000, ref_frames, P, C, 2.0) == pytest.approx(0.5 * whole, rel=1e-3)
 
 
+def _pieces(seconds: float) -> Library:
+    """Three pieces of ``seconds`` (3 notes a second, on the semitone grid, as the unrelated
+    queries of the tests below), indexed as "a", "b", "c"."""
+    notes = [make_notes(seed, seconds, 3.0) for seed in (1, 2, 3)]
+    peaks = [peaks_of(render(n, seconds, SR), SR, P, P.ref_peaks_per_second) for n in notes]
+    return SearchIndex.from_peaks(peaks, ["a", "b", "c"], P), notes
+
+
 @pytest.fixture(scope="module")
 def long_library() -> Library:
-    """Three 2-minute pieces (3 notes a second, on the semitone grid, as the unrelated queries)."""
-    notes = [make_notes(seed, 120.0, 3.0) for seed in (1, 2, 3)]
-    peaks = [peaks_of(render(n, 120.0, SR), SR, P, P.ref_peaks_per_second) for n in notes]
-    return SearchIndex.from_peaks(peaks, ["a", "b", "c"], P), notes
+    """Three 2-minute pieces."""
+    return _pieces(120.0)
 
 
 @pytest.mark.parametrize(("seconds", "seed"), [(100.0, 21), (100.0, 23), (240.0, 20), (240.0, 24)])
@@ -748,22 +754,58 @@ def test_minutes_of_unrelated_music_match_nothing(long_library: Library, seconds
     assert _match(long_library, x) == []
 
 
+def _piece_inside(
+    lib: Library, which: int, seconds: float, speed: float, before: float, other_seconds: float, seed: int
+) -> list:
+    """The matches of piece ``which`` (``seconds`` long, played at ``speed``) inside other music
+    (``other_seconds`` of it, ``before`` seconds of which come first)."""
+    piece = render(lib[1][which], seconds, SR)
+    if speed != 1.0:
+        piece = soxr.resample(piece, SR * speed, SR).astype(np.float32)
+    other = render(make_notes(seed, other_seconds, 3.0), other_seconds, SR)
+    at = int(before * SR)
+    return _match(lib, np.concatenate([other[:at], piece, other[at:]]))
+
+
 @pytest.mark.parametrize("speed", [1.0, 1.2])
 def test_a_whole_piece_inside_minutes_of_other_music_is_still_found(
     long_library: Library, speed: float
 ) -> None:
     """The same chance levels leave a true use certain: a whole reference, plain or sped up,
     between a minute of unrelated music on either side."""
-    piece = render(long_library[1][1], 120.0, SR)
-    if speed != 1.0:
-        piece = soxr.resample(piece, SR * speed, SR).astype(np.float32)
-    other = render(make_notes(30, 120.0, 3.0), 120.0, SR)
-    m = _match(long_library, np.concatenate([other[: 60 * SR], piece, other[60 * SR :]]))
+    m = _piece_inside(long_library, 1, 120.0, speed, 60.0, 120.0, seed=30)
     assert m and m[0].sound_id == "b" and m[0].score >= C.exit_score
     assert m[0].speed == pytest.approx(speed, rel=0.02)
     # the offset is the reference time at the query's start, 60 s before the piece: a scale off by
     # 0.5 % moves it by 0.3 s
     assert m[0].offset_seconds == pytest.approx(-60.0 * speed, abs=0.75)
+
+
+@pytest.fixture(scope="module")
+def short_library() -> Library:
+    """Three 30 s pieces (a library of short sounds)."""
+    return _pieces(30.0)
+
+
+@pytest.mark.parametrize("seed", [20, 23, 25])
+def test_three_minutes_of_other_music_do_not_match_a_short_sound(short_library: Library, seed: int) -> None:
+    """A query six times as long as its reference: the chance level counts every placement of the
+    reference inside the query, where other music meets it as an unrelated use would (it counted
+    only the reference's own few offsets, found no room, and assumed a level under what unrelated
+    music reaches: these matched at 6.4-8.8)."""
+    x = render(make_notes(seed, 180.0, 3.0), 180.0, SR)
+    assert _match(short_library, x) == []
+
+
+@pytest.mark.parametrize("speed", [1.0, 1.2])
+def test_a_short_sound_inside_minutes_of_other_music_is_still_found(
+    short_library: Library, speed: float
+) -> None:
+    m = _piece_inside(short_library, 2, 30.0, speed, 90.0, 150.0, seed=31)
+    assert m and m[0].sound_id == "c" and m[0].score >= C.exit_score
+    assert m[0].speed == pytest.approx(speed, rel=0.02)
+    # the matched span lies on the piece, not on the music around it
+    assert 89.0 <= m[0].query_start_seconds < m[0].query_end_seconds <= 90.0 + 30.0 / speed + 1.0
 
 
 def test_the_chance_level_from_the_reference_bins_is_capped_per_query_bin() -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "near_split",
     "nonzero_of",
     "null_counts",
+    "null_grid",
     "null_offsets",
     "peak_triplets",
     "peaks_over",
@@ -870,6 +871,25 @@ def near_split(near: np.ndarray) -> int:
     return near.size // 2
 
 
+@njit(cache=True, nogil=True)
+def null_grid(t_ref_max: float, reach: float, step: float, fps: float) -> tuple[float, int, float]:
+    """The offsets the chance level counts at, ``first + j * step`` for ``j < n_c``, and how far
+    from the match they must lie (``away``), for a reference whose last peak is at ``t_ref_max``
+    and a query that spans ``reach`` reference frames: returns ``(first, n_c, away)``.
+
+    Up to twice the reference's length, the query's middle over every point of the reference,
+    half the query away from the match. Longer, every placement of the reference inside the
+    query, a reference's length away from the match: the query's own music around the sound
+    is what an unrelated use would meet (over the reference's own few offsets, a query that
+    holds a short sound several times over had no room, and the level assumed for it was far
+    under what unrelated music reaches)."""
+    if reach > 2.0 * t_ref_max:
+        first = t_ref_max - reach
+        return first, max(0, int(-first / step)), max(fps, t_ref_max)
+    first = -0.5 * reach
+    return first, max(0, int((t_ref_max - 0.5 * reach - first) / step)), max(fps, 0.5 * reach)
+
+
 #: the fewest offsets a mean count of the chance level is taken over (fewer: no level)
 MIN_NULL_OFFSETS = 20
 
@@ -906,10 +926,8 @@ def chance_level(
     scale, shift, offset, half, q_len = cell
     align_step, fps, window, n_far = null
     step = 2.0 * half + 2.0 * align_step
-    first = -0.5 * scale * q_len
     t_ref_max = np.float64(ref_times[ref_times.size - 1])
-    n_c = max(0, int((t_ref_max - 0.5 * scale * q_len - first) / step))
-    away = max(fps, 0.5 * scale * q_len)
+    first, n_c, away = null_grid(t_ref_max, scale * q_len, step, fps)
     near, far = null_offsets(n_c, first, step, offset, away, window)
     # the local level as verify._local_rate counts it (the near offsets one side of the match at a
     # time), then the spread over the rest; one call site of null_counts, so that it is compiled

@@ -330,22 +330,21 @@ def _chance_level(
 ) -> float:
     """The chance level of :func:`align`'s best cell (``where``: the reference's last peak time, the
     query's length in frames, the cell's scale and offset, half the width of a coincidence in
-    frames): the capped count at offsets ``first + j * step`` all over the reference, away from the
-    match (``counts(offsets, (first, step, half, scale), lo, hi)`` counts at the offsets ``j`` of
-    ``offsets``, int increasing, from the reference peaks within ``[lo, hi]`` frames); the larger of
-    the mean within ``null_window_seconds`` (:func:`_local_rate`) and the level over a spread of the
-    others, NaN when there are too few of either. The spread lies more than half the query's length
-    away from the match, where less of the query lies over the reference (all but the edge of
-    a query much longer than the reference): its level is counted per query peak over the reference
-    (``q_times``, sorted) and taken at the match's own overlap. When ``reject`` rejects the
-    candidate on the way, the rate is the lower bound it was rejected at and the far offsets are not
-    counted."""
+    frames): the capped count at offsets ``first + j * step`` away from the match (over the
+    reference, or for a query over twice as long, every placement of the reference inside the
+    query: :func:`reelsense.sounds._kernels.null_grid`; ``counts(offsets, (first, step, half,
+    scale), lo, hi)`` counts at the offsets ``j`` of ``offsets``, int increasing, from the
+    reference peaks within ``[lo, hi]`` frames); the larger of the mean within
+    ``null_window_seconds`` (:func:`_local_rate`) and the level over a spread of the others, NaN
+    when there are too few of either. Where the spread lies, less of the query may lie over the
+    reference (or another part of a long query, denser or sparser): its level is counted per query
+    peak over the reference (``q_times``, sorted) and taken at the match's own overlap. When
+    ``reject`` rejects the candidate on the way, the rate is the lower bound it was rejected at and
+    the far offsets are not counted."""
     t_ref_max, q_len, scale, offset, half = where
     step = 2.0 * half + 2.0 * config.align_step_frames
-    first = -0.5 * scale * q_len
+    first, n_c, away = _kernels.null_grid(t_ref_max, scale * q_len, step, frames_per_second)
     grid = (first, step, half, scale)
-    n_c = max(0, int((t_ref_max - 0.5 * scale * q_len - first) / step))
-    away = max(frames_per_second, 0.5 * scale * q_len)
     window = config.null_window_seconds * frames_per_second
     near, far = _null_offsets(n_c, first, step, offset, away, window)
     local, rejected = _local_rate(
