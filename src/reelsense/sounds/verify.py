@@ -41,9 +41,9 @@ class Alignment:
     """Peak coincidences of a query with one reference.
 
     ``matched``: best coincidence count over the local scale/shift grid and the offsets near
-    the candidate's; ``null_rate``: mean count at the best scale/shift over offsets away from
-    the best one where the query still half-overlaps the reference (the empirical chance
-    level of this pair; NaN when the reference is too short to measure it);
+    the candidate's; ``null_rate``: the count at the best scale/shift at offsets away from the
+    best one (the empirical chance level of this pair, see :func:`_chance_level`; NaN when there
+    is no room to measure it);
     ``hit_times``: the query times of the coinciding peaks (float64, sorted, one per coinciding
     pair, uncapped, chance coincidences included), for :func:`matched_span`.
     """
