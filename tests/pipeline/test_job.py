@@ -212,6 +212,15 @@ def test_an_input_added_later_never_changes_a_written_id(
     assert sorted(_logged(work_log)) == ["x", "x.mp4", "y"]  # nothing computed twice
 
 
+def _one_video_job(tmp_path: Path) -> tuple[Path, Path, JobSpec, RunConfig]:
+    """A folder ``in/`` holding ``x.mp4``, the output ``out.parquet`` beside it, an audio-descriptor
+    job and a one-worker run."""
+    src = tmp_path / "in"
+    src.mkdir()
+    write_video(src / "x.mp4", duration_seconds=0.5)
+    return src, tmp_path / "out.parquet", JobSpec((AudioDescriptorStage(),)), RunConfig(workers=1)
+
+
 def test_one_plan_serves_finished_summary_and_run_job(
     tmp_path: Path, threads: ThreadPoolExecutor, work_log: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -220,12 +229,7 @@ def test_one_plan_serves_finished_summary_and_run_job(
     that plans by itself writes."""
     import reelsense.pipeline._plan as plan_module
 
-    src = tmp_path / "in"
-    src.mkdir()
-    write_video(src / "x.mp4", duration_seconds=0.5)
-    out = tmp_path / "out.parquet"
-    spec = JobSpec((AudioDescriptorStage(),))
-    run = RunConfig(workers=1)
+    src, out, spec, run = _one_video_job(tmp_path)
     run_job([src], out, spec, run, executor=threads)
     write_video(src / "y.mp4", duration_seconds=0.5)
     reads: list[str] = []
@@ -257,12 +261,7 @@ def test_a_plan_for_another_job_is_refused(tmp_path: Path, threads: ThreadPoolEx
     """A plan holds the ids and statuses of one output, found with one set of options: given
     for another output, inputs, engine or finding options it is refused before anything is
     written."""
-    src = tmp_path / "in"
-    src.mkdir()
-    write_video(src / "x.mp4", duration_seconds=0.5)
-    out = tmp_path / "out.parquet"
-    spec = JobSpec((AudioDescriptorStage(),))
-    run = RunConfig(workers=1)
+    src, out, spec, run = _one_video_job(tmp_path)
     plan = plan_job([src], out, run)
     assert plan_job([src], out, replace(run, overwrite=True)).finished is None
     for inputs, output, other in (
