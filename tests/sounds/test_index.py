@@ -149,7 +149,9 @@ def test_shards_search_as_one_index(tmp_path: Path) -> None:
     clip = songs["song3"][4 * SR : 12 * SR]
     with SoundIndex.open(whole, readonly=True) as index, ShardedIndex(paths) as sharded:
         assert len(sharded) == 5
-        assert sharded.total_frames == pytest.approx(index._search.get().total_frames)
+        whole_totals = index._search.get().totals
+        assert sharded.totals.sounds == whole_totals.sounds == 5
+        assert sharded.totals.frames == pytest.approx(whole_totals.frames)
         one, many = index.match(clip, SR), sharded.match(clip, SR)
         assert one[0].sound_id == many[0].sound_id == "song3"
         assert many[0].score == pytest.approx(one[0].score)
@@ -172,7 +174,8 @@ def test_ray_shards_give_the_in_process_answer(tmp_path: Path) -> None:
     try:
         remote = RayShardedIndex(paths, num_cpus=0.5)
         with ShardedIndex(paths) as local:
-            assert remote.total_frames == pytest.approx(local.total_frames)
+            assert remote.totals.sounds == local.totals.sounds == 4
+            assert remote.totals.frames == pytest.approx(local.totals.frames)
             a, b = remote.match(clip, SR), local.match(clip, SR)
         assert a[0].sound_id == b[0].sound_id == "song2" and a[0].score == pytest.approx(b[0].score)
         remote.close()

@@ -32,7 +32,7 @@ from reelsense.sounds.match import (
     probe,
     rank_candidates,
 )
-from reelsense.sounds.verify import BINNED_CHANCE_SECONDS, ScoreBelow, matched_span
+from reelsense.sounds.verify import BINNED_CHANCE_SECONDS, ScoreBelow, log10_trials, matched_span
 
 SR = 11025
 P = FingerprintParams()
@@ -797,6 +797,30 @@ def test_three_minutes_of_other_music_do_not_match_a_short_sound(short_library: 
     assert _match(short_library, x) == []
 
 
+@pytest.mark.parametrize("seed", [21, 32])
+def test_other_music_over_twice_as_long_does_not_match_a_short_sound(
+    short_library: Library, seed: int
+) -> None:
+    """A query two and a half times as long as its reference, too short for every placement of
+    the reference inside it to leave room for a measured level. The trial count holds the
+    alignments where the long query overlaps each short reference, and the fallback level is the
+    one from the reference's own bins, as for a long reference (the uniform spread over every
+    bin, and trials counted over the references' frames alone, made these match at 7.9 and 8.2)."""
+    seconds = 75.0
+    x = render(make_notes(seed, seconds, 3.0), seconds, SR)
+    assert _match(short_library, x) == []
+
+
+def test_the_trial_count_holds_every_overlap_of_a_query_with_each_reference() -> None:
+    """A reference offers an alignment at every offset where the query overlaps it: its own
+    length plus the query's."""
+    base = log10_trials(30_000.0, 0, 0.0, 7, C)
+    assert log10_trials(30_000.0, 10, 0.0, 7, C) == base
+    assert log10_trials(30_000.0, 10, 3_000.0, 7, C) == pytest.approx(base + math.log10(2.0))
+    assert log10_trials(10_000.0, 10, 4_000.0, 7, C) == pytest.approx(log10_trials(50_000.0, 0, 0.0, 7, C))
+    assert log10_trials(30_000.0, 10, 3_000.0, 14, C) == pytest.approx(base + math.log10(4.0))
+
+
 @pytest.mark.parametrize("speed", [1.0, 1.2])
 def test_a_short_sound_inside_minutes_of_other_music_is_still_found(
     short_library: Library, speed: float
@@ -809,10 +833,11 @@ def test_a_short_sound_inside_minutes_of_other_music_is_still_found(
 
 
 def test_the_chance_level_from_the_reference_bins_is_capped_per_query_bin() -> None:
-    """Given the reference's bins (a reference of a minute or more), each query peak expects the
-    reference peaks within the bin tolerance of its shifted bin: reference peaks on the query's
-    bins expect more than a uniform spread, on other bins nothing, and a query bin never more than
-    its cap. A shorter reference keeps the uniform level."""
+    """Given the reference's bins (a reference of a minute or more, or a query over twice as long
+    as the reference), each query peak expects the reference peaks within the bin tolerance of its
+    shifted bin: reference peaks on the query's bins expect more than a uniform spread, on other
+    bins nothing, and a query bin never more than its cap. A shorter reference keeps the uniform
+    level for a query up to twice its length."""
     ref_frames = math.ceil(BINNED_CHANCE_SECONDS * P.frames_per_second)
     q_times = np.arange(0.0, ref_frames, 2.0, dtype=np.float32)
     q_bins = (10 * (np.arange(q_times.size) % 5)).astype(np.float32)  # 5 bins, 100 peaks each
@@ -826,8 +851,13 @@ def test_the_chance_level_from_the_reference_bins_is_capped_per_query_bin() -> N
     assert chance_rate(query, 200, ref_frames, P, C, 1.0, off, 5.0) == pytest.approx(dense)
     heavy = chance_rate(query, 200_000, ref_frames, P, C, 1.0, np.repeat(on, 1000))
     assert heavy == pytest.approx(5 * C.align_cap_per_bin)
-    short = ref_frames - 2.0
-    assert chance_rate(query, 200, short, P, C, 1.0, on) == chance_rate(query, 200, short, P, C)
+    # a shorter reference keeps the uniform level for a query up to twice its length, and takes
+    # the binned one for a longer query (other music around a short sound)
+    short = ref_frames / 3.0
+    twice = q_times <= 2.0 * short
+    up_to_twice = Peaks(q_times[twice], q_bins[twice], np.zeros_like(q_times[twice]))
+    assert chance_rate(up_to_twice, 200, short, P, C, 1.0, on) == chance_rate(up_to_twice, 200, short, P, C)
+    assert chance_rate(query, 200, short, P, C, 1.0, on) > chance_rate(query, 200, short, P, C)
 
 
 @pytest.mark.parametrize(

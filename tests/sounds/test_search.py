@@ -285,6 +285,7 @@ def test_search_index_numbers_parts_and_masks_removed_sounds() -> None:
     assert 1 not in set(index.lookup(keys_b).sounds.tolist())  # removed
     assert 2 in set(index.lookup(keys_c).sounds.tolist())  # second part, numbered after the first
     assert index.total_frames == pytest.approx(float(a.times[-1] + c.times[-1]), rel=1e-6)
+    assert index.totals.sounds == 2 and index.totals.frames == index.total_frames
     with pytest.raises(ParameterError, match="ids"):
         SearchIndex([build_part([a], P)], ["a", "b"])
 

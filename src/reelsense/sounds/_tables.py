@@ -24,7 +24,7 @@ from reelsense.errors import ParameterError
 from reelsense.sounds import _kernels
 from reelsense.sounds.fingerprint import FingerprintParams, Peaks, reference_triplet_keys
 
-__all__ = ["Hits", "PeakTable", "SearchIndex", "TripletTable", "reference_chunks"]
+__all__ = ["Hits", "IndexTotals", "PeakTable", "SearchIndex", "TripletTable", "reference_chunks"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _CHECK_SHIFT = np.uint64(24)
@@ -365,6 +365,19 @@ def reference_chunks(
     return gen
 
 
+@dataclass(frozen=True)
+class IndexTotals:
+    """The references a match's trial count is taken over (:func:`reelsense.sounds.verify.log10_trials`):
+    how many there are and their frames together (each to its last peak). A shard of a larger
+    index is searched with the whole index's totals."""
+
+    frames: float
+    sounds: int
+
+    def __add__(self, other: IndexTotals) -> IndexTotals:
+        return IndexTotals(self.frames + other.frames, self.sounds + other.sounds)
+
+
 class SearchIndex:
     """What the matcher searches: triplet tables over consecutive ranges of sound numbers, the
     peaks of every sound, the sound ids, and which sounds are alive (removed ones are masked).
@@ -400,6 +413,11 @@ class SearchIndex:
     @property
     def n_alive(self) -> int:
         return int(self.alive.sum())
+
+    @property
+    def totals(self) -> IndexTotals:
+        """The live sounds and their frames (the trial count of a search of this index)."""
+        return IndexTotals(self.total_frames, self.n_alive)
 
     @property
     def n_postings(self) -> int:

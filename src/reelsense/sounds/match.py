@@ -32,7 +32,7 @@ import numpy as np
 from reelsense._checks import check_int, check_positive
 from reelsense.errors import ParameterError
 from reelsense.sounds import _kernels
-from reelsense.sounds._tables import SearchIndex
+from reelsense.sounds._tables import IndexTotals, SearchIndex
 from reelsense.sounds.dense import DenseConfig, DenseHit, combined_score
 from reelsense.sounds.fingerprint import (
     KEY_FRAMES,
@@ -702,12 +702,12 @@ def match_query(
     *,
     threshold: float | None = None,
     top_k: int | None = None,
-    total_frames: float | None = None,
+    totals: IndexTotals | None = None,
 ) -> list[SoundMatch]:
     """Ranked matches of a prepared query (best first), keeping ``score >= threshold``
     (:func:`match_query_candidates` without the candidates)."""
     found, _ = match_query_candidates(
-        query, index, params, config, threshold=threshold, top_k=top_k, total_frames=total_frames
+        query, index, params, config, threshold=threshold, top_k=top_k, totals=totals
     )
     return found
 
@@ -720,7 +720,7 @@ def match_query_candidates(
     *,
     threshold: float | None = None,
     top_k: int | None = None,
-    total_frames: float | None = None,
+    totals: IndexTotals | None = None,
     n_ranked: int | None = None,
 ) -> tuple[list[SoundMatch], list[Candidate]]:
     """Ranked matches of a prepared query (best first), keeping ``score >= threshold``, and the
@@ -730,9 +730,9 @@ def match_query_candidates(
     return all their cells, but verify only the first ``config.n_candidates`` of them (the
     matches are those of the default); the rest are leads for another test.
 
-    ``total_frames``: the reference frames that the score's trial count is taken over (default:
-    those of ``index``). A shard of a larger index passes the whole index's total, so that its
-    scores mean what one search of the whole index would mean.
+    ``totals``: the references that the score's trial count is taken over (default: those of
+    ``index``, :attr:`SearchIndex.totals`). A shard of a larger index passes the whole index's
+    totals, so that its scores mean what one search of the whole index would mean.
 
     The search runs in stages, each adding its votes to the earlier ones; when only the best
     match is wanted (``top_k`` 1) it ranks the votes after each stage and stops after the first
@@ -766,7 +766,9 @@ def match_query_candidates(
         return [], []
     scales, shifts = _search_grid(config, params)
     grid = (scales, shifts)
-    trials = log10_trials(index.total_frames if total_frames is None else total_frames, scales.size, config)
+    whole = index.totals if totals is None else totals
+    q_frames = query.duration_seconds * params.frames_per_second
+    trials = log10_trials(whole.frames, whole.sounds, q_frames, scales.size, config)
     ranking = config
     if n_ranked is not None and n_ranked > config.n_candidates:
         ranking = dataclasses.replace(config, n_candidates=n_ranked)

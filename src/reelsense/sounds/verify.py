@@ -522,13 +522,16 @@ def chance_rate(
     (reference frames per query frame).
 
     In frequency the reference's peaks are spread uniformly too, or, given ``ref_bins`` (its peaks'
-    bins) and the alignment's ``shift_bins`` and for a reference of :data:`BINNED_CHANCE_SECONDS`
-    or more, as they lie: each query peak then expects the reference peaks within
-    ``align_tol_bins`` of its shifted bin, and each query bin at most ``align_cap_per_bin`` of
-    them. Music holds its notes on few bins (a key, a scale) and two pieces in one key meet there
-    far more often than a uniform spread says, which over minutes of query made unrelated music
-    match; over seconds the uniform level keeps its calibration (the binned one also counts a true
-    match's own notes and made discovery link fewer videos).
+    bins) and the alignment's ``shift_bins``, for a reference of :data:`BINNED_CHANCE_SECONDS` or
+    more or a query over twice as long as the reference (a short sound in a long video: the
+    queries :func:`reelsense.sounds._kernels.null_grid` measures at every placement of the
+    reference, when there is room), as they lie: each query peak then expects the reference peaks
+    within ``align_tol_bins`` of its shifted bin, and each query bin at most ``align_cap_per_bin``
+    of them. Music holds its notes on few bins (a key, a scale) and two pieces in one key meet
+    there far more often than a uniform spread says, which over minutes of query made unrelated
+    music match. Over seconds, and for a query at most twice as long as a short reference, the
+    uniform level keeps its calibration (the binned one also counts a true match's own notes, and
+    made discovery link fewer videos).
 
     Only the query peaks that lie over the reference can coincide: at one offset, those within
     ``ref_frames / scale`` query frames. The level is that of the stretch of the query expecting
@@ -537,7 +540,8 @@ def chance_rate(
     coincidences at any one offset."""
     width = config.align_step_frames * (2 * config.align_tol_steps + 1)
     span = ref_frames / max(scale, 1e-9)
-    if ref_bins is None or ref_frames < BINNED_CHANCE_SECONDS * params.frames_per_second:
+    longer = query.times.size > 0 and float(query.times[-1]) > 2.0 * span  # null_grid's long queries
+    if ref_bins is None or (ref_frames < BINNED_CHANCE_SECONDS * params.frames_per_second and not longer):
         density = n_ref_peaks / max(ref_frames * params.n_bins, 1.0)
         return float(_most_within(query.times, span) * density * (2 * config.align_tol_bins) * width)
     rb = np.sort(np.asarray(ref_bins, dtype=np.float64))
@@ -630,9 +634,17 @@ class ScoreBelow:
 TRIALS_CALIBRATION_LOG10 = 1.0
 
 
-def log10_trials(total_ref_frames: float, n_hypotheses: int, config: MatchConfig) -> float:
-    """``log10`` of the effective number of alignments searched in an index whose references
-    total ``total_ref_frames`` frames: offsets x hypotheses x the local verification grid."""
+def log10_trials(
+    total_ref_frames: float, n_refs: int, query_frames: float, n_hypotheses: int, config: MatchConfig
+) -> float:
+    """``log10`` of the effective number of alignments searched for a query of ``query_frames``
+    frames in an index of ``n_refs`` references totalling ``total_ref_frames`` frames: offsets x
+    hypotheses x the local verification grid. A query meets a reference at every offset where
+    the two overlap, from its end at the reference's start to its start at the reference's end,
+    so each reference offers its own length plus the query's: a long query against short
+    references (a whole video against a library of 30 s sounds) is tried at many more
+    alignments than the references' frames alone."""
     grid = config.align_scale_steps * config.align_shift_steps
-    nominal = max(total_ref_frames / config.align_step_frames, 1.0) * max(n_hypotheses, 1) * grid
+    offsets = total_ref_frames + max(n_refs, 0) * max(query_frames, 0.0)
+    nominal = max(offsets / config.align_step_frames, 1.0) * max(n_hypotheses, 1) * grid
     return math.log10(nominal) + TRIALS_CALIBRATION_LOG10

@@ -3,7 +3,7 @@
 A shard is an ordinary :class:`~reelsense.sounds.index.SoundIndex` (a store and its search file)
 holding part of the sounds. A query is prepared once (spectrogram, peaks, triplets), matched in
 every shard, and the matches merged. Each shard scores its matches against the trial count of
-*all* shards together (``match_query(..., total_frames=...)``), so a score means what it would
+*all* shards together (``match_query(..., totals=...)``), so a score means what it would
 mean for one index holding every sound: the false-match probability over the whole library.
 
 Each shard verifies ``ceil(n_candidates / n_shards)`` candidates (at least 2), so that the
@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from reelsense.errors import ParameterError
+from reelsense.sounds._tables import IndexTotals
 from reelsense.sounds.fingerprint import FingerprintParams
 from reelsense.sounds.index._index import SoundIndex
 from reelsense.sounds.index._records import StoreItem
@@ -129,7 +130,7 @@ class ShardedIndex:
             if s.params != self.params:
                 self.close()
                 raise ParameterError(f"{s.path} was built with other fingerprint parameters than {paths[0]}")
-        self.total_frames = float(sum(s._search.get().total_frames for s in self.shards))
+        self.totals = sum((s._search.get().totals for s in self.shards), IndexTotals(0.0, 0))
 
     def close(self) -> None:
         for s in self.shards:
@@ -169,7 +170,7 @@ class ShardedIndex:
                 s.config,
                 threshold=threshold,
                 top_k=top_k,
-                total_frames=self.total_frames,
+                totals=self.totals,
             )
             for s in self.shards
         ]
@@ -183,8 +184,8 @@ class _ShardActor:
         self.index = SoundIndex.open(path, readonly=True, config=config)
         self.search = self.index._search.get()
 
-    def total_frames(self) -> float:
-        return float(self.search.total_frames)
+    def totals(self) -> IndexTotals:
+        return self.search.totals
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds of the actor's process (for benchmarks)."""
@@ -195,7 +196,7 @@ class _ShardActor:
         """Peak resident memory of the actor's process in MB (for benchmarks)."""
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
-    def match(self, query: QueryPrint, threshold: float, top_k: int, total_frames: float) -> list[SoundMatch]:
+    def match(self, query: QueryPrint, threshold: float, top_k: int, totals: IndexTotals) -> list[SoundMatch]:
         return match_query(
             query,
             self.search,
@@ -203,7 +204,7 @@ class _ShardActor:
             self.index.config,
             threshold=threshold,
             top_k=top_k,
-            total_frames=total_frames,
+            totals=totals,
         )
 
 
@@ -233,7 +234,7 @@ class RayShardedIndex:
         actor = ray.remote(num_cpus=num_cpus)(_ShardActor)
         per_shard = shard_config(self.config, len(paths))
         self.actors: list[Any] = [actor.remote(os.fspath(p), per_shard) for p in paths]
-        self.total_frames = float(sum(ray.get([a.total_frames.remote() for a in self.actors])))
+        self.totals = sum(ray.get([a.totals.remote() for a in self.actors]), IndexTotals(0.0, 0))
 
     def match(
         self,
@@ -252,7 +253,7 @@ class RayShardedIndex:
         threshold = self.config.threshold if threshold is None else threshold
         top_k = self.config.top_k if top_k is None else top_k
         ref = self._ray.put(query)
-        futures = [a.match.remote(ref, threshold, top_k, self.total_frames) for a in self.actors]
+        futures = [a.match.remote(ref, threshold, top_k, self.totals) for a in self.actors]
         return merge_matches(self._ray.get(futures), threshold=threshold, top_k=top_k)
 
     def close(self) -> None:
