@@ -17,6 +17,7 @@ from feedback_sim import Simulation, ndcg, simulate
 from reelsense.cli import main
 from reelsense.errors import ParameterError
 from reelsense.rank import (
+    Catalog,
     EventWeights,
     FeatureConfig,
     RankConfig,
@@ -346,3 +347,31 @@ def test_held_out_pairs_choose_the_em_iterations(tmp_path: Path) -> None:
     assert chosen["fixed"] == (60, None)
     assert 0 < chosen["held-out"][0] < 60 and 0 < chosen["held-out"][1] < 0.5
     assert scores["held-out"] >= scores["fixed"] - 0.005, scores
+
+
+def _embedded_by(sim: Simulation, image: str, audio: str = "logmel_stats") -> Catalog:
+    """The simulator's catalog as if its vectors came from these models (its file's metadata)."""
+    models = {"image": image, "text": "minilm_l6", "audio": audio}
+    return dataclasses.replace(sim.catalog, fusion_metadata=json.dumps({"models": models}))
+
+
+def test_a_ranker_refuses_vectors_of_other_models(
+    sim: Simulation, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Features are clusters of the visual and caption vectors the ranker was trained on: vectors
+    of another model of the same size would land on meaningless clusters."""
+    events, _ = sim.write(tmp_path)
+    log = read_events(events, sim.catalog.index)
+    trained_on = _embedded_by(sim, "efficientnet_lite0")
+    model = train_ranker(trained_on, log.before(sim.users), SMALL)
+    model.save(tmp_path / "model")
+    model = load_model(tmp_path / "model")  # the models travel with the saved ranker
+    same, _ = rank_users(model, trained_on, log, sim.users)
+    # the audio vectors are not read by these features: another audio model changes nothing
+    assert rank_users(model, _embedded_by(sim, "efficientnet_lite0", "clap"), log, sim.users)[0] == same
+    with pytest.raises(ParameterError, match=r"visual vectors of model 'efficientnet_lite0'.*'clip_b32'"):
+        rank_users(model, _embedded_by(sim, "clip_b32"), log, sim.users)
+    # a file without the record (vectors from another tool) cannot be checked: a warning says so
+    with caplog.at_level("WARNING", logger="reelsense.rank._rank"):
+        assert rank_users(model, sim.catalog, log, sim.users)[0] == same
+    assert "embeddings file records no embedding models" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from reelsense.rank._catalog import Catalog
 from reelsense.rank._events import EventLog
 from reelsense.rank._model import RankModel, _padded, _spans, _user_batches, pair_feedback, posterior
 
-__all__ = ["Feed", "RankReport", "rank_users", "select_diverse"]
+__all__ = ["Feed", "RankReport", "check_embedding_models", "rank_users", "select_diverse"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,56 @@ class RankReport:
     cold_users: tuple[str, ...]
     negative_only_users: tuple[str, ...]
     filtered: int
+
+
+#: the entry of the embeddings' ``models`` metadata that names the model of each vector column
+_MODEL_KEY = {"visual": "image", "caption": "text", "audio": "audio"}
+
+
+def _models(fusion_metadata: str) -> dict[str, str] | None:
+    """The ``models`` record of an embeddings file's ``reelsense.fusion`` metadata (None: absent)."""
+    if not fusion_metadata:
+        return None
+    try:
+        record = json.loads(fusion_metadata)
+    except ValueError:
+        return None
+    models = record.get("models") if isinstance(record, dict) else None
+    return {str(k): str(v) for k, v in models.items()} if isinstance(models, dict) else None
+
+
+def check_embedding_models(model: RankModel, catalog: Catalog) -> None:
+    """Refuse a catalog whose vectors came from other models than those the ranker was trained on.
+
+    A ranker's features are fitted on the vector columns it read at training (projections and
+    clusters of the visual and caption vectors): vectors of another model, even of the same
+    size, land on meaningless clusters. Both sides' models are in the embeddings' metadata (the
+    trained model keeps its catalog's, :attr:`RankModel.info`); when only one side records them a
+    warning says so, and when neither does (vectors written by another tool) nothing is checked.
+
+    Raises:
+        ParameterError: a modality the ranker reads was embedded by another model.
+    """
+    trained = _models(str(model.info.get("fusion", "") or ""))
+    now = _models(catalog.fusion_metadata)
+    if trained is None and now is None:
+        return
+    if trained is None or now is None:
+        logger.warning(
+            "the %s records no embedding models: cannot check that the ranker and the embeddings "
+            "use the same ones",
+            "ranker" if trained is None else "embeddings file",
+        )
+        return
+    read = sorted({name for member in model.members for name in member.features.projections})
+    for modality in read:
+        key = _MODEL_KEY.get(modality, modality)
+        if trained.get(key) != now.get(key):
+            raise ParameterError(
+                f"the ranker was trained on {modality} vectors of model {trained.get(key)!r} and these "
+                f"embeddings' are of {now.get(key)!r}: embed with the same models, or train the "
+                "ranker on these embeddings"
+            )
 
 
 def select_diverse(
@@ -87,12 +138,15 @@ def rank_users(
     is the positive-only variant); at most ``max_per_sound`` videos share a sound.
 
     Raises:
-        ParameterError: ``k < 1``, or ``require_history`` and a user has no events.
+        ParameterError: ``k < 1``, the catalog's vectors come from other models than those the
+            model was trained on (:func:`check_embedding_models`), or ``require_history`` and a
+            user has no events.
     """
     import torch
 
     if k < 1:
         raise ParameterError(f"k={k} must be >= 1")
+    check_embedding_models(model, catalog)
     config = model.config
     # the members' features, float32 [videos, d]; a score is the mean of their predictions
     xs = [member.features.transform(catalog) for member in model.members]
