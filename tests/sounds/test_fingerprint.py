@@ -14,6 +14,7 @@ from kernels_off import numpy_path
 from music import make_notes, render
 from reelsense.errors import ParameterError
 from reelsense.sounds import _kernels
+from reelsense.sounds.discover import ContentParams
 from reelsense.sounds.fingerprint import (
     KEY_FRAMES,
     FingerprintParams,
@@ -411,3 +412,15 @@ def test_fingerprint_refuses_samples_it_cannot_fingerprint(samples: np.ndarray, 
 def test_fingerprint_takes_a_numpy_integer_rate() -> None:
     x = render(make_notes(3, 4.0), 4.0, SR)
     assert fingerprint(x, np.int64(SR)).duration_seconds == fingerprint(x, SR).duration_seconds == 4.0
+
+
+@pytest.mark.parametrize("rate", [4000, 7999, 11025.0, 400_000])
+def test_fingerprint_and_content_params_take_the_shared_sample_rates(rate: object) -> None:
+    """The fingerprint's and discovery's own rates follow the rule every public rate does
+    (integers 8000..384000 Hz): a 4-8 kHz ContentParams was accepted, then refused by the
+    fingerprinting it feeds with a message about a rate the caller never passed."""
+    for params, name in ((FingerprintParams, "FingerprintParams"), (ContentParams, "ContentParams")):
+        with pytest.raises(ParameterError, match=rf"{name}\.sample_rate={rate!r}"):
+            params(sample_rate=rate)  # type: ignore[arg-type]
+    assert FingerprintParams(sample_rate=16000).sample_rate == 16000
+    assert ContentParams(sample_rate=16000).sample_rate == 16000

@@ -111,8 +111,7 @@ class FingerprintParams:
     hash_band_bins: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.sample_rate < 4000:
-            raise ParameterError(f"fingerprint sample_rate={self.sample_rate} must be >= 4000")
+        check_sample_rate(self.sample_rate, "FingerprintParams.sample_rate")
         if not 0 < self.fmin_hz < self.fmax_hz <= self.sample_rate / 2:
             raise ParameterError(
                 f"fingerprint band fmin_hz={self.fmin_hz}, fmax_hz={self.fmax_hz} must satisfy "

@@ -64,11 +64,11 @@ class ContentParams:
     steady_ratio: float = 0.3
 
     def __post_init__(self) -> None:
-        if self.sample_rate < 4000 or self.n_fft < 64 or not 0 < self.hop_length <= self.n_fft:
+        check_sample_rate(self.sample_rate, "ContentParams.sample_rate")
+        if self.n_fft < 64 or not 0 < self.hop_length <= self.n_fft:
             raise ParameterError(
-                f"content STFT sample_rate={self.sample_rate}, n_fft={self.n_fft}, "
-                f"hop_length={self.hop_length} must satisfy sample_rate >= 4000, n_fft >= 64, "
-                "0 < hop_length <= n_fft"
+                f"content STFT n_fft={self.n_fft}, hop_length={self.hop_length} must satisfy "
+                "n_fft >= 64, 0 < hop_length <= n_fft"
             )
         if self.sustain_seconds <= 0:
             raise ParameterError(f"sustain_seconds={self.sustain_seconds} must be > 0")
