@@ -69,7 +69,6 @@ __all__ = [
     "CLUSTERS_KEY",
     "MIN_MUSIC_FRACTION",
     "assign_cluster_keys",
-    "check_resume",
     "cluster_sound_table",
     "embed_corpus",
     "output_notes",
@@ -263,22 +262,6 @@ def embed_corpus(
     return _embed(inputs, output, featurizer, run, engine, discoverer, progress, plan)
 
 
-def check_resume(
-    output: str | os.PathLike[str],
-    config: FeaturizerConfig,
-    run: RunConfig,
-    engine: Engine = "local",
-    discoverer: Discoverer | None = None,
-) -> bool:
-    """Refuse, before any model loads, an output that another process is writing, or that
-    was written with other options (ResumeMismatchError names the first option that
-    differs). The full check (every stage's options, the sound index's content) happens
-    again when the output is opened. Returns True when the output exists and was written
-    with these options (and, with ``discover_sounds``, its corpus pass completed with the
-    discovery ``discoverer`` (None: the default one) names)."""
-    return _resume_check(output, config, run, engine, discoverer)[0]
-
-
 def _resume_check(
     output: str | os.PathLike[str],
     config: FeaturizerConfig,
@@ -286,8 +269,15 @@ def _resume_check(
     engine: Engine = "local",
     discoverer: Discoverer | None = None,
 ) -> tuple[bool, Manifest | None]:
-    """:func:`check_resume`'s answer, and ``run.manifest`` when the check loaded it (to
-    compare its content with the output's; None otherwise), for the plan to use."""
+    """Refuse, before any model loads, an output that another process is writing, or that
+    was written with other options (ResumeMismatchError names the first option that
+    differs). The full check (every stage's options, the sound index's content) happens
+    again when the output is opened.
+
+    Returns whether the output exists and was written with these options (and, with
+    ``discover_sounds``, its corpus pass completed with the discovery ``discoverer`` (None:
+    the default one) names), and ``run.manifest`` when the check loaded it (to compare its
+    content with the output's; None otherwise), for the plan to use."""
     writer = OutputWriter(output, build_schema([], config={}, run={}), layout=engine_layout(engine))
     writer.check_unlocked()
     if run.overwrite:
