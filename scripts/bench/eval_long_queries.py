@@ -16,9 +16,9 @@ library's index (or opens ``--index``) and matches, in one process:
    speeds 0.85, 1.0 and 1.2, under the next negative query as a voice-over (0.7x the music's
    RMS): each should match its track;
 5. **short sounds**: a second index of the middle 30 s of every library track (a library of
-   short trending sounds), against the negatives cut to 0.5, 1, 2 and 4 minutes (none should
-   match) and every fifth 30 s sound, plain and sped up 1.2x, inside 2 minutes of the
-   negatives (each should match).
+   short trending sounds), against the negatives cut to 0.5, 0.75, 1, 1.25, 1.5, 2 and 4
+   minutes (none should match) and every fifth 30 s sound, plain and sped up 1.2x, inside 2
+   minutes of the negatives (each should match).
 
 Prints, per group, how many matched and their scores (CPU seconds per query beside them).
 
@@ -103,7 +103,7 @@ def short_sounds(library: list[Path], negs: list[np.ndarray], seq: np.ndarray, c
             index.add_array(path.stem, cuts[-1], SR)
         run = _runner(index, cpu)
         rows = []
-        for minutes in (0.5, 1.0, 2.0, 4.0):
+        for minutes in (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 4.0):
             for start in range(0, 50, 10):
                 x = np.concatenate(negs[start:] + negs[:start])[: int(minutes * 60 * SR)]
                 rows.append(run(f"{minutes} min from negative {start + 1}", "", x))
