@@ -212,6 +212,28 @@ def test_an_input_added_later_never_changes_a_written_id(
     assert sorted(_logged(work_log)) == ["x", "x.mp4", "y"]  # nothing computed twice
 
 
+def test_a_resume_warns_about_a_file_replaced_under_its_id(
+    tmp_path: Path, threads: ThreadPoolExecutor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file replaced by one of another size keeps its old row on a resume (nothing compares
+    contents): the resume says so, naming the file and --overwrite."""
+    src = tmp_path / "in"
+    src.mkdir()
+    write_video(src / "x.mp4", duration_seconds=0.5)
+    write_video(src / "y.mp4", duration_seconds=0.5)
+    out = tmp_path / "out.parquet"
+    embed_videos([src], out, EmbedConfig(workers=1), executor=threads)
+    with caplog.at_level("WARNING", logger="reelsense.pipeline._plan"):
+        embed_videos([src], out, EmbedConfig(workers=1), executor=threads)
+    assert "changed size" not in caplog.text
+    write_video(src / "x.mp4", duration_seconds=1.0, seed=3)
+    with caplog.at_level("WARNING", logger="reelsense.pipeline._plan"):
+        summary = embed_videos([src], out, EmbedConfig(workers=1), executor=threads)
+    assert (summary.processed, summary.skipped) == (0, 2)  # the old row is kept
+    assert "1 file(s) changed size since their rows were written" in caplog.text
+    assert "x.mp4" in caplog.text and "--overwrite" in caplog.text
+
+
 def _one_video_job(tmp_path: Path) -> tuple[Path, Path, JobSpec, RunConfig]:
     """A folder ``in/`` holding ``x.mp4``, the output ``out.parquet`` beside it, an audio-descriptor
     job and a one-worker run."""

@@ -21,6 +21,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from reelsense.errors import NoMediaError, ParameterError, SidecarError
@@ -148,6 +149,38 @@ class JobPlan:
                 )
 
 
+def _warn_changed_files(
+    videos: Sequence[PlannedVideo], written: Mapping[str, tuple[str, int]], retry_errors: bool
+) -> None:
+    """Warn about files whose row a resume keeps (an ``ok`` row, or an error one without
+    ``retry_errors``) but whose size changed since it was written: a file replaced under the
+    same id keeps its old row."""
+    changed: list[tuple[str, int, int]] = []
+    for video in videos:
+        path = path_text(video.item.path)
+        if path not in written:
+            continue
+        status, was = written[path]
+        if status != "ok" and retry_errors:
+            continue
+        try:
+            now = Path(video.item.path).stat().st_size
+        except OSError:
+            continue  # the job reports it when it gets there
+        if now != was:
+            changed.append((path, was, now))
+    if changed:
+        path, was, now = changed[0]
+        log.warning(
+            "%d file(s) changed size since their rows were written, e.g. %r (%d -> %d bytes): "
+            "their old rows are kept; --overwrite computes every row again",
+            len(changed),
+            path,
+            was,
+            now,
+        )
+
+
 def plan_job(
     inputs: Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str] | None = None,
@@ -185,6 +218,8 @@ def plan_job(
     )
     if not videos:
         raise NoMediaError(inputs)
+    if on_disk is not None:
+        _warn_changed_files(videos, on_disk.written_sizes(), run.retry_errors)
     return JobPlan(
         inputs=tuple(os.fspath(i) for i in inputs),
         output=os.fspath(output) if output is not None else None,

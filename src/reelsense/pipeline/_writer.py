@@ -350,15 +350,37 @@ class OutputWriter:
                     found[path] = vid
         return found
 
+    def written_sizes(self) -> dict[str, tuple[str, int]]:
+        """``{path: (status, file_size_bytes)}`` of the rows on disk that recorded the file's
+        size, read without the lock (the newest file wins; a file that cannot be read is
+        passed over)."""
+        found: dict[str, tuple[str, int]] = {}
+        for source in self._sources():
+            table = self._id_columns(source)
+            if table is None or "file_size_bytes" not in table.column_names:
+                continue
+            rows = zip(
+                table["path"].to_pylist(),
+                table["status"].to_pylist(),
+                table["file_size_bytes"].to_pylist(),
+                strict=True,
+            )
+            for path, status, size in rows:
+                if path is not None and status is not None and size is not None:
+                    found[path] = (status, int(size))
+        return found
+
     def _id_columns(self, source: Path) -> pa.Table | None:
-        """``video_id``, ``status`` and ``path`` of ``source``, read without the lock once per
-        version of the file (a resume asks for the ids and for the statuses); None when it
-        cannot be read."""
+        """``video_id``, ``status``, ``path`` and (where the file has it) ``file_size_bytes`` of
+        ``source``, read without the lock once per version of the file (a resume asks for the
+        ids, the statuses and the sizes); None when it cannot be read."""
         try:
             st = source.stat()
             key = (str(source), st.st_mtime_ns, st.st_size)
             if key not in self._read_cache:
-                self._read_cache[key] = pq.read_table(source, columns=["video_id", "status", "path"])
+                names = pq.read_schema(source).names
+                columns = ["video_id", "status", "path"] + [c for c in ("file_size_bytes",) if c in names]
+                self._read_cache[key] = pq.read_table(source, columns=columns)
         except (OSError, pa.ArrowException):
             return None
         return self._read_cache[key]
