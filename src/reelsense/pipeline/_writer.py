@@ -378,9 +378,10 @@ class OutputWriter:
             st = source.stat()
             key = (str(source), st.st_mtime_ns, st.st_size)
             if key not in self._read_cache:
-                names = pq.read_schema(source).names
-                columns = ["video_id", "status", "path"] + [c for c in ("file_size_bytes",) if c in names]
-                self._read_cache[key] = pq.read_table(source, columns=columns)
+                with pq.ParquetFile(source) as parquet:  # opened once for the schema and the columns
+                    names = parquet.schema_arrow.names
+                    columns = ["video_id", "status", "path"] + [c for c in ("file_size_bytes",) if c in names]
+                    self._read_cache[key] = parquet.read(columns=columns)
         except (OSError, pa.ArrowException):
             return None
         return self._read_cache[key]
