@@ -97,6 +97,11 @@ class RunConfig:
         if check_finite(self.ray_cpus_per_actor, "ray_cpus_per_actor") <= 0:
             raise ParameterError(f"ray_cpus_per_actor={self.ray_cpus_per_actor} must be > 0")
 
+    def keeps_row(self, status: str) -> bool:
+        """Whether a resume keeps a written row of this status: an ``ok`` one, or an error one
+        unless ``retry_errors``."""
+        return status == "ok" or not self.retry_errors
+
     def rows_per_flush(self, engine: Engine) -> int:
         """``flush_rows``, or the engine's default: 256 rows per part file locally, 1024 per
         Ray shard (the most a killed Ray driver can lose)."""

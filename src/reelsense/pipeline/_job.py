@@ -273,7 +273,7 @@ def run_job(
         )
         with writer:
             statuses = writer.open(overwrite=run.overwrite)
-            finished = {vid for vid, status in statuses.items() if status == "ok" or not run.retry_errors}
+            finished = {vid for vid, status in statuses.items() if run.keeps_row(status)}
             todo = [p for p in videos if p.item.video_id not in finished]
             skipped = len(videos) - len(todo)
             log.info(
@@ -339,7 +339,7 @@ def finished_summary(
     statuses = plan.finished
     if statuses is None:
         return None
-    finished = {vid for vid, status in statuses.items() if status == "ok" or not run.retry_errors}
+    finished = {vid for vid, status in statuses.items() if run.keeps_row(status)}
     if any(p.item.video_id not in finished for p in plan.videos):
         return None
     files = OutputWriter(output, build_schema([], config={}, run={}), layout=layout).files()

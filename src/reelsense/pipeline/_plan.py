@@ -150,18 +150,17 @@ class JobPlan:
 
 
 def _warn_changed_files(
-    videos: Sequence[PlannedVideo], written: Mapping[str, tuple[str, int]], retry_errors: bool
+    videos: Sequence[PlannedVideo], written: Mapping[str, tuple[str, int]], run: RunConfig
 ) -> None:
-    """Warn about files whose row a resume keeps (an ``ok`` row, or an error one without
-    ``retry_errors``) but whose size changed since it was written: a file replaced under the
-    same id keeps its old row."""
+    """Warn about files whose row a resume keeps (:meth:`RunConfig.keeps_row`) but whose size
+    changed since it was written: a file replaced under the same id keeps its old row."""
     changed: list[tuple[str, int, int]] = []
     for video in videos:
         path = path_text(video.item.path)
         if path not in written:
             continue
         status, was = written[path]
-        if status != "ok" and retry_errors:
+        if not run.keeps_row(status):
             continue
         try:
             now = Path(video.item.path).stat().st_size
@@ -219,7 +218,7 @@ def plan_job(
     if not videos:
         raise NoMediaError(inputs)
     if on_disk is not None:
-        _warn_changed_files(videos, on_disk.written_sizes(), run.retry_errors)
+        _warn_changed_files(videos, on_disk.written_sizes(), run)
     return JobPlan(
         inputs=tuple(os.fspath(i) for i in inputs),
         output=os.fspath(output) if output is not None else None,
