@@ -596,6 +596,22 @@ def rank_candidates(
     ]
 
 
+def _chance_of(
+    a: Alignment,
+    query: QueryPrint,
+    ref: tuple[np.ndarray, np.ndarray],
+    params: FingerprintParams,
+    config: MatchConfig,
+) -> float:
+    """The chance level of alignment ``a`` of ``query`` on a reference (``ref``: its peaks' times
+    and bins): the measured one, or where there was no room for it, :func:`chance_rate`'s."""
+    if math.isfinite(a.null_rate):
+        return a.null_rate
+    rt, rb = ref
+    last = float(rt[-1]) if rt.size else 1.0
+    return chance_rate(query.peaks, rt.size, last, params, config, a.scale, rb, a.shift_bins)
+
+
 def _verify(
     query: QueryPrint,
     index: SearchIndex,
@@ -613,10 +629,7 @@ def _verify(
 
     reject = ScoreBelow(reject_below, trials)
     a = align(query.peaks, rt, rb, cand, config, params.frames_per_second, reject)
-    lam = a.null_rate
-    if not math.isfinite(lam):
-        last = float(rt[-1]) if rt.size else 1.0
-        lam = chance_rate(query.peaks, rt.size, last, params, config, a.scale, rb, a.shift_bins)
+    lam = _chance_of(a, query, (rt, rb), params, config)
     log10p = false_match_log10p(a.matched, lam, trials)
     pitch = -a.shift_bins * 12.0 / params.bins_per_octave
     fps = params.frames_per_second
@@ -915,10 +928,7 @@ def dense_peak_check(
         return 0.0, local
     cand = Candidate(sound, hit.scale, hit.shift_bins, float(hit.offset_frames), 0)
     a = align(query.peaks, rt, rb, cand, config, params.frames_per_second)
-    lam = a.null_rate
-    if not math.isfinite(lam):
-        lam = chance_rate(query.peaks, rt.size, float(rt[-1]), params, config, a.scale, rb, a.shift_bins)
-    return false_match_log10p(a.matched, lam, 0.0), local
+    return false_match_log10p(a.matched, _chance_of(a, query, (rt, rb), params, config), 0.0), local
 
 
 def dense_peak_score(
