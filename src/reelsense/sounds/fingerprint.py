@@ -111,7 +111,8 @@ class FingerprintParams:
     hash_band_bins: float = 2.0
 
     def __post_init__(self) -> None:
-        check_sample_rate(self.sample_rate, "FingerprintParams.sample_rate")
+        rate = check_sample_rate(self.sample_rate, "FingerprintParams.sample_rate")
+        object.__setattr__(self, "sample_rate", rate)
         if not 0 < self.fmin_hz < self.fmax_hz <= self.sample_rate / 2:
             raise ParameterError(
                 f"fingerprint band fmin_hz={self.fmin_hz}, fmax_hz={self.fmax_hz} must satisfy "

@@ -64,7 +64,8 @@ class ContentParams:
     steady_ratio: float = 0.3
 
     def __post_init__(self) -> None:
-        check_sample_rate(self.sample_rate, "ContentParams.sample_rate")
+        rate = check_sample_rate(self.sample_rate, "ContentParams.sample_rate")
+        object.__setattr__(self, "sample_rate", rate)
         if self.n_fft < 64 or not 0 < self.hop_length <= self.n_fft:
             raise ParameterError(
                 f"content STFT n_fft={self.n_fft}, hop_length={self.hop_length} must satisfy "
