@@ -229,6 +229,46 @@ def test_early_exit_gives_the_full_search_answer(library: Library) -> None:
     assert b[0].offset_seconds == pytest.approx(12.0, abs=0.1)
 
 
+@pytest.mark.parametrize("near_score", [C.exit_score + 0.3, C.exit_score - 0.1])
+def test_a_stage_stops_when_another_cell_of_its_best_sound_is_certain(
+    library: Library, monkeypatch: pytest.MonkeyPatch, near_score: float
+) -> None:
+    """The votes of one use can split between neighbouring cells: when the best sound's first cell
+    matches but falls short of the exit score and another of its cells reaches it, the search stops
+    after that stage, with that cell's match; when none reaches it, the later stages run."""
+    index = library[0]
+    q = prepare_query(render(library[1][0], DUR, SR)[int(5.0 * SR) : int(25.0 * SR)], SR, P, C)
+    assert q.n_triplets > C.second_triplets  # every stage has triplets to probe
+    top = Candidate(sound=0, scale=1.0, shift_bins=0.0, offset_frames=100.0, votes=70)
+    other = Candidate(sound=1, scale=1.0, shift_bins=0.0, offset_frames=300.0, votes=5)
+    near = Candidate(sound=0, scale=1.0, shift_bins=0.0, offset_frames=108.0, votes=59)
+    scores = {top: C.exit_score - 0.3, other: 0.0, near: near_score}
+
+    def scripted(
+        query: object, ix: SearchIndex, c: Candidate, *args: object
+    ) -> tuple[match_module.SoundMatch, bool]:
+        m = match_module.SoundMatch(ix.ids[c.sound], scores[c], 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, c.votes, 1, 1)
+        return m, True
+
+    probes: list[int] = []
+    some = match_module._probe_some
+
+    def counted(*args: object, **kwargs: object) -> Votes:
+        probes.append(1)
+        return some(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(match_module, "rank_candidates", lambda *args: [top, other, near])
+    monkeypatch.setattr(match_module, "_verify", scripted)
+    monkeypatch.setattr(match_module, "_probe_some", counted)
+    found = match_query(q, index, P, C)
+    assert found and found[0].sound_id == "a"
+    assert found[0].score == max(near_score, C.exit_score - 0.3)
+    if near_score >= C.exit_score:
+        assert len(probes) == 1  # certain after the identity stage
+    else:
+        assert len(probes) >= 4  # every stage ran
+
+
 def test_several_matches_rank_the_votes_once(library: Library, monkeypatch: pytest.MonkeyPatch) -> None:
     # with top_k > 1 every stage runs, so ranking after each stage would only be redone by the
     # next: the votes of all stages are ranked once, and the answer is the one ranking gives

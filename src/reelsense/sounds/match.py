@@ -100,8 +100,9 @@ class MatchConfig:
     work; ``first_round_max_load`` for the first grid stage), which are read up to that bound
     when nothing else is found. When only the best match is wanted
     (``top_k`` 1) the search stops after a stage whose best candidate scores ``exit_score`` (or the
-    threshold, when that is higher) or more; verification then stops at the first such candidate
-    too (``confirm_triplets``: see :func:`match_query`). ``top_k`` > 1 verifies every candidate.
+    threshold, when that is higher) or more, or matches and has another cell that does;
+    verification then stops at the first such candidate too (``confirm_triplets``: see
+    :func:`match_query`). ``top_k`` > 1 verifies every candidate.
 
     Verification aligns peaks on an ``align_scale_steps`` x ``align_shift_steps`` grid that
     spans one hypothesis step on either side of the candidate's, with tolerances
@@ -749,8 +750,10 @@ def match_query_candidates(
 
     The search runs in stages, each adding its votes to the earlier ones; when only the best
     match is wanted (``top_k`` 1) it ranks the votes after each stage and stops after the first
-    stage whose best candidate verifies with ``score >= exit_score``; otherwise every stage runs
-    and the votes of all of them are ranked once:
+    stage whose best candidate verifies with ``score >= exit_score``, or verifies as a match and
+    another cell of its sound verifies with ``score >= exit_score`` (the votes of one use can split
+    between neighbouring cells); otherwise every stage runs and the votes of all of them are
+    ranked once:
 
     1. every triplet under the identity hypothesis alone (no speed, tempo or pitch edit: most
        uploads; one lookup per triplet);
@@ -824,6 +827,20 @@ def match_query_candidates(
         m, at, exact = done.get(c, (None, math.inf, False))
         return m.score if m is not None and (exact or at <= threshold) else 0.0
 
+    def certain_now(cands: list[Candidate]) -> bool:
+        """Whether the best sound of a stage's ranking is certain: its best cell verifies with
+        ``score >= exit_score``, or it matches (``score >= threshold``) and one of its other cells
+        does (votes split between neighbouring hypotheses: the cell with the most votes need not
+        be the best alignment, and the next stage would only add to both)."""
+        if not cands:
+            return False
+        score = verify(cands[0]).score
+        if score >= exit_score:
+            return True
+        if score < threshold:
+            return False
+        return any(verify(c, exit_score).score >= exit_score for c in cands[1:] if c.sound == cands[0].sound)
+
     def pick(cands: list[Candidate]) -> list[SoundMatch]:
         """The matches among the ranked candidates ``cands``, best first, ``score >= threshold``."""
         firsts: list[Candidate] = []
@@ -864,7 +881,7 @@ def match_query_candidates(
         if exhaustive:
             continue  # every stage runs: its votes are ranked once, after the last
         cands = rank_candidates(votes, len(index), scales, shifts, ranking)
-        if cands and verify(cands[0]).score >= exit_score:
+        if certain_now(cands):
             if n_stage == 0:  # certain at the identity: is an edited alignment better still?
                 cands = _confirm_identity(query, cands, index, params, config, grid, verify)
             break  # a certain match: the later stages cannot change the answer
