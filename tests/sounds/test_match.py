@@ -22,6 +22,7 @@ from reelsense.sounds.fingerprint import FingerprintParams, Peaks, peaks_of
 from reelsense.sounds.match import (
     Candidate,
     MatchConfig,
+    VoteList,
     Votes,
     align,
     chance_rate,
@@ -426,6 +427,17 @@ def test_compiled_ranking_ranks_as_numpy_does(
     slow = numpy_path(rank_candidates, votes, n_sounds, scales, shifts, C)
     slow_chunks = numpy_path(rank_candidates, chunks, n_sounds, scales, shifts, C)
     assert fast and fast == slow == fast_chunks == slow_chunks == large
+    # a search's list ranked after each chunk it gains keeps its counts: the same candidates
+    growing = VoteList()
+    for chunk in chunks:
+        growing.append(chunk)
+        assert rank_candidates(growing, n_sounds, scales, shifts, C) == rank_candidates(
+            list(growing), n_sounds, scales, shifts, C
+        )
+    growing[0] = chunks[-1]  # changed under its counts: counted again
+    assert rank_candidates(growing, n_sounds, scales, shifts, C) == rank_candidates(
+        list(growing), n_sounds, scales, shifts, C
+    )
 
 
 @settings(max_examples=60, deadline=None)

@@ -1221,12 +1221,12 @@ def run_votes(
     for i in range(query_pos.size):
         start = query_pos[i]
         t = np.float64(times[i])
-        for r in range(lengths[i]):
-            src = start + r
-            hyp = src % h
+        first = start % h  # a run stays within its row: one triplet, consecutive hypotheses
+        anchor = np.float64(anchor_times[selected[start // h]])
+        for hyp in range(first, first + lengths[i]):
             v_sounds[k] = sounds[i]
             v_hyp[k] = numbers[hyp]
-            v_off[k] = t - scales[hyp] * np.float64(anchor_times[selected[src // h]])
+            v_off[k] = t - scales[hyp] * anchor
             k += 1
     return v_sounds, v_hyp, v_off
 

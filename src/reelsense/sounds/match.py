@@ -492,6 +492,64 @@ def _pair_cells(
     return present, h, pair_ids, cells.reshape(top.size, n_ob), off_min
 
 
+class _PairTally:
+    """The votes of chunks by (sound, hypothesis) pair, as :func:`_pair_cells_compiled` numbers
+    the pairs (``sound * h + hmap[hypothesis]`` over the ``h`` hypotheses with votes), kept
+    between rankings of a growing list of chunks: a search ranks its votes after each stage, and
+    a ranking then counts only the chunks added since the last one (all of them again when a new
+    hypothesis gets votes, which renumbers the pairs: after the identity stage)."""
+
+    def __init__(self, n_sounds: int, n_hypotheses: int) -> None:
+        self.n_sounds, self.n_hypotheses = n_sounds, n_hypotheses
+        self.seen = np.zeros(n_hypotheses, dtype=bool)
+        self.marked: list[Votes] = []  # the chunks whose hypotheses are in ``seen``
+        self.counted: list[Votes] = []  # the chunks counted in ``totals``
+        self.hmap = np.full(n_hypotheses, -1, dtype=np.int64)
+        self.h = 0
+        self.totals = np.zeros(0, dtype=np.int32)
+        self.n_nonzero = 0
+
+    def fits(self, n_sounds: int, n_hypotheses: int) -> bool:
+        return (self.n_sounds, self.n_hypotheses) == (n_sounds, n_hypotheses)
+
+    def update(self, chunks: Sequence[Votes]) -> np.ndarray:
+        """Count ``chunks`` (those counted before must come first, the same objects; otherwise
+        everything is counted again); returns the hypotheses with votes (int64, ascending)."""
+        if not _starts_with(chunks, self.marked):
+            self.seen[:] = False
+            self.marked = []
+        for v in chunks[len(self.marked) :]:
+            _kernels.mark_hypotheses(v.hypotheses, self.seen)
+        self.marked = list(chunks)
+        present = np.flatnonzero(self.seen)
+        if present.size != self.h or not _starts_with(chunks, self.counted):
+            self.h = present.size
+            self.hmap[:] = -1
+            self.hmap[present] = np.arange(self.h)
+            self.totals = np.zeros(self.n_sounds * self.h, dtype=np.int32)
+            self.n_nonzero = 0
+            self.counted = []
+        for v in chunks[len(self.counted) :]:
+            self.n_nonzero += _kernels.add_pair_totals(v.sounds, v.hypotheses, self.hmap, self.h, self.totals)
+        self.counted = list(chunks)
+        return present
+
+
+def _starts_with(chunks: Sequence[Votes], first: Sequence[Votes]) -> bool:
+    """Whether ``chunks`` begins with the very objects ``first``."""
+    return len(first) <= len(chunks) and all(a is b for a, b in zip(first, chunks, strict=False))
+
+
+class VoteList(list[Votes]):
+    """A search's votes, chunk by chunk in the order they were found (a plain list of
+    :class:`Votes`), which :func:`rank_candidates` ranks with the counts it kept from its last
+    ranking of the same list: appending a stage's votes and ranking again counts only those."""
+
+    def __init__(self, chunks: Sequence[Votes] = ()) -> None:
+        super().__init__(chunks)
+        self.tally: _PairTally | None = None
+
+
 def _pair_cells_compiled(
     chunks: Sequence[Votes], n_sounds: int, n_hypotheses: int, width: float
 ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, float]:
@@ -499,17 +557,16 @@ def _pair_cells_compiled(
     a search's votes reach millions), down to each pair's best window: the hypotheses with
     votes, their number, the pairs, the best window's bin and votes (int64 ``[k]`` each, as
     :func:`_kernels.best_windows` of the cells), and the first bin. The cells stay sparse:
-    the pairs' votes are a few thousand among hundreds of thousands of cells."""
-    seen = np.zeros(n_hypotheses, dtype=bool)
-    for v in chunks:
-        _kernels.mark_hypotheses(v.hypotheses, seen)
-    present = np.flatnonzero(seen)
-    h = present.size
-    hmap = np.full(n_hypotheses, -1, dtype=np.int64)
-    hmap[present] = np.arange(h)
-    totals = np.zeros(n_sounds * h, dtype=np.int32)
-    n_nonzero = sum(_kernels.add_pair_totals(v.sounds, v.hypotheses, hmap, h, totals) for v in chunks)
-    nonzero = _kernels.nonzero_of(totals, n_nonzero)
+    the pairs' votes are a few thousand among hundreds of thousands of cells. A
+    :class:`VoteList` keeps its pairs' counts for the next ranking of it."""
+    tally = chunks.tally if isinstance(chunks, VoteList) else None
+    if tally is None or not tally.fits(n_sounds, n_hypotheses):
+        tally = _PairTally(n_sounds, n_hypotheses)
+        if isinstance(chunks, VoteList):
+            chunks.tally = tally
+    present = tally.update(chunks)
+    h, hmap, totals = tally.h, tally.hmap, tally.totals
+    nonzero = _kernels.nonzero_of(totals, tally.n_nonzero)
     keep_n = min(nonzero.size, _PAIRS_KEPT)
     pair_ids = nonzero[np.argpartition(-totals[nonzero], keep_n - 1)[:keep_n]]
     found = [_kernels.top_rows(v.sounds, v.hypotheses, v.offsets, hmap, h, pair_ids) for v in chunks]
@@ -551,8 +608,13 @@ def rank_candidates(
 ) -> list[Candidate]:
     """Best (hypothesis, offset) cell of each sound (offset windows of two bins, so that a
     bin boundary loses nothing); the ``n_candidates`` best sounds, best first. ``votes`` may
-    come in chunks (a search's stages), counted as one."""
-    chunks = [v for v in ([votes] if isinstance(votes, Votes) else votes) if len(v)]
+    come in chunks (a search's stages), counted as one; a :class:`VoteList` that was ranked
+    before is counted from where that ranking left it."""
+    chunks: Sequence[Votes]
+    if isinstance(votes, VoteList):  # kept whole: its counts so far belong to these chunks
+        chunks = votes if any(len(v) for v in votes) else []
+    else:
+        chunks = [v for v in ([votes] if isinstance(votes, Votes) else votes) if len(v)]
     if not chunks or n_sounds == 0:
         return []
     width = config.offset_bin_frames
@@ -870,7 +932,7 @@ def match_query_candidates(
         out.sort(key=lambda m: (-m.score, m.sound_id))
         return out
 
-    votes: list[Votes] = []  # by stage and probe, in order
+    votes = VoteList()  # by stage and probe, in order
     cands: list[Candidate] = []
     for n_stage, stage in enumerate(stages):
         stage = [(sel, hyps, load) for sel, hyps, load in stage if sel.size and _loads_overlap(load)]
