@@ -501,9 +501,8 @@ class _PairTally:
 
     def __init__(self, n_sounds: int, n_hypotheses: int) -> None:
         self.n_sounds, self.n_hypotheses = n_sounds, n_hypotheses
+        self.counted: list[Votes] = []  # the chunks counted in ``seen`` and ``totals``
         self.seen = np.zeros(n_hypotheses, dtype=bool)
-        self.marked: list[Votes] = []  # the chunks whose hypotheses are in ``seen``
-        self.counted: list[Votes] = []  # the chunks counted in ``totals``
         self.hmap = np.full(n_hypotheses, -1, dtype=np.int64)
         self.h = 0
         self.totals = np.zeros(0, dtype=np.int32)
@@ -515,21 +514,21 @@ class _PairTally:
     def update(self, chunks: Sequence[Votes]) -> np.ndarray:
         """Count ``chunks`` (those counted before must come first, the same objects; otherwise
         everything is counted again); returns the hypotheses with votes (int64, ascending)."""
-        if not _starts_with(chunks, self.marked):
+        again = not _starts_with(chunks, self.counted)
+        if again:
             self.seen[:] = False
-            self.marked = []
-        for v in chunks[len(self.marked) :]:
+        new = chunks if again else chunks[len(self.counted) :]
+        for v in new:
             _kernels.mark_hypotheses(v.hypotheses, self.seen)
-        self.marked = list(chunks)
         present = np.flatnonzero(self.seen)
-        if present.size != self.h or not _starts_with(chunks, self.counted):
+        if again or present.size != self.h:  # the pairs are numbered anew
             self.h = present.size
             self.hmap[:] = -1
             self.hmap[present] = np.arange(self.h)
             self.totals = np.zeros(self.n_sounds * self.h, dtype=np.int32)
             self.n_nonzero = 0
-            self.counted = []
-        for v in chunks[len(self.counted) :]:
+            new = chunks
+        for v in new:
             self.n_nonzero += _kernels.add_pair_totals(v.sounds, v.hypotheses, self.hmap, self.h, self.totals)
         self.counted = list(chunks)
         return present
