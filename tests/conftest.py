@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -53,3 +56,17 @@ def shared_bench() -> Path:
     if not (SHARED_BENCH / "sounds" / "truth.csv").is_file():
         pytest.skip("../shared/bench is not present (it is optional; benchmarks live in scripts/)")
     return SHARED_BENCH
+
+
+@pytest.fixture
+def killed_child_env() -> Iterator[dict[str, str]]:
+    """The environment for a child process the test kills outright: its own temporary
+    directory (``TMPDIR``), removed after the test. A process killed with SIGKILL cannot remove
+    what it made there (multiprocessing's ``pymp-*`` folder with its forkserver socket), which
+    would otherwise stay in the system's temporary directory after every run. The folder is
+    made beside the system's others, so that socket paths stay as short as they are there."""
+    scratch = tempfile.mkdtemp(prefix="rs-killed-")
+    try:
+        yield {**os.environ, "TMPDIR": scratch}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -116,7 +116,9 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 @pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
-def test_workers_exit_when_their_parent_is_killed(tmp_path: Path, start_method: str) -> None:
+def test_workers_exit_when_their_parent_is_killed(
+    tmp_path: Path, start_method: str, killed_child_env: dict[str, str]
+) -> None:
     """A parent killed outright (SIGKILL) cannot stop its workers: they notice and exit."""
     import signal
     import subprocess
@@ -126,7 +128,11 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path: Path, start_method: 
     script = tmp_path / "orphans.py"
     script.write_text(_ORPHAN_SCRIPT, encoding="utf-8")
     parent = subprocess.Popen(
-        [sys.executable, str(script), start_method], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+        [sys.executable, str(script), start_method],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=killed_child_env,
     )
     try:
         assert parent.stdout is not None

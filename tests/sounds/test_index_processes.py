@@ -96,7 +96,9 @@ def _wait_for(path: Path, proc: subprocess.Popen[bytes], err: Path) -> None:
         time.sleep(0.01)
 
 
-def _kill_writer_on_third_sound(tmp_path: Path, body: str, n_songs: int) -> tuple[list[str], Path]:
+def _kill_writer_on_third_sound(
+    tmp_path: Path, body: str, n_songs: int, env: dict[str, str]
+) -> tuple[list[str], Path]:
     """Run the writer script ``body`` on ``n_songs`` files and SIGKILL it (and its workers)
     once it holds its third sound; returns the files and the index path."""
     files = [str(write_audio(tmp_path / f"song{i}.wav", _song(i), sample_rate=SR)) for i in range(n_songs)]
@@ -107,6 +109,7 @@ def _kill_writer_on_third_sound(tmp_path: Path, body: str, n_songs: int) -> tupl
             [sys.executable, str(script), str(index_path), str(marker), *files],
             stderr=e,
             start_new_session=True,
+            env=env,
         )
     try:
         _wait_for(marker, proc, err)
@@ -116,8 +119,10 @@ def _kill_writer_on_third_sound(tmp_path: Path, body: str, n_songs: int) -> tupl
     return files, index_path
 
 
-def test_sigkill_during_add_many_leaves_whole_sounds_that_match(tmp_path: Path) -> None:
-    files, index_path = _kill_writer_on_third_sound(tmp_path, KILLED_WRITER, 5)
+def test_sigkill_during_add_many_leaves_whole_sounds_that_match(
+    tmp_path: Path, killed_child_env: dict[str, str]
+) -> None:
+    files, index_path = _kill_writer_on_third_sound(tmp_path, KILLED_WRITER, 5, killed_child_env)
     with FingerprintStore.open(index_path) as store:  # opens (recovers the WAL), whole sounds only
         assert store.ids() == ["song0", "song1"] and store.check() == []
     with SoundIndex.open(index_path) as index:
@@ -199,10 +204,10 @@ def test_search_file_is_extended_then_rebuilt_when_stale(
 SLOW_WRITER = KILLED_WRITER.replace("commit_every=2", "commit_every=1000, commit_seconds=0.0")
 
 
-def test_sigkill_keeps_sounds_committed_by_time(tmp_path: Path) -> None:
+def test_sigkill_keeps_sounds_committed_by_time(tmp_path: Path, killed_child_env: dict[str, str]) -> None:
     """``commit_seconds`` commits by time however large ``commit_every`` is: killed on its
     third sound, the writer kept the two before it (with ``commit_every`` alone: none)."""
-    _kill_writer_on_third_sound(tmp_path, SLOW_WRITER, 4)
+    _kill_writer_on_third_sound(tmp_path, SLOW_WRITER, 4, killed_child_env)
     index_path = tmp_path / "i.rsidx"
     with FingerprintStore.open(index_path) as store:
         assert store.ids() == ["song0", "song1"] and store.check() == []
