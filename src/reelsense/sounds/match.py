@@ -32,6 +32,7 @@ import numpy as np
 from reelsense._checks import check_int, check_positive
 from reelsense.errors import ParameterError
 from reelsense.sounds import _kernels
+from reelsense.sounds._malloc import keep_freed_memory
 from reelsense.sounds._tables import IndexTotals, SearchIndex
 from reelsense.sounds.dense import DenseConfig, DenseHit, combined_score
 from reelsense.sounds.fingerprint import (
@@ -834,7 +835,11 @@ def match_query_candidates(
 
     Whatever stage it stops at, scores are computed against the whole search (every hypothesis),
     so they mean the same thing as an exhaustive search's.
+
+    The first call in a process sets glibc malloc's thresholds so that the search's large
+    temporary arrays reuse freed memory (:func:`reelsense.sounds._malloc.keep_freed_memory`).
     """
+    keep_freed_memory()
     threshold = config.threshold if threshold is None else threshold
     if not math.isfinite(threshold):
         raise ParameterError(f"threshold={threshold} must be a finite number")
