@@ -4,10 +4,9 @@ A search allocates tens of megabytes of short-lived arrays per query (the query'
 every hypothesis, the hash hits, the votes, the ranking's counts). glibc serves a block larger
 than its mmap threshold (128 KiB at first, raised up to 32 MiB as such blocks are freed) with
 fresh pages from the kernel and returns it when freed, and it hands the top of its heap back
-once more than its trim threshold (twice the mmap one) lies free there. So each query touched
-its arrays' pages for the first time again: one page fault per 4 KiB, zeroed by the kernel,
-about a sixth of a query's time against 10,000 sounds (docs/benchmarks.md, 2026-12-06, a
-fourth session).
+once more than its trim threshold (twice the mmap one) lies free there. So each query would
+touch its arrays' pages for the first time again: one page fault per 4 KiB, each page zeroed
+by the kernel (docs/sounds.md has what that costs).
 
 :func:`keep_freed_memory` sets the mmap threshold to 32 MiB (glibc's own upper bound for it)
 and the trim threshold to 128 MiB: blocks up to 32 MiB come from the heap, and up to 128 MiB
