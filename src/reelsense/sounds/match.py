@@ -687,7 +687,7 @@ def _verify(
     """The candidate's alignment and score, and whether the score is exact. With ``reject_below``,
     a candidate whose score cannot reach it is rejected as soon as that is certain (its score is
     then an upper bound, under ``reject_below``); any score under ``reject_below`` counts as
-    such a bound."""
+    such a bound, and such a match's query span is left empty (0 to 0 s)."""
     rt, rb = index.peaks(cand.sound)
 
     reject = ScoreBelow(reject_below, trials)
@@ -696,9 +696,12 @@ def _verify(
     log10p = false_match_log10p(a.matched, lam, trials)
     pitch = -a.shift_bins * 12.0 / params.bins_per_octave
     fps = params.frames_per_second
-    # the chance level counts over the query frames that lie over the reference at once
-    over = min(float(query.peaks.times.max()), (float(rt[-1]) if rt.size else 0.0) / max(a.scale, 1e-9))
-    start, end = matched_span(a.hit_times, lam, over)
+    exact = reject_below is None or -log10p >= reject_below
+    start = end = 0.0  # a rejected candidate is never reported: its span is not looked for
+    if exact:
+        # the chance level counts over the query frames that lie over the reference at once
+        over = min(float(query.peaks.times.max()), (float(rt[-1]) if rt.size else 0.0) / max(a.scale, 1e-9))
+        start, end = matched_span(a.hit_times, lam, over)
     match = SoundMatch(
         sound_id=index.ids[cand.sound],
         score=round(-log10p, 3),
@@ -713,7 +716,7 @@ def _verify(
         n_query_peaks=len(query.peaks),
         false_match_probability=10.0**log10p,
     )
-    return match, reject_below is None or -log10p >= reject_below
+    return match, exact
 
 
 def _identity(scales: np.ndarray, shifts: np.ndarray) -> int:
