@@ -59,7 +59,8 @@ _PROBE = textwrap.dedent(
 
 
 def _run(env_extra: dict[str, str]) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "REELSENSE_MALLOC"}
+    own = ("REELSENSE_MALLOC", "GLIBC_TUNABLES")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k not in own}
     env.update(env_extra)
     size = str(MMAP_THRESHOLD_BYTES // 2)
     out = subprocess.run(

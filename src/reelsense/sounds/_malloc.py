@@ -20,10 +20,10 @@ tunables in ``GLIBC_TUNABLES``): those win.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import sys
-import threading
 
 __all__ = ["MMAP_THRESHOLD_BYTES", "TRIM_THRESHOLD_BYTES", "keep_freed_memory"]
 
@@ -36,21 +36,11 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _OWN_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
 
-_lock = threading.Lock()
-_state: list[bool] = []  # [whether the thresholds are set] once decided
 
-
+@functools.cache
 def keep_freed_memory() -> bool:
     """Set malloc's thresholds as the module says, once per process (later calls return the
-    first call's answer at the cost of a list read). Returns whether they are in effect."""
-    if not _state:
-        with _lock:
-            if not _state:
-                _state.append(_set_thresholds())
-    return _state[0]
-
-
-def _set_thresholds() -> bool:
+    first call's answer from the cache). Returns whether they are in effect."""
     if os.environ.get("REELSENSE_MALLOC", "1") == "0":
         log.debug("malloc thresholds left alone: REELSENSE_MALLOC=0")
         return False
