@@ -61,6 +61,7 @@ def keep_freed_memory() -> bool:
     done = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
         mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
     )
-    sizes = (MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES)
-    log.debug("malloc thresholds (mmap %d, trim %d bytes): %s", *sizes, done)
+    log.debug(
+        "malloc thresholds (mmap %d, trim %d bytes): %s", MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES, done
+    )
     return done
