@@ -55,7 +55,7 @@ from reelsense._checks import check_sample_rate
 from reelsense._windows import window_extreme
 from reelsense.audio._signal import check_mono
 from reelsense.errors import ParameterError
-from reelsense.sounds import _kernels, _stft
+from reelsense.sounds import _kernels, _stft, _warmup
 
 if TYPE_CHECKING:
     from scipy import sparse
@@ -264,7 +264,11 @@ def log_spectrogram(samples: np.ndarray, sample_rate: int, params: FingerprintPa
     windows, transforms 16 frames at once and sums the bands (:mod:`reelsense.sounds._stft`);
     otherwise :mod:`scipy.fft` transforms chunks of frames that stay in cache and a sparse product
     sums the bands. The two agree to float32 rounding.
+
+    The first call in a process makes sure numba's cache holds the fingerprint's kernels, compiling
+    them in parallel processes on a machine that has not yet (:mod:`reelsense.sounds._warmup`).
     """
+    _warmup.ensure_compiled("fingerprint")
     x = _resample(samples, sample_rate, params)
     n_fft, hop = params.n_fft, params.hop_length
     pad = n_fft // 2  # frames are centred: the signal is read with pad zeros on either side
@@ -474,7 +478,9 @@ def triplet_keys(
 
 def reference_triplet_keys(peaks: Peaks, params: FingerprintParams) -> tuple[np.ndarray, np.ndarray]:
     """Triplet keys of reference peaks and the index of each key's anchor peak:
-    ``(uint32 [m], int64 [m])``."""
+    ``(uint32 [m], int64 [m])``. Makes sure numba's cache holds the fingerprint's kernels, as
+    :func:`log_spectrogram` does (an index builds its search file from stored peaks)."""
+    _warmup.ensure_compiled("fingerprint")
     a, b, c = peak_triplets(peaks, params, params.ref_fan_out)
     tb, fb = peaks.times, peaks.bins
     keys, valid = triplet_keys(fb[a], (fb[b] - fb[a], fb[c] - fb[a]), (tb[b] - tb[a], tb[c] - tb[a]), params)

@@ -31,7 +31,7 @@ import numpy as np
 
 from reelsense._checks import check_int, check_positive
 from reelsense.errors import ParameterError
-from reelsense.sounds import _kernels
+from reelsense.sounds import _kernels, _warmup
 from reelsense.sounds._malloc import keep_freed_memory
 from reelsense.sounds._tables import IndexTotals, SearchIndex
 from reelsense.sounds.dense import DenseConfig, DenseHit, combined_score
@@ -360,7 +360,10 @@ def prepare_query_from_peaks(
     peaks: Peaks, duration_seconds: float, params: FingerprintParams, config: MatchConfig
 ) -> QueryPrint:
     """:func:`prepare_query` from peaks already picked at ``params.query_peaks_per_second``
-    (for a caller that also needs other peaks of the same spectrogram)."""
+    (for a caller that also needs other peaks of the same spectrogram). The first call in a
+    process makes sure numba's cache holds the search's kernels, as
+    :func:`match_query_candidates` does (a query is prepared to be searched)."""
+    _warmup.ensure_compiled("match")
     a, b, c = peak_triplets(peaks, query_zone(params, config), params.query_fan_out)
     t, f, w = peaks.times, peaks.bins, peaks.strength
     order = _stable_order(-(w[a] + w[b] + w[c]))
@@ -840,9 +843,12 @@ def match_query_candidates(
     so they mean the same thing as an exhaustive search's.
 
     The first call in a process sets glibc malloc's thresholds so that the search's large
-    temporary arrays reuse freed memory (:func:`reelsense.sounds._malloc.keep_freed_memory`).
+    temporary arrays reuse freed memory (:func:`reelsense.sounds._malloc.keep_freed_memory`), and
+    makes sure numba's cache holds the search's kernels, compiling them in parallel processes on
+    a machine that has not yet (:mod:`reelsense.sounds._warmup`).
     """
     keep_freed_memory()
+    _warmup.ensure_compiled("match")
     threshold = config.threshold if threshold is None else threshold
     if not math.isfinite(threshold):
         raise ParameterError(f"threshold={threshold} must be a finite number")

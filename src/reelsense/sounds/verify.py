@@ -236,6 +236,17 @@ def align(
     return Alignment(matched, rate, scale, shift, offset, hit_t)
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """``a`` contiguous, as a read-only view when it is writable: a search reads the reference
+    peaks from the index's read-only maps, and discovery from arrays of its own; numba compiles
+    its kernels once per argument type, so both then use the same compiled code."""
+    out = np.ascontiguousarray(a)
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out
+
+
 def _align_compiled(
     query: Peaks,
     ref_times: np.ndarray,
@@ -255,7 +266,7 @@ def _align_compiled(
     half = res * (tol + 0.5)
     s_grid, k_grid = _local_grid(cand, config)
     qt, qb = np.ascontiguousarray(query.times), np.ascontiguousarray(query.bins)
-    rt, rb = np.ascontiguousarray(ref_times), np.ascontiguousarray(ref_bins)
+    rt, rb = _read_only(ref_times), _read_only(ref_bins)  # one compiled variant for every caller
     cap_bin, cap_frame = config.align_cap_per_bin, config.align_cap_per_frame
     near = (
         float(cand.offset_frames),
