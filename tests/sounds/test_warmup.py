@@ -15,9 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reelsense.sounds import _kernels, _stft
+from reelsense.errors import ParameterError
+from reelsense.sounds import _kernels, _stft, _warmup
 from reelsense.sounds._kernel_signatures import SIGNATURES
 from reelsense.sounds._warmup import GROUPS, ensure_compiled, entries, parse_signature, shares
+from reelsense.sounds.index import prepare_kernels
 
 _MODULES = {"_kernels": _kernels, "_stft": _stft}
 
@@ -77,6 +79,66 @@ def test_shares_hold_each_entry_once_and_keep_a_kernel_together(group: str, coun
         for name in {n for n, _ in part}:
             mine = [e for e in part if e[0] == name]
             assert mine == [e for e in recorded if e[0] == name]
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba's kernels are switched off")
+@pytest.mark.parametrize(
+    ("calls", "finished", "rounds", "markers"),
+    [
+        # a search's round holds the fingerprint's: no second round for it
+        (["match", "fingerprint", "match"], True, ["match"], ["fingerprint", "match"]),
+        # a fingerprint's round first: the search still needs its own
+        (["fingerprint", "match", "fingerprint"], True, ["fingerprint", "match"], ["fingerprint", "match"]),
+        # a round stopped before its end marks nothing: the next process tries again
+        (["fingerprint", "fingerprint"], False, ["fingerprint", "fingerprint"], []),
+    ],
+)
+def test_markers_decide_which_rounds_run(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    calls: list[str],
+    finished: bool,
+    rounds: list[str],
+    markers: list[str],
+) -> None:
+    ran: list[tuple[str, int]] = []
+
+    def compile_in_children(group: str, processes: int) -> bool:
+        ran.append((group, processes))
+        return finished
+
+    monkeypatch.setattr(_warmup, "_cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(_warmup, "available_cpus", lambda: 3)
+    monkeypatch.setattr(_warmup, "_compile_in_children", compile_in_children)
+    try:
+        for group in calls:
+            ensure_compiled.cache_clear()  # each call as a new process's first
+            ensure_compiled(group)
+    finally:
+        ensure_compiled.cache_clear()
+    assert ran == [(group, 3) for group in rounds]
+    assert sorted(p.name.split("-")[2] for p in tmp_path.glob("cache/*.done")) == markers
+
+
+def test_one_cpu_compiles_ahead_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[tuple[str, int]] = []
+    monkeypatch.setattr(_warmup, "available_cpus", lambda: 1)
+    monkeypatch.setattr(_warmup, "_cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(_warmup, "_compile_in_children", lambda group, n: ran.append((group, n)) or True)
+    try:
+        ensure_compiled.cache_clear()
+        ensure_compiled("match")  # as a search does: nothing ahead with one CPU
+        assert ran == []
+        prepare_kernels(processes=1)  # asked for: one process compiles them all
+    finally:
+        ensure_compiled.cache_clear()
+    assert ran == ([("match", 1)] if _kernels.AVAILABLE else [])
+
+
+@pytest.mark.parametrize("processes", [0, -2, 1.5, "2", True])
+def test_prepare_kernels_refuses_a_bad_process_count(processes: object) -> None:
+    with pytest.raises(ParameterError, match=f"processes={processes!r}"):
+        prepare_kernels(processes=processes)  # type: ignore[arg-type]
 
 
 # A fingerprint of two reference tunes, then a search for a piece of one and for noise, in a

@@ -145,8 +145,11 @@ class IndexDigest:
 
 
 def index_digest(path: str | os.PathLike[str]) -> IndexDigest:
-    """Digest the index at ``path`` and make its search file ready for the workers."""
-    from reelsense.sounds.index import SoundIndex
+    """Digest the index at ``path`` and make its search file ready for the workers (and numba's
+    cache hold the search's kernels: :func:`reelsense.sounds.index.prepare_kernels`)."""
+    from reelsense.sounds.index import SoundIndex, prepare_kernels
+
+    prepare_kernels()
 
     with SoundIndex.open(path, readonly=True) as index:
         sounds = [(s.sound_id, s.n_peaks, round(s.duration_seconds, 3)) for s in index.sounds()]

@@ -235,28 +235,44 @@ def _compile_in_children(group: str, processes: int) -> bool:
 
 
 @functools.cache
-def ensure_compiled(group: str) -> None:
+def ensure_compiled(group: str, processes: int | None = None) -> None:
     """Make sure numba's cache holds the kernels of ``group`` (one of :data:`GROUPS`), compiling
-    them in parallel child processes when it does not (see the module's docstring). Once per
-    process; never raises for the compiling itself (what failed is logged and numba compiles it
-    at its first call)."""
+    them in ``processes`` child processes at once when it does not (see the module's docstring;
+    None: one per CPU this process may use, at most :data:`MAX_PROCESSES`, and nothing with one
+    CPU, where compiling each kernel at its first call costs no more). Once per process and
+    ``processes``; never raises for the compiling itself (what failed is logged and numba
+    compiles it at its first call). ``"match"`` holds the fingerprint's kernels too: once it is
+    done, so is ``"fingerprint"``; a caller that will search calls it before its first
+    fingerprint, so that all are compiled in one round."""
     work = entries(group)
-    processes = min(available_cpus(), MAX_PROCESSES)
-    if not _kernels.AVAILABLE or processes < 2 or not work:
+    if processes is None:
+        processes = min(available_cpus(), MAX_PROCESSES)
+        if processes < 2:
+            return
+    elif type(processes) is not int or processes < 1:
+        raise ValueError(f"processes={processes!r} must be an integer >= 1 or None")
+    if not _kernels.AVAILABLE or not work:
         return
     try:
-        cache_dir = Path(str(_kernels.local_search.stats.cache_path))
-        marker = cache_dir / _marker_name(group)
-        if marker.exists():
+        cache_dir = _cache_dir()
+        # the search's kernels include the fingerprint's: either marker says these are there
+        markers = [cache_dir / _marker_name(g) for g in GROUPS[GROUPS.index(group) :]]
+        if any(m.exists() for m in markers):
             return
         cache_dir.mkdir(parents=True, exist_ok=True)
         with _locked(cache_dir / "reelsense-kernels.lock"):
-            if marker.exists():  # another process compiled them while this one waited
+            if any(m.exists() for m in markers):  # another process compiled them while this one waited
                 return
             if _compile_in_children(group, processes):
-                marker.touch()
+                for g in GROUPS[: GROUPS.index(group) + 1]:
+                    (cache_dir / _marker_name(g)).touch()
     except (OSError, ImportError) as exc:
         log.debug("the %s kernels are compiled at their first call: %s", group, exc)
+
+
+def _cache_dir() -> Path:
+    """numba's cache folder for the kernels (beside their source, or numba's user cache)."""
+    return Path(str(_kernels.local_search.stats.cache_path))
 
 
 def _compile_share(group: str, index: int, count: int) -> int:

@@ -47,7 +47,7 @@ from reelsense.sounds.discover._work import (
     print_source,
 )
 from reelsense.sounds.fingerprint import FingerprintParams
-from reelsense.sounds.index import FileVersion, SoundIndex, sound_index_file
+from reelsense.sounds.index import FileVersion, SoundIndex, prepare_kernels, sound_index_file
 from reelsense.sounds.match import MatchConfig
 
 __all__ = ["ProgressCallback", "discover_sounds"]
@@ -239,6 +239,7 @@ def discover_sounds(
     elif not isinstance(params, DiscoveryParams):
         raise ParameterError(f"params={params!r} must be a DiscoveryParams, got {type(params).__name__}")
     video_ids = _source_ids(sources, ids)
+    prepare_kernels()  # every video is fingerprinted and searched: all the kernels in one round
     fp_params = FingerprintParams()
     index_path = None
     checked: frozenset[FileVersion] = frozenset()

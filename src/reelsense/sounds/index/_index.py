@@ -28,6 +28,7 @@ from reelsense._workers import process_pool
 from reelsense.audio._signal import check_mono
 from reelsense.errors import DecodeError, NoAudioError, ParameterError, ReelsenseError, SoundIndexFormatError
 from reelsense.io import read_audio
+from reelsense.sounds import _warmup
 from reelsense.sounds.dense import BITS_ARRAY, DenseReferences, dense_search, frame_bits
 from reelsense.sounds.fingerprint import FingerprintParams, Peaks, log_spectrogram, pick_peaks
 from reelsense.sounds.index._cache import SearchCache
@@ -49,7 +50,7 @@ from reelsense.sounds.match import (
     prepare_query_from_peaks,
 )
 
-__all__ = ["IndexStats", "SoundIndex", "SoundInfo", "match_files"]
+__all__ = ["IndexStats", "SoundIndex", "SoundInfo", "match_files", "prepare_kernels"]
 
 logger = logging.getLogger(__name__)
 
@@ -580,6 +581,19 @@ def _worker_match(
         return path, ReelsenseError(str(exc))  # plain message: crosses process boundaries
 
 
+def prepare_kernels(processes: int | None = None) -> None:
+    """Make sure numba's cache holds the compiled kernels of a fingerprint and a search. Where it
+    does not yet (a machine's first run), they are compiled in ``processes`` processes at once
+    (None: one per CPU, at most 8; :mod:`reelsense.sounds._warmup`): what a process's first
+    search does itself, done before worker processes start so that all are compiled in one
+    round, or in an image's build step. Quick once done. Nothing is compiled ahead with
+    ``REELSENSE_NUMBA=0``, nor with one CPU unless ``processes`` is given (an integer >= 1;
+    ParameterError otherwise)."""
+    if processes is not None and (type(processes) is not int or processes < 1):
+        raise ParameterError(f"processes={processes!r} must be an integer >= 1 or None")
+    _warmup.ensure_compiled("match", processes)
+
+
 def match_files(
     index_path: str | os.PathLike[str],
     paths: Sequence[str | os.PathLike[str]],
@@ -600,6 +614,7 @@ def match_files(
     check_paths(paths, "paths")
     top_k, threshold = _check_match_options(top_k, threshold)
     jobs = [(os.fspath(p), top_k, threshold) for p in paths]
+    prepare_kernels()  # all the kernels in one round, before the workers start
     global _WORKER_INDEX
     index = SoundIndex.open(index_path, readonly=True, config=config)  # fail early on a bad index
     try:

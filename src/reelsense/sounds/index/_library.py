@@ -14,7 +14,7 @@ from pathlib import Path
 from reelsense._workers import available_cpus
 from reelsense.errors import NoMediaError, ParameterError
 from reelsense.io import MEDIA_EXTENSIONS, media_ids
-from reelsense.sounds.index._index import SoundIndex
+from reelsense.sounds.index._index import SoundIndex, prepare_kernels
 
 __all__ = ["build_sound_index", "needs_indexing", "sound_index_file"]
 
@@ -44,6 +44,7 @@ def build_sound_index(source: str | os.PathLike[str], workdir: str | os.PathLike
     except NoMediaError:
         raise ParameterError(f"no audio or video files under {os.fspath(source)!r} to index") from None
     files = [f.path for _, f in found]
+    prepare_kernels()  # the index is built to be searched: all the kernels in one round
     target = Path(workdir) / "sounds.rsidx"
     failed: list[str] = []
 
