@@ -141,13 +141,15 @@ def _write(groups: dict[str, list[tuple[str, str, float]]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=Path, default=ROOT / "examples", help="the examples folder")
-    parser.add_argument("--check", action="store_true", help="only say whether the file is up to date")
+    parser.add_argument(
+        "--check", action="store_true", help="only say whether the file lists these entries (exit 1 if not)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     from reelsense.sounds import _warmup
 
-    _warmup.ensure_compiled = lambda group: None  # type: ignore[assignment]  # record, do not warm up
+    _warmup.ensure_compiled = lambda *args: None  # type: ignore[assignment]  # record, do not warm up
     sounds = sorted((args.examples / "sounds").iterdir())
     videos = sorted((args.examples / "videos").glob("*.mp4"))
     kernels = _kernels()
@@ -157,20 +159,19 @@ def main() -> int:
         _match_work(index_path, videos)
         match = _recorded(kernels)
     order = fingerprint + [e for e in match if e not in set(fingerprint)]
+    if args.check:  # the entries only: their costs are timings
+        from reelsense.sounds._kernel_signatures import SIGNATURES
+
+        recorded = {"fingerprint": fingerprint, "match": order[len(fingerprint) :]}
+        same = {g: [(n, t) for n, t, _ in e] for g, e in SIGNATURES.items()} == recorded
+        log.info("%s is %s", TARGET, "up to date" if same else "out of date")
+        return 0 if same else 1
     costs = dict(zip(order, _costs(order), strict=True))
     groups = {
         "fingerprint": [(n, t, costs[(n, t)]) for n, t in fingerprint],
         "match": [(n, t, costs[(n, t)]) for n, t in order[len(fingerprint) :]],
     }
     text = _write(groups)
-    if args.check:
-        from reelsense.sounds._kernel_signatures import SIGNATURES
-
-        same = {g: [(n, t) for n, t, _ in e] for g, e in SIGNATURES.items()} == {
-            g: [(n, t) for n, t, _ in e] for g, e in groups.items()
-        }
-        log.info("%s is %s", TARGET, "up to date" if same else "out of date")
-        return 0 if same else 1
     TARGET.write_text(text, encoding="utf-8")
     log.info(
         "wrote %s: %d fingerprint and %d match entries, %.1f s of compiling in all",

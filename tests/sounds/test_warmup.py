@@ -208,3 +208,20 @@ def test_fresh_cache_is_filled_in_parallel_and_searches_compile_nothing(tmp_path
     second, log = _run(cache, tmp_path / "b.rsidx")
     assert second == first
     assert "compiling the" not in log
+
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba's kernels are switched off")
+def test_recorded_entries_are_those_the_examples_use() -> None:
+    """``scripts/dev/kernel_signatures.py --check``: the bundled examples, indexed, searched and
+    discovered in one process, call the kernels with exactly the recorded argument types."""
+    done = subprocess.run(
+        [sys.executable, os.fspath(_ROOT / "scripts" / "dev" / "kernel_signatures.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "is up to date" in done.stderr
