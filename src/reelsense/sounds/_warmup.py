@@ -266,7 +266,7 @@ def ensure_compiled(group: str, processes: int | None = None) -> None:
             if _compile_in_children(group, processes):
                 for g in GROUPS[: GROUPS.index(group) + 1]:
                     (cache_dir / _marker_name(g)).touch()
-    except (OSError, ImportError) as exc:
+    except (OSError, ImportError, RuntimeError) as exc:  # RuntimeError: llvmlite's processor query
         log.debug("the %s kernels are compiled at their first call: %s", group, exc)
 
 
