@@ -135,6 +135,28 @@ def test_one_cpu_compiles_ahead_only_when_asked(tmp_path: Path, monkeypatch: pyt
     assert ran == ([("match", 1)] if _kernels.AVAILABLE else [])
 
 
+def test_numba_jit_disabled_fingerprints_without_compiling_ahead(tmp_path: Path) -> None:
+    """``NUMBA_DISABLE_JIT=1`` (numba's debugging switch) leaves the kernels Python functions:
+    nothing is compiled ahead, and the entries work as before."""
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        from reelsense.sounds import _warmup
+        from reelsense.sounds.fingerprint import FingerprintParams, log_spectrogram, reference_triplet_keys
+
+        _warmup.available_cpus = lambda: 2
+        _warmup.ensure_compiled("match")
+        x = np.random.default_rng(0).standard_normal(2000).astype(np.float32)
+        print(log_spectrogram(x, 11025, FingerprintParams()).shape)
+        """
+    )
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1", "NUMBA_CACHE_DIR": os.fspath(tmp_path)}
+    env.pop("REELSENSE_NUMBA", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not list(tmp_path.rglob("reelsense-kernels-*"))
+
+
 @pytest.mark.parametrize("processes", [0, -2, 1.5, "2", True])
 def test_prepare_kernels_refuses_a_bad_process_count(processes: object) -> None:
     with pytest.raises(ParameterError, match=f"processes={processes!r}"):

@@ -7,17 +7,19 @@ of them takes about half a minute of one core, which a fresh machine, container 
 on its first fingerprint and its first search, in every process that started before the cache
 held them (each worker of a pool compiled the same kernels at the same time).
 
-:func:`ensure_compiled` is called once per process by the two entries of that work (the
-spectrogram for ``"fingerprint"``, the search for ``"match"``). When the cache does not hold the
-group's kernels yet, it compiles them in up to :data:`MAX_PROCESSES` child processes at once
-(each compiling a share of :data:`SIGNATURES` through :func:`main`), one per CPU this
-process may use, and waits for them; the kernels are then loaded from the cache. A lock file
-makes the other processes of the machine wait for that instead of compiling the same kernels,
-and a marker file, named after everything numba's cache depends on (numba's version, the
-kernels' source files, the processor), records that it was done. It changes no result: the
+:func:`ensure_compiled` is called once per process by the entries of that work (the spectrogram
+and the reference triplets for ``"fingerprint"``; a query's preparation and the search for
+``"match"``), and by :func:`reelsense.sounds.index.prepare_kernels` before work that will search.
+When the cache does not hold the group's kernels yet, it compiles them in up to
+:data:`MAX_PROCESSES` child processes at once (each compiling a share of :data:`SIGNATURES`
+through :func:`main`), one per CPU this process may use, and waits for them; the kernels are
+then loaded from the cache. A lock file makes the other processes of the machine wait for that
+instead of compiling the same kernels, and a marker file, named after everything numba's cache
+depends on (numba's version, the kernels' source files, the processor), records that it was
+done. It changes no result: the
 kernels are the same code, compiled for the same argument types. With one CPU, without numba
 (``REELSENSE_NUMBA=0``) or when the cache cannot be written, nothing is done and numba compiles
-each kernel at its first call, as before.
+each kernel at its first call, as before; with ``NUMBA_DISABLE_JIT=1`` nothing is compiled.
 
 The argument types are those the kernels are called with, recorded by
 ``scripts/dev/kernel_signatures.py`` into :mod:`reelsense.sounds._kernel_signatures`; a call
@@ -255,6 +257,8 @@ def ensure_compiled(group: str, processes: int | None = None) -> None:
         return
     try:
         cache_dir = _cache_dir()
+        if cache_dir is None:
+            return
         # the search's kernels include the fingerprint's: either marker says these are there
         markers = [cache_dir / _marker_name(g) for g in GROUPS[GROUPS.index(group) :]]
         if any(m.exists() for m in markers):
@@ -270,9 +274,11 @@ def ensure_compiled(group: str, processes: int | None = None) -> None:
         log.debug("the %s kernels are compiled at their first call: %s", group, exc)
 
 
-def _cache_dir() -> Path:
-    """numba's cache folder for the kernels (beside their source, or numba's user cache)."""
-    return Path(str(_kernels.local_search.stats.cache_path))
+def _cache_dir() -> Path | None:
+    """numba's cache folder for the kernels (beside their source, or numba's user cache); None
+    when they are not compiled (``NUMBA_DISABLE_JIT=1`` leaves them Python functions)."""
+    stats = getattr(_kernels.local_search, "stats", None)
+    return None if stats is None else Path(str(stats.cache_path))
 
 
 def _compile_share(group: str, index: int, count: int) -> int:
