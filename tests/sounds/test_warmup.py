@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reelsense.errors import ParameterError
+from reelsense.errors import ParameterError, ReelsenseError
 from reelsense.sounds import _kernels, _stft, _warmup
 from reelsense.sounds._kernel_signatures import SIGNATURES
 from reelsense.sounds._warmup import GROUPS, ensure_compiled, entries, parse_signature, shares
@@ -155,6 +155,34 @@ def test_numba_jit_disabled_fingerprints_without_compiling_ahead(tmp_path: Path)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert not list(tmp_path.rglob("reelsense-kernels-*"))
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba's kernels are switched off")
+def test_a_bad_index_fails_before_compiling_ahead(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What will search compiles ahead only once its index opened: a bad one fails at once."""
+    from reelsense.featurize._audio_stages import index_digest
+    from reelsense.sounds import discover_sounds
+    from reelsense.sounds.index import match_files
+
+    ran: list[str] = []
+    monkeypatch.setattr(_warmup, "_cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(_warmup, "available_cpus", lambda: 2)
+    monkeypatch.setattr(_warmup, "_compile_in_children", lambda group, n: ran.append(group) or True)
+    bad = tmp_path / "bad.rsidx"
+    bad.write_bytes(b"not an index")
+    video = tmp_path / "a.mp4"
+    video.write_bytes(b"")
+    try:
+        ensure_compiled.cache_clear()
+        with pytest.raises(ReelsenseError):
+            list(match_files(bad, [video]))
+        with pytest.raises(ReelsenseError):
+            index_digest(bad)
+        with pytest.raises(ReelsenseError):
+            discover_sounds([video], sound_index=bad)
+    finally:
+        ensure_compiled.cache_clear()
+    assert ran == []
 
 
 @pytest.mark.parametrize("processes", [0, -2, 1.5, "2", True])

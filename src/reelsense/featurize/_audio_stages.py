@@ -149,11 +149,10 @@ def index_digest(path: str | os.PathLike[str]) -> IndexDigest:
     cache hold the search's kernels: :func:`reelsense.sounds.index.prepare_kernels`)."""
     from reelsense.sounds.index import SoundIndex, prepare_kernels
 
-    prepare_kernels()
-
     with SoundIndex.open(path, readonly=True) as index:
         sounds = [(s.sound_id, s.n_peaks, round(s.duration_seconds, 3)) for s in index.sounds()]
         params = index.stats().params
+        prepare_kernels()  # the index is good: all the kernels in one round, before the workers
         checked = index.prepare_search()
     blob = json.dumps({"sounds": sorted(sounds), "params": params}, sort_keys=True, default=str)
     return IndexDigest(len(sounds), hashlib.sha256(blob.encode("utf-8")).hexdigest(), checked)

@@ -239,7 +239,6 @@ def discover_sounds(
     elif not isinstance(params, DiscoveryParams):
         raise ParameterError(f"params={params!r} must be a DiscoveryParams, got {type(params).__name__}")
     video_ids = _source_ids(sources, ids)
-    prepare_kernels()  # every video is fingerprinted and searched: all the kernels in one round
     fp_params = FingerprintParams()
     index_path = None
     checked: frozenset[FileVersion] = frozenset()
@@ -249,6 +248,7 @@ def discover_sounds(
             # fail early on a bad index, and check its search file once here rather than in every worker
             with SoundIndex.open(index_path, readonly=True) as opened:
                 checked = opened.prepare_search()
+        prepare_kernels()  # every video is fingerprinted and searched: all the kernels in one round
         config = MatchConfig(n_candidates=params.neighbours + 1, top_k=params.neighbours + 1)
         jobs = [Job(k, s if isinstance(s, AudioClip) else os.fspath(s)) for k, s in enumerate(sources)]
         n = len(jobs)

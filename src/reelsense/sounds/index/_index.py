@@ -614,10 +614,10 @@ def match_files(
     check_paths(paths, "paths")
     top_k, threshold = _check_match_options(top_k, threshold)
     jobs = [(os.fspath(p), top_k, threshold) for p in paths]
-    prepare_kernels()  # all the kernels in one round, before the workers start
     global _WORKER_INDEX
     index = SoundIndex.open(index_path, readonly=True, config=config)  # fail early on a bad index
     try:
+        prepare_kernels()  # all the kernels in one round, before the search file and the workers
         checked = index.prepare_search()
         if workers == 1 or len(jobs) <= 1:
             _WORKER_INDEX = index
