@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -183,6 +184,39 @@ def test_a_bad_index_fails_before_compiling_ahead(tmp_path: Path, monkeypatch: p
     finally:
         ensure_compiled.cache_clear()
     assert ran == []
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba's kernels are switched off")
+def test_discovery_builds_a_missing_search_file_after_one_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prebuilt index whose search file is missing: discovery compiles every kernel in one
+    round before it builds that file (which fingerprints the references), not in two."""
+    from reelsense.sounds import SoundIndex, discover_sounds
+    from reelsense.sounds.discover import AudioClip
+
+    rate = 11025
+    tone = np.sin(2 * np.pi * np.geomspace(300.0, 3000.0, 8 * rate) * np.arange(8 * rate) / rate)
+    clip = (0.3 * tone * np.random.default_rng(3).uniform(0.5, 1.0, tone.size)).astype(np.float32)
+    ran: list[str] = []
+    monkeypatch.setattr(_warmup, "available_cpus", lambda: 2)
+    monkeypatch.setattr(_warmup, "_compile_in_children", lambda group, n: ran.append(group) or True)
+    path = tmp_path / "lib.rsidx"
+    try:
+        monkeypatch.setattr(_warmup, "_cache_dir", lambda: tmp_path / "build")
+        ensure_compiled.cache_clear()
+        with SoundIndex.create(path) as index:
+            index.add_array("a", clip, rate)
+            search = index.search_path
+        search.unlink(missing_ok=True)
+        monkeypatch.setattr(_warmup, "_cache_dir", lambda: tmp_path / "fresh")  # another machine
+        ensure_compiled.cache_clear()
+        ran.clear()
+        discover_sounds([AudioClip("v", clip, rate)], sound_index=path)
+    finally:
+        ensure_compiled.cache_clear()
+    assert search.exists()
+    assert ran == ["match"]
 
 
 @pytest.mark.parametrize("processes", [0, -2, 1.5, "2", True])

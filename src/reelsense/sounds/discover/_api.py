@@ -247,8 +247,10 @@ def discover_sounds(
             index_path = stack.enter_context(sound_index_file(sound_index))  # a folder is indexed first
             # fail early on a bad index, and check its search file once here rather than in every worker
             with SoundIndex.open(index_path, readonly=True) as opened:
+                prepare_kernels()  # once the index has opened, before its search file may be built
                 checked = opened.prepare_search()
-        prepare_kernels()  # every video is fingerprinted and searched: all the kernels in one round
+        else:
+            prepare_kernels()  # every video is fingerprinted and searched: all the kernels in one round
         config = MatchConfig(n_candidates=params.neighbours + 1, top_k=params.neighbours + 1)
         jobs = [Job(k, s if isinstance(s, AudioClip) else os.fspath(s)) for k, s in enumerate(sources)]
         n = len(jobs)

@@ -587,8 +587,8 @@ def prepare_kernels(processes: int | None = None) -> None:
     (None: one per CPU, at most 8; :mod:`reelsense.sounds._warmup`): what a process's first
     search does itself, done before worker processes start so that all are compiled in one
     round, or in an image's build step. Quick once done. Nothing is compiled ahead with
-    ``REELSENSE_NUMBA=0``, nor with one CPU unless ``processes`` is given (an integer >= 1;
-    ParameterError otherwise)."""
+    ``REELSENSE_NUMBA=0`` or numba's ``NUMBA_DISABLE_JIT=1`` (no compiled kernels), nor with one
+    CPU unless ``processes`` is given (an integer >= 1; ParameterError otherwise)."""
     if processes is not None and (type(processes) is not int or processes < 1):
         raise ParameterError(f"processes={processes!r} must be an integer >= 1 or None")
     _warmup.ensure_compiled("match", processes)
