@@ -3,9 +3,10 @@
 numba compiles a kernel of :mod:`reelsense.sounds._kernels` or :mod:`reelsense.sounds._stft` the
 first time it is called with new argument types, and keeps the machine code in its cache (beside
 the source, or in numba's user cache directory), so that later processes load it. Compiling all
-of them takes about half a minute of one core, which a fresh machine, container or Ray node paid
-on its first fingerprint and its first search, in every process that started before the cache
-held them (each worker of a pool compiled the same kernels at the same time).
+of them takes many seconds of one core (docs/benchmarks.md, *Start-up of the command line*),
+which a fresh machine, container or Ray node paid on its first fingerprint and its first search,
+in every process that started before the cache held them (each worker of a pool compiled the
+same kernels at the same time).
 
 :func:`ensure_compiled` is called once per process by the entries of that work (the spectrogram
 and the reference triplets for ``"fingerprint"``; a query's preparation and the search for
