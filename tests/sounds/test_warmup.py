@@ -143,7 +143,7 @@ def test_numba_jit_disabled_fingerprints_without_compiling_ahead(tmp_path: Path)
         """
         import numpy as np
         from reelsense.sounds import _warmup
-        from reelsense.sounds.fingerprint import FingerprintParams, log_spectrogram, reference_triplet_keys
+        from reelsense.sounds.fingerprint import FingerprintParams, log_spectrogram
 
         _warmup.available_cpus = lambda: 2
         _warmup.ensure_compiled("match")
