@@ -40,6 +40,39 @@ def test_pool_runs_the_callers_initializer_too() -> None:
         assert pool.submit(_get_env, "RS_T").result() == "1"
 
 
+class _Cycle:
+    """Garbage kept alive only by a reference cycle, writing to ``path`` when it is finalized
+    (``os.write`` is held: the builtins may be gone by then)."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+        self.write = os.write
+        self.me = self
+
+    def __del__(self) -> None:
+        self.write(self.fd, b"collected")
+
+
+def _leave_cycle(path: str) -> None:
+    import gc
+
+    gc.disable()  # only the collections while the process ends could find it
+    _Cycle(path)
+
+
+def test_pool_workers_end_without_the_last_collection(tmp_path: Path) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    plain, ours = tmp_path / "plain", tmp_path / "ours"
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool.submit(_leave_cycle, str(plain)).result()
+    assert plain.read_bytes() == b"collected"  # what a plain child does as it ends
+    with process_pool(1, "spawn") as pool:
+        pool.submit(_leave_cycle, str(ours)).result()
+    assert ours.exists() and ours.read_bytes() == b""  # ours skipped that walk
+
+
 def test_available_cpus_within_the_affinity_mask() -> None:
     n = available_cpus()
     assert 1 <= n <= (os.cpu_count() or 1)

@@ -8,12 +8,15 @@ this livelocked OpenBLAS's busy-waiting threads inside a 64 x 1025 float32 matmu
 clean 9-video run took minutes instead of seconds, and on a CI machine with a larger
 visible CPU count it never finished. :func:`process_pool` therefore wraps the pool
 initializer so that each child limits BLAS/OpenMP (through ``threadpoolctl``) and torch
-to one thread before doing anything else.
+to one thread before doing anything else. Its workers, and the command line, also end
+without the interpreter's last garbage collections (:func:`skip_collection_at_exit`).
 """
 
 from __future__ import annotations
 
 import ast
+import atexit
+import gc
 import logging
 import math
 import multiprocessing
@@ -36,6 +39,7 @@ __all__ = [
     "limit_threads_in_worker",
     "one_torch_thread",
     "process_pool",
+    "skip_collection_at_exit",
 ]
 
 logger = logging.getLogger(__name__)
@@ -119,6 +123,27 @@ def one_torch_thread() -> None:
         _TORCH_LIMITED = True
 
 
+_SKIP_REGISTERED = False
+
+
+def skip_collection_at_exit() -> None:
+    """End this process without the interpreter's last garbage collections.
+
+    While it shuts down, Python runs cyclic garbage collections over every object still
+    alive. In a process that imported torch (and transformers) those walks over millions of
+    objects are a visible part of a short command's time, spent on memory the OS takes back
+    anyway. An ``atexit`` handler freezes the objects alive then (:func:`gc.freeze`), so those
+    collections skip them. The other ``atexit`` handlers and ``weakref.finalize`` callbacks
+    still run, and objects freed by reference counting are still finalized; the ``__del__`` of
+    objects kept alive only by a reference cycle is not run. Hence for processes reelsense
+    owns (the command line, pool workers), which close their files and indexes explicitly.
+    Registered once per process."""
+    global _SKIP_REGISTERED
+    if not _SKIP_REGISTERED:
+        atexit.register(gc.freeze)
+        _SKIP_REGISTERED = True
+
+
 def exit_with_parent() -> None:
     """End this worker process as soon as the process that started it is gone.
 
@@ -146,6 +171,7 @@ def _init_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, .
     for name in _ONE_WORKER_THREAD_ENV:  # read by torch and OpenMP when imported later here
         os.environ[name] = "1"
     limit_threads_in_worker()
+    skip_collection_at_exit()  # the pool's shutdown waits for its workers to end
     if initializer is not None:
         initializer(*initargs)
 

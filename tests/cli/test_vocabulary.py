@@ -123,6 +123,42 @@ def test_help_does_not_import_the_models() -> None:
     assert out.strip().splitlines()[-1] == "[]"
 
 
+def test_the_command_ends_without_the_last_collection(tmp_path: Path) -> None:
+    """The command line's process skips the cyclic collections of the interpreter's shutdown
+    (``skip_collection_at_exit``); the same script without the command still runs them."""
+    code = textwrap.dedent(
+        """
+        import gc, os, sys
+
+        class Cycle:
+            def __init__(self, path):
+                self.fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+                self.write = os.write
+                self.me = self
+
+            def __del__(self):
+                self.write(self.fd, b"collected")
+
+        gc.disable()
+        Cycle(sys.argv[1])
+        if sys.argv[2] == "command":
+            from reelsense.cli import main
+
+            main(["sounds", "--help"])
+        """
+    )
+    for how in ("plain", "command"):
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / how), how],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+    assert (tmp_path / "plain").read_bytes() == b"collected"
+    assert (tmp_path / "command").read_bytes() == b""
+
+
 def test_exit_codes_and_rows_sorted_by_id(videos: Path, with_broken: Path, tmp_path: Path) -> None:
     out = tmp_path / "ok.parquet"
     code, output = _invoke("embed", str(videos), "-o", str(out), "--preset", "none", "-w", "1")

@@ -110,6 +110,7 @@ def main() -> None:
     resume with other options, a broken index, a full disk); 2 usage error; 130 interrupted
     by Ctrl-C or SIGTERM (a re-run of the same command resumes where it stopped).
     """
-    from reelsense._workers import cap_threads_to_available_cpus
+    from reelsense._workers import cap_threads_to_available_cpus, skip_collection_at_exit
 
     cap_threads_to_available_cpus()
+    skip_collection_at_exit()
