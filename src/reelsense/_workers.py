@@ -135,9 +135,9 @@ def skip_collection_at_exit() -> None:
     anyway. An ``atexit`` handler freezes the objects alive then (:func:`gc.freeze`), so those
     collections skip them. The other ``atexit`` handlers and ``weakref.finalize`` callbacks
     still run, and objects freed by reference counting are still finalized; the ``__del__`` of
-    objects kept alive only by a reference cycle is not run. Hence for processes reelsense
-    owns (the command line, pool workers), which close their files and indexes explicitly.
-    Registered once per process."""
+    objects kept alive only by a reference cycle is not run. So it is called only in the
+    processes reelsense owns (the command line, pool workers), which close their files and
+    indexes explicitly. Registered once per process."""
     global _SKIP_REGISTERED
     if not _SKIP_REGISTERED:
         atexit.register(gc.freeze)
