@@ -348,6 +348,24 @@ def test_retry_errors_recomputes_error_rows_only(
     assert len(rows) == 8 and rows["empty"]["status"] == "ok" and rows["text"]["status"] == "error"
 
 
+def test_a_resume_counts_the_error_rows_it_keeps(
+    batch_dir: Path, tmp_path: Path, threads: ThreadPoolExecutor
+) -> None:
+    """A resume skips the error rows of an earlier run unless asked to retry them, and says
+    how many it kept: with nothing to do, with new videos, and none when retrying."""
+    src = _copy_batch(batch_dir, tmp_path)
+    out = tmp_path / "out.parquet"
+    first = embed_videos([src], out, EmbedConfig(workers=2), executor=threads)
+    assert (first.errors, first.kept_errors) == (len(BAD_IDS), 0)
+    idle = embed_videos([src], out, EmbedConfig(workers=2), executor=threads)
+    assert (idle.processed, idle.skipped, idle.kept_errors) == (0, 8, len(BAD_IDS))
+    write_video(src / "late.mp4", duration_seconds=0.5)
+    more = embed_videos([src], out, EmbedConfig(workers=2), executor=threads)
+    assert (more.processed, more.skipped, more.kept_errors) == (1, 8, len(BAD_IDS))
+    retried = embed_videos([src], out, EmbedConfig(workers=2, retry_errors=True), executor=threads)
+    assert (retried.processed, retried.errors, retried.kept_errors) == (len(BAD_IDS), len(BAD_IDS), 0)
+
+
 def test_overwrite_recomputes_everything(
     batch_dir: Path, tmp_path: Path, threads: ThreadPoolExecutor, work_log: Path
 ) -> None:

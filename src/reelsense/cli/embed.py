@@ -148,9 +148,12 @@ def _error_lines(summary: EmbedSummary) -> list[str]:
 
 def format_summary(summary: EmbedSummary) -> str:
     """The human-readable report printed after a run."""
+    kept = ""
+    if summary.kept_errors:
+        kept = f" ({summary.kept_errors} of them errors: --retry-errors recomputes them)"
     lines = [
         f"{summary.found} videos found: {summary.processed} processed "
-        f"({summary.ok} ok, {summary.errors} errors), {summary.skipped} already in the output",
+        f"({summary.ok} ok, {summary.errors} errors), {summary.skipped} already in the output{kept}",
         f"{summary.wall_seconds:.1f} s wall, {summary.videos_per_second:.2f} videos/s",
         f"output: {summary.output} ({summary.rows} rows)",
     ]

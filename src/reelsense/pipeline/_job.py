@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from reelsense.errors import ItemFailedError, ParameterError
 from reelsense.io import Manifest
 from reelsense.pipeline._config import ENGINES, Engine, RunConfig
-from reelsense.pipeline._plan import JobPlan, engine_layout, plan_job
+from reelsense.pipeline._plan import JobPlan, PlannedVideo, engine_layout, plan_job
 from reelsense.pipeline._schema import SCHEMA_VERSION, build_schema
 from reelsense.pipeline._stages import JobSpec, stage_record
 from reelsense.pipeline._worker import DecodeRequest
@@ -131,7 +131,9 @@ class EmbedSummary:
     the output; ``processed`` = ``ok`` + ``errors`` in this run; ``rows``: rows in the
     output; ``examples``: the first rows of the output; ``error_examples``: ``(video_id,
     error)`` of the first errors of this run; ``notes``: summary lines about the output;
-    ``engine``: ``local`` or ``ray`` (``ray`` holds the Ray side)."""
+    ``engine``: ``local`` or ``ray`` (``ray`` holds the Ray side); ``kept_errors``: how many
+    of the ``skipped`` videos kept an error row of an earlier run (``retry_errors``
+    recomputes them)."""
 
     output: str
     found: int
@@ -146,6 +148,7 @@ class EmbedSummary:
     notes: tuple[str, ...] = ()
     engine: Engine = "local"
     ray: RayRunInfo | None = None
+    kept_errors: int = 0
 
     @property
     def videos_per_second(self) -> float:
@@ -276,6 +279,7 @@ def run_job(
             finished = {vid for vid, status in statuses.items() if run.keeps_row(status)}
             todo = [p for p in videos if p.item.video_id not in finished]
             skipped = len(videos) - len(todo)
+            kept_errors = _kept_errors(videos, statuses, finished)
             log.info(
                 "%d videos found, %d already finished in %s, %d to process",
                 len(videos),
@@ -307,8 +311,14 @@ def run_job(
         notes=notes,
         engine=engine,
         ray=ray_info,
+        kept_errors=kept_errors,
         **tally.summary_fields(),
     )
+
+
+def _kept_errors(videos: Sequence[PlannedVideo], statuses: Mapping[str, str], finished: Set[str]) -> int:
+    """How many of ``videos`` a resume skips although their row is an error."""
+    return sum(1 for p in videos if p.item.video_id in finished and statuses.get(p.item.video_id) == "error")
 
 
 def finished_summary(
@@ -354,6 +364,7 @@ def finished_summary(
         wall_seconds=time.monotonic() - start,
         examples=output_examples(files, layout),
         engine=engine,
+        kept_errors=_kept_errors(plan.videos, statuses, finished),
     )
 
 
