@@ -105,6 +105,30 @@ def test_bad_logs_are_counted_or_refused(tmp_path: Path, sim: Simulation) -> Non
         read_users(users)
 
 
+def test_iso_times_read_as_unix_seconds(tmp_path: Path, sim: Simulation) -> None:
+    """Event and request times may be ISO 8601 (UTC without an offset, ``Z`` accepted) as well
+    as unix seconds; a time that is neither drops its event and refuses a request time."""
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "user_id,video_id,timestamp,event,watch_fraction\n"
+        "a,v0001,2024-11-08T10:41:07Z,view,0.9\n"
+        "a,v0002,2024-11-08 10:41:08,like,\n"
+        "a,v0003,2024-11-08T11:41:09+01:00,view,0.5\n"
+        "a,v0004,1731062470,view,0.5\n"
+        "a,v0005,2024-13-40T00:00:00Z,view,0.5\n"
+    )
+    log = read_events(path, sim.catalog.index)
+    assert log.timestamp.tolist() == [1731062467.0, 1731062468.0, 1731062469.0, 1731062470.0]
+    assert log.report.bad_rows == 1 and "no readable timestamp" in log.report.summary()
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,request_time\na,2024-11-08T10:41:09Z\nb,1731062470.5\n")
+    assert read_users(users) == {"a": 1731062469.0, "b": 1731062470.5}
+    assert len(log.before(read_users(users))) == 2
+    users.write_text("user_id,request_time\na,2024-11-08T25:00:00Z\n")
+    with pytest.raises(ParameterError, match="neither unix seconds nor an ISO 8601 time"):
+        read_users(users)
+
+
 def test_embeddings_without_embedding_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "meta.parquet"
     pq.write_table(pa.table({"video_id": ["a"], "status": ["ok"]}), path)

@@ -94,7 +94,7 @@ class LogReport:
             ids = ", ".join(self.unknown_video_ids[:3])
             parts.append(f"{self.unknown_videos} events on videos not in the embeddings (e.g. {ids})")
         if self.bad_rows:
-            parts.append(f"{self.bad_rows} rows with a missing user, video or timestamp")
+            parts.append(f"{self.bad_rows} rows with a missing user or video, or no readable timestamp")
         return "; ".join(parts)
 
 
@@ -177,11 +177,30 @@ def _float(value: object) -> float:
         return math.nan
 
 
+def _seconds(value: object) -> float:
+    """Unix seconds from a number, a numeric string, a datetime or an ISO 8601 string (UTC
+    when it names no offset, ``Z`` accepted; :func:`reelsense.io._sidecar.parse_timestamp`,
+    which drops fractions of a second); NaN when it is none of these."""
+    seconds = _float(value)
+    if math.isnan(seconds) and isinstance(value, str) and value.strip():
+        from reelsense.errors import ReelsenseError
+        from reelsense.io._sidecar import parse_timestamp
+
+        try:
+            parsed = parse_timestamp(value)
+        except ReelsenseError:
+            return math.nan
+        return math.nan if parsed is None else float(parsed)
+    return seconds
+
+
 def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     """Read a ``user_id,video_id,timestamp,event,watch_fraction`` log (CSV or Parquet).
 
-    Rows with an event not in :data:`EVENTS`, a video not in ``video_index`` or a missing
-    user/video/timestamp are dropped and counted in :attr:`EventLog.report` (and logged).
+    ``timestamp``: unix seconds, an ISO 8601 time (UTC when it names no offset) or a Parquet
+    timestamp. Rows with an event not in :data:`EVENTS`, a video not in ``video_index``, a
+    missing user or video, or no readable timestamp are dropped and counted in
+    :attr:`EventLog.report` (and logged).
 
     Raises:
         ParameterError: a column is missing, or no row names a known video.
@@ -203,7 +222,7 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     watch = data.get("watch_fraction", [None] * n)
     for i in range(n):
         user, video, event = data["user_id"][i], data["video_id"][i], data["event"][i]
-        ts = _float(data["timestamp"][i])
+        ts = _seconds(data["timestamp"][i])
         if user in (None, "") or video in (None, "") or not math.isfinite(ts):
             bad += 1
             continue
@@ -252,10 +271,11 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
 
 
 def read_users(path: str | Path) -> dict[str, float]:
-    """Read a ``user_id,request_time`` CSV (or Parquet): user -> request time (seconds).
+    """Read a ``user_id,request_time`` CSV (or Parquet): user -> request time (unix seconds;
+    in the file, seconds or ISO 8601 as the events' ``timestamp``).
 
     Raises:
-        ParameterError: a column is missing, a request time is not a number, or the file
+        ParameterError: a column is missing, a request time is not a time, or the file
             names no user.
     """
     path = Path(path)
@@ -267,10 +287,11 @@ def read_users(path: str | Path) -> dict[str, float]:
     times = data.get("request_time", [None] * len(data["user_id"]))
     out: dict[str, float] = {}
     for user, t in zip(data["user_id"], times, strict=True):
-        value = math.inf if t in (None, "") else _float(t)
+        value = math.inf if t in (None, "") else _seconds(t)
         if math.isnan(value):
             raise ParameterError(
-                f"users file {str(path)!r}: request_time={t!r} of user {user!r} is not a number"
+                f"users file {str(path)!r}: request_time={t!r} of user {user!r} is neither unix seconds "
+                "nor an ISO 8601 time"
             )
         if str(user) in out:
             raise ParameterError(f"users file {str(path)!r} lists user {str(user)!r} twice")
