@@ -4,10 +4,12 @@ main-script guard, and the library call writing the same file as the command."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -395,6 +397,82 @@ def test_output_formats_are_checked(videos: Path, tmp_path: Path) -> None:
         "sounds", "match", str(videos), "--sound-index", str(videos), "-o", str(tmp_path / "x.parquet")
     )
     assert code == 2 and ".csv" in output
+    assert not any(tmp_path.iterdir())
+
+
+def _tables(tmp_path: Path) -> dict[str, Path]:
+    """Files that stand in for the inputs of `rank` and `fusion` (outputs are checked before
+    any input is read)."""
+    files = {
+        "embeddings": tmp_path / "emb.parquet",
+        "events": tmp_path / "events.csv",
+        "users": tmp_path / "users.csv",
+        "weights": tmp_path / "fusion.json",
+    }
+    for name, path in files.items():
+        path.write_text(f"{name}\n")
+    return files
+
+
+def test_rank_and_fusion_refuse_to_overwrite_an_input(tmp_path: Path) -> None:
+    """An output that is one of the command's input files is a usage error, and the file is
+    kept, as in the `sounds` commands."""
+    t = _tables(tmp_path)
+    feed = ["rank", str(t["embeddings"]), "--events", str(t["events"]), "--users", str(t["users"])]
+    for target in ("events", "users"):
+        code, output = _invoke(*feed, "-o", str(t[target]))
+        assert code == 2 and "is an input: it would be overwritten" in output, output
+    code, output = _invoke(
+        "fusion", "apply", str(t["embeddings"]), "--weights", str(t["weights"]), "-o", str(t["embeddings"])
+    )
+    assert code == 2 and "is an input: it would be overwritten" in output, output
+    assert all(path.read_text() == f"{name}\n" for name, path in t.items())
+
+
+def test_every_writing_command_refuses_a_folder_it_cannot_write(
+    videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder where no file can be written is refused at once (exit 1, naming the option),
+    before any input is read or any model loads."""
+    t = _tables(tmp_path)
+    out = tmp_path / "out"
+
+    def read_only(*args: object, **kwargs: object) -> None:  # (root writes in a read-only folder)
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    emb, events, users = str(t["embeddings"]), str(t["events"]), str(t["users"])
+    commands = [
+        ["embed", str(videos), "-o", str(out / "x.parquet"), "--preset", "none"],
+        ["plot", emb, "-o", str(out / "map.png")],
+        ["rank", emb, "--events", events, "--users", users, "-o", str(out / "recs.csv")],
+        ["rank", "train", emb, "--events", events, "-o", str(out / "model")],
+        ["fusion", "train", emb, "--events", events, "-o", str(out / "w.json")],
+        ["fusion", "apply", emb, "--weights", str(t["weights"]), "-o", str(out / "l.parquet")],
+    ]
+    for command in commands:
+        code, output = _invoke(*command)
+        assert code == 1 and "cannot write" in output and "(-o/--output): Read-only" in output, (
+            command,
+            output,
+        )
+
+
+@pytest.mark.parametrize("command", [["sounds", "add", "IN"], ["sounds", "info"]], ids=["add", "info"])
+def test_a_folder_is_refused_where_only_an_index_file_goes(videos: Path, command: list[str]) -> None:
+    """`sounds add` and `sounds info` take an index file (the other commands also take a folder
+    of reference sounds): a folder is a usage error in both."""
+    args = [str(videos) if a == "IN" else a for a in command]
+    code, output = _invoke(*args, "--sound-index", str(videos))
+    assert code == 2 and "is a folder: give an index file" in output, output
+
+
+def test_min_score_given_without_a_sound_index_is_refused(videos: Path, tmp_path: Path) -> None:
+    """`embed --min-score` sets the sound match's lowest score: a usage error without
+    --sound-index, also when the value given is the default."""
+    for value in ("2.0", "5"):
+        code, output = _invoke("embed", str(videos), "-o", str(tmp_path / "x.parquet"), "--min-score", value)
+        assert code == 2 and "--min-score needs --sound-index" in output, output
     assert not any(tmp_path.iterdir())
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "check_index_file",
     "check_outputs",
     "check_suffix",
     "library_errors",
@@ -225,6 +226,14 @@ def check_outputs(inputs: Sequence[str | os.PathLike[str]], outputs: Mapping[str
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise click.ClickException(f"cannot write {str(path)!r} ({option}): {reason}") from exc
+
+
+def check_index_file(sound_index: Path) -> None:
+    """Refuse a folder where a command takes only an index file (``sounds add``, ``sounds info``)."""
+    if sound_index.is_dir():
+        raise click.BadParameter(
+            f"{str(sound_index)!r} is a folder: give an index file", param_hint="--sound-index"
+        )
 
 
 def check_suffix(path: Path, suffixes: tuple[str, ...], what: str, option: str = "-o/--output") -> None:

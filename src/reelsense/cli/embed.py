@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from reelsense._checks import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from reelsense.cli._common import (
     EXIT_FAILED,
+    check_outputs,
     check_suffix,
     library_errors,
     min_score_option,
@@ -417,6 +419,7 @@ def embed(
     if second_chance and not sound_index:
         raise click.UsageError("--second-chance needs --sound-index (it is part of the sound match)")
     scope = resolve_second_chance_scope(second_chance, second_chance_scope)
+    check_outputs(inputs, {"-o/--output": output})
 
     from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -425,7 +428,8 @@ def embed(
     from reelsense.fusion import FusionConfig
     from reelsense.pipeline import RunConfig
 
-    if min_score != DEFAULT_MIN_SCORE and not sound_index:
+    given = click.get_current_context().get_parameter_source("min_score") is not ParameterSource.DEFAULT
+    if (given or min_score != DEFAULT_MIN_SCORE) and not sound_index:
         raise click.UsageError("--min-score needs --sound-index (it is the sound match's lowest score)")
 
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reelsense.cli._common import check_suffix, echo_summary, library_errors, verbosity_options
+from reelsense.cli._common import check_outputs, check_suffix, echo_summary, library_errors, verbosity_options
 
 __all__ = ["fusion"]
 
@@ -41,6 +41,7 @@ def train(embeddings: Path, events: Path, users: Path | None, output: Path, seed
     from reelsense.rank import train_fusion_file
 
     check_suffix(output, (".json",), "fusion train writes JSON")
+    check_outputs([embeddings, events, *([users] if users else [])], {"-o/--output": output})
     with library_errors():
         learned = train_fusion_file(embeddings, events, output, users=users, seed=seed)
     c = learned.config
@@ -65,6 +66,7 @@ def apply(embeddings: Path, weights: Path, output: Path) -> None:
     from reelsense.rank import apply_fusion_file
 
     check_suffix(output, (".parquet",), "fusion apply writes Parquet")
+    check_outputs([embeddings, weights], {"-o/--output": output})
     with library_errors():
         rows = apply_fusion_file(embeddings, weights, output)
     echo_summary(f"wrote {output}: {rows} rows")

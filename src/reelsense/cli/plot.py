@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reelsense.cli._common import check_suffix, echo_summary, library_errors, verbosity_options
+from reelsense.cli._common import check_outputs, check_suffix, echo_summary, library_errors, verbosity_options
 
 __all__ = ["plot"]
 
@@ -38,8 +38,8 @@ def plot(embeddings: Path, output: Path, color_by: str, column: str, method: str
     from reelsense.featurize import plot_embeddings
 
     check_suffix(output, (".png",), "plot writes PNG")
+    check_outputs([embeddings], {"-o/--output": output})
     with library_errors():
-        output.parent.mkdir(parents=True, exist_ok=True)
         info = plot_embeddings(embeddings, output, color_by=color_by, column=column, method=method)  # type: ignore[arg-type]
     labels = f"{info['labels']} {color_by} labels"
     echo_summary(f"wrote {info['output']}: {info['points']} videos, {info['method']}, {labels}")

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from reelsense.cli._common import check_suffix, echo_summary, library_errors, verbosity_options
+from reelsense.cli._common import check_outputs, check_suffix, echo_summary, library_errors, verbosity_options
 
 __all__ = ["rank"]
 
@@ -117,6 +117,7 @@ def feed(
     from reelsense.rank import rank_files
 
     check_suffix(output, (".csv",), "rank writes CSV")
+    check_outputs([embeddings, events, users], {"-o/--output": output})
     with library_errors():
         summary = rank_files(
             embeddings,
@@ -164,6 +165,7 @@ def train(
     """Learn a ranker from EVENTS and save it (safetensors + config.json) in OUTPUT."""
     from reelsense.rank import train_files
 
+    check_outputs([embeddings, events, *([users] if users else [])], {"-o/--output": output})
     with library_errors():
         model, report = train_files(
             embeddings, events, output, users=users, config=_config(max_per_sound, positive_only, seed)

@@ -8,6 +8,7 @@ import click
 
 from reelsense.cli._common import (
     EXIT_FAILED,
+    check_index_file,
     check_outputs,
     check_suffix,
     echo_summary,
@@ -58,10 +59,7 @@ def add(
     `reelsense embed`: its sidecar id, else its path without extension)."""
     from reelsense.sounds._batch import add_sounds
 
-    if sound_index.is_dir():
-        raise click.BadParameter(
-            f"{str(sound_index)!r} is a folder: give an index file", param_hint="--sound-index"
-        )
+    check_index_file(sound_index)
     on_interrupt(
         f"the sounds added so far are in {str(sound_index)!r}; run the same command again to add the rest"
     )
@@ -159,6 +157,7 @@ def info(sound_index: Path, list_sounds: bool) -> None:
     """Statistics of an index."""
     from reelsense.sounds import SoundIndex
 
+    check_index_file(sound_index)
     with library_errors(), SoundIndex.open(sound_index, readonly=True) as index:
         st = index.stats()
         rows = index.sounds() if list_sounds else []
