@@ -105,3 +105,49 @@ def test_cli_train_and_apply_record_the_learned_fusion(tmp_path: Path) -> None:
 
     with pytest.raises(OutputError, match="is the input"):
         apply_fusion_file(embeddings, weights, embeddings)
+
+
+def test_apply_with_the_files_own_weights_gives_its_embedding_back(tmp_path: Path) -> None:
+    """Re-fusing with the fixed weights the file was fused with reproduces its embedding and
+    mask: every vector column and the sound take part, as in `reelsense embed`."""
+    sim = simulate(0, n_videos=40, n_users=10, shown=10)
+    c = sim.catalog
+    visual, caption = c.modalities["visual"], c.modalities["caption"]
+    n = len(c)
+    keys = [k if i % 4 else None for i, k in enumerate(c.sound_keys)]  # some videos without a sound
+    fused = fuse(FusionConfig(), visual=visual, caption=caption, sound_keys=keys)
+    masks = [
+        {m: bool(v) for m, v in zip(("visual", "caption", "audio", "sound"), row, strict=True)}
+        for row in fused.mask
+    ]
+    meta = {b"reelsense.fusion": json.dumps({"fusion": FusionConfig().to_dict()}).encode()}
+    table = pa.table(
+        {
+            "video_id": list(c.video_ids),
+            "status": ["ok"] * n,
+            "embedding": pa.array(
+                [list(map(float, v)) for v in fused.vectors], pa.list_(pa.float32(), FusionConfig().dim)
+            ),
+            "modality_mask": masks,
+            "visual_vector": pa.array(
+                [list(map(float, v)) for v in visual], pa.list_(pa.float32(), visual.shape[1])
+            ),
+            "caption_vector": pa.array(
+                [list(map(float, v)) for v in caption], pa.list_(pa.float32(), caption.shape[1])
+            ),
+            "sound_cluster": keys,
+        }
+    ).replace_schema_metadata(meta)
+    embeddings = tmp_path / "emb.parquet"
+    pq.write_table(table, embeddings)
+    weights = LearnedFusion(
+        FusionConfig(), together_pairs=10, apart_pairs=10, accuracy_before=0.5, accuracy_after=0.5
+    )
+    from reelsense.rank import apply_fusion_file
+
+    out = tmp_path / "again.parquet"
+    assert apply_fusion_file(embeddings, weights.save(tmp_path / "fusion.json"), out) == n
+    again = pq.read_table(out)
+    assert again["modality_mask"].to_pylist() == masks
+    assert all(m["visual"] and m["caption"] for m in masks) and not all(m["sound"] for m in masks)
+    np.testing.assert_allclose(np.stack(again["embedding"].to_pylist()), fused.vectors, atol=1e-5)

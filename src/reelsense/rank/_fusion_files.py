@@ -165,8 +165,9 @@ def apply_fusion_file(embeddings: str | Path, learned: str | Path, output: str |
             f"dim {model.config.dim} seed {model.config.seed}"
         )
     n = table.num_rows  # type: ignore[attr-defined]
+    # keyed by column name, as fuse_columns reads an output's columns
     inputs: dict[str, object] = {
-        f"{m}": vectors_from_arrow(columns[c]) for m, c in MODALITY_COLUMNS.items() if c in columns
+        c: vectors_from_arrow(columns[c]) for c in MODALITY_COLUMNS.values() if c in columns
     }
     for name in ("sound_id", "sound_score", "sound_cluster", "music_fraction"):
         if name in columns:
