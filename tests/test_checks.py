@@ -1,8 +1,9 @@
 """The shared argument checks: one accepted range of sample rates, integers that are integers,
-and a single path refused where a list of paths is needed."""
+a single path refused where a list of paths is needed, and outputs kept apart from inputs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,12 @@ from reelsense._checks import (
     MIN_SAMPLE_RATE,
     check_finite,
     check_int,
+    check_outputs_apart,
     check_paths,
     check_positive,
     check_sample_rate,
 )
-from reelsense.errors import ParameterError
+from reelsense.errors import OutputError, ParameterError
 
 
 @pytest.mark.parametrize("rate", [MIN_SAMPLE_RATE, 11025, np.int64(16000), np.int32(22050), MAX_SAMPLE_RATE])
@@ -113,3 +115,64 @@ def test_audio_arrays_and_models_refuse_the_rates_the_shared_rule_refuses(name: 
 def test_audio_arrays_and_models_take_the_rates_the_shared_rule_takes(name: str, rate: object) -> None:
     checked = RATE_HOLDERS[name](rate)
     assert type(checked) is int and checked == rate
+
+
+def test_outputs_apart_refuses_an_input_file_or_a_shared_output(tmp_path: Path) -> None:
+    """An output that is an input file (also through a link) or that another output names is
+    refused, naming both; folders among the inputs and missing outputs pass."""
+    table = tmp_path / "clusters.csv"
+    table.write_text("x\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(table)
+    check_outputs_apart({"output": tmp_path / "trends.csv", "report": None}, [table, tmp_path, None])
+    check_outputs_apart({"output": tmp_path / "inside" / "x.csv"}, [tmp_path])  # a folder input
+    for output in (table, link, str(table)):
+        with pytest.raises(OutputError, match=r"output=.* is the input .*clusters\.csv.*overwritten"):
+            check_outputs_apart({"output": output}, [str(table)])
+    with pytest.raises(OutputError, match=r"report=.*trends\.csv.* is also output"):
+        check_outputs_apart({"output": tmp_path / "trends.csv", "report": tmp_path / "trends.csv"}, [])
+
+
+def _writers(tmp_path: Path) -> dict[str, tuple[Callable[[], object], Path]]:
+    """Each public function that writes a file, called with its output on one of its inputs
+    (stand-in files: the check comes before anything is read)."""
+    from reelsense import plot_embeddings, trend_report
+    from reelsense.rank import apply_fusion_file, rank_files, train_files, train_fusion_file
+    from reelsense.sounds._batch import match_sounds
+
+    f = {name: tmp_path / name for name in ("emb.parquet", "events.csv", "users.csv", "w.json", "idx.rsidx")}
+    for path in f.values():
+        path.write_text(path.name)
+    emb, events, users, weights, index = f.values()
+    return {
+        "trend_report": (lambda: trend_report([events], events), events),
+        "trend_report report": (lambda: trend_report([events], tmp_path / "t.csv", report=events), events),
+        "rank_files": (lambda: rank_files(emb, events, users, users), users),
+        "train_files": (lambda: train_files(emb, events, events), events),
+        "train_fusion_file": (lambda: train_fusion_file(emb, events, emb), emb),
+        "apply_fusion_file": (lambda: apply_fusion_file(emb, weights, weights), weights),
+        "plot_embeddings": (lambda: plot_embeddings(emb, emb), emb),
+        "match_sounds": (lambda: match_sounds([events], index, events), events),
+        "match_sounds index": (lambda: match_sounds([events], index, index), index),
+    }
+
+
+@pytest.mark.parametrize(
+    "writer",
+    [
+        "trend_report",
+        "trend_report report",
+        "rank_files",
+        "train_files",
+        "train_fusion_file",
+        "apply_fusion_file",
+        "plot_embeddings",
+        "match_sounds",
+        "match_sounds index",
+    ],
+)
+def test_library_writers_never_overwrite_an_input(tmp_path: Path, writer: str) -> None:
+    call, kept = _writers(tmp_path)[writer]
+    with pytest.raises(OutputError, match="is the input"):
+        call()
+    assert kept.read_text() == kept.name

@@ -1,8 +1,9 @@
 """Argument checks shared by the public entry points of every package.
 
 Each check raises :class:`~reelsense.errors.ParameterError` naming the argument and the value
-it got, and returns the value in the form the caller uses (a Python ``int`` for a numpy
-integer, a list of paths for a sequence). Private: the engine (``pipeline``) may import it.
+it got (:func:`check_outputs_apart`: :class:`~reelsense.errors.OutputError`), and returns the
+value in the form the caller uses (a Python ``int`` for a numpy integer, a list of paths for a
+sequence). Private: the engine (``pipeline``) may import it.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 
-from reelsense.errors import ParameterError
+from reelsense.errors import OutputError, ParameterError
 
 __all__ = [
     "MAX_SAMPLE_RATE",
     "MIN_SAMPLE_RATE",
     "check_finite",
     "check_int",
+    "check_outputs_apart",
     "check_path",
     "check_paths",
     "check_positive",
@@ -90,3 +93,30 @@ def check_paths(value: object, name: str, item: str = "path") -> None:
         )
     if not isinstance(value, Iterable):
         raise ParameterError(f"{name}={value!r} must be a list of {item}s, got {type(value).__name__}")
+
+
+def check_outputs_apart(
+    outputs: Mapping[str, str | os.PathLike[str] | None], inputs: Iterable[str | os.PathLike[str] | None]
+) -> None:
+    """Refuse, before anything is read or written, an output (``{argument: path}``, None
+    skipped) that is one of the ``inputs`` files or that another output names too: writing it
+    would destroy an input, or one output would overwrite the other. Paths are compared
+    resolved (links followed); folders among ``inputs`` are left out, a file written inside one
+    is fine."""
+    given: dict[Path, str | os.PathLike[str]] = {}
+    for item in inputs:
+        if item is not None and Path(item).is_file():
+            given.setdefault(Path(item).resolve(), item)
+    seen: dict[Path, str] = {}
+    for name, path in outputs.items():
+        if path is None:
+            continue
+        where = Path(path).resolve()
+        if where in given:
+            source = os.fspath(given[where])
+            raise OutputError(f"{name}={os.fspath(path)!r} is the input {source!r}: it would be overwritten")
+        if where in seen:
+            raise OutputError(
+                f"{name}={os.fspath(path)!r} is also {seen[where]}: one would overwrite the other"
+            )
+        seen[where] = name

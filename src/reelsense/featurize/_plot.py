@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 import pyarrow.parquet as pq
 
+from reelsense._checks import check_outputs_apart
 from reelsense.errors import OutputError, ParameterError
 from reelsense.featurize._fusion_stage import vectors_from_arrow
 
@@ -113,8 +114,10 @@ def plot_embeddings(
     The same file gives the same map.
 
     Returns ``{"points", "method", "labels", "output"}``. Raises OutputError for an
-    unreadable file or a missing column, ParameterError for bad options.
+    unreadable file, a missing column or an ``output`` that is the input file, ParameterError
+    for bad options.
     """
+    check_outputs_apart({"output": output}, (parquet_path,))
     import matplotlib
 
     matplotlib.use("Agg")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reelsense.errors import OutputError, ParameterError
+from reelsense._checks import check_outputs_apart
+from reelsense.errors import ParameterError
 from reelsense.fusion import (
     FUSION_VERSION,
     FusionConfig,
@@ -118,7 +119,9 @@ def train_fusion_file(
     seed: int = 0,
 ) -> LearnedFusion:
     """Learn fusion weights from the log ``events`` over the videos of ``embeddings`` (only
-    events before each user's request time when ``users`` is given); write them as JSON."""
+    events before each user's request time when ``users`` is given); write them as JSON.
+    Raises OutputError when ``output`` is one of the input files."""
+    check_outputs_apart({"output": output}, (embeddings, events, users))
     from reelsense.rank._catalog import read_catalog
 
     path = Path(embeddings)
@@ -147,15 +150,15 @@ def train_fusion_file(
 def apply_fusion_file(embeddings: str | Path, learned: str | Path, output: str | Path) -> int:
     """Write a copy of ``embeddings`` whose ``embedding`` and ``modality_mask`` come from the
     learned weights (same maths as the fixed fusion), with ``reelsense.fusion`` metadata
-    that holds the learned config and how it was learned. Returns the rows written."""
+    that holds the learned config and how it was learned. Returns the rows written. Raises
+    OutputError when ``output`` is one of the input files."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from reelsense.featurize._fusion_stage import fuse_columns, mask_rows, vectors_from_arrow
 
+    check_outputs_apart({"output": output}, (embeddings, learned))
     path, output = Path(embeddings), Path(output)
-    if output.resolve() == path.resolve():
-        raise OutputError(f"output {str(output)!r} is the input: write the learned fusion to another file")
     model = LearnedFusion.load(learned)
     columns, meta, table = _read(path)
     base = _base_config(meta, path)

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from reelsense._checks import check_outputs_apart
 from reelsense.rank._catalog import read_catalog
 from reelsense.rank._events import LogReport, read_events, read_users
 from reelsense.rank._model import RankConfig, RankModel, load_model, train_ranker
@@ -39,7 +40,9 @@ def train_files(
 ) -> tuple[RankModel, LogReport]:
     """Train a ranker on the videos of ``embeddings`` and the log ``events`` (only events
     before each user's request time when ``users`` is given), save it to the folder
-    ``output`` and return it with the log report."""
+    ``output`` and return it with the log report. Raises OutputError when ``output`` is one
+    of the input files."""
+    check_outputs_apart({"output": output}, (embeddings, events, users))
     catalog = read_catalog(embeddings)
     log = read_events(events, catalog.index)
     if users is not None:
@@ -63,7 +66,9 @@ def rank_files(
     """Rank ``k`` videos per user of ``users`` (``user_id,request_time``) and write
     ``user_id,rank,video_id,score`` to the CSV ``output``. With ``model`` (a folder from
     :func:`train_files`) its prior is used, else one is trained on the log first (events
-    before each user's request time)."""
+    before each user's request time). Raises OutputError when ``output`` is one of the input
+    files."""
+    check_outputs_apart({"output": output}, (embeddings, events, users))
     catalog = read_catalog(embeddings)
     log = read_events(events, catalog.index)
     request_times = read_users(users)

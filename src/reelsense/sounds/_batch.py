@@ -22,6 +22,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from reelsense._checks import check_outputs_apart
 from reelsense.errors import ItemFailedError, NoAudioError, OutputError
 from reelsense.io import clean_text, csv_float, media_ids, path_text
 from reelsense.sounds.index import SoundIndex, match_files, sound_index_file
@@ -159,9 +160,11 @@ def match_sounds(
     chance (:attr:`~reelsense.sounds.MatchConfig.dense_second_chance`) on files the peak search
     leaves unmatched or weak, over the sounds ``second_chance_scope`` names
     (:attr:`~reelsense.sounds.MatchConfig.dense_scope`). The CSV is written to a temporary file
-    and renamed when complete."""
+    and renamed when complete. Raises OutputError when ``output`` is one of the input files
+    or the index."""
     start = time.monotonic()
     found = media_ids(inputs)
+    check_outputs_apart({"output": output}, [*(f.path for _, f in found), sound_index])
     out = Path(output)
     rows: list[list[object]] = []
     matched = 0

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reelsense._checks import check_finite, check_int, check_paths
+from reelsense._checks import check_finite, check_int, check_outputs_apart, check_paths
 from reelsense.errors import ParameterError
 from reelsense.io import iso_time, walk_media
 from reelsense.sounds.discover import Discovery, DiscoveryParams, ProgressCallback, discover_sounds
@@ -116,6 +116,7 @@ def trend_report(
     inputs = list(inputs)
     if not inputs:
         raise ParameterError("no inputs: give media files/folders or clusters/matches CSV tables")
+    check_outputs_apart({"output": output, "report": report, "clusters_output": clusters_output}, inputs)
     if reference_seconds is not None:
         reference_seconds = check_finite(reference_seconds, "reference_seconds")
     if start_seconds is not None:
