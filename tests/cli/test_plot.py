@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +55,19 @@ def test_tsne_uses_cosine_geometry_and_caps_the_perplexity(rng: np.random.Genera
     tsne = tsne_2d(x)
     assert tsne.shape == (9, 2) and np.isfinite(tsne).all()
     np.testing.assert_array_equal(tsne_2d(scaled), tsne)
+
+
+def test_vectors_that_point_one_way_map_to_one_point() -> None:
+    """Scaled copies of one vector (one picture in every video) map to the origin. scikit-learn's
+    t-SNE crashes the process on them (SIGSEGV), so the map is drawn in a child process."""
+    code = (
+        "import numpy as np; from reelsense.featurize._plot import tsne_2d; "
+        "print(np.abs(tsne_2d(np.outer([1.0, 2.0, 3.0, 4.0, 5.0], np.ones(8)))).max())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "0.0", (done.returncode, done.stderr[-500:])
 
 
 def test_auto_switches_to_pca_above_the_tsne_limit(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,7 +48,8 @@ def tsne_2d(vectors: np.ndarray, *, perplexity: float = 30.0, steps: int = 750) 
     ``[n, 2]``, by scikit-learn's Barnes-Hut t-SNE from the PCA map. ``perplexity`` is
     capped at ``(n - 1) / 3`` for small inputs; ``steps`` gradient steps (at least 250, the
     early exaggeration phase). The same vectors give the same map. Fewer than 4 vectors:
-    their PCA map."""
+    their PCA map. Vectors that all point the same way: every point at the origin (t-SNE's
+    PCA start has no spread to scale then)."""
     x = np.asarray(vectors, dtype=np.float64)
     n = x.shape[0]
     if n < 4:
@@ -59,6 +60,8 @@ def tsne_2d(vectors: np.ndarray, *, perplexity: float = 30.0, steps: int = 750) 
     from threadpoolctl import threadpool_limits
 
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    if not np.any(np.ptp(x, axis=0) > 1e-9):  # scikit-learn divides its start by a zero spread
+        return np.zeros((n, 2))
     tsne = TSNE(
         n_components=2,
         perplexity=min(perplexity, (n - 1) / 3.0),
