@@ -55,3 +55,14 @@ def test_every_error_class_is_exported_from_the_package() -> None:
         assert name in reelsense.__all__, name
         assert getattr(reelsense, name) is getattr(errors, name)
     assert set(errors.__all__) <= set(dir(reelsense))
+
+
+def test_no_media_error_survives_pickle() -> None:
+    """Its message names the inputs after a round trip too (it was rebuilt from the message
+    string, one character per input)."""
+    from reelsense.errors import NoMediaError
+
+    err = NoMediaError(["/videos", "/more"])
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is NoMediaError and back.inputs == ["/videos", "/more"]
+    assert str(back) == str(err) == "no media files found under '/videos', '/more'"

@@ -112,6 +112,9 @@ class NoMediaError(ParameterError):
         self.inputs = shown
         super().__init__(f"no media files found under {', '.join(repr(s) for s in shown)}")
 
+    def __reduce__(self) -> tuple[type[NoMediaError], tuple[list[str]]]:
+        return (type(self), (self.inputs,))  # a pickled copy (a worker's) keeps its message
+
 
 class ResumeMismatchError(OutputError):
     """An existing output was written with another value of one option, so resuming it would
