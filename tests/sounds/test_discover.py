@@ -529,3 +529,21 @@ def test_audio_clip_refuses_a_bad_rate(rate: object) -> None:
     # sample_rate=0 gave a ZeroDivisionError row
     with pytest.raises(ParameterError, match="AudioClip 'a' sample_rate="):
         AudioClip("a", np.zeros(SR, np.float32), rate)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"min_score": -5.0}, "min_score=-5.0 must be >= 0"),
+        ({"library_threshold": -1.0}, "library_threshold=-1.0 must be >= 0"),
+        ({"min_cluster_notes_per_second": float("nan")}, "min_cluster_notes_per_second=nan must be a finite"),
+        ({"min_loudness_lufs": float("nan")}, "min_loudness_lufs=nan must be a finite"),
+        ({"neighbours": 1.5}, "neighbours=1.5 must be an integer"),
+        ({"min_support": 0}, "min_support=0 must be >= 1"),
+    ],
+)
+def test_discovery_params_refuse_values_that_group_wrongly(kwargs: dict[str, object], match: str) -> None:
+    """A negative score made every pair of videos an edge (two songs and noise in one group); a
+    NaN note rate dissolved every group."""
+    with pytest.raises(ParameterError, match=match):
+        DiscoveryParams(**kwargs)  # type: ignore[arg-type]

@@ -424,3 +424,25 @@ def test_fingerprint_and_content_params_take_the_shared_sample_rates(rate: objec
             params(sample_rate=rate)  # type: ignore[arg-type]
     assert FingerprintParams(sample_rate=16000).sample_rate == 16000
     assert ContentParams(sample_rate=16000).sample_rate == 16000
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"bins_per_octave": 0}, "bins_per_octave=0 must be >= 1"),
+        ({"peak_radius_frames": -1}, "peak_radius_frames=-1 must be >= 1"),
+        ({"whiten_frames": 0}, "whiten_frames=0 must be >= 1"),
+        ({"n_fft": 2048.5}, "n_fft=2048.5 must be an integer"),
+        ({"hash_band_bins": 0.0}, "hash_band_bins=0.0 must be > 0"),
+        ({"min_prominence_db": float("nan")}, "min_prominence_db=nan must be a finite number"),
+        ({"min_prominence_db": -1.0}, "min_prominence_db=-1.0 must be >= 0"),
+        ({"ref_peaks_per_second": float("inf")}, "ref_peaks_per_second=inf must be a finite number"),
+    ],
+)
+def test_parameters_that_gave_no_peaks_or_a_raw_error_are_refused(
+    kwargs: dict[str, object], match: str
+) -> None:
+    """Each gave an index without peaks ("too quiet or too short" for every sound) or a
+    ZeroDivisionError / TypeError later; now the parameter is named at once."""
+    with pytest.raises(ParameterError, match=match):
+        FingerprintParams(**kwargs)  # type: ignore[arg-type]

@@ -926,3 +926,30 @@ def test_the_chance_level_from_the_reference_bins_is_capped_per_query_bin() -> N
 def test_match_config_refuses(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ParameterError, match=match):
         MatchConfig(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"align_step_frames": float("nan")}, "align_step_frames=nan must be a finite number"),
+        ({"scale_step": float("nan")}, "scale_step=nan must be a finite number"),
+        ({"shift_step_bins": 0.0}, "shift_step_bins=0.0 must be > 0"),
+        ({"align_scale_steps": 2.5}, "align_scale_steps=2.5 must be an integer"),
+        ({"align_cap_per_bin": 1.5}, "align_cap_per_bin=1.5 must be an integer"),
+        ({"threshold": "2"}, "threshold='2' must be a number"),
+        ({"speed_range": (0.7, 1.0, 1.45)}, r"speed_range=\(0.7, 1.0, 1.45\) must be a \(low, high\) pair"),
+        ({"tempo_range": (0.8, float("inf"))}, "tempo_range=inf must be a finite number"),
+    ],
+)
+def test_match_config_refuses_values_that_matched_nothing(kwargs: dict[str, object], match: str) -> None:
+    """A NaN step passed a "<= 0" test and the search found nothing; a fraction or a string
+    failed deep inside the search."""
+    with pytest.raises(ParameterError, match=match):
+        MatchConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_match_config_ranges_become_tuples_of_floats() -> None:
+    """A range given as a list works as a tuple (the config keys cached search grids)."""
+    config = MatchConfig(speed_range=[0.7, 1.45], pitch_range_semitones=[-4, 4])  # type: ignore[arg-type]
+    assert config.speed_range == (0.7, 1.45) and config.pitch_range_semitones == (-4.0, 4.0)
+    assert hash(config) == hash(MatchConfig(pitch_range_semitones=(-4.0, 4.0)))

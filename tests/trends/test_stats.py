@@ -105,3 +105,19 @@ def test_bad_inputs() -> None:
 def test_iso_time() -> None:
     assert iso_time(REF) == "2024-11-29T22:40:00Z"
     assert iso_time(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"window_days": math.inf}, "window_days=inf must be a finite number"),
+        ({"prior_uses": math.inf}, "prior_uses=inf must be a finite number"),
+        ({"min_baseline_days": math.nan}, "min_baseline_days=nan must be a finite number"),
+        ({"min_baseline_days": -1.0}, "min_baseline_days=-1.0 must be >= 0"),
+        ({"min_recent": 2.5}, "min_recent=2.5 must be an integer"),
+        ({"credibility": math.nan}, "credibility=nan must be a finite number"),
+    ],
+)
+def test_trend_params_refuse_values_that_left_the_scores_empty(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ParameterError, match=match):
+        TrendParams(**kwargs)  # type: ignore[arg-type]

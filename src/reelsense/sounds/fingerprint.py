@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import soxr
 
-from reelsense._checks import check_sample_rate
+from reelsense._checks import check_finite, check_int, check_positive, check_sample_rate
 from reelsense._windows import window_extreme
 from reelsense.audio._signal import check_mono
 from reelsense.errors import ParameterError
@@ -80,6 +80,23 @@ KEY_FRAMES = 64
 # STFT frames transformed per call: 32 frames of 2048 samples and their spectra (256 KiB each)
 # stay in a core's L2 cache together; 128 frames (1 MiB each) did not and were slower
 _STFT_CHUNK_FRAMES = 32
+
+
+#: the integer fields of :class:`FingerprintParams` (frames, bins, counts)
+_COUNTS = (
+    "n_fft",
+    "hop_length",
+    "bins_per_octave",
+    "whiten_frames",
+    "whiten_bins",
+    "peak_radius_frames",
+    "peak_radius_bins",
+    "ref_fan_out",
+    "query_fan_out",
+    "pair_min_frames",
+    "pair_max_frames",
+    "pair_max_bins",
+)
 
 
 @dataclass(frozen=True)
@@ -113,6 +130,22 @@ class FingerprintParams:
     def __post_init__(self) -> None:
         rate = check_sample_rate(self.sample_rate, "FingerprintParams.sample_rate")
         object.__setattr__(self, "sample_rate", rate)
+        for name in _COUNTS:  # a zero, a fraction or a NaN here gave no peaks or a raw error later
+            check_int(
+                getattr(self, name),
+                f"FingerprintParams.{name}",
+                minimum=0 if name == "pair_min_frames" else 1,
+            )
+        for name in (
+            "fmin_hz",
+            "fmax_hz",
+            "ref_peaks_per_second",
+            "query_peaks_per_second",
+            "hash_band_bins",
+        ):
+            check_positive(getattr(self, name), f"FingerprintParams.{name}")
+        if check_finite(self.min_prominence_db, "FingerprintParams.min_prominence_db") < 0.0:
+            raise ParameterError(f"FingerprintParams.min_prominence_db={self.min_prominence_db} must be >= 0")
         if not 0 < self.fmin_hz < self.fmax_hz <= self.sample_rate / 2:
             raise ParameterError(
                 f"fingerprint band fmin_hz={self.fmin_hz}, fmax_hz={self.fmax_hz} must satisfy "

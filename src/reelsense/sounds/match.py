@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-from reelsense._checks import check_int, check_positive
+from reelsense._checks import check_finite, check_int, check_positive
 from reelsense.errors import ParameterError
 from reelsense.sounds import _kernels, _warmup
 from reelsense.sounds._malloc import keep_freed_memory
@@ -164,6 +164,12 @@ class MatchConfig:
     dense: DenseConfig = field(default_factory=DenseConfig)
 
     def __post_init__(self) -> None:
+        for name in ("speed_range", "tempo_range", "pitch_range_semitones"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple | list) or len(value) != 2:
+                raise ParameterError(f"{name}={value!r} must be a (low, high) pair")
+            # a tuple of floats: the config keys cached search grids, a list cannot
+            object.__setattr__(self, name, tuple(check_finite(v, name) for v in value))
         for name in ("speed_range", "tempo_range"):
             lo, hi = getattr(self, name)
             if not 0 < lo <= 1.0 <= hi:
@@ -171,11 +177,12 @@ class MatchConfig:
         lo, hi = self.pitch_range_semitones
         if not lo <= 0.0 <= hi:
             raise ParameterError(f"pitch_range_semitones={(lo, hi)} must contain 0")
-        if self.scale_step <= 0 or self.shift_step_bins <= 0 or self.align_step_frames <= 0:
-            raise ParameterError(
-                f"scale_step={self.scale_step}, shift_step_bins={self.shift_step_bins}, "
-                f"align_step_frames={self.align_step_frames} must be > 0"
-            )
+        for name in ("scale_step", "shift_step_bins", "align_step_frames"):
+            check_positive(getattr(self, name), name)  # NaN passed a "<= 0" test and matched nothing
+        for name in ("align_scale_steps", "align_shift_steps", "align_cap_per_bin", "align_cap_per_frame"):
+            check_int(getattr(self, name), name, minimum=1)
+        check_finite(self.threshold, "threshold")
+        check_finite(self.dense_below_score, "dense_below_score")
         if self.top_k < 1 or self.n_candidates < 1 or self.first_triplets < 1:
             raise ParameterError(
                 f"top_k={self.top_k}, n_candidates={self.n_candidates}, "

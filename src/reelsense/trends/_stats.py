@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from reelsense._checks import check_finite, check_int, check_positive
 from reelsense.errors import ParameterError
 
 __all__ = ["DAY_SECONDS", "Trend", "TrendParams", "daily_counts", "trend_score", "usage_trend"]
@@ -59,14 +60,16 @@ class TrendParams:
     min_baseline_days: float = 1.0
 
     def __post_init__(self) -> None:
-        if not self.window_days > 0:
-            raise ParameterError(f"window_days={self.window_days} must be > 0")
-        if not 0.5 <= self.credibility < 1:
+        # finite: an infinite window or prior wrote empty score columns
+        check_positive(self.window_days, "window_days")
+        check_positive(self.prior_uses, "prior_uses")
+        if not 0.5 <= check_finite(self.credibility, "credibility") < 1:
             raise ParameterError(f"credibility={self.credibility} must be in [0.5, 1)")
-        if not self.prior_uses > 0:
-            raise ParameterError(f"prior_uses={self.prior_uses} must be > 0")
-        if self.min_recent < 0 or not self.min_ratio > 0:
-            raise ParameterError(f"min_recent={self.min_recent} must be >= 0, min_ratio={self.min_ratio} > 0")
+        check_int(self.min_recent, "min_recent", minimum=0)
+        if not check_finite(self.min_ratio, "min_ratio") > 0:
+            raise ParameterError(f"min_ratio={self.min_ratio} must be > 0")
+        if check_finite(self.min_baseline_days, "min_baseline_days") < 0:
+            raise ParameterError(f"min_baseline_days={self.min_baseline_days} must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
-from reelsense._checks import check_sample_rate
+from reelsense._checks import check_finite, check_int, check_sample_rate
 from reelsense.errors import ParameterError
 from reelsense.sounds.discover._content import ContentParams
 from reelsense.sounds.match import DENSE_SCOPES, DenseScope
@@ -134,12 +133,16 @@ class DiscoveryParams:
             raise ParameterError(
                 f"second_chance_scope={self.second_chance_scope!r} must be one of {', '.join(DENSE_SCOPES)}"
             )
-        if not math.isfinite(self.min_score):
-            raise ParameterError(f"min_score={self.min_score} must be a finite number")
-        if self.neighbours < 1:
-            raise ParameterError(f"neighbours={self.neighbours} must be >= 1")
-        if self.min_support < 1:
-            raise ParameterError(f"min_support={self.min_support} must be >= 1")
+        # a score is -log10 of a probability: below 0 every pair of videos is an edge
+        if check_finite(self.min_score, "min_score") < 0.0:
+            raise ParameterError(f"min_score={self.min_score} must be >= 0")
+        if (
+            self.library_threshold is not None
+            and check_finite(self.library_threshold, "library_threshold") < 0
+        ):
+            raise ParameterError(f"library_threshold={self.library_threshold} must be >= 0")
+        check_int(self.neighbours, "neighbours", minimum=1)
+        check_int(self.min_support, "min_support", minimum=1)
         if self.join_score != "auto" and not (
             isinstance(self.join_score, int | float) and self.join_score > 0
         ):
@@ -148,6 +151,9 @@ class DiscoveryParams:
             raise ParameterError(f"merge_score={self.merge_score} must be > 0 (inf: never on one edge)")
         if not self.scale_tolerance > 0:
             raise ParameterError(f"scale_tolerance={self.scale_tolerance} must be > 0")
+        check_finite(self.min_loudness_lufs, "min_loudness_lufs")
+        for name in ("min_notes_per_second", "min_cluster_notes_per_second"):
+            check_finite(getattr(self, name), name)  # NaN passed the test below and dissolved every group
         if self.min_notes_per_second < 0 or self.min_cluster_notes_per_second < 0:
             raise ParameterError(
                 f"min_notes_per_second={self.min_notes_per_second}, min_cluster_notes_per_second="
