@@ -293,3 +293,21 @@ def test_fuse_refuses(config: object, kwargs: dict[str, object], match: str) -> 
 def test_fuse_takes_numpy_bools() -> None:
     out = fuse(FusionConfig(dim=16), sound_keys=["a", None], music=np.array([True, False]))
     assert out.vectors.shape == (2, 16)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"center_visual": "no"}, "center_visual='no' must be True or False"),
+        ({"audio_stand_in": 0}, "audio_stand_in=0 must be True or False"),
+        ({"dim": 8.5}, "fusion dim=8.5 must be an integer"),
+        ({"dim": "64"}, "fusion dim='64' must be an integer"),
+        ({"seed": 1.5}, "fusion seed=1.5 must be an integer"),
+        ({"visual_weight": "1"}, "visual_weight='1' must be a number"),
+    ],
+)
+def test_config_refuses_values_of_the_wrong_kind(kwargs: dict[str, object], match: str) -> None:
+    """A string flag read as True, a fractional size failed inside fuse, a string weight in a
+    comparison: each is named when the config is made."""
+    with pytest.raises(ParameterError, match=match):
+        FusionConfig(**kwargs)  # type: ignore[arg-type]

@@ -399,3 +399,17 @@ def test_a_ranker_refuses_vectors_of_other_models(
     with caplog.at_level("WARNING", logger="reelsense.rank._rank"):
         assert rank_users(model, sim.catalog, log, sim.users)[0] == same
     assert "embeddings file records no embedding models" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("k", "cap", "match"),
+    [
+        (0, 2, "k=0 must be >= 1"),
+        (2.5, 2, "k=2.5 must be an integer"),
+        (3, -1, "max_per_sound=-1 must be >= 0"),
+    ],
+)
+def test_select_diverse_refuses_a_bad_size_or_cap(k: object, cap: object, match: str) -> None:
+    """k <= 0 returned items anyway, and a negative cap scrambled the order."""
+    with pytest.raises(ParameterError, match=match):
+        select_diverse(np.arange(5), ["a"] * 5, k, cap)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from reelsense._checks import check_finite, check_int
 from reelsense.errors import ParameterError
 
 __all__ = ["FUSION_VERSION", "MODALITIES", "FusionConfig"]
@@ -65,10 +66,19 @@ class FusionConfig:
     audio_stand_in: bool = True
 
     def __post_init__(self) -> None:
-        if not 8 <= self.dim <= 65536:
+        if not 8 <= check_int(self.dim, "fusion dim") <= 65536:
             raise ParameterError(f"fusion dim={self.dim} must be in 8..65536")
-        if self.seed < 0:
-            raise ParameterError(f"fusion seed={self.seed} must be >= 0")
+        check_int(self.seed, "fusion seed", minimum=0)
+        for name in ("center_visual", "audio_stand_in"):  # a string such as "no" read as True
+            if not isinstance(getattr(self, name), bool):
+                raise ParameterError(f"{name}={getattr(self, name)!r} must be True or False")
+        for name in (
+            *(f"{m}_weight" for m in MODALITIES),
+            "picture_weight",
+            "picture_bandwidth",
+            "min_sound_score",
+        ):
+            check_finite(getattr(self, name), name)
         for name in MODALITIES:
             weight = self.weight(name)
             if not (math.isfinite(weight) and weight >= 0.0):

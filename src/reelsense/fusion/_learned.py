@@ -113,8 +113,8 @@ class LearnedFusion:
                 accuracy_after=float(data["accuracy_after"]),
                 extra=dict(data.get("extra", {})),
             )
-        except ParameterError:  # FusionConfig's own check names the bad value
-            raise
+        except ParameterError as exc:  # FusionConfig's own check names the bad value
+            raise ParameterError(f"learned fusion {str(path)!r} is malformed: {exc}") from exc
         except (KeyError, TypeError, ValueError) as exc:
             raise ParameterError(
                 f"learned fusion {str(path)!r} is malformed: {type(exc).__name__}: {exc}"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reelsense._checks import check_int
 from reelsense.errors import ParameterError
 from reelsense.rank._catalog import Catalog
 from reelsense.rank._events import EventLog
@@ -104,7 +105,10 @@ def select_diverse(
 ) -> list[int]:
     """The first ``k`` of ``order`` (video rows, best first) with at most ``max_per_sound``
     per sound key (0: no cap); videos without a sound are not capped. If the cap leaves
-    fewer than ``k``, the best capped ones fill the rest."""
+    fewer than ``k``, the best capped ones fill the rest. Raises ParameterError for ``k < 1``
+    or ``max_per_sound < 0``."""
+    k = check_int(k, "k", minimum=1)
+    max_per_sound = check_int(max_per_sound, "max_per_sound", minimum=0)
     picked: list[int] = []
     skipped: list[int] = []
     used: dict[str, int] = {}
@@ -144,8 +148,7 @@ def rank_users(
     """
     import torch
 
-    if k < 1:
-        raise ParameterError(f"k={k} must be >= 1")
+    k = check_int(k, "k", minimum=1)
     check_embedding_models(model, catalog)
     config = model.config
     # the members' features, float32 [videos, d]; a score is the mean of their predictions
