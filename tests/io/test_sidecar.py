@@ -296,3 +296,13 @@ def test_read_sidecar_manifest_id_by_default_id(tmp_path: Path) -> None:
     assert read_sidecar(video, manifest=manifest) is None
     sc = read_sidecar(video, manifest=manifest, default_id="trip/day1/clip")
     assert sc is not None and sc.caption == "by relative id"
+
+
+def test_a_manifest_path_is_refused_where_a_loaded_manifest_goes(tmp_path: Path) -> None:
+    """read_sidecar takes a loaded Manifest; a path there failed with an AttributeError."""
+    from reelsense.errors import ParameterError
+
+    with pytest.raises(
+        ParameterError, match=r"manifest='m.csv' must be a Manifest \(Manifest.load\(path\)\)"
+    ):
+        read_sidecar(tmp_path / "a.mp4", manifest="m.csv")  # type: ignore[arg-type]

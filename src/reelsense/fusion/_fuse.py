@@ -217,10 +217,12 @@ def fuse(
 
     Args:
         visual, caption, audio: float ``[n, d_m]`` (any ``d_m``), NaN rows for videos that
-            lack the modality; ``None`` = nobody has it.
+            lack the modality; ``None`` = nobody has it. A row holding any NaN or infinite
+            value, or only zeros, counts as missing.
         sound_keys: the identified sound of each video (index sound id or discovered cluster
             key), ``None`` where none; ``sound_confidence`` its weight factor in [0, 1]
-            (default 1; see :func:`match_confidence`).
+            (default 1; see :func:`match_confidence`; finite values outside are clipped to
+            it, NaN and infinities count as 0).
         music: bool ``[n]``, the soundtrack holds music (presence analysis); ``None`` =
             unknown. With ``config.audio_stand_in``, a music video with no sound component
             weighs its audio vector as much as the sound component would weigh.

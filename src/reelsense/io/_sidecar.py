@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reelsense._checks import check_path
-from reelsense.errors import SidecarError
+from reelsense.errors import ParameterError, SidecarError
 from reelsense.io._files import read_regular_file
 from reelsense.io._text import has_surrogates, path_from_text
 
@@ -555,6 +555,10 @@ def read_sidecar(
     the next source. Returns None when no source describes the video.
     """
     video = Path(check_path(video_path, "video_path"))
+    if manifest is not None and not isinstance(manifest, Manifest):
+        raise ParameterError(
+            f"manifest={manifest!r} must be a Manifest (Manifest.load(path)), got {type(manifest).__name__}"
+        )
     readers: list[tuple[Path, Callable[[Path], Sidecar]]] = [
         (_stem_sibling(video, ".info.json"), read_info_json),
         (_stem_sibling(video, ".txt"), read_caption_txt),
