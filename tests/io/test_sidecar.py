@@ -306,3 +306,13 @@ def test_a_manifest_path_is_refused_where_a_loaded_manifest_goes(tmp_path: Path)
         ParameterError, match=r"manifest='m.csv' must be a Manifest \(Manifest.load\(path\)\)"
     ):
         read_sidecar(tmp_path / "a.mp4", manifest="m.csv")  # type: ignore[arg-type]
+
+
+def test_a_manifest_caption_longer_than_the_csv_field_limit(tmp_path: Path) -> None:
+    """The csv module refuses fields over 131,072 characters by default; a manifest's caption
+    may be as long as a sidecar's."""
+    caption = "#long " + "é" * 200_000
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"id,caption\na,{caption}\n", encoding="utf-8")
+    side = Manifest.load(manifest).lookup(tmp_path / "a.mp4", ["a"])
+    assert side is not None and side.caption == caption

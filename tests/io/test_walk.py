@@ -60,6 +60,20 @@ def test_symlink_loop_and_duplicates(tmp_path: Path) -> None:
     assert _rels(files) == ["clip.mp4", "dangling.mp4", "sub/deep.mp4"]
 
 
+def test_a_file_keeps_its_own_path_over_a_link_to_it_found_first(tmp_path: Path) -> None:
+    """a_link.mp4 -> z_real.mp4 sorts first: the real file keeps its place in the walk under its
+    own path and id (it got none before, and the link took its content), also when both are
+    named one after the other."""
+    _touch(tmp_path, "z_real.mp4", "b.mp4")
+    (tmp_path / "a_link.mp4").symlink_to(tmp_path / "z_real.mp4")
+    assert _rels(walk_media([tmp_path])) == ["z_real.mp4", "b.mp4"]
+    named = walk_media([tmp_path / "a_link.mp4", tmp_path / "z_real.mp4"])
+    assert [f.default_id for f in named] == ["z_real"]
+    assert [f.default_id for f in walk_media([tmp_path / "a_link.mp4"])] == [
+        "a_link"
+    ]  # a link alone is taken
+
+
 def test_default_ids(tmp_path: Path) -> None:
     _touch(tmp_path, "trip/day1/clip.final.mp4", "x.mp4")
     files = walk_media([tmp_path])

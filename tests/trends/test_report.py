@@ -38,3 +38,36 @@ def test_bad_arguments(tmp_path: Path, inputs: Any, kwargs: dict[str, Any], matc
     with pytest.raises(ParameterError, match=match):
         trend_report(inputs, tmp_path / "t.csv", **kwargs)
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_files_that_share_a_stem_get_the_ids_of_the_other_commands(tmp_path: Path) -> None:
+    """x.wav and x.flac in one folder: `sounds trends` on the folder gave them one id and
+    stopped ("duplicate video ids"); it now names them as `embed` and `sounds discover` do."""
+    from media import write_audio
+    from reelsense.io import media_ids
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_audio(folder / "x.wav", duration_seconds=1.0, seed=1)
+    write_audio(folder / "x.flac", duration_seconds=1.0, seed=2)
+    write_audio(folder / "y.wav", duration_seconds=1.0, seed=3)
+    report = trend_report([folder], tmp_path / "t.csv", link_hashtags=False)
+    assert report.n_videos == 3
+    assert report.discovery is not None
+    assert sorted(v.video_id for v in report.discovery.videos) == sorted(
+        vid for vid, _ in media_ids([folder])
+    )
+
+
+def test_a_table_with_a_caption_longer_than_the_csv_field_limit(tmp_path: Path) -> None:
+    """The csv module refuses fields over 131,072 characters by default; a clusters table
+    carries whole captions, and `sounds trends` read one back with a traceback."""
+    from reelsense.trends import read_uses_csv
+
+    table = tmp_path / "clusters.csv"
+    caption = "#long " + "é" * 200_000
+    table.write_text(
+        f"video_id,sound_cluster,timestamp,caption\nv1,d1,1700000000,{caption}\n", encoding="utf-8"
+    )
+    (use,) = read_uses_csv(table)
+    assert use.caption == caption

@@ -15,7 +15,14 @@ from reelsense.io._sidecar import (
     parse_mentions,
     read_sidecar,
 )
-from reelsense.io._text import clean_text, csv_float, has_surrogates, path_from_text, path_text
+from reelsense.io._text import (
+    allow_long_csv_fields,
+    clean_text,
+    csv_float,
+    has_surrogates,
+    path_from_text,
+    path_text,
+)
 from reelsense.io._types import (
     AUDIO_EXTENSIONS,
     MEDIA_EXTENSIONS,
@@ -47,6 +54,7 @@ __all__ = [
     "NotRegularFileError",
     "Sidecar",
     "VideoFrames",
+    "allow_long_csv_fields",
     "assign_video_ids",
     "check_inputs",
     "clean_text",

@@ -59,7 +59,7 @@ from typing import Any, Literal
 from reelsense._checks import check_path
 from reelsense.errors import ParameterError, SidecarError
 from reelsense.io._files import read_regular_file
-from reelsense.io._text import has_surrogates, path_from_text
+from reelsense.io._text import allow_long_csv_fields, has_surrogates, path_from_text
 
 __all__ = [
     "MAX_SIDECAR_BYTES",
@@ -504,6 +504,7 @@ class Manifest:
 
 
 def _csv_rows(text: str, where: str) -> Iterable[tuple[int, dict[str, Any]]]:
+    allow_long_csv_fields()  # a caption may be as long as a sidecar's
     # strict: an unterminated quote is an error, not a field that runs to the end of the file
     reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     try:

@@ -19,16 +19,26 @@ their ``\\uXXXX`` spelling, so the text can always be encoded as UTF-8.
 
 :func:`csv_float` writes the fixed-decimal float cells of the ``sounds match``, ``sounds trends``
 and ``sounds discover`` CSVs: never an exponent, no sign on a zero, and an empty cell for a
-missing (``None``) or non-finite value.
+missing (``None``) or non-finite value. :func:`allow_long_csv_fields` lets the CSV readers take
+the long captions those files can hold.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import re
 
-__all__ = ["clean_text", "csv_float", "has_surrogates", "path_from_text", "path_text"]
+__all__ = [
+    "MAX_CSV_FIELD_CHARS",
+    "allow_long_csv_fields",
+    "clean_text",
+    "csv_float",
+    "has_surrogates",
+    "path_from_text",
+    "path_text",
+]
 
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _ESCAPE_RE = re.compile(r"\\(\\|x[0-9a-fA-F]{2})")
@@ -79,6 +89,18 @@ def clean_text(text: str) -> str:
     if not has_surrogates(text):
         return text
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+#: the longest CSV field read back: a caption can be as long as a sidecar (64 MiB)
+MAX_CSV_FIELD_CHARS = 64 * 1024 * 1024
+
+
+def allow_long_csv_fields() -> None:
+    """Raise the csv module's field limit (131,072 characters by default, process-wide) to
+    :data:`MAX_CSV_FIELD_CHARS`, where it is lower: the tables reelsense writes carry whole
+    captions, and reading one back must not fail on a long one."""
+    if csv.field_size_limit() < MAX_CSV_FIELD_CHARS:
+        csv.field_size_limit(MAX_CSV_FIELD_CHARS)
 
 
 def csv_float(value: float | None, digits: int) -> str:

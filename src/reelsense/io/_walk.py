@@ -109,28 +109,35 @@ def walk_media(
     input that does not exist, and for a single path given instead of a list of them."""
     check_paths(inputs, "inputs")
     exts = normalize_extensions(extensions)
-    seen_files: set[str] = set()
+    at: dict[str, int] = {}  # real path -> its place in ``found``
     seen_dirs: set[str] = set()
     found: list[MediaFile] = []
+
+    def add(media: MediaFile) -> None:
+        """One entry per real file: a link to a file found before is skipped, and the file's
+        own path replaces a link to it found first (its row keeps the file's name)."""
+        real = os.path.realpath(media.path)
+        if real not in at:
+            at[real] = len(found)
+            found.append(media)
+            return
+        kept = found[at[real]]
+        if Path(kept.path).is_symlink() and not Path(media.path).is_symlink():
+            log.info("%s and the link %s are one file: the file's own path is kept", media.path, kept.path)
+            found[at[real]] = media
+        elif kept.path != media.path:
+            log.info("skipping %s: the same file as %s", media.path, kept.path)
+
     for given in inputs:
         root_path = Path(os.path.normpath(Path(given).absolute()))
         root = str(root_path)
         if root_path.is_file() or ((root_path.exists() or root_path.is_symlink()) and not root_path.is_dir()):
-            real = os.path.realpath(root)
-            if real not in seen_files:
-                seen_files.add(real)
-                found.append(MediaFile(root, root, root_path.name))
+            add(MediaFile(root, root, root_path.name))
             continue
         if not root_path.is_dir():
             raise ParameterError(f"input {os.fspath(given)!r} does not exist (or is not a file or folder)")
         for path in _walk_dir(root, exts, include_hidden, seen_dirs):
-            real = os.path.realpath(path)
-            if real in seen_files:
-                log.debug("skipping %s: already found as another path", path)
-                continue
-            seen_files.add(real)
-            rel = Path(os.path.relpath(path, root)).as_posix()
-            found.append(MediaFile(path, root, rel))
+            add(MediaFile(path, root, Path(os.path.relpath(path, root)).as_posix()))
     return found
 
 

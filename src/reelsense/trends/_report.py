@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reelsense._checks import check_finite, check_int, check_outputs_apart, check_paths
-from reelsense.errors import ParameterError
-from reelsense.io import iso_time, walk_media
+from reelsense.errors import NoMediaError, ParameterError
+from reelsense.io import MediaFile, iso_time, media_ids
 from reelsense.sounds.discover import Discovery, DiscoveryParams, ProgressCallback, discover_sounds
 from reelsense.trends._html import render_report, write_report
 from reelsense.trends._links import HashtagLinkParams, hashtag_links, signature_hashtags
@@ -128,21 +128,28 @@ def trend_report(
     workers = check_int(workers, "workers", minimum=1)
     tables = [p for p in inputs if _is_table(p)]
     media = [p for p in inputs if not _is_table(p)]
-    files = list(walk_media(media)) if media else []
+    # the ids of `reelsense embed` and `sounds discover` (sidecar ids, clashes resolved)
+    found: list[tuple[str, MediaFile]] = []
+    if media:
+        try:
+            found = media_ids(media)
+        except NoMediaError:
+            if not tables:  # folders beside a table only lend their sidecars
+                raise
     discovery: Discovery | None = None
     uses: list[Use]
     if tables:
         by_id: dict[str, str] = {}
-        for f in files:
-            by_id.setdefault(f.default_id, f.path)
+        for vid, f in found:
+            by_id.setdefault(vid, f.path)
             by_id.setdefault(Path(f.path).stem, f.path)
         rows_all = date_uses(_read_tables(tables), by_id)
     else:
-        if not files:
+        if not found:
             raise ParameterError(f"no media files under {[os.fspath(m) for m in media][:3]}")
         discovery = discover_sounds(
-            [f.path for f in files],
-            ids=[f.default_id for f in files],
+            [f.path for _, f in found],
+            ids=[vid for vid, _ in found],
             sound_index=sound_index,
             params=discovery_params,
             workers=workers,

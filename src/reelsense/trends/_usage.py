@@ -30,6 +30,7 @@ from reelsense.errors import OutputError, ParameterError, SidecarError
 from reelsense.io import (
     MAX_TIMESTAMP_SECONDS,
     MIN_TIMESTAMP_SECONDS,
+    allow_long_csv_fields,
     csv_float,
     iso_time,
     path_from_text,
@@ -168,6 +169,7 @@ def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> 
     """Uses in a ``clusters.csv`` (discover) or ``matches.csv`` (match) table; with
     ``unassigned`` also the videos without a sound (``sound`` empty), which date the corpus."""
     p = Path(path)
+    allow_long_csv_fields()
     try:
         with p.open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
