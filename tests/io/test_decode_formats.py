@@ -274,3 +274,38 @@ def test_thread_settings_do_not_change_output(tmp_path: Path) -> None:
     b = decode(path, frames=FrameSampling("count", count=5), thread_type="SLICE").frames
     assert b is not None
     np.testing.assert_array_equal(a.frames, b.frames)
+
+
+def _two_soundtracks(path: Path, default: int | None) -> None:
+    """An audio-only Matroska file with a 440 Hz track then a 1000 Hz one; ``default``: the
+    index of the track marked default (None: neither)."""
+    from av.stream import Disposition
+
+    rate = 44100
+    container = av.open(str(path), "w", format="matroska")
+    streams = []
+    for i in range(2):
+        stream = container.add_stream("flac", rate=rate)
+        stream.layout = "mono"  # type: ignore[union-attr]
+        stream.disposition = Disposition.default if i == default else Disposition(0)
+        streams.append(stream)
+    for stream, hz in zip(streams, (440.0, 1000.0), strict=True):
+        samples = tone(1.0, rate, frequency_hz=hz)
+        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+        frame.sample_rate, frame.pts = rate, 0
+        for packet in [*stream.encode(frame), *stream.encode(None)]:  # type: ignore[attr-defined]
+            container.mux(packet)
+    container.close()
+
+
+@pytest.mark.parametrize(("default", "hz"), [(1, 1000.0), (0, 440.0), (None, 440.0)])
+def test_the_soundtrack_is_the_audio_stream_marked_default(
+    tmp_path: Path, default: int | None, hz: float
+) -> None:
+    """A file with two audio streams: the one marked default, else the first."""
+    path = tmp_path / "two.mkv"
+    _two_soundtracks(path, default)
+    audio = read_audio(path, sample_rate=8000)
+    spectrum = np.abs(np.fft.rfft(audio.samples))
+    peak_hz = np.argmax(spectrum) * 8000 / audio.samples.size
+    assert abs(peak_hz - hz) < 5.0

@@ -99,6 +99,15 @@ def _decodable(stream: av.stream.Stream) -> bool:
         return False
 
 
+def _audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream | None:
+    """The soundtrack: the decodable audio stream marked default (a Matroska file with a
+    commentary or a second language first marks the main one so), else the first decodable."""
+    streams = [s for s in container.streams.audio if _decodable(s)]
+    marked = [s for s in streams if s.disposition & av.stream.Disposition.default]
+    chosen = marked or streams
+    return chosen[0] if chosen else None
+
+
 def _first_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
     for stream in container.streams.video:
         # cover art in audio files is a one-picture "video" stream: not video
@@ -128,7 +137,7 @@ def open_media(
         raise _open_error(path_str, exc) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise DecodeError(path_str, f"FFmpeg cannot open it: {exc}") from None
-    audio = next((s for s in container.streams.audio if _decodable(s)), None)
+    audio = _audio_stream(container)
     video = _first_video_stream(container)
     if audio is None and video is None:
         container.close()
