@@ -316,3 +316,16 @@ def test_a_manifest_caption_longer_than_the_csv_field_limit(tmp_path: Path) -> N
     manifest.write_text(f"id,caption\na,{caption}\n", encoding="utf-8")
     side = Manifest.load(manifest).lookup(tmp_path / "a.mp4", ["a"])
     assert side is not None and side.caption == caption
+
+
+def test_an_upload_date_written_as_a_number_and_a_timestamp_in_milliseconds(tmp_path: Path) -> None:
+    """upload_date 20241031 (a JSON number) reads as the date; a timestamp in milliseconds is
+    dropped with a hint (the message only said "outside the years 1-9999")."""
+    day = int(datetime(2024, 10, 31, tzinfo=timezone.utc).timestamp())
+    sc = read_info_json(_write_json(tmp_path / "a.info.json", {"upload_date": 20241031}))
+    assert sc.timestamp_seconds == day
+    sc = read_info_json(
+        _write_json(tmp_path / "b.info.json", {"timestamp": day * 1000, "upload_date": "20241031"})
+    )
+    assert sc.timestamp_seconds == day  # from upload_date
+    assert any("milliseconds? it takes unix seconds" in w for w in sc.warnings), sc.warnings

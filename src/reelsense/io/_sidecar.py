@@ -245,7 +245,10 @@ def _opt_duration(value: Any, name: str, where: str) -> float | None:
 
 def _in_range(seconds: float, value: Any, where: str) -> int:
     if not (math.isfinite(seconds) and MIN_TIMESTAMP_SECONDS <= seconds <= MAX_TIMESTAMP_SECONDS + 1):
-        raise FieldRangeError(f"{where}: timestamp {value!r:.80} is outside the years 1-9999")
+        hint = ""
+        if math.isfinite(seconds) and MIN_TIMESTAMP_SECONDS <= seconds / 1000 <= MAX_TIMESTAMP_SECONDS:
+            hint = " (milliseconds? it takes unix seconds)"
+        raise FieldRangeError(f"{where}: timestamp {value!r:.80} is outside the years 1-9999{hint}")
     return min(int(seconds // 1), MAX_TIMESTAMP_SECONDS)
 
 
@@ -307,6 +310,8 @@ def _timestamp(value: Any, where: str) -> int | None:
 def _upload_date(value: Any, where: str) -> int | None:
     if value is None:
         return None
+    if isinstance(value, int) and not isinstance(value, bool):  # 20241105 written as a number
+        value = str(value)
     if not isinstance(value, str) or not re.fullmatch(r"\d{8}", value.strip()):
         raise SidecarError(f"{where}: field 'upload_date' must be YYYYMMDD, got {value!r:.80}")
     try:
