@@ -209,3 +209,18 @@ def test_the_accepted_range_of_rates(rate: object) -> None:
     with pytest.raises(ParameterError, match="sample_rate="):
         compute_audio_descriptors(np.zeros(22050, np.float32), rate)  # type: ignore[arg-type]
     assert compute_audio_descriptors(np.full(8000, 0.1, np.float32), np.int64(8000)).duration_seconds == 1.0
+
+
+def test_integer_pcm_handed_over_as_floats_is_refused() -> None:
+    """16-bit samples converted to floats without scaling measured +76 LUFS; a float signal a
+    little over full scale (a decoder's overshoot) is measured as it is."""
+    from reelsense.audio.descriptors import compute_audio_descriptors, integrated_loudness
+
+    rate = 22050
+    x = (0.5 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32)
+    for measure in (compute_audio_descriptors, integrated_loudness):
+        with pytest.raises(ParameterError, match=r"samples peak at 16383.*divide integer PCM"):
+            measure(x * 32767, rate)
+    assert compute_audio_descriptors(x * 2.2, rate).sample_peak_dbfs == pytest.approx(
+        20 * np.log10(1.1), abs=1e-3
+    )

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reelsense.audio._signal import check_full_scale
 from reelsense.audio._signal import check_mono as _check
 from reelsense.errors import ParameterError
 
@@ -128,8 +129,10 @@ def k_weighting_sos(sample_rate: int) -> np.ndarray:
 
 
 def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float | None:
-    """Gated integrated loudness (LUFS) of mono ``samples [n]``; None when undefined."""
+    """Gated integrated loudness (LUFS) of mono ``samples [n]``; None when undefined.
+    Raises ParameterError for samples that are not full-scale floats (:func:`check_full_scale`)."""
     x = _check(samples, sample_rate)
+    check_full_scale(x)
     block = round(0.4 * sample_rate)
     step = 0.1 * sample_rate
     if block < 1 or x.shape[0] < block:
@@ -289,8 +292,10 @@ def _active_mean(values: np.ndarray, active: np.ndarray) -> float | None:
 
 
 def compute_audio_descriptors(samples: np.ndarray, sample_rate: int) -> AudioDescriptors:
-    """All descriptors of mono ``samples [n]`` at ``sample_rate`` Hz in one STFT pass."""
+    """All descriptors of mono ``samples [n]`` at ``sample_rate`` Hz in one STFT pass. Raises
+    ParameterError for samples that are not full-scale floats in [-1, 1] (a peak over 64)."""
     x = _check(samples, sample_rate)
+    check_full_scale(x)
     duration = x.shape[0] / sample_rate
     if x.shape[0] == 0:
         return AudioDescriptors(duration, None, None, None, None, 0.0, 0.0, None, None, None, None, 0.0)
