@@ -320,3 +320,19 @@ def test_outputs_are_checked_before_the_work(
     monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
     r = runner.invoke(main, ["sounds", "discover", str(videos), "-o", str(tmp_path / "c.csv")])
     assert r.exit_code == 1 and "cannot write" in r.output and "(-o/--output): Read-only" in r.output
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ("soon", "'soon' is neither unix seconds nor an ISO 8601 time"),
+        ("1e20", "outside the years 1-9999"),  # was accepted, then the report failed on it
+    ],
+)
+def test_reference_time_is_read_as_a_sidecar_timestamp(tmp_path: Path, value: str, match: str) -> None:
+    table = tmp_path / "clusters.csv"
+    table.write_text("video_id,sound_cluster,timestamp\nv1,d1,1700000000\n")
+    r = CliRunner().invoke(
+        main, ["sounds", "trends", str(table), "-o", str(tmp_path / "t.csv"), "--reference-time", value]
+    )
+    assert r.exit_code == 2 and match in r.output and "--reference-time" in r.output, r.output

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -184,20 +183,19 @@ def _summary_of(output: Path) -> Path:
     return summary_path_for(output)
 
 
-def _when(text: str | None) -> float | None:
+def _when(text: str | None, option: str) -> float | None:
+    """Unix seconds of ``--reference-time`` / ``--since``: seconds or ISO 8601, read as sidecar
+    timestamps are (:func:`reelsense.io.parse_timestamp`)."""
     if text is None:
         return None
+    from reelsense.errors import SidecarError
+    from reelsense.io import parse_timestamp
+
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise click.BadParameter(f"{text!r} is neither unix seconds nor an ISO 8601 time") from exc
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return t.timestamp()
+        seconds = parse_timestamp(text, where=option)
+    except SidecarError as exc:
+        raise click.BadParameter(f"{text!r} is neither unix seconds nor an ISO 8601 time ({exc})") from exc
+    return None if seconds is None else float(seconds)
 
 
 @sounds.command("trends")
@@ -276,8 +274,8 @@ def trends(
             report=report,
             sound_index=sound_index,
             params=TrendParams(window_days=window_days),
-            reference_seconds=_when(reference_time),
-            start_seconds=_when(since),
+            reference_seconds=_when(reference_time, "--reference-time"),
+            start_seconds=_when(since, "--since"),
             discovery_params=params,
             workers=resolve_workers(workers),
             clusters_output=clusters_output,

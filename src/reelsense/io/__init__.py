@@ -13,6 +13,7 @@ from reelsense.io._sidecar import (
     iso_time,
     parse_hashtags,
     parse_mentions,
+    parse_timestamp,
     read_sidecar,
 )
 from reelsense.io._text import (
@@ -65,6 +66,7 @@ __all__ = [
     "media_ids",
     "parse_hashtags",
     "parse_mentions",
+    "parse_timestamp",
     "path_from_text",
     "path_text",
     "probe",

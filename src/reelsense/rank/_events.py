@@ -179,12 +179,12 @@ def _float(value: object) -> float:
 
 def _seconds(value: object) -> float:
     """Unix seconds from a number, a numeric string, a datetime or an ISO 8601 string (UTC
-    when it names no offset, ``Z`` accepted; :func:`reelsense.io._sidecar.parse_timestamp`,
+    when it names no offset, ``Z`` accepted; :func:`reelsense.io.parse_timestamp`,
     which drops fractions of a second); NaN when it is none of these."""
     seconds = _float(value)
     if math.isnan(seconds) and isinstance(value, str) and value.strip():
         from reelsense.errors import ReelsenseError
-        from reelsense.io._sidecar import parse_timestamp
+        from reelsense.io import parse_timestamp
 
         try:
             parsed = parse_timestamp(value)
