@@ -309,3 +309,41 @@ def test_the_soundtrack_is_the_audio_stream_marked_default(
     spectrum = np.abs(np.fft.rfft(audio.samples))
     peak_hz = np.argmax(spectrum) * 8000 / audio.samples.size
     assert abs(peak_hz - hz) < 5.0
+
+
+def test_matroska_audio_that_starts_after_the_video_keeps_its_place(tmp_path: Path) -> None:
+    """A Matroska file whose audio starts 2 s after its H.264 video: an audio-only read (no
+    picture decoded) gave the audio from 0 s (FFmpeg's stream analysis gave the video the
+    audio's start), 2 s off the video's timeline that a read with pictures keeps."""
+    path = tmp_path / "late.mkv"
+    rate, fps = 44100, 25
+    container = av.open(str(path), "w", format="matroska")
+    video = container.add_stream("libx264", rate=fps)  # H.264 with B-frames: its start needs decoding
+    video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"  # type: ignore[union-attr]
+    audio = container.add_stream("flac", rate=rate)
+    audio.layout = "mono"  # type: ignore[union-attr]
+    for i in range(4 * fps):
+        frame = av.VideoFrame.from_ndarray(frame_image(i, 64, 64), format="rgb24").reformat(format="yuv420p")
+        frame.pts, frame.time_base = i, Fraction(1, fps)
+        for packet in video.encode(frame):  # type: ignore[attr-defined]
+            container.mux(packet)
+    for packet in video.encode(None):  # type: ignore[attr-defined]
+        container.mux(packet)
+    samples = tone(2.0, rate, frequency_hz=440.0)
+    step = 4096
+    for start in range(0, samples.shape[1], step):
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples[:, start : start + step]), format="flt", layout="mono"
+        )
+        frame.sample_rate, frame.pts = rate, 2 * rate + start  # 2 s after the video's start
+        for packet in audio.encode(frame):  # type: ignore[attr-defined]
+            container.mux(packet)
+    for packet in audio.encode(None):  # type: ignore[attr-defined]
+        container.mux(packet)
+    container.close()
+    alone = read_audio(path, sample_rate=8000)
+    both = decode(path, audio_sample_rate=8000, frames=FrameSampling(strategy="count", count=2))
+    assert both.audio is not None
+    for got in (alone.samples, both.audio.samples):
+        loud = np.flatnonzero(np.abs(got) > 0.1)
+        assert abs(loud[0] / 8000 - 2.0) < 0.05 and abs(got.size / 8000 - 4.0) < 0.1

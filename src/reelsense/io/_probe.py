@@ -144,7 +144,31 @@ def open_media(
         raise DecodeError(path_str, "has no audio or video stream")
     start = container.start_time
     offset = start / _TIME_BASE if start is not None and start > 0 else 0.0
+    if not video_pictures and video is not None and "matroska" in container.format.name:
+        offset = _matroska_start_seconds(container, audio, video, offset)
     return OpenedMedia(path_str, container, audio, video, rotation, offset)
+
+
+def _matroska_start_seconds(
+    container: av.container.InputContainer,
+    audio: av.audio.stream.AudioStream | None,
+    video: av.video.stream.VideoStream,
+    start_seconds: float,
+) -> float:
+    """The start of a Matroska file opened without decoding pictures: there FFmpeg's stream
+    analysis gives the video stream the audio's start, so audio that starts after the video
+    would lose its place on the video's timeline. The video's first packet tells its start."""
+    try:
+        first = next((p for p in container.demux(video) if p.pts is not None and p.time_base), None)
+        container.seek(0)
+    except av.error.FFmpegError:
+        return start_seconds
+    if first is None or first.pts is None or first.time_base is None:
+        return start_seconds
+    starts = [float(first.pts * first.time_base)]
+    if audio is not None and audio.start_time is not None and audio.time_base is not None:
+        starts.append(float(audio.start_time * audio.time_base))
+    return max(0.0, min(starts))
 
 
 def scan_duration_seconds(media: OpenedMedia) -> float:
