@@ -144,7 +144,7 @@ def open_media(
         raise DecodeError(path_str, "has no audio or video stream")
     start = container.start_time
     offset = start / _TIME_BASE if start is not None and start > 0 else 0.0
-    if not video_pictures and video is not None and "matroska" in container.format.name:
+    if offset > 0 and not video_pictures and video is not None and "matroska" in container.format.name:
         offset = _matroska_start_seconds(container, audio, video, offset)
     return OpenedMedia(path_str, container, audio, video, rotation, offset)
 
@@ -157,7 +157,9 @@ def _matroska_start_seconds(
 ) -> float:
     """The start of a Matroska file opened without decoding pictures: there FFmpeg's stream
     analysis gives the video stream the audio's start, so audio that starts after the video
-    would lose its place on the video's timeline. The video's first packet tells its start."""
+    would lose its place on the video's timeline. The video's first packet tells its start.
+    Called only for a start after 0 (reading that packet and seeking back changes where the
+    audio decoder starts by a few samples)."""
     try:
         first = next((p for p in container.demux(video) if p.pts is not None and p.time_base), None)
         container.seek(0)
