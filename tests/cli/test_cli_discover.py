@@ -325,7 +325,7 @@ def test_outputs_are_checked_before_the_work(
 @pytest.mark.parametrize(
     ("value", "match"),
     [
-        ("soon", "'soon' is neither unix seconds nor an ISO 8601 time"),
+        ("soon", "--reference-time: timestamp 'soon' is neither unix seconds nor ISO 8601"),
         ("1e20", "outside the years 1-9999"),  # was accepted, then the report failed on it
     ],
 )

@@ -193,8 +193,8 @@ def _when(text: str | None, option: str) -> float | None:
 
     try:
         seconds = parse_timestamp(text, where=option)
-    except SidecarError as exc:
-        raise click.BadParameter(f"{text!r} is neither unix seconds nor an ISO 8601 time ({exc})") from exc
+    except SidecarError as exc:  # its message names the option and the value
+        raise click.BadParameter(str(exc)) from exc
     return None if seconds is None else float(seconds)
 
 
