@@ -469,9 +469,11 @@ def test_a_folder_is_refused_where_only_an_index_file_goes(videos: Path, command
 
 def test_min_score_given_without_a_sound_index_is_refused(videos: Path, tmp_path: Path) -> None:
     """`embed --min-score` sets the sound match's lowest score: a usage error without
-    --sound-index, also when the value given is the default."""
+    --sound-index, also when the value given is the default; refused before the output's
+    folder is made."""
     for value in ("2.0", "5"):
-        code, output = _invoke("embed", str(videos), "-o", str(tmp_path / "x.parquet"), "--min-score", value)
+        out = tmp_path / "new" / "x.parquet"
+        code, output = _invoke("embed", str(videos), "-o", str(out), "--min-score", value)
         assert code == 2 and "--min-score needs --sound-index" in output, output
     assert not any(tmp_path.iterdir())
 

@@ -419,7 +419,6 @@ def embed(
     if second_chance and not sound_index:
         raise click.UsageError("--second-chance needs --sound-index (it is part of the sound match)")
     scope = resolve_second_chance_scope(second_chance, second_chance_scope)
-    check_outputs(inputs, {"-o/--output": output})
 
     from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -466,6 +465,7 @@ def embed(
         )
     except ParameterError as exc:
         raise click.UsageError(str(exc)) from exc
+    check_outputs(inputs, {"-o/--output": output})  # after every usage check: it creates the folder
     on_interrupt(
         f"the rows written so far (every --flush-rows rows or --flush-seconds seconds) are kept in or beside "
         f"{str(output)!r}; run the same command again to resume"
