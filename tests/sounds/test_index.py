@@ -278,3 +278,24 @@ def test_add_many_reports_failures_with_their_type_or_a_warning(
     ):
         index.add_many([*good, silent, bad], workers=workers)
     assert warned() == ["broken.wav", "silent.wav"]  # without it, a warning each
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda p: SoundIndex.open(None), "path=None must be a path"),  # type: ignore[arg-type]
+        (lambda p: SoundIndex.create(5), "path=5 must be a path"),  # type: ignore[arg-type]
+        (lambda p: SoundIndex.create(p, params={}), r"params=\{\} must be a FingerprintParams"),  # type: ignore[arg-type]
+        (lambda p: SoundIndex.create(p, config={}), r"config=\{\} must be a MatchConfig"),  # type: ignore[arg-type]
+    ],
+)
+def test_open_and_create_name_an_argument_of_the_wrong_kind(tmp_path: Path, call: object, match: str) -> None:
+    """A TypeError or an AttributeError came from deep inside (a config dict only at match time)."""
+    with pytest.raises(ParameterError, match=match):
+        call(tmp_path / "x.rsidx")  # type: ignore[operator]
+    assert not (tmp_path / "x.rsidx").exists()
+
+
+def test_add_file_names_a_path_of_the_wrong_kind(tmp_path: Path) -> None:
+    with SoundIndex.create(tmp_path / "x.rsidx") as index, pytest.raises(ParameterError, match="path=None"):
+        index.add_file(None)  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reelsense._checks import check_finite, check_int, check_paths
+from reelsense._checks import check_finite, check_int, check_path, check_paths
 from reelsense._workers import process_pool
 from reelsense.audio._signal import check_mono
 from reelsense.errors import DecodeError, NoAudioError, ParameterError, ReelsenseError, SoundIndexFormatError
@@ -144,6 +144,12 @@ def _fingerprint_file(path: str, params: FingerprintParams) -> tuple[dict[str, n
     return arrays, audio.duration_seconds
 
 
+def _check_config(config: object) -> None:
+    """Refuse a ``config`` that is not a MatchConfig (a dict was kept and failed at match time)."""
+    if config is not None and not isinstance(config, MatchConfig):
+        raise ParameterError(f"config={config!r} must be a MatchConfig, got {type(config).__name__}")
+
+
 class SoundIndex:
     """A persistent index of reference sounds that short clips are matched against.
 
@@ -172,6 +178,12 @@ class SoundIndex:
     ) -> SoundIndex:
         """Create an index at ``path`` (or open the one there, if its parameters are the same;
         an index of the older pair-hash scheme is opened when its peaks were made the same way)."""
+        check_path(path, "path")
+        if params is not None and not isinstance(params, FingerprintParams):
+            raise ParameterError(
+                f"params={params!r} must be a FingerprintParams, got {type(params).__name__}"
+            )
+        _check_config(config)
         params = params or FingerprintParams()
         try:
             store = FingerprintStore.open(path, create=True, params=_store_params(params))
@@ -201,6 +213,8 @@ class SoundIndex:
         :meth:`prepare_search` returned); this process then reads only their headers when it
         maps them. A search file changed since is checked in full.
         """
+        check_path(path, "path")
+        _check_config(config)
         trust_versions(trusted)
         store = FingerprintStore.open(path, readonly=readonly)
         try:
@@ -262,6 +276,7 @@ class SoundIndex:
         self, path: str | os.PathLike[str], sound_id: str | None = None, *, replace: bool = False
     ) -> SoundRecord:
         """Decode an audio or video file and add it (id: ``sound_id`` or the file's stem)."""
+        check_path(path, "path")
         arrays, duration = _fingerprint_file(os.fspath(path), self.params)
         return self._store.add(
             sound_id or Path(path).stem,
