@@ -176,3 +176,23 @@ def test_library_writers_never_overwrite_an_input(tmp_path: Path, writer: str) -
     with pytest.raises(OutputError, match="is the input"):
         call()
     assert kept.read_text() == kept.name
+
+
+def test_rank_outputs_of_the_wrong_kind_are_refused_before_any_work(tmp_path: Path) -> None:
+    """A folder for the feeds' CSV and a file for the model folder failed only after the work
+    (IsADirectoryError, FileExistsError); a folder given as a table and None in a list of
+    inputs raised from inside pathlib or csv."""
+    from reelsense.io import walk_media
+    from reelsense.rank import rank_files, read_events, train_files
+
+    emb, events, users = (tmp_path / n for n in ("emb.parquet", "events.csv", "users.csv"))
+    for path in (emb, events, users):
+        path.write_text("stand-in")
+    with pytest.raises(OutputError, match="is a folder: the feeds are written as one CSV file"):
+        rank_files(emb, events, users, tmp_path)
+    with pytest.raises(OutputError, match="is a file: the model is saved as a folder"):
+        train_files(emb, events, users)
+    with pytest.raises(ParameterError, match="is not a file: give a CSV or Parquet table"):
+        read_events(tmp_path, {})
+    with pytest.raises(ParameterError, match="inputs item=None must be a path"):
+        walk_media([None])  # type: ignore[list-item]

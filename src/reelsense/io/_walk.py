@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Siz
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from reelsense._checks import check_paths
+from reelsense._checks import check_path, check_paths
 from reelsense.errors import NoMediaError, ParameterError
 from reelsense.io._sidecar import read_sidecar
 from reelsense.io._text import path_text
@@ -129,6 +129,7 @@ def walk_media(
             log.info("skipping %s: the same file as %s", media.path, kept.path)
 
     for given in inputs:
+        check_path(given, "inputs item")  # None or a number failed inside pathlib
         root_path = Path(os.path.normpath(Path(given).absolute()))
         root = str(root_path)
         if root_path.is_file() or ((root_path.exists() or root_path.is_symlink()) and not root_path.is_dir()):

@@ -151,6 +151,8 @@ class EventLog:
 
 
 def _read_table(path: Path) -> dict[str, list[object]]:
+    if not path.is_file():  # a folder gave IsADirectoryError
+        raise ParameterError(f"{str(path)!r} is not a file: give a CSV or Parquet table")
     if path.suffix.lower() in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 

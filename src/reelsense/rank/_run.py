@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from reelsense._checks import check_outputs_apart
+from reelsense.errors import OutputError
 from reelsense.rank._catalog import read_catalog
 from reelsense.rank._events import LogReport, read_events, read_users
 from reelsense.rank._model import RankConfig, RankModel, load_model, train_ranker
@@ -41,8 +43,10 @@ def train_files(
     """Train a ranker on the videos of ``embeddings`` and the log ``events`` (only events
     before each user's request time when ``users`` is given), save it to the folder
     ``output`` and return it with the log report. Raises OutputError when ``output`` is one
-    of the input files."""
+    of the input files or an existing file, before any work."""
     check_outputs_apart({"output": output}, (embeddings, events, users))
+    if Path(output).exists() and not Path(output).is_dir():  # found only after the training
+        raise OutputError(f"output={os.fspath(output)!r} is a file: the model is saved as a folder")
     catalog = read_catalog(embeddings)
     log = read_events(events, catalog.index)
     if users is not None:
@@ -67,8 +71,10 @@ def rank_files(
     ``user_id,rank,video_id,score`` to the CSV ``output``. With ``model`` (a folder from
     :func:`train_files`) its prior is used, else one is trained on the log first (events
     before each user's request time). Raises OutputError when ``output`` is one of the input
-    files."""
+    files or a folder, before any work."""
     check_outputs_apart({"output": output}, (embeddings, events, users))
+    if Path(output).is_dir():  # found only after the ranking
+        raise OutputError(f"output={os.fspath(output)!r} is a folder: the feeds are written as one CSV file")
     catalog = read_catalog(embeddings)
     log = read_events(events, catalog.index)
     request_times = read_users(users)
