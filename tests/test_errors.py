@@ -66,3 +66,14 @@ def test_no_media_error_survives_pickle() -> None:
     back = pickle.loads(pickle.dumps(err))
     assert type(back) is NoMediaError and back.inputs == ["/videos", "/more"]
     assert str(back) == str(err) == "no media files found under '/videos', '/more'"
+
+
+def test_not_a_regular_file_is_a_reelsense_error_and_an_os_error(tmp_path: object) -> None:
+    """Raised for a FIFO, device or folder where a file goes: callers catching either class
+    catch it (it was an OSError only, outside the one hierarchy)."""
+    from reelsense.io import NotRegularFileError, regular_file_size
+
+    with pytest.raises(NotRegularFileError) as err:
+        regular_file_size(tmp_path)  # type: ignore[arg-type]
+    assert isinstance(err.value, ReelsenseError) and isinstance(err.value, OSError)
+    assert "is a directory, not a regular file" in str(err.value)

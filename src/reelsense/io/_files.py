@@ -13,11 +13,14 @@ import os
 import stat
 from pathlib import Path
 
+from reelsense.errors import ReelsenseError
+
 __all__ = ["NotRegularFileError", "file_kind", "read_regular_file", "regular_file_size"]
 
 
-class NotRegularFileError(OSError):
-    """The path exists but is not a regular file (FIFO, device, socket, folder)."""
+class NotRegularFileError(ReelsenseError, OSError):
+    """The path exists but is not a regular file (FIFO, device, socket, folder). An OSError, as
+    opening it would raise, and a ReelsenseError, as every error reelsense raises."""
 
 
 def file_kind(mode: int) -> str:
