@@ -224,3 +224,16 @@ def test_integer_pcm_handed_over_as_floats_is_refused() -> None:
     assert compute_audio_descriptors(x * 2.2, rate).sample_peak_dbfs == pytest.approx(
         20 * np.log10(1.1), abs=1e-3
     )
+
+
+def test_a_signal_without_a_pulse_has_no_tempo() -> None:
+    """A DC offset's one onset (its step at the start) gave 344.5 bpm, the top of the range,
+    at confidence 0; silence already gave None."""
+    from reelsense.audio.descriptors import estimate_tempo
+
+    rate = 22050
+    assert estimate_tempo(np.full(10 * rate, 0.5, np.float32), rate) == (None, 0.0)
+    clicks = np.zeros(10 * rate, np.float32)
+    clicks[:: rate // 2] = 0.9  # 120 bpm
+    tempo, confidence = estimate_tempo(clicks, rate)
+    assert tempo is not None and abs(tempo - 120.0) < 2.0 and confidence > 0.5

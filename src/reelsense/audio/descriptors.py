@@ -268,7 +268,10 @@ def _tempo_from_envelope(envelope: np.ndarray, frame_rate: float) -> tuple[float
     lags = np.arange(min_lag, max_lag + 1)
     bpm = 60.0 * frame_rate / lags
     prior = np.exp(-0.5 * np.log2(bpm / 120.0) ** 2)
-    best = int(lags[np.argmax(np.maximum(ac[lags], 0.0) * prior)])
+    scores = np.maximum(ac[lags], 0.0) * prior
+    if not np.any(scores > 0.0):
+        return None, 0.0  # no lag repeats the envelope (a lone onset, a DC step): no pulse
+    best = int(lags[np.argmax(scores)])
     lag = float(best)
     left, mid, right = ac[best - 1], ac[best], ac[best + 1]
     denom = left - 2.0 * mid + right
