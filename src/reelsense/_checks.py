@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -100,23 +101,37 @@ def check_outputs_apart(
 ) -> None:
     """Refuse, before anything is read or written, an output (``{argument: path}``, None
     skipped) that is one of the ``inputs`` files or that another output names too: writing it
-    would destroy an input, or one output would overwrite the other. Paths are compared
-    resolved (links followed); folders among ``inputs`` are left out, a file written inside one
-    is fine."""
-    given: dict[Path, str | os.PathLike[str]] = {}
-    for item in inputs:
-        if item is not None and Path(item).is_file():
-            given.setdefault(Path(item).resolve(), item)
+    would destroy an input, or one output would overwrite the other. An output is an input when
+    both are the same file (links followed; compared by device and inode); folders among the
+    inputs are left out. An output that does not exist yet is no input, so the inputs are
+    looked at only when one exists: a batch of many files then pays one ``stat`` per file."""
     seen: dict[Path, str] = {}
+    existing: dict[tuple[int, int], tuple[str, str | os.PathLike[str]]] = {}
     for name, path in outputs.items():
         if path is None:
             continue
         where = Path(path).resolve()
-        if where in given:
-            source = os.fspath(given[where])
-            raise OutputError(f"{name}={os.fspath(path)!r} is the input {source!r}: it would be overwritten")
         if where in seen:
             raise OutputError(
                 f"{name}={os.fspath(path)!r} is also {seen[where]}: one would overwrite the other"
             )
         seen[where] = name
+        try:
+            info = Path(path).stat()
+        except OSError:
+            continue
+        existing[(info.st_dev, info.st_ino)] = (name, path)
+    if not existing:
+        return
+    for item in inputs:
+        if item is None:
+            continue
+        try:
+            found = Path(item).stat()
+        except OSError:
+            continue
+        key = (found.st_dev, found.st_ino)
+        if key in existing and not stat.S_ISDIR(found.st_mode):
+            name, path = existing[key]
+            source = os.fspath(item)
+            raise OutputError(f"{name}={os.fspath(path)!r} is the input {source!r}: it would be overwritten")
