@@ -15,7 +15,7 @@ from music import make_notes, render, room_voice_noise
 from reelsense.errors import ParameterError
 from reelsense.featurize import FeaturizerConfig, VideoFeaturizer
 from reelsense.featurize._corpus import assign_cluster_keys
-from reelsense.fusion import FusionConfig
+from reelsense.fusion import MODALITIES, VECTOR_COLUMNS, FusionConfig
 from reelsense.io import FrameSampling
 from reelsense.pipeline import RunConfig
 
@@ -136,6 +136,16 @@ def test_metadata_and_stages(featurizer: VideoFeaturizer) -> None:
     assert names[0] == "audio_descriptors" and names[-2:] == ["sound_match", "audio_embedding"]
     assert [s.name for s in featurizer.feature_stages()] == ["visual", "caption", "fusion"]
     assert featurizer.frame_sampling == FrameSampling(strategy="keyframes", max_side=114, max_frames=16)
+
+
+def test_vector_columns_are_the_ones_the_stages_write(featurizer: VideoFeaturizer) -> None:
+    # readers (fusion apply, the ranker's catalog, the corpus pass) find the vectors through
+    # VECTOR_COLUMNS; a reader keyed by modality names instead fused the sound alone
+    stages = (*featurizer.worker_stages(), *featurizer.feature_stages())
+    written = {f.name for s in stages for f in s.fields}
+    assert set(VECTOR_COLUMNS.values()) <= written
+    assert featurizer.metadata()["modality_columns"] == VECTOR_COLUMNS
+    assert set(VECTOR_COLUMNS) == set(MODALITIES) - {"sound"}
 
 
 def test_cluster_keys_are_stable_and_prefer_index_ids() -> None:

@@ -41,12 +41,11 @@ from reelsense.featurize._discovery import Discoverer, default_discoverer
 from reelsense.featurize._featurizer import VideoFeaturizer, model_threads
 from reelsense.featurize._fusion_stage import (
     MIN_MUSIC_FRACTION,
-    VECTOR_COLUMNS,
     fuse_columns,
     mask_rows,
     vectors_from_arrow,
 )
-from reelsense.fusion import FusionConfig
+from reelsense.fusion import VECTOR_COLUMNS, FusionConfig
 from reelsense.io import Manifest, check_inputs
 from reelsense.pipeline import (
     CONFIG_KEY,

@@ -169,16 +169,12 @@ class VideoFeaturizer:
 
     def metadata(self) -> dict[str, Any]:
         """The ``reelsense.fusion`` record written into the output (JSON-able)."""
-        from reelsense.fusion import MODALITIES
+        from reelsense.fusion import MODALITIES, VECTOR_COLUMNS
 
         return {
             "fusion": self.config.fusion.to_dict(),
             "modalities": list(MODALITIES),
-            "modality_columns": {
-                "visual": "visual_vector",
-                "caption": "caption_vector",
-                "audio": "audio_vector",
-            },
+            "modality_columns": dict(VECTOR_COLUMNS),
             "preset": self.config.preset,
             "models": self.models(),
             "frames": None if self.frame_sampling is None else self.frame_sampling.__dict__,

@@ -18,12 +18,18 @@ import pyarrow as pa
 
 from reelsense.errors import ParameterError
 from reelsense.featurize._model_stages import vector_field
-from reelsense.fusion import MODALITIES, FusedEmbeddings, FusionConfig, fuse, match_confidence
+from reelsense.fusion import (
+    MODALITIES,
+    VECTOR_COLUMNS,
+    FusedEmbeddings,
+    FusionConfig,
+    fuse,
+    match_confidence,
+)
 from reelsense.pipeline import StageItem
 
 __all__ = [
     "MIN_MUSIC_FRACTION",
-    "VECTOR_COLUMNS",
     "FusionStage",
     "fuse_columns",
     "mask_field",
@@ -32,13 +38,6 @@ __all__ = [
     "vectors_from_arrow",
     "vectors_from_values",
 ]
-
-#: modality -> the column holding its vector
-VECTOR_COLUMNS: dict[str, str] = {
-    "visual": "visual_vector",
-    "caption": "caption_vector",
-    "audio": "audio_vector",
-}
 
 
 #: A soundtrack with less music than this (``music_fraction``, when presence was computed)

@@ -59,7 +59,7 @@ Learned weights: :func:`learn_fusion_weights` fits the weights of the five parts
 the fixed weights stay the default (``reelsense fusion train`` / ``apply``).
 """
 
-from reelsense.fusion._config import FUSION_VERSION, MODALITIES, FusionConfig
+from reelsense.fusion._config import FUSION_VERSION, MODALITIES, VECTOR_COLUMNS, FusionConfig
 from reelsense.fusion._fuse import (
     FusedEmbeddings,
     fuse,
@@ -81,6 +81,7 @@ __all__ = [
     "FUSION_VERSION",
     "LEARNED_FUSION_VERSION",
     "MODALITIES",
+    "VECTOR_COLUMNS",
     "FusedEmbeddings",
     "FusionConfig",
     "LearnedFusion",

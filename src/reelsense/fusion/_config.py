@@ -9,13 +9,17 @@ from typing import Any
 from reelsense._checks import check_finite, check_int
 from reelsense.errors import ParameterError
 
-__all__ = ["FUSION_VERSION", "MODALITIES", "FusionConfig"]
+__all__ = ["FUSION_VERSION", "MODALITIES", "VECTOR_COLUMNS", "FusionConfig"]
 
 #: Bump when the fusion maths change (a stored embedding of another version is not comparable).
 FUSION_VERSION = 2
 
 #: The fused components, in the order of the ``modality_mask`` struct.
 MODALITIES: tuple[str, ...] = ("visual", "caption", "audio", "sound")
+
+#: modality -> the ``reelsense embed`` output column holding its vector (the sound has none:
+#: it enters through ``sound_id``/``sound_cluster``). The one mapping every reader uses.
+VECTOR_COLUMNS: dict[str, str] = {m: f"{m}_vector" for m in MODALITIES if m != "sound"}
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from reelsense.errors import ParameterError
+from reelsense.fusion import VECTOR_COLUMNS
 from reelsense.rank._parquet import parquet_input
 
-__all__ = ["MODALITY_COLUMNS", "Catalog", "read_catalog"]
+__all__ = ["Catalog", "read_catalog"]
 
-#: modality name -> vector column of a ``reelsense embed`` output
-MODALITY_COLUMNS: dict[str, str] = {
-    "visual": "visual_vector",
-    "caption": "caption_vector",
-    "audio": "audio_vector",
-}
 _PRESENCE = ("speech_fraction", "music_fraction", "silent", "voice_over", "has_audio")
 _OPTIONAL = ("sound_id", "sound_cluster", "uploader", "hashtags", *_PRESENCE)
 
@@ -125,7 +120,7 @@ def read_catalog(path: str | Path) -> Catalog:
             "other than 'none'?)"
         )
     columns = ["video_id", "embedding"] + [
-        c for c in ("status", *MODALITY_COLUMNS.values(), *_OPTIONAL) if c in names
+        c for c in ("status", *VECTOR_COLUMNS.values(), *_OPTIONAL) if c in names
     ]
     table = dataset.to_table(columns=columns)
     data = {c: table[c].to_pylist() for c in columns}
@@ -143,7 +138,7 @@ def read_catalog(path: str | Path) -> Catalog:
         return [values[i] for i in keep] if values is not None else [None] * len(keep)
 
     embedding = _vectors(pick("embedding"))
-    modalities = {name: _vectors(pick(col)) for name, col in MODALITY_COLUMNS.items() if col in names}
+    modalities = {name: _vectors(pick(col)) for name, col in VECTOR_COLUMNS.items() if col in names}
     modalities = {k: v for k, v in modalities.items() if v.shape[1] > 0}
     sound = [s if s else c for s, c in zip(pick("sound_id"), pick("sound_cluster"), strict=True)]
     presence = np.zeros((len(keep), len(_PRESENCE)), dtype=np.float32)

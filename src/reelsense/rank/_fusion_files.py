@@ -13,12 +13,12 @@ from reelsense._checks import check_outputs_apart
 from reelsense.errors import ParameterError
 from reelsense.fusion import (
     FUSION_VERSION,
+    VECTOR_COLUMNS,
     FusionConfig,
     LearnedFusion,
     fusion_components,
     learn_fusion_weights,
 )
-from reelsense.rank._catalog import MODALITY_COLUMNS
 from reelsense.rank._events import read_events, read_users
 from reelsense.rank._model import RankConfig, pair_feedback
 from reelsense.rank._parquet import parquet_input
@@ -77,10 +77,10 @@ def _read(path: Path) -> tuple[dict[str, object], dict[bytes, bytes], object]:
         raise ParameterError(
             f"{str(path)!r} has no 'embedding' column (was it written by `reelsense embed`?)"
         )
-    if not any(c in table.column_names for c in MODALITY_COLUMNS.values()):
+    if not any(c in table.column_names for c in VECTOR_COLUMNS.values()):
         raise ParameterError(
             f"{str(path)!r} has none of the per-modality vector columns "
-            f"({', '.join(MODALITY_COLUMNS.values())}) that fusion weighs: nothing to learn or re-fuse"
+            f"({', '.join(VECTOR_COLUMNS.values())}) that fusion weighs: nothing to learn or re-fuse"
         )
     meta = dict(table.schema.metadata or {})
     return {c: table[c] for c in table.column_names}, meta, table
@@ -89,7 +89,7 @@ def _read(path: Path) -> tuple[dict[str, object], dict[bytes, bytes], object]:
 def _components(columns: dict[str, object], n: int, config: FusionConfig) -> np.ndarray:
     from reelsense.featurize._fusion_stage import sound_keys, vectors_from_arrow
 
-    vectors = {m: vectors_from_arrow(columns[c]) for m, c in MODALITY_COLUMNS.items() if c in columns}
+    vectors = {m: vectors_from_arrow(columns[c]) for m, c in VECTOR_COLUMNS.items() if c in columns}
     keys = conf = None
     if "sound_id" in columns or "sound_cluster" in columns:
         ids = columns["sound_id"].to_pylist() if "sound_id" in columns else [None] * n  # type: ignore[attr-defined]
@@ -170,7 +170,7 @@ def apply_fusion_file(embeddings: str | Path, learned: str | Path, output: str |
     n = table.num_rows  # type: ignore[attr-defined]
     # keyed by column name, as fuse_columns reads an output's columns
     inputs: dict[str, object] = {
-        c: vectors_from_arrow(columns[c]) for c in MODALITY_COLUMNS.values() if c in columns
+        c: vectors_from_arrow(columns[c]) for c in VECTOR_COLUMNS.values() if c in columns
     }
     for name in ("sound_id", "sound_score", "sound_cluster", "music_fraction"):
         if name in columns:
