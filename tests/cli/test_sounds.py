@@ -25,6 +25,18 @@ def _library(folder: Path, seed: int) -> dict[str, np.ndarray]:
     return songs
 
 
+def test_info_list_keeps_one_sound_per_line(tmp_path: Path) -> None:
+    from reelsense.sounds import SoundIndex
+
+    index = tmp_path / "idx.rsidx"
+    with SoundIndex.create(index) as ix:
+        ix.add_array("two\nlines\tand a tab", render(make_notes(3, 8.0), 8.0, SR), SR)
+    r = CliRunner().invoke(main, ["sounds", "info", "--sound-index", str(index), "--list"])
+    assert r.exit_code == 0, r.output
+    listed = [line for line in r.output.splitlines() if line.startswith("  ")]
+    assert len(listed) == 1 and listed[0].split("\t")[0] == "  two\\nlines\\tand a tab"
+
+
 def test_add_info_match(tmp_path: Path) -> None:
     lib = tmp_path / "lib"
     songs = _library(lib, 40)

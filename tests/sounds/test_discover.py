@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +126,16 @@ def test_ids_summary_and_csv(found, tmp_path: Path) -> None:  # type: ignore[no-
     srows = list(csv.DictReader(summary.open()))
     assert srows[0]["sound_cluster"] == "d0001" and srows[0]["size"] == "3"
     assert srows[0]["first_seen"] == "2023-11-14T22:13:20Z"
+
+
+def test_summary_members_give_the_ids_back(found, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    odd = ("a;b", "c:d", "50%;x:y")
+    big = dataclasses.replace(found.sounds[0], members=odd)
+    _, summary = dataclasses.replace(found, sounds=(big,)).write_csv(tmp_path / "clusters.csv")
+    field = next(csv.DictReader(summary.open()))["members"]
+    parts = [m.rsplit(":", 1) for m in field.split(";")]
+    assert tuple(urllib.parse.unquote(i) for i, _ in parts) == odd
+    assert [float(sp) for _, sp in parts] == pytest.approx(list(big.speeds), abs=1e-4)
 
 
 def test_input_order_does_not_change_the_grouping(clips: list[AudioClip], found) -> None:  # type: ignore[no-untyped-def]

@@ -236,6 +236,14 @@ def check_index_file(sound_index: Path) -> None:
         )
 
 
+def shown(text: str) -> str:
+    """``text`` for one line of a listing: every character that does not print (newline, tab,
+    other controls) is written as its backslash escape, so one value stays one field."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def check_suffix(path: Path, suffixes: tuple[str, ...], what: str, option: str = "-o/--output") -> None:
     """Refuse an output path whose extension says another format."""
     if path.suffix.lower() not in suffixes:

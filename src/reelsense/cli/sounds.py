@@ -19,6 +19,7 @@ from reelsense.cli._common import (
     resolve_second_chance_scope,
     resolve_workers,
     second_chance_scope_option,
+    shown,
     sound_index_option,
     stage_bars,
     strict_option,
@@ -171,7 +172,8 @@ def info(sound_index: Path, list_sounds: bool) -> None:
     click.echo(f"file:       {st.file_bytes / 1e6:.2f} MB + search file {search} ({bph})")
     click.echo(f"format:     v{st.format_version}, generation {st.generation}")
     for r in rows:
-        click.echo(f"  {r.sound_id}\t{r.duration_seconds:.1f} s\t{r.n_peaks} peaks\t{r.source_path or ''}")
+        where = shown(r.source_path or "")
+        click.echo(f"  {shown(r.sound_id)}\t{r.duration_seconds:.1f} s\t{r.n_peaks} peaks\t{where}")
 
 
 # `sounds discover` and `sounds trends` live in their own module

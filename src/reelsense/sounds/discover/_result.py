@@ -126,6 +126,12 @@ def _video_row(v: VideoSound) -> list[object]:
     ]
 
 
+def _member(video_id: str) -> str:
+    """A video id inside the summary's ``members`` field (``id:speed;...``): ``%`` and ``;``
+    percent-encoded, so splitting on ``;`` and then at the last ``:`` gives the ids back."""
+    return clean_text(video_id).replace("%", "%25").replace(";", "%3B")
+
+
 def _sound_row(s: DiscoveredSound) -> list[object]:
     return [
         s.cluster,
@@ -138,7 +144,7 @@ def _sound_row(s: DiscoveredSound) -> list[object]:
         csv_float(s.mean_link_score, 3),
         csv_float(min(s.speeds), 4),
         csv_float(max(s.speeds), 4),
-        ";".join(f"{m}:{sp:.4f}" for m, sp in zip(s.members, s.speeds, strict=True)),
+        ";".join(f"{_member(m)}:{sp:.4f}" for m, sp in zip(s.members, s.speeds, strict=True)),
     ]
 
 
