@@ -67,6 +67,19 @@ def test_video_containers(
     assert np.abs(frames.frames[0].astype(np.int16) - expected).mean() < 12
 
 
+@pytest.mark.parametrize(
+    ("ext", "container"),
+    [("mp4", "mp4"), ("mov", "mov"), ("m4v", "m4v"), ("mkv", "matroska"), ("webm", "webm")],
+)
+def test_container_is_what_the_file_holds(tmp_path: Path, ext: str, container: str) -> None:
+    path = write_video(tmp_path / f"clip.{ext}", duration_seconds=0.5)
+    assert probe(path).container == container
+    # under a name that says another format, the content decides (an MP4 named .mkv is mp4)
+    renamed = tmp_path / ("clip.mkv" if ext != "mkv" else "clip.mp4")
+    renamed.write_bytes(path.read_bytes())
+    assert probe(renamed).container == ("matroska" if container == "webm" else container)
+
+
 AUDIO_CASES = [
     ("mp3", "mp3"),
     ("m4a", "aac"),

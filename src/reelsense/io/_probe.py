@@ -204,10 +204,31 @@ def _header_duration_seconds(media: OpenedMedia) -> float | None:
     return max(durations) if durations else None
 
 
+#: ISO-BMFF major brand (first 3 characters) -> container label, for files whose extension
+#: does not say which member of FFmpeg's ``mov,mp4,m4a,3gp,3g2,mj2`` family they are
+_ISO_BRANDS = {
+    "qt ": "mov",
+    "M4A": "m4a",
+    "M4B": "m4a",
+    "M4V": "m4v",
+    "3gp": "3gp",
+    "3g2": "3g2",
+    "mjp": "mj2",
+}
+
+
 def _container_name(media: OpenedMedia) -> str:
+    """The container's format: the file's extension when it is one of the demuxer's names
+    (``mp4`` for ``mov,mp4,...``); else, for ISO-BMFF, what its major brand says (an MP4 file
+    named ``.mkv`` is ``mp4``); else the demuxer's first name (``matroska`` for ``.mkv``)."""
     names = media.container.format.name.split(",")
     ext = Path(media.path).suffix.lower().lstrip(".")
-    return ext if ext in names else names[0]
+    if ext in names:
+        return ext
+    if names[0] == "mov":
+        brand = str(media.container.metadata.get("major_brand", ""))[:3]
+        return _ISO_BRANDS.get(brand, "mp4")
+    return names[0]
 
 
 def media_info(media: OpenedMedia, *, scan_if_unknown: bool = True) -> MediaInfo:
