@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reelsense.errors import SidecarError
-from reelsense.io import Manifest, parse_hashtags, parse_mentions, read_sidecar
+from reelsense.errors import ParameterError, SidecarError
+from reelsense.io import Manifest, iso_time, parse_hashtags, parse_mentions, read_sidecar
 from reelsense.io._sidecar import parse_timestamp, read_caption_txt, read_info_json
 
 INFO = {
@@ -329,3 +329,21 @@ def test_an_upload_date_written_as_a_number_and_a_timestamp_in_milliseconds(tmp_
     )
     assert sc.timestamp_seconds == day  # from upload_date
     assert any("milliseconds? it takes unix seconds" in w for w in sc.warnings), sc.warnings
+
+
+_YEAR_1 = -62135596800  # 0001-01-01T00:00:00Z
+_YEAR_10000 = 253402300800  # 10000-01-01T00:00:00Z
+
+
+@given(st.integers(min_value=_YEAR_1, max_value=_YEAR_10000 - 1))
+def test_iso_time_reads_back_as_the_same_second(seconds: int) -> None:
+    text = iso_time(seconds)
+    assert len(text) == 20 and text.endswith("Z")  # four-digit years, also before 1000
+    assert parse_timestamp(text) == seconds
+
+
+@pytest.mark.parametrize("seconds", [1e20, -1e15, _YEAR_10000, _YEAR_1 - 1])
+def test_iso_time_names_a_value_outside_the_years_it_can_write(seconds: float) -> None:
+    with pytest.raises(ParameterError, match="outside the years 1-9999"):
+        iso_time(seconds)
+    assert iso_time(float("nan")) == iso_time(None) == ""

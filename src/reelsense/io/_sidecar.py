@@ -585,7 +585,12 @@ def read_sidecar(
 
 
 def iso_time(seconds: float | None) -> str:
-    """UTC ISO 8601 (``2024-11-30T12:00:00Z``) of unix seconds; empty for None."""
+    """UTC ISO 8601 (``2024-11-30T12:00:00Z``) of unix seconds; empty for None or a value that
+    is not finite. Raises ParameterError, naming the value, outside the years 1-9999."""
     if seconds is None or not math.isfinite(seconds):
         return ""
-    return datetime.fromtimestamp(int(seconds), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        when = datetime.fromtimestamp(int(seconds), tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise ParameterError(f"seconds={seconds!r} is outside the years 1-9999") from None
+    return f"{when.year:04d}-{when:%m-%dT%H:%M:%S}Z"  # %Y drops the zeros of years < 1000
