@@ -138,6 +138,31 @@ def test_summary_members_give_the_ids_back(found, tmp_path: Path) -> None:  # ty
     assert [float(sp) for _, sp in parts] == pytest.approx(list(big.speeds), abs=1e-4)
 
 
+def test_videos_are_seen_in_id_order_whatever_the_input_order(  # type: ignore[no-untyped-def]
+    clips: list[AudioClip], found, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the in-memory index and each video's few neighbours depend on the order videos are seen
+    # in: on real media a reordered list moved a video out of its sound and renamed sounds
+    from reelsense.sounds.discover import _api
+
+    seen: list[str] = []
+    real = _api.print_source
+
+    def spy(job):  # type: ignore[no-untyped-def]
+        seen.append(job.source.clip_id)
+        return real(job)
+
+    monkeypatch.setattr(_api, "print_source", spy)
+    shuffled = clips[4:] + clips[:4]
+    again = discover_sounds(shuffled)
+    assert seen == sorted(c.clip_id for c in clips)
+    assert [v.video_id for v in again.videos] == [c.clip_id for c in shuffled]  # rows keep input order
+    a, a_summary = found.write_csv(tmp_path / "a.csv")
+    b, b_summary = again.write_csv(tmp_path / "b.csv")
+    assert sorted(a.read_text().splitlines()) == sorted(b.read_text().splitlines())
+    assert a_summary.read_bytes() == b_summary.read_bytes()
+
+
 def test_input_order_does_not_change_the_grouping(clips: list[AudioClip], found) -> None:  # type: ignore[no-untyped-def]
     again = discover_sounds(clips[::-1])
     assert again.labels() == found.labels()

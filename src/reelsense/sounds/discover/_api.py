@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -35,7 +36,13 @@ from reelsense.sounds.discover._geometry import place_members
 from reelsense.sounds.discover._graph import EdgeTable, GraphClusters, cluster_graph
 from reelsense.sounds.discover._matcher import VideoMatcher
 from reelsense.sounds.discover._result import Discovery, assemble
-from reelsense.sounds.discover._types import JOIN_CHANCE_LOG10, AudioClip, DiscoveryParams, DiscoveryStats
+from reelsense.sounds.discover._types import (
+    JOIN_CHANCE_LOG10,
+    AudioClip,
+    DiscoveryParams,
+    DiscoveryStats,
+    VideoSound,
+)
 from reelsense.sounds.discover._work import (
     Job,
     MatchJob,
@@ -228,8 +235,9 @@ def discover_sounds(
     ``ids``: video ids (default: file stems / clip ids; must be unique).
     ``on_progress(stage, done, total)`` is called after each video of each stage.
     Videos that fail to decode keep a row with their error; with ``strict`` the first one
-    raises :class:`~reelsense.errors.ItemFailedError` instead (the workers are stopped).
-    Returns a :class:`Discovery`.
+    (in id order) raises :class:`~reelsense.errors.ItemFailedError` instead (the workers are
+    stopped). The videos are processed in id order, so the result does not depend on the
+    order of ``sources``. Returns a :class:`Discovery` (``videos`` in input order).
     """
     check_inputs(sources, "sources")
     sources = list(sources)
@@ -239,6 +247,12 @@ def discover_sounds(
     elif not isinstance(params, DiscoveryParams):
         raise ParameterError(f"params={params!r} must be a DiscoveryParams, got {type(params).__name__}")
     video_ids = _source_ids(sources, ids)
+    # the in-memory index and each video's few best neighbours depend on the order the videos
+    # are seen in, so they are seen in id order: the same set of videos gives the same sounds
+    # however it was listed; the rows go back to input order at the end
+    order = sorted(range(len(sources)), key=video_ids.__getitem__)
+    sources = [sources[i] for i in order]
+    video_ids = [video_ids[i] for i in order]
     fp_params = FingerprintParams()
     index_path = None
     checked: frozenset[FileVersion] = frozenset()
@@ -311,7 +325,7 @@ def discover_sounds(
     )
     paths = [None if isinstance(s, AudioClip) else os.fspath(s) for s in sources]
     clip_paths = [s.path if isinstance(s, AudioClip) else None for s in sources]
-    return assemble(
+    found = assemble(
         prints,
         video_ids,
         [p if p is not None else c for p, c in zip(paths, clip_paths, strict=True)],
@@ -322,3 +336,7 @@ def discover_sounds(
         params,
         stats,
     )
+    rows: list[VideoSound | None] = [None] * n
+    for k, i in enumerate(order):
+        rows[i] = found.videos[k]
+    return dataclasses.replace(found, videos=tuple(r for r in rows if r is not None))
