@@ -151,3 +151,16 @@ def test_apply_with_the_files_own_weights_gives_its_embedding_back(tmp_path: Pat
     assert again["modality_mask"].to_pylist() == masks
     assert all(m["visual"] and m["caption"] for m in masks) and not all(m["sound"] for m in masks)
     np.testing.assert_allclose(np.stack(again["embedding"].to_pylist()), fused.vectors, atol=1e-5)
+    # re-applying over that output, interrupted while the Parquet file is written, keeps it
+    before = out.read_bytes()
+
+    def interrupted(table, where, **options):  # type: ignore[no-untyped-def]
+        Path(where).write_bytes(b"PAR1 half a file")
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pq, "write_table", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            apply_fusion_file(embeddings, tmp_path / "fusion.json", out)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.parquet", "emb.parquet", "fusion.json"]

@@ -163,6 +163,24 @@ def test_videos_are_seen_in_id_order_whatever_the_input_order(  # type: ignore[n
     assert a_summary.read_bytes() == b_summary.read_bytes()
 
 
+def test_an_interrupted_write_keeps_the_earlier_pair(  # type: ignore[no-untyped-def]
+    found, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reelsense.sounds.discover import _result
+
+    out, summary = found.write_csv(tmp_path / "clusters.csv")
+    before = (out.read_bytes(), summary.read_bytes())
+
+    def interrupted(s):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt  # Ctrl-C while the summary is written, the clusters table done
+
+    monkeypatch.setattr(_result, "_sound_row", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        found.write_csv(tmp_path / "clusters.csv")
+    assert (out.read_bytes(), summary.read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clusters.csv", "clusters_summary.csv"]
+
+
 def test_input_order_does_not_change_the_grouping(clips: list[AudioClip], found) -> None:  # type: ignore[no-untyped-def]
     again = discover_sounds(clips[::-1])
     assert again.labels() == found.labels()

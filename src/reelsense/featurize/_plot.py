@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from reelsense._checks import check_outputs_apart
 from reelsense.errors import OutputError, ParameterError
 from reelsense.featurize._fusion_stage import vectors_from_arrow
+from reelsense.io._files import replacing
 
 __all__ = ["TSNE_MAX_POINTS", "ColorBy", "MapMethod", "embedding_map", "pca_2d", "plot_embeddings", "tsne_2d"]
 
@@ -204,7 +205,8 @@ def _draw(
     fig.tight_layout()
     path = Path(str(output))
     try:
-        fig.savefig(path, format="png")
+        with replacing(path) as tmp:
+            fig.savefig(tmp, format="png")
     except OSError as exc:
         raise OutputError(f"cannot write {str(path)!r}: {exc}") from exc
     finally:

@@ -34,6 +34,7 @@ import numpy as np
 
 from reelsense.errors import ParameterError
 from reelsense.fusion._config import FUSION_VERSION, FusionConfig
+from reelsense.io._files import replacing
 
 __all__ = [
     "COMPONENTS",
@@ -80,7 +81,8 @@ class LearnedFusion:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n")
+        with replacing(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n")
         return path
 
     @classmethod

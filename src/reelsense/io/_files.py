@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from reelsense.errors import ReelsenseError
 
-__all__ = ["NotRegularFileError", "file_kind", "read_regular_file", "regular_file_size"]
+__all__ = ["NotRegularFileError", "file_kind", "read_regular_file", "regular_file_size", "replacing"]
 
 
 class NotRegularFileError(ReelsenseError, OSError):
@@ -73,3 +75,23 @@ def read_regular_file(path: str | os.PathLike[str], *, max_bytes: int) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path beside ``path`` (``.tmp-<name>-<pid>``) to write a whole output to.
+
+    When the block ends normally the temporary replaces ``path`` in one rename, so a reader,
+    or a run interrupted while writing, sees the old file or the new one, never a part of
+    one. When it raises (``KeyboardInterrupt`` included) the temporary is removed and
+    ``path`` is left as it was. Nest two to write a pair of files: both temporaries are
+    whole before either is renamed.
+    """
+    target = Path(path)
+    tmp = target.with_name(f".tmp-{target.name}-{os.getpid()}")
+    try:
+        yield tmp
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

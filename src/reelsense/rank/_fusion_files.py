@@ -19,6 +19,7 @@ from reelsense.fusion import (
     fusion_components,
     learn_fusion_weights,
 )
+from reelsense.io._files import replacing
 from reelsense.rank._events import read_events, read_users
 from reelsense.rank._model import RankConfig, pair_feedback
 from reelsense.rank._parquet import parquet_input
@@ -199,5 +200,6 @@ def apply_fusion_file(embeddings: str | Path, learned: str | Path, output: str |
     from reelsense.pipeline import parquet_options
 
     new = new.replace_schema_metadata(meta)
-    pq.write_table(new, output, **parquet_options(new.schema))
+    with replacing(output) as tmp:
+        pq.write_table(new, tmp, **parquet_options(new.schema))
     return int(n)

@@ -45,6 +45,7 @@ import numpy as np
 
 from reelsense._version import __version__
 from reelsense.errors import ParameterError
+from reelsense.io._files import replacing
 from reelsense.rank._catalog import Catalog
 from reelsense.rank._events import EVENTS, EventLog, EventWeights
 from reelsense.rank._features import FeatureConfig, FeatureMap, fit_features
@@ -252,10 +253,8 @@ class RankModel:
             arrays[f"member.{i}.prior.mean"] = member.prior_mean
             arrays[f"member.{i}.prior.cov"] = member.prior_cov
             arrays.update({f"member.{i}.{k}": v for k, v in member.features.arrays().items()})
-        save_file(
-            {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()},
-            str(folder / _TENSORS_FILE),
-        )
+        with replacing(folder / _TENSORS_FILE) as tmp:
+            save_file({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()}, str(tmp))
         meta = {
             "format": "reelsense.rank",
             "version": RANK_MODEL_VERSION,
@@ -266,7 +265,8 @@ class RankModel:
             ],
             "info": self.info,
         }
-        (folder / _CONFIG_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+        with replacing(folder / _CONFIG_FILE) as tmp:  # last: a folder without it holds no model
+            tmp.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
         return folder
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from reelsense._checks import check_outputs_apart
 from reelsense.errors import OutputError
+from reelsense.io._files import replacing
 from reelsense.rank._catalog import read_catalog
 from reelsense.rank._events import LogReport, read_events, read_users
 from reelsense.rank._model import RankConfig, RankModel, load_model, train_ranker
@@ -86,7 +87,7 @@ def rank_files(
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     rows = 0
-    with output.open("w", newline="") as handle:
+    with replacing(output) as tmp, tmp.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["user_id", "rank", "video_id", "score"])
         for feed in feeds:

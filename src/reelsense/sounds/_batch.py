@@ -25,6 +25,7 @@ from pathlib import Path
 from reelsense._checks import check_outputs_apart
 from reelsense.errors import ItemFailedError, NoAudioError, OutputError
 from reelsense.io import clean_text, csv_float, media_ids, path_text
+from reelsense.io._files import replacing
 from reelsense.sounds.index import SoundIndex, match_files, sound_index_file
 from reelsense.sounds.match import DenseScope, MatchConfig
 
@@ -219,16 +220,13 @@ def match_sounds(
             if progress is not None:
                 progress(i + 1, len(found))
     rows.sort(key=lambda r: str(r[0]))
-    tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        with tmp.open("w", newline="", encoding="utf-8") as handle:
+        with replacing(out) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
             table = csv.writer(handle)
             table.writerow(MATCH_COLUMNS)
             table.writerows(rows)
-        tmp.replace(out)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {str(out)!r}: {exc.strerror or exc}") from exc
     return MatchSummary(
         output=str(out),

@@ -13,6 +13,7 @@ import numpy as np
 
 from reelsense.errors import OutputError
 from reelsense.io import iso_time, parse_hashtags
+from reelsense.io._files import replacing
 from reelsense.trends._plots import overview_png, sound_png
 from reelsense.trends._stats import TrendParams
 from reelsense.trends._usage import SoundTrend, Use
@@ -222,7 +223,8 @@ def render_report(
 def write_report(html_text: str, path: str | os.PathLike[str]) -> Path:
     out = Path(path)
     try:
-        out.write_text(html_text, encoding="utf-8")
+        with replacing(out) as tmp:
+            tmp.write_text(html_text, encoding="utf-8")
     except OSError as exc:
         raise OutputError(f"cannot write {out}: {exc}") from exc
     return out

@@ -36,6 +36,7 @@ from reelsense.io import (
     path_from_text,
     read_sidecar,
 )
+from reelsense.io._files import replacing
 from reelsense.sounds.discover import Discovery
 from reelsense.trends._stats import Trend, TrendParams, usage_trend
 
@@ -303,7 +304,7 @@ def write_trends_csv(rows: Sequence[SoundTrend], path: str | os.PathLike[str], r
     """Write ``trends.csv`` (columns :data:`TREND_COLUMNS`)."""
     out = Path(path)
     try:
-        with out.open("w", newline="", encoding="utf-8") as f:
+        with replacing(out) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(TREND_COLUMNS)
             for r in rows:

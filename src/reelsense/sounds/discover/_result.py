@@ -14,6 +14,7 @@ import numpy as np
 
 from reelsense.errors import OutputError
 from reelsense.io import clean_text, csv_float, iso_time, path_text
+from reelsense.io._files import replacing
 from reelsense.sounds.discover._geometry import Placement
 from reelsense.sounds.discover._graph import EdgeTable
 from reelsense.sounds.discover._types import (
@@ -89,16 +90,18 @@ class Discovery:
         out = Path(path)
         summary = Path(summary_path) if summary_path is not None else summary_path_for(out)
         try:
-            with out.open("w", newline="", encoding="utf-8") as f:
-                w = csv.writer(f)
-                w.writerow(VIDEO_COLUMNS)
-                for v in self.videos:
-                    w.writerow(_video_row(v))
-            with summary.open("w", newline="", encoding="utf-8") as f:
-                w = csv.writer(f)
-                w.writerow(SUMMARY_COLUMNS)
-                for s in self.sounds:
-                    w.writerow(_sound_row(s))
+            # both files are whole before either replaces an earlier run's
+            with replacing(out) as out_tmp, replacing(summary) as summary_tmp:
+                with out_tmp.open("w", newline="", encoding="utf-8") as f:
+                    w = csv.writer(f)
+                    w.writerow(VIDEO_COLUMNS)
+                    for v in self.videos:
+                        w.writerow(_video_row(v))
+                with summary_tmp.open("w", newline="", encoding="utf-8") as f:
+                    w = csv.writer(f)
+                    w.writerow(SUMMARY_COLUMNS)
+                    for s in self.sounds:
+                        w.writerow(_sound_row(s))
         except OSError as exc:
             raise OutputError(f"cannot write {out} / {summary}: {exc}") from exc
         return out, summary

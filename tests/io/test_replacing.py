@@ -1,0 +1,48 @@
+"""``replacing``: every file output but the embed writer's is written whole, then renamed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reelsense.io._files import replacing
+
+
+def test_the_new_file_replaces_the_old_only_when_whole(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    out.write_text("old\n")
+    with replacing(out) as tmp:
+        tmp.write_text("new, part one\n")
+        assert out.read_text() == "old\n"  # a reader meanwhile sees the old file
+        with tmp.open("a") as f:
+            f.write("part two\n")
+    assert out.read_text() == "new, part one\npart two\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, OSError])
+def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path: Path, error: type) -> None:
+    out = tmp_path / "out.csv"
+    out.write_text("old\n")
+    with pytest.raises(error), replacing(out) as tmp:
+        tmp.write_text("half of the new")
+        raise error()
+    assert out.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_a_pair_is_renamed_only_when_both_are_whole(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.csv", tmp_path / "a_summary.csv"
+    a.write_text("old a\n")
+    b.write_text("old b\n")
+    with pytest.raises(KeyboardInterrupt), replacing(a) as ta, replacing(b) as tb:
+        ta.write_text("new a\n")
+        tb.write_text("new b, half")
+        raise KeyboardInterrupt
+    assert (a.read_text(), b.read_text()) == ("old a\n", "old b\n")
+    with replacing(a) as ta, replacing(b) as tb:
+        ta.write_text("new a\n")
+        tb.write_text("new b\n")
+    assert (a.read_text(), b.read_text()) == ("new a\n", "new b\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "a_summary.csv"]
