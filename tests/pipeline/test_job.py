@@ -588,6 +588,49 @@ def test_worker_crash_becomes_error_row(tmp_path: Path, monkeypatch: pytest.Monk
     assert not parts_dir_for(out).exists()
 
 
+def test_a_pool_found_broken_when_submitting_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that dies while the main process is busy (the models, the writer) is noticed
+    by the next ``submit``, not by a future: the pool is replaced and every video still gets
+    its row (the whole job stopped with BrokenProcessPool)."""
+    import queue
+    from concurrent.futures.process import BrokenProcessPool
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a", "b", "c"):
+        write_video(src / f"{name}.mp4", duration_seconds=0.5)
+    pools: list[Any] = []
+
+    class Pool:  # runs items in this process; the first pool breaks at its second submit
+        def __init__(self) -> None:
+            self.submits = 0
+            pools.append(self)
+
+        def submit(self, fn: Any, *args: Any) -> Future[Any]:
+            self.submits += 1
+            if len(pools) == 1 and self.submits > 1:
+                raise BrokenProcessPool("a child process terminated abruptly")
+            future: Future[Any] = Future()
+            future.set_result(fn(*args))
+            return future
+
+        def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+            pass
+
+    def new_pool(engine: Any) -> Pool:
+        engine._starts, engine._start_times = queue.SimpleQueue(), {}  # no start reports
+        return Pool()
+
+    monkeypatch.setattr(_local.LocalEngine, "_new_pool", new_pool)
+    out = tmp_path / "out.parquet"
+    summary = embed_videos([src], out, EmbedConfig(workers=1))
+    rows = _rows(out)
+    assert sorted(rows) == ["a", "b", "c"] and all(r["status"] == "ok" for r in rows.values())
+    assert (summary.ok, summary.errors, len(pools)) == (3, 0, 2)
+
+
 @pytest.mark.slow
 def test_hung_video_times_out_and_the_batch_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A video whose decoder hangs is killed once over video_timeout_seconds, re-run alone,

@@ -149,11 +149,17 @@ class LocalEngine:
         try:
             while queue or pending:
                 cap = 1 if suspects else limit  # after a crash: one at a time until the suspects ran
+                broken = False  # a worker died while this process was busy (the models, the writer)
                 while queue and len(pending) < cap:
                     planned = queue.popleft()
-                    future = pool.submit(
-                        process_item, planned.item, self.request, self.worker_stages, self.kept_media
-                    )
+                    try:
+                        future = pool.submit(
+                            process_item, planned.item, self.request, self.worker_stages, self.kept_media
+                        )
+                    except BrokenExecutor:
+                        queue.appendleft(planned)  # it never ran: not a suspect
+                        broken = True
+                        break
                     pending[future] = planned
                 done, _ = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
                 crashed: list[PlannedVideo] = []
@@ -171,10 +177,11 @@ class LocalEngine:
                 if timeout is not None:
                     self._note_starts(pending, started)
                 stuck = self._stuck(pending, started, timeout)
-                if not crashed and not stuck:
+                if not crashed and not stuck and not broken:
                     continue
                 if not owned:
-                    raise BrokenExecutor(f"the executor broke while processing {crashed[0].item.path!r}")
+                    where = f" while processing {crashed[0].item.path!r}" if crashed else ""
+                    raise BrokenExecutor(f"the executor broke{where}")
                 if stuck:
                     log.warning("%s ran over %g s; restarting the workers", stuck[0].item.path, timeout)
                     _kill_workers(pool)
@@ -187,7 +194,10 @@ class LocalEngine:
                     suspects.discard(crashed[0].item.video_id)
                     self._crash_row(crashed[0], timed_out=bool(stuck))
                     continue
-                log.warning("a worker process died or hung; re-running %d videos one at a time", len(crashed))
+                if crashed:
+                    log.warning(
+                        "a worker process died or hung; re-running %d videos one at a time", len(crashed)
+                    )
                 for planned in reversed(crashed):
                     queue.appendleft(planned)
                     suspects.add(planned.item.video_id)
