@@ -104,6 +104,32 @@ def test_embed_then_resume_then_refuse(small_dir: Path, tmp_path: Path) -> None:
     assert code == 1 and "4 processed" in output
 
 
+def test_a_resume_into_a_re_fused_output_is_refused(small_dir: Path, tmp_path: Path) -> None:
+    """An output re-fused by `fusion apply` holds learned-weight embeddings: new rows would
+    hold fixed-weight ones beside them."""
+    out = tmp_path / "o.parquet"
+    code, output = _invoke(str(small_dir), "-o", str(out), "--workers", "1")
+    assert code == 1 and "4 processed" in output
+    table = pq.read_table(out)
+    meta = dict(table.schema.metadata)
+    record = json.loads(meta[b"reelsense.fusion"])
+    record["learned"] = {"version": 1}  # what `reelsense fusion apply` adds
+    meta[b"reelsense.fusion"] = json.dumps(record).encode()
+    pq.write_table(table.replace_schema_metadata(meta), out)
+    code, output = _invoke(str(small_dir), "-o", str(out), "--workers", "1")
+    assert code == 1 and "re-fused with learned weights" in output and "Traceback" not in output
+
+
+def test_an_output_written_by_something_else_is_refused_in_one_line(small_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "theirs.parquet"
+    pq.write_table(pa.table({"video_id": ["x"], "score": [1]}), out)
+    code, output = _invoke(str(small_dir), "-o", str(out), "--workers", "1")
+    assert code == 1 and "is not a reelsense embed output (no status, path column)" in output
+    assert "Traceback" not in output and pq.read_table(out).num_rows == 1  # left as it was
+    code, output = _invoke(str(small_dir), "-o", str(out), "--workers", "1", "--overwrite")
+    assert code == 1 and "4 processed" in output  # two of the inputs are broken
+
+
 def test_a_resume_plans_the_job_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -79,6 +79,11 @@ def _progress_bar(enabled: bool | None) -> tuple[Any, Callable[[ProgressEvent], 
 
 
 def _resume_refusal(exc: Any) -> str:
+    if exc.option == "learned_fusion":
+        return (
+            f"{exc.output}: its embeddings were re-fused with learned weights (reelsense fusion apply), "
+            "new rows would not be; embed into another -o (or --overwrite), then fusion apply again"
+        )
     option = _OPTION_OF.get(exc.option, exc.option)
     before, now = exc.before, exc.now
     if isinstance(before, bool) and isinstance(now, bool):

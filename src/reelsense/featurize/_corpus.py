@@ -38,7 +38,7 @@ from reelsense._checks import check_path
 from reelsense.errors import OutputError, ParameterError, ResumeMismatchError
 from reelsense.featurize._config import FEATURIZER_KEY, FeaturizerConfig
 from reelsense.featurize._discovery import Discoverer, default_discoverer
-from reelsense.featurize._featurizer import VideoFeaturizer, model_threads
+from reelsense.featurize._featurizer import FUSION_KEY, VideoFeaturizer, model_threads
 from reelsense.featurize._fusion_stage import (
     MIN_MUSIC_FRACTION,
     fuse_columns,
@@ -285,6 +285,10 @@ def _resume_check(
     stored = metadata.get(FEATURIZER_KEY)
     if stored is None:
         return False, None
+    if _learned_fusion(metadata):  # its rows carry learned weights; new rows would not
+        raise ResumeMismatchError(
+            os.fspath(output), "learned_fusion", "learned weights (reelsense fusion apply)", "fixed weights"
+        )
     try:
         before = json.loads(stored)
     except json.JSONDecodeError:
@@ -301,6 +305,16 @@ def _resume_check(
     except json.JSONDecodeError:
         return False, manifest
     return bool(method) and method == (discoverer or _default_discoverer(None, config)).name, manifest
+
+
+def _learned_fusion(metadata: dict[str, str]) -> bool:
+    """Whether ``reelsense fusion apply`` re-fused this output (its fusion record holds the
+    learned weights)."""
+    try:
+        record = json.loads(metadata.get(FUSION_KEY, "{}"))
+    except json.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and record.get("learned") is not None
 
 
 def _check_run_content(

@@ -380,6 +380,12 @@ class OutputWriter:
             if key not in self._read_cache:
                 with pq.ParquetFile(source) as parquet:  # opened once for the schema and the columns
                     names = parquet.schema_arrow.names
+                    missing = [c for c in ("video_id", "status", "path") if c not in names]
+                    if missing:
+                        raise OutputError(
+                            f"{str(source)!r} is not a reelsense embed output (no {', '.join(missing)} "
+                            "column): give another output, or overwrite it"
+                        )
                     columns = ["video_id", "status", "path"] + [c for c in ("file_size_bytes",) if c in names]
                     self._read_cache[key] = parquet.read(columns=columns)
         except (OSError, pa.ArrowException):
