@@ -71,3 +71,21 @@ def test_a_table_with_a_caption_longer_than_the_csv_field_limit(tmp_path: Path) 
     )
     (use,) = read_uses_csv(table)
     assert use.caption == caption
+
+
+@pytest.mark.parametrize(
+    ("last_row", "fields"),
+    [("v3,d1,17000", 3), ("v3", 1), ("v3,d1,1700000300,x,extra", 5)],
+)
+def test_a_row_with_another_number_of_fields_is_named(tmp_path: Path, last_row: str, fields: int) -> None:
+    """A clusters table cut short (a copy stopped mid-way) was read as if whole: its last row
+    a use with half a timestamp, or without its sound."""
+    from reelsense.trends import read_uses_csv
+
+    table = tmp_path / "clusters.csv"
+    table.write_text(
+        "video_id,sound_cluster,timestamp,caption\nv1,d1,1700000000,a\nv2,d1,1700000100,b\n" + last_row,
+        encoding="utf-8",
+    )
+    with pytest.raises(ParameterError, match=rf"clusters.csv:4: {fields} fields where the header has 4"):
+        read_uses_csv(table)

@@ -188,6 +188,12 @@ def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> 
             out = []
             seen: dict[str, int] = {}  # video id -> its line: a video counted twice doubles its sound's rate
             for line, row in enumerate(reader, start=2):
+                if None in row or None in row.values():  # more or fewer fields than the header
+                    n = len(fields) + len(row.get(None) or ()) - sum(v is None for v in row.values())
+                    raise ParameterError(
+                        f"{p}:{reader.line_num}: {n} fields where the header has {len(fields)} "
+                        "(a table cut short or damaged?)"
+                    )
                 vid = row[id_key]
                 if vid in seen:
                     raise ParameterError(
