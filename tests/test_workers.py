@@ -6,12 +6,14 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import BrokenExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reelsense import _workers
-from reelsense._workers import available_cpus, process_pool
+from reelsense._workers import available_cpus, map_surviving, process_pool
 
 
 def _blas_threads() -> int:
@@ -232,3 +234,32 @@ def test_unguarded_calls_are_refused_pointing_to_the_readme_section(tmp_path: Pa
     assert section is not None, done.stderr
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert f"\n## {section.group(1)}\n" in readme
+
+
+_DIE = "__import__('os')._exit(7)"  # a job that kills its worker process, as a decoder crash would
+
+
+def _spawned(workers: int = 2) -> Any:
+    return lambda: process_pool(workers, "spawn")
+
+
+def test_map_surviving_gives_the_lost_job_its_own_result_and_keeps_the_others() -> None:
+    """One job kills its worker: the jobs in flight beside it are re-run one at a time and
+    finish; the job that kills a worker again, alone, gets ``lost(job)``; order is kept."""
+    jobs = ["1 + 1", "2 * 3", _DIE, "'x' * 2", "len('abc')", "7"]
+    lost: list[str] = []
+
+    def on_lost(job: str) -> object:
+        lost.append(job)
+        return "lost"
+
+    results = list(map_surviving(eval, jobs, _spawned(), on_lost, chunksize=2, window=2))
+    assert results == [2, 6, "lost", "xx", 3, 7]
+    assert lost == [_DIE]
+
+
+def test_map_surviving_stops_when_every_job_kills_its_worker() -> None:
+    """Jobs lost one after another mean the pool itself fails (an initializer that cannot
+    start, no memory for any child): the error is raised, not a lost row per job."""
+    with pytest.raises(BrokenExecutor):
+        list(map_surviving(eval, [_DIE] * 6, _spawned(1), lambda job: "lost"))

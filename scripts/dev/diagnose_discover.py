@@ -50,7 +50,7 @@ from reelsense.sounds.discover import DiscoveryParams
 from reelsense.sounds.discover._api import _run
 from reelsense.sounds.discover._content import sustained_filter
 from reelsense.sounds.discover._matcher import VideoMatcher
-from reelsense.sounds.discover._work import Job, init_worker, print_source
+from reelsense.sounds.discover._work import Job, init_worker, lost_print, print_source
 from reelsense.sounds.fingerprint import FingerprintParams, log_spectrogram
 from reelsense.sounds.match import MatchConfig, dense_grid, dense_peak_check, match_query_candidates
 
@@ -96,7 +96,7 @@ def main() -> None:
     config = MatchConfig(n_candidates=params.neighbours + 1, top_k=params.neighbours + 1)
     jobs = [Job(k, str(sounds / "queries" / f"{q}.mp4")) for k, q in enumerate(qids)]
     init = (params, fp, config, None)
-    prints = list(_run(print_source, jobs, args.workers, init_worker, init, lambda _: None))
+    prints = list(_run(print_source, jobs, args.workers, init_worker, init, lambda _: None, lost_print))
     music = [p for p in prints if p.ref_peaks is not None and p.query is not None]
     matcher = VideoMatcher([p.ref_peaks for p in music if p.ref_peaks is not None], fp, config)
     best: dict[tuple[int, int], float] = {}

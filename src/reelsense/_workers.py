@@ -24,11 +24,12 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reelsense.errors import ParameterError
 
@@ -37,6 +38,7 @@ __all__ = [
     "cap_threads_to_available_cpus",
     "default_workers",
     "limit_threads_in_worker",
+    "map_surviving",
     "one_torch_thread",
     "process_pool",
     "skip_collection_at_exit",
@@ -268,3 +270,76 @@ def process_pool(
         initializer=_init_worker,
         initargs=(initializer, initargs),
     )
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: items lost one after another, each alone in a fresh pool, before the pool is taken to be
+#: what fails (an initializer that cannot start, no memory for any child) and the error raised
+_LOST_IN_A_ROW = 3
+
+
+def _apply_all(fn: Callable[[T], R], chunk: list[T]) -> list[R]:
+    return [fn(job) for job in chunk]
+
+
+def map_surviving(
+    fn: Callable[[T], R],
+    jobs: Sequence[T],
+    new_pool: Callable[[], ProcessPoolExecutor],
+    lost: Callable[[T], R],
+    *,
+    chunksize: int = 1,
+    window: int = 2,
+) -> Generator[R, None, None]:
+    """``map(fn, jobs)`` in input order, in pools made by ``new_pool``, that survives a worker
+    process dying (a decoder crash, the OOM killer): one bad file never stops the batch.
+
+    At most ``window`` chunks of ``chunksize`` jobs are in flight. When the pool breaks, a new
+    one re-runs the jobs that were in flight one at a time; a job that breaks a pool alone
+    gives ``lost(job)`` in its place. When :data:`_LOST_IN_A_ROW` jobs in a row are lost so,
+    the pool itself is what fails, and BrokenExecutor is raised. The pool is shut down when
+    the iterator ends or is closed."""
+    queue = deque(list(range(s, min(s + chunksize, len(jobs)))) for s in range(0, len(jobs), chunksize))
+    pending: deque[tuple[list[int], Future[list[R]]]] = deque()
+    suspects: set[int] = set()
+    lost_in_a_row = 0
+    pool = new_pool()
+    try:
+        while queue or pending:
+            cap = 1 if suspects else window
+            while queue and len(pending) < cap:
+                try:
+                    future = pool.submit(_apply_all, fn, [jobs[k] for k in queue[0]])
+                except BrokenExecutor:  # found broken before a result said so
+                    break
+                pending.append((queue.popleft(), future))
+            try:
+                if not pending:
+                    raise BrokenExecutor("the pool broke with nothing in flight")
+                results = pending[0][1].result()
+            except BrokenExecutor:
+                in_flight = [k for chunk, _ in pending for k in chunk]
+                pending.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = new_pool()
+                if len(in_flight) == 1 and in_flight[0] in suspects:  # it broke a pool alone
+                    lost_in_a_row += 1
+                    if lost_in_a_row >= _LOST_IN_A_ROW:
+                        raise
+                    suspects.discard(in_flight[0])
+                    logger.warning("a worker process died on item %d again: it is given up", in_flight[0])
+                    yield lost(jobs[in_flight[0]])
+                    continue
+                if in_flight:
+                    logger.warning("a worker process died; re-running %d items one at a time", len(in_flight))
+                suspects.update(in_flight)
+                queue.extendleft([k] for k in reversed(in_flight))
+                continue
+            chunk, _ = pending.popleft()
+            suspects.difference_update(chunk)
+            lost_in_a_row = 0
+            yield from results
+    finally:
+        pool.shutdown(cancel_futures=True)  # as leaving a ``with`` block of the pool would

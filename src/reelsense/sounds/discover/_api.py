@@ -22,6 +22,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import TypeVar
@@ -29,7 +30,7 @@ from typing import TypeVar
 import numpy as np
 
 from reelsense._checks import check_int, check_paths
-from reelsense._workers import process_pool
+from reelsense._workers import map_surviving, process_pool
 from reelsense.errors import ItemFailedError, ParameterError
 from reelsense.io import check_inputs
 from reelsense.sounds.discover._geometry import place_members
@@ -50,6 +51,8 @@ from reelsense.sounds.discover._work import (
     close_worker,
     init_matcher,
     init_worker,
+    lost_matches,
+    lost_print,
     match_print,
     print_source,
 )
@@ -100,8 +103,10 @@ def _run(
     initializer: Callable[..., None],
     initargs: tuple[object, ...],
     on_each: Callable[[int], None],
+    lost: Callable[[T], R],
 ) -> Generator[R, None, None]:
-    """``map(fn, jobs)`` in order, in ``workers`` processes (in-process when 1)."""
+    """``map(fn, jobs)`` in order, in ``workers`` processes (in-process when 1); a job whose
+    worker process dies (alone) gives ``lost(job)`` (:func:`reelsense._workers.map_surviving`)."""
     if workers <= 1 or len(jobs) <= 1:
         initializer(*initargs)
         try:
@@ -112,8 +117,13 @@ def _run(
             close_worker()
         return
     chunk = max(1, min(16, len(jobs) // (4 * workers)))
-    with process_pool(workers, _START_METHOD, initializer=initializer, initargs=initargs) as ex:
-        for k, res in enumerate(ex.map(fn, jobs, chunksize=chunk), start=1):
+
+    def new_pool() -> ProcessPoolExecutor:
+        return process_pool(workers, _START_METHOD, initializer=initializer, initargs=initargs)
+
+    results = map_surviving(fn, jobs, new_pool, lost, chunksize=chunk, window=2 * workers)
+    with closing(results):
+        for k, res in enumerate(results, start=1):
             yield res
             on_each(k)
 
@@ -173,7 +183,7 @@ def _video_edges(
             on_progress("match", done, total)
 
     initargs = (matcher, params, fp_params)
-    for k, matches in _run(match_print, jobs, workers, init_matcher, initargs, tick):
+    for k, matches in _run(match_print, jobs, workers, init_matcher, initargs, tick, lost_matches):
         for m in matches:
             j = int(m.sound_id)
             if j == k:
@@ -276,7 +286,7 @@ def discover_sounds(
         t0 = time.perf_counter()
         prints: list[VideoPrint] = []
         initargs = (params, fp_params, config, index_path, checked)
-        stage1 = _run(print_source, jobs, workers, init_worker, initargs, tick)
+        stage1 = _run(print_source, jobs, workers, init_worker, initargs, tick, lost_print)
         with closing(stage1):  # closing it cancels the pending jobs and shuts the pool down
             for p in stage1:
                 if strict and p.error is not None:

@@ -191,6 +191,20 @@ def print_source(job: Job) -> VideoPrint:
         return VideoPrint(job.number, 0.0, 0.0, None, None, None, None, None, error=msg)
 
 
+def lost_print(job: Job) -> VideoPrint:
+    """Stage 1's row for a video whose worker process died on it (twice: alone the second time)."""
+    where = job.source.clip_id if isinstance(job.source, AudioClip) else os.fspath(job.source)
+    msg = f"the worker process died while processing {where!r}"
+    logger.warning("discovery skips %s: %s", where, msg)
+    return VideoPrint(job.number, 0.0, 0.0, None, None, None, None, None, error=msg)
+
+
+def lost_matches(job: MatchJob) -> tuple[int, list[SoundMatch]]:
+    """Stage 2's result for a video whose worker process died searching it: no match."""
+    logger.warning("discovery: the worker process died searching video %d; it is left alone", job.node)
+    return job.node, []
+
+
 def init_matcher(matcher: VideoMatcher, params: DiscoveryParams, fp_params: FingerprintParams) -> None:
     """Pool initialiser of stage 2."""
     global _MATCHER, _STATE

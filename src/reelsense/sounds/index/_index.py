@@ -18,13 +18,15 @@ import logging
 import os
 import pickle
 from collections.abc import Callable, Generator, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from reelsense._checks import check_finite, check_int, check_path, check_paths
-from reelsense._workers import process_pool
+from reelsense._workers import map_surviving, process_pool
 from reelsense.audio._signal import check_mono
 from reelsense.errors import DecodeError, NoAudioError, ParameterError, ReelsenseError, SoundIndexFormatError
 from reelsense.io import read_audio
@@ -320,22 +322,23 @@ class SoundIndex:
         if dup:
             raise ParameterError(f"duplicate sound ids among the inputs: {sorted(dup)[:5]}")
         str_paths = [os.fspath(p) for p in paths]
-        results: Iterable[tuple[dict[str, np.ndarray], float] | Exception]
-        executor = process_pool(workers, _START_METHOD) if workers > 1 and len(paths) > 1 else None
-        try:
-            if executor is not None:
-                futures = [executor.submit(_call, _fingerprint_file, p, self.params) for p in str_paths]
-                results = (_result(f) for f in futures)
-            else:
-                results = (_call(_fingerprint_file, p, self.params) for p in str_paths)
+        jobs = [(p, self.params) for p in str_paths]
+        results: Generator[tuple[dict[str, np.ndarray], float] | Exception, None, None]
+        if workers > 1 and len(paths) > 1:
+            results = map_surviving(
+                _fingerprint_job,
+                jobs,
+                lambda: process_pool(workers, _START_METHOD),
+                _lost_job,
+                window=4 * workers,
+            )
+        else:
+            results = (_fingerprint_job(job) for job in jobs)
+        with closing(results):
             items = self._items(str_paths, ids, results, on_done)
-            records = self._store.add_many(
+            return self._store.add_many(
                 items, replace=replace, commit_every=commit_every, commit_seconds=commit_seconds
             )
-        finally:
-            if executor is not None:
-                executor.shutdown(cancel_futures=True)
-        return records
 
     @staticmethod
     def _items(
@@ -566,11 +569,13 @@ def _survives_pickling(exc: Exception) -> bool:
         return False
 
 
-def _result(future: object) -> tuple[dict[str, np.ndarray], float] | Exception:
-    try:
-        return future.result()  # type: ignore[attr-defined, no-any-return]
-    except Exception as exc:  # batch boundary: the error is recorded per file
-        return exc
+def _fingerprint_job(job: tuple[str, FingerprintParams]) -> tuple[dict[str, np.ndarray], float] | Exception:
+    return _call(_fingerprint_file, *job)
+
+
+def _lost_job(job: tuple[str, FingerprintParams]) -> Exception:
+    """The error of a file whose worker process died on it (twice: alone the second time)."""
+    return ReelsenseError(f"the worker process died while processing {job[0]!r}")
 
 
 _WORKER_INDEX: SoundIndex | None = None
@@ -581,6 +586,11 @@ def _worker_open(
 ) -> None:
     global _WORKER_INDEX
     _WORKER_INDEX = SoundIndex.open(path, readonly=True, config=config, trusted=verified)
+
+
+def _lost_match(job: tuple[str, int | None, float | None]) -> tuple[str, list[SoundMatch] | Exception]:
+    """The error of a file whose worker process died matching it (alone the second time)."""
+    return job[0], ReelsenseError(f"the worker process died while processing {job[0]!r}")
 
 
 def _worker_match(
@@ -641,10 +651,15 @@ def match_files(
     finally:
         _WORKER_INDEX = None
         index.close()
-    with process_pool(
-        workers,
-        _START_METHOD,
-        initializer=_worker_open,
-        initargs=(os.fspath(index_path), config, checked),
-    ) as ex:
-        yield from ex.map(_worker_match, jobs, chunksize=2)
+
+    def new_pool() -> ProcessPoolExecutor:
+        return process_pool(
+            workers,
+            _START_METHOD,
+            initializer=_worker_open,
+            initargs=(os.fspath(index_path), config, checked),
+        )
+
+    results = map_surviving(_worker_match, jobs, new_pool, _lost_match, chunksize=2, window=4 * workers)
+    with closing(results):
+        yield from results
