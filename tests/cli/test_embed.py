@@ -130,6 +130,25 @@ def test_an_output_written_by_something_else_is_refused_in_one_line(small_dir: P
     assert code == 1 and "4 processed" in output  # two of the inputs are broken
 
 
+def test_the_default_frames_named_or_not_resume_each_other(small_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o.parquet"
+    code, output = _invoke(str(small_dir), "-o", str(out), "--workers", "1", "--frames", "keyframes")
+    assert code == 1 and "4 processed" in output  # two of the inputs are broken
+    for frames in ([], ["--frames", "keyframes"]):
+        code, output = _invoke(str(small_dir), "-o", str(out), "--workers", "1", *frames)
+        assert code == 0 and "0 processed (0 ok, 0 errors), 4 already in the output" in output, output
+
+
+def test_a_refusal_names_an_option_left_at_its_default_by_its_value() -> None:
+    from reelsense.cli.embed import _resume_refusal
+    from reelsense.errors import ResumeMismatchError
+
+    said = _resume_refusal(ResumeMismatchError("o.parquet", "min_score", None, 3.0))
+    assert "--min-score was 2.0 before (now 3.0)" in said
+    said = _resume_refusal(ResumeMismatchError("o.parquet", "second_chance", None, True))
+    assert "--second-chance was not used before" in said
+
+
 def test_a_resume_plans_the_job_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

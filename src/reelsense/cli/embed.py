@@ -84,8 +84,13 @@ def _resume_refusal(exc: Any) -> str:
             f"{exc.output}: its embeddings were re-fused with learned weights (reelsense fusion apply), "
             "new rows would not be; embed into another -o (or --overwrite), then fusion apply again"
         )
+    from reelsense.featurize._config import DEFAULT_MIN_SCORE
+
     option = _OPTION_OF.get(exc.option, exc.option)
-    before, now = exc.before, exc.now
+    # options recorded only when not at their default are absent (None) at the default
+    default = {"min_score": DEFAULT_MIN_SCORE, "second_chance": False, "frames": "keyframes"}.get(exc.option)
+    before = default if exc.before is None else exc.before
+    now = default if exc.now is None else exc.now
     if isinstance(before, bool) and isinstance(now, bool):
         said = f"{option} was used before" if before else f"{option} was not used before"
     elif exc.option == "fusion" and isinstance(before, dict) and isinstance(now, dict):

@@ -158,6 +158,8 @@ class FeaturizerConfig:
         ``second_chance`` only when set, its scope only when not ``library``, ``min_score``
         only when not the default (outputs made before they existed still resume)."""
         frames = asdict(self.frames) if isinstance(self.frames, FrameSampling) else self.frames
+        if frames == DEFAULT_FRAME_STRATEGY:  # the default named: the same sampling as None
+            frames = None
         extra: dict[str, object] = {"second_chance": True} if self.second_chance else {}
         if self.second_chance and self.second_chance_scope != "library":
             extra["second_chance_scope"] = self.second_chance_scope

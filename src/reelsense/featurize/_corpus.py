@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from reelsense._checks import check_path
 from reelsense.errors import OutputError, ParameterError, ResumeMismatchError
-from reelsense.featurize._config import FEATURIZER_KEY, FeaturizerConfig
+from reelsense.featurize._config import DEFAULT_FRAME_STRATEGY, FEATURIZER_KEY, FeaturizerConfig
 from reelsense.featurize._discovery import Discoverer, default_discoverer
 from reelsense.featurize._featurizer import FUSION_KEY, VideoFeaturizer, model_threads
 from reelsense.featurize._fusion_stage import (
@@ -294,6 +294,8 @@ def _resume_check(
     except json.JSONDecodeError:
         return False, None
     now = json.loads(json.dumps(config.record(), sort_keys=True, default=str))
+    if before.get("frames") == DEFAULT_FRAME_STRATEGY:  # an output written before that was recorded as None
+        before["frames"] = None
     for key in now:
         if before.get(key) != now[key]:
             raise ResumeMismatchError(os.fspath(output), key, before.get(key), now[key])
