@@ -94,6 +94,7 @@ def test_tempo_and_pitch_edits_are_recovered(library: Library, time_scale: float
     assert m.sound_id == "b"
     assert m.speed == pytest.approx(1 / time_scale, rel=0.02)
     assert m.pitch_semitones == pytest.approx(12 * np.log2(pitch), abs=0.3)
+    assert not (m.pitch_semitones == 0 and np.signbit(m.pitch_semitones))  # 0.0, never -0.0
     assert m.offset_seconds == pytest.approx(10.0, abs=0.15)
 
 

@@ -704,7 +704,7 @@ def _verify(
     a = align(query.peaks, rt, rb, cand, config, params.frames_per_second, reject)
     lam = _chance_of(a, query, (rt, rb), params, config)
     log10p = false_match_log10p(a.matched, lam, trials)
-    pitch = -a.shift_bins * 12.0 / params.bins_per_octave
+    pitch = -a.shift_bins * 12.0 / params.bins_per_octave + 0.0  # + 0.0: no -0.0 for no shift
     fps = params.frames_per_second
     exact = reject_below is None or -log10p >= reject_below
     start = end = 0.0  # a rejected candidate is never reported: its span is not looked for
@@ -1056,7 +1056,7 @@ def dense_match(
     otherwise). It counts no hashes or peaks; the query span is the whole query."""
     if hit is None or hit.score < threshold:
         return None
-    pitch = -hit.shift_bins * 12.0 / params.bins_per_octave
+    pitch = -hit.shift_bins * 12.0 / params.bins_per_octave + 0.0  # + 0.0: no -0.0 for no shift
     return SoundMatch(
         sound_id=ids[hit.sound],
         score=hit.score,
