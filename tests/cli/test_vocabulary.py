@@ -348,7 +348,8 @@ def test_refused_resume_names_the_option_before_any_model_loads(
     )
     assert code == 1 and "--sound-index was not used before" in output and "\n" not in output.strip()
     code, output = _invoke("embed", str(videos), "-o", str(out), "--preset", "tiny", "--frames", "uniform")
-    assert code == 1 and "--frames was None before (now 'uniform')" in output
+    # the default, not given, is named by its value (61aaf29: it read "None before")
+    assert code == 1 and "--frames was 'keyframes' before (now 'uniform')" in output
 
 
 def test_lock_refusal_comes_before_any_model_loads(
