@@ -84,11 +84,12 @@ def _resume_refusal(exc: Any) -> str:
             f"{exc.output}: its embeddings were re-fused with learned weights (reelsense fusion apply), "
             "new rows would not be; embed into another -o (or --overwrite), then fusion apply again"
         )
-    from reelsense.featurize._config import DEFAULT_MIN_SCORE
+    from reelsense.featurize._config import DEFAULT_FRAME_STRATEGY, DEFAULT_MIN_SCORE
 
     option = _OPTION_OF.get(exc.option, exc.option)
     # options recorded only when not at their default are absent (None) at the default
-    default = {"min_score": DEFAULT_MIN_SCORE, "second_chance": False, "frames": "keyframes"}.get(exc.option)
+    defaults = {"min_score": DEFAULT_MIN_SCORE, "second_chance": False, "frames": DEFAULT_FRAME_STRATEGY}
+    default = defaults.get(exc.option)
     before = default if exc.before is None else exc.before
     now = default if exc.now is None else exc.now
     if isinstance(before, bool) and isinstance(now, bool):

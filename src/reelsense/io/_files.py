@@ -17,7 +17,17 @@ from pathlib import Path
 
 from reelsense.errors import ReelsenseError
 
-__all__ = ["NotRegularFileError", "file_kind", "read_regular_file", "regular_file_size", "replacing"]
+__all__ = [
+    "TMP_PREFIX",
+    "NotRegularFileError",
+    "file_kind",
+    "read_regular_file",
+    "regular_file_size",
+    "replacing",
+]
+
+#: the name prefix of :func:`replacing`'s temporaries (``.tmp-<name>-<pid>``)
+TMP_PREFIX = ".tmp-"
 
 
 class NotRegularFileError(ReelsenseError, OSError):
@@ -88,7 +98,7 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
     whole before either is renamed.
     """
     target = Path(path)
-    tmp = target.with_name(f".tmp-{target.name}-{os.getpid()}")
+    tmp = target.with_name(f"{TMP_PREFIX}{target.name}-{os.getpid()}")
     try:
         yield tmp
         tmp.replace(target)

@@ -58,6 +58,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from reelsense.errors import OutputError
+from reelsense.io._files import TMP_PREFIX, replacing
 from reelsense.pipeline._schema import CONFIG_KEY, SCHEMA_VERSION_KEY, VERSION_KEY, rows_to_table
 
 try:
@@ -81,7 +82,6 @@ Layout = Literal["file", "shards"]
 
 _PART_RE = re.compile(r"^part-(\d{6,})\.parquet$")
 SHARD_PATTERN = re.compile(r"^shard-(\d{20})-(\d{6,})\.parquet$")
-_TMP_PREFIX = ".tmp-"
 
 
 def parts_dir_for(output: str | os.PathLike[str]) -> Path:
@@ -124,14 +124,9 @@ def _dictionary_columns(schema: pa.Schema) -> tuple[str, ...]:
 def _atomic_write(target: Path, table: pa.Table, **options: Any) -> None:
     """``table`` into ``target`` through a fsynced temporary in the same folder (with
     :func:`parquet_options`)."""
-    tmp = target.with_name(f"{_TMP_PREFIX}{target.name}-{os.getpid()}")
-    try:
+    with replacing(target) as tmp:
         pq.write_table(table, tmp, **parquet_options(table.schema), **options)
         _fsync_path(tmp)
-        tmp.replace(target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     _fsync_path(target.parent, directory=True)
 
 
@@ -557,11 +552,11 @@ class OutputWriter:
         leftovers = []
         if self.layout == "file":
             name = glob.escape(self.output.name)
-            leftovers.append(self.output.parent.glob(f"{_TMP_PREFIX}{name}-*"))
+            leftovers.append(self.output.parent.glob(f"{TMP_PREFIX}{name}-*"))
             leftovers.append(self.output.parent.glob(f".{name}.tmp-*"))  # written by reelsense < 0.2
 
         if self.parts_dir.is_dir():
-            leftovers.append(self.parts_dir.glob(_TMP_PREFIX + "*"))
+            leftovers.append(self.parts_dir.glob(TMP_PREFIX + "*"))
         for found in leftovers:
             for tmp in found:
                 tmp.unlink(missing_ok=True)
@@ -748,9 +743,8 @@ class OutputWriter:
         parts = self._part_paths()
         if not parts and self.output.exists() and not self._replace_output:
             return int(pq.ParquetFile(self.output).metadata.num_rows)
-        tmp = self.output.with_name(f"{_TMP_PREFIX}{self.output.name}-{os.getpid()}")
         rows = 0
-        try:
+        with replacing(self.output) as tmp:
             with pq.ParquetWriter(tmp, self.schema, **parquet_options(self.schema)) as writer:
                 pending: list[pa.Table] = []
                 pending_rows = 0
@@ -770,10 +764,6 @@ class OutputWriter:
                     )
                     rows += pending_rows
             _fsync_path(tmp)
-            tmp.replace(self.output)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
         _fsync_path(self.output.parent, directory=True)
         self._replace_output = False
         shutil.rmtree(self.parts_dir, ignore_errors=True)
