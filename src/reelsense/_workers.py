@@ -42,6 +42,7 @@ __all__ = [
     "one_torch_thread",
     "process_pool",
     "skip_collection_at_exit",
+    "worker_died_message",
 ]
 
 logger = logging.getLogger(__name__)
@@ -282,6 +283,12 @@ _LOST_IN_A_ROW = 3
 
 def _apply_all(fn: Callable[[T], R], chunk: list[T]) -> list[R]:
     return [fn(job) for job in chunk]
+
+
+def worker_died_message(where: str) -> str:
+    """The error message of an item whose worker process died on it (the one wording of
+    every pool: embed's rows, the sound index's adds and matches, discovery's rows)."""
+    return f"the worker process died while processing {where!r}"
 
 
 def map_surviving(

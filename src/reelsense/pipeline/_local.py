@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
 
-from reelsense._workers import process_pool
+from reelsense._workers import process_pool, worker_died_message
 from reelsense.io import DecodedMedia
 from reelsense.pipeline._config import RunConfig
 from reelsense.pipeline._plan import PlannedVideo
@@ -123,7 +123,7 @@ class LocalEngine:
                 f"time limit of {self.config.video_timeout_seconds:g} s"
             )
         else:
-            message = f"the worker process died while processing {planned.item.path!r}"
+            message = worker_died_message(planned.item.path)
         row.update(status="error", error=message)
         self._write(row)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reelsense._workers import worker_died_message
 from reelsense.audio.descriptors import integrated_loudness
 from reelsense.errors import NoAudioError, ReelsenseError, SidecarError
 from reelsense.io import read_audio, read_sidecar
@@ -194,7 +195,7 @@ def print_source(job: Job) -> VideoPrint:
 def lost_print(job: Job) -> VideoPrint:
     """Stage 1's row for a video whose worker process died on it (twice: alone the second time)."""
     where = job.source.clip_id if isinstance(job.source, AudioClip) else os.fspath(job.source)
-    msg = f"the worker process died while processing {where!r}"
+    msg = worker_died_message(where)
     logger.warning("discovery skips %s: %s", where, msg)
     return VideoPrint(job.number, 0.0, 0.0, None, None, None, None, None, error=msg)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from reelsense._checks import check_finite, check_int, check_path, check_paths
-from reelsense._workers import map_surviving, process_pool
+from reelsense._workers import map_surviving, process_pool, worker_died_message
 from reelsense.audio._signal import check_mono
 from reelsense.errors import DecodeError, NoAudioError, ParameterError, ReelsenseError, SoundIndexFormatError
 from reelsense.io import read_audio
@@ -575,7 +575,7 @@ def _fingerprint_job(job: tuple[str, FingerprintParams]) -> tuple[dict[str, np.n
 
 def _lost_job(job: tuple[str, FingerprintParams]) -> Exception:
     """The error of a file whose worker process died on it (twice: alone the second time)."""
-    return ReelsenseError(f"the worker process died while processing {job[0]!r}")
+    return ReelsenseError(worker_died_message(job[0]))
 
 
 _WORKER_INDEX: SoundIndex | None = None
@@ -590,7 +590,7 @@ def _worker_open(
 
 def _lost_match(job: tuple[str, int | None, float | None]) -> tuple[str, list[SoundMatch] | Exception]:
     """The error of a file whose worker process died matching it (alone the second time)."""
-    return job[0], ReelsenseError(f"the worker process died while processing {job[0]!r}")
+    return job[0], ReelsenseError(worker_died_message(job[0]))
 
 
 def _worker_match(
