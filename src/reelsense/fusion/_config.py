@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -76,7 +75,7 @@ class FusionConfig:
         for name in ("center_visual", "audio_stand_in"):  # a string such as "no" read as True
             if not isinstance(getattr(self, name), bool):
                 raise ParameterError(f"{name}={getattr(self, name)!r} must be True or False")
-        for name in (
+        for name in (  # each a finite number; the signs below
             *(f"{m}_weight" for m in MODALITIES),
             "picture_weight",
             "picture_bandwidth",
@@ -84,17 +83,14 @@ class FusionConfig:
         ):
             check_finite(getattr(self, name), name)
         for name in MODALITIES:
-            weight = self.weight(name)
-            if not (math.isfinite(weight) and weight >= 0.0):
-                raise ParameterError(f"{name}_weight={weight} must be finite and >= 0")
-        if not (math.isfinite(self.picture_weight) and self.picture_weight >= 0.0):
+            if self.weight(name) < 0.0:
+                raise ParameterError(f"{name}_weight={self.weight(name)} must be finite and >= 0")
+        if self.picture_weight < 0.0:
             raise ParameterError(f"picture_weight={self.picture_weight} must be finite and >= 0")
-        if not (math.isfinite(self.picture_bandwidth) and self.picture_bandwidth > 0.0):
+        if self.picture_bandwidth <= 0.0:
             raise ParameterError(f"picture_bandwidth={self.picture_bandwidth} must be finite and > 0")
         if sum(self.weight(name) for name in MODALITIES) + self.picture_weight <= 0.0:
             raise ParameterError("at least one fusion weight must be > 0")
-        if not math.isfinite(self.min_sound_score):
-            raise ParameterError(f"min_sound_score={self.min_sound_score} must be finite")
 
     def weight(self, modality: str) -> float:
         """``w_m`` of a modality name in :data:`MODALITIES`."""
