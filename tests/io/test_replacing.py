@@ -1,11 +1,13 @@
-"""``replacing``: every file output but the embed writer's is written whole, then renamed."""
+"""``replacing``: every file output is written whole, synced, then renamed."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from reelsense.io import _files
 from reelsense.io._files import replacing
 
 
@@ -46,3 +48,28 @@ def test_a_pair_is_renamed_only_when_both_are_whole(tmp_path: Path) -> None:
         tb.write_text("new b\n")
     assert (a.read_text(), b.read_text()) == ("new a\n", "new b\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "a_summary.csv"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names open files through /proc")
+def test_the_temporary_is_synced_before_the_rename_and_the_folder_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A power loss after the rename must not leave an empty file (data not yet on disk)."""
+    out = tmp_path / "out.csv"
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, Path.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", str(Path(f"/proc/self/fd/{fd}").readlink())))
+        real_fsync(fd)
+
+    def replace(self: Path, target: Path) -> Path:
+        events.append(("rename", self.name))
+        return real_replace(self, target)
+
+    monkeypatch.setattr(_files.os, "fsync", fsync)
+    monkeypatch.setattr(Path, "replace", replace)
+    with replacing(out) as tmp:
+        tmp.write_text("new\n")
+    assert events == [("fsync", str(tmp)), ("rename", tmp.name), ("fsync", str(tmp_path))]
+    assert out.read_text() == "new\n"

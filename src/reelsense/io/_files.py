@@ -21,6 +21,7 @@ __all__ = [
     "TMP_PREFIX",
     "NotRegularFileError",
     "file_kind",
+    "fsync_path",
     "read_regular_file",
     "regular_file_size",
     "replacing",
@@ -87,21 +88,39 @@ def read_regular_file(path: str | os.PathLike[str], *, max_bytes: int) -> bytes:
         os.close(fd)
 
 
+def fsync_path(path: str | os.PathLike[str], *, directory: bool = False) -> None:
+    """Flush a file's (or with ``directory``, a folder's entries') data to the disk. Best
+    effort: where a platform cannot open or sync it (a folder on Windows), nothing happens."""
+    try:
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary path beside ``path`` (``.tmp-<name>-<pid>``) to write a whole output to.
 
     When the block ends normally the temporary replaces ``path`` in one rename, so a reader,
     or a run interrupted while writing, sees the old file or the new one, never a part of
-    one. When it raises (``KeyboardInterrupt`` included) the temporary is removed and
-    ``path`` is left as it was. Nest two to write a pair of files: both temporaries are
-    whole before either is renamed.
+    one. The temporary is synced to the disk before the rename and the folder after it, so
+    that a power loss, too, leaves the old file or the new one whole. When the block raises
+    (``KeyboardInterrupt`` included) the temporary is removed and ``path`` is left as it was.
+    Nest two to write a pair of files: both temporaries are whole before either is renamed.
     """
     target = Path(path)
     tmp = target.with_name(f"{TMP_PREFIX}{target.name}-{os.getpid()}")
     try:
         yield tmp
+        fsync_path(tmp)
         tmp.replace(target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    fsync_path(target.parent, directory=True)

@@ -90,19 +90,6 @@ def parts_dir_for(output: str | os.PathLike[str]) -> Path:
     return out.with_name(out.name + ".parts")
 
 
-def _fsync_path(path: Path, *, directory: bool = False) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
-    except OSError:  # e.g. directories cannot be opened on Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def parquet_options(schema: pa.Schema) -> dict[str, Any]:
     """``pyarrow.parquet`` write options for a table of ``schema``: dictionary encoding for
     every Parquet column except the floating-point ones (the vectors and the measures). Their
@@ -122,12 +109,10 @@ def _dictionary_columns(schema: pa.Schema) -> tuple[str, ...]:
 
 
 def _atomic_write(target: Path, table: pa.Table, **options: Any) -> None:
-    """``table`` into ``target`` through a fsynced temporary in the same folder (with
-    :func:`parquet_options`)."""
+    """``table`` into ``target`` through a synced temporary in the same folder
+    (:func:`~reelsense.io._files.replacing`, with :func:`parquet_options`)."""
     with replacing(target) as tmp:
         pq.write_table(table, tmp, **parquet_options(table.schema), **options)
-        _fsync_path(tmp)
-    _fsync_path(target.parent, directory=True)
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -744,27 +729,27 @@ class OutputWriter:
         if not parts and self.output.exists() and not self._replace_output:
             return int(pq.ParquetFile(self.output).metadata.num_rows)
         rows = 0
-        with replacing(self.output) as tmp:
-            with pq.ParquetWriter(tmp, self.schema, **parquet_options(self.schema)) as writer:
-                pending: list[pa.Table] = []
-                pending_rows = 0
-                for table in self._sorted_rows(sources):
-                    pending.append(table)
-                    pending_rows += int(table.num_rows)
-                    if pending_rows >= self.row_group_rows:  # write whole row groups, carry the rest
-                        merged = pa.concat_tables(pending)
-                        whole = (pending_rows // self.row_group_rows) * self.row_group_rows
-                        writer.write_table(merged.slice(0, whole), row_group_size=self.row_group_rows)
-                        rows += whole
-                        pending, pending_rows = [merged.slice(whole)], pending_rows - whole
-                if pending_rows or rows == 0:
-                    writer.write_table(
-                        pa.concat_tables(pending) if pending else self.schema.empty_table(),
-                        row_group_size=self.row_group_rows,
-                    )
-                    rows += pending_rows
-            _fsync_path(tmp)
-        _fsync_path(self.output.parent, directory=True)
+        with (
+            replacing(self.output) as tmp,
+            pq.ParquetWriter(tmp, self.schema, **parquet_options(self.schema)) as writer,
+        ):
+            pending: list[pa.Table] = []
+            pending_rows = 0
+            for table in self._sorted_rows(sources):
+                pending.append(table)
+                pending_rows += int(table.num_rows)
+                if pending_rows >= self.row_group_rows:  # write whole row groups, carry the rest
+                    merged = pa.concat_tables(pending)
+                    whole = (pending_rows // self.row_group_rows) * self.row_group_rows
+                    writer.write_table(merged.slice(0, whole), row_group_size=self.row_group_rows)
+                    rows += whole
+                    pending, pending_rows = [merged.slice(whole)], pending_rows - whole
+            if pending_rows or rows == 0:
+                writer.write_table(
+                    pa.concat_tables(pending) if pending else self.schema.empty_table(),
+                    row_group_size=self.row_group_rows,
+                )
+                rows += pending_rows
         self._replace_output = False
         shutil.rmtree(self.parts_dir, ignore_errors=True)
         return rows
