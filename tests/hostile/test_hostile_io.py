@@ -212,10 +212,7 @@ _fields = st.sampled_from(
 def test_fuzz_info_json(tmp_path_factory: pytest.TempPathFactory, data: dict[str, object]) -> None:
     path = tmp_path_factory.mktemp("fuzz") / "v.info.json"
     path.write_text(json.dumps(data), encoding="utf-8")
-    try:
-        sidecar = read_info_json(path)
-    except SidecarError:
-        return  # a type it cannot use: the whole sidecar is skipped by the batch, with a warning
+    sidecar = read_info_json(path)  # a field it cannot use is dropped, never the whole sidecar
     for text in (sidecar.video_id, sidecar.caption, sidecar.title, sidecar.uploader, *sidecar.tags):
         if text is not None:
             text.encode("utf-8")

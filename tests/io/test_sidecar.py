@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reelsense.errors import ParameterError, SidecarError
-from reelsense.io import Manifest, iso_time, parse_hashtags, parse_mentions, read_sidecar
+from reelsense.io import Manifest, Sidecar, iso_time, parse_hashtags, parse_mentions, read_sidecar
 from reelsense.io._sidecar import parse_timestamp, read_caption_txt, read_info_json
 
 INFO = {
@@ -155,11 +156,8 @@ def test_read_info_json_fallbacks(tmp_path: Path) -> None:
     [
         ('{"id": "x", "description": ', "malformed JSON at line 1"),
         ("[1, 2]", "expected a JSON object"),
-        ('{"tags": "fyp"}', "'tags' must be a list"),
-        ('{"timestamp": "soon"}', "timestamp"),
-        ('{"upload_date": "2024-10-31"}', "YYYYMMDD"),
-        ('{"duration": "5s"}', "'duration' must be a number"),
-        ('{"description": 5}', "'description' must be a string"),
+        ('"just a string"', "expected a JSON object"),
+        ("null", "expected a JSON object"),
     ],
 )
 def test_read_info_json_malformed_names_file(tmp_path: Path, content: str, match: str) -> None:
@@ -168,6 +166,96 @@ def test_read_info_json_malformed_names_file(tmp_path: Path, content: str, match
     with pytest.raises(SidecarError, match=match) as err:
         read_info_json(path)
     assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "shown"),
+    [
+        ("tags", "a,b", "'a,b'"),
+        ("tags", ["ok", 3], "['ok', 3]"),
+        ("duration", "12", "'12'"),
+        ("duration", True, "True"),
+        ("title", 5, "5"),
+        ("description", {"text": "x"}, "{'text': 'x'}"),
+        ("artists", [1, 2], "[1, 2]"),
+        ("upload_date", "2024-10-31", "'2024-10-31'"),
+        ("upload_date", 20241399, "'20241399'"),  # a number, but no date
+        ("timestamp", [1730374643], "[1730374643]"),
+        ("timestamp", "soon", "'soon'"),
+        ("timestamp", False, "False"),
+        ("uploader", ["misty"], "['misty']"),
+        ("track", 1.5, "1.5"),
+    ],
+)
+def test_a_wrong_typed_field_is_dropped_and_the_rest_kept(
+    tmp_path: Path, field: str, value: object, shown: str
+) -> None:
+    data = {**INFO, "upload_date": None, field: value}
+    if field == "upload_date":
+        data["timestamp"] = None  # upload_date is read only without a timestamp
+    sc = read_info_json(_write_json(tmp_path / "v.info.json", data))
+    assert len(sc.warnings) == 1, sc.warnings
+    assert sc.warnings[0].startswith(f"field dropped: {tmp_path / 'v.info.json'}: ")
+    assert f"'{field}'" in sc.warnings[0] and shown in sc.warnings[0]
+    kept = read_info_json(_write_json(tmp_path / "ok.info.json", {**data, field: None}))
+    assert sc == Sidecar(**{**kept.__dict__, "sidecar_path": sc.sidecar_path, "warnings": sc.warnings})
+
+
+def test_a_long_wrong_typed_value_is_shown_truncated(tmp_path: Path) -> None:
+    sc = read_info_json(_write_json(tmp_path / "v.info.json", {"title": "kept", "tags": "x" * 10_000}))
+    assert sc.title == "kept" and sc.tags == ()
+    assert "'tags'" in sc.warnings[0] and len(sc.warnings[0]) < 300
+
+
+def test_a_wrong_typed_uploader_falls_back_to_the_channel(tmp_path: Path) -> None:
+    data = {"uploader": 7, "channel": "chan", "artists": "A", "artist": "B"}
+    sc = read_info_json(_write_json(tmp_path / "v.info.json", data))
+    assert (sc.uploader, sc.artists) == ("chan", ("B",))
+    assert len(sc.warnings) == 2
+    assert "field 'uploader' must be a string, got 7" in sc.warnings[0]
+    assert "field 'artists' must be a list of strings, got 'A'" in sc.warnings[1]
+
+
+@pytest.mark.parametrize("value", [["x"], {"id": "x"}, True])
+def test_a_dropped_id_says_the_video_keeps_its_default_id(tmp_path: Path, value: object) -> None:
+    sc = read_info_json(_write_json(tmp_path / "v.info.json", {**INFO, "id": value}))
+    assert sc.video_id is None and sc.caption == INFO["description"]
+    (warning,) = sc.warnings
+    assert "field 'id' must be a string or a number" in warning
+    assert "keeps the id it has without a sidecar" in warning
+
+
+_KNOWN_FIELDS = sorted(
+    {"id", "description", "title", "tags", "timestamp", "upload_date", "uploader", "channel"}
+    | {"uploader_id", "track", "artists", "artist", "duration"}
+)
+_ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=4), kids, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(_KNOWN_FIELDS), _ANY_JSON, max_size=len(_KNOWN_FIELDS)))
+def test_any_values_of_the_known_fields_never_discard_the_sidecar(data: dict[str, object]) -> None:
+    # the invariant: read_info_json never raises for a JSON object, every field it keeps has its
+    # declared type, a field given a good value is kept whatever the others hold, and each
+    # dropped field gets exactly one note
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "v.info.json"
+        path.write_text(json.dumps({**data, "ext": "mp4"}), encoding="utf-8")
+        sc = read_info_json(path)
+        path.write_text(json.dumps({**data, "track": "kept"}), encoding="utf-8")
+        assert read_info_json(path).track == "kept"
+    for text in (sc.video_id, sc.caption, sc.title, sc.uploader, sc.track):
+        assert text is None or (isinstance(text, str) and text.strip() == text and text)
+    for texts in (sc.tags, sc.artists, sc.hashtags, sc.mentions):
+        assert isinstance(texts, tuple) and all(isinstance(t, str) for t in texts)
+    assert sc.timestamp_seconds is None or type(sc.timestamp_seconds) is int
+    assert sc.duration_seconds is None or (type(sc.duration_seconds) is float and sc.duration_seconds >= 0)
+    assert all(w.startswith("field dropped: ") for w in sc.warnings)
+    assert len(sc.warnings) <= len(data)
 
 
 def test_read_caption_txt(tmp_path: Path) -> None:
@@ -236,7 +324,8 @@ def test_manifest_jsonl_and_json(tmp_path: Path) -> None:
         ("m.csv", "path,caption\na.mp4,x\na.mp4,y\n", "listed twice"),
         ("m.csv", "path,id,caption\n,,orphan\n", "neither 'path' nor 'id'"),
         ("m.csv", "path,caption\na.mp4,x,extra\n", "more fields"),
-        ("m.csv", "path,caption,timestamp\na.mp4,x,tomorrow\n", "timestamp"),
+        ("m.jsonl", '{"id": ["a"], "caption": "x"}\n', r"m.jsonl:1: .*'id' it can use .*\['a'\]"),
+        ("m.jsonl", '{"path": 5, "caption": "x"}\n', r"neither 'path' nor 'id' it can use .*field 'path'"),
         ("m.jsonl", '{"path": "a.mp4"}\n{"path": \n', "m.jsonl:2: malformed JSON"),
         ("m.jsonl", '["a.mp4"]\n', "expected a JSON object"),
         ("m.txt", "path\n", "must be .csv"),
@@ -250,6 +339,41 @@ def test_manifest_malformed(tmp_path: Path, name: str, content: str, match: str)
     path.write_text(content, encoding="utf-8")
     with pytest.raises(SidecarError, match=match):
         Manifest.load(path)
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        ('{"path": "a.mp4", "caption": 5, "uploader": "ann"}', "caption"),
+        ('{"path": "a.mp4", "title": ["t"], "uploader": "ann"}', "title"),
+        ('{"path": "a.mp4", "timestamp": [1], "uploader": "ann"}', "timestamp"),
+        ('{"path": "a.mp4", "timestamp": "tomorrow", "uploader": "ann"}', "timestamp"),
+        ('{"path": "a.mp4", "id": {"x": 1}, "uploader": "ann"}', "id"),
+    ],
+)
+def test_a_wrong_typed_manifest_field_is_dropped_from_its_row(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, row: str, field: str
+) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text(row + '\n{"path": "b.mp4", "caption": "fine"}\n', encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        m = Manifest.load(path)
+    hit = m.lookup(tmp_path / "a.mp4")
+    assert hit is not None and hit.uploader == "ann"
+    (warning,) = hit.warnings
+    assert warning.startswith(f"field dropped: {path}:1: ") and field in warning
+    assert ("keeps the id it has without a sidecar" in warning) == (field == "id")
+    assert warning in caplog.text
+    other = m.lookup(tmp_path / "b.mp4")
+    assert other is not None and other.caption == "fine" and other.warnings == ()
+
+
+def test_a_csv_manifest_timestamp_that_is_not_a_time_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("path,caption,timestamp\na.mp4,x,tomorrow\n", encoding="utf-8")
+    hit = Manifest.load(path).lookup(tmp_path / "a.mp4")
+    assert hit is not None and hit.caption == "x" and hit.timestamp_seconds is None
+    assert "'tomorrow'" in hit.warnings[0]
 
 
 # --------------------------------------------------------------------------- precedence

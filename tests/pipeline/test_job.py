@@ -431,6 +431,25 @@ def test_malformed_sidecar_keeps_video_with_warning(tmp_path: Path, threads: Thr
     )
 
 
+def test_a_wrong_typed_sidecar_field_is_dropped_with_a_warning_in_the_row(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from reelsense.pipeline._plan import plan_videos
+
+    (tmp_path / "v.mp4").write_bytes(b"")  # planning reads no media
+    info = {"id": ["x"], "description": "kept #tag", "tags": "a,b", "uploader": "ann"}
+    (tmp_path / "v.info.json").write_text(json.dumps(info), encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        (planned,) = plan_videos([tmp_path])
+    columns = planned.base_columns()
+    assert planned.item.video_id == "v"  # the video keeps its default id, and says so
+    assert (columns["caption"], columns["hashtags"], columns["uploader"]) == ("kept #tag", ["tag"], "ann")
+    id_note, tags_note = columns["warnings"]
+    assert "field 'id'" in id_note and "keeps the id it has without a sidecar" in id_note
+    assert "field 'tags'" in tags_note and "'a,b'" in tags_note
+    assert id_note in caplog.text and tags_note in caplog.text
+
+
 def test_limit_duration(tmp_path: Path, batch_dir: Path, threads: ThreadPoolExecutor) -> None:
     out = tmp_path / "out.parquet"
     embed_videos([batch_dir / "song.flac"], out, EmbedConfig(limit_duration_seconds=1.0), executor=threads)

@@ -25,13 +25,19 @@ source (the batch job does that: the video itself is fine, so it keeps the video
 records a warning in the row).
 
 Every field is validated once, here, so that nothing later (the Parquet writer, time
-formatting, trends) meets a value it cannot hold. A value of the right type but out of
-range is dropped with a note in :attr:`Sidecar.warnings` (the rest of the sidecar is
-kept): a timestamp that is not finite or falls outside the years 1-9999 (``NaN``,
-``1e400``, ``1e20``), a number that is not finite or is negative where a duration is
-expected, an integer of more than 20 digits (read as not finite), text holding a lone
-surrogate (``"\ud800"``, which UTF-8 cannot encode). A file nested too deeply for the
-JSON parser, or larger than :data:`MAX_SIDECAR_BYTES`, is malformed as a whole.
+formatting, trends) meets a value it cannot hold. A field that cannot be used is dropped
+with a note in :attr:`Sidecar.warnings` naming the field and its value, and the rest of
+the sidecar (or manifest row) is kept. That is a value of the wrong type (``"tags":
+"a,b"``, ``"duration": "12"``, ``"title": 5``, ``"artists": [1, 2]``, ``"timestamp":
+[1]``, a timestamp ``"soon"`` or an ``upload_date`` not YYYYMMDD), or one out of range: a
+timestamp that is not finite or falls outside the years 1-9999 (``NaN``, ``1e400``,
+``1e20``), a number that is not finite or is negative where a duration is expected, an
+integer of more than 20 digits (read as not finite), text holding a lone surrogate
+(``"\ud800"``, which UTF-8 cannot encode). A dropped ``id`` says so: the video then keeps
+the id it has without a sidecar (its path), not the sidecar's. Only a file that is not a
+JSON object is malformed as a whole, as is one nested too deeply for the JSON parser or
+larger than :data:`MAX_SIDECAR_BYTES`; a manifest row is refused (the whole manifest with
+it) when it is not an object or has neither a usable ``path`` nor a usable ``id``.
 Sidecars and manifests are opened only when they are regular files (a FIFO named
 ``clip.info.json`` is not read; see :func:`reelsense.io.read_regular_file`).
 
@@ -88,8 +94,18 @@ _MAX_INT_DIGITS = 20
 _ISO_YEAR_RE = re.compile(r"[+-]?(\d{1,40})-\d\d(?:-\d\d)?(?:[T ]|$)")
 
 
-class FieldRangeError(SidecarError):
+class FieldError(SidecarError):
+    """One field whose value cannot be used: the readers drop the field with a note in
+    :attr:`Sidecar.warnings` and keep the rest of the sidecar (or manifest row)."""
+
+
+class FieldRangeError(FieldError):
     """A field of the right type whose value is out of range: dropped, not fatal."""
+
+
+class FieldTypeError(FieldError):
+    """A field of the wrong type (``"tags": "a,b"``), or text that is not the value it names
+    (``"timestamp": "soon"``): dropped, not fatal."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,7 @@ class Sidecar:
     ``timestamp_seconds`` is the upload time in UTC unix seconds. ``hashtags`` and
     ``mentions`` come without their ``#``/``@``, in order of first appearance, deduplicated
     case-insensitively (the first spelling is kept). ``tags`` are the platform's tags as given.
+    ``warnings`` notes each field dropped (``field dropped: ...``; wrong type or out of range).
     """
 
     source: SidecarSource
@@ -212,7 +229,8 @@ def _opt_str(value: Any, name: str, where: str) -> str | None:
             raise FieldRangeError(f"{where}: field 'id' must be a finite number or a string, got {value!r}")
         return str(value)
     if not isinstance(value, str):
-        raise SidecarError(f"{where}: field {name!r} must be a string, got {type(value).__name__}")
+        kind = "a string or a number" if name == "id" else "a string"
+        raise FieldTypeError(f"{where}: field {name!r} must be {kind}, got {value!r:.80}")
     value = _check_text(value, name, where).strip()
     return value or None
 
@@ -228,7 +246,7 @@ def _str_list(value: Any, name: str, where: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise SidecarError(f"{where}: field {name!r} must be a list of strings, got {value!r:.80}")
+        raise FieldTypeError(f"{where}: field {name!r} must be a list of strings, got {value!r:.80}")
     return tuple(_check_text(v, name, where).strip() for v in value if v.strip())
 
 
@@ -236,7 +254,7 @@ def _opt_duration(value: Any, name: str, where: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SidecarError(f"{where}: field {name!r} must be a number, got {value!r:.80}")
+        raise FieldTypeError(f"{where}: field {name!r} must be a number, got {value!r:.80}")
     number = float(value)
     if not (math.isfinite(number) and number >= 0):
         raise FieldRangeError(f"{where}: field {name!r} must be a finite number >= 0, got {value!r}")
@@ -265,21 +283,21 @@ def parse_timestamp(value: Any, *, where: str = "timestamp") -> int | None:
     ISO times without an offset are taken as UTC; ``Z`` is accepted. Fractions of a
     second are dropped. Empty values give None; a value that is not finite or falls
     outside the years 1-9999 raises :class:`FieldRangeError`; anything else that is not a
-    time raises SidecarError.
+    time (a list, a bool, ``"soon"``) raises :class:`FieldTypeError`. Both are SidecarErrors.
     """
     if value is None:
         return None
     if isinstance(value, bool):
-        raise SidecarError(f"{where}: timestamp must be unix seconds or ISO 8601, got {value!r}")
+        raise FieldTypeError(f"{where}: timestamp must be unix seconds or ISO 8601, got {value!r}")
     if isinstance(value, (int, float)):
         return _in_range(float(value), value, where)
     if not isinstance(value, str):
-        raise SidecarError(f"{where}: timestamp must be unix seconds or ISO 8601, got {value!r:.80}")
+        raise FieldTypeError(f"{where}: timestamp must be unix seconds or ISO 8601, got {value!r:.80}")
     text = _check_text(value, "timestamp", where).strip()
     if not text:
         return None
     if len(text) > 64:
-        raise SidecarError(f"{where}: timestamp {value!r:.80} is neither unix seconds nor ISO 8601")
+        raise FieldTypeError(f"{where}: timestamp {value!r:.80} is neither unix seconds nor ISO 8601")
     try:
         number = float(text)
     except ValueError:
@@ -293,7 +311,9 @@ def parse_timestamp(value: Any, *, where: str = "timestamp") -> int | None:
     try:
         when = datetime.fromisoformat(iso)
     except ValueError:
-        raise SidecarError(f"{where}: timestamp {value!r:.80} is neither unix seconds nor ISO 8601") from None
+        raise FieldTypeError(
+            f"{where}: timestamp {value!r:.80} is neither unix seconds nor ISO 8601"
+        ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     try:
@@ -313,20 +333,27 @@ def _upload_date(value: Any, where: str) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):  # 20241105 written as a number
         value = str(value)
     if not isinstance(value, str) or not re.fullmatch(r"\d{8}", value.strip()):
-        raise SidecarError(f"{where}: field 'upload_date' must be YYYYMMDD, got {value!r:.80}")
+        raise FieldTypeError(f"{where}: field 'upload_date' must be YYYYMMDD, got {value!r:.80}")
     try:
         day = datetime.strptime(value.strip(), "%Y%m%d").replace(tzinfo=timezone.utc)
     except ValueError:
-        raise SidecarError(f"{where}: field 'upload_date' {value!r} is not a valid date") from None
+        raise FieldRangeError(f"{where}: field 'upload_date' {value!r} is not a valid date") from None
     return int(day.timestamp())
 
 
-def _keep(problems: list[str], read: Callable[..., Any], *args: Any, default: Any = None) -> Any:
-    """``read(*args)``, or ``default`` with the problem noted when the value is out of range."""
+#: added to the note of a dropped ``id``: the video's id then does not come from the sidecar
+_ID_DROPPED = "; the video keeps the id it has without a sidecar (from its path)"
+
+
+def _keep(
+    problems: list[str], read: Callable[..., Any], *args: Any, default: Any = None, then: str = ""
+) -> Any:
+    """``read(*args)``, or ``default`` with the problem noted (``then`` appended) when the
+    value is of the wrong type or out of range (:class:`FieldError`)."""
     try:
         return read(*args)
-    except FieldRangeError as exc:
-        problems.append(f"field dropped: {exc}")
+    except FieldError as exc:
+        problems.append(f"field dropped: {exc}{then}")
         return default
 
 
@@ -363,7 +390,9 @@ def _with_text_fields(caption: str | None, title: str | None) -> dict[str, Any]:
 
 
 def read_info_json(path: str | os.PathLike[str]) -> Sidecar:
-    """Read a yt-dlp ``.info.json``. Raises SidecarError (naming the file) when malformed."""
+    """Read a yt-dlp ``.info.json``. Raises SidecarError (naming the file) when it is not a
+    JSON object; a field of the wrong type or out of range is dropped with a note in
+    :attr:`Sidecar.warnings` (a dropped ``id`` says that the video keeps its default id)."""
     where = os.fspath(path)
     data = _load_json(_read_text(path, "sidecar"), where)
     if not isinstance(data, dict):
@@ -375,7 +404,7 @@ def read_info_json(path: str | os.PathLike[str]) -> Sidecar:
 
     timestamp = _keep(problems, _timestamp, data.get("timestamp"), f"{where}: field 'timestamp'")
     if timestamp is None:
-        timestamp = _upload_date(data.get("upload_date"), where)
+        timestamp = _keep(problems, _upload_date, data.get("upload_date"), where)
     uploader = None
     for key in ("uploader", "channel", "uploader_id"):
         uploader = text(key)
@@ -389,7 +418,7 @@ def read_info_json(path: str | os.PathLike[str]) -> Sidecar:
     return Sidecar(
         source="info.json",
         sidecar_path=where,
-        video_id=text("id"),
+        video_id=_keep(problems, _opt_str, data.get("id"), "id", where, then=_ID_DROPPED),
         tags=_keep(problems, _str_list, data.get("tags"), "tags", where, default=()),
         timestamp_seconds=timestamp,
         uploader=uploader,
@@ -416,8 +445,10 @@ class Manifest:
     """Captions for many videos in one CSV or JSON Lines file (see the module docstring).
 
     Load with :meth:`load`; look a video up with :meth:`lookup`. Duplicate paths or ids,
-    rows with neither ``path`` nor ``id``, bad JSON lines and bad timestamps raise
-    SidecarError naming the file and line.
+    rows with neither a usable ``path`` nor a usable ``id``, rows that are not objects and
+    bad JSON lines raise SidecarError naming the file and line. A field of the wrong type or
+    out of range (``"caption": 5``, a timestamp ``tomorrow``) is dropped from its row with a
+    logged warning, also kept in the row's :attr:`Sidecar.warnings`.
     """
 
     def __init__(self, path: str, by_path: Mapping[str, Sidecar], by_id: Mapping[str, Sidecar], digest: str):
@@ -461,9 +492,13 @@ class Manifest:
             at = f"{where}:{line}"
             problems: list[str] = []
             rel = _keep(problems, _opt_path, row.get("path"), at)
-            vid = _opt_str(row.get("id"), "id", at)
+            id_problems: list[str] = []
+            vid = _keep(id_problems, _opt_str, row.get("id"), "id", at)
             if rel is None and vid is None:
-                raise SidecarError(f"{at}: manifest row has neither 'path' nor 'id'")
+                unusable = problems + id_problems
+                said = f" it can use ({'; '.join(unusable)})" if unusable else ""
+                raise SidecarError(f"{at}: manifest row has neither 'path' nor 'id'{said}")
+            problems.extend(problem + _ID_DROPPED for problem in id_problems)
             text_fields = _with_text_fields(
                 _keep(problems, _opt_str, row.get("caption"), "caption", at),
                 _keep(problems, _opt_str, row.get("title"), "title", at),
