@@ -27,6 +27,7 @@ __all__ = [
     "check_paths",
     "check_positive",
     "check_sample_rate",
+    "check_str",
 ]
 
 #: The sample rates (Hz) every public function accepts, for audio it decodes and for arrays it
@@ -44,6 +45,13 @@ def check_int(value: object, name: str, *, minimum: int | None = None) -> int:
     if minimum is not None and number < minimum:
         raise ParameterError(f"{name}={number} must be >= {minimum}")
     return number
+
+
+def check_str(value: object, name: str) -> str:
+    """``value`` if it is a ``str`` (None, bytes and numbers are refused)."""
+    if not isinstance(value, str):
+        raise ParameterError(f"{name}={value!r:.80} must be a str, got {type(value).__name__}")
+    return value
 
 
 def check_finite(value: object, name: str) -> float:

@@ -1,16 +1,19 @@
-"""``reelsense.io.csv_float``: the float cells of the match, trends and discovery CSVs."""
+"""``reelsense.io.csv_float``: the float cells of the match, trends and discovery CSVs; the
+small text helpers refuse None and wrong types with a ParameterError naming the argument."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reelsense.io import csv_float
+from reelsense.errors import ParameterError
+from reelsense.io import clean_text, csv_float, has_surrogates, iso_time, path_from_text, path_text
 
 DIGITS = st.integers(min_value=0, max_value=6)
 
@@ -49,3 +52,37 @@ def test_examples() -> None:
     assert csv_float(-0.0, 3) == "0.000"
     assert csv_float(-0.4, 0) == "0"
     assert csv_float(-0.005, 3) == "-0.005"
+
+
+@pytest.mark.parametrize(
+    ("call", "named"),
+    [
+        (lambda: clean_text(None), "text=None must be a str, got NoneType"),
+        (lambda: clean_text(5), "text=5 must be a str, got int"),
+        (lambda: clean_text(b"x\xff"), "text=b'x\\\\xff' must be a str, got bytes"),
+        (lambda: has_surrogates(None), "text=None must be a str"),
+        (lambda: has_surrogates(["x"]), r"text=\['x'\] must be a str, got list"),
+        (lambda: path_text(None), r"path=None must be a path \(str, bytes or os.PathLike\), got NoneType"),
+        (lambda: path_text(5), "path=5 must be a path"),
+        (lambda: path_from_text(None), "text=None must be a str"),
+        (lambda: path_from_text(b"a\\b"), "text=b'a.*' must be a str, got bytes"),
+        (lambda: csv_float("1.5", 2), "value='1.5' must be a number or None, got str"),
+        (lambda: csv_float([1.5], 2), r"value=\[1.5\] must be a number or None"),
+        (lambda: csv_float(1.5, None), "digits=None must be an integer"),
+        (lambda: csv_float(1.5, 2.0), "digits=2.0 must be an integer"),
+        (lambda: csv_float(1.5, "2"), "digits='2' must be an integer"),
+        (lambda: csv_float(1.5, -1), "digits=-1 must be >= 0"),
+        (lambda: iso_time("1730374643"), r"seconds='1730374643' must be unix seconds \(a number\) or None"),
+        (lambda: iso_time([1]), r"seconds=\[1\] must be unix seconds"),
+        (lambda: iso_time(True), "seconds=True must be unix seconds"),
+    ],
+)
+def test_a_wrong_type_is_refused_naming_the_argument(call: Callable[[], object], named: str) -> None:
+    with pytest.raises(ParameterError, match=named):
+        call()
+
+
+def test_a_long_wrong_value_is_shown_cut_short() -> None:
+    with pytest.raises(ParameterError) as caught:
+        clean_text([0] * 10_000)
+    assert len(str(caught.value)) < 200

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reelsense.errors import ParameterError
 from reelsense.text import build_caption_text, split_hashtag
 
 
@@ -65,3 +66,16 @@ def test_whitespace_is_collapsed_and_length_capped() -> None:
 def test_anchors_and_entities_are_not_hashtags() -> None:
     assert build_caption_text("R&B&#39;s best") == "R&B&#39;s best"
     assert build_caption_text("issue#42 fixed") == "issue#42 fixed"
+
+
+@pytest.mark.parametrize(
+    ("tag", "named"),
+    [
+        (None, "tag=None must be a str, got NoneType"),
+        (5, "tag=5 must be a str, got int"),
+        (b"#x", "tag=b'#x'"),
+    ],
+)
+def test_split_hashtag_refuses_what_is_not_text(tag: object, named: str) -> None:
+    with pytest.raises(ParameterError, match=named):
+        split_hashtag(tag)  # type: ignore[arg-type]

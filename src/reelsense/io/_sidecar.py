@@ -53,6 +53,7 @@ import io
 import json
 import logging
 import math
+import numbers
 import os
 import re
 import unicodedata
@@ -621,8 +622,15 @@ def read_sidecar(
 
 def iso_time(seconds: float | None) -> str:
     """UTC ISO 8601 (``2024-11-30T12:00:00Z``) of unix seconds; empty for None or a value that
-    is not finite. Raises ParameterError, naming the value, outside the years 1-9999."""
-    if seconds is None or not math.isfinite(seconds):
+    is not finite. Raises ParameterError, naming the value, outside the years 1-9999 or when it
+    is not a number (a string, a bool)."""
+    if seconds is None:
+        return ""
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+        raise ParameterError(
+            f"seconds={seconds!r:.80} must be unix seconds (a number) or None, got {type(seconds).__name__}"
+        )
+    if not math.isfinite(seconds):
         return ""
     try:
         when = datetime.fromtimestamp(int(seconds), tz=timezone.utc)

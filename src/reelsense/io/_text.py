@@ -27,8 +27,12 @@ from __future__ import annotations
 
 import csv
 import math
+import numbers
 import os
 import re
+
+from reelsense._checks import check_int, check_str
+from reelsense.errors import ParameterError
 
 __all__ = [
     "MAX_CSV_FIELD_CHARS",
@@ -45,12 +49,18 @@ _ESCAPE_RE = re.compile(r"\\(\\|x[0-9a-fA-F]{2})")
 
 
 def has_surrogates(text: str) -> bool:
-    """Whether ``text`` holds a lone surrogate (it cannot be encoded as UTF-8)."""
-    return _SURROGATE_RE.search(text) is not None
+    """Whether ``text`` holds a lone surrogate (it cannot be encoded as UTF-8).
+    Raises ParameterError when ``text`` is not a ``str``."""
+    return _SURROGATE_RE.search(check_str(text, "text")) is not None
 
 
 def path_text(path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> str:
-    """``path`` as valid Unicode text with the escape of the module docstring."""
+    """``path`` as valid Unicode text with the escape of the module docstring. Raises
+    ParameterError when ``path`` is not a ``str``, ``bytes`` or ``os.PathLike``."""
+    if not isinstance(path, str | bytes | os.PathLike):
+        raise ParameterError(
+            f"path={path!r:.80} must be a path (str, bytes or os.PathLike), got {type(path).__name__}"
+        )
     fs = os.fspath(path)
     text = fs.decode("utf-8", "surrogateescape") if isinstance(fs, bytes) else fs
     out: list[str] = []
@@ -70,8 +80,9 @@ def path_text(path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> str:
 
 
 def path_from_text(text: str) -> str:
-    """The file-system path (``str`` with surrogate escapes) that :func:`path_text` gave ``text`` for."""
-    if "\\" not in text:
+    """The file-system path (``str`` with surrogate escapes) that :func:`path_text` gave ``text`` for.
+    Raises ParameterError when ``text`` is not a ``str``."""
+    if "\\" not in check_str(text, "text"):
         return text
     raw = bytearray()
     pos = 0
@@ -85,7 +96,8 @@ def path_from_text(text: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """``text`` with lone surrogates replaced by their ``\\uXXXX`` spelling (always UTF-8-encodable)."""
+    """``text`` with lone surrogates replaced by their ``\\uXXXX`` spelling (always UTF-8-encodable).
+    Raises ParameterError when ``text`` is not a ``str``."""
     if not has_surrogates(text):
         return text
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -106,8 +118,14 @@ def allow_long_csv_fields() -> None:
 def csv_float(value: float | None, digits: int) -> str:
     """``value`` as CSV text: fixed-point with ``digits`` decimals (``f"{value:.{digits}f}"``, so
     never an exponent; a value that rounds to zero has no sign: ``0.00``, not ``-0.00``), or ``""``
-    when it is None, NaN or infinite."""
-    if value is None or not math.isfinite(value):
+    when it is None, NaN or infinite. Raises ParameterError when ``value`` is not a number or
+    None, or ``digits`` not an integer >= 0."""
+    check_int(digits, "digits", minimum=0)
+    if value is None:
+        return ""
+    if not isinstance(value, numbers.Real):
+        raise ParameterError(f"value={value!r:.80} must be a number or None, got {type(value).__name__}")
+    if not math.isfinite(value):
         return ""
     text = f"{value:.{digits}f}"
     return text[1:] if text[0] == "-" and not text.strip("-0.") else text

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from reelsense._checks import check_str
+
 __all__ = ["build_caption_text", "split_hashtag"]
 
 _HASHTAG = re.compile(r"(?<![\w&])#(\w+)")
@@ -63,9 +65,11 @@ def split_hashtag(tag: str) -> list[str]:
     ['heroes', 'rite', 'challenge']
     >>> split_hashtag("ken_burns")
     ['ken', 'burns']
+
+    Raises ParameterError when ``tag`` is not a ``str``.
     """
     words: list[str] = []
-    for part in _SEPARATORS.split(tag.lstrip("#")):
+    for part in _SEPARATORS.split(check_str(tag, "tag").lstrip("#")):
         words.extend(word.lower() for word in _split_case(part) if word)
     return words
 
