@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from reelsense.errors import ParameterError, SidecarError
 from reelsense.io import Manifest, Sidecar, iso_time, parse_hashtags, parse_mentions, read_sidecar
-from reelsense.io._sidecar import parse_timestamp, read_caption_txt, read_info_json
+from reelsense.io._sidecar import (
+    MAX_LIST_ITEMS,
+    MAX_TEXT_CHARS,
+    parse_timestamp,
+    read_caption_txt,
+    read_info_json,
+)
 
 INFO = {
     "id": "7431902501814082718",
@@ -437,7 +443,58 @@ def test_a_manifest_caption_longer_than_the_csv_field_limit(tmp_path: Path) -> N
     manifest = tmp_path / "m.csv"
     manifest.write_text(f"id,caption\na,{caption}\n", encoding="utf-8")
     side = Manifest.load(manifest).lookup(tmp_path / "a.mp4", ["a"])
-    assert side is not None and side.caption == caption
+    assert side is not None and side.caption == caption[:MAX_TEXT_CHARS]  # read whole, then cut
+    assert side.hashtags == ("long",)
+    assert side.warnings == (
+        f"field cut: {manifest}:2: field 'caption' holds {len(caption)} characters; "
+        f"the first {MAX_TEXT_CHARS} are kept",
+    )
+
+
+def test_a_huge_caption_and_tag_list_are_cut_to_their_start_with_a_note(tmp_path: Path) -> None:
+    """A 60 MB description of hashtags took 22 s and 1.2 GB to read, and was stored whole."""
+    description = "intro " + " ".join(f"#t{i}" for i in range(MAX_TEXT_CHARS))
+    path = tmp_path / "v.info.json"
+    tags = [f"tag{i}" for i in range(MAX_LIST_ITEMS + 5)]
+    path.write_text(
+        json.dumps({"id": "v", "description": description, "title": "kept", "tags": tags}), encoding="utf-8"
+    )
+    sc = read_info_json(path)
+    assert sc.caption == description[:MAX_TEXT_CHARS].rstrip()
+    assert sc.hashtags == parse_hashtags(sc.caption) and sc.hashtags[0] == "t0"
+    assert f"t{MAX_TEXT_CHARS - 1}" not in sc.hashtags
+    assert sc.tags == tuple(tags[:MAX_LIST_ITEMS])
+    assert (sc.video_id, sc.title) == ("v", "kept")
+    assert sc.warnings == (
+        f"field cut: {path}: field 'description' holds {len(description)} characters; "
+        f"the first {MAX_TEXT_CHARS} are kept",
+        f"field cut: {path}: field 'tags' holds {len(tags)} items; the first {MAX_LIST_ITEMS} are kept, "
+        f"each of at most {MAX_TEXT_CHARS} characters",
+    )
+
+
+def test_a_text_at_the_limit_is_kept_whole_and_a_long_tag_is_cut(tmp_path: Path) -> None:
+    path = tmp_path / "v.info.json"
+    title = "x" * MAX_TEXT_CHARS
+    path.write_text(json.dumps({"title": title, "tags": ["a", "b" * (MAX_TEXT_CHARS + 1)]}), encoding="utf-8")
+    sc = read_info_json(path)
+    assert sc.title == title
+    assert sc.tags == ("a", "b" * MAX_TEXT_CHARS)
+    assert sc.warnings == (
+        f"field cut: {path}: field 'tags' holds 2 items; the first 2 are kept, "
+        f"each of at most {MAX_TEXT_CHARS} characters",
+    )
+
+
+def test_a_huge_txt_caption_is_cut_with_a_note(tmp_path: Path) -> None:
+    path = tmp_path / "c.txt"
+    path.write_text("  #a " + "y" * (2 * MAX_TEXT_CHARS), encoding="utf-8")
+    sc = read_caption_txt(path)
+    assert sc.caption is not None and len(sc.caption) == MAX_TEXT_CHARS and sc.hashtags == ("a",)
+    assert sc.warnings == (
+        f"field cut: {path}: field 'caption' holds {2 * MAX_TEXT_CHARS + 3} characters; "
+        f"the first {MAX_TEXT_CHARS} are kept",
+    )
 
 
 def test_an_upload_date_written_as_a_number_and_a_timestamp_in_milliseconds(tmp_path: Path) -> None:

@@ -33,7 +33,9 @@ the sidecar (or manifest row) is kept. That is a value of the wrong type (``"tag
 timestamp that is not finite or falls outside the years 1-9999 (``NaN``, ``1e400``,
 ``1e20``), a number that is not finite or is negative where a duration is expected, an
 integer of more than 20 digits (read as not finite), text holding a lone surrogate
-(``"\ud800"``, which UTF-8 cannot encode). A dropped ``id`` says so: the video then keeps
+(``"\ud800"``, which UTF-8 cannot encode). Text longer than :data:`MAX_TEXT_CHARS`
+and lists longer than :data:`MAX_LIST_ITEMS` are cut to their start, with a note
+(``field cut: ...``). A dropped ``id`` says so: the video then keeps
 the id it has without a sidecar (its path), not the sidecar's. Only a file that is not a
 JSON object is malformed as a whole, as is one nested too deeply for the JSON parser or
 larger than :data:`MAX_SIDECAR_BYTES`; a manifest row is refused (the whole manifest with
@@ -69,7 +71,9 @@ from reelsense.io._files import read_regular_file
 from reelsense.io._text import allow_long_csv_fields, has_surrogates, path_from_text
 
 __all__ = [
+    "MAX_LIST_ITEMS",
     "MAX_SIDECAR_BYTES",
+    "MAX_TEXT_CHARS",
     "Manifest",
     "Sidecar",
     "SidecarSource",
@@ -88,6 +92,11 @@ SidecarSource = Literal["info.json", "txt", "manifest"]
 
 #: Largest sidecar or manifest read (bytes); a larger file is malformed as a whole.
 MAX_SIDECAR_BYTES = 64 * 1024 * 1024
+#: Longest text field kept (characters): a longer caption, title, uploader... is cut to its
+#: start, with a note. Platforms allow a few thousand (TikTok 4,000, YouTube 5,000 bytes).
+MAX_TEXT_CHARS = 65536
+#: Most items of a list field (``tags``, ``artists``) kept: the first ones, with a note.
+MAX_LIST_ITEMS = 1024
 #: Timestamps outside the years 1-9999 (UTC unix seconds) are dropped.
 MIN_TIMESTAMP_SECONDS = -62135596800  # 0001-01-01T00:00:00Z
 MAX_TIMESTAMP_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
@@ -117,7 +126,8 @@ class Sidecar:
     ``timestamp_seconds`` is the upload time in UTC unix seconds. ``hashtags`` and
     ``mentions`` come without their ``#``/``@``, in order of first appearance, deduplicated
     case-insensitively (the first spelling is kept). ``tags`` are the platform's tags as given.
-    ``warnings`` notes each field dropped (``field dropped: ...``; wrong type or out of range).
+    ``warnings`` notes each field dropped (``field dropped: ...``; wrong type or out of range)
+    or cut (``field cut: ...``; too long).
     """
 
     source: SidecarSource
@@ -358,6 +368,34 @@ def _keep(
         return default
 
 
+def _cut(problems: list[str], value: str | None, name: str, where: str) -> str | None:
+    """``value`` cut to its first :data:`MAX_TEXT_CHARS` characters (the cut noted)."""
+    if value is None or len(value) <= MAX_TEXT_CHARS:
+        return value
+    problems.append(
+        f"field cut: {where}: field {name!r} holds {len(value)} characters; "
+        f"the first {MAX_TEXT_CHARS} are kept"
+    )
+    return value[:MAX_TEXT_CHARS].rstrip() or None
+
+
+def _cut_list(problems: list[str], values: tuple[str, ...], name: str, where: str) -> tuple[str, ...]:
+    """The first :data:`MAX_LIST_ITEMS` of ``values``, each cut to :data:`MAX_TEXT_CHARS`
+    characters (one note for the field)."""
+    kept = tuple(v[:MAX_TEXT_CHARS] for v in values[:MAX_LIST_ITEMS])
+    if len(values) > MAX_LIST_ITEMS or kept != values[: len(kept)]:
+        problems.append(
+            f"field cut: {where}: field {name!r} holds {len(values)} items; the first "
+            f"{min(len(values), MAX_LIST_ITEMS)} are kept, each of at most {MAX_TEXT_CHARS} characters"
+        )
+    return kept
+
+
+def _text_field(problems: list[str], data: Mapping[str, Any], key: str, where: str) -> str | None:
+    """The text field ``key`` of ``data``: dropped when unusable, cut when too long (noted)."""
+    return _cut(problems, _keep(problems, _opt_str, data.get(key), key, where), key, where)
+
+
 def _read_text(path: str | os.PathLike[str], what: str) -> str:
     where = os.fspath(path)
     try:
@@ -401,7 +439,12 @@ def read_info_json(path: str | os.PathLike[str]) -> Sidecar:
     problems: list[str] = []
 
     def text(key: str) -> str | None:
-        return _keep(problems, _opt_str, data.get(key), key, where)  # type: ignore[no-any-return]
+        return _text_field(problems, data, key, where)
+
+    def strings(key: str) -> tuple[str, ...]:
+        return _cut_list(
+            problems, _keep(problems, _str_list, data.get(key), key, where, default=()), key, where
+        )
 
     timestamp = _keep(problems, _timestamp, data.get("timestamp"), f"{where}: field 'timestamp'")
     if timestamp is None:
@@ -411,7 +454,7 @@ def read_info_json(path: str | os.PathLike[str]) -> Sidecar:
         uploader = text(key)
         if uploader is not None:
             break
-    artists = _keep(problems, _str_list, data.get("artists"), "artists", where, default=())
+    artists = strings("artists")
     if not artists:
         artist = text("artist")
         artists = (artist,) if artist else ()
@@ -420,7 +463,7 @@ def read_info_json(path: str | os.PathLike[str]) -> Sidecar:
         source="info.json",
         sidecar_path=where,
         video_id=_keep(problems, _opt_str, data.get("id"), "id", where, then=_ID_DROPPED),
-        tags=_keep(problems, _str_list, data.get("tags"), "tags", where, default=()),
+        tags=strings("tags"),
         timestamp_seconds=timestamp,
         uploader=uploader,
         track=text("track"),
@@ -434,8 +477,11 @@ def read_info_json(path: str | os.PathLike[str]) -> Sidecar:
 def read_caption_txt(path: str | os.PathLike[str]) -> Sidecar:
     """Read a ``.txt`` caption (UTF-8, BOM allowed). Raises SidecarError when unreadable."""
     where = os.fspath(path)
-    text = _read_text(path, "caption file as UTF-8")
-    return Sidecar(source="txt", sidecar_path=where, **_with_text_fields(text.strip() or None, None))
+    problems: list[str] = []
+    text = _cut(problems, _read_text(path, "caption file as UTF-8").strip() or None, "caption", where)
+    return Sidecar(
+        source="txt", sidecar_path=where, warnings=tuple(problems), **_with_text_fields(text, None)
+    )
 
 
 def _stem_sibling(video_path: Path, suffix: str) -> Path:
@@ -501,11 +547,10 @@ class Manifest:
                 raise SidecarError(f"{at}: manifest row has neither 'path' nor 'id'{said}")
             problems.extend(problem + _ID_DROPPED for problem in id_problems)
             text_fields = _with_text_fields(
-                _keep(problems, _opt_str, row.get("caption"), "caption", at),
-                _keep(problems, _opt_str, row.get("title"), "title", at),
+                _text_field(problems, row, "caption", at), _text_field(problems, row, "title", at)
             )
             timestamp = _keep(problems, _timestamp, row.get("timestamp"), at)
-            uploader = _keep(problems, _opt_str, row.get("uploader"), "uploader", at)
+            uploader = _text_field(problems, row, "uploader", at)
             sidecar = Sidecar(
                 source="manifest",
                 sidecar_path=at,
