@@ -421,3 +421,121 @@ def test_video_timeout_turns_a_hung_video_into_an_error_row(
     assert rows.loc["fine", "status"] == "ok"
     assert rows.loc["stuck", "status"] == "error"
     assert "time limit of 600 s" in rows.loc["stuck", "error"]
+
+
+def _parts_ids(out: Path) -> list[str]:
+    from reelsense.pipeline._writer import parts_dir_for
+
+    parts = sorted(parts_dir_for(out).glob("part-*.parquet"))
+    return [vid for p in parts for vid in pq.read_table(p, columns=["video_id"])["video_id"].to_pylist()]
+
+
+def _interrupt_after(monkeypatch: pytest.MonkeyPatch, rows: int) -> list[str]:
+    """Ctrl-C once ``rows`` rows were handed to the writer (as the engine's tally records the
+    last of them); returns their ids."""
+    from reelsense.pipeline._job import RunTally
+
+    record = RunTally.record
+    recorded: list[str] = []
+
+    def record_then_interrupt(self: RunTally, video_id: str, ok: bool, error: object = None) -> None:
+        record(self, video_id, ok, error)
+        recorded.append(video_id)
+        if len(recorded) == rows:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunTally, "record", record_then_interrupt)
+    return recorded
+
+
+def test_ctrl_c_counts_the_rows_of_the_run_it_saved(
+    small_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows handed to the writer before Ctrl-C are written on the way out (a part), and the
+    message counts exactly those; a resume after it counts only its own rows."""
+    recorded = _interrupt_after(monkeypatch, 2)
+    out = tmp_path / "o.parquet"
+    args = (str(small_dir), "-o", str(out), "-w", "1", "--preset", "none", "--flush-seconds", "3600")
+    code, output = _invoke(*args)
+    assert code == 130, output
+    assert sorted(_parts_ids(out)) == sorted(recorded) and len(recorded) == 2
+    assert (
+        f"interrupted: 2 rows of this run were saved in or beside {str(out)!r} (every row finished "
+        "before the interrupt); run the same command again to resume"
+    ) in output, output
+    recorded.clear()
+    code, output = _invoke(*args)  # the resume: 2 more of its own, the first run's 2 not counted
+    assert code == 130 and "interrupted: 2 rows of this run were saved" in output, output
+    assert len(_parts_ids(out)) == 4
+
+
+def test_ctrl_c_during_the_model_batch_says_no_row_was_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decoded videos wait in the main process for a model batch: Ctrl-C before it ran saves
+    no row of them, and the message says so and how many decoded videos were dropped."""
+    src = tmp_path / "in"
+    src.mkdir()
+    write_video(src / "a.mp4", duration_seconds=0.5, seed=1)
+    write_video(src / "b.mp4", duration_seconds=0.5, seed=2)
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("reelsense.pipeline._local.run_feature_stages", interrupted)
+    out = tmp_path / "o.parquet"
+    code, output = _invoke(str(src), "-o", str(out), "-w", "1")
+    assert code == 130, output
+    assert _parts_ids(out) == [] and not out.exists()
+    assert (
+        "interrupted: no row of this run was saved yet (rows are saved after each model batch); "
+        "2 videos decoded but not yet embedded were dropped; run the same command again to resume"
+    ) in output, output
+
+
+def test_ctrl_c_with_a_failed_last_write_does_not_claim_the_rows(
+    small_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer writes its buffered rows on the way out; when that fails (a full disk), the
+    message says they could not be written instead of counting them as saved."""
+    from reelsense.pipeline._writer import OutputWriter
+
+    _interrupt_after(monkeypatch, 2)
+
+    def full(self: OutputWriter) -> list[Path]:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(OutputWriter, "flush", full)
+    out = tmp_path / "o.parquet"
+    args = (str(small_dir), "-o", str(out), "-w", "1", "--preset", "none", "--flush-seconds", "3600")
+    code, output = _invoke(*args)
+    assert code == 130, output
+    assert _parts_ids(out) == []
+    assert (
+        "interrupted: no row of this run was saved: 2 finished rows could not be written (see the "
+        "warning above); run the same command again to resume"
+    ) in output, output
+
+
+def test_the_interrupt_message_never_claims_more_than_was_saved() -> None:
+    from reelsense.cli.embed import _interrupt_message
+    from reelsense.pipeline import ProgressEvent
+
+    out = Path("out")
+    ray = ProgressEvent(3, 9, 3, 0, 0, saved=3, interrupted=True, dropped=None)
+    assert _interrupt_message(out, ray) == (
+        "3 rows of this run were saved in or beside 'out' (every row finished before the interrupt); "
+        "any videos still in the Ray pipeline (decoding, model actors) were dropped; "
+        "run the same command again to resume"
+    )
+    one = ProgressEvent(1, 9, 1, 0, 0, saved=1, interrupted=True, dropped=1)
+    assert _interrupt_message(out, one, overwrite=True) == (
+        "1 row of this run was saved in or beside 'out' (every row finished before the interrupt); "
+        "1 video decoded but not yet embedded was dropped; "
+        "--overwrite would start over: run the command again without it to resume from them"
+    )
+    assert _interrupt_message(out, None).startswith("no row of this run was saved")
+    finished = ProgressEvent(9, 9, 9, 0, 0, video_id="last", saved=0)  # stopped after the job returned
+    assert (
+        _interrupt_message(out, finished) == "9 rows of this run were saved in 'out' (the job had finished)"
+    )

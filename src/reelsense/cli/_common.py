@@ -255,8 +255,9 @@ def check_suffix(path: Path, suffixes: tuple[str, ...], what: str, option: str =
 # ---------------------------------------------------------------------- running
 
 
-def on_interrupt(message: str) -> None:
-    """What to print when the command is interrupted (Ctrl-C): what was saved and how to go on."""
+def on_interrupt(message: str | Callable[[], str]) -> None:
+    """What to print when the command is interrupted (Ctrl-C): what was saved and how to go on
+    (a callable is asked once the command has stopped, so it can say what the run saved)."""
     click.get_current_context().find_root().meta["reelsense.interrupt"] = message
 
 

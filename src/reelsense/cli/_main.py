@@ -97,6 +97,8 @@ _ROOT: list[click.Context | None] = [None]
 def _interrupt_message() -> str:
     ctx = _ROOT[0]
     message = ctx.meta.get("reelsense.interrupt") if ctx is not None else None
+    if callable(message):  # on_interrupt: asked once the command has stopped
+        message = message()
     return str(message or "nothing was written")
 
 

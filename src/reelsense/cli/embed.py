@@ -69,6 +69,8 @@ def _progress_bar(enabled: bool | None) -> tuple[Any, Callable[[ProgressEvent], 
     )
 
     def update(event: ProgressEvent) -> None:
+        if event.interrupted:  # the last event: the interrupt message says what it holds
+            return
         if event.video_id is None:
             bar.reset(total=event.total)  # the skipped ones are counted once, in the summary
             return
@@ -76,6 +78,49 @@ def _progress_bar(enabled: bool | None) -> tuple[Any, Callable[[ProgressEvent], 
         bar.update(event.done - bar.n)
 
     return bar, update
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _rows(count: int) -> str:
+    return f"{_count(count, 'row')} of this run {'was' if count == 1 else 'were'}"
+
+
+def _interrupt_message(output: Path, event: ProgressEvent | None, *, overwrite: bool = False) -> str:
+    """What ``embed`` says when interrupted: the rows of this run saved in or beside ``output``
+    and how to resume. ``event``: the last progress event of the run (None: none came); the
+    library sends one more when interrupted, after the writer wrote the rows it held (see
+    :class:`~reelsense.pipeline.ProgressEvent`), so its ``saved`` is what the run kept."""
+    where = repr(str(output))
+    resume = "run the same command again to resume"
+    if event is None:
+        return f"no row of this run was saved (it stopped before any video was done); {resume}"
+    if not event.interrupted:  # stopped after the job returned: its rows were all written
+        if not event.done:
+            return f"no row of this run was saved: nothing was left to compute in {where}"
+        return f"{_rows(event.done)} saved in {where} (the job had finished)"
+    lost = event.done - event.saved  # handed to the writer, whose last write failed
+    if lost > 0:
+        saved = (
+            f"{_rows(event.saved)} saved in or beside {where}"
+            if event.saved
+            else "no row of this run was saved"
+        )
+        said = [f"{saved}: {_count(lost, 'finished row')} could not be written (see the warning above)"]
+    elif event.saved:
+        said = [f"{_rows(event.saved)} saved in or beside {where} (every row finished before the interrupt)"]
+    else:
+        said = ["no row of this run was saved yet (rows are saved after each model batch)"]
+    if event.dropped is None:
+        said.append("any videos still in the Ray pipeline (decoding, model actors) were dropped")
+    elif event.dropped:
+        verb = "was" if event.dropped == 1 else "were"
+        said.append(f"{_count(event.dropped, 'video')} decoded but not yet embedded {verb} dropped")
+    if overwrite and event.saved:
+        resume = "--overwrite would start over: run the command again without it to resume from them"
+    return "; ".join([*said, resume])
 
 
 def _resume_refusal(exc: Any) -> str:
@@ -477,11 +522,14 @@ def embed(
     except ParameterError as exc:
         raise click.UsageError(str(exc)) from exc
     check_outputs(inputs, {"-o/--output": output})  # after every usage check: it creates the folder
-    on_interrupt(
-        f"the rows written so far (every --flush-rows rows or --flush-seconds seconds) are kept in or beside "
-        f"{str(output)!r}; run the same command again to resume"
-    )
-    bar, update = _progress_bar(progress)
+    last: list[ProgressEvent] = []  # the run's last progress event, for the interrupt message
+    on_interrupt(lambda: _interrupt_message(output, last[-1] if last else None, overwrite=overwrite))
+    bar, draw = _progress_bar(progress)
+
+    def update(event: ProgressEvent) -> None:
+        last[:] = [event]
+        draw(event)
+
     summary: EmbedSummary
     with library_errors():
         try:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,6 +31,9 @@ from reelsense.pipeline._schema import SCHEMA_VERSION, build_schema
 from reelsense.pipeline._stages import JobSpec, stage_record
 from reelsense.pipeline._worker import DecodeRequest
 from reelsense.pipeline._writer import Layout, OutputWriter, reading_output
+
+if TYPE_CHECKING:
+    from reelsense.pipeline._local import LocalEngine
 
 __all__ = [
     "EmbedSummary",
@@ -54,7 +57,19 @@ _ERROR_EXAMPLES = 5
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """Sent after planning (``video_id`` None) and after each finished video."""
+    """Sent after planning (``video_id`` None), after each finished video, and once more when
+    the job is interrupted (``interrupted``; ``video_id`` None), as its last event.
+
+    ``done`` = ``ok`` + ``errors``: the videos of this run whose row was handed to the writer
+    (of ``total`` to do; ``skipped``: already in the output). ``saved``: the rows of this run
+    in the output's files when the event was sent (kept whatever stops the job then); rows
+    handed to the writer are buffered and written every ``flush_rows`` rows or
+    ``flush_seconds`` seconds. ``interrupted``: the job was interrupted (Ctrl-C, or SIGTERM
+    under the CLI); sent after the writer wrote the rows it held, so ``saved`` is all this
+    run kept (below ``done`` when that last write failed), and ``dropped`` counts the videos
+    decoded (and perhaps run through the models) whose row was never handed to the writer:
+    their work is lost, a resume computes them again (None: not known, the Ray engine; the
+    videos still being decoded are not counted)."""
 
     done: int
     total: int
@@ -62,13 +77,18 @@ class ProgressEvent:
     errors: int
     skipped: int
     video_id: str | None = None
+    saved: int = 0
+    interrupted: bool = False
+    dropped: int | None = 0
 
 
 class RunTally:
     """The videos a run finished: counts, the first error messages, and progress events
-    (one after planning, one per finished video); shared by the engines. With ``strict``,
-    the first failed video raises :class:`~reelsense.errors.ItemFailedError` (after its
-    row was handed to the writer)."""
+    (one after planning, one per finished video, one when interrupted); shared by the
+    engines. ``saved``: how many rows of this run are on disk now (the writer's
+    ``rows_written``; None: 0, nothing is written). With ``strict``, the first failed video
+    raises :class:`~reelsense.errors.ItemFailedError` (after its row was handed to the
+    writer)."""
 
     def __init__(
         self,
@@ -77,19 +97,42 @@ class RunTally:
         skipped: int,
         *,
         strict: bool = False,
+        saved: Callable[[], int] | None = None,
     ) -> None:
         self.progress = progress
         self.total = total
         self.skipped = skipped
         self.strict = strict
+        self.saved = saved
         self.ok = 0
         self.errors = 0
         self.error_examples: list[tuple[str, str]] = []
 
     def emit(self, video_id: str | None = None) -> None:
+        self._send(video_id)
+
+    def interrupted(self, dropped: int | None) -> None:
+        """Send the last event of an interrupted job (after the writer wrote what it held):
+        ``dropped`` videos were decoded but never handed to the writer (None: not known)."""
+        self._send(None, interrupted=True, dropped=dropped)
+
+    def _send(self, video_id: str | None, *, interrupted: bool = False, dropped: int | None = 0) -> None:
         if self.progress is not None:
             done = self.ok + self.errors
-            self.progress(ProgressEvent(done, self.total, self.ok, self.errors, self.skipped, video_id))
+            saved = self.saved() if self.saved is not None else 0
+            self.progress(
+                ProgressEvent(
+                    done,
+                    self.total,
+                    self.ok,
+                    self.errors,
+                    self.skipped,
+                    video_id,
+                    saved=saved,
+                    interrupted=interrupted,
+                    dropped=dropped,
+                )
+            )
 
     def record(self, video_id: str, ok: bool, error: object = None) -> None:
         if ok:
@@ -229,9 +272,11 @@ def run_job(
     Resumable: re-running with the same output skips videos already finished there (see
     :class:`RunConfig` for ``overwrite``, ``retry_errors`` and ``strict``). ``executor``
     (local engine): run items on it instead of a new process pool (not shut down here; a
-    broken one is not replaced). ``progress`` is called after planning and after each
-    video. ``post_pass``: a corpus-level transform of all rows (same rows, same order),
-    applied once the rows are written, atomically per file. ``plan``: the job already planned
+    broken one is not replaced). ``progress`` is called after planning, after each
+    video, and once more when the job is interrupted (after the writer wrote the rows it
+    held: :class:`ProgressEvent` ``saved`` and ``dropped`` say what the run kept and lost).
+    ``post_pass``: a corpus-level transform of all rows (same rows, same order), applied once
+    the rows are written, atomically per file. ``plan``: the job already planned
     (:func:`plan_job` with these ``inputs``, ``run``, ``output`` and ``engine``, e.g. the plan
     :func:`finished_summary` was given), used instead of planning again.
 
@@ -260,60 +305,72 @@ def run_job(
         from reelsense.pipeline._ray import RayEngine
 
         ray_engine = RayEngine(spec, run)
-    with ray_engine.session() if ray_engine is not None else contextlib.nullcontext():
-        extra = dict(spec.metadata)
-        if ray_engine is not None:
-            extra.update(ray_engine.metadata)
-        run_meta = run_config(inputs, run, engine)
-        if ray_engine is not None:
-            run_meta.update(ray_engine.run_record)
-        schema = build_schema(
-            spec.fields, config=content_config(spec, run, manifest), run=run_meta, extra_metadata=extra
-        )
-        out = Path(output)
-        writer = OutputWriter(
-            out, schema, layout=layout, flush_rows=run.rows_per_flush(engine), flush_seconds=run.flush_seconds
-        )
-        with writer:
-            statuses = writer.open(overwrite=run.overwrite)
-            finished = {vid for vid, status in statuses.items() if run.keeps_row(status)}
-            todo = [p for p in videos if p.item.video_id not in finished]
-            skipped = len(videos) - len(todo)
-            kept_errors = _kept_errors(videos, statuses, finished)
-            log.info(
-                "%d videos found, %d already finished in %s, %d to process",
-                len(videos),
-                skipped,
-                out,
-                len(todo),
-            )
-            tally = RunTally(progress, len(todo), skipped, strict=run.strict)
-            tally.emit()
+    tally: RunTally | None = None
+    local: LocalEngine | None = None
+    try:
+        with ray_engine.session() if ray_engine is not None else contextlib.nullcontext():
+            extra = dict(spec.metadata)
             if ray_engine is not None:
-                ray_engine.run(todo, writer, tally)
-            else:
-                from reelsense.pipeline._local import LocalEngine
-
-                LocalEngine(spec, run, writer, tally).run(todo, executor)
-            rows = writer.finish(post_pass)
-            files = writer.files()
-            notes = tuple(
-                f"damaged part set aside (its videos were processed again): {d}" for d in writer.damaged
+                extra.update(ray_engine.metadata)
+            run_meta = run_config(inputs, run, engine)
+            if ray_engine is not None:
+                run_meta.update(ray_engine.run_record)
+            schema = build_schema(
+                spec.fields, config=content_config(spec, run, manifest), run=run_meta, extra_metadata=extra
             )
-            ray_info = ray_engine.info(writer) if ray_engine is not None else None
-    return EmbedSummary(
-        output=str(out),
-        found=len(videos),
-        skipped=skipped,
-        rows=rows,
-        wall_seconds=time.monotonic() - start,
-        examples=output_examples(files, writer.layout),
-        notes=notes,
-        engine=engine,
-        ray=ray_info,
-        kept_errors=kept_errors,
-        **tally.summary_fields(),
-    )
+            out = Path(output)
+            flush_rows = run.rows_per_flush(engine)
+            writer = OutputWriter(
+                out, schema, layout=layout, flush_rows=flush_rows, flush_seconds=run.flush_seconds
+            )
+            with writer:
+                statuses = writer.open(overwrite=run.overwrite)
+                finished = {vid for vid, status in statuses.items() if run.keeps_row(status)}
+                todo = [p for p in videos if p.item.video_id not in finished]
+                skipped = len(videos) - len(todo)
+                kept_errors = _kept_errors(videos, statuses, finished)
+                log.info(
+                    "%d videos found, %d already finished in %s, %d to process",
+                    len(videos),
+                    skipped,
+                    out,
+                    len(todo),
+                )
+                tally = RunTally(
+                    progress, len(todo), skipped, strict=run.strict, saved=lambda: writer.rows_written
+                )
+                tally.emit()
+                if ray_engine is not None:
+                    ray_engine.run(todo, writer, tally)
+                else:
+                    from reelsense.pipeline._local import LocalEngine
+
+                    local = LocalEngine(spec, run, writer, tally)
+                    local.run(todo, executor)
+                rows = writer.finish(post_pass)
+                files = writer.files()
+                notes = tuple(
+                    f"damaged part set aside (its videos were processed again): {d}" for d in writer.damaged
+                )
+                ray_info = ray_engine.info(writer) if ray_engine is not None else None
+        return EmbedSummary(
+            output=str(out),
+            found=len(videos),
+            skipped=skipped,
+            rows=rows,
+            wall_seconds=time.monotonic() - start,
+            examples=output_examples(files, writer.layout),
+            notes=notes,
+            engine=engine,
+            ray=ray_info,
+            kept_errors=kept_errors,
+            **tally.summary_fields(),
+        )
+    except KeyboardInterrupt:
+        if tally is not None:  # sent once the writer wrote what it held (or logged why it could not)
+            dropped = None if ray_engine is not None else (local.waiting if local is not None else 0)
+            tally.interrupted(dropped)
+        raise
 
 
 def _kept_errors(videos: Sequence[PlannedVideo], statuses: Mapping[str, str], finished: Set[str]) -> int:

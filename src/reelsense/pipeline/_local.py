@@ -57,11 +57,22 @@ class LocalEngine:
         self._batch: list[tuple[dict[str, Any], DecodedMedia]] = []
         self._batch_frames = 0
         self._batch_began = time.monotonic()
+        self._unwritten: set[str] = set()  # the videos of batches (waiting, or in the models)
+        self._pending: Mapping[Future[ItemResult], PlannedVideo] = {}
+
+    @property
+    def waiting(self) -> int:
+        """Videos whose result came back from the workers but whose row was not handed to the
+        writer: in a model batch, or not yet taken from the pool (their work is lost when the
+        run stops now)."""
+        unread = sum(1 for f in self._pending if f.done() and not f.cancelled() and f.exception() is None)
+        return len(self._unwritten) + unread
 
     # ------------------------------------------------------------------ rows
 
     def _write(self, row: dict[str, Any]) -> None:
         self.writer.add(row)
+        self._unwritten.discard(row["video_id"])
         if row["status"] != "ok":
             log.info("error on %s: %s", row["video_id"], row["error"])
         self.tally.record(row["video_id"], row["status"] == "ok", row["error"])
@@ -72,6 +83,7 @@ class LocalEngine:
             if not self._batch:
                 self._batch_began = time.monotonic()
             self._batch.append((row, result.media))
+            self._unwritten.add(row["video_id"])
             frames = result.media.frames
             self._batch_frames += len(frames) if frames is not None else 0
             if len(self._batch) >= self.config.batch_videos or self._batch_frames >= self.config.batch_frames:
@@ -140,6 +152,7 @@ class LocalEngine:
         pool: Executor = executor if executor is not None else self._new_pool()
         queue = deque(todo)
         pending: dict[Future[ItemResult], PlannedVideo] = {}
+        self._pending = pending
         started: dict[Future[ItemResult], float] = {}
         suspects: set[str] = set()
         limit = max(2, 2 * self.config.workers)

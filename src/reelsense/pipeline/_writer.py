@@ -272,6 +272,8 @@ class OutputWriter:
         self._added: set[str] = set()
         self._replace_output = False
         self.parts_written = 0
+        #: rows this writer wrote to part files (shards) so far: each is on disk, whatever stops the job now
+        self.rows_written = 0
         #: part files found damaged at :meth:`open` and set aside (their new paths)
         self.damaged: list[str] = []
         self._stored_schema: pa.Schema | None = None
@@ -635,8 +637,10 @@ class OutputWriter:
         for start in range(0, merged.num_rows, step):
             part = self._new_part()
             _atomic_write(part, merged.slice(start, step))
-            log.debug("wrote %s (%d rows)", part, min(step, merged.num_rows - start))
+            rows = min(step, merged.num_rows - start)
+            log.debug("wrote %s (%d rows)", part, rows)
             self.parts_written += 1
+            self.rows_written += rows
             written.append(part)
         return written
 
