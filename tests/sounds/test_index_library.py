@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -12,7 +16,8 @@ from media import write_audio
 from music import make_notes, render
 from reelsense.errors import ParameterError
 from reelsense.sounds import SoundIndex
-from reelsense.sounds.index import build_sound_index, sound_index_file
+from reelsense.sounds.index import _library, build_sound_index, sound_index_file
+from reelsense.sounds.index._library import remove_orphaned_workdirs
 
 SR = 22050
 
@@ -62,3 +67,86 @@ def test_a_folder_gets_the_ids_sounds_add_gives_and_is_deleted_after(
     assert index_file.exists()
     with pytest.raises(ParameterError, match="does not exist"), sound_index_file(tmp_path / "none.rsidx"):
         pass
+
+
+# ------------------------------------------------- folders left by runs killed outright
+
+_HOLD = """
+import os, signal, sys, tempfile
+tempfile.tempdir = sys.argv[1]
+from reelsense.sounds.index import _library
+_library.build_sound_index = lambda source, workdir: os.fspath(workdir)  # the folder is what counts
+with _library.sound_index_file(sys.argv[2]) as path:
+    print(path, flush=True)
+    if sys.argv[3] == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    sys.stdin.read()  # held until the test closes stdin
+"""
+
+
+def _run_holding(scratch: Path, refs: Path, how: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(scratch), str(refs), how],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_the_folder_of_a_killed_run_is_removed_by_the_next_and_a_live_one_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch, refs = tmp_path / "tmp", tmp_path / "refs"
+    scratch.mkdir()
+    refs.mkdir()
+
+    def killed_run() -> Path:
+        run = _run_holding(scratch, refs, "kill")
+        left = Path(run.communicate()[0].strip())  # the folder (the stand-in index is the folder)
+        assert run.returncode == -signal.SIGKILL and left.is_dir()  # SIGKILL: no clean-up ran
+        return left
+
+    left = killed_run()
+    assert remove_orphaned_workdirs(scratch) == [str(left)] and not left.exists()
+    left = killed_run()
+    alive = _run_holding(scratch, refs, "hold")
+    assert alive.stdout is not None
+    try:
+        in_use = Path(alive.stdout.readline().strip())
+        assert not left.exists()  # the next run removed it before making its own
+        assert remove_orphaned_workdirs(scratch) == []  # a live run's folder is kept
+        monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+        monkeypatch.setattr(_library, "build_sound_index", lambda source, workdir: os.fspath(workdir))
+        with sound_index_file(refs) as path:
+            assert sorted(scratch.iterdir()) == sorted([in_use, Path(path)])
+    finally:
+        alive.communicate("")
+    assert alive.returncode == 0 and list(scratch.iterdir()) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_only_folders_whose_lock_nobody_holds_are_removed(tmp_path: Path) -> None:
+    import fcntl
+
+    def folder(name: str, lock: bool = True) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        if lock:
+            (path / ".in-use").write_bytes(b"")
+        return path
+
+    orphan = folder("reelsense-sounds-orphan")
+    held = folder("reelsense-sounds-held")
+    being_made = folder("reelsense-sounds-new", lock=False)  # or from an older version
+    other = folder("other-orphan")
+    (tmp_path / "reelsense-sounds-file").write_bytes(b"")
+    (tmp_path / "reelsense-sounds-link").symlink_to(orphan)
+    fd = os.open(held / ".in-use", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert remove_orphaned_workdirs(tmp_path) == [str(orphan)]
+    finally:
+        os.close(fd)
+    assert held.is_dir() and being_made.is_dir() and other.is_dir() and not orphan.exists()
+    assert remove_orphaned_workdirs(tmp_path) == [str(held)]  # its holder is gone
