@@ -66,6 +66,13 @@ def test_parse_hashtags(text: str, expected: tuple[str, ...]) -> None:
     assert parse_hashtags(text) == expected
 
 
+@pytest.mark.parametrize("parse", [parse_hashtags, parse_mentions])
+@pytest.mark.parametrize("value", [5, b"#a", ["#a"]])
+def test_parse_hashtags_and_mentions_refuse_what_is_not_text(parse: object, value: object) -> None:
+    with pytest.raises(ParameterError, match=r"text=.* must be a str"):
+        parse(value)  # type: ignore[operator]
+
+
 def test_parse_hashtags_none() -> None:
     assert parse_hashtags(None) == ()
 

@@ -79,3 +79,24 @@ def test_anchors_and_entities_are_not_hashtags() -> None:
 def test_split_hashtag_refuses_what_is_not_text(tag: object, named: str) -> None:
     with pytest.raises(ParameterError, match=named):
         split_hashtag(tag)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "named"),
+    [
+        ((5,), {}, r"caption=5 must be a str, got int"),
+        (("x", "abc"), {}, r"hashtags='abc' must be a list of tags, not one string"),
+        (("x", ["ok", 1]), {}, r"hashtags\[1\]=1 must be a str, got int"),
+        (("x",), {"max_chars": "9"}, r"max_chars='9' must be an integer"),
+        (("x",), {"max_chars": -1}, r"max_chars=-1"),
+    ],
+)
+def test_build_caption_text_refuses_what_is_not_text(args: tuple, kwargs: dict, named: str) -> None:
+    """A string of tags was read character by character; a number raised a raw TypeError."""
+    with pytest.raises(ParameterError, match=named):
+        build_caption_text(*args, **kwargs)
+
+
+def test_build_caption_text_still_takes_none_and_any_iterable_of_tags() -> None:
+    assert build_caption_text(None, iter(["#a_b"])) == "a b"
+    assert build_caption_text("x", (), max_chars=0) is None

@@ -65,7 +65,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from reelsense._checks import check_path
+from reelsense._checks import check_path, check_str
 from reelsense.errors import ParameterError, SidecarError
 from reelsense.io._files import read_regular_file
 from reelsense.io._text import allow_long_csv_fields, has_surrogates, path_from_text
@@ -208,17 +208,19 @@ def parse_hashtags(text: str | None) -> tuple[str, ...]:
     (``#2024`` is not a tag); ``#`` inside a word, after ``&`` or ``/`` (``&#39;``,
     ``/#anchor``) and inside URLs is not a tag. Text is NFC-normalised first; the
     first spelling of each tag is kept and later case variants (by ``str.casefold``) dropped.
+    Raises ParameterError when ``text`` is neither a ``str`` nor None.
     """
-    return tuple(_scan(text or "", _HASH_SIGNS, ""))
+    return tuple(_scan("" if text is None else check_str(text, "text"), _HASH_SIGNS, ""))
 
 
 def parse_mentions(text: str | None) -> tuple[str, ...]:
     """``@handles`` in ``text`` (without ``@``), in order, deduplicated case-insensitively.
 
     A handle is a run of letters, digits, marks, ``_`` and inner ``.`` (a trailing dot is
-    punctuation); e-mail addresses (``a@b.com``) and URLs are not mentions.
+    punctuation); e-mail addresses (``a@b.com``) and URLs are not mentions. Raises
+    ParameterError when ``text`` is neither a ``str`` nor None.
     """
-    return tuple(_scan(text or "", _AT_SIGNS, "."))
+    return tuple(_scan("" if text is None else check_str(text, "text"), _AT_SIGNS, "."))
 
 
 # --------------------------------------------------------------------------- field helpers

@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from reelsense._checks import check_str
+from reelsense._checks import check_int, check_str
+from reelsense.errors import ParameterError
 
 __all__ = ["build_caption_text", "split_hashtag"]
 
@@ -87,18 +88,23 @@ def build_caption_text(
     sidecar's ``tags``, with or without ``#``) that the caption does not already contain are
     appended as words. URLs are dropped and whitespace collapsed. The result is cut to
     ``max_chars`` characters (the encoder truncates to the model's token budget anyway).
+    Raises ParameterError for a ``caption`` that is neither a ``str`` nor None, ``hashtags``
+    that are one string or hold a non-string, or a ``max_chars`` that is not an int >= 0.
 
     >>> build_caption_text("Morning run #ken_burns", ["HeroesRiteChallenge"])
     'Morning run ken burns heroes rite challenge'
     >>> build_caption_text("  ", ["#"]) is None
     True
     """
-    text = _URL.sub(" ", caption or "")
+    check_int(max_chars, "max_chars", minimum=0)
+    if isinstance(hashtags, str):  # its characters would be read as tags
+        raise ParameterError(f"hashtags={hashtags!r:.80} must be a list of tags, not one string")
+    text = _URL.sub(" ", "" if caption is None else check_str(caption, "caption"))
     present = {match.lower() for match in _HASHTAG.findall(text)}
     text = _HASHTAG.sub(lambda match: " " + " ".join(split_hashtag(match.group(1))) + " ", text)
     extra: list[str] = []
-    for tag in hashtags:
-        key = tag.lstrip("#").strip()
+    for k, tag in enumerate(hashtags):
+        key = check_str(tag, f"hashtags[{k}]").lstrip("#").strip()
         if key and key.lower() not in present:
             present.add(key.lower())
             extra.extend(split_hashtag(key))
