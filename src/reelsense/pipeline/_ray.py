@@ -357,29 +357,28 @@ class RayEngine:
         """Every video of ``todo`` into ``writer``: a pass, the lost videos again one per
         task, error rows for those lost twice."""
         run = self.run_config
+        # whatever came back is finished and is never lost: on an error or an interrupt the
+        # writer writes what it holds on its way out (logging, not raising, a failed write, so
+        # that the error that stopped the run is the one reported)
         with self._data_context(progress_bars=tally.progress is None):
-            try:
-                lost = self._pass(todo, run.ray_videos_per_task, writer, tally)
-                if lost:
-                    log.warning(
-                        "%d videos did not come back (a task died); running them one per task", len(lost)
-                    )
-                    lost = self._pass(lost, 1, writer, tally)
-                rows = []
-                for planned in lost:
-                    row = planned.base_columns()
-                    row.update(
-                        status="error",
-                        error=f"the Ray task died every time it processed {planned.item.path!r}",
-                    )
-                    rows.append(row)
-                self.lost = len(rows)
-                if rows:
-                    writer.add_table(rows_to_table(rows, writer.schema))
-                    for row in rows:
-                        tally.record(row["video_id"], False, row["error"])
-            finally:
-                writer.flush()  # whatever came back is finished: never lost
+            lost = self._pass(todo, run.ray_videos_per_task, writer, tally)
+            if lost:
+                log.warning("%d videos did not come back (a task died); running them one per task", len(lost))
+                lost = self._pass(lost, 1, writer, tally)
+            rows = []
+            for planned in lost:
+                row = planned.base_columns()
+                row.update(
+                    status="error",
+                    error=f"the Ray task died every time it processed {planned.item.path!r}",
+                )
+                rows.append(row)
+            self.lost = len(rows)
+            if rows:
+                writer.add_table(rows_to_table(rows, writer.schema))
+                for row in rows:
+                    tally.record(row["video_id"], False, row["error"])
+        writer.flush()
 
     def info(self, writer: OutputWriter) -> Any:
         from reelsense.pipeline._job import RayRunInfo
