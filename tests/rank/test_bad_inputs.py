@@ -131,3 +131,35 @@ def test_vector_columns_of_another_tool() -> None:
         vectors_from_arrow(pa.array([[1.0], [1.0, 2.0]]), "column 'x'")
     with pytest.raises(ParameterError, match="column 'caption' is not a vector column"):
         vectors_from_arrow(pa.array(["a", "b"]), "column 'caption'")
+
+
+def test_a_catalog_of_another_tool_reads_its_vectors_or_names_the_column(tmp_path: Path) -> None:
+    """Variable-length list columns (not reelsense's fixed-size ones) of one length are read; a
+    modality no kept row has is left out; vectors of several lengths name their column."""
+    import numpy as np
+
+    path = tmp_path / "other.parquet"
+    floats = pa.list_(pa.float64())
+    pq.write_table(
+        pa.table(
+            {
+                "video_id": ["b", "a", "c"],
+                "status": ["ok", "ok", "error"],
+                "embedding": pa.array([[0.0, 1.0], [1.0, 0.0], [5.0, 5.0]], floats),
+                "visual_vector": pa.array([[1.0, 2.0, 3.0], None, [4.0, 5.0, 6.0]], floats),
+                "audio_vector": pa.array([None, None, [1.0]], floats),  # only the error row has one
+            }
+        ),
+        path,
+    )
+    catalog = read_catalog(path)
+    assert catalog.video_ids == ("a", "b")  # ok rows, in id order
+    np.testing.assert_array_equal(catalog.embedding, [[1, 0], [0, 1]])
+    assert catalog.embedding.dtype == np.float32
+    np.testing.assert_array_equal(catalog.modalities["visual"], [[np.nan] * 3, [1, 2, 3]])
+    assert "audio" not in catalog.modalities
+    pq.write_table(
+        pa.table({"video_id": ["a", "b"], "embedding": pa.array([[1.0], [1.0, 2.0]], floats)}), path
+    )
+    with pytest.raises(ParameterError, match=r"column 'embedding' of .*other\.parquet.* 2 different lengths"):
+        read_catalog(path)
