@@ -180,9 +180,11 @@ def apply_fusion_file(embeddings: str | Path, learned: str | Path, output: str |
     ok = [s == "ok" for s in columns["status"].to_pylist()] if "status" in columns else [True] * n  # type: ignore[attr-defined]
     present = fused.present & np.asarray(ok)
     emb_type = table.schema.field("embedding").type  # type: ignore[attr-defined]
-    embedding = pa.array(
-        [list(map(float, v)) if p else None for v, p in zip(fused.vectors, present, strict=True)], emb_type
-    )
+    # from the array itself, not Python floats (which took about 100 KB per video)
+    vectors = np.ascontiguousarray(fused.vectors, dtype=np.float32)
+    embedding = pa.FixedSizeListArray.from_arrays(
+        pa.array(vectors.reshape(-1)), vectors.shape[1], mask=pa.array(~present)
+    ).cast(emb_type)
     new = table.set_column(table.column_names.index("embedding"), "embedding", embedding)  # type: ignore[attr-defined]
     if "modality_mask" in new.column_names:
         mask_type = table.schema.field("modality_mask").type  # type: ignore[attr-defined]
