@@ -190,3 +190,16 @@ def test_trend_report_counts_linked_uses(feed: Path, tmp_path: Path) -> None:
     plain = trend_report([feed], tmp_path / "t2.csv", link_hashtags=False)
     a2 = {s.sound: s for s in plain.sounds}[a.sound]
     assert a2.n_linked == 0 and a2.trend.recent_count == 2 and not a2.trend.trending
+
+
+def test_videos_without_a_path_get_one_warning_not_one_each(caplog: pytest.LogCaptureFixture) -> None:
+    """A table without media paths (1M uses) logged one warning per video: 246,687 lines."""
+    uses = [use("a1", "A", "#adance"), use("a2", "A", "#adance")]
+    others = [Use(f"x{i}", "", None, REF, path=None, caption="#adance") for i in range(7)]
+    with caplog.at_level("WARNING", logger="reelsense.trends"):
+        assert hashtag_links(uses, [*others, *FILLER], signatures={"A": ("adance",)}) == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "7 videos with a sound's signature hashtag have no media path, so they cannot be checked for "
+        "music and are not linked (x0, x1, x2, x3, x4, ...)"
+    ]

@@ -154,6 +154,7 @@ def hashtag_links(
     check = has_music or music_from_media
     out = []
     done: set[str] = set()
+    no_path: list[str] = []  # the default check cannot decode them: one warning for all
     for u in unassigned:
         if u.sound or u.video_id in assigned or u.video_id in done:
             continue
@@ -166,6 +167,9 @@ def hashtag_links(
                     "%s: hashtags of %d sounds (%s), not linked", u.video_id, len(sounds), sorted(sounds)
                 )
             continue
+        if params.require_music and has_music is None and not u.path:
+            no_path.append(u.video_id)
+            continue
         if params.require_music and not check(u):
             logger.info("%s: #%s but no music in its audio, not linked", u.video_id, hits[0][0])
             continue
@@ -173,6 +177,14 @@ def hashtag_links(
         done.add(u.video_id)
         out.append(
             dataclasses.replace(u, sound=sound, library_sound=library.get(sound), linked_hashtag=hits[0][0])
+        )
+    if no_path:
+        logger.warning(
+            "%d videos with a sound's signature hashtag have no media path, so they cannot be checked "
+            "for music and are not linked (%s%s)",
+            len(no_path),
+            ", ".join(no_path[:5]),
+            ", ..." if len(no_path) > 5 else "",
         )
     return out
 
