@@ -47,6 +47,24 @@ def test_maps_keep_clusters_apart_and_are_deterministic(rng: np.random.Generator
         tsne_2d(x, steps=100)
 
 
+@pytest.mark.parametrize(("n", "dim"), [(2, 5), (3, 1), (40, 6), (300, 24)])
+def test_pca_in_blocks_equals_the_svd_of_the_centred_matrix(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, n: int, dim: int
+) -> None:
+    """The covariance is summed over blocks of rows (7 here); the map is the SVD's, with the
+    largest loading of each axis positive."""
+    from reelsense.featurize import _plot
+
+    monkeypatch.setattr(_plot, "_PCA_BLOCK_ROWS", 7)
+    x = (rng.normal(size=(n, dim)) * np.linspace(3.0, 1.0, dim)).astype(np.float32)
+    centred = x.astype(np.float64) - x.astype(np.float64).mean(axis=0)
+    axes = np.linalg.svd(centred, full_matrices=False)[2][: min(2, n - 1, dim)]
+    axes *= np.sign(axes[np.arange(len(axes)), np.argmax(np.abs(axes), axis=1)])[:, None]
+    expected = np.zeros((n, 2))
+    expected[:, : len(axes)] = centred @ axes.T
+    np.testing.assert_allclose(pca_2d(x), expected, atol=1e-9)
+
+
 def test_tsne_uses_cosine_geometry_and_caps_the_perplexity(rng: np.random.Generator) -> None:
     """Rows are L2-normalised first (a video's scale does not move it), and a perplexity
     above what a few points allow is lowered instead of refused."""
