@@ -38,9 +38,8 @@ def pca_2d(vectors: np.ndarray) -> np.ndarray:
     """The first two principal components of ``vectors [n, d]`` -> float64 ``[n, 2]``
     (signs fixed so the largest loading is positive: deterministic).
 
-    From the ``[d, d]`` covariance, summed over blocks of rows, so that memory stays
-    ``O(d^2)`` beside the input: a float64 copy and a thin SVD of 100,000 x 1024 vectors
-    took gigabytes."""
+    From the ``[d, d]`` covariance, summed over blocks of rows, so that the memory it adds
+    to the input's is ``O(d^2)`` and one block, not a float64 copy of the whole matrix."""
     x = np.asarray(vectors)
     n = x.shape[0]
     if n < 2:

@@ -112,8 +112,7 @@ def read_catalog(path: str | Path) -> Catalog:
     columns = ["video_id", "embedding"] + [
         c for c in ("status", *VECTOR_COLUMNS.values(), *_OPTIONAL) if c in names
     ]
-    # the vectors straight into float32 arrays: as Python lists (a float object per value)
-    # they took about 150 KB per video, 4.6 GB for 30,000 videos
+    # the vectors go straight into float32 arrays, never into Python lists (an object per value)
     from reelsense.featurize._fusion_stage import vectors_from_arrow  # not at import: start-up
 
     table = dataset.to_table(columns=columns)

@@ -180,7 +180,7 @@ def apply_fusion_file(embeddings: str | Path, learned: str | Path, output: str |
     ok = [s == "ok" for s in columns["status"].to_pylist()] if "status" in columns else [True] * n  # type: ignore[attr-defined]
     present = fused.present & np.asarray(ok)
     emb_type = table.schema.field("embedding").type  # type: ignore[attr-defined]
-    # from the array itself, not Python floats (which took about 100 KB per video)
+    # from the array itself, never through Python lists (an object per value)
     vectors = np.ascontiguousarray(fused.vectors, dtype=np.float32)
     embedding = pa.FixedSizeListArray.from_arrays(
         pa.array(vectors.reshape(-1)), vectors.shape[1], mask=pa.array(~present)
