@@ -8,9 +8,11 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,17 @@ from reelsense.io import DecodedMedia
 
 if TYPE_CHECKING:
     from reelsense.sounds.discover import DiscoveryParams
+
+
+@contextmanager
+def work_folder(path: Path | None) -> Iterator[Path]:
+    """``path`` (created, and kept after) or, for None, a temporary folder removed after."""
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        yield Path(scratch)
 
 
 def cpu_seconds() -> float:

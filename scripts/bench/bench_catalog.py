@@ -18,12 +18,13 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from _bench import work_folder
 
 #: the vector columns and their sizes (the default preset's, with a 1024-d embedding)
 DIMS = {"embedding": 1024, "visual_vector": 512, "caption_vector": 512, "audio_vector": 200}
@@ -86,9 +87,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    with tempfile.TemporaryDirectory() as scratch:
-        workdir = args.workdir or Path(scratch)
-        workdir.mkdir(parents=True, exist_ok=True)
+    with work_folder(args.workdir) as workdir:
         print("| videos | reader | wall s | peak RSS MB | vs bare (time, memory) |")
         print("|---:|---|---:|---:|---|")
         for n in sizes:

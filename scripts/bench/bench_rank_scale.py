@@ -23,7 +23,6 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from _bench import work_folder
 from bench_catalog import write_catalog
 
 #: the log's first second and length
@@ -144,9 +144,7 @@ def main() -> None:
     if "fusion-apply" in wanted and "fusion-train" not in wanted:
         parser.error("fusion-apply uses the weights fusion-train writes: list both")
     results: dict[str, list[tuple[int, float, float]]] = {c: [] for c in wanted}
-    with tempfile.TemporaryDirectory() as scratch:
-        work = args.workdir or Path(scratch)
-        work.mkdir(parents=True, exist_ok=True)
+    with work_folder(args.workdir) as work:
         print("| videos | events | users | command | wall s | peak RSS MB |")
         print("|---:|---:|---:|---|---:|---:|")
         for n in sizes:
