@@ -164,3 +164,16 @@ def test_apply_with_the_files_own_weights_gives_its_embedding_back(tmp_path: Pat
             apply_fusion_file(embeddings, tmp_path / "fusion.json", out)
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again.parquet", "emb.parquet", "fusion.json"]
+
+
+def test_pair_grams_block_by_block_equal_the_whole_gather(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pairs' component dot products are computed in blocks of pairs (3 here), so that the
+    gathered rows of every pair (pairs x components x D floats) are never held at once."""
+    from reelsense.fusion import _learned
+
+    rng = np.random.default_rng(4)
+    components = rng.normal(size=(9, 5, 16))
+    a, b = rng.integers(0, 9, 10), rng.integers(0, 9, 10)
+    whole = np.einsum("pmd,pnd->pmn", components[a], components[b])
+    monkeypatch.setattr(_learned, "_GRAM_BLOCK_PAIRS", 3)
+    np.testing.assert_array_equal(_learned._gram(components, a, b), whole)

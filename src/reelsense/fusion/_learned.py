@@ -156,9 +156,19 @@ def fusion_components(
     return out
 
 
+#: pairs per block of :func:`_gram` (its gathered rows are one block, not every pair's)
+_GRAM_BLOCK_PAIRS = 1024
+
+
 def _gram(components: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``[p, 4, 4]`` component dot products of the pairs ``(a[k], b[k])``."""
-    return np.asarray(np.einsum("pmd,pnd->pmn", components[a], components[b]), dtype=np.float64)
+    """``[p, m, m]`` component dot products of the pairs ``(a[k], b[k])``, block by block of
+    pairs: gathering ``components[a]`` for every pair at once would hold ``p * m * D`` floats."""
+    m = components.shape[1]
+    out = np.empty((len(a), m, m), dtype=np.float64)
+    for start in range(0, len(a), _GRAM_BLOCK_PAIRS):
+        rows = slice(start, start + _GRAM_BLOCK_PAIRS)
+        out[rows] = np.einsum("pmd,pnd->pmn", components[a[rows]], components[b[rows]])
+    return out
 
 
 def _accuracy(cos: np.ndarray, label: np.ndarray) -> float:
