@@ -430,6 +430,12 @@ def _parts_ids(out: Path) -> list[str]:
     return [vid for p in parts for vid in pq.read_table(p, columns=["video_id"])["video_id"].to_pylist()]
 
 
+#: the part of the interrupt message on decoded videos not yet handed to the writer: with
+#: ``-w 1`` the worker decodes ahead, so on a loaded machine the next video may be done (and
+#: counted) when the interrupt comes, or not
+_DROPPED = r"(?:\d+ videos? decoded but not yet embedded (?:was|were) dropped; )?"
+
+
 def _interrupt_after(monkeypatch: pytest.MonkeyPatch, rows: int) -> list[str]:
     """Ctrl-C once ``rows`` rows were handed to the writer (as the engine's tally records the
     last of them); returns their ids."""
@@ -459,10 +465,11 @@ def test_ctrl_c_counts_the_rows_of_the_run_it_saved(
     code, output = _invoke(*args)
     assert code == 130, output
     assert sorted(_parts_ids(out)) == sorted(recorded) and len(recorded) == 2
-    assert (
-        f"interrupted: 2 rows of this run were saved in or beside {str(out)!r} (every row finished "
-        "before the interrupt); run the same command again to resume"
-    ) in output, output
+    assert re.search(
+        rf"interrupted: 2 rows of this run were saved in or beside {re.escape(repr(str(out)))} \(every "
+        rf"row finished before the interrupt\); {_DROPPED}run the same command again to resume",
+        output,
+    ), output
     recorded.clear()
     code, output = _invoke(*args)  # the resume: 2 more of its own, the first run's 2 not counted
     assert code == 130 and "interrupted: 2 rows of this run were saved" in output, output
@@ -511,10 +518,11 @@ def test_ctrl_c_with_a_failed_last_write_does_not_claim_the_rows(
     code, output = _invoke(*args)
     assert code == 130, output
     assert _parts_ids(out) == []
-    assert (
-        "interrupted: no row of this run was saved: 2 finished rows could not be written (see the "
-        "warning above); run the same command again to resume"
-    ) in output, output
+    assert re.search(
+        r"interrupted: no row of this run was saved: 2 finished rows could not be written \(see the "
+        rf"warning above\); {_DROPPED}run the same command again to resume",
+        output,
+    ), output
 
 
 def test_the_interrupt_message_never_claims_more_than_was_saved() -> None:
