@@ -263,3 +263,18 @@ def test_map_surviving_stops_when_every_job_kills_its_worker() -> None:
     start, no memory for any child): the error is raised, not a lost row per job."""
     with pytest.raises(BrokenExecutor):
         list(map_surviving(eval, [_DIE] * 6, _spawned(1), lambda job: "lost"))
+
+
+def test_an_abandoned_pool_leaves_no_worker_behind() -> None:
+    """A broken or hung pool is given up with its workers killed: CPython's manager thread of a
+    pool shut down without waiting joins every worker it knows of, and one started by a submit
+    while the pool was breaking was never terminated, so the interpreter's exit waited on it
+    forever (seen at the end of a test run)."""
+    pool = _spawned(2)()
+    busy = [pool.submit(eval, "__import__('time').sleep(600)") for _ in range(2)]
+    workers = list(pool._processes.values())  # type: ignore[attr-defined]
+    assert workers and not any(f.done() for f in busy)
+    _workers.abandon_pool(pool)
+    for process in workers:
+        process.join(timeout=60)  # a bound for the failure only: a killed worker ends at once
+        assert process.exitcode is not None

@@ -26,7 +26,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
-from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,9 +34,11 @@ from typing import Any, TypeVar
 from reelsense.errors import ParameterError
 
 __all__ = [
+    "abandon_pool",
     "available_cpus",
     "cap_threads_to_available_cpus",
     "default_workers",
+    "kill_workers",
     "limit_threads_in_worker",
     "map_surviving",
     "one_torch_thread",
@@ -285,6 +287,26 @@ def _apply_all(fn: Callable[[T], R], chunk: list[T]) -> list[R]:
     return [fn(job) for job in chunk]
 
 
+def kill_workers(pool: Executor) -> None:
+    """Kill the processes of a :class:`ProcessPoolExecutor` (a hung decoder cannot be
+    cancelled; ``kill_workers`` exists from Python 3.14, ``_processes`` before)."""
+    kill = getattr(pool, "kill_workers", None)
+    if callable(kill):
+        kill()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
+
+
+def abandon_pool(pool: Executor) -> None:
+    """Give up a pool that broke (a worker died) or hung: kill its workers, then shut it down
+    without waiting. Its manager thread joins every worker it knows of, and a worker that a
+    submit started while the pool was breaking is one it never terminates: the interpreter's
+    exit then waited on that idle worker forever. Killing them all here leaves none behind."""
+    kill_workers(pool)
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 def worker_died_message(where: str) -> str:
     """The error message of an item whose worker process died on it (the one wording of
     every pool: embed's rows, the sound index's adds and matches, discovery's rows)."""
@@ -329,7 +351,7 @@ def map_surviving(
             except BrokenExecutor:
                 in_flight = [k for chunk, _ in pending for k in chunk]
                 pending.clear()
-                pool.shutdown(wait=False, cancel_futures=True)
+                abandon_pool(pool)
                 pool = new_pool()
                 if len(in_flight) == 1 and in_flight[0] in suspects:  # it broke a pool alone
                     lost_in_a_row += 1

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
 
-from reelsense._workers import process_pool, worker_died_message
+from reelsense._workers import abandon_pool, kill_workers, process_pool, worker_died_message
 from reelsense.io import DecodedMedia
 from reelsense.pipeline._config import RunConfig
 from reelsense.pipeline._plan import PlannedVideo
@@ -197,11 +197,10 @@ class LocalEngine:
                     raise BrokenExecutor(f"the executor broke{where}")
                 if stuck:
                     log.warning("%s ran over %g s; restarting the workers", stuck[0].item.path, timeout)
-                    _kill_workers(pool)
                 crashed += pending.values()
                 pending.clear()
                 started.clear()
-                pool.shutdown(wait=False, cancel_futures=True)
+                abandon_pool(pool)
                 pool = self._new_pool()
                 if len(crashed) == 1 and crashed[0].item.video_id in suspects:
                     suspects.discard(crashed[0].item.video_id)
@@ -220,7 +219,7 @@ class LocalEngine:
         finally:
             if owned:
                 if not clean:  # an error or Ctrl-C: do not wait for the videos in flight
-                    _kill_workers(pool)
+                    kill_workers(pool)
                 pool.shutdown(wait=clean, cancel_futures=True)
 
     @staticmethod
@@ -236,14 +235,3 @@ class LocalEngine:
             return []
         now = time.monotonic()
         return [planned for future, planned in pending.items() if now - started.get(future, now) > timeout]
-
-
-def _kill_workers(pool: Executor) -> None:
-    """Kill the processes of a :class:`ProcessPoolExecutor` (a hung decoder cannot be
-    cancelled; ``kill_workers`` exists from Python 3.14, ``_processes`` before)."""
-    kill = getattr(pool, "kill_workers", None)
-    if callable(kill):
-        kill()
-        return
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
-        process.kill()
