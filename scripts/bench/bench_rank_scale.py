@@ -91,34 +91,20 @@ def measured(argv: list[str]) -> tuple[float, float]:
 
 
 def commands(work: Path, n: int) -> dict[str, list[str]]:
-    cli = [sys.executable, "-m", "reelsense"]
+    """Each command's argv: ``reelsense WORDS EMBEDDINGS [OPTIONS] -o OUTPUT``."""
     emb, events, users = work / f"catalog_{n}.parquet", work / f"events_{n}.csv", work / f"users_{n}.csv"
-    logs = ["--events", str(events), "--users", str(users)]
+    logs = ("--events", str(events), "--users", str(users))
+    model, weights = work / f"model_{n}", work / f"fusion_{n}.json"
+    specs: dict[str, tuple[tuple[str, ...], tuple[str, ...], Path]] = {
+        "rank-train": (("rank", "train"), logs, model),
+        "rank-feed": (("rank", "feed"), (*logs, "--model", str(model)), work / f"feeds_{n}.csv"),
+        "fusion-train": (("fusion", "train"), logs, weights),
+        "fusion-apply": (("fusion", "apply"), ("--weights", str(weights)), work / f"fused_{n}.parquet"),
+        "plot": (("plot",), (), work / f"map_{n}.png"),
+    }
     return {
-        "rank-train": [*cli, "rank", "train", str(emb), *logs, "-o", str(work / f"model_{n}")],
-        "rank-feed": [
-            *cli,
-            "rank",
-            "feed",
-            str(emb),
-            *logs,
-            "--model",
-            str(work / f"model_{n}"),
-            "-o",
-            str(work / f"feeds_{n}.csv"),
-        ],
-        "fusion-train": [*cli, "fusion", "train", str(emb), *logs, "-o", str(work / f"fusion_{n}.json")],
-        "fusion-apply": [
-            *cli,
-            "fusion",
-            "apply",
-            str(emb),
-            "--weights",
-            str(work / f"fusion_{n}.json"),
-            "-o",
-            str(work / f"fused_{n}.parquet"),
-        ],
-        "plot": [*cli, "plot", str(emb), "-o", str(work / f"map_{n}.png")],
+        name: [sys.executable, "-m", "reelsense", *words, str(emb), *options, "-o", str(output)]
+        for name, (words, options, output) in specs.items()
     }
 
 
