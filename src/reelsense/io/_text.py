@@ -120,10 +120,11 @@ def csv_float(value: float | None, digits: int) -> str:
     never an exponent; a value that rounds to zero has no sign: ``0.00``, not ``-0.00``), or ``""``
     when it is None, NaN or infinite. Raises ParameterError when ``value`` is not a number or
     None, or ``digits`` not an integer >= 0."""
-    check_int(digits, "digits", minimum=0)
+    if type(digits) is not int or digits < 0:  # the checks only off the writers' common path
+        check_int(digits, "digits", minimum=0)
     if value is None:
         return ""
-    if not isinstance(value, numbers.Real):
+    if type(value) is not float and not isinstance(value, numbers.Real):
         raise ParameterError(f"value={value!r:.80} must be a number or None, got {type(value).__name__}")
     if not math.isfinite(value):
         return ""
