@@ -476,6 +476,30 @@ def test_ctrl_c_counts_the_rows_of_the_run_it_saved(
     assert len(_parts_ids(out)) == 4
 
 
+def test_an_interrupted_overwrite_resumed_without_overwrite_drops_every_old_row(
+    small_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interrupt message of an `--overwrite` says to resume without it: that resume
+    finishes the overwrite, so no row of the old output survives (here: the row of a video
+    removed since, and the rows of the videos the interrupted run had not redone)."""
+    out = tmp_path / "o.parquet"
+    args = (str(small_dir), "-o", str(out), "-w", "1", "--preset", "none", "--flush-seconds", "3600")
+    code, output = _invoke(*args)
+    assert code == 1 and "4 processed" in output, output
+    old = pq.read_table(out)
+    gone = old.slice(0, 1).to_pylist()[0] | {"video_id": "gone", "path": "/removed/gone.mp4"}
+    pq.write_table(pa.concat_tables([old, pa.Table.from_pylist([gone], schema=old.schema)]), out)
+
+    _interrupt_after(monkeypatch, 2)
+    code, output = _invoke(*args, "--overwrite")
+    assert code == 130 and "run the command again without it to resume" in output, output
+    monkeypatch.undo()
+    code, output = _invoke(*args)
+    assert code == 1 and "2 processed" in output and "2 already in the output" in output, output
+    rows = pq.read_table(out)
+    assert sorted(rows["video_id"].to_pylist()) == ["777", "broken", "notes", "sub/b"]
+
+
 def test_ctrl_c_during_the_model_batch_says_no_row_was_saved(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -195,8 +195,9 @@ def test_config_mismatch_refused_unless_overwrite(tmp_path: Path, where: str) ->
         ResumableParquetWriter(out, _schema(extra=(pa.field("more", pa.int32()),))).open()
     writer = ResumableParquetWriter(out, _schema(other))
     assert writer.open(overwrite=True) == {}
-    # the old rows stay on disk until the new output replaces them
-    assert not parts_dir_for(out).exists()
+    # the old rows stay on disk until the new output replaces them; the parts to come are marked
+    # as an overwrite's (no part is there yet)
+    assert _part_names(out) == ([".overwriting"] if where == "output" else [])
     assert out.exists() == (where == "output")
     writer.add(_row("b"))
     writer.finish()
@@ -408,3 +409,36 @@ def test_earlier_ids_pass_over_a_file_that_cannot_be_read(tmp_path: Path) -> Non
     second = parts_dir_for(out) / "part-000002.parquet"
     second.write_bytes(second.read_bytes()[:40])
     assert ResumableParquetWriter(out, _schema()).earlier_ids() == {"/in/a.mp4": "a"}
+
+
+@pytest.mark.parametrize("rows_before_the_interrupt", [0, 1])
+def test_a_resume_of_an_interrupted_overwrite_drops_the_old_rows(
+    tmp_path: Path, rows_before_the_interrupt: int
+) -> None:
+    """An overwrite interrupted (with or without a part written) and resumed without
+    ``overwrite``: the old output's rows neither count as finished nor survive the finish,
+    and the old output (another configuration here) is not refused."""
+    out = tmp_path / "out.parquet"
+    old = ResumableParquetWriter(out, _schema({"audio_sample_rate": 8000}))
+    old.open()
+    for vid in ("a", "b", "gone"):
+        old.add(_row(vid, score=0.0))
+    old.finish()
+    with pytest.raises(KeyboardInterrupt), ResumableParquetWriter(out, _schema(), flush_rows=1) as writer:
+        writer.open(overwrite=True)
+        for vid in ("a", "b")[:rows_before_the_interrupt]:
+            writer.add(_row(vid, score=2.0))
+        raise KeyboardInterrupt
+    resumed = ResumableParquetWriter(out, _schema())
+    assert resumed.finished_statuses() is None  # not "every video finished"
+    assert "/in/gone.mp4" not in resumed.earlier_ids()
+    assert resumed.open() == {vid: "ok" for vid in ("a", "b")[:rows_before_the_interrupt]}
+    for vid in ("a", "b")[rows_before_the_interrupt:]:
+        resumed.add(_row(vid, score=2.0))
+    assert resumed.finish() == 2
+    table = pq.read_table(out)
+    assert table["video_id"].to_pylist() == ["a", "b"] and table["score"].to_pylist() == [2.0, 2.0]
+    assert not parts_dir_for(out).exists()
+    again = ResumableParquetWriter(out, _schema())  # the marker went with the parts
+    assert again.open() == {"a": "ok", "b": "ok"}
+    again.close()

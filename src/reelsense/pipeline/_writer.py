@@ -11,7 +11,11 @@ if the process dies) so two jobs never write the same output.
 - ``.OUT.parquet.lock``: the lock.
 - :meth:`OutputWriter.finish` merges the existing output (if any) and the parts into a
   temporary file, fsyncs it, renames it over ``OUT.parquet`` and only then deletes the
-  parts. With ``overwrite`` the existing output is left in place until that rename.
+  parts. With ``overwrite`` the existing output is left in place until that rename, and
+  ``OUT.parquet.parts/.overwriting`` (written before any part) marks the parts as those of
+  an overwrite: a resume of an interrupted overwrite, with ``overwrite`` or without, never
+  counts the old output's rows (without it, it goes on from the parts and still replaces
+  the old output when done).
 
 ``layout="shards"`` (the Ray engine), output folder ``OUT/``:
 
@@ -81,6 +85,8 @@ log = logging.getLogger(__name__)
 Layout = Literal["file", "shards"]
 
 _PART_RE = re.compile(r"^part-(\d{6,})\.parquet$")
+#: the file in a single-file output's parts folder that marks its parts as an overwrite's
+OVERWRITING_MARKER = ".overwriting"
 SHARD_PATTERN = re.compile(r"^shard-(\d{20})-(\d{6,})\.parquet$")
 
 
@@ -304,7 +310,9 @@ class OutputWriter:
         """``{video_id: status}`` of a complete output as it is on disk, read without the
         lock; None when a killed run left parts to consolidate (a single file) or nothing
         is there yet."""
-        if self.layout == "file" and (self._part_paths() or not self.output.exists()):
+        if self.layout == "file" and (
+            self._part_paths() or not self.output.exists() or self._old_output_dropped()
+        ):
             return None
         sources = self._sources()
         if not sources:
@@ -400,9 +408,16 @@ class OutputWriter:
             return sorted(found, key=lambda p: int(_PART_RE.match(p.name).group(1)))  # type: ignore[union-attr]
         return sorted(found, key=lambda p: p.name)
 
+    def _old_output_dropped(self) -> bool:
+        """Whether the existing single-file output is to be replaced, not continued: this job
+        overwrites it, or its parts are those of an interrupted overwrite (the marker)."""
+        return self.layout == "file" and (
+            self._replace_output or (self.parts_dir / OVERWRITING_MARKER).exists()
+        )
+
     def _consolidated(self) -> list[Path]:
         """The consolidated single-file output, when it exists and counts as a source."""
-        if self.layout == "file" and self.output.exists() and not self._replace_output:
+        if self.layout == "file" and self.output.exists() and not self._old_output_dropped():
             return [self.output]
         return []
 
@@ -430,7 +445,9 @@ class OutputWriter:
     def open(self, *, overwrite: bool = False) -> dict[str, str]:
         """Lock the output, clean up leftovers and return ``{video_id: status}`` of the rows
         already finished (empty with ``overwrite``, which deletes the parts; an existing
-        single-file output is replaced only when :meth:`finish` has the new one).
+        single-file output is replaced only when :meth:`finish` has the new one). The parts of
+        an interrupted overwrite are resumed without ``overwrite`` too, and the old output's
+        rows do not count: :meth:`finish` replaces it with the parts' rows alone.
 
         Raises OutputError when the output is locked by another process, is not a
         reelsense output, or was written with another configuration or schema.
@@ -454,13 +471,21 @@ class OutputWriter:
             raise OutputError(f"cannot create the folder {str(folder)!r}: {exc}") from exc
         self._lock()
         try:
-            self._replace_output = overwrite
+            self._replace_output = False
             if overwrite:
                 if self.layout == "file":
                     shutil.rmtree(self.parts_dir, ignore_errors=True)
+                    if self.output.exists():
+                        self._mark_overwriting()
                 else:
                     for part in self._part_paths():
                         part.unlink()
+            elif self._old_output_dropped() and self.output.exists():
+                log.info(
+                    "%s: resuming an interrupted overwrite (its earlier rows are replaced when the job ends)",
+                    self.output,
+                )
+            self._replace_output = overwrite or self._old_output_dropped()
             self._remove_temporaries()
             self._set_aside_damaged_parts()
             sources = self._sources()
@@ -475,6 +500,15 @@ class OutputWriter:
             self._next_seq = 1 + max((int(_PART_RE.match(p.name).group(1)) for p in parts), default=0)  # type: ignore[union-attr]
         self._last_flush = time.monotonic()
         return statuses
+
+    def _mark_overwriting(self) -> None:
+        """Write the marker that makes the parts to come an overwrite's (synced before any
+        part is, so a part never exists without it)."""
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        with replacing(self.parts_dir / OVERWRITING_MARKER) as tmp:
+            tmp.write_text(
+                f"the parts here overwrite {self.output.name}: its rows are not resumed\n", encoding="utf-8"
+            )
 
     def _set_aside_damaged_parts(self) -> None:
         """Move part files (shards) that do not read back as Parquet aside
