@@ -73,3 +73,22 @@ def test_the_temporary_is_synced_before_the_rename_and_the_folder_after(
         tmp.write_text("new\n")
     assert events == [("fsync", str(tmp)), ("rename", tmp.name), ("fsync", str(tmp_path))]
     assert out.read_text() == "new\n"
+
+
+def test_the_regular_file_readers_refuse_a_missing_path_or_limit_by_name(tmp_path: Path) -> None:
+    """None (or a number) where a path or a byte limit goes is a ParameterError naming the
+    argument, as the other io functions raise, not a TypeError from ``os.open``."""
+    from reelsense.errors import ParameterError
+    from reelsense.io import read_regular_file, regular_file_size
+
+    there = tmp_path / "f.txt"
+    there.write_bytes(b"abc")
+    for bad in (None, 3):
+        with pytest.raises(ParameterError, match=rf"path={bad!r} must be a path"):
+            read_regular_file(bad, max_bytes=10)  # type: ignore[arg-type]
+        with pytest.raises(ParameterError, match=rf"path={bad!r} must be a path"):
+            regular_file_size(bad)  # type: ignore[arg-type]
+    for limit in (None, 2.5, -1):
+        with pytest.raises(ParameterError, match=rf"max_bytes={limit!r} must be"):
+            read_regular_file(there, max_bytes=limit)  # type: ignore[arg-type]
+    assert read_regular_file(there, max_bytes=3) == b"abc" and regular_file_size(there) == 3

@@ -136,3 +136,17 @@ def test_normalize_extensions() -> None:
         normalize_extensions([""])
     with pytest.raises(ParameterError):
         normalize_extensions([])
+
+
+def test_assign_ids_refuses_what_is_not_a_sequence_by_name(tmp_path: Path) -> None:
+    _touch(tmp_path, "a.mp4")
+    files = walk_media([tmp_path])
+    with pytest.raises(ParameterError, match=r"files=None must be a sequence"):
+        assign_video_ids(None, [None])  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match=r"sidecar_ids=None must be a sequence"):
+        assign_video_ids(files, None)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match=r"sidecar_ids='x' must be a sequence"):
+        assign_video_ids(files, "x")  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match=r"known=\['a'\] must be a mapping"):
+        assign_video_ids(files, [None], known=["a"])  # type: ignore[arg-type]
+    assert assign_video_ids(files, [None], known=None) == ["a"]

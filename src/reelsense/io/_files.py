@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from reelsense._checks import check_int, check_path
 from reelsense.errors import ReelsenseError
 
 __all__ = [
@@ -55,8 +56,9 @@ def _not_regular(path: str | os.PathLike[str], mode: int) -> NotRegularFileError
 
 def regular_file_size(path: str | os.PathLike[str]) -> int:
     """Size in bytes of the regular file at ``path`` (links followed). Raises
-    FileNotFoundError when absent, NotRegularFileError when it is anything else."""
-    st = Path(path).stat()
+    FileNotFoundError when absent, NotRegularFileError when it is anything else, and
+    ParameterError when ``path`` is not a path."""
+    st = Path(check_path(path, "path")).stat()
     if not stat.S_ISREG(st.st_mode):
         raise _not_regular(path, st.st_mode)
     return st.st_size
@@ -65,7 +67,10 @@ def regular_file_size(path: str | os.PathLike[str]) -> int:
 def read_regular_file(path: str | os.PathLike[str], *, max_bytes: int) -> bytes:
     """The bytes of the regular file at ``path``. It is opened without blocking (a FIFO
     cannot hold the open), checked on the open descriptor, and read to at most
-    ``max_bytes``: a larger file raises OSError naming the limit."""
+    ``max_bytes``: a larger file raises OSError naming the limit. Raises ParameterError when
+    ``path`` is not a path or ``max_bytes`` not an integer >= 0."""
+    check_path(path, "path")
+    max_bytes = check_int(max_bytes, "max_bytes", minimum=0)
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
         st = os.fstat(fd)

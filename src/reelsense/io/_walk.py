@@ -186,7 +186,15 @@ def assign_video_ids(
     ``known``: ``{path: id}`` an earlier run gave (``path`` as :func:`path_text` writes it; a
     resume): such a file keeps its id, and a file added since that claims the same id is the
     one renamed, so adding inputs never changes the id of a row already written.
+
+    Raises ParameterError when an argument is not a sequence (``known``: a mapping or None),
+    the two sequences differ in length, or two files would get one id.
     """
+    for value, name in ((files, "files"), (sidecar_ids, "sidecar_ids")):
+        if not isinstance(value, Sequence) or isinstance(value, str | bytes):
+            raise ParameterError(f"{name}={value!r:.80} must be a sequence, got {type(value).__name__}")
+    if known is not None and not isinstance(known, Mapping):
+        raise ParameterError(f"known={known!r:.80} must be a mapping (path: id), got {type(known).__name__}")
     if len(files) != len(sidecar_ids):
         raise ParameterError(f"got {len(files)} files but {len(sidecar_ids)} sidecar ids")
     ids = [sid if sid else f.default_id for f, sid in zip(files, sidecar_ids, strict=True)]
