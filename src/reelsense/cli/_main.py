@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -48,26 +50,42 @@ class _Reelsense(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        """Run the command line and exit with its code (``sys.exit``).
+
+        ``args`` None: the process's own command line (``sys.argv``; the ``reelsense``
+        command, ``python -m reelsense``), which the process ends with. From then on a
+        Ctrl-C or SIGTERM (one landing while Python shuts down, in another library's exit
+        hooks) ends the process at once with code 130, without a traceback. ``args`` given
+        (a caller running the command in its own process, as click's CliRunner does): the
+        SIGTERM handler is put back as it was when the command returns."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        own_process = args is None
         previous = _stop_on_sigterm()
         try:
-            result = super().main(
-                args, prog_name or "reelsense", complete_var, standalone_mode=False, **extra
-            )
+            code = self._exit_code(args, prog_name or "reelsense", complete_var, **extra)
+        finally:
+            if own_process:
+                _end_at_once_on_interrupt()
+            elif previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        sys.exit(code)
+
+    def _exit_code(
+        self, args: Sequence[str] | None, prog_name: str, complete_var: str | None, **extra: Any
+    ) -> int | Any:
+        """Run the command line; its exit code, once what it has to say is printed."""
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as exc:
-            sys.exit(exc.exit_code)
+            return exc.exit_code
         except click.ClickException as exc:
             exc.show()
-            sys.exit(exc.exit_code)
+            return exc.exit_code
         except (click.exceptions.Abort, KeyboardInterrupt):
-            message = _interrupt_message()
-            click.echo(f"\ninterrupted: {message}", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-        sys.exit(result if isinstance(result, int) else EXIT_OK)
+            click.echo(f"\ninterrupted: {_registered_interrupt_message()}", err=True)
+            return EXIT_INTERRUPTED
+        return result if isinstance(result, int) else EXIT_OK
 
     def make_context(
         self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
@@ -79,6 +97,23 @@ class _Reelsense(click.Group):
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _end_now(signum: int, frame: object) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(EXIT_INTERRUPTED)
+
+
+def _end_at_once_on_interrupt() -> None:
+    """Make Ctrl-C and SIGTERM end the process at once with code 130 (the command is over:
+    what is left is Python shutting down, where a KeyboardInterrupt would print a traceback
+    from whichever exit hook it landed in, and leave the exit code as it was). Only in the
+    main thread (where handlers can be set)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _end_now)
+        signal.signal(signal.SIGTERM, _end_now)
 
 
 def _stop_on_sigterm() -> Any:
@@ -94,7 +129,9 @@ def _stop_on_sigterm() -> Any:
 _ROOT: list[click.Context | None] = [None]
 
 
-def _interrupt_message() -> str:
+def _registered_interrupt_message() -> str:
+    """What the interrupted command registered to say (:func:`~reelsense.cli._common.on_interrupt`),
+    or that nothing was written."""
     ctx = _ROOT[0]
     message = ctx.meta.get("reelsense.interrupt") if ctx is not None else None
     if callable(message):  # on_interrupt: asked once the command has stopped
