@@ -236,6 +236,29 @@ def test_a_dropped_id_says_the_video_keeps_its_default_id(tmp_path: Path, value:
     assert "keeps the id it has without a sidecar" in warning
 
 
+def test_the_readers_log_each_note_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A library caller of read_info_json, read_caption_txt or read_sidecar sees the notes
+    logged, as Manifest.load logs a row's, each once; media_ids, which wants only the ids,
+    logs none (whatever reads the sidecar for its fields does)."""
+    from reelsense.io import media_ids
+
+    info = _write_json(tmp_path / "v.info.json", {**INFO, "tags": "a,b"})
+    (tmp_path / "v.mp4").write_bytes(b"")
+    with caplog.at_level("WARNING", logger="reelsense.io"):
+        (note,) = read_info_json(info).warnings
+        assert caplog.text.count(note) == 1
+        caplog.clear()
+        assert read_sidecar(tmp_path / "v.mp4").warnings == (note,)
+        assert caplog.text.count(note) == 1
+        caplog.clear()
+        assert [vid for vid, _ in media_ids([tmp_path / "v.mp4"])] == [INFO["id"]]
+        assert caplog.text == ""
+        txt = tmp_path / "long.txt"
+        txt.write_text("x" * (MAX_TEXT_CHARS + 1), encoding="utf-8")
+        (cut,) = read_caption_txt(txt).warnings
+        assert caplog.text.count(cut) == 1
+
+
 _KNOWN_FIELDS = sorted(
     {"id", "description", "title", "tags", "timestamp", "upload_date", "uploader", "channel"}
     | {"uploader_id", "track", "artists", "artist", "duration"}

@@ -27,7 +27,9 @@ records a warning in the row).
 Every field is validated once, here, so that nothing later (the Parquet writer, time
 formatting, trends) meets a value it cannot hold. A field that cannot be used is dropped
 with a note in :attr:`Sidecar.warnings` naming the field and its value, and the rest of
-the sidecar (or manifest row) is kept. That is a value of the wrong type (``"tags":
+the sidecar (or manifest row) is kept. The note is logged as a warning once, by the function
+that read the file (:func:`read_info_json`, :func:`read_caption_txt`, :func:`read_sidecar`;
+:meth:`Manifest.load` for every row of a manifest). That is a value of the wrong type (``"tags":
 "a,b"``, ``"duration": "12"``, ``"title": 5``, ``"artists": [1, 2]``, ``"timestamp":
 [1]``, a timestamp ``"soon"`` or an ``upload_date`` not YYYYMMDD), or one out of range: a
 timestamp that is not finite or falls outside the years 1-9999 (``NaN``, ``1e400``,
@@ -430,10 +432,23 @@ def _with_text_fields(caption: str | None, title: str | None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- readers
 
 
+def _logged(sidecar: Sidecar) -> Sidecar:
+    """``sidecar``, its notes logged (once per read of its file: see :func:`read_sidecar`)."""
+    for note in sidecar.warnings:
+        log.warning("%s", note)
+    return sidecar
+
+
 def read_info_json(path: str | os.PathLike[str]) -> Sidecar:
     """Read a yt-dlp ``.info.json``. Raises SidecarError (naming the file) when it is not a
     JSON object; a field of the wrong type or out of range is dropped with a note in
-    :attr:`Sidecar.warnings` (a dropped ``id`` says that the video keeps its default id)."""
+    :attr:`Sidecar.warnings` (a dropped ``id`` says that the video keeps its default id),
+    also logged as a warning."""
+    return _logged(_info_json(path))
+
+
+def _info_json(path: str | os.PathLike[str]) -> Sidecar:
+    """:func:`read_info_json` without the logging."""
     where = os.fspath(path)
     data = _load_json(_read_text(path, "sidecar"), where)
     if not isinstance(data, dict):
@@ -477,7 +492,13 @@ def read_info_json(path: str | os.PathLike[str]) -> Sidecar:
 
 
 def read_caption_txt(path: str | os.PathLike[str]) -> Sidecar:
-    """Read a ``.txt`` caption (UTF-8, BOM allowed). Raises SidecarError when unreadable."""
+    """Read a ``.txt`` caption (UTF-8, BOM allowed). Raises SidecarError when unreadable; a
+    caption cut to :data:`MAX_TEXT_CHARS` is noted in :attr:`Sidecar.warnings` and logged."""
+    return _logged(_caption_txt(path))
+
+
+def _caption_txt(path: str | os.PathLike[str]) -> Sidecar:
+    """:func:`read_caption_txt` without the logging."""
     where = os.fspath(path)
     problems: list[str] = []
     text = _cut(problems, _read_text(path, "caption file as UTF-8").strip() or None, "caption", where)
@@ -642,15 +663,31 @@ def read_sidecar(
     manifest's ``id`` column, after the file stem. A malformed source raises
     SidecarError, or, when ``on_error`` is given, is passed to it and skipped in favour of
     the next source. Returns None when no source describes the video.
+
+    The notes of the sidecar (:attr:`Sidecar.warnings`) are logged as warnings by whatever
+    read its file: here for a ``.info.json`` or ``.txt``, by :meth:`Manifest.load` for a
+    manifest row (so a row is logged once, however often it is looked up).
     """
     video = Path(check_path(video_path, "video_path"))
     if manifest is not None and not isinstance(manifest, Manifest):
         raise ParameterError(
             f"manifest={manifest!r} must be a Manifest (Manifest.load(path)), got {type(manifest).__name__}"
         )
+    found = _find_sidecar(video, manifest, default_id, on_error)
+    return _logged(found) if found is not None and found.source != "manifest" else found
+
+
+def _find_sidecar(
+    video: Path,
+    manifest: Manifest | None,
+    default_id: str | None,
+    on_error: Callable[[SidecarError], None] | None,
+) -> Sidecar | None:
+    """:func:`read_sidecar` with its arguments checked, without logging the notes (for a
+    caller that wants only the id)."""
     readers: list[tuple[Path, Callable[[Path], Sidecar]]] = [
-        (_stem_sibling(video, ".info.json"), read_info_json),
-        (_stem_sibling(video, ".txt"), read_caption_txt),
+        (_stem_sibling(video, ".info.json"), _info_json),
+        (_stem_sibling(video, ".txt"), _caption_txt),
     ]
     for candidate, reader in readers:
         if not candidate.is_file():

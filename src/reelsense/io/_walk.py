@@ -43,7 +43,7 @@ from pathlib import Path, PurePosixPath
 
 from reelsense._checks import check_path, check_paths
 from reelsense.errors import NoMediaError, ParameterError
-from reelsense.io._sidecar import read_sidecar
+from reelsense.io._sidecar import _find_sidecar
 from reelsense.io._text import path_text
 from reelsense.io._types import MEDIA_EXTENSIONS
 
@@ -263,6 +263,7 @@ def media_ids(
         raise NoMediaError(inputs)
     sidecar_ids = []
     for f in files:
-        sidecar = read_sidecar(f.path, default_id=f.default_id, on_error=lambda problem: None)
+        # ids only: the notes are logged by whatever reads the sidecar for its fields
+        sidecar = _find_sidecar(Path(f.path), None, f.default_id, lambda problem: None)
         sidecar_ids.append(sidecar.video_id if sidecar is not None else None)
     return list(zip(assign_video_ids(files, sidecar_ids), files, strict=True))

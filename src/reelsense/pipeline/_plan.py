@@ -78,9 +78,6 @@ def plan_videos(
         )
         for problem in problems:
             log.warning("ignoring sidecar: %s", problem)
-        dropped = sidecar.warnings if sidecar is not None and sidecar.source != "manifest" else ()
-        for note in dropped:  # a manifest's were logged when it was loaded
-            log.warning("%s", note)
         sidecars.append(sidecar)
         notes.append(tuple(f"sidecar ignored: {p}" for p in problems) + (sidecar.warnings if sidecar else ()))
     ids = assign_video_ids(files, [s.video_id if s else None for s in sidecars], known=known_ids)
