@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,3 +71,21 @@ def killed_child_env() -> Iterator[dict[str, str]]:
         yield {**os.environ, "TMPDIR": scratch}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _signal_handlers_kept() -> Iterator[None]:
+    """Every test module leaves the handlers of SIGINT and SIGTERM as it found them: a SIGTERM
+    handler left behind (``ray.init`` installs one that ``ray.shutdown`` keeps) makes SIGTERM
+    no longer stop the test run. A module that changed one fails, naming the handlers, and
+    they are put back."""
+    kept = (signal.SIGINT, signal.SIGTERM)
+    before = {s: signal.getsignal(s) for s in kept}
+    yield
+    changed = {s: signal.getsignal(s) for s in kept if signal.getsignal(s) != before[s]}
+    for s in changed:
+        if before[s] is not None:  # None: not set from Python, cannot be put back
+            signal.signal(s, before[s])
+    assert not changed, "signal handlers left changed: " + ", ".join(
+        f"{s.name}: {before[s]!r} -> {now!r}" for s, now in changed.items()
+    )

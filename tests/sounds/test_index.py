@@ -170,6 +170,9 @@ def test_ray_shards_give_the_in_process_answer(tmp_path: Path) -> None:
             index.add_array(sid, x, SR)
     paths = split_index(whole, tmp_path / "shards", 2)
     clip = songs["song2"][3 * SR : 11 * SR]
+    from reelsense.pipeline._ray import _restore_signal_handlers, _signal_handlers
+
+    handlers = _signal_handlers()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         remote = RayShardedIndex(paths, num_cpus=0.5)
@@ -181,6 +184,7 @@ def test_ray_shards_give_the_in_process_answer(tmp_path: Path) -> None:
         remote.close()
     finally:
         ray.shutdown()
+        _restore_signal_handlers(handlers, default_too=True)  # ray.init leaves its SIGTERM handler
 
 
 @pytest.mark.parametrize("seed", range(6))
