@@ -16,12 +16,12 @@ from click.testing import CliRunner
 
 from media import write_audio, write_bytes, write_video
 from music import make_notes, render
+from reelsense._signals import restore_signal_handlers, signal_handlers
 from reelsense.cli import main
 from reelsense.featurize import FeaturizerConfig, embed_corpus
 from reelsense.featurize._featurizer import FUSION_KEY
 from reelsense.fusion import FusionConfig
 from reelsense.pipeline import EmbedSummary, RunConfig
-from reelsense.pipeline._ray import _restore_signal_handlers, _signal_handlers
 from reelsense.pipeline._schema import CONFIG_KEY
 from reelsense.pipeline._writer import SHARD_PATTERN
 from reelsense.sounds.index import SoundIndex
@@ -100,13 +100,13 @@ def work_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("REELSENSE_WORK_LOG", str(log_path))
         mp.setenv("REELSENSE_TEST_FAULTS", json.dumps({"crash_ids": ["crashme"]}))
-        handlers = _signal_handlers()
+        handlers = signal_handlers()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         try:
             yield log_path
         finally:
             ray.shutdown()
-            _restore_signal_handlers(handlers, default_too=True)  # ray.init leaves its SIGTERM handler
+            restore_signal_handlers(handlers, default_too=True)  # ray.init leaves its SIGTERM handler
 
 
 def _logged(path: Path) -> list[str]:

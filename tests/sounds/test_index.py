@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from media import write_audio
 from music import make_notes, render
+from reelsense._signals import restore_signal_handlers, signal_handlers
 from reelsense.errors import DecodeError, NoAudioError, ParameterError, SoundIndexError, SoundIndexFormatError
 from reelsense.sounds import FingerprintParams, SoundIndex
 from reelsense.sounds.fingerprint import peaks_of
@@ -162,6 +164,8 @@ def test_shards_search_as_one_index(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ray_shards_give_the_in_process_answer(tmp_path: Path) -> None:
+    """Ray started by the index itself (not running before) keeps the caller's SIGTERM
+    handler, which ``ray.init`` replaces."""
     ray = pytest.importorskip("ray")
     whole = tmp_path / "whole.rsidx"
     songs = {f"song{i}": _song(i, 20.0) for i in range(4)}
@@ -170,12 +174,16 @@ def test_ray_shards_give_the_in_process_answer(tmp_path: Path) -> None:
             index.add_array(sid, x, SR)
     paths = split_index(whole, tmp_path / "shards", 2)
     clip = songs["song2"][3 * SR : 11 * SR]
-    from reelsense.pipeline._ray import _restore_signal_handlers, _signal_handlers
 
-    handlers = _signal_handlers()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    def callers_handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    handlers = signal_handlers()
+    signal.signal(signal.SIGTERM, callers_handler)
+    assert not ray.is_initialized()
     try:
         remote = RayShardedIndex(paths, num_cpus=0.5)
+        assert ray.is_initialized() and signal.getsignal(signal.SIGTERM) is callers_handler
         with ShardedIndex(paths) as local:
             assert remote.totals.sounds == local.totals.sounds == 4
             assert remote.totals.frames == pytest.approx(local.totals.frames)
@@ -184,7 +192,7 @@ def test_ray_shards_give_the_in_process_answer(tmp_path: Path) -> None:
         remote.close()
     finally:
         ray.shutdown()
-        _restore_signal_handlers(handlers, default_too=True)  # ray.init leaves its SIGTERM handler
+        restore_signal_handlers(handlers, default_too=True)
 
 
 @pytest.mark.parametrize("seed", range(6))

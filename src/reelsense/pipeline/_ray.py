@@ -31,13 +31,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import signal
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from reelsense._signals import restore_signal_handlers, signal_handlers
 from reelsense.errors import ParameterError
 from reelsense.pipeline._config import RunConfig
 from reelsense.pipeline._plan import PlannedVideo
@@ -159,43 +159,13 @@ class _Ticker:
             raise self._failed[0]
 
 
-#: signals whose handlers a Ray session leaves as the caller set them
-_KEPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def _signal_handlers() -> dict[signal.Signals, Any]:
-    """The Python handlers of :data:`_KEPT_SIGNALS` now (empty outside the main thread, where
-    handlers cannot be set)."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    return {signum: signal.getsignal(signum) for signum in _KEPT_SIGNALS}
-
-
-def _restore_signal_handlers(handlers: dict[signal.Signals, Any], *, default_too: bool) -> None:
-    """Put back ``handlers`` (from :func:`_signal_handlers`) where something replaced them;
-    a default handler (``SIG_DFL``) only with ``default_too``.
-
-    ``ray.init`` installs its own SIGTERM handler (``sys.exit(15)``; Ray's core worker also
-    adds a C handler that prints a stack dump), which bypasses the caller's: the CLI's stops
-    the command as Ctrl-C does (rows kept, the resume message, exit code 130). Where the
-    caller has none (the default: die at once), Ray's is kept during the session: its
-    ``SystemExit`` unwinds the job, so the buffered rows are written and Ray's processes
-    stopped (dying at once left Ray's agents running). A handler that was not set from
-    Python (None) cannot be put back and is left alone."""
-    for signum, handler in handlers.items():
-        if handler is None or (handler is signal.SIG_DFL and not default_too):
-            continue
-        if signal.getsignal(signum) is not handler:
-            signal.signal(signum, handler)
-
-
 class RayEngine:
     """One Ray run of a :class:`JobSpec` (see the module docstring).
 
     Use :meth:`session` around everything else: it joins the running Ray session, or
     starts one (``run.ray_address``; None: a local one) and shuts it down afterwards, and
     keeps the caller's SIGINT and SIGTERM handlers (``ray.init`` replaces SIGTERM's; see
-    :func:`_restore_signal_handlers`); then
+    :func:`reelsense._signals.restore_signal_handlers`); then
     the resources are known (``actors``, ``gpus_per_actor``, ``device``) and the actors'
     plan is made (``metadata`` records their device and precision).
     """
@@ -219,13 +189,13 @@ class RayEngine:
     def session(self) -> Iterator[None]:
         ray = self.ray
         started = not ray.is_initialized()
-        handlers = _signal_handlers()
+        handlers = signal_handlers()
         try:
             if started:
                 try:
                     ray.init(address=self.run_config.ray_address, include_dashboard=False, log_to_driver=True)
                 finally:  # SIGTERM does what the caller said, during the run too
-                    _restore_signal_handlers(handlers, default_too=False)
+                    restore_signal_handlers(handlers, default_too=False)
             self._resources()
             yield
         finally:
@@ -233,7 +203,7 @@ class RayEngine:
                 if started:  # also after an interrupted ray.init: stops what it had started
                     ray.shutdown()
             finally:
-                _restore_signal_handlers(handlers, default_too=True)
+                restore_signal_handlers(handlers, default_too=True)
 
     def _resources(self) -> None:
         run = self.run_config

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from reelsense._signals import restore_signal_handlers, signal_handlers
 from reelsense.errors import ParameterError
 from reelsense.sounds._tables import IndexTotals
 from reelsense.sounds.fingerprint import FingerprintParams
@@ -213,7 +214,8 @@ class RayShardedIndex:
 
     The query is prepared here and sent once (``ray.put``); every actor matches it against its
     shard with the trial count of all shards, and the matches are merged here. Ray must be
-    initialised by the caller (``ray.init()``) or is started with its defaults.
+    initialised by the caller (``ray.init()``) or is started here with its defaults, keeping
+    the caller's SIGINT and SIGTERM handlers (:mod:`reelsense._signals`).
     """
 
     def __init__(
@@ -228,6 +230,12 @@ class RayShardedIndex:
         if not paths:
             raise ParameterError("a sharded index needs at least one shard")
         self._ray = ray
+        if not ray.is_initialized():
+            handlers = signal_handlers()
+            try:
+                ray.init()
+            finally:
+                restore_signal_handlers(handlers, default_too=False)
         self.config = config or MatchConfig()
         with SoundIndex.open(paths[0], readonly=True) as first:
             self.params = first.params
