@@ -30,6 +30,7 @@ from reelsense.errors import OutputError, ParameterError, SidecarError
 from reelsense.io import (
     MAX_TIMESTAMP_SECONDS,
     MIN_TIMESTAMP_SECONDS,
+    Sidecar,
     allow_long_csv_fields,
     csv_float,
     iso_time,
@@ -224,16 +225,21 @@ def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> 
 
 
 def date_uses(uses: Sequence[Use], media: Mapping[str, str]) -> list[Use]:
-    """Fill missing timestamps/captions/paths from the sidecars of ``media`` (id -> path)."""
+    """Fill missing timestamps/captions/paths from the sidecars of ``media`` (id -> path).
+    Each video's sidecar is read (and its notes or error logged) once, however many uses
+    name the video."""
     out = []
+    sidecars: dict[str, Sidecar | None] = {}
     for u in uses:
         path = u.path or media.get(u.video_id)
         if (u.timestamp_seconds is None or u.caption is None) and path is not None:
-            try:
-                side = read_sidecar(path) if Path(path).exists() else None
-            except SidecarError as exc:
-                logger.warning("%s", exc)
-                side = None
+            if path not in sidecars:
+                try:
+                    sidecars[path] = read_sidecar(path) if Path(path).exists() else None
+                except SidecarError as exc:
+                    logger.warning("%s", exc)
+                    sidecars[path] = None
+            side = sidecars[path]
             if side is not None:
                 u = replace(
                     u,
