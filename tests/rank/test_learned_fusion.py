@@ -51,7 +51,7 @@ def test_components_sum_to_the_fixed_fusion(rng: np.random.Generator) -> None:
     keys = ["a", None, "b", "a", None]
     comps = fusion_components(config, visual=visual, caption=caption, sound_keys=keys)
     weights = np.array([getattr(config, f"{c}_weight") for c in COMPONENTS])
-    z = np.einsum("m,nmd->nd", weights, comps)
+    z = np.einsum("m,nmd->nd", weights, comps.rows(slice(None)))
     z /= np.linalg.norm(z, axis=1, keepdims=True)
     fused = fuse(config, visual=visual, caption=caption, sound_keys=keys)
     np.testing.assert_allclose(z, fused.vectors, atol=1e-5)
@@ -169,11 +169,110 @@ def test_apply_with_the_files_own_weights_gives_its_embedding_back(tmp_path: Pat
 def test_pair_grams_block_by_block_equal_the_whole_gather(monkeypatch: pytest.MonkeyPatch) -> None:
     """The pairs' component dot products are computed in blocks of pairs (3 here), so that the
     gathered rows of every pair (pairs x components x D floats) are never held at once."""
-    from reelsense.fusion import _learned
+    from reelsense.fusion import FusionComponents, _learned
 
     rng = np.random.default_rng(4)
-    components = rng.normal(size=(9, 5, 16))
+    components = FusionComponents(rng.normal(size=(9, 5, 16)).astype(np.float32), rng.uniform(size=9))
     a, b = rng.integers(0, 9, 10), rng.integers(0, 9, 10)
-    whole = np.einsum("pmd,pnd->pmn", components[a], components[b])
+    whole = np.einsum("pmd,pnd->pmn", components.rows(a), components.rows(b))
     monkeypatch.setattr(_learned, "_GRAM_BLOCK_PAIRS", 3)
     np.testing.assert_array_equal(_learned._gram(components, a, b), whole)
+
+
+def test_components_are_float32_parts_row_by_row(rng: np.random.Generator) -> None:
+    """The components are held as float32 with the sound's confidence apart; their float64
+    rows are the unit parts, the sound's times its confidence (in float64), and a block of
+    rows gives the same bits as those rows of the whole."""
+    from reelsense.fusion import sound_identity_vectors
+    from reelsense.fusion._fuse import project_modality
+
+    config = FusionConfig(dim=64)
+    n = 60
+    visual, caption = rng.normal(size=(n, 32)), rng.normal(size=(n, 16))
+    visual[3] = np.nan
+    keys = [f"s{i % 6}" if i % 5 else None for i in range(n)]
+    conf = rng.uniform(0.2, 1.0, n)
+    inputs = {"visual": visual, "caption": caption, "sound_keys": keys, "sound_confidence": conf}
+    whole = fusion_components(config, **inputs)  # type: ignore[arg-type]
+    assert whole.parts.dtype == np.float32 and len(whole) == n
+    rows = whole.rows(np.arange(n))
+    caption_part, _ = project_modality(caption, "caption", config)
+    np.testing.assert_array_equal(rows[:, COMPONENTS.index("caption")], caption_part.astype(np.float64))
+    sound, weight = sound_identity_vectors(keys, conf, config)
+    has = weight > 0
+    np.testing.assert_array_equal(rows[has, COMPONENTS.index("sound")], sound[has] * weight[has, None])
+    assert not rows[~has, COMPONENTS.index("sound")].any() and not rows[3, 0].any()
+    first = fusion_components(config, **{k: v[:7] for k, v in inputs.items()})  # type: ignore[arg-type]
+    np.testing.assert_array_equal(first.rows(slice(None)), rows[:7])
+    with pytest.raises(ParameterError, match="FusionComponents"):
+        learn_fusion_weights(rows, np.zeros((10, 2), int), np.zeros((10, 2), int), config)  # type: ignore[arg-type]
+
+
+def test_train_reads_the_embeddings_once_and_fuses_block_by_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fusion train` reads the file once, only the columns fusion needs, and computes the
+    parts of the paired videos block by block of rows; the weights are those of the whole
+    components of the catalog."""
+    from reelsense.fusion import _learned
+    from reelsense.rank import _fusion_files, train_fusion_file
+    from reelsense.rank._catalog import read_catalog
+    from reelsense.rank._events import read_events
+    from reelsense.rank._fusion_files import co_engagement_pairs
+    from reelsense.rank._model import RankConfig, pair_feedback
+
+    sim = simulate(1, n_videos=60, n_users=25, shown=20)
+    c = sim.catalog
+    order = np.arange(len(c))[::-1]  # file rows in another order than the catalog's
+    meta = {b"reelsense.fusion": json.dumps({"fusion": FusionConfig().to_dict()}).encode()}
+    visual, caption = c.modalities["visual"][order], c.modalities["caption"][order]
+    table = pa.table(
+        {
+            "video_id": [c.video_ids[i] for i in order],
+            "status": ["ok"] * len(c),
+            "embedding": pa.array(list(visual[:, :4]), pa.list_(pa.float32(), 4)),
+            "visual_vector": pa.array(list(visual), pa.list_(pa.float32(), visual.shape[1])),
+            "caption_vector": pa.array(list(caption), pa.list_(pa.float32(), caption.shape[1])),
+            "sound_cluster": [c.sound_keys[i] for i in order],
+            "hashtags": [["#a"]] * len(c),
+        }
+    ).replace_schema_metadata(meta)
+    embeddings = tmp_path / "emb.parquet"
+    pq.write_table(table, embeddings)
+    events, _ = sim.write(tmp_path)
+    # the expected weights: the whole components of the catalog, as before
+    catalog = read_catalog(embeddings)
+    pairs = pair_feedback(read_events(events, catalog.index), RankConfig())
+    together, apart = co_engagement_pairs(pairs.user, pairs.video, pairs.value, pairs.disliked)
+    whole = fusion_components(
+        FusionConfig(),
+        visual=catalog.modalities["visual"],
+        caption=catalog.modalities["caption"],
+        sound_keys=list(catalog.sound_keys),
+        sound_confidence=np.ones(len(catalog)),
+    )
+    expected = learn_fusion_weights(whole, together, apart, FusionConfig())
+
+    reads: list[object] = []
+    blocks: list[int] = []
+    real_read, real_parts = pq.read_table, _learned.fusion_components
+
+    def read(*args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(kwargs.get("columns"))
+        return real_read(*args, **kwargs)
+
+    def parts(config, **kwargs):  # type: ignore[no-untyped-def]
+        blocks.append(len(kwargs["visual"]))
+        return real_parts(config, **kwargs)
+
+    monkeypatch.setattr(pq, "read_table", read)
+    monkeypatch.setattr(_fusion_files, "fusion_components", parts)
+    monkeypatch.setattr(_fusion_files, "_BLOCK_ROWS", 7)
+    learned = train_fusion_file(embeddings, events, tmp_path / "fusion.json")
+    assert learned.config == expected.config
+    assert (learned.accuracy_before, learned.accuracy_after) == (
+        expected.accuracy_before,
+        expected.accuracy_after,
+    )
+    assert len(reads) == 1 and "hashtags" not in reads[0]  # type: ignore[operator]
+    assert max(blocks) == 7 and sum(blocks) == len(np.unique(np.concatenate([together, apart])))

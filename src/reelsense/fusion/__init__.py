@@ -70,6 +70,7 @@ from reelsense.fusion._fuse import (
 from reelsense.fusion._learned import (
     COMPONENTS,
     LEARNED_FUSION_VERSION,
+    FusionComponents,
     LearnedFusion,
     fusion_components,
     learn_fusion_weights,
@@ -83,6 +84,7 @@ __all__ = [
     "MODALITIES",
     "VECTOR_COLUMNS",
     "FusedEmbeddings",
+    "FusionComponents",
     "FusionConfig",
     "LearnedFusion",
     "Pooling",

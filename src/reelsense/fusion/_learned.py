@@ -39,6 +39,7 @@ from reelsense.io._files import replacing
 __all__ = [
     "COMPONENTS",
     "LEARNED_FUSION_VERSION",
+    "FusionComponents",
     "LearnedFusion",
     "fusion_components",
     "learn_fusion_weights",
@@ -123,6 +124,45 @@ class LearnedFusion:
             ) from exc
 
 
+@dataclass(frozen=True, repr=False)
+class FusionComponents:
+    """The parts of ``n`` videos' fused embeddings (:func:`fusion_components`), held in half
+    the memory of float64: float32 (each part is a float32 vector, so nothing is lost) with
+    the sound part unscaled and its confidence apart; :meth:`rows` gives them in float64.
+
+    Attributes:
+        parts: float32 ``[n, 5, D]``, zeros where missing; the sound part is the unit
+            sound direction, not yet times its confidence.
+        sound_confidence: float64 ``[n]``, 0 where the video has no sound part.
+    """
+
+    parts: np.ndarray
+    sound_confidence: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = self.parts.shape[0] if self.parts.ndim == 3 else -1
+        if (
+            self.parts.ndim != 3
+            or self.parts.shape[1] != len(COMPONENTS)
+            or self.sound_confidence.shape != (n,)
+        ):
+            raise ParameterError(
+                f"parts of shape {self.parts.shape} and sound confidence of shape "
+                f"{self.sound_confidence.shape}: expected [n, {len(COMPONENTS)}, D] and [n]"
+            )
+
+    def __len__(self) -> int:
+        return int(self.parts.shape[0])
+
+    def rows(self, index: np.ndarray | slice) -> np.ndarray:
+        """float64 ``[k, 5, D]``: the parts of the videos ``index``, the sound's times its
+        confidence."""
+        out = np.asarray(self.parts[index], dtype=np.float64)
+        sound = COMPONENTS.index("sound")
+        out[:, sound] *= np.asarray(self.sound_confidence[index])[:, None]
+        return out
+
+
 def fusion_components(
     config: FusionConfig,
     *,
@@ -131,15 +171,17 @@ def fusion_components(
     audio: np.ndarray | None = None,
     sound_keys: Sequence[str | None] | None = None,
     sound_confidence: np.ndarray | None = None,
-) -> np.ndarray:
-    """float64 ``[n, 5, dim]``: each video's unit part for every name of :data:`COMPONENTS`
-    (the sound's times its confidence), zeros where missing: what
-    :func:`~reelsense.fusion.fuse` weights and sums (without the audio stand-in)."""
+) -> FusionComponents:
+    """Each video's unit part for every name of :data:`COMPONENTS` (the sound's with its
+    confidence), zeros where missing: what :func:`~reelsense.fusion.fuse` weights and sums
+    (without the audio stand-in). Each row depends only on that row's inputs, so a caller
+    may compute them block by block of rows."""
     from reelsense.fusion._fuse import center_rows, picture_features, project_modality, sound_identity_vectors
 
     sizes = [len(v) for v in (visual, caption, audio) if v is not None]
     n = sizes[0] if sizes else (len(sound_keys) if sound_keys is not None else 0)
-    out = np.zeros((n, len(COMPONENTS), config.dim))
+    out = np.zeros((n, len(COMPONENTS), config.dim), dtype=np.float32)
+    confidence = np.zeros(n)
     centred = center_rows(visual) if visual is not None and config.center_visual else visual
     for j, (name, vectors) in enumerate((("visual", centred), ("caption", caption), ("audio", audio))):
         if vectors is not None:
@@ -149,25 +191,30 @@ def fusion_components(
         conf = np.ones(n) if sound_confidence is None else sound_confidence
         vectors_s, weights_s = sound_identity_vectors(sound_keys, conf, config)
         ok = weights_s > 0
-        out[ok, COMPONENTS.index("sound")] = vectors_s[ok] * weights_s[ok, None]
+        out[ok, COMPONENTS.index("sound")] = vectors_s[ok]
+        confidence[ok] = weights_s[ok]
     if visual is not None:
         picture, ok = picture_features(visual, config)
         out[ok, COMPONENTS.index("picture")] = picture[ok]
-    return out
+    return FusionComponents(out, confidence)
 
 
 #: pairs per block of :func:`_gram` (its gathered rows are one block, not every pair's)
 _GRAM_BLOCK_PAIRS = 1024
 
 
-def _gram(components: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _gram(components: FusionComponents, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``[p, m, m]`` component dot products of the pairs ``(a[k], b[k])``, block by block of
-    pairs: gathering ``components[a]`` for every pair at once would hold ``p * m * D`` floats."""
-    m = components.shape[1]
+    pairs: gathering the rows of every pair at once would hold ``p * m * D`` floats."""
+    m = len(COMPONENTS)
     out = np.empty((len(a), m, m), dtype=np.float64)
     for start in range(0, len(a), _GRAM_BLOCK_PAIRS):
         rows = slice(start, start + _GRAM_BLOCK_PAIRS)
-        out[rows] = np.einsum("pmd,pnd->pmn", components[a[rows]], components[b[rows]])
+        out[rows] = np.einsum(
+            "pmd,pnd->pmn",
+            np.nan_to_num(components.rows(a[rows])),
+            np.nan_to_num(components.rows(b[rows])),
+        )
     return out
 
 
@@ -182,7 +229,7 @@ def _accuracy(cos: np.ndarray, label: np.ndarray) -> float:
 
 
 def learn_fusion_weights(
-    components: np.ndarray,
+    components: FusionComponents,
     together: np.ndarray,
     apart: np.ndarray,
     base: FusionConfig,
@@ -192,27 +239,27 @@ def learn_fusion_weights(
     """Learn the fusion weights of :data:`COMPONENTS` from pairs of videos.
 
     Args:
-        components: float ``[n, 5, D]`` from :func:`fusion_components`.
+        components: the videos' parts, from :func:`fusion_components`.
         together, apart: int ``[p, 2]`` and ``[q, 2]`` video row pairs.
         base: the fixed config (its weights start the fit; dim and seed are kept).
 
     Raises:
-        ParameterError: fewer than 10 pairs of either kind, or components of a wrong shape.
+        ParameterError: fewer than 10 pairs of either kind, or ``components`` that are not
+            :class:`FusionComponents`.
     """
     import torch
 
-    comps = np.nan_to_num(np.asarray(components, dtype=np.float64))
-    if comps.ndim != 3 or comps.shape[1] != len(COMPONENTS):
-        raise ParameterError(f"components must be [n, {len(COMPONENTS)}, D], got {comps.shape}")
+    if not isinstance(components, FusionComponents):
+        raise ParameterError(f"components must be FusionComponents, got {type(components).__name__}")
     if len(together) < 10 or len(apart) < 10:
         raise ParameterError(
             f"{len(together)} 'together' and {len(apart)} 'apart' pairs: at least 10 of each are needed"
         )
     pairs = np.concatenate([together, apart]).astype(np.int64)
     label = np.r_[np.ones(len(together)), np.zeros(len(apart))]
-    g_ab = torch.from_numpy(_gram(comps, pairs[:, 0], pairs[:, 1]))
-    g_aa = torch.from_numpy(_gram(comps, pairs[:, 0], pairs[:, 0]))
-    g_bb = torch.from_numpy(_gram(comps, pairs[:, 1], pairs[:, 1]))
+    g_ab = torch.from_numpy(_gram(components, pairs[:, 0], pairs[:, 1]))
+    g_aa = torch.from_numpy(_gram(components, pairs[:, 0], pairs[:, 0]))
+    g_bb = torch.from_numpy(_gram(components, pairs[:, 1], pairs[:, 1]))
     y = torch.from_numpy(label)
     balance = torch.where(y > 0, 0.5 / len(together), 0.5 / len(apart))
     start = np.array([max(float(getattr(base, f"{m}_weight")), 1e-3) for m in COMPONENTS])

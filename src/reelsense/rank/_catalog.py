@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from reelsense.errors import ParameterError
 from reelsense.fusion import VECTOR_COLUMNS
 from reelsense.rank._parquet import parquet_input
 
-__all__ = ["Catalog", "read_catalog"]
+__all__ = ["Catalog", "catalog_rows", "read_catalog"]
 
 _PRESENCE = ("speech_fraction", "music_fraction", "silent", "voice_over", "has_audio")
 _OPTIONAL = ("sound_id", "sound_cluster", "uploader", "hashtags", *_PRESENCE)
@@ -85,6 +86,24 @@ class Catalog:
         return np.asarray(self.embedding / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
+def catalog_rows(
+    video_ids: Sequence[object], status: Sequence[object] | None, has_embedding: np.ndarray, path: str | Path
+) -> np.ndarray:
+    """int64 file rows of the catalog, in its order (by video id): the rows with status
+    ``ok`` (or no ``status`` column) and an embedding.
+
+    Raises:
+        ParameterError: no such row, or two of them share a video id.
+    """
+    keep = [int(i) for i in np.flatnonzero(has_embedding) if status is None or status[int(i)] == "ok"]
+    if not keep:
+        raise ParameterError(f"{str(path)!r} has no row with an embedding")
+    keep.sort(key=lambda i: str(video_ids[i]))
+    if len({str(video_ids[i]) for i in keep}) != len(keep):
+        raise ParameterError(f"{str(path)!r}: video_ids are not unique")
+    return np.asarray(keep, dtype=np.int64)
+
+
 def read_catalog(path: str | Path) -> Catalog:
     """Read the videos of a ``reelsense embed`` output (a Parquet file or a folder of shards).
 
@@ -119,13 +138,8 @@ def read_catalog(path: str | Path) -> Catalog:
     vectors = {c for c in columns if c == "embedding" or c in VECTOR_COLUMNS.values()}
     data = {c: table[c].to_pylist() for c in columns if c not in vectors}
     has = {c: ~table[c].is_null().to_numpy(zero_copy_only=False) for c in vectors}
-    keep = [
-        i for i in np.flatnonzero(has["embedding"]) if data.get("status") is None or data["status"][i] == "ok"
-    ]
-    if not keep:
-        raise ParameterError(f"{str(path)!r} has no row with an embedding")
-    keep.sort(key=lambda i: str(data["video_id"][i]))
-    rows = np.asarray(keep, dtype=np.int64)
+    rows = np.asarray(catalog_rows(data["video_id"], data.get("status"), has["embedding"], path), np.int64)
+    keep = rows.tolist()
 
     def pick(column: str) -> list[object]:
         values = data.get(column)

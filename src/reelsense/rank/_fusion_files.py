@@ -5,15 +5,19 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from reelsense._checks import check_outputs_apart
 from reelsense.errors import ParameterError
 from reelsense.fusion import (
+    COMPONENTS,
     FUSION_VERSION,
     VECTOR_COLUMNS,
+    FusionComponents,
     FusionConfig,
     LearnedFusion,
     fusion_components,
@@ -65,7 +69,18 @@ def co_engagement_pairs(
     return cap(together), cap(apart)
 
 
-def _read(path: Path) -> tuple[dict[str, object], dict[bytes, bytes], object]:
+#: the columns that fusion reads besides the vector columns
+_SOUND_COLUMNS = ("sound_id", "sound_score", "sound_cluster")
+
+#: videos whose fusion parts are computed at once (the float64 intermediates of one block)
+_BLOCK_ROWS = 2048
+
+
+def _read(
+    path: Path, columns: Sequence[str] | None = None
+) -> tuple[dict[str, object], dict[bytes, bytes], object]:
+    """``(column name -> column, schema metadata, table)`` of the Parquet file ``path``:
+    every column, or only those of ``columns`` that it has."""
     import pyarrow.parquet as pq
 
     if not path.is_file():
@@ -73,31 +88,57 @@ def _read(path: Path) -> tuple[dict[str, object], dict[bytes, bytes], object]:
             f"embeddings file {str(path)!r} does not exist (a single Parquet file is needed)"
         )
     with parquet_input(path):
-        table = pq.read_table(path)
-    if "embedding" not in table.column_names:
-        raise ParameterError(
-            f"{str(path)!r} has no 'embedding' column (was it written by `reelsense embed`?)"
-        )
-    if not any(c in table.column_names for c in VECTOR_COLUMNS.values()):
-        raise ParameterError(
-            f"{str(path)!r} has none of the per-modality vector columns "
-            f"({', '.join(VECTOR_COLUMNS.values())}) that fusion weighs: nothing to learn or re-fuse"
-        )
+        schema = pq.read_schema(path)
+        names = schema.names
+        if "embedding" not in names:
+            raise ParameterError(
+                f"{str(path)!r} has no 'embedding' column (was it written by `reelsense embed`?)"
+            )
+        if not any(c in names for c in VECTOR_COLUMNS.values()):
+            raise ParameterError(
+                f"{str(path)!r} has none of the per-modality vector columns "
+                f"({', '.join(VECTOR_COLUMNS.values())}) that fusion weighs: nothing to learn or re-fuse"
+            )
+        table = pq.read_table(path, columns=None if columns is None else [c for c in names if c in columns])
     meta = dict(table.schema.metadata or {})
     return {c: table[c] for c in table.column_names}, meta, table
 
 
-def _components(columns: dict[str, object], n: int, config: FusionConfig) -> np.ndarray:
+def _parts(columns: dict[str, Any], rows: np.ndarray, config: FusionConfig) -> FusionComponents:
+    """The fusion parts of the file rows ``rows``, computed block by block of rows (each row's
+    parts depend on that row alone)."""
+    import pyarrow as pa
+
     from reelsense.featurize._fusion_stage import sound_keys, vectors_from_arrow
 
-    vectors = {m: vectors_from_arrow(columns[c]) for m, c in VECTOR_COLUMNS.items() if c in columns}
+    def values(name: str) -> list[Any] | None:
+        if name not in columns:
+            return None
+        column = columns[name].to_pylist()
+        return [column[i] for i in rows]
+
     keys = conf = None
     if "sound_id" in columns or "sound_cluster" in columns:
-        ids = columns["sound_id"].to_pylist() if "sound_id" in columns else [None] * n  # type: ignore[attr-defined]
-        scores = columns["sound_score"].to_pylist() if "sound_score" in columns else [None] * n  # type: ignore[attr-defined]
-        clusters = columns["sound_cluster"].to_pylist() if "sound_cluster" in columns else None  # type: ignore[attr-defined]
-        keys, conf = sound_keys(ids, scores, clusters, config)
-    return fusion_components(config, **vectors, sound_keys=keys, sound_confidence=conf)
+        none = [None] * len(rows)
+        keys, conf = sound_keys(
+            values("sound_id") or none, values("sound_score") or none, values("sound_cluster"), config
+        )
+    parts = np.zeros((len(rows), len(COMPONENTS), config.dim), dtype=np.float32)
+    confidence = np.zeros(len(rows))
+    for start in range(0, len(rows), _BLOCK_ROWS):
+        block = slice(start, start + _BLOCK_ROWS)
+        take = pa.array(rows[block])
+        vectors = {
+            m: vectors_from_arrow(columns[c].take(take)) for m, c in VECTOR_COLUMNS.items() if c in columns
+        }
+        part = fusion_components(
+            config,
+            **vectors,
+            sound_keys=None if keys is None else keys[block],
+            sound_confidence=None if conf is None else conf[block],
+        )
+        parts[block], confidence[block] = part.parts, part.sound_confidence
+    return FusionComponents(parts, confidence)
 
 
 def _base_config(meta: dict[bytes, bytes], path: Path) -> FusionConfig:
@@ -123,23 +164,29 @@ def train_fusion_file(
     events before each user's request time when ``users`` is given); write them as JSON.
     Raises OutputError when ``output`` is one of the input files."""
     check_outputs_apart({"output": output}, (embeddings, events, users))
-    from reelsense.rank._catalog import read_catalog
+    from reelsense.rank._catalog import catalog_rows
 
     path = Path(embeddings)
-    columns, meta, _ = _read(path)
+    needed = ("video_id", "status", "embedding", *VECTOR_COLUMNS.values(), *_SOUND_COLUMNS)
+    columns, meta = _read(path, needed)[:2]  # the table itself is not kept: its embedding goes
     base = _base_config(meta, path)
-    catalog = read_catalog(path)
-    log = read_events(events, catalog.index)
+    if "video_id" not in columns:
+        raise ParameterError(f"{str(path)!r} has no 'video_id' column (was it written by `reelsense embed`?)")
+    # the catalog's videos (as `reelsense rank` reads them): file rows in video id order
+    ids = columns["video_id"].to_pylist()  # type: ignore[attr-defined]
+    status = columns["status"].to_pylist() if "status" in columns else None  # type: ignore[attr-defined]
+    has_embedding = ~np.asarray(columns.pop("embedding").is_null().to_numpy(zero_copy_only=False))  # type: ignore[attr-defined]
+    rows = catalog_rows(ids, status, has_embedding, path)
+    log = read_events(events, {str(ids[r]): i for i, r in enumerate(rows)})
+    del ids, status
     if users is not None:
         log = log.before(read_users(users))
     pairs = pair_feedback(log, RankConfig())
     together, apart = co_engagement_pairs(pairs.user, pairs.video, pairs.value, pairs.disliked, seed=seed)
-    # catalog rows -> table rows
-    ids = [str(v) for v in columns["video_id"].to_pylist()]  # type: ignore[attr-defined]
-    row_of = {v: i for i, v in enumerate(ids)}
-    rows = np.array([row_of[v] for v in catalog.video_ids], dtype=np.int64)
-    comps = _components(columns, len(ids), base)[rows]
-    learned = learn_fusion_weights(comps, together, apart, base)
+    # the parts of the videos in a pair only, indexed by their rank among them
+    used = np.unique(np.concatenate([together, apart]).reshape(-1))
+    parts = _parts(columns, rows[used], base)
+    learned = learn_fusion_weights(parts, np.searchsorted(used, together), np.searchsorted(used, apart), base)
     learned = LearnedFusion(
         **{**learned.__dict__, "extra": {"embeddings": path.name, "events": Path(events).name}}
     )
