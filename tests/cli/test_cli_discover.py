@@ -77,10 +77,13 @@ def test_discover_then_trends_from_the_table(videos: Path, tmp_path: Path) -> No
 
     trends, report = tmp_path / "trends.csv", tmp_path / "report.html"
     r = runner.invoke(
-        main, ["sounds", "trends", str(out), str(videos), "-o", str(trends), "--report", str(report)]
+        main,
+        ["sounds", "trends", str(out), str(videos), "-o", str(trends), "--report", str(report), "--progress"],
     )
     assert r.exit_code == 0, r.output
     assert "1 trending (d0001)" in r.output
+    for stage in ("read tables", "hashtags", "trends", "report"):  # a table's stages show bars too
+        assert stage in r.stderr
     t = _rows(trends)
     assert t["d0001"]["trending"] == "1" and t["d0001"]["recent_count"] == "3"
     assert t["d0002"]["trending"] == "0" and t["d0002"]["recent_count"] == "0"

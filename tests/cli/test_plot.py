@@ -129,9 +129,10 @@ def test_plot_cli_writes_a_png(tmp_path: Path, rng: np.random.Generator) -> None
     assert result.exit_code == 0 and again.read_bytes() == out.read_bytes()  # the same map, pixel for pixel
     out2 = tmp_path / "u.png"
     result = CliRunner().invoke(
-        main, ["plot", str(data), "-o", str(out2), "--color-by", "uploader", "--method", "pca"]
+        main, ["plot", str(data), "-o", str(out2), "--color-by", "uploader", "--method", "pca", "--progress"]
     )
     assert result.exit_code == 0 and "PCA, 4 uploader labels" in result.output
+    assert all(stage in result.stderr for stage in ("read", "map", "draw"))  # the progress bars
 
 
 @pytest.mark.parametrize(

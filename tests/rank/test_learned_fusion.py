@@ -87,15 +87,17 @@ def test_cli_train_and_apply_record_the_learned_fusion(tmp_path: Path) -> None:
     runner = CliRunner()
     weights = tmp_path / "fusion.json"
     result = runner.invoke(
-        main, ["fusion", "train", str(embeddings), "--events", str(events), "-o", str(weights)]
+        main, ["fusion", "train", str(embeddings), "--events", str(events), "-o", str(weights), "--progress"]
     )
     assert result.exit_code == 0, result.output
+    assert "components" in result.stderr and "fit" in result.stderr and "300/300" in result.stderr
     learned = LearnedFusion.load(weights)
     out = tmp_path / "learned.parquet"
     result = runner.invoke(
-        main, ["fusion", "apply", str(embeddings), "--weights", str(weights), "-o", str(out)]
+        main, ["fusion", "apply", str(embeddings), "--weights", str(weights), "-o", str(out), "--progress"]
     )
     assert result.exit_code == 0, result.output
+    assert "fuse: 100%|" in result.stderr and f"{len(c)}/{len(c)}" in result.stderr
     written = pq.read_table(out)
     record = json.loads(written.schema.metadata[b"reelsense.fusion"])
     assert record["learned"]["version"] == 1 and record["fusion"] == learned.config.to_dict()
@@ -276,3 +278,42 @@ def test_train_reads_the_embeddings_once_and_fuses_block_by_block(
     )
     assert len(reads) == 1 and "hashtags" not in reads[0]  # type: ignore[operator]
     assert max(blocks) == 7 and sum(blocks) == len(np.unique(np.concatenate([together, apart])))
+
+
+def test_apply_fuses_block_by_block_with_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fusion apply` fuses a few rows at a time (each row's embedding depends on that row
+    alone): the file it writes is the one it writes in one block."""
+    from reelsense.rank import _fusion_files, apply_fusion_file
+
+    sim = simulate(2, n_videos=30, n_users=5, shown=5)
+    c = sim.catalog
+    visual, caption = c.modalities["visual"], c.modalities["caption"]
+    keys = [k if i % 3 else None for i, k in enumerate(c.sound_keys)]
+    meta = {b"reelsense.fusion": json.dumps({"fusion": FusionConfig().to_dict()}).encode()}
+    table = pa.table(
+        {
+            "video_id": list(c.video_ids),
+            "status": ["ok" if i % 7 else "error" for i in range(len(c))],
+            "embedding": pa.array(list(np.zeros((len(c), 1024), np.float32)), pa.list_(pa.float32(), 1024)),
+            "visual_vector": pa.array(list(visual), pa.list_(pa.float32(), visual.shape[1])),
+            "caption_vector": pa.array(list(caption), pa.list_(pa.float32(), caption.shape[1])),
+            "sound_cluster": keys,
+        }
+    ).replace_schema_metadata(meta)
+    embeddings = tmp_path / "emb.parquet"
+    pq.write_table(table, embeddings)
+    weights = LearnedFusion(
+        FusionConfig(visual_weight=0.7),
+        together_pairs=10,
+        apart_pairs=10,
+        accuracy_before=0.5,
+        accuracy_after=0.6,
+    ).save(tmp_path / "fusion.json")
+    apply_fusion_file(embeddings, weights, tmp_path / "whole.parquet")
+    seen: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(_fusion_files, "_BLOCK_ROWS", 7)
+    apply_fusion_file(embeddings, weights, tmp_path / "blocks.parquet", progress=lambda *a: seen.append(a))
+    assert (tmp_path / "blocks.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
+    assert seen == [("fuse", done, 30) for done in (7, 14, 21, 28, 30)]

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from reelsense.cli._common import check_outputs, check_suffix, echo_summary, library_errors, verbosity_options
+from reelsense.cli._common import (
+    check_outputs,
+    check_suffix,
+    echo_summary,
+    library_errors,
+    progress_option,
+    stage_bars,
+    verbosity_options,
+)
 
 __all__ = ["fusion"]
 
@@ -34,16 +42,19 @@ def fusion() -> None:
     "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="JSON to write."
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the pair sample.")
+@progress_option
 @verbosity_options
-def train(embeddings: Path, events: Path, users: Path | None, output: Path, seed: int) -> None:
+def train(
+    embeddings: Path, events: Path, users: Path | None, output: Path, seed: int, progress: bool | None
+) -> None:
     """Learn fusion weights (visual, caption, audio, sound, picture) from EVENTS over the
     videos of EMBEDDINGS (co-liked videos together, liked and 'not interested' apart)."""
     from reelsense.rank import train_fusion_file
 
     check_suffix(output, (".json",), "fusion train writes JSON")
     check_outputs([embeddings, events, *([users] if users else [])], {"-o/--output": output})
-    with library_errors():
-        learned = train_fusion_file(embeddings, events, output, users=users, seed=seed)
+    with library_errors(), stage_bars(progress, unit="") as bars:
+        learned = train_fusion_file(embeddings, events, output, users=users, seed=seed, progress=bars)
     c = learned.config
     echo_summary(
         f"wrote {output}: weights visual {c.visual_weight:.3f}, caption {c.caption_weight:.3f}, "
@@ -60,13 +71,14 @@ def train(embeddings: Path, events: Path, users: Path | None, output: Path, seed
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Parquet to write."
 )
+@progress_option
 @verbosity_options
-def apply(embeddings: Path, weights: Path, output: Path) -> None:
+def apply(embeddings: Path, weights: Path, output: Path, progress: bool | None) -> None:
     """Write a copy of EMBEDDINGS fused with the learned weights (metadata records them)."""
     from reelsense.rank import apply_fusion_file
 
     check_suffix(output, (".parquet",), "fusion apply writes Parquet")
     check_outputs([embeddings, weights], {"-o/--output": output})
-    with library_errors():
-        rows = apply_fusion_file(embeddings, weights, output)
+    with library_errors(), stage_bars(progress) as bars:
+        rows = apply_fusion_file(embeddings, weights, output, progress=bars)
     echo_summary(f"wrote {output}: {rows} rows")

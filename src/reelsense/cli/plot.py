@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from reelsense.cli import _common
 from reelsense.cli._common import check_outputs, check_suffix, echo_summary, library_errors, verbosity_options
 
 __all__ = ["plot"]
@@ -31,15 +32,25 @@ __all__ = ["plot"]
     show_default=True,
     help="auto: t-SNE up to 4000 videos, PCA above.",
 )
+@_common.progress_option
 @verbosity_options
-def plot(embeddings: Path, output: Path, color_by: str, column: str, method: str) -> None:
+def plot(
+    embeddings: Path, output: Path, color_by: str, column: str, method: str, progress: bool | None
+) -> None:
     """Draw the videos of EMBEDDINGS (a Parquet file written by `reelsense embed`) as a
     2-D map coloured by their sound, discovered cluster or uploader, and save a PNG."""
     from reelsense.featurize import plot_embeddings
 
     check_suffix(output, (".png",), "plot writes PNG")
     check_outputs([embeddings], {"-o/--output": output})
-    with library_errors():
-        info = plot_embeddings(embeddings, output, color_by=color_by, column=column, method=method)  # type: ignore[arg-type]
+    with library_errors(), _common.stage_bars(progress, unit="step") as bars:
+        info = plot_embeddings(
+            embeddings,
+            output,
+            color_by=color_by,  # type: ignore[arg-type]
+            column=column,
+            method=method,  # type: ignore[arg-type]
+            progress=bars,
+        )
     labels = f"{info['labels']} {color_by} labels"
     echo_summary(f"wrote {info['output']}: {info['points']} videos, {info['method']}, {labels}")

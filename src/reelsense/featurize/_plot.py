@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -127,6 +127,7 @@ def plot_embeddings(
     column: str = "embedding",
     method: MapMethod = "auto",
     title: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, object]:
     """Draw the ``column`` vectors of a ``reelsense embed`` output as a 2-D map coloured by
     ``color_by`` and save it as a PNG at ``output``. The 20 most frequent labels get a
@@ -135,8 +136,14 @@ def plot_embeddings(
 
     Returns ``{"points", "method", "labels", "output"}``. Raises OutputError for an
     unreadable file, a missing column or an ``output`` that is the input file, ParameterError
-    for bad options.
+    for bad options. ``progress(stage, done, total)`` is called as each stage (``"read"``,
+    ``"map"``, ``"draw"``) starts (done 0 of 1) and ends (1 of 1).
     """
+
+    def step(stage: str, done: int) -> None:
+        if progress is not None:
+            progress(stage, done, 1)
+
     check_outputs_apart({"output": output}, (parquet_path,))
     import matplotlib
 
@@ -153,6 +160,7 @@ def plot_embeddings(
             f"{os.fspath(parquet_path)!r} has no {column!r} column (columns: {', '.join(names)})"
         )
     wanted = [c for c in ("video_id", column, "sound_id", "sound_cluster", "uploader") if c in names]
+    step("read", 0)
     table = parquet.read(columns=wanted)
     vectors = vectors_from_arrow(table[column], f"column {column!r} of {os.fspath(parquet_path)!r}")
     keep = np.isfinite(vectors).all(axis=1)
@@ -161,9 +169,14 @@ def plot_embeddings(
     columns = {
         c: [v for v, k in zip(table[c].to_pylist(), keep, strict=True) if k] for c in wanted if c != column
     }
+    step("read", 1)
+    step("map", 0)
     points, used = embedding_map(vectors[keep], method)
+    step("map", 1)
+    step("draw", 0)
     labels = _labels(columns, color_by, int(keep.sum()))
     _draw(plt, points, labels, color_by, title or f"{int(keep.sum())} videos, {column}, {used}", output)
+    step("draw", 1)
     return {
         "points": int(keep.sum()),
         "method": used,

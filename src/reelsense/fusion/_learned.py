@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -235,6 +235,7 @@ def learn_fusion_weights(
     base: FusionConfig,
     *,
     steps: int = 300,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> LearnedFusion:
     """Learn the fusion weights of :data:`COMPONENTS` from pairs of videos.
 
@@ -242,6 +243,7 @@ def learn_fusion_weights(
         components: the videos' parts, from :func:`fusion_components`.
         together, apart: int ``[p, 2]`` and ``[q, 2]`` video row pairs.
         base: the fixed config (its weights start the fit; dim and seed are kept).
+        progress: called as ``progress("fit", done, steps)`` every few steps of the fit.
 
     Raises:
         ParameterError: fewer than 10 pairs of either kind, or ``components`` that are not
@@ -276,7 +278,7 @@ def learn_fusion_weights(
     scale = torch.tensor(5.0, dtype=torch.float64, requires_grad=True)
     bias = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
     optimiser = torch.optim.Adam([raw, scale, bias], lr=0.05)
-    for _ in range(steps):
+    for step in range(steps):
         optimiser.zero_grad()
         logits = scale * cosine(torch.nn.functional.softplus(raw)) + bias
         loss = (
@@ -284,6 +286,8 @@ def learn_fusion_weights(
         ).sum()
         loss.backward()
         optimiser.step()
+        if progress is not None and ((step + 1) % 10 == 0 or step + 1 == steps):
+            progress("fit", step + 1, steps)
     with torch.no_grad():
         learned = torch.nn.functional.softplus(raw).numpy()
         before = _accuracy(cosine(torch.from_numpy(start)).numpy(), label)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from reelsense.errors import ParameterError
 from reelsense.fusion import (
     COMPONENTS,
     FUSION_VERSION,
+    MODALITIES,
     VECTOR_COLUMNS,
     FusionComponents,
     FusionConfig,
@@ -104,9 +105,14 @@ def _read(
     return {c: table[c] for c in table.column_names}, meta, table
 
 
-def _parts(columns: dict[str, Any], rows: np.ndarray, config: FusionConfig) -> FusionComponents:
+def _parts(
+    columns: dict[str, Any],
+    rows: np.ndarray,
+    config: FusionConfig,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> FusionComponents:
     """The fusion parts of the file rows ``rows``, computed block by block of rows (each row's
-    parts depend on that row alone)."""
+    parts depend on that row alone); ``progress("components", done, total)`` after each."""
     import pyarrow as pa
 
     from reelsense.featurize._fusion_stage import sound_keys, vectors_from_arrow
@@ -138,6 +144,8 @@ def _parts(columns: dict[str, Any], rows: np.ndarray, config: FusionConfig) -> F
             sound_confidence=None if conf is None else conf[block],
         )
         parts[block], confidence[block] = part.parts, part.sound_confidence
+        if progress is not None:
+            progress("components", min(start + _BLOCK_ROWS, len(rows)), len(rows))
     return FusionComponents(parts, confidence)
 
 
@@ -159,10 +167,13 @@ def train_fusion_file(
     *,
     users: str | Path | None = None,
     seed: int = 0,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> LearnedFusion:
     """Learn fusion weights from the log ``events`` over the videos of ``embeddings`` (only
     events before each user's request time when ``users`` is given); write them as JSON.
-    Raises OutputError when ``output`` is one of the input files."""
+    Raises OutputError when ``output`` is one of the input files. ``progress(stage, done,
+    total)`` is called as the paired videos' components are computed (``"components"``, in
+    videos) and as the weights are fitted (``"fit"``, in steps)."""
     check_outputs_apart({"output": output}, (embeddings, events, users))
     from reelsense.rank._catalog import catalog_rows
 
@@ -185,8 +196,10 @@ def train_fusion_file(
     together, apart = co_engagement_pairs(pairs.user, pairs.video, pairs.value, pairs.disliked, seed=seed)
     # the parts of the videos in a pair only, indexed by their rank among them
     used = np.unique(np.concatenate([together, apart]).reshape(-1))
-    parts = _parts(columns, rows[used], base)
-    learned = learn_fusion_weights(parts, np.searchsorted(used, together), np.searchsorted(used, apart), base)
+    parts = _parts(columns, rows[used], base, progress)
+    learned = learn_fusion_weights(
+        parts, np.searchsorted(used, together), np.searchsorted(used, apart), base, progress=progress
+    )
     learned = LearnedFusion(
         **{**learned.__dict__, "extra": {"embeddings": path.name, "events": Path(events).name}}
     )
@@ -195,11 +208,18 @@ def train_fusion_file(
     return learned
 
 
-def apply_fusion_file(embeddings: str | Path, learned: str | Path, output: str | Path) -> int:
+def apply_fusion_file(
+    embeddings: str | Path,
+    learned: str | Path,
+    output: str | Path,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> int:
     """Write a copy of ``embeddings`` whose ``embedding`` and ``modality_mask`` come from the
     learned weights (same maths as the fixed fusion), with ``reelsense.fusion`` metadata
     that holds the learned config and how it was learned. Returns the rows written. Raises
-    OutputError when ``output`` is one of the input files."""
+    OutputError when ``output`` is one of the input files. ``progress(stage, done, total)``
+    is called as the rows are fused (stage ``"fuse"``, in videos)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -216,26 +236,39 @@ def apply_fusion_file(embeddings: str | Path, learned: str | Path, output: str |
             f"dim {model.config.dim} seed {model.config.seed}"
         )
     n = table.num_rows  # type: ignore[attr-defined]
-    # keyed by column name, as fuse_columns reads an output's columns
-    inputs: dict[str, object] = {
-        c: vectors_from_arrow(columns[c]) for c in VECTOR_COLUMNS.values() if c in columns
+    scalars = {
+        name: columns[name].to_pylist()  # type: ignore[attr-defined]
+        for name in ("sound_id", "sound_score", "sound_cluster", "music_fraction")
+        if name in columns
     }
-    for name in ("sound_id", "sound_score", "sound_cluster", "music_fraction"):
-        if name in columns:
-            inputs[name] = columns[name].to_pylist()  # type: ignore[attr-defined]
-    fused = fuse_columns(inputs, n, model.config)
+    # block by block of rows (each row's embedding depends on that row alone), so that the
+    # fusion's float64 intermediates are those of one block
+    vectors = np.empty((n, model.config.dim), dtype=np.float32)
+    modality_mask = np.zeros((n, len(MODALITIES)), dtype=bool)
+    for start in range(0, n, _BLOCK_ROWS):
+        block = slice(start, min(start + _BLOCK_ROWS, n))
+        # keyed by column name, as fuse_columns reads an output's columns
+        inputs: dict[str, object] = {
+            c: vectors_from_arrow(columns[c].slice(start, block.stop - start))  # type: ignore[attr-defined]
+            for c in VECTOR_COLUMNS.values()
+            if c in columns
+        }
+        inputs.update((name, values[block]) for name, values in scalars.items())
+        fused = fuse_columns(inputs, block.stop - start, model.config)
+        vectors[block], modality_mask[block] = fused.vectors, fused.mask
+        if progress is not None:
+            progress("fuse", block.stop, n)
     ok = [s == "ok" for s in columns["status"].to_pylist()] if "status" in columns else [True] * n  # type: ignore[attr-defined]
-    present = fused.present & np.asarray(ok)
+    present = modality_mask.any(axis=1) & np.asarray(ok, dtype=bool)
     emb_type = table.schema.field("embedding").type  # type: ignore[attr-defined]
     # from the array itself, never through Python lists (an object per value)
-    vectors = np.ascontiguousarray(fused.vectors, dtype=np.float32)
     embedding = pa.FixedSizeListArray.from_arrays(
         pa.array(vectors.reshape(-1)), vectors.shape[1], mask=pa.array(~present)
     ).cast(emb_type)
     new = table.set_column(table.column_names.index("embedding"), "embedding", embedding)  # type: ignore[attr-defined]
     if "modality_mask" in new.column_names:
         mask_type = table.schema.field("modality_mask").type  # type: ignore[attr-defined]
-        masks = [m if p else None for m, p in zip(mask_rows(fused.mask), present, strict=True)]
+        masks = [m if p else None for m, p in zip(mask_rows(modality_mask), present, strict=True)]
         new = new.set_column(
             new.column_names.index("modality_mask"), "modality_mask", pa.array(masks, mask_type)
         )

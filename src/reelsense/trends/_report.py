@@ -107,7 +107,15 @@ def trend_report(
     has music (:func:`hashtag_links`; ``has_music`` defaults to decoding the video).
     ``strict``: when sounds are discovered here, the first video that fails raises
     :class:`~reelsense.errors.ItemFailedError` (see :func:`discover_sounds`).
+    ``on_progress(stage, done, total)``: discovery's stages, then each later stage
+    (``"read tables"``, ``"hashtags"``, ``"trends"``, ``"report"``) as it starts (done 0 of 1)
+    and ends (1 of 1).
     """
+
+    def step(stage: str, done: int) -> None:
+        if on_progress is not None:
+            on_progress(stage, done, 1)
+
     if params is None:
         params = TrendParams()
     elif not isinstance(params, TrendParams):
@@ -143,7 +151,9 @@ def trend_report(
         for vid, f in found:
             by_id.setdefault(vid, f.path)
             by_id.setdefault(Path(f.path).stem, f.path)
+        step("read tables", 0)
         rows_all = date_uses(_read_tables(tables), by_id)
+        step("read tables", 1)
     else:
         if not found:
             raise ParameterError(f"no media files under {[os.fspath(m) for m in media][:3]}")
@@ -165,11 +175,13 @@ def trend_report(
     n_videos = len({u.video_id for u in rows_all})
     signatures: dict[str, tuple[str, ...]] = {}
     if link_hashtags:
+        step("hashtags", 0)
         signatures = signature_hashtags(uses, others, link_params)
         linked = hashtag_links(uses, others, has_music=has_music, params=link_params, signatures=signatures)
         if linked:
             logger.info("%d videos linked to a sound by hashtag", len(linked))
         uses = uses + linked
+        step("hashtags", 1)
     # the corpus' own span (every dated video, with a sound or not) frames the baseline
     dated = [t for t in corpus if t is not None]
     undated = not dated and reference_seconds is None
@@ -182,10 +194,13 @@ def trend_report(
     ref = float(reference_seconds) if reference_seconds is not None else float(max(dated, default=0))
     start = float(start_seconds) if start_seconds is not None else float(min(dated, default=ref))
     start = min(start, ref)
+    step("trends", 0)
     rows = trend_table(uses, params=params, reference_seconds=ref, start_seconds=start, signatures=signatures)
     trends_path = write_trends_csv(rows, output, "" if undated else iso_time(ref))
+    step("trends", 1)
     report_path = None
     if report is not None:
+        step("report", 0)
         rp = Path(report)
         text = render_report(
             rows,
@@ -197,6 +212,7 @@ def trend_report(
             top=top,
         )
         report_path = write_report(text, rp)
+        step("report", 1)
     return TrendReport(
         tuple(rows),
         None if undated else ref,
