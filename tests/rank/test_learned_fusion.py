@@ -185,7 +185,7 @@ def test_components_are_float32_parts_row_by_row(rng: np.random.Generator) -> No
     """The components are held as float32 with the sound's confidence apart; their float64
     rows are the unit parts, the sound's times its confidence (in float64), and a block of
     rows gives the same bits as those rows of the whole."""
-    from reelsense.fusion import sound_identity_vectors
+    from reelsense.fusion import FusionComponents, sound_identity_vectors
     from reelsense.fusion._fuse import project_modality
 
     config = FusionConfig(dim=64)
@@ -206,6 +206,9 @@ def test_components_are_float32_parts_row_by_row(rng: np.random.Generator) -> No
     assert not rows[~has, COMPONENTS.index("sound")].any() and not rows[3, 0].any()
     first = fusion_components(config, **{k: v[:7] for k, v in inputs.items()})  # type: ignore[arg-type]
     np.testing.assert_array_equal(first.rows(slice(None)), rows[:7])
+    held = FusionComponents(rows.copy(), conf)  # float64 parts too: rows() never scales them in place
+    first = held.rows(slice(None)).copy()
+    np.testing.assert_array_equal(held.rows(slice(None)), first)
     with pytest.raises(ParameterError, match="FusionComponents"):
         learn_fusion_weights(rows, np.zeros((10, 2), int), np.zeros((10, 2), int), config)  # type: ignore[arg-type]
 

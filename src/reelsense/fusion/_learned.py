@@ -124,7 +124,7 @@ class LearnedFusion:
             ) from exc
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class FusionComponents:
     """The parts of ``n`` videos' fused embeddings (:func:`fusion_components`), held in half
     the memory of float64: float32 (each part is a float32 vector, so nothing is lost) with
@@ -157,7 +157,7 @@ class FusionComponents:
     def rows(self, index: np.ndarray | slice) -> np.ndarray:
         """float64 ``[k, 5, D]``: the parts of the videos ``index``, the sound's times its
         confidence."""
-        out = np.asarray(self.parts[index], dtype=np.float64)
+        out = np.array(self.parts[index], dtype=np.float64)  # a copy: never scales the parts held
         sound = COMPONENTS.index("sound")
         out[:, sound] *= np.asarray(self.sound_confidence[index])[:, None]
         return out
