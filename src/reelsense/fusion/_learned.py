@@ -212,8 +212,8 @@ def _gram(components: FusionComponents, a: np.ndarray, b: np.ndarray) -> np.ndar
         rows = slice(start, start + _GRAM_BLOCK_PAIRS)
         out[rows] = np.einsum(
             "pmd,pnd->pmn",
-            np.nan_to_num(components.rows(a[rows])),
-            np.nan_to_num(components.rows(b[rows])),
+            np.nan_to_num(components.rows(a[rows]), copy=False),  # rows() gives a fresh copy
+            np.nan_to_num(components.rows(b[rows]), copy=False),
         )
     return out
 
