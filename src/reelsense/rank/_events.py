@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import logging
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -196,6 +196,129 @@ def _seconds(value: object) -> float:
     return seconds
 
 
+def _read_columns(path: Path, wanted: tuple[str, ...]) -> tuple[int, dict[str, Any], list[str]]:
+    """``(rows, the columns of wanted that the table has as pyarrow arrays, every column name)``.
+
+    A CSV file is parsed by pyarrow with every cell a string, as :mod:`csv` reads it; a file
+    pyarrow reads otherwise (a row with more or fewer cells than the header, a repeated or
+    empty header name, text that is not UTF-8) is read with :mod:`csv` instead."""
+    import pyarrow as pa
+
+    if not path.is_file():  # a folder gave IsADirectoryError
+        raise ParameterError(f"{str(path)!r} is not a file: give a CSV or Parquet table")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        with parquet_input(path):
+            table = pq.read_table(path)
+        return table.num_rows, {c: table[c] for c in wanted if c in table.column_names}, table.column_names
+    table = _arrow_csv(path, wanted)
+    if table is not None:
+        return table.num_rows, {c: table[c] for c in wanted if c in table.column_names}, table.column_names
+    data = _read_table(path)
+    n = len(next(iter(data.values()), []))
+    columns = {
+        c: pa.array([None if v is None else str(v) for v in data[c]], pa.string())
+        for c in wanted
+        if c in data
+    }
+    return n, columns, list(data)
+
+
+def _arrow_csv(path: Path, wanted: tuple[str, ...]) -> Any:
+    """The CSV file as a pyarrow table of string columns (those of ``wanted`` it has), or None
+    when pyarrow would read it otherwise than :mod:`csv` (see :func:`_read_columns`)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with path.open(newline="") as handle:
+        try:
+            header = next(csv.reader(handle), [])
+        except (csv.Error, UnicodeDecodeError):
+            return None
+    if not header or len(set(header)) < len(header) or "" in header:
+        return None
+    irregular: list[object] = []
+
+    def note(row: object) -> str:
+        irregular.append(row)
+        return "skip"
+
+    present = [c for c in wanted if c in header]
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(use_threads=True),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=note),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in header},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                include_columns=present,
+            ),
+        )
+    except (pa.ArrowInvalid, OSError):
+        return None
+    return None if irregular else table
+
+
+def _text(column: Any) -> Any:
+    """A pyarrow string array of ``column``'s values (``str`` of each for another type; null
+    stays null)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return pc.cast(column, pa.string())
+    return pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
+
+
+def _encode(column: Any) -> tuple[np.ndarray, list[str | None]]:
+    """``(code of each row, the distinct strings)`` of a string array (null: None)."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(column, null_encoding="encode")
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary.to_pylist()
+
+
+#: strings that Python's float() and pyarrow's cast read alike: the rest go through float()
+_PLAIN_NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+
+
+def _numbers(column: Any, *, times: bool) -> np.ndarray:
+    """float64 ``[n]``: each value as :func:`_seconds` (``times``) or :func:`_float` reads it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if (
+        pa.types.is_integer(column.type)
+        or pa.types.is_floating(column.type)
+        or pa.types.is_boolean(column.type)
+    ):
+        return np.asarray(pc.cast(column, pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False))
+    read = _seconds if times else _float
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return np.array([read(v) for v in column.to_pylist()], dtype=np.float64)
+    out = np.full(len(column), np.nan)
+    plain = pc.match_substring_regex(column, _PLAIN_NUMBER).fill_null(False)
+    at = np.flatnonzero(plain.to_numpy(zero_copy_only=False))
+    try:
+        out[at] = pc.cast(column.filter(plain), pa.float64()).to_numpy(zero_copy_only=False)
+        rest = np.flatnonzero(~plain.to_numpy(zero_copy_only=False))
+    except pa.ArrowInvalid:  # e.g. an exponent past float64's range
+        rest = np.arange(len(column))
+    if rest.size:
+        codes, values = _encode(column.take(rest))
+        out[rest] = np.array([read(v) for v in values], dtype=np.float64)[codes]
+    return out
+
+
 def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     """Read a ``user_id,video_id,timestamp,event,watch_fraction`` log (CSV or Parquet).
 
@@ -210,62 +333,67 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     path = Path(path)
     if not path.exists():
         raise ParameterError(f"events file {str(path)!r} does not exist")
-    data = _read_table(path)
+    n, data, names_in_file = _read_columns(path, _COLUMNS)
     missing = [c for c in _COLUMNS if c not in data and c != "watch_fraction"]
     if missing:
-        raise ParameterError(f"events file {str(path)!r} lacks the columns {missing} (has {sorted(data)})")
-    n = len(data["user_id"])
+        raise ParameterError(
+            f"events file {str(path)!r} lacks the columns {missing} (has {sorted(names_in_file)})"
+        )
+    user_code, user_names = _encode(_text(data["user_id"]))
+    video_code, video_names = _encode(_text(data["video_id"]))
+    event_code, event_names = _encode(_text(data["event"]))
+    times = _numbers(data["timestamp"], times=True)
+    fractions = (
+        _numbers(data["watch_fraction"], times=False) if "watch_fraction" in data else np.full(n, np.nan)
+    )
+    blank_user = np.array([v is None or v == "" for v in user_names], dtype=bool)
+    blank_video = np.array([v is None or v == "" for v in video_names], dtype=bool)
+    bad = blank_user[user_code] | blank_video[video_code] | ~np.isfinite(times)
     codes = {e: i for i, e in enumerate(EVENTS)}
-    unknown_events: Counter[str] = Counter()
-    unknown_videos: list[str] = []
-    bad = 0
-    users: dict[str, int] = {}
-    rows: list[tuple[int, int, int, float, float]] = []
-    watch = data.get("watch_fraction", [None] * n)
-    for i in range(n):
-        user, video, event = data["user_id"][i], data["video_id"][i], data["event"][i]
-        ts = _seconds(data["timestamp"][i])
-        if user in (None, "") or video in (None, "") or not math.isfinite(ts):
-            bad += 1
-            continue
-        name = str(event).strip().lower() if event is not None else ""
-        if name not in codes:
-            unknown_events[name] += 1
-            continue
-        row = video_index.get(str(video))
-        if row is None:
-            unknown_videos.append(str(video))
-            continue
-        uid = users.setdefault(str(user), len(users))
-        rows.append((uid, row, codes[name], ts, _float(watch[i])))
+    event_keys = ["" if v is None else str(v).strip().lower() for v in event_names]
+    event_of = np.array([codes.get(key, -1) for key in event_keys], dtype=np.int64)[event_code]
+    unknown = ~bad & (event_of < 0)
+    unknown_events: dict[str, int] = {}
+    if unknown.any():  # counted by name, in the order they first appear
+        first = np.unique(event_code[unknown], return_index=True)
+        seen_at = np.flatnonzero(unknown)[first[1]]
+        counts = np.bincount(event_code[unknown], minlength=len(event_names))
+        for value, _ in sorted(zip(first[0], seen_at, strict=True), key=lambda pair: pair[1]):
+            key = event_keys[value]
+            unknown_events[key] = unknown_events.get(key, 0) + int(counts[value])
+    row_of = np.array([-1 if v is None else video_index.get(v, -1) for v in video_names], dtype=np.int64)
+    video = row_of[video_code]
+    off_catalog = ~bad & (event_of >= 0) & (video < 0)
+    kept = ~bad & (event_of >= 0) & (video >= 0)
+    off_ids = sorted({str(video_names[v]) for v in np.unique(video_code[off_catalog])})
     report = LogReport(
         rows=n,
-        kept=len(rows),
-        unknown_events=dict(unknown_events),
-        unknown_videos=len(unknown_videos),
-        unknown_video_ids=tuple(sorted(set(unknown_videos))[:10]),
-        bad_rows=bad,
+        kept=int(kept.sum()),
+        unknown_events=unknown_events,
+        unknown_videos=int(off_catalog.sum()),
+        unknown_video_ids=tuple(off_ids[:10]),
+        bad_rows=int(bad.sum()),
     )
-    if not rows:
+    if not report.kept:
         raise ParameterError(
             f"events file {str(path)!r} has no usable event on a video of the embeddings ({report.summary()})"
         )
     if report.kept < n:
         logger.warning("%s: %s", path, report.summary())
-    names = sorted(users)
-    remap = np.array([0] * len(users))
-    for new, name in enumerate(names):
-        remap[users[name]] = new
-    arr = np.array([r[:3] for r in rows], dtype=np.int64)
-    times = np.array([r[3] for r in rows], dtype=np.float64)
-    fractions = np.array([r[4] for r in rows], dtype=np.float64)
-    user = remap[arr[:, 0]]
-    order = np.lexsort((np.arange(len(rows)), times, user))
+    used = np.unique(user_code[kept])
+    names = sorted(str(user_names[u]) for u in used)
+    remap = np.full(len(user_names), -1, dtype=np.int64)
+    remap[used] = np.searchsorted(
+        np.array(names, dtype=object), np.array([str(user_names[u]) for u in used], dtype=object)
+    )
+    user = remap[user_code[kept]]
+    times, fractions = times[kept], fractions[kept]
+    order = np.lexsort((np.arange(user.size), times, user))
     return EventLog(
         users=tuple(names),
         user=user[order],
-        video=arr[order, 1],
-        event=arr[order, 2],
+        video=video[kept][order],
+        event=event_of[kept][order],
         timestamp=times[order],
         watch_fraction=fractions[order],
         report=report,

@@ -1,0 +1,194 @@
+"""reelsense.rank.read_events: the columnar reader keeps the row-by-row rule."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reelsense.errors import ParameterError
+from reelsense.rank import EVENTS, read_events
+from reelsense.rank._events import _float, _numbers, _seconds
+
+VIDEOS = {"a": 0, "b": 1, "c": 2}
+_HEADER = ["user_id", "video_id", "timestamp", "event", "watch_fraction"]
+
+
+def _reference(rows: list[dict[str, object]], video_index: dict[str, int]) -> tuple[object, ...]:
+    """The log as the reader built it one row at a time: (users, user, video, event, time,
+    fraction, report fields)."""
+    codes = {e: i for i, e in enumerate(EVENTS)}
+    unknown_events: Counter[str] = Counter()
+    unknown_videos: list[str] = []
+    bad = 0
+    users: dict[str, int] = {}
+    kept: list[tuple[int, int, int, float, float]] = []
+    for r in rows:
+        user, video, event = r.get("user_id"), r.get("video_id"), r.get("event")
+        ts = _seconds(r.get("timestamp"))
+        if user in (None, "") or video in (None, "") or not math.isfinite(ts):
+            bad += 1
+            continue
+        name = str(event).strip().lower() if event is not None else ""
+        if name not in codes:
+            unknown_events[name] += 1
+            continue
+        row = video_index.get(str(video))
+        if row is None:
+            unknown_videos.append(str(video))
+            continue
+        uid = users.setdefault(str(user), len(users))
+        kept.append((uid, row, codes[name], ts, _float(r.get("watch_fraction"))))
+    names = sorted(users)
+    rank = {users[n]: i for i, n in enumerate(names)}
+    ordered = sorted(range(len(kept)), key=lambda i: (rank[kept[i][0]], kept[i][3], i))
+    return (
+        tuple(names),
+        [rank[kept[i][0]] for i in ordered],
+        [kept[i][1] for i in ordered],
+        [kept[i][2] for i in ordered],
+        [kept[i][3] for i in ordered],
+        [kept[i][4] for i in ordered],
+        len(rows),
+        len(kept),
+        list(unknown_events.items()),
+        len(unknown_videos),
+        tuple(sorted(set(unknown_videos))[:10]),
+        bad,
+    )
+
+
+def _got(path: Path) -> tuple[object, ...]:
+    log = read_events(path, VIDEOS)
+    r = log.report
+    return (
+        log.users,
+        log.user.tolist(),
+        log.video.tolist(),
+        log.event.tolist(),
+        log.timestamp.tolist(),
+        log.watch_fraction.tolist(),
+        r.rows,
+        r.kept,
+        list(r.unknown_events.items()),
+        r.unknown_videos,
+        r.unknown_video_ids,
+        r.bad_rows,
+    )
+
+
+def _same(got: tuple[object, ...], expected: tuple[object, ...]) -> None:
+    for a, b in zip(got, expected, strict=True):
+        if isinstance(a, list) and a and isinstance(a[0], float):
+            np.testing.assert_array_equal(np.array(a), np.array(b))  # NaN == NaN
+        else:
+            assert a == b
+
+
+_CELLS = {
+    "user_id": ["", "u1", "u2", " u1", "é"],
+    "video_id": ["", "a", "b", "c", "zz", "a "],
+    "timestamp": [
+        "",
+        "1",
+        "2.5",
+        " 3 ",
+        "1_000",
+        "-0",
+        "1e3",
+        ".5",
+        "7.",
+        "+4",
+        "inf",
+        "nan",
+        "1e400",
+        "2024-01-01T00:00:00Z",
+        "2024-01-01 00:00:01",
+        "soon",
+        "0x10",
+        "١٢",
+    ],
+    "event": ["", "view", "like", " Like ", "SHARE", "not_interested", "bogus", "Bogus "],
+    "watch_fraction": ["", "0.5", "1", "2", "-1", "x", " 0.25", "nan"],
+}
+
+
+@st.composite
+def _rows(draw: st.DrawFn) -> list[dict[str, object]]:
+    n = draw(st.integers(1, 30))
+    return [{c: draw(st.sampled_from(v)) for c, v in _CELLS.items()} for _ in range(n)]
+
+
+def _write(path: Path, rows: list[dict[str, object]]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, _HEADER)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@settings(max_examples=200, deadline=None)
+@given(_rows())
+def test_a_csv_log_reads_as_row_by_row(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[dict[str, object]]
+) -> None:
+    path = _write(tmp_path_factory.mktemp("ev") / "events.csv", rows)
+    expected = _reference(rows, VIDEOS)
+    if expected[7] == 0:
+        with pytest.raises(ParameterError, match="has no usable event"):
+            read_events(path, VIDEOS)
+        return
+    _same(_got(path), expected)
+
+
+def test_short_rows_and_no_watch_column(tmp_path: Path) -> None:
+    """A row with fewer cells than the header (csv reads None) and a log without watch_fraction."""
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,video_id,timestamp,event,watch_fraction\nu,a,1,like\nv,b,2,view,0.9\nw,c\n")
+    rows = [
+        dict(zip(_HEADER, r, strict=False))
+        for r in (["u", "a", "1", "like"], ["v", "b", "2", "view", "0.9"], ["w", "c"])
+    ]
+    _same(_got(path), _reference(rows, VIDEOS))
+    path.write_text("event,timestamp,video_id,user_id\nlike,5,a,u\nskip,4,a,u\n")
+    log = read_events(path, VIDEOS)
+    assert log.event.tolist() == [1, 2] and np.isnan(log.watch_fraction).all()
+
+
+def test_a_parquet_log_of_typed_columns(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "user_id": pa.array([7, 7, None, 8], pa.int64()),
+            "video_id": pa.array(["a", "b", "a", "zz"]).dictionary_encode(),
+            "timestamp": pa.array([3, 1, 2, 4], pa.int64()),
+            "event": ["like", "VIEW", "view", "view"],
+            "watch_fraction": pa.array([None, 0.5, 0.1, 0.2]),
+        }
+    )
+    pq.write_table(table, tmp_path / "events.parquet")
+    log = read_events(tmp_path / "events.parquet", VIDEOS)
+    assert log.users == ("7",)
+    assert log.video.tolist() == [1, 0] and log.timestamp.tolist() == [1.0, 3.0]
+    assert log.report.bad_rows == 1 and log.report.unknown_video_ids == ("zz",)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(st.text("0123456789.eE+-_ infa", max_size=8), st.sampled_from(_CELLS["timestamp"])))
+)
+def test_numbers_read_as_float_and_seconds(values: list[str]) -> None:
+    column = pa.array(values, pa.string())
+    np.testing.assert_array_equal(
+        _numbers(column, times=False), np.array([_float(v) for v in values], dtype=np.float64)
+    )
+    np.testing.assert_array_equal(
+        _numbers(column, times=True), np.array([_seconds(v) for v in values], dtype=np.float64)
+    )
