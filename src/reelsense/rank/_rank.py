@@ -189,6 +189,7 @@ def rank_users(
     negative_only = []
     names = list(request_times)
     pool_size = min(len(catalog), max(500, 50 * k))
+    no_rows = np.zeros(0, dtype=np.int64)
     for chunk in range(0, len(names), _CHUNK):
         group = names[chunk : chunk + _CHUNK]
         score_block = np.zeros((len(catalog), len(group)), dtype=np.float32)  # [videos, users]
@@ -196,39 +197,94 @@ def rank_users(
             weights = np.stack([taste.get(code.get(user, -1), member.prior_mean) for user in group])
             score_block += x_m @ weights.T.astype(np.float32)
         score_block /= len(model.members)
-        for column, user in enumerate(group):
-            scores = score_block[:, column]
+        seen, disliked = [], []
+        for user in group:
             u = code.get(user)
-            allowed = np.ones(len(catalog), dtype=bool)
-            disliked = np.zeros(0, dtype=np.int64)
-            if u is not None:
-                allowed[all_seen.get(u, np.zeros(0, dtype=np.int64))] = False
-                s, e = starts[u], ends[u]
-                if e > s and (pairs.value[s:e] <= 0).all():
-                    negative_only.append(user)
-                disliked = pairs.video[s:e][pairs.disliked[s:e]]
-            masked = np.where(allowed, scores, -np.inf)
-            for size in (pool_size, len(catalog)):
-                pool = np.argpartition(-masked, size - 1)[:size] if size < len(catalog) else np.arange(size)
-                pool = pool[allowed[pool]]
-                if disliked.size and pool.size:
-                    # near-duplicates of a "not interested" video, among the candidates
-                    near = (unit[pool] @ unit[disliked].T).max(axis=1) >= config.near_duplicate_cosine
-                    dropped = int(near.sum())
-                    pool = pool[~near]
-                else:
-                    dropped = 0
-                order = pool[np.lexsort((pool, -scores[pool]))]
-                picked = select_diverse(order, sounds, k, config.max_per_sound)
-                if len(picked) == k or size == len(catalog):
-                    break
+            if u is None:
+                seen.append(no_rows)
+                disliked.append(no_rows)
+                continue
+            seen.append(all_seen.get(u, no_rows))
+            s, e = starts[u], ends[u]
+            if e > s and (pairs.value[s:e] <= 0).all():
+                negative_only.append(user)
+            disliked.append(pairs.video[s:e][pairs.disliked[s:e]])
+        scores = np.ascontiguousarray(score_block.T)  # [users, videos]
+        for user, (picked, dropped), row in zip(
+            group,
+            _pick_feeds(
+                scores,
+                seen,
+                disliked,
+                unit,
+                sounds,
+                k=k,
+                pool_size=pool_size,
+                max_per_sound=config.max_per_sound,
+                near_duplicate_cosine=config.near_duplicate_cosine,
+            ),
+            scores,
+            strict=True,
+        ):
             filtered += dropped
             feeds.append(
-                Feed(
-                    user, tuple(catalog.video_ids[i] for i in picked), tuple(float(scores[i]) for i in picked)
-                )
+                Feed(user, tuple(catalog.video_ids[i] for i in picked), tuple(float(row[i]) for i in picked))
             )
     return feeds, RankReport(cold_users=cold, negative_only_users=tuple(negative_only), filtered=filtered)
+
+
+def _pick_feeds(
+    scores: np.ndarray,
+    seen: Sequence[np.ndarray],
+    disliked: Sequence[np.ndarray],
+    unit: np.ndarray,
+    sound_keys: Sequence[str | None],
+    *,
+    k: int,
+    pool_size: int,
+    max_per_sound: int,
+    near_duplicate_cosine: float,
+) -> list[tuple[list[int], int]]:
+    """The feed of each user of a chunk: ``(picked video rows, best first; videos dropped as
+    near-duplicates)`` per row of ``scores`` (float32 ``[users, videos]``).
+
+    A user's candidates are the ``pool_size`` best-scored videos not in ``seen[user]`` (one
+    ``argpartition`` over the chunk), less those whose cosine (rows of ``unit``) with a video of
+    ``disliked[user]`` is at least ``near_duplicate_cosine``; they are ordered by score, then
+    row, and :func:`select_diverse` takes ``k`` of them. When the pool leaves fewer than ``k``,
+    the user's whole unseen catalogue is the pool.
+    """
+    from threadpoolctl import threadpool_limits
+
+    n_users, n_videos = scores.shape
+    allowed = np.ones((n_users, n_videos), dtype=bool)
+    lengths = np.array([rows.size for rows in seen], dtype=np.int64)
+    if lengths.sum():
+        allowed[np.repeat(np.arange(n_users), lengths), np.concatenate(list(seen))] = False
+    pools = None
+    if pool_size < n_videos:
+        # the best first: partition the negated scores, seen videos at +inf
+        pools = np.argpartition(np.where(allowed, -scores, np.inf), pool_size - 1, axis=1)[:, :pool_size]
+    out: list[tuple[list[int], int]] = []
+    # the products below are small: BLAS threads cost more than they save
+    with threadpool_limits(limits=1, user_api="blas"):
+        for user in range(n_users):
+            for size in (pool_size, n_videos):
+                pool = pools[user] if pools is not None and size < n_videos else np.arange(n_videos)
+                pool = pool[allowed[user, pool]]
+                dropped = 0
+                if disliked[user].size and pool.size:
+                    # near-duplicates of a "not interested" video, among the candidates
+                    near = (unit[pool] @ unit[disliked[user]].T).max(axis=1) >= near_duplicate_cosine
+                    dropped = int(near.sum())
+                    pool = pool[~near]
+                row = scores[user]
+                order = pool[np.lexsort((pool, -row[pool]))]
+                picked = select_diverse(order, sound_keys, k, max_per_sound)
+                if len(picked) == k or size == n_videos:
+                    break
+            out.append((picked, dropped))
+    return out
 
 
 def _rows_by_user(log: EventLog) -> dict[int, np.ndarray]:
