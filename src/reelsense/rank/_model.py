@@ -326,11 +326,31 @@ def load_model(folder: str | Path) -> RankModel:
     return RankModel(config=config, members=tuple(members), info=meta.get("info", {}))
 
 
-def _user_batches(pairs: PairFeedback, users: np.ndarray, batch: int = 64) -> list[np.ndarray]:
-    """Groups of users with similar numbers of pairs (padding costs little)."""
+#: the most users solved together
+_BATCH_USERS = 64
+#: the most float64 entries of a batch's largest tensor, ``users x n x min(n, d)`` (256 MiB)
+_BATCH_ENTRIES = 2**25
+
+
+def _user_batches(pairs: PairFeedback, users: np.ndarray, dim: int) -> list[np.ndarray]:
+    """Groups of users with similar numbers of pairs (padding costs little): at most
+    ``_BATCH_USERS``, fewer when the posterior's largest tensor (``[users, n, min(n, dim)]``
+    for the group's longest history ``n`` and ``dim`` features) would hold more than
+    ``_BATCH_ENTRIES``."""
     counts = np.bincount(pairs.user, minlength=int(users.max()) + 1 if users.size else 0)[users]
-    order = users[np.argsort(counts, kind="stable")]
-    return [order[i : i + batch] for i in range(0, order.size, batch)]
+    rank = np.argsort(counts, kind="stable")
+    order, counts = users[rank], counts[rank]
+    groups: list[np.ndarray] = []
+    at = 0
+    while at < order.size:
+        end = min(at + _BATCH_USERS, order.size)
+        n = max(1, int(counts[end - 1]))
+        fit = max(1, _BATCH_ENTRIES // (n * min(n, dim)))
+        if fit < end - at:  # the longest history of the group sets its size
+            end = at + fit
+        groups.append(order[at:end])
+        at = end
+    return groups
 
 
 def _padded(
@@ -357,9 +377,15 @@ def posterior(
     x_pairs: Any, y: Any, mean: Any, cov: Any, noise_var: float, *, with_cov: bool = False
 ) -> tuple[Any, Any | None, Any]:
     """Posterior of ``w`` for a batch of users (torch float64): ``x_pairs [b, n, d]``, ``y
-    [b, n]`` -> ``(mean [b, d], stats, fitted x.w [b, n])`` by the Woodbury identity (cost
-    linear in ``d^2`` per observation). With ``with_cov``, ``stats`` is ``(sum over the
-    batch of the posterior covariances [d, d], sum of x S x^T over the observations)``."""
+    [b, n]`` -> ``(mean [b, d], stats, fitted x.w [b, n])``. With ``with_cov``, ``stats`` is
+    ``(sum over the batch of the posterior covariances [d, d], sum of x S x^T over the
+    observations)``. Zero rows of ``x_pairs`` (padding) add nothing.
+
+    Solved in the observations' space (``n x n``, the Woodbury identity) when ``n <= d`` and in
+    the features' space (``d x d``) when the histories are longer: the same posterior, at a
+    cost cubic in the smaller of the two."""
+    if x_pairs.shape[1] > x_pairs.shape[2]:
+        return _posterior_primal(x_pairs, y, mean, cov, noise_var, with_cov=with_cov)
     import torch
 
     a = x_pairs @ cov  # [b, n, d]
@@ -377,6 +403,31 @@ def posterior(
         # x S x^T = C - C K^-1 C, its trace tr(C) - ||L^-1 C||^2
         lc = torch.linalg.solve_triangular(chol, c, upper=False)
         trace = torch.diagonal(c, dim1=1, dim2=2).sum() - (lc**2).sum()
+        stats = (cov_sum, trace)
+    return m, stats, (x_pairs @ m[..., None])[..., 0]
+
+
+def _posterior_primal(
+    x_pairs: Any, y: Any, mean: Any, cov: Any, noise_var: float, *, with_cov: bool = False
+) -> tuple[Any, Any | None, Any]:
+    """:func:`posterior` in the features' space. With ``Sigma = L L^T``, ``z = x L`` and ``M =
+    z^T z + s2 I`` (``[b, d, d]``, ``M = C C^T``): the mean is ``mu + L M^-1 z^T (y - x mu)``
+    and the covariance ``S = s2 L M^-1 L^T``, so ``x S x^T`` sums to ``s2 ||C^-1 z^T||^2``."""
+    import torch
+
+    lower = torch.linalg.cholesky(cov)
+    z = x_pairs @ lower  # [b, n, d]
+    zt = z.transpose(1, 2)
+    gram = zt @ z + noise_var * torch.eye(z.shape[-1], dtype=z.dtype)
+    chol = torch.linalg.cholesky(gram)
+    r = (y - x_pairs @ mean)[..., None]
+    m = mean + (lower @ torch.cholesky_solve(zt @ r, chol))[..., 0]
+    stats = None
+    if with_cov:
+        e = torch.linalg.solve_triangular(chol, lower.T.expand_as(chol), upper=False)  # C^-1 L^T
+        flat = e.reshape(-1, e.shape[-1])
+        cov_sum = noise_var * (flat.T @ flat)
+        trace = noise_var * (torch.linalg.solve_triangular(chol, zt, upper=False) ** 2).sum()
         stats = (cov_sum, trace)
     return m, stats, (x_pairs @ m[..., None])[..., 0]
 
@@ -488,7 +539,7 @@ def _em(
     mean = torch.from_numpy(np.linalg.solve(xs.T @ xs + np.eye(d), xs.T @ y_all))
     noise_var = float(max(np.var(y_all), 1e-6))
     cov = torch.eye(d, dtype=torch.float64) * (noise_var / max(1.0, float((xs**2).sum(axis=1).mean())))
-    groups = _user_batches(pairs, active)
+    groups = _user_batches(pairs, active, d)
     if held is not None:
         order = np.concatenate(groups)
         slot = np.full(int(order.max()) + 1, -1, dtype=np.int64)

@@ -169,7 +169,7 @@ def rank_users(
         logger.warning("%d users have no events before their request time: popular + diverse feed", len(cold))
     tastes: list[dict[int, np.ndarray]] = [{} for _ in model.members]
     if wanted:
-        for users in _user_batches(pairs, np.asarray(wanted, dtype=np.int64)):
+        for users in _user_batches(pairs, np.asarray(wanted, dtype=np.int64), max(x.shape[1] for x in xs)):
             for x_m, member, taste in zip(xs, model.members, tastes, strict=True):
                 feats, y = _padded(pairs, starts, ends, users, torch.from_numpy(x_m))
                 m, _, _ = posterior(
