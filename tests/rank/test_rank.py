@@ -22,6 +22,7 @@ from reelsense.rank import (
     FeatureConfig,
     RankConfig,
     load_model,
+    rank_files,
     rank_users,
     read_catalog,
     read_events,
@@ -413,3 +414,38 @@ def test_select_diverse_refuses_a_bad_size_or_cap(k: object, cap: object, match:
     """k <= 0 returned items anyway, and a negative cap scrambled the order."""
     with pytest.raises(ParameterError, match=match):
         select_diverse(np.arange(5), ["a"] * 5, k, cap)  # type: ignore[arg-type]
+
+
+def test_progress_follows_reading_training_and_ranking(sim: Simulation, tmp_path: Path) -> None:
+    embeddings = _write_embeddings(sim, tmp_path / "emb.parquet")
+    events, users = sim.write(tmp_path)
+    calls: list[tuple[str, int, int]] = []
+    rank_files(
+        embeddings,
+        events,
+        users,
+        tmp_path / "recs.csv",
+        k=3,
+        config=SMALL,
+        progress=lambda stage, done, total: calls.append((stage, done, total)),
+    )
+    stages = list(dict.fromkeys(stage for stage, _, _ in calls))
+    assert stages[0] == "reading" and stages[-2:] == ["user tastes", "ranking users"]
+    assert any(stage.startswith("training member 1/") for stage in stages)
+    last = {stage: (done, total) for stage, done, total in calls}
+    assert last["reading"] == (2, 2) and last["ranking users"] == (len(sim.users), len(sim.users))
+    for stage in stages:  # each stage only moves forward
+        done = [d for s, d, _ in calls if s == stage]
+        assert done == sorted(done)
+    runner = CliRunner()
+    args = ["rank", str(embeddings), "--events", str(events), "--users", str(users), "-k", "3"]
+    shown = runner.invoke(main, [*args, "-o", str(tmp_path / "a.csv"), "--progress"])
+    assert shown.exit_code == 0, shown.output
+    assert "ranking users" in shown.output and "reading" in shown.output
+    hidden = runner.invoke(main, [*args, "-o", str(tmp_path / "b.csv"), "--no-progress"])
+    assert hidden.exit_code == 0 and "ranking users" not in hidden.output
+    trained = runner.invoke(
+        main,
+        ["rank", "train", str(embeddings), "--events", str(events), "-o", str(tmp_path / "m"), "--progress"],
+    )
+    assert trained.exit_code == 0 and "training member 1/" in trained.output

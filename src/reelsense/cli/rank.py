@@ -7,7 +7,15 @@ from typing import Any
 
 import click
 
-from reelsense.cli._common import check_outputs, check_suffix, echo_summary, library_errors, verbosity_options
+from reelsense.cli._common import (
+    check_outputs,
+    check_suffix,
+    echo_summary,
+    library_errors,
+    progress_option,
+    stage_bars,
+    verbosity_options,
+)
 
 __all__ = ["rank"]
 
@@ -100,6 +108,7 @@ def rank() -> None:
 )
 @click.option("--require-history", is_flag=True, help="Refuse users with no event before their request time.")
 @_training_options
+@progress_option
 @verbosity_options
 def feed(
     embeddings: Path,
@@ -112,13 +121,14 @@ def feed(
     require_history: bool,
     positive_only: bool,
     seed: int,
+    progress: bool | None,
 ) -> None:
     """Write user_id,rank,video_id,score: K unseen videos for each user of USERS."""
     from reelsense.rank import rank_files
 
     check_suffix(output, (".csv",), "rank writes CSV")
     check_outputs([embeddings, events, users], {"-o/--output": output})
-    with library_errors():
+    with library_errors(), stage_bars(progress, unit="step") as bars:
         summary = rank_files(
             embeddings,
             events,
@@ -128,6 +138,7 @@ def feed(
             model=model,
             config=_config(max_per_sound, positive_only, seed),
             require_history=require_history,
+            progress=bars,
         )
     echo_summary(f"events: {summary.log.summary()}")
     if summary.report.cold_users:
@@ -152,6 +163,7 @@ def feed(
     "--max-per-sound", type=click.IntRange(min=0), default=3, show_default=True, help="Stored with the model."
 )
 @_training_options
+@progress_option
 @verbosity_options
 def train(
     embeddings: Path,
@@ -161,14 +173,20 @@ def train(
     max_per_sound: int,
     positive_only: bool,
     seed: int,
+    progress: bool | None,
 ) -> None:
     """Learn a ranker from EVENTS and save it (safetensors + config.json) in OUTPUT."""
     from reelsense.rank import train_files
 
     check_outputs([embeddings, events, *([users] if users else [])], {"-o/--output": output})
-    with library_errors():
+    with library_errors(), stage_bars(progress, unit="step") as bars:
         model, report = train_files(
-            embeddings, events, output, users=users, config=_config(max_per_sound, positive_only, seed)
+            embeddings,
+            events,
+            output,
+            users=users,
+            config=_config(max_per_sound, positive_only, seed),
+            progress=bars,
         )
     echo_summary(f"events: {report.summary()}")
     echo_summary(f"wrote {output}: {model.info['users']} users, {model.info['feature_dim']} features")

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: ``progress(stage, done, total)``: called as training and ranking advance (a stage's ``done``
+#: grows to its ``total``; a stage may end before it, as EM does when the held-out error stops
+#: improving)
+Progress = Callable[[str, int, int], None]
 
 #: Bump when the saved model's meaning changes (a model of another version is refused).
 RANK_MODEL_VERSION = 2
@@ -523,12 +529,15 @@ def _em(
     iterations: int,
     *,
     held: _HeldOut | None = None,
+    progress: Progress | None = None,
+    stage: str = "",
 ) -> _EmResult:
     """EM of the population prior on ``pairs`` of the ``active`` users, for ``iterations``.
     With ``held``: after each E-step, the held-out error is the share of the users' held-out
     comparisons (two pairs of unequal value) that their posterior means order wrongly (a tie
     counts as wrong); the run stops after ``config.holdout_patience`` iterations without a new
-    lowest error, and ``best_iterations`` is the number of M-steps before the lowest."""
+    lowest error, and ``best_iterations`` is the number of M-steps before the lowest.
+    ``progress(stage, steps done, iterations)`` is called after each E-step."""
     import torch
 
     d = x.shape[1]
@@ -562,6 +571,8 @@ def _em(
             # E[(y - x.w)^2] = (y - x.m)^2 + x S x^T (padded rows add 0 to both)
             sq += float(((y - fitted) ** 2).sum() + stats[1])
         m_all = torch.cat(means)
+        if progress is not None:
+            progress(stage, min(step + 1, iterations), iterations)
         if held is not None:
             scores = (held_x * m_all[held_slot]).sum(dim=1)[held.grid]
             wrong = (scores[:, :, None] <= scores[:, None, :]) & held.better
@@ -582,10 +593,13 @@ def _em(
     return _EmResult(mean.numpy(), cov.numpy(), float(noise_var), int(n_obs), best, best_error)
 
 
-def train_ranker(catalog: Catalog, log: EventLog, config: RankConfig | None = None) -> RankModel:
+def train_ranker(
+    catalog: Catalog, log: EventLog, config: RankConfig | None = None, *, progress: Progress | None = None
+) -> RankModel:
     """Learn the content features and the population prior of each ensemble member from
     every user's feedback in ``log`` (filter it with :meth:`EventLog.before` first to respect
-    request times).
+    request times). ``progress(stage, done, total)`` follows the EM steps: the held-out run
+    that chooses their number ("choosing EM steps"), then each member's.
 
     Raises:
         ParameterError: no user has feedback to learn from.
@@ -617,7 +631,18 @@ def train_ranker(catalog: Catalog, log: EventLog, config: RankConfig | None = No
             held = _held_out(pairs, rows)
             if held.comparisons >= config.holdout_min_comparisons:
                 fit_starts, fit_ends = _spans(fit, n_users)
-                probe = _em(fit, fit_starts, fit_ends, active, x, config, config.max_em_iterations, held=held)
+                probe = _em(
+                    fit,
+                    fit_starts,
+                    fit_ends,
+                    active,
+                    x,
+                    config,
+                    config.max_em_iterations,
+                    held=held,
+                    progress=progress,
+                    stage="choosing EM steps",
+                )
                 iterations, held_error = probe.best_iterations, probe.held_out_error
             else:
                 logger.info(
@@ -626,7 +651,17 @@ def train_ranker(catalog: Catalog, log: EventLog, config: RankConfig | None = No
                     config.holdout_min_comparisons,
                     iterations,
                 )
-        em = _em(pairs, starts, ends, active, x, config, iterations)
+        em = _em(
+            pairs,
+            starts,
+            ends,
+            active,
+            x,
+            config,
+            iterations,
+            progress=progress,
+            stage=f"training member {i + 1}/{config.members}",
+        )
         members.append(RankMember(features, em.mean, em.cov, em.noise_var))
         n_pairs, dim = em.pairs, int(x_np.shape[1])
         del x, x_np

@@ -13,7 +13,15 @@ from reelsense._checks import check_int
 from reelsense.errors import ParameterError
 from reelsense.rank._catalog import Catalog
 from reelsense.rank._events import EventLog
-from reelsense.rank._model import RankModel, _padded, _spans, _user_batches, pair_feedback, posterior
+from reelsense.rank._model import (
+    Progress,
+    RankModel,
+    _padded,
+    _spans,
+    _user_batches,
+    pair_feedback,
+    posterior,
+)
 
 __all__ = ["Feed", "RankReport", "check_embedding_models", "rank_users", "select_diverse"]
 
@@ -133,6 +141,7 @@ def rank_users(
     *,
     k: int = 10,
     require_history: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[list[Feed], RankReport]:
     """Rank ``k`` unseen videos for each user of ``request_times`` (in its order), from the
     user's events before the request time and the model's prior.
@@ -140,6 +149,8 @@ def rank_users(
     Seen videos (any event before the request time) are never listed; videos that are
     near-duplicates of one the user marked "not interested" are left out (unless the model
     is the positive-only variant); at most ``max_per_sound`` videos share a sound.
+    ``progress(stage, done, total)`` follows the posteriors of the users with history (stage
+    "user tastes") and their feeds ("ranking users").
 
     Raises:
         ParameterError: ``k < 1``, the catalog's vectors come from other models than those the
@@ -168,6 +179,7 @@ def rank_users(
     if cold:
         logger.warning("%d users have no events before their request time: popular + diverse feed", len(cold))
     tastes: list[dict[int, np.ndarray]] = [{} for _ in model.members]
+    done = 0
     if wanted:
         for users in _user_batches(pairs, np.asarray(wanted, dtype=np.int64), max(x.shape[1] for x in xs)):
             for x_m, member, taste in zip(xs, model.members, tastes, strict=True):
@@ -181,6 +193,9 @@ def rank_users(
                 )
                 for u, w in zip(users, m.numpy(), strict=True):
                     taste[int(u)] = w
+            done += users.size
+            if progress is not None:
+                progress("user tastes", done, len(wanted))
     all_seen = _rows_by_user(log)
     unit = catalog.unit_embedding()
     sounds = catalog.sound_key_list()
@@ -230,6 +245,8 @@ def rank_users(
             feeds.append(
                 Feed(user, tuple(catalog.video_ids[i] for i in picked), tuple(float(row[i]) for i in picked))
             )
+        if progress is not None:
+            progress("ranking users", len(feeds), len(names))
     return feeds, RankReport(cold_users=cold, negative_only_users=tuple(negative_only), filtered=filtered)
 
 
