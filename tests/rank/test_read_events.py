@@ -192,3 +192,14 @@ def test_numbers_read_as_float_and_seconds(values: list[str]) -> None:
     np.testing.assert_array_equal(
         _numbers(column, times=True), np.array([_seconds(v) for v in values], dtype=np.float64)
     )
+
+
+def test_a_missing_column_is_named_with_every_column_of_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,video_id,when,event,extra\nu,a,1,like,x\n")
+    with pytest.raises(
+        ParameterError,
+        match=r"lacks the columns \['timestamp'\] \(has \['event', 'extra', 'user_id', 'video_id', "
+        r"'when'\]\)",
+    ):
+        read_events(path, VIDEOS)

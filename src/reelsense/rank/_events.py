@@ -212,9 +212,10 @@ def _read_columns(path: Path, wanted: tuple[str, ...]) -> tuple[int, dict[str, A
         with parquet_input(path):
             table = pq.read_table(path)
         return table.num_rows, {c: table[c] for c in wanted if c in table.column_names}, table.column_names
-    table = _arrow_csv(path, wanted)
-    if table is not None:
-        return table.num_rows, {c: table[c] for c in wanted if c in table.column_names}, table.column_names
+    read = _arrow_csv(path, wanted)
+    if read is not None:
+        table, header = read
+        return table.num_rows, {c: table[c] for c in wanted if c in table.column_names}, header
     data = _read_table(path)
     n = len(next(iter(data.values()), []))
     columns = {
@@ -225,9 +226,10 @@ def _read_columns(path: Path, wanted: tuple[str, ...]) -> tuple[int, dict[str, A
     return n, columns, list(data)
 
 
-def _arrow_csv(path: Path, wanted: tuple[str, ...]) -> Any:
-    """The CSV file as a pyarrow table of string columns (those of ``wanted`` it has), or None
-    when pyarrow would read it otherwise than :mod:`csv` (see :func:`_read_columns`)."""
+def _arrow_csv(path: Path, wanted: tuple[str, ...]) -> tuple[Any, list[str]] | None:
+    """The CSV file as a pyarrow table of string columns (those of ``wanted`` it has) and its
+    header, or None when pyarrow would read it otherwise than :mod:`csv` (see
+    :func:`_read_columns`)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -259,7 +261,7 @@ def _arrow_csv(path: Path, wanted: tuple[str, ...]) -> Any:
         )
     except (pa.ArrowInvalid, OSError):
         return None
-    return None if irregular else table
+    return None if irregular or table.column_names != present else (table, header)
 
 
 def _text(column: Any) -> Any:
