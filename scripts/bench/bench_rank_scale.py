@@ -11,6 +11,11 @@ its own process; its peak resident memory is that process's (``os.wait4``)::
 
     python scripts/bench/bench_rank_scale.py [--sizes 1000,10000,30000] [--workdir DIR]
                                              [--commands rank-train,rank-feed,fusion-train,fusion-apply,plot]
+                                             [--users N] [--history H]
+
+``--history H`` writes long histories instead (each user views ``H`` distinct random videos, one a
+minute, and likes 15 % of them): ``--sizes 10000 --users 25 --history 2000 --commands rank-train``
+is the heavy-user case of docs/benchmarks.md, *Ranking at scale*.
 
 Prints per size and command: wall seconds and peak RSS (MB), and the growth exponents of both
 between the two largest sizes (1.0: linear).
@@ -68,13 +73,47 @@ def write_events(
         }
     )
     pacsv.write_csv(table.sort_by("timestamp"), path)
+    write_users(users_path, n_users, rng)
+
+
+def write_history_events(
+    path: Path, users_path: Path, n_videos: int, history: int, n_users: int, seed: int = 0
+) -> int:
+    """Long histories: each of ``n_users`` users views ``history`` distinct random videos, one a
+    minute (a uniform watch fraction), and likes 15 % of them. Returns the number of events."""
+    if history > n_videos:
+        raise SystemExit(f"--history {history} is more than the {n_videos} videos")
+    rng = np.random.default_rng(seed)
+    video = np.concatenate([rng.choice(n_videos, history, replace=False) for _ in range(n_users)])
+    user = np.repeat(np.arange(n_users), history)
+    when = START + np.tile(np.arange(history) * 60, n_users)
+    liked = rng.random(video.size) < 0.15
+    n_likes = int(liked.sum())
+    table = pa.table(
+        {
+            "user_id": np.char.add("u", np.concatenate([user, user[liked]]).astype(str)),
+            "video_id": np.char.add("v", np.char.zfill(np.concatenate([video, video[liked]]).astype(str), 8)),
+            "timestamp": np.concatenate([when, when[liked] + 5]),
+            "event": np.concatenate([np.full(video.size, "view"), np.full(n_likes, "like")]),
+            "watch_fraction": pa.array(
+                np.concatenate([rng.random(video.size).round(3), np.full(n_likes, np.nan)]), from_pandas=True
+            ),
+        }
+    )
+    pacsv.write_csv(table.sort_by([("user_id", "ascending"), ("timestamp", "ascending")]), path)
+    write_users(users_path, n_users, rng)
+    return int(table.num_rows)
+
+
+def write_users(path: Path, n_users: int, rng: np.random.Generator) -> None:
+    """``user_id,request_time``: every user asks within the hour after the log."""
     users = pa.table(
         {
             "user_id": np.char.add("u", np.arange(n_users).astype(str)),
             "request_time": START + DAYS * 86400 + rng.integers(0, 3600, n_users),
         }
     )
-    pacsv.write_csv(users, users_path)
+    pacsv.write_csv(users, path)
 
 
 def measured(argv: list[str]) -> tuple[float, float]:
@@ -115,6 +154,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,30000", help="videos, comma-separated")
     parser.add_argument("--events-per-video", type=float, default=10.0)
     parser.add_argument("--users-per-video", type=float, default=0.2)
+    parser.add_argument("--users", type=int, default=None, help="users (default: from --users-per-video)")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=None,
+        help="long histories instead: each user views this many distinct videos (15 %% liked)",
+    )
     parser.add_argument("--commands", default=",".join(COMMANDS), help=f"some of {','.join(COMMANDS)}")
     parser.add_argument(
         "--workdir", type=Path, default=None, help="where the files go (default: a temporary folder)"
@@ -134,10 +180,15 @@ def main() -> None:
         print("| videos | events | users | command | wall s | peak RSS MB |")
         print("|---:|---:|---:|---|---:|---:|")
         for n in sizes:
-            n_events = int(n * args.events_per_video)
-            n_users = max(1, int(n * args.users_per_video))
+            n_users = args.users if args.users is not None else max(1, int(n * args.users_per_video))
             write_catalog(work / f"catalog_{n}.parquet", n)
-            write_events(work / f"events_{n}.csv", work / f"users_{n}.csv", n, n_events, n_users)
+            if args.history is None:
+                n_events = int(n * args.events_per_video)
+                write_events(work / f"events_{n}.csv", work / f"users_{n}.csv", n, n_events, n_users)
+            else:
+                n_events = write_history_events(
+                    work / f"events_{n}.csv", work / f"users_{n}.csv", n, args.history, n_users
+                )
             argv = commands(work, n)
             for name in wanted:
                 wall, peak = measured(argv[name])
