@@ -6,8 +6,15 @@ from pathlib import Path
 
 import click
 
-from reelsense.cli import _common
-from reelsense.cli._common import check_outputs, check_suffix, echo_summary, library_errors, verbosity_options
+from reelsense.cli._common import (
+    check_outputs,
+    check_suffix,
+    echo_summary,
+    library_errors,
+    progress_option,
+    stage_bars,
+    verbosity_options,
+)
 
 __all__ = ["plot"]
 
@@ -32,7 +39,7 @@ __all__ = ["plot"]
     show_default=True,
     help="auto: t-SNE up to 4000 videos, PCA above.",
 )
-@_common.progress_option
+@progress_option
 @verbosity_options
 def plot(
     embeddings: Path, output: Path, color_by: str, column: str, method: str, progress: bool | None
@@ -43,7 +50,7 @@ def plot(
 
     check_suffix(output, (".png",), "plot writes PNG")
     check_outputs([embeddings], {"-o/--output": output})
-    with library_errors(), _common.stage_bars(progress, unit="step") as bars:
+    with library_errors(), stage_bars(progress, unit="step") as bars:
         info = plot_embeddings(
             embeddings,
             output,
