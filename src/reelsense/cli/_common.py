@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
+    from reelsense._progress import ProgressCallback
     from reelsense.sounds.match import DenseScope
 
 __all__ = [
@@ -284,8 +285,11 @@ def library_errors() -> Iterator[None]:
 
 
 @contextmanager
-def stage_bars(enabled: bool | None, unit: str = "video") -> Iterator[Callable[[str, int, int], None]]:
-    """A progress callback ``update(stage, done, total)`` drawing one tqdm bar per stage."""
+def stage_bars(
+    enabled: bool | None, unit: str = "video", *, units: Mapping[str, str] | None = None
+) -> Iterator[ProgressCallback]:
+    """A progress callback ``update(stage, done, total)`` drawing one tqdm bar per stage,
+    counted in ``units[stage]`` (default ``unit``)."""
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -297,7 +301,7 @@ def stage_bars(enabled: bool | None, unit: str = "video") -> Iterator[Callable[[
             bar = bars[stage] = tqdm(
                 total=total,
                 desc=stage or None,
-                unit=unit,
+                unit=(units or {}).get(stage, unit),
                 dynamic_ncols=True,
                 disable=None if enabled is None else not enabled,
                 file=sys.stderr,

@@ -160,7 +160,7 @@ def discover(
                 sound_index=sound_index,
                 params=params,
                 workers=resolve_workers(workers),
-                on_progress=update,
+                progress=update,
                 strict=strict,
             )
         out, summ = result.write_csv(output, summary)
@@ -267,7 +267,9 @@ def trends(
     params = _params(
         min_score, min_support, neighbours, second_chance, second_chance_scope, composite_edits, join_score
     )
-    with library_errors(), stage_bars(progress) as update:
+    # discovery's bars count videos; the later stages are one step each
+    video_stages = {"fingerprint": "video", "match": "video"}
+    with library_errors(), stage_bars(progress, unit="step", units=video_stages) as update:
         result = trend_report(
             inputs,
             output,
@@ -279,7 +281,7 @@ def trends(
             discovery_params=params,
             workers=resolve_workers(workers),
             clusters_output=clusters_output,
-            on_progress=update,
+            progress=update,
             link_hashtags=hashtag_links,
             strict=strict,
         )

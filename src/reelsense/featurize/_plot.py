@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from reelsense._checks import check_outputs_apart
+from reelsense._progress import ProgressCallback, stage
 from reelsense.errors import OutputError, ParameterError
 from reelsense.featurize._fusion_stage import vectors_from_arrow
 from reelsense.io._files import replacing
@@ -127,7 +128,7 @@ def plot_embeddings(
     column: str = "embedding",
     method: MapMethod = "auto",
     title: str | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, object]:
     """Draw the ``column`` vectors of a ``reelsense embed`` output as a 2-D map coloured by
     ``color_by`` and save it as a PNG at ``output``. The 20 most frequent labels get a
@@ -139,10 +140,6 @@ def plot_embeddings(
     for bad options. ``progress(stage, done, total)`` is called as each stage (``"read"``,
     ``"map"``, ``"draw"``) starts (done 0 of 1) and ends (1 of 1).
     """
-
-    def step(stage: str, done: int) -> None:
-        if progress is not None:
-            progress(stage, done, 1)
 
     check_outputs_apart({"output": output}, (parquet_path,))
     import matplotlib
@@ -160,23 +157,22 @@ def plot_embeddings(
             f"{os.fspath(parquet_path)!r} has no {column!r} column (columns: {', '.join(names)})"
         )
     wanted = [c for c in ("video_id", column, "sound_id", "sound_cluster", "uploader") if c in names]
-    step("read", 0)
-    table = parquet.read(columns=wanted)
-    vectors = vectors_from_arrow(table[column], f"column {column!r} of {os.fspath(parquet_path)!r}")
-    keep = np.isfinite(vectors).all(axis=1)
-    if keep.sum() < 2:
-        raise OutputError(f"{os.fspath(parquet_path)!r} has fewer than 2 rows with a {column!r}")
-    columns = {
-        c: [v for v, k in zip(table[c].to_pylist(), keep, strict=True) if k] for c in wanted if c != column
-    }
-    step("read", 1)
-    step("map", 0)
-    points, used = embedding_map(vectors[keep], method)
-    step("map", 1)
-    step("draw", 0)
-    labels = _labels(columns, color_by, int(keep.sum()))
-    _draw(plt, points, labels, color_by, title or f"{int(keep.sum())} videos, {column}, {used}", output)
-    step("draw", 1)
+    with stage(progress, "read"):
+        table = parquet.read(columns=wanted)
+        vectors = vectors_from_arrow(table[column], f"column {column!r} of {os.fspath(parquet_path)!r}")
+        keep = np.isfinite(vectors).all(axis=1)
+        if keep.sum() < 2:
+            raise OutputError(f"{os.fspath(parquet_path)!r} has fewer than 2 rows with a {column!r}")
+        columns = {
+            c: [v for v, k in zip(table[c].to_pylist(), keep, strict=True) if k]
+            for c in wanted
+            if c != column
+        }
+    with stage(progress, "map"):
+        points, used = embedding_map(vectors[keep], method)
+    with stage(progress, "draw"):
+        labels = _labels(columns, color_by, int(keep.sum()))
+        _draw(plt, points, labels, color_by, title or f"{int(keep.sum())} videos, {column}, {used}", output)
     return {
         "points": int(keep.sum()),
         "method": used,

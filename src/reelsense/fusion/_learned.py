@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from reelsense._progress import ProgressCallback
 from reelsense.errors import ParameterError
 from reelsense.fusion._config import FUSION_VERSION, FusionConfig
 from reelsense.io._files import replacing
@@ -235,7 +236,7 @@ def learn_fusion_weights(
     base: FusionConfig,
     *,
     steps: int = 300,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> LearnedFusion:
     """Learn the fusion weights of :data:`COMPONENTS` from pairs of videos.
 

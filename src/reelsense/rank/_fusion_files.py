@@ -5,13 +5,14 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from reelsense._checks import check_outputs_apart
+from reelsense._progress import ProgressCallback
 from reelsense.errors import ParameterError
 from reelsense.fusion import (
     COMPONENTS,
@@ -109,7 +110,7 @@ def _parts(
     columns: dict[str, Any],
     rows: np.ndarray,
     config: FusionConfig,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> FusionComponents:
     """The fusion parts of the file rows ``rows``, computed block by block of rows (each row's
     parts depend on that row alone); ``progress("components", done, total)`` after each."""
@@ -167,7 +168,7 @@ def train_fusion_file(
     *,
     users: str | Path | None = None,
     seed: int = 0,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> LearnedFusion:
     """Learn fusion weights from the log ``events`` over the videos of ``embeddings`` (only
     events before each user's request time when ``users`` is given); write them as JSON.
@@ -213,7 +214,7 @@ def apply_fusion_file(
     learned: str | Path,
     output: str | Path,
     *,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> int:
     """Write a copy of ``embeddings`` whose ``embedding`` and ``modality_mask`` come from the
     learned weights (same maths as the fixed fusion), with ``reelsense.fusion`` metadata

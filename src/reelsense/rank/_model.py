@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from reelsense._progress import ProgressCallback
 from reelsense._version import __version__
 from reelsense.errors import ParameterError
 from reelsense.io._files import replacing
@@ -62,11 +62,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: ``progress(stage, done, total)``: called as training and ranking advance (a stage's ``done``
-#: grows to its ``total``; a stage may end before it, as EM does when the held-out error stops
-#: improving)
-Progress = Callable[[str, int, int], None]
 
 #: Bump when the saved model's meaning changes (a model of another version is refused).
 RANK_MODEL_VERSION = 2
@@ -529,7 +524,7 @@ def _em(
     iterations: int,
     *,
     held: _HeldOut | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     stage: str = "",
 ) -> _EmResult:
     """EM of the population prior on ``pairs`` of the ``active`` users, for ``iterations``.
@@ -594,7 +589,11 @@ def _em(
 
 
 def train_ranker(
-    catalog: Catalog, log: EventLog, config: RankConfig | None = None, *, progress: Progress | None = None
+    catalog: Catalog,
+    log: EventLog,
+    config: RankConfig | None = None,
+    *,
+    progress: ProgressCallback | None = None,
 ) -> RankModel:
     """Learn the content features and the population prior of each ensemble member from
     every user's feedback in ``log`` (filter it with :meth:`EventLog.before` first to respect

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from reelsense._checks import check_int
+from reelsense._progress import ProgressCallback
 from reelsense.errors import ParameterError
 from reelsense.rank._catalog import Catalog
 from reelsense.rank._events import EventLog
 from reelsense.rank._model import (
-    Progress,
     RankModel,
     _padded,
     _spans,
@@ -141,7 +141,7 @@ def rank_users(
     *,
     k: int = 10,
     require_history: bool = False,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> tuple[list[Feed], RankReport]:
     """Rank ``k`` unseen videos for each user of ``request_times`` (in its order), from the
     user's events before the request time and the model's prior.

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reelsense._checks import check_outputs_apart
+from reelsense._progress import ProgressCallback, stage
 from reelsense.errors import OutputError
 from reelsense.io._files import replacing
 from reelsense.rank._catalog import Catalog, read_catalog
 from reelsense.rank._events import EventLog, LogReport, read_events, read_users
-from reelsense.rank._model import Progress, RankConfig, RankModel, load_model, train_ranker
+from reelsense.rank._model import RankConfig, RankModel, load_model, train_ranker
 from reelsense.rank._rank import RankReport, rank_users
 
 __all__ = ["FeedSummary", "rank_files", "train_files"]
@@ -40,7 +41,7 @@ def train_files(
     *,
     users: str | Path | None = None,
     config: RankConfig | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> tuple[RankModel, LogReport]:
     """Train a ranker on the videos of ``embeddings`` and the log ``events`` (only events
     before each user's request time when ``users`` is given), save it to the folder
@@ -58,16 +59,14 @@ def train_files(
     return model, log.report
 
 
-def _read(embeddings: str | Path, events: str | Path, progress: Progress | None) -> tuple[Catalog, EventLog]:
+def _read(
+    embeddings: str | Path, events: str | Path, progress: ProgressCallback | None
+) -> tuple[Catalog, EventLog]:
     """The catalog of ``embeddings`` and the log of ``events`` on its videos."""
-    if progress is not None:
-        progress("reading", 0, 2)
-    catalog = read_catalog(embeddings)
-    if progress is not None:
-        progress("reading", 1, 2)
-    log = read_events(events, catalog.index)
-    if progress is not None:
-        progress("reading", 2, 2)
+    with stage(progress, "reading", steps=2) as advance:
+        catalog = read_catalog(embeddings)
+        advance()
+        log = read_events(events, catalog.index)
     return catalog, log
 
 
@@ -81,7 +80,7 @@ def rank_files(
     model: str | Path | None = None,
     config: RankConfig | None = None,
     require_history: bool = False,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> FeedSummary:
     """Rank ``k`` videos per user of ``users`` (``user_id,request_time``) and write
     ``user_id,rank,video_id,score`` to the CSV ``output``. With ``model`` (a folder from

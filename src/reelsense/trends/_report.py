@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reelsense._checks import check_finite, check_int, check_outputs_apart, check_paths
+from reelsense._progress import ProgressCallback, stage
 from reelsense.errors import NoMediaError, ParameterError
 from reelsense.io import MediaFile, iso_time, media_ids
-from reelsense.sounds.discover import Discovery, DiscoveryParams, ProgressCallback, discover_sounds
+from reelsense.sounds.discover import Discovery, DiscoveryParams, discover_sounds
 from reelsense.trends._html import render_report, write_report
 from reelsense.trends._links import HashtagLinkParams, hashtag_links, signature_hashtags
 from reelsense.trends._stats import TrendParams
@@ -91,7 +92,7 @@ def trend_report(
     workers: int = 1,
     clusters_output: str | os.PathLike[str] | None = None,
     top: int = 12,
-    on_progress: ProgressCallback | None = None,
+    progress: ProgressCallback | None = None,
     link_hashtags: bool = True,
     link_params: HashtagLinkParams | None = None,
     has_music: Callable[[Use], bool] | None = None,
@@ -107,14 +108,10 @@ def trend_report(
     has music (:func:`hashtag_links`; ``has_music`` defaults to decoding the video).
     ``strict``: when sounds are discovered here, the first video that fails raises
     :class:`~reelsense.errors.ItemFailedError` (see :func:`discover_sounds`).
-    ``on_progress(stage, done, total)``: discovery's stages, then each later stage
+    ``progress(stage, done, total)``: discovery's stages, then each later stage
     (``"read tables"``, ``"hashtags"``, ``"trends"``, ``"report"``) as it starts (done 0 of 1)
     and ends (1 of 1).
     """
-
-    def step(stage: str, done: int) -> None:
-        if on_progress is not None:
-            on_progress(stage, done, 1)
 
     if params is None:
         params = TrendParams()
@@ -151,9 +148,8 @@ def trend_report(
         for vid, f in found:
             by_id.setdefault(vid, f.path)
             by_id.setdefault(Path(f.path).stem, f.path)
-        step("read tables", 0)
-        rows_all = date_uses(_read_tables(tables), by_id)
-        step("read tables", 1)
+        with stage(progress, "read tables"):
+            rows_all = date_uses(_read_tables(tables), by_id)
     else:
         if not found:
             raise ParameterError(f"no media files under {[os.fspath(m) for m in media][:3]}")
@@ -163,7 +159,7 @@ def trend_report(
             sound_index=sound_index,
             params=discovery_params,
             workers=workers,
-            on_progress=on_progress,
+            progress=progress,
             strict=strict,
         )
         if clusters_output is not None:
@@ -175,13 +171,14 @@ def trend_report(
     n_videos = len({u.video_id for u in rows_all})
     signatures: dict[str, tuple[str, ...]] = {}
     if link_hashtags:
-        step("hashtags", 0)
-        signatures = signature_hashtags(uses, others, link_params)
-        linked = hashtag_links(uses, others, has_music=has_music, params=link_params, signatures=signatures)
-        if linked:
-            logger.info("%d videos linked to a sound by hashtag", len(linked))
-        uses = uses + linked
-        step("hashtags", 1)
+        with stage(progress, "hashtags"):
+            signatures = signature_hashtags(uses, others, link_params)
+            linked = hashtag_links(
+                uses, others, has_music=has_music, params=link_params, signatures=signatures
+            )
+            if linked:
+                logger.info("%d videos linked to a sound by hashtag", len(linked))
+            uses = uses + linked
     # the corpus' own span (every dated video, with a sound or not) frames the baseline
     dated = [t for t in corpus if t is not None]
     undated = not dated and reference_seconds is None
@@ -194,25 +191,25 @@ def trend_report(
     ref = float(reference_seconds) if reference_seconds is not None else float(max(dated, default=0))
     start = float(start_seconds) if start_seconds is not None else float(min(dated, default=ref))
     start = min(start, ref)
-    step("trends", 0)
-    rows = trend_table(uses, params=params, reference_seconds=ref, start_seconds=start, signatures=signatures)
-    trends_path = write_trends_csv(rows, output, "" if undated else iso_time(ref))
-    step("trends", 1)
+    with stage(progress, "trends"):
+        rows = trend_table(
+            uses, params=params, reference_seconds=ref, start_seconds=start, signatures=signatures
+        )
+        trends_path = write_trends_csv(rows, output, "" if undated else iso_time(ref))
     report_path = None
     if report is not None:
-        step("report", 0)
-        rp = Path(report)
-        text = render_report(
-            rows,
-            reference_seconds=None if undated else ref,
-            start_seconds=None if undated else start,
-            params=params,
-            base_dir=rp.resolve().parent,
-            n_videos=n_videos,
-            top=top,
-        )
-        report_path = write_report(text, rp)
-        step("report", 1)
+        with stage(progress, "report"):
+            rp = Path(report)
+            text = render_report(
+                rows,
+                reference_seconds=None if undated else ref,
+                start_seconds=None if undated else start,
+                params=params,
+                base_dir=rp.resolve().parent,
+                n_videos=n_videos,
+                top=top,
+            )
+            report_path = write_report(text, rp)
     return TrendReport(
         tuple(rows),
         None if undated else ref,

@@ -8,7 +8,8 @@ See :func:`discover_sounds` for the method and the README section ``discovery`` 
 measured accuracy and scaling.
 """
 
-from reelsense.sounds.discover._api import ProgressCallback, discover_sounds
+from reelsense._progress import ProgressCallback
+from reelsense.sounds.discover._api import discover_sounds
 from reelsense.sounds.discover._content import (
     ContentParams,
     SustainedAudio,

@@ -30,6 +30,7 @@ from typing import TypeVar
 import numpy as np
 
 from reelsense._checks import check_int, check_paths
+from reelsense._progress import ProgressCallback
 from reelsense._workers import map_surviving, process_pool
 from reelsense.errors import ItemFailedError, ParameterError
 from reelsense.io import check_inputs
@@ -60,14 +61,11 @@ from reelsense.sounds.fingerprint import FingerprintParams
 from reelsense.sounds.index import FileVersion, SoundIndex, prepare_kernels, sound_index_file
 from reelsense.sounds.match import MatchConfig
 
-__all__ = ["ProgressCallback", "discover_sounds"]
+__all__ = ["discover_sounds"]
 
 logger = logging.getLogger(__name__)
 
 _START_METHOD = "forkserver"
-
-ProgressCallback = Callable[[str, int, int], None]
-"""``on_progress(stage, done, total)``; stages ``"fingerprint"`` and ``"match"``."""
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -151,7 +149,7 @@ def _video_edges(
     fp_params: FingerprintParams,
     config: MatchConfig,
     workers: int,
-    on_progress: ProgressCallback | None,
+    progress: ProgressCallback | None,
 ) -> tuple[EdgeTable, int]:
     music = [p for p in prints if p.ref_peaks is not None and p.query is not None]
     bits = None
@@ -179,8 +177,8 @@ def _video_edges(
     q, r, s, ls, pi, off, alone = [], [], [], [], [], [], []
 
     def tick(done: int) -> None:
-        if on_progress is not None:
-            on_progress("match", done, total)
+        if progress is not None:
+            progress("match", done, total)
 
     initargs = (matcher, params, fp_params)
     for k, matches in _run(match_print, jobs, workers, init_matcher, initargs, tick, lost_matches):
@@ -235,7 +233,7 @@ def discover_sounds(
     params: DiscoveryParams | None = None,
     workers: int = 1,
     ids: Sequence[str] | None = None,
-    on_progress: ProgressCallback | None = None,
+    progress: ProgressCallback | None = None,
     strict: bool = False,
 ) -> Discovery:
     """Group videos (paths or :class:`AudioClip`) by the sound they share.
@@ -243,7 +241,8 @@ def discover_sounds(
     ``sound_index``: a :class:`~reelsense.sounds.SoundIndex` file, or a folder of reference sounds
     (indexed into a temporary folder first); clusters holding a library sound are named after it.
     ``ids``: video ids (default: file stems / clip ids; must be unique).
-    ``on_progress(stage, done, total)`` is called after each video of each stage.
+    ``progress(stage, done, total)`` is called after each video of each stage (``"fingerprint"``,
+    then ``"match"``).
     Videos that fail to decode keep a row with their error; with ``strict`` the first one
     (in id order) raises :class:`~reelsense.errors.ItemFailedError` instead (the workers are
     stopped). The videos are processed in id order, so the result does not depend on the
@@ -280,8 +279,8 @@ def discover_sounds(
         n = len(jobs)
 
         def tick(done: int) -> None:
-            if on_progress is not None:
-                on_progress("fingerprint", done, n)
+            if progress is not None:
+                progress("fingerprint", done, n)
 
         t0 = time.perf_counter()
         prints: list[VideoPrint] = []
@@ -294,9 +293,7 @@ def discover_sounds(
                 prints.append(p)
     t1 = time.perf_counter()
     sources_of = [job.source for job in jobs]
-    video_edges, index_bytes = _video_edges(
-        prints, sources_of, params, fp_params, config, workers, on_progress
-    )
+    video_edges, index_bytes = _video_edges(prints, sources_of, params, fp_params, config, workers, progress)
     t2 = time.perf_counter()
     lib_edges, lib_ids = _library_edges(prints, n)
     edges = EdgeTable.concat([lib_edges, video_edges])
