@@ -339,3 +339,21 @@ def test_reference_time_is_read_as_a_sidecar_timestamp(tmp_path: Path, value: st
         main, ["sounds", "trends", str(table), "-o", str(tmp_path / "t.csv"), "--reference-time", value]
     )
     assert r.exit_code == 2 and match in r.output and "--reference-time" in r.output, r.output
+
+
+def test_trends_bars_count_one_step_stages_in_steps(tmp_path: Path) -> None:
+    """The stages after discovery are one step each: their bars read "1/1 [..., ...step/s]"
+    (they read "video/s", the unit of discovery's bars, before)."""
+    table = tmp_path / "clusters.csv"
+    table.write_text(
+        "video_id,sound_cluster,timestamp\n" + "".join(f"v{i},d{i % 2},{REF - i * DAY}\n" for i in range(6))
+    )
+    outputs = ["-o", str(tmp_path / "t.csv"), "--report", str(tmp_path / "r.html")]
+    r = CliRunner().invoke(
+        main, ["sounds", "trends", str(table), *outputs, "--no-hashtag-links", "--progress"]
+    )
+    assert r.exit_code == 0, r.output
+    bars = re.findall(r"(read tables|trends|report): 100%\|[^|]*\| 1/1 \[[^\]]*\]", r.stderr)
+    assert sorted(set(bars)) == ["read tables", "report", "trends"], r.stderr
+    units = re.findall(r"\| 1/1 \[[^\]]*?(?:[\d.?]+([a-z]+)/s|s/([a-z]+))\]", r.stderr)
+    assert units and {a or b for a, b in units} == {"step"}, r.stderr

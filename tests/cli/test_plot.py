@@ -148,3 +148,26 @@ def test_plot_cli_errors(tmp_path: Path, rng: np.random.Generator, args: list[st
     not_parquet.write_text("hello")
     result = CliRunner().invoke(main, ["plot", str(not_parquet), "-o", str(tmp_path / "m.png")])
     assert result.exit_code == 1 and "cannot read" in result.output
+
+
+def test_progress_reports_each_stage_as_it_starts_and_ends(tmp_path: Path, rng: np.random.Generator) -> None:
+    """The calls 57b8822 made (its own step helper), in the same order; a stage that fails
+    reports its start only."""
+    from reelsense.errors import OutputError
+    from reelsense.featurize import plot_embeddings
+
+    data = tmp_path / "e.parquet"
+    _write_embeddings(data, rng)
+    calls: list[tuple[str, int, int]] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        calls.append((stage, done, total))
+
+    plot_embeddings(data, tmp_path / "m.png", method="pca", progress=progress)
+    assert calls == [(stage, done, 1) for stage in ("read", "map", "draw") for done in (0, 1)]
+    calls.clear()
+    one = tmp_path / "one.parquet"
+    pq.write_table(pa.table({"embedding": pa.array([[1.0, 0.0]], pa.list_(pa.float32(), 2))}), one)
+    with pytest.raises(OutputError, match="fewer than 2 rows"):
+        plot_embeddings(one, tmp_path / "m.png", progress=progress)
+    assert calls == [("read", 0, 1)]

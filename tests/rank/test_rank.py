@@ -431,6 +431,9 @@ def test_progress_follows_reading_training_and_ranking(sim: Simulation, tmp_path
     )
     stages = list(dict.fromkeys(stage for stage, _, _ in calls))
     assert stages[0] == "reading" and stages[-2:] == ["user tastes", "ranking users"]
+    # the reading's calls of 57b8822 (written out there), then the training's
+    assert calls[:3] == [("reading", 0, 2), ("reading", 1, 2), ("reading", 2, 2)]
+    assert calls[3][0].startswith("training member 1/")
     assert any(stage.startswith("training member 1/") for stage in stages)
     last = {stage: (done, total) for stage, done, total in calls}
     assert last["reading"] == (2, 2) and last["ranking users"] == (len(sim.users), len(sim.users))

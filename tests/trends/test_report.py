@@ -89,3 +89,34 @@ def test_a_row_with_another_number_of_fields_is_named(tmp_path: Path, last_row: 
     )
     with pytest.raises(ParameterError, match=rf"clusters.csv:4: {fields} fields where the header has 4"):
         read_uses_csv(table)
+
+
+def test_progress_reports_each_stage_as_it_starts_and_ends(tmp_path: Path) -> None:
+    """The calls 57b8822 made (its own step helper), in the same order."""
+    table = tmp_path / "clusters.csv"
+    table.write_text(
+        "video_id,sound_cluster,timestamp,caption\n"
+        + "".join(f"v{i},d{i % 3},{1_700_000_000 + 3600 * i},#tag{i % 3}\n" for i in range(12))
+        + "w,,1700000000,#tag1\n"
+    )
+    calls: list[tuple[str, int, int]] = []
+    trend_report(
+        [table],
+        tmp_path / "t.csv",
+        report=tmp_path / "r.html",
+        has_music=lambda use: True,
+        progress=lambda stage, done, total: calls.append((stage, done, total)),
+    )
+    assert calls == [
+        (stage, done, 1) for stage in ("read tables", "hashtags", "trends", "report") for done in (0, 1)
+    ]
+
+
+def test_the_old_progress_keyword_is_refused(tmp_path: Path) -> None:
+    """``on_progress`` became ``progress`` (no alias): the old name is Python's own TypeError."""
+    from reelsense.sounds import discover_sounds
+
+    with pytest.raises(TypeError, match="on_progress"):
+        trend_report(["x"], tmp_path / "t.csv", on_progress=print)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="on_progress"):
+        discover_sounds(["x"], on_progress=print)  # type: ignore[call-arg]
