@@ -357,3 +357,17 @@ def test_trends_bars_count_one_step_stages_in_steps(tmp_path: Path) -> None:
     assert sorted(set(bars)) == ["read tables", "report", "trends"], r.stderr
     units = re.findall(r"\| 1/1 \[[^\]]*?(?:[\d.?]+([a-z]+)/s|s/([a-z]+))\]", r.stderr)
     assert units and {a or b for a, b in units} == {"step"}, r.stderr
+
+
+def test_stage_bars_count_each_stage_in_its_unit(capsys: pytest.CaptureFixture[str]) -> None:
+    """What `sounds trends` asks for: discovery's stages in videos, the others in steps."""
+    from reelsense.cli._common import stage_bars
+
+    with stage_bars(True, unit="step", units={"fingerprint": "video"}) as update:
+        update("fingerprint", 0, 2)
+        update("fingerprint", 2, 2)
+        update("report", 0, 1)
+        update("report", 1, 1)
+    err = capsys.readouterr().err
+    assert re.search(r"fingerprint: 100%[^\n\r]*2/2 \[[^\]]*video", err), err
+    assert re.search(r"report: 100%[^\n\r]*1/1 \[[^\]]*step", err), err
