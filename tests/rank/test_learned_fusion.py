@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,9 @@ def test_cli_train_and_apply_record_the_learned_fusion(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "components" in result.stderr and "fit" in result.stderr and "300/300" in result.stderr
+    # rows are counted in videos, the fit in steps (both had no unit before)
+    assert re.search(r"components: 100%[^\n\r]*\[[^\]]*video", result.stderr), result.stderr
+    assert re.search(r"fit: 100%[^\n\r]*300/300 \[[^\]]*step", result.stderr), result.stderr
     learned = LearnedFusion.load(weights)
     out = tmp_path / "learned.parquet"
     result = runner.invoke(

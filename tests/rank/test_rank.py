@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -445,6 +446,9 @@ def test_progress_follows_reading_training_and_ranking(sim: Simulation, tmp_path
     shown = runner.invoke(main, [*args, "-o", str(tmp_path / "a.csv"), "--progress"])
     assert shown.exit_code == 0, shown.output
     assert "ranking users" in shown.output and "reading" in shown.output
+    # users are counted in users, the reading in steps (every bar read "step" before)
+    assert re.search(r"ranking users: 100%[^\n\r]*\[[^\]]*user", shown.output), shown.output
+    assert re.search(r"reading: 100%[^\n\r]*2/2 \[[^\]]*step", shown.output), shown.output
     hidden = runner.invoke(main, [*args, "-o", str(tmp_path / "b.csv"), "--no-progress"])
     assert hidden.exit_code == 0 and "ranking users" not in hidden.output
     trained = runner.invoke(

@@ -53,7 +53,7 @@ def train(
 
     check_suffix(output, (".json",), "fusion train writes JSON")
     check_outputs([embeddings, events, *([users] if users else [])], {"-o/--output": output})
-    with library_errors(), stage_bars(progress, unit="") as bars:
+    with library_errors(), stage_bars(progress, unit="step", units={"components": "video"}) as bars:
         learned = train_fusion_file(embeddings, events, output, users=users, seed=seed, progress=bars)
     c = learned.config
     echo_summary(

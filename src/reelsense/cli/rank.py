@@ -22,6 +22,9 @@ __all__ = ["rank"]
 _FILE = click.Path(exists=True, dir_okay=True, path_type=Path)  # a Parquet file or dataset folder
 _TABLE = click.Path(exists=True, dir_okay=False, path_type=Path)  # a CSV or Parquet file
 
+# the stages that count users; reading and EM count steps
+_USER_STAGES = {"user tastes": "user", "ranking users": "user"}
+
 
 class _DefaultFeed(click.Group):
     """``reelsense rank EMBEDDINGS ...`` runs ``feed``; ``reelsense rank train ...`` trains.
@@ -128,7 +131,7 @@ def feed(
 
     check_suffix(output, (".csv",), "rank writes CSV")
     check_outputs([embeddings, events, users], {"-o/--output": output})
-    with library_errors(), stage_bars(progress, unit="step") as bars:
+    with library_errors(), stage_bars(progress, unit="step", units=_USER_STAGES) as bars:
         summary = rank_files(
             embeddings,
             events,
