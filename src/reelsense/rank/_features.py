@@ -19,7 +19,7 @@ trained model, so the same map applies to videos added later.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -117,11 +117,15 @@ def _plus_plus(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
 
 def _lloyd(x: np.ndarray, sq: np.ndarray, c: np.ndarray, iterations: int) -> np.ndarray:
     k = c.shape[0]
+    columns = np.ascontiguousarray(x.T)
     for _ in range(iterations):
         label = np.argmin(sq[:, None] - 2 * x @ c.T + (c**2).sum(axis=1)[None, :], axis=1)
         counts = np.bincount(label, minlength=k)
+        # each cluster's sum of its rows, column by column: bincount adds in row order, as a
+        # sequential loop over the rows does (np.add.at gives the same sums, ~7x slower)
         sums = np.zeros_like(c)
-        np.add.at(sums, label, x)
+        for j, column in enumerate(columns):
+            sums[:, j] = np.bincount(label, weights=column, minlength=k)
         moved = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], c)
         if np.allclose(moved, c):
             break
@@ -152,10 +156,24 @@ class FeatureMap:
     def __repr__(self) -> str:
         return f"FeatureMap(dim={self.dim}, modalities={sorted(self.projections)}, sounds={len(self.sounds)})"
 
-    def transform(self, catalog: Catalog) -> np.ndarray:
-        """float32 ``[n, dim]`` features of the catalog's videos."""
+    def same_projections(self, other: FeatureMap) -> bool:
+        """Whether ``other`` projects every modality as this map does (the same arrays, bit
+        for bit): then :meth:`coordinates` of either serve both."""
+        if sorted(self.projections) != sorted(other.projections):
+            return False
+        for name, (mean, comp, scale) in self.projections.items():
+            other_mean, other_comp, other_scale = other.projections[name]
+            if scale != other_scale or not (
+                np.array_equal(mean, other_mean) and np.array_equal(comp, other_comp)
+            ):
+                return False
+        return True
+
+    def coordinates(self, catalog: Catalog) -> dict[str, np.ndarray]:
+        """float64 ``[n, components]`` projected coordinates of the catalog's videos per
+        modality (zeros for a video without a usable vector)."""
         n = len(catalog)
-        blocks: list[np.ndarray] = [np.ones((n, 1))]
+        out = {}
         for name, (mean, comp, scale) in sorted(self.projections.items()):
             vectors = catalog.modalities.get(name)
             coords = np.zeros((n, comp.shape[1]))
@@ -164,6 +182,19 @@ class FeatureMap:
                     unit, ok = _unit_rows(vectors[start : start + _CHUNK_ROWS])
                     rows = np.flatnonzero(ok) + start
                     coords[rows] = (unit[ok] - mean) @ comp / scale
+            out[name] = coords
+        return out
+
+    def transform(self, catalog: Catalog, *, coordinates: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """float32 ``[n, dim]`` features of the catalog's videos. ``coordinates``: the
+        catalog's :meth:`coordinates` under this map's projections (of a map for which
+        :meth:`same_projections` holds, as the members of one model), not computed again."""
+        n = len(catalog)
+        if coordinates is None:
+            coordinates = self.coordinates(catalog)
+        blocks: list[np.ndarray] = [np.ones((n, 1))]
+        for name in sorted(self.projections):
+            coords = coordinates[name]
             present = np.abs(coords).sum(axis=1) > 0
             if self.config.coordinates:
                 blocks.append(coords)
@@ -263,9 +294,24 @@ def _vocabulary(values: list[str], config: FeatureConfig, cap: int | None) -> tu
     return tuple(sorted(kept[:cap] if cap is not None else kept))
 
 
-def fit_features(catalog: Catalog, config: FeatureConfig | None = None) -> FeatureMap:
-    """Fit the content feature map on a catalog's videos (deterministic for a config)."""
+def fit_features(
+    catalog: Catalog, config: FeatureConfig | None = None, *, like: FeatureMap | None = None
+) -> FeatureMap:
+    """Fit the content feature map on a catalog's videos (deterministic for a config).
+
+    ``like``: a map fitted on this catalog with a config that differs from ``config`` at most
+    in ``seed`` (another member of an ensemble). Its principal components and vocabularies,
+    which do not depend on the seed, are taken as they are and only k-means runs again: the
+    same map as fitted anew, without the SVDs.
+
+    Raises:
+        ParameterError: ``like``'s config differs from ``config`` in more than the seed.
+    """
     config = config or FeatureConfig()
+    if like is not None and replace(like.config, seed=config.seed) != config:
+        raise ParameterError(
+            f"like= was fitted with {like.config}, which differs from {config} in more than the seed"
+        )
     n = len(catalog)
     sample = np.unique(np.linspace(0, n - 1, min(n, config.max_fit_videos)).round().astype(np.int64))
     projections: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
@@ -277,23 +323,30 @@ def fit_features(catalog: Catalog, config: FeatureConfig | None = None) -> Featu
         rows = unit[ok]
         if rows.shape[0] < 2:
             continue
-        mean = rows.mean(axis=0)
-        _, _, vt = np.linalg.svd(rows - mean, full_matrices=False)
-        comp = vt[: config.components].T
-        # a deterministic sign: the largest loading of each component is positive
-        signs = np.sign(comp[np.argmax(np.abs(comp), axis=0), np.arange(comp.shape[1])])
-        comp = comp * np.where(signs == 0, 1.0, signs)
-        coords = (rows - mean) @ comp
-        scale = float(np.sqrt((coords**2).sum(axis=1).mean())) or 1.0
+        if like is not None:
+            mean, comp, scale = like.projections[name]
+            coords = (rows - mean) @ comp
+        else:
+            mean = rows.mean(axis=0)
+            _, _, vt = np.linalg.svd(rows - mean, full_matrices=False)
+            comp = vt[: config.components].T
+            # a deterministic sign: the largest loading of each component is positive
+            signs = np.sign(comp[np.argmax(np.abs(comp), axis=0), np.arange(comp.shape[1])])
+            comp = comp * np.where(signs == 0, 1.0, signs)
+            coords = (rows - mean) @ comp
+            scale = float(np.sqrt((coords**2).sum(axis=1).mean())) or 1.0
         coords = coords / scale
         projections[name] = (mean, comp, scale)
         centroids[name] = tuple(
             kmeans(coords, k, seed=config.seed * 1000 + 17 * j + i, restarts=config.kmeans_restarts)
             for i, k in enumerate(config.cluster_sizes)
         )
-    sounds = _vocabulary([s for s in catalog.sound_key_list() if s], config, config.max_sounds)
-    uploaders = _vocabulary([u for u in catalog.uploaders if u], config, config.max_vocabulary)
-    hashtags = _vocabulary([t for row in catalog.hashtags for t in row], config, config.max_vocabulary)
+    if like is not None:
+        sounds, uploaders, hashtags = like.sounds, like.uploaders, like.hashtags
+    else:
+        sounds = _vocabulary([s for s in catalog.sound_key_list() if s], config, config.max_sounds)
+        uploaders = _vocabulary([u for u in catalog.uploaders if u], config, config.max_vocabulary)
+        hashtags = _vocabulary([t for row in catalog.hashtags for t in row], config, config.max_vocabulary)
     return FeatureMap(
         config=config,
         projections=projections,

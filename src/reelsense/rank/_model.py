@@ -621,9 +621,14 @@ def train_ranker(
     iterations, held_error = config.em_iterations, None
     members: list[RankMember] = []
     n_pairs, dim = 0, 0
+    coordinates: dict[str, np.ndarray] = {}
     for i in range(config.members):
-        features = fit_features(catalog, config.member_features(i))
-        x_np = features.transform(catalog).astype(np.float64)
+        # the members differ only in k-means seeds: the first's projections serve them all
+        first = members[0].features if members else None
+        features = fit_features(catalog, config.member_features(i), like=first)
+        if first is None:
+            coordinates = features.coordinates(catalog)
+        x_np = features.transform(catalog, coordinates=coordinates).astype(np.float64)
         x = torch.from_numpy(x_np)
         if i == 0 and config.holdout_fraction > 0:
             fit, rows = _holdout_split(pairs, starts, ends, active, config.holdout_fraction)

@@ -162,8 +162,16 @@ def rank_users(
     k = check_int(k, "k", minimum=1)
     check_embedding_models(model, catalog)
     config = model.config
-    # the members' features, float32 [videos, d]; a score is the mean of their predictions
-    xs = [member.features.transform(catalog) for member in model.members]
+    # the members' features, float32 [videos, d]; a score is the mean of their predictions.
+    # Members with the first's projections (all of a model trained here) share its coordinates.
+    first = model.members[0].features
+    coordinates = first.coordinates(catalog)
+    xs = [
+        member.features.transform(
+            catalog, coordinates=coordinates if member.features.same_projections(first) else None
+        )
+        for member in model.members
+    ]
     for x_m, member in zip(xs, model.members, strict=True):
         if x_m.shape[1] != member.prior_mean.size:
             raise ParameterError(f"features have {x_m.shape[1]} dims, the model {member.prior_mean.size}")
