@@ -442,3 +442,31 @@ def test_a_resume_of_an_interrupted_overwrite_drops_the_old_rows(
     again = ResumableParquetWriter(out, _schema())  # the marker went with the parts
     assert again.open() == {"a": "ok", "b": "ok"}
     again.close()
+
+
+def test_write_row_groups_regroups_the_tables_as_they_come(tmp_path: Path) -> None:
+    """Row groups of ``row_group_rows`` rows whatever the tables' sizes (the last shorter), the
+    rows in order; a table is taken from the iterator only after the previous is written or
+    held; no rows still give a readable file."""
+    from reelsense.pipeline import write_row_groups
+
+    schema = pa.schema([("x", pa.int64())], metadata={b"k": b"v"})
+    taken: list[int] = []
+
+    def tables():  # type: ignore[no-untyped-def]
+        start = 0
+        for size in (5, 0, 7, 3, 1):
+            taken.append(size)
+            yield pa.table({"x": list(range(start, start + size))}, schema=schema)
+            start += size
+
+    out = tmp_path / "out.parquet"
+    assert write_row_groups(out, schema, tables(), row_group_rows=4) == 16
+    meta = pq.ParquetFile(out).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [4, 4, 4, 4]
+    assert pq.read_table(out)["x"].to_pylist() == list(range(16))
+    assert pq.read_schema(out).metadata[b"k"] == b"v" and taken == [5, 0, 7, 3, 1]
+    empty = tmp_path / "empty.parquet"
+    assert write_row_groups(empty, schema, iter(()), row_group_rows=4) == 0
+    assert pq.read_table(empty).num_rows == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.parquet", "out.parquet"]

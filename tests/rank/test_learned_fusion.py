@@ -160,12 +160,14 @@ def test_apply_with_the_files_own_weights_gives_its_embedding_back(tmp_path: Pat
     # re-applying over that output, interrupted while the Parquet file is written, keeps it
     before = out.read_bytes()
 
-    def interrupted(table, where, **options):  # type: ignore[no-untyped-def]
-        Path(where).write_bytes(b"PAR1 half a file")
+    real_write = pq.ParquetWriter.write_table
+
+    def interrupted(self, table, row_group_size=None):  # type: ignore[no-untyped-def]
+        real_write(self, table.slice(0, 3), row_group_size=row_group_size)  # a part of the rows
         raise KeyboardInterrupt
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pq, "write_table", interrupted)
+        patch.setattr(pq.ParquetWriter, "write_table", interrupted)
         with pytest.raises(KeyboardInterrupt):
             apply_fusion_file(embeddings, tmp_path / "fusion.json", out)
     assert out.read_bytes() == before
@@ -283,7 +285,8 @@ def test_train_reads_the_embeddings_once_and_fuses_block_by_block(
         expected.accuracy_before,
         expected.accuracy_after,
     )
-    assert len(reads) == 1 and "hashtags" not in reads[0]  # type: ignore[operator]
+    # the 1024-d embedding is not in that read: only its nulls are taken, a block at a time
+    assert len(reads) == 1 and "hashtags" not in reads[0] and "embedding" not in reads[0]  # type: ignore[operator]
     assert max(blocks) == 7 and sum(blocks) == len(np.unique(np.concatenate([together, apart])))
 
 
@@ -324,3 +327,77 @@ def test_apply_fuses_block_by_block_with_the_same_bytes(
     apply_fusion_file(embeddings, weights, tmp_path / "blocks.parquet", progress=lambda *a: seen.append(a))
     assert (tmp_path / "blocks.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
     assert seen == [("fuse", done, 30) for done in (7, 14, 21, 28, 30)]
+
+
+def test_apply_streams_the_file_batch_by_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fusion apply` never reads the whole table: it reads batches of a few rows across the
+    file's row groups and writes each as it comes; the rows, their order and values, the
+    schema and metadata are those of fusing the whole table at once."""
+    from reelsense.featurize._fusion_stage import fuse_columns
+    from reelsense.rank import _fusion_files, apply_fusion_file
+
+    sim = simulate(3, n_videos=30, n_users=5, shown=5)
+    c = sim.catalog
+    n = len(c)
+    visual, caption = c.modalities["visual"], c.modalities["caption"]
+    keys = [k if i % 3 else None for i, k in enumerate(c.sound_keys)]
+    meta = {b"reelsense.fusion": json.dumps({"fusion": FusionConfig().to_dict()}).encode(), b"other": b"kept"}
+    table = pa.table(
+        {
+            "video_id": list(c.video_ids),
+            "status": ["ok" if i % 7 else "error" for i in range(n)],
+            "embedding": pa.array(list(np.zeros((n, 1024), np.float32)), pa.list_(pa.float32(), 1024)),
+            "visual_vector": pa.array(list(visual), pa.list_(pa.float32(), visual.shape[1])),
+            "caption_vector": pa.array(list(caption), pa.list_(pa.float32(), caption.shape[1])),
+            "sound_cluster": keys,
+            "hashtags": [[f"#{i}"] for i in range(n)],
+        }
+    ).replace_schema_metadata(meta)
+    embeddings = tmp_path / "emb.parquet"
+    pq.write_table(table, embeddings, row_group_size=8)  # four row groups
+    config = FusionConfig(visual_weight=0.7, sound_weight=0.2)
+    weights = LearnedFusion(
+        config, together_pairs=10, apart_pairs=10, accuracy_before=0.5, accuracy_after=0.6
+    ).save(tmp_path / "fusion.json")
+
+    sizes: list[int] = []
+    real_batches = pq.ParquetFile.iter_batches
+
+    def batches(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        for batch in real_batches(self, *args, **kwargs):
+            sizes.append(batch.num_rows)
+            yield batch
+
+    def whole_read(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the whole table was read")
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", batches)
+    monkeypatch.setattr(pq, "read_table", whole_read)
+    monkeypatch.setattr(_fusion_files, "_BLOCK_ROWS", 3)
+    out = tmp_path / "out.parquet"
+    assert apply_fusion_file(embeddings, weights, out) == n
+    assert max(sizes) == 3 and sum(sizes) == n and len(sizes) > 4
+    monkeypatch.undo()
+
+    # the whole table fused at once
+    whole = fuse_columns(
+        {
+            "visual_vector": np.stack(visual).astype(np.float32),
+            "caption_vector": np.stack(caption).astype(np.float32),
+            "sound_cluster": keys,
+        },
+        n,
+        config,
+    )
+    written = pq.read_table(out)
+    present = whole.mask.any(axis=1) & np.array([i % 7 != 0 for i in range(n)])
+    got = written["embedding"].to_pylist()
+    assert [v is not None for v in got] == list(present)
+    assert np.stack([v for v in got if v is not None]).astype(np.float32).tobytes() == (
+        whole.vectors[present].tobytes()
+    )
+    for name in ("video_id", "status", "visual_vector", "caption_vector", "sound_cluster", "hashtags"):
+        assert written[name].equals(table[name]), name
+    assert written.schema.remove_metadata().equals(table.schema.remove_metadata())
+    record = json.loads(written.schema.metadata[b"reelsense.fusion"])
+    assert record["fusion"] == config.to_dict() and written.schema.metadata[b"other"] == b"kept"

@@ -34,12 +34,19 @@ from reelsense.pipeline._stages import (
     WorkerStage,
     run_feature_stages,
 )
-from reelsense.pipeline._writer import SHARD_PATTERN, OutputWriter, parquet_options
+from reelsense.pipeline._writer import (
+    ROW_GROUP_ROWS,
+    SHARD_PATTERN,
+    OutputWriter,
+    parquet_options,
+    write_row_groups,
+)
 
 __all__ = [
     "BASE_FIELDS",
     "CONFIG_KEY",
     "ENGINES",
+    "ROW_GROUP_ROWS",
     "SCHEMA_VERSION",
     "SHARD_PATTERN",
     "ActorPlan",
@@ -66,4 +73,5 @@ __all__ = [
     "run_feature_stages",
     "run_job",
     "sidecar_columns",
+    "write_row_groups",
 ]

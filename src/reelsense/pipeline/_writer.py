@@ -51,7 +51,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -71,6 +71,7 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
+    "ROW_GROUP_ROWS",
     "SHARD_PATTERN",
     "Layout",
     "OutputWriter",
@@ -78,6 +79,7 @@ __all__ = [
     "parts_dir_for",
     "reading_output",
     "stored_schema",
+    "write_row_groups",
 ]
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,8 @@ _PART_RE = re.compile(r"^part-(\d{6,})\.parquet$")
 #: the file in a single-file output's parts folder that marks its parts as an overwrite's
 OVERWRITING_MARKER = ".overwriting"
 SHARD_PATTERN = re.compile(r"^shard-(\d{20})-(\d{6,})\.parquet$")
+#: rows per row group of a single-file output (:class:`OutputWriter`, :func:`write_row_groups`)
+ROW_GROUP_ROWS = 8192
 
 
 def parts_dir_for(output: str | os.PathLike[str]) -> Path:
@@ -112,6 +116,38 @@ def _dictionary_columns(schema: pa.Schema) -> tuple[str, ...]:
     meta = pq.read_metadata(pa.BufferReader(buffer.getvalue()))
     columns = [meta.schema.column(i) for i in range(meta.num_columns)]
     return tuple(c.path for c in columns if c.physical_type not in ("FLOAT", "DOUBLE"))
+
+
+def write_row_groups(
+    path: str | os.PathLike[str],
+    schema: pa.Schema,
+    tables: Iterable[pa.Table],
+    row_group_rows: int = ROW_GROUP_ROWS,
+) -> int:
+    """Write the rows of ``tables`` (each of ``schema``, in order) to ``path`` through a synced
+    temporary (:func:`~reelsense.io._files.replacing`, with :func:`parquet_options`), in row
+    groups of ``row_group_rows`` rows (the last one shorter; one empty row group when there
+    are no rows). Holds one row group's rows and one table at a time, as ``tables`` come.
+    Returns the rows written."""
+    rows = 0
+    with replacing(path) as tmp, pq.ParquetWriter(tmp, schema, **parquet_options(schema)) as writer:
+        pending: list[pa.Table] = []
+        pending_rows = 0
+        for table in tables:
+            pending.append(table)
+            pending_rows += int(table.num_rows)
+            if pending_rows >= row_group_rows:  # write whole row groups, carry the rest
+                merged = pa.concat_tables(pending)
+                whole = (pending_rows // row_group_rows) * row_group_rows
+                writer.write_table(merged.slice(0, whole), row_group_size=row_group_rows)
+                rows += whole
+                pending, pending_rows = [merged.slice(whole)], pending_rows - whole
+        if pending_rows or rows == 0:
+            writer.write_table(
+                pa.concat_tables(pending) if pending else schema.empty_table(), row_group_size=row_group_rows
+            )
+            rows += pending_rows
+    return rows
 
 
 def _atomic_write(target: Path, table: pa.Table, **options: Any) -> None:
@@ -252,7 +288,7 @@ class OutputWriter:
         layout: Layout = "file",
         flush_rows: int = 256,
         flush_seconds: float = 30.0,
-        row_group_rows: int = 8192,
+        row_group_rows: int = ROW_GROUP_ROWS,
     ) -> None:
         if layout not in ("file", "shards"):
             raise OutputError(f"layout must be 'file' or 'shards', got {layout!r}")
@@ -766,28 +802,7 @@ class OutputWriter:
         parts = self._part_paths()
         if not parts and self.output.exists() and not self._replace_output:
             return int(pq.ParquetFile(self.output).metadata.num_rows)
-        rows = 0
-        with (
-            replacing(self.output) as tmp,
-            pq.ParquetWriter(tmp, self.schema, **parquet_options(self.schema)) as writer,
-        ):
-            pending: list[pa.Table] = []
-            pending_rows = 0
-            for table in self._sorted_rows(sources):
-                pending.append(table)
-                pending_rows += int(table.num_rows)
-                if pending_rows >= self.row_group_rows:  # write whole row groups, carry the rest
-                    merged = pa.concat_tables(pending)
-                    whole = (pending_rows // self.row_group_rows) * self.row_group_rows
-                    writer.write_table(merged.slice(0, whole), row_group_size=self.row_group_rows)
-                    rows += whole
-                    pending, pending_rows = [merged.slice(whole)], pending_rows - whole
-            if pending_rows or rows == 0:
-                writer.write_table(
-                    pa.concat_tables(pending) if pending else self.schema.empty_table(),
-                    row_group_size=self.row_group_rows,
-                )
-                rows += pending_rows
+        rows = write_row_groups(self.output, self.schema, self._sorted_rows(sources), self.row_group_rows)
         self._replace_output = False
         shutil.rmtree(self.parts_dir, ignore_errors=True)
         return rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ from reelsense.errors import ParameterError
 from reelsense.fusion import (
     COMPONENTS,
     FUSION_VERSION,
-    MODALITIES,
     VECTOR_COLUMNS,
     FusionComponents,
     FusionConfig,
@@ -25,7 +24,6 @@ from reelsense.fusion import (
     fusion_components,
     learn_fusion_weights,
 )
-from reelsense.io._files import replacing
 from reelsense.rank._events import read_events, read_users
 from reelsense.rank._model import RankConfig, pair_feedback
 from reelsense.rank._parquet import parquet_input
@@ -76,13 +74,13 @@ _SOUND_COLUMNS = ("sound_id", "sound_score", "sound_cluster")
 
 #: videos whose fusion parts are computed at once (the float64 intermediates of one block)
 _BLOCK_ROWS = 2048
+#: bytes read at once from a column chunk when a file is read batch by batch
+_READ_BUFFER_BYTES = 1 << 20
 
 
-def _read(
-    path: Path, columns: Sequence[str] | None = None
-) -> tuple[dict[str, object], dict[bytes, bytes], object]:
-    """``(column name -> column, schema metadata, table)`` of the Parquet file ``path``:
-    every column, or only those of ``columns`` that it has."""
+def _schema(path: Path) -> Any:
+    """The Arrow schema of the Parquet file ``path``, checked to hold what fusion reads: an
+    ``embedding`` column and at least one per-modality vector column."""
     import pyarrow.parquet as pq
 
     if not path.is_file():
@@ -91,19 +89,28 @@ def _read(
         )
     with parquet_input(path):
         schema = pq.read_schema(path)
-        names = schema.names
-        if "embedding" not in names:
-            raise ParameterError(
-                f"{str(path)!r} has no 'embedding' column (was it written by `reelsense embed`?)"
-            )
-        if not any(c in names for c in VECTOR_COLUMNS.values()):
-            raise ParameterError(
-                f"{str(path)!r} has none of the per-modality vector columns "
-                f"({', '.join(VECTOR_COLUMNS.values())}) that fusion weighs: nothing to learn or re-fuse"
-            )
-        table = pq.read_table(path, columns=None if columns is None else [c for c in names if c in columns])
-    meta = dict(table.schema.metadata or {})
-    return {c: table[c] for c in table.column_names}, meta, table
+    names = schema.names
+    if "embedding" not in names:
+        raise ParameterError(
+            f"{str(path)!r} has no 'embedding' column (was it written by `reelsense embed`?)"
+        )
+    if not any(c in names for c in VECTOR_COLUMNS.values()):
+        raise ParameterError(
+            f"{str(path)!r} has none of the per-modality vector columns "
+            f"({', '.join(VECTOR_COLUMNS.values())}) that fusion weighs: nothing to learn or re-fuse"
+        )
+    return schema
+
+
+def _batches(path: Path, columns: Sequence[str] | None = None) -> Iterator[Any]:
+    """The record batches of the Parquet file ``path`` (``columns`` only, when given), at most
+    ``_BLOCK_ROWS`` rows each, in file order, read one at a time (the column chunks a page at a
+    time, so the whole file is never in memory)."""
+    import pyarrow.parquet as pq
+
+    with parquet_input(path):
+        source = pq.ParquetFile(path, buffer_size=_READ_BUFFER_BYTES)
+        yield from source.iter_batches(batch_size=_BLOCK_ROWS, columns=columns)
 
 
 def _parts(
@@ -176,18 +183,31 @@ def train_fusion_file(
     total)`` is called as the paired videos' components are computed (``"components"``, in
     videos) and as the weights are fitted (``"fit"``, in steps)."""
     check_outputs_apart({"output": output}, (embeddings, events, users))
+    import pyarrow.parquet as pq
+
     from reelsense.rank._catalog import catalog_rows
 
     path = Path(embeddings)
-    needed = ("video_id", "status", "embedding", *VECTOR_COLUMNS.values(), *_SOUND_COLUMNS)
-    columns, meta = _read(path, needed)[:2]  # the table itself is not kept: its embedding goes
-    base = _base_config(meta, path)
-    if "video_id" not in columns:
+    schema = _schema(path)
+    base = _base_config(dict(schema.metadata or {}), path)
+    if "video_id" not in schema.names:
         raise ParameterError(f"{str(path)!r} has no 'video_id' column (was it written by `reelsense embed`?)")
+    needed = ("video_id", "status", *VECTOR_COLUMNS.values(), *_SOUND_COLUMNS)
+    with parquet_input(path):
+        table = pq.read_table(path, columns=[c for c in schema.names if c in needed])
+    columns: dict[str, Any] = {c: table[c] for c in table.column_names}
+    del table
+    # of the embedding only which rows have one: read a block at a time, its vectors dropped
+    has_embedding = np.concatenate(
+        [
+            ~np.asarray(batch.column(0).is_null().to_numpy(zero_copy_only=False))
+            for batch in _batches(path, ["embedding"])
+        ]
+        or [np.zeros(0, dtype=bool)]
+    )
     # the catalog's videos (as `reelsense rank` reads them): file rows in video id order
-    ids = columns["video_id"].to_pylist()  # type: ignore[attr-defined]
-    status = columns["status"].to_pylist() if "status" in columns else None  # type: ignore[attr-defined]
-    has_embedding = ~np.asarray(columns.pop("embedding").is_null().to_numpy(zero_copy_only=False))  # type: ignore[attr-defined]
+    ids = columns["video_id"].to_pylist()
+    status = columns["status"].to_pylist() if "status" in columns else None
     rows = catalog_rows(ids, status, has_embedding, path)
     log = read_events(events, {str(ids[r]): i for i, r in enumerate(rows)})
     del ids, status
@@ -229,60 +249,73 @@ def apply_fusion_file(
     check_outputs_apart({"output": output}, (embeddings, learned))
     path, output = Path(embeddings), Path(output)
     model = LearnedFusion.load(learned)
-    columns, meta, table = _read(path)
+    schema = _schema(path)
+    meta = dict(schema.metadata or {})
     base = _base_config(meta, path)
     if (base.dim, base.seed) != (model.config.dim, model.config.seed):
         raise ParameterError(
             f"{str(path)!r} has fusion dim {base.dim} seed {base.seed}, the learned weights "
             f"dim {model.config.dim} seed {model.config.seed}"
         )
-    n = table.num_rows  # type: ignore[attr-defined]
-    scalars = {
-        name: columns[name].to_pylist()  # type: ignore[attr-defined]
-        for name in ("sound_id", "sound_score", "sound_cluster", "music_fraction")
-        if name in columns
-    }
-    # block by block of rows (each row's embedding depends on that row alone), so that the
-    # fusion's float64 intermediates are those of one block
-    vectors = np.empty((n, model.config.dim), dtype=np.float32)
-    modality_mask = np.zeros((n, len(MODALITIES)), dtype=bool)
-    for start in range(0, n, _BLOCK_ROWS):
-        block = slice(start, min(start + _BLOCK_ROWS, n))
-        # keyed by column name, as fuse_columns reads an output's columns
-        inputs: dict[str, object] = {
-            c: vectors_from_arrow(columns[c].slice(start, block.stop - start))  # type: ignore[attr-defined]
-            for c in VECTOR_COLUMNS.values()
-            if c in columns
-        }
-        inputs.update((name, values[block]) for name, values in scalars.items())
-        fused = fuse_columns(inputs, block.stop - start, model.config)
-        vectors[block], modality_mask[block] = fused.vectors, fused.mask
-        if progress is not None:
-            progress("fuse", block.stop, n)
-    ok = [s == "ok" for s in columns["status"].to_pylist()] if "status" in columns else [True] * n  # type: ignore[attr-defined]
-    present = modality_mask.any(axis=1) & np.asarray(ok, dtype=bool)
-    emb_type = table.schema.field("embedding").type  # type: ignore[attr-defined]
-    # from the array itself, never through Python lists (an object per value)
-    embedding = pa.FixedSizeListArray.from_arrays(
-        pa.array(vectors.reshape(-1)), vectors.shape[1], mask=pa.array(~present)
-    ).cast(emb_type)
-    new = table.set_column(table.column_names.index("embedding"), "embedding", embedding)  # type: ignore[attr-defined]
-    if "modality_mask" in new.column_names:
-        mask_type = table.schema.field("modality_mask").type  # type: ignore[attr-defined]
-        masks = [m if p else None for m, p in zip(mask_rows(modality_mask), present, strict=True)]
-        new = new.set_column(
-            new.column_names.index("modality_mask"), "modality_mask", pa.array(masks, mask_type)
-        )
+    with parquet_input(path):
+        n = int(pq.read_metadata(path).num_rows)
+    emb_type = schema.field("embedding").type
+    mask_type = schema.field("modality_mask").type if "modality_mask" in schema.names else None
     record = json.loads(meta.get(_KEY, b"{}").decode() or "{}")
     record["fusion"] = model.config.to_dict()
     record["learned"] = model.to_dict()
     meta[_KEY] = json.dumps(record, sort_keys=True, default=str).encode()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    # the embed output's own write options; imported here: the pipeline package costs the
-    # rank commands' start-up about 0.15 s
-    from reelsense.pipeline import parquet_options
 
-    new = new.replace_schema_metadata(meta)
-    with replacing(output) as tmp:
-        pq.write_table(new, tmp, **parquet_options(new.schema))
-    return int(n)
+    def fused(batch: pa.RecordBatch) -> pa.Table:
+        """The rows of ``batch`` with the embedding and mask of the learned weights (each
+        row's depend on that row alone)."""
+        rows = batch.num_rows
+        table = pa.Table.from_batches([batch])
+        # keyed by column name, as fuse_columns reads an output's columns
+        inputs: dict[str, object] = {
+            c: vectors_from_arrow(table[c]) for c in VECTOR_COLUMNS.values() if c in table.column_names
+        }
+        inputs.update(
+            (name, table[name].to_pylist())
+            for name in ("sound_id", "sound_score", "sound_cluster", "music_fraction")
+            if name in table.column_names
+        )
+        fusion = fuse_columns(inputs, rows, model.config)
+        ok = (
+            [s == "ok" for s in table["status"].to_pylist()]
+            if "status" in table.column_names
+            else [True] * rows
+        )
+        present = fusion.mask.any(axis=1) & np.asarray(ok, dtype=bool)
+        # from the array itself, never through Python lists (an object per value)
+        embedding = pa.FixedSizeListArray.from_arrays(
+            pa.array(fusion.vectors.reshape(-1)), fusion.vectors.shape[1], mask=pa.array(~present)
+        ).cast(emb_type)
+        new = table.set_column(table.column_names.index("embedding"), "embedding", embedding)
+        if mask_type is not None:
+            masks = [m if p else None for m, p in zip(mask_rows(fusion.mask), present, strict=True)]
+            new = new.set_column(
+                new.column_names.index("modality_mask"), "modality_mask", pa.array(masks, mask_type)
+            )
+        return new.replace_schema_metadata(meta)
+
+    def blocks() -> Iterator[pa.Table]:
+        done = 0
+        for batch in _batches(path):
+            yield fused(batch)
+            done += batch.num_rows
+            if progress is not None:
+                progress("fuse", done, n)
+
+    # the schema of every block: the embedding's and mask's fields as `set_column` makes them
+    out_schema = schema.set(schema.get_field_index("embedding"), pa.field("embedding", emb_type))
+    if mask_type is not None:
+        out_schema = out_schema.set(
+            out_schema.get_field_index("modality_mask"), pa.field("modality_mask", mask_type)
+        )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # the embed output's own writer; imported here: the pipeline package costs the rank
+    # commands' start-up about 0.15 s
+    from reelsense.pipeline import write_row_groups
+
+    return write_row_groups(output, out_schema.with_metadata(meta), blocks())
