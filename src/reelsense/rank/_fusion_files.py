@@ -109,7 +109,7 @@ def _batches(path: Path, columns: Sequence[str] | None = None) -> Iterator[Any]:
     import pyarrow.parquet as pq
 
     with parquet_input(path):
-        source = pq.ParquetFile(path, buffer_size=_READ_BUFFER_BYTES)
+        source = pq.ParquetFile(path, buffer_size=_READ_BUFFER_BYTES, pre_buffer=False)
         yield from source.iter_batches(batch_size=_BLOCK_ROWS, columns=columns)
 
 
