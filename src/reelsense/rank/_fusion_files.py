@@ -238,9 +238,12 @@ def apply_fusion_file(
 ) -> int:
     """Write a copy of ``embeddings`` whose ``embedding`` and ``modality_mask`` come from the
     learned weights (same maths as the fixed fusion), with ``reelsense.fusion`` metadata
-    that holds the learned config and how it was learned. Returns the rows written. Raises
-    OutputError when ``output`` is one of the input files. ``progress(stage, done, total)``
-    is called as the rows are fused (stage ``"fuse"``, in videos)."""
+    that holds the learned config and how it was learned: the same rows in the same order,
+    read, fused and written a block of rows at a time (held: one block and one row group of
+    :data:`~reelsense.pipeline.ROW_GROUP_ROWS` rows, never the whole file). Returns the rows
+    written. Raises OutputError when ``output`` is one of the input files.
+    ``progress(stage, done, total)`` is called as the rows are fused (stage ``"fuse"``, in
+    videos)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
