@@ -401,3 +401,35 @@ def test_apply_streams_the_file_batch_by_batch(tmp_path: Path, monkeypatch: pyte
     assert written.schema.remove_metadata().equals(table.schema.remove_metadata())
     record = json.loads(written.schema.metadata[b"reelsense.fusion"])
     assert record["fusion"] == config.to_dict() and written.schema.metadata[b"other"] == b"kept"
+
+
+def test_learned_weights_and_accuracies_are_pinned(tmp_path: Path) -> None:
+    """The weights and accuracies learned from a seeded simulation, as 57b8822 learned them
+    (its fit took the pairs' cosines by einsum; the fit now takes them as matrix-vector
+    products, equal to the last bits only): the JSON written stays the same."""
+    from reelsense.rank._events import read_events
+    from reelsense.rank._fusion_files import co_engagement_pairs
+    from reelsense.rank._model import RankConfig, pair_feedback
+
+    sim = simulate(4, n_videos=120, n_users=60, shown=30)
+    c = sim.catalog
+    parts = fusion_components(
+        FusionConfig(),
+        visual=c.modalities["visual"],
+        caption=c.modalities["caption"],
+        sound_keys=list(c.sound_keys),
+    )
+    events, _ = sim.write(tmp_path)
+    pairs = pair_feedback(read_events(events, c.index), RankConfig())
+    together, apart = co_engagement_pairs(pairs.user, pairs.video, pairs.value, pairs.disliked)
+    learned = learn_fusion_weights(parts, together, apart, FusionConfig())
+    weights = {f"{m}_weight": getattr(learned.config, f"{m}_weight") for m in COMPONENTS}
+    assert (len(together), len(apart)) == (1179, 2489)
+    assert weights == {
+        "visual_weight": 0.3612,
+        "caption_weight": 0.3875,
+        "audio_weight": 0.3026,
+        "sound_weight": 0.3033,
+        "picture_weight": 1.0,
+    }
+    assert (learned.accuracy_before, learned.accuracy_after) == (0.5753, 0.571)

@@ -275,13 +275,24 @@ def learn_fusion_weights(
         )
         return num / den
 
+    # the same cosine for the fit's steps, each pair's w^T G w one product of its flattened
+    # G with outer(w, w): about a fifth of the einsum's CPU time, equal to it to the last
+    # bits only (so the accuracies, which rank the pairs, keep the einsum)
+    k = len(COMPONENTS)
+    flat_ab, flat_aa, flat_bb = (g.reshape(-1, k * k) for g in (g_ab, g_aa, g_bb))
+
+    def fit_cosine(w: torch.Tensor) -> torch.Tensor:
+        ww = torch.outer(w, w).reshape(-1)
+        den = torch.sqrt(torch.mv(flat_aa, ww).clamp(min=1e-12) * torch.mv(flat_bb, ww).clamp(min=1e-12))
+        return torch.mv(flat_ab, ww) / den
+
     raw = torch.tensor(np.log(np.expm1(start)), dtype=torch.float64, requires_grad=True)
     scale = torch.tensor(5.0, dtype=torch.float64, requires_grad=True)
     bias = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
     optimiser = torch.optim.Adam([raw, scale, bias], lr=0.05)
     for step in range(steps):
         optimiser.zero_grad()
-        logits = scale * cosine(torch.nn.functional.softplus(raw)) + bias
+        logits = scale * fit_cosine(torch.nn.functional.softplus(raw)) + bias
         loss = (
             balance * torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
         ).sum()
