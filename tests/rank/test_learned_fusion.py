@@ -184,7 +184,11 @@ def test_pair_grams_block_by_block_equal_the_whole_gather(monkeypatch: pytest.Mo
     a, b = rng.integers(0, 9, 10), rng.integers(0, 9, 10)
     whole = np.einsum("pmd,pnd->pmn", components.rows(a), components.rows(b))
     monkeypatch.setattr(_learned, "_GRAM_BLOCK_PAIRS", 3)
-    np.testing.assert_array_equal(_learned._gram(components, a, b), whole)
+    ab, aa, bb = _learned._grams(components, a, b)
+    np.testing.assert_array_equal(ab, whole)
+    # the same blocks' rows give each pair's own products
+    np.testing.assert_array_equal(aa, np.einsum("pmd,pnd->pmn", components.rows(a), components.rows(a)))
+    np.testing.assert_array_equal(bb, np.einsum("pmd,pnd->pmn", components.rows(b), components.rows(b)))
 
 
 def test_components_are_float32_parts_row_by_row(rng: np.random.Generator) -> None:

@@ -200,23 +200,24 @@ def fusion_components(
     return FusionComponents(out, confidence)
 
 
-#: pairs per block of :func:`_gram` (its gathered rows are one block, not every pair's)
+#: pairs per block of :func:`_grams` (its gathered rows are one block, not every pair's)
 _GRAM_BLOCK_PAIRS = 1024
 
 
-def _gram(components: FusionComponents, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``[p, m, m]`` component dot products of the pairs ``(a[k], b[k])``, block by block of
-    pairs: gathering the rows of every pair at once would hold ``p * m * D`` floats."""
+def _grams(components: FusionComponents, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``[p, m, m]`` component dot products of the pairs ``(a[k], b[k])``, of ``(a[k], a[k])``
+    and of ``(b[k], b[k])``, block by block of pairs: gathering the rows of every pair at once
+    would hold ``p * m * D`` floats. Each block's rows are gathered once for all three."""
     m = len(COMPONENTS)
-    out = np.empty((len(a), m, m), dtype=np.float64)
+    ab, aa, bb = (np.empty((len(a), m, m), dtype=np.float64) for _ in range(3))
     for start in range(0, len(a), _GRAM_BLOCK_PAIRS):
         rows = slice(start, start + _GRAM_BLOCK_PAIRS)
-        out[rows] = np.einsum(
-            "pmd,pnd->pmn",
-            np.nan_to_num(components.rows(a[rows]), copy=False),  # rows() gives a fresh copy
-            np.nan_to_num(components.rows(b[rows]), copy=False),
-        )
-    return out
+        left = np.nan_to_num(components.rows(a[rows]), copy=False)  # rows() gives a fresh copy
+        right = np.nan_to_num(components.rows(b[rows]), copy=False)
+        ab[rows] = np.einsum("pmd,pnd->pmn", left, right)
+        aa[rows] = np.einsum("pmd,pnd->pmn", left, left)
+        bb[rows] = np.einsum("pmd,pnd->pmn", right, right)
+    return ab, aa, bb
 
 
 def _accuracy(cos: np.ndarray, label: np.ndarray) -> float:
@@ -260,9 +261,7 @@ def learn_fusion_weights(
         )
     pairs = np.concatenate([together, apart]).astype(np.int64)
     label = np.r_[np.ones(len(together)), np.zeros(len(apart))]
-    g_ab = torch.from_numpy(_gram(components, pairs[:, 0], pairs[:, 1]))
-    g_aa = torch.from_numpy(_gram(components, pairs[:, 0], pairs[:, 0]))
-    g_bb = torch.from_numpy(_gram(components, pairs[:, 1], pairs[:, 1]))
+    g_ab, g_aa, g_bb = (torch.from_numpy(g) for g in _grams(components, pairs[:, 0], pairs[:, 1]))
     y = torch.from_numpy(label)
     balance = torch.where(y > 0, 0.5 / len(together), 0.5 / len(apart))
     start = np.array([max(float(getattr(base, f"{m}_weight")), 1e-3) for m in COMPONENTS])
