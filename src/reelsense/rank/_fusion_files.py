@@ -280,7 +280,7 @@ def apply_fusion_file(
         }
         inputs.update(
             (name, table[name].to_pylist())
-            for name in ("sound_id", "sound_score", "sound_cluster", "music_fraction")
+            for name in (*_SOUND_COLUMNS, "music_fraction")
             if name in table.column_names
         )
         fusion = fuse_columns(inputs, rows, model.config)
