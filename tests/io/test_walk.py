@@ -150,3 +150,29 @@ def test_assign_ids_refuses_what_is_not_a_sequence_by_name(tmp_path: Path) -> No
     with pytest.raises(ParameterError, match=r"known=\['a'\] must be a mapping"):
         assign_video_ids(files, [None], known=["a"])  # type: ignore[arg-type]
     assert assign_video_ids(files, [None], known=None) == ["a"]
+
+
+def test_media_ids_warns_once_when_a_sidecar_id_is_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sidecar whose ``id`` is dropped (wrong type) or that cannot be read at all leaves the
+    video its default id: one warning per such file names it, the id it gets and why, and the
+    sidecar's other notes (here the bad ``tags``) are left to whoever reads its fields. The id
+    used to change without a word (``sounds match`` read no sidecar field to log)."""
+    import json
+
+    from reelsense.io import media_ids
+
+    _touch(tmp_path, "bad.mp4", "broken.mp4", "fine.mp4", "plain.mp4")
+    (tmp_path / "bad.info.json").write_text(json.dumps({"id": ["x"], "tags": "a,b"}), encoding="utf-8")
+    (tmp_path / "broken.info.json").write_text("{not json", encoding="utf-8")
+    (tmp_path / "fine.info.json").write_text(json.dumps({"id": "yt123", "tags": "a,b"}), encoding="utf-8")
+    with caplog.at_level("WARNING", logger="reelsense.io"):
+        ids = [vid for vid, _ in media_ids([tmp_path])]
+    assert ids == ["bad", "broken", "yt123", "plain"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2, messages
+    bad, broken = messages
+    assert f"{tmp_path / 'bad.mp4'} gets the video id 'bad'" in bad and "field 'id'" in bad
+    assert "tags" not in bad
+    assert f"{tmp_path / 'broken.mp4'} gets the video id 'broken'" in broken and "malformed JSON" in broken

@@ -42,8 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from reelsense._checks import check_path, check_paths
-from reelsense.errors import NoMediaError, ParameterError
-from reelsense.io._sidecar import _find_sidecar
+from reelsense.errors import NoMediaError, ParameterError, SidecarError
+from reelsense.io._sidecar import _ID_DROPPED, _find_sidecar
 from reelsense.io._text import path_text
 from reelsense.io._types import MEDIA_EXTENSIONS
 
@@ -256,14 +256,30 @@ def media_ids(
     include_hidden: bool = False,
 ) -> list[tuple[str, MediaFile]]:
     """Every media file under ``inputs`` with its id (the rule of ``reelsense embed``), in
-    walk order. Raises NoMediaError when there is none."""
+    walk order. Raises NoMediaError when there is none.
+
+    Only the sidecars' ids are read here: their other notes are left to whatever reads them
+    for their fields. A file whose sidecar cannot be read, or holds an ``id`` that cannot be
+    used, gets one warning naming the file, the id it is given instead and why."""
     check_inputs(inputs)
     files = walk_media(inputs, extensions=extensions, include_hidden=include_hidden)
     if not files:
         raise NoMediaError(inputs)
-    sidecar_ids = []
-    for f in files:
-        # ids only: the notes are logged by whatever reads the sidecar for its fields
-        sidecar = _find_sidecar(Path(f.path), None, f.default_id, lambda problem: None)
+    sidecar_ids: list[str | None] = []
+    lost: dict[int, str] = {}  # file -> why its sidecar gave no id
+    for i, f in enumerate(files):
+        # ids only: the other notes are logged by whatever reads the sidecar for its fields
+        errors: list[SidecarError] = []
+        sidecar = _find_sidecar(Path(f.path), None, f.default_id, errors.append)
         sidecar_ids.append(sidecar.video_id if sidecar is not None else None)
-    return list(zip(assign_video_ids(files, sidecar_ids), files, strict=True))
+        why = [str(e) for e in errors] + [
+            note for note in (sidecar.warnings if sidecar is not None else ()) if note.endswith(_ID_DROPPED)
+        ]
+        if why and sidecar_ids[-1] is None:
+            lost[i] = "; ".join(why)
+    ids = assign_video_ids(files, sidecar_ids)
+    for i, reason in lost.items():  # else the id changes without a word (e.g. in `sounds match`)
+        log.warning(
+            "%s gets the video id %r, not one from a sidecar: %s", path_text(files[i].path), ids[i], reason
+        )
+    return list(zip(ids, files, strict=True))
