@@ -193,3 +193,40 @@ def test_a_reference_that_cannot_be_added_is_reported_once(tmp_path: Path) -> No
     assert "2 sounds added, 0 already indexed, 1 failed" in r.output, r.output
     assert r.output.count("not added: broken") == 1, r.output  # the command's line...
     assert "left out of the index" not in r.output, r.output  # ...and not also a log warning
+
+
+def test_a_corrupt_sound_is_mended_by_the_command_its_error_names(tmp_path: Path) -> None:
+    """A sound whose stored bytes are damaged stops `sounds match` with an error naming the
+    index and the command that replaces the sound (it named the internal ``store.remove``);
+    running that command mends the index."""
+    import sqlite3
+
+    lib = tmp_path / "lib"
+    songs = _library(lib, 60)
+    clip = write_audio(tmp_path / "clip.wav", songs["song1"][4 * SR : 10 * SR], sample_rate=SR)
+    index = tmp_path / "idx.rsidx"
+    runner = CliRunner()
+    r = runner.invoke(main, ["sounds", "add", str(lib), "--sound-index", str(index), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    con = sqlite3.connect(index)
+    con.execute(
+        "UPDATE arrays SET data = zeroblob(length(data)) "
+        "WHERE key = (SELECT key FROM sounds WHERE sound_id = 'song1') AND codec = 'shuffle-zlib'"
+    )
+    con.commit()
+    con.close()
+    for search_file in tmp_path.glob("idx.rsidx-*"):
+        search_file.unlink()
+    out = tmp_path / "m.csv"
+    match = ["sounds", "match", str(clip), "--sound-index", str(index), "-o", str(out), "--no-progress"]
+    r = runner.invoke(main, match)
+    assert r.exit_code != 0 and "'song1'" in r.output and "is corrupt" in r.output
+    assert f"reelsense sounds add FILE --sound-index {index} --replace" in " ".join(r.output.split())
+    r = runner.invoke(
+        main,
+        ["sounds", "add", str(lib / "song1.wav"), "--sound-index", str(index), "--replace", "--no-progress"],
+    )
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, match)
+    assert r.exit_code == 0, r.output
+    assert next(csv.DictReader(out.read_text().splitlines()))["sound_id"] == "song1"

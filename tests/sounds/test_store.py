@@ -348,11 +348,13 @@ def test_corrupt_blobs_raise_format_errors_naming_the_sound(store: FingerprintSt
     for sid, why in expected.items():
         with pytest.raises(SoundIndexFormatError, match=why) as err:
             store.get_arrays(sid)
-        assert repr(sid) in str(err.value)
+        # the message names the index and how to replace the sound (it named store.remove)
+        assert repr(sid) in str(err.value) and f"--sound-index {path} --replace" in str(err.value)
     assert_arrays_equal(store.get_arrays("ok"), synthetic_arrays(4, 500))
     assert store.get_arrays("flip", verify=False)["hashes"][0] != synthetic_arrays(0, 500)["hashes"][0]
-    with pytest.raises(SoundIndexFormatError, match="'flip'"):
+    with pytest.raises(SoundIndexFormatError, match="'flip'") as err:
         list(store.iter_arrays())
+    assert f"in {path} is corrupt" in str(err.value) and "--replace" in str(err.value)
     problems = store.check()
     assert len(problems) == 4 and all(any(repr(s) in p for p in problems) for s in expected)
 

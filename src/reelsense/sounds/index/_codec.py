@@ -41,6 +41,7 @@ __all__ = [
     "EncodedArray",
     "decode_array",
     "encode_array",
+    "readd_hint",
 ]
 
 #: dtype strings (little-endian, as stored) that may appear in a store.
@@ -143,20 +144,27 @@ def encode_array(name: str, value: object, compression: str) -> EncodedArray:
     return EncodedArray(name, le.str, shape_json, "raw", nbytes, crc, flat.data, n_items)
 
 
-def _corrupt(sound_id: str, name: str, why: str) -> SoundIndexFormatError:
-    return SoundIndexFormatError(
-        f"array {name!r} of sound {sound_id!r} is corrupt ({why}); "
-        f"remove the sound and add it again (store.remove({sound_id!r}))"
+def readd_hint(sound_id: str, index: str) -> str:
+    """How a user replaces a damaged sound: the command, and the library call."""
+    return (
+        f"add it again: `reelsense sounds add FILE --sound-index {index} --replace` with the file of "
+        f"{sound_id!r} (SoundIndex.add_file(FILE, {sound_id!r}, replace=True) in the library)"
     )
 
 
-def _parse_shape(sound_id: str, name: str, shape_json: object) -> tuple[int, ...]:
+def _corrupt(sound_id: str, name: str, why: str, index: str) -> SoundIndexFormatError:
+    return SoundIndexFormatError(
+        f"array {name!r} of sound {sound_id!r} in {index} is corrupt ({why}); {readd_hint(sound_id, index)}"
+    )
+
+
+def _parse_shape(sound_id: str, name: str, shape_json: object, index: str) -> tuple[int, ...]:
     try:
         shape = json.loads(shape_json) if isinstance(shape_json, str) else None
     except json.JSONDecodeError:
         shape = None
     if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
-        raise _corrupt(sound_id, name, f"shape {shape_json!r} is not a JSON list of non-negative ints")
+        raise _corrupt(sound_id, name, f"shape {shape_json!r} is not a JSON list of non-negative ints", index)
     return tuple(shape)
 
 
@@ -171,8 +179,10 @@ def decode_array(
     data: object,
     *,
     verify: bool = True,
+    index: str = "the sound index",
 ) -> np.ndarray:
-    """Decode and validate one stored array (the columns of one ``arrays`` row).
+    """Decode and validate one stored array (the columns of one ``arrays`` row); ``index``:
+    the index file, for the error message.
 
     Returns:
         a read-only array of the stored shape in native byte order (zero-copy for ``'raw'`` blobs on
@@ -183,32 +193,35 @@ def decode_array(
             does not decompress, or (with ``verify``) its CRC-32 differs.
     """
     if not isinstance(dtype, str) or dtype not in ALLOWED_DTYPES:
-        raise _corrupt(sound_id, name, f"dtype {dtype!r} is not one of {sorted(ALLOWED_DTYPES)}")
+        raise _corrupt(sound_id, name, f"dtype {dtype!r} is not one of {sorted(ALLOWED_DTYPES)}", index)
     dt = np.dtype(dtype)
-    shape = _parse_shape(sound_id, name, shape_json)
+    shape = _parse_shape(sound_id, name, shape_json, index)
     expected = math.prod(shape) * dt.itemsize
     if not isinstance(data, bytes):
-        raise _corrupt(sound_id, name, f"data is {type(data).__name__}, not a blob")
+        raise _corrupt(sound_id, name, f"data is {type(data).__name__}, not a blob", index)
     if nbytes != expected:
-        raise _corrupt(sound_id, name, f"nbytes {nbytes!r} != {expected} for shape {shape} of {dtype}")
+        raise _corrupt(sound_id, name, f"nbytes {nbytes!r} != {expected} for shape {shape} of {dtype}", index)
     if codec == "raw":
         if len(data) != expected:
             raise _corrupt(
-                sound_id, name, f"blob holds {len(data)} bytes, shape {shape} of {dtype} needs {expected}"
+                sound_id,
+                name,
+                f"blob holds {len(data)} bytes, shape {shape} of {dtype} needs {expected}",
+                index,
             )
         u8 = np.frombuffer(data, dtype=np.uint8)
     elif codec == "shuffle-zlib":
         try:
             planes = zlib.decompress(data, bufsize=max(expected, 1))
         except zlib.error as exc:
-            raise _corrupt(sound_id, name, f"zlib: {exc}") from None
+            raise _corrupt(sound_id, name, f"zlib: {exc}", index) from None
         if len(planes) != expected:
-            raise _corrupt(sound_id, name, f"decompresses to {len(planes)} bytes, expected {expected}")
+            raise _corrupt(sound_id, name, f"decompresses to {len(planes)} bytes, expected {expected}", index)
         u8 = np.frombuffer(planes, dtype=np.uint8).reshape(dt.itemsize, -1).T.copy().reshape(-1)
     else:
-        raise _corrupt(sound_id, name, f"unknown codec {codec!r} (expected one of {CODECS})")
+        raise _corrupt(sound_id, name, f"unknown codec {codec!r} (expected one of {CODECS})", index)
     if verify and zlib.crc32(u8.data) != crc32:
-        raise _corrupt(sound_id, name, "CRC-32 mismatch")
+        raise _corrupt(sound_id, name, "CRC-32 mismatch", index)
     arr = u8.view(dt).reshape(shape)
     if not dt.isnative:
         arr = arr.astype(dt.newbyteorder("="))

@@ -19,7 +19,7 @@ import numpy as np
 
 from reelsense.errors import SoundIndexError, SoundIndexFormatError
 from reelsense.io._files import regular_file_size
-from reelsense.sounds.index._codec import decode_array
+from reelsense.sounds.index._codec import decode_array, readd_hint
 from reelsense.sounds.index._records import EncodedItem, SoundRecord, utc_now
 
 logger = logging.getLogger(__name__)
@@ -286,9 +286,12 @@ class ArrayStream(Iterator[tuple[int, str, dict[str, np.ndarray]]]):
         if len(present) != rows[0][2]:
             raise SoundIndexFormatError(
                 f"sound {sound_id!r} in {self._path} is incomplete: {len(present)} of {rows[0][2]} arrays "
-                "stored; remove it and add it again"
+                f"stored; {readd_hint(sound_id, str(self._path))}"
             )
-        arrays = {str(r[3]): decode_array(sound_id, str(r[3]), *r[4:], verify=self._verify) for r in present}
+        arrays = {
+            str(r[3]): decode_array(sound_id, str(r[3]), *r[4:], verify=self._verify, index=str(self._path))
+            for r in present
+        }
         return key, sound_id, arrays
 
     def close(self) -> None:

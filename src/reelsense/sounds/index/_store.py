@@ -86,7 +86,7 @@ import numpy as np
 
 from reelsense._version import __version__
 from reelsense.errors import ParameterError, SoundIndexError, SoundIndexFormatError
-from reelsense.sounds.index._codec import CODECS, decode_array
+from reelsense.sounds.index._codec import CODECS, decode_array, readd_hint
 from reelsense.sounds.index._records import (
     RECORD_COLUMNS,
     SoundRecord,
@@ -442,9 +442,12 @@ class FingerprintStore:
         if len(present) != rows[0][0]:
             raise SoundIndexFormatError(
                 f"sound {sound_id!r} in {self.path} is incomplete: {len(present)} of {rows[0][0]} arrays "
-                f"stored; remove it and add it again"
+                f"stored; {readd_hint(sound_id, str(self.path))}"
             )
-        return {str(r[1]): decode_array(sound_id, str(r[1]), *r[2:], verify=verify) for r in present}
+        return {
+            str(r[1]): decode_array(sound_id, str(r[1]), *r[2:], verify=verify, index=str(self.path))
+            for r in present
+        }
 
     def iter_arrays(self, *, batch_size: int = 256, verify: bool = True) -> ArrayStream:
         """Stream ``(key, sound_id, arrays)`` for every sound in key order from one committed snapshot.
