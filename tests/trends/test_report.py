@@ -122,3 +122,30 @@ def test_the_old_progress_keyword_is_refused(tmp_path: Path) -> None:
         trend_report(["x"], tmp_path / "t.csv", **{old: print})  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=f"unexpected keyword argument '{old}'"):
         discover_sounds(["x"], **{old: print})  # type: ignore[arg-type]
+
+
+def test_a_use_dated_in_the_future_is_named_when_it_ends_the_window(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One wrong upload time (2099) moved the default window's end there, so no sound could
+    trend, without a word; a warning now names the video. A given end, or uses dated before
+    now, give none."""
+    table = tmp_path / "m.csv"
+    table.write_text(
+        "video_id,sound_id,timestamp\n"
+        "a,s1,1764950000\nb,s1,1764900000\nc,s1,1764850000\nwrong,s1,4070908800\n",
+        encoding="utf-8",
+    )
+    with caplog.at_level("WARNING", logger="reelsense.trends"):
+        result = trend_report([table], tmp_path / "t.csv", link_hashtags=False)
+    assert result.reference_seconds == 4070908800
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "2099-01-01T00:00:00Z" in warning and "1 video is dated after now (wrong)" in warning
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="reelsense.trends"):
+        trend_report([table], tmp_path / "t.csv", link_hashtags=False, reference_seconds=1764950000)
+        table.write_text(
+            table.read_text(encoding="utf-8").replace("4070908800", "1764800000"), encoding="utf-8"
+        )
+        trend_report([table], tmp_path / "t.csv", link_hashtags=False)
+    assert caplog.records == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ __all__ = ["TrendReport", "trend_report"]
 
 
 logger = logging.getLogger(__name__)
+#: How far past the clock an upload time may be before it counts as in the future (time zones).
+_FUTURE_SLACK_SECONDS = 86400.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,28 @@ class TrendReport:
     trends_path: Path
     report_path: Path | None
     discovery: Discovery | None
+
+
+def _warn_future(uses: Sequence[Use], reference_seconds: float) -> None:
+    """Warn when the window ends at a use dated after now: one wrong timestamp (a sidecar
+    dated 2099) would otherwise move the window there and leave every sound not trending
+    without a word. The tables are unchanged; the warning names the videos."""
+    now = time.time() + _FUTURE_SLACK_SECONDS
+    if reference_seconds <= now:
+        return
+    future = sorted(
+        {u.video_id for u in uses if u.timestamp_seconds is not None and u.timestamp_seconds > now}
+    )
+    logger.warning(
+        "the recent window ends at the latest upload, %s, which is in the future: %d video%s dated "
+        "after now (%s%s); is a timestamp wrong? Fix it, or give the window's end (--reference-time, "
+        "reference_seconds)",
+        iso_time(reference_seconds),
+        len(future),
+        "s are" if len(future) != 1 else " is",
+        ", ".join(future[:5]),
+        ", ..." if len(future) > 5 else "",
+    )
 
 
 def _is_table(path: str | os.PathLike[str]) -> bool:
@@ -189,6 +214,8 @@ def trend_report(
             n_videos,
         )
     ref = float(reference_seconds) if reference_seconds is not None else float(max(dated, default=0))
+    if reference_seconds is None:
+        _warn_future(rows_all, ref)
     start = float(start_seconds) if start_seconds is not None else float(min(dated, default=ref))
     start = min(start, ref)
     with stage(progress, "trends"):
