@@ -38,3 +38,30 @@ def test_a_video_named_by_several_uses_has_its_sidecar_read_and_noted_once(
     messages = [r.getMessage() for r in caplog.records]
     assert sum("field dropped" in m and "duration" in m for m in messages) == 1, messages
     assert sum("b.info.json" in m for m in messages) == 1, messages
+
+
+def test_a_tables_timestamps_are_read_as_a_sidecars(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A table's ``timestamp`` takes what a sidecar, a manifest and --reference-time take: ISO
+    8601 (with an offset, ``Z``, a date) as well as unix seconds; it stopped the command with
+    "is not unix seconds". Milliseconds are still ignored with a warning, now saying so, and
+    text that is no time still stops it, naming the line."""
+    from reelsense.errors import ParameterError
+    from reelsense.trends._usage import read_uses_csv
+
+    table = tmp_path / "m.csv"
+    table.write_text(
+        "video_id,sound_id,timestamp\n"
+        "a,s,2025-12-05T10:00:00+02:00\nb,s,2025-12-05T08:00:00Z\nc,s,2025-12-05\nd,s,1764921600.9\n"
+        "e,s,1764921600000\nf,s,\n",
+        encoding="utf-8",
+    )
+    with caplog.at_level(logging.WARNING, logger="reelsense.trends"):
+        uses = read_uses_csv(table)
+    assert [u.timestamp_seconds for u in uses] == [1764921600, 1764921600, 1764892800, 1764921600, None, None]
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "m.csv:6" in warning and "milliseconds?" in warning and "ignored" in warning
+    table.write_text("video_id,sound_id,timestamp\na,s,soon\n", encoding="utf-8")
+    with pytest.raises(
+        ParameterError, match=r"m\.csv:2: timestamp 'soon' is neither unix seconds nor ISO 8601"
+    ):
+        read_uses_csv(table)

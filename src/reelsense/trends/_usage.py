@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import math
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,12 +27,11 @@ import numpy as np
 
 from reelsense.errors import OutputError, ParameterError, SidecarError
 from reelsense.io import (
-    MAX_TIMESTAMP_SECONDS,
-    MIN_TIMESTAMP_SECONDS,
     Sidecar,
     allow_long_csv_fields,
     csv_float,
     iso_time,
+    parse_timestamp,
     path_from_text,
     read_sidecar,
 )
@@ -152,16 +150,18 @@ def _opt_float(text: str | None) -> float | None:
 
 
 def _opt_int(text: str | None, where: str) -> int | None:
-    if text is None or not text.strip():
-        return None
+    """A table's ``timestamp``, read as a sidecar's (:func:`reelsense.io.parse_timestamp`: unix
+    seconds or ISO 8601, naive times UTC). A number outside the years 1-9999 is ignored with
+    a warning; text that is no time raises ParameterError naming it."""
     try:
-        value = float(text)
-    except ValueError as exc:
-        raise ParameterError(f"{where}: timestamp {text!r} is not unix seconds") from exc
-    if not (math.isfinite(value) and MIN_TIMESTAMP_SECONDS <= value <= MAX_TIMESTAMP_SECONDS):
-        logger.warning("%s: timestamp %r is outside the years 1-9999; ignored", where, text)
+        return parse_timestamp(text, where=where)
+    except SidecarError as exc:
+        try:
+            float(text or "")
+        except ValueError:
+            raise ParameterError(str(exc)) from None
+        logger.warning("%s; ignored", exc)
         return None
-    return int(value)
 
 
 _LIBRARY_KEYS = ("sound_id", "predicted_sound")
