@@ -230,3 +230,24 @@ def test_a_corrupt_sound_is_mended_by_the_command_its_error_names(tmp_path: Path
     r = runner.invoke(main, match)
     assert r.exit_code == 0, r.output
     assert next(csv.DictReader(out.read_text().splitlines()))["sound_id"] == "song1"
+
+
+def test_a_rerun_keeps_the_ids_already_indexed_when_a_new_file_shares_a_stem(tmp_path: Path) -> None:
+    """song0.wav was indexed as song0; a song0.flac added to the folder since renamed both
+    (song0.wav, song0.flac), so the re-run added song0.wav a second time, as song0.wav. The
+    file already indexed now keeps its id and only the new file is added."""
+    lib = tmp_path / "lib"
+    songs = _library(lib, 70)
+    index = tmp_path / "idx.rsidx"
+    add = ["sounds", "add", str(lib), "--sound-index", str(index), "--no-progress"]
+    runner = CliRunner()
+    assert runner.invoke(main, add).exit_code == 0
+    write_audio(lib / "song0.flac", songs["song1"][: 8 * SR], sample_rate=SR)
+    r = runner.invoke(main, add)
+    assert r.exit_code == 0, r.output
+    assert "1 sounds added, 2 already indexed" in r.output
+    r = runner.invoke(main, [*add[:2], str(lib), "--sound-index", str(index), "--replace", "--no-progress"])
+    assert r.exit_code == 0 and "(3 sounds)" in r.output, r.output
+    r = runner.invoke(main, ["sounds", "info", "--sound-index", str(index), "--list"])
+    listed = sorted(line.split("\t")[0].strip() for line in r.output.splitlines() if line.startswith("  "))
+    assert listed == ["song0", "song0.flac", "song1"]

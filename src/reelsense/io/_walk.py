@@ -254,9 +254,11 @@ def media_ids(
     *,
     extensions: Sequence[str] | None = None,
     include_hidden: bool = False,
+    known: Mapping[str, str] | None = None,
 ) -> list[tuple[str, MediaFile]]:
     """Every media file under ``inputs`` with its id (the rule of ``reelsense embed``), in
-    walk order. Raises NoMediaError when there is none.
+    walk order. Raises NoMediaError when there is none. ``known``: ``{path: id}`` of an earlier
+    run, kept as :func:`assign_video_ids` keeps it.
 
     Only the sidecars' ids are read here: their other notes are left to whatever reads them
     for their fields. A file whose sidecar cannot be read, or holds an ``id`` that cannot be
@@ -277,7 +279,7 @@ def media_ids(
         ]
         if why and sidecar_ids[-1] is None:
             lost[i] = "; ".join(why)
-    ids = assign_video_ids(files, sidecar_ids)
+    ids = assign_video_ids(files, sidecar_ids, known=known)
     for i, reason in lost.items():  # else the id changes without a word (e.g. in `sounds match`)
         log.warning(
             "%s gets the video id %r, not one from a sidecar: %s", path_text(files[i].path), ids[i], reason

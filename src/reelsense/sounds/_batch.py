@@ -6,7 +6,8 @@ resolved by :func:`reelsense.io.assign_video_ids`), so a video has the same id i
 output.
 
 - :func:`add_sounds`: index reference sounds. A re-run on the same folder adds only what
-  is new (ids already in the index are skipped) unless ``replace``.
+  is new (ids already in the index are skipped) unless ``replace``; a file already
+  indexed keeps its id (by its path), as ``embed`` keeps it on a resume.
 - :func:`match_sounds`: the best match of every file, one CSV row each (sorted by id),
   with the columns of ``reelsense embed``'s sound match (:data:`MATCH_COLUMNS`).
 """
@@ -80,11 +81,12 @@ def add_sounds(
     progress: Progress | None = None,
 ) -> AddSummary:
     """Add every media file under ``inputs`` to the index at ``sound_index`` (created when
-    absent). Ids already indexed are skipped unless ``replace``. A file that cannot be
+    absent). Ids already indexed are skipped unless ``replace``; a file already indexed
+    keeps its id (by its path: see :func:`reelsense.io.assign_video_ids`). A file that cannot be
     fingerprinted is reported in ``failed`` and the others are added; with ``strict`` the
     first one raises ItemFailedError (the sounds added before it stay)."""
     start = time.monotonic()
-    found = media_ids(inputs)
+    found = media_ids(inputs, known=_indexed_paths(sound_index))
     failed: list[tuple[str, str, str]] = []
     with SoundIndex.create(sound_index) as index:
         present = set(index.ids()) if not replace else set()
@@ -122,6 +124,19 @@ def add_sounds(
         total=total,
         wall_seconds=time.monotonic() - start,
     )
+
+
+def _indexed_paths(sound_index: str | os.PathLike[str]) -> dict[str, str]:
+    """``{source path: sound id}`` of the sounds in the index (empty when there is none yet).
+
+    A re-run gives a file already indexed the id it has: without it, a file added since
+    that shares its stem (``song.flac`` beside ``song.wav``) renamed both (``song.wav``,
+    ``song.flac``), and the sound already indexed as ``song`` was added again as ``song.wav``.
+    """
+    if not Path(sound_index).is_file():
+        return {}
+    with SoundIndex.open(sound_index, readonly=True) as index:
+        return {s.source_path: s.sound_id for s in index.sounds() if s.source_path is not None}
 
 
 @dataclass(frozen=True)
