@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reelsense.errors import ParameterError
-from reelsense.rank import EVENTS, read_events
+from reelsense.rank import EVENTS, read_events, read_users
 from reelsense.rank._events import _float, _numbers, _seconds
 
 VIDEOS = {"a": 0, "b": 1, "c": 2}
@@ -203,3 +203,35 @@ def test_a_missing_column_is_named_with_every_column_of_the_file(tmp_path: Path)
         r"'when'\]\)",
     ):
         read_events(path, VIDEOS)
+
+
+@pytest.mark.parametrize("short_row", ["", "w,c\n"], ids=["regular", "irregular"])
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path: Path, short_row: str) -> None:
+    """Excel's "CSV UTF-8" starts with a BOM: the first column is still ``user_id`` (on the
+    pyarrow path and on the csv path that an irregular row takes), in the users file too."""
+    text = "user_id,video_id,timestamp,event,watch_fraction\nu,a,1,like,\nv,b,2,view,0.9\n" + short_row
+    plain, marked = tmp_path / "plain.csv", tmp_path / "marked.csv"
+    plain.write_text(text, encoding="utf-8")
+    marked.write_text(text, encoding="utf-8-sig")
+    _same(_got(marked), _got(plain))
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,request_time\nu,5\n", encoding="utf-8-sig")
+    assert read_users(users) == {"u": 5.0}
+
+
+def test_a_table_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    events, users = tmp_path / "events.csv", tmp_path / "users.csv"
+    events.write_bytes(b"user_id,video_id,timestamp,event,watch_fraction\nj\xfcrgen,a,1,like,\n")
+    users.write_bytes(b"user_id,request_time\nj\xfcrgen,5\n")
+    for call in (lambda: read_events(events, VIDEOS), lambda: read_users(users)):
+        with pytest.raises(
+            ParameterError, match=r"not UTF-8 text \(byte \d+ is b'\\xfc'\): save it as UTF-8"
+        ):
+            call()
+
+
+def test_a_field_over_the_csv_limit_is_named(tmp_path: Path) -> None:
+    users = tmp_path / "users.csv"
+    users.write_text('user_id,request_time\n"' + "x" * 200_000 + '",5\n')
+    with pytest.raises(ParameterError, match="is not a readable CSV table: field larger than field limit"):
+        read_users(users)

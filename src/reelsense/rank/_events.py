@@ -159,10 +159,18 @@ def _read_table(path: Path) -> dict[str, list[object]]:
         with parquet_input(path):
             table = pq.read_table(path)
         return {c: table[c].to_pylist() for c in table.column_names}
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        rows = list(reader)
-        names = reader.fieldnames or []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # a BOM (Excel's "CSV UTF-8") is dropped
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            names = reader.fieldnames or []
+    except UnicodeDecodeError as error:
+        bad = error.object[error.start : error.start + 1]
+        raise ParameterError(
+            f"{str(path)!r} is not UTF-8 text (byte {error.start} is {bad!r}): save it as UTF-8"
+        ) from None
+    except csv.Error as error:  # e.g. a field over the csv module's size limit
+        raise ParameterError(f"{str(path)!r} is not a readable CSV table: {error}") from None
     return {c: [r.get(c) for r in rows] for c in names}
 
 
@@ -201,7 +209,8 @@ def _read_columns(path: Path, wanted: tuple[str, ...]) -> tuple[int, dict[str, A
 
     A CSV file is parsed by pyarrow with every cell a string, as :mod:`csv` reads it; a file
     pyarrow reads otherwise (a row with more or fewer cells than the header, a repeated or
-    empty header name, text that is not UTF-8) is read with :mod:`csv` instead."""
+    empty header name, text that is not UTF-8) is read with :mod:`csv` instead. A UTF-8 byte
+    order mark is dropped; text that is not UTF-8 raises :class:`ParameterError`."""
     import pyarrow as pa
 
     if not path.is_file():  # a folder gave IsADirectoryError
@@ -233,7 +242,7 @@ def _arrow_csv(path: Path, wanted: tuple[str, ...]) -> tuple[Any, list[str]] | N
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:  # pyarrow drops a BOM too
         try:
             header = next(csv.reader(handle), [])
         except (csv.Error, UnicodeDecodeError):
