@@ -470,3 +470,28 @@ def test_write_row_groups_regroups_the_tables_as_they_come(tmp_path: Path) -> No
     assert write_row_groups(empty, schema, iter(()), row_group_rows=4) == 0
     assert pq.read_table(empty).num_rows == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.parquet", "out.parquet"]
+
+
+def test_a_consolidated_source_holds_nothing_once_its_rows_are_taken(tmp_path: Path) -> None:
+    """Consolidation streams each sorted part: once a source's last row is taken, neither its
+    Parquet reader (which keeps buffers of several times a batch while open) nor the taken
+    rows stay allocated, so finished parts do not add up to the whole output."""
+    from reelsense.pipeline._writer import _SortedSource
+
+    schema = pa.schema([pa.field("video_id", pa.string()), pa.field("v", pa.list_(pa.float32(), 256))])
+    sources = []
+    for k in range(4):
+        ids = [f"v{k}-{i:03d}" for i in range(64)]
+        values = np.arange(64 * 256, dtype=np.float32) + k
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(values), 256)
+        pq.write_table(pa.table([pa.array(ids), vectors], schema=schema), tmp_path / f"part-{k}.parquet")
+        sources.append(_SortedSource(tmp_path / f"part-{k}.parquet", np.array(ids, dtype=object), schema, 48))
+    before = pa.total_allocated_bytes()
+    for k, source in enumerate(sources):
+        first = source.take(list(range(0, 40)))
+        rest = source.take(list(range(40, 64)))
+        got = pa.concat_tables([first, rest])
+        assert got["video_id"].to_pylist() == [f"v{k}-{i:03d}" for i in range(64)]
+        assert got["v"][63].as_py()[0] == 63 * 256 + k
+        del first, rest, got
+    assert pa.total_allocated_bytes() <= before

@@ -92,6 +92,8 @@ OVERWRITING_MARKER = ".overwriting"
 SHARD_PATTERN = re.compile(r"^shard-(\d{20})-(\d{6,})\.parquet$")
 #: rows per row group of a single-file output (:class:`OutputWriter`, :func:`write_row_groups`)
 ROW_GROUP_ROWS = 8192
+#: bytes read at a time from a part while consolidating (see :class:`_SortedSource`)
+_READ_BUFFER_BYTES = 1 << 20
 
 
 def parts_dir_for(output: str | os.PathLike[str]) -> Path:
@@ -876,8 +878,12 @@ class _SortedSource:
         self._batches: Iterator[pa.RecordBatch] | None = None
         self._buffer = schema.empty_table()
         self._buffer_start = 0  # sorted position of the buffer's first row
+        self._rows = len(ids)
+        self._read = 0  # rows read from the file so far
         if self._sorted:
-            self._batches = pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+            # pyarrow's default pre-buffers a whole row group's column chunks beside the batch
+            source = pq.ParquetFile(path, buffer_size=_READ_BUFFER_BYTES, pre_buffer=False)
+            self._batches = source.iter_batches(batch_size=batch_rows)
         else:
             table = pq.read_table(path).cast(schema)
             self._table = table.take(pa.array(rank))
@@ -886,18 +892,26 @@ class _SortedSource:
         return int(self._position[row])
 
     def take(self, positions: Sequence[int]) -> pa.Table:
-        """The rows at sorted ``positions`` (increasing, and never below an earlier call's)."""
+        """The rows at sorted ``positions`` (increasing, each above every earlier call's: the
+        rows up to the last are let go)."""
         if self._table is not None:
             return self._table.take(pa.array(positions))
         last = positions[-1]
         while self._buffer_start + self._buffer.num_rows <= last:
             assert self._batches is not None
             batch = next(self._batches)
+            self._read += batch.num_rows
+            if self._read >= self._rows:
+                # an open reader keeps buffers of several times a batch: drop it once read
+                self._batches = None
             self._buffer = pa.concat_tables([self._buffer, pa.Table.from_batches([batch]).cast(self._schema)])
-        first = positions[0] - self._buffer_start
         local = pa.array([p - self._buffer_start for p in positions])
         out = self._buffer.take(local)
-        # drop what no later call can ask for
-        self._buffer = self._buffer.slice(first)
-        self._buffer_start += first
+        # drop what no later call can ask for (rows up to ``last``: each row is asked for once)
+        done = last + 1 - self._buffer_start
+        if done >= self._buffer.num_rows:
+            self._buffer = self._schema.empty_table()
+        else:
+            self._buffer = self._buffer.slice(done)
+        self._buffer_start += done
         return out
