@@ -456,3 +456,20 @@ def test_progress_follows_reading_training_and_ranking(sim: Simulation, tmp_path
         ["rank", "train", str(embeddings), "--events", str(events), "-o", str(tmp_path / "m"), "--progress"],
     )
     assert trained.exit_code == 0 and "training member 1/" in trained.output
+
+
+def test_a_ranker_refuses_vectors_of_another_size(sim: Simulation, tmp_path: Path) -> None:
+    """Vectors of another size than the ranker's were read as missing: the feed was ranked on
+    the sounds, uploaders and hashtags alone, without a word."""
+    events, _ = sim.write(tmp_path)
+    log = read_events(events, sim.catalog.index)
+    model = train_ranker(sim.catalog, log.before(sim.users), SMALL)
+    visual = sim.catalog.modalities["visual"]
+    other = dataclasses.replace(
+        sim.catalog, modalities={**sim.catalog.modalities, "visual": np.ascontiguousarray(visual[:, :-4])}
+    )
+    d = visual.shape[1]
+    with pytest.raises(
+        ParameterError, match=rf"visual vectors have {d - 4} dimensions, the ranker was trained on {d}"
+    ):
+        rank_users(model, other, log, sim.users)

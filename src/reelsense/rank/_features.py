@@ -171,13 +171,23 @@ class FeatureMap:
 
     def coordinates(self, catalog: Catalog) -> dict[str, np.ndarray]:
         """float64 ``[n, components]`` projected coordinates of the catalog's videos per
-        modality (zeros for a video without a usable vector)."""
+        modality (zeros for a video without a usable vector).
+
+        Raises:
+            ParameterError: the catalog's vectors of a modality have another size than those
+                the map was fitted on (vectors of another model).
+        """
         n = len(catalog)
         out = {}
         for name, (mean, comp, scale) in sorted(self.projections.items()):
             vectors = catalog.modalities.get(name)
+            if vectors is not None and vectors.shape[1] != mean.shape[0]:
+                raise ParameterError(
+                    f"the embeddings' {name} vectors have {vectors.shape[1]} dimensions, the ranker was "
+                    f"trained on {mean.shape[0]}: embed with the models it was trained on, or train again"
+                )
             coords = np.zeros((n, comp.shape[1]))
-            if vectors is not None and vectors.shape[1] == mean.shape[0]:
+            if vectors is not None:
                 for start in range(0, n, _CHUNK_ROWS):  # bounded float64 copies
                     unit, ok = _unit_rows(vectors[start : start + _CHUNK_ROWS])
                     rows = np.flatnonzero(ok) + start
