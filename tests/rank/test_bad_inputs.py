@@ -163,3 +163,35 @@ def test_a_catalog_of_another_tool_reads_its_vectors_or_names_the_column(tmp_pat
     )
     with pytest.raises(ParameterError, match=r"column 'embedding' of .*other\.parquet.* 2 different lengths"):
         read_catalog(path)
+
+
+@pytest.mark.parametrize(
+    ("record", "match"),
+    [(b"{broken", "Expecting property name"), (b"[1]", "a JSON list")],
+    ids=["not-json", "not-an-object"],
+)
+def test_a_damaged_fusion_record_is_named(tmp_path: Path, record: bytes, match: str) -> None:
+    """A ``reelsense.fusion`` metadata that is not a JSON object ended rank and fusion with a
+    JSONDecodeError or AttributeError traceback."""
+    from reelsense.fusion import FusionConfig
+    from reelsense.rank import apply_fusion_file, train_fusion_file
+
+    table = pa.table(
+        {
+            "video_id": ["a", "b"],
+            "embedding": [[0.1, 0.2], [0.3, 0.4]],
+            "visual_vector": [[1.0, 0.0], [0.0, 1.0]],
+        }
+    )
+    path = tmp_path / "damaged.parquet"
+    pq.write_table(table.replace_schema_metadata({b"reelsense.fusion": record}), path)
+    weights = LearnedFusion(FusionConfig(), 1, 1, 0.5, 0.5).save(tmp_path / "fusion.json")
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,video_id,timestamp,event,watch_fraction\nu,a,1,like,1\n")
+    expected = rf"'reelsense.fusion' metadata is not a JSON object \({match}"
+    with pytest.raises(ParameterError, match=expected):
+        read_catalog(path)
+    with pytest.raises(ParameterError, match=expected):
+        apply_fusion_file(path, weights, tmp_path / "out.parquet")
+    with pytest.raises(ParameterError, match=expected):
+        train_fusion_file(path, events, tmp_path / "out.json")

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from reelsense.errors import ParameterError
 from reelsense.fusion import VECTOR_COLUMNS
 from reelsense.rank._parquet import parquet_input
 
-__all__ = ["Catalog", "catalog_rows", "read_catalog"]
+__all__ = ["Catalog", "catalog_rows", "fusion_record", "read_catalog"]
 
 _PRESENCE = ("speech_fraction", "music_fraction", "silent", "voice_over", "has_audio")
 _OPTIONAL = ("sound_id", "sound_cluster", "uploader", "hashtags", *_PRESENCE)
@@ -104,6 +105,28 @@ def catalog_rows(
     return np.asarray(keep, dtype=np.int64)
 
 
+def fusion_record(metadata: dict[bytes, bytes] | None, path: str | Path) -> dict[str, Any]:
+    """The ``reelsense.fusion`` record of a file's schema metadata (``{}`` when absent).
+
+    Raises:
+        ParameterError: the record is not a JSON object.
+    """
+    text = (metadata or {}).get(b"reelsense.fusion", b"").decode("utf-8", "replace")
+    if not text:
+        return {}
+    try:
+        record = json.loads(text)
+    except ValueError as error:
+        record = error
+    if not isinstance(record, dict):
+        detail = record if isinstance(record, ValueError) else f"a JSON {type(record).__name__}"
+        raise ParameterError(
+            f"{str(path)!r}: its 'reelsense.fusion' metadata is not a JSON object ({detail}); "
+            "write the file again with `reelsense embed`"
+        )
+    return record
+
+
 def read_catalog(path: str | Path) -> Catalog:
     """Read the videos of a ``reelsense embed`` output (a Parquet file or a folder of shards).
 
@@ -159,9 +182,8 @@ def read_catalog(path: str | Path) -> Catalog:
         presence[:, j] = [float(v) if v is not None else 0.0 for v in values]  # type: ignore[arg-type]
     tags = tuple(tuple(sorted({str(t).lower() for t in (h or [])})) for h in pick("hashtags"))  # type: ignore[attr-defined]
     meta = dataset.schema.metadata or {}
-    fusion = meta.get(b"reelsense.fusion", b"").decode()
-    if fusion:
-        json.loads(fusion)  # must be JSON
+    fusion_record(meta, path)  # refuses a record that is not a JSON object
+    fusion = meta.get(b"reelsense.fusion", b"").decode("utf-8", "replace")
     return Catalog(
         video_ids=tuple(str(v) for v in pick("video_id")),
         embedding=embedding,

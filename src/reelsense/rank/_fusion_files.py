@@ -24,6 +24,7 @@ from reelsense.fusion import (
     fusion_components,
     learn_fusion_weights,
 )
+from reelsense.rank._catalog import fusion_record
 from reelsense.rank._events import read_events, read_users
 from reelsense.rank._model import RankConfig, pair_feedback
 from reelsense.rank._parquet import parquet_input
@@ -158,7 +159,7 @@ def _parts(
 
 
 def _base_config(meta: dict[bytes, bytes], path: Path) -> FusionConfig:
-    record = json.loads(meta.get(_KEY, b"{}").decode() or "{}")
+    record = fusion_record(meta, path)
     fusion = dict(record.get("fusion", {}))
     if fusion.get("version", FUSION_VERSION) != FUSION_VERSION:
         raise ParameterError(
@@ -264,7 +265,7 @@ def apply_fusion_file(
         n = int(pq.read_metadata(path).num_rows)
     emb_type = schema.field("embedding").type
     mask_type = schema.field("modality_mask").type if "modality_mask" in schema.names else None
-    record = json.loads(meta.get(_KEY, b"{}").decode() or "{}")
+    record = fusion_record(meta, path)
     record["fusion"] = model.config.to_dict()
     record["learned"] = model.to_dict()
     meta[_KEY] = json.dumps(record, sort_keys=True, default=str).encode()
