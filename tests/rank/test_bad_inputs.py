@@ -195,3 +195,11 @@ def test_a_damaged_fusion_record_is_named(tmp_path: Path, record: bytes, match: 
         apply_fusion_file(path, weights, tmp_path / "out.parquet")
     with pytest.raises(ParameterError, match=expected):
         train_fusion_file(path, events, tmp_path / "out.json")
+
+
+def test_a_repeated_video_id_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "twice.parquet"
+    ids = ["a", "clip-7", "b", "clip-7", "c"]
+    pq.write_table(pa.table({"video_id": ids, "embedding": [[0.1, 0.2]] * 5}), path)
+    with pytest.raises(ParameterError, match=r"1 video ids are on more than one row .*e\.g\. 'clip-7'"):
+        read_catalog(path)

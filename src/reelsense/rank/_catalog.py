@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -100,8 +101,13 @@ def catalog_rows(
     if not keep:
         raise ParameterError(f"{str(path)!r} has no row with an embedding")
     keep.sort(key=lambda i: str(video_ids[i]))
-    if len({str(video_ids[i]) for i in keep}) != len(keep):
-        raise ParameterError(f"{str(path)!r}: video_ids are not unique")
+    ids = [str(video_ids[i]) for i in keep]
+    repeated = sorted({a for a, b in itertools.pairwise(ids) if a == b})
+    if repeated:
+        raise ParameterError(
+            f"{str(path)!r}: {len(repeated)} video ids are on more than one row with an embedding, "
+            f"e.g. {repeated[0]!r}: keep one row per video"
+        )
     return np.asarray(keep, dtype=np.int64)
 
 
