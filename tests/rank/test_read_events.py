@@ -235,3 +235,18 @@ def test_a_field_over_the_csv_limit_is_named(tmp_path: Path) -> None:
     users.write_text('user_id,request_time\n"' + "x" * 200_000 + '",5\n')
     with pytest.raises(ParameterError, match="is not a readable CSV table: field larger than field limit"):
         read_users(users)
+
+
+def test_watch_fractions_outside_0_1_are_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A log of watch percentages (85 for 85 %) made every view a full watch without a word:
+    the views whose fraction is clipped are counted, in the report and the warning."""
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "user_id,video_id,timestamp,event,watch_fraction\n"
+        "u,a,1,view,85\nu,b,2,view,-0.2\nu,c,3,view,0.4\nu,a,4,like,7\nu,b,5,view,\nu,c,6,view,inf\n"
+    )
+    with caplog.at_level("WARNING", logger="reelsense.rank._events"):
+        report = read_events(path, VIDEOS).report
+    assert report.kept == report.rows == 6 and report.watch_outside == 2
+    assert "2 views with a watch_fraction outside 0-1, clipped to it" in report.summary()
+    assert "2 views with a watch_fraction outside 0-1" in caplog.text

@@ -84,6 +84,8 @@ class LogReport:
     unknown_videos: int = 0
     unknown_video_ids: tuple[str, ...] = ()
     bad_rows: int = 0
+    #: kept views whose watch fraction is outside 0..1 (clipped to it: a percentage reads as 1)
+    watch_outside: int = 0
 
     def summary(self) -> str:
         parts = [f"{self.kept} of {self.rows} events kept"]
@@ -95,6 +97,11 @@ class LogReport:
             parts.append(f"{self.unknown_videos} events on videos not in the embeddings (e.g. {ids})")
         if self.bad_rows:
             parts.append(f"{self.bad_rows} rows with a missing user or video, or no readable timestamp")
+        if self.watch_outside:
+            parts.append(
+                f"{self.watch_outside} views with a watch_fraction outside 0-1, clipped to it "
+                "(a fraction of the video: 0.85, not 85)"
+            )
         return "; ".join(parts)
 
 
@@ -377,6 +384,7 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     off_catalog = ~bad & (event_of >= 0) & (video < 0)
     kept = ~bad & (event_of >= 0) & (video >= 0)
     off_ids = sorted({str(video_names[v]) for v in np.unique(video_code[off_catalog])})
+    outside = np.isfinite(fractions) & ((fractions < 0) | (fractions > 1))  # clipped by EventWeights
     report = LogReport(
         rows=n,
         kept=int(kept.sum()),
@@ -384,12 +392,13 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
         unknown_videos=int(off_catalog.sum()),
         unknown_video_ids=tuple(off_ids[:10]),
         bad_rows=int(bad.sum()),
+        watch_outside=int((kept & (event_of == 0) & outside).sum()),
     )
     if not report.kept:
         raise ParameterError(
             f"events file {str(path)!r} has no usable event on a video of the embeddings ({report.summary()})"
         )
-    if report.kept < n:
+    if report.kept < n or report.watch_outside:
         logger.warning("%s: %s", path, report.summary())
     used = np.unique(user_code[kept])
     names = sorted(str(user_names[u]) for u in used)
