@@ -203,3 +203,15 @@ def test_a_repeated_video_id_is_named(tmp_path: Path) -> None:
     pq.write_table(pa.table({"video_id": ids, "embedding": [[0.1, 0.2]] * 5}), path)
     with pytest.raises(ParameterError, match=r"1 video ids are on more than one row .*e\.g\. 'clip-7'"):
         read_catalog(path)
+
+
+def test_a_users_row_without_a_user_is_refused(tmp_path: Path) -> None:
+    """A blank (CSV) or null (Parquet) user_id was read as a user named '' or 'None' and given
+    a feed."""
+    csv_path, parquet_path = tmp_path / "users.csv", tmp_path / "users.parquet"
+    csv_path.write_text("user_id,request_time\nu,5\n,6\n")
+    pq.write_table(pa.table({"user_id": ["u", None], "request_time": [5, 6]}), parquet_path)
+    with pytest.raises(ParameterError, match=r"row 2 \(request_time='6'\) has no user_id"):
+        read_users(csv_path)
+    with pytest.raises(ParameterError, match=r"row 2 \(request_time=6\) has no user_id"):
+        read_users(parquet_path)

@@ -425,8 +425,8 @@ def read_users(path: str | Path) -> dict[str, float]:
     in the file, seconds or ISO 8601 as the events' ``timestamp``).
 
     Raises:
-        ParameterError: a column is missing, a request time is not a time, or the file
-            names no user.
+        ParameterError: a column is missing, a row has no user, a request time is not a
+            time, or the file names no user.
     """
     path = Path(path)
     if not path.exists():
@@ -436,7 +436,11 @@ def read_users(path: str | Path) -> dict[str, float]:
         raise ParameterError(f"users file {str(path)!r} has no 'user_id' column (has {sorted(data)})")
     times = data.get("request_time", [None] * len(data["user_id"]))
     out: dict[str, float] = {}
-    for user, t in zip(data["user_id"], times, strict=True):
+    for row, (user, t) in enumerate(zip(data["user_id"], times, strict=True), start=1):
+        if user is None or user == "":  # as read_events counts a row without a user
+            raise ParameterError(
+                f"users file {str(path)!r}: row {row} (request_time={t!r}) has no user_id: give one per row"
+            )
         value = math.inf if t in (None, "") else _seconds(t)
         if math.isnan(value):
             raise ParameterError(
