@@ -250,3 +250,10 @@ def test_watch_fractions_outside_0_1_are_counted(tmp_path: Path, caplog: pytest.
     assert report.kept == report.rows == 6 and report.watch_outside == 2
     assert "2 views with a watch_fraction outside 0-1, clipped to it" in report.summary()
     assert "2 views with a watch_fraction outside 0-1" in caplog.text
+
+
+def test_a_parquet_log_named_csv_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    pq.write_table(pa.table({"user_id": ["u"], "video_id": ["a"], "timestamp": [1], "event": ["like"]}), path)
+    with pytest.raises(ParameterError, match=r"is a Parquet file: name it \.parquet"):
+        read_events(path, VIDEOS)

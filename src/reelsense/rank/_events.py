@@ -172,6 +172,11 @@ def _read_table(path: Path) -> dict[str, list[object]]:
             rows = list(reader)
             names = reader.fieldnames or []
     except UnicodeDecodeError as error:
+        with path.open("rb") as handle:
+            if handle.read(4) == b"PAR1":
+                raise ParameterError(
+                    f"{str(path)!r} is a Parquet file: name it .parquet to read it as one"
+                ) from None
         bad = error.object[error.start : error.start + 1]
         raise ParameterError(
             f"{str(path)!r} is not UTF-8 text (byte {error.start} is {bad!r}): save it as UTF-8"
