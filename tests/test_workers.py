@@ -63,6 +63,34 @@ def _leave_cycle(path: str) -> None:
     _Cycle(path)
 
 
+def _child_logging() -> tuple[int, list[str]]:
+    import logging
+
+    formats = [getattr(h.formatter, "_fmt", "") for h in logging.getLogger().handlers]
+    return logging.getLogger("reelsense.io").getEffectiveLevel(), formats
+
+
+def test_pool_children_log_at_the_parents_level_and_format() -> None:
+    """``-q`` (ERROR) and the CLI's format reach the workers: a spawned child starts with
+    logging unconfigured, so a worker's warnings ignored ``-q``."""
+    import logging
+
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.ERROR)
+    try:
+        with process_pool(1, "spawn") as pool:
+            child_level, formats = pool.submit(_child_logging).result()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    assert child_level == logging.ERROR
+    assert formats == ["%(levelname)s %(name)s: %(message)s"]
+
+
 def test_pool_workers_end_without_the_last_collection(tmp_path: Path) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

@@ -168,10 +168,46 @@ def exit_with_parent() -> None:
     threading.Thread(target=watch, name="reelsense-parent-watch", daemon=True).start()
 
 
-def _init_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+def _parent_logging() -> tuple[int, int, logging.Formatter | None]:
+    """What a spawned child needs to log as this process does: the root logger's level,
+    reelsense's effective level (``-q`` sets ERROR, ``-v`` INFO) and the formatter of the root's
+    first handler writing to stderr (None when there is none; a plain ``logging.Formatter`` when
+    that formatter is a subclass, which the child might not be able to import)."""
+    root = logging.getLogger()
+    stream = next(
+        (h for h in root.handlers if isinstance(h, logging.StreamHandler) and h.stream is sys.stderr), None
+    )
+    formatter: logging.Formatter | None = None
+    if stream is not None:
+        kept = stream.formatter
+        formatter = kept if kept is not None and type(kept) is logging.Formatter else logging.Formatter()
+    return root.level, logging.getLogger("reelsense").getEffectiveLevel(), formatter
+
+
+def _configure_child_logging(
+    root_level: int, reelsense_level: int, formatter: logging.Formatter | None
+) -> None:
+    """Apply :func:`_parent_logging`'s answer in a spawned child, which starts with logging
+    unconfigured: without this a worker's warnings bypassed ``-q`` and its info ``-v``."""
+    root = logging.getLogger()
+    root.setLevel(root_level)
+    logging.getLogger("reelsense").setLevel(reelsense_level)
+    if formatter is not None and not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+
+
+def _init_worker(
+    initializer: Callable[..., None] | None,
+    initargs: tuple[Any, ...],
+    parent_logging: tuple[int, int, logging.Formatter | None] | None = None,
+) -> None:
     # Ctrl-C goes to the whole process group: the parent stops the work and kills its
     # workers, so a child has nothing to print (no traceback per worker)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent_logging is not None:
+        _configure_child_logging(*parent_logging)
     exit_with_parent()
     for name in _ONE_WORKER_THREAD_ENV:  # read by torch and OpenMP when imported later here
         os.environ[name] = "1"
@@ -264,14 +300,15 @@ def process_pool(
 ) -> ProcessPoolExecutor:
     """A :class:`ProcessPoolExecutor` of ``workers`` children started with ``start_method``
     (``"spawn"`` or ``"forkserver"``), each limited to one compute thread before
-    ``initializer(*initargs)`` runs."""
+    ``initializer(*initargs)`` runs. The children log at this process's levels and, when
+    its root logger has a stream handler, with that handler's formatter on stderr."""
     check_main_guard()
     logger.debug("starting %d %s worker processes", workers, start_method)
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context(start_method),
         initializer=_init_worker,
-        initargs=(initializer, initargs),
+        initargs=(initializer, initargs, _parent_logging()),
     )
 
 

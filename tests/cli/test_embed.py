@@ -243,6 +243,43 @@ def test_ext_filter_and_manifest(small_dir: Path, tmp_path: Path) -> None:
     assert code == 1 and "--manifest was not given now" in output
 
 
+def test_quiet_silences_the_workers_warnings_too(tmp_path: Path) -> None:
+    """``-q``: errors only. A warning raised while a worker decodes (no usable audio, an ok
+    row) went to stderr anyway, as the spawned workers did not get the command's log level."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "in"
+    src.mkdir()
+    write_video(
+        src / "quiet.mp4", duration_seconds=0.5, audio=np.zeros(22050, dtype=np.float32), sample_rate=22050
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "reelsense",
+        "embed",
+        str(src),
+        "--preset",
+        "none",
+        "-w",
+        "1",
+        "--no-progress",
+    ]
+    loud = subprocess.run(
+        [*command, "-o", str(tmp_path / "a.parquet")], capture_output=True, text=True, timeout=300
+    )
+    assert (
+        loud.returncode == 0
+        and "WARNING reelsense.io._decode: " in loud.stderr
+        and "no usable audio" in loud.stderr
+    )
+    quiet = subprocess.run(
+        [*command, "-o", str(tmp_path / "b.parquet"), "-q"], capture_output=True, text=True, timeout=300
+    )
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == ""
+
+
 def test_bad_invocations(small_dir: Path, tmp_path: Path) -> None:
     out = str(tmp_path / "o.parquet")
     code, output = _invoke(str(small_dir), "-o", out, "--overwrite", "--retry-errors")
