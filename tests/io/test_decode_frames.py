@@ -124,11 +124,27 @@ def test_max_frames_caps_uniform_and_keyframes(cuts_video: Path) -> None:
     capped = read_frames(cuts_video, FrameSampling("uniform", fps=24.0, max_frames=5))
     np.testing.assert_allclose(capped.pts_seconds, np.arange(5) / 24, atol=1e-6)
     result = decode(cuts_video, frames=FrameSampling("keyframes", max_frames=3))
-    assert result.frames is not None and len(result.frames) == 3
-    assert any("max_frames=3" in w for w in result.warnings)
+    assert result.frames is not None  # 8 key frames: one in 4 kept
+    np.testing.assert_allclose(result.frames.pts_seconds, [0.0, 1.0], atol=1e-6)
+    assert any("max_frames=3: one in 4 kept" in w for w in result.warnings)
     counted = decode(cuts_video, frames=FrameSampling("count", count=10, max_frames=4))
     assert counted.frames is not None and len(counted.frames) == 4
     assert any("capped" in w for w in counted.warnings)
+
+
+def test_keyframes_past_max_frames_cover_the_whole_video(cuts_video: Path) -> None:
+    """More key frames than max_frames: one in 2, 4, ... is kept, over the whole video. The
+    first max_frames were kept before (0 to 0.75 s of this 2 s video: a long video's visual
+    vector described only its beginning)."""
+    result = decode(cuts_video, frames=FrameSampling("keyframes", max_frames=4))
+    assert result.frames is not None
+    np.testing.assert_allclose(result.frames.pts_seconds, [0.0, 0.5, 1.0, 1.5], atol=1e-6)
+    assert result.video_frames_converted == 6  # 0 to 4 (the cap passed: halved), then 6
+    assert result.warnings == (
+        "8 key frames, more than max_frames=4: one in 2 kept (4 frames over the whole video)",
+    )
+    exact = decode(cuts_video, frames=FrameSampling("keyframes", max_frames=8))
+    assert exact.frames is not None and len(exact.frames) == 8 and exact.warnings == ()
 
 
 def test_frames_window(cuts_video: Path) -> None:

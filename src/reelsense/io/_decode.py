@@ -204,8 +204,15 @@ class _Pass:
                 if sink is None or sink.done:
                     continue
                 kind = kinds[index]
-                if kind == "video" and keyframes_only and packet.size and not packet.is_keyframe:
-                    continue  # a key frame never references other frames: skip the rest unread
+                # a key frame never references other frames: skip the rest unread, and the key
+                # frames the sink's stride leaves out (a video with many key frames)
+                if (
+                    kind == "video"
+                    and keyframes_only
+                    and packet.size
+                    and (not packet.is_keyframe or not sink.wants_key_packet(pts))  # type: ignore[union-attr]
+                ):
+                    continue
                 self._decode_packet(packet, kind, max_seconds)
                 if self._done():
                     return

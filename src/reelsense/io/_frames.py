@@ -9,7 +9,11 @@ time in seconds (pts-based, so variable frame rate is handled), and keeps some o
   centres of ``n`` equal intervals; always exactly ``n`` frames (repeated when the video
   has fewer), because models often want a fixed number.
 - ``keyframes``: key frames only; the decoder is told to skip the others and is fed
-  key-frame packets only, so non-key frames are neither decoded nor converted.
+  key-frame packets only, so non-key frames are neither decoded nor converted. A video with
+  more key frames than ``max_frames`` keeps every 2nd, then every 4th, ... key frame (the kept
+  ones are halved each time the cap is passed, and the key packets in between are no longer
+  decoded), so between ``max_frames // 2 + 1`` and ``max_frames`` frames cover the whole video,
+  not only its beginning.
 - ``scenes``: the first frame, then the first frame of each shot (see ``_scenes``); the
   decoder skips non-reference frames, so a cut is placed at the first reference frame of
   the new shot (within a frame or two).
@@ -124,6 +128,10 @@ class FrameSink:
         self._prev_time = 0.0
         self._prev_index: int | None = None
         self._scenes: SceneDetector | None = None
+        self._key_stride = 1  # keyframes: every so many key packets is decoded
+        self._key_packets = 0
+        self._key_index_by_pts: dict[int, int] = {}  # a decoded key packet's number, by pts
+        self._key_indices: list[int] = []  # the number of each kept key frame
         strategy = sampling.strategy
         if strategy == "count":
             n = sampling.count
@@ -151,6 +159,19 @@ class FrameSink:
     def keyframe_packets_only(self) -> bool:
         """Whether only key-frame packets need to reach the decoder."""
         return self.sampling.strategy == "keyframes"
+
+    def wants_key_packet(self, pts: int | None) -> bool:
+        """Whether the next key-frame packet (counted in demux order) should be decoded:
+        every ``stride``-th, the stride doubling each time the kept frames pass ``max_frames``.
+        The packet's ``pts`` tells its frame's number once decoded (the decoder may hand it
+        back after the stride has doubled)."""
+        index = self._key_packets
+        self._key_packets += 1
+        if index % self._key_stride:
+            return False
+        if pts is not None:
+            self._key_index_by_pts[pts] = index
+        return True
 
     @property
     def decoded_until_seconds(self) -> float:
@@ -203,8 +224,22 @@ class FrameSink:
         if t >= self._end:
             self.done = True
             return
+        index = self._key_index_by_pts.pop(frame.pts, None) if frame.pts is not None else None
+        if index is None:
+            index = self._key_stride * len(self._key_indices)  # not seen as a packet: keep it
+        elif index % self._key_stride:
+            return  # decoded before the stride doubled
         self._take(self._convert(frame, t))
-        self._check_cap()
+        self._key_indices.append(index)
+        while len(self._images) > self.sampling.max_frames:  # halve the kept frames
+            self._key_stride *= 2
+            keep = [i for i, n in enumerate(self._key_indices) if n % self._key_stride == 0]
+            if len(keep) == len(self._images):
+                continue
+            self._images = [self._images[i] for i in keep]
+            self._times = [self._times[i] for i in keep]
+            self._key_indices = [self._key_indices[i] for i in keep]
+            self._order = list(range(len(self._images)))
 
     def _push_scene(self, frame: av.VideoFrame, t: float) -> None:
         assert self._scenes is not None
@@ -271,6 +306,11 @@ class FrameSink:
                 self._target_index += 1
                 target = self._next_target()
             self._prev = None
+        if self._key_stride > 1:
+            self.warnings.append(
+                f"{self._key_packets} key frames, more than max_frames={self.sampling.max_frames}: "
+                f"one in {self._key_stride} kept ({len(self._order)} frames over the whole video)"
+            )
         if not self._order:
             width, height = self._size or (0, 0)
             return VideoFrames(
