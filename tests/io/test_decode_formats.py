@@ -196,6 +196,35 @@ def test_rotation_applied(tmp_path: Path, ext: str, rotation: int) -> None:
     assert image[-20:, -12:].mean() > 60
 
 
+def _tilted_video(path: Path, counter_clockwise_degrees: int) -> Path:
+    """64x48 picture whose display matrix turns it by an angle that is not a quarter turn."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.set_display_rotation(counter_clockwise_degrees)
+        for i in range(6):
+            picture = np.full((48, 64, 3), 40 * i, dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize("ext", ["mp4", "mkv"])
+@pytest.mark.parametrize(
+    ("clockwise", "applied"), [(30, 0), (45, 0), (60, 90), (135, 180), (225, 180), (315, 0)]
+)
+def test_a_tilt_is_rounded_to_a_quarter_turn(tmp_path: Path, ext: str, clockwise: int, applied: int) -> None:
+    """A display matrix that is not a quarter turn: the nearest quarter turn, a tie to the one
+    keeping the coded width and height (docs/jobs.md); headers and decoded frames agree."""
+    path = _tilted_video(tmp_path / f"tilt{clockwise}.{ext}", -clockwise)
+    upright = (48, 64) if applied in (90, 270) else (64, 48)
+    info = probe(path)
+    assert (info.rotation_degrees, info.width, info.height) == (applied, *upright)
+    result = decode(path, frames=FrameSampling("keyframes"))
+    assert result.info.rotation_degrees == applied and result.frames is not None
+    assert result.frames.frames.shape[1:3] == (upright[1], upright[0])
+
+
 @pytest.mark.parametrize("ext", ["mp4", "mov", "mkv"])  # (PyAV's webm muxer drops the SAR we set)
 def test_anamorphic_video_is_shown_at_its_display_shape(tmp_path: Path, ext: str) -> None:
     # coded 64x112 with 2:1 pixels: a player shows it 128x112

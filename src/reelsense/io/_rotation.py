@@ -40,7 +40,8 @@ _POSE_ROLL = 0x7675
 
 
 def normalize_rotation(degrees: float) -> int:
-    """Nearest multiple of 90 in [0, 360)."""
+    """Nearest multiple of 90 in [0, 360). A tie (45, 135, ...) goes to the even quarter turn
+    (0 or 180: the coded width and height are kept); the rest of a tilt is not applied."""
     return (round(degrees / 90.0) * 90) % 360
 
 
