@@ -262,6 +262,25 @@ def test_unknown_duration_found_without_decoding(tmp_path: Path) -> None:
     assert result.info.duration_seconds == pytest.approx(2.0, abs=0.05)
 
 
+@pytest.mark.parametrize("ext", ["webm", "mkv"])
+def test_unknown_duration_of_a_video_only_recording_is_the_files(tmp_path: Path, ext: str) -> None:
+    """A live recording without audio: the duration is the file's whatever decode reads. It was
+    the end of the last decoded frame: 0.083 s for the key frames of a 6 s WebM (the embed
+    default), 5.08 s for uniform, 0 with a window or without frames."""
+    path = write_video(tmp_path / f"live.{ext}", duration_seconds=6.0, fps=12, live=True, audio=None)
+    assert probe(path).duration_seconds == pytest.approx(6.0, abs=0.05)
+    calls = [
+        {"frames": FrameSampling("keyframes")},
+        {"frames": FrameSampling("uniform")},
+        {"frames": FrameSampling("uniform"), "duration_seconds": 2.0},
+        {"frames": FrameSampling("keyframes"), "duration_seconds": 2.0},
+        {"audio_sample_rate": SR},  # no audio stream: nothing is decoded
+    ]
+    for kwargs in calls:
+        result = decode(path, **kwargs)  # type: ignore[arg-type]
+        assert result.info.duration_seconds == pytest.approx(6.0, abs=0.05), kwargs
+
+
 def test_portrait_9_16_resized_keeps_aspect(tmp_path: Path) -> None:
     path = write_video(tmp_path / "portrait.mp4", width=72, height=128, audio=None)
     info = probe(path)

@@ -319,6 +319,17 @@ def _judge(run: _Pass, info: MediaInfo, start_seconds: float, windows: dict[str,
     return warnings
 
 
+def _scanned_duration_seconds(media: OpenedMedia) -> float:
+    """:func:`scan_duration_seconds` from the start of a file already (partly) demuxed; 0.0 when
+    it cannot seek (the decoded data is kept either way)."""
+    try:
+        media.container.seek(0)
+        return scan_duration_seconds(media)
+    except (av.error.FFmpegError, DecodeError) as exc:
+        logger.warning("%s: duration not found: %s", media.path, exc)
+        return 0.0
+
+
 def _final_info(info: MediaInfo, media: OpenedMedia, run: _Pass) -> MediaInfo:
     changes: dict[str, object] = {}
     if run.video is not None and run.video.frames_decoded and media.video is not None:
@@ -329,11 +340,17 @@ def _final_info(info: MediaInfo, media: OpenedMedia, run: _Pass) -> MediaInfo:
                 ctx.width, ctx.height, rotation_degrees=rotation, sample_aspect_ratio=info.sample_aspect_ratio
             )
             changes.update(rotation_degrees=rotation, width=w, height=h)
-    if info.duration_seconds <= 0 and run.reached_end:
-        ends = [run.audio.start_seconds + run.audio.decoded_seconds] if run.audio is not None else []
+    if info.duration_seconds <= 0:  # no stated duration (a live WebM/Matroska recording)
+        # every demuxed packet's end counts, also of the frames the sampling did not decode
+        # (key frames only: the decoded frames may stop long before the file does)
+        ends = [*run.packet_end_seconds.values()]
+        if run.audio is not None:
+            ends.append(run.audio.start_seconds + run.audio.decoded_seconds)
         if run.video is not None:
             ends.append(run.video.decoded_until_seconds + run.last_video_duration)
-        changes["duration_seconds"] = max(ends, default=0.0)
+        if not run.reached_end:  # stopped early (a window, a frame cap): demux the file, as probe does
+            ends.append(_scanned_duration_seconds(media))
+        changes["duration_seconds"] = max(ends)
     return dataclasses.replace(info, **changes) if changes else info  # type: ignore[arg-type]
 
 
@@ -427,7 +444,9 @@ def decode(
                 nominal_fps=info.fps,
                 sample_aspect_ratio=info.sample_aspect_ratio,
             )
-        if audio_sink is None and video_sink is None:
+        if audio_sink is None and video_sink is None:  # nothing to decode: the duration as probe finds it
+            if info.duration_seconds <= 0:
+                info = dataclasses.replace(info, duration_seconds=_scanned_duration_seconds(media))
             return DecodedMedia(info=info)
         _configure_streams(media, audio_sink is not None, video_sink, threads, thread_type)
         warnings = []
