@@ -131,7 +131,8 @@ class FrameSampling:
 
     - ``uniform``: ``fps`` frames per second of video (finite, > 0 and at most 1000).
     - ``count``: ``count`` (an integer >= 1) frames spread evenly over the duration.
-    - ``keyframes``: key frames only (the decoder skips the rest; much cheaper).
+    - ``keyframes``: key frames only (the decoder skips the rest; much cheaper). More key
+      frames than ``max_frames``: one in 2, 4, ... is kept, over the whole video.
     - ``scenes``: the first frame, then one frame at each shot change, detected by a cheap
       histogram difference above ``scene_threshold`` (0..1), at least
       ``min_scene_seconds`` after the previous cut; at most ``max_frames``. Every
