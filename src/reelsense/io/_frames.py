@@ -34,7 +34,7 @@ import av
 import numpy as np
 
 from reelsense.errors import MediaLimitError
-from reelsense.io._rotation import normalize_rotation
+from reelsense.io._rotation import display_matrix_rotation, normalize_rotation
 from reelsense.io._scenes import SceneDetector
 from reelsense.io._types import FrameSampling, VideoFrames
 
@@ -83,6 +83,15 @@ def to_rgb(frame: av.VideoFrame, width: int, height: int, rotation_degrees: int)
     if rotation_degrees:
         rgb = np.rot90(rgb, k=-(rotation_degrees // 90))
     return np.ascontiguousarray(rgb)
+
+
+def _frame_rotation(frame: av.VideoFrame) -> int:
+    """The clockwise quarter turn of the frame's display matrix (0 without one)."""
+    if not frame.rotation:
+        return 0
+    matrix = frame.side_data.get("DISPLAYMATRIX")
+    exact = display_matrix_rotation(bytes(matrix)) if matrix is not None else None  # type: ignore[call-overload]  # SideData is a buffer
+    return exact if exact is not None else normalize_rotation(-frame.rotation)
 
 
 class FrameSink:
@@ -271,7 +280,8 @@ class FrameSink:
     # ------------------------------------------------------------------ conversion
 
     def _convert(self, frame: av.VideoFrame, t: float) -> int:
-        rotation = normalize_rotation(-frame.rotation) if frame.rotation else self.rotation_degrees
+        rotation = _frame_rotation(frame)
+        rotation = rotation if rotation else self.rotation_degrees
         self.rotation_degrees = rotation
         if self._size is None:
             upright = display_size(

@@ -20,7 +20,7 @@ import math
 import struct
 from typing import BinaryIO
 
-__all__ = ["header_rotation_degrees", "normalize_rotation"]
+__all__ = ["display_matrix_rotation", "header_rotation_degrees", "normalize_rotation"]
 
 _MAX_HEADER_BYTES = 64 * 1024 * 1024  # a moov/Tracks payload larger than this is not read
 _ISO_CONTAINER_BOXES = {b"moov", b"trak", b"mdia"}
@@ -43,6 +43,20 @@ def normalize_rotation(degrees: float) -> int:
     """Nearest multiple of 90 in [0, 360). A tie (45, 135, ...) goes to the even quarter turn
     (0 or 180: the coded width and height are kept); the rest of a tilt is not applied."""
     return (round(degrees / 90.0) * 90) % 360
+
+
+def display_matrix_rotation(matrix: bytes) -> int | None:
+    """Clockwise quarter turn of an FFmpeg display matrix (nine native-endian int32, as in a
+    frame's ``DISPLAYMATRIX`` side data), from its exact angle, as the headers are read (PyAV's
+    ``frame.rotation`` is cut to whole degrees: 45.4 became 45, a tie, where the header gave 90);
+    None for a matrix that is not one (too short, no rotation part)."""
+    if len(matrix) < 36:
+        return None
+    m = struct.unpack_from("=9i", matrix)
+    scale_0, scale_1 = math.hypot(m[0], m[3]), math.hypot(m[1], m[4])
+    if scale_0 == 0 or scale_1 == 0:
+        return None
+    return normalize_rotation(math.degrees(math.atan2(m[1] / scale_1, m[0] / scale_0)))
 
 
 def header_rotation_degrees(fh: BinaryIO) -> int | None:
