@@ -169,3 +169,23 @@ def test_frames_window(cuts_video: Path) -> None:
 def test_bad_sampling_parameters(kwargs: dict[str, object]) -> None:
     with pytest.raises(ParameterError):
         FrameSampling(**kwargs)  # type: ignore[arg-type]
+
+
+def test_keyframes_the_decoder_hands_back_unnumbered_stop_at_the_cap() -> None:
+    # the frame of key packet 0 after an unnumbered first frame: both are number 0, which no
+    # stride thins; before, halving them looped forever at max_frames=1
+    import av
+
+    from reelsense.io._frames import FrameSink
+
+    sink = FrameSink(FrameSampling("keyframes", max_frames=1), path="x.mp4")
+    image = np.zeros((4, 4, 3), dtype=np.uint8)
+    first = av.VideoFrame.from_ndarray(image, format="rgb24")  # pts None: never seen as a packet
+    assert sink.wants_key_packet(7)
+    numbered = av.VideoFrame.from_ndarray(image, format="rgb24")
+    numbered.pts = 7
+    first.key_frame = numbered.key_frame = True
+    sink.push(first, 0.0)
+    sink.push(numbered, 0.5)
+    frames = sink.finish()
+    assert frames.pts_seconds.tolist() == [0.0]

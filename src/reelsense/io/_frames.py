@@ -244,7 +244,11 @@ class FrameSink:
             self._key_stride *= 2
             keep = [i for i, n in enumerate(self._key_indices) if n % self._key_stride == 0]
             if len(keep) == len(self._images):
-                continue
+                if self._key_stride <= max(self._key_indices):
+                    continue
+                # every kept number is 0 (frames the decoder handed back unnumbered): no
+                # stride can thin them, so the first max_frames stay
+                keep = keep[: self.sampling.max_frames]
             self._images = [self._images[i] for i in keep]
             self._times = [self._times[i] for i in keep]
             self._key_indices = [self._key_indices[i] for i in keep]
