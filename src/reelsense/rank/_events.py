@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from reelsense.errors import ParameterError
+from reelsense.io import allow_long_csv_fields
 from reelsense.rank._parquet import parquet_input
 
 __all__ = ["EVENTS", "EventLog", "EventWeights", "LogReport", "read_events", "read_users"]
@@ -166,6 +167,7 @@ def _read_table(path: Path) -> dict[str, list[object]]:
         with parquet_input(path):
             table = pq.read_table(path)
         return {c: table[c].to_pylist() for c in table.column_names}
+    allow_long_csv_fields()  # as every reader of reelsense's tables: the limit is process-wide
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:  # a BOM (Excel's "CSV UTF-8") is dropped
             reader = csv.DictReader(handle)
@@ -254,6 +256,7 @@ def _arrow_csv(path: Path, wanted: tuple[str, ...]) -> tuple[Any, list[str]] | N
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    allow_long_csv_fields()
     with path.open(newline="", encoding="utf-8-sig") as handle:  # pyarrow drops a BOM too
         try:
             header = next(csv.reader(handle), [])
