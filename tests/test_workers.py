@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from concurrent.futures import BrokenExecutor
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -89,6 +90,41 @@ def test_pool_children_log_at_the_parents_level_and_format() -> None:
         root.setLevel(level)
     assert child_level == logging.ERROR
     assert formats == ["%(levelname)s %(name)s: %(message)s"]
+
+
+def _child_handlers() -> tuple[int, list[tuple[int, str]]]:
+    import logging
+
+    handlers = [(h.level, getattr(h.formatter, "_fmt", "")) for h in logging.getLogger().handlers]
+    return logging.getLogger("reelsense.io").getEffectiveLevel(), handlers
+
+
+def test_pool_children_keep_a_library_callers_handler_level_and_logger_levels() -> None:
+    """A caller logging DEBUG to a file and WARNING to stderr, with ``reelsense.io`` at ERROR
+    and a formatter that does not pickle: the child's stderr handler stays at WARNING,
+    ``reelsense.io`` at ERROR, and the pool starts (a plain formatter instead)."""
+    import logging
+
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    unpicklable = logging.Formatter("%(levelname)s|%(message)s")
+    unpicklable.converter = lambda seconds: time.gmtime(seconds)  # type: ignore[method-assign,assignment]
+    handler.setFormatter(unpicklable)
+    io_logger = logging.getLogger("reelsense.io")
+    level, io_level = root.level, io_logger.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    io_logger.setLevel(logging.ERROR)
+    try:
+        with process_pool(1, "spawn") as pool:
+            child_io_level, handlers = pool.submit(_child_handlers).result()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        io_logger.setLevel(io_level)
+    assert child_io_level == logging.ERROR
+    assert handlers == [(logging.WARNING, "%(message)s")]  # the plain formatter
 
 
 def test_pool_workers_end_without_the_last_collection(tmp_path: Path) -> None:

@@ -21,12 +21,14 @@ import logging
 import math
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, TypeVar
@@ -168,46 +170,67 @@ def exit_with_parent() -> None:
     threading.Thread(target=watch, name="reelsense-parent-watch", daemon=True).start()
 
 
-def _parent_logging() -> tuple[int, int, logging.Formatter | None]:
-    """What a spawned child needs to log as this process does: the root logger's level,
-    reelsense's effective level (``-q`` sets ERROR, ``-v`` INFO) and the formatter of the root's
-    first handler writing to stderr (None when there is none; a plain ``logging.Formatter`` when
-    that formatter is a subclass, which the child might not be able to import)."""
+@dataclass(frozen=True)
+class _ChildLogging:
+    """What a spawned child needs to log as this process does (see :func:`_parent_logging`)."""
+
+    root_level: int
+    #: ``{name: level}`` of ``reelsense`` (its effective level: ``-q`` sets ERROR, ``-v``
+    #: INFO) and of every ``reelsense.*`` logger given a level of its own
+    levels: tuple[tuple[str, int], ...]
+    #: the level and formatter of the root's handler on stderr; no formatter when there is none
+    handler_level: int = logging.NOTSET
+    formatter: logging.Formatter | None = None
+
+
+def _parent_logging() -> _ChildLogging:
+    """This process's logging as a spawned child can take it: the root logger's level,
+    reelsense's levels, and the level and formatter of the root's first handler writing to
+    stderr (a plain ``logging.Formatter`` when that formatter is a subclass, which the child
+    might not be able to import, or does not pickle)."""
     root = logging.getLogger()
+    levels = [("reelsense", logging.getLogger("reelsense").getEffectiveLevel())]
+    for name, item in sorted(logging.root.manager.loggerDict.items()):
+        if name.startswith("reelsense.") and isinstance(item, logging.Logger) and item.level:
+            levels.append((name, item.level))
     stream = next(
         (h for h in root.handlers if isinstance(h, logging.StreamHandler) and h.stream is sys.stderr), None
     )
-    formatter: logging.Formatter | None = None
-    if stream is not None:
-        kept = stream.formatter
-        formatter = kept if kept is not None and type(kept) is logging.Formatter else logging.Formatter()
-    return root.level, logging.getLogger("reelsense").getEffectiveLevel(), formatter
+    if stream is None:
+        return _ChildLogging(root.level, tuple(levels))
+    kept = stream.formatter
+    formatter = kept if kept is not None and type(kept) is logging.Formatter else logging.Formatter()
+    try:
+        pickle.dumps(formatter)
+    except Exception:  # e.g. a converter set to a lambda
+        formatter = logging.Formatter()
+    return _ChildLogging(root.level, tuple(levels), stream.level, formatter)
 
 
-def _configure_child_logging(
-    root_level: int, reelsense_level: int, formatter: logging.Formatter | None
-) -> None:
+def _configure_child_logging(config: _ChildLogging) -> None:
     """Apply :func:`_parent_logging`'s answer in a spawned child, which starts with logging
     unconfigured: without this a worker's warnings bypassed ``-q`` and its info ``-v``."""
     root = logging.getLogger()
-    root.setLevel(root_level)
-    logging.getLogger("reelsense").setLevel(reelsense_level)
-    if formatter is not None and not root.handlers:
+    root.setLevel(config.root_level)
+    for name, level in config.levels:
+        logging.getLogger(name).setLevel(level)
+    if config.formatter is not None and not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(formatter)
+        handler.setLevel(config.handler_level)
+        handler.setFormatter(config.formatter)
         root.addHandler(handler)
 
 
 def _init_worker(
     initializer: Callable[..., None] | None,
     initargs: tuple[Any, ...],
-    parent_logging: tuple[int, int, logging.Formatter | None] | None = None,
+    parent_logging: _ChildLogging | None = None,
 ) -> None:
     # Ctrl-C goes to the whole process group: the parent stops the work and kills its
     # workers, so a child has nothing to print (no traceback per worker)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if parent_logging is not None:
-        _configure_child_logging(*parent_logging)
+        _configure_child_logging(parent_logging)
     exit_with_parent()
     for name in _ONE_WORKER_THREAD_ENV:  # read by torch and OpenMP when imported later here
         os.environ[name] = "1"
