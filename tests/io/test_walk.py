@@ -163,16 +163,20 @@ def test_media_ids_warns_once_when_a_sidecar_id_is_lost(
 
     from reelsense.io import media_ids
 
-    _touch(tmp_path, "bad.mp4", "broken.mp4", "fine.mp4", "plain.mp4")
+    _touch(tmp_path, "bad.mp4", "broken.mp4", "fine.mp4", "plain.mp4", "caption.mp4")
     (tmp_path / "bad.info.json").write_text(json.dumps({"id": ["x"], "tags": "a,b"}), encoding="utf-8")
     (tmp_path / "broken.info.json").write_text("{not json", encoding="utf-8")
     (tmp_path / "fine.info.json").write_text(json.dumps({"id": "yt123", "tags": "a,b"}), encoding="utf-8")
+    # a .txt caption has no id to lose: unreadable, it is left to whoever reads the caption
+    (tmp_path / "caption.txt").write_bytes(b"caf\xe9 \xff\xfe")
+    (tmp_path / "broken.txt").write_bytes(b"caf\xe9 \xff\xfe")
     with caplog.at_level("WARNING", logger="reelsense.io"):
         ids = [vid for vid, _ in media_ids([tmp_path])]
-    assert ids == ["bad", "broken", "yt123", "plain"]
+    assert ids == ["bad", "broken", "caption", "yt123", "plain"]
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2, messages
     bad, broken = messages
     assert f"{tmp_path / 'bad.mp4'} gets the video id 'bad'" in bad and "field 'id'" in bad
     assert "tags" not in bad
     assert f"{tmp_path / 'broken.mp4'} gets the video id 'broken'" in broken and "malformed JSON" in broken
+    assert "broken.txt" not in broken  # the .info.json's error only

@@ -43,7 +43,7 @@ from pathlib import Path, PurePosixPath
 
 from reelsense._checks import check_path, check_paths
 from reelsense.errors import NoMediaError, ParameterError, SidecarError
-from reelsense.io._sidecar import _ID_DROPPED, _find_sidecar
+from reelsense.io._sidecar import _ID_DROPPED, _find_sidecar, _stem_sibling
 from reelsense.io._text import path_text
 from reelsense.io._types import MEDIA_EXTENSIONS
 
@@ -274,10 +274,13 @@ def media_ids(
         errors: list[SidecarError] = []
         sidecar = _find_sidecar(Path(f.path), None, f.default_id, errors.append)
         sidecar_ids.append(sidecar.video_id if sidecar is not None else None)
-        why = [str(e) for e in errors] + [
+        if sidecar_ids[-1] is not None or not _stem_sibling(Path(f.path), ".info.json").is_file():
+            continue  # an id from the sidecar, or none to lose (a .txt caption carries no id)
+        # the .info.json is read first: its error, if any, is the first (a .txt's may follow)
+        why = [str(e) for e in errors[:1]] + [
             note for note in (sidecar.warnings if sidecar is not None else ()) if note.endswith(_ID_DROPPED)
         ]
-        if why and sidecar_ids[-1] is None:
+        if why:
             lost[i] = "; ".join(why)
     ids = assign_video_ids(files, sidecar_ids, known=known)
     for i, reason in lost.items():  # else the id changes without a word (e.g. in `sounds match`)
