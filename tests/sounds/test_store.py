@@ -592,3 +592,11 @@ def test_open_does_not_create_without_create(tmp_path: Path) -> None:
     assert sorted(p.name for p in target.parent.iterdir()) == [
         "x.rsidx"
     ]  # closing the last writer removes -wal/-shm
+
+
+def test_the_repair_hint_quotes_an_index_path_for_a_shell() -> None:
+    from reelsense.sounds.index._codec import readd_hint
+
+    hint = readd_hint("song1", "/data/my sounds/lib.rsidx")
+    assert "`reelsense sounds add FILE --sound-index '/data/my sounds/lib.rsidx' --replace`" in hint
+    assert "--sound-index /data/lib.rsidx --replace" in readd_hint("song1", "/data/lib.rsidx")

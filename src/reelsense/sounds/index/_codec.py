@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import zlib
 from dataclasses import dataclass
 
@@ -145,10 +146,12 @@ def encode_array(name: str, value: object, compression: str) -> EncodedArray:
 
 
 def readd_hint(sound_id: str, index: str) -> str:
-    """How a user replaces a damaged sound: the command, and the library call."""
+    """How a user replaces a damaged sound: the command (the index path quoted for a shell),
+    and the library call."""
     return (
-        f"add it again: `reelsense sounds add FILE --sound-index {index} --replace` with the file of "
-        f"{sound_id!r} (SoundIndex.add_file(FILE, {sound_id!r}, replace=True) in the library)"
+        f"add it again: `reelsense sounds add FILE --sound-index {shlex.quote(index)} --replace` "
+        f"with the file of {sound_id!r} "
+        f"(SoundIndex.add_file(FILE, {sound_id!r}, replace=True) in the library)"
     )
 
 
