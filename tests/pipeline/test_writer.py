@@ -486,6 +486,9 @@ def test_a_consolidated_source_holds_nothing_once_its_rows_are_taken(tmp_path: P
         vectors = pa.FixedSizeListArray.from_arrays(pa.array(values), 256)
         pq.write_table(pa.table([pa.array(ids), vectors], schema=schema), tmp_path / f"part-{k}.parquet")
         sources.append(_SortedSource(tmp_path / f"part-{k}.parquet", np.array(ids, dtype=object), schema, 48))
+    import gc
+
+    gc.collect()  # what earlier tests left is freed before, not during, the count
     before = pa.total_allocated_bytes()
     for k, source in enumerate(sources):
         first = source.take(list(range(0, 40)))
@@ -494,4 +497,7 @@ def test_a_consolidated_source_holds_nothing_once_its_rows_are_taken(tmp_path: P
         assert got["video_id"].to_pylist() == [f"v{k}-{i:03d}" for i in range(64)]
         assert got["v"][63].as_py()[0] == 63 * 256 + k
         del first, rest, got
+        # the source itself keeps neither its reader nor a row (the allocator's count below is
+        # process-wide; these are its own)
+        assert source._batches is None and source._buffer.num_rows == 0
     assert pa.total_allocated_bytes() <= before
