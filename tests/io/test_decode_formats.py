@@ -285,6 +285,34 @@ def test_unknown_duration_of_a_video_only_recording_is_the_files(tmp_path: Path,
         assert result.info.duration_seconds == pytest.approx(6.0, abs=0.05), kwargs
 
 
+@pytest.mark.parametrize("ext", ["webm", "mkv"])
+@pytest.mark.parametrize("longer", ["video", "audio"])
+def test_unknown_duration_counts_the_stream_not_decoded(tmp_path: Path, ext: str, longer: str) -> None:
+    """A live recording whose video and audio end apart (6 s and 3 s): decoding one of them
+    gives probe's duration. The stream not decoded is discarded at the demuxer, and was missed:
+    3.0 s for the audio of a recording whose video goes on to 6 s, and the reverse."""
+    video_seconds, audio_seconds = (6.0, 3.0) if longer == "video" else (3.0, 6.0)
+    path = write_video(
+        tmp_path / f"live.{ext}",
+        duration_seconds=video_seconds,
+        fps=12,
+        live=True,
+        audio=tone(audio_seconds, 48000),
+        sample_rate=48000,
+    )
+    expected = probe(path).duration_seconds
+    assert expected == pytest.approx(6.0, abs=0.05)
+    calls = [
+        {"audio_sample_rate": SR},  # to the end of the audio
+        {"audio_sample_rate": SR, "duration_seconds": 1.0},  # stops early
+        {"frames": FrameSampling("uniform")},
+        {"frames": FrameSampling("keyframes"), "duration_seconds": 1.0},
+    ]
+    for kwargs in calls:
+        result = decode(path, **kwargs)  # type: ignore[arg-type]
+        assert result.info.duration_seconds == pytest.approx(expected, abs=0.02), kwargs
+
+
 def test_portrait_9_16_resized_keeps_aspect(tmp_path: Path) -> None:
     path = write_video(tmp_path / "portrait.mp4", width=72, height=128, audio=None)
     info = probe(path)

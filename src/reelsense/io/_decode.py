@@ -320,8 +320,12 @@ def _judge(run: _Pass, info: MediaInfo, start_seconds: float, windows: dict[str,
 
 
 def _scanned_duration_seconds(media: OpenedMedia) -> float:
-    """:func:`scan_duration_seconds` from the start of a file already (partly) demuxed; 0.0 when
-    it cannot seek (the decoded data is kept either way)."""
+    """:func:`scan_duration_seconds` from the start of a file already (partly) demuxed, over the
+    streams probe reads (those the pass discarded too); 0.0 when it cannot seek (the decoded
+    data is kept either way)."""
+    for stream in (media.audio, media.video):
+        if stream is not None:
+            stream.discard = Discard.default  # demux() does not undo _configure_streams' discard
     try:
         media.container.seek(0)
         return scan_duration_seconds(media)
@@ -348,7 +352,13 @@ def _final_info(info: MediaInfo, media: OpenedMedia, run: _Pass) -> MediaInfo:
             ends.append(run.audio.start_seconds + run.audio.decoded_seconds)
         if run.video is not None:
             ends.append(run.video.decoded_until_seconds + run.last_video_duration)
-        if not run.reached_end:  # stopped early (a window, a frame cap): demux the file, as probe does
+        # a pass that stopped early (a window, a frame cap), or that discarded a stream probe
+        # reads (audio only of a video, frames only of a video with sound, and either may be
+        # the longer): demux the file, as probe does
+        skipped = (media.audio is not None and run.audio is None) or (
+            media.video is not None and run.video is None
+        )
+        if not run.reached_end or skipped:
             ends.append(_scanned_duration_seconds(media))
         changes["duration_seconds"] = max(ends)
     return dataclasses.replace(info, **changes) if changes else info  # type: ignore[arg-type]
