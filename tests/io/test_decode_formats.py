@@ -11,7 +11,7 @@ import pytest
 
 from media import frame_image, tone, write_audio, write_video
 from reelsense.errors import DecodeError
-from reelsense.io import FrameSampling, decode, probe, read_audio, read_frames
+from reelsense.io import FrameSampling, _decode, decode, probe, read_audio, read_frames
 from reelsense.io._frames import display_size, sample_aspect_ratio
 
 SR = 16000
@@ -311,6 +311,30 @@ def test_unknown_duration_counts_the_stream_not_decoded(tmp_path: Path, ext: str
     for kwargs in calls:
         result = decode(path, **kwargs)  # type: ignore[arg-type]
         assert result.info.duration_seconds == pytest.approx(expected, abs=0.02), kwargs
+
+
+def test_unknown_duration_not_found_is_a_result_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live recording whose packets cannot be scanned again (the seek back fails) keeps what
+    was decoded, with the duration the pass saw and a warning in the result (which embed writes
+    in the row), not only in the log."""
+    path = write_video(tmp_path / "live.webm", duration_seconds=4.0, fps=12, live=True, audio=None)
+
+    def cannot_seek(media: object) -> float:
+        raise DecodeError(str(path), "cannot seek back after scanning packets: Operation not permitted")
+
+    monkeypatch.setattr(_decode, "scan_duration_seconds", cannot_seek)
+    calls = [
+        {"frames": FrameSampling("uniform"), "duration_seconds": 1.0},  # the pass stops early
+        {"audio_sample_rate": SR},  # no audio stream: nothing is decoded
+    ]
+    for kwargs in calls:
+        result = decode(path, **kwargs)  # type: ignore[arg-type]
+        assert result.info.duration_seconds < 2.0, kwargs
+        assert result.warnings == (
+            "duration not found: cannot seek back after scanning packets: Operation not permitted",
+        ), kwargs
 
 
 def test_portrait_9_16_resized_keeps_aspect(tmp_path: Path) -> None:

@@ -319,22 +319,26 @@ def _judge(run: _Pass, info: MediaInfo, start_seconds: float, windows: dict[str,
     return warnings
 
 
-def _scanned_duration_seconds(media: OpenedMedia) -> float:
+def _scanned_duration_seconds(media: OpenedMedia, warnings: list[str]) -> float:
     """:func:`scan_duration_seconds` from the start of a file already (partly) demuxed, over the
-    streams probe reads (those the pass discarded too); 0.0 when it cannot seek (the decoded
-    data is kept either way)."""
+    streams probe reads (those the pass discarded too); 0.0, with a warning appended to
+    ``warnings``, when it cannot seek (the decoded data is kept either way)."""
     for stream in (media.audio, media.video):
         if stream is not None:
             stream.discard = Discard.default  # demux() does not undo _configure_streams' discard
     try:
         media.container.seek(0)
         return scan_duration_seconds(media)
-    except (av.error.FFmpegError, DecodeError) as exc:
-        logger.warning("%s: duration not found: %s", media.path, exc)
-        return 0.0
+    except av.error.FFmpegError as exc:
+        warnings.append(f"duration not found: {exc.strerror or exc}")
+    except DecodeError as exc:
+        warnings.append(f"duration not found: {exc.cause}")
+    return 0.0
 
 
-def _final_info(info: MediaInfo, media: OpenedMedia, run: _Pass) -> MediaInfo:
+def _final_info(info: MediaInfo, media: OpenedMedia, run: _Pass, warnings: list[str]) -> MediaInfo:
+    """``info`` with what the pass found: the frames' rotation, and the duration of a file
+    without a stated one (a failure to find it is appended to ``warnings``)."""
     changes: dict[str, object] = {}
     if run.video is not None and run.video.frames_decoded and media.video is not None:
         rotation = run.video.rotation_degrees
@@ -359,9 +363,16 @@ def _final_info(info: MediaInfo, media: OpenedMedia, run: _Pass) -> MediaInfo:
             media.video is not None and run.video is None
         )
         if not run.reached_end or skipped:
-            ends.append(_scanned_duration_seconds(media))
+            ends.append(_scanned_duration_seconds(media, warnings))
         changes["duration_seconds"] = max(ends)
     return dataclasses.replace(info, **changes) if changes else info  # type: ignore[arg-type]
+
+
+def _logged(media: OpenedMedia, warnings: list[str]) -> tuple[str, ...]:
+    """``warnings`` for ``DecodedMedia.warnings``, each logged once with the file's path."""
+    for warning in warnings:
+        logger.warning("%s: %s", media.path, warning)
+    return tuple(warnings)
 
 
 def _audio_truncated(
@@ -454,12 +465,12 @@ def decode(
                 nominal_fps=info.fps,
                 sample_aspect_ratio=info.sample_aspect_ratio,
             )
+        warnings: list[str] = []
         if audio_sink is None and video_sink is None:  # nothing to decode: the duration as probe finds it
             if info.duration_seconds <= 0:
-                info = dataclasses.replace(info, duration_seconds=_scanned_duration_seconds(media))
-            return DecodedMedia(info=info)
+                info = dataclasses.replace(info, duration_seconds=_scanned_duration_seconds(media, warnings))
+            return DecodedMedia(info=info, warnings=_logged(media, warnings))
         _configure_streams(media, audio_sink is not None, video_sink, threads, thread_type)
-        warnings = []
         if start_seconds > 0:
             seek_warning = _seek(media, start_seconds, video_sink is not None)
             if seek_warning:
@@ -482,13 +493,12 @@ def decode(
             warnings += sink_warnings
         if audio is not None and _audio_truncated(audio, info, start_seconds, duration_seconds, limits):
             warnings.append(f"audio truncated to max_audio_seconds={limits.max_audio_seconds}")
-        for warning in warnings:
-            logger.warning("%s: %s", media.path, warning)
+        info = _final_info(info, media, run, warnings)
         return DecodedMedia(
-            info=_final_info(info, media, run),
+            info=info,
             audio=audio,
             frames=video,
-            warnings=tuple(warnings),
+            warnings=_logged(media, warnings),
             audio_frames_decoded=audio_sink.frames_decoded if audio_sink else 0,
             video_frames_decoded=video_sink.frames_decoded if video_sink else 0,
             video_frames_converted=video_sink.frames_converted if video_sink else 0,
