@@ -147,6 +147,25 @@ def test_keyframes_past_max_frames_cover_the_whole_video(cuts_video: Path) -> No
     assert exact.frames is not None and len(exact.frames) == 8 and exact.warnings == ()
 
 
+def test_keyframes_past_max_frames_in_a_window_are_numbered_from_its_start(cuts_video: Path) -> None:
+    """A window with 5 key frames (0.5 to 1.5 s) at max_frames=4 keeps its first, then one in 2:
+    3 frames (max_frames // 2 + 1 at least). The key frame the seek lands on (0.25 s, before the
+    start) was number 0, so the window's first was dropped ([0.75, 1.25]: max_frames // 2), and
+    the warning counted it and the one past the end (1.75 s): '7 key frames ... over the whole
+    video'."""
+    result = decode(
+        cuts_video,
+        frames=FrameSampling("keyframes", max_frames=4),
+        start_seconds=0.3,
+        duration_seconds=1.3,
+    )
+    assert result.frames is not None
+    np.testing.assert_allclose(result.frames.pts_seconds, [0.5, 1.0, 1.5], atol=1e-6)
+    assert result.warnings == (
+        "5 key frames, more than max_frames=4: one in 2 kept (3 frames over the window)",
+    )
+
+
 def test_frames_window(cuts_video: Path) -> None:
     kept = read_frames(cuts_video, FrameSampling("keyframes"), start_seconds=0.6, duration_seconds=0.8)
     np.testing.assert_allclose(kept.pts_seconds, [0.75, 1.0, 1.25], atol=1e-6)

@@ -206,13 +206,15 @@ class _Pass:
                 kind = kinds[index]
                 # a key frame never references other frames: skip the rest unread, and the key
                 # frames the sink's stride leaves out (a video with many key frames)
-                if (
-                    kind == "video"
-                    and keyframes_only
-                    and packet.size
-                    and (not packet.is_keyframe or not sink.wants_key_packet(pts))  # type: ignore[union-attr]
-                ):
-                    continue
+                if kind == "video" and keyframes_only and packet.size:
+                    if not packet.is_keyframe:
+                        continue
+                    seconds = None
+                    if pts is not None and index in bases:
+                        num, den = bases[index]
+                        seconds = pts * num / den - self.media.start_offset_seconds
+                    if not sink.wants_key_packet(pts, seconds):  # type: ignore[union-attr]
+                        continue
                 self._decode_packet(packet, kind, max_seconds)
                 if self._done():
                     return

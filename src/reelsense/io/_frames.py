@@ -12,8 +12,8 @@ time in seconds (pts-based, so variable frame rate is handled), and keeps some o
   key-frame packets only, so non-key frames are neither decoded nor converted. A video with
   more key frames than ``max_frames`` keeps every 2nd, then every 4th, ... key frame (the kept
   ones are halved each time the cap is passed, and the key packets in between are no longer
-  decoded), so between ``max_frames // 2 + 1`` and ``max_frames`` frames cover the whole video,
-  not only its beginning.
+  decoded), so between ``max_frames // 2 + 1`` and ``max_frames`` frames cover the whole video
+  (or the window: its key frames are numbered from its start), not only its beginning.
 - ``scenes``: the first frame, then the first frame of each shot (see ``_scenes``); the
   decoder skips non-reference frames, so a cut is placed at the first reference frame of
   the new shot (within a frame or two).
@@ -169,11 +169,19 @@ class FrameSink:
         """Whether only key-frame packets need to reach the decoder."""
         return self.sampling.strategy == "keyframes"
 
-    def wants_key_packet(self, pts: int | None) -> bool:
-        """Whether the next key-frame packet (counted in demux order) should be decoded:
-        every ``stride``-th, the stride doubling each time the kept frames pass ``max_frames``.
-        The packet's ``pts`` tells its frame's number once decoded (the decoder may hand it
-        back after the stride has doubled)."""
+    def wants_key_packet(self, pts: int | None, time_seconds: float | None = None) -> bool:
+        """Whether the next key-frame packet should be decoded. The key packets within the
+        window (``time_seconds``, the packet's time, from ``start`` on; counted in demux order)
+        are numbered, and every ``stride``-th is decoded, the stride doubling each time the kept
+        frames pass ``max_frames``. One before the window is not decoded (its frame would not
+        be kept); the first one at or after its end is, unnumbered, to end the pass. The
+        packet's ``pts`` tells its frame's number once decoded (the decoder may hand it back
+        after the stride has doubled)."""
+        if time_seconds is not None:
+            if time_seconds < self._start:
+                return False
+            if time_seconds >= self._end:
+                return True
         index = self._key_packets
         self._key_packets += 1
         if index % self._key_stride:
@@ -321,9 +329,10 @@ class FrameSink:
                 target = self._next_target()
             self._prev = None
         if self._key_stride > 1:
+            span = "the window" if self._start > 0 or math.isfinite(self._end) else "the whole video"
             self.warnings.append(
                 f"{self._key_packets} key frames, more than max_frames={self.sampling.max_frames}: "
-                f"one in {self._key_stride} kept ({len(self._order)} frames over the whole video)"
+                f"one in {self._key_stride} kept ({len(self._order)} frames over {span})"
             )
         if not self._order:
             width, height = self._size or (0, 0)
