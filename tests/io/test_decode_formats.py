@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from media import frame_image, tone, write_audio, write_video
-from reelsense.errors import DecodeError
-from reelsense.io import FrameSampling, _decode, decode, probe, read_audio, read_frames
+from reelsense.errors import DecodeError, MediaLimitError
+from reelsense.io import DecodeLimits, FrameSampling, _decode, decode, probe, read_audio, read_frames
 from reelsense.io._frames import display_size, sample_aspect_ratio
+from reelsense.io._probe import open_media, scan_duration_seconds
 
 SR = 16000
 
@@ -321,7 +322,7 @@ def test_unknown_duration_not_found_is_a_result_warning(
     in the row), not only in the log."""
     path = write_video(tmp_path / "live.webm", duration_seconds=4.0, fps=12, live=True, audio=None)
 
-    def cannot_seek(media: object) -> float:
+    def cannot_seek(media: object, max_seconds: float) -> float:
         raise DecodeError(str(path), "cannot seek back after scanning packets: Operation not permitted")
 
     monkeypatch.setattr(_decode, "scan_duration_seconds", cannot_seek)
@@ -335,6 +336,28 @@ def test_unknown_duration_not_found_is_a_result_warning(
         assert result.warnings == (
             "duration not found: cannot seek back after scanning packets: Operation not permitted",
         ), kwargs
+
+
+def test_unknown_duration_over_the_limit_is_refused_without_reading_on(tmp_path: Path) -> None:
+    """A live recording longer than max_duration_seconds: decode raises MediaLimitError, as
+    probe does, also when the pass stopped early (a window) or decoded nothing; it returned the
+    scanned 6 s before. The scan stops at the first packet past the limit."""
+    path = write_video(tmp_path / "live.webm", duration_seconds=6.0, fps=12, live=True, audio=None)
+    limits = DecodeLimits(max_duration_seconds=3.0)
+    with pytest.raises(MediaLimitError):
+        probe(path, limits=limits)
+    calls = [
+        {"frames": FrameSampling("uniform"), "duration_seconds": 1.0},  # the pass stops early
+        {"audio_sample_rate": SR},  # no audio stream: nothing is decoded
+    ]
+    for kwargs in calls:
+        with pytest.raises(MediaLimitError, match=r"exceeds max_duration_seconds=3\.0"):
+            decode(path, limits=limits, **kwargs)  # type: ignore[arg-type]
+    media = open_media(path, limits)
+    try:
+        assert 3.0 < scan_duration_seconds(media, max_seconds=3.0) < 3.5
+    finally:
+        media.close()
 
 
 def test_portrait_9_16_resized_keeps_aspect(tmp_path: Path) -> None:

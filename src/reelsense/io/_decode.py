@@ -63,7 +63,7 @@ def probe(path: str | os.PathLike[str], *, limits: DecodeLimits = _DEFAULT_LIMIT
         raise ParameterError(f"limits={limits!r} must be a DecodeLimits, got {type(limits).__name__}")
     media = open_media(path, limits)
     try:
-        info = media_info(media)
+        info = media_info(media, max_scan_seconds=limits.max_duration_seconds)
     finally:
         media.close()
     check_limits(info, limits)
@@ -321,16 +321,17 @@ def _judge(run: _Pass, info: MediaInfo, start_seconds: float, windows: dict[str,
     return warnings
 
 
-def _scanned_duration_seconds(media: OpenedMedia, warnings: list[str]) -> float:
+def _scanned_duration_seconds(media: OpenedMedia, limits: DecodeLimits, warnings: list[str]) -> float:
     """:func:`scan_duration_seconds` from the start of a file already (partly) demuxed, over the
-    streams probe reads (those the pass discarded too); 0.0, with a warning appended to
+    streams probe reads (those the pass discarded too), up to ``max_duration_seconds`` (the
+    caller's :func:`check_limits` then rejects the file); 0.0, with a warning appended to
     ``warnings``, when it cannot seek (the decoded data is kept either way)."""
     for stream in (media.audio, media.video):
         if stream is not None:
             stream.discard = Discard.default  # demux() does not undo _configure_streams' discard
     try:
         media.container.seek(0)
-        return scan_duration_seconds(media)
+        return scan_duration_seconds(media, limits.max_duration_seconds)
     except av.error.FFmpegError as exc:
         warnings.append(f"duration not found: {exc.strerror or exc}")
     except DecodeError as exc:
@@ -338,9 +339,12 @@ def _scanned_duration_seconds(media: OpenedMedia, warnings: list[str]) -> float:
     return 0.0
 
 
-def _final_info(info: MediaInfo, media: OpenedMedia, run: _Pass, warnings: list[str]) -> MediaInfo:
+def _final_info(
+    info: MediaInfo, media: OpenedMedia, run: _Pass, limits: DecodeLimits, warnings: list[str]
+) -> MediaInfo:
     """``info`` with what the pass found: the frames' rotation, and the duration of a file
-    without a stated one (a failure to find it is appended to ``warnings``)."""
+    without a stated one (scanned up to ``limits``; a failure to find it is appended to
+    ``warnings``)."""
     changes: dict[str, object] = {}
     if run.video is not None and run.video.frames_decoded and media.video is not None:
         rotation = run.video.rotation_degrees
@@ -365,7 +369,7 @@ def _final_info(info: MediaInfo, media: OpenedMedia, run: _Pass, warnings: list[
             media.video is not None and run.video is None
         )
         if not run.reached_end or skipped:
-            ends.append(_scanned_duration_seconds(media, warnings))
+            ends.append(_scanned_duration_seconds(media, limits, warnings))
         changes["duration_seconds"] = max(ends)
     return dataclasses.replace(info, **changes) if changes else info  # type: ignore[arg-type]
 
@@ -433,7 +437,7 @@ def decode(
     media = open_media(path, limits, video_pictures=frames is not None)
     try:
         need_duration = frames is not None and frames.strategy == "count" and media.video is not None
-        info = media_info(media, scan_if_unknown=need_duration)
+        info = media_info(media, scan_if_unknown=need_duration, max_scan_seconds=limits.max_duration_seconds)
         check_limits(info, limits)
         if info.duration_seconds > 0 and start_seconds >= info.duration_seconds:
             raise ParameterError(
@@ -455,7 +459,9 @@ def decode(
             if media.video.duration and media.video.time_base is not None:
                 video_duration = float(media.video.duration * media.video.time_base)
             if video_duration <= 0:
-                video_duration = scan_duration_seconds(media) if need_duration else 0.0
+                video_duration = (
+                    scan_duration_seconds(media, limits.max_duration_seconds) if need_duration else 0.0
+                )
             video_sink = FrameSink(
                 frames,
                 path=media.path,
@@ -470,7 +476,9 @@ def decode(
         warnings: list[str] = []
         if audio_sink is None and video_sink is None:  # nothing to decode: the duration as probe finds it
             if info.duration_seconds <= 0:
-                info = dataclasses.replace(info, duration_seconds=_scanned_duration_seconds(media, warnings))
+                scanned = _scanned_duration_seconds(media, limits, warnings)
+                info = dataclasses.replace(info, duration_seconds=scanned)
+                check_limits(info, limits)
             return DecodedMedia(info=info, warnings=_logged(media, warnings))
         _configure_streams(media, audio_sink is not None, video_sink, threads, thread_type)
         if start_seconds > 0:
@@ -495,7 +503,8 @@ def decode(
             warnings += sink_warnings
         if audio is not None and _audio_truncated(audio, info, start_seconds, duration_seconds, limits):
             warnings.append(f"audio truncated to max_audio_seconds={limits.max_audio_seconds}")
-        info = _final_info(info, media, run, warnings)
+        info = _final_info(info, media, run, limits, warnings)
+        check_limits(info, limits)  # a duration found by scanning, as probe checks it
         return DecodedMedia(
             info=info,
             audio=audio,

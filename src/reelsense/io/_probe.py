@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import stat
 from dataclasses import dataclass
@@ -173,8 +174,9 @@ def _matroska_start_seconds(
     return max(0.0, min(starts))
 
 
-def scan_duration_seconds(media: OpenedMedia) -> float:
-    """Duration found by demuxing every packet (no decoding); used when headers lack it."""
+def scan_duration_seconds(media: OpenedMedia, max_seconds: float = math.inf) -> float:
+    """Duration found by demuxing every packet (no decoding); used when headers lack it. Stops
+    at the first packet that ends past ``max_seconds`` (a limit: the file is at least that long)."""
     end = 0.0
     streams = [s for s in (media.audio, media.video) if s is not None]
     try:
@@ -183,6 +185,8 @@ def scan_duration_seconds(media: OpenedMedia) -> float:
                 continue
             stop = float((packet.pts + (packet.duration or 0)) * packet.time_base)
             end = max(end, stop - media.start_offset_seconds)
+            if end > max_seconds:
+                break
     except av.error.FFmpegError as exc:
         logger.warning("%s: packet scan stopped early: %s", media.path, exc)
     try:
@@ -231,12 +235,15 @@ def _container_name(media: OpenedMedia) -> str:
     return names[0]
 
 
-def media_info(media: OpenedMedia, *, scan_if_unknown: bool = True) -> MediaInfo:
+def media_info(
+    media: OpenedMedia, *, scan_if_unknown: bool = True, max_scan_seconds: float = math.inf
+) -> MediaInfo:
     """Metadata from headers. With ``scan_if_unknown``, a missing duration is found by
-    demuxing packets (no decoding); otherwise it is reported as 0.0."""
+    demuxing packets (no decoding; up to ``max_scan_seconds``, see
+    :func:`scan_duration_seconds`); otherwise it is reported as 0.0."""
     duration = _header_duration_seconds(media)
     if duration is None:
-        duration = scan_duration_seconds(media) if scan_if_unknown else 0.0
+        duration = scan_duration_seconds(media, max_scan_seconds) if scan_if_unknown else 0.0
     width = height = None
     fps = None
     rotation = 0
