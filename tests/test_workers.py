@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -64,34 +65,6 @@ def _leave_cycle(path: str) -> None:
     _Cycle(path)
 
 
-def _child_logging() -> tuple[int, list[str]]:
-    import logging
-
-    formats = [getattr(h.formatter, "_fmt", "") for h in logging.getLogger().handlers]
-    return logging.getLogger("reelsense.io").getEffectiveLevel(), formats
-
-
-def test_pool_children_log_at_the_parents_level_and_format() -> None:
-    """``-q`` (ERROR) and the CLI's format reach the workers: a spawned child starts with
-    logging unconfigured, so a worker's warnings ignored ``-q``."""
-    import logging
-
-    root = logging.getLogger()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.ERROR)
-    try:
-        with process_pool(1, "spawn") as pool:
-            child_level, formats = pool.submit(_child_logging).result()
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
-    assert child_level == logging.ERROR
-    assert formats == ["%(levelname)s %(name)s: %(message)s"]
-
-
 def _child_handlers() -> tuple[int, list[tuple[int, str]]]:
     import logging
 
@@ -99,30 +72,45 @@ def _child_handlers() -> tuple[int, list[tuple[int, str]]]:
     return logging.getLogger("reelsense.io").getEffectiveLevel(), handlers
 
 
+def _in_child_under(
+    handler: logging.Handler, root_level: int, io_level: int = logging.NOTSET
+) -> tuple[int, list[tuple[int, str]]]:
+    """:func:`_child_handlers` in a spawned pool child, with ``handler`` on this process's
+    root logger at ``root_level`` and ``reelsense.io`` at ``io_level`` meanwhile."""
+    root, io_logger = logging.getLogger(), logging.getLogger("reelsense.io")
+    levels = root.level, io_logger.level
+    root.addHandler(handler)
+    root.setLevel(root_level)
+    io_logger.setLevel(io_level)
+    try:
+        with process_pool(1, "spawn") as pool:
+            return pool.submit(_child_handlers).result()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(levels[0])
+        io_logger.setLevel(levels[1])
+
+
+def test_pool_children_log_at_the_parents_level_and_format() -> None:
+    """``-q`` (ERROR) and the CLI's format reach the workers: a spawned child starts with
+    logging unconfigured, so a worker's warnings ignored ``-q``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    child_level, handlers = _in_child_under(handler, logging.ERROR)
+    assert child_level == logging.ERROR
+    assert handlers == [(logging.NOTSET, "%(levelname)s %(name)s: %(message)s")]
+
+
 def test_pool_children_keep_a_library_callers_handler_level_and_logger_levels() -> None:
     """A caller logging DEBUG to a file and WARNING to stderr, with ``reelsense.io`` at ERROR
     and a formatter that does not pickle: the child's stderr handler stays at WARNING,
     ``reelsense.io`` at ERROR, and the pool starts (a plain formatter instead)."""
-    import logging
-
-    root = logging.getLogger()
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
     unpicklable = logging.Formatter("%(levelname)s|%(message)s")
     unpicklable.converter = lambda seconds: time.gmtime(seconds)  # type: ignore[method-assign,assignment]
     handler.setFormatter(unpicklable)
-    io_logger = logging.getLogger("reelsense.io")
-    level, io_level = root.level, io_logger.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    io_logger.setLevel(logging.ERROR)
-    try:
-        with process_pool(1, "spawn") as pool:
-            child_io_level, handlers = pool.submit(_child_handlers).result()
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
-        io_logger.setLevel(io_level)
+    child_io_level, handlers = _in_child_under(handler, logging.DEBUG, logging.ERROR)
     assert child_io_level == logging.ERROR
     assert handlers == [(logging.WARNING, "%(message)s")]  # the plain formatter
 
