@@ -52,7 +52,13 @@ def display_matrix_rotation(matrix: bytes) -> int | None:
     None for a matrix that is not one (too short, no rotation part)."""
     if len(matrix) < 36:
         return None
-    m = struct.unpack_from("=9i", matrix)
+    return _matrix_rotation(struct.unpack_from("=9i", matrix))
+
+
+def _matrix_rotation(m: tuple[int, ...]) -> int | None:
+    """Clockwise quarter turn of a 3x3 display matrix, row by row (``a b u c d v x y w``, as
+    an ISO ``tkhd`` and FFmpeg's side data lay it out), from its angle with each column's scale
+    divided out, as FFmpeg's ``av_display_rotation_get``; None without a rotation part."""
     scale_0, scale_1 = math.hypot(m[0], m[3]), math.hypot(m[1], m[4])
     if scale_0 == 0 or scale_1 == 0:
         return None
@@ -132,10 +138,10 @@ def _tkhd_rotation(data: bytes, start: int, end: int) -> int | None:
     offset = start + 4 + (32 if version == 1 else 20) + 16  # times/ids, then reserved..volume
     if offset + 36 > end:
         return None
-    a, b = struct.unpack_from(">ii", data, offset)
-    if a == 0 and b == 0:
+    m = struct.unpack_from(">9i", data, offset)
+    if m[0] == 0 and m[1] == 0:
         return None
-    return normalize_rotation(math.degrees(math.atan2(b, a)))
+    return _matrix_rotation(m)
 
 
 def _iso_rotation(fh: BinaryIO) -> int | None:

@@ -149,7 +149,7 @@ def _opt_float(text: str | None) -> float | None:
         return None
 
 
-def _opt_int(text: str | None, where: str) -> int | None:
+def _opt_timestamp(text: str | None, where: str) -> int | None:
     """A table's ``timestamp``, read as a sidecar's (:func:`reelsense.io.parse_timestamp`: unix
     seconds or ISO 8601, naive times UTC). A number outside the years 1-9999 is ignored with
     a warning; text that is no time raises ParameterError naming it."""
@@ -210,7 +210,7 @@ def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> 
                         video_id=row[id_key],
                         sound=sound,
                         library_sound=(sound or None) if key in _LIBRARY_KEYS else lib,
-                        timestamp_seconds=_opt_int(row.get("timestamp"), f"{p}:{line}"),
+                        timestamp_seconds=_opt_timestamp(row.get("timestamp"), f"{p}:{line}"),
                         path=path_from_text(row.get("path") or "").strip() or None,  # the CSV's escape
                         caption=(row.get("caption") or "").strip() or None,
                         speed=_opt_float(
