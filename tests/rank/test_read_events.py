@@ -276,3 +276,35 @@ def test_a_parquet_log_named_csv_is_named(tmp_path: Path) -> None:
     pq.write_table(pa.table({"user_id": ["u"], "video_id": ["a"], "timestamp": [1], "event": ["like"]}), path)
     with pytest.raises(ParameterError, match=r"is a Parquet file: name it \.parquet"):
         read_events(path, VIDEOS)
+
+
+def test_watch_fractions_that_are_not_numbers_are_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A watch_fraction written as "50%" or "abc" (or inf) read as no fraction, the neutral
+    value, without a word: the kept views whose cell holds something that is not a finite
+    number are counted with an example; empty cells stay silent."""
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "user_id,video_id,timestamp,event,watch_fraction\n"
+        "u,a,1,view,50%\nu,b,2,view,abc\nu,c,3,view,inf\nu,a,4,view,nan\nu,b,5,view,\nu,c,6,view, \n"
+        "u,a,7,like,50%\nu,b,8,view,0.4\n"
+    )
+    with caplog.at_level("WARNING", logger="reelsense.rank._events"):
+        report = read_events(path, VIDEOS).report
+    assert report.kept == report.rows == 8 and report.watch_unreadable == 4
+    assert report.watch_unreadable_example == "'50%'"
+    assert "4 views with a watch_fraction that is not a number (e.g. '50%')" in report.summary()
+    assert "4 views with a watch_fraction that is not a number" in caplog.text
+    caplog.clear()
+    path.write_text("user_id,video_id,timestamp,event,watch_fraction\nu,a,1,view,\nu,b,2,view,0.3\n")
+    with caplog.at_level("WARNING", logger="reelsense.rank._events"):
+        report = read_events(path, VIDEOS).report
+    assert report.watch_unreadable == 0 and not caplog.text
+    parquet = tmp_path / "events.parquet"
+    table = {"user_id": ["u"] * 4, "video_id": ["a", "b", "c", "a"], "timestamp": [1, 2, 3, 4]}
+    pq.write_table(
+        pa.table({**table, "event": ["view"] * 4, "watch_fraction": [math.inf, math.nan, None, 0.5]}), parquet
+    )
+    report = read_events(parquet, VIDEOS).report
+    assert report.watch_unreadable == 1 and report.watch_unreadable_example == "inf"

@@ -87,6 +87,10 @@ class LogReport:
     bad_rows: int = 0
     #: kept views whose watch fraction is outside 0..1 (clipped to it: a percentage reads as 1)
     watch_outside: int = 0
+    #: kept views whose watch fraction is there but not a finite number ("50%", "abc", inf):
+    #: they count as views without one (neutral); the first such value, as ``repr`` writes it
+    watch_unreadable: int = 0
+    watch_unreadable_example: str = ""
 
     def summary(self) -> str:
         parts = [f"{self.kept} of {self.rows} events kept"]
@@ -102,6 +106,11 @@ class LogReport:
             parts.append(
                 f"{self.watch_outside} views with a watch_fraction outside 0-1, clipped to it "
                 "(a fraction of the video: 0.85, not 85)"
+            )
+        if self.watch_unreadable:
+            parts.append(
+                f"{self.watch_unreadable} views with a watch_fraction that is not a number "
+                f"(e.g. {self.watch_unreadable_example}), counted as views without one (neutral)"
             )
         return "; ".join(parts)
 
@@ -345,13 +354,31 @@ def _numbers(column: Any, *, times: bool) -> np.ndarray:
     return out
 
 
+def _present(column: Any) -> np.ndarray:
+    """bool ``[n]``: the cells of ``column`` that hold a value (not null, not blank text, not a
+    NaN number: pandas writes a missing float so)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_floating(column.type):
+        present = pc.invert(pc.is_nan(column))
+    elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        present = pc.not_equal(pc.utf8_trim_whitespace(column), "")
+    else:
+        present = pc.is_valid(column)
+    return np.asarray(present.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     """Read a ``user_id,video_id,timestamp,event,watch_fraction`` log (CSV or Parquet).
 
     ``timestamp``: unix seconds, an ISO 8601 time (UTC when it names no offset) or a Parquet
     timestamp. Rows with an event not in :data:`EVENTS`, a video not in ``video_index``, a
     missing user or video, or no readable timestamp are dropped and counted in
-    :attr:`EventLog.report` (and logged).
+    :attr:`EventLog.report` (and logged). A view whose ``watch_fraction`` is there but not a
+    finite number (``50%``, ``inf``) is kept as one without a fraction and counted too.
 
     Raises:
         ParameterError: a column is missing, or no row names a known video.
@@ -393,6 +420,11 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     kept = ~bad & (event_of >= 0) & (video >= 0)
     off_ids = sorted({str(video_names[v]) for v in np.unique(video_code[off_catalog])})
     outside = np.isfinite(fractions) & ((fractions < 0) | (fractions > 1))  # clipped by EventWeights
+    views = kept & (event_of == 0)
+    unreadable = np.zeros(n, dtype=bool)
+    if "watch_fraction" in data:  # neutral in EventWeights.values, as an empty cell
+        unreadable = views & ~np.isfinite(fractions) & _present(data["watch_fraction"])
+    unreadable_at = np.flatnonzero(unreadable)
     report = LogReport(
         rows=n,
         kept=int(kept.sum()),
@@ -400,13 +432,17 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
         unknown_videos=int(off_catalog.sum()),
         unknown_video_ids=tuple(off_ids[:10]),
         bad_rows=int(bad.sum()),
-        watch_outside=int((kept & (event_of == 0) & outside).sum()),
+        watch_outside=int((views & outside).sum()),
+        watch_unreadable=unreadable_at.size,
+        watch_unreadable_example=(
+            repr(data["watch_fraction"][int(unreadable_at[0])].as_py()) if unreadable_at.size else ""
+        ),
     )
     if not report.kept:
         raise ParameterError(
             f"events file {str(path)!r} has no usable event on a video of the embeddings ({report.summary()})"
         )
-    if report.kept < n or report.watch_outside:
+    if report.kept < n or report.watch_outside or report.watch_unreadable:
         logger.warning("%s: %s", path, report.summary())
     used = np.unique(user_code[kept])
     names = sorted(str(user_names[u]) for u in used)
