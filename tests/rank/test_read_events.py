@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reelsense.errors import ParameterError
+from reelsense.io import MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS
 from reelsense.rank import EVENTS, read_events, read_users
 from reelsense.rank._events import _float, _numbers, _seconds
 
@@ -34,6 +35,8 @@ def _reference(rows: list[dict[str, object]], video_index: dict[str, int]) -> tu
     for r in rows:
         user, video, event = r.get("user_id"), r.get("video_id"), r.get("event")
         ts = _seconds(r.get("timestamp"))
+        if not MIN_TIMESTAMP_SECONDS <= ts <= MAX_TIMESTAMP_SECONDS + 1:  # parse_timestamp's years 1-9999
+            ts = math.nan
         if user in (None, "") or video in (None, "") or not math.isfinite(ts):
             bad += 1
             continue
@@ -110,6 +113,8 @@ _CELLS = {
         "inf",
         "nan",
         "1e400",
+        "1733500000000",
+        "-1e12",
         "2024-01-01T00:00:00Z",
         "2024-01-01 00:00:01",
         "soon",
@@ -308,3 +313,43 @@ def test_watch_fractions_that_are_not_numbers_are_counted(
     )
     report = read_events(parquet, VIDEOS).report
     assert report.watch_unreadable == 1 and report.watch_unreadable_example == "inf"
+
+
+def test_timestamps_in_milliseconds_are_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Events in milliseconds (year ~56,900 as seconds) against request times in seconds were
+    all "after the request": every history empty, without a word. A number outside the years
+    1-9999 is no timestamp, as reelsense.io.parse_timestamp reads one: the row is dropped and
+    counted with parse_timestamp's "milliseconds?" hint, and a request time refused."""
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "user_id,video_id,timestamp,event,watch_fraction\n"
+        "u,a,1733500000000,view,0.5\nu,b,1733500001,like,\nu,c,1e20,like,\n"
+    )
+    with caplog.at_level("WARNING", logger="reelsense.rank._events"):
+        log = read_events(path, VIDEOS)
+    assert log.report.kept == 1 and log.report.bad_rows == 2 and log.report.timestamps_outside == 2
+    assert (
+        "2 of them a number that is no time, e.g. row 1: timestamp '1733500000000' is outside "
+        "the years 1-9999 (milliseconds? it takes unix seconds)" in log.report.summary()
+    )
+    assert "(milliseconds? it takes unix seconds)" in caplog.text
+    parquet = tmp_path / "events.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "user_id": ["u", "u"],
+                "video_id": ["a", "b"],
+                "timestamp": pa.array([1733500000000, 1733500001000], pa.int64()),
+                "event": ["like", "like"],
+            }
+        ),
+        parquet,
+    )
+    with pytest.raises(
+        ParameterError, match=r"has no usable event.*\(milliseconds\? it takes unix seconds\)"
+    ):
+        read_events(parquet, VIDEOS)
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,request_time\nu,1733500000000\n")
+    with pytest.raises(ParameterError, match=r"'1733500000000' is outside the years 1-9999 \(milliseconds\?"):
+        read_users(users)

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from reelsense.errors import ParameterError
-from reelsense.io import allow_long_csv_fields
+from reelsense.errors import ParameterError, SidecarError
+from reelsense.io import MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, allow_long_csv_fields, parse_timestamp
 from reelsense.rank._parquet import parquet_input
 
 __all__ = ["EVENTS", "EventLog", "EventWeights", "LogReport", "read_events", "read_users"]
@@ -85,6 +85,10 @@ class LogReport:
     unknown_videos: int = 0
     unknown_video_ids: tuple[str, ...] = ()
     bad_rows: int = 0
+    #: of the bad rows, those whose timestamp is a number outside the years 1-9999 (unix
+    #: milliseconds, say), and :func:`reelsense.io.parse_timestamp`'s message on the first
+    timestamps_outside: int = 0
+    timestamp_outside_note: str = ""
     #: kept views whose watch fraction is outside 0..1 (clipped to it: a percentage reads as 1)
     watch_outside: int = 0
     #: kept views whose watch fraction is there but not a finite number ("50%", "abc", inf):
@@ -102,6 +106,11 @@ class LogReport:
             parts.append(f"{self.unknown_videos} events on videos not in the embeddings (e.g. {ids})")
         if self.bad_rows:
             parts.append(f"{self.bad_rows} rows with a missing user or video, or no readable timestamp")
+            if self.timestamps_outside:
+                parts[-1] += (
+                    f" ({self.timestamps_outside} of them a number that is no time, e.g. "
+                    f"{self.timestamp_outside_note})"
+                )
         if self.watch_outside:
             parts.append(
                 f"{self.watch_outside} views with a watch_fraction outside 0-1, clipped to it "
@@ -225,6 +234,23 @@ def _seconds(value: object) -> float:
             return math.nan
         return math.nan if parsed is None else float(parsed)
     return seconds
+
+
+def _outside_years(seconds: np.ndarray) -> np.ndarray:
+    """bool ``[n]``: the finite times that :func:`reelsense.io.parse_timestamp` refuses, outside
+    the years 1-9999 (unix milliseconds read as seconds, say)."""
+    inside = (seconds >= MIN_TIMESTAMP_SECONDS) & (seconds <= MAX_TIMESTAMP_SECONDS + 1)
+    return np.asarray(np.isfinite(seconds) & ~inside, dtype=bool)
+
+
+def _outside_note(value: object, where: str) -> str:
+    """:func:`reelsense.io.parse_timestamp`'s message on a time outside the years 1-9999 (with
+    its "milliseconds?" hint where the value / 1000 is a time)."""
+    try:
+        parse_timestamp(value, where=where)
+    except SidecarError as error:
+        return str(error)
+    return f"{where}: timestamp {value!r:.80} is outside the years 1-9999"
 
 
 def _read_columns(path: Path, wanted: tuple[str, ...]) -> tuple[int, dict[str, Any], list[str]]:
@@ -375,10 +401,12 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     """Read a ``user_id,video_id,timestamp,event,watch_fraction`` log (CSV or Parquet).
 
     ``timestamp``: unix seconds, an ISO 8601 time (UTC when it names no offset) or a Parquet
-    timestamp. Rows with an event not in :data:`EVENTS`, a video not in ``video_index``, a
-    missing user or video, or no readable timestamp are dropped and counted in
-    :attr:`EventLog.report` (and logged). A view whose ``watch_fraction`` is there but not a
-    finite number (``50%``, ``inf``) is kept as one without a fraction and counted too.
+    timestamp; a number outside the years 1-9999 (milliseconds, say) is no timestamp, as
+    :func:`reelsense.io.parse_timestamp` reads one, and counted with its message. Rows with
+    an event not in :data:`EVENTS`, a video not in ``video_index``, a missing user or video,
+    or no readable timestamp are dropped and counted in :attr:`EventLog.report` (and
+    logged). A view whose ``watch_fraction`` is there but not a finite number (``50%``,
+    ``inf``) is kept as one without a fraction and counted too.
 
     Raises:
         ParameterError: a column is missing, or no row names a known video.
@@ -396,6 +424,13 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     video_code, video_names = _encode(_text(data["video_id"]))
     event_code, event_names = _encode(_text(data["event"]))
     times = _numbers(data["timestamp"], times=True)
+    off_years = _outside_years(times)  # no readable timestamp, as parse_timestamp reads one
+    off_years_at = np.flatnonzero(off_years)
+    off_years_note = ""
+    if off_years_at.size:
+        row = int(off_years_at[0])
+        off_years_note = _outside_note(data["timestamp"][row].as_py(), f"row {row + 1}")
+        times = np.where(off_years, np.nan, times)  # (pyarrow's array may be read-only)
     fractions = (
         _numbers(data["watch_fraction"], times=False) if "watch_fraction" in data else np.full(n, np.nan)
     )
@@ -432,6 +467,8 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
         unknown_videos=int(off_catalog.sum()),
         unknown_video_ids=tuple(off_ids[:10]),
         bad_rows=int(bad.sum()),
+        timestamps_outside=off_years_at.size,
+        timestamp_outside_note=off_years_note,
         watch_outside=int((views & outside).sum()),
         watch_unreadable=unreadable_at.size,
         watch_unreadable_example=(
@@ -470,7 +507,8 @@ def read_users(path: str | Path) -> dict[str, float]:
 
     Raises:
         ParameterError: a column is missing, a row has no user, a request time is not a
-            time, or the file names no user.
+            time (a number outside the years 1-9999 included: milliseconds, say), or the
+            file names no user.
     """
     path = Path(path)
     if not path.exists():
@@ -486,6 +524,10 @@ def read_users(path: str | Path) -> dict[str, float]:
                 f"users file {str(path)!r}: row {row} (request_time={t!r}) has no user_id: give one per row"
             )
         value = math.inf if t in (None, "") else _seconds(t)
+        if _outside_years(np.array([value]))[0]:
+            raise ParameterError(
+                f"users file {str(path)!r}: " + _outside_note(t, f"request_time of user {user!r}")
+            )
         if math.isnan(value):
             raise ParameterError(
                 f"users file {str(path)!r}: request_time={t!r} of user {user!r} is neither unix seconds "
