@@ -34,17 +34,18 @@ def _reference(rows: list[dict[str, object]], video_index: dict[str, int]) -> tu
     kept: list[tuple[int, int, int, float, float]] = []
     for r in rows:
         user, video, event = r.get("user_id"), r.get("video_id"), r.get("event")
+        user = None if user is None else str(user).strip()  # " u1" is u1
         ts = _seconds(r.get("timestamp"))
         if not MIN_TIMESTAMP_SECONDS <= ts <= MAX_TIMESTAMP_SECONDS + 1:  # parse_timestamp's years 1-9999
             ts = math.nan
-        if user in (None, "") or video in (None, "") or not math.isfinite(ts):
+        if not user or video is None or not str(video).strip() or not math.isfinite(ts):
             bad += 1
             continue
         name = str(event).strip().lower() if event is not None else ""
         if name not in codes:
             unknown_events[name] += 1
             continue
-        row = video_index.get(str(video))
+        row = video_index.get(str(video), video_index.get(str(video).strip()))  # "a " is a
         if row is None:
             unknown_videos.append(str(video))
             continue
@@ -97,8 +98,8 @@ def _same(got: tuple[object, ...], expected: tuple[object, ...]) -> None:
 
 
 _CELLS = {
-    "user_id": ["", "u1", "u2", " u1", "é"],
-    "video_id": ["", "a", "b", "c", "zz", "a "],
+    "user_id": ["", "u1", "u2", " u1", "é", " "],
+    "video_id": ["", "a", "b", "c", "zz", "a ", "\tb", " zz", "  "],
     "timestamp": [
         "",
         "1",
@@ -353,3 +354,31 @@ def test_timestamps_in_milliseconds_are_named(tmp_path: Path, caplog: pytest.Log
     users.write_text("user_id,request_time\nu,1733500000000\n")
     with pytest.raises(ParameterError, match=r"'1733500000000' is outside the years 1-9999 \(milliseconds\?"):
         read_users(users)
+
+
+def test_ids_with_surrounding_spaces_match(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A CSV written with ", " between cells gave video ids " a" that matched no video and
+    user ids " u" that matched no user of the users file (an empty history), the warning
+    listing ids whose space is invisible. User ids are read without surrounding spaces (in
+    both files), a video id that is unknown as given is matched without them, and an id
+    still unknown is shown as repr writes it."""
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "video_id,user_id,timestamp,event,watch_fraction\n"
+        "a, u, 1, like, \nb , u,2,view,0.9\n zz ,u,3,like,\n   ,u,4,like,\n"
+    )
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,request_time\n u ,10\n")
+    with caplog.at_level("WARNING", logger="reelsense.rank._events"):
+        log = read_events(path, VIDEOS)
+    assert log.users == ("u",) and log.video.tolist() == [0, 1]
+    assert log.report.unknown_video_ids == (" zz ",) and log.report.bad_rows == 1
+    assert "(e.g. ' zz ')" in caplog.text
+    assert read_users(users) == {"u": 10.0}
+    assert len(log.before(read_users(users))) == 2
+    users.write_text("user_id,request_time\nu,10\n u,11\n")
+    with pytest.raises(ParameterError, match="lists user 'u' twice"):
+        read_users(users)
+    spaced = {" a": 0, "a": 1}  # an id that has the spaces is matched as it is
+    path.write_text("video_id,user_id,timestamp,event\n a,u,1,like\na,u,2,like\n")
+    assert read_events(path, spaced).video.tolist() == [0, 1]

@@ -102,7 +102,7 @@ class LogReport:
             shown = ", ".join(f"{k!r} x{v}" for k, v in sorted(self.unknown_events.items()))
             parts.append(f"unknown events: {shown}")
         if self.unknown_videos:
-            ids = ", ".join(self.unknown_video_ids[:3])
+            ids = ", ".join(map(repr, self.unknown_video_ids[:3]))  # a space is seen
             parts.append(f"{self.unknown_videos} events on videos not in the embeddings (e.g. {ids})")
         if self.bad_rows:
             parts.append(f"{self.bad_rows} rows with a missing user or video, or no readable timestamp")
@@ -406,7 +406,9 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     an event not in :data:`EVENTS`, a video not in ``video_index``, a missing user or video,
     or no readable timestamp are dropped and counted in :attr:`EventLog.report` (and
     logged). A view whose ``watch_fraction`` is there but not a finite number (``50%``,
-    ``inf``) is kept as one without a fraction and counted too.
+    ``inf``) is kept as one without a fraction and counted too. A ``user_id`` is read without
+    surrounding spaces (as :func:`read_users` reads it), and a ``video_id`` not in
+    ``video_index`` as written is looked up without them.
 
     Raises:
         ParameterError: a column is missing, or no row names a known video.
@@ -421,6 +423,7 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
             f"events file {str(path)!r} lacks the columns {missing} (has {sorted(names_in_file)})"
         )
     user_code, user_names = _encode(_text(data["user_id"]))
+    user_names = [None if v is None else v.strip() for v in user_names]  # as read_users reads them
     video_code, video_names = _encode(_text(data["video_id"]))
     event_code, event_names = _encode(_text(data["event"]))
     times = _numbers(data["timestamp"], times=True)
@@ -434,8 +437,8 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     fractions = (
         _numbers(data["watch_fraction"], times=False) if "watch_fraction" in data else np.full(n, np.nan)
     )
-    blank_user = np.array([v is None or v == "" for v in user_names], dtype=bool)
-    blank_video = np.array([v is None or v == "" for v in video_names], dtype=bool)
+    blank_user = np.array([not v for v in user_names], dtype=bool)
+    blank_video = np.array([v is None or not v.strip() for v in video_names], dtype=bool)
     bad = blank_user[user_code] | blank_video[video_code] | ~np.isfinite(times)
     codes = {e: i for i, e in enumerate(EVENTS)}
     event_keys = ["" if v is None else str(v).strip().lower() for v in event_names]
@@ -449,7 +452,10 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
         for value, _ in sorted(zip(first[0], seen_at, strict=True), key=lambda pair: pair[1]):
             key = event_keys[value]
             unknown_events[key] = unknown_events.get(key, 0) + int(counts[value])
-    row_of = np.array([-1 if v is None else video_index.get(v, -1) for v in video_names], dtype=np.int64)
+    row_of = np.array(  # the id as given, else without surrounding spaces ("a, b" in a CSV)
+        [-1 if v is None else video_index.get(v, video_index.get(v.strip(), -1)) for v in video_names],
+        dtype=np.int64,
+    )
     video = row_of[video_code]
     off_catalog = ~bad & (event_of >= 0) & (video < 0)
     kept = ~bad & (event_of >= 0) & (video >= 0)
@@ -482,7 +488,7 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     if report.kept < n or report.watch_outside or report.watch_unreadable:
         logger.warning("%s: %s", path, report.summary())
     used = np.unique(user_code[kept])
-    names = sorted(str(user_names[u]) for u in used)
+    names = sorted({str(user_names[u]) for u in used})  # " u" and "u" are one user
     remap = np.full(len(user_names), -1, dtype=np.int64)
     remap[used] = np.searchsorted(
         np.array(names, dtype=object), np.array([str(user_names[u]) for u in used], dtype=object)
@@ -502,8 +508,9 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
 
 
 def read_users(path: str | Path) -> dict[str, float]:
-    """Read a ``user_id,request_time`` CSV (or Parquet): user -> request time (unix seconds;
-    in the file, seconds or ISO 8601 as the events' ``timestamp``).
+    """Read a ``user_id,request_time`` CSV (or Parquet): user (without surrounding spaces, as
+    :func:`read_events` reads it) -> request time (unix seconds; in the file, seconds or ISO
+    8601 as the events' ``timestamp``).
 
     Raises:
         ParameterError: a column is missing, a row has no user, a request time is not a
@@ -518,8 +525,9 @@ def read_users(path: str | Path) -> dict[str, float]:
         raise ParameterError(f"users file {str(path)!r} has no 'user_id' column (has {sorted(data)})")
     times = data.get("request_time", [None] * len(data["user_id"]))
     out: dict[str, float] = {}
-    for row, (user, t) in enumerate(zip(data["user_id"], times, strict=True), start=1):
-        if user is None or user == "":  # as read_events counts a row without a user
+    for row, (cell, t) in enumerate(zip(data["user_id"], times, strict=True), start=1):
+        user = None if cell is None else str(cell).strip()  # as read_events reads them
+        if not user:  # as read_events counts a row without a user
             raise ParameterError(
                 f"users file {str(path)!r}: row {row} (request_time={t!r}) has no user_id: give one per row"
             )
@@ -533,9 +541,9 @@ def read_users(path: str | Path) -> dict[str, float]:
                 f"users file {str(path)!r}: request_time={t!r} of user {user!r} is neither unix seconds "
                 "nor an ISO 8601 time"
             )
-        if str(user) in out:
-            raise ParameterError(f"users file {str(path)!r} lists user {str(user)!r} twice")
-        out[str(user)] = value
+        if user in out:
+            raise ParameterError(f"users file {str(path)!r} lists user {user!r} twice")
+        out[user] = value
     if not out:
         raise ParameterError(f"users file {str(path)!r} names no user")
     return out
