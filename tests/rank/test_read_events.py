@@ -382,3 +382,20 @@ def test_ids_with_surrounding_spaces_match(tmp_path: Path, caplog: pytest.LogCap
     spaced = {" a": 0, "a": 1}  # an id that has the spaces is matched as it is
     path.write_text("video_id,user_id,timestamp,event\n a,u,1,like\na,u,2,like\n")
     assert read_events(path, spaced).video.tolist() == [0, 1]
+
+
+def test_a_users_file_without_request_times_is_refused(tmp_path: Path) -> None:
+    """A users file whose request_time column is missing or misnamed (" request_time" after
+    ", ") ranked every user after all of their events, without a word: it is refused, naming
+    the columns it has; an empty cell still means after every event."""
+    users = tmp_path / "users.csv"
+    users.write_text("user_id, request_time\nu, 5\n")
+    with pytest.raises(
+        ParameterError, match=r"no 'request_time' column \(has \[' request_time', 'user_id'\]\)"
+    ):
+        read_users(users)
+    users.write_text("user_id\nu\n")
+    with pytest.raises(ParameterError, match=r"no 'request_time' column"):
+        read_users(users)
+    users.write_text("user_id,request_time\nu,\n")
+    assert read_users(users) == {"u": math.inf}

@@ -510,7 +510,7 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
 def read_users(path: str | Path) -> dict[str, float]:
     """Read a ``user_id,request_time`` CSV (or Parquet): user (without surrounding spaces, as
     :func:`read_events` reads it) -> request time (unix seconds; in the file, seconds or ISO
-    8601 as the events' ``timestamp``).
+    8601 as the events' ``timestamp``; an empty cell: after every event).
 
     Raises:
         ParameterError: a column is missing, a row has no user, a request time is not a
@@ -521,9 +521,10 @@ def read_users(path: str | Path) -> dict[str, float]:
     if not path.exists():
         raise ParameterError(f"users file {str(path)!r} does not exist")
     data = _read_table(path)
-    if "user_id" not in data:
-        raise ParameterError(f"users file {str(path)!r} has no 'user_id' column (has {sorted(data)})")
-    times = data.get("request_time", [None] * len(data["user_id"]))
+    for column in ("user_id", "request_time"):  # without request times every event would count
+        if column not in data:
+            raise ParameterError(f"users file {str(path)!r} has no {column!r} column (has {sorted(data)})")
+    times = data["request_time"]
     out: dict[str, float] = {}
     for row, (cell, t) in enumerate(zip(data["user_id"], times, strict=True), start=1):
         user = None if cell is None else str(cell).strip()  # as read_events reads them
