@@ -314,6 +314,10 @@ def test_watch_fractions_that_are_not_numbers_are_counted(
     )
     report = read_events(parquet, VIDEOS).report
     assert report.watch_unreadable == 1 and report.watch_unreadable_example == "inf"
+    categories = pa.array(["", "x", None, "0.5"]).dictionary_encode()  # pandas' category dtype
+    pq.write_table(pa.table({**table, "event": ["view"] * 4, "watch_fraction": categories}), parquet)
+    report = read_events(parquet, VIDEOS).report
+    assert report.watch_unreadable == 1 and report.watch_unreadable_example == "'x'"
 
 
 def test_timestamps_in_milliseconds_are_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -388,6 +388,8 @@ def _present(column: Any) -> np.ndarray:
 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):  # pandas' category dtype
+        column = column.dictionary_decode()
     if pa.types.is_floating(column.type):
         present = pc.invert(pc.is_nan(column))
     elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
