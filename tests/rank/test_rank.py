@@ -148,7 +148,9 @@ def test_event_weights_sign_and_values() -> None:
         EventWeights(skip=1.0)
 
 
-def test_edge_users_cold_negative_only_and_not_interested(sim: Simulation, tmp_path: Path) -> None:
+def test_edge_users_cold_negative_only_and_not_interested(
+    sim: Simulation, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     events, _ = sim.write(tmp_path)
     rows = list(csv.DictReader(events.open()))
     disliked = sim.catalog.video_ids[5]
@@ -161,16 +163,28 @@ def test_edge_users_cold_negative_only_and_not_interested(sim: Simulation, tmp_p
             "event": "not_interested",
             "watch_fraction": "",
         },
-        {"user_id": "late", "video_id": disliked, "timestamp": "9e12", "event": "like", "watch_fraction": ""},
+        {
+            "user_id": "late",
+            "video_id": disliked,
+            "timestamp": "1.8e9",
+            "event": "like",
+            "watch_fraction": "",
+        },
     ]
     with events.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     log = read_events(events, sim.catalog.index)
-    request = {**sim.users, "neg": 1e12, "late": 1e12, "nobody": 1e12}
+    request = {**sim.users, "neg": 1.75e9, "late": 1.75e9, "nobody": 1.75e9}
     model = train_ranker(sim.catalog, log.before(request), SMALL)
-    feeds, report = rank_users(model, sim.catalog, log, request, k=10)
+    with caplog.at_level("WARNING", logger="reelsense.rank._rank"):
+        feeds, report = rank_users(model, sim.catalog, log, request, k=10)
+    # a users file whose ids the log spells otherwise ("7" against "7.0") is told apart
+    assert (
+        "2 users have no events before their request time "
+        "(1 of them none in the events at all, e.g. 'nobody')" in caplog.text
+    )
     by_user = {f.user_id: f for f in feeds}
     assert set(report.cold_users) == {"late", "nobody"}  # the late like is after the request
     assert report.negative_only_users == ("neg",)

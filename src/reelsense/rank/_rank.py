@@ -182,10 +182,18 @@ def rank_users(
     code = {u: i for i, u in enumerate(log.users)}
     wanted = [code[u] for u in request_times if u in code and ends[code[u]] > starts[code[u]]]
     cold = tuple(u for u in request_times if u not in code or ends[code[u]] <= starts[code[u]])
+    absent = [u for u in cold if u not in code]  # an id the log spells otherwise ("7" and "7.0")
+    absent_note = f" ({len(absent)} of them none in the events at all, e.g. {absent[0]!r})" if absent else ""
     if require_history and cold:
-        raise ParameterError(f"{len(cold)} users have no event before their request time, e.g. {cold[0]!r}")
+        raise ParameterError(
+            f"{len(cold)} users have no event before their request time{absent_note}, e.g. {cold[0]!r}"
+        )
     if cold:
-        logger.warning("%d users have no events before their request time: popular + diverse feed", len(cold))
+        logger.warning(
+            "%d users have no events before their request time%s: popular + diverse feed",
+            len(cold),
+            absent_note,
+        )
     tastes: list[dict[int, np.ndarray]] = [{} for _ in model.members]
     done = 0
     if wanted:
