@@ -464,10 +464,9 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     off_ids = sorted({str(video_names[v]) for v in np.unique(video_code[off_catalog])})
     outside = np.isfinite(fractions) & ((fractions < 0) | (fractions > 1))  # clipped by EventWeights
     views = kept & (event_of == 0)
-    unreadable = np.zeros(n, dtype=bool)
-    if "watch_fraction" in data:  # neutral in EventWeights.values, as an empty cell
-        unreadable = views & ~np.isfinite(fractions) & _present(data["watch_fraction"])
-    unreadable_at = np.flatnonzero(unreadable)
+    unreadable_at = np.flatnonzero(views & ~np.isfinite(fractions))  # neutral in EventWeights.values
+    if "watch_fraction" in data:  # those that are not an empty cell
+        unreadable_at = unreadable_at[_present(data["watch_fraction"].take(unreadable_at))]
     report = LogReport(
         rows=n,
         kept=int(kept.sum()),
