@@ -403,3 +403,19 @@ def test_a_users_file_without_request_times_is_refused(tmp_path: Path) -> None:
         read_users(users)
     users.write_text("user_id,request_time\nu,\n")
     assert read_users(users) == {"u": math.inf}
+
+
+def test_a_column_named_twice_is_refused(tmp_path: Path) -> None:
+    """A CSV header that names a column twice read the last of them without a word (pyarrow
+    refuses such a Parquet file): it is refused, as the Parquet one; empty names (trailing
+    commas of a spreadsheet) may repeat."""
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,video_id,timestamp,event,user_id\nu,a,1,like,w\n")
+    with pytest.raises(ParameterError, match=r"events.csv' names the column 'user_id' twice"):
+        read_events(path, VIDEOS)
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,request_time,request_time\nu,5,6\n")
+    with pytest.raises(ParameterError, match=r"users.csv' names the column 'request_time' twice"):
+        read_users(users)
+    path.write_text("user_id,video_id,timestamp,event,,\nu,a,1,like,,\n")
+    assert read_events(path, VIDEOS).users == ("u",)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -203,6 +204,9 @@ def _read_table(path: Path) -> dict[str, list[object]]:
         ) from None
     except csv.Error as error:  # e.g. a field over the csv module's size limit
         raise ParameterError(f"{str(path)!r} is not a readable CSV table: {error}") from None
+    repeated = sorted(c for c, k in Counter(names).items() if c and k > 1)  # csv keeps the last
+    if repeated:  # as pyarrow refuses a Parquet file (empty names: a spreadsheet's trailing commas)
+        raise ParameterError(f"{str(path)!r} names the column {repeated[0]!r} twice in its header")
     return {c: [r.get(c) for r in rows] for c in names}
 
 
@@ -259,7 +263,8 @@ def _read_columns(path: Path, wanted: tuple[str, ...]) -> tuple[int, dict[str, A
     A CSV file is parsed by pyarrow with every cell a string, as :mod:`csv` reads it; a file
     pyarrow reads otherwise (a row with more or fewer cells than the header, a repeated or
     empty header name, text that is not UTF-8) is read with :mod:`csv` instead. A UTF-8 byte
-    order mark is dropped; text that is not UTF-8 raises :class:`ParameterError`."""
+    order mark is dropped; text that is not UTF-8, or a header that names a column twice
+    (:func:`_read_table`), raises :class:`ParameterError`."""
     import pyarrow as pa
 
     if not path.is_file():  # a folder gave IsADirectoryError
