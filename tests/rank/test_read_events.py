@@ -389,18 +389,21 @@ def test_ids_with_surrounding_spaces_match(tmp_path: Path, caplog: pytest.LogCap
 
 
 def test_a_users_file_without_request_times_is_refused(tmp_path: Path) -> None:
-    """A users file whose request_time column is missing or misnamed (" request_time" after
-    ", ") ranked every user after all of their events, without a word: it is refused, naming
-    the columns it has; an empty cell still means after every event."""
+    """A users file whose request_time column is misnamed (" request_time" after ", ", or
+    another name) ranked every user after all of their events, without a word: it is refused,
+    naming the columns it has; an empty cell, or a file of user ids alone, still means after
+    every event."""
     users = tmp_path / "users.csv"
     users.write_text("user_id, request_time\nu, 5\n")
     with pytest.raises(
         ParameterError, match=r"no 'request_time' column \(has \[' request_time', 'user_id'\]\)"
     ):
         read_users(users)
-    users.write_text("user_id\nu\n")
-    with pytest.raises(ParameterError, match=r"no 'request_time' column"):
+    users.write_text("user_id,when\nu,5\n")
+    with pytest.raises(ParameterError, match=r"no 'request_time' column \(has \['user_id', 'when'\]\)"):
         read_users(users)
+    users.write_text("user_id\nu\n")  # the users alone: every event counts, as documented
+    assert read_users(users) == {"u": math.inf}
     users.write_text("user_id,request_time\nu,\n")
     assert read_users(users) == {"u": math.inf}
 

@@ -516,21 +516,27 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
 def read_users(path: str | Path) -> dict[str, float]:
     """Read a ``user_id,request_time`` CSV (or Parquet): user (without surrounding spaces, as
     :func:`read_events` reads it) -> request time (unix seconds; in the file, seconds or ISO
-    8601 as the events' ``timestamp``; an empty cell: after every event).
+    8601 as the events' ``timestamp``; an empty cell, or no ``request_time`` column in a file
+    of ``user_id`` alone: after every event).
 
     Raises:
         ParameterError: a column is missing, a row has no user, a request time is not a
-            time (a number outside the years 1-9999 included: milliseconds, say), or the
-            file names no user.
+            time (a number outside the years 1-9999 included: milliseconds, say), the file
+            has other columns but no ``request_time`` (a misnamed one; a ``user_id`` column
+            alone counts every event), or the file names no user.
     """
     path = Path(path)
     if not path.exists():
         raise ParameterError(f"users file {str(path)!r} does not exist")
     data = _read_table(path)
-    for column in ("user_id", "request_time"):  # without request times every event would count
-        if column not in data:
-            raise ParameterError(f"users file {str(path)!r} has no {column!r} column (has {sorted(data)})")
-    times = data["request_time"]
+    if "user_id" not in data:
+        raise ParameterError(f"users file {str(path)!r} has no 'user_id' column (has {sorted(data)})")
+    if "request_time" not in data and any(c and c != "user_id" for c in data):  # misnamed?
+        raise ParameterError(
+            f"users file {str(path)!r} has no 'request_time' column (has {sorted(data)}): name it "
+            "so, or give the user_id column alone to count every event"
+        )
+    times = data.get("request_time", [None] * len(data["user_id"]))
     out: dict[str, float] = {}
     for row, (cell, t) in enumerate(zip(data["user_id"], times, strict=True), start=1):
         user = None if cell is None else str(cell).strip()  # as read_events reads them
