@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any, cast
 
 import av
 import numpy as np
@@ -90,7 +91,8 @@ def _frame_rotation(frame: av.VideoFrame) -> int:
     if not frame.rotation:
         return 0
     matrix = frame.side_data.get("DISPLAYMATRIX")
-    exact = display_matrix_rotation(bytes(matrix)) if matrix is not None else None  # type: ignore[call-overload]  # SideData is a buffer
+    # SideData is a buffer; PyAV's stubs say so only in some releases (18.1 yes, earlier no)
+    exact = display_matrix_rotation(bytes(cast(Any, matrix))) if matrix is not None else None
     return exact if exact is not None else normalize_rotation(-frame.rotation)
 
 
