@@ -86,7 +86,7 @@ def test_match_rejects_missing_index(tmp_path: Path) -> None:
 def test_match_passes_the_second_chance_and_its_scope(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reelsense.sounds import _batch
+    from reelsense.sounds import SoundIndex, _batch
     from reelsense.sounds.match import MatchConfig
 
     seen: list[MatchConfig | None] = []
@@ -97,8 +97,9 @@ def test_match_passes_the_second_chance_and_its_scope(
 
     monkeypatch.setattr(_batch, "match_files", no_match)
     f = write_audio(tmp_path / "a.wav", render(make_notes(1, 3.0), 3.0, SR), sample_rate=SR)
-    index = tmp_path / "lib.rsidx"  # never opened: the matcher is replaced
-    index.write_bytes(b"")
+    index = tmp_path / "lib.rsidx"  # only counted (one without sounds is refused): the matcher is replaced
+    with SoundIndex.create(index) as ix:
+        ix.add_array("a", render(make_notes(1, 3.0), 3.0, SR), SR)
     base = [
         "sounds",
         "match",
@@ -251,3 +252,21 @@ def test_a_rerun_keeps_the_ids_already_indexed_when_a_new_file_shares_a_stem(tmp
     r = runner.invoke(main, ["sounds", "info", "--sound-index", str(index), "--list"])
     listed = sorted(line.split("\t")[0].strip() for line in r.output.splitlines() if line.startswith("  "))
     assert listed == ["song0", "song0.flac", "song1"]
+
+
+def test_match_refuses_an_index_without_sounds(tmp_path: Path) -> None:
+    """A --sound-index naming a new, empty index (or one whose sounds were all removed) wrote a
+    CSV with no match and exited 0; it is now refused with one line naming the index, and no
+    CSV is written."""
+    from reelsense.sounds import SoundIndex
+
+    clip = write_audio(tmp_path / "clip.wav", render(make_notes(5, 6.0), 6.0, SR), sample_rate=SR)
+    index = tmp_path / "new.rsidx"
+    SoundIndex.create(index).close()
+    out = tmp_path / "m.csv"
+    r = CliRunner().invoke(
+        main, ["sounds", "match", str(clip), "--sound-index", str(index), "-o", str(out), "--no-progress"]
+    )
+    assert r.exit_code == 1, r.output
+    assert "new.rsidx" in r.output and "holds no sounds" in r.output and "Traceback" not in r.output
+    assert not out.exists()

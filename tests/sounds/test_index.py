@@ -311,3 +311,35 @@ def test_open_and_create_name_an_argument_of_the_wrong_kind(tmp_path: Path, call
 def test_add_file_names_a_path_of_the_wrong_kind(tmp_path: Path) -> None:
     with SoundIndex.create(tmp_path / "x.rsidx") as index, pytest.raises(ParameterError, match="path=None"):
         index.add_file(None)  # type: ignore[arg-type]
+
+
+def test_matching_an_index_without_sounds_warns_once_per_call(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An index created empty (or with every sound removed) matched nothing without a word: a
+    --sound-index naming a new, empty file looked like a corpus without library sounds. Each
+    call now warns once, naming the index; an index with sounds gives no warning."""
+    from reelsense.sounds.index import match_files
+
+    song = _song(7, 10.0)
+    clip = write_audio(tmp_path / "clip.wav", song[2 * SR : 8 * SR], sample_rate=SR)
+    path = tmp_path / "idx.rsidx"
+    with SoundIndex.create(path) as index:
+        with caplog.at_level("WARNING", logger="reelsense.sounds"):
+            assert index.match(song, SR) == []
+        (warning,) = [r.getMessage() for r in caplog.records]
+        assert "idx.rsidx" in warning and "holds no sounds" in warning
+        index.add_array("song", song, SR)
+        index.remove("song")  # every sound removed: as empty
+    for workers in (1, 2):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="reelsense.sounds"):
+            results = list(match_files(path, [clip, clip, clip], workers=workers))
+        assert [m for _, m in results] == [[], [], []]
+        assert len([r for r in caplog.records if "holds no sounds" in r.getMessage()]) == 1
+    with SoundIndex.open(path) as index:
+        index.add_array("song", song, SR)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="reelsense.sounds"):
+        assert [m[0].sound_id for _, m in match_files(path, [clip])] == ["song"]
+    assert caplog.records == []

@@ -127,7 +127,7 @@ def _open_index(
         index = _OPEN_INDEXES.get((path, second_chance, scope))
         if index is None:
             config = MatchConfig(dense_second_chance=second_chance, dense_scope=scope)
-            index = SoundIndex.open(path, readonly=True, trusted=trusted, config=config)
+            index = SoundIndex.open(path, readonly=True, trusted=trusted, config=config, warn_empty=False)
             _OPEN_INDEXES[(path, second_chance, scope)] = index
         return index
 

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reelsense._checks import check_outputs_apart
-from reelsense.errors import ItemFailedError, NoAudioError, OutputError
+from reelsense.errors import ItemFailedError, NoAudioError, OutputError, SoundIndexError
 from reelsense.io import clean_text, csv_float, media_ids, path_text
 from reelsense.io._files import replacing
-from reelsense.sounds.index import SoundIndex, match_files, sound_index_file
+from reelsense.sounds.index import SoundIndex, match_files, no_sounds_message, sound_index_file
 from reelsense.sounds.match import DenseScope, MatchConfig
 
 __all__ = ["MATCH_COLUMNS", "AddSummary", "MatchSummary", "add_sounds", "match_sounds"]
@@ -177,7 +177,7 @@ def match_sounds(
     leaves unmatched or weak, over the sounds ``second_chance_scope`` names
     (:attr:`~reelsense.sounds.MatchConfig.dense_scope`). The CSV is written to a temporary file
     and renamed when complete. Raises OutputError when ``output`` is one of the input files
-    or the index."""
+    or the index, SoundIndexError when the index holds no sounds (no file could match)."""
     start = time.monotonic()
     found = media_ids(inputs)
     check_outputs_apart({"output": output}, [*(f.path for _, f in found), sound_index])
@@ -200,8 +200,11 @@ def match_sounds(
                 threshold=min_score,
                 config=config,
             )
-        ) as results,
+        ) as results,  # a generator: nothing is opened or matched before the first file is asked for
     ):
+        with SoundIndex.open(index_path, readonly=True) as index:
+            if not len(index):  # a CSV without a match would look like videos without these sounds
+                raise SoundIndexError(f"{no_sounds_message(sound_index)}; nothing was written")
         for i, ((vid, f), (_, result)) in enumerate(zip(found, results, strict=True)):
             row: list[object] = [vid, path_text(f.path)]
             if isinstance(result, NoAudioError):

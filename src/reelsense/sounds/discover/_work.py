@@ -105,7 +105,7 @@ def init_worker(
     lookup = MatchConfig(dense_second_chance=params.second_chance, dense_scope=params.second_chance_scope)
     index = None
     if index_path is not None:
-        index = SoundIndex.open(index_path, readonly=True, config=lookup, trusted=trusted)
+        index = SoundIndex.open(index_path, readonly=True, config=lookup, trusted=trusted, warn_empty=False)
     _STATE = _State(params, fp_params, config, index)
 
 

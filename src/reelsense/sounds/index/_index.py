@@ -52,7 +52,7 @@ from reelsense.sounds.match import (
     prepare_query_from_peaks,
 )
 
-__all__ = ["IndexStats", "SoundIndex", "SoundInfo", "match_files", "prepare_kernels"]
+__all__ = ["IndexStats", "SoundIndex", "SoundInfo", "match_files", "no_sounds_message", "prepare_kernels"]
 
 logger = logging.getLogger(__name__)
 
@@ -160,10 +160,15 @@ class SoundIndex:
     """
 
     def __init__(
-        self, store: FingerprintStore, params: FingerprintParams, config: MatchConfig | None = None
+        self,
+        store: FingerprintStore,
+        params: FingerprintParams,
+        config: MatchConfig | None = None,
+        warn_empty: bool = True,
     ) -> None:
         """Internal: use :meth:`create` or :meth:`open`."""
         self._store = store
+        self._warn_empty = warn_empty  # still to warn that the index holds no sounds
         self.params = params
         self.config = config or MatchConfig()
         self._search = SearchCache(store, params, {"scheme": SCHEME, "scheme_version": SCHEME_VERSION})
@@ -208,12 +213,16 @@ class SoundIndex:
         readonly: bool = False,
         config: MatchConfig | None = None,
         trusted: Iterable[FileVersion] = (),
+        warn_empty: bool = True,
     ) -> SoundIndex:
         """Open an existing index (``SoundIndexError`` if there is none).
 
         ``trusted``: search file versions another process has checked (what its
         :meth:`prepare_search` returned); this process then reads only their headers when it
         maps them. A search file changed since is checked in full.
+
+        ``warn_empty``: whether :meth:`match` and :meth:`prepare_search` warn (once) when the
+        index holds no sounds; False in a batch's worker processes, whose parent warned once.
         """
         check_path(path, "path")
         _check_config(config)
@@ -224,7 +233,7 @@ class SoundIndex:
         except BaseException:
             store.close()
             raise
-        return cls(store, params, config)
+        return cls(store, params, config, warn_empty)
 
     @property
     def path(self) -> Path:
@@ -432,13 +441,22 @@ class SoundIndex:
 
         Returns the search file versions this process has checked in full, for worker
         processes to pass to :meth:`open` (``trusted=``) so that each does not read the whole
-        file again."""
+        file again. An index that holds no sounds gives a warning (once per handle:
+        :func:`no_sounds_message`)."""
         if rebuild:
-            self._search.rebuild(persist=persist)
+            search = self._search.rebuild(persist=persist)
         else:
             self._search.persist = persist
-            self._search.get()
+            search = self._search.get()
+        self._check_not_empty(search.n_alive)
         return verified_versions()
+
+    def _check_not_empty(self, n_sounds: int) -> None:
+        """Warn, the first time on this handle, when the index holds no sounds: every match
+        then comes back empty, as if the queries held none of its sounds."""
+        if not n_sounds and self._warn_empty:
+            self._warn_empty = False
+            logger.warning("%s", no_sounds_message(self.path))
 
     @property
     def search_path(self) -> Path:
@@ -457,7 +475,8 @@ class SoundIndex:
 
         Only matches with ``score >= threshold`` (default ``config.threshold`` = 2.0, an
         estimated false-match probability of 1 %) are returned; at most ``top_k`` (an integer
-        >= 1; default ``config.top_k``).
+        >= 1; default ``config.top_k``). An index that holds no sounds returns none, with a
+        warning the first time on this handle (:func:`no_sounds_message`).
 
         Raises:
             ParameterError: samples not mono floating point, with NaN/inf values, a sample rate
@@ -466,6 +485,7 @@ class SoundIndex:
         x = check_mono(samples, sample_rate)
         top_k, threshold = _check_match_options(top_k, threshold)
         search = self._search.get()
+        self._check_not_empty(search.n_alive)
         if not len(search):
             return []
         threshold = self.config.threshold if threshold is None else threshold
@@ -536,6 +556,15 @@ class SoundIndex:
         return self.match(audio.samples, audio.sample_rate, top_k=top_k, threshold=threshold)
 
 
+def no_sounds_message(path: str | os.PathLike[str]) -> str:
+    """What is said of an index that holds no sounds (created empty, or every sound removed):
+    nothing can match it, which would otherwise look like queries without its sounds."""
+    return (
+        f"sound index {os.fspath(path)!r} holds no sounds (a new index, or every sound removed): "
+        "nothing can match it; is it the index meant? Add sounds with `reelsense sounds add`"
+    )
+
+
 def _check_match_options(top_k: object, threshold: object) -> tuple[int | None, float | None]:
     """``top_k`` (None or an integer >= 1) and ``threshold`` (None or a finite number >= 0) checked."""
     k = None if top_k is None else check_int(top_k, "top_k", minimum=1)
@@ -585,7 +614,7 @@ def _worker_open(
     path: str, config: MatchConfig | None, verified: frozenset[FileVersion] = frozenset()
 ) -> None:
     global _WORKER_INDEX
-    _WORKER_INDEX = SoundIndex.open(path, readonly=True, config=config, trusted=verified)
+    _WORKER_INDEX = SoundIndex.open(path, readonly=True, config=config, trusted=verified, warn_empty=False)
 
 
 def _lost_match(job: tuple[str, int | None, float | None]) -> tuple[str, list[SoundMatch] | Exception]:
@@ -630,7 +659,8 @@ def match_files(
 ) -> Generator[tuple[str, list[SoundMatch] | Exception], None, None]:
     """Match many files against the index at ``index_path`` in ``workers`` processes.
 
-    Yields ``(path, matches)`` in input order; a file that fails yields ``(path, error)``.
+    Yields ``(path, matches)`` in input order; a file that fails yields ``(path, error)``. An
+    index that holds no sounds gives one warning (and no file a match).
     Each worker opens the index read-only once (so a writer may add meanwhile) and maps its
     search file, which is made ready and checked here first (so workers share it instead of
     each rebuilding it or reading it all to check it again).
