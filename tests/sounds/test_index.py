@@ -343,3 +343,32 @@ def test_matching_an_index_without_sounds_warns_once_per_call(
     with caplog.at_level("WARNING", logger="reelsense.sounds"):
         assert [m[0].sound_id for _, m in match_files(path, [clip])] == ["song"]
     assert caplog.records == []
+
+
+def test_adding_audio_already_indexed_under_another_id_warns_naming_both(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same audio under two names (song.wav, copy of song.wav) was indexed as two sounds
+    without a word, and every match then went to one of them. Adding it now warns naming both
+    ids, in one batch or across two; the sound is still added. Other audio, or the same id
+    re-added (replace), gives no warning."""
+    song, other = _song(11, 12.0), _song(12, 12.0)
+    first = write_audio(tmp_path / "song.wav", song, sample_rate=SR)
+    copy = write_audio(tmp_path / "copy of song.wav", song, sample_rate=SR)
+    again = write_audio(tmp_path / "again.wav", song, sample_rate=SR)
+    lone = write_audio(tmp_path / "other.wav", other, sample_rate=SR)
+    with SoundIndex.create(tmp_path / "i.rsidx") as index:
+        with caplog.at_level("WARNING", logger="reelsense.sounds"):
+            index.add_many([first, copy, lone], ["song", "copy of song", "other"], workers=2)
+        (warning,) = [r.getMessage() for r in caplog.records]
+        assert "'copy of song'" in warning and "'song'" in warning and "same audio" in warning
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="reelsense.sounds"):
+            index.add_many([again], ["again"])
+        (warning,) = [r.getMessage() for r in caplog.records]
+        assert "'again'" in warning and "'song'" in warning and "'copy of song'" in warning
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="reelsense.sounds"):
+            index.add_many([lone], ["other"], replace=True)
+        assert caplog.records == []
+        assert len(index) == 4

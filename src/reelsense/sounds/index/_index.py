@@ -14,10 +14,11 @@ those grow past a fraction of the index the file is rebuilt.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import pickle
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -28,7 +29,14 @@ import numpy as np
 from reelsense._checks import check_finite, check_int, check_path, check_paths
 from reelsense._workers import map_surviving, process_pool, worker_died_message
 from reelsense.audio._signal import check_mono
-from reelsense.errors import DecodeError, NoAudioError, ParameterError, ReelsenseError, SoundIndexFormatError
+from reelsense.errors import (
+    DecodeError,
+    NoAudioError,
+    ParameterError,
+    ReelsenseError,
+    SoundIndexError,
+    SoundIndexFormatError,
+)
 from reelsense.io import read_audio
 from reelsense.sounds import _warmup
 from reelsense.sounds.dense import BITS_ARRAY, DenseReferences, dense_search, frame_bits
@@ -349,13 +357,14 @@ class SoundIndex:
                 items, replace=replace, commit_every=commit_every, commit_seconds=commit_seconds
             )
 
-    @staticmethod
     def _items(
+        self,
         paths: list[str],
         ids: list[str],
         results: Iterable[tuple[dict[str, np.ndarray], float] | Exception],
         on_done: Callable[[str, Exception | None], None] | None,
     ) -> Iterable[StoreItem]:
+        same_audio = _SameAudio(self._store)
         for path, sid, res in zip(paths, ids, results, strict=True):
             if isinstance(res, Exception):
                 if on_done is not None:  # the caller reports it (sounds add prints "not added: ...")
@@ -366,6 +375,7 @@ class SoundIndex:
             arrays, duration = res
             if on_done is not None:
                 on_done(path, None)
+            same_audio.check(sid, path, arrays, duration)
             yield StoreItem(sid, arrays, duration, source_path=path)
 
     def add_peaks(
@@ -563,6 +573,52 @@ def no_sounds_message(path: str | os.PathLike[str]) -> str:
         f"sound index {os.fspath(path)!r} holds no sounds (a new index, or every sound removed): "
         "nothing can match it; is it the index meant? Add sounds with `reelsense sounds add`"
     )
+
+
+class _SameAudio:
+    """Finds the sounds whose audio a sound being added repeats exactly (``song.wav`` and
+    ``copy of song.wav``): they hold the same peaks, and every match would go to one of them
+    only. Sounds are compared by length and peak count first (the store's records), then by
+    a digest of their peaks (read only for the sounds of the same length and count)."""
+
+    def __init__(self, store: FingerprintStore) -> None:
+        self._store = store
+        self._by_shape: dict[tuple[float, int], list[str]] = {}
+        for r in store.records():
+            self._by_shape.setdefault((r.duration_seconds, r.n_items), []).append(r.sound_id)
+        self._digests: dict[str, bytes] = {}  # sound id -> digest of its peaks, once read or added
+
+    def _digest(self, sound_id: str) -> bytes:
+        if sound_id not in self._digests:
+            try:
+                self._digests[sound_id] = _peaks_digest(self._store.get_arrays(sound_id))
+            except SoundIndexError:  # damaged or removed meanwhile: no longer a sound to repeat
+                self._digests[sound_id] = b""
+        return self._digests[sound_id]
+
+    def check(self, sound_id: str, path: str, arrays: dict[str, np.ndarray], duration_seconds: float) -> None:
+        """Warn naming ``sound_id`` and the sounds, indexed or added before it, with its audio."""
+        shape = (float(duration_seconds), int(arrays["peak_times"].shape[0]))
+        digest = _peaks_digest(arrays)
+        same = [s for s in self._by_shape.get(shape, []) if s != sound_id and self._digest(s) == digest]
+        if same:
+            logger.warning(
+                "sound %r (%s) has the same audio as %s, already in the index: a match goes to one "
+                "of them only; keep one (remove the other, or leave its file out)",
+                sound_id,
+                path,
+                ", ".join(repr(s) for s in same),
+            )
+        self._by_shape.setdefault(shape, []).append(sound_id)
+        self._digests[sound_id] = digest
+
+
+def _peaks_digest(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """SHA-256 of a sound's peak times and bins (as float32): equal for the same audio."""
+    h = hashlib.sha256()
+    for name in ("peak_times", "peak_bins"):
+        h.update(np.ascontiguousarray(arrays[name], dtype=np.float32).tobytes())
+    return h.digest()
 
 
 def _check_match_options(top_k: object, threshold: object) -> tuple[int | None, float | None]:
