@@ -128,8 +128,8 @@ def test_a_use_dated_in_the_future_is_named_when_it_ends_the_window(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """One wrong upload time (2099) moved the default window's end there, so no sound could
-    trend, without a word; a warning now names the video. A given end, or uses dated before
-    now, give none."""
+    trend, without a word; a warning now names the video. A given end says only that the use
+    after it is left out; uses dated before now give none."""
     table = tmp_path / "m.csv"
     table.write_text(
         "video_id,sound_id,timestamp\n"
@@ -144,8 +144,70 @@ def test_a_use_dated_in_the_future_is_named_when_it_ends_the_window(
     caplog.clear()
     with caplog.at_level("WARNING", logger="reelsense.trends"):
         trend_report([table], tmp_path / "t.csv", link_hashtags=False, reference_seconds=1764950000)
+        (left_out,) = [r.getMessage() for r in caplog.records]
+        assert left_out.startswith("1 use dated after the window's end, 2025-12-05T15:53:20Z, is left out")
+        caplog.clear()
         table.write_text(
             table.read_text(encoding="utf-8").replace("4070908800", "1764800000"), encoding="utf-8"
         )
         trend_report([table], tmp_path / "t.csv", link_hashtags=False)
+    assert caplog.records == []
+
+
+_SPAN = (  # s1: 20 Nov, 28-30 Nov, 3 Dec 2025; s2: 5 Dec
+    "video_id,sound_id,timestamp\n"
+    "a,s1,2025-11-20T00:00:00Z\nb,s1,2025-11-28T00:00:00Z\nc,s1,2025-11-29T00:00:00Z\n"
+    "d,s1,2025-11-30T00:00:00Z\ne,s1,2025-12-03T00:00:00Z\nf,s2,2025-12-05T00:00:00Z\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        (  # e and f were left out of every count without a word
+            {"reference_seconds": 1764547200},  # 2025-12-01
+            ["2 uses dated after the window's end, 2025-12-01T00:00:00Z, are left out"],
+        ),
+        (  # a was left out of the baseline without a word
+            {"start_seconds": 1764028800},  # 2025-11-25
+            ["1 use dated before the baseline's start, 2025-11-25T00:00:00Z, is left out"],
+        ),
+        (  # the start was moved to the latest upload: no baseline, no score, without a word
+            {"start_seconds": 1765324800},  # 2025-12-10
+            ["2025-12-10T00:00:00Z, is after the window's end, 2025-12-05T00:00:00Z", "is moved to it"],
+        ),
+        (  # 689 days without any video counted as days without use: s1 "trending"
+            {"start_seconds": 1704067200},  # 2024-01-01
+            ["2024-01-01T00:00:00Z, is 689 days before the earliest upload, 2025-11-20T00:00:00Z"],
+        ),
+    ],
+)
+def test_a_window_that_leaves_uses_out_or_is_moved_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, kwargs: dict[str, Any], expected: list[str]
+) -> None:
+    """The window's end and the baseline's start were applied without a word: uses outside
+    them dropped from every count, a start after the latest upload moved to it (no baseline),
+    a start long before the data counted the days without data as days without use. Each now
+    gives a warning with the count and both times; the tables are unchanged."""
+    table = tmp_path / "m.csv"
+    table.write_text(_SPAN, encoding="utf-8")
+    with caplog.at_level("WARNING", logger="reelsense.trends"):
+        trend_report([table], tmp_path / "t.csv", link_hashtags=False, **kwargs)
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert all(text in warning for text in expected), warning
+
+
+def test_a_window_within_the_data_gives_no_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    table = tmp_path / "m.csv"
+    table.write_text(_SPAN, encoding="utf-8")
+    with caplog.at_level("WARNING", logger="reelsense.trends"):
+        trend_report([table], tmp_path / "t.csv", link_hashtags=False)
+        trend_report([table], tmp_path / "t.csv", link_hashtags=False, start_seconds=1763596800)
+        trend_report(  # from the earliest upload, a day before it, to the latest
+            [table],
+            tmp_path / "t.csv",
+            link_hashtags=False,
+            start_seconds=1763596800 - 86400,
+            reference_seconds=1764892800,
+        )
     assert caplog.records == []

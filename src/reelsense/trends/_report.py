@@ -24,7 +24,7 @@ from reelsense.io import MediaFile, iso_time, media_ids
 from reelsense.sounds.discover import Discovery, DiscoveryParams, discover_sounds
 from reelsense.trends._html import render_report, write_report
 from reelsense.trends._links import HashtagLinkParams, hashtag_links, signature_hashtags
-from reelsense.trends._stats import TrendParams
+from reelsense.trends._stats import DAY_SECONDS, TrendParams
 from reelsense.trends._usage import (
     SoundTrend,
     Use,
@@ -79,6 +79,53 @@ def _warn_future(uses: Sequence[Use], reference_seconds: float) -> None:
         ", ".join(future[:5]),
         ", ..." if len(future) > 5 else "",
     )
+
+
+def _warn_span(
+    uses: Sequence[Use], corpus: Sequence[int], given_start: float | None, reference: float, start: float
+) -> None:
+    """Warn when the span the trends are scored over, from ``start`` to ``reference``, leaves
+    uses out or was not the one asked for; the tables are unchanged. ``corpus``: the upload
+    times of every dated video; ``given_start``: the start asked for (None: the earliest upload).
+
+    - a start after the window's end is moved to it: no baseline is left, so no trend is scored;
+    - a start more than a day before the earliest upload counts the days without any video as
+      days without use (every sound used lately then looks like growing);
+    - uses dated after the end, or before the start, are in no count.
+    """
+    if given_start is not None and given_start > reference:
+        logger.warning(
+            "the baseline's start, %s, is after the window's end, %s (the latest upload): it is moved "
+            "to it, which leaves no baseline and no trend scored; give an earlier start (--since, "
+            "start_seconds) or a later end (--reference-time, reference_seconds)",
+            iso_time(given_start),
+            iso_time(reference),
+        )
+        return
+    if given_start is not None and corpus and min(corpus) - given_start > DAY_SECONDS:
+        logger.warning(
+            "the baseline's start, %s, is %.0f days before the earliest upload, %s: the days without "
+            "any video count as days without use, so a sound used lately looks like growing; start "
+            "it within the data (--since, start_seconds) or leave it out",
+            iso_time(given_start),
+            (min(corpus) - given_start) / DAY_SECONDS,
+            iso_time(min(corpus)),
+        )
+    times = [u.timestamp_seconds for u in uses if u.timestamp_seconds is not None]
+    for n, where, when in (
+        (sum(t > reference for t in times), "after the window's end", reference),
+        (sum(t < start for t in times), "before the baseline's start", start),
+    ):
+        if n:
+            logger.warning(
+                "%d use%s dated %s, %s, %s left out of the trends (of %d dated uses)",
+                n,
+                "s" if n != 1 else "",
+                where,
+                iso_time(when),
+                "are" if n != 1 else "is",
+                len(times),
+            )
 
 
 def _is_table(path: str | os.PathLike[str]) -> bool:
@@ -218,6 +265,7 @@ def trend_report(
         _warn_future(rows_all, ref)
     start = float(start_seconds) if start_seconds is not None else float(min(dated, default=ref))
     start = min(start, ref)
+    _warn_span(uses, dated, start_seconds, ref, start)
     with stage(progress, "trends"):
         rows = trend_table(
             uses, params=params, reference_seconds=ref, start_seconds=start, signatures=signatures
