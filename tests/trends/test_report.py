@@ -9,7 +9,7 @@ import pytest
 
 from reelsense.errors import ParameterError
 from reelsense.sounds import DiscoveryParams
-from reelsense.trends import trend_report
+from reelsense.trends import TrendParams, trend_report
 
 
 @pytest.mark.parametrize(
@@ -142,15 +142,18 @@ def test_a_use_dated_in_the_future_is_named_when_it_ends_the_window(
     (warning,) = [r.getMessage() for r in caplog.records]
     assert "2099-01-01T00:00:00Z" in warning and "1 video is dated after now (wrong)" in warning
     caplog.clear()
+    short = TrendParams(window_days=0.1)  # the uses span a day: a 7-day window leaves no baseline
     with caplog.at_level("WARNING", logger="reelsense.trends"):
-        trend_report([table], tmp_path / "t.csv", link_hashtags=False, reference_seconds=1764950000)
+        trend_report(
+            [table], tmp_path / "t.csv", link_hashtags=False, reference_seconds=1764950000, params=short
+        )
         (left_out,) = [r.getMessage() for r in caplog.records]
         assert left_out.startswith("1 use dated after the window's end, 2025-12-05T15:53:20Z, is left out")
         caplog.clear()
         table.write_text(
             table.read_text(encoding="utf-8").replace("4070908800", "1764800000"), encoding="utf-8"
         )
-        trend_report([table], tmp_path / "t.csv", link_hashtags=False)
+        trend_report([table], tmp_path / "t.csv", link_hashtags=False, params=short)
     assert caplog.records == []
 
 
@@ -175,6 +178,10 @@ _SPAN = (  # s1: 20 Nov, 28-30 Nov, 3 Dec 2025; s2: 5 Dec
         (  # the start was moved to the latest upload: no baseline, no score, without a word
             {"start_seconds": 1765324800},  # 2025-12-10
             ["2025-12-10T00:00:00Z, is after the window's end, 2025-12-05T00:00:00Z", "is moved to it"],
+        ),
+        (  # a window over the whole span left no baseline: every score empty, without a word
+            {"params": TrendParams(window_days=30)},
+            ["from 2025-11-20T00:00:00Z to the window's start, 2025-11-05T00:00:00Z, is 0 days"],
         ),
         (  # 689 days without any video counted as days without use: s1 "trending"
             {"start_seconds": 1704067200},  # 2024-01-01

@@ -82,13 +82,20 @@ def _warn_future(uses: Sequence[Use], reference_seconds: float) -> None:
 
 
 def _warn_span(
-    uses: Sequence[Use], corpus: Sequence[int], given_start: float | None, reference: float, start: float
+    uses: Sequence[Use],
+    corpus: Sequence[int],
+    given_start: float | None,
+    reference: float,
+    start: float,
+    params: TrendParams,
 ) -> None:
     """Warn when the span the trends are scored over, from ``start`` to ``reference``, leaves
     uses out or was not the one asked for; the tables are unchanged. ``corpus``: the upload
     times of every dated video; ``given_start``: the start asked for (None: the earliest upload).
 
     - a start after the window's end is moved to it: no baseline is left, so no trend is scored;
+    - a baseline shorter than ``params.min_baseline_days`` (a window as long as the data) gives
+      no trend score either;
     - a start more than a day before the earliest upload counts the days without any video as
       days without use (every sound used lately then looks like growing);
     - uses dated after the end, or before the start, are in no count.
@@ -102,6 +109,18 @@ def _warn_span(
             iso_time(reference),
         )
         return
+    window_start = reference - params.window_days * DAY_SECONDS
+    baseline_days = max(0.0, (window_start - start) / DAY_SECONDS)
+    if corpus and baseline_days < params.min_baseline_days:
+        logger.warning(
+            "the baseline, from %s to the window's start, %s, is %.3g days, under the %g a trend "
+            "score needs: no trend is scored; give a shorter window (--window-days, "
+            "TrendParams.window_days) or an earlier start (--since, start_seconds)",
+            iso_time(start),
+            iso_time(window_start),
+            baseline_days,
+            params.min_baseline_days,
+        )
     if given_start is not None and corpus and min(corpus) - given_start > DAY_SECONDS:
         logger.warning(
             "the baseline's start, %s, is %.0f days before the earliest upload, %s: the days without "
@@ -265,7 +284,7 @@ def trend_report(
         _warn_future(rows_all, ref)
     start = float(start_seconds) if start_seconds is not None else float(min(dated, default=ref))
     start = min(start, ref)
-    _warn_span(uses, dated, start_seconds, ref, start)
+    _warn_span(uses, dated, start_seconds, ref, start, params)
     with stage(progress, "trends"):
         rows = trend_table(
             uses, params=params, reference_seconds=ref, start_seconds=start, signatures=signatures
