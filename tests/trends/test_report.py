@@ -179,6 +179,10 @@ _SPAN = (  # s1: 20 Nov, 28-30 Nov, 3 Dec 2025; s2: 5 Dec
             {"start_seconds": 1765324800},  # 2025-12-10
             ["2025-12-10T00:00:00Z, is after the window's end, 2025-12-05T00:00:00Z", "is moved to it"],
         ),
+        (  # an end before every upload: no use counted (and no word of the baseline it leaves)
+            {"reference_seconds": 1735689600},  # 2025-01-01
+            ["6 uses dated after the window's end, 2025-01-01T00:00:00Z, are left out"],
+        ),
         (  # a window over the whole span left no baseline: every score empty, without a word
             {"params": TrendParams(window_days=30)},
             ["from 2025-11-20T00:00:00Z to the window's start, 2025-11-05T00:00:00Z, is 0 days"],

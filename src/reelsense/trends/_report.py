@@ -111,7 +111,8 @@ def _warn_span(
         return
     window_start = reference - params.window_days * DAY_SECONDS
     baseline_days = max(0.0, (window_start - start) / DAY_SECONDS)
-    if corpus and baseline_days < params.min_baseline_days:
+    # (an end before every upload: the count of the uses left out below says it all)
+    if corpus and baseline_days < params.min_baseline_days and min(corpus) <= reference:
         logger.warning(
             "the baseline, from %s to the window's start, %s, is %.3g days, under the %g a trend "
             "score needs: no trend is scored; give a shorter window (--window-days, "
