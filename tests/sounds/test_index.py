@@ -371,4 +371,7 @@ def test_adding_audio_already_indexed_under_another_id_warns_naming_both(
         with caplog.at_level("WARNING", logger="reelsense.sounds"):
             index.add_many([lone], ["other"], replace=True)
         assert caplog.records == []
+        with caplog.at_level("WARNING", logger="reelsense.sounds"):  # both re-added: each named once
+            index.add_many([copy, first], ["copy of song", "song"], replace=True)
+        assert [r.getMessage().count("'copy of song'") for r in caplog.records] == [1, 1]
         assert len(index) == 4

@@ -601,6 +601,7 @@ class _SameAudio:
         shape = (float(duration_seconds), int(arrays["peak_times"].shape[0]))
         digest = _peaks_digest(arrays)
         same = [s for s in self._by_shape.get(shape, []) if s != sound_id and self._digest(s) == digest]
+        same = list(dict.fromkeys(same))  # a sound re-added (replace) in this run is listed once
         if same:
             logger.warning(
                 "sound %r (%s) has the same audio as %s, already in the index: a match goes to one "
