@@ -270,3 +270,19 @@ def test_match_refuses_an_index_without_sounds(tmp_path: Path) -> None:
     assert r.exit_code == 1, r.output
     assert "new.rsidx" in r.output and "holds no sounds" in r.output and "Traceback" not in r.output
     assert not out.exists()
+
+
+def test_an_add_where_every_file_fails_does_not_also_say_the_index_is_empty(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its lines say what was not added and the summary 0 sounds; the matchers' warning that the
+    index holds no sounds (6101aac) came on top, telling to run `sounds add` again."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "broken.wav").write_bytes(b"not audio\n" * 8)
+    with caplog.at_level("WARNING"):
+        r = CliRunner().invoke(
+            main, ["sounds", "add", str(lib), "--sound-index", str(tmp_path / "i.rsidx"), "--no-progress"]
+        )
+    assert r.exit_code == 1 and "0 sounds added, 0 already indexed, 1 failed" in r.output, r.output
+    assert "holds no sounds" not in r.output + caplog.text

@@ -114,7 +114,8 @@ def add_sounds(
             on_done=on_done,
         )
         total = len(index)
-        index.prepare_search()  # write the search file now, so that matching only maps it
+        if total:  # write the search file now, so that matching only maps it
+            index.prepare_search()
     return AddSummary(
         index=os.fspath(sound_index),
         found=len(found),
