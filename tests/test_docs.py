@@ -1,7 +1,9 @@
 """The Python snippets of the README and docs/ against the package: every snippet parses, every
 reelsense name it imports exists, and every call it makes to reelsense (a function, a class, or
 a method of an object a reelsense call returned) accepts the arguments it is given. The
-snippets need media files that a fresh clone does not have, so they are checked, not run."""
+snippets need media files that a fresh clone does not have, so they are checked, not run.
+The ``reelsense ...`` command lines of the docs parse with the command's own parser (paths
+made to exist), and docs/cli.md names every option of every command with its default."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import ast
 import importlib
 import inspect
 import re
+import shlex
 import typing
 from pathlib import Path
 from typing import Any
@@ -298,3 +301,197 @@ def test_the_command_check_catches_a_wrong_option() -> None:
         "sounds trends --no-such",
     ]
     assert _unknown_options("reelsense rank e.parquet --events e.csv --users u.csv -o r.csv") == []
+
+
+def _whole_command_lines() -> list[tuple[str, str]]:
+    """The ``reelsense ...`` lines of the shell blocks and of docs/cli.md's synopses,
+    continuation lines joined, optional parts (``[--users USERS]``) taken, ``INPUT...`` as one
+    input and ``[options]`` as none; lines that elide arguments (``...``) are left out."""
+    found = []
+    for page in PAGES:
+        where = str(page.relative_to(ROOT))
+        for block in _SHELL_BLOCK.findall(page.read_text("utf-8")):
+            for line in block.replace("\\\n", " ").splitlines():
+                line = line.split(" #")[0].replace("[options]", "").replace("INPUT...", "INPUT").strip()
+                if line.startswith("reelsense ") and "..." not in line:
+                    found.append((where, line.replace("[", "").replace("]", "")))
+    return found
+
+
+def _parse(words: list[str]) -> None:
+    """Parse ``reelsense WORDS`` as the command would, down to the subcommand's own options
+    and arguments (types, choices, ranges, required ones, paths that must exist), without
+    running it."""
+    import click
+
+    from reelsense.cli import main
+
+    command: click.Command = main
+    ctx = main.make_context("reelsense", list(words))
+    while isinstance(command, click.Group):
+        args = [*ctx._protected_args, *ctx.args]
+        name, sub, args = command.resolve_command(ctx, args)
+        assert name is not None and sub is not None
+        ctx = sub.make_context(name, args, parent=ctx)
+        command = sub
+
+
+WHOLE_COMMAND_LINES = _whole_command_lines()
+
+
+@pytest.mark.parametrize(
+    ("where", "line"), WHOLE_COMMAND_LINES, ids=[line for _, line in WHOLE_COMMAND_LINES]
+)
+def test_documented_command_line_parses(
+    where: str, line: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every word of the line that is not an option is made to exist, as a file when it has
+    an extension or is a synopsis's placeholder (``EVENTS``) and as a folder otherwise
+    (``videos/``, ``model_10k``, ``MODEL_DIR``, and harmlessly ``auto``),
+    so that the paths the line names pass and only its options and arguments are checked."""
+    import click
+
+    words = shlex.split(line)[1:]
+    if any(word.startswith("/") for word in words):
+        pytest.skip("an absolute path (a cluster's /mnt)")
+    cwd = tmp_path / "a" / "b"  # room for ../shared/...
+    cwd.mkdir(parents=True)
+    monkeypatch.chdir(cwd)
+    for word in words:
+        if not word.startswith("-"):
+            path = cwd / word
+            if re.search(r"\.[A-Za-z][A-Za-z0-9]*$", word) or re.fullmatch(r"[A-Z]+", word):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+    try:
+        _parse(words)
+    except click.UsageError as exc:
+        pytest.fail(f"{where}: {line!r}: {exc.format_message()}")
+
+
+def test_the_parse_catches_a_bad_value_and_a_missing_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import click
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out.parquet").touch()
+    with pytest.raises(click.BadParameter, match="colour"):
+        _parse(["plot", "out.parquet", "-o", "map.png", "--color-by", "colour"])
+    with pytest.raises(click.MissingParameter, match="events"):
+        _parse(["rank", "out.parquet", "--users", "out.parquet", "-o", "recs.csv"])
+    _parse(["rank", "train", "out.parquet", "--events", "out.parquet", "-o", "model/"])
+
+
+# ---------------------------------------------------------------------- docs/cli.md covers every option
+
+
+def _leaf_commands() -> list[tuple[str, Any]]:
+    """``(path, command)`` of every command that runs (not a group), ``sounds match`` style."""
+    import click
+
+    from reelsense.cli import main
+
+    found: list[tuple[str, Any]] = []
+
+    def walk(path: str, command: click.Command) -> None:
+        if isinstance(command, click.Group):
+            ctx = click.Context(command)
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                assert sub is not None
+                walk(f"{path} {name}".strip(), sub)
+        else:
+            found.append((path, command))
+
+    walk("", main)
+    return found
+
+
+def _cli_md_section(path: str) -> str:
+    """The text of docs/cli.md's section on ``reelsense <path>`` (a group's commands share
+    their group's section: ``rank feed`` and ``rank train`` are under ``reelsense rank``)."""
+    text = (ROOT / "docs" / "cli.md").read_text("utf-8")
+    heading = re.compile(r"^## `reelsense ([a-z ]+)`\n(.*?)(?=^## |\Z)", re.S | re.M)
+    sections: dict[str, str] = dict(heading.findall(text))
+    words = path.split()
+    while words and " ".join(words) not in sections:
+        words.pop()
+    assert words, f"docs/cli.md has no section for `reelsense {path}`"
+    return sections[" ".join(words)]
+
+
+def _documented_default(value: Any) -> str:
+    """How docs/cli.md writes a default: 30.0 as 30, True as on, False as off."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _undocumented_options(path: str, command: Any, section: str) -> list[str]:
+    """The options of ``command`` that its docs/cli.md section does not name, or names in a
+    table row whose default column does not show the option's default."""
+    import click
+
+    problems = []
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.hidden or param.name in ("verbose", "quiet"):
+            continue
+        names = [re.escape(o) for o in (*param.opts, *param.secondary_opts)]
+        named = re.compile(rf"`(?:{'|'.join(names)})[` ,]")
+        name = max(param.opts, key=len)  # --output rather than -o
+        if not named.search(section):
+            problems.append(f"{path} {name}: not in docs/cli.md")
+            continue
+        row = next((r for r in rows if named.search(r.split("|")[1])), None)
+        if row is None or row.count("|") < 4:  # no table row of its own, or no default column
+            continue
+        cell = row.split("|")[2]
+        default = param.default
+        if param.is_flag and not param.secondary_opts and not isinstance(default, bool):
+            default = False  # click's "unset" of a flag
+        if "as in" in cell:  # "as in `sounds discover`"
+            continue
+        if param.required:
+            expected = "required"
+        elif isinstance(default, (bool, int, float, str)):
+            expected = _documented_default(default)
+        else:
+            continue  # no default: described in words ("CPUs, at most 8", "on a terminal", "none")
+        if expected not in cell:
+            problems.append(f"{path} {name}: default {expected!r}, docs/cli.md says {cell.strip()!r}")
+    return problems
+
+
+def test_cli_md_lists_every_option_with_its_default() -> None:
+    commands = _leaf_commands()
+    assert len(commands) >= 11  # embed, sounds x5, plot, rank x2, fusion x2
+    problems = [
+        problem
+        for path, command in commands
+        for problem in _undocumented_options(path, command, _cli_md_section(path))
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_option_check_catches_a_missing_option_and_a_wrong_default() -> None:
+    import click
+
+    command = click.Command(
+        "x",
+        params=[
+            click.Option(["--window-days"], default=7.0),
+            click.Option(["--join-score"], default="10"),
+            click.Option(["--no-such-option"], default=1),
+        ],
+    )
+    section = "| option | default | meaning |\n| `--window-days DAYS` | 7 | w |\n| `--join-score` | 8 | j |\n"
+    assert _undocumented_options("x", command, section) == [
+        "x --join-score: default '10', docs/cli.md says '8'",
+        "x --no-such-option: not in docs/cli.md",
+    ]
