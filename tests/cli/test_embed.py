@@ -298,6 +298,10 @@ def test_bad_invocations(small_dir: Path, tmp_path: Path) -> None:
     assert code == 2 and "--second-chance needs --sound-index" in output
     code, output = _invoke(str(small_dir), "-o", out, "--min-score", "4")
     assert code == 2 and "--min-score needs --sound-index" in output
+    code, output = _invoke(str(small_dir), "-o", out, "--actors", "2")
+    assert code == 2 and "--actors only applies to --engine ray" in output
+    code, output = _invoke(str(small_dir), "-o", out, "--ray-address", "auto", "--gpus-per-actor", "1")
+    assert code == 2 and "--ray-address, --gpus-per-actor only apply to --engine ray" in output
     assert not Path(out).exists()
 
 

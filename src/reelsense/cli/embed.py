@@ -453,7 +453,8 @@ def embed(
         if gpus_per_actor is not None:
             used.append("--gpus-per-actor")
         if used:
-            raise click.UsageError(f"{', '.join(used)} only apply to --engine ray")
+            verb = "apply" if len(used) > 1 else "applies"
+            raise click.UsageError(f"{', '.join(used)} only {verb} to --engine ray")
         if output.is_dir():
             raise click.UsageError(f"{str(output)!r} is a folder: the local engine writes one Parquet file")
         check_suffix(output, (".parquet", ".pq"), "embed writes Parquet")
