@@ -468,6 +468,18 @@ def test_a_folder_is_refused_where_only_an_index_file_goes(videos: Path, command
     assert code == 2 and "is a folder: give an index file" in output, output
 
 
+def test_an_index_path_ending_with_a_separator_is_refused(videos: Path, tmp_path: Path) -> None:
+    """`sounds add --sound-index new/` made an index FILE named `new` (pathlib drops the slash),
+    which `--sound-index new/` then never found again: a path written as a folder is refused
+    where only an index file goes, and nothing is created."""
+    index = tmp_path / "new"
+    code, output = _invoke("sounds", "add", str(videos), "--sound-index", f"{index}/")
+    assert code == 2 and "ends with '/', so it names a folder" in output, output
+    assert not index.exists() and not list(tmp_path.iterdir())
+    code, output = _invoke("sounds", "info", "--sound-index", f"{index}/")
+    assert code == 2 and "ends with '/'" in output, output
+
+
 def test_min_score_given_without_a_sound_index_is_refused(videos: Path, tmp_path: Path) -> None:
     """`embed --min-score` sets the sound match's lowest score: a usage error without
     --sound-index, also when the value given is the default; refused before the output's

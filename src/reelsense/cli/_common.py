@@ -29,7 +29,6 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
-    "check_index_file",
     "check_outputs",
     "check_suffix",
     "library_errors",
@@ -146,12 +145,33 @@ def strict_option(fn: F) -> F:
     )(fn)
 
 
-def sound_index_option(*, required: bool, help: str, exists: bool = True) -> Callable[[F], F]:
+class _IndexFile(click.Path):
+    """The path of an index file (``sounds add``, ``sounds info``): a folder is refused, and so
+    is a path written with a trailing separator (``new/``), which names a folder but which
+    :class:`pathlib.Path` would turn into a file of that name."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = os.fspath(value) if isinstance(value, (str, os.PathLike)) else value
+        separators = tuple(filter(None, (os.sep, os.altsep)))
+        if isinstance(text, str) and len(text) > 1 and text.endswith(separators):
+            message = f"{text!r} ends with {text[-1]!r}, so it names a folder: give an index file"
+            self.fail(message, param, ctx)
+        path = super().convert(value, param, ctx)
+        if isinstance(path, Path) and path.is_dir():  # path_type=Path
+            self.fail(f"{str(path)!r} is a folder: give an index file", param, ctx)
+        return path
+
+
+def sound_index_option(
+    *, required: bool, help: str, exists: bool = True, file_only: bool = False
+) -> Callable[[F], F]:
+    """``--sound-index``: an index file, or (unless ``file_only``) a folder of reference sounds."""
+    kind = _IndexFile if file_only else click.Path
     return click.option(
         "--sound-index",
         "sound_index",
         required=required,
-        type=click.Path(exists=exists, path_type=Path),
+        type=kind(exists=exists, path_type=Path),
         help=help,
     )
 
@@ -227,14 +247,6 @@ def check_outputs(inputs: Sequence[str | os.PathLike[str]], outputs: Mapping[str
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise click.ClickException(f"cannot write {str(path)!r} ({option}): {reason}") from exc
-
-
-def check_index_file(sound_index: Path) -> None:
-    """Refuse a folder where a command takes only an index file (``sounds add``, ``sounds info``)."""
-    if sound_index.is_dir():
-        raise click.BadParameter(
-            f"{str(sound_index)!r} is a folder: give an index file", param_hint="--sound-index"
-        )
 
 
 def shown(text: str) -> str:

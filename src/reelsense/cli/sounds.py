@@ -8,7 +8,6 @@ import click
 
 from reelsense.cli._common import (
     EXIT_FAILED,
-    check_index_file,
     check_outputs,
     check_suffix,
     echo_summary,
@@ -39,7 +38,10 @@ def sounds() -> None:
 @sounds.command("add")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @sound_index_option(
-    required=True, exists=False, help="Index file (created when absent; a re-run adds only what is new)."
+    required=True,
+    exists=False,
+    file_only=True,
+    help="Index file (created when absent; a re-run adds only what is new).",
 )
 @click.option("--replace", is_flag=True, help="Re-add the sounds whose id is already indexed.")
 @workers_option
@@ -60,7 +62,6 @@ def add(
     `reelsense embed`: its sidecar id, else its path without extension)."""
     from reelsense.sounds._batch import add_sounds
 
-    check_index_file(sound_index)
     on_interrupt(
         f"the sounds added so far are in {str(sound_index)!r}; run the same command again to add the rest"
     )
@@ -151,14 +152,13 @@ def match(
 
 
 @sounds.command("info")
-@sound_index_option(required=True, help="Index file.")
+@sound_index_option(required=True, file_only=True, help="Index file.")
 @click.option("--list", "list_sounds", is_flag=True, help="Also list every sound.")
 @verbosity_options
 def info(sound_index: Path, list_sounds: bool) -> None:
     """Statistics of an index."""
     from reelsense.sounds import SoundIndex
 
-    check_index_file(sound_index)
     with library_errors(), SoundIndex.open(sound_index, readonly=True) as index:
         st = index.stats()
         rows = index.sounds() if list_sounds else []
