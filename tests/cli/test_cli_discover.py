@@ -341,6 +341,21 @@ def test_reference_time_is_read_as_a_sidecar_timestamp(tmp_path: Path, value: st
     assert r.exit_code == 2 and match in r.output and "--reference-time" in r.output, r.output
 
 
+@pytest.mark.parametrize("since", ["2025-12-01T00:00:00Z", "1764547200", "2025-12-02"])
+def test_since_not_before_the_reference_time_is_a_usage_error(tmp_path: Path, since: str) -> None:
+    """--since at or after --reference-time was refused by the library in its own words
+    (start_seconds=1764547200.0 must be before reference_seconds=...), after the outputs' folder
+    was made: a usage error naming both options as given, before anything is written."""
+    table = tmp_path / "clusters.csv"
+    table.write_text("video_id,sound_cluster,timestamp\nv1,d1,1700000000\n")
+    out = tmp_path / "out" / "t.csv"
+    args = [str(table), "-o", str(out), "--reference-time", "2025-12-01T00:00:00Z", "--since", since]
+    r = CliRunner().invoke(main, ["sounds", "trends", *args])
+    message = f"--since {since} must be before --reference-time 2025-12-01T00:00:00Z"
+    assert r.exit_code == 2 and message in r.output, r.output
+    assert not out.parent.exists()
+
+
 def test_trends_bars_count_one_step_stages_in_steps(tmp_path: Path) -> None:
     """The stages after discovery are one step each: their bars read "1/1 [..., ...step/s]"
     (they read "video/s", the unit of discovery's bars, before)."""

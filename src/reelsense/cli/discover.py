@@ -255,6 +255,10 @@ def trends(
     if report is not None:
         check_suffix(report, (".html", ".htm"), "the report is HTML", option="--report")
     clusters = Path(clusters_output) if clusters_output is not None else None
+    reference_seconds = _when(reference_time, "--reference-time")  # before any output is made
+    start_seconds = _when(since, "--since")
+    if reference_seconds is not None and start_seconds is not None and not start_seconds < reference_seconds:
+        raise click.UsageError(f"--since {since} must be before --reference-time {reference_time}")
     check_outputs(
         inputs,
         {
@@ -276,8 +280,8 @@ def trends(
             report=report,
             sound_index=sound_index,
             params=TrendParams(window_days=window_days),
-            reference_seconds=_when(reference_time, "--reference-time"),
-            start_seconds=_when(since, "--since"),
+            reference_seconds=reference_seconds,
+            start_seconds=start_seconds,
             discovery_params=params,
             workers=resolve_workers(workers),
             clusters_output=clusters_output,
