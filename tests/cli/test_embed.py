@@ -94,6 +94,8 @@ def test_embed_then_resume_then_refuse(small_dir: Path, tmp_path: Path) -> None:
     code, output = _invoke(str(small_dir), "-o", str(out), "--workers", "1")
     assert code == 0 and "0 processed (0 ok, 0 errors), 4 already in the output" in output
     assert "4 already in the output (2 of them errors: --retry-errors recomputes them)" in output
+    code, output = _invoke(str(small_dir), "-o", str(out), "--workers", "1", "--retry-errors")
+    assert code == 1 and "2 processed (0 ok, 2 errors)" in output, output  # as docs/cli.md says
 
     code, output = _invoke(str(small_dir), "-o", str(out), "--sample-rate", "16000")
     assert code == 1
