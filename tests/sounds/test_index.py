@@ -313,6 +313,26 @@ def test_add_file_names_a_path_of_the_wrong_kind(tmp_path: Path) -> None:
         index.add_file(None)  # type: ignore[arg-type]
 
 
+def test_shards_that_hold_no_sound_warn_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A sharded index whose shards are all empty matched nothing without a word (its shards are
+    searched directly, not through SoundIndex.match); one empty shard among others is normal."""
+    song = _song(2, 10.0)
+    empty = [tmp_path / "e0.rsidx", tmp_path / "e1.rsidx"]
+    for p in empty:
+        SoundIndex.create(p).close()
+    full = tmp_path / "full.rsidx"
+    with SoundIndex.create(full) as index:
+        index.add_array("song", song, SR)
+    with caplog.at_level("WARNING", logger="reelsense.sounds"), ShardedIndex(empty) as sharded:
+        assert sharded.match(song, SR) == []
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "e0.rsidx" in warning and "e1.rsidx" in warning and "holds no sounds" in warning
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="reelsense.sounds"), ShardedIndex([empty[0], full]) as sharded:
+        assert [m.sound_id for m in sharded.match(song, SR)] == ["song"]
+    assert caplog.records == []
+
+
 def test_matching_an_index_without_sounds_warns_once_per_call(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -22,6 +22,7 @@ a false match at score 6.4 that one index did not reach (``docs/scaling.md``).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import resource
 import zlib
@@ -35,7 +36,7 @@ from reelsense._signals import restore_signal_handlers, signal_handlers
 from reelsense.errors import ParameterError
 from reelsense.sounds._tables import IndexTotals
 from reelsense.sounds.fingerprint import FingerprintParams
-from reelsense.sounds.index._index import SoundIndex
+from reelsense.sounds.index._index import SoundIndex, no_sounds_message
 from reelsense.sounds.index._records import StoreItem
 from reelsense.sounds.match import MatchConfig, QueryPrint, SoundMatch, match_query, prepare_query
 
@@ -108,6 +109,15 @@ def merge_matches(
     return out[:top_k]
 
 
+logger = logging.getLogger(__name__)
+
+
+def _warn_if_empty(totals: IndexTotals, paths: Sequence[str | os.PathLike[str]]) -> None:
+    """Warn when no shard holds a sound (an empty shard among others is normal)."""
+    if not totals.sounds:
+        logger.warning("%s", no_sounds_message(", ".join(os.fspath(p) for p in paths)))
+
+
 def shard_config(config: MatchConfig, n_shards: int) -> MatchConfig:
     """The configuration each of ``n_shards`` shards searches with: its share of the candidates."""
     share = max(2, -(-config.n_candidates // n_shards))
@@ -132,6 +142,7 @@ class ShardedIndex:
                 self.close()
                 raise ParameterError(f"{s.path} was built with other fingerprint parameters than {paths[0]}")
         self.totals = sum((s._search.get().totals for s in self.shards), IndexTotals(0.0, 0))
+        _warn_if_empty(self.totals, paths)
 
     def close(self) -> None:
         for s in self.shards:
@@ -243,6 +254,7 @@ class RayShardedIndex:
         per_shard = shard_config(self.config, len(paths))
         self.actors: list[Any] = [actor.remote(os.fspath(p), per_shard) for p in paths]
         self.totals = sum(ray.get([a.totals.remote() for a in self.actors]), IndexTotals(0.0, 0))
+        _warn_if_empty(self.totals, paths)
 
     def match(
         self,
