@@ -305,6 +305,13 @@ def test_bad_invocations(small_dir: Path, tmp_path: Path) -> None:
     code, output = _invoke(str(small_dir), "-o", out, "--ray-address", "auto", "--gpus-per-actor", "1")
     assert code == 2 and "--ray-address, --gpus-per-actor only apply to --engine ray" in output
     assert not Path(out).exists()
+    # an output of the other engine's layout: a usage error for both engines
+    code, output = _invoke(str(small_dir), "-o", str(tmp_path))
+    assert code == 2 and "is a folder: the local engine writes one Parquet file" in output
+    a_file = tmp_path / "shards"
+    a_file.write_bytes(b"not a folder")
+    code, output = _invoke(str(small_dir), "-o", str(a_file), "--engine", "ray")
+    assert code == 2 and "is a file: the Ray engine writes a folder of shards" in output
 
 
 @pytest.fixture(scope="module")

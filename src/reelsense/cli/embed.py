@@ -444,10 +444,15 @@ def embed(
     by video_id, the folder is not (shards are written as rows come back, a resume adds
     more): sort after reading (table.sort_by('video_id'), ORDER BY video_id).
     """
-    from reelsense.errors import ParameterError, ResumeMismatchError
+    from reelsense.errors import OutputError, ParameterError, ResumeMismatchError
+    from reelsense.pipeline._writer import check_layout
 
     if overwrite and retry_errors:
         raise click.UsageError("--overwrite and --retry-errors exclude each other")
+    try:  # an output of the other engine's layout (a folder for local, a file for Ray)
+        check_layout(output, "file" if engine == "local" else "shards")
+    except OutputError as exc:
+        raise click.UsageError(str(exc)) from exc
     if engine == "local":
         used = [name for name, value in (("--ray-address", ray_address), ("--actors", actors)) if value]
         if gpus_per_actor is not None:
@@ -455,8 +460,6 @@ def embed(
         if used:
             verb = "apply" if len(used) > 1 else "applies"
             raise click.UsageError(f"{', '.join(used)} only {verb} to --engine ray")
-        if output.is_dir():
-            raise click.UsageError(f"{str(output)!r} is a folder: the local engine writes one Parquet file")
         check_suffix(output, (".parquet", ".pq"), "embed writes Parquet")
     else:
         if workers:

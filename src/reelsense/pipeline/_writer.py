@@ -76,6 +76,7 @@ __all__ = [
     "Layout",
     "OutputWriter",
     "check_compatible",
+    "check_layout",
     "parts_dir_for",
     "reading_output",
     "stored_schema",
@@ -240,6 +241,18 @@ def check_compatible(path: Path, schema: pa.Schema, *, stored: pa.Schema | None 
             meta.get(VERSION_KEY),
             ours.get(VERSION_KEY),
         )
+
+
+def check_layout(output: Path, layout: Layout) -> None:
+    """Raise OutputError when ``output`` is a file where ``layout`` writes a folder of shards,
+    or a folder where it writes one file (checked by the CLI as a usage error, and by a job
+    before it starts its engine)."""
+    if layout == "shards" and output.exists() and not output.is_dir():
+        raise OutputError(
+            f"{str(output)!r} is a file: the Ray engine writes a folder of shards (give a folder path)"
+        )
+    if layout == "file" and output.is_dir():
+        raise OutputError(f"{str(output)!r} is a folder: the local engine writes one Parquet file")
 
 
 @contextlib.contextmanager
@@ -470,15 +483,8 @@ class OutputWriter:
     # ------------------------------------------------------------------ open / resume
 
     def check_layout(self) -> None:
-        """Raise OutputError when the output path is a file where the layout writes a folder of
-        shards, or a folder where it writes one file (checked before a job starts its engine)."""
-        if self.layout == "shards" and self.output.exists() and not self.output.is_dir():
-            raise OutputError(
-                f"{str(self.output)!r} is a file: the Ray engine writes a folder of shards "
-                "(give a folder path)"
-            )
-        if self.layout == "file" and self.output.is_dir():
-            raise OutputError(f"{str(self.output)!r} is a folder: the local engine writes one Parquet file")
+        """Raise OutputError when the output path does not fit the layout (:func:`check_layout`)."""
+        check_layout(self.output, self.layout)
 
     def open(self, *, overwrite: bool = False) -> dict[str, str]:
         """Lock the output, clean up leftovers and return ``{video_id: status}`` of the rows
