@@ -110,6 +110,32 @@ def test_overwrite_removes_the_shards(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]  # other files are left alone
 
 
+def test_other_files_that_break_a_read_of_the_folder_are_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pyarrow and pandas read every file of the folder whose name does not start with '.' or
+    '_' (and recurse into sub-folders): a notes.txt makes `pq.read_table(folder)` fail. The
+    job keeps such files (they are the user's) but says so when it opens the folder."""
+    schema = _schema()
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "_SUCCESS").write_text("")
+    (tmp_path / ".hidden").write_text("")
+    with ShardFolder(tmp_path, schema) as folder, caplog.at_level("WARNING", logger="reelsense"):
+        folder.open()
+        _write(folder, _table(schema, ["a"]))
+    warned = [r.getMessage() for r in caplog.records if "not shards" in r.getMessage()]
+    assert len(warned) == 1 and "'notes.txt', 'old/'" in warned[0] and "_SUCCESS" not in warned[0]
+    with pytest.raises(pa.ArrowInvalid):  # what the warning is about
+        pq.read_table(tmp_path)
+    caplog.clear()
+    (tmp_path / "notes.txt").unlink()
+    (tmp_path / "old").rmdir()
+    with ShardFolder(tmp_path, schema) as folder, caplog.at_level("WARNING", logger="reelsense"):
+        folder.open()
+    assert not caplog.records and pq.read_table(tmp_path).num_rows == 1
+
+
 def test_refusals(tmp_path: Path) -> None:
     schema = _schema()
     with ShardFolder(tmp_path, schema) as folder:

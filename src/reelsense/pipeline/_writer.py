@@ -508,6 +508,21 @@ class OutputWriter:
                     f"{str(self.output)!r} holds Parquet files that are not shards of this output "
                     f"({', '.join(foreign[:3])}): give an empty folder or one written by the Ray engine"
                 )
+            others = sorted(
+                p.name + ("/" if p.is_dir() else "")
+                for p in self.output.iterdir()
+                if not p.name.startswith((".", "_")) and not self._is_part(p)
+            )
+            if others:  # kept (they are the caller's), but pyarrow's read of the folder takes them
+                log.warning(
+                    "%s holds files that are not shards (%s): pyarrow.parquet.read_table and "
+                    "pandas.read_parquet read every file of the folder whose name does not start "
+                    "with '.' or '_' (and its sub-folders), so they fail on these or mix them in; "
+                    "move them out, or read the shards by name (DuckDB: '%s')",
+                    self.output,
+                    ", ".join(repr(name) for name in others[:3]) + (", ..." if len(others) > 3 else ""),
+                    self.output / "shard-*.parquet",
+                )
         folder = self.output if self.layout == "shards" else self.output.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
