@@ -136,6 +136,22 @@ def test_other_files_that_break_a_read_of_the_folder_are_warned_about(
     assert not caplog.records and pq.read_table(tmp_path).num_rows == 1
 
 
+def test_a_foreign_parquet_file_makes_the_folder_unfinished(tmp_path: Path) -> None:
+    """A finished folder is not read as finished once a foreign Parquet file is in it, so a
+    re-run with nothing left to do goes on to open() and is refused, as one with work is
+    (before, `reelsense embed` said the output held its rows and exited 0)."""
+    schema = _schema()
+    with ShardFolder(tmp_path, schema) as folder:
+        folder.open()
+        _write(folder, _table(schema, ["a"]))
+        folder.finish()
+    assert ShardFolder(tmp_path, schema).finished_statuses() == {"a": "ok"}
+    pq.write_table(pa.table({"x": [1]}), tmp_path / "mine.parquet")
+    assert ShardFolder(tmp_path, schema).finished_statuses() is None
+    with pytest.raises(OutputError, match=r"not shards of this output \(mine.parquet\)"):
+        ShardFolder(tmp_path, schema).open()
+
+
 def test_refusals(tmp_path: Path) -> None:
     schema = _schema()
     with ShardFolder(tmp_path, schema) as folder:

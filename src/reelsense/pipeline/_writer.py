@@ -365,6 +365,8 @@ class OutputWriter:
             self._part_paths() or not self.output.exists() or self._old_output_dropped()
         ):
             return None
+        if self.layout == "shards" and self._foreign_parquet():  # open() refuses the folder
+            return None
         sources = self._sources()
         if not sources:
             return None
@@ -450,6 +452,17 @@ class OutputWriter:
         pattern = _PART_RE if self.layout == "file" else SHARD_PATTERN
         return bool(pattern.match(path.name))
 
+    def _foreign_parquet(self) -> list[str]:
+        """Names of the Parquet files of a shard folder that are not its shards (a read of the
+        folder, ``pq.read_table`` or DuckDB's glob, would mix them in)."""
+        if not self.output.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.output.iterdir()
+            if p.suffix.lower() == ".parquet" and not p.name.startswith(".") and not self._is_part(p)
+        )
+
     def _part_paths(self) -> list[Path]:
         """The part files (shards), oldest first."""
         if not self.parts_dir.is_dir():
@@ -498,11 +511,7 @@ class OutputWriter:
         """
         self.check_layout()
         if self.layout == "shards" and self.output.is_dir():
-            foreign = sorted(
-                p.name
-                for p in self.output.iterdir()
-                if p.suffix.lower() == ".parquet" and not p.name.startswith(".") and not self._is_part(p)
-            )
+            foreign = self._foreign_parquet()
             if foreign:  # a read of the folder (pq.read_table, DuckDB's glob) would mix them in
                 raise OutputError(
                     f"{str(self.output)!r} holds Parquet files that are not shards of this output "
