@@ -58,3 +58,39 @@ def test_a_run_that_ends_writes_what_came_back() -> None:
     with pytest.raises(OSError, match="No space left"):  # nothing stopped it: the failure is the error
         engine.run([], writer, SimpleNamespace(progress=None))  # type: ignore[arg-type]
     assert writer.flushes == 1
+
+
+class _StoppedError(Exception):
+    """What a caller's SIGTERM handler raises (the CLI's stops the command as Ctrl-C does)."""
+
+
+def test_sigterm_while_ray_starts_does_what_the_caller_said() -> None:
+    """``ray.init`` puts in Ray's own SIGTERM handler (``sys.exit(15)``) before the session can
+    put the caller's back: a SIGTERM while Ray starts (its first seconds) ended the command
+    with code 15 and no word. The session hands it to the caller's handler instead, and
+    stops what Ray had started."""
+    import signal
+    import sys
+
+    calls: list[str] = []
+
+    def init(**options: object) -> None:
+        calls.append("init")
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))  # as Ray does
+        raise SystemExit(signal.SIGTERM)  # a SIGTERM landed while Ray started
+
+    def stop(signum: int, frame: object) -> None:
+        raise _StoppedError(signum)
+
+    engine = object.__new__(RayEngine)  # no Ray: only session()'s own logic is under test
+    engine.ray = SimpleNamespace(  # type: ignore[attr-defined]
+        is_initialized=lambda: False, init=init, shutdown=lambda: calls.append("shutdown")
+    )
+    engine.run_config = SimpleNamespace(ray_address=None)  # type: ignore[assignment]
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(_StoppedError), engine.session():
+            pytest.fail("the session started")
+        assert calls == ["init", "shutdown"] and signal.getsignal(signal.SIGTERM) is stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)

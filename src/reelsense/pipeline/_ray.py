@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -165,7 +166,8 @@ class RayEngine:
     Use :meth:`session` around everything else: it joins the running Ray session, or
     starts one (``run.ray_address``; None: a local one) and shuts it down afterwards, and
     keeps the caller's SIGINT and SIGTERM handlers (``ray.init`` replaces SIGTERM's; see
-    :func:`reelsense._signals.restore_signal_handlers`); then
+    :func:`reelsense._signals.restore_signal_handlers`; a SIGTERM that Ray's handler turned
+    into ``SystemExit(15)`` during ``ray.init`` is handed to the caller's handler); then
     the resources are known (``actors``, ``gpus_per_actor``, ``device``) and the actors'
     plan is made (``metadata`` records their device and precision).
     """
@@ -194,6 +196,12 @@ class RayEngine:
             if started:
                 try:
                     ray.init(address=self.run_config.ray_address, include_dashboard=False, log_to_driver=True)
+                except SystemExit as exc:
+                    # Ray's own SIGTERM handler (sys.exit(15)) is in place while ray.init runs
+                    caller = handlers.get(signal.SIGTERM)
+                    if exc.code == signal.SIGTERM and callable(caller):
+                        caller(signal.SIGTERM, None)  # the caller's: the CLI's stops the command
+                    raise
                 finally:  # SIGTERM does what the caller said, during the run too
                     restore_signal_handlers(handlers, default_too=False)
             self._resources()
