@@ -378,13 +378,15 @@ def test_a_device_the_ray_engine_cannot_honour_is_refused(
 
 
 class _Cluster:
-    """What ``RayEngine._resources`` asks of Ray: a one-node cluster with ``gpus`` GPUs."""
+    """What ``RayEngine._resources`` asks of Ray: a one-node cluster with ``gpus`` GPUs and
+    ``cpus`` CPUs."""
 
-    def __init__(self, gpus: float) -> None:
+    def __init__(self, gpus: float, cpus: float = 16.0) -> None:
         self.gpus = gpus
+        self.cpus = cpus
 
     def cluster_resources(self) -> dict[str, float]:
-        return {"CPU": 2.0, **({"GPU": self.gpus} if self.gpus else {})}
+        return {"CPU": self.cpus, **({"GPU": self.gpus} if self.gpus else {})}
 
     def nodes(self) -> list[dict[str, object]]:
         return [{"Alive": True}]
@@ -420,6 +422,52 @@ def test_the_actors_get_the_resources_of_the_device(
     engine._resources()
     assert (engine.actors, engine.gpus_per_actor, engine.device) == expected
     assert planned == [expected[2]] and engine.metadata == {"device": expected[2]}
+
+
+@pytest.mark.parametrize(
+    ("actors", "gpus", "cpus", "fixed", "expected"),
+    [
+        (None, 2.0, 2.0, True, 1),  # one per GPU, capped: a CPU stays for the decoding tasks
+        (None, 4.0, 3.0, True, 2),
+        (None, 0.0, 2.0, True, 1),
+        (1, 0.0, 2.0, True, 1),
+        (2, 0.0, 2.0, True, "2 model actors .* need 3 CPUs, but the Ray cluster has 2: .* at most 1 actors"),
+        (3, 0.0, 2.0, True, "3 model actors"),
+        (None, 0.0, 1.0, True, r"1 model actors .* need 2 CPUs, .* has 1: .*\(more CPUs needed\)"),
+        (2, 0.0, 2.0, False, 2),  # a cluster that was joined may grow: a warning only
+    ],
+)
+def test_the_actors_leave_a_cpu_for_decoding(
+    actors: int | None,
+    gpus: float,
+    cpus: float,
+    fixed: bool,
+    expected: int | str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each model actor holds a CPU for its whole life and each decoding task needs one: with
+    every CPU taken by actors (``--actors 2`` on a 2-CPU machine) Ray Data waited forever
+    without a word (measured: killed after 100 s, no row). The default is capped; more actors
+    than fit are refused on a session reelsense started, and warned about on a joined one."""
+    from reelsense.errors import ParameterError
+    from reelsense.pipeline import ActorPlan, JobSpec
+    from reelsense.pipeline._ray import RayEngine
+
+    def plan(on: str, nodes: int) -> ActorPlan:
+        return ActorPlan(build=tuple, metadata={})
+
+    engine = RayEngine(
+        JobSpec(worker_stages=(), actor_plan=plan, device="auto"), RunConfig(ray_actors=actors)
+    )
+    engine.ray = _Cluster(gpus, cpus)
+    if isinstance(expected, str):
+        with pytest.raises(ParameterError, match=expected):
+            engine._resources(fixed=fixed)
+        return
+    with caplog.at_level("WARNING", logger="reelsense"):
+        engine._resources(fixed=fixed)
+    assert engine.actors == expected
+    assert ("wait" in caplog.text) == (not fixed)
 
 
 def test_cuda_on_a_cluster_without_gpus_is_refused() -> None:

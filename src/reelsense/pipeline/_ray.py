@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import signal
 import threading
 import warnings
@@ -204,7 +205,9 @@ class RayEngine:
                     raise
                 finally:  # SIGTERM does what the caller said, during the run too
                     restore_signal_handlers(handlers, default_too=False)
-            self._resources()
+            # a session started here on this machine (not a cluster joined by address) keeps its CPUs
+            joined = self.run_config.ray_address is not None or bool(os.environ.get("RAY_ADDRESS"))
+            self._resources(fixed=started and not joined)
             yield
         finally:
             try:
@@ -213,9 +216,13 @@ class RayEngine:
             finally:
                 restore_signal_handlers(handlers, default_too=True)
 
-    def _resources(self) -> None:
+    def _resources(self, *, fixed: bool = True) -> None:
+        """Decide the actors, their GPUs and device from the cluster's resources. ``fixed``:
+        a local session reelsense started (its CPUs will not grow), where more actors than
+        leave a CPU for the decoding tasks are refused; on a joined cluster, a warning."""
         run = self.run_config
-        cluster_gpus = float(self.ray.cluster_resources().get("GPU", 0.0))
+        resources = self.ray.cluster_resources()
+        cluster_gpus = float(resources.get("GPU", 0.0))
         gpus = (1.0 if cluster_gpus > 0 else 0.0) if self.asked_gpus is None else self.asked_gpus
         if gpus > 0 and cluster_gpus < gpus:
             device = self.spec.device
@@ -224,7 +231,27 @@ class RayEngine:
                 + f"{gpus:g} GPUs per model actor were asked for, but the Ray cluster has "
                 f"{cluster_gpus:g} GPUs (use device 'cpu', or 0 GPUs per actor, to run the models on CPUs)"
             )
-        self.actors = run.ray_actors or (max(1, int(cluster_gpus // gpus)) if gpus > 0 else 1)
+        # each actor holds its CPUs for the whole run and each decoding task needs one: with
+        # every CPU taken by actors, Ray Data waits forever
+        cluster_cpus = float(resources.get("CPU", 0.0))
+        room = max(1, int((cluster_cpus - 1) // run.ray_cpus_per_actor))
+        self.actors = run.ray_actors or min(room, max(1, int(cluster_gpus // gpus)) if gpus > 0 else 1)
+        needed = self.actors * run.ray_cpus_per_actor + 1
+        if self.spec.actor_plan is not None and needed > cluster_cpus:
+            most = int((cluster_cpus - 1) // run.ray_cpus_per_actor)
+            advice = (
+                f"ask for at most {most} actors, or a cluster with more CPUs"
+                if most >= 1
+                else "more CPUs needed"
+            )
+            message = (
+                f"{self.actors} model actors of {run.ray_cpus_per_actor:g} CPUs each and a decoding task "
+                f"(1 CPU) need {needed:g} CPUs, but the Ray cluster has {cluster_cpus:g}: the decoding "
+                f"would wait forever ({advice})"
+            )
+            if fixed:
+                raise ParameterError(message)
+            log.warning("%s; waiting for the cluster to grow", message)
         self.gpus_per_actor = gpus
         self.device = "cuda" if gpus > 0 else "cpu"
         if self.spec.actor_plan is not None:
