@@ -181,6 +181,11 @@ def test_strict_stops_at_the_first_failure(with_broken: Path, tmp_path: Path) ->
     )
     assert code == 1 and "aa-broken" in output and "--strict" in output
     assert "Traceback" not in output
+    # as docs/cli.md says: the failing file's error row is written first, so a re-run skips it
+    args = ("embed", str(with_broken), "-o", str(out), "--preset", "none", "-w", "1", "--strict")
+    code, output = _invoke(*args)
+    assert code == 0 and "(1 of them errors: --retry-errors recomputes them)" in output, output
+    assert {r["video_id"]: r["status"] for r in pq.read_table(out).to_pylist()}["aa-broken"] == "error"
 
 
 def test_discover_strict_stops_at_the_first_failure(with_broken: Path, tmp_path: Path) -> None:

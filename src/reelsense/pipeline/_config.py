@@ -43,7 +43,8 @@ class RunConfig:
     an error row if it times out again.
 
     Ray engine (``engine="ray"``): ``ray_address`` (None: start a local Ray; ``"auto"``:
-    the running cluster), ``ray_actors`` model actors (None: one per GPU, else 1),
+    the running cluster), ``ray_actors`` model actors (None: one per GPU, else 1; at most
+    what leaves the cluster a CPU for the decoding tasks),
     ``ray_gpus_per_actor`` (None: 1 when the cluster has GPUs, else 0), ``ray_cpus_per_actor``
     (CPUs and torch threads per actor), ``ray_videos_per_task`` (videos per decoding task),
     ``ray_task_retries`` (retries of a decoding task that died).
