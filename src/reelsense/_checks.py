@@ -20,6 +20,7 @@ from reelsense.errors import OutputError, ParameterError
 __all__ = [
     "MAX_SAMPLE_RATE",
     "MIN_SAMPLE_RATE",
+    "check_files",
     "check_finite",
     "check_int",
     "check_outputs_apart",
@@ -102,6 +103,19 @@ def check_paths(value: object, name: str, item: str = "path") -> None:
         )
     if not isinstance(value, Iterable):
         raise ParameterError(f"{name}={value!r} must be a list of {item}s, got {type(value).__name__}")
+
+
+def check_files(paths: Iterable[object], name: str) -> None:
+    """Refuse a folder among ``paths`` where media files are needed: decoded, it would be one
+    failed item, and the files inside it never looked at. Names the folder and how to list
+    its media files. Other items are left to the caller (one ``stat`` per path)."""
+    for path in paths:
+        if isinstance(path, str | os.PathLike) and Path(path).is_dir():
+            text = os.fspath(path)
+            raise ParameterError(
+                f"{name}: {text!r} is a folder, not a media file: pass its files, e.g. "
+                f"[f.path for f in reelsense.io.walk_media([{text!r}])]"
+            )
 
 
 def check_outputs_apart(

@@ -579,6 +579,16 @@ def test_discover_refuses_bad_arguments(sources: object, kwargs: dict[str, objec
         discover_sounds(sources, **kwargs)  # type: ignore[arg-type]
 
 
+def test_discover_refuses_a_folder_among_the_sources(tmp_path: Path) -> None:
+    # ["videos"] (what check_paths suggests for "videos", and what embed_corpus takes) became
+    # one video with a "cannot decode: is a directory" error, and the folder's videos were
+    # never looked at
+    (tmp_path / "videos").mkdir()
+    folder = r"sources: '.*videos' is a folder, not a media file: .*walk_media"
+    with pytest.raises(ParameterError, match=folder):
+        discover_sounds([tmp_path / "videos"])
+
+
 @pytest.mark.parametrize("rate", [0, -1, 22050.0, float("nan")])
 def test_audio_clip_refuses_a_bad_rate(rate: object) -> None:
     # sample_rate=0 gave a ZeroDivisionError row

@@ -258,6 +258,19 @@ def test_add_many_refuses_a_single_path(tmp_path: Path) -> None:
             index.add_many(["x"], workers=2.5)  # type: ignore[arg-type]
 
 
+def test_add_many_and_match_files_refuse_a_folder(tmp_path: Path) -> None:
+    # a folder was skipped with a "cannot decode" warning (add_many returned []), or yielded
+    # as a failed file (match_files): its files were never looked at
+    from reelsense.sounds.index import match_files
+
+    (tmp_path / "songs").mkdir()
+    folder = r"paths: '.*songs' is a folder, not a media file"
+    with SoundIndex.create(tmp_path / "i.rsidx") as index, pytest.raises(ParameterError, match=folder):
+        index.add_many([tmp_path / "songs"])
+    with pytest.raises(ParameterError, match=folder):
+        list(match_files(tmp_path / "i.rsidx", [str(tmp_path / "songs")]))
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_add_many_reports_failures_with_their_type_or_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, workers: int

@@ -29,7 +29,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from reelsense._checks import check_int, check_paths
+from reelsense._checks import check_files, check_int, check_paths
 from reelsense._progress import ProgressCallback
 from reelsense._workers import map_surviving, process_pool
 from reelsense.errors import ItemFailedError, ParameterError
@@ -236,7 +236,8 @@ def discover_sounds(
     progress: ProgressCallback | None = None,
     strict: bool = False,
 ) -> Discovery:
-    """Group videos (paths or :class:`AudioClip`) by the sound they share.
+    """Group videos (paths of media files or :class:`AudioClip`) by the sound they share (a
+    folder among ``sources`` is refused: its files would not be looked at).
 
     ``sound_index``: a :class:`~reelsense.sounds.SoundIndex` file, or a folder of reference sounds
     (indexed into a temporary folder first); clusters holding a library sound are named after it.
@@ -250,6 +251,7 @@ def discover_sounds(
     """
     check_inputs(sources, "sources")
     sources = list(sources)
+    check_files(sources, "sources")
     workers = check_int(workers, "workers", minimum=1)
     if params is None:
         params = DiscoveryParams()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reelsense._checks import check_finite, check_int, check_path, check_paths
+from reelsense._checks import check_files, check_finite, check_int, check_path, check_paths
 from reelsense._workers import map_surviving, process_pool, worker_died_message
 from reelsense.audio._signal import check_mono
 from reelsense.errors import (
@@ -318,7 +318,8 @@ class SoundIndex:
     ) -> list[SoundRecord]:
         """Add many files, fingerprinting them in ``workers`` processes.
 
-        ``paths`` is a list of files (a single path is refused, not read as its characters).
+        ``paths`` is a list of files (a single path is refused, not read as its characters, and so
+        is a folder, whose files would not be looked at).
         Files that fail to decode are skipped: ``on_done(path, error)`` is called for every
         file once fingerprinted (``error`` None on success, else the error as raised:
         :class:`~reelsense.errors.DecodeError`, :class:`~reelsense.errors.NoAudioError`...);
@@ -328,6 +329,7 @@ class SoundIndex:
         """
         check_paths(paths, "paths")
         paths = list(paths)
+        check_files(paths, "paths")
         if sound_ids is not None:
             check_paths(sound_ids, "sound_ids", "sound id")
             sound_ids = list(sound_ids)
@@ -716,14 +718,18 @@ def match_files(
 ) -> Generator[tuple[str, list[SoundMatch] | Exception], None, None]:
     """Match many files against the index at ``index_path`` in ``workers`` processes.
 
-    Yields ``(path, matches)`` in input order; a file that fails yields ``(path, error)``. An
-    index that holds no sounds gives one warning (and no file a match).
+    ``paths`` is a list of files (a single path or a folder is refused with ParameterError, when
+    the first result is asked for). Yields ``(path, matches)`` in input order; a file that fails
+    yields ``(path, error)``. An index that holds no sounds gives one warning (and no file a
+    match).
     Each worker opens the index read-only once (so a writer may add meanwhile) and maps its
     search file, which is made ready and checked here first (so workers share it instead of
     each rebuilding it or reading it all to check it again).
     """
     workers = check_int(workers, "workers", minimum=1)
     check_paths(paths, "paths")
+    paths = list(paths)
+    check_files(paths, "paths")
     top_k, threshold = _check_match_options(top_k, threshold)
     jobs = [(os.fspath(p), top_k, threshold) for p in paths]
     global _WORKER_INDEX
