@@ -135,6 +135,22 @@ def test_plot_cli_writes_a_png(tmp_path: Path, rng: np.random.Generator) -> None
     assert all(stage in result.stderr for stage in ("read", "map", "draw"))  # the progress bars
 
 
+def test_plot_says_how_many_rows_it_left_out(tmp_path: Path, rng: np.random.Generator) -> None:
+    # rows without a finite vector (a failed row, a NaN vector) were dropped silently: a file of
+    # 240 rows, 235 with NaN vectors, gave "wrote map.png: 5 videos, t-SNE, ..." and nothing else
+    x = rng.normal(size=(6, 4)).astype(np.float32)
+    x[2, 1] = np.nan
+    data = tmp_path / "e.parquet"
+    vectors = pa.array([*list(x), None], pa.list_(pa.float32(), 4))
+    pq.write_table(pa.table({"video_id": list("abcdefg"), "visual_vector": vectors}), data)
+    out = tmp_path / "m.png"
+    args = ["plot", str(data), "-o", str(out), "--column", "visual_vector", "--method", "pca"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "5 videos, PCA, 1 sound labels; 2 of 7 rows left out" in result.output
+    assert "without a finite 'visual_vector'" in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [(["--column", "nope"], "no 'nope' column"), (["--color-by", "mood"], "Invalid value")],

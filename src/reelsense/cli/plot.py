@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import click
 
@@ -60,4 +61,7 @@ def plot(
             progress=bars,
         )
     labels = f"{info['labels']} {color_by} labels"
-    echo_summary(f"wrote {info['output']}: {info['points']} videos, {info['method']}, {labels}")
+    drawn, left_out = cast(int, info["points"]), cast(int, info["left_out"])
+    note = f"; {left_out} of {drawn + left_out} rows left out, without a finite {column!r}"
+    note = note if left_out else ""
+    echo_summary(f"wrote {info['output']}: {drawn} videos, {info['method']}, {labels}{note}")

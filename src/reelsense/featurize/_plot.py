@@ -135,7 +135,10 @@ def plot_embeddings(
     colour and a legend entry (with counts); the rest, and videos without a label, are grey.
     The same file gives the same map.
 
-    Returns ``{"points", "method", "labels", "output"}``. Raises OutputError for an
+    Rows without a finite vector (failed rows, null or NaN vectors) are left out: ``points``
+    counts the rows drawn, ``left_out`` the others.
+
+    Returns ``{"points", "left_out", "method", "labels", "output"}``. Raises OutputError for an
     unreadable file, a missing column or an ``output`` that is the input file, ParameterError
     for bad options. ``progress(stage, done, total)`` is called as each stage (``"read"``,
     ``"map"``, ``"draw"``) starts (done 0 of 1) and ends (1 of 1).
@@ -175,6 +178,7 @@ def plot_embeddings(
         _draw(plt, points, labels, color_by, title or f"{int(keep.sum())} videos, {column}, {used}", output)
     return {
         "points": int(keep.sum()),
+        "left_out": int(keep.size - keep.sum()),
         "method": used,
         "labels": len(set(labels)),
         "output": os.fspath(output),
