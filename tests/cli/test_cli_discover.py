@@ -140,6 +140,24 @@ def test_trends_from_a_matches_table(videos: Path, tmp_path: Path, header: str) 
     assert row["reference_time"] == "2024-11-29T22:40:00Z"
 
 
+def test_trends_clusters_option_is_csv_and_says_when_nothing_is_discovered(tmp_path: Path) -> None:
+    # --clusters c.txt wrote CSV tables named c.txt and c_summary.txt (`sounds discover -o`
+    # refuses them); with a table as input nothing was discovered, so nothing was written to
+    # --clusters, and nothing said so
+    table = tmp_path / "clusters.csv"
+    table.write_text("video_id,sound_cluster,timestamp\nv1,d1,1700000000\nv2,d1,1700000100\n")
+    out, wanted = tmp_path / "t.csv", tmp_path / "c.csv"
+    r = CliRunner().invoke(
+        main, ["sounds", "trends", str(table), "-o", str(out), "--clusters", str(tmp_path / "c.txt")]
+    )
+    assert r.exit_code == 2 and "--clusters" in r.output and "ending in .csv" in r.output
+    r = CliRunner().invoke(main, ["sounds", "trends", str(table), "-o", str(out), "--clusters", str(wanted)])
+    assert r.exit_code == 0, r.output
+    assert not wanted.exists()
+    assert f"no clusters table is written to {str(wanted)!r}" in r.output
+    assert "none are discovered from media" in r.output
+
+
 def test_bad_inputs_fail_cleanly(tmp_path: Path) -> None:
     bad = tmp_path / "x.csv"
     bad.write_text("a,b\n1,2\n")

@@ -255,6 +255,8 @@ def trends(
     if report is not None:
         check_suffix(report, (".html", ".htm"), "the report is HTML", option="--report")
     clusters = Path(clusters_output) if clusters_output is not None else None
+    if clusters is not None:
+        check_suffix(clusters, (".csv",), "the discovery table is CSV", option="--clusters")
     reference_seconds = _when(reference_time, "--reference-time")  # before any output is made
     start_seconds = _when(since, "--since")
     if reference_seconds is not None and start_seconds is not None and not start_seconds < reference_seconds:

@@ -195,7 +195,8 @@ def trend_report(
     ``reference_seconds``/``start_seconds``: end of the recent window and start of the
     baseline, finite unix seconds, the start before the end when both are given (default:
     latest/earliest dated use; a start after a given end is moved to it). ``clusters_output``: also write the
-    discovery tables when sounds are discovered here. ``link_hashtags``: also count, under
+    discovery tables when sounds are discovered here (with tables among ``inputs``, nothing
+    is discovered: a warning says that nothing is written there). ``link_hashtags``: also count, under
     the sound whose signature hashtag they carry, videos whose audio matched no sound but
     has music (:func:`hashtag_links`; ``has_music`` defaults to decoding the video).
     ``strict``: when sounds are discovered here, the first video that fails raises
@@ -242,6 +243,13 @@ def trend_report(
             by_id.setdefault(Path(f.path).stem, f.path)
         with stage(progress, "read tables"):
             rows_all = date_uses(_read_tables(tables), by_id)
+        if clusters_output is not None:
+            logger.warning(
+                "no clusters table is written to %r: the sounds come from the tables %s, none are "
+                "discovered from media",
+                os.fspath(clusters_output),
+                [os.fspath(t) for t in tables][:3],
+            )
     else:
         if not found:
             raise ParameterError(f"no media files under {[os.fspath(m) for m in media][:3]}")
