@@ -152,6 +152,26 @@ def test_plot_says_how_many_rows_it_left_out(tmp_path: Path, rng: np.random.Gene
 
 
 @pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"color_by": "mood"}, "color_by must be sound, cluster or uploader, got 'mood'"),
+     ({"method": "umap"}, "method must be auto, tsne or pca, got 'umap'")],
+)  # fmt: skip
+def test_plot_embeddings_refuses_bad_options_before_any_work(
+    tmp_path: Path, rng: np.random.Generator, kwargs: dict[str, str], message: str
+) -> None:
+    # color_by was checked when the map was drawn: after the file was read and its t-SNE map
+    # made (minutes for 4000 videos); method after the read
+    from reelsense.featurize import plot_embeddings
+
+    data = tmp_path / "e.parquet"
+    _write_embeddings(data, rng)
+    calls: list[str] = []
+    with pytest.raises(ParameterError, match=message):
+        plot_embeddings(data, tmp_path / "m.png", progress=lambda stage, *_: calls.append(stage), **kwargs)  # type: ignore[arg-type]
+    assert calls == [] and not (tmp_path / "m.png").exists()
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [(["--column", "nope"], "no 'nope' column"), (["--color-by", "mood"], "Invalid value")],
 )

@@ -12,7 +12,7 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -94,16 +94,21 @@ def tsne_2d(vectors: np.ndarray, *, perplexity: float = 30.0, steps: int = 750) 
         return np.asarray(tsne.fit_transform(x), dtype=np.float64)
 
 
+def _check_choice(value: object, name: str, choices: tuple[str, ...]) -> None:
+    """ParameterError naming ``name``, the ``choices`` and ``value`` unless it is one of them."""
+    if value not in choices:
+        raise ParameterError(f"{name} must be {', '.join(choices[:-1])} or {choices[-1]}, got {value!r}")
+
+
 def embedding_map(vectors: np.ndarray, method: MapMethod = "auto") -> tuple[np.ndarray, str]:
     """2-D coordinates ``[n, 2]`` and the method used (``auto``: t-SNE up to
     :data:`TSNE_MAX_POINTS` points, else PCA)."""
+    _check_choice(method, "method", get_args(MapMethod))
     if method == "auto":
         method = "tsne" if vectors.shape[0] <= TSNE_MAX_POINTS else "pca"
     if method == "tsne":
         return tsne_2d(vectors), "t-SNE"
-    if method == "pca":
-        return pca_2d(vectors), "PCA"
-    raise ParameterError(f"method must be auto, tsne or pca, got {method!r}")
+    return pca_2d(vectors), "PCA"
 
 
 def _labels(columns: dict[str, list[object]], color_by: ColorBy, n: int) -> list[str]:
@@ -115,9 +120,8 @@ def _labels(columns: dict[str, list[object]], color_by: ColorBy, n: int) -> list
         return [str(s or c or "no sound identified") for s, c in zip(ids, clusters, strict=True)]
     if color_by == "cluster":
         return [str(c or "no shared sound") for c in get("sound_cluster")]
-    if color_by == "uploader":
-        return [str(u or "unknown uploader") for u in get("uploader")]
-    raise ParameterError(f"color_by must be sound, cluster or uploader, got {color_by!r}")
+    _check_choice(color_by, "color_by", get_args(ColorBy))
+    return [str(u or "unknown uploader") for u in get("uploader")]
 
 
 def plot_embeddings(
@@ -140,10 +144,12 @@ def plot_embeddings(
 
     Returns ``{"points", "left_out", "method", "labels", "output"}``. Raises OutputError for an
     unreadable file, a missing column or an ``output`` that is the input file, ParameterError
-    for bad options. ``progress(stage, done, total)`` is called as each stage (``"read"``,
-    ``"map"``, ``"draw"``) starts (done 0 of 1) and ends (1 of 1).
+    for bad options (before anything is read). ``progress(stage, done, total)`` is called as
+    each stage (``"read"``, ``"map"``, ``"draw"``) starts (done 0 of 1) and ends (1 of 1).
     """
 
+    _check_choice(color_by, "color_by", get_args(ColorBy))
+    _check_choice(method, "method", get_args(MapMethod))
     check_outputs_apart({"output": output}, (parquet_path,))
     import matplotlib
 
