@@ -163,6 +163,24 @@ def test_videos_are_seen_in_id_order_whatever_the_input_order(  # type: ignore[n
     assert a_summary.read_bytes() == b_summary.read_bytes()
 
 
+def test_write_csv_overwrites_neither_a_video_nor_its_own_table(found, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # write_csv("videos/a.mp4") replaced the video with the clusters table (and wrote
+    # a_summary.mp4); write_csv(p, p) failed with "No such file or directory: '.tmp-...'"
+    from reelsense.errors import OutputError
+
+    video = tmp_path / "a_plain.mp4"
+    video.write_bytes(b"the video")
+    first = dataclasses.replace(found.videos[0], path=str(video))
+    with_paths = dataclasses.replace(found, videos=(first, *found.videos[1:]))
+    with pytest.raises(OutputError, match=r"path='.*a_plain.mp4' is the input '.*a_plain.mp4'"):
+        with_paths.write_csv(video)
+    assert video.read_bytes() == b"the video" and not (tmp_path / "a_plain_summary.mp4").exists()
+    same = tmp_path / "c.csv"
+    with pytest.raises(OutputError, match=r"summary_path='.*c.csv' is also path"):
+        found.write_csv(same, same)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_plain.mp4"]
+
+
 def test_an_interrupted_write_keeps_the_earlier_pair(  # type: ignore[no-untyped-def]
     found, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

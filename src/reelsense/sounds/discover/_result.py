@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reelsense._checks import check_outputs_apart
 from reelsense.errors import OutputError
 from reelsense.io import clean_text, csv_float, iso_time, path_text
 from reelsense.io._files import replacing
@@ -86,9 +87,12 @@ class Discovery:
     ) -> tuple[Path, Path]:
         """Write the per-video table (header starts ``video_id,sound_cluster``, the names of
         ``reelsense embed``) and the per-sound
-        summary (default: ``<stem>_summary.csv`` beside it); returns both paths."""
+        summary (default: ``<stem>_summary.csv`` beside it); returns both paths. Raises
+        OutputError, before writing, when either is one of the videos' files or both are
+        one file."""
         out = Path(path)
         summary = Path(summary_path) if summary_path is not None else summary_path_for(out)
+        check_outputs_apart({"path": out, "summary_path": summary}, [v.path for v in self.videos])
         try:
             # both files are whole before either replaces an earlier run's
             with replacing(out) as out_tmp, replacing(summary) as summary_tmp:
