@@ -59,6 +59,38 @@ def test_files_that_share_a_stem_get_the_ids_of_the_other_commands(tmp_path: Pat
     )
 
 
+@pytest.mark.parametrize(
+    ("argument", "path"),
+    [("output", "a.wav"), ("report", "a.wav"), ("clusters_output", "a.wav"), ("clusters_output", "a_x.wav")],
+)
+def test_no_output_overwrites_a_video_of_a_folder_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argument: str, path: str
+) -> None:
+    """trend_report(["videos"], "videos/a.wav") wrote the trends table over the video (the
+    inputs' check leaves folders out), as report= and clusters_output= (or its summary,
+    a_x_summary.wav beside a_x.wav) did; the outputs are checked against the folder's files
+    now, before the discovery."""
+    from media import write_audio
+    from reelsense.errors import OutputError
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, seed in (("a.wav", 1), ("a_x_summary.wav", 2)):
+        write_audio(folder / name, duration_seconds=1.0, seed=seed)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    from reelsense.trends import _report
+
+    def discovered(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the outputs are checked before the discovery")
+
+    monkeypatch.setattr(_report, "discover_sounds", discovered)
+    kwargs: dict[str, Any] = {"output": tmp_path / "t.csv", argument: folder / path}
+    with pytest.raises(OutputError, match="it would be overwritten"):
+        trend_report([folder], link_hashtags=False, **kwargs)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert not (tmp_path / "t.csv").exists()
+
+
 def test_a_table_with_a_caption_longer_than_the_csv_field_limit(tmp_path: Path) -> None:
     """The csv module refuses fields over 131,072 characters by default; a clusters table
     carries whole captions, and `sounds trends` read one back with a traceback."""

@@ -21,7 +21,7 @@ from reelsense._checks import check_finite, check_int, check_outputs_apart, chec
 from reelsense._progress import ProgressCallback, stage
 from reelsense.errors import NoMediaError, ParameterError
 from reelsense.io import MediaFile, iso_time, media_ids
-from reelsense.sounds.discover import Discovery, DiscoveryParams, discover_sounds
+from reelsense.sounds.discover import Discovery, DiscoveryParams, discover_sounds, summary_path_for
 from reelsense.trends._html import render_report, write_report
 from reelsense.trends._links import HashtagLinkParams, hashtag_links, signature_hashtags
 from reelsense.trends._stats import DAY_SECONDS, TrendParams
@@ -191,6 +191,8 @@ def trend_report(
     strict: bool = False,
 ) -> TrendReport:
     """Per-sound usage trends of ``inputs``, written to ``output`` (CSV) and ``report`` (HTML).
+    An output that is one of the input files, or one of the media files in an input folder,
+    is an OutputError before any work.
 
     ``reference_seconds``/``start_seconds``: end of the recent window and start of the
     baseline, finite unix seconds, the start before the end when both are given (default:
@@ -234,6 +236,16 @@ def trend_report(
         except NoMediaError:
             if not tables:  # folders beside a table only lend their sidecars
                 raise
+    # the check above leaves folders out: an output is also kept apart from the files in them
+    check_outputs_apart(
+        {
+            "output": output,
+            "report": report,
+            "clusters_output": clusters_output,
+            "the clusters_output summary": summary_path_for(clusters_output) if clusters_output else None,
+        },
+        [f.path for _, f in found],
+    )
     discovery: Discovery | None = None
     uses: list[Use]
     if tables:
