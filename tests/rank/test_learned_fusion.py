@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -58,8 +59,8 @@ def test_components_sum_to_the_fixed_fusion(rng: np.random.Generator) -> None:
     np.testing.assert_allclose(z, fused.vectors, atol=1e-5)
 
 
-def test_cli_train_and_apply_record_the_learned_fusion(tmp_path: Path) -> None:
-    sim = simulate(0, n_videos=80, n_users=30, shown=25)
+def _fixed_fusion_file(sim: Any, path: Path) -> Path:
+    """An embeddings file of ``sim``'s videos fused with the fixed weights."""
     c = sim.catalog
     dim = c.modalities["visual"].shape[1]
     fused = fuse(
@@ -82,8 +83,14 @@ def test_cli_train_and_apply_record_the_learned_fusion(tmp_path: Path) -> None:
             "sound_cluster": list(c.sound_keys),
         }
     ).replace_schema_metadata(meta)
-    embeddings = tmp_path / "emb.parquet"
-    pq.write_table(table, embeddings)
+    pq.write_table(table, path)
+    return path
+
+
+def test_cli_train_and_apply_record_the_learned_fusion(tmp_path: Path) -> None:
+    sim = simulate(0, n_videos=80, n_users=30, shown=25)
+    c = sim.catalog
+    embeddings = _fixed_fusion_file(sim, tmp_path / "emb.parquet")
     events, _ = sim.write(tmp_path)
     runner = CliRunner()
     weights = tmp_path / "fusion.json"
@@ -111,6 +118,28 @@ def test_cli_train_and_apply_record_the_learned_fusion(tmp_path: Path) -> None:
 
     with pytest.raises(OutputError, match="is the input"):
         apply_fusion_file(embeddings, weights, embeddings)
+
+
+def test_train_says_when_the_users_file_leaves_no_event(tmp_path: Path) -> None:
+    # request times before every event, or users the log does not have, left "0 'together'
+    # and 0 'apart' pairs: at least 10 of each are needed", with nothing on why
+    from reelsense.rank import train_fusion_file
+
+    sim = simulate(0, n_videos=40, n_users=10, shown=10)
+    embeddings = _fixed_fusion_file(sim, tmp_path / "emb.parquet")
+    events, _ = sim.write(tmp_path)
+    early, strangers = tmp_path / "early.csv", tmp_path / "strangers.csv"
+    users = sorted({line.split(",")[0] for line in events.read_text().splitlines()[1:]})
+    early.write_text("user_id,request_time\n" + "".join(f"{u},1000\n" for u in users))
+    strangers.write_text("user_id,request_time\nnobody,2000000000\n")
+    for path, known in ((early, len(users)), (strangers, 0)):
+        message = (
+            rf"no event of '.*events.csv' is before its user's request_time in '.*{path.name}' "
+            rf"\(\d+ events of {len(users)} users, {known} of them in that file\)"
+        )
+        with pytest.raises(ParameterError, match=message):
+            train_fusion_file(embeddings, events, tmp_path / "f.json", users=path)
+    assert not (tmp_path / "f.json").exists()
 
 
 def test_apply_with_the_files_own_weights_gives_its_embedding_back(tmp_path: Path) -> None:

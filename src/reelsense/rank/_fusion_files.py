@@ -180,7 +180,8 @@ def train_fusion_file(
 ) -> LearnedFusion:
     """Learn fusion weights from the log ``events`` over the videos of ``embeddings`` (only
     events before each user's request time when ``users`` is given); write them as JSON.
-    Raises OutputError when ``output`` is one of the input files. ``progress(stage, done,
+    Raises OutputError when ``output`` is one of the input files, ParameterError when
+    ``users`` leaves no event (naming how many of the log's users it lists). ``progress(stage, done,
     total)`` is called as the paired videos' components are computed (``"components"``, in
     videos) and as the weights are fitted (``"fit"``, in steps)."""
     check_outputs_apart({"output": output}, (embeddings, events, users))
@@ -213,7 +214,16 @@ def train_fusion_file(
     log = read_events(events, {str(ids[r]): i for i, r in enumerate(rows)})
     del ids, status
     if users is not None:
-        log = log.before(read_users(users))
+        request_times = read_users(users)
+        kept = log.before(request_times)
+        if len(log) and not len(kept):
+            seen = [log.users[u] for u in np.unique(log.user)]
+            raise ParameterError(
+                f"no event of {str(events)!r} is before its user's request_time in {str(users)!r} "
+                f"({len(log)} events of {len(seen)} users, {sum(u in request_times for u in seen)} "
+                "of them in that file): nothing to learn from"
+            )
+        log = kept
     pairs = pair_feedback(log, RankConfig())
     together, apart = co_engagement_pairs(pairs.user, pairs.video, pairs.value, pairs.disliked, seed=seed)
     # the parts of the videos in a pair only, indexed by their rank among them
