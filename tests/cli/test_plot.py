@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +151,28 @@ def test_plot_says_how_many_rows_it_left_out(tmp_path: Path, rng: np.random.Gene
     assert result.exit_code == 0, result.output
     assert "5 videos, PCA, 1 sound labels; 2 of 7 rows left out" in result.output
     assert "without a finite 'visual_vector'" in result.output
+
+
+def test_plot_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
+    # `reelsense plot pipe.parquet` blocked in open() until a writer came, and the CLI's
+    # SIGTERM handler kept `timeout` from stopping it
+    from reelsense.errors import OutputError
+    from reelsense.featurize import plot_embeddings
+
+    fifo = tmp_path / "pipe.parquet"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            plot_embeddings(fifo, tmp_path / "m.png")
+        except OutputError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(timeout=30)  # a hang would leave the thread alive; never reached when it works
+    assert outcome and "is a FIFO (named pipe), not a regular file" in str(outcome[0])
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from reelsense._checks import check_outputs_apart
 from reelsense._progress import ProgressCallback, stage
 from reelsense.errors import OutputError, ParameterError
 from reelsense.featurize._fusion_stage import vectors_from_arrow
-from reelsense.io._files import replacing
+from reelsense.io._files import regular_file_size, replacing
 
 __all__ = ["TSNE_MAX_POINTS", "ColorBy", "MapMethod", "embedding_map", "pca_2d", "plot_embeddings", "tsne_2d"]
 
@@ -157,6 +157,7 @@ def plot_embeddings(
     import matplotlib.pyplot as plt
 
     try:
+        regular_file_size(parquet_path)  # a FIFO would block the open
         parquet = pq.ParquetFile(parquet_path)
     except (OSError, ValueError) as exc:
         raise OutputError(f"cannot read {os.fspath(parquet_path)!r} as Parquet: {exc}") from exc
