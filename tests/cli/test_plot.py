@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from blocking import raised_without_blocking
 from reelsense.cli import main
 from reelsense.errors import ParameterError
 from reelsense.featurize._plot import embedding_map, pca_2d, tsne_2d
@@ -161,18 +161,8 @@ def test_plot_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
 
     fifo = tmp_path / "pipe.parquet"
     os.mkfifo(fifo)
-    outcome: list[BaseException] = []
-
-    def attempt() -> None:
-        try:
-            plot_embeddings(fifo, tmp_path / "m.png")
-        except OutputError as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=attempt, daemon=True)
-    thread.start()
-    thread.join(timeout=30)  # a hang would leave the thread alive; never reached when it works
-    assert outcome and "is a FIFO (named pipe), not a regular file" in str(outcome[0])
+    error = raised_without_blocking(lambda: plot_embeddings(fifo, tmp_path / "m.png"), OutputError)
+    assert "is a FIFO (named pipe), not a regular file" in str(error)
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,13 @@ import contextlib
 import json
 import math
 import os
-import threading
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from blocking import raised_without_blocking
 from reelsense.errors import DecodeError, SidecarError
 from reelsense.io import (
     Manifest,
@@ -80,18 +80,8 @@ def test_fifo_and_devices_are_listed_not_opened(tmp_path: Path) -> None:
 def test_read_regular_file_refuses_fifo_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "x.info.json"
     os.mkfifo(fifo)
-    outcome: list[BaseException] = []
-
-    def attempt() -> None:
-        try:
-            read_regular_file(fifo, max_bytes=100)
-        except OSError as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=attempt, daemon=True)
-    thread.start()
-    thread.join(timeout=30)  # a hang would leave the thread alive; never reached when it works
-    assert outcome and isinstance(outcome[0], NotRegularFileError)
+    error = raised_without_blocking(lambda: read_regular_file(fifo, max_bytes=100), OSError)
+    assert isinstance(error, NotRegularFileError)
     # read_sidecar does not even try: a FIFO is not a sidecar
     assert read_sidecar(tmp_path / "x.mp4") is None
 
