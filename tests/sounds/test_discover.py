@@ -589,6 +589,8 @@ def test_a_print_that_cannot_be_made_loses_that_video_only(
         (["a.mp4"], {"workers": 2.5}, r"workers=2\.5 must be an integer"),  # TypeError in multiprocessing
         ([3], {}, "source 3 must be a path or an AudioClip"),
         (["a.mp4"], {"ids": "a"}, "ids='a' is a single id"),
+        (["a.mp4", "b.mp4"], {"ids": ["x", None]}, r"ids\[1\]=None must be a non-empty id"),  # was 'None'
+        (["a.mp4", "b.mp4"], {"ids": ["", "x"]}, r"ids\[0\]='' must be a non-empty id"),  # an empty row id
         (["a.mp4"], {"params": {"neighbours": 3}}, "params=.* must be a DiscoveryParams"),
     ],
 )
@@ -605,6 +607,13 @@ def test_discover_refuses_a_folder_among_the_sources(tmp_path: Path) -> None:
     folder = r"sources: '.*videos' is a folder, not a media file: .*walk_media"
     with pytest.raises(ParameterError, match=folder):
         discover_sounds([tmp_path / "videos"])
+
+
+@pytest.mark.parametrize("clip_id", ["", " ", None])
+def test_audio_clip_refuses_an_empty_id(clip_id: object) -> None:
+    # '' was kept: a row with an empty video_id in clusters.csv
+    with pytest.raises(ParameterError, match=f"AudioClip clip_id={clip_id!r} must be a non-empty str"):
+        AudioClip(clip_id, np.zeros(SR, np.float32), SR)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("rate", [0, -1, 22050.0, float("nan")])

@@ -84,6 +84,9 @@ def _source_ids(
         ids = list(ids)
         if len(ids) != len(sources):
             raise ParameterError(f"{len(ids)} ids for {len(sources)} sources")
+        for k, i in enumerate(ids):
+            if i is None or not str(i).strip():  # None became the id 'None'; '' an empty row id
+                raise ParameterError(f"ids[{k}]={i!r} must be a non-empty id")
         out = [str(i) for i in ids]
     else:
         out = [s.clip_id if isinstance(s, AudioClip) else Path(s).stem for s in sources]
@@ -241,7 +244,8 @@ def discover_sounds(
 
     ``sound_index``: a :class:`~reelsense.sounds.SoundIndex` file, or a folder of reference sounds
     (indexed into a temporary folder first); clusters holding a library sound are named after it.
-    ``ids``: video ids (default: file stems / clip ids; must be unique).
+    ``ids``: video ids (default: file stems / clip ids; must be unique and non-empty: None or
+    ``''`` is a ParameterError naming its place).
     ``progress(stage, done, total)`` is called after each video of each stage (``"fingerprint"``,
     then ``"match"``).
     Videos that fail to decode keep a row with their error; with ``strict`` the first one

@@ -40,8 +40,8 @@ class AudioClip:
     path: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.clip_id, str):
-            raise ParameterError(f"AudioClip clip_id={self.clip_id!r} must be a str")
+        if not isinstance(self.clip_id, str) or not self.clip_id.strip():
+            raise ParameterError(f"AudioClip clip_id={self.clip_id!r} must be a non-empty str")
         rate = check_sample_rate(self.sample_rate, f"AudioClip {self.clip_id!r} sample_rate")
         object.__setattr__(self, "sample_rate", rate)
 
