@@ -339,11 +339,17 @@ def test_shards_that_hold_no_sound_warn_once(tmp_path: Path, caplog: pytest.LogC
     with caplog.at_level("WARNING", logger="reelsense.sounds"), ShardedIndex(empty) as sharded:
         assert sharded.match(song, SR) == []
     (warning,) = [r.getMessage() for r in caplog.records]
-    assert "e0.rsidx" in warning and "e1.rsidx" in warning and "holds no sounds" in warning
+    assert "shards '" in warning and "e0.rsidx', '" in warning and "e1.rsidx' hold no sounds" in warning
     caplog.clear()
     with caplog.at_level("WARNING", logger="reelsense.sounds"), ShardedIndex([empty[0], full]) as sharded:
         assert [m.sound_id for m in sharded.match(song, SR)] == ["song"]
     assert caplog.records == []
+    # splitting one sound into three shards leaves two empty: normal, and said nothing of
+    with caplog.at_level("WARNING", logger="reelsense.sounds"):
+        shards = split_index(full, tmp_path / "split", 3)
+        with ShardedIndex(shards) as sharded:
+            assert [m.sound_id for m in sharded.match(song, SR)] == ["song"]
+    assert caplog.records == [], [r.getMessage() for r in caplog.records]
 
 
 def test_matching_an_index_without_sounds_warns_once_per_call(

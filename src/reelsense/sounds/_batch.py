@@ -27,7 +27,8 @@ from reelsense._checks import check_outputs_apart
 from reelsense.errors import ItemFailedError, NoAudioError, OutputError, SoundIndexError
 from reelsense.io import clean_text, csv_float, media_ids, path_text
 from reelsense.io._files import replacing
-from reelsense.sounds.index import SoundIndex, match_files, no_sounds_message, sound_index_file
+from reelsense.sounds.index import SoundIndex, match_files, sound_index_file
+from reelsense.sounds.index._index import no_sounds_message
 from reelsense.sounds.match import DenseScope, MatchConfig
 
 __all__ = ["MATCH_COLUMNS", "AddSummary", "MatchSummary", "add_sounds", "match_sounds"]
@@ -114,8 +115,7 @@ def add_sounds(
             on_done=on_done,
         )
         total = len(index)
-        if total:  # write the search file now, so that matching only maps it
-            index.prepare_search()
+        index.prepare_search()  # write the search file now, so that matching only maps it
     return AddSummary(
         index=os.fspath(sound_index),
         found=len(found),

@@ -14,14 +14,7 @@ bounded memory), ``_library`` (an index file for a folder of reference sounds, b
 :class:`ShardedIndex`, :class:`RayShardedIndex`).
 """
 
-from reelsense.sounds.index._index import (
-    IndexStats,
-    SoundIndex,
-    SoundInfo,
-    match_files,
-    no_sounds_message,
-    prepare_kernels,
-)
+from reelsense.sounds.index._index import IndexStats, SoundIndex, SoundInfo, match_files, prepare_kernels
 from reelsense.sounds.index._library import build_sound_index, needs_indexing, sound_index_file
 from reelsense.sounds.index._search_file import FileVersion
 from reelsense.sounds.index._shards import RayShardedIndex, ShardedIndex, merge_matches, shard_of, split_index
@@ -37,7 +30,6 @@ __all__ = [
     "match_files",
     "merge_matches",
     "needs_indexing",
-    "no_sounds_message",
     "prepare_kernels",
     "shard_of",
     "sound_index_file",

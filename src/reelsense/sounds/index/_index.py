@@ -60,7 +60,7 @@ from reelsense.sounds.match import (
     prepare_query_from_peaks,
 )
 
-__all__ = ["IndexStats", "SoundIndex", "SoundInfo", "match_files", "no_sounds_message", "prepare_kernels"]
+__all__ = ["IndexStats", "SoundIndex", "SoundInfo", "match_files", "prepare_kernels"]
 
 logger = logging.getLogger(__name__)
 
@@ -453,14 +453,16 @@ class SoundIndex:
 
         Returns the search file versions this process has checked in full, for worker
         processes to pass to :meth:`open` (``trusted=``) so that each does not read the whole
-        file again. An index that holds no sounds gives a warning (once per handle:
-        :func:`no_sounds_message`)."""
+        file again. On a handle opened read-only (to search, not to build) an index that holds
+        no sounds gives a warning (once per handle: :func:`no_sounds_message`); building one
+        (``sounds add`` whose files all failed, an empty shard of :func:`split_index`) does not."""
         if rebuild:
             search = self._search.rebuild(persist=persist)
         else:
             self._search.persist = persist
             search = self._search.get()
-        self._check_not_empty(search.n_alive)
+        if self._store.readonly:
+            self._check_not_empty(search.n_alive)
         return verified_versions()
 
     def _check_not_empty(self, n_sounds: int) -> None:
@@ -568,12 +570,15 @@ class SoundIndex:
         return self.match(audio.samples, audio.sample_rate, top_k=top_k, threshold=threshold)
 
 
-def no_sounds_message(path: str | os.PathLike[str]) -> str:
-    """What is said of an index that holds no sounds (created empty, or every sound removed):
-    nothing can match it, which would otherwise look like queries without its sounds."""
+def no_sounds_message(*paths: str | os.PathLike[str]) -> str:
+    """What is said of an index that holds no sounds (created empty, or every sound removed), or
+    of the shards of one that all hold none: nothing can match it, which would otherwise look
+    like queries without its sounds."""
+    names = ", ".join(repr(os.fspath(p)) for p in paths)
+    what = f"sound index {names} holds" if len(paths) == 1 else f"sound index shards {names} hold"
     return (
-        f"sound index {os.fspath(path)!r} holds no sounds (a new index, or every sound removed): "
-        "nothing can match it; is it the index meant? Add sounds with `reelsense sounds add`"
+        f"{what} no sounds (a new index, or every sound removed): nothing can match it; is it "
+        "the index meant? Add sounds with `reelsense sounds add`"
     )
 
 

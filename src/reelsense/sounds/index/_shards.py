@@ -115,7 +115,7 @@ logger = logging.getLogger(__name__)
 def _warn_if_empty(totals: IndexTotals, paths: Sequence[str | os.PathLike[str]]) -> None:
     """Warn when no shard holds a sound (an empty shard among others is normal)."""
     if not totals.sounds:
-        logger.warning("%s", no_sounds_message(", ".join(os.fspath(p) for p in paths)))
+        logger.warning("%s", no_sounds_message(*paths))
 
 
 def shard_config(config: MatchConfig, n_shards: int) -> MatchConfig:
