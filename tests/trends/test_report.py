@@ -240,6 +240,19 @@ def test_a_window_that_leaves_uses_out_or_is_moved_says_so(
     assert all(text in warning for text in expected), warning
 
 
+def test_a_start_on_undated_videos_gives_the_undated_warning_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """--since on videos without upload times said, beside "none of the videos has an upload
+    time", that it was after the window's end, 1970-01-01 (the latest upload): there is none."""
+    table = tmp_path / "m.csv"
+    table.write_text("video_id,sound_id\na,s1\nb,s1\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="reelsense.trends"):
+        trend_report([table], tmp_path / "t.csv", link_hashtags=False, start_seconds=1764547200)
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "none of the 2 videos has an upload time" in warning, warning
+
+
 def test_a_window_within_the_data_gives_no_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     table = tmp_path / "m.csv"
     table.write_text(_SPAN, encoding="utf-8")

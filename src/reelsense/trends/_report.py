@@ -196,11 +196,12 @@ def trend_report(
 
     ``reference_seconds``/``start_seconds``: end of the recent window and start of the
     baseline, finite unix seconds, the start before the end when both are given (default:
-    latest/earliest dated use; a start after a given end is moved to it). ``clusters_output``: also write the
-    discovery tables when sounds are discovered here (with tables among ``inputs``, nothing
-    is discovered: a warning says that nothing is written there). ``link_hashtags``: also count, under
-    the sound whose signature hashtag they carry, videos whose audio matched no sound but
-    has music (:func:`hashtag_links`; ``has_music`` defaults to decoding the video).
+    latest/earliest dated use; a start after the default end, the latest use, is moved to
+    it, with a warning). ``clusters_output``: also write the discovery tables when sounds are
+    discovered here (with tables among ``inputs``, nothing is discovered: a warning says
+    that nothing is written there). ``link_hashtags``: also count, under the sound whose
+    signature hashtag they carry, videos whose audio matched no sound but has music
+    (:func:`hashtag_links`; ``has_music`` defaults to decoding the video).
     ``strict``: when sounds are discovered here, the first video that fails raises
     :class:`~reelsense.errors.ItemFailedError` (see :func:`discover_sounds`).
     ``progress(stage, done, total)``: discovery's stages, then each later stage
@@ -305,7 +306,8 @@ def trend_report(
         _warn_future(rows_all, ref)
     start = float(start_seconds) if start_seconds is not None else float(min(dated, default=ref))
     start = min(start, ref)
-    _warn_span(uses, dated, start_seconds, ref, start, params)
+    if not undated:  # (undated: the warning above says it all; its end, 1970, is no time)
+        _warn_span(uses, dated, start_seconds, ref, start, params)
     with stage(progress, "trends"):
         rows = trend_table(
             uses, params=params, reference_seconds=ref, start_seconds=start, signatures=signatures
