@@ -56,16 +56,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 # ---------------------------------------------------------------------- logging
 
 
+#: the CLI's one handler on the root logger: a process that runs many commands (tests, a
+#: notebook calling ``main``) reuses it, pointed at the stderr of the command now running
+_HANDLER = logging.StreamHandler(sys.stderr)
+_HANDLER.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+
 def _configure_logging(ctx: click.Context) -> None:
     meta = ctx.find_root().meta
     verbose, quiet = meta.get("reelsense.verbose", 0), meta.get("reelsense.quiet", False)
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     root = logging.getLogger()
     if not meta.get("reelsense.logging"):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-        meta["reelsense.logging"] = handler
+        _HANDLER.setStream(sys.stderr)  # (click's test runner swaps sys.stderr per command)
+        if _HANDLER not in root.handlers:
+            root.addHandler(_HANDLER)
+        meta["reelsense.logging"] = _HANDLER
     root.setLevel(level)
 
 
