@@ -20,6 +20,7 @@ from reelsense.errors import OutputError, ParameterError
 __all__ = [
     "MAX_SAMPLE_RATE",
     "MIN_SAMPLE_RATE",
+    "check_choice",
     "check_files",
     "check_finite",
     "check_int",
@@ -103,6 +104,13 @@ def check_paths(value: object, name: str, item: str = "path") -> None:
         )
     if not isinstance(value, Iterable):
         raise ParameterError(f"{name}={value!r} must be a list of {item}s, got {type(value).__name__}")
+
+
+def check_choice(value: object, name: str, choices: Iterable[str]) -> None:
+    """ParameterError naming ``name``, ``value`` and the ``choices`` unless ``value`` is one of them."""
+    options = tuple(choices)
+    if value not in options:
+        raise ParameterError(f"{name}={value!r} must be one of {', '.join(options)}")
 
 
 def check_files(paths: Iterable[object], name: str) -> None:

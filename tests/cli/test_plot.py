@@ -167,8 +167,8 @@ def test_plot_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"color_by": "mood"}, "color_by must be sound, cluster or uploader, got 'mood'"),
-     ({"method": "umap"}, "method must be auto, tsne or pca, got 'umap'")],
+    [({"color_by": "mood"}, "color_by='mood' must be one of sound, cluster, uploader"),
+     ({"method": "umap"}, "method='umap' must be one of auto, tsne, pca")],
 )  # fmt: skip
 def test_plot_embeddings_refuses_bad_options_before_any_work(
     tmp_path: Path, rng: np.random.Generator, kwargs: dict[str, str], message: str

@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from reelsense._checks import check_finite, check_sample_rate
+from reelsense._checks import check_choice, check_finite, check_sample_rate
 from reelsense.errors import ParameterError
 from reelsense.fusion import FusionConfig
 from reelsense.io import FrameSampling
@@ -117,15 +117,9 @@ class FeaturizerConfig:
         if self.second_chance_scope != "library":  # the sounds package only when another is asked for
             from reelsense.sounds.match import DENSE_SCOPES
 
-            if self.second_chance_scope not in DENSE_SCOPES:
-                raise ParameterError(
-                    f"second_chance_scope={self.second_chance_scope!r} "
-                    f"must be one of {', '.join(DENSE_SCOPES)}"
-                )
-        if self.precision not in _PRECISIONS:
-            raise ParameterError(f"precision={self.precision!r} must be one of {', '.join(_PRECISIONS)}")
-        if self.pooling not in _POOLINGS:
-            raise ParameterError(f"pooling={self.pooling!r} must be one of {', '.join(_POOLINGS)}")
+            check_choice(self.second_chance_scope, "second_chance_scope", DENSE_SCOPES)
+        check_choice(self.precision, "precision", _PRECISIONS)
+        check_choice(self.pooling, "pooling", _POOLINGS)
         if isinstance(self.frames, str):
             FrameSampling(strategy=self.frames)  # raises on an unknown strategy
         if self.batch_size is not None and self.batch_size < 1:

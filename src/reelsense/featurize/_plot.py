@@ -17,7 +17,7 @@ from typing import Literal, get_args
 import numpy as np
 import pyarrow.parquet as pq
 
-from reelsense._checks import check_outputs_apart
+from reelsense._checks import check_choice, check_outputs_apart
 from reelsense._progress import ProgressCallback, stage
 from reelsense.errors import OutputError, ParameterError
 from reelsense.featurize._fusion_stage import vectors_from_arrow
@@ -94,16 +94,10 @@ def tsne_2d(vectors: np.ndarray, *, perplexity: float = 30.0, steps: int = 750) 
         return np.asarray(tsne.fit_transform(x), dtype=np.float64)
 
 
-def _check_choice(value: object, name: str, choices: tuple[str, ...]) -> None:
-    """ParameterError naming ``name``, the ``choices`` and ``value`` unless it is one of them."""
-    if value not in choices:
-        raise ParameterError(f"{name} must be {', '.join(choices[:-1])} or {choices[-1]}, got {value!r}")
-
-
 def embedding_map(vectors: np.ndarray, method: MapMethod = "auto") -> tuple[np.ndarray, str]:
     """2-D coordinates ``[n, 2]`` and the method used (``auto``: t-SNE up to
     :data:`TSNE_MAX_POINTS` points, else PCA)."""
-    _check_choice(method, "method", get_args(MapMethod))
+    check_choice(method, "method", get_args(MapMethod))
     if method == "auto":
         method = "tsne" if vectors.shape[0] <= TSNE_MAX_POINTS else "pca"
     if method == "tsne":
@@ -120,7 +114,7 @@ def _labels(columns: dict[str, list[object]], color_by: ColorBy, n: int) -> list
         return [str(s or c or "no sound identified") for s, c in zip(ids, clusters, strict=True)]
     if color_by == "cluster":
         return [str(c or "no shared sound") for c in get("sound_cluster")]
-    _check_choice(color_by, "color_by", get_args(ColorBy))
+    check_choice(color_by, "color_by", get_args(ColorBy))
     return [str(u or "unknown uploader") for u in get("uploader")]
 
 
@@ -148,19 +142,19 @@ def plot_embeddings(
     each stage (``"read"``, ``"map"``, ``"draw"``) starts (done 0 of 1) and ends (1 of 1).
     """
 
-    _check_choice(color_by, "color_by", get_args(ColorBy))
-    _check_choice(method, "method", get_args(MapMethod))
+    check_choice(color_by, "color_by", get_args(ColorBy))
+    check_choice(method, "method", get_args(MapMethod))
     check_outputs_apart({"output": output}, (parquet_path,))
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     try:
         regular_file_size(parquet_path)  # a FIFO would block the open
         parquet = pq.ParquetFile(parquet_path)
     except (OSError, ValueError) as exc:
         raise OutputError(f"cannot read {os.fspath(parquet_path)!r} as Parquet: {exc}") from exc
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     names = parquet.schema_arrow.names
     if column not in names:
         raise OutputError(

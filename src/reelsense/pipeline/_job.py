@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from reelsense.errors import ItemFailedError, ParameterError
+from reelsense._checks import check_choice
+from reelsense.errors import ItemFailedError
 from reelsense.io import Manifest
 from reelsense.pipeline._config import ENGINES, Engine, RunConfig
 from reelsense.pipeline._plan import JobPlan, PlannedVideo, engine_layout, plan_job
@@ -287,8 +288,7 @@ def run_job(
     with another configuration) and, with ``strict``, ItemFailedError. A video that fails
     never raises otherwise: it gets an error row.
     """
-    if engine not in ENGINES:
-        raise ParameterError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    check_choice(engine, "engine", ENGINES)
     start = time.monotonic()
     run = run or RunConfig()
     layout = engine_layout(engine)

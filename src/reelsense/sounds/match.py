@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-from reelsense._checks import check_finite, check_int, check_positive
+from reelsense._checks import check_choice, check_finite, check_int, check_positive
 from reelsense.errors import ParameterError
 from reelsense.sounds import _kernels, _warmup
 from reelsense.sounds._malloc import keep_freed_memory
@@ -198,8 +198,7 @@ class MatchConfig:
                 f"align_cap_per_bin={self.align_cap_per_bin}, align_cap_per_frame={self.align_cap_per_frame} "
                 "must be >= 1"
             )
-        if self.dense_scope not in DENSE_SCOPES:
-            raise ParameterError(f"dense_scope={self.dense_scope!r} must be one of {', '.join(DENSE_SCOPES)}")
+        check_choice(self.dense_scope, "dense_scope", DENSE_SCOPES)
         if not (math.isfinite(self.threshold) and not math.isnan(self.exit_score)):
             raise ParameterError(f"threshold={self.threshold}, exit_score={self.exit_score} must be numbers")
         if self.threshold < 0.0:

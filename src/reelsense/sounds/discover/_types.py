@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from reelsense._checks import check_finite, check_int, check_sample_rate
+from reelsense._checks import check_choice, check_finite, check_int, check_sample_rate
 from reelsense.errors import ParameterError
 from reelsense.sounds.discover._content import ContentParams
 from reelsense.sounds.match import DENSE_SCOPES, DenseScope
@@ -125,14 +125,9 @@ class DiscoveryParams:
     content: ContentParams = field(default_factory=ContentParams)
 
     def __post_init__(self) -> None:
-        if self.clustering not in CLUSTERINGS:
-            raise ParameterError(f"clustering={self.clustering!r} must be one of {', '.join(CLUSTERINGS)}")
-        if self.library not in LIBRARY_USES:
-            raise ParameterError(f"library={self.library!r} must be one of {', '.join(LIBRARY_USES)}")
-        if self.second_chance_scope not in DENSE_SCOPES:
-            raise ParameterError(
-                f"second_chance_scope={self.second_chance_scope!r} must be one of {', '.join(DENSE_SCOPES)}"
-            )
+        check_choice(self.clustering, "clustering", CLUSTERINGS)
+        check_choice(self.library, "library", LIBRARY_USES)
+        check_choice(self.second_chance_scope, "second_chance_scope", DENSE_SCOPES)
         # a score is -log10 of a probability: below 0 every pair of videos is an edge
         if check_finite(self.min_score, "min_score") < 0.0:
             raise ParameterError(f"min_score={self.min_score} must be >= 0")
