@@ -468,6 +468,20 @@ def test_the_actors_leave_a_cpu_for_decoding(
         engine._resources(fixed=fixed)
     assert engine.actors == expected
     assert ("wait" in caplog.text) == (not fixed)
+    # the default capped below one actor per GPU is said (GPUs left idle)
+    assert ("not one per GPU" in caplog.text) == (actors is None and 0 < cpus - 1 < gpus), caplog.text
+
+
+def test_only_an_address_or_ray_address_joins_a_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--ray-address local starts a new session on this machine (Ray's meaning), whose CPUs do
+    not grow: too many actors there are refused, not only warned about before a wait forever."""
+    from reelsense.pipeline._ray import joins_cluster
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    addresses = (None, "local", "auto", "ray://head:10001")
+    assert [joins_cluster(a) for a in addresses] == [False, False, True, True]
+    monkeypatch.setenv("RAY_ADDRESS", "head:6379")
+    assert [joins_cluster(a) for a in (None, "local", "auto")] == [True, False, True]
 
 
 def test_cuda_on_a_cluster_without_gpus_is_refused() -> None:

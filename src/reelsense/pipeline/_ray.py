@@ -161,6 +161,15 @@ class _Ticker:
             raise self._failed[0]
 
 
+def joins_cluster(address: str | None) -> bool:
+    """Whether ``ray.init(address=address)`` joins a running cluster (which may grow) rather
+    than start a session on this machine: an address other than ``"local"`` (which starts a new
+    one even where ``RAY_ADDRESS`` names a cluster), or none with ``RAY_ADDRESS`` set."""
+    if address is None:
+        return bool(os.environ.get("RAY_ADDRESS"))
+    return address != "local"
+
+
 class RayEngine:
     """One Ray run of a :class:`JobSpec` (see the module docstring).
 
@@ -205,9 +214,8 @@ class RayEngine:
                     raise
                 finally:  # SIGTERM does what the caller said, during the run too
                     restore_signal_handlers(handlers, default_too=False)
-            # a session started here on this machine (not a cluster joined by address) keeps its CPUs
-            joined = self.run_config.ray_address is not None or bool(os.environ.get("RAY_ADDRESS"))
-            self._resources(fixed=started and not joined)
+            # a session started here on this machine (not a cluster joined) keeps its CPUs
+            self._resources(fixed=started and not joins_cluster(self.run_config.ray_address))
             yield
         finally:
             try:
@@ -235,7 +243,17 @@ class RayEngine:
         # every CPU taken by actors, Ray Data waits forever
         cluster_cpus = float(resources.get("CPU", 0.0))
         room = max(1, int((cluster_cpus - 1) // run.ray_cpus_per_actor))
-        self.actors = run.ray_actors or min(room, max(1, int(cluster_gpus // gpus)) if gpus > 0 else 1)
+        per_gpu = max(1, int(cluster_gpus // gpus)) if gpus > 0 else 1
+        self.actors = run.ray_actors or min(room, per_gpu)
+        if run.ray_actors is None and room < per_gpu:
+            log.warning(
+                "%d model actors, not one per GPU (%d): each holds %g CPUs and the decoding needs one, "
+                "of the cluster's %g; fewer CPUs per actor (ray_cpus_per_actor) would use every GPU",
+                room,
+                per_gpu,
+                run.ray_cpus_per_actor,
+                cluster_cpus,
+            )
         needed = self.actors * run.ray_cpus_per_actor + 1
         if self.spec.actor_plan is not None and needed > cluster_cpus:
             most = int((cluster_cpus - 1) // run.ray_cpus_per_actor)
