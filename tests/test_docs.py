@@ -463,7 +463,8 @@ def _undocumented_options(path: str, command: Any, section: str) -> list[str]:
             expected = _documented_default(default)
         else:
             continue  # no default: described in words ("CPUs, at most 8", "on a terminal", "none")
-        if expected not in cell:
+        forms = {expected, str(default)} if isinstance(default, float) else {expected}  # 2 or 2.0
+        if not any(re.search(rf"(?<![\w.]){re.escape(f)}(?![\w.])", cell) for f in forms):  # 1 is not 16
             problems.append(f"{path} {name}: default {expected!r}, docs/cli.md says {cell.strip()!r}")
     return problems
 
@@ -494,4 +495,8 @@ def test_the_option_check_catches_a_missing_option_and_a_wrong_default() -> None
     assert _undocumented_options("x", command, section) == [
         "x --join-score: default '10', docs/cli.md says '8'",
         "x --no-such-option: not in docs/cli.md",
+    ]
+    one = click.Command("x", params=[click.Option(["--workers"], default=1)])
+    assert _undocumented_options("x", one, "| option | default | meaning |\n| `--workers` | 16 | w |\n") == [
+        "x --workers: default '1', docs/cli.md says '16'"
     ]
