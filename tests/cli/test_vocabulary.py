@@ -557,3 +557,22 @@ def test_plot_creates_the_output_folder(videos: Path, tmp_path: Path) -> None:
     code, output = _invoke("plot", str(emb), "-o", str(png), "--method", "pca")
     assert code == 0, output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_commands_run_in_one_process_share_one_log_handler(tmp_path: Path) -> None:
+    """Each command run in one process (click's test runner, a notebook calling ``main``) added
+    a handler to the root logger, so a later warning was printed once per earlier command; the
+    one handler writes to the stderr of the command now running."""
+    import logging
+
+    table = tmp_path / "m.csv"
+    table.write_text("video_id,sound_id\na,s1\n")  # undated: trends warns
+    before = list(logging.getLogger().handlers)
+    try:
+        for k in range(3):
+            code, output = _invoke("sounds", "trends", str(table), "-o", str(tmp_path / f"t{k}.csv"))
+            assert code == 0 and output.count("has an upload time") == 1, output
+        assert len(set(logging.getLogger().handlers) - set(before)) <= 1
+    finally:
+        for handler in set(logging.getLogger().handlers) - set(before):
+            logging.getLogger().removeHandler(handler)
