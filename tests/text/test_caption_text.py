@@ -100,3 +100,24 @@ def test_build_caption_text_refuses_what_is_not_text(args: tuple, kwargs: dict, 
 def test_build_caption_text_still_takes_none_and_any_iterable_of_tags() -> None:
     assert build_caption_text(None, iter(["#a_b"])) == "a b"
     assert build_caption_text("x", (), max_chars=0) is None
+
+
+@pytest.mark.parametrize(
+    ("caption", "tags", "text"),
+    [
+        # a combining mark (Devanagari vowel signs, virama) is part of the tag, not its end
+        ("hello #नमस्ते world", ["नमस्ते"], "hello नमस्ते world"),
+        # a decomposed accent (NFD) reads as the composed one
+        ("#cafe\u0301 ok", ["café"], "café ok"),
+        # the full-width sign is a hashtag sign
+        ("＃猫 かわいい", ["猫"], "猫 かわいい"),
+        # a zero-width joiner inside a word stays inside it
+        ("#می\u200cخواهم", [], "می\u200cخواهم"),
+        # tags that the caption holds in another case (by str.casefold) are not appended again
+        ("#Straße", ["STRASSE"], "straße"),
+        ("#fyp", ["＃FYP"], "fyp"),
+    ],
+)
+def test_caption_hashtags_follow_the_sidecar_rule(caption: str, tags: list[str], text: str) -> None:
+    """A caption's hashtags are the ones :func:`reelsense.io.parse_hashtags` finds (jobs.md)."""
+    assert build_caption_text(caption, tags) == text

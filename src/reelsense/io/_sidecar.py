@@ -61,7 +61,7 @@ import numbers
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -79,6 +79,7 @@ __all__ = [
     "Manifest",
     "Sidecar",
     "SidecarSource",
+    "hashtag_spans",
     "iso_time",
     "parse_hashtags",
     "parse_mentions",
@@ -169,13 +170,9 @@ def _has_letter(body: str) -> bool:
     return any(c.isalpha() or unicodedata.category(c)[0] == "M" for c in body)
 
 
-def _scan(text: str, signs: str, extra: str) -> list[str]:
-    """Bodies that follow one of ``signs``; a body is a run of word chars (and ``extra``)."""
-    if not text:
-        return []
-    text = _URL_RE.sub(" ", unicodedata.normalize("NFC", text))
-    found: list[str] = []
-    seen: set[str] = set()
+def _spans(text: str, signs: str, extra: str) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of every tag in ``text`` (``text[start]`` is its sign, ``text[start + 1:end]``
+    its body), repeats included; ``text`` as :func:`_scan` prepares it."""
     last_end = -1
     i, n = 0, len(text)
     while i < n:
@@ -191,13 +188,39 @@ def _scan(text: str, signs: str, extra: str) -> list[str]:
         body = text[i + 1 : j].rstrip(extra)
         j = i + 1 + len(body)
         if allowed and body and _has_letter(body):
-            key = body.casefold()
-            if key not in seen:
-                seen.add(key)
-                found.append(body)
+            yield i, j
             last_end = j
         i = max(j, i + 1)
+
+
+def _without_urls(text: str) -> str:
+    """``text`` NFC-normalised, each URL blanked by as many spaces (so offsets stay)."""
+    return _URL_RE.sub(lambda m: " " * len(m.group()), unicodedata.normalize("NFC", text))
+
+
+def _scan(text: str, signs: str, extra: str) -> list[str]:
+    """Bodies that follow one of ``signs``, first spelling of each; a body is a run of word chars
+    (and ``extra``)."""
+    if not text:
+        return []
+    text = _without_urls(text)
+    found: list[str] = []
+    seen: set[str] = set()
+    for start, end in _spans(text, signs, extra):
+        body = text[start + 1 : end]
+        key = body.casefold()
+        if key not in seen:
+            seen.add(key)
+            found.append(body)
     return found
+
+
+def hashtag_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """``(start, end)`` of each hashtag occurrence in ``text`` (``#`` or ``＃`` included, repeats
+    too), by the rules of :func:`parse_hashtags`; ``text`` must be NFC-normalised
+    (``unicodedata.normalize("NFC", text)``), as parse_hashtags reads it. Raises
+    ParameterError when ``text`` is not a ``str``."""
+    return tuple(_spans(_without_urls(check_str(text, "text")), _HASH_SIGNS, ""))
 
 
 def parse_hashtags(text: str | None) -> tuple[str, ...]:

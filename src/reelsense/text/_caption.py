@@ -3,7 +3,8 @@
 ``#HeroesRiteChallenge`` -> ``heroes rite challenge``, ``#ken_burns`` -> ``ken burns``,
 ``#NASAPhotos`` -> ``nasa photos``, ``#2024Vibes`` -> ``2024 vibes``. A hashtag written all
 in one case (``#heroesritechallenge``) has no word boundaries to find and stays one word
-(subword tokenisers still split it into pieces).
+(subword tokenisers still split it into pieces). The hashtags are the ones
+:func:`reelsense.io.parse_hashtags` finds (same rule: combining marks, joiners, ``＃``).
 
 A caption with no letters or digits left (empty, only spaces, emoji or punctuation) is a
 *missing* caption: :func:`build_caption_text` returns ``None``, never ``""``, so the
@@ -13,14 +14,15 @@ encoders can mask the text modality instead of embedding an empty string.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 from reelsense._checks import check_int, check_str
 from reelsense.errors import ParameterError
+from reelsense.io._sidecar import hashtag_spans
 
 __all__ = ["build_caption_text", "split_hashtag"]
 
-_HASHTAG = re.compile(r"(?<![\w&])#(\w+)")
 _URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
 _SEPARATORS = re.compile(r"[_\-.]+")
@@ -70,7 +72,7 @@ def split_hashtag(tag: str) -> list[str]:
     Raises ParameterError when ``tag`` is not a ``str``.
     """
     words: list[str] = []
-    for part in _SEPARATORS.split(check_str(tag, "tag").lstrip("#")):
+    for part in _SEPARATORS.split(check_str(tag, "tag").lstrip("#＃")):
         words.extend(word.lower() for word in _split_case(part) if word)
     return words
 
@@ -100,13 +102,20 @@ def build_caption_text(
     if isinstance(hashtags, str):  # its characters would be read as tags
         raise ParameterError(f"hashtags={hashtags!r:.80} must be a list of tags, not one string")
     text = _URL.sub(" ", "" if caption is None else check_str(caption, "caption"))
-    present = {match.lower() for match in _HASHTAG.findall(text)}
-    text = _HASHTAG.sub(lambda match: " " + " ".join(split_hashtag(match.group(1))) + " ", text)
+    text = unicodedata.normalize("NFC", text)
+    pieces: list[str] = []
+    present: set[str] = set()
+    start = 0
+    for begin, end in hashtag_spans(text):
+        present.add(text[begin + 1 : end].casefold())
+        pieces += [text[start:begin], " ", " ".join(split_hashtag(text[begin + 1 : end])), " "]
+        start = end
+    text = "".join([*pieces, text[start:]])
     extra: list[str] = []
     for k, tag in enumerate(hashtags):
-        key = check_str(tag, f"hashtags[{k}]").lstrip("#").strip()
-        if key and key.lower() not in present:
-            present.add(key.lower())
+        key = unicodedata.normalize("NFC", check_str(tag, f"hashtags[{k}]")).lstrip("#＃").strip()
+        if key and key.casefold() not in present:
+            present.add(key.casefold())
             extra.extend(split_hashtag(key))
     if extra:
         text = f"{text} {' '.join(extra)}"
