@@ -192,3 +192,24 @@ def test_load_state_dict_refuses_pickles(tmp_path: Path) -> None:
         load_state_dict(legacy)
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         load_state_dict(tmp_path / "missing.safetensors")
+
+
+@pytest.mark.parametrize("keep_bytes", [4, 1000])  # a header cut short; tensors cut short
+def test_truncated_safetensors_is_a_named_error(tmp_path: Path, keep_bytes: int) -> None:
+    import shutil
+
+    from reelsense.text import load_text_encoder
+    from reelsense.vision import load_image_encoder
+
+    weights = models_dir() / "tiny_image" / "model.safetensors"
+    cut = tmp_path / "model.safetensors"
+    cut.write_bytes(weights.read_bytes()[:keep_bytes])
+    with pytest.raises(ModelNotFoundError, match=r"model\.safetensors"):
+        load_state_dict(cut)
+    for name, load in [("tiny_clip", load_image_encoder), ("tiny_text", load_text_encoder)]:
+        folder = tmp_path / name
+        shutil.copytree(models_dir() / name, folder)
+        data = (folder / "model.safetensors").read_bytes()
+        (folder / "model.safetensors").write_bytes(data[:keep_bytes])
+        with pytest.raises(ModelNotFoundError, match=str(folder)):
+            load(str(folder), device="cpu")

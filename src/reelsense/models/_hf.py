@@ -34,12 +34,18 @@ _DUAL_LOCK = threading.Lock()
 def _pretrained(cls: Any, path: Path, **kwargs: Any) -> Any:
     """``cls.from_pretrained`` from a local directory, without transformers' progress bars
     (the library never draws on the terminal; only the CLI does)."""
+    from safetensors import SafetensorError
     from transformers.utils import logging as hf_logging
 
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
         return cls.from_pretrained(str(path), local_files_only=True, **kwargs)
+    except SafetensorError as exc:
+        raise ModelNotFoundError(
+            f"cannot load {cls.__name__} from {path}: its safetensors weights are damaged or cut "
+            f"short ({exc}); copy or download the model again"
+        ) from exc
     except (OSError, ValueError, KeyError) as exc:
         raise ModelNotFoundError(f"cannot load {cls.__name__} from {path}: {exc}") from exc
     finally:

@@ -19,17 +19,21 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     pickled objects: a file holding anything but tensors and plain containers fails.
 
     Raises:
-        ModelNotFoundError: missing file, unsupported suffix, or not a state dict.
+        ModelNotFoundError: missing file, unsupported suffix, a damaged or truncated file, or not
+            a state dict.
     """
     if not path.is_file():
         raise ModelNotFoundError(f"weights file {path} does not exist")
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         try:
             return load_file(str(path), device="cpu")
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise ModelNotFoundError(f"cannot read safetensors weights {path}: {exc}") from exc
+        except (OSError, ValueError, RuntimeError, SafetensorError) as exc:  # a cut or damaged file
+            raise ModelNotFoundError(
+                f"cannot read safetensors weights {path} (damaged or cut short? copy or reinstall it): {exc}"
+            ) from exc
     if path.suffix in {".pth", ".pt"}:
         try:
             loaded = torch.load(path, map_location="cpu", weights_only=True)
