@@ -141,6 +141,16 @@ def test_white_noise_shape() -> None:
     assert d.zero_crossing_rate == pytest.approx(0.5, abs=0.02)
 
 
+@pytest.mark.parametrize("sample_rate", [8000, 16000, 44100, 96000])
+@pytest.mark.parametrize("seconds", [0.1, 0.5, 3.0])
+def test_flatness_of_clicks_stays_at_most_one(sample_rate: int, seconds: float) -> None:
+    """An impulse's spectrum is perfectly flat: float32 rounding read 1.0000006, over the range."""
+    x = np.zeros(int(sample_rate * seconds), dtype=np.float32)
+    x[:: sample_rate // 2] = 1.0
+    d = compute_audio_descriptors(x, sample_rate)
+    assert d.spectral_flatness is not None and 0.999 < d.spectral_flatness <= 1.0
+
+
 @pytest.mark.parametrize("n", [0, 1, 100, 22050 * 3])
 def test_silence_is_none_not_nan(n: int) -> None:
     d = compute_audio_descriptors(np.zeros(n, np.float32), 22050)

@@ -16,7 +16,7 @@ in a fresh worker process costs seconds of JIT compilation).
 - **Spectral shape**: a Hann STFT of about 46 ms (1024 points at 22.05 kHz, hop half
   of it); per frame the magnitude-weighted centroid and bandwidth (standard
   deviation around the centroid) in Hz, the 85 % roll-off frequency of the magnitude,
-  and the flatness (geometric / arithmetic mean of the power, 0 = tonal, 1 = white);
+  and the flatness (geometric / arithmetic mean of the power, 0 = tonal, 1 = white; at most 1);
   each averaged over the frames that are not silent (RMS within 60 dB of the loudest
   frame and above -100 dBFS).
 - **Onsets**: an onset-strength envelope (half-wave rectified frame-to-frame increase
@@ -207,7 +207,8 @@ def _frame_features(x: np.ndarray, sample_rate: int) -> _FrameFeatures:
         cumulative = np.cumsum(mag, axis=1)
         roll_bin = np.argmax(cumulative >= _ROLLOFF * cumulative[:, -1:], axis=1)
         mean_log = np.log(np.maximum(power, np.float32(1e-20))).mean(axis=1, dtype=np.float64)
-        flat = np.exp(mean_log) / np.maximum(power.mean(axis=1, dtype=np.float64), 1e-20)
+        # <= 1 in exact arithmetic (AM-GM); float32 power rounds a flat spectrum to 1 + 6e-7
+        flat = np.minimum(np.exp(mean_log) / np.maximum(power.mean(axis=1, dtype=np.float64), 1e-20), 1.0)
         parts["cen"].append(centroid)
         parts["bw"].append(np.sqrt(spread))
         parts["roll"].append(freqs[roll_bin])
