@@ -103,6 +103,9 @@ def test_presets() -> None:
     assert get_preset("tiny_clip").image == "tiny_clip"
     with pytest.raises(ModelNotFoundError, match="'default'"):
         get_preset("defualt")
+    for bad in (None, 5, "", "  "):  # named, as get_model's are (an AttributeError before)
+        with pytest.raises(ModelNotFoundError, match="preset name must be a non-empty string"):
+            get_preset(bad)  # type: ignore[arg-type]
 
 
 def test_register_model(monkeypatch: pytest.MonkeyPatch) -> None:

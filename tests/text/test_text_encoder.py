@@ -67,6 +67,14 @@ def test_empty_text_is_an_error_not_a_vector(tiny: TextEncoder) -> None:
         tiny.encode(["a"], batch_size=0)
 
 
+def test_batch_size_must_be_an_integer(tiny: TextEncoder) -> None:
+    for bad in (1.5, True, 0):  # 1.5 was a TypeError from range()
+        with pytest.raises(ParameterError, match="batch_size"):
+            tiny.encode(["a cat"], batch_size=bad)  # type: ignore[arg-type]
+        with pytest.raises(ParameterError, match="batch_size"):
+            tiny.encode_captions(["a cat"], batch_size=bad)  # type: ignore[arg-type]
+
+
 def test_truncation_to_the_context(tiny: TextEncoder) -> None:
     tokens = tiny.tokenize(["cat " * 500, "dog"])
     assert tokens["input_ids"].shape == (2, 32) and tiny.spec.max_tokens == 32

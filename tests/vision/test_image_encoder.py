@@ -97,6 +97,9 @@ def test_errors(encoder: ImageEncoder) -> None:
         encoder.encode(np.zeros((1, 8, 8, 3), dtype=np.float64))
     with pytest.raises(ParameterError, match="batch_size"):
         encoder.encode(np.zeros((1, 8, 8, 3), dtype=np.uint8), batch_size=0)
+    for bad in (1.5, True, "2"):  # an integer, not whatever slices (1.5 ran before)
+        with pytest.raises(ParameterError, match=r"batch_size=.* must be an integer"):
+            encoder.encode(np.zeros((1, 8, 8, 3), dtype=np.uint8), batch_size=bad)  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match="fp16"):
         load_image_encoder("tiny_image", device="cpu", precision="fp16")
 

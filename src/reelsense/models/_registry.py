@@ -136,10 +136,13 @@ def get_preset(name: str | Preset) -> Preset:
     preset that uses it for both frames and captions. A preset passes through unchanged.
 
     Raises:
-        ModelNotFoundError: unknown name; the message lists close matches.
+        ModelNotFoundError: unknown name (the message lists close matches), or a name that is
+            not a non-empty string.
     """
     if isinstance(name, Preset):
         return name
+    if not isinstance(name, str) or not name.strip():
+        raise ModelNotFoundError(f"preset name must be a non-empty string, got {name!r}")
     if name in _PRESETS:
         return _PRESETS[name]
     if name.startswith(("hf:", "dir:")) or "/" in name:

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reelsense._checks import check_int
 from reelsense.errors import ModelNotFoundError, ParameterError
 from reelsense.models import (
     ModelEntry,
@@ -139,8 +140,7 @@ class TextEncoder:
         """
         if isinstance(texts, str):
             raise ParameterError("texts must be a sequence of strings, got a single string")
-        if batch_size < 1:
-            raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
+        check_int(batch_size, "batch_size", minimum=1)
         blank = [index for index, text in enumerate(texts) if _is_blank(text)]
         if blank:
             raise ParameterError(
@@ -166,6 +166,7 @@ class TextEncoder:
         Returns:
             :class:`CaptionEmbeddings`: vectors ``[n, dim]`` (NaN rows where missing) and ``present``.
         """
+        check_int(batch_size, "batch_size", minimum=1)
         present = np.array([not _is_blank(caption) for caption in captions], dtype=bool)
         vectors = np.full((len(captions), self.dim), np.nan, dtype=np.float32)
         kept = [caption for caption in captions if not _is_blank(caption)]

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reelsense._checks import check_int
 from reelsense.errors import ParameterError
 from reelsense.models import (
     ModelEntry,
@@ -96,9 +97,9 @@ class ImageEncoder:
     def _pass_size(self, batch_size: int | None, frame_shape: tuple[int, ...] | None = None) -> int:
         """Frames per forward pass: ``batch_size`` model inputs, divided by the inputs one
         frame of ``frame_shape`` (``[.., h, w, 3]``) becomes (tiles), at least one frame."""
-        size = self.default_batch_size if batch_size is None else batch_size
-        if size < 1:
-            raise ParameterError(f"batch_size must be >= 1, got {size}")
+        size = (
+            self.default_batch_size if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
+        )
         if frame_shape is not None and len(frame_shape) >= 3:
             size = max(1, size // inputs_per_frame(frame_shape[-3], frame_shape[-2], self.portrait_policy))
         return size
