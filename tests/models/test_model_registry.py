@@ -216,3 +216,19 @@ def test_truncated_safetensors_is_a_named_error(tmp_path: Path, keep_bytes: int)
         (folder / "model.safetensors").write_bytes(data[:keep_bytes])
         with pytest.raises(ModelNotFoundError, match=str(folder)):
             load(str(folder), device="cpu")
+
+
+@pytest.mark.parametrize(("name", "vocabulary"), [("tiny_clip", "tokenizer*.json"), ("tiny_text", "*.txt")])
+def test_a_folder_without_its_tokenizer_files_is_refused(tmp_path: Path, name: str, vocabulary: str) -> None:
+    """transformers builds a tokenizer of the special tokens alone from such a folder: every
+    caption became unknown tokens, one vector for all, silently."""
+    import shutil
+
+    from reelsense.text import load_text_encoder
+
+    folder = tmp_path / name
+    shutil.copytree(models_dir() / name, folder)
+    for file in {*folder.glob(vocabulary), *folder.glob("tokenizer*.json")}:
+        file.unlink()
+    with pytest.raises(ModelNotFoundError, match=r"tokenizer .*no vocabulary"):
+        load_text_encoder(str(folder), device="cpu")

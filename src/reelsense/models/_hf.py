@@ -67,10 +67,23 @@ def _model(cls: Any, path: Path) -> nn.Module:
 
 
 def load_tokenizer(path: Path) -> Any:
-    """The fast tokenizer saved in ``path``."""
+    """The fast tokenizer saved in ``path``.
+
+    Raises:
+        ModelNotFoundError: it cannot be loaded, or it knows its special tokens only (a folder
+            without its vocabulary files, from which transformers builds such a tokenizer: every
+            text would become unknown tokens).
+    """
     from transformers import AutoTokenizer
 
-    return _pretrained(AutoTokenizer, path)
+    tokenizer = _pretrained(AutoTokenizer, path)
+    if len(tokenizer) <= len(set(tokenizer.all_special_tokens)):
+        raise ModelNotFoundError(
+            f"the tokenizer in {path} has no vocabulary ({len(tokenizer)} special tokens only): the "
+            "folder lacks its tokenizer files (tokenizer.json, vocab.txt, vocab.json, spiece.model...); "
+            "copy or download the model again with them"
+        )
+    return tokenizer
 
 
 def load_transformer(path: Path, device: torch.device) -> nn.Module:
