@@ -308,3 +308,22 @@ def test_a_rate_outside_the_accepted_range_is_refused_before_resampling(rate: ob
     # sample_rate=1 resampled 2 s to 1.4e9 samples (the process was killed for memory)
     with pytest.raises(ParameterError, match="sample_rate="):
         analyse_presence(np.zeros(32000, np.float32), rate)  # type: ignore[arg-type]
+
+
+def test_a_clip_of_one_silero_chunk_gives_no_torch_warning() -> None:
+    """Up to 512 samples at 16 kHz make one chunk, whose window view is already contiguous
+    and read-only: torch.from_numpy warned "The given NumPy array is not writable" on the
+    user's stderr. torch warns once a process, hence a fresh one."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from reelsense.audio._vad import silero_probabilities\n"
+        "p = silero_probabilities(np.full(300, 0.1, dtype=np.float32))\n"
+        "assert p.shape == (1,)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

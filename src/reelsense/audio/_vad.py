@@ -151,7 +151,8 @@ def _chunks(samples: np.ndarray) -> torch.Tensor:
     padded = np.zeros(_CONTEXT + n_chunks * SILERO_CHUNK, dtype=np.float32)
     padded[_CONTEXT : _CONTEXT + samples.shape[0]] = samples
     view = np.lib.stride_tricks.sliding_window_view(padded, _CONTEXT + SILERO_CHUNK)[::SILERO_CHUNK]
-    return torch.from_numpy(np.ascontiguousarray(view[:n_chunks]))
+    # a copy even when the view is contiguous (one chunk): torch warns on a read-only array
+    return torch.from_numpy(np.array(view[:n_chunks]))
 
 
 def silero_probabilities(samples_16k: np.ndarray) -> np.ndarray:
