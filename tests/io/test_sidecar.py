@@ -59,6 +59,8 @@ def _write_json(path: Path, data: object) -> Path:
         ("#नमस्ते #ไทย #ছবি", ("नमस्ते", "ไทย", "ছবি")),  # scripts with combining marks
         ("#cafe\u0301 #café", ("café",)),  # NFD and NFC are the same tag
         ("#\ufe0f\u20e3 keycap, ＃全角", ("全角",)),  # keycap emoji is not a tag; full-width sign is
+        ("#می\u200cخواهم", ("می\u200cخواهم",)),  # a joiner inside a word is part of the tag
+        ("#fyp\u200d #fyp #tag\u200c\u200c!", ("fyp", "tag")),  # a trailing one is not: no twin tag
         ("", ()),
     ],
 )

@@ -185,7 +185,8 @@ def _spans(text: str, signs: str, extra: str) -> Iterator[tuple[int, int]]:
         j = i + 1
         while j < n and (_is_word_char(text[j]) or text[j] in extra):
             j += 1
-        body = text[i + 1 : j].rstrip(extra)
+        # a trailing joiner (or ``extra``) is not part of the tag: "#fyp\u200d" is "#fyp"
+        body = text[i + 1 : j].rstrip(extra + "".join(_JOINERS))
         j = i + 1 + len(body)
         if allowed and body and _has_letter(body):
             yield i, j
@@ -227,8 +228,8 @@ def parse_hashtags(text: str | None) -> tuple[str, ...]:
     """Hashtags in ``text``, without ``#``, in order, deduplicated case-insensitively.
 
     Unicode-aware: a tag is a run of letters, digits, combining marks, ``_`` and
-    zero-width joiners after ``#`` (or the full-width ``＃``), so ``#café``, ``#猫``,
-    ``#日本語`` and ``#straße`` are tags; it ends at punctuation, spaces and emoji
+    zero-width joiners (inside it, not at its end) after ``#`` (or the full-width ``＃``),
+    so ``#café``, ``#猫``, ``#日本語`` and ``#straße`` are tags; it ends at punctuation, spaces and emoji
     (``#fyp🔥`` gives ``fyp``; ``#a#b`` gives both). A tag needs at least one letter
     (``#2024`` is not a tag); ``#`` inside a word, after ``&`` or ``/`` (``&#39;``,
     ``/#anchor``) and inside URLs is not a tag. Text is NFC-normalised first; the
