@@ -232,3 +232,26 @@ def test_a_folder_without_its_tokenizer_files_is_refused(tmp_path: Path, name: s
         file.unlink()
     with pytest.raises(ModelNotFoundError, match=r"tokenizer .*no vocabulary"):
         load_text_encoder(str(folder), device="cpu")
+
+
+def test_a_config_that_does_not_fit_its_weights_is_a_named_error(tmp_path: Path) -> None:
+    """transformers raises a bare RuntimeError (size mismatch): it was a traceback."""
+    import shutil
+
+    from reelsense.vision import load_image_encoder
+
+    folder = tmp_path / "clip"
+    shutil.copytree(models_dir() / "tiny_clip", folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config["vision_config"]["intermediate_size"] += 8
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(ModelNotFoundError, match=r"do not fit .*config\.json"):
+        load_image_encoder(str(folder), device="cpu")
+
+
+def test_an_empty_config_is_not_called_missing(tmp_path: Path) -> None:
+    from reelsense.vision import load_image_encoder
+
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(ModelNotFoundError, match=r"config\.json is empty"):
+        load_image_encoder(str(tmp_path), device="cpu")

@@ -59,6 +59,8 @@ def detect_architecture(path: Path) -> Architecture:
         raise ModelNotFoundError(f"{path} is a file but not a .pth/.safetensors weights file")
     config = read_json(path / "config.json")
     if not config:
+        if (path / "config.json").is_file():
+            raise ModelNotFoundError(f"{path}: its config.json is empty: not a model reelsense can load")
         raise ModelNotFoundError(f"{path} has no config.json: not a model directory reelsense can load")
     declared = config.get("reelsense_architecture")
     if declared == "efficientnet_lite":
