@@ -48,7 +48,9 @@ def _pretrained(cls: Any, path: Path, **kwargs: Any) -> Any:
         ) from exc
     except (OSError, ValueError, KeyError) as exc:
         raise ModelNotFoundError(f"cannot load {cls.__name__} from {path}: {exc}") from exc
-    except RuntimeError as exc:  # transformers' size mismatch between config and checkpoint
+    except RuntimeError as exc:
+        if "mismatch" not in str(exc):  # only transformers' size mismatch of config and checkpoint
+            raise
         raise ModelNotFoundError(
             f"cannot load {cls.__name__} from {path}: its weights do not fit the architecture its "
             f"config.json describes ({exc!s:.200}); copy or download the model again"
