@@ -322,18 +322,25 @@ def _parse(words: list[str]) -> None:
     """Parse ``reelsense WORDS`` as the command would, down to the subcommand's own options
     and arguments (types, choices, ranges, required ones, paths that must exist), without
     running it."""
+    import logging
+
     import click
 
     from reelsense.cli import main
 
-    command: click.Command = main
-    ctx = main.make_context("reelsense", list(words))
-    while isinstance(command, click.Group):
-        args = [*ctx._protected_args, *ctx.args]
-        name, sub, args = command.resolve_command(ctx, args)
-        assert name is not None and sub is not None
-        ctx = sub.make_context(name, args, parent=ctx)
-        command = sub
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # -v/-q's callbacks configure logging
+    try:
+        command: click.Command = main
+        ctx = main.make_context("reelsense", list(words))
+        while isinstance(command, click.Group):
+            args = [*ctx._protected_args, *ctx.args]
+            name, sub, args = command.resolve_command(ctx, args)
+            assert name is not None and sub is not None
+            ctx = sub.make_context(name, args, parent=ctx)
+            command = sub
+    finally:
+        root.handlers, root.level = handlers, level
 
 
 WHOLE_COMMAND_LINES = _whole_command_lines()

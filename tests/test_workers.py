@@ -75,18 +75,19 @@ def _child_handlers() -> tuple[int, list[tuple[int, str]]]:
 def _in_child_under(
     handler: logging.Handler, root_level: int, io_level: int = logging.NOTSET
 ) -> tuple[int, list[tuple[int, str]]]:
-    """:func:`_child_handlers` in a spawned pool child, with ``handler`` on this process's
-    root logger at ``root_level`` and ``reelsense.io`` at ``io_level`` meanwhile."""
+    """:func:`_child_handlers` in a spawned pool child, with ``handler`` the only handler of
+    this process's root logger (an earlier test's, such as the CLI's own, may still be there)
+    at ``root_level`` and ``reelsense.io`` at ``io_level`` meanwhile."""
     root, io_logger = logging.getLogger(), logging.getLogger("reelsense.io")
-    levels = root.level, io_logger.level
-    root.addHandler(handler)
+    levels, handlers = (root.level, io_logger.level), root.handlers[:]
+    root.handlers = [handler]
     root.setLevel(root_level)
     io_logger.setLevel(io_level)
     try:
         with process_pool(1, "spawn") as pool:
             return pool.submit(_child_handlers).result()
     finally:
-        root.removeHandler(handler)
+        root.handlers = handlers
         root.setLevel(levels[0])
         io_logger.setLevel(levels[1])
 
