@@ -52,6 +52,7 @@ its line breaks, U+2028 and U+0085. JSON Lines are split on ``\n`` only.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -156,6 +157,7 @@ _URL_RE = re.compile(r"(?:\b[a-zA-Z][a-zA-Z0-9+.\-]*://|\bwww\.)\S+")
 # emoji presentation selectors and the keycap mark are marks, but never part of a tag
 _NOT_TAG_MARKS = frozenset("\ufe0e\ufe0f\u20e3")
 _JOINERS = frozenset("\u200c\u200d")  # ZWNJ / ZWJ occur inside words of Persian, Indic scripts
+_JOINER_CHARS = "".join(sorted(_JOINERS))
 _HASH_SIGNS = "#\uff03"
 _AT_SIGNS = "@\uff20"
 
@@ -170,15 +172,24 @@ def _has_letter(body: str) -> bool:
     return any(c.isalpha() or unicodedata.category(c)[0] == "M" for c in body)
 
 
+@functools.cache
+def _sign_pattern(signs: str) -> re.Pattern[str]:
+    """A pattern that finds the next of ``signs``."""
+    return re.compile(f"[{re.escape(signs)}]")
+
+
 def _spans(text: str, signs: str, extra: str) -> Iterator[tuple[int, int]]:
     """``(start, end)`` of every tag in ``text`` (``text[start]`` is its sign, ``text[start + 1:end]``
     its body), repeats included; ``text`` as :func:`_scan` prepares it."""
     last_end = -1
     i, n = 0, len(text)
+    next_sign = _sign_pattern(signs).search
+    strip = extra + _JOINER_CHARS
     while i < n:
-        if text[i] not in signs:
-            i += 1
-            continue
+        found = next_sign(text, i)  # the scan jumps from sign to sign
+        if found is None:
+            break
+        i = found.start()
         prev = text[i - 1] if i > 0 else ""
         # "#a#b" is two tags; "x#y", "&#39;" and "/#frag" are not tags
         allowed = i == last_end or not prev or not (_is_word_char(prev) or prev in "&/\\")
@@ -186,7 +197,7 @@ def _spans(text: str, signs: str, extra: str) -> Iterator[tuple[int, int]]:
         while j < n and (_is_word_char(text[j]) or text[j] in extra):
             j += 1
         # a trailing joiner (or ``extra``) is not part of the tag: "#fyp\u200d" is "#fyp"
-        body = text[i + 1 : j].rstrip(extra + "".join(_JOINERS))
+        body = text[i + 1 : j].rstrip(strip)
         j = i + 1 + len(body)
         if allowed and body and _has_letter(body):
             yield i, j
