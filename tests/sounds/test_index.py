@@ -414,3 +414,40 @@ def test_adding_audio_already_indexed_under_another_id_warns_naming_both(
             index.add_many([copy, first], ["copy of song", "song"], replace=True)
         assert [r.getMessage().count("'copy of song'") for r in caplog.records] == [1, 1]
         assert len(index) == 4
+
+
+def _unmatchable_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "can never match" in r.getMessage()]
+
+
+def test_adding_a_reference_that_can_never_match_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A steady tone puts its peaks on one or two frequency bins, and verification counts at most
+    ``align_cap_per_bin`` coincidences per bin: even the identical audio cannot reach the
+    threshold. A 0.05 s blip has too few peaks. Both are added (the dense second chance may still
+    find the tone) with a warning naming the id, duration, peaks and the minimum; music is not."""
+    t = np.arange(3 * SR) / SR
+    tone = (0.3 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+    blip = _song(3, 5.0)[1 * SR : int(1.05 * SR)]
+    warnings = caplog.at_level("WARNING", logger="reelsense.sounds")
+    with SoundIndex.create(tmp_path / "idx.rsidx") as index, warnings:
+        index.add_array("music", _song(4, 8.0), SR)
+        assert _unmatchable_warnings(caplog) == []
+        index.add_array("tone", tone, SR)
+        index.add_array("blip", blip, SR)
+        said = _unmatchable_warnings(caplog)
+        assert len(said) == 2
+        assert "'tone'" in said[0] and "3.00 s" in said[0] and "peaks" in said[0] and "minimum" in said[0]
+        assert "'blip'" in said[1] and "0.05 s" in said[1]
+        assert {"tone", "blip"} <= set(index.ids())  # warned, not refused
+        assert index.match(tone, SR) == []  # the warning is right: the identical audio does not match
+        assert index.match(blip, SR) == []
+        write_audio(tmp_path / "tone.wav", tone, sample_rate=SR)
+        caplog.clear()
+        index.add_many([tmp_path / "tone.wav"], ["tone2"])
+        index.add_file(tmp_path / "tone.wav", "tone3")
+        assert [("'tone2'" in m, "'tone3'" in m) for m in _unmatchable_warnings(caplog)] == [
+            (True, False),
+            (False, True),
+        ]

@@ -66,6 +66,7 @@ __all__ = [
     "DenseScope",
     "MatchConfig",
     "QueryPrint",
+    "ReferenceReach",
     "SoundMatch",
     "align",
     "chance_rate",
@@ -78,6 +79,7 @@ __all__ = [
     "prepare_query_from_peaks",
     "probe",
     "rank_candidates",
+    "reference_reach",
 ]
 
 
@@ -319,6 +321,57 @@ def _search_grid(config: MatchConfig, params: FingerprintParams) -> tuple[np.nda
     """:func:`hypothesis_grid`, computed once per configuration (copies: the caller may write)."""
     scales, shifts = _cached_grid(config, params)
     return scales.copy(), shifts.copy()
+
+
+@dataclass(frozen=True)
+class ReferenceReach:
+    """What the matcher's acceptance rule allows a reference (:func:`reference_reach`).
+
+    ``countable``: the most peak coincidences verification can count when the query is the
+    reference's own audio: its peaks, at most ``align_cap_per_bin`` per frequency bin and
+    ``align_cap_per_frame`` per frame. ``needed``: the fewest coincidences that can score
+    ``threshold`` against this reference alone, at the lowest chance level the score allows.
+    ``countable < needed``: no query, however clean, matches it.
+    """
+
+    countable: int
+    needed: int
+
+    @property
+    def can_match(self) -> bool:
+        return self.countable >= self.needed
+
+
+def reference_reach(
+    peak_times: np.ndarray,
+    peak_bins: np.ndarray,
+    duration_seconds: float,
+    params: FingerprintParams,
+    config: MatchConfig,
+) -> ReferenceReach:
+    """Whether a reference of these peaks (frames and bins, ``[n]`` each) and duration can ever be
+    matched at ``config.threshold`` by its peaks (the dense second chance aside).
+
+    The bound is the score's own formula at its most favourable: every countable peak coincides,
+    the chance level is :func:`false_match_log10p`'s floor, and the trials are the fewest any search
+    counts (an index of this sound alone, a query of no length, :func:`log10_trials`). A larger
+    index or a real chance level only raise ``needed``; so below it the reference is never matched,
+    at or above it it may be."""
+    times = np.rint(np.asarray(peak_times, dtype=np.float64))
+    bins = np.rint(np.asarray(peak_bins, dtype=np.float64))
+    countable = min(
+        int(times.size),
+        config.align_cap_per_bin * int(np.unique(bins).size),
+        config.align_cap_per_frame * int(np.unique(times).size),
+    )
+    n_hypotheses = int(_cached_grid(config, params)[0].size)
+    frames = max(float(duration_seconds), 0.0) * params.frames_per_second
+    trials = log10_trials(frames, 1, 0.0, n_hypotheses, config)
+    needed = 1
+    # the score is rounded as _verify rounds it; the tail falls with every coincidence, so this ends
+    while round(-false_match_log10p(needed, 0.0, trials), 3) < config.threshold:
+        needed += 1
+    return ReferenceReach(countable, needed)
 
 
 def query_zone(params: FingerprintParams, config: MatchConfig) -> FingerprintParams:

@@ -58,6 +58,7 @@ from reelsense.sounds.match import (
     dense_peak_score,
     match_query_candidates,
     prepare_query_from_peaks,
+    reference_reach,
 )
 
 __all__ = ["IndexStats", "SoundIndex", "SoundInfo", "match_files", "prepare_kernels"]
@@ -152,6 +153,37 @@ def _fingerprint_file(path: str, params: FingerprintParams) -> tuple[dict[str, n
     if arrays["peak_times"].shape[0] == 0:
         raise DecodeError(path, "its audio gives no fingerprint peaks (too quiet or too short to match)")
     return arrays, audio.duration_seconds
+
+
+def _warn_if_unmatchable(
+    sound_id: str,
+    arrays: Mapping[str, np.ndarray],
+    duration_seconds: float,
+    params: FingerprintParams,
+    config: MatchConfig,
+) -> None:
+    """Warn that a reference about to be added can never be matched by its peaks at
+    ``config.threshold`` (:func:`reelsense.sounds.match.reference_reach`): too short, or its peaks
+    on too few frequencies or instants. It is still added: the dense second chance, or a lower
+    threshold, may find it."""
+    times, bins = arrays["peak_times"], arrays["peak_bins"]
+    reach = reference_reach(times, bins, duration_seconds, params, config)
+    if reach.can_match:
+        return
+    counted = "" if reach.countable == times.shape[0] else f", at most {reach.countable} of them countable"
+    logger.warning(
+        "sound %r (%.2f s, %d fingerprint peaks%s) can never match at score %g: even its own audio "
+        "needs a minimum of %d countable peaks (at most %d per frequency bin and %d per frame count); "
+        "add a longer or busier excerpt of it",
+        sound_id,
+        duration_seconds,
+        times.shape[0],
+        counted,
+        config.threshold,
+        reach.needed,
+        config.align_cap_per_bin,
+        config.align_cap_per_frame,
+    )
 
 
 def _check_config(config: object) -> None:
@@ -287,6 +319,7 @@ class SoundIndex:
                 "(empty, silent, too quiet or too short to match)"
             )
         duration = float(x.shape[0]) / float(sample_rate)
+        _warn_if_unmatchable(sound_id, arrays, duration, self.params, self.config)
         return self._store.add(
             sound_id, arrays, duration_seconds=duration, source_path=source_path, replace=replace
         )
@@ -297,8 +330,10 @@ class SoundIndex:
         """Decode an audio or video file and add it (id: ``sound_id`` or the file's stem)."""
         check_path(path, "path")
         arrays, duration = _fingerprint_file(os.fspath(path), self.params)
+        sound_id = sound_id or Path(path).stem
+        _warn_if_unmatchable(sound_id, arrays, duration, self.params, self.config)
         return self._store.add(
-            sound_id or Path(path).stem,
+            sound_id,
             arrays,
             duration_seconds=duration,
             source_path=os.fspath(path),
@@ -378,6 +413,7 @@ class SoundIndex:
             if on_done is not None:
                 on_done(path, None)
             same_audio.check(sid, path, arrays, duration)
+            _warn_if_unmatchable(sid, arrays, duration, self.params, self.config)
             yield StoreItem(sid, arrays, duration, source_path=path)
 
     def add_peaks(
