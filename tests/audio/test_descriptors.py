@@ -101,6 +101,30 @@ def test_loudness_gating() -> None:
     assert value is not None and value == pytest.approx(ref + 10 * math.log10(1.1 / 2), abs=0.1)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    level=st.floats(-1.0, 1.0).filter(lambda v: abs(v) > 1e-6),
+    swing=st.floats(0.0, 0.5),
+    sample_rate=st.sampled_from([8000, 22050, 48000]),
+)
+def test_dc_and_near_dc_measure_as_silence(level: float, swing: float, sample_rate: int) -> None:
+    """K-weighting's high-pass takes out DC: a constant, or one drifting at 0.2 Hz, is below the
+    -70 LUFS gate (it read about -32 LUFS: the filter started from rest, and the step from rest to
+    the first sample rang through the first blocks)."""
+    t = np.arange(3 * sample_rate) / sample_rate
+    x = np.clip(level + swing * np.sin(2 * np.pi * 0.2 * t), -1.0, 1.0).astype(np.float32)
+    assert integrated_loudness(x, sample_rate) is None
+
+
+@pytest.mark.parametrize("offset", [0.3, -0.5])
+def test_a_dc_offset_does_not_change_loudness(offset: float) -> None:
+    sr = 22050
+    tone = sine(1000.0, 0.1, 2.0, sr)
+    ref = integrated_loudness(tone, sr)
+    value = integrated_loudness(tone + np.float32(offset), sr)
+    assert ref is not None and value == pytest.approx(ref, abs=1e-3)
+
+
 @pytest.mark.parametrize("bpm", [90.0, 120.0, 140.0])
 def test_click_track_tempo(bpm: float) -> None:
     sr = 22050

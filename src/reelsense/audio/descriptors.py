@@ -10,7 +10,8 @@ in a fresh worker process costs seconds of JIT compilation).
   match the standard's 48 kHz coefficients), mean square over 400 ms blocks with 75 %
   overlap, an absolute gate at -70 LUFS and a relative gate 10 LU below the
   absolute-gated loudness. The mono signal is measured as one channel of weight 1, so a
-  0 dBFS 997 Hz sine reads -3.01 LUFS, as the standard specifies.
+  0 dBFS 997 Hz sine reads -3.01 LUFS, as the standard specifies. The filters start in the
+  steady state of the first sample, so a constant (DC) reads as silence (None).
 - **Level**: ``rms_dbfs`` = 20 log10(RMS) (a full-scale sine is -3.01 dBFS by this
   convention) and ``sample_peak_dbfs`` = 20 log10(max |x|) (sample peak, not true peak).
 - **Spectral shape**: a Hann STFT of about 46 ms (1024 points at 22.05 kHz, hop half
@@ -137,9 +138,14 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float | None:
     step = 0.1 * sample_rate
     if block < 1 or x.shape[0] < block:
         return None
-    from scipy.signal import sosfilt  # imported here: scipy.signal takes most of a second to import
+    from scipy.signal import sosfilt, sosfilt_zi  # here: scipy.signal takes most of a second to import
 
-    z = sosfilt(k_weighting_sos(sample_rate), x.astype(np.float64))
+    sos = k_weighting_sos(sample_rate)
+    x64 = x.astype(np.float64)
+    # the filters start in the steady state of the first sample, as if it had always been there:
+    # from rest, the step up to a DC offset rang through the high-pass and made a constant read
+    # about -32 LUFS (the same for audio that starts at 0, as most does)
+    z, _ = sosfilt(sos, x64, zi=sosfilt_zi(sos) * x64[0])
     cumulative = np.concatenate([[0.0], np.cumsum(z * z)])
     n_blocks = int((x.shape[0] - block) // step) + 1
     starts = np.round(np.arange(n_blocks) * step).astype(np.int64)
