@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import tempfile
 from datetime import datetime, timezone
@@ -304,9 +305,30 @@ def test_read_caption_txt(tmp_path: Path) -> None:
         ("World",),
         ("me",),
     )
-    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00bad")
-    with pytest.raises(SidecarError, match=r"bin\.txt"):
-        read_caption_txt(tmp_path / "bin.txt")
+    (tmp_path / "latin1.txt").write_bytes("café #été".encode("latin-1"))  # no mark: not UTF-8
+    with pytest.raises(SidecarError, match=r"latin1\.txt.*UTF-8"):
+        read_caption_txt(tmp_path / "latin1.txt")
+    (tmp_path / "utf16.txt").write_bytes("hi #fyp".encode("utf-16-le"))  # no mark: NULs in UTF-8
+    with pytest.raises(SidecarError, match=r"utf16\.txt.*NUL byte \(UTF-16 without a byte order mark\?\)"):
+        read_caption_txt(tmp_path / "utf16.txt")
+    (tmp_path / "cut.txt").write_bytes(codecs.BOM_UTF16_LE + "ok".encode("utf-16-le")[:-1])
+    with pytest.raises(SidecarError, match=r"cut\.txt"):
+        read_caption_txt(tmp_path / "cut.txt")
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_text_files_with_a_byte_order_mark_are_read_in_its_encoding(tmp_path: Path, codec: str) -> None:
+    """Windows Notepad's "Unicode" and PowerShell 5's ``>`` write UTF-16 with a byte order
+    mark: a caption, a sidecar and a manifest so written read as their UTF-8 twins."""
+    caption = "Straße 猫 #été @me 🎵"
+    bom = {"utf-16-be": codecs.BOM_UTF16_BE}.get(codec, b"")  # the others write their own mark
+    (tmp_path / "c.txt").write_bytes(bom + caption.encode(codec))
+    assert read_caption_txt(tmp_path / "c.txt").caption == caption
+    info = json.dumps({"id": "v", "description": caption})
+    (tmp_path / "v.info.json").write_bytes(bom + info.encode(codec))
+    assert read_info_json(tmp_path / "v.info.json").caption == caption
+    (tmp_path / "m.csv").write_bytes(bom + f"id,caption\nv,{caption}\n".encode(codec))
+    assert Manifest.load(tmp_path / "m.csv").lookup(tmp_path / "v.mp4", ["v"]).caption == caption
 
 
 # --------------------------------------------------------------------------- manifests

@@ -7,7 +7,9 @@ merged across sources, so a row never mixes two descriptions of the same video):
    ``id``, ``description`` (the caption), ``title``, ``tags``, ``timestamp`` (or
    ``upload_date`` YYYYMMDD, read as midnight UTC), ``uploader`` (or ``channel`` /
    ``uploader_id``), ``track``, ``artists`` (or the older ``artist`` string), ``duration``.
-2. ``<stem>.txt`` beside the video: the whole file (UTF-8) is the caption.
+2. ``<stem>.txt`` beside the video: the whole file is the caption.
+
+Every file here is read as UTF-8, or as UTF-16/UTF-32 where it starts with a byte order mark.
 3. A manifest given by the user (:class:`Manifest`): CSV with a header, or JSON Lines,
    one row per video with ``path`` and/or ``id``, ``caption``, optional ``timestamp``
    (unix seconds or ISO 8601; naive times are UTC) and ``uploader`` (a ``.json`` array of
@@ -51,6 +53,7 @@ its line breaks, U+2028 and U+0085. JSON Lines are split on ``\n`` only.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import functools
 import hashlib
@@ -435,12 +438,36 @@ def _text_field(problems: list[str], data: Mapping[str, Any], key: str, where: s
     return _cut(problems, _keep(problems, _opt_str, data.get(key), key, where), key, where)
 
 
+_ENCODINGS = "UTF-8 (or UTF-16/32 with a byte order mark)"
+# UTF-32's marks first: UTF-32LE's begins with UTF-16LE's
+_MARKED_CODECS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _decode_text(raw: bytes) -> str:
+    """``raw`` as UTF-8, or as UTF-16/UTF-32 where a byte order mark says so (Windows
+    Notepad's "Unicode", PowerShell 5's ``>``); the mark is dropped. Raises UnicodeDecodeError,
+    also for a NUL byte in unmarked text (UTF-16 without a mark reads as UTF-8 with NULs)."""
+    for mark, codec in _MARKED_CODECS:
+        if raw.startswith(mark):
+            return raw.decode(codec)
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raise UnicodeDecodeError("utf-8", raw, nul, nul + 1, "a NUL byte (UTF-16 without a byte order mark?)")
+    return raw.decode("utf-8")
+
+
 def _read_text(path: str | os.PathLike[str], what: str) -> str:
     where = os.fspath(path)
     try:
-        return read_regular_file(path, max_bytes=MAX_SIDECAR_BYTES).decode("utf-8-sig")
+        return _decode_text(read_regular_file(path, max_bytes=MAX_SIDECAR_BYTES))
     except (OSError, UnicodeDecodeError) as exc:
-        raise SidecarError(f"{where}: cannot read {what}: {exc}") from exc
+        raise SidecarError(f"{where}: cannot read {what} as {_ENCODINGS}: {exc}") from exc
 
 
 def _load_json(text: str, where: str) -> Any:
@@ -527,8 +554,9 @@ def _info_json(path: str | os.PathLike[str]) -> Sidecar:
 
 
 def read_caption_txt(path: str | os.PathLike[str]) -> Sidecar:
-    """Read a ``.txt`` caption (UTF-8, BOM allowed). Raises SidecarError when unreadable; a
-    caption cut to :data:`MAX_TEXT_CHARS` is noted in :attr:`Sidecar.warnings` and logged."""
+    """Read a ``.txt`` caption (UTF-8, or UTF-16/32 with a byte order mark). Raises
+    SidecarError when unreadable; a caption cut to :data:`MAX_TEXT_CHARS` is noted in
+    :attr:`Sidecar.warnings` and logged."""
     return _logged(_caption_txt(path))
 
 
@@ -536,7 +564,7 @@ def _caption_txt(path: str | os.PathLike[str]) -> Sidecar:
     """:func:`read_caption_txt` without the logging."""
     where = os.fspath(path)
     problems: list[str] = []
-    text = _cut(problems, _read_text(path, "caption file as UTF-8").strip() or None, "caption", where)
+    text = _cut(problems, _read_text(path, "caption file").strip() or None, "caption", where)
     return Sidecar(
         source="txt", sidecar_path=where, warnings=tuple(problems), **_with_text_fields(text, None)
     )
@@ -574,9 +602,9 @@ class Manifest:
         where = os.fspath(path)
         try:
             raw = read_regular_file(path, max_bytes=MAX_SIDECAR_BYTES)
-            text = raw.decode("utf-8-sig")
+            text = _decode_text(raw)
         except (OSError, UnicodeDecodeError) as exc:
-            raise SidecarError(f"{where}: cannot read manifest as UTF-8: {exc}") from exc
+            raise SidecarError(f"{where}: cannot read manifest as {_ENCODINGS}: {exc}") from exc
         suffix = Path(where).suffix.lower()
         if not text.strip():
             raise SidecarError(f"{where}: the manifest is empty")
