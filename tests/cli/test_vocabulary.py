@@ -465,12 +465,20 @@ def test_every_writing_command_refuses_a_folder_it_cannot_write(
 
 
 @pytest.mark.parametrize("command", [["sounds", "add", "IN"], ["sounds", "info"]], ids=["add", "info"])
-def test_a_folder_is_refused_where_only_an_index_file_goes(videos: Path, command: list[str]) -> None:
+def test_a_folder_is_refused_where_only_an_index_file_goes(
+    videos: Path, tmp_path: Path, command: list[str]
+) -> None:
     """`sounds add` and `sounds info` take an index file (the other commands also take a folder
     of reference sounds): a folder is a usage error in both."""
     args = [str(videos) if a == "IN" else a for a in command]
     code, output = _invoke(*args, "--sound-index", str(videos))
     assert code == 2 and "is a folder: give an index file" in output, output
+    assert f"such as {str(videos / 'sounds.rsidx')!r}" in " ".join(output.split()), output
+    (tmp_path / "b.rsidx").write_bytes(b"")  # a folder of indexes: they are named
+    (tmp_path / "a.rsidx").write_bytes(b"")
+    code, output = _invoke(*args, "--sound-index", str(tmp_path))
+    named = f"it holds {str(tmp_path / 'a.rsidx')!r}, {str(tmp_path / 'b.rsidx')!r})"
+    assert code == 2 and named in " ".join(output.split()), output
 
 
 def test_an_index_path_ending_with_a_separator_is_refused(videos: Path, tmp_path: Path) -> None:

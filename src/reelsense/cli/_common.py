@@ -164,7 +164,13 @@ class _IndexFile(click.Path):
             self.fail(message, param, ctx)
         path = super().convert(value, param, ctx)
         if isinstance(path, Path) and path.is_dir():  # path_type=Path
-            self.fail(f"{str(path)!r} is a folder: give an index file", param, ctx)
+            held = sorted(str(p) for p in path.glob("*.rsidx") if p.is_file())
+            example = (
+                f"it holds {', '.join(map(repr, held[:3]))}"
+                if held
+                else f"such as {str(path / 'sounds.rsidx')!r}"
+            )
+            self.fail(f"{str(path)!r} is a folder: give an index file ({example})", param, ctx)
         return path
 
 
