@@ -584,3 +584,33 @@ def test_commands_run_in_one_process_share_one_log_handler(tmp_path: Path) -> No
     finally:
         for handler in set(logging.getLogger().handlers) - set(before):
             logging.getLogger().removeHandler(handler)
+
+
+@pytest.mark.parametrize(
+    ("command", "value"),
+    [
+        (["embed", "IN", "-o", "OUT.parquet", "--limit-duration"], "nan"),
+        (["embed", "IN", "-o", "OUT.parquet", "--limit-duration"], "inf"),
+        (["embed", "IN", "-o", "OUT.parquet", "--flush-seconds"], "nan"),
+        (["embed", "IN", "-o", "OUT.parquet", "--flush-seconds"], "inf"),
+        (["embed", "IN", "-o", "OUT.parquet", "--video-timeout"], "nan"),
+        (["embed", "IN", "-o", "OUT.parquet", "--engine", "ray", "--gpus-per-actor"], "nan"),
+        (["sounds", "trends", "IN", "-o", "OUT.csv", "--window-days"], "nan"),
+        (["sounds", "trends", "IN", "-o", "OUT.csv", "--window-days"], "inf"),
+    ],
+)
+def test_a_float_option_refuses_nan_naming_the_option(
+    videos: Path, tmp_path: Path, command: list[str], value: str
+) -> None:
+    """click's FloatRange lets ``nan`` through (its comparisons are all false), and the
+    library then named its own field (``ray_gpus_per_actor=nan``): the option is named now,
+    as a usage error, before anything starts or is written."""
+    args = [
+        str(videos) if a == "IN" else str(tmp_path / a[3:]) if a.startswith("OUT") else a for a in command
+    ]
+    code, output = _invoke(*args, value)
+    flat = " ".join(output.split())
+    assert code == 2 and f"Invalid value for '{command[-1]}': {value!r} is not a finite number" in flat, (
+        output
+    )
+    assert list(tmp_path.iterdir()) == []

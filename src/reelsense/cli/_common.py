@@ -210,6 +210,17 @@ def resolve_second_chance_scope(second_chance: bool, scope: str | None) -> Dense
     return "candidates" if scope == "candidates" else "library"
 
 
+class FiniteFloatRange(click.FloatRange):
+    """:class:`click.FloatRange` refusing ``nan`` (whose comparisons pass any range) and ``inf``:
+    the error names the option, not the library field it fills."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 class _Score(click.ParamType):
     """A match score: a finite number >= 0 (-log10 of a probability; not nan or inf)."""
 

@@ -9,6 +9,7 @@ import click
 
 from reelsense.cli._common import (
     EXIT_FAILED,
+    FiniteFloatRange,
     check_outputs,
     check_suffix,
     echo_summary,
@@ -204,7 +205,7 @@ def _when(text: str | None, option: str) -> float | None:
               help="trends.csv to write.")  # fmt: skip
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Self-contained HTML report.")  # fmt: skip
-@click.option("--window-days", default=7.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--window-days", default=7.0, show_default=True, type=FiniteFloatRange(min=0, min_open=True),
               help="Recent window compared with the sound's earlier use.")  # fmt: skip
 @click.option(
     "--reference-time",

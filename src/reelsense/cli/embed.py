@@ -13,6 +13,7 @@ from click.core import ParameterSource
 from reelsense._checks import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from reelsense.cli._common import (
     EXIT_FAILED,
+    FiniteFloatRange,
     check_outputs,
     check_suffix,
     library_errors,
@@ -271,7 +272,7 @@ def format_summary(summary: EmbedSummary) -> str:
 @strict_option
 @click.option(
     "--limit-duration",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=None,
     metavar="SECONDS",
     help="Analyse at most the first SECONDS of each file.",
@@ -291,14 +292,14 @@ def format_summary(summary: EmbedSummary) -> str:
 )
 @click.option(
     "--flush-seconds",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=30.0,
     show_default=True,
     help="Write a part at least this often.",
 )
 @click.option(
     "--video-timeout",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     default=600.0,
     show_default=True,
     metavar="SECONDS",
@@ -388,7 +389,7 @@ def format_summary(summary: EmbedSummary) -> str:
 )
 @click.option(
     "--gpus-per-actor",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     default=None,
     help="--engine ray: GPUs per model actor (fractions share a GPU) "
     "[default: 1 if the cluster has GPUs, else 0].",
