@@ -339,3 +339,32 @@ def test_entry_points_refuse_wrong_types(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match=r"config=RunConfig.* must be a FeaturizerConfig.*swapped"):
         embed_corpus([tmp_path], out, RunConfig(), FeaturizerConfig())  # type: ignore[arg-type]
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"batch_size": 1.5}, r"batch_size=1\.5 must be an integer, got float"),
+        ({"batch_size": True}, r"batch_size=True must be an integer, got bool"),
+        ({"batch_size": float("nan")}, r"batch_size=nan must be an integer, got float"),
+        ({"batch_size": "8"}, r"batch_size='8' must be an integer, got str"),
+        ({"batch_size": 0}, r"batch_size=0 must be >= 1"),
+        ({"limit_duration_seconds": True}, r"limit_duration_seconds=True must be a number, got bool"),
+        ({"limit_duration_seconds": "5"}, r"limit_duration_seconds='5' must be a number, got str"),
+        ({"limit_duration_seconds": float("nan")}, r"limit_duration_seconds=nan must be a finite number"),
+        ({"limit_duration_seconds": float("inf")}, r"limit_duration_seconds=inf must be a finite number"),
+        ({"limit_duration_seconds": 0.0}, r"limit_duration_seconds=0\.0 must be > 0"),
+    ],
+)
+def test_config_numbers_are_checked_by_type(options: dict[str, object], message: str) -> None:
+    """An integer field takes no float or bool (``batch_size=1.5`` used to pass the check and
+    fail in the first model batch); a time field takes no bool, string or NaN."""
+    with pytest.raises(ParameterError, match=message):
+        FeaturizerConfig(**options)  # type: ignore[arg-type]
+
+
+def test_config_numbers_are_python_numbers() -> None:
+    config = FeaturizerConfig(batch_size=np.int64(4), limit_duration_seconds=np.float32(2.5))  # type: ignore[arg-type]
+    assert type(config.batch_size) is int and config.batch_size == 4
+    assert type(config.limit_duration_seconds) is float and config.limit_duration_seconds == 2.5
+    assert FeaturizerConfig().batch_size is None and FeaturizerConfig().limit_duration_seconds is None

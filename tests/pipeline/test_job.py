@@ -739,3 +739,19 @@ def test_a_file_as_the_ray_output_is_refused_before_ray_starts(
     spec = JobSpec((AudioDescriptorStage(),), ())
     with pytest.raises(OutputError, match="is a file: the Ray engine writes a folder of shards"):
         run_job([batch_dir], out, spec, engine="ray")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "message"),
+    [
+        (True, r"limit_duration_seconds=True must be a number, got bool"),
+        ("5", r"limit_duration_seconds='5' must be a number, got str"),
+        (float("nan"), r"limit_duration_seconds=nan must be a finite number"),
+        (0, r"limit_duration_seconds=0 must be > 0"),
+    ],
+)
+def test_spec_limit_duration_is_a_positive_number(seconds: object, message: str) -> None:
+    with pytest.raises(ParameterError, match=message):
+        JobSpec((AudioDescriptorStage(),), limit_duration_seconds=seconds)  # type: ignore[arg-type]
+    spec = JobSpec((AudioDescriptorStage(),), limit_duration_seconds=np.float32(1.5))  # type: ignore[arg-type]
+    assert type(spec.limit_duration_seconds) is float

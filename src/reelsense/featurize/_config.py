@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from reelsense._checks import check_choice, check_finite, check_sample_rate
+from reelsense._checks import check_choice, check_finite, check_int, check_positive, check_sample_rate
 from reelsense.errors import ParameterError
 from reelsense.fusion import FusionConfig
 from reelsense.io import FrameSampling
@@ -55,7 +55,7 @@ class FeaturizerConfig:
             strategy at the default size and cap; or a :class:`~reelsense.io.FrameSampling`.
         pooling: ``mean`` of the L2-normalised frame vectors, or ``duration``-weighted.
         frame_vectors: also keep the per-frame vectors (``frame_vectors`` column).
-        batch_size: frames per image-model pass (None: 8 on the CPU, 64 on CUDA).
+        batch_size: frames per image-model pass, an integer >= 1 (None: 8 on the CPU, 64 on CUDA).
         sound_index: a sound index file (``reelsense sounds add``), or a folder of reference
             sounds indexed on the fly; adds the sound match columns and the sound-identity
             component of the embedding.
@@ -75,7 +75,8 @@ class FeaturizerConfig:
         presence: speech/music presence columns.
         fusion: :class:`~reelsense.fusion.FusionConfig` (size, seed, weights).
         audio_sample_rate: rate (Hz, an integer in 8000..384000) of the audio the stages analyse.
-        limit_duration_seconds: analyse at most the first so many seconds of each file.
+        limit_duration_seconds: analyse at most the first so many seconds of each file (a
+            finite number > 0; None: the whole file).
         offline: never ask the Hugging Face hub for weights (None: ``HF_HUB_OFFLINE``).
     """
 
@@ -122,13 +123,14 @@ class FeaturizerConfig:
         check_choice(self.pooling, "pooling", _POOLINGS)
         if isinstance(self.frames, str):
             FrameSampling(strategy=self.frames)  # raises on an unknown strategy
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ParameterError(f"batch_size={self.batch_size} must be >= 1 (or None)")
+        if self.batch_size is not None:  # an integer (1.5, True and NaN refused), as a Python int
+            object.__setattr__(self, "batch_size", check_int(self.batch_size, "batch_size", minimum=1))
         # the one accepted range, 8000..384000 Hz (below 8000 the loudness filter's shelf nears Nyquist)
         rate = check_sample_rate(self.audio_sample_rate, "audio_sample_rate")
         object.__setattr__(self, "audio_sample_rate", rate)
-        if self.limit_duration_seconds is not None and not self.limit_duration_seconds > 0:
-            raise ParameterError(f"limit_duration_seconds={self.limit_duration_seconds} must be > 0")
+        if self.limit_duration_seconds is not None:  # finite and > 0 (a bool, a string, NaN refused)
+            seconds = check_positive(self.limit_duration_seconds, "limit_duration_seconds")
+            object.__setattr__(self, "limit_duration_seconds", seconds)
         if self.preset == "none":
             used = [
                 name

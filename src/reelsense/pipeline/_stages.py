@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from reelsense._checks import check_sample_rate
+from reelsense._checks import check_positive, check_sample_rate
 from reelsense.errors import ParameterError
 from reelsense.io import DecodedMedia, FrameSampling
 
@@ -158,8 +158,9 @@ class JobSpec:
     def __post_init__(self) -> None:
         rate = check_sample_rate(self.audio_sample_rate, "audio_sample_rate")
         object.__setattr__(self, "audio_sample_rate", rate)
-        if self.limit_duration_seconds is not None and not self.limit_duration_seconds > 0:
-            raise ParameterError(f"limit_duration_seconds={self.limit_duration_seconds} must be > 0")
+        if self.limit_duration_seconds is not None:  # finite and > 0 (a bool, a string, NaN refused)
+            seconds = check_positive(self.limit_duration_seconds, "limit_duration_seconds")
+            object.__setattr__(self, "limit_duration_seconds", seconds)
         stages: list[Stage] = [*self.worker_stages, *self.feature_stages]
         if self.frames is None and any(s.needs_frames for s in stages):
             names = [s.name for s in stages if s.needs_frames]
