@@ -21,7 +21,14 @@ from reelsense.models import (
     register_model,
     resolve_model,
 )
-from reelsense.models._entries import EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD, HubSource, PackageSource
+from reelsense.models._entries import (
+    EFFICIENTNET_LITE_MEAN,
+    EFFICIENTNET_LITE_STD,
+    HubSource,
+    ImageSpec,
+    PackageSource,
+    TextSpec,
+)
 from reelsense.models._weights import load_state_dict
 
 
@@ -255,3 +262,40 @@ def test_an_empty_config_is_not_called_missing(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}", encoding="utf-8")
     with pytest.raises(ModelNotFoundError, match=r"config\.json is empty"):
         load_image_encoder(str(tmp_path), device="cpu")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: _image_spec(portrait_policy="crop"),
+            r"ImageSpec\.portrait_policy='crop' must be one of pad_blur, pad_mean, tiles, center_crop, "
+            r"resize$",
+        ),
+        (
+            lambda: _image_spec(interpolation="lanczos"),
+            r"ImageSpec\.interpolation='lanczos' must be one of bicubic, bilinear, area, nearest$",
+        ),
+        (  # a typo used to fall through to the centre crop
+            lambda: _image_spec(crop_policy="centre_crop"),
+            r"ImageSpec\.crop_policy='centre_crop' must be one of center_crop, resize$",
+        ),
+        (
+            lambda: TextSpec(max_tokens=8, pooling="max"),
+            r"TextSpec\.pooling='max' must be one of mean, cls, model$",
+        ),
+        (
+            lambda: TextSpec(max_tokens=8, padding="max"),
+            r"TextSpec\.padding='max' must be one of longest, max_length$",
+        ),
+    ],
+)
+def test_spec_choices_name_the_value_and_the_options(make: object, message: str) -> None:
+    """The specs' choices are checked by the one helper (``_checks.check_choice``): the same
+    wording as every other choice."""
+    with pytest.raises(ParameterError, match=message):
+        make()  # type: ignore[operator]
+
+
+def _image_spec(**options: str) -> ImageSpec:
+    return ImageSpec(image_size=32, mean=EFFICIENTNET_LITE_MEAN, std=EFFICIENTNET_LITE_STD, **options)  # type: ignore[arg-type]

@@ -15,9 +15,9 @@ fills them in from the model's own ``config.json`` / ``preprocessor_config.json`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
-from reelsense._checks import check_sample_rate
+from reelsense._checks import check_choice, check_sample_rate
 from reelsense.errors import ParameterError
 
 __all__ = [
@@ -67,9 +67,6 @@ EFFICIENTNET_LITE_STD: tuple[float, float, float] = (128.0 / 255.0,) * 3
 CLIP_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
 
-_PORTRAIT_POLICIES: tuple[str, ...] = ("pad_blur", "pad_mean", "tiles", "center_crop", "resize")
-_INTERPOLATIONS: tuple[str, ...] = ("bicubic", "bilinear", "area", "nearest")
-
 
 @dataclass(frozen=True)
 class ImageSpec:
@@ -102,14 +99,9 @@ class ImageSpec:
             )
         if not 0.0 < self.crop_fraction <= 1.0:
             raise ParameterError(f"ImageSpec.crop_fraction must be in (0, 1], got {self.crop_fraction}")
-        if self.portrait_policy not in _PORTRAIT_POLICIES:
-            raise ParameterError(
-                f"ImageSpec.portrait_policy must be one of {_PORTRAIT_POLICIES}, got {self.portrait_policy!r}"
-            )
-        if self.interpolation not in _INTERPOLATIONS:
-            raise ParameterError(
-                f"ImageSpec.interpolation must be one of {_INTERPOLATIONS}, got {self.interpolation!r}"
-            )
+        check_choice(self.portrait_policy, "ImageSpec.portrait_policy", get_args(PortraitPolicy))
+        check_choice(self.interpolation, "ImageSpec.interpolation", get_args(Interpolation))
+        check_choice(self.crop_policy, "ImageSpec.crop_policy", get_args(CropPolicy))
 
 
 @dataclass(frozen=True)
@@ -131,6 +123,8 @@ class TextSpec:
     def __post_init__(self) -> None:
         if self.max_tokens < 2:
             raise ParameterError(f"TextSpec.max_tokens must be >= 2, got {self.max_tokens}")
+        check_choice(self.pooling, "TextSpec.pooling", get_args(TextPooling))
+        check_choice(self.padding, "TextSpec.padding", get_args(TextPadding))
 
 
 @dataclass(frozen=True)
