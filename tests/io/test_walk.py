@@ -180,3 +180,11 @@ def test_media_ids_warns_once_when_a_sidecar_id_is_lost(
     assert "tags" not in bad
     assert f"{tmp_path / 'broken.mp4'} gets the video id 'broken'" in broken and "malformed JSON" in broken
     assert "broken.txt" not in broken  # the .info.json's error only
+
+
+def test_empty_inputs_say_none_were_given() -> None:
+    from reelsense.io._walk import media_ids
+
+    empty = r"^inputs=\[\] is empty: no inputs given; pass at least one file or folder$"
+    with pytest.raises(ParameterError, match=empty):
+        media_ids([])

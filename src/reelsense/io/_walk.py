@@ -91,12 +91,13 @@ def normalize_extensions(extensions: Iterable[str] | None) -> frozenset[str]:
     return frozenset(out)
 
 
-def check_inputs(inputs: object, name: str = "inputs") -> None:
+def check_inputs(inputs: object, name: str = "inputs", item: str = "file or folder") -> None:
     """Refuse what cannot be the inputs of a batch: a single path (it would be walked as its
-    characters), something not iterable, an empty list (ParameterError naming it)."""
+    characters), something not iterable, an empty list (ParameterError naming it and what
+    ``item`` it needs at least one of)."""
     check_paths(inputs, name)
     if isinstance(inputs, Sized) and len(inputs) == 0:
-        raise ParameterError(f"{name}=[] is empty: give at least one file or folder")
+        raise ParameterError(f"{name}={inputs!r} is empty: no {name} given; pass at least one {item}")
 
 
 def walk_media(
