@@ -221,3 +221,48 @@ def test_progress_reports_each_stage_as_it_starts_and_ends(tmp_path: Path, rng: 
     with pytest.raises(OutputError, match="fewer than 2 rows"):
         plot_embeddings(one, tmp_path / "m.png", progress=progress)
     assert calls == [("read", 0, 1)]
+
+
+@pytest.mark.parametrize(
+    ("name", "magic"),
+    [
+        ("map.jpg", b"\xff\xd8\xff"),
+        ("map.JPEG", b"\xff\xd8\xff"),
+        ("map.svg", b"<?xml"),
+        ("map.pdf", b"%PDF"),
+    ],
+)
+def test_plot_writes_the_format_its_suffix_names(
+    tmp_path: Path, rng: np.random.Generator, name: str, magic: bytes
+) -> None:
+    """plot_embeddings(..., "map.jpg") wrote PNG bytes under a .jpg name."""
+    from reelsense.featurize import plot_embeddings
+
+    data = tmp_path / "e.parquet"
+    _write_embeddings(data, rng)
+    out = tmp_path / name
+    plot_embeddings(data, out, method="pca")
+    assert out.read_bytes().startswith(magic)
+    cli_out = tmp_path / f"cli-{name}"
+    result = CliRunner().invoke(main, ["plot", str(data), "-o", str(cli_out), "--method", "pca"])
+    assert result.exit_code == 0, result.output
+    assert cli_out.read_bytes().startswith(magic)
+
+
+@pytest.mark.parametrize("name", ["map.gif", "map", "map.png.txt"])
+def test_plot_refuses_a_suffix_of_no_format_it_writes(
+    tmp_path: Path, rng: np.random.Generator, name: str
+) -> None:
+    from reelsense.featurize import plot_embeddings
+
+    data = tmp_path / "e.parquet"
+    _write_embeddings(data, rng)
+    out = tmp_path / name
+    calls: list[str] = []
+    expected = r"must end in \.png, \.jpg, \.jpeg, \.svg or \.pdf"
+    with pytest.raises(ParameterError, match=rf"output='.*{name}' {expected}"):
+        plot_embeddings(data, out, progress=lambda stage, *_: calls.append(stage))
+    assert calls == [] and not out.exists()
+    result = CliRunner().invoke(main, ["plot", str(data), "-o", str(out)])
+    assert result.exit_code == 2 and "give a path ending in .png or .jpg" in result.output, result.output
+    assert not out.exists()

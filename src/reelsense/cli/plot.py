@@ -1,4 +1,5 @@
-"""``reelsense plot``: a 2-D map of the embeddings of a ``reelsense embed`` output (PNG)."""
+"""``reelsense plot``: a 2-D map of the embeddings of a ``reelsense embed`` output (PNG, JPEG, SVG
+or PDF)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,11 @@ __all__ = ["plot"]
 @click.command("plot")
 @click.argument("embeddings", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
-    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG to write."
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Image to write: .png, .jpg/.jpeg, .svg or .pdf (the suffix says the format).",
 )
 @click.option(
     "--color-by",
@@ -46,10 +51,12 @@ def plot(
     embeddings: Path, output: Path, color_by: str, column: str, method: str, progress: bool | None
 ) -> None:
     """Draw the videos of EMBEDDINGS (a Parquet file written by `reelsense embed`) as a
-    2-D map coloured by their sound, discovered cluster or uploader, and save a PNG."""
+    2-D map coloured by their sound, discovered cluster or uploader, and save it as an image
+    (PNG, JPEG, SVG or PDF, as the suffix of -o says)."""
     from reelsense.featurize import plot_embeddings
+    from reelsense.featurize._plot import PLOT_FORMATS
 
-    check_suffix(output, (".png",), "plot writes PNG")
+    check_suffix(output, tuple(PLOT_FORMATS), "plot writes PNG, JPEG, SVG or PDF, as the suffix says")
     check_outputs([embeddings], {"-o/--output": output})
     with library_errors(), stage_bars(progress, unit="step") as bars:
         info = plot_embeddings(

@@ -14,7 +14,7 @@ fused embedding, from one :class:`FeaturizerConfig`.
 - :class:`VideoFeaturizer` (``featurize``, ``featurize_many``): the models loaded, run in
   this process on batches of frames; decoding and audio analysis in worker processes.
 - :class:`VideoFeatures`: the frozen per-video result.
-- :func:`plot_embeddings`: a 2-D map of an output's embeddings (PNG).
+- :func:`plot_embeddings`: a 2-D map of an output's embeddings (PNG, JPEG, SVG or PDF).
 """
 
 from reelsense.featurize._config import FeaturizerConfig

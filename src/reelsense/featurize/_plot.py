@@ -1,4 +1,5 @@
-"""A 2-D map of video embeddings (PCA or t-SNE), saved as a PNG.
+"""A 2-D map of video embeddings (PCA or t-SNE), saved as an image (PNG, JPEG, SVG or PDF, as the
+output's suffix says: :data:`PLOT_FORMATS`).
 
 t-SNE is scikit-learn's :class:`sklearn.manifold.TSNE` (Barnes-Hut, ``O(n log n)``) on
 L2-normalised rows, so distances follow cosine similarity. It starts from the PCA map with a
@@ -17,18 +18,29 @@ from typing import Literal, get_args
 import numpy as np
 import pyarrow.parquet as pq
 
-from reelsense._checks import check_choice, check_outputs_apart
+from reelsense._checks import check_choice, check_outputs_apart, check_path
 from reelsense._progress import ProgressCallback, stage
 from reelsense.errors import OutputError, ParameterError
 from reelsense.featurize._fusion_stage import vectors_from_arrow
 from reelsense.io._files import regular_file_size, replacing
 
-__all__ = ["TSNE_MAX_POINTS", "ColorBy", "MapMethod", "embedding_map", "pca_2d", "plot_embeddings", "tsne_2d"]
+__all__ = [
+    "PLOT_FORMATS",
+    "TSNE_MAX_POINTS",
+    "ColorBy",
+    "MapMethod",
+    "embedding_map",
+    "pca_2d",
+    "plot_embeddings",
+    "tsne_2d",
+]
 
 TSNE_MAX_POINTS = 4000
 ColorBy = Literal["sound", "cluster", "uploader"]
 MapMethod = Literal["auto", "tsne", "pca"]
 _MAX_COLOURS = 20
+#: The formats :func:`plot_embeddings` writes, by the output's suffix (any case), as matplotlib names them.
+PLOT_FORMATS: dict[str, str] = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".svg": "svg", ".pdf": "pdf"}
 
 
 #: rows per block of :func:`pca_2d` (its float64 working copy is one block, not the matrix)
@@ -129,7 +141,9 @@ def plot_embeddings(
     progress: ProgressCallback | None = None,
 ) -> dict[str, object]:
     """Draw the ``column`` vectors of a ``reelsense embed`` output as a 2-D map coloured by
-    ``color_by`` and save it as a PNG at ``output``. The 20 most frequent labels get a
+    ``color_by`` and save it at ``output`` in the format its suffix names (:data:`PLOT_FORMATS`:
+    ``.png``, ``.jpg``/``.jpeg``, ``.svg``, ``.pdf``; another suffix, or none, is a
+    ParameterError). The 20 most frequent labels get a
     colour and a legend entry (with counts); the rest, and videos without a label, are grey.
     The same file gives the same map.
 
@@ -144,7 +158,8 @@ def plot_embeddings(
 
     check_choice(color_by, "color_by", get_args(ColorBy))
     check_choice(method, "method", get_args(MapMethod))
-    check_outputs_apart({"output": output}, (parquet_path,))
+    check_outputs_apart({"output": output}, (parquet_path,))  # the input named first, whatever its suffix
+    image_format = _image_format(output)
     try:
         regular_file_size(parquet_path)  # a FIFO would block the open
         parquet = pq.ParquetFile(parquet_path)
@@ -176,7 +191,8 @@ def plot_embeddings(
         points, used = embedding_map(vectors[keep], method)
     with stage(progress, "draw"):
         labels = _labels(columns, color_by, int(keep.sum()))
-        _draw(plt, points, labels, color_by, title or f"{int(keep.sum())} videos, {column}, {used}", output)
+        title = title or f"{int(keep.sum())} videos, {column}, {used}"
+        _draw(plt, points, labels, color_by, title, output, image_format)
     return {
         "points": int(keep.sum()),
         "left_out": int(keep.size - keep.sum()),
@@ -186,8 +202,26 @@ def plot_embeddings(
     }
 
 
+def _image_format(output: object) -> str:
+    """The format (:data:`PLOT_FORMATS`) ``output``'s suffix names; ParameterError for another."""
+    path = check_path(output, "output")
+    suffix = Path(path).suffix.lower()
+    if suffix not in PLOT_FORMATS:
+        *first, last = PLOT_FORMATS
+        raise ParameterError(
+            f"output={os.fspath(path)!r} must end in {', '.join(first)} or {last}: the suffix says the format"
+        )
+    return PLOT_FORMATS[suffix]
+
+
 def _draw(
-    plt: object, points: np.ndarray, labels: Sequence[str], color_by: str, title: str, output: object
+    plt: object,
+    points: np.ndarray,
+    labels: Sequence[str],
+    color_by: str,
+    title: str,
+    output: object,
+    image_format: str,
 ) -> None:
     counts = Counter(labels)
     missing = {"no sound identified", "no shared sound", "unknown uploader"}
@@ -236,7 +270,7 @@ def _draw(
     path = Path(str(output))
     try:
         with replacing(path) as tmp:
-            fig.savefig(tmp, format="png")
+            fig.savefig(tmp, format=image_format)
     except OSError as exc:
         raise OutputError(f"cannot write {str(path)!r}: {exc}") from exc
     finally:
