@@ -466,3 +466,44 @@ def test_learned_weights_and_accuracies_are_pinned(tmp_path: Path) -> None:
         "picture_weight": 1.0,
     }
     assert (learned.accuracy_before, learned.accuracy_after) == (0.5753, 0.571)
+
+
+@pytest.mark.parametrize("fixed", [True, False])
+def test_apply_refuses_vectors_of_another_size_than_the_weights_learned_on(
+    tmp_path: Path, fixed: bool
+) -> None:
+    """Weights learned on one model's vectors (visual_vector of 32 values) re-fused another
+    model's (64 values: another preset) without a word, the fusion's random projections
+    taking any size; the fused dim and seed were the only things compared."""
+    from reelsense.rank import apply_fusion_file, train_fusion_file
+
+    sim = simulate(0, n_videos=80, n_users=30, shown=25)
+    embeddings = _fixed_fusion_file(sim, tmp_path / "emb.parquet")
+    events, _ = sim.write(tmp_path)
+    weights = tmp_path / "fusion.json"
+    learned = train_fusion_file(embeddings, events, weights)
+    size = sim.catalog.modalities["visual"].shape[1]
+    assert learned.extra["vector_sizes"] == {"visual_vector": size}
+    assert apply_fusion_file(embeddings, weights, tmp_path / "same.parquet") == len(sim.catalog)
+    table = pq.read_table(embeddings)
+    wider = np.concatenate([sim.catalog.modalities["visual"]] * 2, axis=1)
+    kind = pa.list_(pa.float32(), 2 * size) if fixed else pa.list_(pa.float32())
+    other = table.set_column(
+        table.column_names.index("visual_vector"),
+        "visual_vector",
+        pa.array([list(map(float, v)) for v in wider], kind),
+    ).replace_schema_metadata(table.schema.metadata)
+    pq.write_table(other, tmp_path / "other.parquet")
+    message = (
+        rf"'.*other\.parquet' has visual_vector vectors of {2 * size} values, the learned weights "
+        rf"'.*fusion\.json' were learned on {size}"
+    )
+    out = tmp_path / "out" / "learned.parquet"
+    with pytest.raises(ParameterError, match=message):
+        apply_fusion_file(tmp_path / "other.parquet", weights, out)
+    assert not out.exists()
+    result = CliRunner().invoke(
+        main, ["fusion", "apply", str(tmp_path / "other.parquet"), "--weights", str(weights), "-o", str(out)]
+    )
+    assert result.exit_code == 1 and re.search(message, result.output.replace("\n", " ")), result.output
+    assert not out.exists()

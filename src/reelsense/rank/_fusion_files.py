@@ -158,6 +158,34 @@ def _parts(
     return FusionComponents(parts, confidence)
 
 
+def _vector_size(column: Any) -> int | None:
+    """The length of the vectors of a vector column (Arrow), None when it holds none: a
+    fixed-size list's from its type, another list's from its first vector."""
+    import pyarrow as pa
+
+    from reelsense.featurize._fusion_stage import vectors_from_arrow
+
+    if column.null_count == len(column):
+        return None
+    if pa.types.is_fixed_size_list(column.type):
+        return int(column.type.list_size)
+    return int(vectors_from_arrow(column.drop_null().slice(0, 1)).shape[1])
+
+
+def _check_vector_size(
+    name: str, size: int | None, model: LearnedFusion, path: Path, learned: object
+) -> None:
+    """Refuse vectors of another length than the weights were learned on (a learned fusion
+    without the record, made before it, is not checked)."""
+    sizes = model.extra.get("vector_sizes") or {}
+    if size is not None and name in sizes and size != sizes[name]:
+        raise ParameterError(
+            f"{str(path)!r} has {name} vectors of {size} values, the learned weights "
+            f"{str(learned)!r} were learned on {sizes[name]}: another model's vectors (learn "
+            "weights on this file with `reelsense fusion train`)"
+        )
+
+
 def _base_config(meta: dict[bytes, bytes], path: Path) -> FusionConfig:
     record = fusion_record(meta, path)
     fusion = dict(record.get("fusion", {}))
@@ -232,9 +260,13 @@ def train_fusion_file(
     learned = learn_fusion_weights(
         parts, np.searchsorted(used, together), np.searchsorted(used, apart), base, progress=progress
     )
-    learned = LearnedFusion(
-        **{**learned.__dict__, "extra": {"embeddings": path.name, "events": Path(events).name}}
-    )
+    sizes = {c: _vector_size(columns[c]) for c in VECTOR_COLUMNS.values() if c in columns}
+    extra = {
+        "embeddings": path.name,
+        "events": Path(events).name,
+        "vector_sizes": {c: size for c, size in sizes.items() if size is not None},  # checked on apply
+    }
+    learned = LearnedFusion(**{**learned.__dict__, "extra": extra})
     learned.save(output)
     logger.info("learned fusion weights %s", learned.config.to_dict())
     return learned
@@ -271,6 +303,9 @@ def apply_fusion_file(
             f"{str(path)!r} has fusion dim {base.dim} seed {base.seed}, the learned weights "
             f"dim {model.config.dim} seed {model.config.seed}"
         )
+    for name in VECTOR_COLUMNS.values():  # a file's vector sizes before any row is read, where it says them
+        if name in schema.names and pa.types.is_fixed_size_list(schema.field(name).type):
+            _check_vector_size(name, schema.field(name).type.list_size, model, path, learned)
     with parquet_input(path):
         n = int(pq.read_metadata(path).num_rows)
     emb_type = schema.field("embedding").type
@@ -286,9 +321,11 @@ def apply_fusion_file(
         rows = batch.num_rows
         table = pa.Table.from_batches([batch])
         # keyed by column name, as fuse_columns reads an output's columns
-        inputs: dict[str, object] = {
-            c: vectors_from_arrow(table[c]) for c in VECTOR_COLUMNS.values() if c in table.column_names
-        }
+        inputs: dict[str, object] = {}
+        for c in VECTOR_COLUMNS.values():
+            if c in table.column_names:
+                _check_vector_size(c, _vector_size(table[c]), model, path, learned)  # another list's
+                inputs[c] = vectors_from_arrow(table[c])
         inputs.update(
             (name, table[name].to_pylist())
             for name in (*_SOUND_COLUMNS, "music_fraction")
