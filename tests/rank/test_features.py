@@ -102,3 +102,33 @@ def test_like_of_another_config_is_refused() -> None:
     first = fit_features(catalog, FeatureConfig(cluster_sizes=(4,)))
     with pytest.raises(ParameterError, match="more than the seed"):
         fit_features(catalog, FeatureConfig(cluster_sizes=(4,), components=8, seed=1), like=first)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"components": 2.5}, r"components=2\.5 must be an integer, got float"),
+        ({"components": True}, r"components=True must be an integer, got bool"),
+        ({"kmeans_restarts": float("nan")}, r"kmeans_restarts=nan must be an integer, got float"),
+        ({"min_videos": 1.5}, r"min_videos=1\.5 must be an integer, got float"),
+        ({"max_vocabulary": 12.5}, r"max_vocabulary=12\.5 must be an integer, got float"),
+        ({"max_sounds": True}, r"max_sounds=True must be an integer, got bool"),
+        ({"max_fit_videos": float("nan")}, r"max_fit_videos=nan must be an integer, got float"),
+        ({"seed": 0.5}, r"seed=0\.5 must be an integer, got float"),
+        ({"seed": -1}, r"seed=-1 must be >= 0"),
+        ({"cluster_sizes": (4, 8.5)}, r"cluster_sizes\[1\]=8\.5 must be an integer, got float"),
+        ({"cluster_sizes": (1,)}, r"cluster_sizes\[0\]=1 must be >= 2"),
+        ({"max_fit_videos": 1}, r"max_fit_videos=1 must be >= 2"),
+    ],
+)
+def test_config_integers_are_checked_by_type(options: dict[str, object], message: str) -> None:
+    """components=2.5 or seed=0.5 passed the '< 1' comparisons and failed deep in PCA or the
+    k-means seeding; NaN compared False to everything and passed too."""
+    with pytest.raises(ParameterError, match=message):
+        FeatureConfig(**options)  # type: ignore[arg-type]
+
+
+def test_config_integers_are_python_ints() -> None:
+    config = FeatureConfig(components=np.int64(8), cluster_sizes=(np.int32(4), 8))  # type: ignore[arg-type]
+    assert type(config.components) is int and all(type(k) is int for k in config.cluster_sizes)
+    assert FeatureConfig() == FeatureConfig(cluster_sizes=(4, 8, 16, 32))

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from reelsense._checks import check_int, check_paths
 from reelsense.errors import ParameterError
 from reelsense.rank._catalog import Catalog
 
@@ -68,17 +69,22 @@ class FeatureConfig:
     def __post_init__(self) -> None:
         if not set(self.modalities) <= {"visual", "caption", "audio"}:
             raise ParameterError(f"modalities={self.modalities} must be among visual, caption, audio")
-        if self.components < 1:
-            raise ParameterError(f"components={self.components} must be >= 1")
-        if any(k < 2 for k in self.cluster_sizes):
-            raise ParameterError(f"cluster_sizes={self.cluster_sizes} must all be >= 2")
-        if self.kmeans_restarts < 1:
-            raise ParameterError(f"kmeans_restarts={self.kmeans_restarts} must be >= 1")
-        if self.min_videos < 1 or self.max_vocabulary < 0 or self.max_sounds < 0 or self.max_fit_videos < 2:
-            raise ParameterError(
-                f"min_videos={self.min_videos}, max_vocabulary={self.max_vocabulary}, "
-                f"max_fit_videos={self.max_fit_videos} out of range"
-            )
+        # integers (a float, a bool or NaN refused), kept as Python ints
+        for name, minimum in (
+            ("components", 1),
+            ("kmeans_restarts", 1),
+            ("min_videos", 1),
+            ("max_vocabulary", 0),
+            ("max_sounds", 0),
+            ("max_fit_videos", 2),
+            ("seed", 0),
+        ):
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=minimum))
+        check_paths(self.cluster_sizes, "cluster_sizes", "size")
+        sizes = tuple(
+            check_int(k, f"cluster_sizes[{i}]", minimum=2) for i, k in enumerate(self.cluster_sizes)
+        )
+        object.__setattr__(self, "cluster_sizes", sizes)
 
 
 def kmeans(x: np.ndarray, k: int, *, seed: int, iterations: int = 25, restarts: int = 1) -> np.ndarray:
