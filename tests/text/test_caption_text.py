@@ -121,3 +121,26 @@ def test_build_caption_text_still_takes_none_and_any_iterable_of_tags() -> None:
 def test_caption_hashtags_follow_the_sidecar_rule(caption: str, tags: list[str], text: str) -> None:
     """A caption's hashtags are the ones :func:`reelsense.io.parse_hashtags` finds (jobs.md)."""
     assert build_caption_text(caption, tags) == text
+
+
+@pytest.mark.parametrize(
+    ("caption", "text", "hashtags"),
+    [
+        # "www." inside a word is no URL: the caption once lost "www..." here ("A so cute")
+        ("Awww... so cute #puppy", "Awww... so cute puppy", ("puppy",)),
+        # a URL of any scheme is dropped, as the hashtag rule skips it
+        ("ftp://x.org/#a b", "b", ()),
+        ("see xhttps://a.b c", "see c", ()),
+        # "WWW." in capitals is a URL for both (the tag once counted for parse_hashtags only)
+        ("WWW.shop.com?x=#deal ok", "ok", ()),
+        ("see https://t.co/x #fyp", "see fyp", ("fyp",)),
+    ],
+)
+def test_caption_text_and_hashtags_drop_the_same_urls(
+    caption: str, text: str, hashtags: tuple[str, ...]
+) -> None:
+    """One URL rule for the caption text and :func:`reelsense.io.parse_hashtags`."""
+    from reelsense.io import parse_hashtags
+
+    assert build_caption_text(caption) == text
+    assert parse_hashtags(caption) == hashtags

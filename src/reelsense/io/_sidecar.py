@@ -156,7 +156,8 @@ class Sidecar:
 # --------------------------------------------------------------------------- hashtags
 
 
-_URL_RE = re.compile(r"(?:\b[a-zA-Z][a-zA-Z0-9+.\-]*://|\bwww\.)\S+")
+#: a URL: any scheme (``https://``, ``ftp://``), or ``www.`` in any case, at the start of a word
+_URL_RE = re.compile(r"(?:\b[a-zA-Z][a-zA-Z0-9+.\-]*://|\b[wW]{3}\.)\S+")
 # emoji presentation selectors and the keycap mark are marks, but never part of a tag
 _NOT_TAG_MARKS = frozenset("\ufe0e\ufe0f\u20e3")
 _JOINERS = frozenset("\u200c\u200d")  # ZWNJ / ZWJ occur inside words of Persian, Indic scripts
@@ -230,12 +231,13 @@ def _scan(text: str, signs: str, extra: str) -> list[str]:
     return found
 
 
-def hashtag_spans(text: str) -> tuple[tuple[int, int], ...]:
-    """``(start, end)`` of each hashtag occurrence in ``text`` (``#`` or ``＃`` included, repeats
-    too), by the rules of :func:`parse_hashtags`; ``text`` must be NFC-normalised
-    (``unicodedata.normalize("NFC", text)``), as parse_hashtags reads it. Raises
-    ParameterError when ``text`` is not a ``str``."""
-    return tuple(_spans(_without_urls(check_str(text, "text")), _HASH_SIGNS, ""))
+def hashtag_spans(text: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """``text`` as :func:`parse_hashtags` reads it (NFC-normalised, each URL blanked by as many
+    spaces) and the ``(start, end)`` in it of each hashtag occurrence (``#`` or ``＃`` included,
+    repeats too), by the rules of parse_hashtags: one normalisation and one URL rule for the
+    caption text and the tags. Raises ParameterError when ``text`` is not a ``str``."""
+    read = _without_urls(check_str(text, "text"))
+    return read, tuple(_spans(read, _HASH_SIGNS, ""))
 
 
 def parse_hashtags(text: str | None) -> tuple[str, ...]:

@@ -23,7 +23,6 @@ from reelsense.io._sidecar import hashtag_spans
 
 __all__ = ["build_caption_text", "split_hashtag"]
 
-_URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
 _SEPARATORS = re.compile(r"[_\-.]+")
 
@@ -88,7 +87,8 @@ def build_caption_text(
 
     Hashtags inside the caption are replaced in place by their words; ``hashtags`` (e.g. a
     sidecar's ``tags``, with or without ``#``) that the caption does not already contain are
-    appended as words. URLs are dropped and whitespace collapsed. The result is cut to
+    appended as words. URLs (any scheme, or ``www.``: those parse_hashtags skips) are dropped
+    and whitespace collapsed. The result is cut to
     ``max_chars`` characters (the encoder truncates to the model's token budget anyway).
     Raises ParameterError for a ``caption`` that is neither a ``str`` nor None, ``hashtags``
     that are one string or hold a non-string, or a ``max_chars`` that is not an int >= 0.
@@ -101,12 +101,12 @@ def build_caption_text(
     check_int(max_chars, "max_chars", minimum=0)
     if isinstance(hashtags, str):  # its characters would be read as tags
         raise ParameterError(f"hashtags={hashtags!r:.80} must be a list of tags, not one string")
-    text = _URL.sub(" ", "" if caption is None else check_str(caption, "caption"))
-    text = unicodedata.normalize("NFC", text)
+    # NFC-normalised, URLs blanked (the rule of parse_hashtags), the hashtags found in it
+    text, spans = hashtag_spans("" if caption is None else check_str(caption, "caption"))
     pieces: list[str] = []
     present: set[str] = set()
     start = 0
-    for begin, end in hashtag_spans(text):
+    for begin, end in spans:
         present.add(text[begin + 1 : end].casefold())
         pieces += [text[start:begin], " ", " ".join(split_hashtag(text[begin + 1 : end])), " "]
         start = end
