@@ -580,3 +580,19 @@ def test_iso_time_names_a_value_outside_the_years_it_can_write(seconds: float) -
     with pytest.raises(ParameterError, match="outside the years 1-9999"):
         iso_time(seconds)
     assert iso_time(float("nan")) == iso_time(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "hashtags", "mentions"),
+    [
+        # full-width letters are the same tag (NFKC), the first spelling is kept
+        ("#ＦＹＰ #fyp @ｕｓｅｒ @User", ("ＦＹＰ",), ("ｕｓｅｒ",)),
+        ("#fyp #ＦＹＰ #FYP", ("fyp",), ()),
+        ("#Straße #STRASSE #ﬁre #fire", ("Straße", "ﬁre"), ()),
+    ],
+)
+def test_tags_are_one_under_nfkc_and_casefold(
+    text: str, hashtags: tuple[str, ...], mentions: tuple[str, ...]
+) -> None:
+    assert parse_hashtags(text) == hashtags
+    assert parse_mentions(text) == mentions

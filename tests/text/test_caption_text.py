@@ -144,3 +144,10 @@ def test_caption_text_and_hashtags_drop_the_same_urls(
 
     assert build_caption_text(caption) == text
     assert parse_hashtags(caption) == hashtags
+
+
+def test_a_full_width_tag_is_the_caption_tag() -> None:
+    """Tags are one under NFKC + casefold (as parse_hashtags dedupes them): a sidecar tag that
+    the caption holds in full-width letters is not appended again."""
+    assert build_caption_text("#ＦＹＰ", ["fyp", "#ＦＹＰ"]) == "ｆｙｐ"
+    assert build_caption_text("#fyp dance", ["ＦＹＰ", "Dance"]) == "fyp dance dance"

@@ -203,3 +203,12 @@ def test_videos_without_a_path_get_one_warning_not_one_each(caplog: pytest.LogCa
         "7 videos with a sound's signature hashtag have no media path, so they cannot be checked for "
         "music and are not linked (x0, x1, x2, x3, x4, ...)"
     ]
+
+
+def test_full_width_spellings_are_one_signature_tag() -> None:
+    """``#ＡＤａｎｃｅ`` and ``#adance`` are one tag (NFKC + casefold), as parse_hashtags has it."""
+    uses = [use("a1", "A", "#ＡＤａｎｃｅ"), use("a2", "A", "#adance"), use("b1", "B", "#bsound")]
+    others = [use("x1", "", "#ａｄａｎｃｅ"), *FILLER]
+    assert signature_hashtags(uses, others) == {"A": ("adance",), "B": ("bsound",)}
+    links = hashtag_links(uses, others, has_music=yes)
+    assert [(link.video_id, link.sound) for link in links] == [("x1", "A")]

@@ -83,6 +83,7 @@ __all__ = [
     "Manifest",
     "Sidecar",
     "SidecarSource",
+    "hashtag_key",
     "hashtag_spans",
     "iso_time",
     "parse_hashtags",
@@ -132,7 +133,8 @@ class Sidecar:
     ``video_id`` is the id the sidecar gives (None when it gives none).
     ``timestamp_seconds`` is the upload time in UTC unix seconds. ``hashtags`` and
     ``mentions`` come without their ``#``/``@``, in order of first appearance, deduplicated
-    case-insensitively (the first spelling is kept). ``tags`` are the platform's tags as given.
+    by case and width (NFKC + casefold; the first spelling is kept). ``tags`` are the
+    platform's tags as given.
     ``warnings`` notes each field dropped (``field dropped: ...``; wrong type or out of range)
     or cut (``field cut: ...``; too long).
     """
@@ -209,6 +211,14 @@ def _spans(text: str, signs: str, extra: str) -> Iterator[tuple[int, int]]:
         i = max(j, i + 1)
 
 
+def hashtag_key(tag: str) -> str:
+    """The identity of a tag or handle (without its sign): NFKC-normalised and casefolded, so
+    ``ＦＹＰ``, ``FYP`` and ``fyp`` are one tag, and ``Straße`` and ``STRASSE``."""
+    if tag.isascii():
+        return tag.casefold()
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", tag).casefold())
+
+
 def _without_urls(text: str) -> str:
     """``text`` NFC-normalised, each URL blanked by as many spaces (so offsets stay)."""
     return _URL_RE.sub(lambda m: " " * len(m.group()), unicodedata.normalize("NFC", text))
@@ -224,7 +234,7 @@ def _scan(text: str, signs: str, extra: str) -> list[str]:
     seen: set[str] = set()
     for start, end in _spans(text, signs, extra):
         body = text[start + 1 : end]
-        key = body.casefold()
+        key = hashtag_key(body)
         if key not in seen:
             seen.add(key)
             found.append(body)
@@ -249,14 +259,15 @@ def parse_hashtags(text: str | None) -> tuple[str, ...]:
     (``#fyp🔥`` gives ``fyp``; ``#a#b`` gives both). A tag needs at least one letter
     (``#2024`` is not a tag); ``#`` inside a word, after ``&`` or ``/`` (``&#39;``,
     ``/#anchor``) and inside URLs is not a tag. Text is NFC-normalised first; the
-    first spelling of each tag is kept and later case variants (by ``str.casefold``) dropped.
+    first spelling of each tag is kept and later variants of it dropped: case and width
+    (``#ＦＹＰ`` after ``#fyp``; NFKC + ``str.casefold``, :func:`hashtag_key`).
     Raises ParameterError when ``text`` is neither a ``str`` nor None.
     """
     return tuple(_scan("" if text is None else check_str(text, "text"), _HASH_SIGNS, ""))
 
 
 def parse_mentions(text: str | None) -> tuple[str, ...]:
-    """``@handles`` in ``text`` (without ``@``), in order, deduplicated case-insensitively.
+    """``@handles`` in ``text`` (without ``@``), in order, deduplicated as hashtags are.
 
     A handle is a run of letters, digits, marks, ``_`` and inner ``.`` (a trailing dot is
     punctuation); e-mail addresses (``a@b.com``) and URLs are not mentions. Raises

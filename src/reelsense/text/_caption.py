@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from reelsense._checks import check_int, check_str
 from reelsense.errors import ParameterError
-from reelsense.io._sidecar import hashtag_spans
+from reelsense.io._sidecar import hashtag_key, hashtag_spans
 
 __all__ = ["build_caption_text", "split_hashtag"]
 
@@ -107,15 +107,16 @@ def build_caption_text(
     present: set[str] = set()
     start = 0
     for begin, end in spans:
-        present.add(text[begin + 1 : end].casefold())
+        present.add(hashtag_key(text[begin + 1 : end]))
         pieces += [text[start:begin], " ", " ".join(split_hashtag(text[begin + 1 : end])), " "]
         start = end
     text = "".join([*pieces, text[start:]])
     extra: list[str] = []
     for k, tag in enumerate(hashtags):
         key = unicodedata.normalize("NFC", check_str(tag, f"hashtags[{k}]")).lstrip("#＃").strip()
-        if key and key.casefold() not in present:
-            present.add(key.casefold())
+        ident = hashtag_key(key)
+        if key and ident not in present:
+            present.add(ident)
             extra.extend(split_hashtag(key))
     if extra:
         text = f"{text} {' '.join(extra)}"

@@ -14,6 +14,7 @@ import numpy as np
 from reelsense.errors import OutputError
 from reelsense.io import iso_time, parse_hashtags
 from reelsense.io._files import replacing
+from reelsense.io._sidecar import hashtag_key
 from reelsense.trends._plots import overview_png, sound_png
 from reelsense.trends._stats import TrendParams
 from reelsense.trends._usage import SoundTrend, Use
@@ -77,7 +78,7 @@ def _tag_counts(uses: Sequence[Use]) -> tuple[Counter[str], dict[str, str]]:
     spelling: dict[str, str] = {}
     for u in uses:
         for tag in parse_hashtags(u.caption):
-            key = tag.casefold()
+            key = hashtag_key(tag)
             spelling.setdefault(key, tag)
             counts[key] += 1
     return counts, spelling

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 from reelsense.errors import ParameterError, ReelsenseError
 from reelsense.io import parse_hashtags, read_audio
+from reelsense.io._sidecar import hashtag_key
 from reelsense.trends._usage import Use
 
 __all__ = [
@@ -87,13 +88,13 @@ def concentration_p_value(on_sound: int, n_uses: int, carriers: int, n_videos: i
 
 
 def _tags(caption: str | None) -> list[str]:
-    return [t.casefold() for t in parse_hashtags(caption)]
+    return [hashtag_key(t) for t in parse_hashtags(caption)]
 
 
 def signature_hashtags(
     uses: Sequence[Use], unassigned: Sequence[Use] = (), params: HashtagLinkParams | None = None
 ) -> dict[str, tuple[str, ...]]:
-    """Sound -> its signature hashtags (casefolded, most used first; rule 1 of the module).
+    """Sound -> its signature hashtags (NFKC-casefolded, most used first; rule 1 of the module).
 
     ``uses``: audio-confirmed uses (``sound`` set); ``unassigned``: the corpus' other videos.
     """
@@ -159,7 +160,7 @@ def hashtag_links(
         if u.sound or u.video_id in assigned or u.video_id in done:
             continue
         spelled = parse_hashtags(u.caption)
-        hits = [(t, owner[t.casefold()]) for t in spelled if t.casefold() in owner]
+        hits = [(t, owner[hashtag_key(t)]) for t in spelled if hashtag_key(t) in owner]
         sounds = {s for _, s in hits}
         if len(sounds) != 1:
             if len(sounds) > 1:
