@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -42,15 +43,16 @@ def _reference(rows: list[dict[str, object]], video_index: dict[str, int]) -> tu
             bad += 1
             continue
         name = str(event).strip().lower() if event is not None else ""
-        if name not in codes:
-            unknown_events[name] += 1
+        key = re.sub(r"[\s_-]+", "_", name.casefold())  # "Not-Interested" is not_interested
+        if key not in codes:
+            unknown_events[name] += 1  # counted by the name as written, lower case
             continue
         row = video_index.get(str(video), video_index.get(str(video).strip()))  # "a " is a
         if row is None:
             unknown_videos.append(str(video))
             continue
         uid = users.setdefault(str(user), len(users))
-        kept.append((uid, row, codes[name], ts, _float(r.get("watch_fraction"))))
+        kept.append((uid, row, codes[key], ts, _float(r.get("watch_fraction"))))
     names = sorted(users)
     rank = {users[n]: i for i, n in enumerate(names)}
     ordered = sorted(range(len(kept)), key=lambda i: (rank[kept[i][0]], kept[i][3], i))
@@ -122,7 +124,20 @@ _CELLS = {
         "0x10",
         "١٢",
     ],
-    "event": ["", "view", "like", " Like ", "SHARE", "not_interested", "bogus", "Bogus "],
+    "event": [
+        "",
+        "view",
+        "like",
+        " Like ",
+        "SHARE",
+        "not_interested",
+        "not interested",
+        "Not-Interested",
+        "NOT_INTERESTED",
+        "bogus",
+        "Bogus ",
+        "thumbs up",
+    ],
     "watch_fraction": ["", "0.5", "1", "2", "-1", "x", " 0.25", "nan"],
 }
 
@@ -422,3 +437,16 @@ def test_a_column_named_twice_is_refused(tmp_path: Path) -> None:
         read_users(users)
     path.write_text("user_id,video_id,timestamp,event,,\nu,a,1,like,,\n")
     assert read_events(path, VIDEOS).users == ("u",)
+
+
+def test_event_names_are_read_without_case_spaces_or_hyphens(tmp_path: Path) -> None:
+    """``not interested``, ``not-interested``, ``Not_Interested`` and ``LIKE`` are known events;
+    an unknown one is still counted by its name (lower case, as written)."""
+    names = ["not interested", "not-interested", "Not_Interested", "LIKE", " Save ", "thumbs-up", "Thumbs-Up"]
+    rows = [
+        {"user_id": "u1", "video_id": "a", "timestamp": str(i), "event": e, "watch_fraction": ""}
+        for i, e in enumerate(names)
+    ]
+    log = read_events(_write(tmp_path / "e.csv", rows), VIDEOS)
+    assert [EVENTS[e] for e in log.event] == ["not_interested"] * 3 + ["like", "save"]
+    assert log.report.unknown_events == {"thumbs-up": 2}

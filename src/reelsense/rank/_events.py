@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -404,13 +405,24 @@ def _present(column: Any) -> np.ndarray:
     return np.asarray(present.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
+_EVENT_SEPARATORS = re.compile(r"[\s_-]+")
+
+
+def _event_name(name: str) -> str:
+    """The :data:`EVENTS` name that ``name`` spells: casefolded, runs of spaces, hyphens and
+    underscores one ``_`` (``Not-Interested``, ``not interested`` -> ``not_interested``)."""
+    return _EVENT_SEPARATORS.sub("_", name.strip().casefold())
+
+
 def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     """Read a ``user_id,video_id,timestamp,event,watch_fraction`` log (CSV or Parquet).
 
     ``timestamp``: unix seconds, an ISO 8601 time (UTC when it names no offset) or a Parquet
     timestamp; a number outside the years 1-9999 (milliseconds, say) is no timestamp, as
-    :func:`reelsense.io.parse_timestamp` reads one, and counted with its message. Rows with
-    an event not in :data:`EVENTS`, a video not in ``video_index``, a missing user or video,
+    :func:`reelsense.io.parse_timestamp` reads one, and counted with its message. An event
+    name is read regardless of case, with spaces or hyphens for ``_`` (``Not-Interested``,
+    ``not interested``, ``LIKE``). Rows with an event not in :data:`EVENTS` (counted by name,
+    lower case), a video not in ``video_index``, a missing user or video,
     or no readable timestamp are dropped and counted in :attr:`EventLog.report` (and
     logged). A view whose ``watch_fraction`` is there but not a finite number (``50%``,
     ``inf``) is kept as one without a fraction and counted too. A ``user_id`` is read without
@@ -448,8 +460,8 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     blank_video = np.array([v is None or not v.strip() for v in video_names], dtype=bool)
     bad = blank_user[user_code] | blank_video[video_code] | ~np.isfinite(times)
     codes = {e: i for i, e in enumerate(EVENTS)}
-    event_keys = ["" if v is None else str(v).strip().lower() for v in event_names]
-    event_of = np.array([codes.get(key, -1) for key in event_keys], dtype=np.int64)[event_code]
+    event_keys = ["" if v is None else str(v).strip().lower() for v in event_names]  # as reported
+    event_of = np.array([codes.get(_event_name(key), -1) for key in event_keys], dtype=np.int64)[event_code]
     unknown = ~bad & (event_of < 0)
     unknown_events: dict[str, int] = {}
     if unknown.any():  # counted by name, in the order they first appear
