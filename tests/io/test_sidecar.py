@@ -17,6 +17,7 @@ from reelsense.io import Manifest, Sidecar, iso_time, parse_hashtags, parse_ment
 from reelsense.io._sidecar import (
     MAX_LIST_ITEMS,
     MAX_TEXT_CHARS,
+    FieldRangeError,
     parse_timestamp,
     read_caption_txt,
     read_info_json,
@@ -596,3 +597,26 @@ def test_tags_are_one_under_nfkc_and_casefold(
 ) -> None:
     assert parse_hashtags(text) == hashtags
     assert parse_mentions(text) == mentions
+
+
+@pytest.mark.parametrize("value", [20261207, "20261207", " 20261207 ", 20261207.0, 19000101, "21001231"])
+def test_a_yyyymmdd_date_is_not_read_as_unix_seconds(value: object) -> None:
+    """20261207 was read as unix seconds (1970-08-23) without a word: a whole number that is a
+    date YYYYMMDD of the years 1900-2100 is refused, naming the value and the ISO date."""
+    with pytest.raises(FieldRangeError, match=r"20261207|19000101|21001231") as caught:
+        parse_timestamp(value, where="t")
+    assert "ISO 8601" in str(caught.value) and "YYYYMMDD" in str(caught.value)
+    assert "2026-12-07" in str(caught.value) or str(value).strip()[:4] in str(caught.value)
+
+
+@pytest.mark.parametrize("value", [20261399, 20260230, 18991231, 21010101, 20261207.5, 1733500000])
+def test_numbers_that_are_no_yyyymmdd_date_stay_unix_seconds(value: float) -> None:
+    assert parse_timestamp(value) == int(value)
+
+
+def test_an_info_json_timestamp_written_yyyymmdd_falls_back_to_upload_date(tmp_path: Path) -> None:
+    path = tmp_path / "v.info.json"
+    path.write_text(json.dumps({"timestamp": 20241105, "upload_date": "20241105"}))
+    sc = read_info_json(path)
+    assert sc.timestamp_seconds == int(datetime(2024, 11, 5, tzinfo=timezone.utc).timestamp())
+    assert any("20241105" in w and "2024-11-05" in w for w in sc.warnings), sc.warnings

@@ -6,6 +6,7 @@ import csv
 import math
 import re
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,17 @@ VIDEOS = {"a": 0, "b": 1, "c": 2}
 _HEADER = ["user_id", "video_id", "timestamp", "event", "watch_fraction"]
 
 
+def _ymd(seconds: float) -> bool:
+    """A whole number that is a valid date YYYYMMDD of the years 1900-2100."""
+    if not (math.isfinite(seconds) and seconds == int(seconds) and 1900_01_01 <= seconds <= 2100_12_31):
+        return False
+    try:
+        date(int(seconds) // 10000, int(seconds) // 100 % 100, int(seconds) % 100)
+    except ValueError:
+        return False
+    return True
+
+
 def _reference(rows: list[dict[str, object]], video_index: dict[str, int]) -> tuple[object, ...]:
     """The log as the reader built it one row at a time: (users, user, video, event, time,
     fraction, report fields)."""
@@ -37,7 +49,8 @@ def _reference(rows: list[dict[str, object]], video_index: dict[str, int]) -> tu
         user, video, event = r.get("user_id"), r.get("video_id"), r.get("event")
         user = None if user is None else str(user).strip()  # " u1" is u1
         ts = _seconds(r.get("timestamp"))
-        if not MIN_TIMESTAMP_SECONDS <= ts <= MAX_TIMESTAMP_SECONDS + 1:  # parse_timestamp's years 1-9999
+        # parse_timestamp's years 1-9999, and no date YYYYMMDD (20261207)
+        if not MIN_TIMESTAMP_SECONDS <= ts <= MAX_TIMESTAMP_SECONDS + 1 or _ymd(ts):
             ts = math.nan
         if not user or video is None or not str(video).strip() or not math.isfinite(ts):
             bad += 1
@@ -117,6 +130,9 @@ _CELLS = {
         "nan",
         "1e400",
         "1733500000000",
+        "20261207",
+        " 19991231.0",
+        "20261399",
         "-1e12",
         "2024-01-01T00:00:00Z",
         "2024-01-01 00:00:01",
@@ -450,3 +466,29 @@ def test_event_names_are_read_without_case_spaces_or_hyphens(tmp_path: Path) -> 
     log = read_events(_write(tmp_path / "e.csv", rows), VIDEOS)
     assert [EVENTS[e] for e in log.event] == ["not_interested"] * 3 + ["like", "save"]
     assert log.report.unknown_events == {"thumbs-up": 2}
+
+
+def test_timestamps_written_yyyymmdd_are_named(tmp_path: Path) -> None:
+    """20261207 read as unix seconds is 1970-08-23: the row is dropped and counted with
+    parse_timestamp's message naming the value, and such a request time refused."""
+    path = _write(
+        tmp_path / "events.csv",
+        [
+            {"user_id": "u", "video_id": "a", "timestamp": "20261207", "event": "view", "watch_fraction": ""},
+            {"user_id": "u", "video_id": "b", "timestamp": "20261399", "event": "like", "watch_fraction": ""},
+        ],
+    )
+    log = read_events(path, VIDEOS)
+    assert log.report.kept == 1 and log.report.timestamps_outside == 1
+    assert log.timestamp.tolist() == [20261399.0]  # no date: unix seconds, as before
+    assert "row 1: timestamp '20261207'" in log.report.summary()
+    assert "2026-12-07" in log.report.summary()
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,request_time\nu,20261207\n")
+    with pytest.raises(ParameterError, match=r"'20261207'.*2026-12-07"):
+        read_users(users)
+    parquet = tmp_path / "events.parquet"  # an integer column: the same rule
+    table = {"user_id": ["u"], "video_id": ["a"], "timestamp": pa.array([20261207], pa.int64())}
+    pq.write_table(pa.table({**table, "event": ["like"]}), parquet)
+    with pytest.raises(ParameterError, match=r"has no usable event.*20261207.*2026-12-07"):
+        read_events(parquet, VIDEOS)

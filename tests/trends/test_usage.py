@@ -65,3 +65,19 @@ def test_a_tables_timestamps_are_read_as_a_sidecars(tmp_path: Path, caplog: pyte
         ParameterError, match=r"m\.csv:2: timestamp 'soon' is neither unix seconds nor ISO 8601"
     ):
         read_uses_csv(table)
+
+
+def test_a_tables_timestamp_written_yyyymmdd_is_ignored_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``20251205`` was read as unix seconds (1970-08-23): ignored now, with a warning that names
+    the value and the ISO date to write."""
+    from reelsense.trends._usage import read_uses_csv
+
+    table = tmp_path / "m.csv"
+    table.write_text("video_id,sound_id,timestamp\na,s,20251205\nb,s,2025-12-05\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="reelsense.trends"):
+        uses = read_uses_csv(table)
+    assert [u.timestamp_seconds for u in uses] == [None, 1764892800]
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "m.csv:2" in warning and "'20251205'" in warning and "2025-12-05" in warning

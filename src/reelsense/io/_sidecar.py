@@ -12,7 +12,8 @@ merged across sources, so a row never mixes two descriptions of the same video):
 Every file here is read as UTF-8, or as UTF-16/UTF-32 where it starts with a byte order mark.
 3. A manifest given by the user (:class:`Manifest`): CSV with a header, or JSON Lines,
    one row per video with ``path`` and/or ``id``, ``caption``, optional ``timestamp``
-   (unix seconds or ISO 8601; naive times are UTC) and ``uploader`` (a ``.json`` array of
+   (unix seconds or ISO 8601; naive times are UTC; not a date YYYYMMDD:
+   :func:`parse_timestamp`) and ``uploader`` (a ``.json`` array of
    such objects is accepted too). A relative ``path``
    is relative to the manifest's folder. A row matches a video by path, or by ``id``
    equal to the video's default id (path relative to its input root, without
@@ -67,7 +68,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -109,6 +110,9 @@ MAX_LIST_ITEMS = 1024
 MIN_TIMESTAMP_SECONDS = -62135596800  # 0001-01-01T00:00:00Z
 MAX_TIMESTAMP_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
 _MAX_INT_DIGITS = 20
+#: whole numbers that may be a date YYYYMMDD of the years 1900-2100 as well as unix seconds
+#: (1970-08-08..1970-08-31): :func:`date_like` tells which are dates
+DATE_LIKE_MIN, DATE_LIKE_MAX = 19000101, 21001231
 _ISO_YEAR_RE = re.compile(r"[+-]?(\d{1,40})-\d\d(?:-\d\d)?(?:[T ]|$)")
 
 
@@ -336,6 +340,29 @@ def _in_range(seconds: float, value: Any, where: str) -> int:
     return min(int(seconds // 1), MAX_TIMESTAMP_SECONDS)
 
 
+def date_like(number: float) -> str | None:
+    """``YYYY-MM-DD`` when ``number`` is a whole number that is a valid date YYYYMMDD of the
+    years 1900-2100 (``20261207`` -> ``2026-12-07``), else None."""
+    if not DATE_LIKE_MIN <= number <= DATE_LIKE_MAX or number != int(number):
+        return None
+    whole = int(number)
+    try:
+        return date(whole // 10000, whole // 100 % 100, whole % 100).isoformat()
+    except ValueError:
+        return None
+
+
+def _seconds_not_date(number: float, value: Any, where: str) -> int:
+    """:func:`_in_range` of ``number``, refused when it is a date YYYYMMDD (:func:`date_like`)."""
+    day = date_like(number)
+    if day is not None:
+        raise FieldRangeError(
+            f"{where}: timestamp {value!r:.80} looks like the date {day} written YYYYMMDD, not unix "
+            f"seconds ({iso_time(number)}); write it as ISO 8601 ({day!r}) or as unix seconds"
+        )
+    return _in_range(number, value, where)
+
+
 def _parse_int(text: str) -> float | int:
     """JSON integers: more than ``_MAX_INT_DIGITS`` digits read as not finite (dropped later)."""
     if len(text.lstrip("-")) > _MAX_INT_DIGITS:
@@ -348,15 +375,17 @@ def parse_timestamp(value: Any, *, where: str = "timestamp") -> int | None:
 
     ISO times without an offset are taken as UTC; ``Z`` is accepted. Fractions of a
     second are dropped. Empty values give None; a value that is not finite or falls
-    outside the years 1-9999 raises :class:`FieldRangeError`; anything else that is not a
-    time (a list, a bool, ``"soon"``) raises :class:`FieldTypeError`. Both are SidecarErrors.
+    outside the years 1-9999, or a whole number that is a date YYYYMMDD of the years
+    1900-2100 (``20261207``: not read as 1970-08-23 in seconds), raises
+    :class:`FieldRangeError`; anything else that is not a time (a list, a bool, ``"soon"``)
+    raises :class:`FieldTypeError`. Both are SidecarErrors.
     """
     if value is None:
         return None
     if isinstance(value, bool):
         raise FieldTypeError(f"{where}: timestamp must be unix seconds or ISO 8601, got {value!r}")
     if isinstance(value, (int, float)):
-        return _in_range(float(value), value, where)
+        return _seconds_not_date(float(value), value, where)
     if not isinstance(value, str):
         raise FieldTypeError(f"{where}: timestamp must be unix seconds or ISO 8601, got {value!r:.80}")
     text = _check_text(value, "timestamp", where).strip()
@@ -369,7 +398,7 @@ def parse_timestamp(value: Any, *, where: str = "timestamp") -> int | None:
     except ValueError:
         pass
     else:
-        return _in_range(number, value, where)
+        return _seconds_not_date(number, value, where)
     year = _ISO_YEAR_RE.match(text)
     if year and not 1 <= int(year.group(1)) <= 9999:
         raise FieldRangeError(f"{where}: timestamp {value!r:.80} is outside the years 1-9999")

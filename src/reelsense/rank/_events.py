@@ -16,6 +16,7 @@ import numpy as np
 
 from reelsense.errors import ParameterError, SidecarError
 from reelsense.io import MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, allow_long_csv_fields, parse_timestamp
+from reelsense.io._sidecar import DATE_LIKE_MAX, DATE_LIKE_MIN, date_like
 from reelsense.rank._parquet import parquet_input
 
 __all__ = ["EVENTS", "EventLog", "EventWeights", "LogReport", "read_events", "read_users"]
@@ -90,7 +91,8 @@ class LogReport:
     #: kept views whose watch fraction is outside 0..1 (clipped to it: a percentage reads as 1)
     watch_outside: int = 0
     #: of the bad rows, those whose timestamp is a number outside the years 1-9999 (unix
-    #: milliseconds, say), and :func:`reelsense.io.parse_timestamp`'s message on the first
+    #: milliseconds, say) or a whole number that is a date YYYYMMDD (``20261207``), and
+    #: :func:`reelsense.io.parse_timestamp`'s message on the first
     timestamps_outside: int = 0
     timestamps_outside_note: str = ""
     #: kept views whose watch fraction is there but not a finite number ("50%", "abc", inf):
@@ -248,9 +250,20 @@ def _outside_years(seconds: np.ndarray) -> np.ndarray:
     return np.asarray(np.isfinite(seconds) & ~inside, dtype=bool)
 
 
+def _dates(seconds: np.ndarray) -> np.ndarray:
+    """bool ``[n]``: the whole numbers that are a date YYYYMMDD of the years 1900-2100
+    (``20261207``), which :func:`reelsense.io.parse_timestamp` refuses to read as seconds."""
+    out = np.zeros(seconds.shape, dtype=bool)
+    at = np.flatnonzero((seconds >= DATE_LIKE_MIN) & (seconds <= DATE_LIKE_MAX))
+    if at.size:  # each distinct value checked once
+        values, inverse = np.unique(seconds[at], return_inverse=True)
+        out[at] = np.array([date_like(v) is not None for v in values.tolist()], dtype=bool)[inverse]
+    return out
+
+
 def _outside_note(value: object, where: str) -> str:
     """:func:`reelsense.io.parse_timestamp`'s message on a time outside the years 1-9999 (with
-    its "milliseconds?" hint where the value / 1000 is a time)."""
+    its "milliseconds?" hint where the value / 1000 is a time) or on a date YYYYMMDD."""
     try:
         parse_timestamp(value, where=where)
     except SidecarError as error:
@@ -418,7 +431,8 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     """Read a ``user_id,video_id,timestamp,event,watch_fraction`` log (CSV or Parquet).
 
     ``timestamp``: unix seconds, an ISO 8601 time (UTC when it names no offset) or a Parquet
-    timestamp; a number outside the years 1-9999 (milliseconds, say) is no timestamp, as
+    timestamp; a number outside the years 1-9999 (milliseconds, say) or a date written
+    YYYYMMDD (``20261207``, not read as seconds of 1970-08-23) is no timestamp, as
     :func:`reelsense.io.parse_timestamp` reads one, and counted with its message. An event
     name is read regardless of case, with spaces or hyphens for ``_`` (``Not-Interested``,
     ``not interested``, ``LIKE``). Rows with an event not in :data:`EVENTS` (counted by name,
@@ -432,6 +446,8 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     Raises:
         ParameterError: a column is missing, or no row names a known video.
     """
+    import pyarrow as pa
+
     path = Path(path)
     if not path.exists():
         raise ParameterError(f"events file {str(path)!r} does not exist")
@@ -447,6 +463,8 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     event_code, event_names = _encode(_text(data["event"]))
     times = _numbers(data["timestamp"], times=True)
     off_years = _outside_years(times)  # no readable timestamp, as parse_timestamp reads one
+    if not pa.types.is_temporal(data["timestamp"].type):  # 20261207 is no time in seconds
+        off_years |= _dates(times)
     off_years_at = np.flatnonzero(off_years)
     off_years_note = ""
     if off_years_at.size:
@@ -533,7 +551,8 @@ def read_users(path: str | Path) -> dict[str, float]:
 
     Raises:
         ParameterError: a column is missing, a row has no user, a request time is not a
-            time (a number outside the years 1-9999 included: milliseconds, say), the file
+            time (a number outside the years 1-9999 included: milliseconds, say; or a date
+            written YYYYMMDD, ``20261207``), the file
             has other columns but no ``request_time`` (a misnamed one; a ``user_id`` column
             alone counts every event), or the file names no user.
     """
@@ -557,8 +576,11 @@ def read_users(path: str | Path) -> dict[str, float]:
                 f"users file {str(path)!r}: row {row} (request_time={t!r}) has no user_id: give one per row"
             )
         value = math.inf if t in (None, "") else _seconds(t)
-        # _outside_years' rule on one value (a numpy array per row cost 2.7 us)
-        if math.isfinite(value) and not MIN_TIMESTAMP_SECONDS <= value <= MAX_TIMESTAMP_SECONDS + 1:
+        # _outside_years' and _dates' rule on one value (a numpy array per row cost 2.7 us)
+        if math.isfinite(value) and (
+            not MIN_TIMESTAMP_SECONDS <= value <= MAX_TIMESTAMP_SECONDS + 1
+            or (not isinstance(t, datetime) and date_like(value) is not None)
+        ):
             raise ParameterError(
                 f"users file {str(path)!r}: " + _outside_note(t, f"request_time of user {user!r}")
             )
