@@ -96,7 +96,8 @@ def test_parse_mentions(text: str, expected: tuple[str, ...]) -> None:
 
 @given(st.lists(st.text(alphabet=st.characters(categories=["L"]), min_size=1, max_size=8), max_size=6))
 def test_hashtags_round_trip_property(words: list[str]) -> None:
-    """Letters-only tags joined by spaces and emoji come back, deduplicated by casefold."""
+    """Letters-only tags joined by spaces and emoji come back, deduplicated by NFKC + casefold
+    (``Ｆ`` is ``f``)."""
     text = " 🔥".join("#" + w for w in words)
     expected: list[str] = []
     seen: set[str] = set()
@@ -104,8 +105,9 @@ def test_hashtags_round_trip_property(words: list[str]) -> None:
 
     for w in words:
         w = unicodedata.normalize("NFC", w)
-        if w.casefold() not in seen:
-            seen.add(w.casefold())
+        key = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", w).casefold())
+        if key not in seen:
+            seen.add(key)
             expected.append(w)
     assert parse_hashtags(text) == tuple(expected)
 
