@@ -45,12 +45,16 @@ def _reference(rows: list[dict[str, object]], video_index: dict[str, int]) -> tu
     bad = 0
     users: dict[str, int] = {}
     kept: list[tuple[int, int, int, float, float]] = []
-    for r in rows:
+    # parse_timestamp's years 1-9999; and a column whose every time is a date YYYYMMDD (20261207)
+    # holds no seconds
+    seconds = [_seconds(r.get("timestamp")) for r in rows]
+    seconds = [ts if MIN_TIMESTAMP_SECONDS <= ts <= MAX_TIMESTAMP_SECONDS + 1 else math.nan for ts in seconds]
+    timed = [ts for ts in seconds if math.isfinite(ts)]
+    dated = bool(timed) and all(_ymd(ts) for ts in timed)
+    for r, ts in zip(rows, seconds, strict=True):
         user, video, event = r.get("user_id"), r.get("video_id"), r.get("event")
         user = None if user is None else str(user).strip()  # " u1" is u1
-        ts = _seconds(r.get("timestamp"))
-        # parse_timestamp's years 1-9999, and no date YYYYMMDD (20261207)
-        if not MIN_TIMESTAMP_SECONDS <= ts <= MAX_TIMESTAMP_SECONDS + 1 or _ymd(ts):
+        if dated and _ymd(ts):
             ts = math.nan
         if not user or video is None or not str(video).strip() or not math.isfinite(ts):
             bad += 1
@@ -469,20 +473,18 @@ def test_event_names_are_read_without_case_spaces_or_hyphens(tmp_path: Path) -> 
 
 
 def test_timestamps_written_yyyymmdd_are_named(tmp_path: Path) -> None:
-    """20261207 read as unix seconds is 1970-08-23: the row is dropped and counted with
-    parse_timestamp's message naming the value, and such a request time refused."""
+    """A column of dates YYYYMMDD read as unix seconds is August 1970: its rows are dropped and
+    counted with parse_timestamp's message naming the value (here every row: the log has no
+    usable event), and such request times refused."""
     path = _write(
         tmp_path / "events.csv",
         [
             {"user_id": "u", "video_id": "a", "timestamp": "20261207", "event": "view", "watch_fraction": ""},
-            {"user_id": "u", "video_id": "b", "timestamp": "20261399", "event": "like", "watch_fraction": ""},
+            {"user_id": "u", "video_id": "b", "timestamp": "20261130", "event": "like", "watch_fraction": ""},
         ],
     )
-    log = read_events(path, VIDEOS)
-    assert log.report.kept == 1 and log.report.timestamps_outside == 1
-    assert log.timestamp.tolist() == [20261399.0]  # no date: unix seconds, as before
-    assert "row 1: timestamp '20261207'" in log.report.summary()
-    assert "2026-12-07" in log.report.summary()
+    with pytest.raises(ParameterError, match=r"has no usable event.*row 1: timestamp '20261207'.*2026-12-07"):
+        read_events(path, VIDEOS)
     users = tmp_path / "users.csv"
     users.write_text("user_id,request_time\nu,20261207\n")
     with pytest.raises(ParameterError, match=r"'20261207'.*2026-12-07"):
@@ -492,3 +494,23 @@ def test_timestamps_written_yyyymmdd_are_named(tmp_path: Path) -> None:
     pq.write_table(pa.table({**table, "event": ["like"]}), parquet)
     with pytest.raises(ParameterError, match=r"has no usable event.*20261207.*2026-12-07"):
         read_events(parquet, VIDEOS)
+
+
+def test_a_column_of_seconds_through_date_like_numbers_stays_seconds(tmp_path: Path) -> None:
+    """Relative times (seconds since a simulation's start) pass through numbers that read as
+    dates YYYYMMDD (20261207 s is 234 days in): only a column of dates alone is refused, so
+    such a log and users file keep every row, as seconds."""
+    times = ["86400", "20261207", "20261399", "30000000"]
+    rows = [
+        {"user_id": "u", "video_id": "a", "timestamp": t, "event": "view", "watch_fraction": "0.5"}
+        for t in times
+    ]
+    log = read_events(_write(tmp_path / "events.csv", rows), VIDEOS)
+    assert log.report.kept == 4 and log.report.timestamps_outside == 0
+    assert log.timestamp.tolist() == sorted(float(t) for t in times)
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,request_time\nu,20261207\nv,30000000\nw,\n")
+    assert read_users(users) == {"u": 20261207.0, "v": 30000000.0, "w": math.inf}
+    users.write_text("user_id,request_time\nu,20261207\nv,20261208\nw,\n")  # dates alone
+    with pytest.raises(ParameterError, match=r"'20261207'.*2026-12-07"):
+        read_users(users)

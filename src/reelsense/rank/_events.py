@@ -463,8 +463,12 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     event_code, event_names = _encode(_text(data["event"]))
     times = _numbers(data["timestamp"], times=True)
     off_years = _outside_years(times)  # no readable timestamp, as parse_timestamp reads one
-    if not pa.types.is_temporal(data["timestamp"].type):  # 20261207 is no time in seconds
-        off_years |= _dates(times)
+    if not pa.types.is_temporal(data["timestamp"].type):
+        # a column of dates YYYYMMDD (20261207) is no time in seconds; a column of seconds
+        # that passes through such numbers (relative times, 220-243 days in) stays seconds
+        dates = _dates(times)
+        if dates.any() and dates[np.isfinite(times) & ~off_years].all():
+            off_years |= dates
     off_years_at = np.flatnonzero(off_years)
     off_years_note = ""
     if off_years_at.size:
@@ -569,6 +573,8 @@ def read_users(path: str | Path) -> dict[str, float]:
         )
     times = data.get("request_time", [None] * len(data["user_id"]))
     out: dict[str, float] = {}
+    timed = dated = 0  # finite request times, and of them dates YYYYMMDD (the first kept)
+    first_date: tuple[object, str] | None = None
     for row, (cell, t) in enumerate(zip(data["user_id"], times, strict=True), start=1):
         user = None if cell is None else str(cell).strip()  # as read_events reads them
         if not user:  # as read_events counts a row without a user
@@ -576,14 +582,16 @@ def read_users(path: str | Path) -> dict[str, float]:
                 f"users file {str(path)!r}: row {row} (request_time={t!r}) has no user_id: give one per row"
             )
         value = math.inf if t in (None, "") else _seconds(t)
-        # _outside_years' and _dates' rule on one value (a numpy array per row cost 2.7 us)
-        if math.isfinite(value) and (
-            not MIN_TIMESTAMP_SECONDS <= value <= MAX_TIMESTAMP_SECONDS + 1
-            or (not isinstance(t, datetime) and date_like(value) is not None)
-        ):
+        # _outside_years' rule on one value (a numpy array per row cost 2.7 us)
+        if math.isfinite(value) and not MIN_TIMESTAMP_SECONDS <= value <= MAX_TIMESTAMP_SECONDS + 1:
             raise ParameterError(
                 f"users file {str(path)!r}: " + _outside_note(t, f"request_time of user {user!r}")
             )
+        if math.isfinite(value):  # read_events' rule on dates YYYYMMDD: the whole column's
+            timed += 1
+            if not isinstance(t, datetime) and date_like(value) is not None:
+                dated += 1
+                first_date = first_date or (t, user)
         if math.isnan(value):
             raise ParameterError(
                 f"users file {str(path)!r}: request_time={t!r} of user {user!r} is neither unix seconds "
@@ -594,4 +602,9 @@ def read_users(path: str | Path) -> dict[str, float]:
         out[user] = value
     if not out:
         raise ParameterError(f"users file {str(path)!r} names no user")
+    if first_date is not None and dated == timed:
+        t, user = first_date
+        raise ParameterError(
+            f"users file {str(path)!r}: " + _outside_note(t, f"request_time of user {user!r}")
+        )
     return out
