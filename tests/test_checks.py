@@ -12,8 +12,10 @@ import pytest
 from reelsense._checks import (
     MAX_SAMPLE_RATE,
     MIN_SAMPLE_RATE,
+    check_bool,
     check_finite,
     check_int,
+    check_number,
     check_outputs_apart,
     check_paths,
     check_positive,
@@ -53,6 +55,14 @@ def test_numbers() -> None:
     for bad in (0, -1.0):
         with pytest.raises(ParameterError, match="must be > 0"):
             check_positive(bad, "x")
+    assert check_number(np.float32(0.5), "x") == 0.5 and check_number(float("inf"), "x") == float("inf")
+    for bad in (float("nan"), "1", None, True):
+        with pytest.raises(ParameterError, match="x="):
+            check_number(bad, "x")
+    assert check_bool(False, "flag") is False
+    for bad in ("no", 1, None, np.bool_(True)):
+        with pytest.raises(ParameterError, match=r"flag=.* must be True or False"):
+            check_bool(bad, "flag")
 
 
 @pytest.mark.parametrize("single", ["videos", b"videos", Path("videos")])

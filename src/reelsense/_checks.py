@@ -20,10 +20,12 @@ from reelsense.errors import OutputError, ParameterError
 __all__ = [
     "MAX_SAMPLE_RATE",
     "MIN_SAMPLE_RATE",
+    "check_bool",
     "check_choice",
     "check_files",
     "check_finite",
     "check_int",
+    "check_number",
     "check_outputs_apart",
     "check_path",
     "check_paths",
@@ -56,11 +58,32 @@ def check_str(value: object, name: str) -> str:
     return value
 
 
-def check_finite(value: object, name: str) -> float:
-    """``value`` as a finite ``float`` (a Python or numpy real number, not a bool or a string)."""
+def check_bool(value: object, name: str) -> bool:
+    """``value`` if it is True or False (a string such as ``"no"``, 1 or None is refused: each
+    would be read as a truth value, ``"no"`` as True)."""
+    if not isinstance(value, bool):
+        raise ParameterError(f"{name}={value!r} must be True or False")
+    return value
+
+
+def _real(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ParameterError(f"{name}={value!r} must be a number, got {type(value).__name__}")
-    number = float(value)
+    return float(value)
+
+
+def check_number(value: object, name: str) -> float:
+    """``value`` as a ``float`` (a Python or numpy real number, not a bool or a string), not NaN;
+    ``inf`` passes (for a bound that may mean "never")."""
+    number = _real(value, name)
+    if math.isnan(number):
+        raise ParameterError(f"{name}={value!r} must be a number, not NaN")
+    return number
+
+
+def check_finite(value: object, name: str) -> float:
+    """``value`` as a finite ``float`` (a Python or numpy real number, not a bool or a string)."""
+    number = _real(value, name)
     if not math.isfinite(number):
         raise ParameterError(f"{name}={value!r} must be a finite number")
     return number

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from reelsense._checks import check_finite, check_int
+from reelsense._checks import check_bool, check_finite, check_int
 from reelsense.errors import ParameterError
 
 __all__ = ["FUSION_VERSION", "MODALITIES", "VECTOR_COLUMNS", "FusionConfig"]
@@ -73,8 +73,7 @@ class FusionConfig:
             raise ParameterError(f"fusion dim={self.dim} must be in 8..65536")
         check_int(self.seed, "fusion seed", minimum=0)
         for name in ("center_visual", "audio_stand_in"):  # a string such as "no" read as True
-            if not isinstance(getattr(self, name), bool):
-                raise ParameterError(f"{name}={getattr(self, name)!r} must be True or False")
+            check_bool(getattr(self, name), name)
         for name in (  # each a finite number; the signs below
             *(f"{m}_weight" for m in MODALITIES),
             "picture_weight",
