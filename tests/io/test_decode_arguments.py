@@ -75,7 +75,7 @@ def test_read_audio_takes_a_numpy_integer_rate(video: Path) -> None:
         ({"audio_sample_rate": 16000.0}, "audio_sample_rate=16000.0"),
         ({"duration_seconds": "2"}, "duration_seconds='2'"),
         ({"start_seconds": "1"}, "start_seconds='1'"),
-        ({"resample_quality": "BOGUS"}, "resample_quality='BOGUS' is not one of QQ, LQ, MQ, HQ, VHQ"),
+        ({"resample_quality": "BOGUS"}, "resample_quality='BOGUS' must be one of QQ, LQ, MQ, HQ, VHQ"),
         ({"frames": "everything"}, "strategy='everything'"),
         ({"frames": 3}, "frames=3 must be a FrameSampling or a strategy name"),
         ({"threads": 1.5}, "threads=1.5 must be an integer"),

@@ -26,7 +26,7 @@ import av
 import av.error
 from av.stream import Discard
 
-from reelsense._checks import check_finite, check_int, check_path, check_sample_rate
+from reelsense._checks import check_choice, check_finite, check_int, check_path, check_sample_rate
 from reelsense.errors import DecodeError, MediaLimitError, NoAudioError, ParameterError
 from reelsense.io._audio import AudioSink, audio_problem
 from reelsense.io._frames import FrameSink, display_size
@@ -102,10 +102,8 @@ def _check_parameters(
     if not isinstance(limits, DecodeLimits):
         raise ParameterError(f"limits={limits!r} must be a DecodeLimits, got {type(limits).__name__}")
     check_int(threads, "threads", minimum=0)
-    if thread_type not in _THREAD_TYPES:
-        raise ParameterError(f"thread_type={thread_type!r} is not one of {', '.join(_THREAD_TYPES)}")
-    if resample_quality not in _QUALITIES:
-        raise ParameterError(f"resample_quality={resample_quality!r} is not one of {', '.join(_QUALITIES)}")
+    check_choice(thread_type, "thread_type", _THREAD_TYPES)
+    check_choice(resample_quality, "resample_quality", _QUALITIES)
     return rate, sampling, start, duration
 
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from reelsense._checks import check_finite, check_int, check_positive, check_sample_rate
+from reelsense._checks import check_choice, check_finite, check_int, check_positive, check_sample_rate
 from reelsense.errors import ParameterError
 
 __all__ = [
@@ -154,10 +154,7 @@ class FrameSampling:
     max_scene_frames: int = 9000
 
     def __post_init__(self) -> None:
-        if self.strategy not in _STRATEGIES:
-            raise ParameterError(
-                f"frame sampling strategy={self.strategy!r} is not one of {', '.join(_STRATEGIES)}"
-            )
+        check_choice(self.strategy, "frame sampling strategy", _STRATEGIES)
         if check_positive(self.fps, "frame sampling fps") > MAX_FPS:
             raise ParameterError(f"frame sampling fps={self.fps} must be <= {MAX_FPS:g}")
         check_int(self.count, "frame sampling count", minimum=1)
