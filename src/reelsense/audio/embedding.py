@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import scipy.fft
 
-from reelsense._checks import check_sample_rate
+from reelsense._checks import check_finite, check_int, check_sample_rate
 from reelsense.audio._signal import check_mono
 from reelsense.errors import ModelNotFoundError, ParameterError
 
@@ -97,6 +97,10 @@ class LogMelConfig:
     def __post_init__(self) -> None:
         rate = check_sample_rate(self.sample_rate, "LogMelConfig.sample_rate")
         object.__setattr__(self, "sample_rate", rate)
+        for name in ("n_fft", "hop_length", "n_mels"):  # integers (512.5, True, NaN refused), as ints
+            object.__setattr__(self, name, check_int(getattr(self, name), f"LogMelConfig.{name}"))
+        for name in ("fmin", "fmax"):
+            object.__setattr__(self, name, check_finite(getattr(self, name), f"LogMelConfig.{name}"))
         if self.n_fft < 16 or self.n_fft & (self.n_fft - 1):
             raise ParameterError(f"LogMelConfig.n_fft must be a power of two >= 16, got {self.n_fft}")
         if not 1 <= self.hop_length <= self.n_fft:

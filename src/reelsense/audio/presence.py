@@ -40,11 +40,12 @@ file (``scripts/bench/eval_presence.py``; figures in ``docs/benchmarks.md``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import numpy as np
 
+from reelsense._checks import check_finite
 from reelsense.audio._presence_features import (
     FRAME_SECONDS,
     RATE,
@@ -93,15 +94,17 @@ class PresenceConfig:
     min_overlap_share: float = 0.25
 
     def __post_init__(self) -> None:
+        for item in fields(self):  # each a finite number (True, "0.5", NaN refused), as a float
+            object.__setattr__(self, item.name, check_finite(getattr(self, item.name), item.name))
         for name in ("speech_threshold", "fallback_threshold_in_music"):
             if not 0.0 < getattr(self, name) < 1.0:
-                raise ParameterError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+                raise ParameterError(f"{name}={getattr(self, name)} must be in (0, 1)")
         for name in ("music_window_seconds", "births_window_seconds", "births_per_point"):
             if not getattr(self, name) > 0:
-                raise ParameterError(f"{name} must be > 0, got {getattr(self, name)}")
+                raise ParameterError(f"{name}={getattr(self, name)} must be > 0")
         for name in ("min_music_fraction", "min_overlap_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ParameterError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+                raise ParameterError(f"{name}={getattr(self, name)} must be in [0, 1]")
 
 
 @dataclass(frozen=True)

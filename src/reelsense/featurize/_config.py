@@ -12,7 +12,14 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from reelsense._checks import check_choice, check_finite, check_int, check_positive, check_sample_rate
+from reelsense._checks import (
+    check_bool,
+    check_choice,
+    check_finite,
+    check_int,
+    check_positive,
+    check_sample_rate,
+)
 from reelsense.errors import ParameterError
 from reelsense.fusion import FusionConfig
 from reelsense.io import FrameSampling
@@ -109,6 +116,10 @@ class FeaturizerConfig:
             raise ParameterError(f"sound_index={self.sound_index!r} must be a path (str or os.PathLike)")
         if self.sound_index is not None and not isinstance(self.sound_index, str):
             object.__setattr__(self, "sound_index", os.fspath(self.sound_index))
+        for name in ("frame_vectors", "second_chance", "discover_sounds", "presence"):
+            check_bool(getattr(self, name), name)  # a string such as "no" read as True
+        if self.offline is not None:
+            check_bool(self.offline, "offline")  # or None: HF_HUB_OFFLINE
         if self.second_chance and self.sound_index is None:
             raise ParameterError("second_chance=True needs a sound_index (it is part of the sound match)")
         if check_finite(self.min_score, "min_score") < 0.0:  # a score is -log10 of a probability

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from reelsense._checks import check_finite
 from reelsense.errors import ParameterError, SidecarError
 from reelsense.io import MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, allow_long_csv_fields, parse_timestamp
 from reelsense.io._sidecar import DATE_LIKE_MAX, DATE_LIKE_MIN, date_like
@@ -54,9 +55,8 @@ class EventWeights:
 
     def __post_init__(self) -> None:
         for name in ("view", "view_baseline", "like", "share", "save", "skip", "not_interested"):
-            value = getattr(self, name)
-            if not math.isfinite(value):
-                raise ParameterError(f"event weight {name}={value} must be finite")
+            # a finite number (True, "1", NaN refused), as a float
+            object.__setattr__(self, name, check_finite(getattr(self, name), f"event weight {name}"))
         for name in ("view", "like", "share", "save"):
             if getattr(self, name) < 0:
                 raise ParameterError(f"event weight {name}={getattr(self, name)} must be >= 0")

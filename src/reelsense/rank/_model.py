@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from reelsense._checks import check_bool, check_finite, check_int
 from reelsense._progress import ProgressCallback
 from reelsense._version import __version__
 from reelsense.errors import ParameterError
@@ -120,24 +121,29 @@ class RankConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.members < 1:
-            raise ParameterError(f"members={self.members} must be >= 1")
-        if self.em_iterations < 1:
-            raise ParameterError(f"em_iterations={self.em_iterations} must be >= 1")
-        if self.max_em_iterations < 1:
-            raise ParameterError(f"max_em_iterations={self.max_em_iterations} must be >= 1")
-        if self.holdout_min_comparisons < 1:
-            raise ParameterError(f"holdout_min_comparisons={self.holdout_min_comparisons} must be >= 1")
+        for name, kind in (("weights", EventWeights), ("features", FeatureConfig)):
+            if not isinstance(getattr(self, name), kind):
+                raise ParameterError(f"{name}={getattr(self, name)!r} must be a {kind.__name__}")
+        check_bool(self.negative_feedback, "negative_feedback")
+        # integers (1.5, True, NaN refused), kept as Python ints for the saved model's JSON
+        for name, minimum in (
+            ("members", 1),
+            ("em_iterations", 1),
+            ("max_em_iterations", 1),
+            ("holdout_patience", 1),
+            ("holdout_min_comparisons", 1),
+            ("prior_rank", 0),
+            ("max_train_users", 1),
+            ("max_per_sound", 0),  # 0: no cap
+            ("seed", None),
+        ):
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=minimum))
+        for name in ("holdout_fraction", "prior_shrinkage", "near_duplicate_cosine"):
+            object.__setattr__(self, name, check_finite(getattr(self, name), name))
         if not 0.0 <= self.holdout_fraction < 1.0:
             raise ParameterError(f"holdout_fraction={self.holdout_fraction} must be in [0, 1)")
-        if self.holdout_patience < 1:
-            raise ParameterError(f"holdout_patience={self.holdout_patience} must be >= 1")
         if not 0.0 <= self.prior_shrinkage <= 1.0:
             raise ParameterError(f"prior_shrinkage={self.prior_shrinkage} must be in [0, 1]")
-        if self.max_train_users < 1:
-            raise ParameterError(f"max_train_users={self.max_train_users} must be >= 1")
-        if self.max_per_sound < 0:
-            raise ParameterError(f"max_per_sound={self.max_per_sound} must be >= 0 (0: no cap)")
         if not -1.0 <= self.near_duplicate_cosine <= 1.0 + 1e-9:
             raise ParameterError(f"near_duplicate_cosine={self.near_duplicate_cosine} must be in [-1, 1]")
 

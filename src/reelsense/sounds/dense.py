@@ -34,6 +34,7 @@ import numpy as np
 import scipy.fft
 from scipy import special
 
+from reelsense._checks import check_int, check_positive
 from reelsense.errors import ParameterError
 
 __all__ = [
@@ -75,17 +76,12 @@ class DenseConfig:
     batch_blocks: int = 64
 
     def __post_init__(self) -> None:
-        if self.scale_step <= 0 or self.shift_step_bins <= 0:
-            raise ParameterError(
-                f"scale_step={self.scale_step}, shift_step_bins={self.shift_step_bins} must be > 0"
-            )
-        if self.block_frames < 256 or self.block_frames % 2:
+        for name in ("scale_step", "shift_step_bins"):  # finite and > 0 (NaN passed a "<= 0" test)
+            object.__setattr__(self, name, check_positive(getattr(self, name), name))
+        for name, minimum in (("block_frames", 256), ("min_query_frames", 2), ("batch_blocks", 1)):
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=minimum))
+        if self.block_frames % 2:
             raise ParameterError(f"block_frames={self.block_frames} must be an even number >= 256")
-        if self.min_query_frames < 2 or self.batch_blocks < 1:
-            raise ParameterError(
-                f"min_query_frames={self.min_query_frames} must be >= 2, "
-                f"batch_blocks={self.batch_blocks} must be >= 1"
-            )
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-from reelsense._checks import check_choice, check_finite, check_int, check_positive
+from reelsense._checks import check_bool, check_choice, check_finite, check_int, check_number, check_positive
 from reelsense.errors import ParameterError
 from reelsense.sounds import _kernels, _warmup
 from reelsense.sounds._malloc import keep_freed_memory
@@ -201,8 +201,12 @@ class MatchConfig:
                 "must be >= 1"
             )
         check_choice(self.dense_scope, "dense_scope", DENSE_SCOPES)
-        if not (math.isfinite(self.threshold) and not math.isnan(self.exit_score)):
-            raise ParameterError(f"threshold={self.threshold}, exit_score={self.exit_score} must be numbers")
+        for name in ("dense_second_chance", "composite"):  # a string such as "no" read as True
+            check_bool(getattr(self, name), name)
+        if not isinstance(self.dense, DenseConfig):
+            raise ParameterError(f"dense={self.dense!r} must be a DenseConfig")
+        # a number (True, "12", NaN refused; inf: never stop early), as a float
+        object.__setattr__(self, "exit_score", check_number(self.exit_score, "exit_score"))
         if self.threshold < 0.0:
             raise ParameterError(f"threshold={self.threshold} must be >= 0 (a score is -log10 p)")
         for name in ("top_k", "n_candidates", "first_triplets", "second_triplets", "confirm_triplets"):

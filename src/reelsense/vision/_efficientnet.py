@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reelsense._checks import check_int, check_positive
 from reelsense.errors import ParameterError
 
 __all__ = ["LITE0_STAGES", "EfficientNetLite", "EfficientNetLiteConfig", "StageSpec"]
@@ -67,8 +68,15 @@ class EfficientNetLiteConfig:
     bn_eps: float = 1e-3
 
     def __post_init__(self) -> None:
-        if self.stem_channels <= 0 or self.head_channels <= 0 or self.num_classes < 0 or not self.stages:
-            raise ParameterError(f"invalid EfficientNetLiteConfig: {self}")
+        # integers (1.5, True, NaN refused), as ints; each check names its field
+        for name, minimum in (("stem_channels", 1), ("head_channels", 1), ("num_classes", 0)):
+            value = check_int(getattr(self, name), f"EfficientNetLiteConfig.{name}", minimum=minimum)
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "bn_eps", check_positive(self.bn_eps, "EfficientNetLiteConfig.bn_eps"))
+        if not self.stages:
+            raise ParameterError(
+                f"EfficientNetLiteConfig.stages={self.stages!r} must hold at least one stage"
+            )
 
     def to_json_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -34,7 +34,7 @@ import soxr
 from scipy import fft as sp_fft
 from scipy import ndimage
 
-from reelsense._checks import check_sample_rate
+from reelsense._checks import check_finite, check_int, check_sample_rate
 from reelsense._windows import window_extreme
 from reelsense.errors import ParameterError
 
@@ -66,6 +66,18 @@ class ContentParams:
     def __post_init__(self) -> None:
         rate = check_sample_rate(self.sample_rate, "ContentParams.sample_rate")
         object.__setattr__(self, "sample_rate", rate)
+        for name in ("n_fft", "hop_length"):  # integers (1024.5, True, NaN refused), as ints
+            object.__setattr__(self, name, check_int(getattr(self, name), name))
+        for name in (  # finite numbers (True, "8", NaN, inf refused), as floats
+            "sustain_seconds",
+            "fmin_hz",
+            "fmax_hz",
+            "tonal_contrast_db",
+            "contrast_half_width_hz",
+            "floor_db",
+            "steady_ratio",
+        ):
+            object.__setattr__(self, name, check_finite(getattr(self, name), name))
         if self.n_fft < 64 or not 0 < self.hop_length <= self.n_fft:
             raise ParameterError(
                 f"content STFT n_fft={self.n_fft}, hop_length={self.hop_length} must satisfy "

@@ -7,7 +7,15 @@ from typing import Literal
 
 import numpy as np
 
-from reelsense._checks import check_choice, check_finite, check_int, check_sample_rate
+from reelsense._checks import (
+    check_bool,
+    check_choice,
+    check_finite,
+    check_int,
+    check_number,
+    check_positive,
+    check_sample_rate,
+)
 from reelsense.errors import ParameterError
 from reelsense.sounds.discover._content import ContentParams
 from reelsense.sounds.match import DENSE_SCOPES, DenseScope
@@ -128,6 +136,10 @@ class DiscoveryParams:
         check_choice(self.clustering, "clustering", CLUSTERINGS)
         check_choice(self.library, "library", LIBRARY_USES)
         check_choice(self.second_chance_scope, "second_chance_scope", DENSE_SCOPES)
+        for name in ("music_filter", "second_chance", "composite_edits"):  # "no" read as True
+            check_bool(getattr(self, name), name)
+        if not isinstance(self.content, ContentParams):
+            raise ParameterError(f"content={self.content!r} must be a ContentParams")
         # a score is -log10 of a probability: below 0 every pair of videos is an edge
         if check_finite(self.min_score, "min_score") < 0.0:
             raise ParameterError(f"min_score={self.min_score} must be >= 0")
@@ -136,16 +148,18 @@ class DiscoveryParams:
             and check_finite(self.library_threshold, "library_threshold") < 0
         ):
             raise ParameterError(f"library_threshold={self.library_threshold} must be >= 0")
-        check_int(self.neighbours, "neighbours", minimum=1)
-        check_int(self.min_support, "min_support", minimum=1)
-        if self.join_score != "auto" and not (
-            isinstance(self.join_score, int | float) and self.join_score > 0
-        ):
-            raise ParameterError(f"join_score={self.join_score!r} must be > 0 or 'auto'")
+        for name in ("neighbours", "min_support"):  # integers (1.5, True refused), as ints
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=1))
+        # scores (True, "10", NaN refused; inf: never on one edge), as floats
+        if self.join_score != "auto":
+            join = check_number(self.join_score, "join_score")
+            if not join > 0:
+                raise ParameterError(f"join_score={self.join_score!r} must be > 0 or 'auto'")
+            object.__setattr__(self, "join_score", join)
+        object.__setattr__(self, "merge_score", check_number(self.merge_score, "merge_score"))
         if not self.merge_score > 0:
             raise ParameterError(f"merge_score={self.merge_score} must be > 0 (inf: never on one edge)")
-        if not self.scale_tolerance > 0:
-            raise ParameterError(f"scale_tolerance={self.scale_tolerance} must be > 0")
+        object.__setattr__(self, "scale_tolerance", check_positive(self.scale_tolerance, "scale_tolerance"))
         check_finite(self.min_loudness_lufs, "min_loudness_lufs")
         for name in ("min_notes_per_second", "min_cluster_notes_per_second"):
             check_finite(getattr(self, name), name)  # NaN passed the test below and dissolved every group

@@ -1,0 +1,186 @@
+"""Every frozen config checks its fields by type, with the shared helpers of ``reelsense._checks``:
+an integer field takes no float (``n_fft=512.5``) or bool, a number field no bool, string or
+NaN (no inf where the number must be finite), a choice only its options, a flag only True or
+False (the string ``"no"`` is true). Each refusal is a :class:`~reelsense.errors.ParameterError`
+naming the field and the value it got; numpy numbers (what JSON, safetensors metadata and
+array code hand over) keep working and are stored as Python numbers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from reelsense.audio import LogMelConfig
+from reelsense.audio.presence import PresenceConfig
+from reelsense.errors import ParameterError
+from reelsense.featurize import FeaturizerConfig
+from reelsense.io import DecodeLimits, FrameSampling
+from reelsense.rank import EventWeights, RankConfig
+from reelsense.sounds.dense import DenseConfig
+from reelsense.sounds.discover import ContentParams, DiscoveryParams
+from reelsense.sounds.match import MatchConfig
+from reelsense.trends import HashtagLinkParams
+
+NAN = float("nan")
+INF = float("inf")
+INT = (1.5, True, NAN, "8")  # where an integer goes
+FINITE = (True, NAN, INF, "1")  # where a finite number goes
+NUMBER = (True, NAN, "1")  # where a number goes (inf meaning "never")
+FLAG = ("no", 1, None)  # where True or False goes
+
+
+def _efficientnet(**options: Any) -> object:
+    from reelsense.vision._efficientnet import EfficientNetLiteConfig
+
+    return EfficientNetLiteConfig(**options)
+
+
+# (the config, its fields, the bad values each field is given)
+FIELDS: list[tuple[Callable[..., object], tuple[str, ...], tuple[object, ...]]] = [
+    (LogMelConfig, ("n_fft", "hop_length", "n_mels"), INT),
+    (LogMelConfig, ("fmin", "fmax"), FINITE),
+    (PresenceConfig, tuple(f for f in PresenceConfig.__dataclass_fields__), FINITE),
+    (
+        RankConfig,
+        (
+            "members",
+            "em_iterations",
+            "max_em_iterations",
+            "holdout_patience",
+            "holdout_min_comparisons",
+            "prior_rank",
+            "max_train_users",
+            "max_per_sound",
+            "seed",
+        ),
+        INT,
+    ),
+    (RankConfig, ("holdout_fraction", "prior_shrinkage", "near_duplicate_cosine"), FINITE),
+    (RankConfig, ("negative_feedback",), FLAG),
+    (EventWeights, tuple(EventWeights.__dataclass_fields__), FINITE),
+    (DenseConfig, ("block_frames", "min_query_frames", "batch_blocks"), INT),
+    (DenseConfig, ("scale_step", "shift_step_bins"), FINITE),
+    (ContentParams, ("n_fft", "hop_length"), INT),
+    (ContentParams, tuple(ContentParams.__dataclass_fields__)[3:], FINITE),  # after the STFT's integers
+    (DiscoveryParams, ("neighbours", "min_support"), INT),
+    (DiscoveryParams, ("join_score", "merge_score"), NUMBER),
+    (
+        DiscoveryParams,
+        ("scale_tolerance", "min_notes_per_second", "min_loudness_lufs", "min_cluster_notes_per_second"),
+        FINITE,
+    ),
+    (DiscoveryParams, ("music_filter", "second_chance", "composite_edits"), FLAG),
+    (MatchConfig, ("exit_score",), NUMBER),
+    (MatchConfig, ("dense_second_chance", "composite"), FLAG),
+    (HashtagLinkParams, ("min_share", "max_p_value"), FINITE),
+    (HashtagLinkParams, ("require_music",), FLAG),
+    (_efficientnet, ("stem_channels", "head_channels", "num_classes"), INT),
+    (_efficientnet, ("bn_eps",), FINITE),
+    (FrameSampling, ("count", "max_side", "max_frames", "max_scene_frames"), INT),
+    (FeaturizerConfig, ("frame_vectors", "second_chance", "discover_sounds", "presence"), FLAG),
+    (FeaturizerConfig, ("offline",), ("no", 1)),  # None: HF_HUB_OFFLINE
+]
+
+CASES = [
+    pytest.param(make, name, bad, id=f"{getattr(make, '__name__', make)}.{name}={bad!r}")
+    for make, names, bads in FIELDS
+    for name in names
+    for bad in bads
+]
+
+
+@pytest.mark.parametrize(("make", "name", "bad"), CASES)
+def test_a_field_of_the_wrong_type_is_refused_by_name(
+    make: Callable[..., object], name: str, bad: object
+) -> None:
+    with pytest.raises(ParameterError) as caught:
+        make(**{name: bad})
+    assert f"{name}={bad!r}" in str(caught.value)
+
+
+CHOICES: list[tuple[Callable[..., object], str]] = [
+    (FrameSampling, "strategy"),
+    (DiscoveryParams, "clustering"),
+    (DiscoveryParams, "library"),
+    (MatchConfig, "dense_scope"),
+    (FeaturizerConfig, "pooling"),
+]
+
+
+@pytest.mark.parametrize(("make", "name"), CHOICES)
+def test_a_wrong_choice_names_the_value_and_the_options(make: Callable[..., object], name: str) -> None:
+    with pytest.raises(ParameterError, match=rf"{name}='bogus' must be one of \w+, \w+"):
+        make(**{name: "bogus"})
+
+
+@pytest.mark.parametrize(
+    ("name", "options"), [("thread_type", "AUTO, FRAME"), ("resample_quality", "QQ, LQ")]
+)
+def test_the_decoders_choices_use_the_shared_wording(name: str, options: str) -> None:
+    from reelsense.io._decode import _check_parameters
+
+    arguments: dict[str, object] = {
+        "audio_sample_rate": 16000,
+        "frames": None,
+        "start_seconds": 0.0,
+        "duration_seconds": None,
+        "limits": DecodeLimits(),
+        "threads": 0,
+        "thread_type": "AUTO",
+        "resample_quality": "HQ",
+        name: "bogus",
+    }
+    with pytest.raises(ParameterError, match=rf"^{name}='bogus' must be one of {options}"):
+        _check_parameters(**arguments)
+
+
+def test_nested_configs_must_be_configs() -> None:
+    for make, name in (
+        (RankConfig, "weights"),
+        (RankConfig, "features"),
+        (DiscoveryParams, "content"),
+        (MatchConfig, "dense"),
+    ):
+        with pytest.raises(ParameterError, match=rf"{name}=\{{\}} must be a \w+"):
+            make(**{name: {}})
+
+
+def test_numpy_numbers_still_load_as_python_numbers() -> None:
+    """What JSON, safetensors metadata and array code pass keeps working, stored as plain Python
+    numbers (a saved model's JSON holds plain numbers)."""
+    mel = LogMelConfig(n_fft=np.int64(1024), hop_length=np.int32(256), fmin=np.float32(20.0))  # type: ignore[arg-type]
+    assert (type(mel.n_fft), type(mel.hop_length), mel.n_fft, mel.hop_length) == (int, int, 1024, 256)
+    rank = RankConfig(members=np.int64(2), holdout_fraction=np.float64(0.1))  # type: ignore[arg-type]
+    assert type(rank.members) is int and rank.holdout_fraction == 0.1
+    dense = DenseConfig(block_frames=np.int64(512))  # type: ignore[arg-type]
+    assert type(dense.block_frames) is int
+    assert type(ContentParams(n_fft=np.int64(2048)).n_fft) is int  # type: ignore[arg-type]
+    assert type(DiscoveryParams(neighbours=np.int64(4)).neighbours) is int  # type: ignore[arg-type]
+    assert type(_efficientnet(num_classes=np.int64(0)).num_classes) is int  # type: ignore[attr-defined]
+    assert RankConfig.from_json(RankConfig().to_json()) == RankConfig()
+    # inf keeps its meaning where a score is a bound: never stop early, never merge on one edge
+    assert math.isinf(MatchConfig(exit_score=INF).exit_score)
+    assert math.isinf(DiscoveryParams(merge_score=INF, join_score=INF).merge_score)
+
+
+def test_defaults_are_unchanged() -> None:
+    for make in (
+        LogMelConfig,
+        PresenceConfig,
+        RankConfig,
+        EventWeights,
+        DenseConfig,
+        ContentParams,
+        DiscoveryParams,
+        MatchConfig,
+        HashtagLinkParams,
+        FrameSampling,
+        FeaturizerConfig,
+    ):
+        assert make() == make()
+    assert LogMelConfig() == LogMelConfig(16000, 512, 160, 64, 50.0, 8000.0)
+    assert EventWeights() == EventWeights(5.0, 0.5, 1.0, 1.5, 1.5, -1.0, -2.0)
