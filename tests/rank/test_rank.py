@@ -269,6 +269,30 @@ def test_the_ensemble_averages_models_of_other_kmeans_seeds(sim: Simulation, tmp
             assert score == pytest.approx(mean, rel=1e-4, abs=1e-4)
 
 
+def test_the_rank_seed_moves_the_members_kmeans_seeds(sim: Simulation, tmp_path: Path) -> None:
+    """``RankConfig.seed`` (``reelsense rank --seed``) said it seeds k-means, but the members took
+    their seeds from ``features.seed`` alone, so the option changed nothing: member i of a ranker
+    of seed s is the single-member ranker of k-means seed ``features.seed + s + i``."""
+    events, _ = sim.write(tmp_path)
+    log = read_events(events, sim.catalog.index).before(sim.users)
+    seeded = train_ranker(sim.catalog, log, dataclasses.replace(SMALL, members=2, seed=3))
+    for i, member in enumerate(seeded.members):
+        single = train_ranker(
+            sim.catalog,
+            log,
+            dataclasses.replace(SMALL, members=1, features=dataclasses.replace(SMALL.features, seed=3 + i)),
+        )
+        np.testing.assert_array_equal(
+            member.features.centroids["visual"][0], single.members[0].features.centroids["visual"][0]
+        )
+    default = train_ranker(sim.catalog, log, dataclasses.replace(SMALL, members=1))
+    assert not np.allclose(
+        seeded.members[0].features.centroids["visual"][0], default.members[0].features.centroids["visual"][0]
+    )
+    with pytest.raises(ParameterError, match=r"seed=-1 must be >= 0"):
+        dataclasses.replace(SMALL, seed=-1)
+
+
 def test_cli_rank_train_and_serve(sim: Simulation, tmp_path: Path) -> None:
     embeddings = _write_embeddings(sim, tmp_path / "emb.parquet")
     events, users = sim.write(tmp_path)

@@ -41,7 +41,9 @@ def fusion() -> None:
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="JSON to write."
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the pair sample.")
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seeds the pair sample."
+)
 @progress_option
 @verbosity_options
 def train(

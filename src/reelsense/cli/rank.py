@@ -66,7 +66,13 @@ _events_option = click.option(
 
 
 def _training_options(fn: Any) -> Any:
-    fn = click.option("--seed", type=int, default=0, show_default=True, help="Seeds the training.")(fn)
+    fn = click.option(
+        "--seed",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Seeds the training (k-means).",
+    )(fn)
     fn = click.option(
         "--positive-only",
         is_flag=True,

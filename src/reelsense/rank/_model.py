@@ -80,7 +80,7 @@ class RankConfig:
             dropped, only pairs with positive feedback are observed, and "not interested"
             filters nothing.
         features: the content features (:class:`FeatureConfig`); member ``i`` of the
-            ensemble uses its ``seed + i``.
+            ensemble uses the k-means seed ``features.seed + seed + i``.
         members: models in the ensemble (see the module), each on another k-means seed.
         em_iterations: EM iterations of the population prior when the held-out pairs
             do not choose the number (``holdout_fraction`` 0, or too few comparisons).
@@ -101,7 +101,7 @@ class RankConfig:
         max_per_sound: at most this many videos of one sound in a feed (0: no cap).
         near_duplicate_cosine: a video whose fused ``embedding`` has at least this cosine
             with a video the user marked "not interested" is left out of that user's feed.
-        seed: seeds everything random (k-means).
+        seed: seeds everything random (the members' k-means), an integer >= 0.
     """
 
     weights: EventWeights = field(default_factory=EventWeights)
@@ -135,7 +135,7 @@ class RankConfig:
             ("prior_rank", 0),
             ("max_train_users", 1),
             ("max_per_sound", 0),  # 0: no cap
-            ("seed", None),
+            ("seed", 0),
         ):
             object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=minimum))
         for name in ("holdout_fraction", "prior_shrinkage", "near_duplicate_cosine"):
@@ -166,7 +166,7 @@ class RankConfig:
 
     def member_features(self, member: int) -> FeatureConfig:
         """The feature config of ensemble member ``member`` (its k-means seed)."""
-        return replace(self.features, seed=self.features.seed + member)
+        return replace(self.features, seed=self.features.seed + self.seed + member)
 
 
 @dataclass(frozen=True)
