@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,18 @@ def test_presets() -> None:
     for bad in (None, 5, "", "  "):  # named, as get_model's are (an AttributeError before)
         with pytest.raises(ModelNotFoundError, match="preset name must be a non-empty string"):
             get_preset(bad)  # type: ignore[arg-type]
+
+
+def test_unknown_preset_lists_every_accepted_name() -> None:
+    # 'none' (no models) is accepted by FeaturizerConfig and --preset: an unknown name's
+    # message offers it too, and so do the dual-encoder models a preset may be named by
+    with pytest.raises(ModelNotFoundError, match="did you mean 'none'") as caught:
+        get_preset("nonee")
+    known = set(re.findall(r"\w+", str(caught.value).split("known: ", 1)[1]))
+    assert {*list_presets(), "none", "clip_vit_b32", "tiny_clip"} <= known
+    assert "efficientnet_lite0" not in known  # an image-only model makes no preset
+    with pytest.raises(ModelNotFoundError, match="'none' embeds nothing"):
+        get_preset("none")
 
 
 def test_register_model(monkeypatch: pytest.MonkeyPatch) -> None:

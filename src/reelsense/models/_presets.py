@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 from reelsense.errors import ParameterError
 
-__all__ = ["BUILTIN_PRESETS", "Preset"]
+__all__ = ["BUILTIN_PRESETS", "NO_MODELS_PRESET", "Preset"]
+
+#: the preset name that means no models (FeaturizerConfig, --preset): it has no :class:`Preset`
+NO_MODELS_PRESET = "none"
 
 
 @dataclass(frozen=True)

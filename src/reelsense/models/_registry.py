@@ -19,7 +19,7 @@ from pathlib import Path
 from reelsense.errors import ModelNotFoundError, ParameterError
 from reelsense.models._catalog import BUILTIN_ENTRIES
 from reelsense.models._entries import DirectorySource, HubSource, Modality, ModelEntry
-from reelsense.models._presets import BUILTIN_PRESETS, Preset
+from reelsense.models._presets import BUILTIN_PRESETS, NO_MODELS_PRESET, Preset
 
 __all__ = [
     "get_model",
@@ -145,11 +145,20 @@ def get_preset(name: str | Preset) -> Preset:
         raise ModelNotFoundError(f"preset name must be a non-empty string, got {name!r}")
     if name in _PRESETS:
         return _PRESETS[name]
+    if name == NO_MODELS_PRESET:
+        raise ModelNotFoundError(
+            f"preset {name!r} embeds nothing, so it has no models to look up: pass it to "
+            "FeaturizerConfig(preset='none') or --preset none (metadata and audio descriptors only)"
+        )
     if name.startswith(("hf:", "dir:")) or "/" in name:
         entry = get_model(name)
         return Preset(name=entry.name, image=entry.name, text=entry.name, description=entry.description)
     if name in _ENTRIES and set(_ENTRIES[name].modalities) >= {"image", "text"}:
         return Preset(name=name, image=name, text=name, description=_ENTRIES[name].description)
+    presets = sorted({*_PRESETS, NO_MODELS_PRESET})
+    dual = sorted(key for key, entry in _ENTRIES.items() if set(entry.modalities) >= {"image", "text"})
     raise ModelNotFoundError(
-        f"unknown preset {name!r}{_suggest(name, sorted(_PRESETS))} (known: {', '.join(sorted(_PRESETS))})"
+        f"unknown preset {name!r}{_suggest(name, sorted({*presets, *dual}))} (known: {', '.join(presets)} "
+        f"('{NO_MODELS_PRESET}': no models); a dual-encoder model: {', '.join(dual)}; "
+        "or a hub id hf:org/name or a local directory of one)"
     )
