@@ -507,3 +507,52 @@ def test_apply_refuses_vectors_of_another_size_than_the_weights_learned_on(
     )
     assert result.exit_code == 1 and re.search(message, result.output.replace("\n", " ")), result.output
     assert not out.exists()
+
+
+def test_train_on_an_applied_file_starts_from_the_embed_time_fusion(tmp_path: Path) -> None:
+    """`fusion train` on a file that `fusion apply` re-fused started the fit (and measured
+    accuracy_before) from the learned weights the file records, so it learned other weights
+    than on the file embed wrote; it starts from the embed-time fusion, which apply keeps."""
+    from reelsense.rank import apply_fusion_file, train_fusion_file
+
+    sim = simulate(0, n_videos=80, n_users=30, shown=25)
+    embed_config = FusionConfig(caption_weight=0.25)  # not the defaults: they are not assumed
+    embeddings = _fixed_fusion_file(sim, tmp_path / "emb.parquet")
+    table = pq.read_table(embeddings)
+    meta = {b"reelsense.fusion": json.dumps({"fusion": embed_config.to_dict()}).encode()}
+    pq.write_table(table.replace_schema_metadata(meta), embeddings)
+    events, _ = sim.write(tmp_path)
+    first = train_fusion_file(embeddings, events, tmp_path / "first.json")
+    applied = tmp_path / "applied.parquet"
+    apply_fusion_file(embeddings, tmp_path / "first.json", applied)
+    record = json.loads(pq.read_schema(applied).metadata[b"reelsense.fusion"])
+    assert record["fusion"] == first.config.to_dict()
+    assert record["embed_fusion"] == embed_config.to_dict()
+    again = train_fusion_file(applied, events, tmp_path / "again.json")
+    assert again.config == first.config
+    assert (again.accuracy_before, again.accuracy_after) == (first.accuracy_before, first.accuracy_after)
+    # applied twice: still the embed-time fusion
+    twice = tmp_path / "twice.parquet"
+    apply_fusion_file(applied, tmp_path / "again.json", twice)
+    record = json.loads(pq.read_schema(twice).metadata[b"reelsense.fusion"])
+    assert record["embed_fusion"] == embed_config.to_dict()
+    assert train_fusion_file(twice, events, tmp_path / "twice.json").config == first.config
+
+
+def test_train_refuses_an_applied_file_that_lost_its_embed_time_fusion(tmp_path: Path) -> None:
+    """A file re-fused before apply kept the embed-time fusion: its start is unknown."""
+    from reelsense.rank import apply_fusion_file, train_fusion_file
+
+    sim = simulate(0, n_videos=80, n_users=30, shown=25)
+    embeddings = _fixed_fusion_file(sim, tmp_path / "emb.parquet")
+    events, _ = sim.write(tmp_path)
+    train_fusion_file(embeddings, events, tmp_path / "w.json")
+    applied = tmp_path / "applied.parquet"
+    apply_fusion_file(embeddings, tmp_path / "w.json", applied)
+    table = pq.read_table(applied)
+    record = json.loads(table.schema.metadata[b"reelsense.fusion"])
+    record.pop("embed_fusion", None)
+    meta = {b"reelsense.fusion": json.dumps(record).encode()}
+    pq.write_table(table.replace_schema_metadata(meta), applied)
+    with pytest.raises(ParameterError, match=r"applied.parquet.*re-fused.*fusion train.*emb"):
+        train_fusion_file(applied, events, tmp_path / "again.json")

@@ -186,15 +186,37 @@ def _check_vector_size(
         )
 
 
-def _base_config(meta: dict[bytes, bytes], path: Path) -> FusionConfig:
+def _base_config(meta: dict[bytes, bytes], path: Path, key: str = "fusion") -> FusionConfig:
+    """The fusion config of the file's record: ``"fusion"``, the one its embeddings were fused
+    with; ``"embed_fusion"``, the one ``reelsense embed`` fused them with (which
+    :func:`apply_fusion_file` keeps)."""
     record = fusion_record(meta, path)
-    fusion = dict(record.get("fusion", {}))
+    fusion = dict(record.get(key, {}))
     if fusion.get("version", FUSION_VERSION) != FUSION_VERSION:
         raise ParameterError(
             f"{str(path)!r} was fused with fusion version {fusion.get('version')}, not {FUSION_VERSION}"
         )
     fusion.pop("version", None)
     return FusionConfig(**fusion)
+
+
+def _embed_config(meta: dict[bytes, bytes], path: Path) -> FusionConfig:
+    """The fusion config ``reelsense embed`` fused the file with, where training starts: a
+    file that :func:`apply_fusion_file` re-fused says it in ``"embed_fusion"`` (its
+    ``"fusion"`` is the learned one); one re-fused before that was kept is refused."""
+    record = fusion_record(meta, path)
+    if record.get("learned") is None:
+        return _base_config(meta, path)
+    if "embed_fusion" not in record:
+        learned = record["learned"]
+        source = learned.get("extra", {}).get("embeddings") if isinstance(learned, dict) else None
+        raise ParameterError(
+            f"{str(path)!r} was re-fused with learned weights by `reelsense fusion apply` of an "
+            "older reelsense, which did not keep the fusion it was embedded with: `fusion train` "
+            "starts from that; train on the file `reelsense embed` wrote"
+            + (f" ({source!r}, the one these weights were learned on)" if source else "")
+        )
+    return _base_config(meta, path, "embed_fusion")
 
 
 def train_fusion_file(
@@ -219,7 +241,8 @@ def train_fusion_file(
 
     path = Path(embeddings)
     schema = _schema(path)
-    base = _base_config(dict(schema.metadata or {}), path)
+    # the embed-time fusion, on a file `fusion apply` re-fused too: the same weights as on the original
+    base = _embed_config(dict(schema.metadata or {}), path)
     if "video_id" not in schema.names:
         raise ParameterError(f"{str(path)!r} has no 'video_id' column (was it written by `reelsense embed`?)")
     needed = ("video_id", "status", *VECTOR_COLUMNS.values(), *_SOUND_COLUMNS)
@@ -311,6 +334,8 @@ def apply_fusion_file(
     emb_type = schema.field("embedding").type
     mask_type = schema.field("modality_mask").type if "modality_mask" in schema.names else None
     record = fusion_record(meta, path)
+    if record.get("learned") is None:  # re-fused again: the embed-time fusion it keeps stays
+        record["embed_fusion"] = base.to_dict()
     record["fusion"] = model.config.to_dict()
     record["learned"] = model.to_dict()
     meta[_KEY] = json.dumps(record, sort_keys=True, default=str).encode()
