@@ -58,6 +58,11 @@ def test_add_info_match(tmp_path: Path) -> None:
     assert r.exit_code == 0 and "2 sounds added" in r.output and "(2 sounds)" in r.output
     r = runner.invoke(main, ["sounds", "info", "--sound-index", str(index), "--list"])
     assert r.exit_code == 0 and "sounds:     2" in r.output and "song0" in r.output
+    # the statistics are what the command is run for, not a summary: -q keeps them (docs/cli.md)
+    assert (
+        runner.invoke(main, ["-q", "sounds", "info", "--sound-index", str(index), "--list"]).output
+        == r.output
+    )
     out = tmp_path / "m.csv"
     r = runner.invoke(
         main,
