@@ -514,3 +514,13 @@ def test_a_column_of_seconds_through_date_like_numbers_stays_seconds(tmp_path: P
     users.write_text("user_id,request_time\nu,20261207\nv,20261208\nw,\n")  # dates alone
     with pytest.raises(ParameterError, match=r"'20261207'.*2026-12-07"):
         read_users(users)
+
+
+def test_views_in_a_log_without_watch_fractions(tmp_path: Path) -> None:
+    """A log without the (optional) watch_fraction column and with a view raised KeyError
+    'watch_fraction' (its views were taken for views with an unreadable fraction)."""
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,video_id,timestamp,event\nu,a,1,view\nu,b,2,like\n")
+    log = read_events(path, VIDEOS)
+    assert log.event.tolist() == [0, 2] and np.isnan(log.watch_fraction).all()
+    assert log.report.watch_unreadable == 0 and log.report.watch_unreadable_example == ""

@@ -503,8 +503,9 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     off_ids = sorted({str(video_names[v]) for v in np.unique(video_code[off_catalog])})
     outside = np.isfinite(fractions) & ((fractions < 0) | (fractions > 1))  # clipped by EventWeights
     views = kept & (event_of == 0)
-    unreadable_at = np.flatnonzero(views & ~np.isfinite(fractions))  # neutral in EventWeights.values
-    if "watch_fraction" in data:  # those that are not an empty cell
+    unreadable_at = np.zeros(0, dtype=np.int64)  # views without a column have no fraction to read
+    if "watch_fraction" in data:  # those without a finite fraction that are not an empty cell
+        unreadable_at = np.flatnonzero(views & ~np.isfinite(fractions))  # neutral in EventWeights.values
         unreadable_at = unreadable_at[_present(data["watch_fraction"].take(unreadable_at))]
     report = LogReport(
         rows=n,
