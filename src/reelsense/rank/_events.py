@@ -193,8 +193,9 @@ def _read_table(path: Path) -> dict[str, list[object]]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:  # a BOM (Excel's "CSV UTF-8") is dropped
             reader = csv.DictReader(handle)
+            names = [name.strip() for name in reader.fieldnames or []]  # "a, b": "b" (as _arrow_csv)
+            reader.fieldnames = names
             rows = list(reader)
-            names = reader.fieldnames or []
     except UnicodeDecodeError as error:
         with path.open("rb") as handle:
             if handle.read(4) == b"PAR1":
@@ -276,8 +277,9 @@ def _read_columns(path: Path, wanted: tuple[str, ...]) -> tuple[int, dict[str, A
 
     A CSV file is parsed by pyarrow with every cell a string, as :mod:`csv` reads it; a file
     pyarrow reads otherwise (a row with more or fewer cells than the header, a repeated or
-    empty header name, text that is not UTF-8) is read with :mod:`csv` instead. A UTF-8 byte
-    order mark is dropped; text that is not UTF-8, or a header that names a column twice
+    empty header name, text that is not UTF-8) is read with :mod:`csv` instead. Header names
+    are read without surrounding spaces (``user_id, video_id``) and a UTF-8 byte order mark is
+    dropped; text that is not UTF-8, or a header that names a column twice
     (:func:`_read_table`), raises :class:`ParameterError`."""
     import pyarrow as pa
 
@@ -313,9 +315,10 @@ def _arrow_csv(path: Path, wanted: tuple[str, ...]) -> tuple[Any, list[str]] | N
     allow_long_csv_fields()
     with path.open(newline="", encoding="utf-8-sig") as handle:  # pyarrow drops a BOM too
         try:
-            header = next(csv.reader(handle), [])
+            written = next(csv.reader(handle), [])
         except (csv.Error, UnicodeDecodeError):
             return None
+    header = [name.strip() for name in written]  # "a, b" names "b", as _read_table reads it
     if not header or len(set(header)) < len(header) or "" in header:
         return None
     irregular: list[object] = []
@@ -325,21 +328,24 @@ def _arrow_csv(path: Path, wanted: tuple[str, ...]) -> tuple[Any, list[str]] | N
         return "skip"
 
     present = [c for c in wanted if c in header]
+    as_written = [written[header.index(c)] for c in present]  # pyarrow's names, spaces kept
     try:
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(use_threads=True),
             parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=note),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in header},
+                column_types={c: pa.string() for c in written},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
-                include_columns=present,
+                include_columns=as_written,
             ),
         )
     except (pa.ArrowInvalid, OSError):
         return None
-    return None if irregular or table.column_names != present else (table, header)
+    if irregular or table.column_names != as_written:
+        return None
+    return table.rename_columns(present), header
 
 
 def _text(column: Any) -> Any:
