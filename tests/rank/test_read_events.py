@@ -542,3 +542,25 @@ def test_header_names_are_read_without_surrounding_spaces(tmp_path: Path, short_
     users.write_text("user_id,request_time, request_time\nu,5,6\n")
     with pytest.raises(ParameterError, match=r"users.csv' names the column 'request_time' twice"):
         read_users(users)
+
+
+def test_rows_with_more_cells_than_the_header_are_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row with more cells than the header (an unquoted comma in a cell, say) was read from
+    its first cells and the rest dropped without a word: such rows are counted with the first
+    row's number (empty cells past the header's, a spreadsheet's trailing commas, hold nothing
+    and are not), in the users file too; their first cells are still read as before."""
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,video_id,timestamp,event\nu,a,1,like,,\nv,b,2,like,x\nw,c,3,like,Smith, J\n")
+    log = read_events(path, VIDEOS)
+    assert log.users == ("u", "v", "w") and log.video.tolist() == [0, 1, 2]
+    assert log.report.long_rows == 2 and log.report.long_rows_first == 2
+    assert "2 rows with more cells than the header (first: row 2)" in caplog.text
+    caplog.clear()
+    path.write_text("user_id,video_id,timestamp,event\nu,a,1,like,,\nv,b,2,like\n")
+    assert read_events(path, VIDEOS).report.long_rows == 0 and not caplog.text
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,request_time\nu,5\nv,6,7\n")
+    assert read_users(users) == {"u": 5.0, "v": 6.0}
+    assert "1 rows with more cells than the header (first: row 2)" in caplog.text

@@ -99,6 +99,11 @@ class LogReport:
     #: they count as views without one (neutral); the first such value, as ``repr`` writes it
     watch_unreadable: int = 0
     watch_unreadable_example: str = ""
+    #: rows of a CSV with more cells than the header that hold something past the header's
+    #: (an unquoted comma in a cell, say): read from their first cells, the rest ignored; the
+    #: first such row's number (1 the first row after the header)
+    long_rows: int = 0
+    long_rows_first: int = 0
 
     def summary(self) -> str:
         parts = [f"{self.kept} of {self.rows} events kept"]
@@ -120,6 +125,8 @@ class LogReport:
                 f"{self.watch_outside} views with a watch_fraction outside 0-1, clipped to it "
                 "(a fraction of the video: 0.85, not 85)"
             )
+        if self.long_rows:
+            parts.append(_long_rows_note(self.long_rows, self.long_rows_first))
         if self.watch_unreadable:
             parts.append(
                 f"{self.watch_unreadable} views with a watch_fraction that is not a number "
@@ -180,7 +187,17 @@ class EventLog:
         return self._subset(position < n)
 
 
-def _read_table(path: Path) -> dict[str, list[object]]:
+def _long_rows_note(n: int, first: int) -> str:
+    return (
+        f"{n} rows with more cells than the header (first: row {first}): read from their first "
+        "cells, the rest ignored (quote a cell that holds a comma)"
+    )
+
+
+def _read_table(path: Path) -> tuple[dict[str, list[object]], list[int]]:
+    """``(column -> its cells, the rows with more cells than the header that hold something
+    past them, numbered from 1 after the header)``; a CSV row's cells past the header's are
+    not read (a short row's missing ones are None)."""
     if not path.is_file():  # a folder gave IsADirectoryError
         raise ParameterError(f"{str(path)!r} is not a file: give a CSV or Parquet table")
     if path.suffix.lower() in (".parquet", ".pq"):
@@ -188,7 +205,7 @@ def _read_table(path: Path) -> dict[str, list[object]]:
 
         with parquet_input(path):
             table = pq.read_table(path)
-        return {c: table[c].to_pylist() for c in table.column_names}
+        return {c: table[c].to_pylist() for c in table.column_names}, []
     allow_long_csv_fields()  # as every reader of reelsense's tables: the limit is process-wide
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:  # a BOM (Excel's "CSV UTF-8") is dropped
@@ -211,7 +228,8 @@ def _read_table(path: Path) -> dict[str, list[object]]:
     repeated = sorted(c for c, k in Counter(names).items() if c and k > 1)  # csv keeps the last
     if repeated:  # as pyarrow refuses a Parquet file (empty names: a spreadsheet's trailing commas)
         raise ParameterError(f"{str(path)!r} names the column {repeated[0]!r} twice in its header")
-    return {c: [r.get(c) for r in rows] for c in names}
+    long_at = [i for i, r in enumerate(rows, start=1) if None in r and any(v.strip() for v in r[None])]
+    return {c: [r.get(c) for r in rows] for c in names}, long_at
 
 
 def _float(value: object) -> float:
@@ -272,8 +290,9 @@ def _outside_note(value: object, where: str) -> str:
     return f"{where}: timestamp {value!r:.80} is outside the years 1-9999"
 
 
-def _read_columns(path: Path, wanted: tuple[str, ...]) -> tuple[int, dict[str, Any], list[str]]:
-    """``(rows, the columns of wanted that the table has as pyarrow arrays, every column name)``.
+def _read_columns(path: Path, wanted: tuple[str, ...]) -> tuple[int, dict[str, Any], list[str], list[int]]:
+    """``(rows, the columns of wanted that the table has as pyarrow arrays, every column name,
+    the rows with more cells than the header)`` (:func:`_read_table`).
 
     A CSV file is parsed by pyarrow with every cell a string, as :mod:`csv` reads it; a file
     pyarrow reads otherwise (a row with more or fewer cells than the header, a repeated or
@@ -290,19 +309,20 @@ def _read_columns(path: Path, wanted: tuple[str, ...]) -> tuple[int, dict[str, A
 
         with parquet_input(path):
             table = pq.read_table(path)
-        return table.num_rows, {c: table[c] for c in wanted if c in table.column_names}, table.column_names
+        columns = {c: table[c] for c in wanted if c in table.column_names}
+        return table.num_rows, columns, table.column_names, []
     read = _arrow_csv(path, wanted)
     if read is not None:
         table, header = read
-        return table.num_rows, {c: table[c] for c in wanted if c in table.column_names}, header
-    data = _read_table(path)
+        return table.num_rows, {c: table[c] for c in wanted if c in table.column_names}, header, []
+    data, long_at = _read_table(path)
     n = len(next(iter(data.values()), []))
     columns = {
         c: pa.array([None if v is None else str(v) for v in data[c]], pa.string())
         for c in wanted
         if c in data
     }
-    return n, columns, list(data)
+    return n, columns, list(data), long_at
 
 
 def _arrow_csv(path: Path, wanted: tuple[str, ...]) -> tuple[Any, list[str]] | None:
@@ -457,7 +477,7 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     path = Path(path)
     if not path.exists():
         raise ParameterError(f"events file {str(path)!r} does not exist")
-    n, data, names_in_file = _read_columns(path, _COLUMNS)
+    n, data, names_in_file, long_at = _read_columns(path, _COLUMNS)
     missing = [c for c in _COLUMNS if c not in data and c != "watch_fraction"]
     if missing:
         raise ParameterError(
@@ -527,12 +547,14 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
         watch_unreadable_example=(
             repr(data["watch_fraction"][int(unreadable_at[0])].as_py()) if unreadable_at.size else ""
         ),
+        long_rows=len(long_at),
+        long_rows_first=long_at[0] if long_at else 0,
     )
     if not report.kept:
         raise ParameterError(
             f"events file {str(path)!r} has no usable event on a video of the embeddings ({report.summary()})"
         )
-    if report.kept < n or report.watch_outside or report.watch_unreadable:
+    if report.kept < n or report.watch_outside or report.watch_unreadable or report.long_rows:
         logger.warning("%s: %s", path, report.summary())
     used = np.unique(user_code[kept])
     names = sorted({str(user_names[u]) for u in used})  # " u" and "u" are one user
@@ -570,7 +592,9 @@ def read_users(path: str | Path) -> dict[str, float]:
     path = Path(path)
     if not path.exists():
         raise ParameterError(f"users file {str(path)!r} does not exist")
-    data = _read_table(path)
+    data, long_at = _read_table(path)
+    if long_at:
+        logger.warning("users file %s: %s", path, _long_rows_note(len(long_at), long_at[0]))
     if "user_id" not in data:
         raise ParameterError(f"users file {str(path)!r} has no 'user_id' column (has {sorted(data)})")
     if "request_time" not in data and any(c and c != "user_id" for c in data):  # misnamed?
