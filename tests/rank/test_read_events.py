@@ -564,3 +564,30 @@ def test_rows_with_more_cells_than_the_header_are_counted(
     users.write_text("user_id,request_time\nu,5\nv,6,7\n")
     assert read_users(users) == {"u": 5.0, "v": 6.0}
     assert "1 rows with more cells than the header (first: row 2)" in caplog.text
+
+
+@pytest.mark.parametrize("kind", [pa.date32(), pa.date64()], ids=["date32", "date64"])
+def test_a_parquet_date_column_is_midnight_utc(tmp_path: Path, kind: pa.DataType) -> None:
+    """A Parquet date column (``timestamp``, ``request_time``) was no timestamp: every event
+    dropped, every request time refused. A date is read as midnight UTC of that day."""
+    days = [date(2024, 1, 2), date(2024, 1, 1), None]
+    table = pa.table(
+        {
+            "user_id": ["u", "u", "u"],
+            "video_id": ["a", "b", "c"],
+            "timestamp": pa.array(days, kind),
+            "event": ["like", "view", "view"],
+        }
+    )
+    pq.write_table(table, tmp_path / "events.parquet")
+    log = read_events(tmp_path / "events.parquet", VIDEOS)
+    assert log.video.tolist() == [1, 0] and log.timestamp.tolist() == [1_704_067_200.0, 1_704_153_600.0]
+    assert log.report.bad_rows == 1
+    after_9999 = pa.array([19_723, 3_000_000], pa.int32()).cast(pa.date32()).cast(kind)  # no Python date
+    pq.write_table(table.slice(0, 2).set_column(2, "timestamp", after_9999), tmp_path / "events.parquet")
+    log = read_events(tmp_path / "events.parquet", VIDEOS)
+    assert log.report.timestamps_outside == 1 and "row 2" in log.report.timestamps_outside_note
+    pq.write_table(
+        pa.table({"user_id": ["u", "v"], "request_time": pa.array(days[:2], kind)}), tmp_path / "u.pq"
+    )
+    assert read_users(tmp_path / "u.pq") == {"u": 1_704_153_600.0, "v": 1_704_067_200.0}

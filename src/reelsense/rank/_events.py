@@ -8,7 +8,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +239,8 @@ def _float(value: object) -> float:
         return (
             value.timestamp() if value.tzinfo is not None else value.replace(tzinfo=timezone.utc).timestamp()
         )
+    if isinstance(value, date):  # a Parquet date column: midnight UTC of that day
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc).timestamp()
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -408,6 +410,12 @@ def _numbers(column: Any, *, times: bool) -> np.ndarray:
         or pa.types.is_boolean(column.type)
     ):
         return np.asarray(pc.cast(column, pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False))
+    if pa.types.is_date(column.type):  # midnight UTC of the day, as _float reads a date
+        milliseconds = pc.cast(pc.cast(column, pa.timestamp("ms")), pa.int64())
+        return (
+            np.asarray(pc.cast(milliseconds, pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False))
+            / 1000
+        )
     read = _seconds if times else _float
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return np.array([read(v) for v in column.to_pylist()], dtype=np.float64)
@@ -456,9 +464,10 @@ def _event_name(name: str) -> str:
 def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     """Read a ``user_id,video_id,timestamp,event,watch_fraction`` log (CSV or Parquet).
 
-    ``timestamp``: unix seconds, an ISO 8601 time (UTC when it names no offset) or a Parquet
-    timestamp; a number outside the years 1-9999 (milliseconds, say) or a date written
-    YYYYMMDD (``20261207``, not read as seconds of 1970-08-23) is no timestamp, as
+    ``timestamp``: unix seconds, an ISO 8601 time (UTC when it names no offset), a Parquet
+    timestamp or a Parquet date (midnight UTC of that day); a number outside the years
+    1-9999 (milliseconds, say) or a date written YYYYMMDD (``20261207``, not read as seconds
+    of 1970-08-23) is no timestamp, as
     :func:`reelsense.io.parse_timestamp` reads one, and counted with its message. An event
     name is read regardless of case, with spaces or hyphens for ``_`` (``Not-Interested``,
     ``not interested``, ``LIKE``). Rows with an event not in :data:`EVENTS` (counted by name,
@@ -499,7 +508,10 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     off_years_note = ""
     if off_years_at.size:
         row = int(off_years_at[0])
-        off_years_note = _outside_note(data["timestamp"][row].as_py(), f"row {row + 1}")
+        written = (  # a date past the year 9999 is no Python date: its seconds
+            float(times[row]) if pa.types.is_date(data["timestamp"].type) else data["timestamp"][row].as_py()
+        )
+        off_years_note = _outside_note(written, f"row {row + 1}")
         times = np.where(off_years, np.nan, times)  # (pyarrow's array may be read-only)
     fractions = (
         _numbers(data["watch_fraction"], times=False) if "watch_fraction" in data else np.full(n, np.nan)
@@ -578,9 +590,9 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
 
 def read_users(path: str | Path) -> dict[str, float]:
     """Read a ``user_id,request_time`` CSV (or Parquet): user (without surrounding spaces, as
-    :func:`read_events` reads it) -> request time (unix seconds; in the file, seconds or ISO
-    8601 as the events' ``timestamp``; an empty cell, or no ``request_time`` column in a file
-    of ``user_id`` alone: after every event).
+    :func:`read_events` reads it) -> request time (unix seconds; in the file, seconds, ISO
+    8601, a Parquet timestamp or date as the events' ``timestamp``; an empty cell, or no
+    ``request_time`` column in a file of ``user_id`` alone: after every event).
 
     Raises:
         ParameterError: a column is missing, a row has no user, a request time is not a
@@ -620,7 +632,7 @@ def read_users(path: str | Path) -> dict[str, float]:
             )
         if math.isfinite(value):  # read_events' rule on dates YYYYMMDD: the whole column's
             timed += 1
-            if not isinstance(t, datetime) and date_like(value) is not None:
+            if not isinstance(t, date) and date_like(value) is not None:  # (a datetime is a date)
                 dated += 1
                 first_date = first_date or (t, user)
         if math.isnan(value):
