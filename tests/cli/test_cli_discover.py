@@ -143,7 +143,7 @@ def test_trends_from_a_matches_table(videos: Path, tmp_path: Path, header: str) 
 def test_trends_clusters_option_is_csv_and_says_when_nothing_is_discovered(tmp_path: Path) -> None:
     # --clusters c.txt wrote CSV tables named c.txt and c_summary.txt (`sounds discover -o`
     # refuses them); with a table as input nothing was discovered, so nothing was written to
-    # --clusters, and nothing said so
+    # --clusters: a usage error before anything is read (it was a warning after the work)
     table = tmp_path / "clusters.csv"
     table.write_text("video_id,sound_cluster,timestamp\nv1,d1,1700000000\nv2,d1,1700000100\n")
     out, wanted = tmp_path / "t.csv", tmp_path / "c.csv"
@@ -152,10 +152,43 @@ def test_trends_clusters_option_is_csv_and_says_when_nothing_is_discovered(tmp_p
     )
     assert r.exit_code == 2 and "--clusters" in r.output and "ending in .csv" in r.output
     r = CliRunner().invoke(main, ["sounds", "trends", str(table), "-o", str(out), "--clusters", str(wanted)])
+    assert r.exit_code == 2, r.output
+    assert not wanted.exists() and not out.exists()
+    assert "--clusters" in r.output and "nothing is discovered" in r.output
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        (["--sound-index", "lib.rsidx"], "--sound-index"),
+        (["--min-score", "2.0"], "--min-score"),
+        (["--min-support", "3"], "--min-support"),
+        (["--neighbours", "4"], "--neighbours"),
+        (["--second-chance"], "--second-chance"),
+        (["--second-chance", "--second-chance-scope", "candidates"], "--second-chance-scope"),
+        (["--composite-edits"], "--composite-edits"),
+        (["--join-score", "auto"], "--join-score"),
+        (["-w", "2"], "--workers"),
+        (["--strict"], "--strict"),
+    ],
+)
+def test_trends_refuses_discovery_options_with_a_table(tmp_path: Path, given: list[str], named: str) -> None:
+    """With a clusters/matches table as input nothing is discovered: the options of discovery
+    (--sound-index, the matching ones, -w, --strict) did nothing without a word. Given with a
+    table (folders beside it or not) they are a usage error naming them; the table alone,
+    with the options that apply to it, runs."""
+    (tmp_path / "lib.rsidx").write_bytes(b"")
+    table = tmp_path / "clusters.csv"
+    table.write_text("video_id,sound_cluster,timestamp\nv1,d1,1700000000\nv2,d1,1700000100\n")
+    out = tmp_path / "t.csv"
+    args = [a if a != "lib.rsidx" else str(tmp_path / a) for a in given]
+    for extra in ([], [str(tmp_path)]):
+        r = CliRunner().invoke(main, ["sounds", "trends", str(table), *extra, "-o", str(out), *args])
+        assert r.exit_code == 2, r.output
+        assert named in r.output and "nothing is discovered" in r.output
+        assert not out.exists()
+    r = CliRunner().invoke(main, ["sounds", "trends", str(table), "-o", str(out), "--window-days", "3"])
     assert r.exit_code == 0, r.output
-    assert not wanted.exists()
-    assert f"no clusters table is written to {str(wanted)!r}" in r.output
-    assert "none are discovered from media" in r.output
 
 
 def test_bad_inputs_fail_cleanly(tmp_path: Path) -> None:

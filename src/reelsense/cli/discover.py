@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
+from click.core import ParameterSource
 
 from reelsense.cli._common import (
     EXIT_FAILED,
@@ -104,6 +105,41 @@ _common = [
     progress_option,
     verbosity_options,
 ]  # fmt: skip
+
+
+#: ``sounds trends``' options that only discovery from media uses (with ``--clusters``)
+_DISCOVERY_ONLY = (
+    "clusters_output",
+    "sound_index",
+    "min_score",
+    "min_support",
+    "neighbours",
+    "second_chance",
+    "second_chance_scope",
+    "composite_edits",
+    "join_score",
+    "workers",
+    "strict",
+)
+
+
+def _refuse_discovery_options(ctx: click.Context, inputs: tuple[str, ...]) -> None:
+    """A usage error when a table of uses is among ``inputs`` (nothing is discovered) and an
+    option of discovery was given: it would do nothing."""
+    from reelsense.trends._report import is_table_input
+
+    tables = [p for p in inputs if is_table_input(p)]
+    given = [
+        max(p.opts, key=len)  # "--workers", not "-w"
+        for p in ctx.command.params
+        if p.name in _DISCOVERY_ONLY and ctx.get_parameter_source(p.name) is not ParameterSource.DEFAULT
+    ]
+    if tables and given:
+        raise click.UsageError(
+            f"{', '.join(given)}: with the table {tables[0]!r} as input the sounds come from it and "
+            "nothing is discovered from media, so these options would do nothing: leave them out "
+            "(or give the videos alone to discover their sounds)"
+        )
 
 
 def _with_common(fn: Any) -> Any:
@@ -246,7 +282,8 @@ def trends(
 
     Give videos (sounds are discovered first, with --sound-index if given), or a clusters.csv
     from `sounds discover` / a matches.csv from `sounds match` (plus the videos' folders
-    to read their upload times from sidecars when the table has none). Videos without a
+    to read their upload times from sidecars when the table has none; with a table, the
+    options of discovery, --clusters included, are a usage error). Videos without a
     sound of their own but with music and a hashtag that only one sound's videos carry count
     as uses of that sound (--no-hashtag-links: audio matches only).
     """
@@ -258,6 +295,7 @@ def trends(
     clusters = Path(clusters_output) if clusters_output is not None else None
     if clusters is not None:
         check_suffix(clusters, (".csv",), "the discovery table is CSV", option="--clusters")
+    _refuse_discovery_options(ctx, inputs)
     reference_seconds = _when(reference_time, "--reference-time")  # before any output is made
     start_seconds = _when(since, "--since")
     if reference_seconds is not None and start_seconds is not None and not start_seconds < reference_seconds:

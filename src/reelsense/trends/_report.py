@@ -148,7 +148,10 @@ def _warn_span(
             )
 
 
-def _is_table(path: str | os.PathLike[str]) -> bool:
+def is_table_input(path: str | os.PathLike[str]) -> bool:
+    """Whether :func:`trend_report` reads ``path`` as a table of uses (a ``.csv`` file), not as
+    media: with one among the inputs, nothing is discovered (``reelsense sounds trends``
+    refuses the options of discovery then)."""
     p = Path(path)
     return p.is_file() and p.suffix.lower() == ".csv"
 
@@ -227,8 +230,8 @@ def trend_report(
                 f"start_seconds={start_seconds} must be before reference_seconds={reference_seconds}"
             )
     workers = check_int(workers, "workers", minimum=1)
-    tables = [p for p in inputs if _is_table(p)]
-    media = [p for p in inputs if not _is_table(p)]
+    tables = [p for p in inputs if is_table_input(p)]
+    media = [p for p in inputs if not is_table_input(p)]
     # the ids of `reelsense embed` and `sounds discover` (sidecar ids, clashes resolved)
     found: list[tuple[str, MediaFile]] = []
     if media:
