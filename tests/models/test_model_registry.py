@@ -389,22 +389,3 @@ def test_spec_choices_name_the_value_and_the_options(make: object, message: str)
 
 def _image_spec(**options: str) -> ImageSpec:
     return ImageSpec(image_size=32, mean=EFFICIENTNET_LITE_MEAN, std=EFFICIENTNET_LITE_STD, **options)  # type: ignore[arg-type]
-
-
-def test_a_warning_of_a_good_load_is_passed_on_once_as_before() -> None:
-    """A warning held while a model loads is passed on through the filters: under the
-    ``default`` filter, the same warning of two loads shows once, as it did unheld."""
-    import warnings
-
-    from reelsense.models import _hf
-
-    class Warns:
-        @classmethod
-        def from_pretrained(cls, path: str, **kwargs: object) -> str:
-            warnings.warn("a transformers deprecation", FutureWarning, stacklevel=1)
-            return "model"
-
-    with warnings.catch_warnings(record=True) as shown:
-        warnings.simplefilter("default")
-        assert _hf._pretrained(Warns, Path("x")) == _hf._pretrained(Warns, Path("x")) == "model"
-    assert [str(w.message) for w in shown] == ["a transformers deprecation"]

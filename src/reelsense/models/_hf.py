@@ -15,6 +15,7 @@ import contextlib
 import logging
 import re
 import threading
+import warnings
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,13 +49,12 @@ class _Held(logging.Handler):
 
 @contextlib.contextmanager
 def _transformers_log_held() -> Iterator[list[logging.LogRecord]]:
-    """Hold what ``transformers`` logs while the body runs, instead of printing it at once:
-    it is passed on afterwards, unless the body raises a :class:`ReelsenseError`, whose
-    message tells instead (e.g. the load report, a table of every mismatched weight, printed
-    before a size-mismatch error). The ``transformers`` logger's handlers are swapped for the
-    body only, one load at a time in the process; a nested hold passes its records on to the
-    outer one. Python warnings are left alone (held, their once-per-place filters would be
-    reset by every load)."""
+    """Hold what ``transformers`` logs (and any warning) while the body runs, instead of
+    printing it at once: it is passed on afterwards, unless the body raises a
+    :class:`ReelsenseError`, whose message tells instead (e.g. the load report, a table of
+    every mismatched weight, printed before a size-mismatch error). The ``transformers``
+    logger's handlers are swapped for the body only, one load at a time in the process; a
+    nested hold passes its records on to the outer one."""
     hf_logger = logging.getLogger("transformers")
     held = _Held()
     ours = False
@@ -63,16 +63,27 @@ def _transformers_log_held() -> Iterator[list[logging.LogRecord]]:
         hf_logger.handlers[:] = [held]
         hf_logger.propagate = False
         try:
-            yield held.records
-        except ReelsenseError:
-            ours = True
-            raise
+            with warnings.catch_warnings(record=True) as warned:
+                warnings.simplefilter("always")
+                try:
+                    yield held.records
+                except ReelsenseError:
+                    ours = True
+                    raise
         finally:
             hf_logger.handlers[:] = handlers
             hf_logger.propagate = propagate
             if not ours:
                 for record in held.records:
                     logging.getLogger(record.name).handle(record)
+                for warning in warned:
+                    warnings.warn_explicit(
+                        warning.message,
+                        warning.category,
+                        warning.filename,
+                        warning.lineno,
+                        source=warning.source,
+                    )
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
