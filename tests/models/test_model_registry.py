@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -269,81 +267,6 @@ def test_a_config_that_does_not_fit_its_weights_is_a_named_error(tmp_path: Path)
     (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
     with pytest.raises(ModelNotFoundError, match=r"do not fit .*config\.json"):
         load_image_encoder(str(folder), device="cpu")
-
-
-class _Kept(logging.Handler):
-    """The messages logged to the ``transformers`` logger while it is attached."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def transformers_log() -> Iterator[_Kept]:
-    kept = _Kept()
-    hf_logger = logging.getLogger("transformers")
-    hf_logger.addHandler(kept)
-    try:
-        yield kept
-    finally:
-        hf_logger.removeHandler(kept)
-
-
-def test_a_config_that_does_not_fit_its_weights_logs_nothing_before_the_error(
-    tmp_path: Path, transformers_log: _Kept, capfd: pytest.CaptureFixture[str]
-) -> None:
-    """transformers logged its load report (a table of every mismatched weight) to stderr
-    before reelsense's error; now only the error tells, naming a mismatched weight, and the
-    transformers logger is as it was."""
-    import shutil
-
-    from reelsense.vision import load_image_encoder
-
-    folder = tmp_path / "clip"
-    shutil.copytree(models_dir() / "tiny_clip", folder)
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    config["vision_config"]["hidden_size"] += 8
-    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    hf_logger = logging.getLogger("transformers")
-    before = (list(hf_logger.handlers), hf_logger.propagate, hf_logger.level)
-    capfd.readouterr()
-    with pytest.raises(ModelNotFoundError, match=r"do not fit .*config\.json") as caught:
-        load_image_encoder(str(folder), device="cpu")
-    assert transformers_log.messages == []
-    assert capfd.readouterr().err == ""
-    assert "above report" not in str(caught.value)
-    assert re.search(r"vision_model\.\S+: .*32.* vs .*40", str(caught.value))
-    assert (list(hf_logger.handlers), hf_logger.propagate, hf_logger.level) == before
-
-
-def test_transformers_log_of_a_good_load_still_shows(transformers_log: _Kept) -> None:
-    """Only a load that fails with reelsense's error is quiet: what transformers logs while a
-    model loads is passed on once it has loaded."""
-    from transformers.utils import logging as hf_logging
-
-    from reelsense.models import _hf
-
-    class Loads:
-        @classmethod
-        def from_pretrained(cls, path: str, **kwargs: object) -> str:
-            hf_logging.get_logger("transformers.modeling_utils").warning("a note from transformers")
-            return "model"
-
-    class Fails:
-        @classmethod
-        def from_pretrained(cls, path: str, **kwargs: object) -> str:
-            hf_logging.get_logger("transformers.modeling_utils").warning("a load report")
-            raise RuntimeError("size mismatch")
-
-    assert _hf._pretrained(Loads, Path("x")) == "model"
-    assert transformers_log.messages == ["a note from transformers"]
-    with pytest.raises(ModelNotFoundError, match="do not fit"):
-        _hf._pretrained(Fails, Path("x"))
-    assert transformers_log.messages == ["a note from transformers"]
 
 
 def test_an_empty_config_is_not_called_missing(tmp_path: Path) -> None:

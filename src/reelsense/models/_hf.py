@@ -11,20 +11,16 @@ freed with them).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import re
 import threading
-import warnings
 import weakref
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from reelsense.errors import ModelNotFoundError, ReelsenseError
+from reelsense.errors import ModelNotFoundError
 from reelsense.models._device import autocast_weights
 
 __all__ = ["features_tensor", "load_dual_encoder", "load_tokenizer", "load_transformer"]
@@ -33,93 +29,16 @@ logger = logging.getLogger(__name__)
 
 _DUAL_CACHE: weakref.WeakValueDictionary[tuple[str, str, str], nn.Module] = weakref.WeakValueDictionary()
 _DUAL_LOCK = threading.Lock()
-_LOG_LOCK = threading.RLock()  # the transformers logger is swapped by one load at a time
-
-
-class _Held(logging.Handler):
-    """Keeps the records that reach it (the ``transformers`` logger's, while a load runs)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@contextlib.contextmanager
-def _transformers_log_held() -> Iterator[list[logging.LogRecord]]:
-    """Hold what ``transformers`` logs (and any warning) while the body runs, instead of
-    printing it at once: it is passed on afterwards, unless the body raises a
-    :class:`ReelsenseError`, whose message tells instead (e.g. the load report, a table of
-    every mismatched weight, printed before a size-mismatch error). The ``transformers``
-    logger's handlers are swapped for the body only, one load at a time in the process; a
-    nested hold passes its records on to the outer one."""
-    hf_logger = logging.getLogger("transformers")
-    held = _Held()
-    ours = False
-    with _LOG_LOCK:
-        handlers, propagate = hf_logger.handlers[:], hf_logger.propagate
-        hf_logger.handlers[:] = [held]
-        hf_logger.propagate = False
-        try:
-            with warnings.catch_warnings(record=True) as warned:
-                warnings.simplefilter("always")
-                try:
-                    yield held.records
-                except ReelsenseError:
-                    ours = True
-                    raise
-        finally:
-            hf_logger.handlers[:] = handlers
-            hf_logger.propagate = propagate
-            if not ours:
-                for record in held.records:
-                    logging.getLogger(record.name).handle(record)
-                for warning in warned:
-                    warnings.warn_explicit(
-                        warning.message,
-                        warning.category,
-                        warning.filename,
-                        warning.lineno,
-                        source=warning.source,
-                    )
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_MISMATCH_ROW = re.compile(r"^\s*(\S+)\s*\|\s*MISMATCH\s*\|.*?ckpt:\s*(.+?)\s+vs\s+model:\s*(.+?)\s*$")
-
-
-def _first_mismatch(records: list[logging.LogRecord]) -> str | None:
-    """``key: checkpoint SHAPE vs config SHAPE`` from the first MISMATCH row of a held load
-    report (transformers 5), or None."""
-    for record in records:
-        for line in _ANSI.sub("", record.getMessage()).splitlines():
-            row = _MISMATCH_ROW.match(line)
-            if row:
-                return f"{row[1]}: checkpoint {row[2]} vs config {row[3]}"
-    return None
 
 
 def _pretrained(cls: Any, path: Path, **kwargs: Any) -> Any:
     """``cls.from_pretrained`` from a local directory, without transformers' progress bars
-    (the library never draws on the terminal; only the CLI does) and without its log while it
-    loads, when the load fails with a ModelNotFoundError (:func:`_transformers_log_held`)."""
+    (the library never draws on the terminal; only the CLI does)."""
+    from safetensors import SafetensorError
     from transformers.utils import logging as hf_logging
 
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
-    try:
-        with _transformers_log_held() as held:
-            return _load(cls, path, held, **kwargs)
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
-def _load(cls: Any, path: Path, held: list[logging.LogRecord], **kwargs: Any) -> Any:
-    from safetensors import SafetensorError
-
     try:
         return cls.from_pretrained(str(path), local_files_only=True, **kwargs)
     except SafetensorError as exc:
@@ -132,25 +51,25 @@ def _load(cls: Any, path: Path, held: list[logging.LogRecord], **kwargs: Any) ->
     except RuntimeError as exc:
         if "mismatch" not in str(exc):  # only transformers' size mismatch of config and checkpoint
             raise
-        detail = _first_mismatch(held) or f"{exc!s:.200}"  # 4.x: the error names the weight
         raise ModelNotFoundError(
             f"cannot load {cls.__name__} from {path}: its weights do not fit the architecture its "
-            f"config.json describes (e.g. {detail}); copy or download the model again"
+            f"config.json describes ({exc!s:.200}); copy or download the model again"
         ) from exc
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _model(cls: Any, path: Path) -> nn.Module:
     """A model from safetensors weights; a weight the checkpoint lacks (left randomly
-    initialised) is an error, except the unused BERT pooler (then transformers' load report
-    of it is not printed either)."""
-    with _transformers_log_held():
-        model, info = _pretrained(cls, path, use_safetensors=True, output_loading_info=True)
-        missing = sorted(key for key in info.get("missing_keys", ()) if not key.startswith("pooler."))
-        if missing:
-            raise ModelNotFoundError(
-                f"{path}: the checkpoint lacks {len(missing)} weight(s) of {type(model).__name__} "
-                f"(e.g. {missing[:3]}); it is not the model its config describes"
-            )
+    initialised) is an error, except the unused BERT pooler."""
+    model, info = _pretrained(cls, path, use_safetensors=True, output_loading_info=True)
+    missing = sorted(key for key in info.get("missing_keys", ()) if not key.startswith("pooler."))
+    if missing:
+        raise ModelNotFoundError(
+            f"{path}: the checkpoint lacks {len(missing)} weight(s) of {type(model).__name__} "
+            f"(e.g. {missing[:3]}); it is not the model its config describes"
+        )
     return model  # type: ignore[no-any-return]
 
 
