@@ -272,7 +272,8 @@ def test_the_ensemble_averages_models_of_other_kmeans_seeds(sim: Simulation, tmp
 def test_the_rank_seed_moves_the_members_kmeans_seeds(sim: Simulation, tmp_path: Path) -> None:
     """``RankConfig.seed`` (``reelsense rank --seed``) said it seeds k-means, but the members took
     their seeds from ``features.seed`` alone, so the option changed nothing: member i of a ranker
-    of seed s is the single-member ranker of k-means seed ``features.seed + s + i``."""
+    of seed s and m members is the single-member ranker of k-means seed
+    ``features.seed + s * m + i`` (two seeds share no member)."""
     events, _ = sim.write(tmp_path)
     log = read_events(events, sim.catalog.index).before(sim.users)
     seeded = train_ranker(sim.catalog, log, dataclasses.replace(SMALL, members=2, seed=3))
@@ -280,7 +281,7 @@ def test_the_rank_seed_moves_the_members_kmeans_seeds(sim: Simulation, tmp_path:
         single = train_ranker(
             sim.catalog,
             log,
-            dataclasses.replace(SMALL, members=1, features=dataclasses.replace(SMALL.features, seed=3 + i)),
+            dataclasses.replace(SMALL, members=1, features=dataclasses.replace(SMALL.features, seed=6 + i)),
         )
         np.testing.assert_array_equal(
             member.features.centroids["visual"][0], single.members[0].features.centroids["visual"][0]
@@ -289,6 +290,11 @@ def test_the_rank_seed_moves_the_members_kmeans_seeds(sim: Simulation, tmp_path:
     assert not np.allclose(
         seeded.members[0].features.centroids["visual"][0], default.members[0].features.centroids["visual"][0]
     )
+    seeds = [
+        {dataclasses.replace(SMALL, seed=s).member_features(i).seed for i in range(SMALL.members)}
+        for s in range(4)
+    ]
+    assert all(not a & b for a in seeds for b in seeds if a is not b)
     with pytest.raises(ParameterError, match=r"seed=-1 must be >= 0"):
         dataclasses.replace(SMALL, seed=-1)
 

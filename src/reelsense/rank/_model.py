@@ -80,7 +80,7 @@ class RankConfig:
             dropped, only pairs with positive feedback are observed, and "not interested"
             filters nothing.
         features: the content features (:class:`FeatureConfig`); member ``i`` of the
-            ensemble uses the k-means seed ``features.seed + seed + i``.
+            ensemble uses the k-means seed ``features.seed + seed * members + i``.
         members: models in the ensemble (see the module), each on another k-means seed.
         em_iterations: EM iterations of the population prior when the held-out pairs
             do not choose the number (``holdout_fraction`` 0, or too few comparisons).
@@ -166,7 +166,8 @@ class RankConfig:
 
     def member_features(self, member: int) -> FeatureConfig:
         """The feature config of ensemble member ``member`` (its k-means seed)."""
-        return replace(self.features, seed=self.features.seed + self.seed + member)
+        # seeds of one run do not overlap another's: seed s takes features.seed + s * members + 0..members-1
+        return replace(self.features, seed=self.features.seed + self.seed * self.members + member)
 
 
 @dataclass(frozen=True)
