@@ -60,7 +60,8 @@ def test_numbers() -> None:
         with pytest.raises(ParameterError, match="x="):
             check_number(bad, "x")
     assert check_bool(False, "flag") is False
-    for bad in ("no", 1, None, np.bool_(True)):
+    assert check_bool(np.bool_(True), "flag") is True  # a numpy bool (a DataFrame's cell), as a bool
+    for bad in ("no", 1, None, np.array([True]), np.int64(1)):
         with pytest.raises(ParameterError, match=r"flag=.* must be True or False"):
             check_bool(bad, "flag")
 

@@ -165,22 +165,12 @@ def test_numpy_numbers_still_load_as_python_numbers() -> None:
     # inf keeps its meaning where a score is a bound: never stop early, never merge on one edge
     assert math.isinf(MatchConfig(exit_score=INF).exit_score)
     assert math.isinf(DiscoveryParams(merge_score=INF, join_score=INF).merge_score)
+    # a numpy bool (a DataFrame's cell) is a flag, stored as a bool
+    flags = FeaturizerConfig(presence=np.bool_(False), offline=np.bool_(True))  # type: ignore[arg-type]
+    assert (type(flags.presence), flags.presence, type(flags.offline)) == (bool, False, bool)
+    assert type(MatchConfig(composite=np.bool_(True)).composite) is bool  # type: ignore[arg-type]
 
 
 def test_defaults_are_unchanged() -> None:
-    for make in (
-        LogMelConfig,
-        PresenceConfig,
-        RankConfig,
-        EventWeights,
-        DenseConfig,
-        ContentParams,
-        DiscoveryParams,
-        MatchConfig,
-        HashtagLinkParams,
-        FrameSampling,
-        FeaturizerConfig,
-    ):
-        assert make() == make()
     assert LogMelConfig() == LogMelConfig(16000, 512, 160, 64, 50.0, 8000.0)
     assert EventWeights() == EventWeights(5.0, 0.5, 1.0, 1.5, 1.5, -1.0, -2.0)

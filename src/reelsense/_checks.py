@@ -59,11 +59,14 @@ def check_str(value: object, name: str) -> str:
 
 
 def check_bool(value: object, name: str) -> bool:
-    """``value`` if it is True or False (a string such as ``"no"``, 1 or None is refused: each
-    would be read as a truth value, ``"no"`` as True)."""
-    if not isinstance(value, bool):
-        raise ParameterError(f"{name}={value!r} must be True or False")
-    return value
+    """``value`` as a ``bool`` if it is True or False, a numpy bool included (a string such as
+    ``"no"``, 1 or None is refused: each would be read as a truth value, ``"no"`` as True)."""
+    if isinstance(value, bool):
+        return value
+    dtype = getattr(value, "dtype", None)  # a numpy bool scalar, without importing numpy here
+    if getattr(dtype, "kind", None) == "b" and getattr(value, "ndim", None) == 0:
+        return bool(value)
+    raise ParameterError(f"{name}={value!r} must be True or False")
 
 
 def _real(value: object, name: str) -> float:

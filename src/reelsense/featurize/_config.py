@@ -117,9 +117,13 @@ class FeaturizerConfig:
         if self.sound_index is not None and not isinstance(self.sound_index, str):
             object.__setattr__(self, "sound_index", os.fspath(self.sound_index))
         for name in ("frame_vectors", "second_chance", "discover_sounds", "presence"):
-            check_bool(getattr(self, name), name)  # a string such as "no" read as True
+            object.__setattr__(
+                self, name, check_bool(getattr(self, name), name)
+            )  # a string such as "no" read as True
         if self.offline is not None:
-            check_bool(self.offline, "offline")  # or None: HF_HUB_OFFLINE
+            object.__setattr__(
+                self, "offline", check_bool(self.offline, "offline")
+            )  # or None: HF_HUB_OFFLINE
         if self.second_chance and self.sound_index is None:
             raise ParameterError("second_chance=True needs a sound_index (it is part of the sound match)")
         if check_finite(self.min_score, "min_score") < 0.0:  # a score is -log10 of a probability

@@ -73,7 +73,7 @@ class FusionConfig:
             raise ParameterError(f"fusion dim={self.dim} must be in 8..65536")
         check_int(self.seed, "fusion seed", minimum=0)
         for name in ("center_visual", "audio_stand_in"):  # a string such as "no" read as True
-            check_bool(getattr(self, name), name)
+            object.__setattr__(self, name, check_bool(getattr(self, name), name))
         for name in (  # each a finite number; the signs below
             *(f"{m}_weight" for m in MODALITIES),
             "picture_weight",

@@ -124,7 +124,7 @@ class RankConfig:
         for name, kind in (("weights", EventWeights), ("features", FeatureConfig)):
             if not isinstance(getattr(self, name), kind):
                 raise ParameterError(f"{name}={getattr(self, name)!r} must be a {kind.__name__}")
-        check_bool(self.negative_feedback, "negative_feedback")
+        object.__setattr__(self, "negative_feedback", check_bool(self.negative_feedback, "negative_feedback"))
         # integers (1.5, True, NaN refused), kept as Python ints for the saved model's JSON
         for name, minimum in (
             ("members", 1),

@@ -202,7 +202,7 @@ class MatchConfig:
             )
         check_choice(self.dense_scope, "dense_scope", DENSE_SCOPES)
         for name in ("dense_second_chance", "composite"):  # a string such as "no" read as True
-            check_bool(getattr(self, name), name)
+            object.__setattr__(self, name, check_bool(getattr(self, name), name))
         if not isinstance(self.dense, DenseConfig):
             raise ParameterError(f"dense={self.dense!r} must be a DenseConfig")
         # a number (True, "12", NaN refused; inf: never stop early), as a float

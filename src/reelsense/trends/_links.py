@@ -70,7 +70,9 @@ class HashtagLinkParams:
     def __post_init__(self) -> None:
         for name in ("min_share", "max_p_value"):  # finite numbers (True, "0.5", NaN refused), as floats
             object.__setattr__(self, name, check_finite(getattr(self, name), name))
-        check_bool(self.require_music, "require_music")  # a string such as "no" read as True
+        object.__setattr__(
+            self, "require_music", check_bool(self.require_music, "require_music")
+        )  # a string such as "no" read as True
         if not 0.0 < self.min_share <= 1.0:
             raise ParameterError(f"min_share={self.min_share} must be in (0, 1]")
         if not 0.0 < self.max_p_value <= 1.0:

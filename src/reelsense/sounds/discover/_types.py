@@ -137,7 +137,7 @@ class DiscoveryParams:
         check_choice(self.library, "library", LIBRARY_USES)
         check_choice(self.second_chance_scope, "second_chance_scope", DENSE_SCOPES)
         for name in ("music_filter", "second_chance", "composite_edits"):  # "no" read as True
-            check_bool(getattr(self, name), name)
+            object.__setattr__(self, name, check_bool(getattr(self, name), name))
         if not isinstance(self.content, ContentParams):
             raise ParameterError(f"content={self.content!r} must be a ContentParams")
         # a score is -log10 of a probability: below 0 every pair of videos is an edge
