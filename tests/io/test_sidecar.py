@@ -312,8 +312,10 @@ def test_read_caption_txt(tmp_path: Path) -> None:
     with pytest.raises(SidecarError, match=r"latin1\.txt.*UTF-8"):
         read_caption_txt(tmp_path / "latin1.txt")
     (tmp_path / "utf16.txt").write_bytes("hi #fyp".encode("utf-16-le"))  # no mark: NULs in UTF-8
-    with pytest.raises(SidecarError, match=r"utf16\.txt.*NUL byte \(UTF-16 without a byte order mark\?\)"):
+    with pytest.raises(SidecarError, match=r"utf16\.txt.*NUL bytes \(UTF-16 without a byte order mark\?\)"):
         read_caption_txt(tmp_path / "utf16.txt")
+    (tmp_path / "nul.txt").write_bytes(b"great clip #fyp\n\x00")  # a stray NUL: read as before
+    assert read_caption_txt(tmp_path / "nul.txt").hashtags == ("fyp",)
     (tmp_path / "cut.txt").write_bytes(codecs.BOM_UTF16_LE + "ok".encode("utf-16-le")[:-1])
     with pytest.raises(SidecarError, match=r"cut\.txt"):
         read_caption_txt(tmp_path / "cut.txt")

@@ -8,8 +8,6 @@ merged across sources, so a row never mixes two descriptions of the same video):
    ``upload_date`` YYYYMMDD, read as midnight UTC), ``uploader`` (or ``channel`` /
    ``uploader_id``), ``track``, ``artists`` (or the older ``artist`` string), ``duration``.
 2. ``<stem>.txt`` beside the video: the whole file is the caption.
-
-Every file here is read as UTF-8, or as UTF-16/UTF-32 where it starts with a byte order mark.
 3. A manifest given by the user (:class:`Manifest`): CSV with a header, or JSON Lines,
    one row per video with ``path`` and/or ``id``, ``caption``, optional ``timestamp``
    (unix seconds or ISO 8601; naive times are UTC; not a date YYYYMMDD:
@@ -18,6 +16,8 @@ Every file here is read as UTF-8, or as UTF-16/UTF-32 where it starts with a byt
    is relative to the manifest's folder. A row matches a video by path, or by ``id``
    equal to the video's default id (path relative to its input root, without
    extension) or its file stem.
+
+Every file here is read as UTF-8, or as UTF-16/UTF-32 where it starts with a byte order mark.
 
 Hashtags and mentions are parsed from the caption (from the title when there is no
 caption) by :func:`parse_hashtags` and :func:`parse_mentions`.
@@ -494,13 +494,14 @@ _MARKED_CODECS = (
 def _decode_text(raw: bytes) -> str:
     """``raw`` as UTF-8, or as UTF-16/UTF-32 where a byte order mark says so (Windows
     Notepad's "Unicode", PowerShell 5's ``>``); the mark is dropped. Raises UnicodeDecodeError,
-    also for a NUL byte in unmarked text (UTF-16 without a mark reads as UTF-8 with NULs)."""
+    also for unmarked text of which a quarter or more is NUL bytes (UTF-16 without a mark reads as
+    UTF-8 with a NUL after each Latin letter; a stray NUL is read as before)."""
     for mark, codec in _MARKED_CODECS:
         if raw.startswith(mark):
             return raw.decode(codec)
-    nul = raw.find(b"\0")
-    if nul >= 0:
-        raise UnicodeDecodeError("utf-8", raw, nul, nul + 1, "a NUL byte (UTF-16 without a byte order mark?)")
+    if raw.count(b"\0") * 4 >= len(raw) > 0:  # UTF-16 text of a Latin script: every other byte
+        nul = raw.find(b"\0")
+        raise UnicodeDecodeError("utf-8", raw, nul, nul + 1, "NUL bytes (UTF-16 without a byte order mark?)")
     return raw.decode("utf-8")
 
 
