@@ -588,6 +588,7 @@ def test_a_print_that_cannot_be_made_loses_that_video_only(
         # an IndexError in _geometry; then 'give at least one file or folder', though a folder is refused
         ([], {}, r"^sources=\[\] is empty: no sources given; pass at least one media file or AudioClip$"),
         ((), {}, r"^sources=\(\) is empty: no sources given; pass at least one media file or AudioClip$"),
+        (iter([]), {}, r"^sources=\[\] is empty: no sources given"),  # an IndexError: an iterator has no len
         (["a.mp4"], {"workers": 2.5}, r"workers=2\.5 must be an integer"),  # TypeError in multiprocessing
         ([3], {}, "source 3 must be a path or an AudioClip"),
         (["a.mp4"], {"ids": "a"}, "ids='a' is a single id"),

@@ -255,6 +255,7 @@ def discover_sounds(
     """
     check_inputs(sources, "sources", "media file or AudioClip")  # a folder is refused below
     sources = list(sources)
+    check_inputs(sources, "sources", "media file or AudioClip")  # an empty iterator has no len()
     check_files(sources, "sources")
     workers = check_int(workers, "workers", minimum=1)
     if params is None:
