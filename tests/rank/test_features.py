@@ -118,6 +118,8 @@ def test_like_of_another_config_is_refused() -> None:
         ({"seed": -1}, r"seed=-1 must be >= 0"),
         ({"cluster_sizes": (4, 8.5)}, r"cluster_sizes\[1\]=8\.5 must be an integer, got float"),
         ({"cluster_sizes": (1,)}, r"cluster_sizes\[0\]=1 must be >= 2"),
+        ({"cluster_sizes": "8"}, r"^cluster_sizes='8' must be a list of integers >= 2$"),  # not "e.g. ['8']"
+        ({"cluster_sizes": 8}, r"^cluster_sizes=8 must be a list of integers >= 2$"),
         ({"max_fit_videos": 1}, r"max_fit_videos=1 must be >= 2"),
     ],
 )

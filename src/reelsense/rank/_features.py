@@ -19,11 +19,12 @@ trained model, so the same map applies to videos added later.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from reelsense._checks import check_int, check_paths
+from reelsense._checks import check_int
 from reelsense.errors import ParameterError
 from reelsense.rank._catalog import Catalog
 
@@ -80,7 +81,8 @@ class FeatureConfig:
             ("seed", 0),
         ):
             object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=minimum))
-        check_paths(self.cluster_sizes, "cluster_sizes", "size")
+        if isinstance(self.cluster_sizes, str | bytes) or not isinstance(self.cluster_sizes, Iterable):
+            raise ParameterError(f"cluster_sizes={self.cluster_sizes!r} must be a list of integers >= 2")
         sizes = tuple(
             check_int(k, f"cluster_sizes[{i}]", minimum=2) for i, k in enumerate(self.cluster_sizes)
         )
