@@ -220,6 +220,11 @@ def hashtag_key(tag: str) -> str:
     ``ＦＹＰ``, ``FYP`` and ``fyp`` are one tag, and ``Straße`` and ``STRASSE``."""
     if tag.isascii():
         return tag.casefold()
+    return _unicode_key(tag)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a corpus repeats its tags: two normalisations a tag, once
+def _unicode_key(tag: str) -> str:
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", tag).casefold())
 
 
