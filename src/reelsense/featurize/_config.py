@@ -116,14 +116,11 @@ class FeaturizerConfig:
             raise ParameterError(f"sound_index={self.sound_index!r} must be a path (str or os.PathLike)")
         if self.sound_index is not None and not isinstance(self.sound_index, str):
             object.__setattr__(self, "sound_index", os.fspath(self.sound_index))
+        # flags: True or False (a string such as "no" was read as True); offline may be None (HF_HUB_OFFLINE)
         for name in ("frame_vectors", "second_chance", "discover_sounds", "presence"):
-            object.__setattr__(
-                self, name, check_bool(getattr(self, name), name)
-            )  # a string such as "no" read as True
+            object.__setattr__(self, name, check_bool(getattr(self, name), name))
         if self.offline is not None:
-            object.__setattr__(
-                self, "offline", check_bool(self.offline, "offline")
-            )  # or None: HF_HUB_OFFLINE
+            object.__setattr__(self, "offline", check_bool(self.offline, "offline"))
         if self.second_chance and self.sound_index is None:
             raise ParameterError("second_chance=True needs a sound_index (it is part of the sound match)")
         if check_finite(self.min_score, "min_score") < 0.0:  # a score is -log10 of a probability
