@@ -369,7 +369,7 @@ def test_timestamps_in_milliseconds_are_named(tmp_path: Path, caplog: pytest.Log
         log = read_events(path, VIDEOS)
     assert log.report.kept == 1 and log.report.bad_rows == 2 and log.report.timestamps_outside == 2
     assert (
-        "2 of them a number that is no time, e.g. row 1: timestamp '1733500000000' is outside "
+        "2 of them a value that is no time, e.g. row 1: timestamp '1733500000000' is outside "
         "the years 1-9999 (milliseconds? it takes unix seconds)" in log.report.summary()
     )
     assert "(milliseconds? it takes unix seconds)" in caplog.text
@@ -591,3 +591,63 @@ def test_a_parquet_date_column_is_midnight_utc(tmp_path: Path, kind: pa.DataType
         pa.table({"user_id": ["u", "v"], "request_time": pa.array(days[:2], kind)}), tmp_path / "u.pq"
     )
     assert read_users(tmp_path / "u.pq") == {"u": 1_704_153_600.0, "v": 1_704_067_200.0}
+
+
+_DAY_SECONDS = 86_400
+_PAST_9999_DAYS = 3_000_000  # 10183-09-..., no Python date
+_BEFORE_1_SECONDS = -70_000_000_000  # the year -249
+
+
+@pytest.mark.parametrize(
+    ("kind", "far"),
+    [
+        (pa.date32(), _PAST_9999_DAYS),
+        (pa.date64(), _PAST_9999_DAYS * _DAY_SECONDS * 1000),
+        (pa.timestamp("s"), _PAST_9999_DAYS * _DAY_SECONDS),
+        (pa.timestamp("us", tz="UTC"), _PAST_9999_DAYS * _DAY_SECONDS * 10**6),
+        (pa.timestamp("ms", tz="Asia/Tokyo"), _PAST_9999_DAYS * _DAY_SECONDS * 1000),
+        (pa.timestamp("s"), _BEFORE_1_SECONDS),
+        (pa.date32(), 2**31 - 1),  # its milliseconds are past float64's whole numbers
+    ],
+    ids=[
+        "date32",
+        "date64",
+        "timestamp",
+        "timestamp-utc",
+        "timestamp-tokyo",
+        "timestamp-year-249",
+        "date32-max",
+    ],
+)
+def test_a_parquet_time_outside_the_years_is_named(
+    tmp_path: Path, kind: pa.DataType, far: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Parquet date or timestamp column holding a time outside the years 1-9999 (no Python
+    datetime) raised pyarrow's OverflowError (or ArrowInvalid) from read_users and read_events:
+    the request time is refused and the event dropped and counted as a number outside the
+    years is, named with the column's type and no "milliseconds?" hint (a typed time is no
+    number in the wrong unit); the other rows are read as before."""
+    normal = {pa.date32(): 19_723, pa.date64(): 19_723 * _DAY_SECONDS * 1000}.get(kind)
+    if normal is None:
+        normal = 19_723 * _DAY_SECONDS * {"s": 1, "ms": 1000, "us": 10**6}[kind.unit]
+    storage = pa.int32() if kind == pa.date32() else pa.int64()
+    times = pa.array([normal, far], storage).cast(kind)
+    pq.write_table(pa.table({"user_id": ["u", "v"], "request_time": times}), tmp_path / "users.parquet")
+    with pytest.raises(ParameterError) as error:
+        read_users(tmp_path / "users.parquet")
+    message = str(error.value)
+    assert "request_time of user 'v'" in message and "outside the years 1-9999" in message
+    family = "date" if pa.types.is_date(kind) else "timestamp"  # Parquet keeps a date64 as date32
+    assert "milliseconds?" not in message and f"(a Parquet {family}" in message
+    events = pa.table(
+        {"user_id": ["u", "v"], "video_id": ["a", "b"], "timestamp": times, "event": ["like", "like"]}
+    )
+    pq.write_table(events, tmp_path / "events.parquet")
+    log = read_events(tmp_path / "events.parquet", VIDEOS)
+    assert log.users == ("u",) and log.timestamp.tolist() == [1_704_067_200.0]
+    report = log.report
+    assert report.bad_rows == 1 and report.timestamps_outside == 1
+    note = report.timestamps_outside_note
+    assert note.startswith("row 2: ") and "outside the years 1-9999" in note
+    assert "milliseconds?" not in note and f"(a Parquet {family}" in note
+    assert note in caplog.text

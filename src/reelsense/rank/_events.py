@@ -117,7 +117,7 @@ class LogReport:
             parts.append(f"{self.bad_rows} rows with a missing user or video, or no readable timestamp")
             if self.timestamps_outside:
                 parts[-1] += (
-                    f" ({self.timestamps_outside} of them a number that is no time, e.g. "
+                    f" ({self.timestamps_outside} of them a value that is no time, e.g. "
                     f"{self.timestamps_outside_note})"
                 )
         if self.watch_outside:
@@ -205,7 +205,7 @@ def _read_table(path: Path) -> tuple[dict[str, list[object]], list[int]]:
 
         with parquet_input(path):
             table = pq.read_table(path)
-        return {c: table[c].to_pylist() for c in table.column_names}, []
+        return {c: _cells(table[c]) for c in table.column_names}, []
     allow_long_csv_fields()  # as every reader of reelsense's tables: the limit is process-wide
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:  # a BOM (Excel's "CSV UTF-8") is dropped
@@ -232,9 +232,81 @@ def _read_table(path: Path) -> tuple[dict[str, list[object]], list[int]]:
     return {c: [r.get(c) for r in rows] for c in names}, long_at
 
 
+@dataclass(frozen=True, repr=False)
+class _FarTime:
+    """A Parquet date or timestamp cell that is no Python datetime (outside the years 1-9999,
+    or past them in its column's time zone): its unix seconds and how to name it."""
+
+    seconds: float
+    text: str  #: ISO 8601 as numpy writes it, ``Z`` for a column with a time zone
+    kind: str  #: the column's type, ``date32[day]``
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+_TIME_UNITS = {"s": 1, "ms": 1000, "us": 10**6, "ns": 10**9}
+
+
+def _time_ticks(column: Any) -> tuple[np.ndarray, str]:
+    """``(the integers a date or timestamp array stores, their numpy unit)``: days of a date32,
+    milliseconds of a date64, a timestamp's unit since 1970 UTC (null: 0)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_date32(column.type):
+        ticks, unit = pc.cast(column, pa.int32()), "D"
+    elif pa.types.is_date64(column.type):
+        ticks, unit = pc.cast(column, pa.int64()), "ms"
+    else:
+        ticks, unit = pc.cast(column, pa.int64()), column.type.unit
+    return np.asarray(ticks.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64), unit
+
+
+def _time_seconds(column: Any) -> np.ndarray:
+    """float64 ``[n]``: unix seconds of a pyarrow date or timestamp array, computed from the
+    stored integers (no Python datetime: a date past the year 9999 is a number too); NaN for
+    null."""
+    ticks, unit = _time_ticks(column)
+    seconds = ticks * 86_400.0 if unit == "D" else ticks / _TIME_UNITS[unit]
+    return np.where(np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=bool), seconds, np.nan)
+
+
+def _cells(column: Any) -> list[object]:
+    """``column.to_pylist()``, with a date or timestamp that is no Python datetime (pyarrow
+    raises OverflowError or ValueError) as a :class:`_FarTime`."""
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    try:
+        return list(column.to_pylist())
+    except (OverflowError, ValueError):
+        if not (pa.types.is_date(column.type) or pa.types.is_timestamp(column.type)):
+            raise
+    seconds = _time_seconds(column)
+    ticks, unit = _time_ticks(column)
+    stamps = ticks.astype(f"datetime64[{unit}]")  # numpy writes any year: 10183-09-21
+    zone = "Z" if pa.types.is_timestamp(column.type) and column.type.tz else ""
+    out: list[object] = []
+    for i, cell in enumerate(column):
+        try:
+            out.append(cell.as_py())
+        except (OverflowError, ValueError):
+            text = str(stamps[i])
+            text = f"{ticks[i]} {unit} from 1970" if text == "NaT" else text + zone
+            out.append(_FarTime(float(seconds[i]), text, str(column.type)))
+    return out
+
+
 def _float(value: object) -> float:
     if value is None or value == "":
         return math.nan
+    if isinstance(value, _FarTime):
+        return value.seconds
     if isinstance(value, datetime):  # a Parquet timestamp column (what `reelsense embed` writes)
         return (
             value.timestamp() if value.tzinfo is not None else value.replace(tzinfo=timezone.utc).timestamp()
@@ -284,7 +356,10 @@ def _dates(seconds: np.ndarray) -> np.ndarray:
 
 def _outside_note(value: object, where: str) -> str:
     """:func:`reelsense.io.parse_timestamp`'s message on a time outside the years 1-9999 (with
-    its "milliseconds?" hint where the value / 1000 is a time) or on a date YYYYMMDD."""
+    its "milliseconds?" hint where the value / 1000 is a time) or on a date YYYYMMDD; a
+    Parquet date or timestamp past those years is named with its column's type."""
+    if isinstance(value, _FarTime):  # no number in the wrong unit: no "milliseconds?"
+        return f"{where}: timestamp {value.text} (a Parquet {value.kind}) is outside the years 1-9999"
     try:
         parse_timestamp(value, where=where)
     except SidecarError as error:
@@ -382,7 +457,7 @@ def _text(column: Any) -> Any:
         column = column.dictionary_decode()
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         return pc.cast(column, pa.string())
-    return pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
+    return pa.array([None if v is None else str(v) for v in _cells(column)], pa.string())
 
 
 def _encode(column: Any) -> tuple[np.ndarray, list[str | None]]:
@@ -411,14 +486,10 @@ def _numbers(column: Any, *, times: bool) -> np.ndarray:
     ):
         return np.asarray(pc.cast(column, pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False))
     if pa.types.is_date(column.type):  # midnight UTC of the day, as _float reads a date
-        milliseconds = pc.cast(pc.cast(column, pa.timestamp("ms")), pa.int64())
-        return (
-            np.asarray(pc.cast(milliseconds, pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False))
-            / 1000
-        )
+        return _time_seconds(column)
     read = _seconds if times else _float
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        return np.array([read(v) for v in column.to_pylist()], dtype=np.float64)
+        return np.array([read(v) for v in _cells(column)], dtype=np.float64)
     out = np.full(len(column), np.nan)
     plain = pc.match_substring_regex(column, _PLAIN_NUMBER).fill_null(False)
     at = np.flatnonzero(plain.to_numpy(zero_copy_only=False))
@@ -508,9 +579,7 @@ def read_events(path: str | Path, video_index: dict[str, int]) -> EventLog:
     off_years_note = ""
     if off_years_at.size:
         row = int(off_years_at[0])
-        written = (  # a date past the year 9999 is no Python date: its seconds
-            float(times[row]) if pa.types.is_date(data["timestamp"].type) else data["timestamp"][row].as_py()
-        )
+        written = _cells(data["timestamp"].slice(row, 1))[0]  # a date past the year 9999: a _FarTime
         off_years_note = _outside_note(written, f"row {row + 1}")
         times = np.where(off_years, np.nan, times)  # (pyarrow's array may be read-only)
     fractions = (
@@ -632,7 +701,7 @@ def read_users(path: str | Path) -> dict[str, float]:
             )
         if math.isfinite(value):  # read_events' rule on dates YYYYMMDD: the whole column's
             timed += 1
-            if not isinstance(t, date) and date_like(value) is not None:  # (a datetime is a date)
+            if not isinstance(t, date | _FarTime) and date_like(value) is not None:  # (a datetime is a date)
                 dated += 1
                 first_date = first_date or (t, user)
         if math.isnan(value):
