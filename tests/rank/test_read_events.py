@@ -651,3 +651,30 @@ def test_a_parquet_time_outside_the_years_is_named(
     assert note.startswith("row 2: ") and "outside the years 1-9999" in note
     assert "milliseconds?" not in note and f"(a Parquet {family}" in note
     assert note in caplog.text
+
+
+def test_parquet_column_names_are_read_without_surrounding_spaces(tmp_path: Path) -> None:
+    """CSV header names were read without surrounding spaces but Parquet column names were not:
+    a Parquet log or users file whose columns are `` video_id`` was refused as lacking them.
+    Both are read by one rule now, and names that are one name once stripped are refused as
+    a column named twice, as in a CSV header."""
+    columns = {
+        " user_id": ["u", "v"],
+        "video_id ": ["a", "b"],
+        "\ttimestamp": [1, 2],
+        "event": ["like", "view"],
+        " watch_fraction ": [None, 0.9],
+    }
+    pq.write_table(pa.table(columns), tmp_path / "spaced.parquet")
+    pq.write_table(pa.table({k.strip(): v for k, v in columns.items()}), tmp_path / "plain.parquet")
+    _same(_got(tmp_path / "spaced.parquet"), _got(tmp_path / "plain.parquet"))
+    pq.write_table(pa.table({"user_id ": ["u"], " request_time": [5]}), tmp_path / "users.parquet")
+    assert read_users(tmp_path / "users.parquet") == {"u": 5.0}
+    pq.write_table(pa.table({**columns, "user_id": ["w", "x"]}), tmp_path / "twice.parquet")
+    with pytest.raises(ParameterError, match=r"twice.parquet' names the column 'user_id' twice"):
+        read_events(tmp_path / "twice.parquet", VIDEOS)
+    pq.write_table(
+        pa.table({"user_id": ["u"], "request_time": [5], "request_time ": [6]}), tmp_path / "u2.pq"
+    )
+    with pytest.raises(ParameterError, match=r"u2.pq' names the column 'request_time' twice"):
+        read_users(tmp_path / "u2.pq")

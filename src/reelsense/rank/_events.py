@@ -194,6 +194,28 @@ def _long_rows_note(n: int, first: int) -> str:
     )
 
 
+def _header(path: Path, written: list[str]) -> list[str]:
+    """The column names of a table as every reader here uses them: without surrounding spaces
+    (a CSV header written ``user_id, video_id``, a Parquet column `` video_id``). Names that
+    are then one name raise ParameterError (csv keeps the last of them; pyarrow refuses a
+    Parquet file naming a column twice); empty ones (a spreadsheet's trailing commas) may
+    repeat."""
+    names = [name.strip() for name in written]
+    repeated = sorted(c for c, k in Counter(names).items() if c and k > 1)
+    if repeated:
+        raise ParameterError(f"{str(path)!r} names the column {repeated[0]!r} twice in its header")
+    return names
+
+
+def _parquet(path: Path) -> Any:
+    """The Parquet table at ``path``, its columns named by :func:`_header`."""
+    import pyarrow.parquet as pq
+
+    with parquet_input(path):
+        table = pq.read_table(path)
+    return table.rename_columns(_header(path, table.column_names))
+
+
 def _read_table(path: Path) -> tuple[dict[str, list[object]], list[int]]:
     """``(column -> its cells, the rows with more cells than the header that hold something
     past them, numbered from 1 after the header)``; a CSV row's cells past the header's are
@@ -201,16 +223,13 @@ def _read_table(path: Path) -> tuple[dict[str, list[object]], list[int]]:
     if not path.is_file():  # a folder gave IsADirectoryError
         raise ParameterError(f"{str(path)!r} is not a file: give a CSV or Parquet table")
     if path.suffix.lower() in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        with parquet_input(path):
-            table = pq.read_table(path)
-        return {c: _cells(table[c]) for c in table.column_names}, []
+        table = _parquet(path)
+        return {c: _cells(column) for c, column in zip(table.column_names, table.columns, strict=True)}, []
     allow_long_csv_fields()  # as every reader of reelsense's tables: the limit is process-wide
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:  # a BOM (Excel's "CSV UTF-8") is dropped
             reader = csv.DictReader(handle)
-            names = [name.strip() for name in reader.fieldnames or []]  # "a, b": "b" (as _arrow_csv)
+            names = _header(path, list(reader.fieldnames or []))  # "a, b": "b"
             reader.fieldnames = names
             rows = list(reader)
     except UnicodeDecodeError as error:
@@ -225,9 +244,6 @@ def _read_table(path: Path) -> tuple[dict[str, list[object]], list[int]]:
         ) from None
     except csv.Error as error:  # e.g. a field over the csv module's size limit
         raise ParameterError(f"{str(path)!r} is not a readable CSV table: {error}") from None
-    repeated = sorted(c for c, k in Counter(names).items() if c and k > 1)  # csv keeps the last
-    if repeated:  # as pyarrow refuses a Parquet file (empty names: a spreadsheet's trailing commas)
-        raise ParameterError(f"{str(path)!r} names the column {repeated[0]!r} twice in its header")
     long_at = [i for i, r in enumerate(rows, start=1) if None in r and any(v.strip() for v in r[None])]
     return {c: [r.get(c) for r in rows] for c in names}, long_at
 
@@ -372,20 +388,17 @@ def _read_columns(path: Path, wanted: tuple[str, ...]) -> tuple[int, dict[str, A
     the rows with more cells than the header)`` (:func:`_read_table`).
 
     A CSV file is parsed by pyarrow with every cell a string, as :mod:`csv` reads it; a file
-    pyarrow reads otherwise (a row with more or fewer cells than the header, a repeated or
-    empty header name, text that is not UTF-8) is read with :mod:`csv` instead. Header names
-    are read without surrounding spaces (``user_id, video_id``) and a UTF-8 byte order mark is
-    dropped; text that is not UTF-8, or a header that names a column twice
-    (:func:`_read_table`), raises :class:`ParameterError`."""
+    pyarrow reads otherwise (a row with more or fewer cells than the header, an empty header
+    name, text that is not UTF-8) is read with :mod:`csv` instead. Column names, of a CSV or
+    Parquet file, are read by :func:`_header` (``user_id, video_id``; a name twice raises
+    :class:`ParameterError`) and a UTF-8 byte order mark is dropped; text that is not UTF-8
+    (:func:`_read_table`) raises :class:`ParameterError`."""
     import pyarrow as pa
 
     if not path.is_file():  # a folder gave IsADirectoryError
         raise ParameterError(f"{str(path)!r} is not a file: give a CSV or Parquet table")
     if path.suffix.lower() in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        with parquet_input(path):
-            table = pq.read_table(path)
+        table = _parquet(path)
         columns = {c: table[c] for c in wanted if c in table.column_names}
         return table.num_rows, columns, table.column_names, []
     read = _arrow_csv(path, wanted)
@@ -415,8 +428,8 @@ def _arrow_csv(path: Path, wanted: tuple[str, ...]) -> tuple[Any, list[str]] | N
             written = next(csv.reader(handle), [])
         except (csv.Error, UnicodeDecodeError):
             return None
-    header = [name.strip() for name in written]  # "a, b" names "b", as _read_table reads it
-    if not header or len(set(header)) < len(header) or "" in header:
+    header = _header(path, written)  # "a, b" names "b", as _read_table reads it
+    if not header or "" in header:
         return None
     irregular: list[object] = []
 
