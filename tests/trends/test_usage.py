@@ -81,3 +81,44 @@ def test_a_tables_timestamp_written_yyyymmdd_is_ignored_with_a_warning(
     assert [u.timestamp_seconds for u in uses] == [None, 1764892800]
     (warning,) = [r.getMessage() for r in caplog.records]
     assert "m.csv:2" in warning and "'20251205'" in warning and "2025-12-05" in warning
+
+
+def test_a_table_is_read_by_the_rules_of_the_events_reader(tmp_path: Path) -> None:
+    """``sounds trends``' table was read otherwise than ``reelsense rank``'s tables: a header
+    written ``video_id, sound_cluster`` or starting with a UTF-8 byte order mark (Excel's "CSV
+    UTF-8") was refused as no clusters.csv, a row ending in empty cells past the header's (a
+    spreadsheet's trailing commas) as damaged, text that is not UTF-8 raised a
+    UnicodeDecodeError traceback, and a column named twice read its last cell without a word.
+    They are read, or refused naming the file, as the events reader does; a row with cells
+    past the header's that hold something is still refused (those tables are written quoted)."""
+    from reelsense.errors import ParameterError
+    from reelsense.trends._usage import read_uses_csv
+
+    table = tmp_path / "c.csv"
+    rows = "a,s1,1764921600\nb,s2,2025-12-05\n"
+    table.write_text("video_id,sound_cluster,timestamp\n" + rows, encoding="utf-8")
+    plain = read_uses_csv(table)
+    assert [(u.video_id, u.sound, u.timestamp_seconds) for u in plain] == [
+        ("a", "s1", 1764921600),
+        ("b", "s2", 1764892800),
+    ]
+    table.write_text("video_id, sound_cluster ,\ttimestamp\n" + rows, encoding="utf-8")
+    assert read_uses_csv(table) == plain
+    table.write_text("\ufeffvideo_id,sound_cluster,timestamp\n" + rows, encoding="utf-8")
+    assert read_uses_csv(table) == plain
+    table.write_text(
+        "video_id,sound_cluster,timestamp\na,s1,1764921600,,\nb,s2,2025-12-05, \n", encoding="utf-8"
+    )
+    assert read_uses_csv(table) == plain
+    table.write_text("video_id,sound_cluster,timestamp\na,s1,1764921600,x\n", encoding="utf-8")
+    with pytest.raises(ParameterError, match=r"c\.csv:2: 4 fields where the header has 3"):
+        read_uses_csv(table)
+    table.write_text("video_id,sound_cluster,timestamp\na,s1\n", encoding="utf-8")
+    with pytest.raises(ParameterError, match=r"c\.csv:2: 2 fields where the header has 3"):
+        read_uses_csv(table)
+    table.write_text("video_id,sound_cluster, sound_cluster\na,s1,s2\n", encoding="utf-8")
+    with pytest.raises(ParameterError, match=r"c\.csv' names the column 'sound_cluster' twice"):
+        read_uses_csv(table)
+    table.write_bytes(b"video_id,sound_cluster\na\xe9,s1\n")
+    with pytest.raises(ParameterError, match=r"c\.csv' is not UTF-8 text \(byte 24 is b'\\xe9'\)"):
+        read_uses_csv(table)

@@ -30,6 +30,8 @@ import math
 import numbers
 import os
 import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
 
 from reelsense._checks import check_int, check_str
 from reelsense.errors import ParameterError
@@ -37,7 +39,9 @@ from reelsense.errors import ParameterError
 __all__ = [
     "MAX_CSV_FIELD_CHARS",
     "allow_long_csv_fields",
+    "cells_past_header",
     "clean_text",
+    "column_names",
     "csv_float",
     "has_surrogates",
     "path_from_text",
@@ -113,6 +117,35 @@ def allow_long_csv_fields() -> None:
     captions, and reading one back must not fail on a long one."""
     if csv.field_size_limit() < MAX_CSV_FIELD_CHARS:
         csv.field_size_limit(MAX_CSV_FIELD_CHARS)
+
+
+def column_names(path: str | os.PathLike[str], written: Sequence[str]) -> list[str]:
+    """The column names of a table (a CSV header, a Parquet file's columns) as reelsense's
+    readers of tables name them: without surrounding spaces (a header written ``user_id,
+    video_id``). Names that are then one name raise ParameterError naming the file and the
+    name (csv would keep the last of them; pyarrow refuses a Parquet file naming a column
+    twice); empty ones, a spreadsheet's trailing commas, may repeat."""
+    names = [name.strip() for name in written]
+    repeated = sorted(c for c, k in Counter(names).items() if c and k > 1)
+    if repeated:
+        raise ParameterError(f"{os.fspath(path)!r} names the column {repeated[0]!r} twice in its header")
+    return names
+
+
+def cells_past_header(row: Mapping[str | None, object]) -> bool:
+    """Whether a :class:`csv.DictReader` row has cells past its header's that hold something
+    (an unquoted comma in a cell, say; not the empty cells of a spreadsheet's trailing
+    commas)."""
+    extra = row.get(None)
+    return isinstance(extra, list) and any(str(v).strip() for v in extra)
+
+
+def not_utf8(path: str | os.PathLike[str], error: UnicodeDecodeError) -> ParameterError:
+    """The error for a table at ``path`` that is not UTF-8 text: it names the first bad byte."""
+    bad = error.object[error.start : error.start + 1]
+    return ParameterError(
+        f"{os.fspath(path)!r} is not UTF-8 text (byte {error.start} is {bad!r}): save it as UTF-8"
+    )
 
 
 def csv_float(value: float | None, digits: int) -> str:

@@ -6,7 +6,6 @@ import csv
 import logging
 import math
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -18,6 +17,7 @@ from reelsense._checks import check_finite
 from reelsense.errors import ParameterError, SidecarError
 from reelsense.io import MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, allow_long_csv_fields, parse_timestamp
 from reelsense.io._sidecar import DATE_LIKE_MAX, DATE_LIKE_MIN, date_like
+from reelsense.io._text import cells_past_header, column_names, not_utf8
 from reelsense.rank._parquet import parquet_input
 
 __all__ = ["EVENTS", "EventLog", "EventWeights", "LogReport", "read_events", "read_users"]
@@ -194,26 +194,13 @@ def _long_rows_note(n: int, first: int) -> str:
     )
 
 
-def _header(path: Path, written: list[str]) -> list[str]:
-    """The column names of a table as every reader here uses them: without surrounding spaces
-    (a CSV header written ``user_id, video_id``, a Parquet column `` video_id``). Names that
-    are then one name raise ParameterError (csv keeps the last of them; pyarrow refuses a
-    Parquet file naming a column twice); empty ones (a spreadsheet's trailing commas) may
-    repeat."""
-    names = [name.strip() for name in written]
-    repeated = sorted(c for c, k in Counter(names).items() if c and k > 1)
-    if repeated:
-        raise ParameterError(f"{str(path)!r} names the column {repeated[0]!r} twice in its header")
-    return names
-
-
 def _parquet(path: Path) -> Any:
-    """The Parquet table at ``path``, its columns named by :func:`_header`."""
+    """The Parquet table at ``path``, its columns named by :func:`reelsense.io._text.column_names`."""
     import pyarrow.parquet as pq
 
     with parquet_input(path):
         table = pq.read_table(path)
-    return table.rename_columns(_header(path, table.column_names))
+    return table.rename_columns(column_names(path, table.column_names))
 
 
 def _read_table(path: Path) -> tuple[dict[str, list[object]], list[int]]:
@@ -229,7 +216,7 @@ def _read_table(path: Path) -> tuple[dict[str, list[object]], list[int]]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:  # a BOM (Excel's "CSV UTF-8") is dropped
             reader = csv.DictReader(handle)
-            names = _header(path, list(reader.fieldnames or []))  # "a, b": "b"
+            names = column_names(path, list(reader.fieldnames or []))  # "a, b": "b"
             reader.fieldnames = names
             rows = list(reader)
     except UnicodeDecodeError as error:
@@ -238,13 +225,10 @@ def _read_table(path: Path) -> tuple[dict[str, list[object]], list[int]]:
                 raise ParameterError(
                     f"{str(path)!r} is a Parquet file: name it .parquet to read it as one"
                 ) from None
-        bad = error.object[error.start : error.start + 1]
-        raise ParameterError(
-            f"{str(path)!r} is not UTF-8 text (byte {error.start} is {bad!r}): save it as UTF-8"
-        ) from None
+        raise not_utf8(path, error) from None
     except csv.Error as error:  # e.g. a field over the csv module's size limit
         raise ParameterError(f"{str(path)!r} is not a readable CSV table: {error}") from None
-    long_at = [i for i, r in enumerate(rows, start=1) if None in r and any(v.strip() for v in r[None])]
+    long_at = [i for i, r in enumerate(rows, start=1) if cells_past_header(r)]
     return {c: [r.get(c) for r in rows] for c in names}, long_at
 
 
@@ -390,9 +374,9 @@ def _read_columns(path: Path, wanted: tuple[str, ...]) -> tuple[int, dict[str, A
     A CSV file is parsed by pyarrow with every cell a string, as :mod:`csv` reads it; a file
     pyarrow reads otherwise (a row with more or fewer cells than the header, an empty header
     name, text that is not UTF-8) is read with :mod:`csv` instead. Column names, of a CSV or
-    Parquet file, are read by :func:`_header` (``user_id, video_id``; a name twice raises
-    :class:`ParameterError`) and a UTF-8 byte order mark is dropped; text that is not UTF-8
-    (:func:`_read_table`) raises :class:`ParameterError`."""
+    Parquet file, are read by :func:`~reelsense.io._text.column_names` (``user_id, video_id``;
+    a name twice raises :class:`ParameterError`) and a UTF-8 byte order mark is dropped; text
+    that is not UTF-8 (:func:`_read_table`) raises :class:`ParameterError`."""
     import pyarrow as pa
 
     if not path.is_file():  # a folder gave IsADirectoryError
@@ -428,7 +412,7 @@ def _arrow_csv(path: Path, wanted: tuple[str, ...]) -> tuple[Any, list[str]] | N
             written = next(csv.reader(handle), [])
         except (csv.Error, UnicodeDecodeError):
             return None
-    header = _header(path, written)  # "a, b" names "b", as _read_table reads it
+    header = column_names(path, written)  # "a, b" names "b", as _read_table reads it
     if not header or "" in header:
         return None
     irregular: list[object] = []

@@ -36,6 +36,7 @@ from reelsense.io import (
     read_sidecar,
 )
 from reelsense.io._files import replacing
+from reelsense.io._text import cells_past_header, column_names, not_utf8
 from reelsense.sounds.discover import Discovery
 from reelsense.trends._stats import Trend, TrendParams, usage_trend
 
@@ -173,9 +174,12 @@ def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> 
     p = Path(path)
     allow_long_csv_fields()
     try:
-        with p.open(newline="", encoding="utf-8") as f:
+        # read as reelsense.rank reads its tables: a byte order mark (Excel's "CSV UTF-8")
+        # dropped, header names without surrounding spaces (one named twice refused)
+        with p.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
-            fields = reader.fieldnames or []
+            fields = column_names(p, reader.fieldnames or [])
+            reader.fieldnames = fields
             # a clusters.csv names the video `video_id` (older files `query`) and its sound
             # `sound_cluster` (`cluster`); a matches.csv has `video_id,...,sound_id` (the
             # scorer's format `query,predicted_sound`)
@@ -189,7 +193,9 @@ def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> 
             out = []
             seen: dict[str, int] = {}  # video id -> its line: a video counted twice doubles its sound's rate
             for line, row in enumerate(reader, start=2):
-                if None in row or None in row.values():  # more or fewer fields than the header
+                # fewer fields than the header, or more that hold something (a spreadsheet's
+                # trailing empty cells are read, as reelsense.rank reads them)
+                if cells_past_header(row) or None in row.values():
                     n = len(fields) + len(row.get(None) or ()) - sum(v is None for v in row.values())
                     raise ParameterError(
                         f"{p}:{reader.line_num}: {n} fields where the header has {len(fields)} "
@@ -220,6 +226,8 @@ def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> 
                     )
                 )
             return out
+    except UnicodeDecodeError as exc:
+        raise not_utf8(p, exc) from None
     except OSError as exc:
         raise ParameterError(f"cannot read {p}: {exc}") from exc
 
