@@ -122,3 +122,24 @@ def test_a_table_is_read_by_the_rules_of_the_events_reader(tmp_path: Path) -> No
     table.write_bytes(b"video_id,sound_cluster\na\xe9,s1\n")
     with pytest.raises(ParameterError, match=r"c\.csv' is not UTF-8 text \(byte 24 is b'\\xe9'\)"):
         read_uses_csv(table)
+
+
+def test_a_tables_ignored_timestamps_are_counted_in_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each timestamp ignored (a date written YYYYMMDD, milliseconds) logged a warning of its
+    own: a table of dates so written logged one per row. One warning counts them now, naming
+    the first, as the events reader counts its rows with no readable timestamp."""
+    from reelsense.trends._usage import read_uses_csv
+
+    table = tmp_path / "m.csv"
+    table.write_text(
+        "video_id,sound_id,timestamp\na,s,2025-12-05\nb,s,20251205\nc,s,20251206\nd,s,1764921600000\n",
+        encoding="utf-8",
+    )
+    with caplog.at_level(logging.WARNING, logger="reelsense.trends"):
+        uses = read_uses_csv(table)
+    assert [u.timestamp_seconds for u in uses] == [1764892800, None, None, None]
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "m.csv:3: timestamp '20251205' looks like the date 2025-12-05" in warning
+    assert warning.endswith("; ignored (3 timestamps of the table ignored in all)")

@@ -150,10 +150,11 @@ def _opt_float(text: str | None) -> float | None:
         return None
 
 
-def _opt_timestamp(text: str | None, where: str) -> int | None:
+def _opt_timestamp(text: str | None, where: str, ignored: list[str]) -> int | None:
     """A table's ``timestamp``, read as a sidecar's (:func:`reelsense.io.parse_timestamp`: unix
-    seconds or ISO 8601, naive times UTC). A number outside the years 1-9999 is ignored with
-    a warning; text that is no time raises ParameterError naming it."""
+    seconds or ISO 8601, naive times UTC). A number outside the years 1-9999 or a date written
+    YYYYMMDD is ignored, its message added to ``ignored`` (one warning counts them); text that
+    is no time raises ParameterError naming it."""
     try:
         return parse_timestamp(text, where=where)
     except SidecarError as exc:
@@ -161,8 +162,16 @@ def _opt_timestamp(text: str | None, where: str) -> int | None:
             float(text or "")
         except ValueError:
             raise ParameterError(str(exc)) from None
-        logger.warning("%s; ignored", exc)
+        ignored.append(str(exc))
         return None
+
+
+def _warn_ignored(ignored: list[str]) -> None:
+    """One warning for a table's ignored timestamps: the first one's message and their count."""
+    if len(ignored) == 1:
+        logger.warning("%s; ignored", ignored[0])
+    elif ignored:
+        logger.warning("%s; ignored (%d timestamps of the table ignored in all)", ignored[0], len(ignored))
 
 
 _LIBRARY_KEYS = ("sound_id", "predicted_sound")
@@ -192,6 +201,7 @@ def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> 
                 )
             out = []
             seen: dict[str, int] = {}  # video id -> its line: a video counted twice doubles its sound's rate
+            ignored: list[str] = []  # the timestamps that are numbers but no time
             for line, row in enumerate(reader, start=2):
                 # fewer fields than the header, or more that hold something (a spreadsheet's
                 # trailing empty cells are read, as reelsense.rank reads them)
@@ -216,7 +226,7 @@ def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> 
                         video_id=row[id_key],
                         sound=sound,
                         library_sound=(sound or None) if key in _LIBRARY_KEYS else lib,
-                        timestamp_seconds=_opt_timestamp(row.get("timestamp"), f"{p}:{line}"),
+                        timestamp_seconds=_opt_timestamp(row.get("timestamp"), f"{p}:{line}", ignored),
                         path=path_from_text(row.get("path") or "").strip() or None,  # the CSV's escape
                         caption=(row.get("caption") or "").strip() or None,
                         speed=_opt_float(
@@ -225,6 +235,7 @@ def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> 
                         score=_opt_float(row.get("score") or row.get("sound_score")),
                     )
                 )
+            _warn_ignored(ignored)
             return out
     except UnicodeDecodeError as exc:
         raise not_utf8(p, exc) from None
