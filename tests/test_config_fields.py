@@ -33,6 +33,22 @@ NUMBER = (True, NAN, "1")  # where a number goes (inf meaning "never")
 FLAG = ("no", 1, None)  # where True or False goes
 
 
+MATCH_INTS = (
+    "offset_bin_frames",
+    "n_candidates",
+    "cells_per_sound",
+    "first_triplets",
+    "second_triplets",
+    "confirm_triplets",
+    "align_tol_steps",
+    "align_scale_steps",
+    "align_shift_steps",
+    "align_cap_per_bin",
+    "align_cap_per_frame",
+    "top_k",
+)
+
+
 def _efficientnet(**options: Any) -> object:
     from reelsense.vision._efficientnet import EfficientNetLiteConfig
 
@@ -75,6 +91,22 @@ FIELDS: list[tuple[Callable[..., object], tuple[str, ...], tuple[object, ...]]] 
     ),
     (DiscoveryParams, ("music_filter", "second_chance", "composite_edits"), FLAG),
     (MatchConfig, ("exit_score",), NUMBER),
+    (MatchConfig, MATCH_INTS, INT),
+    (
+        MatchConfig,
+        (
+            "scale_step",
+            "shift_step_bins",
+            "first_round_max_load",
+            "max_load",
+            "align_tol_bins",
+            "align_step_frames",
+            "null_window_seconds",
+            "threshold",
+            "dense_below_score",
+        ),
+        FINITE,
+    ),
     (MatchConfig, ("dense_second_chance", "composite"), FLAG),
     (HashtagLinkParams, ("min_share", "max_p_value"), FINITE),
     (HashtagLinkParams, ("require_music",), FLAG),
@@ -174,3 +206,25 @@ def test_numpy_numbers_still_load_as_python_numbers() -> None:
 def test_defaults_are_unchanged() -> None:
     assert LogMelConfig() == LogMelConfig(16000, 512, 160, 64, 50.0, 8000.0)
     assert EventWeights() == EventWeights(5.0, 0.5, 1.0, 1.5, 1.5, -1.0, -2.0)
+
+
+@pytest.mark.parametrize("name", MATCH_INTS)
+def test_match_config_names_only_the_field_below_its_minimum(name: str) -> None:
+    """One message per field: ``n_candidates=0`` used to be reported as
+    ``top_k=1, n_candidates=0, first_triplets=600 must be >= 1``."""
+    minimum = 0 if name == "align_tol_steps" else 1
+    with pytest.raises(ParameterError) as caught:
+        MatchConfig(**{name: minimum - 1})
+    assert str(caught.value) == f"{name}={minimum - 1} must be >= {minimum}"
+
+
+def test_match_config_stores_python_numbers() -> None:
+    """numpy numbers are stored as Python ints and floats, as in the other configs (a config
+    given numpy values is equal to, and hashes like, the one given Python values)."""
+    given: dict[str, Any] = {name: np.int64(getattr(MatchConfig(), name)) for name in MATCH_INTS}
+    given |= {"scale_step": np.float64(0.025), "threshold": np.float64(2.0), "max_load": np.float64(8.0)}
+    config = MatchConfig(**given)
+    assert config == MatchConfig() and hash(config) == hash(MatchConfig())
+    for name in (*MATCH_INTS, "scale_step", "threshold", "max_load"):
+        assert type(getattr(config, name)) is (int if name in MATCH_INTS else float), name
+    assert MatchConfig(max_load=None).max_load is None

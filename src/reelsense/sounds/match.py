@@ -179,44 +179,48 @@ class MatchConfig:
         lo, hi = self.pitch_range_semitones
         if not lo <= 0.0 <= hi:
             raise ParameterError(f"pitch_range_semitones={(lo, hi)} must contain 0")
-        for name in ("scale_step", "shift_step_bins", "align_step_frames"):
-            check_positive(getattr(self, name), name)  # NaN passed a "<= 0" test and matched nothing
-        for name in ("align_scale_steps", "align_shift_steps", "align_cap_per_bin", "align_cap_per_frame"):
-            check_int(getattr(self, name), name, minimum=1)
-        check_finite(self.threshold, "threshold")
-        check_finite(self.dense_below_score, "dense_below_score")
-        if self.top_k < 1 or self.n_candidates < 1 or self.first_triplets < 1:
-            raise ParameterError(
-                f"top_k={self.top_k}, n_candidates={self.n_candidates}, "
-                f"first_triplets={self.first_triplets} must be >= 1"
-            )
-        if (
-            self.align_scale_steps < 1
-            or self.align_shift_steps < 1
-            or min(self.align_cap_per_bin, self.align_cap_per_frame) < 1
+        # each field checked by itself and stored as a Python number (a numpy number from JSON
+        # or array code equals, and hashes like, the plain one: the config keys cached grids)
+        for name, minimum in (
+            ("offset_bin_frames", 1),
+            ("n_candidates", 1),
+            ("cells_per_sound", 1),
+            ("first_triplets", 1),
+            ("second_triplets", 1),
+            ("confirm_triplets", 1),
+            ("align_tol_steps", 0),
+            ("align_scale_steps", 1),
+            ("align_shift_steps", 1),
+            ("align_cap_per_bin", 1),
+            ("align_cap_per_frame", 1),
+            ("top_k", 1),
         ):
-            raise ParameterError(
-                f"align_scale_steps={self.align_scale_steps}, align_shift_steps={self.align_shift_steps}, "
-                f"align_cap_per_bin={self.align_cap_per_bin}, align_cap_per_frame={self.align_cap_per_frame} "
-                "must be >= 1"
-            )
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=minimum))
+        for name in (  # NaN passed a "<= 0" test and matched nothing
+            "scale_step",
+            "shift_step_bins",
+            "first_round_max_load",
+            "align_tol_bins",
+            "align_step_frames",
+            "null_window_seconds",
+        ):
+            object.__setattr__(self, name, check_positive(getattr(self, name), name))
+        if self.max_load is not None:
+            try:
+                object.__setattr__(self, "max_load", check_positive(self.max_load, "max_load"))
+            except ParameterError as error:
+                raise ParameterError(f"{error} (None: no limit)") from None
+        for name in ("threshold", "dense_below_score"):
+            object.__setattr__(self, name, check_finite(getattr(self, name), name))
+        if self.threshold < 0.0:
+            raise ParameterError(f"threshold={self.threshold} must be >= 0 (a score is -log10 p)")
+        # a number (True, "12", NaN refused; inf: never stop early), as a float
+        object.__setattr__(self, "exit_score", check_number(self.exit_score, "exit_score"))
         check_choice(self.dense_scope, "dense_scope", DENSE_SCOPES)
         for name in ("dense_second_chance", "composite"):  # a string such as "no" read as True
             object.__setattr__(self, name, check_bool(getattr(self, name), name))
         if not isinstance(self.dense, DenseConfig):
             raise ParameterError(f"dense={self.dense!r} must be a DenseConfig")
-        # a number (True, "12", NaN refused; inf: never stop early), as a float
-        object.__setattr__(self, "exit_score", check_number(self.exit_score, "exit_score"))
-        if self.threshold < 0.0:
-            raise ParameterError(f"threshold={self.threshold} must be >= 0 (a score is -log10 p)")
-        for name in ("top_k", "n_candidates", "first_triplets", "second_triplets", "confirm_triplets"):
-            check_int(getattr(self, name), name, minimum=1)
-        for name in ("offset_bin_frames", "cells_per_sound", "align_tol_steps"):
-            check_int(getattr(self, name), name, minimum=1 if name != "align_tol_steps" else 0)
-        for name in ("align_tol_bins", "first_round_max_load", "null_window_seconds"):
-            check_positive(getattr(self, name), name)
-        if self.max_load is not None:
-            check_positive(self.max_load, "max_load (None: no limit)")
 
 
 @dataclass(frozen=True)
