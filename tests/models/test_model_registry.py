@@ -13,6 +13,7 @@ import torch
 from reelsense.errors import ModelNotFoundError, ParameterError
 from reelsense.models import (
     ModelEntry,
+    Preset,
     _registry,
     get_model,
     get_preset,
@@ -20,6 +21,7 @@ from reelsense.models import (
     list_presets,
     models_dir,
     register_model,
+    register_preset,
     resolve_model,
 )
 from reelsense.models._entries import (
@@ -142,6 +144,31 @@ def test_register_model(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ParameterError, match="already registered"):
         register_model(entry)
     register_model(entry, replace=True)
+
+
+@pytest.mark.parametrize("name", ["none", "hf:org/model", "dir:/some/models", "org/model"])
+def test_register_preset_refuses_a_name_that_means_something_else(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``none`` means "no models" to FeaturizerConfig and --preset, which never look it up: a
+    preset registered under it was accepted and never used. A hub id or path is what
+    get_preset turns into a preset of that model: a preset under it would hide the model."""
+    monkeypatch.setattr(_registry, "_PRESETS", dict(_registry._PRESETS))
+    with pytest.raises(ParameterError, match=f"preset name {re.escape(repr(name))} is reserved"):
+        register_preset(Preset(name=name, image="tiny_image", text="tiny_text"))
+    assert name not in list_presets()
+    register_preset(Preset(name="mine", image="tiny_image", text="tiny_text"))  # an ordinary name
+    assert get_preset("mine").image == "tiny_image"
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\t\n", None, 5])
+def test_preset_and_model_names_must_be_non_blank_strings(name: object) -> None:
+    """A blank name could never be looked up (get_preset and get_model refuse it)."""
+    with pytest.raises(ParameterError, match=r"Preset\.name=.* must be a (non-empty name|str)"):
+        Preset(name=name, image="tiny_image", text=None)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match=r"ModelEntry\.name=.* must be a (non-empty name|str)"):
+        source = HubSource("a/b")
+        ModelEntry(name=name, modalities=("image",), architecture="efficientnet_lite", source=source)  # type: ignore[arg-type]
 
 
 def test_missing_package_says_pip_install() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from reelsense._checks import check_choice, check_sample_rate
+from reelsense._checks import check_choice, check_sample_rate, check_str
 from reelsense.errors import ParameterError
 
 __all__ = [
@@ -235,8 +235,8 @@ class ModelEntry:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if not self.name:
-            raise ParameterError("ModelEntry.name must not be empty")
+        if not check_str(self.name, "ModelEntry.name").strip():  # get_model could never find it
+            raise ParameterError(f"ModelEntry.name={self.name!r} must be a non-empty name")
         if not self.modalities and self.architecture != "auto":
             raise ParameterError(f"ModelEntry {self.name!r} must have at least one modality")
         if self.output_dim is not None and self.output_dim <= 0:

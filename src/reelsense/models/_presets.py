@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reelsense._checks import check_str
 from reelsense.errors import ParameterError
 
 __all__ = ["BUILTIN_PRESETS", "NO_MODELS_PRESET", "Preset"]
@@ -28,8 +29,8 @@ class Preset:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if not self.name:
-            raise ParameterError("Preset.name must not be empty")
+        if not check_str(self.name, "Preset.name").strip():  # get_preset could never find it
+            raise ParameterError(f"Preset.name={self.name!r} must be a non-empty name")
         if self.image is None and self.text is None and self.audio is None:
             raise ParameterError(f"Preset {self.name!r} names no model at all")
 

@@ -42,8 +42,24 @@ def register_model(entry: ModelEntry, *, replace: bool = False) -> None:
     _ENTRIES[entry.name] = entry
 
 
+def _names_a_model(name: str) -> bool:
+    """Whether :func:`get_preset` reads ``name`` as a hub id or a path of a model."""
+    return name.startswith(("hf:", "dir:")) or "/" in name
+
+
 def register_preset(preset: Preset, *, replace: bool = False) -> None:
-    """Add ``preset`` to the registry (``replace=True`` to overwrite a name)."""
+    """Add ``preset`` to the registry (``replace=True`` to overwrite a name).
+
+    Reserved names are refused: ``none`` (no models: FeaturizerConfig and ``--preset`` never
+    look it up, so a preset of that name would never be used) and a hub id or path
+    (``hf:...``, ``dir:...``, any name with a ``/``: :func:`get_preset` makes a preset of that
+    model, which the registered one would hide).
+    """
+    if preset.name == NO_MODELS_PRESET or _names_a_model(preset.name):
+        raise ParameterError(
+            f"preset name {preset.name!r} is reserved ('{NO_MODELS_PRESET}' means no models; "
+            "hf:..., dir:... and names with a '/' name a model): choose another name"
+        )
     if preset.name in _PRESETS and not replace:
         raise ParameterError(f"preset {preset.name!r} is already registered (pass replace=True)")
     _PRESETS[preset.name] = preset
@@ -150,7 +166,7 @@ def get_preset(name: str | Preset) -> Preset:
             f"preset {name!r} embeds nothing, so it has no models to look up: pass it to "
             "FeaturizerConfig(preset='none') or --preset none (metadata and audio descriptors only)"
         )
-    if name.startswith(("hf:", "dir:")) or "/" in name:
+    if _names_a_model(name):
         entry = get_model(name)
         return Preset(name=entry.name, image=entry.name, text=entry.name, description=entry.description)
     if name in _ENTRIES and set(_ENTRIES[name].modalities) >= {"image", "text"}:
