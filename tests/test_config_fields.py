@@ -228,3 +228,43 @@ def test_match_config_stores_python_numbers() -> None:
     for name in (*MATCH_INTS, "scale_step", "threshold", "max_load"):
         assert type(getattr(config, name)) is (int if name in MATCH_INTS else float), name
     assert MatchConfig(max_load=None).max_load is None
+
+
+# (the config, a value outside the range its code implies, what the message says)
+RANGES: list[tuple[Callable[..., object], dict[str, object], str]] = [
+    # "has speech": at least this much; at 0 s every clip that is not silent had speech
+    (PresenceConfig, {"min_speech_seconds": 0.0}, "min_speech_seconds=0.0 must be > 0"),
+    (PresenceConfig, {"min_speech_seconds": -1.0}, "min_speech_seconds=-1.0 must be > 0"),
+    (PresenceConfig, {"min_music_seconds": -0.5}, "min_music_seconds=-0.5 must be > 0"),
+    # "within active_range_db of the loudest frames": below 0 no frame but the loudest is active
+    (PresenceConfig, {"active_range_db": -10.0}, "active_range_db=-10.0 must be >= 0"),
+    (ContentParams, {"n_fft": 32}, "n_fft=32 must be >= 64"),
+    (ContentParams, {"hop_length": 0}, "hop_length=0 must be >= 1"),
+    (ContentParams, {"hop_length": 2048}, "hop_length=2048 must be <= n_fft=1024"),
+    # a peak is counted when louder than the loudest cell less floor_db: at 0 dB, none is
+    (ContentParams, {"floor_db": 0.0}, "floor_db=0.0 must be > 0"),
+    (ContentParams, {"contrast_half_width_hz": -170.0}, "contrast_half_width_hz=-170.0 must be > 0"),
+    # sustained power over raw power is 0..1: above 1 no note is ever counted
+    (ContentParams, {"steady_ratio": 1.5}, r"steady_ratio=1.5 must be in \[0, 1\]"),
+    (ContentParams, {"steady_ratio": -0.1}, r"steady_ratio=-0.1 must be in \[0, 1\]"),
+    # the band is looked for among the STFT's bins, 0..sample_rate / 2: above, no note is counted
+    (ContentParams, {"fmin_hz": 6000.0, "fmax_hz": 8000.0}, r"fmin_hz=6000.0 must be below 5512.5 Hz"),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "options", "message"),
+    [pytest.param(make, options, text, id=f"{make.__name__}.{options}") for make, options, text in RANGES],
+)
+def test_a_value_outside_the_range_its_code_implies_is_refused_by_name(
+    make: Callable[..., object], options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ParameterError, match=message):
+        make(**options)
+
+
+def test_the_range_bounds_that_still_mean_something_are_accepted() -> None:
+    assert PresenceConfig(active_range_db=0.0, min_speech_seconds=0.01, min_music_seconds=0.01)
+    assert ContentParams(steady_ratio=0.0).steady_ratio == 0.0
+    assert ContentParams(steady_ratio=1.0, hop_length=64, n_fft=64).n_fft == 64
+    assert ContentParams(sample_rate=8000, fmin_hz=3999.0).fmin_hz == 3999.0

@@ -45,7 +45,7 @@ from typing import Literal
 
 import numpy as np
 
-from reelsense._checks import check_finite
+from reelsense._checks import check_finite, check_positive
 from reelsense.audio._presence_features import (
     FRAME_SECONDS,
     RATE,
@@ -75,7 +75,16 @@ _MIN_RUN_SECONDS = 0.25
 
 @dataclass(frozen=True)
 class PresenceConfig:
-    """Thresholds of :func:`analyse_presence` (module docstring); defaults chosen on the development set."""
+    """Thresholds of :func:`analyse_presence` (module docstring); defaults chosen on the development set.
+
+    Each is a finite number, and within the range the analysis gives it a meaning:
+    ``speech_threshold`` and ``fallback_threshold_in_music`` in (0, 1) (probabilities);
+    ``music_window_seconds``, ``births_window_seconds``, ``births_per_point``,
+    ``min_speech_seconds`` and ``min_music_seconds`` > 0 (at 0 s of speech, every clip that is
+    not silent "has speech"); ``active_range_db`` >= 0 (a level range below the loudest
+    frames); ``min_music_fraction`` and ``min_overlap_share`` in [0, 1] (shares). The scores,
+    rates and dBFS levels take any finite value.
+    """
 
     speech_threshold: float = 0.5
     fallback_threshold_in_music: float = 0.7
@@ -99,9 +108,16 @@ class PresenceConfig:
         for name in ("speech_threshold", "fallback_threshold_in_music"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ParameterError(f"{name}={getattr(self, name)} must be in (0, 1)")
-        for name in ("music_window_seconds", "births_window_seconds", "births_per_point"):
-            if not getattr(self, name) > 0:
-                raise ParameterError(f"{name}={getattr(self, name)} must be > 0")
+        for name in (
+            "music_window_seconds",
+            "births_window_seconds",
+            "births_per_point",
+            "min_speech_seconds",
+            "min_music_seconds",
+        ):
+            check_positive(getattr(self, name), name)
+        if self.active_range_db < 0.0:
+            raise ParameterError(f"active_range_db={self.active_range_db} must be >= 0")
         for name in ("min_music_fraction", "min_overlap_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ParameterError(f"{name}={getattr(self, name)} must be in [0, 1]")

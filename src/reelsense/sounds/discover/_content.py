@@ -34,7 +34,7 @@ import soxr
 from scipy import fft as sp_fft
 from scipy import ndimage
 
-from reelsense._checks import check_finite, check_int, check_sample_rate
+from reelsense._checks import check_finite, check_int, check_positive, check_sample_rate
 from reelsense._windows import window_extreme
 from reelsense.errors import ParameterError
 
@@ -50,6 +50,14 @@ class ContentParams:
     ``fmin_hz``/``fmax_hz``: band where notes are counted. ``tonal_contrast_db``: how far a
     note's peak must rise above the mean level of its +-``contrast_half_width_hz``
     neighbourhood. ``floor_db``: notes quieter than the loudest cell by more are ignored.
+    ``steady_ratio``: the share of a cell's power that must be sustained for a note.
+
+    Ranges (what the filter gives a meaning): ``n_fft`` >= 64, 1 <= ``hop_length`` <= ``n_fft``;
+    ``sustain_seconds``, ``contrast_half_width_hz`` and ``floor_db`` > 0 (at 0 dB no note is
+    louder than the loudest cell less the floor); 0 <= ``fmin_hz`` < ``fmax_hz``, ``fmin_hz``
+    below the Nyquist frequency ``sample_rate / 2`` (the STFT has no bin above it);
+    ``steady_ratio`` in [0, 1] (sustained power is at most the power: above 1, no note counts).
+    ``tonal_contrast_db`` takes any finite value.
     """
 
     sample_rate: int = 11025
@@ -66,27 +74,23 @@ class ContentParams:
     def __post_init__(self) -> None:
         rate = check_sample_rate(self.sample_rate, "ContentParams.sample_rate")
         object.__setattr__(self, "sample_rate", rate)
-        for name in ("n_fft", "hop_length"):  # integers (1024.5, True, NaN refused), as ints
-            object.__setattr__(self, name, check_int(getattr(self, name), name))
-        for name in (  # finite numbers (True, "8", NaN, inf refused), as floats
-            "sustain_seconds",
-            "fmin_hz",
-            "fmax_hz",
-            "tonal_contrast_db",
-            "contrast_half_width_hz",
-            "floor_db",
-            "steady_ratio",
-        ):
+        for name, minimum in (("n_fft", 64), ("hop_length", 1)):  # integers (1024.5, True refused), as ints
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=minimum))
+        if self.hop_length > self.n_fft:
+            raise ParameterError(f"hop_length={self.hop_length} must be <= n_fft={self.n_fft}")
+        for name in ("sustain_seconds", "contrast_half_width_hz", "floor_db"):  # finite and > 0, as floats
+            object.__setattr__(self, name, check_positive(getattr(self, name), name))
+        for name in ("fmin_hz", "fmax_hz", "tonal_contrast_db", "steady_ratio"):  # finite, as floats
             object.__setattr__(self, name, check_finite(getattr(self, name), name))
-        if self.n_fft < 64 or not 0 < self.hop_length <= self.n_fft:
-            raise ParameterError(
-                f"content STFT n_fft={self.n_fft}, hop_length={self.hop_length} must satisfy "
-                "n_fft >= 64, 0 < hop_length <= n_fft"
-            )
-        if self.sustain_seconds <= 0:
-            raise ParameterError(f"sustain_seconds={self.sustain_seconds} must be > 0")
         if not 0 <= self.fmin_hz < self.fmax_hz:
             raise ParameterError(f"need 0 <= fmin_hz < fmax_hz, got {self.fmin_hz}, {self.fmax_hz}")
+        if self.fmin_hz >= self.sample_rate / 2:
+            raise ParameterError(
+                f"fmin_hz={self.fmin_hz} must be below {self.sample_rate / 2} Hz, the Nyquist "
+                f"frequency of sample_rate={self.sample_rate}: no note could be counted"
+            )
+        if not 0.0 <= self.steady_ratio <= 1.0:
+            raise ParameterError(f"steady_ratio={self.steady_ratio} must be in [0, 1]")
 
     @property
     def sustain_frames(self) -> int:
