@@ -7,6 +7,8 @@ array code hand over) keep working and are stored as Python numbers."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +21,7 @@ from reelsense.audio.presence import PresenceConfig
 from reelsense.errors import ParameterError
 from reelsense.featurize import FeaturizerConfig
 from reelsense.io import DecodeLimits, FrameSampling
-from reelsense.rank import EventWeights, RankConfig
+from reelsense.rank import EventWeights, FeatureConfig, RankConfig
 from reelsense.sounds.dense import DenseConfig
 from reelsense.sounds.discover import ContentParams, DiscoveryParams
 from reelsense.sounds.match import MatchConfig
@@ -268,3 +270,22 @@ def test_the_range_bounds_that_still_mean_something_are_accepted() -> None:
     assert ContentParams(steady_ratio=0.0).steady_ratio == 0.0
     assert ContentParams(steady_ratio=1.0, hop_length=64, n_fft=64).n_fft == 64
     assert ContentParams(sample_rate=8000, fmin_hz=3999.0).fmin_hz == 3999.0
+
+
+def test_rank_config_json_keeps_integers_integers() -> None:
+    """RankConfig's integer fields are written as JSON integers (given a numpy integer too);
+    only the event weights, float fields, are written as floats (``like=5`` as ``5.0``), and a
+    saved model's JSON holding ``5`` for a weight loads as the same config."""
+    config = RankConfig(members=np.int64(2), weights=EventWeights(like=5))  # type: ignore[arg-type]
+    data = config.to_json()
+    for owner, values in (
+        (RankConfig, data),
+        (FeatureConfig, data["features"]),
+        (EventWeights, data["weights"]),
+    ):
+        for item in dataclasses.fields(owner):
+            if item.type in ("int", "float", "bool"):
+                assert type(values[item.name]).__name__ == item.type, (owner.__name__, item.name)
+    assert data["weights"]["like"] == 5.0 and data["members"] == 2
+    old = json.loads(json.dumps(data).replace('"like": 5.0', '"like": 5'))
+    assert RankConfig.from_json(old) == config
