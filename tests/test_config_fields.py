@@ -79,6 +79,7 @@ FIELDS: list[tuple[Callable[..., object], tuple[str, ...], tuple[object, ...]]] 
     ),
     (RankConfig, ("holdout_fraction", "prior_shrinkage", "near_duplicate_cosine"), FINITE),
     (RankConfig, ("negative_feedback",), FLAG),
+    (FeatureConfig, ("coordinates",), FLAG),
     (EventWeights, tuple(EventWeights.__dataclass_fields__), FINITE),
     (DenseConfig, ("block_frames", "min_query_frames", "batch_blocks"), INT),
     (DenseConfig, ("scale_step", "shift_step_bins"), FINITE),

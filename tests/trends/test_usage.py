@@ -143,3 +143,23 @@ def test_a_tables_ignored_timestamps_are_counted_in_one_warning(
     (warning,) = [r.getMessage() for r in caplog.records]
     assert "m.csv:3: timestamp '20251205' looks like the date 2025-12-05" in warning
     assert warning.endswith("; ignored (3 timestamps of the table ignored in all)")
+
+
+def test_a_tables_field_over_the_csv_limit_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cell over the csv module's field limit raised csv.Error's traceback; it is refused
+    naming the file, as the events reader refuses it."""
+    import csv
+
+    import reelsense.io._text as text
+    from reelsense.errors import ParameterError
+    from reelsense.trends._usage import read_uses_csv
+
+    monkeypatch.setattr(text, "MAX_CSV_FIELD_CHARS", 150_000)
+    table = tmp_path / "c.csv"
+    table.write_text('video_id,sound_cluster\n"' + "x" * 200_000 + '",s1\n', encoding="utf-8")
+    before = csv.field_size_limit(131_072)
+    try:
+        with pytest.raises(ParameterError, match=r"c\.csv' is not a readable CSV table: field larger than"):
+            read_uses_csv(table)
+    finally:
+        csv.field_size_limit(before)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from reelsense._checks import check_int
+from reelsense._checks import check_bool, check_int
 from reelsense.errors import ParameterError
 from reelsense.rank._catalog import Catalog
 
@@ -87,6 +87,8 @@ class FeatureConfig:
             check_int(k, f"cluster_sizes[{i}]", minimum=2) for i, k in enumerate(self.cluster_sizes)
         )
         object.__setattr__(self, "cluster_sizes", sizes)
+        # a flag (the string "no" was read as True)
+        object.__setattr__(self, "coordinates", check_bool(self.coordinates, "coordinates"))
 
 
 def kmeans(x: np.ndarray, k: int, *, seed: int, iterations: int = 25, restarts: int = 1) -> np.ndarray:

@@ -239,6 +239,8 @@ def read_uses_csv(path: str | os.PathLike[str], *, unassigned: bool = False) -> 
             return out
     except UnicodeDecodeError as exc:
         raise not_utf8(p, exc) from None
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise ParameterError(f"{str(p)!r} is not a readable CSV table: {exc}") from None
     except OSError as exc:
         raise ParameterError(f"cannot read {p}: {exc}") from exc
 
