@@ -368,3 +368,19 @@ def test_config_numbers_are_python_numbers() -> None:
     assert type(config.batch_size) is int and config.batch_size == 4
     assert type(config.limit_duration_seconds) is float and config.limit_duration_seconds == 2.5
     assert FeaturizerConfig().batch_size is None and FeaturizerConfig().limit_duration_seconds is None
+
+
+def test_embed_corpus_takes_an_iterator_of_inputs(tmp_path: Path) -> None:
+    """The inputs are listed once: an iterator was walked by the plan and then seen empty
+    ('list_iterator' object is not subscriptable), and an empty one ended with 'no media
+    files found under ' followed by nothing."""
+    from reelsense.featurize import embed_corpus
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_video(videos / "a.mp4", duration_seconds=1.0, seed=1)
+    none, run = FeaturizerConfig(preset="none"), RunConfig(workers=1)
+    with pytest.raises(ParameterError, match=r"^inputs=\[\] is empty: no inputs given"):
+        embed_corpus(iter([]), tmp_path / "empty.parquet", none, run)
+    summary = embed_corpus(iter([videos]), tmp_path / "out.parquet", none, run)
+    assert (summary.found, summary.ok) == (1, 1)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reelsense.errors import ParameterError
-from reelsense.io import MediaFile, assign_video_ids, walk_media
+from reelsense.io import MediaFile, assign_video_ids, media_ids, walk_media
 from reelsense.io._walk import normalize_extensions
 
 
@@ -188,3 +188,20 @@ def test_empty_inputs_say_none_were_given() -> None:
     empty = r"^inputs=\[\] is empty: no inputs given; pass at least one file or folder$"
     with pytest.raises(ParameterError, match=empty):
         media_ids([])
+
+
+def test_check_inputs_returns_the_inputs_listed(tmp_path: Path) -> None:
+    """The caller uses what check_inputs returns: an iterator is listed once, and an empty
+    one is refused as no inputs (it had no len(), so it passed and was walked as nothing:
+    'no media files found under ' followed by nothing)."""
+    from reelsense.io import check_inputs
+
+    assert check_inputs([tmp_path, "x"]) == [tmp_path, "x"]
+    assert check_inputs(iter([tmp_path])) == [tmp_path]
+    assert check_inputs((p for p in ("a", "b")), "sources") == ["a", "b"]
+    empty = r"^inputs=\[\] is empty: no inputs given; pass at least one file or folder$"
+    for nothing in (iter([]), (p for p in ())):
+        with pytest.raises(ParameterError, match=empty):
+            check_inputs(nothing)
+        with pytest.raises(ParameterError, match=empty):
+            media_ids(nothing)

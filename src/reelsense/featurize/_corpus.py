@@ -219,7 +219,7 @@ def embed_corpus(
     configuration), ModelNotFoundError (weights missing) and, with ``run.strict``,
     ItemFailedError. A video that fails never raises otherwise: it gets an error row.
     """
-    check_inputs(inputs)
+    inputs = check_inputs(inputs)  # listed once: an iterator is planned and then embedded
     check_path(output, "output")
     for name, value, kind in (
         ("config", config, FeaturizerConfig),

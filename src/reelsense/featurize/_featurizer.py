@@ -257,14 +257,14 @@ class VideoFeaturizer:
         fails gets ``status='error'`` and the reason instead of raising. Each embedding
         depends only on its own video (never on the others in the batch).
         """
-        check_inputs(paths, "paths")
+        paths = check_inputs(paths, "paths")
         if run is not None and not isinstance(run, RunConfig):
             raise ParameterError(f"run={run!r} must be a RunConfig, got {type(run).__name__}")
         if not self.config.has_models:
             raise ParameterError("preset 'none' computes no features: use reelsense.embed_corpus")
         run = run or RunConfig()
         with model_threads(run, executor):
-            rows = collect_rows(list(paths), self.job_spec(), run, executor=executor, progress=progress)
+            rows = collect_rows(paths, self.job_spec(), run, executor=executor, progress=progress)
         return [VideoFeatures.from_row(row, caption_text_of(row)) for row in rows]
 
     def featurize(self, path: str | os.PathLike[str]) -> VideoFeatures:

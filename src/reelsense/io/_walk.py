@@ -40,6 +40,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from reelsense._checks import check_path, check_paths
 from reelsense.errors import NoMediaError, ParameterError, SidecarError
@@ -50,6 +51,8 @@ from reelsense.io._types import MEDIA_EXTENSIONS
 __all__ = ["MediaFile", "assign_video_ids", "check_inputs", "media_ids", "normalize_extensions", "walk_media"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -91,13 +94,18 @@ def normalize_extensions(extensions: Iterable[str] | None) -> frozenset[str]:
     return frozenset(out)
 
 
-def check_inputs(inputs: object, name: str = "inputs", item: str = "file or folder") -> None:
-    """Refuse what cannot be the inputs of a batch: a single path (it would be walked as its
-    characters), something not iterable, an empty list (ParameterError naming it and what
-    ``item`` it needs at least one of)."""
+def check_inputs(inputs: Iterable[T], name: str = "inputs", item: str = "file or folder") -> list[T]:
+    """The inputs of a batch as a list, for the caller to use instead of ``inputs`` (an
+    iterator is listed once, here). Refuses what cannot be the inputs of a batch: a single
+    path (it would be walked as its characters), something not iterable, no inputs at all,
+    an empty iterator included (ParameterError naming it and what ``item`` it needs at least
+    one of). The items are left to the caller."""
     check_paths(inputs, name)
-    if isinstance(inputs, Sized) and len(inputs) == 0:
-        raise ParameterError(f"{name}={inputs!r} is empty: no {name} given; pass at least one {item}")
+    listed = list(inputs)
+    if not listed:
+        shown = inputs if isinstance(inputs, Sized) else listed  # not an iterator's address
+        raise ParameterError(f"{name}={shown!r} is empty: no {name} given; pass at least one {item}")
+    return listed
 
 
 def walk_media(
@@ -264,7 +272,7 @@ def media_ids(
     Only the sidecars' ids are read here: their other notes are left to whatever reads them
     for their fields. A file whose sidecar cannot be read, or holds an ``id`` that cannot be
     used, gets one warning naming the file, the id it is given instead and why."""
-    check_inputs(inputs)
+    inputs = check_inputs(inputs)
     files = walk_media(inputs, extensions=extensions, include_hidden=include_hidden)
     if not files:
         raise NoMediaError(inputs)

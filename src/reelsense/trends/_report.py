@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reelsense._checks import check_finite, check_int, check_outputs_apart, check_paths
+from reelsense._checks import check_finite, check_int, check_outputs_apart
 from reelsense._progress import ProgressCallback, stage
 from reelsense.errors import NoMediaError, ParameterError
-from reelsense.io import MediaFile, iso_time, media_ids
+from reelsense.io import MediaFile, check_inputs, iso_time, media_ids
 from reelsense.sounds.discover import Discovery, DiscoveryParams, discover_sounds, summary_path_for
 from reelsense.trends._html import render_report, write_report
 from reelsense.trends._links import HashtagLinkParams, hashtag_links, signature_hashtags
@@ -216,10 +216,7 @@ def trend_report(
         params = TrendParams()
     elif not isinstance(params, TrendParams):
         raise ParameterError(f"params={params!r} must be a TrendParams, got {type(params).__name__}")
-    check_paths(inputs, "inputs")
-    inputs = list(inputs)
-    if not inputs:
-        raise ParameterError("no inputs: give media files/folders or clusters/matches CSV tables")
+    inputs = check_inputs(inputs, "inputs", "media file, folder or clusters/matches CSV table")
     check_outputs_apart({"output": output, "report": report, "clusters_output": clusters_output}, inputs)
     if reference_seconds is not None:
         reference_seconds = check_finite(reference_seconds, "reference_seconds")

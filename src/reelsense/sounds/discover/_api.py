@@ -253,9 +253,7 @@ def discover_sounds(
     stopped). The videos are processed in id order, so the result does not depend on the
     order of ``sources``. Returns a :class:`Discovery` (``videos`` in input order).
     """
-    check_inputs(sources, "sources", "media file or AudioClip")  # a folder is refused below
-    sources = list(sources)
-    check_inputs(sources, "sources", "media file or AudioClip")  # an empty iterator has no len()
+    sources = check_inputs(sources, "sources", "media file or AudioClip")  # a folder is refused below
     check_files(sources, "sources")
     workers = check_int(workers, "workers", minimum=1)
     if params is None:
