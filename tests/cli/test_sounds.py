@@ -78,6 +78,15 @@ def test_add_info_match(tmp_path: Path) -> None:
     assert abs(float(rows["clip"]["sound_speed"]) - 1.0) < 0.02
     assert rows["stranger"]["sound_id"] == "" and rows["stranger"]["status"] == "ok"
     assert np.isfinite(float(rows["clip"]["sound_score"]))
+    # a read-only use leaves the index's folder as it found it: no empty idx.rsidx-wal and no
+    # idx.rsidx-shm (each worker's read-only connection left them, and so did the parent's)
+    assert sorted(p.name for p in tmp_path.glob("idx.rsidx*")) == ["idx.rsidx", "idx.rsidx-search"]
+    for workers in ("1", "2"):
+        clusters = tmp_path / f"c{workers}.csv"
+        discover = ["sounds", "discover", str(q), "--sound-index", str(index), "-o", str(clusters)]
+        r = runner.invoke(main, [*discover, "-w", workers, "--no-progress"])
+        assert r.exit_code == 0, r.output
+        assert sorted(p.name for p in tmp_path.glob("idx.rsidx*")) == ["idx.rsidx", "idx.rsidx-search"]
 
 
 def test_match_rejects_missing_index(tmp_path: Path) -> None:

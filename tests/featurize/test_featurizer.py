@@ -384,3 +384,22 @@ def test_embed_corpus_takes_an_iterator_of_inputs(tmp_path: Path) -> None:
         embed_corpus(iter([]), tmp_path / "empty.parquet", none, run)
     summary = embed_corpus(iter([videos]), tmp_path / "out.parquet", none, run)
     assert (summary.found, summary.ok) == (1, 1)
+
+
+def test_embed_with_an_index_leaves_its_folder_as_it_found_it(tmp_path: Path) -> None:
+    """The read-only connections of the sound match (one per decoding worker) left an empty
+    lib.rsidx-wal and a lib.rsidx-shm beside the index."""
+    from reelsense.featurize import embed_corpus
+    from reelsense.sounds import SoundIndex
+
+    index = tmp_path / "idx" / "lib.rsidx"
+    song = render(make_notes(7, 8.0), 8.0, SR)
+    with SoundIndex.create(index) as created:
+        created.add_array("song", song, SR)
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_video(videos / "a.mp4", duration_seconds=4.0, audio=song[SR : 5 * SR], sample_rate=SR, seed=1)
+    config = FeaturizerConfig(preset="tiny", device="cpu", sound_index=str(index))
+    summary = embed_corpus([videos], tmp_path / "out.parquet", config, RunConfig(workers=2))
+    assert summary.ok == 1
+    assert sorted(p.name for p in index.parent.iterdir()) == ["lib.rsidx", "lib.rsidx-search"]

@@ -600,3 +600,26 @@ def test_the_repair_hint_quotes_an_index_path_for_a_shell() -> None:
     hint = readd_hint("song1", "/data/my sounds/lib.rsidx")
     assert "`reelsense sounds add FILE --sound-index '/data/my sounds/lib.rsidx' --replace`" in hint
     assert "--sound-index /data/lib.rsidx --replace" in readd_hint("song1", "/data/lib.rsidx")
+
+
+def test_a_read_only_use_leaves_the_folder_as_it_found_it(path: Path) -> None:
+    """A read-only connection cannot remove the -wal and -shm files SQLite makes for it, so
+    every read-only use (discover/embed/match with an index) left an empty my.rsidx-wal and a
+    my.rsidx-shm beside the index. Now the last reader tidies them; a writer's are kept."""
+    with FingerprintStore.open(path, create=True, params=PARAMS) as s:
+        s.add("a", synthetic_arrays(1, 10), duration_seconds=1.0)
+    before = sorted(p.name for p in path.parent.iterdir())
+    assert before == [path.name]
+    with FingerprintStore.open(path, readonly=True) as r1, FingerprintStore.open(path, readonly=True) as r2:
+        assert r1.ids() == ["a"]
+        r1.close()  # not the last reader: nothing is removed under r2
+        assert r2.ids() == ["a"]
+        stream = r2.iter_arrays()
+        assert [sid for _, sid, _ in stream] == ["a"]
+    assert sorted(p.name for p in path.parent.iterdir()) == before
+    with FingerprintStore.open(path) as writer:  # a writer's files stay while it is open
+        writer.add("b", synthetic_arrays(2, 10), duration_seconds=1.0)
+        with FingerprintStore.open(path, readonly=True) as reader:
+            assert reader.ids() == ["a", "b"]
+        assert Path(f"{path}-wal").exists() and writer.ids() == ["a", "b"]
+    assert sorted(p.name for p in path.parent.iterdir()) == before

@@ -285,8 +285,13 @@ class VideoFeaturizer:
         return out[0]
 
     def close(self) -> None:
-        """Delete an index built on the fly (the loaded models stay usable)."""
+        """Delete an index built on the fly (the loaded models stay usable), and the ``-wal``
+        and ``-shm`` files the read-only uses of a given index left when none is open."""
+        from reelsense.sounds.index._sql import remove_reader_files
+
         self._owned.close()
+        if self.sound_index is not None and Path(self.sound_index).is_file():
+            remove_reader_files(self.sound_index)
 
     def __enter__(self) -> VideoFeaturizer:
         return self

@@ -59,6 +59,7 @@ from reelsense.sounds.discover._work import (
 )
 from reelsense.sounds.fingerprint import FingerprintParams
 from reelsense.sounds.index import FileVersion, SoundIndex, prepare_kernels, sound_index_file
+from reelsense.sounds.index._sql import remove_reader_files
 from reelsense.sounds.match import MatchConfig
 
 __all__ = ["discover_sounds"]
@@ -273,6 +274,8 @@ def discover_sounds(
     with ExitStack() as stack:  # an index built from a folder lives until the prints are made
         if sound_index is not None:
             index_path = stack.enter_context(sound_index_file(sound_index))  # a folder is indexed first
+            # once the workers are gone (their read-only connections leave the index's -wal/-shm)
+            stack.callback(remove_reader_files, index_path)
             # fail early on a bad index, and check its search file once here rather than in every worker
             with SoundIndex.open(index_path, readonly=True) as opened:
                 prepare_kernels()  # once the index has opened, before its search file may be built

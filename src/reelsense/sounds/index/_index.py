@@ -49,6 +49,7 @@ from reelsense.sounds.index._search_file import (
     trust_versions,
     verified_versions,
 )
+from reelsense.sounds.index._sql import remove_reader_files
 from reelsense.sounds.index._store import FingerprintStore
 from reelsense.sounds.match import (
     MatchConfig,
@@ -795,5 +796,8 @@ def match_files(
         )
 
     results = map_surviving(_worker_match, jobs, new_pool, _lost_match, chunksize=2, window=4 * workers)
-    with closing(results):
-        yield from results
+    try:
+        with closing(results):
+            yield from results
+    finally:  # the workers are gone: their read-only connections left the index's -wal/-shm
+        remove_reader_files(index_path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -96,6 +97,33 @@ def check_regular(path: Path) -> None:
 
 def _probe(con: sqlite3.Connection) -> None:
     con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
+
+def remove_reader_files(path: str | os.PathLike[str], timeout_seconds: float = 10.0) -> None:
+    """Remove the ``-wal`` and ``-shm`` files that read-only connections made, when no
+    connection has the index open any more. SQLite removes them when its last connection
+    closes, but only a connection that may write: a read-only one leaves them (an empty
+    ``-wal`` and a ``-shm`` beside an index that was only read). So a connection that may write
+    is opened, reads, and closes: the last one, it removes them (its checkpoint has nothing to
+    copy: this is done only while the ``-wal`` is empty); with another connection open it
+    leaves them, as SQLite does. Nothing is removed where the index may not be written."""
+    path = Path(path)
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    try:
+        if wal.exists() and wal.stat().st_size > 0:
+            return  # a writer's commits (a writer open, or one that died): not a reader's to copy
+        if not (wal.exists() or shm.exists()):
+            return
+    except OSError:
+        return
+    try:
+        con = connect(path, "rw", timeout_seconds)
+        try:
+            _probe(con)
+        finally:
+            con.close()
+    except (sqlite3.Error, SoundIndexError) as exc:
+        logger.debug("%s: its -wal/-shm files are left: %s", path, exc)
 
 
 def connect(path: Path, mode: str, timeout_seconds: float) -> sqlite3.Connection:

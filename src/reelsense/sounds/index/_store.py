@@ -9,8 +9,9 @@ Files
 The store is the single file you name (e.g. ``my.rsidx``). It runs in WAL journal mode, so while any
 connection is open SQLite keeps ``my.rsidx-wal`` and ``my.rsidx-shm`` beside it; they belong to the store
 (committed sounds may live only in the ``-wal`` file until a checkpoint): copy or move the three together,
-or close every connection first (the last one to close checkpoints and deletes them). WAL needs a local
-file system with working shared memory (not NFS/SMB).
+or close every connection first (the last one to close checkpoints and deletes them; a read-only one cannot,
+so closing a read-only store removes them through a brief writable connection when the ``-wal`` is empty
+and no other connection is open). WAL needs a local file system with working shared memory (not NFS/SMB).
 
 On-disk layout (format_version 1)
 ---------------------------------
@@ -105,6 +106,7 @@ from reelsense.sounds.index._sql import (
     insert_sound,
     params_difference,
     read_meta,
+    remove_reader_files,
     translate_errors,
     write_transaction,
 )
@@ -265,6 +267,8 @@ class FingerprintStore:
                     )
         except BaseException:
             con.close()
+            if readonly:  # a read-only connection leaves its -wal and -shm
+                remove_reader_files(p, timeout_seconds)
             raise
         return store
 
@@ -538,6 +542,8 @@ class FingerprintStore:
             if self._con is not None:
                 self._con.close()
                 self._con = None
+                if self.readonly:  # a read-only connection leaves its -wal and -shm
+                    remove_reader_files(self._resolved_path, self.timeout_seconds)
 
     def __enter__(self) -> FingerprintStore:
         return self
