@@ -437,3 +437,36 @@ def test_stage_bars_count_each_stage_in_its_unit(capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err
     assert re.search(r"fingerprint: 100%[^\n\r]*2/2 \[[^\]]*video", err), err
     assert re.search(r"report: 100%[^\n\r]*1/1 \[[^\]]*step", err), err
+
+
+def test_a_dropped_sidecar_id_is_told_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The note of a sidecar id that cannot be used was logged twice by discover and trends:
+    once where the ids are given (with the id given instead) and again by the reader of the
+    caption and date (which does not use the id)."""
+    song = make_notes(31, 12.0)
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    for k, name in enumerate(("x", "y")):
+        write_video(
+            feed / f"{name}.mp4", duration_seconds=5.0, audio=_excerpt(song, 1.0 + k, 5.0), sample_rate=SR
+        )
+        side = {
+            "id": ["not", "an", "id"] if name == "x" else name,
+            "description": "#tag",
+            "timestamp": REF - k,
+        }
+        (feed / f"{name}.info.json").write_text(json.dumps(side))
+    clusters = tmp_path / "c.csv"
+    runs = {
+        "discover": ["sounds", "discover", str(feed), "-o", str(clusters), "-w", "1"],
+        "trends": ["sounds", "trends", str(feed), "-o", str(tmp_path / "t.csv"), "-w", "1"],
+        "trends from a table": ["sounds", "trends", str(clusters), str(feed), "-o", str(tmp_path / "t2.csv")],
+    }
+    for what, args in runs.items():
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            r = CliRunner().invoke(main, [*args, "--no-progress"])
+        assert r.exit_code == 0, r.output
+        told = [rec.getMessage() for rec in caplog.records if "field 'id'" in rec.getMessage()]
+        assert len(told) == 1, (what, told)
+        assert "x.mp4 gets the video id 'x'" in told[0]

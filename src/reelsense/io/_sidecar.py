@@ -542,10 +542,12 @@ def _with_text_fields(caption: str | None, title: str | None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- readers
 
 
-def _logged(sidecar: Sidecar) -> Sidecar:
-    """``sidecar``, its notes logged (once per read of its file: see :func:`read_sidecar`)."""
+def _logged(sidecar: Sidecar, *, id_note: bool = True) -> Sidecar:
+    """``sidecar``, its notes logged (once per read of its file: see :func:`read_sidecar`);
+    without ``id_note``, that of a dropped ``id`` is not (see :func:`read_sidecar_fields`)."""
     for note in sidecar.warnings:
-        log.warning("%s", note)
+        if id_note or not note.endswith(_ID_DROPPED):
+            log.warning("%s", note)
     return sidecar
 
 
@@ -786,6 +788,17 @@ def read_sidecar(
         )
     found = _find_sidecar(video, manifest, default_id, on_error)
     return _logged(found) if found is not None and found.source != "manifest" else found
+
+
+def read_sidecar_fields(
+    video_path: str | os.PathLike[str], *, on_error: Callable[[SidecarError], None] | None = None
+) -> Sidecar | None:
+    """:func:`read_sidecar` (no manifest) for a reader of the fields of a video whose id is
+    given elsewhere (:func:`reelsense.io.media_ids` tells of a dropped ``id`` with the id the
+    video gets instead, and ``discover_sounds`` never takes the sidecar's id): the notes are
+    logged but that of a dropped ``id``, which would be told twice."""
+    found = _find_sidecar(Path(check_path(video_path, "video_path")), None, None, on_error)
+    return _logged(found, id_note=False) if found is not None else None
 
 
 def _find_sidecar(

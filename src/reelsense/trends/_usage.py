@@ -33,9 +33,9 @@ from reelsense.io import (
     iso_time,
     parse_timestamp,
     path_from_text,
-    read_sidecar,
 )
 from reelsense.io._files import replacing
+from reelsense.io._sidecar import read_sidecar_fields
 from reelsense.io._text import cells_past_header, column_names, not_utf8
 from reelsense.sounds.discover import Discovery
 from reelsense.trends._stats import Trend, TrendParams, usage_trend
@@ -256,7 +256,8 @@ def date_uses(uses: Sequence[Use], media: Mapping[str, str]) -> list[Use]:
         if (u.timestamp_seconds is None or u.caption is None) and path is not None:
             if path not in sidecars:
                 try:
-                    sidecars[path] = read_sidecar(path) if Path(path).exists() else None
+                    # the ids come from media_ids, which tells of a sidecar id dropped
+                    sidecars[path] = read_sidecar_fields(path) if Path(path).exists() else None
                 except SidecarError as exc:
                     logger.warning("%s", exc)
                     sidecars[path] = None

@@ -23,7 +23,8 @@ import numpy as np
 from reelsense._workers import worker_died_message
 from reelsense.audio.descriptors import integrated_loudness
 from reelsense.errors import NoAudioError, ReelsenseError, SidecarError
-from reelsense.io import read_audio, read_sidecar
+from reelsense.io import read_audio
+from reelsense.io._sidecar import read_sidecar_fields
 from reelsense.sounds.discover._content import sustained_filter
 from reelsense.sounds.discover._matcher import QueryPeaks, VideoMatcher, soundtrack_prints
 from reelsense.sounds.discover._types import AudioClip, DiscoveryParams
@@ -131,7 +132,7 @@ def _decode(
     def warn(exc: SidecarError) -> None:
         logger.warning("%s", exc)
 
-    side = read_sidecar(source, on_error=warn)
+    side = read_sidecar_fields(source, on_error=warn)  # the ids are given: its id is not told of
     if side is not None:
         timestamp = side.timestamp_seconds
         caption = side.caption or side.title
