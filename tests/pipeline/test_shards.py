@@ -285,3 +285,64 @@ def test_a_folder_with_other_parquet_files_is_refused(tmp_path: Path) -> None:
     refused = r"holds Parquet files that are not shards of this output \(other\.parquet\)"
     with pytest.raises(OutputError, match=refused):
         ShardFolder(tmp_path, schema).open()
+
+
+def _count_listings(monkeypatch: pytest.MonkeyPatch, folder: Path) -> list[Path]:
+    """The listings of ``folder`` from now on (``os.scandir`` and ``os.listdir``, under
+    ``Path.iterdir`` and ``Path.glob`` too)."""
+    import os
+
+    listed: list[Path] = []
+
+    def counted(real: Callable[..., object]) -> Callable[..., object]:
+        def listing(path: object = ".") -> object:
+            if not isinstance(path, int) and Path(path) == folder:  # type: ignore[arg-type]
+                listed.append(folder)
+            return real(path)
+
+        return listing
+
+    monkeypatch.setattr(os, "scandir", counted(os.scandir))
+    monkeypatch.setattr(os, "listdir", counted(os.listdir))
+    return listed
+
+
+def test_planning_a_ray_job_lists_the_shard_folder_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """plan_job read the ids, the file sizes and the statuses of the shards each from a listing
+    of its own (four listings of the folder, which may hold thousands of shards)."""
+    from reelsense.pipeline import RunConfig
+    from reelsense.pipeline._plan import plan_job
+
+    schema, out, videos = _schema(), tmp_path / "out", tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a", "b"):
+        (videos / f"{name}.mp4").write_bytes(b"")
+    for status in ("error", "ok"):  # two runs, two shards: the newest row wins
+        with ShardFolder(out, schema) as folder:
+            folder.open()
+            _write(folder, _table(schema, ["a"], status=status))
+    listed = _count_listings(monkeypatch, out)
+    plan = plan_job([videos], out, RunConfig(), engine="ray")
+    assert len(listed) == 1
+    assert plan.finished == {"a": "ok"}
+
+
+def test_the_ray_run_info_counts_the_shards_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_job listed the shards for the summary, and RayEngine.info listed them again."""
+    from types import SimpleNamespace
+
+    from reelsense.pipeline._ray import RayEngine
+
+    schema = _schema()
+    with ShardFolder(tmp_path, schema) as folder:
+        folder.open()
+        _write(folder, _table(schema, ["a"]))
+        files = folder.files()
+        listed = _count_listings(monkeypatch, tmp_path)
+        engine = SimpleNamespace(actors=2, gpus_per_actor=0.5, lost=0)
+        info = RayEngine.info(engine, folder, files)  # type: ignore[arg-type]
+    assert listed == [] and info.shards == 1 and info.shards_written == 1

@@ -352,7 +352,7 @@ def run_job(
                 notes = tuple(
                     f"damaged part set aside (its videos were processed again): {d}" for d in writer.damaged
                 )
-                ray_info = ray_engine.info(writer) if ray_engine is not None else None
+                ray_info = ray_engine.info(writer, files) if ray_engine is not None else None
         return EmbedSummary(
             output=str(out),
             found=len(videos),

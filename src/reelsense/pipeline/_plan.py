@@ -16,6 +16,7 @@ is used if present), a warning is logged, and the note goes into the row's ``war
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -205,17 +206,20 @@ def plan_job(
     on_disk = None
     if output is not None and not run.overwrite:
         on_disk = OutputWriter(output, build_schema([], config={}, run={}), layout=layout)  # read, not locked
-    videos = plan_videos(
-        inputs,
-        extensions=run.extensions,
-        include_hidden=run.include_hidden,
-        manifest=manifest,
-        known_ids=on_disk.earlier_ids() if on_disk is not None else None,
-    )
-    if not videos:
-        raise NoMediaError(inputs)
-    if on_disk is not None:
-        _warn_changed_files(videos, on_disk.written_sizes(), run)
+    # the output's folder is listed once for the ids, the sizes and the statuses
+    with on_disk._listed_once() if on_disk is not None else contextlib.nullcontext():
+        videos = plan_videos(
+            inputs,
+            extensions=run.extensions,
+            include_hidden=run.include_hidden,
+            manifest=manifest,
+            known_ids=on_disk.earlier_ids() if on_disk is not None else None,
+        )
+        if not videos:
+            raise NoMediaError(inputs)
+        if on_disk is not None:
+            _warn_changed_files(videos, on_disk.written_sizes(), run)
+        finished = on_disk.finished_statuses() if on_disk is not None else None
     return JobPlan(
         inputs=tuple(os.fspath(i) for i in inputs),
         output=os.fspath(output) if output is not None else None,
@@ -223,6 +227,6 @@ def plan_job(
         run=run,
         videos=tuple(videos),
         manifest=manifest,
-        finished=on_disk.finished_statuses() if on_disk is not None else None,
+        finished=finished,
         seconds=time.monotonic() - start,
     )

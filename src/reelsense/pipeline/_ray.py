@@ -37,6 +37,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from reelsense._signals import restore_signal_handlers, signal_handlers
@@ -403,11 +404,12 @@ class RayEngine:
                     tally.record(row["video_id"], False, row["error"])
         writer.flush()
 
-    def info(self, writer: OutputWriter) -> Any:
+    def info(self, writer: OutputWriter, files: Sequence[Path]) -> Any:
+        """What the run did (``files``: the output's shards, as the summary listed them)."""
         from reelsense.pipeline._job import RayRunInfo
 
         return RayRunInfo(
-            shards=len(writer.files()),
+            shards=len(files),
             shards_written=writer.parts_written,
             actors=self.actors,
             gpus_per_actor=self.gpus_per_actor,

@@ -335,6 +335,7 @@ class OutputWriter:
         self.damaged: list[str] = []
         self._stored_schema: pa.Schema | None = None
         self._read_cache: dict[tuple[str, int, int], pa.Table] = {}  # see _id_columns
+        self._listing: list[Path] | None = None  # see _listed_once
 
     # ------------------------------------------------------------------ before a job
 
@@ -452,22 +453,39 @@ class OutputWriter:
         pattern = _PART_RE if self.layout == "file" else SHARD_PATTERN
         return bool(pattern.match(path.name))
 
+    @contextlib.contextmanager
+    def _listed_once(self) -> Iterator[None]:
+        """Inside, the reads without the lock (:meth:`finished_statuses`, :meth:`earlier_ids`,
+        :meth:`written_sizes`, :meth:`files`) share one listing of the folder of the parts (a
+        shard folder may hold thousands of files): the output as it was when planned. Not
+        for :meth:`open` and what follows, which change the folder."""
+        self._listing = self._list_parts_dir()
+        try:
+            yield
+        finally:
+            self._listing = None
+
+    def _list_parts_dir(self) -> list[Path]:
+        return list(self.parts_dir.iterdir()) if self.parts_dir.is_dir() else []
+
+    def _entries(self) -> list[Path]:
+        """The entries of the folder of the parts (for shards, the output folder)."""
+        return self._listing if self._listing is not None else self._list_parts_dir()
+
     def _foreign_parquet(self) -> list[str]:
         """Names of the Parquet files of a shard folder that are not its shards (a read of the
         folder, ``pq.read_table`` or DuckDB's glob, would mix them in)."""
-        if not self.output.is_dir():
+        if self.layout != "shards":  # the parts of a single file are in a folder of their own
             return []
         return sorted(
             p.name
-            for p in self.output.iterdir()
+            for p in self._entries()
             if p.suffix.lower() == ".parquet" and not p.name.startswith(".") and not self._is_part(p)
         )
 
     def _part_paths(self) -> list[Path]:
         """The part files (shards), oldest first."""
-        if not self.parts_dir.is_dir():
-            return []
-        found = [p for p in self.parts_dir.iterdir() if self._is_part(p)]
+        found = [p for p in self._entries() if self._is_part(p)]
         if self.layout == "file":
             return sorted(found, key=lambda p: int(_PART_RE.match(p.name).group(1)))  # type: ignore[union-attr]
         return sorted(found, key=lambda p: p.name)
