@@ -232,22 +232,31 @@ def test_library_sound_names_its_cluster(  # type: ignore[no-untyped-def]
     assert res.sounds[0].library_sound == "song_a"
 
 
-def test_decode_errors_keep_a_row(tmp_path: Path) -> None:
+def test_decode_errors_keep_a_row(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video")
-    res = discover_sounds([bad])
+    with caplog.at_level("WARNING", logger="reelsense.sounds"):
+        res = discover_sounds([bad])
     assert res.videos[0].error and res.videos[0].cluster is None and res.stats.n_errors == 1
+    skipped = [r.getMessage() for r in caplog.records if "discovery skips" in r.getMessage()]
+    assert len(skipped) == 1 and str(bad) in skipped[0] and "cannot decode" in skipped[0]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_strict_raises_at_the_first_failure(tmp_path: Path, workers: int) -> None:
+def test_strict_raises_at_the_first_failure(
+    tmp_path: Path, workers: int, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
     paths = []
     for name in ("x1", "x2", "x3"):
         paths.append(tmp_path / f"{name}.mp4")
         paths[-1].write_bytes(b"not a video")
-    with pytest.raises(ItemFailedError) as info:
+    with caplog.at_level("WARNING", logger="reelsense.sounds"), pytest.raises(ItemFailedError) as info:
         discover_sounds(paths, workers=workers, strict=True)
     assert info.value.item_id == "x1" and info.value.cause
+    # a strict run skips nothing: it logged 'discovery skips x1.mp4' (and x2, x3 in the
+    # workers) just before stopping on x1
+    assert not [r.getMessage() for r in caplog.records if "skips" in r.getMessage()]
+    assert "skips" not in capfd.readouterr().err  # the workers' own log
 
 
 def test_duplicate_ids_rejected(clips: list[AudioClip]) -> None:

@@ -56,6 +56,7 @@ from reelsense.sounds.discover._work import (
     lost_print,
     match_print,
     print_source,
+    source_name,
 )
 from reelsense.sounds.fingerprint import FingerprintParams
 from reelsense.sounds.index import FileVersion, SoundIndex, prepare_kernels, sound_index_file
@@ -296,8 +297,10 @@ def discover_sounds(
         stage1 = _run(print_source, jobs, workers, init_worker, initargs, tick, lost_print)
         with closing(stage1):  # closing it cancels the pending jobs and shuts the pool down
             for p in stage1:
-                if strict and p.error is not None:
-                    raise ItemFailedError(video_ids[p.number], p.error)
+                if p.error is not None:
+                    if strict:  # stops here: nothing is skipped, so nothing is said to be
+                        raise ItemFailedError(video_ids[p.number], p.error)
+                    logger.warning("discovery skips %s: %s", source_name(jobs[p.number].source), p.error)
                 prints.append(p)
     t1 = time.perf_counter()
     sources_of = [job.source for job in jobs]

@@ -42,6 +42,7 @@ __all__ = [
     "match_print",
     "matched_spectrogram",
     "print_source",
+    "source_name",
 ]
 
 logger = logging.getLogger(__name__)
@@ -186,19 +187,22 @@ def print_source(job: Job) -> VideoPrint:
     except NoAudioError as exc:  # a picture-only or silent video: no music, not an error
         logger.info("discovery: %s", exc)
         return VideoPrint(job.number, 0.0, 0.0, None, None, None, None, None)
-    except Exception as exc:  # batch boundary: the error is recorded per video
-        where = job.source.clip_id if isinstance(job.source, AudioClip) else os.fspath(job.source)
-        logger.warning("discovery skips %s: %s", where, exc)
+    except Exception as exc:  # batch boundary: the error is recorded per video (and logged by
+        # the parent, which knows whether the video is skipped or stops a strict run)
         msg = str(exc) if isinstance(exc, ReelsenseError) else f"{type(exc).__name__}: {exc}"
         return VideoPrint(job.number, 0.0, 0.0, None, None, None, None, None, error=msg)
 
 
 def lost_print(job: Job) -> VideoPrint:
-    """Stage 1's row for a video whose worker process died on it (twice: alone the second time)."""
-    where = job.source.clip_id if isinstance(job.source, AudioClip) else os.fspath(job.source)
-    msg = worker_died_message(where)
-    logger.warning("discovery skips %s: %s", where, msg)
+    """Stage 1's row for a video whose worker process died on it (twice: alone the second time);
+    logged by the parent as any failed video."""
+    msg = worker_died_message(source_name(job.source))
     return VideoPrint(job.number, 0.0, 0.0, None, None, None, None, None, error=msg)
+
+
+def source_name(source: str | AudioClip) -> str:
+    """How a log line names a source: its clip id or its path."""
+    return source.clip_id if isinstance(source, AudioClip) else os.fspath(source)
 
 
 def lost_matches(job: MatchJob) -> tuple[int, list[SoundMatch]]:
@@ -252,8 +256,7 @@ def match_print(job: MatchJob) -> tuple[int, list[SoundMatch]]:
         try:
             spectrogram = matched_spectrogram(job.source, _STATE.params, _STATE.fp_params)
         except Exception as exc:  # batch boundary: the peak matches stand without it
-            where = job.source.clip_id if isinstance(job.source, AudioClip) else os.fspath(job.source)
-            logger.warning("discovery's dense second chance skips %s: %s", where, exc)
+            logger.warning("discovery's dense second chance skips %s: %s", source_name(job.source), exc)
     found = _MATCHER.match(
         query, threshold=job.threshold, top_k=job.top_k, spectrogram=spectrogram, itself=job.node
     )
