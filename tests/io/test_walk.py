@@ -74,6 +74,19 @@ def test_a_file_keeps_its_own_path_over_a_link_to_it_found_first(tmp_path: Path)
     ]  # a link alone is taken
 
 
+def test_a_file_keeps_its_own_path_over_a_path_through_a_linked_folder(tmp_path: Path) -> None:
+    """The same file reached through a link to its folder (links/media/clip.mp4, where
+    links/media -> media) and under its own path is listed once under its own path, whichever
+    input comes first (the path through the link was kept when it came first)."""
+    _touch(tmp_path, "media/clip.mp4")
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "media").symlink_to(tmp_path / "media")
+    real, linked = tmp_path / "media" / "clip.mp4", tmp_path / "links" / "media" / "clip.mp4"
+    for inputs in ([linked, real], [real, linked], [tmp_path / "links" / "media", real]):
+        files = walk_media(inputs)
+        assert [f.path for f in files] == [str(real)], inputs
+
+
 def test_default_ids(tmp_path: Path) -> None:
     _touch(tmp_path, "trip/day1/clip.final.mp4", "x.mp4")
     files = walk_media([tmp_path])

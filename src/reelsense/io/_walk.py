@@ -124,14 +124,15 @@ def walk_media(
 
     def add(media: MediaFile) -> None:
         """One entry per real file: a link to a file found before is skipped, and the file's
-        own path replaces a link to it found first (its row keeps the file's name)."""
+        own path replaces a link to it (or a path through a link to its folder) found first:
+        its row keeps the file's name, whatever the order of the inputs."""
         real = os.path.realpath(media.path)
         if real not in at:
             at[real] = len(found)
             found.append(media)
             return
         kept = found[at[real]]
-        if Path(kept.path).is_symlink() and not Path(media.path).is_symlink():
+        if _link_hops(media.path) < _link_hops(kept.path):
             log.info("%s and the link %s are one file: the file's own path is kept", media.path, kept.path)
             found[at[real]] = media
         elif kept.path != media.path:
@@ -149,6 +150,13 @@ def walk_media(
         for path in _walk_dir(root, exts, include_hidden, seen_dirs):
             add(MediaFile(path, root, Path(os.path.relpath(path, root)).as_posix()))
     return found
+
+
+def _link_hops(path: str) -> int:
+    """How many links ``path`` goes through: the file itself and each folder above it that is
+    a symbolic link (a path through a linked folder counts one more than the file's own)."""
+    p = Path(path)
+    return sum(q.is_symlink() for q in (p, *p.parents))
 
 
 def _walk_dir(top: str, exts: frozenset[str], include_hidden: bool, seen_dirs: set[str]) -> Iterator[str]:
