@@ -482,7 +482,10 @@ def _numbers(column: Any, *, times: bool) -> np.ndarray:
         or pa.types.is_boolean(column.type)
     ):
         return np.asarray(pc.cast(column, pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False))
-    if pa.types.is_date(column.type):  # midnight UTC of the day, as _float reads a date
+    # a date: midnight UTC of the day, as _float reads a date; a timestamp: its instant (UTC
+    # where the column has no time zone, as _float reads a naive datetime), from the stored
+    # integers (a Python datetime per cell took 2 us)
+    if pa.types.is_date(column.type) or pa.types.is_timestamp(column.type):
         return _time_seconds(column)
     read = _seconds if times else _float
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
