@@ -149,8 +149,40 @@ def test_plot_says_how_many_rows_it_left_out(tmp_path: Path, rng: np.random.Gene
     args = ["plot", str(data), "-o", str(out), "--column", "visual_vector", "--method", "pca"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert "5 videos, PCA, 1 sound labels; 2 of 7 rows left out" in result.output
+    assert "5 videos, PCA, 0 sound labels; 2 of 7 rows left out" in result.output  # no sound_id column
     assert "without a finite 'visual_vector'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("sounds", "color_by", "summary", "count"),
+    [
+        (["a", "a", "b", "b", None, None], "sound", "6 videos, PCA, 2 sound labels", 2),
+        (["a", "a", "a", None, None, None], "sound", "6 videos, PCA, 1 sound label\n", 1),
+        ([None] * 6, "sound", "6 videos, PCA, 0 sound labels", 0),
+        ([None] * 6, "cluster", "6 videos, PCA, 0 cluster labels", 0),
+    ],
+)
+def test_plot_counts_labels_without_the_no_label_placeholder(
+    tmp_path: Path,
+    rng: np.random.Generator,
+    sounds: list[str | None],
+    color_by: str,
+    summary: str,
+    count: int,
+) -> None:
+    # the README quick start's output (2 sounds, unmatched videos) said "3 sound labels", and a
+    # file where no video had a sound "1 sound labels": "no sound identified" was counted as one
+    from reelsense.featurize import plot_embeddings
+
+    data = tmp_path / "e.parquet"
+    vectors = pa.array(list(rng.normal(size=(6, 4)).astype(np.float32)), pa.list_(pa.float32(), 4))
+    pq.write_table(pa.table({"video_id": list("abcdef"), "embedding": vectors, "sound_id": sounds}), data)
+    args = ["plot", str(data), "-o", str(tmp_path / "m.png"), "--method", "pca", "--color-by", color_by]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert summary in result.output
+    info = plot_embeddings(data, tmp_path / "m2.png", color_by=color_by, method="pca")  # type: ignore[arg-type]
+    assert info["labels"] == count
 
 
 def test_plot_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def plot(
             method=method,  # type: ignore[arg-type]
             progress=bars,
         )
-    labels = f"{info['labels']} {color_by} labels"
+    labels = f"{info['labels']} {color_by} label{'' if info['labels'] == 1 else 's'}"
     drawn, left_out = cast(int, info["points"]), cast(int, info["left_out"])
     note = f"; {left_out} of {drawn + left_out} rows left out, without a finite {column!r}"
     note = note if left_out else ""

@@ -117,17 +117,21 @@ def embedding_map(vectors: np.ndarray, method: MapMethod = "auto") -> tuple[np.n
     return pca_2d(vectors), "PCA"
 
 
+#: What a video without a label is drawn as (grey, and not counted as a label).
+_NO_LABEL = {"sound": "no sound identified", "cluster": "no shared sound", "uploader": "unknown uploader"}
+
+
 def _labels(columns: dict[str, list[object]], color_by: ColorBy, n: int) -> list[str]:
     def get(name: str) -> list[object]:
         return columns.get(name) or [None] * n
 
     if color_by == "sound":
         ids, clusters = get("sound_id"), get("sound_cluster")
-        return [str(s or c or "no sound identified") for s, c in zip(ids, clusters, strict=True)]
+        return [str(s or c or _NO_LABEL["sound"]) for s, c in zip(ids, clusters, strict=True)]
     if color_by == "cluster":
-        return [str(c or "no shared sound") for c in get("sound_cluster")]
+        return [str(c or _NO_LABEL["cluster"]) for c in get("sound_cluster")]
     check_choice(color_by, "color_by", get_args(ColorBy))
-    return [str(u or "unknown uploader") for u in get("uploader")]
+    return [str(u or _NO_LABEL["uploader"]) for u in get("uploader")]
 
 
 def plot_embeddings(
@@ -150,7 +154,8 @@ def plot_embeddings(
     Rows without a finite vector (failed rows, null or NaN vectors) are left out: ``points``
     counts the rows drawn, ``left_out`` the others.
 
-    Returns ``{"points", "left_out", "method", "labels", "output"}``. Raises OutputError for an
+    Returns ``{"points", "left_out", "method", "labels", "output"}`` (``labels``: how many
+    distinct labels the drawn videos have, not counting "no label"). Raises OutputError for an
     unreadable file, a missing column or an ``output`` that is the input file, ParameterError
     for bad options (before anything is read). ``progress(stage, done, total)`` is called as
     each stage (``"read"``, ``"map"``, ``"draw"``) starts (done 0 of 1) and ends (1 of 1).
@@ -197,7 +202,7 @@ def plot_embeddings(
         "points": int(keep.sum()),
         "left_out": int(keep.size - keep.sum()),
         "method": used,
-        "labels": len(set(labels)),
+        "labels": len(set(labels).difference(_NO_LABEL.values())),
         "output": os.fspath(output),
     }
 
@@ -224,7 +229,7 @@ def _draw(
     image_format: str,
 ) -> None:
     counts = Counter(labels)
-    missing = {"no sound identified", "no shared sound", "unknown uploader"}
+    missing = set(_NO_LABEL.values())
     ranked = [label for label, _ in counts.most_common() if label not in missing]
     coloured = ranked[:_MAX_COLOURS]
     cmap = plt.get_cmap("tab20" if len(coloured) > 10 else "tab10")  # type: ignore[attr-defined]
