@@ -164,7 +164,7 @@ def test_files_without_usable_audio_are_not_errors(tmp_path: Path, workers: str)
     args = ["sounds", "match", str(q), "--sound-index", str(index), "-o", str(out), "-w", workers]
     r = runner.invoke(main, [*args, "--strict", "--no-progress"])
     assert r.exit_code == 0, r.output
-    assert "0 matched, 2 without usable audio, 0 errors" in r.output
+    assert "0 matched, 0 unmatched, 2 without usable audio, 0 errors" in r.output
     rows = {row["video_id"]: row for row in csv.DictReader(out.read_text().splitlines())}
     assert rows["mute"]["status"] == rows["silent"]["status"] == "no_audio"
     assert "no audio stream" in rows["mute"]["error"] and "silent" in rows["silent"]["error"]
@@ -196,6 +196,30 @@ def test_match_takes_a_folder_of_reference_sounds(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     row = next(csv.DictReader(out.read_text().splitlines()))
     assert row["sound_id"] == "song0" and abs(float(row["sound_offset_seconds"]) - 5.0) < 0.2
+
+
+def test_match_summary_counts_every_file(tmp_path: Path) -> None:
+    # "19 files: 13 matched, 2 without usable audio, 3 errors" summed to 18: a file that decoded
+    # but matched nothing was not counted anywhere
+    from reelsense.sounds._batch import match_sounds
+
+    lib = tmp_path / "lib"
+    songs = _library(lib, 80)
+    q = tmp_path / "q"
+    q.mkdir()
+    write_audio(q / "clip.wav", songs["song0"][5 * SR : 11 * SR], sample_rate=SR)
+    write_audio(q / "other.wav", render(make_notes(999, 6.0), 6.0, SR), sample_rate=SR)
+    write_video(q / "mute.mp4", duration_seconds=1.0, audio=None)
+    (q / "broken.mp4").write_bytes(b"not a video at all\n" * 4)
+    out = tmp_path / "m.csv"
+    r = CliRunner().invoke(
+        main, ["sounds", "match", str(q), "--sound-index", str(lib), "-o", str(out), "--no-progress"]
+    )
+    assert r.exit_code == 1, r.output  # the broken file
+    assert "4 files: 1 matched, 1 unmatched, 1 without usable audio, 1 errors" in r.output
+    summary = match_sounds([q], lib, tmp_path / "m2.csv")
+    parts = (summary.matched, summary.unmatched, summary.no_audio, summary.errors)
+    assert parts == (1, 1, 1, 1) and sum(parts) == summary.found
 
 
 def test_a_reference_that_cannot_be_added_is_reported_once(tmp_path: Path) -> None:

@@ -144,7 +144,8 @@ def match(
     for vid, error in summary.error_examples:
         click.echo(f"error: {vid}: {error}", err=True)
     echo_summary(
-        f"{summary.found} files: {summary.matched} matched, {summary.no_audio} without usable audio, "
+        f"{summary.found} files: {summary.matched} matched, {summary.unmatched} unmatched, "
+        f"{summary.no_audio} without usable audio, "
         f"{summary.errors} errors -> {summary.output}"
     )
     if summary.errors:

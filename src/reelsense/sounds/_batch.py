@@ -142,9 +142,10 @@ def _indexed_paths(sound_index: str | os.PathLike[str]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class MatchSummary:
-    """What :func:`match_sounds` did: ``found`` files, ``matched`` with a sound, ``no_audio``
-    without usable audio (nothing to match), ``errors`` (the first ones in ``error_examples``
-    as ``(id, error)``), the CSV written."""
+    """What :func:`match_sounds` did: ``found`` files, ``matched`` with a sound, ``unmatched``
+    (decoded, but no sound scored enough), ``no_audio`` without usable audio (nothing to
+    match), ``errors`` (the first ones in ``error_examples`` as ``(id, error)``), the CSV
+    written. ``matched + unmatched + no_audio + errors == found``."""
 
     output: str
     found: int
@@ -153,6 +154,7 @@ class MatchSummary:
     error_examples: tuple[tuple[str, str], ...]
     wall_seconds: float
     no_audio: int = 0
+    unmatched: int = 0
 
 
 def match_sounds(
@@ -185,6 +187,7 @@ def match_sounds(
     out = Path(output)
     rows: list[list[object]] = []
     matched = 0
+    unmatched = 0
     no_audio = 0
     errors: list[tuple[str, str]] = []
     if progress is not None:
@@ -234,6 +237,7 @@ def match_sounds(
                     f"{m.false_match_probability:.3g}",
                 ]
             else:
+                unmatched += 1
                 row += ["ok", ""] + [""] * (len(MATCH_COLUMNS) - 4)
             rows.append(row)
             if progress is not None:
@@ -255,4 +259,5 @@ def match_sounds(
         error_examples=tuple(errors[:5]),
         wall_seconds=time.monotonic() - start,
         no_audio=no_audio,
+        unmatched=unmatched,
     )
