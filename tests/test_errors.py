@@ -6,6 +6,7 @@ from reelsense.errors import (
     DecodeError,
     MediaLimitError,
     ModelNotFoundError,
+    NoAudioError,
     OutputError,
     ParameterError,
     ReelsenseError,
@@ -55,6 +56,16 @@ def test_every_error_class_is_exported_from_the_package() -> None:
         assert name in reelsense.__all__, name
         assert getattr(reelsense, name) is getattr(errors, name)
     assert set(errors.__all__) <= set(dir(reelsense))
+
+
+def test_no_audio_error_says_no_usable_audio_once() -> None:
+    # read_audio's message was "cannot decode 'x.wav': no usable audio (treated as absent): 50 ms
+    # ...": not a file that cannot be decoded, and "(treated as absent)" is odd in an error
+    err = NoAudioError("/videos/a.mp4", "no audio stream")
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is NoAudioError and isinstance(back, DecodeError)
+    assert (back.path, back.cause) == ("/videos/a.mp4", "no audio stream")
+    assert str(back) == str(err) == "no usable audio in '/videos/a.mp4': no audio stream"
 
 
 def test_no_media_error_survives_pickle() -> None:

@@ -45,7 +45,10 @@ class DecodeError(ReelsenseError):
     def __init__(self, path: str | Path, cause: str) -> None:
         self.path = str(path)
         self.cause = cause
-        super().__init__(f"cannot decode {self.path!r}: {cause}")
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        return f"cannot decode {self.path!r}: {self.cause}"
 
     def __reduce__(self) -> tuple[type[DecodeError], tuple[str, str]]:
         # Rebuild from (path, cause) so the error survives a process pool round trip.
@@ -55,7 +58,12 @@ class DecodeError(ReelsenseError):
 class NoAudioError(DecodeError):
     """A media file has no usable audio: no audio stream, or audio that is too short, silent
     or not finite (:func:`reelsense.io.read_audio`). Not a broken file: a picture-only video
-    simply has no sound to match."""
+    simply has no sound to match. Its message says so once: ``no usable audio in 'a.mp4': no
+    audio stream`` (``cause``: ``no audio stream``, or why the audio is not usable, e.g.
+    ``50 ms of audio, less than the 100 ms needed``)."""
+
+    def _message(self) -> str:
+        return f"no usable audio in {self.path!r}: {self.cause}"
 
 
 class MediaLimitError(DecodeError):

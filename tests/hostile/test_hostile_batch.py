@@ -75,6 +75,11 @@ def test_embed_survives_every_class(hostile: Path, tmp_path: Path) -> None:
     assert rows["bad\\xff"]["path"] == path_text(str(hostile / BAD_NAME))
     assert "FIFO" in rows["pipe"]["error"] and "dangling" in rows["gone"]["error"]
     assert "character device" in rows["zero"]["error"] and "no usable audio" in rows["silent"]["error"]
+    for name, reason in [("silent", "the audio is silent (peak 0)"), ("short", "25 ms of audio, less than")]:
+        # said "no usable audio in '...short.wav': no usable audio (treated as absent): 25 ms ..."
+        error = rows[name]["error"]
+        assert error.startswith("no usable audio in ") and error.count("no usable audio") == 1, error
+        assert f"{name}.wav': {reason}" in error and "treated as absent" not in error, error
     claimer = next(r for r in rows.values() if r["path"].endswith("claims.mp4"))
     assert claimer["timestamp"] is None and claimer["uploader"] is None and claimer["warnings"]
     assert any("malformed JSON" in w for w in rows["deep"]["warnings"])

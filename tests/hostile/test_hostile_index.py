@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from media import write_audio
 from music import make_notes, render
-from reelsense.errors import DecodeError, ReelsenseError, SoundIndexError, SoundIndexFormatError
+from reelsense.errors import NoAudioError, ReelsenseError, SoundIndexError, SoundIndexFormatError
 from reelsense.sounds import SoundIndex
 from reelsense.sounds.index import _search_file, _sql
 from reelsense.sounds.index._search_file import read_search_file, search_file_path
@@ -168,8 +168,12 @@ def test_silent_nan_and_short_audio_are_not_sounds(tmp_path: Path) -> None:
         write_audio(tmp_path / name, x, sample_rate=SR)
     with SoundIndex.create(tmp_path / "idx.rsidx") as index:
         for name in files:
-            with pytest.raises(DecodeError, match="no usable audio"):
+            with pytest.raises(NoAudioError, match="no usable audio") as raised:
                 index.add_file(tmp_path / name)
+            # was "cannot decode '...': no usable audio (treated as absent): 50 ms of audio, ..."
+            message = str(raised.value)
+            assert message.count("no usable audio") == 1 and "treated as absent" not in message
+            assert message == f"no usable audio in {str(tmp_path / name)!r}: {raised.value.cause}"
         assert index.ids() == []
 
 

@@ -516,6 +516,13 @@ def decode(
         media.close()
 
 
+def unusable_audio_reason(warning: str) -> str | None:
+    """Why the audio was dropped (``audio_problem``'s words), when ``warning`` is the one
+    :func:`decode` gives for audio that is not usable; None for another warning."""
+    prefix = f"{_UNUSABLE_AUDIO}: "
+    return warning[len(prefix) :] if warning.startswith(prefix) else None
+
+
 def read_audio(
     path: str | os.PathLike[str],
     sample_rate: int = 22050,
@@ -535,9 +542,9 @@ def read_audio(
         limits=limits,
     )
     if not result.info.has_audio:
-        raise NoAudioError(result.info.path, "has no audio stream")
+        raise NoAudioError(result.info.path, "no audio stream")
     if result.audio is None:
-        unusable = [w for w in result.warnings if w.startswith(_UNUSABLE_AUDIO)]
+        unusable = [r for r in map(unusable_audio_reason, result.warnings) if r is not None]
         if unusable:
             raise NoAudioError(result.info.path, unusable[0])
         raise DecodeError(result.info.path, f"no audio decoded from {start_seconds:.2f} s on")

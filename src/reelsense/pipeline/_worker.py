@@ -27,6 +27,7 @@ from typing import Any
 
 from reelsense.errors import ParameterError, ReelsenseError
 from reelsense.io import DecodedMedia, DecodeLimits, FrameSampling, decode
+from reelsense.io._decode import unusable_audio_reason
 from reelsense.pipeline._schema import media_columns
 from reelsense.pipeline._stages import KeptMedia, WorkerStage
 
@@ -162,7 +163,8 @@ def process_item(
         return _error(item, f"cannot decode {item.path!r}: {type(exc).__name__}: {exc}", file_size_bytes=size)
     if media.audio is None and not media.info.has_video and request.audio_sample_rate:
         # an audio file without usable audio (io.audio_problem): nothing to describe
-        reasons = "; ".join(media.warnings) or "no decodable audio stream"
+        reasons = "; ".join(unusable_audio_reason(w) or w for w in media.warnings)
+        reasons = reasons or "no decodable audio stream"
         return _error(
             item,
             f"no usable audio in {item.path!r}: {reasons}",
