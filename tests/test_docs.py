@@ -507,3 +507,34 @@ def test_the_option_check_catches_a_missing_option_and_a_wrong_default() -> None
     assert _undocumented_options("x", one, "| option | default | meaning |\n| `--workers` | 16 | w |\n") == [
         "x --workers: default '1', docs/cli.md says '16'"
     ]
+
+
+@pytest.mark.parametrize(
+    ("where", "code"), [(w, c) for w, c in SNIPPETS if "SoundIndex.create(" in c and "add_many(" in c]
+)
+def test_sound_index_example_runs_twice_in_the_same_folder(
+    where: str, code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the README's and docs/sounds.md's examples raised SoundIndexError "sound 'a' is already in
+    # sounds.rsidx; pass replace=True to overwrite it" the second time they were run
+    import numpy as np
+
+    from media import write_audio, write_video
+    from music import make_notes, render
+    from reelsense.sounds import SoundIndex
+
+    sr = 22050
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "library").mkdir()
+    songs = {name: render(make_notes(seed, 8.0), 8.0, sr) for name, seed in (("a", 91), ("b", 92))}
+    for name, x in songs.items():
+        write_audio(tmp_path / "library" / f"{name}.ogg", np.stack([x, x]), sample_rate=sr)
+    clip = songs["a"][2 * sr : 7 * sr]
+    write_video(tmp_path / "clip.mp4", duration_seconds=5.0, audio=clip, sample_rate=sr)
+    code = code.replace("workers=4", "workers=1")  # the same calls, without starting processes
+    for _ in range(2):
+        exec(compile(code, where, "exec"), {"__name__": "__main__"})
+    if "match_file" in code:  # the clip matched sound a, both times
+        assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["a", "a"]
+    with SoundIndex.open(tmp_path / "sounds.rsidx", readonly=True) as index:
+        assert sorted(index.ids()) == ["a", "b"]
