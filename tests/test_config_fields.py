@@ -238,7 +238,7 @@ RANGES: list[tuple[Callable[..., object], dict[str, object], str]] = [
     # "has speech": at least this much; at 0 s every clip that is not silent had speech
     (PresenceConfig, {"min_speech_seconds": 0.0}, "min_speech_seconds=0.0 must be > 0"),
     (PresenceConfig, {"min_speech_seconds": -1.0}, "min_speech_seconds=-1.0 must be > 0"),
-    (PresenceConfig, {"min_music_seconds": -0.5}, "min_music_seconds=-0.5 must be > 0"),
+    (PresenceConfig, {"min_music_seconds": -0.5}, "min_music_seconds=-0.5 must be >= 0"),
     # "within active_range_db of the loudest frames": below 0 no frame but the loudest is active
     (PresenceConfig, {"active_range_db": -10.0}, "active_range_db=-10.0 must be >= 0"),
     (ContentParams, {"n_fft": 32}, "n_fft=32 must be >= 64"),
@@ -267,7 +267,7 @@ def test_a_value_outside_the_range_its_code_implies_is_refused_by_name(
 
 
 def test_the_range_bounds_that_still_mean_something_are_accepted() -> None:
-    assert PresenceConfig(active_range_db=0.0, min_speech_seconds=0.01, min_music_seconds=0.01)
+    assert PresenceConfig(active_range_db=0.0, min_speech_seconds=0.01, min_music_seconds=0.0)
     assert ContentParams(steady_ratio=0.0).steady_ratio == 0.0
     assert ContentParams(steady_ratio=1.0, hop_length=64, n_fft=64).n_fft == 64
     assert ContentParams(sample_rate=8000, fmin_hz=3999.0).fmin_hz == 3999.0

@@ -85,6 +85,11 @@ def test_a_file_keeps_its_own_path_over_a_path_through_a_linked_folder(tmp_path:
     for inputs in ([linked, real], [real, linked], [tmp_path / "links" / "media", real]):
         files = walk_media(inputs)
         assert [f.path for f in files] == [str(real)], inputs
+    # a link to the file and a path through a linked folder (one link each): the path that
+    # ends in the file keeps it (its row keeps the file's name), found first or not
+    (tmp_path / "links" / "alias.mp4").symlink_to(real)
+    for inputs in ([tmp_path / "links" / "alias.mp4", linked], [linked, tmp_path / "links" / "alias.mp4"]):
+        assert [f.path for f in walk_media(inputs)] == [str(linked)], inputs
 
 
 def test_default_ids(tmp_path: Path) -> None:

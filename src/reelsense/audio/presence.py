@@ -80,10 +80,11 @@ class PresenceConfig:
     Each is a finite number, and within the range the analysis gives it a meaning:
     ``speech_threshold`` and ``fallback_threshold_in_music`` in (0, 1) (probabilities);
     ``music_window_seconds``, ``births_window_seconds``, ``births_per_point``,
-    ``min_speech_seconds`` and ``min_music_seconds`` > 0 (at 0 s of speech, every clip that is
-    not silent "has speech"); ``active_range_db`` >= 0 (a level range below the loudest
-    frames); ``min_music_fraction`` and ``min_overlap_share`` in [0, 1] (shares). The scores,
-    rates and dBFS levels take any finite value.
+    ``min_speech_seconds`` > 0 (at 0 s of speech, every clip that is not silent "has
+    speech"); ``min_music_seconds`` and ``active_range_db`` >= 0 (music at 0 s: the share
+    ``min_music_fraction`` alone decides; a level range below the loudest frames);
+    ``min_music_fraction`` and ``min_overlap_share`` in [0, 1] (shares). The scores, rates
+    and dBFS levels take any finite value.
     """
 
     speech_threshold: float = 0.5
@@ -113,11 +114,11 @@ class PresenceConfig:
             "births_window_seconds",
             "births_per_point",
             "min_speech_seconds",
-            "min_music_seconds",
         ):
             check_positive(getattr(self, name), name)
-        if self.active_range_db < 0.0:
-            raise ParameterError(f"active_range_db={self.active_range_db} must be >= 0")
+        for name in ("min_music_seconds", "active_range_db"):
+            if getattr(self, name) < 0.0:
+                raise ParameterError(f"{name}={getattr(self, name)} must be >= 0")
         for name in ("min_music_fraction", "min_overlap_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ParameterError(f"{name}={getattr(self, name)} must be in [0, 1]")

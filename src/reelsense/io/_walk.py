@@ -132,7 +132,7 @@ def walk_media(
             found.append(media)
             return
         kept = found[at[real]]
-        if _link_hops(media.path) < _link_hops(kept.path):
+        if _link_rank(media.path) < _link_rank(kept.path):
             log.info("%s and the link %s are one file: the file's own path is kept", media.path, kept.path)
             found[at[real]] = media
         elif kept.path != media.path:
@@ -152,11 +152,12 @@ def walk_media(
     return found
 
 
-def _link_hops(path: str) -> int:
-    """How many links ``path`` goes through: the file itself and each folder above it that is
-    a symbolic link (a path through a linked folder counts one more than the file's own)."""
+def _link_rank(path: str) -> tuple[bool, int]:
+    """Which of two paths to one file names it better (the smaller): a path whose last part is
+    the file rather than a link to it, then the one through fewer links (the file and each
+    folder above it that is a symbolic link)."""
     p = Path(path)
-    return sum(q.is_symlink() for q in (p, *p.parents))
+    return p.is_symlink(), sum(q.is_symlink() for q in (p, *p.parents))
 
 
 def _walk_dir(top: str, exts: frozenset[str], include_hidden: bool, seen_dirs: set[str]) -> Iterator[str]:
