@@ -31,6 +31,8 @@ __all__ = [
     "EXIT_USAGE",
     "check_outputs",
     "check_suffix",
+    "extensions_option",
+    "include_hidden_option",
     "library_errors",
     "min_score_option",
     "on_interrupt",
@@ -39,6 +41,7 @@ __all__ = [
     "resolve_workers",
     "second_chance_scope_option",
     "sound_index_option",
+    "split_extensions",
     "stage_bars",
     "strict_option",
     "verbosity_options",
@@ -129,6 +132,29 @@ def workers_option(fn: F) -> F:
         default=None,
         help="Worker processes [default: the CPUs this process may use, at most 8].",
     )(fn)
+
+
+def extensions_option(fn: F) -> F:
+    """``--ext``: which extensions a folder is walked for (:func:`split_extensions` reads it)."""
+    return click.option(
+        "--ext",
+        "extensions",
+        multiple=True,
+        metavar="EXT[,EXT...]",
+        help="Only files with these extensions (repeatable) "
+        "[default: every audio/video format reelsense reads].",
+    )(fn)
+
+
+def split_extensions(values: Sequence[str]) -> tuple[str, ...] | None:
+    """The extensions of ``--ext`` (repeated, comma-separated); None when not given: every
+    format (:func:`reelsense.io.walk_media` checks each)."""
+    parts = tuple(p for v in values for p in v.split(",") if p.strip())
+    return parts or None
+
+
+def include_hidden_option(fn: F) -> F:
+    return click.option("--include-hidden", is_flag=True, help="Also walk dot-files and dot-folders.")(fn)
 
 
 def resolve_workers(workers: int | None) -> int:

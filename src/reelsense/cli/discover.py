@@ -14,6 +14,8 @@ from reelsense.cli._common import (
     check_outputs,
     check_suffix,
     echo_summary,
+    extensions_option,
+    include_hidden_option,
     library_errors,
     min_score_option,
     progress_option,
@@ -22,6 +24,7 @@ from reelsense.cli._common import (
     resolve_workers,
     second_chance_scope_option,
     sound_index_option,
+    split_extensions,
     stage_bars,
     strict_option,
     verbosity_options,
@@ -80,6 +83,8 @@ _common = [
         help="Sound library (an index file, or a folder of reference sounds to index first): clusters "
         "holding a library sound carry its id."
     ),
+    extensions_option,
+    include_hidden_option,
     workers_option,
     min_score_option,
     click.option("--min-support", default=2, show_default=True, type=click.IntRange(1),
@@ -162,6 +167,8 @@ def discover(
     output: Path,
     summary: Path | None,
     sound_index: Path | None,
+    extensions: tuple[str, ...],
+    include_hidden: bool,
     workers: int | None,
     min_score: float,
     min_support: int,
@@ -189,7 +196,7 @@ def discover(
         min_score, min_support, neighbours, second_chance, second_chance_scope, composite_edits, join_score
     )
     with library_errors():
-        found = media_ids(inputs)
+        found = media_ids(inputs, extensions=split_extensions(extensions), include_hidden=include_hidden)
         with stage_bars(progress) as update:
             result = discover_sounds(
                 [f.path for _, f in found],
@@ -267,6 +274,8 @@ def trends(
     clusters_output: str | None,
     hashtag_links: bool,
     sound_index: Path | None,
+    extensions: tuple[str, ...],
+    include_hidden: bool,
     workers: int | None,
     min_score: float,
     min_support: int,
@@ -320,6 +329,8 @@ def trends(
             output,
             report=report,
             sound_index=sound_index,
+            extensions=split_extensions(extensions),
+            include_hidden=include_hidden,
             params=TrendParams(window_days=window_days),
             reference_seconds=reference_seconds,
             start_seconds=start_seconds,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,8 @@ from reelsense.cli._common import (
     FiniteFloatRange,
     check_outputs,
     check_suffix,
+    extensions_option,
+    include_hidden_option,
     library_errors,
     min_score_option,
     on_interrupt,
@@ -25,6 +27,7 @@ from reelsense.cli._common import (
     resolve_workers,
     second_chance_scope_option,
     sound_index_option,
+    split_extensions,
     strict_option,
     verbosity_options,
     workers_option,
@@ -51,11 +54,6 @@ _OPTION_OF = {
     "presence": "--preset",
     "pooling": "--frames",
 }
-
-
-def _split_extensions(values: Sequence[str]) -> tuple[str, ...] | None:
-    parts = tuple(p for v in values for p in v.split(",") if p.strip())
-    return parts or None
 
 
 def _progress_bar(enabled: bool | None) -> tuple[Any, Callable[[ProgressEvent], None]]:
@@ -253,13 +251,7 @@ def format_summary(summary: EmbedSummary) -> str:
     help="Parquet file to write (.parquet); a folder of Parquet shards with --engine ray.",
 )
 @workers_option
-@click.option(
-    "--ext",
-    "extensions",
-    multiple=True,
-    metavar="EXT[,EXT...]",
-    help="Only files with these extensions (repeatable) [default: every audio/video format reelsense reads].",
-)
+@extensions_option
 @click.option(
     "--manifest",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -306,7 +298,7 @@ def format_summary(summary: EmbedSummary) -> str:
     help="Local engine: a video whose decoding and worker stages take longer is re-run alone, "
     "then written as an error row (its workers are restarted). 0: no limit.",
 )
-@click.option("--include-hidden", is_flag=True, help="Also walk dot-files and dot-folders.")
+@include_hidden_option
 @click.option(
     "--preset",
     default="default",
@@ -511,7 +503,7 @@ def embed(
         )
         run = RunConfig(
             workers=resolve_workers(workers),
-            extensions=_split_extensions(extensions),
+            extensions=split_extensions(extensions),
             include_hidden=include_hidden,
             manifest=str(manifest) if manifest else None,
             flush_rows=flush_rows,

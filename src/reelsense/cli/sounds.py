@@ -11,6 +11,8 @@ from reelsense.cli._common import (
     check_outputs,
     check_suffix,
     echo_summary,
+    extensions_option,
+    include_hidden_option,
     library_errors,
     min_score_option,
     on_interrupt,
@@ -20,6 +22,7 @@ from reelsense.cli._common import (
     second_chance_scope_option,
     shown,
     sound_index_option,
+    split_extensions,
     stage_bars,
     strict_option,
     verbosity_options,
@@ -44,6 +47,8 @@ def sounds() -> None:
     help="Index file (created when absent; a re-run adds only what is new).",
 )
 @click.option("--replace", is_flag=True, help="Re-add the sounds whose id is already indexed.")
+@extensions_option
+@include_hidden_option
 @workers_option
 @strict_option
 @progress_option
@@ -54,6 +59,8 @@ def add(
     inputs: tuple[Path, ...],
     sound_index: Path,
     replace: bool,
+    extensions: tuple[str, ...],
+    include_hidden: bool,
     workers: int | None,
     strict: bool,
     progress: bool | None,
@@ -70,6 +77,8 @@ def add(
             inputs,
             sound_index,
             replace=replace,
+            extensions=split_extensions(extensions),
+            include_hidden=include_hidden,
             workers=resolve_workers(workers),
             strict=strict,
             progress=lambda done, total: bars("", done, total),
@@ -102,6 +111,8 @@ def add(
     "reverb + voice-over + noise uses, at a CPU cost per such file linear in the index's length.",
 )
 @second_chance_scope_option
+@extensions_option
+@include_hidden_option
 @workers_option
 @strict_option
 @progress_option
@@ -115,6 +126,8 @@ def match(
     min_score: float,
     second_chance: bool,
     second_chance_scope: str | None,
+    extensions: tuple[str, ...],
+    include_hidden: bool,
     workers: int | None,
     strict: bool,
     progress: bool | None,
@@ -135,6 +148,8 @@ def match(
             sound_index,
             output,
             min_score=min_score,
+            extensions=split_extensions(extensions),
+            include_hidden=include_hidden,
             workers=resolve_workers(workers),
             strict=strict,
             second_chance=second_chance,

@@ -77,6 +77,8 @@ def add_sounds(
     sound_index: str | os.PathLike[str],
     *,
     replace: bool = False,
+    extensions: Sequence[str] | None = None,
+    include_hidden: bool = False,
     workers: int = 1,
     strict: bool = False,
     progress: Progress | None = None,
@@ -85,9 +87,13 @@ def add_sounds(
     absent). Ids already indexed are skipped unless ``replace``; a file already indexed
     keeps its id (by its path: see :func:`reelsense.io.assign_video_ids`). A file that cannot be
     fingerprinted is reported in ``failed`` and the others are added; with ``strict`` the
-    first one raises ItemFailedError (the sounds added before it stay)."""
+    first one raises ItemFailedError (the sounds added before it stay). ``extensions`` and
+    ``include_hidden`` choose the files a folder is walked for, as in
+    :func:`reelsense.io.walk_media` (default: every media format, no dot-files)."""
     start = time.monotonic()
-    found = media_ids(inputs, known=_indexed_paths(sound_index))
+    found = media_ids(
+        inputs, extensions=extensions, include_hidden=include_hidden, known=_indexed_paths(sound_index)
+    )
     failed: list[tuple[str, str, str]] = []
     with SoundIndex.create(sound_index) as index:
         present = set(index.ids()) if not replace else set()
@@ -163,6 +169,8 @@ def match_sounds(
     output: str | os.PathLike[str],
     *,
     min_score: float | None = None,
+    extensions: Sequence[str] | None = None,
+    include_hidden: bool = False,
     workers: int = 1,
     strict: bool = False,
     second_chance: bool = False,
@@ -180,9 +188,10 @@ def match_sounds(
     leaves unmatched or weak, over the sounds ``second_chance_scope`` names
     (:attr:`~reelsense.sounds.MatchConfig.dense_scope`). The CSV is written to a temporary file
     and renamed when complete. Raises OutputError when ``output`` is one of the input files
-    or the index, SoundIndexError when the index holds no sounds (no file could match)."""
+    or the index, SoundIndexError when the index holds no sounds (no file could match).
+    ``extensions`` and ``include_hidden``: as in :func:`add_sounds`."""
     start = time.monotonic()
-    found = media_ids(inputs)
+    found = media_ids(inputs, extensions=extensions, include_hidden=include_hidden)
     check_outputs_apart({"output": output}, [*(f.path for _, f in found), sound_index])
     out = Path(output)
     rows: list[list[object]] = []

@@ -180,6 +180,8 @@ def trend_report(
     *,
     report: str | os.PathLike[str] | None = None,
     sound_index: str | os.PathLike[str] | None = None,
+    extensions: Sequence[str] | None = None,
+    include_hidden: bool = False,
     params: TrendParams | None = None,
     reference_seconds: float | None = None,
     start_seconds: float | None = None,
@@ -195,7 +197,9 @@ def trend_report(
 ) -> TrendReport:
     """Per-sound usage trends of ``inputs``, written to ``output`` (CSV) and ``report`` (HTML).
     An output that is one of the input files, or one of the media files in an input folder,
-    is an OutputError before any work.
+    is an OutputError before any work. ``extensions`` and ``include_hidden`` choose the files
+    a folder among ``inputs`` is walked for, as in :func:`reelsense.io.walk_media` (default:
+    every media format, no dot-files).
 
     ``reference_seconds``/``start_seconds``: end of the recent window and start of the
     baseline, finite unix seconds, the start before the end when both are given (default:
@@ -233,7 +237,7 @@ def trend_report(
     found: list[tuple[str, MediaFile]] = []
     if media:
         try:
-            found = media_ids(media)
+            found = media_ids(media, extensions=extensions, include_hidden=include_hidden)
         except NoMediaError:
             if not tables:  # folders beside a table only lend their sidecars
                 raise
