@@ -39,6 +39,16 @@ def test_hidden_entries_skipped(tmp_path: Path) -> None:
     assert _rels(walk_media([tmp_path], include_hidden=True)) == ["._clip.mp4", "clip.mp4", ".cache/x.mp4"]
 
 
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_include_hidden_must_be_a_bool(tmp_path: Path, value: object) -> None:
+    """A value such as "no" was read as a truth value: the dot-files were taken (add_sounds, match_sounds and
+    trend_report pass it on as given)."""
+    _touch(tmp_path, ".dot.mp4", "clip.mp4")
+    for walk in (walk_media, media_ids):
+        with pytest.raises(ParameterError, match=f"include_hidden={value!r} must be True or False"):
+            walk([tmp_path], include_hidden=value)  # type: ignore[operator]
+
+
 def test_explicit_file_taken_whatever_extension(tmp_path: Path) -> None:
     _touch(tmp_path, "odd.bin", "d/v.mp4")
     files = walk_media([tmp_path / "odd.bin", tmp_path / "d"])

@@ -19,6 +19,7 @@ from reelsense.pipeline import RunConfig
         ({"workers": 0}, "workers=0 must be >= 1"),
         ({"extensions": "mp4"}, "extensions='mp4' is a single extension: pass a list of extensions"),
         ({"extensions": [4]}, "extension 4 must be a str"),
+        ({"include_hidden": "no"}, "include_hidden='no' must be True or False"),  # "no" took dot-files
         ({"batch_videos": 1.5}, r"batch_videos=1\.5 must be an integer"),
         ({"flush_rows": 2.5}, r"flush_rows=2\.5 must be an integer"),
         ({"flush_rows": "3"}, "flush_rows='3' must be an integer"),  # a TypeError at the first compare

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
-from reelsense._checks import check_path, check_paths
+from reelsense._checks import check_bool, check_path, check_paths
 from reelsense.errors import NoMediaError, ParameterError, SidecarError
 from reelsense.io._sidecar import _ID_DROPPED, _find_sidecar, _stem_sibling
 from reelsense.io._text import path_text
@@ -115,9 +115,11 @@ def walk_media(
     include_hidden: bool = False,
 ) -> list[MediaFile]:
     """Media files under ``inputs`` (see the module docstring). Raises ParameterError for an
-    input that does not exist, and for a single path given instead of a list of them."""
+    input that does not exist, for a single path given instead of a list of them, and for an
+    ``include_hidden`` that is not True or False."""
     check_paths(inputs, "inputs")
     exts = normalize_extensions(extensions)
+    include_hidden = check_bool(include_hidden, "include_hidden")  # "no" would take the dot-files
     at: dict[str, int] = {}  # real path -> its place in ``found``
     seen_dirs: set[str] = set()
     found: list[MediaFile] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from reelsense._checks import check_finite, check_int
+from reelsense._checks import check_bool, check_finite, check_int
 from reelsense._workers import default_workers
 from reelsense.errors import ParameterError
 from reelsense.io import DecodeLimits
@@ -75,6 +75,7 @@ class RunConfig:
         if self.extensions is not None:
             normalize_extensions(self.extensions)  # raises on bad values (a bare "mp4" too)
             object.__setattr__(self, "extensions", tuple(self.extensions))
+        object.__setattr__(self, "include_hidden", check_bool(self.include_hidden, "include_hidden"))
         for name in ("batch_videos", "batch_frames", "ray_videos_per_task"):
             check_int(getattr(self, name), name, minimum=1)
         for name in ("flush_rows", "ray_actors"):  # None: the engine's default
