@@ -21,6 +21,7 @@ from reelsense.audio.presence import PresenceConfig
 from reelsense.errors import ParameterError
 from reelsense.featurize import FeaturizerConfig
 from reelsense.io import DecodeLimits, FrameSampling
+from reelsense.pipeline import RunConfig
 from reelsense.rank import EventWeights, FeatureConfig, RankConfig
 from reelsense.sounds.dense import DenseConfig
 from reelsense.sounds.discover import ContentParams, DiscoveryParams
@@ -118,6 +119,7 @@ FIELDS: list[tuple[Callable[..., object], tuple[str, ...], tuple[object, ...]]] 
     (FrameSampling, ("count", "max_side", "max_frames", "max_scene_frames"), INT),
     (FeaturizerConfig, ("frame_vectors", "second_chance", "discover_sounds", "presence"), FLAG),
     (FeaturizerConfig, ("offline",), ("no", 1)),  # None: HF_HUB_OFFLINE
+    (RunConfig, ("include_hidden", "overwrite", "retry_errors", "strict"), FLAG),
 ]
 
 CASES = [

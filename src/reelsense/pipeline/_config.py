@@ -75,7 +75,8 @@ class RunConfig:
         if self.extensions is not None:
             normalize_extensions(self.extensions)  # raises on bad values (a bare "mp4" too)
             object.__setattr__(self, "extensions", tuple(self.extensions))
-        object.__setattr__(self, "include_hidden", check_bool(self.include_hidden, "include_hidden"))
+        for name in ("include_hidden", "overwrite", "retry_errors", "strict"):  # "no" was read as True
+            object.__setattr__(self, name, check_bool(getattr(self, name), name))
         for name in ("batch_videos", "batch_frames", "ray_videos_per_task"):
             check_int(getattr(self, name), name, minimum=1)
         for name in ("flush_rows", "ray_actors"):  # None: the engine's default
