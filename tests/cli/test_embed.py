@@ -146,7 +146,7 @@ def test_a_refusal_names_an_option_left_at_its_default_by_its_value() -> None:
     from reelsense.errors import ResumeMismatchError
 
     said = _resume_refusal(ResumeMismatchError("o.parquet", "min_score", None, 3.0))
-    assert "--min-score was 2.0 before (now 3.0)" in said
+    assert "--min-score was 2 before (now 3)" in said
     said = _resume_refusal(ResumeMismatchError("o.parquet", "second_chance", None, True))
     assert "--second-chance was not used before" in said
 
@@ -443,7 +443,7 @@ def test_min_score_sets_the_sound_match_threshold(sound_dirs: tuple[Path, Path],
     assert scores["2"]["t1"][0] == "trend" and scores["2"]["c1"][0] == "calm"
     assert scores["1e6"] == {"t1": (None, None), "c1": (None, None)}
     code, output = _invoke(*args, "--embedding-dim", "16", "--min-score", "3")
-    assert code == 1 and "--min-score" in output and "1000000.0" in output
+    assert code == 1 and "--min-score was 1000000 before (now 3);" in output, output
 
 
 def test_preset_none_keeps_descriptor_only_rows(small_dir: Path, tmp_path: Path) -> None:
@@ -453,6 +453,41 @@ def test_preset_none_keeps_descriptor_only_rows(small_dir: Path, tmp_path: Path)
     assert "embedding" not in pq.read_schema(out).names and "audio_loudness_lufs" in pq.read_schema(out).names
     code, output = _invoke(str(small_dir), "-o", str(out), "--preset", "none", "--discover-sounds")
     assert code == 2 and "no embedding" in output
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--embedding-dim", "64"), ("--batch-size", "4"), ("--precision", "fp32")]
+)
+def test_preset_none_refuses_the_model_options_it_would_ignore(
+    small_dir: Path, tmp_path: Path, option: str, value: str
+) -> None:
+    """`--preset none` runs no model and fuses nothing: --embedding-dim, --batch-size and
+    --precision did nothing there (--embedding-dim was even recorded, so a resume without it
+    was refused): a usage error naming the option, as --frames is, given at its default too."""
+    out = tmp_path / "o.parquet"
+    for given in (value, None):
+        args = [str(small_dir), "-o", str(out), "--preset", "none", option]
+        default = {"--embedding-dim": "1024", "--batch-size": "8", "--precision": "auto"}[option]
+        code, output = _invoke(*args, given or default)
+        assert code == 2, output
+        assert f"{option}: --preset none computes no embedding" in output and "would do nothing" in output
+    assert not out.exists()
+
+
+def test_a_resume_refusal_says_an_absent_value_in_words() -> None:
+    """`--limit-duration was None before (now 100000.0)`: the absent value is said in words and
+    a whole number as typed."""
+    from reelsense.cli.embed import _resume_refusal
+    from reelsense.errors import ResumeMismatchError
+
+    said = _resume_refusal(ResumeMismatchError("o.parquet", "limit_duration_seconds", None, 100000.0))
+    assert "--limit-duration was not given before (now 100000);" in said
+    said = _resume_refusal(ResumeMismatchError("o.parquet", "limit_duration_seconds", 2.5, None))
+    assert "--limit-duration was 2.5 before (now not given);" in said
+    said = _resume_refusal(ResumeMismatchError("o.parquet", "second_chance_scope", None, "candidates"))
+    assert "--second-chance-scope was 'library' before (now 'candidates')" in said
+    said = _resume_refusal(ResumeMismatchError("o.parquet", "min_score", 1e6, 3.0))
+    assert "--min-score was 1000000 before (now 3)" in said
 
 
 @pytest.mark.slow

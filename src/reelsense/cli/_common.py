@@ -32,6 +32,7 @@ __all__ = [
     "check_outputs",
     "check_suffix",
     "extensions_option",
+    "given_options",
     "include_hidden_option",
     "library_errors",
     "min_score_option",
@@ -234,6 +235,19 @@ def resolve_second_chance_scope(second_chance: bool, scope: str | None) -> Dense
     if scope is not None and not second_chance:
         raise click.UsageError("--second-chance-scope only applies with --second-chance")
     return "candidates" if scope == "candidates" else "library"
+
+
+def given_options(ctx: click.Context, names: Sequence[str]) -> list[str]:
+    """The long names (``--workers``, not ``-w``) of the options among ``names`` (parameter
+    names) given on the command line, even at their default: for the usage error of options
+    that another option makes do nothing."""
+    from click.core import ParameterSource
+
+    return [
+        max(p.opts, key=len)
+        for p in ctx.command.params
+        if p.name in names and ctx.get_parameter_source(p.name) is not ParameterSource.DEFAULT
+    ]
 
 
 class FiniteFloatRange(click.FloatRange):

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
-from click.core import ParameterSource
 
 from reelsense.cli._common import (
     EXIT_FAILED,
@@ -15,6 +14,7 @@ from reelsense.cli._common import (
     check_suffix,
     echo_summary,
     extensions_option,
+    given_options,
     include_hidden_option,
     library_errors,
     min_score_option,
@@ -134,11 +134,7 @@ def _refuse_discovery_options(ctx: click.Context, inputs: tuple[str, ...]) -> No
     from reelsense.trends._report import is_table_input
 
     tables = [p for p in inputs if is_table_input(p)]
-    given = [
-        max(p.opts, key=len)  # "--workers", not "-w"
-        for p in ctx.command.params
-        if p.name in _DISCOVERY_ONLY and ctx.get_parameter_source(p.name) is not ParameterSource.DEFAULT
-    ]
+    given = given_options(ctx, _DISCOVERY_ONLY)
     if tables and given:
         raise click.UsageError(
             f"{', '.join(given)}: with the table {tables[0]!r} as input the sounds come from it and "

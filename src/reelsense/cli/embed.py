@@ -17,6 +17,7 @@ from reelsense.cli._common import (
     check_outputs,
     check_suffix,
     extensions_option,
+    given_options,
     include_hidden_option,
     library_errors,
     min_score_option,
@@ -54,6 +55,18 @@ _OPTION_OF = {
     "presence": "--preset",
     "pooling": "--frames",
 }
+
+
+#: ``embed``'s options that only the models and the fused embedding use (refused with ``--preset none``)
+_MODELS_ONLY = (
+    "sound_index",
+    "discover_sounds",
+    "frame_vectors",
+    "frames",
+    "embedding_dim",
+    "batch_size",
+    "precision",
+)
 
 
 def _progress_bar(enabled: bool | None) -> tuple[Any, Callable[[ProgressEvent], None]]:
@@ -122,6 +135,16 @@ def _interrupt_message(output: Path, event: ProgressEvent | None, *, overwrite: 
     return "; ".join([*said, resume])
 
 
+def _value(value: Any) -> str:
+    """An option's value in a resume refusal: an absent one in words, a whole number as typed
+    (``100000``, not ``100000.0``)."""
+    if value is None:
+        return "not given"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
 def _resume_refusal(exc: Any) -> str:
     if exc.option == "learned_fusion":
         return (
@@ -132,7 +155,12 @@ def _resume_refusal(exc: Any) -> str:
 
     option = _OPTION_OF.get(exc.option, exc.option)
     # options recorded only when not at their default are absent (None) at the default
-    defaults = {"min_score": DEFAULT_MIN_SCORE, "second_chance": False, "frames": DEFAULT_FRAME_STRATEGY}
+    defaults = {
+        "min_score": DEFAULT_MIN_SCORE,
+        "second_chance": False,
+        "second_chance_scope": "library",
+        "frames": DEFAULT_FRAME_STRATEGY,
+    }
     default = defaults.get(exc.option)
     before = default if exc.before is None else exc.before
     now = default if exc.now is None else exc.now
@@ -147,7 +175,7 @@ def _resume_refusal(exc: Any) -> str:
             else ("--manifest was not given now" if now is None else "the --manifest file's content changed")
         )
     else:
-        said = f"{option} was {before!r} before (now {now!r})"
+        said = f"{option} was {_value(before)} before (now {_value(now)})"
     return f"{exc.output}: {said}; give the same options to resume, --overwrite to start over, or another -o"
 
 
@@ -467,8 +495,12 @@ def embed(
             actor_gpus(device, gpus_per_actor)
         except ParameterError as exc:
             raise click.UsageError(f"--engine ray: --device / --gpus-per-actor: {exc}") from exc
-    if preset == "none" and (sound_index or discover_sounds or frame_vectors or frames):
-        raise click.UsageError("--preset none computes no embedding: drop the embedding options")
+    unused = given_options(ctx, _MODELS_ONLY) if preset == "none" else []
+    if unused:
+        raise click.UsageError(
+            f"{', '.join(unused)}: --preset none computes no embedding (no model runs, nothing is "
+            "fused), so these options would do nothing: leave them out (or name a preset with models)"
+        )
     if second_chance and not sound_index:
         raise click.UsageError("--second-chance needs --sound-index (it is part of the sound match)")
     scope = resolve_second_chance_scope(second_chance, second_chance_scope)
