@@ -199,6 +199,22 @@ def test_edge_users_cold_negative_only_and_not_interested(
         assert not seen & set(by_user[user].video_ids)
     with pytest.raises(ParameterError, match="no event before"):
         rank_users(model, sim.catalog, log, request, require_history=True)
+    # each example is given once: the user not in the events at all was named twice
+    said = {
+        "1 user has no event before their request time: 'nobody' (not in the events at all)": ["nobody"],
+        "2 users have no event before their request time, e.g. 'late' (1 of them not in the events "
+        "at all, e.g. 'nobody')": ["late", "nobody"],
+        "2 users have no event before their request time, e.g. 'nobody' (none of them in the events "
+        "at all)": ["nobody", "nobody2"],
+        "2 users have no event before their request time, e.g. 'nobody' (the only one of them not "
+        "in the events at all)": ["nobody", "late"],
+        "3 users have no event before their request time, e.g. 'nobody' (2 of them not in the events "
+        "at all, this one included)": ["nobody", "late", "nobody2"],
+    }
+    for message, cold in said.items():
+        with pytest.raises(ParameterError) as refused:
+            rank_users(model, sim.catalog, log, dict.fromkeys(cold, 1.75e9), require_history=True)
+        assert str(refused.value) == message
 
 
 def test_at_most_max_per_sound() -> None:
@@ -340,6 +356,33 @@ def test_cli_rank_train_and_serve(sim: Simulation, tmp_path: Path) -> None:
         main, ["rank", str(embeddings), "--events", str(bad), "--users", str(users), "-o", str(out)]
     )
     assert result.exit_code == 1 and "no usable event" in result.output
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        (["--positive-only"], "--positive-only"),
+        (["--seed", "5"], "--seed"),
+        (["--seed", "0"], "--seed"),  # at its default too: it would still do nothing
+        (["--max-per-sound", "1"], "--max-per-sound"),
+        (["--seed", "5", "--positive-only"], "--positive-only, --seed"),
+    ],
+)
+def test_rank_with_a_model_refuses_the_options_the_model_decides(
+    tmp_path: Path, given: list[str], named: str
+) -> None:
+    """With --model the saved model's config decides the training and the feed's sound cap:
+    --positive-only and --seed gave byte-identical feeds, silently; now a usage error naming
+    them, before anything is read."""
+    (tmp_path / "model").mkdir()
+    for name in ("emb.parquet", "events.csv", "users.csv"):
+        (tmp_path / name).write_text("")
+    args = ["rank", str(tmp_path / "emb.parquet"), "--events", str(tmp_path / "events.csv")]
+    args += ["--users", str(tmp_path / "users.csv"), "--model", str(tmp_path / "model")]
+    result = CliRunner().invoke(main, [*args, *given, "-o", str(tmp_path / "r.csv")])
+    assert result.exit_code == 2, result.output
+    assert f"{named}: with --model the saved model decides" in result.output, result.output
+    assert "would do nothing" in result.output and not (tmp_path / "r.csv").exists()
 
 
 def test_the_example_script_prints_feeds_of_unseen_videos(sim: Simulation, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from reelsense.cli._common import (
     check_outputs,
     check_suffix,
     echo_summary,
+    given_options,
     library_errors,
     progress_option,
     stage_bars,
@@ -56,6 +57,9 @@ def _config(max_per_sound: int, positive_only: bool, seed: int) -> Any:
 
     return RankConfig(max_per_sound=max_per_sound, negative_feedback=not positive_only, seed=seed)
 
+
+#: ``rank``'s options that a model saved by ``rank train`` fixes (refused with ``--model``)
+_MODEL_DECIDES = ("max_per_sound", "positive_only", "seed")
 
 _events_option = click.option(
     "--events",
@@ -113,13 +117,15 @@ def rank() -> None:
     type=click.IntRange(min=0),
     default=3,
     show_default=True,
-    help="Videos of one sound per feed (0: no cap).",
+    help="Videos of one sound per feed (0: no cap; with --model: the model's).",
 )
 @click.option("--require-history", is_flag=True, help="Refuse users with no event before their request time.")
 @_training_options
 @progress_option
 @verbosity_options
+@click.pass_context
 def feed(
+    ctx: click.Context,
     embeddings: Path,
     events: Path,
     users: Path,
@@ -135,6 +141,13 @@ def feed(
     """Write user_id,rank,video_id,score: K unseen videos for each user of USERS."""
     from reelsense.rank import rank_files
 
+    unused = given_options(ctx, _MODEL_DECIDES) if model is not None else []
+    if unused:
+        raise click.UsageError(
+            f"{', '.join(unused)}: with --model the saved model decides (they were fixed by "
+            "`reelsense rank train`), so these options would do nothing: leave them out "
+            "(or give them to `rank train`, or rank without --model to train on EVENTS)"
+        )
     check_suffix(output, (".csv",), "rank writes CSV")
     check_outputs([embeddings, events, users], {"-o/--output": output})
     with library_errors(), stage_bars(progress, unit="step", units=_USER_STAGES) as bars:

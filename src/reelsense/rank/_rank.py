@@ -133,6 +133,24 @@ def select_diverse(
     return picked + skipped[: k - len(picked)]
 
 
+def _no_history(cold: Sequence[str], absent: Sequence[str]) -> str:
+    """Why ``require_history`` refuses: the users with no event before their request time
+    (``cold``), those of them not in the events at all (``absent``), each example named once."""
+    if len(cold) == 1:
+        said = f"1 user has no event before their request time: {cold[0]!r}"
+        return said + (" (not in the events at all)" if absent else "")
+    said = f"{len(cold)} users have no event before their request time, e.g. {cold[0]!r}"
+    if not absent:
+        return said
+    if len(absent) == len(cold):
+        return f"{said} (none of them in the events at all)"
+    if absent[0] != cold[0]:
+        return f"{said} ({len(absent)} of them not in the events at all, e.g. {absent[0]!r})"
+    if len(absent) == 1:
+        return f"{said} (the only one of them not in the events at all)"
+    return f"{said} ({len(absent)} of them not in the events at all, this one included)"
+
+
 def rank_users(
     model: RankModel,
     catalog: Catalog,
@@ -185,9 +203,7 @@ def rank_users(
     absent = [u for u in cold if u not in code]  # an id the log spells otherwise ("7" and "7.0")
     absent_note = f" ({len(absent)} of them none in the events at all, e.g. {absent[0]!r})" if absent else ""
     if require_history and cold:
-        raise ParameterError(
-            f"{len(cold)} users have no event before their request time{absent_note}, e.g. {cold[0]!r}"
-        )
+        raise ParameterError(_no_history(cold, absent))
     if cold:
         logger.warning(
             "%d users have no events before their request time%s: popular + diverse feed",
