@@ -444,6 +444,9 @@ def test_min_score_sets_the_sound_match_threshold(sound_dirs: tuple[Path, Path],
     assert scores["1e6"] == {"t1": (None, None), "c1": (None, None)}
     code, output = _invoke(*args, "--embedding-dim", "16", "--min-score", "3")
     assert code == 1 and "--min-score was 1000000 before (now 3);" in output, output
+    # left out (its default, which is not recorded): refused by name too, before any model loads
+    code, output = _invoke(*args, "--embedding-dim", "16")
+    assert code == 1 and "--min-score was 1000000 before (now 2);" in output, output
 
 
 def test_preset_none_keeps_descriptor_only_rows(small_dir: Path, tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -296,9 +296,13 @@ def _resume_check(
     now = json.loads(json.dumps(config.record(), sort_keys=True, default=str))
     if before.get("frames") == DEFAULT_FRAME_STRATEGY:  # an output written before that was recorded as None
         before["frames"] = None
-    for key in now:
-        if before.get(key) != now[key]:
-            raise ResumeMismatchError(os.fspath(output), key, before.get(key), now[key])
+    # a field recorded only away from its default (min_score, second_chance...) and absent now
+    # differs too; a key no field has any more (an older record's) is not compared
+    known = {f.name for f in fields(FeaturizerConfig)}
+    dropped = [key for key in before if key not in now and key in known]
+    for key in [*now, *dropped]:
+        if before.get(key) != now.get(key):
+            raise ResumeMismatchError(os.fspath(output), key, before.get(key), now.get(key))
     manifest = _check_run_content(output, metadata, run)
     if not config.discover_sounds:
         return True, manifest
