@@ -304,6 +304,12 @@ def test_bad_invocations(small_dir: Path, tmp_path: Path) -> None:
     assert code == 2 and "--actors only applies to --engine ray" in output
     code, output = _invoke(str(small_dir), "-o", out, "--ray-address", "auto", "--gpus-per-actor", "1")
     assert code == 2 and "--ray-address, --gpus-per-actor only apply to --engine ray" in output
+    # the local engine's options with Ray, which has no per-video time limit: they did nothing
+    shards = str(tmp_path / "shards_out")
+    code, output = _invoke(str(small_dir), "-o", shards, "--engine", "ray", "--video-timeout", "60")
+    assert code == 2 and "--video-timeout only applies to the local engine" in output, output
+    code, output = _invoke(str(small_dir), "-o", shards, "--engine", "ray", "-w", "2", "--video-timeout", "0")
+    assert code == 2 and "--workers, --video-timeout only apply to the local engine" in output, output
     assert not Path(out).exists()
     # an output of the other engine's layout: a usage error for both engines
     code, output = _invoke(str(small_dir), "-o", str(tmp_path))

@@ -483,8 +483,13 @@ def embed(
             raise click.UsageError(f"{', '.join(used)} only {verb} to --engine ray")
         check_suffix(output, (".parquet", ".pq"), "embed writes Parquet")
     else:
-        if workers:
-            raise click.UsageError("--workers is for the local engine: Ray runs one decoding task per CPU")
+        local_only = given_options(ctx, ("workers", "video_timeout"))
+        if local_only:
+            verb = "apply" if len(local_only) > 1 else "applies"
+            raise click.UsageError(
+                f"{', '.join(local_only)} only {verb} to the local engine: Ray runs one decoding task "
+                "per CPU and has no time limit per video (it retries a task that dies)"
+            )
         if output.suffix.lower() in (".csv", ".json", ".jsonl", ".tsv", ".txt"):
             raise click.BadParameter(
                 f"{str(output)!r}: --engine ray writes a folder of Parquet shards", param_hint="-o/--output"
