@@ -207,3 +207,24 @@ def test_rank_outputs_of_the_wrong_kind_are_refused_before_any_work(tmp_path: Pa
         read_events(tmp_path, {})
     with pytest.raises(ParameterError, match="inputs item=None must be a path"):
         walk_media([None])  # type: ignore[list-item]
+
+
+def test_the_batch_functions_take_only_true_or_false_for_their_flags(tmp_path: Path) -> None:
+    """``strict="no"``, ``replace="no"`` (and ``include_hidden="no"`` with tables alone) were
+    read as truth values, so as on: each is refused naming the flag, before any work."""
+    from reelsense.sounds._batch import add_sounds, match_sounds
+    from reelsense.trends import trend_report
+
+    table = tmp_path / "clusters.csv"
+    table.write_text("video_id,sound_cluster\nv,c\n")
+    index = tmp_path / "i.rsidx"
+    calls = {
+        "strict": lambda: add_sounds([tmp_path], index, strict="no"),  # type: ignore[arg-type]
+        "replace": lambda: add_sounds([tmp_path], index, replace="no"),  # type: ignore[arg-type]
+        "strict ": lambda: match_sounds([tmp_path], index, tmp_path / "m.csv", strict="no"),  # type: ignore[arg-type]
+        "include_hidden": lambda: trend_report([table], tmp_path / "t.csv", include_hidden="no"),  # type: ignore[arg-type]
+    }
+    for flag, call in calls.items():
+        with pytest.raises(ParameterError, match=rf"{flag.strip()}='no' must be True or False"):
+            call()
+    assert not index.exists() and not (tmp_path / "m.csv").exists() and not (tmp_path / "t.csv").exists()

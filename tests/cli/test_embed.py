@@ -453,6 +453,15 @@ def test_min_score_sets_the_sound_match_threshold(sound_dirs: tuple[Path, Path],
     # left out (its default, which is not recorded): refused by name too, before any model loads
     code, output = _invoke(*args, "--embedding-dim", "16")
     assert code == 1 and "--min-score was 1000000 before (now 2);" in output, output
+    # the library's error names the value in use, not None (the default is not recorded)
+    from reelsense.errors import ResumeMismatchError
+    from reelsense.featurize import FeaturizerConfig, embed_corpus
+    from reelsense.fusion import FusionConfig
+    from reelsense.pipeline import RunConfig
+
+    config = FeaturizerConfig(preset="tiny", sound_index=lib, fusion=FusionConfig(dim=16))
+    with pytest.raises(ResumeMismatchError, match=r"min_score=1000000\.0 \(now 2\.0\)"):
+        embed_corpus([videos / "t1.mp4", videos / "c1.mp4"], out, config=config, run=RunConfig(workers=1))
 
 
 def test_preset_none_keeps_descriptor_only_rows(small_dir: Path, tmp_path: Path) -> None:
@@ -465,7 +474,8 @@ def test_preset_none_keeps_descriptor_only_rows(small_dir: Path, tmp_path: Path)
 
 
 @pytest.mark.parametrize(
-    ("option", "value"), [("--embedding-dim", "64"), ("--batch-size", "4"), ("--precision", "fp32")]
+    ("option", "value"),
+    [("--embedding-dim", "64"), ("--batch-size", "4"), ("--precision", "fp32"), ("--device", "cpu")],
 )
 def test_preset_none_refuses_the_model_options_it_would_ignore(
     small_dir: Path, tmp_path: Path, option: str, value: str
@@ -476,11 +486,48 @@ def test_preset_none_refuses_the_model_options_it_would_ignore(
     out = tmp_path / "o.parquet"
     for given in (value, None):
         args = [str(small_dir), "-o", str(out), "--preset", "none", option]
-        default = {"--embedding-dim": "1024", "--batch-size": "8", "--precision": "auto"}[option]
+        default = {"--embedding-dim": "1024", "--batch-size": "8", "--precision": "auto", "--device": "auto"}[
+            option
+        ]
         code, output = _invoke(*args, given or default)
         assert code == 2, output
         assert f"{option}: --preset none computes no embedding" in output and "would do nothing" in output
     assert not out.exists()
+
+
+def test_preset_none_refuses_the_model_actor_options_of_ray(small_dir: Path, tmp_path: Path) -> None:
+    """With --engine ray, --preset none starts no model actor: --device cuda failed after Ray
+    had started ("1 GPUs per model actor were asked for, but the Ray cluster has 0 GPUs"),
+    --actors and --gpus-per-actor did nothing; usage errors before Ray starts."""
+    for option, value in (("--device", "cuda"), ("--actors", "2"), ("--gpus-per-actor", "0")):
+        code, output = _invoke(
+            str(small_dir),
+            "-o",
+            str(tmp_path / "shards"),
+            "--engine",
+            "ray",
+            "--preset",
+            "none",
+            option,
+            value,
+        )
+        assert code == 2 and f"{option}: --preset none computes no embedding" in output, output
+
+
+def test_a_preset_none_output_resumes_whatever_fusion_it_recorded(small_dir: Path, tmp_path: Path) -> None:
+    """An output made with no models records the fusion settings, which shape nothing: one made
+    with FusionConfig(dim=64) (by the library, or by the CLI before --embedding-dim was refused
+    with --preset none) was refused on a plain resume ("--embedding-dim was 64 before (now
+    1024)"), and the advice could not be followed (--embedding-dim is refused there)."""
+    from reelsense.featurize import FeaturizerConfig, embed_corpus
+    from reelsense.fusion import FusionConfig
+    from reelsense.pipeline import RunConfig
+
+    out = tmp_path / "o.parquet"
+    config = FeaturizerConfig(preset="none", fusion=FusionConfig(dim=64))
+    embed_corpus([small_dir], out, config=config, run=RunConfig(workers=1))
+    _, output = _invoke(str(small_dir), "-o", str(out), "-w", "1", "--preset", "none")
+    assert "before" not in output and "already in the output" in output, output
 
 
 def test_a_resume_refusal_says_an_absent_value_in_words() -> None:

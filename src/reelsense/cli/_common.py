@@ -155,6 +155,7 @@ def split_extensions(values: Sequence[str]) -> tuple[str, ...] | None:
 
 
 def include_hidden_option(fn: F) -> F:
+    """``--include-hidden``: a folder's dot-files and dot-folders are walked too."""
     return click.option("--include-hidden", is_flag=True, help="Also walk dot-files and dot-folders.")(fn)
 
 

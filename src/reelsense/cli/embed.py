@@ -66,6 +66,9 @@ _MODELS_ONLY = (
     "embedding_dim",
     "batch_size",
     "precision",
+    "device",  # with --engine ray too: no model actor is started
+    "actors",
+    "gpus_per_actor",
 )
 
 
@@ -475,9 +478,7 @@ def embed(
     except OutputError as exc:
         raise click.UsageError(str(exc)) from exc
     if engine == "local":
-        used = [name for name, value in (("--ray-address", ray_address), ("--actors", actors)) if value]
-        if gpus_per_actor is not None:
-            used.append("--gpus-per-actor")
+        used = given_options(ctx, ("ray_address", "actors", "gpus_per_actor"))
         if used:
             verb = "apply" if len(used) > 1 else "applies"
             raise click.UsageError(f"{', '.join(used)} only {verb} to --engine ray")

@@ -300,9 +300,13 @@ def _resume_check(
     # differs too; a key no field has any more (an older record's) is not compared
     known = {f.name for f in fields(FeaturizerConfig)}
     dropped = [key for key in before if key not in now and key in known]
+    # with no models nothing is fused: the fusion settings recorded do not shape the rows
+    unused = {"fusion"} if not config.has_models and before.get("preset") == now.get("preset") else set()
     for key in [*now, *dropped]:
-        if before.get(key) != now.get(key):
-            raise ResumeMismatchError(os.fspath(output), key, before.get(key), now.get(key))
+        if key not in unused and before.get(key) != now.get(key):
+            # a field left at its default is not recorded: the message names the value in use
+            used = now[key] if key in now else getattr(config, key)
+            raise ResumeMismatchError(os.fspath(output), key, before.get(key), used)
     manifest = _check_run_content(output, metadata, run)
     if not config.discover_sounds:
         return True, manifest

@@ -23,7 +23,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from reelsense._checks import check_outputs_apart
+from reelsense._checks import check_bool, check_outputs_apart
 from reelsense.errors import ItemFailedError, NoAudioError, OutputError, SoundIndexError
 from reelsense.io import clean_text, csv_float, media_ids, path_text
 from reelsense.io._files import replacing
@@ -91,6 +91,7 @@ def add_sounds(
     ``include_hidden`` choose the files a folder is walked for, as in
     :func:`reelsense.io.walk_media` (default: every media format, no dot-files)."""
     start = time.monotonic()
+    replace, strict = check_bool(replace, "replace"), check_bool(strict, "strict")  # "no" was True
     found = media_ids(
         inputs, extensions=extensions, include_hidden=include_hidden, known=_indexed_paths(sound_index)
     )
@@ -191,6 +192,7 @@ def match_sounds(
     or the index, SoundIndexError when the index holds no sounds (no file could match).
     ``extensions`` and ``include_hidden``: as in :func:`add_sounds`."""
     start = time.monotonic()
+    strict = check_bool(strict, "strict")  # "no" was True
     found = media_ids(inputs, extensions=extensions, include_hidden=include_hidden)
     check_outputs_apart({"output": output}, [*(f.path for _, f in found), sound_index])
     out = Path(output)

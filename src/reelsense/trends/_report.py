@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reelsense._checks import check_finite, check_int, check_outputs_apart
+from reelsense._checks import check_bool, check_finite, check_int, check_outputs_apart
 from reelsense._progress import ProgressCallback, stage
 from reelsense.errors import NoMediaError, ParameterError
 from reelsense.io import MediaFile, check_inputs, iso_time, media_ids
@@ -231,6 +231,7 @@ def trend_report(
                 f"start_seconds={start_seconds} must be before reference_seconds={reference_seconds}"
             )
     workers = check_int(workers, "workers", minimum=1)
+    include_hidden = check_bool(include_hidden, "include_hidden")  # also with tables alone
     tables = [p for p in inputs if is_table_input(p)]
     media = [p for p in inputs if not is_table_input(p)]
     # the ids of `reelsense embed` and `sounds discover` (sidecar ids, clashes resolved)
