@@ -305,6 +305,11 @@ def _cells(column: Any) -> list[object]:
 def _float(value: object) -> float:
     if value is None or value == "":
         return math.nan
+    if isinstance(value, str):  # a CSV cell (most cells): no type check more
+        try:
+            return float(value)
+        except ValueError:
+            return math.nan
     if isinstance(value, _FarTime):
         return value.seconds
     if isinstance(value, datetime):  # a Parquet timestamp column (what `reelsense embed` writes)
@@ -701,7 +706,7 @@ def read_users(path: str | Path) -> dict[str, float]:
             )
         if math.isfinite(value):  # read_events' rule on dates YYYYMMDD: the whole column's
             timed += 1
-            if not isinstance(t, date | _FarTime) and date_like(value) is not None:  # (a datetime is a date)
+            if not isinstance(t, (date, _FarTime)) and date_like(value) is not None:  # (a datetime is a date)
                 dated += 1
                 first_date = first_date or (t, user)
         if math.isnan(value):
