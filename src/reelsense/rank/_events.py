@@ -266,11 +266,11 @@ def _time_ticks(column: Any) -> tuple[np.ndarray, str]:
     return np.asarray(ticks.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64), unit
 
 
-def _time_seconds(column: Any) -> np.ndarray:
+def _time_seconds(column: Any, stored: tuple[np.ndarray, str] | None = None) -> np.ndarray:
     """float64 ``[n]``: unix seconds of a pyarrow date or timestamp array, computed from the
-    stored integers (no Python datetime: a date past the year 9999 is a number too); NaN for
-    null."""
-    ticks, unit = _time_ticks(column)
+    stored integers (no Python datetime: a date past the year 9999 is a number too; ``stored``:
+    :func:`_time_ticks` of the column when the caller has them); NaN for null."""
+    ticks, unit = stored if stored is not None else _time_ticks(column)
     seconds = ticks * 86_400.0 if unit == "D" else ticks / _TIME_UNITS[unit]
     return np.where(np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=bool), seconds, np.nan)
 
@@ -287,8 +287,8 @@ def _cells(column: Any) -> list[object]:
     except (OverflowError, ValueError):
         if not (pa.types.is_date(column.type) or pa.types.is_timestamp(column.type)):
             raise
-    seconds = _time_seconds(column)
     ticks, unit = _time_ticks(column)
+    seconds = _time_seconds(column, (ticks, unit))
     stamps = ticks.astype(f"datetime64[{unit}]")  # numpy writes any year: 10183-09-21
     zone = "Z" if pa.types.is_timestamp(column.type) and column.type.tz else ""
     out: list[object] = []
